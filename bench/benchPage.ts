@@ -1,0 +1,37 @@
+/**
+ * The benchmark page (bench.html): exposes `window.inbetweenBench`, which `npm run bench` calls
+ * through Playwright to time a pack's variants in the real inference worker.
+ */
+import { parseManifest } from '../src/core/manifest';
+import { benchmarkLoadedVariant, loadVariant, terminateWorker } from '../src/inference/inferenceClient';
+import type { BackendPreference } from '../workers/protocol';
+
+interface BenchRequest {
+  packUrl: string;
+  variants: string[];
+  backend: BackendPreference;
+  repeats: number;
+}
+
+async function inbetweenBench(req: BenchRequest) {
+  const baseUrl = new URL(req.packUrl, location.href).href;
+  const text = await (await fetch(new URL('manifest.json', baseUrl))).text();
+  const parsed = parseManifest(text);
+  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
+  const rows = [];
+  for (const variantId of req.variants) {
+    const t0 = performance.now();
+    const loaded = await loadVariant(
+      { manifest: parsed.manifest, source: { kind: 'url', baseUrl, label: baseUrl }, variantId, backend: req.backend },
+      () => undefined,
+    );
+    const loadMs = performance.now() - t0;
+    const result = await benchmarkLoadedVariant({ repeats: req.repeats });
+    rows.push({ ...result, loadMs, sessionMs: loaded.sessionMs, backendInfo: loaded.backend });
+  }
+  terminateWorker('benchmark finished');
+  return rows;
+}
+
+(window as unknown as { inbetweenBench: typeof inbetweenBench }).inbetweenBench = inbetweenBench;
+document.getElementById('status')!.textContent = 'ready';

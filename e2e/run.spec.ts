@@ -1,0 +1,158 @@
+import { expect, sampleKeyframes, test } from './studio';
+
+test.describe('running the studio end to end', () => {
+  test('drop two keyframes, run, see N in-betweens at the keyframes size', async ({ studio, page }) => {
+    await studio.open();
+    await expect(studio.id('pack.untrained')).toBeVisible();
+    await studio.dropKeyframes();
+    await expect(studio.id('keyframes.start.meta')).toContainText('512×320');
+    await studio.setNumber('run.count', 4);
+    await studio.setNumber('run.steps', 4);
+    await studio.run();
+    await studio.expectDone(4);
+    await expect(studio.id('backend.name')).toHaveText(/WASM \(\d threads?\)/);
+    // Each in-between is mapped back to the keyframes' size.
+    const sizes = await studio.id('viewer.frame').evaluateAll((imgs) =>
+      (imgs as HTMLImageElement[]).map((img) => `${img.naturalWidth}×${img.naturalHeight}`),
+    );
+    expect(sizes).toEqual(['512×320', '512×320', '512×320', '512×320']);
+    await expect(studio.id('viewer.filmstrip').locator('span')).toHaveText(['start', 'τ 0.20', 'τ 0.40', 'τ 0.60', 'τ 0.80', 'end']);
+    await expect(studio.id('viewer.player').locator('img')).toBeVisible();
+    await expect(page.getByTestId('message.error')).toHaveCount(0);
+  });
+
+  test('the same seed gives the same frames; another seed differs', async ({ studio }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.count', 1);
+    await studio.setNumber('run.steps', 3);
+    const framePixels = async () =>
+      studio.id('viewer.frame').first().evaluate(async (img: HTMLImageElement) => {
+        const c = document.createElement('canvas');
+        c.width = img.naturalWidth;
+        c.height = img.naturalHeight;
+        const ctx = c.getContext('2d')!;
+        ctx.drawImage(img, 0, 0);
+        const d = ctx.getImageData(0, 0, c.width, c.height).data;
+        let h = 0;
+        for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]!) >>> 0;
+        return h;
+      });
+    await studio.setNumber('run.seed', 7);
+    await studio.run();
+    await studio.expectDone(1);
+    const a = await framePixels();
+    await studio.setNumber('run.seed', 8);
+    await studio.run();
+    await expect(studio.id('viewer.summary')).toContainText('seed 8');
+    const b = await framePixels();
+    await studio.setNumber('run.seed', 7);
+    await studio.run();
+    await expect(studio.id('viewer.summary')).toContainText('seed 7');
+    const c = await framePixels();
+    expect(c).toBe(a);
+    expect(b).not.toBe(a);
+  });
+
+  test('cancel mid-run keeps the model loaded, and the next run works', async ({ studio, page }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.count', 15);
+    await studio.setNumber('run.steps', 200);
+    await studio.run();
+    await expect(studio.id('run.status')).toHaveText(/^Step \d+ \/ 200/, { timeout: 60_000 });
+    const onnxRequests: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('.onnx')) onnxRequests.push(r.url());
+    });
+    await studio.id('run.cancel').click();
+    await expect(studio.id('run.status')).toHaveText('Cancelled.');
+    await expect(studio.id('viewer.frame')).toHaveCount(0);
+    await studio.setNumber('run.count', 2);
+    await studio.setNumber('run.steps', 3);
+    await studio.run();
+    await studio.expectDone(2);
+    expect(onnxRequests, 'sessions stay loaded after a cancel').toEqual([]);
+  });
+
+  test('switching variants runs each one (baseline, LoRA with a scale, fp16)', async ({ studio }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.count', 2);
+    for (const variant of ['baseline', 'lora', 'fp16']) {
+      await studio.chooseVariant(variant);
+      if (variant === 'lora') {
+        await expect(studio.id('run.lora')).toBeVisible();
+        await studio.id('run.lora').fill('0.5');
+        await expect(studio.id('run.lora.value')).toHaveText('0.50');
+      } else {
+        await expect(studio.id('run.lora')).toHaveCount(0);
+      }
+      await studio.setNumber('run.steps', 3);
+      await studio.run();
+      await expect(studio.id('viewer.summary')).toContainText(`${variant} · 3 steps`);
+      await studio.expectDone(2);
+      if (variant === 'lora') await expect(studio.id('viewer.summary')).toContainText('LoRA 0.50');
+    }
+  });
+
+  test('a reload starts from the IndexedDB cache without downloading', async ({ studio, page }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    await studio.id('cache.panel').locator('summary').click();
+    await expect(studio.id('cache.row')).toHaveCount(1);
+    await expect(studio.id('cache.row')).toContainText('3');
+
+    const onnxRequests: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('.onnx')) onnxRequests.push(r.url());
+    });
+    await page.reload();
+    await expect(studio.id('variant.select')).toBeVisible();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    expect(onnxRequests).toEqual([]);
+
+    // Clearing the cache makes the next load download again.
+    await studio.id('cache.panel').locator('summary').click();
+    await studio.id('cache.clear').click();
+    await expect(studio.id('cache.row')).toHaveCount(0);
+  });
+
+  test('no main-thread long task over 100 ms during a run', async ({ studio, page }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    // Load the model once so the measured run is pure inference.
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    await page.evaluate(() => {
+      const w = window as unknown as { __longTasks: number[] };
+      w.__longTasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries()) w.__longTasks.push(e.duration);
+      }).observe({ type: 'longtask' });
+    });
+    await studio.setNumber('run.count', 8);
+    await studio.setNumber('run.steps', 30);
+    await studio.run();
+    await expect(studio.id('run.status')).toHaveText(/^Step/);
+    await studio.expectDone(8);
+    const longTasks = await page.evaluate(() => (window as unknown as { __longTasks: number[] }).__longTasks);
+    expect(longTasks.filter((d) => d > 100), `long tasks: ${longTasks.join(', ')}`).toEqual([]);
+  });
+
+  test('the sample pair button loads the bundled keyframes', async ({ studio }) => {
+    await studio.open();
+    await studio.id('keyframes.sample').click();
+    await expect(studio.id('keyframes.start.meta')).toContainText('bounce-start.png · 512×320');
+    await expect(studio.id('keyframes.end.meta')).toContainText('bounce-end.png');
+    await expect(studio.id('keyframes.fit-preview')).toBeVisible();
+    expect(sampleKeyframes()).toHaveLength(2);
+  });
+});

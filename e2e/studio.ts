@@ -1,0 +1,102 @@
+/**
+ * Page object and fixtures for the studio's end-to-end tests: what a person does (drop files,
+ * pick a variant, press Run), addressed through dot-namespaced test ids.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { test as base, expect, type Locator, type Page } from '@playwright/test';
+import { PNG } from 'pngjs';
+
+export const ROOT = resolve(import.meta.dirname, '..');
+
+export interface FilePayload {
+  name: string;
+  mimeType: string;
+  buffer: Buffer;
+}
+
+/** The project's own sample keyframes (public/samples). */
+export function sampleKeyframes(): [FilePayload, FilePayload] {
+  return [
+    { name: 'bounce-start.png', mimeType: 'image/png', buffer: readFileSync(resolve(ROOT, 'public/samples/bounce-start.png')) },
+    { name: 'bounce-end.png', mimeType: 'image/png', buffer: readFileSync(resolve(ROOT, 'public/samples/bounce-end.png')) },
+  ];
+}
+
+/** A flat-colour PNG of the given size, drawn here. */
+export function solidPng(name: string, width: number, height: number, rgb: [number, number, number]): FilePayload {
+  const png = new PNG({ width, height });
+  for (let i = 0; i < width * height; i++) {
+    png.data[i * 4] = rgb[0];
+    png.data[i * 4 + 1] = rgb[1];
+    png.data[i * 4 + 2] = rgb[2];
+    png.data[i * 4 + 3] = 255;
+  }
+  return { name, mimeType: 'image/png', buffer: PNG.sync.write(png) };
+}
+
+export class Studio {
+  constructor(readonly page: Page) {}
+
+  id(testId: string): Locator {
+    return this.page.getByTestId(testId);
+  }
+
+  async open(): Promise<void> {
+    await this.page.goto('/');
+    // The bundled pack is listed and its manifest validated.
+    await expect(this.id('variant.select')).toBeVisible();
+  }
+
+  /** Drops files onto a keyframe slot the way a person drags them from a file manager. */
+  async dropFiles(target: Locator, files: FilePayload[]): Promise<void> {
+    const payload = files.map((f) => ({ name: f.name, mimeType: f.mimeType, data: [...f.buffer] }));
+    const dataTransfer = await this.page.evaluateHandle((items) => {
+      const dt = new DataTransfer();
+      for (const it of items) dt.items.add(new File([new Uint8Array(it.data)], it.name, { type: it.mimeType }));
+      return dt;
+    }, payload);
+    await target.dispatchEvent('dragover', { dataTransfer });
+    await target.dispatchEvent('drop', { dataTransfer });
+  }
+
+  async dropKeyframes(files: FilePayload[] = sampleKeyframes()): Promise<void> {
+    await this.dropFiles(this.id('keyframes.start'), files);
+    await expect(this.id('keyframes.start.meta')).toBeVisible();
+    await expect(this.id('keyframes.end.meta')).toBeVisible();
+  }
+
+  async setNumber(testId: string, value: number): Promise<void> {
+    await this.id(testId).fill(String(value));
+  }
+
+  async chooseVariant(id: string): Promise<void> {
+    await this.id('variant.select').selectOption(id);
+  }
+
+  async run(): Promise<void> {
+    await expect(this.id('run.start')).toBeEnabled();
+    await this.id('run.start').click();
+  }
+
+  async expectDone(frames: number): Promise<void> {
+    await expect(this.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
+    await expect(this.id('viewer.frame')).toHaveCount(frames);
+  }
+
+  errors(): Locator {
+    return this.id('message.error');
+  }
+}
+
+export const test = base.extend<{ studio: Studio }>({
+  studio: async ({ page }, use) => {
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    await use(new Studio(page));
+    // The page never dies silently: no uncaught exception in any test.
+    expect(pageErrors, 'uncaught page errors').toEqual([]);
+  },
+});
+
+export { expect };

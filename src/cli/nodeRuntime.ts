@@ -1,0 +1,121 @@
+/**
+ * Node side of the studio core: reads a pack folder from disk (validated, every file checked
+ * against its sha256), creates onnxruntime-node sessions, and reads/writes PNGs with pngjs.
+ * Shared by the `inbetween` CLI, the benchmark and the tests that compare runtimes.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { join, resolve, sep } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { PNG } from 'pngjs';
+import { checkGraphNames, wrapSession, type GraphRunner } from '../core/graph';
+import type { RgbaImage } from '../core/image';
+import { parseManifest, type PackManifest, type VariantSpec } from '../core/manifest';
+import type { VariantGraphs } from '../core/pipeline';
+import { verifyPackFile } from '../core/sha256';
+
+/** Reads and validates `<dir>/manifest.json`. Throws one message listing every problem. */
+export async function readPackManifest(dir: string): Promise<PackManifest> {
+  let text: string;
+  try {
+    text = await readFile(join(dir, 'manifest.json'), 'utf8');
+  } catch {
+    throw new Error(`no manifest.json in ${dir}`);
+  }
+  const result = parseManifest(text);
+  if (!result.ok) throw new Error(`invalid manifest in ${dir}: ${result.errors.join('; ')}`);
+  return result.manifest;
+}
+
+/** Reads one pack file, refusing names that escape the pack folder, and verifies it. */
+export async function readPackFile(dir: string, ref: { file: string; sizeBytes: number; sha256: string }): Promise<Uint8Array> {
+  const root = resolve(dir);
+  const full = resolve(root, ref.file);
+  if (!full.startsWith(root + sep)) throw new Error(`${ref.file} is outside the pack folder`);
+  let bytes: Uint8Array;
+  try {
+    bytes = new Uint8Array(await readFile(full));
+  } catch {
+    throw new Error(`the pack has no file ${ref.file}`);
+  }
+  await verifyPackFile(ref.file, bytes, ref);
+  return bytes;
+}
+
+/** Session options for onnxruntime-node: the same graph optimisation level as the browser. */
+export function nodeSessionOptions(threads?: number): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
+  };
+}
+
+async function loadGraph(
+  dir: string,
+  what: string,
+  spec: PackManifest['graphs']['encoder'] | PackManifest['graphs']['decoder'] | PackManifest['graphs']['denoisers'][string],
+  threads?: number,
+): Promise<{ runner: GraphRunner; sessionMs: number }> {
+  const bytes = await readPackFile(dir, spec);
+  const external = await Promise.all(
+    (spec.externalData ?? []).map(async (x) => ({ path: x.file, data: await readPackFile(dir, x) })),
+  );
+  const t0 = performance.now();
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, {
+      ...nodeSessionOptions(threads),
+      ...(external.length ? { externalData: external } : {}),
+    });
+  } catch (e) {
+    throw new Error(`could not load ${what} (${spec.file}): ${(e as Error).message.split('\n')[0]}`);
+  }
+  const runner = wrapSession(session, ort);
+  checkGraphNames(`${what} (${spec.file})`, runner, spec.inputs, spec.outputs);
+  return { runner, sessionMs: performance.now() - t0 };
+}
+
+/** Loads encoder, decoder and the variant's denoiser with onnxruntime-node. */
+export async function loadVariantGraphs(
+  dir: string,
+  manifest: PackManifest,
+  variantId: string,
+  threads?: number,
+): Promise<{ variant: VariantSpec; graphs: VariantGraphs; sessionMs: Record<string, number> }> {
+  const variant = manifest.variants.find((v) => v.id === variantId);
+  if (!variant) {
+    throw new Error(`pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`);
+  }
+  const enc = await loadGraph(dir, 'the encoder', manifest.graphs.encoder, threads);
+  const dec = await loadGraph(dir, 'the decoder', manifest.graphs.decoder, threads);
+  const den = await loadGraph(dir, `the denoiser of "${variant.id}"`, manifest.graphs.denoisers[variant.denoiser]!, threads);
+  return {
+    variant,
+    graphs: { encoder: enc.runner, decoder: dec.runner, denoiser: den.runner },
+    sessionMs: { encoder: enc.sessionMs, decoder: dec.sessionMs, denoiser: den.sessionMs },
+  };
+}
+
+/** Reads a PNG as 8-bit RGBA (16-bit PNGs are scaled down, grey and palette expanded). */
+export async function readPng(path: string): Promise<RgbaImage> {
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch {
+    throw new Error(`cannot read ${path}`);
+  }
+  let png: PNG;
+  try {
+    png = PNG.sync.read(buf);
+  } catch (e) {
+    throw new Error(`${path} is not a valid PNG (${(e as Error).message})`);
+  }
+  return { width: png.width, height: png.height, data: new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
+}
+
+/** Writes 8-bit RGBA as PNG. */
+export async function writePng(path: string, img: RgbaImage): Promise<void> {
+  const png = new PNG({ width: img.width, height: img.height });
+  Buffer.from(img.data.buffer, img.data.byteOffset, img.data.byteLength).copy(png.data);
+  await writeFile(path, PNG.sync.write(png));
+}

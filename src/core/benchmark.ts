@@ -1,0 +1,105 @@
+/**
+ * Timing of one loaded variant — ms per denoiser step, per VAE decode and per in-between — with
+ * the same code in the browser worker and in Node, so the two can be compared side by side
+ * (`npm run bench`) and shown in the studio's efficiency figures.
+ */
+import type { VariantGraphs } from './pipeline';
+import { decodeLatent, encodeKeyframe, interpolate } from './pipeline';
+import type { RgbaImage } from './image';
+import type { PackManifest, VariantSpec } from './manifest';
+import { GaussianRng } from './rng';
+
+export interface BenchmarkOptions {
+  /** Timed repetitions of each measurement (after one warm-up). */
+  repeats: number;
+  /** Denoising steps for the per-in-between measurement; defaults to the variant's own. */
+  steps?: number;
+}
+
+export interface BenchmarkResult {
+  variantId: string;
+  size: [number, number];
+  steps: number;
+  /** Median wall time of one denoiser call at batch 1. */
+  denoiserStepMs: number;
+  /** Median wall time of one VAE decode. */
+  decodeMs: number;
+  /** Median wall time of one VAE encode. */
+  encodeMs: number;
+  /** Median wall time of one in-between (denoise all steps + decode), keyframes already encoded. */
+  inbetweenMs: number;
+  samples: { denoiserStepMs: number[]; decodeMs: number[]; encodeMs: number[]; inbetweenMs: number[] };
+}
+
+/** Median of a non-empty list. */
+export function median(values: number[]): number {
+  if (values.length === 0) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** A deterministic noise keyframe at the pack's default size. */
+export function syntheticKeyframe(manifest: PackManifest, seed: number): RgbaImage {
+  const [width, height] = manifest.image.defaultSize;
+  const rng = new GaussianRng(seed);
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < data.length; i++) data[i] = (i & 3) === 3 ? 255 : Math.floor(rng.nextUniform() * 256);
+  return { width, height, data };
+}
+
+/** Times the variant's graphs. All graphs must already be loaded. */
+export async function benchmarkVariant(
+  manifest: PackManifest,
+  variant: VariantSpec,
+  graphs: VariantGraphs,
+  opts: BenchmarkOptions,
+): Promise<BenchmarkResult> {
+  const steps = opts.steps ?? variant.recommendedSteps ?? manifest.scheduler.defaultSteps;
+  const start = syntheticKeyframe(manifest, 1);
+  const end = syntheticKeyframe(manifest, 2);
+  const spec = manifest.graphs.denoisers[variant.denoiser]!;
+  // Warm-up: first runs allocate and (on WebGPU) compile shaders.
+  await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps: 1, seed: 0 });
+
+  const samples = { denoiserStepMs: [] as number[], decodeMs: [] as number[], encodeMs: [] as number[], inbetweenMs: [] as number[] };
+  let latent = await encodeKeyframe(manifest, graphs.encoder, start);
+  const endLatent = await encodeKeyframe(manifest, graphs.encoder, end);
+  for (let r = 0; r < opts.repeats; r++) {
+    const t0 = performance.now();
+    latent = await encodeKeyframe(manifest, graphs.encoder, start);
+    samples.encodeMs.push(performance.now() - t0);
+  }
+  const feeds = {
+    [spec.inputs.sample]: latent,
+    [spec.inputs.timestep]: { data: Float32Array.of(500), dims: [1] },
+    [spec.inputs.startLatent]: latent,
+    [spec.inputs.endLatent]: endLatent,
+    ...(spec.inputs.position ? { [spec.inputs.position]: { data: Float32Array.of(0.5), dims: [1] } } : {}),
+    ...(spec.inputs.loraScale ? { [spec.inputs.loraScale]: { data: Float32Array.of(variant.loraScale?.default ?? 0), dims: [1] } } : {}),
+  };
+  for (let r = 0; r < opts.repeats; r++) {
+    const t0 = performance.now();
+    await graphs.denoiser.run(feeds);
+    samples.denoiserStepMs.push(performance.now() - t0);
+  }
+  for (let r = 0; r < opts.repeats; r++) {
+    const t0 = performance.now();
+    await decodeLatent(manifest, graphs.decoder, latent);
+    samples.decodeMs.push(performance.now() - t0);
+  }
+  for (let r = 0; r < Math.max(1, Math.ceil(opts.repeats / 2)); r++) {
+    const res = await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps, seed: r });
+    samples.inbetweenMs.push(res.timings.denoiseMs + res.timings.decodeMs);
+  }
+  return {
+    variantId: variant.id,
+    size: [...manifest.image.defaultSize] as [number, number],
+    steps,
+    denoiserStepMs: median(samples.denoiserStepMs),
+    decodeMs: median(samples.decodeMs),
+    encodeMs: median(samples.encodeMs),
+    inbetweenMs: median(samples.inbetweenMs),
+    samples,
+  };
+}

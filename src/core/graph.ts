@@ -1,0 +1,106 @@
+/**
+ * A runtime-neutral view of one ONNX graph, so the denoising pipeline in src/core runs unchanged
+ * on onnxruntime-web (worker, browser) and onnxruntime-node (CLI, tests, bench). Both runtimes
+ * share onnxruntime-common's API; `wrapSession` adapts either to `GraphRunner`.
+ */
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+
+/** A float32 tensor as plain data. */
+export interface FloatTensor {
+  data: Float32Array;
+  dims: readonly number[];
+}
+
+/** Runs one graph: named float32 inputs in, named float32 outputs out. */
+export interface GraphRunner {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, FloatTensor>): Promise<Record<string, FloatTensor>>;
+  release(): Promise<void>;
+}
+
+/** The constructor half of an ORT module (web or node): enough to build input tensors. */
+export interface OrtTensorFactory {
+  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => Tensor;
+}
+
+/** Copies any float tensor (fp32, or fp16 arriving as Float16Array / Uint16Array) to float32. */
+export function toFloat32(tensor: Tensor): Float32Array {
+  const data = tensor.data as unknown;
+  if (data instanceof Float32Array) return data;
+  if (tensor.type === 'float16') {
+    if (data instanceof Uint16Array) return halfBitsToFloat32(data);
+    // Chromium ≥ 135 hands fp16 outputs over as Float16Array: a numeric array view.
+    return Float32Array.from(data as ArrayLike<number>);
+  }
+  throw new Error(`expected a float tensor, got ${tensor.type}`);
+}
+
+/** IEEE 754 binary16 bit patterns → float32 values. */
+export function halfBitsToFloat32(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i]!;
+    const sign = h & 0x8000 ? -1 : 1;
+    const exp = (h >> 10) & 0x1f;
+    const frac = h & 0x3ff;
+    if (exp === 0) out[i] = sign * 2 ** -14 * (frac / 1024);
+    else if (exp === 31) out[i] = frac ? NaN : sign * Infinity;
+    else out[i] = sign * 2 ** (exp - 15) * (1 + frac / 1024);
+  }
+  return out;
+}
+
+/** Adapts an ORT session (web or node) to `GraphRunner`. Output tensors are disposed after copy. */
+export function wrapSession(session: InferenceSession, ort: OrtTensorFactory): GraphRunner {
+  return {
+    inputNames: session.inputNames,
+    outputNames: session.outputNames,
+    async run(feeds) {
+      const ortFeeds: Record<string, Tensor> = {};
+      for (const [name, t] of Object.entries(feeds)) {
+        ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
+      }
+      const results = await session.run(ortFeeds);
+      const out: Record<string, FloatTensor> = {};
+      for (const [name, t] of Object.entries(results)) {
+        try {
+          const data = toFloat32(t);
+          // Copy when the runtime owns the buffer (it may be reused by the next run).
+          out[name] = { data: data === t.data ? data.slice() : data, dims: [...t.dims] };
+        } finally {
+          t.dispose();
+        }
+      }
+      return out;
+    },
+    release: () => session.release(),
+  };
+}
+
+/**
+ * Checks a loaded graph against the tensor names the manifest promises, so a wrong or mislabelled
+ * ONNX file fails at load with a message naming the missing tensors, not mid-run.
+ */
+export function checkGraphNames(
+  what: string,
+  runner: Pick<GraphRunner, 'inputNames' | 'outputNames'>,
+  inputs: Record<string, string | undefined>,
+  outputs: Record<string, string | undefined>,
+): void {
+  const problems: string[] = [];
+  const want = (names: Record<string, string | undefined>, have: readonly string[], kind: string) => {
+    for (const [role, name] of Object.entries(names)) {
+      if (name !== undefined && !have.includes(name)) {
+        problems.push(`${kind} "${name}" (${role}) is missing — the graph has ${kind}s ${have.map((n) => `"${n}"`).join(', ') || 'none'}`);
+      }
+    }
+  };
+  want(inputs, runner.inputNames, 'input');
+  want(outputs, runner.outputNames, 'output');
+  const declared = new Set(Object.values(inputs).filter(Boolean));
+  for (const name of runner.inputNames) {
+    if (!declared.has(name)) problems.push(`the graph needs input "${name}", which the manifest does not declare`);
+  }
+  if (problems.length) throw new Error(`${what} does not match the manifest: ${problems.join('; ')}`);
+}

@@ -1,0 +1,390 @@
+/**
+ * The interpolation pipeline: fit keyframes to the pack's size, encode them, run DDIM over the
+ * variant's denoiser for every in-between position, record latent statistics at every step, and
+ * decode. Pure TypeScript over `GraphRunner`, so the inference worker (onnxruntime-web), the CLI
+ * and the benchmark (onnxruntime-node) run exactly the same code.
+ */
+import type { FloatTensor, GraphRunner } from './graph';
+import {
+  assertImageSize,
+  fitImage,
+  planFit,
+  rgbaToTensor,
+  tensorToRgba,
+  unfitImage,
+  type FitMode,
+  type FitPlan,
+  type RgbaImage,
+} from './image';
+import type { PackManifest, VariantSpec } from './manifest';
+import { frameNoise } from './rng';
+import { createDdimPlan, ddimStep, type DdimPlan } from './scheduler';
+import { computeLatentStats, isAllZero, type LatentStats } from './stats';
+
+/** Most in-betweens one run may ask for. */
+export const MAX_INBETWEENS = 15;
+
+/** Thrown when a run is cancelled between steps; sessions stay loaded. */
+export class RunCancelledError extends Error {
+  constructor() {
+    super('Run cancelled');
+    this.name = 'RunCancelledError';
+  }
+}
+
+/** Thrown when a graph returns non-finite values or all zeros, instead of showing garbage. */
+export class ModelOutputError extends Error {
+  constructor(
+    message: string,
+    readonly graph: 'encoder' | 'denoiser' | 'decoder',
+    readonly step?: number,
+  ) {
+    super(message);
+    this.name = 'ModelOutputError';
+  }
+}
+
+/** The loaded graphs of one variant. */
+export interface VariantGraphs {
+  encoder: GraphRunner;
+  decoder: GraphRunner;
+  denoiser: GraphRunner;
+}
+
+/** What a person asks for. */
+export interface RunSettings {
+  /** Number of in-betweens, 1…15, at τ = i/(N+1). */
+  count: number;
+  steps: number;
+  seed: number;
+  /** Used only by variants with a LoRA scale; defaults to the manifest's default. */
+  loraScale?: number;
+}
+
+/** Latent statistics after one denoising step (step 0 = the initial noise), one entry per frame. */
+export interface StepRecord {
+  step: number;
+  /** The model timestep this step denoised from; null for the initial noise. */
+  timestep: number | null;
+  frames: LatentStats[];
+}
+
+export type PipelineProgress =
+  | { stage: 'encode'; done: number; total: number }
+  | { stage: 'denoise'; step: number; totalSteps: number; batch: number; totalBatches: number }
+  | { stage: 'decode'; frame: number; total: number };
+
+export interface PipelineHooks {
+  onProgress?: (p: PipelineProgress) => void;
+  /** Checked between steps; return true to stop the run with `RunCancelledError`. */
+  isCancelled?: () => boolean;
+}
+
+export interface RunTimings {
+  encodeMs: number;
+  denoiseMs: number;
+  decodeMs: number;
+  totalMs: number;
+  /** Wall time of each denoiser call (one call denoises a batch of frames by one step). */
+  denoiserCallMs: number[];
+  /** Wall time of each VAE decode. */
+  decodeCallMs: number[];
+}
+
+export interface InterpolationResult {
+  positions: number[];
+  /** In-betweens at the pack's model size. */
+  modelFrames: RgbaImage[];
+  steps: StepRecord[];
+  timesteps: number[];
+  loraScale: number | null;
+  timings: RunTimings;
+}
+
+/** τ of each in-between: i/(N+1) for i = 1…N. */
+export function inbetweenPositions(count: number): number[] {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_INBETWEENS) {
+    throw new Error(`number of in-betweens must be an integer from 1 to ${MAX_INBETWEENS}, got ${count}`);
+  }
+  return Array.from({ length: count }, (_, i) => (i + 1) / (count + 1));
+}
+
+/** Keyframes fitted to the pack's frame, and how to map results back. */
+export interface PreparedKeyframes {
+  start: RgbaImage;
+  end: RgbaImage;
+  plan: FitPlan;
+}
+
+/**
+ * Checks the two keyframes have one size and fits both to the pack's default size.
+ * Throws with a clear message for different sizes.
+ */
+export function prepareKeyframes(
+  manifest: PackManifest,
+  start: RgbaImage,
+  end: RgbaImage,
+  mode: FitMode,
+): PreparedKeyframes {
+  assertImageSize(start.width, start.height, 'start keyframe');
+  assertImageSize(end.width, end.height, 'end keyframe');
+  if (start.width !== end.width || start.height !== end.height) {
+    throw new Error(
+      `The keyframes have different sizes: start is ${start.width}×${start.height}, end is ${end.width}×${end.height}. Use two frames of the same size.`,
+    );
+  }
+  const [w, h] = manifest.image.defaultSize;
+  const plan = planFit(start.width, start.height, w, h, mode);
+  return { start: fitImage(start, plan), end: fitImage(end, plan), plan };
+}
+
+/** Maps a model-size frame back to the keyframes' size (inverse of the fit). */
+export function restoreFrame(frame: RgbaImage, plan: FitPlan, background?: RgbaImage): RgbaImage {
+  return unfitImage(frame, plan, background);
+}
+
+function now(): number {
+  return performance.now();
+}
+
+function countNonFinite(data: Float32Array): number {
+  let n = 0;
+  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) n++;
+  return n;
+}
+
+function sameDims(a: readonly number[], b: readonly number[]): boolean {
+  return a.length === b.length && a.every((d, i) => d === b[i]);
+}
+
+function pick(out: Record<string, FloatTensor>, name: string, what: string): FloatTensor {
+  const t = out[name];
+  if (!t) throw new Error(`${what} returned no output "${name}"`);
+  return t;
+}
+
+/** Encodes one fitted keyframe to a scaled latent [1, C, h, w]. */
+export async function encodeKeyframe(
+  manifest: PackManifest,
+  encoder: GraphRunner,
+  image: RgbaImage,
+): Promise<FloatTensor> {
+  const spec = manifest.graphs.encoder;
+  const pixels = rgbaToTensor(image, manifest.image.valueRange);
+  const out = await encoder.run({ [spec.inputs.image]: { data: pixels, dims: [1, 3, image.height, image.width] } });
+  const latent = pick(out, spec.outputs.latent, 'the encoder');
+  const { channels, downsample, scaleFactor } = manifest.latent;
+  const want = [1, channels, image.height / downsample, image.width / downsample];
+  if (!sameDims(latent.dims, want)) {
+    throw new Error(`the encoder returned a latent of shape [${latent.dims.join(', ')}], expected [${want.join(', ')}] — is it the right graph for this pack?`);
+  }
+  const bad = countNonFinite(latent.data);
+  if (bad) throw new ModelOutputError(`the encoder returned ${bad} non-finite values`, 'encoder');
+  const scaled = new Float32Array(latent.data.length);
+  for (let i = 0; i < scaled.length; i++) scaled[i] = latent.data[i]! * scaleFactor;
+  return { data: scaled, dims: want };
+}
+
+/** Decodes one scaled latent [1, C, h, w] to an RGBA frame at model size. */
+export async function decodeLatent(
+  manifest: PackManifest,
+  decoder: GraphRunner,
+  latent: FloatTensor,
+): Promise<RgbaImage> {
+  const spec = manifest.graphs.decoder;
+  const unscaled = new Float32Array(latent.data.length);
+  const k = 1 / manifest.latent.scaleFactor;
+  for (let i = 0; i < unscaled.length; i++) unscaled[i] = latent.data[i]! * k;
+  const out = await decoder.run({ [spec.inputs.latent]: { data: unscaled, dims: latent.dims } });
+  const image = pick(out, spec.outputs.image, 'the decoder');
+  const ds = manifest.latent.downsample;
+  const h = latent.dims[2]! * ds;
+  const w = latent.dims[3]! * ds;
+  if (!sameDims(image.dims, [1, 3, h, w])) {
+    throw new Error(`the decoder returned an image of shape [${image.dims.join(', ')}], expected [1, 3, ${h}, ${w}]`);
+  }
+  const bad = countNonFinite(image.data);
+  if (bad) throw new ModelOutputError(`the decoder returned ${bad} non-finite pixel values`, 'decoder');
+  if (isAllZero(image.data)) {
+    throw new ModelOutputError(
+      'the decoder returned an all-zero image (on WebGPU this happens when fp16 graphs run on an adapter without shader-f16)',
+      'decoder',
+    );
+  }
+  return tensorToRgba(image.data, w, h, manifest.image.valueRange);
+}
+
+/** Per-step noise for eta > 0: a stream per (seed, frame, step), independent of batching. */
+function stepNoise(seed: number, frameIndex: number, stepIndex: number, length: number): Float32Array {
+  const mixed = (seed + Math.imul(0x9e3779b1, stepIndex + 1)) >>> 0;
+  return frameNoise(mixed, frameIndex, length);
+}
+
+/** Resolves the LoRA scale a run uses, validating it against the variant's range. */
+export function resolveLoraScale(variant: VariantSpec, requested: number | undefined): number | null {
+  if (!variant.loraScale) return null;
+  const s = requested ?? variant.loraScale.default;
+  if (!Number.isFinite(s) || s < variant.loraScale.min || s > variant.loraScale.max) {
+    throw new Error(`LoRA scale ${s} is outside this variant's range ${variant.loraScale.min}…${variant.loraScale.max}`);
+  }
+  return s;
+}
+
+/**
+ * Runs DDIM for each in-between position from seeded noise, given the keyframes' scaled latents.
+ * Frames are denoised in batches of `frames.maxBatch`.
+ */
+export async function denoiseFrames(
+  manifest: PackManifest,
+  variant: VariantSpec,
+  denoiser: GraphRunner,
+  startLatent: FloatTensor,
+  endLatent: FloatTensor,
+  settings: RunSettings,
+  hooks: PipelineHooks = {},
+): Promise<{ latents: FloatTensor[]; steps: StepRecord[]; plan: DdimPlan; denoiserCallMs: number[]; loraScale: number | null }> {
+  if (manifest.frames.mode !== 'position') {
+    throw new Error(`pack "${manifest.id}" uses frames.mode "${manifest.frames.mode}", which this studio version cannot run yet`);
+  }
+  if (!Number.isInteger(settings.seed) || settings.seed < 0 || settings.seed > 0xffffffff) {
+    throw new Error(`seed must be an integer from 0 to 4294967295, got ${settings.seed}`);
+  }
+  const positions = inbetweenPositions(settings.count);
+  const plan = createDdimPlan(manifest.scheduler, settings.steps);
+  const loraScale = resolveLoraScale(variant, settings.loraScale);
+  const spec = manifest.graphs.denoisers[variant.denoiser];
+  if (!spec) throw new Error(`variant "${variant.id}" names a missing denoiser`);
+  const [, c, h, w] = startLatent.dims as [number, number, number, number];
+  const frameLen = c * h * w;
+  const maxBatch = manifest.frames.maxBatch;
+  const totalBatches = Math.ceil(positions.length / maxBatch);
+  const stepCount = plan.timesteps.length;
+  const steps: StepRecord[] = Array.from({ length: stepCount + 1 }, (_, s) => ({
+    step: s,
+    timestep: s === 0 ? null : plan.timesteps[s - 1]!,
+    frames: [],
+  }));
+  const latents: FloatTensor[] = [];
+  const denoiserCallMs: number[] = [];
+
+  for (let b = 0; b < totalBatches; b++) {
+    const first = b * maxBatch;
+    const batchPositions = positions.slice(first, first + maxBatch);
+    const B = batchPositions.length;
+    const dims = [B, c, h, w];
+    let sample = new Float32Array(B * frameLen);
+    const starts = new Float32Array(B * frameLen);
+    const ends = new Float32Array(B * frameLen);
+    for (let i = 0; i < B; i++) {
+      sample.set(frameNoise(settings.seed, first + i, frameLen), i * frameLen);
+      starts.set(startLatent.data, i * frameLen);
+      ends.set(endLatent.data, i * frameLen);
+    }
+    const recordStats = (s: number): void => {
+      for (let i = 0; i < B; i++) {
+        const st = computeLatentStats(sample, i * frameLen, frameLen);
+        steps[s]!.frames[first + i] = st;
+        if (st.nonFinite > 0) {
+          throw new ModelOutputError(
+            `the latent of in-between ${first + i + 1} has ${st.nonFinite} non-finite values after step ${s} — the run was stopped`,
+            'denoiser',
+            s,
+          );
+        }
+      }
+    };
+    recordStats(0);
+    const feeds: Record<string, FloatTensor> = {
+      [spec.inputs.startLatent]: { data: starts, dims },
+      [spec.inputs.endLatent]: { data: ends, dims },
+    };
+    if (spec.inputs.position) feeds[spec.inputs.position] = { data: Float32Array.from(batchPositions), dims: [B] };
+    if (spec.inputs.loraScale) feeds[spec.inputs.loraScale] = { data: Float32Array.of(loraScale ?? 0), dims: [1] };
+
+    for (let s = 0; s < stepCount; s++) {
+      if (hooks.isCancelled?.()) throw new RunCancelledError();
+      hooks.onProgress?.({ stage: 'denoise', step: s, totalSteps: stepCount, batch: b, totalBatches });
+      const t = plan.timesteps[s]!;
+      feeds[spec.inputs.sample] = { data: sample, dims };
+      feeds[spec.inputs.timestep] = { data: new Float32Array(B).fill(t), dims: [B] };
+      const t0 = now();
+      const out = await denoiser.run(feeds);
+      denoiserCallMs.push(now() - t0);
+      const pred = pick(out, spec.outputs.prediction, 'the denoiser');
+      if (!sameDims(pred.dims, dims)) {
+        throw new Error(`the denoiser returned shape [${pred.dims.join(', ')}], expected [${dims.join(', ')}] — is it the right graph for this pack?`);
+      }
+      const bad = countNonFinite(pred.data);
+      if (bad) {
+        throw new ModelOutputError(`the denoiser returned ${bad} non-finite values at step ${s + 1} of ${stepCount} — the run was stopped`, 'denoiser', s + 1);
+      }
+      if (isAllZero(pred.data)) {
+        throw new ModelOutputError(
+          `the denoiser returned all zeros at step ${s + 1} (on WebGPU this happens when fp16 graphs run without shader-f16) — the run was stopped`,
+          'denoiser',
+          s + 1,
+        );
+      }
+      let noise: Float32Array | undefined;
+      if (plan.eta > 0) {
+        noise = new Float32Array(B * frameLen);
+        for (let i = 0; i < B; i++) noise.set(stepNoise(settings.seed, first + i, s, frameLen), i * frameLen);
+      }
+      sample = ddimStep(plan, s, pred.data, sample, noise).prevSample;
+      recordStats(s + 1);
+    }
+    hooks.onProgress?.({ stage: 'denoise', step: stepCount, totalSteps: stepCount, batch: b, totalBatches });
+    for (let i = 0; i < B; i++) {
+      latents.push({ data: sample.slice(i * frameLen, (i + 1) * frameLen), dims: [1, c, h, w] });
+    }
+  }
+  return { latents, steps, plan, denoiserCallMs, loraScale };
+}
+
+/**
+ * The whole pipeline on already-fitted keyframes: encode, denoise, decode.
+ * `latentsCache` lets callers reuse encoded keyframes across runs.
+ */
+export async function interpolate(
+  manifest: PackManifest,
+  variant: VariantSpec,
+  graphs: VariantGraphs,
+  keyframes: { start: RgbaImage; end: RgbaImage },
+  settings: RunSettings,
+  hooks: PipelineHooks = {},
+): Promise<InterpolationResult> {
+  const tStart = now();
+  hooks.onProgress?.({ stage: 'encode', done: 0, total: 2 });
+  const startLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.start);
+  hooks.onProgress?.({ stage: 'encode', done: 1, total: 2 });
+  const endLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.end);
+  hooks.onProgress?.({ stage: 'encode', done: 2, total: 2 });
+  const tEncoded = now();
+  const den = await denoiseFrames(manifest, variant, graphs.denoiser, startLatent, endLatent, settings, hooks);
+  const tDenoised = now();
+  const modelFrames: RgbaImage[] = [];
+  const decodeCallMs: number[] = [];
+  for (let i = 0; i < den.latents.length; i++) {
+    if (hooks.isCancelled?.()) throw new RunCancelledError();
+    hooks.onProgress?.({ stage: 'decode', frame: i, total: den.latents.length });
+    const t0 = now();
+    modelFrames.push(await decodeLatent(manifest, graphs.decoder, den.latents[i]!));
+    decodeCallMs.push(now() - t0);
+  }
+  const tEnd = now();
+  return {
+    positions: inbetweenPositions(settings.count),
+    modelFrames,
+    steps: den.steps,
+    timesteps: den.plan.timesteps,
+    loraScale: den.loraScale,
+    timings: {
+      encodeMs: tEncoded - tStart,
+      denoiseMs: tDenoised - tEncoded,
+      decodeMs: tEnd - tDenoised,
+      totalMs: tEnd - tStart,
+      denoiserCallMs: den.denoiserCallMs,
+      decodeCallMs,
+    },
+  };
+}

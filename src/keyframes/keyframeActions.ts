@@ -1,0 +1,129 @@
+/**
+ * Keyframe intake: files dropped, pasted or picked, and the bundled sample pair. Each file is
+ * decoded once to check it is an image and to learn its size; the Blob itself stays in this module
+ * (the store only holds an object URL) and is decoded again, off the main thread, for every run.
+ */
+import { clearMessages, patch, say, useStudio, type KeyframeInfo, type Slot } from '../state/store';
+
+const blobs = new Map<string, Blob>();
+let nextId = 1;
+
+/** The original file of a keyframe, for the run. */
+export function keyframeBlob(id: string): Blob | undefined {
+  return blobs.get(id);
+}
+
+/** Decodes a keyframe to an ImageBitmap with exact pixel values (no colour conversion). */
+export function decodeKeyframe(blob: Blob): Promise<ImageBitmap> {
+  return createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
+}
+
+async function describe(file: Blob, name: string): Promise<KeyframeInfo> {
+  if (file.type && !file.type.startsWith('image/')) {
+    throw new Error(`"${name}" is not an image (${file.type}). Drop a PNG, JPEG or WebP keyframe.`);
+  }
+  let bmp: ImageBitmap;
+  try {
+    bmp = await decodeKeyframe(file);
+  } catch {
+    throw new Error(`"${name}" could not be read as an image — the file is damaged or not a picture.`);
+  }
+  const info: KeyframeInfo = {
+    id: `kf${nextId++}`,
+    name,
+    url: URL.createObjectURL(file),
+    width: bmp.width,
+    height: bmp.height,
+  };
+  bmp.close();
+  blobs.set(info.id, file);
+  return info;
+}
+
+function release(info: KeyframeInfo | null): void {
+  if (!info) return;
+  URL.revokeObjectURL(info.url);
+  blobs.delete(info.id);
+}
+
+/** Puts a keyframe into a slot, replacing what was there, and checks the pair's sizes. */
+async function place(slot: Slot, file: Blob, name: string): Promise<void> {
+  const info = await describe(file, name);
+  release(useStudio.getState().keyframes[slot]);
+  patch('keyframes', { [slot]: info });
+  checkPair();
+}
+
+function checkPair(): void {
+  const { start, end } = useStudio.getState().keyframes;
+  if (start && end && (start.width !== end.width || start.height !== end.height)) {
+    say(
+      'error',
+      'keyframes',
+      `The keyframes have different sizes: start is ${start.width}×${start.height}, end is ${end.width}×${end.height}. Use two frames of the same size.`,
+    );
+  } else {
+    clearMessages('keyframes');
+  }
+}
+
+/**
+ * Adds files: into `slot` when given (first file), else two files fill start and end in name order,
+ * and one file fills the first empty slot (or end, when both are full).
+ */
+export async function addKeyframeFiles(files: File[], slot?: Slot): Promise<void> {
+  if (files.length === 0) return;
+  try {
+    if (slot) {
+      await place(slot, files[0]!, files[0]!.name);
+      return;
+    }
+    const sorted = [...files].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    if (sorted.length >= 2) {
+      // Validate both before replacing either, so a bad file loses nothing.
+      const [a, b] = await Promise.all([describe(sorted[0]!, sorted[0]!.name), describe(sorted[1]!, sorted[1]!.name)]);
+      const kf = useStudio.getState().keyframes;
+      release(kf.start);
+      release(kf.end);
+      patch('keyframes', { start: a, end: b });
+      checkPair();
+      if (sorted.length > 2) say('info', 'keyframes', `Used the first two of ${sorted.length} files (${a.name}, ${b.name}).`);
+      return;
+    }
+    const kf = useStudio.getState().keyframes;
+    const target: Slot = !kf.start ? 'start' : !kf.end ? 'end' : 'end';
+    await place(target, sorted[0]!, sorted[0]!.name);
+  } catch (e) {
+    say('error', 'keyframes', (e as Error).message);
+  }
+}
+
+/** Loads the project's own sample pair (drawn by scripts/make-samples.ts). */
+export async function loadSamplePair(name = 'bounce'): Promise<void> {
+  try {
+    const base = `${import.meta.env.BASE_URL}samples/${name}`;
+    const [a, b] = await Promise.all(
+      ['start', 'end'].map(async (which) => {
+        const res = await fetch(`${base}-${which}.png`);
+        if (!res.ok) throw new Error(`The sample keyframes could not be loaded (${res.status}).`);
+        return new File([await res.blob()], `${name}-${which}.png`, { type: 'image/png' });
+      }),
+    );
+    await addKeyframeFiles([a!, b!]);
+  } catch (e) {
+    say('error', 'keyframes', (e as Error).message);
+  }
+}
+
+/** Swaps start and end. */
+export function swapKeyframes(): void {
+  const { start, end } = useStudio.getState().keyframes;
+  patch('keyframes', { start: end, end: start });
+}
+
+/** Empties a slot. */
+export function clearKeyframe(slot: Slot): void {
+  release(useStudio.getState().keyframes[slot]);
+  patch('keyframes', { [slot]: null });
+  checkPair();
+}

@@ -1,0 +1,231 @@
+/**
+ * Pack choice: the bundled packs listed by the server, packs remembered in the IndexedDB cache,
+ * and packs a person loads from a URL or a local folder. Manifests are fetched and validated here,
+ * on the main thread (they are small); the graphs are fetched by the worker when a run needs them.
+ */
+import { parseManifest, type PackManifest } from '../core/manifest';
+import { clearMessages, patch, say, useStudio, type PackOption } from '../state/store';
+import type { PackSource } from '../../workers/protocol';
+import { summariseCache, getCachedPack } from './packCache';
+
+interface BundledPackEntry {
+  id: string;
+  name: string;
+  path: string;
+  trained: boolean;
+}
+
+/** Live sources (they may hold Files), by option key; never put in the store. */
+const sources = new Map<string, PackSource>();
+
+/** The source behind a pack option. */
+export function packSource(key: string): PackSource | undefined {
+  return sources.get(key);
+}
+
+function upsertOption(option: PackOption, source: PackSource): void {
+  sources.set(option.key, source);
+  const options = useStudio.getState().packs.options.filter((o) => o.key !== option.key);
+  patch('packs', { options: [...options, option] });
+}
+
+/** Lists bundled packs (from /models/index.json) and packs remembered in the cache. */
+export async function refreshPackList(): Promise<void> {
+  const base = import.meta.env.BASE_URL;
+  try {
+    const res = await fetch(`${base}models/index.json`);
+    if (!res.ok) throw new Error(`HTTP ${res.status}`);
+    const entries = (await res.json()) as BundledPackEntry[];
+    for (const e of entries) {
+      upsertOption(
+        { key: `bundled:${e.path}`, packId: e.id, name: e.name, trained: e.trained, origin: 'bundled', label: 'bundled' },
+        { kind: 'url', baseUrl: new URL(`${base}models/${e.path}`, location.href).href, label: 'bundled' },
+      );
+    }
+  } catch (e) {
+    say('error', 'pack', `The list of bundled model packs could not be loaded (${(e as Error).message}).`);
+  }
+  await refreshCachedOptions();
+  const { selectedKey, options } = useStudio.getState().packs;
+  if (!selectedKey && options.length > 0) {
+    // Prefer a trained bundled pack; otherwise the first one.
+    const first = options.find((o) => o.origin === 'bundled' && o.trained) ?? options[0]!;
+    await selectPack(first.key);
+  }
+}
+
+/** Adds an option for each pack remembered in the cache that is not bundled. */
+export async function refreshCachedOptions(): Promise<void> {
+  try {
+    const summary = await summariseCache();
+    const bundledIds = new Set(
+      useStudio.getState().packs.options.filter((o) => o.origin === 'bundled').map((o) => o.packId),
+    );
+    for (const p of summary.packs) {
+      if (bundledIds.has(p.packId) || !p.sourceLabel) continue;
+      const cached = await getCachedPack(p.packId);
+      if (!cached) continue;
+      upsertOption(
+        {
+          key: `cache:${p.packId}`,
+          packId: p.packId,
+          name: cached.manifest.name,
+          trained: cached.manifest.trained,
+          origin: 'cache',
+          label: `cached, from ${cached.sourceLabel}`,
+        },
+        { kind: 'cache', label: cached.sourceLabel },
+      );
+    }
+  } catch (e) {
+    say('warning', 'cache', `The model cache could not be read: ${(e as Error).message}`);
+  }
+}
+
+async function readManifestText(source: PackSource, packId: string): Promise<string> {
+  if (source.kind === 'url') {
+    const url = new URL('manifest.json', source.baseUrl).href;
+    let res: Response;
+    try {
+      res = await fetch(url);
+    } catch (e) {
+      throw new Error(`Could not reach ${url}: ${(e as Error).message}`);
+    }
+    if (!res.ok) throw new Error(`Could not load ${url}: the server answered ${res.status}.`);
+    return res.text();
+  }
+  if (source.kind === 'files') {
+    const m = source.files['manifest.json'];
+    if (!m) throw new Error('The folder has no manifest.json at its top level.');
+    return m.text();
+  }
+  const cached = await getCachedPack(packId);
+  if (!cached) throw new Error('This pack is no longer in the cache.');
+  return JSON.stringify(cached.manifest);
+}
+
+/** Chooses a pack: reads and validates its manifest and picks a variant. */
+export async function selectPack(key: string): Promise<void> {
+  const option = useStudio.getState().packs.options.find((o) => o.key === key);
+  const source = sources.get(key);
+  if (!option || !source) return;
+  patch('packs', { selectedKey: key, manifest: null, manifestErrors: [], variantId: null });
+  let text: string;
+  try {
+    text = await readManifestText(source, option.packId);
+  } catch (e) {
+    patch('packs', { manifestErrors: [(e as Error).message] });
+    say('error', 'pack', (e as Error).message);
+    return;
+  }
+  if (useStudio.getState().packs.selectedKey !== key) return; // a newer choice won
+  const result = parseManifest(text);
+  if (!result.ok) {
+    patch('packs', { manifestErrors: result.errors });
+    say('error', 'pack', `The manifest of "${option.name}" is not valid (${result.errors.length} problem${result.errors.length > 1 ? 's' : ''}); see the model panel.`);
+    return;
+  }
+  clearMessages('pack');
+  applyManifest(result.manifest);
+  if (option.name !== result.manifest.name || option.trained !== result.manifest.trained) {
+    upsertOption({ ...option, name: result.manifest.name, trained: result.manifest.trained, packId: result.manifest.id }, source);
+  }
+}
+
+function applyManifest(manifest: PackManifest): void {
+  const prev = useStudio.getState().packs.variantId;
+  const variant = manifest.variants.find((v) => v.id === prev) ?? manifest.variants[0]!;
+  patch('packs', { manifest, manifestErrors: [] });
+  chooseVariant(variant.id);
+}
+
+/** Chooses a variant and resets the settings it owns (steps, LoRA scale). */
+export function chooseVariant(variantId: string): void {
+  const manifest = useStudio.getState().packs.manifest;
+  const variant = manifest?.variants.find((v) => v.id === variantId);
+  if (!manifest || !variant) return;
+  patch('packs', { variantId });
+  patch('settings', {
+    steps: variant.recommendedSteps ?? manifest.scheduler.defaultSteps,
+    loraScale: variant.loraScale ? variant.loraScale.default : null,
+  });
+}
+
+/** Adds a pack served at a URL (the folder, or its manifest.json) and selects it. */
+export async function addPackFromUrl(input: string): Promise<void> {
+  let url: URL;
+  try {
+    url = new URL(input.trim(), location.href);
+  } catch {
+    say('error', 'pack', `"${input}" is not a URL.`);
+    return;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    say('error', 'pack', 'Pack URLs must start with http:// or https://.');
+    return;
+  }
+  let href = url.href.replace(/manifest\.json$/, '');
+  if (!href.endsWith('/')) href += '/';
+  const key = `url:${href}`;
+  upsertOption(
+    { key, packId: href, name: href, trained: true, origin: 'url', label: url.host },
+    { kind: 'url', baseUrl: href, label: href },
+  );
+  await selectPack(key);
+}
+
+let localCounter = 0;
+
+/**
+ * Adds a pack from a local folder (picked with a directory input or dropped). `files` carry their
+ * path relative to the chosen folder in `relativePath`; the folder holding manifest.json is the root.
+ */
+export async function addPackFromFiles(files: { file: File; relativePath: string }[]): Promise<void> {
+  const manifests = files
+    .filter((f) => f.relativePath.split('/').pop() === 'manifest.json')
+    .sort((a, b) => a.relativePath.split('/').length - b.relativePath.split('/').length);
+  const top = manifests[0];
+  if (!top) {
+    say('error', 'pack', 'No manifest.json was found in the chosen files. Pick the pack folder, or its manifest.json together with its .onnx files.');
+    return;
+  }
+  const root = top.relativePath.slice(0, top.relativePath.length - 'manifest.json'.length);
+  const map: Record<string, Blob> = {};
+  for (const f of files) {
+    if (f.relativePath.startsWith(root)) map[f.relativePath.slice(root.length)] = f.file;
+  }
+  const label = `local folder ${root.replace(/\/$/, '') || top.file.name}`;
+  const key = `local:${++localCounter}`;
+  upsertOption(
+    { key, packId: key, name: label, trained: true, origin: 'local', label: 'local folder' },
+    { kind: 'files', files: map, label: 'local folder' },
+  );
+  await selectPack(key);
+}
+
+/** Collects files from a drop, walking dropped folders. */
+export async function filesFromDrop(dt: DataTransfer): Promise<{ file: File; relativePath: string }[]> {
+  const out: { file: File; relativePath: string }[] = [];
+  const entries = [...dt.items]
+    .map((i) => (i.kind === 'file' ? i.webkitGetAsEntry?.() : null))
+    .filter((e): e is FileSystemEntry => Boolean(e));
+  if (entries.length === 0) {
+    for (const f of dt.files) out.push({ file: f, relativePath: f.name });
+    return out;
+  }
+  const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
+    if (entry.isFile) {
+      const file = await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej));
+      out.push({ file, relativePath: prefix + entry.name });
+    } else if (entry.isDirectory) {
+      const reader = (entry as FileSystemDirectoryEntry).createReader();
+      for (;;) {
+        const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej));
+        if (batch.length === 0) break;
+        for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+      }
+    }
+  };
+  for (const e of entries) await walk(e, '');
+  return out;
+}

@@ -1,0 +1,189 @@
+/**
+ * IndexedDB cache of verified pack files, so a reload starts from the cache instead of the
+ * network. Used from the inference worker (read/write) and from the page (list/clear).
+ *
+ * Layout (one idb-keyval store, versioned by its database name):
+ *  - `file:<packId>:<sha256>`            → FileMeta, written LAST, so a half-written file is a miss;
+ *  - `chunk:<packId>:<sha256>:<index>`   → ArrayBuffer of at most CHUNK_BYTES (IndexedDB refuses
+ *                                          single values above ~127 MiB);
+ *  - `pack:<packId>`                     → CachedPack: the manifest, so a cached pack can be
+ *                                          reopened after a reload without its source.
+ * A file whose meta exists but whose chunks are gone was evicted by the browser: it is dropped and
+ * reported as such, and the caller downloads it again.
+ */
+import { createStore, del, delMany, entries, get, getMany, keys, set, setMany, type UseStore } from 'idb-keyval';
+import type { PackManifest } from '../core/manifest';
+
+/** Bump when the layout changes; old databases are simply no longer read. */
+export const CACHE_VERSION = 1;
+export const CHUNK_BYTES = 16 * 1024 * 1024;
+
+let store: UseStore | null = null;
+function db(): UseStore {
+  store ??= createStore(`inbetween-cache-v${CACHE_VERSION}`, 'files');
+  return store;
+}
+
+export interface FileMeta {
+  packId: string;
+  sha256: string;
+  file: string;
+  sizeBytes: number;
+  chunkCount: number;
+  storedAt: number;
+}
+
+export interface CachedPack {
+  packId: string;
+  manifest: PackManifest;
+  /** Where it came from, for people: a URL, "local folder", or "bundled". */
+  sourceLabel: string;
+  storedAt: number;
+}
+
+/** Raised when the browser refuses to store more (quota); the model still runs from memory. */
+export class CacheFullError extends Error {
+  constructor(cause: unknown) {
+    super(
+      'Browser storage is full, so this model was not cached and will download again next time. Free space in the cache panel or in the browser settings.',
+    );
+    this.name = 'CacheFullError';
+    this.cause = cause;
+  }
+}
+
+function isQuotaError(e: unknown): boolean {
+  return (
+    e instanceof DOMException &&
+    (e.name === 'QuotaExceededError' || e.name === 'NS_ERROR_DOM_QUOTA_REACHED')
+  );
+}
+
+const fileKey = (packId: string, sha: string) => `file:${packId}:${sha}`;
+const chunkKey = (packId: string, sha: string, i: number) => `chunk:${packId}:${sha}:${i}`;
+
+export type CacheRead =
+  | { status: 'hit'; bytes: Uint8Array }
+  | { status: 'miss' }
+  | { status: 'evicted' };
+
+/** Reads a cached file, reassembling its chunks. */
+export async function readCachedFile(packId: string, sha256: string): Promise<CacheRead> {
+  const meta = await get<FileMeta>(fileKey(packId, sha256), db());
+  if (!meta) return { status: 'miss' };
+  const chunkKeys = Array.from({ length: meta.chunkCount }, (_, i) => chunkKey(packId, sha256, i));
+  const chunks = await getMany<ArrayBuffer | undefined>(chunkKeys, db());
+  if (chunks.some((c) => !(c instanceof ArrayBuffer))) {
+    await delMany([fileKey(packId, sha256), ...chunkKeys], db()).catch(() => undefined);
+    return { status: 'evicted' };
+  }
+  const bytes = new Uint8Array(meta.sizeBytes);
+  let offset = 0;
+  for (const c of chunks as ArrayBuffer[]) {
+    bytes.set(new Uint8Array(c), offset);
+    offset += c.byteLength;
+  }
+  if (offset !== meta.sizeBytes) {
+    await delMany([fileKey(packId, sha256), ...chunkKeys], db()).catch(() => undefined);
+    return { status: 'evicted' };
+  }
+  return { status: 'hit', bytes };
+}
+
+/** Stores a verified file. Throws `CacheFullError` when storage is refused (nothing half-written stays). */
+export async function writeCachedFile(
+  packId: string,
+  sha256: string,
+  file: string,
+  bytes: Uint8Array,
+): Promise<void> {
+  const chunkCount = Math.max(1, Math.ceil(bytes.byteLength / CHUNK_BYTES));
+  const chunkEntries: [string, ArrayBuffer][] = [];
+  for (let i = 0; i < chunkCount; i++) {
+    const part = bytes.slice(i * CHUNK_BYTES, Math.min(bytes.byteLength, (i + 1) * CHUNK_BYTES));
+    chunkEntries.push([chunkKey(packId, sha256, i), part.buffer]);
+  }
+  const meta: FileMeta = { packId, sha256, file, sizeBytes: bytes.byteLength, chunkCount, storedAt: Date.now() };
+  try {
+    await setMany(chunkEntries, db());
+    await set(fileKey(packId, sha256), meta, db());
+  } catch (e) {
+    await delMany(chunkEntries.map(([k]) => k), db()).catch(() => undefined);
+    if (isQuotaError(e)) throw new CacheFullError(e);
+    throw e;
+  }
+}
+
+/** Remembers a pack's manifest so it can be reopened from the cache. */
+export async function saveCachedPack(pack: Omit<CachedPack, 'storedAt'>): Promise<void> {
+  try {
+    await set(`pack:${pack.packId}`, { ...pack, storedAt: Date.now() }, db());
+  } catch (e) {
+    if (isQuotaError(e)) throw new CacheFullError(e);
+    throw e;
+  }
+}
+
+export async function getCachedPack(packId: string): Promise<CachedPack | undefined> {
+  return get<CachedPack>(`pack:${packId}`, db());
+}
+
+export interface CacheSummary {
+  packs: { packId: string; name: string; sourceLabel: string; fileCount: number; sizeBytes: number }[];
+  totalBytes: number;
+  /** From navigator.storage.estimate(), when the browser offers it. */
+  quotaBytes: number | null;
+  usageBytes: number | null;
+}
+
+/** What is stored, per pack, with sizes. */
+export async function summariseCache(): Promise<CacheSummary> {
+  const all = await entries<string, FileMeta | CachedPack | ArrayBuffer>(db());
+  const byPack = new Map<string, CacheSummary['packs'][number]>();
+  const row = (packId: string) => {
+    let r = byPack.get(packId);
+    if (!r) {
+      r = { packId, name: packId, sourceLabel: '', fileCount: 0, sizeBytes: 0 };
+      byPack.set(packId, r);
+    }
+    return r;
+  };
+  for (const [key, value] of all) {
+    if (key.startsWith('file:')) {
+      const m = value as FileMeta;
+      const r = row(m.packId);
+      r.fileCount++;
+      r.sizeBytes += m.sizeBytes;
+    } else if (key.startsWith('pack:')) {
+      const p = value as CachedPack;
+      const r = row(p.packId);
+      r.name = p.manifest.name;
+      r.sourceLabel = p.sourceLabel;
+    }
+  }
+  const packs = [...byPack.values()].sort((a, b) => a.packId.localeCompare(b.packId));
+  let quotaBytes: number | null = null;
+  let usageBytes: number | null = null;
+  try {
+    const est = await navigator.storage?.estimate?.();
+    quotaBytes = est?.quota ?? null;
+    usageBytes = est?.usage ?? null;
+  } catch {
+    // Some browsers (or contexts) have no storage estimate; sizes above still stand.
+  }
+  return { packs, totalBytes: packs.reduce((s, p) => s + p.sizeBytes, 0), quotaBytes, usageBytes };
+}
+
+/** Deletes one pack's files and manifest, or everything when `packId` is omitted. */
+export async function clearCache(packId?: string): Promise<void> {
+  const all = (await keys(db())) as string[];
+  const doomed = packId
+    ? all.filter((k) => k === `pack:${packId}` || k.startsWith(`file:${packId}:`) || k.startsWith(`chunk:${packId}:`))
+    : all;
+  await delMany(doomed, db());
+}
+
+/** Deletes a single cached file (used by tests to simulate eviction). */
+export async function deleteCachedChunk(packId: string, sha256: string, index: number): Promise<void> {
+  await del(chunkKey(packId, sha256, index), db());
+}

@@ -1,0 +1,155 @@
+/**
+ * The studio's one zustand store, made of typed slices. Only serialisable data lives here:
+ * images are object URLs, live handles (the worker, Blobs of keyframes and pack folders) live in
+ * the modules that own them. Components read through the small selectors at the bottom.
+ */
+import { create } from 'zustand';
+import type { FitMode, FitPlan } from '../core/image';
+import type { PackManifest } from '../core/manifest';
+import type { RunTimings, StepRecord } from '../core/pipeline';
+import type { BackendInfo, BackendName, BackendPreference } from '../../workers/protocol';
+
+export type Slot = 'start' | 'end';
+
+export interface KeyframeInfo {
+  id: string;
+  name: string;
+  /** Object URL of the original file. */
+  url: string;
+  width: number;
+  height: number;
+}
+
+export interface PackOption {
+  /** Unique key for this source of a pack (a pack id may come from several places). */
+  key: string;
+  packId: string;
+  name: string;
+  trained: boolean;
+  origin: 'bundled' | 'url' | 'local' | 'cache';
+  label: string;
+}
+
+export interface Message {
+  id: number;
+  level: 'error' | 'warning' | 'info';
+  /** Which part of the page it is about: "keyframes", "pack", "run", "cache". */
+  scope: string;
+  text: string;
+}
+
+export interface FrameView {
+  url: string;
+  width: number;
+  height: number;
+  position: number;
+}
+
+export interface RunView {
+  jobId: number;
+  packId: string;
+  variantId: string;
+  backend: BackendName;
+  frames: FrameView[];
+  steps: StepRecord[];
+  timesteps: number[];
+  timings: RunTimings;
+  loraScale: number | null;
+  stepsRequested: number;
+  seed: number;
+  fitPlan: FitPlan;
+  fittedStartUrl: string;
+  fittedEndUrl: string;
+}
+
+export type RunStatus = 'idle' | 'loading' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
+
+export interface StudioState {
+  keyframes: { start: KeyframeInfo | null; end: KeyframeInfo | null; fitMode: FitMode };
+  packs: {
+    options: PackOption[];
+    selectedKey: string | null;
+    manifest: PackManifest | null;
+    manifestErrors: string[];
+    variantId: string | null;
+    backend: BackendInfo | null;
+    /** Loading a variant: what is happening, with byte progress for downloads. */
+    load: { active: boolean; label: string; loadedBytes: number; totalBytes: number };
+  };
+  settings: {
+    steps: number;
+    seed: number;
+    count: number;
+    loraScale: number | null;
+    backend: BackendPreference;
+  };
+  run: {
+    status: RunStatus;
+    jobId: number;
+    stage: string;
+    step: number;
+    totalSteps: number;
+    /** Set when a cancel did not take effect quickly: the page offers to stop the worker. */
+    stuck: boolean;
+    result: RunView | null;
+  };
+  messages: Message[];
+}
+
+const initial: StudioState = {
+  keyframes: { start: null, end: null, fitMode: 'letterbox' },
+  packs: {
+    options: [],
+    selectedKey: null,
+    manifest: null,
+    manifestErrors: [],
+    variantId: null,
+    backend: null,
+    load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 },
+  },
+  settings: { steps: 8, seed: 42, count: 3, loraScale: null, backend: 'auto' },
+  run: { status: 'idle', jobId: 0, stage: '', step: 0, totalSteps: 0, stuck: false, result: null },
+  messages: [],
+};
+
+export const useStudio = create<StudioState>()(() => initial);
+
+/** Shallow-merges into one slice. */
+export function patch<K extends keyof StudioState>(slice: K, value: Partial<StudioState[K]>): void {
+  useStudio.setState((s) => ({ [slice]: { ...(s[slice] as object), ...value } }) as Partial<StudioState>);
+}
+
+let nextMessageId = 1;
+/** Shows a message; replaces earlier messages of the same scope and level. */
+export function say(level: Message['level'], scope: string, text: string): void {
+  useStudio.setState((s) => ({
+    messages: [
+      ...s.messages.filter((m) => !(m.scope === scope && m.level === level)),
+      { id: nextMessageId++, level, scope, text },
+    ],
+  }));
+}
+
+/** Clears messages of a scope (all levels), e.g. when the person fixes the problem. */
+export function clearMessages(scope: string): void {
+  useStudio.setState((s) => ({ messages: s.messages.filter((m) => m.scope !== scope) }));
+}
+
+export function dismissMessage(id: number): void {
+  useStudio.setState((s) => ({ messages: s.messages.filter((m) => m.id !== id) }));
+}
+
+/** Resets the store (tests). */
+export function resetStudio(): void {
+  useStudio.setState(initial, true);
+}
+
+// ---- selectors ----------------------------------------------------------------------------------
+export const selectVariant = (s: StudioState) =>
+  s.packs.manifest?.variants.find((v) => v.id === s.packs.variantId) ?? null;
+export const selectSelectedPack = (s: StudioState) =>
+  s.packs.options.find((o) => o.key === s.packs.selectedKey) ?? null;
+export const selectIsBusy = (s: StudioState) =>
+  s.run.status === 'loading' || s.run.status === 'running' || s.run.status === 'cancelling';
+export const selectCanRun = (s: StudioState) =>
+  Boolean(s.keyframes.start && s.keyframes.end && s.packs.manifest && s.packs.variantId) && !selectIsBusy(s);

@@ -1,0 +1,34 @@
+/// <reference types="vitest/config" />
+/**
+ * Vite config: React app + module workers, cross-origin isolation (COOP/COEP) on dev and preview
+ * so ONNX Runtime's WASM backend can use threads, and one plugin that self-hosts what the studio
+ * loads at run time — the bundled model packs under `models/` and ORT's .wasm/.mjs runtime files —
+ * so nothing comes from a CDN.
+ */
+import { defineConfig } from 'vite';
+import react from '@vitejs/plugin-react';
+import { packAssetsPlugin } from './scripts/packAssetsPlugin';
+
+const isolationHeaders = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+};
+
+export default defineConfig({
+  plugins: [react(), packAssetsPlugin()],
+  server: { headers: isolationHeaders },
+  preview: { headers: isolationHeaders },
+  worker: { format: 'es' },
+  // Without this the dev server re-optimises ORT when a worker first imports it and reloads the page.
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  build: {
+    target: 'es2022',
+    rollupOptions: { input: { main: 'index.html', bench: 'bench.html' } },
+    chunkSizeWarningLimit: 2000,
+  },
+  test: {
+    include: ['src/**/*.test.ts', 'workers/**/*.test.ts', 'bench/**/*.test.ts'],
+    environment: 'node',
+    testTimeout: 60_000,
+  },
+});

@@ -1,0 +1,106 @@
+/**
+ * Everything that crosses the boundary between the page and the inference worker: plain data,
+ * typed arrays, Blobs and ImageBitmaps only. The page imports this module and the worker's API
+ * type (with `import type`), never the worker's code.
+ */
+import type { FitMode, FitPlan } from '../src/core/image';
+import type { PackManifest } from '../src/core/manifest';
+import type { BenchmarkResult } from '../src/core/benchmark';
+import type { RunSettings, RunTimings, StepRecord } from '../src/core/pipeline';
+
+/** Where a pack's files come from. */
+export type PackSource =
+  /** A folder on a web server: files are fetched relative to `baseUrl` (ending in "/"). */
+  | { kind: 'url'; baseUrl: string; label: string }
+  /** A folder the person dropped or picked: relative file name → file. */
+  | { kind: 'files'; files: Record<string, Blob>; label: string }
+  /** Every file must already be in the IndexedDB cache. */
+  | { kind: 'cache'; label: string };
+
+export type BackendName = 'webgpu' | 'wasm';
+export type BackendPreference = 'auto' | BackendName;
+
+/** What the worker found and chose. */
+export interface BackendInfo {
+  backend: BackendName;
+  /** One sentence: why this backend. */
+  reason: string;
+  webgpuAdapter: boolean;
+  fallbackAdapter: boolean;
+  shaderF16: boolean;
+  wasmThreads: number;
+  crossOriginIsolated: boolean;
+}
+
+/** One typed progress shape for the whole job, throttled to ~10 updates/s by the worker. */
+export type ProgressEvent =
+  | { kind: 'download'; file: string; loadedBytes: number; totalBytes: number }
+  | { kind: 'cache-hit'; file: string; sizeBytes: number }
+  | { kind: 'verify'; file: string }
+  | { kind: 'compile'; graph: string }
+  | { kind: 'encode'; done: number; total: number }
+  | { kind: 'denoise'; step: number; totalSteps: number; batch: number; totalBatches: number }
+  | { kind: 'decode'; frame: number; total: number }
+  | { kind: 'warning'; message: string };
+
+export interface LoadVariantRequest {
+  manifest: PackManifest;
+  source: PackSource;
+  variantId: string;
+  backend: BackendPreference;
+}
+
+export interface LoadVariantResult {
+  backend: BackendInfo;
+  /** Session creation time per graph that was (re)created, ms. */
+  sessionMs: Record<string, number>;
+  downloadedFiles: string[];
+  cachedFiles: string[];
+  warnings: string[];
+}
+
+export interface RunRequest {
+  jobId: number;
+  start: ImageBitmap;
+  end: ImageBitmap;
+  fitMode: FitMode;
+  settings: RunSettings;
+}
+
+export interface RunFrame {
+  position: number;
+  /** PNG at the keyframes' size. */
+  png: Blob;
+  width: number;
+  height: number;
+}
+
+export interface RunResult {
+  jobId: number;
+  packId: string;
+  variantId: string;
+  backend: BackendName;
+  frames: RunFrame[];
+  steps: StepRecord[];
+  timesteps: number[];
+  loraScale: number | null;
+  timings: RunTimings;
+  fitPlan: FitPlan;
+  /** The keyframes as the model saw them (after fitting), PNG. */
+  fittedStart: Blob;
+  fittedEnd: Blob;
+}
+
+/** The worker's API, exposed with comlink. */
+export interface InferenceApi {
+  /** Probes WebGPU / WASM without loading anything. */
+  probe(): Promise<BackendInfo>;
+  /** Fetches (or reads from cache), verifies and loads the graphs of one variant. */
+  loadVariant(req: LoadVariantRequest, onProgress: (p: ProgressEvent) => void): Promise<LoadVariantResult>;
+  /** Runs the loaded variant. Rejects with name "RunCancelledError" when cancelled. */
+  run(req: RunRequest, onProgress: (p: ProgressEvent) => void): Promise<RunResult>;
+  /** Times the loaded variant (ms per denoiser step, decode, in-between) on this backend. */
+  benchmark(opts: { repeats: number; steps?: number }): Promise<BenchmarkResult & { backend: BackendName }>;
+  /** Asks job `jobId` to stop after its current step. Sessions stay loaded. */
+  cancel(jobId: number): void;
+}
