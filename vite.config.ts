@@ -5,9 +5,9 @@
  * loads at run time — the bundled model packs under `models/` and ORT's .wasm/.mjs runtime files —
  * so nothing comes from a CDN.
  */
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
-import { packAssetsPlugin } from './scripts/packAssetsPlugin';
+import { packAssetsPlugin } from './scripts/packAssetsPlugin.ts';
 
 const isolationHeaders = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -18,6 +18,9 @@ export default defineConfig({
   plugins: [react(), packAssetsPlugin()],
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },
+  // ORT's "extern wasm" build loads its .mjs/.wasm from ort.env.wasm.wasmPaths (our /ort/ copy)
+  // instead of having Vite emit a second 28 MB copy of the .wasm.
+  resolve: { conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions] },
   worker: { format: 'es' },
   // Without this the dev server re-optimises ORT when a worker first imports it and reloads the page.
   optimizeDeps: { exclude: ['onnxruntime-web'] },

@@ -106,7 +106,7 @@ async function fetchWithProgress(url: string, file: string, totalBytes: number, 
   try {
     res = await fetch(url);
   } catch (e) {
-    throw new Error(`Could not download ${file}: ${(e as Error).message}`);
+    throw new Error(`Could not download ${file}: ${(e as Error).message}`, { cause: e });
   }
   if (!res.ok) throw new Error(`Could not download ${file}: the server answered ${res.status} ${res.statusText}`);
   if (!res.body) return new Uint8Array(await res.arrayBuffer());
@@ -204,7 +204,7 @@ async function createSession(what: string, bytes: Uint8Array, backend: BackendNa
     return wrapSession(session, ort);
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
-    throw new Error(`Could not load ${what}: it is not a valid ONNX model for this runtime (${detail.slice(0, 300)})`);
+    throw new Error(`Could not load ${what}: it is not a valid ONNX model for this runtime (${detail.slice(0, 300)})`, { cause: e });
   }
 }
 
@@ -293,7 +293,7 @@ const api: InferenceApi = {
           executionProviders: [backend.backend],
           externalData: g.spec.externalData.map((x) => ({ path: x.file, data: bytesByFile.get(x.file)! })),
         }).catch((e: unknown) => {
-          throw new Error(`Could not load ${g.what}: ${(e as Error).message}`);
+          throw new Error(`Could not load ${g.what}: ${(e as Error).message}`, { cause: e });
         });
         runner = wrapSession(session, ort);
       } else {

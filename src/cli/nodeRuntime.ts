@@ -18,8 +18,8 @@ export async function readPackManifest(dir: string): Promise<PackManifest> {
   let text: string;
   try {
     text = await readFile(join(dir, 'manifest.json'), 'utf8');
-  } catch {
-    throw new Error(`no manifest.json in ${dir}`);
+  } catch (e) {
+    throw new Error(`no manifest.json in ${dir}`, { cause: e });
   }
   const result = parseManifest(text);
   if (!result.ok) throw new Error(`invalid manifest in ${dir}: ${result.errors.join('; ')}`);
@@ -34,8 +34,8 @@ export async function readPackFile(dir: string, ref: { file: string; sizeBytes: 
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(full));
-  } catch {
-    throw new Error(`the pack has no file ${ref.file}`);
+  } catch (e) {
+    throw new Error(`the pack has no file ${ref.file}`, { cause: e });
   }
   await verifyPackFile(ref.file, bytes, ref);
   return bytes;
@@ -68,7 +68,7 @@ async function loadGraph(
       ...(external.length ? { externalData: external } : {}),
     });
   } catch (e) {
-    throw new Error(`could not load ${what} (${spec.file}): ${(e as Error).message.split('\n')[0]}`);
+    throw new Error(`could not load ${what} (${spec.file}): ${(e as Error).message.split('\n')[0]}`, { cause: e });
   }
   const runner = wrapSession(session, ort);
   checkGraphNames(`${what} (${spec.file})`, runner, spec.inputs, spec.outputs);
@@ -101,14 +101,14 @@ export async function readPng(path: string): Promise<RgbaImage> {
   let buf: Buffer;
   try {
     buf = await readFile(path);
-  } catch {
-    throw new Error(`cannot read ${path}`);
+  } catch (e) {
+    throw new Error(`cannot read ${path}`, { cause: e });
   }
   let png: PNG;
   try {
     png = PNG.sync.read(buf);
   } catch (e) {
-    throw new Error(`${path} is not a valid PNG (${(e as Error).message})`);
+    throw new Error(`${path} is not a valid PNG (${(e as Error).message})`, { cause: e });
   }
   return { width: png.width, height: png.height, data: new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
 }

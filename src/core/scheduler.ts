@@ -53,7 +53,9 @@ function assertTrainTimesteps(spec: SchedulerSpec): number {
 function assertSteps(spec: SchedulerSpec, steps: number): void {
   const T = assertTrainTimesteps(spec);
   if (!Number.isInteger(steps) || steps < 1 || steps > T) {
-    throw new Error(`steps must be an integer from 1 to ${T} (the pack's trainTimesteps), got ${steps}`);
+    throw new Error(
+      `steps must be an integer from 1 to ${T} (the pack's trainTimesteps), got ${steps}`,
+    );
   }
 }
 
@@ -145,7 +147,8 @@ export function makeTimesteps(spec: SchedulerSpec, steps: number): number[] {
 export function createDdimPlan(spec: SchedulerSpec, steps: number): DdimPlan {
   if (spec.type !== 'ddim') throw new Error(`unsupported scheduler type "${String(spec.type)}"`);
   assertSteps(spec, steps);
-  if (!(spec.eta >= 0 && spec.eta <= 1)) throw new Error(`scheduler eta must be in [0, 1], got ${spec.eta}`);
+  if (!(spec.eta >= 0 && spec.eta <= 1))
+    throw new Error(`scheduler eta must be in [0, 1], got ${spec.eta}`);
   let betas = makeBetas(spec);
   if (spec.rescaleZeroTerminalSnr) betas = rescaleZeroTerminalSnr(betas);
   const alphasCumprod = computeAlphasCumprod(betas);
@@ -178,7 +181,7 @@ export function ddimStep(
   modelOutput: Float32Array,
   sample: Float32Array,
   noise?: Float32Array,
-): { prevSample: Float32Array; predOriginal: Float32Array } {
+): { prevSample: Float32Array<ArrayBuffer>; predOriginal: Float32Array<ArrayBuffer> } {
   const steps = plan.timesteps.length;
   if (!Number.isInteger(stepIndex) || stepIndex < 0 || stepIndex >= steps) {
     throw new Error(`stepIndex must be an integer from 0 to ${steps - 1}, got ${stepIndex}`);
@@ -190,7 +193,8 @@ export function ddimStep(
   const useNoise = plan.eta > 0;
   if (useNoise) {
     if (!noise) throw new Error(`ddimStep needs noise when eta > 0 (eta = ${plan.eta})`);
-    if (noise.length !== n) throw new Error(`noise has ${noise.length} values but the sample has ${n}`);
+    if (noise.length !== n)
+      throw new Error(`noise has ${noise.length} values but the sample has ${n}`);
   }
 
   const t = plan.timesteps[stepIndex]!;
@@ -211,6 +215,7 @@ export function ddimStep(
   const prevSample = new Float32Array(n);
   const predOriginal = new Float32Array(n);
   const isV = plan.predictionType === 'v_prediction';
+  const z = useNoise ? noise : undefined;
   for (let i = 0; i < n; i++) {
     const x = sample[i]!;
     const out = modelOutput[i]!;
@@ -224,7 +229,7 @@ export function ddimStep(
       eps = out;
     }
     let xPrev = sqrtAlphaPrev * x0 + dirCoeff * eps;
-    if (useNoise) xPrev += sigma * noise![i]!;
+    if (z) xPrev += sigma * z[i]!;
     prevSample[i] = xPrev;
     predOriginal[i] = x0;
   }

@@ -89,7 +89,7 @@ async function readManifestText(source: PackSource, packId: string): Promise<str
     try {
       res = await fetch(url);
     } catch (e) {
-      throw new Error(`Could not reach ${url}: ${(e as Error).message}`);
+      throw new Error(`Could not reach ${url}: ${(e as Error).message}`, { cause: e });
     }
     if (!res.ok) throw new Error(`Could not load ${url}: the server answered ${res.status}.`);
     return res.text();
