@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { expect, ROOT, sampleKeyframes, solidPng, test, type FilePayload } from './studio';
 
-const TINY = resolve(ROOT, 'models/tiny');
+const TINY = resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny');
 
 function packFiles(overrides: Record<string, Buffer | string> = {}): FilePayload[] {
   const manifest = JSON.parse(readFileSync(resolve(TINY, 'manifest.json'), 'utf8'));

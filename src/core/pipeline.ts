@@ -143,6 +143,23 @@ export function restoreFrame(frame: RgbaImage, plan: FitPlan, background?: RgbaI
   return unfitImage(frame, plan, background);
 }
 
+/**
+ * Lets queued messages (a cancel request) be handled between steps. An ORT run can resolve through
+ * microtasks alone, which would starve the worker's message queue for the whole run.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  const g = globalThis as { setImmediate?: (fn: () => void) => void };
+  if (g.setImmediate) return new Promise((resolve) => g.setImmediate!(resolve));
+  return new Promise((resolve) => {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => {
+      channel.port1.close();
+      resolve();
+    };
+    channel.port2.postMessage(null);
+  });
+}
+
 function now(): number {
   return performance.now();
 }
@@ -302,6 +319,7 @@ export async function denoiseFrames(
     if (spec.inputs.loraScale) feeds[spec.inputs.loraScale] = { data: Float32Array.of(loraScale ?? 0), dims: [1] };
 
     for (let s = 0; s < stepCount; s++) {
+      await yieldToEventLoop();
       if (hooks.isCancelled?.()) throw new RunCancelledError();
       hooks.onProgress?.({ stage: 'denoise', step: s, totalSteps: stepCount, batch: b, totalBatches });
       const t = plan.timesteps[s]!;
@@ -365,6 +383,7 @@ export async function interpolate(
   const modelFrames: RgbaImage[] = [];
   const decodeCallMs: number[] = [];
   for (let i = 0; i < den.latents.length; i++) {
+    await yieldToEventLoop();
     if (hooks.isCancelled?.()) throw new RunCancelledError();
     hooks.onProgress?.({ stage: 'decode', frame: i, total: den.latents.length });
     const t0 = now();

@@ -67,8 +67,29 @@ function checkPair(): void {
   }
 }
 
+/** Rank of a file name as a start (0) or end (1) frame; names say so more often than their sort order. */
+function roleRank(name: string): number | null {
+  const n = name.toLowerCase();
+  if (/(start|first|begin|frame1\b|frame_?0*1\.|^a\.)/.test(n)) return 0;
+  if (/(end|last|finish|frame3\b|^b\.)/.test(n)) return 1;
+  return null;
+}
+
+/** Orders two or more files as start, end: by names that say which is which, else natural name order. */
+export function orderKeyframeFiles<T extends { name: string }>(files: T[]): T[] {
+  const natural = [...files].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+  if (natural.length === 2) {
+    const [a, b] = natural as [T, T];
+    const ra = roleRank(a.name);
+    const rb = roleRank(b.name);
+    if (ra === 1 && rb === 0) return [b, a];
+  }
+  return natural;
+}
+
 /**
- * Adds files: into `slot` when given (first file), else two files fill start and end in name order,
+ * Adds files: into `slot` when given (first file), else two files fill start and end (names with
+ * "start"/"end" are honoured, otherwise name order),
  * and one file fills the first empty slot (or end, when both are full).
  */
 export async function addKeyframeFiles(files: File[], slot?: Slot): Promise<void> {
@@ -78,7 +99,7 @@ export async function addKeyframeFiles(files: File[], slot?: Slot): Promise<void
       await place(slot, files[0]!, files[0]!.name);
       return;
     }
-    const sorted = [...files].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+    const sorted = orderKeyframeFiles(files);
     if (sorted.length >= 2) {
       // Validate both before replacing either, so a bad file loses nothing.
       const [a, b] = await Promise.all([describe(sorted[0]!, sorted[0]!.name), describe(sorted[1]!, sorted[1]!.name)]);

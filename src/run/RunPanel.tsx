@@ -67,7 +67,7 @@ export function RunPanel() {
               aria-label="New random seed"
               onClick={() => patch('settings', { seed: Math.floor(Math.random() * 2 ** 31) })}
             >
-              🎲
+              Random
             </button>
           </span>
         </label>
