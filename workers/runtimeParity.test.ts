@@ -13,7 +13,7 @@ import { parseManifest, type PackManifest } from '../src/core/manifest';
 import { interpolate, ModelOutputError, RunCancelledError, type VariantGraphs } from '../src/core/pipeline';
 import { syntheticKeyframe } from '../src/core/benchmark';
 
-const PACK = resolve(import.meta.dirname, '../models/tiny');
+const PACK = resolve(import.meta.dirname, '..', process.env.TEST_PACK ?? 'models/tiny');
 const manifestResult = parseManifest(readFileSync(resolve(PACK, 'manifest.json'), 'utf8'));
 if (!manifestResult.ok) throw new Error(manifestResult.errors.join('; '));
 const manifest: PackManifest = manifestResult.manifest;
