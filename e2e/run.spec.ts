@@ -18,6 +18,14 @@ test.describe('running the studio end to end', () => {
     expect(sizes).toEqual(['512×320', '512×320', '512×320', '512×320']);
     await expect(studio.id('viewer.filmstrip').locator('span')).toHaveText(['start', 'τ 0.20', 'τ 0.40', 'τ 0.60', 'τ 0.80', 'end']);
     await expect(studio.id('viewer.player').locator('img')).toBeVisible();
+    // Latent statistics: the initial noise plus one row per step, all finite.
+    await studio.id('viewer.stats').locator('summary').click();
+    const rows = studio.id('viewer.stats').locator('tbody tr');
+    await expect(rows).toHaveCount(5);
+    await expect(rows.first().locator('td').nth(6)).toHaveText('0');
+    const noiseStd = Number(await rows.first().locator('td').nth(3).textContent());
+    expect(noiseStd).toBeGreaterThan(0.9);
+    expect(noiseStd).toBeLessThan(1.1);
     await expect(page.getByTestId('message.error')).toHaveCount(0);
   });
 

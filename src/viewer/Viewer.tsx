@@ -4,6 +4,7 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import { useStudio } from '../state/store';
+import { LatentStatsTable } from './LatentStatsTable';
 
 interface Cell {
   url: string;
@@ -54,6 +55,7 @@ export function Viewer() {
         {(result.timings.denoiseMs / Math.max(1, result.timings.denoiserCallMs.length)).toFixed(1)} ms per denoiser call ·{' '}
         {(result.timings.totalMs / result.frames.length).toFixed(0)} ms per in-between
       </p>
+      <LatentStatsTable steps={result.steps} positions={result.frames.map((f) => f.position)} />
     </section>
   );
 }
