@@ -1,0 +1,60 @@
+import { expect, test } from './studio';
+
+test.describe('the model cache under pressure', () => {
+  test('an evicted file is noticed, downloaded again, and the run works', async ({ studio, page }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    // Simulate the browser evicting part of the cache: delete every chunk of one file.
+    const deleted = await page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open('inbetween-cache-v1');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const keys = await new Promise<IDBValidKey[]>((res, rej) => {
+        const r = db.transaction('files').objectStore('files').getAllKeys();
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const chunk = keys.map(String).find((k) => k.startsWith('chunk:'))!;
+      const prefix = chunk.slice(0, chunk.lastIndexOf(':'));
+      await new Promise<void>((res, rej) => {
+        const tx = db.transaction('files', 'readwrite');
+        for (const k of keys.map(String).filter((k) => k.startsWith(prefix + ':'))) tx.objectStore('files').delete(k);
+        tx.oncomplete = () => res();
+        tx.onerror = () => rej(tx.error);
+      });
+      db.close();
+      return prefix;
+    });
+    expect(deleted).toMatch(/^chunk:/);
+    const downloads: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('.onnx')) downloads.push(r.url());
+    });
+    await page.reload();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    await expect(studio.id('message.warning')).toContainText("had been removed from the browser's cache");
+    expect(downloads).toHaveLength(1);
+  });
+
+  test('when storage is full the model still runs, uncached, and the page says so', async ({ studio, page, baseURL }) => {
+    const cdp = await page.context().newCDPSession(page);
+    await studio.open();
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin, quotaSize: 1024 });
+    await studio.dropKeyframes();
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    await expect(studio.id('message.warning')).toContainText('Browser storage is full');
+    await studio.id('cache.panel').locator('summary').click();
+    await expect(studio.id('cache.row')).toHaveCount(0);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin });
+  });
+});
