@@ -109,3 +109,26 @@ test.describe('bad input gets a clear message and loses nothing', () => {
     await expect(studio.errors()).toContainText('is not a valid ONNX model');
   });
 });
+
+test('a crashed worker gives a message, and the next run starts a fresh one', async ({ studio, page }) => {
+  await studio.open();
+  await studio.dropKeyframes();
+  await studio.setNumber('run.count', 15);
+  await studio.setNumber('run.steps', 200);
+  await studio.run();
+  await expect(studio.id('run.status')).toHaveText(/^Step \d+ \/ 200/, { timeout: 60_000 });
+  const worker = page.workers().find((w) => !w.url().includes('ort-wasm'));
+  expect(worker, 'the inference worker').toBeTruthy();
+  // An uncaught error inside the worker, as a runtime abort would raise.
+  await worker!.evaluate(() => {
+    setTimeout(() => {
+      throw new Error('simulated crash');
+    });
+  });
+  await expect(studio.errors()).toContainText('The inference worker stopped unexpectedly');
+  await expect(studio.id('run.status')).toContainText('The run failed');
+  await studio.setNumber('run.count', 2);
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await studio.expectDone(2);
+});
