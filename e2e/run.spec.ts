@@ -36,6 +36,7 @@ test.describe('running the studio end to end', () => {
     await studio.setNumber('run.steps', 3);
     const framePixels = async () =>
       studio.id('viewer.frame').first().evaluate(async (img: HTMLImageElement) => {
+        await img.decode();
         const c = document.createElement('canvas');
         c.width = img.naturalWidth;
         c.height = img.naturalHeight;
