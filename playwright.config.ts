@@ -9,7 +9,6 @@ const PORT = Number(process.env.E2E_PORT ?? 4173);
 
 export default defineConfig({
   testDir: 'e2e',
-  testMatch: '*.spec.ts',
   timeout: 90_000,
   expect: { timeout: 30_000 },
   fullyParallel: false,
@@ -23,6 +22,14 @@ export default defineConfig({
     trace: 'retain-on-failure',
     screenshot: 'only-on-failure',
   },
+  projects: [
+    { name: 'chromium', testIgnore: 'webgpu.spec.ts' },
+    {
+      name: 'webgpu',
+      testMatch: 'webgpu.spec.ts',
+      use: { launchOptions: { executablePath: chromiumPath(), args: [...CHROMIUM_ARGS, '--enable-unsafe-webgpu'] } },
+    },
+  ],
   webServer: {
     command: `npx vite preview --host 127.0.0.1 --port ${PORT} --strictPort`,
     url: `http://127.0.0.1:${PORT}/`,
