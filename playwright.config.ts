@@ -27,7 +27,12 @@ export default defineConfig({
     {
       name: 'webgpu',
       testMatch: 'webgpu.spec.ts',
-      use: { launchOptions: { executablePath: chromiumPath(), args: [...CHROMIUM_ARGS, '--enable-unsafe-webgpu'] } },
+      use: {
+        launchOptions: {
+          executablePath: chromiumPath(),
+          args: [...CHROMIUM_ARGS, '--enable-unsafe-webgpu'],
+        },
+      },
     },
   ],
   webServer: {

@@ -25,7 +25,9 @@ const { values } = parseArgs({
   },
 });
 const repeats = Math.max(1, Number(values.repeats));
-const packDirs = values.pack?.length ? values.pack.map((p) => resolve(p)) : listBundledPacks().entries.map((e) => resolve('models', e.path));
+const packDirs = values.pack?.length
+  ? values.pack.map((p) => resolve(p))
+  : listBundledPacks().entries.map((e) => resolve('models', e.path));
 
 type Row = BenchmarkResult & { where: string; loadMs?: number };
 
@@ -34,7 +36,10 @@ async function main(): Promise<void> {
     console.log('building the studio (vite build)…');
     await build({ logLevel: 'warn' });
   }
-  const server = await preview({ preview: { port: 4319, strictPort: false, host: '127.0.0.1' }, logLevel: 'warn' });
+  const server = await preview({
+    preview: { port: 4319, strictPort: false, host: '127.0.0.1' },
+    logLevel: 'warn',
+  });
   const origin = server.resolvedUrls?.local[0]?.replace(/\/$/, '') ?? 'http://127.0.0.1:4319';
   const args = [...CHROMIUM_ARGS, ...(values.webgpu ? ['--enable-unsafe-webgpu'] : [])];
   const browser = await chromium.launch({ executablePath: chromiumPath(), args });
@@ -44,15 +49,24 @@ async function main(): Promise<void> {
     page.on('pageerror', (e) => console.error('page error:', e.message));
     await page.goto(`${origin}/bench.html`);
     await page.waitForFunction(() => document.getElementById('status')?.textContent === 'ready');
-    const info = await page.evaluate(() => ({ isolated: self.crossOriginIsolated, cores: navigator.hardwareConcurrency }));
-    console.log(`Chromium ${browser.version()} · crossOriginIsolated=${info.isolated} · ${info.cores} cores · Node ${process.version}`);
+    const info = await page.evaluate(() => ({
+      isolated: self.crossOriginIsolated,
+      cores: navigator.hardwareConcurrency,
+    }));
+    console.log(
+      `Chromium ${browser.version()} · crossOriginIsolated=${info.isolated} · ${info.cores} cores · Node ${process.version}`,
+    );
     for (const dir of packDirs) {
       const manifest = await readPackManifest(dir);
       const packUrl = `${origin}/models/${basename(dir)}/`;
       const variants = manifest.variants.map((v) => v.id);
       const backends: ('wasm' | 'webgpu')[] = ['wasm'];
       const gpu = await page.evaluate(async () => {
-        const g = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<{ info?: { isFallbackAdapter?: boolean } } | null> } }).gpu;
+        const g = (
+          navigator as Navigator & {
+            gpu?: { requestAdapter(): Promise<{ info?: { isFallbackAdapter?: boolean } } | null> };
+          }
+        ).gpu;
         const a = g ? await g.requestAdapter() : null;
         return { adapter: Boolean(a), fallback: Boolean(a?.info?.isFallbackAdapter) };
       });
@@ -60,12 +74,27 @@ async function main(): Promise<void> {
       let wasmThreads = 1;
       for (const backend of backends) {
         const browserRows = await page.evaluate(
-          (req) => (window as unknown as { inbetweenBench: (r: unknown) => Promise<(BenchmarkResult & { loadMs: number; backendInfo: { backend: string; wasmThreads: number } })[]> }).inbetweenBench(req),
+          (req) =>
+            (
+              window as unknown as {
+                inbetweenBench: (
+                  r: unknown,
+                ) => Promise<
+                  (BenchmarkResult & {
+                    loadMs: number;
+                    backendInfo: { backend: string; wasmThreads: number };
+                  })[]
+                >;
+              }
+            ).inbetweenBench(req),
           { packUrl, variants, backend, repeats },
         );
         for (const r of browserRows) {
           wasmThreads = r.backendInfo.wasmThreads;
-          rows.push({ ...r, where: `${manifest.id} · browser ${r.backendInfo.backend}${r.backendInfo.backend === 'wasm' ? ` (${r.backendInfo.wasmThreads} threads)` : ''}` });
+          rows.push({
+            ...r,
+            where: `${manifest.id} · browser ${r.backendInfo.backend}${r.backendInfo.backend === 'wasm' ? ` (${r.backendInfo.wasmThreads} threads)` : ''}`,
+          });
         }
       }
       for (const v of variants) {
@@ -85,11 +114,34 @@ async function main(): Promise<void> {
 
 function printTable(rows: Row[]): void {
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
-  console.log(`\nmedian of ${repeats} runs, ms (in-between = all denoising steps + decode, keyframes already encoded)\n`);
-  const header = ['where', 'variant', 'size', 'steps', 'denoiser step', 'decode', 'encode', 'in-between'];
-  const lines = rows.map((r) => [r.where, r.variantId, `${r.size[0]}×${r.size[1]}`, String(r.steps), fmt(r.denoiserStepMs), fmt(r.decodeMs), fmt(r.encodeMs), fmt(r.inbetweenMs)]);
+  console.log(
+    `\nmedian of ${repeats} runs, ms (in-between = all denoising steps + decode, keyframes already encoded)\n`,
+  );
+  const header = [
+    'where',
+    'variant',
+    'size',
+    'steps',
+    'denoiser step',
+    'decode',
+    'encode',
+    'in-between',
+  ];
+  const lines = rows.map((r) => [
+    r.where,
+    r.variantId,
+    `${r.size[0]}×${r.size[1]}`,
+    String(r.steps),
+    fmt(r.denoiserStepMs),
+    fmt(r.decodeMs),
+    fmt(r.encodeMs),
+    fmt(r.inbetweenMs),
+  ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
-  const show = (cells: string[]) => console.log(cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '));
+  const show = (cells: string[]) =>
+    console.log(
+      cells.map((c, i) => (i < 3 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '),
+    );
   show(header);
   lines.forEach(show);
   console.log('\nbrowser / native ratio (same graphs, same run):\n');
@@ -97,12 +149,21 @@ function printTable(rows: Row[]): void {
   const ratioLines: string[][] = [];
   for (const r of rows.filter((x) => x.where.includes('browser'))) {
     const pack = r.where.split(' · ')[0];
-    const native = rows.find((x) => x.where.startsWith(`${pack} · node`) && x.variantId === r.variantId);
+    const native = rows.find(
+      (x) => x.where.startsWith(`${pack} · node`) && x.variantId === r.variantId,
+    );
     if (!native) continue;
-    ratioLines.push([r.where, r.variantId, `${(r.denoiserStepMs / native.denoiserStepMs).toFixed(2)}×`, `${(r.decodeMs / native.decodeMs).toFixed(2)}×`, `${(r.inbetweenMs / native.inbetweenMs).toFixed(2)}×`]);
+    ratioLines.push([
+      r.where,
+      r.variantId,
+      `${(r.denoiserStepMs / native.denoiserStepMs).toFixed(2)}×`,
+      `${(r.decodeMs / native.decodeMs).toFixed(2)}×`,
+      `${(r.inbetweenMs / native.inbetweenMs).toFixed(2)}×`,
+    ]);
   }
   const rw = ratioHeader.map((h, i) => Math.max(h.length, ...ratioLines.map((l) => l[i]!.length)));
-  const showR = (cells: string[]) => console.log(cells.map((c, i) => (i < 2 ? c.padEnd(rw[i]!) : c.padStart(rw[i]!))).join('  '));
+  const showR = (cells: string[]) =>
+    console.log(cells.map((c, i) => (i < 2 ? c.padEnd(rw[i]!) : c.padStart(rw[i]!))).join('  '));
   showR(ratioHeader);
   ratioLines.forEach(showR);
 }

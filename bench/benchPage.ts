@@ -3,7 +3,11 @@
  * through Playwright to time a pack's variants in the real inference worker.
  */
 import { parseManifest } from '../src/core/manifest';
-import { benchmarkLoadedVariant, loadVariant, terminateWorker } from '../src/inference/inferenceClient';
+import {
+  benchmarkLoadedVariant,
+  loadVariant,
+  terminateWorker,
+} from '../src/inference/inferenceClient';
 import type { BackendPreference } from '../workers/protocol';
 
 interface BenchRequest {
@@ -22,7 +26,12 @@ async function inbetweenBench(req: BenchRequest) {
   for (const variantId of req.variants) {
     const t0 = performance.now();
     const loaded = await loadVariant(
-      { manifest: parsed.manifest, source: { kind: 'url', baseUrl, label: baseUrl }, variantId, backend: req.backend },
+      {
+        manifest: parsed.manifest,
+        source: { kind: 'url', baseUrl, label: baseUrl },
+        variantId,
+        backend: req.backend,
+      },
       () => undefined,
     );
     const loadMs = performance.now() - t0;

@@ -1,7 +1,10 @@
 import { expect, test } from './studio';
 
 test.describe('the model cache under pressure', () => {
-  test('an evicted file is noticed, downloaded again, and the run works', async ({ studio, page }) => {
+  test('an evicted file is noticed, downloaded again, and the run works', async ({
+    studio,
+    page,
+  }) => {
     await studio.open();
     await studio.dropKeyframes();
     await studio.setNumber('run.steps', 2);
@@ -23,7 +26,8 @@ test.describe('the model cache under pressure', () => {
       const prefix = chunk.slice(0, chunk.lastIndexOf(':'));
       await new Promise<void>((res, rej) => {
         const tx = db.transaction('files', 'readwrite');
-        for (const k of keys.map(String).filter((k) => k.startsWith(prefix + ':'))) tx.objectStore('files').delete(k);
+        for (const k of keys.map(String).filter((k) => k.startsWith(prefix + ':')))
+          tx.objectStore('files').delete(k);
         tx.oncomplete = () => res();
         tx.onerror = () => rej(tx.error);
       });
@@ -40,14 +44,23 @@ test.describe('the model cache under pressure', () => {
     await studio.setNumber('run.steps', 2);
     await studio.run();
     await studio.expectDone(3);
-    await expect(studio.id('message.warning')).toContainText("had been removed from the browser's cache");
+    await expect(studio.id('message.warning')).toContainText(
+      "had been removed from the browser's cache",
+    );
     expect(downloads).toHaveLength(1);
   });
 
-  test('when storage is full the model still runs, uncached, and the page says so', async ({ studio, page, baseURL }) => {
+  test('when storage is full the model still runs, uncached, and the page says so', async ({
+    studio,
+    page,
+    baseURL,
+  }) => {
     const cdp = await page.context().newCDPSession(page);
     await studio.open();
-    await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin, quotaSize: 1024 });
+    await cdp.send('Storage.overrideQuotaForOrigin', {
+      origin: new URL(baseURL!).origin,
+      quotaSize: 1024,
+    });
     await studio.dropKeyframes();
     await studio.setNumber('run.steps', 2);
     await studio.run();

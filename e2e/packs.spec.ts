@@ -10,16 +10,28 @@ function packFolder(folder: string, manifestOverride?: object): FilePayload[] {
   const files = new Set<string>([manifest.graphs.encoder.file, manifest.graphs.decoder.file]);
   for (const d of Object.values<{ file: string }>(manifest.graphs.denoisers)) files.add(d.file);
   return [
-    { name: `${folder}/manifest.json`, mimeType: 'application/json', buffer: Buffer.from(JSON.stringify(manifestOverride ?? manifest)) },
-    ...[...files].map((f) => ({ name: `${folder}/${f}`, mimeType: 'application/octet-stream', buffer: readFileSync(resolve(TINY, f)) })),
+    {
+      name: `${folder}/manifest.json`,
+      mimeType: 'application/json',
+      buffer: Buffer.from(JSON.stringify(manifestOverride ?? manifest)),
+    },
+    ...[...files].map((f) => ({
+      name: `${folder}/${f}`,
+      mimeType: 'application/octet-stream',
+      buffer: readFileSync(resolve(TINY, f)),
+    })),
   ];
 }
 
 test.describe('loading packs', () => {
   test('a pack from a URL downloads, loads and runs', async ({ studio, page, baseURL }) => {
     await studio.open();
-    await studio.id('pack.url').evaluate((el) => (el.closest('details') as HTMLDetailsElement).open = true);
-    await studio.id('pack.url').fill(`${baseURL}/${PACK_DIR.replace(/^models\//, 'models/')}/manifest.json`);
+    await studio
+      .id('pack.url')
+      .evaluate((el) => ((el.closest('details') as HTMLDetailsElement).open = true));
+    await studio
+      .id('pack.url')
+      .fill(`${baseURL}/${PACK_DIR.replace(/^models\//, 'models/')}/manifest.json`);
     const downloads: string[] = [];
     page.on('request', (r) => {
       if (r.url().endsWith('.onnx')) downloads.push(r.url());
@@ -36,7 +48,9 @@ test.describe('loading packs', () => {
   test('a local pack folder (picked with the folder input) loads and runs', async ({ studio }) => {
     await studio.open();
     // Playwright hands the files over as a directory upload; the folder holding manifest.json is the root.
-    await studio.id('pack.files').setInputFiles(packFolder('mypack').map((f) => ({ ...f, name: f.name.split('/').pop()! })));
+    await studio
+      .id('pack.files')
+      .setInputFiles(packFolder('mypack').map((f) => ({ ...f, name: f.name.split('/').pop()! })));
     await expect(studio.id('pack.select').locator('option:checked')).toContainText('local folder');
     await studio.dropKeyframes();
     await studio.setNumber('run.count', 2);
@@ -50,8 +64,17 @@ test.describe('loading packs', () => {
     const manifest = JSON.parse(readFileSync(resolve(TINY, 'manifest.json'), 'utf8'));
     // Point the baseline denoiser at the decoder graph (right size and hash, wrong signature).
     manifest.id = 'tiny-wrong-graph';
-    manifest.graphs.denoisers.fp32 = { ...manifest.graphs.denoisers.fp32, file: manifest.graphs.decoder.file, sizeBytes: manifest.graphs.decoder.sizeBytes, sha256: manifest.graphs.decoder.sha256 };
-    await studio.id('pack.files').setInputFiles(packFolder('wrong', manifest).map((f) => ({ ...f, name: f.name.split('/').pop()! })));
+    manifest.graphs.denoisers.fp32 = {
+      ...manifest.graphs.denoisers.fp32,
+      file: manifest.graphs.decoder.file,
+      sizeBytes: manifest.graphs.decoder.sizeBytes,
+      sha256: manifest.graphs.decoder.sha256,
+    };
+    await studio
+      .id('pack.files')
+      .setInputFiles(
+        packFolder('wrong', manifest).map((f) => ({ ...f, name: f.name.split('/').pop()! })),
+      );
     await expect(studio.id('variant.select')).toBeVisible();
     await studio.dropKeyframes();
     await studio.setNumber('run.steps', 2);

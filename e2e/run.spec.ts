@@ -1,7 +1,10 @@
 import { expect, sampleKeyframes, test } from './studio';
 
 test.describe('running the studio end to end', () => {
-  test('drop two keyframes, run, see N in-betweens at the keyframes size', async ({ studio, page }) => {
+  test('drop two keyframes, run, see N in-betweens at the keyframes size', async ({
+    studio,
+    page,
+  }) => {
     await studio.open();
     await expect(studio.id('pack.untrained')).toBeVisible();
     await studio.dropKeyframes();
@@ -12,11 +15,20 @@ test.describe('running the studio end to end', () => {
     await studio.expectDone(4);
     await expect(studio.id('backend.name')).toHaveText(/WASM \(\d threads?\)/);
     // Each in-between is mapped back to the keyframes' size.
-    const sizes = await studio.id('viewer.frame').evaluateAll((imgs) =>
-      (imgs as HTMLImageElement[]).map((img) => `${img.naturalWidth}×${img.naturalHeight}`),
-    );
+    const sizes = await studio
+      .id('viewer.frame')
+      .evaluateAll((imgs) =>
+        (imgs as HTMLImageElement[]).map((img) => `${img.naturalWidth}×${img.naturalHeight}`),
+      );
     expect(sizes).toEqual(['512×320', '512×320', '512×320', '512×320']);
-    await expect(studio.id('viewer.filmstrip').locator('span')).toHaveText(['start', 'τ 0.20', 'τ 0.40', 'τ 0.60', 'τ 0.80', 'end']);
+    await expect(studio.id('viewer.filmstrip').locator('span')).toHaveText([
+      'start',
+      'τ 0.20',
+      'τ 0.40',
+      'τ 0.60',
+      'τ 0.80',
+      'end',
+    ]);
     await expect(studio.id('viewer.player').locator('img')).toBeVisible();
     // Latent statistics: the initial noise plus one row per step, all finite.
     await studio.id('viewer.stats').locator('summary').click();
@@ -35,18 +47,21 @@ test.describe('running the studio end to end', () => {
     await studio.setNumber('run.count', 1);
     await studio.setNumber('run.steps', 3);
     const framePixels = async () =>
-      studio.id('viewer.frame').first().evaluate(async (img: HTMLImageElement) => {
-        await img.decode();
-        const c = document.createElement('canvas');
-        c.width = img.naturalWidth;
-        c.height = img.naturalHeight;
-        const ctx = c.getContext('2d')!;
-        ctx.drawImage(img, 0, 0);
-        const d = ctx.getImageData(0, 0, c.width, c.height).data;
-        let h = 0;
-        for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]!) >>> 0;
-        return h;
-      });
+      studio
+        .id('viewer.frame')
+        .first()
+        .evaluate(async (img: HTMLImageElement) => {
+          await img.decode();
+          const c = document.createElement('canvas');
+          c.width = img.naturalWidth;
+          c.height = img.naturalHeight;
+          const ctx = c.getContext('2d')!;
+          ctx.drawImage(img, 0, 0);
+          const d = ctx.getImageData(0, 0, c.width, c.height).data;
+          let h = 0;
+          for (let i = 0; i < d.length; i += 7) h = (h * 31 + d[i]!) >>> 0;
+          return h;
+        });
     await studio.setNumber('run.seed', 7);
     await studio.run();
     await studio.expectDone(1);
@@ -63,7 +78,10 @@ test.describe('running the studio end to end', () => {
     expect(b).not.toBe(a);
   });
 
-  test('cancel mid-run keeps the model loaded, and the next run works', async ({ studio, page }) => {
+  test('cancel mid-run keeps the model loaded, and the next run works', async ({
+    studio,
+    page,
+  }) => {
     await studio.open();
     await studio.dropKeyframes();
     await studio.setNumber('run.count', 15);
@@ -84,7 +102,9 @@ test.describe('running the studio end to end', () => {
     expect(onnxRequests, 'sessions stay loaded after a cancel').toEqual([]);
   });
 
-  test('switching variants runs each one (baseline, LoRA with a scale, fp16)', async ({ studio }) => {
+  test('switching variants runs each one (baseline, LoRA with a scale, fp16)', async ({
+    studio,
+  }) => {
     await studio.open();
     await studio.dropKeyframes();
     await studio.setNumber('run.count', 2);
@@ -152,8 +172,13 @@ test.describe('running the studio end to end', () => {
     await studio.run();
     await expect(studio.id('run.status')).toHaveText(/^Step/);
     await studio.expectDone(8);
-    const longTasks = await page.evaluate(() => (window as unknown as { __longTasks: number[] }).__longTasks);
-    expect(longTasks.filter((d) => d > 100), `long tasks: ${longTasks.join(', ')}`).toEqual([]);
+    const longTasks = await page.evaluate(
+      () => (window as unknown as { __longTasks: number[] }).__longTasks,
+    );
+    expect(
+      longTasks.filter((d) => d > 100),
+      `long tasks: ${longTasks.join(', ')}`,
+    ).toEqual([]);
   });
 
   test('the sample pair button loads the bundled keyframes', async ({ studio }) => {

@@ -18,13 +18,26 @@ export interface FilePayload {
 /** The project's own sample keyframes (public/samples). */
 export function sampleKeyframes(): [FilePayload, FilePayload] {
   return [
-    { name: 'bounce-start.png', mimeType: 'image/png', buffer: readFileSync(resolve(ROOT, 'public/samples/bounce-start.png')) },
-    { name: 'bounce-end.png', mimeType: 'image/png', buffer: readFileSync(resolve(ROOT, 'public/samples/bounce-end.png')) },
+    {
+      name: 'bounce-start.png',
+      mimeType: 'image/png',
+      buffer: readFileSync(resolve(ROOT, 'public/samples/bounce-start.png')),
+    },
+    {
+      name: 'bounce-end.png',
+      mimeType: 'image/png',
+      buffer: readFileSync(resolve(ROOT, 'public/samples/bounce-end.png')),
+    },
   ];
 }
 
 /** A flat-colour PNG of the given size, drawn here. */
-export function solidPng(name: string, width: number, height: number, rgb: [number, number, number]): FilePayload {
+export function solidPng(
+  name: string,
+  width: number,
+  height: number,
+  rgb: [number, number, number],
+): FilePayload {
   const png = new PNG({ width, height });
   for (let i = 0; i < width * height; i++) {
     png.data[i * 4] = rgb[0];
@@ -53,7 +66,8 @@ export class Studio {
     const payload = files.map((f) => ({ name: f.name, mimeType: f.mimeType, data: [...f.buffer] }));
     const dataTransfer = await this.page.evaluateHandle((items) => {
       const dt = new DataTransfer();
-      for (const it of items) dt.items.add(new File([new Uint8Array(it.data)], it.name, { type: it.mimeType }));
+      for (const it of items)
+        dt.items.add(new File([new Uint8Array(it.data)], it.name, { type: it.mimeType }));
       return dt;
     }, payload);
     await target.dispatchEvent('dragover', { dataTransfer });

@@ -5,7 +5,9 @@
  */
 import { expect, test } from './studio';
 
-test('automatic backend skips a software WebGPU adapter; WebGPU can still be chosen and runs', async ({ studio }) => {
+test('automatic backend skips a software WebGPU adapter; WebGPU can still be chosen and runs', async ({
+  studio,
+}) => {
   await studio.open();
   await studio.dropKeyframes();
   await studio.setNumber('run.count', 1);
@@ -22,7 +24,9 @@ test('automatic backend skips a software WebGPU adapter; WebGPU can still be cho
   await expect(studio.id('viewer.summary')).toContainText('WEBGPU');
 });
 
-test('an fp16 variant on an adapter without shader-f16 runs on WASM and says why', async ({ studio }) => {
+test('an fp16 variant on an adapter without shader-f16 runs on WASM and says why', async ({
+  studio,
+}) => {
   await studio.open();
   await studio.dropKeyframes();
   await studio.id('run.backend').selectOption('webgpu');

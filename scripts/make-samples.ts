@@ -19,7 +19,16 @@ function blend(png: PNG, x: number, y: number, c: Rgb, a: number): void {
 }
 
 /** Fills an ellipse with `fill` and a `line`-wide dark outline, anti-aliased by 4×4 supersampling. */
-function ellipse(png: PNG, cx: number, cy: number, rx: number, ry: number, fill: Rgb, line: number, ink: Rgb): void {
+function ellipse(
+  png: PNG,
+  cx: number,
+  cy: number,
+  rx: number,
+  ry: number,
+  fill: Rgb,
+  line: number,
+  ink: Rgb,
+): void {
   for (let y = Math.floor(cy - ry - line - 1); y <= cy + ry + line + 1; y++) {
     for (let x = Math.floor(cx - rx - line - 1); x <= cx + rx + line + 1; x++) {
       let inInk = 0;
@@ -59,7 +68,14 @@ function frame(t: number): PNG {
   for (let s = -40; s <= 40; s += 0.5) {
     const x = Math.round(cx + Math.cos(angle) * s);
     const y = Math.round(cy + Math.sin(angle) * s);
-    for (let k = -3; k <= 3; k++) blend(png, x - Math.round(Math.sin(angle) * k), y + Math.round(Math.cos(angle) * k), [252, 214, 92], 1);
+    for (let k = -3; k <= 3; k++)
+      blend(
+        png,
+        x - Math.round(Math.sin(angle) * k),
+        y + Math.round(Math.cos(angle) * k),
+        [252, 214, 92],
+        1,
+      );
   }
   return png;
 }

@@ -17,9 +17,16 @@ const feeds = {};
 for (const [name, s] of Object.entries(spec)) {
   if (s.dtype !== 'float32') throw new Error(`unsupported dtype ${s.dtype} for ${name}`);
   const buf = readFileSync(join(dir, s.file));
-  feeds[name] = new ort.Tensor('float32', new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4), s.dims);
+  feeds[name] = new ort.Tensor(
+    'float32',
+    new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4),
+    s.dims,
+  );
 }
-const session = await ort.InferenceSession.create(model, { executionProviders: ['cpu'], graphOptimizationLevel: 'all' });
+const session = await ort.InferenceSession.create(model, {
+  executionProviders: ['cpu'],
+  graphOptimizationLevel: 'all',
+});
 const results = await session.run(feeds);
 const outputs = {};
 for (const [name, t] of Object.entries(results)) {

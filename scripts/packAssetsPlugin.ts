@@ -61,7 +61,11 @@ export function listBundledPacks(): { entries: BundledPackEntry[]; files: string
     for (const f of collectFileNames(manifest.graphs)) {
       const full = join(modelsDir, dir, f);
       // Only plain files inside the pack folder are served.
-      if (full.startsWith(join(modelsDir, dir) + sep) && existsSync(full) && statSync(full).isFile()) {
+      if (
+        full.startsWith(join(modelsDir, dir) + sep) &&
+        existsSync(full) &&
+        statSync(full).isFile()
+      ) {
         files.push(`${dir}/${f}`);
       }
     }
@@ -124,12 +128,24 @@ export function packAssetsPlugin(): Plugin {
     },
     generateBundle() {
       const { entries, files } = listBundledPacks();
-      this.emitFile({ type: 'asset', fileName: 'models/index.json', source: JSON.stringify(entries) });
+      this.emitFile({
+        type: 'asset',
+        fileName: 'models/index.json',
+        source: JSON.stringify(entries),
+      });
       for (const f of files) {
-        this.emitFile({ type: 'asset', fileName: `models/${f}`, source: readFileSync(join(modelsDir, f)) });
+        this.emitFile({
+          type: 'asset',
+          fileName: `models/${f}`,
+          source: readFileSync(join(modelsDir, f)),
+        });
       }
       for (const name of ORT_RUNTIME_FILES) {
-        this.emitFile({ type: 'asset', fileName: `ort/${name}`, source: readFileSync(join(ortDistDir(), name)) });
+        this.emitFile({
+          type: 'asset',
+          fileName: `ort/${name}`,
+          source: readFileSync(join(ortDistDir(), name)),
+        });
       }
     },
   };

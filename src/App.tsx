@@ -18,7 +18,10 @@ export function App() {
     <div className="app">
       <header className="top">
         <h1>Inbetween Studio</h1>
-        <p>Two keyframes in, in-betweens out — the model runs in your browser; nothing leaves this page.</p>
+        <p>
+          Two keyframes in, in-betweens out — the model runs in your browser; nothing leaves this
+          page.
+        </p>
       </header>
       <Messages />
       <main className="layout">

@@ -96,11 +96,17 @@ export interface InferenceApi {
   /** Probes WebGPU / WASM without loading anything. */
   probe(): Promise<BackendInfo>;
   /** Fetches (or reads from cache), verifies and loads the graphs of one variant. */
-  loadVariant(req: LoadVariantRequest, onProgress: (p: ProgressEvent) => void): Promise<LoadVariantResult>;
+  loadVariant(
+    req: LoadVariantRequest,
+    onProgress: (p: ProgressEvent) => void,
+  ): Promise<LoadVariantResult>;
   /** Runs the loaded variant. Rejects with name "RunCancelledError" when cancelled. */
   run(req: RunRequest, onProgress: (p: ProgressEvent) => void): Promise<RunResult>;
   /** Times the loaded variant (ms per denoiser step, decode, in-between) on this backend. */
-  benchmark(opts: { repeats: number; steps?: number }): Promise<BenchmarkResult & { backend: BackendName }>;
+  benchmark(opts: {
+    repeats: number;
+    steps?: number;
+  }): Promise<BenchmarkResult & { backend: BackendName }>;
   /** Asks job `jobId` to stop after its current step. Sessions stay loaded. */
   cancel(jobId: number): void;
 }

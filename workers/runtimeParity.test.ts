@@ -10,7 +10,12 @@ import * as ortWeb from 'onnxruntime-web';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { wrapSession, type GraphRunner } from '../src/core/graph';
 import { parseManifest, type PackManifest } from '../src/core/manifest';
-import { interpolate, ModelOutputError, RunCancelledError, type VariantGraphs } from '../src/core/pipeline';
+import {
+  interpolate,
+  ModelOutputError,
+  RunCancelledError,
+  type VariantGraphs,
+} from '../src/core/pipeline';
 import { syntheticKeyframe } from '../src/core/benchmark';
 
 const PACK = resolve(import.meta.dirname, '..', process.env.TEST_PACK ?? 'models/tiny');
@@ -23,9 +28,15 @@ ortWeb.env.wasm.numThreads = 1;
 async function load(runtime: 'web' | 'node', file: string): Promise<GraphRunner> {
   const bytes = readFileSync(resolve(PACK, file));
   if (runtime === 'web') {
-    return wrapSession(await ortWeb.InferenceSession.create(bytes, { executionProviders: ['wasm'] }), ortWeb);
+    return wrapSession(
+      await ortWeb.InferenceSession.create(bytes, { executionProviders: ['wasm'] }),
+      ortWeb,
+    );
   }
-  return wrapSession(await ortNode.InferenceSession.create(bytes, { executionProviders: ['cpu'] }), ortNode);
+  return wrapSession(
+    await ortNode.InferenceSession.create(bytes, { executionProviders: ['cpu'] }),
+    ortNode,
+  );
 }
 
 async function graphsFor(runtime: 'web' | 'node', variantId: string): Promise<VariantGraphs> {
@@ -57,31 +68,37 @@ describe('onnxruntime-web (WASM) matches onnxruntime-node on the tiny pack', () 
     }
   });
 
-  it.each(manifest.variants.map((v) => v.id))('variant %s: same latent statistics and frames', async (id) => {
-    const variant = manifest.variants.find((v) => v.id === id)!;
-    const a = await interpolate(manifest, variant, web[id]!, keyframes, settings);
-    const b = await interpolate(manifest, variant, node[id]!, keyframes, settings);
-    expect(a.steps).toHaveLength(settings.steps + 1);
-    for (let s = 0; s <= settings.steps; s++) {
-      for (let f = 0; f < settings.count; f++) {
-        const x = a.steps[s]!.frames[f]!;
-        const y = b.steps[s]!.frames[f]!;
-        expect(x.nonFinite).toBe(0);
-        expect(Math.abs(x.mean - y.mean)).toBeLessThan(1e-4);
-        expect(Math.abs(x.std - y.std)).toBeLessThan(1e-4);
+  it.each(manifest.variants.map((v) => v.id))(
+    'variant %s: same latent statistics and frames',
+    async (id) => {
+      const variant = manifest.variants.find((v) => v.id === id)!;
+      const a = await interpolate(manifest, variant, web[id]!, keyframes, settings);
+      const b = await interpolate(manifest, variant, node[id]!, keyframes, settings);
+      expect(a.steps).toHaveLength(settings.steps + 1);
+      for (let s = 0; s <= settings.steps; s++) {
+        for (let f = 0; f < settings.count; f++) {
+          const x = a.steps[s]!.frames[f]!;
+          const y = b.steps[s]!.frames[f]!;
+          expect(x.nonFinite).toBe(0);
+          expect(Math.abs(x.mean - y.mean)).toBeLessThan(1e-4);
+          expect(Math.abs(x.std - y.std)).toBeLessThan(1e-4);
+        }
       }
-    }
-    // Frames are 8-bit: allow one level for rounding of values that differ in the last float bits.
-    for (let f = 0; f < settings.count; f++) {
-      expect(maxAbsDiff(a.modelFrames[f]!.data, b.modelFrames[f]!.data)).toBeLessThanOrEqual(1);
-    }
-  });
+      // Frames are 8-bit: allow one level for rounding of values that differ in the last float bits.
+      for (let f = 0; f < settings.count; f++) {
+        expect(maxAbsDiff(a.modelFrames[f]!.data, b.modelFrames[f]!.data)).toBeLessThanOrEqual(1);
+      }
+    },
+  );
 
   it('same seed → identical frames on one backend; another seed → different frames', async () => {
     const variant = manifest.variants[0]!;
     const a = await interpolate(manifest, variant, web[variant.id]!, keyframes, settings);
     const b = await interpolate(manifest, variant, web[variant.id]!, keyframes, settings);
-    const c = await interpolate(manifest, variant, web[variant.id]!, keyframes, { ...settings, seed: 99 });
+    const c = await interpolate(manifest, variant, web[variant.id]!, keyframes, {
+      ...settings,
+      seed: 99,
+    });
     expect(maxAbsDiff(a.modelFrames[0]!.data, b.modelFrames[0]!.data)).toBe(0);
     expect(maxAbsDiff(a.modelFrames[0]!.data, c.modelFrames[0]!.data)).toBeGreaterThan(0);
   });
@@ -90,14 +107,22 @@ describe('onnxruntime-web (WASM) matches onnxruntime-node on the tiny pack', () 
     const base = manifest.variants.find((v) => v.id === 'baseline')!;
     const lora = manifest.variants.find((v) => v.id === 'lora')!;
     const a = await interpolate(manifest, base, node.baseline!, keyframes, settings);
-    const b = await interpolate(manifest, lora, node.lora!, keyframes, { ...settings, loraScale: 0 });
-    const c = await interpolate(manifest, lora, node.lora!, keyframes, { ...settings, loraScale: 1 });
+    const b = await interpolate(manifest, lora, node.lora!, keyframes, {
+      ...settings,
+      loraScale: 0,
+    });
+    const c = await interpolate(manifest, lora, node.lora!, keyframes, {
+      ...settings,
+      loraScale: 1,
+    });
     for (let f = 0; f < settings.count; f++) {
       expect(maxAbsDiff(a.modelFrames[f]!.data, b.modelFrames[f]!.data)).toBeLessThanOrEqual(1);
     }
     const lastA = a.steps.at(-1)!.frames[0]!;
     const lastC = c.steps.at(-1)!.frames[0]!;
-    expect(Math.abs(lastA.mean - lastC.mean) + Math.abs(lastA.std - lastC.std)).toBeGreaterThan(1e-4);
+    expect(Math.abs(lastA.mean - lastC.mean) + Math.abs(lastA.std - lastC.std)).toBeGreaterThan(
+      1e-4,
+    );
   });
 
   it('stops with a clear error when the denoiser returns NaN', async () => {
@@ -113,20 +138,27 @@ describe('onnxruntime-web (WASM) matches onnxruntime-node on the tiny pack', () 
         return out;
       },
     };
-    await expect(interpolate(manifest, variant, { ...real, denoiser: poisoned }, keyframes, settings)).rejects.toThrow(
-      /non-finite values at step 1 of 4/,
-    );
-    await expect(interpolate(manifest, variant, { ...real, denoiser: poisoned }, keyframes, settings)).rejects.toBeInstanceOf(
-      ModelOutputError,
-    );
+    await expect(
+      interpolate(manifest, variant, { ...real, denoiser: poisoned }, keyframes, settings),
+    ).rejects.toThrow(/non-finite values at step 1 of 4/);
+    await expect(
+      interpolate(manifest, variant, { ...real, denoiser: poisoned }, keyframes, settings),
+    ).rejects.toBeInstanceOf(ModelOutputError);
   });
 
   it('cancels between steps', async () => {
     const variant = manifest.variants[0]!;
     let calls = 0;
-    const run = interpolate(manifest, variant, node.baseline!, keyframes, { ...settings, steps: 10 }, {
-      isCancelled: () => ++calls > 3,
-    });
+    const run = interpolate(
+      manifest,
+      variant,
+      node.baseline!,
+      keyframes,
+      { ...settings, steps: 10 },
+      {
+        isCancelled: () => ++calls > 3,
+      },
+    );
     await expect(run).rejects.toBeInstanceOf(RunCancelledError);
   });
 });

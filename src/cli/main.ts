@@ -21,9 +21,16 @@ const USAGE = `usage:
 /** An error whose message is the whole one-line reason shown to the person. */
 export class UsageError extends Error {}
 
-function intArg(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+function intArg(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) throw new UsageError(`--${name} must be a whole number, got "${value}"`);
+  if (!/^\d+$/.test(value))
+    throw new UsageError(`--${name} must be a whole number, got "${value}"`);
   const n = Number(value);
   if (n < min || n > max) throw new UsageError(`--${name} must be from ${min} to ${max}, got ${n}`);
   return n;
@@ -57,28 +64,43 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     if (!values[req]) throw new UsageError(`--${req} is required`);
   }
   const fit = (values.fit ?? 'letterbox') as FitMode;
-  if (fit !== 'letterbox' && fit !== 'crop') throw new UsageError(`--fit must be letterbox or crop, got "${values.fit}"`);
+  if (fit !== 'letterbox' && fit !== 'crop')
+    throw new UsageError(`--fit must be letterbox or crop, got "${values.fit}"`);
   const manifest = await readPackManifest(values.pack!);
   const variantId = values.variant ?? manifest.variants[0]!.id;
   const variantSpec = manifest.variants.find((v) => v.id === variantId);
   if (!variantSpec) {
-    throw new UsageError(`pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`);
+    throw new UsageError(
+      `pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`,
+    );
   }
   const count = intArg('frames', values.frames, 1, 1, MAX_INBETWEENS);
-  const steps = intArg('steps', values.steps, variantSpec.recommendedSteps ?? manifest.scheduler.defaultSteps, 1, manifest.scheduler.trainTimesteps);
+  const steps = intArg(
+    'steps',
+    values.steps,
+    variantSpec.recommendedSteps ?? manifest.scheduler.defaultSteps,
+    1,
+    manifest.scheduler.trainTimesteps,
+  );
   const seed = intArg('seed', values.seed, 42, 0, 0xffffffff);
   const threads = values.threads ? intArg('threads', values.threads, 0, 1, 64) : undefined;
   let loraScale: number | undefined;
   if (values['lora-scale'] !== undefined) {
     loraScale = Number(values['lora-scale']);
-    if (!Number.isFinite(loraScale)) throw new UsageError(`--lora-scale must be a number, got "${values['lora-scale']}"`);
+    if (!Number.isFinite(loraScale))
+      throw new UsageError(`--lora-scale must be a number, got "${values['lora-scale']}"`);
     if (!variantSpec.loraScale) throw new UsageError(`variant "${variantId}" has no LoRA scale`);
   }
 
   const [start, end] = await Promise.all([readPng(values.start!), readPng(values.end!)]);
   const prepared = prepareKeyframes(manifest, start, end, fit);
   const tLoad = performance.now();
-  const { variant, graphs, sessionMs } = await loadVariantGraphs(values.pack!, manifest, variantId, threads);
+  const { variant, graphs, sessionMs } = await loadVariantGraphs(
+    values.pack!,
+    manifest,
+    variantId,
+    threads,
+  );
   const loadMs = performance.now() - tLoad;
   const result = await interpolate(manifest, variant, graphs, prepared, {
     count,
@@ -90,7 +112,10 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   const files: string[] = [];
   for (let i = 0; i < result.modelFrames.length; i++) {
     const name = `frame_${String(i + 1).padStart(2, '0')}.png`;
-    await writePng(join(values.out!, name), restoreFrame(result.modelFrames[i]!, prepared.plan, start));
+    await writePng(
+      join(values.out!, name),
+      restoreFrame(result.modelFrames[i]!, prepared.plan, start),
+    );
     files.push(name);
   }
   const run = {
@@ -107,7 +132,11 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     modelSize: manifest.image.defaultSize,
     frames: files.map((file, i) => ({ file, tau: result.positions[i] })),
     timesteps: result.timesteps,
-    backend: { runtime: 'onnxruntime-node', version: ort.env.versions.node ?? null, executionProvider: 'cpu' },
+    backend: {
+      runtime: 'onnxruntime-node',
+      version: ort.env.versions.node ?? null,
+      executionProvider: 'cpu',
+    },
     timings: {
       loadMs,
       sessionMs,
@@ -123,7 +152,9 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   };
   await writeFile(join(values.out!, 'run.json'), JSON.stringify(run, null, 2) + '\n');
   for (const g of Object.values(graphs)) await g.release();
-  console.log(`wrote ${files.length} in-between${files.length > 1 ? 's' : ''} and run.json to ${values.out} (${variant.id}, ${steps} steps, ${result.timings.totalMs.toFixed(0)} ms)`);
+  console.log(
+    `wrote ${files.length} in-between${files.length > 1 ? 's' : ''} and run.json to ${values.out} (${variant.id}, ${steps} steps, ${result.timings.totalMs.toFixed(0)} ms)`,
+  );
 }
 
 /** Runs the CLI; returns the exit code. */

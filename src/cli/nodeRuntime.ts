@@ -27,7 +27,10 @@ export async function readPackManifest(dir: string): Promise<PackManifest> {
 }
 
 /** Reads one pack file, refusing names that escape the pack folder, and verifies it. */
-export async function readPackFile(dir: string, ref: { file: string; sizeBytes: number; sha256: string }): Promise<Uint8Array> {
+export async function readPackFile(
+  dir: string,
+  ref: { file: string; sizeBytes: number; sha256: string },
+): Promise<Uint8Array> {
   const root = resolve(dir);
   const full = resolve(root, ref.file);
   if (!full.startsWith(root + sep)) throw new Error(`${ref.file} is outside the pack folder`);
@@ -53,12 +56,18 @@ export function nodeSessionOptions(threads?: number): ort.InferenceSession.Sessi
 async function loadGraph(
   dir: string,
   what: string,
-  spec: PackManifest['graphs']['encoder'] | PackManifest['graphs']['decoder'] | PackManifest['graphs']['denoisers'][string],
+  spec:
+    | PackManifest['graphs']['encoder']
+    | PackManifest['graphs']['decoder']
+    | PackManifest['graphs']['denoisers'][string],
   threads?: number,
 ): Promise<{ runner: GraphRunner; sessionMs: number }> {
   const bytes = await readPackFile(dir, spec);
   const external = await Promise.all(
-    (spec.externalData ?? []).map(async (x) => ({ path: x.file, data: await readPackFile(dir, x) })),
+    (spec.externalData ?? []).map(async (x) => ({
+      path: x.file,
+      data: await readPackFile(dir, x),
+    })),
   );
   const t0 = performance.now();
   let session: ort.InferenceSession;
@@ -68,7 +77,10 @@ async function loadGraph(
       ...(external.length ? { externalData: external } : {}),
     });
   } catch (e) {
-    throw new Error(`could not load ${what} (${spec.file}): ${(e as Error).message.split('\n')[0]}`, { cause: e });
+    throw new Error(
+      `could not load ${what} (${spec.file}): ${(e as Error).message.split('\n')[0]}`,
+      { cause: e },
+    );
   }
   const runner = wrapSession(session, ort);
   checkGraphNames(`${what} (${spec.file})`, runner, spec.inputs, spec.outputs);
@@ -84,11 +96,18 @@ export async function loadVariantGraphs(
 ): Promise<{ variant: VariantSpec; graphs: VariantGraphs; sessionMs: Record<string, number> }> {
   const variant = manifest.variants.find((v) => v.id === variantId);
   if (!variant) {
-    throw new Error(`pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`);
+    throw new Error(
+      `pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`,
+    );
   }
   const enc = await loadGraph(dir, 'the encoder', manifest.graphs.encoder, threads);
   const dec = await loadGraph(dir, 'the decoder', manifest.graphs.decoder, threads);
-  const den = await loadGraph(dir, `the denoiser of "${variant.id}"`, manifest.graphs.denoisers[variant.denoiser]!, threads);
+  const den = await loadGraph(
+    dir,
+    `the denoiser of "${variant.id}"`,
+    manifest.graphs.denoisers[variant.denoiser]!,
+    threads,
+  );
   return {
     variant,
     graphs: { encoder: enc.runner, decoder: dec.runner, denoiser: den.runner },
@@ -110,7 +129,11 @@ export async function readPng(path: string): Promise<RgbaImage> {
   } catch (e) {
     throw new Error(`${path} is not a valid PNG (${(e as Error).message})`, { cause: e });
   }
-  return { width: png.width, height: png.height, data: new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength) };
+  return {
+    width: png.width,
+    height: png.height,
+    data: new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength),
+  };
 }
 
 /** Writes 8-bit RGBA as PNG. */

@@ -28,7 +28,12 @@ export interface BenchmarkResult {
   encodeMs: number;
   /** Median wall time of one in-between (denoise all steps + decode), keyframes already encoded. */
   inbetweenMs: number;
-  samples: { denoiserStepMs: number[]; decodeMs: number[]; encodeMs: number[]; inbetweenMs: number[] };
+  samples: {
+    denoiserStepMs: number[];
+    decodeMs: number[];
+    encodeMs: number[];
+    inbetweenMs: number[];
+  };
 }
 
 /** Median of a non-empty list. */
@@ -44,7 +49,8 @@ export function syntheticKeyframe(manifest: PackManifest, seed: number): RgbaIma
   const [width, height] = manifest.image.defaultSize;
   const rng = new GaussianRng(seed);
   const data = new Uint8ClampedArray(width * height * 4);
-  for (let i = 0; i < data.length; i++) data[i] = (i & 3) === 3 ? 255 : Math.floor(rng.nextUniform() * 256);
+  for (let i = 0; i < data.length; i++)
+    data[i] = (i & 3) === 3 ? 255 : Math.floor(rng.nextUniform() * 256);
   return { width, height, data };
 }
 
@@ -62,7 +68,12 @@ export async function benchmarkVariant(
   // Warm-up: first runs allocate and (on WebGPU) compile shaders.
   await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps: 1, seed: 0 });
 
-  const samples = { denoiserStepMs: [] as number[], decodeMs: [] as number[], encodeMs: [] as number[], inbetweenMs: [] as number[] };
+  const samples = {
+    denoiserStepMs: [] as number[],
+    decodeMs: [] as number[],
+    encodeMs: [] as number[],
+    inbetweenMs: [] as number[],
+  };
   let latent = await encodeKeyframe(manifest, graphs.encoder, start);
   const endLatent = await encodeKeyframe(manifest, graphs.encoder, end);
   for (let r = 0; r < opts.repeats; r++) {
@@ -75,8 +86,17 @@ export async function benchmarkVariant(
     [spec.inputs.timestep]: { data: Float32Array.of(500), dims: [1] },
     [spec.inputs.startLatent]: latent,
     [spec.inputs.endLatent]: endLatent,
-    ...(spec.inputs.position ? { [spec.inputs.position]: { data: Float32Array.of(0.5), dims: [1] } } : {}),
-    ...(spec.inputs.loraScale ? { [spec.inputs.loraScale]: { data: Float32Array.of(variant.loraScale?.default ?? 0), dims: [1] } } : {}),
+    ...(spec.inputs.position
+      ? { [spec.inputs.position]: { data: Float32Array.of(0.5), dims: [1] } }
+      : {}),
+    ...(spec.inputs.loraScale
+      ? {
+          [spec.inputs.loraScale]: {
+            data: Float32Array.of(variant.loraScale?.default ?? 0),
+            dims: [1],
+          },
+        }
+      : {}),
   };
   for (let r = 0; r < opts.repeats; r++) {
     const t0 = performance.now();
@@ -89,7 +109,13 @@ export async function benchmarkVariant(
     samples.decodeMs.push(performance.now() - t0);
   }
   for (let r = 0; r < Math.max(1, Math.ceil(opts.repeats / 2)); r++) {
-    const res = await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps, seed: r });
+    const res = await interpolate(
+      manifest,
+      variant,
+      graphs,
+      { start, end },
+      { count: 1, steps, seed: r },
+    );
     samples.inbetweenMs.push(res.timings.denoiseMs + res.timings.decodeMs);
   }
   return {

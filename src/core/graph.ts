@@ -89,10 +89,16 @@ export function checkGraphNames(
   outputs: Record<string, string | undefined>,
 ): void {
   const problems: string[] = [];
-  const want = (names: Record<string, string | undefined>, have: readonly string[], kind: string) => {
+  const want = (
+    names: Record<string, string | undefined>,
+    have: readonly string[],
+    kind: string,
+  ) => {
     for (const [role, name] of Object.entries(names)) {
       if (name !== undefined && !have.includes(name)) {
-        problems.push(`${kind} "${name}" (${role}) is missing — the graph has ${kind}s ${have.map((n) => `"${n}"`).join(', ') || 'none'}`);
+        problems.push(
+          `${kind} "${name}" (${role}) is missing — the graph has ${kind}s ${have.map((n) => `"${n}"`).join(', ') || 'none'}`,
+        );
       }
     }
   };
@@ -100,7 +106,9 @@ export function checkGraphNames(
   want(outputs, runner.outputNames, 'output');
   const declared = new Set(Object.values(inputs).filter(Boolean));
   for (const name of runner.inputNames) {
-    if (!declared.has(name)) problems.push(`the graph needs input "${name}", which the manifest does not declare`);
+    if (!declared.has(name))
+      problems.push(`the graph needs input "${name}", which the manifest does not declare`);
   }
-  if (problems.length) throw new Error(`${what} does not match the manifest: ${problems.join('; ')}`);
+  if (problems.length)
+    throw new Error(`${what} does not match the manifest: ${problems.join('; ')}`);
 }

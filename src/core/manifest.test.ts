@@ -30,14 +30,32 @@ function validManifest(): PackManifest {
     },
     frames: { mode: 'position', maxBatch: 16 },
     graphs: {
-      encoder: { file: 'encoder.onnx', sizeBytes: 100, sha256: sha('a'), inputs: { image: 'image' }, outputs: { latent: 'latent' } },
-      decoder: { file: 'decoder.onnx', sizeBytes: 100, sha256: sha('b'), inputs: { latent: 'latent' }, outputs: { image: 'image' } },
+      encoder: {
+        file: 'encoder.onnx',
+        sizeBytes: 100,
+        sha256: sha('a'),
+        inputs: { image: 'image' },
+        outputs: { latent: 'latent' },
+      },
+      decoder: {
+        file: 'decoder.onnx',
+        sizeBytes: 100,
+        sha256: sha('b'),
+        inputs: { latent: 'latent' },
+        outputs: { image: 'image' },
+      },
       denoisers: {
         fp32: {
           file: 'denoiser.onnx',
           sizeBytes: 100,
           sha256: sha('c'),
-          inputs: { sample: 'sample', timestep: 'timestep', startLatent: 's', endLatent: 'e', position: 'position' },
+          inputs: {
+            sample: 'sample',
+            timestep: 'timestep',
+            startLatent: 's',
+            endLatent: 'e',
+            position: 'position',
+          },
           outputs: { prediction: 'prediction' },
         },
         lora: {
@@ -45,14 +63,27 @@ function validManifest(): PackManifest {
           sizeBytes: 100,
           sha256: sha('d'),
           externalData: [{ file: 'weights/lora.onnx.data', sizeBytes: 5000, sha256: sha('e') }],
-          inputs: { sample: 'sample', timestep: 'timestep', startLatent: 's', endLatent: 'e', position: 'position', loraScale: 'lora_scale' },
+          inputs: {
+            sample: 'sample',
+            timestep: 'timestep',
+            startLatent: 's',
+            endLatent: 'e',
+            position: 'position',
+            loraScale: 'lora_scale',
+          },
           outputs: { prediction: 'prediction' },
         },
       },
     },
     variants: [
       { id: 'baseline', label: 'Baseline', precision: 'fp32', denoiser: 'fp32' },
-      { id: 'lora', label: 'LoRA', precision: 'fp32', denoiser: 'lora', loraScale: { default: 0.15, min: 0, max: 1 } },
+      {
+        id: 'lora',
+        label: 'LoRA',
+        precision: 'fp32',
+        denoiser: 'lora',
+        loraScale: { default: 0.15, min: 0, max: 1 },
+      },
     ],
   };
 }
@@ -76,40 +107,128 @@ describe('validateManifest', () => {
 
   it('lists the files a variant needs, external data included', () => {
     const files = filesForVariant(validManifest(), 'lora').map((f) => f.file);
-    expect(files).toEqual(['encoder.onnx', 'decoder.onnx', 'weights/lora.onnx', 'weights/lora.onnx.data']);
+    expect(files).toEqual([
+      'encoder.onnx',
+      'decoder.onnx',
+      'weights/lora.onnx',
+      'weights/lora.onnx.data',
+    ]);
     expect(() => filesForVariant(validManifest(), 'nope')).toThrow(/no variant "nope"/);
   });
 
   const cases: [string, (m: Record<string, any>) => void, RegExp][] = [
     ['missing encoder file', (m) => delete m.graphs.encoder.file, /^graphs\.encoder\.file: /],
-    ['size given as a string', (m) => (m.graphs.decoder.sizeBytes = '100'), /^graphs\.decoder\.sizeBytes: .*number/],
-    ['unknown variant field', (m) => (m.variants[0].lorascale = 0.5), /^variants\[0\]: unknown field "lorascale"/],
-    ['path traversal in a file name', (m) => (m.graphs.encoder.file = '../../etc/passwd'), /^graphs\.encoder\.file: must not contain "\.\."/],
-    ['absolute file name', (m) => (m.graphs.decoder.file = '/tmp/decoder.onnx'), /^graphs\.decoder\.file: must be relative/],
-    ['URL as file name', (m) => (m.graphs.denoisers.fp32.file = 'https://evil.example/x.onnx'), /^graphs\.denoisers\.fp32\.file: must be a file name, not a URL/],
+    [
+      'size given as a string',
+      (m) => (m.graphs.decoder.sizeBytes = '100'),
+      /^graphs\.decoder\.sizeBytes: .*number/,
+    ],
+    [
+      'unknown variant field',
+      (m) => (m.variants[0].lorascale = 0.5),
+      /^variants\[0\]: unknown field "lorascale"/,
+    ],
+    [
+      'path traversal in a file name',
+      (m) => (m.graphs.encoder.file = '../../etc/passwd'),
+      /^graphs\.encoder\.file: must not contain "\.\."/,
+    ],
+    [
+      'absolute file name',
+      (m) => (m.graphs.decoder.file = '/tmp/decoder.onnx'),
+      /^graphs\.decoder\.file: must be relative/,
+    ],
+    [
+      'URL as file name',
+      (m) => (m.graphs.denoisers.fp32.file = 'https://evil.example/x.onnx'),
+      /^graphs\.denoisers\.fp32\.file: must be a file name, not a URL/,
+    ],
     ['backslash traversal', (m) => (m.graphs.denoisers.fp32.file = '..\\x.onnx'), /backslashes/],
-    ['absurd image size', (m) => (m.image.defaultSize = [100000, 64]), /^image\.defaultSize\[0\]: /],
-    ['absurd file size', (m) => (m.graphs.encoder.sizeBytes = 1e12), /^graphs\.encoder\.sizeBytes: is larger than 2 GiB/],
-    ['bad sha256', (m) => (m.graphs.encoder.sha256 = 'xyz'), /^graphs\.encoder\.sha256: must be 64 lowercase hex/],
-    ['variant names a missing denoiser', (m) => (m.variants[0].denoiser = 'ghost'), /^variants\[0\]\.denoiser: names denoiser "ghost"/],
-    ['LoRA scale without a loraScale input', (m) => (m.variants[0].loraScale = { default: 0.5, min: 0, max: 1 }), /^variants\[0\]\.loraScale: has a LoRA scale/],
-    ['loraScale input without a scale range', (m) => delete m.variants[1].loraScale, /^variants\[1\]\.loraScale: is required/],
-    ['LoRA default outside its range', (m) => (m.variants[1].loraScale.default = 3), /^variants\[1\]\.loraScale: needs min < max/],
-    ['duplicate variant id', (m) => (m.variants[1].id = 'baseline'), /^variants\[1\]\.id: duplicate variant id/],
-    ['unknown prediction type', (m) => (m.scheduler.predictionType = 'sample'), /^scheduler\.predictionType: /],
+    [
+      'absurd image size',
+      (m) => (m.image.defaultSize = [100000, 64]),
+      /^image\.defaultSize\[0\]: /,
+    ],
+    [
+      'absurd file size',
+      (m) => (m.graphs.encoder.sizeBytes = 1e12),
+      /^graphs\.encoder\.sizeBytes: is larger than 2 GiB/,
+    ],
+    [
+      'bad sha256',
+      (m) => (m.graphs.encoder.sha256 = 'xyz'),
+      /^graphs\.encoder\.sha256: must be 64 lowercase hex/,
+    ],
+    [
+      'variant names a missing denoiser',
+      (m) => (m.variants[0].denoiser = 'ghost'),
+      /^variants\[0\]\.denoiser: names denoiser "ghost"/,
+    ],
+    [
+      'LoRA scale without a loraScale input',
+      (m) => (m.variants[0].loraScale = { default: 0.5, min: 0, max: 1 }),
+      /^variants\[0\]\.loraScale: has a LoRA scale/,
+    ],
+    [
+      'loraScale input without a scale range',
+      (m) => delete m.variants[1].loraScale,
+      /^variants\[1\]\.loraScale: is required/,
+    ],
+    [
+      'LoRA default outside its range',
+      (m) => (m.variants[1].loraScale.default = 3),
+      /^variants\[1\]\.loraScale: needs min < max/,
+    ],
+    [
+      'duplicate variant id',
+      (m) => (m.variants[1].id = 'baseline'),
+      /^variants\[1\]\.id: duplicate variant id/,
+    ],
+    [
+      'unknown prediction type',
+      (m) => (m.scheduler.predictionType = 'sample'),
+      /^scheduler\.predictionType: /,
+    ],
     ['wrong format', (m) => (m.format = 'something-else'), /^format: /],
     ['future format version', (m) => (m.formatVersion = 2), /^formatVersion: /],
-    ['unknown top-level field', (m) => (m.script = 'alert(1)'), /^manifest: unknown field "script"/],
-    ['size not a multiple', (m) => (m.image.defaultSize = [200, 128]), /^image\.defaultSize: must be a multiple of multipleOf/],
+    [
+      'unknown top-level field',
+      (m) => (m.script = 'alert(1)'),
+      /^manifest: unknown field "script"/,
+    ],
+    [
+      'size not a multiple',
+      (m) => (m.image.defaultSize = [200, 128]),
+      /^image\.defaultSize: must be a multiple of multipleOf/,
+    ],
     ['no variants', (m) => (m.variants = []), /^variants: /],
-    ['position mode without a position input', (m) => delete m.graphs.denoisers.fp32.inputs.position, /^graphs\.denoisers\.fp32\.inputs\.position: is required/],
-    ['beta start above end', (m) => (m.scheduler.betaStart = 0.5), /^scheduler\.betaStart: betaStart must be smaller/],
-    ['invalid variant id', (m) => (m.variants[0].id = 'Has Spaces'), /^variants\[0\]\.id: must be 1–64 characters/],
-    ['unknown denoiser input role', (m) => (m.graphs.denoisers.fp32.inputs.mask = 'mask'), /^graphs\.denoisers\.fp32\.inputs: unknown field "mask"/],
+    [
+      'position mode without a position input',
+      (m) => delete m.graphs.denoisers.fp32.inputs.position,
+      /^graphs\.denoisers\.fp32\.inputs\.position: is required/,
+    ],
+    [
+      'beta start above end',
+      (m) => (m.scheduler.betaStart = 0.5),
+      /^scheduler\.betaStart: betaStart must be smaller/,
+    ],
+    [
+      'invalid variant id',
+      (m) => (m.variants[0].id = 'Has Spaces'),
+      /^variants\[0\]\.id: must be 1–64 characters/,
+    ],
+    [
+      'unknown denoiser input role',
+      (m) => (m.graphs.denoisers.fp32.inputs.mask = 'mask'),
+      /^graphs\.denoisers\.fp32\.inputs: unknown field "mask"/,
+    ],
   ];
   it.each(cases)('rejects a manifest with %s, naming the field', (_name, mutate, pattern) => {
     const errors = broken(mutate);
-    expect(errors.some((e) => pattern.test(e)), `errors were: ${errors.join(' | ')}`).toBe(true);
+    expect(
+      errors.some((e) => pattern.test(e)),
+      `errors were: ${errors.join(' | ')}`,
+    ).toBe(true);
   });
 
   it('reports JSON syntax errors as one message', () => {

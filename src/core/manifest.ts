@@ -96,10 +96,10 @@ const imageRules = z
     valueRange: range,
     channels: z.literal(3),
   })
-  .refine(
-    (r) => r.defaultSize[0] % r.multipleOf === 0 && r.defaultSize[1] % r.multipleOf === 0,
-    { message: 'must be a multiple of multipleOf', path: ['defaultSize'] },
-  );
+  .refine((r) => r.defaultSize[0] % r.multipleOf === 0 && r.defaultSize[1] % r.multipleOf === 0, {
+    message: 'must be a multiple of multipleOf',
+    path: ['defaultSize'],
+  });
 
 const latentRules = z.strictObject({
   channels: z.number().int().min(1).max(64),
@@ -195,7 +195,11 @@ export const manifestSchema = z
     const seen = new Set<string>();
     m.variants.forEach((v, i) => {
       if (seen.has(v.id)) {
-        ctx.addIssue({ code: 'custom', path: ['variants', i, 'id'], message: `duplicate variant id "${v.id}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['variants', i, 'id'],
+          message: `duplicate variant id "${v.id}"`,
+        });
       }
       seen.add(v.id);
       const graph = m.graphs.denoisers[v.denoiser];
@@ -239,7 +243,11 @@ export const manifestSchema = z
       });
     }
     if (defaultSize[0] * defaultSize[1] > 4096 * 4096) {
-      ctx.addIssue({ code: 'custom', path: ['image', 'defaultSize'], message: 'is absurdly large' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['image', 'defaultSize'],
+        message: 'is absurdly large',
+      });
     }
   });
 
@@ -250,9 +258,7 @@ export type DenoiserSpec = z.infer<typeof denoiserSpec>;
 export type SchedulerSpec = PackManifest['scheduler'];
 
 /** The result of validating a manifest: the typed manifest, or one message per problem. */
-export type ManifestResult =
-  | { ok: true; manifest: PackManifest }
-  | { ok: false; errors: string[] };
+export type ManifestResult = { ok: true; manifest: PackManifest } | { ok: false; errors: string[] };
 
 function formatPath(path: readonly PropertyKey[]): string {
   if (path.length === 0) return 'manifest';

@@ -104,7 +104,9 @@ export interface InterpolationResult {
 /** τ of each in-between: i/(N+1) for i = 1…N. */
 export function inbetweenPositions(count: number): number[] {
   if (!Number.isInteger(count) || count < 1 || count > MAX_INBETWEENS) {
-    throw new Error(`number of in-betweens must be an integer from 1 to ${MAX_INBETWEENS}, got ${count}`);
+    throw new Error(
+      `number of in-betweens must be an integer from 1 to ${MAX_INBETWEENS}, got ${count}`,
+    );
   }
   return Array.from({ length: count }, (_, i) => (i + 1) / (count + 1));
 }
@@ -188,12 +190,16 @@ export async function encodeKeyframe(
 ): Promise<FloatTensor> {
   const spec = manifest.graphs.encoder;
   const pixels = rgbaToTensor(image, manifest.image.valueRange);
-  const out = await encoder.run({ [spec.inputs.image]: { data: pixels, dims: [1, 3, image.height, image.width] } });
+  const out = await encoder.run({
+    [spec.inputs.image]: { data: pixels, dims: [1, 3, image.height, image.width] },
+  });
   const latent = pick(out, spec.outputs.latent, 'the encoder');
   const { channels, downsample, scaleFactor } = manifest.latent;
   const want = [1, channels, image.height / downsample, image.width / downsample];
   if (!sameDims(latent.dims, want)) {
-    throw new Error(`the encoder returned a latent of shape [${latent.dims.join(', ')}], expected [${want.join(', ')}] — is it the right graph for this pack?`);
+    throw new Error(
+      `the encoder returned a latent of shape [${latent.dims.join(', ')}], expected [${want.join(', ')}] — is it the right graph for this pack?`,
+    );
   }
   const bad = countNonFinite(latent.data);
   if (bad) throw new ModelOutputError(`the encoder returned ${bad} non-finite values`, 'encoder');
@@ -218,10 +224,13 @@ export async function decodeLatent(
   const h = latent.dims[2]! * ds;
   const w = latent.dims[3]! * ds;
   if (!sameDims(image.dims, [1, 3, h, w])) {
-    throw new Error(`the decoder returned an image of shape [${image.dims.join(', ')}], expected [1, 3, ${h}, ${w}]`);
+    throw new Error(
+      `the decoder returned an image of shape [${image.dims.join(', ')}], expected [1, 3, ${h}, ${w}]`,
+    );
   }
   const bad = countNonFinite(image.data);
-  if (bad) throw new ModelOutputError(`the decoder returned ${bad} non-finite pixel values`, 'decoder');
+  if (bad)
+    throw new ModelOutputError(`the decoder returned ${bad} non-finite pixel values`, 'decoder');
   if (isAllZero(image.data)) {
     throw new ModelOutputError(
       'the decoder returned an all-zero image (on WebGPU this happens when fp16 graphs run on an adapter without shader-f16)',
@@ -232,17 +241,27 @@ export async function decodeLatent(
 }
 
 /** Per-step noise for eta > 0: a stream per (seed, frame, step), independent of batching. */
-function stepNoise(seed: number, frameIndex: number, stepIndex: number, length: number): Float32Array {
+function stepNoise(
+  seed: number,
+  frameIndex: number,
+  stepIndex: number,
+  length: number,
+): Float32Array {
   const mixed = (seed + Math.imul(0x9e3779b1, stepIndex + 1)) >>> 0;
   return frameNoise(mixed, frameIndex, length);
 }
 
 /** Resolves the LoRA scale a run uses, validating it against the variant's range. */
-export function resolveLoraScale(variant: VariantSpec, requested: number | undefined): number | null {
+export function resolveLoraScale(
+  variant: VariantSpec,
+  requested: number | undefined,
+): number | null {
   if (!variant.loraScale) return null;
   const s = requested ?? variant.loraScale.default;
   if (!Number.isFinite(s) || s < variant.loraScale.min || s > variant.loraScale.max) {
-    throw new Error(`LoRA scale ${s} is outside this variant's range ${variant.loraScale.min}…${variant.loraScale.max}`);
+    throw new Error(
+      `LoRA scale ${s} is outside this variant's range ${variant.loraScale.min}…${variant.loraScale.max}`,
+    );
   }
   return s;
 }
@@ -259,9 +278,17 @@ export async function denoiseFrames(
   endLatent: FloatTensor,
   settings: RunSettings,
   hooks: PipelineHooks = {},
-): Promise<{ latents: FloatTensor[]; steps: StepRecord[]; plan: DdimPlan; denoiserCallMs: number[]; loraScale: number | null }> {
+): Promise<{
+  latents: FloatTensor[];
+  steps: StepRecord[];
+  plan: DdimPlan;
+  denoiserCallMs: number[];
+  loraScale: number | null;
+}> {
   if (manifest.frames.mode !== 'position') {
-    throw new Error(`pack "${manifest.id}" uses frames.mode "${manifest.frames.mode}", which this studio version cannot run yet`);
+    throw new Error(
+      `pack "${manifest.id}" uses frames.mode "${manifest.frames.mode}", which this studio version cannot run yet`,
+    );
   }
   if (!Number.isInteger(settings.seed) || settings.seed < 0 || settings.seed > 0xffffffff) {
     throw new Error(`seed must be an integer from 0 to 4294967295, got ${settings.seed}`);
@@ -315,13 +342,21 @@ export async function denoiseFrames(
       [spec.inputs.startLatent]: { data: starts, dims },
       [spec.inputs.endLatent]: { data: ends, dims },
     };
-    if (spec.inputs.position) feeds[spec.inputs.position] = { data: Float32Array.from(batchPositions), dims: [B] };
-    if (spec.inputs.loraScale) feeds[spec.inputs.loraScale] = { data: Float32Array.of(loraScale ?? 0), dims: [1] };
+    if (spec.inputs.position)
+      feeds[spec.inputs.position] = { data: Float32Array.from(batchPositions), dims: [B] };
+    if (spec.inputs.loraScale)
+      feeds[spec.inputs.loraScale] = { data: Float32Array.of(loraScale ?? 0), dims: [1] };
 
     for (let s = 0; s < stepCount; s++) {
       await yieldToEventLoop();
       if (hooks.isCancelled?.()) throw new RunCancelledError();
-      hooks.onProgress?.({ stage: 'denoise', step: s, totalSteps: stepCount, batch: b, totalBatches });
+      hooks.onProgress?.({
+        stage: 'denoise',
+        step: s,
+        totalSteps: stepCount,
+        batch: b,
+        totalBatches,
+      });
       const t = plan.timesteps[s]!;
       feeds[spec.inputs.sample] = { data: sample, dims };
       feeds[spec.inputs.timestep] = { data: new Float32Array(B).fill(t), dims: [B] };
@@ -330,11 +365,17 @@ export async function denoiseFrames(
       denoiserCallMs.push(now() - t0);
       const pred = pick(out, spec.outputs.prediction, 'the denoiser');
       if (!sameDims(pred.dims, dims)) {
-        throw new Error(`the denoiser returned shape [${pred.dims.join(', ')}], expected [${dims.join(', ')}] — is it the right graph for this pack?`);
+        throw new Error(
+          `the denoiser returned shape [${pred.dims.join(', ')}], expected [${dims.join(', ')}] — is it the right graph for this pack?`,
+        );
       }
       const bad = countNonFinite(pred.data);
       if (bad) {
-        throw new ModelOutputError(`the denoiser returned ${bad} non-finite values at step ${s + 1} of ${stepCount} — the run was stopped`, 'denoiser', s + 1);
+        throw new ModelOutputError(
+          `the denoiser returned ${bad} non-finite values at step ${s + 1} of ${stepCount} — the run was stopped`,
+          'denoiser',
+          s + 1,
+        );
       }
       if (isAllZero(pred.data)) {
         throw new ModelOutputError(
@@ -346,12 +387,19 @@ export async function denoiseFrames(
       let noise: Float32Array | undefined;
       if (plan.eta > 0) {
         noise = new Float32Array(B * frameLen);
-        for (let i = 0; i < B; i++) noise.set(stepNoise(settings.seed, first + i, s, frameLen), i * frameLen);
+        for (let i = 0; i < B; i++)
+          noise.set(stepNoise(settings.seed, first + i, s, frameLen), i * frameLen);
       }
       sample = ddimStep(plan, s, pred.data, sample, noise).prevSample;
       recordStats(s + 1);
     }
-    hooks.onProgress?.({ stage: 'denoise', step: stepCount, totalSteps: stepCount, batch: b, totalBatches });
+    hooks.onProgress?.({
+      stage: 'denoise',
+      step: stepCount,
+      totalSteps: stepCount,
+      batch: b,
+      totalBatches,
+    });
     for (let i = 0; i < B; i++) {
       latents.push({ data: sample.slice(i * frameLen, (i + 1) * frameLen), dims: [1, c, h, w] });
     }
@@ -378,7 +426,15 @@ export async function interpolate(
   const endLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.end);
   hooks.onProgress?.({ stage: 'encode', done: 2, total: 2 });
   const tEncoded = now();
-  const den = await denoiseFrames(manifest, variant, graphs.denoiser, startLatent, endLatent, settings, hooks);
+  const den = await denoiseFrames(
+    manifest,
+    variant,
+    graphs.denoiser,
+    startLatent,
+    endLatent,
+    settings,
+    hooks,
+  );
   const tDenoised = now();
   const modelFrames: RgbaImage[] = [];
   const decodeCallMs: number[] = [];

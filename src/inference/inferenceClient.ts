@@ -18,7 +18,9 @@ import type {
 /** The worker died (out of memory, a runtime abort, or it was stopped by force). */
 export class WorkerCrashedError extends Error {
   constructor(detail: string) {
-    super(`The inference worker stopped unexpectedly (${detail}). Its models were unloaded; press Run to start it again.`);
+    super(
+      `The inference worker stopped unexpectedly (${detail}). Its models were unloaded; press Run to start it again.`,
+    );
     this.name = 'WorkerCrashedError';
   }
 }
@@ -81,9 +83,7 @@ export function runInterpolation(
   req: RunRequest,
   onProgress: (p: ProgressEvent) => void,
 ): Promise<RunResult> {
-  return call((r) =>
-    r.run(Comlink.transfer(req, [req.start, req.end]), Comlink.proxy(onProgress)),
-  );
+  return call((r) => r.run(Comlink.transfer(req, [req.start, req.end]), Comlink.proxy(onProgress)));
 }
 
 /** Times the loaded variant in the worker (benchmark page, efficiency figures). */

@@ -144,7 +144,9 @@ export function KeyframePanel() {
               value={m}
               data-testid={`keyframes.fit.${m}`}
               checked={fitMode === m}
-              onChange={() => useStudio.setState((s) => ({ keyframes: { ...s.keyframes, fitMode: m } }))}
+              onChange={() =>
+                useStudio.setState((s) => ({ keyframes: { ...s.keyframes, fitMode: m } }))
+              }
             />
             {m === 'letterbox' ? 'Letterbox (keep everything)' : 'Centre-crop (fill the frame)'}
           </label>

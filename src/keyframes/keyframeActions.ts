@@ -26,7 +26,9 @@ async function describe(file: Blob, name: string): Promise<KeyframeInfo> {
   try {
     bmp = await decodeKeyframe(file);
   } catch {
-    throw new Error(`"${name}" could not be read as an image — the file is damaged or not a picture.`);
+    throw new Error(
+      `"${name}" could not be read as an image — the file is damaged or not a picture.`,
+    );
   }
   const info: KeyframeInfo = {
     id: `kf${nextId++}`,
@@ -77,7 +79,9 @@ function roleRank(name: string): number | null {
 
 /** Orders two or more files as start, end: by names that say which is which, else natural name order. */
 export function orderKeyframeFiles<T extends { name: string }>(files: T[]): T[] {
-  const natural = [...files].sort((a, b) => a.name.localeCompare(b.name, undefined, { numeric: true }));
+  const natural = [...files].sort((a, b) =>
+    a.name.localeCompare(b.name, undefined, { numeric: true }),
+  );
   if (natural.length === 2) {
     const [a, b] = natural as [T, T];
     const ra = roleRank(a.name);
@@ -102,13 +106,21 @@ export async function addKeyframeFiles(files: File[], slot?: Slot): Promise<void
     const sorted = orderKeyframeFiles(files);
     if (sorted.length >= 2) {
       // Validate both before replacing either, so a bad file loses nothing.
-      const [a, b] = await Promise.all([describe(sorted[0]!, sorted[0]!.name), describe(sorted[1]!, sorted[1]!.name)]);
+      const [a, b] = await Promise.all([
+        describe(sorted[0]!, sorted[0]!.name),
+        describe(sorted[1]!, sorted[1]!.name),
+      ]);
       const kf = useStudio.getState().keyframes;
       release(kf.start);
       release(kf.end);
       patch('keyframes', { start: a, end: b });
       checkPair();
-      if (sorted.length > 2) say('info', 'keyframes', `Used the first two of ${sorted.length} files (${a.name}, ${b.name}).`);
+      if (sorted.length > 2)
+        say(
+          'info',
+          'keyframes',
+          `Used the first two of ${sorted.length} files (${a.name}, ${b.name}).`,
+        );
       return;
     }
     const kf = useStudio.getState().keyframes;

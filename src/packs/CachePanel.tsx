@@ -18,13 +18,19 @@ export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
   const refresh = useCallback(() => {
     summariseCache()
       .then(setSummary)
-      .catch((e: unknown) => say('warning', 'cache', `The model cache could not be read: ${(e as Error).message}`));
+      .catch((e: unknown) =>
+        say('warning', 'cache', `The model cache could not be read: ${(e as Error).message}`),
+      );
   }, []);
   useEffect(refresh, [refresh, refreshToken]);
   const clear = async (packId?: string) => {
     try {
       await clearCache(packId);
-      say('info', 'cache', packId ? `Removed ${packId} from the cache.` : 'The model cache was cleared.');
+      say(
+        'info',
+        'cache',
+        packId ? `Removed ${packId} from the cache.` : 'The model cache was cleared.',
+      );
     } catch (e) {
       say('error', 'cache', `The cache could not be cleared: ${(e as Error).message}`);
     }
@@ -32,10 +38,10 @@ export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
   };
   return (
     <details className="panel more" data-testid="cache.panel" onToggle={refresh}>
-      <summary>
-        Model cache{summary ? ` — ${formatBytes(summary.totalBytes)}` : ''}
-      </summary>
-      {summary && summary.packs.length === 0 && <p className="hint">Nothing is cached yet. Packs are cached the first time they run.</p>}
+      <summary>Model cache{summary ? ` — ${formatBytes(summary.totalBytes)}` : ''}</summary>
+      {summary && summary.packs.length === 0 && (
+        <p className="hint">Nothing is cached yet. Packs are cached the first time they run.</p>
+      )}
       {summary && summary.packs.length > 0 && (
         <table className="cache-table">
           <thead>
@@ -64,10 +70,16 @@ export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
       )}
       {summary?.quotaBytes != null && (
         <p className="hint" data-testid="cache.quota">
-          This site uses {formatBytes(summary.usageBytes ?? 0)} of the {formatBytes(summary.quotaBytes)} the browser allows.
+          This site uses {formatBytes(summary.usageBytes ?? 0)} of the{' '}
+          {formatBytes(summary.quotaBytes)} the browser allows.
         </p>
       )}
-      <button type="button" data-testid="cache.clear" onClick={() => void clear()} disabled={!summary?.packs.length}>
+      <button
+        type="button"
+        data-testid="cache.clear"
+        onClick={() => void clear()}
+        disabled={!summary?.packs.length}
+      >
         Clear cache
       </button>
     </details>

@@ -4,7 +4,13 @@
  */
 import { useRef, useState } from 'react';
 import { selectSelectedPack, selectVariant, useStudio } from '../state/store';
-import { addPackFromFiles, addPackFromUrl, chooseVariant, filesFromDrop, selectPack } from './packActions';
+import {
+  addPackFromFiles,
+  addPackFromUrl,
+  chooseVariant,
+  filesFromDrop,
+  selectPack,
+} from './packActions';
 
 function formatBytes(n: number): string {
   return n < 1024 * 1024 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`;
@@ -26,9 +32,12 @@ export function PackPanel() {
   const filesInput = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
 
-  const totalBytes = manifest && variant
-    ? manifest.graphs.encoder.sizeBytes + manifest.graphs.decoder.sizeBytes + (manifest.graphs.denoisers[variant.denoiser]?.sizeBytes ?? 0)
-    : 0;
+  const totalBytes =
+    manifest && variant
+      ? manifest.graphs.encoder.sizeBytes +
+        manifest.graphs.decoder.sizeBytes +
+        (manifest.graphs.denoisers[variant.denoiser]?.sizeBytes ?? 0)
+      : 0;
 
   return (
     <section
@@ -83,7 +92,11 @@ export function PackPanel() {
       {manifest && (
         <label className="field">
           <span>Variant</span>
-          <select data-testid="variant.select" value={variantId ?? ''} onChange={(e) => chooseVariant(e.target.value)}>
+          <select
+            data-testid="variant.select"
+            value={variantId ?? ''}
+            onChange={(e) => chooseVariant(e.target.value)}
+          >
             {manifest.variants.map((v) => (
               <option key={v.id} value={v.id}>
                 {v.label}
@@ -96,19 +109,30 @@ export function PackPanel() {
         <p className="hint" data-testid="variant.info">
           {variant.precision} · {formatBytes(totalBytes)} to load
           {variant.recommendedSteps ? ` · made for ${variant.recommendedSteps} steps` : ''}
-          {variant.loraScale ? ` · LoRA scale ${variant.loraScale.min}–${variant.loraScale.max}` : ''}
+          {variant.loraScale
+            ? ` · LoRA scale ${variant.loraScale.min}–${variant.loraScale.max}`
+            : ''}
           {variant.description ? ` · ${variant.description}` : ''}
         </p>
       )}
       {load.active && (
         <div className="load" data-testid="pack.load">
-          <progress value={load.totalBytes ? load.loadedBytes : undefined} max={load.totalBytes || undefined} />
+          <progress
+            value={load.totalBytes ? load.loadedBytes : undefined}
+            max={load.totalBytes || undefined}
+          />
           <span>{load.label}</span>
         </div>
       )}
       {backend && (
         <p className="hint" data-testid="backend.info">
-          Runs on <strong data-testid="backend.name">{backend.backend === 'webgpu' ? 'WebGPU' : `WASM (${backend.wasmThreads} thread${backend.wasmThreads > 1 ? 's' : ''})`}</strong>. {backend.reason}
+          Runs on{' '}
+          <strong data-testid="backend.name">
+            {backend.backend === 'webgpu'
+              ? 'WebGPU'
+              : `WASM (${backend.wasmThreads} thread${backend.wasmThreads > 1 ? 's' : ''})`}
+          </strong>
+          . {backend.reason}
         </p>
       )}
       <details className="more">
@@ -140,7 +164,10 @@ export function PackPanel() {
             Choose pack files…
           </button>
         </div>
-        <p className="hint">Or drop a pack folder on this panel. A pack is a manifest.json and the ONNX files it names (see docs/model-pack.md).</p>
+        <p className="hint">
+          Or drop a pack folder on this panel. A pack is a manifest.json and the ONNX files it names
+          (see docs/model-pack.md).
+        </p>
         <input
           ref={folderInput}
           type="file"
@@ -148,7 +175,10 @@ export function PackPanel() {
           data-testid="pack.folder"
           {...{ webkitdirectory: '', directory: '' }}
           onChange={(e) => {
-            const files = [...(e.target.files ?? [])].map((f) => ({ file: f, relativePath: f.webkitRelativePath || f.name }));
+            const files = [...(e.target.files ?? [])].map((f) => ({
+              file: f,
+              relativePath: f.webkitRelativePath || f.name,
+            }));
             void addPackFromFiles(files);
             e.target.value = '';
           }}
@@ -160,7 +190,10 @@ export function PackPanel() {
           hidden
           data-testid="pack.files"
           onChange={(e) => {
-            const files = [...(e.target.files ?? [])].map((f) => ({ file: f, relativePath: f.name }));
+            const files = [...(e.target.files ?? [])].map((f) => ({
+              file: f,
+              relativePath: f.name,
+            }));
             void addPackFromFiles(files);
             e.target.value = '';
           }}

@@ -38,12 +38,27 @@ export async function refreshPackList(): Promise<void> {
     const entries = (await res.json()) as BundledPackEntry[];
     for (const e of entries) {
       upsertOption(
-        { key: `bundled:${e.path}`, packId: e.id, name: e.name, trained: e.trained, origin: 'bundled', label: 'bundled' },
-        { kind: 'url', baseUrl: new URL(`${base}models/${e.path}`, location.href).href, label: 'bundled' },
+        {
+          key: `bundled:${e.path}`,
+          packId: e.id,
+          name: e.name,
+          trained: e.trained,
+          origin: 'bundled',
+          label: 'bundled',
+        },
+        {
+          kind: 'url',
+          baseUrl: new URL(`${base}models/${e.path}`, location.href).href,
+          label: 'bundled',
+        },
       );
     }
   } catch (e) {
-    say('error', 'pack', `The list of bundled model packs could not be loaded (${(e as Error).message}).`);
+    say(
+      'error',
+      'pack',
+      `The list of bundled model packs could not be loaded (${(e as Error).message}).`,
+    );
   }
   await refreshCachedOptions();
   const { selectedKey, options } = useStudio.getState().packs;
@@ -59,7 +74,10 @@ export async function refreshCachedOptions(): Promise<void> {
   try {
     const summary = await summariseCache();
     const bundledIds = new Set(
-      useStudio.getState().packs.options.filter((o) => o.origin === 'bundled').map((o) => o.packId),
+      useStudio
+        .getState()
+        .packs.options.filter((o) => o.origin === 'bundled')
+        .map((o) => o.packId),
     );
     for (const p of summary.packs) {
       if (bundledIds.has(p.packId) || !p.sourceLabel) continue;
@@ -122,13 +140,25 @@ export async function selectPack(key: string): Promise<void> {
   const result = parseManifest(text);
   if (!result.ok) {
     patch('packs', { manifestErrors: result.errors });
-    say('error', 'pack', `The manifest of "${option.name}" is not valid (${result.errors.length} problem${result.errors.length > 1 ? 's' : ''}); see the model panel.`);
+    say(
+      'error',
+      'pack',
+      `The manifest of "${option.name}" is not valid (${result.errors.length} problem${result.errors.length > 1 ? 's' : ''}); see the model panel.`,
+    );
     return;
   }
   clearMessages('pack');
   applyManifest(result.manifest);
   if (option.name !== result.manifest.name || option.trained !== result.manifest.trained) {
-    upsertOption({ ...option, name: result.manifest.name, trained: result.manifest.trained, packId: result.manifest.id }, source);
+    upsertOption(
+      {
+        ...option,
+        name: result.manifest.name,
+        trained: result.manifest.trained,
+        packId: result.manifest.id,
+      },
+      source,
+    );
   }
 }
 
@@ -180,13 +210,19 @@ let localCounter = 0;
  * Adds a pack from a local folder (picked with a directory input or dropped). `files` carry their
  * path relative to the chosen folder in `relativePath`; the folder holding manifest.json is the root.
  */
-export async function addPackFromFiles(files: { file: File; relativePath: string }[]): Promise<void> {
+export async function addPackFromFiles(
+  files: { file: File; relativePath: string }[],
+): Promise<void> {
   const manifests = files
     .filter((f) => f.relativePath.split('/').pop() === 'manifest.json')
     .sort((a, b) => a.relativePath.split('/').length - b.relativePath.split('/').length);
   const top = manifests[0];
   if (!top) {
-    say('error', 'pack', 'No manifest.json was found in the chosen files. Pick the pack folder, or its manifest.json together with its .onnx files.');
+    say(
+      'error',
+      'pack',
+      'No manifest.json was found in the chosen files. Pick the pack folder, or its manifest.json together with its .onnx files.',
+    );
     return;
   }
   const root = top.relativePath.slice(0, top.relativePath.length - 'manifest.json'.length);
@@ -204,7 +240,9 @@ export async function addPackFromFiles(files: { file: File; relativePath: string
 }
 
 /** Collects files from a drop, walking dropped folders. */
-export async function filesFromDrop(dt: DataTransfer): Promise<{ file: File; relativePath: string }[]> {
+export async function filesFromDrop(
+  dt: DataTransfer,
+): Promise<{ file: File; relativePath: string }[]> {
   const out: { file: File; relativePath: string }[] = [];
   const entries = [...dt.items]
     .map((i) => (i.kind === 'file' ? i.webkitGetAsEntry?.() : null))
@@ -215,12 +253,16 @@ export async function filesFromDrop(dt: DataTransfer): Promise<{ file: File; rel
   }
   const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
     if (entry.isFile) {
-      const file = await new Promise<File>((res, rej) => (entry as FileSystemFileEntry).file(res, rej));
+      const file = await new Promise<File>((res, rej) =>
+        (entry as FileSystemFileEntry).file(res, rej),
+      );
       out.push({ file, relativePath: prefix + entry.name });
     } else if (entry.isDirectory) {
       const reader = (entry as FileSystemDirectoryEntry).createReader();
       for (;;) {
-        const batch = await new Promise<FileSystemEntry[]>((res, rej) => reader.readEntries(res, rej));
+        const batch = await new Promise<FileSystemEntry[]>((res, rej) =>
+          reader.readEntries(res, rej),
+        );
         if (batch.length === 0) break;
         for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
       }

@@ -11,7 +11,18 @@
  * A file whose meta exists but whose chunks are gone was evicted by the browser: it is dropped and
  * reported as such, and the caller downloads it again.
  */
-import { createStore, del, delMany, entries, get, getMany, keys, set, setMany, type UseStore } from 'idb-keyval';
+import {
+  createStore,
+  del,
+  delMany,
+  entries,
+  get,
+  getMany,
+  keys,
+  set,
+  setMany,
+  type UseStore,
+} from 'idb-keyval';
 import type { PackManifest } from '../core/manifest';
 
 /** Bump when the layout changes; old databases are simply no longer read. */
@@ -63,9 +74,7 @@ const fileKey = (packId: string, sha: string) => `file:${packId}:${sha}`;
 const chunkKey = (packId: string, sha: string, i: number) => `chunk:${packId}:${sha}:${i}`;
 
 export type CacheRead =
-  | { status: 'hit'; bytes: Uint8Array }
-  | { status: 'miss' }
-  | { status: 'evicted' };
+  { status: 'hit'; bytes: Uint8Array } | { status: 'miss' } | { status: 'evicted' };
 
 /** Reads a cached file, reassembling its chunks. */
 export async function readCachedFile(packId: string, sha256: string): Promise<CacheRead> {
@@ -103,12 +112,22 @@ export async function writeCachedFile(
     const part = bytes.slice(i * CHUNK_BYTES, Math.min(bytes.byteLength, (i + 1) * CHUNK_BYTES));
     chunkEntries.push([chunkKey(packId, sha256, i), part.buffer]);
   }
-  const meta: FileMeta = { packId, sha256, file, sizeBytes: bytes.byteLength, chunkCount, storedAt: Date.now() };
+  const meta: FileMeta = {
+    packId,
+    sha256,
+    file,
+    sizeBytes: bytes.byteLength,
+    chunkCount,
+    storedAt: Date.now(),
+  };
   try {
     await setMany(chunkEntries, db());
     await set(fileKey(packId, sha256), meta, db());
   } catch (e) {
-    await delMany(chunkEntries.map(([k]) => k), db()).catch(() => undefined);
+    await delMany(
+      chunkEntries.map(([k]) => k),
+      db(),
+    ).catch(() => undefined);
     if (isQuotaError(e)) throw new CacheFullError(e);
     throw e;
   }
@@ -129,7 +148,13 @@ export async function getCachedPack(packId: string): Promise<CachedPack | undefi
 }
 
 export interface CacheSummary {
-  packs: { packId: string; name: string; sourceLabel: string; fileCount: number; sizeBytes: number }[];
+  packs: {
+    packId: string;
+    name: string;
+    sourceLabel: string;
+    fileCount: number;
+    sizeBytes: number;
+  }[];
   totalBytes: number;
   /** From navigator.storage.estimate(), when the browser offers it. */
   quotaBytes: number | null;
@@ -178,12 +203,21 @@ export async function summariseCache(): Promise<CacheSummary> {
 export async function clearCache(packId?: string): Promise<void> {
   const all = (await keys(db())) as string[];
   const doomed = packId
-    ? all.filter((k) => k === `pack:${packId}` || k.startsWith(`file:${packId}:`) || k.startsWith(`chunk:${packId}:`))
+    ? all.filter(
+        (k) =>
+          k === `pack:${packId}` ||
+          k.startsWith(`file:${packId}:`) ||
+          k.startsWith(`chunk:${packId}:`),
+      )
     : all;
   await delMany(doomed, db());
 }
 
 /** Deletes a single cached file (used by tests to simulate eviction). */
-export async function deleteCachedChunk(packId: string, sha256: string, index: number): Promise<void> {
+export async function deleteCachedChunk(
+  packId: string,
+  sha256: string,
+  index: number,
+): Promise<void> {
   await del(chunkKey(packId, sha256, index), db());
 }

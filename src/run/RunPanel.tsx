@@ -36,7 +36,11 @@ export function RunPanel() {
             max={MAX_INBETWEENS}
             value={settings.count}
             data-testid="run.count"
-            onChange={(e) => patch('settings', { count: intInput(e.target.value, 1, MAX_INBETWEENS, settings.count) })}
+            onChange={(e) =>
+              patch('settings', {
+                count: intInput(e.target.value, 1, MAX_INBETWEENS, settings.count),
+              })
+            }
           />
         </label>
         <label className="field">
@@ -47,7 +51,11 @@ export function RunPanel() {
             max={Math.min(maxSteps, 200)}
             value={settings.steps}
             data-testid="run.steps"
-            onChange={(e) => patch('settings', { steps: intInput(e.target.value, 1, Math.min(maxSteps, 200), settings.steps) })}
+            onChange={(e) =>
+              patch('settings', {
+                steps: intInput(e.target.value, 1, Math.min(maxSteps, 200), settings.steps),
+              })
+            }
           />
         </label>
         <label className="field">
@@ -59,7 +67,9 @@ export function RunPanel() {
               max={4294967295}
               value={settings.seed}
               data-testid="run.seed"
-              onChange={(e) => patch('settings', { seed: intInput(e.target.value, 0, 4294967295, settings.seed) })}
+              onChange={(e) =>
+                patch('settings', { seed: intInput(e.target.value, 0, 4294967295, settings.seed) })
+              }
             />
             <button
               type="button"
@@ -76,7 +86,9 @@ export function RunPanel() {
           <select
             value={settings.backend}
             data-testid="run.backend"
-            onChange={(e) => patch('settings', { backend: e.target.value as typeof settings.backend })}
+            onChange={(e) =>
+              patch('settings', { backend: e.target.value as typeof settings.backend })
+            }
           >
             <option value="auto">Automatic</option>
             <option value="webgpu">WebGPU</option>
@@ -101,13 +113,27 @@ export function RunPanel() {
         </label>
       )}
       <p className="hint">
-        τ = {Array.from({ length: settings.count }, (_, i) => ((i + 1) / (settings.count + 1)).toFixed(2)).join(', ')}
+        τ ={' '}
+        {Array.from({ length: settings.count }, (_, i) =>
+          ((i + 1) / (settings.count + 1)).toFixed(2),
+        ).join(', ')}
       </p>
       <div className="row">
-        <button type="button" className="primary" data-testid="run.start" disabled={!canRun} onClick={() => void startRun()}>
+        <button
+          type="button"
+          className="primary"
+          data-testid="run.start"
+          disabled={!canRun}
+          onClick={() => void startRun()}
+        >
           Run
         </button>
-        <button type="button" data-testid="run.cancel" disabled={!busy || run.status === 'cancelling'} onClick={cancelCurrentRun}>
+        <button
+          type="button"
+          data-testid="run.cancel"
+          disabled={!busy || run.status === 'cancelling'}
+          onClick={cancelCurrentRun}
+        >
           Cancel
         </button>
         {run.stuck && (
@@ -117,13 +143,25 @@ export function RunPanel() {
         )}
       </div>
       <div className="progress" aria-live="polite">
-        <progress data-testid="run.progress" value={busy && run.status !== 'loading' ? fraction : undefined} max={1} hidden={!busy} />
+        <progress
+          data-testid="run.progress"
+          value={busy && run.status !== 'loading' ? fraction : undefined}
+          max={1}
+          hidden={!busy}
+        />
         <span data-testid="run.status">
           {run.status === 'loading' && 'Loading the model…'}
-          {run.status === 'running' && (run.stage === 'denoise' ? `Step ${run.step} / ${run.totalSteps}` : run.stage === 'encode' ? 'Encoding keyframes…' : `Decoding (${run.stage.replace('decode ', '')})…`)}
+          {run.status === 'running' &&
+            (run.stage === 'denoise'
+              ? `Step ${run.step} / ${run.totalSteps}`
+              : run.stage === 'encode'
+                ? 'Encoding keyframes…'
+                : `Decoding (${run.stage.replace('decode ', '')})…`)}
           {run.status === 'cancelling' && 'Stopping after this step…'}
           {run.status === 'cancelled' && 'Cancelled.'}
-          {run.status === 'done' && run.result && `Done: ${run.result.frames.length} in-between${run.result.frames.length > 1 ? 's' : ''} in ${(run.result.timings.totalMs / 1000).toFixed(2)} s.`}
+          {run.status === 'done' &&
+            run.result &&
+            `Done: ${run.result.frames.length} in-between${run.result.frames.length > 1 ? 's' : ''} in ${(run.result.timings.totalMs / 1000).toFixed(2)} s.`}
           {run.status === 'error' && 'The run failed — see the message above.'}
         </span>
       </div>

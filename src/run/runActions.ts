@@ -37,17 +37,34 @@ function onLoadProgress(jobId: number, p: ProgressEvent): void {
   switch (p.kind) {
     case 'download':
       patch('packs', {
-        load: { active: true, label: `Downloading ${p.file} — ${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)}`, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes },
+        load: {
+          active: true,
+          label: `Downloading ${p.file} — ${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)}`,
+          loadedBytes: p.loadedBytes,
+          totalBytes: p.totalBytes,
+        },
       });
       break;
     case 'cache-hit':
-      patch('packs', { load: { active: true, label: `${p.file} from the cache`, loadedBytes: p.sizeBytes, totalBytes: p.sizeBytes } });
+      patch('packs', {
+        load: {
+          active: true,
+          label: `${p.file} from the cache`,
+          loadedBytes: p.sizeBytes,
+          totalBytes: p.sizeBytes,
+        },
+      });
       break;
     case 'verify':
       patch('packs', { load: { ...useStudio.getState().packs.load, label: `Checking ${p.file}` } });
       break;
     case 'compile':
-      patch('packs', { load: { ...useStudio.getState().packs.load, label: `Preparing the ${p.graph.replace(/:.*/, '')}` } });
+      patch('packs', {
+        load: {
+          ...useStudio.getState().packs.load,
+          label: `Preparing the ${p.graph.replace(/:.*/, '')}`,
+        },
+      });
       break;
     case 'warning':
       say('warning', 'cache', p.message);
@@ -77,7 +94,12 @@ function toView(r: RunResult, stepsRequested: number, seed: number): RunView {
     packId: r.packId,
     variantId: r.variantId,
     backend: r.backend,
-    frames: r.frames.map((f) => ({ url: URL.createObjectURL(f.png), width: f.width, height: f.height, position: f.position })),
+    frames: r.frames.map((f) => ({
+      url: URL.createObjectURL(f.png),
+      width: f.width,
+      height: f.height,
+      position: f.position,
+    })),
     steps: r.steps,
     timesteps: r.timesteps,
     timings: r.timings,
@@ -115,29 +137,47 @@ export async function startRun(): Promise<void> {
   const endBlob = keyframeBlob(end.id);
   if (!source || !startBlob || !endBlob) return;
   if (start.width !== end.width || start.height !== end.height) {
-    say('error', 'run', `The keyframes have different sizes (${start.width}×${start.height} and ${end.width}×${end.height}).`);
+    say(
+      'error',
+      'run',
+      `The keyframes have different sizes (${start.width}×${start.height} and ${end.width}×${end.height}).`,
+    );
     return;
   }
   const settings = { ...s.settings };
   const jobId = ++jobCounter;
   clearMessages('run');
-  patch('run', { status: 'loading', jobId, stage: 'load', step: 0, totalSteps: settings.steps, stuck: false });
+  patch('run', {
+    status: 'loading',
+    jobId,
+    stage: 'load',
+    step: 0,
+    totalSteps: settings.steps,
+    stuck: false,
+  });
   try {
     const wanted = `${selectedKey}|${variantId}|${settings.backend}`;
     if (loadedKey !== wanted) {
       loadedKey = null;
-      patch('packs', { load: { active: true, label: 'Loading the model…', loadedBytes: 0, totalBytes: 0 } });
+      patch('packs', {
+        load: { active: true, label: 'Loading the model…', loadedBytes: 0, totalBytes: 0 },
+      });
       const loaded = await loadVariant(
         { manifest, source, variantId, backend: settings.backend },
         (p) => onLoadProgress(jobId, p),
-      ).finally(() => patch('packs', { load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 } }));
+      ).finally(() =>
+        patch('packs', { load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 } }),
+      );
       loadedKey = wanted;
       patch('packs', { backend: loaded.backend });
       for (const w of loaded.warnings) say('warning', 'cache', w);
     }
     if (!isCurrent(jobId) || useStudio.getState().run.status !== 'loading') return;
     patch('run', { status: 'running', stage: 'encode' });
-    const [startBmp, endBmp] = await Promise.all([decodeKeyframe(startBlob), decodeKeyframe(endBlob)]);
+    const [startBmp, endBmp] = await Promise.all([
+      decodeKeyframe(startBlob),
+      decodeKeyframe(endBlob),
+    ]);
     const result = await runInterpolation(
       {
         jobId,

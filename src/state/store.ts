@@ -62,7 +62,8 @@ export interface RunView {
   fittedEndUrl: string;
 }
 
-export type RunStatus = 'idle' | 'loading' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
+export type RunStatus =
+  'idle' | 'loading' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
 
 export interface StudioState {
   keyframes: { start: KeyframeInfo | null; end: KeyframeInfo | null; fitMode: FitMode };
@@ -116,7 +117,9 @@ export const useStudio = create<StudioState>()(() => initial);
 
 /** Shallow-merges into one slice. */
 export function patch<K extends keyof StudioState>(slice: K, value: Partial<StudioState[K]>): void {
-  useStudio.setState((s) => ({ [slice]: { ...(s[slice] as object), ...value } }) as Partial<StudioState>);
+  useStudio.setState(
+    (s) => ({ [slice]: { ...(s[slice] as object), ...value } }) as Partial<StudioState>,
+  );
 }
 
 let nextMessageId = 1;
@@ -152,4 +155,5 @@ export const selectSelectedPack = (s: StudioState) =>
 export const selectIsBusy = (s: StudioState) =>
   s.run.status === 'loading' || s.run.status === 'running' || s.run.status === 'cancelling';
 export const selectCanRun = (s: StudioState) =>
-  Boolean(s.keyframes.start && s.keyframes.end && s.packs.manifest && s.packs.variantId) && !selectIsBusy(s);
+  Boolean(s.keyframes.start && s.keyframes.end && s.packs.manifest && s.packs.variantId) &&
+  !selectIsBusy(s);

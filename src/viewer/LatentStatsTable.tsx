@@ -7,7 +7,13 @@ import type { StepRecord } from '../core/pipeline';
 
 const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : String(n));
 
-export function LatentStatsTable({ steps, positions }: { steps: StepRecord[]; positions: number[] }) {
+export function LatentStatsTable({
+  steps,
+  positions,
+}: {
+  steps: StepRecord[];
+  positions: number[];
+}) {
   const [frame, setFrame] = useState(0);
   const f = Math.min(frame, positions.length - 1);
   return (
@@ -15,7 +21,11 @@ export function LatentStatsTable({ steps, positions }: { steps: StepRecord[]; po
       <summary>Latent statistics per step</summary>
       <label className="row">
         In-between
-        <select value={f} onChange={(e) => setFrame(Number(e.target.value))} data-testid="viewer.stats.frame">
+        <select
+          value={f}
+          onChange={(e) => setFrame(Number(e.target.value))}
+          data-testid="viewer.stats.frame"
+        >
           {positions.map((p, i) => (
             <option key={p} value={i}>
               τ {p.toFixed(2)}

@@ -21,7 +21,11 @@ export function Viewer() {
     if (!result || !start || !end) return [];
     return [
       { url: start.url, label: 'start', kind: 'key' },
-      ...result.frames.map((f) => ({ url: f.url, label: `τ ${f.position.toFixed(2)}`, kind: 'inbetween' as const })),
+      ...result.frames.map((f) => ({
+        url: f.url,
+        label: `τ ${f.position.toFixed(2)}`,
+        kind: 'inbetween' as const,
+      })),
       { url: end.url, label: 'end', kind: 'key' },
     ];
   }, [result, start, end]);
@@ -29,7 +33,10 @@ export function Viewer() {
   if (!result) {
     return (
       <section className="panel viewer empty" aria-label="Result">
-        <p>Add two keyframes, choose a model and press <strong>Run</strong>. The in-betweens appear here.</p>
+        <p>
+          Add two keyframes, choose a model and press <strong>Run</strong>. The in-betweens appear
+          here.
+        </p>
       </section>
     );
   }
@@ -39,10 +46,18 @@ export function Viewer() {
       <ol className="filmstrip" data-testid="viewer.filmstrip">
         {cells.map((c, i) => (
           <li key={`${c.url}-${i}`} className={c.kind}>
-            <img src={c.url} alt={c.label} data-testid={c.kind === 'inbetween' ? 'viewer.frame' : 'viewer.keyframe'} />
+            <img
+              src={c.url}
+              alt={c.label}
+              data-testid={c.kind === 'inbetween' ? 'viewer.frame' : 'viewer.keyframe'}
+            />
             <span>{c.label}</span>
             {c.kind === 'inbetween' && (
-              <a href={c.url} download={`inbetween_${String(i).padStart(2, '0')}.png`} className="dl">
+              <a
+                href={c.url}
+                download={`inbetween_${String(i).padStart(2, '0')}.png`}
+                className="dl"
+              >
                 PNG
               </a>
             )}
@@ -51,9 +66,11 @@ export function Viewer() {
       </ol>
       <p className="hint" data-testid="viewer.summary">
         {result.variantId} · {result.stepsRequested} steps · seed {result.seed}
-        {result.loraScale !== null ? ` · LoRA ${result.loraScale.toFixed(2)}` : ''} · {result.backend.toUpperCase()} ·{' '}
-        {(result.timings.denoiseMs / Math.max(1, result.timings.denoiserCallMs.length)).toFixed(1)} ms per denoiser call ·{' '}
-        {(result.timings.totalMs / result.frames.length).toFixed(0)} ms per in-between
+        {result.loraScale !== null ? ` · LoRA ${result.loraScale.toFixed(2)}` : ''} ·{' '}
+        {result.backend.toUpperCase()} ·{' '}
+        {(result.timings.denoiseMs / Math.max(1, result.timings.denoiserCallMs.length)).toFixed(1)}{' '}
+        ms per denoiser call · {(result.timings.totalMs / result.frames.length).toFixed(0)} ms per
+        in-between
       </p>
       <LatentStatsTable steps={result.steps} positions={result.frames.map((f) => f.position)} />
     </section>
@@ -97,10 +114,22 @@ function Player({ cells }: { cells: Cell[] }) {
         <span className="label">{current.label}</span>
         <label>
           {fps} fps
-          <input type="range" min={1} max={24} value={fps} onChange={(e) => setFps(Number(e.target.value))} aria-label="Frames per second" />
+          <input
+            type="range"
+            min={1}
+            max={24}
+            value={fps}
+            onChange={(e) => setFps(Number(e.target.value))}
+            aria-label="Frames per second"
+          />
         </label>
         <label>
-          <input type="checkbox" checked={pingPong} onChange={(e) => setPingPong(e.target.checked)} /> ping-pong
+          <input
+            type="checkbox"
+            checked={pingPong}
+            onChange={(e) => setPingPong(e.target.checked)}
+          />{' '}
+          ping-pong
         </label>
       </div>
     </div>
