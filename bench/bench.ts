@@ -77,9 +77,7 @@ async function main(): Promise<void> {
           (req) =>
             (
               window as unknown as {
-                inbetweenBench: (
-                  r: unknown,
-                ) => Promise<
+                inbetweenBench: (r: unknown) => Promise<
                   (BenchmarkResult & {
                     loadMs: number;
                     backendInfo: { backend: string; wasmThreads: number };

@@ -135,14 +135,12 @@ test.describe('bad input gets a clear message and loses nothing', () => {
     manifest.graphs.denoisers.fp32.sizeBytes = garbage.byteLength;
     manifest.graphs.denoisers.fp32.sha256 = createHash('sha256').update(garbage).digest('hex');
     manifest.id = 'tiny-corrupt';
-    await studio
-      .id('pack.files')
-      .setInputFiles(
-        packFiles({
-          'manifest.json': JSON.stringify(manifest),
-          [manifest.graphs.denoisers.fp32.file]: garbage,
-        }),
-      );
+    await studio.id('pack.files').setInputFiles(
+      packFiles({
+        'manifest.json': JSON.stringify(manifest),
+        [manifest.graphs.denoisers.fp32.file]: garbage,
+      }),
+    );
     await expect(studio.id('variant.select')).toBeVisible();
     await studio.dropKeyframes();
     await studio.setNumber('run.steps', 2);
