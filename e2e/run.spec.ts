@@ -181,6 +181,21 @@ test.describe('running the studio end to end', () => {
     ).toEqual([]);
   });
 
+  test('pasting an image fills the first empty slot', async ({ studio, page }) => {
+    await studio.open();
+    const [start] = sampleKeyframes();
+    await page.evaluate(
+      (bytes) => {
+        const dt = new DataTransfer();
+        dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
+        window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt }));
+      },
+      [...start.buffer],
+    );
+    await expect(studio.id('keyframes.start.meta')).toContainText('pasted.png · 512×320');
+    await expect(studio.id('keyframes.end.meta')).toHaveCount(0);
+  });
+
   test('the sample pair button loads the bundled keyframes', async ({ studio }) => {
     await studio.open();
     await studio.id('keyframes.sample').click();

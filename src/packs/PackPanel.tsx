@@ -68,7 +68,7 @@ export function PackPanel() {
           {options.map((o) => (
             <option key={o.key} value={o.key}>
               {o.name}
-              {o.trained ? '' : ' — untrained'} ({o.label})
+              {o.trained || /untrained/i.test(o.name) ? '' : ' — untrained'} ({o.label})
             </option>
           ))}
         </select>
