@@ -41,6 +41,7 @@ export function listBundledPacks(): { entries: BundledPackEntry[]; files: string
     const manifestPath = join(modelsDir, dir, 'manifest.json');
     if (!existsSync(manifestPath)) continue;
     let manifest: {
+      format?: unknown;
       id?: unknown;
       name?: unknown;
       trained?: unknown;
@@ -51,6 +52,8 @@ export function listBundledPacks(): { entries: BundledPackEntry[]; files: string
     } catch {
       continue;
     }
+    // Other model folders (models/lpips, training outputs) are not interpolation packs.
+    if (manifest.format !== 'inbetween-pack') continue;
     entries.push({
       id: String(manifest.id ?? dir),
       name: String(manifest.name ?? dir),
