@@ -155,10 +155,7 @@ test('a crashed worker gives a message, and the next run starts a fresh one', as
 }) => {
   await studio.open();
   await studio.dropKeyframes();
-  await studio.setNumber('run.count', 15);
-  await studio.setNumber('run.steps', 200);
-  await studio.run();
-  await expect(studio.id('run.status')).toHaveText(/^Step \d+ \/ 200/, { timeout: 60_000 });
+  await studio.startLongRun();
   const worker = page.workers().find((w) => !w.url().includes('ort-wasm'));
   expect(worker, 'the inference worker').toBeTruthy();
   // An uncaught error inside the worker, as a runtime abort would raise.

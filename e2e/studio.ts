@@ -93,6 +93,14 @@ export class Studio {
     await this.id('run.start').click();
   }
 
+  /** Starts a run long enough (15 in-betweens × 200 steps) to act on while it is denoising. */
+  async startLongRun(): Promise<void> {
+    await this.setNumber('run.count', 15);
+    await this.setNumber('run.steps', 200);
+    await this.run();
+    await expect(this.id('run.status')).toHaveText(/^Step \d+ \/ 200/, { timeout: 60_000 });
+  }
+
   async expectDone(frames: number): Promise<void> {
     await expect(this.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
     await expect(this.id('viewer.frame')).toHaveCount(frames);

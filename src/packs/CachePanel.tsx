@@ -2,15 +2,10 @@
  * What the IndexedDB model cache holds, per pack, with sizes and the browser's quota; clears one
  * pack or everything.
  */
+import { formatBytes } from '../common/format';
 import { useCallback, useEffect, useState } from 'react';
 import { say } from '../state/store';
 import { clearCache, summariseCache, type CacheSummary } from './packCache';
-
-function formatBytes(n: number): string {
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
-  if (n < 1024 ** 3) return `${(n / 1024 / 1024).toFixed(1)} MB`;
-  return `${(n / 1024 ** 3).toFixed(1)} GB`;
-}
 
 /** The cache panel. `refreshToken` changes when something may have been cached. */
 export function CachePanel({ refreshToken }: { refreshToken: unknown }) {

@@ -2,6 +2,7 @@
  * Model choice: bundled and cached packs, a pack from a URL or a local folder, the variant, and
  * what the manifest says is wrong when it is invalid. Untrained packs are labelled as such.
  */
+import { formatBytes } from '../common/format';
 import { useRef, useState } from 'react';
 import { selectSelectedPack, selectVariant, useStudio } from '../state/store';
 import {
@@ -11,10 +12,6 @@ import {
   filesFromDrop,
   selectPack,
 } from './packActions';
-
-function formatBytes(n: number): string {
-  return n < 1024 * 1024 ? `${(n / 1024).toFixed(0)} KB` : `${(n / 1024 / 1024).toFixed(1)} MB`;
-}
 
 /** The model panel. */
 export function PackPanel() {

@@ -4,6 +4,7 @@
  * error from a job that is no longer current is dropped. Cancel stops the job between denoising
  * steps and keeps the model loaded; when a job does not stop, the page offers to stop the worker.
  */
+import { formatBytes } from '../common/format';
 import {
   cancelRun,
   loadVariant,
@@ -24,12 +25,6 @@ const STUCK_AFTER_MS = 4000;
 
 function isCurrent(jobId: number): boolean {
   return useStudio.getState().run.jobId === jobId;
-}
-
-function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 * 1024) return `${(n / 1024).toFixed(0)} KB`;
-  return `${(n / 1024 / 1024).toFixed(1)} MB`;
 }
 
 function onLoadProgress(jobId: number, p: ProgressEvent): void {
