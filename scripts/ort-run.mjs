@@ -1,11 +1,21 @@
 #!/usr/bin/env node
 // Runs an ONNX model with onnxruntime-node for the Python tooling (Debian has no onnxruntime for
 // Python): node scripts/ort-run.mjs model.onnx io_dir
-// io_dir/inputs.json: {name: {dims, dtype: "float32", file}}, raw little-endian .bin files beside it.
-// Writes io_dir/outputs.json and one .bin per output (float32).
+// io_dir/inputs.json: {name: {dims, dtype, file}}, one raw little-endian .bin file per input.
+// Writes io_dir/outputs.json (same shape) and one .bin per output, in the output's own dtype.
+// dtypes: float32 (the usual), float16 (raw IEEE half bits), int32, int64, uint8, bool.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
+
+const ARRAYS = {
+  float32: Float32Array,
+  float16: Uint16Array,
+  int32: Int32Array,
+  int64: BigInt64Array,
+  uint8: Uint8Array,
+  bool: Uint8Array,
+};
 
 const [model, dir] = process.argv.slice(2);
 if (!model || !dir) {
@@ -15,13 +25,14 @@ if (!model || !dir) {
 const spec = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8'));
 const feeds = {};
 for (const [name, s] of Object.entries(spec)) {
-  if (s.dtype !== 'float32') throw new Error(`unsupported dtype ${s.dtype} for ${name}`);
+  const Arr = ARRAYS[s.dtype];
+  if (!Arr) throw new Error(`unsupported dtype ${s.dtype} for input ${name}`);
   const buf = readFileSync(join(dir, s.file));
-  feeds[name] = new ort.Tensor(
-    'float32',
-    new Float32Array(buf.buffer, buf.byteOffset, buf.byteLength / 4),
-    s.dims,
-  );
+  // Copy into a fresh, aligned buffer (a Buffer's byteOffset need not be a multiple of 8).
+  const bytes = new Uint8Array(buf.byteLength);
+  bytes.set(buf);
+  const data = new Arr(bytes.buffer, 0, buf.byteLength / Arr.BYTES_PER_ELEMENT);
+  feeds[name] = new ort.Tensor(s.dtype, data, s.dims);
 }
 const session = await ort.InferenceSession.create(model, {
   executionProviders: ['cpu'],
@@ -30,10 +41,11 @@ const session = await ort.InferenceSession.create(model, {
 const results = await session.run(feeds);
 const outputs = {};
 for (const [name, t] of Object.entries(results)) {
-  let data = t.data;
-  if (!(data instanceof Float32Array)) data = Float32Array.from(data);
+  if (!ARRAYS[t.type]) throw new Error(`unsupported dtype ${t.type} for output ${name}`);
+  const data = t.data;
   const file = `out_${Object.keys(outputs).length}.bin`;
   writeFileSync(join(dir, file), Buffer.from(data.buffer, data.byteOffset, data.byteLength));
-  outputs[name] = { dims: t.dims, dtype: 'float32', file };
+  outputs[name] = { dims: t.dims, dtype: t.type, file };
 }
 writeFileSync(join(dir, 'outputs.json'), JSON.stringify(outputs));
+await session.release();

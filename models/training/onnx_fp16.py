@@ -4,7 +4,8 @@ timestep embedding's exp/sin/cos, pow/sqrt/log) in float32.
 
 Usage: python3 onnx_fp16.py in.onnx out.onnx
 
-How: infer every tensor's type; give each node a precision (fp32 for the block list, else fp16);
+How: infer every tensor's type; give each node a precision (fp32 for the block list and for the
+cheap ops that feed Sin/Cos/Exp from the graph inputs, else fp16);
 store float initializers / Constant values / Cast(to=FLOAT) outputs in fp16 when every consumer
 wants fp16; insert a Cast wherever a tensor's precision differs from what its consumer wants; cast
 float outputs back to fp32 under their original names.
@@ -22,6 +23,15 @@ KEEP_FP32_OPS = {
     "Softmax", "LogSoftmax", "InstanceNormalization", "LayerNormalization", "GroupNormalization",
     "BatchNormalization", "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "Pow", "Sqrt",
     "Exp", "Log", "Sin", "Cos", "Erf", "Range", "CumSum", "Reciprocal",
+}
+# Ops whose float inputs are computed in float32 all the way back from the graph inputs and
+# constants, as long as the path runs through the cheap element-wise / shape ops below: the
+# timestep embedding's `t * freqs` (and `tau * 1000`) must not be rounded to fp16 before Sin/Cos
+# (fp16 spacing at t~999 is 0.5, i.e. up to 0.25 rad of phase error).
+FP32_UPSTREAM_FROM = {"Sin", "Cos", "Exp"}
+FP32_UPSTREAM_THROUGH = {
+    "Mul", "Div", "Add", "Sub", "Neg", "Cast", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Expand",
+    "Concat", "Slice", "Gather", "Identity", "Transpose", "Tile",
 }
 # (op, input index) slots that must stay float32 whatever the node's precision.
 FP32_SLOTS = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
@@ -45,14 +55,33 @@ def _tensor_types(model: onnx.ModelProto) -> dict[str, int]:
     return types
 
 
+def _fp32_upstream(g: onnx.GraphProto) -> set[str]:
+    """Keys (first output names) of the nodes that feed FP32_UPSTREAM_FROM ops through cheap ops."""
+    producer = {out: node for node in g.node for out in node.output}
+    marked: set[str] = set()
+    stack = [name for node in g.node if node.op_type in FP32_UPSTREAM_FROM for name in node.input]
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or node.op_type not in FP32_UPSTREAM_THROUGH or node.output[0] in marked:
+            continue
+        marked.add(node.output[0])
+        stack.extend(i for i in node.input if i)
+    return marked
+
+
 def convert_to_fp16(model: onnx.ModelProto, keep_fp32_ops: set[str] | None = None) -> onnx.ModelProto:
+    """fp32 graph -> fp16 graph with float32 graph inputs/outputs (see the module docstring)."""
     keep = KEEP_FP32_OPS if keep_fp32_ops is None else keep_fp32_ops
     model = onnx.ModelProto.FromString(model.SerializeToString())
     g = model.graph
     types = _tensor_types(model)
+    fp32_nodes = _fp32_upstream(g)
+
+    def runs_fp32(node: onnx.NodeProto) -> bool:
+        return node.op_type in keep or node.output[0] in fp32_nodes
 
     def want(node: onnx.NodeProto, slot: int) -> int:
-        if (node.op_type, slot) in FP32_SLOTS or node.op_type in keep:
+        if (node.op_type, slot) in FP32_SLOTS or runs_fp32(node):
             return FLOAT
         return HALF
 
@@ -95,16 +124,15 @@ def convert_to_fp16(model: onnx.ModelProto, keep_fp32_ops: set[str] | None = Non
                     precision[node.output[0]] = p
                     a.i = p
         elif node.op_type == "ConstantOfShape":
-            p = HALF if node.op_type not in keep else FLOAT
             for a in node.attribute:
                 if a.name == "value" and a.t.data_type == FLOAT:
-                    if p == HALF and storage_precision(node.output[0]) == HALF:
+                    if storage_precision(node.output[0]) == HALF:
                         a.t.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(a.t).astype(np.float16), a.t.name))
                         precision[node.output[0]] = HALF
                     else:
                         precision[node.output[0]] = FLOAT
         else:
-            p = FLOAT if node.op_type in keep else HALF
+            p = FLOAT if runs_fp32(node) else HALF
             for out in node.output:
                 if types.get(out) == FLOAT:
                     precision[out] = p

@@ -63,7 +63,11 @@ class TinyDecoder(nn.Module):
 
 
 class LoRALinear(nn.Module):
-    """peft-style LoRA on a Linear: y = W x + scale * (alpha / r) * B(A(dropout(x)))."""
+    """peft-style LoRA on a Linear: y = W x + s * (alpha / r) * B(A(dropout(x))).
+
+    `live_scale` is s: 1.0 while training, None to switch the adapter off (the baseline), or a
+    tensor — export.LiveLoraScale sets it to the graph's `lora_scale` input.
+    """
 
     def __init__(self, base: nn.Linear, rank: int, alpha: float, dropout: float = 0.0):
         super().__init__()
@@ -73,11 +77,15 @@ class LoRALinear(nn.Module):
         self.lora_A = nn.Linear(base.in_features, rank, bias=False)
         self.lora_B = nn.Linear(rank, base.out_features, bias=False)
         self.lora_dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.live_scale: float | torch.Tensor | None = 1.0
         nn.init.kaiming_uniform_(self.lora_A.weight, a=math.sqrt(5))
         nn.init.zeros_(self.lora_B.weight)  # peft default: starts as the base model
 
-    def forward(self, x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-        return self.base(x) + scale * self.scaling * self.lora_B(self.lora_A(self.lora_dropout(x)))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.base(x)
+        if self.live_scale is None:
+            return y
+        return y + self.live_scale * self.scaling * self.lora_B(self.lora_A(self.lora_dropout(x)))
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -120,26 +128,25 @@ class Attention(nn.Module):
             for name in ("q", "k", "v", "out"):
                 self.lora[name] = LoRALinear(getattr(self, name), cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
 
-    def proj(self, name: str, x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
-        if name in self.lora and scale is not None:
-            return self.lora[name](x, scale)
-        return getattr(self, name)(x)
+    def proj(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        return self.lora[name](x) if name in self.lora else getattr(self, name)(x)
 
-    def forward(self, x: torch.Tensor, scale: torch.Tensor | None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         t = self.norm(x).flatten(2).transpose(1, 2)  # [B, hw, C]
-        q = self.proj("q", t, scale)
-        k = self.proj("k", t, scale)
-        v = self.proj("v", t, scale)
+        q = self.proj("q", t)
+        k = self.proj("k", t)
+        v = self.proj("v", t)
         attn = torch.softmax(q @ k.transpose(1, 2) / math.sqrt(c), dim=-1)
-        o = self.proj("out", attn @ v, scale)
+        o = self.proj("out", attn @ v)
         return x + o.transpose(1, 2).reshape(b, c, h, w)
 
 
 class TinyDenoiser(nn.Module):
     """Predicts v (or eps) for the noisy latent of the in-between at tau, given both keyframe latents.
 
-    forward(sample [B,C,h,w], timestep [B], start_latent, end_latent, position [B], lora_scale [1]?)
+    forward(sample [B,C,h,w], timestep [B], start_latent, end_latent, position [B]); LoRA adapters, when
+    configured, are scaled by their `live_scale` (see export.LiveLoraScale for the graph input).
     """
 
     def __init__(self, cfg: DenoiserConfig):
@@ -161,13 +168,13 @@ class TinyDenoiser(nn.Module):
             self.out.weight.mul_(cfg.out_init_scale)
             self.out.bias.zero_()
 
-    def forward(self, sample, timestep, start_latent, end_latent, position, lora_scale=None):
+    def forward(self, sample, timestep, start_latent, end_latent, position):
         emb = torch.cat([timestep_embedding(timestep, 32), timestep_embedding(position * 1000.0, 32)], dim=1)
         emb = self.emb(emb)
         x = self.inp(torch.cat([sample, start_latent, end_latent], dim=1))
         skip = self.block1(x, emb)
         h = self.block2(self.down(skip), emb)
-        h = self.attn(h, lora_scale)
+        h = self.attn(h)
         h = self.block3(h, emb)
         h = self.up(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = self.block4(torch.cat([h, skip], dim=1), emb)
@@ -176,13 +183,24 @@ class TinyDenoiser(nn.Module):
     def lora_parameters(self):
         return [p for n, p in self.named_parameters() if "lora_" in n]
 
+    def lora_layers(self) -> list[LoRALinear]:
+        return [m for m in self.modules() if isinstance(m, LoRALinear)]
+
 
 class BaselineView(nn.Module):
-    """The denoiser without its adapters: the graph exported as the baseline (no lora_scale input)."""
+    """The denoiser with its adapters switched off: the graph exported as the baseline."""
 
     def __init__(self, denoiser: TinyDenoiser):
         super().__init__()
         self.d = denoiser
 
     def forward(self, sample, timestep, start_latent, end_latent, position):
-        return self.d(sample, timestep, start_latent, end_latent, position, None)
+        layers = self.d.lora_layers()
+        saved = [m.live_scale for m in layers]
+        for m in layers:
+            m.live_scale = None
+        try:
+            return self.d(sample, timestep, start_latent, end_latent, position)
+        finally:
+            for m, v in zip(layers, saved):
+                m.live_scale = v
