@@ -1,0 +1,312 @@
+/**
+ * Image-quality metrics for comparing an in-between with its ground-truth frame, with one
+ * convention everywhere (docs/metrics.md, ../shared/DESIGN.md "Metric conventions"):
+ *
+ * - PSNR: RGB channels of the 8-bit images, MSE over all pixels and the three channels, peak 255 —
+ *   scikit-image `peak_signal_noise_ratio(a, b, data_range=255)` on uint8 RGB.
+ * - SSIM: Wang et al. with an 11-tap Gaussian window (σ = 1.5, truncate 3.5), K1 = 0.01,
+ *   K2 = 0.03, data range 255, population (not sample) covariances, statistics filtered over the
+ *   whole image with scipy's 'reflect' border rule, then averaged over the valid region only (5
+ *   pixels cropped from every border); per RGB channel and the mean of the three — exactly
+ *   scikit-image 0.19.3 `structural_similarity(a, b, channel_axis=2, gaussian_weights=True,
+ *   sigma=1.5, use_sample_covariance=False, data_range=255)`. The luma variant runs the same
+ *   computation on Y = 0.299 R + 0.587 G + 0.114 B (BT.601, kept as float, not rounded).
+ *
+ * Alpha is ignored: the metrics read the stored R, G, B bytes of each pixel, as the reference
+ * does after loading a PNG as RGB (PIL `convert('RGB')` and OpenCV's `imread` drop alpha without
+ * compositing). Both images must be the same size; nothing is resized. Pure TypeScript, no DOM.
+ */
+import type { RgbaImage } from './image';
+
+/** A short label for every metric the studio reports, shown next to each number. */
+export interface MetricConvention {
+  psnr: string;
+  ssim: string;
+  ssimLuma: string;
+  /** LPIPS with the default AlexNet backbone. */
+  lpips: string;
+  /** LPIPS with the light SqueezeNet backbone. */
+  lpipsSqueeze: string;
+}
+
+export const METRIC_CONVENTIONS: MetricConvention = {
+  psnr: 'PSNR (RGB, uint8, peak 255)',
+  ssim: 'SSIM (RGB mean, Gaussian σ=1.5, 11 taps, valid region)',
+  ssimLuma: 'SSIM (luma BT.601, Gaussian σ=1.5, 11 taps, valid region)',
+  lpips: 'LPIPS v0.1 (AlexNet, inputs [-1,1], no resize)',
+  lpipsSqueeze: 'LPIPS v0.1 (SqueezeNet, inputs [-1,1], no resize)',
+};
+
+/** Gaussian window of the SSIM: σ = 1.5, truncated at 3.5 σ → radius 5, 11 taps. */
+export const SSIM_SIGMA = 1.5;
+export const SSIM_TRUNCATE = 3.5;
+/** Half-width of the window: int(3.5 · 1.5 + 0.5) = 5 (scipy's rule). */
+export const SSIM_RADIUS = Math.trunc(SSIM_TRUNCATE * SSIM_SIGMA + 0.5);
+/** Window side, 11: images smaller than this on either side have no SSIM. */
+export const SSIM_WINDOW = 2 * SSIM_RADIUS + 1;
+
+const K1 = 0.01;
+const K2 = 0.03;
+const DATA_RANGE = 255;
+const C1 = (K1 * DATA_RANGE) ** 2;
+const C2 = (K2 * DATA_RANGE) ** 2;
+
+/** scipy.ndimage's normalised 1-D Gaussian (`_gaussian_kernel1d`, order 0). */
+function gaussianKernel(sigma: number, radius: number): Float64Array {
+  const k = new Float64Array(2 * radius + 1);
+  let sum = 0;
+  for (let i = -radius; i <= radius; i++) {
+    const v = Math.exp((-0.5 / (sigma * sigma)) * i * i);
+    k[i + radius] = v;
+    sum += v;
+  }
+  for (let i = 0; i < k.length; i++) k[i] = k[i]! / sum;
+  return k;
+}
+
+const KERNEL = gaussianKernel(SSIM_SIGMA, SSIM_RADIUS);
+
+/**
+ * scipy.ndimage mode 'reflect' (half-sample symmetric: d c b a | a b c d | d c b a) for an index
+ * that may lie any distance outside [0, n).
+ */
+function reflectIndex(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * n;
+  let j = i % period;
+  if (j < 0) j += period;
+  return j < n ? j : period - 1 - j;
+}
+
+/** For every position along an axis of length n, the source index of each of the window's taps. */
+function tapIndices(n: number): Int32Array {
+  const taps = KERNEL.length;
+  const idx = new Int32Array(n * taps);
+  for (let i = 0; i < n; i++) {
+    for (let t = 0; t < taps; t++) idx[i * taps + t] = reflectIndex(i + t - SSIM_RADIUS, n);
+  }
+  return idx;
+}
+
+/** Separable Gaussian filter in float64, rows (axis 0) then columns (axis 1), as scipy does. */
+function gaussianFilter(
+  src: Float64Array,
+  width: number,
+  height: number,
+  rowTaps: Int32Array,
+  colTaps: Int32Array,
+  tmp: Float64Array,
+): Float64Array {
+  const taps = KERNEL.length;
+  const out = new Float64Array(width * height);
+  // Axis 0 (vertical): tmp[y, x] = Σ_t k[t] · src[reflect(y + t − r), x].
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) tmp[row + x] = 0;
+    for (let t = 0; t < taps; t++) {
+      const k = KERNEL[t]!;
+      const srcRow = rowTaps[y * taps + t]! * width;
+      for (let x = 0; x < width; x++) tmp[row + x] = tmp[row + x]! + k * src[srcRow + x]!;
+    }
+  }
+  // Axis 1 (horizontal).
+  for (let y = 0; y < height; y++) {
+    const row = y * width;
+    for (let x = 0; x < width; x++) {
+      let acc = 0;
+      const base = x * taps;
+      for (let t = 0; t < taps; t++) acc += KERNEL[t]! * tmp[row + colTaps[base + t]!]!;
+      out[row + x] = acc;
+    }
+  }
+  return out;
+}
+
+/** Mean SSIM of two single-channel float64 planes (skimage's computation, one channel). */
+function ssimPlane(x: Float64Array, y: Float64Array, width: number, height: number): number {
+  const n = width * height;
+  const rowTaps = tapIndices(height);
+  const colTaps = tapIndices(width);
+  const tmp = new Float64Array(n);
+  const xx = new Float64Array(n);
+  const yy = new Float64Array(n);
+  const xy = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const a = x[i]!;
+    const b = y[i]!;
+    xx[i] = a * a;
+    yy[i] = b * b;
+    xy[i] = a * b;
+  }
+  const ux = gaussianFilter(x, width, height, rowTaps, colTaps, tmp);
+  const uy = gaussianFilter(y, width, height, rowTaps, colTaps, tmp);
+  const uxx = gaussianFilter(xx, width, height, rowTaps, colTaps, tmp);
+  const uyy = gaussianFilter(yy, width, height, rowTaps, colTaps, tmp);
+  const uxy = gaussianFilter(xy, width, height, rowTaps, colTaps, tmp);
+  // Mean of the SSIM map over the valid region (crop the window's radius from every border).
+  const pad = SSIM_RADIUS;
+  let sum = 0;
+  for (let r = pad; r < height - pad; r++) {
+    let rowSum = 0;
+    for (let c = pad; c < width - pad; c++) {
+      const i = r * width + c;
+      const mx = ux[i]!;
+      const my = uy[i]!;
+      const vx = uxx[i]! - mx * mx;
+      const vy = uyy[i]! - my * my;
+      const vxy = uxy[i]! - mx * my;
+      const a1 = 2 * mx * my + C1;
+      const a2 = 2 * vxy + C2;
+      const b1 = mx * mx + my * my + C1;
+      const b2 = vx + vy + C2;
+      rowSum += (a1 * a2) / (b1 * b2);
+    }
+    sum += rowSum;
+  }
+  return sum / ((height - 2 * pad) * (width - 2 * pad));
+}
+
+function assertRgba(img: RgbaImage, what: string): void {
+  const { width, height } = img;
+  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
+    throw new Error(
+      `${what}: width and height must be positive whole numbers, got ${width}×${height}`,
+    );
+  }
+  if (img.data.length !== width * height * 4) {
+    throw new Error(
+      `${what} has ${img.data.length} bytes of pixel data, expected ${width * height * 4} for ${width}×${height} RGBA`,
+    );
+  }
+}
+
+/** Both images valid RGBA and the same size (metrics never resize). */
+function assertSameSize(metric: string, a: RgbaImage, b: RgbaImage): void {
+  assertRgba(a, `${metric}: first image`);
+  assertRgba(b, `${metric}: second image`);
+  if (a.width !== b.width || a.height !== b.height) {
+    throw new Error(
+      `${metric} needs two images of the same size, got ${a.width}×${a.height} and ${b.width}×${b.height} (images are never resized for metrics)`,
+    );
+  }
+}
+
+/**
+ * Peak signal-to-noise ratio in dB: 10·log10(255² / MSE), the MSE taken over every pixel's R, G
+ * and B (alpha ignored). Infinity when the RGB of the two images is identical.
+ */
+export function psnr(a: RgbaImage, b: RgbaImage): number {
+  assertSameSize('PSNR', a, b);
+  const da = a.data;
+  const db = b.data;
+  // Squared 8-bit differences are integers: the sum is exact in float64 up to 2^53.
+  let sse = 0;
+  for (let i = 0; i < da.length; i += 4) {
+    const dr = da[i]! - db[i]!;
+    const dg = da[i + 1]! - db[i + 1]!;
+    const dbl = da[i + 2]! - db[i + 2]!;
+    sse += dr * dr + dg * dg + dbl * dbl;
+  }
+  if (sse === 0) return Infinity;
+  const mse = sse / (a.width * a.height * 3);
+  return 10 * Math.log10((DATA_RANGE * DATA_RANGE) / mse);
+}
+
+/** One float64 plane per requested channel: R, G, B, or BT.601 luma. */
+function planes(img: RgbaImage, channel: 'rgb' | 'luma'): Float64Array[] {
+  const n = img.width * img.height;
+  const d = img.data;
+  if (channel === 'luma') {
+    const y = new Float64Array(n);
+    for (let p = 0; p < n; p++) {
+      y[p] = 0.299 * d[p * 4]! + 0.587 * d[p * 4 + 1]! + 0.114 * d[p * 4 + 2]!;
+    }
+    return [y];
+  }
+  const out = [new Float64Array(n), new Float64Array(n), new Float64Array(n)];
+  for (let c = 0; c < 3; c++) {
+    const plane = out[c]!;
+    for (let p = 0; p < n; p++) plane[p] = d[p * 4 + c]!;
+  }
+  return out;
+}
+
+/**
+ * Mean structural similarity (see the module comment for the exact convention). `channel: 'rgb'`
+ * (default) averages the SSIM of R, G and B; `'luma'` measures BT.601 luma. 1 for identical
+ * images. Throws when the images differ in size or either side is under 11 pixels (the window).
+ */
+export function ssim(a: RgbaImage, b: RgbaImage, opts?: { channel?: 'rgb' | 'luma' }): number {
+  const channel = opts?.channel ?? 'rgb';
+  if (channel !== 'rgb' && channel !== 'luma') {
+    throw new Error(`SSIM channel must be 'rgb' or 'luma', got "${String(channel)}"`);
+  }
+  assertSameSize('SSIM', a, b);
+  if (a.width < SSIM_WINDOW || a.height < SSIM_WINDOW) {
+    throw new Error(
+      `SSIM needs images at least ${SSIM_WINDOW}×${SSIM_WINDOW} pixels (its Gaussian window is ${SSIM_WINDOW} pixels wide), got ${a.width}×${a.height}`,
+    );
+  }
+  const pa = planes(a, channel);
+  const pb = planes(b, channel);
+  let sum = 0;
+  for (let c = 0; c < pa.length; c++) sum += ssimPlane(pa[c]!, pb[c]!, a.width, a.height);
+  return sum / pa.length;
+}
+
+/**
+ * The heatmap's colour ramp: five stops of matplotlib's "inferno" (perceptually uniform, dark to
+ * bright), at t = 0, 0.25, 0.5, 0.75, 1, interpolated linearly in sRGB between stops.
+ */
+export const HEATMAP_RAMP: readonly (readonly [number, number, number])[] = [
+  [0, 0, 4],
+  [87, 16, 110],
+  [188, 55, 84],
+  [249, 142, 9],
+  [252, 255, 164],
+];
+
+/**
+ * Colour of a mean absolute difference d ∈ [0, 255] (8-bit levels): t = sqrt(d / 255) on the
+ * inferno ramp. The square root spreads small differences (d = 16 → t = 0.25, d = 64 → t = 0.5,
+ * d = 144 → t = 0.75) while keeping the scale absolute, so heatmaps of different frames compare.
+ */
+export function heatmapColor(d: number): [number, number, number] {
+  const t = Math.sqrt(Math.min(255, Math.max(0, d)) / 255);
+  const segments = HEATMAP_RAMP.length - 1;
+  const s = Math.min(segments - 1, Math.floor(t * segments));
+  const f = t * segments - s;
+  const lo = HEATMAP_RAMP[s]!;
+  const hi = HEATMAP_RAMP[s + 1]!;
+  return [
+    Math.round(lo[0] + f * (hi[0] - lo[0])),
+    Math.round(lo[1] + f * (hi[1] - lo[1])),
+    Math.round(lo[2] + f * (hi[2] - lo[2])),
+  ];
+}
+
+/**
+ * Per-pixel mean |a − b| over R, G and B (alpha ignored), drawn with `heatmapColor`: an opaque
+ * RGBA image of the same size. Identical pixels are near-black (0, 0, 4); a full black/white
+ * difference is pale yellow (252, 255, 164).
+ */
+export function absDiffHeatmap(a: RgbaImage, b: RgbaImage): RgbaImage {
+  assertSameSize('Difference heatmap', a, b);
+  // The mean of three integer differences takes 766 values: colour each once.
+  const lut = new Uint8ClampedArray(766 * 3);
+  for (let s = 0; s <= 765; s++) lut.set(heatmapColor(s / 3), s * 3);
+  const da = a.data;
+  const db = b.data;
+  const out = new Uint8ClampedArray(da.length);
+  for (let i = 0; i < da.length; i += 4) {
+    const s =
+      Math.abs(da[i]! - db[i]!) +
+      Math.abs(da[i + 1]! - db[i + 1]!) +
+      Math.abs(da[i + 2]! - db[i + 2]!);
+    out[i] = lut[s * 3]!;
+    out[i + 1] = lut[s * 3 + 1]!;
+    out[i + 2] = lut[s * 3 + 2]!;
+    out[i + 3] = 255;
+  }
+  return { width: a.width, height: a.height, data: out };
+}
