@@ -1,5 +1,6 @@
 /**
- * Draws the bundled sample keyframe pair (public/samples/bounce-{start,end}.png): a cel-style
+ * Draws the bundled sample keyframes (public/samples/bounce-{start,end}.png) and their exact middle
+ * frame (bounce-middle.png, a ground truth): a cel-style
  * ball with a dark outline and a flat shadow crossing a flat background. The project's own
  * drawing, so it can be bundled; run with `npx tsx scripts/make-samples.ts`.
  */
@@ -83,4 +84,6 @@ function frame(t: number): PNG {
 mkdirSync('public/samples', { recursive: true });
 writeFileSync('public/samples/bounce-start.png', PNG.sync.write(frame(0)));
 writeFileSync('public/samples/bounce-end.png', PNG.sync.write(frame(1)));
-console.log('wrote public/samples/bounce-start.png and bounce-end.png');
+// The exact middle frame: a ground truth for τ = 0.5 (a sample triplet).
+writeFileSync('public/samples/bounce-middle.png', PNG.sync.write(frame(0.5)));
+console.log('wrote public/samples/bounce-{start,middle,end}.png');

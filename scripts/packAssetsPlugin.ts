@@ -31,6 +31,23 @@ export interface BundledPackEntry {
   trained: boolean;
 }
 
+/**
+ * LPIPS graphs built by models/training/export_lpips.py into models/lpips (third-party weights:
+ * never committed; served only when a person has built them here).
+ */
+export function listLpipsFiles(): string[] {
+  const manifestPath = join(modelsDir, 'lpips', 'manifest.json');
+  if (!existsSync(manifestPath)) return [];
+  try {
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { format?: unknown; graphs?: unknown };
+    if (manifest.format !== 'lpips-onnx') return [];
+    const files = collectFileNames(manifest.graphs).filter((f) => existsSync(join(modelsDir, 'lpips', f)));
+    return ['lpips/manifest.json', ...files.map((f) => `lpips/${f}`)];
+  } catch {
+    return [];
+  }
+}
+
 /** Scans models/ for pack folders; a folder with an unreadable manifest is skipped here and
  * reported by the studio's validator when a person opens it. */
 export function listBundledPacks(): { entries: BundledPackEntry[]; files: string[] } {
@@ -107,7 +124,7 @@ export function packAssetsPlugin(): Plugin {
     }
     if (path.startsWith('/models/')) {
       const rel = path.slice('/models/'.length);
-      if (!listBundledPacks().files.includes(rel)) return null;
+      if (!listBundledPacks().files.includes(rel) && !listLpipsFiles().includes(rel)) return null;
       return { body: readFileSync(join(modelsDir, rel)), type: contentType(rel) };
     }
     if (path.startsWith('/ort/')) {
@@ -136,7 +153,7 @@ export function packAssetsPlugin(): Plugin {
         fileName: 'models/index.json',
         source: JSON.stringify(entries),
       });
-      for (const f of files) {
+      for (const f of [...files, ...listLpipsFiles()]) {
         this.emitFile({
           type: 'asset',
           fileName: `models/${f}`,

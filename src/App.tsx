@@ -1,6 +1,8 @@
 /** The studio page: keyframes and model on the left, the result on the right. */
 import { useEffect } from 'react';
 import { Messages } from './common/Messages';
+import { EvaluatePanel } from './evaluate/EvaluatePanel';
+import { startEvaluation } from './evaluate/evaluateActions';
 import { KeyframePanel } from './keyframes/KeyframePanel';
 import { CachePanel } from './packs/CachePanel';
 import { PackPanel } from './packs/PackPanel';
@@ -13,6 +15,7 @@ export function App() {
   const lastJob = useStudio((s) => s.run.result?.jobId ?? 0);
   useEffect(() => {
     void refreshPackList();
+    startEvaluation();
   }, []);
   return (
     <div className="app">
@@ -31,7 +34,10 @@ export function App() {
           <RunPanel />
           <CachePanel refreshToken={lastJob} />
         </div>
-        <Viewer />
+        <div className="main-col">
+          <Viewer />
+          <EvaluatePanel />
+        </div>
       </main>
     </div>
   );

@@ -5,10 +5,10 @@
  * runs are cancelled between denoising steps so sessions stay loaded.
  */
 import * as Comlink from 'comlink';
-import * as ort from 'onnxruntime-web';
+import { ort, probeGpu } from './ortEnv';
+import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant } from '../src/core/benchmark';
 import { checkGraphNames, wrapSession, type GraphRunner } from '../src/core/graph';
-import type { RgbaImage } from '../src/core/image';
 import { filesForVariant, type PackManifest, type VariantSpec } from '../src/core/manifest';
 import {
   interpolate,
@@ -16,13 +16,8 @@ import {
   restoreFrame,
   type PipelineProgress,
 } from '../src/core/pipeline';
-import { verifyPackFile } from '../src/core/sha256';
-import {
-  CacheFullError,
-  readCachedFile,
-  saveCachedPack,
-  writeCachedFile,
-} from '../src/packs/packCache';
+import { CacheFullError, saveCachedPack } from '../src/packs/packCache';
+import { obtainFile } from './packFiles';
 import type {
   BackendInfo,
   BackendName,
@@ -30,51 +25,10 @@ import type {
   InferenceApi,
   LoadVariantRequest,
   LoadVariantResult,
-  PackSource,
   ProgressEvent,
   RunRequest,
   RunResult,
 } from './protocol';
-
-// ---- ORT environment: set once, before the first session exists. -------------------------------
-// Runtime files are self-hosted under /ort/ (see scripts/packAssetsPlugin.ts), never a CDN. Setting
-// wasmPaths also keeps ORT's pthread workers from re-running this module (they would otherwise start
-// from this chunk's URL and hang the production build).
-ort.env.wasm.wasmPaths = new URL(`${import.meta.env.BASE_URL}ort/`, self.location.origin).href;
-ort.env.wasm.numThreads = self.crossOriginIsolated
-  ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))
-  : 1;
-ort.env.logLevel = 'error';
-
-interface GpuProbe {
-  adapter: boolean;
-  fallback: boolean;
-  shaderF16: boolean;
-}
-let gpuProbe: Promise<GpuProbe> | null = null;
-
-function probeGpu(): Promise<GpuProbe> {
-  gpuProbe ??= (async () => {
-    const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
-    if (!gpu) return { adapter: false, fallback: false, shaderF16: false };
-    try {
-      const adapter = (await gpu.requestAdapter()) as {
-        features: Set<string>;
-        info?: { isFallbackAdapter?: boolean };
-        isFallbackAdapter?: boolean;
-      } | null;
-      if (!adapter) return { adapter: false, fallback: false, shaderF16: false };
-      return {
-        adapter: true,
-        fallback: Boolean(adapter.info?.isFallbackAdapter ?? adapter.isFallbackAdapter),
-        shaderF16: adapter.features.has('shader-f16'),
-      };
-    } catch {
-      return { adapter: false, fallback: false, shaderF16: false };
-    }
-  })();
-  return gpuProbe;
-}
 
 /** Picks the backend for a variant: WebGPU when a real adapter can run it, else WASM. */
 async function chooseBackend(pref: BackendPreference, variant?: VariantSpec): Promise<BackendInfo> {
@@ -118,120 +72,6 @@ function throttle(send: (p: ProgressEvent) => void): (p: ProgressEvent, force?: 
       send(p);
     }
   };
-}
-
-// ---- Pack files ---------------------------------------------------------------------------------
-async function fetchWithProgress(
-  url: string,
-  file: string,
-  totalBytes: number,
-  report: (loaded: number) => void,
-): Promise<Uint8Array> {
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (e) {
-    throw new Error(`Could not download ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  if (!res.ok)
-    throw new Error(
-      `Could not download ${file}: the server answered ${res.status} ${res.statusText}`,
-    );
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.byteLength;
-    report(loaded);
-    // A file far larger than promised is not the manifest's file: stop before filling memory.
-    if (loaded > totalBytes * 2 + 1024) {
-      await reader.cancel();
-      throw new Error(`${file} is larger than the ${totalBytes} bytes the manifest says`);
-    }
-  }
-  const out = new Uint8Array(loaded);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.byteLength;
-  }
-  return out;
-}
-
-async function obtainFile(
-  manifest: PackManifest,
-  source: PackSource,
-  ref: { file: string; sizeBytes: number; sha256: string },
-  progress: (p: ProgressEvent, force?: boolean) => void,
-  warnings: string[],
-): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
-  let cached: Awaited<ReturnType<typeof readCachedFile>> = { status: 'miss' };
-  try {
-    cached = await readCachedFile(manifest.id, ref.sha256);
-  } catch (e) {
-    warnings.push(
-      `The model cache could not be read (${(e as Error).message}); downloading instead.`,
-    );
-  }
-  if (cached.status === 'hit') {
-    progress({ kind: 'cache-hit', file: ref.file, sizeBytes: ref.sizeBytes }, true);
-    return { bytes: cached.bytes, fromCache: true };
-  }
-  if (cached.status === 'evicted') {
-    const msg = `${ref.file} had been removed from the browser's cache (storage was evicted); it is fetched again.`;
-    warnings.push(msg);
-    progress({ kind: 'warning', message: msg }, true);
-  }
-  let bytes: Uint8Array;
-  if (source.kind === 'cache') {
-    throw new Error(
-      `${ref.file} is no longer in the browser's cache (it was cleared or evicted). Load the pack again from its folder or URL.`,
-    );
-  } else if (source.kind === 'url') {
-    const url = new URL(ref.file, source.baseUrl).href;
-    progress({ kind: 'download', file: ref.file, loadedBytes: 0, totalBytes: ref.sizeBytes }, true);
-    bytes = await fetchWithProgress(url, ref.file, ref.sizeBytes, (loaded) =>
-      progress({
-        kind: 'download',
-        file: ref.file,
-        loadedBytes: loaded,
-        totalBytes: ref.sizeBytes,
-      }),
-    );
-    progress(
-      {
-        kind: 'download',
-        file: ref.file,
-        loadedBytes: bytes.byteLength,
-        totalBytes: ref.sizeBytes,
-      },
-      true,
-    );
-  } else {
-    const blob = source.files[ref.file];
-    if (!blob)
-      throw new Error(`The pack folder has no file ${ref.file}, which the manifest names.`);
-    bytes = new Uint8Array(await blob.arrayBuffer());
-  }
-  progress({ kind: 'verify', file: ref.file }, true);
-  await verifyPackFile(ref.file, bytes, ref);
-  try {
-    await writeCachedFile(manifest.id, ref.sha256, ref.file, bytes);
-  } catch (e) {
-    const msg =
-      e instanceof CacheFullError
-        ? e.message
-        : `${ref.file} could not be cached: ${(e as Error).message}`;
-    if (!warnings.includes(msg)) {
-      warnings.push(msg);
-      progress({ kind: 'warning', message: msg }, true);
-    }
-  }
-  return { bytes, fromCache: false };
 }
 
 // ---- Sessions -----------------------------------------------------------------------------------
@@ -357,7 +197,7 @@ const api: InferenceApi = {
         );
         const bytesByFile = new Map<string, Uint8Array>();
         for (const ref of own) {
-          const got = await obtainFile(manifest, source, ref, progress, warnings);
+          const got = await obtainFile(manifest.id, source, ref, progress, warnings);
           (got.fromCache ? cachedFiles : downloadedFiles).push(ref.file);
           bytesByFile.set(ref.file, got.bytes);
         }
@@ -388,15 +228,20 @@ const api: InferenceApi = {
         sessions.set(sessionKey, { runner, backend: backend.backend });
       }
       if (downloadedFiles.length > 0 && source.kind !== 'cache') {
-        await saveCachedPack({ packId: manifest.id, manifest, sourceLabel: source.label }).catch(
-          (e: unknown) => {
-            warnings.push(
-              e instanceof CacheFullError
-                ? e.message
-                : `The pack could not be remembered: ${(e as Error).message}`,
-            );
-          },
-        );
+        await saveCachedPack({
+          packId: manifest.id,
+          kind: 'pack',
+          name: manifest.name,
+          trained: manifest.trained,
+          manifest,
+          sourceLabel: source.label,
+        }).catch((e: unknown) => {
+          warnings.push(
+            e instanceof CacheFullError
+              ? e.message
+              : `The pack could not be remembered: ${(e as Error).message}`,
+          );
+        });
       }
       active = { manifest, variant, backend: backend.backend };
       return { backend, sessionMs, downloadedFiles, cachedFiles, warnings };
@@ -471,24 +316,6 @@ const api: InferenceApi = {
     cancelled.add(jobId);
   },
 };
-
-function bitmapToRgba(bmp: ImageBitmap): RgbaImage {
-  const canvas = new OffscreenCanvas(bmp.width, bmp.height);
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  if (!ctx)
-    throw new Error('This browser cannot read image pixels in a worker (no OffscreenCanvas 2D).');
-  ctx.drawImage(bmp, 0, 0);
-  const img = ctx.getImageData(0, 0, bmp.width, bmp.height);
-  return { width: img.width, height: img.height, data: img.data };
-}
-
-async function rgbaToPng(img: RgbaImage): Promise<Blob> {
-  const canvas = new OffscreenCanvas(img.width, img.height);
-  const ctx = canvas.getContext('2d');
-  if (!ctx) throw new Error('This browser cannot draw images in a worker (no OffscreenCanvas 2D).');
-  ctx.putImageData(new ImageData(new Uint8ClampedArray(img.data), img.width, img.height), 0, 0);
-  return canvas.convertToBlob({ type: 'image/png' });
-}
 
 // ORT's pthread workers are started from the same script URL in some builds; only the real worker exposes the API.
 if (!self.name?.startsWith('em-pthread')) {

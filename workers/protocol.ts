@@ -110,3 +110,46 @@ export interface InferenceApi {
   /** Asks job `jobId` to stop after its current step. Sessions stay loaded. */
   cancel(jobId: number): void;
 }
+
+// ---- Metrics worker -------------------------------------------------------------------------------
+
+/** Which LPIPS graphs the metrics worker has loaded. */
+export interface LpipsStatus {
+  available: ('alex' | 'squeeze')[];
+  /** Why LPIPS is unavailable or partial (one sentence for people), or null. */
+  message: string | null;
+  backend: BackendName | null;
+}
+
+export interface ScoreRequest {
+  /** The in-between to score (PNG at the keyframes' size). */
+  result: Blob;
+  groundTruth: Blob;
+}
+
+/** Scores under the studio's one convention (src/core/metrics.ts METRIC_CONVENTIONS). */
+export interface ScoreResult {
+  width: number;
+  height: number;
+  /** dB; Infinity for identical images. */
+  psnr: number;
+  ssim: number;
+  ssimLuma: number;
+  lpipsAlex: number | null;
+  lpipsSqueeze: number | null;
+  /** Why an LPIPS value is missing, or null. */
+  lpipsNote: string | null;
+  /** Per-pixel mean |result − ground truth| over RGB, colour-mapped (metrics.ts HEATMAP_RAMP), PNG. */
+  heatmap: Blob;
+  /** LPIPS-Alex spatial distance map, same ramp on 0…1, PNG; null without LPIPS. */
+  lpipsMap: Blob | null;
+  elapsedMs: number;
+}
+
+/** The metrics worker's API, exposed with comlink. */
+export interface MetricsApi {
+  /** Loads the LPIPS graphs from a folder (URL or picked files) or the cache. */
+  loadLpips(source: PackSource, onProgress: (p: ProgressEvent) => void): Promise<LpipsStatus>;
+  /** Scores a result against a ground-truth frame (same size, else a clear error). */
+  score(req: ScoreRequest): Promise<ScoreResult>;
+}

@@ -18,7 +18,8 @@ export function decodeKeyframe(blob: Blob): Promise<ImageBitmap> {
   return createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
 }
 
-async function describe(file: Blob, name: string): Promise<KeyframeInfo> {
+/** Checks a file is a decodable image and registers it; the store gets its object URL and size. */
+export async function describeImage(file: Blob, name: string): Promise<KeyframeInfo> {
   if (file.type && !file.type.startsWith('image/')) {
     throw new Error(`"${name}" is not an image (${file.type}). Drop a PNG, JPEG or WebP keyframe.`);
   }
@@ -42,7 +43,8 @@ async function describe(file: Blob, name: string): Promise<KeyframeInfo> {
   return info;
 }
 
-function release(info: KeyframeInfo | null): void {
+/** Forgets an image registered by describeImage and revokes its URL. */
+export function releaseImage(info: KeyframeInfo | null): void {
   if (!info) return;
   URL.revokeObjectURL(info.url);
   blobs.delete(info.id);
@@ -50,8 +52,8 @@ function release(info: KeyframeInfo | null): void {
 
 /** Puts a keyframe into a slot, replacing what was there, and checks the pair's sizes. */
 async function place(slot: Slot, file: Blob, name: string): Promise<void> {
-  const info = await describe(file, name);
-  release(useStudio.getState().keyframes[slot]);
+  const info = await describeImage(file, name);
+  releaseImage(useStudio.getState().keyframes[slot]);
   patch('keyframes', { [slot]: info });
   checkPair();
 }
@@ -107,12 +109,12 @@ export async function addKeyframeFiles(files: File[], slot?: Slot): Promise<void
     if (sorted.length >= 2) {
       // Validate both before replacing either, so a bad file loses nothing.
       const [a, b] = await Promise.all([
-        describe(sorted[0]!, sorted[0]!.name),
-        describe(sorted[1]!, sorted[1]!.name),
+        describeImage(sorted[0]!, sorted[0]!.name),
+        describeImage(sorted[1]!, sorted[1]!.name),
       ]);
       const kf = useStudio.getState().keyframes;
-      release(kf.start);
-      release(kf.end);
+      releaseImage(kf.start);
+      releaseImage(kf.end);
       patch('keyframes', { start: a, end: b });
       checkPair();
       if (sorted.length > 2)
@@ -156,7 +158,7 @@ export function swapKeyframes(): void {
 
 /** Empties a slot. */
 export function clearKeyframe(slot: Slot): void {
-  release(useStudio.getState().keyframes[slot]);
+  releaseImage(useStudio.getState().keyframes[slot]);
   patch('keyframes', { [slot]: null });
   checkPair();
 }

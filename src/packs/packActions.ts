@@ -82,13 +82,13 @@ export async function refreshCachedOptions(): Promise<void> {
     for (const p of summary.packs) {
       if (bundledIds.has(p.packId) || !p.sourceLabel) continue;
       const cached = await getCachedPack(p.packId);
-      if (!cached) continue;
+      if (!cached || cached.kind !== 'pack') continue;
       upsertOption(
         {
           key: `cache:${p.packId}`,
           packId: p.packId,
-          name: cached.manifest.name,
-          trained: cached.manifest.trained,
+          name: cached.name,
+          trained: cached.trained,
           origin: 'cache',
           label: `cached, from ${cached.sourceLabel}`,
         },

@@ -6,7 +6,8 @@
  *  - `file:<packId>:<sha256>`            → FileMeta, written LAST, so a half-written file is a miss;
  *  - `chunk:<packId>:<sha256>:<index>`   → ArrayBuffer of at most CHUNK_BYTES (IndexedDB refuses
  *                                          single values above ~127 MiB);
- *  - `pack:<packId>`                     → CachedPack: the manifest, so a cached pack can be
+ *  - `pack:<packId>`                     → CachedPack: the manifest (a model pack's, or the LPIPS
+ *                                          graphs'), so a cached pack can be
  *                                          reopened after a reload without its source.
  * A file whose meta exists but whose chunks are gone was evicted by the browser: it is dropped and
  * reported as such, and the caller downloads it again.
@@ -23,7 +24,6 @@ import {
   setMany,
   type UseStore,
 } from 'idb-keyval';
-import type { PackManifest } from '../core/manifest';
 
 /** Bump when the layout changes; old databases are simply no longer read. */
 export const CACHE_VERSION = 1;
@@ -46,7 +46,12 @@ export interface FileMeta {
 
 export interface CachedPack {
   packId: string;
-  manifest: PackManifest;
+  /** 'pack' for interpolation packs (listed as models), 'lpips' for the metric graphs. */
+  kind: 'pack' | 'lpips';
+  name: string;
+  trained: boolean;
+  /** The manifest as it was validated when stored; validate it again before use. */
+  manifest: unknown;
   /** Where it came from, for people: a URL, "local folder", or "bundled". */
   sourceLabel: string;
   storedAt: number;
@@ -182,7 +187,7 @@ export async function summariseCache(): Promise<CacheSummary> {
     } else if (key.startsWith('pack:')) {
       const p = value as CachedPack;
       const r = row(p.packId);
-      r.name = p.manifest.name;
+      r.name = p.name;
       r.sourceLabel = p.sourceLabel;
     }
   }

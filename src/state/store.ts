@@ -62,6 +62,26 @@ export interface RunView {
   fittedEndUrl: string;
 }
 
+/** The scores of one run's τ = 0.5 in-between against the ground truth. */
+export interface ScoreRow {
+  jobId: number;
+  variantId: string;
+  loraScale: number | null;
+  steps: number;
+  seed: number;
+  backend: BackendName;
+  /** dB; Infinity when identical. */
+  psnr: number;
+  ssim: number;
+  ssimLuma: number;
+  lpipsAlex: number | null;
+  lpipsSqueeze: number | null;
+  lpipsNote: string | null;
+  resultUrl: string;
+  heatmapUrl: string;
+  lpipsMapUrl: string | null;
+}
+
 export type RunStatus =
   'idle' | 'loading' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
 
@@ -94,6 +114,17 @@ export interface StudioState {
     stuck: boolean;
     result: RunView | null;
   };
+  evaluate: {
+    groundTruth: KeyframeInfo | null;
+    lpips: {
+      state: 'loading' | 'ready' | 'unavailable';
+      available: string[];
+      message: string | null;
+    };
+    scoring: boolean;
+    /** Newest first. */
+    scores: ScoreRow[];
+  };
   messages: Message[];
 }
 
@@ -110,6 +141,12 @@ const initial: StudioState = {
   },
   settings: { steps: 8, seed: 42, count: 3, loraScale: null, backend: 'auto' },
   run: { status: 'idle', jobId: 0, stage: '', step: 0, totalSteps: 0, stuck: false, result: null },
+  evaluate: {
+    groundTruth: null,
+    lpips: { state: 'loading', available: [], message: null },
+    scoring: false,
+    scores: [],
+  },
   messages: [],
 };
 
