@@ -10,7 +10,17 @@ import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import { build, preview } from 'vite';
-import { benchmarkVariant, type BenchmarkResult } from '../src/core/benchmark';
+import { readFileSync } from 'node:fs';
+import * as ort from 'onnxruntime-node';
+import {
+  benchmarkMetrics,
+  benchmarkVariant,
+  type BenchmarkResult,
+  type MetricsBenchmark,
+} from '../src/core/benchmark';
+import { wrapSession, type GraphRunner } from '../src/core/graph';
+import { parseLpipsManifest } from '../src/core/lpips';
+import { readPng } from '../src/cli/nodeRuntime';
 import { loadVariantGraphs, readPackManifest } from '../src/cli/nodeRuntime';
 import { listBundledPacks } from '../scripts/packAssetsPlugin';
 import { CHROMIUM_ARGS, chromiumPath } from '../e2e/chromium';
@@ -30,6 +40,92 @@ const packDirs = values.pack?.length
   : listBundledPacks().entries.map((e) => resolve('models', e.path));
 
 type Row = BenchmarkResult & { where: string; loadMs?: number };
+type MetricRow = MetricsBenchmark & { where: string };
+let metricRows: MetricRow[] = [];
+let wasmThreadsSeen = 2;
+
+const PAIR = ['public/samples/bounce-start.png', 'public/samples/bounce-end.png'] as const;
+
+/** Scoring one 512×320 pair, each metric, in the browser's metrics worker and in Node. */
+async function benchMetrics(
+  page: import('playwright-core').Page,
+  origin: string,
+  threads: number,
+): Promise<MetricRow[]> {
+  const out: MetricRow[] = [];
+  const lpipsDir = resolve('models/lpips');
+  const haveLpips = existsSync(resolve(lpipsDir, 'manifest.json'));
+  if (!haveLpips) console.log('LPIPS graphs not built (npm run lpips): timing PSNR and SSIM only.');
+  const browser = await page.evaluate(
+    (req) =>
+      (
+        window as unknown as {
+          inbetweenMetricsBench: (
+            r: unknown,
+          ) => Promise<MetricsBenchmark & { lpipsBackend: string | null }>;
+        }
+      ).inbetweenMetricsBench(req),
+    { a: `${origin}/samples/bounce-start.png`, b: `${origin}/samples/bounce-end.png`, repeats },
+  );
+  out.push({ ...browser, where: `browser metrics worker (${browser.lpipsBackend ?? 'no LPIPS'})` });
+  const lpips: { alex?: GraphRunner; squeeze?: GraphRunner } = {};
+  if (haveLpips) {
+    const manifest = parseLpipsManifest(
+      JSON.parse(readFileSync(resolve(lpipsDir, 'manifest.json'), 'utf8')),
+    );
+    for (const k of ['alex', 'squeeze'] as const) {
+      const g = manifest.graphs[k];
+      if (!g) continue;
+      const session = await ort.InferenceSession.create(resolve(lpipsDir, g.file), {
+        executionProviders: ['cpu'],
+        intraOpNumThreads: threads,
+      });
+      lpips[k] = wrapSession(session, ort);
+    }
+  }
+  const [a, b] = await Promise.all(PAIR.map((p) => readPng(resolve(p))));
+  out.push({
+    ...(await benchmarkMetrics(a!, b!, lpips, repeats)),
+    where: `node (${threads} threads)`,
+  });
+  return out;
+}
+
+function printMetrics(rows: MetricRow[]): void {
+  if (rows.length === 0) return;
+  const f = (n: number | null) => (n === null ? '—' : n >= 100 ? n.toFixed(0) : n.toFixed(1));
+  console.log(`\nscoring one ${rows[0]!.size[0]}×${rows[0]!.size[1]} pair, median ms\n`);
+  const header = ['where', 'PSNR', 'SSIM', 'SSIM-Y', 'LPIPS-Alex', 'LPIPS-Sq'];
+  const lines = rows.map((r) => [
+    r.where,
+    f(r.psnrMs),
+    f(r.ssimMs),
+    f(r.ssimLumaMs),
+    f(r.lpipsAlexMs),
+    f(r.lpipsSqueezeMs),
+  ]);
+  const browserRow = rows.find((r) => r.where.startsWith('browser'));
+  const nodeRow = rows.find((r) => r.where.startsWith('node'));
+  if (browserRow && nodeRow) {
+    const ratio = (x: number | null, y: number | null) =>
+      x === null || y === null ? '—' : `${(x / y).toFixed(2)}×`;
+    lines.push([
+      'browser / native',
+      ratio(browserRow.psnrMs, nodeRow.psnrMs),
+      ratio(browserRow.ssimMs, nodeRow.ssimMs),
+      ratio(browserRow.ssimLumaMs, nodeRow.ssimLumaMs),
+      ratio(browserRow.lpipsAlexMs, nodeRow.lpipsAlexMs),
+      ratio(browserRow.lpipsSqueezeMs, nodeRow.lpipsSqueezeMs),
+    ]);
+  }
+  const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: string[]) =>
+    console.log(
+      cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '),
+    );
+  show(header);
+  lines.forEach(show);
+}
 
 async function main(): Promise<void> {
   if (!values['no-build'] || !existsSync('dist/bench.html')) {
@@ -89,6 +185,7 @@ async function main(): Promise<void> {
         );
         for (const r of browserRows) {
           wasmThreads = r.backendInfo.wasmThreads;
+          wasmThreadsSeen = wasmThreads;
           rows.push({
             ...r,
             where: `${manifest.id} · browser ${r.backendInfo.backend}${r.backendInfo.backend === 'wasm' ? ` (${r.backendInfo.wasmThreads} threads)` : ''}`,
@@ -102,11 +199,13 @@ async function main(): Promise<void> {
         for (const g of Object.values(graphs)) await g.release();
       }
     }
+    metricRows = await benchMetrics(page, origin, wasmThreadsSeen);
   } finally {
     await browser.close();
     await new Promise<void>((res) => server.httpServer.close(() => res()));
   }
   printTable(rows);
+  printMetrics(metricRows);
   if (values.json) writeFileSync(values.json, JSON.stringify(rows, null, 2));
 }
 

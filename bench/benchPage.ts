@@ -8,6 +8,7 @@ import {
   loadVariant,
   terminateWorker,
 } from '../src/inference/inferenceClient';
+import { benchmarkMetricsInWorker, loadLpips } from '../src/evaluate/metricsClient';
 import type { BackendPreference } from '../workers/protocol';
 
 interface BenchRequest {
@@ -42,5 +43,21 @@ async function inbetweenBench(req: BenchRequest) {
   return rows;
 }
 
-(window as unknown as { inbetweenBench: typeof inbetweenBench }).inbetweenBench = inbetweenBench;
+/** Times PSNR, SSIM and LPIPS on one image pair in the metrics worker. */
+async function inbetweenMetricsBench(req: { a: string; b: string; repeats: number }) {
+  const lpips = await loadLpips({
+    kind: 'url',
+    baseUrl: new URL('/models/lpips/', location.href).href,
+    label: 'bundled',
+  });
+  const [a, b] = await Promise.all([req.a, req.b].map(async (u) => (await fetch(u)).blob()));
+  const result = await benchmarkMetricsInWorker({
+    result: a!,
+    groundTruth: b!,
+    repeats: req.repeats,
+  });
+  return { ...result, lpipsBackend: lpips.backend, lpipsMessage: lpips.message };
+}
+
+Object.assign(window, { inbetweenBench, inbetweenMetricsBench });
 document.getElementById('status')!.textContent = 'ready';

@@ -5,6 +5,7 @@
  * /models/lpips/ when present, or from a folder the person picks, verified and cached in IndexedDB.
  */
 import * as Comlink from 'comlink';
+import { benchmarkMetrics } from '../src/core/benchmark';
 import { wrapSession, type GraphRunner } from '../src/core/graph';
 import type { RgbaImage } from '../src/core/image';
 import {
@@ -55,6 +56,7 @@ async function readManifest(source: PackSource): Promise<unknown> {
 }
 
 const api: MetricsApi = {
+  benchmark: (req) => benchmark(req),
   async loadLpips(source, onProgress): Promise<LpipsStatus> {
     let manifest;
     try {
@@ -128,6 +130,17 @@ const api: MetricsApi = {
     };
   },
 };
+
+/** Times each metric on one pair, LPIPS included when loaded. */
+async function benchmark(req: ScoreRequest & { repeats: number }) {
+  const [a, b] = await Promise.all([blobToRgba(req.result), blobToRgba(req.groundTruth)]);
+  return benchmarkMetrics(
+    a,
+    b,
+    { alex: lpips.get('alex'), squeeze: lpips.get('squeeze') },
+    req.repeats,
+  );
+}
 
 /** LPIPS spatial distances (0…1 and beyond) on the heatmap ramp, clamped at 1. */
 function colourMap(map: Float32Array, width: number, height: number): RgbaImage {

@@ -5,7 +5,7 @@
  */
 import type { FitMode, FitPlan } from '../src/core/image';
 import type { PackManifest } from '../src/core/manifest';
-import type { BenchmarkResult } from '../src/core/benchmark';
+import type { BenchmarkResult, MetricsBenchmark } from '../src/core/benchmark';
 import type { RunSettings, RunTimings, StepRecord } from '../src/core/pipeline';
 
 /** Where a pack's files come from. */
@@ -152,4 +152,6 @@ export interface MetricsApi {
   loadLpips(source: PackSource, onProgress: (p: ProgressEvent) => void): Promise<LpipsStatus>;
   /** Scores a result against a ground-truth frame (same size, else a clear error). */
   score(req: ScoreRequest): Promise<ScoreResult>;
+  /** Times each metric on one pair (benchmark). */
+  benchmark(req: ScoreRequest & { repeats: number }): Promise<MetricsBenchmark>;
 }

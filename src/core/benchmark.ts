@@ -3,6 +3,9 @@
  * the same code in the browser worker and in Node, so the two can be compared side by side
  * (`npm run bench`) and shown in the studio's efficiency figures.
  */
+import type { GraphRunner } from './graph';
+import { computeLpips, LPIPS_MIN_SIDE } from './lpips';
+import { psnr, ssim } from './metrics';
 import type { VariantGraphs } from './pipeline';
 import { decodeLatent, encodeKeyframe, interpolate } from './pipeline';
 import type { RgbaImage } from './image';
@@ -127,5 +130,44 @@ export async function benchmarkVariant(
     encodeMs: median(samples.encodeMs),
     inbetweenMs: median(samples.inbetweenMs),
     samples,
+  };
+}
+
+export interface MetricsBenchmark {
+  size: [number, number];
+  psnrMs: number;
+  ssimMs: number;
+  ssimLumaMs: number;
+  /** null when the graph is not loaded. */
+  lpipsAlexMs: number | null;
+  lpipsSqueezeMs: number | null;
+}
+
+/** Times each metric on one pair (median of `repeats`, after a warm-up), same code everywhere. */
+export async function benchmarkMetrics(
+  a: RgbaImage,
+  b: RgbaImage,
+  lpips: { alex?: GraphRunner; squeeze?: GraphRunner },
+  repeats: number,
+): Promise<MetricsBenchmark> {
+  const time = async (fn: () => unknown | Promise<unknown>): Promise<number> => {
+    await fn();
+    const samples: number[] = [];
+    for (let r = 0; r < repeats; r++) {
+      const t0 = performance.now();
+      await fn();
+      samples.push(performance.now() - t0);
+    }
+    return median(samples);
+  };
+  return {
+    size: [a.width, a.height],
+    psnrMs: await time(() => psnr(a, b)),
+    ssimMs: await time(() => ssim(a, b, { channel: 'rgb' })),
+    ssimLumaMs: await time(() => ssim(a, b, { channel: 'luma' })),
+    lpipsAlexMs: lpips.alex ? await time(() => computeLpips(lpips.alex!, a, b)) : null,
+    lpipsSqueezeMs: lpips.squeeze
+      ? await time(() => computeLpips(lpips.squeeze!, a, b, { minSide: LPIPS_MIN_SIDE.squeeze }))
+      : null,
   };
 }

@@ -31,3 +31,8 @@ export function loadLpips(
 export function scoreFrame(req: ScoreRequest): Promise<ScoreResult> {
   return client.call((r) => r.score(req));
 }
+
+/** Times each metric on one pair in the worker (benchmark page). */
+export function benchmarkMetricsInWorker(req: ScoreRequest & { repeats: number }) {
+  return client.call((r) => r.benchmark(req));
+}
