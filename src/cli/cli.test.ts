@@ -1,15 +1,43 @@
-/** The `inbetween` CLI on the tiny pack: frames and run.json out; bad input → non-zero, one line. */
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+/**
+ * The `inbetween` CLI on the tiny pack: frames and run.json out; `--gt` scores the τ = 0.5 frame
+ * into run.json (LPIPS graphs from models/lpips, or built into a temporary folder when absent);
+ * bad input → non-zero, one line.
+ */
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PNG } from 'pngjs';
 import { main } from './main';
+import type { Scores } from './score';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PACK = resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny');
 const START = resolve(ROOT, 'public/samples/bounce-start.png');
 const END = resolve(ROOT, 'public/samples/bounce-end.png');
+
+/** models/lpips when built; otherwise the graphs are built for this suite (as score.test.ts). */
+let lpipsDir = resolve(ROOT, 'models/lpips');
+let lpipsTmp: string | undefined;
+beforeAll(() => {
+  if (existsSync(join(lpipsDir, 'manifest.json'))) return;
+  lpipsTmp = mkdtempSync(join(tmpdir(), 'inbetween-cli-lpips-'));
+  const proc = spawnSync(
+    '/usr/bin/python3',
+    [join(ROOT, 'models/training/export_lpips.py'), '--out', lpipsTmp],
+    { cwd: ROOT, encoding: 'utf8', timeout: 240_000 },
+  );
+  if (proc.status !== 0) {
+    throw new Error(
+      `export_lpips.py failed (status ${proc.status}): ${(proc.stderr || String(proc.error)).slice(-3000)}`,
+    );
+  }
+  lpipsDir = lpipsTmp;
+}, 300_000);
+afterAll(() => {
+  if (lpipsTmp) rmSync(lpipsTmp, { recursive: true, force: true });
+});
 
 let errors: string[] = [];
 beforeEach(() => {
@@ -67,10 +95,88 @@ describe('inbetween interpolate', () => {
     expect(run.timings.totalMs).toBeGreaterThan(0);
   });
 
+  it('with --gt, scores the τ = 0.5 frame as written against the ground truth into run.json', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'inbetween-gt-'));
+    const argv = ['--pack', PACK, '--start', START, '--end', END, '--out', out];
+    const code = await main([
+      'interpolate',
+      ...argv,
+      '--frames',
+      '3',
+      '--steps',
+      '2',
+      '--gt',
+      END,
+      '--lpips',
+      lpipsDir,
+    ]);
+    expect(errors).toEqual([]);
+    expect(code).toBe(0);
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+    expect(run.frames.map((f: { tau: number }) => f.tau)).toEqual([0.25, 0.5, 0.75]);
+    const gt = run.groundTruth as { file: string; tau: number; frame: string; scores: Scores };
+    expect(gt.file).toBe(END);
+    expect(gt.tau).toBe(0.5);
+    expect(gt.frame).toBe('frame_02.png');
+    expect(gt.scores.images).toEqual([
+      { file: 'frame_02.png', width: 512, height: 320 },
+      { file: END, width: 512, height: 320 },
+    ]);
+    for (const m of Object.values(gt.scores.metrics)) {
+      expect(Number.isFinite(m.value), m.convention).toBe(true);
+      expect(m).not.toHaveProperty('unavailable');
+    }
+    expect(gt.scores.metrics.psnr.infinite).toBe(false);
+    expect(gt.scores.lpipsGraphs).toHaveProperty('files');
+
+    // The numbers are those of the PNG on disk: `inbetween score` on the file agrees exactly.
+    const log = vi.mocked(console.log);
+    log.mockClear();
+    expect(
+      await main(['score', join(out, 'frame_02.png'), END, '--json', '--lpips', lpipsDir]),
+    ).toBe(0);
+    const direct = JSON.parse(String(log.mock.calls[0]![0])) as Scores;
+    expect(direct.metrics).toEqual(gt.scores.metrics);
+    rmSync(out, { recursive: true, force: true });
+  });
+
+  it('refuses --gt of another size than the keyframes before running', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inbetween-gt-bad-'));
+    writeFileSync(join(dir, 'small.png'), PNG.sync.write(new PNG({ width: 64, height: 64 })));
+    const code = await main([
+      'interpolate',
+      ...['--pack', PACK, '--start', START, '--end', END, '--out', join(dir, 'out')],
+      ...['--gt', join(dir, 'small.png'), '--lpips', lpipsDir],
+    ]);
+    expect(code).toBe(1);
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatch(
+      /^inbetween: the ground truth .*small\.png is 64×64 but the keyframes are 512×320/,
+    );
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it.each([
     [
       ['interpolate', '--pack', PACK, '--start', START, '--end', END],
       /^inbetween: --out is required$/,
+    ],
+    [
+      [
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--frames', '2', '--gt', END],
+      ],
+      /^inbetween: --gt scores the in-between at τ = 0\.5, and --frames 2 has none/,
+    ],
+    [
+      [
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--lpips', '/tmp'],
+      ],
+      /^inbetween: --lpips is only used with --gt$/,
     ],
     [
       [

@@ -4,19 +4,41 @@
  *
  *   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
  *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop]
+ *                         [--gt G.png] [--lpips DIR]
+ *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import type { FitMode } from '../core/image';
+import type { FitMode, RgbaImage } from '../core/image';
 import { interpolate, MAX_INBETWEENS, prepareKeyframes, restoreFrame } from '../core/pipeline';
-import { loadVariantGraphs, readPackManifest, readPng, writePng } from './nodeRuntime';
+import {
+  loadLpipsGraphs,
+  loadVariantGraphs,
+  readPackManifest,
+  readPng,
+  writePng,
+  type LpipsGraphs,
+} from './nodeRuntime';
+import {
+  assertSameSize,
+  DEFAULT_LPIPS_DIR,
+  formatScores,
+  missingLpips,
+  scoreImages,
+  summarizeScores,
+} from './score';
 
 const USAGE = `usage:
   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop]
-  inbetween --help`;
+                        [--gt G.png] [--lpips DIR]
+  inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
+  inbetween --help
+
+  --gt G.png     score the in-between at τ = 0.5 against G (odd --frames only) into run.json
+  --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)`;
 
 /** An error whose message is the whole one-line reason shown to the person. */
 export class UsageError extends Error {}
@@ -36,30 +58,69 @@ function intArg(
   return n;
 }
 
-async function interpolateCommand(argv: string[]): Promise<void> {
-  let values;
+/** node:util parseArgs with its errors as one-line `UsageError`s. */
+function parseCommandArgs<T extends ParseArgsConfig>(config: T) {
   try {
-    ({ values } = parseArgs({
-      args: argv,
-      options: {
-        pack: { type: 'string' },
-        start: { type: 'string' },
-        end: { type: 'string' },
-        out: { type: 'string' },
-        frames: { type: 'string' },
-        steps: { type: 'string' },
-        seed: { type: 'string' },
-        variant: { type: 'string' },
-        'lora-scale': { type: 'string' },
-        fit: { type: 'string' },
-        threads: { type: 'string' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }));
+    return parseArgs(config);
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]!);
   }
+}
+
+async function releaseLpips(lpips: LpipsGraphs | undefined): Promise<void> {
+  if (!lpips?.available) return;
+  for (const g of Object.values(lpips.graphs)) await g.runner.release();
+}
+
+/**
+ * run.json's `groundTruth`: the in-between at τ = 0.5 (frame (count + 1) / 2 of an odd count),
+ * read back from disk so the scores are those of the PNG as written, against the ground truth.
+ * Releases the LPIPS graphs.
+ */
+async function scoreMidFrame(
+  outDir: string,
+  files: string[],
+  positions: number[],
+  gtFile: string,
+  groundTruth: RgbaImage,
+  lpips: LpipsGraphs,
+) {
+  try {
+    const frame = files[positions.indexOf(0.5)];
+    if (frame === undefined) throw new Error('internal error: no in-between at τ = 0.5');
+    const written = await readPng(join(outDir, frame));
+    const scores = await scoreImages(
+      { file: frame, image: written },
+      { file: gtFile, image: groundTruth },
+      lpips,
+    );
+    return { file: gtFile, tau: 0.5, frame, scores };
+  } finally {
+    await releaseLpips(lpips);
+  }
+}
+
+async function interpolateCommand(argv: string[]): Promise<void> {
+  const { values } = parseCommandArgs({
+    args: argv,
+    options: {
+      pack: { type: 'string' },
+      start: { type: 'string' },
+      end: { type: 'string' },
+      out: { type: 'string' },
+      frames: { type: 'string' },
+      steps: { type: 'string' },
+      seed: { type: 'string' },
+      variant: { type: 'string' },
+      'lora-scale': { type: 'string' },
+      fit: { type: 'string' },
+      threads: { type: 'string' },
+      gt: { type: 'string' },
+      lpips: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
   for (const req of ['pack', 'start', 'end', 'out'] as const) {
     if (!values[req]) throw new UsageError(`--${req} is required`);
   }
@@ -75,6 +136,14 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     );
   }
   const count = intArg('frames', values.frames, 1, 1, MAX_INBETWEENS);
+  if (values.gt !== undefined && count % 2 === 0) {
+    throw new UsageError(
+      `--gt scores the in-between at τ = 0.5, and --frames ${count} has none (its frames sit at τ = k/${count + 1}); use an odd --frames`,
+    );
+  }
+  if (values.lpips !== undefined && values.gt === undefined) {
+    throw new UsageError('--lpips is only used with --gt');
+  }
   const steps = intArg(
     'steps',
     values.steps,
@@ -94,6 +163,18 @@ async function interpolateCommand(argv: string[]): Promise<void> {
 
   const [start, end] = await Promise.all([readPng(values.start!), readPng(values.end!)]);
   const prepared = prepareKeyframes(manifest, start, end, fit);
+  // The ground truth and the LPIPS graphs are checked before the run, not after it.
+  let groundTruth: RgbaImage | undefined;
+  let lpips: LpipsGraphs | undefined;
+  if (values.gt !== undefined) {
+    groundTruth = await readPng(values.gt);
+    if (groundTruth.width !== start.width || groundTruth.height !== start.height) {
+      throw new Error(
+        `the ground truth ${values.gt} is ${groundTruth.width}×${groundTruth.height} but the keyframes are ${start.width}×${start.height} (images are never resized for metrics)`,
+      );
+    }
+    lpips = await loadLpipsGraphs(values.lpips ?? DEFAULT_LPIPS_DIR, threads);
+  }
   const tLoad = performance.now();
   const { variant, graphs, sessionMs } = await loadVariantGraphs(
     values.pack!,
@@ -118,6 +199,10 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     );
     files.push(name);
   }
+  const gtRecord =
+    groundTruth && lpips
+      ? await scoreMidFrame(values.out!, files, result.positions, values.gt!, groundTruth, lpips)
+      : undefined;
   const run = {
     tool: 'inbetween interpolate',
     packId: manifest.id,
@@ -131,6 +216,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     keyframeSize: [start.width, start.height],
     modelSize: manifest.image.defaultSize,
     frames: files.map((file, i) => ({ file, tau: result.positions[i] })),
+    ...(gtRecord ? { groundTruth: gtRecord } : {}),
     timesteps: result.timesteps,
     backend: {
       runtime: 'onnxruntime-node',
@@ -155,6 +241,55 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   console.log(
     `wrote ${files.length} in-between${files.length > 1 ? 's' : ''} and run.json to ${values.out} (${variant.id}, ${steps} steps, ${result.timings.totalMs.toFixed(0)} ms)`,
   );
+  if (gtRecord) {
+    console.log(`${gtRecord.frame} (τ = 0.5) vs ${values.gt}: ${summarizeScores(gtRecord.scores)}`);
+    const used = gtRecord.scores.lpipsGraphs;
+    if ('unavailable' in used) console.log(used.unavailable);
+  }
+}
+
+/**
+ * `inbetween score A.png B.png`: every metric, one line each with its convention (or `--json`).
+ * Returns 0, or 1 when `--require-lpips` is given and an LPIPS value could not be measured.
+ */
+async function scoreCommand(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandArgs({
+    args: argv,
+    options: {
+      json: { type: 'boolean' },
+      lpips: { type: 'string' },
+      'require-lpips': { type: 'boolean' },
+      threads: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (positionals.length !== 2) {
+    throw new UsageError(
+      `score needs two PNG files (inbetween score A.png B.png), got ${positionals.length}`,
+    );
+  }
+  const [fileA, fileB] = positionals as [string, string];
+  const threads = values.threads ? intArg('threads', values.threads, 0, 1, 64) : undefined;
+  const [imageA, imageB] = await Promise.all([readPng(fileA), readPng(fileB)]);
+  const a = { file: fileA, image: imageA };
+  const b = { file: fileB, image: imageB };
+  assertSameSize(a, b); // before loading the graphs
+  const lpips = await loadLpipsGraphs(values.lpips ?? DEFAULT_LPIPS_DIR, threads);
+  let scores;
+  try {
+    scores = await scoreImages(a, b, lpips);
+  } finally {
+    await releaseLpips(lpips);
+  }
+  if (values.json) console.log(JSON.stringify(scores, null, 2));
+  else for (const line of formatScores(scores)) console.log(line);
+  const missing = values['require-lpips'] ? missingLpips(scores) : undefined;
+  if (missing) {
+    console.error(`inbetween: --require-lpips: ${missing}`);
+    return 1;
+  }
+  return 0;
 }
 
 /** Runs the CLI; returns the exit code. */
@@ -169,6 +304,7 @@ export async function main(argv: string[]): Promise<number> {
       await interpolateCommand(rest);
       return 0;
     }
+    if (command === 'score') return await scoreCommand(rest);
     throw new UsageError(`unknown command "${command}" (try: inbetween --help)`);
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];

@@ -1,7 +1,7 @@
 /**
- * Node side of the studio core: reads a pack folder from disk (validated, every file checked
- * against its sha256), creates onnxruntime-node sessions, and reads/writes PNGs with pngjs.
- * Shared by the `inbetween` CLI, the benchmark and the tests that compare runtimes.
+ * Node side of the studio core: reads a pack folder or an LPIPS folder from disk (validated, every
+ * file checked against its sha256), creates onnxruntime-node sessions, and reads/writes PNGs with
+ * pngjs. Shared by the `inbetween` CLI, the benchmark and the tests that compare runtimes.
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
@@ -9,6 +9,12 @@ import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { checkGraphNames, wrapSession, type GraphRunner } from '../core/graph';
 import type { RgbaImage } from '../core/image';
+import {
+  parseLpipsManifest,
+  type LpipsBackbone,
+  type LpipsGraphSpec,
+  type LpipsManifest,
+} from '../core/lpips';
 import { parseManifest, type PackManifest, type VariantSpec } from '../core/manifest';
 import type { VariantGraphs } from '../core/pipeline';
 import { verifyPackFile } from '../core/sha256';
@@ -26,19 +32,23 @@ export async function readPackManifest(dir: string): Promise<PackManifest> {
   return result.manifest;
 }
 
-/** Reads one pack file, refusing names that escape the pack folder, and verifies it. */
+/**
+ * Reads one file listed in a manifest, refusing names that escape the folder, and verifies its size
+ * and sha256. `folder` names the folder in messages ("pack", "LPIPS folder").
+ */
 export async function readPackFile(
   dir: string,
   ref: { file: string; sizeBytes: number; sha256: string },
+  folder = 'pack',
 ): Promise<Uint8Array> {
   const root = resolve(dir);
   const full = resolve(root, ref.file);
-  if (!full.startsWith(root + sep)) throw new Error(`${ref.file} is outside the pack folder`);
+  if (!full.startsWith(root + sep)) throw new Error(`${ref.file} is outside the ${folder} folder`);
   let bytes: Uint8Array;
   try {
     bytes = new Uint8Array(await readFile(full));
   } catch (e) {
-    throw new Error(`the pack has no file ${ref.file}`, { cause: e });
+    throw new Error(`the ${folder} has no file ${ref.file}`, { cause: e });
   }
   await verifyPackFile(ref.file, bytes, ref);
   return bytes;
@@ -113,6 +123,77 @@ export async function loadVariantGraphs(
     graphs: { encoder: enc.runner, decoder: dec.runner, denoiser: den.runner },
     sessionMs: { encoder: enc.sessionMs, decoder: dec.sessionMs, denoiser: den.sessionMs },
   };
+}
+
+/** One LPIPS graph loaded with onnxruntime-node, with the manifest entry it was checked against. */
+export interface LoadedLpipsGraph {
+  spec: LpipsGraphSpec;
+  runner: GraphRunner;
+}
+
+/**
+ * The LPIPS graphs of a folder built by models/training/export_lpips.py: `available: false` when
+ * the folder has no manifest.json (not built yet); otherwise every graph its manifest lists.
+ */
+export type LpipsGraphs =
+  | {
+      available: true;
+      /** Absolute path of the folder. */
+      dir: string;
+      manifest: LpipsManifest;
+      graphs: Partial<Record<LpipsBackbone, LoadedLpipsGraph>>;
+    }
+  | { available: false; dir: string };
+
+/**
+ * Loads the LPIPS graphs of `dir`: the manifest validated with `parseLpipsManifest`, every graph
+ * checked against its size and sha256 (as pack files are) and against its tensor names. A folder
+ * without manifest.json is `available: false`; an invalid manifest, a missing, corrupt or
+ * mislabelled graph throws one line naming the folder.
+ */
+export async function loadLpipsGraphs(dir: string, threads?: number): Promise<LpipsGraphs> {
+  const root = resolve(dir);
+  let text: string;
+  try {
+    text = await readFile(join(root, 'manifest.json'), 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return { available: false, dir: root };
+    throw new Error(`cannot read ${join(root, 'manifest.json')} (${code ?? String(e)})`, {
+      cause: e,
+    });
+  }
+  let manifest: LpipsManifest;
+  try {
+    manifest = parseLpipsManifest(JSON.parse(text));
+  } catch (e) {
+    throw new Error(`${(e as Error).message.split('\n')[0]} (in ${root})`, { cause: e });
+  }
+  const graphs: Partial<Record<LpipsBackbone, LoadedLpipsGraph>> = {};
+  try {
+    for (const backbone of ['alex', 'squeeze'] as const) {
+      const spec = manifest.graphs[backbone];
+      if (!spec) continue;
+      const what = `the LPIPS ${backbone} graph (${spec.file} in ${root})`;
+      const bytes = await readPackFile(root, spec, 'LPIPS folder');
+      let session: ort.InferenceSession;
+      try {
+        session = await ort.InferenceSession.create(bytes, nodeSessionOptions(threads));
+      } catch (e) {
+        throw new Error(`could not load ${what}: ${(e as Error).message.split('\n')[0]}`, {
+          cause: e,
+        });
+      }
+      const runner = wrapSession(session, ort);
+      graphs[backbone] = { spec, runner };
+      checkGraphNames(what, runner, spec.inputs, spec.outputs);
+    }
+  } catch (e) {
+    for (const g of Object.values(graphs)) await g.runner.release();
+    const msg = (e as Error).message.split('\n')[0]!;
+    throw new Error(msg.includes(root) ? msg : `${msg} (in ${root})`, { cause: e });
+  }
+  return { available: true, dir: root, manifest, graphs };
 }
 
 /** Reads a PNG as 8-bit RGBA (16-bit PNGs are scaled down, grey and palette expanded). */

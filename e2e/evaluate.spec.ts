@@ -1,0 +1,97 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { main as cli } from '../src/cli/main';
+import { expect, ROOT, solidPng, test, type FilePayload } from './studio';
+
+function triplet(): FilePayload[] {
+  const f = (name: string, file: string) => ({
+    name,
+    mimeType: 'image/png',
+    buffer: readFileSync(resolve(ROOT, 'public/samples', file)),
+  });
+  return [
+    f('frame3.png', 'bounce-end.png'),
+    f('frame1.png', 'bounce-start.png'),
+    f('frame2.png', 'bounce-middle.png'),
+  ];
+}
+
+test('a dropped triplet is scored; the page shows the same scores as the CLI for that frame', async ({
+  studio,
+  page,
+}) => {
+  await studio.open();
+  await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready (alex, squeeze)');
+  await studio.dropFiles(studio.id('evaluate.panel'), triplet());
+  await expect(studio.id('keyframes.start.meta')).toContainText('frame1.png');
+  await expect(studio.id('keyframes.end.meta')).toContainText('frame3.png');
+  await expect(studio.id('evaluate.gt.meta')).toContainText('frame2.png · 512×320');
+  await expect(studio.id('run.count')).toHaveValue('1');
+  await studio.setNumber('run.steps', 3);
+  await studio.run();
+  await studio.expectDone(1);
+  await expect(studio.id('evaluate.row')).toHaveCount(1);
+  await expect(studio.id('evaluate.lpips-alex')).not.toHaveText('—');
+  await expect(studio.id('evaluate.conventions')).toContainText('PSNR (RGB, uint8, peak 255)');
+  await expect(studio.id('evaluate.heatmap')).toBeVisible();
+  await expect(studio.id('evaluate.lpips-map')).toBeVisible();
+  await expect(studio.id('evaluate.compare.slider')).toBeVisible();
+
+  const shown = {
+    psnr: Number(await studio.id('evaluate.psnr').getAttribute('data-value')),
+    ssim: Number(await studio.id('evaluate.ssim').getAttribute('data-value')),
+    ssimLuma: Number(await studio.id('evaluate.ssim-luma').getAttribute('data-value')),
+    lpipsAlex: Number(await studio.id('evaluate.lpips-alex').getAttribute('data-value')),
+    lpipsSqueeze: Number(await studio.id('evaluate.lpips-squeeze').getAttribute('data-value')),
+  };
+  // The CLI scores the very PNG the page shows.
+  const bytes = await studio
+    .id('viewer.frame')
+    .evaluate(async (img: HTMLImageElement) => [
+      ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
+    ]);
+  const dir = mkdtempSync(join(tmpdir(), 'evaluate-'));
+  writeFileSync(join(dir, 'frame.png'), Buffer.from(bytes));
+  const lines: string[] = [];
+  const log = console.log;
+  console.log = (s: string) => void lines.push(s);
+  let code: number;
+  try {
+    code = await cli([
+      'score',
+      join(dir, 'frame.png'),
+      resolve(ROOT, 'public/samples/bounce-middle.png'),
+      '--json',
+    ]);
+  } finally {
+    console.log = log;
+  }
+  expect(code).toBe(0);
+  const { metrics } = JSON.parse(lines.join('\n')) as {
+    metrics: Record<string, { value: number }>;
+  };
+  expect(Math.abs(shown.psnr - metrics.psnr!.value)).toBeLessThan(1e-3);
+  expect(Math.abs(shown.ssim - metrics.ssim!.value)).toBeLessThan(1e-4);
+  expect(Math.abs(shown.ssimLuma - metrics.ssimLuma!.value)).toBeLessThan(1e-4);
+  expect(Math.abs(shown.lpipsAlex - metrics.lpips!.value)).toBeLessThan(1e-4);
+  expect(Math.abs(shown.lpipsSqueeze - metrics.lpipsSqueeze!.value)).toBeLessThan(1e-4);
+  await expect(page.getByTestId('message.error')).toHaveCount(0);
+});
+
+test('a ground truth of another size is refused with a message; nothing is resized', async ({
+  studio,
+}) => {
+  await studio.open();
+  await studio.dropKeyframes();
+  await studio.setNumber('run.count', 1);
+  await studio.setNumber('run.steps', 2);
+  await studio.id('evaluate.gt.input').setInputFiles([solidPng('gt.png', 100, 80, [10, 20, 30])]);
+  await expect(studio.id('evaluate.gt.meta')).toContainText('gt.png · 100×80');
+  await studio.run();
+  await studio.expectDone(1);
+  await expect(studio.errors()).toContainText(
+    'The ground truth is 100×80 but the in-between is 512×320',
+  );
+  await expect(studio.id('evaluate.row')).toHaveCount(0);
+});

@@ -1,0 +1,259 @@
+/**
+ * Scores two same-size images with every metric the studio reports — PSNR, SSIM (RGB and luma),
+ * LPIPS with AlexNet and with SqueezeNet — through the same src/core code as the page, LPIPS on
+ * onnxruntime-node. Used by `inbetween score` and by `inbetween interpolate --gt`.
+ *
+ * The result is plain JSON. JSON has no Infinity, so an infinite PSNR (the RGB of the two images is
+ * identical) is `"value": null` with `"infinite": true`; a metric that cannot be measured (LPIPS
+ * graphs not built, an image under a backbone's or SSIM's minimum side) is `"value": null` with
+ * `"unavailable"` saying why. A `null` value is therefore never silent: exactly one of `infinite`
+ * and `unavailable` explains it.
+ */
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { RgbaImage } from '../core/image';
+import { computeLpips, type LpipsBackbone } from '../core/lpips';
+import {
+  METRIC_CONVENTIONS,
+  psnr,
+  ssim,
+  SSIM_WINDOW,
+  type MetricConvention,
+} from '../core/metrics';
+import type { LpipsGraphs } from './nodeRuntime';
+
+/** models/lpips of this repository, found from this file's location (not the working directory). */
+export const DEFAULT_LPIPS_DIR = resolve(
+  dirname(fileURLToPath(import.meta.url)),
+  '..',
+  '..',
+  'models',
+  'lpips',
+);
+
+/** The command that builds the LPIPS graphs (docs/metrics.md), run from the repository root. */
+export const LPIPS_BUILD_COMMAND = '/usr/bin/python3 models/training/export_lpips.py';
+
+const BACKBONE_NAMES: Record<LpipsBackbone, string> = { alex: 'AlexNet', squeeze: 'SqueezeNet' };
+
+/** The metric keys of `METRIC_CONVENTIONS`, in the order they are shown. */
+export const METRIC_KEYS = [
+  'psnr',
+  'ssim',
+  'ssimLuma',
+  'lpips',
+  'lpipsSqueeze',
+] as const satisfies readonly (keyof MetricConvention)[];
+export type MetricKey = (typeof METRIC_KEYS)[number];
+
+/** The LPIPS metric key of each backbone. */
+const LPIPS_KEY: Record<LpipsBackbone, 'lpips' | 'lpipsSqueeze'> = {
+  alex: 'lpips',
+  squeeze: 'lpipsSqueeze',
+};
+
+export interface MetricScore {
+  /** The number; `null` when infinite (PSNR only) or unavailable. */
+  value: number | null;
+  /** The convention label shown with the number (`METRIC_CONVENTIONS`). */
+  convention: string;
+  /** Why there is no value (one sentence), when there is none for that reason. */
+  unavailable?: string;
+}
+
+export interface PsnrScore extends MetricScore {
+  unit: 'dB';
+  /** True when PSNR is +∞ (identical RGB); `value` is then `null`. */
+  infinite: boolean;
+}
+
+export interface LpipsScore extends MetricScore {
+  /** The graph file that measured it, inside `lpipsGraphs.dir`. */
+  graph?: string;
+}
+
+export interface ScoredImage {
+  /** The path as given (or the frame's file name in run.json). */
+  file: string;
+  width: number;
+  height: number;
+}
+
+/** What `inbetween score --json` prints and what run.json's `groundTruth.scores` holds. */
+export interface Scores {
+  images: [ScoredImage, ScoredImage];
+  metrics: {
+    psnr: PsnrScore;
+    ssim: MetricScore;
+    ssimLuma: MetricScore;
+    lpips: LpipsScore;
+    lpipsSqueeze: LpipsScore;
+  };
+  /**
+   * The LPIPS folder (absolute) and the graphs used, each with its sha256 as checked; or, when the
+   * folder has no graphs, `unavailable` with how to build them.
+   */
+  lpipsGraphs:
+    | { dir: string; files: { backbone: LpipsBackbone; file: string; sha256: string }[] }
+    | { dir: string; unavailable: string };
+}
+
+/** The one sentence shown when a folder has no LPIPS graphs. */
+export function lpipsMissingSentence(dir: string): string {
+  const out = resolve(dir) === DEFAULT_LPIPS_DIR ? '' : ` --out ${dir}`;
+  return `LPIPS unavailable: no LPIPS graphs in ${dir} — build them with \`${LPIPS_BUILD_COMMAND}${out}\` from the repository root (see docs/metrics.md).`;
+}
+
+export interface NamedImage {
+  file: string;
+  image: RgbaImage;
+}
+
+/** Throws one line when the two images differ in size: metrics never resize. */
+export function assertSameSize(a: NamedImage, b: NamedImage): void {
+  const { width: wa, height: ha } = a.image;
+  const { width: wb, height: hb } = b.image;
+  if (wa !== wb || ha !== hb) {
+    throw new Error(
+      `${a.file} is ${wa}×${ha} but ${b.file} is ${wb}×${hb}: metrics need two images of the same size (images are never resized)`,
+    );
+  }
+}
+
+/**
+ * Every metric of `b` against `a` (the order only matters for the record: all five metrics are
+ * symmetric). Throws one line when the images differ in size — they are never resized.
+ */
+export async function scoreImages(
+  a: NamedImage,
+  b: NamedImage,
+  lpips: LpipsGraphs,
+): Promise<Scores> {
+  assertSameSize(a, b);
+  const ia = a.image;
+  const ib = b.image;
+  const { width, height } = ia;
+  const size = `${width}×${height}`;
+
+  const p = psnr(ia, ib);
+  const psnrScore: PsnrScore = {
+    value: Number.isFinite(p) ? p : null,
+    unit: 'dB',
+    infinite: p === Infinity,
+    convention: METRIC_CONVENTIONS.psnr,
+  };
+
+  const ssimScore = (channel: 'rgb' | 'luma'): MetricScore => {
+    const convention = METRIC_CONVENTIONS[channel === 'rgb' ? 'ssim' : 'ssimLuma'];
+    if (width < SSIM_WINDOW || height < SSIM_WINDOW) {
+      return {
+        value: null,
+        convention,
+        unavailable: `SSIM needs images at least ${SSIM_WINDOW}×${SSIM_WINDOW} pixels (its Gaussian window), these are ${size}.`,
+      };
+    }
+    return { value: ssim(ia, ib, { channel }), convention };
+  };
+
+  const lpipsScore = async (backbone: LpipsBackbone): Promise<LpipsScore> => {
+    const convention = METRIC_CONVENTIONS[LPIPS_KEY[backbone]];
+    if (!lpips.available) {
+      return { value: null, convention, unavailable: lpipsMissingSentence(lpips.dir) };
+    }
+    const graph = lpips.graphs[backbone];
+    if (!graph) {
+      return {
+        value: null,
+        convention,
+        unavailable: `The LPIPS manifest in ${lpips.dir} has no ${BACKBONE_NAMES[backbone]} graph — rebuild the folder with \`${LPIPS_BUILD_COMMAND}\` (see docs/metrics.md).`,
+      };
+    }
+    const minSide = graph.spec.minSide;
+    if (width < minSide || height < minSide) {
+      return {
+        value: null,
+        convention,
+        graph: graph.spec.file,
+        unavailable: `LPIPS with ${BACKBONE_NAMES[backbone]} needs images at least ${minSide}×${minSide} pixels, these are ${size}.`,
+      };
+    }
+    const r = await computeLpips(graph.runner, ia, ib, { minSide });
+    return { value: r.distance, convention, graph: graph.spec.file };
+  };
+
+  return {
+    images: [
+      { file: a.file, width, height },
+      { file: b.file, width: ib.width, height: ib.height },
+    ],
+    metrics: {
+      psnr: psnrScore,
+      ssim: ssimScore('rgb'),
+      ssimLuma: ssimScore('luma'),
+      lpips: await lpipsScore('alex'),
+      lpipsSqueeze: await lpipsScore('squeeze'),
+    },
+    lpipsGraphs: lpips.available
+      ? {
+          dir: lpips.dir,
+          files: (['alex', 'squeeze'] as const).flatMap((backbone) => {
+            const g = lpips.graphs[backbone];
+            return g ? [{ backbone, file: g.spec.file, sha256: g.spec.sha256 }] : [];
+          }),
+        }
+      : { dir: lpips.dir, unavailable: lpipsMissingSentence(lpips.dir) },
+  };
+}
+
+/** The value column of one metric: "16.7430 dB", "inf dB", "0.740863", "unavailable…". */
+function formatValue(key: MetricKey, m: MetricScore, missingGraphs: string | undefined): string {
+  if (key === 'psnr') {
+    const ps = m as PsnrScore;
+    if (ps.infinite) return 'inf dB (identical RGB)';
+    if (ps.value !== null) return `${ps.value.toFixed(4)} dB`;
+  } else if (m.value !== null) {
+    return m.value.toFixed(6);
+  }
+  // The missing-graphs sentence is printed once, below the table.
+  if (!m.unavailable || m.unavailable === missingGraphs) return 'unavailable';
+  return `unavailable: ${m.unavailable}`;
+}
+
+/**
+ * The human-readable report: a header line, one line per metric (its convention label, then the
+ * value), and the how-to-build sentence when the LPIPS graphs are missing.
+ */
+export function formatScores(s: Scores): string[] {
+  const [a, b] = s.images;
+  const missingGraphs = 'unavailable' in s.lpipsGraphs ? s.lpipsGraphs.unavailable : undefined;
+  const labelWidth = Math.max(...METRIC_KEYS.map((k) => s.metrics[k].convention.length));
+  const lines = [`${a.file} vs ${b.file} (${a.width}×${a.height})`];
+  for (const key of METRIC_KEYS) {
+    const m = s.metrics[key];
+    lines.push(`${m.convention.padEnd(labelWidth)}  ${formatValue(key, m, missingGraphs)}`);
+  }
+  if (missingGraphs) lines.push(missingGraphs);
+  return lines;
+}
+
+/** A one-line summary for the end of `interpolate --gt`: "PSNR 21.03 dB, SSIM 0.8123, …". */
+export function summarizeScores(s: Scores): string {
+  const m = s.metrics;
+  const num = (v: number | null, digits: number) => (v === null ? 'n/a' : v.toFixed(digits));
+  return [
+    `PSNR ${m.psnr.infinite ? 'inf' : num(m.psnr.value, 2)} dB`,
+    `SSIM ${num(m.ssim.value, 4)}`,
+    `luma SSIM ${num(m.ssimLuma.value, 4)}`,
+    `LPIPS-Alex ${num(m.lpips.value, 4)}`,
+    `LPIPS-Squeeze ${num(m.lpipsSqueeze.value, 4)}`,
+  ].join(', ');
+}
+
+/** Why LPIPS is not fully there (for `--require-lpips`), or undefined when both values exist. */
+export function missingLpips(s: Scores): string | undefined {
+  for (const key of ['lpips', 'lpipsSqueeze'] as const) {
+    const m = s.metrics[key];
+    if (m.value === null) return m.unavailable ?? `${m.convention} is unavailable`;
+  }
+  return undefined;
+}
