@@ -39,9 +39,14 @@ export function listLpipsFiles(): string[] {
   const manifestPath = join(modelsDir, 'lpips', 'manifest.json');
   if (!existsSync(manifestPath)) return [];
   try {
-    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as { format?: unknown; graphs?: unknown };
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+      format?: unknown;
+      graphs?: unknown;
+    };
     if (manifest.format !== 'lpips-onnx') return [];
-    const files = collectFileNames(manifest.graphs).filter((f) => existsSync(join(modelsDir, 'lpips', f)));
+    const files = collectFileNames(manifest.graphs).filter((f) =>
+      existsSync(join(modelsDir, 'lpips', f)),
+    );
     return ['lpips/manifest.json', ...files.map((f) => `lpips/${f}`)];
   } catch {
     return [];
