@@ -8,7 +8,7 @@ import {
   loadVariant,
   terminateWorker,
 } from '../src/inference/inferenceClient';
-import { benchmarkMetricsInWorker, loadLpips } from '../src/evaluate/metricsClient';
+import { benchmarkMetricsInWorker, loadLpips, scoreFrame } from '../src/evaluate/metricsClient';
 import type { BackendPreference } from '../workers/protocol';
 
 interface BenchRequest {
@@ -59,5 +59,25 @@ async function inbetweenMetricsBench(req: { a: string; b: string; repeats: numbe
   return { ...result, lpipsBackend: lpips.backend, lpipsMessage: lpips.message };
 }
 
-Object.assign(window, { inbetweenBench, inbetweenMetricsBench });
+/** Scores two PNGs (bytes) in the metrics worker: used by the reference-parity e2e test. */
+async function inbetweenScorePair(req: { a: number[]; b: number[] }) {
+  await loadLpips({
+    kind: 'url',
+    baseUrl: new URL('/models/lpips/', location.href).href,
+    label: 'bundled',
+  });
+  const blob = (bytes: number[]) => new Blob([new Uint8Array(bytes)], { type: 'image/png' });
+  const r = await scoreFrame({ result: blob(req.a), groundTruth: blob(req.b) });
+  return {
+    psnr: r.psnr,
+    ssim: r.ssim,
+    ssimLuma: r.ssimLuma,
+    lpipsAlex: r.lpipsAlex,
+    lpipsSqueeze: r.lpipsSqueeze,
+    width: r.width,
+    height: r.height,
+  };
+}
+
+Object.assign(window, { inbetweenBench, inbetweenMetricsBench, inbetweenScorePair });
 document.getElementById('status')!.textContent = 'ready';

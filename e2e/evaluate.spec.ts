@@ -95,3 +95,32 @@ test('a ground truth of another size is refused with a message; nothing is resiz
   );
   await expect(studio.id('evaluate.row')).toHaveCount(0);
 });
+
+test('without LPIPS graphs on the server the page says how to get them, and loads them from a folder', async ({
+  studio,
+  page,
+}) => {
+  await page.route('**/models/lpips/**', (route) =>
+    route.fulfill({ status: 404, body: 'not here' }),
+  );
+  await studio.open();
+  await expect(studio.id('evaluate.lpips')).toContainText(
+    'LPIPS is unavailable: build its graphs with',
+  );
+  const dir = resolve(ROOT, 'models/lpips');
+  const manifest = JSON.parse(readFileSync(resolve(dir, 'manifest.json'), 'utf8')) as {
+    graphs: Record<string, { file: string }>;
+  };
+  const files = ['manifest.json', ...Object.values(manifest.graphs).map((g) => g.file)].map(
+    (name) => ({
+      name,
+      mimeType: name.endsWith('.json') ? 'application/json' : 'application/octet-stream',
+      buffer: readFileSync(resolve(dir, name)),
+    }),
+  );
+  await studio.id('evaluate.lpips.input').setInputFiles(files);
+  await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready (alex, squeeze)');
+  // Cached: after a reload (server still without graphs) LPIPS comes from IndexedDB.
+  await page.reload();
+  await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready (alex, squeeze)');
+});
