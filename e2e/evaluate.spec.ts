@@ -124,3 +124,26 @@ test('without LPIPS graphs on the server the page says how to get them, and load
   await page.reload();
   await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready (alex, squeeze)');
 });
+
+test('a result scored against itself shows infinite PSNR, SSIM 1 and LPIPS 0', async ({
+  studio,
+}) => {
+  await studio.open();
+  await studio.dropKeyframes();
+  await studio.setNumber('run.count', 1);
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await studio.expectDone(1);
+  const bytes = await studio
+    .id('viewer.frame')
+    .evaluate(async (img: HTMLImageElement) => [
+      ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
+    ]);
+  await studio
+    .id('evaluate.gt.input')
+    .setInputFiles([{ name: 'same.png', mimeType: 'image/png', buffer: Buffer.from(bytes) }]);
+  await expect(studio.id('evaluate.psnr')).toHaveText('∞');
+  await expect(studio.id('evaluate.psnr')).toHaveAttribute('data-value', 'Infinity');
+  await expect(studio.id('evaluate.ssim')).toHaveText('1.0000');
+  await expect(studio.id('evaluate.lpips-alex')).toHaveText('0.0000');
+});
