@@ -156,7 +156,7 @@ test('a crashed worker gives a message, and the next run starts a fresh one', as
   await studio.open();
   await studio.dropKeyframes();
   await studio.startLongRun();
-  const worker = page.workers().find((w) => !w.url().includes('ort-wasm'));
+  const worker = page.workers().find((w) => w.url().includes('inference.worker'));
   expect(worker, 'the inference worker').toBeTruthy();
   // An uncaught error inside the worker, as a runtime abort would raise.
   await worker!.evaluate(() => {

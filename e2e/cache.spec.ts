@@ -22,7 +22,7 @@ test.describe('the model cache under pressure', () => {
         r.onsuccess = () => res(r.result);
         r.onerror = () => rej(r.error);
       });
-      const chunk = keys.map(String).find((k) => k.startsWith('chunk:'))!;
+      const chunk = keys.map(String).find((k) => k.startsWith('chunk:tiny-random:'))!;
       const prefix = chunk.slice(0, chunk.lastIndexOf(':'));
       await new Promise<void>((res, rej) => {
         const tx = db.transaction('files', 'readwrite');
