@@ -3,13 +3,13 @@
  * into run.json (LPIPS graphs from models/lpips, or built into a temporary folder when absent);
  * bad input → non-zero, one line.
  */
-import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PNG } from 'pngjs';
 import { main } from './main';
+import { prepareLpipsGraphs } from '../testing/lpipsFixture';
 import type { Scores } from './score';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -17,27 +17,15 @@ const PACK = resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny');
 const START = resolve(ROOT, 'public/samples/bounce-start.png');
 const END = resolve(ROOT, 'public/samples/bounce-end.png');
 
-/** models/lpips when built; otherwise the graphs are built for this suite (as score.test.ts). */
-let lpipsDir = resolve(ROOT, 'models/lpips');
-let lpipsTmp: string | undefined;
+/** LPIPS graphs for --gt: models/lpips when current, else built for this suite. */
+let lpipsDir = '';
+let cleanupLpips: () => void = () => undefined;
 beforeAll(() => {
-  if (existsSync(join(lpipsDir, 'manifest.json'))) return;
-  lpipsTmp = mkdtempSync(join(tmpdir(), 'inbetween-cli-lpips-'));
-  const proc = spawnSync(
-    '/usr/bin/python3',
-    [join(ROOT, 'models/training/export_lpips.py'), '--out', lpipsTmp],
-    { cwd: ROOT, encoding: 'utf8', timeout: 240_000 },
-  );
-  if (proc.status !== 0) {
-    throw new Error(
-      `export_lpips.py failed (status ${proc.status}): ${(proc.stderr || String(proc.error)).slice(-3000)}`,
-    );
-  }
-  lpipsDir = lpipsTmp;
+  const graphs = prepareLpipsGraphs();
+  lpipsDir = graphs.dir;
+  cleanupLpips = graphs.cleanup;
 }, 300_000);
-afterAll(() => {
-  if (lpipsTmp) rmSync(lpipsTmp, { recursive: true, force: true });
-});
+afterAll(() => cleanupLpips());
 
 let errors: string[] = [];
 beforeEach(() => {

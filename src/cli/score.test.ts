@@ -7,7 +7,6 @@
  * suite (it does not skip).
  */
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import {
   copyFileSync,
   existsSync,
@@ -23,91 +22,39 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { METRIC_CONVENTIONS } from '../core/metrics';
 import { main } from './main';
 import { DEFAULT_LPIPS_DIR, type Scores } from './score';
+import {
+  LPIPS_DATA,
+  prepareLpipsGraphs,
+  readReferencePairs,
+  SHARED,
+  type ReferencePair,
+} from '../testing/lpipsFixture';
 
-const REPO = resolve(import.meta.dirname, '..', '..');
-const SHARED = resolve(REPO, '..', 'shared');
-const LPIPS_DATA = join(SHARED, 'data', 'lpips');
-const REFERENCE = join(SHARED, 'data', 'metrics-reference.json');
-const EXPORTER = join(REPO, 'models', 'training', 'export_lpips.py');
-const BUILT = join(REPO, 'models', 'lpips');
 const BACKBONES = ['alex', 'squeeze'] as const;
 
-interface ReferencePair {
-  a: string;
-  b: string;
-  size: [number, number, number];
-  psnr_rgb_uint8: number;
-  ssim_rgb_gauss: number;
-  ssim_y_gauss: number;
-  'lpips_alex_v0.1': number;
-  'lpips_squeeze_v0.1': number;
-}
-
-const sha256File = (path: string): string =>
-  createHash('sha256').update(readFileSync(path)).digest('hex');
-
-/** models/lpips, if it is what the exporter would build now from ../shared/data/lpips. */
-function reusableBuild(): string | undefined {
-  try {
-    const m = JSON.parse(readFileSync(join(BUILT, 'manifest.json'), 'utf8')) as {
-      exporter?: { sha256?: string };
-      graphs: Record<string, { file: string; sha256: string; weights?: { sha256: string }[] }>;
-    };
-    if (m.exporter?.sha256 !== sha256File(EXPORTER)) return undefined;
-    for (const b of BACKBONES) {
-      const g = m.graphs[b];
-      const source = join(LPIPS_DATA, `lpips_${b}_v0.1.safetensors`);
-      if (!g || g.weights?.length !== 1 || g.weights[0]!.sha256 !== sha256File(source)) {
-        return undefined;
-      }
-      if (sha256File(join(BUILT, g.file)) !== g.sha256) return undefined;
-    }
-    return BUILT;
-  } catch {
-    return undefined;
-  }
-}
-
+const REPO = resolve(import.meta.dirname, '..', '..');
+const BUILT = join(REPO, 'models', 'lpips');
 let lpipsDir = '';
 let tmp: string | undefined;
 let reference: ReferencePair[] = [];
 let setupError: Error | undefined;
 
+let cleanup: () => void = () => undefined;
+
 beforeAll(() => {
   try {
-    const missing = [
-      ...BACKBONES.map((b) => join(LPIPS_DATA, `lpips_${b}_v0.1.safetensors`)),
-      REFERENCE,
-    ].filter((p) => !existsSync(p));
-    if (missing.length) {
-      throw new Error(
-        `test data missing: ${missing.join(', ')} — ../shared/data beside the repository must hold data/lpips and metrics-reference.json`,
-      );
-    }
-    reference = (JSON.parse(readFileSync(REFERENCE, 'utf8')) as { pairs: ReferencePair[] }).pairs;
+    reference = readReferencePairs();
+    const graphs = prepareLpipsGraphs();
+    lpipsDir = graphs.dir;
+    cleanup = graphs.cleanup;
     tmp = mkdtempSync(join(tmpdir(), 'inbetween-score-'));
-    const reuse = reusableBuild();
-    if (reuse) {
-      lpipsDir = reuse;
-    } else {
-      lpipsDir = join(tmp, 'lpips');
-      const proc = spawnSync('/usr/bin/python3', [EXPORTER, '--out', lpipsDir], {
-        cwd: REPO,
-        encoding: 'utf8',
-        timeout: 240_000,
-      });
-      if (proc.status !== 0) {
-        throw new Error(
-          `export_lpips.py failed (status ${proc.status}): ${(proc.stderr || String(proc.error)).slice(-3000)}`,
-        );
-      }
-    }
   } catch (e) {
     setupError = e as Error;
   }
 }, 300_000);
 
 afterAll(() => {
+  cleanup();
   if (tmp) rmSync(tmp, { recursive: true, force: true });
 });
 

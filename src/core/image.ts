@@ -35,7 +35,8 @@ export function assertImageSize(width: number, height: number, what: string): vo
   }
 }
 
-function assertRgbaImage(img: RgbaImage, what: string): void {
+/** Throws a clear error unless `img` is a well-formed RGBA image (size rules, 4 bytes a pixel). */
+export function assertRgbaImage(img: RgbaImage, what: string): void {
   assertImageSize(img.width, img.height, what);
   if (img.data.length !== img.width * img.height * 4) {
     throw new Error(

@@ -5,12 +5,9 @@
  * was built by this exporter from these weights and its files hash as listed; otherwise the graphs
  * are built into a temporary folder. Missing ../shared/data/lpips fails the suite.
  */
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,21 +21,15 @@ import {
   type LpipsBackbone,
   type LpipsManifest,
 } from './lpips';
+import {
+  LPIPS_DATA,
+  prepareLpipsGraphs,
+  readReferencePairs,
+  SHARED,
+  type ReferencePair,
+} from '../testing/lpipsFixture';
 
-const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const SHARED = resolve(REPO, '..', 'shared');
-const LPIPS_DATA = join(SHARED, 'data', 'lpips');
-const REFERENCE = join(SHARED, 'data', 'metrics-reference.json');
-const EXPORTER = join(REPO, 'models', 'training', 'export_lpips.py');
-const BUILT = join(REPO, 'models', 'lpips');
 const BACKBONES: LpipsBackbone[] = ['alex', 'squeeze'];
-
-interface ReferencePair {
-  a: string;
-  b: string;
-  'lpips_alex_v0.1': number;
-  'lpips_squeeze_v0.1': number;
-}
 
 const sha256File = (path: string): string =>
   createHash('sha256').update(readFileSync(path)).digest('hex');
@@ -48,30 +39,8 @@ function readPng(path: string): RgbaImage {
   return { width: png.width, height: png.height, data: new Uint8ClampedArray(png.data) };
 }
 
-/** models/lpips, if it is what the exporter would build now from ../shared/data/lpips. */
-function reusableBuild(): string | undefined {
-  try {
-    const m = JSON.parse(readFileSync(join(BUILT, 'manifest.json'), 'utf8')) as {
-      exporter?: { sha256?: string };
-      graphs: Record<string, { file: string; sha256: string; weights?: { sha256: string }[] }>;
-    };
-    if (m.exporter?.sha256 !== sha256File(EXPORTER)) return undefined;
-    for (const b of BACKBONES) {
-      const g = m.graphs[b];
-      const source = join(LPIPS_DATA, `lpips_${b}_v0.1.safetensors`);
-      if (!g || g.weights?.length !== 1 || g.weights[0]!.sha256 !== sha256File(source)) {
-        return undefined;
-      }
-      if (sha256File(join(BUILT, g.file)) !== g.sha256) return undefined;
-    }
-    return BUILT;
-  } catch {
-    return undefined;
-  }
-}
-
 let dir = '';
-let tmp: string | undefined;
+let cleanup: () => void = () => undefined;
 let manifest: LpipsManifest;
 let reference: ReferencePair[] = [];
 const runners = new Map<LpipsBackbone, GraphRunner>();
@@ -79,33 +48,10 @@ const runners = new Map<LpipsBackbone, GraphRunner>();
 let setupError: Error | undefined;
 
 async function setUp(): Promise<void> {
-  const missing = [
-    ...BACKBONES.map((b) => join(LPIPS_DATA, `lpips_${b}_v0.1.safetensors`)),
-    REFERENCE,
-  ].filter((p) => !existsSync(p));
-  if (missing.length) {
-    throw new Error(
-      `LPIPS test data missing: ${missing.join(', ')} — ../shared/data beside the repository must hold data/lpips and metrics-reference.json`,
-    );
-  }
-  reference = (JSON.parse(readFileSync(REFERENCE, 'utf8')) as { pairs: ReferencePair[] }).pairs;
-  const reuse = reusableBuild();
-  if (reuse) {
-    dir = reuse;
-  } else {
-    tmp = mkdtempSync(join(tmpdir(), 'lpips-test-'));
-    const proc = spawnSync('/usr/bin/python3', [EXPORTER, '--out', tmp], {
-      cwd: REPO,
-      encoding: 'utf8',
-      timeout: 240_000,
-    });
-    if (proc.status !== 0) {
-      throw new Error(
-        `export_lpips.py failed (status ${proc.status}): ${(proc.stderr || String(proc.error)).slice(-3000)}`,
-      );
-    }
-    dir = tmp;
-  }
+  reference = readReferencePairs();
+  const graphs = prepareLpipsGraphs();
+  dir = graphs.dir;
+  cleanup = graphs.cleanup;
   manifest = parseLpipsManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
   for (const b of BACKBONES) {
     const session = await ort.InferenceSession.create(join(dir, manifest.graphs[b]!.file), {
@@ -131,7 +77,7 @@ function ready(): void {
 
 afterAll(async () => {
   for (const r of runners.values()) await r.release();
-  if (tmp) rmSync(tmp, { recursive: true, force: true });
+  cleanup();
 });
 
 const runner = (b: LpipsBackbone): GraphRunner => {

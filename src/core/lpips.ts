@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import type { FloatTensor, GraphRunner } from './graph';
-import type { RgbaImage } from './image';
+import { assertRgbaImage, type RgbaImage } from './image';
 import { packFileName } from './manifest';
 
 export type LpipsBackbone = 'alex' | 'squeeze';
@@ -26,27 +26,13 @@ export const LPIPS_MIN_SIDE: Readonly<Record<LpipsBackbone, number>> = { alex: 3
 /** x / 127.5 − 1 for every 8-bit value, rounded to float32 once (as the reference's tensor is). */
 const TO_UNIT = Float32Array.from({ length: 256 }, (_, x) => x / 127.5 - 1);
 
-function assertRgba(img: RgbaImage, what: string): void {
-  const { width, height } = img;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new Error(
-      `${what}: width and height must be positive whole numbers, got ${width}×${height}`,
-    );
-  }
-  if (img.data.length !== width * height * 4) {
-    throw new Error(
-      `${what} has ${img.data.length} bytes of pixel data, expected ${width * height * 4} for ${width}×${height} RGBA`,
-    );
-  }
-}
-
 /**
  * RGBA → the graph's input: CHW float32 RGB in [-1, 1], value x ↦ x / 127.5 − 1 (alpha ignored:
  * the stored R, G, B are used, not composited). Length 3·width·height; add the batch dimension
  * [1, 3, height, width] when feeding it.
  */
 export function imageToLpipsTensor(img: RgbaImage): Float32Array {
-  assertRgba(img, 'LPIPS image');
+  assertRgbaImage(img, 'LPIPS image');
   const plane = img.width * img.height;
   const out = new Float32Array(3 * plane);
   const d = img.data;
@@ -103,8 +89,8 @@ export async function computeLpips(
   b: RgbaImage,
   opts?: { minSide?: number },
 ): Promise<LpipsResult> {
-  assertRgba(a, 'LPIPS: first image');
-  assertRgba(b, 'LPIPS: second image');
+  assertRgbaImage(a, 'LPIPS: first image');
+  assertRgbaImage(b, 'LPIPS: second image');
   if (a.width !== b.width || a.height !== b.height) {
     throw new Error(
       `LPIPS needs two images of the same size, got ${a.width}×${a.height} and ${b.width}×${b.height} (images are never resized for metrics)`,

@@ -16,7 +16,7 @@
  * does after loading a PNG as RGB (PIL `convert('RGB')` and OpenCV's `imread` drop alpha without
  * compositing). Both images must be the same size; nothing is resized. Pure TypeScript, no DOM.
  */
-import type { RgbaImage } from './image';
+import { assertRgbaImage, type RgbaImage } from './image';
 
 /** A short label for every metric the studio reports, shown next to each number. */
 export interface MetricConvention {
@@ -166,24 +166,10 @@ function ssimPlane(x: Float64Array, y: Float64Array, width: number, height: numb
   return sum / ((height - 2 * pad) * (width - 2 * pad));
 }
 
-function assertRgba(img: RgbaImage, what: string): void {
-  const { width, height } = img;
-  if (!Number.isInteger(width) || !Number.isInteger(height) || width < 1 || height < 1) {
-    throw new Error(
-      `${what}: width and height must be positive whole numbers, got ${width}×${height}`,
-    );
-  }
-  if (img.data.length !== width * height * 4) {
-    throw new Error(
-      `${what} has ${img.data.length} bytes of pixel data, expected ${width * height * 4} for ${width}×${height} RGBA`,
-    );
-  }
-}
-
 /** Both images valid RGBA and the same size (metrics never resize). */
 function assertSameSize(metric: string, a: RgbaImage, b: RgbaImage): void {
-  assertRgba(a, `${metric}: first image`);
-  assertRgba(b, `${metric}: second image`);
+  assertRgbaImage(a, `${metric}: first image`);
+  assertRgbaImage(b, `${metric}: second image`);
   if (a.width !== b.width || a.height !== b.height) {
     throw new Error(
       `${metric} needs two images of the same size, got ${a.width}×${a.height} and ${b.width}×${b.height} (images are never resized for metrics)`,
