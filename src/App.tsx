@@ -2,6 +2,7 @@
 import { useEffect } from 'react';
 import { Messages } from './common/Messages';
 import { EvaluatePanel } from './evaluate/EvaluatePanel';
+import { LatentPlot } from './plots/LatentPlot';
 import { startEvaluation } from './evaluate/evaluateActions';
 import { KeyframePanel } from './keyframes/KeyframePanel';
 import { CachePanel } from './packs/CachePanel';
@@ -36,6 +37,7 @@ export function App() {
         </div>
         <div className="main-col">
           <Viewer />
+          <LatentPlot />
           <EvaluatePanel />
         </div>
       </main>

@@ -20,6 +20,8 @@ import type { ProgressEvent, RunResult } from '../../workers/protocol';
 /** What the worker has loaded: pack option + variant + backend preference. */
 let loadedKey: string | null = null;
 let jobCounter = 0;
+/** How many runs the latent plot overlays. */
+const TRACE_LIMIT = 8;
 /** Seconds after a cancel request before the page offers to stop the worker by force. */
 const STUCK_AFTER_MS = 4000;
 
@@ -191,7 +193,16 @@ export async function startRun(): Promise<void> {
     if (!isCurrent(jobId)) return; // stale: a newer job replaced this one
     const view = toView(result, settings.steps, settings.seed);
     revokeView(useStudio.getState().run.result);
-    patch('run', { status: 'done', stage: 'done', result: view, stuck: false });
+    const trace = {
+      jobId,
+      label: `${view.variantId}${view.loraScale !== null ? ` @${view.loraScale.toFixed(2)}` : ''} · seed ${view.seed} · #${jobId}`,
+      variantId: view.variantId,
+      loraScale: view.loraScale,
+      seed: view.seed,
+      steps: view.steps,
+    };
+    const traces = [...useStudio.getState().run.traces, trace].slice(-TRACE_LIMIT);
+    patch('run', { status: 'done', stage: 'done', result: view, stuck: false, traces });
   } catch (e) {
     if (!isCurrent(jobId)) return;
     const err = e as Error;

@@ -82,6 +82,16 @@ export interface ScoreRow {
   lpipsMapUrl: string | null;
 }
 
+/** What the latent plot keeps of a finished run (this session, newest last). */
+export interface RunTrace {
+  jobId: number;
+  label: string;
+  variantId: string;
+  loraScale: number | null;
+  seed: number;
+  steps: StepRecord[];
+}
+
 export type RunStatus =
   'idle' | 'loading' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
 
@@ -113,6 +123,8 @@ export interface StudioState {
     /** Set when a cancel did not take effect quickly: the page offers to stop the worker. */
     stuck: boolean;
     result: RunView | null;
+    /** Latent statistics of recent runs, for overlaid plots (the most recent few). */
+    traces: RunTrace[];
   };
   evaluate: {
     groundTruth: KeyframeInfo | null;
@@ -140,7 +152,16 @@ const initial: StudioState = {
     load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 },
   },
   settings: { steps: 8, seed: 42, count: 3, loraScale: null, backend: 'auto' },
-  run: { status: 'idle', jobId: 0, stage: '', step: 0, totalSteps: 0, stuck: false, result: null },
+  run: {
+    status: 'idle',
+    jobId: 0,
+    stage: '',
+    step: 0,
+    totalSteps: 0,
+    stuck: false,
+    result: null,
+    traces: [],
+  },
   evaluate: {
     groundTruth: null,
     lpips: { state: 'loading', available: [], message: null },

@@ -5,6 +5,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useStudio } from '../state/store';
 import { LatentStatsTable } from './LatentStatsTable';
+import { judgeTraces } from '../plots/traces';
 
 interface Cell {
   url: string;
@@ -72,6 +73,7 @@ export function Viewer() {
         ms per denoiser call · {(result.timings.totalMs / result.frames.length).toFixed(0)} ms per
         in-between
       </p>
+      <CollapseWarning jobId={result.jobId} />
       <LatentStatsTable steps={result.steps} positions={result.frames.map((f) => f.position)} />
     </section>
   );
@@ -133,5 +135,21 @@ function Player({ cells }: { cells: Cell[] }) {
         </label>
       </div>
     </div>
+  );
+}
+
+/** The collapse warning for the shown run, next to its frames. */
+function CollapseWarning({ jobId }: { jobId: number }) {
+  const traces = useStudio((s) => s.run.traces);
+  const baselineVariant = useStudio((s) => s.packs.manifest?.variants[0]?.id ?? null);
+  const verdict = useMemo(
+    () => judgeTraces(traces, baselineVariant).get(jobId),
+    [traces, baselineVariant, jobId],
+  );
+  if (!verdict?.collapsed) return null;
+  return (
+    <p className="badge badge-warn" data-testid="viewer.collapse">
+      ⚠ {verdict.message}
+    </p>
   );
 }
