@@ -8,7 +8,13 @@ import * as Comlink from 'comlink';
 import { ort, probeGpu } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant } from '../src/core/benchmark';
-import { checkGraphNames, wrapSession, type GraphRunner } from '../src/core/graph';
+import {
+  checkGraphNames,
+  wrapSession,
+  type FloatTensor,
+  type GraphRunner,
+} from '../src/core/graph';
+import type { RgbaImage } from '../src/core/image';
 import { filesForVariant, type PackManifest, type VariantSpec } from '../src/core/manifest';
 import {
   interpolate,
@@ -18,6 +24,7 @@ import {
 } from '../src/core/pipeline';
 import { CacheFullError, saveCachedPack } from '../src/packs/packCache';
 import { obtainFile } from './packFiles';
+import { sha256Hex } from '../src/core/sha256';
 import type {
   BackendInfo,
   BackendName,
@@ -129,6 +136,15 @@ function activeGraphs() {
       denoiser: get(`denoiser:${variant.denoiser}`),
     },
   };
+}
+
+/** The last run's encoded keyframes, reused while the keyframes (pixels after fitting) and encoder stay. */
+let encodedCache: { key: string; encoded: { start: FloatTensor; end: FloatTensor } } | null = null;
+
+/** SHA-256 of the pixels: tells whether a re-run has the same fitted keyframes. */
+async function hashPixels(img: RgbaImage): Promise<string> {
+  const bytes = new Uint8Array(img.data.buffer, img.data.byteOffset, img.data.byteLength);
+  return `${img.width}x${img.height}:${await sha256Hex(bytes)}`;
 }
 
 /** Jobs asked to stop; checked between denoising steps. */
@@ -261,25 +277,36 @@ const api: InferenceApi = {
         const start = bitmapToRgba(req.start);
         const end = bitmapToRgba(req.end);
         const prepared = prepareKeyframes(manifest, start, end, req.fitMode);
-        const result = await interpolate(manifest, variant, graphs, prepared, req.settings, {
-          isCancelled: () => cancelled.has(req.jobId),
-          onProgress: (p: PipelineProgress) => {
-            if (p.stage === 'denoise')
-              progress(
-                {
-                  kind: 'denoise',
-                  step: p.step,
-                  totalSteps: p.totalSteps,
-                  batch: p.batch,
-                  totalBatches: p.totalBatches,
-                },
-                p.step === p.totalSteps,
-              );
-            else if (p.stage === 'encode')
-              progress({ kind: 'encode', done: p.done, total: p.total });
-            else progress({ kind: 'decode', frame: p.frame, total: p.total }, true);
+        const latentKey = `${manifest.id}:${manifest.graphs.encoder.sha256}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
+        const reuse = encodedCache?.key === latentKey ? encodedCache.encoded : undefined;
+        const result = await interpolate(
+          manifest,
+          variant,
+          graphs,
+          prepared,
+          req.settings,
+          {
+            isCancelled: () => cancelled.has(req.jobId),
+            onProgress: (p: PipelineProgress) => {
+              if (p.stage === 'denoise')
+                progress(
+                  {
+                    kind: 'denoise',
+                    step: p.step,
+                    totalSteps: p.totalSteps,
+                    batch: p.batch,
+                    totalBatches: p.totalBatches,
+                  },
+                  p.step === p.totalSteps,
+                );
+              else if (p.stage === 'encode')
+                progress({ kind: 'encode', done: p.done, total: p.total });
+              else progress({ kind: 'decode', frame: p.frame, total: p.total }, true);
+            },
           },
-        });
+          reuse,
+        );
+        encodedCache = { key: latentKey, encoded: result.encoded };
         const frames = [];
         for (let i = 0; i < result.modelFrames.length; i++) {
           const restored = restoreFrame(result.modelFrames[i]!, prepared.plan, start);

@@ -93,6 +93,8 @@ export interface RunTimings {
 
 export interface InterpolationResult {
   positions: number[];
+  /** The keyframes' scaled latents (pass back to `interpolate` to skip encoding next time). */
+  encoded: { start: FloatTensor; end: FloatTensor };
   /** In-betweens at the pack's model size. */
   modelFrames: RgbaImage[];
   steps: StepRecord[];
@@ -418,13 +420,21 @@ export async function interpolate(
   keyframes: { start: RgbaImage; end: RgbaImage },
   settings: RunSettings,
   hooks: PipelineHooks = {},
+  encoded?: { start: FloatTensor; end: FloatTensor },
 ): Promise<InterpolationResult> {
   const tStart = now();
-  hooks.onProgress?.({ stage: 'encode', done: 0, total: 2 });
-  const startLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.start);
-  hooks.onProgress?.({ stage: 'encode', done: 1, total: 2 });
-  const endLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.end);
-  hooks.onProgress?.({ stage: 'encode', done: 2, total: 2 });
+  let startLatent: FloatTensor;
+  let endLatent: FloatTensor;
+  if (encoded) {
+    // Re-runs with other settings (a LoRA scale, a seed) reuse the encoded keyframes.
+    ({ start: startLatent, end: endLatent } = encoded);
+  } else {
+    hooks.onProgress?.({ stage: 'encode', done: 0, total: 2 });
+    startLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.start);
+    hooks.onProgress?.({ stage: 'encode', done: 1, total: 2 });
+    endLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.end);
+    hooks.onProgress?.({ stage: 'encode', done: 2, total: 2 });
+  }
   const tEncoded = now();
   const den = await denoiseFrames(
     manifest,
@@ -449,6 +459,7 @@ export async function interpolate(
   const tEnd = now();
   return {
     positions: inbetweenPositions(settings.count),
+    encoded: { start: startLatent, end: endLatent },
     modelFrames,
     steps: den.steps,
     timesteps: den.plan.timesteps,

@@ -4,7 +4,7 @@
  */
 import { MAX_INBETWEENS } from '../core/pipeline';
 import { patch, selectCanRun, selectIsBusy, selectVariant, useStudio } from '../state/store';
-import { cancelCurrentRun, forceStop, startRun } from './runActions';
+import { cancelCurrentRun, forceStop, requestLiveRerun, startRun } from './runActions';
 
 function intInput(value: string, min: number, max: number, fallback: number): number {
   const n = Math.round(Number(value));
@@ -97,8 +97,8 @@ export function RunPanel() {
         </label>
       </div>
       {lora && settings.loraScale !== null && (
-        <label className="field">
-          <span>
+        <div className="field">
+          <span id="lora-label">
             LoRA scale <output data-testid="run.lora.value">{settings.loraScale.toFixed(2)}</output>
           </span>
           <input
@@ -108,9 +108,22 @@ export function RunPanel() {
             step={(lora.max - lora.min) / 100}
             value={settings.loraScale}
             data-testid="run.lora"
-            onChange={(e) => patch('settings', { loraScale: Number(e.target.value) })}
+            aria-labelledby="lora-label"
+            onChange={(e) => {
+              patch('settings', { loraScale: Number(e.target.value) });
+              if (settings.liveLora) requestLiveRerun();
+            }}
           />
-        </label>
+          <label className="row tight hint">
+            <input
+              type="checkbox"
+              checked={settings.liveLora}
+              data-testid="run.lora.live"
+              onChange={(e) => patch('settings', { liveLora: e.target.checked })}
+            />
+            re-run as the scale moves (same seed, model stays loaded)
+          </label>
+        </div>
       )}
       <p className="hint">
         τ ={' '}

@@ -203,9 +203,14 @@ export async function startRun(): Promise<void> {
     };
     const traces = [...useStudio.getState().run.traces, trace].slice(-TRACE_LIMIT);
     patch('run', { status: 'done', stage: 'done', result: view, stuck: false, traces });
+    if (rerunPending) {
+      rerunPending = false;
+      void startRun();
+    }
   } catch (e) {
     if (!isCurrent(jobId)) return;
     const err = e as Error;
+    rerunPending = false;
     if (err.name === 'RunCancelledError') {
       patch('run', { status: 'cancelled', stage: '', stuck: false });
       return;
@@ -214,6 +219,24 @@ export async function startRun(): Promise<void> {
     patch('run', { status: 'error', stage: '', stuck: false });
     say('error', 'run', err.message);
   }
+}
+
+/** Set when the LoRA scale moved during a run: the latest position runs when that run ends. */
+let rerunPending = false;
+
+/**
+ * Live LoRA scale: re-runs with the current settings once a result exists. While a run is in
+ * flight, positions in between are dropped and only the latest runs next; the previous result
+ * stays on screen until the new one replaces it.
+ */
+export function requestLiveRerun(): void {
+  const s = useStudio.getState();
+  if (!s.run.result) return;
+  if (s.run.status === 'loading' || s.run.status === 'running' || s.run.status === 'cancelling') {
+    rerunPending = true;
+    return;
+  }
+  void startRun();
 }
 
 /** Cancels the current job. The model stays loaded. */

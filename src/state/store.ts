@@ -112,6 +112,8 @@ export interface StudioState {
     seed: number;
     count: number;
     loraScale: number | null;
+    /** Re-run (same seed, keyframes and loaded model) whenever the LoRA scale moves. */
+    liveLora: boolean;
     backend: BackendPreference;
   };
   run: {
@@ -151,7 +153,7 @@ const initial: StudioState = {
     backend: null,
     load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 },
   },
-  settings: { steps: 8, seed: 42, count: 3, loraScale: null, backend: 'auto' },
+  settings: { steps: 8, seed: 42, count: 3, loraScale: null, liveLora: true, backend: 'auto' },
   run: {
     status: 'idle',
     jobId: 0,
