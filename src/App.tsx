@@ -1,6 +1,7 @@
 /** The studio page: keyframes and model on the left, the result on the right. */
 import { useEffect } from 'react';
 import { Messages } from './common/Messages';
+import { EfficiencyPanel } from './efficiency/EfficiencyPanel';
 import { EvaluatePanel } from './evaluate/EvaluatePanel';
 import { LatentPlot } from './plots/LatentPlot';
 import { startEvaluation } from './evaluate/evaluateActions';
@@ -34,6 +35,7 @@ export function App() {
           <PackPanel />
           <RunPanel />
           <CachePanel refreshToken={lastJob} />
+          <EfficiencyPanel />
         </div>
         <div className="main-col">
           <Viewer />

@@ -221,6 +221,11 @@ export async function startRun(): Promise<void> {
   }
 }
 
+/** Another feature loaded a different variant in the worker: the next run loads its own again. */
+export function forgetLoadedVariant(): void {
+  loadedKey = null;
+}
+
 /** Set when the LoRA scale moved during a run: the latest position runs when that run ends. */
 let rerunPending = false;
 

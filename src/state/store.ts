@@ -92,6 +92,24 @@ export interface RunTrace {
   steps: StepRecord[];
 }
 
+/** One row of the efficiency table: a variant measured on this machine and backend. */
+export interface EfficiencyRow {
+  variantId: string;
+  precision: string;
+  backend: BackendName;
+  /** Denoiser file size (bytes). */
+  denoiserBytes: number;
+  /** All graphs the variant loads (encoder + decoder + denoiser). */
+  totalBytes: number;
+  /** Denoiser session creation, ms (null when it was already loaded). */
+  sessionMs: number | null;
+  stepMs: number;
+  decodeMs: number;
+  inbetweenMs: number;
+  steps: number;
+  size: [number, number];
+}
+
 export type RunStatus =
   'idle' | 'loading' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
 
@@ -128,6 +146,7 @@ export interface StudioState {
     /** Latent statistics of recent runs, for overlaid plots (the most recent few). */
     traces: RunTrace[];
   };
+  efficiency: { measuring: string | null; rows: EfficiencyRow[] };
   evaluate: {
     groundTruth: KeyframeInfo | null;
     lpips: {
@@ -164,6 +183,7 @@ const initial: StudioState = {
     result: null,
     traces: [],
   },
+  efficiency: { measuring: null, rows: [] },
   evaluate: {
     groundTruth: null,
     lpips: { state: 'loading', available: [], message: null },
@@ -216,4 +236,5 @@ export const selectIsBusy = (s: StudioState) =>
   s.run.status === 'loading' || s.run.status === 'running' || s.run.status === 'cancelling';
 export const selectCanRun = (s: StudioState) =>
   Boolean(s.keyframes.start && s.keyframes.end && s.packs.manifest && s.packs.variantId) &&
-  !selectIsBusy(s);
+  !selectIsBusy(s) &&
+  s.efficiency.measuring === null;

@@ -1,0 +1,41 @@
+import { readFileSync } from 'node:fs';
+import { expect, test } from './studio';
+
+test('the efficiency table measures every variant and exports CSV and Markdown', async ({
+  studio,
+  page,
+}) => {
+  await studio.open();
+  await studio.id('efficiency.panel').locator('summary').click();
+  await studio.id('efficiency.measure').click();
+  await expect(studio.id('efficiency.row')).toHaveCount(3, { timeout: 90_000 });
+  await expect(studio.id('efficiency.measure')).toBeEnabled({ timeout: 90_000 });
+  await expect(studio.id('efficiency.table')).toContainText('fp16 (fp16)');
+
+  const [csvDownload] = await Promise.all([
+    page.waitForEvent('download'),
+    studio.id('efficiency.csv').click(),
+  ]);
+  const csv = readFileSync((await csvDownload.path())!, 'utf8')
+    .trim()
+    .split('\n');
+  expect(csv[0]).toContain('ms / denoiser step');
+  expect(csv.slice(1).map((r) => r.split(',')[0])).toEqual(['baseline', 'lora', 'fp16']);
+  for (const row of csv.slice(1)) {
+    const step = Number(row.split(',')[6]);
+    expect(step).toBeGreaterThan(0);
+  }
+  const [mdDownload] = await Promise.all([
+    page.waitForEvent('download'),
+    studio.id('efficiency.md').click(),
+  ]);
+  const md = readFileSync((await mdDownload.path())!, 'utf8');
+  expect(md).toMatch(/^\| variant \| precision \| backend \|/);
+  expect(md.split('\n').filter((l) => l.startsWith('| lora |'))).toHaveLength(1);
+
+  // A run afterwards loads its own variant again and works.
+  await studio.dropKeyframes();
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await studio.expectDone(3);
+});

@@ -1,0 +1,93 @@
+/** The efficiency table panel: measure every variant here, export CSV / Markdown. */
+import { formatBytes } from '../common/format';
+import { selectIsBusy, useStudio } from '../state/store';
+import { efficiencyCsv, efficiencyMarkdown, measureEfficiency } from './efficiencyActions';
+
+function download(name: string, text: string, type: string): void {
+  const url = URL.createObjectURL(new Blob([text], { type }));
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(url), 10_000);
+}
+
+export function EfficiencyPanel() {
+  const rows = useStudio((s) => s.efficiency.rows);
+  const measuring = useStudio((s) => s.efficiency.measuring);
+  const busy = useStudio(selectIsBusy);
+  const manifest = useStudio((s) => s.packs.manifest);
+  const where = `${navigator.hardwareConcurrency} cores, ${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'browser'}`;
+  return (
+    <details className="panel more" data-testid="efficiency.panel">
+      <summary>Efficiency table</summary>
+      <div className="row">
+        <button
+          type="button"
+          data-testid="efficiency.measure"
+          disabled={!manifest || busy || measuring !== null}
+          onClick={() => void measureEfficiency()}
+        >
+          Measure every variant
+        </button>
+        {measuring && <span className="hint">{measuring}…</span>}
+      </div>
+      {rows.length > 0 && (
+        <>
+          <table className="cache-table scores" data-testid="efficiency.table">
+            <thead>
+              <tr>
+                <th>variant</th>
+                <th>backend</th>
+                <th>denoiser</th>
+                <th>session ms</th>
+                <th>ms/step</th>
+                <th>ms/decode</th>
+                <th>ms/in-between</th>
+              </tr>
+            </thead>
+            <tbody>
+              {rows.map((r) => (
+                <tr key={r.variantId} data-testid="efficiency.row">
+                  <td>
+                    {r.variantId} ({r.precision})
+                  </td>
+                  <td>{r.backend}</td>
+                  <td>{formatBytes(r.denoiserBytes)}</td>
+                  <td>{r.sessionMs === null ? '—' : r.sessionMs.toFixed(0)}</td>
+                  <td>{r.stepMs.toFixed(2)}</td>
+                  <td>{r.decodeMs.toFixed(1)}</td>
+                  <td>
+                    {r.inbetweenMs.toFixed(0)} ({r.steps} steps)
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          <p className="hint">
+            Warm medians on this machine ({where}). Memory is not shown: this browser does not
+            report per-session WASM heap or WebGPU buffer sizes to the page.
+          </p>
+          <div className="row">
+            <button
+              type="button"
+              data-testid="efficiency.csv"
+              onClick={() => download('efficiency.csv', efficiencyCsv(rows), 'text/csv')}
+            >
+              Export CSV
+            </button>
+            <button
+              type="button"
+              data-testid="efficiency.md"
+              onClick={() =>
+                download('efficiency.md', efficiencyMarkdown(rows, where), 'text/markdown')
+              }
+            >
+              Export Markdown
+            </button>
+          </div>
+        </>
+      )}
+    </details>
+  );
+}

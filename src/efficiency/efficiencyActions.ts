@@ -1,0 +1,96 @@
+/**
+ * The efficiency table: every variant of the chosen pack measured on this machine and backend —
+ * file sizes, denoiser session creation, warm ms per denoiser step, per decode and per in-between —
+ * exportable as CSV and Markdown for a report.
+ */
+import { benchmarkLoadedVariant, loadVariant } from '../inference/inferenceClient';
+import { packSource } from '../packs/packActions';
+import { forgetLoadedVariant } from '../run/runActions';
+import { patch, say, useStudio, type EfficiencyRow } from '../state/store';
+
+/** Measures every variant in turn (warm-up, then the median of `repeats`). */
+export async function measureEfficiency(repeats = 5): Promise<void> {
+  const { manifest, selectedKey } = useStudio.getState().packs;
+  const source = selectedKey ? packSource(selectedKey) : undefined;
+  if (!manifest || !source) return;
+  const rows: EfficiencyRow[] = [];
+  patch('efficiency', { rows: [], measuring: 'starting' });
+  forgetLoadedVariant();
+  try {
+    for (const v of manifest.variants) {
+      patch('efficiency', { measuring: `loading ${v.label}` });
+      const loaded = await loadVariant(
+        { manifest, source, variantId: v.id, backend: useStudio.getState().settings.backend },
+        () => undefined,
+      );
+      patch('efficiency', { measuring: `timing ${v.label}` });
+      const b = await benchmarkLoadedVariant({ repeats });
+      const den = manifest.graphs.denoisers[v.denoiser]!;
+      rows.push({
+        variantId: v.id,
+        precision: v.precision,
+        backend: b.backend,
+        denoiserBytes: den.sizeBytes,
+        totalBytes:
+          den.sizeBytes + manifest.graphs.encoder.sizeBytes + manifest.graphs.decoder.sizeBytes,
+        sessionMs: loaded.sessionMs[`denoiser:${v.denoiser}`] ?? null,
+        stepMs: b.denoiserStepMs,
+        decodeMs: b.decodeMs,
+        inbetweenMs: b.inbetweenMs,
+        steps: b.steps,
+        size: b.size,
+      });
+      patch('efficiency', { rows: [...rows] });
+    }
+  } catch (e) {
+    say('error', 'efficiency', `Measuring failed: ${(e as Error).message}`);
+  } finally {
+    patch('efficiency', { measuring: null });
+    forgetLoadedVariant();
+  }
+}
+
+const COLUMNS = [
+  'variant',
+  'precision',
+  'backend',
+  'denoiser MB',
+  'all graphs MB',
+  'session ms',
+  'ms / denoiser step',
+  'ms / decode',
+  'steps',
+  'ms / in-between',
+  'size',
+] as const;
+
+function cells(r: EfficiencyRow): string[] {
+  return [
+    r.variantId,
+    r.precision,
+    r.backend,
+    (r.denoiserBytes / 1e6).toFixed(3),
+    (r.totalBytes / 1e6).toFixed(3),
+    r.sessionMs === null ? '' : r.sessionMs.toFixed(1),
+    r.stepMs.toFixed(2),
+    r.decodeMs.toFixed(2),
+    String(r.steps),
+    r.inbetweenMs.toFixed(1),
+    `${r.size[0]}x${r.size[1]}`,
+  ];
+}
+
+/** The table as CSV. */
+export function efficiencyCsv(rows: EfficiencyRow[]): string {
+  return [COLUMNS.join(','), ...rows.map((r) => cells(r).join(','))].join('\n') + '\n';
+}
+
+/** The table as Markdown, with the machine it was measured on. */
+export function efficiencyMarkdown(rows: EfficiencyRow[], where: string): string {
+  const lines = [
+    `| ${COLUMNS.join(' | ')} |`,
+    `| ${COLUMNS.map(() => '---').join(' | ')} |`,
+    ...rows.map((r) => `| ${cells(r).join(' | ')} |`),
+  ];
+  return `${lines.join('\n')}\n\nMedians after a warm-up, measured in the browser (${where}).\n`;
+}
