@@ -4,6 +4,7 @@ import { Messages } from './common/Messages';
 import { EfficiencyPanel } from './efficiency/EfficiencyPanel';
 import { EvaluatePanel } from './evaluate/EvaluatePanel';
 import { LatentPlot } from './plots/LatentPlot';
+import { SweepPanel } from './sweep/SweepPanel';
 import { startEvaluation } from './evaluate/evaluateActions';
 import { KeyframePanel } from './keyframes/KeyframePanel';
 import { CachePanel } from './packs/CachePanel';
@@ -40,6 +41,7 @@ export function App() {
         <div className="main-col">
           <Viewer />
           <LatentPlot />
+          <SweepPanel />
           <EvaluatePanel />
         </div>
       </main>

@@ -92,6 +92,20 @@ export interface RunTrace {
   steps: StepRecord[];
 }
 
+/** One row of a sweep: a variant at one LoRA scale and step count, with its frames. */
+export interface SweepRow {
+  key: string;
+  variantId: string;
+  loraScale: number | null;
+  steps: number;
+  frames: FrameView[];
+  /** Scores of the τ = 0.5 in-between when a ground truth is set. */
+  psnr: number | null;
+  ssim: number | null;
+  lpipsAlex: number | null;
+  finalStd: number;
+}
+
 /** One row of the efficiency table: a variant measured on this machine and backend. */
 export interface EfficiencyRow {
   variantId: string;
@@ -147,6 +161,12 @@ export interface StudioState {
     traces: RunTrace[];
   };
   efficiency: { measuring: string | null; rows: EfficiencyRow[] };
+  sweep: {
+    status: 'idle' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
+    seed: number;
+    total: number;
+    rows: SweepRow[];
+  };
   evaluate: {
     groundTruth: KeyframeInfo | null;
     lpips: {
@@ -184,6 +204,7 @@ const initial: StudioState = {
     traces: [],
   },
   efficiency: { measuring: null, rows: [] },
+  sweep: { status: 'idle', seed: 0, total: 0, rows: [] },
   evaluate: {
     groundTruth: null,
     lpips: { state: 'loading', available: [], message: null },
@@ -237,4 +258,6 @@ export const selectIsBusy = (s: StudioState) =>
 export const selectCanRun = (s: StudioState) =>
   Boolean(s.keyframes.start && s.keyframes.end && s.packs.manifest && s.packs.variantId) &&
   !selectIsBusy(s) &&
-  s.efficiency.measuring === null;
+  s.efficiency.measuring === null &&
+  s.sweep.status !== 'running' &&
+  s.sweep.status !== 'cancelling';

@@ -1,0 +1,70 @@
+import { readFileSync } from 'node:fs';
+import { expect, test } from './studio';
+
+test.describe('sweeps', () => {
+  test('a 3-scale LoRA sweep runs with one seed and exports CSV and a contact sheet', async ({
+    studio,
+    page,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.count', 2);
+    await studio.id('sweep.panel').locator('summary').click();
+    await studio.id('sweep.variant.baseline').uncheck();
+    await studio.id('sweep.variant.fp16').uncheck();
+    await studio.id('sweep.scales').fill('0, 0.5, 1');
+    await studio.id('sweep.steps').fill('3');
+    await studio.id('sweep.start').click();
+    await expect(studio.id('sweep.status')).toHaveText('Done: 3 runs, seed 42.', {
+      timeout: 60_000,
+    });
+    await expect(studio.id('sweep.row')).toHaveCount(3);
+    await expect(studio.id('sweep.cell')).toHaveCount(6);
+    await expect(studio.id('sweep.chart')).toBeVisible();
+    const [csvDl] = await Promise.all([
+      page.waitForEvent('download'),
+      studio.id('sweep.csv').click(),
+    ]);
+    const csv = readFileSync((await csvDl.path())!, 'utf8')
+      .trim()
+      .split('\n');
+    expect(csv[0]).toBe(
+      'variant,lora_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex',
+    );
+    expect(csv.slice(1).map((r) => r.split(',').slice(0, 5).join(','))).toEqual([
+      'lora,0,3,42,2',
+      'lora,0.5,3,42,2',
+      'lora,1,3,42,2',
+    ]);
+    const [pngDl] = await Promise.all([
+      page.waitForEvent('download'),
+      studio.id('sweep.png').click(),
+    ]);
+    const png = readFileSync((await pngDl.path())!);
+    expect(png.subarray(1, 4).toString()).toBe('PNG');
+  });
+
+  test('cancelling a sweep midway keeps the finished rows', async ({ studio }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.count', 15);
+    await studio.id('sweep.panel').locator('summary').click();
+    await studio.id('sweep.variant.baseline').uncheck();
+    await studio.id('sweep.variant.fp16').uncheck();
+    await studio.id('sweep.scales').fill('0, 0.5, 1');
+    await studio.id('sweep.steps').fill('40');
+    await studio.id('sweep.start').click();
+    await expect(studio.id('sweep.row')).toHaveCount(1, { timeout: 60_000 });
+    await studio.id('sweep.cancel').click();
+    await expect(studio.id('sweep.status')).toContainText('Cancelled:', { timeout: 30_000 });
+    const kept = await studio.id('sweep.row').count();
+    expect(kept).toBeGreaterThanOrEqual(1);
+    expect(kept).toBeLessThan(3);
+    await expect(studio.id('sweep.status')).toHaveText(`Cancelled: ${kept} of 3 runs kept.`);
+    // The studio still runs afterwards.
+    await studio.setNumber('run.count', 1);
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(1);
+  });
+});
