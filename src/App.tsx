@@ -3,6 +3,8 @@ import { useEffect } from 'react';
 import { Messages } from './common/Messages';
 import { EfficiencyPanel } from './efficiency/EfficiencyPanel';
 import { EvaluatePanel } from './evaluate/EvaluatePanel';
+import { HistoryPanel } from './history/HistoryPanel';
+import { startHistory } from './history/historyActions';
 import { LatentPlot } from './plots/LatentPlot';
 import { SweepPanel } from './sweep/SweepPanel';
 import { startEvaluation } from './evaluate/evaluateActions';
@@ -19,6 +21,7 @@ export function App() {
   useEffect(() => {
     void refreshPackList();
     startEvaluation();
+    startHistory();
   }, []);
   return (
     <div className="app">
@@ -37,6 +40,7 @@ export function App() {
           <RunPanel />
           <CachePanel refreshToken={lastJob} />
           <EfficiencyPanel />
+          <HistoryPanel />
         </div>
         <div className="main-col">
           <Viewer />

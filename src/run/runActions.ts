@@ -14,7 +14,7 @@ import {
 } from '../inference/inferenceClient';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
-import { clearMessages, patch, say, useStudio, type RunView } from '../state/store';
+import { clearMessages, patch, say, useStudio, type RunTrace, type RunView } from '../state/store';
 import type { ProgressEvent, RunResult } from '../../workers/protocol';
 
 /** What the worker has loaded: pack option + variant + backend preference. */
@@ -201,8 +201,13 @@ export async function startRun(): Promise<void> {
       seed: view.seed,
       steps: view.steps,
     };
-    const traces = [...useStudio.getState().run.traces, trace].slice(-TRACE_LIMIT);
-    patch('run', { status: 'done', stage: 'done', result: view, stuck: false, traces });
+    patch('run', {
+      status: 'done',
+      stage: 'done',
+      result: view,
+      stuck: false,
+      traces: withTrace(trace),
+    });
     if (rerunPending) {
       rerunPending = false;
       void startRun();
@@ -219,6 +224,11 @@ export async function startRun(): Promise<void> {
     patch('run', { status: 'error', stage: '', stuck: false });
     say('error', 'run', err.message);
   }
+}
+
+/** The plot's traces with `trace` appended (the newest TRACE_LIMIT are kept). */
+export function withTrace(trace: RunTrace): RunTrace[] {
+  return [...useStudio.getState().run.traces, trace].slice(-TRACE_LIMIT);
 }
 
 /** Another feature loaded a different variant in the worker: the next run loads its own again. */

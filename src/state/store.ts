@@ -106,6 +106,22 @@ export interface SweepRow {
   finalStd: number;
 }
 
+/** A run as listed in the history panel (the frames themselves stay in IndexedDB). */
+export interface HistoryEntry {
+  id: string;
+  createdAt: number;
+  packId: string;
+  variantId: string;
+  loraScale: number | null;
+  steps: number;
+  seed: number;
+  count: number;
+  keyframes: string;
+  sizeBytes: number;
+  psnr: number | null;
+  lpipsAlex: number | null;
+}
+
 /** One row of the efficiency table: a variant measured on this machine and backend. */
 export interface EfficiencyRow {
   variantId: string;
@@ -161,6 +177,7 @@ export interface StudioState {
     traces: RunTrace[];
   };
   efficiency: { measuring: string | null; rows: EfficiencyRow[] };
+  history: { entries: HistoryEntry[]; compare: FrameView[][] | null };
   sweep: {
     status: 'idle' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
     seed: number;
@@ -204,6 +221,7 @@ const initial: StudioState = {
     traces: [],
   },
   efficiency: { measuring: null, rows: [] },
+  history: { entries: [], compare: null },
   sweep: { status: 'idle', seed: 0, total: 0, rows: [] },
   evaluate: {
     groundTruth: null,

@@ -19,15 +19,16 @@ export function Viewer() {
   const start = useStudio((s) => s.keyframes.start);
   const end = useStudio((s) => s.keyframes.end);
   const cells = useMemo<Cell[]>(() => {
-    if (!result || !start || !end) return [];
+    if (!result) return [];
+    // A run reopened from the history may outlive its keyframes: show its in-betweens alone.
     return [
-      { url: start.url, label: 'start', kind: 'key' },
+      ...(start ? [{ url: start.url, label: 'start', kind: 'key' as const }] : []),
       ...result.frames.map((f) => ({
         url: f.url,
         label: `τ ${f.position.toFixed(2)}`,
         kind: 'inbetween' as const,
       })),
-      { url: end.url, label: 'end', kind: 'key' },
+      ...(end ? [{ url: end.url, label: 'end', kind: 'key' as const }] : []),
     ];
   }, [result, start, end]);
 
