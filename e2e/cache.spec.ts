@@ -44,7 +44,7 @@ test.describe('the model cache under pressure', () => {
     await studio.setNumber('run.steps', 2);
     await studio.run();
     await studio.expectDone(3);
-    await expect(studio.id('message.warning')).toContainText(
+    await expect(page.locator('[data-testid="message.warning"][data-scope="cache"]')).toContainText(
       "had been removed from the browser's cache",
     );
     expect(downloads).toHaveLength(1);
@@ -65,7 +65,13 @@ test.describe('the model cache under pressure', () => {
     await studio.setNumber('run.steps', 2);
     await studio.run();
     await studio.expectDone(3);
-    await expect(studio.id('message.warning')).toContainText('Browser storage is full');
+    await expect(page.locator('[data-testid="message.warning"][data-scope="cache"]')).toContainText(
+      'Browser storage is full',
+    );
+    // The run history is refused too, and says so.
+    await expect(
+      page.locator('[data-testid="message.warning"][data-scope="history"]'),
+    ).toContainText('could not be saved in the history: browser storage is full');
     await studio.id('cache.panel').locator('summary').click();
     await expect(studio.id('cache.row')).toHaveCount(0);
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin });

@@ -12,6 +12,8 @@ test('runs are overlaid in the latent plot and its data exports as CSV', async (
   await studio.run();
   await studio.expectDone(2);
   await studio.chooseVariant('lora');
+  // Not live: this test starts each run itself.
+  await studio.id('run.lora.live').uncheck();
   await studio.id('run.lora').fill('1');
   await studio.setNumber('run.steps', 3);
   await studio.run();
