@@ -118,7 +118,7 @@ const schedulerSpec = z
     betaEnd: z.number().positive().lt(1),
     predictionType: z.enum(['epsilon', 'v_prediction']),
     timestepSpacing: z.enum(['leading', 'trailing']),
-    /** Offset added to leading timesteps (diffusers `steps_offset`). */
+    /** Offset added to leading timesteps (diffusers `stepStatsoffset`). */
     stepsOffset: z.number().int().min(0).max(10).default(0),
     rescaleZeroTerminalSnr: z.boolean(),
     /** diffusers `set_alpha_to_one`: use ᾱ = 1 for the step after the last one. */

@@ -146,7 +146,7 @@ describe('timesteps (reference: ddim_reference.py)', () => {
   const range = (from: number, step: number, count: number): number[] =>
     Array.from({ length: count }, (_, i) => from + i * step);
 
-  it('leading, with and without steps_offset', () => {
+  it('leading, with and without stepStatsoffset', () => {
     expect(makeTimesteps(makeSpec({ stepsOffset: 0 }), 10)).toEqual([
       900, 800, 700, 600, 500, 400, 300, 200, 100, 0,
     ]);

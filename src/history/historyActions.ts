@@ -57,7 +57,7 @@ async function save(view: RunView): Promise<void> {
     positions: view.frames.map((f) => f.position),
     frames,
     frameSize: [view.frames[0]?.width ?? 0, view.frames[0]?.height ?? 0],
-    steps_: view.steps,
+    stepStats: view.steps,
     timesteps: view.timesteps,
     timings: view.timings,
   };
@@ -98,7 +98,7 @@ export async function reopenRun(id: string): Promise<void> {
     variantId: r.variantId,
     backend: r.backend as RunView['backend'],
     frames,
-    steps: r.steps_,
+    steps: r.stepStats,
     timesteps: r.timesteps,
     timings: r.timings,
     loraScale: r.loraScale,
@@ -127,7 +127,7 @@ export async function reopenRun(id: string): Promise<void> {
     variantId: r.variantId,
     loraScale: r.loraScale,
     seed: r.seed,
-    steps: r.steps_,
+    steps: r.stepStats,
   };
   patch('run', {
     result: view,

@@ -17,7 +17,7 @@ export interface StoredRun extends HistoryEntry {
   positions: number[];
   frames: Blob[];
   frameSize: [number, number];
-  steps_: StepRecord[];
+  stepStats: StepRecord[];
   timesteps: number[];
   timings: RunTimings;
 }
