@@ -163,10 +163,6 @@ function serial<A extends unknown[], R>(
 }
 
 const api: InferenceApi = {
-  async probe() {
-    return chooseBackend('auto');
-  },
-
   loadVariant: serial(
     async (
       req: LoadVariantRequest,
@@ -178,7 +174,9 @@ const api: InferenceApi = {
       const backend = await chooseBackend(req.backend, variant);
       const progress = throttle(onProgress);
       const warnings: string[] = [];
-      const packKey = `${manifest.id}@${manifest.version}:${JSON.stringify(manifest.graphs).length}:${manifest.graphs.encoder.sha256}`;
+      // Sessions belong to a pack's exact files: any changed graph means a different pack.
+      const { encoder, decoder, denoisers } = manifest.graphs;
+      const packKey = `${manifest.id}:${[encoder, decoder, ...Object.values(denoisers)].map((g) => g.sha256).join(',')}`;
       if (packKey !== sessionsPackKey) {
         await releaseAll();
         sessionsPackKey = packKey;

@@ -93,8 +93,6 @@ export interface RunResult {
 
 /** The worker's API, exposed with comlink. */
 export interface InferenceApi {
-  /** Probes WebGPU / WASM without loading anything. */
-  probe(): Promise<BackendInfo>;
   /** Fetches (or reads from cache), verifies and loads the graphs of one variant. */
   loadVariant(
     req: LoadVariantRequest,

@@ -1,16 +1,8 @@
 /** The efficiency table panel: measure every variant here, export CSV / Markdown. */
+import { downloadBlob } from '../common/download';
 import { formatBytes } from '../common/format';
 import { selectIsBusy, useStudio } from '../state/store';
 import { efficiencyCsv, efficiencyMarkdown, measureEfficiency } from './efficiencyActions';
-
-function download(name: string, text: string, type: string): void {
-  const url = URL.createObjectURL(new Blob([text], { type }));
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
 
 export function EfficiencyPanel() {
   const rows = useStudio((s) => s.efficiency.rows);
@@ -72,7 +64,12 @@ export function EfficiencyPanel() {
             <button
               type="button"
               data-testid="efficiency.csv"
-              onClick={() => download('efficiency.csv', efficiencyCsv(rows), 'text/csv')}
+              onClick={() =>
+                downloadBlob(
+                  'efficiency.csv',
+                  new Blob([efficiencyCsv(rows)], { type: 'text/csv' }),
+                )
+              }
             >
               Export CSV
             </button>
@@ -80,7 +77,10 @@ export function EfficiencyPanel() {
               type="button"
               data-testid="efficiency.md"
               onClick={() =>
-                download('efficiency.md', efficiencyMarkdown(rows, where), 'text/markdown')
+                downloadBlob(
+                  'efficiency.md',
+                  new Blob([efficiencyMarkdown(rows, where)], { type: 'text/markdown' }),
+                )
               }
             >
               Export Markdown

@@ -76,6 +76,18 @@ async function save(view: RunView): Promise<void> {
   await refreshHistory();
 }
 
+let reopened = 0;
+
+/** Object URLs (owned by the caller) for a stored run's frames. */
+function storedFrameViews(r: StoredRun): FrameView[] {
+  return r.frames.map((b, i) => ({
+    url: URL.createObjectURL(b),
+    width: r.frameSize[0],
+    height: r.frameSize[1],
+    position: r.positions[i]!,
+  }));
+}
+
 /** Opens a stored run in the viewer and the latent plot. */
 export async function reopenRun(id: string): Promise<void> {
   const r = await getRun(id);
@@ -84,14 +96,10 @@ export async function reopenRun(id: string): Promise<void> {
     await refreshHistory();
     return;
   }
-  const frames: FrameView[] = r.frames.map((b, i) => ({
-    url: URL.createObjectURL(b),
-    width: r.frameSize[0],
-    height: r.frameSize[1],
-    position: r.positions[i]!,
-  }));
+  const frames = storedFrameViews(r);
   const s = useStudio.getState();
-  const jobId = s.run.jobId + 1000 + Math.floor(Math.random() * 1000);
+  // Negative ids never collide with the ids of runs made in this session.
+  const jobId = -++reopened;
   const view: RunView = {
     jobId,
     packId: r.packId,
@@ -148,16 +156,7 @@ export async function compareRuns(ids: string[]): Promise<void> {
   const old = useStudio.getState().history.compare;
   old?.flat().forEach((f) => URL.revokeObjectURL(f.url));
   patch('history', {
-    compare: runs
-      .filter((r): r is StoredRun => Boolean(r))
-      .map((r) =>
-        r.frames.map((b, i) => ({
-          url: URL.createObjectURL(b),
-          width: r.frameSize[0],
-          height: r.frameSize[1],
-          position: r.positions[i]!,
-        })),
-      ),
+    compare: runs.filter((r): r is StoredRun => Boolean(r)).map(storedFrameViews),
   });
 }
 

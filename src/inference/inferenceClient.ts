@@ -5,7 +5,6 @@
 import * as Comlink from 'comlink';
 import { createWorkerClient } from '../common/workerClient';
 import type {
-  BackendInfo,
   InferenceApi,
   LoadVariantRequest,
   LoadVariantResult,
@@ -24,11 +23,6 @@ const client = createWorkerClient<InferenceApi>(
       name: 'inference',
     }),
 );
-
-/** Which backend the worker would use, without loading a model. */
-export function probeBackend(): Promise<BackendInfo> {
-  return client.call((r) => r.probe());
-}
 
 /** Loads (downloading, verifying and caching as needed) one variant's graphs. */
 export function loadVariant(

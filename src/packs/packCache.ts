@@ -14,7 +14,6 @@
  */
 import {
   createStore,
-  del,
   delMany,
   entries,
   get,
@@ -216,13 +215,4 @@ export async function clearCache(packId?: string): Promise<void> {
       )
     : all;
   await delMany(doomed, db());
-}
-
-/** Deletes a single cached file (used by tests to simulate eviction). */
-export async function deleteCachedChunk(
-  packId: string,
-  sha256: string,
-  index: number,
-): Promise<void> {
-  await del(chunkKey(packId, sha256, index), db());
 }

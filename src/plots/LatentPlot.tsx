@@ -15,6 +15,7 @@ import {
   YAxis,
 } from 'recharts';
 import type { StepRecord } from '../core/pipeline';
+import { downloadBlob } from '../common/download';
 import { useStudio } from '../state/store';
 import { judgeTraces, tracesToCsv } from './traces';
 
@@ -57,7 +58,6 @@ export function LatentPlot() {
     });
   }, [traces, stat, frame]);
   if (traces.length === 0) return null;
-  const csvUrl = () => URL.createObjectURL(new Blob([tracesToCsv(traces)], { type: 'text/csv' }));
   return (
     <section className="panel" aria-labelledby="plot-title" data-testid="plot.panel">
       <h2 id="plot-title">Latent statistics across steps</h2>
@@ -84,19 +84,15 @@ export function LatentPlot() {
             </option>
           ))}
         </select>
-        <a
-          href="#"
+        <button
+          type="button"
           data-testid="plot.csv"
-          onClick={(e) => {
-            const url = csvUrl();
-            const a = e.currentTarget;
-            a.href = url;
-            a.download = 'latent-stats.csv';
-            setTimeout(() => URL.revokeObjectURL(url), 10_000);
-          }}
+          onClick={() =>
+            downloadBlob('latent-stats.csv', new Blob([tracesToCsv(traces)], { type: 'text/csv' }))
+          }
         >
           Export CSV
-        </a>
+        </button>
       </div>
       <div className="plot" data-testid="plot.chart">
         <ResponsiveContainer width="100%" height={240}>

@@ -14,8 +14,16 @@ import {
 } from '../inference/inferenceClient';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
-import { clearMessages, patch, say, useStudio, type RunTrace, type RunView } from '../state/store';
-import type { ProgressEvent, RunResult } from '../../workers/protocol';
+import {
+  clearMessages,
+  patch,
+  say,
+  useStudio,
+  type FrameView,
+  type RunTrace,
+  type RunView,
+} from '../state/store';
+import type { ProgressEvent, RunFrame, RunResult } from '../../workers/protocol';
 
 /** What the worker has loaded: pack option + variant + backend preference. */
 let loadedKey: string | null = null;
@@ -85,18 +93,23 @@ function onRunProgress(jobId: number, p: ProgressEvent): void {
   }
 }
 
+/** Object URLs (owned by the caller) for a run's PNG frames. */
+export function toFrameViews(frames: RunFrame[]): FrameView[] {
+  return frames.map((f) => ({
+    url: URL.createObjectURL(f.png),
+    width: f.width,
+    height: f.height,
+    position: f.position,
+  }));
+}
+
 function toView(r: RunResult, stepsRequested: number, seed: number): RunView {
   return {
     jobId: r.jobId,
     packId: r.packId,
     variantId: r.variantId,
     backend: r.backend,
-    frames: r.frames.map((f) => ({
-      url: URL.createObjectURL(f.png),
-      width: f.width,
-      height: f.height,
-      position: f.position,
-    })),
+    frames: toFrameViews(r.frames),
     steps: r.steps,
     timesteps: r.timesteps,
     timings: r.timings,

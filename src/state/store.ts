@@ -261,11 +261,6 @@ export function dismissMessage(id: number): void {
   useStudio.setState((s) => ({ messages: s.messages.filter((m) => m.id !== id) }));
 }
 
-/** Resets the store (tests). */
-export function resetStudio(): void {
-  useStudio.setState(initial, true);
-}
-
 // ---- selectors ----------------------------------------------------------------------------------
 export const selectVariant = (s: StudioState) =>
   s.packs.manifest?.variants.find((v) => v.id === s.packs.variantId) ?? null;

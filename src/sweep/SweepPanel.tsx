@@ -13,6 +13,7 @@ import {
   XAxis,
   YAxis,
 } from 'recharts';
+import { downloadBlob } from '../common/download';
 import { selectIsBusy, useStudio } from '../state/store';
 import {
   cancelSweep,
@@ -22,15 +23,6 @@ import {
   sweepContactSheet,
   sweepCsv,
 } from './sweepActions';
-
-function save(name: string, blob: Blob): void {
-  const url = URL.createObjectURL(blob);
-  const a = document.createElement('a');
-  a.href = url;
-  a.download = name;
-  a.click();
-  setTimeout(() => URL.revokeObjectURL(url), 10_000);
-}
 
 export function SweepPanel() {
   const manifest = useStudio((s) => s.packs.manifest);
@@ -189,7 +181,7 @@ export function SweepPanel() {
               type="button"
               data-testid="sweep.csv"
               onClick={() =>
-                save(
+                downloadBlob(
                   'sweep.csv',
                   new Blob([sweepCsv(sweep.rows, sweep.seed)], { type: 'text/csv' }),
                 )
@@ -200,7 +192,9 @@ export function SweepPanel() {
             <button
               type="button"
               data-testid="sweep.png"
-              onClick={() => void sweepContactSheet(sweep.rows).then((b) => save('sweep.png', b))}
+              onClick={() =>
+                void sweepContactSheet(sweep.rows).then((b) => downloadBlob('sweep.png', b))
+              }
             >
               Export contact sheet (PNG)
             </button>

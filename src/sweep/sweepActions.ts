@@ -9,7 +9,7 @@ import { scoreFrame } from '../evaluate/metricsClient';
 import { GT_POSITION } from '../evaluate/evaluateActions';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
-import { forgetLoadedVariant } from '../run/runActions';
+import { forgetLoadedVariant, toFrameViews } from '../run/runActions';
 import { meanStdPerStep } from '../core/collapse';
 import { patch, say, useStudio, type SweepRow } from '../state/store';
 
@@ -129,12 +129,7 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
         },
         () => undefined,
       );
-      const frames = result.frames.map((f) => ({
-        url: URL.createObjectURL(f.png),
-        width: f.width,
-        height: f.height,
-        position: f.position,
-      }));
+      const frames = toFrameViews(result.frames);
       const row: SweepRow = {
         key: p.key,
         variantId: p.variantId,
