@@ -4,7 +4,16 @@
  * compared or deleted. Bounded: beyond MAX_RUNS or MAX_BYTES the oldest runs are dropped, and
  * storage refused by the browser is reported, never silent.
  */
-import { createStore, del, entries, get, set, clear, type UseStore } from 'idb-keyval';
+import {
+  clear,
+  createStore,
+  delMany,
+  get,
+  getMany,
+  keys,
+  setMany,
+  type UseStore,
+} from 'idb-keyval';
 import type { StepRecord, RunTimings } from '../core/pipeline';
 import type { HistoryEntry } from '../state/store';
 
@@ -25,10 +34,16 @@ export interface StoredRun extends HistoryEntry {
 let store: UseStore | null = null;
 const db = () => (store ??= createStore('inbetween-history-v1', 'runs'));
 
+// Layout: `run:<id>` → StoredRun (frames and statistics), `summary:<id>` → HistoryEntry. Listing reads
+// the small summaries only; deserialising every run's frames would block the page.
+const runKey = (id: string) => `run:${id}`;
+const summaryKey = (id: string) => `summary:${id}`;
+
 /** Summaries of every stored run, newest first. */
 export async function listRuns(): Promise<HistoryEntry[]> {
-  const all = await entries<string, StoredRun>(db());
-  return all.map(([, r]) => summary(r)).sort((a, b) => b.createdAt - a.createdAt);
+  const ks = ((await keys(db())) as string[]).filter((k) => k.startsWith('summary:'));
+  const all = await getMany<HistoryEntry | undefined>(ks, db());
+  return all.filter((e): e is HistoryEntry => Boolean(e)).sort((a, b) => b.createdAt - a.createdAt);
 }
 
 function summary(r: StoredRun): HistoryEntry {
@@ -63,11 +78,11 @@ function summary(r: StoredRun): HistoryEntry {
 }
 
 export async function getRun(id: string): Promise<StoredRun | undefined> {
-  return get<StoredRun>(id, db());
+  return get<StoredRun>(runKey(id), db());
 }
 
 export async function deleteRun(id: string): Promise<void> {
-  await del(id, db());
+  await delMany([runKey(id), summaryKey(id)], db());
 }
 
 export async function clearRuns(): Promise<void> {
@@ -81,7 +96,17 @@ export async function setRunScores(
   lpipsAlex: number | null,
 ): Promise<void> {
   const r = await getRun(id);
-  if (r) await set(id, { ...r, psnr, lpipsAlex }, db());
+  if (r) await writeRun({ ...r, psnr, lpipsAlex });
+}
+
+async function writeRun(run: StoredRun): Promise<void> {
+  await setMany(
+    [
+      [runKey(run.id), run],
+      [summaryKey(run.id), summary(run)],
+    ],
+    db(),
+  );
 }
 
 /**
@@ -95,7 +120,7 @@ export async function saveRun(run: StoredRun): Promise<number> {
     );
   }
   try {
-    await set(run.id, run, db());
+    await writeRun(run);
   } catch (e) {
     if (e instanceof DOMException && e.name === 'QuotaExceededError') {
       throw new Error(

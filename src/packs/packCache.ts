@@ -12,17 +12,7 @@
  * A file whose meta exists but whose chunks are gone was evicted by the browser: it is dropped and
  * reported as such, and the caller downloads it again.
  */
-import {
-  createStore,
-  delMany,
-  entries,
-  get,
-  getMany,
-  keys,
-  set,
-  setMany,
-  type UseStore,
-} from 'idb-keyval';
+import { createStore, delMany, get, getMany, keys, set, setMany, type UseStore } from 'idb-keyval';
 
 /** Bump when the layout changes; old databases are simply no longer read. */
 export const CACHE_VERSION = 1;
@@ -167,7 +157,13 @@ export interface CacheSummary {
 
 /** What is stored, per pack, with sizes. */
 export async function summariseCache(): Promise<CacheSummary> {
-  const all = await entries<string, FileMeta | CachedPack | ArrayBuffer>(db());
+  // Read only the small records: the chunks are megabytes, and deserialising them on the page's
+  // thread would block it.
+  const small = ((await keys(db())) as string[]).filter(
+    (k) => k.startsWith('file:') || k.startsWith('pack:'),
+  );
+  const values = await getMany<FileMeta | CachedPack>(small, db());
+  const all = small.map((k, i) => [k, values[i]!] as const);
   const byPack = new Map<string, CacheSummary['packs'][number]>();
   const row = (packId: string) => {
     let r = byPack.get(packId);

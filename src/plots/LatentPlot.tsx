@@ -3,7 +3,7 @@
  * scales can be compared; a run whose latents collapse relative to the baseline run with the same
  * seed, or turn non-finite, is flagged with the step where it started. Exports the data as CSV.
  */
-import { useMemo, useState } from 'react';
+import { useDeferredValue, useMemo, useState } from 'react';
 import {
   CartesianGrid,
   Legend,
@@ -42,7 +42,8 @@ function valueAt(step: StepRecord, stat: Stat, frame: number | 'all'): number | 
 
 /** The latent-statistics plot. */
 export function LatentPlot() {
-  const traces = useStudio((s) => s.run.traces);
+  // The plot is not urgent: React renders it in interruptible slices, never one long task.
+  const traces = useDeferredValue(useStudio((s) => s.run.traces));
   const baselineVariant = useStudio((s) => s.packs.manifest?.variants[0]?.id ?? null);
   const [stat, setStat] = useState<Stat>('std');
   const [frame, setFrame] = useState<number | 'all'>('all');
