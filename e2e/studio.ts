@@ -55,8 +55,12 @@ export class Studio {
     return this.page.getByTestId(testId);
   }
 
-  async open(): Promise<void> {
-    await this.page.goto('/');
+  /**
+   * Opens the studio on a pack: the tiny random pack by default (fast, and what most tests
+   * assert about), or `E2E_PACK` / the argument (`cel` is the trained bundled pack).
+   */
+  async open(pack: string = process.env.E2E_PACK ?? 'tiny-random'): Promise<void> {
+    await this.page.goto(`/?pack=${encodeURIComponent(pack)}`);
     // The bundled pack is listed and its manifest validated.
     await expect(this.id('variant.select')).toBeVisible();
   }

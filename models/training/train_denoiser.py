@@ -1,79 +1,104 @@
 """Train the pack's denoiser on VAE latents of triplets (ATD-12K layout), v-prediction with the
-zero-terminal-SNR scaled-linear schedule the pack's manifest will declare.
+zero-terminal-SNR scaled-linear schedule the pack's manifest declares.
 
 The VAE is frozen: its encoder's posterior means of every frame are computed once and cached in
-<run>/latents.pt, with the latent scale factor (1 / std) the pack will use. Training samples a
-random crop of a clip's three latents, noises the middle one, and conditions on the two keyframe
-latents and τ = 0.5; a random temporal flip swaps the keyframes. Seeded, checkpointed
-(<run>/denoiser_last.pt, atomic) and resumable; losses go to <run>/denoiser_log.csv.
+<latent cache> (keyframes, the middle frame and any tau_*.png frames, with the latent scale factor
+1 / std the pack will use). Training takes a random crop of a clip's latents, noises an in-between
+(τ = ½ or another τ the clip has), and conditions on both keyframe latents and τ; flips and time
+reversal (start ↔ end, τ → 1 − τ) augment. An exponential moving average of the weights is kept and
+exported. Seeded, checkpointed (<run>/denoiser_last.pt, atomic) and resumable; losses go to
+<run>/denoiser_log.csv.
 
-    /usr/bin/python3 models/training/train_denoiser.py --data data/procedural --vae runs/vae/vae_last.pt \
-        --run runs/denoiser --steps 50000
+    /usr/bin/python3 models/training/train_denoiser.py --data data/procedural --vae runs/vae/vae_last.pt \\
+        --run runs/denoiser --steps 3000
 """
 from __future__ import annotations
 
 import argparse
-import csv
+import copy
 import random
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cel_model import CelConfig, CelDenoiser, CelEncoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from pack_model import Encoder  # noqa: E402
-from tiny_model import DenoiserConfig, TinyDenoiser  # noqa: E402
+from trainlib import Checkpoint, CsvLog, clip_targets, list_clips, load_rgb, restore_rng, rng_state  # noqa: E402
 
-
-def load_rgb(path: Path) -> torch.Tensor:
-    a = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 127.5 - 1
-    return torch.from_numpy(a).permute(2, 0, 1)
+# Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
+CROPS = [(20, 32), (32, 48)]
 
 
 @torch.no_grad()
 def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path) -> dict:
-    """Encodes every clip's three frames with the frozen VAE encoder (posterior mean)."""
+    """Encodes every clip's frames with the frozen VAE encoder (posterior mean), once."""
     if out.exists():
         return torch.load(out)
-    enc = Encoder()
+    enc = CelEncoder()
     enc.load_state_dict(torch.load(vae_ckpt)["enc"])
     enc.eval()
     clips = {}
-    for clip in sorted((data / split).iterdir()):
-        frames = [clip / f"frame{i}.png" for i in (1, 2, 3)]
-        if not all(f.exists() for f in frames):
-            continue
-        x = torch.stack([load_rgb(f) for f in frames])
+    for clip in list_clips(data, split):
+        targets = clip_targets(clip)
+        x = torch.stack([load_rgb(clip / "frame1.png"), load_rgb(clip / "frame3.png")] + [load_rgb(p) for p, _ in targets])
         h, w = x.shape[-2] // 8 * 8, x.shape[-1] // 8 * 8
-        clips[clip.name] = enc(x[:, :, :h, :w])[0].half()
-    stacked = torch.cat([c.float().flatten() for c in clips.values()])
+        lat = enc(x[:, :, :h, :w])[0].half()
+        clips[clip.name] = {"keys": lat[:2], "targets": lat[2:], "taus": [t for _, t in targets]}
+    stacked = torch.cat([c["keys"].float().flatten() for c in clips.values()])
     result = {"clips": clips, "std": float(stacked.std()), "mean": float(stacked.mean())}
+    out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(result, out)
     return result
 
 
-def batch_from(clips: dict, names: list[str], rng: random.Random, n: int, crop: int, scale: float):
-    """Random latent crops: (start, middle, end) each [n,C,crop,crop], with random flips."""
-    s, m, e = [], [], []
-    for _ in range(n):
-        lat = clips[rng.choice(names)].float() * scale  # [3,C,h,w]
-        _, _, h, w = lat.shape
-        c = min(crop, h, w)
-        y, x = rng.randint(0, h - c), rng.randint(0, w - c)
-        lat = lat[:, :, y:y + c, x:x + c]
-        if rng.random() < 0.5:
-            lat = lat.flip(-1)
-        if rng.random() < 0.5:
-            lat = lat.flip(0)  # play backwards: the middle frame stays the middle frame
-        s.append(lat[0])
-        m.append(lat[1])
-        e.append(lat[2])
-    return torch.stack(s), torch.stack(m), torch.stack(e)
+class LatentTriplets:
+    """Random latent crops (start, target, end, τ, clip, y, x, flipped, reversed) with augmentation."""
+
+    def __init__(self, clips: dict, scale: float, rng: random.Random, mid_prob: float = 0.5):
+        self.clips, self.scale, self.rng, self.mid_prob = clips, scale, rng, mid_prob
+        self.names = sorted(clips)
+
+    def batch(self, n: int, crop: tuple[int, int] | None = None):
+        ch, cw = crop or self.rng.choice(CROPS)
+        names = [k for k in self.names if self.clips[k]["keys"].shape[-2] >= ch and self.clips[k]["keys"].shape[-1] >= cw]
+        s, m, e, taus, where = [], [], [], [], []
+        for _ in range(n):
+            name = self.rng.choice(names)
+            c = self.clips[name]
+            k = 0 if len(c["taus"]) == 1 or self.rng.random() < self.mid_prob else self.rng.randrange(1, len(c["taus"]))
+            lat = torch.cat([c["keys"][:1], c["targets"][k:k + 1], c["keys"][1:]]).float() * self.scale
+            tau = c["taus"][k]
+            _, _, h, w = lat.shape
+            y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
+            lat = lat[:, :, y:y + ch, x:x + cw]
+            flip = self.rng.random() < 0.5
+            if flip:
+                lat = lat.flip(-1)
+            rev = self.rng.random() < 0.5
+            if rev:
+                lat, tau = lat.flip(0), 1.0 - tau
+            s.append(lat[0])
+            m.append(lat[1])
+            e.append(lat[2])
+            taus.append(tau)
+            where.append((name, k, y, x, ch, cw, flip, rev))
+        return torch.stack(s), torch.stack(m), torch.stack(e), torch.tensor(taus, dtype=torch.float32), where
+
+
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), model.parameters()):
+            pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
+
+
+def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    """Warm-up, then cosine decay to 10% of the peak."""
+    import math
+    return peak * min(1.0, (step + 1) / warmup) * (0.55 + 0.45 * math.cos(math.pi * min(step, total) / total))
 
 
 def main() -> int:
@@ -81,73 +106,70 @@ def main() -> int:
     ap.add_argument("--data", default="data/procedural")
     ap.add_argument("--vae", default="runs/vae/vae_last.pt")
     ap.add_argument("--run", default="runs/denoiser")
-    ap.add_argument("--steps", type=int, default=50000)
+    ap.add_argument("--latents", default=None, help="latent cache folder (default: the run folder)")
+    ap.add_argument("--steps", type=int, default=3000)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--crop", type=int, default=16, help="latent crop size (16 = 128 px)")
-    ap.add_argument("--width", type=int, default=48)
-    ap.add_argument("--lr", type=float, default=2e-4)
-    ap.add_argument("--ckpt-every", type=int, default=500)
+    ap.add_argument("--widths", default="48,96,96")
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--ema", type=float, default=0.998)
+    ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    torch.set_num_threads(args.threads)
     run = Path(args.run)
-    run.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
     rng = random.Random(args.seed)
-    train = cache_latents(Path(args.data), "train", Path(args.vae), run / "latents.pt")
-    val = cache_latents(Path(args.data), "val", Path(args.vae), run / "latents_val.pt")
+    cache_dir = Path(args.latents) if args.latents else run
+    train = cache_latents(Path(args.data), "train", Path(args.vae), cache_dir / "latents_train.pt")
+    val = cache_latents(Path(args.data), "val", Path(args.vae), cache_dir / "latents_val.pt")
     scale = 1.0 / train["std"]
     sched = Schedule()
-    model = TinyDenoiser(DenoiserConfig(width=args.width, emb_dim=128, groups=8))
+    cfg = CelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
+    model = CelDenoiser(cfg)
+    ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
+    ckpt = Checkpoint(run, "denoiser")
     step = 0
-    ckpt = run / "denoiser_last.pt"
-    if ckpt.exists():
-        state = torch.load(ckpt)
+    state = ckpt.load()
+    if state:
         model.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
         opt.load_state_dict(state["opt"])
         step = state["step"]
-        torch.set_rng_state(state["torch_rng"])
-        rng.setstate(state["py_rng"])
-        print(f"resumed from {ckpt} at step {step}")
-    names = sorted(train["clips"])
-    val_rng = random.Random(1234)
-    vs, vm, ve = batch_from(val["clips"], sorted(val["clips"]), val_rng, 32, args.crop, scale)
+        restore_rng(state, rng)
+        print(f"resumed from {ckpt.path} at step {step}")
+    data = LatentTriplets(train["clips"], scale, rng)
+    vs, vm, ve, vtau, _ = LatentTriplets(val["clips"], scale, random.Random(1234), mid_prob=1.0).batch(32, CROPS[0])
     vt = torch.linspace(0, sched.train_steps - 1, 32).long()
     vnoise = torch.randn(vs.shape, generator=torch.Generator().manual_seed(5))
-    log = open(run / "denoiser_log.csv", "a", newline="")
-    writer = csv.writer(log)
-    if step == 0:
-        writer.writerow(["step", "loss", "val_loss", "seconds"])
+    log = CsvLog(run / "denoiser_log.csv", ["step", "loss", "val_loss", "lr", "seconds"], step)
     t0 = time.time()
     while step < args.steps:
         model.train()
-        s, m, e = batch_from(train["clips"], names, rng, args.batch, args.crop, scale)
+        lr = lr_at(step, args.steps, args.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        s, m, e, tau, _ = data.batch(args.batch)
         t = torch.randint(0, sched.train_steps, (args.batch,))
         noise = torch.randn_like(m)
         xt, v = sched.noisy(m, t, noise)
-        tau = torch.full((args.batch,), 0.5)
         loss = F.mse_loss(model(xt, t.float(), s, e, tau), v)
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
+        ema_update(ema, model, args.ema if step > 200 else 0.0)
         step += 1
         val_loss = ""
         if step % args.ckpt_every == 0 or step == args.steps:
-            model.eval()
             with torch.no_grad():
                 xt, v = sched.noisy(vm, vt, vnoise)
-                val_loss = f"{F.mse_loss(model(xt, vt.float(), vs, ve, torch.full((32,), 0.5)), v).item():.5f}"
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "scale_factor": scale,
-                        "torch_rng": torch.get_rng_state(), "py_rng": rng.getstate(), "args": vars(args)},
-                       run / "denoiser_last.tmp")
-            (run / "denoiser_last.tmp").replace(ckpt)
+                val_loss = f"{F.mse_loss(ema(xt, vt.float(), vs, ve, vtau), v).item():.5f}"
+            ckpt.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                       "scale_factor": scale, "config": cfg.__dict__, **rng_state(rng), "args": vars(args)})
             print(f"step {step}: loss {loss.item():.4f} val {val_loss} ({time.time() - t0:.0f} s)", flush=True)
-        writer.writerow([step, f"{loss.item():.5f}", val_loss, f"{time.time() - t0:.1f}"])
-        log.flush()
+        log.row([step, f"{loss.item():.5f}", val_loss, f"{lr:.6f}", f"{time.time() - t0:.1f}"])
     return 0
 
 

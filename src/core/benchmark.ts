@@ -7,7 +7,7 @@ import type { GraphRunner } from './graph';
 import { computeLpips, LPIPS_MIN_SIDE } from './lpips';
 import { psnr, ssim } from './metrics';
 import type { VariantGraphs } from './pipeline';
-import { decodeLatent, encodeKeyframe, interpolate } from './pipeline';
+import { decodeLatent, decoderReferences, encodeKeyframe, interpolate } from './pipeline';
 import type { RgbaImage } from './image';
 import type { PackManifest, VariantSpec } from './manifest';
 import { GaussianRng } from './rng';
@@ -108,7 +108,7 @@ export async function benchmarkVariant(
   }
   for (let r = 0; r < opts.repeats; r++) {
     const t0 = performance.now();
-    await decodeLatent(manifest, graphs.decoder, latent);
+    await decodeLatent(manifest, graphs.decoder, latent, decoderReferences(manifest, { start, end }));
     samples.decodeMs.push(performance.now() - t0);
   }
   for (let r = 0; r < Math.max(1, Math.ceil(opts.repeats / 2)); r++) {

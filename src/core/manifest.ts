@@ -60,10 +60,24 @@ const encoderSpec = graphSpec.extend({
   inputs: z.strictObject({ image: tensorName }),
   outputs: z.strictObject({ latent: tensorName }),
 });
-const decoderSpec = graphSpec.extend({
-  inputs: z.strictObject({ latent: tensorName }),
-  outputs: z.strictObject({ image: tensorName }),
-});
+const decoderSpec = graphSpec
+  .extend({
+    inputs: z.strictObject({
+      /** Unscaled latent, [1, C, h, w]. */
+      latent: tensorName,
+      /**
+       * Optional keyframe references (ToonCrafter-style detail injection): the fitted start and end
+       * keyframes, [1, 3, H, W] in `image.valueRange`. Both or neither.
+       */
+      startImage: tensorName.optional(),
+      endImage: tensorName.optional(),
+    }),
+    outputs: z.strictObject({ image: tensorName }),
+  })
+  .refine((g) => (g.inputs.startImage === undefined) === (g.inputs.endImage === undefined), {
+    message: 'startImage and endImage must be given together',
+    path: ['inputs'],
+  });
 const denoiserSpec = graphSpec.extend({
   inputs: z.strictObject({
     /** Noisy latents, [B, C, h, w] float32. */

@@ -210,17 +210,54 @@ export async function encodeKeyframe(
   return { data: scaled, dims: want };
 }
 
-/** Decodes one scaled latent [1, C, h, w] to an RGBA frame at model size. */
+/** The fitted keyframes as decoder reference tensors [1, 3, H, W], for decoders that take them. */
+export interface DecoderReferences {
+  start: FloatTensor;
+  end: FloatTensor;
+}
+
+/** Builds the decoder's keyframe references (null when the pack's decoder takes none). */
+export function decoderReferences(
+  manifest: PackManifest,
+  keyframes: { start: RgbaImage; end: RgbaImage },
+): DecoderReferences | null {
+  if (!manifest.graphs.decoder.inputs.startImage) return null;
+  const t = (img: RgbaImage): FloatTensor => ({
+    data: rgbaToTensor(img, manifest.image.valueRange),
+    dims: [1, 3, img.height, img.width],
+  });
+  return { start: t(keyframes.start), end: t(keyframes.end) };
+}
+
+/**
+ * Decodes one scaled latent [1, C, h, w] to an RGBA frame at model size. A decoder with keyframe
+ * reference inputs (`startImage` / `endImage`) needs `references` of the same size as the frame.
+ */
 export async function decodeLatent(
   manifest: PackManifest,
   decoder: GraphRunner,
   latent: FloatTensor,
+  references: DecoderReferences | null = null,
 ): Promise<RgbaImage> {
   const spec = manifest.graphs.decoder;
   const unscaled = new Float32Array(latent.data.length);
   const k = 1 / manifest.latent.scaleFactor;
   for (let i = 0; i < unscaled.length; i++) unscaled[i] = latent.data[i]! * k;
-  const out = await decoder.run({ [spec.inputs.latent]: { data: unscaled, dims: latent.dims } });
+  const feeds: Record<string, FloatTensor> = {
+    [spec.inputs.latent]: { data: unscaled, dims: latent.dims },
+  };
+  if (spec.inputs.startImage && spec.inputs.endImage) {
+    const ds = manifest.latent.downsample;
+    const want = [1, 3, latent.dims[2]! * ds, latent.dims[3]! * ds];
+    if (!references || !sameDims(references.start.dims, want) || !sameDims(references.end.dims, want)) {
+      throw new Error(
+        `this pack's decoder takes the keyframes as references: pass both, of shape [${want.join(', ')}]`,
+      );
+    }
+    feeds[spec.inputs.startImage] = references.start;
+    feeds[spec.inputs.endImage] = references.end;
+  }
+  const out = await decoder.run(feeds);
   const image = pick(out, spec.outputs.image, 'the decoder');
   const ds = manifest.latent.downsample;
   const h = latent.dims[2]! * ds;
@@ -448,12 +485,13 @@ export async function interpolate(
   const tDenoised = now();
   const modelFrames: RgbaImage[] = [];
   const decodeCallMs: number[] = [];
+  const references = decoderReferences(manifest, keyframes);
   for (let i = 0; i < den.latents.length; i++) {
     await yieldToEventLoop();
     if (hooks.isCancelled?.()) throw new RunCancelledError();
     hooks.onProgress?.({ stage: 'decode', frame: i, total: den.latents.length });
     const t0 = now();
-    modelFrames.push(await decodeLatent(manifest, graphs.decoder, den.latents[i]!));
+    modelFrames.push(await decodeLatent(manifest, graphs.decoder, den.latents[i]!, references));
     decodeCallMs.push(now() - t0);
   }
   const tEnd = now();

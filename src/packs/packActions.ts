@@ -63,8 +63,16 @@ export async function refreshPackList(): Promise<void> {
   await refreshCachedOptions();
   const { selectedKey, options } = useStudio.getState().packs;
   if (!selectedKey && options.length > 0) {
-    // Prefer a trained bundled pack; otherwise the first one.
-    const first = options.find((o) => o.origin === 'bundled' && o.trained) ?? options[0]!;
+    // `?pack=<id>` picks a pack (demo links, kiosks, tests); otherwise prefer a trained bundled
+    // pack, then the first one.
+    const wanted = new URLSearchParams(location.search).get('pack');
+    const first =
+      (wanted ? options.find((o) => o.packId === wanted) : undefined) ??
+      options.find((o) => o.origin === 'bundled' && o.trained) ??
+      options[0]!;
+    if (wanted && first.packId !== wanted) {
+      say('warning', 'pack', `No pack "${wanted}" is available here; using ${first.name}.`);
+    }
     await selectPack(first.key);
   }
 }

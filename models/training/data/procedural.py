@@ -8,8 +8,10 @@ pans and zooms. Everything is the project's own (generated), so it can be used f
 
     /usr/bin/python3 models/training/data/procedural.py --out data/procedural --train 2000 --val 200
 
-Writes <out>/<split>/<clip>/frame{1,2,3}.png. Clips are split by seed: train and validation never
-share a clip. Deterministic for a given seed.
+Writes <out>/<split>/<clip>/frame{1,2,3}.png, and in training clips `tau_0.xyz.png` frames at other
+positions t (so the denoiser learns every τ, not only ½). Clips are split by seed: train and
+validation never share a clip. Deterministic for a given seed. `--style lineart` draws ink lines on
+paper instead of colour fills (a distinct slice for the LoRA adapter).
 """
 from __future__ import annotations
 
@@ -119,13 +121,23 @@ class Scene:
     cam0: tuple[float, float, float]  # pan x, pan y (fraction of width/height), zoom
     cam1: tuple[float, float, float]
     texture: np.ndarray | None
+    style: str = "color"
 
 
-def make_scene(seed: int, size: tuple[int, int] | None = None) -> Scene:
+STYLES = ("color", "lineart")
+PAPER = (250, 248, 240)
+
+
+def make_scene(seed: int, size: tuple[int, int] | None = None, style: str = "color") -> Scene:
+    """A random scene. style "lineart": dark ink lines on paper (unfilled look), for the LoRA slice."""
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}")
     rng = np.random.default_rng(seed)
     width, height = size or SIZES[int(rng.integers(len(SIZES)))]
     colors = _palette(rng, 6)
     ink = tuple(int(x) for x in rng.integers(10, 60, size=3))
+    if style == "lineart":
+        colors, ink = [PAPER] * 6, (20, 20, 24)
     shapes = [_random_shape(rng, colors, ink) for _ in range(int(rng.integers(1, 5)))]
     for s in shapes:
         s.angle1 = s.angle0 + float(rng.normal(0, 0.6))
@@ -136,12 +148,14 @@ def make_scene(seed: int, size: tuple[int, int] | None = None) -> Scene:
     if rng.random() < 0.4:
         cam1 = (float(rng.normal(0, 0.06)), float(rng.normal(0, 0.04)), float(np.clip(rng.normal(1.0, 0.08), 0.85, 1.2)))
     texture = None
+    if style == "lineart":
+        background, bg_colors = "flat", [PAPER] * 3
     if background == "painted":
         # Low-frequency painted texture, larger than the frame so the camera can pan over it.
         small = rng.uniform(0, 1, size=(6, 9, 3))
         texture = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((width * 2, height * 2), Image.BICUBIC)
                              .filter(ImageFilter.GaussianBlur(radius=width / 12)), dtype=np.float32) / 255.0
-    return Scene(seed, width, height, background, bg_colors, shapes, cam0, cam1, texture)
+    return Scene(seed, width, height, background, bg_colors, shapes, cam0, cam1, texture, style)
 
 
 def _camera(scene: Scene, t: float):
@@ -236,11 +250,21 @@ def render(scene: Scene, t: float) -> Image.Image:
     return img.resize((scene.width, scene.height), Image.LANCZOS)
 
 
-def write_clip(root: Path, split: str, seed: int, size: tuple[int, int] | None = None) -> Path:
-    scene = make_scene(seed, size)
-    clip = root / split / f"proc_{seed:07d}"
+def extra_times(seed: int, n: int) -> list[float]:
+    """n positions in (0.1, 0.9) besides ½, rounded to 1/1000 (they are written into file names)."""
+    rng = np.random.default_rng(seed + 7_777_777)
+    return [round(float(t), 3) for t in rng.uniform(0.1, 0.9, size=n)]
+
+
+def write_clip(root: Path, split: str, seed: int, size: tuple[int, int] | None = None, style: str = "color",
+               extra_taus: int = 0) -> Path:
+    """frame1/2/3 at t = 0, ½, 1 (ATD-12K layout), plus `extra_taus` frames `tau_0.xyz.png` at other t."""
+    scene = make_scene(seed, size, style)
+    clip = root / split / f"{'proc' if style == 'color' else style}_{seed:07d}"
     clip.mkdir(parents=True, exist_ok=True)
-    for name, t in (("frame1.png", 0.0), ("frame2.png", 0.5), ("frame3.png", 1.0)):
+    times = [("frame1.png", 0.0), ("frame2.png", 0.5), ("frame3.png", 1.0)]
+    times += [(f"tau_{t:.3f}.png", t) for t in extra_times(seed, extra_taus)]
+    for name, t in times:
         render(scene, t).save(clip / name, optimize=False, compress_level=1)
     return clip
 
@@ -249,11 +273,11 @@ def write_clip(root: Path, split: str, seed: int, size: tuple[int, int] | None =
 VAL_SEED_OFFSET = 10_000_000
 
 
-def build(root: Path, n_train: int, n_val: int, base_seed: int = 0) -> None:
+def build(root: Path, n_train: int, n_val: int, base_seed: int = 0, style: str = "color", extra_taus: int = 0) -> None:
     for i in range(n_train):
-        write_clip(root, "train", base_seed + i)
+        write_clip(root, "train", base_seed + i, style=style, extra_taus=extra_taus)
     for i in range(n_val):
-        write_clip(root, "val", VAL_SEED_OFFSET + base_seed + i)
+        write_clip(root, "val", VAL_SEED_OFFSET + base_seed + i, style=style)
 
 
 def main() -> int:
@@ -262,8 +286,10 @@ def main() -> int:
     ap.add_argument("--train", type=int, default=2000)
     ap.add_argument("--val", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--style", choices=STYLES, default="color", help="lineart: ink on paper (the LoRA slice)")
+    ap.add_argument("--extra-taus", type=int, default=2, help="training clips also get frames at this many other t")
     args = ap.parse_args()
-    build(Path(args.out), args.train, args.val, args.seed)
+    build(Path(args.out), args.train, args.val, args.seed, args.style, args.extra_taus)
     print(f"wrote {args.train} train and {args.val} val clips to {args.out}")
     return 0
 

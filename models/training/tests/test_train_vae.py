@@ -1,4 +1,4 @@
-"""VAE training is seeded, checkpointed and resumes where it stopped."""
+"""VAE training (encoder + keyframe-referencing decoder) is seeded, checkpointed and resumes."""
 from __future__ import annotations
 
 import csv
@@ -12,7 +12,6 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE.parent / "data"))
 import procedural  # noqa: E402
-from pack_model import Decoder, Encoder  # noqa: E402
 
 SCRIPT = HERE.parent / "train_vae.py"
 
@@ -23,15 +22,8 @@ def _train(data: Path, run: Path, steps: int) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, timeout=300)
 
 
-def test_shapes():
-    enc, dec = Encoder(), Decoder()
-    mean, logvar = enc(torch.zeros(1, 3, 128, 192))
-    assert mean.shape == logvar.shape == (1, 4, 16, 24)
-    assert dec(mean).shape == (1, 3, 128, 192)
-
-
 def test_resumes_from_checkpoint(tmp_path):
-    procedural.build(tmp_path / "data", n_train=2, n_val=1)
+    procedural.build(tmp_path / "data", n_train=2, n_val=1, extra_taus=1)
     first = _train(tmp_path / "data", tmp_path / "run", 2)
     assert first.returncode == 0, first.stderr[-2000:]
     second = _train(tmp_path / "data", tmp_path / "run", 4)
@@ -42,3 +34,16 @@ def test_resumes_from_checkpoint(tmp_path):
     assert all(r["val_psnr"] for r in rows if int(r["step"]) % 2 == 0)
     state = torch.load(tmp_path / "run" / "vae_last.pt")
     assert state["step"] == 4
+
+
+def test_log_rows_after_the_checkpoint_are_dropped_on_resume(tmp_path):
+    sys.path.insert(0, str(HERE.parent))
+    from trainlib import CsvLog
+
+    log = CsvLog(tmp_path / "log.csv", ["step", "loss"], 0)
+    for s in range(1, 6):
+        log.row([s, 0.1])
+    resumed = CsvLog(tmp_path / "log.csv", ["step", "loss"], 3)  # the checkpoint was at step 3
+    resumed.row([4, 0.2])
+    rows = list(csv.DictReader(open(tmp_path / "log.csv")))
+    assert [(int(r["step"]), r["loss"]) for r in rows] == [(1, "0.1"), (2, "0.1"), (3, "0.1"), (4, "0.2")]

@@ -1,0 +1,197 @@
+"""Export the trained checkpoints into the bundled pack (default models/cel): encoder, the
+keyframe-referencing decoder, and the baseline / LoRA (live scale) / fp16 / student denoisers, each
+checked against PyTorch with onnxruntime-node, described by one manifest with sizes and sha256.
+
+    /usr/bin/python3 models/training/build_pack.py [--runs runs] [--out models/cel]
+
+Checks (the export fails if one does not hold): every graph matches PyTorch; the LoRA graph at scale
+0 equals the baseline graph within 1e-5 and changes the output at scale > 0; fp16 agrees with fp32.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder, RefDecoder  # noqa: E402
+from export import LiveLoraScale, export_denoiser, export_fp16, export_module, update_manifest_hashes  # noqa: E402
+from ort_node import run_onnx  # noqa: E402
+from tiny_model import BaselineView  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[2]
+SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
+DEFAULT_STEPS = 25
+STUDENT_STEPS = 4
+SPATIAL = {0: "batch", 2: "height", 3: "width"}
+DENOISER_INPUTS = ["sample", "timestep", "start_latent", "end_latent", "position"]
+
+
+def _config(d: dict, **over) -> CelConfig:
+    return CelConfig(**{**d, "widths": tuple(d["widths"]), **over})
+
+
+def load_models(runs: Path):
+    vae = torch.load(runs / "vae" / "vae_last.pt")
+    enc, dec = CelEncoder(), RefDecoder()
+    enc.load_state_dict(vae["enc"])
+    dec.load_state_dict(vae["dec"])
+    den = torch.load(runs / "denoiser" / "denoiser_last.pt")
+    base = CelDenoiser(_config(den["config"]))
+    base.load_state_dict(den["ema"])
+    lora_state = torch.load(runs / "lora" / "lora_last.pt")
+    lora = CelDenoiser(_config(lora_state["config"], lora_dropout=0.0))
+    lora.load_state_dict(lora_state["model"])
+    stu = torch.load(runs / "student" / "student_last.pt")
+    student = CelDenoiser(_config(stu["config"]))
+    student.load_state_dict(stu["ema"])
+    steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"]}
+    return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
+
+
+def example_inputs(batch: int = 2, w: int = SIZE[0], h: int = SIZE[1], seed: int = 1) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    lh, lw = h // 8, w // 8
+    return {
+        "sample": torch.randn(batch, 4, lh, lw, generator=g),
+        "timestep": torch.tensor([999.0, 250.0][:batch] + [500.0] * max(0, batch - 2)),
+        "start_latent": torch.randn(batch, 4, lh, lw, generator=g),
+        "end_latent": torch.randn(batch, 4, lh, lw, generator=g),
+        "position": torch.linspace(0.25, 0.75, batch),
+    }
+
+
+def max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
+
+
+def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
+    """Writes the graphs and returns the check report (max |diff| of each comparison)."""
+    w, h = SIZE
+    g = torch.Generator().manual_seed(3)
+    image = torch.rand(1, 3, h, w, generator=g) * 2 - 1
+    start, end = torch.rand(1, 3, h, w, generator=g) * 2 - 1, torch.rand(1, 3, h, w, generator=g) * 2 - 1
+    latent = torch.randn(1, 4, h // 8, w // 8, generator=g)
+    ex = example_inputs()
+    den_axes = {k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]}
+    den_axes.update({"timestep": {0: "batch"}, "position": {0: "batch"}})
+    (out / "encoder.onnx").write_bytes(export_module(MeanEncoder(enc), (image,), ["image"], ["latent"],
+                                                     {"image": SPATIAL, "latent": SPATIAL}))
+    (out / "decoder.onnx").write_bytes(export_module(dec, (latent, start, end), ["latent", "start_image", "end_image"],
+                                                     ["image"], {"latent": SPATIAL, "start_image": SPATIAL,
+                                                                 "end_image": SPATIAL, "image": SPATIAL}))
+    export_denoiser(base, ex, out / "denoiser_fp32.onnx", dynamic_axes=den_axes)
+    export_denoiser(lora, ex, out / "denoiser_lora.onnx", lora_scale=True, dynamic_axes={**den_axes, "lora_scale": {}})
+    export_fp16(out / "denoiser_fp32.onnx", out / "denoiser_fp16.onnx")
+    export_denoiser(student, ex, out / "denoiser_student.onnx", dynamic_axes=den_axes)
+
+    feeds = {k: v.numpy() for k, v in ex.items()}
+    with torch.no_grad():
+        ref = {
+            "encoder": MeanEncoder(enc)(image).numpy(),
+            "decoder": dec(latent, start, end).numpy(),
+            "baseline": base(*ex.values()).numpy(),
+            "lora(1)": LiveLoraScale(lora)(*ex.values(), torch.tensor([1.0])).numpy(),
+            "lora base": BaselineView(lora)(*ex.values()).numpy(),
+            "student": student(*ex.values()).numpy(),
+        }
+    got_base = run_onnx(out / "denoiser_fp32.onnx", feeds)["prediction"]
+    got_lora0 = run_onnx(out / "denoiser_lora.onnx", {**feeds, "lora_scale": np.zeros(1, np.float32)})["prediction"]
+    got_lora1 = run_onnx(out / "denoiser_lora.onnx", {**feeds, "lora_scale": np.ones(1, np.float32)})["prediction"]
+    report = {
+        "encoder vs torch": max_diff(run_onnx(out / "encoder.onnx", {"image": image.numpy()})["latent"], ref["encoder"]),
+        "decoder vs torch": max_diff(run_onnx(out / "decoder.onnx", {"latent": latent.numpy(), "start_image": start.numpy(),
+                                                                     "end_image": end.numpy()})["image"], ref["decoder"]),
+        "baseline vs torch": max_diff(got_base, ref["baseline"]),
+        "lora(1) vs torch": max_diff(got_lora1, ref["lora(1)"]),
+        "student vs torch": max_diff(run_onnx(out / "denoiser_student.onnx", feeds)["prediction"], ref["student"]),
+        "lora base (torch) vs baseline (torch)": max_diff(ref["lora base"], ref["baseline"]),
+        "lora(0) vs baseline": max_diff(got_lora0, got_base),
+        "fp16 vs fp32": max_diff(run_onnx(out / "denoiser_fp16.onnx", feeds)["prediction"], got_base),
+        "lora(1) vs baseline": max_diff(got_lora1, got_base),
+    }
+    for k, v in report.items():
+        print(f"  {k:40s} max |diff| = {v:.2e}")
+    for k in ["encoder vs torch", "decoder vs torch", "baseline vs torch", "lora(1) vs torch", "student vs torch"]:
+        assert report[k] < 1e-3, f"{k}: {report[k]}"
+    assert report["lora base (torch) vs baseline (torch)"] == 0.0, "the LoRA model's base is not the baseline"
+    assert report["lora(0) vs baseline"] < 1e-5, report["lora(0) vs baseline"]
+    assert report["fp16 vs fp32"] < 5e-2, report["fp16 vs fp32"]
+    assert report["lora(1) vs baseline"] > 1e-3, "the LoRA scale should change the output"
+    return report
+
+
+def write_manifest(out: Path, scale: float, steps: dict) -> None:
+    din = {"sample": "sample", "timestep": "timestep", "startLatent": "start_latent", "endLatent": "end_latent",
+           "position": "position"}
+    pred = {"prediction": "prediction"}
+    stub = {"sizeBytes": 1, "sha256": "0" * 64}  # filled in by update_manifest_hashes
+    manifest = {
+        "format": "inbetween-pack",
+        "formatVersion": 1,
+        "id": "cel",
+        "name": "Cel in-betweener (trained)",
+        "version": "1.0.0",
+        "description": (
+            "Latent diffusion in-betweener trained by models/training (train_pack.sh, build_pack.py) on procedurally "
+            "generated cel animation: a VAE whose decoder takes the keyframes as references, a UNet denoiser "
+            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion and a "
+            f"distilled {STUDENT_STEPS}-step student. Training steps: VAE {steps['vae']}, denoiser {steps['denoiser']}, "
+            f"LoRA {steps['lora']}, student {steps['student']}. See REPORT.md."),
+        "trained": True,
+        "license": "MIT (weights trained by this project on its own generated data)",
+        "image": {"defaultSize": list(SIZE), "multipleOf": 64, "valueRange": [-1, 1], "channels": 3},
+        "latent": {"channels": 4, "downsample": 8, "scaleFactor": round(scale, 6)},
+        "scheduler": {"type": "ddim", "trainTimesteps": 1000, "betaSchedule": "scaled_linear", "betaStart": 0.00085,
+                      "betaEnd": 0.012, "predictionType": "v_prediction", "timestepSpacing": "trailing",
+                      "stepsOffset": 0, "rescaleZeroTerminalSnr": True, "setAlphaToOne": True,
+                      "defaultSteps": DEFAULT_STEPS, "eta": 0},
+        "frames": {"mode": "position", "maxBatch": 8},
+        "graphs": {
+            "encoder": {"file": "encoder.onnx", **stub, "inputs": {"image": "image"}, "outputs": {"latent": "latent"}},
+            "decoder": {"file": "decoder.onnx", **stub,
+                        "inputs": {"latent": "latent", "startImage": "start_image", "endImage": "end_image"},
+                        "outputs": {"image": "image"}},
+            "denoisers": {
+                "fp32": {"file": "denoiser_fp32.onnx", **stub, "inputs": din, "outputs": pred},
+                "lora": {"file": "denoiser_lora.onnx", **stub, "inputs": {**din, "loraScale": "lora_scale"},
+                         "outputs": pred},
+                "fp16": {"file": "denoiser_fp16.onnx", **stub, "inputs": din, "outputs": pred},
+                "student": {"file": "denoiser_student.onnx", **stub, "inputs": din, "outputs": pred},
+            },
+        },
+        "variants": [
+            {"id": "baseline", "label": "Baseline (fp32)", "precision": "fp32", "denoiser": "fp32"},
+            {"id": "lora", "label": "Line-art LoRA (live scale)", "precision": "fp32", "denoiser": "lora",
+             "loraScale": {"default": 0.15, "min": 0, "max": 1}},
+            {"id": "fp16", "label": "Baseline fp16", "precision": "fp16", "denoiser": "fp16"},
+            {"id": "student", "label": f"Student ({STUDENT_STEPS} steps)", "precision": "fp32", "denoiser": "student",
+             "recommendedSteps": STUDENT_STEPS},
+        ],
+    }
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    update_manifest_hashes(out)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", default=str(REPO / "runs"))
+    ap.add_argument("--out", default=str(REPO / "models" / "cel"))
+    args = ap.parse_args()
+    torch.set_num_threads(2)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    enc, dec, base, lora, student, scale, steps = load_models(Path(args.runs))
+    export_all(out, enc, dec, base, lora, student)
+    write_manifest(out, scale, steps)
+    total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
+    print(f"wrote {out} ({total / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

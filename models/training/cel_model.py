@@ -1,0 +1,184 @@
+"""The bundled trained pack's models ("cel"): a light VAE whose decoder takes keyframe references,
+and a conditional UNet denoiser with attention at low resolution.
+
+- `CelEncoder`: image [B,3,H,W] in [-1,1] -> (mean, logvar) [B,4,H/8,W/8].
+- `RefDecoder`: (latent [B,4,h,w], start_image, end_image [B,3,8h,8w]) -> image. As in ToonCrafter's
+  detail-injecting decoder, the fitted keyframes are encoded by a small shared pyramid and their
+  features are concatenated at every decoder level (1/8 … 1/1), so detail that the 8× latent cannot
+  hold (outlines, flat fills that did not move, painted backgrounds) is taken from the keyframes.
+- `CelDenoiser`: predicts v for the in-between's noisy latent from both keyframe latents and τ; three
+  levels (latent, 1/2, 1/4) with self-attention at 1/2 and 1/4 (q/k/v/out carry peft-style LoRA when
+  configured), so it can match content between the keyframes over the whole frame: the motion cue.
+
+Everything is fully convolutional (dynamic batch, height, width): the graphs run at any multiple of 64.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from tiny_model import Attention, DenoiserConfig, LoRALinear, ResBlock, timestep_embedding
+
+
+def _gn(c: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(8, c // 4), c)
+
+
+class Res(nn.Module):
+    def __init__(self, c: int):
+        super().__init__()
+        self.n1, self.c1 = _gn(c), nn.Conv2d(c, c, 3, 1, 1)
+        self.n2, self.c2 = _gn(c), nn.Conv2d(c, c, 3, 1, 1)
+
+    def forward(self, x):
+        return x + self.c2(F.silu(self.n2(self.c1(F.silu(self.n1(x))))))
+
+
+class CelEncoder(nn.Module):
+    """image [B,3,H,W] in [-1,1] -> (mean, logvar) [B,C,H/8,W/8]."""
+
+    def __init__(self, widths=(24, 48, 96), latent_channels: int = 4):
+        super().__init__()
+        a, b, c = widths
+        self.body = nn.Sequential(
+            nn.Conv2d(3, a, 3, 2, 1), nn.SiLU(), nn.Conv2d(a, a, 3, 1, 1), nn.SiLU(),  # 1/2
+            nn.Conv2d(a, b, 3, 2, 1), Res(b),  # 1/4
+            nn.Conv2d(b, c, 3, 2, 1), Res(c), Res(c),  # 1/8
+        )
+        self.norm = _gn(c)
+        self.out = nn.Conv2d(c, 2 * latent_channels, 3, 1, 1)
+
+    def forward(self, x):
+        h = self.out(F.silu(self.norm(self.body(x))))
+        mean, logvar = h.chunk(2, dim=1)
+        return mean, logvar.clamp(-20, 10)
+
+
+class RefPyramid(nn.Module):
+    """Keyframe image -> features at 1/2, 1/4, 1/8 (shared by both keyframes). The 1/2 level starts
+    from the space-to-depth of the image (12 channels), so no convolution runs at full resolution."""
+
+    def __init__(self, widths=(12, 24, 32)):
+        super().__init__()
+        self.s1 = nn.Conv2d(12, widths[0], 3, 1, 1)
+        self.s2 = nn.Conv2d(widths[0], widths[1], 3, 2, 1)
+        self.s3 = nn.Conv2d(widths[1], widths[2], 3, 2, 1)
+
+    def forward(self, x):
+        x1 = F.pixel_unshuffle(x, 2)
+        f1 = F.silu(self.s1(x1))
+        f2 = F.silu(self.s2(f1))
+        f3 = F.silu(self.s3(f2))
+        return [x1, f1, f2, f3]
+
+
+class RefDecoder(nn.Module):
+    """(latent [B,C,h,w] unscaled, start_image, end_image [B,3,8h,8w]) -> image [B,3,8h,8w] in [-1,1].
+
+    Decoding is a fixed cost of every in-between (a few-step student is only fast if the decoder is),
+    so nothing runs at full resolution: the last stage works at 1/2 on 2×2 pixel blocks (the keyframes
+    enter as space-to-depth, 12 channels each) and ends with depth-to-space to RGB.
+    """
+
+    def __init__(self, widths=(64, 48, 32), ref_widths=(12, 24, 32), latent_channels: int = 4):
+        super().__init__()
+        w3, w2, w1 = widths
+        r1, r2, r3 = ref_widths
+        self.ref = RefPyramid(ref_widths)
+        self.inp = nn.Conv2d(latent_channels, w3, 3, 1, 1)
+        self.fuse3 = nn.Conv2d(w3 + 2 * r3, w3, 1)
+        self.mid = Res(w3)
+        self.up2 = nn.Conv2d(w3, w2, 3, 1, 1)
+        self.fuse2 = nn.Conv2d(w2 + 2 * r2, w2, 1)
+        self.res2 = Res(w2)
+        self.up1 = nn.Conv2d(w2, w1, 3, 1, 1)
+        self.fuse1 = nn.Conv2d(w1 + 2 * r1 + 2 * 12, w1, 3, 1, 1)
+        self.res1 = nn.Conv2d(w1, w1, 3, 1, 1)
+        self.out = nn.Conv2d(w1, 12, 3, 1, 1)
+
+    def forward(self, latent, start_image, end_image):
+        fs, fe = self.ref(start_image), self.ref(end_image)
+        h = F.silu(self.fuse3(torch.cat([self.inp(latent), fs[3], fe[3]], 1)))
+        h = self.mid(h)
+        h = F.silu(self.up2(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        h = self.res2(F.silu(self.fuse2(torch.cat([h, fs[2], fe[2]], 1))))
+        h = F.silu(self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        h = F.silu(self.fuse1(torch.cat([h, fs[1], fe[1], fs[0], fe[0]], 1)))
+        h = h + F.silu(self.res1(h))
+        return torch.tanh(F.pixel_shuffle(self.out(h), 2))
+
+
+@dataclass
+class CelConfig:
+    latent_channels: int = 4
+    widths: tuple = (48, 96, 96)
+    emb_dim: int = 128
+    lora_rank: int = 0
+    lora_alpha: float = 16.0
+    lora_dropout: float = 0.0
+
+
+class CelDenoiser(nn.Module):
+    """forward(sample, timestep, start_latent, end_latent, position) -> v; all latents scaled.
+
+    UNet: latent level (w0), 1/2 (w1, attention), 1/4 (w2, attention), back up with skips.
+    """
+
+    def __init__(self, cfg: CelConfig):
+        super().__init__()
+        self.cfg = cfg
+        c, e = cfg.latent_channels, cfg.emb_dim
+        w0, w1, w2 = cfg.widths
+        g = 8
+        acfg = DenoiserConfig(lora_rank=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout)
+        self.emb = nn.Sequential(nn.Linear(2 * 64, e), nn.SiLU(), nn.Linear(e, e))
+        self.inp = nn.Conv2d(3 * c, w0, 3, 1, 1)
+        self.d0 = ResBlock(w0, w0, e, g)
+        self.down1 = nn.Conv2d(w0, w1, 3, 2, 1)
+        self.d1 = ResBlock(w1, w1, e, g)
+        self.a1 = Attention(w1, g, acfg)
+        self.down2 = nn.Conv2d(w1, w2, 3, 2, 1)
+        self.m1 = ResBlock(w2, w2, e, g)
+        self.a2 = Attention(w2, g, acfg)
+        self.m2 = ResBlock(w2, w2, e, g)
+        self.up1 = nn.Conv2d(w2, w1, 3, 1, 1)
+        self.u1 = ResBlock(2 * w1, w1, e, g)
+        self.up0 = nn.Conv2d(w1, w0, 3, 1, 1)
+        self.u0 = ResBlock(2 * w0, w0, e, g)
+        self.out_norm = nn.GroupNorm(g, w0)
+        self.out = nn.Conv2d(w0, c, 3, 1, 1)
+        with torch.no_grad():
+            self.out.weight.mul_(0.1)
+            self.out.bias.zero_()
+
+    def forward(self, sample, timestep, start_latent, end_latent, position):
+        emb = self.emb(torch.cat([timestep_embedding(timestep, 64), timestep_embedding(position * 1000.0, 64)], 1))
+        x0 = self.d0(self.inp(torch.cat([sample, start_latent, end_latent], 1)), emb)
+        x1 = self.a1(self.d1(self.down1(x0), emb))
+        h = self.m1(self.down2(x1), emb)
+        h = self.m2(self.a2(h), emb)
+        h = self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        h = self.u1(torch.cat([h, x1], 1), emb)
+        h = self.up0(F.interpolate(h, scale_factor=2.0, mode="nearest"))
+        h = self.u0(torch.cat([h, x0], 1), emb)
+        return self.out(F.silu(self.out_norm(h)))
+
+    def lora_parameters(self):
+        return [p for n, p in self.named_parameters() if "lora_" in n]
+
+    def lora_layers(self) -> list[LoRALinear]:
+        return [m for m in self.modules() if isinstance(m, LoRALinear)]
+
+
+class MeanEncoder(nn.Module):
+    """The exported encoder: the posterior mean only (the pack's `latent` output, unscaled)."""
+
+    def __init__(self, enc: CelEncoder):
+        super().__init__()
+        self.enc = enc
+
+    def forward(self, image):
+        return self.enc(image)[0]

@@ -1,0 +1,155 @@
+"""Distil the pack's few-step student: a smaller denoiser (cel_model.CelDenoiser at --widths) taught
+by the frozen baseline (its EMA weights), made for 4 DDIM steps.
+
+Each step noises an in-between latent at a timestep the student will meet at inference (the
+trailing 4-step schedule 999, 749, 499, 249 most of the time, any timestep otherwise) and adds
+  - velocity: MSE between the student's and the teacher's v on the same noisy latent;
+  - latent: MSE between the student's x̂₀ and the true latent;
+  - pixels: L1 between the frozen decoder's image of the student's x̂₀ (with the keyframe
+    references) and the true frame, on a few crops of the batch.
+Seeded, checkpointed (<run>/student_last.pt, atomic, with an EMA) and resumable; losses go to
+<run>/student_log.csv.
+
+    /usr/bin/python3 models/training/distill_student.py --data data/procedural --vae runs/vae/vae_last.pt \\
+        --teacher runs/denoiser/denoiser_last.pt --run runs/student --steps 1500
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cel_model import CelConfig, CelDenoiser, RefDecoder  # noqa: E402
+from diffusion import Schedule  # noqa: E402
+from train_denoiser import CROPS, LatentTriplets, cache_latents, ema_update, lr_at  # noqa: E402
+from trainlib import Checkpoint, CsvLog, clip_targets, load_rgb, restore_rng, rng_state  # noqa: E402
+
+FEW_STEP_TIMESTEPS = [999, 749, 499, 249]  # trailing spacing, 4 steps, 1000 training steps
+
+
+class PixelCrops:
+    """The image crops matching LatentTriplets' latent crops (8× the coordinates)."""
+
+    def __init__(self, root: Path):
+        self.root = root
+        self.cache: dict[Path, torch.Tensor] = {}
+
+    def img(self, path: Path) -> torch.Tensor:
+        if path not in self.cache:
+            self.cache[path] = load_rgb(path)
+        return self.cache[path]
+
+    def crops(self, where) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        s, m, e = [], [], []
+        for name, k, y, x, ch, cw, flip, rev in where:
+            clip = self.root / name
+            frames = [self.img(clip / "frame1.png"), self.img(clip_targets(clip)[k][0]), self.img(clip / "frame3.png")]
+            frames = [f[:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)] for f in frames]
+            if flip:
+                frames = [f.flip(-1) for f in frames]
+            if rev:
+                frames = frames[::-1]
+            s.append(frames[0])
+            m.append(frames[1])
+            e.append(frames[2])
+        return torch.stack(s), torch.stack(m), torch.stack(e)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data/procedural")
+    ap.add_argument("--vae", default="runs/vae/vae_last.pt")
+    ap.add_argument("--teacher", default="runs/denoiser/denoiser_last.pt")
+    ap.add_argument("--latents", default=None, help="latent cache folder (default: the teacher's run folder)")
+    ap.add_argument("--run", default="runs/student")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--pixel-batch", type=int, default=4)
+    ap.add_argument("--widths", default="32,64,64")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--ema", type=float, default=0.995)
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    tstate = torch.load(args.teacher)
+    scale = tstate["scale_factor"]
+    teacher = CelDenoiser(CelConfig(**{**tstate["config"], "widths": tuple(tstate["config"]["widths"])}))
+    teacher.load_state_dict(tstate["ema"])
+    teacher.eval().requires_grad_(False)
+    decoder = RefDecoder()
+    decoder.load_state_dict(torch.load(args.vae)["dec"])
+    decoder.eval().requires_grad_(False)
+    cache_dir = Path(args.latents) if args.latents else Path(args.teacher).parent
+    train = cache_latents(Path(args.data), "train", Path(args.vae), cache_dir / "latents_train.pt")
+    cfg = CelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
+    student = CelDenoiser(cfg)
+    ema = copy.deepcopy(student).eval()
+    opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.0)
+    ckpt = Checkpoint(run, "student")
+    step = 0
+    state = ckpt.load()
+    if state:
+        student.load_state_dict(state["model"])
+        ema.load_state_dict(state["ema"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        restore_rng(state, rng)
+        print(f"resumed from {ckpt.path} at step {step}")
+    sched = Schedule()
+    data = LatentTriplets(train["clips"], scale, rng)
+    pixels = PixelCrops(Path(args.data) / "train")
+    few = torch.tensor(FEW_STEP_TIMESTEPS)
+    log = CsvLog(run / "student_log.csv", ["step", "loss", "velocity", "latent", "pixels", "lr", "seconds"], step)
+    t0 = time.time()
+    while step < args.steps:
+        student.train()
+        lr = lr_at(step, args.steps, args.lr)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        s, m, e, tau, where = data.batch(args.batch, CROPS[0])
+        t = torch.randint(0, sched.train_steps, (args.batch,))
+        use_few = torch.rand(args.batch) < 0.7
+        t = torch.where(use_few, few[torch.randint(0, len(few), (args.batch,))], t)
+        xt, _ = sched.noisy(m, t, torch.randn_like(m))
+        with torch.no_grad():
+            v_teacher = teacher(xt, t.float(), s, e, tau)
+        v = student(xt, t.float(), s, e, tau)
+        ab = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+        x0 = ab.sqrt() * xt - (1 - ab).sqrt() * v
+        l_v = F.mse_loss(v, v_teacher)
+        l_lat = F.mse_loss(x0, m)
+        n = args.pixel_batch
+        ps, pm, pe = pixels.crops(where[:n])
+        l_pix = (decoder(x0[:n] / scale, ps, pe) - pm).abs().mean()
+        loss = l_v + 0.5 * l_lat + l_pix
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
+        opt.step()
+        ema_update(ema, student, args.ema if step > 100 else 0.0)
+        step += 1
+        if step % args.ckpt_every == 0 or step == args.steps:
+            ckpt.save({"model": student.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                       "scale_factor": scale, "config": {**cfg.__dict__, "widths": list(cfg.widths)},
+                       **rng_state(rng), "args": vars(args)})
+            print(f"step {step}: loss {loss.item():.4f} (v {l_v.item():.4f} x0 {l_lat.item():.4f} px {l_pix.item():.4f})"
+                  f" ({time.time() - t0:.0f} s)", flush=True)
+        log.row([step, f"{loss.item():.5f}", f"{l_v.item():.5f}", f"{l_lat.item():.5f}", f"{l_pix.item():.5f}",
+                 f"{lr:.6f}", f"{time.time() - t0:.1f}"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""The trained pack's modules (cel_model): shapes at several sizes, the decoder's use of its
+keyframe references, LoRA-scale equivalence, and ONNX ↔ PyTorch / fp16 ↔ fp32 agreement."""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+from cel_model import CelConfig, CelDenoiser, CelEncoder, RefDecoder  # noqa: E402
+from export import LiveLoraScale, check_against_torch, export_denoiser, export_fp16, export_module  # noqa: E402
+from ort_node import run_onnx  # noqa: E402
+from tiny_model import BaselineView  # noqa: E402
+
+SMALL = CelConfig(widths=(16, 32, 32), emb_dim=32)
+SPATIAL = {0: "batch", 2: "height", 3: "width"}
+
+
+def feeds(b: int, h: int, w: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    return {
+        "sample": torch.randn(b, 4, h, w, generator=g),
+        "timestep": torch.linspace(999, 0, b),
+        "start_latent": torch.randn(b, 4, h, w, generator=g),
+        "end_latent": torch.randn(b, 4, h, w, generator=g),
+        "position": torch.linspace(0.25, 0.75, b),
+    }
+
+
+def lora_denoiser(seed: int = 0) -> CelDenoiser:
+    torch.manual_seed(seed)
+    model = CelDenoiser(CelConfig(widths=(16, 32, 32), emb_dim=32, lora_rank=16, lora_alpha=16.0)).eval()
+    with torch.no_grad():  # peft starts B at zero; give the adapters an effect to measure
+        for n, p in model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.2)
+    return model
+
+
+@pytest.mark.parametrize("w,h", [(512, 320), (192, 128), (448, 256)])
+def test_shapes_at_multiples_of_64(w, h):
+    torch.manual_seed(0)
+    enc, dec, den = CelEncoder(), RefDecoder(), CelDenoiser(SMALL)
+    with torch.no_grad():
+        mean, logvar = enc(torch.zeros(1, 3, h, w))
+        assert mean.shape == logvar.shape == (1, 4, h // 8, w // 8)
+        img = dec(mean, torch.zeros(1, 3, h, w), torch.zeros(1, 3, h, w))
+        assert img.shape == (1, 3, h, w) and img.abs().max() <= 1
+        assert den(*feeds(3, h // 8, w // 8).values()).shape == (3, 4, h // 8, w // 8)
+
+
+def test_decoder_reads_its_keyframe_references():
+    torch.manual_seed(0)
+    dec = RefDecoder().eval()
+    z = torch.randn(1, 4, 8, 8)
+    a, b = torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        assert (dec(z, a, b) - dec(z, b, a)).abs().max() > 1e-4
+
+
+def test_lora_scale_zero_is_the_base_model_and_the_scale_matters():
+    model = lora_denoiser()
+    f = feeds(2, 8, 12)
+    with torch.no_grad():
+        base = BaselineView(model)(*f.values())
+        at0 = LiveLoraScale(model)(*f.values(), torch.tensor([0.0]))
+        at1 = LiveLoraScale(model)(*f.values(), torch.tensor([1.0]))
+    assert torch.equal(base, at0)
+    assert (at1 - base).abs().max() > 1e-3
+    assert len(model.lora_layers()) == 8  # q/k/v/out at both attention levels
+    assert all(m.rank == 16 and m.scaling == 1.0 for m in model.lora_layers())
+
+
+def test_onnx_matches_pytorch_and_fp16_agrees(tmp_path):
+    model = lora_denoiser(1)
+    f = feeds(2, 8, 16)
+    path = export_denoiser(model, f, tmp_path / "lora.onnx", lora_scale=True,
+                           dynamic_axes={**{k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]},
+                                         "timestep": {0: "batch"}, "position": {0: "batch"}, "lora_scale": {}})
+    other = feeds(3, 16, 24, seed=4)  # another batch and size than the export's
+    for s in (0.0, 0.15, 1.0):
+        assert check_against_torch(model, path, other, lora_scale=s) < 1e-4
+    base_path = export_denoiser(BaselineView(model), f, tmp_path / "base.onnx")
+    np_feeds = {k: v.numpy() for k, v in f.items()}
+    base = run_onnx(base_path, np_feeds)["prediction"]
+    at0 = run_onnx(path, {**np_feeds, "lora_scale": np.zeros(1, np.float32)})["prediction"]
+    assert np.max(np.abs(base - at0)) < 1e-5
+    export_fp16(base_path, tmp_path / "base16.onnx")
+    half = run_onnx(tmp_path / "base16.onnx", np_feeds)["prediction"]
+    assert half.dtype == np.float32
+    assert np.max(np.abs(half - base)) < 2e-2 * max(1.0, float(np.abs(base).max()))
+
+
+def test_decoder_onnx_matches_pytorch_at_two_sizes(tmp_path):
+    torch.manual_seed(0)
+    dec = RefDecoder().eval()
+    args = (torch.randn(1, 4, 8, 8), torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1)
+    (tmp_path / "dec.onnx").write_bytes(export_module(dec, args, ["latent", "start_image", "end_image"], ["image"],
+                                                      {n: SPATIAL for n in ["latent", "start_image", "end_image", "image"]}))
+    for h, w in [(8, 8), (16, 24)]:
+        g = torch.Generator().manual_seed(h)
+        z, a, b = torch.randn(1, 4, h, w, generator=g), torch.rand(1, 3, 8 * h, 8 * w, generator=g), torch.rand(1, 3, 8 * h, 8 * w, generator=g)
+        with torch.no_grad():
+            ref = dec(z, a, b).numpy()
+        got = run_onnx(tmp_path / "dec.onnx", {"latent": z.numpy(), "start_image": a.numpy(), "end_image": b.numpy()})["image"]
+        assert np.max(np.abs(got - ref)) < 1e-4

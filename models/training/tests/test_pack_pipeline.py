@@ -1,0 +1,110 @@
+"""The whole training recipe on a few generated clips: VAE → denoiser → LoRA → student, each stage
+resuming from its checkpoint, then build_pack.py exporting a pack that passes its own checks and
+the studio's manifest schema."""
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+HERE = Path(__file__).resolve().parent
+T = HERE.parent
+REPO = T.parents[1]
+sys.path.insert(0, str(T))
+sys.path.insert(0, str(T / "data"))
+import procedural  # noqa: E402
+
+
+def run(script: str, *args: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, str(T / script), *args, "--threads", "1"], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("pipeline")
+    procedural.build(root / "color", n_train=3, n_val=2, extra_taus=2)
+    procedural.build(root / "lineart", n_train=2, n_val=1, base_seed=500, style="lineart", extra_taus=1)
+    r = root / "runs"
+    run("train_vae.py", "--data", str(root / "color"), "--run", str(r / "vae"), "--steps", "1", "--batch", "1",
+        "--crop", "64", "--ckpt-every", "1")
+    common = ["--vae", str(r / "vae" / "vae_last.pt"), "--batch", "2", "--ckpt-every", "2"]
+    den = ["train_denoiser.py", "--data", str(root / "color"), "--run", str(r / "denoiser"), "--widths", "8,16,16",
+           *common]
+    run(*den, "--steps", "2")
+    resumed = run(*den, "--steps", "4")
+    assert "resumed from" in resumed.stdout and "at step 2" in resumed.stdout
+    lora = ["train_lora.py", "--data", str(root / "lineart"), "--base", str(r / "denoiser" / "denoiser_last.pt"),
+            "--run", str(r / "lora"), *common]
+    run(*lora, "--steps", "2")
+    assert "at step 2" in run(*lora, "--steps", "3").stdout
+    stu = ["distill_student.py", "--data", str(root / "color"), "--teacher", str(r / "denoiser" / "denoiser_last.pt"),
+           "--run", str(r / "student"), "--widths", "8,16,16", "--pixel-batch", "1", *common]
+    run(*stu, "--steps", "2")
+    assert "at step 2" in run(*stu, "--steps", "3").stdout
+    return r
+
+
+def test_stages_log_every_step_once(runs):
+    for name, steps in [("denoiser/denoiser_log.csv", 4), ("lora/lora_log.csv", 3), ("student/student_log.csv", 3)]:
+        rows = list(csv.DictReader(open(runs / name)))
+        assert [int(r["step"]) for r in rows] == list(range(1, steps + 1)), name
+
+
+def test_latent_cache_covers_every_frame(runs):
+    cache = torch.load(runs / "denoiser" / "latents_train.pt")
+    assert len(cache["clips"]) == 3 and cache["std"] > 0
+    for c in cache["clips"].values():
+        assert c["keys"].shape[0] == 2 and c["targets"].shape[0] == len(c["taus"]) == 3  # frame2 + 2 other τ
+        assert c["taus"][0] == 0.5 and all(0.1 <= t <= 0.9 for t in c["taus"])
+
+
+def test_lora_trains_only_the_adapters_on_a_frozen_base(runs):
+    base = torch.load(runs / "denoiser" / "denoiser_last.pt")["ema"]
+    lora = torch.load(runs / "lora" / "lora_last.pt")
+    assert lora["config"]["lora_rank"] == 16 and lora["config"]["lora_alpha"] == 16.0
+    assert lora["config"]["lora_dropout"] == 0.1
+    for k, v in base.items():
+        assert torch.equal(lora["model"][k], v), f"{k} changed: the base must stay frozen"
+    assert any("lora_B" in k and v.abs().max() > 0 for k, v in lora["model"].items())
+
+
+def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
+    # Two training steps barely move the adapters; make them matter so the export's checks can tell.
+    state = torch.load(runs / "lora" / "lora_last.pt")
+    for k, v in state["model"].items():
+        if "lora_B" in k:
+            v.normal_(0, 0.3, generator=torch.Generator().manual_seed(0))
+    runs_copy = tmp_path / "runs"
+    for stage in ("vae", "denoiser", "student"):
+        (runs_copy / stage).mkdir(parents=True)
+        name = {"vae": "vae_last.pt", "denoiser": "denoiser_last.pt", "student": "student_last.pt"}[stage]
+        (runs_copy / stage / name).write_bytes((runs / stage / name).read_bytes())
+    (runs_copy / "lora").mkdir()
+    torch.save(state, runs_copy / "lora" / "lora_last.pt")
+    out = tmp_path / "pack"
+    proc = subprocess.run([sys.executable, str(T / "build_pack.py"), "--runs", str(runs_copy), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "lora(0) vs baseline" in proc.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [v["id"] for v in manifest["variants"]] == ["baseline", "lora", "fp16", "student"]
+    assert manifest["graphs"]["decoder"]["inputs"] == {"latent": "latent", "startImage": "start_image",
+                                                       "endImage": "end_image"}
+    tsx = REPO / "node_modules" / ".bin" / "tsx"
+    script = tmp_path / "validate.ts"
+    script.write_text(
+        "import { readFileSync } from 'node:fs';\n"
+        f"import {{ parseManifest }} from {json.dumps((REPO / 'src' / 'core' / 'manifest.ts').as_posix())};\n"
+        f"const r = parseManifest(readFileSync({json.dumps((out / 'manifest.json').as_posix())}, 'utf8'));\n"
+        "console.log(JSON.stringify(r.ok ? { ok: true } : r));\n")
+    check = subprocess.run([str(tsx), str(script)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert json.loads(check.stdout.strip().splitlines()[-1]) == {"ok": True}

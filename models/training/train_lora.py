@@ -1,0 +1,107 @@
+"""Train the pack's LoRA adapter: rank 16, α 16, dropout 0.1 on the denoiser's attention q/k/v/out,
+base frozen, on a different slice of data than the baseline (by default the line-art clips that
+`data/procedural.py --style lineart` draws). The adapter pulls the baseline towards that style; the
+studio's live `lora_scale` sets how far.
+
+Latents of the slice are encoded with the same frozen VAE and scaled by the baseline's scale factor.
+Seeded, checkpointed (<run>/lora_last.pt, atomic) and resumable; losses go to <run>/lora_log.csv.
+
+    /usr/bin/python3 models/training/train_lora.py --data data/lineart --vae runs/vae/vae_last.pt \\
+        --base runs/denoiser/denoiser_last.pt --run runs/lora --steps 600
+"""
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cel_model import CelConfig, CelDenoiser  # noqa: E402
+from diffusion import Schedule  # noqa: E402
+from train_denoiser import CROPS, LatentTriplets, cache_latents, lr_at  # noqa: E402
+from trainlib import Checkpoint, CsvLog, restore_rng, rng_state  # noqa: E402
+
+
+def lora_model(base_state: dict, base_cfg: dict, rank: int, alpha: float, dropout: float) -> CelDenoiser:
+    """The baseline's weights (frozen) with fresh adapters on attention q/k/v/out."""
+    cfg = CelConfig(**{**base_cfg, "widths": tuple(base_cfg["widths"]), "lora_rank": rank, "lora_alpha": alpha,
+                       "lora_dropout": dropout})
+    model = CelDenoiser(cfg)
+    missing, unexpected = model.load_state_dict(base_state, strict=False)
+    # Missing: the new adapters, and `lora.<name>.base.*`, which alias the base q/k/v/out that loaded.
+    if unexpected or not all("lora_" in k or ".base." in k for k in missing):
+        raise ValueError(f"the base checkpoint does not fit: missing {missing}, unexpected {unexpected}")
+    for n, p in model.named_parameters():
+        p.requires_grad_("lora_" in n)
+    return model
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data/lineart")
+    ap.add_argument("--vae", default="runs/vae/vae_last.pt")
+    ap.add_argument("--base", default="runs/denoiser/denoiser_last.pt")
+    ap.add_argument("--run", default="runs/lora")
+    ap.add_argument("--steps", type=int, default=600)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--rank", type=int, default=16)
+    ap.add_argument("--alpha", type=float, default=16.0)
+    ap.add_argument("--dropout", type=float, default=0.1)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--ckpt-every", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    run = Path(args.run)
+    torch.manual_seed(args.seed)
+    rng = random.Random(args.seed)
+    base = torch.load(args.base)
+    scale = base["scale_factor"]
+    train = cache_latents(Path(args.data), "train", Path(args.vae), run / "latents_train.pt")
+    model = lora_model(base["ema"], base["config"], args.rank, args.alpha, args.dropout)
+    params = model.lora_parameters()
+    opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
+    ckpt = Checkpoint(run, "lora")
+    step = 0
+    state = ckpt.load()
+    if state:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["opt"])
+        step = state["step"]
+        restore_rng(state, rng)
+        print(f"resumed from {ckpt.path} at step {step}")
+    sched = Schedule()
+    data = LatentTriplets(train["clips"], scale, rng)
+    log = CsvLog(run / "lora_log.csv", ["step", "loss", "lr", "seconds"], step)
+    t0 = time.time()
+    while step < args.steps:
+        model.train()
+        lr = lr_at(step, args.steps, args.lr, warmup=20)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        s, m, e, tau, _ = data.batch(args.batch, CROPS[0])
+        t = torch.randint(0, sched.train_steps, (args.batch,))
+        xt, v = sched.noisy(m, t, torch.randn_like(m))
+        loss = F.mse_loss(model(xt, t.float(), s, e, tau), v)
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        step += 1
+        if step % args.ckpt_every == 0 or step == args.steps:
+            ckpt.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "scale_factor": scale,
+                       "config": {**model.cfg.__dict__, "widths": list(model.cfg.widths)}, **rng_state(rng),
+                       "args": vars(args)})
+            print(f"step {step}: loss {loss.item():.4f} ({time.time() - t0:.0f} s)", flush=True)
+        log.row([step, f"{loss.item():.5f}", f"{lr:.6f}", f"{time.time() - t0:.1f}"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The bundled pack's whole training recipe, in order; every stage is seeded and resumes from its
+# checkpoint, so rerunning this script after an interruption carries on where it stopped.
+# Export and evaluation follow: models/training/build_pack.py, then `npm run evaluate`.
+#   bash models/training/train_pack.sh            (from the repository root; about 2 hours on 2 cores)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+PY=/usr/bin/python3
+T=models/training
+VAE_STEPS=${VAE_STEPS:-5000}
+DENOISER_STEPS=${DENOISER_STEPS:-5000}
+LORA_STEPS=${LORA_STEPS:-600}
+STUDENT_STEPS=${STUDENT_STEPS:-1500}
+
+[ -d data/procedural/val ] || $PY $T/data/procedural.py --out data/procedural --train 2000 --val 150
+[ -d data/lineart/val ] || $PY $T/data/procedural.py --out data/lineart --train 600 --val 50 --seed 500000 --style lineart
+$PY $T/train_vae.py --data data/procedural --run runs/vae --steps "$VAE_STEPS"
+$PY $T/train_denoiser.py --data data/procedural --vae runs/vae/vae_last.pt --run runs/denoiser --steps "$DENOISER_STEPS"
+$PY $T/train_lora.py --data data/lineart --vae runs/vae/vae_last.pt --base runs/denoiser/denoiser_last.pt \
+    --run runs/lora --steps "$LORA_STEPS"
+$PY $T/distill_student.py --data data/procedural --vae runs/vae/vae_last.pt --teacher runs/denoiser/denoiser_last.pt \
+    --run runs/student --steps "$STUDENT_STEPS"
+echo "train_pack: all stages done"

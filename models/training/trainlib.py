@@ -1,0 +1,130 @@
+"""What every trainer here shares: triplet datasets (ATD-12K layout), atomic resumable checkpoints,
+and CSV loss logs.
+
+A clip folder holds frame1.png, frame2.png, frame3.png (t = 0, ½, 1) and optionally frames at
+other positions named `tau_0.xyz.png` (written by data/procedural.py for training clips).
+"""
+from __future__ import annotations
+
+import csv
+import random
+import re
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+TAU_FILE = re.compile(r"^tau_(0\.\d+)\.png$")
+
+
+def load_rgb(path: Path) -> torch.Tensor:
+    """[3,H,W] float in [-1, 1]."""
+    a = np.asarray(Image.open(path).convert("RGB"), dtype=np.float32) / 127.5 - 1
+    return torch.from_numpy(a).permute(2, 0, 1).contiguous()
+
+
+def list_clips(root: Path, split: str) -> list[Path]:
+    folder = root / split
+    if not folder.is_dir():
+        raise SystemExit(f"no {split} split: {folder} is not a folder (expected <root>/<split>/<clip>/frame1.png …)")
+    return sorted(c for c in folder.iterdir() if c.is_dir() and all((c / f"frame{i}.png").exists() for i in (1, 2, 3)))
+
+
+def clip_targets(clip: Path) -> list[tuple[Path, float]]:
+    """The in-between frames of a clip with their τ: frame2 at ½ plus any tau_*.png."""
+    out = [(clip / "frame2.png", 0.5)]
+    for p in sorted(clip.glob("tau_*.png")):
+        m = TAU_FILE.match(p.name)
+        if m:
+            out.append((p, float(m.group(1))))
+    return out
+
+
+class TripletCrops:
+    """Random aligned crops (start, target, end, τ) of triplets, with flips and time reversal.
+
+    Decoded frames are kept in memory (uint8) after their first use.
+    """
+
+    def __init__(self, clips: list[Path], crop: int, rng: random.Random, mid_prob: float = 0.5):
+        self.clips, self.crop, self.rng, self.mid_prob = clips, crop, rng, mid_prob
+        self.cache: dict[Path, torch.Tensor] = {}
+
+    def frame(self, path: Path) -> torch.Tensor:
+        img = self.cache.get(path)
+        if img is None:
+            img = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).contiguous()
+            self.cache[path] = img
+        return img.float() / 127.5 - 1
+
+    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+        clip = self.rng.choice(self.clips)
+        targets = clip_targets(clip)
+        path, tau = targets[0] if len(targets) == 1 or self.rng.random() < self.mid_prob else self.rng.choice(targets[1:])
+        s, m, e = self.frame(clip / "frame1.png"), self.frame(path), self.frame(clip / "frame3.png")
+        _, h, w = s.shape
+        c = min(self.crop, h, w) // 8 * 8
+        y, x = self.rng.randint(0, h - c) // 8 * 8, self.rng.randint(0, w - c) // 8 * 8
+        s, m, e = (f[:, y:y + c, x:x + c] for f in (s, m, e))
+        if self.rng.random() < 0.5:
+            s, m, e = s.flip(-1), m.flip(-1), e.flip(-1)
+        if self.rng.random() < 0.5:
+            s, e, tau = e, s, 1.0 - tau  # played backwards
+        return s, m, e, tau
+
+    def batch(self, n: int):
+        items = [self.sample() for _ in range(n)]
+        return (torch.stack([i[0] for i in items]), torch.stack([i[1] for i in items]),
+                torch.stack([i[2] for i in items]), torch.tensor([i[3] for i in items], dtype=torch.float32))
+
+
+class Checkpoint:
+    """<run>/<name>_last.pt, written atomically (an interrupted save never corrupts it)."""
+
+    def __init__(self, run: Path, name: str):
+        run.mkdir(parents=True, exist_ok=True)
+        self.path, self.tmp = run / f"{name}_last.pt", run / f"{name}_last.tmp"
+
+    def load(self) -> dict | None:
+        return torch.load(self.path) if self.path.exists() else None
+
+    def save(self, state: dict) -> None:
+        torch.save(state, self.tmp)
+        self.tmp.replace(self.path)
+
+
+def rng_state(rng: random.Random) -> dict:
+    return {"torch_rng": torch.get_rng_state(), "py_rng": rng.getstate()}
+
+
+def restore_rng(state: dict, rng: random.Random) -> None:
+    torch.set_rng_state(state["torch_rng"])
+    rng.setstate(state["py_rng"])
+
+
+class CsvLog:
+    """A CSV loss log whose first column is the step. Starting at step 0 writes a new file; resuming
+    at step k drops rows logged after k (steps done after the last checkpoint are done again)."""
+
+    def __init__(self, path: Path, header: list[str], step: int):
+        rows: list[list[str]] = []
+        if step > 0 and path.exists():
+            with open(path, newline="") as f:
+                rows = [r for r in csv.reader(f)][1:]
+            rows = [r for r in rows if r and int(r[0]) <= step]
+        self.file = open(path, "w", newline="")
+        self.writer = csv.writer(self.file)
+        self.writer.writerow(header)
+        self.writer.writerows(rows)
+        self.file.flush()
+
+    def row(self, values: list) -> None:
+        self.writer.writerow(values)
+        self.file.flush()
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR (dB) of images in [-1, 1]."""
+    mse = ((a - b) / 2).pow(2).mean().item()
+    return float(10 * np.log10(1 / max(mse, 1e-12)))
