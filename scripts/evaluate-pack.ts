@@ -99,7 +99,13 @@ function configsFor(manifest: PackManifest): Config[] {
     const steps = v.recommendedSteps ?? def;
     if (v.loraScale) {
       for (const s of LORA_SCALES)
-        out.push({ id: `${v.id}@${s}`, label: `${v.label}, scale ${s}`, variant: v.id, steps, loraScale: s });
+        out.push({
+          id: `${v.id}@${s}`,
+          label: `${v.label}, scale ${s}`,
+          variant: v.id,
+          steps,
+          loraScale: s,
+        });
     } else {
       out.push({ id: v.id, label: v.label, variant: v.id, steps });
     }
@@ -187,7 +193,9 @@ async function contactSheet(
 ): Promise<void> {
   const pairs = (await readdir(pairsDir))
     .sort()
-    .filter((p) => existsSync(join(pairsDir, p, 'start.png')) && existsSync(join(pairsDir, p, 'end.png')));
+    .filter(
+      (p) => existsSync(join(pairsDir, p, 'start.png')) && existsSync(join(pairsDir, p, 'end.png')),
+    );
   const tw = 256;
   const th = 160;
   const cols = configs.length + 3;
@@ -214,7 +222,12 @@ async function contactSheet(
         g.variant,
         g.graphs,
         prepared,
-        { count: 1, steps: c.steps, seed, ...(c.loraScale !== undefined ? { loraScale: c.loraScale } : {}) },
+        {
+          count: 1,
+          steps: c.steps,
+          seed,
+          ...(c.loraScale !== undefined ? { loraScale: c.loraScale } : {}),
+        },
         {},
         encoded,
       );
@@ -251,7 +264,8 @@ async function main(): Promise<void> {
   const seed = Number(values.seed);
   const threads = Number(values.threads);
   const lpips = await loadLpipsGraphs(values.lpips!, threads);
-  if (!lpips.available) console.warn(`LPIPS graphs not found in ${values.lpips}: run \`npm run lpips\` first`);
+  if (!lpips.available)
+    console.warn(`LPIPS graphs not found in ${values.lpips}: run \`npm run lpips\` first`);
   const configs = configsFor(manifest);
   const loaded = new Map<string, Awaited<ReturnType<typeof loadVariantGraphs>>>();
   for (const v of manifest.variants)
@@ -259,7 +273,14 @@ async function main(): Promise<void> {
 
   if (values['sheet-pairs']) {
     const sheetConfigs = configs.filter((c) => c.variant === 'baseline' || c.variant === 'student');
-    await contactSheet(values['sheet-pairs'], resolve(values.sheet!), manifest, loaded, sheetConfigs, seed);
+    await contactSheet(
+      values['sheet-pairs'],
+      resolve(values.sheet!),
+      manifest,
+      loaded,
+      sheetConfigs,
+      seed,
+    );
     if (!values.report) return;
   }
 
@@ -288,7 +309,12 @@ async function main(): Promise<void> {
         g.variant,
         g.graphs,
         prepared,
-        { count: 1, steps: c.steps, seed, ...(c.loraScale !== undefined ? { loraScale: c.loraScale } : {}) },
+        {
+          count: 1,
+          steps: c.steps,
+          seed,
+          ...(c.loraScale !== undefined ? { loraScale: c.loraScale } : {}),
+        },
         {},
         encoded,
       );
@@ -301,7 +327,9 @@ async function main(): Promise<void> {
     }
     const done = n + 1;
     if (done % 10 === 0 || done === clips.length)
-      console.log(`${done}/${clips.length} triplets (${((performance.now() - t0) / 1000).toFixed(0)} s)`);
+      console.log(
+        `${done}/${clips.length} triplets (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
   }
 
   const sizeOf = async (variantId: string) => {
@@ -340,7 +368,8 @@ async function main(): Promise<void> {
   const outDir = packDir;
   const reportPath = resolve(values.report ?? join(outDir, 'REPORT.md'));
   const svgName = 'lora-sweep.svg';
-  if (lora.length) await writeFile(join(dirname(reportPath), svgName), sweepSvg(lora, base, blendRow));
+  if (lora.length)
+    await writeFile(join(dirname(reportPath), svgName), sweepSvg(lora, base, blendRow));
   const check = (ok: boolean) => (ok ? '**yes**' : '**no**');
   const lines: string[] = [];
   lines.push(`# ${manifest.name} — evaluation report`);
@@ -354,7 +383,9 @@ async function main(): Promise<void> {
   lines.push('');
   lines.push(
     `Conventions: PSNR — ${METRIC_CONVENTIONS.psnr}; SSIM — ${METRIC_CONVENTIONS.ssim}; LPIPS — ${METRIC_CONVENTIONS.lpips}` +
-      (METRIC_CONVENTIONS.lpipsSqueeze ? `; LPIPS-Squeeze — ${METRIC_CONVENTIONS.lpipsSqueeze}` : '') +
+      (METRIC_CONVENTIONS.lpipsSqueeze
+        ? `; LPIPS-Squeeze — ${METRIC_CONVENTIONS.lpipsSqueeze}`
+        : '') +
       '.',
   );
   lines.push('');
@@ -415,7 +446,9 @@ async function main(): Promise<void> {
   lines.push('## Reproduce');
   lines.push('');
   lines.push('```sh');
-  lines.push('bash models/training/train_pack.sh && /usr/bin/python3 models/training/build_pack.py');
+  lines.push(
+    'bash models/training/train_pack.sh && /usr/bin/python3 models/training/build_pack.py',
+  );
   lines.push('npm run lpips && npm run evaluate');
   lines.push('```');
   lines.push('');
@@ -423,13 +456,22 @@ async function main(): Promise<void> {
   await writeFile(
     join(dirname(reportPath), 'evaluation.json'),
     JSON.stringify(
-      { pack: manifest.id, data: relative(ROOT, dataDir), triplets: clips.length, seed, rows, anchors: [blendRow, repeatRow] },
+      {
+        pack: manifest.id,
+        data: relative(ROOT, dataDir),
+        triplets: clips.length,
+        seed,
+        rows,
+        anchors: [blendRow, repeatRow],
+      },
       null,
       2,
     ) + '\n',
   );
   const st = await stat(reportPath);
-  console.log(`wrote ${reportPath} (${st.size} bytes) in ${((performance.now() - t0) / 1000).toFixed(0)} s`);
+  console.log(
+    `wrote ${reportPath} (${st.size} bytes) in ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -79,8 +79,11 @@ class RefDecoder(nn.Module):
     """(latent [B,C,h,w] unscaled, start_image, end_image [B,3,8h,8w]) -> image [B,3,8h,8w] in [-1,1].
 
     Decoding is a fixed cost of every in-between (a few-step student is only fast if the decoder is),
-    so nothing runs at full resolution: the last stage works at 1/2 on 2×2 pixel blocks (the keyframes
-    enter as space-to-depth, 12 channels each) and ends with depth-to-space to RGB.
+    so no convolution runs at full resolution: the last stage works at 1/2 on 2×2 pixel blocks (the
+    keyframes enter as space-to-depth, 12 channels each) and ends with depth-to-space. Each output
+    pixel is a softmax-weighted choice between a synthesised colour and the two keyframes' pixels at
+    that place (as occlusion-aware blending in frame interpolation), so what did not move is copied
+    exactly and the latent only has to carry what changed.
     """
 
     def __init__(self, widths=(64, 48, 32), ref_widths=(12, 24, 32), latent_channels: int = 4):
@@ -97,7 +100,8 @@ class RefDecoder(nn.Module):
         self.up1 = nn.Conv2d(w2, w1, 3, 1, 1)
         self.fuse1 = nn.Conv2d(w1 + 2 * r1 + 2 * 12, w1, 3, 1, 1)
         self.res1 = nn.Conv2d(w1, w1, 3, 1, 1)
-        self.out = nn.Conv2d(w1, 12, 3, 1, 1)
+        # Per 2×2 block: RGB (3) and three selection logits (3) for each of the 4 pixels.
+        self.out = nn.Conv2d(w1, 24, 3, 1, 1)
 
     def forward(self, latent, start_image, end_image):
         fs, fe = self.ref(start_image), self.ref(end_image)
@@ -108,7 +112,11 @@ class RefDecoder(nn.Module):
         h = F.silu(self.up1(F.interpolate(h, scale_factor=2.0, mode="nearest")))
         h = F.silu(self.fuse1(torch.cat([h, fs[1], fe[1], fs[0], fe[0]], 1)))
         h = h + F.silu(self.res1(h))
-        return torch.tanh(F.pixel_shuffle(self.out(h), 2))
+        out = F.pixel_shuffle(self.out(h), 2)  # [B, 6, H, W]
+        # Each pixel is a soft choice between the synthesised colour and the two keyframes' pixels at
+        # the same place: static regions come back exact, moving ones are synthesised.
+        weights = torch.softmax(out[:, 3:], dim=1)
+        return weights[:, :1] * torch.tanh(out[:, :3]) + weights[:, 1:2] * start_image + weights[:, 2:] * end_image
 
 
 @dataclass

@@ -2,15 +2,15 @@
 # The bundled pack's whole training recipe, in order; every stage is seeded and resumes from its
 # checkpoint, so rerunning this script after an interruption carries on where it stopped.
 # Export and evaluation follow: models/training/build_pack.py, then `npm run evaluate`.
-#   bash models/training/train_pack.sh            (from the repository root; about 2 hours on 2 cores)
+#   bash models/training/train_pack.sh            (from the repository root; about 50 minutes on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 T=models/training
-VAE_STEPS=${VAE_STEPS:-5000}
-DENOISER_STEPS=${DENOISER_STEPS:-5000}
-LORA_STEPS=${LORA_STEPS:-600}
-STUDENT_STEPS=${STUDENT_STEPS:-1500}
+VAE_STEPS=${VAE_STEPS:-3000}
+DENOISER_STEPS=${DENOISER_STEPS:-2500}
+LORA_STEPS=${LORA_STEPS:-400}
+STUDENT_STEPS=${STUDENT_STEPS:-800}
 
 [ -d data/procedural/val ] || $PY $T/data/procedural.py --out data/procedural --train 2000 --val 150
 [ -d data/lineart/val ] || $PY $T/data/procedural.py --out data/lineart --train 600 --val 50 --seed 500000 --style lineart

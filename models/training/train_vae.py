@@ -2,8 +2,9 @@
 
 The encoder sees one frame; the decoder (cel_model.RefDecoder) rebuilds the in-between from its
 latent and the two keyframes (ToonCrafter-style reference features), so it learns to take detail
-from the keyframes. Targets are frame2 (τ = ½) or the clip's tau_*.png frames. Loss: L1 + Sobel-edge
-L1 on pixels + a small KL term keeping latents near unit scale, as latent diffusion expects.
+from the keyframes. Targets are frame2 (τ = ½) or the clip's tau_*.png frames. Some items get another
+clip's keyframes (--ref-mismatch), so the decoder cannot ignore the latent. Loss: L1 + Sobel-edge L1
+on pixels + a very small KL term (as in Stable Diffusion's VAE).
 
 Seeded, checkpointed and resumable: every --ckpt-every steps it writes <run>/vae_last.pt atomically
 (models, optimiser, step, RNG states); rerunning the same command resumes. Losses and validation
@@ -34,6 +35,16 @@ def sobel(x: torch.Tensor) -> torch.Tensor:
     return torch.cat([F.conv2d(x, kx, padding=1, groups=3), F.conv2d(x, ky, padding=1, groups=3)], 1)
 
 
+def mismatch_references(s: torch.Tensor, e: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """With probability p per item, the keyframes of another item in the batch. Without this the
+    decoder learns to copy its references and ignore the latent (a zero latent decodes the same);
+    with it, it must check the references against the latent, as in moving regions at inference."""
+    if p <= 0 or s.shape[0] < 2:
+        return s, e
+    swap = (torch.rand(s.shape[0]) < p).view(-1, 1, 1, 1)
+    return torch.where(swap, s.roll(1, 0), s), torch.where(swap, e.roll(1, 0), e)
+
+
 def vae_loss(enc, dec, s, m, e, kl_weight: float):
     mean, logvar = enc(m)
     z = mean + torch.randn_like(mean) * torch.exp(0.5 * logvar)
@@ -52,7 +63,8 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--kl", type=float, default=1e-4)
+    ap.add_argument("--kl", type=float, default=1e-6, help="KL weight; larger values let the decoder lean on its references and the latent carry little")
+    ap.add_argument("--ref-mismatch", type=float, default=0.3, help="share of items decoded with another clip's keyframes")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (torch picks 1 on this 2-vCPU machine)")
@@ -86,6 +98,7 @@ def main() -> int:
         for g in opt.param_groups:
             g["lr"] = lr
         s, m, e, _ = train.batch(args.batch)
+        s, e = mismatch_references(s, e, args.ref_mismatch)
         loss, parts = vae_loss(enc, dec, s, m, e, args.kl)
         opt.zero_grad()
         loss.backward()

@@ -108,7 +108,12 @@ export async function benchmarkVariant(
   }
   for (let r = 0; r < opts.repeats; r++) {
     const t0 = performance.now();
-    await decodeLatent(manifest, graphs.decoder, latent, decoderReferences(manifest, { start, end }));
+    await decodeLatent(
+      manifest,
+      graphs.decoder,
+      latent,
+      decoderReferences(manifest, { start, end }),
+    );
     samples.decodeMs.push(performance.now() - t0);
   }
   for (let r = 0; r < Math.max(1, Math.ceil(opts.repeats / 2)); r++) {

@@ -116,7 +116,24 @@ describe('validateManifest', () => {
     expect(() => filesForVariant(validManifest(), 'nope')).toThrow(/no variant "nope"/);
   });
 
+  it('accepts a decoder that takes both keyframes as references', () => {
+    const m = validManifest() as Record<string, any>;
+    m.graphs.decoder.inputs = {
+      latent: 'latent',
+      startImage: 'start_image',
+      endImage: 'end_image',
+    };
+    const r = validateManifest(m);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.manifest.graphs.decoder.inputs.endImage).toBe('end_image');
+  });
+
   const cases: [string, (m: Record<string, any>) => void, RegExp][] = [
+    [
+      'one decoder reference without the other',
+      (m) => (m.graphs.decoder.inputs = { latent: 'latent', startImage: 'start_image' }),
+      /^graphs\.decoder\.inputs: startImage and endImage must be given together/,
+    ],
     ['missing encoder file', (m) => delete m.graphs.encoder.file, /^graphs\.encoder\.file: /],
     [
       'size given as a string',

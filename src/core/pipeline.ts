@@ -249,7 +249,11 @@ export async function decodeLatent(
   if (spec.inputs.startImage && spec.inputs.endImage) {
     const ds = manifest.latent.downsample;
     const want = [1, 3, latent.dims[2]! * ds, latent.dims[3]! * ds];
-    if (!references || !sameDims(references.start.dims, want) || !sameDims(references.end.dims, want)) {
+    if (
+      !references ||
+      !sameDims(references.start.dims, want) ||
+      !sameDims(references.end.dims, want)
+    ) {
       throw new Error(
         `this pack's decoder takes the keyframes as references: pass both, of shape [${want.join(', ')}]`,
       );

@@ -14,7 +14,7 @@ import { meanStdPerStep } from '../core/collapse';
 import { patch, say, useStudio, type SweepRow } from '../state/store';
 
 /** The default LoRA scales of a sweep. */
-export const DEFAULT_SCALES = [0, 0.15, 0.35, 0.5, 0.75, 1.0];
+export { DEFAULT_SCALES } from './defaults';
 
 export interface SweepSpec {
   variants: string[];

@@ -1,0 +1,88 @@
+/**
+ * The trained bundled pack (models/cel) through the real pipeline and onnxruntime-node: its
+ * manifest passes the contract, the LoRA variant at scale 0 gives the baseline's frames (same seed)
+ * within 1/255, and the scale moves the frames away from the baseline monotonically over the
+ * sweep's default scales — the drift a researcher looks for in the studio.
+ */
+import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { RgbaImage } from '../core/image';
+import type { FloatTensor } from '../core/graph';
+import { interpolate, prepareKeyframes, type PreparedKeyframes } from '../core/pipeline';
+import type { PackManifest } from '../core/manifest';
+import { DEFAULT_SCALES } from '../sweep/defaults';
+import { loadVariantGraphs, readPackManifest, readPng } from './nodeRuntime';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const PACK = resolve(ROOT, 'models/cel');
+const SEED = 7;
+
+function maxLevelDiff(a: RgbaImage, b: RgbaImage): number {
+  let m = 0;
+  for (let i = 0; i < a.data.length; i++)
+    if ((i & 3) !== 3) m = Math.max(m, Math.abs(a.data[i]! - b.data[i]!));
+  return m;
+}
+
+function meanLevelDiff(a: RgbaImage, b: RgbaImage): number {
+  let s = 0;
+  for (let i = 0; i < a.data.length; i++) if ((i & 3) !== 3) s += Math.abs(a.data[i]! - b.data[i]!);
+  return s / ((a.data.length / 4) * 3);
+}
+
+describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pack', () => {
+  let manifest: PackManifest;
+  let prepared: PreparedKeyframes;
+  beforeAll(async () => {
+    manifest = await readPackManifest(PACK);
+    const [start, end] = await Promise.all(
+      ['bounce-start.png', 'bounce-end.png'].map((f) => readPng(join(ROOT, 'public/samples', f))),
+    );
+    prepared = prepareKeyframes(manifest, start!, end!, 'letterbox');
+  });
+
+  it('is trained, within 40 MB, and offers baseline, LoRA, fp16 and student variants', async () => {
+    expect(manifest.trained).toBe(true);
+    expect(manifest.variants.map((v) => v.id)).toEqual(['baseline', 'lora', 'fp16', 'student']);
+    const g = manifest.graphs;
+    let total = 0;
+    for (const spec of [g.encoder, g.decoder, ...Object.values(g.denoisers)]) {
+      expect((await stat(join(PACK, spec.file))).size).toBe(spec.sizeBytes);
+      total += spec.sizeBytes;
+    }
+    expect(total).toBeLessThan(40e6);
+  });
+
+  it('LoRA at scale 0 equals the baseline within 1/255, and drifts monotonically with the scale', async () => {
+    const base = await loadVariantGraphs(PACK, manifest, 'baseline', 2);
+    const lora = await loadVariantGraphs(PACK, manifest, 'lora', 2);
+    const settings = { count: 3, steps: manifest.scheduler.defaultSteps, seed: SEED };
+    const ref = await interpolate(manifest, base.variant, base.graphs, prepared, settings);
+    let encoded: { start: FloatTensor; end: FloatTensor } | undefined = ref.encoded;
+    const distances: number[] = [];
+    for (const scale of DEFAULT_SCALES) {
+      const res = await interpolate(
+        manifest,
+        lora.variant,
+        lora.graphs,
+        prepared,
+        { ...settings, loraScale: scale },
+        {},
+        encoded,
+      );
+      encoded = res.encoded;
+      if (scale === 0) {
+        for (let i = 0; i < 3; i++)
+          expect(maxLevelDiff(res.modelFrames[i]!, ref.modelFrames[i]!)).toBeLessThanOrEqual(1);
+      }
+      distances.push(
+        res.modelFrames.reduce((s, f, i) => s + meanLevelDiff(f, ref.modelFrames[i]!), 0) / 3,
+      );
+    }
+    for (let i = 1; i < distances.length; i++)
+      expect(distances[i]!).toBeGreaterThan(distances[i - 1]!);
+    expect(distances.at(-1)!).toBeGreaterThan(1); // scale 1 visibly changes the frames (levels)
+  }, 300_000);
+});
