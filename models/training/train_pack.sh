@@ -2,13 +2,13 @@
 # The bundled pack's whole training recipe, in order; every stage is seeded and resumes from its
 # checkpoint, so rerunning this script after an interruption carries on where it stopped.
 # Export and evaluation follow: models/training/build_pack.py, then `npm run evaluate`.
-#   bash models/training/train_pack.sh            (from the repository root; about 50 minutes on 2 cores)
+#   bash models/training/train_pack.sh            (from the repository root; about an hour on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
 T=models/training
 VAE_STEPS=${VAE_STEPS:-3000}
-DENOISER_STEPS=${DENOISER_STEPS:-2500}
+DENOISER_STEPS=${DENOISER_STEPS:-4000}
 LORA_STEPS=${LORA_STEPS:-400}
 STUDENT_STEPS=${STUDENT_STEPS:-800}
 
