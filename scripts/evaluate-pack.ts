@@ -19,7 +19,13 @@ import { parseArgs } from 'node:util';
 import type { FloatTensor } from '../src/core/graph';
 import { createRgbaImage, resizeImage, type RgbaImage } from '../src/core/image';
 import { METRIC_CONVENTIONS } from '../src/core/metrics';
-import { interpolate, prepareKeyframes, restoreFrame } from '../src/core/pipeline';
+import {
+  interpolate,
+  prepareKeyframes,
+  restoreFrame,
+  type InterpolationResult,
+  type PreparedKeyframes,
+} from '../src/core/pipeline';
 import type { PackManifest } from '../src/core/manifest';
 import {
   loadLpipsGraphs,
@@ -182,12 +188,47 @@ function sweepSvg(rows: Row[], baseline: Row, blendRow: Row): string {
   );
 }
 
+type LoadedVariants = Map<string, Awaited<ReturnType<typeof loadVariantGraphs>>>;
+
+/**
+ * Runs each config on one keyframe pair (one in-between at τ = ½, the given seed), encoding the
+ * keyframes once; yields each result in config order.
+ */
+async function* runConfigs(
+  manifest: PackManifest,
+  loaded: LoadedVariants,
+  prepared: PreparedKeyframes,
+  configs: Config[],
+  seed: number,
+): AsyncGenerator<[Config, InterpolationResult]> {
+  let encoded: { start: FloatTensor; end: FloatTensor } | undefined;
+  for (const c of configs) {
+    const g = loaded.get(c.variant)!;
+    const res = await interpolate(
+      manifest,
+      g.variant,
+      g.graphs,
+      prepared,
+      {
+        count: 1,
+        steps: c.steps,
+        seed,
+        ...(c.loraScale !== undefined ? { loraScale: c.loraScale } : {}),
+      },
+      {},
+      encoded,
+    );
+    encoded = res.encoded;
+    yield [c, res];
+  }
+}
+
 /** Contact sheet: one row per keyframe pair — start, each listed config's in-between, blend, end. */
 async function contactSheet(
   pairsDir: string,
   out: string,
   manifest: PackManifest,
-  loaded: Map<string, Awaited<ReturnType<typeof loadVariantGraphs>>>,
+  loaded: LoadedVariants,
   configs: Config[],
   seed: number,
 ): Promise<void> {
@@ -214,26 +255,9 @@ async function contactSheet(
     const end = await readPng(join(pairsDir, p, 'end.png'));
     const prepared = prepareKeyframes(manifest, start, end, 'letterbox');
     put(start, 0, row);
-    let encoded: { start: FloatTensor; end: FloatTensor } | undefined;
-    for (const [i, c] of configs.entries()) {
-      const g = loaded.get(c.variant)!;
-      const res = await interpolate(
-        manifest,
-        g.variant,
-        g.graphs,
-        prepared,
-        {
-          count: 1,
-          steps: c.steps,
-          seed,
-          ...(c.loraScale !== undefined ? { loraScale: c.loraScale } : {}),
-        },
-        {},
-        encoded,
-      );
-      encoded = res.encoded;
-      put(restoreFrame(res.modelFrames[0]!, prepared.plan, start), i + 1, row);
-    }
+    let col = 1;
+    for await (const [, res] of runConfigs(manifest, loaded, prepared, configs, seed))
+      put(restoreFrame(res.modelFrames[0]!, prepared.plan, start), col++, row);
     put(blend(start, end), configs.length + 1, row);
     put(end, configs.length + 2, row);
   }
@@ -267,7 +291,7 @@ async function main(): Promise<void> {
   if (!lpips.available)
     console.warn(`LPIPS graphs not found in ${values.lpips}: run \`npm run lpips\` first`);
   const configs = configsFor(manifest);
-  const loaded = new Map<string, Awaited<ReturnType<typeof loadVariantGraphs>>>();
+  const loaded: LoadedVariants = new Map();
   for (const v of manifest.variants)
     loaded.set(v.id, await loadVariantGraphs(packDir, manifest, v.id, threads));
 
@@ -300,25 +324,8 @@ async function main(): Promise<void> {
     const gt = { file: 'frame2.png', image: f2! };
     push(scores, 'blend', await scoreImages(gt, { file: 'blend', image: blend(f1!, f3!) }, lpips));
     push(scores, 'repeat', await scoreImages(gt, { file: 'repeat', image: f1! }, lpips));
-    let encoded: { start: FloatTensor; end: FloatTensor } | undefined;
     let baseFrame: RgbaImage | undefined;
-    for (const c of configs) {
-      const g = loaded.get(c.variant)!;
-      const res = await interpolate(
-        manifest,
-        g.variant,
-        g.graphs,
-        prepared,
-        {
-          count: 1,
-          steps: c.steps,
-          seed,
-          ...(c.loraScale !== undefined ? { loraScale: c.loraScale } : {}),
-        },
-        {},
-        encoded,
-      );
-      encoded = res.encoded;
+    for await (const [c, res] of runConfigs(manifest, loaded, prepared, configs, seed)) {
       push(times, c.id, res.timings.denoiseMs + res.timings.decodeMs);
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
       if (c.variant === 'baseline') baseFrame = frame;
@@ -332,7 +339,7 @@ async function main(): Promise<void> {
       );
   }
 
-  const sizeOf = async (variantId: string) => {
+  const sizeOf = (variantId: string) => {
     const v = manifest.variants.find((x) => x.id === variantId)!;
     const g = manifest.graphs;
     return g.encoder.sizeBytes + g.decoder.sizeBytes + g.denoisers[v.denoiser]!.sizeBytes;
@@ -353,7 +360,7 @@ async function main(): Promise<void> {
       lpipsSqueeze: m('lpipsSqueeze'),
       diffFromBaseline: diffs.has(id) ? mean(diffs.get(id)!) : null,
       msPerInbetween: times.has(id) ? median(times.get(id)!) : null,
-      sizeBytes: c ? await sizeOf(c.variant) : null,
+      sizeBytes: c ? sizeOf(c.variant) : null,
     };
   };
   const rows: Row[] = [];
@@ -365,8 +372,7 @@ async function main(): Promise<void> {
   const fp16 = rows.find((r) => r.id === 'fp16');
   const student = rows.find((r) => r.id === 'student');
 
-  const outDir = packDir;
-  const reportPath = resolve(values.report ?? join(outDir, 'REPORT.md'));
+  const reportPath = resolve(values.report ?? join(packDir, 'REPORT.md'));
   const svgName = 'lora-sweep.svg';
   if (lora.length)
     await writeFile(join(dirname(reportPath), svgName), sweepSvg(lora, base, blendRow));

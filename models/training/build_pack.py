@@ -19,7 +19,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder, RefDecoder  # noqa: E402
-from export import LiveLoraScale, export_denoiser, export_fp16, export_module, update_manifest_hashes  # noqa: E402
+from export import SPATIAL, LiveLoraScale, export_denoiser, export_fp16, export_module, update_manifest_hashes  # noqa: E402
+from make_tiny_pack import example_inputs, max_diff  # noqa: E402
 from ort_node import run_onnx  # noqa: E402
 from tiny_model import BaselineView  # noqa: E402
 
@@ -27,12 +28,6 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
-SPATIAL = {0: "batch", 2: "height", 3: "width"}
-DENOISER_INPUTS = ["sample", "timestep", "start_latent", "end_latent", "position"]
-
-
-def _config(d: dict, **over) -> CelConfig:
-    return CelConfig(**{**d, "widths": tuple(d["widths"]), **over})
 
 
 def load_models(runs: Path):
@@ -41,32 +36,16 @@ def load_models(runs: Path):
     enc.load_state_dict(vae["enc"])
     dec.load_state_dict(vae["dec"])
     den = torch.load(runs / "denoiser" / "denoiser_last.pt")
-    base = CelDenoiser(_config(den["config"]))
+    base = CelDenoiser(CelConfig.from_dict(den["config"]))
     base.load_state_dict(den["ema"])
     lora_state = torch.load(runs / "lora" / "lora_last.pt")
-    lora = CelDenoiser(_config(lora_state["config"], lora_dropout=0.0))
+    lora = CelDenoiser(CelConfig.from_dict(lora_state["config"], lora_dropout=0.0))
     lora.load_state_dict(lora_state["model"])
     stu = torch.load(runs / "student" / "student_last.pt")
-    student = CelDenoiser(_config(stu["config"]))
+    student = CelDenoiser(CelConfig.from_dict(stu["config"]))
     student.load_state_dict(stu["ema"])
     steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"]}
     return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
-
-
-def example_inputs(batch: int = 2, w: int = SIZE[0], h: int = SIZE[1], seed: int = 1) -> dict[str, torch.Tensor]:
-    g = torch.Generator().manual_seed(seed)
-    lh, lw = h // 8, w // 8
-    return {
-        "sample": torch.randn(batch, 4, lh, lw, generator=g),
-        "timestep": torch.tensor([999.0, 250.0][:batch] + [500.0] * max(0, batch - 2)),
-        "start_latent": torch.randn(batch, 4, lh, lw, generator=g),
-        "end_latent": torch.randn(batch, 4, lh, lw, generator=g),
-        "position": torch.linspace(0.25, 0.75, batch),
-    }
-
-
-def max_diff(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
 
 
 def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
@@ -76,7 +55,7 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     image = torch.rand(1, 3, h, w, generator=g) * 2 - 1
     start, end = torch.rand(1, 3, h, w, generator=g) * 2 - 1, torch.rand(1, 3, h, w, generator=g) * 2 - 1
     latent = torch.randn(1, 4, h // 8, w // 8, generator=g)
-    ex = example_inputs()
+    ex = example_inputs(2, *SIZE)
     den_axes = {k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]}
     den_axes.update({"timestep": {0: "batch"}, "position": {0: "batch"}})
     (out / "encoder.onnx").write_bytes(export_module(MeanEncoder(enc), (image,), ["image"], ["latent"],

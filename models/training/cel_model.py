@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tiny_model import Attention, DenoiserConfig, LoRALinear, ResBlock, timestep_embedding
+from tiny_model import Attention, DenoiserConfig, LoraHost, ResBlock, timestep_embedding
 
 
 def _gn(c: int) -> nn.GroupNorm:
@@ -128,8 +128,16 @@ class CelConfig:
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
 
+    def to_dict(self) -> dict:
+        """What checkpoints store (plain types)."""
+        return {**self.__dict__, "widths": list(self.widths)}
 
-class CelDenoiser(nn.Module):
+    @staticmethod
+    def from_dict(d: dict, **overrides) -> "CelConfig":
+        return CelConfig(**{**d, "widths": tuple(d["widths"]), **overrides})
+
+
+class CelDenoiser(LoraHost):
     """forward(sample, timestep, start_latent, end_latent, position) -> v; all latents scaled.
 
     UNet: latent level (w0), 1/2 (w1, attention), 1/4 (w2, attention), back up with skips.
@@ -174,11 +182,6 @@ class CelDenoiser(nn.Module):
         h = self.u0(torch.cat([h, x0], 1), emb)
         return self.out(F.silu(self.out_norm(h)))
 
-    def lora_parameters(self):
-        return [p for n, p in self.named_parameters() if "lora_" in n]
-
-    def lora_layers(self) -> list[LoRALinear]:
-        return [m for m in self.modules() if isinstance(m, LoRALinear)]
 
 
 class MeanEncoder(nn.Module):

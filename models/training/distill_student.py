@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import random
 import sys
 import time
 from pathlib import Path
@@ -28,29 +27,24 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, RefDecoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from train_denoiser import CROPS, LatentTriplets, cache_latents, ema_update, lr_at  # noqa: E402
-from trainlib import Checkpoint, CsvLog, clip_targets, load_rgb, restore_rng, rng_state  # noqa: E402
+from train_denoiser import CROPS, LatentTriplets, cache_latents  # noqa: E402
+from trainlib import Checkpoint, CsvLog, FrameCache, clip_targets, ema_update, lr_at, seeded, set_lr  # noqa: E402
 
 FEW_STEP_TIMESTEPS = [999, 749, 499, 249]  # trailing spacing, 4 steps, 1000 training steps
 
 
-class PixelCrops:
+class PixelCrops(FrameCache):
     """The image crops matching LatentTriplets' latent crops (8× the coordinates)."""
 
     def __init__(self, root: Path):
+        super().__init__()
         self.root = root
-        self.cache: dict[Path, torch.Tensor] = {}
-
-    def img(self, path: Path) -> torch.Tensor:
-        if path not in self.cache:
-            self.cache[path] = load_rgb(path)
-        return self.cache[path]
 
     def crops(self, where) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         s, m, e = [], [], []
         for name, k, y, x, ch, cw, flip, rev in where:
             clip = self.root / name
-            frames = [self.img(clip / "frame1.png"), self.img(clip_targets(clip)[k][0]), self.img(clip / "frame3.png")]
+            frames = [self.frame(clip / "frame1.png"), self.frame(clip_targets(clip)[k][0]), self.frame(clip / "frame3.png")]
             frames = [f[:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)] for f in frames]
             if flip:
                 frames = [f.flip(-1) for f in frames]
@@ -79,13 +73,11 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    rng = seeded(args.threads, args.seed)
     run = Path(args.run)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
     tstate = torch.load(args.teacher)
     scale = tstate["scale_factor"]
-    teacher = CelDenoiser(CelConfig(**{**tstate["config"], "widths": tuple(tstate["config"]["widths"])}))
+    teacher = CelDenoiser(CelConfig.from_dict(tstate["config"]))
     teacher.load_state_dict(tstate["ema"])
     teacher.eval().requires_grad_(False)
     decoder = RefDecoder()
@@ -98,15 +90,7 @@ def main() -> int:
     ema = copy.deepcopy(student).eval()
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "student")
-    step = 0
-    state = ckpt.load()
-    if state:
-        student.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        restore_rng(state, rng)
-        print(f"resumed from {ckpt.path} at step {step}")
+    step = ckpt.resume(rng, model=student, ema=ema, opt=opt)
     sched = Schedule()
     data = LatentTriplets(train["clips"], scale, rng)
     pixels = PixelCrops(Path(args.data) / "train")
@@ -116,8 +100,7 @@ def main() -> int:
     while step < args.steps:
         student.train()
         lr = lr_at(step, args.steps, args.lr)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        set_lr(opt, lr)
         s, m, e, tau, where = data.batch(args.batch, CROPS[0])
         t = torch.randint(0, sched.train_steps, (args.batch,))
         use_few = torch.rand(args.batch) < 0.7
@@ -141,9 +124,8 @@ def main() -> int:
         ema_update(ema, student, args.ema if step > 100 else 0.0)
         step += 1
         if step % args.ckpt_every == 0 or step == args.steps:
-            ckpt.save({"model": student.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
-                       "scale_factor": scale, "config": {**cfg.__dict__, "widths": list(cfg.widths)},
-                       **rng_state(rng), "args": vars(args)})
+            ckpt.save(step, rng, {"scale_factor": scale, "config": cfg.to_dict(),
+                                  "args": vars(args)}, model=student, ema=ema, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} (v {l_v.item():.4f} x0 {l_lat.item():.4f} px {l_pix.item():.4f})"
                   f" ({time.time() - t0:.0f} s)", flush=True)
         log.row([step, f"{loss.item():.5f}", f"{l_v.item():.5f}", f"{l_lat.item():.5f}", f"{l_pix.item():.5f}",

@@ -142,7 +142,17 @@ class Attention(nn.Module):
         return x + o.transpose(1, 2).reshape(b, c, h, w)
 
 
-class TinyDenoiser(nn.Module):
+class LoraHost(nn.Module):
+    """A denoiser whose attention may carry LoRALinear adapters: lists them and their parameters."""
+
+    def lora_parameters(self) -> list[nn.Parameter]:
+        return [p for n, p in self.named_parameters() if "lora_" in n]
+
+    def lora_layers(self) -> list[LoRALinear]:
+        return [m for m in self.modules() if isinstance(m, LoRALinear)]
+
+
+class TinyDenoiser(LoraHost):
     """Predicts v (or eps) for the noisy latent of the in-between at tau, given both keyframe latents.
 
     forward(sample [B,C,h,w], timestep [B], start_latent, end_latent, position [B]); LoRA adapters, when
@@ -180,11 +190,6 @@ class TinyDenoiser(nn.Module):
         h = self.block4(torch.cat([h, skip], dim=1), emb)
         return self.out(F.silu(self.out_norm(h)))
 
-    def lora_parameters(self):
-        return [p for n, p in self.named_parameters() if "lora_" in n]
-
-    def lora_layers(self) -> list[LoRALinear]:
-        return [m for m in self.modules() if isinstance(m, LoRALinear)]
 
 
 class BaselineView(nn.Module):

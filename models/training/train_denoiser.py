@@ -27,7 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, CelEncoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from trainlib import Checkpoint, CsvLog, clip_targets, list_clips, load_rgb, restore_rng, rng_state  # noqa: E402
+from trainlib import Checkpoint, CsvLog, clip_targets, ema_update, list_clips, load_rgb, lr_at, seeded, set_lr  # noqa: E402
 
 # Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
 CROPS = [(20, 32), (32, 48)]
@@ -89,18 +89,6 @@ class LatentTriplets:
         return torch.stack(s), torch.stack(m), torch.stack(e), torch.tensor(taus, dtype=torch.float32), where
 
 
-def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
-    with torch.no_grad():
-        for pe, p in zip(ema.parameters(), model.parameters()):
-            pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
-
-
-def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
-    """Warm-up, then cosine decay to 10% of the peak."""
-    import math
-    return peak * min(1.0, (step + 1) / warmup) * (0.55 + 0.45 * math.cos(math.pi * min(step, total) / total))
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data/procedural")
@@ -116,10 +104,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    rng = seeded(args.threads, args.seed)
     run = Path(args.run)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
     cache_dir = Path(args.latents) if args.latents else run
     train = cache_latents(Path(args.data), "train", Path(args.vae), cache_dir / "latents_train.pt")
     val = cache_latents(Path(args.data), "val", Path(args.vae), cache_dir / "latents_val.pt")
@@ -130,15 +116,7 @@ def main() -> int:
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "denoiser")
-    step = 0
-    state = ckpt.load()
-    if state:
-        model.load_state_dict(state["model"])
-        ema.load_state_dict(state["ema"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        restore_rng(state, rng)
-        print(f"resumed from {ckpt.path} at step {step}")
+    step = ckpt.resume(rng, model=model, ema=ema, opt=opt)
     data = LatentTriplets(train["clips"], scale, rng)
     vs, vm, ve, vtau, _ = LatentTriplets(val["clips"], scale, random.Random(1234), mid_prob=1.0).batch(32, CROPS[0])
     vt = torch.linspace(0, sched.train_steps - 1, 32).long()
@@ -148,8 +126,7 @@ def main() -> int:
     while step < args.steps:
         model.train()
         lr = lr_at(step, args.steps, args.lr)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        set_lr(opt, lr)
         s, m, e, tau, _ = data.batch(args.batch)
         t = torch.randint(0, sched.train_steps, (args.batch,))
         noise = torch.randn_like(m)
@@ -166,8 +143,8 @@ def main() -> int:
             with torch.no_grad():
                 xt, v = sched.noisy(vm, vt, vnoise)
                 val_loss = f"{F.mse_loss(ema(xt, vt.float(), vs, ve, vtau), v).item():.5f}"
-            ckpt.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
-                       "scale_factor": scale, "config": cfg.__dict__, **rng_state(rng), "args": vars(args)})
+            ckpt.save(step, rng, {"scale_factor": scale, "config": cfg.to_dict(), "args": vars(args)},
+                      model=model, ema=ema, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} val {val_loss} ({time.time() - t0:.0f} s)", flush=True)
         log.row([step, f"{loss.item():.5f}", val_loss, f"{lr:.6f}", f"{time.time() - t0:.1f}"])
     return 0

@@ -12,7 +12,6 @@ Seeded, checkpointed (<run>/lora_last.pt, atomic) and resumable; losses go to <r
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import time
 from pathlib import Path
@@ -23,14 +22,13 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from train_denoiser import CROPS, LatentTriplets, cache_latents, lr_at  # noqa: E402
-from trainlib import Checkpoint, CsvLog, restore_rng, rng_state  # noqa: E402
+from train_denoiser import CROPS, LatentTriplets, cache_latents  # noqa: E402
+from trainlib import Checkpoint, CsvLog, lr_at, seeded, set_lr  # noqa: E402
 
 
 def lora_model(base_state: dict, base_cfg: dict, rank: int, alpha: float, dropout: float) -> CelDenoiser:
     """The baseline's weights (frozen) with fresh adapters on attention q/k/v/out."""
-    cfg = CelConfig(**{**base_cfg, "widths": tuple(base_cfg["widths"]), "lora_rank": rank, "lora_alpha": alpha,
-                       "lora_dropout": dropout})
+    cfg = CelConfig.from_dict(base_cfg, lora_rank=rank, lora_alpha=alpha, lora_dropout=dropout)
     model = CelDenoiser(cfg)
     missing, unexpected = model.load_state_dict(base_state, strict=False)
     # Missing: the new adapters, and `lora.<name>.base.*`, which alias the base q/k/v/out that loaded.
@@ -57,10 +55,8 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    rng = seeded(args.threads, args.seed)
     run = Path(args.run)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
     base = torch.load(args.base)
     scale = base["scale_factor"]
     train = cache_latents(Path(args.data), "train", Path(args.vae), run / "latents_train.pt")
@@ -68,14 +64,7 @@ def main() -> int:
     params = model.lora_parameters()
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "lora")
-    step = 0
-    state = ckpt.load()
-    if state:
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        restore_rng(state, rng)
-        print(f"resumed from {ckpt.path} at step {step}")
+    step = ckpt.resume(rng, model=model, opt=opt)
     sched = Schedule()
     data = LatentTriplets(train["clips"], scale, rng)
     log = CsvLog(run / "lora_log.csv", ["step", "loss", "lr", "seconds"], step)
@@ -83,8 +72,7 @@ def main() -> int:
     while step < args.steps:
         model.train()
         lr = lr_at(step, args.steps, args.lr, warmup=20)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        set_lr(opt, lr)
         s, m, e, tau, _ = data.batch(args.batch, CROPS[0])
         t = torch.randint(0, sched.train_steps, (args.batch,))
         xt, v = sched.noisy(m, t, torch.randn_like(m))
@@ -95,9 +83,8 @@ def main() -> int:
         opt.step()
         step += 1
         if step % args.ckpt_every == 0 or step == args.steps:
-            ckpt.save({"model": model.state_dict(), "opt": opt.state_dict(), "step": step, "scale_factor": scale,
-                       "config": {**model.cfg.__dict__, "widths": list(model.cfg.widths)}, **rng_state(rng),
-                       "args": vars(args)})
+            ckpt.save(step, rng, {"scale_factor": scale, "config": model.cfg.to_dict(),
+                                  "args": vars(args)}, model=model, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} ({time.time() - t0:.0f} s)", flush=True)
         log.row([step, f"{loss.item():.5f}", f"{lr:.6f}", f"{time.time() - t0:.1f}"])
     return 0

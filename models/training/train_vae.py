@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelEncoder, RefDecoder  # noqa: E402
-from trainlib import Checkpoint, CsvLog, TripletCrops, list_clips, psnr, restore_rng, rng_state  # noqa: E402
+from trainlib import Checkpoint, CsvLog, TripletCrops, list_clips, lr_at, psnr, seeded, set_lr  # noqa: E402
 
 
 def sobel(x: torch.Tensor) -> torch.Tensor:
@@ -69,22 +69,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (torch picks 1 on this 2-vCPU machine)")
     args = ap.parse_args()
-    torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    rng = random.Random(args.seed)
+    rng = seeded(args.threads, args.seed)
     enc, dec = CelEncoder(), RefDecoder()
     params = list(enc.parameters()) + list(dec.parameters())
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(Path(args.run), "vae")
-    step = 0
-    state = ckpt.load()
-    if state:
-        enc.load_state_dict(state["enc"])
-        dec.load_state_dict(state["dec"])
-        opt.load_state_dict(state["opt"])
-        step = state["step"]
-        restore_rng(state, rng)
-        print(f"resumed from {ckpt.path} at step {step}")
+    step = ckpt.resume(rng, enc=enc, dec=dec, opt=opt)
     root = Path(args.data)
     train = TripletCrops(list_clips(root, "train"), args.crop, rng)
     vs, vm, ve, _ = TripletCrops(list_clips(root, "val")[:64], args.crop, random.Random(1234), mid_prob=1.0).batch(16)
@@ -93,10 +83,7 @@ def main() -> int:
     while step < args.steps:
         enc.train()
         dec.train()
-        # Cosine decay over the run, after a short warm-up.
-        lr = args.lr * min(1.0, (step + 1) / 100) * (0.55 + 0.45 * torch.cos(torch.tensor(step / args.steps * 3.14159)).item())
-        for g in opt.param_groups:
-            g["lr"] = lr
+        set_lr(opt, lr_at(step, args.steps, args.lr))
         s, m, e, _ = train.batch(args.batch)
         s, e = mismatch_references(s, e, args.ref_mismatch)
         loss, parts = vae_loss(enc, dec, s, m, e, args.kl)
@@ -111,8 +98,7 @@ def main() -> int:
             dec.eval()
             with torch.no_grad():
                 val_psnr = f"{psnr(dec(enc(vm)[0], vs, ve), vm):.2f}"
-            ckpt.save({"enc": enc.state_dict(), "dec": dec.state_dict(), "opt": opt.state_dict(), "step": step,
-                       **rng_state(rng), "args": vars(args)})
+            ckpt.save(step, rng, {"args": vars(args)}, enc=enc, dec=dec, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} val PSNR {val_psnr} dB ({time.time() - t0:.0f} s)", flush=True)
         log.row([step, f"{loss.item():.5f}", f"{parts['l1']:.5f}", f"{parts['edge']:.5f}", f"{parts['kl']:.5f}",
                  val_psnr, f"{time.time() - t0:.1f}"])

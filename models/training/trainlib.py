@@ -7,6 +7,7 @@ other positions named `tau_0.xyz.png` (written by data/procedural.py for trainin
 from __future__ import annotations
 
 import csv
+import math
 import random
 import re
 from pathlib import Path
@@ -41,14 +42,10 @@ def clip_targets(clip: Path) -> list[tuple[Path, float]]:
     return out
 
 
-class TripletCrops:
-    """Random aligned crops (start, target, end, τ) of triplets, with flips and time reversal.
+class FrameCache:
+    """Frames decoded once and kept in memory as uint8; `frame` returns [3,H,W] float in [-1, 1]."""
 
-    Decoded frames are kept in memory (uint8) after their first use.
-    """
-
-    def __init__(self, clips: list[Path], crop: int, rng: random.Random, mid_prob: float = 0.5):
-        self.clips, self.crop, self.rng, self.mid_prob = clips, crop, rng, mid_prob
+    def __init__(self):
         self.cache: dict[Path, torch.Tensor] = {}
 
     def frame(self, path: Path) -> torch.Tensor:
@@ -57,6 +54,14 @@ class TripletCrops:
             img = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).contiguous()
             self.cache[path] = img
         return img.float() / 127.5 - 1
+
+
+class TripletCrops(FrameCache):
+    """Random aligned crops (start, target, end, τ) of triplets, with flips and time reversal."""
+
+    def __init__(self, clips: list[Path], crop: int, rng: random.Random, mid_prob: float = 0.5):
+        super().__init__()
+        self.clips, self.crop, self.rng, self.mid_prob = clips, crop, rng, mid_prob
 
     def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
         clip = self.rng.choice(self.clips)
@@ -79,28 +84,54 @@ class TripletCrops:
                 torch.stack([i[2] for i in items]), torch.tensor([i[3] for i in items], dtype=torch.float32))
 
 
+def seeded(threads: int, seed: int) -> random.Random:
+    """Sets torch's thread count and seed; returns the Python RNG the trainer samples data with."""
+    torch.set_num_threads(threads)
+    torch.manual_seed(seed)
+    return random.Random(seed)
+
+
 class Checkpoint:
-    """<run>/<name>_last.pt, written atomically (an interrupted save never corrupts it)."""
+    """<run>/<name>_last.pt, written atomically (an interrupted save never corrupts it): the state
+    dicts of the named parts (models, EMA, optimiser), the step, the RNG states and any extras."""
 
     def __init__(self, run: Path, name: str):
         run.mkdir(parents=True, exist_ok=True)
         self.path, self.tmp = run / f"{name}_last.pt", run / f"{name}_last.tmp"
 
-    def load(self) -> dict | None:
-        return torch.load(self.path) if self.path.exists() else None
+    def resume(self, rng: random.Random, **parts) -> int:
+        """Loads every part and the RNG states from the checkpoint if there is one; returns its step."""
+        if not self.path.exists():
+            return 0
+        state = torch.load(self.path)
+        for key, part in parts.items():
+            part.load_state_dict(state[key])
+        torch.set_rng_state(state["torch_rng"])
+        rng.setstate(state["py_rng"])
+        print(f"resumed from {self.path} at step {state['step']}")
+        return state["step"]
 
-    def save(self, state: dict) -> None:
+    def save(self, step: int, rng: random.Random, extra: dict, **parts) -> None:
+        state = {key: part.state_dict() for key, part in parts.items()}
+        state.update(step=step, torch_rng=torch.get_rng_state(), py_rng=rng.getstate(), **extra)
         torch.save(state, self.tmp)
         self.tmp.replace(self.path)
 
 
-def rng_state(rng: random.Random) -> dict:
-    return {"torch_rng": torch.get_rng_state(), "py_rng": rng.getstate()}
+def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
+    """Warm-up, then cosine decay to 10% of the peak."""
+    return peak * min(1.0, (step + 1) / warmup) * (0.55 + 0.45 * math.cos(math.pi * min(step, total) / total))
 
 
-def restore_rng(state: dict, rng: random.Random) -> None:
-    torch.set_rng_state(state["torch_rng"])
-    rng.setstate(state["py_rng"])
+def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
+    for g in opt.param_groups:
+        g["lr"] = lr
+
+
+def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> None:
+    with torch.no_grad():
+        for pe, p in zip(ema.parameters(), model.parameters()):
+            pe.mul_(decay).add_(p.detach(), alpha=1 - decay)
 
 
 class CsvLog:
