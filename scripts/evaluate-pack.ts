@@ -373,6 +373,7 @@ async function main(): Promise<void> {
   const student = rows.find((r) => r.id === 'student');
 
   const reportPath = resolve(values.report ?? join(packDir, 'REPORT.md'));
+  await mkdir(dirname(reportPath), { recursive: true });
   const svgName = 'lora-sweep.svg';
   if (lora.length)
     await writeFile(join(dirname(reportPath), svgName), sweepSvg(lora, base, blendRow));
