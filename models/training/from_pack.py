@@ -1,0 +1,127 @@
+"""Load a pack's ONNX weights back into the PyTorch models, so a later training stage (the decoder's
+fine-tuning on sampled latents, a new LoRA, a new student) can start from the committed pack without
+rerunning the stages before it.
+
+torch.onnx keeps most parameters under their own names, but constant folding renames some (GroupNorm
+scale/bias become `onnx::Mul_*` / `onnx::Add_*`, Linear weights may be transposed). So the model is
+exported once more with random weights through the same exporter; each initializer of that export is
+matched to the parameter whose values it holds (same values, maybe reshaped or transposed), and the
+trained value is read from the pack's initializer of the same name. Unmatched parameters are an error.
+
+    /usr/bin/python3 models/training/from_pack.py [--pack models/cel] [--runs runs]
+
+writes runs/vae/vae_last.pt, runs/denoiser/denoiser_last.pt, runs/lora/lora_last.pt and
+runs/student/student_last.pt in the format the trainers and build_pack.py read (steps from the
+manifest's description are not recovered: the checkpoints are marked with step 0 and `from_pack`).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+from onnx import numpy_helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder, RefDecoder  # noqa: E402
+from export import SPATIAL, LiveLoraScale, export_module  # noqa: E402
+from make_tiny_pack import example_inputs  # noqa: E402
+
+
+def _initializers(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
+    return {t.name: numpy_helper.to_array(t) for t in proto.graph.initializer}
+
+
+def load_onnx_weights(model: nn.Module, wrapper: nn.Module, export, pack_graph: Path) -> None:
+    """Fills `model`'s parameters from `pack_graph`, exported as `export(wrapper)` (which wraps `model`)."""
+    g = torch.Generator().manual_seed(11)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    fresh = _initializers(onnx.load_from_string(export(wrapper)))
+    trained = _initializers(onnx.load(str(pack_graph)))
+    params = dict(model.named_parameters())
+    found: dict[str, np.ndarray] = {}
+    for name, value in fresh.items():
+        if name not in trained:
+            continue
+        for pname, p in params.items():
+            if pname in found or p.numel() != value.size:
+                continue
+            ref = p.detach().numpy()
+            if np.array_equal(value.reshape(ref.shape), ref):
+                found[pname] = trained[name].reshape(ref.shape)
+            elif value.ndim == 2 and ref.ndim == 2 and value.shape == ref.T.shape and np.array_equal(value.T, ref):
+                found[pname] = trained[name].T
+            else:
+                continue
+            break
+    missing = [n for n in params if n not in found]
+    if missing:
+        raise ValueError(f"{pack_graph}: no initializer holds {missing}")
+    with torch.no_grad():
+        for pname, value in found.items():
+            params[pname].copy_(torch.from_numpy(np.ascontiguousarray(value)))
+
+
+def _den_export(lora: bool):
+    ex = example_inputs(1, 128, 64)
+    names = list(ex)
+    axes = {k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]}
+    axes.update({"timestep": {0: "batch"}, "position": {0: "batch"}})
+    args = tuple(ex.values())
+    if lora:
+        names, args, axes = names + ["lora_scale"], args + (torch.tensor([1.0]),), {**axes, "lora_scale": {}}
+    return lambda m: export_module(m, args, names, ["prediction"], axes)
+
+
+def recover(pack: Path, runs: Path) -> None:
+    manifest = json.loads((pack / "manifest.json").read_text())
+    graphs = manifest["graphs"]
+    scale = float(manifest["latent"]["scaleFactor"])
+    image = torch.rand(1, 3, 64, 128) * 2 - 1
+    latent = torch.randn(1, 4, 8, 16)
+    enc, dec = CelEncoder(), RefDecoder()
+    load_onnx_weights(enc, MeanEncoder(enc), lambda m: export_module(m, (image,), ["image"], ["latent"],
+                                                                    {"image": SPATIAL, "latent": SPATIAL}),
+                      pack / graphs["encoder"]["file"])
+    load_onnx_weights(dec, dec, lambda m: export_module(m, (latent, image, image), ["latent", "start_image", "end_image"],
+                                                        ["image"], {k: SPATIAL for k in ["latent", "start_image",
+                                                                                         "end_image", "image"]}),
+                      pack / graphs["decoder"]["file"])
+    base = CelDenoiser(CelConfig())
+    load_onnx_weights(base, base, _den_export(False), pack / graphs["denoisers"]["fp32"]["file"])
+    lora = CelDenoiser(CelConfig(lora_rank=16, lora_alpha=16.0))
+    load_onnx_weights(lora, LiveLoraScale(lora), _den_export(True), pack / graphs["denoisers"]["lora"]["file"])
+    student_cfg = CelConfig(widths=(32, 64, 64))
+    student = CelDenoiser(student_cfg)
+    load_onnx_weights(student, student, _den_export(False), pack / graphs["denoisers"]["student"]["file"])
+    mark = {"step": 0, "from_pack": str(pack), "torch_rng": torch.get_rng_state()}
+    for sub in ["vae", "denoiser", "lora", "student"]:
+        (runs / sub).mkdir(parents=True, exist_ok=True)
+    torch.save({"enc": enc.state_dict(), "dec": dec.state_dict(), **mark}, runs / "vae" / "vae_last.pt")
+    torch.save({"ema": base.state_dict(), "model": base.state_dict(), "config": CelConfig().to_dict(),
+                "scale_factor": scale, **mark}, runs / "denoiser" / "denoiser_last.pt")
+    torch.save({"model": lora.state_dict(), "config": lora.cfg.to_dict(), "scale_factor": scale, **mark},
+               runs / "lora" / "lora_last.pt")
+    torch.save({"ema": student.state_dict(), "model": student.state_dict(), "config": student_cfg.to_dict(),
+                "scale_factor": scale, **mark}, runs / "student" / "student_last.pt")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pack", default="models/cel")
+    ap.add_argument("--runs", default="runs")
+    args = ap.parse_args()
+    recover(Path(args.pack), Path(args.runs))
+    print(f"wrote checkpoints from {args.pack} under {args.runs}/")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
