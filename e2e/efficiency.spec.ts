@@ -21,10 +21,22 @@ test('the efficiency table measures every variant and exports CSV and Markdown',
     .split('\n');
   expect(csv[0]).toContain('ms / denoiser step');
   expect(csv.slice(1).map((r) => r.split(',')[0])).toEqual(['baseline', 'lora', 'fp16']);
+  const header = csv[0]!.split(',');
+  const heapCol = header.indexOf('WASM heap MB');
+  const gpuCol = header.indexOf('WebGPU buffers peak MB');
+  expect(heapCol).toBeGreaterThan(0);
+  expect(gpuCol).toBeGreaterThan(0);
   for (const row of csv.slice(1)) {
-    const step = Number(row.split(',')[6]);
-    expect(step).toBeGreaterThan(0);
+    const cols = row.split(',');
+    expect(Number(cols[6])).toBeGreaterThan(0);
+    // Each variant runs in a fresh worker: its WASM memory holds at least the runtime and the
+    // tiny pack's weights, and stays far below the 4 GB wasm32 limit.
+    const heapMb = Number(cols[heapCol]);
+    expect(heapMb).toBeGreaterThan(1);
+    expect(heapMb).toBeLessThan(4096);
+    if (cols[2] === 'wasm') expect(cols[gpuCol]).toBe('');
   }
+  await expect(studio.id('efficiency.wasmHeap').first()).toContainText('MB');
   const [mdDownload] = await Promise.all([
     page.waitForEvent('download'),
     studio.id('efficiency.md').click(),

@@ -4,6 +4,8 @@
  * verified against the manifest's sha256, cached, and turned into sessions once per variant;
  * runs are cancelled between denoising steps so sessions stay loaded.
  */
+// First: the memory probe wraps WebAssembly / GPUDevice before ONNX Runtime uses them.
+import { readMemory } from './memoryProbe';
 import * as Comlink from 'comlink';
 import { ort, probeGpu } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from './workerImages';
@@ -264,7 +266,8 @@ const api: InferenceApi = {
 
   benchmark: serial(async (opts: { repeats: number; steps?: number }) => {
     const { manifest, variant, backend, graphs } = activeGraphs();
-    return { ...(await benchmarkVariant(manifest, variant, graphs, opts)), backend };
+    const result = await benchmarkVariant(manifest, variant, graphs, opts);
+    return { ...result, backend, memory: readMemory() };
   }),
 
   run: serial(

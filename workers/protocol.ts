@@ -6,6 +6,7 @@
 import type { FitMode, FitPlan } from '../src/core/image';
 import type { PackManifest } from '../src/core/manifest';
 import type { BenchmarkResult, MetricsBenchmark } from '../src/core/benchmark';
+import type { MemoryReading } from './memoryProbe';
 import type { RunSettings, RunTimings, StepRecord } from '../src/core/pipeline';
 
 /** Where a pack's files come from. */
@@ -104,7 +105,7 @@ export interface InferenceApi {
   benchmark(opts: {
     repeats: number;
     steps?: number;
-  }): Promise<BenchmarkResult & { backend: BackendName }>;
+  }): Promise<BenchmarkResult & { backend: BackendName; memory: MemoryReading }>;
   /** Asks job `jobId` to stop after its current step. Sessions stay loaded. */
   cancel(jobId: number): void;
 }

@@ -36,6 +36,8 @@ export function EfficiencyPanel() {
                 <th>ms/step</th>
                 <th>ms/decode</th>
                 <th>ms/in-between</th>
+                <th>WASM heap</th>
+                <th>WebGPU peak</th>
               </tr>
             </thead>
             <tbody>
@@ -52,13 +54,20 @@ export function EfficiencyPanel() {
                   <td>
                     {r.inbetweenMs.toFixed(0)} ({r.steps} steps)
                   </td>
+                  <td data-testid="efficiency.wasmHeap">
+                    {r.wasmHeapBytes === null ? '—' : formatBytes(r.wasmHeapBytes)}
+                  </td>
+                  <td data-testid="efficiency.gpuPeak">
+                    {r.gpuPeakBytes === null ? '—' : formatBytes(r.gpuPeakBytes)}
+                  </td>
                 </tr>
               ))}
             </tbody>
           </table>
           <p className="hint">
-            Warm medians on this machine ({where}). Memory is not shown: this browser does not
-            report per-session WASM heap or WebGPU buffer sizes to the page.
+            Warm medians on this machine ({where}). Each variant is loaded in a fresh worker: WASM
+            heap is that worker&apos;s WebAssembly memory after loading and timing it (it only
+            grows); WebGPU peak is the most GPU buffer bytes live at once (— on WASM).
           </p>
           <div className="row">
             <button

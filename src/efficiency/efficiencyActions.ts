@@ -1,9 +1,10 @@
 /**
  * The efficiency table: every variant of the chosen pack measured on this machine and backend —
- * file sizes, denoiser session creation, warm ms per denoiser step, per decode and per in-between —
- * exportable as CSV and Markdown for a report.
+ * file sizes, denoiser session creation, warm ms per denoiser step, per decode and per in-between,
+ * and the memory the browser exposes (WASM heap, WebGPU buffer bytes) — exportable as CSV and
+ * Markdown for a report. Each variant is loaded in a fresh worker, so its memory figures are its own.
  */
-import { benchmarkLoadedVariant, loadVariant } from '../inference/inferenceClient';
+import { benchmarkLoadedVariant, loadVariant, restartWorker } from '../inference/inferenceClient';
 import { packSource } from '../packs/packActions';
 import { forgetLoadedVariant } from '../run/runActions';
 import { patch, say, useStudio, type EfficiencyRow } from '../state/store';
@@ -18,6 +19,7 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
   forgetLoadedVariant();
   try {
     for (const v of manifest.variants) {
+      restartWorker();
       patch('efficiency', { measuring: `loading ${v.label}` });
       const loaded = await loadVariant(
         { manifest, source, variantId: v.id, backend: useStudio.getState().settings.backend },
@@ -39,6 +41,8 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
         inbetweenMs: b.inbetweenMs,
         steps: b.steps,
         size: b.size,
+        wasmHeapBytes: b.memory.wasmHeapBytes,
+        gpuPeakBytes: b.memory.gpuPeakBytes,
       });
       patch('efficiency', { rows: [...rows] });
     }
@@ -46,6 +50,7 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
     say('error', 'efficiency', `Measuring failed: ${(e as Error).message}`);
   } finally {
     patch('efficiency', { measuring: null });
+    restartWorker();
     forgetLoadedVariant();
   }
 }
@@ -62,6 +67,8 @@ const COLUMNS = [
   'steps',
   'ms / in-between',
   'size',
+  'WASM heap MB',
+  'WebGPU buffers peak MB',
 ] as const;
 
 function cells(r: EfficiencyRow): string[] {
@@ -77,6 +84,8 @@ function cells(r: EfficiencyRow): string[] {
     String(r.steps),
     r.inbetweenMs.toFixed(1),
     `${r.size[0]}x${r.size[1]}`,
+    r.wasmHeapBytes === null ? '' : (r.wasmHeapBytes / 1e6).toFixed(1),
+    r.gpuPeakBytes === null ? '' : (r.gpuPeakBytes / 1e6).toFixed(1),
   ];
 }
 
@@ -92,5 +101,9 @@ export function efficiencyMarkdown(rows: EfficiencyRow[], where: string): string
     `| ${COLUMNS.map(() => '---').join(' | ')} |`,
     ...rows.map((r) => `| ${cells(r).join(' | ')} |`),
   ];
-  return `${lines.join('\n')}\n\nMedians after a warm-up, measured in the browser (${where}).\n`;
+  return (
+    `${lines.join('\n')}\n\nMedians after a warm-up, measured in the browser (${where}). ` +
+    'Each variant ran in a fresh worker: WASM heap is its linear memory afterwards (it only grows), ' +
+    'WebGPU buffers peak the most GPU buffer bytes live at once; empty where the backend has none.\n'
+  );
 }

@@ -42,7 +42,8 @@ export function runInterpolation(
   );
 }
 
-/** Times the loaded variant in the worker (benchmark page, efficiency figures). */
+/** Times the loaded variant in the worker (benchmark page, efficiency figures), with the memory
+ * figures the browser exposes (see workers/memoryProbe.ts). */
 export function benchmarkLoadedVariant(opts: { repeats: number; steps?: number }) {
   return client.call((r) => r.benchmark(opts));
 }
@@ -50,6 +51,11 @@ export function benchmarkLoadedVariant(opts: { repeats: number; steps?: number }
 /** Asks the worker to stop job `jobId` after its current step; the model stays loaded. */
 export function cancelRun(jobId: number): void {
   void client.current()?.cancel(jobId);
+}
+
+/** Ends the worker between jobs so the next call starts a fresh one (per-variant memory figures). */
+export function restartWorker(): void {
+  client.terminate('restarted');
 }
 
 /** Stops the worker at once (a hung or runaway job); the next call starts a new one. */

@@ -138,6 +138,10 @@ export interface EfficiencyRow {
   inbetweenMs: number;
   steps: number;
   size: [number, number];
+  /** WASM linear memory of the worker that loaded and ran only this variant (bytes; null: not exposed). */
+  wasmHeapBytes: number | null;
+  /** Most WebGPU buffer bytes live at once while it ran (null: no WebGPU buffers here). */
+  gpuPeakBytes: number | null;
 }
 
 export type RunStatus =
