@@ -193,3 +193,81 @@ class MeanEncoder(nn.Module):
 
     def forward(self, image):
         return self.enc(image)[0]
+
+
+def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Samples `image` [B,C,H,W] at (x + flow_x, y + flow_y) (flow [B,2,H,W] in pixels), bilinear,
+    edges clamped (ONNX GridSample, opset 16+). The grid is built from the input's own shape, so the
+    graph stays fully dynamic."""
+    _, _, h, w = image.shape
+    xs = (torch.arange(w, dtype=image.dtype) + 0.5) * (2.0 / w) - 1.0
+    ys = (torch.arange(h, dtype=image.dtype) + 0.5) * (2.0 / h) - 1.0
+    gx = xs.view(1, 1, w) + flow[:, 0] * (2.0 / w)
+    gy = ys.view(1, h, 1) + flow[:, 1] * (2.0 / h)
+    return F.grid_sample(image, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=False)
+
+
+class FlowDecoder(nn.Module):
+    """The pack's decoder: (latent [B,C,h,w] unscaled, start_image, end_image [B,3,8h,8w]) -> image.
+
+    A motion-aware reference decoder. From the in-between's latent and the keyframes' features at
+    1/8 it estimates, coarse to fine (1/8, then 1/4), where each output pixel was in either keyframe
+    (two backward flows), warps both keyframes there at full resolution (bilinear GridSample), and
+    makes every pixel a softmax-weighted choice between five candidates: a synthesised colour, the
+    two keyframes' pixels at the same place and the two warped keyframes' pixels. Static regions come
+    back exact, moving ones are carried along by the flows (sharp outlines instead of ghosts), and
+    what neither keyframe shows (disocclusions) is synthesised from the latent.
+
+    Decoding is a fixed cost of every in-between, so no convolution runs above 1/4 resolution: the
+    keyframes enter as 4×4 space-to-depth blocks (48 channels) and the output leaves by depth-to-space.
+    It is trained (train_decoder.py) on latents the denoisers actually sample, so it learns how far
+    to trust them.
+    """
+
+    CANDIDATES = 5
+
+    def __init__(self, widths=(64, 48), ref_widths=(24, 32), latent_channels: int = 4):
+        super().__init__()
+        w8, w4 = widths
+        r4, r8 = ref_widths
+        self.ref4 = nn.Conv2d(48, r4, 1)  # space-to-depth ×4 of a keyframe
+        self.ref8 = nn.Conv2d(r4, r8, 3, 2, 1)
+        self.inp = nn.Conv2d(latent_channels + 2 * r8, w8, 3, 1, 1)
+        self.mid = nn.Sequential(Res(w8), nn.SiLU(), nn.Conv2d(w8, w8, 3, 1, 2, dilation=2), nn.SiLU(),
+                                 nn.Conv2d(w8, w8, 3, 1, 4, dilation=4), Res(w8))
+        self.flow8 = nn.Conv2d(w8, 4, 3, 1, 1)
+        self.up4 = nn.Conv2d(w8, w4, 1)
+        # 1/4: upsampled features, both keyframes' features and their coarse-warped blocks, the flows.
+        self.fuse4 = nn.Conv2d(w4 + 2 * r4 + 2 * 48 + 4, w4, 1)
+        self.res4 = Res(w4)
+        self.flow4 = nn.Conv2d(w4, 4, 3, 1, 1)
+        # Final: features plus the keyframes and the refined warps as 4×4 blocks -> per pixel RGB + logits.
+        self.fuse_out = nn.Conv2d(w4 + 4 * 48, w4, 1)
+        self.res_out = nn.Conv2d(w4, w4, 3, 1, 1)
+        self.out = nn.Conv2d(w4, 16 * (3 + self.CANDIDATES), 1)
+        with torch.no_grad():
+            for conv in (self.flow8, self.flow4):
+                conv.weight.mul_(0.1)
+                conv.bias.zero_()
+
+    def forward(self, latent, start_image, end_image):
+        s4, e4 = F.pixel_unshuffle(start_image, 4), F.pixel_unshuffle(end_image, 4)
+        fs4, fe4 = F.silu(self.ref4(s4)), F.silu(self.ref4(e4))
+        fs8, fe8 = F.silu(self.ref8(fs4)), F.silu(self.ref8(fe4))
+        h = self.mid(F.silu(self.inp(torch.cat([latent, fs8, fe8], 1))))
+        # Flows in units of full-resolution pixels; 1/8 estimate (×16 so small weights reach far).
+        flow = F.interpolate(self.flow8(h) * 16.0, scale_factor=2.0, mode="bilinear", align_corners=False)
+        ws, we = backward_warp(start_image, F.interpolate(flow[:, :2], scale_factor=4.0, mode="bilinear", align_corners=False)), \
+            backward_warp(end_image, F.interpolate(flow[:, 2:], scale_factor=4.0, mode="bilinear", align_corners=False))
+        h = F.silu(self.up4(F.interpolate(h, scale_factor=2.0, mode="nearest")))
+        h = F.silu(self.fuse4(torch.cat([h, fs4, fe4, F.pixel_unshuffle(ws, 4), F.pixel_unshuffle(we, 4), flow / 16.0], 1)))
+        h = self.res4(h)
+        flow = flow + self.flow4(h) * 4.0
+        full = F.interpolate(flow, scale_factor=4.0, mode="bilinear", align_corners=False)
+        ws, we = backward_warp(start_image, full[:, :2]), backward_warp(end_image, full[:, 2:])
+        h = F.silu(self.fuse_out(torch.cat([h, s4, e4, F.pixel_unshuffle(ws, 4), F.pixel_unshuffle(we, 4)], 1)))
+        h = h + F.silu(self.res_out(h))
+        out = F.pixel_shuffle(self.out(h), 4)  # [B, 3 + 5, H, W]
+        weights = torch.softmax(out[:, 3:], dim=1)
+        candidates = [torch.tanh(out[:, :3]), start_image, end_image, ws, we]
+        return sum(weights[:, i:i + 1] * c for i, c in enumerate(candidates))

@@ -37,3 +37,23 @@ class Schedule:
         ab = self.alphas_cumprod[t].view(-1, 1, 1, 1)
         a, s = ab.sqrt(), (1 - ab).sqrt()
         return a * x0 + s * noise, a * noise - s * x0
+
+    def trailing_timesteps(self, steps: int) -> list[int]:
+        """The studio's `trailing` spacing: round(arange(T, 0, −T/steps)) − 1."""
+        return [int(round(self.train_steps - i * self.train_steps / steps)) - 1 for i in range(steps)]
+
+    @torch.no_grad()
+    def sample(self, model, start: torch.Tensor, end: torch.Tensor, tau: torch.Tensor, steps: int,
+               noise: torch.Tensor) -> torch.Tensor:
+        """Deterministic DDIM (eta 0, v-prediction, final ᾱ = 1) from `noise`, as the studio samples;
+        latents scaled. Returns the in-between's latent x0."""
+        x = noise
+        ts = self.trailing_timesteps(steps)
+        for i, t in enumerate(ts):
+            ab = self.alphas_cumprod[t]
+            ab_prev = self.alphas_cumprod[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0)
+            v = model(x, torch.full((x.shape[0],), float(t)), start, end, tau)
+            x0 = ab.sqrt() * x - (1 - ab).sqrt() * v
+            eps = ab.sqrt() * v + (1 - ab).sqrt() * x
+            x = ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
+        return x
