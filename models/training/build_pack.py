@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder, RefDecoder  # noqa: E402
+from cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder  # noqa: E402
 from export import SPATIAL, LiveLoraScale, export_denoiser, export_fp16, export_module, update_manifest_hashes  # noqa: E402
 from make_tiny_pack import example_inputs, max_diff  # noqa: E402
 from ort_node import run_onnx  # noqa: E402
@@ -32,9 +32,18 @@ STUDENT_STEPS = 4
 
 def load_models(runs: Path):
     vae = torch.load(runs / "vae" / "vae_last.pt")
-    enc, dec = CelEncoder(), RefDecoder()
+    enc = CelEncoder()
     enc.load_state_dict(vae["enc"])
-    dec.load_state_dict(vae["dec"])
+    # The pack's decoder: the FlowDecoder trained on sampled latents (train_decoder.py) when that
+    # stage ran, else the VAE stage's reference decoder.
+    if (runs / "decoder" / "decoder_last.pt").exists():
+        dstate = torch.load(runs / "decoder" / "decoder_last.pt")
+        dec = FlowDecoder()
+        dec.load_state_dict(dstate["ema"])
+    else:
+        dstate = None
+        dec = RefDecoder()
+        dec.load_state_dict(vae["dec"])
     den = torch.load(runs / "denoiser" / "denoiser_last.pt")
     base = CelDenoiser(CelConfig.from_dict(den["config"]))
     base.load_state_dict(den["ema"])
@@ -44,7 +53,8 @@ def load_models(runs: Path):
     stu = torch.load(runs / "student" / "student_last.pt")
     student = CelDenoiser(CelConfig.from_dict(stu["config"]))
     student.load_state_dict(stu["ema"])
-    steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"]}
+    steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"],
+             "decoder": dstate["step"] if dstate else 0}
     return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
 
 
@@ -117,10 +127,12 @@ def write_manifest(out: Path, scale: float, steps: dict) -> None:
         "version": "1.0.0",
         "description": (
             "Latent diffusion in-betweener trained by models/training (train_pack.sh, build_pack.py) on procedurally "
-            "generated cel animation: a VAE whose decoder takes the keyframes as references, a UNet denoiser "
-            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion and a "
-            f"distilled {STUDENT_STEPS}-step student. Training steps: VAE {steps['vae']}, denoiser {steps['denoiser']}, "
-            f"LoRA {steps['lora']}, student {steps['student']}. See REPORT.md."),
+            "generated cel animation: a VAE encoder, a UNet denoiser "
+            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion, a "
+            f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows it "
+            "estimates from the sampled latent. Training steps: VAE "
+            f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
+            f"{steps['decoder']}. See REPORT.md."),
         "trained": True,
         "license": "MIT (weights trained by this project on its own generated data)",
         "image": {"defaultSize": list(SIZE), "multipleOf": 64, "valueRange": [-1, 1], "channels": 3},

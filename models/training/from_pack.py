@@ -11,13 +11,14 @@ trained value is read from the pack's initializer of the same name. Unmatched pa
     /usr/bin/python3 models/training/from_pack.py [--pack models/cel] [--runs runs]
 
 writes runs/vae/vae_last.pt, runs/denoiser/denoiser_last.pt, runs/lora/lora_last.pt and
-runs/student/student_last.pt in the format the trainers and build_pack.py read (steps from the
-manifest's description are not recovered: the checkpoints are marked with step 0 and `from_pack`).
+runs/student/student_last.pt in the format the trainers and build_pack.py read (each marked
+`from_pack`, with the training steps the manifest's description states).
 """
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -28,9 +29,10 @@ import torch.nn as nn
 from onnx import numpy_helper
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder, RefDecoder  # noqa: E402
+from cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder  # noqa: E402
 from export import SPATIAL, LiveLoraScale, export_module  # noqa: E402
 from make_tiny_pack import example_inputs  # noqa: E402
+from ort_node import run_onnx  # noqa: E402
 
 
 def _initializers(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -50,6 +52,8 @@ def load_onnx_weights(model: nn.Module, wrapper: nn.Module, export, pack_graph: 
     for name, value in fresh.items():
         if name not in trained:
             continue
+        if trained[name].shape != value.shape:
+            raise ValueError(f"{pack_graph}: {name} has shape {trained[name].shape}, this model's {value.shape}")
         for pname, p in params.items():
             if pname in found or p.numel() != value.size:
                 continue
@@ -63,7 +67,8 @@ def load_onnx_weights(model: nn.Module, wrapper: nn.Module, export, pack_graph: 
             break
     missing = [n for n in params if n not in found]
     if missing:
-        raise ValueError(f"{pack_graph}: no initializer holds {missing}")
+        raise ValueError(f"{pack_graph}: no initializer holds {missing} (the exporter merges parameters with "
+                         "identical values, e.g. untrained all-zero LoRA B matrices; those cannot be told apart)")
     with torch.no_grad():
         for pname, value in found.items():
             params[pname].copy_(torch.from_numpy(np.ascontiguousarray(value)))
@@ -80,13 +85,47 @@ def _den_export(lora: bool):
     return lambda m: export_module(m, args, names, ["prediction"], axes)
 
 
+def denoiser_config(path: Path, prefix: str = "") -> CelConfig:
+    """Widths and embedding size of a CelDenoiser graph, read off its initializers' shapes."""
+    dims = {t.name: list(t.dims) for t in onnx.load(str(path)).graph.initializer}
+    w0, w1, w2 = (dims[f"{prefix}{n}.weight"][0] for n in ("inp", "down1", "down2"))
+    return CelConfig(widths=(w0, w1, w2), emb_dim=dims[f"{prefix}emb.0.weight"][0])
+
+
+def _same_outputs(model: nn.Module, path: Path) -> bool:
+    ex = example_inputs(2, 192, 128)
+    feeds = {k: v.numpy() for k, v in ex.items()}
+    with torch.no_grad():
+        ref = LiveLoraScale(model)(*ex.values(), torch.tensor([1.0])).numpy()
+    got = run_onnx(path, {**feeds, "lora_scale": np.ones(1, np.float32)})["prediction"]
+    return float(np.max(np.abs(got - ref))) < 1e-4
+
+
+def load_lora(path: Path, base_cfg: CelConfig) -> CelDenoiser:
+    """The LoRA denoiser: rank and α are not stored by name, so the candidates the graph's shapes
+    allow are tried and the one whose outputs reproduce the graph's at scale 1 is kept."""
+    dims = sorted({d for t in onnx.load(str(path)).graph.initializer if len(t.dims) == 2 for d in t.dims if d <= 64})
+    for rank in dims:
+        for alpha in sorted({16.0, float(rank), 2.0 * rank, 1.0}):
+            model = CelDenoiser(CelConfig(widths=base_cfg.widths, emb_dim=base_cfg.emb_dim, lora_rank=rank,
+                                          lora_alpha=alpha))
+            try:
+                load_onnx_weights(model, LiveLoraScale(model), _den_export(True), path)
+            except ValueError:
+                break  # wrong rank
+            if _same_outputs(model.eval(), path):
+                return model
+    raise ValueError(f"{path}: no LoRA rank / alpha reproduces this graph")
+
+
 def recover(pack: Path, runs: Path) -> None:
     manifest = json.loads((pack / "manifest.json").read_text())
     graphs = manifest["graphs"]
     scale = float(manifest["latent"]["scaleFactor"])
     image = torch.rand(1, 3, 64, 128) * 2 - 1
     latent = torch.randn(1, 4, 8, 16)
-    enc, dec = CelEncoder(), RefDecoder()
+    flow = any(t.name.startswith("blk.") for t in onnx.load(str(pack / graphs["decoder"]["file"])).graph.initializer)
+    enc, dec = CelEncoder(), (FlowDecoder() if flow else RefDecoder())
     load_onnx_weights(enc, MeanEncoder(enc), lambda m: export_module(m, (image,), ["image"], ["latent"],
                                                                     {"image": SPATIAL, "latent": SPATIAL}),
                       pack / graphs["encoder"]["file"])
@@ -94,23 +133,31 @@ def recover(pack: Path, runs: Path) -> None:
                                                         ["image"], {k: SPATIAL for k in ["latent", "start_image",
                                                                                          "end_image", "image"]}),
                       pack / graphs["decoder"]["file"])
-    base = CelDenoiser(CelConfig())
-    load_onnx_weights(base, base, _den_export(False), pack / graphs["denoisers"]["fp32"]["file"])
-    lora = CelDenoiser(CelConfig(lora_rank=16, lora_alpha=16.0))
-    load_onnx_weights(lora, LiveLoraScale(lora), _den_export(True), pack / graphs["denoisers"]["lora"]["file"])
-    student_cfg = CelConfig(widths=(32, 64, 64))
+    base_path = pack / graphs["denoisers"]["fp32"]["file"]
+    base = CelDenoiser(denoiser_config(base_path))
+    load_onnx_weights(base, base, _den_export(False), base_path)
+    lora = load_lora(pack / graphs["denoisers"]["lora"]["file"], base.cfg)
+    student_path = pack / graphs["denoisers"]["student"]["file"]
+    student_cfg = denoiser_config(student_path)
     student = CelDenoiser(student_cfg)
-    load_onnx_weights(student, student, _den_export(False), pack / graphs["denoisers"]["student"]["file"])
-    mark = {"step": 0, "from_pack": str(pack), "torch_rng": torch.get_rng_state()}
-    for sub in ["vae", "denoiser", "lora", "student"]:
+    load_onnx_weights(student, student, _den_export(False), student_path)
+    # Training steps as the manifest's description states them ("Training steps: VAE 3000, ...").
+    stated = {k.lower(): int(v) for k, v in re.findall(r"(VAE|denoiser|LoRA|student|decoder) (\d+)", manifest["description"])}
+    mark = lambda stage: {"step": stated.get(stage, 0), "from_pack": str(pack), "torch_rng": torch.get_rng_state()}  # noqa: E731
+    for sub in ["vae", "denoiser", "lora", "student"] + (["decoder"] if flow else []):
         (runs / sub).mkdir(parents=True, exist_ok=True)
-    torch.save({"enc": enc.state_dict(), "dec": dec.state_dict(), **mark}, runs / "vae" / "vae_last.pt")
-    torch.save({"ema": base.state_dict(), "model": base.state_dict(), "config": CelConfig().to_dict(),
-                "scale_factor": scale, **mark}, runs / "denoiser" / "denoiser_last.pt")
-    torch.save({"model": lora.state_dict(), "config": lora.cfg.to_dict(), "scale_factor": scale, **mark},
+    if flow:  # the pack's decoder came from train_decoder.py; the VAE stage's own decoder is not in the pack
+        torch.save({"enc": enc.state_dict(), **mark("vae")}, runs / "vae" / "vae_last.pt")
+        torch.save({"ema": dec.state_dict(), "dec": dec.state_dict(), **mark("decoder")},
+                   runs / "decoder" / "decoder_last.pt")
+    else:
+        torch.save({"enc": enc.state_dict(), "dec": dec.state_dict(), **mark("vae")}, runs / "vae" / "vae_last.pt")
+    torch.save({"ema": base.state_dict(), "model": base.state_dict(), "config": base.cfg.to_dict(),
+                "scale_factor": scale, **mark("denoiser")}, runs / "denoiser" / "denoiser_last.pt")
+    torch.save({"model": lora.state_dict(), "config": lora.cfg.to_dict(), "scale_factor": scale, **mark("lora")},
                runs / "lora" / "lora_last.pt")
     torch.save({"ema": student.state_dict(), "model": student.state_dict(), "config": student_cfg.to_dict(),
-                "scale_factor": scale, **mark}, runs / "student" / "student_last.pt")
+                "scale_factor": scale, **mark("student")}, runs / "student" / "student_last.pt")
 
 
 def main() -> int:

@@ -11,6 +11,7 @@ VAE_STEPS=${VAE_STEPS:-3000}
 DENOISER_STEPS=${DENOISER_STEPS:-4000}
 LORA_STEPS=${LORA_STEPS:-400}
 STUDENT_STEPS=${STUDENT_STEPS:-800}
+DECODER_STEPS=${DECODER_STEPS:-1500}
 
 [ -d data/procedural/val ] || $PY $T/data/procedural.py --out data/procedural --train 2000 --val 150
 [ -d data/lineart/val ] || $PY $T/data/procedural.py --out data/lineart --train 600 --val 50 --seed 500000 --style lineart
@@ -20,4 +21,6 @@ $PY $T/train_lora.py --data data/lineart --vae runs/vae/vae_last.pt --base runs/
     --run runs/lora --steps "$LORA_STEPS"
 $PY $T/distill_student.py --data data/procedural --vae runs/vae/vae_last.pt --teacher runs/denoiser/denoiser_last.pt \
     --run runs/student --steps "$STUDENT_STEPS"
+$PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --denoiser runs/denoiser/denoiser_last.pt \
+    --student runs/student/student_last.pt --run runs/decoder --steps "$DECODER_STEPS"
 echo "train_pack: all stages done"

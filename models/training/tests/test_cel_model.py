@@ -11,7 +11,7 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-from cel_model import CelConfig, CelDenoiser, CelEncoder, RefDecoder  # noqa: E402
+from cel_model import BilinearUp, CelConfig, CelDenoiser, CelEncoder, FlowDecoder, RefDecoder, backward_warp  # noqa: E402
 from export import LiveLoraScale, check_against_torch, export_denoiser, export_fp16, export_module  # noqa: E402
 from ort_node import run_onnx  # noqa: E402
 from tiny_model import BaselineView  # noqa: E402
@@ -48,8 +48,9 @@ def test_shapes_at_multiples_of_64(w, h):
     with torch.no_grad():
         mean, logvar = enc(torch.zeros(1, 3, h, w))
         assert mean.shape == logvar.shape == (1, 4, h // 8, w // 8)
-        img = dec(mean, torch.zeros(1, 3, h, w), torch.zeros(1, 3, h, w))
-        assert img.shape == (1, 3, h, w) and img.abs().max() <= 1
+        for d in (dec, FlowDecoder()):
+            img = d(mean, torch.zeros(1, 3, h, w), torch.zeros(1, 3, h, w))
+            assert img.shape == (1, 3, h, w) and img.abs().max() <= 1
         assert den(*feeds(3, h // 8, w // 8).values()).shape == (3, 4, h // 8, w // 8)
 
 
@@ -95,9 +96,13 @@ def test_onnx_matches_pytorch_and_fp16_agrees(tmp_path):
     assert np.max(np.abs(half - base)) < 2e-2 * max(1.0, float(np.abs(base).max()))
 
 
-def test_decoder_onnx_matches_pytorch_at_two_sizes(tmp_path):
+@pytest.mark.parametrize("kind", [RefDecoder, FlowDecoder])
+def test_decoder_onnx_matches_pytorch_at_two_sizes(tmp_path, kind):
     torch.manual_seed(0)
-    dec = RefDecoder().eval()
+    dec = kind().eval()
+    with torch.no_grad():  # flows far from zero, so the GridSample path is exercised
+        for p in dec.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
     args = (torch.randn(1, 4, 8, 8), torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1)
     (tmp_path / "dec.onnx").write_bytes(export_module(dec, args, ["latent", "start_image", "end_image"], ["image"],
                                                       {n: SPATIAL for n in ["latent", "start_image", "end_image", "image"]}))
@@ -108,3 +113,37 @@ def test_decoder_onnx_matches_pytorch_at_two_sizes(tmp_path):
             ref = dec(z, a, b).numpy()
         got = run_onnx(tmp_path / "dec.onnx", {"latent": z.numpy(), "start_image": a.numpy(), "end_image": b.numpy()})["image"]
         assert np.max(np.abs(got - ref)) < 1e-4
+
+
+def test_backward_warp_moves_content_by_the_flow():
+    img = torch.zeros(1, 1, 16, 32)
+    img[..., 5, 10] = 1.0
+    flow = torch.zeros(1, 2, 16, 32)
+    flow[:, 0] = 3.0  # every output pixel reads 3 pixels to its right
+    flow[:, 1] = -2.0  # and 2 above
+    out = backward_warp(img, flow)
+    assert out[0, 0, 7, 7] == pytest.approx(1.0, abs=1e-5)
+    assert out.sum() == pytest.approx(1.0, abs=1e-5)
+    assert torch.allclose(backward_warp(img, torch.zeros_like(flow)), img, atol=1e-6)
+
+
+def test_flow_decoder_follows_moving_content():
+    """With the flows forced to a known shift and the selection forced onto the warped start frame,
+    the output is the start frame moved: the warp path is wired to the candidates."""
+    torch.manual_seed(0)
+    dec = FlowDecoder().eval()
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.zero_()
+        dec.flow8.bias[:] = torch.tensor([-0.25, 0.0, 0.0, 0.0])  # ×16 = 4 px: read 4 px to the left
+        dec.out.bias[3 + 3] = 20.0  # logits: candidate 3, the warped start frame
+    start = torch.rand(1, 3, 64, 64) * 2 - 1
+    with torch.no_grad():
+        out = dec(torch.zeros(1, 4, 8, 8), start, torch.zeros_like(start))
+    assert torch.allclose(out[..., 4:], start[..., :-4], atol=1e-3)
+
+
+def test_bilinear_up_is_bilinear_interpolation():
+    x = torch.randn(2, 4, 5, 7)
+    want = torch.nn.functional.interpolate(x, scale_factor=4.0, mode="bilinear", align_corners=False)
+    assert torch.allclose(BilinearUp(4, 4)(x), want, atol=1e-5)

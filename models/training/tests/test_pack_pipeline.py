@@ -1,6 +1,6 @@
-"""The whole training recipe on a few generated clips: VAE → denoiser → LoRA → student, each stage
-resuming from its checkpoint, then build_pack.py exporting a pack that passes its own checks and
-the studio's manifest schema."""
+"""The whole training recipe on a few generated clips: VAE → denoiser → LoRA → student → decoder,
+each stage resuming from its checkpoint, then build_pack.py exporting a pack that passes its own
+checks and the studio's manifest schema, and from_pack.py reading that pack back exactly."""
 from __future__ import annotations
 
 import csv
@@ -49,11 +49,17 @@ def runs(tmp_path_factory):
            "--run", str(r / "student"), "--widths", "8,16,16", "--pixel-batch", "1", *common]
     run(*stu, "--steps", "2")
     assert "at step 2" in run(*stu, "--steps", "3").stdout
+    dec = ["train_decoder.py", "--data", str(root / "color"), "--vae", str(r / "vae" / "vae_last.pt"),
+           "--denoiser", str(r / "denoiser" / "denoiser_last.pt"), "--student", str(r / "student" / "student_last.pt"),
+           "--run", str(r / "decoder"), "--baseline-steps", "2", "--student-steps", "1", "--crop", "8,8",
+           "--batch", "2", "--ckpt-every", "2"]
+    run(*dec, "--steps", "2")
+    assert "at step 2" in run(*dec, "--steps", "3").stdout
     return r
 
 
 def test_stages_log_every_step_once(runs):
-    for name, steps in [("denoiser/denoiser_log.csv", 4), ("lora/lora_log.csv", 3), ("student/student_log.csv", 3)]:
+    for name, steps in [("denoiser/denoiser_log.csv", 4), ("lora/lora_log.csv", 3), ("student/student_log.csv", 3), ("decoder/decoder_log.csv", 3)]:
         rows = list(csv.DictReader(open(runs / name)))
         assert [int(r["step"]) for r in rows] == list(range(1, steps + 1)), name
 
@@ -79,13 +85,14 @@ def test_lora_trains_only_the_adapters_on_a_frozen_base(runs):
 def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     # Two training steps barely move the adapters; make them matter so the export's checks can tell.
     state = torch.load(runs / "lora" / "lora_last.pt")
+    g = torch.Generator().manual_seed(0)  # one stream: identical tensors would be merged by the exporter
     for k, v in state["model"].items():
         if "lora_B" in k:
-            v.normal_(0, 0.3, generator=torch.Generator().manual_seed(0))
+            v.normal_(0, 0.3, generator=g)
     runs_copy = tmp_path / "runs"
-    for stage in ("vae", "denoiser", "student"):
+    for stage in ("vae", "denoiser", "student", "decoder"):
         (runs_copy / stage).mkdir(parents=True)
-        name = {"vae": "vae_last.pt", "denoiser": "denoiser_last.pt", "student": "student_last.pt"}[stage]
+        name = f"{stage}_last.pt"
         (runs_copy / stage / name).write_bytes((runs / stage / name).read_bytes())
     (runs_copy / "lora").mkdir()
     torch.save(state, runs_copy / "lora" / "lora_last.pt")
@@ -108,3 +115,18 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     check = subprocess.run([str(tsx), str(script)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr[-2000:]
     assert json.loads(check.stdout.strip().splitlines()[-1]) == {"ok": True}
+    assert "decoder 3" in manifest["description"]
+
+    # from_pack.py reads the pack back into PyTorch; exporting that again gives the same graphs.
+    back = tmp_path / "back"
+    proc = subprocess.run([sys.executable, str(T / "from_pack.py"), "--pack", str(out), "--runs", str(back)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert torch.load(back / "decoder" / "decoder_last.pt")["step"] == 3
+    again = tmp_path / "again"
+    again.mkdir()
+    proc = subprocess.run([sys.executable, str(T / "build_pack.py"), "--runs", str(back), "--out", str(again)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for graph in ["encoder", "decoder", "denoiser_fp32", "denoiser_lora", "denoiser_student"]:
+        assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph

@@ -1,0 +1,207 @@
+"""Train the pack's decoder (cel_model.FlowDecoder) on the latents the denoisers actually sample.
+
+The VAE stage (train_vae.py) fixes the latent space with its encoder and a reference decoder fed
+with encoder latents. At inference, though, the decoder sees what the sampler made, which is never
+quite the true latent of the in-between: motion is uncertain, so sampled latents are off where things
+move. This stage decodes exactly those: for every training clip and in-between it samples the
+baseline at its default steps and the student at its few steps (deterministic DDIM from seeded
+noise, the studio's sampler; cached in <run>/samples_<split>.pt), and trains the decoder to rebuild
+the true frame from a sampled latent (or, for some items, the encoder's own latent) and the two
+keyframes. The encoder and denoisers stay frozen, so every denoiser variant of the pack keeps working.
+
+Loss: L1 + Sobel-edge L1 on pixels, plus (when its weights are at hand) a perceptual term: LPIPS
+with the SqueezeNet backbone (export_lpips.py; default weights ../shared/data/lpips, --lpips-weights
+for others, --lpips 0 to leave it out). The pack is scored with LPIPS-AlexNet, a different network.
+Seeded, checkpointed (<run>/decoder_last.pt, atomic) and
+resumable; losses and validation PSNR (against frame blend on the same crops) go to
+<run>/decoder_log.csv.
+
+    /usr/bin/python3 models/training/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt \\
+        --denoiser runs/denoiser/denoiser_last.pt --student runs/student/student_last.pt --run runs/decoder
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cel_model import CelConfig, CelDenoiser, FlowDecoder  # noqa: E402
+from diffusion import Schedule  # noqa: E402
+from train_denoiser import cache_latents  # noqa: E402
+from train_vae import sobel  # noqa: E402
+from trainlib import Checkpoint, CsvLog, FrameCache, clip_targets, ema_update, lr_at, psnr, seeded, set_lr  # noqa: E402
+
+SOURCES = ("encoder", "baseline", "student")
+DEFAULT_LPIPS = Path(__file__).resolve().parents[3] / "shared" / "data" / "lpips" / "lpips_squeeze_v0.1.safetensors"
+
+
+def perceptual_loss(weights: Path | None):
+    """LPIPS-Squeeze as a loss (mean over the batch), or None when no weights are given / found."""
+    if weights is None or not weights.exists():
+        return None
+    from export_lpips import build_model  # noqa: E402 (only when used)
+    net = build_model("squeeze", [weights])
+    return lambda a, b: sum(m.mean() for m in net.layer_maps(a, b))
+
+
+def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:
+    state = torch.load(path)
+    model = CelDenoiser(CelConfig.from_dict(state["config"]))
+    model.load_state_dict(state["ema"])
+    return model.eval().requires_grad_(False), float(state["scale_factor"])
+
+
+@torch.no_grad()
+def cache_samples(latents: dict, samplers: dict, scale: float, out: Path, seed: int) -> dict:
+    """{clip: {source: [targets, C, h, w] half}} for every sampler (name -> (model, steps, clips)):
+    each sampler samples every in-between of its first `clips` clips (sampling is the slow part on a
+    CPU); clips of one size are sampled together. Noise is seeded per clip: the cache is reproducible."""
+    if out.exists():
+        return torch.load(out)
+    sched = Schedule()
+    result: dict = {name: {} for name in latents}
+    t0 = time.time()
+    for source, (model, steps, limit) in samplers.items():
+        by_shape: dict = {}
+        for name in sorted(latents)[:limit]:
+            c = latents[name]
+            by_shape.setdefault((tuple(c["keys"].shape[-2:]), len(c["taus"])), []).append(name)
+        done = 0
+        for (_, n_targets), names in by_shape.items():
+            for i in range(0, len(names), 16):
+                group = names[i:i + 16]
+                keys = torch.stack([latents[n]["keys"].float() for n in group]) * scale  # [G, 2, C, h, w]
+                s = keys[:, 0].repeat_interleave(n_targets, 0)
+                e = keys[:, 1].repeat_interleave(n_targets, 0)
+                tau = torch.tensor([t for n in group for t in latents[n]["taus"]], dtype=torch.float32)
+                noise = torch.cat([torch.randn((n_targets, *s.shape[1:]), generator=torch.Generator().manual_seed(
+                    seed + sum(map(ord, n)) * 7919)) for n in group])
+                x0 = sched.sample(model, s, e, tau, steps, noise) / scale
+                for j, n in enumerate(group):
+                    result[n][source] = x0[j * n_targets:(j + 1) * n_targets].half()
+                done += len(group)
+            print(f"  {source}: sampled {done} clips ({time.time() - t0:.0f} s)", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result, out)
+    return result
+
+
+class DecoderCrops(FrameCache):
+    """Aligned crops (latent from a source, start, target, end) with flips and time reversal."""
+
+    def __init__(self, root: Path, latents: dict, samples: dict, rng: random.Random, source_probs: dict):
+        super().__init__()
+        self.root, self.latents, self.samples, self.rng = root, latents, samples, rng
+        self.sources, self.probs = list(source_probs), list(source_probs.values())
+        self.names = {src: sorted(n for n in latents if src == "encoder" or src in samples[n]) for src in self.sources}
+
+    def batch(self, n: int, crop: tuple[int, int], mid_only: bool = False):
+        ch, cw = crop
+        zs, ss, ms, es = [], [], [], []
+        for _ in range(n):
+            source = self.rng.choices(self.sources, self.probs)[0]
+            name = self.rng.choice(self.names[source])
+            c = self.latents[name]
+            k = 0 if mid_only or len(c["taus"]) == 1 or self.rng.random() < 0.5 else self.rng.randrange(1, len(c["taus"]))
+            z = (c["targets"][k] if source == "encoder" else self.samples[name][source][k]).float()
+            clip = self.root / name
+            frames = [self.frame(clip / "frame1.png"), self.frame(clip_targets(clip)[k][0]), self.frame(clip / "frame3.png")]
+            h, w = z.shape[-2:]
+            y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
+            z = z[:, y:y + ch, x:x + cw]
+            frames = [f[:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)] for f in frames]
+            if self.rng.random() < 0.5:
+                z, frames = z.flip(-1), [f.flip(-1) for f in frames]
+            if self.rng.random() < 0.5:
+                frames = frames[::-1]  # played backwards: the in-between's latent is the same
+            zs.append(z)
+            ss.append(frames[0])
+            ms.append(frames[1])
+            es.append(frames[2])
+        return torch.stack(zs), torch.stack(ss), torch.stack(ms), torch.stack(es)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="data/procedural")
+    ap.add_argument("--vae", default="runs/vae/vae_last.pt")
+    ap.add_argument("--denoiser", default="runs/denoiser/denoiser_last.pt")
+    ap.add_argument("--student", default="runs/student/student_last.pt")
+    ap.add_argument("--run", default="runs/decoder")
+    ap.add_argument("--steps", type=int, default=1500)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crop", default="20,24", help="latent crop h,w (pixels: 8×)")
+    ap.add_argument("--baseline-steps", type=int, default=25)
+    ap.add_argument("--student-steps", type=int, default=4)
+    ap.add_argument("--baseline-clips", type=int, default=300, help="training clips sampled with the baseline")
+    ap.add_argument("--student-clips", type=int, default=1000, help="training clips sampled with the student")
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--ema", type=float, default=0.995)
+    ap.add_argument("--lpips", type=float, default=0.5, help="weight of the LPIPS-Squeeze term (0: none)")
+    ap.add_argument("--lpips-weights", type=Path, default=DEFAULT_LPIPS)
+    ap.add_argument("--ckpt-every", type=int, default=200)
+    ap.add_argument("--seed", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    rng = seeded(args.threads, args.seed)
+    run, root = Path(args.run), Path(args.data)
+    crop = tuple(int(v) for v in args.crop.split(","))
+    base, scale = load_denoiser(Path(args.denoiser))
+    student, _ = load_denoiser(Path(args.student))
+    samplers = {"baseline": (base, args.baseline_steps, args.baseline_clips),
+                "student": (student, args.student_steps, args.student_clips)}
+    cache_dir = Path(args.denoiser).parent
+    lat = {split: cache_latents(root, split, Path(args.vae), cache_dir / f"latents_{split}.pt")["clips"]
+           for split in ("train", "val")}
+    samples = {split: cache_samples(lat[split], samplers, scale, run / f"samples_{split}.pt", args.seed)
+               for split in ("val", "train")}
+    lpips = perceptual_loss(args.lpips_weights) if args.lpips > 0 else None
+    print(f"perceptual term: {'LPIPS-Squeeze × ' + str(args.lpips) if lpips else 'none'}", flush=True)
+    dec = FlowDecoder()
+    ema = copy.deepcopy(dec).eval()
+    opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)
+    ckpt = Checkpoint(run, "decoder")
+    step = ckpt.resume(rng, dec=dec, ema=ema, opt=opt)
+    train = DecoderCrops(root / "train", lat["train"], samples["train"], rng,
+                         {"encoder": 0.2, "baseline": 0.45, "student": 0.35})
+    vz, vs, vm, ve = DecoderCrops(root / "val", lat["val"], samples["val"], random.Random(1234),
+                                  {"baseline": 1.0}).batch(24, crop, mid_only=True)
+    blend = psnr((vs + ve) / 2, vm)
+    log = CsvLog(run / "decoder_log.csv", ["step", "loss", "l1", "edge", "lpips", "val_psnr", "blend_psnr", "lr", "seconds"], step)
+    t0 = time.time()
+    while step < args.steps:
+        dec.train()
+        lr = lr_at(step, args.steps, args.lr)
+        set_lr(opt, lr)
+        z, s, m, e = train.batch(args.batch, crop)
+        y = dec(z, s, e)
+        l1 = (y - m).abs().mean()
+        edge = (sobel(y) - sobel(m)).abs().mean()
+        perc = lpips(y, m) if lpips else torch.zeros(())
+        loss = l1 + 0.5 * edge + args.lpips * perc
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(dec.parameters(), 1.0)
+        opt.step()
+        ema_update(ema, dec, args.ema if step > 100 else 0.0)
+        step += 1
+        val = ""
+        if step % args.ckpt_every == 0 or step == args.steps:
+            with torch.no_grad():
+                val = f"{psnr(ema(vz, vs, ve), vm):.2f}"
+            ckpt.save(step, rng, {"args": vars(args)}, dec=dec, ema=ema, opt=opt)
+            print(f"step {step}: loss {loss.item():.4f} val PSNR {val} dB (blend {blend:.2f}) ({time.time() - t0:.0f} s)",
+                  flush=True)
+        log.row([step, f"{loss.item():.5f}", f"{l1.item():.5f}", f"{edge.item():.5f}", f"{perc.item():.5f}", val, f"{blend:.2f}",
+                 f"{lr:.6f}", f"{time.time() - t0:.1f}"])
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
