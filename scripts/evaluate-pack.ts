@@ -16,6 +16,7 @@ import { readdir, writeFile, mkdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join, resolve, dirname, relative } from 'node:path';
 import { parseArgs } from 'node:util';
+import { benchmarkVariant } from '../src/core/benchmark';
 import type { FloatTensor } from '../src/core/graph';
 import { createRgbaImage, resizeImage, type RgbaImage } from '../src/core/image';
 import { METRIC_CONVENTIONS } from '../src/core/metrics';
@@ -326,7 +327,6 @@ async function main(): Promise<void> {
     push(scores, 'repeat', await scoreImages(gt, { file: 'repeat', image: f1! }, lpips));
     let baseFrame: RgbaImage | undefined;
     for await (const [c, res] of runConfigs(manifest, loaded, prepared, configs, seed)) {
-      push(times, c.id, res.timings.denoiseMs + res.timings.decodeMs);
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
       if (c.variant === 'baseline') baseFrame = frame;
       if (baseFrame) push(diffs, c.id, meanAbsDiff(frame, baseFrame));
@@ -337,6 +337,20 @@ async function main(): Promise<void> {
       console.log(
         `${done}/${clips.length} triplets (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
       );
+  }
+
+  // Speed: warm medians from the studio's own benchmark (src/core/benchmark.ts: keyframes encoded,
+  // one warm-up, then denoise all steps + decode), every configuration timed in this one run, in two
+  // alternating rounds so that drift on a shared machine hits each alike.
+  for (let round = 0; round < 2; round++) {
+    for (const c of configs) {
+      const variant = manifest.variants.find((v) => v.id === c.variant)!;
+      const b = await benchmarkVariant(manifest, variant, loaded.get(c.variant)!.graphs, {
+        repeats: 5,
+        steps: c.steps,
+      });
+      push(times, c.id, b.inbetweenMs);
+    }
   }
 
   const sizeOf = (variantId: string) => {
@@ -407,9 +421,10 @@ async function main(): Promise<void> {
   }
   lines.push('');
   lines.push(
-    `Sizes are encoder + decoder + the variant's denoiser. ms per in-between: median wall time of denoising (all steps) ` +
-      `and decoding one in-between at ${manifest.image.defaultSize.join('×')}, keyframes already encoded, in onnxruntime-node ` +
-      `(the CLI's runtime, ${threads} threads) on the machine that ran the evaluation — compare ratios, not absolute values.`,
+    `Sizes are encoder + decoder + the variant's denoiser. ms per in-between: warm median wall time of denoising (all steps) ` +
+      `and decoding one in-between at ${manifest.image.defaultSize.join('×')}, keyframes already encoded, from the studio's ` +
+      `benchmark (src/core/benchmark.ts) in onnxruntime-node (the CLI's runtime, ${threads} threads), every variant timed ` +
+      `in this one run in two alternating rounds on the machine that ran the evaluation — compare ratios, not absolute values.`,
   );
   lines.push('');
   lines.push('## Checks');

@@ -36,12 +36,15 @@ def load_models(runs: Path):
     enc.load_state_dict(vae["enc"])
     # The pack's decoder: the FlowDecoder trained on sampled latents (train_decoder.py) when that
     # stage ran, else the VAE stage's reference decoder.
-    if (runs / "decoder" / "decoder_last.pt").exists():
-        dstate = torch.load(runs / "decoder" / "decoder_last.pt")
-        dec = FlowDecoder()
-        dec.load_state_dict(dstate["ema"])
-    else:
-        dstate = None
+    # A second, fine-tuning decoder stage (runs/decoder2) wins over the first when it ran.
+    dstate = None
+    for stage in ("decoder2", "decoder"):
+        if (runs / stage / "decoder_last.pt").exists():
+            dstate = torch.load(runs / stage / "decoder_last.pt")
+            dec = FlowDecoder()
+            dec.load_state_dict(dstate["ema"])
+            break
+    if dstate is None:
         dec = RefDecoder()
         dec.load_state_dict(vae["dec"])
     den = torch.load(runs / "denoiser" / "denoiser_last.pt")
@@ -54,7 +57,10 @@ def load_models(runs: Path):
     student = CelDenoiser(CelConfig.from_dict(stu["config"]))
     student.load_state_dict(stu["ema"])
     steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"],
-             "decoder": dstate["step"] if dstate else 0}
+             "decoder": dstate["step"] if dstate else 0, "decoder_ft": 0}
+    if (runs / "decoder2" / "decoder_last.pt").exists() and (runs / "decoder" / "decoder_last.pt").exists():
+        steps["decoder"] = torch.load(runs / "decoder" / "decoder_last.pt")["step"]
+        steps["decoder_ft"] = dstate["step"]
     return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
 
 
@@ -132,7 +138,8 @@ def write_manifest(out: Path, scale: float, steps: dict) -> None:
             f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows it "
             "estimates from the sampled latent. Training steps: VAE "
             f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
-            f"{steps['decoder']}. See REPORT.md."),
+            f"{steps['decoder']}" + (f", decoder fine-tuning {steps['decoder_ft']}" if steps["decoder_ft"] else "") +
+            ". See REPORT.md."),
         "trained": True,
         "license": "MIT (weights trained by this project on its own generated data)",
         "image": {"defaultSize": list(SIZE), "multipleOf": 64, "valueRange": [-1, 1], "channels": 3},

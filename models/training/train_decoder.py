@@ -145,6 +145,9 @@ def main() -> int:
     ap.add_argument("--ema", type=float, default=0.995)
     ap.add_argument("--lpips", type=float, default=0.5, help="weight of the LPIPS-Squeeze term (0: none)")
     ap.add_argument("--lpips-weights", type=Path, default=DEFAULT_LPIPS)
+    ap.add_argument("--samples", type=Path, default=None, help="folder of the sample caches (default: --run)")
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this decoder checkpoint's EMA weights (a second, fine-tuning stage)")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -159,11 +162,13 @@ def main() -> int:
     cache_dir = Path(args.denoiser).parent
     lat = {split: cache_latents(root, split, Path(args.vae), cache_dir / f"latents_{split}.pt")["clips"]
            for split in ("train", "val")}
-    samples = {split: cache_samples(lat[split], samplers, scale, run / f"samples_{split}.pt", args.seed)
+    samples = {split: cache_samples(lat[split], samplers, scale, (args.samples or run) / f"samples_{split}.pt", args.seed)
                for split in ("val", "train")}
     lpips = perceptual_loss(args.lpips_weights) if args.lpips > 0 else None
     print(f"perceptual term: {'LPIPS-Squeeze × ' + str(args.lpips) if lpips else 'none'}", flush=True)
     dec = FlowDecoder()
+    if args.init:
+        dec.load_state_dict(torch.load(args.init)["ema"])
     ema = copy.deepcopy(dec).eval()
     opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "decoder")

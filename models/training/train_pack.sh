@@ -12,6 +12,7 @@ DENOISER_STEPS=${DENOISER_STEPS:-4000}
 LORA_STEPS=${LORA_STEPS:-400}
 STUDENT_STEPS=${STUDENT_STEPS:-800}
 DECODER_STEPS=${DECODER_STEPS:-1500}
+DECODER_FT_STEPS=${DECODER_FT_STEPS:-700}
 
 [ -d data/procedural/val ] || $PY $T/data/procedural.py --out data/procedural --train 2000 --val 150
 [ -d data/lineart/val ] || $PY $T/data/procedural.py --out data/lineart --train 600 --val 50 --seed 500000 --style lineart
@@ -23,4 +24,8 @@ $PY $T/distill_student.py --data data/procedural --vae runs/vae/vae_last.pt --te
     --run runs/student --steps "$STUDENT_STEPS"
 $PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --denoiser runs/denoiser/denoiser_last.pt \
     --student runs/student/student_last.pt --run runs/decoder --steps "$DECODER_STEPS"
+# Fine-tuning: a stronger perceptual term at a lower learning rate, from the first decoder stage.
+$PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --denoiser runs/denoiser/denoiser_last.pt \
+    --student runs/student/student_last.pt --samples runs/decoder --init runs/decoder/decoder_last.pt \
+    --run runs/decoder2 --lpips 2.0 --lr 3e-4 --seed 4 --steps "$DECODER_FT_STEPS"
 echo "train_pack: all stages done"

