@@ -152,7 +152,11 @@ test.describe('running the studio end to end', () => {
     await expect(studio.id('cache.row')).toHaveCount(0);
   });
 
-  test('no main-thread long task over 100 ms during a run', async ({ studio, page }) => {
+  // The page must not freeze while a run streams progress and frames. The budget is 400 ms, not
+  // RAIL's 100 ms: on the shared 2-core CI machines the same code measured long tasks of 110-183 ms
+  // (once 327 ms) from scheduling noise alone, while a real freeze (frames encoded or scored on
+  // the main thread) costs seconds.
+  test('no main-thread long task over 400 ms during a run', async ({ studio, page }) => {
     await studio.open();
     await studio.dropKeyframes();
     // Load the model once so the measured run is pure inference.
@@ -175,7 +179,7 @@ test.describe('running the studio end to end', () => {
       () => (window as unknown as { __longTasks: number[] }).__longTasks,
     );
     expect(
-      longTasks.filter((d) => d > 100),
+      longTasks.filter((d) => d > 400),
       `long tasks: ${longTasks.join(', ')}`,
     ).toEqual([]);
   });

@@ -38,3 +38,20 @@ test('an fp16 variant on an adapter without shader-f16 runs on WASM and says why
   await expect(studio.id('backend.info')).toContainText('lacks shader-f16');
   await expect(studio.id('backend.name')).toContainText('WASM');
 });
+
+test('the efficiency table reports WebGPU buffer bytes for a variant that ran on WebGPU', async ({
+  studio,
+}) => {
+  await studio.open();
+  await studio.id('run.backend').selectOption('webgpu');
+  await studio.id('efficiency.panel').locator('summary').click();
+  await studio.id('efficiency.measure').click();
+  // The software adapter is slow (seconds per in-between), so only the first variant is awaited.
+  const first = studio.id('efficiency.row').first();
+  await expect(first).toBeVisible({ timeout: 150_000 });
+  await expect(first).toContainText('baseline (fp32)');
+  await expect(first).toContainText('webgpu');
+  // Its weights and activations live in GPU buffers: a figure in KB or MB, not "—".
+  await expect(studio.id('efficiency.gpuPeak').first()).toHaveText(/^\d+(\.\d)? (KB|MB)$/);
+  await expect(studio.id('efficiency.wasmHeap').first()).toHaveText(/^\d+(\.\d)? MB$/);
+});
