@@ -3,8 +3,8 @@
  * - the WASM heap: the linear memory of every WebAssembly instance this worker creates (ONNX
  *   Runtime's), i.e. `memory.buffer.byteLength`. It only grows, so after a variant is loaded and
  *   run in a fresh worker it is that variant's high-water mark.
- * - WebGPU buffers: bytes of the GPU buffers created on any GPUDevice in this worker (ONNX Runtime's
- *   WebGPU backend), live and peak since `resetGpuPeak()`.
+ * - WebGPU buffers: the most bytes of GPU buffers live at once on any GPUDevice in this worker
+ *   (ONNX Runtime's WebGPU backend), since the worker started.
  * Both are observed by wrapping the constructors before ONNX Runtime first uses them, so this module
  * must be imported before anything that starts a session. Nothing is estimated: a figure the
  * browser does not expose is `null`.
@@ -91,9 +91,7 @@ watchGpu();
 export interface MemoryReading {
   /** Bytes of WASM linear memory in this worker; null before any instance exists. */
   wasmHeapBytes: number | null;
-  /** Bytes of live WebGPU buffers; null when no buffer was ever created here. */
-  gpuBufferBytes: number | null;
-  /** Most WebGPU buffer bytes live at once since the last reset; null as above. */
+  /** Most WebGPU buffer bytes live at once; null when no buffer was ever created here. */
   gpuPeakBytes: number | null;
 }
 
@@ -102,11 +100,6 @@ export function readMemory(): MemoryReading {
   for (const m of memories) wasm += m.buffer.byteLength;
   return {
     wasmHeapBytes: memories.size ? wasm : null,
-    gpuBufferBytes: gpuSeen ? gpuLive : null,
     gpuPeakBytes: gpuSeen ? gpuPeak : null,
   };
-}
-
-export function resetGpuPeak(): void {
-  gpuPeak = gpuLive;
 }

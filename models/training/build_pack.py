@@ -34,17 +34,14 @@ def load_models(runs: Path):
     vae = torch.load(runs / "vae" / "vae_last.pt")
     enc = CelEncoder()
     enc.load_state_dict(vae["enc"])
-    # The pack's decoder: the FlowDecoder trained on sampled latents (train_decoder.py) when that
-    # stage ran, else the VAE stage's reference decoder.
-    # A second, fine-tuning decoder stage (runs/decoder2) wins over the first when it ran.
-    dstate = None
-    for stage in ("decoder2", "decoder"):
-        if (runs / stage / "decoder_last.pt").exists():
-            dstate = torch.load(runs / stage / "decoder_last.pt")
-            dec = FlowDecoder()
-            dec.load_state_dict(dstate["ema"])
-            break
-    if dstate is None:
+    # The pack's decoder: the FlowDecoder of the last decoder stage that ran (train_decoder.py; the
+    # fine-tuning stage runs/decoder2 after runs/decoder), else the VAE stage's reference decoder.
+    decoders = [torch.load(runs / s / "decoder_last.pt") for s in ("decoder", "decoder2")
+                if (runs / s / "decoder_last.pt").exists()]
+    if decoders:
+        dec = FlowDecoder()
+        dec.load_state_dict(decoders[-1]["ema"])
+    else:
         dec = RefDecoder()
         dec.load_state_dict(vae["dec"])
     den = torch.load(runs / "denoiser" / "denoiser_last.pt")
@@ -57,10 +54,8 @@ def load_models(runs: Path):
     student = CelDenoiser(CelConfig.from_dict(stu["config"]))
     student.load_state_dict(stu["ema"])
     steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"],
-             "decoder": dstate["step"] if dstate else 0, "decoder_ft": 0}
-    if (runs / "decoder2" / "decoder_last.pt").exists() and (runs / "decoder" / "decoder_last.pt").exists():
-        steps["decoder"] = torch.load(runs / "decoder" / "decoder_last.pt")["step"]
-        steps["decoder_ft"] = dstate["step"]
+             "decoder": decoders[0]["step"] if decoders else 0,
+             "decoder_ft": decoders[1]["step"] if len(decoders) == 2 else 0}
     return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
 
 

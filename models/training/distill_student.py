@@ -27,8 +27,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, RefDecoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from train_denoiser import CROPS, LatentTriplets, cache_latents  # noqa: E402
-from trainlib import Checkpoint, CsvLog, FrameCache, clip_targets, ema_update, lr_at, seeded, set_lr  # noqa: E402
+from train_denoiser import CROPS, LatentTriplets, cache_latents, load_denoiser  # noqa: E402
+from trainlib import Checkpoint, CsvLog, FrameCache, clip_targets, ema_update, lr_at, optimizer_step, seeded, set_lr  # noqa: E402
 
 FEW_STEP_TIMESTEPS = [999, 749, 499, 249]  # trailing spacing, 4 steps, 1000 training steps
 
@@ -75,11 +75,7 @@ def main() -> int:
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
     run = Path(args.run)
-    tstate = torch.load(args.teacher)
-    scale = tstate["scale_factor"]
-    teacher = CelDenoiser(CelConfig.from_dict(tstate["config"]))
-    teacher.load_state_dict(tstate["ema"])
-    teacher.eval().requires_grad_(False)
+    teacher, scale = load_denoiser(Path(args.teacher))
     decoder = RefDecoder()
     decoder.load_state_dict(torch.load(args.vae)["dec"])
     decoder.eval().requires_grad_(False)
@@ -117,10 +113,7 @@ def main() -> int:
         ps, pm, pe = pixels.crops(where[:n])
         l_pix = (decoder(x0[:n] / scale, ps, pe) - pm).abs().mean()
         loss = l_v + 0.5 * l_lat + l_pix
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(student.parameters(), 1.0)
-        opt.step()
+        optimizer_step(opt, loss, student.parameters())
         ema_update(ema, student, args.ema if step > 100 else 0.0)
         step += 1
         if step % args.ckpt_every == 0 or step == args.steps:

@@ -31,13 +31,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelConfig, CelDenoiser, FlowDecoder  # noqa: E402
+from cel_model import FlowDecoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from train_denoiser import cache_latents  # noqa: E402
+from train_denoiser import cache_latents, load_denoiser  # noqa: E402
 from train_vae import sobel  # noqa: E402
-from trainlib import Checkpoint, CsvLog, FrameCache, clip_targets, ema_update, lr_at, psnr, seeded, set_lr  # noqa: E402
+from trainlib import Checkpoint, CsvLog, FrameCache, clip_targets, ema_update, lr_at, optimizer_step, psnr, seeded, set_lr  # noqa: E402
 
-SOURCES = ("encoder", "baseline", "student")
 DEFAULT_LPIPS = Path(__file__).resolve().parents[3] / "shared" / "data" / "lpips" / "lpips_squeeze_v0.1.safetensors"
 
 
@@ -48,13 +47,6 @@ def perceptual_loss(weights: Path | None):
     from export_lpips import build_model  # noqa: E402 (only when used)
     net = build_model("squeeze", [weights])
     return lambda a, b: sum(m.mean() for m in net.layer_maps(a, b))
-
-
-def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:
-    state = torch.load(path)
-    model = CelDenoiser(CelConfig.from_dict(state["config"]))
-    model.load_state_dict(state["ema"])
-    return model.eval().requires_grad_(False), float(state["scale_factor"])
 
 
 @torch.no_grad()
@@ -190,10 +182,7 @@ def main() -> int:
         edge = (sobel(y) - sobel(m)).abs().mean()
         perc = lpips(y, m) if lpips else torch.zeros(())
         loss = l1 + 0.5 * edge + args.lpips * perc
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(dec.parameters(), 1.0)
-        opt.step()
+        optimizer_step(opt, loss, dec.parameters())
         ema_update(ema, dec, args.ema if step > 100 else 0.0)
         step += 1
         val = ""

@@ -27,7 +27,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, CelEncoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from trainlib import Checkpoint, CsvLog, clip_targets, ema_update, list_clips, load_rgb, lr_at, seeded, set_lr  # noqa: E402
+from trainlib import Checkpoint, CsvLog, clip_targets, ema_update, list_clips, load_rgb, lr_at, optimizer_step, seeded, set_lr  # noqa: E402
 
 # Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
 CROPS = [(20, 32), (32, 48)]
@@ -53,6 +53,14 @@ def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path) -> dict:
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(result, out)
     return result
+
+
+def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:
+    """A trained denoiser's EMA weights, frozen and in eval mode, and its latent scale factor."""
+    state = torch.load(path)
+    model = CelDenoiser(CelConfig.from_dict(state["config"]))
+    model.load_state_dict(state["ema"])
+    return model.eval().requires_grad_(False), float(state["scale_factor"])
 
 
 class LatentTriplets:
@@ -132,10 +140,7 @@ def main() -> int:
         noise = torch.randn_like(m)
         xt, v = sched.noisy(m, t, noise)
         loss = F.mse_loss(model(xt, t.float(), s, e, tau), v)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+        optimizer_step(opt, loss, model.parameters())
         ema_update(ema, model, args.ema if step > 200 else 0.0)
         step += 1
         val_loss = ""

@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser  # noqa: E402
 from diffusion import Schedule  # noqa: E402
 from train_denoiser import CROPS, LatentTriplets, cache_latents  # noqa: E402
-from trainlib import Checkpoint, CsvLog, lr_at, seeded, set_lr  # noqa: E402
+from trainlib import Checkpoint, CsvLog, lr_at, optimizer_step, seeded, set_lr  # noqa: E402
 
 
 def lora_model(base_state: dict, base_cfg: dict, rank: int, alpha: float, dropout: float) -> CelDenoiser:
@@ -77,10 +77,7 @@ def main() -> int:
         t = torch.randint(0, sched.train_steps, (args.batch,))
         xt, v = sched.noisy(m, t, torch.randn_like(m))
         loss = F.mse_loss(model(xt, t.float(), s, e, tau), v)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimizer_step(opt, loss, params)
         step += 1
         if step % args.ckpt_every == 0 or step == args.steps:
             ckpt.save(step, rng, {"scale_factor": scale, "config": model.cfg.to_dict(),

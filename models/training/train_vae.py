@@ -25,7 +25,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelEncoder, RefDecoder  # noqa: E402
-from trainlib import Checkpoint, CsvLog, TripletCrops, list_clips, lr_at, psnr, seeded, set_lr  # noqa: E402
+from trainlib import Checkpoint, CsvLog, TripletCrops, list_clips, lr_at, optimizer_step, psnr, seeded, set_lr  # noqa: E402
 
 
 def sobel(x: torch.Tensor) -> torch.Tensor:
@@ -87,10 +87,7 @@ def main() -> int:
         s, m, e, _ = train.batch(args.batch)
         s, e = mismatch_references(s, e, args.ref_mismatch)
         loss, parts = vae_loss(enc, dec, s, m, e, args.kl)
-        opt.zero_grad()
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(params, 1.0)
-        opt.step()
+        optimizer_step(opt, loss, params)
         step += 1
         val_psnr = ""
         if step % args.ckpt_every == 0 or step == args.steps:

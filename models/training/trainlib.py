@@ -118,6 +118,14 @@ class Checkpoint:
         self.tmp.replace(self.path)
 
 
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, params, max_norm: float = 1.0) -> None:
+    """Backward pass, gradient-norm clipping at `max_norm`, one optimiser step."""
+    opt.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, max_norm)
+    opt.step()
+
+
 def lr_at(step: int, total: int, peak: float, warmup: int = 100) -> float:
     """Warm-up, then cosine decay to 10% of the peak."""
     return peak * min(1.0, (step + 1) / warmup) * (0.55 + 0.45 * math.cos(math.pi * min(step, total) / total))
