@@ -7,6 +7,11 @@
  *
  *   npm run evaluate -- [--pack models/cel] [--data data/procedural] [--split val] [--limit 100]
  *                       [--seed 42] [--lpips models/lpips] [--sheet-pairs DIR --sheet out/sheet.png]
+ *                       [--drawn data/sprites --drawn data/synfig --drawn-limit 60]
+ *
+ * `--drawn SET` (repeatable) adds a section scoring the baseline and the student on a random (seeded)
+ * sample of that set's validation clips of drawn animation (models/training/data/sprites.py,
+ * synfig_clips.py).
  *
  * The same src/core code as the studio and the CLI does the work: keyframes fitted to the pack
  * size (letterbox), the in-between at τ = ½ mapped back to the triplet's size and scored against
@@ -20,6 +25,7 @@ import { benchmarkVariant } from '../src/core/benchmark';
 import type { FloatTensor } from '../src/core/graph';
 import { createRgbaImage, resizeImage, type RgbaImage } from '../src/core/image';
 import { METRIC_CONVENTIONS } from '../src/core/metrics';
+import { GaussianRng } from '../src/core/rng';
 import {
   interpolate,
   prepareKeyframes,
@@ -66,6 +72,10 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / Math.max(1, xs.length);
 }
 
+function push<T>(m: Map<string, T[]>, k: string, v: T): void {
+  m.set(k, [...(m.get(k) ?? []), v]);
+}
+
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)]! : NaN;
@@ -88,8 +98,16 @@ function meanAbsDiff(a: RgbaImage, b: RgbaImage): number {
   return s / n;
 }
 
-async function listTriplets(dir: string, limit: number): Promise<string[]> {
+/** Triplet folders under `dir`, in name order, or in a seeded random order when `shuffleSeed` is given. */
+async function listTriplets(dir: string, limit: number, shuffleSeed?: number): Promise<string[]> {
   const names = (await readdir(dir)).sort();
+  if (shuffleSeed !== undefined) {
+    const rng = new GaussianRng(shuffleSeed);
+    for (let i = names.length - 1; i > 0; i--) {
+      const j = Math.floor(rng.nextUniform() * (i + 1));
+      [names[i], names[j]] = [names[j]!, names[i]!];
+    }
+  }
   const clips: string[] = [];
   for (const n of names) {
     if (clips.length >= limit) break;
@@ -269,6 +287,48 @@ async function contactSheet(
   );
 }
 
+/** Scores every config and both anchors on each triplet (one in-between at τ = ½). */
+async function scoreTriplets(
+  manifest: PackManifest,
+  loaded: LoadedVariants,
+  configs: Config[],
+  clips: string[],
+  seed: number,
+  lpips: Awaited<ReturnType<typeof loadLpipsGraphs>>,
+  t0: number,
+): Promise<{ scores: Map<string, Scores[]>; diffs: Map<string, number[]> }> {
+  const scores = new Map<string, Scores[]>();
+  const diffs = new Map<string, number[]>();
+  for (const [n, clip] of clips.entries()) {
+    const [f1, f2, f3] = await Promise.all(
+      ['frame1.png', 'frame2.png', 'frame3.png'].map((f) => readPng(join(clip, f))),
+    );
+    const prepared = prepareKeyframes(manifest, f1!, f3!, 'letterbox');
+    const gt = { file: 'frame2.png', image: f2! };
+    push(scores, 'blend', await scoreImages(gt, { file: 'blend', image: blend(f1!, f3!) }, lpips));
+    push(scores, 'repeat', await scoreImages(gt, { file: 'repeat', image: f1! }, lpips));
+    let baseFrame: RgbaImage | undefined;
+    for await (const [c, res] of runConfigs(manifest, loaded, prepared, configs, seed)) {
+      const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
+      if (c.variant === 'baseline') baseFrame = frame;
+      if (baseFrame) push(diffs, c.id, meanAbsDiff(frame, baseFrame));
+      push(scores, c.id, await scoreImages(gt, { file: c.id, image: frame }, lpips));
+    }
+    const done = n + 1;
+    if (done % 10 === 0 || done === clips.length)
+      console.log(
+        `${done}/${clips.length} triplets (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
+      );
+  }
+  return { scores, diffs };
+}
+
+/** Mean of one metric over a config's per-triplet scores (null when any value is missing). */
+function meanMetric(s: Scores[], k: 'psnr' | 'ssim' | 'lpips' | 'lpipsSqueeze'): number | null {
+  const vals = s.map((x) => x.metrics[k].value);
+  return vals.every((v) => v !== null) ? mean(vals as number[]) : null;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -281,6 +341,8 @@ async function main(): Promise<void> {
       threads: { type: 'string', default: '2' },
       report: { type: 'string' },
       'sheet-pairs': { type: 'string' },
+      drawn: { type: 'string', multiple: true },
+      'drawn-limit': { type: 'string', default: '60' },
       sheet: { type: 'string', default: 'out/contact-sheet.png' },
     },
   });
@@ -312,32 +374,9 @@ async function main(): Promise<void> {
   const dataDir = resolve(values.data!, values.split!);
   const clips = await listTriplets(dataDir, Number(values.limit));
   if (!clips.length) throw new Error(`no triplets (frame1/2/3.png) under ${dataDir}`);
-  const scores = new Map<string, Scores[]>();
-  const diffs = new Map<string, number[]>();
-  const times = new Map<string, number[]>();
-  const push = <T>(m: Map<string, T[]>, k: string, v: T) => m.set(k, [...(m.get(k) ?? []), v]);
   const t0 = performance.now();
-  for (const [n, clip] of clips.entries()) {
-    const [f1, f2, f3] = await Promise.all(
-      ['frame1.png', 'frame2.png', 'frame3.png'].map((f) => readPng(join(clip, f))),
-    );
-    const prepared = prepareKeyframes(manifest, f1!, f3!, 'letterbox');
-    const gt = { file: 'frame2.png', image: f2! };
-    push(scores, 'blend', await scoreImages(gt, { file: 'blend', image: blend(f1!, f3!) }, lpips));
-    push(scores, 'repeat', await scoreImages(gt, { file: 'repeat', image: f1! }, lpips));
-    let baseFrame: RgbaImage | undefined;
-    for await (const [c, res] of runConfigs(manifest, loaded, prepared, configs, seed)) {
-      const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
-      if (c.variant === 'baseline') baseFrame = frame;
-      if (baseFrame) push(diffs, c.id, meanAbsDiff(frame, baseFrame));
-      push(scores, c.id, await scoreImages(gt, { file: c.id, image: frame }, lpips));
-    }
-    const done = n + 1;
-    if (done % 10 === 0 || done === clips.length)
-      console.log(
-        `${done}/${clips.length} triplets (${((performance.now() - t0) / 1000).toFixed(0)} s)`,
-      );
-  }
+  const { scores, diffs } = await scoreTriplets(manifest, loaded, configs, clips, seed, lpips, t0);
+  const times = new Map<string, number[]>();
 
   // Speed: warm medians from the studio's own benchmark (src/core/benchmark.ts: keyframes encoded,
   // one warm-up, then denoise all steps + decode), every configuration timed in this one run, in two
@@ -353,6 +392,27 @@ async function main(): Promise<void> {
     }
   }
 
+  // Drawn animation (sprites.py, synfig_clips.py): the baseline and the student next to the anchors
+  // on each set's validation clips — a different distribution from the training data.
+  const drawnConfigs = configs.filter((c) => c.variant === 'baseline' || c.variant === 'student');
+  const drawn: { dir: string; clips: number; rows: { label: string; s: Scores[] }[] }[] = [];
+  for (const set of values.drawn ?? []) {
+    const dir = resolve(set, values.split!);
+    const setClips = await listTriplets(dir, Number(values['drawn-limit']), Number(values.seed));
+    if (!setClips.length) throw new Error(`no triplets (frame1/2/3.png) under ${dir}`);
+    console.log(`drawn set ${relative(ROOT, dir)}: ${setClips.length} triplets`);
+    const got = await scoreTriplets(manifest, loaded, drawnConfigs, setClips, seed, lpips, t0);
+    drawn.push({
+      dir: relative(ROOT, dir),
+      clips: setClips.length,
+      rows: [
+        ...drawnConfigs.map((c) => ({ label: c.label, s: got.scores.get(c.id)! })),
+        { label: 'Frame blend (anchor)', s: got.scores.get('blend')! },
+        { label: 'Repeated start frame (anchor)', s: got.scores.get('repeat')! },
+      ],
+    });
+  }
+
   const sizeOf = (variantId: string) => {
     const v = manifest.variants.find((x) => x.id === variantId)!;
     const g = manifest.graphs;
@@ -360,10 +420,7 @@ async function main(): Promise<void> {
   };
   const rowOf = async (id: string, label: string, c?: Config): Promise<Row> => {
     const s = scores.get(id)!;
-    const m = (k: 'psnr' | 'ssim' | 'lpips' | 'lpipsSqueeze') => {
-      const vals = s.map((x) => x.metrics[k].value);
-      return vals.every((v) => v !== null) ? mean(vals as number[]) : null;
-    };
+    const m = (k: 'psnr' | 'ssim' | 'lpips' | 'lpipsSqueeze') => meanMetric(s, k);
     return {
       id,
       label,
@@ -463,6 +520,27 @@ async function main(): Promise<void> {
     );
     lines.push('');
     lines.push(`![LoRA-scale sweep: PSNR and LPIPS against scale](${svgName})`);
+  }
+  if (drawn.length) {
+    lines.push('');
+    lines.push('## Drawn animation');
+    lines.push('');
+    lines.push(
+      'Validation clips of real drawn animation (`models/training/data/sprites.py`: Debian game sprites; ' +
+        "`synfig_clips.py`: Synfig documents), whose middle frame is the artist's own in-between — not in the " +
+        'training data. Same protocol as above; clips picked at random (seeded) from each set.',
+    );
+    for (const d of drawn) {
+      lines.push('');
+      lines.push(`\`${d.dir}\` (${d.clips} triplets):`);
+      lines.push('');
+      lines.push('| | PSNR (dB) ↑ | SSIM ↑ | LPIPS-Alex ↓ |');
+      lines.push('|---|---|---|---|');
+      for (const r of d.rows)
+        lines.push(
+          `| ${r.label} | ${fmt(meanMetric(r.s, 'psnr'), 2)} | ${fmt(meanMetric(r.s, 'ssim'), 4)} | ${fmt(meanMetric(r.s, 'lpips'), 4)} |`,
+        );
+    }
   }
   lines.push('');
   lines.push('## Reproduce');

@@ -12,6 +12,7 @@ import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant } from '../src/core/benchmark';
 import {
   checkGraphNames,
+  SESSION_TUNING,
   wrapSession,
   type FloatTensor,
   type GraphRunner,
@@ -101,7 +102,7 @@ async function createSession(
   try {
     const session = await ort.InferenceSession.create(bytes, {
       executionProviders: [backend],
-      graphOptimizationLevel: 'all',
+      ...SESSION_TUNING,
     });
     return wrapSession(session, ort);
   } catch (e) {
@@ -223,6 +224,7 @@ const api: InferenceApi = {
         if (g.spec.externalData?.length) {
           const session = await ort.InferenceSession.create(bytesByFile.get(g.spec.file)!, {
             executionProviders: [backend.backend],
+            ...SESSION_TUNING,
             externalData: g.spec.externalData.map((x) => ({
               path: x.file,
               data: bytesByFile.get(x.file)!,

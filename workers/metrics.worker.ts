@@ -6,7 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import { benchmarkMetrics } from '../src/core/benchmark';
-import { wrapSession, type GraphRunner } from '../src/core/graph';
+import { SESSION_TUNING, wrapSession, type GraphRunner } from '../src/core/graph';
 import type { RgbaImage } from '../src/core/image';
 import {
   computeLpips,
@@ -75,7 +75,10 @@ const api: MetricsApi = {
       const spec = manifest.graphs[backbone];
       if (!spec || (lpips.has(backbone) && lpipsBackend === backend)) continue;
       const { bytes } = await obtainFile(LPIPS_CACHE_ID, source, spec, onProgress, warnings);
-      const session = await ort.InferenceSession.create(bytes, { executionProviders: [backend] });
+      const session = await ort.InferenceSession.create(bytes, {
+        executionProviders: [backend],
+        ...SESSION_TUNING,
+      });
       lpips.set(backbone, wrapSession(session, ort));
     }
     lpipsBackend = backend;

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
+DECODER_STAGES = ("decoder", "decoder2", "decoder3")
 
 
 def load_models(runs: Path):
@@ -35,11 +36,12 @@ def load_models(runs: Path):
     enc = CelEncoder()
     enc.load_state_dict(vae["enc"])
     # The pack's decoder: the FlowDecoder of the last decoder stage that ran (train_decoder.py; the
-    # fine-tuning stage runs/decoder2 after runs/decoder), else the VAE stage's reference decoder.
-    decoders = [torch.load(runs / s / "decoder_last.pt") for s in ("decoder", "decoder2")
+    # fine-tuning stages runs/decoder2 and runs/decoder3 after runs/decoder), else the VAE stage's
+    # reference decoder.
+    decoders = [torch.load(runs / s / "decoder_last.pt") for s in DECODER_STAGES
                 if (runs / s / "decoder_last.pt").exists()]
     if decoders:
-        dec = FlowDecoder()
+        dec = FlowDecoder(**decoders[-1].get("decoder_config", {}))
         dec.load_state_dict(decoders[-1]["ema"])
     else:
         dec = RefDecoder()
@@ -55,7 +57,7 @@ def load_models(runs: Path):
     student.load_state_dict(stu["ema"])
     steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"],
              "decoder": decoders[0]["step"] if decoders else 0,
-             "decoder_ft": decoders[1]["step"] if len(decoders) == 2 else 0}
+             "decoder_ft": sum(d["step"] for d in decoders[1:])}
     return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
 
 

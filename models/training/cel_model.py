@@ -247,10 +247,22 @@ class FlowDecoder(nn.Module):
 
     CANDIDATES = 5
 
-    def __init__(self, widths=(64, 48), block_channels: int = 16, latent_channels: int = 4):
+    def __init__(self, widths=(64, 48), block_channels: int = 16, latent_channels: int = 4, corr_radius: int = 0):
         super().__init__()
         w8, w4 = widths
         rb = block_channels
+        self.corr_radius = corr_radius
+        if corr_radius:
+            # Motion by matching (see `motion16`): features of both keyframes at 1/16, compared at every
+            # displacement within ±corr_radius (symmetric about the in-between's pixel).
+            n = (2 * corr_radius + 1) ** 2
+            self.ref16 = nn.Conv2d(32, 32, 3, 2, 1)
+            self.cfeat = nn.Conv2d(32, 24, 1)
+            self.corr_h = nn.Conv2d(n + 2, w8, 3, 1, 1)
+            self.corr_in = nn.Conv2d(w8, w8, 1)
+            with torch.no_grad():  # starts as a no-op: a decoder trained without it loads unchanged
+                self.corr_in.weight.zero_()
+                self.corr_in.bias.zero_()
         self.blk = nn.Conv2d(3, rb, 4, 4)  # a full-resolution image -> features of its 4×4 blocks
         self.ref8 = nn.Conv2d(rb, 32, 3, 2, 1)
         self.inp = nn.Conv2d(latent_channels + 64, w8, 3, 1, 1)
@@ -270,9 +282,39 @@ class FlowDecoder(nn.Module):
                 conv.weight.mul_(0.1)
                 conv.bias.zero_()
 
+    def motion16(self, rs, re):
+        """Symmetric matching cost at 1/16: for each displacement d within ±r (in 1/16 cells), the
+        mean product of start features at x − d and end features at x + d — high where a thing moved
+        from x − d to x + d through the in-between's pixel x (linear motion about the middle), so it
+        reaches ±16r px each way. Returns the costs and their soft-argmax displacement (2 channels, in
+        cells). Written as static slices of padded maps: no correlation op needed in ONNX."""
+        r = self.corr_radius
+        fs = self.cfeat(F.silu(self.ref16(rs)))
+        fe = self.cfeat(F.silu(self.ref16(re)))
+        ps, pe = F.pad(fs, (r, r, r, r)), F.pad(fe, (r, r, r, r))
+        end = lambda k: -k if k > 0 else None  # noqa: E731 (a slice end as seen from the padded map's end)
+        costs, offsets = [], []
+        for dy in range(-r, r + 1):
+            rows_s, rows_e = ps[:, :, r - dy:end(r + dy)], pe[:, :, r + dy:end(r - dy)]
+            for dx in range(-r, r + 1):
+                costs.append((rows_s[:, :, :, r - dx:end(r + dx)] * rows_e[:, :, :, r + dx:end(r - dx)]).mean(1, keepdim=True))
+                offsets.append((dx, dy))
+        cost = torch.cat(costs, 1)
+        w = torch.exp(cost.clamp(-15.0, 15.0))
+        w = w / w.sum(1, keepdim=True)
+        d = torch.tensor(offsets, dtype=cost.dtype).t().reshape(2, len(offsets), 1, 1)
+        disp = torch.cat([(w * d[0]).sum(1, keepdim=True), (w * d[1]).sum(1, keepdim=True)], 1)
+        return cost, disp
+
     def forward(self, latent, start_image, end_image):
         bs, be = F.silu(self.blk(start_image)), F.silu(self.blk(end_image))
-        h = self.mid(F.silu(self.inp(torch.cat([latent, F.silu(self.ref8(bs)), F.silu(self.ref8(be))], 1))))
+        rs, re = F.silu(self.ref8(bs)), F.silu(self.ref8(be))
+        x = self.inp(torch.cat([latent, rs, re], 1))
+        if self.corr_radius:
+            cost, disp = self.motion16(rs, re)
+            m = F.silu(self.corr_h(torch.cat([cost, disp], 1)))
+            x = x + self.corr_in(F.interpolate(m, scale_factor=2.0, mode="nearest"))
+        h = self.mid(F.silu(x))
         # Flows in full-resolution pixels (×16 so that small weights reach far).
         flow = F.interpolate(self.flow8(h) * 16.0, scale_factor=2.0, mode="nearest")
         h = F.silu(self.up4(F.interpolate(h, scale_factor=2.0, mode="nearest")))

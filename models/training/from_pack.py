@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -124,8 +125,12 @@ def recover(pack: Path, runs: Path) -> None:
     scale = float(manifest["latent"]["scaleFactor"])
     image = torch.rand(1, 3, 64, 128) * 2 - 1
     latent = torch.randn(1, 4, 8, 16)
-    flow = any(t.name.startswith("blk.") for t in onnx.load(str(pack / graphs["decoder"]["file"])).graph.initializer)
-    enc, dec = CelEncoder(), (FlowDecoder() if flow else RefDecoder())
+    dec_inits = onnx.load(str(pack / graphs["decoder"]["file"])).graph.initializer
+    flow = any(t.name.startswith("blk.") for t in dec_inits)
+    # A FlowDecoder with the 1/16 cost volume: its radius from the number of displacements (corr_h's inputs).
+    corr = next((t.dims[1] for t in dec_inits if t.name == "corr_h.weight"), 0)
+    decoder_config = {"corr_radius": (math.isqrt(corr - 2) - 1) // 2} if corr else {}
+    enc, dec = CelEncoder(), (FlowDecoder(**decoder_config) if flow else RefDecoder())
     load_onnx_weights(enc, MeanEncoder(enc), lambda m: export_module(m, (image,), ["image"], ["latent"],
                                                                     {"image": SPATIAL, "latent": SPATIAL}),
                       pack / graphs["encoder"]["file"])
@@ -148,8 +153,8 @@ def recover(pack: Path, runs: Path) -> None:
         (runs / sub).mkdir(parents=True, exist_ok=True)
     if flow:  # the pack's decoder came from train_decoder.py; the VAE stage's own decoder is not in the pack
         torch.save({"enc": enc.state_dict(), **mark("vae")}, runs / "vae" / "vae_last.pt")
-        torch.save({"ema": dec.state_dict(), "dec": dec.state_dict(), **mark("decoder")},
-                   runs / "decoder" / "decoder_last.pt")
+        torch.save({"ema": dec.state_dict(), "dec": dec.state_dict(), "decoder_config": decoder_config,
+                    **mark("decoder")}, runs / "decoder" / "decoder_last.pt")
     else:
         torch.save({"enc": enc.state_dict(), "dec": dec.state_dict(), **mark("vae")}, runs / "vae" / "vae_last.pt")
     torch.save({"ema": base.state_dict(), "model": base.state_dict(), "config": base.cfg.to_dict(),

@@ -140,6 +140,8 @@ def main() -> int:
     ap.add_argument("--samples", type=Path, default=None, help="folder of the sample caches (default: --run)")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from this decoder checkpoint's EMA weights (a second, fine-tuning stage)")
+    ap.add_argument("--corr-radius", type=int, default=0,
+                    help="matching radius of the decoder's 1/16 cost volume in cells (0: no cost volume)")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -158,9 +160,11 @@ def main() -> int:
                for split in ("val", "train")}
     lpips = perceptual_loss(args.lpips_weights) if args.lpips > 0 else None
     print(f"perceptual term: {'LPIPS-Squeeze × ' + str(args.lpips) if lpips else 'none'}", flush=True)
-    dec = FlowDecoder()
-    if args.init:
-        dec.load_state_dict(torch.load(args.init)["ema"])
+    dec = FlowDecoder(corr_radius=args.corr_radius)
+    if args.init:  # a decoder without the cost volume loads into one with it (that branch starts as a no-op)
+        missing = dec.load_state_dict(torch.load(args.init)["ema"], strict=False).missing_keys
+        if any(not k.startswith(("ref16.", "cfeat.", "corr_h.", "corr_in.")) for k in missing):
+            raise SystemExit(f"{args.init}: not a FlowDecoder checkpoint (missing {missing})")
     ema = copy.deepcopy(dec).eval()
     opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "decoder")
@@ -189,7 +193,8 @@ def main() -> int:
         if step % args.ckpt_every == 0 or step == args.steps:
             with torch.no_grad():
                 val = f"{psnr(ema(vz, vs, ve), vm):.2f}"
-            ckpt.save(step, rng, {"args": vars(args)}, dec=dec, ema=ema, opt=opt)
+            ckpt.save(step, rng, {"args": vars(args), "decoder_config": {"corr_radius": args.corr_radius}},
+                      dec=dec, ema=ema, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} val PSNR {val} dB (blend {blend:.2f}) ({time.time() - t0:.0f} s)",
                   flush=True)
         log.row([step, f"{loss.item():.5f}", f"{l1.item():.5f}", f"{edge.item():.5f}", f"{perc.item():.5f}", val, f"{blend:.2f}",

@@ -13,6 +13,7 @@ LORA_STEPS=${LORA_STEPS:-400}
 STUDENT_STEPS=${STUDENT_STEPS:-800}
 DECODER_STEPS=${DECODER_STEPS:-1500}
 DECODER_FT_STEPS=${DECODER_FT_STEPS:-700}
+DECODER_CORR_STEPS=${DECODER_CORR_STEPS:-1200}
 
 [ -d data/procedural/val ] || $PY $T/data/procedural.py --out data/procedural --train 2000 --val 150
 [ -d data/lineart/val ] || $PY $T/data/procedural.py --out data/lineart --train 600 --val 50 --seed 500000 --style lineart
@@ -28,4 +29,10 @@ $PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --deno
 $PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --denoiser runs/denoiser/denoiser_last.pt \
     --student runs/student/student_last.pt --samples runs/decoder --init runs/decoder/decoder_last.pt \
     --run runs/decoder2 --lpips 2.0 --lr 3e-4 --seed 4 --steps "$DECODER_FT_STEPS"
+# Matching: a 1/16 cost volume between the keyframes joins the flow estimate (it starts as a no-op, so
+# this stage begins exactly where the last one ended); wider crops so that motions fit in them.
+$PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --denoiser runs/denoiser/denoiser_last.pt \
+    --student runs/student/student_last.pt --samples runs/decoder --init runs/decoder2/decoder_last.pt \
+    --run runs/decoder3 --corr-radius 4 --lpips 1.0 --lr 5e-4 --seed 5 --crop 20,32 --batch 6 --ckpt-every 100 \
+    --steps "$DECODER_CORR_STEPS"
 echo "train_pack: all stages done"

@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
-import { checkGraphNames, wrapSession, type GraphRunner } from '../core/graph';
+import { checkGraphNames, SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
 import type { RgbaImage } from '../core/image';
 import {
   parseLpipsManifest,
@@ -58,7 +58,7 @@ export async function readPackFile(
 export function nodeSessionOptions(threads?: number): ort.InferenceSession.SessionOptions {
   return {
     executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
+    ...SESSION_TUNING,
     ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
   };
 }

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import functools
+
 import numpy as np
 import pytest
 import torch
@@ -96,7 +98,7 @@ def test_onnx_matches_pytorch_and_fp16_agrees(tmp_path):
     assert np.max(np.abs(half - base)) < 2e-2 * max(1.0, float(np.abs(base).max()))
 
 
-@pytest.mark.parametrize("kind", [RefDecoder, FlowDecoder])
+@pytest.mark.parametrize("kind", [RefDecoder, FlowDecoder, functools.partial(FlowDecoder, corr_radius=2)])
 def test_decoder_onnx_matches_pytorch_at_two_sizes(tmp_path, kind):
     torch.manual_seed(0)
     dec = kind().eval()
@@ -147,3 +149,34 @@ def test_bilinear_up_is_bilinear_interpolation():
     x = torch.randn(2, 4, 5, 7)
     want = torch.nn.functional.interpolate(x, scale_factor=4.0, mode="bilinear", align_corners=False)
     assert torch.allclose(BilinearUp(4, 4)(x), want, atol=1e-5)
+
+
+def test_cost_volume_starts_as_a_no_op_and_loads_a_decoder_without_it():
+    torch.manual_seed(0)
+    plain = FlowDecoder().eval()
+    corr = FlowDecoder(corr_radius=3).eval()
+    missing = corr.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert missing and all(k.split(".")[0] in {"ref16", "cfeat", "corr_h", "corr_in"} for k in missing)
+    args = (torch.randn(1, 4, 16, 16), torch.rand(1, 3, 128, 128) * 2 - 1, torch.rand(1, 3, 128, 128) * 2 - 1)
+    with torch.no_grad():
+        assert torch.equal(plain(*args), corr(*args))
+
+
+def test_cost_volume_peaks_at_the_symmetric_displacement():
+    """End features = start features moved by (+4, -2) cells: the matching cost through each pixel peaks
+    at d = (+2, -1) (start at x − d, end at x + d) and the soft-argmax displacement points there."""
+    dec = FlowDecoder(corr_radius=3)
+    dec.ref16, dec.cfeat = torch.nn.Identity(), torch.nn.Identity()  # match the inputs themselves
+    g = torch.Generator().manual_seed(0)
+    # Features of ±5 (silu keeps ~5 and ~0), many channels: matches stand far above chance products.
+    start = (torch.rand(1, 256, 24, 24, generator=g) < 0.5).float() * 10 - 5
+    end = torch.roll(start, shifts=(-2, 4), dims=(2, 3))  # end(y, x) = start(y + 2, x − 4)
+    cost, disp = dec.motion16(start, end)
+    assert cost.shape == (1, 49, 24, 24) and disp.shape == (1, 2, 24, 24)
+    inner = (slice(None), slice(None), slice(6, -6), slice(6, -6))  # away from the zero-padded borders
+    best = cost[inner].argmax(1)
+    assert (best == (-1 + 3) * 7 + (2 + 3)).all()  # row dy = −1, column dx = +2 of the 7×7 displacements
+    # The soft-argmax is pulled toward the mean of all displacements (0) by the other costs' weights.
+    dx, dy = disp[inner][:, 0], disp[inner][:, 1]
+    assert 1.5 < dx.mean() <= 2.0 and -1.0 <= dy.mean() < -0.75
+    assert (dx > 0.8).all() and (dy < -0.4).all()
