@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
-DECODER_STAGES = ("decoder", "decoder2", "decoder3")
+DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4")
 
 
 def load_models(runs: Path):
@@ -36,7 +36,7 @@ def load_models(runs: Path):
     enc = CelEncoder()
     enc.load_state_dict(vae["enc"])
     # The pack's decoder: the FlowDecoder of the last decoder stage that ran (train_decoder.py; the
-    # fine-tuning stages runs/decoder2 and runs/decoder3 after runs/decoder), else the VAE stage's
+    # fine-tuning stages runs/decoder2 … runs/decoder4 after runs/decoder), else the VAE stage's
     # reference decoder.
     decoders = [torch.load(runs / s / "decoder_last.pt") for s in DECODER_STAGES
                 if (runs / s / "decoder_last.pt").exists()]
@@ -133,7 +133,7 @@ def write_manifest(out: Path, scale: float, steps: dict) -> None:
             "generated cel animation: a VAE encoder, a UNet denoiser "
             f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion, a "
             f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows it "
-            "estimates from the sampled latent. Training steps: VAE "
+            "estimates from the sampled latent and a matching cost between the keyframes. Training steps: VAE "
             f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
             f"{steps['decoder']}" + (f", decoder fine-tuning {steps['decoder_ft']}" if steps["decoder_ft"] else "") +
             ". See REPORT.md."),
