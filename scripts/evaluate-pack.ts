@@ -379,9 +379,9 @@ async function main(): Promise<void> {
   const times = new Map<string, number[]>();
 
   // Speed: warm medians from the studio's own benchmark (src/core/benchmark.ts: keyframes encoded,
-  // one warm-up, then denoise all steps + decode), every configuration timed in this one run, in two
+  // one warm-up, then denoise all steps + decode), every configuration timed in this one run, in three
   // alternating rounds so that drift on a shared machine hits each alike.
-  for (let round = 0; round < 2; round++) {
+  for (let round = 0; round < 3; round++) {
     for (const c of configs) {
       const variant = manifest.variants.find((v) => v.id === c.variant)!;
       const b = await benchmarkVariant(manifest, variant, loaded.get(c.variant)!.graphs, {
@@ -481,7 +481,7 @@ async function main(): Promise<void> {
     `Sizes are encoder + decoder + the variant's denoiser. ms per in-between: warm median wall time of denoising (all steps) ` +
       `and decoding one in-between at ${manifest.image.defaultSize.join('×')}, keyframes already encoded, from the studio's ` +
       `benchmark (src/core/benchmark.ts) in onnxruntime-node (the CLI's runtime, ${threads} threads), every variant timed ` +
-      `in this one run in two alternating rounds on the machine that ran the evaluation — compare ratios, not absolute values.`,
+      `in this one run in three alternating rounds on the machine that ran the evaluation — compare ratios, not absolute values.`,
   );
   lines.push('');
   lines.push('## Checks');

@@ -66,7 +66,7 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--pixel-batch", type=int, default=4)
-    ap.add_argument("--widths", default="32,64,64")
+    ap.add_argument("--widths", default="24,48,48")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.995)
     ap.add_argument("--ckpt-every", type=int, default=100)
