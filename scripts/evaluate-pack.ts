@@ -407,27 +407,10 @@ async function main(): Promise<void> {
       ['frame1.png', 'frame3.png'].map((f) => readPng(join(clips[0]!, f))),
     );
     const pairKeyframes = prepareKeyframes(manifest, pf1!, pf3!, 'letterbox');
-    let pairEncoded: { start: FloatTensor; end: FloatTensor } | undefined;
+    const pairConfigs = pairIds.map((id) => configs.find((c) => c.id === id)!);
     for (let k = -1; k < 15; k++) {
-      for (const id of pairIds) {
-        const c = configs.find((x) => x.id === id)!;
-        const g = loaded.get(c.variant)!;
-        const res = await interpolate(
-          manifest,
-          g.variant,
-          g.graphs,
-          pairKeyframes,
-          {
-            count: 1,
-            steps: c.steps,
-            seed: k + 1,
-          },
-          {},
-          pairEncoded,
-        );
-        pairEncoded = res.encoded;
-        if (k >= 0) push(paired, id, res.timings.denoiseMs + res.timings.decodeMs); // k = −1: warm-up
-      }
+      for await (const [c, res] of runConfigs(manifest, loaded, pairKeyframes, pairConfigs, k + 1))
+        if (k >= 0) push(paired, c.id, res.timings.denoiseMs + res.timings.decodeMs); // k = −1: warm-up
     }
   }
 
