@@ -246,6 +246,8 @@ class FlowDecoder(nn.Module):
     """
 
     CANDIDATES = 5
+    # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
+    CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
 
     def __init__(self, widths=(64, 48), block_channels: int = 16, latent_channels: int = 4, corr_radius: int = 0):
         super().__init__()

@@ -163,7 +163,7 @@ def main() -> int:
     dec = FlowDecoder(corr_radius=args.corr_radius)
     if args.init:  # a decoder without the cost volume loads into one with it (that branch starts as a no-op)
         missing = dec.load_state_dict(torch.load(args.init)["ema"], strict=False).missing_keys
-        if any(not k.startswith(("ref16.", "cfeat.", "corr_h.", "corr_in.")) for k in missing):
+        if any(k.split(".")[0] not in FlowDecoder.CORR_MODULES for k in missing):
             raise SystemExit(f"{args.init}: not a FlowDecoder checkpoint (missing {missing})")
     ema = copy.deepcopy(dec).eval()
     opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)

@@ -4,8 +4,8 @@ The packages are fetched at build time with `apt-get download` (no root needed) 
 and unpacked with `dpkg-deb -x`; nothing from them is committed. Two kinds of animation are read:
 
 - numbered frame files, `<name><n>.png` with consecutive n (Battle for Wesnoth's units, e.g.
-  `units/undead/ghost-n-1.png … ghost-n-5.png`: about 600 sequences in `wesnoth-1.16-data`);
-- sprite sheets described by `.sprite` files (Pingus: `(image "walker.png") (array 8 1) (size 32 32)`).
+  `units/undead/ghost-n-1.png … ghost-n-5.png`: 876 sequences in `wesnoth-1.16-data`, 65 in `pingus-data`);
+- sprite sheets described by `.sprite` files (Pingus: `(image "walker.png") (array 8 1) (size 32 32)`; 79).
 
 Each clip takes three frames (i, i + k, i + 2k) of one sequence — the artist's in-between is the
 middle one — scales them up by a whole factor (nearest-neighbour or bicubic, so both pixel-art and

@@ -29,7 +29,7 @@ import numpy as np
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from triplets import background, frames_differ, numbered_sequences, safe_name, split_of, write_triplet  # noqa: E402
+from triplets import background, frames_differ, load_rgba, numbered_sequences, safe_name, split_of, write_triplet  # noqa: E402
 
 DEFAULT_SIF = Path(__file__).resolve().parents[4] / "shared" / "data" / "synfig"
 WIDTHS = [256, 384, 512]
@@ -75,7 +75,7 @@ def triplets_from(frames: list, fps: float, name: str, out: Path, rng: np.random
         if (i + 2 * k) // block != i // block or i + 2 * k >= len(frames):
             continue
         split = split_of(f"{name}/{i // block}", val_fraction, salt="synfig")
-        trio = [Image.open(frames[j]).convert("RGBA") for j in (i, i + k, i + 2 * k)]
+        trio = [load_rgba(frames[j]) for j in (i, i + k, i + 2 * k)]
         if not frames_differ(trio):
             continue
         if any(f.getextrema()[3][0] < 255 for f in trio):  # transparency: one background for all three
@@ -95,6 +95,10 @@ def build(sources: list[Path], out: Path, widths: list[int], val_fraction: float
     rng = np.random.default_rng(seed)
     counts = {"train": 0, "val": 0, "rendered": use_synfig}
     sifs = sorted(p for s in sources for p in ([s] if s.is_file() else s.rglob("*.sif")))
+    def add(got: dict) -> None:
+        for k in ("train", "val"):
+            counts[k] += got[k]
+
     if use_synfig:
         for sif in sifs:
             info = canvas_info(sif)
@@ -102,16 +106,12 @@ def build(sources: list[Path], out: Path, widths: list[int], val_fraction: float
                 size = size_for(info, width)
                 with tempfile.TemporaryDirectory() as tmp:
                     frames = render_sequence(sif, size, info, Path(tmp))
-                    got = triplets_from(frames, info["frame_rate"], f"{sif.stem}_{size[0]}x{size[1]}", out, rng,
-                                        val_fraction)
-                for k in ("train", "val"):
-                    counts[k] += got[k]
+                    add(triplets_from(frames, info["frame_rate"], f"{sif.stem}_{size[0]}x{size[1]}", out, rng,
+                                      val_fraction))
     else:
         for s in sources:
             for seq in numbered_sequences(s if s.is_dir() else s.parent):
-                got = triplets_from(seq.frames, 24.0, seq.name, out, rng, val_fraction)
-                for k in ("train", "val"):
-                    counts[k] += got[k]
+                add(triplets_from(seq.frames, 24.0, seq.name, out, rng, val_fraction))
     return counts
 
 
