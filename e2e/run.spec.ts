@@ -152,38 +152,6 @@ test.describe('running the studio end to end', () => {
     await expect(studio.id('cache.row')).toHaveCount(0);
   });
 
-  // The page must not freeze while a run streams progress and frames. The budget is 400 ms, not
-  // RAIL's 100 ms: on the shared 2-core CI machines the same code measured long tasks of 110-183 ms
-  // (once 327 ms) from scheduling noise alone, while a real freeze (frames encoded or scored on
-  // the main thread) costs seconds.
-  test('no main-thread long task over 400 ms during a run', async ({ studio, page }) => {
-    await studio.open();
-    await studio.dropKeyframes();
-    // Load the model once so the measured run is pure inference.
-    await studio.setNumber('run.steps', 2);
-    await studio.run();
-    await studio.expectDone(3);
-    await page.evaluate(() => {
-      const w = window as unknown as { __longTasks: number[] };
-      w.__longTasks = [];
-      new PerformanceObserver((list) => {
-        for (const e of list.getEntries()) w.__longTasks.push(e.duration);
-      }).observe({ type: 'longtask' });
-    });
-    await studio.setNumber('run.count', 8);
-    await studio.setNumber('run.steps', 30);
-    await studio.run();
-    await expect(studio.id('run.status')).toHaveText(/^Step/);
-    await studio.expectDone(8);
-    const longTasks = await page.evaluate(
-      () => (window as unknown as { __longTasks: number[] }).__longTasks,
-    );
-    expect(
-      longTasks.filter((d) => d > 400),
-      `long tasks: ${longTasks.join(', ')}`,
-    ).toEqual([]);
-  });
-
   test('pasting an image fills the first empty slot', async ({ studio, page }) => {
     await studio.open();
     const [start] = sampleKeyframes();

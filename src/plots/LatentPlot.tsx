@@ -3,7 +3,7 @@
  * scales can be compared; a run whose latents collapse relative to the baseline run with the same
  * seed, or turn non-finite, is flagged with the step where it started. Exports the data as CSV.
  */
-import { useDeferredValue, useMemo, useState } from 'react';
+import { memo, useDeferredValue, useMemo, useState } from 'react';
 import {
   CartesianGrid,
   Legend,
@@ -15,6 +15,7 @@ import {
   YAxis,
 } from 'recharts';
 import type { StepRecord } from '../core/pipeline';
+import type { RunTrace } from '../state/store';
 import { downloadBlob } from '../common/download';
 import { useStudio } from '../state/store';
 import { judgeTraces, tracesToCsv } from './traces';
@@ -95,31 +96,7 @@ export function LatentPlot() {
           Export CSV
         </button>
       </div>
-      <div className="plot" data-testid="plot.chart">
-        <ResponsiveContainer width="100%" height={240}>
-          <LineChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 0 }}>
-            <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
-            <XAxis
-              dataKey="step"
-              label={{ value: 'step (0 = noise)', position: 'insideBottom', offset: -4 }}
-            />
-            <YAxis width={48} tickFormatter={(v: number) => v.toFixed(2)} />
-            <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(4) : String(v))} />
-            <Legend />
-            {traces.map((t, i) => (
-              <Line
-                key={t.jobId}
-                dataKey={`r${t.jobId}`}
-                name={t.label}
-                stroke={COLOURS[i % COLOURS.length]}
-                dot={false}
-                isAnimationActive={false}
-                strokeDasharray={verdicts.get(t.jobId)?.collapsed ? '5 3' : undefined}
-              />
-            ))}
-          </LineChart>
-        </ResponsiveContainer>
-      </div>
+      <TraceChart data={data} traces={traces} verdicts={verdicts} />
       <ul className="hint collapse-list" data-testid="plot.warnings">
         {traces
           .filter((t) => verdicts.get(t.jobId)?.collapsed)
@@ -136,3 +113,48 @@ export function LatentPlot() {
     </section>
   );
 }
+
+type Verdicts = ReturnType<typeof judgeTraces>;
+
+/**
+ * The chart itself, memoised: while a new trace is deferred, the urgent render that the store
+ * update causes keeps the old props and skips recharts entirely (a recharts re-render with the
+ * same data still costs a long task on a slow machine); the new trace renders once, deferred.
+ */
+const TraceChart = memo(function TraceChart({
+  data,
+  traces,
+  verdicts,
+}: {
+  data: Record<string, number | null>[];
+  traces: RunTrace[];
+  verdicts: Verdicts;
+}) {
+  return (
+    <div className="plot" data-testid="plot.chart">
+      <ResponsiveContainer width="100%" height={240}>
+        <LineChart data={data} margin={{ top: 8, right: 16, bottom: 8, left: 0 }}>
+          <CartesianGrid strokeDasharray="3 3" opacity={0.4} />
+          <XAxis
+            dataKey="step"
+            label={{ value: 'step (0 = noise)', position: 'insideBottom', offset: -4 }}
+          />
+          <YAxis width={48} tickFormatter={(v: number) => v.toFixed(2)} />
+          <Tooltip formatter={(v) => (typeof v === 'number' ? v.toFixed(4) : String(v))} />
+          <Legend />
+          {traces.map((t, i) => (
+            <Line
+              key={t.jobId}
+              dataKey={`r${t.jobId}`}
+              name={t.label}
+              stroke={COLOURS[i % COLOURS.length]}
+              dot={false}
+              isAnimationActive={false}
+              strokeDasharray={verdicts.get(t.jobId)?.collapsed ? '5 3' : undefined}
+            />
+          ))}
+        </LineChart>
+      </ResponsiveContainer>
+    </div>
+  );
+});
