@@ -99,7 +99,8 @@ class LatentTriplets:
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="data/procedural")
+    ap.add_argument("--data", default="data/procedural",
+                    help="triplet set(s), comma-separated; each set's latents are cached under its own name")
     ap.add_argument("--vae", default="runs/vae/vae_last.pt")
     ap.add_argument("--run", default="runs/denoiser")
     ap.add_argument("--latents", default=None, help="latent cache folder (default: the run folder)")
@@ -111,16 +112,33 @@ def main() -> int:
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--init", type=Path, default=None,
+                    help="start from this denoiser checkpoint's EMA weights and config (fine-tuning; fresh optimiser)")
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
     run = Path(args.run)
     cache_dir = Path(args.latents) if args.latents else run
-    train = cache_latents(Path(args.data), "train", Path(args.vae), cache_dir / "latents_train.pt")
-    val = cache_latents(Path(args.data), "val", Path(args.vae), cache_dir / "latents_val.pt")
-    scale = 1.0 / train["std"]
+    sets = [Path(d) for d in args.data.split(",")]
+    train, val = ({"clips": {}}, {"clips": {}})
+    for i, d in enumerate(sets):
+        # The first set keeps the plain cache names (and sets the latent scale): older runs resume as they were.
+        tag = "" if i == 0 else f"_{d.name}"
+        for split, acc in (("train", train), ("val", val)):
+            part = cache_latents(d, split, Path(args.vae), cache_dir / f"latents_{split}{tag}.pt")
+            acc["clips"].update({f"{d.name}/{k}" if i else k: v for k, v in part["clips"].items()})
+            if i == 0:
+                acc["std"] = part["std"]
     sched = Schedule()
-    cfg = CelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
+    if args.init:
+        init = torch.load(args.init)
+        cfg = CelConfig.from_dict(init["config"])
+        scale = float(init["scale_factor"])
+    else:
+        cfg = CelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
+        scale = 1.0 / train["std"]
     model = CelDenoiser(cfg)
+    if args.init:
+        model.load_state_dict(init["ema"])
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "denoiser")

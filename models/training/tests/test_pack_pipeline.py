@@ -72,6 +72,20 @@ def test_latent_cache_covers_every_frame(runs):
         assert c["taus"][0] == 0.5 and all(0.1 <= t <= 0.9 for t in c["taus"])
 
 
+def test_denoiser_fine_tunes_from_a_checkpoint_on_several_sets(runs, tmp_path):
+    """--init starts from a checkpoint's EMA weights, config and latent scale; --data takes several sets,
+    each cached under its own name. With a learning rate of 0 one step leaves the weights as loaded."""
+    root = runs.parent
+    init = runs / "denoiser" / "denoiser_last.pt"
+    run("train_denoiser.py", "--data", f"{root / 'color'},{root / 'lineart'}", "--run", str(tmp_path / "ft"),
+        "--vae", str(runs / "vae" / "vae_last.pt"), "--init", str(init), "--lr", "0", "--steps", "1",
+        "--batch", "2", "--ckpt-every", "1")
+    assert (tmp_path / "ft" / "latents_train.pt").exists() and (tmp_path / "ft" / "latents_train_lineart.pt").exists()
+    before, after = torch.load(init), torch.load(tmp_path / "ft" / "denoiser_last.pt")
+    assert after["config"] == before["config"] and after["scale_factor"] == before["scale_factor"]
+    assert all(torch.equal(after["ema"][k], v) for k, v in before["ema"].items())
+
+
 def test_lora_trains_only_the_adapters_on_a_frozen_base(runs):
     base = torch.load(runs / "denoiser" / "denoiser_last.pt")["ema"]
     lora = torch.load(runs / "lora" / "lora_last.pt")
