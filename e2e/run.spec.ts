@@ -1,4 +1,4 @@
-import { expect, sampleKeyframes, test } from './studio';
+import { expect, sampleKeyframes, solidPng, test } from './studio';
 
 test.describe('running the studio end to end', () => {
   test('drop two keyframes, run, see N in-betweens at the keyframes size', async ({
@@ -39,6 +39,44 @@ test.describe('running the studio end to end', () => {
     expect(noiseStd).toBeGreaterThan(0.9);
     expect(noiseStd).toBeLessThan(1.1);
     await expect(page.getByTestId('message.error')).toHaveCount(0);
+  });
+
+  test('native size runs at the keyframes own pixels padded to a multiple of 64; too large is refused', async ({
+    studio,
+    page,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes([
+      solidPng('a.png', 200, 100, [200, 40, 40]),
+      solidPng('b.png', 200, 100, [40, 40, 200]),
+    ]);
+    await studio.id('keyframes.fit.native').check();
+    await expect(studio.id('keyframes.fit-preview')).toContainText(
+      'Run at 256×128: the keyframes keep their 200×100 pixels',
+    );
+    await studio.setNumber('run.count', 2);
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(2);
+    const sizes = await studio
+      .id('viewer.frame')
+      .evaluateAll((imgs) =>
+        (imgs as HTMLImageElement[]).map((img) => `${img.naturalWidth}×${img.naturalHeight}`),
+      );
+    expect(sizes).toEqual(['200×100', '200×100']);
+    await expect(page.getByTestId('message.error')).toHaveCount(0);
+    // 1400×900 would be a 1408×960 model frame: the preview warns, Run refuses with a message and
+    // keeps the last result on screen.
+    await studio.dropKeyframes([
+      solidPng('c.png', 1400, 900, [200, 40, 40]),
+      solidPng('d.png', 1400, 900, [40, 40, 200]),
+    ]);
+    await expect(studio.id('keyframes.fit-warning')).toContainText('1408×960');
+    await studio.id('run.start').click();
+    await expect(studio.errors()).toContainText('Choose Letterbox or Centre-crop');
+    await expect(studio.id('viewer.frame')).toHaveCount(2);
+    await studio.id('keyframes.fit.letterbox').check();
+    await expect(studio.id('keyframes.fit-warning')).toHaveCount(0);
   });
 
   test('the same seed gives the same frames; another seed differs', async ({ studio }) => {

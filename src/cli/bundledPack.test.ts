@@ -8,9 +8,14 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { RgbaImage } from '../core/image';
+import { createRgbaImage, type RgbaImage } from '../core/image';
 import type { FloatTensor } from '../core/graph';
-import { interpolate, prepareKeyframes, type PreparedKeyframes } from '../core/pipeline';
+import {
+  interpolate,
+  prepareKeyframes,
+  restoreFrame,
+  type PreparedKeyframes,
+} from '../core/pipeline';
 import type { PackManifest } from '../core/manifest';
 import { DEFAULT_SCALES } from '../sweep/defaults';
 import { loadVariantGraphs, readPackManifest, readPng } from './nodeRuntime';
@@ -30,6 +35,31 @@ function meanLevelDiff(a: RgbaImage, b: RgbaImage): number {
   let s = 0;
   for (let i = 0; i < a.data.length; i++) if ((i & 3) !== 3) s += Math.abs(a.data[i]! - b.data[i]!);
   return s / ((a.data.length / 4) * 3);
+}
+
+/** The width×height region of `img` at (x, y). */
+function crop(img: RgbaImage, x: number, y: number, width: number, height: number): RgbaImage {
+  const out = createRgbaImage(width, height);
+  for (let r = 0; r < height; r++)
+    out.data.set(
+      img.data.subarray(((y + r) * img.width + x) * 4, ((y + r) * img.width + x + width) * 4),
+      r * width * 4,
+    );
+  return out;
+}
+
+/** Mean level difference between `a` and `b` over the pixels where `start` and `end` agree. */
+function staticDiff(a: RgbaImage, b: RgbaImage, start: RgbaImage, end: RgbaImage): number {
+  let s = 0;
+  let n = 0;
+  for (let p = 0; p < a.data.length; p += 4) {
+    const still = [0, 1, 2].every((c) => start.data[p + c] === end.data[p + c]);
+    if (!still) continue;
+    for (let c = 0; c < 3; c++) s += Math.abs(a.data[p + c]! - b.data[p + c]!);
+    n += 3;
+  }
+  expect(n).toBeGreaterThan(0);
+  return s / n;
 }
 
 describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pack', () => {
@@ -54,6 +84,31 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     }
     expect(total).toBeLessThan(40e6);
   });
+
+  it('at native size, what does not move comes back closer to the keyframes than through letterbox', async () => {
+    // 301×203 keyframes (not a multiple of 64, another shape than 512×320) cut from the samples.
+    const [start, end] = (
+      await Promise.all(
+        ['bounce-start.png', 'bounce-end.png'].map((f) => readPng(join(ROOT, 'public/samples', f))),
+      )
+    ).map((img) => crop(img!, 150, 80, 301, 203)) as [RgbaImage, RgbaImage];
+    const student = await loadVariantGraphs(PACK, manifest, 'student', 2);
+    const settings = { count: 1, steps: 4, seed: SEED };
+    const diffs: Record<string, number> = {};
+    for (const mode of ['native', 'letterbox'] as const) {
+      const kf = prepareKeyframes(manifest, start, end, mode);
+      if (mode === 'native') {
+        expect([kf.plan.dstWidth, kf.plan.dstHeight]).toEqual([320, 256]);
+        expect([kf.start.width, kf.start.height]).toEqual([320, 256]);
+      }
+      const res = await interpolate(manifest, student.variant, student.graphs, kf, settings);
+      const frame = restoreFrame(res.modelFrames[0]!, kf.plan, start);
+      expect([frame.width, frame.height]).toEqual([301, 203]);
+      diffs[mode] = staticDiff(frame, start, start, end);
+    }
+    expect(diffs.native!, JSON.stringify(diffs)).toBeLessThan(diffs.letterbox!);
+    expect(diffs.native!, JSON.stringify(diffs)).toBeLessThan(1);
+  }, 120_000);
 
   it('LoRA at scale 0 equals the baseline within 1/255, and drifts monotonically with the scale', async () => {
     const base = await loadVariantGraphs(PACK, manifest, 'baseline', 2);

@@ -128,6 +128,44 @@ describe('inbetween interpolate', () => {
     rmSync(out, { recursive: true, force: true });
   });
 
+  it('--fit native runs the model at the keyframes own size, padded to a multiple of 64', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inbetween-native-'));
+    // 150×90 keyframes: the tiny pack's frame is 192×128, so letterbox would resample; native pads
+    // to 192×128 without resampling. A frame too large for native is refused before running.
+    const png = (w: number, h: number, shade: number) => {
+      const img = new PNG({ width: w, height: h });
+      for (let i = 0; i < w * h; i++) img.data.set([shade, 255 - shade, (i % w) % 256, 255], i * 4);
+      return PNG.sync.write(img);
+    };
+    writeFileSync(join(dir, 'a.png'), png(150, 90, 40));
+    writeFileSync(join(dir, 'b.png'), png(150, 90, 200));
+    const args = ['--pack', PACK, '--start', join(dir, 'a.png'), '--end', join(dir, 'b.png')];
+    const code = await main([
+      'interpolate',
+      ...args,
+      ...['--out', join(dir, 'out'), '--frames', '1', '--steps', '2', '--fit', 'native'],
+    ]);
+    expect(errors).toEqual([]);
+    expect(code).toBe(0);
+    const frame = PNG.sync.read(readFileSync(join(dir, 'out', 'frame_01.png')));
+    expect([frame.width, frame.height]).toEqual([150, 90]);
+    const run = JSON.parse(readFileSync(join(dir, 'out', 'run.json'), 'utf8'));
+    expect(run.fit).toBe('native');
+    expect(run.modelSize).toEqual([192, 128]);
+    writeFileSync(join(dir, 'big-a.png'), png(1400, 900, 40));
+    writeFileSync(join(dir, 'big-b.png'), png(1400, 900, 200));
+    const big = ['--start', join(dir, 'big-a.png'), '--end', join(dir, 'big-b.png')];
+    expect(
+      await main([
+        'interpolate',
+        ...['--pack', PACK, ...big, '--out', join(dir, 'big'), '--fit', 'native'],
+      ]),
+    ).toBe(1);
+    expect(errors[0]).toMatch(/Native size would run the model on a 1408×960 frame.*Letterbox/);
+    expect(existsSync(join(dir, 'big'))).toBe(false);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('refuses --gt of another size than the keyframes before running', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'inbetween-gt-bad-'));
     writeFileSync(join(dir, 'small.png'), PNG.sync.write(new PNG({ width: 64, height: 64 })));
@@ -149,6 +187,22 @@ describe('inbetween interpolate', () => {
     [
       ['interpolate', '--pack', PACK, '--start', START, '--end', END],
       /^inbetween: --out is required$/,
+    ],
+    [
+      [
+        'interpolate',
+        '--pack',
+        PACK,
+        '--start',
+        START,
+        '--end',
+        END,
+        '--out',
+        '/tmp/x',
+        '--fit',
+        'pad',
+      ],
+      /^inbetween: --fit must be letterbox, crop, native, got "pad"$/,
     ],
     [
       [

@@ -3,7 +3,7 @@
  * onnxruntime-node. Bad arguments and bad files exit non-zero with a one-line reason.
  *
  *   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
- *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop]
+ *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
  *                         [--gt G.png] [--lpips DIR]
  *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
  */
@@ -11,7 +11,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
-import type { FitMode, RgbaImage } from '../core/image';
+import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
 import { interpolate, MAX_INBETWEENS, prepareKeyframes, restoreFrame } from '../core/pipeline';
 import {
   loadLpipsGraphs,
@@ -32,7 +32,7 @@ import {
 
 const USAGE = `usage:
   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
-                        [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop]
+                        [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
                         [--gt G.png] [--lpips DIR]
   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
   inbetween --help
@@ -125,8 +125,8 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     if (!values[req]) throw new UsageError(`--${req} is required`);
   }
   const fit = (values.fit ?? 'letterbox') as FitMode;
-  if (fit !== 'letterbox' && fit !== 'crop')
-    throw new UsageError(`--fit must be letterbox or crop, got "${values.fit}"`);
+  if (!FIT_MODES.includes(fit))
+    throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${values.fit}"`);
   const manifest = await readPackManifest(values.pack!);
   const variantId = values.variant ?? manifest.variants[0]!.id;
   const variantSpec = manifest.variants.find((v) => v.id === variantId);
@@ -214,7 +214,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     loraScale: result.loraScale,
     fit,
     keyframeSize: [start.width, start.height],
-    modelSize: manifest.image.defaultSize,
+    modelSize: [prepared.plan.dstWidth, prepared.plan.dstHeight],
     frames: files.map((file, i) => ({ file, tau: result.positions[i] })),
     ...(gtRecord ? { groundTruth: gtRecord } : {}),
     timesteps: result.timesteps,

@@ -6,6 +6,7 @@ import {
   assertImageSize,
   createRgbaImage,
   fitImage,
+  nativeFrameSize,
   planFit,
   resizeImage,
   rgbaToTensor,
@@ -280,6 +281,39 @@ describe('fitImage / unfitImage', () => {
       expect(Array.from(fitted.data)).toEqual(Array.from(img.data));
       expect(Array.from(unfitImage(fitted, plan).data)).toEqual(Array.from(img.data));
     }
+  });
+
+  it('native: each side rounds up to the multiple; the source sits centred at scale 1', () => {
+    expect(nativeFrameSize(300, 200, 64)).toEqual([320, 256]);
+    expect(nativeFrameSize(512, 320, 64)).toEqual([512, 320]);
+    expect(nativeFrameSize(1, 1, 64)).toEqual([64, 64]);
+    expect(() => nativeFrameSize(300, 200, 0)).toThrow(/multipleOf/);
+    const plan = planFit(301, 200, 320, 256, 'native');
+    expect(plan).toMatchObject({
+      scale: 1,
+      scaledWidth: 301,
+      scaledHeight: 200,
+      offsetX: 9, // 19 spare columns: 9 left, 10 right
+      offsetY: 28,
+      contentRect: { x: 9, y: 28, width: 301, height: 200 },
+    });
+    expect(() => planFit(300, 200, 256, 256, 'native')).toThrow(/smaller than the source/);
+  });
+
+  it('native pads with the edge pixels and gives the source back bit for bit', () => {
+    const img = makeImage(5, 3, (x, y) => [10 * x, 50 * y, 7 * x + y, 255]);
+    const plan = planFit(5, 3, 8, 8, 'native'); // offset (1, 2)
+    const fitted = fitImage(img, plan);
+    expect([fitted.width, fitted.height]).toEqual([8, 8]);
+    expect(pixelAt(fitted, 1, 2)).toEqual(pixelAt(img, 0, 0));
+    expect(pixelAt(fitted, 5, 4)).toEqual(pixelAt(img, 4, 2));
+    expect(pixelAt(fitted, 0, 0)).toEqual(pixelAt(img, 0, 0)); // corner repeats the corner
+    expect(pixelAt(fitted, 7, 7)).toEqual(pixelAt(img, 4, 2));
+    expect(pixelAt(fitted, 7, 3)).toEqual(pixelAt(img, 4, 1)); // right edge repeats its row
+    expect(pixelAt(fitted, 3, 0)).toEqual(pixelAt(img, 2, 0)); // top edge repeats its column
+    const smooth = makeSmoothImage(301, 200);
+    const p = planFit(301, 200, 320, 256, 'native');
+    expect(Array.from(unfitImage(fitImage(smooth, p), p).data)).toEqual(Array.from(smooth.data));
   });
 
   it.each([

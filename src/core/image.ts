@@ -3,7 +3,7 @@
  * encoder wants a CHW float tensor at the pack's size, and the decoder's tensor has to go back to
  * RGBA at the keyframes' size. This module converts between the two, resizes (bilinear, with an
  * area prefilter for large reductions so line art does not alias) and plans how a keyframe is
- * letterboxed or cropped into the model's frame and back. It runs in workers, Node and tests.
+ * letterboxed, cropped or padded into the model's frame and back. It runs in workers, Node and tests.
  */
 
 /** Largest width or height any image may have. */
@@ -300,8 +300,31 @@ export function resizeImage(img: RgbaImage, width: number, height: number): Rgba
   return out;
 }
 
-/** How a keyframe is fitted to the model's frame: scaled to fit inside (bars) or to cover (cropped). */
-export type FitMode = 'letterbox' | 'crop';
+/**
+ * How a keyframe is fitted to the model's frame: scaled to fit inside (bars), scaled to cover
+ * (cropped), or kept at its own pixels and padded out to the next multiple of the pack's
+ * `multipleOf` (native: nothing is resampled, so what does not move comes back exact).
+ */
+export type FitMode = 'letterbox' | 'crop' | 'native';
+
+/** The fit modes, in the order the studio offers them. */
+export const FIT_MODES: readonly FitMode[] = ['letterbox', 'crop', 'native'];
+
+/** The model frame for `native`: each side rounded up to a multiple of `multipleOf`. */
+export function nativeFrameSize(
+  srcWidth: number,
+  srcHeight: number,
+  multipleOf: number,
+): [number, number] {
+  assertImageSize(srcWidth, srcHeight, 'source image');
+  if (!Number.isInteger(multipleOf) || multipleOf < 1) {
+    throw new Error(`multipleOf must be a positive whole number, got ${multipleOf}`);
+  }
+  return [
+    Math.ceil(srcWidth / multipleOf) * multipleOf,
+    Math.ceil(srcHeight / multipleOf) * multipleOf,
+  ];
+}
 
 /**
  * How a source image maps into the model's frame: the source is scaled by `scale` and placed with
@@ -328,6 +351,8 @@ export interface FitPlan {
  * inside and centred, sizes rounded to whole pixels (at least 1) and the bar offset rounded down
  * (an odd spare pixel goes to the right/bottom bar). crop: scaled to cover and centre-cropped,
  * the crop offset rounded down likewise (an odd spare pixel is cut from the right/bottom).
+ * native: scale 1, centred in a destination at least as large as the source (see
+ * `nativeFrameSize`), the spare pixels split the same way.
  */
 export function planFit(
   srcWidth: number,
@@ -378,6 +403,28 @@ export function planFit(
       contentRect: { x: 0, y: 0, width: dstWidth, height: dstHeight },
     };
   }
+  if (mode === 'native') {
+    if (dstWidth < srcWidth || dstHeight < srcHeight) {
+      throw new Error(
+        `native fit: the model frame ${dstWidth}×${dstHeight} is smaller than the source ${srcWidth}×${srcHeight}`,
+      );
+    }
+    const offsetX = Math.floor((dstWidth - srcWidth) / 2);
+    const offsetY = Math.floor((dstHeight - srcHeight) / 2);
+    return {
+      mode,
+      srcWidth,
+      srcHeight,
+      dstWidth,
+      dstHeight,
+      scale: 1,
+      scaledWidth: srcWidth,
+      scaledHeight: srcHeight,
+      offsetX,
+      offsetY,
+      contentRect: { x: offsetX, y: offsetY, width: srcWidth, height: srcHeight },
+    };
+  }
   throw new Error(`unknown fit mode "${String(mode)}"`);
 }
 
@@ -411,8 +458,34 @@ function assertPlanSize(img: RgbaImage, width: number, height: number, what: str
 }
 
 /**
+ * `img` placed at (offsetX, offsetY) in a width×height image whose other pixels repeat the
+ * nearest edge pixel of `img` (no new edges for the model to see; `img` must fit inside).
+ */
+function padReplicate(
+  img: RgbaImage,
+  width: number,
+  height: number,
+  offsetX: number,
+  offsetY: number,
+): RgbaImage {
+  const out = createRgbaImage(width, height);
+  const row = new Uint8ClampedArray(width * 4);
+  for (let y = 0; y < height; y++) {
+    const sy = Math.min(img.height - 1, Math.max(0, y - offsetY));
+    const src = img.data.subarray(sy * img.width * 4, (sy + 1) * img.width * 4);
+    row.set(src, offsetX * 4);
+    for (let x = 0; x < offsetX; x++) row.set(src.subarray(0, 4), x * 4);
+    const last = src.subarray(src.length - 4);
+    for (let x = offsetX + img.width; x < width; x++) row.set(last, x * 4);
+    out.data.set(row, y * width * 4);
+  }
+  return out;
+}
+
+/**
  * Source → model frame. Letterbox bars are filled with `padColor` (default white
- * [255,255,255,255]); in crop mode the parts outside the frame are cut off.
+ * [255,255,255,255]); in crop mode the parts outside the frame are cut off; native pads by
+ * repeating the edge pixels (the source pixels are copied unchanged).
  */
 export function fitImage(
   img: RgbaImage,
@@ -420,6 +493,9 @@ export function fitImage(
   padColor: [number, number, number, number] = [...WHITE],
 ): RgbaImage {
   assertPlanSize(img, plan.srcWidth, plan.srcHeight, 'source image');
+  if (plan.mode === 'native') {
+    return padReplicate(img, plan.dstWidth, plan.dstHeight, plan.offsetX, plan.offsetY);
+  }
   const scaled = resizeImage(img, plan.scaledWidth, plan.scaledHeight);
   if (plan.scaledWidth === plan.dstWidth && plan.scaledHeight === plan.dstHeight) return scaled;
   const out = createRgbaImage(plan.dstWidth, plan.dstHeight, padColor);
@@ -428,7 +504,8 @@ export function fitImage(
 }
 
 /**
- * Model frame → source size: letterbox takes the contentRect and resizes it back; crop maps the
+ * Model frame → source size: letterbox takes the contentRect and resizes it back (native takes
+ * it as it is, no resampling); crop maps the
  * whole frame back to source scale (the frame covers the source region starting at
  * −offset / scale, rounded to whole pixels) and pastes it over a copy of `background` (if given,
  * same size as the source; the keyframe-blend region outside the crop — pass the start keyframe)
@@ -436,7 +513,7 @@ export function fitImage(
  */
 export function unfitImage(img: RgbaImage, plan: FitPlan, background?: RgbaImage): RgbaImage {
   assertPlanSize(img, plan.dstWidth, plan.dstHeight, 'model frame');
-  if (plan.mode === 'letterbox') {
+  if (plan.mode === 'letterbox' || plan.mode === 'native') {
     const r = plan.contentRect;
     return resizeImage(cropImage(img, r.x, r.y, r.width, r.height), plan.srcWidth, plan.srcHeight);
   }

@@ -8,6 +8,7 @@ import type { FloatTensor, GraphRunner } from './graph';
 import {
   assertImageSize,
   fitImage,
+  nativeFrameSize,
   planFit,
   rgbaToTensor,
   tensorToRgba,
@@ -121,8 +122,38 @@ export interface PreparedKeyframes {
 }
 
 /**
- * Checks the two keyframes have one size and fits both to the pack's default size.
- * Throws with a clear message for different sizes.
+ * The largest model frame (in pixels) the native fit uses: 1024×1024, about four times the cel
+ * pack's 512×320 in time and memory per step. 1280×720 frames fit (1280×768); larger ones are
+ * letterboxed or cropped instead.
+ */
+export const MAX_NATIVE_PIXELS = 1024 * 1024;
+
+/**
+ * The model frame a fit mode uses for keyframes of this size: the pack's default size, or for
+ * `native` the keyframes' own size rounded up to the pack's `multipleOf`. Throws with a clear
+ * message when a native frame would exceed MAX_NATIVE_PIXELS.
+ */
+export function modelFrameSize(
+  manifest: PackManifest,
+  width: number,
+  height: number,
+  mode: FitMode,
+): [number, number] {
+  if (mode !== 'native') return [...manifest.image.defaultSize];
+  const [w, h] = nativeFrameSize(width, height, manifest.image.multipleOf);
+  if (w * h > MAX_NATIVE_PIXELS) {
+    throw new Error(
+      `Native size would run the model on a ${w}×${h} frame for these ${width}×${height} keyframes; ` +
+        `the most it runs natively is ${MAX_NATIVE_PIXELS.toLocaleString('en')} pixels (e.g. 1280×768). ` +
+        `Choose Letterbox or Centre-crop, which fit them to the pack's ${manifest.image.defaultSize.join('×')}.`,
+    );
+  }
+  return [w, h];
+}
+
+/**
+ * Checks the two keyframes have one size and fits both to the model frame of `mode`
+ * (`modelFrameSize`). Throws with a clear message for different sizes or a native frame too large.
  */
 export function prepareKeyframes(
   manifest: PackManifest,
@@ -137,7 +168,7 @@ export function prepareKeyframes(
       `The keyframes have different sizes: start is ${start.width}×${start.height}, end is ${end.width}×${end.height}. Use two frames of the same size.`,
     );
   }
-  const [w, h] = manifest.image.defaultSize;
+  const [w, h] = modelFrameSize(manifest, start.width, start.height, mode);
   const plan = planFit(start.width, start.height, w, h, mode);
   return { start: fitImage(start, plan), end: fitImage(end, plan), plan };
 }

@@ -1,12 +1,13 @@
 /**
  * The two keyframe slots: drop, paste or pick an image into each (or two at once anywhere on the
  * panel), load the bundled sample pair, and choose how frames of another shape are fitted to the
- * model (letterbox or centre-crop), with a preview of what the model sees.
+ * model (letterbox, centre-crop or native size), with a preview of what the model sees.
  */
 import { useEffect, useRef, useState, type DragEvent } from 'react';
 import { useStudio, type Slot } from '../state/store';
 import { addKeyframeFiles, clearKeyframe, loadSamplePair, swapKeyframes } from './keyframeActions';
-import { planFit } from '../core/image';
+import { FIT_MODES, planFit, type FitMode } from '../core/image';
+import { modelFrameSize } from '../core/pipeline';
 
 function imageFiles(list: FileList | null | undefined): File[] {
   return list ? [...list] : [];
@@ -71,12 +72,30 @@ function SlotView({ slot }: { slot: Slot }) {
   );
 }
 
+const FIT_LABELS: Record<FitMode, string> = {
+  letterbox: 'Letterbox (keep everything)',
+  crop: 'Centre-crop (fill the frame)',
+  native: 'Native size (own pixels, padded)',
+};
+
 function FitPreview() {
   const start = useStudio((s) => s.keyframes.start);
   const manifest = useStudio((s) => s.packs.manifest);
   const fitMode = useStudio((s) => s.keyframes.fitMode);
   if (!start || !manifest) return null;
-  const [w, h] = manifest.image.defaultSize;
+  let size: [number, number];
+  try {
+    size = modelFrameSize(manifest, start.width, start.height, fitMode);
+  } catch (e) {
+    return (
+      <div className="fit-preview" data-testid="keyframes.fit-preview">
+        <p className="hint warn" data-testid="keyframes.fit-warning">
+          {(e as Error).message}
+        </p>
+      </div>
+    );
+  }
+  const [w, h] = size;
   const plan = planFit(start.width, start.height, w, h, fitMode);
   const same = start.width * h === start.height * w;
   const boxW = 160;
@@ -97,11 +116,15 @@ function FitPreview() {
         />
       </div>
       <p className="hint">
-        {same
-          ? `Same shape as the model's ${w}×${h} frame: scaled, nothing added or cut.`
-          : fitMode === 'letterbox'
-            ? `Letterboxed into the model's ${w}×${h} frame; results are cropped back to ${start.width}×${start.height}.`
-            : `Centre-cropped to the model's ${w}×${h} frame; the cut-off edges come from the start keyframe.`}
+        {fitMode === 'native'
+          ? w === start.width && h === start.height
+            ? `Run at ${w}×${h}, the keyframes' own size: nothing is resampled.`
+            : `Run at ${w}×${h}: the keyframes keep their ${start.width}×${start.height} pixels, padded with their edge colours to a multiple of ${manifest.image.multipleOf}; nothing is resampled.`
+          : same
+            ? `Same shape as the model's ${w}×${h} frame: scaled, nothing added or cut.`
+            : fitMode === 'letterbox'
+              ? `Letterboxed into the model's ${w}×${h} frame; results are cropped back to ${start.width}×${start.height}.`
+              : `Centre-cropped to the model's ${w}×${h} frame; the cut-off edges come from the start keyframe.`}
       </p>
     </div>
   );
@@ -136,7 +159,7 @@ export function KeyframePanel() {
       </div>
       <fieldset className="fit">
         <legend>Fit to the model's frame</legend>
-        {(['letterbox', 'crop'] as const).map((m) => (
+        {FIT_MODES.map((m) => (
           <label key={m}>
             <input
               type="radio"
@@ -148,7 +171,7 @@ export function KeyframePanel() {
                 useStudio.setState((s) => ({ keyframes: { ...s.keyframes, fitMode: m } }))
               }
             />
-            {m === 'letterbox' ? 'Letterbox (keep everything)' : 'Centre-crop (fill the frame)'}
+            {FIT_LABELS[m]}
           </label>
         ))}
       </fieldset>

@@ -12,6 +12,7 @@ import {
   terminateWorker,
   WorkerCrashedError,
 } from '../inference/inferenceClient';
+import { modelFrameSize } from '../core/pipeline';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
 import {
@@ -152,6 +153,12 @@ export async function startRun(): Promise<void> {
       'run',
       `The keyframes have different sizes (${start.width}×${start.height} and ${end.width}×${end.height}).`,
     );
+    return;
+  }
+  try {
+    modelFrameSize(manifest, start.width, start.height, fitMode);
+  } catch (e) {
+    say('error', 'run', (e as Error).message);
     return;
   }
   const settings = { ...s.settings };
