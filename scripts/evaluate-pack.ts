@@ -11,7 +11,7 @@
  *
  * `--drawn SET` (repeatable) adds a section scoring the baseline and the student on a random (seeded)
  * sample of that set's validation clips of drawn animation (models/training/data/sprites.py,
- * synfig_clips.py).
+ * synfig_clips.py), both fitted to the pack size (letterbox) and at the clips' own size (native).
  *
  * The same src/core code as the studio and the CLI does the work: keyframes fitted to the pack
  * size (letterbox), the in-between at τ = ½ mapped back to the triplet's size and scored against
@@ -297,7 +297,7 @@ async function scoreTriplets(
   seed: number,
   lpips: Awaited<ReturnType<typeof loadLpipsGraphs>>,
   t0: number,
-  withCeiling = false,
+  drawnSet = false,
 ): Promise<{ scores: Map<string, Scores[]>; diffs: Map<string, number[]> }> {
   const scores = new Map<string, Scores[]>();
   const diffs = new Map<string, number[]>();
@@ -309,7 +309,7 @@ async function scoreTriplets(
     const gt = { file: 'frame2.png', image: f2! };
     push(scores, 'blend', await scoreImages(gt, { file: 'blend', image: blend(f1!, f3!) }, lpips));
     push(scores, 'repeat', await scoreImages(gt, { file: 'repeat', image: f1! }, lpips));
-    if (withCeiling) {
+    if (drawnSet) {
       // The true middle frame through the same fit → model size → restore mapping: what any
       // model's frame loses to resampling alone under this protocol (a ceiling).
       const roundTrip = prepareKeyframes(manifest, f2!, f2!, 'letterbox');
@@ -326,6 +326,14 @@ async function scoreTriplets(
       if (c.variant === 'baseline') baseFrame = frame;
       if (baseFrame) push(diffs, c.id, meanAbsDiff(frame, baseFrame));
       push(scores, c.id, await scoreImages(gt, { file: c.id, image: frame }, lpips));
+    }
+    if (drawnSet) {
+      // The same configs at the clip's own size, padded to a multiple of 64 (nothing resampled).
+      const native = prepareKeyframes(manifest, f1!, f3!, 'native');
+      for await (const [c, res] of runConfigs(manifest, loaded, native, configs, seed)) {
+        const frame = restoreFrame(res.modelFrames[0]!, native.plan, f1!);
+        push(scores, `${c.id}@native`, await scoreImages(gt, { file: c.id, image: frame }, lpips));
+      }
     }
     const done = n + 1;
     if (done % 10 === 0 || done === clips.length)
@@ -445,6 +453,10 @@ async function main(): Promise<void> {
       clips: setClips.length,
       rows: [
         ...drawnConfigs.map((c) => ({ label: c.label, s: got.scores.get(c.id)! })),
+        ...drawnConfigs.map((c) => ({
+          label: `${c.label}, native size`,
+          s: got.scores.get(`${c.id}@native`)!,
+        })),
         { label: 'Frame blend (anchor)', s: got.scores.get('blend')! },
         { label: 'Repeated start frame (anchor)', s: got.scores.get('repeat')! },
         {
@@ -573,7 +585,9 @@ async function main(): Promise<void> {
     lines.push(
       'Validation clips of real drawn animation (`models/training/data/sprites.py`: Debian game sprites; ' +
         "`synfig_clips.py`: Synfig documents), whose middle frame is the artist's own in-between — not in the " +
-        'training data. Same protocol as above; clips picked at random (seeded) from each set. The last row is ' +
+        'training data. Same protocol as above; clips picked at random (seeded) from each set. The "native size" ' +
+        "rows run the same variants at each clip's own size padded to a multiple of 64 (the studio's native fit: " +
+        'nothing resampled) instead of fitting it to the pack size. The last row is ' +
         `the true middle frame sent through the same fit to ${manifest.image.defaultSize.join('×')} and back: ` +
         'resampling alone caps what any model can score this way, while the anchors are computed at the ' +
         "clips' own size — it matters where clips barely move (blend is then almost exact) or their size or " +
@@ -598,7 +612,9 @@ async function main(): Promise<void> {
   lines.push(
     'bash models/training/train_pack.sh && /usr/bin/python3 models/training/build_pack.py',
   );
-  lines.push('npm run lpips && npm run evaluate');
+  // The arguments this report was made with (sets, limits, seed), so the command reproduces it.
+  const args = process.argv.slice(2).filter((a) => a !== '--');
+  lines.push(`npm run lpips && npm run evaluate${args.length ? ` -- ${args.join(' ')}` : ''}`);
   lines.push('```');
   lines.push('');
   await writeFile(reportPath, lines.join('\n'));

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import csv
 import json
+import math
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 HERE = Path(__file__).resolve().parent
 T = HERE.parent
@@ -84,6 +88,23 @@ def test_denoiser_fine_tunes_from_a_checkpoint_on_several_sets(runs, tmp_path):
     before, after = torch.load(init), torch.load(tmp_path / "ft" / "denoiser_last.pt")
     assert after["config"] == before["config"] and after["scale_factor"] == before["scale_factor"]
     assert all(torch.equal(after["ema"][k], v) for k, v in before["ema"].items())
+
+
+def test_latent_ablation_scores_four_latents_and_blend(runs):
+    """latent_ablation.py decodes each validation clip from the true, sampled, keyframe-average and zero
+    latents; its frame-blend row is the plain PSNR of the mean of the keyframes (8-bit files, crop to 8)."""
+    root = runs.parent
+    out = run("latent_ablation.py", "--runs", str(runs), "--data", str(root / "color"), "--limit", "2").stdout
+    rows = {m[1]: float(m[2]) for m in re.finditer(r"^\s+(.+?)\s+(-?[\d.]+) dB$", out, re.M)}
+    assert set(rows) == {"true latent", "baseline sample", "keyframe average", "zeros", "frame blend"}
+    vals = []
+    for clip in sorted((root / "color" / "val").iterdir())[:2]:
+        f1, f2, f3 = (np.asarray(Image.open(clip / f"frame{i}.png").convert("RGB"), dtype=np.float64) / 127.5 - 1
+                      for i in (1, 2, 3))
+        h, w = f1.shape[0] // 8 * 8, f1.shape[1] // 8 * 8
+        mse = (((f1 + f3) / 2 - f2)[:h, :w] ** 2).mean()
+        vals.append(10 * math.log10(4 / mse))
+    assert abs(rows["frame blend"] - sum(vals) / len(vals)) < 0.01
 
 
 def test_lora_trains_only_the_adapters_on_a_frozen_base(runs):

@@ -1,0 +1,74 @@
+"""Where the pack's quality comes from: the pack decoder (the last decoder stage in --runs) decodes
+each validation clip's in-between from four latents — the true one (the VAE encoder's, an upper
+bound for any denoiser), the baseline's cached sample (runs/decoder/samples_val.pt: 25 DDIM steps
+from seeded noise, what the studio produces), the mean of the two keyframe latents (no denoiser at
+all) and zeros (no latent information) — and scores each against the true middle frame (PSNR over
+the clip's own pixels, cropped to a multiple of 8) next to frame blend.
+
+    /usr/bin/python3 models/training/latent_ablation.py [--runs runs] [--data data/procedural] [--limit 60]
+
+If the sampled latent scores like the keyframe average, the denoiser adds nothing the decoder could
+not get from the keyframes; the gap between the true latent and the sampled one is what a better
+denoiser can win with this decoder.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from build_pack import DECODER_STAGES  # noqa: E402
+from cel_model import FlowDecoder  # noqa: E402
+from trainlib import clip_targets, load_rgb  # noqa: E402
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR of images in [-1, 1] (peak-to-peak 2)."""
+    return 10 * math.log10(4 / ((a.clamp(-1, 1) - b) ** 2).mean().item())
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=Path, default=Path("runs"))
+    ap.add_argument("--data", type=Path, default=Path("data/procedural"))
+    ap.add_argument("--limit", type=int, default=60)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    stages = [s for s in DECODER_STAGES if (args.runs / s / "decoder_last.pt").exists()]
+    if not stages:
+        raise SystemExit(f"no decoder stage under {args.runs} (train_decoder.py, or from_pack.py)")
+    ck = torch.load(args.runs / stages[-1] / "decoder_last.pt")
+    dec = FlowDecoder(**ck.get("decoder_config", {}))
+    dec.load_state_dict(ck["ema"])
+    dec.eval()
+    samples = torch.load(args.runs / "decoder" / "samples_val.pt")
+    latents = torch.load(args.runs / "denoiser" / "latents_val.pt")["clips"]
+    names = [n for n in sorted(latents) if "baseline" in samples.get(n, {})][: args.limit]
+    if not names:
+        raise SystemExit("no validation clip has a cached baseline sample (train_decoder.py caches them)")
+    scores: dict[str, list[float]] = {}
+    with torch.no_grad():
+        for n in names:
+            c, clip = latents[n], args.data / "val" / n
+            h, w = c["keys"].shape[-2] * 8, c["keys"].shape[-1] * 8
+            s, e, m = (load_rgb(p)[:, :h, :w][None] for p in
+                       (clip / "frame1.png", clip / "frame3.png", clip_targets(clip)[0][0]))
+            true = c["targets"][:1].float()
+            for name, z in (("true latent", true), ("baseline sample", samples[n]["baseline"][:1].float()),
+                            ("keyframe average", c["keys"].float().mean(0, keepdim=True)),
+                            ("zeros", torch.zeros_like(true))):
+                scores.setdefault(name, []).append(psnr(dec(z, s, e), m))
+            scores.setdefault("frame blend", []).append(psnr((s + e) / 2, m))
+    print(f"{len(names)} validation clips of {args.data}, decoder {stages[-1]}:")
+    for name, v in scores.items():
+        print(f"  {name:18s} {sum(v) / len(v):6.2f} dB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
