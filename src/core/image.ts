@@ -505,11 +505,10 @@ export function fitImage(
 
 /**
  * Model frame → source size: letterbox takes the contentRect and resizes it back (native takes
- * it as it is, no resampling); crop maps the
- * whole frame back to source scale (the frame covers the source region starting at
- * −offset / scale, rounded to whole pixels) and pastes it over a copy of `background` (if given,
- * same size as the source; the keyframe-blend region outside the crop — pass the start keyframe)
- * or white.
+ * it as it is, no resampling); crop maps the whole frame back to source scale (the frame covers
+ * the source region starting at −offset / scale, rounded to whole pixels) and pastes it over a
+ * copy of `background` (if given, same size as the source; the keyframe-blend region outside the
+ * crop — pass the start keyframe) or white.
  */
 export function unfitImage(img: RgbaImage, plan: FitPlan, background?: RgbaImage): RgbaImage {
   assertPlanSize(img, plan.dstWidth, plan.dstHeight, 'model frame');
