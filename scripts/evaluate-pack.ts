@@ -345,6 +345,21 @@ async function scoreTriplets(
 }
 
 /** Mean of one metric over a config's per-triplet scores (null when any value is missing). */
+/**
+ * PSNR cell: the mean of per-triplet values (docs/metrics.md); when some frames are identical to
+ * the truth their PSNR is +∞ and so is the mean — the cell then says how many, and the mean of the
+ * others.
+ */
+function psnrCell(s: Scores[]): string {
+  const exact = s.filter((x) => x.metrics.psnr.infinite).length;
+  if (!exact) return fmt(meanMetric(s, 'psnr'), 2);
+  const rest = s.filter((x) => !x.metrics.psnr.infinite);
+  const others = rest.length
+    ? `; the other ${rest.length}: ${fmt(meanMetric(rest, 'psnr'), 2)}`
+    : '';
+  return `∞ (${exact} of ${s.length} exact${others})`;
+}
+
 function meanMetric(s: Scores[], k: 'psnr' | 'ssim' | 'lpips' | 'lpipsSqueeze'): number | null {
   const vals = s.map((x) => x.metrics[k].value);
   return vals.every((v) => v !== null) ? mean(vals as number[]) : null;
@@ -601,7 +616,7 @@ async function main(): Promise<void> {
       lines.push('|---|---|---|---|');
       for (const r of d.rows)
         lines.push(
-          `| ${r.label} | ${fmt(meanMetric(r.s, 'psnr'), 2)} | ${fmt(meanMetric(r.s, 'ssim'), 4)} | ${fmt(meanMetric(r.s, 'lpips'), 4)} |`,
+          `| ${r.label} | ${psnrCell(r.s)} | ${fmt(meanMetric(r.s, 'ssim'), 4)} | ${fmt(meanMetric(r.s, 'lpips'), 4)} |`,
         );
     }
   }
