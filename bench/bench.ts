@@ -13,6 +13,7 @@ import { build, preview } from 'vite';
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import {
+  BENCH_WARMUP_MS,
   benchmarkMetrics,
   benchmarkVariant,
   type BenchmarkResult,
@@ -194,7 +195,10 @@ async function main(): Promise<void> {
       }
       for (const v of variants) {
         const { variant, graphs } = await loadVariantGraphs(dir, manifest, v, wasmThreads);
-        const r = await benchmarkVariant(manifest, variant, graphs, { repeats });
+        const r = await benchmarkVariant(manifest, variant, graphs, {
+          repeats,
+          warmupMs: BENCH_WARMUP_MS,
+        });
         rows.push({ ...r, where: `${manifest.id} · node cpu (${wasmThreads} threads)` });
         for (const g of Object.values(graphs)) await g.release();
       }

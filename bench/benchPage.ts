@@ -2,6 +2,7 @@
  * The benchmark page (bench.html): exposes `window.inbetweenBench`, which `npm run bench` calls
  * through Playwright to time a pack's variants in the real inference worker.
  */
+import { BENCH_FIRST_WARMUP_MS, BENCH_WARMUP_MS } from '../src/core/benchmark';
 import { parseManifest } from '../src/core/manifest';
 import {
   benchmarkLoadedVariant,
@@ -36,7 +37,11 @@ async function inbetweenBench(req: BenchRequest) {
       () => undefined,
     );
     const loadMs = performance.now() - t0;
-    const result = await benchmarkLoadedVariant({ repeats: req.repeats });
+    // The first variant also waits out V8's optimisation of the freshly started WASM runtime.
+    const result = await benchmarkLoadedVariant({
+      repeats: req.repeats,
+      warmupMs: rows.length === 0 ? BENCH_FIRST_WARMUP_MS : BENCH_WARMUP_MS,
+    });
     rows.push({ ...result, loadMs, sessionMs: loaded.sessionMs, backendInfo: loaded.backend });
   }
   terminateWorker('benchmark finished');

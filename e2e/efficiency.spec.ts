@@ -5,11 +5,13 @@ test('the efficiency table measures every variant and exports CSV and Markdown',
   studio,
   page,
 }) => {
+  // Each variant is loaded in a fresh worker, warmed up for 2 s and timed.
+  test.setTimeout(180_000);
   await studio.open();
   await studio.id('efficiency.panel').locator('summary').click();
   await studio.id('efficiency.measure').click();
-  await expect(studio.id('efficiency.row')).toHaveCount(3, { timeout: 90_000 });
-  await expect(studio.id('efficiency.measure')).toBeEnabled({ timeout: 90_000 });
+  await expect(studio.id('efficiency.row')).toHaveCount(3, { timeout: 150_000 });
+  await expect(studio.id('efficiency.measure')).toBeEnabled({ timeout: 150_000 });
   await expect(studio.id('efficiency.table')).toContainText('fp16 (fp16)');
 
   const [csvDownload] = await Promise.all([

@@ -42,6 +42,7 @@ test('an fp16 variant on an adapter without shader-f16 runs on WASM and says why
 test('the efficiency table reports WebGPU buffer bytes for a variant that ran on WebGPU', async ({
   studio,
 }) => {
+  test.setTimeout(180_000);
   await studio.open();
   await studio.id('run.backend').selectOption('webgpu');
   await studio.id('efficiency.panel').locator('summary').click();

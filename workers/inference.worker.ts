@@ -9,7 +9,7 @@ import { readMemory } from './memoryProbe';
 import * as Comlink from 'comlink';
 import { ort, probeGpu } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from './workerImages';
-import { benchmarkVariant } from '../src/core/benchmark';
+import { benchmarkVariant, type BenchmarkOptions } from '../src/core/benchmark';
 import {
   checkGraphNames,
   SESSION_TUNING,
@@ -266,7 +266,7 @@ const api: InferenceApi = {
     },
   ),
 
-  benchmark: serial(async (opts: { repeats: number; steps?: number }) => {
+  benchmark: serial(async (opts: BenchmarkOptions) => {
     const { manifest, variant, backend, graphs } = activeGraphs();
     const result = await benchmarkVariant(manifest, variant, graphs, opts);
     return { ...result, backend, memory: readMemory() };

@@ -5,7 +5,7 @@
  */
 import type { FitMode, FitPlan } from '../src/core/image';
 import type { PackManifest } from '../src/core/manifest';
-import type { BenchmarkResult, MetricsBenchmark } from '../src/core/benchmark';
+import type { BenchmarkOptions, BenchmarkResult, MetricsBenchmark } from '../src/core/benchmark';
 import type { MemoryReading } from './memoryProbe';
 import type { RunSettings, RunTimings, StepRecord } from '../src/core/pipeline';
 
@@ -102,10 +102,9 @@ export interface InferenceApi {
   /** Runs the loaded variant. Rejects with name "RunCancelledError" when cancelled. */
   run(req: RunRequest, onProgress: (p: ProgressEvent) => void): Promise<RunResult>;
   /** Times the loaded variant (ms per denoiser step, decode, in-between) on this backend. */
-  benchmark(opts: {
-    repeats: number;
-    steps?: number;
-  }): Promise<BenchmarkResult & { backend: BackendName; memory: MemoryReading }>;
+  benchmark(
+    opts: BenchmarkOptions,
+  ): Promise<BenchmarkResult & { backend: BackendName; memory: MemoryReading }>;
   /** Asks job `jobId` to stop after its current step. Sessions stay loaded. */
   cancel(jobId: number): void;
 }

@@ -12,11 +12,28 @@ import type { RgbaImage } from './image';
 import type { PackManifest, VariantSpec } from './manifest';
 import { GaussianRng } from './rng';
 
+/** `npm run bench`'s warm-up per variant, in the browser and in Node alike (see `warmupMs`). */
+export const BENCH_WARMUP_MS = 2000;
+/**
+ * The browser's first variant warms up longer: a freshly started ONNX Runtime Web (the JSEP build
+ * the studio ships) reached its steady speed only after ~9 s of work here (baseline denoiser step
+ * 120–190 ms, then ~41 ms; the WASM-only build of the same version: ~2.5 s).
+ */
+export const BENCH_FIRST_WARMUP_MS = 12000;
+
 export interface BenchmarkOptions {
   /** Timed repetitions of each measurement (after one warm-up). */
   repeats: number;
   /** Denoising steps for the per-in-between measurement; defaults to the variant's own. */
   steps?: number;
+  /**
+   * Keep warming up (one-step in-betweens) until this much time has passed; default 0 (one
+   * warm-up). In the browser, V8 first runs ONNX Runtime's WASM on its baseline tier and optimises
+   * hot functions in the background: measured here, a student denoiser step took 50–80 ms for the
+   * first ~2 s of work, then ~15 ms (the WASM-only build; the JSEP build the studio ships takes
+   * ~9 s). Without enough warm-up the first variant timed looks slow.
+   */
+  warmupMs?: number;
 }
 
 export interface BenchmarkResult {
@@ -68,8 +85,11 @@ export async function benchmarkVariant(
   const start = syntheticKeyframe(manifest, 1);
   const end = syntheticKeyframe(manifest, 2);
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
-  // Warm-up: first runs allocate and (on WebGPU) compile shaders.
-  await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps: 1, seed: 0 });
+  // Warm-up: first runs allocate, (on WebGPU) compile shaders and (WASM) let V8 optimise ORT.
+  const warmupStart = performance.now();
+  do {
+    await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps: 1, seed: 0 });
+  } while (performance.now() - warmupStart < (opts.warmupMs ?? 0));
 
   const samples = {
     denoiserStepMs: [] as number[],

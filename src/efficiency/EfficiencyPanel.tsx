@@ -2,7 +2,12 @@
 import { downloadBlob } from '../common/download';
 import { formatBytes } from '../common/format';
 import { selectIsBusy, useStudio } from '../state/store';
-import { efficiencyCsv, efficiencyMarkdown, measureEfficiency } from './efficiencyActions';
+import {
+  efficiencyCsv,
+  efficiencyMarkdown,
+  measureEfficiency,
+  TABLE_WARMUP_MS,
+} from './efficiencyActions';
 
 export function EfficiencyPanel() {
   const rows = useStudio((s) => s.efficiency.rows);
@@ -65,9 +70,11 @@ export function EfficiencyPanel() {
             </tbody>
           </table>
           <p className="hint">
-            Warm medians on this machine ({where}). Each variant is loaded in a fresh worker: WASM
-            heap is that worker&apos;s WebAssembly memory after loading and timing it (it only
-            grows); WebGPU peak is the most GPU buffer bytes live at once (— on WASM).
+            Medians after a {TABLE_WARMUP_MS / 1000} s warm-up (the browser optimises the WASM
+            runtime while it runs: the first in-betweens after loading are slower) on this machine (
+            {where}). Each variant is loaded in a fresh worker: WASM heap is that worker&apos;s
+            WebAssembly memory after loading and timing it (it only grows); WebGPU peak is the most
+            GPU buffer bytes live at once (— on WASM).
           </p>
           <div className="row">
             <button

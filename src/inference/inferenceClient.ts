@@ -4,6 +4,7 @@
  */
 import * as Comlink from 'comlink';
 import { createWorkerClient } from '../common/workerClient';
+import type { BenchmarkOptions } from '../core/benchmark';
 import type {
   InferenceApi,
   LoadVariantRequest,
@@ -44,7 +45,7 @@ export function runInterpolation(
 
 /** Times the loaded variant in the worker (benchmark page, efficiency figures), with the memory
  * figures the browser exposes (see workers/memoryProbe.ts). */
-export function benchmarkLoadedVariant(opts: { repeats: number; steps?: number }) {
+export function benchmarkLoadedVariant(opts: BenchmarkOptions) {
   return client.call((r) => r.benchmark(opts));
 }
 
