@@ -5,6 +5,11 @@ test.describe('running the studio end to end', () => {
     studio,
     page,
   }) => {
+    const ortFiles: string[] = [];
+    page.context().on('request', (r) => {
+      const m = /\/ort\/([^/?]+)$/.exec(new URL(r.url()).pathname);
+      if (m) ortFiles.push(m[1]!);
+    });
     await studio.open();
     await expect(studio.id('pack.untrained')).toBeVisible();
     await studio.dropKeyframes();
@@ -14,6 +19,10 @@ test.describe('running the studio end to end', () => {
     await studio.run();
     await studio.expectDone(4);
     await expect(studio.id('backend.name')).toHaveText(/WASM \(\d threads?\)/);
+    // WASM sessions use ONNX Runtime's WASM-only build (the browser optimises it sooner than the
+    // WebGPU-capable JSEP build, which is not fetched at all here).
+    expect(ortFiles).toContain('ort-wasm-simd-threaded.wasm');
+    expect(ortFiles.filter((f) => f.includes('jsep'))).toEqual([]);
     // Each in-between is mapped back to the keyframes' size.
     const sizes = await studio
       .id('viewer.frame')

@@ -13,10 +13,15 @@ import type { Plugin } from 'vite';
 const root = resolve(import.meta.dirname, '..');
 const modelsDir = join(root, 'models');
 
-/** ORT runtime files used by the default `onnxruntime-web` bundle (JSEP: WebGPU + WASM). */
+/**
+ * ORT runtime files: the default `onnxruntime-web` bundle's (JSEP: WebGPU + WASM), and the
+ * WASM-only build's (`onnxruntime-web/wasm`, used for WASM sessions; see workers/ortEnv.ts).
+ */
 export const ORT_RUNTIME_FILES = [
   'ort-wasm-simd-threaded.jsep.mjs',
   'ort-wasm-simd-threaded.jsep.wasm',
+  'ort-wasm-simd-threaded.mjs',
+  'ort-wasm-simd-threaded.wasm',
 ] as const;
 
 function ortDistDir(): string {

@@ -7,7 +7,7 @@
 // First: the memory probe wraps WebAssembly / GPUDevice before ONNX Runtime uses them.
 import { readMemory } from './memoryProbe';
 import * as Comlink from 'comlink';
-import { ort, probeGpu } from './ortEnv';
+import { ort, ortFor, probeGpu } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant, type BenchmarkOptions } from '../src/core/benchmark';
 import {
@@ -100,11 +100,12 @@ async function createSession(
   backend: BackendName,
 ): Promise<GraphRunner> {
   try {
-    const session = await ort.InferenceSession.create(bytes, {
+    const rt = await ortFor(backend);
+    const session = await rt.InferenceSession.create(bytes, {
       executionProviders: [backend],
       ...SESSION_TUNING,
     });
-    return wrapSession(session, ort);
+    return wrapSession(session, rt);
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     throw new Error(
@@ -222,7 +223,8 @@ const api: InferenceApi = {
         const t0 = performance.now();
         let runner: GraphRunner;
         if (g.spec.externalData?.length) {
-          const session = await ort.InferenceSession.create(bytesByFile.get(g.spec.file)!, {
+          const rt = await ortFor(backend.backend);
+          const session = await rt.InferenceSession.create(bytesByFile.get(g.spec.file)!, {
             executionProviders: [backend.backend],
             ...SESSION_TUNING,
             externalData: g.spec.externalData.map((x) => ({
@@ -232,7 +234,7 @@ const api: InferenceApi = {
           }).catch((e: unknown) => {
             throw new Error(`Could not load ${g.what}: ${(e as Error).message}`, { cause: e });
           });
-          runner = wrapSession(session, ort);
+          runner = wrapSession(session, rt);
         } else {
           runner = await createSession(g.what, bytesByFile.get(g.spec.file)!, backend.backend);
         }

@@ -16,7 +16,7 @@ import {
 } from '../src/core/lpips';
 import { absDiffHeatmap, heatmapColor, psnr, ssim } from '../src/core/metrics';
 import { getCachedPack, saveCachedPack } from '../src/packs/packCache';
-import { ort, probeGpu } from './ortEnv';
+import { ortFor, probeGpu } from './ortEnv';
 import { obtainFile } from './packFiles';
 import type {
   BackendName,
@@ -75,11 +75,12 @@ const api: MetricsApi = {
       const spec = manifest.graphs[backbone];
       if (!spec || (lpips.has(backbone) && lpipsBackend === backend)) continue;
       const { bytes } = await obtainFile(LPIPS_CACHE_ID, source, spec, onProgress, warnings);
-      const session = await ort.InferenceSession.create(bytes, {
+      const rt = await ortFor(backend);
+      const session = await rt.InferenceSession.create(bytes, {
         executionProviders: [backend],
         ...SESSION_TUNING,
       });
-      lpips.set(backbone, wrapSession(session, ort));
+      lpips.set(backbone, wrapSession(session, rt));
     }
     lpipsBackend = backend;
     if (source.kind !== 'cache') {

@@ -1,19 +1,40 @@
 /**
  * ONNX Runtime Web, configured once per worker before any session exists (self-hosted runtime
  * files, threads when the page is cross-origin isolated), plus a one-time WebGPU probe. Every
- * worker imports `ort` from here, never from 'onnxruntime-web' directly.
+ * worker gets its runtime from here (`ortFor`), never from 'onnxruntime-web' directly.
  */
 import * as ort from 'onnxruntime-web';
 
-// ---- ORT environment: set once, before the first session exists. -------------------------------
+type Ort = typeof ort;
+
+// ---- ORT environment: set once per runtime build, before its first session exists. -------------
 // Runtime files are self-hosted under /ort/ (see scripts/packAssetsPlugin.ts), never a CDN. Setting
 // wasmPaths also keeps ORT's pthread workers from re-running this module (they would otherwise start
 // from this chunk's URL and hang the production build).
-ort.env.wasm.wasmPaths = new URL(`${import.meta.env.BASE_URL}ort/`, self.location.origin).href;
-ort.env.wasm.numThreads = self.crossOriginIsolated
-  ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))
-  : 1;
-ort.env.logLevel = 'error';
+function configure(o: Ort): Ort {
+  o.env.wasm.wasmPaths = new URL(`${import.meta.env.BASE_URL}ort/`, self.location.origin).href;
+  o.env.wasm.numThreads = self.crossOriginIsolated
+    ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))
+    : 1;
+  o.env.logLevel = 'error';
+  return o;
+}
+configure(ort);
+
+let wasmOnly: Promise<Ort> | null = null;
+
+/**
+ * The runtime build for a backend. WebGPU needs the default (JSEP) build; WASM sessions use the
+ * WASM-only build of the same version, which the browser optimises much sooner after it starts —
+ * measured here, the same denoiser step was slow (120–190 ms instead of ~41 ms) for the first ~9 s
+ * of work with the JSEP build and ~2.5 s with the WASM-only one (docs/architecture.md). Its module
+ * and 14 MB .wasm are fetched only when a WASM session is first made.
+ */
+export function ortFor(backend: 'webgpu' | 'wasm'): Promise<Ort> {
+  if (backend === 'webgpu') return Promise.resolve(ort);
+  wasmOnly ??= import('onnxruntime-web/wasm').then((m) => configure(m as unknown as Ort));
+  return wasmOnly;
+}
 
 export interface GpuProbe {
   adapter: boolean;

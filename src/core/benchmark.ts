@@ -15,9 +15,10 @@ import { GaussianRng } from './rng';
 /** `npm run bench`'s warm-up per variant, in the browser and in Node alike (see `warmupMs`). */
 export const BENCH_WARMUP_MS = 2000;
 /**
- * The browser's first variant warms up longer: a freshly started ONNX Runtime Web (the JSEP build
- * the studio ships) reached its steady speed only after ~9 s of work here (baseline denoiser step
- * 120–190 ms, then ~41 ms; the WASM-only build of the same version: ~2.5 s).
+ * The browser's first variant warms up longer: a freshly started ONNX Runtime Web reached its
+ * steady speed only after ~9 s of work here with the JSEP build (baseline denoiser step 120–190 ms,
+ * then ~41 ms) and ~2.5 s with the WASM-only build the studio uses for WASM sessions; on WebGPU the
+ * first runs compile shaders.
  */
 export const BENCH_FIRST_WARMUP_MS = 12000;
 
@@ -30,8 +31,8 @@ export interface BenchmarkOptions {
    * Keep warming up (one-step in-betweens) until this much time has passed; default 0 (one
    * warm-up). In the browser, V8 first runs ONNX Runtime's WASM on its baseline tier and optimises
    * hot functions in the background: measured here, a student denoiser step took 50–80 ms for the
-   * first ~2 s of work, then ~15 ms (the WASM-only build; the JSEP build the studio ships takes
-   * ~9 s). Without enough warm-up the first variant timed looks slow.
+   * first ~2 s of work, then ~15 ms (the WASM-only build; the JSEP build took ~9 s). Without
+   * enough warm-up the first variant timed looks slow.
    */
   warmupMs?: number;
 }
