@@ -344,7 +344,6 @@ async function scoreTriplets(
   return { scores, diffs };
 }
 
-/** Mean of one metric over a config's per-triplet scores (null when any value is missing). */
 /**
  * PSNR cell: the mean of per-triplet values (docs/metrics.md); when some frames are identical to
  * the truth their PSNR is +∞ and so is the mean — the cell then says how many, and the mean of the
@@ -360,6 +359,7 @@ function psnrCell(s: Scores[]): string {
   return `∞ (${exact} of ${s.length} exact${others})`;
 }
 
+/** Mean of one metric over a config's per-triplet scores (null when any value is missing). */
 function meanMetric(s: Scores[], k: 'psnr' | 'ssim' | 'lpips' | 'lpipsSqueeze'): number | null {
   const vals = s.map((x) => x.metrics[k].value);
   return vals.every((v) => v !== null) ? mean(vals as number[]) : null;

@@ -191,16 +191,8 @@ describe('inbetween interpolate', () => {
     [
       [
         'interpolate',
-        '--pack',
-        PACK,
-        '--start',
-        START,
-        '--end',
-        END,
-        '--out',
-        '/tmp/x',
-        '--fit',
-        'pad',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--fit', 'pad'],
       ],
       /^inbetween: --fit must be letterbox, crop, native, got "pad"$/,
     ],
