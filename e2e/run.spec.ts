@@ -24,11 +24,7 @@ test.describe('running the studio end to end', () => {
     expect(ortFiles).toContain('ort-wasm-simd-threaded.wasm');
     expect(ortFiles.filter((f) => f.includes('jsep'))).toEqual([]);
     // Each in-between is mapped back to the keyframes' size.
-    const sizes = await studio
-      .id('viewer.frame')
-      .evaluateAll((imgs) =>
-        (imgs as HTMLImageElement[]).map((img) => `${img.naturalWidth}×${img.naturalHeight}`),
-      );
+    const sizes = await studio.frameSizes();
     expect(sizes).toEqual(['512×320', '512×320', '512×320', '512×320']);
     await expect(studio.id('viewer.filmstrip').locator('span')).toHaveText([
       'start',
@@ -67,11 +63,7 @@ test.describe('running the studio end to end', () => {
     await studio.setNumber('run.steps', 2);
     await studio.run();
     await studio.expectDone(2);
-    const sizes = await studio
-      .id('viewer.frame')
-      .evaluateAll((imgs) =>
-        (imgs as HTMLImageElement[]).map((img) => `${img.naturalWidth}×${img.naturalHeight}`),
-      );
+    const sizes = await studio.frameSizes();
     expect(sizes).toEqual(['200×100', '200×100']);
     await expect(page.getByTestId('message.error')).toHaveCount(0);
     // 1400×900 would be a 1408×960 model frame: the preview warns, Run refuses with a message and

@@ -110,6 +110,13 @@ export class Studio {
     await expect(this.id('viewer.frame')).toHaveCount(frames);
   }
 
+  /** The in-betweens on screen, each as "width×height" of its decoded image. */
+  frameSizes(): Promise<string[]> {
+    return this.id('viewer.frame').evaluateAll((imgs) =>
+      (imgs as HTMLImageElement[]).map((img) => `${img.naturalWidth}×${img.naturalHeight}`),
+    );
+  }
+
   errors(): Locator {
     return this.id('message.error');
   }

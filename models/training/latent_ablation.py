@@ -14,7 +14,6 @@ denoiser can win with this decoder.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -23,12 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_pack import DECODER_STAGES  # noqa: E402
 from cel_model import FlowDecoder  # noqa: E402
-from trainlib import clip_targets, load_rgb  # noqa: E402
-
-
-def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR of images in [-1, 1] (peak-to-peak 2)."""
-    return 10 * math.log10(4 / ((a.clamp(-1, 1) - b) ** 2).mean().item())
+from trainlib import clip_targets, load_rgb, psnr  # noqa: E402
 
 
 def main() -> int:
@@ -62,7 +56,7 @@ def main() -> int:
             for name, z in (("true latent", true), ("baseline sample", samples[n]["baseline"][:1].float()),
                             ("keyframe average", c["keys"].float().mean(0, keepdim=True)),
                             ("zeros", torch.zeros_like(true))):
-                scores.setdefault(name, []).append(psnr(dec(z, s, e), m))
+                scores.setdefault(name, []).append(psnr(dec(z, s, e).clamp(-1, 1), m))
             scores.setdefault("frame blend", []).append(psnr((s + e) / 2, m))
     print(f"{len(names)} validation clips of {args.data}, decoder {stages[-1]}:")
     for name, v in scores.items():

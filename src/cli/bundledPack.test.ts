@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { createRgbaImage, type RgbaImage } from '../core/image';
+import { cropImage, type RgbaImage } from '../core/image';
 import type { FloatTensor } from '../core/graph';
 import {
   interpolate,
@@ -35,17 +35,6 @@ function meanLevelDiff(a: RgbaImage, b: RgbaImage): number {
   let s = 0;
   for (let i = 0; i < a.data.length; i++) if ((i & 3) !== 3) s += Math.abs(a.data[i]! - b.data[i]!);
   return s / ((a.data.length / 4) * 3);
-}
-
-/** The width×height region of `img` at (x, y). */
-function crop(img: RgbaImage, x: number, y: number, width: number, height: number): RgbaImage {
-  const out = createRgbaImage(width, height);
-  for (let r = 0; r < height; r++)
-    out.data.set(
-      img.data.subarray(((y + r) * img.width + x) * 4, ((y + r) * img.width + x + width) * 4),
-      r * width * 4,
-    );
-  return out;
 }
 
 /** Mean level difference between `a` and `b` over the pixels where `start` and `end` agree. */
@@ -91,7 +80,7 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
       await Promise.all(
         ['bounce-start.png', 'bounce-end.png'].map((f) => readPng(join(ROOT, 'public/samples', f))),
       )
-    ).map((img) => crop(img!, 150, 80, 301, 203)) as [RgbaImage, RgbaImage];
+    ).map((img) => cropImage(img!, 150, 80, 301, 203)) as [RgbaImage, RgbaImage];
     const student = await loadVariantGraphs(PACK, manifest, 'student', 2);
     const settings = { count: 1, steps: 4, seed: SEED };
     const diffs: Record<string, number> = {};

@@ -365,10 +365,8 @@ export function planFit(
   assertImageSize(dstWidth, dstHeight, 'model frame');
   const sx = dstWidth / srcWidth;
   const sy = dstHeight / srcHeight;
-  if (mode === 'letterbox') {
-    const scale = Math.min(sx, sy);
-    const scaledWidth = Math.min(dstWidth, Math.max(1, Math.round(srcWidth * scale)));
-    const scaledHeight = Math.min(dstHeight, Math.max(1, Math.round(srcHeight * scale)));
+  // Letterbox and native both centre a scaledWidth×scaledHeight picture inside the frame.
+  const centred = (scale: number, scaledWidth: number, scaledHeight: number): FitPlan => {
     const offsetX = Math.floor((dstWidth - scaledWidth) / 2);
     const offsetY = Math.floor((dstHeight - scaledHeight) / 2);
     return {
@@ -384,6 +382,14 @@ export function planFit(
       offsetY,
       contentRect: { x: offsetX, y: offsetY, width: scaledWidth, height: scaledHeight },
     };
+  };
+  if (mode === 'letterbox') {
+    const scale = Math.min(sx, sy);
+    return centred(
+      scale,
+      Math.min(dstWidth, Math.max(1, Math.round(srcWidth * scale))),
+      Math.min(dstHeight, Math.max(1, Math.round(srcHeight * scale))),
+    );
   }
   if (mode === 'crop') {
     const scale = Math.max(sx, sy);
@@ -409,21 +415,7 @@ export function planFit(
         `native fit: the model frame ${dstWidth}×${dstHeight} is smaller than the source ${srcWidth}×${srcHeight}`,
       );
     }
-    const offsetX = Math.floor((dstWidth - srcWidth) / 2);
-    const offsetY = Math.floor((dstHeight - srcHeight) / 2);
-    return {
-      mode,
-      srcWidth,
-      srcHeight,
-      dstWidth,
-      dstHeight,
-      scale: 1,
-      scaledWidth: srcWidth,
-      scaledHeight: srcHeight,
-      offsetX,
-      offsetY,
-      contentRect: { x: offsetX, y: offsetY, width: srcWidth, height: srcHeight },
-    };
+    return centred(1, srcWidth, srcHeight);
   }
   throw new Error(`unknown fit mode "${String(mode)}"`);
 }
@@ -442,7 +434,13 @@ function pasteImage(dst: RgbaImage, src: RgbaImage, dx: number, dy: number): voi
 }
 
 /** The width×height region of `img` whose top-left is (x, y) (must lie inside `img`). */
-function cropImage(img: RgbaImage, x: number, y: number, width: number, height: number): RgbaImage {
+export function cropImage(
+  img: RgbaImage,
+  x: number,
+  y: number,
+  width: number,
+  height: number,
+): RgbaImage {
   const out = createRgbaImage(width, height);
   pasteImage(out, img, -x, -y);
   return out;
