@@ -200,8 +200,8 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     edges clamped (ONNX GridSample, opset 16+). The grid is built from the input's own shape, so the
     graph stays fully dynamic."""
     _, _, h, w = image.shape
-    xs = (torch.arange(w, dtype=image.dtype) + 0.5) * (2.0 / w) - 1.0
-    ys = (torch.arange(h, dtype=image.dtype) + 0.5) * (2.0 / h) - 1.0
+    xs = (torch.arange(w, dtype=image.dtype, device=image.device) + 0.5) * (2.0 / w) - 1.0
+    ys = (torch.arange(h, dtype=image.dtype, device=image.device) + 0.5) * (2.0 / h) - 1.0
     gx = xs.view(1, 1, w) + flow[:, 0] * (2.0 / w)
     gy = ys.view(1, h, 1) + flow[:, 1] * (2.0 / h)
     return F.grid_sample(image, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=False)
@@ -304,7 +304,7 @@ class FlowDecoder(nn.Module):
         cost = torch.cat(costs, 1)
         w = torch.exp(cost.clamp(-15.0, 15.0))
         w = w / w.sum(1, keepdim=True)
-        d = torch.tensor(offsets, dtype=cost.dtype).t().reshape(2, len(offsets), 1, 1)
+        d = torch.tensor(offsets, dtype=cost.dtype, device=cost.device).t().reshape(2, len(offsets), 1, 1)
         disp = torch.cat([(w * d[0]).sum(1, keepdim=True), (w * d[1]).sum(1, keepdim=True)], 1)
         return cost, disp
 

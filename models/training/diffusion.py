@@ -34,7 +34,7 @@ class Schedule:
 
     def noisy(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x_t and the v target for integer timesteps t [B]."""
-        ab = self.alphas_cumprod[t].view(-1, 1, 1, 1)
+        ab = self.alphas_cumprod.to(t.device)[t].view(-1, 1, 1, 1)
         a, s = ab.sqrt(), (1 - ab).sqrt()
         return a * x0 + s * noise, a * noise - s * x0
 
@@ -50,9 +50,9 @@ class Schedule:
         x = noise
         ts = self.trailing_timesteps(steps)
         for i, t in enumerate(ts):
-            ab = self.alphas_cumprod[t]
+            ab = self.alphas_cumprod[t]  # 0-dim: usable with latents on any device
             ab_prev = self.alphas_cumprod[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0)
-            v = model(x, torch.full((x.shape[0],), float(t)), start, end, tau)
+            v = model(x, torch.full((x.shape[0],), float(t), device=x.device), start, end, tau)
             x0 = ab.sqrt() * x - (1 - ab).sqrt() * v
             eps = ab.sqrt() * v + (1 - ab).sqrt() * x
             x = ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps

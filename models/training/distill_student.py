@@ -28,7 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, RefDecoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
 from train_denoiser import CROPS, LatentTriplets, cache_latents, load_denoiser  # noqa: E402
-from trainlib import Checkpoint, CsvLog, FrameCache, clip_targets, ema_update, lr_at, optimizer_step, seeded, set_lr  # noqa: E402
+from trainlib import (Checkpoint, CsvLog, FrameCache, StepBudget, clip_frames, clip_targets, ema_update, lr_at,  # noqa: E402
+                      optimizer_step, pick_device, seeded, set_lr, to_float)
 
 FEW_STEP_TIMESTEPS = [999, 749, 499, 249]  # trailing spacing, 4 steps, 1000 training steps
 
@@ -44,7 +45,7 @@ class PixelCrops(FrameCache):
         s, m, e = [], [], []
         for name, k, y, x, ch, cw, flip, rev in where:
             clip = self.root / name
-            frames = [self.frame(clip / "frame1.png"), self.frame(clip_targets(clip)[k][0]), self.frame(clip / "frame3.png")]
+            frames = [self.raw(clip / "frame1.png"), self.raw(clip_targets(clip)[k][0]), self.raw(clip / "frame3.png")]
             frames = [f[:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)] for f in frames]
             if flip:
                 frames = [f.flip(-1) for f in frames]
@@ -53,7 +54,7 @@ class PixelCrops(FrameCache):
             s.append(frames[0])
             m.append(frames[1])
             e.append(frames[2])
-        return torch.stack(s), torch.stack(m), torch.stack(e)
+        return to_float(torch.stack(s)), to_float(torch.stack(m)), to_float(torch.stack(e))
 
 
 def main() -> int:
@@ -72,17 +73,23 @@ def main() -> int:
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way")
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
+    budget = StepBudget(args.minutes)
+    device = pick_device(args.device)
     run = Path(args.run)
     teacher, scale = load_denoiser(Path(args.teacher))
+    teacher.to(device)
     decoder = RefDecoder()
-    decoder.load_state_dict(torch.load(args.vae)["dec"])
-    decoder.eval().requires_grad_(False)
+    decoder.load_state_dict(torch.load(args.vae, map_location="cpu")["dec"])
+    decoder.eval().requires_grad_(False).to(device)
     cache_dir = Path(args.latents) if args.latents else Path(args.teacher).parent
-    train = cache_latents(Path(args.data), "train", Path(args.vae), cache_dir / "latents_train.pt")
+    train = cache_latents(Path(args.data), "train", Path(args.vae), cache_dir / "latents_train.pt", device)
     cfg = CelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
-    student = CelDenoiser(cfg)
+    student = CelDenoiser(cfg).to(device)
     ema = copy.deepcopy(student).eval()
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "student")
@@ -90,33 +97,40 @@ def main() -> int:
     sched = Schedule()
     data = LatentTriplets(train["clips"], scale, rng)
     pixels = PixelCrops(Path(args.data) / "train")
+    pixels.preload([f for name in sorted(train["clips"]) for f in clip_frames(Path(args.data) / "train" / name)],
+                   workers=2 * args.threads)
     few = torch.tensor(FEW_STEP_TIMESTEPS)
+    alphas_cumprod = sched.alphas_cumprod.to(device)
     log = CsvLog(run / "student_log.csv", ["step", "loss", "velocity", "latent", "pixels", "lr", "seconds"], step)
     t0 = time.time()
-    while step < args.steps:
+    total = budget.total(step, args.steps)
+    while step < total:
+        total = budget.total(step, args.steps)
         student.train()
-        lr = lr_at(step, args.steps, args.lr)
+        lr = lr_at(step, total, args.lr)
         set_lr(opt, lr)
         s, m, e, tau, where = data.batch(args.batch, CROPS[0])
         t = torch.randint(0, sched.train_steps, (args.batch,))
         use_few = torch.rand(args.batch) < 0.7
         t = torch.where(use_few, few[torch.randint(0, len(few), (args.batch,))], t)
-        xt, _ = sched.noisy(m, t, torch.randn_like(m))
+        noise = torch.randn_like(m)  # drawn on the CPU: the same stream on every device
+        s, m, e, tau, t, noise = (v.to(device) for v in (s, m, e, tau, t, noise))
+        xt, _ = sched.noisy(m, t, noise)
         with torch.no_grad():
             v_teacher = teacher(xt, t.float(), s, e, tau)
         v = student(xt, t.float(), s, e, tau)
-        ab = sched.alphas_cumprod[t].view(-1, 1, 1, 1)
+        ab = alphas_cumprod[t].view(-1, 1, 1, 1)
         x0 = ab.sqrt() * xt - (1 - ab).sqrt() * v
         l_v = F.mse_loss(v, v_teacher)
         l_lat = F.mse_loss(x0, m)
         n = args.pixel_batch
-        ps, pm, pe = pixels.crops(where[:n])
+        ps, pm, pe = (v.to(device) for v in pixels.crops(where[:n]))
         l_pix = (decoder(x0[:n] / scale, ps, pe) - pm).abs().mean()
         loss = l_v + 0.5 * l_lat + l_pix
         optimizer_step(opt, loss, student.parameters())
         ema_update(ema, student, args.ema if step > 100 else 0.0)
         step += 1
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if step % args.ckpt_every == 0 or step == total:
             ckpt.save(step, rng, {"scale_factor": scale, "config": cfg.to_dict(),
                                   "args": vars(args)}, model=student, ema=ema, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} (v {l_v.item():.4f} x0 {l_lat.item():.4f} px {l_pix.item():.4f})"

@@ -35,27 +35,30 @@ from cel_model import FlowDecoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
 from train_denoiser import cache_latents, load_denoiser  # noqa: E402
 from train_vae import sobel  # noqa: E402
-from trainlib import Checkpoint, CsvLog, FrameCache, clip_targets, ema_update, lr_at, optimizer_step, psnr, seeded, set_lr  # noqa: E402
+from trainlib import (Checkpoint, CsvLog, FrameCache, StepBudget, clip_frames, clip_targets, ema_update, lr_at,  # noqa: E402
+                      optimizer_step, pick_device, psnr, seeded, set_lr, to_float)
 
 DEFAULT_LPIPS = Path(__file__).resolve().parents[3] / "shared" / "data" / "lpips" / "lpips_squeeze_v0.1.safetensors"
 
 
-def perceptual_loss(weights: Path | None):
+def perceptual_loss(weights: Path | None, device: torch.device | str = "cpu"):
     """LPIPS-Squeeze as a loss (mean over the batch), or None when no weights are given / found."""
     if weights is None or not weights.exists():
         return None
     from export_lpips import build_model  # noqa: E402 (only when used)
-    net = build_model("squeeze", [weights])
+    net = build_model("squeeze", [weights]).to(device)
     return lambda a, b: sum(m.mean() for m in net.layer_maps(a, b))
 
 
 @torch.no_grad()
-def cache_samples(latents: dict, samplers: dict, scale: float, out: Path, seed: int) -> dict:
+def cache_samples(latents: dict, samplers: dict, scale: float, out: Path, seed: int,
+                  device: torch.device | str = "cpu", group_size: int = 16) -> dict:
     """{clip: {source: [targets, C, h, w] half}} for every sampler (name -> (model, steps, clips)):
     each sampler samples every in-between of its first `clips` clips (sampling is the slow part on a
-    CPU); clips of one size are sampled together. Noise is seeded per clip: the cache is reproducible."""
+    CPU); up to `group_size` clips of one size are sampled together, on `device`. Noise is seeded per
+    clip (drawn on the CPU): the cache is reproducible, and holds CPU tensors."""
     if out.exists():
-        return torch.load(out)
+        return torch.load(out, map_location="cpu")
     sched = Schedule()
     result: dict = {name: {} for name in latents}
     t0 = time.time()
@@ -66,15 +69,15 @@ def cache_samples(latents: dict, samplers: dict, scale: float, out: Path, seed: 
             by_shape.setdefault((tuple(c["keys"].shape[-2:]), len(c["taus"])), []).append(name)
         done = 0
         for (_, n_targets), names in by_shape.items():
-            for i in range(0, len(names), 16):
-                group = names[i:i + 16]
+            for i in range(0, len(names), group_size):
+                group = names[i:i + group_size]
                 keys = torch.stack([latents[n]["keys"].float() for n in group]) * scale  # [G, 2, C, h, w]
                 s = keys[:, 0].repeat_interleave(n_targets, 0)
                 e = keys[:, 1].repeat_interleave(n_targets, 0)
                 tau = torch.tensor([t for n in group for t in latents[n]["taus"]], dtype=torch.float32)
                 noise = torch.cat([torch.randn((n_targets, *s.shape[1:]), generator=torch.Generator().manual_seed(
                     seed + sum(map(ord, n)) * 7919)) for n in group])
-                x0 = sched.sample(model, s, e, tau, steps, noise) / scale
+                x0 = sched.sample(model, s.to(device), e.to(device), tau.to(device), steps, noise.to(device)).cpu() / scale
                 for j, n in enumerate(group):
                     result[n][source] = x0[j * n_targets:(j + 1) * n_targets].half()
                 done += len(group)
@@ -85,15 +88,25 @@ def cache_samples(latents: dict, samplers: dict, scale: float, out: Path, seed: 
 
 
 class DecoderCrops(FrameCache):
-    """Aligned crops (latent from a source, start, target, end) with flips and time reversal."""
+    """Aligned crops (latent from a source, start, target, end) with flips and time reversal.
 
-    def __init__(self, root: Path, latents: dict, samples: dict, rng: random.Random, source_probs: dict):
+    `root` is one set's split folder, or a function from a clip's name to its folder (several sets).
+    Clips smaller than the crop are left out."""
+
+    def __init__(self, root, latents: dict, samples: dict, rng: random.Random, source_probs: dict,
+                 crop: tuple[int, int]):
         super().__init__()
-        self.root, self.latents, self.samples, self.rng = root, latents, samples, rng
+        self.folder = root if callable(root) else (lambda name: root / name)
+        self.latents, self.samples, self.rng = latents, samples, rng
         self.sources, self.probs = list(source_probs), list(source_probs.values())
-        self.names = {src: sorted(n for n in latents if src == "encoder" or src in samples[n]) for src in self.sources}
+        fits = [n for n, c in latents.items() if c["keys"].shape[-2] >= crop[0] and c["keys"].shape[-1] >= crop[1]]
+        self.names = {src: sorted(n for n in fits if src == "encoder" or src in samples[n]) for src in self.sources}
+        for src, names in self.names.items():
+            if not names:
+                raise SystemExit(f"no clip of at least {crop[0] * 8}×{crop[1] * 8} px has {src} latents")
 
     def batch(self, n: int, crop: tuple[int, int], mid_only: bool = False):
+        """(latents, start, middle, end) on the CPU; images as uint8 (`to_float` converts them)."""
         ch, cw = crop
         zs, ss, ms, es = [], [], [], []
         for _ in range(n):
@@ -102,8 +115,8 @@ class DecoderCrops(FrameCache):
             c = self.latents[name]
             k = 0 if mid_only or len(c["taus"]) == 1 or self.rng.random() < 0.5 else self.rng.randrange(1, len(c["taus"]))
             z = (c["targets"][k] if source == "encoder" else self.samples[name][source][k]).float()
-            clip = self.root / name
-            frames = [self.frame(clip / "frame1.png"), self.frame(clip_targets(clip)[k][0]), self.frame(clip / "frame3.png")]
+            clip = self.folder(name)
+            frames = [self.raw(clip / "frame1.png"), self.raw(clip_targets(clip)[k][0]), self.raw(clip / "frame3.png")]
             h, w = z.shape[-2:]
             y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
             z = z[:, y:y + ch, x:x + cw]
@@ -121,7 +134,8 @@ class DecoderCrops(FrameCache):
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="data/procedural")
+    ap.add_argument("--data", default="data/procedural",
+                    help="triplet set(s), comma-separated; each set's latents and samples are cached under its own name")
     ap.add_argument("--vae", default="runs/vae/vae_last.pt")
     ap.add_argument("--denoiser", default="runs/denoiser/denoiser_last.pt")
     ap.add_argument("--student", default="runs/student/student_last.pt")
@@ -145,42 +159,68 @@ def main() -> int:
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way")
+    ap.add_argument("--sample-group", type=int, default=16, help="clips of one size sampled together when caching")
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
-    run, root = Path(args.run), Path(args.data)
+    budget = StepBudget(args.minutes)
+    device = pick_device(args.device)
+    run = Path(args.run)
+    sets = [Path(d) for d in args.data.split(",")]
     crop = tuple(int(v) for v in args.crop.split(","))
     base, scale = load_denoiser(Path(args.denoiser))
     student, _ = load_denoiser(Path(args.student))
-    samplers = {"baseline": (base, args.baseline_steps, args.baseline_clips),
-                "student": (student, args.student_steps, args.student_clips)}
+    samplers = {"baseline": (base.to(device), args.baseline_steps, args.baseline_clips),
+                "student": (student.to(device), args.student_steps, args.student_clips)}
     cache_dir = Path(args.denoiser).parent
-    lat = {split: cache_latents(root, split, Path(args.vae), cache_dir / f"latents_{split}.pt")["clips"]
-           for split in ("train", "val")}
-    samples = {split: cache_samples(lat[split], samplers, scale, (args.samples or run) / f"samples_{split}.pt", args.seed)
-               for split in ("val", "train")}
-    lpips = perceptual_loss(args.lpips_weights) if args.lpips > 0 else None
+    # Each set's caches under its own name; the first set keeps the plain names (older runs resume as they
+    # were), and the other sets' clips are named "<set>/<clip>".
+    lat: dict = {"train": {}, "val": {}}
+    samples: dict = {"train": {}, "val": {}}
+    folders: dict = {}
+    for i, d in enumerate(sets):
+        tag, prefix = ("", "") if i == 0 else (f"_{d.name}", f"{d.name}/")
+        for split in ("val", "train"):
+            part = cache_latents(d, split, Path(args.vae), cache_dir / f"latents_{split}{tag}.pt", device)["clips"]
+            smp = cache_samples(part, samplers, scale, (args.samples or run) / f"samples_{split}{tag}.pt", args.seed,
+                                device, args.sample_group)
+            lat[split].update({prefix + k: v for k, v in part.items()})
+            samples[split].update({prefix + k: v for k, v in smp.items()})
+            folders.update({(split, prefix + k): d / split / k for k in part})
+    lpips = perceptual_loss(args.lpips_weights, device) if args.lpips > 0 else None
     print(f"perceptual term: {'LPIPS-Squeeze × ' + str(args.lpips) if lpips else 'none'}", flush=True)
     dec = FlowDecoder(corr_radius=args.corr_radius)
     if args.init:  # a decoder without the cost volume loads into one with it (that branch starts as a no-op)
-        missing = dec.load_state_dict(torch.load(args.init)["ema"], strict=False).missing_keys
+        missing = dec.load_state_dict(torch.load(args.init, map_location="cpu")["ema"], strict=False).missing_keys
         if any(k.split(".")[0] not in FlowDecoder.CORR_MODULES for k in missing):
             raise SystemExit(f"{args.init}: not a FlowDecoder checkpoint (missing {missing})")
+    dec.to(device)
     ema = copy.deepcopy(dec).eval()
     opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "decoder")
     step = ckpt.resume(rng, dec=dec, ema=ema, opt=opt)
-    train = DecoderCrops(root / "train", lat["train"], samples["train"], rng,
-                         {"encoder": 0.2, "baseline": 0.45, "student": 0.35})
-    vz, vs, vm, ve = DecoderCrops(root / "val", lat["val"], samples["val"], random.Random(1234),
-                                  {"baseline": 1.0}).batch(24, crop, mid_only=True)
+    train = DecoderCrops(lambda name: folders["train", name], lat["train"], samples["train"], rng,
+                         {"encoder": 0.2, "baseline": 0.45, "student": 0.35}, crop)
+    train.preload([f for name in sorted(set().union(*train.names.values())) for f in clip_frames(folders["train", name])],
+                  workers=2 * args.threads)
+    # Validation crops from the first set (the one the earlier runs validated on).
+    first_val = {k: v for k, v in lat["val"].items() if "/" not in k}
+    vz, vs, vm, ve = DecoderCrops(lambda name: folders["val", name], first_val, samples["val"], random.Random(1234),
+                                  {"baseline": 1.0}, crop).batch(24, crop, mid_only=True)
+    vz, vs, vm, ve = vz.to(device), to_float(vs.to(device)), to_float(vm.to(device)), to_float(ve.to(device))
     blend = psnr((vs + ve) / 2, vm)
     log = CsvLog(run / "decoder_log.csv", ["step", "loss", "l1", "edge", "lpips", "val_psnr", "blend_psnr", "lr", "seconds"], step)
     t0 = time.time()
-    while step < args.steps:
+    total = budget.total(step, args.steps)
+    while step < total:
+        total = budget.total(step, args.steps)
         dec.train()
-        lr = lr_at(step, args.steps, args.lr)
+        lr = lr_at(step, total, args.lr)
         set_lr(opt, lr)
         z, s, m, e = train.batch(args.batch, crop)
+        z, s, m, e = z.to(device), to_float(s.to(device)), to_float(m.to(device)), to_float(e.to(device))
         y = dec(z, s, e)
         l1 = (y - m).abs().mean()
         edge = (sobel(y) - sobel(m)).abs().mean()
@@ -190,7 +230,7 @@ def main() -> int:
         ema_update(ema, dec, args.ema if step > 100 else 0.0)
         step += 1
         val = ""
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if step % args.ckpt_every == 0 or step == total:
             with torch.no_grad():
                 val = f"{psnr(ema(vz, vs, ve), vm):.2f}"
             ckpt.save(step, rng, {"args": vars(args), "decoder_config": {"corr_radius": args.corr_radius}},

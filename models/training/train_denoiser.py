@@ -19,6 +19,7 @@ import copy
 import random
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -27,27 +28,32 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, CelEncoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from trainlib import Checkpoint, CsvLog, clip_targets, ema_update, list_clips, load_rgb, lr_at, optimizer_step, seeded, set_lr  # noqa: E402
+from trainlib import (Checkpoint, CsvLog, StepBudget, clip_frames, clip_targets, ema_update, list_clips,  # noqa: E402
+                      load_rgb, lr_at, optimizer_step, pick_device, seeded, set_lr)
 
 # Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
 CROPS = [(20, 32), (32, 48)]
 
 
 @torch.no_grad()
-def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path) -> dict:
-    """Encodes every clip's frames with the frozen VAE encoder (posterior mean), once."""
+def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path, device: torch.device | str = "cpu") -> dict:
+    """Encodes every clip's frames with the frozen VAE encoder (posterior mean), once; the cache
+    holds CPU tensors whatever device encoded it."""
     if out.exists():
-        return torch.load(out)
+        return torch.load(out, map_location="cpu")
     enc = CelEncoder()
-    enc.load_state_dict(torch.load(vae_ckpt)["enc"])
-    enc.eval()
+    enc.load_state_dict(torch.load(vae_ckpt, map_location="cpu")["enc"])
+    enc.eval().to(device)
     clips = {}
-    for clip in list_clips(data, split):
-        targets = clip_targets(clip)
-        x = torch.stack([load_rgb(clip / "frame1.png"), load_rgb(clip / "frame3.png")] + [load_rgb(p) for p, _ in targets])
-        h, w = x.shape[-2] // 8 * 8, x.shape[-1] // 8 * 8
-        lat = enc(x[:, :, :h, :w])[0].half()
-        clips[clip.name] = {"keys": lat[:2], "targets": lat[2:], "taus": [t for _, t in targets]}
+    found = list_clips(data, split)
+    load = lambda clip: torch.stack([load_rgb(p) for p in clip_frames(clip)])  # noqa: E731
+    with ThreadPoolExecutor(max_workers=8) as pool:  # PNG decoding releases the GIL
+        for i in range(0, len(found), 64):  # in chunks: the decoded frames of a whole set need not fit in memory
+            chunk = found[i:i + 64]
+            for clip, x in zip(chunk, pool.map(load, chunk)):
+                h, w = x.shape[-2] // 8 * 8, x.shape[-1] // 8 * 8
+                lat = enc(x[:, :, :h, :w].to(device))[0].half().cpu()
+                clips[clip.name] = {"keys": lat[:2], "targets": lat[2:], "taus": [t for _, t in clip_targets(clip)]}
     stacked = torch.cat([c["keys"].float().flatten() for c in clips.values()])
     result = {"clips": clips, "std": float(stacked.std()), "mean": float(stacked.mean())}
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -57,7 +63,7 @@ def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path) -> dict:
 
 def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:
     """A trained denoiser's EMA weights, frozen and in eval mode, and its latent scale factor."""
-    state = torch.load(path)
+    state = torch.load(path, map_location="cpu")
     model = CelDenoiser(CelConfig.from_dict(state["config"]))
     model.load_state_dict(state["ema"])
     return model.eval().requires_grad_(False), float(state["scale_factor"])
@@ -112,10 +118,15 @@ def main() -> int:
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from this denoiser checkpoint's EMA weights and config (fine-tuning; fresh optimiser)")
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
+    budget = StepBudget(args.minutes)
+    device = pick_device(args.device)
     run = Path(args.run)
     cache_dir = Path(args.latents) if args.latents else run
     sets = [Path(d) for d in args.data.split(",")]
@@ -124,13 +135,13 @@ def main() -> int:
         # The first set keeps the plain cache names (and sets the latent scale): older runs resume as they were.
         tag = "" if i == 0 else f"_{d.name}"
         for split, acc in (("train", train), ("val", val)):
-            part = cache_latents(d, split, Path(args.vae), cache_dir / f"latents_{split}{tag}.pt")
+            part = cache_latents(d, split, Path(args.vae), cache_dir / f"latents_{split}{tag}.pt", device)
             acc["clips"].update({f"{d.name}/{k}" if i else k: v for k, v in part["clips"].items()})
             if i == 0:
                 acc["std"] = part["std"]
     sched = Schedule()
     if args.init:
-        init = torch.load(args.init)
+        init = torch.load(args.init, map_location="cpu")
         cfg = CelConfig.from_dict(init["config"])
         scale = float(init["scale_factor"])
     else:
@@ -139,6 +150,7 @@ def main() -> int:
     model = CelDenoiser(cfg)
     if args.init:
         model.load_state_dict(init["ema"])
+    model.to(device)
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "denoiser")
@@ -147,22 +159,26 @@ def main() -> int:
     vs, vm, ve, vtau, _ = LatentTriplets(val["clips"], scale, random.Random(1234), mid_prob=1.0).batch(32, CROPS[0])
     vt = torch.linspace(0, sched.train_steps - 1, 32).long()
     vnoise = torch.randn(vs.shape, generator=torch.Generator().manual_seed(5))
+    vs, vm, ve, vtau, vt, vnoise = (v.to(device) for v in (vs, vm, ve, vtau, vt, vnoise))
     log = CsvLog(run / "denoiser_log.csv", ["step", "loss", "val_loss", "lr", "seconds"], step)
     t0 = time.time()
-    while step < args.steps:
+    total = budget.total(step, args.steps)
+    while step < total:
+        total = budget.total(step, args.steps)
         model.train()
-        lr = lr_at(step, args.steps, args.lr)
+        lr = lr_at(step, total, args.lr)
         set_lr(opt, lr)
         s, m, e, tau, _ = data.batch(args.batch)
         t = torch.randint(0, sched.train_steps, (args.batch,))
-        noise = torch.randn_like(m)
+        noise = torch.randn_like(m)  # drawn on the CPU: the same stream on every device
+        s, m, e, tau, t, noise = (v.to(device) for v in (s, m, e, tau, t, noise))
         xt, v = sched.noisy(m, t, noise)
         loss = F.mse_loss(model(xt, t.float(), s, e, tau), v)
         optimizer_step(opt, loss, model.parameters())
         ema_update(ema, model, args.ema if step > 200 else 0.0)
         step += 1
         val_loss = ""
-        if step % args.ckpt_every == 0 or step == args.steps:
+        if step % args.ckpt_every == 0 or step == total:
             with torch.no_grad():
                 xt, v = sched.noisy(vm, vt, vnoise)
                 val_loss = f"{F.mse_loss(ema(xt, vt.float(), vs, ve, vtau), v).item():.5f}"

@@ -10,6 +10,7 @@ import csv
 import math
 import random
 import re
+import time
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +44,39 @@ def clip_targets(clip: Path) -> list[tuple[Path, float]]:
 
 
 class FrameCache:
-    """Frames decoded once and kept in memory as uint8; `frame` returns [3,H,W] float in [-1, 1]."""
+    """Frames decoded once and kept in memory as uint8: `raw` returns that [3,H,W] uint8 tensor (crop it
+    before converting: cheaper), `frame` the whole frame as float in [-1, 1] (`to_float`)."""
 
     def __init__(self):
         self.cache: dict[Path, torch.Tensor] = {}
 
-    def frame(self, path: Path) -> torch.Tensor:
+    def raw(self, path: Path) -> torch.Tensor:
         img = self.cache.get(path)
         if img is None:
             img = torch.from_numpy(np.array(Image.open(path).convert("RGB"))).permute(2, 0, 1).contiguous()
             self.cache[path] = img
-        return img.float() / 127.5 - 1
+        return img
+
+    def frame(self, path: Path) -> torch.Tensor:
+        return to_float(self.raw(path))
+
+    def preload(self, paths, workers: int = 8) -> None:
+        """Decodes these frames now, on `workers` threads (PNG decoding releases the GIL), instead of
+        one by one during the first pass over the data."""
+        from concurrent.futures import ThreadPoolExecutor
+        todo = [p for p in dict.fromkeys(paths) if p not in self.cache]
+        with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            list(pool.map(self.raw, todo))  # each lands in the cache
+
+
+def clip_frames(clip: Path) -> list[Path]:
+    """Every frame file of a clip: the keyframes and all in-betweens."""
+    return [clip / "frame1.png", clip / "frame3.png"] + [p for p, _ in clip_targets(clip)]
+
+
+def to_float(img: torch.Tensor) -> torch.Tensor:
+    """uint8 image(s) -> float in [-1, 1] (on the tensor's device)."""
+    return img.float() / 127.5 - 1
 
 
 class TripletCrops(FrameCache):
@@ -84,6 +107,31 @@ class TripletCrops(FrameCache):
                 torch.stack([i[2] for i in items]), torch.tensor([i[3] for i in items], dtype=torch.float32))
 
 
+def pick_device(name: str) -> torch.device:
+    """`--device` of the trainers: "cpu" (the default everywhere; what CI and the recipe use) or
+    "cuda" / "cuda:N" when a GPU is at hand (TF32 matrix maths and cuDNN autotuning on). Checkpoints
+    are written with CPU tensors either way, so a GPU run resumes or exports on a CPU machine."""
+    device = torch.device(name)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise SystemExit(f"--device {name}: this PyTorch sees no CUDA device")
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cudnn.benchmark = True
+    return device
+
+
+def to_cpu(state):
+    """A state dict (nested dicts / lists of tensors) with every tensor on the CPU."""
+    if isinstance(state, torch.Tensor):
+        return state.cpu()
+    if isinstance(state, dict):
+        return {k: to_cpu(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(to_cpu(v) for v in state)
+    return state
+
+
 def seeded(threads: int, seed: int) -> random.Random:
     """Sets torch's thread count and seed; returns the Python RNG the trainer samples data with."""
     torch.set_num_threads(threads)
@@ -103,7 +151,7 @@ class Checkpoint:
         """Loads every part and the RNG states from the checkpoint if there is one; returns its step."""
         if not self.path.exists():
             return 0
-        state = torch.load(self.path)
+        state = torch.load(self.path, map_location="cpu")
         for key, part in parts.items():
             part.load_state_dict(state[key])
         torch.set_rng_state(state["torch_rng"])
@@ -112,10 +160,37 @@ class Checkpoint:
         return state["step"]
 
     def save(self, step: int, rng: random.Random, extra: dict, **parts) -> None:
-        state = {key: part.state_dict() for key, part in parts.items()}
+        state = {key: to_cpu(part.state_dict()) for key, part in parts.items()}
         state.update(step=step, torch_rng=torch.get_rng_state(), py_rng=rng.getstate(), **extra)
         torch.save(state, self.tmp)
         self.tmp.replace(self.path)
+
+
+class StepBudget:
+    """A trainer's `--minutes`: fits the run's step count to a wall-clock budget counted from when the
+    trainer started (caching included). Until `every` steps have been timed the requested step count
+    stands; then the count becomes what the recent rate reaches by the deadline (never more than
+    requested, re-estimated every `every` steps, so a GPU shared with another run is followed), and
+    past the deadline the run ends after the step in hand. The learning-rate schedule follows the
+    count. Without a budget (`minutes` None) the requested count is kept."""
+
+    def __init__(self, minutes: float | None, every: int = 200):
+        self.deadline = time.time() + 60 * minutes if minutes else None
+        self.every, self.mark, self.current = every, None, None
+
+    def total(self, step: int, steps: int) -> int:
+        if self.deadline is None:
+            return steps
+        now = time.time()
+        if now >= self.deadline:
+            return min(steps, step + 1)
+        if self.mark is None or self.current is None:
+            self.mark, self.current = (step, now), steps
+        elif step - self.mark[0] >= self.every:
+            rate = (now - self.mark[1]) / (step - self.mark[0])
+            self.current = min(steps, step + max(1, int((self.deadline - now) / rate)))
+            self.mark = (step, now)
+        return max(self.current, step + 1) if step < steps else steps
 
 
 def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor, params, max_norm: float = 1.0) -> None:

@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Longer training on a borrowed GPU machine, in one short, time-boxed call (docs/training.md, "On a GPU").
+#
+#   bash models/training/gpu_session.sh prepare   # here: .gpu/ = slim checkpoints of runs/, the Synfig set, LPIPS weights
+#   bash models/training/gpu_session.sh train     # there (a copy of the repo with .gpu/): trains, writes $OUT
+#
+# `train` continues the pack's models from the checkpoints in .gpu/: it builds PROC_TRAIN procedural
+# training clips (seeds 0 …, the recipe's clips and more) and the validation clips in SHARDS parallel
+# processes, then runs two jobs side by side on the one GPU, each fitted to the time left
+# (the trainers' --minutes):
+#   - the denoiser, fine-tuned from the pack's EMA on the procedural and Synfig sets, then a new
+#     student distilled from it;
+#   - the pack's decoder (FlowDecoder with its cost volume), fine-tuned from the pack's on latents the
+#     pack's baseline and student sample for every training clip (20% encoder latents).
+# Everything stops BUDGET seconds after the start; $OUT then holds slim checkpoints (EMA weights,
+# config, latent scale, step: CPU tensors), the same weights as weights.npz, the loss logs and this
+# session's log — at most eight files, as the device tool returns them. Nothing in the project needs
+# this: the recipe (train_pack.sh) runs on a CPU.
+set -uo pipefail
+cd "$(dirname "$0")/../.."
+T=models/training
+CARRY=${CARRY:-.gpu}
+
+if [ "${1:-}" = prepare ]; then
+    set -e
+    PY=${PY:-/usr/bin/python3}
+    mkdir -p "$CARRY"
+    "$PY" - "$CARRY" <<'EOF'
+import sys
+from pathlib import Path
+
+import torch
+
+out = Path(sys.argv[1])
+keep = {"vae": ("runs/vae/vae_last.pt", ["enc", "dec", "step"]),
+        "denoiser": ("runs/denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
+        "student": ("runs/student/student_last.pt", ["ema", "config", "scale_factor", "step"]),
+        "decoder": (None, ["ema", "decoder_config", "step"])}
+stages = [s for s in ("decoder4", "decoder3", "decoder2", "decoder") if Path(f"runs/{s}/decoder_last.pt").exists()]
+keep["decoder"] = (f"runs/{stages[0]}/decoder_last.pt", keep["decoder"][1])
+for name, (path, keys) in keep.items():
+    state = torch.load(path, map_location="cpu")
+    torch.save({k: state[k] for k in keys if k in state}, out / f"{name}.pt")
+    print(f"{out / name}.pt from {path} (step {state['step']})")
+EOF
+    # The Synfig training clips and a few validation clips (the trainers want a validation split per set;
+    # the decoder validates on the procedural set's). The device tool carries 64 MiB in all.
+    [ -d data/synfig/train ] && tar -cf "$CARRY/synfig.tar" -C data synfig/train \
+        $(cd data && ls -d synfig/val/* | head -4)
+    lp=../shared/data/lpips/lpips_squeeze_v0.1.safetensors
+    [ -f "$lp" ] && cp "$lp" "$CARRY/"
+    du -sh "$CARRY"
+    exit 0
+fi
+
+[ "${1:-}" = train ] || { echo "usage: $0 prepare|train" >&2; exit 2; }
+PY=${PY:-python3}
+DEVICE=${DEVICE:-cuda}
+WORK=${WORK:-/tmp/gpu-work}
+OUT=${OUT:-out/gpu}
+BUDGET=${BUDGET:-540}        # seconds from the start until training has stopped
+PROC_TRAIN=${PROC_TRAIN:-4000}
+PROC_VAL=${PROC_VAL:-150}
+SHARDS=${SHARDS:-16}
+THREADS=${THREADS:-6}
+DEN_SHARE=${DEN_SHARE:-55}   # percent of the training time for the denoiser; the student gets the rest
+DEN_BATCH=${DEN_BATCH:-64}
+DEC_BATCH=${DEC_BATCH:-32}
+SAMPLE_GROUP=${SAMPLE_GROUP:-128}
+export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 PYTHONUNBUFFERED=1
+START=$(date +%s)
+mkdir -p "$OUT" "$WORK/data" "$WORK/runs/base"
+exec > >(tee "$OUT/session.log") 2>&1
+log() { echo "[$(( $(date +%s) - START )) s] $*"; }
+left() { echo $(( BUDGET - ($(date +%s) - START) )); }
+minutes() { awk -v s="$1" 'BEGIN { printf "%.2f", s / 60 }'; }
+
+log "device $DEVICE; $(nproc) cores; $($PY -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA")')"
+cp "$CARRY"/{vae,denoiser,student,decoder}.pt "$WORK/runs/base/" || { log "no checkpoints in $CARRY: run '$0 prepare' first"; exit 1; }
+BASE=$WORK/runs/base
+
+# Data: the procedural set in parallel shards (clip seeds are fixed, so the shards add up to the same set).
+# (Waits name their processes: a bare `wait` would also wait for the log's tee.)
+per=$(( (PROC_TRAIN + SHARDS - 1) / SHARDS ))
+pids=()
+for k in $(seq 0 $(( SHARDS - 1 ))); do
+    n=$(( PROC_TRAIN - k * per )); [ "$n" -gt "$per" ] && n=$per; [ "$n" -le 0 ] && break
+    "$PY" $T/data/procedural.py --out "$WORK/data/procedural" --train "$n" --val 0 --seed $(( k * per )) >"$WORK/gen_$k.log" 2>&1 &
+    pids+=($!)
+done
+"$PY" $T/data/procedural.py --out "$WORK/data/procedural" --train 0 --val "$PROC_VAL" >"$WORK/gen_val.log" 2>&1 &
+pids+=($!)
+wait "${pids[@]}"
+log "procedural: $(ls "$WORK/data/procedural/train" | wc -l) train, $(ls "$WORK/data/procedural/val" | wc -l) val clips"
+DATA=$WORK/data/procedural
+if [ -f "$CARRY/synfig.tar" ]; then
+    tar -xf "$CARRY/synfig.tar" -C "$WORK/data" && DATA=$DATA,$WORK/data/synfig
+    log "synfig: $(ls "$WORK/data/synfig/train" | wc -l) train clips"
+fi
+LPIPS=$CARRY/lpips_squeeze_v0.1.safetensors
+
+train_time=$(left)
+den_s=$(( train_time * DEN_SHARE / 100 ))
+log "training for $train_time s: denoiser $den_s s then the student; the decoder alongside"
+(
+    timeout $(( den_s + 30 )) "$PY" $T/train_denoiser.py --data "$DATA" --vae "$BASE/vae.pt" --init "$BASE/denoiser.pt" \
+        --run "$WORK/runs/denoiser" --steps 1000000 --batch "$DEN_BATCH" --lr 2e-4 --ema 0.999 --ckpt-every 1000 \
+        --minutes "$(minutes "$den_s")" --device "$DEVICE" --threads "$THREADS" 2>&1 | sed -u 's/^/[denoiser] /'
+    s=$(( $(left) - 10 ))
+    [ -f "$WORK/runs/denoiser/denoiser_last.pt" ] && [ "$s" -gt 30 ] &&
+    timeout $(( s + 30 )) "$PY" $T/distill_student.py --data "$WORK/data/procedural" --vae "$BASE/vae.pt" \
+        --teacher "$WORK/runs/denoiser/denoiser_last.pt" --run "$WORK/runs/student" --steps 1000000 --batch 64 \
+        --pixel-batch 16 --ema 0.999 --ckpt-every 1000 --minutes "$(minutes "$s")" --device "$DEVICE" \
+        --threads "$THREADS" 2>&1 | sed -u 's/^/[student] /'
+) &
+first=$!
+timeout $(( train_time + 30 )) "$PY" $T/train_decoder.py --data "$DATA" --vae "$BASE/vae.pt" --denoiser "$BASE/denoiser.pt" \
+    --student "$BASE/student.pt" --init "$BASE/decoder.pt" --corr-radius 4 --run "$WORK/runs/decoder" \
+    --steps 1000000 --batch "$DEC_BATCH" --crop 20,32 --lpips 1.0 --lpips-weights "$LPIPS" --lr 3e-4 --ema 0.999 \
+    --seed 6 --baseline-clips 1000000 --student-clips 1000000 --sample-group "$SAMPLE_GROUP" --ckpt-every 500 \
+    --minutes "$(minutes $(( train_time - 10 )))" --device "$DEVICE" --threads "$THREADS" 2>&1 | sed -u 's/^/[decoder] /'
+wait "$first"
+log "training done"
+
+# Slim checkpoints, the same weights as .npz (readable by any numpy), and the loss logs.
+"$PY" - "$WORK/runs" "$OUT" <<'EOF'
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+runs, out = Path(sys.argv[1]), Path(sys.argv[2])
+arrays = {}
+for name in ("denoiser", "student", "decoder"):
+    path = runs / name / f"{name}_last.pt"
+    if not path.exists():
+        print(f"{name}: no checkpoint")
+        continue
+    state = torch.load(path, map_location="cpu")
+    slim = {k: state[k] for k in ("ema", "config", "scale_factor", "decoder_config", "step") if k in state}
+    torch.save(slim, out / f"{name}.pt")
+    arrays.update({f"{name}/{k}": v.numpy() for k, v in state["ema"].items()})
+    print(f"{name}: step {state['step']}")
+np.savez(out / "weights.npz", **arrays)
+EOF
+for name in denoiser student decoder; do
+    [ -f "$WORK/runs/$name/${name}_log.csv" ] && cp "$WORK/runs/$name/${name}_log.csv" "$OUT/"
+done
+log "done: $(ls "$OUT" | tr '\n' ' ')"
