@@ -599,8 +599,10 @@ async function main(): Promise<void> {
     lines.push('');
     lines.push(
       'Validation clips of real drawn animation (`models/training/data/sprites.py`: Debian game sprites; ' +
-        "`synfig_clips.py`: Synfig documents), whose middle frame is the artist's own in-between — not in the " +
-        'training data. Same protocol as above; clips picked at random (seeded) from each set. The "native size" ' +
+        "`synfig_clips.py`: Synfig documents), whose middle frame is the artist's own in-between; " +
+        "validation splits, never trained on (a set's " +
+        "training split may have been — the pack's manifest description says which). Same protocol as above; " +
+        'clips picked at random (seeded) from each set. The "native size" ' +
         "rows run the same variants at each clip's own size padded to a multiple of 64 (the studio's native fit: " +
         'nothing resampled) instead of fitting it to the pack size. The last row is ' +
         `the true middle frame sent through the same fit to ${manifest.image.defaultSize.join('×')} and back: ` +

@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
-DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4")
+DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5")
 
 
 def load_models(runs: Path):
@@ -57,7 +57,9 @@ def load_models(runs: Path):
     student.load_state_dict(stu["ema"])
     steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"],
              "decoder": decoders[0]["step"] if decoders else 0,
-             "decoder_ft": sum(d["step"] for d in decoders[1:])}
+             "decoder_ft": sum(d["step"] for d in decoders[1:]),
+             # What a checkpoint says about how it was made beyond the recipe (gpu_session.sh's runs).
+             "notes": [c["note"] for c in (den, stu, *decoders) if c.get("note")]}
     return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
 
 
@@ -122,6 +124,7 @@ def write_manifest(out: Path, scale: float, steps: dict) -> None:
            "position": "position"}
     pred = {"prediction": "prediction"}
     stub = {"sizeBytes": 1, "sha256": "0" * 64}  # filled in by update_manifest_hashes
+    notes = "; ".join(steps.get("notes", []))  # how stages beyond the recipe were made (gpu_session.sh)
     manifest = {
         "format": "inbetween-pack",
         "formatVersion": 1,
@@ -136,9 +139,11 @@ def write_manifest(out: Path, scale: float, steps: dict) -> None:
             "estimates from the sampled latent and a matching cost between the keyframes. Training steps: VAE "
             f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
             f"{steps['decoder']}" + (f", decoder fine-tuning {steps['decoder_ft']}" if steps["decoder_ft"] else "") +
-            ". See REPORT.md."),
+            "." + (f" {notes[:1].upper()}{notes[1:]}." if notes else "") + " See REPORT.md."),
         "trained": True,
-        "license": "MIT (weights trained by this project on its own generated data)",
+        "license": "MIT (weights trained by this project on its own generated data" + (
+            "; some stages also on frames rendered from Synfig's example animations, GPL-2+ artwork not included here)"
+            if "Synfig" in notes else ")"),
         "image": {"defaultSize": list(SIZE), "multipleOf": 64, "valueRange": [-1, 1], "channels": 3},
         "latent": {"channels": 4, "downsample": 8, "scaleFactor": round(scale, 6)},
         "scheduler": {"type": "ddim", "trainTimesteps": 1000, "betaSchedule": "scaled_linear", "betaStart": 0.00085,

@@ -2,6 +2,7 @@
 # Longer training on a borrowed GPU machine, in one short, time-boxed call (docs/training.md, "On a GPU").
 #
 #   bash models/training/gpu_session.sh prepare   # here: .gpu/ = slim checkpoints of runs/, the Synfig set, LPIPS weights
+#                                                 # (RUNS, DATA and CARRY name other folders)
 #   bash models/training/gpu_session.sh train     # there (a copy of the repo with .gpu/): trains, writes $OUT
 #
 # `train` continues the pack's models from the checkpoints in .gpu/: it builds PROC_TRAIN procedural
@@ -24,20 +25,27 @@ CARRY=${CARRY:-.gpu}
 if [ "${1:-}" = prepare ]; then
     set -e
     PY=${PY:-/usr/bin/python3}
+    RUNS=${RUNS:-runs}
+    DATA=${DATA:-data}
     mkdir -p "$CARRY"
-    "$PY" - "$CARRY" <<'EOF'
+    "$PY" - "$CARRY" "$RUNS" <<'EOF'
 import sys
 from pathlib import Path
 
 import torch
 
-out = Path(sys.argv[1])
-keep = {"vae": ("runs/vae/vae_last.pt", ["enc", "dec", "step"]),
-        "denoiser": ("runs/denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
-        "student": ("runs/student/student_last.pt", ["ema", "config", "scale_factor", "step"]),
+sys.path.insert(0, "models/training")
+from build_pack import DECODER_STAGES  # noqa: E402
+
+out, runs = Path(sys.argv[1]), Path(sys.argv[2])
+keep = {"vae": (runs / "vae/vae_last.pt", ["enc", "dec", "step"]),
+        "denoiser": (runs / "denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
+        "student": (runs / "student/student_last.pt", ["ema", "config", "scale_factor", "step"]),
         "decoder": (None, ["ema", "decoder_config", "step"])}
-stages = [s for s in ("decoder4", "decoder3", "decoder2", "decoder") if Path(f"runs/{s}/decoder_last.pt").exists()]
-keep["decoder"] = (f"runs/{stages[0]}/decoder_last.pt", keep["decoder"][1])
+stages = [s for s in DECODER_STAGES if (runs / s / "decoder_last.pt").exists()]
+if not stages:
+    raise SystemExit(f"no decoder stage under {runs}")
+keep["decoder"] = (runs / stages[-1] / "decoder_last.pt", keep["decoder"][1])  # the pack's decoder
 for name, (path, keys) in keep.items():
     state = torch.load(path, map_location="cpu")
     torch.save({k: state[k] for k in keys if k in state}, out / f"{name}.pt")
@@ -45,10 +53,11 @@ for name, (path, keys) in keep.items():
 EOF
     # The Synfig training clips and a few validation clips (the trainers want a validation split per set;
     # the decoder validates on the procedural set's). The device tool carries 64 MiB in all.
-    [ -d data/synfig/train ] && tar -cf "$CARRY/synfig.tar" -C data synfig/train \
-        $(cd data && ls -d synfig/val/* | head -4)
+    if [ -d "$DATA/synfig/train" ]; then
+        tar -cf "$CARRY/synfig.tar" -C "$DATA" synfig/train $(cd "$DATA" && ls -d synfig/val/* | head -4)
+    fi
     lp=../shared/data/lpips/lpips_squeeze_v0.1.safetensors
-    [ -f "$lp" ] && cp "$lp" "$CARRY/"
+    if [ -f "$lp" ]; then cp "$lp" "$CARRY/"; fi
     du -sh "$CARRY"
     exit 0
 fi
@@ -66,6 +75,8 @@ THREADS=${THREADS:-6}
 DEN_SHARE=${DEN_SHARE:-55}   # percent of the training time for the denoiser; the student gets the rest
 DEN_BATCH=${DEN_BATCH:-64}
 DEC_BATCH=${DEC_BATCH:-32}
+STU_BATCH=${STU_BATCH:-64}
+STU_PIXEL_BATCH=${STU_PIXEL_BATCH:-16}
 SAMPLE_GROUP=${SAMPLE_GROUP:-128}
 export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 PYTHONUNBUFFERED=1
 START=$(date +%s)
@@ -107,10 +118,10 @@ log "training for $train_time s: denoiser $den_s s then the student; the decoder
         --run "$WORK/runs/denoiser" --steps 1000000 --batch "$DEN_BATCH" --lr 2e-4 --ema 0.999 --ckpt-every 1000 \
         --minutes "$(minutes "$den_s")" --device "$DEVICE" --threads "$THREADS" 2>&1 | sed -u 's/^/[denoiser] /'
     s=$(( $(left) - 10 ))
-    [ -f "$WORK/runs/denoiser/denoiser_last.pt" ] && [ "$s" -gt 30 ] &&
+    [ -f "$WORK/runs/denoiser/denoiser_last.pt" ] && [ "$s" -gt 5 ] &&
     timeout $(( s + 30 )) "$PY" $T/distill_student.py --data "$WORK/data/procedural" --vae "$BASE/vae.pt" \
-        --teacher "$WORK/runs/denoiser/denoiser_last.pt" --run "$WORK/runs/student" --steps 1000000 --batch 64 \
-        --pixel-batch 16 --ema 0.999 --ckpt-every 1000 --minutes "$(minutes "$s")" --device "$DEVICE" \
+        --teacher "$WORK/runs/denoiser/denoiser_last.pt" --run "$WORK/runs/student" --steps 1000000 --batch "$STU_BATCH" \
+        --pixel-batch "$STU_PIXEL_BATCH" --ema 0.999 --ckpt-every 1000 --minutes "$(minutes "$s")" --device "$DEVICE" \
         --threads "$THREADS" 2>&1 | sed -u 's/^/[student] /'
 ) &
 first=$!

@@ -29,7 +29,7 @@ from trainlib import Checkpoint, CsvLog, TripletCrops, list_clips, lr_at, optimi
 
 
 def sobel(x: torch.Tensor) -> torch.Tensor:
-    k = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+    k = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=x.device)
     kx = k.view(1, 1, 3, 3).repeat(3, 1, 1, 1)
     ky = k.t().contiguous().view(1, 1, 3, 3).repeat(3, 1, 1, 1)
     return torch.cat([F.conv2d(x, kx, padding=1, groups=3), F.conv2d(x, ky, padding=1, groups=3)], 1)

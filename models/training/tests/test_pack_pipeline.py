@@ -129,6 +129,10 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
         (runs_copy / stage).mkdir(parents=True)
         name = f"{stage}_last.pt"
         (runs_copy / stage / name).write_bytes((runs / stage / name).read_bytes())
+    # A stage made outside the recipe (gpu_session.sh) says so in its checkpoint's note.
+    student = torch.load(runs_copy / "student" / "student_last.pt")
+    student["note"] = "student: distilled elsewhere, also on Synfig clips"
+    torch.save(student, runs_copy / "student" / "student_last.pt")
     (runs_copy / "lora").mkdir()
     torch.save(state, runs_copy / "lora" / "lora_last.pt")
     out = tmp_path / "pack"
@@ -151,6 +155,8 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     assert check.returncode == 0, check.stderr[-2000:]
     assert json.loads(check.stdout.strip().splitlines()[-1]) == {"ok": True}
     assert "decoder 3" in manifest["description"]
+    assert "decoder 3. Student: distilled elsewhere, also on Synfig clips. See REPORT.md." in manifest["description"]
+    assert "Synfig" in manifest["license"]
 
     # from_pack.py reads the pack back into PyTorch; exporting that again gives the same graphs.
     back = tmp_path / "back"
@@ -165,3 +171,43 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for graph in ["encoder", "decoder", "denoiser_fp32", "denoiser_lora", "denoiser_student"]:
         assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
+
+
+def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
+    """train_decoder.py --data A,B caches each set's latents and samples under its own name and trains on
+    both; --minutes ends the run after the step in hand once the budget is spent (here: during caching)."""
+    root = runs.parent
+    run("train_decoder.py", "--data", f"{root / 'color'},{root / 'lineart'}", "--vae", str(runs / "vae" / "vae_last.pt"),
+        "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
+        "--run", str(tmp_path / "dec"), "--baseline-steps", "2", "--student-steps", "1", "--crop", "8,8",
+        "--batch", "2", "--steps", "50", "--minutes", "0.0001", "--lpips", "0")
+    assert (tmp_path / "dec" / "samples_train.pt").exists() and (tmp_path / "dec" / "samples_train_lineart.pt").exists()
+    assert (runs / "denoiser" / "latents_train_lineart.pt").exists()
+    state = torch.load(tmp_path / "dec" / "decoder_last.pt")
+    assert state["step"] == 1 and state["args"]["steps"] == 50
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "dec" / "decoder_log.csv"))] == ["1"]
+
+
+def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
+    """gpu_session.sh: `prepare` makes slim checkpoints of a runs folder; `train` (here on the CPU, tiny and
+    short) builds data, fine-tunes denoiser, student and decoder side by side within its budget and leaves
+    slim checkpoints, the same weights as .npz and the logs in OUT."""
+    env = {"PATH": "/usr/bin:/bin", "PY": sys.executable, "CARRY": str(tmp_path / "carry"), "RUNS": str(runs),
+           "DATA": str(tmp_path / "no-data"), "HOME": str(tmp_path)}
+    script = str(T / "gpu_session.sh")
+    prep = subprocess.run(["bash", script, "prepare"], env=env, capture_output=True, text=True, timeout=120)
+    assert prep.returncode == 0, prep.stderr[-2000:]
+    assert {p.name for p in (tmp_path / "carry").glob("*.pt")} == {"vae.pt", "denoiser.pt", "student.pt", "decoder.pt"}
+    env.update(DEVICE="cpu", WORK=str(tmp_path / "work"), OUT=str(tmp_path / "out"), BUDGET="45", PROC_TRAIN="4",
+               PROC_VAL="2", SHARDS="2", THREADS="1", DEN_BATCH="2", DEC_BATCH="1", SAMPLE_GROUP="4", DEN_SHARE="40", STU_BATCH="2",
+               STU_PIXEL_BATCH="1")
+    proc = subprocess.run(["bash", script, "train"], env=env, capture_output=True, text=True, timeout=300)
+    out = tmp_path / "out"
+    assert proc.returncode == 0, (out / "session.log").read_text()[-3000:]
+    assert "procedural: 4 train, 2 val clips" in (out / "session.log").read_text()
+    weights = np.load(out / "weights.npz")
+    for name in ("denoiser", "student", "decoder"):
+        state = torch.load(out / f"{name}.pt")
+        assert state["step"] >= 1, name
+        assert [int(r["step"]) for r in csv.DictReader(open(out / f"{name}_log.csv"))] == list(range(1, state["step"] + 1))
+        assert all(np.array_equal(weights[f"{name}/{k}"], v.numpy()) for k, v in state["ema"].items()), name
