@@ -11,7 +11,8 @@ keyframes. The encoder and denoisers stay frozen, so every denoiser variant of t
 
 Loss: L1 + Sobel-edge L1 on pixels, plus (when its weights are at hand) a perceptual term: LPIPS
 with the SqueezeNet backbone (export_lpips.py; default weights ../shared/data/lpips, --lpips-weights
-for others, --lpips 0 to leave it out). The pack is scored with LPIPS-AlexNet, a different network.
+for others, --lpips 0 to leave it out). The pack is scored with LPIPS-AlexNet; `--lpips-net alex`
+trains with that one instead (default weights lpips_alex_v0.1.safetensors beside the Squeeze ones).
 Seeded, checkpointed (<run>/decoder_last.pt, atomic) and
 resumable; losses and validation PSNR (against frame blend on the same crops) go to
 <run>/decoder_log.csv.
@@ -38,15 +39,16 @@ from train_vae import sobel  # noqa: E402
 from trainlib import (Checkpoint, CsvLog, FrameCache, StepBudget, clip_frames, clip_targets, ema_update, lr_at,  # noqa: E402
                       optimizer_step, pick_device, psnr, seeded, set_lr, to_float)
 
-DEFAULT_LPIPS = Path(__file__).resolve().parents[3] / "shared" / "data" / "lpips" / "lpips_squeeze_v0.1.safetensors"
+LPIPS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "lpips"
 
 
-def perceptual_loss(weights: Path | None, device: torch.device | str = "cpu"):
-    """LPIPS-Squeeze as a loss (mean over the batch), or None when no weights are given / found."""
+def perceptual_loss(weights: Path | None, device: torch.device | str = "cpu", backbone: str = "squeeze"):
+    """LPIPS (`backbone`: squeeze or alex) as a loss (mean over the batch), or None when no weights are
+    given / found."""
     if weights is None or not weights.exists():
         return None
     from export_lpips import build_model  # noqa: E402 (only when used)
-    net = build_model("squeeze", [weights]).to(device)
+    net = build_model(backbone, [weights]).to(device)
     return lambda a, b: sum(m.mean() for m in net.layer_maps(a, b))
 
 
@@ -149,8 +151,10 @@ def main() -> int:
     ap.add_argument("--student-clips", type=int, default=1000, help="training clips sampled with the student")
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--ema", type=float, default=0.995)
-    ap.add_argument("--lpips", type=float, default=0.5, help="weight of the LPIPS-Squeeze term (0: none)")
-    ap.add_argument("--lpips-weights", type=Path, default=DEFAULT_LPIPS)
+    ap.add_argument("--lpips", type=float, default=0.5, help="weight of the LPIPS term (0: none)")
+    ap.add_argument("--lpips-net", choices=["squeeze", "alex"], default="squeeze", help="the LPIPS backbone")
+    ap.add_argument("--lpips-weights", type=Path, default=None,
+                    help=f"LPIPS weights (default {LPIPS_DIR}/lpips_<net>_v0.1.safetensors)")
     ap.add_argument("--samples", type=Path, default=None, help="folder of the sample caches (default: --run)")
     ap.add_argument("--init", type=Path, default=None,
                     help="start from this decoder checkpoint's EMA weights (a second, fine-tuning stage)")
@@ -189,8 +193,9 @@ def main() -> int:
             lat[split].update({prefix + k: v for k, v in part.items()})
             samples[split].update({prefix + k: v for k, v in smp.items()})
             folders.update({(split, prefix + k): d / split / k for k in part})
-    lpips = perceptual_loss(args.lpips_weights, device) if args.lpips > 0 else None
-    print(f"perceptual term: {'LPIPS-Squeeze × ' + str(args.lpips) if lpips else 'none'}", flush=True)
+    weights = args.lpips_weights or LPIPS_DIR / f"lpips_{args.lpips_net}_v0.1.safetensors"
+    lpips = perceptual_loss(weights, device, args.lpips_net) if args.lpips > 0 else None
+    print(f"perceptual term: {f'LPIPS-{args.lpips_net} × {args.lpips}' if lpips else 'none'}", flush=True)
     dec = FlowDecoder(corr_radius=args.corr_radius)
     if args.init:  # a decoder without the cost volume loads into one with it (that branch starts as a no-op)
         missing = dec.load_state_dict(torch.load(args.init, map_location="cpu")["ema"], strict=False).missing_keys

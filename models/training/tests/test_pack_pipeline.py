@@ -175,12 +175,15 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
 
 def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
     """train_decoder.py --data A,B caches each set's latents and samples under its own name and trains on
-    both; --minutes ends the run after the step in hand once the budget is spent (here: during caching)."""
+    both (here with the LPIPS-Alex term, when its weights are in ../shared); --minutes ends the run after
+    the step in hand once the budget is spent (here: during caching)."""
     root = runs.parent
-    run("train_decoder.py", "--data", f"{root / 'color'},{root / 'lineart'}", "--vae", str(runs / "vae" / "vae_last.pt"),
-        "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
-        "--run", str(tmp_path / "dec"), "--baseline-steps", "2", "--student-steps", "1", "--crop", "8,8",
-        "--batch", "2", "--steps", "50", "--minutes", "0.0001", "--lpips", "0")
+    alex = REPO.parent / "shared" / "data" / "lpips" / "lpips_alex_v0.1.safetensors"
+    out = run("train_decoder.py", "--data", f"{root / 'color'},{root / 'lineart'}", "--vae", str(runs / "vae" / "vae_last.pt"),
+              "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
+              "--run", str(tmp_path / "dec"), "--baseline-steps", "2", "--student-steps", "1", "--crop", "8,8",
+              "--batch", "2", "--steps", "50", "--minutes", "0.0001", "--lpips", "1", "--lpips-net", "alex").stdout
+    assert ("perceptual term: LPIPS-alex × 1.0" if alex.exists() else "perceptual term: none") in out
     assert (tmp_path / "dec" / "samples_train.pt").exists() and (tmp_path / "dec" / "samples_train_lineart.pt").exists()
     assert (runs / "denoiser" / "latents_train_lineart.pt").exists()
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
