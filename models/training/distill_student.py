@@ -28,8 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, RefDecoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
 from train_denoiser import CROPS, LatentTriplets, cache_latents, load_denoiser  # noqa: E402
-from trainlib import (Checkpoint, CsvLog, FrameCache, StepBudget, clip_frames, clip_targets, ema_update, lr_at,  # noqa: E402
-                      optimizer_step, pick_device, seeded, set_lr, to_float)
+from trainlib import (Checkpoint, CsvLog, FrameCache, StepBudget, add_run_options, clip_frames,  # noqa: E402
+                      clip_targets, ema_update, lr_at, optimizer_step, pick_device, seeded, set_lr, to_float)
 
 FEW_STEP_TIMESTEPS = [999, 749, 499, 249]  # trailing spacing, 4 steps, 1000 training steps
 
@@ -73,9 +73,7 @@ def main() -> int:
     ap.add_argument("--ckpt-every", type=int, default=100)
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--minutes", type=float, default=None,
-                    help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them")
-    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way")
+    add_run_options(ap)
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
     budget = StepBudget(args.minutes)
@@ -103,7 +101,7 @@ def main() -> int:
     alphas_cumprod = sched.alphas_cumprod.to(device)
     log = CsvLog(run / "student_log.csv", ["step", "loss", "velocity", "latent", "pixels", "lr", "seconds"], step)
     t0 = time.time()
-    total = budget.total(step, args.steps)
+    total = args.steps  # until the budget says otherwise
     while step < total:
         total = budget.total(step, args.steps)
         student.train()

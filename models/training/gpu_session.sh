@@ -38,14 +38,13 @@ sys.path.insert(0, "models/training")
 from build_pack import DECODER_STAGES  # noqa: E402
 
 out, runs = Path(sys.argv[1]), Path(sys.argv[2])
-keep = {"vae": (runs / "vae/vae_last.pt", ["enc", "dec", "step"]),
-        "denoiser": (runs / "denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
-        "student": (runs / "student/student_last.pt", ["ema", "config", "scale_factor", "step"]),
-        "decoder": (None, ["ema", "decoder_config", "step"])}
 stages = [s for s in DECODER_STAGES if (runs / s / "decoder_last.pt").exists()]
 if not stages:
     raise SystemExit(f"no decoder stage under {runs}")
-keep["decoder"] = (runs / stages[-1] / "decoder_last.pt", keep["decoder"][1])  # the pack's decoder
+keep = {"vae": (runs / "vae/vae_last.pt", ["enc", "dec", "step"]),
+        "denoiser": (runs / "denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
+        "student": (runs / "student/student_last.pt", ["ema", "config", "scale_factor", "step"]),
+        "decoder": (runs / stages[-1] / "decoder_last.pt", ["ema", "decoder_config", "step"])}  # the pack's decoder
 for name, (path, keys) in keep.items():
     state = torch.load(path, map_location="cpu")
     torch.save({k: state[k] for k in keys if k in state}, out / f"{name}.pt")

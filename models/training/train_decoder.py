@@ -36,8 +36,8 @@ from cel_model import FlowDecoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
 from train_denoiser import cache_latents, load_denoiser  # noqa: E402
 from train_vae import sobel  # noqa: E402
-from trainlib import (Checkpoint, CsvLog, FrameCache, StepBudget, clip_frames, clip_targets, ema_update, lr_at,  # noqa: E402
-                      optimizer_step, pick_device, psnr, seeded, set_lr, to_float)
+from trainlib import (Checkpoint, CsvLog, FrameCache, StepBudget, add_run_options, clip_frames,  # noqa: E402
+                      clip_targets, ema_update, lr_at, optimizer_step, pick_device, psnr, seeded, set_lr, to_float)
 
 LPIPS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "lpips"
 
@@ -92,13 +92,13 @@ def cache_samples(latents: dict, samplers: dict, scale: float, out: Path, seed: 
 class DecoderCrops(FrameCache):
     """Aligned crops (latent from a source, start, target, end) with flips and time reversal.
 
-    `root` is one set's split folder, or a function from a clip's name to its folder (several sets).
-    Clips smaller than the crop are left out."""
+    `folders` maps each clip's name to its folder (the sets may lie in several places). Clips smaller
+    than the crop are left out."""
 
-    def __init__(self, root, latents: dict, samples: dict, rng: random.Random, source_probs: dict,
+    def __init__(self, folders: dict, latents: dict, samples: dict, rng: random.Random, source_probs: dict,
                  crop: tuple[int, int]):
         super().__init__()
-        self.folder = root if callable(root) else (lambda name: root / name)
+        self.folders = folders
         self.latents, self.samples, self.rng = latents, samples, rng
         self.sources, self.probs = list(source_probs), list(source_probs.values())
         fits = [n for n, c in latents.items() if c["keys"].shape[-2] >= crop[0] and c["keys"].shape[-1] >= crop[1]]
@@ -117,7 +117,7 @@ class DecoderCrops(FrameCache):
             c = self.latents[name]
             k = 0 if mid_only or len(c["taus"]) == 1 or self.rng.random() < 0.5 else self.rng.randrange(1, len(c["taus"]))
             z = (c["targets"][k] if source == "encoder" else self.samples[name][source][k]).float()
-            clip = self.folder(name)
+            clip = self.folders[name]
             frames = [self.raw(clip / "frame1.png"), self.raw(clip_targets(clip)[k][0]), self.raw(clip / "frame3.png")]
             h, w = z.shape[-2:]
             y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
@@ -163,9 +163,7 @@ def main() -> int:
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--minutes", type=float, default=None,
-                    help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them")
-    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way")
+    add_run_options(ap)
     ap.add_argument("--sample-group", type=int, default=16, help="clips of one size sampled together when caching")
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
@@ -183,7 +181,7 @@ def main() -> int:
     # were), and the other sets' clips are named "<set>/<clip>".
     lat: dict = {"train": {}, "val": {}}
     samples: dict = {"train": {}, "val": {}}
-    folders: dict = {}
+    folders: dict = {"train": {}, "val": {}}
     for i, d in enumerate(sets):
         tag, prefix = ("", "") if i == 0 else (f"_{d.name}", f"{d.name}/")
         for split in ("val", "train"):
@@ -192,7 +190,7 @@ def main() -> int:
                                 device, args.sample_group)
             lat[split].update({prefix + k: v for k, v in part.items()})
             samples[split].update({prefix + k: v for k, v in smp.items()})
-            folders.update({(split, prefix + k): d / split / k for k in part})
+            folders[split].update({prefix + k: d / split / k for k in part})
     weights = args.lpips_weights or LPIPS_DIR / f"lpips_{args.lpips_net}_v0.1.safetensors"
     lpips = perceptual_loss(weights, device, args.lpips_net) if args.lpips > 0 else None
     print(f"perceptual term: {f'LPIPS-{args.lpips_net} × {args.lpips}' if lpips else 'none'}", flush=True)
@@ -206,19 +204,19 @@ def main() -> int:
     opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)
     ckpt = Checkpoint(run, "decoder")
     step = ckpt.resume(rng, dec=dec, ema=ema, opt=opt)
-    train = DecoderCrops(lambda name: folders["train", name], lat["train"], samples["train"], rng,
+    train = DecoderCrops(folders["train"], lat["train"], samples["train"], rng,
                          {"encoder": 0.2, "baseline": 0.45, "student": 0.35}, crop)
-    train.preload([f for name in sorted(set().union(*train.names.values())) for f in clip_frames(folders["train", name])],
+    train.preload([f for name in sorted(set().union(*train.names.values())) for f in clip_frames(folders["train"][name])],
                   workers=2 * args.threads)
     # Validation crops from the first set (the one the earlier runs validated on).
     first_val = {k: v for k, v in lat["val"].items() if "/" not in k}
-    vz, vs, vm, ve = DecoderCrops(lambda name: folders["val", name], first_val, samples["val"], random.Random(1234),
+    vz, vs, vm, ve = DecoderCrops(folders["val"], first_val, samples["val"], random.Random(1234),
                                   {"baseline": 1.0}, crop).batch(24, crop, mid_only=True)
     vz, vs, vm, ve = vz.to(device), to_float(vs.to(device)), to_float(vm.to(device)), to_float(ve.to(device))
     blend = psnr((vs + ve) / 2, vm)
     log = CsvLog(run / "decoder_log.csv", ["step", "loss", "l1", "edge", "lpips", "val_psnr", "blend_psnr", "lr", "seconds"], step)
     t0 = time.time()
-    total = budget.total(step, args.steps)
+    total = args.steps  # until the budget says otherwise
     while step < total:
         total = budget.total(step, args.steps)
         dec.train()

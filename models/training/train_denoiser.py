@@ -28,8 +28,8 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, CelEncoder  # noqa: E402
 from diffusion import Schedule  # noqa: E402
-from trainlib import (Checkpoint, CsvLog, StepBudget, clip_frames, clip_targets, ema_update, list_clips,  # noqa: E402
-                      load_rgb, lr_at, optimizer_step, pick_device, seeded, set_lr)
+from trainlib import (Checkpoint, CsvLog, StepBudget, add_run_options, clip_frames, clip_targets,  # noqa: E402
+                      ema_update, list_clips, load_rgb, lr_at, optimizer_step, pick_device, seeded, set_lr)
 
 # Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
 CROPS = [(20, 32), (32, 48)]
@@ -118,9 +118,7 @@ def main() -> int:
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--minutes", type=float, default=None,
-                    help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them")
-    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way")
+    add_run_options(ap)
     ap.add_argument("--init", type=Path, default=None,
                     help="start from this denoiser checkpoint's EMA weights and config (fine-tuning; fresh optimiser)")
     args = ap.parse_args()
@@ -162,7 +160,7 @@ def main() -> int:
     vs, vm, ve, vtau, vt, vnoise = (v.to(device) for v in (vs, vm, ve, vtau, vt, vnoise))
     log = CsvLog(run / "denoiser_log.csv", ["step", "loss", "val_loss", "lr", "seconds"], step)
     t0 = time.time()
-    total = budget.total(step, args.steps)
+    total = args.steps  # until the budget says otherwise
     while step < total:
         total = budget.total(step, args.steps)
         model.train()

@@ -107,6 +107,13 @@ class TripletCrops(FrameCache):
                 torch.stack([i[2] for i in items]), torch.tensor([i[3] for i in items], dtype=torch.float32))
 
 
+def add_run_options(ap) -> None:
+    """The options every GPU-capable trainer takes: --minutes (StepBudget) and --device (pick_device)."""
+    ap.add_argument("--minutes", type=float, default=None,
+                    help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them")
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way")
+
+
 def pick_device(name: str) -> torch.device:
     """`--device` of the trainers: "cpu" (the default everywhere; what CI and the recipe use) or
     "cuda" / "cuda:N" when a GPU is at hand (TF32 matrix maths and cuDNN autotuning on). Checkpoints
