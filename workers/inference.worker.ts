@@ -14,7 +14,6 @@ import {
   checkGraphNames,
   SESSION_TUNING,
   wrapSession,
-  type FloatTensor,
   type GraphRunner,
 } from '../src/core/graph';
 import type { RgbaImage } from '../src/core/image';
@@ -23,6 +22,7 @@ import {
   interpolate,
   prepareKeyframes,
   restoreFrame,
+  type EncodedKeyframes,
   type PipelineProgress,
 } from '../src/core/pipeline';
 import { CacheFullError, saveCachedPack } from '../src/packs/packCache';
@@ -138,12 +138,13 @@ function activeGraphs() {
       encoder: get('encoder'),
       decoder: get('decoder'),
       denoiser: get(`denoiser:${variant.denoiser}`),
+      ...(manifest.graphs.motion ? { motion: get('motion') } : {}),
     },
   };
 }
 
 /** The last run's encoded keyframes, reused while the keyframes (pixels after fitting) and encoder stay. */
-let encodedCache: { key: string; encoded: { start: FloatTensor; end: FloatTensor } } | null = null;
+let encodedCache: { key: string; encoded: EncodedKeyframes } | null = null;
 
 /** SHA-256 of the pixels: tells whether a re-run has the same fitted keyframes. */
 async function hashPixels(img: RgbaImage): Promise<string> {
@@ -179,8 +180,8 @@ const api: InferenceApi = {
       const progress = throttle(onProgress);
       const warnings: string[] = [];
       // Sessions belong to a pack's exact files: any changed graph means a different pack.
-      const { encoder, decoder, denoisers } = manifest.graphs;
-      const packKey = `${manifest.id}:${[encoder, decoder, ...Object.values(denoisers)].map((g) => g.sha256).join(',')}`;
+      const { encoder, decoder, motion, denoisers } = manifest.graphs;
+      const packKey = `${manifest.id}:${[encoder, decoder, ...(motion ? [motion] : []), ...Object.values(denoisers)].map((g) => g.sha256).join(',')}`;
       if (packKey !== sessionsPackKey) {
         await releaseAll();
         sessionsPackKey = packKey;
@@ -198,6 +199,15 @@ const api: InferenceApi = {
           spec: manifest.graphs.decoder,
           what: `the VAE decoder (${manifest.graphs.decoder.file})`,
         },
+        ...(manifest.graphs.motion
+          ? [
+              {
+                key: 'motion',
+                spec: manifest.graphs.motion,
+                what: `the motion graph (${manifest.graphs.motion.file})`,
+              },
+            ]
+          : []),
         {
           key: `denoiser:${variant.denoiser}`,
           spec: manifest.graphs.denoisers[variant.denoiser]!,
@@ -282,7 +292,7 @@ const api: InferenceApi = {
         const start = bitmapToRgba(req.start);
         const end = bitmapToRgba(req.end);
         const prepared = prepareKeyframes(manifest, start, end, req.fitMode);
-        const latentKey = `${manifest.id}:${manifest.graphs.encoder.sha256}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
+        const latentKey = `${manifest.id}:${manifest.graphs.encoder.sha256}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
         const reuse = encodedCache?.key === latentKey ? encodedCache.encoded : undefined;
         const result = await interpolate(
           manifest,

@@ -19,6 +19,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder  # noqa: E402
+from classical_flow import Farneback  # noqa: E402
 from export import SPATIAL, LiveLoraScale, export_denoiser, export_fp16, export_module, update_manifest_hashes  # noqa: E402
 from make_tiny_pack import example_inputs, max_diff  # noqa: E402
 from ort_node import run_onnx  # noqa: E402
@@ -63,6 +64,19 @@ def load_models(runs: Path):
     return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
 
 
+class MotionGraph(torch.nn.Module):
+    """The pack's motion graph: (start_image, end_image) [1,3,H,W] → motion [1,4,H,W], the Farnebäck
+    flows start→end and end→start (classical_flow.py), run once per keyframe pair."""
+
+    def __init__(self):
+        super().__init__()
+        self.flow = Farneback()
+
+    def forward(self, start, end):
+        f = self.flow(torch.cat([start, end]), torch.cat([end, start]))
+        return torch.cat([f[0:1], f[1:2]], 1)
+
+
 def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     """Writes the graphs and returns the check report (max |diff| of each comparison)."""
     w, h = SIZE
@@ -75,9 +89,21 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     den_axes.update({"timestep": {0: "batch"}, "position": {0: "batch"}})
     (out / "encoder.onnx").write_bytes(export_module(MeanEncoder(enc), (image,), ["image"], ["latent"],
                                                      {"image": SPATIAL, "latent": SPATIAL}))
-    (out / "decoder.onnx").write_bytes(export_module(dec, (latent, start, end), ["latent", "start_image", "end_image"],
-                                                     ["image"], {"latent": SPATIAL, "start_image": SPATIAL,
-                                                                 "end_image": SPATIAL, "image": SPATIAL}))
+    motion = getattr(dec, "motion", False)
+    dec_args, dec_names, dec_axes = (latent, start, end), ["latent", "start_image", "end_image"], {
+        "latent": SPATIAL, "start_image": SPATIAL, "end_image": SPATIAL, "image": SPATIAL}
+    if motion:
+        graph = MotionGraph().eval()
+        (out / "motion.onnx").write_bytes(export_module(graph, (start, end), ["start_image", "end_image"], ["motion"],
+                                                        {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL}))
+        with torch.no_grad():
+            flows = graph(start, end)
+        dec_args += (flows, torch.tensor([0.3]))
+        dec_names += ["motion", "position"]
+        dec_axes["motion"] = SPATIAL
+    else:
+        (out / "motion.onnx").unlink(missing_ok=True)
+    (out / "decoder.onnx").write_bytes(export_module(dec, dec_args, dec_names, ["image"], dec_axes))
     export_denoiser(base, ex, out / "denoiser_fp32.onnx", dynamic_axes=den_axes)
     export_denoiser(lora, ex, out / "denoiser_lora.onnx", lora_scale=True, dynamic_axes={**den_axes, "lora_scale": {}})
     export_fp16(out / "denoiser_fp32.onnx", out / "denoiser_fp16.onnx")
@@ -87,7 +113,7 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     with torch.no_grad():
         ref = {
             "encoder": MeanEncoder(enc)(image).numpy(),
-            "decoder": dec(latent, start, end).numpy(),
+            "decoder": dec(*dec_args).numpy(),
             "baseline": base(*ex.values()).numpy(),
             "lora(1)": LiveLoraScale(lora)(*ex.values(), torch.tensor([1.0])).numpy(),
             "lora base": BaselineView(lora)(*ex.values()).numpy(),
@@ -98,8 +124,8 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     got_lora1 = run_onnx(out / "denoiser_lora.onnx", {**feeds, "lora_scale": np.ones(1, np.float32)})["prediction"]
     report = {
         "encoder vs torch": max_diff(run_onnx(out / "encoder.onnx", {"image": image.numpy()})["latent"], ref["encoder"]),
-        "decoder vs torch": max_diff(run_onnx(out / "decoder.onnx", {"latent": latent.numpy(), "start_image": start.numpy(),
-                                                                     "end_image": end.numpy()})["image"], ref["decoder"]),
+        "decoder vs torch": max_diff(run_onnx(out / "decoder.onnx", {n: a.numpy() for n, a in zip(dec_names, dec_args)})["image"],
+                                     ref["decoder"]),
         "baseline vs torch": max_diff(got_base, ref["baseline"]),
         "lora(1) vs torch": max_diff(got_lora1, ref["lora(1)"]),
         "student vs torch": max_diff(run_onnx(out / "denoiser_student.onnx", feeds)["prediction"], ref["student"]),
@@ -108,10 +134,15 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
         "fp16 vs fp32": max_diff(run_onnx(out / "denoiser_fp16.onnx", feeds)["prediction"], got_base),
         "lora(1) vs baseline": max_diff(got_lora1, got_base),
     }
+    if motion:
+        got = run_onnx(out / "motion.onnx", {"start_image": start.numpy(), "end_image": end.numpy()})["motion"]
+        report["motion vs torch"] = max_diff(got, dec_args[3].numpy())
     for k, v in report.items():
         print(f"  {k:40s} max |diff| = {v:.2e}")
     for k in ["encoder vs torch", "decoder vs torch", "baseline vs torch", "lora(1) vs torch", "student vs torch"]:
         assert report[k] < 1e-3, f"{k}: {report[k]}"
+    # Flows in pixels from a 2×2 solve per pixel: float32 rounding differs by ~1e-3 px on noise images.
+    assert report.get("motion vs torch", 0.0) < 1e-2, report["motion vs torch"]
     assert report["lora base (torch) vs baseline (torch)"] == 0.0, "the LoRA model's base is not the baseline"
     assert report["lora(0) vs baseline"] < 1e-5, report["lora(0) vs baseline"]
     assert report["fp16 vs fp32"] < 5e-2, report["fp16 vs fp32"]
@@ -119,7 +150,7 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     return report
 
 
-def write_manifest(out: Path, scale: float, steps: dict) -> None:
+def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False) -> None:
     din = {"sample": "sample", "timestep": "timestep", "startLatent": "start_latent", "endLatent": "end_latent",
            "position": "position"}
     pred = {"prediction": "prediction"}
@@ -136,7 +167,9 @@ def write_manifest(out: Path, scale: float, steps: dict) -> None:
             "generated cel animation: a VAE encoder, a UNet denoiser "
             f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion, a "
             f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows it "
-            "estimates from the sampled latent and a matching cost between the keyframes. Training steps: VAE "
+            "estimates from the sampled latent and a matching cost between the keyframes" + (
+                ", and along the classical (Farneback) flows of a motion graph run once per keyframe pair" if motion else "") +
+            ". Training steps: VAE "
             f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
             f"{steps['decoder']}" + (f", decoder fine-tuning {steps['decoder_ft']}" if steps["decoder_ft"] else "") +
             "." + (f" {notes[:1].upper()}{notes[1:]}." if notes else "") + " See REPORT.md."),
@@ -154,8 +187,11 @@ def write_manifest(out: Path, scale: float, steps: dict) -> None:
         "graphs": {
             "encoder": {"file": "encoder.onnx", **stub, "inputs": {"image": "image"}, "outputs": {"latent": "latent"}},
             "decoder": {"file": "decoder.onnx", **stub,
-                        "inputs": {"latent": "latent", "startImage": "start_image", "endImage": "end_image"},
+                        "inputs": {"latent": "latent", "startImage": "start_image", "endImage": "end_image",
+                                   **({"motion": "motion", "position": "position"} if motion else {})},
                         "outputs": {"image": "image"}},
+            **({"motion": {"file": "motion.onnx", **stub, "inputs": {"startImage": "start_image", "endImage": "end_image"},
+                           "outputs": {"motion": "motion"}}} if motion else {}),
             "denoisers": {
                 "fp32": {"file": "denoiser_fp32.onnx", **stub, "inputs": din, "outputs": pred},
                 "lora": {"file": "denoiser_lora.onnx", **stub, "inputs": {**din, "loraScale": "lora_scale"},
@@ -187,7 +223,7 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     enc, dec, base, lora, student, scale, steps = load_models(Path(args.runs))
     export_all(out, enc, dec, base, lora, student)
-    write_manifest(out, scale, steps)
+    write_manifest(out, scale, steps, motion=getattr(dec, "motion", False))
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")
     return 0

@@ -246,14 +246,18 @@ class FlowDecoder(nn.Module):
     """
 
     CANDIDATES = 5
+    # With `motion`: the keyframes warped by the classical flow prior (classical_flow.py) are two more.
+    MOTION_CANDIDATES = 2
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
 
-    def __init__(self, widths=(64, 48), block_channels: int = 16, latent_channels: int = 4, corr_radius: int = 0):
+    def __init__(self, widths=(64, 48), block_channels: int = 16, latent_channels: int = 4, corr_radius: int = 0,
+                 motion: bool = False):
         super().__init__()
         w8, w4 = widths
         rb = block_channels
         self.corr_radius = corr_radius
+        self.motion = motion
         if corr_radius:
             # Motion by matching (see `motion16`): features of both keyframes at 1/16, compared at every
             # displacement within ±corr_radius (symmetric about the in-between's pixel).
@@ -272,17 +276,37 @@ class FlowDecoder(nn.Module):
                                  nn.Conv2d(w8, w8, 3, 1, 4, dilation=4), Res(w8))
         self.flow8 = nn.Conv2d(w8, 4, 3, 1, 1)
         self.up4 = nn.Conv2d(w8, w4, 1)
-        self.fuse4 = nn.Conv2d(w4 + 2 * rb + 4, w4, 1)
+        extra4, extra_out = (4, 2 * rb) if motion else (0, 0)
+        self.fuse4 = nn.Conv2d(w4 + 2 * rb + 4 + extra4, w4, 1)
         self.res4 = Res(w4)
         self.flow4 = nn.Conv2d(w4, 4, 3, 1, 1)
         self.upflow = BilinearUp(4, 4)
-        self.fuse_out = nn.Conv2d(w4 + 4 * rb, w4, 1)
+        self.fuse_out = nn.Conv2d(w4 + 4 * rb + extra_out, w4, 1)
         self.res_out = nn.Conv2d(w4, w4, 3, 1, 1)
-        self.out = nn.ConvTranspose2d(w4, 3 + self.CANDIDATES, 4, 4)  # per pixel: RGB + candidate logits
+        self.candidates = self.CANDIDATES + (self.MOTION_CANDIDATES if motion else 0)
+        self.out = nn.ConvTranspose2d(w4, 3 + self.candidates, 4, 4)  # per pixel: RGB + candidate logits
         with torch.no_grad():
             for conv in (self.flow8, self.flow4):
                 conv.weight.mul_(0.1)
                 conv.bias.zero_()
+
+    def load_without_motion(self, state: dict, logit_bias: float = -2.0) -> list[str]:
+        """Loads a decoder trained without the motion prior (and maybe without the cost volume) into one
+        with it, so that it starts where that one ended: the prior's new input columns are zero, and the
+        two new candidates start with zero weights and a logit bias of `logit_bias` (a small share
+        that training can grow). Returns the missing keys (the cost volume's, when absent)."""
+        own = self.state_dict()
+        state = dict(state)
+        for key in ("fuse4.weight", "fuse_out.weight"):
+            w = torch.zeros_like(own[key])
+            w[:, :state[key].shape[1]] = state[key]
+            state[key] = w
+        w = torch.zeros_like(own["out.weight"])
+        w[:, :state["out.weight"].shape[1]] = state["out.weight"]
+        b = torch.full_like(own["out.bias"], logit_bias)
+        b[:state["out.bias"].shape[0]] = state["out.bias"]
+        state["out.weight"], state["out.bias"] = w, b
+        return self.load_state_dict(state, strict=False).missing_keys
 
     def motion16(self, rs, re):
         """Symmetric matching cost at 1/16: for each displacement d within ±r (in 1/16 cells), the
@@ -308,8 +332,17 @@ class FlowDecoder(nn.Module):
         disp = torch.cat([(w * d[0]).sum(1, keepdim=True), (w * d[1]).sum(1, keepdim=True)], 1)
         return cost, disp
 
-    def forward(self, latent, start_image, end_image):
+    def forward(self, latent, start_image, end_image, motion=None, position=None):
+        """`motion` [B,4,H,W] (start→end and end→start flows in pixels, the pack's motion graph) and
+        `position` [B] (τ) only for a decoder made with `motion=True`."""
         bs, be = F.silu(self.blk(start_image)), F.silu(self.blk(end_image))
+        if self.motion:
+            tau = position.view(-1, 1, 1, 1)
+            f01, f10 = motion[:, :2], motion[:, 2:]
+            # Backward flows from the in-between at τ to either keyframe, assuming linear motion.
+            prior = torch.cat([-(1 - tau) * tau * f01 + tau * tau * f10, (1 - tau) * (1 - tau) * f01 - tau * (1 - tau) * f10], 1)
+            ps, pe = backward_warp(start_image, prior[:, :2]), backward_warp(end_image, prior[:, 2:])
+            prior4 = F.avg_pool2d(prior, 4) / 16.0
         rs, re = F.silu(self.ref8(bs)), F.silu(self.ref8(be))
         x = self.inp(torch.cat([latent, rs, re], 1))
         if self.corr_radius:
@@ -320,14 +353,17 @@ class FlowDecoder(nn.Module):
         # Flows in full-resolution pixels (×16 so that small weights reach far).
         flow = F.interpolate(self.flow8(h) * 16.0, scale_factor=2.0, mode="nearest")
         h = F.silu(self.up4(F.interpolate(h, scale_factor=2.0, mode="nearest")))
-        h = self.res4(F.silu(self.fuse4(torch.cat([h, bs, be, flow / 16.0], 1))))
+        h = self.res4(F.silu(self.fuse4(torch.cat([h, bs, be, flow / 16.0] + ([prior4] if self.motion else []), 1))))
         flow = flow + self.flow4(h) * 4.0
         full = self.upflow(flow)
         ws, we = backward_warp(start_image, full[:, :2]), backward_warp(end_image, full[:, 2:])
-        h = F.silu(self.fuse_out(torch.cat([h, bs, be, F.silu(self.blk(ws)), F.silu(self.blk(we))], 1)))
+        feats = [h, bs, be, F.silu(self.blk(ws)), F.silu(self.blk(we))]
+        if self.motion:
+            feats += [F.silu(self.blk(ps)), F.silu(self.blk(pe))]
+        h = F.silu(self.fuse_out(torch.cat(feats, 1)))
         h = h + F.silu(self.res_out(h))
         out = self.out(h)
         weights = torch.exp(out[:, 3:].clamp(-15.0, 15.0))
         weights = weights / weights.sum(1, keepdim=True)
-        candidates = [torch.tanh(out[:, :3]), start_image, end_image, ws, we]
+        candidates = [torch.tanh(out[:, :3]), start_image, end_image, ws, we] + ([ps, pe] if self.motion else [])
         return sum(weights[:, i:i + 1] * c for i, c in enumerate(candidates))

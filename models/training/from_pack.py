@@ -130,13 +130,17 @@ def recover(pack: Path, runs: Path) -> None:
     # A FlowDecoder with the 1/16 cost volume: its radius from the number of displacements (corr_h's inputs).
     corr = next((t.dims[1] for t in dec_inits if t.name == "corr_h.weight"), 0)
     decoder_config = {"corr_radius": (math.isqrt(corr - 2) - 1) // 2} if corr else {}
+    motion = "motion" in graphs["decoder"]["inputs"]  # the classical flow prior (the pack's motion graph)
+    if motion:
+        decoder_config["motion"] = True
     enc, dec = CelEncoder(), (FlowDecoder(**decoder_config) if flow else RefDecoder())
     load_onnx_weights(enc, MeanEncoder(enc), lambda m: export_module(m, (image,), ["image"], ["latent"],
                                                                     {"image": SPATIAL, "latent": SPATIAL}),
                       pack / graphs["encoder"]["file"])
-    load_onnx_weights(dec, dec, lambda m: export_module(m, (latent, image, image), ["latent", "start_image", "end_image"],
-                                                        ["image"], {k: SPATIAL for k in ["latent", "start_image",
-                                                                                         "end_image", "image"]}),
+    dec_args = (latent, image, image) + ((torch.randn(1, 4, 64, 128), torch.tensor([0.3])) if motion else ())
+    dec_names = ["latent", "start_image", "end_image"] + (["motion", "position"] if motion else [])
+    load_onnx_weights(dec, dec, lambda m: export_module(m, dec_args, dec_names, ["image"],
+                                                        {k: SPATIAL for k in dec_names[:4] + ["image"]}),
                       pack / graphs["decoder"]["file"])
     base_path = pack / graphs["denoisers"]["fp32"]["file"]
     base = CelDenoiser(denoiser_config(base_path))

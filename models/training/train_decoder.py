@@ -33,6 +33,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cel_model import FlowDecoder  # noqa: E402
+from classical_flow import Farneback  # noqa: E402
 from diffusion import Schedule  # noqa: E402
 from train_denoiser import cache_latents, load_denoiser  # noqa: E402
 from train_vae import sobel  # noqa: E402
@@ -89,6 +90,27 @@ def cache_samples(latents: dict, samplers: dict, scale: float, out: Path, seed: 
     return result
 
 
+@torch.no_grad()
+def cache_motion(folders: dict, out: Path, device: torch.device | str = "cpu") -> dict:
+    """{clip: [4, H, W] half}: the classical flows start→end and end→start of every clip's full keyframes
+    (classical_flow.Farneback, as the pack's motion graph computes them), cached in `out`."""
+    if out.exists():
+        return torch.load(out, map_location="cpu")
+    flow = Farneback().to(device)
+    frames = FrameCache()
+    result, t0 = {}, time.time()
+    for i, (name, clip) in enumerate(sorted(folders.items())):
+        a = to_float(frames.raw(clip / "frame1.png")[None].to(device))
+        b = to_float(frames.raw(clip / "frame3.png")[None].to(device))
+        f = flow(torch.cat([a, b]), torch.cat([b, a]))
+        result[name] = torch.cat([f[0], f[1]]).cpu().half()
+        if (i + 1) % 250 == 0:
+            print(f"  motion: {i + 1} clips ({time.time() - t0:.0f} s)", flush=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result, out)
+    return result
+
+
 class DecoderCrops(FrameCache):
     """Aligned crops (latent from a source, start, target, end) with flips and time reversal.
 
@@ -96,9 +118,9 @@ class DecoderCrops(FrameCache):
     than the crop are left out."""
 
     def __init__(self, folders: dict, latents: dict, samples: dict, rng: random.Random, source_probs: dict,
-                 crop: tuple[int, int]):
+                 crop: tuple[int, int], motion: dict | None = None):
         super().__init__()
-        self.folders = folders
+        self.folders, self.motion = folders, motion
         self.latents, self.samples, self.rng = latents, samples, rng
         self.sources, self.probs = list(source_probs), list(source_probs.values())
         fits = [n for n, c in latents.items() if c["keys"].shape[-2] >= crop[0] and c["keys"].shape[-1] >= crop[1]]
@@ -108,9 +130,10 @@ class DecoderCrops(FrameCache):
                 raise SystemExit(f"no clip of at least {crop[0] * 8}×{crop[1] * 8} px has {src} latents")
 
     def batch(self, n: int, crop: tuple[int, int], mid_only: bool = False):
-        """(latents, start, middle, end) on the CPU; images as uint8 (`to_float` converts them)."""
+        """(latents, start, middle, end, motion, τ) on the CPU; images as uint8 (`to_float` converts them);
+        motion (the clip's classical flows, cropped) and τ are None without `motion`."""
         ch, cw = crop
-        zs, ss, ms, es = [], [], [], []
+        zs, ss, ms, es, fs, ts = [], [], [], [], [], []
         for _ in range(n):
             source = self.rng.choices(self.sources, self.probs)[0]
             name = self.rng.choice(self.names[source])
@@ -123,15 +146,25 @@ class DecoderCrops(FrameCache):
             y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
             z = z[:, y:y + ch, x:x + cw]
             frames = [f[:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)] for f in frames]
+            tau = float(c["taus"][k])
+            flows = self.motion[name][:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)].float() if self.motion else None
             if self.rng.random() < 0.5:
                 z, frames = z.flip(-1), [f.flip(-1) for f in frames]
+                if flows is not None:
+                    flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
             if self.rng.random() < 0.5:
                 frames = frames[::-1]  # played backwards: the in-between's latent is the same
+                tau = 1.0 - tau
+                if flows is not None:
+                    flows = torch.cat([flows[2:], flows[:2]])
+            fs.append(flows)
+            ts.append(tau)
             zs.append(z)
             ss.append(frames[0])
             ms.append(frames[1])
             es.append(frames[2])
-        return torch.stack(zs), torch.stack(ss), torch.stack(ms), torch.stack(es)
+        motion = (torch.stack(fs), torch.tensor(ts)) if self.motion else (None, None)
+        return (torch.stack(zs), torch.stack(ss), torch.stack(ms), torch.stack(es)) + motion
 
 
 def main() -> int:
@@ -160,6 +193,8 @@ def main() -> int:
                     help="start from this decoder checkpoint's EMA weights (a second, fine-tuning stage)")
     ap.add_argument("--corr-radius", type=int, default=0,
                     help="matching radius of the decoder's 1/16 cost volume in cells (0: no cost volume)")
+    ap.add_argument("--motion", action="store_true",
+                    help="the decoder takes the classical flow prior (the pack's motion graph) and τ; --init may be a decoder without it")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=3)
     ap.add_argument("--threads", type=int, default=2)
@@ -194,9 +229,18 @@ def main() -> int:
     weights = args.lpips_weights or LPIPS_DIR / f"lpips_{args.lpips_net}_v0.1.safetensors"
     lpips = perceptual_loss(weights, device, args.lpips_net) if args.lpips > 0 else None
     print(f"perceptual term: {f'LPIPS-{args.lpips_net} × {args.lpips}' if lpips else 'none'}", flush=True)
-    dec = FlowDecoder(corr_radius=args.corr_radius)
+    motion: dict = {"train": None, "val": None}
+    if args.motion:
+        for split in ("val", "train"):
+            motion[split] = cache_motion(folders[split], (args.samples or run) / f"motion_{split}.pt", device)
+    config = {"corr_radius": args.corr_radius, "motion": args.motion}
+    dec = FlowDecoder(**config)
     if args.init:  # a decoder without the cost volume loads into one with it (that branch starts as a no-op)
-        missing = dec.load_state_dict(torch.load(args.init, map_location="cpu")["ema"], strict=False).missing_keys
+        init = torch.load(args.init, map_location="cpu")
+        if args.motion and not init.get("decoder_config", {}).get("motion"):
+            missing = dec.load_without_motion(init["ema"])  # the prior starts with a small share
+        else:
+            missing = dec.load_state_dict(init["ema"], strict=False).missing_keys
         if any(k.split(".")[0] not in FlowDecoder.CORR_MODULES for k in missing):
             raise SystemExit(f"{args.init}: not a FlowDecoder checkpoint (missing {missing})")
     dec.to(device)
@@ -205,14 +249,15 @@ def main() -> int:
     ckpt = Checkpoint(run, "decoder")
     step = ckpt.resume(rng, dec=dec, ema=ema, opt=opt)
     train = DecoderCrops(folders["train"], lat["train"], samples["train"], rng,
-                         {"encoder": 0.2, "baseline": 0.45, "student": 0.35}, crop)
+                         {"encoder": 0.2, "baseline": 0.45, "student": 0.35}, crop, motion["train"])
     train.preload([f for name in sorted(set().union(*train.names.values())) for f in clip_frames(folders["train"][name])],
                   workers=2 * args.threads)
     # Validation crops from the first set (the one the earlier runs validated on).
     first_val = {k: v for k, v in lat["val"].items() if "/" not in k}
-    vz, vs, vm, ve = DecoderCrops(folders["val"], first_val, samples["val"], random.Random(1234),
-                                  {"baseline": 1.0}, crop).batch(24, crop, mid_only=True)
+    vz, vs, vm, ve, vf, vt = DecoderCrops(folders["val"], first_val, samples["val"], random.Random(1234),
+                                          {"baseline": 1.0}, crop, motion["val"]).batch(24, crop, mid_only=True)
     vz, vs, vm, ve = vz.to(device), to_float(vs.to(device)), to_float(vm.to(device)), to_float(ve.to(device))
+    vextra = (vf.to(device), vt.to(device)) if args.motion else ()
     blend = psnr((vs + ve) / 2, vm)
     log = CsvLog(run / "decoder_log.csv", ["step", "loss", "l1", "edge", "lpips", "val_psnr", "blend_psnr", "lr", "seconds"], step)
     t0 = time.time()
@@ -222,9 +267,9 @@ def main() -> int:
         dec.train()
         lr = lr_at(step, total, args.lr)
         set_lr(opt, lr)
-        z, s, m, e = train.batch(args.batch, crop)
+        z, s, m, e, f, tau = train.batch(args.batch, crop)
         z, s, m, e = z.to(device), to_float(s.to(device)), to_float(m.to(device)), to_float(e.to(device))
-        y = dec(z, s, e)
+        y = dec(z, s, e, *((f.to(device), tau.to(device)) if args.motion else ()))
         l1 = (y - m).abs().mean()
         edge = (sobel(y) - sobel(m)).abs().mean()
         perc = lpips(y, m) if lpips else torch.zeros(())
@@ -235,8 +280,8 @@ def main() -> int:
         val = ""
         if step % args.ckpt_every == 0 or step == total:
             with torch.no_grad():
-                val = f"{psnr(ema(vz, vs, ve), vm):.2f}"
-            ckpt.save(step, rng, {"args": vars(args), "decoder_config": {"corr_radius": args.corr_radius}},
+                val = f"{psnr(ema(vz, vs, ve, *vextra), vm):.2f}"
+            ckpt.save(step, rng, {"args": vars(args), "decoder_config": config},
                       dec=dec, ema=ema, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} val PSNR {val} dB (blend {blend:.2f}) ({time.time() - t0:.0f} s)",
                   flush=True)

@@ -69,6 +69,7 @@ async function loadGraph(
   spec:
     | PackManifest['graphs']['encoder']
     | PackManifest['graphs']['decoder']
+    | NonNullable<PackManifest['graphs']['motion']>
     | PackManifest['graphs']['denoisers'][string],
   threads?: number,
 ): Promise<{ runner: GraphRunner; sessionMs: number }> {
@@ -97,7 +98,7 @@ async function loadGraph(
   return { runner, sessionMs: performance.now() - t0 };
 }
 
-/** Loads encoder, decoder and the variant's denoiser with onnxruntime-node. */
+/** Loads encoder, decoder, motion graph (when the pack has one) and the variant's denoiser with onnxruntime-node. */
 export async function loadVariantGraphs(
   dir: string,
   manifest: PackManifest,
@@ -118,10 +119,23 @@ export async function loadVariantGraphs(
     manifest.graphs.denoisers[variant.denoiser]!,
     threads,
   );
+  const motion = manifest.graphs.motion
+    ? await loadGraph(dir, 'the motion graph', manifest.graphs.motion, threads)
+    : null;
   return {
     variant,
-    graphs: { encoder: enc.runner, decoder: dec.runner, denoiser: den.runner },
-    sessionMs: { encoder: enc.sessionMs, decoder: dec.sessionMs, denoiser: den.sessionMs },
+    graphs: {
+      encoder: enc.runner,
+      decoder: dec.runner,
+      denoiser: den.runner,
+      ...(motion ? { motion: motion.runner } : {}),
+    },
+    sessionMs: {
+      encoder: enc.sessionMs,
+      decoder: dec.sessionMs,
+      denoiser: den.sessionMs,
+      ...(motion ? { motion: motion.sessionMs } : {}),
+    },
   };
 }
 

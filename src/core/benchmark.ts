@@ -7,7 +7,13 @@ import type { GraphRunner } from './graph';
 import { computeLpips, LPIPS_MIN_SIDE } from './lpips';
 import { psnr, ssim } from './metrics';
 import type { VariantGraphs } from './pipeline';
-import { decodeLatent, decoderReferences, encodeKeyframe, interpolate } from './pipeline';
+import {
+  decodeLatent,
+  decoderReferences,
+  encodeKeyframe,
+  estimateMotion,
+  interpolate,
+} from './pipeline';
 import type { RgbaImage } from './image';
 import type { PackManifest, VariantSpec } from './manifest';
 import { GaussianRng } from './rng';
@@ -47,12 +53,15 @@ export interface BenchmarkResult {
   decodeMs: number;
   /** Median wall time of one VAE encode. */
   encodeMs: number;
+  /** Median wall time of the motion graph (once per keyframe pair); null when the pack has none. */
+  motionMs: number | null;
   /** Median wall time of one in-between (denoise all steps + decode), keyframes already encoded. */
   inbetweenMs: number;
   samples: {
     denoiserStepMs: number[];
     decodeMs: number[];
     encodeMs: number[];
+    motionMs: number[];
     inbetweenMs: number[];
   };
 }
@@ -88,14 +97,16 @@ export async function benchmarkVariant(
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
   // Warm-up: first runs allocate, (on WebGPU) compile shaders and (WASM) let V8 optimise ORT.
   const warmupStart = performance.now();
+  let encoded;
   do {
-    await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps: 1, seed: 0 });
+    ({ encoded } = await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps: 1, seed: 0 }));
   } while (performance.now() - warmupStart < (opts.warmupMs ?? 0));
 
   const samples = {
     denoiserStepMs: [] as number[],
     decodeMs: [] as number[],
     encodeMs: [] as number[],
+    motionMs: [] as number[],
     inbetweenMs: [] as number[],
   };
   let latent = await encodeKeyframe(manifest, graphs.encoder, start);
@@ -127,10 +138,17 @@ export async function benchmarkVariant(
     await graphs.denoiser.run(feeds);
     samples.denoiserStepMs.push(performance.now() - t0);
   }
-  const references = decoderReferences(manifest, { start, end });
+  if (graphs.motion) {
+    for (let r = 0; r < opts.repeats; r++) {
+      const t0 = performance.now();
+      await estimateMotion(manifest, graphs.motion, { start, end });
+      samples.motionMs.push(performance.now() - t0);
+    }
+  }
+  const references = decoderReferences(manifest, { start, end }, encoded.motion);
   for (let r = 0; r < opts.repeats; r++) {
     const t0 = performance.now();
-    await decodeLatent(manifest, graphs.decoder, latent, references);
+    await decodeLatent(manifest, graphs.decoder, latent, references, 0.5);
     samples.decodeMs.push(performance.now() - t0);
   }
   for (let r = 0; r < Math.max(1, Math.ceil(opts.repeats / 2)); r++) {
@@ -140,6 +158,8 @@ export async function benchmarkVariant(
       graphs,
       { start, end },
       { count: 1, steps, seed: r },
+      {},
+      encoded, // keyframes already encoded (and their motion estimated): the in-between's own cost
     );
     samples.inbetweenMs.push(res.timings.denoiseMs + res.timings.decodeMs);
   }
@@ -150,6 +170,7 @@ export async function benchmarkVariant(
     denoiserStepMs: median(samples.denoiserStepMs),
     decodeMs: median(samples.decodeMs),
     encodeMs: median(samples.encodeMs),
+    motionMs: graphs.motion ? median(samples.motionMs) : null,
     inbetweenMs: median(samples.inbetweenMs),
     samples,
   };

@@ -71,13 +71,33 @@ const decoderSpec = graphSpec
        */
       startImage: tensorName.optional(),
       endImage: tensorName.optional(),
+      /**
+       * Optional motion estimate: the output of `graphs.motion` for this pair of keyframes (the
+       * studio runs that graph once per pair and passes its result with every decode).
+       */
+      motion: tensorName.optional(),
+      /** Optional in-between position τ ∈ (0, 1) of the frame being decoded, [1] float32. */
+      position: tensorName.optional(),
     }),
     outputs: z.strictObject({ image: tensorName }),
   })
   .refine((g) => (g.inputs.startImage === undefined) === (g.inputs.endImage === undefined), {
     message: 'startImage and endImage must be given together',
     path: ['inputs'],
+  })
+  .refine((g) => g.inputs.motion === undefined || g.inputs.startImage !== undefined, {
+    message: 'a decoder with a motion input also takes startImage and endImage',
+    path: ['inputs', 'motion'],
   });
+/**
+ * Optional motion estimator, run once per keyframe pair: the fitted keyframes [1, 3, H, W] in
+ * `image.valueRange` → a motion tensor [1, K, H, W] that the decoder takes as its `motion` input
+ * (the bundled pack: K = 4, Farnebäck flows start→end and end→start in pixels).
+ */
+const motionSpec = graphSpec.extend({
+  inputs: z.strictObject({ startImage: tensorName, endImage: tensorName }),
+  outputs: z.strictObject({ motion: tensorName }),
+});
 const denoiserSpec = graphSpec.extend({
   inputs: z.strictObject({
     /** Noisy latents, [B, C, h, w] float32. */
@@ -199,6 +219,7 @@ export const manifestSchema = z
     graphs: z.strictObject({
       encoder: encoderSpec,
       decoder: decoderSpec,
+      motion: motionSpec.optional(),
       denoisers: z.record(id, denoiserSpec).refine((r) => Object.keys(r).length > 0, {
         message: 'needs at least one denoiser',
       }),
@@ -247,6 +268,20 @@ export const manifestSchema = z
         });
       }
     });
+    if (m.graphs.motion && !m.graphs.decoder.inputs.motion) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['graphs', 'decoder', 'inputs', 'motion'],
+        message: 'is required: the pack has a motion graph, and only the decoder uses its output',
+      });
+    }
+    if (!m.graphs.motion && m.graphs.decoder.inputs.motion) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['graphs', 'motion'],
+        message: 'is required: the decoder declares a motion input',
+      });
+    }
     const { defaultSize, multipleOf } = m.image;
     const step = m.latent.downsample;
     if (multipleOf % step !== 0) {
@@ -309,21 +344,28 @@ export function parseManifest(text: string): ManifestResult {
   return validateManifest(json);
 }
 
-/** Every file a variant needs, encoder and decoder included, with integrity data. */
+/** Every file a variant needs, encoder, decoder and motion graph included, with integrity data. */
 export function filesForVariant(
   m: PackManifest,
   variantId: string,
-): { role: 'encoder' | 'decoder' | 'denoiser'; file: string; sizeBytes: number; sha256: string }[] {
+): {
+  role: 'encoder' | 'decoder' | 'motion' | 'denoiser';
+  file: string;
+  sizeBytes: number;
+  sha256: string;
+}[] {
   const variant = m.variants.find((v) => v.id === variantId);
   if (!variant) throw new Error(`pack "${m.id}" has no variant "${variantId}"`);
   const denoiser = m.graphs.denoisers[variant.denoiser];
   if (!denoiser) throw new Error(`variant "${variantId}" names a missing denoiser`);
   const list: ReturnType<typeof filesForVariant> = [];
-  for (const [role, g] of [
+  const graphs = [
     ['encoder', m.graphs.encoder],
     ['decoder', m.graphs.decoder],
+    ...(m.graphs.motion ? ([['motion', m.graphs.motion]] as const) : []),
     ['denoiser', denoiser],
-  ] as const) {
+  ] as const;
+  for (const [role, g] of graphs) {
     list.push({ role, file: g.file, sizeBytes: g.sizeBytes, sha256: g.sha256 });
     for (const ext of g.externalData ?? []) list.push({ role, ...ext });
   }

@@ -37,7 +37,7 @@ export class RunCancelledError extends Error {
 export class ModelOutputError extends Error {
   constructor(
     message: string,
-    readonly graph: 'encoder' | 'denoiser' | 'decoder',
+    readonly graph: 'encoder' | 'denoiser' | 'decoder' | 'motion',
     readonly step?: number,
   ) {
     super(message);
@@ -50,6 +50,18 @@ export interface VariantGraphs {
   encoder: GraphRunner;
   decoder: GraphRunner;
   denoiser: GraphRunner;
+  /** The pack's motion estimator (`graphs.motion`), when it has one. */
+  motion?: GraphRunner;
+}
+
+/**
+ * What a run computes once per keyframe pair: the scaled latents and, for packs with a motion graph,
+ * its estimate. Pass it back to `interpolate` to skip that work on the next run.
+ */
+export interface EncodedKeyframes {
+  start: FloatTensor;
+  end: FloatTensor;
+  motion?: FloatTensor;
 }
 
 /** What a person asks for. */
@@ -94,8 +106,8 @@ export interface RunTimings {
 
 export interface InterpolationResult {
   positions: number[];
-  /** The keyframes' scaled latents (pass back to `interpolate` to skip encoding next time). */
-  encoded: { start: FloatTensor; end: FloatTensor };
+  /** The keyframes' scaled latents and motion (pass back to `interpolate` to skip that next time). */
+  encoded: EncodedKeyframes;
   /** In-betweens at the pack's model size. */
   modelFrames: RgbaImage[];
   steps: StepRecord[];
@@ -241,34 +253,72 @@ export async function encodeKeyframe(
   return { data: scaled, dims: want };
 }
 
-/** The fitted keyframes as decoder reference tensors [1, 3, H, W], for decoders that take them. */
+/**
+ * The fitted keyframes as decoder reference tensors [1, 3, H, W], for decoders that take them, and
+ * the motion graph's estimate for decoders with a `motion` input.
+ */
 export interface DecoderReferences {
   start: FloatTensor;
   end: FloatTensor;
+  motion?: FloatTensor;
 }
 
 /** Builds the decoder's keyframe references (null when the pack's decoder takes none). */
 export function decoderReferences(
   manifest: PackManifest,
   keyframes: { start: RgbaImage; end: RgbaImage },
+  motion?: FloatTensor,
 ): DecoderReferences | null {
   if (!manifest.graphs.decoder.inputs.startImage) return null;
   const t = (img: RgbaImage): FloatTensor => ({
     data: rgbaToTensor(img, manifest.image.valueRange),
     dims: [1, 3, img.height, img.width],
   });
-  return { start: t(keyframes.start), end: t(keyframes.end) };
+  return { start: t(keyframes.start), end: t(keyframes.end), ...(motion ? { motion } : {}) };
+}
+
+/**
+ * Runs the pack's motion graph once for a pair of fitted keyframes; its output [1, K, H, W] goes to
+ * every decode of that pair (`DecoderReferences.motion`).
+ */
+export async function estimateMotion(
+  manifest: PackManifest,
+  motion: GraphRunner,
+  keyframes: { start: RgbaImage; end: RgbaImage },
+): Promise<FloatTensor> {
+  const spec = manifest.graphs.motion;
+  if (!spec) throw new Error('this pack has no motion graph');
+  const { width, height } = keyframes.start;
+  const t = (img: RgbaImage): FloatTensor => ({
+    data: rgbaToTensor(img, manifest.image.valueRange),
+    dims: [1, 3, img.height, img.width],
+  });
+  const out = await motion.run({
+    [spec.inputs.startImage]: t(keyframes.start),
+    [spec.inputs.endImage]: t(keyframes.end),
+  });
+  const m = pick(out, spec.outputs.motion, 'the motion graph');
+  if (m.dims.length !== 4 || m.dims[0] !== 1 || m.dims[2] !== height || m.dims[3] !== width) {
+    throw new Error(
+      `the motion graph returned shape [${m.dims.join(', ')}], expected [1, K, ${height}, ${width}] — is it the right graph for this pack?`,
+    );
+  }
+  const bad = countNonFinite(m.data);
+  if (bad) throw new ModelOutputError(`the motion graph returned ${bad} non-finite values`, 'motion');
+  return m;
 }
 
 /**
  * Decodes one scaled latent [1, C, h, w] to an RGBA frame at model size. A decoder with keyframe
- * reference inputs (`startImage` / `endImage`) needs `references` of the same size as the frame.
+ * reference inputs (`startImage` / `endImage`) needs `references` of the same size as the frame, one
+ * with a `motion` input needs `references.motion`, and one with a `position` input the frame's τ.
  */
 export async function decodeLatent(
   manifest: PackManifest,
   decoder: GraphRunner,
   latent: FloatTensor,
   references: DecoderReferences | null = null,
+  position?: number,
 ): Promise<RgbaImage> {
   const spec = manifest.graphs.decoder;
   const unscaled = new Float32Array(latent.data.length);
@@ -291,6 +341,22 @@ export async function decodeLatent(
     }
     feeds[spec.inputs.startImage] = references.start;
     feeds[spec.inputs.endImage] = references.end;
+    if (spec.inputs.motion) {
+      if (!references.motion) {
+        throw new Error(
+          "this pack's decoder takes the motion graph's estimate: run estimateMotion for these keyframes first",
+        );
+      }
+      feeds[spec.inputs.motion] = references.motion;
+    }
+  }
+  if (spec.inputs.position) {
+    if (position === undefined || !(position > 0 && position < 1)) {
+      throw new Error(
+        `this pack's decoder takes the in-between's position τ in (0, 1), got ${String(position)}`,
+      );
+    }
+    feeds[spec.inputs.position] = { data: Float32Array.of(position), dims: [1] };
   }
   const out = await decoder.run(feeds);
   const image = pick(out, spec.outputs.image, 'the decoder');
@@ -492,20 +558,29 @@ export async function interpolate(
   keyframes: { start: RgbaImage; end: RgbaImage },
   settings: RunSettings,
   hooks: PipelineHooks = {},
-  encoded?: { start: FloatTensor; end: FloatTensor },
+  encoded?: EncodedKeyframes,
 ): Promise<InterpolationResult> {
   const tStart = now();
   let startLatent: FloatTensor;
   let endLatent: FloatTensor;
+  let motion = encoded?.motion;
+  const needsMotion = manifest.graphs.motion !== undefined && motion === undefined;
+  const total = (encoded ? 0 : 2) + (needsMotion ? 1 : 0);
+  if (total) hooks.onProgress?.({ stage: 'encode', done: 0, total });
   if (encoded) {
     // Re-runs with other settings (a LoRA scale, a seed) reuse the encoded keyframes.
     ({ start: startLatent, end: endLatent } = encoded);
   } else {
-    hooks.onProgress?.({ stage: 'encode', done: 0, total: 2 });
     startLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.start);
-    hooks.onProgress?.({ stage: 'encode', done: 1, total: 2 });
+    hooks.onProgress?.({ stage: 'encode', done: 1, total });
     endLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.end);
-    hooks.onProgress?.({ stage: 'encode', done: 2, total: 2 });
+    hooks.onProgress?.({ stage: 'encode', done: 2, total });
+  }
+  if (needsMotion) {
+    if (!graphs.motion) throw new Error("this pack's motion graph is not loaded");
+    if (hooks.isCancelled?.()) throw new RunCancelledError();
+    motion = await estimateMotion(manifest, graphs.motion, keyframes);
+    hooks.onProgress?.({ stage: 'encode', done: total, total });
   }
   const tEncoded = now();
   const den = await denoiseFrames(
@@ -520,19 +595,22 @@ export async function interpolate(
   const tDenoised = now();
   const modelFrames: RgbaImage[] = [];
   const decodeCallMs: number[] = [];
-  const references = decoderReferences(manifest, keyframes);
+  const references = decoderReferences(manifest, keyframes, motion);
+  const positions = inbetweenPositions(settings.count);
   for (let i = 0; i < den.latents.length; i++) {
     await yieldToEventLoop();
     if (hooks.isCancelled?.()) throw new RunCancelledError();
     hooks.onProgress?.({ stage: 'decode', frame: i, total: den.latents.length });
     const t0 = now();
-    modelFrames.push(await decodeLatent(manifest, graphs.decoder, den.latents[i]!, references));
+    modelFrames.push(
+      await decodeLatent(manifest, graphs.decoder, den.latents[i]!, references, positions[i]),
+    );
     decodeCallMs.push(now() - t0);
   }
   const tEnd = now();
   return {
-    positions: inbetweenPositions(settings.count),
-    encoded: { start: startLatent, end: endLatent },
+    positions,
+    encoded: { start: startLatent, end: endLatent, ...(motion ? { motion } : {}) },
     modelFrames,
     steps: den.steps,
     timesteps: den.plan.timesteps,

@@ -40,7 +40,10 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
         backend: b.backend,
         denoiserBytes: den.sizeBytes,
         totalBytes:
-          den.sizeBytes + manifest.graphs.encoder.sizeBytes + manifest.graphs.decoder.sizeBytes,
+          den.sizeBytes +
+          manifest.graphs.encoder.sizeBytes +
+          manifest.graphs.decoder.sizeBytes +
+          (manifest.graphs.motion?.sizeBytes ?? 0),
         sessionMs: loaded.sessionMs[`denoiser:${v.denoiser}`] ?? null,
         stepMs: b.denoiserStepMs,
         decodeMs: b.decodeMs,

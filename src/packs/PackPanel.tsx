@@ -33,6 +33,7 @@ export function PackPanel() {
     manifest && variant
       ? manifest.graphs.encoder.sizeBytes +
         manifest.graphs.decoder.sizeBytes +
+        (manifest.graphs.motion?.sizeBytes ?? 0) +
         (manifest.graphs.denoisers[variant.denoiser]?.sizeBytes ?? 0)
       : 0;
 

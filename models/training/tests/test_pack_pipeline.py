@@ -22,6 +22,7 @@ REPO = T.parents[1]
 sys.path.insert(0, str(T))
 sys.path.insert(0, str(T / "data"))
 import procedural  # noqa: E402
+from cel_model import FlowDecoder  # noqa: E402
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -29,6 +30,20 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def validate_with_studio(manifest: Path, tmp_path: Path) -> dict:
+    """The studio's own manifest validation (src/core/manifest.ts) run on `manifest`."""
+    tsx = REPO / "node_modules" / ".bin" / "tsx"
+    script = tmp_path / "validate.ts"
+    script.write_text(
+        "import { readFileSync } from 'node:fs';\n"
+        f"import {{ parseManifest }} from {json.dumps((REPO / 'src' / 'core' / 'manifest.ts').as_posix())};\n"
+        f"const r = parseManifest(readFileSync({json.dumps(manifest.as_posix())}, 'utf8'));\n"
+        "console.log(JSON.stringify(r.ok ? { ok: true } : r));\n")
+    check = subprocess.run([str(tsx), str(script)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr[-2000:]
+    return json.loads(check.stdout.strip().splitlines()[-1])
 
 
 @pytest.fixture(scope="module")
@@ -144,16 +159,7 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     assert [v["id"] for v in manifest["variants"]] == ["baseline", "lora", "fp16", "student"]
     assert manifest["graphs"]["decoder"]["inputs"] == {"latent": "latent", "startImage": "start_image",
                                                        "endImage": "end_image"}
-    tsx = REPO / "node_modules" / ".bin" / "tsx"
-    script = tmp_path / "validate.ts"
-    script.write_text(
-        "import { readFileSync } from 'node:fs';\n"
-        f"import {{ parseManifest }} from {json.dumps((REPO / 'src' / 'core' / 'manifest.ts').as_posix())};\n"
-        f"const r = parseManifest(readFileSync({json.dumps((out / 'manifest.json').as_posix())}, 'utf8'));\n"
-        "console.log(JSON.stringify(r.ok ? { ok: true } : r));\n")
-    check = subprocess.run([str(tsx), str(script)], cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert check.returncode == 0, check.stderr[-2000:]
-    assert json.loads(check.stdout.strip().splitlines()[-1]) == {"ok": True}
+    assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
     assert "decoder 3" in manifest["description"]
     assert "decoder 3. Student: distilled elsewhere, also on Synfig clips. See REPORT.md." in manifest["description"]
     assert "Synfig" in manifest["license"]
@@ -189,6 +195,59 @@ def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["step"] == 1 and state["args"]["steps"] == 50
     assert [r["step"] for r in csv.DictReader(open(tmp_path / "dec" / "decoder_log.csv"))] == ["1"]
+
+
+def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_path):
+    """train_decoder.py --motion --init <a decoder without the prior> caches the clips' classical flows
+    (both directions, full keyframes), starts from that decoder and trains one that takes them and τ."""
+    root = runs.parent
+    dec = ["train_decoder.py", "--data", str(root / "color"), "--vae", str(runs / "vae" / "vae_last.pt"),
+           "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
+           "--run", str(tmp_path / "dec"), "--samples", str(runs / "decoder"), "--baseline-steps", "2", "--student-steps", "1",
+           "--crop", "8,8", "--batch", "2", "--ckpt-every", "2", "--motion", "--init", str(runs / "decoder" / "decoder_last.pt")]
+    run(*dec, "--steps", "2")
+    assert "at step 2" in run(*dec, "--steps", "3").stdout
+    motion = torch.load(runs / "decoder" / "motion_train.pt")
+    clip = sorted((root / "color" / "train").iterdir())[0]
+    h, w = procedural.make_scene(int(clip.name.split("_")[1])).height, procedural.make_scene(int(clip.name.split("_")[1])).width
+    assert motion[clip.name].shape == (4, h, w) and torch.isfinite(motion[clip.name].float()).all()
+    state = torch.load(tmp_path / "dec" / "decoder_last.pt")
+    assert state["decoder_config"] == {"corr_radius": 0, "motion": True} and state["step"] == 3
+    assert state["ema"]["out.weight"].shape[1] == 3 + FlowDecoder.CANDIDATES + FlowDecoder.MOTION_CANDIDATES
+
+    # build_pack.py exports it with the motion graph it needs; the studio's schema accepts the pair.
+    runs_copy = tmp_path / "runs"
+    for stage in ("vae", "denoiser", "student", "lora", "decoder"):
+        (runs_copy / stage).mkdir(parents=True)
+        (runs_copy / stage / f"{stage}_last.pt").write_bytes((runs / stage / f"{stage}_last.pt").read_bytes())
+    (runs_copy / "decoder5").mkdir()
+    (runs_copy / "decoder5" / "decoder_last.pt").write_bytes((tmp_path / "dec" / "decoder_last.pt").read_bytes())
+    state = torch.load(runs_copy / "lora" / "lora_last.pt")
+    g = torch.Generator().manual_seed(0)  # adapters that matter (one stream: no two alike, see above)
+    for k, v in state["model"].items():
+        if "lora_B" in k:
+            v.normal_(0, 0.3, generator=g)
+    torch.save(state, runs_copy / "lora" / "lora_last.pt")
+    out = tmp_path / "pack"
+    proc = subprocess.run([sys.executable, str(T / "build_pack.py"), "--runs", str(runs_copy), "--out", str(out)],
+                          capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "motion vs torch" in proc.stdout
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["graphs"]["decoder"]["inputs"] == {"latent": "latent", "startImage": "start_image",
+                                                       "endImage": "end_image", "motion": "motion", "position": "position"}
+    assert manifest["graphs"]["motion"]["file"] == "motion.onnx"
+    assert manifest["graphs"]["motion"]["sizeBytes"] == (out / "motion.onnx").stat().st_size
+    assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
+    # from_pack.py reads such a pack back too, and exporting that again gives the same graphs.
+    back, again = tmp_path / "back", tmp_path / "again"
+    for script, args in (("from_pack.py", ["--pack", str(out), "--runs", str(back)]),
+                         ("build_pack.py", ["--runs", str(back), "--out", str(again)])):
+        proc = subprocess.run([sys.executable, str(T / script), *args], capture_output=True, text=True, timeout=600)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+    assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"] == {"motion": True}
+    for graph in ["decoder", "motion"]:
+        assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
 
 
 def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
