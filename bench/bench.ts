@@ -226,6 +226,7 @@ function printTable(rows: Row[]): void {
     'denoiser step',
     'decode',
     'encode',
+    'motion (per pair)',
     'in-between',
   ];
   const lines = rows.map((r) => [
@@ -236,6 +237,7 @@ function printTable(rows: Row[]): void {
     fmt(r.denoiserStepMs),
     fmt(r.decodeMs),
     fmt(r.encodeMs),
+    r.motionMs === null ? '—' : fmt(r.motionMs),
     fmt(r.inbetweenMs),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
-DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5")
+DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5", "decoder6")
 
 
 def load_models(runs: Path):

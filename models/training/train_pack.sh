@@ -15,6 +15,7 @@ DECODER_STEPS=${DECODER_STEPS:-1500}
 DECODER_FT_STEPS=${DECODER_FT_STEPS:-700}
 DECODER_CORR_STEPS=${DECODER_CORR_STEPS:-1200}
 DECODER_PERC_STEPS=${DECODER_PERC_STEPS:-400}
+DECODER_MOTION_STEPS=${DECODER_MOTION_STEPS:-3000}
 
 [ -d data/procedural/val ] || $PY $T/data/procedural.py --out data/procedural --train 2000 --val 150
 [ -d data/lineart/val ] || $PY $T/data/procedural.py --out data/lineart --train 600 --val 50 --seed 500000 --style lineart
@@ -42,4 +43,11 @@ $PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --deno
     --student runs/student/student_last.pt --samples runs/decoder --init runs/decoder3/decoder_last.pt \
     --run runs/decoder4 --corr-radius 4 --lpips 4.0 --lr 2e-4 --seed 6 --crop 20,32 --batch 6 --ckpt-every 100 \
     --steps "$DECODER_PERC_STEPS"
+# Motion prior: the classical flows of the pack's motion graph (Farneback, once per keyframe pair) and τ
+# join the decoder, two more candidates warped along them (new weights start at zero: this stage begins
+# where the last one ended); LPIPS-Alex, the report's own measure.
+$PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --denoiser runs/denoiser/denoiser_last.pt \
+    --student runs/student/student_last.pt --samples runs/decoder --init runs/decoder4/decoder_last.pt \
+    --run runs/decoder5 --motion --corr-radius 4 --lpips 2.0 --lpips-net alex --lr 3e-4 --seed 7 --crop 20,32 --batch 6 \
+    --ckpt-every 100 --steps "$DECODER_MOTION_STEPS"
 echo "train_pack: all stages done"

@@ -9,11 +9,14 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { cropImage, type RgbaImage } from '../core/image';
-import type { FloatTensor } from '../core/graph';
 import {
+  decodeLatent,
+  decoderReferences,
+  estimateMotion,
   interpolate,
   prepareKeyframes,
   restoreFrame,
+  type EncodedKeyframes,
   type PreparedKeyframes,
 } from '../core/pipeline';
 import type { PackManifest } from '../core/manifest';
@@ -67,12 +70,74 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     expect(manifest.variants.map((v) => v.id)).toEqual(['baseline', 'lora', 'fp16', 'student']);
     const g = manifest.graphs;
     let total = 0;
-    for (const spec of [g.encoder, g.decoder, ...Object.values(g.denoisers)]) {
+    for (const spec of [g.encoder, g.decoder, ...(g.motion ? [g.motion] : []), ...Object.values(g.denoisers)]) {
       expect((await stat(join(PACK, spec.file))).size).toBe(spec.sizeBytes);
       total += spec.sizeBytes;
     }
     expect(total).toBeLessThan(40e6);
   });
+
+  it('estimates motion once per keyframe pair with its motion graph, and its decoder needs it and τ', async () => {
+    expect(manifest.graphs.motion).toBeDefined();
+    expect(manifest.graphs.decoder.inputs.motion).toBeDefined();
+    const student = await loadVariantGraphs(PACK, manifest, 'student', 2);
+    // The end keyframe is the start one moved 12 px right (wrapping round): the flow start→end is
+    // +12 px in x and end→start −12 px over most of the frame.
+    const { start } = prepared;
+    const shifted: RgbaImage = { ...start, data: new Uint8ClampedArray(start.data.length) };
+    for (let y = 0; y < start.height; y++)
+      for (let x = 0; x < start.width; x++) {
+        const from = (y * start.width + ((x - 12 + start.width) % start.width)) * 4;
+        shifted.data.set(start.data.subarray(from, from + 4), (y * start.width + x) * 4);
+      }
+    const motion = await estimateMotion(manifest, student.graphs.motion!, { start, end: shifted });
+    expect(motion.dims).toEqual([1, 4, start.height, start.width]);
+    const plane = start.width * start.height;
+    const median = (c: number) => {
+      const v = Array.from(motion.data.subarray(c * plane, (c + 1) * plane)).sort((a, b) => a - b);
+      return v[v.length >> 1]!;
+    };
+    expect(median(0)).toBeCloseTo(12, 0);
+    expect(Math.abs(median(1))).toBeLessThan(0.5);
+    expect(median(2)).toBeCloseTo(-12, 0);
+
+    // A run computes it with the encoding; a re-run on the same keyframes reuses it.
+    const stages: string[] = [];
+    const settings = { count: 2, steps: 4, seed: SEED };
+    const first = await interpolate(manifest, student.variant, student.graphs, prepared, settings, {
+      onProgress: (p) => stages.push(p.stage === 'encode' ? `encode ${p.done}/${p.total}` : p.stage),
+    });
+    expect(stages.filter((s) => s.startsWith('encode'))).toEqual([
+      'encode 0/3',
+      'encode 1/3',
+      'encode 2/3',
+      'encode 3/3',
+    ]);
+    expect(first.encoded.motion?.dims).toEqual([1, 4, start.height, start.width]);
+    stages.length = 0;
+    const again = await interpolate(
+      manifest,
+      student.variant,
+      student.graphs,
+      prepared,
+      settings,
+      { onProgress: (p) => stages.push(p.stage) },
+      first.encoded,
+    );
+    expect(stages).not.toContain('encode');
+    for (let i = 0; i < 2; i++)
+      expect(maxLevelDiff(again.modelFrames[i]!, first.modelFrames[i]!)).toBe(0);
+
+    // The decoder says what it lacks instead of failing inside ONNX Runtime.
+    const latent = first.encoded.start;
+    await expect(
+      decodeLatent(manifest, student.graphs.decoder, latent, decoderReferences(manifest, prepared), 0.5),
+    ).rejects.toThrow(/takes the motion graph's estimate/);
+    const refs = decoderReferences(manifest, prepared, first.encoded.motion);
+    await expect(decodeLatent(manifest, student.graphs.decoder, latent, refs)).rejects.toThrow(
+      /takes the in-between's position τ/,
+    );
+  }, 120_000);
 
   it('at native size, what does not move comes back closer to the keyframes than through letterbox', async () => {
     // 301×203 keyframes (not a multiple of 64, another shape than 512×320) cut from the samples.
@@ -104,7 +169,7 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     const lora = await loadVariantGraphs(PACK, manifest, 'lora', 2);
     const settings = { count: 3, steps: manifest.scheduler.defaultSteps, seed: SEED };
     const ref = await interpolate(manifest, base.variant, base.graphs, prepared, settings);
-    let encoded: { start: FloatTensor; end: FloatTensor } | undefined = ref.encoded;
+    let encoded: EncodedKeyframes | undefined = ref.encoded;
     const distances: number[] = [];
     for (const scale of DEFAULT_SCALES) {
       const res = await interpolate(

@@ -128,7 +128,85 @@ describe('validateManifest', () => {
     if (r.ok) expect(r.manifest.graphs.decoder.inputs.endImage).toBe('end_image');
   });
 
+  it('accepts a motion graph whose output the decoder takes, and lists its file', () => {
+    const m = validManifest() as Record<string, any>;
+    m.graphs.decoder.inputs = {
+      latent: 'latent',
+      startImage: 'start_image',
+      endImage: 'end_image',
+      motion: 'motion',
+      position: 'position',
+    };
+    m.graphs.motion = {
+      file: 'motion.onnx',
+      sizeBytes: 1000,
+      sha256: 'c'.repeat(64),
+      inputs: { startImage: 'start_image', endImage: 'end_image' },
+      outputs: { motion: 'motion' },
+    };
+    const r = validateManifest(m);
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.manifest.graphs.motion?.outputs.motion).toBe('motion');
+      expect(filesForVariant(r.manifest, 'lora').map((f) => [f.role, f.file])).toEqual([
+        ['encoder', 'encoder.onnx'],
+        ['decoder', 'decoder.onnx'],
+        ['motion', 'motion.onnx'],
+        ['denoiser', 'weights/lora.onnx'],
+        ['denoiser', 'weights/lora.onnx.data'],
+      ]);
+    }
+  });
+
+  const withMotion = (m: Record<string, any>) => {
+    m.graphs.decoder.inputs = {
+      latent: 'latent',
+      startImage: 'start_image',
+      endImage: 'end_image',
+      motion: 'motion',
+    };
+    m.graphs.motion = {
+      file: 'motion.onnx',
+      sizeBytes: 1000,
+      sha256: 'c'.repeat(64),
+      inputs: { startImage: 'start_image', endImage: 'end_image' },
+      outputs: { motion: 'motion' },
+    };
+  };
+
   const cases: [string, (m: Record<string, any>) => void, RegExp][] = [
+    [
+      'a motion graph that nothing uses',
+      (m) => {
+        withMotion(m);
+        delete m.graphs.decoder.inputs.motion;
+      },
+      /^graphs\.decoder\.inputs\.motion: is required: the pack has a motion graph/,
+    ],
+    [
+      'a decoder motion input without a motion graph',
+      (m) => {
+        withMotion(m);
+        delete m.graphs.motion;
+      },
+      /^graphs\.motion: is required: the decoder declares a motion input/,
+    ],
+    [
+      'a decoder motion input without keyframe references',
+      (m) => {
+        withMotion(m);
+        m.graphs.decoder.inputs = { latent: 'latent', motion: 'motion' };
+      },
+      /^graphs\.decoder\.inputs\.motion: a decoder with a motion input also takes startImage/,
+    ],
+    [
+      'a motion graph with an unknown output role',
+      (m) => {
+        withMotion(m);
+        m.graphs.motion.outputs = { flow: 'motion' };
+      },
+      /^graphs\.motion\.outputs: unknown field "flow"/,
+    ],
     [
       'one decoder reference without the other',
       (m) => (m.graphs.decoder.inputs = { latent: 'latent', startImage: 'start_image' }),

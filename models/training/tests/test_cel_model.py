@@ -180,3 +180,69 @@ def test_cost_volume_peaks_at_the_symmetric_displacement():
     dx, dy = disp[inner][:, 0], disp[inner][:, 1]
     assert 1.5 < dx.mean() <= 2.0 and -1.0 <= dy.mean() < -0.75
     assert (dx > 0.8).all() and (dy < -0.4).all()
+
+
+def _texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
+    """A smooth random picture in [-1, 1] (noise blurred by bilinear upsampling)."""
+    g = torch.Generator().manual_seed(seed)
+    small = torch.rand(1, 3, h // 8, w // 8, generator=g) * 2 - 1
+    return torch.nn.functional.interpolate(small, size=(h, w), mode="bicubic", align_corners=False).clamp(-1, 1)
+
+
+@pytest.mark.parametrize("shift", [(5, -3), (-14, 9)])
+def test_farneback_recovers_a_translation_both_ways(shift):
+    """classical_flow.Farneback: the end image is the start moved by (dx, dy) px, so the flow start→end
+    is (dx, dy) and end→start (−dx, −dy) away from the borders; the halfway flows of the pack's
+    decoder then point half way back to either keyframe."""
+    from classical_flow import Farneback, halfway_flows
+    dx, dy = shift
+    a = _texture(128, 192)
+    b = torch.roll(a, shifts=(dy, dx), dims=(2, 3))
+    with torch.no_grad():
+        f = Farneback()(torch.cat([a, b]), torch.cat([b, a]))
+    inner = (slice(None), slice(24, -24), slice(32, -32))
+    fab, fba = f[0][inner], f[1][inner]
+    assert abs(fab[0].median().item() - dx) < 0.25 and abs(fab[1].median().item() - dy) < 0.25
+    assert abs(fba[0].median().item() + dx) < 0.25 and abs(fba[1].median().item() + dy) < 0.25
+    ft0, ft1 = halfway_flows(f[0:1], f[1:2], 0.5)
+    assert abs(ft0[0, 0][inner[1:]].median().item() + dx / 2) < 0.25
+    assert abs(ft1[0, 0][inner[1:]].median().item() - dx / 2) < 0.25
+
+
+def test_farneback_onnx_matches_torch_at_two_sizes(tmp_path):
+    """The motion graph (build_pack.MotionGraph) exports with dynamic sizes and agrees with PyTorch."""
+    from build_pack import MotionGraph
+    graph = MotionGraph().eval()
+    a, b = _texture(64, 128, 1), _texture(64, 128, 2)
+    blob = export_module(graph, (a, b), ["start_image", "end_image"], ["motion"],
+                         {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL})
+    path = tmp_path / "motion.onnx"
+    path.write_bytes(blob)
+    for h, w in [(64, 128), (128, 64)]:
+        a, b = _texture(h, w, 3), torch.roll(_texture(h, w, 3), shifts=(2, 4), dims=(2, 3))
+        with torch.no_grad():
+            ref = graph(a, b).numpy()
+        got = run_onnx(path, {"start_image": a.numpy(), "end_image": b.numpy()})["motion"]
+        assert got.shape == (1, 4, h, w)
+        assert np.abs(got - ref).max() < 1e-2
+
+
+def test_motion_decoder_starts_from_a_decoder_without_it_and_its_candidates_follow_the_prior():
+    """FlowDecoder(motion=True).load_without_motion: with the new candidates' logits far down it decodes
+    exactly as the decoder it was loaded from; with them far up it returns the classical halfway
+    interpolation — both keyframes warped along the τ-scaled flows, averaged."""
+    from classical_flow import halfway_flows
+    torch.manual_seed(0)
+    plain = FlowDecoder(corr_radius=2).eval()
+    dec = FlowDecoder(corr_radius=2, motion=True).eval()
+    assert dec.load_without_motion(plain.state_dict(), logit_bias=-40.0) == []
+    s, e = _texture(64, 128, 4), _texture(64, 128, 5)
+    latent = torch.randn(1, 4, 8, 16)
+    motion = torch.randn(1, 4, 64, 128) * 3
+    tau = torch.tensor([0.25])
+    with torch.no_grad():
+        assert torch.allclose(dec(latent, s, e, motion, tau), plain(latent, s, e), atol=1e-5)
+        dec.out.bias[-2:] = 40.0
+        ft0, ft1 = halfway_flows(motion[:, :2], motion[:, 2:], 0.25)
+        want = 0.5 * backward_warp(s, ft0) + 0.5 * backward_warp(e, ft1)
+        assert torch.allclose(dec(latent, s, e, motion, tau), want, atol=1e-4)
