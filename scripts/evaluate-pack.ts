@@ -23,6 +23,7 @@ import { join, resolve, dirname, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchmarkVariant } from '../src/core/benchmark';
 import type { FloatTensor } from '../src/core/graph';
+import { flowWarpInbetween } from '../src/core/flowWarp';
 import { createRgbaImage, resizeImage, type RgbaImage } from '../src/core/image';
 import { METRIC_CONVENTIONS } from '../src/core/metrics';
 import { GaussianRng } from '../src/core/rng';
@@ -30,6 +31,7 @@ import {
   interpolate,
   prepareKeyframes,
   restoreFrame,
+  type EncodedKeyframes,
   type InterpolationResult,
   type PreparedKeyframes,
 } from '../src/core/pipeline';
@@ -80,6 +82,8 @@ function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   return s.length ? s[Math.floor(s.length / 2)]! : NaN;
 }
+
+const FLOW_LABEL = 'Flow warp (Farnebäck, halfway; anchor)';
 
 /** Per-pixel average of two frames (rounded), the "frame blend" anchor. */
 function blend(a: RgbaImage, b: RgbaImage): RgbaImage {
@@ -221,7 +225,7 @@ async function* runConfigs(
   configs: Config[],
   seed: number,
 ): AsyncGenerator<[Config, InterpolationResult]> {
-  let encoded: { start: FloatTensor; end: FloatTensor } | undefined;
+  let encoded: EncodedKeyframes | undefined;
   for (const c of configs) {
     const g = loaded.get(c.variant)!;
     const res = await interpolate(
@@ -243,7 +247,10 @@ async function* runConfigs(
   }
 }
 
-/** Contact sheet: one row per keyframe pair — start, each listed config's in-between, blend, end. */
+/**
+ * Contact sheet: one row per keyframe pair — start, each listed config's in-between, the flow warp
+ * (packs with a motion graph), blend, end.
+ */
 async function contactSheet(
   pairsDir: string,
   out: string,
@@ -259,7 +266,8 @@ async function contactSheet(
     );
   const tw = 256;
   const th = 160;
-  const cols = configs.length + 3;
+  const flowCol = manifest.graphs.motion !== undefined;
+  const cols = configs.length + 3 + (flowCol ? 1 : 0);
   const sheet = createRgbaImage(cols * tw, pairs.length * th);
   sheet.data.fill(255);
   const put = (img: RgbaImage, col: number, row: number) => {
@@ -276,15 +284,22 @@ async function contactSheet(
     const prepared = prepareKeyframes(manifest, start, end, 'letterbox');
     put(start, 0, row);
     let col = 1;
-    for await (const [, res] of runConfigs(manifest, loaded, prepared, configs, seed))
+    let motion: FloatTensor | undefined;
+    for await (const [, res] of runConfigs(manifest, loaded, prepared, configs, seed)) {
+      motion ??= res.encoded.motion;
       put(restoreFrame(res.modelFrames[0]!, prepared.plan, start), col++, row);
-    put(blend(start, end), configs.length + 1, row);
-    put(end, configs.length + 2, row);
+    }
+    if (flowCol && motion) {
+      const warped = flowWarpInbetween(prepared.start, prepared.end, motion);
+      put(restoreFrame(warped, prepared.plan, start), col++, row);
+    }
+    put(blend(start, end), col++, row);
+    put(end, col, row);
   }
   await mkdir(dirname(out), { recursive: true });
   await writePng(out, sheet);
   console.log(
-    `contact sheet: ${out} (columns: start, ${configs.map((c) => c.label).join(', ')}, blend, end)`,
+    `contact sheet: ${out} (columns: start, ${configs.map((c) => c.label).join(', ')}${flowCol ? ', flow warp' : ''}, blend, end)`,
   );
 }
 
@@ -321,11 +336,19 @@ async function scoreTriplets(
       );
     }
     let baseFrame: RgbaImage | undefined;
+    let motion: FloatTensor | undefined;
     for await (const [c, res] of runConfigs(manifest, loaded, prepared, configs, seed)) {
+      motion ??= res.encoded.motion;
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
       if (c.variant === 'baseline') baseFrame = frame;
       if (baseFrame) push(diffs, c.id, meanAbsDiff(frame, baseFrame));
       push(scores, c.id, await scoreImages(gt, { file: c.id, image: frame }, lpips));
+    }
+    if (motion) {
+      // The classical anchor from the pack's own motion graph, fitted and restored like the models.
+      const warped = flowWarpInbetween(prepared.start, prepared.end, motion);
+      const frame = restoreFrame(warped, prepared.plan, f1!);
+      push(scores, 'flow', await scoreImages(gt, { file: 'flow', image: frame }, lpips));
     }
     if (drawnSet) {
       // The same configs at the clip's own size, padded to a multiple of 64 (nothing resampled).
@@ -472,6 +495,7 @@ async function main(): Promise<void> {
           label: `${c.label}, native size`,
           s: got.scores.get(`${c.id}@native`)!,
         })),
+        ...(got.scores.has('flow') ? [{ label: FLOW_LABEL, s: got.scores.get('flow')! }] : []),
         { label: 'Frame blend (anchor)', s: got.scores.get('blend')! },
         { label: 'Repeated start frame (anchor)', s: got.scores.get('repeat')! },
         {
@@ -507,6 +531,7 @@ async function main(): Promise<void> {
   for (const c of configs) rows.push(await rowOf(c.id, c.label, c));
   const blendRow = await rowOf('blend', 'Frame blend (anchor)');
   const repeatRow = await rowOf('repeat', 'Repeated start frame (anchor)');
+  const flowRow = scores.has('flow') ? await rowOf('flow', FLOW_LABEL) : null;
   const base = rows.find((r) => r.id === 'baseline')!;
   const lora = rows.filter((r) => r.id.startsWith('lora@'));
   const fp16 = rows.find((r) => r.id === 'fp16');
@@ -540,7 +565,7 @@ async function main(): Promise<void> {
     '| variant | steps | PSNR (dB) ↑ | SSIM ↑ | LPIPS-Alex ↓ | LPIPS-Squeeze ↓ | mean \\|Δ\\| from baseline (levels) | graphs (MB) | ms / in-between |',
   );
   lines.push('|---|---|---|---|---|---|---|---|---|');
-  for (const r of [...rows, blendRow, repeatRow]) {
+  for (const r of [...rows, ...(flowRow ? [flowRow] : []), blendRow, repeatRow]) {
     lines.push(
       `| ${r.label} | ${r.steps ?? '—'} | ${fmt(r.psnr, 2)} | ${fmt(r.ssim, 4)} | ${fmt(r.lpips, 4)} | ${fmt(r.lpipsSqueeze, 4)} | ${fmt(r.diffFromBaseline, 2)} | ${r.sizeBytes ? (r.sizeBytes / 1e6).toFixed(2) : '—'} | ${fmt(r.msPerInbetween, 0)} |`,
     );
@@ -560,6 +585,13 @@ async function main(): Promise<void> {
     `- Baseline beats frame blend on PSNR: ${check(base.psnr > blendRow.psnr)} (${fmt(base.psnr, 2)} vs ${fmt(blendRow.psnr, 2)} dB); ` +
       `on LPIPS-Alex: ${check(lp(base) < lp(blendRow))} (${fmt(base.lpips, 4)} vs ${fmt(blendRow.lpips, 4)}).`,
   );
+  if (flowRow) {
+    lines.push(
+      `- Baseline beats the flow warp (the pack's own Farnebäck flows, both keyframes warped halfway and averaged, fitted and restored like the models) on PSNR: ` +
+        `${check(base.psnr > flowRow.psnr)} (${fmt(base.psnr, 2)} vs ${fmt(flowRow.psnr, 2)} dB); on LPIPS-Alex: ` +
+        `${check(lp(base) < lp(flowRow))} (${fmt(base.lpips, 4)} vs ${fmt(flowRow.lpips, 4)}).`,
+    );
+  }
   if (fp16) {
     const dp = Math.abs(fp16.psnr - base.psnr);
     const dl = Math.abs(lp(fp16) - lp(base));

@@ -10,12 +10,7 @@ import * as Comlink from 'comlink';
 import { ort, ortFor, probeGpu } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant, type BenchmarkOptions } from '../src/core/benchmark';
-import {
-  checkGraphNames,
-  SESSION_TUNING,
-  wrapSession,
-  type GraphRunner,
-} from '../src/core/graph';
+import { checkGraphNames, SESSION_TUNING, wrapSession, type GraphRunner } from '../src/core/graph';
 import type { RgbaImage } from '../src/core/image';
 import { filesForVariant, type PackManifest, type VariantSpec } from '../src/core/manifest';
 import {

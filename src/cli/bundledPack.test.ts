@@ -70,7 +70,12 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     expect(manifest.variants.map((v) => v.id)).toEqual(['baseline', 'lora', 'fp16', 'student']);
     const g = manifest.graphs;
     let total = 0;
-    for (const spec of [g.encoder, g.decoder, ...(g.motion ? [g.motion] : []), ...Object.values(g.denoisers)]) {
+    for (const spec of [
+      g.encoder,
+      g.decoder,
+      ...(g.motion ? [g.motion] : []),
+      ...Object.values(g.denoisers),
+    ]) {
       expect((await stat(join(PACK, spec.file))).size).toBe(spec.sizeBytes);
       total += spec.sizeBytes;
     }
@@ -105,7 +110,8 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     const stages: string[] = [];
     const settings = { count: 2, steps: 4, seed: SEED };
     const first = await interpolate(manifest, student.variant, student.graphs, prepared, settings, {
-      onProgress: (p) => stages.push(p.stage === 'encode' ? `encode ${p.done}/${p.total}` : p.stage),
+      onProgress: (p) =>
+        stages.push(p.stage === 'encode' ? `encode ${p.done}/${p.total}` : p.stage),
     });
     expect(stages.filter((s) => s.startsWith('encode'))).toEqual([
       'encode 0/3',
@@ -131,7 +137,13 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     // The decoder says what it lacks instead of failing inside ONNX Runtime.
     const latent = first.encoded.start;
     await expect(
-      decodeLatent(manifest, student.graphs.decoder, latent, decoderReferences(manifest, prepared), 0.5),
+      decodeLatent(
+        manifest,
+        student.graphs.decoder,
+        latent,
+        decoderReferences(manifest, prepared),
+        0.5,
+      ),
     ).rejects.toThrow(/takes the motion graph's estimate/);
     const refs = decoderReferences(manifest, prepared, first.encoded.motion);
     await expect(decodeLatent(manifest, student.graphs.decoder, latent, refs)).rejects.toThrow(

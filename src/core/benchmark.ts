@@ -99,7 +99,13 @@ export async function benchmarkVariant(
   const warmupStart = performance.now();
   let encoded;
   do {
-    ({ encoded } = await interpolate(manifest, variant, graphs, { start, end }, { count: 1, steps: 1, seed: 0 }));
+    ({ encoded } = await interpolate(
+      manifest,
+      variant,
+      graphs,
+      { start, end },
+      { count: 1, steps: 1, seed: 0 },
+    ));
   } while (performance.now() - warmupStart < (opts.warmupMs ?? 0));
 
   const samples = {

@@ -304,7 +304,8 @@ export async function estimateMotion(
     );
   }
   const bad = countNonFinite(m.data);
-  if (bad) throw new ModelOutputError(`the motion graph returned ${bad} non-finite values`, 'motion');
+  if (bad)
+    throw new ModelOutputError(`the motion graph returned ${bad} non-finite values`, 'motion');
   return m;
 }
 
