@@ -290,21 +290,27 @@ class FlowDecoder(nn.Module):
                 conv.weight.mul_(0.1)
                 conv.bias.zero_()
 
-    def load_without_motion(self, state: dict, logit_bias: float = -2.0) -> list[str]:
+    def load_without_motion(self, state: dict, logit_offset: float = 0.0) -> list[str]:
         """Loads a decoder trained without the motion prior (and maybe without the cost volume) into one
-        with it, so that it starts where that one ended: the prior's new input columns are zero, and the
-        two new candidates start with zero weights and a logit bias of `logit_bias` (a small share
-        that training can grow). Returns the missing keys (the cost volume's, when absent)."""
+        with it: the prior's new input columns start at zero, and each new candidate (a keyframe warped
+        along the prior) starts with the logit of the candidate it stands beside (that keyframe warped
+        along the decoder's own flow) plus `logit_offset`. With a large negative offset it decodes
+        exactly as the loaded decoder; at 0 the two warps of each keyframe share that candidate's
+        weight, so training starts with a real gradient toward whichever is better (a small share
+        would learn far too slowly). Returns the missing keys (the cost volume's, when absent)."""
         own = self.state_dict()
         state = dict(state)
         for key in ("fuse4.weight", "fuse_out.weight"):
             w = torch.zeros_like(own[key])
             w[:, :state[key].shape[1]] = state[key]
             state[key] = w
+        n = state["out.weight"].shape[1]  # 3 colour channels + the old candidates' logits
         w = torch.zeros_like(own["out.weight"])
-        w[:, :state["out.weight"].shape[1]] = state["out.weight"]
-        b = torch.full_like(own["out.bias"], logit_bias)
-        b[:state["out.bias"].shape[0]] = state["out.bias"]
+        w[:, :n] = state["out.weight"]
+        w[:, n:] = state["out.weight"][:, n - 2:n]  # warped start, warped end → their prior twins
+        b = torch.zeros_like(own["out.bias"])
+        b[:n] = state["out.bias"]
+        b[n:] = state["out.bias"][n - 2:n] + logit_offset
         state["out.weight"], state["out.bias"] = w, b
         return self.load_state_dict(state, strict=False).missing_keys
 
