@@ -243,11 +243,14 @@ class FlowDecoder(nn.Module):
     and the softmax is written out (exp of clamped logits over their sum), all cheaper in ONNX Runtime
     than SpaceToDepth / Resize / Softmax over channels. It is trained (train_decoder.py) on latents the
     denoisers actually sample, so it learns how far to trust them.
+
+    With `motion=True` it also takes a classical motion estimate (the pack's motion graph: Farnebäck
+    flows start→end and end→start, classical_flow.py) and the in-between's τ; the linear-motion flows
+    to τ made from them are a prior at full resolution, and the flows the decoder estimates become
+    corrections added to it. Same parameters, same cost per decode.
     """
 
     CANDIDATES = 5
-    # With `motion`: the keyframes warped by the classical flow prior (classical_flow.py) are two more.
-    MOTION_CANDIDATES = 2
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
 
@@ -276,43 +279,30 @@ class FlowDecoder(nn.Module):
                                  nn.Conv2d(w8, w8, 3, 1, 4, dilation=4), Res(w8))
         self.flow8 = nn.Conv2d(w8, 4, 3, 1, 1)
         self.up4 = nn.Conv2d(w8, w4, 1)
-        extra4, extra_out = (4, 2 * rb) if motion else (0, 0)
-        self.fuse4 = nn.Conv2d(w4 + 2 * rb + 4 + extra4, w4, 1)
+        self.fuse4 = nn.Conv2d(w4 + 2 * rb + 4, w4, 1)
         self.res4 = Res(w4)
         self.flow4 = nn.Conv2d(w4, 4, 3, 1, 1)
         self.upflow = BilinearUp(4, 4)
-        self.fuse_out = nn.Conv2d(w4 + 4 * rb + extra_out, w4, 1)
+        self.fuse_out = nn.Conv2d(w4 + 4 * rb, w4, 1)
         self.res_out = nn.Conv2d(w4, w4, 3, 1, 1)
-        self.candidates = self.CANDIDATES + (self.MOTION_CANDIDATES if motion else 0)
-        self.out = nn.ConvTranspose2d(w4, 3 + self.candidates, 4, 4)  # per pixel: RGB + candidate logits
+        self.out = nn.ConvTranspose2d(w4, 3 + self.CANDIDATES, 4, 4)  # per pixel: RGB + candidate logits
         with torch.no_grad():
             for conv in (self.flow8, self.flow4):
                 conv.weight.mul_(0.1)
                 conv.bias.zero_()
 
-    def load_without_motion(self, state: dict, logit_offset: float = 0.0) -> list[str]:
+    def load_without_motion(self, state: dict) -> list[str]:
         """Loads a decoder trained without the motion prior (and maybe without the cost volume) into one
-        with it: the prior's new input columns start at zero, and each new candidate (a keyframe warped
-        along the prior) starts with the logit of the candidate it stands beside (that keyframe warped
-        along the decoder's own flow) plus `logit_offset`. With a large negative offset it decodes
-        exactly as the loaded decoder; at 0 the two warps of each keyframe share that candidate's
-        weight, so training starts with a real gradient toward whichever is better (a small share
-        would learn far too slowly). Returns the missing keys (the cost volume's, when absent)."""
-        own = self.state_dict()
-        state = dict(state)
-        for key in ("fuse4.weight", "fuse_out.weight"):
-            w = torch.zeros_like(own[key])
-            w[:, :state[key].shape[1]] = state[key]
-            state[key] = w
-        n = state["out.weight"].shape[1]  # 3 colour channels + the old candidates' logits
-        w = torch.zeros_like(own["out.weight"])
-        w[:, :n] = state["out.weight"]
-        w[:, n:] = state["out.weight"][:, n - 2:n]  # warped start, warped end → their prior twins
-        b = torch.zeros_like(own["out.bias"])
-        b[:n] = state["out.bias"]
-        b[n:] = state["out.bias"][n - 2:n] + logit_offset
-        state["out.weight"], state["out.bias"] = w, b
-        return self.load_state_dict(state, strict=False).missing_keys
+        with it. The weights are the same; only the flow heads' last convolutions start at zero, so
+        the decoder starts out warping the keyframes along the prior alone (its flows become
+        corrections of the prior, learnt from there). Returns the missing keys (the cost volume's,
+        when absent)."""
+        missing = self.load_state_dict(state, strict=False).missing_keys
+        with torch.no_grad():
+            for conv in (self.flow8, self.flow4):
+                conv.weight.zero_()
+                conv.bias.zero_()
+        return missing
 
     def motion16(self, rs, re):
         """Symmetric matching cost at 1/16: for each displacement d within ±r (in 1/16 cells), the
@@ -342,13 +332,13 @@ class FlowDecoder(nn.Module):
         """`motion` [B,4,H,W] (start→end and end→start flows in pixels, the pack's motion graph) and
         `position` [B] (τ) only for a decoder made with `motion=True`."""
         bs, be = F.silu(self.blk(start_image)), F.silu(self.blk(end_image))
+        prior = None
         if self.motion:
             tau = position.view(-1, 1, 1, 1)
             f01, f10 = motion[:, :2], motion[:, 2:]
-            # Backward flows from the in-between at τ to either keyframe, assuming linear motion.
+            # Backward flows from the in-between at τ to either keyframe, assuming linear motion: the
+            # prior that the decoder's own flows correct.
             prior = torch.cat([-(1 - tau) * tau * f01 + tau * tau * f10, (1 - tau) * (1 - tau) * f01 - tau * (1 - tau) * f10], 1)
-            ps, pe = backward_warp(start_image, prior[:, :2]), backward_warp(end_image, prior[:, 2:])
-            prior4 = F.avg_pool2d(prior, 4) / 16.0
         rs, re = F.silu(self.ref8(bs)), F.silu(self.ref8(be))
         x = self.inp(torch.cat([latent, rs, re], 1))
         if self.corr_radius:
@@ -359,17 +349,15 @@ class FlowDecoder(nn.Module):
         # Flows in full-resolution pixels (×16 so that small weights reach far).
         flow = F.interpolate(self.flow8(h) * 16.0, scale_factor=2.0, mode="nearest")
         h = F.silu(self.up4(F.interpolate(h, scale_factor=2.0, mode="nearest")))
-        h = self.res4(F.silu(self.fuse4(torch.cat([h, bs, be, flow / 16.0] + ([prior4] if self.motion else []), 1))))
+        seen = flow if prior is None else flow + F.avg_pool2d(prior, 4)  # the flow estimate so far, at 1/4
+        h = self.res4(F.silu(self.fuse4(torch.cat([h, bs, be, seen / 16.0], 1))))
         flow = flow + self.flow4(h) * 4.0
-        full = self.upflow(flow)
+        full = self.upflow(flow) if prior is None else prior + self.upflow(flow)  # the prior at full resolution
         ws, we = backward_warp(start_image, full[:, :2]), backward_warp(end_image, full[:, 2:])
-        feats = [h, bs, be, F.silu(self.blk(ws)), F.silu(self.blk(we))]
-        if self.motion:
-            feats += [F.silu(self.blk(ps)), F.silu(self.blk(pe))]
-        h = F.silu(self.fuse_out(torch.cat(feats, 1)))
+        h = F.silu(self.fuse_out(torch.cat([h, bs, be, F.silu(self.blk(ws)), F.silu(self.blk(we))], 1)))
         h = h + F.silu(self.res_out(h))
         out = self.out(h)
         weights = torch.exp(out[:, 3:].clamp(-15.0, 15.0))
         weights = weights / weights.sum(1, keepdim=True)
-        candidates = [torch.tanh(out[:, :3]), start_image, end_image, ws, we] + ([ps, pe] if self.motion else [])
+        candidates = [torch.tanh(out[:, :3]), start_image, end_image, ws, we]
         return sum(weights[:, i:i + 1] * c for i, c in enumerate(candidates))

@@ -238,7 +238,7 @@ def main() -> int:
     if args.init:  # a decoder without the cost volume loads into one with it (that branch starts as a no-op)
         init = torch.load(args.init, map_location="cpu")
         if args.motion and not init.get("decoder_config", {}).get("motion"):
-            missing = dec.load_without_motion(init["ema"])  # each prior candidate starts as its twin
+            missing = dec.load_without_motion(init["ema"])  # starts warping along the prior alone
         else:
             missing = dec.load_state_dict(init["ema"], strict=False).missing_keys
         if any(k.split(".")[0] not in FlowDecoder.CORR_MODULES for k in missing):

@@ -227,28 +227,22 @@ def test_farneback_onnx_matches_torch_at_two_sizes(tmp_path):
         assert np.abs(got - ref).max() < 1e-2
 
 
-def test_motion_decoder_starts_from_a_decoder_without_it_and_its_candidates_follow_the_prior():
-    """FlowDecoder(motion=True).load_without_motion: with the new candidates' logits far down it decodes
-    exactly as the decoder it was loaded from; with them far up it returns the classical halfway
-    interpolation — both keyframes warped along the τ-scaled flows, averaged. By default each new
-    candidate starts with the logits of its learned-flow twin."""
+def test_motion_decoder_starts_by_warping_along_the_prior():
+    """FlowDecoder(motion=True).load_without_motion: the weights of a decoder without the prior, flow
+    heads zeroed, so that its warped candidates are the keyframes warped along the τ-scaled prior;
+    with their logits far up it returns the classical interpolation — both warps averaged."""
     from classical_flow import halfway_flows
     torch.manual_seed(0)
     plain = FlowDecoder(corr_radius=2).eval()
     dec = FlowDecoder(corr_radius=2, motion=True).eval()
-    assert dec.load_without_motion(plain.state_dict(), logit_offset=-40.0) == []
+    assert dec.load_without_motion(plain.state_dict()) == []
+    assert dec.flow8.weight.abs().sum() == 0 and dec.flow4.weight.abs().sum() == 0
+    assert torch.equal(dec.out.weight, plain.out.weight)
     s, e = _texture(64, 128, 4), _texture(64, 128, 5)
     latent = torch.randn(1, 4, 8, 16)
     motion = torch.randn(1, 4, 64, 128) * 3
-    tau = torch.tensor([0.25])
     with torch.no_grad():
-        assert torch.allclose(dec(latent, s, e, motion, tau), plain(latent, s, e), atol=1e-5)
-        dec.out.bias[-2:] = 40.0
+        dec.out.bias[3:] = torch.tensor([-40.0, -40.0, -40.0, 40.0, 40.0])  # only the two warps
         ft0, ft1 = halfway_flows(motion[:, :2], motion[:, 2:], 0.25)
         want = 0.5 * backward_warp(s, ft0) + 0.5 * backward_warp(e, ft1)
-        assert torch.allclose(dec(latent, s, e, motion, tau), want, atol=1e-4)
-    twin = FlowDecoder(corr_radius=2, motion=True)
-    twin.load_without_motion(plain.state_dict())
-    n = 3 + FlowDecoder.CANDIDATES
-    assert torch.equal(twin.out.weight[:, n:], plain.out.weight[:, n - 2:n])
-    assert torch.equal(twin.out.bias[n:], plain.out.bias[n - 2:n])
+        assert torch.allclose(dec(latent, s, e, motion, torch.tensor([0.25])), want, atol=1e-4)

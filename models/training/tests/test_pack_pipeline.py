@@ -22,7 +22,6 @@ REPO = T.parents[1]
 sys.path.insert(0, str(T))
 sys.path.insert(0, str(T / "data"))
 import procedural  # noqa: E402
-from cel_model import FlowDecoder  # noqa: E402
 
 
 def run(script: str, *args: str) -> subprocess.CompletedProcess:
@@ -213,7 +212,7 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     assert motion[clip.name].shape == (4, h, w) and torch.isfinite(motion[clip.name].float()).all()
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["decoder_config"] == {"corr_radius": 0, "motion": True} and state["step"] == 3
-    assert state["ema"]["out.weight"].shape[1] == 3 + FlowDecoder.CANDIDATES + FlowDecoder.MOTION_CANDIDATES
+    assert state["ema"].keys() == torch.load(runs / "decoder" / "decoder_last.pt")["ema"].keys()
 
     # build_pack.py exports it with the motion graph it needs; the studio's schema accepts the pair.
     runs_copy = tmp_path / "runs"
