@@ -93,13 +93,16 @@ def cache_samples(latents: dict, samplers: dict, scale: float, out: Path, seed: 
 @torch.no_grad()
 def cache_motion(folders: dict, out: Path, device: torch.device | str = "cpu") -> dict:
     """{clip: [4, H, W] half}: the classical flows start→end and end→start of every clip's full keyframes
-    (classical_flow.Farneback, as the pack's motion graph computes them), cached in `out`."""
-    if out.exists():
-        return torch.load(out, map_location="cpu")
+    (classical_flow.Farneback, as the pack's motion graph computes them), cached in `out` (clips the
+    cache lacks — another set of `--data` — are added to it)."""
+    result = torch.load(out, map_location="cpu") if out.exists() else {}
+    todo = sorted((n, c) for n, c in folders.items() if n not in result)
+    if not todo:
+        return result
     flow = Farneback().to(device)
     frames = FrameCache()
-    result, t0 = {}, time.time()
-    for i, (name, clip) in enumerate(sorted(folders.items())):
+    t0 = time.time()
+    for i, (name, clip) in enumerate(todo):
         a = to_float(frames.raw(clip / "frame1.png")[None].to(device))
         b = to_float(frames.raw(clip / "frame3.png")[None].to(device))
         f = flow(torch.cat([a, b]), torch.cat([b, a]))
