@@ -58,7 +58,8 @@ def load_models(runs: Path):
     student.load_state_dict(stu["ema"])
     steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"],
              "decoder": decoders[0]["step"] if decoders else 0,
-             "decoder_ft": sum(d["step"] for d in decoders[1:]),
+             # (a decoder read back by from_pack.py carries the fine-tuning steps it already had)
+             "decoder_ft": sum(d["step"] for d in decoders[1:]) + (decoders[0].get("fine_tune_steps", 0) if decoders else 0),
              # What a checkpoint says about how it was made beyond the recipe (gpu_session.sh's runs).
              "notes": [c["note"] for c in (den, stu, *decoders) if c.get("note")]}
     return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps

@@ -152,7 +152,25 @@ def recover(pack: Path, runs: Path) -> None:
     load_onnx_weights(student, student, _den_export(False), student_path)
     # Training steps as the manifest's description states them ("Training steps: VAE 3000, ...").
     stated = {k.lower(): int(v) for k, v in re.findall(r"(VAE|denoiser|LoRA|student|decoder) (\d+)", manifest["description"])}
-    mark = lambda stage: {"step": stated.get(stage, 0), "from_pack": str(pack), "torch_rng": torch.get_rng_state()}  # noqa: E731
+    # How stages beyond the recipe were made (build_pack.py writes each checkpoint's `note` after the
+    # steps, "Denoiser: …; student: …."): back onto the checkpoints they came from, so that a rebuild
+    # says it again.
+    after = re.search(r"decoder fine-tuning \d+\. (.*?)\. See REPORT\.md", manifest["description"])
+    after = after or re.search(r"decoder \d+\. (.*?)\. See REPORT\.md", manifest["description"])
+    notes = {}
+    for part in (after.group(1).split("; ") if after else []):
+        stage = part.split(":")[0].strip().lower()
+        notes[stage] = part[:1].lower() + part[1:]
+    fine_tune = re.search(r"decoder fine-tuning (\d+)", manifest["description"])
+
+    def mark(stage: str) -> dict:
+        out = {"step": stated.get(stage, 0), "from_pack": str(pack), "torch_rng": torch.get_rng_state()}
+        if stage in notes:
+            out["note"] = notes[stage]
+        if stage == "decoder" and fine_tune:  # the pack's decoder already went through its fine-tuning stages
+            out["fine_tune_steps"] = int(fine_tune.group(1))
+        return out
+
     for sub in ["vae", "denoiser", "lora", "student"] + (["decoder"] if flow else []):
         (runs / sub).mkdir(parents=True, exist_ok=True)
     if flow:  # the pack's decoder came from train_decoder.py; the VAE stage's own decoder is not in the pack

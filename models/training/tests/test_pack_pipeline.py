@@ -176,6 +176,9 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     for graph in ["encoder", "decoder", "denoiser_fp32", "denoiser_lora", "denoiser_student"]:
         assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
+    # …and says the same about how it was made (steps, the notes of stages made elsewhere, licence).
+    rebuilt = json.loads((again / "manifest.json").read_text())
+    assert (rebuilt["description"], rebuilt["license"]) == (manifest["description"], manifest["license"])
 
 
 def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
