@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from cel_model import backward_warp
+
 LUMA = (0.299, 0.587, 0.114)
 
 
@@ -36,16 +38,6 @@ def poly_filters(radius: int = 5, sigma: float = 1.2) -> torch.Tensor:
     filters = torch.linalg.solve(bw @ basis, bw)  # (BᵀWB)⁻¹BᵀW
     n = 2 * radius + 1
     return filters[1:].reshape(5, 1, n, n).float()
-
-
-def _warp(x: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
-    """Samples x at (p + flow), bilinear, edges clamped (as cel_model.backward_warp)."""
-    _, _, h, w = x.shape
-    xs = (torch.arange(w, dtype=x.dtype, device=x.device) + 0.5) * (2.0 / w) - 1.0
-    ys = (torch.arange(h, dtype=x.dtype, device=x.device) + 0.5) * (2.0 / h) - 1.0
-    gx = xs.view(1, 1, w) + flow[:, 0] * (2.0 / w)
-    gy = ys.view(1, h, 1) + flow[:, 1] * (2.0 / h)
-    return F.grid_sample(x, torch.stack([gx, gy], -1), mode="bilinear", padding_mode="border", align_corners=False)
 
 
 class Farneback(nn.Module):
@@ -77,7 +69,7 @@ class Farneback(nn.Module):
 
     def matrices(self, r0: torch.Tensor, r1: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
         """The five distinct entries of AᵀA and Aᵀ∆b at every pixel for the current flow."""
-        r1 = _warp(r1, flow)
+        r1 = backward_warp(r1, flow)
         a11 = (r0[:, 2:3] + r1[:, 2:3]) * 0.5
         a22 = (r0[:, 3:4] + r1[:, 3:4]) * 0.5
         a12 = (r0[:, 4:5] + r1[:, 4:5]) * 0.25  # the xy coefficient is twice the off-diagonal entry

@@ -128,36 +128,6 @@ describe('validateManifest', () => {
     if (r.ok) expect(r.manifest.graphs.decoder.inputs.endImage).toBe('end_image');
   });
 
-  it('accepts a motion graph whose output the decoder takes, and lists its file', () => {
-    const m = validManifest() as Record<string, any>;
-    m.graphs.decoder.inputs = {
-      latent: 'latent',
-      startImage: 'start_image',
-      endImage: 'end_image',
-      motion: 'motion',
-      position: 'position',
-    };
-    m.graphs.motion = {
-      file: 'motion.onnx',
-      sizeBytes: 1000,
-      sha256: 'c'.repeat(64),
-      inputs: { startImage: 'start_image', endImage: 'end_image' },
-      outputs: { motion: 'motion' },
-    };
-    const r = validateManifest(m);
-    expect(r.ok).toBe(true);
-    if (r.ok) {
-      expect(r.manifest.graphs.motion?.outputs.motion).toBe('motion');
-      expect(filesForVariant(r.manifest, 'lora').map((f) => [f.role, f.file])).toEqual([
-        ['encoder', 'encoder.onnx'],
-        ['decoder', 'decoder.onnx'],
-        ['motion', 'motion.onnx'],
-        ['denoiser', 'weights/lora.onnx'],
-        ['denoiser', 'weights/lora.onnx.data'],
-      ]);
-    }
-  });
-
   const withMotion = (m: Record<string, any>) => {
     m.graphs.decoder.inputs = {
       latent: 'latent',
@@ -173,6 +143,24 @@ describe('validateManifest', () => {
       outputs: { motion: 'motion' },
     };
   };
+
+  it('accepts a motion graph whose output the decoder takes, and lists its file', () => {
+    const m = validManifest() as Record<string, any>;
+    withMotion(m);
+    m.graphs.decoder.inputs.position = 'position';
+    const r = validateManifest(m);
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.manifest.graphs.motion?.outputs.motion).toBe('motion');
+      expect(filesForVariant(r.manifest, 'lora').map((f) => [f.role, f.file])).toEqual([
+        ['encoder', 'encoder.onnx'],
+        ['decoder', 'decoder.onnx'],
+        ['motion', 'motion.onnx'],
+        ['denoiser', 'weights/lora.onnx'],
+        ['denoiser', 'weights/lora.onnx.data'],
+      ]);
+    }
+  });
 
   const cases: [string, (m: Record<string, any>) => void, RegExp][] = [
     [

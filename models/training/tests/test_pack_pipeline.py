@@ -31,6 +31,26 @@ def run(script: str, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+def tool(script: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs a models/training tool that takes no --threads (build_pack.py, from_pack.py); must succeed."""
+    proc = subprocess.run([sys.executable, str(T / script), *args], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
+def lora_that_matters(src: Path, dst: Path) -> None:
+    """Copies a LoRA checkpoint with its B matrices drawn at random: two training steps barely move the
+    adapters, and the export's checks must be able to tell. One stream: identical tensors would be
+    merged by the exporter."""
+    state = torch.load(src)
+    g = torch.Generator().manual_seed(0)
+    for k, v in state["model"].items():
+        if "lora_B" in k:
+            v.normal_(0, 0.3, generator=g)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(state, dst)
+
+
 def validate_with_studio(manifest: Path, tmp_path: Path) -> dict:
     """The studio's own manifest validation (src/core/manifest.ts) run on `manifest`."""
     tsx = REPO / "node_modules" / ".bin" / "tsx"
@@ -132,12 +152,6 @@ def test_lora_trains_only_the_adapters_on_a_frozen_base(runs):
 
 
 def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
-    # Two training steps barely move the adapters; make them matter so the export's checks can tell.
-    state = torch.load(runs / "lora" / "lora_last.pt")
-    g = torch.Generator().manual_seed(0)  # one stream: identical tensors would be merged by the exporter
-    for k, v in state["model"].items():
-        if "lora_B" in k:
-            v.normal_(0, 0.3, generator=g)
     runs_copy = tmp_path / "runs"
     for stage in ("vae", "denoiser", "student", "decoder"):
         (runs_copy / stage).mkdir(parents=True)
@@ -147,13 +161,9 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     student = torch.load(runs_copy / "student" / "student_last.pt")
     student["note"] = "student: distilled elsewhere, also on Synfig clips"
     torch.save(student, runs_copy / "student" / "student_last.pt")
-    (runs_copy / "lora").mkdir()
-    torch.save(state, runs_copy / "lora" / "lora_last.pt")
+    lora_that_matters(runs / "lora" / "lora_last.pt", runs_copy / "lora" / "lora_last.pt")
     out = tmp_path / "pack"
-    proc = subprocess.run([sys.executable, str(T / "build_pack.py"), "--runs", str(runs_copy), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "lora(0) vs baseline" in proc.stdout
+    assert "lora(0) vs baseline" in tool("build_pack.py", "--runs", str(runs_copy), "--out", str(out)).stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert [v["id"] for v in manifest["variants"]] == ["baseline", "lora", "fp16", "student"]
     assert manifest["graphs"]["decoder"]["inputs"] == {"latent": "latent", "startImage": "start_image",
@@ -165,15 +175,11 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
 
     # from_pack.py reads the pack back into PyTorch; exporting that again gives the same graphs.
     back = tmp_path / "back"
-    proc = subprocess.run([sys.executable, str(T / "from_pack.py"), "--pack", str(out), "--runs", str(back)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    tool("from_pack.py", "--pack", str(out), "--runs", str(back))
     assert torch.load(back / "decoder" / "decoder_last.pt")["step"] == 3
     again = tmp_path / "again"
     again.mkdir()
-    proc = subprocess.run([sys.executable, str(T / "build_pack.py"), "--runs", str(back), "--out", str(again)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    tool("build_pack.py", "--runs", str(back), "--out", str(again))
     for graph in ["encoder", "decoder", "denoiser_fp32", "denoiser_lora", "denoiser_student"]:
         assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
     # …and says the same about how it was made (steps, the notes of stages made elsewhere, licence).
@@ -219,22 +225,14 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
 
     # build_pack.py exports it with the motion graph it needs; the studio's schema accepts the pair.
     runs_copy = tmp_path / "runs"
-    for stage in ("vae", "denoiser", "student", "lora", "decoder"):
+    for stage in ("vae", "denoiser", "student", "decoder"):
         (runs_copy / stage).mkdir(parents=True)
         (runs_copy / stage / f"{stage}_last.pt").write_bytes((runs / stage / f"{stage}_last.pt").read_bytes())
     (runs_copy / "decoder5").mkdir()
     (runs_copy / "decoder5" / "decoder_last.pt").write_bytes((tmp_path / "dec" / "decoder_last.pt").read_bytes())
-    state = torch.load(runs_copy / "lora" / "lora_last.pt")
-    g = torch.Generator().manual_seed(0)  # adapters that matter (one stream: no two alike, see above)
-    for k, v in state["model"].items():
-        if "lora_B" in k:
-            v.normal_(0, 0.3, generator=g)
-    torch.save(state, runs_copy / "lora" / "lora_last.pt")
+    lora_that_matters(runs / "lora" / "lora_last.pt", runs_copy / "lora" / "lora_last.pt")
     out = tmp_path / "pack"
-    proc = subprocess.run([sys.executable, str(T / "build_pack.py"), "--runs", str(runs_copy), "--out", str(out)],
-                          capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "motion vs torch" in proc.stdout
+    assert "motion vs torch" in tool("build_pack.py", "--runs", str(runs_copy), "--out", str(out)).stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["graphs"]["decoder"]["inputs"] == {"latent": "latent", "startImage": "start_image",
                                                        "endImage": "end_image", "motion": "motion", "position": "position"}
@@ -243,10 +241,8 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
     # from_pack.py reads such a pack back too, and exporting that again gives the same graphs.
     back, again = tmp_path / "back", tmp_path / "again"
-    for script, args in (("from_pack.py", ["--pack", str(out), "--runs", str(back)]),
-                         ("build_pack.py", ["--runs", str(back), "--out", str(again)])):
-        proc = subprocess.run([sys.executable, str(T / script), *args], capture_output=True, text=True, timeout=600)
-        assert proc.returncode == 0, proc.stderr[-3000:]
+    tool("from_pack.py", "--pack", str(out), "--runs", str(back))
+    tool("build_pack.py", "--runs", str(back), "--out", str(again))
     assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"] == {"motion": True}
     for graph in ["decoder", "motion"]:
         assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
