@@ -3,9 +3,13 @@ each validation clip's in-between from four latents — the true one (the VAE en
 bound for any denoiser), the baseline's cached sample (runs/decoder/samples_val.pt: 25 DDIM steps
 from seeded noise, what the studio produces), the mean of the two keyframe latents (no denoiser at
 all) and zeros (no latent information) — and scores each against the true middle frame (PSNR over
-the clip's own pixels, cropped to a multiple of 8) next to frame blend.
+the clip's own pixels, cropped to a multiple of 8) next to frame blend and the classical flow warp
+(classical_flow.Farneback both ways, both keyframes warped halfway and averaged: the pack's anchor).
+A decoder with the motion prior gets those Farneback flows and τ = ½, as in the studio. With the
+LPIPS-Alex weights at hand (../shared/data/lpips, or --lpips-weights) every row also gets LPIPS-Alex.
 
     /usr/bin/python3 models/training/latent_ablation.py [--runs runs] [--data data/procedural] [--limit 60]
+        [--decoder runs/decoder6/decoder_last.pt]      (default: the last decoder stage in --runs)
 
 If the sampled latent scores like the keyframe average, the denoiser adds nothing the decoder could
 not get from the keyframes; the gap between the true latent and the sampled one is what a better
@@ -21,7 +25,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_pack import DECODER_STAGES  # noqa: E402
-from cel_model import FlowDecoder  # noqa: E402
+from cel_model import FlowDecoder, backward_warp  # noqa: E402
+from classical_flow import Farneback, halfway_flows  # noqa: E402
+from train_decoder import LPIPS_DIR, perceptual_loss  # noqa: E402
 from trainlib import clip_targets, load_rgb, psnr  # noqa: E402
 
 
@@ -30,13 +36,18 @@ def main() -> int:
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--data", type=Path, default=Path("data/procedural"))
     ap.add_argument("--limit", type=int, default=60)
+    ap.add_argument("--decoder", type=Path, default=None, help="a decoder checkpoint (default: the last stage in --runs)")
+    ap.add_argument("--lpips-weights", type=Path, default=LPIPS_DIR / "lpips_alex_v0.1.safetensors")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    stages = [s for s in DECODER_STAGES if (args.runs / s / "decoder_last.pt").exists()]
-    if not stages:
-        raise SystemExit(f"no decoder stage under {args.runs} (train_decoder.py, or from_pack.py)")
-    ck = torch.load(args.runs / stages[-1] / "decoder_last.pt")
+    path = args.decoder
+    if path is None:
+        stages = [s for s in DECODER_STAGES if (args.runs / s / "decoder_last.pt").exists()]
+        if not stages:
+            raise SystemExit(f"no decoder stage under {args.runs} (train_decoder.py, or from_pack.py)")
+        path = args.runs / stages[-1] / "decoder_last.pt"
+    ck = torch.load(path)
     dec = FlowDecoder(**ck.get("decoder_config", {}))
     dec.load_state_dict(ck["ema"])
     dec.eval()
@@ -45,22 +56,34 @@ def main() -> int:
     names = [n for n in sorted(latents) if "baseline" in samples.get(n, {})][: args.limit]
     if not names:
         raise SystemExit("no validation clip has a cached baseline sample (train_decoder.py caches them)")
-    scores: dict[str, list[float]] = {}
+    lpips = perceptual_loss(args.lpips_weights, "cpu", "alex")
+    flow = Farneback()
+    scores: dict[str, list[tuple[float, float]]] = {}
+
+    def score(name: str, y: torch.Tensor, m: torch.Tensor) -> None:
+        y = y.clamp(-1, 1)
+        scores.setdefault(name, []).append((psnr(y, m), lpips(y, m).item() if lpips else float("nan")))
+
     with torch.no_grad():
         for n in names:
             c, clip = latents[n], args.data / "val" / n
             h, w = c["keys"].shape[-2] * 8, c["keys"].shape[-1] * 8
             s, e, m = (load_rgb(p)[:, :h, :w][None] for p in
                        (clip / "frame1.png", clip / "frame3.png", clip_targets(clip)[0][0]))
+            f = flow(torch.cat([s, e]), torch.cat([e, s]))  # start→end, end→start
+            extra = (torch.cat([f[0], f[1]])[None], torch.tensor([0.5])) if dec.motion else ()
             true = c["targets"][:1].float()
             for name, z in (("true latent", true), ("baseline sample", samples[n]["baseline"][:1].float()),
                             ("keyframe average", c["keys"].float().mean(0, keepdim=True)),
                             ("zeros", torch.zeros_like(true))):
-                scores.setdefault(name, []).append(psnr(dec(z, s, e).clamp(-1, 1), m))
-            scores.setdefault("frame blend", []).append(psnr((s + e) / 2, m))
-    print(f"{len(names)} validation clips of {args.data}, decoder {stages[-1]}:")
+                score(name, dec(z, s, e, *extra), m)
+            t0, t1 = halfway_flows(f[:1], f[1:])
+            score("flow warp", (backward_warp(s, t0) + backward_warp(e, t1)) / 2, m)
+            score("frame blend", (s + e) / 2, m)
+    print(f"{len(names)} validation clips of {args.data}, decoder {path}{' (motion prior)' if dec.motion else ''}:")
     for name, v in scores.items():
-        print(f"  {name:18s} {sum(v) / len(v):6.2f} dB")
+        p, lp = (sum(x[i] for x in v) / len(v) for i in (0, 1))
+        print(f"  {name:18s} {p:6.2f} dB" + (f"  LPIPS-Alex {lp:.4f}" if lpips else ""))
     return 0
 
 

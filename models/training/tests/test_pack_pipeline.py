@@ -129,8 +129,8 @@ def test_latent_ablation_scores_four_latents_and_blend(runs):
     latents; its frame-blend row is the plain PSNR of the mean of the keyframes (8-bit files, crop to 8)."""
     root = runs.parent
     out = run("latent_ablation.py", "--runs", str(runs), "--data", str(root / "color"), "--limit", "2").stdout
-    rows = {m[1]: float(m[2]) for m in re.finditer(r"^\s+(.+?)\s+(-?[\d.]+) dB$", out, re.M)}
-    assert set(rows) == {"true latent", "baseline sample", "keyframe average", "zeros", "frame blend"}
+    rows = ablation_rows(out)
+    assert set(rows) == {"true latent", "baseline sample", "keyframe average", "zeros", "flow warp", "frame blend"}
     vals = []
     for clip in sorted((root / "color" / "val").iterdir())[:2]:
         f1, f2, f3 = (np.asarray(Image.open(clip / f"frame{i}.png").convert("RGB"), dtype=np.float64) / 127.5 - 1
@@ -139,6 +139,13 @@ def test_latent_ablation_scores_four_latents_and_blend(runs):
         mse = (((f1 + f3) / 2 - f2)[:h, :w] ** 2).mean()
         vals.append(10 * math.log10(4 / mse))
     assert abs(rows["frame blend"] - sum(vals) / len(vals)) < 0.01
+
+
+def ablation_rows(out: str) -> dict[str, float]:
+    """latent_ablation.py's rows: name -> PSNR (dB); LPIPS-Alex, when printed, must be a number in [0, 1]."""
+    found = re.findall(r"^\s+(.+?)\s+(-?[\d.]+) dB(?:  LPIPS-Alex ([\d.]+))?$", out, re.M)
+    assert all(lp == "" or 0 <= float(lp) <= 1 for _, _, lp in found), out
+    return {name: float(p) for name, p, _ in found}
 
 
 def test_lora_trains_only_the_adapters_on_a_frozen_base(runs):
@@ -222,6 +229,11 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["decoder_config"] == {"corr_radius": 0, "motion": True} and state["step"] == 3
     assert state["ema"].keys() == torch.load(runs / "decoder" / "decoder_last.pt")["ema"].keys()
+    # latent_ablation.py scores such a decoder too: it gets the Farneback flows and τ = ½.
+    out = run("latent_ablation.py", "--runs", str(runs), "--decoder", str(tmp_path / "dec" / "decoder_last.pt"),
+              "--data", str(root / "color"), "--limit", "1").stdout
+    assert "(motion prior)" in out and all(math.isfinite(v) for v in ablation_rows(out).values())
+    assert set(ablation_rows(out)) == {"true latent", "baseline sample", "keyframe average", "zeros", "flow warp", "frame blend"}
 
     # build_pack.py exports it with the motion graph it needs; the studio's schema accepts the pair.
     runs_copy = tmp_path / "runs"
