@@ -219,9 +219,19 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     dec = ["train_decoder.py", "--data", str(root / "color"), "--vae", str(runs / "vae" / "vae_last.pt"),
            "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
            "--run", str(tmp_path / "dec"), "--samples", str(runs / "decoder"), "--baseline-steps", "2", "--student-steps", "1",
-           "--crop", "8,8", "--batch", "2", "--ckpt-every", "2", "--motion", "--init", str(runs / "decoder" / "decoder_last.pt")]
+           "--crop", "8,8", "--batch", "2", "--ckpt-every", "2", "--motion", "--init", str(runs / "decoder" / "decoder_last.pt"),
+           "--psnr", "0.5", "--val-every", "2", "--val-clips", "1"]
     run(*dec, "--steps", "2")
     assert "at step 2" in run(*dec, "--steps", "3").stdout
+    # With --psnr the log carries each step's crop PSNR; whole validation frames are scored every
+    # --val-every steps and at the end, next to the flow warp on the same frames.
+    rows = list(csv.DictReader(open(tmp_path / "dec" / "decoder_log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2", "3"]
+    assert all(0 < float(r["psnr"]) < 80 for r in rows)
+    assert [bool(r["full_psnr"]) for r in rows] == [False, True, True]
+    whole = rows[-1]
+    assert 0 < float(whole["full_psnr"]) < 80 and 0 <= float(whole["full_lpips"] or 0) <= 1
+    warp_psnr = float(whole["warp_psnr"])
     motion = torch.load(runs / "decoder" / "motion_train.pt")
     clip = sorted((root / "color" / "train").iterdir())[0]
     h, w = procedural.make_scene(int(clip.name.split("_")[1])).height, procedural.make_scene(int(clip.name.split("_")[1])).width
@@ -234,6 +244,8 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
               "--data", str(root / "color"), "--limit", "1").stdout
     assert "(motion prior)" in out and all(math.isfinite(v) for v in ablation_rows(out).values())
     assert set(ablation_rows(out)) == {"true latent", "baseline sample", "keyframe average", "zeros", "flow warp", "frame blend"}
+    # The training log's flow warp is latent_ablation's (same clip; the log's flows are the cached half-precision ones).
+    assert abs(ablation_rows(out)["flow warp"] - warp_psnr) < 0.05
 
     # build_pack.py exports it with the motion graph it needs; the studio's schema accepts the pair.
     runs_copy = tmp_path / "runs"
@@ -283,3 +295,18 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
         assert state["step"] >= 1, name
         assert [int(r["step"]) for r in csv.DictReader(open(out / f"{name}_log.csv"))] == list(range(1, state["step"] + 1))
         assert all(np.array_equal(weights[f"{name}/{k}"], v.numpy()) for k, v in state["ema"].items()), name
+
+
+def test_the_psnr_term_is_minus_each_crops_psnr_over_ten():
+    """train_decoder.py --psnr: the term is the mean of the crops' own PSNR (dB, negated, / 10), not the
+    PSNR of the batch's pooled error."""
+    from train_decoder import crop_psnr_loss
+    from trainlib import psnr
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand((2, 3, 8, 8), generator=g) * 2 - 1
+    b = a.clone()
+    b[1] += 0.5 * torch.rand((3, 8, 8), generator=g)  # one crop close, one far
+    b[0] += 0.01
+    expected = -(psnr(a[:1], b[:1]) + psnr(a[1:], b[1:])) / 2 / 10
+    assert crop_psnr_loss(a, b).item() == pytest.approx(expected, abs=1e-4)
+    assert crop_psnr_loss(a, b).item() != pytest.approx(-psnr(a, b) / 10, abs=1e-2)
