@@ -26,6 +26,7 @@ import type { FloatTensor } from '../src/core/graph';
 import { flowWarpInbetween } from '../src/core/flowWarp';
 import { createRgbaImage, resizeImage, type RgbaImage } from '../src/core/image';
 import { METRIC_CONVENTIONS } from '../src/core/metrics';
+import { pairedDifference, significance } from '../src/core/pairedDifference';
 import { GaussianRng } from '../src/core/rng';
 import {
   interpolate,
@@ -581,17 +582,39 @@ async function main(): Promise<void> {
   lines.push('## Checks');
   lines.push('');
   const lp = (r?: Row | null) => r?.lpips ?? NaN;
-  lines.push(
-    `- Baseline beats frame blend on PSNR: ${check(base.psnr > blendRow.psnr)} (${fmt(base.psnr, 2)} vs ${fmt(blendRow.psnr, 2)} dB); ` +
-      `on LPIPS-Alex: ${check(lp(base) < lp(blendRow))} (${fmt(base.lpips, 4)} vs ${fmt(blendRow.lpips, 4)}).`,
-  );
+  // The paired difference baseline − anchor over the same triplets, with its 95% interval: one seed's
+  // in-betweens make a mean over a few dozen triplets noisy, so a bare "a > b" can be chance.
+  const paired95 = (anchor: string, k: 'psnr' | 'lpips', unit: string, digits: number) => {
+    const values = (id: string) => scores.get(id)!.map((x) => x.metrics[k].value);
+    const p = pairedDifference(values('baseline'), values(anchor));
+    const sign = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}`;
+    const better = k === 'psnr' ? 'above' : 'below';
+    const verdict =
+      significance(p) === better
+        ? 'better'
+        : significance(p) === 'spans zero'
+          ? 'within noise'
+          : 'worse';
+    return (
+      `baseline − anchor ${sign(p.mean)}${unit}, 95% CI ${sign(p.low)} to ${sign(p.high)}${unit} over ${p.n} triplets` +
+      (p.excluded ? ` (${p.excluded} with an infinite value left out)` : '') +
+      `: ${verdict}`
+    );
+  };
+  const vs = (anchor: Row, id: string) =>
+    `on PSNR: ${check(base.psnr > anchor.psnr)} (${fmt(base.psnr, 2)} vs ${fmt(anchor.psnr, 2)} dB; ${paired95(id, 'psnr', ' dB', 2)}); ` +
+    `on LPIPS-Alex: ${check(lp(base) < lp(anchor))} (${fmt(base.lpips, 4)} vs ${fmt(anchor.lpips, 4)}` +
+    (base.lpips != null && anchor.lpips != null ? `; ${paired95(id, 'lpips', '', 4)})` : ')');
+  lines.push(`- Baseline beats frame blend ${vs(blendRow, 'blend')}.`);
   if (flowRow) {
     lines.push(
-      `- Baseline beats the flow warp (the pack's own Farnebäck flows, both keyframes warped halfway and averaged, fitted and restored like the models) on PSNR: ` +
-        `${check(base.psnr > flowRow.psnr)} (${fmt(base.psnr, 2)} vs ${fmt(flowRow.psnr, 2)} dB); on LPIPS-Alex: ` +
-        `${check(lp(base) < lp(flowRow))} (${fmt(base.lpips, 4)} vs ${fmt(flowRow.lpips, 4)}).`,
+      `- Baseline beats the flow warp (the pack's own Farnebäck flows, both keyframes warped halfway and averaged, fitted and restored like the models) ${vs(flowRow, 'flow')}.`,
     );
   }
+  lines.push(
+    '  (A check is **yes** when the mean is better; the paired 95% interval says whether that difference is more than ' +
+      'the noise of one seed on these triplets: "better" or "worse" when it excludes zero, "within noise" when it spans it.)',
+  );
   if (fp16) {
     const dp = Math.abs(fp16.psnr - base.psnr);
     const dl = Math.abs(lp(fp16) - lp(base));

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
-# train_pack.sh's decoder stages in order, then runs/decoder7: the slot for a stage made elsewhere (a GPU session).
+# train_pack.sh's decoder stages in order (decoder … decoder5), then slots for stages made elsewhere (a GPU session).
 DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5", "decoder6", "decoder7")
 
 

@@ -2,7 +2,7 @@
 # The bundled pack's whole training recipe, in order; every stage is seeded and resumes from its
 # checkpoint, so rerunning this script after an interruption carries on where it stopped.
 # Export and evaluation follow: models/training/build_pack.py, then `npm run evaluate`.
-#   bash models/training/train_pack.sh            (from the repository root; about 3 hours on 2 cores)
+#   bash models/training/train_pack.sh            (from the repository root; about 2½ hours on 2 cores)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=/usr/bin/python3
@@ -16,7 +16,6 @@ DECODER_FT_STEPS=${DECODER_FT_STEPS:-700}
 DECODER_CORR_STEPS=${DECODER_CORR_STEPS:-1200}
 DECODER_PERC_STEPS=${DECODER_PERC_STEPS:-400}
 DECODER_MOTION_STEPS=${DECODER_MOTION_STEPS:-3000}
-DECODER_PSNR_STEPS=${DECODER_PSNR_STEPS:-3000}
 
 [ -d data/procedural/val ] || $PY $T/data/procedural.py --out data/procedural --train 2000 --val 150
 [ -d data/lineart/val ] || $PY $T/data/procedural.py --out data/lineart --train 600 --val 50 --seed 500000 --style lineart
@@ -51,10 +50,4 @@ $PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --deno
     --student runs/student/student_last.pt --samples runs/decoder --init runs/decoder4/decoder_last.pt \
     --run runs/decoder5 --motion --corr-radius 4 --lpips 2.0 --lpips-net alex --lr 3e-4 --seed 7 --crop 20,32 --batch 6 \
     --ckpt-every 100 --steps "$DECODER_MOTION_STEPS"
-# The report's own pixel measure: a per-crop PSNR term beside LPIPS-Alex (a mean of per-image PSNR rewards
-# the mean of the candidates where the motion is uncertain, which L1 does not), at a lower learning rate.
-$PY $T/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt --denoiser runs/denoiser/denoiser_last.pt \
-    --student runs/student/student_last.pt --samples runs/decoder --init runs/decoder5/decoder_last.pt \
-    --run runs/decoder6 --motion --corr-radius 4 --lpips 2.0 --lpips-net alex --psnr 0.2 --lr 1.5e-4 --seed 8 --crop 20,32 \
-    --batch 6 --ckpt-every 100 --steps "$DECODER_PSNR_STEPS"
 echo "train_pack: all stages done"
