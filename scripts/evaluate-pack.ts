@@ -588,12 +588,12 @@ async function main(): Promise<void> {
     const values = (id: string) => scores.get(id)!.map((x) => x.metrics[k].value);
     const p = pairedDifference(values('baseline'), values(anchor));
     const sign = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}`;
-    const better = k === 'psnr' ? 'above' : 'below';
+    const side = significance(p);
     const verdict =
-      significance(p) === better
-        ? 'better'
-        : significance(p) === 'spans zero'
-          ? 'within noise'
+      side === 'spans zero'
+        ? 'within noise'
+        : side === (k === 'psnr' ? 'above' : 'below')
+          ? 'better'
           : 'worse';
     return (
       `baseline − anchor ${sign(p.mean)}${unit}, 95% CI ${sign(p.low)} to ${sign(p.high)}${unit} over ${p.n} triplets` +

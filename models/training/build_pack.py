@@ -29,8 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
-# train_pack.sh's decoder stages in order (decoder … decoder5), then slots for stages made elsewhere (a GPU session).
-DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5", "decoder6", "decoder7")
+DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5", "decoder6")
 
 
 def load_models(runs: Path):
@@ -38,7 +37,7 @@ def load_models(runs: Path):
     enc = CelEncoder()
     enc.load_state_dict(vae["enc"])
     # The pack's decoder: the FlowDecoder of the last decoder stage that ran (train_decoder.py; the
-    # fine-tuning stages runs/decoder2 … runs/decoder7 after runs/decoder), else the VAE stage's
+    # fine-tuning stages runs/decoder2 … runs/decoder4 after runs/decoder), else the VAE stage's
     # reference decoder.
     decoders = [torch.load(runs / s / "decoder_last.pt") for s in DECODER_STAGES
                 if (runs / s / "decoder_last.pt").exists()]

@@ -109,5 +109,12 @@ def halfway_flows(fab: torch.Tensor, fba: torch.Tensor, t: float = 0.5) -> tuple
     return -(1 - t) * t * fab + t * t * fba, (1 - t) ** 2 * fab - t * (1 - t) * fba
 
 
+def halfway_warp(start: torch.Tensor, end: torch.Tensor, fab: torch.Tensor, fba: torch.Tensor) -> torch.Tensor:
+    """The classical flow-warp in-between at τ = ½ (the pack's evaluation anchor, src/core/flowWarp.ts): both
+    keyframes warped along `halfway_flows` of the flows start→end `fab` and end→start `fba`, and averaged."""
+    t0, t1 = halfway_flows(fab, fba)
+    return (backward_warp(start, t0) + backward_warp(end, t1)) / 2
+
+
 def pyramid_divisor(levels: int = 5) -> int:
     return int(math.pow(2, levels - 1))

@@ -25,8 +25,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build_pack import DECODER_STAGES  # noqa: E402
-from cel_model import FlowDecoder, backward_warp  # noqa: E402
-from classical_flow import Farneback, halfway_flows  # noqa: E402
+from cel_model import FlowDecoder  # noqa: E402
+from classical_flow import Farneback, halfway_warp  # noqa: E402
 from train_decoder import LPIPS_DIR, perceptual_loss  # noqa: E402
 from trainlib import clip_targets, load_rgb, psnr  # noqa: E402
 
@@ -77,8 +77,7 @@ def main() -> int:
                             ("keyframe average", c["keys"].float().mean(0, keepdim=True)),
                             ("zeros", torch.zeros_like(true))):
                 score(name, dec(z, s, e, *extra), m)
-            t0, t1 = halfway_flows(f[:1], f[1:])
-            score("flow warp", (backward_warp(s, t0) + backward_warp(e, t1)) / 2, m)
+            score("flow warp", halfway_warp(s, e, f[:1], f[1:]), m)
             score("frame blend", (s + e) / 2, m)
     print(f"{len(names)} validation clips of {args.data}, decoder {path}{' (motion prior)' if dec.motion else ''}:")
     for name, v in scores.items():

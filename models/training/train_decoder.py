@@ -37,8 +37,8 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import FlowDecoder, backward_warp  # noqa: E402
-from classical_flow import Farneback, halfway_flows  # noqa: E402
+from cel_model import FlowDecoder  # noqa: E402
+from classical_flow import Farneback, halfway_warp  # noqa: E402
 from diffusion import Schedule  # noqa: E402
 from train_denoiser import cache_latents, load_denoiser  # noqa: E402
 from train_vae import sobel  # noqa: E402
@@ -158,10 +158,7 @@ class FullValidation:
 
     @torch.no_grad()
     def warp(self) -> tuple[float, float]:
-        def one(s, e, f):
-            t0, t1 = halfway_flows(f[:, :2], f[:, 2:])
-            return (backward_warp(s, t0) + backward_warp(e, t1)) / 2
-        return self._mean((one(s, e, f), m) for _, s, e, m, f in self.items)
+        return self._mean((halfway_warp(s, e, f[:, :2], f[:, 2:]), m) for _, s, e, m, f in self.items)
 
 
 class DecoderCrops(FrameCache):
@@ -340,7 +337,7 @@ def main() -> int:
         edge = (sobel(y) - sobel(m)).abs().mean()
         perc = lpips(y, m) if lpips else torch.zeros(())
         pixel = crop_psnr_loss(y, m)
-        loss = l1 + 0.5 * edge + args.lpips * perc + (args.psnr * pixel if args.psnr else 0.0)
+        loss = l1 + 0.5 * edge + args.lpips * perc + args.psnr * pixel
         optimizer_step(opt, loss, dec.parameters())
         ema_update(ema, dec, args.ema if step > 100 else 0.0)
         step += 1
