@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
-DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5", "decoder6")
+DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5", "decoder6", "decoder7")
 
 
 def load_models(runs: Path):
@@ -151,6 +151,16 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     return report
 
 
+def license_text(notes: str) -> str:
+    """The pack's licence: the project's own weights, and the artwork licences of the drawn sets that
+    some stages also trained on (named in the checkpoints' notes)."""
+    drawn = [text for key, text in (("Synfig", "frames rendered from Synfig's example animations"),
+                                    ("sprites", "sprites from Debian's wesnoth-1.16-data and pingus-data"))
+             if key in notes]
+    return "MIT (weights trained by this project on its own generated data" + (
+        f"; some stages also on {' and on '.join(drawn)}, GPL-2+ artwork not included here)" if drawn else ")")
+
+
 def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False) -> None:
     din = {"sample": "sample", "timestep": "timestep", "startLatent": "start_latent", "endLatent": "end_latent",
            "position": "position"}
@@ -175,9 +185,7 @@ def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False) -
             f"{steps['decoder']}" + (f", decoder fine-tuning {steps['decoder_ft']}" if steps["decoder_ft"] else "") +
             "." + (f" {notes[:1].upper()}{notes[1:]}." if notes else "") + " See REPORT.md."),
         "trained": True,
-        "license": "MIT (weights trained by this project on its own generated data" + (
-            "; some stages also on frames rendered from Synfig's example animations, GPL-2+ artwork not included here)"
-            if "Synfig" in notes else ")"),
+        "license": license_text(notes),
         "image": {"defaultSize": list(SIZE), "multipleOf": 64, "valueRange": [-1, 1], "channels": 3},
         "latent": {"channels": 4, "downsample": 8, "scaleFactor": round(scale, 6)},
         "scheduler": {"type": "ddim", "trainTimesteps": 1000, "betaSchedule": "scaled_linear", "betaStart": 0.00085,

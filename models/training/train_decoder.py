@@ -35,9 +35,10 @@ import time
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import FlowDecoder  # noqa: E402
+from cel_model import CelEncoder, FlowDecoder, MeanEncoder  # noqa: E402
 from classical_flow import Farneback, halfway_warp  # noqa: E402
 from diffusion import Schedule  # noqa: E402
 from train_denoiser import cache_latents, load_denoiser  # noqa: E402
@@ -123,6 +124,81 @@ def cache_motion(folders: dict, out: Path, device: torch.device | str = "cpu") -
 def crop_psnr_loss(y: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     """−(mean over the batch of each image's PSNR in dB) / 10, for images in [-1, 1]."""
     return torch.log10(((y - m) / 2).pow(2).flatten(1).mean(1) + 1e-8).mean()
+
+
+def studio_resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """The studio's resizeImage (src/core/image.ts) for factors up to 2 either way: bilinear with
+    half-pixel centres and clamped edges, no antialiasing (it averages areas only beyond 2×)."""
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def quantize(x: torch.Tensor) -> torch.Tensor:
+    """Images in [-1, 1] rounded to uint8 levels, as the studio's fitted keyframes and frames are."""
+    return ((x.clamp(-1, 1) + 1) * 127.5).round() / 127.5 - 1
+
+
+def resize_flows(flows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Flows [B, 2k, h, w] in pixels (x, y pairs) resized to `size`, their vectors scaled with it."""
+    h, w = flows.shape[-2:]
+    k = torch.tensor([size[1] / w, size[0] / h] * (flows.shape[1] // 2), dtype=flows.dtype, device=flows.device)
+    return studio_resize(flows, size) * k.view(1, -1, 1, 1)
+
+
+class FitValidation:
+    """Whole validation frames in the report's protocol (scripts/evaluate-pack.ts): the keyframes
+    letterboxed into the pack's frame (resized, quantised, centred on white), the pack's motion
+    graph's flows computed there (Farnebäck), the baseline's in-between at τ = ½ sampled there (25
+    DDIM steps from seeded noise), decoded, and mapped back to the clip's own size to be scored
+    against its true middle frame. `score` gives (mean PSNR, mean LPIPS-Alex or nan); `warp` the
+    classical flow warp made and mapped back the same way (the report's flow-warp anchor)."""
+
+    def __init__(self, names: list, folders: dict, encoder, baseline, scale: float, steps: int, lpips_alex,
+                 device, frame: tuple[int, int] = (320, 512), seed: int = 42):
+        self.items, self.lpips, self.device = [], lpips_alex, device
+        fh, fw = frame
+        flow, sched = Farneback().to(device), Schedule()
+        with torch.no_grad():
+            for n in names:
+                s, e, m = (load_rgb(folders[n] / f)[None].to(device) for f in ("frame1.png", "frame3.png", "frame2.png"))
+                h, w = m.shape[-2:]
+                k = min(fw / w, fh / h)
+                sh, sw = min(fh, max(1, round(h * k))), min(fw, max(1, round(w * k)))
+                oy, ox = (fh - sh) // 2, (fw - sw) // 2
+
+                def fit(x):
+                    out = torch.ones((1, 3, fh, fw), device=device)
+                    out[:, :, oy:oy + sh, ox:ox + sw] = quantize(studio_resize(x, (sh, sw)))
+                    return out
+
+                fs, fe = fit(s), fit(e)
+                f = flow(torch.cat([fs, fe]), torch.cat([fe, fs]))
+                motion = torch.cat([f[0], f[1]])[None]
+                noise = torch.randn((1, 4, fh // 8, fw // 8), generator=torch.Generator().manual_seed(seed)).to(device)
+                z = sched.sample(baseline, encoder(fs) * scale, encoder(fe) * scale, torch.tensor([0.5], device=device),
+                                 steps, noise) / scale
+                self.items.append((z, fs, fe, motion, m, (oy, ox, sh, sw)))
+
+    def _restore(self, y: torch.Tensor, m: torch.Tensor, box) -> torch.Tensor:
+        oy, ox, sh, sw = box
+        return quantize(studio_resize(y.clamp(-1, 1)[:, :, oy:oy + sh, ox:ox + sw], tuple(m.shape[-2:])))
+
+    def _mean(self, outputs) -> tuple[float, float]:
+        ps, ls = [], []
+        for y, m in outputs:
+            ps.append(psnr(y, m))
+            ls.append(self.lpips(y, m).item() if self.lpips else float("nan"))
+        return sum(ps) / len(ps), sum(ls) / len(ls)
+
+    @torch.no_grad()
+    def score(self, dec) -> tuple[float, float]:
+        tau = torch.tensor([0.5], device=self.device)
+        return self._mean((self._restore(dec(z, s, e, *((f, tau) if dec.motion else ())), m, box), m)
+                          for z, s, e, f, m, box in self.items)
+
+    @torch.no_grad()
+    def warp(self) -> tuple[float, float]:
+        return self._mean((self._restore(halfway_warp(s, e, f[:, :2], f[:, 2:]), m, box), m)
+                          for _, s, e, f, m, box in self.items)
 
 
 class FullValidation:
@@ -216,6 +292,46 @@ class DecoderCrops(FrameCache):
         motion = (torch.stack(fs), torch.tensor(ts)) if self.motion else (None, None)
         return (torch.stack(zs), torch.stack(ss), torch.stack(ms), torch.stack(es)) + motion
 
+    def fitted_batch(self, n: int, crop: tuple[int, int], zoom: float):
+        """Crops as the studio's letterbox fit shows a frame smaller than the pack's: a native region of
+        about (8·h / zoom) × (8·w / zoom) px resized to the crop's 8h × 8w px (`studio_resize`, quantised),
+        its classical flows resized and scaled with it. Returns (start, middle, end) fitted, float
+        [n, 3, 8h, 8w]; the native middle frames [n, 3, rh, rw] (the target: the decoder's output is
+        mapped back to them before the loss, as the report maps its in-betweens back); motion; τ. No
+        latent: the caller encodes the fitted keyframes and samples one (see main)."""
+        ch, cw = crop
+        size = (8 * ch, 8 * cw)
+        rh, rw = round(size[0] / zoom), round(size[1] / zoom)
+        names = self.names["encoder"] if "encoder" in self.names else sorted(set().union(*self.names.values()))
+        ss, ms, es, natives, fs, ts = [], [], [], [], [], []
+        for _ in range(n):
+            name = self.rng.choice(names)
+            c, clip = self.latents[name], self.folders[name]
+            k = 0 if len(c["taus"]) == 1 or self.rng.random() < 0.5 else self.rng.randrange(1, len(c["taus"]))
+            frames = [self.raw(clip / "frame1.png"), self.raw(clip_targets(clip)[k][0]), self.raw(clip / "frame3.png")]
+            h, w = frames[0].shape[-2:]
+            y, x = self.rng.randint(0, h - rh), self.rng.randint(0, w - rw)
+            frames = [f[:, y:y + rh, x:x + rw] for f in frames]
+            tau = float(c["taus"][k])
+            flows = self.motion[name][:, y:y + rh, x:x + rw].float() if self.motion else None
+            if self.rng.random() < 0.5:
+                frames = [f.flip(-1) for f in frames]
+                if flows is not None:
+                    flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
+            if self.rng.random() < 0.5:
+                frames, tau = frames[::-1], 1.0 - tau
+                if flows is not None:
+                    flows = torch.cat([flows[2:], flows[:2]])
+            native = [to_float(f[None]) for f in frames]
+            ss.append(quantize(studio_resize(native[0], size)))
+            ms.append(quantize(studio_resize(native[1], size)))
+            es.append(quantize(studio_resize(native[2], size)))
+            natives.append(native[1])
+            fs.append(resize_flows(flows[None], size) if flows is not None else None)
+            ts.append(tau)
+        motion = (torch.cat(fs), torch.tensor(ts)) if self.motion else (None, torch.tensor(ts))
+        return (torch.cat(ss), torch.cat(ms), torch.cat(es), torch.cat(natives)) + motion
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -246,6 +362,14 @@ def main() -> int:
                     help="matching radius of the decoder's 1/16 cost volume in cells (0: no cost volume)")
     ap.add_argument("--motion", action="store_true",
                     help="the decoder takes the classical flow prior (the pack's motion graph) and τ; --init may be a decoder without it")
+    ap.add_argument("--fitted", type=float, default=0.0,
+                    help="share of steps whose crops are shown as the letterbox fit shows smaller frames (resized by "
+                         "--zoom; the output mapped back before the loss; latents sampled there by the student)")
+    ap.add_argument("--zoom", default="1.2,2.0", help="range of the fitted crops' resize factor")
+    ap.add_argument("--fit-val-clips", type=int, default=0,
+                    help="validation clips also scored in the report's protocol (letterboxed into 512×320, the baseline "
+                         "sampled there, mapped back; the set's last clips, which the report, scoring the first ones, "
+                         "leaves out): columns fit_psnr / fit_lpips / fitwarp_psnr / fitwarp_lpips")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--val-every", type=int, default=500, help="score whole validation frames every this many steps")
     ap.add_argument("--val-clips", type=int, default=40, help="validation clips scored whole (0: none)")
@@ -321,8 +445,30 @@ def main() -> int:
     if full:
         print(f"whole-frame validation on {len(full_names)} clips; flow warp {warp[0]:.2f} dB / LPIPS-Alex {warp[1]:.4f}",
               flush=True)
+    encoder = None
+    if args.fitted > 0 or args.fit_val_clips > 0:
+        vae = CelEncoder()
+        vae.load_state_dict(torch.load(args.vae, map_location="cpu")["enc"])
+        encoder = MeanEncoder(vae).to(device).eval().requires_grad_(False)
+    fit_val, fit_warp = None, (float("nan"), float("nan"))
+    if args.fit_val_clips > 0:
+        names = sorted(first_val)[-args.fit_val_clips:]  # the last clips: the report scores the first ones
+        fit_val = FitValidation(names, folders["val"], encoder, base.to(device), scale, args.baseline_steps, lpips_alex,
+                                device)
+        if args.motion:
+            fit_warp = fit_val.warp()
+        print(f"report-protocol validation on {len(names)} clips; flow warp {fit_warp[0]:.2f} dB / LPIPS-Alex "
+              f"{fit_warp[1]:.4f}", flush=True)
+    zoom = tuple(float(v) for v in args.zoom.split(","))
+    sched = Schedule()
     log = CsvLog(run / "decoder_log.csv", ["step", "loss", "l1", "edge", "lpips", "psnr", "val_psnr", "blend_psnr",
-                                           "full_psnr", "full_lpips", "warp_psnr", "warp_lpips", "lr", "seconds"], step)
+                                           "full_psnr", "full_lpips", "warp_psnr", "warp_lpips", "fit_psnr", "fit_lpips",
+                                           "fitwarp_psnr", "fitwarp_lpips", "lr", "seconds"], step)
+    # Sets beyond the first are named in the checkpoint's note (build_pack.py puts it in the manifest's
+    # description and licence: drawn sets carry their artwork's licence).
+    extra = [(d.name, sum(k.startswith(f"{d.name}/") for k in lat["train"])) for d in sets[1:]]
+    note = ("decoder: its last stage also trained on " + " and ".join(f"{n} {name} clips" for name, n in extra)) \
+        if extra else None
     t0 = time.time()
     total = args.steps  # until the budget says otherwise
     while step < total:
@@ -330,9 +476,24 @@ def main() -> int:
         dec.train()
         lr = lr_at(step, total, args.lr)
         set_lr(opt, lr)
-        z, s, m, e, f, tau = train.batch(args.batch, crop)
-        z, s, m, e = z.to(device), to_float(s.to(device)), to_float(m.to(device)), to_float(e.to(device))
-        y = dec(z, s, e, *((f.to(device), tau.to(device)) if args.motion else ()))
+        if args.fitted > 0 and rng.random() < args.fitted:
+            # As the studio runs a smaller frame: fitted keyframes, a latent sampled from them (the student's,
+            # or for some items the encoder's of the fitted middle frame), the output mapped back.
+            s, mf, e, m, f, tau = train.fitted_batch(args.batch, crop, rng.uniform(*zoom))
+            s, mf, e, m, tau = s.to(device), mf.to(device), e.to(device), m.to(device), tau.to(device)
+            with torch.no_grad():
+                if rng.random() < 0.2:
+                    z = encoder(mf)
+                else:
+                    noise = torch.randn((s.shape[0], 4, crop[0], crop[1]),
+                                        generator=torch.Generator().manual_seed(rng.randrange(2 ** 31))).to(device)
+                    z = sched.sample(student.to(device), encoder(s) * scale, encoder(e) * scale, tau,
+                                     args.student_steps, noise) / scale
+            y = studio_resize(dec(z, s, e, *((f.to(device), tau) if args.motion else ())), tuple(m.shape[-2:]))
+        else:
+            z, s, m, e, f, tau = train.batch(args.batch, crop)
+            z, s, m, e = z.to(device), to_float(s.to(device)), to_float(m.to(device)), to_float(e.to(device))
+            y = dec(z, s, e, *((f.to(device), tau.to(device)) if args.motion else ()))
         l1 = (y - m).abs().mean()
         edge = (sobel(y) - sobel(m)).abs().mean()
         perc = lpips(y, m) if lpips else torch.zeros(())
@@ -341,21 +502,27 @@ def main() -> int:
         optimizer_step(opt, loss, dec.parameters())
         ema_update(ema, dec, args.ema if step > 100 else 0.0)
         step += 1
-        val, whole = "", ("", "")
+        val, whole, fitted = "", ("", ""), ("", "")
         if full and (step % args.val_every == 0 or step == total):
             whole = tuple(f"{v:.4f}" for v in full.score(ema))
             print(f"step {step}: whole frames {whole[0]} dB / LPIPS-Alex {whole[1]} (flow warp {warp[0]:.2f} / {warp[1]:.4f})",
                   flush=True)
+        if fit_val and (step % args.val_every == 0 or step == total):
+            fitted = tuple(f"{v:.4f}" for v in fit_val.score(ema))
+            print(f"step {step}: report protocol {fitted[0]} dB / LPIPS-Alex {fitted[1]} (flow warp {fit_warp[0]:.2f} / "
+                  f"{fit_warp[1]:.4f})", flush=True)
         if step % args.ckpt_every == 0 or step == total:
             with torch.no_grad():
                 val = f"{psnr(ema(vz, vs, ve, *vextra), vm):.2f}"
-            ckpt.save(step, rng, {"args": vars(args), "decoder_config": config},
+            ckpt.save(step, rng, {"args": vars(args), "decoder_config": config, **({"note": note} if note else {})},
                       dec=dec, ema=ema, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} val PSNR {val} dB (blend {blend:.2f}) ({time.time() - t0:.0f} s)",
                   flush=True)
         log.row([step, f"{loss.item():.5f}", f"{l1.item():.5f}", f"{edge.item():.5f}", f"{perc.item():.5f}",
                  f"{-10 * pixel.item():.3f}", val, f"{blend:.2f}", *whole,
-                 *((f"{warp[0]:.4f}", f"{warp[1]:.4f}") if whole[0] else ("", "")), f"{lr:.6f}", f"{time.time() - t0:.1f}"])
+                 *((f"{warp[0]:.4f}", f"{warp[1]:.4f}") if whole[0] else ("", "")), *fitted,
+                 *((f"{fit_warp[0]:.4f}", f"{fit_warp[1]:.4f}") if fitted[0] else ("", "")), f"{lr:.6f}",
+                 f"{time.time() - t0:.1f}"])
     return 0
 
 

@@ -210,6 +210,19 @@ def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["step"] == 1 and state["args"]["steps"] == 50
     assert [r["step"] for r in csv.DictReader(open(tmp_path / "dec" / "decoder_log.csv"))] == ["1"]
+    # The sets beyond the first are named in the checkpoint's note, which build_pack.py carries into the
+    # manifest (description and, for drawn sets, the licence).
+    n_lineart = len(list((root / "lineart" / "train").iterdir()))
+    assert state["note"] == f"decoder: its last stage also trained on {n_lineart} lineart clips"
+
+
+def test_the_licence_names_the_drawn_sets_a_stage_trained_on():
+    from build_pack import license_text
+    assert license_text("") == "MIT (weights trained by this project on its own generated data)"
+    both = license_text("denoiser: … 125 Synfig clips; decoder: its last stage also trained on 1116 sprites clips")
+    assert "Synfig's example animations" in both and "wesnoth-1.16-data and pingus-data" in both
+    assert both.endswith("GPL-2+ artwork not included here)")
+    assert "Synfig" not in license_text("decoder: its last stage also trained on 1116 sprites clips")
 
 
 def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_path):
@@ -312,3 +325,70 @@ def test_the_psnr_term_is_minus_each_crops_psnr_over_ten():
     expected = -(psnr(a[:1], b[:1]) + psnr(a[1:], b[1:])) / 2 / 10
     assert crop_psnr_loss(a, b).item() == pytest.approx(expected, abs=1e-4)
     assert crop_psnr_loss(a, b).item() != pytest.approx(-psnr(a, b) / 10, abs=1e-2)
+
+
+def test_fitted_crops_and_report_protocol_validation(runs, tmp_path):
+    """train_decoder.py --fitted 1: every step's crops are shown as the studio's letterbox fit shows a
+    smaller frame (resized, the latent sampled there, the output mapped back to the native crop before
+    the loss); --fit-val-clips scores whole validation frames in the report's protocol, next to the
+    flow warp made the same way."""
+    root = runs.parent
+    dec = ["train_decoder.py", "--data", str(root / "color"), "--vae", str(runs / "vae" / "vae_last.pt"),
+           "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
+           "--run", str(tmp_path / "dec"), "--samples", str(runs / "decoder"), "--baseline-steps", "2", "--student-steps", "1",
+           "--crop", "8,8", "--batch", "2", "--ckpt-every", "2", "--motion", "--init", str(runs / "decoder" / "decoder_last.pt"),
+           "--fitted", "1", "--zoom", "1.5,1.5", "--fit-val-clips", "1", "--val-every", "2", "--val-clips", "0"]
+    out = run(*dec, "--steps", "2").stdout
+    assert "report-protocol validation on 1 clips" in out
+    assert "at step 2" in run(*dec, "--steps", "3").stdout
+    rows = list(csv.DictReader(open(tmp_path / "dec" / "decoder_log.csv")))
+    assert [r["step"] for r in rows] == ["1", "2", "3"]
+    assert [bool(r["fit_psnr"]) for r in rows] == [False, True, True]
+    assert all(0 < float(r[k]) < 80 for r in rows[1:] for k in ("fit_psnr", "fitwarp_psnr"))
+
+
+def test_fitted_batch_maps_native_regions_to_the_crop(tmp_path):
+    """DecoderCrops.fitted_batch: the keyframes of a native region resized to the crop (quantised), the
+    target left at native size, the flows resized with their vectors scaled by the same factor."""
+    import random
+    from train_decoder import DecoderCrops, quantize, studio_resize
+    clip = tmp_path / "train" / "a"
+    clip.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ("frame1.png", "frame2.png", "frame3.png"):
+        Image.fromarray(rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)).save(clip / name)
+    flow = torch.zeros((4, 40, 60))
+    flow[0], flow[1], flow[2], flow[3] = 2.0, -1.0, -2.0, 1.0  # uniform motion, both directions
+    latents = {"a": {"keys": torch.zeros((2, 4, 5, 7)), "targets": torch.zeros((1, 4, 5, 7)), "taus": [0.5]}}
+    crops = DecoderCrops({"a": clip}, latents, {"a": {}}, random.Random(0), {"encoder": 1.0}, (4, 6), {"a": flow})
+    s, mf, e, m, f, tau = crops.fitted_batch(4, (4, 6), 2.0)  # 32×48 px crops of 16×24 px native regions
+    assert s.shape == mf.shape == e.shape == (4, 3, 32, 48) and m.shape == (4, 3, 16, 24) and f.shape == (4, 4, 32, 48)
+    assert torch.equal(quantize(studio_resize(m, (32, 48))), mf)  # the fitted middle frame is its native target's
+    assert torch.equal(quantize(s), s) and torch.equal(quantize(m), m)  # uint8 levels, as the studio's frames
+    assert set(f.abs().flatten().tolist()) == {4.0, 2.0}  # vectors ×2 (flips and time reversal: signs and order)
+    assert tau.tolist() == [0.5] * 4
+
+
+def test_studio_resize_matches_the_studios_resize_image(tmp_path):
+    """train_decoder.studio_resize + quantize (the fit the decoder trains and validates with) equals
+    the studio's resizeImage (src/core/image.ts) within one level, up and down by factors ≤ 2."""
+    from train_decoder import studio_resize, quantize
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)
+    Image.fromarray(img).save(tmp_path / "in.png")
+    sizes = [(46, 74), (37, 59), (15, 25), (12, 19)]
+    tsx = REPO / "node_modules" / ".bin" / "tsx"
+    script = tmp_path / "resize.mts"
+    script.write_text(
+        f"import {{ resizeImage }} from {json.dumps((REPO / 'src' / 'core' / 'image.ts').as_posix())};\n"
+        f"import {{ readPng, writePng }} from {json.dumps((REPO / 'src' / 'cli' / 'nodeRuntime.ts').as_posix())};\n"
+        f"const img = await readPng({json.dumps((tmp_path / 'in.png').as_posix())});\n"
+        + "".join(f"await writePng({json.dumps((tmp_path / f'{h}x{w}.png').as_posix())}, resizeImage(img, {w}, {h}));\n"
+                  for h, w in sizes))
+    check = subprocess.run([str(tsx), str(script)], cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert check.returncode == 0, check.stderr[-2000:]
+    x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
+    for h, w in sizes:
+        ours = ((quantize(studio_resize(x, (h, w)))[0].permute(1, 2, 0) + 1) * 127.5).round().numpy()
+        studio = np.asarray(Image.open(tmp_path / f"{h}x{w}.png").convert("RGB")).astype(np.float64)
+        assert np.abs(ours - studio).max() <= 1, (h, w)
