@@ -16,7 +16,7 @@ DECODER_FT_STEPS=${DECODER_FT_STEPS:-700}
 DECODER_CORR_STEPS=${DECODER_CORR_STEPS:-1200}
 DECODER_PERC_STEPS=${DECODER_PERC_STEPS:-400}
 DECODER_MOTION_STEPS=${DECODER_MOTION_STEPS:-3000}
-DECODER_FIT_STEPS=${DECODER_FIT_STEPS:-3000}
+DECODER_FIT_STEPS=${DECODER_FIT_STEPS:-1900}
 
 [ -d data/procedural/val ] || $PY $T/data/procedural.py --out data/procedural --train 2000 --val 150
 [ -d data/lineart/val ] || $PY $T/data/procedural.py --out data/lineart --train 600 --val 50 --seed 500000 --style lineart
