@@ -154,11 +154,11 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
 def license_text(notes: str) -> str:
     """The pack's licence: the project's own weights, and the artwork licences of the drawn sets that
     some stages also trained on (named in the checkpoints' notes)."""
-    drawn = [text for key, text in (("Synfig", "frames rendered from Synfig's example animations"),
-                                    ("sprites", "sprites from Debian's wesnoth-1.16-data and pingus-data"))
+    drawn = [text for key, text in (("Synfig", "Synfig's example documents"),
+                                    ("sprites", "Debian's wesnoth-1.16-data and pingus-data sprites"))
              if key in notes]
     return "MIT (weights trained by this project on its own generated data" + (
-        f"; some stages also on {' and on '.join(drawn)}, GPL-2+ artwork not included here)" if drawn else ")")
+        f"; some stages also on {' and '.join(drawn)}: GPL-2+ artwork, not included)" if drawn else ")")
 
 
 def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False) -> None:

@@ -220,8 +220,8 @@ def test_the_licence_names_the_drawn_sets_a_stage_trained_on():
     from build_pack import license_text
     assert license_text("") == "MIT (weights trained by this project on its own generated data)"
     both = license_text("denoiser: … 125 Synfig clips; decoder: its last stage also trained on 1116 sprites clips")
-    assert "Synfig's example animations" in both and "wesnoth-1.16-data and pingus-data" in both
-    assert both.endswith("GPL-2+ artwork not included here)")
+    assert "Synfig's example documents" in both and "wesnoth-1.16-data and pingus-data sprites" in both
+    assert both.endswith("GPL-2+ artwork, not included)") and len(both) <= 200  # the manifest schema's limit
     assert "Synfig" not in license_text("decoder: its last stage also trained on 1116 sprites clips")
 
 
