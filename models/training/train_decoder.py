@@ -20,7 +20,10 @@ resumable; losses and validation PSNR (against frame blend on the same crops) go
 <run>/decoder_log.csv. Every --val-every steps the EMA decoder is also scored on whole validation
 frames (the first --val-clips clips of the first set, their own size, the baseline's cached sample,
 τ = ½), PSNR and LPIPS-Alex, next to the classical flow warp on the same frames when it has the motion
-prior: the columns full_psnr / full_lpips / warp_psnr / warp_lpips.
+prior: the columns full_psnr / full_lpips / warp_psnr / warp_lpips. `--fit-val-clips N` adds N clips
+scored in the report's own protocol (letterboxed into 512×320 and mapped back: fit_* / fitwarp_*), and
+`--fitted P` shows a share P of the steps' crops as that fit shows frames smaller than 512×320 (resized
+by a factor from `--zoom`, a latent the student samples there, the output resized back before the loss).
 
     /usr/bin/python3 models/training/train_decoder.py --data data/procedural --vae runs/vae/vae_last.pt \\
         --denoiser runs/denoiser/denoiser_last.pt --student runs/student/student_last.pt --run runs/decoder
