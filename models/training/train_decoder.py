@@ -147,6 +147,16 @@ def resize_flows(flows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return studio_resize(flows, size) * k.view(1, -1, 1, 1)
 
 
+def mean_scores(outputs, lpips_alex) -> tuple[float, float]:
+    """(mean PSNR, mean LPIPS-Alex or nan) of (output, true frame) pairs, outputs clamped to [-1, 1]."""
+    ps, ls = [], []
+    for y, m in outputs:
+        y = y.clamp(-1, 1)
+        ps.append(psnr(y, m))
+        ls.append(lpips_alex(y, m).item() if lpips_alex else float("nan"))
+    return sum(ps) / len(ps), sum(ls) / len(ls)
+
+
 class FitValidation:
     """Whole validation frames in the report's protocol (scripts/evaluate-pack.ts): the keyframes
     letterboxed into the pack's frame (resized, quantised, centred on white), the pack's motion
@@ -185,23 +195,16 @@ class FitValidation:
         oy, ox, sh, sw = box
         return quantize(studio_resize(y.clamp(-1, 1)[:, :, oy:oy + sh, ox:ox + sw], tuple(m.shape[-2:])))
 
-    def _mean(self, outputs) -> tuple[float, float]:
-        ps, ls = [], []
-        for y, m in outputs:
-            ps.append(psnr(y, m))
-            ls.append(self.lpips(y, m).item() if self.lpips else float("nan"))
-        return sum(ps) / len(ps), sum(ls) / len(ls)
-
     @torch.no_grad()
     def score(self, dec) -> tuple[float, float]:
         tau = torch.tensor([0.5], device=self.device)
-        return self._mean((self._restore(dec(z, s, e, *((f, tau) if dec.motion else ())), m, box), m)
-                          for z, s, e, f, m, box in self.items)
+        return mean_scores(((self._restore(dec(z, s, e, *((f, tau) if dec.motion else ())), m, box), m)
+                            for z, s, e, f, m, box in self.items), self.lpips)
 
     @torch.no_grad()
     def warp(self) -> tuple[float, float]:
-        return self._mean((self._restore(halfway_warp(s, e, f[:, :2], f[:, 2:]), m, box), m)
-                          for _, s, e, f, m, box in self.items)
+        return mean_scores(((self._restore(halfway_warp(s, e, f[:, :2], f[:, 2:]), m, box), m)
+                            for _, s, e, f, m, box in self.items), self.lpips)
 
 
 class FullValidation:
@@ -222,22 +225,15 @@ class FullValidation:
             f = motion[n][:, :h, :w].float()[None].to(device) if motion else None
             self.items.append((samples[n]["baseline"][:1].float().to(device), s, e, m, f))
 
-    def _mean(self, outputs) -> tuple[float, float]:
-        ps, ls = [], []
-        for y, m in outputs:
-            y = y.clamp(-1, 1)
-            ps.append(psnr(y, m))
-            ls.append(self.lpips(y, m).item() if self.lpips else float("nan"))
-        return sum(ps) / len(ps), sum(ls) / len(ls)
-
     @torch.no_grad()
     def score(self, dec) -> tuple[float, float]:
         tau = torch.tensor([0.5], device=self.device)
-        return self._mean((dec(z, s, e, *((f, tau) if dec.motion else ())), m) for z, s, e, m, f in self.items)
+        return mean_scores(((dec(z, s, e, *((f, tau) if dec.motion else ())), m) for z, s, e, m, f in self.items),
+                           self.lpips)
 
     @torch.no_grad()
     def warp(self) -> tuple[float, float]:
-        return self._mean((halfway_warp(s, e, f[:, :2], f[:, 2:]), m) for _, s, e, m, f in self.items)
+        return mean_scores(((halfway_warp(s, e, f[:, :2], f[:, 2:]), m) for _, s, e, m, f in self.items), self.lpips)
 
 
 class DecoderCrops(FrameCache):
@@ -258,6 +254,21 @@ class DecoderCrops(FrameCache):
             if not names:
                 raise SystemExit(f"no clip of at least {crop[0] * 8}×{crop[1] * 8} px has {src} latents")
 
+    def augment(self, frames: list, flows, tau: float, z=None):
+        """A random horizontal flip (flows' x components negated) and time reversal (start and end
+        swapped, τ → 1 − τ, the two flows swapped); the latent `z`, when given, flips with the frames
+        (played backwards, the in-between's latent is the same)."""
+        if self.rng.random() < 0.5:
+            frames = [f.flip(-1) for f in frames]
+            z = z.flip(-1) if z is not None else None
+            if flows is not None:
+                flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
+        if self.rng.random() < 0.5:
+            frames, tau = frames[::-1], 1.0 - tau
+            if flows is not None:
+                flows = torch.cat([flows[2:], flows[:2]])
+        return frames, flows, tau, z
+
     def batch(self, n: int, crop: tuple[int, int], mid_only: bool = False):
         """(latents, start, middle, end, motion, τ) on the CPU; images as uint8 (`to_float` converts them);
         motion (the clip's classical flows, cropped) and τ are None without `motion`."""
@@ -277,15 +288,7 @@ class DecoderCrops(FrameCache):
             frames = [f[:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)] for f in frames]
             tau = float(c["taus"][k])
             flows = self.motion[name][:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)].float() if self.motion else None
-            if self.rng.random() < 0.5:
-                z, frames = z.flip(-1), [f.flip(-1) for f in frames]
-                if flows is not None:
-                    flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
-            if self.rng.random() < 0.5:
-                frames = frames[::-1]  # played backwards: the in-between's latent is the same
-                tau = 1.0 - tau
-                if flows is not None:
-                    flows = torch.cat([flows[2:], flows[:2]])
+            frames, flows, tau, z = self.augment(frames, flows, tau, z)
             fs.append(flows)
             ts.append(tau)
             zs.append(z)
@@ -317,14 +320,7 @@ class DecoderCrops(FrameCache):
             frames = [f[:, y:y + rh, x:x + rw] for f in frames]
             tau = float(c["taus"][k])
             flows = self.motion[name][:, y:y + rh, x:x + rw].float() if self.motion else None
-            if self.rng.random() < 0.5:
-                frames = [f.flip(-1) for f in frames]
-                if flows is not None:
-                    flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
-            if self.rng.random() < 0.5:
-                frames, tau = frames[::-1], 1.0 - tau
-                if flows is not None:
-                    flows = torch.cat([flows[2:], flows[:2]])
+            frames, flows, tau, _ = self.augment(frames, flows, tau)
             native = [to_float(f[None]) for f in frames]
             ss.append(quantize(studio_resize(native[0], size)))
             ms.append(quantize(studio_resize(native[1], size)))
@@ -456,8 +452,7 @@ def main() -> int:
     fit_val, fit_warp = None, (float("nan"), float("nan"))
     if args.fit_val_clips > 0:
         names = sorted(first_val)[-args.fit_val_clips:]  # the last clips: the report scores the first ones
-        fit_val = FitValidation(names, folders["val"], encoder, base.to(device), scale, args.baseline_steps, lpips_alex,
-                                device)
+        fit_val = FitValidation(names, folders["val"], encoder, base, scale, args.baseline_steps, lpips_alex, device)
         if args.motion:
             fit_warp = fit_val.warp()
         print(f"report-protocol validation on {len(names)} clips; flow warp {fit_warp[0]:.2f} dB / LPIPS-Alex "
@@ -490,8 +485,8 @@ def main() -> int:
                 else:
                     noise = torch.randn((s.shape[0], 4, crop[0], crop[1]),
                                         generator=torch.Generator().manual_seed(rng.randrange(2 ** 31))).to(device)
-                    z = sched.sample(student.to(device), encoder(s) * scale, encoder(e) * scale, tau,
-                                     args.student_steps, noise) / scale
+                    z = sched.sample(student, encoder(s) * scale, encoder(e) * scale, tau, args.student_steps,
+                                     noise) / scale
             y = studio_resize(dec(z, s, e, *((f.to(device), tau) if args.motion else ())), tuple(m.shape[-2:]))
         else:
             z, s, m, e, f, tau = train.batch(args.batch, crop)
