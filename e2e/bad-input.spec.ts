@@ -47,7 +47,9 @@ test.describe('bad input gets a clear message and loses nothing', () => {
       buffer: good.buffer.subarray(0, 200),
     };
     await studio.dropFiles(studio.id('keyframes.start'), [corrupt]);
-    await expect(studio.errors()).toContainText('"broken.png" could not be read as an image');
+    await expect(studio.errors()).toContainText(
+      '"broken.png" starts like a PNG image but could not be decoded',
+    );
     await expect(studio.id('keyframes.start.meta')).toHaveCount(0);
     await studio.dropKeyframes();
     await expect(studio.errors()).toHaveCount(0);

@@ -1,6 +1,7 @@
 /** The studio page: keyframes and model on the left, the result on the right. */
 import { useEffect } from 'react';
 import { Messages } from './common/Messages';
+import { PanelBoundary } from './common/PanelBoundary';
 import { EfficiencyPanel } from './efficiency/EfficiencyPanel';
 import { EvaluatePanel } from './evaluate/EvaluatePanel';
 import { HistoryPanel } from './history/HistoryPanel';
@@ -32,21 +33,43 @@ export function App() {
           page.
         </p>
       </header>
-      <Messages />
+      <PanelBoundary name="Messages">
+        <Messages />
+      </PanelBoundary>
       <main className="layout">
         <div className="side">
-          <KeyframePanel />
-          <PackPanel />
-          <RunPanel />
-          <CachePanel refreshToken={lastJob} />
-          <EfficiencyPanel />
-          <HistoryPanel />
+          <PanelBoundary name="Keyframes">
+            <KeyframePanel />
+          </PanelBoundary>
+          <PanelBoundary name="Model">
+            <PackPanel />
+          </PanelBoundary>
+          <PanelBoundary name="Run">
+            <RunPanel />
+          </PanelBoundary>
+          <PanelBoundary name="Model cache">
+            <CachePanel refreshToken={lastJob} />
+          </PanelBoundary>
+          <PanelBoundary name="Efficiency">
+            <EfficiencyPanel />
+          </PanelBoundary>
+          <PanelBoundary name="History">
+            <HistoryPanel />
+          </PanelBoundary>
         </div>
         <div className="main-col">
-          <Viewer />
-          <LatentPlot />
-          <SweepPanel />
-          <EvaluatePanel />
+          <PanelBoundary name="Result">
+            <Viewer />
+          </PanelBoundary>
+          <PanelBoundary name="Latent statistics">
+            <LatentPlot />
+          </PanelBoundary>
+          <PanelBoundary name="Sweep">
+            <SweepPanel />
+          </PanelBoundary>
+          <PanelBoundary name="Ground truth and scores">
+            <EvaluatePanel />
+          </PanelBoundary>
         </div>
       </main>
     </div>

@@ -17,6 +17,7 @@ import {
   interpolate,
   prepareKeyframes,
   restoreFrame,
+  RunCancelledError,
   type EncodedKeyframes,
   type PipelineProgress,
 } from '../src/core/pipeline';
@@ -100,7 +101,7 @@ async function createSession(
       executionProviders: [backend],
       ...SESSION_TUNING,
     });
-    return wrapSession(session, rt);
+    return wrapSession(session, rt, what);
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     throw new Error(
@@ -147,8 +148,10 @@ async function hashPixels(img: RgbaImage): Promise<string> {
   return `${img.width}x${img.height}:${await sha256Hex(bytes)}`;
 }
 
-/** Jobs asked to stop; checked between denoising steps. */
+/** Jobs asked to stop; checked between denoising steps and between a load's files. */
 const cancelled = new Set<number>();
+/** Loads in flight by job id: cancel aborts their downloads. */
+const loadAborts = new Map<number, AbortController>();
 
 /** Loads and runs one at a time: a second call waits for the first (cancel does not wait). */
 let queue: Promise<unknown> = Promise.resolve();
@@ -162,114 +165,139 @@ function serial<A extends unknown[], R>(
   };
 }
 
+/** Loads one variant's graphs (see InferenceApi.loadVariant); `signal` aborts its downloads. */
+async function loadGraphs(
+  req: LoadVariantRequest,
+  onProgress: (p: ProgressEvent) => void,
+  signal: AbortSignal,
+): Promise<LoadVariantResult> {
+  const { manifest, source } = req;
+  const variant = manifest.variants.find((v) => v.id === req.variantId);
+  if (!variant) throw new Error(`Pack "${manifest.id}" has no variant "${req.variantId}".`);
+  const backend = await chooseBackend(req.backend, variant);
+  const progress = throttle(onProgress);
+  const warnings: string[] = [];
+  // Sessions belong to a pack's exact files: any changed graph means a different pack.
+  const { encoder, decoder, motion, denoisers } = manifest.graphs;
+  const packKey = `${manifest.id}:${[encoder, decoder, ...(motion ? [motion] : []), ...Object.values(denoisers)].map((g) => g.sha256).join(',')}`;
+  if (packKey !== sessionsPackKey) {
+    await releaseAll();
+    sessionsPackKey = packKey;
+  }
+  active = null;
+  const files = filesForVariant(manifest, variant.id);
+  const graphs = [
+    {
+      key: 'encoder',
+      spec: manifest.graphs.encoder,
+      what: `the VAE encoder (${manifest.graphs.encoder.file})`,
+    },
+    {
+      key: 'decoder',
+      spec: manifest.graphs.decoder,
+      what: `the VAE decoder (${manifest.graphs.decoder.file})`,
+    },
+    ...(manifest.graphs.motion
+      ? [
+          {
+            key: 'motion',
+            spec: manifest.graphs.motion,
+            what: `the motion graph (${manifest.graphs.motion.file})`,
+          },
+        ]
+      : []),
+    {
+      key: `denoiser:${variant.denoiser}`,
+      spec: manifest.graphs.denoisers[variant.denoiser]!,
+      what: `the denoiser of variant "${variant.id}" (${manifest.graphs.denoisers[variant.denoiser]!.file})`,
+    },
+  ];
+  const sessionMs: Record<string, number> = {};
+  const downloadedFiles: string[] = [];
+  const cachedFiles: string[] = [];
+  for (const g of graphs) {
+    const sessionKey = `${g.key}@${backend.backend}`;
+    if (sessions.has(sessionKey)) continue;
+    const own = files.filter(
+      (f) => f.file === g.spec.file || g.spec.externalData?.some((x) => x.file === f.file),
+    );
+    const bytesByFile = new Map<string, Uint8Array>();
+    for (const ref of own) {
+      if (signal.aborted) throw new RunCancelledError();
+      const got = await obtainFile(manifest.id, source, ref, progress, warnings, signal);
+      (got.fromCache ? cachedFiles : downloadedFiles).push(ref.file);
+      bytesByFile.set(ref.file, got.bytes);
+    }
+    if (signal.aborted) throw new RunCancelledError();
+    progress({ kind: 'compile', graph: g.key }, true);
+    const t0 = performance.now();
+    let runner: GraphRunner;
+    if (g.spec.externalData?.length) {
+      const rt = await ortFor(backend.backend);
+      const session = await rt.InferenceSession.create(bytesByFile.get(g.spec.file)!, {
+        executionProviders: [backend.backend],
+        ...SESSION_TUNING,
+        externalData: g.spec.externalData.map((x) => ({
+          path: x.file,
+          data: bytesByFile.get(x.file)!,
+        })),
+      }).catch((e: unknown) => {
+        throw new Error(`Could not load ${g.what}: ${(e as Error).message}`, { cause: e });
+      });
+      runner = wrapSession(session, rt, g.what);
+    } else {
+      runner = await createSession(g.what, bytesByFile.get(g.spec.file)!, backend.backend);
+    }
+    try {
+      checkGraphNames(g.what, runner, g.spec.inputs, g.spec.outputs);
+    } catch (e) {
+      await runner.release().catch(() => undefined);
+      throw e;
+    }
+    sessionMs[g.key] = performance.now() - t0;
+    sessions.set(sessionKey, { runner, backend: backend.backend });
+  }
+  if (downloadedFiles.length > 0 && source.kind !== 'cache') {
+    await saveCachedPack({
+      packId: manifest.id,
+      kind: 'pack',
+      name: manifest.name,
+      trained: manifest.trained,
+      manifest,
+      sourceLabel: source.label,
+    }).catch((e: unknown) => {
+      warnings.push(
+        e instanceof CacheFullError
+          ? e.message
+          : `The pack could not be remembered: ${(e as Error).message}`,
+      );
+    });
+  }
+  active = { manifest, variant, backend: backend.backend };
+  return { backend, sessionMs, downloadedFiles, cachedFiles, warnings };
+}
+
 const api: InferenceApi = {
   loadVariant: serial(
     async (
       req: LoadVariantRequest,
       onProgress: (p: ProgressEvent) => void,
     ): Promise<LoadVariantResult> => {
-      const { manifest, source } = req;
-      const variant = manifest.variants.find((v) => v.id === req.variantId);
-      if (!variant) throw new Error(`Pack "${manifest.id}" has no variant "${req.variantId}".`);
-      const backend = await chooseBackend(req.backend, variant);
-      const progress = throttle(onProgress);
-      const warnings: string[] = [];
-      // Sessions belong to a pack's exact files: any changed graph means a different pack.
-      const { encoder, decoder, motion, denoisers } = manifest.graphs;
-      const packKey = `${manifest.id}:${[encoder, decoder, ...(motion ? [motion] : []), ...Object.values(denoisers)].map((g) => g.sha256).join(',')}`;
-      if (packKey !== sessionsPackKey) {
-        await releaseAll();
-        sessionsPackKey = packKey;
+      const { jobId } = req;
+      const abort = new AbortController();
+      if (jobId !== undefined) {
+        // Cancelled while it waited in the queue.
+        if (cancelled.delete(jobId)) throw new RunCancelledError();
+        loadAborts.set(jobId, abort);
       }
-      active = null;
-      const files = filesForVariant(manifest, variant.id);
-      const graphs = [
-        {
-          key: 'encoder',
-          spec: manifest.graphs.encoder,
-          what: `the VAE encoder (${manifest.graphs.encoder.file})`,
-        },
-        {
-          key: 'decoder',
-          spec: manifest.graphs.decoder,
-          what: `the VAE decoder (${manifest.graphs.decoder.file})`,
-        },
-        ...(manifest.graphs.motion
-          ? [
-              {
-                key: 'motion',
-                spec: manifest.graphs.motion,
-                what: `the motion graph (${manifest.graphs.motion.file})`,
-              },
-            ]
-          : []),
-        {
-          key: `denoiser:${variant.denoiser}`,
-          spec: manifest.graphs.denoisers[variant.denoiser]!,
-          what: `the denoiser of variant "${variant.id}" (${manifest.graphs.denoisers[variant.denoiser]!.file})`,
-        },
-      ];
-      const sessionMs: Record<string, number> = {};
-      const downloadedFiles: string[] = [];
-      const cachedFiles: string[] = [];
-      for (const g of graphs) {
-        const sessionKey = `${g.key}@${backend.backend}`;
-        if (sessions.has(sessionKey)) continue;
-        const own = files.filter(
-          (f) => f.file === g.spec.file || g.spec.externalData?.some((x) => x.file === f.file),
-        );
-        const bytesByFile = new Map<string, Uint8Array>();
-        for (const ref of own) {
-          const got = await obtainFile(manifest.id, source, ref, progress, warnings);
-          (got.fromCache ? cachedFiles : downloadedFiles).push(ref.file);
-          bytesByFile.set(ref.file, got.bytes);
+      try {
+        return await loadGraphs(req, onProgress, abort.signal);
+      } finally {
+        if (jobId !== undefined) {
+          loadAborts.delete(jobId);
+          cancelled.delete(jobId);
         }
-        progress({ kind: 'compile', graph: g.key }, true);
-        const t0 = performance.now();
-        let runner: GraphRunner;
-        if (g.spec.externalData?.length) {
-          const rt = await ortFor(backend.backend);
-          const session = await rt.InferenceSession.create(bytesByFile.get(g.spec.file)!, {
-            executionProviders: [backend.backend],
-            ...SESSION_TUNING,
-            externalData: g.spec.externalData.map((x) => ({
-              path: x.file,
-              data: bytesByFile.get(x.file)!,
-            })),
-          }).catch((e: unknown) => {
-            throw new Error(`Could not load ${g.what}: ${(e as Error).message}`, { cause: e });
-          });
-          runner = wrapSession(session, rt);
-        } else {
-          runner = await createSession(g.what, bytesByFile.get(g.spec.file)!, backend.backend);
-        }
-        try {
-          checkGraphNames(g.what, runner, g.spec.inputs, g.spec.outputs);
-        } catch (e) {
-          await runner.release().catch(() => undefined);
-          throw e;
-        }
-        sessionMs[g.key] = performance.now() - t0;
-        sessions.set(sessionKey, { runner, backend: backend.backend });
       }
-      if (downloadedFiles.length > 0 && source.kind !== 'cache') {
-        await saveCachedPack({
-          packId: manifest.id,
-          kind: 'pack',
-          name: manifest.name,
-          trained: manifest.trained,
-          manifest,
-          sourceLabel: source.label,
-        }).catch((e: unknown) => {
-          warnings.push(
-            e instanceof CacheFullError
-              ? e.message
-              : `The pack could not be remembered: ${(e as Error).message}`,
-          );
-        });
-      }
-      active = { manifest, variant, backend: backend.backend };
-      return { backend, sessionMs, downloadedFiles, cachedFiles, warnings };
     },
   ),
 
@@ -283,6 +311,7 @@ const api: InferenceApi = {
     async (req: RunRequest, onProgress: (p: ProgressEvent) => void): Promise<RunResult> => {
       const { manifest, variant, backend, graphs } = activeGraphs();
       const progress = throttle(onProgress);
+      const tJob = performance.now();
       try {
         const start = bitmapToRgba(req.start);
         const end = bitmapToRgba(req.end);
@@ -327,6 +356,9 @@ const api: InferenceApi = {
             height: restored.height,
           });
         }
+        const fittedStart = await rgbaToPng(prepared.start);
+        const fittedEnd = await rgbaToPng(prepared.end);
+        const jobMs = performance.now() - tJob;
         return {
           jobId: req.jobId,
           packId: manifest.id,
@@ -337,9 +369,11 @@ const api: InferenceApi = {
           timesteps: result.timesteps,
           loraScale: result.loraScale,
           timings: result.timings,
+          jobMs,
+          imageMs: jobMs - result.timings.totalMs,
           fitPlan: prepared.plan,
-          fittedStart: await rgbaToPng(prepared.start),
-          fittedEnd: await rgbaToPng(prepared.end),
+          fittedStart,
+          fittedEnd,
         };
       } finally {
         req.start.close();
@@ -351,6 +385,7 @@ const api: InferenceApi = {
 
   cancel(jobId: number) {
     cancelled.add(jobId);
+    loadAborts.get(jobId)?.abort();
   },
 };
 

@@ -80,7 +80,7 @@ const api: MetricsApi = {
         executionProviders: [backend],
         ...SESSION_TUNING,
       });
-      lpips.set(backbone, wrapSession(session, rt));
+      lpips.set(backbone, wrapSession(session, rt, `the LPIPS ${backbone} graph (${spec.file})`));
     }
     lpipsBackend = backend;
     if (source.kind !== 'cache') {

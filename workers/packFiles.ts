@@ -1,43 +1,87 @@
 /**
  * Getting pack files into a worker: the IndexedDB cache first, else a streamed download with byte
  * progress or a file from a folder the person picked; always verified against the manifest before
- * use. Shared by the inference and metrics workers.
+ * use. Shared by the inference and metrics workers. A download stops when its job is cancelled
+ * and gives up with a message when the server stops sending.
  */
+import { formatBytes } from '../src/common/format';
+import { describeFetchFailure } from '../src/core/fetchFailure';
+import { RunCancelledError } from '../src/core/pipeline';
 import { verifyPackFile } from '../src/core/sha256';
 import { CacheFullError, readCachedFile, writeCachedFile } from '../src/packs/packCache';
 import type { PackSource, ProgressEvent } from './protocol';
 
+/** A download that sends nothing for this long is given up (covers a server that never answers, too). */
+export const STALL_TIMEOUT_MS = 20_000;
+/** After this long without data, progress says the download is waiting for the server. */
+const WAITING_AFTER_MS = 2_000;
+
+/**
+ * Streams `url` with byte progress. Aborts when `signal` does (a cancel: `RunCancelledError`) or
+ * when no data arrives for `STALL_TIMEOUT_MS` (a stalled server: a message saying so); while data
+ * is late, `report` is called every second with how long it has waited.
+ */
 async function fetchWithProgress(
   url: string,
   file: string,
   totalBytes: number,
-  report: (loaded: number) => void,
+  report: (loaded: number, waitingMs?: number) => void,
+  signal?: AbortSignal,
 ): Promise<Uint8Array> {
-  let res: Response;
-  try {
-    res = await fetch(url);
-  } catch (e) {
-    throw new Error(`Could not download ${file}: ${(e as Error).message}`, { cause: e });
-  }
-  if (!res.ok)
-    throw new Error(
-      `Could not download ${file}: the server answered ${res.status} ${res.statusText}`,
-    );
-  if (!res.body) return new Uint8Array(await res.arrayBuffer());
-  const reader = res.body.getReader();
-  const chunks: Uint8Array[] = [];
+  const abort = new AbortController();
+  const onCancel = () => abort.abort();
+  signal?.addEventListener('abort', onCancel);
   let loaded = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    chunks.push(value);
-    loaded += value.byteLength;
-    report(loaded);
-    // A file far larger than promised is not the manifest's file: stop before filling memory.
-    if (loaded > totalBytes * 2 + 1024) {
-      await reader.cancel();
-      throw new Error(`${file} is larger than the ${totalBytes} bytes the manifest says`);
+  let lastDataAt = performance.now();
+  let stalled = false;
+  const watchdog = setInterval(() => {
+    const waitingMs = performance.now() - lastDataAt;
+    if (waitingMs >= STALL_TIMEOUT_MS) {
+      stalled = true;
+      abort.abort();
+    } else if (waitingMs >= WAITING_AFTER_MS) report(loaded, waitingMs);
+  }, 1000);
+  const chunks: Uint8Array[] = [];
+  try {
+    if (signal?.aborted) throw new RunCancelledError();
+    let res: Response;
+    try {
+      res = await fetch(url, { signal: abort.signal });
+    } catch (e) {
+      if (signal?.aborted || stalled) throw e;
+      throw new Error(`Could not download ${file}: ${describeFetchFailure(url, e)}`, { cause: e });
     }
+    if (!res.ok)
+      throw new Error(
+        `Could not download ${file}: the server answered ${res.status} ${res.statusText}`.trim(),
+      );
+    if (!res.body) return new Uint8Array(await res.arrayBuffer());
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      lastDataAt = performance.now();
+      chunks.push(value);
+      loaded += value.byteLength;
+      report(loaded);
+      // A file far larger than promised is not the manifest's file: stop before filling memory.
+      if (loaded > totalBytes * 2 + 1024) {
+        await reader.cancel();
+        throw new Error(`${file} is larger than the ${totalBytes} bytes the manifest says`);
+      }
+    }
+  } catch (e) {
+    if (signal?.aborted) throw new RunCancelledError();
+    if (stalled) {
+      throw new Error(
+        `The download of ${file} stalled: the server sent nothing for ${STALL_TIMEOUT_MS / 1000} s (${formatBytes(loaded)} of ${formatBytes(totalBytes)} arrived). Check the connection and that the pack's server is up, then run again.`,
+        { cause: e },
+      );
+    }
+    throw e;
+  } finally {
+    clearInterval(watchdog);
+    signal?.removeEventListener('abort', onCancel);
   }
   const out = new Uint8Array(loaded);
   let o = 0;
@@ -59,6 +103,7 @@ export async function obtainFile(
   ref: { file: string; sizeBytes: number; sha256: string },
   progress: (p: ProgressEvent, force?: boolean) => void,
   warnings: string[],
+  signal?: AbortSignal,
 ): Promise<{ bytes: Uint8Array; fromCache: boolean }> {
   let cached: Awaited<ReturnType<typeof readCachedFile>> = { status: 'miss' };
   try {
@@ -85,13 +130,22 @@ export async function obtainFile(
   } else if (source.kind === 'url') {
     const url = new URL(ref.file, source.baseUrl).href;
     progress({ kind: 'download', file: ref.file, loadedBytes: 0, totalBytes: ref.sizeBytes }, true);
-    bytes = await fetchWithProgress(url, ref.file, ref.sizeBytes, (loaded) =>
-      progress({
-        kind: 'download',
-        file: ref.file,
-        loadedBytes: loaded,
-        totalBytes: ref.sizeBytes,
-      }),
+    bytes = await fetchWithProgress(
+      url,
+      ref.file,
+      ref.sizeBytes,
+      (loaded, waitingMs) =>
+        progress(
+          {
+            kind: 'download',
+            file: ref.file,
+            loadedBytes: loaded,
+            totalBytes: ref.sizeBytes,
+            ...(waitingMs !== undefined ? { waitingMs } : {}),
+          },
+          waitingMs !== undefined,
+        ),
+      signal,
     );
     progress(
       {

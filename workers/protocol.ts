@@ -35,7 +35,14 @@ export interface BackendInfo {
 
 /** One typed progress shape for the whole job, throttled to ~10 updates/s by the worker. */
 export type ProgressEvent =
-  | { kind: 'download'; file: string; loadedBytes: number; totalBytes: number }
+  | {
+      kind: 'download';
+      file: string;
+      loadedBytes: number;
+      totalBytes: number;
+      /** Set while no data has arrived for a while: how long the download has waited, ms. */
+      waitingMs?: number;
+    }
   | { kind: 'cache-hit'; file: string; sizeBytes: number }
   | { kind: 'verify'; file: string }
   | { kind: 'compile'; graph: string }
@@ -45,6 +52,8 @@ export type ProgressEvent =
   | { kind: 'warning'; message: string };
 
 export interface LoadVariantRequest {
+  /** With a job id, `cancel(jobId)` stops the load, downloads included. */
+  jobId?: number;
   manifest: PackManifest;
   source: PackSource;
   variantId: string;
@@ -85,7 +94,13 @@ export interface RunResult {
   steps: StepRecord[];
   timesteps: number[];
   loraScale: number | null;
+  /** The model's part: encode, denoise and decode (src/core/pipeline.ts). */
   timings: RunTimings;
+  /** The whole job in the worker, ms: reading and fitting the keyframes, the model, and restoring
+   * and PNG-encoding the frames. */
+  jobMs: number;
+  /** The part of jobMs that is not the model: keyframes read, fitted and hashed, frames restored and encoded, ms. */
+  imageMs: number;
   fitPlan: FitPlan;
   /** The keyframes as the model saw them (after fitting), PNG. */
   fittedStart: Blob;
@@ -105,7 +120,10 @@ export interface InferenceApi {
   benchmark(
     opts: BenchmarkOptions,
   ): Promise<BenchmarkResult & { backend: BackendName; memory: MemoryReading }>;
-  /** Asks job `jobId` to stop after its current step. Sessions stay loaded. */
+  /**
+   * Asks job `jobId` to stop: a run after its current step, a load at once (its download is
+   * aborted). Sessions already created stay loaded.
+   */
   cancel(jobId: number): void;
 }
 

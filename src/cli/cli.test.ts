@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { PNG } from 'pngjs';
 import { main } from './main';
+import { bigWhitePng } from '../testing/bigPng';
 import { prepareLpipsGraphs } from '../testing/lpipsFixture';
 import type { Scores } from './score';
 
@@ -294,6 +295,38 @@ describe('inbetween interpolate', () => {
       ],
       /cannot read \/nonexistent\.png/,
     ],
+    [
+      [
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--frames', '-1'],
+      ],
+      /^inbetween: --frames must be from 1 to 15, got -1$/,
+    ],
+    [
+      [
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--seed', '-5'],
+      ],
+      /^inbetween: --seed must be from 0 to 4294967295, got -5$/,
+    ],
+    [
+      [
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--variant', 'lora', '--lora-scale', ''],
+      ],
+      /^inbetween: --lora-scale must be a number such as 0\.15, got ""$/,
+    ],
+    [
+      [
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--variant', 'lora', '--lora-scale', '-0.5'],
+      ],
+      /^inbetween: --lora-scale must be from 0 to 1 for variant "lora", got -0\.5$/,
+    ],
     [['interpolate', '--bogus'], /Unknown option '--bogus'/],
     [['frobnicate'], /unknown command "frobnicate"/],
   ])('refuses %j with a one-line reason', async (argv, pattern) => {
@@ -337,5 +370,71 @@ describe('inbetween interpolate', () => {
       ]),
     ).toBe(1);
     expect(errors[1]).toMatch(/different sizes: start is 512×320, end is 64×64/);
+  });
+});
+
+describe('hostile files and folders fail fast with a reason', () => {
+  let dir = '';
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'inbetween-hostile-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  const interpolate = (start: string, out: string) =>
+    main(['interpolate', '--pack', PACK, '--start', start, '--end', END, '--out', out]);
+
+  it('refuses a decompression bomb from its header, before decoding it', async () => {
+    const bomb = join(dir, 'bomb.png');
+    writeFileSync(bomb, bigWhitePng(30000, 30000));
+    const t0 = performance.now();
+    expect(await interpolate(bomb, join(dir, 'out'))).toBe(1);
+    // Decoding it would take minutes and gigabytes; the header alone takes milliseconds.
+    expect(performance.now() - t0).toBeLessThan(10_000);
+    expect(errors[0]).toMatch(
+      /bomb\.png is 30000×30000 pixels \(900\.0 megapixels\); images may have at most 16\.8 megapixels/,
+    );
+    expect(errors[0]).toContain('Save it smaller');
+    expect(existsSync(join(dir, 'out'))).toBe(false);
+  }, 20_000);
+
+  it('says an empty, cut-short or non-PNG file is one, in words', async () => {
+    writeFileSync(join(dir, 'empty.png'), '');
+    expect(await interpolate(join(dir, 'empty.png'), join(dir, 'out'))).toBe(1);
+    expect(errors[0]).toMatch(/empty\.png is empty \(0 bytes\): it holds no picture/);
+    const whole = readFileSync(START);
+    writeFileSync(join(dir, 'cut.png'), whole.subarray(0, whole.length - 200));
+    expect(await interpolate(join(dir, 'cut.png'), join(dir, 'out'))).toBe(1);
+    expect(errors[1]).toMatch(/cut\.png is not a valid PNG/);
+    expect(errors[1]).not.toMatch(/read requests|waitng/);
+    writeFileSync(join(dir, 'photo.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 4, 0, 0]));
+    expect(await interpolate(join(dir, 'photo.jpg'), join(dir, 'out'))).toBe(1);
+    expect(errors[2]).toMatch(/photo\.jpg is a JPEG image; the command line reads PNG files/);
+    expect(await interpolate(dir, join(dir, 'out'))).toBe(1);
+    expect(errors[3]).toMatch(/cannot read .* \(it is a folder\)/);
+  });
+
+  it.each(['/proc/x', '/proc/self/x', '/proc/x/y/z'])(
+    'refuses --out %s at once instead of hanging',
+    async (out) => {
+      expect(await interpolate(START, out)).toBe(1);
+      expect(errors[0]).toMatch(/^inbetween: cannot create the output folder \/proc\//);
+      expect(errors[0]).toContain('choose a folder you can write to');
+    },
+    20_000,
+  );
+
+  it('refuses --out that is a file, and creates missing parents', async () => {
+    const file = join(dir, 'a-file');
+    writeFileSync(file, 'x');
+    expect(await interpolate(START, file)).toBe(1);
+    expect(errors[0]).toMatch(/a-file is a file, not a folder/);
+    const nested = join(dir, 'new', 'deeper', 'out');
+    expect(
+      await main([
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', nested],
+        ...['--steps', '1'],
+      ]),
+    ).toBe(0);
+    expect(readdirSync(nested)).toEqual(['frame_01.png', 'run.json']);
   });
 });

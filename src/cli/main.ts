@@ -7,7 +7,7 @@
  *                         [--gt G.png] [--lpips DIR]
  *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -16,6 +16,7 @@ import { interpolate, MAX_INBETWEENS, prepareKeyframes, restoreFrame } from '../
 import {
   loadLpipsGraphs,
   loadVariantGraphs,
+  prepareOutputDir,
   readPackManifest,
   readPng,
   writePng,
@@ -51,17 +52,48 @@ function intArg(
   max: number,
 ): number {
   if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value))
-    throw new UsageError(`--${name} must be a whole number, got "${value}"`);
+  const range = `from ${min} to ${max}`;
+  if (!/^[+-]?\d+$/.test(value.trim()))
+    throw new UsageError(`--${name} must be a whole number ${range}, got "${value}"`);
   const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`--${name} must be from ${min} to ${max}, got ${n}`);
+  if (n < min || n > max) throw new UsageError(`--${name} must be ${range}, got ${n}`);
   return n;
+}
+
+/** A decimal number argument ("0.15", "-1", "2e-1"); anything else, the empty string included, is refused. */
+function numberArg(name: string, value: string): number {
+  const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n))
+    throw new UsageError(`--${name} must be a number such as 0.15, got "${value}"`);
+  return n;
+}
+
+/**
+ * `--frames -1` as `--frames=-1`: node's parseArgs takes a value that starts with a dash for an
+ * option and calls the argument "ambiguous"; a negative number is a value (and is then refused
+ * by its range, with a message that says so).
+ */
+function joinNegativeValues(
+  args: readonly string[],
+  options: ParseArgsConfig['options'],
+): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!;
+    const next = args[i + 1];
+    const opt = a.startsWith('--') ? options?.[a.slice(2)] : undefined;
+    if (opt?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+      out.push(`${a}=${next}`);
+      i++;
+    } else out.push(a);
+  }
+  return out;
 }
 
 /** node:util parseArgs with its errors as one-line `UsageError`s. */
 function parseCommandArgs<T extends ParseArgsConfig>(config: T) {
   try {
-    return parseArgs(config);
+    return parseArgs({ ...config, args: joinNegativeValues(config.args ?? [], config.options) });
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]!);
   }
@@ -155,10 +187,13 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   const threads = values.threads ? intArg('threads', values.threads, 0, 1, 64) : undefined;
   let loraScale: number | undefined;
   if (values['lora-scale'] !== undefined) {
-    loraScale = Number(values['lora-scale']);
-    if (!Number.isFinite(loraScale))
-      throw new UsageError(`--lora-scale must be a number, got "${values['lora-scale']}"`);
-    if (!variantSpec.loraScale) throw new UsageError(`variant "${variantId}" has no LoRA scale`);
+    loraScale = numberArg('lora-scale', values['lora-scale']);
+    const range = variantSpec.loraScale;
+    if (!range) throw new UsageError(`variant "${variantId}" has no LoRA scale`);
+    if (loraScale < range.min || loraScale > range.max)
+      throw new UsageError(
+        `--lora-scale must be from ${range.min} to ${range.max} for variant "${variantId}", got ${loraScale}`,
+      );
   }
 
   const [start, end] = await Promise.all([readPng(values.start!), readPng(values.end!)]);
@@ -175,6 +210,8 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     }
     lpips = await loadLpipsGraphs(values.lpips ?? DEFAULT_LPIPS_DIR, threads);
   }
+  // Before any work: a folder that cannot be written fails now, not after the model has run.
+  await prepareOutputDir(values.out!);
   const tLoad = performance.now();
   const { variant, graphs, sessionMs } = await loadVariantGraphs(
     values.pack!,
@@ -189,7 +226,6 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     seed,
     ...(loraScale !== undefined ? { loraScale } : {}),
   });
-  await mkdir(values.out!, { recursive: true });
   const files: string[] = [];
   for (let i = 0; i < result.modelFrames.length; i++) {
     const name = `frame_${String(i + 1).padStart(2, '0')}.png`;

@@ -3,12 +3,13 @@
  * file checked against its sha256), creates onnxruntime-node sessions, and reads/writes PNGs with
  * pngjs. Shared by the `inbetween` CLI, the benchmark and the tests that compare runtimes.
  */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join, resolve, sep } from 'node:path';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
 import { checkGraphNames, SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
 import type { RgbaImage } from '../core/image';
+import { checkImageFile, formatName } from '../core/imageHeader';
 import {
   parseLpipsManifest,
   type LpipsBackbone,
@@ -93,7 +94,7 @@ async function loadGraph(
       { cause: e },
     );
   }
-  const runner = wrapSession(session, ort);
+  const runner = wrapSession(session, ort, `${what} (${spec.file})`);
   checkGraphNames(`${what} (${spec.file})`, runner, spec.inputs, spec.outputs);
   return { runner, sessionMs: performance.now() - t0 };
 }
@@ -198,7 +199,7 @@ export async function loadLpipsGraphs(dir: string, threads?: number): Promise<Lp
           cause: e,
         });
       }
-      const runner = wrapSession(session, ort);
+      const runner = wrapSession(session, ort, what);
       graphs[backbone] = { spec, runner };
       checkGraphNames(what, runner, spec.inputs, spec.outputs);
     }
@@ -210,25 +211,96 @@ export async function loadLpipsGraphs(dir: string, threads?: number): Promise<Lp
   return { available: true, dir: root, manifest, graphs };
 }
 
-/** Reads a PNG as 8-bit RGBA (16-bit PNGs are scaled down, grey and palette expanded). */
+/**
+ * Reads a PNG as 8-bit RGBA (16-bit PNGs are scaled down, grey and palette expanded). The size in
+ * its header is checked against the pixel budget before anything is decoded (a 100 KB PNG can
+ * declare 30000×30000 pixels), and a file that is empty, cut short or not a PNG says so.
+ */
 export async function readPng(path: string): Promise<RgbaImage> {
   let buf: Buffer;
   try {
     buf = await readFile(path);
   } catch (e) {
-    throw new Error(`cannot read ${path}`, { cause: e });
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new Error(
+      `cannot read ${path}${code === 'ENOENT' ? ' (no such file)' : code === 'EISDIR' ? ' (it is a folder)' : code ? ` (${code})` : ''}`,
+      { cause: e },
+    );
   }
+  const header = checkImageFile(buf, path);
+  if (header?.format !== 'png') {
+    throw new Error(
+      `${path} is ${header ? `a ${formatName(header.format)} image` : 'not an image file'}; the command line reads PNG files — convert it to PNG first`,
+    );
+  }
+  if (header.width === null) throw new Error(`${path} is not a valid PNG (its header is damaged)`);
   let png: PNG;
   try {
     png = PNG.sync.read(buf);
   } catch (e) {
-    throw new Error(`${path} is not a valid PNG (${(e as Error).message})`, { cause: e });
+    // pngjs's own wording ("There are some read requests waiting on finished stream") means the
+    // data ends early; say that instead.
+    const detail = (e as Error).message;
+    throw new Error(
+      /read requests|finished stream|unexpected end/i.test(detail)
+        ? `${path} is not a valid PNG: the file is cut short (${buf.length} bytes)`
+        : `${path} is not a valid PNG (${detail})`,
+      { cause: e },
+    );
   }
   return {
     width: png.width,
     height: png.height,
     data: new Uint8ClampedArray(png.data.buffer, png.data.byteOffset, png.data.byteLength),
   };
+}
+
+/**
+ * Makes sure `dir` is a folder this process can write into, creating it (and missing parents)
+ * one level at a time. Node's recursive mkdir loops forever on /proc (Node 20), so it is not used;
+ * callers run this before the model, so a bad --out fails at once, not after the work.
+ */
+export async function prepareOutputDir(dir: string): Promise<void> {
+  const abs = resolve(dir);
+  const missing: string[] = [];
+  for (let p = abs; ;) {
+    const st = await stat(p).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT') return null;
+      throw new Error(`cannot use the output folder ${dir}: ${p} cannot be read (${e.code})`);
+    });
+    if (st) {
+      if (!st.isDirectory()) {
+        throw new Error(`cannot use the output folder ${dir}: ${p} is a file, not a folder`);
+      }
+      break;
+    }
+    missing.unshift(p);
+    const parent = dirname(p);
+    if (parent === p) break;
+    p = parent;
+  }
+  for (const p of missing) {
+    try {
+      await mkdir(p);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' && (await stat(p)).isDirectory()) continue;
+      throw new Error(
+        `cannot create the output folder ${dir}: ${dirname(p)} does not take new folders (${code}); choose a folder you can write to`,
+        { cause: e },
+      );
+    }
+  }
+  const probe = join(abs, `.inbetween-write-check-${process.pid}`);
+  try {
+    await writeFile(probe, '');
+    await rm(probe, { force: true });
+  } catch (e) {
+    throw new Error(
+      `cannot write into the output folder ${dir} (${(e as NodeJS.ErrnoException).code}); choose a folder you can write to`,
+      { cause: e },
+    );
+  }
 }
 
 /** Writes 8-bit RGBA as PNG. */

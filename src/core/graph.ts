@@ -64,8 +64,16 @@ export function halfBitsToFloat32(bits: Uint16Array): Float32Array {
   return out;
 }
 
-/** Adapts an ORT session (web or node) to `GraphRunner`. Output tensors are disposed after copy. */
-export function wrapSession(session: InferenceSession, ort: OrtTensorFactory): GraphRunner {
+/**
+ * Adapts an ORT session (web or node) to `GraphRunner`. Output tensors are disposed after copy.
+ * `what` names the graph ("the VAE decoder (decoder.onnx)") in the error a failed run throws, so
+ * a runtime's bare "invalid dimensions" says which graph and what to check.
+ */
+export function wrapSession(
+  session: InferenceSession,
+  ort: OrtTensorFactory,
+  what = 'a graph',
+): GraphRunner {
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
@@ -74,7 +82,12 @@ export function wrapSession(session: InferenceSession, ort: OrtTensorFactory): G
       for (const [name, t] of Object.entries(feeds)) {
         ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
       }
-      const results = await session.run(ortFeeds);
+      let results: InferenceSession.OnnxValueMapType;
+      try {
+        results = await session.run(ortFeeds);
+      } catch (e) {
+        throw new GraphRunError(what, feeds, e);
+      }
       const out: Record<string, FloatTensor> = {};
       for (const [name, t] of Object.entries(results)) {
         try {
@@ -89,6 +102,23 @@ export function wrapSession(session: InferenceSession, ort: OrtTensorFactory): G
     },
     release: () => session.release(),
   };
+}
+
+/** A graph that refused to run: names the graph and the shapes it was given. */
+export class GraphRunError extends Error {
+  constructor(what: string, feeds: Record<string, FloatTensor>, cause: unknown) {
+    const detail = (cause instanceof Error ? cause.message : String(cause))
+      .split('\n')[0]!
+      .slice(0, 300);
+    const shapes = Object.entries(feeds)
+      .map(([name, t]) => `${name} [${t.dims.join(', ')}]`)
+      .join(', ');
+    const about = /dimension|shape|rank|size/i.test(detail)
+      ? " The shapes do not fit the graph: check the manifest's image size, latent channels and downsample factor against the exported model."
+      : '';
+    super(`${what} failed to run on inputs ${shapes}: ${detail}.${about}`, { cause });
+    this.name = 'GraphRunError';
+  }
 }
 
 /**

@@ -112,6 +112,8 @@ export function efficiencyMarkdown(rows: EfficiencyRow[], where: string): string
   ];
   return (
     `${lines.join('\n')}\n\nMedians after a ${TABLE_WARMUP_MS / 1000} s warm-up, measured in the browser (${where}). ` +
+    "ms / in-between is one in-between's denoiser steps and decode: it leaves out loading, the keyframes' encoding " +
+    'and motion (once per run) and fitting and writing images. ' +
     'Each variant ran in a fresh worker: WASM heap is its linear memory afterwards (it only grows), ' +
     'WebGPU buffers peak the most GPU buffer bytes live at once; empty where the backend has none.\n'
   );

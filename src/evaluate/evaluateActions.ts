@@ -68,6 +68,21 @@ export async function loadLpipsFromFiles(
 export async function setGroundTruth(file: File): Promise<void> {
   try {
     const info = await describeImage(file, file.name);
+    // Refuse a frame of the wrong size before anything is replaced: the good one and its scores stay.
+    const { keyframes, run } = useStudio.getState();
+    const frame = run.result?.frames[0];
+    const ref = keyframes.start
+      ? { w: keyframes.start.width, h: keyframes.start.height, what: 'the keyframes' }
+      : frame
+        ? { w: frame.width, h: frame.height, what: 'the in-betweens' }
+        : null;
+    if (ref && (info.width !== ref.w || info.height !== ref.h)) {
+      releaseImage(info);
+      const kept = useStudio.getState().evaluate.groundTruth;
+      throw new Error(
+        `"${info.name}" is ${info.width}×${info.height} but ${ref.what} are ${ref.w}×${ref.h}: a ground-truth frame must have their size (images are never resized for scoring). ${kept ? `The ground truth "${kept.name}" and its scores are kept.` : 'Nothing was changed.'}`,
+      );
+    }
     releaseImage(useStudio.getState().evaluate.groundTruth);
     patch('evaluate', { groundTruth: info, scores: [] });
     clearMessages('evaluate');

@@ -127,6 +127,7 @@ export async function reopenRun(id: string): Promise<void> {
     },
     fittedStartUrl: '',
     fittedEndUrl: '',
+    wall: null,
   };
   historyIds.set(jobId, id);
   const trace = {

@@ -6,7 +6,7 @@
 import { useEffect, useRef, useState, type DragEvent } from 'react';
 import { useStudio, type Slot } from '../state/store';
 import { addKeyframeFiles, clearKeyframe, loadSamplePair, swapKeyframes } from './keyframeActions';
-import { FIT_MODES, planFit, type FitMode } from '../core/image';
+import { FIT_MODES, planFit, type FitMode, type FitPlan } from '../core/image';
 import { modelFrameSize } from '../core/pipeline';
 
 function imageFiles(list: FileList | null | undefined): File[] {
@@ -84,8 +84,10 @@ function FitPreview() {
   const fitMode = useStudio((s) => s.keyframes.fitMode);
   if (!start || !manifest) return null;
   let size: [number, number];
+  let plan: FitPlan;
   try {
     size = modelFrameSize(manifest, start.width, start.height, fitMode);
+    plan = planFit(start.width, start.height, size[0], size[1], fitMode);
   } catch (e) {
     return (
       <div className="fit-preview" data-testid="keyframes.fit-preview">
@@ -96,7 +98,6 @@ function FitPreview() {
     );
   }
   const [w, h] = size;
-  const plan = planFit(start.width, start.height, w, h, fitMode);
   const same = start.width * h === start.height * w;
   const boxW = 160;
   const k = boxW / w;

@@ -3,6 +3,12 @@
  * decoded once to check it is an image and to learn its size; the Blob itself stays in this module
  * (the store only holds an object URL) and is decoded again, off the main thread, for every run.
  */
+import {
+  checkImageFile,
+  checkPixelBudget,
+  formatName,
+  HEADER_PROBE_BYTES,
+} from '../core/imageHeader';
 import { clearMessages, patch, say, useStudio, type KeyframeInfo, type Slot } from '../state/store';
 
 const blobs = new Map<string, Blob>();
@@ -18,18 +24,34 @@ export function decodeKeyframe(blob: Blob): Promise<ImageBitmap> {
   return createImageBitmap(blob, { premultiplyAlpha: 'none', colorSpaceConversion: 'none' });
 }
 
-/** Checks a file is a decodable image and registers it; the store gets its object URL and size. */
+/**
+ * Checks a file is an image within the pixel budget and registers it; the store gets its object
+ * URL and size. The size is read from the file's header first, so an over-large image (a 30 KB
+ * PNG can declare 16000×16000 pixels) is refused before anything is decoded.
+ */
 export async function describeImage(file: Blob, name: string): Promise<KeyframeInfo> {
-  if (file.type && !file.type.startsWith('image/')) {
-    throw new Error(`"${name}" is not an image (${file.type}). Drop a PNG, JPEG or WebP keyframe.`);
+  const what = `"${name}"`;
+  const head = new Uint8Array(await file.slice(0, HEADER_PROBE_BYTES).arrayBuffer());
+  const header = checkImageFile(head, what);
+  if (!header && file.type && !file.type.startsWith('image/')) {
+    throw new Error(`${what} is not an image (${file.type}). Drop a PNG, JPEG or WebP keyframe.`);
   }
   let bmp: ImageBitmap;
   try {
     bmp = await decodeKeyframe(file);
   } catch {
     throw new Error(
-      `"${name}" could not be read as an image — the file is damaged or not a picture.`,
+      header
+        ? `${what} starts like a ${formatName(header.format)} image but could not be decoded — the file is damaged or cut short. Save it again from your drawing program.`
+        : `${what} could not be read as an image — it is not a PNG, JPEG, WebP, GIF or BMP picture.`,
     );
+  }
+  try {
+    // Formats whose header was not read (or a JPEG with a long preamble) are checked decoded.
+    checkPixelBudget(bmp.width, bmp.height, what);
+  } catch (e) {
+    bmp.close();
+    throw e;
   }
   const info: KeyframeInfo = {
     id: `kf${nextId++}`,

@@ -23,6 +23,7 @@ export function PackPanel() {
   const variant = useStudio(selectVariant);
   const selected = useStudio(selectSelectedPack);
   const load = useStudio((s) => s.packs.load);
+  const reading = useStudio((s) => s.packs.reading);
   const backend = useStudio((s) => s.packs.backend);
   const [url, setUrl] = useState('');
   const folderInput = useRef<HTMLInputElement>(null);
@@ -111,6 +112,11 @@ export function PackPanel() {
             ? ` · LoRA scale ${variant.loraScale.min}–${variant.loraScale.max}`
             : ''}
           {variant.description ? ` · ${variant.description}` : ''}
+        </p>
+      )}
+      {reading && (
+        <p className="hint" data-testid="pack.reading" aria-live="polite">
+          {reading}
         </p>
       )}
       {load.active && (

@@ -3,7 +3,8 @@
  * and packs a person loads from a URL or a local folder. Manifests are fetched and validated here,
  * on the main thread (they are small); the graphs are fetched by the worker when a run needs them.
  */
-import { parseManifest, type PackManifest } from '../core/manifest';
+import { describeFetchFailure } from '../core/fetchFailure';
+import { filesForVariant, parseManifest, type PackManifest } from '../core/manifest';
 import { clearMessages, patch, say, useStudio, type PackOption } from '../state/store';
 import type { PackSource } from '../../workers/protocol';
 import { summariseCache, getCachedPack } from './packCache';
@@ -33,9 +34,10 @@ function upsertOption(option: PackOption, source: PackSource): void {
 export async function refreshPackList(): Promise<void> {
   const base = import.meta.env.BASE_URL;
   try {
-    const res = await fetch(`${base}models/index.json`);
-    if (!res.ok) throw new Error(`HTTP ${res.status}`);
-    const entries = (await res.json()) as BundledPackEntry[];
+    const indexUrl = new URL(`${base}models/index.json`, location.href).href;
+    const entries = JSON.parse(
+      await fetchJsonText(indexUrl, 'the list of bundled packs'),
+    ) as BundledPackEntry[];
     for (const e of entries) {
       upsertOption(
         {
@@ -54,11 +56,7 @@ export async function refreshPackList(): Promise<void> {
       );
     }
   } catch (e) {
-    say(
-      'error',
-      'pack',
-      `The list of bundled model packs could not be loaded (${(e as Error).message}).`,
-    );
+    say('error', 'pack', `The bundled model packs could not be listed: ${(e as Error).message}`);
   }
   await refreshCachedOptions();
   const { selectedKey, options } = useStudio.getState().packs;
@@ -70,10 +68,15 @@ export async function refreshPackList(): Promise<void> {
       (wanted ? options.find((o) => o.packId === wanted) : undefined) ??
       options.find((o) => o.origin === 'bundled' && o.trained) ??
       options[0]!;
-    if (wanted && first.packId !== wanted) {
-      say('warning', 'pack', `No pack "${wanted}" is available here; using ${first.name}.`);
-    }
     await selectPack(first.key);
+    // After the selection, which clears the pack's earlier messages.
+    if (wanted && first.packId !== wanted) {
+      say(
+        'warning',
+        'pack',
+        `The link asks for pack "${wanted}", which is not available here (the packs are: ${options.map((o) => o.packId).join(', ')}); using ${first.name}.`,
+      );
+    }
   }
 }
 
@@ -108,17 +111,58 @@ export async function refreshCachedOptions(): Promise<void> {
   }
 }
 
-async function readManifestText(source: PackSource, packId: string): Promise<string> {
-  if (source.kind === 'url') {
-    const url = new URL('manifest.json', source.baseUrl).href;
+/** A manifest or pack list that has not arrived after this long is given up with a message. */
+export const MANIFEST_TIMEOUT_MS = 15_000;
+
+/**
+ * The text of a small JSON file at `url` (a manifest, the pack list), or an Error whose message
+ * says what went wrong in words: no answer within `MANIFEST_TIMEOUT_MS`, an unreachable or
+ * refusing server (CORS included), an HTTP error, or a web page where JSON was expected (a wrong
+ * URL on a server that answers every path with its HTML page).
+ */
+async function fetchJsonText(url: string, what: string): Promise<string> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), MANIFEST_TIMEOUT_MS);
+  try {
     let res: Response;
     try {
-      res = await fetch(url);
+      res = await fetch(url, { signal: abort.signal });
     } catch (e) {
-      throw new Error(`Could not reach ${url}: ${(e as Error).message}`, { cause: e });
+      if (abort.signal.aborted) throw timeoutError(url, what);
+      throw new Error(`Could not load ${what} from ${url}: ${describeFetchFailure(url, e)}.`, {
+        cause: e,
+      });
     }
-    if (!res.ok) throw new Error(`Could not load ${url}: the server answered ${res.status}.`);
-    return res.text();
+    if (!res.ok) {
+      throw new Error(
+        `Could not load ${what} from ${url}: the server answered ${res.status}${res.status === 404 ? ' (not found — check the URL)' : ''}.`,
+      );
+    }
+    const text = await res.text().catch((e: unknown) => {
+      if (abort.signal.aborted) throw timeoutError(url, what);
+      throw e;
+    });
+    const type = res.headers.get('content-type') ?? '';
+    if (type.includes('text/html') || /^\s*</.test(text)) {
+      throw new Error(
+        `${url} is a web page, not ${what}. Give the URL of the pack's folder (the one that holds manifest.json) or of manifest.json itself.`,
+      );
+    }
+    return text;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function timeoutError(url: string, what: string): Error {
+  return new Error(
+    `${url} did not send ${what} within ${MANIFEST_TIMEOUT_MS / 1000} s: the server is not answering. Check the URL and that the server is up, then choose the pack again.`,
+  );
+}
+
+async function readManifestText(source: PackSource, packId: string): Promise<string> {
+  if (source.kind === 'url') {
+    return fetchJsonText(new URL('manifest.json', source.baseUrl).href, "the pack's manifest.json");
   }
   if (source.kind === 'files') {
     const m = source.files['manifest.json'];
@@ -135,16 +179,24 @@ export async function selectPack(key: string): Promise<void> {
   const option = useStudio.getState().packs.options.find((o) => o.key === key);
   const source = sources.get(key);
   if (!option || !source) return;
-  patch('packs', { selectedKey: key, manifest: null, manifestErrors: [], variantId: null });
+  patch('packs', {
+    selectedKey: key,
+    manifest: null,
+    manifestErrors: [],
+    variantId: null,
+    reading: `Reading the manifest of ${option.name}…`,
+  });
   let text: string;
   try {
     text = await readManifestText(source, option.packId);
   } catch (e) {
-    patch('packs', { manifestErrors: [(e as Error).message] });
+    if (useStudio.getState().packs.selectedKey !== key) return; // a newer choice won
+    patch('packs', { manifestErrors: [(e as Error).message], reading: null });
     say('error', 'pack', (e as Error).message);
     return;
   }
   if (useStudio.getState().packs.selectedKey !== key) return; // a newer choice won
+  patch('packs', { reading: null });
   const result = parseManifest(text);
   if (!result.ok) {
     patch('packs', { manifestErrors: result.errors });
@@ -153,6 +205,13 @@ export async function selectPack(key: string): Promise<void> {
       'pack',
       `The manifest of "${option.name}" is not valid (${result.errors.length} problem${result.errors.length > 1 ? 's' : ''}); see the model panel.`,
     );
+    return;
+  }
+  const clash = await bundledIdClash(option, result.manifest);
+  if (useStudio.getState().packs.selectedKey !== key) return;
+  if (clash) {
+    patch('packs', { manifestErrors: [clash] });
+    say('error', 'pack', clash);
     return;
   }
   clearMessages('pack');
@@ -168,6 +227,33 @@ export async function selectPack(key: string): Promise<void> {
       source,
     );
   }
+}
+
+/** Every file a manifest names, by sha256. */
+function fileShas(m: PackManifest): Set<string> {
+  return new Set(m.variants.flatMap((v) => filesForVariant(m, v.id).map((f) => f.sha256)));
+}
+
+/**
+ * Packs are cached by id, so a pack loaded from a URL or folder must not take the id of a bundled
+ * pack with other files: its files would be filed under the bundled pack, and after a reload it
+ * would be gone. A byte-identical copy is the same pack and is fine. Returns the message, or null.
+ */
+async function bundledIdClash(option: PackOption, manifest: PackManifest): Promise<string | null> {
+  if (option.origin === 'bundled') return null;
+  const bundled = useStudio
+    .getState()
+    .packs.options.find((o) => o.origin === 'bundled' && o.packId === manifest.id);
+  const source = bundled && sources.get(bundled.key);
+  if (!bundled || !source) return null;
+  const theirs = await readManifestText(source, bundled.packId)
+    .then(parseManifest)
+    .catch(() => null);
+  if (theirs?.ok) {
+    const shas = fileShas(theirs.manifest);
+    if ([...fileShas(manifest)].every((sha) => shas.has(sha))) return null;
+  }
+  return `This pack's manifest.json gives it the id "${manifest.id}", which the bundled pack "${bundled.name}" already has, but its files differ. Packs are stored by id, so give yours an id of its own (the "id" field of manifest.json, e.g. "${manifest.id}-mine") and load it again.`;
 }
 
 function applyManifest(manifest: PackManifest): void {

@@ -45,7 +45,11 @@ function onLoadProgress(jobId: number, p: ProgressEvent): void {
       patch('packs', {
         load: {
           active: true,
-          label: `Downloading ${p.file} — ${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)}`,
+          label:
+            `Downloading ${p.file} — ${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)}` +
+            (p.waitingMs !== undefined
+              ? ` (waiting for the server: nothing for ${Math.floor(p.waitingMs / 1000)} s)`
+              : ''),
           loadedBytes: p.loadedBytes,
           totalBytes: p.totalBytes,
         },
@@ -104,7 +108,12 @@ export function toFrameViews(frames: RunFrame[]): FrameView[] {
   }));
 }
 
-function toView(r: RunResult, stepsRequested: number, seed: number): RunView {
+function toView(
+  r: RunResult,
+  stepsRequested: number,
+  seed: number,
+  wall: RunView['wall'],
+): RunView {
   return {
     jobId: r.jobId,
     packId: r.packId,
@@ -120,6 +129,7 @@ function toView(r: RunResult, stepsRequested: number, seed: number): RunView {
     fitPlan: r.fitPlan,
     fittedStartUrl: URL.createObjectURL(r.fittedStart),
     fittedEndUrl: URL.createObjectURL(r.fittedEnd),
+    wall,
   };
 }
 
@@ -163,6 +173,8 @@ export async function startRun(): Promise<void> {
   }
   const settings = { ...s.settings };
   const jobId = ++jobCounter;
+  const tPressed = performance.now();
+  let loadMs = 0;
   clearMessages('run');
   patch('run', {
     status: 'loading',
@@ -180,16 +192,22 @@ export async function startRun(): Promise<void> {
         load: { active: true, label: 'Loading the model…', loadedBytes: 0, totalBytes: 0 },
       });
       const loaded = await loadVariant(
-        { manifest, source, variantId, backend: settings.backend },
+        { jobId, manifest, source, variantId, backend: settings.backend },
         (p) => onLoadProgress(jobId, p),
       ).finally(() =>
         patch('packs', { load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 } }),
       );
       loadedKey = wanted;
+      loadMs = performance.now() - tPressed;
       patch('packs', { backend: loaded.backend });
       for (const w of loaded.warnings) say('warning', 'cache', w);
     }
-    if (!isCurrent(jobId) || useStudio.getState().run.status !== 'loading') return;
+    if (!isCurrent(jobId)) return;
+    if (useStudio.getState().run.status === 'cancelling') {
+      // The load finished just as Cancel was pressed: stop here, the model stays loaded.
+      patch('run', { status: 'cancelled', stage: '', stuck: false });
+      return;
+    }
     patch('run', { status: 'running', stage: 'encode' });
     const [startBmp, endBmp] = await Promise.all([
       decodeKeyframe(startBlob),
@@ -211,7 +229,11 @@ export async function startRun(): Promise<void> {
       (p) => onRunProgress(jobId, p),
     );
     if (!isCurrent(jobId)) return; // stale: a newer job replaced this one
-    const view = toView(result, settings.steps, settings.seed);
+    const view = toView(result, settings.steps, settings.seed, {
+      totalMs: performance.now() - tPressed,
+      loadMs,
+      imageMs: result.imageMs,
+    });
     revokeView(useStudio.getState().run.result);
     const trace = {
       jobId,
@@ -278,13 +300,12 @@ export function requestLiveRerun(): void {
 export function cancelCurrentRun(): void {
   const { run } = useStudio.getState();
   const jobId = run.jobId;
-  if (run.status === 'loading') {
-    // A download cannot be interrupted halfway; its result is dropped when it arrives.
-    patch('run', { status: 'cancelled', stage: '' });
-    return;
-  }
-  if (run.status !== 'running') return;
-  patch('run', { status: 'cancelling', stage: 'cancelling' });
+  if (run.status !== 'running' && run.status !== 'loading') return;
+  // A load stops at once (its download is aborted), a run after its current step.
+  patch('run', {
+    status: 'cancelling',
+    stage: run.status === 'loading' ? 'cancelling-load' : 'cancelling',
+  });
   cancelRun(jobId);
   setTimeout(() => {
     const r = useStudio.getState().run;

@@ -60,6 +60,13 @@ export interface RunView {
   fitPlan: FitPlan;
   fittedStartUrl: string;
   fittedEndUrl: string;
+  /**
+   * Where the time of a run made here went, ms, from pressing Run to the frames on screen (null for
+   * a run reopened from the history): `totalMs` is all of it; `loadMs` loading the model (0 when it
+   * was loaded), `imageMs` reading, fitting, restoring and encoding images in the worker; the
+   * model's own part is `timings.totalMs`.
+   */
+  wall: { totalMs: number; loadMs: number; imageMs: number } | null;
 }
 
 /** The scores of one run's τ = 0.5 in-between against the ground truth. */
@@ -156,6 +163,8 @@ export interface StudioState {
     manifestErrors: string[];
     variantId: string | null;
     backend: BackendInfo | null;
+    /** Set while the chosen pack's manifest is being read: what for people. */
+    reading: string | null;
     /** Loading a variant: what is happening, with byte progress for downloads. */
     load: { active: boolean; label: string; loadedBytes: number; totalBytes: number };
   };
@@ -211,6 +220,7 @@ const initial: StudioState = {
     manifestErrors: [],
     variantId: null,
     backend: null,
+    reading: null,
     load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 },
   },
   settings: { steps: 8, seed: 42, count: 3, loraScale: null, liveLora: true, backend: 'auto' },

@@ -100,16 +100,16 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
   try {
     for (const p of plan) {
       if (cancelRequested) break;
+      const jobId = ++sweepJob;
+      currentJob = jobId;
       if (p.variantId !== loadedVariant) {
         await loadVariant(
-          { manifest, source, variantId: p.variantId, backend: s.settings.backend },
+          { jobId, manifest, source, variantId: p.variantId, backend: s.settings.backend },
           () => undefined,
         );
         loadedVariant = p.variantId;
       }
       if (cancelRequested) break;
-      const jobId = ++sweepJob;
-      currentJob = jobId;
       const [a, b] = await Promise.all([
         decodeKeyframe(keyframeBlob(start.id)!),
         decodeKeyframe(keyframeBlob(end.id)!),

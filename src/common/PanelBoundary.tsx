@@ -1,0 +1,46 @@
+/**
+ * An error boundary around each panel: an error thrown while a panel renders replaces that panel
+ * with a message and a button to draw it again, instead of unmounting the whole page. The studio's
+ * data lives in the store and the modules that own it, not in the panels, so nothing is lost.
+ */
+import { Component, type ErrorInfo, type ReactNode } from 'react';
+
+interface Props {
+  /** The panel's name for people ("Keyframes"). */
+  name: string;
+  children: ReactNode;
+}
+
+interface State {
+  error: Error | null;
+}
+
+export class PanelBoundary extends Component<Props, State> {
+  state: State = { error: null };
+
+  static getDerivedStateFromError(error: unknown): State {
+    return { error: error instanceof Error ? error : new Error(String(error)) };
+  }
+
+  componentDidCatch(error: unknown, info: ErrorInfo): void {
+    // Kept for whoever opens the console; the person sees the message in the panel.
+    console.error(`The ${this.props.name} panel failed to draw`, error, info.componentStack);
+  }
+
+  render(): ReactNode {
+    const { error } = this.state;
+    if (!error) return this.props.children;
+    return (
+      <section className="panel" data-testid="panel.crashed" role="alert">
+        <h2>{this.props.name}</h2>
+        <p className="hint warn">
+          This panel could not be drawn: {error.message}. Your keyframes, results and scores are
+          kept; fix what the message names (for example replace the keyframe) and draw it again.
+        </p>
+        <button type="button" onClick={() => this.setState({ error: null })}>
+          Draw it again
+        </button>
+      </section>
+    );
+  }
+}
