@@ -83,11 +83,13 @@ test('a ground truth of another size is refused with a message; nothing is resiz
   studio,
 }) => {
   await studio.open();
+  // Set before the keyframes (nothing to compare its size with yet), so it is taken; the run's
+  // scoring then refuses it. Set after them, it is refused at once (hostile-input.spec.ts).
+  await studio.id('evaluate.gt.input').setInputFiles([solidPng('gt.png', 100, 80, [10, 20, 30])]);
+  await expect(studio.id('evaluate.gt.meta')).toContainText('gt.png · 100×80');
   await studio.dropKeyframes();
   await studio.setNumber('run.count', 1);
   await studio.setNumber('run.steps', 2);
-  await studio.id('evaluate.gt.input').setInputFiles([solidPng('gt.png', 100, 80, [10, 20, 30])]);
-  await expect(studio.id('evaluate.gt.meta')).toContainText('gt.png · 100×80');
   await studio.run();
   await studio.expectDone(1);
   await expect(studio.errors()).toContainText(

@@ -84,6 +84,23 @@ export class Studio {
     await expect(this.id('keyframes.end.meta')).toBeVisible();
   }
 
+  /** Loads a pack by URL with the Model panel's "Load another pack" form. */
+  async loadPackUrl(url: string): Promise<void> {
+    await this.id('pack.url').evaluate(
+      (el) => ((el.closest('details') as HTMLDetailsElement).open = true),
+    );
+    await this.id('pack.url').fill(url);
+    await this.id('pack.url-load').click();
+  }
+
+  /** Chooses a bundled pack by its folder under models/ (default the tiny test pack). */
+  async chooseBundledPack(
+    dir = process.env.TEST_PACK?.replace(/^models\//, '') ?? 'tiny',
+  ): Promise<void> {
+    await this.id('pack.select').selectOption(`bundled:${dir}/`);
+    await expect(this.id('variant.select')).toBeVisible();
+  }
+
   async setNumber(testId: string, value: number): Promise<void> {
     await this.id(testId).fill(String(value));
   }

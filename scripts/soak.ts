@@ -1,0 +1,179 @@
+/**
+ * `npm run soak`: many runs in one studio page, as a demo booth makes all afternoon, with the
+ * page's memory read every few runs — the renderer process (which also holds the workers and
+ * their WASM heaps) from /proc, the page's JS heap and DOM counters through the DevTools protocol,
+ * after a forced garbage collection — and the growth per run fitted over the runs after a
+ * warm-up. Options: --runs N (default 80), --every K (default 10), --pack ID (default
+ * tiny-random), --steps S (default 2), --frames F (default 3), --no-build, --json FILE.
+ * Linux only (reads /proc). Not a test: figures on a shared machine are for a person to read.
+ */
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { chromium, type CDPSession, type Page } from 'playwright-core';
+import { build, preview } from 'vite';
+import { CHROMIUM_ARGS, chromiumPath } from '../e2e/chromium';
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '80' },
+    every: { type: 'string', default: '10' },
+    pack: { type: 'string', default: 'tiny-random' },
+    steps: { type: 'string', default: '2' },
+    frames: { type: 'string', default: '3' },
+    'no-build': { type: 'boolean', default: false },
+    json: { type: 'string' },
+  },
+});
+const RUNS = Math.max(2, Number(values.runs));
+const EVERY = Math.max(1, Number(values.every));
+
+interface Sample {
+  run: number;
+  /** Resident and proportional set size of the studio's renderer process(es), bytes. */
+  rendererRssBytes: number;
+  rendererPssBytes: number;
+  jsHeapUsedBytes: number;
+  domNodes: number;
+  jsEventListeners: number;
+}
+
+/** Renderer processes started with this profile folder: their RSS and PSS (kB in /proc). */
+function rendererMemory(profile: string): { rss: number; pss: number } {
+  let rss = 0;
+  let pss = 0;
+  for (const pid of readdirSync('/proc').filter((d) => /^\d+$/.test(d))) {
+    let cmd: string;
+    try {
+      cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    } catch {
+      continue;
+    }
+    if (!cmd.includes('--type=renderer') || !cmd.includes(profile)) continue;
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    rss += Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) * 1024;
+    try {
+      const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
+      pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+    } catch {
+      // smaps_rollup needs Linux 4.14; RSS alone then.
+    }
+  }
+  return { rss, pss };
+}
+
+async function sample(run: number, cdp: CDPSession, profile: string): Promise<Sample> {
+  await cdp.send('HeapProfiler.collectGarbage');
+  // Let the workers settle too (their GC is their own).
+  await new Promise((r) => setTimeout(r, 500));
+  const metrics = (await cdp.send('Performance.getMetrics')).metrics;
+  const metric = (name: string) => metrics.find((m) => m.name === name)?.value ?? 0;
+  const dom = await cdp.send('Memory.getDOMCounters');
+  const mem = rendererMemory(profile);
+  return {
+    run,
+    rendererRssBytes: mem.rss,
+    rendererPssBytes: mem.pss,
+    jsHeapUsedBytes: metric('JSHeapUsedSize'),
+    domNodes: dom.nodes,
+    jsEventListeners: dom.jsEventListeners,
+  };
+}
+
+/** Least-squares slope of y against x. */
+function slope(xs: number[], ys: number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < n; i++) {
+    num += (xs[i]! - mx) * (ys[i]! - my);
+    den += (xs[i]! - mx) ** 2;
+  }
+  return den ? num / den : 0;
+}
+
+async function runOnce(page: Page): Promise<void> {
+  await page.getByTestId('run.start').click();
+  await page.getByTestId('run.status').filter({ hasText: /^Done:/ }).waitFor({ timeout: 120_000 });
+}
+
+async function main(): Promise<void> {
+  if (!values['no-build'] || !existsSync('dist/index.html')) {
+    console.log('building the studio (vite build)…');
+    await build({ logLevel: 'warn' });
+  }
+  const server = await preview({
+    preview: { port: 4320, strictPort: false, host: '127.0.0.1' },
+    logLevel: 'warn',
+  });
+  const origin = server.resolvedUrls?.local[0]?.replace(/\/$/, '') ?? 'http://127.0.0.1:4320';
+  const profile = mkdtempSync(join(tmpdir(), 'inbetween-soak-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath(),
+    args: CHROMIUM_ARGS,
+    headless: true,
+  });
+  const samples: Sample[] = [];
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    page.on('pageerror', (e) => console.error('page error:', e.message));
+    await page.goto(`${origin}/?pack=${encodeURIComponent(values.pack!)}`);
+    await page.getByTestId('variant.select').waitFor();
+    await page.getByTestId('keyframes.sample').click();
+    await page.getByTestId('keyframes.end.meta').waitFor();
+    await page.getByTestId('run.steps').fill(values.steps!);
+    await page.getByTestId('run.count').fill(values.frames!);
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Performance.enable');
+    const t0 = performance.now();
+    for (let run = 1; run <= RUNS; run++) {
+      await runOnce(page);
+      if (run === 1 || run % EVERY === 0 || run === RUNS) {
+        const s = await sample(run, cdp, profile);
+        samples.push(s);
+        const mb = (b: number) => (b / 1e6).toFixed(1).padStart(7);
+        console.log(
+          `run ${String(run).padStart(4)}  renderer RSS ${mb(s.rendererRssBytes)} MB  PSS ${mb(s.rendererPssBytes)} MB  ` +
+            `JS heap ${mb(s.jsHeapUsedBytes)} MB  DOM nodes ${s.domNodes}  listeners ${s.jsEventListeners}`,
+        );
+      }
+    }
+    // Growth per run over the samples after the warm-up (the first tenth of the runs, at least 10).
+    const warm = samples.filter((s) => s.run >= Math.max(10, RUNS / 10));
+    const fit = (key: keyof Sample) =>
+      slope(
+        warm.map((s) => s.run),
+        warm.map((s) => s[key]),
+      );
+    const summary = {
+      runs: RUNS,
+      pack: values.pack,
+      seconds: (performance.now() - t0) / 1000,
+      perRun: {
+        rendererRssBytes: fit('rendererRssBytes'),
+        rendererPssBytes: fit('rendererPssBytes'),
+        jsHeapUsedBytes: fit('jsHeapUsedBytes'),
+        domNodes: fit('domNodes'),
+        jsEventListeners: fit('jsEventListeners'),
+      },
+    };
+    const kb = (b: number) => `${(b / 1024).toFixed(0)} KB`;
+    console.log(
+      `\ngrowth per run after run ${warm[0]?.run}: renderer RSS ${kb(summary.perRun.rendererRssBytes)}, PSS ${kb(summary.perRun.rendererPssBytes)}, ` +
+        `JS heap ${kb(summary.perRun.jsHeapUsedBytes)}, DOM nodes ${summary.perRun.domNodes.toFixed(1)}, listeners ${summary.perRun.jsEventListeners.toFixed(1)} (${summary.seconds.toFixed(0)} s)`,
+    );
+    if (values.json) writeFileSync(values.json, JSON.stringify({ summary, samples }, null, 2));
+  } finally {
+    await context.close();
+    await server.close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
