@@ -4,7 +4,9 @@
  * their WASM heaps) from /proc, the page's JS heap and DOM counters through the DevTools protocol,
  * after a forced garbage collection — and the growth per run fitted over the runs after a
  * warm-up. Options: --runs N (default 80), --every K (default 10), --pack ID (default
- * tiny-random), --steps S (default 2), --frames F (default 3), --no-build, --json FILE.
+ * tiny-random), --steps S (default 2), --frames F (default 3), --no-build, --json FILE,
+ * --gc-workers (also collect the workers' garbage before each reading, with V8's --expose-gc: tells
+ * memory still referenced from memory merely not collected yet).
  * Linux only (reads /proc). Not a test: figures on a shared machine are for a person to read.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -23,6 +25,7 @@ const { values } = parseArgs({
     steps: { type: 'string', default: '2' },
     frames: { type: 'string', default: '3' },
     'no-build': { type: 'boolean', default: false },
+    'gc-workers': { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
@@ -63,8 +66,12 @@ function rendererMemory(profile: string): { rss: number; pss: number } {
   return { rss, pss };
 }
 
-async function sample(run: number, cdp: CDPSession, profile: string): Promise<Sample> {
+async function sample(run: number, page: Page, cdp: CDPSession, profile: string): Promise<Sample> {
   await cdp.send('HeapProfiler.collectGarbage');
+  if (values['gc-workers'])
+    for (const w of page.workers().filter((w) => /\.worker[.-]/.test(w.url())))
+      // Not ORT's pthread workers: they sit in Atomics.wait and would never answer.
+      await w.evaluate(() => (globalThis as unknown as { gc?: () => void }).gc?.());
   // Let the workers settle too (their GC is their own).
   await new Promise((r) => setTimeout(r, 500));
   const metrics = (await cdp.send('Performance.getMetrics')).metrics;
@@ -79,6 +86,53 @@ async function sample(run: number, cdp: CDPSession, profile: string): Promise<Sa
     domNodes: dom.nodes,
     jsEventListeners: dom.jsEventListeners,
   };
+}
+
+/**
+ * Chromium's own account of memory (a memory-infra dump through the DevTools protocol): bytes per
+ * allocator and process, e.g. "renderer v8", "browser discardable". Comparing two dumps says which
+ * allocator grew — the page's heaps, or memory the browser manages for it such as decoded images.
+ */
+async function allocatorDump(cdp: CDPSession): Promise<Map<string, number>> {
+  const events: {
+    ph?: string;
+    pid?: number;
+    args?: { dumps?: { allocators?: object } };
+  }[] = [];
+  const onData = (e: { value: typeof events }) => events.push(...e.value);
+  cdp.on('Tracing.dataCollected', onData);
+  const complete = new Promise<void>((done) => cdp.once('Tracing.tracingComplete', () => done()));
+  await cdp.send('Tracing.start', {
+    traceConfig: {
+      includedCategories: ['disabled-by-default-memory-infra'],
+      // No periodic dumps: only the one requested below. (The protocol's type says strings.)
+      memoryDumpConfig: { triggers: [] } as unknown as Record<string, string>,
+    },
+    transferMode: 'ReportEvents',
+  });
+  await cdp.send('Tracing.requestMemoryDump', { levelOfDetail: 'detailed' });
+  await cdp.send('Tracing.end');
+  await complete;
+  cdp.off('Tracing.dataCollected', onData);
+  const out = new Map<string, number>();
+  for (const e of events) {
+    const allocators = e.args?.dumps?.allocators as
+      Record<string, { attrs?: { size?: { value?: string } } }> | undefined;
+    if (e.ph !== 'v' || !allocators) continue;
+    let kind = 'browser';
+    try {
+      kind = /--type=([a-z-]+)/.exec(readFileSync(`/proc/${e.pid}/cmdline`, 'utf8'))?.[1] ?? kind;
+    } catch {
+      kind = `pid ${e.pid}`;
+    }
+    for (const [name, a] of Object.entries(allocators)) {
+      if (name.includes('/')) continue; // top-level allocators only
+      const size = a.attrs?.size?.value ? parseInt(a.attrs.size.value, 16) : 0;
+      const key = `${kind} ${name}`;
+      out.set(key, (out.get(key) ?? 0) + size);
+    }
+  }
+  return out;
 }
 
 /** Least-squares slope of y against x. */
@@ -97,7 +151,10 @@ function slope(xs: number[], ys: number[]): number {
 
 async function runOnce(page: Page): Promise<void> {
   await page.getByTestId('run.start').click();
-  await page.getByTestId('run.status').filter({ hasText: /^Done:/ }).waitFor({ timeout: 120_000 });
+  await page
+    .getByTestId('run.status')
+    .filter({ hasText: /^Done:/ })
+    .waitFor({ timeout: 120_000 });
 }
 
 async function main(): Promise<void> {
@@ -113,7 +170,7 @@ async function main(): Promise<void> {
   const profile = mkdtempSync(join(tmpdir(), 'inbetween-soak-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath(),
-    args: CHROMIUM_ARGS,
+    args: [...CHROMIUM_ARGS, ...(values['gc-workers'] ? ['--js-flags=--expose-gc'] : [])],
     headless: true,
   });
   const samples: Sample[] = [];
@@ -129,10 +186,13 @@ async function main(): Promise<void> {
     const cdp = await context.newCDPSession(page);
     await cdp.send('Performance.enable');
     const t0 = performance.now();
+    const warmRun = Math.max(10, Math.round(RUNS / 10));
+    let dumpWarm = new Map<string, number>();
     for (let run = 1; run <= RUNS; run++) {
       await runOnce(page);
+      if (run === warmRun) dumpWarm = await allocatorDump(cdp);
       if (run === 1 || run % EVERY === 0 || run === RUNS) {
-        const s = await sample(run, cdp, profile);
+        const s = await sample(run, page, cdp, profile);
         samples.push(s);
         const mb = (b: number) => (b / 1e6).toFixed(1).padStart(7);
         console.log(
@@ -142,7 +202,7 @@ async function main(): Promise<void> {
       }
     }
     // Growth per run over the samples after the warm-up (the first tenth of the runs, at least 10).
-    const warm = samples.filter((s) => s.run >= Math.max(10, RUNS / 10));
+    const warm = samples.filter((s) => s.run >= warmRun);
     const fit = (key: keyof Sample) =>
       slope(
         warm.map((s) => s.run),
@@ -165,7 +225,18 @@ async function main(): Promise<void> {
       `\ngrowth per run after run ${warm[0]?.run}: renderer RSS ${kb(summary.perRun.rendererRssBytes)}, PSS ${kb(summary.perRun.rendererPssBytes)}, ` +
         `JS heap ${kb(summary.perRun.jsHeapUsedBytes)}, DOM nodes ${summary.perRun.domNodes.toFixed(1)}, listeners ${summary.perRun.jsEventListeners.toFixed(1)} (${summary.seconds.toFixed(0)} s)`,
     );
-    if (values.json) writeFileSync(values.json, JSON.stringify({ summary, samples }, null, 2));
+    const dumpEnd = await allocatorDump(cdp);
+    const grown = [...dumpEnd]
+      .map(([key, bytes]) => ({ key, deltaBytes: bytes - (dumpWarm.get(key) ?? 0), bytes }))
+      .sort((a, b) => b.deltaBytes - a.deltaBytes)
+      .slice(0, 6);
+    console.log(`Chromium's allocators that grew most from run ${warmRun} to run ${RUNS}:`);
+    for (const g of grown)
+      console.log(
+        `  ${g.key.padEnd(36)} ${(g.deltaBytes / 1e6).toFixed(1).padStart(8)} MB (now ${(g.bytes / 1e6).toFixed(1)} MB)`,
+      );
+    if (values.json)
+      writeFileSync(values.json, JSON.stringify({ summary, samples, grown }, null, 2));
   } finally {
     await context.close();
     await server.close();
