@@ -22,7 +22,7 @@ import {
 import { wrapSession, type GraphRunner } from '../src/core/graph';
 import { parseLpipsManifest } from '../src/core/lpips';
 import { readPng } from '../src/cli/nodeRuntime';
-import { loadVariantGraphs, readPackManifest } from '../src/cli/nodeRuntime';
+import { loadVariantGraphs, nodeSessionOptions, readPackManifest } from '../src/cli/nodeRuntime';
 import { listBundledPacks } from '../scripts/packAssetsPlugin';
 import { CHROMIUM_ARGS, chromiumPath } from '../e2e/chromium';
 
@@ -77,11 +77,12 @@ async function benchMetrics(
     for (const k of ['alex', 'squeeze'] as const) {
       const g = manifest.graphs[k];
       if (!g) continue;
-      const session = await ort.InferenceSession.create(resolve(lpipsDir, g.file), {
-        executionProviders: ['cpu'],
-        intraOpNumThreads: threads,
-      });
-      lpips[k] = wrapSession(session, ort);
+      // The same session options as every other Node session (SESSION_TUNING included).
+      const session = await ort.InferenceSession.create(
+        resolve(lpipsDir, g.file),
+        nodeSessionOptions(threads),
+      );
+      lpips[k] = wrapSession(session, ort, `the LPIPS ${k} graph (${g.file})`);
     }
   }
   const [a, b] = await Promise.all(PAIR.map((p) => readPng(resolve(p))));

@@ -4,11 +4,7 @@
  */
 import { BENCH_FIRST_WARMUP_MS, BENCH_WARMUP_MS } from '../src/core/benchmark';
 import { parseManifest } from '../src/core/manifest';
-import {
-  benchmarkLoadedVariant,
-  loadVariant,
-  terminateWorker,
-} from '../src/inference/inferenceClient';
+import { benchmarkLoadedVariant, loadVariant, stopWorker } from '../src/inference/inferenceClient';
 import { benchmarkMetricsInWorker, loadLpips, scoreFrame } from '../src/evaluate/metricsClient';
 import type { BackendPreference } from '../workers/protocol';
 
@@ -44,7 +40,7 @@ async function inbetweenBench(req: BenchRequest) {
     });
     rows.push({ ...result, loadMs, sessionMs: loaded.sessionMs, backendInfo: loaded.backend });
   }
-  terminateWorker('benchmark finished');
+  stopWorker('benchmark finished');
   return rows;
 }
 

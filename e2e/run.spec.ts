@@ -135,7 +135,11 @@ test.describe('running the studio end to end', () => {
     await studio.setNumber('run.steps', 3);
     await studio.run();
     await studio.expectDone(2);
-    expect(onnxRequests, 'sessions stay loaded after a cancel').toEqual([]);
+    // The status names a loading part only when the run had to load the model.
+    await expect(studio.id('run.status')).toHaveText(
+      /^Done: 2 in-betweens in \d+\.\d\d s \(model \d+\.\d\d s, images \d+\.\d\d s\)\.$/,
+    );
+    expect(onnxRequests, 'nothing downloaded again').toEqual([]);
   });
 
   test('switching variants runs each one (baseline, LoRA with a scale, fp16)', async ({
@@ -212,6 +216,5 @@ test.describe('running the studio end to end', () => {
     await expect(studio.id('keyframes.start.meta')).toContainText('bounce-start.png · 512×320');
     await expect(studio.id('keyframes.end.meta')).toContainText('bounce-end.png');
     await expect(studio.id('keyframes.fit-preview')).toBeVisible();
-    expect(sampleKeyframes()).toHaveLength(2);
   });
 });

@@ -31,7 +31,7 @@ import type {
   InferenceApi,
   LoadVariantRequest,
   LoadVariantResult,
-  ProgressEvent,
+  JobProgress,
   RunRequest,
   RunResult,
 } from './protocol';
@@ -67,7 +67,7 @@ async function chooseBackend(pref: BackendPreference, variant?: VariantSpec): Pr
 }
 
 // ---- Progress throttling: ~10 updates a second; stage changes and warnings always pass. ---------
-function throttle(send: (p: ProgressEvent) => void): (p: ProgressEvent, force?: boolean) => void {
+function throttle(send: (p: JobProgress) => void): (p: JobProgress, force?: boolean) => void {
   let last = 0;
   let lastKind = '';
   return (p, force = false) => {
@@ -168,7 +168,7 @@ function serial<A extends unknown[], R>(
 /** Loads one variant's graphs (see InferenceApi.loadVariant); `signal` aborts its downloads. */
 async function loadGraphs(
   req: LoadVariantRequest,
-  onProgress: (p: ProgressEvent) => void,
+  onProgress: (p: JobProgress) => void,
   signal: AbortSignal,
 ): Promise<LoadVariantResult> {
   const { manifest, source } = req;
@@ -281,7 +281,7 @@ const api: InferenceApi = {
   loadVariant: serial(
     async (
       req: LoadVariantRequest,
-      onProgress: (p: ProgressEvent) => void,
+      onProgress: (p: JobProgress) => void,
     ): Promise<LoadVariantResult> => {
       const { jobId } = req;
       const abort = new AbortController();
@@ -307,81 +307,79 @@ const api: InferenceApi = {
     return { ...result, backend, memory: readMemory() };
   }),
 
-  run: serial(
-    async (req: RunRequest, onProgress: (p: ProgressEvent) => void): Promise<RunResult> => {
-      const { manifest, variant, backend, graphs } = activeGraphs();
-      const progress = throttle(onProgress);
-      const tJob = performance.now();
-      try {
-        const start = bitmapToRgba(req.start);
-        const end = bitmapToRgba(req.end);
-        const prepared = prepareKeyframes(manifest, start, end, req.fitMode);
-        const latentKey = `${manifest.id}:${manifest.graphs.encoder.sha256}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
-        const reuse = encodedCache?.key === latentKey ? encodedCache.encoded : undefined;
-        const result = await interpolate(
-          manifest,
-          variant,
-          graphs,
-          prepared,
-          req.settings,
-          {
-            isCancelled: () => cancelled.has(req.jobId),
-            onProgress: (p: PipelineProgress) => {
-              if (p.stage === 'denoise')
-                progress(
-                  {
-                    kind: 'denoise',
-                    step: p.step,
-                    totalSteps: p.totalSteps,
-                    batch: p.batch,
-                    totalBatches: p.totalBatches,
-                  },
-                  p.step === p.totalSteps,
-                );
-              else if (p.stage === 'encode')
-                progress({ kind: 'encode', done: p.done, total: p.total });
-              else progress({ kind: 'decode', frame: p.frame, total: p.total }, true);
-            },
+  run: serial(async (req: RunRequest, onProgress: (p: JobProgress) => void): Promise<RunResult> => {
+    const { manifest, variant, backend, graphs } = activeGraphs();
+    const progress = throttle(onProgress);
+    const tJob = performance.now();
+    try {
+      const start = bitmapToRgba(req.start);
+      const end = bitmapToRgba(req.end);
+      const prepared = prepareKeyframes(manifest, start, end, req.fitMode);
+      const latentKey = `${manifest.id}:${manifest.graphs.encoder.sha256}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
+      const reuse = encodedCache?.key === latentKey ? encodedCache.encoded : undefined;
+      const result = await interpolate(
+        manifest,
+        variant,
+        graphs,
+        prepared,
+        req.settings,
+        {
+          isCancelled: () => cancelled.has(req.jobId),
+          onProgress: (p: PipelineProgress) => {
+            if (p.stage === 'denoise')
+              progress(
+                {
+                  kind: 'denoise',
+                  step: p.step,
+                  totalSteps: p.totalSteps,
+                  batch: p.batch,
+                  totalBatches: p.totalBatches,
+                },
+                p.step === p.totalSteps,
+              );
+            else if (p.stage === 'encode')
+              progress({ kind: 'encode', done: p.done, total: p.total });
+            else progress({ kind: 'decode', frame: p.frame, total: p.total }, true);
           },
-          reuse,
-        );
-        encodedCache = { key: latentKey, encoded: result.encoded };
-        const frames = [];
-        for (let i = 0; i < result.modelFrames.length; i++) {
-          const restored = restoreFrame(result.modelFrames[i]!, prepared.plan, start);
-          frames.push({
-            position: result.positions[i]!,
-            png: await rgbaToPng(restored),
-            width: restored.width,
-            height: restored.height,
-          });
-        }
-        const fittedStart = await rgbaToPng(prepared.start);
-        const fittedEnd = await rgbaToPng(prepared.end);
-        const jobMs = performance.now() - tJob;
-        return {
-          jobId: req.jobId,
-          packId: manifest.id,
-          variantId: variant.id,
-          backend,
-          frames,
-          steps: result.steps,
-          timesteps: result.timesteps,
-          loraScale: result.loraScale,
-          timings: result.timings,
-          jobMs,
-          imageMs: jobMs - result.timings.totalMs,
-          fitPlan: prepared.plan,
-          fittedStart,
-          fittedEnd,
-        };
-      } finally {
-        req.start.close();
-        req.end.close();
-        cancelled.delete(req.jobId);
+        },
+        reuse,
+      );
+      encodedCache = { key: latentKey, encoded: result.encoded };
+      const frames = [];
+      for (let i = 0; i < result.modelFrames.length; i++) {
+        const restored = restoreFrame(result.modelFrames[i]!, prepared.plan, start);
+        frames.push({
+          position: result.positions[i]!,
+          png: await rgbaToPng(restored),
+          width: restored.width,
+          height: restored.height,
+        });
       }
-    },
-  ),
+      const fittedStart = await rgbaToPng(prepared.start);
+      const fittedEnd = await rgbaToPng(prepared.end);
+      const jobMs = performance.now() - tJob;
+      return {
+        jobId: req.jobId,
+        packId: manifest.id,
+        variantId: variant.id,
+        backend,
+        frames,
+        steps: result.steps,
+        timesteps: result.timesteps,
+        loraScale: result.loraScale,
+        timings: result.timings,
+        jobMs,
+        imageMs: jobMs - result.timings.totalMs,
+        fitPlan: prepared.plan,
+        fittedStart,
+        fittedEnd,
+      };
+    } finally {
+      req.start.close();
+      req.end.close();
+      cancelled.delete(req.jobId);
+    }
+  }),
 
   cancel(jobId: number) {
     cancelled.add(jobId);

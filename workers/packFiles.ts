@@ -9,7 +9,7 @@ import { describeFetchFailure } from '../src/core/fetchFailure';
 import { RunCancelledError } from '../src/core/pipeline';
 import { verifyPackFile } from '../src/core/sha256';
 import { CacheFullError, readCachedFile, writeCachedFile } from '../src/packs/packCache';
-import type { PackSource, ProgressEvent } from './protocol';
+import type { PackSource, JobProgress } from './protocol';
 
 /** A download that sends nothing for this long is given up (covers a server that never answers, too). */
 export const STALL_TIMEOUT_MS = 20_000;
@@ -101,7 +101,7 @@ export async function obtainFile(
   packId: string,
   source: PackSource,
   ref: { file: string; sizeBytes: number; sha256: string },
-  progress: (p: ProgressEvent, force?: boolean) => void,
+  progress: (p: JobProgress, force?: boolean) => void,
   warnings: string[],
   signal?: AbortSignal,
 ): Promise<{ bytes: Uint8Array; fromCache: boolean }> {

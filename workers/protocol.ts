@@ -34,7 +34,7 @@ export interface BackendInfo {
 }
 
 /** One typed progress shape for the whole job, throttled to ~10 updates/s by the worker. */
-export type ProgressEvent =
+export type JobProgress =
   | {
       kind: 'download';
       file: string;
@@ -112,10 +112,10 @@ export interface InferenceApi {
   /** Fetches (or reads from cache), verifies and loads the graphs of one variant. */
   loadVariant(
     req: LoadVariantRequest,
-    onProgress: (p: ProgressEvent) => void,
+    onProgress: (p: JobProgress) => void,
   ): Promise<LoadVariantResult>;
   /** Runs the loaded variant. Rejects with name "RunCancelledError" when cancelled. */
-  run(req: RunRequest, onProgress: (p: ProgressEvent) => void): Promise<RunResult>;
+  run(req: RunRequest, onProgress: (p: JobProgress) => void): Promise<RunResult>;
   /** Times the loaded variant (ms per denoiser step, decode, in-between) on this backend. */
   benchmark(
     opts: BenchmarkOptions,
@@ -165,7 +165,7 @@ export interface ScoreResult {
 /** The metrics worker's API, exposed with comlink. */
 export interface MetricsApi {
   /** Loads the LPIPS graphs from a folder (URL or picked files) or the cache. */
-  loadLpips(source: PackSource, onProgress: (p: ProgressEvent) => void): Promise<LpipsStatus>;
+  loadLpips(source: PackSource, onProgress: (p: JobProgress) => void): Promise<LpipsStatus>;
   /** Scores a result against a ground-truth frame (same size, else a clear error). */
   score(req: ScoreRequest): Promise<ScoreResult>;
   /** Times each metric on one pair (benchmark). */

@@ -217,8 +217,44 @@ function countNonFinite(data: Float32Array): number {
   return n;
 }
 
-function sameDims(a: readonly number[], b: readonly number[]): boolean {
-  return a.length === b.length && a.every((d, i) => d === b[i]);
+/** Same shape; a null in `want` takes any size on that axis. */
+function sameDims(a: readonly number[], want: readonly (number | null)[]): boolean {
+  return a.length === want.length && want.every((d, i) => d === null || d === a[i]);
+}
+
+/**
+ * The one check every graph output gets before it is used: its shape (`want`, null = any size on
+ * that axis), then non-finite values, then — for the denoiser and the decoder, whose outputs are
+ * never all zeros in a working model — all zeros, which is what fp16 graphs return on a WebGPU
+ * adapter without shader-f16. `step` (1-based, of `steps`) says where a denoising run stopped.
+ */
+function checkOutput(
+  t: FloatTensor,
+  want: readonly (number | null)[],
+  graph: ModelOutputError['graph'],
+  step?: { at: number; of: number },
+): void {
+  const what = graph === 'motion' ? 'the motion graph' : `the ${graph}`;
+  if (!sameDims(t.dims, want)) {
+    throw new Error(
+      `${what} returned shape [${t.dims.join(', ')}], expected [${want.map((d) => d ?? 'any').join(', ')}] — is it the right graph for this pack?`,
+    );
+  }
+  const where = step ? ` at step ${step.at} of ${step.of} — the run was stopped` : '';
+  const bad = countNonFinite(t.data);
+  if (bad)
+    throw new ModelOutputError(
+      `${what} returned ${bad} non-finite values${where}`,
+      graph,
+      step?.at,
+    );
+  if ((graph === 'denoiser' || graph === 'decoder') && isAllZero(t.data)) {
+    throw new ModelOutputError(
+      `${what} returned all zeros${where} (on WebGPU this happens when fp16 graphs run on an adapter without shader-f16)`,
+      graph,
+      step?.at,
+    );
+  }
 }
 
 function pick(out: Record<string, FloatTensor>, name: string, what: string): FloatTensor {
@@ -241,13 +277,7 @@ export async function encodeKeyframe(
   const latent = pick(out, spec.outputs.latent, 'the encoder');
   const { channels, downsample, scaleFactor } = manifest.latent;
   const want = [1, channels, image.height / downsample, image.width / downsample];
-  if (!sameDims(latent.dims, want)) {
-    throw new Error(
-      `the encoder returned a latent of shape [${latent.dims.join(', ')}], expected [${want.join(', ')}] — is it the right graph for this pack?`,
-    );
-  }
-  const bad = countNonFinite(latent.data);
-  if (bad) throw new ModelOutputError(`the encoder returned ${bad} non-finite values`, 'encoder');
+  checkOutput(latent, want, 'encoder');
   const scaled = new Float32Array(latent.data.length);
   for (let i = 0; i < scaled.length; i++) scaled[i] = latent.data[i]! * scaleFactor;
   return { data: scaled, dims: want };
@@ -298,14 +328,7 @@ export async function estimateMotion(
     [spec.inputs.endImage]: t(keyframes.end),
   });
   const m = pick(out, spec.outputs.motion, 'the motion graph');
-  if (m.dims.length !== 4 || m.dims[0] !== 1 || m.dims[2] !== height || m.dims[3] !== width) {
-    throw new Error(
-      `the motion graph returned shape [${m.dims.join(', ')}], expected [1, K, ${height}, ${width}] — is it the right graph for this pack?`,
-    );
-  }
-  const bad = countNonFinite(m.data);
-  if (bad)
-    throw new ModelOutputError(`the motion graph returned ${bad} non-finite values`, 'motion');
+  checkOutput(m, [1, null, height, width], 'motion');
   return m;
 }
 
@@ -364,20 +387,7 @@ export async function decodeLatent(
   const ds = manifest.latent.downsample;
   const h = latent.dims[2]! * ds;
   const w = latent.dims[3]! * ds;
-  if (!sameDims(image.dims, [1, 3, h, w])) {
-    throw new Error(
-      `the decoder returned an image of shape [${image.dims.join(', ')}], expected [1, 3, ${h}, ${w}]`,
-    );
-  }
-  const bad = countNonFinite(image.data);
-  if (bad)
-    throw new ModelOutputError(`the decoder returned ${bad} non-finite pixel values`, 'decoder');
-  if (isAllZero(image.data)) {
-    throw new ModelOutputError(
-      'the decoder returned an all-zero image (on WebGPU this happens when fp16 graphs run on an adapter without shader-f16)',
-      'decoder',
-    );
-  }
+  checkOutput(image, [1, 3, h, w], 'decoder');
   return tensorToRgba(image.data, w, h, manifest.image.valueRange);
 }
 
@@ -505,26 +515,7 @@ export async function denoiseFrames(
       const out = await denoiser.run(feeds);
       denoiserCallMs.push(now() - t0);
       const pred = pick(out, spec.outputs.prediction, 'the denoiser');
-      if (!sameDims(pred.dims, dims)) {
-        throw new Error(
-          `the denoiser returned shape [${pred.dims.join(', ')}], expected [${dims.join(', ')}] — is it the right graph for this pack?`,
-        );
-      }
-      const bad = countNonFinite(pred.data);
-      if (bad) {
-        throw new ModelOutputError(
-          `the denoiser returned ${bad} non-finite values at step ${s + 1} of ${stepCount} — the run was stopped`,
-          'denoiser',
-          s + 1,
-        );
-      }
-      if (isAllZero(pred.data)) {
-        throw new ModelOutputError(
-          `the denoiser returned all zeros at step ${s + 1} (on WebGPU this happens when fp16 graphs run without shader-f16) — the run was stopped`,
-          'denoiser',
-          s + 1,
-        );
-      }
+      checkOutput(pred, dims, 'denoiser', { at: s + 1, of: stepCount });
       let noise: Float32Array | undefined;
       if (plan.eta > 0) {
         noise = new Float32Array(B * frameLen);

@@ -4,7 +4,7 @@
  * and the memory the browser exposes (WASM heap, WebGPU buffer bytes) — exportable as CSV and
  * Markdown for a report. Each variant is loaded in a fresh worker, so its memory figures are its own.
  */
-import { benchmarkLoadedVariant, loadVariant, restartWorker } from '../inference/inferenceClient';
+import { benchmarkLoadedVariant, loadVariant, stopWorker } from '../inference/inferenceClient';
 import { packSource } from '../packs/packActions';
 import { forgetLoadedVariant } from '../run/runActions';
 import { patch, say, useStudio, type EfficiencyRow } from '../state/store';
@@ -25,7 +25,7 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
   forgetLoadedVariant();
   try {
     for (const v of manifest.variants) {
-      restartWorker();
+      stopWorker('restarted');
       patch('efficiency', { measuring: `loading ${v.label}` });
       const loaded = await loadVariant(
         { manifest, source, variantId: v.id, backend: useStudio.getState().settings.backend },
@@ -59,7 +59,7 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
     say('error', 'efficiency', `Measuring failed: ${(e as Error).message}`);
   } finally {
     patch('efficiency', { measuring: null });
-    restartWorker();
+    stopWorker('restarted');
     forgetLoadedVariant();
   }
 }

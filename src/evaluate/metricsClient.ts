@@ -5,7 +5,7 @@ import type {
   LpipsStatus,
   MetricsApi,
   PackSource,
-  ProgressEvent,
+  JobProgress,
   ScoreRequest,
   ScoreResult,
 } from '../../workers/protocol';
@@ -22,7 +22,7 @@ const client = createWorkerClient<MetricsApi>(
 /** Loads LPIPS graphs from a folder URL, picked files, or the cache. */
 export function loadLpips(
   source: PackSource,
-  onProgress: (p: ProgressEvent) => void = () => undefined,
+  onProgress: (p: JobProgress) => void = () => undefined,
 ): Promise<LpipsStatus> {
   return client.call((r) => r.loadLpips(source, Comlink.proxy(onProgress)));
 }

@@ -9,7 +9,7 @@ import type {
   InferenceApi,
   LoadVariantRequest,
   LoadVariantResult,
-  ProgressEvent,
+  JobProgress,
   RunRequest,
   RunResult,
 } from '../../workers/protocol';
@@ -25,10 +25,16 @@ const client = createWorkerClient<InferenceApi>(
     }),
 );
 
+let lastJobId = 0;
+/** A new job id for a load or run: unique across every feature that uses the worker. */
+export function nextJobId(): number {
+  return ++lastJobId;
+}
+
 /** Loads (downloading, verifying and caching as needed) one variant's graphs. */
 export function loadVariant(
   req: LoadVariantRequest,
-  onProgress: (p: ProgressEvent) => void,
+  onProgress: (p: JobProgress) => void,
 ): Promise<LoadVariantResult> {
   return client.call((r) => r.loadVariant(req, Comlink.proxy(onProgress)));
 }
@@ -36,7 +42,7 @@ export function loadVariant(
 /** Runs the loaded variant on two keyframes; the bitmaps are transferred (and closed) by the worker. */
 export function runInterpolation(
   req: RunRequest,
-  onProgress: (p: ProgressEvent) => void,
+  onProgress: (p: JobProgress) => void,
 ): Promise<RunResult> {
   return client.call((r) =>
     r.run(Comlink.transfer(req, [req.start, req.end]), Comlink.proxy(onProgress)),
@@ -54,12 +60,10 @@ export function cancelRun(jobId: number): void {
   void client.current()?.cancel(jobId);
 }
 
-/** Ends the worker between jobs so the next call starts a fresh one (per-variant memory figures). */
-export function restartWorker(): void {
-  client.terminate('restarted');
-}
-
-/** Stops the worker at once (a hung or runaway job); the next call starts a new one. */
-export function terminateWorker(reason = 'stopped by force'): void {
+/**
+ * Stops the worker at once — a hung or runaway job, or between jobs so the next one starts in a
+ * fresh worker (per-variant memory figures); pending calls reject and the next call starts anew.
+ */
+export function stopWorker(reason: string): void {
   client.terminate(reason);
 }

@@ -8,8 +8,9 @@ import { formatBytes } from '../common/format';
 import {
   cancelRun,
   loadVariant,
+  nextJobId,
   runInterpolation,
-  terminateWorker,
+  stopWorker,
   WorkerCrashedError,
 } from '../inference/inferenceClient';
 import { modelFrameSize } from '../core/pipeline';
@@ -24,11 +25,10 @@ import {
   type RunTrace,
   type RunView,
 } from '../state/store';
-import type { ProgressEvent, RunFrame, RunResult } from '../../workers/protocol';
+import type { JobProgress, RunFrame, RunResult } from '../../workers/protocol';
 
 /** What the worker has loaded: pack option + variant + backend preference. */
 let loadedKey: string | null = null;
-let jobCounter = 0;
 /** How many runs the latent plot overlays. */
 const TRACE_LIMIT = 8;
 /** Seconds after a cancel request before the page offers to stop the worker by force. */
@@ -38,7 +38,7 @@ function isCurrent(jobId: number): boolean {
   return useStudio.getState().run.jobId === jobId;
 }
 
-function onLoadProgress(jobId: number, p: ProgressEvent): void {
+function onLoadProgress(jobId: number, p: JobProgress): void {
   if (!isCurrent(jobId)) return;
   switch (p.kind) {
     case 'download':
@@ -84,7 +84,7 @@ function onLoadProgress(jobId: number, p: ProgressEvent): void {
   }
 }
 
-function onRunProgress(jobId: number, p: ProgressEvent): void {
+function onRunProgress(jobId: number, p: JobProgress): void {
   if (!isCurrent(jobId)) return;
   const run = useStudio.getState().run;
   if (run.status === 'cancelling') return;
@@ -172,7 +172,7 @@ export async function startRun(): Promise<void> {
     return;
   }
   const settings = { ...s.settings };
-  const jobId = ++jobCounter;
+  const jobId = nextJobId();
   const tPressed = performance.now();
   let loadMs = 0;
   clearMessages('run');
@@ -316,7 +316,7 @@ export function cancelCurrentRun(): void {
 /** Stops the worker by force (a job that does not respond to cancel). */
 export function forceStop(): void {
   loadedKey = null;
-  terminateWorker('stopped by force');
-  patch('run', { status: 'cancelled', stage: '', stuck: false, jobId: ++jobCounter });
+  stopWorker('stopped by force');
+  patch('run', { status: 'cancelled', stage: '', stuck: false, jobId: nextJobId() });
   say('info', 'run', 'The worker was stopped; the model will be loaded again on the next run.');
 }

@@ -4,7 +4,7 @@
  * worker. Each finished row keeps its frames (and scores against the ground truth, if set); a
  * cancelled sweep keeps the rows it finished. Exports a CSV and a PNG contact sheet.
  */
-import { cancelRun, loadVariant, runInterpolation } from '../inference/inferenceClient';
+import { cancelRun, loadVariant, nextJobId, runInterpolation } from '../inference/inferenceClient';
 import { scoreFrame } from '../evaluate/metricsClient';
 import { GT_POSITION } from '../evaluate/evaluateActions';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
@@ -66,7 +66,6 @@ export function planSweep(
   return rows;
 }
 
-let sweepJob = 1_000_000;
 let currentJob: number | null = null;
 let cancelRequested = false;
 
@@ -100,7 +99,7 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
   try {
     for (const p of plan) {
       if (cancelRequested) break;
-      const jobId = ++sweepJob;
+      const jobId = nextJobId();
       currentJob = jobId;
       if (p.variantId !== loadedVariant) {
         await loadVariant(
