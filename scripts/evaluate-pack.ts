@@ -36,7 +36,7 @@ import {
   type InterpolationResult,
   type PreparedKeyframes,
 } from '../src/core/pipeline';
-import type { PackManifest } from '../src/core/manifest';
+import { variantSizeBytes, type PackManifest } from '../src/core/manifest';
 import {
   loadLpipsGraphs,
   loadVariantGraphs,
@@ -507,11 +507,8 @@ async function main(): Promise<void> {
     });
   }
 
-  const sizeOf = (variantId: string) => {
-    const v = manifest.variants.find((x) => x.id === variantId)!;
-    const g = manifest.graphs;
-    return g.encoder.sizeBytes + g.decoder.sizeBytes + g.denoisers[v.denoiser]!.sizeBytes;
-  };
+  // Every file the variant loads (the motion graph too, which this column once left out).
+  const sizeOf = (variantId: string) => variantSizeBytes(manifest, variantId);
   const rowOf = async (id: string, label: string, c?: Config): Promise<Row> => {
     const s = scores.get(id)!;
     const m = (k: 'psnr' | 'ssim' | 'lpips' | 'lpipsSqueeze') => meanMetric(s, k);

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { filesForVariant, parseManifest, validateManifest, type PackManifest } from './manifest';
+import {
+  filesForVariant,
+  parseManifest,
+  validateManifest,
+  variantSizeBytes,
+  type PackManifest,
+} from './manifest';
 
 const sha = (c: string) => c.repeat(64);
 
@@ -114,6 +120,13 @@ describe('validateManifest', () => {
       'weights/lora.onnx.data',
     ]);
     expect(() => filesForVariant(validManifest(), 'nope')).toThrow(/no variant "nope"/);
+  });
+
+  it('sums the bytes a variant loads from the same list', () => {
+    const m = validManifest();
+    const sum = filesForVariant(m, 'lora').reduce((n, f) => n + f.sizeBytes, 0);
+    expect(variantSizeBytes(m, 'lora')).toBe(sum);
+    expect(sum).toBeGreaterThan(m.graphs.encoder.sizeBytes + m.graphs.decoder.sizeBytes);
   });
 
   it('accepts a decoder that takes both keyframes as references', () => {

@@ -371,3 +371,8 @@ export function filesForVariant(
   }
   return list;
 }
+
+/** Bytes a variant loads: every file of `filesForVariant` (motion graph and external data included). */
+export function variantSizeBytes(m: PackManifest, variantId: string): number {
+  return filesForVariant(m, variantId).reduce((sum, f) => sum + f.sizeBytes, 0);
+}

@@ -7,6 +7,7 @@
 import { benchmarkLoadedVariant, loadVariant, stopWorker } from '../inference/inferenceClient';
 import { packSource } from '../packs/packActions';
 import { forgetLoadedVariant } from '../run/runActions';
+import { variantSizeBytes } from '../core/manifest';
 import { patch, say, useStudio, type EfficiencyRow } from '../state/store';
 
 /**
@@ -39,11 +40,7 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
         precision: v.precision,
         backend: b.backend,
         denoiserBytes: den.sizeBytes,
-        totalBytes:
-          den.sizeBytes +
-          manifest.graphs.encoder.sizeBytes +
-          manifest.graphs.decoder.sizeBytes +
-          (manifest.graphs.motion?.sizeBytes ?? 0),
+        totalBytes: variantSizeBytes(manifest, v.id),
         sessionMs: loaded.sessionMs[`denoiser:${v.denoiser}`] ?? null,
         stepMs: b.denoiserStepMs,
         decodeMs: b.decodeMs,

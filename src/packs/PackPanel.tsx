@@ -3,6 +3,7 @@
  * what the manifest says is wrong when it is invalid. Untrained packs are labelled as such.
  */
 import { formatBytes } from '../common/format';
+import { variantSizeBytes } from '../core/manifest';
 import { useRef, useState } from 'react';
 import { selectSelectedPack, selectVariant, useStudio } from '../state/store';
 import {
@@ -30,13 +31,7 @@ export function PackPanel() {
   const filesInput = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
 
-  const totalBytes =
-    manifest && variant
-      ? manifest.graphs.encoder.sizeBytes +
-        manifest.graphs.decoder.sizeBytes +
-        (manifest.graphs.motion?.sizeBytes ?? 0) +
-        (manifest.graphs.denoisers[variant.denoiser]?.sizeBytes ?? 0)
-      : 0;
+  const totalBytes = manifest && variant ? variantSizeBytes(manifest, variant.id) : 0;
 
   return (
     <section
