@@ -12,7 +12,13 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
-import { interpolate, MAX_INBETWEENS, prepareKeyframes, restoreFrame } from '../core/pipeline';
+import {
+  groundTruthIndex,
+  interpolate,
+  MAX_INBETWEENS,
+  prepareKeyframes,
+  restoreFrame,
+} from '../core/pipeline';
 import {
   loadLpipsGraphs,
   loadVariantGraphs,
@@ -118,7 +124,7 @@ async function scoreMidFrame(
   lpips: LpipsGraphs,
 ) {
   try {
-    const frame = files[positions.indexOf(0.5)];
+    const frame = files[groundTruthIndex(positions)];
     if (frame === undefined) throw new Error('internal error: no in-between at τ = 0.5');
     const written = await readPng(join(outDir, frame));
     const scores = await scoreImages(

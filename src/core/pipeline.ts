@@ -116,6 +116,14 @@ export interface InterpolationResult {
   timings: RunTimings;
 }
 
+/** Where a triplet's middle (ground-truth) frame is compared: τ = ½, never an off-by-one frame. */
+export const GROUND_TRUTH_TAU = 0.5;
+
+/** Index of the in-between at τ = ½ among `positions`, or -1 (an even number of them has none). */
+export function groundTruthIndex(positions: readonly number[]): number {
+  return positions.findIndex((p) => Math.abs(p - GROUND_TRUTH_TAU) < 1e-9);
+}
+
 /** τ of each in-between: i/(N+1) for i = 1…N. */
 export function inbetweenPositions(count: number): number[] {
   if (!Number.isInteger(count) || count < 1 || count > MAX_INBETWEENS) {

@@ -9,12 +9,10 @@ import {
   keyframeBlob,
   releaseImage,
 } from '../keyframes/keyframeActions';
+import { groundTruthIndex } from '../core/pipeline';
 import { clearMessages, patch, say, useStudio, type RunView, type ScoreRow } from '../state/store';
 import type { PackSource } from '../../workers/protocol';
 import { loadLpips, scoreFrame } from './metricsClient';
-
-/** The in-between position a ground-truth frame is compared with (never an off-by-one frame). */
-export const GT_POSITION = 0.5;
 
 /** Looks for LPIPS graphs: the server's /models/lpips/, else the IndexedDB cache. */
 export async function initLpips(): Promise<void> {
@@ -140,7 +138,7 @@ export async function scoreRun(run: RunView): Promise<void> {
   const gt = useStudio.getState().evaluate.groundTruth;
   if (!gt) return;
   const gtBlob = keyframeBlob(gt.id);
-  const frame = run.frames.find((f) => Math.abs(f.position - GT_POSITION) < 1e-9);
+  const frame = run.frames[groundTruthIndex(run.frames.map((f) => f.position))];
   if (!gtBlob) return;
   if (!frame) {
     say(

@@ -6,11 +6,11 @@
  */
 import { cancelRun, loadVariant, nextJobId, runInterpolation } from '../inference/inferenceClient';
 import { scoreFrame } from '../evaluate/metricsClient';
-import { GT_POSITION } from '../evaluate/evaluateActions';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
 import { forgetLoadedVariant, toFrameViews } from '../run/runActions';
 import { meanStdPerStep } from '../core/collapse';
+import { groundTruthIndex } from '../core/pipeline';
 import { patch, say, useStudio, type SweepRow } from '../state/store';
 
 /** The default LoRA scales of a sweep. */
@@ -140,7 +140,7 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
         lpipsAlex: null,
         finalStd: meanStdPerStep(result.steps).at(-1) ?? NaN,
       };
-      const middle = result.frames.find((f) => Math.abs(f.position - GT_POSITION) < 1e-9);
+      const middle = result.frames[groundTruthIndex(result.frames.map((f) => f.position))];
       if (gt && middle) {
         const sc = await scoreFrame({ result: middle.png, groundTruth: gt });
         Object.assign(row, { psnr: sc.psnr, ssim: sc.ssim, lpipsAlex: sc.lpipsAlex });
