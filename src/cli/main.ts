@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
+import { referenceVariant } from '../core/manifest';
 import {
   groundTruthIndex,
   interpolate,
@@ -166,7 +167,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   if (!FIT_MODES.includes(fit))
     throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${values.fit}"`);
   const manifest = await readPackManifest(values.pack!);
-  const variantId = values.variant ?? manifest.variants[0]!.id;
+  const variantId = values.variant ?? referenceVariant(manifest).id;
   const variantSpec = manifest.variants.find((v) => v.id === variantId);
   if (!variantSpec) {
     throw new UsageError(

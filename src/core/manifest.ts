@@ -376,3 +376,11 @@ export function filesForVariant(
 export function variantSizeBytes(m: PackManifest, variantId: string): number {
   return filesForVariant(m, variantId).reduce((sum, f) => sum + f.sizeBytes, 0);
 }
+
+/**
+ * The variant every comparison is made against (the collapse check's baseline, the first in the
+ * list): the pack contract puts the reference variant first.
+ */
+export function referenceVariant(m: PackManifest): VariantSpec {
+  return m.variants[0]!;
+}

@@ -19,6 +19,7 @@ import type { RunTrace } from '../state/store';
 import { downloadBlob } from '../common/download';
 import { useStudio } from '../state/store';
 import { judgeTraces, tracesToCsv } from './traces';
+import { referenceVariant } from '../core/manifest';
 
 const COLOURS = [
   '#e0662f',
@@ -45,7 +46,9 @@ function valueAt(step: StepRecord, stat: Stat, frame: number | 'all'): number | 
 export function LatentPlot() {
   // The plot is not urgent: React renders it in interruptible slices, never one long task.
   const traces = useDeferredValue(useStudio((s) => s.run.traces));
-  const baselineVariant = useStudio((s) => s.packs.manifest?.variants[0]?.id ?? null);
+  const baselineVariant = useStudio((s) =>
+    s.packs.manifest ? referenceVariant(s.packs.manifest).id : null,
+  );
   const [stat, setStat] = useState<Stat>('std');
   const [frame, setFrame] = useState<number | 'all'>('all');
   const verdicts = useMemo(() => judgeTraces(traces, baselineVariant), [traces, baselineVariant]);

@@ -6,6 +6,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { useStudio } from '../state/store';
 import { LatentStatsTable } from './LatentStatsTable';
 import { judgeTraces } from '../plots/traces';
+import { referenceVariant } from '../core/manifest';
 
 interface Cell {
   url: string;
@@ -142,7 +143,9 @@ function Player({ cells }: { cells: Cell[] }) {
 /** The collapse warning for the shown run, next to its frames. */
 function CollapseWarning({ jobId }: { jobId: number }) {
   const traces = useStudio((s) => s.run.traces);
-  const baselineVariant = useStudio((s) => s.packs.manifest?.variants[0]?.id ?? null);
+  const baselineVariant = useStudio((s) =>
+    s.packs.manifest ? referenceVariant(s.packs.manifest).id : null,
+  );
   const verdict = useMemo(
     () => judgeTraces(traces, baselineVariant).get(jobId),
     [traces, baselineVariant, jobId],
