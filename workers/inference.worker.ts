@@ -19,10 +19,10 @@ import {
   restoreFrame,
   RunCancelledError,
   type EncodedKeyframes,
-  type PipelineProgress,
 } from '../src/core/pipeline';
 import { CacheFullError, saveCachedPack } from '../src/packs/packCache';
 import { obtainFile } from './packFiles';
+import { throttleProgress } from '../src/core/progress';
 import { sha256Hex } from '../src/core/sha256';
 import type {
   BackendInfo,
@@ -64,20 +64,6 @@ async function chooseBackend(pref: BackendPreference, variant?: VariantSpec): Pr
     );
   }
   return { ...base, backend: 'webgpu', reason: 'A WebGPU adapter is available.' };
-}
-
-// ---- Progress throttling: ~10 updates a second; stage changes and warnings always pass. ---------
-function throttle(send: (p: JobProgress) => void): (p: JobProgress, force?: boolean) => void {
-  let last = 0;
-  let lastKind = '';
-  return (p, force = false) => {
-    const t = performance.now();
-    if (force || p.kind !== lastKind || p.kind === 'warning' || t - last >= 100) {
-      last = t;
-      lastKind = p.kind;
-      send(p);
-    }
-  };
 }
 
 // ---- Sessions -----------------------------------------------------------------------------------
@@ -175,7 +161,7 @@ async function loadGraphs(
   const variant = manifest.variants.find((v) => v.id === req.variantId);
   if (!variant) throw new Error(`Pack "${manifest.id}" has no variant "${req.variantId}".`);
   const backend = await chooseBackend(req.backend, variant);
-  const progress = throttle(onProgress);
+  const progress = throttleProgress(onProgress);
   const warnings: string[] = [];
   // Sessions belong to a pack's exact files: any changed graph means a different pack.
   const { encoder, decoder, motion, denoisers } = manifest.graphs;
@@ -309,7 +295,7 @@ const api: InferenceApi = {
 
   run: serial(async (req: RunRequest, onProgress: (p: JobProgress) => void): Promise<RunResult> => {
     const { manifest, variant, backend, graphs } = activeGraphs();
-    const progress = throttle(onProgress);
+    const progress = throttleProgress(onProgress);
     const tJob = performance.now();
     try {
       const start = bitmapToRgba(req.start);
@@ -325,22 +311,7 @@ const api: InferenceApi = {
         req.settings,
         {
           isCancelled: () => cancelled.has(req.jobId),
-          onProgress: (p: PipelineProgress) => {
-            if (p.stage === 'denoise')
-              progress(
-                {
-                  kind: 'denoise',
-                  step: p.step,
-                  totalSteps: p.totalSteps,
-                  batch: p.batch,
-                  totalBatches: p.totalBatches,
-                },
-                p.step === p.totalSteps,
-              );
-            else if (p.stage === 'encode')
-              progress({ kind: 'encode', done: p.done, total: p.total });
-            else progress({ kind: 'decode', frame: p.frame, total: p.total }, true);
-          },
+          onProgress: progress,
         },
         reuse,
       );

@@ -18,6 +18,7 @@ import { absDiffHeatmap, heatmapColor, psnr, ssim } from '../src/core/metrics';
 import { getCachedPack, saveCachedPack } from '../src/packs/packCache';
 import { ortFor, probeGpu } from './ortEnv';
 import { obtainFile } from './packFiles';
+import { throttleProgress } from '../src/core/progress';
 import type {
   BackendName,
   LpipsStatus,
@@ -71,10 +72,11 @@ const api: MetricsApi = {
     const gpu = await probeGpu();
     const backend: BackendName = gpu.adapter && !gpu.fallback ? 'webgpu' : 'wasm';
     const warnings: string[] = [];
+    const progress = throttleProgress(onProgress);
     for (const backbone of ['alex', 'squeeze'] as const) {
       const spec = manifest.graphs[backbone];
       if (!spec || (lpips.has(backbone) && lpipsBackend === backend)) continue;
-      const { bytes } = await obtainFile(LPIPS_CACHE_ID, source, spec, onProgress, warnings);
+      const { bytes } = await obtainFile(LPIPS_CACHE_ID, source, spec, progress, warnings);
       const rt = await ortFor(backend);
       const session = await rt.InferenceSession.create(bytes, {
         executionProviders: [backend],

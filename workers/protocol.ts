@@ -33,23 +33,9 @@ export interface BackendInfo {
   crossOriginIsolated: boolean;
 }
 
-/** One typed progress shape for the whole job, throttled to ~10 updates/s by the worker. */
-export type JobProgress =
-  | {
-      kind: 'download';
-      file: string;
-      loadedBytes: number;
-      totalBytes: number;
-      /** Set while no data has arrived for a while: how long the download has waited, ms. */
-      waitingMs?: number;
-    }
-  | { kind: 'cache-hit'; file: string; sizeBytes: number }
-  | { kind: 'verify'; file: string }
-  | { kind: 'compile'; graph: string }
-  | { kind: 'encode'; done: number; total: number }
-  | { kind: 'denoise'; step: number; totalSteps: number; batch: number; totalBatches: number }
-  | { kind: 'decode'; frame: number; total: number }
-  | { kind: 'warning'; message: string };
+/** One typed progress shape for the whole job (src/core/progress.ts), throttled by the worker. */
+export type { JobProgress } from '../src/core/progress';
+import type { JobProgress } from '../src/core/progress';
 
 export interface LoadVariantRequest {
   /** With a job id, `cancel(jobId)` stops the load, downloads included. */

@@ -133,8 +133,7 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     const stages: string[] = [];
     const settings = { count: 2, steps: 4, seed: SEED };
     const first = await interpolate(manifest, student.variant, student.graphs, prepared, settings, {
-      onProgress: (p) =>
-        stages.push(p.stage === 'encode' ? `encode ${p.done}/${p.total}` : p.stage),
+      onProgress: (p) => stages.push(p.kind === 'encode' ? `encode ${p.done}/${p.total}` : p.kind),
     });
     expect(stages.filter((s) => s.startsWith('encode'))).toEqual([
       'encode 0/3',
@@ -150,7 +149,7 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
       student.graphs,
       prepared,
       settings,
-      { onProgress: (p) => stages.push(p.stage) },
+      { onProgress: (p) => stages.push(p.kind) },
       first.encoded,
     );
     expect(stages).not.toContain('encode');

@@ -82,10 +82,8 @@ export interface StepRecord {
   frames: LatentStats[];
 }
 
-export type PipelineProgress =
-  | { stage: 'encode'; done: number; total: number }
-  | { stage: 'denoise'; step: number; totalSteps: number; batch: number; totalBatches: number }
-  | { stage: 'decode'; frame: number; total: number };
+import type { PipelineProgress } from './progress';
+export type { PipelineProgress } from './progress';
 
 export interface PipelineHooks {
   onProgress?: (p: PipelineProgress) => void;
@@ -510,7 +508,7 @@ export async function denoiseFrames(
       await yieldToEventLoop();
       if (hooks.isCancelled?.()) throw new RunCancelledError();
       hooks.onProgress?.({
-        stage: 'denoise',
+        kind: 'denoise',
         step: s,
         totalSteps: stepCount,
         batch: b,
@@ -534,7 +532,7 @@ export async function denoiseFrames(
       recordStats(s + 1);
     }
     hooks.onProgress?.({
-      stage: 'denoise',
+      kind: 'denoise',
       step: stepCount,
       totalSteps: stepCount,
       batch: b,
@@ -566,21 +564,21 @@ export async function interpolate(
   let motion = encoded?.motion;
   const needsMotion = manifest.graphs.motion !== undefined && motion === undefined;
   const total = (encoded ? 0 : 2) + (needsMotion ? 1 : 0);
-  if (total) hooks.onProgress?.({ stage: 'encode', done: 0, total });
+  if (total) hooks.onProgress?.({ kind: 'encode', done: 0, total });
   if (encoded) {
     // Re-runs with other settings (a LoRA scale, a seed) reuse the encoded keyframes.
     ({ start: startLatent, end: endLatent } = encoded);
   } else {
     startLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.start);
-    hooks.onProgress?.({ stage: 'encode', done: 1, total });
+    hooks.onProgress?.({ kind: 'encode', done: 1, total });
     endLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.end);
-    hooks.onProgress?.({ stage: 'encode', done: 2, total });
+    hooks.onProgress?.({ kind: 'encode', done: 2, total });
   }
   if (needsMotion) {
     if (!graphs.motion) throw new Error("this pack's motion graph is not loaded");
     if (hooks.isCancelled?.()) throw new RunCancelledError();
     motion = await estimateMotion(manifest, graphs.motion, keyframes);
-    hooks.onProgress?.({ stage: 'encode', done: total, total });
+    hooks.onProgress?.({ kind: 'encode', done: total, total });
   }
   const tEncoded = now();
   const den = await denoiseFrames(
@@ -600,7 +598,7 @@ export async function interpolate(
   for (let i = 0; i < den.latents.length; i++) {
     await yieldToEventLoop();
     if (hooks.isCancelled?.()) throw new RunCancelledError();
-    hooks.onProgress?.({ stage: 'decode', frame: i, total: den.latents.length });
+    hooks.onProgress?.({ kind: 'decode', frame: i, total: den.latents.length });
     const t0 = now();
     modelFrames.push(
       await decodeLatent(manifest, graphs.decoder, den.latents[i]!, references, positions[i]),
