@@ -43,6 +43,7 @@ const packDirs = values.pack?.length
 type Row = BenchmarkResult & { where: string; loadMs?: number };
 type MetricRow = MetricsBenchmark & { where: string };
 let metricRows: MetricRow[] = [];
+let longTasks: number[] = [];
 let wasmThreadsSeen = 2;
 
 const PAIR = ['public/samples/bounce-start.png', 'public/samples/bounce-end.png'] as const;
@@ -129,6 +130,55 @@ function printMetrics(rows: MetricRow[]): void {
   lines.forEach(show);
 }
 
+/**
+ * Main-thread long tasks in the studio page during a run (8 in-betweens × 30 steps of the tiny
+ * pack, the model already loaded and the plot drawn): what a person feels as the page freezing.
+ * A real freeze (frames encoded or scored on the main thread) costs seconds; on a shared 2-core
+ * machine scheduling noise alone gives 100–330 ms tasks, so this is a figure to read, not a gate.
+ */
+async function benchResponsiveness(
+  browser: import('playwright-core').Browser,
+  origin: string,
+): Promise<number[]> {
+  const page = await browser.newPage();
+  try {
+    const id = (t: string) => page.getByTestId(t);
+    const done = () =>
+      id('run.status')
+        .filter({ hasText: /^Done:/ })
+        .waitFor({ timeout: 120_000 });
+    await page.goto(`${origin}/?pack=tiny-random`);
+    await id('variant.select').waitFor();
+    await id('keyframes.sample').click();
+    await id('keyframes.end.meta').waitFor();
+    await id('run.steps').fill('2');
+    await id('run.start').click();
+    await done();
+    await page.locator('[data-testid="plot.chart"] .recharts-line').first().waitFor();
+    await page.evaluate(() => new Promise((r) => requestIdleCallback(r, { timeout: 5000 })));
+    await page.evaluate(() => {
+      const w = window as unknown as { __longTasks: number[] };
+      const since = performance.now();
+      w.__longTasks = [];
+      new PerformanceObserver((list) => {
+        for (const e of list.getEntries())
+          if (e.startTime >= since) w.__longTasks.push(Math.round(e.duration));
+      }).observe({ type: 'longtask' });
+    });
+    await id('run.count').fill('8');
+    await id('run.steps').fill('30');
+    await id('run.start').click();
+    await id('run.status').filter({ hasText: /^Step/ }).waitFor();
+    await done();
+    // The new trace joins the plot in a deferred render after the frames show.
+    await page.locator('[data-testid="plot.chart"] .recharts-line').nth(1).waitFor();
+    await page.waitForTimeout(500);
+    return await page.evaluate(() => (window as unknown as { __longTasks: number[] }).__longTasks);
+  } finally {
+    await page.close();
+  }
+}
+
 async function main(): Promise<void> {
   if (!values['no-build'] || !existsSync('dist/bench.html')) {
     console.log('building the studio (vite build)…');
@@ -205,12 +255,24 @@ async function main(): Promise<void> {
       }
     }
     metricRows = await benchMetrics(page, origin, wasmThreadsSeen);
+    longTasks = await benchResponsiveness(browser, origin);
   } finally {
     await browser.close();
     await new Promise<void>((res) => server.httpServer.close(() => res()));
   }
   printTable(rows);
   printMetrics(metricRows);
+  console.log(
+    `\nstudio page, a run of 8 in-betweens × 30 steps (tiny pack, model loaded): ${longTasks.length} main-thread long tasks (> 50 ms), ` +
+      `longest ${Math.max(0, ...longTasks)} ms${
+        longTasks.length
+          ? ` (${[...longTasks]
+              .sort((a, b) => b - a)
+              .slice(0, 8)
+              .join(', ')} ms)`
+          : ''
+      }`,
+  );
   if (values.json) writeFileSync(values.json, JSON.stringify(rows, null, 2));
 }
 
