@@ -45,6 +45,26 @@ async function runStillWorks(studio: Studio, frames = 3): Promise<void> {
   await studio.expectDone(frames);
 }
 
+/**
+ * A copy of the tiny pack on a server that stalls every graph download after 1000 bytes, loaded
+ * by URL, and Run pressed on the sample keyframes: the download is under way when this returns.
+ */
+async function runOnStalledPack(studio: Studio): Promise<TestServer> {
+  const server = await serve(
+    startPackServer({
+      dir: TINY,
+      manifest: { ...tinyManifest(), id: 'tiny-stall' },
+      stallAfterBytes: 1000,
+    }),
+  );
+  await studio.open();
+  await studio.dropKeyframes();
+  await studio.loadPackUrl(server.url);
+  await expect(studio.id('variant.select')).toBeVisible();
+  await studio.run();
+  return server;
+}
+
 let servers: TestServer[] = [];
 test.afterEach(async () => {
   await Promise.all(servers.map((s) => s.close()));
@@ -168,18 +188,7 @@ test.describe('servers that stall, stay silent or refuse', () => {
   test('Cancel aborts a stalled download at once; the bundled pack then runs', async ({
     studio,
   }) => {
-    const server = await serve(
-      startPackServer({
-        dir: TINY,
-        manifest: { ...tinyManifest(), id: 'tiny-stall' },
-        stallAfterBytes: 1000,
-      }),
-    );
-    await studio.open();
-    await studio.dropKeyframes();
-    await studio.loadPackUrl(server.url);
-    await expect(studio.id('variant.select')).toBeVisible();
-    await studio.run();
+    const server = await runOnStalledPack(studio);
     await expect(studio.id('run.status')).toContainText('waiting for the server', {
       timeout: 10_000,
     });
@@ -191,18 +200,7 @@ test.describe('servers that stall, stay silent or refuse', () => {
   });
 
   test('a download that stalls gives up with a message after 20 s', async ({ studio }) => {
-    const server = await serve(
-      startPackServer({
-        dir: TINY,
-        manifest: { ...tinyManifest(), id: 'tiny-stall' },
-        stallAfterBytes: 1000,
-      }),
-    );
-    await studio.open();
-    await studio.dropKeyframes();
-    await studio.loadPackUrl(server.url);
-    await expect(studio.id('variant.select')).toBeVisible();
-    await studio.run();
+    await runOnStalledPack(studio);
     await expect(studio.errors()).toContainText('stalled: the server sent nothing for 20 s', {
       timeout: 40_000,
     });
@@ -212,18 +210,7 @@ test.describe('servers that stall, stay silent or refuse', () => {
   });
 
   test('Force stop is offered when a load does not answer Cancel', async ({ studio, page }) => {
-    const server = await serve(
-      startPackServer({
-        dir: TINY,
-        manifest: { ...tinyManifest(), id: 'tiny-stall' },
-        stallAfterBytes: 1000,
-      }),
-    );
-    await studio.open();
-    await studio.dropKeyframes();
-    await studio.loadPackUrl(server.url);
-    await expect(studio.id('variant.select')).toBeVisible();
-    await studio.run();
+    await runOnStalledPack(studio);
     await expect(studio.id('run.status')).toContainText('Downloading', { timeout: 10_000 });
     // The worker stops answering (as a runtime stuck in a long synchronous call would).
     const worker = page.workers().find((w) => w.url().includes('inference.worker'));
@@ -244,18 +231,7 @@ test.describe('servers that stall, stay silent or refuse', () => {
   });
 
   test('reloading mid-download leaves a working studio', async ({ studio, page }) => {
-    const server = await serve(
-      startPackServer({
-        dir: TINY,
-        manifest: { ...tinyManifest(), id: 'tiny-stall' },
-        stallAfterBytes: 1000,
-      }),
-    );
-    await studio.open();
-    await studio.dropKeyframes();
-    await studio.loadPackUrl(server.url);
-    await expect(studio.id('variant.select')).toBeVisible();
-    await studio.run();
+    await runOnStalledPack(studio);
     await expect(studio.id('run.status')).toContainText('Downloading', { timeout: 10_000 });
     await page.reload();
     await studio.open();
