@@ -339,7 +339,6 @@ const api: InferenceApi = {
         timesteps: result.timesteps,
         loraScale: result.loraScale,
         timings: result.timings,
-        jobMs,
         imageMs: jobMs - result.timings.totalMs,
         fitPlan: prepared.plan,
         fittedStart,

@@ -82,10 +82,10 @@ export interface RunResult {
   loraScale: number | null;
   /** The model's part: encode, denoise and decode (src/core/pipeline.ts). */
   timings: RunTimings;
-  /** The whole job in the worker, ms: reading and fitting the keyframes, the model, and restoring
-   * and PNG-encoding the frames. */
-  jobMs: number;
-  /** The part of jobMs that is not the model: keyframes read, fitted and hashed, frames restored and encoded, ms. */
+  /**
+   * The job's time in the worker that is not the model's, ms: the keyframes read, fitted and
+   * hashed, the frames restored to the keyframes' size and PNG-encoded.
+   */
   imageMs: number;
   fitPlan: FitPlan;
   /** The keyframes as the model saw them (after fitting), PNG. */
