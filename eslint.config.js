@@ -29,6 +29,16 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
+  // Imports flow one way (docs/architecture.md): core ← shared ← workers / page; core ← node ← cli.
+  // The page names a worker's entry only in `new URL(…)` and imports its types with `import type`.
+  ...layerRules([
+    ['src/core/**', ['shared', 'workers', 'page', 'node', 'cli', 'testing'], ['react', 'node:*']],
+    ['src/shared/**', ['workers', 'page', 'node', 'cli', 'testing'], ['react', 'node:*']],
+    ['src/workers/**', ['page', 'node', 'cli', 'testing'], ['react', 'node:*']],
+    ['src/page/**', ['workers', 'node', 'cli', 'testing'], ['node:*', 'onnxruntime-*']],
+    ['src/node/**', ['shared', 'workers', 'page', 'cli'], ['react']],
+    ['src/cli/**', ['shared', 'workers', 'page'], ['react']],
+  ]),
   {
     // Tests build deliberately malformed data; Playwright fixtures call `use`, which is not React's.
     files: ['**/*.test.ts', 'e2e/**/*.ts'],
@@ -40,3 +50,29 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node, ...globals.browser } },
   },
 );
+
+/** One `no-restricted-imports` rule per layer: the folders (under src/) and packages it may not import. */
+function layerRules(layers) {
+  return layers.map(([files, folders, packages]) => ({
+    files: [files],
+    ignores: ['**/*.test.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            ...folders.map((f) => ({
+              group: [`**/${f}/*`, `../${f}`, `./${f}/*`],
+              message: `${files} may not import from src/${f} (see docs/architecture.md, "Layers").`,
+              allowTypeImports: f === 'workers',
+            })),
+            ...packages.map((p) => ({
+              group: [p],
+              message: `${files} runs where ${p} is not available or not wanted.`,
+            })),
+          ],
+        },
+      ],
+    },
+  }));
+}

@@ -9,7 +9,6 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { build, preview } from 'vite';
 import { readFileSync } from 'node:fs';
 import * as ort from 'onnxruntime-node';
 import {
@@ -21,10 +20,12 @@ import {
 } from '../src/core/benchmark';
 import { wrapSession, type GraphRunner } from '../src/core/graph';
 import { parseLpipsManifest } from '../src/core/lpips';
-import { readPng } from '../src/cli/nodeRuntime';
-import { loadVariantGraphs, nodeSessionOptions, readPackManifest } from '../src/cli/nodeRuntime';
+import { readPng } from '../src/node/nodeRuntime';
+import { loadVariantGraphs, nodeSessionOptions, readPackManifest } from '../src/node/nodeRuntime';
 import { listBundledPacks } from '../scripts/packAssetsPlugin';
-import { CHROMIUM_ARGS, chromiumPath } from '../e2e/chromium';
+import { CHROMIUM_ARGS, chromiumPath } from '../scripts/lib/chromium';
+import { serveStudio } from '../scripts/lib/serveStudio';
+import type {} from './testApi';
 
 const { values } = parseArgs({
   options: {
@@ -58,17 +59,11 @@ async function benchMetrics(
   const lpipsDir = resolve('models/lpips');
   const haveLpips = existsSync(resolve(lpipsDir, 'manifest.json'));
   if (!haveLpips) console.log('LPIPS graphs not built (npm run lpips): timing PSNR and SSIM only.');
-  const browser = await page.evaluate(
-    (req) =>
-      (
-        window as unknown as {
-          inbetweenMetricsBench: (
-            r: unknown,
-          ) => Promise<MetricsBenchmark & { lpipsBackend: string | null }>;
-        }
-      ).inbetweenMetricsBench(req),
-    { a: `${origin}/samples/bounce-start.png`, b: `${origin}/samples/bounce-end.png`, repeats },
-  );
+  const browser = await page.evaluate((req) => window.inbetweenTest!.metricsBench(req), {
+    a: `${origin}/samples/bounce-start.png`,
+    b: `${origin}/samples/bounce-end.png`,
+    repeats,
+  });
   out.push({ ...browser, where: `browser metrics worker (${browser.lpipsBackend ?? 'no LPIPS'})` });
   const lpips: { alex?: GraphRunner; squeeze?: GraphRunner } = {};
   if (haveLpips) {
@@ -180,15 +175,11 @@ async function benchResponsiveness(
 }
 
 async function main(): Promise<void> {
-  if (!values['no-build'] || !existsSync('dist/bench.html')) {
-    console.log('building the studio (vite build)…');
-    await build({ logLevel: 'warn' });
-  }
-  const server = await preview({
-    preview: { port: 4319, strictPort: false, host: '127.0.0.1' },
-    logLevel: 'warn',
+  const { origin, close } = await serveStudio({
+    reuseBuild: values['no-build'],
+    needs: 'bench.html',
+    port: 4319,
   });
-  const origin = server.resolvedUrls?.local[0]?.replace(/\/$/, '') ?? 'http://127.0.0.1:4319';
   const args = [...CHROMIUM_ARGS, ...(values.webgpu ? ['--enable-unsafe-webgpu'] : [])];
   const browser = await chromium.launch({ executablePath: chromiumPath(), args });
   const rows: Row[] = [];
@@ -221,20 +212,12 @@ async function main(): Promise<void> {
       if (gpu.adapter && (!gpu.fallback || values.webgpu)) backends.push('webgpu');
       let wasmThreads = 1;
       for (const backend of backends) {
-        const browserRows = await page.evaluate(
-          (req) =>
-            (
-              window as unknown as {
-                inbetweenBench: (r: unknown) => Promise<
-                  (BenchmarkResult & {
-                    loadMs: number;
-                    backendInfo: { backend: string; wasmThreads: number };
-                  })[]
-                >;
-              }
-            ).inbetweenBench(req),
-          { packUrl, variants, backend, repeats },
-        );
+        const browserRows = await page.evaluate((req) => window.inbetweenTest!.bench(req), {
+          packUrl,
+          variants,
+          backend,
+          repeats,
+        });
         for (const r of browserRows) {
           wasmThreads = r.backendInfo.wasmThreads;
           wasmThreadsSeen = wasmThreads;
@@ -258,7 +241,7 @@ async function main(): Promise<void> {
     longTasks = await benchResponsiveness(browser, origin);
   } finally {
     await browser.close();
-    await new Promise<void>((res) => server.httpServer.close(() => res()));
+    await close();
   }
   printTable(rows);
   printMetrics(metricRows);

@@ -43,8 +43,8 @@ import {
   readPackManifest,
   readPng,
   writePng,
-} from '../src/cli/nodeRuntime';
-import { DEFAULT_LPIPS_DIR, scoreImages, type Scores } from '../src/cli/score';
+} from '../src/node/nodeRuntime';
+import { DEFAULT_LPIPS_DIR, scoreImages, type Scores } from '../src/node/score';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const LORA_SCALES = [0, 0.15, 0.5, 1.0];

@@ -15,7 +15,7 @@ const modelsDir = join(root, 'models');
 
 /**
  * ORT runtime files: the default `onnxruntime-web` bundle's (JSEP: WebGPU + WASM), and the
- * WASM-only build's (`onnxruntime-web/wasm`, used for WASM sessions; see workers/ortEnv.ts).
+ * WASM-only build's (`onnxruntime-web/wasm`, used for WASM sessions; see src/workers/ortEnv.ts).
  */
 export const ORT_RUNTIME_FILES = [
   'ort-wasm-simd-threaded.jsep.mjs',

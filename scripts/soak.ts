@@ -9,13 +9,13 @@
  * memory still referenced from memory merely not collected yet).
  * Linux only (reads /proc). Not a test: figures on a shared machine are for a person to read.
  */
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium, type CDPSession, type Page } from 'playwright-core';
-import { build, preview } from 'vite';
-import { CHROMIUM_ARGS, chromiumPath } from '../e2e/chromium';
+import { CHROMIUM_ARGS, chromiumPath } from './lib/chromium';
+import { serveStudio } from './lib/serveStudio';
 
 const { values } = parseArgs({
   options: {
@@ -158,15 +158,11 @@ async function runOnce(page: Page): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (!values['no-build'] || !existsSync('dist/index.html')) {
-    console.log('building the studio (vite build)…');
-    await build({ logLevel: 'warn' });
-  }
-  const server = await preview({
-    preview: { port: 4320, strictPort: false, host: '127.0.0.1' },
-    logLevel: 'warn',
+  const { origin, close } = await serveStudio({
+    reuseBuild: values['no-build'],
+    needs: 'index.html',
+    port: 4320,
   });
-  const origin = server.resolvedUrls?.local[0]?.replace(/\/$/, '') ?? 'http://127.0.0.1:4320';
   const profile = mkdtempSync(join(tmpdir(), 'inbetween-soak-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath(),
@@ -239,7 +235,7 @@ async function main(): Promise<void> {
       writeFileSync(values.json, JSON.stringify({ summary, samples, grown }, null, 2));
   } finally {
     await context.close();
-    await server.close();
+    await close();
     rmSync(profile, { recursive: true, force: true });
   }
 }

@@ -11,7 +11,7 @@ import { PNG } from 'pngjs';
 import { main } from './main';
 import { bigWhitePng } from '../testing/bigPng';
 import { prepareLpipsGraphs } from '../testing/lpipsFixture';
-import type { Scores } from './score';
+import type { Scores } from '../node/score';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PACK = resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny');

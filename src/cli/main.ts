@@ -28,7 +28,7 @@ import {
   readPng,
   writePng,
   type LpipsGraphs,
-} from './nodeRuntime';
+} from '../node/nodeRuntime';
 import {
   assertSameSize,
   DEFAULT_LPIPS_DIR,
@@ -36,7 +36,7 @@ import {
   missingLpips,
   scoreImages,
   summarizeScores,
-} from './score';
+} from '../node/score';
 
 const USAGE = `usage:
   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR

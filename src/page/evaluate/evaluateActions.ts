@@ -1,0 +1,199 @@
+/**
+ * Ground truth and scoring: a ground-truth frame (or a triplet frame1/frame2/frame3, whose outer
+ * frames become the keyframes), LPIPS graphs found on the server or loaded from disk, and the
+ * scores of every run's τ = 0.5 in-between, computed in the metrics worker.
+ */
+import {
+  addKeyframeFiles,
+  describeImage,
+  keyframeBlob,
+  releaseImage,
+} from '../keyframes/keyframeActions';
+import { groundTruthIndex } from '../../core/pipeline';
+import { clearMessages, patch, say, useStudio, type RunView, type ScoreRow } from '../state/store';
+import type { PackSource } from '../../shared/protocol';
+import { loadLpips, scoreFrame } from '../clients/metricsClient';
+
+/** Looks for LPIPS graphs: the server's /models/lpips/, else the IndexedDB cache. */
+export async function initLpips(): Promise<void> {
+  const base = new URL(`${import.meta.env.BASE_URL}models/lpips/`, location.href).href;
+  let status = await loadLpips({ kind: 'url', baseUrl: base, label: 'bundled' }).catch(
+    (e: unknown) => ({
+      available: [] as string[],
+      message: (e as Error).message,
+      backend: null,
+    }),
+  );
+  if (status.available.length === 0) {
+    const cached = await loadLpips({ kind: 'cache', label: 'cache' }).catch(() => null);
+    if (cached && cached.available.length > 0) status = cached;
+  }
+  patch('evaluate', {
+    lpips: {
+      state: status.available.length ? 'ready' : 'unavailable',
+      available: status.available,
+      message: status.message,
+    },
+  });
+}
+
+/** Loads LPIPS graphs from a folder the person picked (manifest.json + .onnx from export_lpips.py). */
+export async function loadLpipsFromFiles(
+  files: { file: File; relativePath: string }[],
+): Promise<void> {
+  const map: Record<string, Blob> = {};
+  for (const f of files) map[f.relativePath.split('/').pop()!] = f.file;
+  const source: PackSource = { kind: 'files', files: map, label: 'local folder' };
+  patch('evaluate', { lpips: { ...useStudio.getState().evaluate.lpips, state: 'loading' } });
+  try {
+    const status = await loadLpips(source);
+    patch('evaluate', {
+      lpips: {
+        state: status.available.length ? 'ready' : 'unavailable',
+        available: status.available,
+        message: status.message,
+      },
+    });
+    if (status.available.length) await rescoreAll();
+  } catch (e) {
+    patch('evaluate', {
+      lpips: { state: 'unavailable', available: [], message: (e as Error).message },
+    });
+  }
+}
+
+/** Sets the ground-truth frame and scores the current result against it. */
+export async function setGroundTruth(file: File): Promise<void> {
+  try {
+    const info = await describeImage(file, file.name);
+    // Refuse a frame of the wrong size before anything is replaced: the good one and its scores stay.
+    const { keyframes, run } = useStudio.getState();
+    const frame = run.result?.frames[0];
+    const ref = keyframes.start
+      ? { w: keyframes.start.width, h: keyframes.start.height, what: 'the keyframes' }
+      : frame
+        ? { w: frame.width, h: frame.height, what: 'the in-betweens' }
+        : null;
+    if (ref && (info.width !== ref.w || info.height !== ref.h)) {
+      releaseImage(info);
+      const kept = useStudio.getState().evaluate.groundTruth;
+      throw new Error(
+        `"${info.name}" is ${info.width}×${info.height} but ${ref.what} are ${ref.w}×${ref.h}: a ground-truth frame must have their size (images are never resized for scoring). ${kept ? `The ground truth "${kept.name}" and its scores are kept.` : 'Nothing was changed.'}`,
+      );
+    }
+    releaseImage(useStudio.getState().evaluate.groundTruth);
+    patch('evaluate', { groundTruth: info, scores: [] });
+    clearMessages('evaluate');
+    const result = useStudio.getState().run.result;
+    if (result) await scoreRun(result);
+  } catch (e) {
+    say('error', 'evaluate', (e as Error).message);
+  }
+}
+
+/** Removes the ground truth and its scores. */
+export function clearGroundTruth(): void {
+  releaseImage(useStudio.getState().evaluate.groundTruth);
+  patch('evaluate', { groundTruth: null, scores: [] });
+}
+
+/** Picks frame1/frame2/frame3 of a triplet by name (ATD-12K style), else by natural name order. */
+export function orderTriplet<T extends { name: string }>(files: T[]): [T, T, T] | null {
+  if (files.length !== 3) return null;
+  const byNumber = (n: number) =>
+    files.find((f) => new RegExp(`(^|[^0-9])0*${n}\\.[a-z]+$`, 'i').test(f.name));
+  const [a, b, c] = [byNumber(1), byNumber(2), byNumber(3)];
+  if (a && b && c && new Set([a, b, c]).size === 3) return [a, b, c];
+  const sorted = [...files].sort((x, y) =>
+    x.name.localeCompare(y.name, undefined, { numeric: true }),
+  );
+  return [sorted[0]!, sorted[1]!, sorted[2]!];
+}
+
+/** A triplet: frame1 and frame3 become the keyframes, frame2 the ground truth; one in-between (τ = 0.5). */
+export async function addTriplet(files: File[]): Promise<void> {
+  const t = orderTriplet(files);
+  if (!t) return;
+  await addKeyframeFiles(
+    [t[0], t[2]].map(
+      (f, i) => new File([f], i === 0 ? `start-${f.name}` : `end-${f.name}`, { type: f.type }),
+    ),
+  );
+  await setGroundTruth(t[1]);
+  // A triplet has one middle frame: ask for exactly that in-between.
+  patch('settings', { count: 1 });
+  say(
+    'info',
+    'evaluate',
+    `Triplet: ${t[0].name} → start, ${t[2].name} → end, ${t[1].name} → ground truth for τ = 0.5.`,
+  );
+}
+
+function rowUrls(row: ScoreRow): string[] {
+  return [row.heatmapUrl, ...(row.lpipsMapUrl ? [row.lpipsMapUrl] : [])];
+}
+
+/** Scores a finished run's τ = 0.5 in-between against the ground truth (if both exist). */
+export async function scoreRun(run: RunView): Promise<void> {
+  const gt = useStudio.getState().evaluate.groundTruth;
+  if (!gt) return;
+  const gtBlob = keyframeBlob(gt.id);
+  const frame = run.frames[groundTruthIndex(run.frames.map((f) => f.position))];
+  if (!gtBlob) return;
+  if (!frame) {
+    say(
+      'warning',
+      'evaluate',
+      'This run has no in-between at τ = 0.5 (use an odd number of in-betweens), so it was not scored.',
+    );
+    return;
+  }
+  patch('evaluate', { scoring: true });
+  try {
+    const result = await (await fetch(frame.url)).blob();
+    const s = await scoreFrame({ result, groundTruth: gtBlob });
+    const row: ScoreRow = {
+      jobId: run.jobId,
+      variantId: run.variantId,
+      loraScale: run.loraScale,
+      steps: run.stepsRequested,
+      seed: run.seed,
+      backend: run.backend,
+      psnr: s.psnr,
+      ssim: s.ssim,
+      ssimLuma: s.ssimLuma,
+      lpipsAlex: s.lpipsAlex,
+      lpipsSqueeze: s.lpipsSqueeze,
+      lpipsNote: s.lpipsNote,
+      resultUrl: frame.url,
+      heatmapUrl: URL.createObjectURL(s.heatmap),
+      lpipsMapUrl: s.lpipsMap ? URL.createObjectURL(s.lpipsMap) : null,
+    };
+    const previous = useStudio.getState().evaluate.scores.find((r) => r.jobId === run.jobId);
+    if (previous) rowUrls(previous).forEach((u) => URL.revokeObjectURL(u));
+    patch('evaluate', {
+      scores: [row, ...useStudio.getState().evaluate.scores.filter((r) => r.jobId !== run.jobId)],
+    });
+    clearMessages('evaluate');
+  } catch (e) {
+    say('error', 'evaluate', (e as Error).message);
+  } finally {
+    patch('evaluate', { scoring: false });
+  }
+}
+
+async function rescoreAll(): Promise<void> {
+  const result = useStudio.getState().run.result;
+  if (result) await scoreRun(result);
+}
+
+let started = false;
+/** Starts the evaluation feature once: finds LPIPS, and scores every new run result. */
+export function startEvaluation(): void {
+  if (started) return;
+  started = true;
+  void initLpips();
+  useStudio.subscribe((s, prev) => {
+    if (s.run.result && s.run.result !== prev.run.result) void scoreRun(s.run.result);
+  });
+}

@@ -1,0 +1,82 @@
+/**
+ * What the IndexedDB model cache holds, per pack, with sizes and the browser's quota; clears one
+ * pack or everything.
+ */
+import { formatBytes } from '../../core/format';
+import { useCallback, useEffect, useState } from 'react';
+import { say } from '../state/store';
+import { clearCache, summariseCache, type CacheSummary } from '../../shared/packCache';
+
+/** The cache panel. `refreshToken` changes when something may have been cached. */
+export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
+  const [summary, setSummary] = useState<CacheSummary | null>(null);
+  const refresh = useCallback(() => {
+    summariseCache()
+      .then(setSummary)
+      .catch((e: unknown) =>
+        say('warning', 'cache', `The model cache could not be read: ${(e as Error).message}`),
+      );
+  }, []);
+  useEffect(refresh, [refresh, refreshToken]);
+  const clear = async (packId?: string) => {
+    try {
+      await clearCache(packId);
+      say(
+        'info',
+        'cache',
+        packId ? `Removed ${packId} from the cache.` : 'The model cache was cleared.',
+      );
+    } catch (e) {
+      say('error', 'cache', `The cache could not be cleared: ${(e as Error).message}`);
+    }
+    refresh();
+  };
+  return (
+    <details className="panel more" data-testid="cache.panel" onToggle={refresh}>
+      <summary>Model cache{summary ? ` — ${formatBytes(summary.totalBytes)}` : ''}</summary>
+      {summary && summary.packs.length === 0 && (
+        <p className="hint">Nothing is cached yet. Packs are cached the first time they run.</p>
+      )}
+      {summary && summary.packs.length > 0 && (
+        <table className="cache-table">
+          <thead>
+            <tr>
+              <th>Pack</th>
+              <th>Files</th>
+              <th>Size</th>
+              <th />
+            </tr>
+          </thead>
+          <tbody>
+            {summary.packs.map((p) => (
+              <tr key={p.packId} data-testid="cache.row">
+                <td title={p.sourceLabel}>{p.name}</td>
+                <td>{p.fileCount}</td>
+                <td>{formatBytes(p.sizeBytes)}</td>
+                <td>
+                  <button type="button" onClick={() => void clear(p.packId)}>
+                    Remove
+                  </button>
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      )}
+      {summary?.quotaBytes != null && (
+        <p className="hint" data-testid="cache.quota">
+          This site uses {formatBytes(summary.usageBytes ?? 0)} of the{' '}
+          {formatBytes(summary.quotaBytes)} the browser allows.
+        </p>
+      )}
+      <button
+        type="button"
+        data-testid="cache.clear"
+        onClick={() => void clear()}
+        disabled={!summary?.packs.length}
+      >
+        Clear cache
+      </button>
+    </details>
+  );
+}

@@ -1,0 +1,63 @@
+/** Collapse verdicts and CSV export for the runs the latent plot overlays. */
+import { detectCollapse, type CollapseVerdict } from '../../core/collapse';
+import type { RunTrace } from '../state/store';
+
+/** Each trace judged against the most recent baseline-variant run with the same seed and steps. */
+export function judgeTraces(
+  traces: RunTrace[],
+  baselineVariant: string | null,
+): Map<number, CollapseVerdict> {
+  const out = new Map<number, CollapseVerdict>();
+  for (const t of traces) {
+    const base = [...traces]
+      .reverse()
+      .find(
+        (b) =>
+          b.variantId === baselineVariant && b.seed === t.seed && b.steps.length === t.steps.length,
+      );
+    out.set(t.jobId, detectCollapse(t.steps, base && base.jobId !== t.jobId ? base.steps : null));
+  }
+  return out;
+}
+
+/** Per-step, per-frame latent statistics of every trace, one CSV row each. */
+export function tracesToCsv(traces: RunTrace[]): string {
+  const header = [
+    'run',
+    'variant',
+    'lora_scale',
+    'seed',
+    'step',
+    'timestep',
+    'frame',
+    'mean',
+    'std',
+    'min',
+    'max',
+    'non_finite',
+  ];
+  const rows = [header.join(',')];
+  for (const t of traces) {
+    for (const s of t.steps) {
+      s.frames.forEach((f, i) => {
+        rows.push(
+          [
+            t.jobId,
+            t.variantId,
+            t.loraScale ?? '',
+            t.seed,
+            s.step,
+            s.timestep ?? '',
+            i,
+            f.mean,
+            f.std,
+            f.min,
+            f.max,
+            f.nonFinite,
+          ].join(','),
+        );
+      });
+    }
+  }
+  return rows.join('\n') + '\n';
+}

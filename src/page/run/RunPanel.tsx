@@ -1,0 +1,207 @@
+/**
+ * Run settings (in-betweens, steps, seed, LoRA scale, backend), Run / Cancel, and the progress bar
+ * with its step count.
+ */
+import { MAX_INBETWEENS } from '../../core/pipeline';
+import {
+  patch,
+  selectCanRun,
+  selectIsBusy,
+  selectVariant,
+  useStudio,
+  type RunView,
+} from '../state/store';
+import { cancelCurrentRun, forceStop, requestLiveRerun, startRun } from './runActions';
+
+function intInput(value: string, min: number, max: number, fallback: number): number {
+  const n = Math.round(Number(value));
+  if (!Number.isFinite(n)) return fallback;
+  return Math.min(max, Math.max(min, n));
+}
+
+const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+/** "Done: 3 in-betweens in 4.10 s (model 2.35 s, images 0.40 s, loading 1.20 s)." — every part named. */
+function doneText(result: RunView): string {
+  const n = result.frames.length;
+  const what = `${n} in-between${n > 1 ? 's' : ''}`;
+  const model = result.timings.totalMs;
+  if (!result.wall) return `Done: ${what}; the model took ${seconds(model)}.`;
+  const { totalMs, loadMs, imageMs } = result.wall;
+  const parts = [
+    `model ${seconds(model)}`,
+    `images ${seconds(imageMs)}`,
+    ...(loadMs > 0 ? [`loading ${seconds(loadMs)}`] : []),
+  ];
+  return `Done: ${what} in ${seconds(totalMs)} (${parts.join(', ')}).`;
+}
+
+/** The run panel. */
+export function RunPanel() {
+  const settings = useStudio((s) => s.settings);
+  const variant = useStudio(selectVariant);
+  const manifest = useStudio((s) => s.packs.manifest);
+  const run = useStudio((s) => s.run);
+  const loadLabel = useStudio((s) => (s.packs.load.active ? s.packs.load.label : ''));
+  const busy = useStudio(selectIsBusy);
+  const canRun = useStudio(selectCanRun);
+  const lora = variant?.loraScale;
+  const maxSteps = manifest?.scheduler.trainTimesteps ?? 1000;
+  const fraction = run.totalSteps ? run.step / run.totalSteps : 0;
+
+  return (
+    <section className="panel" aria-labelledby="run-title">
+      <h2 id="run-title">Run</h2>
+      <div className="grid2">
+        <label className="field">
+          <span>In-betweens</span>
+          <input
+            type="number"
+            min={1}
+            max={MAX_INBETWEENS}
+            value={settings.count}
+            data-testid="run.count"
+            onChange={(e) =>
+              patch('settings', {
+                count: intInput(e.target.value, 1, MAX_INBETWEENS, settings.count),
+              })
+            }
+          />
+        </label>
+        <label className="field">
+          <span>Steps</span>
+          <input
+            type="number"
+            min={1}
+            max={Math.min(maxSteps, 200)}
+            value={settings.steps}
+            data-testid="run.steps"
+            onChange={(e) =>
+              patch('settings', {
+                steps: intInput(e.target.value, 1, Math.min(maxSteps, 200), settings.steps),
+              })
+            }
+          />
+        </label>
+        <label className="field">
+          <span>Seed</span>
+          <span className="row tight">
+            <input
+              type="number"
+              min={0}
+              max={4294967295}
+              value={settings.seed}
+              data-testid="run.seed"
+              onChange={(e) =>
+                patch('settings', { seed: intInput(e.target.value, 0, 4294967295, settings.seed) })
+              }
+            />
+            <button
+              type="button"
+              title="New random seed"
+              aria-label="New random seed"
+              onClick={() => patch('settings', { seed: Math.floor(Math.random() * 2 ** 31) })}
+            >
+              Random
+            </button>
+          </span>
+        </label>
+        <label className="field">
+          <span>Backend</span>
+          <select
+            value={settings.backend}
+            data-testid="run.backend"
+            onChange={(e) =>
+              patch('settings', { backend: e.target.value as typeof settings.backend })
+            }
+          >
+            <option value="auto">Automatic</option>
+            <option value="webgpu">WebGPU</option>
+            <option value="wasm">WASM (CPU)</option>
+          </select>
+        </label>
+      </div>
+      {lora && settings.loraScale !== null && (
+        <div className="field">
+          <span id="lora-label">
+            LoRA scale <output data-testid="run.lora.value">{settings.loraScale.toFixed(2)}</output>
+          </span>
+          <input
+            type="range"
+            min={lora.min}
+            max={lora.max}
+            step={(lora.max - lora.min) / 100}
+            value={settings.loraScale}
+            data-testid="run.lora"
+            aria-labelledby="lora-label"
+            onChange={(e) => {
+              patch('settings', { loraScale: Number(e.target.value) });
+              if (settings.liveLora) requestLiveRerun();
+            }}
+          />
+          <label className="row tight hint">
+            <input
+              type="checkbox"
+              checked={settings.liveLora}
+              data-testid="run.lora.live"
+              onChange={(e) => patch('settings', { liveLora: e.target.checked })}
+            />
+            re-run as the scale moves (same seed, model stays loaded)
+          </label>
+        </div>
+      )}
+      <p className="hint">
+        τ ={' '}
+        {Array.from({ length: settings.count }, (_, i) =>
+          ((i + 1) / (settings.count + 1)).toFixed(2),
+        ).join(', ')}
+      </p>
+      <div className="row">
+        <button
+          type="button"
+          className="primary"
+          data-testid="run.start"
+          disabled={!canRun}
+          onClick={() => void startRun()}
+        >
+          Run
+        </button>
+        <button
+          type="button"
+          data-testid="run.cancel"
+          disabled={!busy || run.status === 'cancelling'}
+          onClick={cancelCurrentRun}
+        >
+          Cancel
+        </button>
+        {run.stuck && (
+          <button type="button" className="danger" data-testid="run.force-stop" onClick={forceStop}>
+            Force stop
+          </button>
+        )}
+      </div>
+      <div className="progress" aria-live="polite">
+        <progress
+          data-testid="run.progress"
+          value={busy && run.status !== 'loading' ? fraction : undefined}
+          max={1}
+          hidden={!busy}
+        />
+        <span data-testid="run.status">
+          {run.status === 'loading' && `Loading the model…${loadLabel ? ` ${loadLabel}` : ''}`}
+          {run.status === 'running' &&
+            (run.stage === 'denoise'
+              ? `Step ${run.step} / ${run.totalSteps}`
+              : run.stage === 'encode'
+                ? 'Encoding keyframes…'
+                : `Decoding (${run.stage.replace('decode ', '')})…`)}
+          {run.status === 'cancelling' &&
+            (run.stage === 'cancelling-load' ? 'Stopping the load…' : 'Stopping after this step…')}
+          {run.status === 'cancelled' && 'Cancelled.'}
+          {run.status === 'done' && run.result && doneText(run.result)}
+          {run.status === 'error' && 'The run failed — see the message above.'}
+        </span>
+      </div>
+    </section>
+  );
+}

@@ -1,0 +1,322 @@
+/**
+ * Run and Cancel: loads the chosen variant in the worker when it is not loaded yet (with byte
+ * progress), runs it on the keyframes, and shows the result. Every job has an id; a result or
+ * error from a job that is no longer current is dropped. Cancel stops the job between denoising
+ * steps and keeps the model loaded; when a job does not stop, the page offers to stop the worker.
+ */
+import { formatBytes } from '../../core/format';
+import {
+  cancelRun,
+  loadVariant,
+  nextJobId,
+  runInterpolation,
+  stopWorker,
+  WorkerCrashedError,
+} from '../clients/inferenceClient';
+import { modelFrameSize } from '../../core/pipeline';
+import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
+import { packSource } from '../packs/packActions';
+import {
+  clearMessages,
+  patch,
+  say,
+  useStudio,
+  type FrameView,
+  type RunTrace,
+  type RunView,
+} from '../state/store';
+import type { JobProgress, RunFrame, RunResult } from '../../shared/protocol';
+
+/** What the worker has loaded: pack option + variant + backend preference. */
+let loadedKey: string | null = null;
+/** How many runs the latent plot overlays. */
+const TRACE_LIMIT = 8;
+/** Seconds after a cancel request before the page offers to stop the worker by force. */
+const STUCK_AFTER_MS = 4000;
+
+function isCurrent(jobId: number): boolean {
+  return useStudio.getState().run.jobId === jobId;
+}
+
+function onLoadProgress(jobId: number, p: JobProgress): void {
+  if (!isCurrent(jobId)) return;
+  switch (p.kind) {
+    case 'download':
+      patch('packs', {
+        load: {
+          active: true,
+          label:
+            `Downloading ${p.file} — ${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)}` +
+            (p.waitingMs !== undefined
+              ? ` (waiting for the server: nothing for ${Math.floor(p.waitingMs / 1000)} s)`
+              : ''),
+          loadedBytes: p.loadedBytes,
+          totalBytes: p.totalBytes,
+        },
+      });
+      break;
+    case 'cache-hit':
+      patch('packs', {
+        load: {
+          active: true,
+          label: `${p.file} from the cache`,
+          loadedBytes: p.sizeBytes,
+          totalBytes: p.sizeBytes,
+        },
+      });
+      break;
+    case 'verify':
+      patch('packs', { load: { ...useStudio.getState().packs.load, label: `Checking ${p.file}` } });
+      break;
+    case 'compile':
+      patch('packs', {
+        load: {
+          ...useStudio.getState().packs.load,
+          label: `Preparing the ${p.graph.replace(/:.*/, '')}`,
+        },
+      });
+      break;
+    case 'warning':
+      say('warning', 'cache', p.message);
+      break;
+    default:
+      break;
+  }
+}
+
+function onRunProgress(jobId: number, p: JobProgress): void {
+  if (!isCurrent(jobId)) return;
+  const run = useStudio.getState().run;
+  if (run.status === 'cancelling') return;
+  if (p.kind === 'denoise') {
+    const total = p.totalSteps * p.totalBatches;
+    patch('run', { stage: 'denoise', step: p.batch * p.totalSteps + p.step, totalSteps: total });
+  } else if (p.kind === 'encode') {
+    patch('run', { stage: 'encode' });
+  } else if (p.kind === 'decode') {
+    patch('run', { stage: `decode ${p.frame + 1}/${p.total}` });
+  }
+}
+
+/** Object URLs (owned by the caller) for a run's PNG frames. */
+export function toFrameViews(frames: RunFrame[]): FrameView[] {
+  return frames.map((f) => ({
+    url: URL.createObjectURL(f.png),
+    width: f.width,
+    height: f.height,
+    position: f.position,
+  }));
+}
+
+function toView(
+  r: RunResult,
+  stepsRequested: number,
+  seed: number,
+  wall: RunView['wall'],
+): RunView {
+  return {
+    jobId: r.jobId,
+    packId: r.packId,
+    variantId: r.variantId,
+    backend: r.backend,
+    frames: toFrameViews(r.frames),
+    steps: r.steps,
+    timesteps: r.timesteps,
+    timings: r.timings,
+    loraScale: r.loraScale,
+    stepsRequested,
+    seed,
+    fitPlan: r.fitPlan,
+    fittedStartUrl: URL.createObjectURL(r.fittedStart),
+    fittedEndUrl: URL.createObjectURL(r.fittedEnd),
+    wall,
+  };
+}
+
+function revokeView(v: RunView | null): void {
+  if (!v) return;
+  for (const f of v.frames) URL.revokeObjectURL(f.url);
+  URL.revokeObjectURL(v.fittedStartUrl);
+  URL.revokeObjectURL(v.fittedEndUrl);
+}
+
+/** Runs the chosen variant on the two keyframes. */
+export async function startRun(): Promise<void> {
+  const s = useStudio.getState();
+  const { start, end, fitMode } = s.keyframes;
+  const { manifest, variantId, selectedKey } = s.packs;
+  if (!start || !end) {
+    say('error', 'run', 'Add a start and an end keyframe first.');
+    return;
+  }
+  if (!manifest || !variantId || !selectedKey) {
+    say('error', 'run', 'Choose a model pack with a valid manifest first.');
+    return;
+  }
+  const source = packSource(selectedKey);
+  const startBlob = keyframeBlob(start.id);
+  const endBlob = keyframeBlob(end.id);
+  if (!source || !startBlob || !endBlob) return;
+  if (start.width !== end.width || start.height !== end.height) {
+    say(
+      'error',
+      'run',
+      `The keyframes have different sizes (${start.width}×${start.height} and ${end.width}×${end.height}).`,
+    );
+    return;
+  }
+  try {
+    modelFrameSize(manifest, start.width, start.height, fitMode);
+  } catch (e) {
+    say('error', 'run', (e as Error).message);
+    return;
+  }
+  const settings = { ...s.settings };
+  const jobId = nextJobId();
+  const tPressed = performance.now();
+  let loadMs = 0;
+  clearMessages('run');
+  patch('run', {
+    status: 'loading',
+    jobId,
+    stage: 'load',
+    step: 0,
+    totalSteps: settings.steps,
+    stuck: false,
+  });
+  try {
+    const wanted = `${selectedKey}|${variantId}|${settings.backend}`;
+    if (loadedKey !== wanted) {
+      loadedKey = null;
+      patch('packs', {
+        load: { active: true, label: 'Loading the model…', loadedBytes: 0, totalBytes: 0 },
+      });
+      const loaded = await loadVariant(
+        { jobId, manifest, source, variantId, backend: settings.backend },
+        (p) => onLoadProgress(jobId, p),
+      ).finally(() =>
+        patch('packs', { load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 } }),
+      );
+      loadedKey = wanted;
+      loadMs = performance.now() - tPressed;
+      patch('packs', { backend: loaded.backend });
+      for (const w of loaded.warnings) say('warning', 'cache', w);
+    }
+    if (!isCurrent(jobId)) return;
+    if (useStudio.getState().run.status === 'cancelling') {
+      // The load finished just as Cancel was pressed: stop here, the model stays loaded.
+      patch('run', { status: 'cancelled', stage: '', stuck: false });
+      return;
+    }
+    patch('run', { status: 'running', stage: 'encode' });
+    const [startBmp, endBmp] = await Promise.all([
+      decodeKeyframe(startBlob),
+      decodeKeyframe(endBlob),
+    ]);
+    const result = await runInterpolation(
+      {
+        jobId,
+        start: startBmp,
+        end: endBmp,
+        fitMode,
+        settings: {
+          count: settings.count,
+          steps: settings.steps,
+          seed: settings.seed,
+          ...(settings.loraScale !== null ? { loraScale: settings.loraScale } : {}),
+        },
+      },
+      (p) => onRunProgress(jobId, p),
+    );
+    if (!isCurrent(jobId)) return; // stale: a newer job replaced this one
+    const view = toView(result, settings.steps, settings.seed, {
+      totalMs: performance.now() - tPressed,
+      loadMs,
+      imageMs: result.imageMs,
+    });
+    revokeView(useStudio.getState().run.result);
+    const trace = {
+      jobId,
+      label: `${view.variantId}${view.loraScale !== null ? ` @${view.loraScale.toFixed(2)}` : ''} · seed ${view.seed} · #${jobId}`,
+      variantId: view.variantId,
+      loraScale: view.loraScale,
+      seed: view.seed,
+      steps: view.steps,
+    };
+    patch('run', {
+      status: 'done',
+      stage: 'done',
+      result: view,
+      stuck: false,
+      traces: withTrace(trace),
+    });
+    if (rerunPending) {
+      rerunPending = false;
+      void startRun();
+    }
+  } catch (e) {
+    if (!isCurrent(jobId)) return;
+    const err = e as Error;
+    rerunPending = false;
+    if (err.name === 'RunCancelledError') {
+      patch('run', { status: 'cancelled', stage: '', stuck: false });
+      return;
+    }
+    if (e instanceof WorkerCrashedError) loadedKey = null;
+    patch('run', { status: 'error', stage: '', stuck: false });
+    say('error', 'run', err.message);
+  }
+}
+
+/** The plot's traces with `trace` appended (the newest TRACE_LIMIT are kept). */
+export function withTrace(trace: RunTrace): RunTrace[] {
+  return [...useStudio.getState().run.traces, trace].slice(-TRACE_LIMIT);
+}
+
+/** Another feature loaded a different variant in the worker: the next run loads its own again. */
+export function forgetLoadedVariant(): void {
+  loadedKey = null;
+}
+
+/** Set when the LoRA scale moved during a run: the latest position runs when that run ends. */
+let rerunPending = false;
+
+/**
+ * Live LoRA scale: re-runs with the current settings once a result exists. While a run is in
+ * flight, positions in between are dropped and only the latest runs next; the previous result
+ * stays on screen until the new one replaces it.
+ */
+export function requestLiveRerun(): void {
+  const s = useStudio.getState();
+  if (!s.run.result) return;
+  if (s.run.status === 'loading' || s.run.status === 'running' || s.run.status === 'cancelling') {
+    rerunPending = true;
+    return;
+  }
+  void startRun();
+}
+
+/** Cancels the current job. The model stays loaded. */
+export function cancelCurrentRun(): void {
+  const { run } = useStudio.getState();
+  const jobId = run.jobId;
+  if (run.status !== 'running' && run.status !== 'loading') return;
+  // A load stops at once (its download is aborted), a run after its current step.
+  patch('run', {
+    status: 'cancelling',
+    stage: run.status === 'loading' ? 'cancelling-load' : 'cancelling',
+  });
+  cancelRun(jobId);
+  setTimeout(() => {
+    const r = useStudio.getState().run;
+    if (r.jobId === jobId && r.status === 'cancelling') patch('run', { stuck: true });
+  }, STUCK_AFTER_MS);
+}
+
+/** Stops the worker by force (a job that does not respond to cancel). */
+export function forceStop(): void {
+  loadedKey = null;
+  stopWorker('stopped by force');
+  patch('run', { status: 'cancelled', stage: '', stuck: false, jobId: nextJobId() });
+  say('info', 'run', 'The worker was stopped; the model will be loaded again on the next run.');
+}

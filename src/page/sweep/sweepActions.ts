@@ -1,0 +1,224 @@
+/**
+ * Sweeps: one seed, one pair of keyframes, many runs — every chosen variant at every LoRA scale
+ * (for variants that have one) and every step count — run one after another in the inference
+ * worker. Each finished row keeps its frames (and scores against the ground truth, if set); a
+ * cancelled sweep keeps the rows it finished. Exports a CSV and a PNG contact sheet.
+ */
+import { cancelRun, loadVariant, nextJobId, runInterpolation } from '../clients/inferenceClient';
+import { scoreFrame } from '../clients/metricsClient';
+import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
+import { packSource } from '../packs/packActions';
+import { forgetLoadedVariant, toFrameViews } from '../run/runActions';
+import { meanStdPerStep } from '../../core/collapse';
+import { groundTruthIndex } from '../../core/pipeline';
+import { patch, say, useStudio, type SweepRow } from '../state/store';
+
+/** The default LoRA scales of a sweep. */
+export { DEFAULT_SCALES } from '../../core/sweepDefaults';
+
+export interface SweepSpec {
+  variants: string[];
+  scales: number[];
+  steps: number[];
+}
+
+interface Planned {
+  key: string;
+  variantId: string;
+  loraScale: number | null;
+  steps: number;
+}
+
+/** Parses "0, 0.15, 0.5" into numbers; throws a clear error on anything else. */
+export function parseNumberList(text: string, what: string): number[] {
+  const parts = text
+    .split(/[,\s]+/)
+    .map((t) => t.trim())
+    .filter(Boolean);
+  const nums = parts.map(Number);
+  const bad = parts.filter((_, i) => !Number.isFinite(nums[i]!));
+  if (bad.length || nums.length === 0)
+    throw new Error(`${what}: "${text}" is not a list of numbers`);
+  return nums;
+}
+
+/** The rows a sweep will run, in order. */
+export function planSweep(
+  variants: { id: string; loraScale?: { min: number; max: number } | undefined }[],
+  spec: SweepSpec,
+): Planned[] {
+  const rows: Planned[] = [];
+  for (const v of variants.filter((x) => spec.variants.includes(x.id))) {
+    const scales = v.loraScale
+      ? spec.scales.filter((s) => s >= v.loraScale!.min && s <= v.loraScale!.max)
+      : [null];
+    for (const steps of spec.steps) {
+      for (const scale of scales) {
+        rows.push({
+          key: `${v.id}|${scale ?? ''}|${steps}`,
+          variantId: v.id,
+          loraScale: scale,
+          steps,
+        });
+      }
+    }
+  }
+  return rows;
+}
+
+let currentJob: number | null = null;
+let cancelRequested = false;
+
+/** Runs a sweep; resolves when it finished, was cancelled, or failed. */
+export async function startSweep(spec: SweepSpec): Promise<void> {
+  const s = useStudio.getState();
+  const { manifest, selectedKey } = s.packs;
+  const { start, end, fitMode } = s.keyframes;
+  const source = selectedKey ? packSource(selectedKey) : undefined;
+  if (!manifest || !source || !start || !end) {
+    say('error', 'sweep', 'A sweep needs two keyframes and a model pack.');
+    return;
+  }
+  const plan = planSweep(manifest.variants, spec);
+  if (plan.length === 0) {
+    say(
+      'error',
+      'sweep',
+      'Nothing to sweep: choose at least one variant (and scales within its range).',
+    );
+    return;
+  }
+  for (const r of useStudio.getState().sweep.rows)
+    r.frames.forEach((f) => URL.revokeObjectURL(f.url));
+  const seed = s.settings.seed;
+  const gt = s.evaluate.groundTruth ? keyframeBlob(s.evaluate.groundTruth.id) : undefined;
+  cancelRequested = false;
+  patch('sweep', { status: 'running', seed, total: plan.length, rows: [] });
+  forgetLoadedVariant();
+  let loadedVariant = '';
+  try {
+    for (const p of plan) {
+      if (cancelRequested) break;
+      const jobId = nextJobId();
+      currentJob = jobId;
+      if (p.variantId !== loadedVariant) {
+        await loadVariant(
+          { jobId, manifest, source, variantId: p.variantId, backend: s.settings.backend },
+          () => undefined,
+        );
+        loadedVariant = p.variantId;
+      }
+      if (cancelRequested) break;
+      const [a, b] = await Promise.all([
+        decodeKeyframe(keyframeBlob(start.id)!),
+        decodeKeyframe(keyframeBlob(end.id)!),
+      ]);
+      const result = await runInterpolation(
+        {
+          jobId,
+          start: a,
+          end: b,
+          fitMode,
+          settings: {
+            count: s.settings.count,
+            steps: p.steps,
+            seed,
+            ...(p.loraScale !== null ? { loraScale: p.loraScale } : {}),
+          },
+        },
+        () => undefined,
+      );
+      const frames = toFrameViews(result.frames);
+      const row: SweepRow = {
+        key: p.key,
+        variantId: p.variantId,
+        loraScale: p.loraScale,
+        steps: p.steps,
+        frames,
+        psnr: null,
+        ssim: null,
+        lpipsAlex: null,
+        finalStd: meanStdPerStep(result.steps).at(-1) ?? NaN,
+      };
+      const middle = result.frames[groundTruthIndex(result.frames.map((f) => f.position))];
+      if (gt && middle) {
+        const sc = await scoreFrame({ result: middle.png, groundTruth: gt });
+        Object.assign(row, { psnr: sc.psnr, ssim: sc.ssim, lpipsAlex: sc.lpipsAlex });
+      }
+      patch('sweep', { rows: [...useStudio.getState().sweep.rows, row] });
+    }
+    patch('sweep', { status: cancelRequested ? 'cancelled' : 'done' });
+  } catch (e) {
+    if ((e as Error).name === 'RunCancelledError') patch('sweep', { status: 'cancelled' });
+    else {
+      patch('sweep', { status: 'error' });
+      say('error', 'sweep', `The sweep stopped: ${(e as Error).message}`);
+    }
+  } finally {
+    currentJob = null;
+    forgetLoadedVariant();
+  }
+}
+
+/** Cancels the sweep after its current step; finished rows stay. */
+export function cancelSweep(): void {
+  cancelRequested = true;
+  patch('sweep', { status: 'cancelling' });
+  if (currentJob !== null) cancelRun(currentJob);
+}
+
+/** The sweep as CSV: one line per row, scores when a ground truth was set. */
+export function sweepCsv(rows: SweepRow[], seed: number): string {
+  const header = 'variant,lora_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex';
+  const num = (n: number | null) => (n === null ? '' : n === Infinity ? 'inf' : String(n));
+  return (
+    [
+      header,
+      ...rows.map((r) =>
+        [
+          r.variantId,
+          r.loraScale ?? '',
+          r.steps,
+          seed,
+          r.frames.length,
+          r.finalStd,
+          num(r.psnr),
+          num(r.ssim),
+          num(r.lpipsAlex),
+        ].join(','),
+      ),
+    ].join('\n') + '\n'
+  );
+}
+
+/** Draws the sweep as one PNG contact sheet: a row per run, its in-betweens left to right. */
+export async function sweepContactSheet(rows: SweepRow[]): Promise<Blob> {
+  const cellW = 192;
+  const first = rows[0]?.frames[0];
+  const cellH = first ? Math.round((cellW * first.height) / first.width) : 120;
+  const labelW = 180;
+  const cols = Math.max(1, ...rows.map((r) => r.frames.length));
+  const canvas = new OffscreenCanvas(labelW + cols * (cellW + 4), rows.length * (cellH + 4) + 4);
+  const ctx = canvas.getContext('2d')!;
+  ctx.fillStyle = '#fff';
+  ctx.fillRect(0, 0, canvas.width, canvas.height);
+  ctx.fillStyle = '#222';
+  ctx.font = '13px sans-serif';
+  for (let r = 0; r < rows.length; r++) {
+    const row = rows[r]!;
+    const y = 4 + r * (cellH + 4);
+    ctx.fillText(
+      `${row.variantId}${row.loraScale !== null ? ` @${row.loraScale}` : ''} · ${row.steps} steps`,
+      6,
+      y + 18,
+    );
+    if (row.psnr !== null)
+      ctx.fillText(`PSNR ${row.psnr === Infinity ? '∞' : row.psnr.toFixed(2)} dB`, 6, y + 36);
+    for (let c = 0; c < row.frames.length; c++) {
+      const bmp = await createImageBitmap(await (await fetch(row.frames[c]!.url)).blob());
+      ctx.drawImage(bmp, labelW + c * (cellW + 4), y, cellW, cellH);
+      bmp.close();
+    }
+  }
+  return canvas.convertToBlob({ type: 'image/png' });
+}

@@ -1,0 +1,166 @@
+/**
+ * Everything that crosses the boundary between the page and the inference worker: plain data,
+ * typed arrays, Blobs and ImageBitmaps only. The page imports this module and the worker's API
+ * type (with `import type`), never the worker's code.
+ */
+import type { FitMode, FitPlan } from '../core/image';
+import type { PackManifest } from '../core/manifest';
+import type { BenchmarkOptions, BenchmarkResult, MetricsBenchmark } from '../core/benchmark';
+import type { RunSettings, RunTimings, StepRecord } from '../core/pipeline';
+
+/** What the worker's memory probe read: WASM heap and WebGPU buffer peak. */
+export interface MemoryReading {
+  /** Bytes of WASM linear memory in this worker; null before any instance exists. */
+  wasmHeapBytes: number | null;
+  /** Most WebGPU buffer bytes live at once; null when no buffer was ever created here. */
+  gpuPeakBytes: number | null;
+}
+
+/** Where a pack's files come from. */
+export type PackSource =
+  /** A folder on a web server: files are fetched relative to `baseUrl` (ending in "/"). */
+  | { kind: 'url'; baseUrl: string; label: string }
+  /** A folder the person dropped or picked: relative file name → file. */
+  | { kind: 'files'; files: Record<string, Blob>; label: string }
+  /** Every file must already be in the IndexedDB cache. */
+  | { kind: 'cache'; label: string };
+
+export type BackendName = 'webgpu' | 'wasm';
+export type BackendPreference = 'auto' | BackendName;
+
+/** What the worker found and chose. */
+export interface BackendInfo {
+  backend: BackendName;
+  /** One sentence: why this backend. */
+  reason: string;
+  webgpuAdapter: boolean;
+  fallbackAdapter: boolean;
+  shaderF16: boolean;
+  wasmThreads: number;
+  crossOriginIsolated: boolean;
+}
+
+/** One typed progress shape for the whole job (src/core/progress.ts), throttled by the worker. */
+export type { JobProgress } from '../core/progress';
+import type { JobProgress } from '../core/progress';
+
+export interface LoadVariantRequest {
+  /** With a job id, `cancel(jobId)` stops the load, downloads included. */
+  jobId?: number;
+  manifest: PackManifest;
+  source: PackSource;
+  variantId: string;
+  backend: BackendPreference;
+}
+
+export interface LoadVariantResult {
+  backend: BackendInfo;
+  /** Session creation time per graph that was (re)created, ms. */
+  sessionMs: Record<string, number>;
+  downloadedFiles: string[];
+  cachedFiles: string[];
+  warnings: string[];
+}
+
+export interface RunRequest {
+  jobId: number;
+  start: ImageBitmap;
+  end: ImageBitmap;
+  fitMode: FitMode;
+  settings: RunSettings;
+}
+
+export interface RunFrame {
+  position: number;
+  /** PNG at the keyframes' size. */
+  png: Blob;
+  width: number;
+  height: number;
+}
+
+export interface RunResult {
+  jobId: number;
+  packId: string;
+  variantId: string;
+  backend: BackendName;
+  frames: RunFrame[];
+  steps: StepRecord[];
+  timesteps: number[];
+  loraScale: number | null;
+  /** The model's part: encode, denoise and decode (src/core/pipeline.ts). */
+  timings: RunTimings;
+  /**
+   * The job's time in the worker that is not the model's, ms: the keyframes read, fitted and
+   * hashed, the frames restored to the keyframes' size and PNG-encoded.
+   */
+  imageMs: number;
+  fitPlan: FitPlan;
+  /** The keyframes as the model saw them (after fitting), PNG. */
+  fittedStart: Blob;
+  fittedEnd: Blob;
+}
+
+/** The worker's API, exposed with comlink. */
+export interface InferenceApi {
+  /** Fetches (or reads from cache), verifies and loads the graphs of one variant. */
+  loadVariant(
+    req: LoadVariantRequest,
+    onProgress: (p: JobProgress) => void,
+  ): Promise<LoadVariantResult>;
+  /** Runs the loaded variant. Rejects with name "RunCancelledError" when cancelled. */
+  run(req: RunRequest, onProgress: (p: JobProgress) => void): Promise<RunResult>;
+  /** Times the loaded variant (ms per denoiser step, decode, in-between) on this backend. */
+  benchmark(
+    opts: BenchmarkOptions,
+  ): Promise<BenchmarkResult & { backend: BackendName; memory: MemoryReading }>;
+  /**
+   * Asks job `jobId` to stop: a run after its current step, a load at once (its download is
+   * aborted). Sessions already created stay loaded.
+   */
+  cancel(jobId: number): void;
+}
+
+// ---- Metrics worker -------------------------------------------------------------------------------
+
+/** Which LPIPS graphs the metrics worker has loaded. */
+export interface LpipsStatus {
+  available: ('alex' | 'squeeze')[];
+  /** Why LPIPS is unavailable or partial (one sentence for people), or null. */
+  message: string | null;
+  backend: BackendName | null;
+}
+
+export interface ScoreRequest {
+  /** The in-between to score (PNG at the keyframes' size). */
+  result: Blob;
+  groundTruth: Blob;
+}
+
+/** Scores under the studio's one convention (src/core/metrics.ts METRIC_CONVENTIONS). */
+export interface ScoreResult {
+  width: number;
+  height: number;
+  /** dB; Infinity for identical images. */
+  psnr: number;
+  ssim: number;
+  ssimLuma: number;
+  lpipsAlex: number | null;
+  lpipsSqueeze: number | null;
+  /** Why an LPIPS value is missing, or null. */
+  lpipsNote: string | null;
+  /** Per-pixel mean |result − ground truth| over RGB, colour-mapped (metrics.ts HEATMAP_RAMP), PNG. */
+  heatmap: Blob;
+  /** LPIPS-Alex spatial distance map, same ramp on 0…1, PNG; null without LPIPS. */
+  lpipsMap: Blob | null;
+  elapsedMs: number;
+}
+
+/** The metrics worker's API, exposed with comlink. */
+export interface MetricsApi {
+  /** Loads the LPIPS graphs from a folder (URL or picked files) or the cache. */
+  loadLpips(source: PackSource, onProgress: (p: JobProgress) => void): Promise<LpipsStatus>;
+  /** Scores a result against a ground-truth frame (same size, else a clear error). */
+  score(req: ScoreRequest): Promise<ScoreResult>;
+  /** Times each metric on one pair (benchmark). */
+  benchmark(req: ScoreRequest & { repeats: number }): Promise<MetricsBenchmark>;
+}

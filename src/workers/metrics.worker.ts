@@ -1,0 +1,166 @@
+/**
+ * The metrics worker: PSNR, SSIM (RGB and luma) and LPIPS (AlexNet, SqueezeNet) of a result against
+ * its ground truth, off the main thread, with the same src/core code as the CLI. LPIPS graphs are
+ * third-party weights built by models/training/export_lpips.py: loaded from the server's
+ * /models/lpips/ when present, or from a folder the person picks, verified and cached in IndexedDB.
+ */
+import * as Comlink from 'comlink';
+import { benchmarkMetrics } from '../core/benchmark';
+import { SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
+import type { RgbaImage } from '../core/image';
+import {
+  computeLpips,
+  LPIPS_MIN_SIDE,
+  parseLpipsManifest,
+  type LpipsBackbone,
+} from '../core/lpips';
+import { absDiffHeatmap, heatmapColor, psnr, ssim } from '../core/metrics';
+import { getCachedPack, saveCachedPack } from '../shared/packCache';
+import { ortFor, probeGpu } from './ortEnv';
+import { obtainFile } from './packFiles';
+import { throttleProgress } from '../core/progress';
+import type {
+  BackendName,
+  LpipsStatus,
+  MetricsApi,
+  PackSource,
+  ScoreRequest,
+  ScoreResult,
+} from '../shared/protocol';
+import { blobToRgba, rgbaToPng } from './workerImages';
+
+/** Cache id of the LPIPS graphs (keyed with each file's sha256 like any pack). */
+const LPIPS_CACHE_ID = 'lpips-v0.1';
+const HOW_TO_GET =
+  'LPIPS is unavailable: build its graphs with `/usr/bin/python3 models/training/export_lpips.py` (see docs/metrics.md) or load them with "Load LPIPS graphs".';
+
+const lpips = new Map<LpipsBackbone, GraphRunner>();
+let lpipsBackend: BackendName | null = null;
+
+async function readManifest(source: PackSource): Promise<unknown> {
+  if (source.kind === 'url') {
+    const res = await fetch(new URL('manifest.json', source.baseUrl));
+    if (!res.ok) throw new Error(`no LPIPS graphs at ${source.baseUrl} (${res.status})`);
+    return res.json();
+  }
+  if (source.kind === 'files') {
+    const m = source.files['manifest.json'];
+    if (!m)
+      throw new Error(
+        'the chosen folder has no manifest.json (build it with models/training/export_lpips.py)',
+      );
+    return JSON.parse(await m.text());
+  }
+  const cached = await getCachedPack(LPIPS_CACHE_ID);
+  if (!cached) throw new Error('no LPIPS graphs are cached');
+  return cached.manifest;
+}
+
+const api: MetricsApi = {
+  benchmark: (req) => benchmark(req),
+  async loadLpips(source, onProgress): Promise<LpipsStatus> {
+    let manifest;
+    try {
+      manifest = parseLpipsManifest(await readManifest(source));
+    } catch (e) {
+      return {
+        available: [...lpips.keys()],
+        message: `${HOW_TO_GET} (${(e as Error).message})`,
+        backend: lpipsBackend,
+      };
+    }
+    const gpu = await probeGpu();
+    const backend: BackendName = gpu.adapter && !gpu.fallback ? 'webgpu' : 'wasm';
+    const warnings: string[] = [];
+    const progress = throttleProgress(onProgress);
+    for (const backbone of ['alex', 'squeeze'] as const) {
+      const spec = manifest.graphs[backbone];
+      if (!spec || (lpips.has(backbone) && lpipsBackend === backend)) continue;
+      const { bytes } = await obtainFile(LPIPS_CACHE_ID, source, spec, progress, warnings);
+      const rt = await ortFor(backend);
+      const session = await rt.InferenceSession.create(bytes, {
+        executionProviders: [backend],
+        ...SESSION_TUNING,
+      });
+      lpips.set(backbone, wrapSession(session, rt, `the LPIPS ${backbone} graph (${spec.file})`));
+    }
+    lpipsBackend = backend;
+    if (source.kind !== 'cache') {
+      await saveCachedPack({
+        packId: LPIPS_CACHE_ID,
+        kind: 'lpips',
+        name: 'LPIPS v0.1 graphs',
+        trained: true,
+        manifest,
+        sourceLabel: source.label,
+      }).catch(() => undefined);
+    }
+    return { available: [...lpips.keys()], message: warnings[0] ?? null, backend };
+  },
+
+  async score(req: ScoreRequest): Promise<ScoreResult> {
+    const t0 = performance.now();
+    const [result, gt] = await Promise.all([blobToRgba(req.result), blobToRgba(req.groundTruth)]);
+    if (result.width !== gt.width || result.height !== gt.height) {
+      throw new Error(
+        `The ground truth is ${gt.width}×${gt.height} but the in-between is ${result.width}×${result.height}: use a ground-truth frame of the keyframes' size (nothing is resized).`,
+      );
+    }
+    const notes: string[] = [];
+    const lp = async (backbone: LpipsBackbone) => {
+      const runner = lpips.get(backbone);
+      if (!runner) return null;
+      if (Math.min(gt.width, gt.height) < LPIPS_MIN_SIDE[backbone]) {
+        notes.push(
+          `LPIPS-${backbone} needs images of at least ${LPIPS_MIN_SIDE[backbone]} px a side.`,
+        );
+        return null;
+      }
+      return computeLpips(runner, result, gt, { minSide: LPIPS_MIN_SIDE[backbone] });
+    };
+    const alex = await lp('alex');
+    const squeeze = await lp('squeeze');
+    if (lpips.size === 0) notes.push(HOW_TO_GET);
+    return {
+      width: gt.width,
+      height: gt.height,
+      psnr: psnr(result, gt),
+      ssim: ssim(result, gt, { channel: 'rgb' }),
+      ssimLuma: ssim(result, gt, { channel: 'luma' }),
+      lpipsAlex: alex?.distance ?? null,
+      lpipsSqueeze: squeeze?.distance ?? null,
+      lpipsNote: notes.length ? notes.join(' ') : null,
+      heatmap: await rgbaToPng(absDiffHeatmap(result, gt)),
+      lpipsMap: alex ? await rgbaToPng(colourMap(alex.map, alex.width, alex.height)) : null,
+      elapsedMs: performance.now() - t0,
+    };
+  },
+};
+
+/** Times each metric on one pair, LPIPS included when loaded. */
+async function benchmark(req: ScoreRequest & { repeats: number }) {
+  const [a, b] = await Promise.all([blobToRgba(req.result), blobToRgba(req.groundTruth)]);
+  return benchmarkMetrics(
+    a,
+    b,
+    { alex: lpips.get('alex'), squeeze: lpips.get('squeeze') },
+    req.repeats,
+  );
+}
+
+/** LPIPS spatial distances (0…1 and beyond) on the heatmap ramp, clamped at 1. */
+function colourMap(map: Float32Array, width: number, height: number): RgbaImage {
+  const data = new Uint8ClampedArray(width * height * 4);
+  for (let i = 0; i < width * height; i++) {
+    const [r, g, b] = heatmapColor(Math.min(1, Math.max(0, map[i]!)) * 255);
+    data[i * 4] = r;
+    data[i * 4 + 1] = g;
+    data[i * 4 + 2] = b;
+    data[i * 4 + 3] = 255;
+  }
+  return { width, height, data };
+}
+
+if (!self.name?.startsWith('em-pthread')) {
+  Comlink.expose(api);
+}

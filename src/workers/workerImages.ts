@@ -1,0 +1,35 @@
+/** Image helpers for workers: ImageBitmap → RGBA pixels, RGBA → PNG, via OffscreenCanvas. */
+import type { RgbaImage } from '../core/image';
+
+/** Pixels of a bitmap, as 8-bit RGBA. */
+export function bitmapToRgba(bmp: ImageBitmap): RgbaImage {
+  const canvas = new OffscreenCanvas(bmp.width, bmp.height);
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  if (!ctx)
+    throw new Error('This browser cannot read image pixels in a worker (no OffscreenCanvas 2D).');
+  ctx.drawImage(bmp, 0, 0);
+  const img = ctx.getImageData(0, 0, bmp.width, bmp.height);
+  return { width: img.width, height: img.height, data: img.data };
+}
+
+/** Encodes RGBA pixels as a PNG Blob. */
+export async function rgbaToPng(img: RgbaImage): Promise<Blob> {
+  const canvas = new OffscreenCanvas(img.width, img.height);
+  const ctx = canvas.getContext('2d');
+  if (!ctx) throw new Error('This browser cannot draw images in a worker (no OffscreenCanvas 2D).');
+  ctx.putImageData(new ImageData(new Uint8ClampedArray(img.data), img.width, img.height), 0, 0);
+  return canvas.convertToBlob({ type: 'image/png' });
+}
+
+/** Decodes an image Blob to RGBA with exact stored values (no colour conversion). */
+export async function blobToRgba(blob: Blob): Promise<RgbaImage> {
+  const bmp = await createImageBitmap(blob, {
+    premultiplyAlpha: 'none',
+    colorSpaceConversion: 'none',
+  });
+  try {
+    return bitmapToRgba(bmp);
+  } finally {
+    bmp.close();
+  }
+}
