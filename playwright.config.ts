@@ -3,7 +3,7 @@
  * built studio served by `vite preview`, with COOP/COEP so WASM runs threaded.
  */
 import { defineConfig } from '@playwright/test';
-import { CHROMIUM_ARGS, chromiumPath } from './e2e/chromium';
+import { CHROMIUM_ARGS, chromiumPath } from './scripts/lib/chromium';
 
 const PORT = Number(process.env.E2E_PORT ?? 4173);
 
