@@ -229,20 +229,20 @@ async function* runConfigs(
   let encoded: EncodedKeyframes | undefined;
   for (const c of configs) {
     const g = loaded.get(c.variant)!;
-    const res = await interpolate(
+    const res = await interpolate({
       manifest,
-      g.variant,
-      g.graphs,
-      prepared,
-      {
+      variant: g.variant,
+      graphs: g.graphs,
+      keyframes: prepared,
+      settings: {
         count: 1,
         steps: c.steps,
         seed,
         ...(c.loraScale !== undefined ? { loraScale: c.loraScale } : {}),
       },
-      {},
+      hooks: {},
       encoded,
-    );
+    });
     encoded = res.encoded;
     yield [c, res];
   }

@@ -379,14 +379,14 @@ describe('hostile files and folders fail fast with a reason', () => {
     dir = mkdtempSync(join(tmpdir(), 'inbetween-hostile-'));
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
-  const interpolate = (start: string, out: string) =>
+  const runCli = (start: string, out: string) =>
     main(['interpolate', '--pack', PACK, '--start', start, '--end', END, '--out', out]);
 
   it('refuses a decompression bomb from its header, before decoding it', async () => {
     const bomb = join(dir, 'bomb.png');
     writeFileSync(bomb, bigWhitePng(30000, 30000));
     const t0 = performance.now();
-    expect(await interpolate(bomb, join(dir, 'out'))).toBe(1);
+    expect(await runCli(bomb, join(dir, 'out'))).toBe(1);
     // Decoding it would take minutes and gigabytes; the header alone takes milliseconds.
     expect(performance.now() - t0).toBeLessThan(10_000);
     expect(errors[0]).toMatch(
@@ -398,24 +398,24 @@ describe('hostile files and folders fail fast with a reason', () => {
 
   it('says an empty, cut-short or non-PNG file is one, in words', async () => {
     writeFileSync(join(dir, 'empty.png'), '');
-    expect(await interpolate(join(dir, 'empty.png'), join(dir, 'out'))).toBe(1);
+    expect(await runCli(join(dir, 'empty.png'), join(dir, 'out'))).toBe(1);
     expect(errors[0]).toMatch(/empty\.png is empty \(0 bytes\): it holds no picture/);
     const whole = readFileSync(START);
     writeFileSync(join(dir, 'cut.png'), whole.subarray(0, whole.length - 200));
-    expect(await interpolate(join(dir, 'cut.png'), join(dir, 'out'))).toBe(1);
+    expect(await runCli(join(dir, 'cut.png'), join(dir, 'out'))).toBe(1);
     expect(errors[1]).toMatch(/cut\.png is not a valid PNG/);
     expect(errors[1]).not.toMatch(/read requests|waitng/);
     writeFileSync(join(dir, 'photo.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 4, 0, 0]));
-    expect(await interpolate(join(dir, 'photo.jpg'), join(dir, 'out'))).toBe(1);
+    expect(await runCli(join(dir, 'photo.jpg'), join(dir, 'out'))).toBe(1);
     expect(errors[2]).toMatch(/photo\.jpg is a JPEG image; the command line reads PNG files/);
-    expect(await interpolate(dir, join(dir, 'out'))).toBe(1);
+    expect(await runCli(dir, join(dir, 'out'))).toBe(1);
     expect(errors[3]).toMatch(/cannot read .* \(it is a folder\)/);
   });
 
   it.each(['/proc/x', '/proc/self/x', '/proc/x/y/z'])(
     'refuses --out %s at once instead of hanging',
     async (out) => {
-      expect(await interpolate(START, out)).toBe(1);
+      expect(await runCli(START, out)).toBe(1);
       expect(errors[0]).toMatch(/^inbetween: cannot create the output folder \/proc\//);
       expect(errors[0]).toContain('choose a folder you can write to');
     },
@@ -425,7 +425,7 @@ describe('hostile files and folders fail fast with a reason', () => {
   it('refuses --out that is a file, and creates missing parents', async () => {
     const file = join(dir, 'a-file');
     writeFileSync(file, 'x');
-    expect(await interpolate(START, file)).toBe(1);
+    expect(await runCli(START, file)).toBe(1);
     expect(errors[0]).toMatch(/a-file is a file, not a folder/);
     const nested = join(dir, 'new', 'deeper', 'out');
     expect(

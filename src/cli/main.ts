@@ -227,11 +227,17 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     threads,
   );
   const loadMs = performance.now() - tLoad;
-  const result = await interpolate(manifest, variant, graphs, prepared, {
-    count,
-    steps,
-    seed,
-    ...(loraScale !== undefined ? { loraScale } : {}),
+  const result = await interpolate({
+    manifest,
+    variant,
+    graphs,
+    keyframes: prepared,
+    settings: {
+      count,
+      steps,
+      seed,
+      ...(loraScale !== undefined ? { loraScale } : {}),
+    },
   });
   const files: string[] = [];
   for (let i = 0; i < result.modelFrames.length; i++) {
@@ -277,7 +283,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
       denoiserCallMs: result.timings.denoiserCallMs,
       decodeCallMs: result.timings.decodeCallMs,
     },
-    latentStats: result.steps,
+    latentStats: result.stepStats,
   };
   await writeFile(join(values.out!, 'run.json'), JSON.stringify(run, null, 2) + '\n');
   for (const g of Object.values(graphs)) await g.release();

@@ -8,6 +8,7 @@ import { computeLpips, LPIPS_MIN_SIDE } from './lpips';
 import { psnr, ssim } from './metrics';
 import type { VariantGraphs } from './pipeline';
 import {
+  denoiserFeeds,
   decodeLatent,
   decoderReferences,
   encodeKeyframe,
@@ -99,13 +100,13 @@ export async function benchmarkVariant(
   const warmupStart = performance.now();
   let encoded;
   do {
-    ({ encoded } = await interpolate(
+    ({ encoded } = await interpolate({
       manifest,
       variant,
       graphs,
-      { start, end },
-      { count: 1, steps: 1, seed: 0 },
-    ));
+      keyframes: { start, end },
+      settings: { count: 1, steps: 1, seed: 0 },
+    }));
   } while (performance.now() - warmupStart < (opts.warmupMs ?? 0));
 
   const samples = {
@@ -122,23 +123,14 @@ export async function benchmarkVariant(
     latent = await encodeKeyframe(manifest, graphs.encoder, start);
     samples.encodeMs.push(performance.now() - t0);
   }
-  const feeds = {
-    [spec.inputs.sample]: latent,
-    [spec.inputs.timestep]: { data: Float32Array.of(500), dims: [1] },
-    [spec.inputs.startLatent]: latent,
-    [spec.inputs.endLatent]: endLatent,
-    ...(spec.inputs.position
-      ? { [spec.inputs.position]: { data: Float32Array.of(0.5), dims: [1] } }
-      : {}),
-    ...(spec.inputs.loraScale
-      ? {
-          [spec.inputs.loraScale]: {
-            data: Float32Array.of(variant.loraScale?.default ?? 0),
-            dims: [1],
-          },
-        }
-      : {}),
-  };
+  const feeds = denoiserFeeds(spec, {
+    sample: latent,
+    timestep: 500,
+    startLatents: latent,
+    endLatents: endLatent,
+    positions: [0.5],
+    loraScale: variant.loraScale?.default ?? null,
+  });
   for (let r = 0; r < opts.repeats; r++) {
     const t0 = performance.now();
     await graphs.denoiser.run(feeds);
@@ -159,13 +151,15 @@ export async function benchmarkVariant(
   }
   for (let r = 0; r < Math.max(1, Math.ceil(opts.repeats / 2)); r++) {
     const res = await interpolate(
-      manifest,
-      variant,
-      graphs,
-      { start, end },
-      { count: 1, steps, seed: r },
-      {},
-      encoded, // keyframes already encoded (and their motion estimated): the in-between's own cost
+      {
+        manifest,
+        variant,
+        graphs,
+        keyframes: { start, end },
+        settings: { count: 1, steps, seed: r },
+        hooks: {},
+        encoded,
+      }, // keyframes already encoded (and their motion estimated): the in-between's own cost
     );
     samples.inbetweenMs.push(res.timings.denoiseMs + res.timings.decodeMs);
   }

@@ -23,8 +23,8 @@ export interface CollapseVerdict {
 }
 
 /** Mean over frames of the latent std at each step (NaN where any frame has no finite value). */
-export function meanStdPerStep(steps: StepRecord[]): number[] {
-  return steps.map((s) =>
+export function meanStdPerStep(stepStats: StepRecord[]): number[] {
+  return stepStats.map((s) =>
     s.frames.length ? s.frames.reduce((sum, f) => sum + f.std, 0) / s.frames.length : NaN,
   );
 }

@@ -17,7 +17,7 @@ import {
   type FitPlan,
   type RgbaImage,
 } from './image';
-import type { PackManifest, VariantSpec } from './manifest';
+import type { DenoiserSpec, PackManifest, VariantSpec } from './manifest';
 import { frameNoise } from './rng';
 import { createDdimPlan, ddimStep, type DdimPlan } from './scheduler';
 import { computeLatentStats, isAllZero, type LatentStats } from './stats';
@@ -108,7 +108,7 @@ export interface InterpolationResult {
   encoded: EncodedKeyframes;
   /** In-betweens at the pack's model size. */
   modelFrames: RgbaImage[];
-  steps: StepRecord[];
+  stepStats: StepRecord[];
   timesteps: number[];
   loraScale: number | null;
   timings: RunTimings;
@@ -424,24 +424,67 @@ export function resolveLoraScale(
 }
 
 /**
- * Runs DDIM for each in-between position from seeded noise, given the keyframes' scaled latents.
- * Frames are denoised in batches of `frames.maxBatch`.
+ * The denoiser's inputs for one step of a batch of B frames, named as the pack's manifest names
+ * them: the noisy sample, its timestep, the keyframe latents (one copy per frame), and the
+ * optional position τ and LoRA scale. The one place feeds are built (the pipeline and the
+ * benchmark both call it).
  */
-export async function denoiseFrames(
-  manifest: PackManifest,
-  variant: VariantSpec,
-  denoiser: GraphRunner,
-  startLatent: FloatTensor,
-  endLatent: FloatTensor,
-  settings: RunSettings,
-  hooks: PipelineHooks = {},
-): Promise<{
+export function denoiserFeeds(
+  spec: DenoiserSpec,
+  batch: {
+    sample: FloatTensor;
+    timestep: number;
+    startLatents: FloatTensor;
+    endLatents: FloatTensor;
+    positions: number[];
+    loraScale: number | null;
+  },
+): Record<string, FloatTensor> {
+  const B = batch.sample.dims[0]!;
+  const feeds: Record<string, FloatTensor> = {
+    [spec.inputs.sample]: batch.sample,
+    [spec.inputs.timestep]: { data: new Float32Array(B).fill(batch.timestep), dims: [B] },
+    [spec.inputs.startLatent]: batch.startLatents,
+    [spec.inputs.endLatent]: batch.endLatents,
+  };
+  if (spec.inputs.position)
+    feeds[spec.inputs.position] = { data: Float32Array.from(batch.positions), dims: [B] };
+  if (spec.inputs.loraScale)
+    feeds[spec.inputs.loraScale] = { data: Float32Array.of(batch.loraScale ?? 0), dims: [1] };
+  return feeds;
+}
+
+/** `count` copies of a [1, C, H, W] latent as one [count, C, H, W] tensor. */
+function repeatLatent(latent: FloatTensor, count: number): FloatTensor {
+  const len = latent.data.length;
+  const data = new Float32Array(count * len);
+  for (let i = 0; i < count; i++) data.set(latent.data, i * len);
+  return { data, dims: [count, ...latent.dims.slice(1)] };
+}
+
+/** What the denoising loop returns: one latent per in-between and what was seen on the way. */
+export interface DenoiseResult {
   latents: FloatTensor[];
-  steps: StepRecord[];
+  stepStats: StepRecord[];
   plan: DdimPlan;
   denoiserCallMs: number[];
   loraScale: number | null;
-}> {
+}
+
+/**
+ * Runs DDIM for each in-between position from seeded noise, given the keyframes' scaled latents.
+ * Frames are denoised in batches of `frames.maxBatch`.
+ */
+export async function denoiseFrames(request: {
+  manifest: PackManifest;
+  variant: VariantSpec;
+  denoiser: GraphRunner;
+  startLatent: FloatTensor;
+  endLatent: FloatTensor;
+  settings: RunSettings;
+  hooks?: PipelineHooks;
+}): Promise<DenoiseResult> {
+  const { manifest, variant, settings } = request;
   if (manifest.frames.mode !== 'position') {
     throw new Error(
       `pack "${manifest.id}" uses frames.mode "${manifest.frames.mode}", which this studio version cannot run yet`,
@@ -450,114 +493,135 @@ export async function denoiseFrames(
   if (!Number.isInteger(settings.seed) || settings.seed < 0 || settings.seed > 0xffffffff) {
     throw new Error(`seed must be an integer from 0 to 4294967295, got ${settings.seed}`);
   }
-  const positions = inbetweenPositions(settings.count);
-  const plan = createDdimPlan(manifest.scheduler, settings.steps);
-  const loraScale = resolveLoraScale(variant, settings.loraScale);
   const spec = manifest.graphs.denoisers[variant.denoiser];
   if (!spec) throw new Error(`variant "${variant.id}" names a missing denoiser`);
-  const [, c, h, w] = startLatent.dims as [number, number, number, number];
-  const frameLen = c * h * w;
+  const positions = inbetweenPositions(settings.count);
+  const plan = createDdimPlan(manifest.scheduler, settings.steps);
+  const stepCount = plan.timesteps.length;
+  const result: DenoiseResult = {
+    latents: [],
+    stepStats: Array.from({ length: stepCount + 1 }, (_, s) => ({
+      step: s,
+      timestep: s === 0 ? null : plan.timesteps[s - 1]!,
+      frames: [],
+    })),
+    plan,
+    denoiserCallMs: [],
+    loraScale: resolveLoraScale(variant, settings.loraScale),
+  };
   const maxBatch = manifest.frames.maxBatch;
   const totalBatches = Math.ceil(positions.length / maxBatch);
-  const stepCount = plan.timesteps.length;
-  const steps: StepRecord[] = Array.from({ length: stepCount + 1 }, (_, s) => ({
-    step: s,
-    timestep: s === 0 ? null : plan.timesteps[s - 1]!,
-    frames: [],
-  }));
-  const latents: FloatTensor[] = [];
-  const denoiserCallMs: number[] = [];
-
   for (let b = 0; b < totalBatches; b++) {
     const first = b * maxBatch;
-    const batchPositions = positions.slice(first, first + maxBatch);
-    const B = batchPositions.length;
-    const dims = [B, c, h, w];
-    let sample = new Float32Array(B * frameLen);
-    const starts = new Float32Array(B * frameLen);
-    const ends = new Float32Array(B * frameLen);
-    for (let i = 0; i < B; i++) {
-      sample.set(frameNoise(settings.seed, first + i, frameLen), i * frameLen);
-      starts.set(startLatent.data, i * frameLen);
-      ends.set(endLatent.data, i * frameLen);
-    }
-    const recordStats = (s: number): void => {
-      for (let i = 0; i < B; i++) {
-        const st = computeLatentStats(sample, i * frameLen, frameLen);
-        steps[s]!.frames[first + i] = st;
-        if (st.nonFinite > 0) {
-          throw new ModelOutputError(
-            `the latent of in-between ${first + i + 1} has ${st.nonFinite} non-finite values after step ${s} — the run was stopped`,
-            'denoiser',
-            s,
-          );
-        }
-      }
-    };
-    recordStats(0);
-    const feeds: Record<string, FloatTensor> = {
-      [spec.inputs.startLatent]: { data: starts, dims },
-      [spec.inputs.endLatent]: { data: ends, dims },
-    };
-    if (spec.inputs.position)
-      feeds[spec.inputs.position] = { data: Float32Array.from(batchPositions), dims: [B] };
-    if (spec.inputs.loraScale)
-      feeds[spec.inputs.loraScale] = { data: Float32Array.of(loraScale ?? 0), dims: [1] };
-
-    for (let s = 0; s < stepCount; s++) {
-      await yieldToEventLoop();
-      if (hooks.isCancelled?.()) throw new RunCancelledError();
-      hooks.onProgress?.({
-        kind: 'denoise',
-        step: s,
-        totalSteps: stepCount,
-        batch: b,
-        totalBatches,
-      });
-      const t = plan.timesteps[s]!;
-      feeds[spec.inputs.sample] = { data: sample, dims };
-      feeds[spec.inputs.timestep] = { data: new Float32Array(B).fill(t), dims: [B] };
-      const t0 = now();
-      const out = await denoiser.run(feeds);
-      denoiserCallMs.push(now() - t0);
-      const pred = pick(out, spec.outputs.prediction, 'the denoiser');
-      checkOutput(pred, dims, 'denoiser', { at: s + 1, of: stepCount });
-      let noise: Float32Array | undefined;
-      if (plan.eta > 0) {
-        noise = new Float32Array(B * frameLen);
-        for (let i = 0; i < B; i++)
-          noise.set(stepNoise(settings.seed, first + i, s, frameLen), i * frameLen);
-      }
-      sample = ddimStep(plan, s, pred.data, sample, noise).prevSample;
-      recordStats(s + 1);
-    }
-    hooks.onProgress?.({
-      kind: 'denoise',
-      step: stepCount,
-      totalSteps: stepCount,
-      batch: b,
-      totalBatches,
+    await denoiseBatch(request, spec, result, {
+      index: b,
+      total: totalBatches,
+      first,
+      positions: positions.slice(first, first + maxBatch),
     });
-    for (let i = 0; i < B; i++) {
-      latents.push({ data: sample.slice(i * frameLen, (i + 1) * frameLen), dims: [1, c, h, w] });
-    }
   }
-  return { latents, steps, plan, denoiserCallMs, loraScale };
+  return result;
 }
 
-/**
- * The whole pipeline on already-fitted keyframes: encode, denoise, decode.
- * `latentsCache` lets callers reuse encoded keyframes across runs.
- */
-export async function interpolate(
-  manifest: PackManifest,
-  variant: VariantSpec,
-  graphs: VariantGraphs,
-  keyframes: { start: RgbaImage; end: RgbaImage },
-  settings: RunSettings,
-  hooks: PipelineHooks = {},
-  encoded?: EncodedKeyframes,
-): Promise<InterpolationResult> {
+/** One batch of in-betweens through every DDIM step; appends to `result`. */
+async function denoiseBatch(
+  { startLatent, endLatent, denoiser, settings, hooks = {} }: Parameters<typeof denoiseFrames>[0],
+  spec: DenoiserSpec,
+  result: DenoiseResult,
+  batch: { index: number; total: number; first: number; positions: number[] },
+): Promise<void> {
+  const { plan } = result;
+  const stepCount = plan.timesteps.length;
+  const [, c, h, w] = startLatent.dims as [number, number, number, number];
+  const frameLen = c * h * w;
+  const B = batch.positions.length;
+  const dims = [B, c, h, w];
+  let sample = new Float32Array(B * frameLen);
+  for (let i = 0; i < B; i++) {
+    sample.set(frameNoise(settings.seed, batch.first + i, frameLen), i * frameLen);
+  }
+  const startLatents = repeatLatent(startLatent, B);
+  const endLatents = repeatLatent(endLatent, B);
+  const recordStats = (s: number): void => {
+    for (let i = 0; i < B; i++) {
+      const st = computeLatentStats(sample, i * frameLen, frameLen);
+      result.stepStats[s]!.frames[batch.first + i] = st;
+      if (st.nonFinite > 0) {
+        throw new ModelOutputError(
+          `the latent of in-between ${batch.first + i + 1} has ${st.nonFinite} non-finite values after step ${s} — the run was stopped`,
+          'denoiser',
+          s,
+        );
+      }
+    }
+  };
+  const progress = (step: number) =>
+    hooks.onProgress?.({
+      kind: 'denoise',
+      step,
+      totalSteps: stepCount,
+      batch: batch.index,
+      totalBatches: batch.total,
+    });
+  recordStats(0);
+  for (let s = 0; s < stepCount; s++) {
+    await yieldToEventLoop();
+    if (hooks.isCancelled?.()) throw new RunCancelledError();
+    progress(s);
+    const feeds = denoiserFeeds(spec, {
+      sample: { data: sample, dims },
+      timestep: plan.timesteps[s]!,
+      startLatents,
+      endLatents,
+      positions: batch.positions,
+      loraScale: result.loraScale,
+    });
+    const t0 = now();
+    const out = await denoiser.run(feeds);
+    result.denoiserCallMs.push(now() - t0);
+    const pred = pick(out, spec.outputs.prediction, 'the denoiser');
+    checkOutput(pred, dims, 'denoiser', { at: s + 1, of: stepCount });
+    let noise: Float32Array | undefined;
+    if (plan.eta > 0) {
+      noise = new Float32Array(B * frameLen);
+      for (let i = 0; i < B; i++)
+        noise.set(stepNoise(settings.seed, batch.first + i, s, frameLen), i * frameLen);
+    }
+    sample = ddimStep(plan, s, pred.data, sample, noise).prevSample;
+    recordStats(s + 1);
+  }
+  progress(stepCount);
+  for (let i = 0; i < B; i++) {
+    result.latents.push({
+      data: sample.slice(i * frameLen, (i + 1) * frameLen),
+      dims: [1, c, h, w],
+    });
+  }
+}
+
+/** What `interpolate` needs: a loaded variant, fitted keyframes and the run's settings. */
+export interface InterpolationRequest {
+  manifest: PackManifest;
+  variant: VariantSpec;
+  graphs: VariantGraphs;
+  /** Already fitted to the pack's size. */
+  keyframes: { start: RgbaImage; end: RgbaImage };
+  settings: RunSettings;
+  hooks?: PipelineHooks;
+  /** Encoded keyframes (and motion) of an earlier run on the same fitted keyframes, to reuse. */
+  encoded?: EncodedKeyframes;
+}
+
+/** The whole pipeline on already-fitted keyframes: encode (unless `encoded`), denoise, decode. */
+export async function interpolate({
+  manifest,
+  variant,
+  graphs,
+  keyframes,
+  settings,
+  hooks = {},
+  encoded,
+}: InterpolationRequest): Promise<InterpolationResult> {
   const tStart = now();
   let startLatent: FloatTensor;
   let endLatent: FloatTensor;
@@ -581,15 +645,15 @@ export async function interpolate(
     hooks.onProgress?.({ kind: 'encode', done: total, total });
   }
   const tEncoded = now();
-  const den = await denoiseFrames(
+  const den = await denoiseFrames({
     manifest,
     variant,
-    graphs.denoiser,
+    denoiser: graphs.denoiser,
     startLatent,
     endLatent,
     settings,
     hooks,
-  );
+  });
   const tDenoised = now();
   const modelFrames: RgbaImage[] = [];
   const decodeCallMs: number[] = [];
@@ -610,7 +674,7 @@ export async function interpolate(
     positions,
     encoded: { start: startLatent, end: endLatent, ...(motion ? { motion } : {}) },
     modelFrames,
-    steps: den.steps,
+    stepStats: den.stepStats,
     timesteps: den.plan.timesteps,
     loraScale: den.loraScale,
     timings: {

@@ -132,8 +132,16 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     // A run computes it with the encoding; a re-run on the same keyframes reuses it.
     const stages: string[] = [];
     const settings = { count: 2, steps: 4, seed: SEED };
-    const first = await interpolate(manifest, student.variant, student.graphs, prepared, settings, {
-      onProgress: (p) => stages.push(p.kind === 'encode' ? `encode ${p.done}/${p.total}` : p.kind),
+    const first = await interpolate({
+      manifest,
+      variant: student.variant,
+      graphs: student.graphs,
+      keyframes: prepared,
+      settings,
+      hooks: {
+        onProgress: (p) =>
+          stages.push(p.kind === 'encode' ? `encode ${p.done}/${p.total}` : p.kind),
+      },
     });
     expect(stages.filter((s) => s.startsWith('encode'))).toEqual([
       'encode 0/3',
@@ -143,15 +151,15 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     ]);
     expect(first.encoded.motion?.dims).toEqual([1, 4, start.height, start.width]);
     stages.length = 0;
-    const again = await interpolate(
+    const again = await interpolate({
       manifest,
-      student.variant,
-      student.graphs,
-      prepared,
+      variant: student.variant,
+      graphs: student.graphs,
+      keyframes: prepared,
       settings,
-      { onProgress: (p) => stages.push(p.kind) },
-      first.encoded,
-    );
+      hooks: { onProgress: (p) => stages.push(p.kind) },
+      encoded: first.encoded,
+    });
     expect(stages).not.toContain('encode');
     for (let i = 0; i < 2; i++)
       expect(maxLevelDiff(again.modelFrames[i]!, first.modelFrames[i]!)).toBe(0);
@@ -189,7 +197,13 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
         expect([kf.plan.dstWidth, kf.plan.dstHeight]).toEqual([320, 256]);
         expect([kf.start.width, kf.start.height]).toEqual([320, 256]);
       }
-      const res = await interpolate(manifest, student.variant, student.graphs, kf, settings);
+      const res = await interpolate({
+        manifest,
+        variant: student.variant,
+        graphs: student.graphs,
+        keyframes: kf,
+        settings,
+      });
       const frame = restoreFrame(res.modelFrames[0]!, kf.plan, start);
       expect([frame.width, frame.height]).toEqual([301, 203]);
       diffs[mode] = staticDiff(frame, start, start, end);
@@ -202,19 +216,25 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     const base = await loadVariantGraphs(PACK, manifest, 'baseline', 2);
     const lora = await loadVariantGraphs(PACK, manifest, 'lora', 2);
     const settings = { count: 3, steps: manifest.scheduler.defaultSteps, seed: SEED };
-    const ref = await interpolate(manifest, base.variant, base.graphs, prepared, settings);
+    const ref = await interpolate({
+      manifest,
+      variant: base.variant,
+      graphs: base.graphs,
+      keyframes: prepared,
+      settings,
+    });
     let encoded: EncodedKeyframes | undefined = ref.encoded;
     const distances: number[] = [];
     for (const scale of DEFAULT_SCALES) {
-      const res = await interpolate(
+      const res = await interpolate({
         manifest,
-        lora.variant,
-        lora.graphs,
-        prepared,
-        { ...settings, loraScale: scale },
-        {},
+        variant: lora.variant,
+        graphs: lora.graphs,
+        keyframes: prepared,
+        settings: { ...settings, loraScale: scale },
+        hooks: {},
         encoded,
-      );
+      });
       encoded = res.encoded;
       if (scale === 0) {
         for (let i = 0; i < 3; i++)

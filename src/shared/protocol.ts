@@ -84,7 +84,7 @@ export interface RunResult {
   variantId: string;
   backend: BackendName;
   frames: RunFrame[];
-  steps: StepRecord[];
+  stepStats: StepRecord[];
   timesteps: number[];
   loraScale: number | null;
   /** The model's part: encode, denoise and decode (src/core/pipeline.ts). */

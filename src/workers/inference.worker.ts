@@ -303,18 +303,18 @@ const api: InferenceApi = {
       const prepared = prepareKeyframes(manifest, start, end, req.fitMode);
       const latentKey = `${manifest.id}:${manifest.graphs.encoder.sha256}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
       const reuse = encodedCache?.key === latentKey ? encodedCache.encoded : undefined;
-      const result = await interpolate(
+      const result = await interpolate({
         manifest,
         variant,
         graphs,
-        prepared,
-        req.settings,
-        {
+        keyframes: prepared,
+        settings: req.settings,
+        hooks: {
           isCancelled: () => cancelled.has(req.jobId),
           onProgress: progress,
         },
-        reuse,
-      );
+        encoded: reuse,
+      });
       encodedCache = { key: latentKey, encoded: result.encoded };
       const frames = [];
       for (let i = 0; i < result.modelFrames.length; i++) {
@@ -335,7 +335,7 @@ const api: InferenceApi = {
         variantId: variant.id,
         backend,
         frames,
-        steps: result.steps,
+        stepStats: result.stepStats,
         timesteps: result.timesteps,
         loraScale: result.loraScale,
         timings: result.timings,

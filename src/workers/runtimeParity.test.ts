@@ -72,13 +72,13 @@ describe('onnxruntime-web (WASM) matches onnxruntime-node on the tiny pack', () 
     'variant %s: same latent statistics and frames',
     async (id) => {
       const variant = manifest.variants.find((v) => v.id === id)!;
-      const a = await interpolate(manifest, variant, web[id]!, keyframes, settings);
-      const b = await interpolate(manifest, variant, node[id]!, keyframes, settings);
-      expect(a.steps).toHaveLength(settings.steps + 1);
+      const a = await interpolate({ manifest, variant, graphs: web[id]!, keyframes, settings });
+      const b = await interpolate({ manifest, variant, graphs: node[id]!, keyframes, settings });
+      expect(a.stepStats).toHaveLength(settings.steps + 1);
       for (let s = 0; s <= settings.steps; s++) {
         for (let f = 0; f < settings.count; f++) {
-          const x = a.steps[s]!.frames[f]!;
-          const y = b.steps[s]!.frames[f]!;
+          const x = a.stepStats[s]!.frames[f]!;
+          const y = b.stepStats[s]!.frames[f]!;
           expect(x.nonFinite).toBe(0);
           expect(Math.abs(x.mean - y.mean)).toBeLessThan(1e-4);
           expect(Math.abs(x.std - y.std)).toBeLessThan(1e-4);
@@ -93,11 +93,29 @@ describe('onnxruntime-web (WASM) matches onnxruntime-node on the tiny pack', () 
 
   it('same seed → identical frames on one backend; another seed → different frames', async () => {
     const variant = manifest.variants[0]!;
-    const a = await interpolate(manifest, variant, web[variant.id]!, keyframes, settings);
-    const b = await interpolate(manifest, variant, web[variant.id]!, keyframes, settings);
-    const c = await interpolate(manifest, variant, web[variant.id]!, keyframes, {
-      ...settings,
-      seed: 99,
+    const a = await interpolate({
+      manifest,
+      variant,
+      graphs: web[variant.id]!,
+      keyframes,
+      settings,
+    });
+    const b = await interpolate({
+      manifest,
+      variant,
+      graphs: web[variant.id]!,
+      keyframes,
+      settings,
+    });
+    const c = await interpolate({
+      manifest,
+      variant,
+      graphs: web[variant.id]!,
+      keyframes,
+      settings: {
+        ...settings,
+        seed: 99,
+      },
     });
     expect(maxAbsDiff(a.modelFrames[0]!.data, b.modelFrames[0]!.data)).toBe(0);
     expect(maxAbsDiff(a.modelFrames[0]!.data, c.modelFrames[0]!.data)).toBeGreaterThan(0);
@@ -106,20 +124,38 @@ describe('onnxruntime-web (WASM) matches onnxruntime-node on the tiny pack', () 
   it('LoRA at scale 0 gives the baseline frames; scale 1 differs', async () => {
     const base = manifest.variants.find((v) => v.id === 'baseline')!;
     const lora = manifest.variants.find((v) => v.id === 'lora')!;
-    const a = await interpolate(manifest, base, node.baseline!, keyframes, settings);
-    const b = await interpolate(manifest, lora, node.lora!, keyframes, {
-      ...settings,
-      loraScale: 0,
+    const a = await interpolate({
+      manifest,
+      variant: base,
+      graphs: node.baseline!,
+      keyframes,
+      settings,
     });
-    const c = await interpolate(manifest, lora, node.lora!, keyframes, {
-      ...settings,
-      loraScale: 1,
+    const b = await interpolate({
+      manifest,
+      variant: lora,
+      graphs: node.lora!,
+      keyframes,
+      settings: {
+        ...settings,
+        loraScale: 0,
+      },
+    });
+    const c = await interpolate({
+      manifest,
+      variant: lora,
+      graphs: node.lora!,
+      keyframes,
+      settings: {
+        ...settings,
+        loraScale: 1,
+      },
     });
     for (let f = 0; f < settings.count; f++) {
       expect(maxAbsDiff(a.modelFrames[f]!.data, b.modelFrames[f]!.data)).toBeLessThanOrEqual(1);
     }
-    const lastA = a.steps.at(-1)!.frames[0]!;
-    const lastC = c.steps.at(-1)!.frames[0]!;
+    const lastA = a.stepStats.at(-1)!.frames[0]!;
+    const lastC = c.stepStats.at(-1)!.frames[0]!;
     expect(Math.abs(lastA.mean - lastC.mean) + Math.abs(lastA.std - lastC.std)).toBeGreaterThan(
       1e-4,
     );
@@ -139,26 +175,38 @@ describe('onnxruntime-web (WASM) matches onnxruntime-node on the tiny pack', () 
       },
     };
     await expect(
-      interpolate(manifest, variant, { ...real, denoiser: poisoned }, keyframes, settings),
+      interpolate({
+        manifest,
+        variant,
+        graphs: { ...real, denoiser: poisoned },
+        keyframes,
+        settings,
+      }),
     ).rejects.toThrow(/non-finite values at step 1 of 4/);
     await expect(
-      interpolate(manifest, variant, { ...real, denoiser: poisoned }, keyframes, settings),
+      interpolate({
+        manifest,
+        variant,
+        graphs: { ...real, denoiser: poisoned },
+        keyframes,
+        settings,
+      }),
     ).rejects.toBeInstanceOf(ModelOutputError);
   });
 
   it('cancels between steps', async () => {
     const variant = manifest.variants[0]!;
     let calls = 0;
-    const run = interpolate(
+    const run = interpolate({
       manifest,
       variant,
-      node.baseline!,
+      graphs: node.baseline!,
       keyframes,
-      { ...settings, steps: 10 },
-      {
+      settings: { ...settings, steps: 10 },
+      hooks: {
         isCancelled: () => ++calls > 3,
       },
-    );
+    });
     await expect(run).rejects.toBeInstanceOf(RunCancelledError);
   });
 });

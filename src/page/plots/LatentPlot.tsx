@@ -52,13 +52,13 @@ export function LatentPlot() {
   const [stat, setStat] = useState<Stat>('std');
   const [frame, setFrame] = useState<number | 'all'>('all');
   const verdicts = useMemo(() => judgeTraces(traces, baselineVariant), [traces, baselineVariant]);
-  const maxFrames = Math.max(0, ...traces.map((t) => t.steps[0]?.frames.length ?? 0));
+  const maxFrames = Math.max(0, ...traces.map((t) => t.stepStats[0]?.frames.length ?? 0));
   const data = useMemo(() => {
-    const length = Math.max(0, ...traces.map((t) => t.steps.length));
+    const length = Math.max(0, ...traces.map((t) => t.stepStats.length));
     return Array.from({ length }, (_, step) => {
       const row: Record<string, number | null> = { step };
       for (const t of traces)
-        row[`r${t.jobId}`] = t.steps[step] ? valueAt(t.steps[step]!, stat, frame) : null;
+        row[`r${t.jobId}`] = t.stepStats[step] ? valueAt(t.stepStats[step]!, stat, frame) : null;
       return row;
     });
   }, [traces, stat, frame]);

@@ -13,9 +13,14 @@ export function judgeTraces(
       .reverse()
       .find(
         (b) =>
-          b.variantId === baselineVariant && b.seed === t.seed && b.steps.length === t.steps.length,
+          b.variantId === baselineVariant &&
+          b.seed === t.seed &&
+          b.stepStats.length === t.stepStats.length,
       );
-    out.set(t.jobId, detectCollapse(t.steps, base && base.jobId !== t.jobId ? base.steps : null));
+    out.set(
+      t.jobId,
+      detectCollapse(t.stepStats, base && base.jobId !== t.jobId ? base.stepStats : null),
+    );
   }
   return out;
 }
@@ -38,7 +43,7 @@ export function tracesToCsv(traces: RunTrace[]): string {
   ];
   const rows = [header.join(',')];
   for (const t of traces) {
-    for (const s of t.steps) {
+    for (const s of t.stepStats) {
       s.frames.forEach((f, i) => {
         rows.push(
           [

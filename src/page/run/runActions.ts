@@ -120,7 +120,7 @@ function toView(
     variantId: r.variantId,
     backend: r.backend,
     frames: toFrameViews(r.frames),
-    steps: r.steps,
+    stepStats: r.stepStats,
     timesteps: r.timesteps,
     timings: r.timings,
     loraScale: r.loraScale,
@@ -241,7 +241,7 @@ export async function startRun(): Promise<void> {
       variantId: view.variantId,
       loraScale: view.loraScale,
       seed: view.seed,
-      steps: view.steps,
+      stepStats: view.stepStats,
     };
     patch('run', {
       status: 'done',

@@ -51,7 +51,7 @@ export interface RunView {
   variantId: string;
   backend: BackendName;
   frames: FrameView[];
-  steps: StepRecord[];
+  stepStats: StepRecord[];
   timesteps: number[];
   timings: RunTimings;
   loraScale: number | null;
@@ -96,7 +96,7 @@ export interface RunTrace {
   variantId: string;
   loraScale: number | null;
   seed: number;
-  steps: StepRecord[];
+  stepStats: StepRecord[];
 }
 
 /** One row of a sweep: a variant at one LoRA scale and step count, with its frames. */

@@ -138,7 +138,7 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
         psnr: null,
         ssim: null,
         lpipsAlex: null,
-        finalStd: meanStdPerStep(result.steps).at(-1) ?? NaN,
+        finalStd: meanStdPerStep(result.stepStats).at(-1) ?? NaN,
       };
       const middle = result.frames[groundTruthIndex(result.frames.map((f) => f.position))];
       if (gt && middle) {

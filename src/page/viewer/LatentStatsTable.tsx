@@ -8,10 +8,10 @@ import type { StepRecord } from '../../core/pipeline';
 const fmt = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : String(n));
 
 export function LatentStatsTable({
-  steps,
+  stepStats: steps,
   positions,
 }: {
-  steps: StepRecord[];
+  stepStats: StepRecord[];
   positions: number[];
 }) {
   const [frame, setFrame] = useState(0);

@@ -76,7 +76,10 @@ export function Viewer() {
         in-between
       </p>
       <CollapseWarning jobId={result.jobId} />
-      <LatentStatsTable steps={result.steps} positions={result.frames.map((f) => f.position)} />
+      <LatentStatsTable
+        stepStats={result.stepStats}
+        positions={result.frames.map((f) => f.position)}
+      />
     </section>
   );
 }
