@@ -1,11 +1,15 @@
 /**
  * The one module that talks to the inference worker: lazy start, crash → clear error (see
- * src/common/workerClient.ts), keyframe bitmaps transferred rather than copied.
+ * workerClient.ts), keyframe bitmaps transferred rather than copied. It owns what every feature
+ * shares about the worker: the job ids, and which variant the worker has loaded — so a run after
+ * a sweep or an efficiency measurement knows whether it must load again.
  */
 import * as Comlink from 'comlink';
 import { createWorkerClient } from './workerClient';
 import type { BenchmarkOptions } from '../../core/benchmark';
+import { filesForVariant, type PackManifest } from '../../core/manifest';
 import type {
+  BackendPreference,
   InferenceApi,
   LoadVariantRequest,
   LoadVariantResult,
@@ -14,7 +18,9 @@ import type {
   RunResult,
 } from '../../shared/protocol';
 
-export { WorkerCrashedError } from './workerClient';
+import { WorkerCrashedError } from './workerClient';
+
+export { WorkerCrashedError };
 
 const client = createWorkerClient<InferenceApi>(
   'inference',
@@ -31,12 +37,40 @@ export function nextJobId(): number {
   return ++lastJobId;
 }
 
+/**
+ * Identifies a variant as the worker loads it: its graphs' sha256s (the same files from another
+ * source are the same model) and the backend asked for.
+ */
+export function loadedVariantKey(
+  manifest: PackManifest,
+  variantId: string,
+  backend: BackendPreference,
+): string {
+  const files = filesForVariant(manifest, variantId).map((f) => `${f.role}:${f.sha256}`);
+  return `${backend}|${files.join(',')}`;
+}
+
+/** The variant the worker holds now; null before a load, during one, and after the worker stopped. */
+let loadedKey: string | null = null;
+
+/** Whether the worker holds this variant (loaded with this backend preference) right now. */
+export function isVariantLoaded(
+  manifest: PackManifest,
+  variantId: string,
+  backend: BackendPreference,
+): boolean {
+  return loadedKey === loadedVariantKey(manifest, variantId, backend);
+}
+
 /** Loads (downloading, verifying and caching as needed) one variant's graphs. */
-export function loadVariant(
+export async function loadVariant(
   req: LoadVariantRequest,
   onProgress: (p: JobProgress) => void,
 ): Promise<LoadVariantResult> {
-  return client.call((r) => r.loadVariant(req, Comlink.proxy(onProgress)));
+  loadedKey = null;
+  const result = await client.call((r) => r.loadVariant(req, Comlink.proxy(onProgress)));
+  loadedKey = loadedVariantKey(req.manifest, req.variantId, req.backend);
+  return result;
 }
 
 /** Runs the loaded variant on two keyframes; the bitmaps are transferred (and closed) by the worker. */
@@ -44,9 +78,13 @@ export function runInterpolation(
   req: RunRequest,
   onProgress: (p: JobProgress) => void,
 ): Promise<RunResult> {
-  return client.call((r) =>
-    r.run(Comlink.transfer(req, [req.start, req.end]), Comlink.proxy(onProgress)),
-  );
+  return client
+    .call((r) => r.run(Comlink.transfer(req, [req.start, req.end]), Comlink.proxy(onProgress)))
+    .catch((e: unknown) => {
+      // A crashed worker took its sessions with it.
+      if (e instanceof WorkerCrashedError) loadedKey = null;
+      throw e;
+    });
 }
 
 /** Times the loaded variant in the worker (benchmark page, efficiency figures), with the memory
@@ -65,5 +103,6 @@ export function cancelRun(jobId: number): void {
  * fresh worker (per-variant memory figures); pending calls reject and the next call starts anew.
  */
 export function stopWorker(reason: string): void {
+  loadedKey = null;
   client.terminate(reason);
 }

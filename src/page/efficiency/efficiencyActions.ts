@@ -6,9 +6,9 @@
  */
 import { benchmarkLoadedVariant, loadVariant, stopWorker } from '../clients/inferenceClient';
 import { packSource } from '../packs/packActions';
-import { forgetLoadedVariant } from '../run/runActions';
 import { variantSizeBytes } from '../../core/manifest';
-import { patch, say, useStudio, type EfficiencyRow } from '../state/store';
+import { patch, say, useStudio } from '../state/store';
+import type { EfficiencyRow } from './efficiencySlice';
 
 /**
  * Warm-up per variant in the studio's table: shorter than the bench's 3 s, enough for V8 to
@@ -23,7 +23,6 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
   if (!manifest || !source) return;
   const rows: EfficiencyRow[] = [];
   patch('efficiency', { rows: [], measuring: 'starting' });
-  forgetLoadedVariant();
   try {
     for (const v of manifest.variants) {
       stopWorker('restarted');
@@ -57,7 +56,6 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
   } finally {
     patch('efficiency', { measuring: null });
     stopWorker('restarted');
-    forgetLoadedVariant();
   }
 }
 

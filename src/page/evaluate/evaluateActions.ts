@@ -10,7 +10,9 @@ import {
   releaseImage,
 } from '../keyframes/keyframeActions';
 import { groundTruthIndex } from '../../core/pipeline';
-import { clearMessages, patch, say, useStudio, type RunView, type ScoreRow } from '../state/store';
+import { clearMessages, patch, say, useStudio } from '../state/store';
+import type { RunView } from '../run/runSlice';
+import type { ScoreRow } from './evaluateSlice';
 import type { PackSource } from '../../shared/protocol';
 import { loadLpips, scoreFrame } from '../clients/metricsClient';
 

@@ -6,7 +6,8 @@
 import { keyframeBlob } from '../keyframes/keyframeActions';
 import { withTrace } from '../run/runActions';
 import { sha256Hex } from '../../core/sha256';
-import { patch, say, useStudio, type FrameView, type RunView } from '../state/store';
+import { patch, say, useStudio } from '../state/store';
+import type { FrameView, RunView } from '../run/runSlice';
 import {
   clearRuns,
   deleteRun,

@@ -15,7 +15,7 @@ import {
   type UseStore,
 } from 'idb-keyval';
 import type { StepRecord, RunTimings } from '../../core/pipeline';
-import type { HistoryEntry } from '../state/store';
+import type { HistoryEntry } from './historySlice';
 
 export const MAX_RUNS = 60;
 export const MAX_BYTES = 150 * 1024 * 1024;

@@ -4,7 +4,8 @@
  * model (letterbox, centre-crop or native size), with a preview of what the model sees.
  */
 import { useEffect, useRef, useState, type DragEvent } from 'react';
-import { useStudio, type Slot } from '../state/store';
+import { useStudio } from '../state/store';
+import type { Slot } from './keyframesSlice';
 import { addKeyframeFiles, clearKeyframe, loadSamplePair, swapKeyframes } from './keyframeActions';
 import { FIT_MODES, planFit, type FitMode, type FitPlan } from '../../core/image';
 import { modelFrameSize } from '../../core/pipeline';

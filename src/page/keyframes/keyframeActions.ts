@@ -9,7 +9,8 @@ import {
   formatName,
   HEADER_PROBE_BYTES,
 } from '../../core/imageHeader';
-import { clearMessages, patch, say, useStudio, type KeyframeInfo, type Slot } from '../state/store';
+import { clearMessages, patch, say, useStudio } from '../state/store';
+import type { KeyframeInfo, Slot } from './keyframesSlice';
 
 const blobs = new Map<string, Blob>();
 let nextId = 1;

@@ -5,7 +5,8 @@
  */
 import { describeFetchFailure } from '../../core/fetchFailure';
 import { filesForVariant, parseManifest, type PackManifest } from '../../core/manifest';
-import { clearMessages, patch, say, useStudio, type PackOption } from '../state/store';
+import { clearMessages, patch, say, useStudio } from '../state/store';
+import type { PackOption } from './packsSlice';
 import type { PackSource } from '../../shared/protocol';
 import { summariseCache, getCachedPack } from '../../shared/packCache';
 

@@ -15,7 +15,7 @@ import {
   YAxis,
 } from 'recharts';
 import type { StepRecord } from '../../core/pipeline';
-import type { RunTrace } from '../state/store';
+import type { RunTrace } from '../run/runSlice';
 import { downloadBlob } from '../common/download';
 import { useStudio } from '../state/store';
 import { judgeTraces, tracesToCsv } from './traces';

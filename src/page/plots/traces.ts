@@ -1,6 +1,6 @@
 /** Collapse verdicts and CSV export for the runs the latent plot overlays. */
 import { detectCollapse, type CollapseVerdict } from '../../core/collapse';
-import type { RunTrace } from '../state/store';
+import type { RunTrace } from '../run/runSlice';
 
 /** Each trace judged against the most recent baseline-variant run with the same seed and steps. */
 export function judgeTraces(

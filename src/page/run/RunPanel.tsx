@@ -3,14 +3,8 @@
  * with its step count.
  */
 import { MAX_INBETWEENS } from '../../core/pipeline';
-import {
-  patch,
-  selectCanRun,
-  selectIsBusy,
-  selectVariant,
-  useStudio,
-  type RunView,
-} from '../state/store';
+import { patch, selectCanRun, selectIsBusy, selectVariant, useStudio } from '../state/store';
+import type { RunView } from './runSlice';
 import { cancelCurrentRun, forceStop, requestLiveRerun, startRun } from './runActions';
 
 function intInput(value: string, min: number, max: number, fallback: number): number {

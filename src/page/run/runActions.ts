@@ -4,98 +4,54 @@
  * error from a job that is no longer current is dropped. Cancel stops the job between denoising
  * steps and keeps the model loaded; when a job does not stop, the page offers to stop the worker.
  */
-import { formatBytes } from '../../core/format';
 import {
   cancelRun,
+  isVariantLoaded,
   loadVariant,
   nextJobId,
   runInterpolation,
   stopWorker,
-  WorkerCrashedError,
 } from '../clients/inferenceClient';
 import { modelFrameSize } from '../../core/pipeline';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
-import {
-  clearMessages,
-  patch,
-  say,
-  useStudio,
-  type FrameView,
-  type RunTrace,
-  type RunView,
-} from '../state/store';
+import { clearMessages, patch, say, useStudio } from '../state/store';
+import type { FrameView, RunTrace, RunView } from './runSlice';
 import type { JobProgress, RunFrame, RunResult } from '../../shared/protocol';
+import { appendTrace, cancelPatch, isCurrentJob, loadLabel, runProgressPatch } from './runJob';
 
-/** What the worker has loaded: pack option + variant + backend preference. */
-let loadedKey: string | null = null;
-/** How many runs the latent plot overlays. */
-const TRACE_LIMIT = 8;
 /** Seconds after a cancel request before the page offers to stop the worker by force. */
 const STUCK_AFTER_MS = 4000;
 
 function isCurrent(jobId: number): boolean {
-  return useStudio.getState().run.jobId === jobId;
+  return isCurrentJob(useStudio.getState().run, jobId);
 }
 
 function onLoadProgress(jobId: number, p: JobProgress): void {
   if (!isCurrent(jobId)) return;
-  switch (p.kind) {
-    case 'download':
-      patch('packs', {
-        load: {
-          active: true,
-          label:
-            `Downloading ${p.file} — ${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)}` +
-            (p.waitingMs !== undefined
-              ? ` (waiting for the server: nothing for ${Math.floor(p.waitingMs / 1000)} s)`
-              : ''),
-          loadedBytes: p.loadedBytes,
-          totalBytes: p.totalBytes,
-        },
-      });
-      break;
-    case 'cache-hit':
-      patch('packs', {
-        load: {
-          active: true,
-          label: `${p.file} from the cache`,
-          loadedBytes: p.sizeBytes,
-          totalBytes: p.sizeBytes,
-        },
-      });
-      break;
-    case 'verify':
-      patch('packs', { load: { ...useStudio.getState().packs.load, label: `Checking ${p.file}` } });
-      break;
-    case 'compile':
-      patch('packs', {
-        load: {
-          ...useStudio.getState().packs.load,
-          label: `Preparing the ${p.graph.replace(/:.*/, '')}`,
-        },
-      });
-      break;
-    case 'warning':
-      say('warning', 'cache', p.message);
-      break;
-    default:
-      break;
+  if (p.kind === 'warning') {
+    say('warning', 'cache', p.message);
+    return;
+  }
+  const label = loadLabel(p);
+  if (label === null) return;
+  const load = useStudio.getState().packs.load;
+  if (p.kind === 'download') {
+    patch('packs', {
+      load: { active: true, label, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes },
+    });
+  } else if (p.kind === 'cache-hit') {
+    patch('packs', {
+      load: { active: true, label, loadedBytes: p.sizeBytes, totalBytes: p.sizeBytes },
+    });
+  } else {
+    patch('packs', { load: { ...load, label } });
   }
 }
 
 function onRunProgress(jobId: number, p: JobProgress): void {
-  if (!isCurrent(jobId)) return;
-  const run = useStudio.getState().run;
-  if (run.status === 'cancelling') return;
-  if (p.kind === 'denoise') {
-    const total = p.totalSteps * p.totalBatches;
-    patch('run', { stage: 'denoise', step: p.batch * p.totalSteps + p.step, totalSteps: total });
-  } else if (p.kind === 'encode') {
-    patch('run', { stage: 'encode' });
-  } else if (p.kind === 'decode') {
-    patch('run', { stage: `decode ${p.frame + 1}/${p.total}` });
-  }
+  const change = runProgressPatch(useStudio.getState().run, jobId, p);
+  if (change) patch('run', change);
 }
 
 /** Object URLs (owned by the caller) for a run's PNG frames. */
@@ -185,9 +141,7 @@ export async function startRun(): Promise<void> {
     stuck: false,
   });
   try {
-    const wanted = `${selectedKey}|${variantId}|${settings.backend}`;
-    if (loadedKey !== wanted) {
-      loadedKey = null;
+    if (!isVariantLoaded(manifest, variantId, settings.backend)) {
       patch('packs', {
         load: { active: true, label: 'Loading the model…', loadedBytes: 0, totalBytes: 0 },
       });
@@ -197,7 +151,6 @@ export async function startRun(): Promise<void> {
       ).finally(() =>
         patch('packs', { load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 } }),
       );
-      loadedKey = wanted;
       loadMs = performance.now() - tPressed;
       patch('packs', { backend: loaded.backend });
       for (const w of loaded.warnings) say('warning', 'cache', w);
@@ -262,7 +215,6 @@ export async function startRun(): Promise<void> {
       patch('run', { status: 'cancelled', stage: '', stuck: false });
       return;
     }
-    if (e instanceof WorkerCrashedError) loadedKey = null;
     patch('run', { status: 'error', stage: '', stuck: false });
     say('error', 'run', err.message);
   }
@@ -270,12 +222,7 @@ export async function startRun(): Promise<void> {
 
 /** The plot's traces with `trace` appended (the newest TRACE_LIMIT are kept). */
 export function withTrace(trace: RunTrace): RunTrace[] {
-  return [...useStudio.getState().run.traces, trace].slice(-TRACE_LIMIT);
-}
-
-/** Another feature loaded a different variant in the worker: the next run loads its own again. */
-export function forgetLoadedVariant(): void {
-  loadedKey = null;
+  return appendTrace(useStudio.getState().run.traces, trace);
 }
 
 /** Set when the LoRA scale moved during a run: the latest position runs when that run ends. */
@@ -300,12 +247,9 @@ export function requestLiveRerun(): void {
 export function cancelCurrentRun(): void {
   const { run } = useStudio.getState();
   const jobId = run.jobId;
-  if (run.status !== 'running' && run.status !== 'loading') return;
-  // A load stops at once (its download is aborted), a run after its current step.
-  patch('run', {
-    status: 'cancelling',
-    stage: run.status === 'loading' ? 'cancelling-load' : 'cancelling',
-  });
+  const change = cancelPatch(run);
+  if (!change) return;
+  patch('run', change);
   cancelRun(jobId);
   setTimeout(() => {
     const r = useStudio.getState().run;
@@ -315,7 +259,6 @@ export function cancelCurrentRun(): void {
 
 /** Stops the worker by force (a job that does not respond to cancel). */
 export function forceStop(): void {
-  loadedKey = null;
   stopWorker('stopped by force');
   patch('run', { status: 'cancelled', stage: '', stuck: false, jobId: nextJobId() });
   say('info', 'run', 'The worker was stopped; the model will be loaded again on the next run.');

@@ -4,14 +4,21 @@
  * worker. Each finished row keeps its frames (and scores against the ground truth, if set); a
  * cancelled sweep keeps the rows it finished. Exports a CSV and a PNG contact sheet.
  */
-import { cancelRun, loadVariant, nextJobId, runInterpolation } from '../clients/inferenceClient';
+import {
+  cancelRun,
+  isVariantLoaded,
+  loadVariant,
+  nextJobId,
+  runInterpolation,
+} from '../clients/inferenceClient';
 import { scoreFrame } from '../clients/metricsClient';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
-import { forgetLoadedVariant, toFrameViews } from '../run/runActions';
+import { toFrameViews } from '../run/runActions';
 import { meanStdPerStep } from '../../core/collapse';
 import { groundTruthIndex } from '../../core/pipeline';
-import { patch, say, useStudio, type SweepRow } from '../state/store';
+import { patch, say, useStudio } from '../state/store';
+import type { SweepRow } from './sweepSlice';
 
 /** The default LoRA scales of a sweep. */
 export { DEFAULT_SCALES } from '../../core/sweepDefaults';
@@ -94,19 +101,16 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
   const gt = s.evaluate.groundTruth ? keyframeBlob(s.evaluate.groundTruth.id) : undefined;
   cancelRequested = false;
   patch('sweep', { status: 'running', seed, total: plan.length, rows: [] });
-  forgetLoadedVariant();
-  let loadedVariant = '';
   try {
     for (const p of plan) {
       if (cancelRequested) break;
       const jobId = nextJobId();
       currentJob = jobId;
-      if (p.variantId !== loadedVariant) {
+      if (!isVariantLoaded(manifest, p.variantId, s.settings.backend)) {
         await loadVariant(
           { jobId, manifest, source, variantId: p.variantId, backend: s.settings.backend },
           () => undefined,
         );
-        loadedVariant = p.variantId;
       }
       if (cancelRequested) break;
       const [a, b] = await Promise.all([
@@ -156,7 +160,6 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
     }
   } finally {
     currentJob = null;
-    forgetLoadedVariant();
   }
 }
 

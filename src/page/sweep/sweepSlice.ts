@@ -1,0 +1,25 @@
+/** The sweep slice: a sweep's status and rows. */
+import type { FrameView } from '../run/runSlice';
+
+/** One row of a sweep: a variant at one LoRA scale and step count, with its frames. */
+export interface SweepRow {
+  key: string;
+  variantId: string;
+  loraScale: number | null;
+  steps: number;
+  frames: FrameView[];
+  /** Scores of the τ = 0.5 in-between when a ground truth is set. */
+  psnr: number | null;
+  ssim: number | null;
+  lpipsAlex: number | null;
+  finalStd: number;
+}
+
+export interface SweepState {
+  status: 'idle' | 'running' | 'cancelling' | 'done' | 'cancelled' | 'error';
+  seed: number;
+  total: number;
+  rows: SweepRow[];
+}
+
+export const initialSweep: SweepState = { status: 'idle', seed: 0, total: 0, rows: [] };
