@@ -344,32 +344,56 @@ export function parseManifest(text: string): ManifestResult {
   return validateManifest(json);
 }
 
+/** One graph a variant runs, with the name its session is kept under and a phrase for messages. */
+export interface VariantGraph {
+  /** 'encoder', 'decoder', 'motion' or 'denoiser:<name>' — sessions are shared by this key. */
+  key: string;
+  role: 'encoder' | 'decoder' | 'motion' | 'denoiser';
+  spec: GraphSpec;
+  /** e.g. `the denoiser of variant "lora" (denoiser_lora.onnx)`. */
+  what: string;
+}
+
+/** The graphs a variant runs, in load order: encoder, decoder, motion (when the pack has one), denoiser. */
+export function graphsForVariant(m: PackManifest, variantId: string): VariantGraph[] {
+  const variant = m.variants.find((v) => v.id === variantId);
+  if (!variant) {
+    throw new Error(
+      `pack "${m.id}" has no variant "${variantId}" (it has ${m.variants.map((v) => v.id).join(', ')})`,
+    );
+  }
+  const denoiser = m.graphs.denoisers[variant.denoiser];
+  if (!denoiser) throw new Error(`variant "${variantId}" names a missing denoiser`);
+  const list: VariantGraph[] = [
+    { key: 'encoder', role: 'encoder', spec: m.graphs.encoder, what: 'the VAE encoder' },
+    { key: 'decoder', role: 'decoder', spec: m.graphs.decoder, what: 'the VAE decoder' },
+  ];
+  if (m.graphs.motion) {
+    list.push({ key: 'motion', role: 'motion', spec: m.graphs.motion, what: 'the motion graph' });
+  }
+  list.push({
+    key: `denoiser:${variant.denoiser}`,
+    role: 'denoiser',
+    spec: denoiser,
+    what: `the denoiser of variant "${variant.id}"`,
+  });
+  return list.map((g) => ({ ...g, what: `${g.what} (${g.spec.file})` }));
+}
+
 /** Every file a variant needs, encoder, decoder and motion graph included, with integrity data. */
 export function filesForVariant(
   m: PackManifest,
   variantId: string,
 ): {
-  role: 'encoder' | 'decoder' | 'motion' | 'denoiser';
+  role: VariantGraph['role'];
   file: string;
   sizeBytes: number;
   sha256: string;
 }[] {
-  const variant = m.variants.find((v) => v.id === variantId);
-  if (!variant) throw new Error(`pack "${m.id}" has no variant "${variantId}"`);
-  const denoiser = m.graphs.denoisers[variant.denoiser];
-  if (!denoiser) throw new Error(`variant "${variantId}" names a missing denoiser`);
-  const list: ReturnType<typeof filesForVariant> = [];
-  const graphs = [
-    ['encoder', m.graphs.encoder],
-    ['decoder', m.graphs.decoder],
-    ...(m.graphs.motion ? ([['motion', m.graphs.motion]] as const) : []),
-    ['denoiser', denoiser],
-  ] as const;
-  for (const [role, g] of graphs) {
-    list.push({ role, file: g.file, sizeBytes: g.sizeBytes, sha256: g.sha256 });
-    for (const ext of g.externalData ?? []) list.push({ role, ...ext });
-  }
-  return list;
+  return graphsForVariant(m, variantId).flatMap(({ role, spec }) => [
+    { role, file: spec.file, sizeBytes: spec.sizeBytes, sha256: spec.sha256 },
+    ...(spec.externalData ?? []).map((ext) => ({ role, ...ext })),
+  ]);
 }
 
 /** Bytes a variant loads: every file of `filesForVariant` (motion graph and external data included). */

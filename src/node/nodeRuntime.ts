@@ -16,7 +16,13 @@ import {
   type LpipsGraphSpec,
   type LpipsManifest,
 } from '../core/lpips';
-import { parseManifest, type PackManifest, type VariantSpec } from '../core/manifest';
+import {
+  graphsForVariant,
+  parseManifest,
+  type PackManifest,
+  type VariantGraph,
+  type VariantSpec,
+} from '../core/manifest';
 import type { VariantGraphs } from '../core/pipeline';
 import { verifyPackFile } from '../core/sha256';
 
@@ -64,38 +70,47 @@ export function nodeSessionOptions(threads?: number): ort.InferenceSession.Sessi
   };
 }
 
+/**
+ * The Node side's one session factory: a graph (bytes, and its external-data files when the pack
+ * splits weights out) on onnxruntime-node's CPU provider with `nodeSessionOptions`, wrapped as a
+ * GraphRunner named `what` in messages.
+ */
+export async function createNodeSession(
+  what: string,
+  bytes: Uint8Array,
+  threads?: number,
+  externalData: { path: string; data: Uint8Array }[] = [],
+): Promise<GraphRunner> {
+  let session: ort.InferenceSession;
+  try {
+    session = await ort.InferenceSession.create(bytes, {
+      ...nodeSessionOptions(threads),
+      ...(externalData.length ? { externalData } : {}),
+    });
+  } catch (e) {
+    throw new Error(`could not load ${what}: ${(e as Error).message.split('\n')[0]}`, {
+      cause: e,
+    });
+  }
+  return wrapSession(session, ort, what);
+}
+
+/** Reads one graph's files from the pack folder and creates its checked session. */
 async function loadGraph(
   dir: string,
-  what: string,
-  spec:
-    | PackManifest['graphs']['encoder']
-    | PackManifest['graphs']['decoder']
-    | NonNullable<PackManifest['graphs']['motion']>
-    | PackManifest['graphs']['denoisers'][string],
+  g: VariantGraph,
   threads?: number,
 ): Promise<{ runner: GraphRunner; sessionMs: number }> {
-  const bytes = await readPackFile(dir, spec);
+  const bytes = await readPackFile(dir, g.spec);
   const external = await Promise.all(
-    (spec.externalData ?? []).map(async (x) => ({
+    (g.spec.externalData ?? []).map(async (x) => ({
       path: x.file,
       data: await readPackFile(dir, x),
     })),
   );
   const t0 = performance.now();
-  let session: ort.InferenceSession;
-  try {
-    session = await ort.InferenceSession.create(bytes, {
-      ...nodeSessionOptions(threads),
-      ...(external.length ? { externalData: external } : {}),
-    });
-  } catch (e) {
-    throw new Error(
-      `could not load ${what} (${spec.file}): ${(e as Error).message.split('\n')[0]}`,
-      { cause: e },
-    );
-  }
-  const runner = wrapSession(session, ort, `${what} (${spec.file})`);
-  checkGraphNames(`${what} (${spec.file})`, runner, spec.inputs, spec.outputs);
+  const runner = await createNodeSession(g.what, bytes, threads, external);
+  checkGraphNames(g.what, runner, g.spec.inputs, g.spec.outputs);
   return { runner, sessionMs: performance.now() - t0 };
 }
 
@@ -106,37 +121,22 @@ export async function loadVariantGraphs(
   variantId: string,
   threads?: number,
 ): Promise<{ variant: VariantSpec; graphs: VariantGraphs; sessionMs: Record<string, number> }> {
-  const variant = manifest.variants.find((v) => v.id === variantId);
-  if (!variant) {
-    throw new Error(
-      `pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`,
-    );
+  const graphs: Partial<Record<VariantGraph['role'], GraphRunner>> = {};
+  const sessionMs: Record<string, number> = {};
+  try {
+    for (const g of graphsForVariant(manifest, variantId)) {
+      const loaded = await loadGraph(dir, g, threads);
+      graphs[g.role] = loaded.runner;
+      sessionMs[g.role] = loaded.sessionMs;
+    }
+  } catch (e) {
+    for (const r of Object.values(graphs)) await r.release().catch(() => undefined);
+    throw e;
   }
-  const enc = await loadGraph(dir, 'the encoder', manifest.graphs.encoder, threads);
-  const dec = await loadGraph(dir, 'the decoder', manifest.graphs.decoder, threads);
-  const den = await loadGraph(
-    dir,
-    `the denoiser of "${variant.id}"`,
-    manifest.graphs.denoisers[variant.denoiser]!,
-    threads,
-  );
-  const motion = manifest.graphs.motion
-    ? await loadGraph(dir, 'the motion graph', manifest.graphs.motion, threads)
-    : null;
   return {
-    variant,
-    graphs: {
-      encoder: enc.runner,
-      decoder: dec.runner,
-      denoiser: den.runner,
-      ...(motion ? { motion: motion.runner } : {}),
-    },
-    sessionMs: {
-      encoder: enc.sessionMs,
-      decoder: dec.sessionMs,
-      denoiser: den.sessionMs,
-      ...(motion ? { motion: motion.sessionMs } : {}),
-    },
+    variant: manifest.variants.find((v) => v.id === variantId)!,
+    graphs: graphs as VariantGraphs,
+    sessionMs,
   };
 }
 

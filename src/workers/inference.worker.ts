@@ -12,7 +12,12 @@ import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
 import { checkGraphNames, SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
 import type { RgbaImage } from '../core/image';
-import { filesForVariant, type PackManifest, type VariantSpec } from '../core/manifest';
+import {
+  graphsForVariant,
+  type PackManifest,
+  type VariantGraph,
+  type VariantSpec,
+} from '../core/manifest';
 import {
   interpolate,
   prepareKeyframes,
@@ -76,16 +81,22 @@ const sessions = new Map<string, LoadedGraph>();
 let sessionsPackKey = '';
 let active: { manifest: PackManifest; variant: VariantSpec; backend: BackendName } | null = null;
 
+/**
+ * The worker's one session factory: a graph's bytes (and its external-data files, when the pack
+ * splits weights out) on the chosen backend, with SESSION_TUNING, wrapped as a GraphRunner.
+ */
 async function createSession(
   what: string,
-  bytes: Uint8Array,
   backend: BackendName,
+  bytes: Uint8Array,
+  externalData: { path: string; data: Uint8Array }[] = [],
 ): Promise<GraphRunner> {
   try {
     const rt = await ortFor(backend);
     const session = await rt.InferenceSession.create(bytes, {
       executionProviders: [backend],
       ...SESSION_TUNING,
+      ...(externalData.length ? { externalData } : {}),
     });
     return wrapSession(session, rt, what);
   } catch (e) {
@@ -151,116 +162,103 @@ function serial<A extends unknown[], R>(
   };
 }
 
+/** Releases every session when the pack changed: sessions belong to a pack's exact files. */
+async function keepSessionsOf(manifest: PackManifest): Promise<void> {
+  const { encoder, decoder, motion, denoisers } = manifest.graphs;
+  const shas = [encoder, decoder, ...(motion ? [motion] : []), ...Object.values(denoisers)];
+  const packKey = `${manifest.id}:${shas.map((g) => g.sha256).join(',')}`;
+  if (packKey !== sessionsPackKey) {
+    await releaseAll();
+    sessionsPackKey = packKey;
+  }
+}
+
+/** What a load did, file by file, for LoadVariantResult. */
+interface LoadLog {
+  sessionMs: Record<string, number>;
+  downloadedFiles: string[];
+  cachedFiles: string[];
+  warnings: string[];
+}
+
+/** Obtains one graph's files (cache or download, verified) and creates its checked session. */
+async function loadGraph(
+  req: LoadVariantRequest,
+  g: VariantGraph,
+  backend: BackendName,
+  progress: (p: JobProgress, force?: boolean) => void,
+  signal: AbortSignal,
+  log: LoadLog,
+): Promise<GraphRunner> {
+  const bytes = new Map<string, Uint8Array>();
+  for (const ref of [g.spec, ...(g.spec.externalData ?? [])]) {
+    if (signal.aborted) throw new RunCancelledError();
+    const got = await obtainFile(req.manifest.id, req.source, ref, progress, log.warnings, signal);
+    (got.fromCache ? log.cachedFiles : log.downloadedFiles).push(ref.file);
+    bytes.set(ref.file, got.bytes);
+  }
+  if (signal.aborted) throw new RunCancelledError();
+  progress({ kind: 'compile', graph: g.key }, true);
+  const t0 = performance.now();
+  const external = (g.spec.externalData ?? []).map((x) => ({
+    path: x.file,
+    data: bytes.get(x.file)!,
+  }));
+  const runner = await createSession(g.what, backend, bytes.get(g.spec.file)!, external);
+  try {
+    checkGraphNames(g.what, runner, g.spec.inputs, g.spec.outputs);
+  } catch (e) {
+    await runner.release().catch(() => undefined);
+    throw e;
+  }
+  log.sessionMs[g.key] = performance.now() - t0;
+  return runner;
+}
+
+/** Remembers a pack read from a URL or folder so it can be reopened from the cache alone. */
+async function rememberPack(req: LoadVariantRequest, warnings: string[]): Promise<void> {
+  const { manifest, source } = req;
+  await saveCachedPack({
+    packId: manifest.id,
+    kind: 'pack',
+    name: manifest.name,
+    trained: manifest.trained,
+    manifest,
+    sourceLabel: source.label,
+  }).catch((e: unknown) => {
+    warnings.push(
+      e instanceof CacheFullError
+        ? e.message
+        : `The pack could not be remembered: ${(e as Error).message}`,
+    );
+  });
+}
+
 /** Loads one variant's graphs (see InferenceApi.loadVariant); `signal` aborts its downloads. */
 async function loadGraphs(
   req: LoadVariantRequest,
   onProgress: (p: JobProgress) => void,
   signal: AbortSignal,
 ): Promise<LoadVariantResult> {
-  const { manifest, source } = req;
+  const { manifest } = req;
   const variant = manifest.variants.find((v) => v.id === req.variantId);
   if (!variant) throw new Error(`Pack "${manifest.id}" has no variant "${req.variantId}".`);
   const backend = await chooseBackend(req.backend, variant);
   const progress = throttleProgress(onProgress);
-  const warnings: string[] = [];
-  // Sessions belong to a pack's exact files: any changed graph means a different pack.
-  const { encoder, decoder, motion, denoisers } = manifest.graphs;
-  const packKey = `${manifest.id}:${[encoder, decoder, ...(motion ? [motion] : []), ...Object.values(denoisers)].map((g) => g.sha256).join(',')}`;
-  if (packKey !== sessionsPackKey) {
-    await releaseAll();
-    sessionsPackKey = packKey;
-  }
+  await keepSessionsOf(manifest);
   active = null;
-  const files = filesForVariant(manifest, variant.id);
-  const graphs = [
-    {
-      key: 'encoder',
-      spec: manifest.graphs.encoder,
-      what: `the VAE encoder (${manifest.graphs.encoder.file})`,
-    },
-    {
-      key: 'decoder',
-      spec: manifest.graphs.decoder,
-      what: `the VAE decoder (${manifest.graphs.decoder.file})`,
-    },
-    ...(manifest.graphs.motion
-      ? [
-          {
-            key: 'motion',
-            spec: manifest.graphs.motion,
-            what: `the motion graph (${manifest.graphs.motion.file})`,
-          },
-        ]
-      : []),
-    {
-      key: `denoiser:${variant.denoiser}`,
-      spec: manifest.graphs.denoisers[variant.denoiser]!,
-      what: `the denoiser of variant "${variant.id}" (${manifest.graphs.denoisers[variant.denoiser]!.file})`,
-    },
-  ];
-  const sessionMs: Record<string, number> = {};
-  const downloadedFiles: string[] = [];
-  const cachedFiles: string[] = [];
-  for (const g of graphs) {
+  const log: LoadLog = { sessionMs: {}, downloadedFiles: [], cachedFiles: [], warnings: [] };
+  for (const g of graphsForVariant(manifest, variant.id)) {
     const sessionKey = `${g.key}@${backend.backend}`;
     if (sessions.has(sessionKey)) continue;
-    const own = files.filter(
-      (f) => f.file === g.spec.file || g.spec.externalData?.some((x) => x.file === f.file),
-    );
-    const bytesByFile = new Map<string, Uint8Array>();
-    for (const ref of own) {
-      if (signal.aborted) throw new RunCancelledError();
-      const got = await obtainFile(manifest.id, source, ref, progress, warnings, signal);
-      (got.fromCache ? cachedFiles : downloadedFiles).push(ref.file);
-      bytesByFile.set(ref.file, got.bytes);
-    }
-    if (signal.aborted) throw new RunCancelledError();
-    progress({ kind: 'compile', graph: g.key }, true);
-    const t0 = performance.now();
-    let runner: GraphRunner;
-    if (g.spec.externalData?.length) {
-      const rt = await ortFor(backend.backend);
-      const session = await rt.InferenceSession.create(bytesByFile.get(g.spec.file)!, {
-        executionProviders: [backend.backend],
-        ...SESSION_TUNING,
-        externalData: g.spec.externalData.map((x) => ({
-          path: x.file,
-          data: bytesByFile.get(x.file)!,
-        })),
-      }).catch((e: unknown) => {
-        throw new Error(`Could not load ${g.what}: ${(e as Error).message}`, { cause: e });
-      });
-      runner = wrapSession(session, rt, g.what);
-    } else {
-      runner = await createSession(g.what, bytesByFile.get(g.spec.file)!, backend.backend);
-    }
-    try {
-      checkGraphNames(g.what, runner, g.spec.inputs, g.spec.outputs);
-    } catch (e) {
-      await runner.release().catch(() => undefined);
-      throw e;
-    }
-    sessionMs[g.key] = performance.now() - t0;
+    const runner = await loadGraph(req, g, backend.backend, progress, signal, log);
     sessions.set(sessionKey, { runner, backend: backend.backend });
   }
-  if (downloadedFiles.length > 0 && source.kind !== 'cache') {
-    await saveCachedPack({
-      packId: manifest.id,
-      kind: 'pack',
-      name: manifest.name,
-      trained: manifest.trained,
-      manifest,
-      sourceLabel: source.label,
-    }).catch((e: unknown) => {
-      warnings.push(
-        e instanceof CacheFullError
-          ? e.message
-          : `The pack could not be remembered: ${(e as Error).message}`,
-      );
-    });
+  if (log.downloadedFiles.length > 0 && req.source.kind !== 'cache') {
+    await rememberPack(req, log.warnings);
   }
   active = { manifest, variant, backend: backend.backend };
-  return { backend, sessionMs, downloadedFiles, cachedFiles, warnings };
+  return { backend, ...log };
 }
 
 const api: InferenceApi = {
