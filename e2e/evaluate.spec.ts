@@ -74,7 +74,7 @@ test('a dropped triplet is scored; the page shows the same scores as the CLI for
   expect(Math.abs(shown.psnr - metrics.psnr!.value)).toBeLessThan(1e-3);
   expect(Math.abs(shown.ssim - metrics.ssim!.value)).toBeLessThan(1e-4);
   expect(Math.abs(shown.ssimLuma - metrics.ssimLuma!.value)).toBeLessThan(1e-4);
-  expect(Math.abs(shown.lpipsAlex - metrics.lpips!.value)).toBeLessThan(1e-4);
+  expect(Math.abs(shown.lpipsAlex - metrics.lpipsAlex!.value)).toBeLessThan(1e-4);
   expect(Math.abs(shown.lpipsSqueeze - metrics.lpipsSqueeze!.value)).toBeLessThan(1e-4);
   await expect(page.getByTestId('message.error')).toHaveCount(0);
 });

@@ -44,7 +44,7 @@ import {
   readPng,
   writePng,
 } from '../src/node/nodeRuntime';
-import { DEFAULT_LPIPS_DIR, scoreImages, type Scores } from '../src/node/score';
+import { DEFAULT_LPIPS_DIR, scoreNamedImages as scoreImages, type Scores } from '../src/node/score';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const LORA_SCALES = [0, 0.15, 0.5, 1.0];
@@ -384,7 +384,7 @@ function psnrCell(s: Scores[]): string {
 }
 
 /** Mean of one metric over a config's per-triplet scores (null when any value is missing). */
-function meanMetric(s: Scores[], k: 'psnr' | 'ssim' | 'lpips' | 'lpipsSqueeze'): number | null {
+function meanMetric(s: Scores[], k: 'psnr' | 'ssim' | 'lpipsAlex' | 'lpipsSqueeze'): number | null {
   const vals = s.map((x) => x.metrics[k].value);
   return vals.every((v) => v !== null) ? mean(vals as number[]) : null;
 }
@@ -511,14 +511,14 @@ async function main(): Promise<void> {
   const sizeOf = (variantId: string) => variantSizeBytes(manifest, variantId);
   const rowOf = async (id: string, label: string, c?: Config): Promise<Row> => {
     const s = scores.get(id)!;
-    const m = (k: 'psnr' | 'ssim' | 'lpips' | 'lpipsSqueeze') => meanMetric(s, k);
+    const m = (k: 'psnr' | 'ssim' | 'lpipsAlex' | 'lpipsSqueeze') => meanMetric(s, k);
     return {
       id,
       label,
       steps: c?.steps ?? null,
       psnr: m('psnr') ?? Infinity,
       ssim: m('ssim') ?? NaN,
-      lpips: m('lpips'),
+      lpips: m('lpipsAlex'),
       lpipsSqueeze: m('lpipsSqueeze'),
       diffFromBaseline: diffs.has(id) ? mean(diffs.get(id)!) : null,
       msPerInbetween: times.has(id) ? median(times.get(id)!) : null,
@@ -552,7 +552,7 @@ async function main(): Promise<void> {
   );
   lines.push('');
   lines.push(
-    `Conventions: PSNR — ${METRIC_CONVENTIONS.psnr}; SSIM — ${METRIC_CONVENTIONS.ssim}; LPIPS — ${METRIC_CONVENTIONS.lpips}` +
+    `Conventions: PSNR — ${METRIC_CONVENTIONS.psnr}; SSIM — ${METRIC_CONVENTIONS.ssim}; LPIPS — ${METRIC_CONVENTIONS.lpipsAlex}` +
       (METRIC_CONVENTIONS.lpipsSqueeze
         ? `; LPIPS-Squeeze — ${METRIC_CONVENTIONS.lpipsSqueeze}`
         : '') +
@@ -581,7 +581,7 @@ async function main(): Promise<void> {
   const lp = (r?: Row | null) => r?.lpips ?? NaN;
   // The paired difference baseline − anchor over the same triplets, with its 95% interval: one seed's
   // in-betweens make a mean over a few dozen triplets noisy, so a bare "a > b" can be chance.
-  const paired95 = (anchor: string, k: 'psnr' | 'lpips', unit: string, digits: number) => {
+  const paired95 = (anchor: string, k: 'psnr' | 'lpipsAlex', unit: string, digits: number) => {
     const values = (id: string) => scores.get(id)!.map((x) => x.metrics[k].value);
     const p = pairedDifference(values('baseline'), values(anchor));
     const sign = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}`;
@@ -601,7 +601,7 @@ async function main(): Promise<void> {
   const vs = (anchor: Row, id: string) =>
     `on PSNR: ${check(base.psnr > anchor.psnr)} (${fmt(base.psnr, 2)} vs ${fmt(anchor.psnr, 2)} dB; ${paired95(id, 'psnr', ' dB', 2)}); ` +
     `on LPIPS-Alex: ${check(lp(base) < lp(anchor))} (${fmt(base.lpips, 4)} vs ${fmt(anchor.lpips, 4)}` +
-    (base.lpips != null && anchor.lpips != null ? `; ${paired95(id, 'lpips', '', 4)})` : ')');
+    (base.lpips != null && anchor.lpips != null ? `; ${paired95(id, 'lpipsAlex', '', 4)})` : ')');
   lines.push(`- Baseline beats frame blend ${vs(blendRow, 'blend')}.`);
   if (flowRow) {
     lines.push(
@@ -670,7 +670,7 @@ async function main(): Promise<void> {
       lines.push('|---|---|---|---|');
       for (const r of d.rows)
         lines.push(
-          `| ${r.label} | ${psnrCell(r.s)} | ${fmt(meanMetric(r.s, 'ssim'), 4)} | ${fmt(meanMetric(r.s, 'lpips'), 4)} |`,
+          `| ${r.label} | ${psnrCell(r.s)} | ${fmt(meanMetric(r.s, 'ssim'), 4)} | ${fmt(meanMetric(r.s, 'lpipsAlex'), 4)} |`,
         );
     }
   }

@@ -12,6 +12,7 @@ import { main } from './main';
 import { bigWhitePng } from '../testing/bigPng';
 import { prepareLpipsGraphs } from '../testing/lpipsFixture';
 import type { Scores } from '../node/score';
+import { METRIC_NAMES } from '../core/metrics';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const PACK = resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny');
@@ -111,6 +112,7 @@ describe('inbetween interpolate', () => {
       { file: 'frame_02.png', width: 512, height: 320 },
       { file: END, width: 512, height: 320 },
     ]);
+    expect(Object.keys(gt.scores.metrics)).toEqual([...METRIC_NAMES]);
     for (const m of Object.values(gt.scores.metrics)) {
       expect(Number.isFinite(m.value), m.convention).toBe(true);
       expect(m).not.toHaveProperty('unavailable');

@@ -14,6 +14,7 @@ import * as ort from 'onnxruntime-node';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
 import { referenceVariant } from '../core/manifest';
 import {
+  GROUND_TRUTH_TAU,
   groundTruthIndex,
   interpolate,
   MAX_INBETWEENS,
@@ -34,7 +35,7 @@ import {
   DEFAULT_LPIPS_DIR,
   formatScores,
   missingLpips,
-  scoreImages,
+  scoreNamedImages,
   summarizeScores,
 } from '../node/score';
 
@@ -128,12 +129,12 @@ async function scoreMidFrame(
     const frame = files[groundTruthIndex(positions)];
     if (frame === undefined) throw new Error('internal error: no in-between at τ = 0.5');
     const written = await readPng(join(outDir, frame));
-    const scores = await scoreImages(
+    const scores = await scoreNamedImages(
       { file: frame, image: written },
       { file: gtFile, image: groundTruth },
       lpips,
     );
-    return { file: gtFile, tau: 0.5, frame, scores };
+    return { file: gtFile, tau: GROUND_TRUTH_TAU, frame, scores };
   } finally {
     await releaseLpips(lpips);
   }
@@ -327,7 +328,7 @@ async function scoreCommand(argv: string[]): Promise<number> {
   const lpips = await loadLpipsGraphs(values.lpips ?? DEFAULT_LPIPS_DIR, threads);
   let scores;
   try {
-    scores = await scoreImages(a, b, lpips);
+    scores = await scoreNamedImages(a, b, lpips);
   } finally {
     await releaseLpips(lpips);
   }

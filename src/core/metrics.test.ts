@@ -12,6 +12,7 @@ import type { RgbaImage } from './image';
 import {
   HEATMAP_RAMP,
   METRIC_CONVENTIONS,
+  METRIC_NAMES,
   absDiffHeatmap,
   heatmapColor,
   psnr,
@@ -264,6 +265,10 @@ describe('METRIC_CONVENTIONS', () => {
   it('labels every metric', () => {
     expect(METRIC_CONVENTIONS.psnr).toBe('PSNR (RGB, uint8, peak 255)');
     for (const label of Object.values(METRIC_CONVENTIONS)) expect(label.length).toBeGreaterThan(5);
-    expect(METRIC_CONVENTIONS.lpips).toMatch(/v0\.1.*AlexNet/);
+    expect(METRIC_CONVENTIONS.lpipsAlex).toMatch(/v0\.1.*AlexNet/);
+  });
+
+  it('has one label per metric name, in the order shown', () => {
+    expect(Object.keys(METRIC_CONVENTIONS)).toEqual([...METRIC_NAMES]);
   });
 });

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { METRIC_CONVENTIONS } from '../core/metrics';
+import { METRIC_CONVENTIONS, METRIC_NAMES } from '../core/metrics';
 import { main } from '../cli/main';
 import { DEFAULT_LPIPS_DIR, type Scores } from './score';
 import {
@@ -115,17 +115,18 @@ describe('inbetween score', () => {
         { file: shared(pair.b), width: w, height: h },
       ]);
       const m = scores.metrics;
+      expect(Object.keys(m)).toEqual([...METRIC_NAMES]);
       expect(m.psnr.infinite).toBe(false);
       expect(Math.abs(m.psnr.value! - pair.psnr_rgb_uint8), what).toBeLessThan(1e-3);
       expect(Math.abs(m.ssim.value! - pair.ssim_rgb_gauss), what).toBeLessThan(1e-4);
       expect(Math.abs(m.ssimLuma.value! - pair.ssim_y_gauss), what).toBeLessThan(1e-4);
-      expect(Math.abs(m.lpips.value! - pair['lpips_alex_v0.1']), what).toBeLessThan(1e-4);
+      expect(Math.abs(m.lpipsAlex.value! - pair['lpips_alex_v0.1']), what).toBeLessThan(1e-4);
       expect(Math.abs(m.lpipsSqueeze.value! - pair['lpips_squeeze_v0.1']), what).toBeLessThan(1e-4);
-      for (const key of Object.keys(METRIC_CONVENTIONS) as (keyof typeof METRIC_CONVENTIONS)[]) {
+      for (const key of METRIC_NAMES) {
         expect(m[key].convention).toBe(METRIC_CONVENTIONS[key]);
         expect(m[key]).not.toHaveProperty('unavailable');
       }
-      expect(m.lpips.graph).toBe(manifest.graphs.alex!.file);
+      expect(m.lpipsAlex.graph).toBe(manifest.graphs.alex!.file);
       expect(m.lpipsSqueeze.graph).toBe(manifest.graphs.squeeze!.file);
       expect(scores.lpipsGraphs).toEqual({
         dir: resolve(lpipsDir),
@@ -164,7 +165,7 @@ describe('inbetween score', () => {
     });
     expect(scores.metrics.ssim.value).toBe(1);
     expect(scores.metrics.ssimLuma.value).toBe(1);
-    expect(scores.metrics.lpips.value).toBeCloseTo(0, 7);
+    expect(scores.metrics.lpipsAlex.value).toBeCloseTo(0, 7);
     expect(scores.metrics.lpipsSqueeze.value).toBeCloseTo(0, 7);
     out = [];
     expect(await main(['score', a, a, '--lpips', lpipsDir])).toBe(0);
@@ -210,9 +211,9 @@ describe('inbetween score', () => {
     const { code, scores } = await scoreJson(a, b, '--lpips', missing);
     expect(code).toBe(0);
     expect(Math.abs(scores.metrics.psnr.value! - 18.045541384500503)).toBeLessThan(1e-3);
-    expect(scores.metrics.lpips).toEqual({
+    expect(scores.metrics.lpipsAlex).toEqual({
       value: null,
-      convention: METRIC_CONVENTIONS.lpips,
+      convention: METRIC_CONVENTIONS.lpipsAlex,
       unavailable: sentence,
     });
     expect(scores.metrics.lpipsSqueeze.value).toBeNull();
@@ -231,8 +232,8 @@ describe('inbetween score', () => {
     const { code, scores } = await scoreJson(small, small, '--lpips', lpipsDir);
     expect(code).toBe(0);
     expect(scores.metrics.ssim.value).toBe(1);
-    expect(scores.metrics.lpips.value).toBeNull();
-    expect(scores.metrics.lpips.unavailable).toBe(
+    expect(scores.metrics.lpipsAlex.value).toBeNull();
+    expect(scores.metrics.lpipsAlex.unavailable).toBe(
       'LPIPS with AlexNet needs images at least 31×31 pixels, these are 20×24.',
     );
     expect(scores.metrics.lpipsSqueeze.value).toBeCloseTo(0, 7);

@@ -12,14 +12,16 @@
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RgbaImage } from '../core/image';
-import { computeLpips, type LpipsBackbone } from '../core/lpips';
+import type { LpipsBackbone } from '../core/lpips';
+import { METRIC_CONVENTIONS, METRIC_NAMES, type MetricName } from '../core/metrics';
 import {
-  METRIC_CONVENTIONS,
-  psnr,
-  ssim,
-  SSIM_WINDOW,
-  type MetricConvention,
-} from '../core/metrics';
+  assertSameSize as assertSameSizeOf,
+  LPIPS_BACKBONE_NAMES,
+  LPIPS_METRIC,
+  scoreImages,
+  type ImageScores,
+  type ScoringOptions,
+} from '../core/scoring';
 import type { LpipsGraphs } from './nodeRuntime';
 
 /** models/lpips of this repository, found from this file's location (not the working directory). */
@@ -33,24 +35,6 @@ export const DEFAULT_LPIPS_DIR = resolve(
 
 /** The command that builds the LPIPS graphs (docs/metrics.md), run from the repository root. */
 export const LPIPS_BUILD_COMMAND = '/usr/bin/python3 models/training/export_lpips.py';
-
-const BACKBONE_NAMES: Record<LpipsBackbone, string> = { alex: 'AlexNet', squeeze: 'SqueezeNet' };
-
-/** The metric keys of `METRIC_CONVENTIONS`, in the order they are shown. */
-export const METRIC_KEYS = [
-  'psnr',
-  'ssim',
-  'ssimLuma',
-  'lpips',
-  'lpipsSqueeze',
-] as const satisfies readonly (keyof MetricConvention)[];
-export type MetricKey = (typeof METRIC_KEYS)[number];
-
-/** The LPIPS metric key of each backbone. */
-const LPIPS_KEY: Record<LpipsBackbone, 'lpips' | 'lpipsSqueeze'> = {
-  alex: 'lpips',
-  squeeze: 'lpipsSqueeze',
-};
 
 export interface MetricScore {
   /** The number; `null` when infinite (PSNR only) or unavailable. */
@@ -79,14 +63,17 @@ export interface ScoredImage {
   height: number;
 }
 
-/** What `inbetween score --json` prints and what run.json's `groundTruth.scores` holds. */
+/**
+ * What `inbetween score --json` prints and what run.json's `groundTruth.scores` holds: the core's
+ * `ImageScores` as JSON, each metric under its one name with its convention label.
+ */
 export interface Scores {
   images: [ScoredImage, ScoredImage];
   metrics: {
     psnr: PsnrScore;
     ssim: MetricScore;
     ssimLuma: MetricScore;
-    lpips: LpipsScore;
+    lpipsAlex: LpipsScore;
     lpipsSqueeze: LpipsScore;
   };
   /**
@@ -104,6 +91,21 @@ export function lpipsMissingSentence(dir: string): string {
   return `LPIPS unavailable: no LPIPS graphs in ${dir} — build them with \`${LPIPS_BUILD_COMMAND}${out}\` from the repository root (see docs/metrics.md).`;
 }
 
+/** The core's scoring options for a folder of LPIPS graphs loaded by `loadLpipsGraphs`. */
+export function lpipsScoringOptions(lpips: LpipsGraphs): ScoringOptions {
+  if (!lpips.available) return { lpipsMissing: () => lpipsMissingSentence(lpips.dir) };
+  const graphs: ScoringOptions['lpips'] = {};
+  for (const backbone of ['alex', 'squeeze'] as const) {
+    const g = lpips.graphs[backbone];
+    if (g) graphs[backbone] = { runner: g.runner, minSide: g.spec.minSide };
+  }
+  return {
+    lpips: graphs,
+    lpipsMissing: (backbone) =>
+      `The LPIPS manifest in ${lpips.dir} has no ${LPIPS_BACKBONE_NAMES[backbone]} graph — rebuild the folder with \`${LPIPS_BUILD_COMMAND}\` (see docs/metrics.md).`,
+  };
+}
+
 export interface NamedImage {
   file: string;
   image: RgbaImage;
@@ -111,87 +113,42 @@ export interface NamedImage {
 
 /** Throws one line when the two images differ in size: metrics never resize. */
 export function assertSameSize(a: NamedImage, b: NamedImage): void {
-  const { width: wa, height: ha } = a.image;
-  const { width: wb, height: hb } = b.image;
-  if (wa !== wb || ha !== hb) {
-    throw new Error(
-      `${a.file} is ${wa}×${ha} but ${b.file} is ${wb}×${hb}: metrics need two images of the same size (images are never resized)`,
-    );
-  }
+  assertSameSizeOf(a.image, b.image, [a.file, b.file]);
 }
 
-/**
- * Every metric of `b` against `a` (the order only matters for the record: all five metrics are
- * symmetric). Throws one line when the images differ in size — they are never resized.
- */
-export async function scoreImages(
+/** The core's scores as JSON (`Scores`): ∞ as `null` + `infinite`, each `null` with its reason. */
+export function scoresToJson(
+  s: ImageScores,
   a: NamedImage,
   b: NamedImage,
   lpips: LpipsGraphs,
-): Promise<Scores> {
-  assertSameSize(a, b);
-  const ia = a.image;
-  const ib = b.image;
-  const { width, height } = ia;
-  const size = `${width}×${height}`;
-
-  const p = psnr(ia, ib);
-  const psnrScore: PsnrScore = {
-    value: Number.isFinite(p) ? p : null,
-    unit: 'dB',
-    infinite: p === Infinity,
-    convention: METRIC_CONVENTIONS.psnr,
+): Scores {
+  const metric = (key: MetricName): MetricScore => {
+    const value = s[key];
+    const why = s.unavailable[key];
+    return {
+      value: value !== null && Number.isFinite(value) ? value : null,
+      convention: METRIC_CONVENTIONS[key],
+      ...(why !== undefined ? { unavailable: why } : {}),
+    };
   };
-
-  const ssimScore = (channel: 'rgb' | 'luma'): MetricScore => {
-    const convention = METRIC_CONVENTIONS[channel === 'rgb' ? 'ssim' : 'ssimLuma'];
-    if (width < SSIM_WINDOW || height < SSIM_WINDOW) {
-      return {
-        value: null,
-        convention,
-        unavailable: `SSIM needs images at least ${SSIM_WINDOW}×${SSIM_WINDOW} pixels (its Gaussian window), these are ${size}.`,
-      };
-    }
-    return { value: ssim(ia, ib, { channel }), convention };
+  const lpipsScore = (backbone: LpipsBackbone): LpipsScore => {
+    const m = metric(LPIPS_METRIC[backbone]);
+    const graph = lpips.available ? lpips.graphs[backbone]?.spec.file : undefined;
+    // The graph is named when it measured the value or the image was too small for it.
+    return graph ? { ...m, graph } : m;
   };
-
-  const lpipsScore = async (backbone: LpipsBackbone): Promise<LpipsScore> => {
-    const convention = METRIC_CONVENTIONS[LPIPS_KEY[backbone]];
-    if (!lpips.available) {
-      return { value: null, convention, unavailable: lpipsMissingSentence(lpips.dir) };
-    }
-    const graph = lpips.graphs[backbone];
-    if (!graph) {
-      return {
-        value: null,
-        convention,
-        unavailable: `The LPIPS manifest in ${lpips.dir} has no ${BACKBONE_NAMES[backbone]} graph — rebuild the folder with \`${LPIPS_BUILD_COMMAND}\` (see docs/metrics.md).`,
-      };
-    }
-    const minSide = graph.spec.minSide;
-    if (width < minSide || height < minSide) {
-      return {
-        value: null,
-        convention,
-        graph: graph.spec.file,
-        unavailable: `LPIPS with ${BACKBONE_NAMES[backbone]} needs images at least ${minSide}×${minSide} pixels, these are ${size}.`,
-      };
-    }
-    const r = await computeLpips(graph.runner, ia, ib, { minSide });
-    return { value: r.distance, convention, graph: graph.spec.file };
-  };
-
   return {
     images: [
-      { file: a.file, width, height },
-      { file: b.file, width: ib.width, height: ib.height },
+      { file: a.file, width: a.image.width, height: a.image.height },
+      { file: b.file, width: b.image.width, height: b.image.height },
     ],
     metrics: {
-      psnr: psnrScore,
-      ssim: ssimScore('rgb'),
-      ssimLuma: ssimScore('luma'),
-      lpips: await lpipsScore('alex'),
-      lpipsSqueeze: await lpipsScore('squeeze'),
+      psnr: { ...metric('psnr'), unit: 'dB', infinite: s.psnr === Infinity },
+      ssim: metric('ssim'),
+      ssimLuma: metric('ssimLuma'),
+      lpipsAlex: lpipsScore('alex'),
+      lpipsSqueeze: lpipsScore('squeeze'),
     },
     lpipsGraphs: lpips.available
       ? {
@@ -205,8 +162,24 @@ export async function scoreImages(
   };
 }
 
+/**
+ * Every metric of `b` against `a` (`scoreImages` of src/core/scoring.ts) with the LPIPS graphs of
+ * a folder, as JSON. Throws one line when the images differ in size — they are never resized.
+ */
+export async function scoreNamedImages(
+  a: NamedImage,
+  b: NamedImage,
+  lpips: LpipsGraphs,
+): Promise<Scores> {
+  const s = await scoreImages(a.image, b.image, {
+    ...lpipsScoringOptions(lpips),
+    names: [a.file, b.file],
+  });
+  return scoresToJson(s, a, b, lpips);
+}
+
 /** The value column of one metric: "16.7430 dB", "inf dB", "0.740863", "unavailable…". */
-function formatValue(key: MetricKey, m: MetricScore, missingGraphs: string | undefined): string {
+function formatValue(key: MetricName, m: MetricScore, missingGraphs: string | undefined): string {
   if (key === 'psnr') {
     const ps = m as PsnrScore;
     if (ps.infinite) return 'inf dB (identical RGB)';
@@ -226,9 +199,9 @@ function formatValue(key: MetricKey, m: MetricScore, missingGraphs: string | und
 export function formatScores(s: Scores): string[] {
   const [a, b] = s.images;
   const missingGraphs = 'unavailable' in s.lpipsGraphs ? s.lpipsGraphs.unavailable : undefined;
-  const labelWidth = Math.max(...METRIC_KEYS.map((k) => s.metrics[k].convention.length));
+  const labelWidth = Math.max(...METRIC_NAMES.map((k) => s.metrics[k].convention.length));
   const lines = [`${a.file} vs ${b.file} (${a.width}×${a.height})`];
-  for (const key of METRIC_KEYS) {
+  for (const key of METRIC_NAMES) {
     const m = s.metrics[key];
     lines.push(`${m.convention.padEnd(labelWidth)}  ${formatValue(key, m, missingGraphs)}`);
   }
@@ -244,14 +217,14 @@ export function summarizeScores(s: Scores): string {
     `PSNR ${m.psnr.infinite ? 'inf' : num(m.psnr.value, 2)} dB`,
     `SSIM ${num(m.ssim.value, 4)}`,
     `luma SSIM ${num(m.ssimLuma.value, 4)}`,
-    `LPIPS-Alex ${num(m.lpips.value, 4)}`,
+    `LPIPS-Alex ${num(m.lpipsAlex.value, 4)}`,
     `LPIPS-Squeeze ${num(m.lpipsSqueeze.value, 4)}`,
   ].join(', ');
 }
 
 /** Why LPIPS is not fully there (for `--require-lpips`), or undefined when both values exist. */
 export function missingLpips(s: Scores): string | undefined {
-  for (const key of ['lpips', 'lpipsSqueeze'] as const) {
+  for (const key of ['lpipsAlex', 'lpipsSqueeze'] as const) {
     const m = s.metrics[key];
     if (m.value === null) return m.unavailable ?? `${m.convention} is unavailable`;
   }

@@ -7,6 +7,7 @@ import type { FitMode, FitPlan } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import type { BenchmarkOptions, BenchmarkResult, MetricsBenchmark } from '../core/benchmark';
 import type { RunSettings, RunTimings, StepRecord } from '../core/pipeline';
+import type { ImageScores } from '../core/scoring';
 
 /** What the worker's memory probe read: WASM heap and WebGPU buffer peak. */
 export interface MemoryReading {
@@ -136,16 +137,17 @@ export interface ScoreRequest {
   groundTruth: Blob;
 }
 
-/** Scores under the studio's one convention (src/core/metrics.ts METRIC_CONVENTIONS). */
-export interface ScoreResult {
-  width: number;
-  height: number;
-  /** dB; Infinity for identical images. */
-  psnr: number;
+/**
+ * The scoring result of src/core/scoring.ts (`ImageScores`, one name per metric) as the page gets
+ * it: images instead of the LPIPS map's numbers, and the reasons for missing LPIPS in one note.
+ */
+export interface ScoreResult extends Pick<
+  ImageScores,
+  'width' | 'height' | 'psnr' | 'lpipsAlex' | 'lpipsSqueeze'
+> {
+  /** The worker refuses a frame under SSIM's window (11 px a side), so SSIM always has a value. */
   ssim: number;
   ssimLuma: number;
-  lpipsAlex: number | null;
-  lpipsSqueeze: number | null;
   /** Why an LPIPS value is missing, or null. */
   lpipsNote: string | null;
   /** Per-pixel mean |result − ground truth| over RGB, colour-mapped (metrics.ts HEATMAP_RAMP), PNG. */

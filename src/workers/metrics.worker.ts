@@ -7,14 +7,9 @@
 import * as Comlink from 'comlink';
 import { benchmarkMetrics } from '../core/benchmark';
 import { SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
-import type { RgbaImage } from '../core/image';
-import {
-  computeLpips,
-  LPIPS_MIN_SIDE,
-  parseLpipsManifest,
-  type LpipsBackbone,
-} from '../core/lpips';
-import { absDiffHeatmap, heatmapColor, psnr, ssim } from '../core/metrics';
+import { parseLpipsManifest, type LpipsBackbone } from '../core/lpips';
+import { absDiffHeatmap } from '../core/metrics';
+import { LPIPS_BACKBONE_NAMES, lpipsMapImage, scoreImages } from '../core/scoring';
 import { getCachedPack, saveCachedPack } from '../shared/packCache';
 import { ortFor, probeGpu } from './ortEnv';
 import { obtainFile } from './packFiles';
@@ -101,37 +96,27 @@ const api: MetricsApi = {
   async score(req: ScoreRequest): Promise<ScoreResult> {
     const t0 = performance.now();
     const [result, gt] = await Promise.all([blobToRgba(req.result), blobToRgba(req.groundTruth)]);
-    if (result.width !== gt.width || result.height !== gt.height) {
-      throw new Error(
-        `The ground truth is ${gt.width}×${gt.height} but the in-between is ${result.width}×${result.height}: use a ground-truth frame of the keyframes' size (nothing is resized).`,
-      );
-    }
-    const notes: string[] = [];
-    const lp = async (backbone: LpipsBackbone) => {
-      const runner = lpips.get(backbone);
-      if (!runner) return null;
-      if (Math.min(gt.width, gt.height) < LPIPS_MIN_SIDE[backbone]) {
-        notes.push(
-          `LPIPS-${backbone} needs images of at least ${LPIPS_MIN_SIDE[backbone]} px a side.`,
-        );
-        return null;
-      }
-      return computeLpips(runner, result, gt, { minSide: LPIPS_MIN_SIDE[backbone] });
-    };
-    const alex = await lp('alex');
-    const squeeze = await lp('squeeze');
-    if (lpips.size === 0) notes.push(HOW_TO_GET);
+    const s = await scoreImages(gt, result, {
+      names: ['The ground truth', 'the in-between'],
+      lpips: Object.fromEntries([...lpips].map(([backbone, runner]) => [backbone, { runner }])),
+      lpipsMissing: (backbone) =>
+        lpips.size ? `No LPIPS ${LPIPS_BACKBONE_NAMES[backbone]} graph is loaded.` : HOW_TO_GET,
+    });
+    // The page's score row has no place for a missing SSIM yet: such a frame is refused whole.
+    if (s.ssim === null || s.ssimLuma === null) throw new Error(s.unavailable.ssim);
+    const notes = new Set([s.unavailable.lpipsAlex, s.unavailable.lpipsSqueeze]);
+    notes.delete(undefined);
     return {
-      width: gt.width,
-      height: gt.height,
-      psnr: psnr(result, gt),
-      ssim: ssim(result, gt, { channel: 'rgb' }),
-      ssimLuma: ssim(result, gt, { channel: 'luma' }),
-      lpipsAlex: alex?.distance ?? null,
-      lpipsSqueeze: squeeze?.distance ?? null,
-      lpipsNote: notes.length ? notes.join(' ') : null,
+      width: s.width,
+      height: s.height,
+      psnr: s.psnr,
+      ssim: s.ssim,
+      ssimLuma: s.ssimLuma,
+      lpipsAlex: s.lpipsAlex,
+      lpipsSqueeze: s.lpipsSqueeze,
+      lpipsNote: notes.size ? [...notes].join(' ') : null,
       heatmap: await rgbaToPng(absDiffHeatmap(result, gt)),
-      lpipsMap: alex ? await rgbaToPng(colourMap(alex.map, alex.width, alex.height)) : null,
+      lpipsMap: s.lpipsAlexMap ? await rgbaToPng(lpipsMapImage(s.lpipsAlexMap)) : null,
       elapsedMs: performance.now() - t0,
     };
   },
@@ -146,19 +131,6 @@ async function benchmark(req: ScoreRequest & { repeats: number }) {
     { alex: lpips.get('alex'), squeeze: lpips.get('squeeze') },
     req.repeats,
   );
-}
-
-/** LPIPS spatial distances (0…1 and beyond) on the heatmap ramp, clamped at 1. */
-function colourMap(map: Float32Array, width: number, height: number): RgbaImage {
-  const data = new Uint8ClampedArray(width * height * 4);
-  for (let i = 0; i < width * height; i++) {
-    const [r, g, b] = heatmapColor(Math.min(1, Math.max(0, map[i]!)) * 255);
-    data[i * 4] = r;
-    data[i * 4 + 1] = g;
-    data[i * 4 + 2] = b;
-    data[i * 4 + 3] = 255;
-  }
-  return { width, height, data };
 }
 
 if (!self.name?.startsWith('em-pthread')) {
