@@ -96,41 +96,96 @@ function revokeView(v: RunView | null): void {
   URL.revokeObjectURL(v.fittedEndUrl);
 }
 
-/** Runs the chosen variant on the two keyframes. */
-export async function startRun(): Promise<void> {
+/** What a run needs from the page, checked; null (with the reason said) when it cannot start. */
+function runInputs() {
   const s = useStudio.getState();
   const { start, end, fitMode } = s.keyframes;
   const { manifest, variantId, selectedKey } = s.packs;
   if (!start || !end) {
     say('error', 'run', 'Add a start and an end keyframe first.');
-    return;
+    return null;
   }
   if (!manifest || !variantId || !selectedKey) {
     say('error', 'run', 'Choose a model pack with a valid manifest first.');
-    return;
+    return null;
   }
   const source = packSource(selectedKey);
   const startBlob = keyframeBlob(start.id);
   const endBlob = keyframeBlob(end.id);
-  if (!source || !startBlob || !endBlob) return;
+  if (!source || !startBlob || !endBlob) return null;
   if (start.width !== end.width || start.height !== end.height) {
     say(
       'error',
       'run',
       `The keyframes have different sizes (${start.width}×${start.height} and ${end.width}×${end.height}).`,
     );
-    return;
+    return null;
   }
   try {
     modelFrameSize(manifest, start.width, start.height, fitMode);
   } catch (e) {
     say('error', 'run', (e as Error).message);
-    return;
+    return null;
   }
-  const settings = { ...s.settings };
+  return {
+    manifest,
+    variantId,
+    source,
+    startBlob,
+    endBlob,
+    fitMode,
+    settings: { ...s.settings },
+  };
+}
+
+/** Loads the variant unless the worker holds it; returns the time it took (0 when loaded). */
+async function ensureLoaded(
+  jobId: number,
+  { manifest, variantId, source, settings }: NonNullable<ReturnType<typeof runInputs>>,
+): Promise<number> {
+  if (isVariantLoaded(manifest, variantId, settings.backend)) return 0;
+  const t0 = performance.now();
+  patch('packs', {
+    load: { active: true, label: 'Loading the model…', loadedBytes: 0, totalBytes: 0 },
+  });
+  const loaded = await loadVariant(
+    { jobId, manifest, source, variantId, backend: settings.backend },
+    (p) => onLoadProgress(jobId, p),
+  ).finally(() =>
+    patch('packs', { load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 } }),
+  );
+  patch('packs', { backend: loaded.backend });
+  for (const w of loaded.warnings) say('warning', 'cache', w);
+  return performance.now() - t0;
+}
+
+/** Puts a finished run on screen (replacing the last one) and adds its trace to the plot. */
+function showResult(view: RunView): void {
+  revokeView(useStudio.getState().run.result);
+  const trace = {
+    jobId: view.jobId,
+    label: `${view.variantId}${view.loraScale !== null ? ` @${view.loraScale.toFixed(2)}` : ''} · seed ${view.seed} · #${view.jobId}`,
+    variantId: view.variantId,
+    loraScale: view.loraScale,
+    seed: view.seed,
+    stepStats: view.stepStats,
+  };
+  patch('run', {
+    status: 'done',
+    stage: 'done',
+    result: view,
+    stuck: false,
+    traces: withTrace(trace),
+  });
+}
+
+/** Runs the chosen variant on the two keyframes. */
+export async function startRun(): Promise<void> {
+  const inputs = runInputs();
+  if (!inputs) return;
+  const { startBlob, endBlob, fitMode, settings } = inputs;
   const jobId = nextJobId();
   const tPressed = performance.now();
-  let loadMs = 0;
   clearMessages('run');
   patch('run', {
     status: 'loading',
@@ -141,20 +196,7 @@ export async function startRun(): Promise<void> {
     stuck: false,
   });
   try {
-    if (!isVariantLoaded(manifest, variantId, settings.backend)) {
-      patch('packs', {
-        load: { active: true, label: 'Loading the model…', loadedBytes: 0, totalBytes: 0 },
-      });
-      const loaded = await loadVariant(
-        { jobId, manifest, source, variantId, backend: settings.backend },
-        (p) => onLoadProgress(jobId, p),
-      ).finally(() =>
-        patch('packs', { load: { active: false, label: '', loadedBytes: 0, totalBytes: 0 } }),
-      );
-      loadMs = performance.now() - tPressed;
-      patch('packs', { backend: loaded.backend });
-      for (const w of loaded.warnings) say('warning', 'cache', w);
-    }
+    const loadMs = await ensureLoaded(jobId, inputs);
     if (!isCurrent(jobId)) return;
     if (useStudio.getState().run.status === 'cancelling') {
       // The load finished just as Cancel was pressed: stop here, the model stays loaded.
@@ -187,22 +229,7 @@ export async function startRun(): Promise<void> {
       loadMs,
       imageMs: result.imageMs,
     });
-    revokeView(useStudio.getState().run.result);
-    const trace = {
-      jobId,
-      label: `${view.variantId}${view.loraScale !== null ? ` @${view.loraScale.toFixed(2)}` : ''} · seed ${view.seed} · #${jobId}`,
-      variantId: view.variantId,
-      loraScale: view.loraScale,
-      seed: view.seed,
-      stepStats: view.stepStats,
-    };
-    patch('run', {
-      status: 'done',
-      stage: 'done',
-      result: view,
-      stuck: false,
-      traces: withTrace(trace),
-    });
+    showResult(view);
     if (rerunPending) {
       rerunPending = false;
       void startRun();
