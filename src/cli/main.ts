@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
-import { referenceVariant } from '../core/manifest';
+import { referenceVariant, type PackManifest } from '../core/manifest';
 import {
   GROUND_TRUTH_TAU,
   groundTruthIndex,
@@ -20,6 +20,9 @@ import {
   MAX_INBETWEENS,
   prepareKeyframes,
   restoreFrame,
+  type InterpolationResult,
+  type PreparedKeyframes,
+  type RunSettings,
 } from '../core/pipeline';
 import {
   loadLpipsGraphs,
@@ -140,7 +143,8 @@ async function scoreMidFrame(
   }
 }
 
-async function interpolateCommand(argv: string[]): Promise<void> {
+/** The options of `inbetween interpolate` as typed, before the pack is read. */
+function readInterpolateArgs(argv: string[]) {
   const { values } = parseCommandArgs({
     args: argv,
     options: {
@@ -167,7 +171,26 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   const fit = (values.fit ?? 'letterbox') as FitMode;
   if (!FIT_MODES.includes(fit))
     throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${values.fit}"`);
-  const manifest = await readPackManifest(values.pack!);
+  if (values.lpips !== undefined && values.gt === undefined) {
+    throw new UsageError('--lpips is only used with --gt');
+  }
+  const threads = values.threads ? intArg('threads', values.threads, 0, 1, 64) : undefined;
+  return {
+    ...values,
+    pack: values.pack!,
+    start: values.start!,
+    end: values.end!,
+    out: values.out!,
+    fit,
+    threads,
+  };
+}
+
+/** The run's settings from the options, checked against the pack (variant, step and scale ranges). */
+function resolveRunSettings(
+  values: ReturnType<typeof readInterpolateArgs>,
+  manifest: PackManifest,
+) {
   const variantId = values.variant ?? referenceVariant(manifest).id;
   const variantSpec = manifest.variants.find((v) => v.id === variantId);
   if (!variantSpec) {
@@ -181,9 +204,6 @@ async function interpolateCommand(argv: string[]): Promise<void> {
       `--gt scores the in-between at τ = 0.5, and --frames ${count} has none (its frames sit at τ = k/${count + 1}); use an odd --frames`,
     );
   }
-  if (values.lpips !== undefined && values.gt === undefined) {
-    throw new UsageError('--lpips is only used with --gt');
-  }
   const steps = intArg(
     'steps',
     values.steps,
@@ -192,7 +212,6 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     manifest.scheduler.trainTimesteps,
   );
   const seed = intArg('seed', values.seed, 42, 0, 0xffffffff);
-  const threads = values.threads ? intArg('threads', values.threads, 0, 1, 64) : undefined;
   let loraScale: number | undefined;
   if (values['lora-scale'] !== undefined) {
     loraScale = numberArg('lora-scale', values['lora-scale']);
@@ -203,56 +222,72 @@ async function interpolateCommand(argv: string[]): Promise<void> {
         `--lora-scale must be from ${range.min} to ${range.max} for variant "${variantId}", got ${loraScale}`,
       );
   }
+  const settings: RunSettings = {
+    count,
+    steps,
+    seed,
+    ...(loraScale !== undefined ? { loraScale } : {}),
+  };
+  return { variantId, settings };
+}
 
-  const [start, end] = await Promise.all([readPng(values.start!), readPng(values.end!)]);
+/** The ground truth (same size as the keyframes) and the LPIPS graphs, read before the run. */
+async function readGroundTruth(
+  values: ReturnType<typeof readInterpolateArgs>,
+  keyframe: RgbaImage,
+): Promise<{ groundTruth: RgbaImage; lpips: LpipsGraphs } | undefined> {
+  if (values.gt === undefined) return undefined;
+  const groundTruth = await readPng(values.gt);
+  if (groundTruth.width !== keyframe.width || groundTruth.height !== keyframe.height) {
+    throw new Error(
+      `the ground truth ${values.gt} is ${groundTruth.width}×${groundTruth.height} but the keyframes are ${keyframe.width}×${keyframe.height} (images are never resized for metrics)`,
+    );
+  }
+  const lpips = await loadLpipsGraphs(values.lpips ?? DEFAULT_LPIPS_DIR, values.threads);
+  return { groundTruth, lpips };
+}
+
+/** Writes each in-between, restored to the keyframes' size, as frame_NN.png; returns the names. */
+async function writeFrames(
+  out: string,
+  result: InterpolationResult,
+  prepared: PreparedKeyframes,
+  keyframe: RgbaImage,
+): Promise<string[]> {
+  const files: string[] = [];
+  for (let i = 0; i < result.modelFrames.length; i++) {
+    const name = `frame_${String(i + 1).padStart(2, '0')}.png`;
+    await writePng(join(out, name), restoreFrame(result.modelFrames[i]!, prepared.plan, keyframe));
+    files.push(name);
+  }
+  return files;
+}
+
+async function interpolateCommand(argv: string[]): Promise<void> {
+  const values = readInterpolateArgs(argv);
+  const manifest = await readPackManifest(values.pack);
+  const { variantId, settings } = resolveRunSettings(values, manifest);
+  const { fit, threads } = values;
+  const [start, end] = await Promise.all([readPng(values.start), readPng(values.end)]);
   const prepared = prepareKeyframes(manifest, start, end, fit);
   // The ground truth and the LPIPS graphs are checked before the run, not after it.
-  let groundTruth: RgbaImage | undefined;
-  let lpips: LpipsGraphs | undefined;
-  if (values.gt !== undefined) {
-    groundTruth = await readPng(values.gt);
-    if (groundTruth.width !== start.width || groundTruth.height !== start.height) {
-      throw new Error(
-        `the ground truth ${values.gt} is ${groundTruth.width}×${groundTruth.height} but the keyframes are ${start.width}×${start.height} (images are never resized for metrics)`,
-      );
-    }
-    lpips = await loadLpipsGraphs(values.lpips ?? DEFAULT_LPIPS_DIR, threads);
-  }
+  const gt = await readGroundTruth(values, start);
   // Before any work: a folder that cannot be written fails now, not after the model has run.
-  await prepareOutputDir(values.out!);
+  await prepareOutputDir(values.out);
   const tLoad = performance.now();
   const { variant, graphs, sessionMs } = await loadVariantGraphs(
-    values.pack!,
+    values.pack,
     manifest,
     variantId,
     threads,
   );
   const loadMs = performance.now() - tLoad;
-  const result = await interpolate({
-    manifest,
-    variant,
-    graphs,
-    keyframes: prepared,
-    settings: {
-      count,
-      steps,
-      seed,
-      ...(loraScale !== undefined ? { loraScale } : {}),
-    },
-  });
-  const files: string[] = [];
-  for (let i = 0; i < result.modelFrames.length; i++) {
-    const name = `frame_${String(i + 1).padStart(2, '0')}.png`;
-    await writePng(
-      join(values.out!, name),
-      restoreFrame(result.modelFrames[i]!, prepared.plan, start),
-    );
-    files.push(name);
-  }
-  const gtRecord =
-    groundTruth && lpips
-      ? await scoreMidFrame(values.out!, files, result.positions, values.gt!, groundTruth, lpips)
-      : undefined;
+  const result = await interpolate({ manifest, variant, graphs, keyframes: prepared, settings });
+  const files = await writeFrames(values.out, result, prepared, start);
+  const gtRecord = gt
+    ? await scoreMidFrame(values.out, files, result.positions, values.gt!, gt.groundTruth, gt.lpips)
+    : undefined;
+  const { count, steps, seed } = settings;
   const run = {
     tool: 'inbetween interpolate',
     packId: manifest.id,
@@ -286,7 +321,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     },
     latentStats: result.stepStats,
   };
-  await writeFile(join(values.out!, 'run.json'), JSON.stringify(run, null, 2) + '\n');
+  await writeFile(join(values.out, 'run.json'), JSON.stringify(run, null, 2) + '\n');
   for (const g of Object.values(graphs)) await g.release();
   console.log(
     `wrote ${files.length} in-between${files.length > 1 ? 's' : ''} and run.json to ${values.out} (${variant.id}, ${steps} steps, ${result.timings.totalMs.toFixed(0)} ms)`,
