@@ -2,7 +2,10 @@
 keyframe-referencing decoder, and the baseline / LoRA (live scale) / fp16 / student denoisers, each
 checked against PyTorch with onnxruntime-node, described by one manifest with sizes and sha256.
 
-    /usr/bin/python3 models/training/build_pack.py [--runs runs] [--out models/cel]
+    /usr/bin/python3 -m models.training.build_pack [--runs runs] [--out models/cel]
+
+The decoder is the last decoder stage's that has a checkpoint (recipe.DECODER_RUNS), else the VAE
+stage's reference decoder.
 
 Checks (the export fails if one does not hold): every graph matches PyTorch; the LoRA graph at scale
 0 equals the baseline graph within 1e-5 and changes the output at scale > 0; fp16 agrees with fp32.
@@ -11,36 +14,56 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder  # noqa: E402
-from classical_flow import Farneback  # noqa: E402
-from export import SPATIAL, LiveLoraScale, export_denoiser, export_fp16, export_module, update_manifest_hashes  # noqa: E402
-from make_tiny_pack import example_inputs, max_diff  # noqa: E402
-from ort_node import run_onnx  # noqa: E402
-from tiny_model import BaselineView  # noqa: E402
+from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
+from models.training.classical_flow import Farneback
+from models.training.export import (
+    SPATIAL,
+    LiveLoraScale,
+    example_inputs,
+    export_denoiser,
+    export_fp16,
+    export_module,
+    max_diff,
+    update_manifest_hashes,
+)
+from models.training.layers import BaselineView
+from models.training.ort_node import run_onnx
+from models.training.recipe import decoder_checkpoints
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
-DECODER_STAGES = ("decoder", "decoder2", "decoder3", "decoder4", "decoder5", "decoder6", "decoder7")
 
 
-def load_models(runs: Path):
+@dataclass
+class PackModels:
+    """The trained models a pack is exported from (eval mode), its latent scale factor, and what the
+    manifest says about their training: steps per stage and the checkpoints' notes."""
+
+    encoder: CelEncoder
+    decoder: torch.nn.Module  # FlowDecoder, or the VAE's RefDecoder when no decoder stage ran
+    baseline: CelDenoiser
+    lora: CelDenoiser
+    student: CelDenoiser
+    scale: float
+    steps: dict
+
+
+def load_models(runs: Path) -> PackModels:
     vae = torch.load(runs / "vae" / "vae_last.pt")
     enc = CelEncoder()
     enc.load_state_dict(vae["enc"])
-    # The pack's decoder: the FlowDecoder of the last decoder stage that ran (train_decoder.py; the
-    # fine-tuning stages runs/decoder2 … runs/decoder4 after runs/decoder), else the VAE stage's
-    # reference decoder.
-    decoders = [torch.load(runs / s / "decoder_last.pt") for s in DECODER_STAGES
-                if (runs / s / "decoder_last.pt").exists()]
+    # The pack's decoder: the FlowDecoder of the last decoder stage that ran (recipe.py: the first
+    # stage in runs/decoder, the fine-tuning stages after it, a stage made elsewhere last), else the
+    # VAE stage's reference decoder.
+    decoders = [torch.load(path) for path in decoder_checkpoints(runs)]
     if decoders:
         dec = FlowDecoder(**decoders[-1].get("decoder_config", {}))
         dec.load_state_dict(decoders[-1]["ema"])
@@ -56,13 +79,20 @@ def load_models(runs: Path):
     stu = torch.load(runs / "student" / "student_last.pt")
     student = CelDenoiser(CelConfig.from_dict(stu["config"]))
     student.load_state_dict(stu["ema"])
-    steps = {"vae": vae["step"], "denoiser": den["step"], "lora": lora_state["step"], "student": stu["step"],
-             "decoder": decoders[0]["step"] if decoders else 0,
-             # (a decoder read back by from_pack.py carries the fine-tuning steps it already had)
-             "decoder_ft": sum(d["step"] for d in decoders[1:]) + (decoders[0].get("fine_tune_steps", 0) if decoders else 0),
-             # What a checkpoint says about how it was made beyond the recipe (gpu_session.sh's runs).
-             "notes": [c["note"] for c in (den, stu, *decoders) if c.get("note")]}
-    return enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
+    steps = {
+        "vae": vae["step"],
+        "denoiser": den["step"],
+        "lora": lora_state["step"],
+        "student": stu["step"],
+        "decoder": decoders[0]["step"] if decoders else 0,
+        # (a decoder read back by from_pack.py carries the fine-tuning steps it already had)
+        "decoder_ft": sum(d["step"] for d in decoders[1:]) + (decoders[0].get("fine_tune_steps", 0) if decoders else 0),
+        # What a checkpoint says about how it was made beyond the recipe (gpu_session.sh's runs).
+        "notes": [c["note"] for c in (den, stu, *decoders) if c.get("note")],
+    }
+    return PackModels(
+        enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
+    )
 
 
 class MotionGraph(torch.nn.Module):
@@ -78,8 +108,9 @@ class MotionGraph(torch.nn.Module):
         return torch.cat([f[0:1], f[1:2]], 1)
 
 
-def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
+def export_all(out: Path, models: PackModels) -> dict[str, float]:
     """Writes the graphs and returns the check report (max |diff| of each comparison)."""
+    enc, dec, base, lora, student = models.encoder, models.decoder, models.baseline, models.lora, models.student
     w, h = SIZE
     g = torch.Generator().manual_seed(3)
     image = torch.rand(1, 3, h, w, generator=g) * 2 - 1
@@ -88,15 +119,26 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     ex = example_inputs(2, *SIZE)
     den_axes = {k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]}
     den_axes.update({"timestep": {0: "batch"}, "position": {0: "batch"}})
-    (out / "encoder.onnx").write_bytes(export_module(MeanEncoder(enc), (image,), ["image"], ["latent"],
-                                                     {"image": SPATIAL, "latent": SPATIAL}))
+    (out / "encoder.onnx").write_bytes(
+        export_module(MeanEncoder(enc), (image,), ["image"], ["latent"], {"image": SPATIAL, "latent": SPATIAL})
+    )
     motion = getattr(dec, "motion", False)
-    dec_args, dec_names, dec_axes = (latent, start, end), ["latent", "start_image", "end_image"], {
-        "latent": SPATIAL, "start_image": SPATIAL, "end_image": SPATIAL, "image": SPATIAL}
+    dec_args, dec_names, dec_axes = (
+        (latent, start, end),
+        ["latent", "start_image", "end_image"],
+        {"latent": SPATIAL, "start_image": SPATIAL, "end_image": SPATIAL, "image": SPATIAL},
+    )
     if motion:
         graph = MotionGraph().eval()
-        (out / "motion.onnx").write_bytes(export_module(graph, (start, end), ["start_image", "end_image"], ["motion"],
-                                                        {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL}))
+        (out / "motion.onnx").write_bytes(
+            export_module(
+                graph,
+                (start, end),
+                ["start_image", "end_image"],
+                ["motion"],
+                {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL},
+            )
+        )
         with torch.no_grad():
             flows = graph(start, end)
         dec_args += (flows, torch.tensor([0.3]))
@@ -124,9 +166,12 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
     got_lora0 = run_onnx(out / "denoiser_lora.onnx", {**feeds, "lora_scale": np.zeros(1, np.float32)})["prediction"]
     got_lora1 = run_onnx(out / "denoiser_lora.onnx", {**feeds, "lora_scale": np.ones(1, np.float32)})["prediction"]
     report = {
-        "encoder vs torch": max_diff(run_onnx(out / "encoder.onnx", {"image": image.numpy()})["latent"], ref["encoder"]),
-        "decoder vs torch": max_diff(run_onnx(out / "decoder.onnx", {n: a.numpy() for n, a in zip(dec_names, dec_args)})["image"],
-                                     ref["decoder"]),
+        "encoder vs torch": max_diff(
+            run_onnx(out / "encoder.onnx", {"image": image.numpy()})["latent"], ref["encoder"]
+        ),
+        "decoder vs torch": max_diff(
+            run_onnx(out / "decoder.onnx", {n: a.numpy() for n, a in zip(dec_names, dec_args)})["image"], ref["decoder"]
+        ),
         "baseline vs torch": max_diff(got_base, ref["baseline"]),
         "lora(1) vs torch": max_diff(got_lora1, ref["lora(1)"]),
         "student vs torch": max_diff(run_onnx(out / "denoiser_student.onnx", feeds)["prediction"], ref["student"]),
@@ -154,16 +199,27 @@ def export_all(out: Path, enc, dec, base, lora, student) -> dict[str, float]:
 def license_text(notes: str) -> str:
     """The pack's licence: the project's own weights, and the artwork licences of the drawn sets that
     some stages also trained on (named in the checkpoints' notes)."""
-    drawn = [text for key, text in (("Synfig", "Synfig's example documents"),
-                                    ("sprites", "Debian's wesnoth-1.16-data and pingus-data sprites"))
-             if key in notes]
+    drawn = [
+        text
+        for key, text in (
+            ("Synfig", "Synfig's example documents"),
+            ("sprites", "Debian's wesnoth-1.16-data and pingus-data sprites"),
+        )
+        if key in notes
+    ]
     return "MIT (weights trained by this project on its own generated data" + (
-        f"; some stages also on {' and '.join(drawn)}: GPL-2+ artwork, not included)" if drawn else ")")
+        f"; some stages also on {' and '.join(drawn)}: GPL-2+ artwork, not included)" if drawn else ")"
+    )
 
 
 def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False) -> None:
-    din = {"sample": "sample", "timestep": "timestep", "startLatent": "start_latent", "endLatent": "end_latent",
-           "position": "position"}
+    din = {
+        "sample": "sample",
+        "timestep": "timestep",
+        "startLatent": "start_latent",
+        "endLatent": "end_latent",
+        "position": "position",
+    }
     pred = {"prediction": "prediction"}
     stub = {"sizeBytes": 1, "sha256": "0" * 64}  # filled in by update_manifest_hashes
     notes = "; ".join(steps.get("notes", []))  # how stages beyond the recipe were made (gpu_session.sh)
@@ -174,48 +230,97 @@ def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False) -
         "name": "Cel in-betweener (trained)",
         "version": "1.0.0",
         "description": (
-            "Latent diffusion in-betweener trained by models/training (train_pack.sh, build_pack.py) on procedurally "
-            "generated cel animation: a VAE encoder, a UNet denoiser "
+            "Latent diffusion in-betweener trained by models/training (train_pack.sh, build_pack.py) on "
+            "procedurally generated cel animation: a VAE encoder, a UNet denoiser "
             f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion, a "
-            f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows it "
-            "estimates from the sampled latent and a matching cost between the keyframes" + (
-                ", and along the classical (Farneback) flows of a motion graph run once per keyframe pair" if motion else "") +
-            ". Training steps: VAE "
+            f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows "
+            "it estimates from the sampled latent and a matching cost between the keyframes"
+            + (
+                ", and along the classical (Farneback) flows of a motion graph run once per keyframe pair"
+                if motion
+                else ""
+            )
+            + ". Training steps: VAE "
             f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
-            f"{steps['decoder']}" + (f", decoder fine-tuning {steps['decoder_ft']}" if steps["decoder_ft"] else "") +
-            "." + (f" {notes[:1].upper()}{notes[1:]}." if notes else "") + " See REPORT.md."),
+            f"{steps['decoder']}"
+            + (f", decoder fine-tuning {steps['decoder_ft']}" if steps["decoder_ft"] else "")
+            + "."
+            + (f" {notes[:1].upper()}{notes[1:]}." if notes else "")
+            + " See REPORT.md."
+        ),
         "trained": True,
         "license": license_text(notes),
         "image": {"defaultSize": list(SIZE), "multipleOf": 64, "valueRange": [-1, 1], "channels": 3},
         "latent": {"channels": 4, "downsample": 8, "scaleFactor": round(scale, 6)},
-        "scheduler": {"type": "ddim", "trainTimesteps": 1000, "betaSchedule": "scaled_linear", "betaStart": 0.00085,
-                      "betaEnd": 0.012, "predictionType": "v_prediction", "timestepSpacing": "trailing",
-                      "stepsOffset": 0, "rescaleZeroTerminalSnr": True, "setAlphaToOne": True,
-                      "defaultSteps": DEFAULT_STEPS, "eta": 0},
+        "scheduler": {
+            "type": "ddim",
+            "trainTimesteps": 1000,
+            "betaSchedule": "scaled_linear",
+            "betaStart": 0.00085,
+            "betaEnd": 0.012,
+            "predictionType": "v_prediction",
+            "timestepSpacing": "trailing",
+            "stepsOffset": 0,
+            "rescaleZeroTerminalSnr": True,
+            "setAlphaToOne": True,
+            "defaultSteps": DEFAULT_STEPS,
+            "eta": 0,
+        },
         "frames": {"mode": "position", "maxBatch": 8},
         "graphs": {
             "encoder": {"file": "encoder.onnx", **stub, "inputs": {"image": "image"}, "outputs": {"latent": "latent"}},
-            "decoder": {"file": "decoder.onnx", **stub,
-                        "inputs": {"latent": "latent", "startImage": "start_image", "endImage": "end_image",
-                                   **({"motion": "motion", "position": "position"} if motion else {})},
-                        "outputs": {"image": "image"}},
-            **({"motion": {"file": "motion.onnx", **stub, "inputs": {"startImage": "start_image", "endImage": "end_image"},
-                           "outputs": {"motion": "motion"}}} if motion else {}),
+            "decoder": {
+                "file": "decoder.onnx",
+                **stub,
+                "inputs": {
+                    "latent": "latent",
+                    "startImage": "start_image",
+                    "endImage": "end_image",
+                    **({"motion": "motion", "position": "position"} if motion else {}),
+                },
+                "outputs": {"image": "image"},
+            },
+            **(
+                {
+                    "motion": {
+                        "file": "motion.onnx",
+                        **stub,
+                        "inputs": {"startImage": "start_image", "endImage": "end_image"},
+                        "outputs": {"motion": "motion"},
+                    }
+                }
+                if motion
+                else {}
+            ),
             "denoisers": {
                 "fp32": {"file": "denoiser_fp32.onnx", **stub, "inputs": din, "outputs": pred},
-                "lora": {"file": "denoiser_lora.onnx", **stub, "inputs": {**din, "loraScale": "lora_scale"},
-                         "outputs": pred},
+                "lora": {
+                    "file": "denoiser_lora.onnx",
+                    **stub,
+                    "inputs": {**din, "loraScale": "lora_scale"},
+                    "outputs": pred,
+                },
                 "fp16": {"file": "denoiser_fp16.onnx", **stub, "inputs": din, "outputs": pred},
                 "student": {"file": "denoiser_student.onnx", **stub, "inputs": din, "outputs": pred},
             },
         },
         "variants": [
             {"id": "baseline", "label": "Baseline (fp32)", "precision": "fp32", "denoiser": "fp32"},
-            {"id": "lora", "label": "Line-art LoRA (live scale)", "precision": "fp32", "denoiser": "lora",
-             "loraScale": {"default": 0.15, "min": 0, "max": 1}},
+            {
+                "id": "lora",
+                "label": "Line-art LoRA (live scale)",
+                "precision": "fp32",
+                "denoiser": "lora",
+                "loraScale": {"default": 0.15, "min": 0, "max": 1},
+            },
             {"id": "fp16", "label": "Baseline fp16", "precision": "fp16", "denoiser": "fp16"},
-            {"id": "student", "label": f"Student ({STUDENT_STEPS} steps)", "precision": "fp32", "denoiser": "student",
-             "recommendedSteps": STUDENT_STEPS},
+            {
+                "id": "student",
+                "label": f"Student ({STUDENT_STEPS} steps)",
+                "precision": "fp32",
+                "denoiser": "student",
+                "recommendedSteps": STUDENT_STEPS,
+            },
         ],
     }
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
@@ -230,9 +335,9 @@ def main() -> int:
     torch.set_num_threads(2)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    enc, dec, base, lora, student, scale, steps = load_models(Path(args.runs))
-    export_all(out, enc, dec, base, lora, student)
-    write_manifest(out, scale, steps, motion=getattr(dec, "motion", False))
+    models = load_models(Path(args.runs))
+    export_all(out, models)
+    write_manifest(out, models.scale, models.steps, motion=getattr(models.decoder, "motion", False))
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")
     return 0

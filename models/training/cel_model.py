@@ -20,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from tiny_model import Attention, DenoiserConfig, LoraHost, ResBlock, timestep_embedding
+from models.training.layers import Attention, LoraHost, LoraSpec, ResBlock, timestep_embedding
 
 
 def _gn(c: int) -> nn.GroupNorm:
@@ -44,9 +44,15 @@ class CelEncoder(nn.Module):
         super().__init__()
         a, b, c = widths
         self.body = nn.Sequential(
-            nn.Conv2d(3, a, 3, 2, 1), nn.SiLU(), nn.Conv2d(a, a, 3, 1, 1), nn.SiLU(),  # 1/2
-            nn.Conv2d(a, b, 3, 2, 1), Res(b),  # 1/4
-            nn.Conv2d(b, c, 3, 2, 1), Res(c), Res(c),  # 1/8
+            nn.Conv2d(3, a, 3, 2, 1),
+            nn.SiLU(),
+            nn.Conv2d(a, a, 3, 1, 1),
+            nn.SiLU(),  # 1/2
+            nn.Conv2d(a, b, 3, 2, 1),
+            Res(b),  # 1/4
+            nn.Conv2d(b, c, 3, 2, 1),
+            Res(c),
+            Res(c),  # 1/8
         )
         self.norm = _gn(c)
         self.out = nn.Conv2d(c, 2 * latent_channels, 3, 1, 1)
@@ -149,16 +155,16 @@ class CelDenoiser(LoraHost):
         c, e = cfg.latent_channels, cfg.emb_dim
         w0, w1, w2 = cfg.widths
         g = 8
-        acfg = DenoiserConfig(lora_rank=cfg.lora_rank, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout)
+        lora = LoraSpec(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
         self.emb = nn.Sequential(nn.Linear(2 * 64, e), nn.SiLU(), nn.Linear(e, e))
         self.inp = nn.Conv2d(3 * c, w0, 3, 1, 1)
         self.d0 = ResBlock(w0, w0, e, g)
         self.down1 = nn.Conv2d(w0, w1, 3, 2, 1)
         self.d1 = ResBlock(w1, w1, e, g)
-        self.a1 = Attention(w1, g, acfg)
+        self.a1 = Attention(w1, g, lora)
         self.down2 = nn.Conv2d(w1, w2, 3, 2, 1)
         self.m1 = ResBlock(w2, w2, e, g)
-        self.a2 = Attention(w2, g, acfg)
+        self.a2 = Attention(w2, g, lora)
         self.m2 = ResBlock(w2, w2, e, g)
         self.up1 = nn.Conv2d(w2, w1, 3, 1, 1)
         self.u1 = ResBlock(2 * w1, w1, e, g)
@@ -181,7 +187,6 @@ class CelDenoiser(LoraHost):
         h = self.up0(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = self.u0(torch.cat([h, x0], 1), emb)
         return self.out(F.silu(self.out_norm(h)))
-
 
 
 class MeanEncoder(nn.Module):
@@ -221,8 +226,9 @@ class BilinearUp(nn.Module):
 
     def forward(self, x):
         f = self.factor
-        y = F.conv_transpose2d(F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, stride=f, padding=f // 2,
-                               groups=self.channels)
+        y = F.conv_transpose2d(
+            F.pad(x, (1, 1, 1, 1), mode="replicate"), self.weight, stride=f, padding=f // 2, groups=self.channels
+        )
         return y[:, :, f:-f, f:-f]
 
 
@@ -254,8 +260,14 @@ class FlowDecoder(nn.Module):
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
 
-    def __init__(self, widths=(64, 48), block_channels: int = 16, latent_channels: int = 4, corr_radius: int = 0,
-                 motion: bool = False):
+    def __init__(
+        self,
+        widths=(64, 48),
+        block_channels: int = 16,
+        latent_channels: int = 4,
+        corr_radius: int = 0,
+        motion: bool = False,
+    ):
         super().__init__()
         w8, w4 = widths
         rb = block_channels
@@ -275,8 +287,14 @@ class FlowDecoder(nn.Module):
         self.blk = nn.Conv2d(3, rb, 4, 4)  # a full-resolution image -> features of its 4×4 blocks
         self.ref8 = nn.Conv2d(rb, 32, 3, 2, 1)
         self.inp = nn.Conv2d(latent_channels + 64, w8, 3, 1, 1)
-        self.mid = nn.Sequential(Res(w8), nn.SiLU(), nn.Conv2d(w8, w8, 3, 1, 2, dilation=2), nn.SiLU(),
-                                 nn.Conv2d(w8, w8, 3, 1, 4, dilation=4), Res(w8))
+        self.mid = nn.Sequential(
+            Res(w8),
+            nn.SiLU(),
+            nn.Conv2d(w8, w8, 3, 1, 2, dilation=2),
+            nn.SiLU(),
+            nn.Conv2d(w8, w8, 3, 1, 4, dilation=4),
+            Res(w8),
+        )
         self.flow8 = nn.Conv2d(w8, 4, 3, 1, 1)
         self.up4 = nn.Conv2d(w8, w4, 1)
         self.fuse4 = nn.Conv2d(w4 + 2 * rb + 4, w4, 1)
@@ -317,9 +335,13 @@ class FlowDecoder(nn.Module):
         end = lambda k: -k if k > 0 else None  # noqa: E731 (a slice end as seen from the padded map's end)
         costs, offsets = [], []
         for dy in range(-r, r + 1):
-            rows_s, rows_e = ps[:, :, r - dy:end(r + dy)], pe[:, :, r + dy:end(r - dy)]
+            rows_s, rows_e = ps[:, :, r - dy : end(r + dy)], pe[:, :, r + dy : end(r - dy)]
             for dx in range(-r, r + 1):
-                costs.append((rows_s[:, :, :, r - dx:end(r + dx)] * rows_e[:, :, :, r + dx:end(r - dx)]).mean(1, keepdim=True))
+                costs.append(
+                    (rows_s[:, :, :, r - dx : end(r + dx)] * rows_e[:, :, :, r + dx : end(r - dx)]).mean(
+                        1, keepdim=True
+                    )
+                )
                 offsets.append((dx, dy))
         cost = torch.cat(costs, 1)
         w = torch.exp(cost.clamp(-15.0, 15.0))
@@ -338,7 +360,9 @@ class FlowDecoder(nn.Module):
             f01, f10 = motion[:, :2], motion[:, 2:]
             # Backward flows from the in-between at τ to either keyframe, assuming linear motion: the
             # prior that the decoder's own flows correct.
-            prior = torch.cat([-(1 - tau) * tau * f01 + tau * tau * f10, (1 - tau) * (1 - tau) * f01 - tau * (1 - tau) * f10], 1)
+            prior = torch.cat(
+                [-(1 - tau) * tau * f01 + tau * tau * f10, (1 - tau) * (1 - tau) * f01 - tau * (1 - tau) * f10], 1
+            )
         rs, re = F.silu(self.ref8(bs)), F.silu(self.ref8(be))
         x = self.inp(torch.cat([latent, rs, re], 1))
         if self.corr_radius:
@@ -360,4 +384,4 @@ class FlowDecoder(nn.Module):
         weights = torch.exp(out[:, 3:].clamp(-15.0, 15.0))
         weights = weights / weights.sum(1, keepdim=True)
         candidates = [torch.tanh(out[:, :3]), start_image, end_image, ws, we]
-        return sum(weights[:, i:i + 1] * c for i, c in enumerate(candidates))
+        return sum(weights[:, i : i + 1] * c for i, c in enumerate(candidates))

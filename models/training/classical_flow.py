@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cel_model import backward_warp
+from models.training.cel_model import backward_warp
 
 LUMA = (0.299, 0.587, 0.114)
 
@@ -44,8 +44,9 @@ class Farneback(nn.Module):
     """forward(a, b) with images [B,3,H,W] in [-1, 1] → flow [B,2,H,W] in pixels from a to b
     (a(p) ≈ b(p + flow(p)))."""
 
-    def __init__(self, levels: int = 5, iterations: int = 3, window: int = 15, poly_radius: int = 5,
-                 poly_sigma: float = 1.2):
+    def __init__(
+        self, levels: int = 5, iterations: int = 3, window: int = 15, poly_radius: int = 5, poly_sigma: float = 1.2
+    ):
         super().__init__()
         self.levels, self.iterations, self.window = levels, iterations, window
         self.register_buffer("poly", poly_filters(poly_radius, poly_sigma), persistent=False)
@@ -75,8 +76,16 @@ class Farneback(nn.Module):
         a12 = (r0[:, 4:5] + r1[:, 4:5]) * 0.25  # the xy coefficient is twice the off-diagonal entry
         db1 = (r0[:, 0:1] - r1[:, 0:1]) * 0.5 + a11 * flow[:, 0:1] + a12 * flow[:, 1:2]
         db2 = (r0[:, 1:2] - r1[:, 1:2]) * 0.5 + a12 * flow[:, 0:1] + a22 * flow[:, 1:2]
-        return torch.cat([a11 * a11 + a12 * a12, a12 * (a11 + a22), a12 * a12 + a22 * a22,
-                          a11 * db1 + a12 * db2, a12 * db1 + a22 * db2], 1)
+        return torch.cat(
+            [
+                a11 * a11 + a12 * a12,
+                a12 * (a11 + a22),
+                a12 * a12 + a22 * a22,
+                a11 * db1 + a12 * db2,
+                a12 * db1 + a22 * db2,
+            ],
+            1,
+        )
 
     @staticmethod
     def solve(m: torch.Tensor) -> torch.Tensor:

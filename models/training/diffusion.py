@@ -10,7 +10,7 @@ def make_betas(schedule: str, start: float, end: float, steps: int) -> torch.Ten
     if schedule == "linear":
         return torch.linspace(start, end, steps, dtype=torch.float64)
     if schedule == "scaled_linear":
-        return torch.linspace(start ** 0.5, end ** 0.5, steps, dtype=torch.float64) ** 2
+        return torch.linspace(start**0.5, end**0.5, steps, dtype=torch.float64) ** 2
     raise ValueError(f"unknown beta schedule {schedule}")
 
 
@@ -18,14 +18,20 @@ def rescale_zero_terminal_snr(betas: torch.Tensor) -> torch.Tensor:
     alphas_bar_sqrt = torch.cumprod(1 - betas, 0).sqrt()
     first, last = alphas_bar_sqrt[0].clone(), alphas_bar_sqrt[-1].clone()
     alphas_bar_sqrt = (alphas_bar_sqrt - last) * first / (first - last)
-    alphas_bar = alphas_bar_sqrt ** 2
+    alphas_bar = alphas_bar_sqrt**2
     alphas = torch.cat([alphas_bar[:1], alphas_bar[1:] / alphas_bar[:-1]])
     return 1 - alphas
 
 
 class Schedule:
-    def __init__(self, train_steps: int = 1000, schedule: str = "scaled_linear", beta_start: float = 0.00085,
-                 beta_end: float = 0.012, zero_terminal_snr: bool = True):
+    def __init__(
+        self,
+        train_steps: int = 1000,
+        schedule: str = "scaled_linear",
+        beta_start: float = 0.00085,
+        beta_end: float = 0.012,
+        zero_terminal_snr: bool = True,
+    ):
         betas = make_betas(schedule, beta_start, beta_end, train_steps)
         if zero_terminal_snr:
             betas = rescale_zero_terminal_snr(betas)
@@ -43,8 +49,9 @@ class Schedule:
         return [int(round(self.train_steps - i * self.train_steps / steps)) - 1 for i in range(steps)]
 
     @torch.no_grad()
-    def sample(self, model, start: torch.Tensor, end: torch.Tensor, tau: torch.Tensor, steps: int,
-               noise: torch.Tensor) -> torch.Tensor:
+    def sample(
+        self, model, start: torch.Tensor, end: torch.Tensor, tau: torch.Tensor, steps: int, noise: torch.Tensor
+    ) -> torch.Tensor:
         """Deterministic DDIM (eta 0, v-prediction, final ᾱ = 1) from `noise`, as the studio samples;
         latents scaled. Returns the in-between's latent x0."""
         x = noise

@@ -10,26 +10,38 @@ trailing 4-step schedule 999, 749, 499, 249 most of the time, any timestep other
 Seeded, checkpointed (<run>/student_last.pt, atomic, with an EMA) and resumable; losses go to
 <run>/student_log.csv.
 
-    /usr/bin/python3 models/training/distill_student.py --data data/procedural --vae runs/vae/vae_last.pt \\
+    /usr/bin/python3 -m models.training.distill_student --data data/procedural --vae runs/vae/vae_last.pt \\
         --teacher runs/denoiser/denoiser_last.pt --run runs/student --steps 1500
 """
 from __future__ import annotations
 
 import argparse
 import copy
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelConfig, CelDenoiser, RefDecoder  # noqa: E402
-from diffusion import Schedule  # noqa: E402
-from train_denoiser import CROPS, LatentTriplets, cache_latents, load_denoiser  # noqa: E402
-from trainlib import (Checkpoint, CsvLog, FrameCache, StepBudget, add_run_options, clip_frames,  # noqa: E402
-                      clip_targets, ema_update, lr_at, optimizer_step, pick_device, seeded, set_lr, to_float)
+from models.training.cel_model import CelConfig, CelDenoiser, RefDecoder
+from models.training.diffusion import Schedule
+from models.training.latents import CROPS, LatentCrop, LatentTriplets, cache_latents, load_denoiser
+from models.training.trainlib import (
+    Checkpoint,
+    CsvLog,
+    FrameCache,
+    StepBudget,
+    add_run_options,
+    clip_frames,
+    clip_targets,
+    ema_update,
+    lr_at,
+    optimizer_step,
+    pick_device,
+    seeded,
+    set_lr,
+    to_float,
+)
 
 FEW_STEP_TIMESTEPS = [999, 749, 499, 249]  # trailing spacing, 4 steps, 1000 training steps
 
@@ -41,15 +53,19 @@ class PixelCrops(FrameCache):
         super().__init__()
         self.root = root
 
-    def crops(self, where) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def crops(self, where: list[LatentCrop]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         s, m, e = [], [], []
-        for name, k, y, x, ch, cw, flip, rev in where:
-            clip = self.root / name
-            frames = [self.raw(clip / "frame1.png"), self.raw(clip_targets(clip)[k][0]), self.raw(clip / "frame3.png")]
-            frames = [f[:, 8 * y:8 * (y + ch), 8 * x:8 * (x + cw)] for f in frames]
-            if flip:
+        for c in where:
+            clip = self.root / c.clip
+            frames = [
+                self.raw(clip / "frame1.png"),
+                self.raw(clip_targets(clip)[c.target][0]),
+                self.raw(clip / "frame3.png"),
+            ]
+            frames = [f[:, 8 * c.y : 8 * (c.y + c.h), 8 * c.x : 8 * (c.x + c.w)] for f in frames]
+            if c.flipped:
                 frames = [f.flip(-1) for f in frames]
-            if rev:
+            if c.reversed:
                 frames = frames[::-1]
             s.append(frames[0])
             m.append(frames[1])
@@ -95,8 +111,10 @@ def main() -> int:
     sched = Schedule()
     data = LatentTriplets(train["clips"], scale, rng)
     pixels = PixelCrops(Path(args.data) / "train")
-    pixels.preload([f for name in sorted(train["clips"]) for f in clip_frames(Path(args.data) / "train" / name)],
-                   workers=2 * args.threads)
+    pixels.preload(
+        [f for name in sorted(train["clips"]) for f in clip_frames(Path(args.data) / "train" / name)],
+        workers=2 * args.threads,
+    )
     few = torch.tensor(FEW_STEP_TIMESTEPS)
     alphas_cumprod = sched.alphas_cumprod.to(device)
     log = CsvLog(run / "student_log.csv", ["step", "loss", "velocity", "latent", "pixels", "lr", "seconds"], step)
@@ -107,7 +125,8 @@ def main() -> int:
         student.train()
         lr = lr_at(step, total, args.lr)
         set_lr(opt, lr)
-        s, m, e, tau, where = data.batch(args.batch, CROPS[0])
+        batch = data.batch(args.batch, CROPS[0])
+        s, m, e, tau = batch.start, batch.middle, batch.end, batch.tau
         t = torch.randint(0, sched.train_steps, (args.batch,))
         use_few = torch.rand(args.batch) < 0.7
         t = torch.where(use_few, few[torch.randint(0, len(few), (args.batch,))], t)
@@ -122,19 +141,37 @@ def main() -> int:
         l_v = F.mse_loss(v, v_teacher)
         l_lat = F.mse_loss(x0, m)
         n = args.pixel_batch
-        ps, pm, pe = (v.to(device) for v in pixels.crops(where[:n]))
+        ps, pm, pe = (v.to(device) for v in pixels.crops(batch.crops[:n]))
         l_pix = (decoder(x0[:n] / scale, ps, pe) - pm).abs().mean()
         loss = l_v + 0.5 * l_lat + l_pix
         optimizer_step(opt, loss, student.parameters())
         ema_update(ema, student, args.ema if step > 100 else 0.0)
         step += 1
         if step % args.ckpt_every == 0 or step == total:
-            ckpt.save(step, rng, {"scale_factor": scale, "config": cfg.to_dict(),
-                                  "args": vars(args)}, model=student, ema=ema, opt=opt)
-            print(f"step {step}: loss {loss.item():.4f} (v {l_v.item():.4f} x0 {l_lat.item():.4f} px {l_pix.item():.4f})"
-                  f" ({time.time() - t0:.0f} s)", flush=True)
-        log.row([step, f"{loss.item():.5f}", f"{l_v.item():.5f}", f"{l_lat.item():.5f}", f"{l_pix.item():.5f}",
-                 f"{lr:.6f}", f"{time.time() - t0:.1f}"])
+            ckpt.save(
+                step,
+                rng,
+                {"scale_factor": scale, "config": cfg.to_dict(), "args": vars(args)},
+                model=student,
+                ema=ema,
+                opt=opt,
+            )
+            print(
+                f"step {step}: loss {loss.item():.4f} (v {l_v.item():.4f} x0 {l_lat.item():.4f} px {l_pix.item():.4f})"
+                f" ({time.time() - t0:.0f} s)",
+                flush=True,
+            )
+        log.row(
+            {
+                "step": step,
+                "loss": f"{loss.item():.5f}",
+                "velocity": f"{l_v.item():.5f}",
+                "latent": f"{l_lat.item():.5f}",
+                "pixels": f"{l_pix.item():.5f}",
+                "lr": f"{lr:.6f}",
+                "seconds": f"{time.time() - t0:.1f}",
+            }
+        )
     return 0
 
 

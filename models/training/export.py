@@ -12,8 +12,8 @@ Python API:
     update_manifest_hashes(pack_dir)                        -> rewrites sizeBytes / sha256
 
 CLI:
-    python3 export.py fp16 IN.onnx OUT.onnx
-    python3 export.py hashes PACK_DIR
+    /usr/bin/python3 -m models.training.export fp16 IN.onnx OUT.onnx
+    /usr/bin/python3 -m models.training.export hashes PACK_DIR
 """
 from __future__ import annotations
 
@@ -30,12 +30,31 @@ import onnx
 import torch
 import torch.nn as nn
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from onnx_fp16 import convert_to_fp16  # noqa: E402
-from ort_node import run_onnx  # noqa: E402
+from models.training.onnx_fp16 import convert_to_fp16
+from models.training.ort_node import run_onnx
 
 OPSET = 17
 SPATIAL = {0: "batch", 2: "height", 3: "width"}
+DENOISER_INPUTS = ["sample", "timestep", "start_latent", "end_latent", "position"]
+
+
+def example_inputs(batch: int = 2, w: int = 192, h: int = 128, seed: int = 1) -> dict[str, torch.Tensor]:
+    """Seeded denoiser feeds (DENOISER_INPUTS, in order) for exports and their checks: latents of an
+    image w × h, timesteps 999, 250, then 500, positions evenly from ¼ to ¾."""
+    g = torch.Generator().manual_seed(seed)
+    lh, lw = h // 8, w // 8
+    return {
+        "sample": torch.randn(batch, 4, lh, lw, generator=g),
+        "timestep": torch.tensor([999.0, 250.0][:batch] + [500.0] * max(0, batch - 2)),
+        "start_latent": torch.randn(batch, 4, lh, lw, generator=g),
+        "end_latent": torch.randn(batch, 4, lh, lw, generator=g),
+        "position": torch.linspace(0.25, 0.75, batch),
+    }
+
+
+def max_diff(a: np.ndarray, b: np.ndarray) -> float:
+    """max |a − b| in float64."""
+    return float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64))))
 
 
 def default_dynamic_axes(input_names: Iterable[str], output_names: Iterable[str]) -> dict:
@@ -50,6 +69,7 @@ def default_dynamic_axes(input_names: Iterable[str], output_names: Iterable[str]
 
 
 # ---- LoRA discovery -------------------------------------------------------------------------------
+
 
 def is_lora_module(m: nn.Module) -> bool:
     """peft LoraLayer (lora_A / lora_B ModuleDicts) or a single-adapter layer with lora_A / lora_B."""
@@ -102,13 +122,23 @@ class LiveLoraScale(nn.Module):
 
 # ---- export and checks ------------------------------------------------------------------------------
 
-def export_module(module: nn.Module, args: tuple, input_names: list[str], output_names: list[str],
-                  dynamic_axes: dict) -> bytes:
+
+def export_module(
+    module: nn.Module, args: tuple, input_names: list[str], output_names: list[str], dynamic_axes: dict
+) -> bytes:
     """torch.onnx.export at the studio's opset, checked, with a stable producer (byte-deterministic)."""
     buf = io.BytesIO()
     with torch.no_grad():
-        torch.onnx.export(module.eval(), args, buf, input_names=input_names, output_names=output_names,
-                          dynamic_axes=dynamic_axes, opset_version=OPSET, do_constant_folding=True)
+        torch.onnx.export(
+            module.eval(),
+            args,
+            buf,
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
     proto = onnx.load_from_string(buf.getvalue())
     proto.producer_name = "inbetween-studio export.py"
     proto.producer_version = ""
@@ -116,8 +146,15 @@ def export_module(module: nn.Module, args: tuple, input_names: list[str], output
     return proto.SerializeToString()
 
 
-def export_denoiser(model: nn.Module, feeds: dict[str, torch.Tensor], path: str | Path, *, lora_scale: bool = False,
-                    output_name: str = "prediction", dynamic_axes: dict | None = None) -> Path:
+def export_denoiser(
+    model: nn.Module,
+    feeds: dict[str, torch.Tensor],
+    path: str | Path,
+    *,
+    lora_scale: bool = False,
+    output_name: str = "prediction",
+    dynamic_axes: dict | None = None,
+) -> Path:
     """Exports `model(*feeds.values())` (plus a `lora_scale` input when asked) to ONNX at `path`."""
     names = list(feeds)
     args = tuple(feeds.values())
@@ -136,8 +173,14 @@ def export_fp16(src: str | Path, dst: str | Path) -> Path:
     return Path(dst)
 
 
-def check_against_torch(model: nn.Module, path: str | Path, feeds: dict[str, torch.Tensor], *,
-                        lora_scale: float | None = None, output_name: str = "prediction") -> float:
+def check_against_torch(
+    model: nn.Module,
+    path: str | Path,
+    feeds: dict[str, torch.Tensor],
+    *,
+    lora_scale: float | None = None,
+    output_name: str = "prediction",
+) -> float:
     """Max |ONNX − PyTorch| on `feeds` (onnxruntime-node)."""
     model = model.eval()
     with torch.no_grad():

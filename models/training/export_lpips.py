@@ -6,7 +6,8 @@
         --squeeze-weights squeeze.pth squeezenet1_1-b8a52dc0.pth
 
 writes `lpips_alex_v0.1.onnx` (the default metric), `lpips_squeeze_v0.1.onnx` (the light one) and
-`manifest.json` into --out. Weights come from either
+`manifest.json` into --out (`python3 -m models.training.export_lpips` from the repository root does the
+same: this module needs nothing else from models/training, so the studio runs it by path). Weights come from either
 - one safetensors file per backbone holding the backbone (`features.N.*`, torchvision's names) and
   the linear layers (`lin0.weight`, ...): ../shared/data/lpips/lpips_{alex,squeeze}_v0.1.safetensors
   (the default when no flag is given); or
@@ -61,11 +62,15 @@ CHANNELS = {"alex": [64, 192, 384, 256, 256], "squeeze": [64, 128, 256, 384, 384
 TAPS = {"alex": [1, 4, 7, 9, 11], "squeeze": [1, 4, 7, 9, 10, 11, 12]}
 # Smallest input side each backbone accepts (every pooling stage needs an output pixel).
 MIN_SIDE = {"alex": 31, "squeeze": 17}
-BACKBONE_NAMES = {"alex": "AlexNet (torchvision alexnet features)",
-                  "squeeze": "SqueezeNet 1.1 (torchvision squeezenet1_1 features)"}
+BACKBONE_NAMES = {
+    "alex": "AlexNet (torchvision alexnet features)",
+    "squeeze": "SqueezeNet 1.1 (torchvision squeezenet1_1 features)",
+}
 DEFAULT_WEIGHTS = {b: SHARED_LPIPS / f"lpips_{b}_v0.1.safetensors" for b in CHANNELS}
-OFFICIAL_FILES = {"alex": ("alex.pth", "alexnet-owt-7be5be79.pth"),
-                  "squeeze": ("squeeze.pth", "squeezenet1_1-b8a52dc0.pth")}
+OFFICIAL_FILES = {
+    "alex": ("alex.pth", "alexnet-owt-7be5be79.pth"),
+    "squeeze": ("squeeze.pth", "squeezenet1_1-b8a52dc0.pth"),
+}
 INPUTS = {"imageA": "in0", "imageB": "in1"}
 OUTPUTS = {"distance": "distance", "distanceMap": "distance_map"}
 LICENSE_FILE = "../shared/data/lpips/LICENSE.PerceptualSimilarity"
@@ -86,8 +91,8 @@ def read_safetensors(path: Path) -> dict[str, torch.Tensor]:
     (header_len,) = struct.unpack("<Q", data[:8])
     if header_len > len(data) - 8:
         raise ValueError(f"{path}: header length {header_len} runs past the end of the file")
-    header = json.loads(data[8:8 + header_len].decode("utf-8"))
-    body = memoryview(data)[8 + header_len:]
+    header = json.loads(data[8 : 8 + header_len].decode("utf-8"))
+    body = memoryview(data)[8 + header_len :]
     out: dict[str, torch.Tensor] = {}
     for name, info in header.items():
         if name == "__metadata__":
@@ -173,12 +178,14 @@ def load_weights(paths: list[Path], backbone: str) -> dict[str, torch.Tensor]:
         raise ValueError(
             f"LPIPS {backbone} weights incomplete: missing {', '.join(missing[:6])}"
             f"{' ...' if len(missing) > 6 else ''} (from {', '.join(str(p) for p in paths)}). Give the "
-            f"safetensors file, or both official files ({names}).")
+            f"safetensors file, or both official files ({names})."
+        )
     out = {}
     for k, ref in expected.items():
         if tuple(merged[k].shape) != tuple(ref.shape):
-            raise ValueError(f"LPIPS {backbone} weight {k} has shape {tuple(merged[k].shape)}, "
-                             f"expected {tuple(ref.shape)}")
+            raise ValueError(
+                f"LPIPS {backbone} weight {k} has shape {tuple(merged[k].shape)}, " f"expected {tuple(ref.shape)}"
+            )
         out[k] = merged[k].contiguous()
     return out
 
@@ -186,6 +193,7 @@ def load_weights(paths: list[Path], backbone: str) -> dict[str, torch.Tensor]:
 # ----------------------------------------------------------------------------------------------
 # Network (the official lpips.LPIPS, v0.1, eval mode)
 # ----------------------------------------------------------------------------------------------
+
 
 class Fire(nn.Module):
     """torchvision's SqueezeNet Fire module."""
@@ -205,24 +213,41 @@ def backbone_features(backbone: str) -> nn.Sequential:
     """torchvision's `features` (same module indices, so its state-dict names load directly)."""
     if backbone == "alex":
         return nn.Sequential(
-            nn.Conv2d(3, 64, 11, stride=4, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(64, 192, 5, padding=2), nn.ReLU(), nn.MaxPool2d(3, 2),
-            nn.Conv2d(192, 384, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(256, 256, 3, padding=1), nn.ReLU(),
-            nn.MaxPool2d(3, 2))  # index 12: not used by LPIPS
+            nn.Conv2d(3, 64, 11, stride=4, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(64, 192, 5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+            nn.Conv2d(192, 384, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(384, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(256, 256, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2),
+        )  # index 12: not used by LPIPS
     if backbone == "squeeze":
         return nn.Sequential(
-            nn.Conv2d(3, 64, 3, stride=2), nn.ReLU(), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(64, 16, 64, 64), Fire(128, 16, 64, 64), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(128, 32, 128, 128), Fire(256, 32, 128, 128), nn.MaxPool2d(3, 2, ceil_mode=True),
-            Fire(256, 48, 192, 192), Fire(384, 48, 192, 192),
-            Fire(384, 64, 256, 256), Fire(512, 64, 256, 256))
+            nn.Conv2d(3, 64, 3, stride=2),
+            nn.ReLU(),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(64, 16, 64, 64),
+            Fire(128, 16, 64, 64),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(128, 32, 128, 128),
+            Fire(256, 32, 128, 128),
+            nn.MaxPool2d(3, 2, ceil_mode=True),
+            Fire(256, 48, 192, 192),
+            Fire(384, 48, 192, 192),
+            Fire(384, 64, 256, 256),
+            Fire(512, 64, 256, 256),
+        )
     raise ValueError(f"unknown LPIPS backbone {backbone!r} (alex or squeeze)")
 
 
 def normalize_tensor(x: torch.Tensor, eps: float = EPS) -> torch.Tensor:
-    return x / (torch.sqrt(torch.sum(x ** 2, dim=1, keepdim=True)) + eps)
+    return x / (torch.sqrt(torch.sum(x**2, dim=1, keepdim=True)) + eps)
 
 
 class LpipsNet(nn.Module):
@@ -279,15 +304,26 @@ def build_model(backbone: str, weights: list[Path]) -> LpipsNet:
 # Export
 # ----------------------------------------------------------------------------------------------
 
+
 def export_graph(model: LpipsNet, path: Path) -> None:
     h, w = 64, 96
     ex = (torch.zeros(1, 3, h, w), torch.zeros(1, 3, h, w))
-    axes = {"in0": {2: "height", 3: "width"}, "in1": {2: "height", 3: "width"},
-            "distance_map": {2: "height", 3: "width"}}
+    axes = {
+        "in0": {2: "height", 3: "width"},
+        "in1": {2: "height", 3: "width"},
+        "distance_map": {2: "height", 3: "width"},
+    }
     with torch.no_grad():
-        torch.onnx.export(model, ex, str(path), input_names=list(INPUTS.values()),
-                          output_names=list(OUTPUTS.values()), dynamic_axes=axes,
-                          opset_version=OPSET, do_constant_folding=True)
+        torch.onnx.export(
+            model,
+            ex,
+            str(path),
+            input_names=list(INPUTS.values()),
+            output_names=list(OUTPUTS.values()),
+            dynamic_axes=axes,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
     # The tracer names the outputs' fixed dimensions symbolically: state the real shapes.
     proto = onnx.load(str(path))
     shapes = {"distance": [1], "distance_map": [1, 1, "height", "width"]}
@@ -355,16 +391,19 @@ def export_all(out: Path, weights: dict[str, list[Path]]) -> dict:
         "default": "alex",
         "valueRange": [-1, 1],
         "inputMapping": "x / 127.5 - 1 for an 8-bit value x (lpips.im2tensor: image / (255/2) - 1); "
-                        "RGB only, alpha ignored; no resizing",
+        "RGB only, alpha ignored; no resizing",
         "distanceMap": "sum over layers of each layer's linear-layer map resized bilinearly "
-                       "(align_corners=False) to height x width, as lpips.LPIPS(spatial=True)",
+        "(align_corners=False) to height x width, as lpips.LPIPS(spatial=True)",
         "license": {
             "name": "BSD-2-Clause (LPIPS linear weights and code: richzhang/PerceptualSimilarity); "
-                    "backbones: torchvision ImageNet weights (BSD-3-Clause)",
+            "backbones: torchvision ImageNet weights (BSD-3-Clause)",
             "file": LICENSE_FILE,
         },
-        "exporter": {"script": "models/training/export_lpips.py",
-                     "sha256": _sha256(Path(__file__)), "torch": torch.__version__},
+        "exporter": {
+            "script": "models/training/export_lpips.py",
+            "sha256": _sha256(Path(__file__)),
+            "torch": torch.__version__,
+        },
         "graphs": graphs,
     }
     tmp = out / "manifest.json.tmp"
@@ -374,16 +413,31 @@ def export_all(out: Path, weights: dict[str, list[Path]]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", type=Path, default=REPO / "models" / "lpips",
-                    help="output folder (default models/lpips, not committed)")
-    ap.add_argument("--alex-weights", type=Path, nargs="+", metavar="FILE",
-                    help="lpips_alex_v0.1.safetensors, or alex.pth + alexnet-owt-7be5be79.pth "
-                         f"(default {DEFAULT_WEIGHTS['alex']})")
-    ap.add_argument("--squeeze-weights", type=Path, nargs="+", metavar="FILE",
-                    help="lpips_squeeze_v0.1.safetensors, or squeeze.pth + squeezenet1_1-b8a52dc0.pth "
-                         f"(default {DEFAULT_WEIGHTS['squeeze']})")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--out",
+        type=Path,
+        default=REPO / "models" / "lpips",
+        help="output folder (default models/lpips, not committed)",
+    )
+    ap.add_argument(
+        "--alex-weights",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="lpips_alex_v0.1.safetensors, or alex.pth + alexnet-owt-7be5be79.pth "
+        f"(default {DEFAULT_WEIGHTS['alex']})",
+    )
+    ap.add_argument(
+        "--squeeze-weights",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help="lpips_squeeze_v0.1.safetensors, or squeeze.pth + squeezenet1_1-b8a52dc0.pth "
+        f"(default {DEFAULT_WEIGHTS['squeeze']})",
+    )
     ap.add_argument("--only", choices=sorted(CHANNELS), help="build one backbone only")
     args = ap.parse_args(argv)
     weights = {}
@@ -394,8 +448,12 @@ def main(argv: list[str] | None = None) -> int:
         paths = given or [DEFAULT_WEIGHTS[backbone]]
         for p in paths:
             if not Path(p).is_file():
-                hint = ("" if given else " (the default, from ../shared/data/lpips beside the repository; "
-                        "see docs/metrics.md for the official weights)")
+                hint = (
+                    ""
+                    if given
+                    else " (the default, from ../shared/data/lpips beside the repository; "
+                    "see docs/metrics.md for the official weights)"
+                )
                 print(f"error: LPIPS {backbone} weight file {p} not found{hint}", file=sys.stderr)
                 return 2
         weights[backbone] = paths

@@ -8,7 +8,7 @@ exported once more with random weights through the same exporter; each initializ
 matched to the parameter whose values it holds (same values, maybe reshaped or transposed), and the
 trained value is read from the pack's initializer of the same name. Unmatched parameters are an error.
 
-    /usr/bin/python3 models/training/from_pack.py [--pack models/cel] [--runs runs]
+    /usr/bin/python3 -m models.training.from_pack [--pack models/cel] [--runs runs]
 
 writes runs/vae/vae_last.pt, runs/denoiser/denoiser_last.pt, runs/lora/lora_last.pt and
 runs/student/student_last.pt in the format the trainers and build_pack.py read (each marked
@@ -20,7 +20,6 @@ import argparse
 import json
 import math
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -29,11 +28,9 @@ import torch
 import torch.nn as nn
 from onnx import numpy_helper
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder  # noqa: E402
-from export import SPATIAL, LiveLoraScale, export_module  # noqa: E402
-from make_tiny_pack import example_inputs  # noqa: E402
-from ort_node import run_onnx  # noqa: E402
+from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
+from models.training.export import SPATIAL, LiveLoraScale, example_inputs, export_module
+from models.training.ort_node import run_onnx
 
 
 def _initializers(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -68,8 +65,10 @@ def load_onnx_weights(model: nn.Module, wrapper: nn.Module, export, pack_graph: 
             break
     missing = [n for n in params if n not in found]
     if missing:
-        raise ValueError(f"{pack_graph}: no initializer holds {missing} (the exporter merges parameters with "
-                         "identical values, e.g. untrained all-zero LoRA B matrices; those cannot be told apart)")
+        raise ValueError(
+            f"{pack_graph}: no initializer holds {missing} (the exporter merges parameters with "
+            "identical values, e.g. untrained all-zero LoRA B matrices; those cannot be told apart)"
+        )
     with torch.no_grad():
         for pname, value in found.items():
             params[pname].copy_(torch.from_numpy(np.ascontiguousarray(value)))
@@ -108,8 +107,9 @@ def load_lora(path: Path, base_cfg: CelConfig) -> CelDenoiser:
     dims = sorted({d for t in onnx.load(str(path)).graph.initializer if len(t.dims) == 2 for d in t.dims if d <= 64})
     for rank in dims:
         for alpha in sorted({16.0, float(rank), 2.0 * rank, 1.0}):
-            model = CelDenoiser(CelConfig(widths=base_cfg.widths, emb_dim=base_cfg.emb_dim, lora_rank=rank,
-                                          lora_alpha=alpha))
+            model = CelDenoiser(
+                CelConfig(widths=base_cfg.widths, emb_dim=base_cfg.emb_dim, lora_rank=rank, lora_alpha=alpha)
+            )
             try:
                 load_onnx_weights(model, LiveLoraScale(model), _den_export(True), path)
             except ValueError:
@@ -134,14 +134,20 @@ def recover(pack: Path, runs: Path) -> None:
     if motion:
         decoder_config["motion"] = True
     enc, dec = CelEncoder(), (FlowDecoder(**decoder_config) if flow else RefDecoder())
-    load_onnx_weights(enc, MeanEncoder(enc), lambda m: export_module(m, (image,), ["image"], ["latent"],
-                                                                    {"image": SPATIAL, "latent": SPATIAL}),
-                      pack / graphs["encoder"]["file"])
+    load_onnx_weights(
+        enc,
+        MeanEncoder(enc),
+        lambda m: export_module(m, (image,), ["image"], ["latent"], {"image": SPATIAL, "latent": SPATIAL}),
+        pack / graphs["encoder"]["file"],
+    )
     dec_args = (latent, image, image) + ((torch.randn(1, 4, 64, 128), torch.tensor([0.3])) if motion else ())
     dec_names = ["latent", "start_image", "end_image"] + (["motion", "position"] if motion else [])
-    load_onnx_weights(dec, dec, lambda m: export_module(m, dec_args, dec_names, ["image"],
-                                                        {k: SPATIAL for k in dec_names[:4] + ["image"]}),
-                      pack / graphs["decoder"]["file"])
+    load_onnx_weights(
+        dec,
+        dec,
+        lambda m: export_module(m, dec_args, dec_names, ["image"], {k: SPATIAL for k in dec_names[:4] + ["image"]}),
+        pack / graphs["decoder"]["file"],
+    )
     base_path = pack / graphs["denoisers"]["fp32"]["file"]
     base = CelDenoiser(denoiser_config(base_path))
     load_onnx_weights(base, base, _den_export(False), base_path)
@@ -151,14 +157,16 @@ def recover(pack: Path, runs: Path) -> None:
     student = CelDenoiser(student_cfg)
     load_onnx_weights(student, student, _den_export(False), student_path)
     # Training steps as the manifest's description states them ("Training steps: VAE 3000, ...").
-    stated = {k.lower(): int(v) for k, v in re.findall(r"(VAE|denoiser|LoRA|student|decoder) (\d+)", manifest["description"])}
+    stated = {
+        k.lower(): int(v) for k, v in re.findall(r"(VAE|denoiser|LoRA|student|decoder) (\d+)", manifest["description"])
+    }
     # How stages beyond the recipe were made (build_pack.py writes each checkpoint's `note` after the
     # steps, "Denoiser: …; student: …."): back onto the checkpoints they came from, so that a rebuild
     # says it again.
     after = re.search(r"decoder fine-tuning \d+\. (.*?)\. See REPORT\.md", manifest["description"])
     after = after or re.search(r"decoder \d+\. (.*?)\. See REPORT\.md", manifest["description"])
     notes = {}
-    for part in (after.group(1).split("; ") if after else []):
+    for part in after.group(1).split("; ") if after else []:
         stage = part.split(":")[0].strip().lower()
         notes[stage] = part[:1].lower() + part[1:]
     fine_tune = re.search(r"decoder fine-tuning (\d+)", manifest["description"])
@@ -175,16 +183,36 @@ def recover(pack: Path, runs: Path) -> None:
         (runs / sub).mkdir(parents=True, exist_ok=True)
     if flow:  # the pack's decoder came from train_decoder.py; the VAE stage's own decoder is not in the pack
         torch.save({"enc": enc.state_dict(), **mark("vae")}, runs / "vae" / "vae_last.pt")
-        torch.save({"ema": dec.state_dict(), "dec": dec.state_dict(), "decoder_config": decoder_config,
-                    **mark("decoder")}, runs / "decoder" / "decoder_last.pt")
+        torch.save(
+            {"ema": dec.state_dict(), "dec": dec.state_dict(), "decoder_config": decoder_config, **mark("decoder")},
+            runs / "decoder" / "decoder_last.pt",
+        )
     else:
         torch.save({"enc": enc.state_dict(), "dec": dec.state_dict(), **mark("vae")}, runs / "vae" / "vae_last.pt")
-    torch.save({"ema": base.state_dict(), "model": base.state_dict(), "config": base.cfg.to_dict(),
-                "scale_factor": scale, **mark("denoiser")}, runs / "denoiser" / "denoiser_last.pt")
-    torch.save({"model": lora.state_dict(), "config": lora.cfg.to_dict(), "scale_factor": scale, **mark("lora")},
-               runs / "lora" / "lora_last.pt")
-    torch.save({"ema": student.state_dict(), "model": student.state_dict(), "config": student_cfg.to_dict(),
-                "scale_factor": scale, **mark("student")}, runs / "student" / "student_last.pt")
+    torch.save(
+        {
+            "ema": base.state_dict(),
+            "model": base.state_dict(),
+            "config": base.cfg.to_dict(),
+            "scale_factor": scale,
+            **mark("denoiser"),
+        },
+        runs / "denoiser" / "denoiser_last.pt",
+    )
+    torch.save(
+        {"model": lora.state_dict(), "config": lora.cfg.to_dict(), "scale_factor": scale, **mark("lora")},
+        runs / "lora" / "lora_last.pt",
+    )
+    torch.save(
+        {
+            "ema": student.state_dict(),
+            "model": student.state_dict(),
+            "config": student_cfg.to_dict(),
+            "scale_factor": scale,
+            **mark("student"),
+        },
+        runs / "student" / "student_last.pt",
+    )
 
 
 def main() -> int:

@@ -16,10 +16,10 @@
 # Everything stops BUDGET seconds after the start; $OUT then holds slim checkpoints (EMA weights,
 # config, latent scale, step: CPU tensors), the same weights as weights.npz, the loss logs and this
 # session's log — at most eight files, as the device tool returns them. Nothing in the project needs
-# this: the recipe (train_pack.sh) runs on a CPU.
+# this: the recipe (train_pack.py) runs on a CPU. The script works from the repository root, where the
+# trainers run as modules of the package models.training (python3 -m models.training.<trainer>).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-T=models/training
 CARRY=${CARRY:-.gpu}
 
 if [ "${1:-}" = prepare ]; then
@@ -34,17 +34,16 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, "models/training")
-from build_pack import DECODER_STAGES  # noqa: E402
+from models.training.recipe import decoder_checkpoints
 
 out, runs = Path(sys.argv[1]), Path(sys.argv[2])
-stages = [s for s in DECODER_STAGES if (runs / s / "decoder_last.pt").exists()]
-if not stages:
+decoders = decoder_checkpoints(runs)
+if not decoders:
     raise SystemExit(f"no decoder stage under {runs}")
 keep = {"vae": (runs / "vae/vae_last.pt", ["enc", "dec", "step"]),
         "denoiser": (runs / "denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
         "student": (runs / "student/student_last.pt", ["ema", "config", "scale_factor", "step"]),
-        "decoder": (runs / stages[-1] / "decoder_last.pt", ["ema", "decoder_config", "step"])}  # the pack's decoder
+        "decoder": (decoders[-1], ["ema", "decoder_config", "step"])}  # the pack's decoder
 for name, (path, keys) in keep.items():
     state = torch.load(path, map_location="cpu")
     torch.save({k: state[k] for k in keys if k in state}, out / f"{name}.pt")
@@ -95,10 +94,10 @@ per=$(( (PROC_TRAIN + SHARDS - 1) / SHARDS ))
 pids=()
 for k in $(seq 0 $(( SHARDS - 1 ))); do
     n=$(( PROC_TRAIN - k * per )); [ "$n" -gt "$per" ] && n=$per; [ "$n" -le 0 ] && break
-    "$PY" $T/data/procedural.py --out "$WORK/data/procedural" --train "$n" --val 0 --seed $(( k * per )) >"$WORK/gen_$k.log" 2>&1 &
+    "$PY" -m models.training.data.procedural --out "$WORK/data/procedural" --train "$n" --val 0 --seed $(( k * per )) >"$WORK/gen_$k.log" 2>&1 &
     pids+=($!)
 done
-"$PY" $T/data/procedural.py --out "$WORK/data/procedural" --train 0 --val "$PROC_VAL" >"$WORK/gen_val.log" 2>&1 &
+"$PY" -m models.training.data.procedural --out "$WORK/data/procedural" --train 0 --val "$PROC_VAL" >"$WORK/gen_val.log" 2>&1 &
 pids+=($!)
 wait "${pids[@]}"
 log "procedural: $(ls "$WORK/data/procedural/train" | wc -l) train, $(ls "$WORK/data/procedural/val" | wc -l) val clips"
@@ -113,18 +112,18 @@ train_time=$(left)
 den_s=$(( train_time * DEN_SHARE / 100 ))
 log "training for $train_time s: denoiser $den_s s then the student; the decoder alongside"
 (
-    timeout $(( den_s + 30 )) "$PY" $T/train_denoiser.py --data "$DATA" --vae "$BASE/vae.pt" --init "$BASE/denoiser.pt" \
+    timeout $(( den_s + 30 )) "$PY" -m models.training.train_denoiser --data "$DATA" --vae "$BASE/vae.pt" --init "$BASE/denoiser.pt" \
         --run "$WORK/runs/denoiser" --steps 1000000 --batch "$DEN_BATCH" --lr 2e-4 --ema 0.999 --ckpt-every 1000 \
         --minutes "$(minutes "$den_s")" --device "$DEVICE" --threads "$THREADS" 2>&1 | sed -u 's/^/[denoiser] /'
     s=$(( $(left) - 10 ))
     [ -f "$WORK/runs/denoiser/denoiser_last.pt" ] && [ "$s" -gt 5 ] &&
-    timeout $(( s + 30 )) "$PY" $T/distill_student.py --data "$WORK/data/procedural" --vae "$BASE/vae.pt" \
+    timeout $(( s + 30 )) "$PY" -m models.training.distill_student --data "$WORK/data/procedural" --vae "$BASE/vae.pt" \
         --teacher "$WORK/runs/denoiser/denoiser_last.pt" --run "$WORK/runs/student" --steps 1000000 --batch "$STU_BATCH" \
         --pixel-batch "$STU_PIXEL_BATCH" --ema 0.999 --ckpt-every 1000 --minutes "$(minutes "$s")" --device "$DEVICE" \
         --threads "$THREADS" 2>&1 | sed -u 's/^/[student] /'
 ) &
 first=$!
-timeout $(( train_time + 30 )) "$PY" $T/train_decoder.py --data "$DATA" --vae "$BASE/vae.pt" --denoiser "$BASE/denoiser.pt" \
+timeout $(( train_time + 30 )) "$PY" -m models.training.train_decoder --data "$DATA" --vae "$BASE/vae.pt" --denoiser "$BASE/denoiser.pt" \
     --student "$BASE/student.pt" --init "$BASE/decoder.pt" --corr-radius 4 --run "$WORK/runs/decoder" \
     --steps 1000000 --batch "$DEC_BATCH" --crop 20,32 --lpips 1.0 --lpips-weights "$LPIPS" --lr 3e-4 --ema 0.999 \
     --seed 6 --baseline-clips 1000000 --student-clips 1000000 --sample-group "$SAMPLE_GROUP" --ckpt-every 500 \

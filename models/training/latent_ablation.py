@@ -8,7 +8,7 @@ the clip's own pixels, cropped to a multiple of 8) next to frame blend and the c
 A decoder with the motion prior gets those Farneback flows and τ = ½, as in the studio. With the
 LPIPS-Alex weights at hand (../shared/data/lpips, or --lpips-weights) every row also gets LPIPS-Alex.
 
-    /usr/bin/python3 models/training/latent_ablation.py [--runs runs] [--data data/procedural] [--limit 60]
+    /usr/bin/python3 -m models.training.latent_ablation [--runs runs] [--data data/procedural] [--limit 60]
         [--decoder runs/decoder6/decoder_last.pt]      (default: the last decoder stage in --runs)
 
 If the sampled latent scores like the keyframe average, the denoiser adds nothing the decoder could
@@ -18,17 +18,15 @@ denoiser can win with this decoder.
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from build_pack import DECODER_STAGES  # noqa: E402
-from cel_model import FlowDecoder  # noqa: E402
-from classical_flow import Farneback, halfway_warp  # noqa: E402
-from train_decoder import LPIPS_DIR, perceptual_loss  # noqa: E402
-from trainlib import clip_targets, load_rgb, psnr  # noqa: E402
+from models.training.cel_model import FlowDecoder
+from models.training.classical_flow import Farneback, halfway_warp
+from models.training.losses import LPIPS_DIR, perceptual_loss
+from models.training.recipe import SAMPLES_RUN, decoder_checkpoints
+from models.training.trainlib import clip_targets, load_rgb, psnr
 
 
 def main() -> int:
@@ -36,22 +34,24 @@ def main() -> int:
     ap.add_argument("--runs", type=Path, default=Path("runs"))
     ap.add_argument("--data", type=Path, default=Path("data/procedural"))
     ap.add_argument("--limit", type=int, default=60)
-    ap.add_argument("--decoder", type=Path, default=None, help="a decoder checkpoint (default: the last stage in --runs)")
+    ap.add_argument(
+        "--decoder", type=Path, default=None, help="a decoder checkpoint (default: the last stage in --runs)"
+    )
     ap.add_argument("--lpips-weights", type=Path, default=LPIPS_DIR / "lpips_alex_v0.1.safetensors")
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     path = args.decoder
     if path is None:
-        stages = [s for s in DECODER_STAGES if (args.runs / s / "decoder_last.pt").exists()]
-        if not stages:
+        found = decoder_checkpoints(args.runs)
+        if not found:
             raise SystemExit(f"no decoder stage under {args.runs} (train_decoder.py, or from_pack.py)")
-        path = args.runs / stages[-1] / "decoder_last.pt"
+        path = found[-1]
     ck = torch.load(path)
     dec = FlowDecoder(**ck.get("decoder_config", {}))
     dec.load_state_dict(ck["ema"])
     dec.eval()
-    samples = torch.load(args.runs / "decoder" / "samples_val.pt")
+    samples = torch.load(args.runs / SAMPLES_RUN / "samples_val.pt")
     latents = torch.load(args.runs / "denoiser" / "latents_val.pt")["clips"]
     names = [n for n in sorted(latents) if "baseline" in samples.get(n, {})][: args.limit]
     if not names:
@@ -68,14 +68,19 @@ def main() -> int:
         for n in names:
             c, clip = latents[n], args.data / "val" / n
             h, w = c["keys"].shape[-2] * 8, c["keys"].shape[-1] * 8
-            s, e, m = (load_rgb(p)[:, :h, :w][None] for p in
-                       (clip / "frame1.png", clip / "frame3.png", clip_targets(clip)[0][0]))
+            s, e, m = (
+                load_rgb(p)[:, :h, :w][None]
+                for p in (clip / "frame1.png", clip / "frame3.png", clip_targets(clip)[0][0])
+            )
             f = flow(torch.cat([s, e]), torch.cat([e, s]))  # start→end, end→start
             extra = (torch.cat([f[0], f[1]])[None], torch.tensor([0.5])) if dec.motion else ()
             true = c["targets"][:1].float()
-            for name, z in (("true latent", true), ("baseline sample", samples[n]["baseline"][:1].float()),
-                            ("keyframe average", c["keys"].float().mean(0, keepdim=True)),
-                            ("zeros", torch.zeros_like(true))):
+            for name, z in (
+                ("true latent", true),
+                ("baseline sample", samples[n]["baseline"][:1].float()),
+                ("keyframe average", c["keys"].float().mean(0, keepdim=True)),
+                ("zeros", torch.zeros_like(true)),
+            ):
                 score(name, dec(z, s, e, *extra), m)
             score("flow warp", halfway_warp(s, e, f[:1], f[1:]), m)
             score("frame blend", (s + e) / 2, m)

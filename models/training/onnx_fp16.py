@@ -20,9 +20,26 @@ from onnx import TensorProto, helper, numpy_helper
 
 # Ops kept in float32 (their float inputs are cast up, outputs cast down as needed).
 KEEP_FP32_OPS = {
-    "Softmax", "LogSoftmax", "InstanceNormalization", "LayerNormalization", "GroupNormalization",
-    "BatchNormalization", "ReduceMean", "ReduceSum", "ReduceSumSquare", "ReduceL2", "Pow", "Sqrt",
-    "Exp", "Log", "Sin", "Cos", "Erf", "Range", "CumSum", "Reciprocal",
+    "Softmax",
+    "LogSoftmax",
+    "InstanceNormalization",
+    "LayerNormalization",
+    "GroupNormalization",
+    "BatchNormalization",
+    "ReduceMean",
+    "ReduceSum",
+    "ReduceSumSquare",
+    "ReduceL2",
+    "Pow",
+    "Sqrt",
+    "Exp",
+    "Log",
+    "Sin",
+    "Cos",
+    "Erf",
+    "Range",
+    "CumSum",
+    "Reciprocal",
 }
 # Ops whose float inputs are computed in float32 all the way back from the graph inputs and
 # constants, as long as the path runs through the cheap element-wise / shape ops below: the
@@ -30,8 +47,23 @@ KEEP_FP32_OPS = {
 # (fp16 spacing at t~999 is 0.5, i.e. up to 0.25 rad of phase error).
 FP32_UPSTREAM_FROM = {"Sin", "Cos", "Exp"}
 FP32_UPSTREAM_THROUGH = {
-    "Mul", "Div", "Add", "Sub", "Neg", "Cast", "Unsqueeze", "Squeeze", "Reshape", "Flatten", "Expand",
-    "Concat", "Slice", "Gather", "Identity", "Transpose", "Tile",
+    "Mul",
+    "Div",
+    "Add",
+    "Sub",
+    "Neg",
+    "Cast",
+    "Unsqueeze",
+    "Squeeze",
+    "Reshape",
+    "Flatten",
+    "Expand",
+    "Concat",
+    "Slice",
+    "Gather",
+    "Identity",
+    "Transpose",
+    "Tile",
 }
 # (op, input index) slots that must stay float32 whatever the node's precision.
 FP32_SLOTS = {("Resize", 1), ("Resize", 2), ("Upsample", 1)}
@@ -200,7 +232,9 @@ def _topological_sort(g: onnx.GraphProto) -> None:
             else:
                 rest.append(node)
         if not progressed:
-            raise ValueError("graph has a cycle or a missing input: " + ", ".join(n.name or n.op_type for n in rest[:5]))
+            raise ValueError(
+                "graph has a cycle or a missing input: " + ", ".join(n.name or n.op_type for n in rest[:5])
+            )
         pending = rest
     del g.node[:]
     g.node.extend(ordered)

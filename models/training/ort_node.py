@@ -1,7 +1,7 @@
 """Run ONNX graphs from Python through onnxruntime-node (scripts/ort-run.mjs), because Debian
 ships no onnxruntime for Python and PyPI is out of reach. Used to check exports against PyTorch.
 
-    from ort_node import run_onnx
+    from models.training.ort_node import run_onnx
     outputs = run_onnx("models/tiny/decoder.onnx", {"latent": np.zeros((1, 4, 16, 24), np.float32)})
 
 Paths resolve against the repository root (this file's grandparent's parent), so it works from a
@@ -21,8 +21,12 @@ RUNNER = REPO / "scripts" / "ort-run.mjs"
 
 # ONNX Runtime tensor type name <-> numpy dtype (float16 travels as raw IEEE half bits).
 _DTYPES = {
-    "float32": np.float32, "float16": np.float16, "int32": np.int32, "int64": np.int64,
-    "uint8": np.uint8, "bool": np.bool_,
+    "float32": np.float32,
+    "float16": np.float16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "bool": np.bool_,
 }
 
 
@@ -49,10 +53,13 @@ def run_onnx(model_path: str | Path, feeds: dict[str, np.ndarray]) -> dict[str, 
             (d / f"in_{i}.bin").write_bytes(a.tobytes())
             spec[name] = {"dims": list(a.shape), "dtype": _dtype_name(a), "file": f"in_{i}.bin"}
         (d / "inputs.json").write_text(json.dumps(spec))
-        proc = subprocess.run(["node", str(RUNNER), str(model_path.resolve()), str(d)],
-                              cwd=REPO, capture_output=True, text=True)
+        proc = subprocess.run(
+            ["node", str(RUNNER), str(model_path.resolve()), str(d)], cwd=REPO, capture_output=True, text=True
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"onnxruntime-node failed on {model_path}: {proc.stderr.strip()[-2000:]}")
         outs = json.loads((d / "outputs.json").read_text())
-        return {name: np.frombuffer((d / o["file"]).read_bytes(), dtype=_DTYPES[o["dtype"]]).reshape(o["dims"]).copy()
-                for name, o in outs.items()}
+        return {
+            name: np.frombuffer((d / o["file"]).read_bytes(), dtype=_DTYPES[o["dtype"]]).reshape(o["dims"]).copy()
+            for name, o in outs.items()
+        }

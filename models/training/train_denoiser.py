@@ -9,7 +9,7 @@ reversal (start ↔ end, τ → 1 − τ) augment. An exponential moving average
 exported. Seeded, checkpointed (<run>/denoiser_last.pt, atomic) and resumable; losses go to
 <run>/denoiser_log.csv.
 
-    /usr/bin/python3 models/training/train_denoiser.py --data data/procedural --vae runs/vae/vae_last.pt \\
+    /usr/bin/python3 -m models.training.train_denoiser --data data/procedural --vae runs/vae/vae_last.pt \\
         --run runs/denoiser --steps 3000
 """
 from __future__ import annotations
@@ -17,96 +17,36 @@ from __future__ import annotations
 import argparse
 import copy
 import random
-import sys
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelConfig, CelDenoiser, CelEncoder  # noqa: E402
-from diffusion import Schedule  # noqa: E402
-from trainlib import (Checkpoint, CsvLog, StepBudget, add_run_options, clip_frames, clip_targets,  # noqa: E402
-                      ema_update, list_clips, load_rgb, lr_at, optimizer_step, pick_device, seeded, set_lr)
-
-# Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
-CROPS = [(20, 32), (32, 48)]
-
-
-@torch.no_grad()
-def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path, device: torch.device | str = "cpu") -> dict:
-    """Encodes every clip's frames with the frozen VAE encoder (posterior mean), once; the cache
-    holds CPU tensors whatever device encoded it."""
-    if out.exists():
-        return torch.load(out, map_location="cpu")
-    enc = CelEncoder()
-    enc.load_state_dict(torch.load(vae_ckpt, map_location="cpu")["enc"])
-    enc.eval().to(device)
-    clips = {}
-    found = list_clips(data, split)
-    load = lambda clip: torch.stack([load_rgb(p) for p in clip_frames(clip)])  # noqa: E731
-    with ThreadPoolExecutor(max_workers=8) as pool:  # PNG decoding releases the GIL
-        for i in range(0, len(found), 64):  # in chunks: the decoded frames of a whole set need not fit in memory
-            chunk = found[i:i + 64]
-            for clip, x in zip(chunk, pool.map(load, chunk)):
-                h, w = x.shape[-2] // 8 * 8, x.shape[-1] // 8 * 8
-                lat = enc(x[:, :, :h, :w].to(device))[0].half().cpu()
-                clips[clip.name] = {"keys": lat[:2], "targets": lat[2:], "taus": [t for _, t in clip_targets(clip)]}
-    stacked = torch.cat([c["keys"].float().flatten() for c in clips.values()])
-    result = {"clips": clips, "std": float(stacked.std()), "mean": float(stacked.mean())}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(result, out)
-    return result
-
-
-def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:
-    """A trained denoiser's EMA weights, frozen and in eval mode, and its latent scale factor."""
-    state = torch.load(path, map_location="cpu")
-    model = CelDenoiser(CelConfig.from_dict(state["config"]))
-    model.load_state_dict(state["ema"])
-    return model.eval().requires_grad_(False), float(state["scale_factor"])
-
-
-class LatentTriplets:
-    """Random latent crops (start, target, end, τ, clip, y, x, flipped, reversed) with augmentation."""
-
-    def __init__(self, clips: dict, scale: float, rng: random.Random, mid_prob: float = 0.5):
-        self.clips, self.scale, self.rng, self.mid_prob = clips, scale, rng, mid_prob
-        self.names = sorted(clips)
-
-    def batch(self, n: int, crop: tuple[int, int] | None = None):
-        ch, cw = crop or self.rng.choice(CROPS)
-        names = [k for k in self.names if self.clips[k]["keys"].shape[-2] >= ch and self.clips[k]["keys"].shape[-1] >= cw]
-        s, m, e, taus, where = [], [], [], [], []
-        for _ in range(n):
-            name = self.rng.choice(names)
-            c = self.clips[name]
-            k = 0 if len(c["taus"]) == 1 or self.rng.random() < self.mid_prob else self.rng.randrange(1, len(c["taus"]))
-            lat = torch.cat([c["keys"][:1], c["targets"][k:k + 1], c["keys"][1:]]).float() * self.scale
-            tau = c["taus"][k]
-            _, _, h, w = lat.shape
-            y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
-            lat = lat[:, :, y:y + ch, x:x + cw]
-            flip = self.rng.random() < 0.5
-            if flip:
-                lat = lat.flip(-1)
-            rev = self.rng.random() < 0.5
-            if rev:
-                lat, tau = lat.flip(0), 1.0 - tau
-            s.append(lat[0])
-            m.append(lat[1])
-            e.append(lat[2])
-            taus.append(tau)
-            where.append((name, k, y, x, ch, cw, flip, rev))
-        return torch.stack(s), torch.stack(m), torch.stack(e), torch.tensor(taus, dtype=torch.float32), where
+from models.training.cel_model import CelConfig, CelDenoiser
+from models.training.diffusion import Schedule
+from models.training.latents import CROPS, LatentTriplets, cache_latents
+from models.training.trainlib import (
+    Checkpoint,
+    CsvLog,
+    StepBudget,
+    add_run_options,
+    ema_update,
+    lr_at,
+    optimizer_step,
+    pick_device,
+    seeded,
+    set_lr,
+)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", default="data/procedural",
-                    help="triplet set(s), comma-separated; each set's latents are cached under its own name")
+    ap.add_argument(
+        "--data",
+        default="data/procedural",
+        help="triplet set(s), comma-separated; each set's latents are cached under its own name",
+    )
     ap.add_argument("--vae", default="runs/vae/vae_last.pt")
     ap.add_argument("--run", default="runs/denoiser")
     ap.add_argument("--latents", default=None, help="latent cache folder (default: the run folder)")
@@ -119,8 +59,12 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     add_run_options(ap)
-    ap.add_argument("--init", type=Path, default=None,
-                    help="start from this denoiser checkpoint's EMA weights and config (fine-tuning; fresh optimiser)")
+    ap.add_argument(
+        "--init",
+        type=Path,
+        default=None,
+        help="start from this denoiser checkpoint's EMA weights and config (fine-tuning; fresh optimiser)",
+    )
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
     budget = StepBudget(args.minutes)
@@ -154,7 +98,8 @@ def main() -> int:
     ckpt = Checkpoint(run, "denoiser")
     step = ckpt.resume(rng, model=model, ema=ema, opt=opt)
     data = LatentTriplets(train["clips"], scale, rng)
-    vs, vm, ve, vtau, _ = LatentTriplets(val["clips"], scale, random.Random(1234), mid_prob=1.0).batch(32, CROPS[0])
+    fixed = LatentTriplets(val["clips"], scale, random.Random(1234), mid_prob=1.0).batch(32, CROPS[0])
+    vs, vm, ve, vtau = fixed.start, fixed.middle, fixed.end, fixed.tau
     vt = torch.linspace(0, sched.train_steps - 1, 32).long()
     vnoise = torch.randn(vs.shape, generator=torch.Generator().manual_seed(5))
     vs, vm, ve, vtau, vt, vnoise = (v.to(device) for v in (vs, vm, ve, vtau, vt, vnoise))
@@ -166,7 +111,8 @@ def main() -> int:
         model.train()
         lr = lr_at(step, total, args.lr)
         set_lr(opt, lr)
-        s, m, e, tau, _ = data.batch(args.batch)
+        batch = data.batch(args.batch)
+        s, m, e, tau = batch.start, batch.middle, batch.end, batch.tau
         t = torch.randint(0, sched.train_steps, (args.batch,))
         noise = torch.randn_like(m)  # drawn on the CPU: the same stream on every device
         s, m, e, tau, t, noise = (v.to(device) for v in (s, m, e, tau, t, noise))
@@ -180,10 +126,24 @@ def main() -> int:
             with torch.no_grad():
                 xt, v = sched.noisy(vm, vt, vnoise)
                 val_loss = f"{F.mse_loss(ema(xt, vt.float(), vs, ve, vtau), v).item():.5f}"
-            ckpt.save(step, rng, {"scale_factor": scale, "config": cfg.to_dict(), "args": vars(args)},
-                      model=model, ema=ema, opt=opt)
+            ckpt.save(
+                step,
+                rng,
+                {"scale_factor": scale, "config": cfg.to_dict(), "args": vars(args)},
+                model=model,
+                ema=ema,
+                opt=opt,
+            )
             print(f"step {step}: loss {loss.item():.4f} val {val_loss} ({time.time() - t0:.0f} s)", flush=True)
-        log.row([step, f"{loss.item():.5f}", val_loss, f"{lr:.6f}", f"{time.time() - t0:.1f}"])
+        log.row(
+            {
+                "step": step,
+                "loss": f"{loss.item():.5f}",
+                "val_loss": val_loss,
+                "lr": f"{lr:.6f}",
+                "seconds": f"{time.time() - t0:.1f}",
+            }
+        )
     return 0
 
 

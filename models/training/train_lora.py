@@ -6,24 +6,22 @@ studio's live `lora_scale` sets how far.
 Latents of the slice are encoded with the same frozen VAE and scaled by the baseline's scale factor.
 Seeded, checkpointed (<run>/lora_last.pt, atomic) and resumable; losses go to <run>/lora_log.csv.
 
-    /usr/bin/python3 models/training/train_lora.py --data data/lineart --vae runs/vae/vae_last.pt \\
+    /usr/bin/python3 -m models.training.train_lora --data data/lineart --vae runs/vae/vae_last.pt \\
         --base runs/denoiser/denoiser_last.pt --run runs/lora --steps 600
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelConfig, CelDenoiser  # noqa: E402
-from diffusion import Schedule  # noqa: E402
-from train_denoiser import CROPS, LatentTriplets, cache_latents  # noqa: E402
-from trainlib import Checkpoint, CsvLog, lr_at, optimizer_step, seeded, set_lr  # noqa: E402
+from models.training.cel_model import CelConfig, CelDenoiser
+from models.training.diffusion import Schedule
+from models.training.latents import CROPS, LatentTriplets, cache_latents
+from models.training.trainlib import Checkpoint, CsvLog, lr_at, optimizer_step, seeded, set_lr
 
 
 def lora_model(base_state: dict, base_cfg: dict, rank: int, alpha: float, dropout: float) -> CelDenoiser:
@@ -73,17 +71,23 @@ def main() -> int:
         model.train()
         lr = lr_at(step, args.steps, args.lr, warmup=20)
         set_lr(opt, lr)
-        s, m, e, tau, _ = data.batch(args.batch, CROPS[0])
+        batch = data.batch(args.batch, CROPS[0])
+        s, m, e, tau = batch.start, batch.middle, batch.end, batch.tau
         t = torch.randint(0, sched.train_steps, (args.batch,))
         xt, v = sched.noisy(m, t, torch.randn_like(m))
         loss = F.mse_loss(model(xt, t.float(), s, e, tau), v)
         optimizer_step(opt, loss, params)
         step += 1
         if step % args.ckpt_every == 0 or step == args.steps:
-            ckpt.save(step, rng, {"scale_factor": scale, "config": model.cfg.to_dict(),
-                                  "args": vars(args)}, model=model, opt=opt)
+            ckpt.save(
+                step,
+                rng,
+                {"scale_factor": scale, "config": model.cfg.to_dict(), "args": vars(args)},
+                model=model,
+                opt=opt,
+            )
             print(f"step {step}: loss {loss.item():.4f} ({time.time() - t0:.0f} s)", flush=True)
-        log.row([step, f"{loss.item():.5f}", f"{lr:.6f}", f"{time.time() - t0:.1f}"])
+        log.row({"step": step, "loss": f"{loss.item():.5f}", "lr": f"{lr:.6f}", "seconds": f"{time.time() - t0:.1f}"})
     return 0
 
 

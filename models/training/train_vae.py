@@ -10,29 +10,30 @@ Seeded, checkpointed and resumable: every --ckpt-every steps it writes <run>/vae
 (models, optimiser, step, RNG states); rerunning the same command resumes. Losses and validation
 PSNR go to <run>/vae_log.csv.
 
-    /usr/bin/python3 models/training/train_vae.py --data data/procedural --run runs/vae --steps 4000
+    /usr/bin/python3 -m models.training.train_vae --data data/procedural --run runs/vae --steps 4000
 """
 from __future__ import annotations
 
 import argparse
 import random
-import sys
 import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cel_model import CelEncoder, RefDecoder  # noqa: E402
-from trainlib import Checkpoint, CsvLog, TripletCrops, list_clips, lr_at, optimizer_step, psnr, seeded, set_lr  # noqa: E402
-
-
-def sobel(x: torch.Tensor) -> torch.Tensor:
-    k = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=x.device)
-    kx = k.view(1, 1, 3, 3).repeat(3, 1, 1, 1)
-    ky = k.t().contiguous().view(1, 1, 3, 3).repeat(3, 1, 1, 1)
-    return torch.cat([F.conv2d(x, kx, padding=1, groups=3), F.conv2d(x, ky, padding=1, groups=3)], 1)
+from models.training.cel_model import CelEncoder, RefDecoder
+from models.training.losses import sobel
+from models.training.trainlib import (
+    Checkpoint,
+    CsvLog,
+    TripletCrops,
+    list_clips,
+    lr_at,
+    optimizer_step,
+    psnr,
+    seeded,
+    set_lr,
+)
 
 
 def mismatch_references(s: torch.Tensor, e: torch.Tensor, p: float) -> tuple[torch.Tensor, torch.Tensor]:
@@ -63,8 +64,15 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=128)
     ap.add_argument("--lr", type=float, default=5e-4)
-    ap.add_argument("--kl", type=float, default=1e-6, help="KL weight; larger values let the decoder lean on its references and the latent carry little")
-    ap.add_argument("--ref-mismatch", type=float, default=0.3, help="share of items decoded with another clip's keyframes")
+    ap.add_argument(
+        "--kl",
+        type=float,
+        default=1e-6,
+        help="KL weight; larger values let the decoder lean on its references and the latent carry little",
+    )
+    ap.add_argument(
+        "--ref-mismatch", type=float, default=0.3, help="share of items decoded with another clip's keyframes"
+    )
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2, help="torch threads (torch picks 1 on this 2-vCPU machine)")
@@ -77,14 +85,15 @@ def main() -> int:
     step = ckpt.resume(rng, enc=enc, dec=dec, opt=opt)
     root = Path(args.data)
     train = TripletCrops(list_clips(root, "train"), args.crop, rng)
-    vs, vm, ve, _ = TripletCrops(list_clips(root, "val")[:64], args.crop, random.Random(1234), mid_prob=1.0).batch(16)
+    val = TripletCrops(list_clips(root, "val")[:64], args.crop, random.Random(1234), mid_prob=1.0).batch(16)
     log = CsvLog(Path(args.run) / "vae_log.csv", ["step", "loss", "l1", "edge", "kl", "val_psnr", "seconds"], step)
     t0 = time.time()
     while step < args.steps:
         enc.train()
         dec.train()
         set_lr(opt, lr_at(step, args.steps, args.lr))
-        s, m, e, _ = train.batch(args.batch)
+        batch = train.batch(args.batch)
+        s, m, e = batch.start, batch.middle, batch.end
         s, e = mismatch_references(s, e, args.ref_mismatch)
         loss, parts = vae_loss(enc, dec, s, m, e, args.kl)
         optimizer_step(opt, loss, params)
@@ -94,11 +103,20 @@ def main() -> int:
             enc.eval()
             dec.eval()
             with torch.no_grad():
-                val_psnr = f"{psnr(dec(enc(vm)[0], vs, ve), vm):.2f}"
+                val_psnr = f"{psnr(dec(enc(val.middle)[0], val.start, val.end), val.middle):.2f}"
             ckpt.save(step, rng, {"args": vars(args)}, enc=enc, dec=dec, opt=opt)
             print(f"step {step}: loss {loss.item():.4f} val PSNR {val_psnr} dB ({time.time() - t0:.0f} s)", flush=True)
-        log.row([step, f"{loss.item():.5f}", f"{parts['l1']:.5f}", f"{parts['edge']:.5f}", f"{parts['kl']:.5f}",
-                 val_psnr, f"{time.time() - t0:.1f}"])
+        log.row(
+            {
+                "step": step,
+                "loss": f"{loss.item():.5f}",
+                "l1": f"{parts['l1']:.5f}",
+                "edge": f"{parts['edge']:.5f}",
+                "kl": f"{parts['kl']:.5f}",
+                "val_psnr": val_psnr,
+                "seconds": f"{time.time() - t0:.1f}",
+            }
+        )
     return 0
 
 

@@ -12,6 +12,7 @@ import random
 import re
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -64,6 +65,7 @@ class FrameCache:
         """Decodes these frames now, on `workers` threads (PNG decoding releases the GIL), instead of
         one by one during the first pass over the data."""
         from concurrent.futures import ThreadPoolExecutor
+
         todo = [p for p in dict.fromkeys(paths) if p not in self.cache]
         with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
             list(pool.map(self.raw, todo))  # each lands in the cache
@@ -79,39 +81,61 @@ def to_float(img: torch.Tensor) -> torch.Tensor:
     return img.float() / 127.5 - 1
 
 
+class Triplet(NamedTuple):
+    """Aligned image crops [3, H, W] (a batch: [B, 3, H, W]) of the keyframes and an in-between, and its
+    τ (a batch: [B])."""
+
+    start: torch.Tensor
+    middle: torch.Tensor
+    end: torch.Tensor
+    tau: float | torch.Tensor
+
+
 class TripletCrops(FrameCache):
-    """Random aligned crops (start, target, end, τ) of triplets, with flips and time reversal."""
+    """Random aligned crops of triplets, with flips and time reversal."""
 
     def __init__(self, clips: list[Path], crop: int, rng: random.Random, mid_prob: float = 0.5):
         super().__init__()
         self.clips, self.crop, self.rng, self.mid_prob = clips, crop, rng, mid_prob
 
-    def sample(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, float]:
+    def sample(self) -> Triplet:
         clip = self.rng.choice(self.clips)
         targets = clip_targets(clip)
-        path, tau = targets[0] if len(targets) == 1 or self.rng.random() < self.mid_prob else self.rng.choice(targets[1:])
+        path, tau = (
+            targets[0] if len(targets) == 1 or self.rng.random() < self.mid_prob else self.rng.choice(targets[1:])
+        )
         s, m, e = self.frame(clip / "frame1.png"), self.frame(path), self.frame(clip / "frame3.png")
         _, h, w = s.shape
         c = min(self.crop, h, w) // 8 * 8
         y, x = self.rng.randint(0, h - c) // 8 * 8, self.rng.randint(0, w - c) // 8 * 8
-        s, m, e = (f[:, y:y + c, x:x + c] for f in (s, m, e))
+        s, m, e = (f[:, y : y + c, x : x + c] for f in (s, m, e))
         if self.rng.random() < 0.5:
             s, m, e = s.flip(-1), m.flip(-1), e.flip(-1)
         if self.rng.random() < 0.5:
             s, e, tau = e, s, 1.0 - tau  # played backwards
-        return s, m, e, tau
+        return Triplet(s, m, e, tau)
 
-    def batch(self, n: int):
+    def batch(self, n: int) -> Triplet:
         items = [self.sample() for _ in range(n)]
-        return (torch.stack([i[0] for i in items]), torch.stack([i[1] for i in items]),
-                torch.stack([i[2] for i in items]), torch.tensor([i[3] for i in items], dtype=torch.float32))
+        return Triplet(
+            torch.stack([i.start for i in items]),
+            torch.stack([i.middle for i in items]),
+            torch.stack([i.end for i in items]),
+            torch.tensor([i.tau for i in items], dtype=torch.float32),
+        )
 
 
 def add_run_options(ap) -> None:
     """The options every GPU-capable trainer takes: --minutes (StepBudget) and --device (pick_device)."""
-    ap.add_argument("--minutes", type=float, default=None,
-                    help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them")
-    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way")
+    ap.add_argument(
+        "--minutes",
+        type=float,
+        default=None,
+        help="wall-clock budget: fewer steps than --steps if the measured rate would not fit them",
+    )
+    ap.add_argument(
+        "--device", default="cpu", help="cpu (default) or cuda[:N]; checkpoints are CPU-loadable either way"
+    )
 
 
 def pick_device(name: str) -> torch.device:
@@ -225,22 +249,23 @@ def ema_update(ema: torch.nn.Module, model: torch.nn.Module, decay: float) -> No
 
 
 class CsvLog:
-    """A CSV loss log whose first column is the step. Starting at step 0 writes a new file; resuming
-    at step k drops rows logged after k (steps done after the last checkpoint are done again)."""
+    """A CSV loss log with the columns `fields`, the first of which is "step". Starting at step 0 writes
+    a new file; resuming at step k keeps the rows logged up to k and drops the later ones (steps done
+    after the last checkpoint are done again). `row` takes a dict by column; columns it leaves out are
+    written empty."""
 
-    def __init__(self, path: Path, header: list[str], step: int):
-        rows: list[list[str]] = []
+    def __init__(self, path: Path, fields: list[str], step: int):
+        rows: list[dict] = []
         if step > 0 and path.exists():
             with open(path, newline="") as f:
-                rows = [r for r in csv.reader(f)][1:]
-            rows = [r for r in rows if r and int(r[0]) <= step]
+                rows = [{k: r.get(k) or "" for k in fields} for r in csv.DictReader(f) if int(r["step"]) <= step]
         self.file = open(path, "w", newline="")
-        self.writer = csv.writer(self.file)
-        self.writer.writerow(header)
+        self.writer = csv.DictWriter(self.file, fields, restval="")
+        self.writer.writeheader()
         self.writer.writerows(rows)
         self.file.flush()
 
-    def row(self, values: list) -> None:
+    def row(self, values: dict) -> None:
         self.writer.writerow(values)
         self.file.flush()
 

@@ -6,7 +6,7 @@ frame1, frame2, frame3 are rendered at t = 0, 0.5 and 1, so frame2 is the exact 
 Objects translate on curved paths, rotate, squash and stretch, and occlude each other; the camera
 pans and zooms. Everything is the project's own (generated), so it can be used freely.
 
-    /usr/bin/python3 models/training/data/procedural.py --out data/procedural --train 2000 --val 200
+    /usr/bin/python3 -m models.training.data.procedural --out data/procedural --train 2000 --val 200
 
 Writes <out>/<split>/<clip>/frame{1,2,3}.png, and in training clips `tau_0.xyz.png` frames at other
 positions t (so the denoiser learns every τ, not only ½). Clips are split by seed: train and
@@ -97,16 +97,30 @@ def _random_shape(rng: np.random.Generator, colors, ink) -> Shape:
     if kind == "figure":
         for _ in range(int(rng.integers(2, 5))):
             a0 = rng.uniform(0, 2 * math.pi)
-            limbs.append((float(rng.uniform(0.6, 1.4)), float(rng.uniform(0.18, 0.35)), float(a0),
-                          float(a0 + rng.normal(0, 0.8))))
+            limbs.append(
+                (
+                    float(rng.uniform(0.6, 1.4)),
+                    float(rng.uniform(0.18, 0.35)),
+                    float(a0),
+                    float(a0 + rng.normal(0, 0.8)),
+                )
+            )
     sides = int(rng.integers(3, 8))
     return Shape(
-        kind=str(kind), color=colors[int(rng.integers(len(colors)))], outline=ink,
-        line=float(rng.uniform(1.5, 3.5)), size=size,
+        kind=str(kind),
+        color=colors[int(rng.integers(len(colors)))],
+        outline=ink,
+        line=float(rng.uniform(1.5, 3.5)),
+        size=size,
         path=Motion(start, ctrl, end, int(rng.integers(0, 4))),
-        angle0=float(rng.uniform(0, 2 * math.pi)), angle1=0.0,
-        scale0=(sx0, sy0), scale1=(1.0 + squash, 1.0 - squash), sides=sides,
-        irregular=rng.uniform(0.7, 1.3, size=sides), limbs=limbs, ease=int(rng.integers(0, 4)),
+        angle0=float(rng.uniform(0, 2 * math.pi)),
+        angle1=0.0,
+        scale0=(sx0, sy0),
+        scale1=(1.0 + squash, 1.0 - squash),
+        sides=sides,
+        irregular=rng.uniform(0.7, 1.3, size=sides),
+        limbs=limbs,
+        ease=int(rng.integers(0, 4)),
     )
 
 
@@ -146,15 +160,26 @@ def make_scene(seed: int, size: tuple[int, int] | None = None, style: str = "col
     cam0 = (0.0, 0.0, 1.0)
     cam1 = cam0
     if rng.random() < 0.4:
-        cam1 = (float(rng.normal(0, 0.06)), float(rng.normal(0, 0.04)), float(np.clip(rng.normal(1.0, 0.08), 0.85, 1.2)))
+        cam1 = (
+            float(rng.normal(0, 0.06)),
+            float(rng.normal(0, 0.04)),
+            float(np.clip(rng.normal(1.0, 0.08), 0.85, 1.2)),
+        )
     texture = None
     if style == "lineart":
         background, bg_colors = "flat", [PAPER] * 3
     if background == "painted":
         # Low-frequency painted texture, larger than the frame so the camera can pan over it.
         small = rng.uniform(0, 1, size=(6, 9, 3))
-        texture = np.asarray(Image.fromarray((small * 255).astype(np.uint8)).resize((width * 2, height * 2), Image.BICUBIC)
-                             .filter(ImageFilter.GaussianBlur(radius=width / 12)), dtype=np.float32) / 255.0
+        texture = (
+            np.asarray(
+                Image.fromarray((small * 255).astype(np.uint8))
+                .resize((width * 2, height * 2), Image.BICUBIC)
+                .filter(ImageFilter.GaussianBlur(radius=width / 12)),
+                dtype=np.float32,
+            )
+            / 255.0
+        )
     return Scene(seed, width, height, background, bg_colors, shapes, cam0, cam1, texture, style)
 
 
@@ -184,7 +209,7 @@ def _background(scene: Scene, t: float, pan) -> Image.Image:
     th, tw = tex.shape[:2]
     ox = int(np.clip((0.25 + pan[0] * 0.5) * tw, 0, tw - scene.width))
     oy = int(np.clip((0.25 + pan[1] * 0.5) * th, 0, th - scene.height))
-    crop = tex[oy:oy + scene.height, ox:ox + scene.width]
+    crop = tex[oy : oy + scene.height, ox : ox + scene.width]
     base = np.array(a, dtype=np.float32) / 255.0
     img = np.clip(base * 0.6 + crop * 0.4, 0, 1)
     return Image.fromarray((img * 255).astype(np.uint8)).resize((W, H), Image.BILINEAR)
@@ -198,11 +223,21 @@ def _poly_points(shape: Shape, center, angle, sx, sy, to_px, aspect) -> list[tup
         local = [(-rx, -ry), (rx, -ry), (rx, ry), (-rx, ry)]
     elif shape.kind == "star":
         n = shape.sides + 2
-        local = [((rx if i % 2 == 0 else rx * 0.45) * math.cos(math.pi * i / n),
-                  (ry if i % 2 == 0 else ry * 0.45) * math.sin(math.pi * i / n)) for i in range(2 * n)]
+        local = [
+            (
+                (rx if i % 2 == 0 else rx * 0.45) * math.cos(math.pi * i / n),
+                (ry if i % 2 == 0 else ry * 0.45) * math.sin(math.pi * i / n),
+            )
+            for i in range(2 * n)
+        ]
     elif shape.kind == "polygon":
-        local = [(rx * shape.irregular[i] * math.cos(2 * math.pi * i / shape.sides),
-                  ry * shape.irregular[i] * math.sin(2 * math.pi * i / shape.sides)) for i in range(shape.sides)]
+        local = [
+            (
+                rx * shape.irregular[i] * math.cos(2 * math.pi * i / shape.sides),
+                ry * shape.irregular[i] * math.sin(2 * math.pi * i / shape.sides),
+            )
+            for i in range(shape.sides)
+        ]
     else:  # ellipse
         local = [(rx * math.cos(2 * math.pi * i / 48), ry * math.sin(2 * math.pi * i / 48)) for i in range(48)]
     ca, sa = math.cos(angle), math.sin(angle)
@@ -256,8 +291,9 @@ def extra_times(seed: int, n: int) -> list[float]:
     return [round(float(t), 3) for t in rng.uniform(0.1, 0.9, size=n)]
 
 
-def write_clip(root: Path, split: str, seed: int, size: tuple[int, int] | None = None, style: str = "color",
-               extra_taus: int = 0) -> Path:
+def write_clip(
+    root: Path, split: str, seed: int, size: tuple[int, int] | None = None, style: str = "color", extra_taus: int = 0
+) -> Path:
     """frame1/2/3 at t = 0, ½, 1 (ATD-12K layout), plus `extra_taus` frames `tau_0.xyz.png` at other t."""
     scene = make_scene(seed, size, style)
     clip = root / split / f"{'proc' if style == 'color' else style}_{seed:07d}"

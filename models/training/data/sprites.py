@@ -14,7 +14,7 @@ clips, pans the camera by an even number of pixels (so the middle frame's pan is
 Clips are split by sprite group (one Wesnoth unit, one Pingus sheet), so validation never sees a
 character trained on. Deterministic for a given seed and package version.
 
-    /usr/bin/python3 models/training/data/sprites.py --out data/sprites --packages wesnoth-1.16-data pingus-data
+    /usr/bin/python3 -m models.training.data.sprites --out data/sprites --packages wesnoth-1.16-data pingus-data
 
 The packages' artwork keeps its licence (Wesnoth: GPL-2+, Pingus: GPL-3+; see each package's
 copyright file under the cache folder); the built dataset is for training, not for redistribution.
@@ -24,14 +24,22 @@ from __future__ import annotations
 import argparse
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from triplets import SIZES, Sequence, background, frames_differ, load_rgba, numbered_sequences, safe_name, split_of, write_triplet  # noqa: E402
+from models.training.data.triplets import (
+    SIZES,
+    Sequence,
+    background,
+    frames_differ,
+    load_rgba,
+    numbered_sequences,
+    safe_name,
+    split_of,
+    write_triplet,
+)
 
 DEFAULT_PACKAGES = ["wesnoth-1.16-data", "pingus-data"]
 
@@ -66,7 +74,9 @@ def parse_sprite(text: str) -> dict:
     fields = {}
     for key, value in _FIELD.findall(text):
         value = value.strip()
-        fields[key] = value.strip('"') if value.startswith('"') else [int(v) for v in value.split() if re.fullmatch(r"-?\d+", v)]
+        fields[key] = (
+            value.strip('"') if value.startswith('"') else [int(v) for v in value.split() if re.fullmatch(r"-?\d+", v)]
+        )
     return fields
 
 
@@ -92,8 +102,11 @@ def sheet_sequences(root: Path, min_frames: int = 3) -> list[Sequence]:
         x0, y0 = (f.get("position") or [0, 0])[:2]
         if x0 + cols * w > sheet.width or y0 + rows * h > sheet.height:
             continue
-        cells = [sheet.crop((x0 + c * w, y0 + r * h, x0 + (c + 1) * w, y0 + (r + 1) * h))
-                 for r in range(rows) for c in range(cols)]
+        cells = [
+            sheet.crop((x0 + c * w, y0 + r * h, x0 + (c + 1) * w, y0 + (r + 1) * h))
+            for r in range(rows)
+            for c in range(cols)
+        ]
         name = spec.relative_to(root).as_posix()
         out.append(Sequence(name, image.relative_to(root).as_posix(), cells))
     return out

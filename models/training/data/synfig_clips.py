@@ -10,7 +10,7 @@ Splitting by clip: each animation's timeline is cut into one-second blocks and a
 blocks (by hash) is validation; a triplet lies inside one block, so validation frames are never seen in
 training. Frames with transparency are put on a background (flat, gradient or painted).
 
-    /usr/bin/python3 models/training/data/synfig_clips.py --sif ../shared/data/synfig --out data/synfig
+    /usr/bin/python3 -m models.training.data.synfig_clips --sif ../shared/data/synfig --out data/synfig
 
 The animations keep their own licence (the examples in ../shared/data/synfig: GPL-2+, see the
 copyright file there); the built dataset is for training, not for redistribution.
@@ -21,15 +21,21 @@ import argparse
 import re
 import shutil
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from triplets import background, frames_differ, load_rgba, numbered_sequences, safe_name, split_of, write_triplet  # noqa: E402
+from models.training.data.triplets import (
+    background,
+    frames_differ,
+    load_rgba,
+    numbered_sequences,
+    safe_name,
+    split_of,
+    write_triplet,
+)
 
 DEFAULT_SIF = Path(__file__).resolve().parents[4] / "shared" / "data" / "synfig"
 WIDTHS = [256, 384, 512]
@@ -37,8 +43,12 @@ WIDTHS = [256, 384, 512]
 
 def canvas_info(sif: Path) -> dict:
     """time_start / time_end (seconds), frame_rate, w, h of a document, from `synfig --canvas-info`."""
-    res = subprocess.run(["synfig", str(sif), "--canvas-info=time_start,time_end,frame_rate,w,h"],
-                         capture_output=True, text=True, check=True)
+    res = subprocess.run(
+        ["synfig", str(sif), "--canvas-info=time_start,time_end,frame_rate,w,h"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     info = dict(re.findall(r"^(\w+)=([\d.]+)s?$", res.stdout, re.MULTILINE))
     missing = {"time_start", "time_end", "frame_rate", "w", "h"} - set(info)
     if missing:
@@ -49,9 +59,28 @@ def canvas_info(sif: Path) -> dict:
 def render_sequence(sif: Path, size: tuple[int, int], info: dict, out: Path) -> list[Path]:
     """Renders every frame of the document at `size` into `out` (one synfig process)."""
     out.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["synfig", str(sif), "-t", "png", "-w", str(size[0]), "-h", str(size[1]), "-q",
-                    "--begin-time", f"{info['time_start']}s", "--end-time", f"{info['time_end']}s",
-                    "-o", str(out / "f.png")], capture_output=True, text=True, check=True)
+    subprocess.run(
+        [
+            "synfig",
+            str(sif),
+            "-t",
+            "png",
+            "-w",
+            str(size[0]),
+            "-h",
+            str(size[1]),
+            "-q",
+            "--begin-time",
+            f"{info['time_start']}s",
+            "--end-time",
+            f"{info['time_end']}s",
+            "-o",
+            str(out / "f.png"),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     frames = sorted(out.glob("f.*.png"))
     if len(frames) < 3:
         raise ValueError(f"{sif}: synfig rendered {len(frames)} frames")
@@ -65,8 +94,9 @@ def size_for(info: dict, width: int) -> tuple[int, int]:
     return width, h
 
 
-def triplets_from(frames: list, fps: float, name: str, out: Path, rng: np.random.Generator, val_fraction: float,
-                  stride: int = 2) -> dict:
+def triplets_from(
+    frames: list, fps: float, name: str, out: Path, rng: np.random.Generator, val_fraction: float, stride: int = 2
+) -> dict:
     """Clips (i, i + k, i + 2k), k in 1…3, starting every `stride` frames, inside one-second blocks."""
     counts = {"train": 0, "val": 0}
     block = max(3, int(round(fps)))
@@ -86,8 +116,9 @@ def triplets_from(frames: list, fps: float, name: str, out: Path, rng: np.random
     return counts
 
 
-def build(sources: list[Path], out: Path, widths: list[int], val_fraction: float, seed: int,
-          use_synfig: bool | None = None) -> dict:
+def build(
+    sources: list[Path], out: Path, widths: list[int], val_fraction: float, seed: int, use_synfig: bool | None = None
+) -> dict:
     """Clips from every .sif under `sources` (rendered at each width), or from their pre-rendered PNG
     sequences when synfig is absent (or `use_synfig` is False). Returns counts per split."""
     if use_synfig is None:
@@ -95,6 +126,7 @@ def build(sources: list[Path], out: Path, widths: list[int], val_fraction: float
     rng = np.random.default_rng(seed)
     counts = {"train": 0, "val": 0, "rendered": use_synfig}
     sifs = sorted(p for s in sources for p in ([s] if s.is_file() else s.rglob("*.sif")))
+
     def add(got: dict) -> None:
         for k in ("train", "val"):
             counts[k] += got[k]
@@ -106,8 +138,11 @@ def build(sources: list[Path], out: Path, widths: list[int], val_fraction: float
                 size = size_for(info, width)
                 with tempfile.TemporaryDirectory() as tmp:
                     frames = render_sequence(sif, size, info, Path(tmp))
-                    add(triplets_from(frames, info["frame_rate"], f"{sif.stem}_{size[0]}x{size[1]}", out, rng,
-                                      val_fraction))
+                    add(
+                        triplets_from(
+                            frames, info["frame_rate"], f"{sif.stem}_{size[0]}x{size[1]}", out, rng, val_fraction
+                        )
+                    )
     else:
         for s in sources:
             for seq in numbered_sequences(s if s.is_dir() else s.parent):
@@ -127,8 +162,14 @@ def main() -> int:
     missing = [p for p in args.sif if not p.exists()]
     if missing:
         raise SystemExit(f"not found: {', '.join(map(str, missing))}")
-    counts = build(args.sif, Path(args.out), [int(w) for w in args.widths.split(",")], args.val_fraction, args.seed,
-                   use_synfig=False if args.prerendered else None)
+    counts = build(
+        args.sif,
+        Path(args.out),
+        [int(w) for w in args.widths.split(",")],
+        args.val_fraction,
+        args.seed,
+        use_synfig=False if args.prerendered else None,
+    )
     how = "rendered with synfig" if counts["rendered"] else "from pre-rendered PNG sequences"
     print(f"wrote {counts['train']} train and {counts['val']} val clips ({how}) to {args.out}")
     return 0

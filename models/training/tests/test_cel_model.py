@@ -2,7 +2,6 @@
 keyframe references, LoRA-scale equivalence, and ONNX ↔ PyTorch / fp16 ↔ fp32 agreement."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import functools
@@ -11,12 +10,20 @@ import numpy as np
 import pytest
 import torch
 
+from models.training.cel_model import (
+    BilinearUp,
+    CelConfig,
+    CelDenoiser,
+    CelEncoder,
+    FlowDecoder,
+    RefDecoder,
+    backward_warp,
+)
+from models.training.export import LiveLoraScale, check_against_torch, export_denoiser, export_fp16, export_module
+from models.training.ort_node import run_onnx
+from models.training.layers import BaselineView
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-from cel_model import BilinearUp, CelConfig, CelDenoiser, CelEncoder, FlowDecoder, RefDecoder, backward_warp  # noqa: E402
-from export import LiveLoraScale, check_against_torch, export_denoiser, export_fp16, export_module  # noqa: E402
-from ort_node import run_onnx  # noqa: E402
-from tiny_model import BaselineView  # noqa: E402
 
 SMALL = CelConfig(widths=(16, 32, 32), emb_dim=32)
 SPATIAL = {0: "batch", 2: "height", 3: "width"}
@@ -81,9 +88,18 @@ def test_lora_scale_zero_is_the_base_model_and_the_scale_matters():
 def test_onnx_matches_pytorch_and_fp16_agrees(tmp_path):
     model = lora_denoiser(1)
     f = feeds(2, 8, 16)
-    path = export_denoiser(model, f, tmp_path / "lora.onnx", lora_scale=True,
-                           dynamic_axes={**{k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]},
-                                         "timestep": {0: "batch"}, "position": {0: "batch"}, "lora_scale": {}})
+    path = export_denoiser(
+        model,
+        f,
+        tmp_path / "lora.onnx",
+        lora_scale=True,
+        dynamic_axes={
+            **{k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]},
+            "timestep": {0: "batch"},
+            "position": {0: "batch"},
+            "lora_scale": {},
+        },
+    )
     other = feeds(3, 16, 24, seed=4)  # another batch and size than the export's
     for s in (0.0, 0.15, 1.0):
         assert check_against_torch(model, path, other, lora_scale=s) < 1e-4
@@ -106,14 +122,27 @@ def test_decoder_onnx_matches_pytorch_at_two_sizes(tmp_path, kind):
         for p in dec.parameters():
             p.add_(torch.randn_like(p) * 0.05)
     args = (torch.randn(1, 4, 8, 8), torch.rand(1, 3, 64, 64) * 2 - 1, torch.rand(1, 3, 64, 64) * 2 - 1)
-    (tmp_path / "dec.onnx").write_bytes(export_module(dec, args, ["latent", "start_image", "end_image"], ["image"],
-                                                      {n: SPATIAL for n in ["latent", "start_image", "end_image", "image"]}))
+    (tmp_path / "dec.onnx").write_bytes(
+        export_module(
+            dec,
+            args,
+            ["latent", "start_image", "end_image"],
+            ["image"],
+            {n: SPATIAL for n in ["latent", "start_image", "end_image", "image"]},
+        )
+    )
     for h, w in [(8, 8), (16, 24)]:
         g = torch.Generator().manual_seed(h)
-        z, a, b = torch.randn(1, 4, h, w, generator=g), torch.rand(1, 3, 8 * h, 8 * w, generator=g), torch.rand(1, 3, 8 * h, 8 * w, generator=g)
+        z, a, b = (
+            torch.randn(1, 4, h, w, generator=g),
+            torch.rand(1, 3, 8 * h, 8 * w, generator=g),
+            torch.rand(1, 3, 8 * h, 8 * w, generator=g),
+        )
         with torch.no_grad():
             ref = dec(z, a, b).numpy()
-        got = run_onnx(tmp_path / "dec.onnx", {"latent": z.numpy(), "start_image": a.numpy(), "end_image": b.numpy()})["image"]
+        got = run_onnx(tmp_path / "dec.onnx", {"latent": z.numpy(), "start_image": a.numpy(), "end_image": b.numpy()})[
+            "image"
+        ]
         assert np.max(np.abs(got - ref)) < 1e-4
 
 
@@ -194,7 +223,8 @@ def test_farneback_recovers_a_translation_both_ways(shift):
     """classical_flow.Farneback: the end image is the start moved by (dx, dy) px, so the flow start→end
     is (dx, dy) and end→start (−dx, −dy) away from the borders; the halfway flows of the pack's
     decoder then point half way back to either keyframe."""
-    from classical_flow import Farneback, halfway_flows
+    from models.training.classical_flow import Farneback, halfway_flows
+
     dx, dy = shift
     a = _texture(128, 192)
     b = torch.roll(a, shifts=(dy, dx), dims=(2, 3))
@@ -211,11 +241,17 @@ def test_farneback_recovers_a_translation_both_ways(shift):
 
 def test_farneback_onnx_matches_torch_at_two_sizes(tmp_path):
     """The motion graph (build_pack.MotionGraph) exports with dynamic sizes and agrees with PyTorch."""
-    from build_pack import MotionGraph
+    from models.training.build_pack import MotionGraph
+
     graph = MotionGraph().eval()
     a, b = _texture(64, 128, 1), _texture(64, 128, 2)
-    blob = export_module(graph, (a, b), ["start_image", "end_image"], ["motion"],
-                         {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL})
+    blob = export_module(
+        graph,
+        (a, b),
+        ["start_image", "end_image"],
+        ["motion"],
+        {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL},
+    )
     path = tmp_path / "motion.onnx"
     path.write_bytes(blob)
     for h, w in [(64, 128), (128, 64)]:
@@ -231,7 +267,8 @@ def test_motion_decoder_starts_by_warping_along_the_prior():
     """FlowDecoder(motion=True).load_without_motion: the weights of a decoder without the prior, flow
     heads zeroed, so that its warped candidates are the keyframes warped along the τ-scaled prior;
     with their logits far up it returns the classical interpolation — both warps averaged."""
-    from classical_flow import halfway_flows
+    from models.training.classical_flow import halfway_flows
+
     torch.manual_seed(0)
     plain = FlowDecoder(corr_radius=2).eval()
     dec = FlowDecoder(corr_radius=2, motion=True).eval()

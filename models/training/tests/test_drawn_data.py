@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-import sprites  # noqa: E402
-import synfig_clips  # noqa: E402
-import triplets  # noqa: E402
+from models.training.data import sprites
+from models.training.data import synfig_clips
+from models.training.data import triplets
 
 
 def _clips(root: Path) -> dict[str, list[Path]]:
@@ -54,7 +53,8 @@ def _fake_game(root: Path) -> None:
     (root / "pingus").mkdir()
     sheet.save(root / "pingus" / "walker.png")
     (root / "pingus" / "walker.sprite").write_text(
-        '(pingus-sprite\n  (image "walker.png")\n  (speed 80)\n  (array 4 1)\n  (size 24 32))\n')
+        '(pingus-sprite\n  (image "walker.png")\n  (speed 80)\n  (array 4 1)\n  (size 24 32))\n'
+    )
 
 
 def test_sequences_are_found_in_numbered_files_and_sprite_sheets(tmp_path):
@@ -66,7 +66,10 @@ def test_sequences_are_found_in_numbered_files_and_sprite_sheets(tmp_path):
     assert len(sheets) == 1 and len(sheets[0].frames) == 4 and sheets[0].frames[0].size == (24, 32)
     assert not any("portrait" in s.name for s in seqs), "a single image is not a sequence"
     assert sprites.parse_sprite('(pingus-sprite (image "../a b.png") (array 8 1) (position 0 96))') == {
-        "image": "../a b.png", "array": [8, 1], "position": [0, 96]}
+        "image": "../a b.png",
+        "array": [8, 1],
+        "position": [0, 96],
+    }
 
 
 def test_sprite_clips_split_by_unit_and_keep_the_drawn_middle(tmp_path):
@@ -80,7 +83,9 @@ def test_sprite_clips_split_by_unit_and_keep_the_drawn_middle(tmp_path):
     again = sprites.build([tmp_path / "game"], tmp_path / "again", max_clips=100, val_fraction=0.3, seed=1)
     assert again == counts
     first = clips["train"][0]
-    assert (first / "frame2.png").read_bytes() == (tmp_path / "again" / "train" / first.name / "frame2.png").read_bytes()
+    assert (first / "frame2.png").read_bytes() == (
+        tmp_path / "again" / "train" / first.name / "frame2.png"
+    ).read_bytes()
 
 
 def test_compose_pans_the_middle_frame_exactly_half_way():
@@ -96,21 +101,35 @@ def test_compose_pans_the_middle_frame_exactly_half_way():
         if np.array_equal(a, b):
             continue  # this seed did not pan
         # Find the pan (dx, dy) that maps frame1 onto frame3, then check the middle frame is at half.
-        best = min(((np.abs(a[max(dy, 0):a.shape[0] + min(dy, 0), max(dx, 0):a.shape[1] + min(dx, 0)]
-                            - b[max(-dy, 0):b.shape[0] + min(-dy, 0), max(-dx, 0):b.shape[1] + min(-dx, 0)]).mean(), dx, dy)
-                    for dx in range(-24, 25, 2) for dy in range(-12, 13, 2)))
+        best = min(
+            (
+                (
+                    np.abs(
+                        a[max(dy, 0) : a.shape[0] + min(dy, 0), max(dx, 0) : a.shape[1] + min(dx, 0)]
+                        - b[max(-dy, 0) : b.shape[0] + min(-dy, 0), max(-dx, 0) : b.shape[1] + min(-dx, 0)]
+                    ).mean(),
+                    dx,
+                    dy,
+                )
+                for dx in range(-24, 25, 2)
+                for dy in range(-12, 13, 2)
+            )
+        )
         err, dx, dy = best
         assert err < 1.0, "frame 3 is frame 1 moved by the pan"
         hx, hy = dx // 2, dy // 2
-        half = np.abs(a[max(hy, 0):a.shape[0] + min(hy, 0), max(hx, 0):a.shape[1] + min(hx, 0)]
-                      - m[max(-hy, 0):m.shape[0] + min(-hy, 0), max(-hx, 0):m.shape[1] + min(-hx, 0)]).mean()
+        half = np.abs(
+            a[max(hy, 0) : a.shape[0] + min(hy, 0), max(hx, 0) : a.shape[1] + min(hx, 0)]
+            - m[max(-hy, 0) : m.shape[0] + min(-hy, 0), max(-hx, 0) : m.shape[1] + min(-hx, 0)]
+        ).mean()
         assert half < 1.0, f"the middle frame is not panned by half of ({dx}, {dy})"
         return
     pytest.fail("no seed in 0…49 panned the camera")
 
 
-@pytest.mark.skipif(shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None,
-                    reason="needs Debian's apt-get and dpkg-deb")
+@pytest.mark.skipif(
+    shutil.which("apt-get") is None or shutil.which("dpkg-deb") is None, reason="needs Debian's apt-get and dpkg-deb"
+)
 def test_a_debian_game_package_is_fetched_and_made_into_clips(tmp_path):
     root = sprites.fetch("pingus-data", tmp_path / "debs")  # 12 MB
     assert (root / ".unpacked").exists() and sprites.fetch("pingus-data", tmp_path / "debs") == root
@@ -198,6 +217,18 @@ def test_split_is_stable_and_near_the_fraction():
 
 
 def test_synfig_builder_reports_a_missing_document(tmp_path):
-    res = subprocess.run([sys.executable, str(Path(synfig_clips.__file__)), "--sif", str(tmp_path / "nope.sif"),
-                          "--out", str(tmp_path / "out")], capture_output=True, text=True)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "models.training.data.synfig_clips",
+            "--sif",
+            str(tmp_path / "nope.sif"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode != 0 and "not found" in res.stderr

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -11,10 +10,16 @@ import pytest
 import torch
 import torch.nn as nn
 
+from models.training.export import (
+    LiveLoraScale,
+    check_against_torch,
+    export_denoiser,
+    export_fp16,
+    update_manifest_hashes,
+)
+from models.training.ort_node import run_onnx
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-from export import LiveLoraScale, check_against_torch, export_denoiser, export_fp16, update_manifest_hashes  # noqa: E402
-from ort_node import run_onnx  # noqa: E402
 
 REPO = HERE.parents[2]
 
@@ -46,7 +51,10 @@ class Toy(nn.Module):
         self.out = nn.Conv2d(16, 4, 1)
 
     def forward(self, sample, timestep, start_latent, end_latent, position):
-        h = self.mix(torch.cat([sample, start_latent, end_latent], 1)) + (timestep / 1000 + position)[:, None, None, None]
+        h = (
+            self.mix(torch.cat([sample, start_latent, end_latent], 1))
+            + (timestep / 1000 + position)[:, None, None, None]
+        )
         h = self.proj(h.permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
         return self.out(torch.relu(h))
 
@@ -71,9 +79,16 @@ def test_live_scale_matches_peft_at_one_and_base_at_zero():
         live = LiveLoraScale(model)
         at_one = live(*f.values(), torch.tensor([1.0]))
         at_zero = live(*f.values(), torch.tensor([0.0]))
-        base_only = model.out(torch.relu(model.proj.base_layer(
-            (model.mix(torch.cat([f["sample"], f["start_latent"], f["end_latent"]], 1))
-             + (f["timestep"] / 1000 + f["position"])[:, None, None, None]).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)))
+        base_only = model.out(
+            torch.relu(
+                model.proj.base_layer(
+                    (
+                        model.mix(torch.cat([f["sample"], f["start_latent"], f["end_latent"]], 1))
+                        + (f["timestep"] / 1000 + f["position"])[:, None, None, None]
+                    ).permute(0, 2, 3, 1)
+                ).permute(0, 3, 1, 2)
+            )
+        )
     assert torch.allclose(at_one, peft_out, atol=1e-6)
     assert torch.allclose(at_zero, base_only, atol=1e-6)
 

@@ -15,10 +15,10 @@ import torch
 from torch import nn
 from PIL import Image
 
+from models.training import export_lpips as ex
+from models.training.ort_node import run_onnx
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-import export_lpips as ex  # noqa: E402
-from ort_node import run_onnx  # noqa: E402
 
 REPO = HERE.parents[2]
 SHARED = REPO.parent / "shared"
@@ -30,12 +30,17 @@ TOL = 1e-4
 
 
 def _require_shared() -> None:
-    missing = [p for p in [LPIPS_DIR / f"lpips_{b}_v0.1.safetensors" for b in BACKBONES] + [REFERENCE]
-               if not p.is_file()]
+    missing = [
+        p for p in [LPIPS_DIR / f"lpips_{b}_v0.1.safetensors" for b in BACKBONES] + [REFERENCE] if not p.is_file()
+    ]
     if missing:
-        pytest.fail("LPIPS test data missing: " + ", ".join(str(p) for p in missing)
-                    + " — ../shared/data (beside the repository) must hold data/lpips and "
-                      "metrics-reference.json", pytrace=False)
+        pytest.fail(
+            "LPIPS test data missing: "
+            + ", ".join(str(p) for p in missing)
+            + " — ../shared/data (beside the repository) must hold data/lpips and "
+            "metrics-reference.json",
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +54,7 @@ def built(tmp_path_factory) -> Path:
     """Both graphs, built by the command line into a fresh folder."""
     _require_shared()
     out = tmp_path_factory.mktemp("lpips")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)],
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(out)], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out
 
@@ -64,12 +68,13 @@ def load_image(rel: str) -> np.ndarray:
 def official_forward(model: ex.LpipsNet, in0: torch.Tensor, in1: torch.Tensor, spatial: bool):
     """lpips.LPIPS.forward, v0.1, written out as the official code does it: each image through the
     network on its own, and spatial maps upsampled with nn.Upsample(scale_factor=H/h, W/w)."""
+
     def upsample(t, out_hw):
         sh, sw = 1.0 * out_hw[0] / t.shape[2], 1.0 * out_hw[1] / t.shape[3]
         return nn.Upsample(scale_factor=(sh, sw), mode="bilinear", align_corners=False)(t)
 
-    shift = torch.tensor([-.030, -.088, -.188])[None, :, None, None]
-    scale = torch.tensor([.458, .448, .450])[None, :, None, None]
+    shift = torch.tensor([-0.030, -0.088, -0.188])[None, :, None, None]
+    scale = torch.tensor([0.458, 0.448, 0.450])[None, :, None, None]
     outs0 = model.layer_outputs((in0 - shift) / scale)
     outs1 = model.layer_outputs((in1 - shift) / scale)
     res = []
@@ -100,10 +105,16 @@ def test_manifest_describes_the_files(built):
         model = onnx.load(str(built / g["file"]))
         onnx.checker.check_model(model)
         assert [o.version for o in model.opset_import if o.domain in ("", "ai.onnx")] == [17]
-        dims = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
-                for i in list(model.graph.input) + list(model.graph.output)}
-        assert dims == {"in0": [1, 3, "height", "width"], "in1": [1, 3, "height", "width"],
-                        "distance": [1], "distance_map": [1, 1, "height", "width"]}
+        dims = {
+            i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim]
+            for i in list(model.graph.input) + list(model.graph.output)
+        }
+        assert dims == {
+            "in0": [1, 3, "height", "width"],
+            "in1": [1, 3, "height", "width"],
+            "distance": [1],
+            "distance_map": [1, 1, "height", "width"],
+        }
     assert m["exporter"]["sha256"] == hashlib.sha256(SCRIPT.read_bytes()).hexdigest()
 
 
@@ -178,8 +189,10 @@ def test_official_pth_files_give_the_same_weights(tmp_path, backbone):
     for s, (lo, hi) in enumerate(zip([-1] + ex.TAPS[backbone][:-1], ex.TAPS[backbone]), start=1):
         for n in range(lo + 1, hi + 1):
             slice_of[n] = s
-    full = {"scaling_layer.shift": torch.tensor(ex.SHIFT)[None, :, None, None],
-            "scaling_layer.scale": torch.tensor(ex.SCALE)[None, :, None, None]}
+    full = {
+        "scaling_layer.shift": torch.tensor(ex.SHIFT)[None, :, None, None],
+        "scaling_layer.scale": torch.tensor(ex.SCALE)[None, :, None, None],
+    }
     for k, v in st.items():
         if k.startswith("features."):
             n = int(k.split(".")[1])
@@ -198,9 +211,12 @@ def test_incomplete_or_missing_weights_fail_clearly(tmp_path):
         ex.load_weights([LPIPS_DIR / "alex_v0.1.pth"], "alex")
     with pytest.raises(ValueError, match="shape"):
         ex.load_weights([ex.DEFAULT_WEIGHTS["squeeze"], LPIPS_DIR / "alex_v0.1.pth"], "squeeze")
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path / "o"),
-                           "--alex-weights", str(tmp_path / "nope.pth")],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, str(SCRIPT), "--out", str(tmp_path / "o"), "--alex-weights", str(tmp_path / "nope.pth")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2
     assert "nope.pth not found" in proc.stderr
     assert not (tmp_path / "o" / "manifest.json").exists()
@@ -215,9 +231,13 @@ def test_safetensors_reader_rejects_bad_files(tmp_path):
     good = tmp_path / "good.safetensors"
     vals = np.array([1.5, -2, 3, 0.25], dtype="<f4")
     half = np.array([1, 2], dtype="<f2")
-    header = json.dumps({"__metadata__": {"k": "v"},
-                         "x": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
-                         "h": {"dtype": "F16", "shape": [2], "data_offsets": [16, 20]}}).encode()
+    header = json.dumps(
+        {
+            "__metadata__": {"k": "v"},
+            "x": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]},
+            "h": {"dtype": "F16", "shape": [2], "data_offsets": [16, 20]},
+        }
+    ).encode()
     good.write_bytes(len(header).to_bytes(8, "little") + header + vals.tobytes() + half.tobytes())
     t = ex.read_safetensors(good)
     assert t["x"].tolist() == [[1.5, -2.0], [3.0, 0.25]]

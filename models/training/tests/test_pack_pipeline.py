@@ -16,26 +16,29 @@ import pytest
 import torch
 from PIL import Image
 
+from models.training.data import procedural
+
 HERE = Path(__file__).resolve().parent
 T = HERE.parent
 REPO = T.parents[1]
-sys.path.insert(0, str(T))
-sys.path.insert(0, str(T / "data"))
-import procedural  # noqa: E402
 
 
-def run(script: str, *args: str) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, str(T / script), *args, "--threads", "1"], capture_output=True, text=True,
-                          timeout=600)
+def tool(module: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs `python3 -m models.training.<module> <args>` from the repository root; must succeed."""
+    proc = subprocess.run(
+        [sys.executable, "-m", f"models.training.{module}", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
 
 
-def tool(script: str, *args: str) -> subprocess.CompletedProcess:
-    """Runs a models/training tool that takes no --threads (build_pack.py, from_pack.py); must succeed."""
-    proc = subprocess.run([sys.executable, str(T / script), *args], capture_output=True, text=True, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return proc
+def run(trainer: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs a trainer (or latent_ablation) on one thread; must succeed."""
+    return tool(trainer, *args, "--threads", "1")
 
 
 def lora_that_matters(src: Path, dst: Path) -> None:
@@ -59,7 +62,8 @@ def validate_with_studio(manifest: Path, tmp_path: Path) -> dict:
         "import { readFileSync } from 'node:fs';\n"
         f"import {{ parseManifest }} from {json.dumps((REPO / 'src' / 'core' / 'manifest.ts').as_posix())};\n"
         f"const r = parseManifest(readFileSync({json.dumps(manifest.as_posix())}, 'utf8'));\n"
-        "console.log(JSON.stringify(r.ok ? { ok: true } : r));\n")
+        "console.log(JSON.stringify(r.ok ? { ok: true } : r));\n"
+    )
     check = subprocess.run([str(tsx), str(script)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr[-2000:]
     return json.loads(check.stdout.strip().splitlines()[-1])
@@ -71,33 +75,98 @@ def runs(tmp_path_factory):
     procedural.build(root / "color", n_train=3, n_val=2, extra_taus=2)
     procedural.build(root / "lineart", n_train=2, n_val=1, base_seed=500, style="lineart", extra_taus=1)
     r = root / "runs"
-    run("train_vae.py", "--data", str(root / "color"), "--run", str(r / "vae"), "--steps", "1", "--batch", "1",
-        "--crop", "64", "--ckpt-every", "1")
+    run(
+        "train_vae",
+        "--data",
+        str(root / "color"),
+        "--run",
+        str(r / "vae"),
+        "--steps",
+        "1",
+        "--batch",
+        "1",
+        "--crop",
+        "64",
+        "--ckpt-every",
+        "1",
+    )
     common = ["--vae", str(r / "vae" / "vae_last.pt"), "--batch", "2", "--ckpt-every", "2"]
-    den = ["train_denoiser.py", "--data", str(root / "color"), "--run", str(r / "denoiser"), "--widths", "8,16,16",
-           *common]
+    den = [
+        "train_denoiser",
+        "--data",
+        str(root / "color"),
+        "--run",
+        str(r / "denoiser"),
+        "--widths",
+        "8,16,16",
+        *common,
+    ]
     run(*den, "--steps", "2")
     resumed = run(*den, "--steps", "4")
     assert "resumed from" in resumed.stdout and "at step 2" in resumed.stdout
-    lora = ["train_lora.py", "--data", str(root / "lineart"), "--base", str(r / "denoiser" / "denoiser_last.pt"),
-            "--run", str(r / "lora"), *common]
+    lora = [
+        "train_lora",
+        "--data",
+        str(root / "lineart"),
+        "--base",
+        str(r / "denoiser" / "denoiser_last.pt"),
+        "--run",
+        str(r / "lora"),
+        *common,
+    ]
     run(*lora, "--steps", "2")
     assert "at step 2" in run(*lora, "--steps", "3").stdout
-    stu = ["distill_student.py", "--data", str(root / "color"), "--teacher", str(r / "denoiser" / "denoiser_last.pt"),
-           "--run", str(r / "student"), "--widths", "8,16,16", "--pixel-batch", "1", *common]
+    stu = [
+        "distill_student",
+        "--data",
+        str(root / "color"),
+        "--teacher",
+        str(r / "denoiser" / "denoiser_last.pt"),
+        "--run",
+        str(r / "student"),
+        "--widths",
+        "8,16,16",
+        "--pixel-batch",
+        "1",
+        *common,
+    ]
     run(*stu, "--steps", "2")
     assert "at step 2" in run(*stu, "--steps", "3").stdout
-    dec = ["train_decoder.py", "--data", str(root / "color"), "--vae", str(r / "vae" / "vae_last.pt"),
-           "--denoiser", str(r / "denoiser" / "denoiser_last.pt"), "--student", str(r / "student" / "student_last.pt"),
-           "--run", str(r / "decoder"), "--baseline-steps", "2", "--student-steps", "1", "--crop", "8,8",
-           "--batch", "2", "--ckpt-every", "2"]
+    dec = [
+        "train_decoder",
+        "--data",
+        str(root / "color"),
+        "--vae",
+        str(r / "vae" / "vae_last.pt"),
+        "--denoiser",
+        str(r / "denoiser" / "denoiser_last.pt"),
+        "--student",
+        str(r / "student" / "student_last.pt"),
+        "--run",
+        str(r / "decoder"),
+        "--baseline-steps",
+        "2",
+        "--student-steps",
+        "1",
+        "--crop",
+        "8,8",
+        "--batch",
+        "2",
+        "--ckpt-every",
+        "2",
+    ]
     run(*dec, "--steps", "2")
     assert "at step 2" in run(*dec, "--steps", "3").stdout
     return r
 
 
 def test_stages_log_every_step_once(runs):
-    for name, steps in [("denoiser/denoiser_log.csv", 4), ("lora/lora_log.csv", 3), ("student/student_log.csv", 3), ("decoder/decoder_log.csv", 3)]:
+    for name, steps in [
+        ("denoiser/denoiser_log.csv", 4),
+        ("lora/lora_log.csv", 3),
+        ("student/student_log.csv", 3),
+        ("decoder/decoder_log.csv", 3),
+    ]:
         rows = list(csv.DictReader(open(runs / name)))
         assert [int(r["step"]) for r in rows] == list(range(1, steps + 1)), name
 
@@ -115,9 +184,25 @@ def test_denoiser_fine_tunes_from_a_checkpoint_on_several_sets(runs, tmp_path):
     each cached under its own name. With a learning rate of 0 one step leaves the weights as loaded."""
     root = runs.parent
     init = runs / "denoiser" / "denoiser_last.pt"
-    run("train_denoiser.py", "--data", f"{root / 'color'},{root / 'lineart'}", "--run", str(tmp_path / "ft"),
-        "--vae", str(runs / "vae" / "vae_last.pt"), "--init", str(init), "--lr", "0", "--steps", "1",
-        "--batch", "2", "--ckpt-every", "1")
+    run(
+        "train_denoiser",
+        "--data",
+        f"{root / 'color'},{root / 'lineart'}",
+        "--run",
+        str(tmp_path / "ft"),
+        "--vae",
+        str(runs / "vae" / "vae_last.pt"),
+        "--init",
+        str(init),
+        "--lr",
+        "0",
+        "--steps",
+        "1",
+        "--batch",
+        "2",
+        "--ckpt-every",
+        "1",
+    )
     assert (tmp_path / "ft" / "latents_train.pt").exists() and (tmp_path / "ft" / "latents_train_lineart.pt").exists()
     before, after = torch.load(init), torch.load(tmp_path / "ft" / "denoiser_last.pt")
     assert after["config"] == before["config"] and after["scale_factor"] == before["scale_factor"]
@@ -128,13 +213,15 @@ def test_latent_ablation_scores_four_latents_and_blend(runs):
     """latent_ablation.py decodes each validation clip from the true, sampled, keyframe-average and zero
     latents; its frame-blend row is the plain PSNR of the mean of the keyframes (8-bit files, crop to 8)."""
     root = runs.parent
-    out = run("latent_ablation.py", "--runs", str(runs), "--data", str(root / "color"), "--limit", "2").stdout
+    out = run("latent_ablation", "--runs", str(runs), "--data", str(root / "color"), "--limit", "2").stdout
     rows = ablation_rows(out)
     assert set(rows) == {"true latent", "baseline sample", "keyframe average", "zeros", "flow warp", "frame blend"}
     vals = []
     for clip in sorted((root / "color" / "val").iterdir())[:2]:
-        f1, f2, f3 = (np.asarray(Image.open(clip / f"frame{i}.png").convert("RGB"), dtype=np.float64) / 127.5 - 1
-                      for i in (1, 2, 3))
+        f1, f2, f3 = (
+            np.asarray(Image.open(clip / f"frame{i}.png").convert("RGB"), dtype=np.float64) / 127.5 - 1
+            for i in (1, 2, 3)
+        )
         h, w = f1.shape[0] // 8 * 8, f1.shape[1] // 8 * 8
         mse = (((f1 + f3) / 2 - f2)[:h, :w] ** 2).mean()
         vals.append(10 * math.log10(4 / mse))
@@ -170,11 +257,14 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     torch.save(student, runs_copy / "student" / "student_last.pt")
     lora_that_matters(runs / "lora" / "lora_last.pt", runs_copy / "lora" / "lora_last.pt")
     out = tmp_path / "pack"
-    assert "lora(0) vs baseline" in tool("build_pack.py", "--runs", str(runs_copy), "--out", str(out)).stdout
+    assert "lora(0) vs baseline" in tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
     manifest = json.loads((out / "manifest.json").read_text())
     assert [v["id"] for v in manifest["variants"]] == ["baseline", "lora", "fp16", "student"]
-    assert manifest["graphs"]["decoder"]["inputs"] == {"latent": "latent", "startImage": "start_image",
-                                                       "endImage": "end_image"}
+    assert manifest["graphs"]["decoder"]["inputs"] == {
+        "latent": "latent",
+        "startImage": "start_image",
+        "endImage": "end_image",
+    }
     assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
     assert "decoder 3" in manifest["description"]
     assert "decoder 3. Student: distilled elsewhere, also on Synfig clips. See REPORT.md." in manifest["description"]
@@ -182,11 +272,11 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
 
     # from_pack.py reads the pack back into PyTorch; exporting that again gives the same graphs.
     back = tmp_path / "back"
-    tool("from_pack.py", "--pack", str(out), "--runs", str(back))
+    tool("from_pack", "--pack", str(out), "--runs", str(back))
     assert torch.load(back / "decoder" / "decoder_last.pt")["step"] == 3
     again = tmp_path / "again"
     again.mkdir()
-    tool("build_pack.py", "--runs", str(back), "--out", str(again))
+    tool("build_pack", "--runs", str(back), "--out", str(again))
     for graph in ["encoder", "decoder", "denoiser_fp32", "denoiser_lora", "denoiser_student"]:
         assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
     # …and says the same about how it was made (steps, the notes of stages made elsewhere, licence).
@@ -200,10 +290,35 @@ def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
     the step in hand once the budget is spent (here: during caching)."""
     root = runs.parent
     alex = REPO.parent / "shared" / "data" / "lpips" / "lpips_alex_v0.1.safetensors"
-    out = run("train_decoder.py", "--data", f"{root / 'color'},{root / 'lineart'}", "--vae", str(runs / "vae" / "vae_last.pt"),
-              "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
-              "--run", str(tmp_path / "dec"), "--baseline-steps", "2", "--student-steps", "1", "--crop", "8,8",
-              "--batch", "2", "--steps", "50", "--minutes", "0.0001", "--lpips", "1", "--lpips-net", "alex").stdout
+    out = run(
+        "train_decoder",
+        "--data",
+        f"{root / 'color'},{root / 'lineart'}",
+        "--vae",
+        str(runs / "vae" / "vae_last.pt"),
+        "--denoiser",
+        str(runs / "denoiser" / "denoiser_last.pt"),
+        "--student",
+        str(runs / "student" / "student_last.pt"),
+        "--run",
+        str(tmp_path / "dec"),
+        "--baseline-steps",
+        "2",
+        "--student-steps",
+        "1",
+        "--crop",
+        "8,8",
+        "--batch",
+        "2",
+        "--steps",
+        "50",
+        "--minutes",
+        "0.0001",
+        "--lpips",
+        "1",
+        "--lpips-net",
+        "alex",
+    ).stdout
     assert ("perceptual term: LPIPS-alex × 1.0" if alex.exists() else "perceptual term: none") in out
     assert (tmp_path / "dec" / "samples_train.pt").exists() and (tmp_path / "dec" / "samples_train_lineart.pt").exists()
     assert (runs / "denoiser" / "latents_train_lineart.pt").exists()
@@ -217,7 +332,8 @@ def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
 
 
 def test_the_licence_names_the_drawn_sets_a_stage_trained_on():
-    from build_pack import license_text
+    from models.training.build_pack import license_text
+
     assert license_text("") == "MIT (weights trained by this project on its own generated data)"
     both = license_text("denoiser: … 125 Synfig clips; decoder: its last stage also trained on 1116 sprites clips")
     assert "Synfig's example documents" in both and "wesnoth-1.16-data and pingus-data sprites" in both
@@ -229,11 +345,40 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     """train_decoder.py --motion --init <a decoder without the prior> caches the clips' classical flows
     (both directions, full keyframes), starts from that decoder and trains one that takes them and τ."""
     root = runs.parent
-    dec = ["train_decoder.py", "--data", str(root / "color"), "--vae", str(runs / "vae" / "vae_last.pt"),
-           "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
-           "--run", str(tmp_path / "dec"), "--samples", str(runs / "decoder"), "--baseline-steps", "2", "--student-steps", "1",
-           "--crop", "8,8", "--batch", "2", "--ckpt-every", "2", "--motion", "--init", str(runs / "decoder" / "decoder_last.pt"),
-           "--psnr", "0.5", "--val-every", "2", "--val-clips", "1"]
+    dec = [
+        "train_decoder",
+        "--data",
+        str(root / "color"),
+        "--vae",
+        str(runs / "vae" / "vae_last.pt"),
+        "--denoiser",
+        str(runs / "denoiser" / "denoiser_last.pt"),
+        "--student",
+        str(runs / "student" / "student_last.pt"),
+        "--run",
+        str(tmp_path / "dec"),
+        "--samples",
+        str(runs / "decoder"),
+        "--baseline-steps",
+        "2",
+        "--student-steps",
+        "1",
+        "--crop",
+        "8,8",
+        "--batch",
+        "2",
+        "--ckpt-every",
+        "2",
+        "--motion",
+        "--init",
+        str(runs / "decoder" / "decoder_last.pt"),
+        "--psnr",
+        "0.5",
+        "--val-every",
+        "2",
+        "--val-clips",
+        "1",
+    ]
     run(*dec, "--steps", "2")
     assert "at step 2" in run(*dec, "--steps", "3").stdout
     # With --psnr the log carries each step's crop PSNR; whole validation frames are scored every
@@ -249,16 +394,35 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     warp_psnr = float(whole["warp_psnr"])
     motion = torch.load(runs / "decoder" / "motion_train.pt")
     clip = sorted((root / "color" / "train").iterdir())[0]
-    h, w = procedural.make_scene(int(clip.name.split("_")[1])).height, procedural.make_scene(int(clip.name.split("_")[1])).width
+    h, w = (
+        procedural.make_scene(int(clip.name.split("_")[1])).height,
+        procedural.make_scene(int(clip.name.split("_")[1])).width,
+    )
     assert motion[clip.name].shape == (4, h, w) and torch.isfinite(motion[clip.name].float()).all()
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["decoder_config"] == {"corr_radius": 0, "motion": True} and state["step"] == 3
     assert state["ema"].keys() == torch.load(runs / "decoder" / "decoder_last.pt")["ema"].keys()
     # latent_ablation.py scores such a decoder too: it gets the Farneback flows and τ = ½.
-    out = run("latent_ablation.py", "--runs", str(runs), "--decoder", str(tmp_path / "dec" / "decoder_last.pt"),
-              "--data", str(root / "color"), "--limit", "1").stdout
+    out = run(
+        "latent_ablation",
+        "--runs",
+        str(runs),
+        "--decoder",
+        str(tmp_path / "dec" / "decoder_last.pt"),
+        "--data",
+        str(root / "color"),
+        "--limit",
+        "1",
+    ).stdout
     assert "(motion prior)" in out and all(math.isfinite(v) for v in ablation_rows(out).values())
-    assert set(ablation_rows(out)) == {"true latent", "baseline sample", "keyframe average", "zeros", "flow warp", "frame blend"}
+    assert set(ablation_rows(out)) == {
+        "true latent",
+        "baseline sample",
+        "keyframe average",
+        "zeros",
+        "flow warp",
+        "frame blend",
+    }
     # The training log's flow warp is latent_ablation's (same clip; the log's flows are the cached half-precision ones).
     assert abs(ablation_rows(out)["flow warp"] - warp_psnr) < 0.05
 
@@ -271,17 +435,22 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     (runs_copy / "decoder5" / "decoder_last.pt").write_bytes((tmp_path / "dec" / "decoder_last.pt").read_bytes())
     lora_that_matters(runs / "lora" / "lora_last.pt", runs_copy / "lora" / "lora_last.pt")
     out = tmp_path / "pack"
-    assert "motion vs torch" in tool("build_pack.py", "--runs", str(runs_copy), "--out", str(out)).stdout
+    assert "motion vs torch" in tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
     manifest = json.loads((out / "manifest.json").read_text())
-    assert manifest["graphs"]["decoder"]["inputs"] == {"latent": "latent", "startImage": "start_image",
-                                                       "endImage": "end_image", "motion": "motion", "position": "position"}
+    assert manifest["graphs"]["decoder"]["inputs"] == {
+        "latent": "latent",
+        "startImage": "start_image",
+        "endImage": "end_image",
+        "motion": "motion",
+        "position": "position",
+    }
     assert manifest["graphs"]["motion"]["file"] == "motion.onnx"
     assert manifest["graphs"]["motion"]["sizeBytes"] == (out / "motion.onnx").stat().st_size
     assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
     # from_pack.py reads such a pack back too, and exporting that again gives the same graphs.
     back, again = tmp_path / "back", tmp_path / "again"
-    tool("from_pack.py", "--pack", str(out), "--runs", str(back))
-    tool("build_pack.py", "--runs", str(back), "--out", str(again))
+    tool("from_pack", "--pack", str(out), "--runs", str(back))
+    tool("build_pack", "--runs", str(back), "--out", str(again))
     assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"] == {"motion": True}
     for graph in ["decoder", "motion"]:
         assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
@@ -291,15 +460,34 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     """gpu_session.sh: `prepare` makes slim checkpoints of a runs folder; `train` (here on the CPU, tiny and
     short) builds data, fine-tunes denoiser, student and decoder side by side within its budget and leaves
     slim checkpoints, the same weights as .npz and the logs in OUT."""
-    env = {"PATH": "/usr/bin:/bin", "PY": sys.executable, "CARRY": str(tmp_path / "carry"), "RUNS": str(runs),
-           "DATA": str(tmp_path / "no-data"), "HOME": str(tmp_path)}
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "PY": sys.executable,
+        "CARRY": str(tmp_path / "carry"),
+        "RUNS": str(runs),
+        "DATA": str(tmp_path / "no-data"),
+        "HOME": str(tmp_path),
+    }
     script = str(T / "gpu_session.sh")
     prep = subprocess.run(["bash", script, "prepare"], env=env, capture_output=True, text=True, timeout=120)
     assert prep.returncode == 0, prep.stderr[-2000:]
     assert {p.name for p in (tmp_path / "carry").glob("*.pt")} == {"vae.pt", "denoiser.pt", "student.pt", "decoder.pt"}
-    env.update(DEVICE="cpu", WORK=str(tmp_path / "work"), OUT=str(tmp_path / "out"), BUDGET="45", PROC_TRAIN="4",
-               PROC_VAL="2", SHARDS="2", THREADS="1", DEN_BATCH="2", DEC_BATCH="1", SAMPLE_GROUP="4", DEN_SHARE="40", STU_BATCH="2",
-               STU_PIXEL_BATCH="1")
+    env.update(
+        DEVICE="cpu",
+        WORK=str(tmp_path / "work"),
+        OUT=str(tmp_path / "out"),
+        BUDGET="45",
+        PROC_TRAIN="4",
+        PROC_VAL="2",
+        SHARDS="2",
+        THREADS="1",
+        DEN_BATCH="2",
+        DEC_BATCH="1",
+        SAMPLE_GROUP="4",
+        DEN_SHARE="40",
+        STU_BATCH="2",
+        STU_PIXEL_BATCH="1",
+    )
     proc = subprocess.run(["bash", script, "train"], env=env, capture_output=True, text=True, timeout=300)
     out = tmp_path / "out"
     assert proc.returncode == 0, (out / "session.log").read_text()[-3000:]
@@ -308,15 +496,18 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     for name in ("denoiser", "student", "decoder"):
         state = torch.load(out / f"{name}.pt")
         assert state["step"] >= 1, name
-        assert [int(r["step"]) for r in csv.DictReader(open(out / f"{name}_log.csv"))] == list(range(1, state["step"] + 1))
+        assert [int(r["step"]) for r in csv.DictReader(open(out / f"{name}_log.csv"))] == list(
+            range(1, state["step"] + 1)
+        )
         assert all(np.array_equal(weights[f"{name}/{k}"], v.numpy()) for k, v in state["ema"].items()), name
 
 
 def test_the_psnr_term_is_minus_each_crops_psnr_over_ten():
     """train_decoder.py --psnr: the term is the mean of the crops' own PSNR (dB, negated, / 10), not the
     PSNR of the batch's pooled error."""
-    from train_decoder import crop_psnr_loss
-    from trainlib import psnr
+    from models.training.losses import crop_psnr_loss
+    from models.training.trainlib import psnr
+
     g = torch.Generator().manual_seed(0)
     a = torch.rand((2, 3, 8, 8), generator=g) * 2 - 1
     b = a.clone()
@@ -333,11 +524,44 @@ def test_fitted_crops_and_report_protocol_validation(runs, tmp_path):
     the loss); --fit-val-clips scores whole validation frames in the report's protocol, next to the
     flow warp made the same way."""
     root = runs.parent
-    dec = ["train_decoder.py", "--data", str(root / "color"), "--vae", str(runs / "vae" / "vae_last.pt"),
-           "--denoiser", str(runs / "denoiser" / "denoiser_last.pt"), "--student", str(runs / "student" / "student_last.pt"),
-           "--run", str(tmp_path / "dec"), "--samples", str(runs / "decoder"), "--baseline-steps", "2", "--student-steps", "1",
-           "--crop", "8,8", "--batch", "2", "--ckpt-every", "2", "--motion", "--init", str(runs / "decoder" / "decoder_last.pt"),
-           "--fitted", "1", "--zoom", "1.5,1.5", "--fit-val-clips", "1", "--val-every", "2", "--val-clips", "0"]
+    dec = [
+        "train_decoder",
+        "--data",
+        str(root / "color"),
+        "--vae",
+        str(runs / "vae" / "vae_last.pt"),
+        "--denoiser",
+        str(runs / "denoiser" / "denoiser_last.pt"),
+        "--student",
+        str(runs / "student" / "student_last.pt"),
+        "--run",
+        str(tmp_path / "dec"),
+        "--samples",
+        str(runs / "decoder"),
+        "--baseline-steps",
+        "2",
+        "--student-steps",
+        "1",
+        "--crop",
+        "8,8",
+        "--batch",
+        "2",
+        "--ckpt-every",
+        "2",
+        "--motion",
+        "--init",
+        str(runs / "decoder" / "decoder_last.pt"),
+        "--fitted",
+        "1",
+        "--zoom",
+        "1.5,1.5",
+        "--fit-val-clips",
+        "1",
+        "--val-every",
+        "2",
+        "--val-clips",
+        "0",
+    ]
     out = run(*dec, "--steps", "2").stdout
     assert "report-protocol validation on 1 clips" in out
     assert "at step 2" in run(*dec, "--steps", "3").stdout
@@ -351,7 +575,8 @@ def test_fitted_batch_maps_native_regions_to_the_crop(tmp_path):
     """DecoderCrops.fitted_batch: the keyframes of a native region resized to the crop (quantised), the
     target left at native size, the flows resized with their vectors scaled by the same factor."""
     import random
-    from train_decoder import DecoderCrops, quantize, studio_resize
+    from models.training.decoder_data import DecoderCrops, quantize, studio_resize
+
     clip = tmp_path / "train" / "a"
     clip.mkdir(parents=True)
     rng = np.random.default_rng(0)
@@ -370,25 +595,30 @@ def test_fitted_batch_maps_native_regions_to_the_crop(tmp_path):
 
 
 def test_studio_resize_matches_the_studios_resize_image(tmp_path):
-    """train_decoder.studio_resize + quantize (the fit the decoder trains and validates with) equals
+    """decoder_data.studio_resize + quantize (the fit the decoder trains and validates with) equals
     the studio's resizeImage (src/core/image.ts) within one level, up and down by factors ≤ 2."""
-    from train_decoder import studio_resize, quantize
+    from models.training.decoder_data import quantize, studio_resize
+
     rng = np.random.default_rng(1)
     img = rng.integers(0, 256, (23, 37, 3), dtype=np.uint8)
-    Image.fromarray(img).save(tmp_path / "in.png")
+    rgba = np.concatenate([img, np.full((23, 37, 1), 255, np.uint8)], axis=2)
+    (tmp_path / "in.json").write_text(json.dumps({"width": 37, "height": 23, "data": rgba.flatten().tolist()}))
     sizes = [(46, 74), (37, 59), (15, 25), (12, 19)]
     tsx = REPO / "node_modules" / ".bin" / "tsx"
     script = tmp_path / "resize.mts"
     script.write_text(
+        "import { readFileSync } from 'node:fs';\n"
         f"import {{ resizeImage }} from {json.dumps((REPO / 'src' / 'core' / 'image.ts').as_posix())};\n"
-        f"import {{ readPng, writePng }} from {json.dumps((REPO / 'src' / 'cli' / 'nodeRuntime.ts').as_posix())};\n"
-        f"const img = await readPng({json.dumps((tmp_path / 'in.png').as_posix())});\n"
-        + "".join(f"await writePng({json.dumps((tmp_path / f'{h}x{w}.png').as_posix())}, resizeImage(img, {w}, {h}));\n"
-                  for h, w in sizes))
+        f"const raw = JSON.parse(readFileSync({json.dumps((tmp_path / 'in.json').as_posix())}, 'utf8'));\n"
+        "const img = { width: raw.width, height: raw.height, data: Uint8ClampedArray.from(raw.data) };\n"
+        f"const sizes = {json.dumps(sizes)};\n"
+        "console.log(JSON.stringify(sizes.map(([h, w]) => Array.from(resizeImage(img, w, h).data))));\n"
+    )
     check = subprocess.run([str(tsx), str(script)], cwd=REPO, capture_output=True, text=True, timeout=60)
     assert check.returncode == 0, check.stderr[-2000:]
+    resized = json.loads(check.stdout.strip().splitlines()[-1])
     x = torch.from_numpy(img).permute(2, 0, 1)[None].float() / 127.5 - 1
-    for h, w in sizes:
+    for (h, w), data in zip(sizes, resized):
         ours = ((quantize(studio_resize(x, (h, w)))[0].permute(1, 2, 0) + 1) * 127.5).round().numpy()
-        studio = np.asarray(Image.open(tmp_path / f"{h}x{w}.png").convert("RGB")).astype(np.float64)
+        studio = np.asarray(data, dtype=np.float64).reshape(h, w, 4)[:, :, :3]
         assert np.abs(ours - studio).max() <= 1, (h, w)

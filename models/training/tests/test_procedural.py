@@ -1,14 +1,12 @@
 """The procedural triplet builder: ATD-12K layout, exact middle frames, deterministic, split by clip."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "data"))
-import procedural  # noqa: E402
+from models.training.data import procedural
 
 
 def _px(path: Path) -> np.ndarray:

@@ -12,13 +12,14 @@ import onnx
 import pytest
 import torch
 
+from models.training.export import LiveLoraScale
+from models.training.export import DENOISER_INPUTS, example_inputs
+from models.training.make_tiny_pack import build_modules, export
+from models.training.onnx_fp16 import convert_to_fp16
+from models.training.ort_node import run_onnx
+from models.training.layers import BaselineView
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-from export import LiveLoraScale  # noqa: E402
-from make_tiny_pack import DENOISER_INPUTS, build_modules, example_inputs, export  # noqa: E402
-from onnx_fp16 import convert_to_fp16  # noqa: E402
-from ort_node import run_onnx  # noqa: E402
-from tiny_model import BaselineView  # noqa: E402
 
 REPO = HERE.parents[2]
 PACK = REPO / "models" / "tiny"
@@ -81,8 +82,13 @@ def exported(tmp_path_factory, modules):
     axes = {k: {0: "b", 2: "h", 3: "w"} for k in ["sample", "start_latent", "end_latent", "prediction"]}
     axes.update({"timestep": {0: "b"}, "position": {0: "b"}})
     with torch.no_grad():
-        data = export(LiveLoraScale(den), tuple(ex[k] for k in DENOISER_INPUTS) + (torch.tensor([0.5]),),
-                      DENOISER_INPUTS + ["lora_scale"], ["prediction"], {**axes, "lora_scale": {}})
+        data = export(
+            LiveLoraScale(den),
+            tuple(ex[k] for k in DENOISER_INPUTS) + (torch.tensor([0.5]),),
+            DENOISER_INPUTS + ["lora_scale"],
+            ["prediction"],
+            {**axes, "lora_scale": {}},
+        )
     (d / "lora.onnx").write_bytes(data)
     onnx.save(convert_to_fp16(onnx.load_from_string(data)), d / "lora_fp16.onnx")
     return d, ex
@@ -209,10 +215,10 @@ def test_committed_graphs_match_pytorch_at_another_size(modules):
 
 def _alphas_cumprod() -> np.ndarray:
     """scaled_linear 0.00085..0.012, rescaled to zero terminal SNR (Lin et al. 2023, Alg. 1)."""
-    betas = np.linspace(0.00085 ** 0.5, 0.012 ** 0.5, 1000) ** 2
+    betas = np.linspace(0.00085**0.5, 0.012**0.5, 1000) ** 2
     s = np.sqrt(np.cumprod(1 - betas))
     s = (s - s[-1]) * (s[0] / (s[0] - s[-1]))
-    return s ** 2
+    return s**2
 
 
 def test_full_chain_at_batch_3_through_onnxruntime_node(modules):
@@ -236,10 +242,22 @@ def test_full_chain_at_batch_3_through_onnxruntime_node(modules):
         a_t = abar[t]
         a_prev = abar[ts[i + 1]] if i + 1 < steps else 1.0
         tt = np.full(batch, float(t), np.float32)
-        v = run_onnx(PACK / "denoiser_lora.onnx", {"sample": x, "timestep": tt, "start_latent": start,
-                                                    "end_latent": end, "position": tau, "lora_scale": scale})["prediction"]
-        v_ref = with_lora(den, (x_torch, torch.from_numpy(tt), torch.from_numpy(start), torch.from_numpy(end),
-                                torch.from_numpy(tau)), float(scale[0])).numpy()
+        v = run_onnx(
+            PACK / "denoiser_lora.onnx",
+            {
+                "sample": x,
+                "timestep": tt,
+                "start_latent": start,
+                "end_latent": end,
+                "position": tau,
+                "lora_scale": scale,
+            },
+        )["prediction"]
+        v_ref = with_lora(
+            den,
+            (x_torch, torch.from_numpy(tt), torch.from_numpy(start), torch.from_numpy(end), torch.from_numpy(tau)),
+            float(scale[0]),
+        ).numpy()
         assert v.shape == x.shape and np.isfinite(v).all()
         for arr, out in ((x, v), (x_torch.numpy(), v_ref)):
             x0 = np.sqrt(a_t) * arr - np.sqrt(1 - a_t) * out
@@ -254,8 +272,12 @@ def test_full_chain_at_batch_3_through_onnxruntime_node(modules):
 
 def test_committed_pack_is_what_the_builder_makes(tmp_path):
     """The builder is deterministic: rebuilding gives the committed files byte for byte."""
-    proc = subprocess.run([sys.executable, str(HERE.parent / "make_tiny_pack.py"), "--out", str(tmp_path), "--no-check"],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.training.make_tiny_pack", "--out", str(tmp_path), "--no-check"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     for name in [*PACK_FILES, "manifest.json"]:
         assert (tmp_path / name).read_bytes() == (PACK / name).read_bytes(), name

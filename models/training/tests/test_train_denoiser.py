@@ -1,14 +1,13 @@
 """The diffusion schedule used for training matches the studio's sampler (training itself: test_pack_pipeline.py)."""
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import torch
 
+from models.training.diffusion import Schedule
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-from diffusion import Schedule  # noqa: E402
 
 
 def test_schedule_matches_the_published_values():

@@ -8,18 +8,39 @@ from pathlib import Path
 
 import torch
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE.parent / "data"))
-import procedural  # noqa: E402
+from models.training.data import procedural
 
-SCRIPT = HERE.parent / "train_vae.py"
+HERE = Path(__file__).resolve().parent
+
+REPO = HERE.parents[2]
 
 
 def _train(data: Path, run: Path, steps: int) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(SCRIPT), "--data", str(data), "--run", str(run), "--steps", str(steps),
-                           "--batch", "2", "--crop", "64", "--ckpt-every", "2", "--threads", "1"],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "models.training.train_vae",
+            "--data",
+            str(data),
+            "--run",
+            str(run),
+            "--steps",
+            str(steps),
+            "--batch",
+            "2",
+            "--crop",
+            "64",
+            "--ckpt-every",
+            "2",
+            "--threads",
+            "1",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_resumes_from_checkpoint(tmp_path):
@@ -37,13 +58,12 @@ def test_resumes_from_checkpoint(tmp_path):
 
 
 def test_log_rows_after_the_checkpoint_are_dropped_on_resume(tmp_path):
-    sys.path.insert(0, str(HERE.parent))
-    from trainlib import CsvLog
+    from models.training.trainlib import CsvLog
 
     log = CsvLog(tmp_path / "log.csv", ["step", "loss"], 0)
     for s in range(1, 6):
-        log.row([s, 0.1])
+        log.row({"step": s, "loss": 0.1})
     resumed = CsvLog(tmp_path / "log.csv", ["step", "loss"], 3)  # the checkpoint was at step 3
-    resumed.row([4, 0.2])
+    resumed.row({"step": 4, "loss": 0.2})
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [(int(r["step"]), r["loss"]) for r in rows] == [(1, "0.1"), (2, "0.1"), (3, "0.1"), (4, "0.2")]

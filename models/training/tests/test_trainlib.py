@@ -3,15 +3,12 @@ checkpoints that hold CPU tensors whatever device trained them."""
 from __future__ import annotations
 
 import random
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import trainlib  # noqa: E402
-from trainlib import Checkpoint, StepBudget, pick_device  # noqa: E402
+from models.training import trainlib
+from models.training.trainlib import Checkpoint, StepBudget, pick_device
 
 
 class Clock:
@@ -61,8 +58,9 @@ def test_checkpoints_hold_cpu_tensors_and_resume(tmp_path):
     ckpt = Checkpoint(tmp_path, "m")
     ckpt.save(7, random.Random(1), {"note": "x"}, model=model, opt=opt)
     state = torch.load(tmp_path / "m_last.pt")
-    tensors = [v for v in state["model"].values()] + [v for s in state["opt"]["state"].values() for v in s.values()
-                                                       if isinstance(v, torch.Tensor)]
+    tensors = [v for v in state["model"].values()] + [
+        v for s in state["opt"]["state"].values() for v in s.values() if isinstance(v, torch.Tensor)
+    ]
     assert tensors and all(t.device.type == "cpu" for t in tensors)
     again = torch.nn.Linear(3, 2)
     assert Checkpoint(tmp_path, "m").resume(random.Random(2), model=again) == 7

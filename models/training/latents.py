@@ -1,0 +1,120 @@
+"""Latent data the denoiser trainers share: the frozen VAE encoder's latents of every clip (cached once
+per set and split), a trained denoiser loaded for sampling, and random latent crops with augmentation.
+"""
+
+from __future__ import annotations
+
+import random
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import NamedTuple
+
+import torch
+
+from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder
+from models.training.trainlib import clip_frames, clip_targets, list_clips, load_rgb
+
+# Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
+CROPS = [(20, 32), (32, 48)]
+
+
+@torch.no_grad()
+def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path, device: torch.device | str = "cpu") -> dict:
+    """Encodes every clip's frames with the frozen VAE encoder (posterior mean), once; the cache
+    holds CPU tensors whatever device encoded it: {"clips": {name: {"keys": [2, C, h, w] half,
+    "targets": [T, C, h, w] half, "taus": [T]}}, "std": …, "mean": …} (std and mean of the keyframe
+    latents)."""
+    if out.exists():
+        return torch.load(out, map_location="cpu")
+    enc = CelEncoder()
+    enc.load_state_dict(torch.load(vae_ckpt, map_location="cpu")["enc"])
+    enc.eval().to(device)
+    clips = {}
+    found = list_clips(data, split)
+
+    def load(clip: Path) -> torch.Tensor:
+        return torch.stack([load_rgb(p) for p in clip_frames(clip)])
+
+    with ThreadPoolExecutor(max_workers=8) as pool:  # PNG decoding releases the GIL
+        for i in range(0, len(found), 64):  # in chunks: the decoded frames of a whole set need not fit in memory
+            chunk = found[i : i + 64]
+            for clip, x in zip(chunk, pool.map(load, chunk)):
+                h, w = x.shape[-2] // 8 * 8, x.shape[-1] // 8 * 8
+                lat = enc(x[:, :, :h, :w].to(device))[0].half().cpu()
+                clips[clip.name] = {"keys": lat[:2], "targets": lat[2:], "taus": [t for _, t in clip_targets(clip)]}
+    stacked = torch.cat([c["keys"].float().flatten() for c in clips.values()])
+    result = {"clips": clips, "std": float(stacked.std()), "mean": float(stacked.mean())}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result, out)
+    return result
+
+
+def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:
+    """A trained denoiser's EMA weights, frozen and in eval mode, and its latent scale factor."""
+    state = torch.load(path, map_location="cpu")
+    model = CelDenoiser(CelConfig.from_dict(state["config"]))
+    model.load_state_dict(state["ema"])
+    return model.eval().requires_grad_(False), float(state["scale_factor"])
+
+
+class LatentCrop(NamedTuple):
+    """Where one item of a LatentBatch came from: the clip, the index of its target (in-between) frame,
+    the crop (latent cells) and the augmentation applied."""
+
+    clip: str
+    target: int
+    y: int
+    x: int
+    h: int
+    w: int
+    flipped: bool
+    reversed: bool
+
+
+class LatentBatch(NamedTuple):
+    """Scaled latent crops [B, C, h, w] of the keyframes and the in-between, its τ [B], and where each
+    item came from."""
+
+    start: torch.Tensor
+    middle: torch.Tensor
+    end: torch.Tensor
+    tau: torch.Tensor
+    crops: list[LatentCrop]
+
+
+class LatentTriplets:
+    """Random latent crops of cached clips with flips and time reversal (start ↔ end, τ → 1 − τ)."""
+
+    def __init__(self, clips: dict, scale: float, rng: random.Random, mid_prob: float = 0.5):
+        self.clips, self.scale, self.rng, self.mid_prob = clips, scale, rng, mid_prob
+        self.names = sorted(clips)
+
+    def batch(self, n: int, crop: tuple[int, int] | None = None) -> LatentBatch:
+        ch, cw = crop or self.rng.choice(CROPS)
+        names = [
+            k for k in self.names if self.clips[k]["keys"].shape[-2] >= ch and self.clips[k]["keys"].shape[-1] >= cw
+        ]
+        s, m, e, taus, where = [], [], [], [], []
+        for _ in range(n):
+            name = self.rng.choice(names)
+            c = self.clips[name]
+            k = 0 if len(c["taus"]) == 1 or self.rng.random() < self.mid_prob else self.rng.randrange(1, len(c["taus"]))
+            lat = torch.cat([c["keys"][:1], c["targets"][k : k + 1], c["keys"][1:]]).float() * self.scale
+            tau = c["taus"][k]
+            _, _, h, w = lat.shape
+            y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
+            lat = lat[:, :, y : y + ch, x : x + cw]
+            flip = self.rng.random() < 0.5
+            if flip:
+                lat = lat.flip(-1)
+            rev = self.rng.random() < 0.5
+            if rev:
+                lat, tau = lat.flip(0), 1.0 - tau
+            s.append(lat[0])
+            m.append(lat[1])
+            e.append(lat[2])
+            taus.append(tau)
+            where.append(LatentCrop(name, k, y, x, ch, cw, flip, rev))
+        return LatentBatch(
+            torch.stack(s), torch.stack(m), torch.stack(e), torch.tensor(taus, dtype=torch.float32), where
+        )

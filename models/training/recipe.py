@@ -1,0 +1,216 @@
+"""The bundled pack's training recipe as data: the data sets it builds and its stages, in order.
+
+Each stage runs one trainer (`python3 -m models.training.<trainer>`) with fixed arguments into its run
+folder under runs/; train_pack.py runs them. Stages are named for what they add. The decoder stages'
+run folders keep the names they were first trained under (runs/decoder, runs/decoder2 …): existing
+runs resume where they are, and the experiment log (docs/experiment-log.md) refers to them so.
+
+    stage                      run folder        adds
+    vae                        runs/vae          the latent space (encoder + reference decoder)
+    denoiser                   runs/denoiser     the baseline denoiser
+    lora                       runs/lora         the line-art LoRA adapter
+    student                    runs/student      the 4-step student
+    decoder-base               runs/decoder      the FlowDecoder on sampled latents (and the sample caches)
+    decoder-perceptual         runs/decoder2     a stronger LPIPS-Squeeze term at a lower learning rate
+    decoder-matching           runs/decoder3     the 1/16 cost volume between the keyframes
+    decoder-perceptual-strong  runs/decoder4     LPIPS-Squeeze × 4: PSNR traded for LPIPS
+    decoder-motion             runs/decoder5     the classical flow prior (the pack's motion graph) and τ
+    decoder-fitted             runs/decoder6     crops as the letterbox fit shows them, Debian sprites, PSNR
+    (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
+
+build_pack.py exports the decoder of the last of these run folders that holds a checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+VAE = "runs/vae/vae_last.pt"
+DENOISER = "runs/denoiser/denoiser_last.pt"
+STUDENT = "runs/student/student_last.pt"
+
+
+@dataclass(frozen=True)
+class DataSet:
+    """A triplet set the recipe builds when `folder`/val is missing: `python3 -m <builder> <args>`."""
+
+    name: str
+    folder: str
+    builder: str
+    args: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One training stage: `python3 -m models.training.<trainer> --run <run> --steps N <args>`, N from the
+    environment variable `steps_env` (default `steps`), after the sets in `data` are built."""
+
+    name: str
+    trainer: str
+    run: str
+    steps: int
+    steps_env: str
+    args: tuple[str, ...]
+    data: tuple[str, ...] = ()
+    about: str = ""
+
+
+DATA_SETS = {
+    s.name: s
+    for s in (
+        DataSet(
+            "procedural",
+            "data/procedural",
+            "models.training.data.procedural",
+            ("--out", "data/procedural", "--train", "2000", "--val", "150"),
+        ),
+        DataSet(
+            "lineart",
+            "data/lineart",
+            "models.training.data.procedural",
+            ("--out", "data/lineart", "--train", "600", "--val", "50", "--seed", "500000", "--style", "lineart"),
+        ),
+        DataSet(
+            "sprites",
+            "data/sprites",
+            "models.training.data.sprites",
+            ("--out", "data/sprites", "--cache", "data/debs", "--packages", "wesnoth-1.16-data", "pingus-data"),
+        ),
+    )
+}
+
+# The run folder (under runs/) of the first decoder stage, whose sample caches (samples_<split>.pt: the
+# baseline's and the student's latents for the training clips) the later decoder stages read.
+SAMPLES_RUN = "decoder"
+# What every decoder stage reads: the frozen encoder, the samplers, and the first stage's sample caches.
+_DECODER_INPUTS = ("--vae", VAE, "--denoiser", DENOISER, "--student", STUDENT)
+_FINE_TUNE = (*_DECODER_INPUTS, "--samples", f"runs/{SAMPLES_RUN}")
+# From the matching stage on: the cost volume, wider crops (so that motions fit in them), denser checkpoints.
+_MATCHING = ("--corr-radius", "4", "--crop", "20,32", "--batch", "6", "--ckpt-every", "100")
+
+STAGES = (
+    Stage(
+        "vae",
+        "train_vae",
+        "runs/vae",
+        3000,
+        "VAE_STEPS",
+        ("--data", "data/procedural"),
+        ("procedural",),
+        "the latent space: encoder and reference decoder",
+    ),
+    Stage(
+        "denoiser",
+        "train_denoiser",
+        "runs/denoiser",
+        4000,
+        "DENOISER_STEPS",
+        ("--data", "data/procedural", "--vae", VAE),
+        ("procedural",),
+        "the baseline denoiser",
+    ),
+    Stage(
+        "lora",
+        "train_lora",
+        "runs/lora",
+        400,
+        "LORA_STEPS",
+        ("--data", "data/lineart", "--vae", VAE, "--base", DENOISER),
+        ("lineart",),
+        "the line-art LoRA adapter on the frozen baseline",
+    ),
+    Stage(
+        "student",
+        "distill_student",
+        "runs/student",
+        800,
+        "STUDENT_STEPS",
+        ("--data", "data/procedural", "--vae", VAE, "--teacher", DENOISER),
+        ("procedural",),
+        "the 4-step student, distilled from the baseline",
+    ),
+    Stage(
+        "decoder-base",
+        "train_decoder",
+        "runs/decoder",
+        1500,
+        "DECODER_STEPS",
+        ("--data", "data/procedural", *_DECODER_INPUTS),
+        ("procedural",),
+        "the pack's FlowDecoder on the latents the baseline and the student sample (cached here)",
+    ),
+    Stage(
+        "decoder-perceptual",
+        "train_decoder",
+        "runs/decoder2",
+        700,
+        "DECODER_FT_STEPS",
+        ("--data", "data/procedural", *_FINE_TUNE, "--init", "runs/decoder/decoder_last.pt")
+        + ("--lpips", "2.0", "--lr", "3e-4", "--seed", "4"),
+        ("procedural",),
+        "a stronger perceptual term at a lower learning rate",
+    ),
+    Stage(
+        "decoder-matching",
+        "train_decoder",
+        "runs/decoder3",
+        1200,
+        "DECODER_CORR_STEPS",
+        ("--data", "data/procedural", *_FINE_TUNE, "--init", "runs/decoder2/decoder_last.pt", *_MATCHING)
+        + ("--lpips", "1.0", "--lr", "5e-4", "--seed", "5"),
+        ("procedural",),
+        "a 1/16 cost volume between the keyframes joins the flow estimate (it starts as a no-op, so the stage "
+        "begins where the last one ended)",
+    ),
+    Stage(
+        "decoder-perceptual-strong",
+        "train_decoder",
+        "runs/decoder4",
+        400,
+        "DECODER_PERC_STEPS",
+        ("--data", "data/procedural", *_FINE_TUNE, "--init", "runs/decoder3/decoder_last.pt", *_MATCHING)
+        + ("--lpips", "4.0", "--lr", "2e-4", "--seed", "6"),
+        ("procedural",),
+        "LPIPS-Squeeze × 4 at a low learning rate: trades ~0.15 dB PSNR for ~0.006 LPIPS-Alex",
+    ),
+    Stage(
+        "decoder-motion",
+        "train_decoder",
+        "runs/decoder5",
+        3000,
+        "DECODER_MOTION_STEPS",
+        ("--data", "data/procedural", *_FINE_TUNE, "--init", "runs/decoder4/decoder_last.pt", "--motion", *_MATCHING)
+        + ("--lpips", "2.0", "--lpips-net", "alex", "--lr", "3e-4", "--seed", "7"),
+        ("procedural",),
+        "the classical flows of the pack's motion graph and τ join the decoder (new weights start at zero); "
+        "LPIPS-Alex, the report's own measure",
+    ),
+    Stage(
+        "decoder-fitted",
+        "train_decoder",
+        "runs/decoder6",
+        1900,
+        "DECODER_FIT_STEPS",
+        ("--data", "data/procedural,data/sprites", *_FINE_TUNE, "--init", "runs/decoder5/decoder_last.pt", "--motion")
+        + (*_MATCHING, "--lpips", "2.0", "--lpips-net", "alex", "--psnr", "0.3", "--lr", "2e-4", "--seed", "8")
+        + ("--fitted", "0.5", "--fit-val-clips", "40", "--val-every", "250")
+        + ("--baseline-clips", "100", "--student-clips", "400"),
+        ("procedural", "sprites"),
+        "half of the steps see their crops as the studio's letterbox fit shows a smaller frame; Debian's game "
+        "sprites join the procedural clips; a little of the report's PSNR joins the loss",
+    ),
+)
+
+# A decoder stage from outside the recipe (e.g. a gpu_session.sh run), exported when present.
+EXTERNAL_DECODER_RUN = "runs/decoder7"
+
+# The decoder stages' run folders (relative to the runs folder), in order.
+DECODER_RUNS = tuple(Path(s.run).name for s in STAGES if s.trainer == "train_decoder") + (
+    Path(EXTERNAL_DECODER_RUN).name,
+)
+
+
+def decoder_checkpoints(runs: Path) -> list[Path]:
+    """The decoder stages' checkpoints under `runs` that exist, in recipe order (the last is the pack's)."""
+    return [runs / d / "decoder_last.pt" for d in DECODER_RUNS if (runs / d / "decoder_last.pt").exists()]
