@@ -18,6 +18,7 @@ import {
 import type { RgbaImage } from './image';
 import type { PackManifest, VariantSpec } from './manifest';
 import { GaussianRng } from './rng';
+import { median } from './stats';
 
 /** `npm run bench`'s warm-up per variant, in the browser and in Node alike (see `warmupMs`). */
 export const BENCH_WARMUP_MS = 2000;
@@ -65,14 +66,6 @@ export interface BenchmarkResult {
     motionMs: number[];
     inbetweenMs: number[];
   };
-}
-
-/** Median of a non-empty list. */
-export function median(values: number[]): number {
-  if (values.length === 0) return NaN;
-  const s = [...values].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** A deterministic noise keyframe at the pack's default size. */

@@ -2,7 +2,7 @@
  * Latent statistics against hand-computed values, non-finite counting and all-zero detection.
  */
 import { describe, expect, it } from 'vitest';
-import { computeLatentStats, isAllZero } from './stats';
+import { computeLatentStats, isAllZero, mean, median } from './stats';
 
 describe('computeLatentStats', () => {
   it('matches hand-computed mean, population std, min and max', () => {
@@ -72,5 +72,15 @@ describe('isAllZero', () => {
     expect(isAllZero(almost)).toBe(false);
     expect(isAllZero(Float32Array.of(0, NaN))).toBe(false);
     expect(isAllZero(Float32Array.of(-1))).toBe(false);
+  });
+});
+
+describe('mean and median', () => {
+  it('take the mean of the two middle values of an even count', () => {
+    expect(median([3, 1, 2])).toBe(2);
+    expect(median([4, 1, 3, 2])).toBe(2.5);
+    expect(median([])).toBeNaN();
+    expect(mean([1, 2, 6])).toBe(3);
+    expect(mean([])).toBeNaN();
   });
 });

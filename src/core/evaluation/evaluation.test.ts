@@ -1,0 +1,245 @@
+/**
+ * The pure half of the pack evaluation: the plan read from any manifest (no variant id written in
+ * the code), the tables and checks from per-triplet scores, and the Markdown drawn from the JSON
+ * record alone. The run on real graphs is src/node/evaluatePack.test.ts.
+ */
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseManifest, type PackManifest } from '../manifest';
+import { loraSweepScales, planEvaluation } from './plan';
+import { psnrCell, renderReport } from './render';
+import {
+  drawnTable,
+  evaluationChecks,
+  mainTable,
+  nativeId,
+  type EvaluationResult,
+  type MetricValues,
+  type ScoredSet,
+} from './summary';
+
+const REPO = resolve(import.meta.dirname, '..', '..', '..');
+function readManifest(pack: string): PackManifest {
+  const r = parseManifest(readFileSync(join(REPO, 'models', pack, 'manifest.json'), 'utf8'));
+  if (!r.ok) throw new Error(r.errors.join('; '));
+  return r.manifest;
+}
+
+describe('planEvaluation', () => {
+  it("reads the cel pack's rows, reference, fast variant and sweep from its manifest", () => {
+    const plan = planEvaluation(readManifest('cel'));
+    expect(plan.configs.map((c) => c.id)).toEqual([
+      'baseline',
+      'lora@0',
+      'lora@0.15',
+      'lora@0.5',
+      'lora@1',
+      'fp16',
+      'student',
+    ]);
+    expect(plan.reference).toMatchObject({ id: 'baseline', steps: 25 });
+    expect(plan.fast).toMatchObject({ id: 'student', steps: 4 });
+    expect(plan.halfPrecision.map((c) => c.id)).toEqual(['fp16']);
+    expect(plan.loraSweeps).toEqual([
+      {
+        variant: 'lora',
+        label: 'Line-art LoRA (live scale)',
+        scales: [0, 0.15, 0.5, 1],
+        configs: ['lora@0', 'lora@0.15', 'lora@0.5', 'lora@1'],
+      },
+    ]);
+    expect(plan.compared.map((c) => c.id)).toEqual(['baseline', 'student']);
+  });
+
+  it('takes the reference from the manifest order and the fast variant from its steps', () => {
+    const cel = readManifest('cel');
+    const renamed = cel.variants.map((v) => ({ ...v, id: `x-${v.id}` }));
+    // The student first: it becomes the reference, and no other variant is faster.
+    const studentFirst = { ...cel, variants: [renamed[3]!, ...renamed.slice(0, 3)] };
+    const plan = planEvaluation(studentFirst);
+    expect(plan.reference.id).toBe('x-student');
+    expect(plan.fast).toBeNull();
+    expect(plan.compared.map((c) => c.id)).toEqual(['x-student']);
+    expect(plan.halfPrecision.map((c) => c.id)).toEqual(['x-fp16']);
+
+    const tiny = planEvaluation(readManifest('tiny'));
+    expect(tiny.reference.id).toBe('baseline');
+    expect(tiny.fast).toBeNull();
+    expect(tiny.configs.every((c) => c.steps === 8)).toBe(true);
+  });
+
+  it('sweeps a LoRA range at its minimum, default, midpoint and maximum', () => {
+    expect(loraSweepScales({ min: 0, default: 0.15, max: 1 })).toEqual([0, 0.15, 0.5, 1]);
+    expect(loraSweepScales({ min: -1, default: 0, max: 1 })).toEqual([-1, 0, 1]);
+  });
+});
+
+/** A set of `n` triplets where each row's metric is given per triplet. */
+function scored(rows: Record<string, Partial<MetricValues>[]>, n: number): ScoredSet {
+  const scores: Record<string, MetricValues[]> = {};
+  for (const [id, values] of Object.entries(rows)) {
+    expect(values).toHaveLength(n);
+    scores[id] = values.map((v) => ({
+      psnr: 20,
+      ssim: 0.9,
+      ssimLuma: 0.9,
+      lpipsAlex: 0.2,
+      lpipsSqueeze: 0.1,
+      ...v,
+    }));
+  }
+  return { triplets: n, scores, diffs: {} };
+}
+
+describe('evaluation checks', () => {
+  const manifest = readManifest('cel');
+  const plan = planEvaluation(manifest);
+  const timings = {
+    perConfig: {},
+    alternating: { reference: [400, 420, 380], fast: [100, 90, 95] },
+    threads: 2,
+  };
+  const rows = (psnr: number[], lpipsAlex: number[]) =>
+    psnr.map((p, i) => ({ psnr: p, lpipsAlex: lpipsAlex[i]! }));
+
+  it('calls a lead better only when its paired interval excludes zero', () => {
+    const set = scored(
+      {
+        baseline: rows([22, 23, 24, 25], [0.1, 0.2, 0.1, 0.2]),
+        blend: rows([21, 22, 23, 24], [0.2, 0.3, 0.2, 0.3]), // 1 dB and 0.1 worse everywhere
+        flow: rows([23, 22, 25, 24.5], [0.1, 0.2, 0.1, 0.2]), // mixed
+        fp16: rows([22.05, 23, 24, 25], [0.1, 0.2, 0.1, 0.2]),
+        student: rows([21, 22, 23, 24], [0.1, 0.2, 0.1, 0.2]),
+      },
+      4,
+    );
+    const c = evaluationChecks(plan, set, timings);
+    const [blend, flow] = c.anchors;
+    expect(blend).toMatchObject({
+      anchor: 'blend',
+      psnr: { reference: 23.5, anchor: 22.5, better: true, paired: { mean: 1, verdict: 'better' } },
+      lpipsAlex: { better: true, paired: { verdict: 'better' } },
+    });
+    expect(blend!.lpipsAlex!.paired!.mean).toBeCloseTo(-0.1, 12);
+    expect(flow!.psnr.better).toBe(false); // 23.5 vs 23.625
+    expect(flow!.psnr.paired!.verdict).toBe('within noise');
+    expect(c.halfPrecision).toEqual([
+      expect.objectContaining({ config: 'fp16', pass: true, lpipsAlexDiff: 0 }),
+    ]);
+    expect(c.halfPrecision[0]!.psnrDiff).toBeCloseTo(0.0125, 12);
+    expect(c.fast).toMatchObject({
+      config: 'student',
+      steps: 4,
+      referenceSteps: 25,
+      psnrDrop: 1,
+      quality: false, // 1 dB > 0.5 dB
+      speedup: 400 / 95,
+      faster: true,
+      inbetweens: 3,
+    });
+  });
+
+  it('fails fp16 beyond its tolerance and a lead when LPIPS is missing', () => {
+    const set = scored(
+      {
+        baseline: rows([22, 23], [0.1, 0.2]),
+        blend: rows([21, 22], [0.2, 0.3]),
+        fp16: rows([22.3, 23], [0.1, 0.2]),
+        student: rows([22, 23], [0.1, 0.2]),
+      },
+      2,
+    );
+    for (const r of set.scores.blend!) r.lpipsAlex = null;
+    const c = evaluationChecks(plan, set, { ...timings, alternating: null });
+    expect(c.anchors).toHaveLength(1); // no flow warp scored, no flow check
+    expect(c.anchors[0]!.lpipsAlex).toBeNull();
+    expect(c.halfPrecision[0]!.pass).toBe(false);
+    expect(c.fast).toMatchObject({ quality: true, faster: false, speedup: null });
+  });
+
+  it('says whether the distance from the reference grows with the LoRA scale', () => {
+    const set = scored({}, 0);
+    set.diffs = { 'lora@0': [0], 'lora@0.15': [0.1], 'lora@0.5': [0.3], 'lora@1': [0.2] };
+    expect(evaluationChecks(plan, set, timings).lora).toEqual([
+      {
+        variant: 'lora',
+        label: 'Line-art LoRA (live scale)',
+        scales: [0, 0.15, 0.5, 1],
+        diffs: [0, 0.1, 0.3, 0.2],
+        growsWithScale: false,
+      },
+    ]);
+  });
+});
+
+describe('tables and the report', () => {
+  const manifest = readManifest('cel');
+  const plan = planEvaluation(manifest);
+
+  it('keeps exact frames apart: the PSNR cell says how many, and the mean of the others', () => {
+    const set = scored(
+      {
+        baseline: [{ psnr: 30 }, { psnr: 32 }, { psnr: Infinity }],
+        student: [{ psnr: 30 }, { psnr: 32 }, { psnr: 34 }],
+        [nativeId('baseline')]: [{}, {}, {}],
+        [nativeId('student')]: [{}, {}, {}],
+        roundtrip: [{ psnr: Infinity }, { psnr: Infinity }, { psnr: Infinity }],
+        blend: [{}, {}, {}],
+        repeat: [{}, {}, {}],
+      },
+      3,
+    );
+    const d = drawnTable(manifest, plan, 'data/x/val', set);
+    expect(d.rows.map((r) => r.id)).toEqual([
+      'baseline',
+      'student',
+      'baseline@native',
+      'student@native',
+      'blend',
+      'repeat',
+      'roundtrip',
+    ]);
+    const [base, student] = d.rows;
+    expect(base).toMatchObject({ psnr: null, psnrExact: 1, psnrOfOthers: 31 });
+    expect(psnrCell(base!, 3)).toBe('∞ (1 of 3 exact; the other 2: 31.00)');
+    expect(psnrCell(student!, 3)).toBe('32.00');
+    expect(psnrCell(d.rows[6]!, 3)).toBe('∞ (3 of 3 exact)');
+    expect(d.rows[6]!.kind).toBe('ceiling');
+  });
+
+  it('draws the same Markdown from the record and from its JSON', () => {
+    const ids = [...plan.configs.map((c) => c.id), 'flow', 'blend', 'repeat'];
+    const set = scored(
+      Object.fromEntries(ids.map((id, i) => [id, [{ psnr: 20 + i }, { psnr: 21 + i }]])),
+      2,
+    );
+    const timings = {
+      perConfig: Object.fromEntries(plan.configs.map((c) => [c.id, [300, 100, 200]])),
+      alternating: { reference: [300], fast: [60] },
+      threads: 2,
+    };
+    const result: EvaluationResult = {
+      pack: { id: manifest.id, name: manifest.name, size: [512, 320] },
+      date: '2026-01-01',
+      data: 'data/procedural/val',
+      triplets: 2,
+      seed: 42,
+      threads: 2,
+      reference: plan.reference.id,
+      fast: plan.fast!.id,
+      table: mainTable(manifest, plan, set, timings),
+      checks: evaluationChecks(plan, set, timings),
+      loraSweeps: plan.loraSweeps.map((s) => ({ ...s, svg: 'lora-sweep.svg' })),
+      drawn: [],
+      reproduce: ['npm run evaluate'],
+    };
+    const md = renderReport(result);
+    expect(renderReport(JSON.parse(JSON.stringify(result)) as EvaluationResult)).toBe(md);
+    expect(result.table.map((r) => r.id)).toEqual(ids);
+    expect(result.table[0]).toMatchObject({ psnr: 20.5, msPerInbetween: 200 });
+    expect(md).toContain('| Baseline (fp32) | 25 | 20.50 | 0.9000 | 0.2000 | 0.1000 |');
+    expect(md).toContain('| Flow warp (Farnebäck, halfway; anchor) | — | 27.50 |');
+    expect(md).toContain('at least 4× faster per in-between: **yes** (5.0×');
+  });
+});

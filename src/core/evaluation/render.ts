@@ -1,0 +1,255 @@
+/**
+ * REPORT.md and the LoRA-sweep SVG, drawn from an `EvaluationResult` alone (what evaluation.json
+ * holds), so the report and the JSON always agree. Pure: runs anywhere.
+ */
+import { METRIC_CONVENTIONS } from '../metrics';
+import type { LoraSweep } from './plan';
+import type {
+  AnchorCheck,
+  EvaluationResult,
+  MetricComparison,
+  PairedSummary,
+  ResultRow,
+} from './summary';
+
+/** A number with `digits` decimals; '—' when missing. */
+export function fmt(x: number | null | undefined, digits: number): string {
+  return x === null || x === undefined || !Number.isFinite(x) ? '—' : x.toFixed(digits);
+}
+
+/**
+ * PSNR cell: the mean of per-triplet values (docs/metrics.md); when some frames are identical to
+ * the truth their PSNR is +∞ and so is the mean — the cell then says how many, and the mean of the
+ * others.
+ */
+export function psnrCell(r: ResultRow, triplets: number): string {
+  if (!r.psnrExact) return fmt(r.psnr, 2);
+  const rest = triplets - r.psnrExact;
+  const others = rest ? `; the other ${rest}: ${fmt(r.psnrOfOthers, 2)}` : '';
+  return `∞ (${r.psnrExact} of ${triplets} exact${others})`;
+}
+
+/** The file name of a LoRA variant's sweep plot. */
+export function sweepSvgName(sweep: LoraSweep, sweeps: number): string {
+  return sweeps === 1 ? 'lora-sweep.svg' : `lora-sweep-${sweep.variant}.svg`;
+}
+
+/**
+ * A two-panel SVG of one LoRA variant's sweep: PSNR and LPIPS-Alex against the scale, the
+ * reference and frame blend as dashed lines.
+ */
+export function sweepSvg(
+  sweep: LoraSweep,
+  rows: readonly ResultRow[],
+  referenceId: string,
+  referenceLabel: string,
+): string {
+  const byId = new Map(rows.map((r) => [r.id, r]));
+  const pts = sweep.configs.map((id, i) => ({ s: sweep.scales[i]!, r: byId.get(id)! }));
+  const reference = byId.get(referenceId)!;
+  const blend = byId.get('blend');
+  const lo0 = Math.min(...sweep.scales);
+  const span = Math.max(...sweep.scales) - lo0 || 1;
+  const W = 360;
+  const H = 220;
+  const panel = (
+    x0: number,
+    title: string,
+    get: (r: ResultRow) => number | null,
+    better: 'higher' | 'lower',
+  ): string => {
+    const at = (r: ResultRow | undefined) => (r ? get(r) : null);
+    const vals = [...pts.map((p) => get(p.r)), at(reference), at(blend)].filter(
+      (v): v is number => v !== null && Number.isFinite(v),
+    );
+    if (!vals.length) return '';
+    let lo = Math.min(...vals);
+    let hi = Math.max(...vals);
+    const pad = (hi - lo) * 0.15 || Math.abs(hi) * 0.05 || 1;
+    lo -= pad;
+    hi += pad;
+    const X = (s: number) => x0 + 50 + ((s - lo0) / span) * (W - 80);
+    const Y = (v: number) => 30 + (1 - (v - lo) / (hi - lo)) * (H - 70);
+    const line = pts
+      .filter((p) => get(p.r) !== null)
+      .map((p, i) => `${i ? 'L' : 'M'}${X(p.s).toFixed(1)},${Y(get(p.r)!).toFixed(1)}`)
+      .join(' ');
+    const ref = (v: number | null, colour: string, name: string) =>
+      v === null
+        ? ''
+        : `<line x1="${X(lo0)}" x2="${X(lo0 + span)}" y1="${Y(v)}" y2="${Y(v)}" stroke="${colour}" stroke-dasharray="4 3"/>` +
+          `<text x="${X(lo0 + span) + 3}" y="${Y(v) + 4}" font-size="10" fill="${colour}">${name}</text>`;
+    const ticks = [lo + pad, (lo + hi) / 2, hi - pad]
+      .map(
+        (v) =>
+          `<text x="${x0 + 44}" y="${Y(v) + 4}" font-size="10" text-anchor="end">${v.toFixed(3)}</text>`,
+      )
+      .join('');
+    const xt = sweep.scales
+      .map((s) => `<text x="${X(s)}" y="${H - 22}" font-size="10" text-anchor="middle">${s}</text>`)
+      .join('');
+    const dots = pts
+      .filter((p) => get(p.r) !== null)
+      .map((p) => `<circle cx="${X(p.s)}" cy="${Y(get(p.r)!)}" r="3" fill="#c2410c"/>`)
+      .join('');
+    return (
+      `<text x="${x0 + W / 2}" y="16" font-size="12" text-anchor="middle">${title} (${better} is better)</text>` +
+      `<rect x="${x0 + 50}" y="30" width="${W - 80}" height="${H - 70}" fill="none" stroke="#999"/>` +
+      ticks +
+      xt +
+      `<text x="${x0 + W / 2}" y="${H - 6}" font-size="11" text-anchor="middle">LoRA scale</text>` +
+      ref(at(reference), '#2563eb', referenceLabel) +
+      ref(at(blend), '#6b7280', 'blend') +
+      `<path d="${line}" fill="none" stroke="#c2410c" stroke-width="2"/>` +
+      dots
+    );
+  };
+  return (
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * W + 60}" height="${H}" font-family="sans-serif">` +
+    `<rect width="100%" height="100%" fill="white"/>` +
+    panel(0, 'PSNR (dB)', (r) => r.psnr, 'higher') +
+    panel(W + 40, 'LPIPS-Alex', (r) => r.lpipsAlex, 'lower') +
+    `</svg>\n`
+  );
+}
+
+const check = (ok: boolean) => (ok ? '**yes**' : '**no**');
+const signed = (v: number | null, digits: number) =>
+  v === null ? '—' : `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}`;
+
+/** "reference − anchor +0.52 dB, 95% CI +0.29 to +0.76 dB over 60 triplets: better". */
+function pairedText(p: PairedSummary, unit: string, digits: number): string {
+  return (
+    `reference − anchor ${signed(p.mean, digits)}${unit}, 95% CI ${signed(p.low, digits)} to ${signed(p.high, digits)}${unit} over ${p.n} triplets` +
+    (p.excluded ? ` (${p.excluded} with an infinite value left out)` : '') +
+    `: ${p.verdict}`
+  );
+}
+
+function anchorCheckText(c: AnchorCheck): string {
+  const psnr = (m: MetricComparison) =>
+    `on PSNR: ${check(m.better)} (${fmt(m.reference, 2)} vs ${fmt(m.anchor, 2)} dB` +
+    (m.paired ? `; ${pairedText(m.paired, ' dB', 2)})` : ')');
+  const lpips = (m: MetricComparison | null) =>
+    m
+      ? `on LPIPS-Alex: ${check(m.better)} (${fmt(m.reference, 4)} vs ${fmt(m.anchor, 4)}` +
+        (m.paired ? `; ${pairedText(m.paired, '', 4)})` : ')')
+      : 'on LPIPS-Alex: not measured';
+  return `${psnr(c.psnr)}; ${lpips(c.lpipsAlex)}`;
+}
+
+/** REPORT.md of an evaluation. */
+export function renderReport(r: EvaluationResult): string {
+  const size = r.pack.size.join('×');
+  const byId = new Map(r.table.map((row) => [row.id, row]));
+  const ref = byId.get(r.reference)!;
+  const lines: string[] = [];
+  const add = (...xs: string[]) => lines.push(...xs);
+  add(`# ${r.pack.name} — evaluation report`, '');
+  add(
+    `Generated by \`npm run evaluate\` (scripts/evaluate-pack.ts) on ${r.date}: ` +
+      `${r.triplets} validation triplets from \`${r.data}\` (clips never used in training), ` +
+      `keyframes fitted to ${size} (letterbox), one in-between at τ = ½ with seed ${r.seed}, ` +
+      `mapped back to the triplet's size and scored against frame2. Values are means over triplets. ` +
+      `The reference every variant is compared with is the pack's first variant, ${ref.label}.`,
+    '',
+  );
+  add(
+    `Conventions: PSNR — ${METRIC_CONVENTIONS.psnr}; SSIM — ${METRIC_CONVENTIONS.ssim}; LPIPS — ${METRIC_CONVENTIONS.lpipsAlex}; LPIPS-Squeeze — ${METRIC_CONVENTIONS.lpipsSqueeze}.`,
+    '',
+  );
+  add(
+    '| variant | steps | PSNR (dB) ↑ | SSIM ↑ | LPIPS-Alex ↓ | LPIPS-Squeeze ↓ | mean \\|Δ\\| from reference (levels) | graphs (MB) | ms / in-between |',
+    '|---|---|---|---|---|---|---|---|---|',
+  );
+  for (const row of r.table) {
+    add(
+      `| ${row.label} | ${row.steps ?? '—'} | ${psnrCell(row, r.triplets)} | ${fmt(row.ssim, 4)} | ${fmt(row.lpipsAlex, 4)} | ${fmt(row.lpipsSqueeze, 4)} | ${fmt(row.diffFromReference, 2)} | ${row.sizeBytes ? (row.sizeBytes / 1e6).toFixed(2) : '—'} | ${fmt(row.msPerInbetween, 0)} |`,
+    );
+  }
+  add(
+    '',
+    `Sizes are every graph the variant loads (encoder, decoder, motion graph if any, its denoiser). ms per in-between: warm median wall time of denoising (all steps) ` +
+      `and decoding one in-between at ${size}, keyframes already encoded, from the studio's ` +
+      `benchmark (src/core/benchmark.ts) in onnxruntime-node (the CLI's runtime, ${r.threads} threads), every variant timed ` +
+      `in this one run in three alternating rounds on the machine that ran the evaluation — compare ratios, not absolute values.`,
+    '',
+    '## Checks',
+    '',
+  );
+  const c = r.checks;
+  for (const a of c.anchors) {
+    const what =
+      a.anchor === 'blend'
+        ? 'frame blend'
+        : "the flow warp (the pack's own motion-graph flows, both keyframes warped halfway and averaged, fitted and restored like the models)";
+    add(`- ${ref.label} beats ${what} ${anchorCheckText(a)}.`);
+  }
+  if (c.anchors.length) {
+    add(
+      '  (A check is **yes** when the mean is better; the paired 95% interval says whether that difference is more than ' +
+        'the noise of one seed on these triplets: "better" or "worse" when it excludes zero, "within noise" when it spans it.)',
+    );
+  }
+  for (const h of c.halfPrecision) {
+    add(
+      `- ${h.label} within 0.1 dB PSNR and 0.005 LPIPS of ${ref.label}: ${check(h.pass)} (|ΔPSNR| ${fmt(h.psnrDiff, 3)} dB, |ΔLPIPS| ${fmt(h.lpipsAlexDiff, 4)}).`,
+    );
+  }
+  if (c.fast) {
+    const f = c.fast;
+    add(
+      `- ${f.label} at ${f.steps} steps within 0.5 dB PSNR of ${ref.label} at ${f.referenceSteps} steps: ${check(f.quality)} ` +
+        `(reference − fast = ${fmt(f.psnrDrop, 2)} dB); at least 4× faster per in-between: ${check(f.faster)} (${fmt(f.speedup, 1)}×: ` +
+        `medians ${fmt(f.referenceMs, 0)} and ${fmt(f.fastMs, 0)} ms over ${f.inbetweens} in-betweens each, the two alternating).`,
+    );
+  }
+  for (const l of c.lora) {
+    const zero = l.scales.indexOf(0);
+    add(
+      `- ${l.label}: ` +
+        (zero >= 0
+          ? `at scale 0 it reproduces the reference: mean |Δ| ${fmt(l.diffs[zero], 3)} levels; `
+          : '') +
+        `the distance from the reference grows with the scale (${l.scales.join(', ')}): ${l.diffs.map((d) => fmt(d, 2)).join(' → ')}.`,
+    );
+  }
+  for (const s of r.loraSweeps) {
+    add(
+      '',
+      r.loraSweeps.length === 1 ? '## LoRA-scale sweep' : `## LoRA-scale sweep: ${s.label}`,
+      '',
+      `${s.label} at scales ${s.scales.join(', ')} on the same validation triplets, same seed:`,
+      '',
+      `![LoRA-scale sweep: PSNR and LPIPS against scale](${sweepSvgName(s, r.loraSweeps.length)})`,
+    );
+  }
+  if (r.drawn.length) {
+    add(
+      '',
+      '## Drawn animation',
+      '',
+      'Validation clips of real drawn animation (`models/training/data/sprites.py`: Debian game sprites; ' +
+        "`synfig_clips.py`: Synfig documents), whose middle frame is the artist's own in-between; " +
+        "validation splits, never trained on (a set's " +
+        "training split may have been — the pack's manifest description says which). Same protocol as above; " +
+        'clips picked at random (seeded) from each set. The "native size" ' +
+        "rows run the same variants at each clip's own size padded to a multiple of 64 (the studio's native fit: " +
+        'nothing resampled) instead of fitting it to the pack size. The last row is ' +
+        `the true middle frame sent through the same fit to ${size} and back: ` +
+        'resampling alone caps what any model can score this way, while the anchors are computed at the ' +
+        "clips' own size — it matters where clips barely move (blend is then almost exact) or their size or " +
+        'aspect is far from the model frame (portrait Synfig renders).',
+    );
+    for (const d of r.drawn) {
+      add('', `\`${d.dir}\` (${d.triplets} triplets):`, '');
+      add('| | PSNR (dB) ↑ | SSIM ↑ | LPIPS-Alex ↓ |', '|---|---|---|---|');
+      for (const row of d.rows)
+        add(
+          `| ${row.label} | ${psnrCell(row, d.triplets)} | ${fmt(row.ssim, 4)} | ${fmt(row.lpipsAlex, 4)} |`,
+        );
+    }
+  }
+  add('', '## Reproduce', '', '```sh', ...r.reproduce, '```', '');
+  return lines.join('\n');
+}

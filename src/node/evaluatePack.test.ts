@@ -1,0 +1,207 @@
+/**
+ * The pack evaluation library on the tiny test pack with real onnxruntime-node and the real LPIPS
+ * graphs, on a few triplets generated into a temporary folder: the plan it ran, the numbers in its
+ * tables against scores computed here independently, its checks, and REPORT.md against
+ * evaluation.json. The pack is copied with one more variant, a 2-step one, so the fast-variant
+ * check runs too.
+ */
+import {
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { renderReport } from '../core/evaluation/render';
+import type { EvaluationResult } from '../core/evaluation/summary';
+import { createRgbaImage, type RgbaImage } from '../core/image';
+import { psnr, ssim } from '../core/metrics';
+import { mean } from '../core/stats';
+import { prepareLpipsGraphs } from '../testing/lpipsFixture';
+import { blendFrames, evaluatePack, listTriplets } from './evaluatePack';
+import { readPng, writePng } from './nodeRuntime';
+
+const REPO = resolve(import.meta.dirname, '..', '..');
+const TINY = join(REPO, 'models', 'tiny');
+
+let tmp = '';
+let lpipsDir = '';
+let cleanupLpips: () => void = () => undefined;
+let run: { result: EvaluationResult; report: string; json: string; svg: string } | undefined;
+
+/** A disc moving across a gradient, at time t ∈ [0, 1]. */
+function frame(width: number, height: number, t: number, seed: number): RgbaImage {
+  const img = createRgbaImage(width, height);
+  const cx = width * (0.2 + 0.6 * t);
+  const cy = height * (0.3 + 0.4 * t * (seed % 2 ? 1 : -1) + (seed % 2 ? 0 : 0.4));
+  const r = height * 0.2;
+  for (let y = 0; y < height; y++)
+    for (let x = 0; x < width; x++) {
+      const i = (y * width + x) * 4;
+      const inside = (x - cx) ** 2 + (y - cy) ** 2 < r * r;
+      img.data[i] = inside ? 230 : (x * 255) / width;
+      img.data[i + 1] = inside ? 40 + 50 * seed : 120;
+      img.data[i + 2] = inside ? 30 : (y * 255) / height;
+      img.data[i + 3] = 255;
+    }
+  return img;
+}
+
+async function writeTriplets(dir: string, sizes: [number, number][]): Promise<void> {
+  for (const [n, [w, h]] of sizes.entries()) {
+    const clip = join(dir, 'val', `clip_${n}`);
+    mkdirSync(clip, { recursive: true });
+    for (const [k, t] of [0, 0.5, 1].entries())
+      await writePng(join(clip, `frame${k + 1}.png`), frame(w, h, t, n));
+  }
+  mkdirSync(join(dir, 'val', 'not_a_triplet'));
+}
+
+beforeAll(async () => {
+  tmp = mkdtempSync(join(tmpdir(), 'evaluate-pack-'));
+  const graphs = prepareLpipsGraphs();
+  lpipsDir = graphs.dir;
+  cleanupLpips = graphs.cleanup;
+  // The tiny pack plus a 2-step variant of its baseline denoiser (the fast variant).
+  const pack = join(tmp, 'pack');
+  mkdirSync(pack);
+  for (const f of readdirSync(TINY)) copyFileSync(join(TINY, f), join(pack, f));
+  const manifest = JSON.parse(readFileSync(join(TINY, 'manifest.json'), 'utf8'));
+  manifest.variants.push({
+    id: 'quick',
+    label: 'Quick (2 steps)',
+    precision: 'fp32',
+    denoiser: 'fp32',
+    recommendedSteps: 2,
+  });
+  writeFileSync(join(pack, 'manifest.json'), JSON.stringify(manifest, null, 2));
+  await writeTriplets(join(tmp, 'set'), [
+    [192, 128],
+    [160, 96],
+    [200, 120],
+  ]);
+  await writeTriplets(join(tmp, 'drawn'), [
+    [96, 64],
+    [130, 70],
+  ]);
+  const { result, files } = await evaluatePack({
+    pack,
+    data: join(tmp, 'set'),
+    split: 'val',
+    limit: 10,
+    seed: 7,
+    lpips: lpipsDir,
+    threads: 2,
+    drawn: [join(tmp, 'drawn')],
+    drawnLimit: 10,
+    report: join(tmp, 'out', 'REPORT.md'),
+    reproduce: ['npm run evaluate -- --pack tiny'],
+    timing: { rounds: 1, repeats: 1, alternating: 2 },
+    date: '2026-01-02',
+  });
+  run = {
+    result,
+    report: readFileSync(files.report, 'utf8'),
+    json: readFileSync(files.json, 'utf8'),
+    svg: readFileSync(files.svgs[0]!, 'utf8'),
+  };
+}, 600_000);
+
+afterAll(() => {
+  cleanupLpips();
+  if (tmp) rmSync(tmp, { recursive: true, force: true });
+});
+
+describe('evaluatePack on the tiny pack', () => {
+  it('runs the plan read from the manifest: every variant, LoRA scales, the anchors', () => {
+    const r = run!.result;
+    expect(r.reference).toBe('baseline');
+    expect(r.fast).toBe('quick');
+    expect(r.table.map((row) => row.id)).toEqual([
+      'baseline',
+      'lora@0',
+      'lora@0.15',
+      'lora@0.5',
+      'lora@1',
+      'fp16',
+      'quick',
+      'blend',
+      'repeat',
+    ]);
+    expect(r.table.find((row) => row.id === 'quick')!.steps).toBe(2);
+    expect(r.triplets).toBe(3);
+    expect(r.drawn).toHaveLength(1);
+    expect(r.drawn[0]!.triplets).toBe(2);
+    expect(r.drawn[0]!.rows.map((row) => row.id)).toEqual([
+      'baseline',
+      'quick',
+      'baseline@native',
+      'quick@native',
+      'blend',
+      'repeat',
+      'roundtrip',
+    ]);
+    for (const row of r.table.slice(0, 7)) {
+      expect(row.msPerInbetween, row.id).toBeGreaterThan(0);
+      expect(row.sizeBytes, row.id).toBeGreaterThan(0);
+      expect(row.lpipsAlex, row.id).toBeGreaterThan(0);
+    }
+  });
+
+  it('scores the anchors as computed here from the triplet files', async () => {
+    const clips = await listTriplets(join(tmp, 'set', 'val'), 10);
+    expect(clips).toHaveLength(3);
+    const blend: number[] = [];
+    const repeat: number[] = [];
+    for (const clip of clips) {
+      const [f1, f2, f3] = await Promise.all(
+        ['frame1.png', 'frame2.png', 'frame3.png'].map((f) => readPng(join(clip, f))),
+      );
+      blend.push(psnr(f2!, blendFrames(f1!, f3!)));
+      repeat.push(ssim(f2!, f1!));
+    }
+    const row = (id: string) => run!.result.table.find((x) => x.id === id)!;
+    expect(row('blend').psnr).toBeCloseTo(mean(blend), 10);
+    expect(row('repeat').ssim).toBeCloseTo(mean(repeat), 10);
+    // The fit-and-restore ceiling of the drawn set is close to, not exactly, the truth.
+    const ceiling = run!.result.drawn[0]!.rows.at(-1)!;
+    expect(ceiling.ssim).toBeGreaterThan(0.9);
+  });
+
+  it('checks what the pack should satisfy', () => {
+    const c = run!.result.checks;
+    // LoRA at scale 0 is the baseline, to float precision: the same frames.
+    expect(c.lora).toHaveLength(1);
+    expect(c.lora[0]!.scales).toEqual([0, 0.15, 0.5, 1]);
+    expect(c.lora[0]!.diffs[0]).toBeLessThan(0.01);
+    expect(c.lora[0]!.diffs[3]).toBeGreaterThan(c.lora[0]!.diffs[0]!);
+    expect(c.halfPrecision).toEqual([expect.objectContaining({ config: 'fp16', pass: true })]);
+    expect(c.anchors.map((a) => a.anchor)).toEqual(['blend']); // the tiny pack has no motion graph
+    expect(c.anchors[0]!.psnr.paired!.n).toBe(3);
+    expect(c.fast).toMatchObject({ config: 'quick', steps: 2, referenceSteps: 8, inbetweens: 2 });
+    // Tiny graphs time mostly noise: the figures are checked for consistency, not speed.
+    expect(c.fast!.referenceMs).toBeGreaterThan(0);
+    expect(c.fast!.fastMs).toBeGreaterThan(0);
+    expect(c.fast!.speedup).toBeCloseTo(c.fast!.referenceMs! / c.fast!.fastMs!, 12);
+    expect(c.fast!.faster).toBe(c.fast!.speedup! >= 4);
+  });
+
+  it('writes a REPORT.md that is the rendering of evaluation.json, and the sweep plot', () => {
+    const json = JSON.parse(run!.json) as EvaluationResult;
+    expect(json).toEqual(JSON.parse(JSON.stringify(run!.result)));
+    expect(renderReport(json)).toBe(run!.report);
+    for (const row of [...json.table, ...json.drawn[0]!.rows])
+      expect(run!.report).toContain(`| ${row.label} |`);
+    expect(json.data.endsWith(join('set', 'val'))).toBe(true);
+    expect(run!.report).toContain(
+      '![LoRA-scale sweep: PSNR and LPIPS against scale](lora-sweep.svg)',
+    );
+    expect(run!.svg).toMatch(/^<svg [^>]*>.*<\/svg>\n$/s);
+    expect(run!.svg.match(/<circle /g)).toHaveLength(8); // 4 scales × 2 panels
+  });
+});
