@@ -53,3 +53,27 @@ test('the efficiency table measures every variant and exports CSV and Markdown',
   await studio.run();
   await studio.expectDone(3);
 });
+
+test('measuring can be cancelled at once; the rows so far stay and runs still work', async ({
+  studio,
+}) => {
+  test.setTimeout(120_000);
+  await studio.open();
+  await studio.id('efficiency.panel').locator('summary').click();
+  await studio.id('efficiency.measure').click();
+  // Cancel while the first variant is being timed: the benchmark cannot stop between its timed
+  // runs, so the worker is stopped, and the page is free again at once.
+  await expect(studio.id('efficiency.status')).toContainText('timing', { timeout: 60_000 });
+  await studio.id('efficiency.cancel').click();
+  await expect(studio.id('efficiency.measure')).toBeEnabled({ timeout: 5_000 });
+  await expect(studio.id('efficiency.cancel')).toHaveCount(0);
+  await expect(
+    studio.page.locator('[data-testid="message.info"][data-scope="efficiency"]'),
+  ).toContainText(/Measuring was cancelled; [0-2] of 3 variants were measured/);
+  await expect(studio.errors()).toHaveCount(0);
+
+  await studio.dropKeyframes();
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await studio.expectDone(3);
+});

@@ -3,6 +3,7 @@ import { downloadBlob } from '../common/download';
 import { formatBytes } from '../../core/format';
 import { selectIsBusy, useStudio } from '../state/store';
 import {
+  cancelEfficiency,
   efficiencyCsv,
   efficiencyMarkdown,
   measureEfficiency,
@@ -27,7 +28,16 @@ export function EfficiencyPanel() {
         >
           Measure every variant
         </button>
-        {measuring && <span className="hint">{measuring}…</span>}
+        {measuring && (
+          <>
+            <button type="button" data-testid="efficiency.cancel" onClick={cancelEfficiency}>
+              Cancel
+            </button>
+            <span className="hint" data-testid="efficiency.status">
+              {measuring}…
+            </span>
+          </>
+        )}
       </div>
       {rows.length > 0 && (
         <>

@@ -16,15 +16,20 @@ import type { EfficiencyRow } from './efficiencySlice';
  */
 export const TABLE_WARMUP_MS = 2000;
 
+/** Set by Cancel: the measurement stops, the rows measured so far stay. */
+let cancelRequested = false;
+
 /** Measures every variant in turn (warm-up, then the median of `repeats`). */
 export async function measureEfficiency(repeats = 5): Promise<void> {
   const { manifest, selectedKey } = useStudio.getState().packs;
   const source = selectedKey ? packSource(selectedKey) : undefined;
   if (!manifest || !source) return;
   const rows: EfficiencyRow[] = [];
+  cancelRequested = false;
   patch('efficiency', { rows: [], measuring: 'starting' });
   try {
     for (const v of manifest.variants) {
+      if (cancelRequested) break;
       stopWorker('restarted');
       patch('efficiency', { measuring: `loading ${v.label}` });
       const loaded = await loadVariant(
@@ -52,8 +57,16 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
       patch('efficiency', { rows: [...rows] });
     }
   } catch (e) {
-    say('error', 'efficiency', `Measuring failed: ${(e as Error).message}`);
+    // Cancel stops the worker, which rejects the call in flight: that is not a failure.
+    if (!cancelRequested) say('error', 'efficiency', `Measuring failed: ${(e as Error).message}`);
   } finally {
+    if (cancelRequested) {
+      say(
+        'info',
+        'efficiency',
+        `Measuring was cancelled; ${rows.length} of ${manifest.variants.length} variants were measured.`,
+      );
+    }
     patch('efficiency', { measuring: null });
     stopWorker('restarted');
   }
@@ -112,4 +125,14 @@ export function efficiencyMarkdown(rows: EfficiencyRow[], where: string): string
     'Each variant ran in a fresh worker: WASM heap is its linear memory afterwards (it only grows), ' +
     'WebGPU buffers peak the most GPU buffer bytes live at once; empty where the backend has none.\n'
   );
+}
+
+/**
+ * Stops the measurement now. A benchmark cannot stop between its timed runs, so the worker is
+ * stopped (each variant is measured in a fresh worker anyway); the next run loads its variant.
+ */
+export function cancelEfficiency(): void {
+  if (useStudio.getState().efficiency.measuring === null) return;
+  cancelRequested = true;
+  stopWorker('the measurement was cancelled');
 }
