@@ -1,7 +1,7 @@
 /**
- * Scores two same-size images with every metric the studio reports — PSNR, SSIM (RGB and luma),
- * LPIPS with AlexNet and with SqueezeNet — through the same src/core code as the page, LPIPS on
- * onnxruntime-node. Used by `inbetween score` and by `inbetween interpolate --gt`.
+ * The Node side of scoring: `scoreImages` of src/core/scoring.ts (which the page's metrics worker
+ * calls too) with the LPIPS graphs of a folder on onnxruntime-node, and its result as JSON. Used by
+ * `inbetween score`, `inbetween interpolate --gt` and (`lpipsScoringOptions`) `npm run evaluate`.
  *
  * The result is plain JSON. JSON has no Infinity, so an infinite PSNR (the RGB of the two images is
  * identical) is `"value": null` with `"infinite": true`; a metric that cannot be measured (LPIPS
