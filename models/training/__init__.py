@@ -20,4 +20,5 @@ Library:
     decoder_data, decoder_validation  the decoder trainer's caches, crops and whole-frame scores
     recipe                            the training recipe as data: data sets and named stages
     ort_node                          onnxruntime-node from Python (export checks)
+    tooncrafter                       ToonCrafter's own UNet from a checkout: stand-ins, tiny config, export (issue 18)
 """
