@@ -9,8 +9,6 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
-import { readFileSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import {
   BENCH_WARMUP_MS,
   benchmarkMetrics,
@@ -18,10 +16,13 @@ import {
   type BenchmarkResult,
   type MetricsBenchmark,
 } from '../src/core/benchmark';
-import { wrapSession, type GraphRunner } from '../src/core/graph';
-import { parseLpipsManifest } from '../src/core/lpips';
-import { readPng } from '../src/node/nodeRuntime';
-import { loadVariantGraphs, nodeSessionOptions, readPackManifest } from '../src/node/nodeRuntime';
+import type { GraphRunner } from '../src/core/graph';
+import {
+  loadLpipsGraphs,
+  loadVariantGraphs,
+  readPackManifest,
+  readPng,
+} from '../src/node/nodeRuntime';
 import { listBundledPacks } from '../scripts/packAssetsPlugin';
 import { CHROMIUM_ARGS, chromiumPath } from '../scripts/lib/chromium';
 import { serveStudio } from '../scripts/lib/serveStudio';
@@ -65,20 +66,15 @@ async function benchMetrics(
     repeats,
   });
   out.push({ ...browser, where: `browser metrics worker (${browser.lpipsBackend ?? 'no LPIPS'})` });
+  // The studio's own loader: the same checks and session options as the CLI's scoring.
   const lpips: { alex?: GraphRunner; squeeze?: GraphRunner } = {};
   if (haveLpips) {
-    const manifest = parseLpipsManifest(
-      JSON.parse(readFileSync(resolve(lpipsDir, 'manifest.json'), 'utf8')),
-    );
-    for (const k of ['alex', 'squeeze'] as const) {
-      const g = manifest.graphs[k];
-      if (!g) continue;
-      // The same session options as every other Node session (SESSION_TUNING included).
-      const session = await ort.InferenceSession.create(
-        resolve(lpipsDir, g.file),
-        nodeSessionOptions(threads),
-      );
-      lpips[k] = wrapSession(session, ort, `the LPIPS ${k} graph (${g.file})`);
+    const loaded = await loadLpipsGraphs(lpipsDir, threads);
+    if (loaded.available) {
+      for (const k of ['alex', 'squeeze'] as const) {
+        const g = loaded.graphs[k];
+        if (g) lpips[k] = g.runner;
+      }
     }
   }
   const [a, b] = await Promise.all(PAIR.map((p) => readPng(resolve(p))));

@@ -35,24 +35,15 @@ export interface MetricConvention extends Record<MetricName, string> {
   lpipsAlex: string;
   /** LPIPS with the light SqueezeNet backbone. */
   lpipsSqueeze: string;
-  /**
-   * @deprecated The old name of `lpipsAlex`, kept (not enumerable) only until
-   * src/page/evaluate/EvaluatePanel.tsx reads `lpipsAlex`; then delete it.
-   */
-  readonly lpips: string;
 }
 
-export const METRIC_CONVENTIONS: MetricConvention = Object.defineProperty(
-  {
-    psnr: 'PSNR (RGB, uint8, peak 255)',
-    ssim: 'SSIM (RGB mean, Gaussian σ=1.5, 11 taps, valid region)',
-    ssimLuma: 'SSIM (luma BT.601, Gaussian σ=1.5, 11 taps, valid region)',
-    lpipsAlex: 'LPIPS v0.1 (AlexNet, inputs [-1,1], no resize)',
-    lpipsSqueeze: 'LPIPS v0.1 (SqueezeNet, inputs [-1,1], no resize)',
-  },
-  'lpips',
-  { get: () => METRIC_CONVENTIONS.lpipsAlex, enumerable: false },
-) as MetricConvention;
+export const METRIC_CONVENTIONS: MetricConvention = {
+  psnr: 'PSNR (RGB, uint8, peak 255)',
+  ssim: 'SSIM (RGB mean, Gaussian σ=1.5, 11 taps, valid region)',
+  ssimLuma: 'SSIM (luma BT.601, Gaussian σ=1.5, 11 taps, valid region)',
+  lpipsAlex: 'LPIPS v0.1 (AlexNet, inputs [-1,1], no resize)',
+  lpipsSqueeze: 'LPIPS v0.1 (SqueezeNet, inputs [-1,1], no resize)',
+};
 
 /** Gaussian window of the SSIM: σ = 1.5, truncated at 3.5 σ → radius 5, 11 taps. */
 export const SSIM_SIGMA = 1.5;

@@ -191,15 +191,7 @@ export async function loadLpipsGraphs(dir: string, threads?: number): Promise<Lp
       if (!spec) continue;
       const what = `the LPIPS ${backbone} graph (${spec.file} in ${root})`;
       const bytes = await readPackFile(root, spec, 'LPIPS folder');
-      let session: ort.InferenceSession;
-      try {
-        session = await ort.InferenceSession.create(bytes, nodeSessionOptions(threads));
-      } catch (e) {
-        throw new Error(`could not load ${what}: ${(e as Error).message.split('\n')[0]}`, {
-          cause: e,
-        });
-      }
-      const runner = wrapSession(session, ort, what);
+      const runner = await createNodeSession(what, bytes, threads);
       graphs[backbone] = { spec, runner };
       checkGraphNames(what, runner, spec.inputs, spec.outputs);
     }

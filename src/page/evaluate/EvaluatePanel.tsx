@@ -162,7 +162,7 @@ export function EvaluatePanel() {
                 <th title={METRIC_CONVENTIONS.psnr}>PSNR dB</th>
                 <th title={METRIC_CONVENTIONS.ssim}>SSIM</th>
                 <th title={METRIC_CONVENTIONS.ssimLuma}>SSIM-Y</th>
-                <th title={METRIC_CONVENTIONS.lpips}>LPIPS-Alex</th>
+                <th title={METRIC_CONVENTIONS.lpipsAlex}>LPIPS-Alex</th>
                 <th title={METRIC_CONVENTIONS.lpipsSqueeze}>LPIPS-Sq</th>
               </tr>
             </thead>
@@ -198,7 +198,7 @@ export function EvaluatePanel() {
             <li>{METRIC_CONVENTIONS.psnr}</li>
             <li>{METRIC_CONVENTIONS.ssim}</li>
             <li>{METRIC_CONVENTIONS.ssimLuma}</li>
-            <li>{METRIC_CONVENTIONS.lpips}</li>
+            <li>{METRIC_CONVENTIONS.lpipsAlex}</li>
             <li>Each row: the in-between at τ = 0.5 of that run against the ground truth.</li>
           </ul>
           {latest?.lpipsNote && <p className="hint">{latest.lpipsNote}</p>}

@@ -4,7 +4,12 @@
  * on the main thread (they are small); the graphs are fetched by the worker when a run needs them.
  */
 import { describeFetchFailure } from '../../core/fetchFailure';
-import { filesForVariant, parseManifest, type PackManifest } from '../../core/manifest';
+import {
+  filesForVariant,
+  parseManifest,
+  referenceVariant,
+  type PackManifest,
+} from '../../core/manifest';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { PackOption } from './packsSlice';
 import type { PackSource } from '../../shared/protocol';
@@ -259,7 +264,7 @@ async function bundledIdClash(option: PackOption, manifest: PackManifest): Promi
 
 function applyManifest(manifest: PackManifest): void {
   const prev = useStudio.getState().packs.variantId;
-  const variant = manifest.variants.find((v) => v.id === prev) ?? manifest.variants[0]!;
+  const variant = manifest.variants.find((v) => v.id === prev) ?? referenceVariant(manifest);
   patch('packs', { manifest, manifestErrors: [] });
   chooseVariant(variant.id);
 }
