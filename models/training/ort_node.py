@@ -37,8 +37,21 @@ def _dtype_name(arr: np.ndarray) -> str:
     raise TypeError(f"unsupported dtype {arr.dtype}")
 
 
-def run_onnx(model_path: str | Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Runs the model once on CPU; float64 inputs are sent as float32, other dtypes as they are."""
+LEVELS = ("disabled", "basic", "extended", "all")
+
+
+class OrtSessionError(RuntimeError):
+    """onnxruntime-node refused or failed the graph; the message holds ORT's own words."""
+
+
+def run_onnx_timed(
+    model_path: str | Path, feeds: dict[str, np.ndarray], level: str = "all", repeats: int = 1
+) -> tuple[dict[str, np.ndarray], dict]:
+    """Runs the model `repeats` times on CPU at graph optimisation `level`; returns the last run's
+    outputs and the timings {"createMs": …, "runMs": [first, …]}. float64 inputs are sent as
+    float32, other dtypes as they are."""
+    if level not in LEVELS:
+        raise ValueError(f"level {level!r} is not one of {LEVELS}")
     model_path = Path(model_path)
     if not model_path.is_absolute():
         model_path = Path.cwd() / model_path
@@ -53,13 +66,18 @@ def run_onnx(model_path: str | Path, feeds: dict[str, np.ndarray]) -> dict[str, 
             (d / f"in_{i}.bin").write_bytes(a.tobytes())
             spec[name] = {"dims": list(a.shape), "dtype": _dtype_name(a), "file": f"in_{i}.bin"}
         (d / "inputs.json").write_text(json.dumps(spec))
-        proc = subprocess.run(
-            ["node", str(RUNNER), str(model_path.resolve()), str(d)], cwd=REPO, capture_output=True, text=True
-        )
+        cmd = ["node", str(RUNNER), str(model_path.resolve()), str(d), level, str(repeats)]
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise RuntimeError(f"onnxruntime-node failed on {model_path}: {proc.stderr.strip()[-2000:]}")
+            raise OrtSessionError(f"onnxruntime-node ({level}) failed on {model_path}: {proc.stderr.strip()[-2000:]}")
         outs = json.loads((d / "outputs.json").read_text())
-        return {
+        outputs = {
             name: np.frombuffer((d / o["file"]).read_bytes(), dtype=_DTYPES[o["dtype"]]).reshape(o["dims"]).copy()
             for name, o in outs.items()
         }
+        return outputs, json.loads((d / "timing.json").read_text())
+
+
+def run_onnx(model_path: str | Path, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Runs the model once on CPU at the full optimisation level; see `run_onnx_timed`."""
+    return run_onnx_timed(model_path, feeds)[0]

@@ -5,5 +5,4 @@ stand-ins for what Debian lacks, a tiny UNet of ToonCrafter's architecture, its 
     tiny       the tiny UNet configuration, seeded weights with the zero-initialised layers re-randomised,
                and the inputs ToonCrafter's sampler passes it
     export     the UNet to ONNX (opset 17, batch dynamic); checks against PyTorch at each ORT optimisation level
-    ort_timed  onnxruntime-node at a chosen optimisation level, timed (ort-run-timed.mjs)
 """

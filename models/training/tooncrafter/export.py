@@ -17,7 +17,7 @@ import onnx
 import torch
 import torch.nn as nn
 
-from models.training.tooncrafter.ort_timed import run_onnx_timed
+from models.training.ort_node import run_onnx_timed
 from models.training.tooncrafter.tiny import UNetCall
 
 OPSET = 17
