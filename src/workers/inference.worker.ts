@@ -7,10 +7,10 @@
 // First: the memory probe wraps WebAssembly / GPUDevice before ONNX Runtime uses them.
 import { readMemory } from './memoryProbe';
 import * as Comlink from 'comlink';
-import { ort, ortFor, probeGpu } from './ortEnv';
+import { createSession, ort, probeGpu } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
-import { checkGraphNames, SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
+import { checkGraphNames, type GraphRunner } from '../core/graph';
 import type { RgbaImage } from '../core/image';
 import {
   graphsForVariant,
@@ -80,33 +80,6 @@ interface LoadedGraph {
 const sessions = new Map<string, LoadedGraph>();
 let sessionsPackKey = '';
 let active: { manifest: PackManifest; variant: VariantSpec; backend: BackendName } | null = null;
-
-/**
- * The worker's one session factory: a graph's bytes (and its external-data files, when the pack
- * splits weights out) on the chosen backend, with SESSION_TUNING, wrapped as a GraphRunner.
- */
-async function createSession(
-  what: string,
-  backend: BackendName,
-  bytes: Uint8Array,
-  externalData: { path: string; data: Uint8Array }[] = [],
-): Promise<GraphRunner> {
-  try {
-    const rt = await ortFor(backend);
-    const session = await rt.InferenceSession.create(bytes, {
-      executionProviders: [backend],
-      ...SESSION_TUNING,
-      ...(externalData.length ? { externalData } : {}),
-    });
-    return wrapSession(session, rt, what);
-  } catch (e) {
-    const detail = e instanceof Error ? e.message : String(e);
-    throw new Error(
-      `Could not load ${what}: it is not a valid ONNX model for this runtime (${detail.slice(0, 300)})`,
-      { cause: e },
-    );
-  }
-}
 
 async function releaseAll(): Promise<void> {
   const all = [...sessions.values()];

@@ -6,12 +6,12 @@
  */
 import * as Comlink from 'comlink';
 import { benchmarkMetrics } from '../core/benchmark';
-import { SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
+import type { GraphRunner } from '../core/graph';
 import { parseLpipsManifest, type LpipsBackbone } from '../core/lpips';
 import { absDiffHeatmap } from '../core/metrics';
 import { LPIPS_BACKBONE_NAMES, lpipsMapImage, scoreImages } from '../core/scoring';
 import { getCachedPack, saveCachedPack } from '../shared/packCache';
-import { ortFor, probeGpu } from './ortEnv';
+import { createSession, probeGpu } from './ortEnv';
 import { obtainFile } from './packFiles';
 import { throttleProgress } from '../core/progress';
 import type {
@@ -72,12 +72,8 @@ const api: MetricsApi = {
       const spec = manifest.graphs[backbone];
       if (!spec || (lpips.has(backbone) && lpipsBackend === backend)) continue;
       const { bytes } = await obtainFile(LPIPS_CACHE_ID, source, spec, progress, warnings);
-      const rt = await ortFor(backend);
-      const session = await rt.InferenceSession.create(bytes, {
-        executionProviders: [backend],
-        ...SESSION_TUNING,
-      });
-      lpips.set(backbone, wrapSession(session, rt, `the LPIPS ${backbone} graph (${spec.file})`));
+      const what = `the LPIPS ${backbone} graph (${spec.file})`;
+      lpips.set(backbone, await createSession(what, backend, bytes));
     }
     lpipsBackend = backend;
     if (source.kind !== 'cache') {

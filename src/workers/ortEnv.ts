@@ -1,9 +1,11 @@
 /**
  * ONNX Runtime Web, configured once per worker before any session exists (self-hosted runtime
- * files, threads when the page is cross-origin isolated), plus a one-time WebGPU probe. Every
- * worker gets its runtime from here (`ortFor`), never from 'onnxruntime-web' directly.
+ * files, threads when the page is cross-origin isolated), plus a one-time WebGPU probe and the
+ * browser's one session factory (`createSession`). Every worker gets its runtime and sessions
+ * from here, never from 'onnxruntime-web' directly.
  */
 import * as ort from 'onnxruntime-web';
+import { SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
 
 type Ort = typeof ort;
 
@@ -65,6 +67,34 @@ export function probeGpu(): Promise<GpuProbe> {
     }
   })();
   return gpuProbe;
+}
+
+/**
+ * The browser's one session factory: a graph's bytes (and its external-data files, when a pack
+ * splits weights out) on the chosen backend with SESSION_TUNING, wrapped as a GraphRunner named
+ * `what` in messages.
+ */
+export async function createSession(
+  what: string,
+  backend: 'webgpu' | 'wasm',
+  bytes: Uint8Array,
+  externalData: { path: string; data: Uint8Array }[] = [],
+): Promise<GraphRunner> {
+  try {
+    const rt = await ortFor(backend);
+    const session = await rt.InferenceSession.create(bytes, {
+      executionProviders: [backend],
+      ...SESSION_TUNING,
+      ...(externalData.length ? { externalData } : {}),
+    });
+    return wrapSession(session, rt, what);
+  } catch (e) {
+    const detail = e instanceof Error ? e.message : String(e);
+    throw new Error(
+      `Could not load ${what}: it is not a valid ONNX model for this runtime (${detail.slice(0, 300)})`,
+      { cause: e },
+    );
+  }
 }
 
 export { ort };
