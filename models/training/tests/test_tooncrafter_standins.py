@@ -8,7 +8,13 @@ import re
 import pytest
 import torch
 
-from models.training.tooncrafter.standins import EinopsStandinError, LightningModule, rearrange, repeat
+from models.training.tooncrafter.standins import (
+    EinopsStandinError,
+    LightningModule,
+    rearrange,
+    repeat,
+    static_sizes,
+)
 from models.training.tooncrafter.tiny import DEFAULT_CHECKOUT, build_tiny_unet, sampler_inputs, UNetCall
 
 needs_checkout = pytest.mark.skipif(
@@ -40,6 +46,49 @@ def test_repeat_matches_explicit_torch():
     assert torch.equal(repeat(z, "b c t h w -> b c (repeat t) h w", repeat=16), z.expand(2, 4, 16, 3, 5))
     mask = torch.randn(2, 3, 3)
     assert torch.equal(repeat(mask, "b i j -> (b h) i j", h=4), mask.repeat_interleave(4, dim=0))
+
+
+STATIC_CASES = [
+    (rearrange, (6, 3, 4, 5), "(b t) c h w -> b c t h w", dict(b=2)),
+    (rearrange, (2, 3, 3, 4, 5), "b c t h w -> (b t) c h w", {}),
+    (rearrange, (2, 20, 3), "b (h w) c -> b c h w", dict(h=4, w=5)),
+    (rearrange, (2, 7, 12), "b n (h d) -> (b h) n d", dict(h=3)),
+    (rearrange, (6, 7, 4), "(b h) n d -> b n (h d)", dict(h=3)),
+    (rearrange, (2, 4, 3, 5, 6), "b c t h w -> (b h w) c t", {}),
+    (rearrange, (60, 4, 3), "(b h w) c t -> b c t h w", dict(b=2, h=5, w=6)),
+    (rearrange, (60, 4, 3), "bhw c t -> bhw t c", {}),
+    (rearrange, (2, 48, 8), "b (t l) c -> (b t) l c", dict(t=3)),
+    (rearrange, (2, 3, 4), "b ... -> b (...)", {}),
+    (rearrange, (5,), "n -> n 1 1", {}),  # no batch on the right: traced sizes
+    (repeat, (2,), "b -> b d", dict(d=3)),
+    (repeat, (2, 4, 1, 3, 5), "b c t h w -> b c (repeat t) h w", dict(repeat=16)),
+    (repeat, (2, 3, 3), "b i j -> (b h) i j", dict(h=4)),
+    (repeat, (3, 4), "h n -> b h n", dict(b=2)),  # the new axis leads: traced sizes
+]
+
+
+@pytest.mark.parametrize("fn, shape, pattern, sizes", STATIC_CASES)
+def test_static_sizes_give_the_same_tensors(fn, shape, pattern, sizes):
+    x = torch.randn(*shape)
+    with static_sizes():
+        y = fn(x, pattern, **sizes)
+    assert torch.equal(y, fn(x, pattern, **sizes))
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")
+def test_static_sizes_keep_the_batch_dynamic_in_a_trace():
+    """Traced at batch 2 under static_sizes, the function still runs at batch 1 and 3: only the
+    batch is -1 in the recorded Reshape, every other size a constant."""
+
+    def f(x):
+        y = rearrange(x, "(b t) c h w -> b c t h w", b=x.shape[0] // 3)
+        return rearrange(y, "b c t h w -> (b h w) t c")
+
+    with static_sizes():
+        traced = torch.jit.trace(f, torch.randn(6, 2, 4, 5), check_trace=False)
+    for batch in (1, 3):
+        x = torch.randn(3 * batch, 2, 4, 5)
+        assert torch.equal(traced(x), f(x))
 
 
 def test_unimplemented_patterns_are_refused_by_name():

@@ -10,6 +10,7 @@ the graph against PyTorch at each ONNX Runtime optimisation level (issue 18, fir
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ import torch
 import torch.nn as nn
 
 from models.training.ort_node import run_onnx_timed
+from models.training.tooncrafter.standins import static_sizes
 from models.training.tooncrafter.tiny import UNetCall
 
 OPSET = 17
@@ -25,14 +27,23 @@ INPUTS = ["x", "timesteps", "context", "fs"]
 OUTPUT = "model_output"  # v (ToonCrafter's parameterization: "v")
 
 
-def export_unet(unet: nn.Module, feeds: dict[str, torch.Tensor], path: str | Path, dynamic_batch: bool = True) -> Path:
+def export_unet(
+    unet: nn.Module,
+    feeds: dict[str, torch.Tensor],
+    path: str | Path,
+    dynamic_batch: bool = True,
+    static_einops: bool = True,
+) -> Path:
     """Exports UNetModel(x, timesteps, context=…, fs=…) for feeds in INPUTS order. Only the batch axis
     is dynamic: the clip length, latent size and token count are the model's (its forward hard-codes
-    77 text tokens + 16 image tokens per frame)."""
+    77 text tokens + 16 image tokens per frame). static_einops: the einops stand-in's sizes other
+    than the batch are constants (standins.static_sizes), not Shape -> Gather arithmetic."""
     if list(feeds) != INPUTS:
         raise ValueError(f"feeds must be {INPUTS} in that order, not {list(feeds)}")
     axes = {n: {0: "batch"} for n in INPUTS + [OUTPUT]} if dynamic_batch else None
-    with torch.no_grad():
+    with torch.no_grad(), static_sizes(static_einops), warnings.catch_warnings():
+        # int(size) under static_sizes: the constant is what we want, so the tracer's warning is noise
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
         torch.onnx.export(
             UNetCall(unet).eval(),
             tuple(feeds.values()),

@@ -14,7 +14,9 @@ rearrange`, and we cannot edit it.
 Stand-ins (installed only where the real package is missing, unless `force=True`):
     einops            rearrange / repeat for the patterns lvdm uses (named axes, groups, `()`/`1`,
                       `...`); anything else (reductions, numbered axes, a size that does not divide)
-                      raises EinopsStandinError naming the pattern
+                      raises EinopsStandinError naming the pattern. Inside `static_sizes()` (ONNX
+                      export) every size but the batch's is a Python int, so the tracer records
+                      constants instead of Shape -> Gather arithmetic
     pytorch_lightning LightningModule (an nn.Module with `device`; training hooks raise),
                       utilities.rank_zero_only, seed_everything
     cv2               imported by ToonCrafter's utils/utils.py for image resizing only; any attribute
@@ -139,12 +141,80 @@ def _split_left(x: torch.Tensor, lg: list[list[str]], axis: dict) -> tuple[torch
     return x.reshape([axis[n] for n in names]), names
 
 
+# ---- static sizes (export) -----------------------------------------------------------------------
+
+_STATIC_SIZES = [False]
+
+
+@contextlib.contextmanager
+def static_sizes(enabled: bool = True) -> Iterator[None]:
+    """Inside the block, rearrange/repeat take every size except the batch's as a Python int (so the
+    ONNX tracer records constants, not Shape -> Gather chains) and give the batch as -1 in Reshape.
+    The batch is the first axis of the input's first dimension (`b` in `(b t) c h w`, `bhw`, `bt` in
+    lvdm); a call whose output does not start with a group holding that axis falls back to traced
+    sizes. A graph exported this way keeps a dynamic batch and nothing else."""
+    previous = _STATIC_SIZES[0]
+    _STATIC_SIZES[0] = enabled
+    try:
+        yield
+    finally:
+        _STATIC_SIZES[0] = previous
+
+
+class _Shape:
+    """Stands for a tensor in _axis_sizes: only .shape is read."""
+
+    def __init__(self, dims: list[int]):
+        self.shape = dims
+
+
+def _static_plan(x: torch.Tensor, lg: list[list[str]], rg: list[list[str]], sizes: dict, pattern: str):
+    """Integer size of every axis but the batch (None for it), or None where the pattern has no
+    batch axis leading both sides (then the traced sizes are used)."""
+    if not lg or not lg[0] or not rg or not rg[0] or lg[0][0] not in rg[0]:
+        return None
+    batch = lg[0][0]
+    ints = {k: int(v) for k, v in sizes.items()}
+    dims = [int(d) for d in x.shape]
+    axis = _axis_sizes(_Shape(dims), lg, ints, pattern)
+    axis[batch] = None
+    return axis
+
+
+def _static_rearrange(x, lg, rg, axis, new=()) -> torch.Tensor:
+    """rearrange/repeat with int sizes, the batch as -1 (axis[batch] is None)."""
+    batch = lg[0][0]
+    names = [n for g in lg for n in g]
+    if not all(len(g) == 1 for g in lg):
+        x = x.reshape([-1 if n == batch else axis[n] for n in names])
+    kept = [n for g in rg for n in g if n in names]
+    order = [names.index(n) for n in kept]
+    if order != list(range(len(order))):
+        x = x.permute(order)
+    rnames = [n for g in rg for n in g]
+    if new:
+        x = x.reshape([(-1 if n == batch else axis[n]) if n in names else 1 for n in rnames])
+        x = x.expand([-1 if n == batch else axis[n] for n in rnames])
+    elif all(len(g) == 1 for g in rg) and len(names) == len(lg):
+        return x
+    shape = []
+    for g in rg:
+        size = 1
+        for n in g:
+            size = size * (1 if n == batch else axis[n])
+        shape.append(-1 if batch in g else size)
+    return x.reshape(shape)
+
+
 def rearrange(x: torch.Tensor, pattern: str, **sizes) -> torch.Tensor:
     """einops.rearrange for permutations, splits and merges of named axes (no reductions)."""
     lg, rg = _parse(pattern, x.dim())
     lnames, rnames = [n for g in lg for n in g], [n for g in rg for n in g]
     if set(lnames) != set(rnames):
         raise EinopsStandinError(f"rearrange {pattern!r}: axes differ between sides (use repeat)")
+    plan = _static_plan(x, lg, rg, sizes, pattern) if _STATIC_SIZES[0] else None
+    if plan is not None:
+        return _static_rearrange(x, lg, rg, plan)
     axis = _axis_sizes(x, lg, sizes, pattern)
     x, names = _split_left(x, lg, axis)
     order = [names.index(n) for n in rnames]
@@ -165,7 +235,12 @@ def repeat(x: torch.Tensor, pattern: str, **sizes) -> torch.Tensor:
     missing = [n for n in new if n not in sizes]
     if missing:
         raise EinopsStandinError(f"repeat {pattern!r}: give the size of new axes {missing}")
-    axis = _axis_sizes(x, lg, {k: v for k, v in sizes.items() if k in lnames}, pattern)
+    left_sizes = {k: v for k, v in sizes.items() if k in lnames}
+    plan = _static_plan(x, lg, rg, left_sizes, pattern) if _STATIC_SIZES[0] else None
+    if plan is not None:
+        plan.update({n: int(sizes[n]) for n in new})
+        return _static_rearrange(x, lg, rg, plan, new)
+    axis = _axis_sizes(x, lg, left_sizes, pattern)
     axis.update({n: sizes[n] for n in new})
     x, names = _split_left(x, lg, axis)
     kept = [n for n in rnames if n in lnames]
