@@ -18,9 +18,10 @@ import type {
   RunResult,
 } from '../../shared/protocol';
 
-import { WorkerCrashedError } from './workerClient';
+export { WorkerCrashedError } from './workerClient';
 
-export { WorkerCrashedError };
+/** The variant the worker holds now; null before a load, during one, and after the worker stopped. */
+let loadedKey: string | null = null;
 
 const client = createWorkerClient<InferenceApi>(
   'inference',
@@ -29,6 +30,10 @@ const client = createWorkerClient<InferenceApi>(
       type: 'module',
       name: 'inference',
     }),
+  // A worker that crashed or was stopped took its sessions with it.
+  () => {
+    loadedKey = null;
+  },
 );
 
 let lastJobId = 0;
@@ -49,9 +54,6 @@ export function loadedVariantKey(
   const files = filesForVariant(manifest, variantId).map((f) => `${f.role}:${f.sha256}`);
   return `${backend}|${files.join(',')}`;
 }
-
-/** The variant the worker holds now; null before a load, during one, and after the worker stopped. */
-let loadedKey: string | null = null;
 
 /** Whether the worker holds this variant (loaded with this backend preference) right now. */
 export function isVariantLoaded(
@@ -78,13 +80,9 @@ export function runInterpolation(
   req: RunRequest,
   onProgress: (p: JobProgress) => void,
 ): Promise<RunResult> {
-  return client
-    .call((r) => r.run(Comlink.transfer(req, [req.start, req.end]), Comlink.proxy(onProgress)))
-    .catch((e: unknown) => {
-      // A crashed worker took its sessions with it.
-      if (e instanceof WorkerCrashedError) loadedKey = null;
-      throw e;
-    });
+  return client.call((r) =>
+    r.run(Comlink.transfer(req, [req.start, req.end]), Comlink.proxy(onProgress)),
+  );
 }
 
 /** Times the loaded variant in the worker (benchmark page, efficiency figures), with the memory
@@ -103,6 +101,5 @@ export function cancelRun(jobId: number): void {
  * fresh worker (per-variant memory figures); pending calls reject and the next call starts anew.
  */
 export function stopWorker(reason: string): void {
-  loadedKey = null;
   client.terminate(reason);
 }

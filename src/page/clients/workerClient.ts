@@ -31,8 +31,15 @@ export interface WorkerClient<Api> {
   terminate(reason: string): void;
 }
 
-/** `what` names the worker in messages ("inference", "metrics"). */
-export function createWorkerClient<Api>(what: string, start: () => Worker): WorkerClient<Api> {
+/**
+ * `what` names the worker in messages ("inference", "metrics"); `onStop` runs whenever a live
+ * worker goes away (it crashed or was terminated), so callers can forget what it held.
+ */
+export function createWorkerClient<Api>(
+  what: string,
+  start: () => Worker,
+  onStop: () => void = () => undefined,
+): WorkerClient<Api> {
   let live: Live<Api> | null = null;
   const ensure = (): Live<Api> => {
     if (live) return live;
@@ -46,6 +53,7 @@ export function createWorkerClient<Api>(what: string, start: () => Worker): Work
     const entry: Live<Api> = { worker, remote: Comlink.wrap<Api>(worker), crashed, fail };
     const onCrash = (detail: string) => {
       if (live === entry) live = null;
+      onStop();
       entry.fail(new WorkerCrashedError(what, detail));
       worker.terminate();
     };
@@ -67,6 +75,7 @@ export function createWorkerClient<Api>(what: string, start: () => Worker): Work
       if (!live) return;
       const entry = live;
       live = null;
+      onStop();
       entry.worker.terminate();
       entry.fail(new WorkerCrashedError(what, reason));
     },

@@ -18,7 +18,13 @@ import { packSource } from '../packs/packActions';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { FrameView, RunTrace, RunView } from './runSlice';
 import type { JobProgress, RunFrame, RunResult } from '../../shared/protocol';
-import { appendTrace, cancelPatch, isCurrentJob, loadLabel, runProgressPatch } from './runJob';
+import {
+  appendTrace,
+  cancelPatch,
+  isCurrentJob,
+  loadProgressState,
+  runProgressPatch,
+} from './runJob';
 
 /** Seconds after a cancel request before the page offers to stop the worker by force. */
 const STUCK_AFTER_MS = 4000;
@@ -33,20 +39,8 @@ function onLoadProgress(jobId: number, p: JobProgress): void {
     say('warning', 'cache', p.message);
     return;
   }
-  const label = loadLabel(p);
-  if (label === null) return;
-  const load = useStudio.getState().packs.load;
-  if (p.kind === 'download') {
-    patch('packs', {
-      load: { active: true, label, loadedBytes: p.loadedBytes, totalBytes: p.totalBytes },
-    });
-  } else if (p.kind === 'cache-hit') {
-    patch('packs', {
-      load: { active: true, label, loadedBytes: p.sizeBytes, totalBytes: p.sizeBytes },
-    });
-  } else {
-    patch('packs', { load: { ...load, label } });
-  }
+  const load = loadProgressState(useStudio.getState().packs.load, p);
+  if (load) patch('packs', { load });
 }
 
 function onRunProgress(jobId: number, p: JobProgress): void {

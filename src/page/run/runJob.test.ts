@@ -3,7 +3,7 @@ import {
   appendTrace,
   cancelPatch,
   isCurrentJob,
-  loadLabel,
+  loadProgressState,
   runProgressPatch,
   TRACE_LIMIT,
 } from './runJob';
@@ -57,22 +57,42 @@ describe('run jobs on the page', () => {
   });
 
   it('says what a load is doing, including a server that went quiet', () => {
+    const idle = { active: false, label: '', loadedBytes: 0, totalBytes: 0 };
     expect(
-      loadLabel({ kind: 'download', file: 'd.onnx', loadedBytes: 1 << 20, totalBytes: 4 << 20 }),
-    ).toBe('Downloading d.onnx — 1.0 MB of 4.0 MB');
+      loadProgressState(idle, {
+        kind: 'download',
+        file: 'd.onnx',
+        loadedBytes: 1 << 20,
+        totalBytes: 4 << 20,
+      }),
+    ).toEqual({
+      active: true,
+      label: 'Downloading d.onnx — 1.0 MB of 4.0 MB',
+      loadedBytes: 1 << 20,
+      totalBytes: 4 << 20,
+    });
     expect(
-      loadLabel({
+      loadProgressState(idle, {
         kind: 'download',
         file: 'd.onnx',
         loadedBytes: 0,
         totalBytes: 10,
         waitingMs: 5400,
-      }),
+      })?.label,
     ).toMatch(/waiting for the server: nothing for 5 s\)$/);
-    expect(loadLabel({ kind: 'compile', graph: 'denoiser:student' })).toBe(
-      'Preparing the denoiser',
-    );
-    expect(loadLabel({ kind: 'encode', done: 0, total: 2 })).toBeNull();
+    const downloading = { active: true, label: 'x', loadedBytes: 7, totalBytes: 9 };
+    // Checking and compiling keep the byte bar where the download left it.
+    expect(loadProgressState(downloading, { kind: 'compile', graph: 'denoiser:student' })).toEqual({
+      ...downloading,
+      label: 'Preparing the denoiser',
+    });
+    expect(loadProgressState(idle, { kind: 'cache-hit', file: 'e.onnx', sizeBytes: 5 })).toEqual({
+      active: true,
+      label: 'e.onnx from the cache',
+      loadedBytes: 5,
+      totalBytes: 5,
+    });
+    expect(loadProgressState(idle, { kind: 'encode', done: 0, total: 2 })).toBeNull();
   });
 
   it('keeps the newest traces for the plot', () => {

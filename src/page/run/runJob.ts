@@ -5,6 +5,7 @@
  */
 import { formatBytes } from '../../core/format';
 import type { JobProgress } from '../../shared/protocol';
+import type { PacksState } from '../packs/packsSlice';
 import type { RunState, RunTrace } from './runSlice';
 
 /** How many runs the latent plot overlays. */
@@ -42,22 +43,37 @@ export function runProgressPatch(
   }
 }
 
-/** What a load's progress event says to people; null when it is not about the load's bytes. */
-export function loadLabel(p: JobProgress): string | null {
+/**
+ * The Model panel's load line after a load's progress event: what it says to people and, for a
+ * download or a cache hit, its bytes; null when the event is not about the load's files.
+ */
+export function loadProgressState(
+  load: PacksState['load'],
+  p: JobProgress,
+): PacksState['load'] | null {
   switch (p.kind) {
     case 'download':
-      return (
-        `Downloading ${p.file} — ${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)}` +
-        (p.waitingMs !== undefined
-          ? ` (waiting for the server: nothing for ${Math.floor(p.waitingMs / 1000)} s)`
-          : '')
-      );
+      return {
+        active: true,
+        label:
+          `Downloading ${p.file} — ${formatBytes(p.loadedBytes)} of ${formatBytes(p.totalBytes)}` +
+          (p.waitingMs !== undefined
+            ? ` (waiting for the server: nothing for ${Math.floor(p.waitingMs / 1000)} s)`
+            : ''),
+        loadedBytes: p.loadedBytes,
+        totalBytes: p.totalBytes,
+      };
     case 'cache-hit':
-      return `${p.file} from the cache`;
+      return {
+        active: true,
+        label: `${p.file} from the cache`,
+        loadedBytes: p.sizeBytes,
+        totalBytes: p.sizeBytes,
+      };
     case 'verify':
-      return `Checking ${p.file}`;
+      return { ...load, label: `Checking ${p.file}` };
     case 'compile':
-      return `Preparing the ${p.graph.replace(/:.*/, '')}`;
+      return { ...load, label: `Preparing the ${p.graph.replace(/:.*/, '')}` };
     default:
       return null;
   }
