@@ -89,6 +89,10 @@ export async function benchmarkVariant(
   const start = syntheticKeyframe(manifest, 1);
   const end = syntheticKeyframe(manifest, 2);
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
+  const encoder = graphs.encoder;
+  if (manifest.frames.mode === 'clip' || !encoder) {
+    throw new Error('benchmarkVariant times position-mode packs; time clip packs with benchmarkClip');
+  }
   // Warm-up: first runs allocate, (on WebGPU) compile shaders and (WASM) let V8 optimise ORT.
   const warmupStart = performance.now();
   let encoded;
@@ -109,11 +113,11 @@ export async function benchmarkVariant(
     motionMs: [] as number[],
     inbetweenMs: [] as number[],
   };
-  let latent = await encodeKeyframe(manifest, graphs.encoder, start);
-  const endLatent = await encodeKeyframe(manifest, graphs.encoder, end);
+  let latent = await encodeKeyframe(manifest, encoder, start);
+  const endLatent = await encodeKeyframe(manifest, encoder, end);
   for (let r = 0; r < opts.repeats; r++) {
     const t0 = performance.now();
-    latent = await encodeKeyframe(manifest, graphs.encoder, start);
+    latent = await encodeKeyframe(manifest, encoder, start);
     samples.encodeMs.push(performance.now() - t0);
   }
   const feeds = denoiserFeeds(spec, {

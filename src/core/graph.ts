@@ -28,6 +28,11 @@ export interface FloatTensor {
 export interface GraphRunner {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
+  /**
+   * The shape the graph declares for each tensor input (a number per fixed axis, a string for a
+   * named dynamic one), where the runtime reports it.
+   */
+  readonly inputShapes?: Readonly<Record<string, readonly (number | string)[]>>;
   run(feeds: Record<string, FloatTensor>): Promise<Record<string, FloatTensor>>;
   release(): Promise<void>;
 }
@@ -74,9 +79,12 @@ export function wrapSession(
   ort: OrtTensorFactory,
   what = 'a graph',
 ): GraphRunner {
+  const inputShapes: Record<string, readonly (number | string)[]> = {};
+  for (const m of session.inputMetadata ?? []) if (m.isTensor) inputShapes[m.name] = m.shape;
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
+    inputShapes,
     async run(feeds) {
       const ortFeeds: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) {

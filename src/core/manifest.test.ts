@@ -126,7 +126,7 @@ describe('validateManifest', () => {
     const m = validManifest();
     const sum = filesForVariant(m, 'lora').reduce((n, f) => n + f.sizeBytes, 0);
     expect(variantSizeBytes(m, 'lora')).toBe(sum);
-    expect(sum).toBeGreaterThan(m.graphs.encoder.sizeBytes + m.graphs.decoder.sizeBytes);
+    expect(sum).toBeGreaterThan(m.graphs.encoder!.sizeBytes + m.graphs.decoder.sizeBytes);
   });
 
   it('accepts a decoder that takes both keyframes as references', () => {
@@ -286,7 +286,7 @@ describe('validateManifest', () => {
       /^scheduler\.predictionType: /,
     ],
     ['wrong format', (m) => (m.format = 'something-else'), /^format: /],
-    ['future format version', (m) => (m.formatVersion = 2), /^formatVersion: /],
+    ['future format version', (m) => (m.formatVersion = 3), /^formatVersion: /],
     [
       'unknown top-level field',
       (m) => (m.script = 'alert(1)'),

@@ -9,10 +9,18 @@ import { z } from 'zod';
 
 /** The only value `format` may take; bump `FORMAT_VERSION` on breaking changes. */
 export const PACK_FORMAT = 'inbetween-pack';
-export const FORMAT_VERSION = 1;
+/**
+ * The newest pack format the studio reads. Format 1: one in-between per position τ, a denoiser fed
+ * the two keyframe latents. Format 2 adds conditioning stages, constant tensors, prompts, scalar
+ * controls, classifier-free guidance and joint clips (`frames.mode: "clip"`, ToonCrafter-style).
+ * Format-1 packs load and run unchanged.
+ */
+export const FORMAT_VERSION = 2;
 
 /** Largest graph file the studio accepts (2 GiB: ONNX protobuf limit without external data). */
 const MAX_FILE_BYTES = 2 ** 31;
+/** Largest constant tensor a pack may ship (elements; 256 MiB of float32). */
+const MAX_CONSTANT_ELEMENTS = 64 * 1024 * 1024;
 /** Largest image side a pack may declare. */
 const MAX_IMAGE_SIDE = 4096;
 
@@ -80,6 +88,8 @@ const decoderSpec = graphSpec
       position: tensorName.optional(),
     }),
     outputs: z.strictObject({ image: tensorName }),
+    /** Format 2: further inputs, tensor name → source (e.g. the VAE encoder stage's reference features). */
+    feeds: z.record(tensorName, z.string()).optional(),
   })
   .refine((g) => (g.inputs.startImage === undefined) === (g.inputs.endImage === undefined), {
     message: 'startImage and endImage must be given together',
@@ -100,20 +110,37 @@ const motionSpec = graphSpec.extend({
 });
 const denoiserSpec = graphSpec.extend({
   inputs: z.strictObject({
-    /** Noisy latents, [B, C, h, w] float32. */
+    /** Noisy latents, [B, C, h, w] float32 (clip mode: [B, C, T, h, w]). */
     sample: tensorName,
     /** Timestep per batch item, [B] float32 (training-timestep units, 0…T-1). */
     timestep: tensorName,
-    /** Scaled latent of the start keyframe, [B, C, h, w]. */
-    startLatent: tensorName,
-    /** Scaled latent of the end keyframe, [B, C, h, w]. */
-    endLatent: tensorName,
+    /** Scaled latent of the start keyframe, [B, C, h, w] (position mode). */
+    startLatent: tensorName.optional(),
+    /** Scaled latent of the end keyframe, [B, C, h, w] (position mode). */
+    endLatent: tensorName.optional(),
+    /**
+     * Clip mode: the keyframes' scaled latents at frames 0 and T−1 and zeros between,
+     * [B, C, T, h, w] (ToonCrafter's `c_concat`; the graph concatenates it to the sample itself).
+     */
+    condition: tensorName.optional(),
     /** In-between position τ ∈ (0, 1) per batch item, [B] float32 (position mode only). */
     position: tensorName.optional(),
     /** Scalar LoRA scale, [1] float32, multiplying every adapter branch. */
     loraScale: tensorName.optional(),
   }),
   outputs: z.strictObject({ prediction: tensorName }),
+  /** Format 2: further inputs, tensor name → source (a stage output, a constant, the prompt, a scalar). */
+  feeds: z.record(tensorName, z.string()).optional(),
+  /**
+   * Format 2, with `guidance`: the inputs that change for the unconditional pass, tensor name →
+   * source. Inputs not named here get the same value in both passes.
+   */
+  unconditional: z.record(tensorName, z.string()).optional(),
+  /**
+   * Format 2: the largest batch the graph takes. With guidance and maxBatch ≥ 2 the conditional
+   * and unconditional passes run as one call of batch 2.
+   */
+  maxBatch: z.number().int().min(1).max(64).optional(),
 });
 
 const range = z
@@ -159,6 +186,22 @@ const schedulerSpec = z
     setAlphaToOne: z.boolean().default(true),
     defaultSteps: z.number().int().min(1).max(1000),
     eta: z.number().min(0).max(1),
+    /**
+     * Format 2. Which ᾱ_prev a step uses: "stride" (diffusers: ᾱ[t − T/steps]) or "plan"
+     * (ToonCrafter's DDIMSampler: ᾱ of the previous timestep the run visits). They differ only when
+     * T/steps is not an integer.
+     */
+    previousTimestep: z.enum(['stride', 'plan']).optional(),
+    /**
+     * Format 2. ToonCrafter's `use_dynamic_rescale`: a scale s(t) = linspace(1, baseScale,
+     * turningStep) then baseScale, and every step multiplies the predicted x₀ by s(t_prev)/s(t).
+     */
+    dynamicRescale: z
+      .strictObject({
+        baseScale: z.number().finite().positive(),
+        turningStep: z.number().int().min(2).max(10000),
+      })
+      .optional(),
   })
   .refine((s) => s.betaStart < s.betaEnd, {
     message: 'betaStart must be smaller than betaEnd',
@@ -173,11 +216,100 @@ const framesSpec = z.discriminatedUnion('mode', [
   /** One denoising run per in-between, with τ given to the denoiser. */
   z.strictObject({ mode: z.literal('position'), maxBatch: z.number().int().min(1).max(64) }),
   /**
-   * A fixed joint clip (ToonCrafter-style): the denoiser sees all `clipLength` frames at once,
-   * keyframes at the ends. Described by the contract; not yet run by the studio.
+   * A fixed joint clip (ToonCrafter-style, format 2): the denoiser sees all `clipLength` frames at
+   * once as a 5-D latent [B, C, T, h, w], the keyframes' latents given at frames 0 and T−1; the
+   * T−2 frames between are the in-betweens.
    */
   z.strictObject({ mode: z.literal('clip'), clipLength: z.number().int().min(3).max(64) }),
 ]);
+
+/** A control's range and default (guidance scale, scalar inputs). */
+const controlRange = z
+  .strictObject({
+    default: z.number().finite(),
+    min: z.number().finite(),
+    max: z.number().finite(),
+  })
+  .refine((r) => r.min < r.max && r.default >= r.min && r.default <= r.max, {
+    message: 'needs min < max and min ≤ default ≤ max',
+  });
+
+/** Format 2: classifier-free guidance, with a control for its scale (also a sweep axis). */
+const guidanceSpec = z.strictObject({
+  scale: controlRange,
+  /** Guidance rescale φ (Lin et al. 2023; ToonCrafter's rescale_noise_cfg): 0 = off. */
+  rescale: z.number().min(0).max(1).default(0),
+});
+
+/** Format 2: a scalar conditioning input (ToonCrafter's frame stride `fs`), shown as a control. */
+const scalarSpec = z
+  .strictObject({
+    label: z.string().min(1).max(80),
+    description: z.string().max(300).optional(),
+    default: z.number().finite(),
+    min: z.number().finite(),
+    max: z.number().finite(),
+    /** Only whole numbers (the control steps by 1). */
+    integer: z.boolean().default(false),
+  })
+  .refine((r) => r.min < r.max && r.default >= r.min && r.default <= r.max, {
+    message: 'needs min < max and min ≤ default ≤ max',
+  })
+  .refine((r) => !r.integer || Number.isInteger(r.default), {
+    message: 'must be a whole number when integer is true',
+    path: ['default'],
+  });
+
+/** Format 2: a tensor shipped in the pack as a NumPy `.npy` file (float32, C order). */
+const constantSpec = z
+  .strictObject({
+    file: packFileName,
+    sizeBytes,
+    sha256,
+    dtype: z.literal('float32'),
+    shape: z
+      .array(
+        z
+          .number()
+          .int()
+          .min(1)
+          .max(1 << 20),
+      )
+      .min(1)
+      .max(8),
+  })
+  .refine((c) => c.shape.reduce((a, b) => a * b, 1) <= MAX_CONSTANT_ELEMENTS, {
+    message: `is too large (at most ${MAX_CONSTANT_ELEMENTS} elements)`,
+    path: ['shape'],
+  })
+  .refine((c) => c.file.endsWith('.npy'), {
+    message: 'must be a NumPy .npy file',
+    path: ['file'],
+  });
+
+/**
+ * Format 2: a graph run once per keyframe pair (a CLIP image encoder with its resampler, the VAE
+ * encoder with the reference features its decoder takes). Its outputs are sources
+ * (`stage:<name>/<output>`) for the denoiser, the decoder and other stages.
+ */
+const stageSpec = z.strictObject({
+  file: packFileName,
+  sizeBytes,
+  sha256,
+  externalData: z.array(fileRef).max(64).optional(),
+  label: z.string().max(80).optional(),
+  /** tensor name → source. */
+  inputs: z.record(tensorName, z.string()),
+  /** The output tensors other graphs may use. */
+  outputs: z.array(tensorName).min(1).max(64),
+});
+
+/** Format 2: a prompt the pack ships precomputed (its embedding is a constant). */
+const promptSpec = z.strictObject({
+  id,
+  label: z.string().min(1).max(120),
+  constant: z.string().min(1).max(64),
+});
 
 const loraScaleSpec = z
   .strictObject({
@@ -200,105 +332,380 @@ const variantSpec = z.strictObject({
   recommendedSteps: z.number().int().min(1).max(1000).optional(),
 });
 
-/** The full manifest schema. Unknown top-level fields are rejected so typos surface. */
-export const manifestSchema = z
-  .strictObject({
-    format: z.literal(PACK_FORMAT),
-    formatVersion: z.literal(FORMAT_VERSION),
-    id,
-    name: z.string().min(1).max(120),
-    version: z.string().min(1).max(40),
-    description: z.string().max(2000).optional(),
-    /** false for randomly initialised packs (tests); the UI labels them as untrained. */
-    trained: z.boolean(),
-    license: z.string().max(200).optional(),
-    image: imageRules,
-    latent: latentRules,
-    scheduler: schedulerSpec,
-    frames: framesSpec,
-    graphs: z.strictObject({
-      encoder: encoderSpec,
-      decoder: decoderSpec,
-      motion: motionSpec.optional(),
-      denoisers: z.record(id, denoiserSpec).refine((r) => Object.keys(r).length > 0, {
-        message: 'needs at least one denoiser',
-      }),
+/** The manifest's fields. Unknown top-level fields are rejected so typos surface. */
+const manifestBase = z.strictObject({
+  format: z.literal(PACK_FORMAT),
+  formatVersion: z.union([z.literal(1), z.literal(2)]),
+  id,
+  name: z.string().min(1).max(120),
+  version: z.string().min(1).max(40),
+  description: z.string().max(2000).optional(),
+  /** false for randomly initialised packs (tests); the UI labels them as untrained. */
+  trained: z.boolean(),
+  license: z.string().max(200).optional(),
+  image: imageRules,
+  latent: latentRules,
+  scheduler: schedulerSpec,
+  frames: framesSpec,
+  /** Format 2 (see the specs above). */
+  guidance: guidanceSpec.optional(),
+  scalars: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/), scalarSpec).optional(),
+  constants: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), constantSpec).optional(),
+  prompts: z.array(promptSpec).min(1).max(64).optional(),
+  stages: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/), stageSpec).optional(),
+  /**
+   * Format 2, clip mode: the source of the keyframes' latents, [2, C, h, w] unscaled (start,
+   * end); the studio multiplies them by latent.scaleFactor.
+   */
+  keyframeLatents: z.string().optional(),
+  graphs: z.strictObject({
+    /** The VAE encoder; format 2 clip packs encode in a stage instead. */
+    encoder: encoderSpec.optional(),
+    decoder: decoderSpec,
+    motion: motionSpec.optional(),
+    denoisers: z.record(id, denoiserSpec).refine((r) => Object.keys(r).length > 0, {
+      message: 'needs at least one denoiser',
     }),
-    variants: z.array(variantSpec).min(1).max(32),
-  })
-  .superRefine((m, ctx) => {
-    const seen = new Set<string>();
-    m.variants.forEach((v, i) => {
-      if (seen.has(v.id)) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['variants', i, 'id'],
-          message: `duplicate variant id "${v.id}"`,
-        });
-      }
-      seen.add(v.id);
-      const graph = m.graphs.denoisers[v.denoiser];
-      if (!graph) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['variants', i, 'denoiser'],
-          message: `names denoiser "${v.denoiser}", which is not in graphs.denoisers`,
-        });
-        return;
-      }
-      if (v.loraScale && !graph.inputs.loraScale) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['variants', i, 'loraScale'],
-          message: `has a LoRA scale but denoiser "${v.denoiser}" declares no loraScale input`,
-        });
-      }
-      if (!v.loraScale && graph.inputs.loraScale) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['variants', i, 'loraScale'],
-          message: `is required: denoiser "${v.denoiser}" has a loraScale input`,
-        });
-      }
-      if (m.frames.mode === 'position' && !graph.inputs.position) {
-        ctx.addIssue({
-          code: 'custom',
-          path: ['graphs', 'denoisers', v.denoiser, 'inputs', 'position'],
-          message: 'is required when frames.mode is "position"',
-        });
-      }
-    });
-    if (m.graphs.motion && !m.graphs.decoder.inputs.motion) {
+  }),
+  variants: z.array(variantSpec).min(1).max(32),
+});
+
+/** The full manifest schema: the fields, then every rule that relates one field to another. */
+export const manifestSchema = manifestBase.superRefine((m, ctx) => {
+  const seen = new Set<string>();
+  m.variants.forEach((v, i) => {
+    if (seen.has(v.id)) {
       ctx.addIssue({
         code: 'custom',
-        path: ['graphs', 'decoder', 'inputs', 'motion'],
-        message: 'is required: the pack has a motion graph, and only the decoder uses its output',
+        path: ['variants', i, 'id'],
+        message: `duplicate variant id "${v.id}"`,
       });
     }
-    if (!m.graphs.motion && m.graphs.decoder.inputs.motion) {
+    seen.add(v.id);
+    const graph = m.graphs.denoisers[v.denoiser];
+    if (!graph) {
       ctx.addIssue({
         code: 'custom',
-        path: ['graphs', 'motion'],
-        message: 'is required: the decoder declares a motion input',
+        path: ['variants', i, 'denoiser'],
+        message: `names denoiser "${v.denoiser}", which is not in graphs.denoisers`,
+      });
+      return;
+    }
+    if (v.loraScale && !graph.inputs.loraScale) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['variants', i, 'loraScale'],
+        message: `has a LoRA scale but denoiser "${v.denoiser}" declares no loraScale input`,
       });
     }
-    const { defaultSize, multipleOf } = m.image;
-    const step = m.latent.downsample;
-    if (multipleOf % step !== 0) {
+    if (!v.loraScale && graph.inputs.loraScale) {
       ctx.addIssue({
         code: 'custom',
-        path: ['image', 'multipleOf'],
-        message: `must be a multiple of latent.downsample (${step})`,
-      });
-    }
-    if (defaultSize[0] * defaultSize[1] > 4096 * 4096) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['image', 'defaultSize'],
-        message: 'is absurdly large',
+        path: ['variants', i, 'loraScale'],
+        message: `is required: denoiser "${v.denoiser}" has a loraScale input`,
       });
     }
   });
+  checkModeInputs(m, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+  checkWiring(m, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
+  if (m.graphs.motion && !m.graphs.decoder.inputs.motion) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['graphs', 'decoder', 'inputs', 'motion'],
+      message: 'is required: the pack has a motion graph, and only the decoder uses its output',
+    });
+  }
+  if (!m.graphs.motion && m.graphs.decoder.inputs.motion) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['graphs', 'motion'],
+      message: 'is required: the decoder declares a motion input',
+    });
+  }
+  const { defaultSize, multipleOf } = m.image;
+  const step = m.latent.downsample;
+  if (multipleOf % step !== 0) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['image', 'multipleOf'],
+      message: `must be a multiple of latent.downsample (${step})`,
+    });
+  }
+  if (defaultSize[0] * defaultSize[1] > 4096 * 4096) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['image', 'defaultSize'],
+      message: 'is absurdly large',
+    });
+  }
+});
+
+type Report = (path: (string | number)[], message: string) => void;
+
+/** The role inputs each frame mode needs: position mode the keyframe latents and τ, clip mode the condition. */
+function checkModeInputs(m: z.infer<typeof manifestBase>, report: Report): void {
+  const mode = m.frames.mode;
+  if (mode === 'position' && !m.graphs.encoder) {
+    report(['graphs', 'encoder'], 'is required when frames.mode is "position"');
+  }
+  for (const [name, d] of Object.entries(m.graphs.denoisers)) {
+    const at = (role: string) => ['graphs', 'denoisers', name, 'inputs', role];
+    if (mode === 'position') {
+      for (const role of ['startLatent', 'endLatent', 'position'] as const) {
+        if (!d.inputs[role]) report(at(role), 'is required when frames.mode is "position"');
+      }
+      if (d.inputs.condition) report(at('condition'), 'is used only when frames.mode is "clip"');
+    } else if (m.formatVersion >= 2) {
+      if (!d.inputs.condition) report(at('condition'), 'is required when frames.mode is "clip"');
+      for (const role of ['startLatent', 'endLatent', 'position'] as const) {
+        if (d.inputs[role])
+          report(
+            at(role),
+            'is not used when frames.mode is "clip" (the condition input carries the keyframes)',
+          );
+      }
+    }
+  }
+  if (mode === 'clip' && m.formatVersion >= 2) {
+    const dec = m.graphs.decoder.inputs;
+    for (const role of ['startImage', 'endImage', 'motion', 'position'] as const) {
+      if (dec[role])
+        report(
+          ['graphs', 'decoder', 'inputs', role],
+          'is not used when frames.mode is "clip": give the decoder its references through feeds',
+        );
+    }
+    if (!m.keyframeLatents)
+      report(
+        ['keyframeLatents'],
+        'is required when frames.mode is "clip" (the stage output holding the keyframes\' latents)',
+      );
+    if (m.graphs.motion) report(['graphs', 'motion'], 'is not used when frames.mode is "clip"');
+  }
+}
+
+/** Where a graph input's value comes from (format 2). */
+export type Source =
+  | { kind: 'keyframes'; which: 'start' | 'end' | 'pair' | 'blank' }
+  | { kind: 'constant'; name: string }
+  | { kind: 'stage'; stage: string; output: string }
+  | { kind: 'prompt' }
+  | { kind: 'scalar'; name: string };
+
+/**
+ * Parses a source string: `keyframes:start|end|pair|blank`, `constant:<name>`,
+ * `stage:<stage>/<output>`, `prompt` or `scalar:<name>`. Returns a message for anything else.
+ */
+export function parseSource(text: string): Source | { error: string } {
+  const kf = /^keyframes:(start|end|pair|blank)$/.exec(text);
+  if (kf) return { kind: 'keyframes', which: kf[1] as 'start' | 'end' | 'pair' | 'blank' };
+  const c = /^constant:(.+)$/.exec(text);
+  if (c) return { kind: 'constant', name: c[1]! };
+  const st = /^stage:([^/]+)\/(.+)$/.exec(text);
+  if (st) return { kind: 'stage', stage: st[1]!, output: st[2]! };
+  if (text === 'prompt') return { kind: 'prompt' };
+  const sc = /^scalar:(.+)$/.exec(text);
+  if (sc) return { kind: 'scalar', name: sc[1]! };
+  return {
+    error: `"${text}" is not a source: use keyframes:start|end|pair|blank, constant:<name>, stage:<stage>/<output>, prompt or scalar:<name>`,
+  };
+}
+
+/** The format-2 fields a format-1 manifest may not use. */
+const FORMAT2_FIELDS = [
+  'guidance',
+  'scalars',
+  'constants',
+  'prompts',
+  'stages',
+  'keyframeLatents',
+] as const;
+
+/**
+ * Format 2's wiring: every source names something that exists, stages form no cycle, guidance
+ * says what changes for the unconditional pass, prompts name constants.
+ */
+function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
+  if (m.formatVersion < 2) {
+    for (const f of FORMAT2_FIELDS) {
+      if (m[f] !== undefined) report([f], 'needs formatVersion 2');
+    }
+    for (const [name, d] of Object.entries(m.graphs.denoisers)) {
+      for (const f of ['feeds', 'unconditional', 'maxBatch'] as const) {
+        if (d[f] !== undefined) report(['graphs', 'denoisers', name, f], 'needs formatVersion 2');
+      }
+    }
+    if (m.graphs.decoder.feeds) report(['graphs', 'decoder', 'feeds'], 'needs formatVersion 2');
+    if (m.scheduler.dynamicRescale)
+      report(['scheduler', 'dynamicRescale'], 'needs formatVersion 2');
+    if (m.scheduler.previousTimestep !== undefined)
+      report(['scheduler', 'previousTimestep'], 'needs formatVersion 2');
+    return;
+  }
+  const stages = m.stages ?? {};
+  const constants = m.constants ?? {};
+  const scalars = m.scalars ?? {};
+  const check = (path: (string | number)[], text: string, allowKeyframes = true): Source | null => {
+    const src = parseSource(text);
+    if ('error' in src) {
+      report(path, src.error);
+      return null;
+    }
+    if (src.kind === 'keyframes' && !allowKeyframes) {
+      report(
+        path,
+        `takes keyframe pixels ("${text}"); only stages take keyframes — run them through a stage`,
+      );
+    } else if (src.kind === 'constant' && !constants[src.name]) {
+      report(path, `names constant "${src.name}", which is not in constants`);
+    } else if (src.kind === 'scalar' && !scalars[src.name]) {
+      report(path, `names scalar "${src.name}", which is not in scalars`);
+    } else if (src.kind === 'prompt' && !m.prompts) {
+      report(path, 'takes the prompt, but the pack lists no prompts');
+    } else if (src.kind === 'stage') {
+      const stage = stages[src.stage];
+      if (!stage) report(path, `names stage "${src.stage}", which is not in stages`);
+      else if (!stage.outputs.includes(src.output))
+        report(
+          path,
+          `names output "${src.output}" of stage "${src.stage}", which lists only ${stage.outputs.map((o) => `"${o}"`).join(', ')}`,
+        );
+    }
+    return src;
+  };
+
+  // Stages: sources, then cycles (a stage input from another stage is an edge).
+  const edges = new Map<string, { to: string; tensor: string }[]>();
+  for (const [name, stage] of Object.entries(stages)) {
+    const list: { to: string; tensor: string }[] = [];
+    for (const [tensor, text] of Object.entries(stage.inputs)) {
+      const src = check(['stages', name, 'inputs', tensor], text);
+      if (src?.kind === 'stage' && stages[src.stage]) list.push({ to: src.stage, tensor });
+    }
+    if (Object.keys(stage.inputs).length === 0)
+      report(['stages', name, 'inputs'], 'needs at least one input');
+    edges.set(name, list);
+  }
+  const cycle = findCycle(edges);
+  if (cycle) {
+    report(
+      ['stages', cycle.path[0]!, 'inputs', cycle.tensor],
+      `forms a cycle: ${cycle.path.join(' → ')} (a stage cannot depend on its own output)`,
+    );
+  }
+
+  if (m.keyframeLatents !== undefined) {
+    const src = check(['keyframeLatents'], m.keyframeLatents);
+    if (src && src.kind !== 'stage')
+      report(['keyframeLatents'], 'must name a stage output (stage:<stage>/<output>)');
+  }
+
+  // Denoisers and decoder: feeds, unconditional, names.
+  const graphFeeds = (
+    path: (string | number)[],
+    feeds: Record<string, string> | undefined,
+    roleTensors: (string | undefined)[],
+  ) => {
+    for (const [tensor, text] of Object.entries(feeds ?? {})) {
+      if (roleTensors.includes(tensor))
+        report([...path, 'feeds', tensor], 'is already an input the studio fills by role');
+      check([...path, 'feeds', tensor], text, false);
+    }
+  };
+  for (const [name, d] of Object.entries(m.graphs.denoisers)) {
+    const path = ['graphs', 'denoisers', name];
+    graphFeeds(path, d.feeds, Object.values(d.inputs));
+    if (m.guidance) {
+      const unc = Object.entries(d.unconditional ?? {});
+      if (unc.length === 0)
+        report(
+          [...path, 'unconditional'],
+          'is required with guidance: name the inputs that change for the unconditional pass and their sources',
+        );
+      for (const [tensor, text] of unc) {
+        if (!(d.feeds && tensor in d.feeds))
+          report([...path, 'unconditional', tensor], "is not one of this denoiser's feeds");
+        check([...path, 'unconditional', tensor], text, false);
+      }
+    } else if (d.unconditional) {
+      report(
+        [...path, 'unconditional'],
+        'is only used with guidance, which the pack does not declare',
+      );
+    }
+    if (m.frames.mode === 'position' && d.feeds)
+      report([...path, 'feeds'], 'are run only in clip mode by this studio version');
+  }
+  graphFeeds(['graphs', 'decoder'], m.graphs.decoder.feeds, Object.values(m.graphs.decoder.inputs));
+  if (m.frames.mode === 'position' && (m.graphs.decoder.feeds || m.stages))
+    report(['stages'], 'are run only in clip mode by this studio version');
+
+  // Prompts name constants, ids are unique.
+  const promptIds = new Set<string>();
+  (m.prompts ?? []).forEach((p, i) => {
+    if (promptIds.has(p.id)) report(['prompts', i, 'id'], `duplicate prompt id "${p.id}"`);
+    promptIds.add(p.id);
+    if (!constants[p.constant])
+      report(
+        ['prompts', i, 'constant'],
+        `names constant "${p.constant}", which is not in constants`,
+      );
+  });
+}
+
+/** The first cycle in a dependency map (node → nodes it depends on), as a path a → … → a. */
+function findCycle(
+  edges: Map<string, { to: string; tensor: string }[]>,
+): { path: string[]; tensor: string } | null {
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: { node: string; tensor: string }[] = [];
+  const visit = (node: string): { path: string[]; tensor: string } | null => {
+    state.set(node, 'open');
+    for (const e of edges.get(node) ?? []) {
+      stack.push({ node, tensor: e.tensor });
+      if (state.get(e.to) === 'open') {
+        const from = stack.findIndex((s) => s.node === e.to);
+        const path = [...stack.slice(from).map((s) => s.node), e.to];
+        return { path, tensor: stack[from]!.tensor };
+      }
+      if (!state.has(e.to)) {
+        const found = visit(e.to);
+        if (found) return found;
+      }
+      stack.pop();
+    }
+    state.set(node, 'done');
+    return null;
+  };
+  for (const node of edges.keys()) {
+    if (!state.has(node)) {
+      const found = visit(node);
+      if (found) return found;
+    }
+  }
+  return null;
+}
+
+/**
+ * The stages in an order that runs each after the stages it takes inputs from (the manifest was
+ * validated acyclic).
+ */
+export function stageOrder(m: PackManifest): string[] {
+  const stages = m.stages ?? {};
+  const order: string[] = [];
+  const seen = new Set<string>();
+  const visit = (name: string) => {
+    if (seen.has(name)) return;
+    seen.add(name);
+    for (const text of Object.values(stages[name]!.inputs)) {
+      const src = parseSource(text);
+      if (!('error' in src) && src.kind === 'stage') visit(src.stage);
+    }
+    order.push(name);
+  };
+  Object.keys(stages).forEach(visit);
+  return order;
+}
 
 export type PackManifest = z.infer<typeof manifestSchema>;
 export type VariantSpec = PackManifest['variants'][number];
@@ -346,15 +753,36 @@ export function parseManifest(text: string): ManifestResult {
 
 /** One graph a variant runs, with the name its session is kept under and a phrase for messages. */
 export interface VariantGraph {
-  /** 'encoder', 'decoder', 'motion' or 'denoiser:<name>' — sessions are shared by this key. */
+  /**
+   * 'encoder', 'decoder', 'motion', 'denoiser:<name>' or 'stage:<file>' — sessions are shared by
+   * this key (two stages may run one file).
+   */
   key: string;
-  role: 'encoder' | 'decoder' | 'motion' | 'denoiser';
-  spec: GraphSpec;
+  role: 'encoder' | 'decoder' | 'motion' | 'denoiser' | 'stage';
+  spec: Pick<GraphSpec, 'file' | 'sizeBytes' | 'sha256' | 'externalData'>;
+  /** Every input tensor the manifest declares for the graph (roles, feeds, stage inputs), label → name. */
+  inputs: Record<string, string | undefined>;
+  outputs: Record<string, string | undefined>;
+  /** For role 'stage': the stages that run this file. */
+  stages?: string[];
   /** e.g. `the denoiser of variant "lora" (denoiser_lora.onnx)`. */
   what: string;
 }
 
-/** The graphs a variant runs, in load order: encoder, decoder, motion (when the pack has one), denoiser. */
+/** Role inputs plus format 2's feeds, as one label → tensor map for checkGraphNames. */
+function declaredInputs(
+  inputs: Record<string, string | undefined>,
+  feeds: Record<string, string> | undefined,
+): Record<string, string | undefined> {
+  const all: Record<string, string | undefined> = { ...inputs };
+  for (const tensor of Object.keys(feeds ?? {})) all[`feed ${tensor}`] = tensor;
+  return all;
+}
+
+/**
+ * The graphs a variant runs, in load order: encoder (position mode), stages (format 2, one entry
+ * per file), decoder, motion (when the pack has one), denoiser.
+ */
 export function graphsForVariant(m: PackManifest, variantId: string): VariantGraph[] {
   const variant = m.variants.find((v) => v.id === variantId);
   if (!variant) {
@@ -364,36 +792,91 @@ export function graphsForVariant(m: PackManifest, variantId: string): VariantGra
   }
   const denoiser = m.graphs.denoisers[variant.denoiser];
   if (!denoiser) throw new Error(`variant "${variantId}" names a missing denoiser`);
-  const list: VariantGraph[] = [
-    { key: 'encoder', role: 'encoder', spec: m.graphs.encoder, what: 'the VAE encoder' },
-    { key: 'decoder', role: 'decoder', spec: m.graphs.decoder, what: 'the VAE decoder' },
-  ];
+  const list: VariantGraph[] = [];
+  if (m.graphs.encoder) {
+    const g = m.graphs.encoder;
+    list.push({
+      key: 'encoder',
+      role: 'encoder',
+      spec: g,
+      inputs: g.inputs,
+      outputs: g.outputs,
+      what: 'the VAE encoder',
+    });
+  }
+  const byFile = new Map<string, VariantGraph>();
+  for (const [name, stage] of Object.entries(m.stages ?? {})) {
+    const known = byFile.get(stage.file);
+    const inputs = Object.fromEntries(Object.keys(stage.inputs).map((t) => [t, t]));
+    const outputs = Object.fromEntries(stage.outputs.map((t) => [t, t]));
+    if (known) {
+      known.stages!.push(name);
+      Object.assign(known.inputs, inputs);
+      Object.assign(known.outputs, outputs);
+      continue;
+    }
+    const entry: VariantGraph = {
+      key: `stage:${stage.file}`,
+      role: 'stage',
+      spec: stage,
+      inputs,
+      outputs,
+      stages: [name],
+      what: `the stage "${name}"`,
+    };
+    byFile.set(stage.file, entry);
+    list.push(entry);
+  }
+  const dec = m.graphs.decoder;
+  list.push({
+    key: 'decoder',
+    role: 'decoder',
+    spec: dec,
+    inputs: declaredInputs(dec.inputs, dec.feeds),
+    outputs: dec.outputs,
+    what: 'the VAE decoder',
+  });
   if (m.graphs.motion) {
-    list.push({ key: 'motion', role: 'motion', spec: m.graphs.motion, what: 'the motion graph' });
+    const g = m.graphs.motion;
+    list.push({
+      key: 'motion',
+      role: 'motion',
+      spec: g,
+      inputs: g.inputs,
+      outputs: g.outputs,
+      what: 'the motion graph',
+    });
   }
   list.push({
     key: `denoiser:${variant.denoiser}`,
     role: 'denoiser',
     spec: denoiser,
+    inputs: declaredInputs(denoiser.inputs, denoiser.feeds),
+    outputs: denoiser.outputs,
     what: `the denoiser of variant "${variant.id}"`,
   });
   return list.map((g) => ({ ...g, what: `${g.what} (${g.spec.file})` }));
 }
 
-/** Every file a variant needs, encoder, decoder and motion graph included, with integrity data. */
-export function filesForVariant(
-  m: PackManifest,
-  variantId: string,
-): {
-  role: VariantGraph['role'];
+/** A file a variant needs, with integrity data; `role` 'constant' for format 2's tensors. */
+export interface VariantFile {
+  role: VariantGraph['role'] | 'constant';
   file: string;
   sizeBytes: number;
   sha256: string;
-}[] {
-  return graphsForVariant(m, variantId).flatMap(({ role, spec }) => [
+}
+
+/** Every file a variant needs — graphs, their external data, and format 2's constants — once each. */
+export function filesForVariant(m: PackManifest, variantId: string): VariantFile[] {
+  const files: VariantFile[] = graphsForVariant(m, variantId).flatMap(({ role, spec }) => [
     { role, file: spec.file, sizeBytes: spec.sizeBytes, sha256: spec.sha256 },
     ...(spec.externalData ?? []).map((ext) => ({ role, ...ext })),
   ]);
+  for (const c of Object.values(m.constants ?? {})) {
+    files.push({ role: 'constant', file: c.file, sizeBytes: c.sizeBytes, sha256: c.sha256 });
+  }
+  const seen = new Set<string>();
+  return files.filter((f) => (seen.has(f.file) ? false : (seen.add(f.file), true)));
 }
 
 /** Bytes a variant loads: every file of `filesForVariant` (motion graph and external data included). */

@@ -4,6 +4,7 @@
  * decode. Pure TypeScript over `GraphRunner`, so the inference worker (onnxruntime-web), the CLI
  * and the benchmark (onnxruntime-node) run exactly the same code.
  */
+import { interpolateClip, type ClipEncoded, type PickedFrame, type ResolvedControls } from './clip';
 import type { FloatTensor, GraphRunner } from './graph';
 import {
   assertImageSize,
@@ -19,39 +20,36 @@ import {
 } from './image';
 import type { DenoiserSpec, PackManifest, VariantSpec } from './manifest';
 import { frameNoise } from './rng';
+import {
+  checkOutput,
+  ModelOutputError,
+  now,
+  pick,
+  RunCancelledError,
+  sameDims,
+  stepNoise,
+  yieldToEventLoop,
+} from './runChecks';
 import { createDdimPlan, ddimStep, type DdimPlan } from './scheduler';
-import { computeLatentStats, isAllZero, type LatentStats } from './stats';
+import { computeLatentStats, type LatentStats } from './stats';
+
+export { ModelOutputError, RunCancelledError, yieldToEventLoop } from './runChecks';
 
 /** Most in-betweens one run may ask for. */
 export const MAX_INBETWEENS = 15;
 
-/** Thrown when a run is cancelled between steps; sessions stay loaded. */
-export class RunCancelledError extends Error {
-  constructor() {
-    super('Run cancelled');
-    this.name = 'RunCancelledError';
-  }
-}
-
-/** Thrown when a graph returns non-finite values or all zeros, instead of showing garbage. */
-export class ModelOutputError extends Error {
-  constructor(
-    message: string,
-    readonly graph: 'encoder' | 'denoiser' | 'decoder' | 'motion',
-    readonly step?: number,
-  ) {
-    super(message);
-    this.name = 'ModelOutputError';
-  }
-}
-
 /** The loaded graphs of one variant. */
 export interface VariantGraphs {
-  encoder: GraphRunner;
+  /** The VAE encoder (position mode; clip packs encode in a stage). */
+  encoder?: GraphRunner;
   decoder: GraphRunner;
   denoiser: GraphRunner;
   /** The pack's motion estimator (`graphs.motion`), when it has one. */
   motion?: GraphRunner;
+  /** Format 2: stage name → session. */
+  stages?: Record<string, GraphRunner>;
+  /** Format 2: constant name → tensor. */
+  constants?: Record<string, FloatTensor>;
 }
 
 /**
@@ -62,6 +60,8 @@ export interface EncodedKeyframes {
   start: FloatTensor;
   end: FloatTensor;
   motion?: FloatTensor;
+  /** Clip mode: every stage output. */
+  clip?: ClipEncoded;
 }
 
 /** What a person asks for. */
@@ -72,6 +72,12 @@ export interface RunSettings {
   seed: number;
   /** Used only by variants with a LoRA scale; defaults to the manifest's default. */
   loraScale?: number;
+  /** Format 2: classifier-free guidance scale (packs with `guidance`; default from the manifest). */
+  guidanceScale?: number;
+  /** Format 2: scalar conditioning inputs by name (default from the manifest). */
+  scalars?: Record<string, number>;
+  /** Format 2: id of the pack prompt to condition on (default: the first). */
+  promptId?: string;
 }
 
 /** Latent statistics after one denoising step (step 0 = the initial noise), one entry per frame. */
@@ -112,6 +118,13 @@ export interface InterpolationResult {
   timesteps: number[];
   loraScale: number | null;
   timings: RunTimings;
+  /** Clip mode: which clip frames were picked, the controls used, the final clip latent. */
+  clip?: {
+    picked: PickedFrame[];
+    pickedText: string;
+    controls: ResolvedControls;
+    clipLatent: FloatTensor;
+  };
 }
 
 /** Where a triplet's middle (ground-truth) frame is compared: τ = ½, never an off-by-one frame. */
@@ -196,79 +209,6 @@ export function restoreFrame(frame: RgbaImage, plan: FitPlan, background?: RgbaI
   return unfitImage(frame, plan, background);
 }
 
-/**
- * Lets queued messages (a cancel request) be handled between steps. An ORT run can resolve through
- * microtasks alone, which would starve the worker's message queue for the whole run.
- */
-export function yieldToEventLoop(): Promise<void> {
-  const g = globalThis as { setImmediate?: (fn: () => void) => void };
-  if (g.setImmediate) return new Promise((resolve) => g.setImmediate!(resolve));
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => {
-      channel.port1.close();
-      resolve();
-    };
-    channel.port2.postMessage(null);
-  });
-}
-
-function now(): number {
-  return performance.now();
-}
-
-function countNonFinite(data: Float32Array): number {
-  let n = 0;
-  for (let i = 0; i < data.length; i++) if (!Number.isFinite(data[i]!)) n++;
-  return n;
-}
-
-/** Same shape; a null in `want` takes any size on that axis. */
-function sameDims(a: readonly number[], want: readonly (number | null)[]): boolean {
-  return a.length === want.length && want.every((d, i) => d === null || d === a[i]);
-}
-
-/**
- * The one check every graph output gets before it is used: its shape (`want`, null = any size on
- * that axis), then non-finite values, then — for the denoiser and the decoder, whose outputs are
- * never all zeros in a working model — all zeros, which is what fp16 graphs return on a WebGPU
- * adapter without shader-f16. `step` (1-based, of `steps`) says where a denoising run stopped.
- */
-function checkOutput(
-  t: FloatTensor,
-  want: readonly (number | null)[],
-  graph: ModelOutputError['graph'],
-  step?: { at: number; of: number },
-): void {
-  const what = graph === 'motion' ? 'the motion graph' : `the ${graph}`;
-  if (!sameDims(t.dims, want)) {
-    throw new Error(
-      `${what} returned shape [${t.dims.join(', ')}], expected [${want.map((d) => d ?? 'any').join(', ')}] — is it the right graph for this pack?`,
-    );
-  }
-  const where = step ? ` at step ${step.at} of ${step.of} — the run was stopped` : '';
-  const bad = countNonFinite(t.data);
-  if (bad)
-    throw new ModelOutputError(
-      `${what} returned ${bad} non-finite values${where}`,
-      graph,
-      step?.at,
-    );
-  if ((graph === 'denoiser' || graph === 'decoder') && isAllZero(t.data)) {
-    throw new ModelOutputError(
-      `${what} returned all zeros${where} (on WebGPU this happens when fp16 graphs run on an adapter without shader-f16)`,
-      graph,
-      step?.at,
-    );
-  }
-}
-
-function pick(out: Record<string, FloatTensor>, name: string, what: string): FloatTensor {
-  const t = out[name];
-  if (!t) throw new Error(`${what} returned no output "${name}"`);
-  return t;
-}
-
 /** Encodes one fitted keyframe to a scaled latent [1, C, h, w]. */
 export async function encodeKeyframe(
   manifest: PackManifest,
@@ -276,6 +216,7 @@ export async function encodeKeyframe(
   image: RgbaImage,
 ): Promise<FloatTensor> {
   const spec = manifest.graphs.encoder;
+  if (!spec) throw new Error(`pack "${manifest.id}" has no graphs.encoder (it encodes in a stage)`);
   const pixels = rgbaToTensor(image, manifest.image.valueRange);
   const out = await encoder.run({
     [spec.inputs.image]: { data: pixels, dims: [1, 3, image.height, image.width] },
@@ -397,17 +338,6 @@ export async function decodeLatent(
   return tensorToRgba(image.data, w, h, manifest.image.valueRange);
 }
 
-/** Per-step noise for eta > 0: a stream per (seed, frame, step), independent of batching. */
-function stepNoise(
-  seed: number,
-  frameIndex: number,
-  stepIndex: number,
-  length: number,
-): Float32Array {
-  const mixed = (seed + Math.imul(0x9e3779b1, stepIndex + 1)) >>> 0;
-  return frameNoise(mixed, frameIndex, length);
-}
-
 /** Resolves the LoRA scale a run uses, validating it against the variant's range. */
 export function resolveLoraScale(
   variant: VariantSpec,
@@ -441,11 +371,13 @@ export function denoiserFeeds(
   },
 ): Record<string, FloatTensor> {
   const B = batch.sample.dims[0]!;
+  const { startLatent, endLatent } = spec.inputs;
+  if (!startLatent || !endLatent) throw new Error('position mode needs startLatent and endLatent');
   const feeds: Record<string, FloatTensor> = {
     [spec.inputs.sample]: batch.sample,
     [spec.inputs.timestep]: { data: new Float32Array(B).fill(batch.timestep), dims: [B] },
-    [spec.inputs.startLatent]: batch.startLatents,
-    [spec.inputs.endLatent]: batch.endLatents,
+    [startLatent]: batch.startLatents,
+    [endLatent]: batch.endLatents,
   };
   if (spec.inputs.position)
     feeds[spec.inputs.position] = { data: Float32Array.from(batch.positions), dims: [B] };
@@ -622,6 +554,38 @@ export async function interpolate({
   hooks = {},
   encoded,
 }: InterpolationRequest): Promise<InterpolationResult> {
+  if (manifest.frames.mode === 'clip') {
+    const r = await interpolateClip({
+      manifest,
+      variant,
+      graphs: {
+        stages: graphs.stages ?? {},
+        constants: graphs.constants ?? {},
+        denoiser: graphs.denoiser,
+        decoder: graphs.decoder,
+      },
+      keyframes,
+      settings,
+      loraScale: resolveLoraScale(variant, settings.loraScale),
+      hooks,
+      encoded: encoded?.clip,
+    });
+    return {
+      positions: r.picked.map((p) => p.position),
+      encoded: { start: r.encoded.start, end: r.encoded.end, clip: r.encoded },
+      modelFrames: r.modelFrames,
+      stepStats: r.stepStats,
+      timesteps: r.timesteps,
+      loraScale: r.loraScale,
+      timings: r.timings,
+      clip: {
+        picked: r.picked,
+        pickedText: r.pickedText,
+        controls: r.controls,
+        clipLatent: r.clipLatent,
+      },
+    };
+  }
   const tStart = now();
   let startLatent: FloatTensor;
   let endLatent: FloatTensor;
@@ -633,6 +597,7 @@ export async function interpolate({
     // Re-runs with other settings (a LoRA scale, a seed) reuse the encoded keyframes.
     ({ start: startLatent, end: endLatent } = encoded);
   } else {
+    if (!graphs.encoder) throw new Error("this pack's encoder is not loaded");
     startLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.start);
     hooks.onProgress?.({ kind: 'encode', done: 1, total });
     endLatent = await encodeKeyframe(manifest, graphs.encoder, keyframes.end);

@@ -20,6 +20,10 @@ export interface DdimPlan {
   predictionType: 'epsilon' | 'v_prediction';
   eta: number;
   trainTimesteps: number;
+  /** ᾱ_prev of each step (same order as `timesteps`). */
+  alphaPrev: number[];
+  /** Factor on the predicted x₀ of each step: 1, or s(t_prev)/s(t) with ToonCrafter's dynamic rescale. */
+  x0Scale: number[];
 }
 
 /** Initial noise scaling: DDIM's init_noise_sigma is 1, provided for clarity. */
@@ -152,20 +156,51 @@ export function createDdimPlan(spec: SchedulerSpec, steps: number): DdimPlan {
   let betas = makeBetas(spec);
   if (spec.rescaleZeroTerminalSnr) betas = rescaleZeroTerminalSnr(betas);
   const alphasCumprod = computeAlphasCumprod(betas);
+  const timesteps = makeTimesteps(spec, steps);
+  const finalAlphaCumprod = spec.setAlphaToOne ? 1 : alphasCumprod[0]!;
+  // The timestep each step steps to: diffusers' t − T // steps, or (ToonCrafter) the next one visited.
+  const prevTimestep = (i: number): number =>
+    spec.previousTimestep === 'plan'
+      ? i + 1 < timesteps.length
+        ? timesteps[i + 1]!
+        : -1
+      : timesteps[i]! - Math.floor(spec.trainTimesteps / steps);
+  const alphaPrev = timesteps.map((_, i) => {
+    const prev = prevTimestep(i);
+    return prev >= 0 ? alphasCumprod[prev]! : finalAlphaCumprod;
+  });
   return {
-    timesteps: makeTimesteps(spec, steps),
+    timesteps,
     alphasCumprod,
-    finalAlphaCumprod: spec.setAlphaToOne ? 1 : alphasCumprod[0]!,
+    finalAlphaCumprod,
     predictionType: spec.predictionType,
     eta: spec.eta,
     trainTimesteps: spec.trainTimesteps,
+    alphaPrev,
+    x0Scale: dynamicRescaleFactors(spec, timesteps),
   };
+}
+
+/**
+ * ToonCrafter's dynamic rescale (ddpm3d.py `scale_arr`, ddim.py `ddim_scale_arr(_prev)`):
+ * s = concat(linspace(1, baseScale, turningStep), full(T, baseScale)), and the step at timestep
+ * t_i multiplies x₀ by s[t_{i+1}] / s[t_i], t_{i+1} being the next timestep visited (itself for
+ * the last step, so 1). All ones without `dynamicRescale`.
+ */
+export function dynamicRescaleFactors(spec: SchedulerSpec, timesteps: readonly number[]): number[] {
+  const dr = spec.dynamicRescale;
+  if (!dr) return timesteps.map(() => 1);
+  const ramp = linspace(1, dr.baseScale, dr.turningStep);
+  const s = (t: number): number => (t < dr.turningStep ? ramp[t]! : dr.baseScale);
+  return timesteps.map((t, i) => s(timesteps[i + 1] ?? t) / s(t));
 }
 
 /**
  * One DDIM update (Song et al. eq. 12), diffusers DDIMScheduler.step with
  * use_clipped_model_output=false, no thresholding, clip_sample=false.
- * prev timestep = t − T // steps (diffusers), ᾱ_prev = prev ≥ 0 ? ᾱ[prev] : finalAlphaCumprod.
+ * prev timestep = t − T // steps (diffusers; or the next timestep visited, `previousTimestep: "plan"`),
+ * ᾱ_prev = prev ≥ 0 ? ᾱ[prev] : finalAlphaCumprod (precomputed per step in `plan.alphaPrev`).
+ * x₀ is multiplied by `plan.x0Scale[step]` (1 unless the pack has ToonCrafter's dynamic rescale).
  * ε-prediction: x0 = (x − √(1−ᾱ) ε) / √ᾱ.  v-prediction: x0 = √ᾱ x − √(1−ᾱ) v, ε = √ᾱ v + √(1−ᾱ) x.
  * σ = eta · √((1−ᾱ_prev)/(1−ᾱ)) · √(1 − ᾱ/ᾱ_prev);  x_prev = √ᾱ_prev x0 + √(1−ᾱ_prev−σ²) ε + σ z.
  * `noise` (z) is required when eta > 0 (throws if missing), ignored otherwise. Returns new arrays.
@@ -198,10 +233,10 @@ export function ddimStep(
   }
 
   const t = plan.timesteps[stepIndex]!;
-  const prev = t - Math.floor(plan.trainTimesteps / steps);
   const alphaT = plan.alphasCumprod[t];
   if (alphaT === undefined) throw new Error(`timestep ${t} is outside the schedule`);
-  const alphaPrev = prev >= 0 ? plan.alphasCumprod[prev]! : plan.finalAlphaCumprod;
+  const alphaPrev = plan.alphaPrev[stepIndex]!;
+  const x0Scale = plan.x0Scale[stepIndex]!;
   const betaT = 1 - alphaT;
   const betaPrev = 1 - alphaPrev;
 
@@ -228,6 +263,7 @@ export function ddimStep(
       x0 = (x - sqrtBetaT * out) / sqrtAlphaT;
       eps = out;
     }
+    x0 *= x0Scale;
     let xPrev = sqrtAlphaPrev * x0 + dirCoeff * eps;
     if (z) xPrev += sigma * z[i]!;
     prevSample[i] = xPrev;

@@ -71,7 +71,7 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     const g = manifest.graphs;
     let total = 0;
     for (const spec of [
-      g.encoder,
+      g.encoder!,
       g.decoder,
       ...(g.motion ? [g.motion] : []),
       ...Object.values(g.denoisers),

@@ -7,7 +7,15 @@ import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
-import { checkGraphNames, SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
+import {
+  checkGraphNames,
+  SESSION_TUNING,
+  wrapSession,
+  type FloatTensor,
+  type GraphRunner,
+} from '../core/graph';
+import { checkClipGraphs } from '../core/clip';
+import { readPackConstant } from '../core/npy';
 import type { RgbaImage } from '../core/image';
 import { checkImageFile, formatName } from '../core/imageHeader';
 import {
@@ -110,32 +118,55 @@ async function loadGraph(
   );
   const t0 = performance.now();
   const runner = await createNodeSession(g.what, bytes, threads, external);
-  checkGraphNames(g.what, runner, g.spec.inputs, g.spec.outputs);
+  checkGraphNames(g.what, runner, g.inputs, g.outputs);
   return { runner, sessionMs: performance.now() - t0 };
 }
 
-/** Loads encoder, decoder, motion graph (when the pack has one) and the variant's denoiser with onnxruntime-node. */
+/**
+ * Loads a variant with onnxruntime-node: its graphs (encoder, stages, decoder, motion graph,
+ * denoiser — those the pack has) and format 2's constants.
+ */
 export async function loadVariantGraphs(
   dir: string,
   manifest: PackManifest,
   variantId: string,
   threads?: number,
 ): Promise<{ variant: VariantSpec; graphs: VariantGraphs; sessionMs: Record<string, number> }> {
-  const graphs: Partial<Record<VariantGraph['role'], GraphRunner>> = {};
+  const graphs: Partial<Record<'encoder' | 'decoder' | 'motion' | 'denoiser', GraphRunner>> = {};
+  const stages: Record<string, GraphRunner> = {};
+  const loaded: GraphRunner[] = [];
   const sessionMs: Record<string, number> = {};
+  const constants: Record<string, FloatTensor> = {};
+  const variant = manifest.variants.find((v) => v.id === variantId)!;
   try {
     for (const g of graphsForVariant(manifest, variantId)) {
-      const loaded = await loadGraph(dir, g, threads);
-      graphs[g.role] = loaded.runner;
-      sessionMs[g.role] = loaded.sessionMs;
+      const one = await loadGraph(dir, g, threads);
+      loaded.push(one.runner);
+      if (g.role === 'stage') for (const name of g.stages!) stages[name] = one.runner;
+      else graphs[g.role] = one.runner;
+      sessionMs[g.role === 'stage' ? g.key : g.role] = one.sessionMs;
+    }
+    for (const [name, spec] of Object.entries(manifest.constants ?? {})) {
+      constants[name] = readPackConstant(name, spec, await readPackFile(dir, spec));
+    }
+    if (manifest.frames.mode === 'clip') {
+      checkClipGraphs(manifest, variant, {
+        stages,
+        constants,
+        denoiser: graphs.denoiser!,
+        decoder: graphs.decoder!,
+      });
     }
   } catch (e) {
-    for (const r of Object.values(graphs)) await r.release().catch(() => undefined);
+    for (const r of loaded) await r.release().catch(() => undefined);
     throw e;
   }
   return {
-    variant: manifest.variants.find((v) => v.id === variantId)!,
-    graphs: graphs as VariantGraphs,
+    variant,
+    graphs: {
+      ...(graphs as Omit<VariantGraphs, 'stages' | 'constants'>),
+      ...(manifest.stages ? { stages, constants } : {}),
+    },
     sessionMs,
   };
 }

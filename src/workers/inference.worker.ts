@@ -13,6 +13,7 @@ import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
 import { checkGraphNames, type GraphRunner } from '../core/graph';
 import type { RgbaImage } from '../core/image';
 import {
+  filesForVariant,
   graphsForVariant,
   type PackManifest,
   type VariantGraph,
@@ -137,9 +138,9 @@ function serial<A extends unknown[], R>(
 
 /** Releases every session when the pack changed: sessions belong to a pack's exact files. */
 async function keepSessionsOf(manifest: PackManifest): Promise<void> {
-  const { encoder, decoder, motion, denoisers } = manifest.graphs;
-  const shas = [encoder, decoder, ...(motion ? [motion] : []), ...Object.values(denoisers)];
-  const packKey = `${manifest.id}:${shas.map((g) => g.sha256).join(',')}`;
+  // Every file of every variant: graphs, stages and constants.
+  const shas = new Set(manifest.variants.flatMap((v) => filesForVariant(manifest, v.id)));
+  const packKey = `${manifest.id}:${[...shas].map((f) => f.sha256).join(',')}`;
   if (packKey !== sessionsPackKey) {
     await releaseAll();
     sessionsPackKey = packKey;
@@ -179,7 +180,7 @@ async function loadGraph(
   }));
   const runner = await createSession(g.what, backend, bytes.get(g.spec.file)!, external);
   try {
-    checkGraphNames(g.what, runner, g.spec.inputs, g.spec.outputs);
+    checkGraphNames(g.what, runner, g.inputs, g.outputs);
   } catch (e) {
     await runner.release().catch(() => undefined);
     throw e;
@@ -272,7 +273,7 @@ const api: InferenceApi = {
       const start = bitmapToRgba(req.start);
       const end = bitmapToRgba(req.end);
       const prepared = prepareKeyframes(manifest, start, end, req.fitMode);
-      const latentKey = `${manifest.id}:${manifest.graphs.encoder.sha256}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
+      const latentKey = `${manifest.id}:${manifest.graphs.encoder?.sha256 ?? ''}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
       const reuse = encodedCache?.key === latentKey ? encodedCache.encoded : undefined;
       const result = await interpolate({
         manifest,

@@ -42,7 +42,7 @@ async function load(runtime: 'web' | 'node', file: string): Promise<GraphRunner>
 async function graphsFor(runtime: 'web' | 'node', variantId: string): Promise<VariantGraphs> {
   const v = manifest.variants.find((x) => x.id === variantId)!;
   return {
-    encoder: await load(runtime, manifest.graphs.encoder.file),
+    encoder: await load(runtime, manifest.graphs.encoder!.file),
     decoder: await load(runtime, manifest.graphs.decoder.file),
     denoiser: await load(runtime, manifest.graphs.denoisers[v.denoiser]!.file),
   };

@@ -1,0 +1,650 @@
+/**
+ * Clip mode (pack format 2, ToonCrafter-style): conditioning stages run once per keyframe pair,
+ * the denoiser sees the whole clip as one 5-D latent [B, C, T, h, w] with the keyframes' latents
+ * concatenated at frames 0 and T−1, sampling is DDIM with classifier-free guidance (and guidance
+ * rescale) and seeded per-step noise for η > 0, and the decoder decodes the clip at once. The
+ * in-betweens are the T−2 frames between the keyframes; asked for N of them, the run returns the
+ * frames nearest the asked positions and says which it picked.
+ *
+ * The arithmetic follows ToonCrafter's own sampler (lvdm/models/samplers/ddim.py `p_sample_ddim`,
+ * utils_diffusion.py `rescale_noise_cfg`) and its conditioning (scripts/evaluation/inference.py
+ * `image_guided_synthesis` with interp=True); the parity test holds the studio to it.
+ */
+import type { FloatTensor, GraphRunner } from './graph';
+import { rgbaToTensor, tensorToRgba, type RgbaImage } from './image';
+import {
+  parseSource,
+  stageOrder,
+  type DenoiserSpec,
+  type PackManifest,
+  type Source,
+  type VariantSpec,
+} from './manifest';
+import type { PipelineHooks, RunSettings, StepRecord } from './pipeline';
+import { frameNoise } from './rng';
+import {
+  checkOutput,
+  ModelOutputError,
+  now,
+  pick,
+  RunCancelledError,
+  stepNoise,
+  yieldToEventLoop,
+} from './runChecks';
+import { createDdimPlan, ddimStep } from './scheduler';
+import { computeLatentStats } from './stats';
+
+/** The loaded graphs and constants of a clip-mode variant. */
+export interface ClipGraphs {
+  /** Stage name → its session (stages that run one file share it). */
+  stages: Record<string, GraphRunner>;
+  denoiser: GraphRunner;
+  decoder: GraphRunner;
+  /** Constant name → tensor, read from the pack's .npy files and checked against the manifest. */
+  constants: Record<string, FloatTensor>;
+}
+
+/** The format-2 controls of a run, each defaulting to the manifest's default. */
+export interface ClipControls {
+  /** Classifier-free guidance scale; 1 skips the unconditional pass. */
+  guidanceScale?: number;
+  /** Scalar conditioning inputs by name (ToonCrafter's `fs`). */
+  scalars?: Record<string, number>;
+  /** Id of one of the pack's prompts. */
+  promptId?: string;
+}
+
+/** The controls a run used, resolved and checked. */
+export interface ResolvedControls {
+  guidanceScale: number | null;
+  guidanceRescale: number;
+  scalars: Record<string, number>;
+  promptId: string | null;
+}
+
+/** Fills in defaults and checks ranges; throws naming the control. */
+export function resolveControls(manifest: PackManifest, c: ClipControls = {}): ResolvedControls {
+  let guidanceScale: number | null = null;
+  if (manifest.guidance) {
+    const { scale } = manifest.guidance;
+    guidanceScale = c.guidanceScale ?? scale.default;
+    if (!Number.isFinite(guidanceScale) || guidanceScale < scale.min || guidanceScale > scale.max) {
+      throw new Error(
+        `guidance scale ${guidanceScale} is outside this pack's range ${scale.min}…${scale.max}`,
+      );
+    }
+  } else if (c.guidanceScale !== undefined && c.guidanceScale !== 1) {
+    throw new Error(`pack "${manifest.id}" has no classifier-free guidance`);
+  }
+  const scalars: Record<string, number> = {};
+  for (const [name, spec] of Object.entries(manifest.scalars ?? {})) {
+    const v = c.scalars?.[name] ?? spec.default;
+    if (
+      !Number.isFinite(v) ||
+      v < spec.min ||
+      v > spec.max ||
+      (spec.integer && !Number.isInteger(v))
+    ) {
+      throw new Error(
+        `${spec.label} (${name}) must be ${spec.integer ? 'a whole number ' : ''}from ${spec.min} to ${spec.max}, got ${v}`,
+      );
+    }
+    scalars[name] = v;
+  }
+  for (const name of Object.keys(c.scalars ?? {})) {
+    if (!manifest.scalars?.[name]) throw new Error(`pack "${manifest.id}" has no scalar "${name}"`);
+  }
+  let promptId: string | null = null;
+  if (manifest.prompts) {
+    promptId = c.promptId ?? manifest.prompts[0]!.id;
+    if (!manifest.prompts.some((p) => p.id === promptId)) {
+      throw new Error(
+        `pack "${manifest.id}" has no prompt "${promptId}" (it has ${manifest.prompts.map((p) => p.id).join(', ')})`,
+      );
+    }
+  }
+  return {
+    guidanceScale,
+    guidanceRescale: manifest.guidance?.rescale ?? 0,
+    scalars,
+    promptId,
+  };
+}
+
+/** One in-between of the clip that a run shows: its frame index, its τ and the τ that was asked. */
+export interface PickedFrame {
+  index: number;
+  position: number;
+  asked: number;
+}
+
+/**
+ * The clip frames nearest the asked positions i/(N+1): frame k of a T-frame clip sits at
+ * τ = k/(T−1), k = 1…T−2. Each asked position takes the nearest frame not yet taken.
+ */
+export function pickClipFrames(clipLength: number, count: number): PickedFrame[] {
+  const available = clipLength - 2;
+  if (!Number.isInteger(count) || count < 1 || count > available) {
+    throw new Error(
+      `this pack makes a clip of ${clipLength} frames, so 1 to ${available} in-betweens; got ${count}`,
+    );
+  }
+  const taken = new Set<number>();
+  const picked: PickedFrame[] = [];
+  for (let i = 1; i <= count; i++) {
+    const asked = i / (count + 1);
+    let best = -1;
+    for (let k = 1; k <= available; k++) {
+      if (taken.has(k)) continue;
+      if (
+        best < 0 ||
+        Math.abs(k / (clipLength - 1) - asked) < Math.abs(best / (clipLength - 1) - asked)
+      )
+        best = k;
+    }
+    taken.add(best);
+    picked.push({ index: best, position: best / (clipLength - 1), asked });
+  }
+  return picked.sort((a, b) => a.index - b.index);
+}
+
+/** Describes a pick for people: "frames 5, 8 and 10 of 16 (τ 0.27, 0.47, 0.67)". */
+export function describePick(picked: readonly PickedFrame[], clipLength: number): string {
+  const exact = picked.every((p) => Math.abs(p.position - p.asked) < 1e-9);
+  const frames = picked.map((p) => p.index + 1).join(', ');
+  const taus = picked.map((p) => p.position.toFixed(2)).join(', ');
+  return `frame${picked.length > 1 ? 's' : ''} ${frames} of the ${clipLength}-frame clip (τ ${taus})${exact ? '' : ', the nearest to the positions asked'}`;
+}
+
+/** What a clip run computes once per keyframe pair (and per stage-relevant controls). */
+export interface ClipEncoded {
+  /** 'stage/output' → tensor. */
+  stageOutputs: Record<string, FloatTensor>;
+  /** Scaled keyframe latents [1, C, h, w]. */
+  start: FloatTensor;
+  end: FloatTensor;
+  /** The controls the stages saw (prompt, scalars); a run with others re-runs the stages. */
+  controlsKey: string;
+}
+
+/** The keyframe tensors a stage may take. */
+function keyframeTensor(
+  manifest: PackManifest,
+  which: 'start' | 'end' | 'pair' | 'blank',
+  keyframes: { start: RgbaImage; end: RgbaImage },
+): FloatTensor {
+  const { width: w, height: h } = keyframes.start;
+  const t = (img: RgbaImage) => rgbaToTensor(img, manifest.image.valueRange);
+  if (which === 'start') return { data: t(keyframes.start), dims: [1, 3, h, w] };
+  if (which === 'end') return { data: t(keyframes.end), dims: [1, 3, h, w] };
+  if (which === 'blank') return { data: new Float32Array(3 * h * w), dims: [1, 3, h, w] };
+  const pair = new Float32Array(2 * 3 * h * w);
+  pair.set(t(keyframes.start), 0);
+  pair.set(t(keyframes.end), 3 * h * w);
+  return { data: pair, dims: [2, 3, h, w] };
+}
+
+/** Resolves a source to a tensor, given what has been computed so far. */
+function resolveSource(
+  text: string,
+  ctx: {
+    manifest: PackManifest;
+    keyframes?: { start: RgbaImage; end: RgbaImage };
+    constants: Record<string, FloatTensor>;
+    stageOutputs: Record<string, FloatTensor>;
+    controls: ResolvedControls;
+  },
+): FloatTensor {
+  const src: Source | { error: string } = parseSource(text);
+  if ('error' in src) throw new Error(src.error);
+  switch (src.kind) {
+    case 'keyframes':
+      if (!ctx.keyframes) throw new Error(`"${text}" is only available to stages`);
+      return keyframeTensor(ctx.manifest, src.which, ctx.keyframes);
+    case 'constant': {
+      const c = ctx.constants[src.name];
+      if (!c) throw new Error(`constant "${src.name}" is not loaded`);
+      return c;
+    }
+    case 'stage': {
+      const t = ctx.stageOutputs[`${src.stage}/${src.output}`];
+      if (!t) throw new Error(`stage "${src.stage}" has not produced "${src.output}"`);
+      return t;
+    }
+    case 'prompt': {
+      const p = ctx.manifest.prompts?.find((x) => x.id === ctx.controls.promptId);
+      if (!p) throw new Error('no prompt chosen');
+      return resolveSource(`constant:${p.constant}`, ctx);
+    }
+    case 'scalar':
+      return { data: Float32Array.of(ctx.controls.scalars[src.name]!), dims: [1] };
+  }
+}
+
+/** The stage-relevant part of the controls: prompt and scalars (the guidance scale is not). */
+function controlsKey(c: ResolvedControls): string {
+  return JSON.stringify({ p: c.promptId, s: c.scalars });
+}
+
+/** Runs every stage once for a fitted keyframe pair and extracts the scaled keyframe latents. */
+export async function runStages(
+  manifest: PackManifest,
+  graphs: ClipGraphs,
+  keyframes: { start: RgbaImage; end: RgbaImage },
+  controls: ResolvedControls,
+  hooks: PipelineHooks = {},
+): Promise<ClipEncoded> {
+  const order = stageOrder(manifest);
+  const stageOutputs: Record<string, FloatTensor> = {};
+  const ctx = { manifest, keyframes, constants: graphs.constants, stageOutputs, controls };
+  hooks.onProgress?.({ kind: 'encode', done: 0, total: order.length });
+  for (const [i, name] of order.entries()) {
+    if (hooks.isCancelled?.()) throw new RunCancelledError();
+    const stage = manifest.stages![name]!;
+    const runner = graphs.stages[name];
+    if (!runner) throw new Error(`the stage "${name}" is not loaded`);
+    const feeds: Record<string, FloatTensor> = {};
+    for (const [tensor, text] of Object.entries(stage.inputs))
+      feeds[tensor] = resolveSource(text, ctx);
+    const out = await runner.run(feeds);
+    for (const o of stage.outputs) {
+      const t = pick(out, o, `the stage "${name}"`);
+      checkOutput(
+        t,
+        t.dims.map(() => null),
+        'stage',
+      );
+      stageOutputs[`${name}/${o}`] = t;
+    }
+    hooks.onProgress?.({ kind: 'encode', done: i + 1, total: order.length });
+  }
+  const latents = resolveSource(manifest.keyframeLatents!, ctx);
+  const { channels, downsample, scaleFactor } = manifest.latent;
+  const { width, height } = keyframes.start;
+  const hw = (height / downsample) * (width / downsample);
+  const want = [2, channels, height / downsample, width / downsample];
+  if (latents.dims.length !== 4 || latents.dims.some((d, i) => d !== want[i])) {
+    throw new Error(
+      `keyframeLatents (${manifest.keyframeLatents}) has shape [${latents.dims.join(', ')}], expected [${want.join(', ')}] (start and end)`,
+    );
+  }
+  const scaled = (k: number): FloatTensor => {
+    const data = new Float32Array(channels * hw);
+    for (let i = 0; i < data.length; i++)
+      data[i] = latents.data[k * channels * hw + i]! * scaleFactor;
+    return { data, dims: [1, channels, want[2]!, want[3]!] };
+  };
+  return { stageOutputs, start: scaled(0), end: scaled(1), controlsKey: controlsKey(controls) };
+}
+
+/** The concatenated conditioning: keyframe latents at frames 0 and T−1, zeros between, [1, C, T, h, w]. */
+export function clipCondition(
+  start: FloatTensor,
+  end: FloatTensor,
+  clipLength: number,
+): FloatTensor {
+  const [, c, h, w] = start.dims as [number, number, number, number];
+  const hw = h * w;
+  const data = new Float32Array(c * clipLength * hw);
+  for (let ch = 0; ch < c; ch++) {
+    data.set(start.data.subarray(ch * hw, (ch + 1) * hw), (ch * clipLength + 0) * hw);
+    data.set(end.data.subarray(ch * hw, (ch + 1) * hw), (ch * clipLength + clipLength - 1) * hw);
+  }
+  return { data, dims: [1, c, clipLength, h, w] };
+}
+
+/** Frame `t` of a [1, C, T, h, w] latent as a contiguous [C·h·w] array. */
+export function clipFrame(latent: Float32Array, dims: readonly number[], t: number): Float32Array {
+  const [, c, T, h, w] = dims as [number, number, number, number, number];
+  const hw = h * w;
+  const out = new Float32Array(c * hw);
+  for (let ch = 0; ch < c; ch++)
+    out.set(latent.subarray((ch * T + t) * hw, (ch * T + t + 1) * hw), ch * hw);
+  return out;
+}
+
+/** Stacks tensors with a leading batch axis along axis 0 (each [1, …] or [n, …]). */
+function concatBatch(parts: FloatTensor[]): FloatTensor {
+  const total = parts.reduce((n, p) => n + p.data.length, 0);
+  const data = new Float32Array(total);
+  let at = 0;
+  for (const p of parts) {
+    data.set(p.data, at);
+    at += p.data.length;
+  }
+  const batch = parts.reduce((n, p) => n + (p.dims[0] ?? 1), 0);
+  return { data, dims: [batch, ...parts[0]!.dims.slice(1)] };
+}
+
+/**
+ * Classifier-free guidance as ToonCrafter's p_sample_ddim computes it: u + s·(c − u), then with
+ * rescale φ > 0 `rescale_noise_cfg`: φ·out·std(c)/std(out) + (1−φ)·out (std over every axis but
+ * the batch's; torch.std's N−1 cancels in the ratio). Float64 sums, float32 result.
+ */
+export function applyGuidance(
+  cond: Float32Array,
+  uncond: Float32Array,
+  scale: number,
+  rescale: number,
+): Float32Array {
+  const n = cond.length;
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = uncond[i]! + scale * (cond[i]! - uncond[i]!);
+  if (rescale > 0) {
+    const std = (a: Float32Array) => {
+      let m = 0;
+      for (let i = 0; i < n; i++) m += a[i]!;
+      m /= n;
+      let v = 0;
+      for (let i = 0; i < n; i++) v += (a[i]! - m) ** 2;
+      return Math.sqrt(v / (n - 1));
+    };
+    const ratio = std(cond) / std(out);
+    const k = rescale * ratio + (1 - rescale);
+    for (let i = 0; i < n; i++) out[i] = out[i]! * k;
+  }
+  return out;
+}
+
+/** What a clip run returns, shaped like the position pipeline's result plus what it picked. */
+export interface ClipRunResult {
+  picked: PickedFrame[];
+  /** "frames 5, 8 and 10 of the 16-frame clip (τ …)". */
+  pickedText: string;
+  encoded: ClipEncoded;
+  modelFrames: RgbaImage[];
+  stepStats: StepRecord[];
+  timesteps: number[];
+  loraScale: number | null;
+  controls: ResolvedControls;
+  /** The final clip latent [1, C, T, h, w] (scaled), for parity checks and research. */
+  clipLatent: FloatTensor;
+  timings: {
+    encodeMs: number;
+    denoiseMs: number;
+    decodeMs: number;
+    totalMs: number;
+    denoiserCallMs: number[];
+    decodeCallMs: number[];
+  };
+}
+
+/** The whole clip-mode run on fitted keyframes. */
+export async function interpolateClip(req: {
+  manifest: PackManifest;
+  variant: VariantSpec;
+  graphs: ClipGraphs;
+  keyframes: { start: RgbaImage; end: RgbaImage };
+  settings: RunSettings & ClipControls;
+  loraScale: number | null;
+  hooks?: PipelineHooks;
+  encoded?: ClipEncoded;
+}): Promise<ClipRunResult> {
+  const { manifest, variant, graphs, keyframes, settings, hooks = {} } = req;
+  if (manifest.frames.mode !== 'clip' || manifest.formatVersion < 2 || !manifest.keyframeLatents) {
+    throw new Error(
+      `pack "${manifest.id}" is a format-1 clip pack: it has no stages or keyframeLatents to run from; re-export it as format 2`,
+    );
+  }
+  const T = manifest.frames.clipLength;
+  const controls = resolveControls(manifest, settings);
+  const picked = pickClipFrames(T, settings.count);
+  if (!Number.isInteger(settings.seed) || settings.seed < 0 || settings.seed > 0xffffffff) {
+    throw new Error(`seed must be an integer from 0 to 4294967295, got ${settings.seed}`);
+  }
+  const spec = manifest.graphs.denoisers[variant.denoiser]!;
+  const plan = createDdimPlan(manifest.scheduler, settings.steps);
+  const tStart = now();
+  const encoded =
+    req.encoded && req.encoded.controlsKey === controlsKey(controls)
+      ? req.encoded
+      : await runStages(manifest, graphs, keyframes, controls, hooks);
+  const tEncoded = now();
+
+  const cond = clipCondition(encoded.start, encoded.end, T);
+  const dims = cond.dims;
+  const len = cond.data.length;
+  const ctx = {
+    manifest,
+    constants: graphs.constants,
+    stageOutputs: encoded.stageOutputs,
+    controls,
+  };
+  const condFeeds: Record<string, FloatTensor> = {};
+  for (const [tensor, text] of Object.entries(spec.feeds ?? {}))
+    condFeeds[tensor] = resolveSource(text, ctx);
+  const guided = controls.guidanceScale !== null && controls.guidanceScale !== 1;
+  const uncondFeeds: Record<string, FloatTensor> = { ...condFeeds };
+  for (const [tensor, text] of Object.entries(spec.unconditional ?? {}))
+    uncondFeeds[tensor] = resolveSource(text, ctx);
+  const batched = guided && (spec.maxBatch ?? 1) >= 2;
+
+  const stepCount = plan.timesteps.length;
+  const stepStats: StepRecord[] = [];
+  const denoiserCallMs: number[] = [];
+  let sample: Float32Array = frameNoise(settings.seed, 0, len);
+  const record = (s: number) => {
+    const frames = picked.map((p) => computeLatentStats(clipFrame(sample, dims, p.index)));
+    stepStats.push({ step: s, timestep: s === 0 ? null : plan.timesteps[s - 1]!, frames });
+    frames.forEach((st, i) => {
+      if (st.nonFinite > 0)
+        throw new ModelOutputError(
+          `the latent of in-between ${i + 1} has ${st.nonFinite} non-finite values after step ${s} — the run was stopped`,
+          'denoiser',
+          s,
+        );
+    });
+  };
+  const run = async (feeds: Record<string, FloatTensor>, B: number, step: number) => {
+    const t0 = now();
+    const out = await graphs.denoiser.run(feeds);
+    denoiserCallMs.push(now() - t0);
+    const pred = pick(out, spec.outputs.prediction, 'the denoiser');
+    checkOutput(pred, [B, ...dims.slice(1)], 'denoiser', { at: step + 1, of: stepCount });
+    return pred.data;
+  };
+  const feedsFor = (
+    x: FloatTensor,
+    t: number,
+    extra: Record<string, FloatTensor>,
+    B: number,
+  ): Record<string, FloatTensor> =>
+    denoiserClipFeeds(spec, {
+      sample: x,
+      timestep: t,
+      condition: cond,
+      extra,
+      batch: B,
+      loraScale: req.loraScale,
+    });
+
+  record(0);
+  for (let s = 0; s < stepCount; s++) {
+    await yieldToEventLoop();
+    if (hooks.isCancelled?.()) throw new RunCancelledError();
+    hooks.onProgress?.({
+      kind: 'denoise',
+      step: s,
+      totalSteps: stepCount,
+      batch: 0,
+      totalBatches: 1,
+    });
+    const t = plan.timesteps[s]!;
+    const x: FloatTensor = { data: sample, dims };
+    let output: Float32Array;
+    if (!guided) {
+      output = await run(feedsFor(x, t, condFeeds, 1), 1, s);
+    } else if (batched) {
+      const both: Record<string, FloatTensor> = {};
+      for (const tensor of Object.keys(condFeeds))
+        both[tensor] = concatBatch([condFeeds[tensor]!, uncondFeeds[tensor]!]);
+      const out = await run(feedsFor(concatBatch([x, x]), t, both, 2), 2, s);
+      output = applyGuidance(
+        out.subarray(0, len),
+        out.subarray(len),
+        controls.guidanceScale!,
+        controls.guidanceRescale,
+      );
+    } else {
+      const c = await run(feedsFor(x, t, condFeeds, 1), 1, s);
+      const u = await run(feedsFor(x, t, uncondFeeds, 1), 1, s);
+      output = applyGuidance(c, u, controls.guidanceScale!, controls.guidanceRescale);
+    }
+    const noise = plan.eta > 0 ? stepNoise(settings.seed, 0, s, len) : undefined;
+    sample = ddimStep(plan, s, output, sample, noise).prevSample;
+    record(s + 1);
+  }
+  hooks.onProgress?.({
+    kind: 'denoise',
+    step: stepCount,
+    totalSteps: stepCount,
+    batch: 0,
+    totalBatches: 1,
+  });
+  const tDenoised = now();
+
+  await yieldToEventLoop();
+  if (hooks.isCancelled?.()) throw new RunCancelledError();
+  hooks.onProgress?.({ kind: 'decode', frame: 0, total: 1 });
+  const decSpec = manifest.graphs.decoder;
+  const k = 1 / manifest.latent.scaleFactor;
+  const unscaled = new Float32Array(len);
+  for (let i = 0; i < len; i++) unscaled[i] = sample[i]! * k;
+  const decFeeds: Record<string, FloatTensor> = {
+    [decSpec.inputs.latent]: { data: unscaled, dims },
+  };
+  for (const [tensor, text] of Object.entries(decSpec.feeds ?? {}))
+    decFeeds[tensor] = resolveSource(text, ctx);
+  const t0 = now();
+  const out = await graphs.decoder.run(decFeeds);
+  const decodeCallMs = [now() - t0];
+  const image = pick(out, decSpec.outputs.image, 'the decoder');
+  const { width: W, height: H } = keyframes.start;
+  checkOutput(image, [1, 3, T, H, W], 'decoder');
+  const modelFrames = picked.map((p) => {
+    const frame = new Float32Array(3 * H * W);
+    for (let ch = 0; ch < 3; ch++)
+      frame.set(
+        image.data.subarray((ch * T + p.index) * H * W, (ch * T + p.index + 1) * H * W),
+        ch * H * W,
+      );
+    return tensorToRgba(frame, W, H, manifest.image.valueRange);
+  });
+  const tEnd = now();
+  return {
+    picked,
+    pickedText: describePick(picked, T),
+    encoded,
+    modelFrames,
+    stepStats,
+    timesteps: plan.timesteps,
+    loraScale: req.loraScale,
+    controls,
+    clipLatent: { data: sample, dims },
+    timings: {
+      encodeMs: tEncoded - tStart,
+      denoiseMs: tDenoised - tEncoded,
+      decodeMs: tEnd - tDenoised,
+      totalMs: tEnd - tStart,
+      denoiserCallMs,
+      decodeCallMs,
+    },
+  };
+}
+
+/**
+ * The denoiser's inputs for one clip-mode call of batch B: sample, timestep, the concatenated
+ * conditioning (tiled to B), the feeds (already stacked to B, or [1, …] tiled here) and the LoRA
+ * scale.
+ */
+export function denoiserClipFeeds(
+  spec: DenoiserSpec,
+  call: {
+    sample: FloatTensor;
+    timestep: number;
+    condition: FloatTensor;
+    extra: Record<string, FloatTensor>;
+    batch: number;
+    loraScale: number | null;
+  },
+): Record<string, FloatTensor> {
+  const B = call.batch;
+  const tile = (t: FloatTensor): FloatTensor =>
+    t.dims[0] === B ? t : concatBatch(Array.from({ length: B }, () => t));
+  const feeds: Record<string, FloatTensor> = {
+    [spec.inputs.sample]: call.sample,
+    [spec.inputs.timestep]: { data: new Float32Array(B).fill(call.timestep), dims: [B] },
+    [spec.inputs.condition!]: tile(call.condition),
+  };
+  for (const [tensor, t] of Object.entries(call.extra)) feeds[tensor] = tile(t);
+  if (spec.inputs.loraScale)
+    feeds[spec.inputs.loraScale] = { data: Float32Array.of(call.loraScale ?? 0), dims: [1] };
+  return feeds;
+}
+
+/**
+ * Checks a loaded clip-mode variant against what its graphs declare, so a pack whose manifest and
+ * graphs disagree fails at load with the field named, not mid-run: the denoiser's sample takes
+ * `frames.clipLength` frames of `latent.channels`, and every constant fed straight to a graph has
+ * the shape that graph declares (the batch axis aside).
+ */
+export function checkClipGraphs(
+  manifest: PackManifest,
+  variant: VariantSpec,
+  graphs: ClipGraphs,
+): void {
+  if (manifest.frames.mode !== 'clip') return;
+  const T = manifest.frames.clipLength;
+  const spec = manifest.graphs.denoisers[variant.denoiser]!;
+  const file = spec.file;
+  const sample = graphs.denoiser.inputShapes?.[spec.inputs.sample];
+  const fixed = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
+  if (sample) {
+    const show = `[${sample.join(', ')}]`;
+    if (sample.length !== 5) {
+      throw new Error(
+        `frames.mode: "clip" needs a 5-D sample [B, C, T, h, w], but the denoiser (${file}) takes "${spec.inputs.sample}" as ${show}`,
+      );
+    }
+    if (fixed(sample[2]) && sample[2] !== T) {
+      throw new Error(
+        `frames.clipLength: the manifest says ${T} but the denoiser (${file}) takes clips of ${sample[2]} frames ("${spec.inputs.sample}" ${show})`,
+      );
+    }
+    if (fixed(sample[1]) && sample[1] !== manifest.latent.channels) {
+      throw new Error(
+        `latent.channels: the manifest says ${manifest.latent.channels} but the denoiser (${file}) takes ${sample[1]} ("${spec.inputs.sample}" ${show})`,
+      );
+    }
+  }
+  const checkFeeds = (
+    what: string,
+    runner: GraphRunner,
+    feeds: Record<string, string> | undefined,
+  ) => {
+    for (const [tensor, text] of Object.entries(feeds ?? {})) {
+      const src = parseSource(text);
+      if ('error' in src || src.kind !== 'constant') continue;
+      const c = graphs.constants[src.name];
+      const want = runner.inputShapes?.[tensor];
+      if (!c || !want) continue;
+      const bad =
+        want.length !== c.dims.length || want.some((d, i) => i > 0 && fixed(d) && d !== c.dims[i]);
+      if (bad) {
+        throw new Error(
+          `constants.${src.name}.shape: [${c.dims.join(', ')}] does not fit input "${tensor}" of ${what}, which takes [${want.join(', ')}]`,
+        );
+      }
+    }
+  };
+  checkFeeds(`the denoiser (${file})`, graphs.denoiser, { ...spec.feeds, ...spec.unconditional });
+  checkFeeds(
+    `the decoder (${manifest.graphs.decoder.file})`,
+    graphs.decoder,
+    manifest.graphs.decoder.feeds,
+  );
+  for (const [name, stage] of Object.entries(manifest.stages ?? {})) {
+    const runner = graphs.stages[name];
+    if (runner) checkFeeds(`the stage "${name}" (${stage.file})`, runner, stage.inputs);
+  }
+}

@@ -1,0 +1,307 @@
+/**
+ * Pack format 2: a ToonCrafter-shaped manifest (stages, constants, prompts, a scalar, guidance,
+ * a clip) validates, and each malformed wiring is refused with a message naming the field.
+ */
+import { describe, expect, it } from 'vitest';
+import {
+  filesForVariant,
+  graphsForVariant,
+  parseSource,
+  stageOrder,
+  validateManifest,
+  type PackManifest,
+} from './manifest';
+
+const sha = (c: string) => c.repeat(64);
+const file = (name: string, c: string) => ({ file: name, sizeBytes: 100, sha256: sha(c) });
+
+/** The tiny ToonCrafter pack's wiring (models/training/tooncrafter/build_pack.py writes the real one). */
+export function format2Manifest(): PackManifest {
+  return {
+    format: 'inbetween-pack',
+    formatVersion: 2,
+    id: 'tooncrafter-tiny',
+    name: 'ToonCrafter architecture (tiny)',
+    version: '0.1.0',
+    trained: false,
+    image: { defaultSize: [128, 64], multipleOf: 64, valueRange: [-1, 1], channels: 3 },
+    latent: { channels: 4, downsample: 8, scaleFactor: 0.18215 },
+    scheduler: {
+      type: 'ddim',
+      trainTimesteps: 1000,
+      betaSchedule: 'scaled_linear',
+      betaStart: 0.00085,
+      betaEnd: 0.012,
+      predictionType: 'v_prediction',
+      timestepSpacing: 'trailing',
+      stepsOffset: 0,
+      rescaleZeroTerminalSnr: true,
+      setAlphaToOne: false,
+      previousTimestep: 'plan',
+      dynamicRescale: { baseScale: 0.7, turningStep: 400 },
+      defaultSteps: 10,
+      eta: 1,
+    },
+    frames: { mode: 'clip', clipLength: 16 },
+    guidance: { scale: { default: 7.5, min: 1, max: 15 }, rescale: 0.7 },
+    scalars: { fs: { label: 'Frame stride', default: 24, min: 1, max: 60, integer: true } },
+    constants: {
+      emptyPrompt: {
+        ...file('constants/empty_prompt.npy', 'a'),
+        dtype: 'float32',
+        shape: [1, 77, 64],
+      },
+    },
+    prompts: [{ id: 'none', label: 'No prompt', constant: 'emptyPrompt' }],
+    stages: {
+      vae: {
+        ...file('vae_encoder.onnx', 'b'),
+        inputs: { images: 'keyframes:pair' },
+        outputs: ['latents', 'ref0'],
+      },
+      imageTokens: {
+        ...file('image_tokens.onnx', 'c'),
+        inputs: { image: 'keyframes:start' },
+        outputs: ['tokens'],
+      },
+      blankImageTokens: {
+        ...file('image_tokens.onnx', 'c'),
+        inputs: { image: 'keyframes:blank' },
+        outputs: ['tokens'],
+      },
+    },
+    keyframeLatents: 'stage:vae/latents',
+    graphs: {
+      decoder: {
+        ...file('decoder.onnx', 'd'),
+        inputs: { latent: 'latent' },
+        feeds: { ref0: 'stage:vae/ref0' },
+        outputs: { image: 'frames' },
+      },
+      denoisers: {
+        base: {
+          ...file('unet.onnx', 'e'),
+          inputs: { sample: 'sample', timestep: 'timestep', condition: 'condition' },
+          feeds: {
+            text: 'prompt',
+            image_tokens: 'stage:imageTokens/tokens',
+            fs: 'scalar:fs',
+          },
+          unconditional: {
+            image_tokens: 'stage:blankImageTokens/tokens',
+            text: 'constant:emptyPrompt',
+          },
+          maxBatch: 2,
+          outputs: { prediction: 'v' },
+        },
+      },
+    },
+    variants: [{ id: 'base', label: 'Baseline', precision: 'fp32', denoiser: 'base' }],
+  };
+}
+
+function errorsOf(mutate: (m: Record<string, any>) => void): string[] {
+  const m = structuredClone(format2Manifest()) as Record<string, any>;
+  mutate(m);
+  const r = validateManifest(m);
+  expect(r.ok, 'the broken manifest validated').toBe(false);
+  return r.ok ? [] : r.errors;
+}
+
+describe('pack format 2', () => {
+  it('validates the ToonCrafter-shaped manifest', () => {
+    const r = validateManifest(format2Manifest());
+    expect(r.ok ? [] : r.errors).toEqual([]);
+  });
+
+  it('lists each stage file once, with constants, and orders stages by dependency', () => {
+    const m = format2Manifest();
+    const graphs = graphsForVariant(m, 'base');
+    expect(graphs.map((g) => g.key)).toEqual([
+      'stage:vae_encoder.onnx',
+      'stage:image_tokens.onnx',
+      'decoder',
+      'denoiser:base',
+    ]);
+    expect(graphs[1]!.stages).toEqual(['imageTokens', 'blankImageTokens']);
+    // The denoiser's declared inputs include its feeds, so checkGraphNames expects them.
+    expect(Object.values(graphs[3]!.inputs)).toEqual(
+      expect.arrayContaining(['sample', 'timestep', 'condition', 'text', 'image_tokens', 'fs']),
+    );
+    expect(filesForVariant(m, 'base').map((f) => [f.role, f.file])).toEqual([
+      ['stage', 'vae_encoder.onnx'],
+      ['stage', 'image_tokens.onnx'],
+      ['decoder', 'decoder.onnx'],
+      ['denoiser', 'unet.onnx'],
+      ['constant', 'constants/empty_prompt.npy'],
+    ]);
+    const chained = structuredClone(m);
+    chained.stages!.vae!.inputs = { images: 'keyframes:pair', tokens: 'stage:imageTokens/tokens' };
+    expect(validateManifest(chained).ok).toBe(true);
+    const order = stageOrder(chained);
+    expect(order.indexOf('imageTokens')).toBeLessThan(order.indexOf('vae'));
+  });
+
+  it('parses sources and refuses anything else', () => {
+    expect(parseSource('stage:vae/ref0')).toEqual({ kind: 'stage', stage: 'vae', output: 'ref0' });
+    expect(parseSource('keyframes:blank')).toEqual({ kind: 'keyframes', which: 'blank' });
+    expect(parseSource('scalar:fs')).toEqual({ kind: 'scalar', name: 'fs' });
+    expect(parseSource('https://example.com/x')).toHaveProperty('error');
+  });
+
+  type Case = [string, (m: Record<string, any>) => void, RegExp];
+  const cases: Case[] = [
+    [
+      'an input routed from a missing stage',
+      (m) => (m.graphs.denoisers.base.feeds.image_tokens = 'stage:clip/tokens'),
+      /^graphs\.denoisers\.base\.feeds\.image_tokens: names stage "clip", which is not in stages/,
+    ],
+    [
+      'an output a stage does not list',
+      (m) => (m.graphs.decoder.feeds.ref0 = 'stage:vae/ref9'),
+      /^graphs\.decoder\.feeds\.ref0: names output "ref9" of stage "vae"/,
+    ],
+    [
+      'a cycle between stages',
+      (m) => {
+        m.stages.vae.inputs.tokens = 'stage:imageTokens/tokens';
+        m.stages.imageTokens.inputs.latents = 'stage:vae/latents';
+      },
+      /^stages\.\w+\.inputs\.\w+: forms a cycle: (vae → imageTokens → vae|imageTokens → vae → imageTokens)/,
+    ],
+    [
+      'a stage fed by its own output',
+      (m) => (m.stages.vae.inputs.again = 'stage:vae/latents'),
+      /^stages\.vae\.inputs\.again: forms a cycle: vae → vae/,
+    ],
+    [
+      'an unknown source kind',
+      (m) => (m.graphs.denoisers.base.feeds.fs = 'random:fs'),
+      /^graphs\.denoisers\.base\.feeds\.fs: "random:fs" is not a source/,
+    ],
+    [
+      'an unknown role input',
+      (m) => (m.graphs.denoisers.base.inputs.mask = 'mask'),
+      /^graphs\.denoisers\.base\.inputs: unknown field "mask"/,
+    ],
+    [
+      'guidance without an unconditional definition',
+      (m) => delete m.graphs.denoisers.base.unconditional,
+      /^graphs\.denoisers\.base\.unconditional: is required with guidance/,
+    ],
+    [
+      'an unconditional input that is not a feed',
+      (m) => (m.graphs.denoisers.base.unconditional.context = 'constant:emptyPrompt'),
+      /^graphs\.denoisers\.base\.unconditional\.context: is not one of this denoiser's feeds/,
+    ],
+    [
+      'an unconditional definition without guidance',
+      (m) => delete m.guidance,
+      /^graphs\.denoisers\.base\.unconditional: is only used with guidance/,
+    ],
+    [
+      'a constant of another dtype',
+      (m) => (m.constants.emptyPrompt.dtype = 'float64'),
+      /^constants\.emptyPrompt\.dtype: /,
+    ],
+    [
+      'a constant without a shape',
+      (m) => (m.constants.emptyPrompt.shape = []),
+      /^constants\.emptyPrompt\.shape: /,
+    ],
+    [
+      'a constant that is not a .npy file',
+      (m) => (m.constants.emptyPrompt.file = 'constants/empty_prompt.pt'),
+      /^constants\.emptyPrompt\.file: must be a NumPy \.npy file/,
+    ],
+    [
+      'a constant file escaping the pack',
+      (m) => (m.constants.emptyPrompt.file = '../../etc/empty.npy'),
+      /^constants\.emptyPrompt\.file: must not contain "\.\."/,
+    ],
+    [
+      'a stage file escaping the pack',
+      (m) => (m.stages.vae.file = '/etc/vae.onnx'),
+      /^stages\.vae\.file: must be relative to the pack folder/,
+    ],
+    [
+      'a feed naming a missing constant',
+      (m) => (m.graphs.denoisers.base.unconditional.text = 'constant:nothing'),
+      /^graphs\.denoisers\.base\.unconditional\.text: names constant "nothing", which is not in constants/,
+    ],
+    [
+      'a feed naming a missing scalar',
+      (m) => (m.graphs.denoisers.base.feeds.fs = 'scalar:fps'),
+      /^graphs\.denoisers\.base\.feeds\.fs: names scalar "fps", which is not in scalars/,
+    ],
+    [
+      'a prompt naming a missing constant',
+      (m) => (m.prompts[0].constant = 'walk'),
+      /^prompts\[0\]\.constant: names constant "walk", which is not in constants/,
+    ],
+    [
+      'the prompt as a feed in a pack without prompts',
+      (m) => delete m.prompts,
+      /^graphs\.denoisers\.base\.feeds\.text: takes the prompt, but the pack lists no prompts/,
+    ],
+    [
+      'keyframe pixels fed straight to the denoiser',
+      (m) => (m.graphs.denoisers.base.feeds.image_tokens = 'keyframes:start'),
+      /^graphs\.denoisers\.base\.feeds\.image_tokens: takes keyframe pixels/,
+    ],
+    [
+      'a feed that is also a role input',
+      (m) => (m.graphs.denoisers.base.feeds.sample = 'constant:emptyPrompt'),
+      /^graphs\.denoisers\.base\.feeds\.sample: is already an input the studio fills by role/,
+    ],
+    [
+      'a clip pack without keyframeLatents',
+      (m) => delete m.keyframeLatents,
+      /^keyframeLatents: is required when frames\.mode is "clip"/,
+    ],
+    [
+      'keyframeLatents that are not a stage output',
+      (m) => (m.keyframeLatents = 'constant:emptyPrompt'),
+      /^keyframeLatents: must name a stage output/,
+    ],
+    [
+      'a clip denoiser without the condition input',
+      (m) => delete m.graphs.denoisers.base.inputs.condition,
+      /^graphs\.denoisers\.base\.inputs\.condition: is required when frames\.mode is "clip"/,
+    ],
+    [
+      'a clip length the studio cannot take',
+      (m) => (m.frames.clipLength = 2),
+      /^frames\.clipLength: /,
+    ],
+    [
+      'a scalar whose default is outside its range',
+      (m) => (m.scalars.fs.default = 100),
+      /^scalars\.fs: needs min < max and min ≤ default ≤ max/,
+    ],
+    [
+      'a fractional default for a whole-number scalar',
+      (m) => (m.scalars.fs.default = 2.5),
+      /^scalars\.fs\.default: must be a whole number/,
+    ],
+    ['a guidance rescale above 1', (m) => (m.guidance.rescale = 1.5), /^guidance\.rescale: /],
+    [
+      'format-2 fields in a format-1 manifest',
+      (m) => (m.formatVersion = 1),
+      /^stages: needs formatVersion 2/,
+    ],
+    [
+      'a duplicate prompt id',
+      (m) => m.prompts.push({ id: 'none', label: 'Again', constant: 'emptyPrompt' }),
+      /^prompts\[1\]\.id: duplicate prompt id "none"/,
+    ],
+  ];
+
+  it.each(cases)('refuses %s, naming the field', (_name, mutate, pattern) => {
+    const errors = errorsOf(mutate);
+    expect(
+      errors.some((e) => pattern.test(e)),
+      `errors were: ${errors.join(' | ')}`,
+    ).toBe(true);
+  });
+});
