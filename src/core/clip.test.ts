@@ -1,0 +1,152 @@
+import { describe, expect, it } from 'vitest';
+import {
+  applyGuidance,
+  clipCondition,
+  clipFrame,
+  describePick,
+  pickClipFrames,
+  resolveControls,
+} from './clip';
+import { format2Manifest } from '../testing/format2Manifest';
+import { readNpyFloat32, readPackConstant, writeNpyFloat32 } from './npy';
+import { createDdimPlan, ddimStep } from './scheduler';
+
+describe('clip frames', () => {
+  it('returns the frames nearest the asked positions, each once', () => {
+    // 16 frames: in-betweens at k/15, k = 1…14. One asked at ½ → 7/15 or 8/15 (nearest first found).
+    const one = pickClipFrames(16, 1);
+    expect(one.map((p) => p.index)).toEqual([7]);
+    expect(one[0]!.position).toBeCloseTo(7 / 15, 12);
+    expect(pickClipFrames(16, 14).map((p) => p.index)).toEqual(
+      Array.from({ length: 14 }, (_, i) => i + 1),
+    );
+    // 4 frames: exactly the in-betweens at 1/3 and 2/3 when 2 are asked.
+    const exact = pickClipFrames(4, 2);
+    expect(exact.map((p) => p.index)).toEqual([1, 2]);
+    expect(describePick(exact, 4)).toBe('frames 2, 3 of the 4-frame clip (τ 0.33, 0.67)');
+    expect(describePick(one, 16)).toMatch(/frame 8 of the 16-frame clip \(τ 0\.47\), the nearest/);
+    expect(() => pickClipFrames(16, 15)).toThrow(/1 to 14 in-betweens; got 15/);
+  });
+
+  it('puts the keyframe latents at frames 0 and T−1 and zeros between', () => {
+    const start = { data: Float32Array.from([1, 2, 3, 4]), dims: [1, 2, 1, 2] };
+    const end = { data: Float32Array.from([5, 6, 7, 8]), dims: [1, 2, 1, 2] };
+    const c = clipCondition(start, end, 3);
+    expect(c.dims).toEqual([1, 2, 3, 1, 2]);
+    // [C=2][T=3][h·w=2]
+    expect(Array.from(c.data)).toEqual([1, 2, 0, 0, 5, 6, 3, 4, 0, 0, 7, 8]);
+    expect(Array.from(clipFrame(c.data, c.dims, 2))).toEqual([5, 6, 7, 8]);
+    expect(Array.from(clipFrame(c.data, c.dims, 1))).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('guidance', () => {
+  it('equals ToonCrafter rescale_noise_cfg after u + s·(c − u)', () => {
+    const c = Float32Array.from([0.5, -1.0, 2.0, 0.25, -0.75, 1.5]);
+    const u = Float32Array.from([0.1, 0.2, -0.3, 0.4, 0.0, -0.5]);
+    // Printed by ToonCrafter's lvdm/models/utils_diffusion.py rescale_noise_cfg (torch, float32).
+    const torchOut = [1.1753619, -3.3365114, 6.4265766, -0.2748831, -2.1327133, 5.4976611];
+    const out = applyGuidance(c, u, 7.5, 0.7);
+    out.forEach((v, i) => expect(v).toBeCloseTo(torchOut[i]!, 5));
+    // Scale 1 and no rescale is the conditional prediction itself.
+    expect(Array.from(applyGuidance(c, u, 1, 0))).toEqual(Array.from(c));
+  });
+
+  it('resolves the controls from the manifest and refuses values out of range', () => {
+    const m = format2Manifest();
+    expect(resolveControls(m)).toEqual({
+      guidanceScale: 7.5,
+      guidanceRescale: 0.7,
+      scalars: { fs: 24 },
+      promptId: 'none',
+    });
+    expect(resolveControls(m, { guidanceScale: 3, scalars: { fs: 10 } }).guidanceScale).toBe(3);
+    expect(() => resolveControls(m, { guidanceScale: 20 })).toThrow(
+      /guidance scale 20 is outside this pack's range 1…15/,
+    );
+    expect(() => resolveControls(m, { scalars: { fs: 2.5 } })).toThrow(
+      /Frame stride \(fs\) must be a whole number from 1 to 60, got 2\.5/,
+    );
+    expect(() => resolveControls(m, { scalars: { fps: 2 } })).toThrow(/has no scalar "fps"/);
+    expect(() => resolveControls(m, { promptId: 'walk' })).toThrow(/has no prompt "walk"/);
+  });
+});
+
+describe("ToonCrafter's DDIM schedule", () => {
+  // Printed by ToonCrafter's own make_ddim_timesteps / make_ddim_sampling_parameters ('uniform_trailing',
+  // zero-terminal-SNR betas of linear_start 0.00085, linear_end 0.012) and its scale_arr (base 0.7, turn 400).
+  const golden = {
+    3: {
+      timesteps: [999, 666, 332],
+      alphaPrev: [0.07543450593948364, 0.5083494782447815, 0.9991499781608582],
+      rescale: [1.0, 1.0719655752182007, 1.0],
+    },
+    4: {
+      timesteps: [999, 749, 499, 249],
+      alphaPrev: [
+        0.033171482384204865, 0.24235916137695312, 0.6541889905929565, 0.9991499781608582,
+      ],
+      rescale: [1.0, 1.0, 1.1611170768737793, 1.0],
+    },
+  } as const;
+
+  it.each([3, 4] as const)('matches its %i-step timesteps, ᾱ_prev and dynamic rescale', (steps) => {
+    const plan = createDdimPlan(format2Manifest().scheduler, steps);
+    const g = golden[steps];
+    expect(plan.timesteps).toEqual(g.timesteps);
+    // In visiting order: ᾱ of the next timestep visited, ᾱ_0 after the last (ToonCrafter's alphas_prev).
+    plan.alphaPrev.forEach((a, i) => expect(a).toBeCloseTo(g.alphaPrev[i]!, 6));
+    plan.x0Scale.forEach((s, i) => expect(s).toBeCloseTo(g.rescale[i]!, 6));
+    // diffusers' stride rule steps 666 → 333 where ToonCrafter steps 666 → 332.
+    if (steps === 3) {
+      const stride = createDdimPlan(
+        { ...format2Manifest().scheduler, previousTimestep: 'stride' },
+        3,
+      );
+      expect(stride.alphaPrev[1]).not.toBeCloseTo(g.alphaPrev[1]!, 6);
+    }
+  });
+
+  it('scales x₀ by the dynamic rescale factor in a step', () => {
+    const spec = format2Manifest().scheduler;
+    const plan = createDdimPlan({ ...spec, eta: 0 }, 3);
+    const noRescale = createDdimPlan({ ...spec, eta: 0, dynamicRescale: undefined }, 3);
+    const x = Float32Array.of(0.3);
+    const v = Float32Array.of(-0.2);
+    const a = ddimStep(plan, 1, v, x).predOriginal[0]!;
+    const b = ddimStep(noRescale, 1, v, x).predOriginal[0]!;
+    expect(a / b).toBeCloseTo(1.0719655752182007, 5);
+  });
+});
+
+describe('.npy constants', () => {
+  it('round-trips float32 tensors and checks them against the manifest', () => {
+    const t = { data: Float32Array.from([1.5, -2, 3.25, 0, 7, 8]), dims: [1, 2, 3] };
+    const bytes = writeNpyFloat32(t);
+    // numpy pads the header so the data starts on a 64-byte boundary.
+    expect((bytes.length - 24) % 64).toBe(0);
+    const back = readNpyFloat32(bytes, 'x.npy');
+    expect(back.dims).toEqual([1, 2, 3]);
+    expect(Array.from(back.data)).toEqual(Array.from(t.data));
+    expect(() => readPackConstant('p', { file: 'p.npy', shape: [1, 3, 2] }, bytes)).toThrow(
+      /^constants\.p\.shape: the manifest says \[1, 3, 2\] but p\.npy holds \[1, 2, 3\]/,
+    );
+  });
+
+  it('refuses other dtypes, Fortran order, truncation and junk', () => {
+    const good = writeNpyFloat32({ data: new Float32Array(4), dims: [4] });
+    const text = new TextDecoder('latin1').decode(good);
+    const patch = (from: string, to: string) =>
+      Uint8Array.from(text.replace(from, to), (ch) => ch.charCodeAt(0));
+    expect(() => readNpyFloat32(patch("'<f4'", "'<f8'"), 'c.npy')).toThrow(/dtype "<f8"/);
+    expect(() => readNpyFloat32(patch('False', 'True '), 'c.npy')).toThrow(/Fortran order/);
+    expect(() => readNpyFloat32(good.subarray(0, good.length - 4), 'c.npy')).toThrow(
+      /should hold 16 bytes of data for shape \(4\) but holds 12/,
+    );
+    expect(() => readNpyFloat32(new TextEncoder().encode('not numpy at all'), 'c.npy')).toThrow(
+      /not a NumPy \.npy file/,
+    );
+    const nan = writeNpyFloat32({ data: Float32Array.of(NaN), dims: [1] });
+    expect(() => readPackConstant('n', { file: 'n.npy', shape: [1] }, nan)).toThrow(/non-finite/);
+  });
+});
