@@ -78,15 +78,13 @@ describe("ToonCrafter's DDIM schedule", () => {
   const golden = {
     3: {
       timesteps: [999, 666, 332],
-      alphaPrev: [0.07543450593948364, 0.5083494782447815, 0.9991499781608582],
-      rescale: [1.0, 1.0719655752182007, 1.0],
+      alphaPrev: [0.0754345059, 0.5083494782, 0.9991499782],
+      rescale: [1.0, 1.0719655752, 1.0],
     },
     4: {
       timesteps: [999, 749, 499, 249],
-      alphaPrev: [
-        0.033171482384204865, 0.24235916137695312, 0.6541889905929565, 0.9991499781608582,
-      ],
-      rescale: [1.0, 1.0, 1.1611170768737793, 1.0],
+      alphaPrev: [0.0331714824, 0.2423591614, 0.6541889906, 0.9991499782],
+      rescale: [1.0, 1.0, 1.1611170769, 1.0],
     },
   } as const;
 
@@ -115,7 +113,7 @@ describe("ToonCrafter's DDIM schedule", () => {
     const v = Float32Array.of(-0.2);
     const a = ddimStep(plan, 1, v, x).predOriginal[0]!;
     const b = ddimStep(noRescale, 1, v, x).predOriginal[0]!;
-    expect(a / b).toBeCloseTo(1.0719655752182007, 5);
+    expect(a / b).toBeCloseTo(1.0719655752, 5);
   });
 });
 
