@@ -4,6 +4,7 @@
  *
  *   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
  *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
+ *                         [--guidance X] [--scalar NAME=X]... [--prompt ID]
  *                         [--gt G.png] [--lpips DIR]
  *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
  */
@@ -11,6 +12,7 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
+import { resolveControls, type ClipControls } from '../core/clip';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
 import { referenceVariant, type PackManifest } from '../core/manifest';
 import {
@@ -45,10 +47,13 @@ import {
 const USAGE = `usage:
   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
-                        [--gt G.png] [--lpips DIR]
+                        [--guidance X] [--scalar NAME=X]... [--prompt ID] [--gt G.png] [--lpips DIR]
   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
   inbetween --help
 
+  --guidance X   classifier-free guidance scale (format-2 packs with guidance; 1 = off)
+  --scalar N=X   a scalar conditioning input of the pack, e.g. --scalar fs=24 (repeatable)
+  --prompt ID    one of the pack's prompts (format-2 packs with prompts)
   --gt G.png     score the in-between at τ = 0.5 against G (odd --frames only) into run.json
   --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)`;
 
@@ -157,6 +162,9 @@ function readInterpolateArgs(argv: string[]) {
       seed: { type: 'string' },
       variant: { type: 'string' },
       'lora-scale': { type: 'string' },
+      guidance: { type: 'string' },
+      scalar: { type: 'string', multiple: true },
+      prompt: { type: 'string' },
       fit: { type: 'string' },
       threads: { type: 'string' },
       gt: { type: 'string' },
@@ -198,7 +206,22 @@ function resolveRunSettings(
       `pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`,
     );
   }
-  const count = intArg('frames', values.frames, 1, 1, MAX_INBETWEENS);
+  const count = intArg(
+    'frames',
+    values.frames,
+    1,
+    1,
+    manifest.frames.mode === 'clip' ? manifest.frames.clipLength - 2 : MAX_INBETWEENS,
+  );
+  if (
+    values.gt !== undefined &&
+    manifest.frames.mode === 'clip' &&
+    (manifest.frames.clipLength - 1) % 2 !== 0
+  ) {
+    throw new UsageError(
+      `--gt scores the in-between at τ = 0.5, and this pack's ${manifest.frames.clipLength}-frame clip has none (its frames sit at τ = k/${manifest.frames.clipLength - 1})`,
+    );
+  }
   if (values.gt !== undefined && count % 2 === 0) {
     throw new UsageError(
       `--gt scores the in-between at τ = 0.5, and --frames ${count} has none (its frames sit at τ = k/${count + 1}); use an odd --frames`,
@@ -222,11 +245,26 @@ function resolveRunSettings(
         `--lora-scale must be from ${range.min} to ${range.max} for variant "${variantId}", got ${loraScale}`,
       );
   }
+  const controls: ClipControls = {};
+  if (values.guidance !== undefined)
+    controls.guidanceScale = numberArg('guidance', values.guidance);
+  if (values.prompt !== undefined) controls.promptId = values.prompt;
+  for (const pair of values.scalar ?? []) {
+    const m = /^([A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(pair);
+    if (!m) throw new UsageError(`--scalar takes NAME=VALUE, got "${pair}"`);
+    controls.scalars = { ...controls.scalars, [m[1]!]: numberArg('scalar', m[2]!) };
+  }
+  try {
+    resolveControls(manifest, controls);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
   const settings: RunSettings = {
     count,
     steps,
     seed,
     ...(loraScale !== undefined ? { loraScale } : {}),
+    ...controls,
   };
   return { variantId, settings };
 }
@@ -297,6 +335,9 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     steps,
     seed,
     loraScale: result.loraScale,
+    ...(result.clip
+      ? { clip: { frames: result.clip.pickedText, controls: result.clip.controls } }
+      : {}),
     fit,
     keyframeSize: [start.width, start.height],
     modelSize: [prepared.plan.dstWidth, prepared.plan.dstHeight],

@@ -6,6 +6,7 @@
 import type { FitMode, FitPlan } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import type { BenchmarkOptions, BenchmarkResult, MetricsBenchmark } from '../core/benchmark';
+import type { ResolvedControls } from '../core/clip';
 import type { RunSettings, RunTimings, StepRecord } from '../core/pipeline';
 import type { ImageScores } from '../core/scoring';
 
@@ -99,6 +100,11 @@ export interface RunResult {
   /** The keyframes as the model saw them (after fitting), PNG. */
   fittedStart: Blob;
   fittedEnd: Blob;
+  /**
+   * Clip packs (format 2): which clip frames were shown ("frames 5, 8, 11 of the 16-frame clip …")
+   * and the controls the run used.
+   */
+  clip?: { pickedText: string; controls: ResolvedControls };
 }
 
 /** The worker's API, exposed with comlink. */

@@ -10,7 +10,9 @@ import * as Comlink from 'comlink';
 import { createSession, ort, probeGpu } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
-import { checkGraphNames, type GraphRunner } from '../core/graph';
+import { checkClipGraphs } from '../core/clip';
+import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
+import { readPackConstant } from '../core/npy';
 import type { RgbaImage } from '../core/image';
 import {
   filesForVariant,
@@ -25,6 +27,7 @@ import {
   restoreFrame,
   RunCancelledError,
   type EncodedKeyframes,
+  type VariantGraphs,
 } from '../core/pipeline';
 import { CacheFullError, saveCachedPack } from '../shared/packCache';
 import { obtainFile } from './packFiles';
@@ -79,12 +82,15 @@ interface LoadedGraph {
 }
 /** Sessions of the current pack, keyed by `<graph name>@<backend>`. */
 const sessions = new Map<string, LoadedGraph>();
+/** Format 2's constant tensors of the current pack, by name (kept with its sessions). */
+const constants = new Map<string, FloatTensor>();
 let sessionsPackKey = '';
 let active: { manifest: PackManifest; variant: VariantSpec; backend: BackendName } | null = null;
 
 async function releaseAll(): Promise<void> {
   const all = [...sessions.values()];
   sessions.clear();
+  constants.clear();
   await Promise.all(all.map((s) => s.runner.release().catch(() => undefined)));
 }
 
@@ -92,22 +98,38 @@ async function releaseAll(): Promise<void> {
 function activeGraphs() {
   if (!active) throw new Error('No model is loaded. Choose a pack and a variant first.');
   const { manifest, variant, backend } = active;
+  return { manifest, variant, backend, graphs: graphsOf(manifest, variant, backend) };
+}
+
+/** A variant's loaded sessions (and constants) on `backend`; throws naming a missing one. */
+function graphsOf(
+  manifest: PackManifest,
+  variant: VariantSpec,
+  backend: BackendName,
+): VariantGraphs {
   const get = (key: string) => {
     const s = sessions.get(`${key}@${backend}`);
     if (!s) throw new Error(`The ${key} session is not loaded.`);
     return s.runner;
   };
+  const stages: Record<string, GraphRunner> = {};
+  for (const [name, stage] of Object.entries(manifest.stages ?? {}))
+    stages[name] = get(`stage:${stage.file}`);
   return {
-    manifest,
-    variant,
-    backend,
-    graphs: {
-      encoder: get('encoder'),
-      decoder: get('decoder'),
-      denoiser: get(`denoiser:${variant.denoiser}`),
-      ...(manifest.graphs.motion ? { motion: get('motion') } : {}),
-    },
+    ...(manifest.graphs.encoder ? { encoder: get('encoder') } : {}),
+    decoder: get('decoder'),
+    denoiser: get(`denoiser:${variant.denoiser}`),
+    ...(manifest.graphs.motion ? { motion: get('motion') } : {}),
+    ...(manifest.stages ? { stages, constants: Object.fromEntries(constants) } : {}),
   };
+}
+
+/** What the encoded keyframes depend on besides the pixels: the encoder, or every stage file. */
+function encoderKey(manifest: PackManifest): string {
+  if (manifest.graphs.encoder) return manifest.graphs.encoder.sha256;
+  return Object.values(manifest.stages ?? {})
+    .map((s) => s.sha256)
+    .join(',');
 }
 
 /** The last run's encoded keyframes, reused while the keyframes (pixels after fitting) and encoder stay. */
@@ -228,6 +250,22 @@ async function loadGraphs(
     const runner = await loadGraph(req, g, backend.backend, progress, signal, log);
     sessions.set(sessionKey, { runner, backend: backend.backend });
   }
+  for (const [name, spec] of Object.entries(manifest.constants ?? {})) {
+    if (constants.has(name)) continue;
+    if (signal.aborted) throw new RunCancelledError();
+    const got = await obtainFile(manifest.id, req.source, spec, progress, log.warnings, signal);
+    (got.fromCache ? log.cachedFiles : log.downloadedFiles).push(spec.file);
+    constants.set(name, readPackConstant(name, spec, got.bytes));
+  }
+  if (manifest.frames.mode === 'clip') {
+    const graphs = graphsOf(manifest, variant, backend.backend);
+    checkClipGraphs(manifest, variant, {
+      stages: graphs.stages ?? {},
+      constants: graphs.constants ?? {},
+      denoiser: graphs.denoiser,
+      decoder: graphs.decoder,
+    });
+  }
   if (log.downloadedFiles.length > 0 && req.source.kind !== 'cache') {
     await rememberPack(req, log.warnings);
   }
@@ -273,7 +311,7 @@ const api: InferenceApi = {
       const start = bitmapToRgba(req.start);
       const end = bitmapToRgba(req.end);
       const prepared = prepareKeyframes(manifest, start, end, req.fitMode);
-      const latentKey = `${manifest.id}:${manifest.graphs.encoder?.sha256 ?? ''}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
+      const latentKey = `${manifest.id}:${encoderKey(manifest)}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
       const reuse = encodedCache?.key === latentKey ? encodedCache.encoded : undefined;
       const result = await interpolate({
         manifest,
@@ -315,6 +353,9 @@ const api: InferenceApi = {
         fitPlan: prepared.plan,
         fittedStart,
         fittedEnd,
+        ...(result.clip
+          ? { clip: { pickedText: result.clip.pickedText, controls: result.clip.controls } }
+          : {}),
       };
     } finally {
       req.start.close();
