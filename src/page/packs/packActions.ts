@@ -10,6 +10,8 @@ import {
   referenceVariant,
   type PackManifest,
 } from '../../core/manifest';
+import { MAX_INBETWEENS } from '../../core/pipeline';
+import type { SettingsState } from '../run/settingsSlice';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { PackOption } from './packsSlice';
 import type { PackSource } from '../../shared/protocol';
@@ -275,10 +277,41 @@ export function chooseVariant(variantId: string): void {
   const variant = manifest?.variants.find((v) => v.id === variantId);
   if (!manifest || !variant) return;
   patch('packs', { variantId });
+  const { settings } = useStudio.getState();
   patch('settings', {
     steps: variant.recommendedSteps ?? manifest.scheduler.defaultSteps,
     loraScale: variant.loraScale ? variant.loraScale.default : null,
+    ...packControls(manifest, settings),
   });
+}
+
+/**
+ * The format-2 controls for a pack: kept when still valid for it (choosing another variant of the
+ * same pack keeps the guidance scale), else the pack's defaults; the in-between count is clamped to
+ * what a clip pack makes.
+ */
+function packControls(
+  manifest: PackManifest,
+  s: Pick<SettingsState, 'guidanceScale' | 'scalars' | 'promptId' | 'count'>,
+): Pick<SettingsState, 'guidanceScale' | 'scalars' | 'promptId' | 'count'> {
+  const g = manifest.guidance?.scale;
+  const scalars: Record<string, number> = {};
+  for (const [name, spec] of Object.entries(manifest.scalars ?? {})) {
+    const v = s.scalars[name];
+    scalars[name] = v !== undefined && v >= spec.min && v <= spec.max ? v : spec.default;
+  }
+  const prompts = manifest.prompts ?? [];
+  const max = manifest.frames.mode === 'clip' ? manifest.frames.clipLength - 2 : MAX_INBETWEENS;
+  return {
+    guidanceScale: g
+      ? s.guidanceScale !== null && s.guidanceScale >= g.min && s.guidanceScale <= g.max
+        ? s.guidanceScale
+        : g.default
+      : null,
+    scalars,
+    promptId: prompts.some((p) => p.id === s.promptId) ? s.promptId : (prompts[0]?.id ?? null),
+    count: Math.min(s.count, max),
+  };
 }
 
 /** Adds a pack served at a URL (the folder, or its manifest.json) and selects it. */

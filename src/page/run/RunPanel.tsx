@@ -1,7 +1,9 @@
 /**
- * Run settings (in-betweens, steps, seed, LoRA scale, backend), Run / Cancel, and the progress bar
- * with its step count.
+ * Run settings (in-betweens, steps, seed, LoRA scale, backend; for format-2 packs guidance scale,
+ * scalar inputs and prompt), Run / Cancel, and the progress bar with its step count.
  */
+import { describePick, pickClipFrames } from '../../core/clip';
+import type { PackManifest } from '../../core/manifest';
 import { MAX_INBETWEENS } from '../../core/pipeline';
 import { patch, selectCanRun, selectIsBusy, selectVariant, useStudio } from '../state/store';
 import type { RunView } from './runSlice';
@@ -30,6 +32,92 @@ function doneText(result: RunView): string {
   return `Done: ${what} in ${seconds(totalMs)} (${parts.join(', ')}).`;
 }
 
+/** Where the in-betweens will sit: τ = i/(N+1), or for a clip pack the clip frames nearest to that. */
+function positionsHint(manifest: PackManifest | null, count: number): string {
+  if (manifest?.frames.mode === 'clip') {
+    const T = manifest.frames.clipLength;
+    try {
+      return `Shows ${describePick(pickClipFrames(T, count), T)}.`;
+    } catch (e) {
+      return (e as Error).message;
+    }
+  }
+  return `τ = ${Array.from({ length: count }, (_, i) => ((i + 1) / (count + 1)).toFixed(2)).join(', ')}`;
+}
+
+/** Guidance scale, scalar inputs and prompt of a format-2 pack (nothing for packs without them). */
+function ConditioningControls({ manifest }: { manifest: PackManifest }) {
+  const settings = useStudio((s) => s.settings);
+  const g = manifest.guidance?.scale;
+  const scalars = Object.entries(manifest.scalars ?? {});
+  const prompts = manifest.prompts ?? [];
+  if (!g && scalars.length === 0 && prompts.length === 0) return null;
+  return (
+    <div className="grid2" data-testid="run.conditioning">
+      {g && settings.guidanceScale !== null && (
+        <div className="field">
+          <span id="guidance-label">
+            Guidance scale{' '}
+            <output data-testid="run.guidance.value">{settings.guidanceScale.toFixed(1)}</output>
+          </span>
+          <input
+            type="range"
+            min={g.min}
+            max={g.max}
+            step={0.1}
+            value={settings.guidanceScale}
+            data-testid="run.guidance"
+            aria-labelledby="guidance-label"
+            title="Classifier-free guidance: 1 runs the conditional pass alone"
+            onChange={(e) => {
+              patch('settings', { guidanceScale: Number(e.target.value) });
+              if (settings.liveLora) requestLiveRerun();
+            }}
+          />
+        </div>
+      )}
+      {scalars.map(([name, spec]) => (
+        <label className="field" key={name}>
+          <span title={spec.description}>{spec.label}</span>
+          <input
+            type="number"
+            min={spec.min}
+            max={spec.max}
+            step={spec.integer ? 1 : 'any'}
+            value={settings.scalars[name] ?? spec.default}
+            data-testid={`run.scalar.${name}`}
+            onChange={(e) => {
+              const raw = Number(e.target.value);
+              if (!Number.isFinite(raw)) return;
+              const v = Math.min(
+                spec.max,
+                Math.max(spec.min, spec.integer ? Math.round(raw) : raw),
+              );
+              patch('settings', { scalars: { ...settings.scalars, [name]: v } });
+            }}
+          />
+        </label>
+      ))}
+      {prompts.length > 0 && (
+        <label className="field">
+          <span>Prompt</span>
+          <select
+            value={settings.promptId ?? prompts[0]!.id}
+            data-testid="run.prompt"
+            onChange={(e) => patch('settings', { promptId: e.target.value })}
+          >
+            {prompts.map((p) => (
+              <option key={p.id} value={p.id}>
+                {p.label}
+              </option>
+            ))}
+          </select>
+        </label>
+      )}
+    </div>
+  );
+}
+
 /** The run panel. */
 export function RunPanel() {
   const settings = useStudio((s) => s.settings);
@@ -40,6 +128,9 @@ export function RunPanel() {
   const busy = useStudio(selectIsBusy);
   const canRun = useStudio(selectCanRun);
   const lora = variant?.loraScale;
+  const maxCount =
+    manifest?.frames.mode === 'clip' ? manifest.frames.clipLength - 2 : MAX_INBETWEENS;
+  const live = Boolean(lora || manifest?.guidance);
   const maxSteps = manifest?.scheduler.trainTimesteps ?? 1000;
   const fraction = run.totalSteps ? run.step / run.totalSteps : 0;
 
@@ -52,12 +143,12 @@ export function RunPanel() {
           <input
             type="number"
             min={1}
-            max={MAX_INBETWEENS}
+            max={maxCount}
             value={settings.count}
             data-testid="run.count"
             onChange={(e) =>
               patch('settings', {
-                count: intInput(e.target.value, 1, MAX_INBETWEENS, settings.count),
+                count: intInput(e.target.value, 1, maxCount, settings.count),
               })
             }
           />
@@ -133,23 +224,31 @@ export function RunPanel() {
               if (settings.liveLora) requestLiveRerun();
             }}
           />
-          <label className="row tight hint">
-            <input
-              type="checkbox"
-              checked={settings.liveLora}
-              data-testid="run.lora.live"
-              onChange={(e) => patch('settings', { liveLora: e.target.checked })}
-            />
-            re-run as the scale moves (same seed, model stays loaded)
-          </label>
         </div>
       )}
-      <p className="hint">
-        τ ={' '}
-        {Array.from({ length: settings.count }, (_, i) =>
-          ((i + 1) / (settings.count + 1)).toFixed(2),
-        ).join(', ')}
+      {manifest && <ConditioningControls manifest={manifest} />}
+      {live && (
+        <label className="row tight hint">
+          <input
+            type="checkbox"
+            checked={settings.liveLora}
+            data-testid="run.lora.live"
+            onChange={(e) => patch('settings', { liveLora: e.target.checked })}
+          />
+          re-run as a scale slider moves (same seed, model stays loaded)
+        </label>
+      )}
+      <p className="hint" data-testid="run.positions">
+        {positionsHint(manifest, settings.count)}
       </p>
+      {run.result?.clip && (
+        <p className="hint" data-testid="run.clip-picked">
+          Last run: {run.result.clip.pickedText}
+          {run.result.clip.controls.guidanceScale !== null &&
+            `, guidance ${run.result.clip.controls.guidanceScale}`}
+          .
+        </p>
+      )}
       <div className="row">
         <button
           type="button"

@@ -17,6 +17,7 @@ import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { FrameView, RunTrace, RunView } from './runSlice';
+import type { SettingsState } from './settingsSlice';
 import type { JobProgress, RunFrame, RunResult } from '../../shared/protocol';
 import {
   appendTrace,
@@ -80,6 +81,7 @@ function toView(
     fittedStartUrl: URL.createObjectURL(r.fittedStart),
     fittedEndUrl: URL.createObjectURL(r.fittedEnd),
     wall,
+    ...(r.clip ? { clip: r.clip } : {}),
   };
 }
 
@@ -153,12 +155,31 @@ async function ensureLoaded(
   return performance.now() - t0;
 }
 
+/** " · cfg 7.5" for runs of a pack with guidance, else nothing. */
+function guidanceLabel(view: RunView): string {
+  const g = view.clip?.controls.guidanceScale;
+  return g === null || g === undefined ? '' : ` · cfg ${g.toFixed(1)}`;
+}
+
+/** The settings a run sends the worker: the page's settings that apply to this pack. */
+export function runSettingsOf(settings: SettingsState, steps = settings.steps) {
+  return {
+    count: settings.count,
+    steps,
+    seed: settings.seed,
+    ...(settings.loraScale !== null ? { loraScale: settings.loraScale } : {}),
+    ...(settings.guidanceScale !== null ? { guidanceScale: settings.guidanceScale } : {}),
+    ...(Object.keys(settings.scalars).length ? { scalars: { ...settings.scalars } } : {}),
+    ...(settings.promptId !== null ? { promptId: settings.promptId } : {}),
+  };
+}
+
 /** Puts a finished run on screen (replacing the last one) and adds its trace to the plot. */
 function showResult(view: RunView): void {
   revokeView(useStudio.getState().run.result);
   const trace = {
     jobId: view.jobId,
-    label: `${view.variantId}${view.loraScale !== null ? ` @${view.loraScale.toFixed(2)}` : ''} · seed ${view.seed} · #${view.jobId}`,
+    label: `${view.variantId}${view.loraScale !== null ? ` @${view.loraScale.toFixed(2)}` : ''}${guidanceLabel(view)} · seed ${view.seed} · #${view.jobId}`,
     variantId: view.variantId,
     loraScale: view.loraScale,
     seed: view.seed,
@@ -208,12 +229,7 @@ export async function startRun(): Promise<void> {
         start: startBmp,
         end: endBmp,
         fitMode,
-        settings: {
-          count: settings.count,
-          steps: settings.steps,
-          seed: settings.seed,
-          ...(settings.loraScale !== null ? { loraScale: settings.loraScale } : {}),
-        },
+        settings: runSettingsOf(settings),
       },
       (p) => onRunProgress(jobId, p),
     );

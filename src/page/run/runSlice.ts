@@ -1,7 +1,7 @@
 /** The run slice: the current job, its progress and result, and the plot's traces. */
 import type { FitPlan } from '../../core/image';
 import type { RunTimings, StepRecord } from '../../core/pipeline';
-import type { BackendName } from '../../shared/protocol';
+import type { BackendName, RunResult } from '../../shared/protocol';
 
 export interface FrameView {
   url: string;
@@ -32,6 +32,8 @@ export interface RunView {
    * model's own part is `timings.totalMs`.
    */
   wall: { totalMs: number; loadMs: number; imageMs: number } | null;
+  /** Clip packs: which clip frames were shown and the controls used (guidance, scalars, prompt). */
+  clip?: RunResult['clip'];
 }
 
 /** What the latent plot keeps of a finished run (this session, newest last). */

@@ -6,9 +6,15 @@ export interface SettingsState {
   seed: number;
   count: number;
   loraScale: number | null;
-  /** Re-run (same seed, keyframes and loaded model) whenever the LoRA scale moves. */
+  /** Re-run (same seed, keyframes and loaded model) whenever the LoRA scale or guidance scale moves. */
   liveLora: boolean;
   backend: BackendPreference;
+  /** Format-2 packs with guidance: the classifier-free guidance scale (null: the pack has none). */
+  guidanceScale: number | null;
+  /** Format-2 packs: the scalar conditioning inputs by name (ToonCrafter's fs). */
+  scalars: Record<string, number>;
+  /** Format-2 packs with prompts: the chosen prompt's id. */
+  promptId: string | null;
 }
 
 export const initialSettings: SettingsState = {
@@ -18,4 +24,7 @@ export const initialSettings: SettingsState = {
   loraScale: null,
   liveLora: true,
   backend: 'auto',
+  guidanceScale: null,
+  scalars: {},
+  promptId: null,
 };

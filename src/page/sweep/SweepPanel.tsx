@@ -36,6 +36,7 @@ export function SweepPanel() {
   const canStart = haveInputs && !busy && !measuring;
   const [scales, setScales] = useState(DEFAULT_SCALES.join(', '));
   const [stepList, setStepList] = useState('');
+  const [guidanceList, setGuidanceList] = useState('');
   const [chosen, setChosen] = useState<string[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   if (!manifest) return null;
@@ -50,6 +51,9 @@ export function SweepPanel() {
         variants,
         scales: parseNumberList(scales, 'LoRA scales'),
         steps: stepList.trim() ? parseNumberList(stepList, 'Steps').map(Math.round) : [steps],
+        ...(manifest.guidance && guidanceList.trim()
+          ? { guidance: parseNumberList(guidanceList, 'Guidance scales') }
+          : {}),
       };
       setError(null);
       void startSweep(spec);
@@ -60,7 +64,10 @@ export function SweepPanel() {
 
   return (
     <details className="panel more" data-testid="sweep.panel">
-      <summary>Sweep (variants × LoRA scales × steps, one seed)</summary>
+      <summary>
+        Sweep (variants × LoRA scales{manifest.guidance ? ' × guidance scales' : ''} × steps, one
+        seed)
+      </summary>
       <div className="row">
         {manifest.variants.map((v) => (
           <label key={v.id}>
@@ -98,6 +105,18 @@ export function SweepPanel() {
             placeholder={String(steps)}
           />
         </label>
+        {manifest.guidance && (
+          <label className="field">
+            <span>Guidance scales (blank: the run's)</span>
+            <input
+              type="text"
+              value={guidanceList}
+              onChange={(e) => setGuidanceList(e.target.value)}
+              data-testid="sweep.guidance"
+              placeholder="e.g. 1, 4, 7.5"
+            />
+          </label>
+        )}
       </div>
       {error && <p className="manifest-errors">{error}</p>}
       <div className="row">
@@ -133,7 +152,8 @@ export function SweepPanel() {
               <div className="sweep-row" key={r.key} data-testid="sweep.row">
                 <div className="sweep-label">
                   <strong>{r.variantId}</strong>
-                  {r.loraScale !== null && <> @ {r.loraScale}</>} · {r.steps} steps
+                  {r.loraScale !== null && <> @ {r.loraScale}</>}
+                  {r.guidanceScale !== null && <> · cfg {r.guidanceScale}</>} · {r.steps} steps
                   <br />
                   <span className="hint">
                     std {r.finalStd.toFixed(3)}

@@ -16,12 +16,28 @@ describe('planSweep', () => {
     });
     // Grouped by variant, so each variant's graphs load once.
     expect(plan.map((p) => p.key)).toEqual([
-      'baseline||4',
-      'baseline||8',
-      'lora|0|4',
-      'lora|0.5|4',
-      'lora|0|8',
-      'lora|0.5|8',
+      'baseline||4|',
+      'baseline||8|',
+      'lora|0|4|',
+      'lora|0.5|4|',
+      'lora|0|8|',
+      'lora|0.5|8|',
+    ]);
+  });
+  it('runs every guidance scale of a pack with guidance, for each variant and step count', () => {
+    const plan = planSweep(variants, {
+      variants: ['baseline', 'lora'],
+      scales: [0.5],
+      steps: [4],
+      guidance: [1, 4, 7.5],
+    });
+    expect(plan.map((p) => [p.variantId, p.loraScale, p.guidanceScale])).toEqual([
+      ['baseline', null, 1],
+      ['baseline', null, 4],
+      ['baseline', null, 7.5],
+      ['lora', 0.5, 1],
+      ['lora', 0.5, 4],
+      ['lora', 0.5, 7.5],
     ]);
   });
   it('is empty when no variant is chosen', () => {
@@ -50,6 +66,7 @@ describe('sweepCsv', () => {
           variantId: 'lora',
           loraScale: 0.5,
           steps: 4,
+          guidanceScale: 7.5,
           frames: [],
           psnr: Infinity,
           ssim: 1,
@@ -61,6 +78,7 @@ describe('sweepCsv', () => {
           variantId: 'baseline',
           loraScale: null,
           steps: 4,
+          guidanceScale: null,
           frames: [],
           psnr: null,
           ssim: null,
@@ -70,7 +88,8 @@ describe('sweepCsv', () => {
       ],
       42,
     ).split('\n');
-    expect(csv[1]).toBe('lora,0.5,4,42,0,0.8,inf,1,0');
-    expect(csv[2]).toBe('baseline,,4,42,0,0.7,,,');
+    expect(csv[0]).toContain('variant,lora_scale,guidance_scale,steps');
+    expect(csv[1]).toBe('lora,0.5,7.5,4,42,0,0.8,inf,1,0');
+    expect(csv[2]).toBe('baseline,,,4,42,0,0.7,,,');
   });
 });

@@ -1,6 +1,7 @@
 /**
  * Sweeps: one seed, one pair of keyframes, many runs — every chosen variant at every LoRA scale
- * (for variants that have one) and every step count — run one after another in the inference
+ * (for variants that have one), every guidance scale (for packs with classifier-free guidance)
+ * and every step count — run one after another in the inference
  * worker. Each finished row keeps its frames (and scores against the ground truth, if set); a
  * cancelled sweep keeps the rows it finished. Exports a CSV and a PNG contact sheet.
  */
@@ -14,7 +15,7 @@ import {
 import { scoreFrame } from '../clients/metricsClient';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
-import { toFrameViews } from '../run/runActions';
+import { runSettingsOf, toFrameViews } from '../run/runActions';
 import { meanStdPerStep } from '../../core/collapse';
 import { groundTruthIndex } from '../../core/pipeline';
 import { patch, say, useStudio } from '../state/store';
@@ -27,6 +28,8 @@ export interface SweepSpec {
   variants: string[];
   scales: number[];
   steps: number[];
+  /** Guidance scales (packs with classifier-free guidance); absent or empty: the current one. */
+  guidance?: number[];
 }
 
 interface Planned {
@@ -34,6 +37,7 @@ interface Planned {
   variantId: string;
   loraScale: number | null;
   steps: number;
+  guidanceScale: number | null;
 }
 
 /** Parses "0, 0.15, 0.5" into numbers; throws a clear error on anything else. */
@@ -59,14 +63,18 @@ export function planSweep(
     const scales = v.loraScale
       ? spec.scales.filter((s) => s >= v.loraScale!.min && s <= v.loraScale!.max)
       : [null];
+    const guidance = spec.guidance?.length ? spec.guidance : [null];
     for (const steps of spec.steps) {
-      for (const scale of scales) {
-        rows.push({
-          key: `${v.id}|${scale ?? ''}|${steps}`,
-          variantId: v.id,
-          loraScale: scale,
-          steps,
-        });
+      for (const g of guidance) {
+        for (const scale of scales) {
+          rows.push({
+            key: `${v.id}|${scale ?? ''}|${steps}|${g ?? ''}`,
+            variantId: v.id,
+            loraScale: scale,
+            steps,
+            guidanceScale: g,
+          });
+        }
       }
     }
   }
@@ -84,6 +92,18 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
   const source = selectedKey ? packSource(selectedKey) : undefined;
   if (!manifest || !source || !start || !end) {
     say('error', 'sweep', 'A sweep needs two keyframes and a model pack.');
+    return;
+  }
+  const g = manifest.guidance?.scale;
+  const outside = (spec.guidance ?? []).filter((x) => !g || x < g.min || x > g.max);
+  if (outside.length) {
+    say(
+      'error',
+      'sweep',
+      g
+        ? `Guidance scales must be from ${g.min} to ${g.max}; ${outside.join(', ')} is not.`
+        : 'This pack has no classifier-free guidance to sweep.',
+    );
     return;
   }
   const plan = planSweep(manifest.variants, spec);
@@ -124,10 +144,10 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
           end: b,
           fitMode,
           settings: {
-            count: s.settings.count,
-            steps: p.steps,
+            ...runSettingsOf(s.settings, p.steps),
             seed,
             ...(p.loraScale !== null ? { loraScale: p.loraScale } : {}),
+            ...(p.guidanceScale !== null ? { guidanceScale: p.guidanceScale } : {}),
           },
         },
         () => undefined,
@@ -138,6 +158,7 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
         variantId: p.variantId,
         loraScale: p.loraScale,
         steps: p.steps,
+        guidanceScale: result.clip?.controls.guidanceScale ?? null,
         frames,
         psnr: null,
         ssim: null,
@@ -172,7 +193,8 @@ export function cancelSweep(): void {
 
 /** The sweep as CSV: one line per row, scores when a ground truth was set. */
 export function sweepCsv(rows: SweepRow[], seed: number): string {
-  const header = 'variant,lora_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex';
+  const header =
+    'variant,lora_scale,guidance_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex';
   const num = (n: number | null) => (n === null ? '' : n === Infinity ? 'inf' : String(n));
   return (
     [
@@ -181,6 +203,7 @@ export function sweepCsv(rows: SweepRow[], seed: number): string {
         [
           r.variantId,
           r.loraScale ?? '',
+          r.guidanceScale ?? '',
           r.steps,
           seed,
           r.frames.length,
@@ -211,7 +234,7 @@ export async function sweepContactSheet(rows: SweepRow[]): Promise<Blob> {
     const row = rows[r]!;
     const y = 4 + r * (cellH + 4);
     ctx.fillText(
-      `${row.variantId}${row.loraScale !== null ? ` @${row.loraScale}` : ''} · ${row.steps} steps`,
+      `${row.variantId}${row.loraScale !== null ? ` @${row.loraScale}` : ''}${row.guidanceScale !== null ? ` cfg ${row.guidanceScale}` : ''} · ${row.steps} steps`,
       6,
       y + 18,
     );

@@ -7,6 +7,8 @@ export interface SweepRow {
   variantId: string;
   loraScale: number | null;
   steps: number;
+  /** The guidance scale the row ran at (packs with classifier-free guidance), else null. */
+  guidanceScale: number | null;
   frames: FrameView[];
   /** Scores of the τ = 0.5 in-between when a ground truth is set. */
   psnr: number | null;
