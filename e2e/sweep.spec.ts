@@ -29,12 +29,12 @@ test.describe('sweeps', () => {
       .trim()
       .split('\n');
     expect(csv[0]).toBe(
-      'variant,lora_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex',
+      'variant,lora_scale,guidance_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex',
     );
-    expect(csv.slice(1).map((r) => r.split(',').slice(0, 5).join(','))).toEqual([
-      'lora,0,3,42,2',
-      'lora,0.5,3,42,2',
-      'lora,1,3,42,2',
+    expect(csv.slice(1).map((r) => r.split(',').slice(0, 6).join(','))).toEqual([
+      'lora,0,,3,42,2',
+      'lora,0.5,,3,42,2',
+      'lora,1,,3,42,2',
     ]);
     const [pngDl] = await Promise.all([
       page.waitForEvent('download'),
