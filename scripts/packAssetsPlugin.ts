@@ -73,6 +73,8 @@ export function listBundledPacks(): { entries: BundledPackEntry[]; files: string
       name?: unknown;
       trained?: unknown;
       graphs?: Record<string, unknown>;
+      stages?: unknown;
+      constants?: unknown;
     };
     try {
       manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
@@ -88,7 +90,13 @@ export function listBundledPacks(): { entries: BundledPackEntry[]; files: string
       trained: manifest.trained === true,
     });
     files.push(`${dir}/manifest.json`);
-    for (const f of collectFileNames(manifest.graphs)) {
+    // Graphs, and format 2's stages and constants.
+    const named = {
+      graphs: manifest.graphs,
+      stages: manifest.stages,
+      constants: manifest.constants,
+    };
+    for (const f of collectFileNames(named)) {
       const full = join(modelsDir, dir, f);
       // Only plain files inside the pack folder are served.
       if (
