@@ -91,7 +91,9 @@ export async function benchmarkVariant(
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
   const encoder = graphs.encoder;
   if (manifest.frames.mode === 'clip' || !encoder) {
-    throw new Error('benchmarkVariant times position-mode packs; time clip packs with benchmarkClip');
+    throw new Error(
+      'benchmarkVariant times position-mode packs; time clip packs with benchmarkClip',
+    );
   }
   // Warm-up: first runs allocate, (on WebGPU) compile shaders and (WASM) let V8 optimise ORT.
   const warmupStart = performance.now();

@@ -31,7 +31,7 @@ import {
   stepNoise,
   yieldToEventLoop,
 } from './runChecks';
-import { createDdimPlan, ddimStep } from './scheduler';
+import { createDdimPlan, ddimStep, withEta } from './scheduler';
 import { computeLatentStats } from './stats';
 
 /** The loaded graphs and constants of a clip-mode variant. */
@@ -393,7 +393,7 @@ export async function interpolateClip(req: {
     throw new Error(`seed must be an integer from 0 to 4294967295, got ${settings.seed}`);
   }
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
-  const plan = createDdimPlan(manifest.scheduler, settings.steps);
+  const plan = createDdimPlan(withEta(manifest.scheduler, settings.eta), settings.steps);
   const tStart = now();
   const encoded =
     req.encoded && req.encoded.controlsKey === controlsKey(controls)

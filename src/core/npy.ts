@@ -7,6 +7,7 @@
  *
  * Specification: https://numpy.org/doc/stable/reference/generated/numpy.lib.format.html
  */
+import { unzipSync } from 'fflate';
 import type { FloatTensor } from './graph';
 
 const MAGIC = [0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59]; // \x93NUMPY
@@ -148,4 +149,22 @@ export function readPackConstant(
     }
   }
   return t;
+}
+
+/**
+ * The arrays of a NumPy `.npz` archive (`np.savez`: a zip of `<name>.npy` files), by name, as raw
+ * `.npy` bytes for readNpyFloat32. Unzipped with fflate.
+ */
+export function readNpz(bytes: Uint8Array, what: string): Record<string, Uint8Array> {
+  let files: Record<string, Uint8Array>;
+  try {
+    files = unzipSync(bytes);
+  } catch (e) {
+    throw new Error(`${what} is not a NumPy .npz archive: ${(e as Error).message}`, { cause: e });
+  }
+  const out: Record<string, Uint8Array> = {};
+  for (const [name, data] of Object.entries(files)) {
+    if (name.endsWith('.npy')) out[name.slice(0, -4)] = data;
+  }
+  return out;
 }

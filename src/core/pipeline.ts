@@ -30,7 +30,7 @@ import {
   stepNoise,
   yieldToEventLoop,
 } from './runChecks';
-import { createDdimPlan, ddimStep, type DdimPlan } from './scheduler';
+import { createDdimPlan, ddimStep, withEta, type DdimPlan } from './scheduler';
 import { computeLatentStats, type LatentStats } from './stats';
 
 export { ModelOutputError, RunCancelledError, yieldToEventLoop } from './runChecks';
@@ -78,6 +78,8 @@ export interface RunSettings {
   scalars?: Record<string, number>;
   /** Format 2: id of the pack prompt to condition on (default: the first). */
   promptId?: string;
+  /** DDIM η for this run, 0…1 (default: the manifest's `scheduler.eta`). */
+  eta?: number;
 }
 
 /** Latent statistics after one denoising step (step 0 = the initial noise), one entry per frame. */
@@ -428,7 +430,7 @@ export async function denoiseFrames(request: {
   const spec = manifest.graphs.denoisers[variant.denoiser];
   if (!spec) throw new Error(`variant "${variant.id}" names a missing denoiser`);
   const positions = inbetweenPositions(settings.count);
-  const plan = createDdimPlan(manifest.scheduler, settings.steps);
+  const plan = createDdimPlan(withEta(manifest.scheduler, settings.eta), settings.steps);
   const stepCount = plan.timesteps.length;
   const result: DenoiseResult = {
     latents: [],

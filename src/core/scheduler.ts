@@ -143,6 +143,13 @@ export function makeTimesteps(spec: SchedulerSpec, steps: number): number[] {
   return out;
 }
 
+/** The pack's scheduler with a run's η (undefined: the pack's own), checked. */
+export function withEta(spec: SchedulerSpec, eta: number | undefined): SchedulerSpec {
+  if (eta === undefined) return spec;
+  if (!(eta >= 0 && eta <= 1)) throw new Error(`η must be from 0 to 1, got ${eta}`);
+  return { ...spec, eta };
+}
+
 /**
  * Builds the plan for a `steps`-step DDIM run of a pack's scheduler: betas (rescaled to zero
  * terminal SNR when the pack asks), ᾱ, timesteps and the final ᾱ. Throws a clear Error when
