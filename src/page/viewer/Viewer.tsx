@@ -69,8 +69,11 @@ export function Viewer() {
       </ol>
       <p className="hint" data-testid="viewer.summary">
         {result.variantId} · {result.stepsRequested} steps · seed {result.seed}
-        {result.loraScale !== null ? ` · LoRA ${result.loraScale.toFixed(2)}` : ''} ·{' '}
-        {result.backend.toUpperCase()} ·{' '}
+        {result.loraScale !== null ? ` · LoRA ${result.loraScale.toFixed(2)}` : ''}
+        {result.clip?.controls.guidanceScale != null
+          ? ` · guidance ${result.clip.controls.guidanceScale.toFixed(1)}`
+          : ''}{' '}
+        · {result.backend.toUpperCase()} ·{' '}
         {(result.timings.denoiseMs / Math.max(1, result.timings.denoiserCallMs.length)).toFixed(1)}{' '}
         ms per denoiser call · {(result.timings.totalMs / result.frames.length).toFixed(0)} ms per
         in-between
