@@ -10,7 +10,7 @@ import { tensorToRgba } from '../src/core/image';
 import { readNpyFloat32, readNpz } from '../src/core/npy';
 import { expect, ROOT, test, type FilePayload } from './studio';
 
-const PACK = resolve(ROOT, 'models/tooncrafter-tiny');
+const PACK = process.env.TOONCRAFTER_PACK ?? resolve(ROOT, 'models/tooncrafter-tiny');
 const built = existsSync(resolve(PACK, 'parity', 'settings.json'));
 if (process.env.CI && !built) {
   throw new Error(`${PACK} is not built: CI runs npm run pack:tooncrafter first`);

@@ -18,7 +18,8 @@ import { interpolate, prepareKeyframes, type VariantGraphs } from '../core/pipel
 import { frameNoise } from '../core/rng';
 import { loadVariantGraphs, readPackManifest, readPng } from './nodeRuntime';
 
-const PACK = join(import.meta.dirname, '../../models/tooncrafter-tiny');
+const PACK =
+  process.env.TOONCRAFTER_PACK ?? join(import.meta.dirname, '../../models/tooncrafter-tiny');
 const built = existsSync(join(PACK, 'parity', 'settings.json'));
 if (process.env.CI && !built) {
   throw new Error(`${PACK} is not built: CI runs npm run pack:tooncrafter before the unit tests`);
@@ -26,10 +27,10 @@ if (process.env.CI && !built) {
 
 /**
  * Tolerances, measured then fixed with headroom (see the issue-18 note): the final clip latent
- * (scaled, std ≈ 1) within 2e-3 of ToonCrafter's, and every in-between's 8-bit pixels within 2
+ * (scaled, std ≈ 1) within 1e-3 of ToonCrafter's, and every in-between's 8-bit pixels within 2
  * levels, 0.05 levels on average.
  */
-const LATENT_TOL = 2e-3;
+const LATENT_TOL = 1e-3;
 const PIXEL_MAX_TOL = 2;
 const PIXEL_MEAN_TOL = 0.05;
 
