@@ -86,11 +86,15 @@ test.describe('the tiny ToonCrafter pack', () => {
   test('the guidance and LoRA sliders re-run live; a guidance sweep; the plot shows every run', async ({
     studio,
   }) => {
-    await studio.setNumber('run.count', 2);
+    // Three in-betweens at τ = ¼, ½, ¾: the 16-frame clip has frames at k/15, so the nearest are shown.
+    await studio.setNumber('run.count', 3);
     await studio.setNumber('run.steps', 2);
     await studio.run();
-    await studio.expectDone(2);
-    await expect(studio.id('run.clip-picked')).toContainText('the nearest to the positions asked');
+    await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 180_000 });
+    await expect(studio.id('viewer.frame')).toHaveCount(3);
+    await expect(studio.id('run.clip-picked')).toContainText(
+      'frames 5, 8, 12 of the 16-frame clip (τ 0.27, 0.47, 0.73), the nearest to the positions asked',
+    );
     const lines = () => studio.id('plot.chart').locator('.recharts-line').count();
     expect(await lines()).toBe(1);
 
@@ -118,7 +122,7 @@ test.describe('the tiny ToonCrafter pack', () => {
     await expect(studio.id('sweep.row')).toHaveCount(3);
     await expect(studio.id('sweep.row').nth(0)).toContainText('cfg 1');
     await expect(studio.id('sweep.row').nth(2)).toContainText('cfg 7.5');
-    await expect(studio.id('sweep.cell')).toHaveCount(6);
+    await expect(studio.id('sweep.cell')).toHaveCount(9);
     await expect(studio.errors()).toHaveCount(0);
   });
 });
