@@ -21,8 +21,16 @@ Stand-ins (installed only where the real package is missing, unless `force=True`
                       utilities.rank_zero_only, seed_everything
     cv2               imported by ToonCrafter's utils/utils.py for image resizing only; any attribute
                       access raises
-open_clip, kornia and transformers (the text/image encoders) are not stood in for yet: the UNet
-does not need them.
+    xformers          ops.memory_efficient_attention as softmax(q kᵀ/√d) v (MatMul/Softmax/MatMul: torch
+                      1.13 has no scaled_dot_product_attention), __version__ "0.0.22". The autoencoder's
+                      decoder needs it (autoencoder_dualref asserts xformers on torch < 2); with it,
+                      lvdm/modules/attention.py also switches the UNet's spatial attention to
+                      CrossAttention.efficient_forward, as in ToonCrafter's own environment (its
+                      requirements.txt installs xformers) — the same arithmetic as `forward`
+    tqdm              tqdm(iterable) returns the iterable (the DDIM sampler's progress bar)
+    torchvision       utils.make_grid, imported by lvdm/models/ddpm3d.py for logging; calling it raises
+open_clip, kornia and transformers (the text/image encoders) are not stood in for: clip_standins.py
+has small encoders of our own with the real classes' call signatures.
 """
 from __future__ import annotations
 
@@ -161,6 +169,30 @@ def static_sizes(enabled: bool = True) -> Iterator[None]:
         _STATIC_SIZES[0] = previous
 
 
+@contextlib.contextmanager
+def plain_repeat_interleave() -> Iterator[None]:
+    """Inside the block, Tensor.repeat_interleave(n, dim=0) — n an int or a 0-d tensor, as a traced
+    size is — is unsqueeze -> expand -> reshape with every size but the batch's constant (the same
+    values). lvdm's UNet repeats its context and embeddings per frame this way; torch 1.13 exports
+    that call on a dynamic batch as an ONNX Loop over a tensor sequence, which onnx_fp16 cannot
+    convert and ONNX Runtime runs slowly. Other uses (tensor repeats, other dims) run the real method."""
+    original = torch.Tensor.repeat_interleave
+
+    def repeat_interleave(self, repeats=None, dim=None, *, output_size=None):
+        scalar = isinstance(repeats, int) or (isinstance(repeats, torch.Tensor) and repeats.dim() == 0)
+        if scalar and dim == 0 and self.dim() >= 1:  # a traced size is a 0-d tensor: int() makes it constant
+            rest = [int(d) for d in self.shape[1:]]
+            expanded = self.unsqueeze(1).expand(-1, int(repeats), *rest)
+            return expanded.reshape(-1, *rest)
+        return original(self, repeats, dim, output_size=output_size)
+
+    torch.Tensor.repeat_interleave = repeat_interleave
+    try:
+        yield
+    finally:
+        torch.Tensor.repeat_interleave = original
+
+
 class _Shape:
     """Stands for a tensor in _axis_sizes: only .shape is read."""
 
@@ -291,6 +323,35 @@ def seed_everything(seed: int) -> int:
     return seed
 
 
+# ---- xformers, tqdm, torchvision --------------------------------------------------------------------
+
+
+def memory_efficient_attention(query, key, value, attn_bias=None, p: float = 0.0, scale=None, *, op=None):
+    """xformers.ops.memory_efficient_attention as lvdm calls it: softmax(q kᵀ · scale) v with scale
+    1/√d (xformers' default), on [B, M, K] tensors (lvdm folds the heads into B) or [B, M, H, K].
+    Plain MatMul / Softmax / MatMul: torch 1.13 has no scaled_dot_product_attention, and these three
+    export to any ONNX opset. `op` (the kernel choice) is ignored; a bias or dropout is refused."""
+    if attn_bias is not None or p:
+        raise NotImplementedError("the xformers stand-in has no attn_bias or dropout (lvdm passes neither)")
+    if query.dim() == 4:  # [B, M, H, K] -> [B, H, M, K] and back
+        out = memory_efficient_attention(*(t.transpose(1, 2) for t in (query, key, value)), scale=scale)
+        return out.transpose(1, 2)
+    if query.dim() not in (3, 4):
+        raise ValueError(f"the xformers stand-in takes [B, M, K] or [B, M, H, K], not {tuple(query.shape)}")
+    scale = query.shape[-1] ** -0.5 if scale is None else scale
+    weights = torch.softmax(torch.matmul(query, key.transpose(-2, -1)) * scale, dim=-1)
+    return torch.matmul(weights, value)
+
+
+def tqdm(iterable=None, *args, **kwargs):
+    """tqdm without the progress bar: the iterable itself (ToonCrafter's samplers wrap their loop)."""
+    return iterable
+
+
+def make_grid(*args, **kwargs):
+    raise NotImplementedError("torchvision.utils.make_grid: torchvision is a stand-in (ToonCrafter's logging only)")
+
+
 # ---- the modules put into sys.modules -------------------------------------------------------------
 
 
@@ -311,11 +372,27 @@ def _standin_modules() -> dict[str, types.ModuleType]:
     pl_utilities = types.ModuleType("pytorch_lightning.utilities")
     pl_utilities.rank_zero_only = rank_zero_only
     pl.utilities = pl_utilities
+    xformers = types.ModuleType("xformers", "Inbetween Studio's xformers stand-in (memory_efficient_attention)")
+    xformers.__version__ = "0.0.22"  # >= 0.0.21: lvdm takes its chunked (32768-row) path, one chunk here
+    xformers_ops = types.ModuleType("xformers.ops")
+    xformers_ops.memory_efficient_attention = memory_efficient_attention
+    xformers.ops = xformers_ops
+    tqdm_module = types.ModuleType("tqdm", "Inbetween Studio's tqdm stand-in (no progress bar)")
+    tqdm_module.tqdm = tqdm
+    torchvision = types.ModuleType("torchvision", "Inbetween Studio's torchvision stand-in (imports only)")
+    torchvision_utils = types.ModuleType("torchvision.utils")
+    torchvision_utils.make_grid = make_grid
+    torchvision.utils = torchvision_utils
     return {
         "einops": einops,
         "pytorch_lightning": pl,
         "pytorch_lightning.utilities": pl_utilities,
         "cv2": _Unavailable("cv2"),
+        "xformers": xformers,
+        "xformers.ops": xformers_ops,
+        "tqdm": tqdm_module,
+        "torchvision": torchvision,
+        "torchvision.utils": torchvision_utils,
     }
 
 
