@@ -230,7 +230,9 @@ async function main(): Promise<void> {
           warmupMs: BENCH_WARMUP_MS,
         });
         rows.push({ ...r, where: `${manifest.id} · node cpu (${wasmThreads} threads)` });
-        for (const g of Object.values(graphs)) await g.release();
+        const { encoder, decoder, denoiser, motion, stages } = graphs;
+        const runners = [encoder, decoder, denoiser, motion, ...Object.values(stages ?? {})];
+        for (const g of new Set(runners)) await g?.release();
       }
     }
     metricRows = await benchMetrics(page, origin, wasmThreadsSeen);
@@ -258,7 +260,8 @@ async function main(): Promise<void> {
 function printTable(rows: Row[]): void {
   const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
   console.log(
-    `\nmedian of ${repeats} runs, ms (in-between = all denoising steps + decode, keyframes already encoded)\n`,
+    `\nmedian of ${repeats} runs, ms (in-between = all denoising steps + decode, keyframes already encoded;\n` +
+      `for clip packs a denoiser step is both guidance passes, encode the conditioning stages, and the last column a whole clip)\n`,
   );
   const header = [
     'where',
@@ -280,7 +283,7 @@ function printTable(rows: Row[]): void {
     fmt(r.decodeMs),
     fmt(r.encodeMs),
     r.motionMs === null ? '—' : fmt(r.motionMs),
-    fmt(r.inbetweenMs),
+    r.clip ? `${fmt(r.inbetweenMs)} per ${r.clip.clipLength}-frame clip` : fmt(r.inbetweenMs),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const show = (cells: string[]) =>

@@ -6,7 +6,8 @@
 import type { GraphRunner } from './graph';
 import { computeLpips, LPIPS_MIN_SIDE } from './lpips';
 import { psnr, ssim } from './metrics';
-import type { VariantGraphs } from './pipeline';
+import { resolveControls, runStages } from './clip';
+import type { EncodedKeyframes, VariantGraphs } from './pipeline';
 import {
   denoiserFeeds,
   decodeLatent,
@@ -57,8 +58,16 @@ export interface BenchmarkResult {
   encodeMs: number;
   /** Median wall time of the motion graph (once per keyframe pair); null when the pack has none. */
   motionMs: number | null;
-  /** Median wall time of one in-between (denoise all steps + decode), keyframes already encoded. */
+  /**
+   * Median wall time of one in-between (denoise all steps + decode), keyframes already encoded;
+   * for a clip pack (`clip: true`) of one whole clip, which holds all T−2 in-betweens.
+   */
   inbetweenMs: number;
+  /**
+   * Clip packs: the denoiser step is every call of one step (both guidance passes), `encodeMs`
+   * the conditioning stages once per keyframe pair, and `inbetweenMs` a whole clip.
+   */
+  clip?: { clipLength: number; guidanceScale: number | null };
   samples: {
     denoiserStepMs: number[];
     decodeMs: number[];
@@ -78,6 +87,79 @@ export function syntheticKeyframe(manifest: PackManifest, seed: number): RgbaIma
   return { width, height, data };
 }
 
+/**
+ * Times a clip-mode (format-2) variant with the manifest's default controls: the stages once per
+ * keyframe pair, each denoising step (every denoiser call of the step: with guidance both passes),
+ * the clip decode, and a whole clip (all steps + decode, stages already run).
+ */
+async function benchmarkClip(
+  manifest: PackManifest,
+  variant: VariantSpec,
+  graphs: VariantGraphs,
+  opts: BenchmarkOptions,
+): Promise<BenchmarkResult> {
+  if (manifest.frames.mode !== 'clip') throw new Error('benchmarkClip times clip packs');
+  const steps = opts.steps ?? variant.recommendedSteps ?? manifest.scheduler.defaultSteps;
+  const keyframes = { start: syntheticKeyframe(manifest, 1), end: syntheticKeyframe(manifest, 2) };
+  const controls = resolveControls(manifest);
+  const clipGraphs = {
+    stages: graphs.stages ?? {},
+    constants: graphs.constants ?? {},
+    denoiser: graphs.denoiser,
+    decoder: graphs.decoder,
+  };
+  const samples = {
+    denoiserStepMs: [] as number[],
+    decodeMs: [] as number[],
+    encodeMs: [] as number[],
+    motionMs: [] as number[],
+    inbetweenMs: [] as number[],
+  };
+  const run = (seed: number, s: number, encoded?: EncodedKeyframes) =>
+    interpolate({
+      manifest,
+      variant,
+      graphs,
+      keyframes,
+      settings: { count: 1, steps: s, seed },
+      ...(encoded ? { encoded } : {}),
+    });
+  const warmupStart = performance.now();
+  let encoded: EncodedKeyframes;
+  do {
+    ({ encoded } = await run(0, 1));
+  } while (performance.now() - warmupStart < (opts.warmupMs ?? 0));
+  for (let r = 0; r < opts.repeats; r++) {
+    const t0 = performance.now();
+    await runStages(manifest, clipGraphs, keyframes, controls);
+    samples.encodeMs.push(performance.now() - t0);
+  }
+  for (let r = 0; r < Math.max(1, Math.ceil(opts.repeats / 2)); r++) {
+    const res = await run(r, steps, encoded);
+    const calls = res.timings.denoiserCallMs;
+    const callsPerStep = calls.length / steps;
+    for (let s = 0; s < steps; s++) {
+      samples.denoiserStepMs.push(
+        calls.slice(s * callsPerStep, (s + 1) * callsPerStep).reduce((a, b) => a + b, 0),
+      );
+    }
+    samples.decodeMs.push(...res.timings.decodeCallMs);
+    samples.inbetweenMs.push(res.timings.denoiseMs + res.timings.decodeMs);
+  }
+  return {
+    variantId: variant.id,
+    size: [...manifest.image.defaultSize] as [number, number],
+    steps,
+    denoiserStepMs: median(samples.denoiserStepMs),
+    decodeMs: median(samples.decodeMs),
+    encodeMs: median(samples.encodeMs),
+    motionMs: null,
+    inbetweenMs: median(samples.inbetweenMs),
+    clip: { clipLength: manifest.frames.clipLength, guidanceScale: controls.guidanceScale },
+    samples,
+  };
+}
+
 /** Times the variant's graphs. All graphs must already be loaded. */
 export async function benchmarkVariant(
   manifest: PackManifest,
@@ -85,16 +167,13 @@ export async function benchmarkVariant(
   graphs: VariantGraphs,
   opts: BenchmarkOptions,
 ): Promise<BenchmarkResult> {
+  if (manifest.frames.mode === 'clip') return benchmarkClip(manifest, variant, graphs, opts);
   const steps = opts.steps ?? variant.recommendedSteps ?? manifest.scheduler.defaultSteps;
   const start = syntheticKeyframe(manifest, 1);
   const end = syntheticKeyframe(manifest, 2);
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
   const encoder = graphs.encoder;
-  if (manifest.frames.mode === 'clip' || !encoder) {
-    throw new Error(
-      'benchmarkVariant times position-mode packs; time clip packs with benchmarkClip',
-    );
-  }
+  if (!encoder) throw new Error(`pack "${manifest.id}" has no encoder graph`);
   // Warm-up: first runs allocate, (on WebGPU) compile shaders and (WASM) let V8 optimise ORT.
   const warmupStart = performance.now();
   let encoded;

@@ -50,7 +50,11 @@ export function EfficiencyPanel() {
                 <th>session ms</th>
                 <th>ms/step</th>
                 <th>ms/decode</th>
-                <th>ms/in-between</th>
+                <th>
+                  {manifest?.frames.mode === 'clip'
+                    ? `ms/clip (${manifest.frames.clipLength - 2} in-betweens)`
+                    : 'ms/in-between'}
+                </th>
                 <th>WASM heap</th>
                 <th>WebGPU peak</th>
               </tr>
