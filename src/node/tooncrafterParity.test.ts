@@ -7,7 +7,8 @@
  * e2e/tooncrafter.spec.ts holds Chromium's WASM run to the same reference.
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FloatTensor } from '../core/graph';
@@ -149,4 +150,51 @@ describe.skipIf(!built)('the tiny ToonCrafter pack against ToonCrafter’s own s
     },
     180_000,
   );
+});
+
+describe.skipIf(!built)('a format-2 pack whose manifest and files disagree', () => {
+  const made: string[] = [];
+  afterAll(async () => {
+    for (const dir of made) await rm(dir, { recursive: true, force: true });
+  });
+
+  /** A copy of the built pack's folder (files linked, not copied) with its manifest changed. */
+  async function variantOf(change: (m: Record<string, any>) => void): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'tc-pack-'));
+    made.push(dir);
+    const m = JSON.parse(await readFile(join(PACK, 'manifest.json'), 'utf8'));
+    change(m);
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(m));
+    for (const entry of await readdir(PACK)) {
+      if (entry !== 'manifest.json') await symlink(join(PACK, entry), join(dir, entry));
+    }
+    return dir;
+  }
+
+  it('refuses a clip length the denoiser does not take, naming frames.clipLength', async () => {
+    const dir = await variantOf((m) => (m.frames.clipLength = 8));
+    const manifest = await readPackManifest(dir);
+    await expect(loadVariantGraphs(dir, manifest, 'base', 2)).rejects.toThrow(
+      /^frames\.clipLength: the manifest says 8 but the denoiser \(unet\.onnx\) takes clips of 16 frames/,
+    );
+  }, 120_000);
+
+  it('refuses a constant whose file holds another shape, naming the field', async () => {
+    const dir = await variantOf((m) => (m.constants.emptyPrompt.shape = [1, 64, 77]));
+    const manifest = await readPackManifest(dir);
+    await expect(loadVariantGraphs(dir, manifest, 'base', 2)).rejects.toThrow(
+      /^constants\.emptyPrompt\.shape: the manifest says \[1, 64, 77\] but constants\/empty_prompt\.npy holds \[1, 77, 64\]/,
+    );
+  }, 120_000);
+
+  it('refuses a constant that does not fit the input it feeds, naming the field', async () => {
+    const dir = await variantOf((m) => {
+      // A prompt embedding of the right file but routed to the image tokens input.
+      m.graphs.denoisers.base.unconditional.image_tokens = 'constant:emptyPrompt';
+    });
+    const manifest = await readPackManifest(dir);
+    await expect(loadVariantGraphs(dir, manifest, 'base', 2)).rejects.toThrow(
+      /^constants\.emptyPrompt\.shape: \[1, 77, 64\] does not fit input "image_tokens" of the denoiser \(unet\.onnx\), which takes \[/,
+    );
+  }, 120_000);
 });
