@@ -1,6 +1,6 @@
 """ToonCrafter's UNet to ONNX (opset 17) with the inputs its DDIM sampler passes, and the check of
 the graph against PyTorch at each ONNX Runtime optimisation level (issue 18, first step; see
-"Exporting ToonCrafter: what we know so far" in docs/exporting.md).
+"Exporting ToonCrafter" in docs/exporting.md).
 
     from models.training.tooncrafter.tiny import build_tiny_unet, sampler_inputs
     from models.training.tooncrafter.export import export_unet, check_levels
