@@ -818,7 +818,8 @@ def build(
         "keyframeLatents": "posterior mean (get_first_stage_encoding with zero noise)",
         "decode": "decode_first_stage(samples, ref_context=hs) once (no middle-frame re-decode)",
         "files": {
-            "eta<e>.npz": "x_T [1,4,16,8,16], samples [1,4,16,8,16] (scaled), frames [1,3,16,64,128] in [-1,1]",
+            "eta<e>.npz": "x_T [1,4,16,8,16], samples [1,4,16,8,16] (scaled), frames [1,3,16,64,128] "
+            "(valueRange [-1,1], not clamped: random weights go past it)",
             "conditioning.npz": "latents [2,4,8,16] unscaled, condition [1,4,16,8,16] scaled, image_tokens / "
             "blank_image_tokens [1,256,64], text [1,77,64]",
         },
