@@ -9,6 +9,7 @@ import {
 } from './clip';
 import { format2Manifest } from '../testing/format2Manifest';
 import { readNpyFloat32, readPackConstant, writeNpyFloat32 } from './npy';
+import { modelFrameSize } from './pipeline';
 import { createDdimPlan, ddimStep } from './scheduler';
 
 describe('clip frames', () => {
@@ -37,6 +38,16 @@ describe('clip frames', () => {
     expect(Array.from(c.data)).toEqual([1, 2, 0, 0, 5, 6, 3, 4, 0, 0, 7, 8]);
     expect(Array.from(clipFrame(c.data, c.dims, 2))).toEqual([5, 6, 7, 8]);
     expect(Array.from(clipFrame(c.data, c.dims, 1))).toEqual([0, 0, 0, 0]);
+  });
+});
+
+describe('fixed-size packs', () => {
+  it('refuse the native fit with a message, and fit other sizes to the pack frame', () => {
+    const m = format2Manifest();
+    expect(() => modelFrameSize(m, 640, 360, 'native')).toThrow(
+      /take exactly 128×64 frames, so Native size cannot run them; choose Letterbox or Centre-crop/,
+    );
+    expect(modelFrameSize(m, 640, 360, 'letterbox')).toEqual([128, 64]);
   });
 });
 

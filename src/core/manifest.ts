@@ -156,6 +156,11 @@ const imageRules = z
     /** Pixel value range the encoder expects and the decoder produces. */
     valueRange: range,
     channels: z.literal(3),
+    /**
+     * Format 2: the graphs take exactly `defaultSize` (exports with static spatial sizes, like
+     * ToonCrafter's); the native fit is then refused with a message.
+     */
+    fixedSize: z.boolean().optional(),
   })
   .refine((r) => r.defaultSize[0] % r.multipleOf === 0 && r.defaultSize[1] % r.multipleOf === 0, {
     message: 'must be a multiple of multipleOf',

@@ -173,6 +173,11 @@ export function modelFrameSize(
   mode: FitMode,
 ): [number, number] {
   if (mode !== 'native') return [...manifest.image.defaultSize];
+  if (manifest.image.fixedSize) {
+    throw new Error(
+      `This pack's graphs take exactly ${manifest.image.defaultSize.join('×')} frames, so Native size cannot run them; choose Letterbox or Centre-crop.`,
+    );
+  }
   const [w, h] = nativeFrameSize(width, height, manifest.image.multipleOf);
   if (w * h > MAX_NATIVE_PIXELS) {
     throw new Error(

@@ -15,7 +15,13 @@ export function format2Manifest(): PackManifest {
     name: 'ToonCrafter architecture (tiny)',
     version: '0.1.0',
     trained: false,
-    image: { defaultSize: [128, 64], multipleOf: 64, valueRange: [-1, 1], channels: 3 },
+    image: {
+      defaultSize: [128, 64],
+      multipleOf: 64,
+      valueRange: [-1, 1],
+      channels: 3,
+      fixedSize: true,
+    },
     latent: { channels: 4, downsample: 8, scaleFactor: 0.18215 },
     scheduler: {
       type: 'ddim',
