@@ -161,8 +161,10 @@ function serial<A extends unknown[], R>(
 /** Releases every session when the pack changed: sessions belong to a pack's exact files. */
 async function keepSessionsOf(manifest: PackManifest): Promise<void> {
   // Every file of every variant: graphs, stages and constants.
-  const shas = new Set(manifest.variants.flatMap((v) => filesForVariant(manifest, v.id)));
-  const packKey = `${manifest.id}:${[...shas].map((f) => f.sha256).join(',')}`;
+  const shas = new Set(
+    manifest.variants.flatMap((v) => filesForVariant(manifest, v.id).map((f) => f.sha256)),
+  );
+  const packKey = `${manifest.id}:${[...shas].join(',')}`;
   if (packKey !== sessionsPackKey) {
     await releaseAll();
     sessionsPackKey = packKey;
