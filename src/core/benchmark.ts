@@ -87,6 +87,33 @@ export function syntheticKeyframe(manifest: PackManifest, seed: number): RgbaIma
   return { width, height, data };
 }
 
+type Samples = BenchmarkResult['samples'];
+
+function emptySamples(): Samples {
+  return { denoiserStepMs: [], decodeMs: [], encodeMs: [], motionMs: [], inbetweenMs: [] };
+}
+
+/** The medians of a variant's timings (motion only for packs with a motion graph). */
+function summarise(
+  manifest: PackManifest,
+  variant: VariantSpec,
+  steps: number,
+  samples: Samples,
+  hasMotion = false,
+): BenchmarkResult {
+  return {
+    variantId: variant.id,
+    size: [...manifest.image.defaultSize] as [number, number],
+    steps,
+    denoiserStepMs: median(samples.denoiserStepMs),
+    decodeMs: median(samples.decodeMs),
+    encodeMs: median(samples.encodeMs),
+    motionMs: hasMotion ? median(samples.motionMs) : null,
+    inbetweenMs: median(samples.inbetweenMs),
+    samples,
+  };
+}
+
 /**
  * Times a clip-mode (format-2) variant with the manifest's default controls: the stages once per
  * keyframe pair, each denoising step (every denoiser call of the step: with guidance both passes),
@@ -108,13 +135,7 @@ async function benchmarkClip(
     denoiser: graphs.denoiser,
     decoder: graphs.decoder,
   };
-  const samples = {
-    denoiserStepMs: [] as number[],
-    decodeMs: [] as number[],
-    encodeMs: [] as number[],
-    motionMs: [] as number[],
-    inbetweenMs: [] as number[],
-  };
+  const samples = emptySamples();
   const run = (seed: number, s: number, encoded?: EncodedKeyframes) =>
     interpolate({
       manifest,
@@ -147,16 +168,8 @@ async function benchmarkClip(
     samples.inbetweenMs.push(res.timings.denoiseMs + res.timings.decodeMs);
   }
   return {
-    variantId: variant.id,
-    size: [...manifest.image.defaultSize] as [number, number],
-    steps,
-    denoiserStepMs: median(samples.denoiserStepMs),
-    decodeMs: median(samples.decodeMs),
-    encodeMs: median(samples.encodeMs),
-    motionMs: null,
-    inbetweenMs: median(samples.inbetweenMs),
+    ...summarise(manifest, variant, steps, samples),
     clip: { clipLength: manifest.frames.clipLength, guidanceScale: controls.guidanceScale },
-    samples,
   };
 }
 
@@ -187,13 +200,7 @@ export async function benchmarkVariant(
     }));
   } while (performance.now() - warmupStart < (opts.warmupMs ?? 0));
 
-  const samples = {
-    denoiserStepMs: [] as number[],
-    decodeMs: [] as number[],
-    encodeMs: [] as number[],
-    motionMs: [] as number[],
-    inbetweenMs: [] as number[],
-  };
+  const samples = emptySamples();
   let latent = await encodeKeyframe(manifest, encoder, start);
   const endLatent = await encodeKeyframe(manifest, encoder, end);
   for (let r = 0; r < opts.repeats; r++) {
@@ -241,17 +248,7 @@ export async function benchmarkVariant(
     );
     samples.inbetweenMs.push(res.timings.denoiseMs + res.timings.decodeMs);
   }
-  return {
-    variantId: variant.id,
-    size: [...manifest.image.defaultSize] as [number, number],
-    steps,
-    denoiserStepMs: median(samples.denoiserStepMs),
-    decodeMs: median(samples.decodeMs),
-    encodeMs: median(samples.encodeMs),
-    motionMs: graphs.motion ? median(samples.motionMs) : null,
-    inbetweenMs: median(samples.inbetweenMs),
-    samples,
-  };
+  return summarise(manifest, variant, steps, samples, graphs.motion !== undefined);
 }
 
 export interface MetricsBenchmark {

@@ -20,7 +20,7 @@ import {
   type Source,
   type VariantSpec,
 } from './manifest';
-import type { PipelineHooks, RunSettings, StepRecord } from './pipeline';
+import type { PipelineHooks, RunSettings, RunTimings, StepRecord } from './pipeline';
 import { frameNoise } from './rng';
 import {
   checkOutput,
@@ -293,7 +293,7 @@ export function clipCondition(
   return { data, dims: [1, c, clipLength, h, w] };
 }
 
-/** Frame `t` of a [1, C, T, h, w] latent as a contiguous [C·h·w] array. */
+/** Frame `t` of a [1, C, T, h, w] tensor (a clip latent, a decoded clip) as a contiguous [C·h·w] array. */
 export function clipFrame(latent: Float32Array, dims: readonly number[], t: number): Float32Array {
   const [, c, T, h, w] = dims as [number, number, number, number, number];
   const hw = h * w;
@@ -359,14 +359,7 @@ export interface ClipRunResult {
   controls: ResolvedControls;
   /** The final clip latent [1, C, T, h, w] (scaled), for parity checks and research. */
   clipLatent: FloatTensor;
-  timings: {
-    encodeMs: number;
-    denoiseMs: number;
-    decodeMs: number;
-    totalMs: number;
-    denoiserCallMs: number[];
-    decodeCallMs: number[];
-  };
+  timings: RunTimings;
 }
 
 /** The whole clip-mode run on fitted keyframes. */
@@ -521,15 +514,9 @@ export async function interpolateClip(req: {
   const image = pick(out, decSpec.outputs.image, 'the decoder');
   const { width: W, height: H } = keyframes.start;
   checkOutput(image, [1, 3, T, H, W], 'decoder');
-  const modelFrames = picked.map((p) => {
-    const frame = new Float32Array(3 * H * W);
-    for (let ch = 0; ch < 3; ch++)
-      frame.set(
-        image.data.subarray((ch * T + p.index) * H * W, (ch * T + p.index + 1) * H * W),
-        ch * H * W,
-      );
-    return tensorToRgba(frame, W, H, manifest.image.valueRange);
-  });
+  const modelFrames = picked.map((p) =>
+    tensorToRgba(clipFrame(image.data, image.dims, p.index), W, H, manifest.image.valueRange),
+  );
   const tEnd = now();
   return {
     picked,

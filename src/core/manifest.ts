@@ -228,16 +228,18 @@ const framesSpec = z.discriminatedUnion('mode', [
   z.strictObject({ mode: z.literal('clip'), clipLength: z.number().int().min(3).max(64) }),
 ]);
 
-/** A control's range and default (guidance scale, scalar inputs). */
+/** min < max and min ≤ default ≤ max: the rule of every control's range. */
+const inRange = (r: { default: number; min: number; max: number }) =>
+  r.min < r.max && r.default >= r.min && r.default <= r.max;
+
+/** A control's range and default (a variant's LoRA scale, the guidance scale). */
 const controlRange = z
   .strictObject({
     default: z.number().finite(),
     min: z.number().finite(),
     max: z.number().finite(),
   })
-  .refine((r) => r.min < r.max && r.default >= r.min && r.default <= r.max, {
-    message: 'needs min < max and min ≤ default ≤ max',
-  });
+  .refine(inRange, { message: 'needs min < max and min ≤ default ≤ max' });
 
 /** Format 2: classifier-free guidance, with a control for its scale (also a sweep axis). */
 const guidanceSpec = z.strictObject({
@@ -257,9 +259,7 @@ const scalarSpec = z
     /** Only whole numbers (the control steps by 1). */
     integer: z.boolean().default(false),
   })
-  .refine((r) => r.min < r.max && r.default >= r.min && r.default <= r.max, {
-    message: 'needs min < max and min ≤ default ≤ max',
-  })
+  .refine(inRange, { message: 'needs min < max and min ≤ default ≤ max' })
   .refine((r) => !r.integer || Number.isInteger(r.default), {
     message: 'must be a whole number when integer is true',
     path: ['default'],
@@ -316,16 +316,6 @@ const promptSpec = z.strictObject({
   constant: z.string().min(1).max(64),
 });
 
-const loraScaleSpec = z
-  .strictObject({
-    default: z.number().finite(),
-    min: z.number().finite(),
-    max: z.number().finite(),
-  })
-  .refine((l) => l.min < l.max && l.default >= l.min && l.default <= l.max, {
-    message: 'needs min < max and min ≤ default ≤ max',
-  });
-
 const variantSpec = z.strictObject({
   id,
   label: z.string().min(1).max(80),
@@ -333,7 +323,7 @@ const variantSpec = z.strictObject({
   precision: z.enum(['fp32', 'fp16', 'int8']),
   /** Name of a graph in `graphs` with role denoiser. */
   denoiser: id,
-  loraScale: loraScaleSpec.optional(),
+  loraScale: controlRange.optional(),
   recommendedSteps: z.number().int().min(1).max(1000).optional(),
 });
 

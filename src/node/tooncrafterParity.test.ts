@@ -11,7 +11,7 @@ import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/prom
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { FloatTensor } from '../core/graph';
+import { clipFrame } from '../core/clip';
 import { tensorToRgba } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import { readNpyFloat32, readNpz } from '../core/npy';
@@ -51,15 +51,6 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   let m = 0;
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i]! - b[i]!));
   return m;
-}
-
-/** Frame t of ToonCrafter's decoded clip [1, 3, T, H, W] as a [3·H·W] tensor. */
-function referenceFrame(frames: FloatTensor, t: number): Float32Array {
-  const [, , T, H, W] = frames.dims as [number, number, number, number, number];
-  const out = new Float32Array(3 * H * W);
-  for (let c = 0; c < 3; c++)
-    out.set(frames.data.subarray((c * T + t) * H * W, (c * T + t + 1) * H * W), c * H * W);
-  return out;
 }
 
 describe.skipIf(!built)('the tiny ToonCrafter pack against ToonCrafter’s own sampler', () => {
@@ -130,7 +121,7 @@ describe.skipIf(!built)('the tiny ToonCrafter pack against ToonCrafter’s own s
       let count = 0;
       result.modelFrames.forEach((frame, i) => {
         const want = tensorToRgba(
-          referenceFrame(frames, result.clip!.picked[i]!.index),
+          clipFrame(frames.data, frames.dims, result.clip!.picked[i]!.index),
           W,
           H,
           manifest.image.valueRange,
