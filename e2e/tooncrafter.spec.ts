@@ -80,6 +80,57 @@ test.describe('the tiny ToonCrafter pack', () => {
     expect(worst).toBeLessThanOrEqual(2);
   });
 
+  test('a typed prompt is encoded in the browser and runs as the same precomputed prompt', async ({
+    studio,
+  }) => {
+    await studio.setNumber('run.count', 3);
+    await studio.setNumber('run.steps', 2);
+    const framesShown = () =>
+      studio
+        .id('viewer.frame')
+        .evaluateAll(async (imgs) =>
+          Promise.all(
+            (imgs as HTMLImageElement[]).map(async (img) => [
+              ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
+            ]),
+          ),
+        );
+    await studio.id('run.prompt').selectOption('ball');
+    await studio.run();
+    await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 180_000 });
+    const chosen = await framesShown();
+
+    await studio.id('run.prompt-text').fill('a bouncing ball');
+    await expect(studio.id('run.prompt')).toBeDisabled();
+    await studio.run();
+    await expect(studio.id('viewer.summary')).toContainText('prompt “a bouncing ball”', {
+      timeout: 180_000,
+    });
+    await expect(studio.id('run.clip-picked')).toContainText('prompt “a bouncing ball”');
+    const typed = await framesShown();
+    expect(typed).toHaveLength(3);
+    let worst = 0;
+    for (let i = 0; i < typed.length; i++) {
+      const a = PNG.sync.read(Buffer.from(typed[i]!)).data;
+      const b = PNG.sync.read(Buffer.from(chosen[i]!)).data;
+      for (let p = 0; p < a.length; p++) worst = Math.max(worst, Math.abs(a[p]! - b[p]!));
+    }
+    expect(worst).toBeLessThanOrEqual(1);
+
+    // Another text gives other frames.
+    await studio.id('run.prompt-text').fill('a cartoon character walking');
+    await studio.run();
+    await expect(studio.id('viewer.summary')).toContainText(
+      'prompt “a cartoon character walking”',
+      {
+        timeout: 180_000,
+      },
+    );
+    const other = await framesShown();
+    expect(other.map((f) => f.join())).not.toEqual(typed.map((f) => f.join()));
+    await expect(studio.errors()).toHaveCount(0);
+  });
+
   test('the guidance and LoRA sliders re-run live; a guidance sweep; the plot shows every run', async ({
     studio,
   }) => {

@@ -75,6 +75,7 @@ export function listBundledPacks(): { entries: BundledPackEntry[]; files: string
       graphs?: Record<string, unknown>;
       stages?: unknown;
       constants?: unknown;
+      text?: unknown;
     };
     try {
       manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
@@ -90,11 +91,12 @@ export function listBundledPacks(): { entries: BundledPackEntry[]; files: string
       trained: manifest.trained === true,
     });
     files.push(`${dir}/manifest.json`);
-    // Graphs, and format 2's stages and constants.
+    // Graphs, and format 2's stages, constants and tokenizer.
     const named = {
       graphs: manifest.graphs,
       stages: manifest.stages,
       constants: manifest.constants,
+      text: manifest.text,
     };
     for (const f of collectFileNames(named)) {
       const full = join(modelsDir, dir, f);

@@ -4,7 +4,7 @@
  *
  *   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
  *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
- *                         [--guidance X] [--scalar NAME=X]... [--prompt ID]
+ *                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"]
  *                         [--gt G.png] [--lpips DIR]
  *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
  */
@@ -47,13 +47,15 @@ import {
 const USAGE = `usage:
   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
-                        [--guidance X] [--scalar NAME=X]... [--prompt ID] [--gt G.png] [--lpips DIR]
+                        [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"]
+                        [--gt G.png] [--lpips DIR]
   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
   inbetween --help
 
   --guidance X   classifier-free guidance scale (format-2 packs with guidance; 1 = off)
   --scalar N=X   a scalar conditioning input of the pack, e.g. --scalar fs=24 (repeatable)
   --prompt ID    one of the pack's prompts (format-2 packs with prompts)
+  --text "…"     a typed prompt, tokenised and encoded by the pack (format-2 packs with text)
   --gt G.png     score the in-between at τ = 0.5 against G (odd --frames only) into run.json
   --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)`;
 
@@ -165,6 +167,7 @@ function readInterpolateArgs(argv: string[]) {
       guidance: { type: 'string' },
       scalar: { type: 'string', multiple: true },
       prompt: { type: 'string' },
+      text: { type: 'string' },
       fit: { type: 'string' },
       threads: { type: 'string' },
       gt: { type: 'string' },
@@ -248,7 +251,10 @@ function resolveRunSettings(
   const controls: ClipControls = {};
   if (values.guidance !== undefined)
     controls.guidanceScale = numberArg('guidance', values.guidance);
+  if (values.prompt !== undefined && values.text !== undefined)
+    throw new UsageError('give --prompt ID or --text "…", not both');
   if (values.prompt !== undefined) controls.promptId = values.prompt;
+  if (values.text !== undefined) controls.promptText = values.text;
   for (const pair of values.scalar ?? []) {
     const m = /^([A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(pair);
     if (!m) throw new UsageError(`--scalar takes NAME=VALUE, got "${pair}"`);

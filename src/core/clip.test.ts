@@ -70,6 +70,7 @@ describe('guidance', () => {
       guidanceRescale: 0.7,
       scalars: { fs: 24 },
       promptId: 'none',
+      promptText: null,
     });
     expect(resolveControls(m, { guidanceScale: 3, scalars: { fs: 10 } }).guidanceScale).toBe(3);
     expect(() => resolveControls(m, { guidanceScale: 20 })).toThrow(
@@ -80,6 +81,20 @@ describe('guidance', () => {
     );
     expect(() => resolveControls(m, { scalars: { fps: 2 } })).toThrow(/has no scalar "fps"/);
     expect(() => resolveControls(m, { promptId: 'walk' })).toThrow(/has no prompt "walk"/);
+    // A typed prompt takes the place of the chosen one; packs without a text encoder refuse it.
+    expect(resolveControls(m, { promptText: 'a ball', promptId: 'none' })).toMatchObject({
+      promptId: null,
+      promptText: 'a ball',
+    });
+    const noText = structuredClone(m);
+    delete noText.text;
+    expect(() => resolveControls(noText, { promptText: 'a ball' })).toThrow(
+      /has no text encoder, so it takes no typed prompt; choose one of its prompts \(none\)/,
+    );
+    // A pack with a text encoder and no precomputed prompts encodes the empty prompt by default.
+    const textOnly = structuredClone(m);
+    delete textOnly.prompts;
+    expect(resolveControls(textOnly)).toMatchObject({ promptId: null, promptText: '' });
   });
 });
 

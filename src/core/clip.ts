@@ -10,9 +10,10 @@
  * utils_diffusion.py `rescale_noise_cfg`) and its conditioning (scripts/evaluation/inference.py
  * `image_guided_synthesis` with interp=True); the parity test holds the studio to it.
  */
-import type { FloatTensor, GraphRunner } from './graph';
+import { isTokenTensor, type Feed, type FloatTensor, type GraphRunner } from './graph';
 import { rgbaToTensor, tensorToRgba, type RgbaImage } from './image';
 import {
+  dependsOnText,
   parseSource,
   stageOrder,
   type DenoiserSpec,
@@ -33,6 +34,7 @@ import {
 } from './runChecks';
 import { createDdimPlan, ddimStep, withEta } from './scheduler';
 import { computeLatentStats } from './stats';
+import type { PromptTokenizer } from './text';
 
 /** The loaded graphs and constants of a clip-mode variant. */
 export interface ClipGraphs {
@@ -42,6 +44,8 @@ export interface ClipGraphs {
   decoder: GraphRunner;
   /** Constant name → tensor, read from the pack's .npy files and checked against the manifest. */
   constants: Record<string, FloatTensor>;
+  /** The pack's tokeniser, where it has `text` (a typed prompt). */
+  tokenizer?: PromptTokenizer;
 }
 
 /** The format-2 controls of a run, each defaulting to the manifest's default. */
@@ -52,6 +56,8 @@ export interface ClipControls {
   scalars?: Record<string, number>;
   /** Id of one of the pack's prompts. */
   promptId?: string;
+  /** A typed prompt (packs with `text`); it takes the place of the chosen prompt. */
+  promptText?: string;
 }
 
 /** The controls a run used, resolved and checked. */
@@ -59,7 +65,10 @@ export interface ResolvedControls {
   guidanceScale: number | null;
   guidanceRescale: number;
   scalars: Record<string, number>;
+  /** The precomputed prompt used, or null when the run has a typed prompt (or none). */
   promptId: string | null;
+  /** The typed prompt, or null. */
+  promptText: string | null;
 }
 
 /** Fills in defaults and checks ranges; throws naming the control. */
@@ -95,7 +104,18 @@ export function resolveControls(manifest: PackManifest, c: ClipControls = {}): R
     if (!manifest.scalars?.[name]) throw new Error(`pack "${manifest.id}" has no scalar "${name}"`);
   }
   let promptId: string | null = null;
-  if (manifest.prompts) {
+  let promptText: string | null = null;
+  if (c.promptText !== undefined) {
+    if (!manifest.text) {
+      throw new Error(
+        `pack "${manifest.id}" has no text encoder, so it takes no typed prompt${manifest.prompts ? `; choose one of its prompts (${manifest.prompts.map((p) => p.id).join(', ')})` : ''}`,
+      );
+    }
+    promptText = c.promptText;
+  } else if (manifest.text && !manifest.prompts) {
+    promptText = '';
+  }
+  if (manifest.prompts && promptText === null) {
     promptId = c.promptId ?? manifest.prompts[0]!.id;
     if (!manifest.prompts.some((p) => p.id === promptId)) {
       throw new Error(
@@ -108,6 +128,7 @@ export function resolveControls(manifest: PackManifest, c: ClipControls = {}): R
     guidanceRescale: manifest.guidance?.rescale ?? 0,
     scalars,
     promptId,
+    promptText,
   };
 }
 
@@ -184,17 +205,24 @@ function keyframeTensor(
   return { data: pair, dims: [2, 3, h, w] };
 }
 
-/** Resolves a source to a tensor, given what has been computed so far. */
-function resolveSource(
-  text: string,
-  ctx: {
-    manifest: PackManifest;
-    keyframes?: { start: RgbaImage; end: RgbaImage };
-    constants: Record<string, FloatTensor>;
-    stageOutputs: Record<string, FloatTensor>;
-    controls: ResolvedControls;
-  },
-): FloatTensor {
+interface SourceContext {
+  manifest: PackManifest;
+  keyframes?: { start: RgbaImage; end: RgbaImage };
+  constants: Record<string, FloatTensor>;
+  stageOutputs: Record<string, FloatTensor>;
+  controls: ResolvedControls;
+  tokenizer?: PromptTokenizer;
+}
+
+/** Resolves a source to a float tensor (token ids only reach stages, through `resolveFeed`). */
+function resolveSource(text: string, ctx: SourceContext): FloatTensor {
+  const t = resolveFeed(text, ctx);
+  if (isTokenTensor(t)) throw new Error(`"${text}" gives token ids, which only stages take`);
+  return t;
+}
+
+/** Resolves a source to a tensor or token ids, given what has been computed so far. */
+function resolveFeed(text: string, ctx: SourceContext): Feed {
   const src: Source | { error: string } = parseSource(text);
   if ('error' in src) throw new Error(src.error);
   switch (src.kind) {
@@ -211,7 +239,13 @@ function resolveSource(
       if (!t) throw new Error(`stage "${src.stage}" has not produced "${src.output}"`);
       return t;
     }
+    case 'text': {
+      if (ctx.controls.promptText === null) throw new Error('the run has no typed prompt');
+      if (!ctx.tokenizer) throw new Error("the pack's tokenizer is not loaded");
+      return ctx.tokenizer.encode(ctx.controls.promptText).ids;
+    }
     case 'prompt': {
+      if (ctx.controls.promptText !== null) return resolveSource(ctx.manifest.text!.embedding, ctx);
       const p = ctx.manifest.prompts?.find((x) => x.id === ctx.controls.promptId);
       if (!p) throw new Error('no prompt chosen');
       return resolveSource(`constant:${p.constant}`, ctx);
@@ -223,7 +257,7 @@ function resolveSource(
 
 /** The stage-relevant part of the controls: prompt and scalars (the guidance scale is not). */
 function controlsKey(c: ResolvedControls): string {
-  return JSON.stringify({ p: c.promptId, s: c.scalars });
+  return JSON.stringify({ p: c.promptId, t: c.promptText, s: c.scalars });
 }
 
 /** Runs every stage once for a fitted keyframe pair and extracts the scaled keyframe latents. */
@@ -234,18 +268,28 @@ export async function runStages(
   controls: ResolvedControls,
   hooks: PipelineHooks = {},
 ): Promise<ClipEncoded> {
-  const order = stageOrder(manifest);
+  // Stages that encode a typed prompt run only when the run has one.
+  const order = stageOrder(manifest).filter(
+    (name) => controls.promptText !== null || !dependsOnText(manifest.stages!, name),
+  );
   const stageOutputs: Record<string, FloatTensor> = {};
-  const ctx = { manifest, keyframes, constants: graphs.constants, stageOutputs, controls };
+  const ctx: SourceContext = {
+    manifest,
+    keyframes,
+    constants: graphs.constants,
+    stageOutputs,
+    controls,
+    ...(graphs.tokenizer ? { tokenizer: graphs.tokenizer } : {}),
+  };
   hooks.onProgress?.({ kind: 'encode', done: 0, total: order.length });
   for (const [i, name] of order.entries()) {
     if (hooks.isCancelled?.()) throw new RunCancelledError();
     const stage = manifest.stages![name]!;
     const runner = graphs.stages[name];
     if (!runner) throw new Error(`the stage "${name}" is not loaded`);
-    const feeds: Record<string, FloatTensor> = {};
+    const feeds: Record<string, Feed> = {};
     for (const [tensor, text] of Object.entries(stage.inputs))
-      feeds[tensor] = resolveSource(text, ctx);
+      feeds[tensor] = resolveFeed(text, ctx);
     const out = await runner.run(feeds);
     for (const o of stage.outputs) {
       const t = pick(out, o, `the stage "${name}"`);
@@ -632,6 +676,17 @@ export function checkClipGraphs(
   );
   for (const [name, stage] of Object.entries(manifest.stages ?? {})) {
     const runner = graphs.stages[name];
-    if (runner) checkFeeds(`the stage "${name}" (${stage.file})`, runner, stage.inputs);
+    if (!runner) continue;
+    checkFeeds(`the stage "${name}" (${stage.file})`, runner, stage.inputs);
+    for (const [tensor, text] of Object.entries(stage.inputs)) {
+      const want = runner.inputShapes?.[tensor];
+      const L = manifest.text?.contextLength;
+      if (text !== 'text' || !want || L === undefined) continue;
+      if (want.length !== 2 || (fixed(want[1]) && want[1] !== L)) {
+        throw new Error(
+          `text.contextLength: the manifest says ${L} token ids, but the stage "${name}" (${stage.file}) takes "${tensor}" as [${want.join(', ')}]`,
+        );
+      }
+    }
   }
 }

@@ -24,7 +24,23 @@ export interface FloatTensor {
   dims: readonly number[];
 }
 
-/** Runs one graph: named float32 inputs in, named float32 outputs out. */
+/**
+ * Token ids (a tokenised prompt), fed as the integer type the graph declares for the input: int64
+ * as exported from PyTorch (the default), or int32.
+ */
+export interface TokenTensor {
+  tokens: Int32Array;
+  dims: readonly number[];
+}
+
+/** What a graph input takes: a float32 tensor or token ids. */
+export type Feed = FloatTensor | TokenTensor;
+
+export function isTokenTensor(t: Feed): t is TokenTensor {
+  return 'tokens' in t;
+}
+
+/** Runs one graph: named float32 inputs (or token ids) in, named float32 outputs out. */
 export interface GraphRunner {
   readonly inputNames: readonly string[];
   readonly outputNames: readonly string[];
@@ -33,13 +49,17 @@ export interface GraphRunner {
    * named dynamic one), where the runtime reports it.
    */
   readonly inputShapes?: Readonly<Record<string, readonly (number | string)[]>>;
-  run(feeds: Record<string, FloatTensor>): Promise<Record<string, FloatTensor>>;
+  run(feeds: Record<string, Feed>): Promise<Record<string, FloatTensor>>;
   release(): Promise<void>;
 }
 
 /** The constructor half of an ORT module (web or node): enough to build input tensors. */
 export interface OrtTensorFactory {
-  Tensor: new (type: 'float32', data: Float32Array, dims: readonly number[]) => Tensor;
+  Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): Tensor;
+    new (type: 'int64', data: BigInt64Array, dims: readonly number[]): Tensor;
+    new (type: 'int32', data: Int32Array, dims: readonly number[]): Tensor;
+  };
 }
 
 /** Copies any float tensor (fp32, or fp16 arriving as Float16Array / Uint16Array) to float32. */
@@ -80,16 +100,28 @@ export function wrapSession(
   what = 'a graph',
 ): GraphRunner {
   const inputShapes: Record<string, readonly (number | string)[]> = {};
-  for (const m of session.inputMetadata ?? []) if (m.isTensor) inputShapes[m.name] = m.shape;
+  const inputTypes: Record<string, string> = {};
+  for (const m of session.inputMetadata ?? []) {
+    if (!m.isTensor) continue;
+    inputShapes[m.name] = m.shape;
+    inputTypes[m.name] = m.type;
+  }
+  const toOrt = (name: string, t: Feed): Tensor => {
+    if (!isTokenTensor(t)) return new ort.Tensor('float32', t.data, t.dims);
+    if (inputTypes[name] === 'int32') return new ort.Tensor('int32', t.tokens, t.dims);
+    return new ort.Tensor(
+      'int64',
+      BigInt64Array.from(t.tokens, (v) => BigInt(v)),
+      t.dims,
+    );
+  };
   return {
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     inputShapes,
     async run(feeds) {
       const ortFeeds: Record<string, Tensor> = {};
-      for (const [name, t] of Object.entries(feeds)) {
-        ortFeeds[name] = new ort.Tensor('float32', t.data, t.dims);
-      }
+      for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrt(name, t);
       let results: InferenceSession.OnnxValueMapType;
       try {
         results = await session.run(ortFeeds);
@@ -114,7 +146,7 @@ export function wrapSession(
 
 /** A graph that refused to run: names the graph and the shapes it was given. */
 export class GraphRunError extends Error {
-  constructor(what: string, feeds: Record<string, FloatTensor>, cause: unknown) {
+  constructor(what: string, feeds: Record<string, Feed>, cause: unknown) {
     const detail = (cause instanceof Error ? cause.message : String(cause))
       .split('\n')[0]!
       .slice(0, 300);

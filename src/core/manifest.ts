@@ -21,6 +21,10 @@ export const FORMAT_VERSION = 2;
 const MAX_FILE_BYTES = 2 ** 31;
 /** Largest constant tensor a pack may ship (elements; 256 MiB of float32). */
 const MAX_CONSTANT_ELEMENTS = 64 * 1024 * 1024;
+/** The longest typed prompt the page and CLI take unless `text.maxChars` says otherwise. */
+export const DEFAULT_MAX_PROMPT_CHARS = 1000;
+/** A tokenizer.json's largest size (CLIP's is about 3.6 MB, large multilingual ones about 17 MB). */
+const MAX_TOKENIZER_BYTES = 32 * 1024 * 1024;
 /** Largest image side a pack may declare. */
 const MAX_IMAGE_SIDE = 4096;
 
@@ -316,6 +320,33 @@ const promptSpec = z.strictObject({
   constant: z.string().min(1).max(64),
 });
 
+/**
+ * Format 2: a typed prompt. The studio tokenises the text with the pack's tokenizer.json (a Hugging
+ * Face tokenizer, read as data), pads or cuts it to `contextLength` ids as OpenCLIP's tokenize does
+ * (a cut sequence keeps its end token last; padding with `padId`), and feeds the ids to the stages
+ * that take the `text` source; `embedding` names the stage output that then stands for `prompt`.
+ */
+const textSpec = z.strictObject({
+  tokenizer: fileRef
+    .extend({
+      sizeBytes: z.number().int().positive().max(MAX_TOKENIZER_BYTES, 'is larger than 32 MiB'),
+    })
+    .refine((f) => f.file.endsWith('.json'), {
+      message: 'must be a Hugging Face tokenizer.json (a .json file)',
+      path: ['file'],
+    }),
+  contextLength: z.number().int().min(2).max(4096),
+  padId: z
+    .number()
+    .int()
+    .min(0)
+    .max(2 ** 31 - 1),
+  /** The stage output that is the typed prompt's embedding (`stage:<stage>/<output>`). */
+  embedding: z.string().max(200),
+  /** The longest text the page accepts (characters); 1000 by default. */
+  maxChars: z.number().int().min(1).max(100_000).optional(),
+});
+
 const variantSpec = z.strictObject({
   id,
   label: z.string().min(1).max(80),
@@ -347,6 +378,7 @@ const manifestBase = z.strictObject({
   scalars: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/), scalarSpec).optional(),
   constants: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_.-]{0,63}$/), constantSpec).optional(),
   prompts: z.array(promptSpec).min(1).max(64).optional(),
+  text: textSpec.optional(),
   stages: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/), stageSpec).optional(),
   /**
    * Format 2, clip mode: the source of the keyframes' latents, [2, C, h, w] unscaled (start,
@@ -485,11 +517,13 @@ export type Source =
   | { kind: 'constant'; name: string }
   | { kind: 'stage'; stage: string; output: string }
   | { kind: 'prompt' }
+  | { kind: 'text' }
   | { kind: 'scalar'; name: string };
 
 /**
  * Parses a source string: `keyframes:start|end|pair|blank`, `constant:<name>`,
- * `stage:<stage>/<output>`, `prompt` or `scalar:<name>`. Returns a message for anything else.
+ * `stage:<stage>/<output>`, `prompt`, `text` (the typed prompt's token ids, for stages) or
+ * `scalar:<name>`. Returns a message for anything else.
  */
 export function parseSource(text: string): Source | { error: string } {
   const kf = /^keyframes:(start|end|pair|blank)$/.exec(text);
@@ -499,10 +533,11 @@ export function parseSource(text: string): Source | { error: string } {
   const st = /^stage:([^/]+)\/(.+)$/.exec(text);
   if (st) return { kind: 'stage', stage: st[1]!, output: st[2]! };
   if (text === 'prompt') return { kind: 'prompt' };
+  if (text === 'text') return { kind: 'text' };
   const sc = /^scalar:(.+)$/.exec(text);
   if (sc) return { kind: 'scalar', name: sc[1]! };
   return {
-    error: `"${text}" is not a source: use keyframes:start|end|pair|blank, constant:<name>, stage:<stage>/<output>, prompt or scalar:<name>`,
+    error: `"${text}" is not a source: use keyframes:start|end|pair|blank, constant:<name>, stage:<stage>/<output>, prompt, text or scalar:<name>`,
   };
 }
 
@@ -512,6 +547,7 @@ const FORMAT2_FIELDS = [
   'scalars',
   'constants',
   'prompts',
+  'text',
   'stages',
   'keyframeLatents',
 ] as const;
@@ -555,8 +591,12 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
       report(path, `names constant "${src.name}", which is not in constants`);
     } else if (src.kind === 'scalar' && !scalars[src.name]) {
       report(path, `names scalar "${src.name}", which is not in scalars`);
-    } else if (src.kind === 'prompt' && !m.prompts) {
-      report(path, 'takes the prompt, but the pack lists no prompts');
+    } else if (src.kind === 'prompt' && !m.prompts && !m.text) {
+      report(path, 'takes the prompt, but the pack lists no prompts and has no text encoder');
+    } else if (src.kind === 'text' && !allowKeyframes) {
+      report(path, 'takes token ids ("text"); only stages take them — encode them in a stage');
+    } else if (src.kind === 'text' && !m.text) {
+      report(path, 'takes the typed prompt\'s token ids, but the pack has no "text" (tokenizer)');
     } else if (src.kind === 'stage') {
       const stage = stages[src.stage];
       if (!stage) report(path, `names stage "${src.stage}", which is not in stages`);
@@ -635,6 +675,34 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
   if (m.frames.mode === 'position' && (m.graphs.decoder.feeds || m.stages))
     report(['stages'], 'are run only in clip mode by this studio version');
 
+  // The typed prompt's embedding comes from a stage that takes the token ids.
+  if (m.text) {
+    const src = check(['text', 'embedding'], m.text.embedding, false);
+    if (src && src.kind !== 'stage') {
+      report(['text', 'embedding'], 'must name a stage output (stage:<stage>/<output>)');
+    } else if (src?.kind === 'stage' && stages[src.stage] && !dependsOnText(stages, src.stage)) {
+      report(
+        ['text', 'embedding'],
+        `names stage "${src.stage}", which does not take the token ids (no input from "text")`,
+      );
+    }
+  }
+  for (const [name, d] of Object.entries(m.graphs.denoisers)) {
+    for (const [tensor, text] of Object.entries(d.unconditional ?? {})) {
+      const src = parseSource(text);
+      if (
+        !('error' in src) &&
+        src.kind === 'stage' &&
+        stages[src.stage] &&
+        dependsOnText(stages, src.stage)
+      )
+        report(
+          ['graphs', 'denoisers', name, 'unconditional', tensor],
+          'depends on the typed prompt; the unconditional pass needs a fixed source (a constant)',
+        );
+    }
+  }
+
   // Prompts name constants, ids are unique.
   const promptIds = new Set<string>();
   (m.prompts ?? []).forEach((p, i) => {
@@ -646,6 +714,26 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
         `names constant "${p.constant}", which is not in constants`,
       );
   });
+}
+
+/**
+ * Whether a stage takes the typed prompt's token ids, directly or through the stages it takes
+ * inputs from (such stages run only when a run has a typed prompt).
+ */
+export function dependsOnText(
+  stages: Record<string, { inputs: Record<string, string> }>,
+  name: string,
+  seen = new Set<string>(),
+): boolean {
+  if (seen.has(name)) return false;
+  seen.add(name);
+  for (const text of Object.values(stages[name]?.inputs ?? {})) {
+    const src = parseSource(text);
+    if ('error' in src) continue;
+    if (src.kind === 'text') return true;
+    if (src.kind === 'stage' && dependsOnText(stages, src.stage, seen)) return true;
+  }
+  return false;
 }
 
 /** The first cycle in a dependency map (node → nodes it depends on), as a path a → … → a. */
@@ -853,15 +941,21 @@ export function graphsForVariant(m: PackManifest, variantId: string): VariantGra
   return list.map((g) => ({ ...g, what: `${g.what} (${g.spec.file})` }));
 }
 
-/** A file a variant needs, with integrity data; `role` 'constant' for format 2's tensors. */
+/**
+ * A file a variant needs, with integrity data; `role` 'constant' for format 2's tensors,
+ * 'tokenizer' for its tokenizer.json.
+ */
 export interface VariantFile {
-  role: VariantGraph['role'] | 'constant';
+  role: VariantGraph['role'] | 'constant' | 'tokenizer';
   file: string;
   sizeBytes: number;
   sha256: string;
 }
 
-/** Every file a variant needs — graphs, their external data, and format 2's constants — once each. */
+/**
+ * Every file a variant needs — graphs, their external data, and format 2's constants and
+ * tokenizer — once each.
+ */
 export function filesForVariant(m: PackManifest, variantId: string): VariantFile[] {
   const files: VariantFile[] = graphsForVariant(m, variantId).flatMap(({ role, spec }) => [
     { role, file: spec.file, sizeBytes: spec.sizeBytes, sha256: spec.sha256 },
@@ -870,6 +964,7 @@ export function filesForVariant(m: PackManifest, variantId: string): VariantFile
   for (const c of Object.values(m.constants ?? {})) {
     files.push({ role: 'constant', file: c.file, sizeBytes: c.sizeBytes, sha256: c.sha256 });
   }
+  if (m.text) files.push({ role: 'tokenizer', ...m.text.tokenizer });
   const seen = new Set<string>();
   return files.filter((f) => (seen.has(f.file) ? false : (seen.add(f.file), true)));
 }

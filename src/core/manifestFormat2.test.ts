@@ -30,22 +30,25 @@ describe('pack format 2', () => {
     const m = format2Manifest();
     const graphs = graphsForVariant(m, 'base');
     expect(graphs.map((g) => g.key)).toEqual([
+      'stage:text_encoder.onnx',
       'stage:vae_encoder.onnx',
       'stage:image_tokens.onnx',
       'decoder',
       'denoiser:base',
     ]);
-    expect(graphs[1]!.stages).toEqual(['imageTokens', 'blankImageTokens']);
+    expect(graphs[2]!.stages).toEqual(['imageTokens', 'blankImageTokens']);
     // The denoiser's declared inputs include its feeds, so checkGraphNames expects them.
-    expect(Object.values(graphs[3]!.inputs)).toEqual(
+    expect(Object.values(graphs[4]!.inputs)).toEqual(
       expect.arrayContaining(['sample', 'timestep', 'condition', 'text', 'image_tokens', 'fs']),
     );
     expect(filesForVariant(m, 'base').map((f) => [f.role, f.file])).toEqual([
+      ['stage', 'text_encoder.onnx'],
       ['stage', 'vae_encoder.onnx'],
       ['stage', 'image_tokens.onnx'],
       ['decoder', 'decoder.onnx'],
       ['denoiser', 'unet.onnx'],
       ['constant', 'constants/empty_prompt.npy'],
+      ['tokenizer', 'tokenizer.json'],
     ]);
     const chained = structuredClone(m);
     chained.stages!.vae!.inputs = { images: 'keyframes:pair', tokens: 'stage:imageTokens/tokens' };
@@ -58,6 +61,7 @@ describe('pack format 2', () => {
     expect(parseSource('stage:vae/ref0')).toEqual({ kind: 'stage', stage: 'vae', output: 'ref0' });
     expect(parseSource('keyframes:blank')).toEqual({ kind: 'keyframes', which: 'blank' });
     expect(parseSource('scalar:fs')).toEqual({ kind: 'scalar', name: 'fs' });
+    expect(parseSource('text')).toEqual({ kind: 'text' });
     expect(parseSource('https://example.com/x')).toHaveProperty('error');
   });
 
@@ -152,9 +156,13 @@ describe('pack format 2', () => {
       /^prompts\[0\]\.constant: names constant "walk", which is not in constants/,
     ],
     [
-      'the prompt as a feed in a pack without prompts',
-      (m) => delete m.prompts,
-      /^graphs\.denoisers\.base\.feeds\.text: takes the prompt, but the pack lists no prompts/,
+      'the prompt as a feed in a pack without prompts or a text encoder',
+      (m) => {
+        delete m.prompts;
+        delete m.text;
+        delete m.stages.text;
+      },
+      /^graphs\.denoisers\.base\.feeds\.text: takes the prompt, but the pack lists no prompts and has no text encoder/,
     ],
     [
       'keyframe pixels fed straight to the denoiser',
@@ -206,6 +214,48 @@ describe('pack format 2', () => {
       'a duplicate prompt id',
       (m) => m.prompts.push({ id: 'none', label: 'Again', constant: 'emptyPrompt' }),
       /^prompts\[1\]\.id: duplicate prompt id "none"/,
+    ],
+    [
+      'token ids fed to the denoiser',
+      (m) => (m.graphs.denoisers.base.feeds.text = 'text'),
+      /^graphs\.denoisers\.base\.feeds\.text: takes token ids \("text"\); only stages take them/,
+    ],
+    [
+      'a stage taking token ids in a pack without a tokenizer',
+      (m) => {
+        delete m.text;
+      },
+      /^stages\.text\.inputs\.tokens: takes the typed prompt's token ids, but the pack has no "text"/,
+    ],
+    [
+      'a text embedding that is not a stage output',
+      (m) => (m.text.embedding = 'constant:emptyPrompt'),
+      /^text\.embedding: must name a stage output/,
+    ],
+    [
+      'a text embedding from a stage that does not take the token ids',
+      (m) => (m.text.embedding = 'stage:imageTokens/tokens'),
+      /^text\.embedding: names stage "imageTokens", which does not take the token ids/,
+    ],
+    [
+      'a tokenizer that is not a .json file',
+      (m) => (m.text.tokenizer.file = 'tokenizer.model'),
+      /^text\.tokenizer\.file: must be a Hugging Face tokenizer\.json/,
+    ],
+    [
+      'a tokenizer file escaping the pack',
+      (m) => (m.text.tokenizer.file = '../../etc/tokenizer.json'),
+      /^text\.tokenizer\.file: /,
+    ],
+    [
+      'an unconditional pass that depends on the typed prompt',
+      (m) => (m.graphs.denoisers.base.unconditional.text = 'stage:text/embedding'),
+      /^graphs\.denoisers\.base\.unconditional\.text: depends on the typed prompt/,
+    ],
+    [
+      'a context length too short for start and end tokens',
+      (m) => (m.text.contextLength = 1),
+      /^text\.contextLength: /,
     ],
   ];
 

@@ -31,6 +31,7 @@ import {
   yieldToEventLoop,
 } from './runChecks';
 import { createDdimPlan, ddimStep, withEta, type DdimPlan } from './scheduler';
+import type { PromptTokenizer } from './text';
 import { computeLatentStats, type LatentStats } from './stats';
 
 export { ModelOutputError, RunCancelledError, yieldToEventLoop } from './runChecks';
@@ -50,6 +51,8 @@ export interface VariantGraphs {
   stages?: Record<string, GraphRunner>;
   /** Format 2: constant name → tensor. */
   constants?: Record<string, FloatTensor>;
+  /** Format 2: the pack's tokeniser (packs with `text`). */
+  tokenizer?: PromptTokenizer;
 }
 
 /**
@@ -78,6 +81,8 @@ export interface RunSettings {
   scalars?: Record<string, number>;
   /** Format 2: id of the pack prompt to condition on (default: the first). */
   promptId?: string;
+  /** Format 2: a typed prompt (packs with `text`); it takes the place of `promptId`. */
+  promptText?: string;
   /** DDIM η for this run, 0…1 (default: the manifest's `scheduler.eta`). */
   eta?: number;
 }
@@ -568,6 +573,7 @@ export async function interpolate({
       graphs: {
         stages: graphs.stages ?? {},
         constants: graphs.constants ?? {},
+        ...(graphs.tokenizer ? { tokenizer: graphs.tokenizer } : {}),
         denoiser: graphs.denoiser,
         decoder: graphs.decoder,
       },

@@ -16,6 +16,7 @@ import {
 } from '../core/graph';
 import { checkClipGraphs } from '../core/clip';
 import { readPackConstant } from '../core/npy';
+import { readPackTokenizer, type PromptTokenizer } from '../core/text';
 import type { RgbaImage } from '../core/image';
 import { checkImageFile, formatName } from '../core/imageHeader';
 import {
@@ -137,6 +138,7 @@ export async function loadVariantGraphs(
   const loaded: GraphRunner[] = [];
   const sessionMs: Record<string, number> = {};
   const constants: Record<string, FloatTensor> = {};
+  let tokenizer: PromptTokenizer | undefined;
   const variant = manifest.variants.find((v) => v.id === variantId)!;
   try {
     for (const g of graphsForVariant(manifest, variantId)) {
@@ -148,6 +150,12 @@ export async function loadVariantGraphs(
     }
     for (const [name, spec] of Object.entries(manifest.constants ?? {})) {
       constants[name] = readPackConstant(name, spec, await readPackFile(dir, spec));
+    }
+    if (manifest.text) {
+      tokenizer = readPackTokenizer(
+        manifest.text,
+        await readPackFile(dir, manifest.text.tokenizer),
+      );
     }
     if (manifest.frames.mode === 'clip') {
       checkClipGraphs(manifest, variant, {
@@ -166,6 +174,7 @@ export async function loadVariantGraphs(
     graphs: {
       ...(graphs as Omit<VariantGraphs, 'stages' | 'constants'>),
       ...(manifest.stages ? { stages, constants } : {}),
+      ...(tokenizer ? { tokenizer } : {}),
     },
     sessionMs,
   };

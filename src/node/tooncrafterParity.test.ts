@@ -6,6 +6,7 @@
  * same pack on the same PNGs in onnxruntime-node through src/core, and every in-between must agree.
  * e2e/tooncrafter.spec.ts holds Chromium's WASM run to the same reference.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -45,6 +46,8 @@ interface ParitySettings {
   etas: number[];
   timesteps: number[];
 }
+
+const sha256Hex = (b: Uint8Array) => createHash('sha256').update(b).digest('hex');
 
 function maxAbsDiff(a: Float32Array, b: Float32Array): number {
   expect(a.length).toBe(b.length);
@@ -143,6 +146,65 @@ describe.skipIf(!built)('the tiny ToonCrafter pack against ToonCrafter’s own s
   );
 });
 
+describe.skipIf(!built)('typed prompts in the tiny ToonCrafter pack', () => {
+  let manifest: PackManifest;
+  let graphs: VariantGraphs;
+  beforeAll(async () => {
+    manifest = await readPackManifest(PACK);
+    ({ graphs } = await loadVariantGraphs(PACK, manifest, 'base', 2));
+  }, 120_000);
+  afterAll(async () => {
+    for (const g of new Set([
+      graphs?.decoder,
+      graphs?.denoiser,
+      ...Object.values(graphs?.stages ?? {}),
+    ]))
+      await g?.release();
+  });
+
+  it("tokenises each text as the Python stand-in's tokenize does (tokenizer.json)", async () => {
+    const cases: { text: string; ids: number[]; cut: boolean }[] = JSON.parse(
+      await readFile(join(PACK, 'parity', 'tokens.json'), 'utf8'),
+    );
+    expect(cases.some((c) => c.cut)).toBe(true);
+    for (const c of cases) {
+      const got = graphs.tokenizer!.encode(c.text);
+      expect([...got.ids.tokens], JSON.stringify(c.text)).toEqual(c.ids);
+      expect(got.cut).toBe(c.cut);
+    }
+  });
+
+  it('encodes a typed prompt to the embedding the pack precomputed for that text', async () => {
+    const ids = graphs.tokenizer!.encode('a bouncing ball').ids;
+    const out = await graphs.stages!['text']!.run({ tokens: ids });
+    const want = graphs.constants!['promptBall']!;
+    expect(out['embedding']!.dims).toEqual(want.dims);
+    expect(maxAbsDiff(out['embedding']!.data, want.data)).toBeLessThan(1e-4);
+  });
+
+  it('runs a typed prompt as the same precomputed prompt, and unlike another', async () => {
+    const start = await readPng(join(PACK, 'parity', 'start.png'));
+    const end = await readPng(join(PACK, 'parity', 'end.png'));
+    const keyframes = prepareKeyframes(manifest, start, end, 'letterbox');
+    const run = (prompt: { promptId?: string; promptText?: string }) =>
+      interpolate({
+        manifest,
+        variant: manifest.variants[0]!,
+        graphs,
+        keyframes,
+        settings: { count: 3, steps: 2, seed: 3, ...prompt },
+      });
+    const typed = await run({ promptText: 'a bouncing ball' });
+    const chosen = await run({ promptId: 'ball' });
+    const other = await run({ promptId: 'none' });
+    expect(typed.clip!.controls).toMatchObject({ promptText: 'a bouncing ball', promptId: null });
+    const same = maxAbsDiff(typed.clip!.clipLatent.data, chosen.clip!.clipLatent.data);
+    const unlike = maxAbsDiff(typed.clip!.clipLatent.data, other.clip!.clipLatent.data);
+    expect(same).toBeLessThan(1e-3);
+    expect(unlike).toBeGreaterThan(100 * same + 1e-3);
+  }, 120_000);
+});
+
 describe.skipIf(!built)('a format-2 pack whose manifest and files disagree', () => {
   const made: string[] = [];
   afterAll(async () => {
@@ -167,6 +229,32 @@ describe.skipIf(!built)('a format-2 pack whose manifest and files disagree', () 
     const manifest = await readPackManifest(dir);
     await expect(loadVariantGraphs(dir, manifest, 'base', 2)).rejects.toThrow(
       /^frames\.clipLength: the manifest says 8 but the denoiser \(unet\.onnx\) takes clips of 16 frames/,
+    );
+  }, 120_000);
+
+  it('refuses a context length the text encoder does not take, naming text.contextLength', async () => {
+    const dir = await variantOf((m) => (m.text.contextLength = 64));
+    const manifest = await readPackManifest(dir);
+    await expect(loadVariantGraphs(dir, manifest, 'base', 2)).rejects.toThrow(
+      /^text\.contextLength: the manifest says 64 token ids, but the stage "text" \(text_encoder\.onnx\) takes "tokens" as \[1, 77\]/,
+    );
+  }, 120_000);
+
+  it('refuses a tokenizer.json that is not a tokenizer, naming the file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tc-pack-'));
+    made.push(dir);
+    const bad = new TextEncoder().encode('{"model": 3}');
+    const m = JSON.parse(await readFile(join(PACK, 'manifest.json'), 'utf8'));
+    m.text.tokenizer = { file: 'tokenizer.json', sizeBytes: bad.length, sha256: sha256Hex(bad) };
+    await writeFile(join(dir, 'manifest.json'), JSON.stringify(m));
+    for (const entry of await readdir(PACK)) {
+      if (entry !== 'manifest.json' && entry !== 'tokenizer.json')
+        await symlink(join(PACK, entry), join(dir, entry));
+    }
+    await writeFile(join(dir, 'tokenizer.json'), bad);
+    const manifest = await readPackManifest(dir);
+    await expect(loadVariantGraphs(dir, manifest, 'base', 2)).rejects.toThrow(
+      /^tokenizer\.json is not a tokenizer the studio can read/,
     );
   }, 120_000);
 

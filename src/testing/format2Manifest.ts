@@ -50,7 +50,18 @@ export function format2Manifest(): PackManifest {
       },
     },
     prompts: [{ id: 'none', label: 'No prompt', constant: 'emptyPrompt' }],
+    text: {
+      tokenizer: file('tokenizer.json', 'f'),
+      contextLength: 77,
+      padId: 0,
+      embedding: 'stage:text/embedding',
+    },
     stages: {
+      text: {
+        ...file('text_encoder.onnx', '9'),
+        inputs: { tokens: 'text' },
+        outputs: ['embedding'],
+      },
       vae: {
         ...file('vae_encoder.onnx', 'b'),
         inputs: { images: 'keyframes:pair' },

@@ -12,6 +12,7 @@ import { bitmapToRgba, rgbaToPng } from './workerImages';
 import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
 import { checkClipGraphs } from '../core/clip';
 import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
+import { readPackTokenizer, type PromptTokenizer } from '../core/text';
 import { readPackConstant } from '../core/npy';
 import type { RgbaImage } from '../core/image';
 import {
@@ -84,6 +85,8 @@ interface LoadedGraph {
 const sessions = new Map<string, LoadedGraph>();
 /** Format 2's constant tensors of the current pack, by name (kept with its sessions). */
 const constants = new Map<string, FloatTensor>();
+/** Format 2's tokeniser of the current pack (packs with `text`). */
+let tokenizer: PromptTokenizer | null = null;
 let sessionsPackKey = '';
 let active: { manifest: PackManifest; variant: VariantSpec; backend: BackendName } | null = null;
 
@@ -91,6 +94,7 @@ async function releaseAll(): Promise<void> {
   const all = [...sessions.values()];
   sessions.clear();
   constants.clear();
+  tokenizer = null;
   await Promise.all(all.map((s) => s.runner.release().catch(() => undefined)));
 }
 
@@ -121,6 +125,7 @@ function graphsOf(
     denoiser: get(`denoiser:${variant.denoiser}`),
     ...(manifest.graphs.motion ? { motion: get('motion') } : {}),
     ...(manifest.stages ? { stages, constants: Object.fromEntries(constants) } : {}),
+    ...(tokenizer ? { tokenizer } : {}),
   };
 }
 
@@ -258,6 +263,13 @@ async function loadGraphs(
     const got = await obtainFile(manifest.id, req.source, spec, progress, log.warnings, signal);
     (got.fromCache ? log.cachedFiles : log.downloadedFiles).push(spec.file);
     constants.set(name, readPackConstant(name, spec, got.bytes));
+  }
+  if (manifest.text && !tokenizer) {
+    if (signal.aborted) throw new RunCancelledError();
+    const spec = manifest.text.tokenizer;
+    const got = await obtainFile(manifest.id, req.source, spec, progress, log.warnings, signal);
+    (got.fromCache ? log.cachedFiles : log.downloadedFiles).push(spec.file);
+    tokenizer = readPackTokenizer(manifest.text, got.bytes);
   }
   if (manifest.frames.mode === 'clip') {
     const graphs = graphsOf(manifest, variant, backend.backend);

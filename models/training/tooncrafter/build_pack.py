@@ -13,6 +13,8 @@ re-randomised. Its modules are exported (opset 17, onnx.checker):
     vae_encoder.onnx   images [2, 3, H, W] (start, end) -> latents [2, 4, h, w] (posterior mean, unscaled),
                        ref0..ref4 [1, c_i, 2, h_i, w_i] (the encoder's hidden states, first and last frame)
     image_tokens.onnx  image [B, 3, H, W] -> tokens [B, 256, 64] (CLIP image stand-in + Resampler)
+    text_encoder.onnx  tokens [1, 77] int64 -> embedding [1, 77, 64] (the text embedder's encode_with_transformer)
+    tokenizer.json     the text stand-in's tokeniser as a Hugging Face tokenizer.json (clip_standins.tokenizer_json)
     unet.onnx          sample, condition [B, 4, 16, h, w], timestep [B], text [B, 77, 64],
                        image_tokens [B, 256, 64], fs [B] -> v [B, 4, 16, h, w] (through DiffusionWrapper 'hybrid')
     unet_lora.onnx     the same + lora_scale [1] (peft-style LoRA on the spatial attn2 projections)
@@ -50,6 +52,7 @@ from models.training.layers import LoRALinear
 from models.training.onnx_fp16 import convert_to_fp16
 from models.training.ort_node import run_onnx
 from models.training.tooncrafter.clip_sampler import frame_noise, step_seed
+from models.training.tooncrafter.clip_standins import EOT, PAD, text_ids, tokenize, tokenizer_json
 from models.training.tooncrafter.standins import plain_repeat_interleave, rearrange, static_sizes, tooncrafter_imports
 from models.training.tooncrafter.tiny import DEFAULT_CHECKOUT, TinyUNetConfig, rerandomise_zero_layers
 
@@ -76,6 +79,16 @@ PROMPTS = [
     ("none", "No prompt (ToonCrafter's default)", "", "emptyPrompt", "constants/empty_prompt.npy"),
     ("walk", "a cartoon character walking", "a cartoon character walking", "promptWalk", "constants/prompt_walk.npy"),
     ("ball", "a bouncing ball", "a bouncing ball", "promptBall", "constants/prompt_ball.npy"),
+]
+# Texts whose token ids parity/tokens.json records for the studio's tokeniser test: plain, empty, spaces,
+# non-ASCII, special-token names, and one past the 77-token context.
+TOKEN_TEXTS = [
+    "a bouncing ball",
+    "",
+    "  two  spaces\tand a tab ",
+    "Ünïcødé 🎈 ✏️",
+    "<start_of_text>x<end_of_text> <pad>",
+    "a very long prompt " * 8,
 ]
 # The parity run: scripts/run.sh's settings (guidance 7.5, rescale 0.7, uniform_trailing) with few steps.
 PARITY = {"seed": 7, "steps": 4, "guidance": 7.5, "rescale": 0.7, "fs": 24, "prompt": "none", "etas": [0.0, 1.0]}
@@ -257,6 +270,19 @@ class ImageTokensGraph(nn.Module):
 
     def forward(self, image):
         return self.proj(self.embedder(image))
+
+
+class TextEncoderGraph(nn.Module):
+    """tokens [1, 77] int64 -> embedding [1, 77, D]: the text embedder after tokenisation
+    (FrozenOpenCLIPEmbedder.encode_with_transformer, which the stand-in shares); the studio tokenises
+    with the pack's tokenizer.json."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.embedder = model.cond_stage_model
+
+    def forward(self, tokens):
+        return self.embedder.encode_with_transformer(tokens)
 
 
 class DenoiserGraph(nn.Module):
@@ -538,6 +564,9 @@ def graph_checks(out: Path, model, lora_model=None, batch: int = 2) -> dict[str,
         images = torch.cat([start, torch.zeros_like(start)])[:batch]
         ref = ImageTokensGraph(model)(images).numpy()
         report["image_tokens"] = max_diff(run_onnx(out / "image_tokens.onnx", {"image": images.numpy()})["tokens"], ref)
+        tokens = tokenize("a bouncing ball")
+        ref = TextEncoderGraph(model)(tokens).numpy()
+        report["text_encoder"] = max_diff(run_onnx(out / "text_encoder.onnx", {"tokens": tokens.numpy()})["embedding"], ref)
         feeds = unet_feeds(batch)
         np_feeds = {k: v.numpy() for k, v in feeds.items()}
         ref = DenoiserGraph(model.model)(*feeds.values()).numpy()
@@ -655,7 +684,14 @@ def write_manifest(out: Path, model, variants: tuple[str, ...]) -> dict:
             for _, _, _, const, f in PROMPTS
         },
         "prompts": [{"id": pid, "label": label, "constant": const} for pid, label, _, const, _ in PROMPTS],
+        "text": {
+            "tokenizer": file_ref(out / "tokenizer.json", out),
+            "contextLength": TEXT_TOKENS,
+            "padId": PAD,
+            "embedding": "stage:text/embedding",
+        },
         "stages": {
+            "text": {**file_ref(out / "text_encoder.onnx", out), "inputs": {"tokens": "text"}, "outputs": ["embedding"]},
             "vae": {
                 **file_ref(out / "vae_encoder.onnx", out),
                 "inputs": {"images": "keyframes:pair"},
@@ -731,7 +767,7 @@ def build(
     (out / "build.json").unlink(missing_ok=True)
     for sub in ("constants", "parity"):
         shutil.rmtree(out / sub, ignore_errors=True)
-    for f in ("vae_encoder.onnx", "image_tokens.onnx", "unet.onnx", "unet_lora.onnx", "unet_fp16.onnx", "decoder.onnx"):
+    for f in ("vae_encoder.onnx", "image_tokens.onnx", "text_encoder.onnx", "tokenizer.json", "unet.onnx", "unet_lora.onnx", "unet_fp16.onnx", "decoder.onnx"):
         (out / f).unlink(missing_ok=True)
     (out / "parity").mkdir(parents=True)
 
@@ -759,7 +795,13 @@ def build(
     export_graph(VaeEncoderGraph(model), (pair,), out / "vae_encoder.onnx", ["images"], vae_outputs)
     tokens = {"tokens": (1, IMAGE_TOKENS, CONTEXT_DIM)}
     export_graph(ImageTokensGraph(model), (start,), out / "image_tokens.onnx", ["image"], tokens, ["image", "tokens"])
-    lap("export vae_encoder, image_tokens", t)
+    embedding = {"embedding": (1, TEXT_TOKENS, CONTEXT_DIM)}
+    export_graph(TextEncoderGraph(model), (tokenize(""),), out / "text_encoder.onnx", ["tokens"], embedding)
+    (out / "tokenizer.json").write_text(json.dumps(tokenizer_json(), ensure_ascii=False) + "\n")
+    token_cases = [{"text": x, "ids": tokenize(x)[0].tolist(), "cut": len(text_ids(x)) + 2 > TEXT_TOKENS} for x in TOKEN_TEXTS]
+    assert all(c["ids"][-1] == EOT for c in token_cases if c["cut"])
+    (out / "parity" / "tokens.json").write_text(json.dumps(token_cases, indent=1, ensure_ascii=False) + "\n")
+    lap("export vae_encoder, image_tokens, text_encoder", t)
     t = time.perf_counter()
     latent = torch.zeros(1, LATENT_CHANNELS, FRAMES, h, w)
     frames = {"frames": (1, 3, FRAMES, HEIGHT, WIDTH)}

@@ -196,6 +196,7 @@ def run_pack(
     guidance: float | None = None,
     fs: float | None = None,
     prompt: str = "none",
+    text: str | None = None,
     variant: str | None = None,
     lora_scale: float | None = None,
     run=None,
@@ -204,6 +205,7 @@ def run_pack(
     stages in dependency order, keyframeLatents × scaleFactor as the condition at frames 0 and T−1,
     the denoiser's feeds (leading batch 1, tiled) and unconditional overrides, cond + uncond in one
     call of batch 2, guidance and rescale, DDIM per the scheduler, the decoder on latent/scaleFactor.
+    `text` runs the pack's text stages on the stand-in tokeniser's ids instead of the precomputed `prompt`.
     `run(path, feeds) -> outputs` defaults to onnxruntime-node. Returns x_T, samples (scaled) and frames."""
     if run is None:
         from models.training.ort_node import run_onnx as run
@@ -222,8 +224,22 @@ def run_pack(
         value = fs if (name == "fs" and fs is not None) else s["default"]
         src[f"scalar:{name}"] = np.array([value], np.float32)
     prompts = {p["id"]: p["constant"] for p in m.get("prompts", [])}
-    src["prompt"] = src[f"constant:{prompts[prompt]}"]
     pending = dict(m.get("stages", {}))
+    if text is None:
+        src["prompt"] = src[f"constant:{prompts[prompt]}"]
+        # Stages that encode a typed prompt (directly or through other stages) run only with one, as in the studio.
+        skipped = {"text"}
+        while True:
+            skip = [k for k, st in pending.items() if any(v in skipped or v.split("/")[0] in skipped for v in st["inputs"].values())]
+            if not skip:
+                break
+            for k in skip:
+                pending.pop(k)
+                skipped.add(f"stage:{k}")
+    else:
+        from models.training.tooncrafter.clip_standins import tokenize
+
+        src["text"] = tokenize(text, m["text"]["contextLength"]).numpy()
     while pending:
         ready = [k for k, st in pending.items() if all(v in src for v in st["inputs"].values())]
         if not ready:
@@ -233,6 +249,8 @@ def run_pack(
             outs = run(pack / st["file"], {t: src[v] for t, v in st["inputs"].items()})
             for o in st["outputs"]:
                 src[f"stage:{name}/{o}"] = outs[o]
+    if text is not None:
+        src["prompt"] = src[m["text"]["embedding"]]
     scale = m["latent"]["scaleFactor"]
     keys = src[m["keyframeLatents"]] * scale  # [2, C, h, w]
     c, h, w = keys.shape[1:]

@@ -16,11 +16,15 @@ encoder; for images, the [-1, 1] -> [0, 1] -> CLIP mean/std normalisation, a bia
 convolution, the class token first, ln_pre, and tokens returned before ln_post (V2 returns the whole
 sequence, which ToonCrafter's Resampler consumes).
 What differs: the tokeniser is UTF-8 bytes (byte b -> token b + 1; start 257, end 258, pad 0), not
-CLIP's BPE; the image is resized with bilinear interpolation (align_corners=True, no antialiasing;
-the real one uses kornia's antialiased bicubic) to a small square, not 224×224; and every size is
+CLIP's BPE, though like CLIP's it reads its special tokens' names in the text as those tokens
+(`tokenizer_json` writes the same tokeniser as a Hugging Face tokenizer.json, which the studio
+reads); the image is resized with bilinear interpolation (align_corners=True, no antialiasing; the
+real one uses kornia's antialiased bicubic) to a small square, not 224×224; and every size is
 tiny. Weights come from `seed` alone (torch.random.fork_rng), whatever was built before.
 """
 from __future__ import annotations
+
+import re
 
 import torch
 import torch.nn as nn
@@ -28,24 +32,95 @@ import torch.nn.functional as F
 
 CONTEXT_LENGTH = 77  # CLIP's context; ToonCrafter's UNet hard-codes 77 text tokens
 PAD, SOT, EOT = 0, 257, 258  # byte b is token b + 1
+SPECIAL = {"<start_of_text>": SOT, "<end_of_text>": EOT}  # CLIP's names; matched in the text as CLIP does
 VOCAB = 259
 CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
+def text_ids(text: str) -> list[int]:
+    """The ids of one text without start, end or padding: each special token's name is its id, every
+    other UTF-8 byte b is b + 1."""
+    ids: list[int] = []
+    pattern = "(" + "|".join(re.escape(k) for k in SPECIAL) + ")"
+    for part in re.split(pattern, text):
+        if part in SPECIAL:
+            ids.append(SPECIAL[part])
+        else:
+            ids.extend(b + 1 for b in part.encode("utf-8"))
+    return ids
+
+
 def tokenize(texts: str | list[str], context_length: int = CONTEXT_LENGTH) -> torch.Tensor:
-    """[b, 77] int64: start token, the UTF-8 bytes (+1), end token, zeros; a text too long is cut and
-    ends with the end token (as open_clip.tokenize does)."""
+    """[b, 77] int64: start token, the text's ids, end token, zeros; a text too long is cut and ends
+    with the end token (as open_clip.tokenize does)."""
     if isinstance(texts, str):
         texts = [texts]
     out = torch.zeros(len(texts), context_length, dtype=torch.long)
     for i, text in enumerate(texts):
-        ids = [SOT] + [b + 1 for b in text.encode("utf-8")] + [EOT]
+        ids = [SOT] + text_ids(text) + [EOT]
         if len(ids) > context_length:
             ids = ids[:context_length]
             ids[-1] = EOT
         out[i, : len(ids)] = torch.tensor(ids)
     return out
+
+
+def _bytes_to_unicode() -> dict[int, str]:
+    """GPT-2's byte -> printable character map, which a ByteLevel pre-tokeniser applies."""
+    bs = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    cs, n = bs[:], 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, map(chr, cs)))
+
+
+def tokenizer_json() -> dict:
+    """`tokenize` without its padding as a Hugging Face tokenizer.json: a byte-level BPE with no
+    merges (byte b's character is token b + 1), the special tokens as added tokens, and a template
+    that puts start and end around the text. The studio pads and truncates (manifest `text`)."""
+    b2u = _bytes_to_unicode()
+    vocab = {b2u[b]: b + 1 for b in range(256)} | SPECIAL
+
+    def added(content: str) -> dict:
+        flags = {"single_word": False, "lstrip": False, "rstrip": False, "normalized": False, "special": True}
+        return {"id": SPECIAL[content], "content": content, **flags}
+
+    def special(name: str) -> dict:
+        return {"SpecialToken": {"id": name, "type_id": 0}}
+
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
+    seq = [{"Sequence": {"id": "A", "type_id": 0}}]
+    return {
+        "version": "1.0",
+        "truncation": None,
+        "padding": None,
+        "added_tokens": [added(k) for k in SPECIAL],
+        "normalizer": None,
+        "pre_tokenizer": byte_level,
+        "post_processor": {
+            "type": "TemplateProcessing",
+            "single": [special("<start_of_text>"), *seq, special("<end_of_text>")],
+            "pair": [special("<start_of_text>"), *seq, {"Sequence": {"id": "B", "type_id": 0}}, special("<end_of_text>")],
+            "special_tokens": {k: {"id": k, "ids": [v], "tokens": [k]} for k, v in SPECIAL.items()},
+        },
+        "decoder": byte_level,
+        "model": {
+            "type": "BPE",
+            "dropout": None,
+            "unk_token": None,
+            "continuing_subword_prefix": None,
+            "end_of_word_suffix": None,
+            "fuse_unk": False,
+            "byte_fallback": False,
+            "ignore_merges": False,
+            "vocab": vocab,
+            "merges": [],
+        },
+    }
 
 
 class Attention(nn.Module):
@@ -118,7 +193,10 @@ class TinyOpenCLIPEmbedder(nn.Module):
                 p.requires_grad = False
 
     def forward(self, text: str | list[str]) -> torch.Tensor:
-        tokens = tokenize(text, self.max_length).to(self.attn_mask.device)
+        return self.encode_with_transformer(tokenize(text, self.max_length).to(self.attn_mask.device))
+
+    def encode_with_transformer(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[b, 77] token ids -> [b, 77, width]: what the real class runs after open_clip.tokenize."""
         x = self.token_embedding(tokens) + self.positional_embedding
         for block in self.resblocks[: len(self.resblocks) - self.layer_idx]:
             x = block(x, self.attn_mask)

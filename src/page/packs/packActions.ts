@@ -292,8 +292,8 @@ export function chooseVariant(variantId: string): void {
  */
 function packControls(
   manifest: PackManifest,
-  s: Pick<SettingsState, 'guidanceScale' | 'scalars' | 'promptId' | 'count'>,
-): Pick<SettingsState, 'guidanceScale' | 'scalars' | 'promptId' | 'count'> {
+  s: Pick<SettingsState, 'guidanceScale' | 'scalars' | 'promptId' | 'promptText' | 'count'>,
+): Pick<SettingsState, 'guidanceScale' | 'scalars' | 'promptId' | 'promptText' | 'count'> {
   const g = manifest.guidance?.scale;
   const scalars: Record<string, number> = {};
   for (const [name, spec] of Object.entries(manifest.scalars ?? {})) {
@@ -310,6 +310,7 @@ function packControls(
       : null,
     scalars,
     promptId: prompts.some((p) => p.id === s.promptId) ? s.promptId : (prompts[0]?.id ?? null),
+    promptText: manifest.text ? s.promptText : '',
     count: Math.min(s.count, max),
   };
 }

@@ -3,7 +3,7 @@
  * scalar inputs and prompt), Run / Cancel, and the progress bar with its step count.
  */
 import { describePick, pickClipFrames } from '../../core/clip';
-import type { PackManifest } from '../../core/manifest';
+import { DEFAULT_MAX_PROMPT_CHARS, type PackManifest } from '../../core/manifest';
 import { MAX_INBETWEENS } from '../../core/pipeline';
 import { patch, selectCanRun, selectIsBusy, selectVariant, useStudio } from '../state/store';
 import type { RunView } from './runSlice';
@@ -51,7 +51,8 @@ function ConditioningControls({ manifest }: { manifest: PackManifest }) {
   const g = manifest.guidance?.scale;
   const scalars = Object.entries(manifest.scalars ?? {});
   const prompts = manifest.prompts ?? [];
-  if (!g && scalars.length === 0 && prompts.length === 0) return null;
+  const text = manifest.text;
+  if (!g && scalars.length === 0 && prompts.length === 0 && !text) return null;
   return (
     <div className="grid2" data-testid="run.conditioning">
       {g && settings.guidanceScale !== null && (
@@ -100,10 +101,12 @@ function ConditioningControls({ manifest }: { manifest: PackManifest }) {
       ))}
       {prompts.length > 0 && (
         <label className="field">
-          <span>Prompt</span>
+          <span>{text ? 'Prompt (or type one below)' : 'Prompt'}</span>
           <select
             value={settings.promptId ?? prompts[0]!.id}
             data-testid="run.prompt"
+            disabled={settings.promptText !== ''}
+            title={settings.promptText !== '' ? 'The typed prompt is used' : undefined}
             onChange={(e) => patch('settings', { promptId: e.target.value })}
           >
             {prompts.map((p) => (
@@ -112,6 +115,20 @@ function ConditioningControls({ manifest }: { manifest: PackManifest }) {
               </option>
             ))}
           </select>
+        </label>
+      )}
+      {text && (
+        <label className="field">
+          <span>Typed prompt</span>
+          <input
+            type="text"
+            value={settings.promptText}
+            maxLength={text.maxChars ?? DEFAULT_MAX_PROMPT_CHARS}
+            placeholder={prompts.length > 0 ? 'empty: the prompt chosen above' : 'no prompt'}
+            data-testid="run.prompt-text"
+            title="Encoded in the browser by the pack's own text encoder; it never leaves this page"
+            onChange={(e) => patch('settings', { promptText: e.target.value })}
+          />
         </label>
       )}
     </div>
@@ -246,6 +263,8 @@ export function RunPanel() {
           Last run: {run.result.clip.pickedText}
           {run.result.clip.controls.guidanceScale !== null &&
             `, guidance ${run.result.clip.controls.guidanceScale}`}
+          {run.result.clip.controls.promptText !== null &&
+            `, prompt “${run.result.clip.controls.promptText}”`}
           .
         </p>
       )}

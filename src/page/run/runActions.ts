@@ -171,6 +171,7 @@ export function runSettingsOf(settings: SettingsState, steps = settings.steps) {
     ...(settings.guidanceScale !== null ? { guidanceScale: settings.guidanceScale } : {}),
     ...(Object.keys(settings.scalars).length ? { scalars: { ...settings.scalars } } : {}),
     ...(settings.promptId !== null ? { promptId: settings.promptId } : {}),
+    ...(settings.promptText !== '' ? { promptText: settings.promptText } : {}),
   };
 }
 

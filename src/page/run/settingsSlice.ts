@@ -15,6 +15,8 @@ export interface SettingsState {
   scalars: Record<string, number>;
   /** Format-2 packs with prompts: the chosen prompt's id. */
   promptId: string | null;
+  /** Format-2 packs with a text encoder: the typed prompt ('' uses the chosen prompt). */
+  promptText: string;
 }
 
 export const initialSettings: SettingsState = {
@@ -27,4 +29,5 @@ export const initialSettings: SettingsState = {
   guidanceScale: null,
   scalars: {},
   promptId: null,
+  promptText: '',
 };

@@ -72,8 +72,9 @@ export function Viewer() {
         {result.loraScale !== null ? ` · LoRA ${result.loraScale.toFixed(2)}` : ''}
         {result.clip?.controls.guidanceScale != null
           ? ` · guidance ${result.clip.controls.guidanceScale.toFixed(1)}`
-          : ''}{' '}
-        · {result.backend.toUpperCase()} ·{' '}
+          : ''}
+        {result.clip?.controls.promptText ? ` · prompt “${result.clip.controls.promptText}”` : ''} ·{' '}
+        {result.backend.toUpperCase()} ·{' '}
         {(result.timings.denoiseMs / Math.max(1, result.timings.denoiserCallMs.length)).toFixed(1)}{' '}
         ms per denoiser call · {(result.timings.totalMs / result.frames.length).toFixed(0)} ms per
         in-between
