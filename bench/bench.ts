@@ -22,6 +22,7 @@ import {
   loadVariantGraphs,
   readPackManifest,
   readPng,
+  releaseVariantGraphs,
 } from '../src/node/nodeRuntime';
 import { listBundledPacks } from '../scripts/packAssetsPlugin';
 import { CHROMIUM_ARGS, chromiumPath } from '../scripts/lib/chromium';
@@ -230,9 +231,7 @@ async function main(): Promise<void> {
           warmupMs: BENCH_WARMUP_MS,
         });
         rows.push({ ...r, where: `${manifest.id} · node cpu (${wasmThreads} threads)` });
-        const { encoder, decoder, denoiser, motion, stages } = graphs;
-        const runners = [encoder, decoder, denoiser, motion, ...Object.values(stages ?? {})];
-        for (const g of new Set(runners)) await g?.release();
+        await releaseVariantGraphs(graphs);
       }
     }
     metricRows = await benchMetrics(page, origin, wasmThreadsSeen);

@@ -34,6 +34,7 @@ import {
   readPng,
   writePng,
   type LpipsGraphs,
+  releaseVariantGraphs,
 } from '../node/nodeRuntime';
 import {
   assertSameSize,
@@ -369,7 +370,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     latentStats: result.stepStats,
   };
   await writeFile(join(values.out, 'run.json'), JSON.stringify(run, null, 2) + '\n');
-  for (const g of Object.values(graphs)) await g.release();
+  await releaseVariantGraphs(graphs);
   console.log(
     `wrote ${files.length} in-between${files.length > 1 ? 's' : ''} and run.json to ${values.out} (${variant.id}, ${steps} steps, ${result.timings.totalMs.toFixed(0)} ms)`,
   );

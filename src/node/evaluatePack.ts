@@ -53,6 +53,7 @@ import {
   readPng,
   writePng,
   type LpipsGraphs,
+  releaseVariantGraphs,
 } from './nodeRuntime';
 import { lpipsScoringOptions } from './score';
 
@@ -106,8 +107,7 @@ export async function openEvaluation(opts: {
 
 /** Releases every session. */
 export async function closeEvaluation(ctx: EvaluationContext): Promise<void> {
-  for (const v of ctx.variants.values())
-    for (const g of Object.values(v.graphs)) if (g) await g.release();
+  for (const v of ctx.variants.values()) await releaseVariantGraphs(v.graphs);
   ctx.variants.clear();
   if (ctx.lpips.available)
     for (const g of Object.values(ctx.lpips.graphs)) await g.runner.release();

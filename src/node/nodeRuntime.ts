@@ -180,6 +180,16 @@ export async function loadVariantGraphs(
   };
 }
 
+/**
+ * Releases a variant's sessions, each once (stages that share a file share one session); the
+ * constants and the tokeniser are plain data.
+ */
+export async function releaseVariantGraphs(graphs: VariantGraphs): Promise<void> {
+  const { encoder, decoder, denoiser, motion, stages } = graphs;
+  const runners = new Set([encoder, decoder, denoiser, motion, ...Object.values(stages ?? {})]);
+  for (const g of runners) await g?.release();
+}
+
 /** One LPIPS graph loaded with onnxruntime-node, with the manifest entry it was checked against. */
 export interface LoadedLpipsGraph {
   spec: LpipsGraphSpec;

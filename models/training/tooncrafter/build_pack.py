@@ -35,10 +35,11 @@ import hashlib
 import json
 import shutil
 import sys
+import tempfile
 import time
 import types
 import warnings
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -198,6 +199,94 @@ def tiny_config(unet: TinyUNetConfig = PACK_UNET) -> AttrDict:
     return _attrs(dict(target="lvdm.models.ddpm3d.LatentVisualDiffusion", params=params))
 
 
+@dataclass(frozen=True)
+class PackDims:
+    """The sizes a pack's graphs and manifest take, read from a model config (`dims_of`)."""
+
+    width: int
+    height: int
+    frames: int
+    latent_channels: int
+    downsample: int
+    scale_factor: float
+    context_dim: int
+    text_tokens: int
+    image_tokens: int
+    fs_default: int
+    linear_start: float
+    linear_end: float
+    rescale_zero_snr: bool
+    prediction: str
+    dynamic_rescale: float | None
+
+
+def dims_of(config: dict) -> PackDims:
+    """PackDims of a LatentVisualDiffusion config (`target` + `params`, as in configs/*.yaml's `model`):
+    pixels = image_size × 2^(levels − 1) of the autoencoder, T = the UNet's temporal_length, image tokens
+    = the Resampler's num_queries × video_length, text tokens = the text embedder's max_length (77)."""
+    p = config["params"]
+    u = p["unet_config"]["params"]
+    down = 2 ** (len(p["first_stage_config"]["params"]["ddconfig"]["ch_mult"]) - 1)
+    h, w = p["image_size"]
+    r = p["image_proj_stage_config"]["params"]
+    return PackDims(
+        width=w * down,
+        height=h * down,
+        frames=u["temporal_length"],
+        latent_channels=p["channels"],
+        downsample=down,
+        scale_factor=p["scale_factor"],
+        context_dim=u["context_dim"],
+        text_tokens=p["cond_stage_config"].get("params", {}).get("max_length", TEXT_TOKENS),
+        image_tokens=r["num_queries"] * r["video_length"],
+        fs_default=u.get("default_fs", 24),
+        linear_start=p["linear_start"],
+        linear_end=p["linear_end"],
+        rescale_zero_snr=bool(p.get("rescale_betas_zero_snr", False)),
+        prediction={"v": "v_prediction", "eps": "epsilon"}[p.get("parameterization", "eps")],
+        dynamic_rescale=p.get("base_scale", 0.7) if p.get("use_dynamic_rescale", False) else None,
+    )
+
+
+TINY = dims_of(tiny_config())
+
+
+def load_config(path: str | Path) -> AttrDict:
+    """A ToonCrafter config file's `model` (target + params) as an AttrDict, with the UNet's gradient
+    checkpointing off (its custom autograd function does not trace; inference never needs it)."""
+    import yaml
+
+    config = _attrs(yaml.safe_load(Path(path).read_text())["model"])
+    config["params"]["unet_config"]["params"]["use_checkpoint"] = False
+    return config
+
+
+def load_checkpoint(model: nn.Module, ckpt: str | Path) -> None:
+    """Loads a ToonCrafter checkpoint as scripts/evaluation/funcs.py load_model_checkpoint does: the
+    Lightning `state_dict` (with 256×256 models' framestride_embed renamed fps_embedding) or a DeepSpeed
+    `module` dict (keys without their 16-character prefix); strict, so a checkpoint of another
+    configuration fails here, naming the keys."""
+    sd = torch.load(str(ckpt), map_location="cpu")
+    if "state_dict" in sd:
+        sd = {k.replace("framestride_embed", "fps_embedding"): v for k, v in sd["state_dict"].items()}
+    elif "module" in sd:
+        sd = {k[16:]: v for k, v in sd["module"].items()}
+    model.load_state_dict(sd, strict=True)
+
+
+def build_model_from(config: dict, ckpt: str | Path, checkout: str | Path = DEFAULT_CHECKOUT):
+    """The model a config describes (its own embedders: OpenCLIP for ToonCrafter's configs, which needs
+    open_clip and its ViT-H-14 weights) with the checkpoint's weights, in eval mode."""
+    with tooncrafter_imports(checkout), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from utils.utils import instantiate_from_config
+
+        with contextlib.redirect_stdout(None):
+            model = instantiate_from_config(config)
+    load_checkpoint(model, ckpt)
+    return model.eval()
+
+
 def build_model(checkout: str | Path = DEFAULT_CHECKOUT, seed: int = SEED, unet: TinyUNetConfig = PACK_UNET):
     """ToonCrafter's LatentVisualDiffusion from tiny_config, seeded, zero layers re-randomised, eval mode."""
     with tooncrafter_imports(checkout), warnings.catch_warnings():
@@ -235,6 +324,78 @@ def add_lora(unet: nn.Module, rank: int = LORA_RANK, alpha: float = LORA_ALPHA, 
 
 
 # ---- the graphs ------------------------------------------------------------------------------------
+
+
+def read_safetensors(path: str | Path) -> dict[str, torch.Tensor]:
+    """A .safetensors file (8-byte little-endian header length, a JSON header of name -> dtype, shape,
+    data_offsets, then the raw little-endian data), read without the safetensors package, which
+    Debian lacks. F32, F16 and BF16 tensors."""
+    raw = Path(path).read_bytes()
+    n = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + n])
+    data = memoryview(raw)[8 + n :]
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        begin, end = info["data_offsets"]
+        chunk = data[begin:end]
+        if info["dtype"] == "BF16":
+            bits = np.frombuffer(chunk, "<u2").astype(np.uint32) << 16
+            array = bits.view(np.float32)
+        else:
+            array = np.frombuffer(chunk, {"F32": "<f4", "F16": "<f2"}[info["dtype"]])
+        out[name] = torch.from_numpy(array.astype(np.float32).reshape(info["shape"]))
+    return out
+
+
+def load_lora(unet: nn.Module, path: str | Path) -> int:
+    """Loads trained LoRA weights into the LoRALinear layers `add_lora` made in `unet` (the
+    diffusion_model). The file is a state dict — torch.save'd (.pt, .bin, .ckpt; a dict under
+    "state_dict" too) or .safetensors, as peft's save_pretrained writes adapter_model.safetensors — whose
+    keys end in `<layer>.lora_A.weight` / `<layer>.lora_B.weight`, <layer> being the layer's path in the
+    UNet (input_blocks.1.1.transformer_blocks.0.attn2.to_q); any prefix (peft's base_model.model.,
+    model.diffusion_model.) and peft's adapter name (.default) are ignored. Every adapted layer must be
+    found, with A's and B's shapes; returns how many tensors were loaded."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        sd = read_safetensors(path)
+    else:
+        sd = torch.load(str(path), map_location="cpu")
+        sd = sd.get("state_dict", sd)
+    weights = {k.replace(".default.", "."): v for k, v in sd.items() if ".lora_A." in k or ".lora_B." in k}
+    loaded, missing = 0, []
+    for name, module in unet.named_modules():
+        if not isinstance(module, LoRALinear):
+            continue
+        for part in ("lora_A", "lora_B"):
+            suffix = f"{name}.{part}.weight"
+            found = [k for k in weights if k == suffix or k.endswith("." + suffix)]
+            if len(found) != 1:
+                missing.append(suffix if not found else f"{suffix} (ambiguous: {found[:2]})")
+                continue
+            target = getattr(module, part).weight
+            value = weights[found[0]]
+            if tuple(value.shape) != tuple(target.shape):
+                raise ValueError(
+                    f"{path.name}: {found[0]} is {list(value.shape)}, the layer takes {list(target.shape)}"
+                )
+            with torch.no_grad():
+                target.copy_(value)
+            loaded += 1
+    if missing:
+        raise ValueError(f"{path.name} has no LoRA weights for {len(missing)} layers, e.g. {missing[:3]}")
+    return loaded
+
+
+def lora_config(path: str | Path) -> tuple[int, float]:
+    """(rank, alpha) of a LoRA file: peft's adapter_config.json beside it ("r", "lora_alpha") where there
+    is one, else the research's rank 16, α 16."""
+    config = Path(path).with_name("adapter_config.json")
+    if config.is_file():
+        c = json.loads(config.read_text())
+        return int(c["r"]), float(c["lora_alpha"])
+    return LORA_RANK, LORA_ALPHA
 
 
 def ref_names(model) -> list[str]:
@@ -318,26 +479,63 @@ class DecoderGraph(nn.Module):
             self.model.scale_factor = saved
 
 
-def export_graph(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: dict, batch=()) -> Path:
+# Graphs whose weights pass this many bytes are written with ONNX external data (protobuf's limit is 2 GiB).
+EXTERNAL_DATA_BYTES = 1_800_000_000
+
+
+def weight_bytes(proto: onnx.ModelProto) -> int:
+    return sum(len(t.raw_data) or numpy_helper.to_array(t).nbytes for t in proto.graph.initializer)
+
+
+def save_onnx(proto: onnx.ModelProto, path: Path, external: bool | None = None) -> Path:
+    """Saves and checks `proto`; with `external` (None: when its weights pass EXTERNAL_DATA_BYTES) every
+    tensor of 1 KiB or more goes to one file beside it, `<name>.data`, which the manifest lists as the
+    graph's externalData."""
+    data = path.with_name(path.name + ".data")
+    data.unlink(missing_ok=True)
+    if external is None:
+        external = weight_bytes(proto) > EXTERNAL_DATA_BYTES
+    if external:
+        onnx.save_model(
+            proto,
+            str(path),
+            save_as_external_data=True,
+            all_tensors_to_one_file=True,
+            location=data.name,
+            size_threshold=1024,
+        )
+        onnx.checker.check_model(str(path))
+    else:
+        onnx.checker.check_model(proto)
+        onnx.save(proto, str(path))
+    return path
+
+
+def export_graph(
+    module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: dict, batch=(), external: bool | None = None
+) -> Path:
     """torch.onnx.export at opset 17 with the einops stand-in's static sizes (standins.static_sizes) and
     repeat_interleave as expand + reshape (standins.plain_repeat_interleave, no ONNX Loop): only the axes
     named in `batch` (axis 0) are dynamic. `outputs`: name -> shape, written into the graph's output
-    types (the exporter leaves symbolic names such as "Reshapev_dim_1" behind Reshape). Checked by
-    onnx.checker; stable producer."""
+    types (the exporter leaves symbolic names such as "Reshapev_dim_1" behind Reshape). Exported in a
+    temporary folder (torch writes a model over 2 GiB as one file per tensor) and saved by `save_onnx`:
+    checked by onnx.checker, external data where large, stable producer."""
     axes = {n: {0: "batch"} for n in batch} or None
-    with torch.no_grad(), static_sizes(), plain_repeat_interleave(), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # TracerWarning for int(size); autocast("cuda") without CUDA
-        torch.onnx.export(
-            module.eval(),
-            args,
-            str(path),
-            input_names=inputs,
-            output_names=list(outputs),
-            dynamic_axes=axes,
-            opset_version=OPSET,
-            do_constant_folding=True,
-        )
-    proto = compact_zero_constants(onnx.load(str(path)))
+    with tempfile.TemporaryDirectory(prefix="tc-export-") as tmp:
+        raw = Path(tmp) / path.name
+        with torch.no_grad(), static_sizes(), plain_repeat_interleave(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # TracerWarning for int(size); autocast("cuda") without CUDA
+            torch.onnx.export(
+                module.eval(),
+                args,
+                str(raw),
+                input_names=inputs,
+                output_names=list(outputs),
+                dynamic_axes=axes,
+                opset_version=OPSET,
+                do_constant_folding=True,
+            )
+        proto = compact_zero_constants(onnx.load(str(raw)))
     for out in proto.graph.output:
         dims = out.type.tensor_type.shape.dim
         for i, (dim, size) in enumerate(zip(dims, outputs[out.name])):
@@ -346,9 +544,7 @@ def export_graph(module: nn.Module, args: tuple, path: Path, inputs: list[str], 
             else:
                 dim.dim_value = int(size)
     proto.producer_name, proto.producer_version = "inbetween-studio tooncrafter/build_pack.py", ""
-    onnx.checker.check_model(proto)
-    onnx.save(proto, str(path))
-    return path
+    return save_onnx(proto, path, external)
 
 
 def compact_zero_constants(proto: onnx.ModelProto, min_elements: int = 4096) -> onnx.ModelProto:
@@ -375,10 +571,14 @@ def compact_zero_constants(proto: onnx.ModelProto, min_elements: int = 4096) -> 
 UNET_INPUTS = ["sample", "timestep", "condition", "text", "image_tokens", "fs"]
 
 
-def unet_feeds(batch: int = 2, seed: int = 1) -> dict[str, torch.Tensor]:
+def latent_shape(d: PackDims, batch: int = 1) -> tuple[int, ...]:
+    return (batch, d.latent_channels, d.frames, d.height // d.downsample, d.width // d.downsample)
+
+
+def unet_feeds(batch: int = 2, seed: int = 1, d: PackDims = TINY) -> dict[str, torch.Tensor]:
     """Random denoiser inputs of the clip's shapes (timesteps 999, 500, 250…; fs 24)."""
     g = torch.Generator().manual_seed(seed)
-    shape = (batch, LATENT_CHANNELS, FRAMES, HEIGHT // DOWNSAMPLE, WIDTH // DOWNSAMPLE)
+    shape = latent_shape(d, batch)
     cond = torch.zeros(shape)
     keys = torch.randn(shape, generator=g)
     cond[:, :, 0], cond[:, :, -1] = keys[:, :, 0], keys[:, :, -1]
@@ -386,8 +586,8 @@ def unet_feeds(batch: int = 2, seed: int = 1) -> dict[str, torch.Tensor]:
         "sample": torch.randn(shape, generator=g),
         "timestep": torch.tensor(([999.0, 500.0] + [250.0] * batch)[:batch]),
         "condition": cond,
-        "text": torch.randn(batch, TEXT_TOKENS, CONTEXT_DIM, generator=g),
-        "image_tokens": torch.randn(batch, IMAGE_TOKENS, CONTEXT_DIM, generator=g),
+        "text": torch.randn(batch, d.text_tokens, d.context_dim, generator=g),
+        "image_tokens": torch.randn(batch, d.image_tokens, d.context_dim, generator=g),
         "fs": torch.full((batch,), 24.0),
     }
 
@@ -395,12 +595,13 @@ def unet_feeds(batch: int = 2, seed: int = 1) -> dict[str, torch.Tensor]:
 # ---- keyframes, constants, files -------------------------------------------------------------------
 
 
-def draw_keyframes() -> tuple[np.ndarray, np.ndarray]:
-    """Two 128×64 RGB uint8 keyframes: a ball and a box on a light ground, moved and recoloured between."""
-    yy, xx = np.mgrid[0:HEIGHT, 0:WIDTH]
+def draw_keyframes(d: PackDims = TINY) -> tuple[np.ndarray, np.ndarray]:
+    """Two 128×64 RGB uint8 keyframes: a ball and a box on a light ground, moved and recoloured between;
+    resized (nearest) to another pack's size."""
+    yy, xx = np.mgrid[0:64, 0:128]
 
     def frame(ball_x, ball_y, box_x, box_color):
-        img = np.empty((HEIGHT, WIDTH, 3), np.uint8)
+        img = np.empty((64, 128, 3), np.uint8)
         img[:] = (236, 228, 210)
         img[yy > 50] = (120, 160, 90)  # ground
         box = (abs(xx - box_x) <= 9) & (abs(yy - 40) <= 9)
@@ -412,6 +613,10 @@ def draw_keyframes() -> tuple[np.ndarray, np.ndarray]:
             20,
             20,
         )
+        if (d.width, d.height) != (128, 64):
+            from PIL import Image
+
+            img = np.asarray(Image.fromarray(img).resize((d.width, d.height), Image.NEAREST))
         return img
 
     return frame(22, 20, 96, (40, 70, 190)), frame(100, 38, 60, (230, 180, 40))
@@ -436,12 +641,17 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def file_ref(path: Path, root: Path) -> dict:
+    """The manifest's file entry; a graph saved with external data lists `<name>.data` too."""
     data = path.read_bytes()
-    return {
+    ref = {
         "file": path.relative_to(root).as_posix(),
         "sizeBytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
+    external = path.with_name(path.name + ".data")
+    if path.suffix == ".onnx" and external.is_file():
+        ref["externalData"] = [file_ref(external, root)]
+    return ref
 
 
 # ---- ToonCrafter's own sampler (parity reference) ----------------------------------------------------
@@ -468,7 +678,7 @@ def studio_noise(ddim_module, seed: int):
         ddim_module.noise_like = original
 
 
-def conditioning(model, start: torch.Tensor, end: torch.Tensor) -> dict:
+def conditioning(model, start: torch.Tensor, end: torch.Tensor, d: PackDims = TINY) -> dict:
     """scripts/evaluation/inference.py image_guided_synthesis with interp=True and no text input, for one
     sample: the keyframe video (start ×T/2, end ×T/2), img_emb of the START frame, c_crossattn = cat(
     prompt_emb(""), img_emb), c_concat = the scaled keyframe latents at frames 0 and T−1 and zeros
@@ -476,7 +686,11 @@ def conditioning(model, start: torch.Tensor, end: torch.Tensor) -> dict:
     reference states. The latents are get_first_stage_encoding(posterior, noise=zeros) — the scaled
     posterior MEAN — where ToonCrafter draws a posterior sample (its noise is not the studio's)."""
     videos = torch.cat(
-        [start[:, :, None].expand(-1, -1, FRAMES // 2, -1, -1), end[:, :, None].expand(-1, -1, FRAMES // 2, -1, -1)], 2
+        [
+            start[:, :, None].expand(-1, -1, d.frames // 2, -1, -1),
+            end[:, :, None].expand(-1, -1, d.frames // 2, -1, -1),
+        ],
+        2,
     )
     b, _, t, _, _ = videos.shape
     img = videos[:, :, 0]
@@ -503,7 +717,9 @@ def conditioning(model, start: torch.Tensor, end: torch.Tensor) -> dict:
     }
 
 
-def reference_sample(model, checkout: Path, cond: dict, eta: float, settings: dict = PARITY) -> dict[str, np.ndarray]:
+def reference_sample(
+    model, checkout: Path, cond: dict, eta: float, settings: dict = PARITY, d: PackDims = TINY
+) -> dict[str, np.ndarray]:
     """ToonCrafter's DDIMSampler.sample as image_guided_synthesis calls it (S steps, uniform_trailing,
     guidance and guidance_rescale, fs), x_T and the eta noise from the studio's RNG, on CPU (the
     sampler's register_buffer moves tensors to CUDA: replaced on this instance by a plain setattr);
@@ -512,7 +728,7 @@ def reference_sample(model, checkout: Path, cond: dict, eta: float, settings: di
     with tooncrafter_imports(checkout):
         import lvdm.models.samplers.ddim as ddim_module
     seed = settings["seed"]
-    shape = (1, LATENT_CHANNELS, FRAMES, HEIGHT // DOWNSAMPLE, WIDTH // DOWNSAMPLE)
+    shape = latent_shape(d)
     x_T = frame_noise(seed, 0, int(np.prod(shape))).reshape(shape)
     sampler = ddim_module.DDIMSampler(model)
     sampler.register_buffer = types.MethodType(lambda self, name, attr: setattr(self, name, attr), sampler)
@@ -550,7 +766,7 @@ def reference_sample(model, checkout: Path, cond: dict, eta: float, settings: di
 # ---- checks ------------------------------------------------------------------------------------------
 
 
-def graph_checks(out: Path, model, lora_model=None, batch: int = 2) -> dict[str, float]:
+def graph_checks(out: Path, model, lora_model=None, batch: int = 2, d: PackDims = TINY) -> dict[str, float]:
     """max |ORT − PyTorch| of every graph in `out` (onnxruntime-node, optimisation level all) on the parity
     keyframes and random denoiser inputs at `batch`; LoRA at scales 0 and 1, fp16 against fp32."""
     start, end = to_tensor(load_png(out / "parity" / "start.png")), to_tensor(load_png(out / "parity" / "end.png"))
@@ -564,10 +780,12 @@ def graph_checks(out: Path, model, lora_model=None, batch: int = 2) -> dict[str,
         images = torch.cat([start, torch.zeros_like(start)])[:batch]
         ref = ImageTokensGraph(model)(images).numpy()
         report["image_tokens"] = max_diff(run_onnx(out / "image_tokens.onnx", {"image": images.numpy()})["tokens"], ref)
-        tokens = tokenize("a bouncing ball")
-        ref = TextEncoderGraph(model)(tokens).numpy()
-        report["text_encoder"] = max_diff(run_onnx(out / "text_encoder.onnx", {"tokens": tokens.numpy()})["embedding"], ref)
-        feeds = unet_feeds(batch)
+        if (out / "text_encoder.onnx").is_file():
+            tokens = torch.randint(1, 256, (1, d.text_tokens))
+            ref = TextEncoderGraph(model)(tokens).numpy()
+            got = run_onnx(out / "text_encoder.onnx", {"tokens": tokens.numpy()})["embedding"]
+            report["text_encoder"] = max_diff(got, ref)
+        feeds = unet_feeds(batch, d=d)
         np_feeds = {k: v.numpy() for k, v in feeds.items()}
         ref = DenoiserGraph(model.model)(*feeds.values()).numpy()
         got_base = run_onnx(out / "unet.onnx", np_feeds)["v"]
@@ -585,8 +803,7 @@ def graph_checks(out: Path, model, lora_model=None, batch: int = 2) -> dict[str,
             report["unet_lora(1)"] = max_diff(got1, ref1)
             report["unet_lora(0) vs unet"] = max_diff(got0, got_base)
             report["unet_lora(1) vs unet"] = max_diff(got1, got_base)
-        latent = torch.from_numpy(frame_noise(3, 0, LATENT_CHANNELS * FRAMES * (HEIGHT // 8) * (WIDTH // 8)))
-        latent = latent.reshape(1, LATENT_CHANNELS, FRAMES, HEIGHT // 8, WIDTH // 8)
+        latent = torch.from_numpy(frame_noise(3, 0, int(np.prod(latent_shape(d))))).reshape(latent_shape(d))
         refs = list(enc[1:])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -599,9 +816,46 @@ def graph_checks(out: Path, model, lora_model=None, batch: int = 2) -> dict[str,
 # ---- manifest ----------------------------------------------------------------------------------------
 
 
-def write_manifest(out: Path, model, variants: tuple[str, ...]) -> dict:
+TINY_META = {
+    "id": "tooncrafter-tiny",
+    "name": "ToonCrafter architecture (tiny, untrained)",
+    "label": "Tiny ToonCrafter",
+    "trained": False,
+    "license": "Apache-2.0 (graphs traced from ToonCrafter's code, Apache-2.0; weights are seeded random numbers)",
+}
+
+
+def pack_meta(d: PackDims, ckpt: Path | None, pack_id: str | None, name: str | None) -> dict:
+    """The manifest's id, name, labels, description and licence: the tiny pack's, or a checkpoint's."""
+    if ckpt is None:
+        return {
+            **TINY_META,
+            "description": (
+                "ToonCrafter's own UNet, dual-reference VAE and image resampler (configs/inference_512_v1.0.yaml, tiny "
+                "sizes) with random weights and small stand-ins for its OpenCLIP encoders, "
+                f"{d.width}×{d.height} pixels, "
+                f"{d.frames}-frame clips. For testing the format-2 pipeline; built by "
+                "models/training/tooncrafter/build_pack.py, with parity/ holding ToonCrafter's own sampler's output."
+            ),
+        }
+    return {
+        "id": pack_id or "tooncrafter",
+        "name": name or f"ToonCrafter ({Path(ckpt).name})",
+        "label": "ToonCrafter",
+        "trained": True,
+        "license": "ToonCrafter's code is Apache-2.0; the weights are under their checkpoint's own licence",
+        "description": (
+            f"Exported by models/training/tooncrafter/build_pack.py from {Path(ckpt).name}: "
+            f"{d.width}×{d.height} pixels, "
+            f"{d.frames}-frame clips, ToonCrafter's UNet, dual-reference VAE, image embedder with resampler and text "
+            "embedder."
+        ),
+    }
+
+
+def write_manifest(out: Path, model, variants: tuple[str, ...], d: PackDims = TINY, meta: dict | None = None) -> dict:
+    meta = meta or pack_meta(d, None, None, None)
     refs = ref_names(model)
-    h, w = HEIGHT // DOWNSAMPLE, WIDTH // DOWNSAMPLE
     denoiser = {
         "inputs": {"sample": "sample", "timestep": "timestep", "condition": "condition"},
         "feeds": {"text": "prompt", "image_tokens": "stage:imageTokens/tokens", "fs": "scalar:fs"},
@@ -612,94 +866,105 @@ def write_manifest(out: Path, model, variants: tuple[str, ...]) -> dict:
     files = {"base": "unet.onnx", "lora": "unet_lora.onnx", "fp16": "unet_fp16.onnx"}
     denoisers = {}
     for v in variants:
-        d = {**file_ref(out / files[v], out), **json.loads(json.dumps(denoiser))}
+        g = {**file_ref(out / files[v], out), **json.loads(json.dumps(denoiser))}
         if v == "lora":
-            d["inputs"]["loraScale"] = "lora_scale"
-        denoisers[v] = d
+            g["inputs"]["loraScale"] = "lora_scale"
+        denoisers[v] = g
+    label = meta["label"]
     labels = {
-        "base": {"id": "base", "label": "Tiny ToonCrafter (fp32)", "precision": "fp32", "denoiser": "base"},
+        "base": {"id": "base", "label": f"{label} (fp32)", "precision": "fp32", "denoiser": "base"},
         "lora": {
             "id": "lora",
-            "label": "Tiny ToonCrafter + LoRA",
-            "description": "A random rank-16 LoRA on the spatial cross-attention (attn2 q/k/v/out), live scale.",
+            "label": f"{label} + LoRA",
+            "description": meta.get(
+                "lora", "A random rank-16 LoRA on the spatial cross-attention (attn2 q/k/v/out), live scale."
+            ),
             "precision": "fp32",
             "denoiser": "lora",
             "loraScale": {"default": 1, "min": 0, "max": 2},
         },
-        "fp16": {"id": "fp16", "label": "Tiny ToonCrafter (fp16)", "precision": "fp16", "denoiser": "fp16"},
+        "fp16": {"id": "fp16", "label": f"{label} (fp16)", "precision": "fp16", "denoiser": "fp16"},
     }
     image_tokens = file_ref(out / "image_tokens.onnx", out)
+    stages = {
+        "vae": {
+            **file_ref(out / "vae_encoder.onnx", out),
+            "inputs": {"images": "keyframes:pair"},
+            "outputs": ["latents", *refs],
+        },
+        "imageTokens": {**image_tokens, "inputs": {"image": "keyframes:start"}, "outputs": ["tokens"]},
+        "blankImageTokens": {**image_tokens, "inputs": {"image": "keyframes:blank"}, "outputs": ["tokens"]},
+    }
+    text = None
+    if (out / "tokenizer.json").is_file():
+        stages = {
+            "text": {
+                **file_ref(out / "text_encoder.onnx", out),
+                "inputs": {"tokens": "text"},
+                "outputs": ["embedding"],
+            },
+            **stages,
+        }
+        text = {
+            "tokenizer": file_ref(out / "tokenizer.json", out),
+            "contextLength": d.text_tokens,
+            "padId": PAD,
+            "embedding": "stage:text/embedding",
+        }
+    scheduler = {
+        "type": "ddim",
+        "trainTimesteps": 1000,
+        "betaSchedule": "scaled_linear",  # make_beta_schedule("linear"): linspace of √β, squared
+        "betaStart": d.linear_start,
+        "betaEnd": d.linear_end,
+        "predictionType": d.prediction,
+        "timestepSpacing": "trailing",  # uniform_trailing
+        "stepsOffset": 0,
+        "rescaleZeroTerminalSnr": d.rescale_zero_snr,
+        "setAlphaToOne": False,  # the last step's ᾱ_prev is alphas_cumprod[0]
+        "defaultSteps": DEFAULT_STEPS,
+        "eta": 1,
+        "previousTimestep": "plan",
+    }
+    if d.dynamic_rescale is not None:
+        scheduler["dynamicRescale"] = {"baseScale": d.dynamic_rescale, "turningStep": 400}
     manifest = {
         "format": "inbetween-pack",
         "formatVersion": 2,
-        "id": "tooncrafter-tiny",
-        "name": "ToonCrafter architecture (tiny, untrained)",
+        "id": meta["id"],
+        "name": meta["name"],
         "version": "0.1.0",
-        "description": (
-            "ToonCrafter's own UNet, dual-reference VAE and image resampler (configs/inference_512_v1.0.yaml, tiny "
-            f"sizes) with random weights and small stand-ins for its OpenCLIP encoders, {WIDTH}×{HEIGHT} pixels, "
-            f"{FRAMES}-frame clips. For testing the format-2 pipeline; built by "
-            "models/training/tooncrafter/build_pack.py, with parity/ holding ToonCrafter's own sampler's output."
-        ),
-        "trained": False,
-        "license": "Apache-2.0 (graphs traced from ToonCrafter's code, Apache-2.0; weights are seeded random numbers)",
+        "description": meta["description"],
+        "trained": meta["trained"],
+        "license": meta["license"],
         "image": {
-            "defaultSize": [WIDTH, HEIGHT],
+            "defaultSize": [d.width, d.height],
             "multipleOf": 64,
             "valueRange": [-1, 1],
             "channels": 3,
             "fixedSize": True,
         },
-        "latent": {"channels": LATENT_CHANNELS, "downsample": DOWNSAMPLE, "scaleFactor": SCALE_FACTOR},
-        "scheduler": {
-            "type": "ddim",
-            "trainTimesteps": 1000,
-            "betaSchedule": "scaled_linear",  # make_beta_schedule("linear"): linspace of √β, squared
-            "betaStart": 0.00085,
-            "betaEnd": 0.012,
-            "predictionType": "v_prediction",
-            "timestepSpacing": "trailing",  # uniform_trailing
-            "stepsOffset": 0,
-            "rescaleZeroTerminalSnr": True,
-            "setAlphaToOne": False,  # the last step's ᾱ_prev is alphas_cumprod[0]
-            "defaultSteps": DEFAULT_STEPS,
-            "eta": 1,
-            "previousTimestep": "plan",
-            "dynamicRescale": {"baseScale": 0.7, "turningStep": 400},
-        },
-        "frames": {"mode": "clip", "clipLength": FRAMES},
+        "latent": {"channels": d.latent_channels, "downsample": d.downsample, "scaleFactor": d.scale_factor},
+        "scheduler": scheduler,
+        "frames": {"mode": "clip", "clipLength": d.frames},
         "guidance": {"scale": {"default": 7.5, "min": 1, "max": 15}, "rescale": 0.7},
         "scalars": {
             "fs": {
                 "label": "Frame stride (fs)",
                 "description": "ToonCrafter's frame-stride conditioning (smaller: larger motion).",
-                "default": 24,
+                "default": d.fs_default,
                 "min": 1,
                 "max": 60,
                 "integer": True,
             }
         },
         "constants": {
-            const: {**file_ref(out / f, out), "dtype": "float32", "shape": [1, TEXT_TOKENS, CONTEXT_DIM]}
+            const: {**file_ref(out / f, out), "dtype": "float32", "shape": [1, d.text_tokens, d.context_dim]}
             for _, _, _, const, f in PROMPTS
         },
         "prompts": [{"id": pid, "label": label, "constant": const} for pid, label, _, const, _ in PROMPTS],
-        "text": {
-            "tokenizer": file_ref(out / "tokenizer.json", out),
-            "contextLength": TEXT_TOKENS,
-            "padId": PAD,
-            "embedding": "stage:text/embedding",
-        },
-        "stages": {
-            "text": {**file_ref(out / "text_encoder.onnx", out), "inputs": {"tokens": "text"}, "outputs": ["embedding"]},
-            "vae": {
-                **file_ref(out / "vae_encoder.onnx", out),
-                "inputs": {"images": "keyframes:pair"},
-                "outputs": ["latents", *refs],
-            },
-            "imageTokens": {**image_tokens, "inputs": {"image": "keyframes:start"}, "outputs": ["tokens"]},
-            "blankImageTokens": {**image_tokens, "inputs": {"image": "keyframes:blank"}, "outputs": ["tokens"]},
-        },
+        **({"text": text} if text else {}),
+        "stages": stages,
         "keyframeLatents": "stage:vae/latents",
         "graphs": {
             "denoisers": denoisers,
@@ -712,7 +977,6 @@ def write_manifest(out: Path, model, variants: tuple[str, ...]) -> dict:
         },
         "variants": [labels[v] for v in variants],
     }
-    assert (h, w) == (8, 16)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return manifest
 
@@ -752,11 +1016,31 @@ def build(
     variants: tuple[str, ...] = VARIANTS,
     check: bool = True,
     log=print,
+    config: str | Path | None = None,
+    ckpt: str | Path | None = None,
+    tokenizer: str | Path | None = None,
+    parity: bool | None = None,
+    external: bool | None = None,
+    pack_id: str | None = None,
+    name: str | None = None,
+    lora: str | Path | None = None,
 ) -> dict:
-    """Writes the pack into `out` (replacing what an earlier build wrote there); returns build.json's dict."""
+    """Writes the pack into `out` (replacing what an earlier build wrote there); returns build.json's dict.
+
+    Without `config`: the tiny pack (tiny_config, seeded weights, the stand-ins' tokenizer.json). With
+    `config` and `ckpt`: the model that config file describes with the checkpoint's weights (ToonCrafter's
+    own configs/inference_512_v1.0.yaml and its model.ckpt for the real thing), its sizes read from the
+    config; `tokenizer` is the text encoder's tokenizer.json (without it the pack has precomputed prompts
+    only). `lora` is a trained LoRA for the lora variant (`load_lora`; without it, a seeded random one).
+    `parity` (default: tiny only) runs ToonCrafter's DDIMSampler for parity/; `external` writes
+    graphs with external data (default: graphs over EXTERNAL_DATA_BYTES)."""
     out, checkout = Path(out), Path(checkout).resolve()
     if "base" not in variants:
         raise ValueError("the base variant is always built (fp16 converts it; lora is checked against it)")
+    if (config is None) != (ckpt is None):
+        raise ValueError("give both config and ckpt, or neither (the tiny pack)")
+    if parity is None:
+        parity = config is None
     t0 = time.perf_counter()
     timings = {}
 
@@ -767,17 +1051,25 @@ def build(
     (out / "build.json").unlink(missing_ok=True)
     for sub in ("constants", "parity"):
         shutil.rmtree(out / sub, ignore_errors=True)
-    for f in ("vae_encoder.onnx", "image_tokens.onnx", "text_encoder.onnx", "tokenizer.json", "unet.onnx", "unet_lora.onnx", "unet_fp16.onnx", "decoder.onnx"):
+    for f in GRAPH_FILES + ("tokenizer.json",):
         (out / f).unlink(missing_ok=True)
+        (out / (f + ".data")).unlink(missing_ok=True)
     (out / "parity").mkdir(parents=True)
 
     t = time.perf_counter()
-    model = build_model(checkout)
+    if config is None:
+        d = TINY
+        model = build_model(checkout)
+        make_model = lambda: build_model(checkout)  # noqa: E731
+    else:
+        cfg = load_config(config)
+        d = dims_of(cfg)
+        model = build_model_from(cfg, ckpt, checkout)
+        make_model = lambda: build_model_from(load_config(config), ckpt, checkout)  # noqa: E731
     lap("build model", t)
-
     from PIL import Image
 
-    start_u8, end_u8 = draw_keyframes()
+    start_u8, end_u8 = draw_keyframes(d)
     Image.fromarray(start_u8).save(out / "parity" / "start.png")
     Image.fromarray(end_u8).save(out / "parity" / "end.png")
     start, end = to_tensor(load_png(out / "parity" / "start.png")), to_tensor(load_png(out / "parity" / "end.png"))
@@ -788,37 +1080,62 @@ def build(
             save_npy(out / f, model.get_learned_conditioning([text]).numpy())
     refs = ref_names(model)
     pair = torch.cat([start, end])
-    h, w = HEIGHT // DOWNSAMPLE, WIDTH // DOWNSAMPLE
     with torch.no_grad():
         latents, *hidden = VaeEncoderGraph(model)(pair)
     vae_outputs = {"latents": tuple(latents.shape), **{r: tuple(x.shape) for r, x in zip(refs, hidden)}}
-    export_graph(VaeEncoderGraph(model), (pair,), out / "vae_encoder.onnx", ["images"], vae_outputs)
-    tokens = {"tokens": (1, IMAGE_TOKENS, CONTEXT_DIM)}
-    export_graph(ImageTokensGraph(model), (start,), out / "image_tokens.onnx", ["image"], tokens, ["image", "tokens"])
-    embedding = {"embedding": (1, TEXT_TOKENS, CONTEXT_DIM)}
-    export_graph(TextEncoderGraph(model), (tokenize(""),), out / "text_encoder.onnx", ["tokens"], embedding)
-    (out / "tokenizer.json").write_text(json.dumps(tokenizer_json(), ensure_ascii=False) + "\n")
-    token_cases = [{"text": x, "ids": tokenize(x)[0].tolist(), "cut": len(text_ids(x)) + 2 > TEXT_TOKENS} for x in TOKEN_TEXTS]
-    assert all(c["ids"][-1] == EOT for c in token_cases if c["cut"])
-    (out / "parity" / "tokens.json").write_text(json.dumps(token_cases, indent=1, ensure_ascii=False) + "\n")
+    export_graph(VaeEncoderGraph(model), (pair,), out / "vae_encoder.onnx", ["images"], vae_outputs, external=external)
+    tokens = {"tokens": (1, d.image_tokens, d.context_dim)}
+    export_graph(
+        ImageTokensGraph(model), (start,), out / "image_tokens.onnx", ["image"], tokens, ["image", "tokens"], external
+    )
+    if config is None:
+        (out / "tokenizer.json").write_text(json.dumps(tokenizer_json(), ensure_ascii=False) + "\n")
+        cases = [
+            {"text": x, "ids": tokenize(x)[0].tolist(), "cut": len(text_ids(x)) + 2 > d.text_tokens}
+            for x in TOKEN_TEXTS
+        ]
+        assert all(c["ids"][-1] == EOT for c in cases if c["cut"])
+        (out / "parity" / "tokens.json").write_text(json.dumps(cases, indent=1, ensure_ascii=False) + "\n")
+    elif tokenizer is not None:
+        shutil.copyfile(tokenizer, out / "tokenizer.json")
+    if (out / "tokenizer.json").is_file():
+        embedding = {"embedding": (1, d.text_tokens, d.context_dim)}
+        ids = torch.zeros(1, d.text_tokens, dtype=torch.long)
+        export_graph(
+            TextEncoderGraph(model), (ids,), out / "text_encoder.onnx", ["tokens"], embedding, external=external
+        )
     lap("export vae_encoder, image_tokens, text_encoder", t)
     t = time.perf_counter()
-    latent = torch.zeros(1, LATENT_CHANNELS, FRAMES, h, w)
-    frames = {"frames": (1, 3, FRAMES, HEIGHT, WIDTH)}
-    export_graph(DecoderGraph(model), (latent, *hidden), out / "decoder.onnx", ["latent", *refs], frames)
+    latent = torch.zeros(latent_shape(d))
+    frames = {"frames": (1, 3, d.frames, d.height, d.width)}
+    export_graph(
+        DecoderGraph(model), (latent, *hidden), out / "decoder.onnx", ["latent", *refs], frames, external=external
+    )
     lap("export decoder", t)
     t = time.perf_counter()
-    feeds = unet_feeds(2)
-    v = {"v": (2, LATENT_CHANNELS, FRAMES, h, w)}
+    feeds = unet_feeds(2, d=d)
+    v = {"v": latent_shape(d, 2)}
     export_graph(
-        DenoiserGraph(model.model), tuple(feeds.values()), out / "unet.onnx", UNET_INPUTS, v, UNET_INPUTS + ["v"]
+        DenoiserGraph(model.model),
+        tuple(feeds.values()),
+        out / "unet.onnx",
+        UNET_INPUTS,
+        v,
+        UNET_INPUTS + ["v"],
+        external,
     )
     lap("export unet", t)
     lora_model = None
     if "lora" in variants:
         t = time.perf_counter()
-        lora_model = build_model(checkout)
-        add_lora(lora_model.model.diffusion_model)
+        lora_model = make_model()
+        if lora is None:
+            add_lora(lora_model.model.diffusion_model)
+        else:
+            rank, alpha = lora_config(lora)
+            add_lora(lora_model.model.diffusion_model, rank, alpha)
+            n = load_lora(lora_model.model.diffusion_model, lora)
+            log(f"  LoRA: {n} tensors from {lora} (rank {rank}, α {alpha:g})")
         export_graph(
             LiveLoraScale(DenoiserGraph(lora_model.model)),
             (*feeds.values(), torch.tensor([1.0])),
@@ -826,25 +1143,80 @@ def build(
             UNET_INPUTS + ["lora_scale"],
             v,
             UNET_INPUTS + ["v"],
+            external,
         )
         lap("export unet_lora", t)
     if "fp16" in variants:
         t = time.perf_counter()
-        onnx.save(convert_to_fp16(onnx.load(str(out / "unet.onnx"))), str(out / "unet_fp16.onnx"))
+        half = convert_to_fp16(onnx.load(str(out / "unet.onnx")))
+        save_onnx(half, out / "unet_fp16.onnx", external)
         lap("convert unet_fp16", t)
 
-    t = time.perf_counter()
+    if parity:
+        t = time.perf_counter()
+        write_parity(out, model, checkout, start, end, pair, d)
+        lap("parity (ToonCrafter's DDIMSampler, 2 runs)", t)
+
+    meta = pack_meta(d, ckpt and Path(ckpt), pack_id, name)
+    if lora is not None:
+        meta["lora"] = f"The LoRA of {Path(lora).name} on the spatial cross-attention (attn2 q/k/v/out), live scale."
+    manifest = write_manifest(out, model, tuple(variants), d, meta)
+    report = {}
+    if check:
+        t = time.perf_counter()
+        report = graph_checks(out, model, lora_model, d=d)
+        lap("checks (onnxruntime-node)", t)
+        for k, val in report.items():
+            log(f"  {k:45s} max |diff| = {val:.3g}")
+    timings["total"] = round(time.perf_counter() - t0, 1)
+    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "build.json")
+    info = {
+        "fingerprint": fingerprint(checkout, tuple(variants)) if config is None else None,
+        "source": None if config is None else {"config": str(config), "ckpt": str(ckpt)},
+        "variants": list(variants),
+        "timingsSeconds": timings,
+        "checks": report,
+        "sizesBytes": {p.relative_to(out).as_posix(): p.stat().st_size for p in files},
+        "files": {p.relative_to(out).as_posix(): sha256_file(p) for p in files},
+        "manifestId": manifest["id"],
+    }
+    (out / "build.json").write_text(json.dumps(info, indent=2) + "\n")
+    return info
+
+
+GRAPH_FILES = (
+    "vae_encoder.onnx",
+    "image_tokens.onnx",
+    "text_encoder.onnx",
+    "unet.onnx",
+    "unet_lora.onnx",
+    "unet_fp16.onnx",
+    "decoder.onnx",
+)
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 24), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_parity(out: Path, model, checkout: Path, start, end, pair, d: PackDims) -> None:
+    """parity/: ToonCrafter's DDIMSampler at each η of PARITY (eta<e>.npz), the conditioning it saw and
+    settings.json, for the studio's parity tests."""
     with torch.no_grad():
-        cond = conditioning(model, start, end)
+        cond = conditioning(model, start, end, d)
     parity_settings = {k: v for k, v in PARITY.items() if k != "etas"}
     timesteps = None
     for eta in PARITY["etas"]:
-        ref = reference_sample(model, checkout, cond, eta)
+        ref = reference_sample(model, checkout, cond, eta, d=d)
         timesteps = ref.pop("timesteps")
         np.savez(out / "parity" / f"eta{eta:g}.npz", **ref)
     with torch.no_grad():
-        tokens = cond["cond"]["c_crossattn"][0][:, TEXT_TOKENS:].numpy()
-        blank = cond["uc"]["c_crossattn"][0][:, TEXT_TOKENS:].numpy()
+        tokens = cond["cond"]["c_crossattn"][0][:, d.text_tokens :].numpy()
+        blank = cond["uc"]["c_crossattn"][0][:, d.text_tokens :].numpy()
         latents = VaeEncoderGraph(model)(pair)[0].numpy()
     np.savez(
         out / "parity" / "conditioning.npz",
@@ -852,57 +1224,53 @@ def build(
         condition=cond["cond"]["c_concat"][0].numpy(),
         image_tokens=tokens,
         blank_image_tokens=blank,
-        text=cond["cond"]["c_crossattn"][0][:, :TEXT_TOKENS].numpy(),
+        text=cond["cond"]["c_crossattn"][0][:, : d.text_tokens].numpy(),
     )
+    shape = list(latent_shape(d))
     settings = {
         **parity_settings,
         "etas": PARITY["etas"],
         "timesteps": [int(x) for x in timesteps],
         "timestepSpacing": "uniform_trailing",
-        "frameSize": [WIDTH, HEIGHT],
+        "frameSize": [d.width, d.height],
         "keyframes": ["start.png", "end.png"],
         "noise": "x_T = frameNoise(seed, 0, n) in C order; "
         "step s (0-based): frameNoise((seed + imul(0x9e3779b1, s+1)) >>> 0, 0, n)",
         "keyframeLatents": "posterior mean (get_first_stage_encoding with zero noise)",
         "decode": "decode_first_stage(samples, ref_context=hs) once (no middle-frame re-decode)",
         "files": {
-            "eta<e>.npz": "x_T [1,4,16,8,16], samples [1,4,16,8,16] (scaled), frames [1,3,16,64,128] "
+            "eta<e>.npz": f"x_T {shape}, samples {shape} (scaled), frames {[1, 3, d.frames, d.height, d.width]} "
             "(valueRange [-1,1], not clamped: random weights go past it)",
-            "conditioning.npz": "latents [2,4,8,16] unscaled, condition [1,4,16,8,16] scaled, image_tokens / "
-            "blank_image_tokens [1,256,64], text [1,77,64]",
+            "conditioning.npz": f"latents {[2] + shape[1:2] + shape[3:]} unscaled, condition {shape} scaled, "
+            f"image_tokens / blank_image_tokens {[1, d.image_tokens, d.context_dim]}, "
+            f"text {[1, d.text_tokens, d.context_dim]}",
         },
     }
     (out / "parity" / "settings.json").write_text(json.dumps(settings, indent=2) + "\n")
-    lap("parity (ToonCrafter's DDIMSampler, 2 runs)", t)
-
-    manifest = write_manifest(out, model, tuple(variants))
-    report = {}
-    if check:
-        t = time.perf_counter()
-        report = graph_checks(out, model, lora_model)
-        lap("checks (onnxruntime-node)", t)
-        for k, v in report.items():
-            log(f"  {k:45s} max |diff| = {v:.3g}")
-    timings["total"] = round(time.perf_counter() - t0, 1)
-    files = sorted(p for p in out.rglob("*") if p.is_file() and p.name != "build.json")
-    info = {
-        "fingerprint": fingerprint(checkout, tuple(variants)),
-        "variants": list(variants),
-        "timingsSeconds": timings,
-        "checks": report,
-        "sizesBytes": {p.relative_to(out).as_posix(): p.stat().st_size for p in files},
-        "files": {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files},
-        "manifestId": manifest["id"],
-    }
-    (out / "build.json").write_text(json.dumps(info, indent=2) + "\n")
-    return info
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument(
+        "--out", default=None, help=f"the pack folder (default: {DEFAULT_OUT.relative_to(REPO)} for the tiny pack)"
+    )
     ap.add_argument("--checkout", default=str(DEFAULT_CHECKOUT), help="a ToonCrafter checkout (its lvdm/ is imported)")
     ap.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated: base (always), lora, fp16")
+    ap.add_argument("--config", help="a ToonCrafter config file (configs/inference_512_v1.0.yaml): export that model")
+    ap.add_argument("--ckpt", help="its checkpoint (model.ckpt), with --config")
+    ap.add_argument("--tokenizer", help="the text encoder's Hugging Face tokenizer.json, with --config (typed prompts)")
+    ap.add_argument("--lora", help="trained LoRA weights for the lora variant (peft-style state dict or .safetensors)")
+    ap.add_argument("--id", help="the pack's id, with --config (default: tooncrafter)")
+    ap.add_argument("--name", help="the pack's name, with --config")
+    ap.add_argument(
+        "--parity", action=argparse.BooleanOptionalAction, default=None, help="write parity/ (default: tiny only)"
+    )
+    ap.add_argument(
+        "--external-data",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help=f"write weights as ONNX external data (default: graphs over {EXTERNAL_DATA_BYTES / 1e9:.1f} GB)",
+    )
     ap.add_argument("--no-check", action="store_true", help="skip the onnxruntime-node checks")
     ap.add_argument("--force", action="store_true", help="rebuild even when build.json says the pack is up to date")
     ap.add_argument(
@@ -914,7 +1282,7 @@ def main(argv: list[str] | None = None) -> int:
     if not (Path(args.checkout) / "lvdm").is_dir():
         print(
             f"ToonCrafter's code is not at {args.checkout}: clone https://github.com/ToonCrafter/ToonCrafter "
-            "(Apache-2.0) and pass --checkout DIR. The tiny ToonCrafter pack is not built"
+            "(Apache-2.0) and pass --checkout DIR. The ToonCrafter pack is not built"
             + (", so its tests skip." if args.skip_without_checkout else "."),
             file=sys.stderr,
         )
@@ -923,12 +1291,48 @@ def main(argv: list[str] | None = None) -> int:
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         ap.error(f"unknown variants {sorted(unknown)}")
-    out = Path(args.out)
-    if not args.force and pack_is_fresh(out, Path(args.checkout).resolve(), variants):
+    if bool(args.config) != bool(args.ckpt):
+        ap.error("--config and --ckpt go together")
+    if not args.config and (args.tokenizer or args.id or args.name):
+        ap.error("--tokenizer, --id and --name go with --config/--ckpt (the tiny pack has its own)")
+    if args.lora and "lora" not in variants:
+        ap.error("--lora needs the lora variant (--variants base,lora,…)")
+    for flag, path in (
+        ("--config", args.config),
+        ("--ckpt", args.ckpt),
+        ("--tokenizer", args.tokenizer),
+        ("--lora", args.lora),
+    ):
+        if path and not Path(path).is_file():
+            ap.error(f"{flag}: {path} is not a file")
+    if args.config and not args.out:
+        ap.error("--out is required with --config")
+    out = Path(args.out or DEFAULT_OUT)
+    if (
+        not args.config
+        and not args.lora
+        and not args.force
+        and pack_is_fresh(out, Path(args.checkout).resolve(), variants)
+    ):
         print(f"{out} is up to date (build.json); --force rebuilds")
         return 0
-    print(f"building {out} from {args.checkout}")
-    info = build(out, args.checkout, variants, check=not args.no_check)
+    print(f"building {out} from {args.config or 'the tiny config'} with {args.checkout}")
+    if args.config and not args.tokenizer:
+        print("no --tokenizer: the pack gets precomputed prompts only (no typed prompts)")
+    info = build(
+        out,
+        args.checkout,
+        variants,
+        check=not args.no_check,
+        config=args.config,
+        ckpt=args.ckpt,
+        tokenizer=args.tokenizer,
+        parity=args.parity,
+        external=args.external_data,
+        pack_id=args.id,
+        name=args.name,
+        lora=args.lora,
+    )
     total = sum(info["sizesBytes"].values())
     print(f"wrote {out}: {len(info['files'])} files, {total / 1e6:.1f} MB in {info['timingsSeconds']['total']} s")
     return 0

@@ -230,7 +230,11 @@ def run_pack(
         # Stages that encode a typed prompt (directly or through other stages) run only with one, as in the studio.
         skipped = {"text"}
         while True:
-            skip = [k for k, st in pending.items() if any(v in skipped or v.split("/")[0] in skipped for v in st["inputs"].values())]
+            skip = [
+                k
+                for k, st in pending.items()
+                if any(v in skipped or v.split("/")[0] in skipped for v in st["inputs"].values())
+            ]
             if not skip:
                 break
             for k in skip:

@@ -94,6 +94,7 @@ def tokenizer_json() -> dict:
 
     byte_level = {"type": "ByteLevel", "add_prefix_space": False, "trim_offsets": False, "use_regex": False}
     seq = [{"Sequence": {"id": "A", "type_id": 0}}]
+    seq_b = {"Sequence": {"id": "B", "type_id": 0}}
     return {
         "version": "1.0",
         "truncation": None,
@@ -104,7 +105,7 @@ def tokenizer_json() -> dict:
         "post_processor": {
             "type": "TemplateProcessing",
             "single": [special("<start_of_text>"), *seq, special("<end_of_text>")],
-            "pair": [special("<start_of_text>"), *seq, {"Sequence": {"id": "B", "type_id": 0}}, special("<end_of_text>")],
+            "pair": [special("<start_of_text>"), *seq, seq_b, special("<end_of_text>")],
             "special_tokens": {k: {"id": k, "ids": [v], "tokens": [k]} for k, v in SPECIAL.items()},
         },
         "decoder": byte_level,
