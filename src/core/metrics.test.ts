@@ -30,6 +30,8 @@ interface ReferencePair {
   psnr_rgb_uint8: number;
   ssim_rgb_gauss: number;
   ssim_y_gauss: number;
+  ssim_gray_uniform7_kdq: number;
+  ssim_rgb_uniform7: number;
 }
 
 function readReference(): ReferencePair[] {
@@ -99,6 +101,13 @@ describe('metrics-reference.json parity (scikit-image 0.19.3)', () => {
       expect(Math.abs(p - pair.psnr_rgb_uint8)).toBeLessThan(1e-3);
       expect(Math.abs(s - pair.ssim_rgb_gauss)).toBeLessThan(1e-4);
       expect(Math.abs(sy - pair.ssim_y_gauss)).toBeLessThan(1e-4);
+      // The ToonCrafter-KDQ protocol's SSIMs: scikit-image's defaults on OpenCV's gray and on RGB.
+      const kdq = ssim(a, b, { channel: 'gray', window: 'uniform7' });
+      const rgb7 = ssim(a, b, { window: 'uniform7' });
+      expect(Math.abs(kdq - pair.ssim_gray_uniform7_kdq)).toBeLessThan(1e-4);
+      expect(Math.abs(rgb7 - pair.ssim_rgb_uniform7)).toBeLessThan(1e-4);
+      expect(Math.abs(kdq - pair.ssim_gray_uniform7_kdq)).toBeLessThan(1e-9);
+      expect(Math.abs(rgb7 - pair.ssim_rgb_uniform7)).toBeLessThan(1e-9);
       // The implementation follows scikit-image's float64 arithmetic, so it is far closer.
       expect(Math.abs(p - pair.psnr_rgb_uint8)).toBeLessThan(1e-9);
       expect(Math.abs(s - pair.ssim_rgb_gauss)).toBeLessThan(1e-9);
@@ -167,7 +176,18 @@ describe('psnr and ssim', () => {
     const bad: RgbaImage = { width: 4, height: 4, data: new Uint8ClampedArray(10) };
     expect(() => psnr(bad, bad)).toThrow(/10 bytes.*expected 64/);
     const [a, b] = syntheticPair(16, 16);
-    expect(() => ssim(a, b, { channel: 'lab' as any })).toThrow(/'rgb' or 'luma'/);
+    expect(() => ssim(a, b, { channel: 'lab' as any })).toThrow(/'rgb', 'luma' or 'gray'/);
+    expect(() => ssim(a, b, { window: 'box' as any })).toThrow(/'gaussian' or 'uniform7'/);
+  });
+
+  it('the uniform window needs 7 pixels a side, the Gaussian 11', () => {
+    const [a, b] = syntheticPair(8, 7);
+    expect(ssim(a, b, { window: 'uniform7' })).toBeGreaterThan(0.5);
+    expect(() => ssim(a, b)).toThrow(/at least 11×11 pixels \(its Gaussian window/);
+    const [c, d] = syntheticPair(6, 9);
+    expect(() => ssim(c, d, { window: 'uniform7' })).toThrow(
+      /at least 7×7 pixels \(its uniform window/,
+    );
   });
 
   it('ignores alpha: only the stored R, G, B count', () => {

@@ -12,6 +12,12 @@
  *   sigma=1.5, use_sample_covariance=False, data_range=255)`. The luma variant runs the same
  *   computation on Y = 0.299 R + 0.587 G + 0.114 B (BT.601, kept as float, not rounded).
  *
+ * For the ToonCrafter-KDQ evaluation protocol (docs/metrics.md), `ssim` also computes scikit-image's
+ * *defaults* (`structural_similarity(a, b, data_range=255)`): a 7×7 uniform window (scipy
+ * `uniform_filter`, 'reflect'), sample covariances (× 49/48), 3 pixels cropped — per RGB channel
+ * (`window: 'uniform7'`), or on OpenCV's 8-bit grayscale (`channel: 'gray'`: cv2.cvtColor
+ * RGB2GRAY on uint8, OpenCV 4's 15-bit fixed point: (9798 R + 19235 G + 3735 B + 16384) >> 15).
+ *
  * Alpha is ignored: the metrics read the stored R, G, B bytes of each pixel, as the reference
  * does after loading a PNG as RGB (PIL `convert('RGB')` and OpenCV's `imread` drop alpha without
  * compositing). Both images must be the same size; nothing is resized. Pure TypeScript, no DOM.
@@ -74,6 +80,23 @@ function gaussianKernel(sigma: number, radius: number): Float64Array {
 
 const KERNEL = gaussianKernel(SSIM_SIGMA, SSIM_RADIUS);
 
+/** An SSIM window: its 1-D taps (applied along both axes) and the covariance normalisation. */
+interface SsimWindow {
+  kernel: Float64Array;
+  radius: number;
+  /** 1 for population covariances; N/(N−1) for sample covariances over the N-pixel window. */
+  covNorm: number;
+}
+
+/** The studio's window: Gaussian σ = 1.5, 11 taps, population covariances. */
+const GAUSSIAN_WINDOW: SsimWindow = { kernel: KERNEL, radius: SSIM_RADIUS, covNorm: 1 };
+/** scikit-image's default window: 7×7 uniform, sample covariances (49/48). */
+const UNIFORM7_WINDOW: SsimWindow = {
+  kernel: new Float64Array(7).fill(1 / 7),
+  radius: 3,
+  covNorm: 49 / 48,
+};
+
 /**
  * scipy.ndimage mode 'reflect' (half-sample symmetric: d c b a | a b c d | d c b a) for an index
  * that may lie any distance outside [0, n).
@@ -87,32 +110,33 @@ function reflectIndex(i: number, n: number): number {
 }
 
 /** For every position along an axis of length n, the source index of each of the window's taps. */
-function tapIndices(n: number): Int32Array {
-  const taps = KERNEL.length;
+function tapIndices(n: number, win: SsimWindow): Int32Array {
+  const taps = win.kernel.length;
   const idx = new Int32Array(n * taps);
   for (let i = 0; i < n; i++) {
-    for (let t = 0; t < taps; t++) idx[i * taps + t] = reflectIndex(i + t - SSIM_RADIUS, n);
+    for (let t = 0; t < taps; t++) idx[i * taps + t] = reflectIndex(i + t - win.radius, n);
   }
   return idx;
 }
 
-/** Separable Gaussian filter in float64, rows (axis 0) then columns (axis 1), as scipy does. */
-function gaussianFilter(
+/** Separable window filter in float64, rows (axis 0) then columns (axis 1), as scipy does. */
+function windowFilter(
   src: Float64Array,
   width: number,
   height: number,
   rowTaps: Int32Array,
   colTaps: Int32Array,
   tmp: Float64Array,
+  kernel: Float64Array,
 ): Float64Array {
-  const taps = KERNEL.length;
+  const taps = kernel.length;
   const out = new Float64Array(width * height);
   // Axis 0 (vertical): tmp[y, x] = Σ_t k[t] · src[reflect(y + t − r), x].
   for (let y = 0; y < height; y++) {
     const row = y * width;
     for (let x = 0; x < width; x++) tmp[row + x] = 0;
     for (let t = 0; t < taps; t++) {
-      const k = KERNEL[t]!;
+      const k = kernel[t]!;
       const srcRow = rowTaps[y * taps + t]! * width;
       for (let x = 0; x < width; x++) tmp[row + x] = tmp[row + x]! + k * src[srcRow + x]!;
     }
@@ -123,7 +147,7 @@ function gaussianFilter(
     for (let x = 0; x < width; x++) {
       let acc = 0;
       const base = x * taps;
-      for (let t = 0; t < taps; t++) acc += KERNEL[t]! * tmp[row + colTaps[base + t]!]!;
+      for (let t = 0; t < taps; t++) acc += kernel[t]! * tmp[row + colTaps[base + t]!]!;
       out[row + x] = acc;
     }
   }
@@ -131,10 +155,16 @@ function gaussianFilter(
 }
 
 /** Mean SSIM of two single-channel float64 planes (skimage's computation, one channel). */
-function ssimPlane(x: Float64Array, y: Float64Array, width: number, height: number): number {
+function ssimPlane(
+  x: Float64Array,
+  y: Float64Array,
+  width: number,
+  height: number,
+  win: SsimWindow,
+): number {
   const n = width * height;
-  const rowTaps = tapIndices(height);
-  const colTaps = tapIndices(width);
+  const rowTaps = tapIndices(height, win);
+  const colTaps = tapIndices(width, win);
   const tmp = new Float64Array(n);
   const xx = new Float64Array(n);
   const yy = new Float64Array(n);
@@ -146,13 +176,16 @@ function ssimPlane(x: Float64Array, y: Float64Array, width: number, height: numb
     yy[i] = b * b;
     xy[i] = a * b;
   }
-  const ux = gaussianFilter(x, width, height, rowTaps, colTaps, tmp);
-  const uy = gaussianFilter(y, width, height, rowTaps, colTaps, tmp);
-  const uxx = gaussianFilter(xx, width, height, rowTaps, colTaps, tmp);
-  const uyy = gaussianFilter(yy, width, height, rowTaps, colTaps, tmp);
-  const uxy = gaussianFilter(xy, width, height, rowTaps, colTaps, tmp);
+  const filter = (src: Float64Array) =>
+    windowFilter(src, width, height, rowTaps, colTaps, tmp, win.kernel);
+  const ux = filter(x);
+  const uy = filter(y);
+  const uxx = filter(xx);
+  const uyy = filter(yy);
+  const uxy = filter(xy);
+  const norm = win.covNorm;
   // Mean of the SSIM map over the valid region (crop the window's radius from every border).
-  const pad = SSIM_RADIUS;
+  const pad = win.radius;
   let sum = 0;
   for (let r = pad; r < height - pad; r++) {
     let rowSum = 0;
@@ -160,9 +193,9 @@ function ssimPlane(x: Float64Array, y: Float64Array, width: number, height: numb
       const i = r * width + c;
       const mx = ux[i]!;
       const my = uy[i]!;
-      const vx = uxx[i]! - mx * mx;
-      const vy = uyy[i]! - my * my;
-      const vxy = uxy[i]! - mx * my;
+      const vx = norm * (uxx[i]! - mx * mx);
+      const vy = norm * (uyy[i]! - my * my);
+      const vxy = norm * (uxy[i]! - mx * my);
       const a1 = 2 * mx * my + C1;
       const a2 = 2 * vxy + C2;
       const b1 = mx * mx + my * my + C1;
@@ -206,10 +239,22 @@ export function psnr(a: RgbaImage, b: RgbaImage): number {
   return 10 * Math.log10((DATA_RANGE * DATA_RANGE) / mse);
 }
 
-/** One float64 plane per requested channel: R, G, B, or BT.601 luma. */
-function planes(img: RgbaImage, channel: 'rgb' | 'luma'): Float64Array[] {
+/** SSIM's channels: R, G and B (mean of three), BT.601 luma as a float, or OpenCV's 8-bit gray. */
+export type SsimChannel = 'rgb' | 'luma' | 'gray';
+
+/** One float64 plane per requested channel: R, G, B, BT.601 luma, or OpenCV's gray. */
+function planes(img: RgbaImage, channel: SsimChannel): Float64Array[] {
   const n = img.width * img.height;
   const d = img.data;
+  if (channel === 'gray') {
+    // cv2.cvtColor(RGB2GRAY) on uint8 (OpenCV 4): BT.601 weights in 15-bit fixed point, rounded.
+    // (The 14-bit weights of older OpenCV, 4899/9617/1868, differ by one level on some pixels.)
+    const g = new Float64Array(n);
+    for (let p = 0; p < n; p++) {
+      g[p] = (9798 * d[p * 4]! + 19235 * d[p * 4 + 1]! + 3735 * d[p * 4 + 2]! + 16384) >> 15;
+    }
+    return [g];
+  }
   if (channel === 'luma') {
     const y = new Float64Array(n);
     for (let p = 0; p < n; p++) {
@@ -226,25 +271,38 @@ function planes(img: RgbaImage, channel: 'rgb' | 'luma'): Float64Array[] {
 }
 
 /**
- * Mean structural similarity (see the module comment for the exact convention). `channel: 'rgb'`
- * (default) averages the SSIM of R, G and B; `'luma'` measures BT.601 luma. 1 for identical
- * images. Throws when the images differ in size or either side is under 11 pixels (the window).
+ * Mean structural similarity (see the module comment for the exact conventions). `channel: 'rgb'`
+ * (default) averages the SSIM of R, G and B; `'luma'` measures BT.601 luma; `'gray'` OpenCV's
+ * 8-bit grayscale. `window: 'gaussian'` (default) is the studio's 11-tap Gaussian with population
+ * covariances; `'uniform7'` scikit-image's defaults (7×7 uniform, sample covariances), which the
+ * ToonCrafter-KDQ protocol uses. 1 for identical images. Throws when the images differ in size
+ * or either side is under the window's width (11, or 7).
  */
-export function ssim(a: RgbaImage, b: RgbaImage, opts?: { channel?: 'rgb' | 'luma' }): number {
+export function ssim(
+  a: RgbaImage,
+  b: RgbaImage,
+  opts?: { channel?: SsimChannel; window?: 'gaussian' | 'uniform7' },
+): number {
   const channel = opts?.channel ?? 'rgb';
-  if (channel !== 'rgb' && channel !== 'luma') {
-    throw new Error(`SSIM channel must be 'rgb' or 'luma', got "${String(channel)}"`);
+  if (channel !== 'rgb' && channel !== 'luma' && channel !== 'gray') {
+    throw new Error(`SSIM channel must be 'rgb', 'luma' or 'gray', got "${String(channel)}"`);
   }
+  const windowName = opts?.window ?? 'gaussian';
+  if (windowName !== 'gaussian' && windowName !== 'uniform7') {
+    throw new Error(`SSIM window must be 'gaussian' or 'uniform7', got "${String(windowName)}"`);
+  }
+  const win = windowName === 'gaussian' ? GAUSSIAN_WINDOW : UNIFORM7_WINDOW;
+  const side = 2 * win.radius + 1;
   assertSameSize('SSIM', a, b);
-  if (a.width < SSIM_WINDOW || a.height < SSIM_WINDOW) {
+  if (a.width < side || a.height < side) {
     throw new Error(
-      `SSIM needs images at least ${SSIM_WINDOW}×${SSIM_WINDOW} pixels (its Gaussian window is ${SSIM_WINDOW} pixels wide), got ${a.width}×${a.height}`,
+      `SSIM needs images at least ${side}×${side} pixels (its ${windowName === 'gaussian' ? 'Gaussian' : 'uniform'} window is ${side} pixels wide), got ${a.width}×${a.height}`,
     );
   }
   const pa = planes(a, channel);
   const pb = planes(b, channel);
   let sum = 0;
-  for (let c = 0; c < pa.length; c++) sum += ssimPlane(pa[c]!, pb[c]!, a.width, a.height);
+  for (let c = 0; c < pa.length; c++) sum += ssimPlane(pa[c]!, pb[c]!, a.width, a.height, win);
   return sum / pa.length;
 }
 
