@@ -7,12 +7,14 @@
  *                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"]
  *                         [--gt G.png] [--lpips DIR]
  *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
+${EVAL_USAGE}
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { resolveControls, type ClipControls } from '../core/clip';
+import { EVAL_USAGE, EvalUsageError, evalCommand, reportCommand } from './evalCommands';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
 import { referenceVariant, type PackManifest } from '../core/manifest';
 import {
@@ -51,6 +53,7 @@ const USAGE = `usage:
                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"]
                         [--gt G.png] [--lpips DIR]
   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
+${EVAL_USAGE}
   inbetween --help
 
   --guidance X   classifier-free guidance scale (format-2 packs with guidance; 1 = off)
@@ -438,10 +441,12 @@ export async function main(argv: string[]): Promise<number> {
       return 0;
     }
     if (command === 'score') return await scoreCommand(rest);
+    if (command === 'eval') return await evalCommand(rest);
+    if (command === 'report') return await reportCommand(rest);
     throw new UsageError(`unknown command "${command}" (try: inbetween --help)`);
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     console.error(`inbetween: ${msg}`);
-    return e instanceof UsageError ? 2 : 1;
+    return e instanceof UsageError || e instanceof EvalUsageError ? 2 : 1;
   }
 }

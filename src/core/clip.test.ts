@@ -4,6 +4,7 @@ import {
   clipCondition,
   clipFrame,
   describePick,
+  chosenClipFrames,
   pickClipFrames,
   resolveControls,
 } from './clip';
@@ -27,6 +28,17 @@ describe('clip frames', () => {
     expect(describePick(exact, 4)).toBe('frames 2, 3 of the 4-frame clip (τ 0.33, 0.67)');
     expect(describePick(one, 16)).toMatch(/frame 8 of the 16-frame clip \(τ 0\.47\), the nearest/);
     expect(() => pickClipFrames(16, 15)).toThrow(/1 to 14 in-betweens; got 15/);
+  });
+
+  it('takes the clip frame an evaluation protocol names (KDQ: index T/2 = 8 of 16, τ 8/15)', () => {
+    const kdq = chosenClipFrames(16, [16 / 2]);
+    expect(kdq).toEqual([{ index: 8, position: 8 / 15, asked: 8 / 15 }]);
+    expect(describePick(kdq, 16)).toBe('frame 9 of the 16-frame clip (τ 0.53)');
+    expect(chosenClipFrames(16, [9, 3, 9]).map((p) => p.index)).toEqual([3, 9]);
+    expect(() => chosenClipFrames(16, [15])).toThrow(
+      /clip frame 15 is not an in-between .* \(1 to 14\)/,
+    );
+    expect(() => chosenClipFrames(16, [0])).toThrow(/clip frame 0/);
   });
 
   it('puts the keyframe latents at frames 0 and T−1 and zeros between', () => {

@@ -169,6 +169,27 @@ export function pickClipFrames(clipLength: number, count: number): PickedFrame[]
   return picked.sort((a, b) => a.index - b.index);
 }
 
+/**
+ * Clip frames chosen by index (0-based, 1 … T−2) instead of by position: an evaluation protocol
+ * that names its frame (ToonCrafter-KDQ takes frame T/2). `asked` is the frame's own τ.
+ */
+export function chosenClipFrames(clipLength: number, indices: readonly number[]): PickedFrame[] {
+  for (const k of indices) {
+    if (!Number.isInteger(k) || k < 1 || k > clipLength - 2) {
+      throw new Error(
+        `clip frame ${k} is not an in-between of this pack's ${clipLength}-frame clip (1 to ${clipLength - 2})`,
+      );
+    }
+  }
+  return [...new Set(indices)]
+    .sort((a, b) => a - b)
+    .map((index) => ({
+      index,
+      position: index / (clipLength - 1),
+      asked: index / (clipLength - 1),
+    }));
+}
+
 /** Describes a pick for people: "frames 5, 8 and 10 of 16 (τ 0.27, 0.47, 0.67)". */
 export function describePick(picked: readonly PickedFrame[], clipLength: number): string {
   const exact = picked.every((p) => Math.abs(p.position - p.asked) < 1e-9);
@@ -425,7 +446,9 @@ export async function interpolateClip(req: {
   }
   const T = manifest.frames.clipLength;
   const controls = resolveControls(manifest, settings);
-  const picked = pickClipFrames(T, settings.count);
+  const picked = settings.clipFrames
+    ? chosenClipFrames(T, settings.clipFrames)
+    : pickClipFrames(T, settings.count);
   if (!Number.isInteger(settings.seed) || settings.seed < 0 || settings.seed > 0xffffffff) {
     throw new Error(`seed must be an integer from 0 to 4294967295, got ${settings.seed}`);
   }

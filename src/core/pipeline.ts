@@ -85,6 +85,11 @@ export interface RunSettings {
   promptText?: string;
   /** DDIM η for this run, 0…1 (default: the manifest's `scheduler.eta`). */
   eta?: number;
+  /**
+   * Clip packs: the clip frames to return, by index (0-based, 1 … T−2), instead of those nearest
+   * the `count` positions (an evaluation protocol that names its frame).
+   */
+  clipFrames?: number[];
 }
 
 /** Latent statistics after one denoising step (step 0 = the initial noise), one entry per frame. */

@@ -8,7 +8,16 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  symlink,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +27,7 @@ import type { PackManifest } from '../core/manifest';
 import { readNpyFloat32, readNpz } from '../core/npy';
 import { interpolate, prepareKeyframes, type VariantGraphs } from '../core/pipeline';
 import { frameNoise } from '../core/rng';
+import { evaluateDataset, readRun } from './evalDataset';
 import { loadVariantGraphs, readPackManifest, readPng } from './nodeRuntime';
 
 const PACK =
@@ -202,6 +212,36 @@ describe.skipIf(!built)('typed prompts in the tiny ToonCrafter pack', () => {
     const unlike = maxAbsDiff(typed.clip!.clipLatent.data, other.clip!.clipLatent.data);
     expect(same).toBeLessThan(1e-3);
     expect(unlike).toBeGreaterThan(100 * same + 1e-3);
+  }, 120_000);
+});
+
+describe.skipIf(!built)('a dataset evaluation of the tiny ToonCrafter pack', () => {
+  it('scores clip frame T/2 under the KDQ protocol and the nearest frame under the studio one', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'tc-eval-'));
+    try {
+      const clip = join(root, 'data', 'clip_1');
+      await mkdir(clip, { recursive: true });
+      for (const [name, src] of [
+        ['frame1.png', 'start.png'],
+        ['frame2.png', 'start.png'],
+        ['frame3.png', 'end.png'],
+      ])
+        await copyFile(join(PACK, 'parity', src!), join(clip, name!));
+      const common = { pack: PACK, data: join(root, 'data'), steps: [2], variants: ['base'] };
+      const kdq = await evaluateDataset({ ...common, out: join(root, 'kdq'), protocol: 'kdq' });
+      const studio = await evaluateDataset({ ...common, out: join(root, 'studio'), guidance: [3] });
+      expect([kdq.written, studio.written]).toEqual([3, 3]);
+      const line = async (dir: string) =>
+        (await readRun(join(root, dir))).lines.find((l) => !l.config.startsWith('anchor:'))!;
+      expect((await line('kdq')).picked).toBe('frame 9 of the 16-frame clip (τ 0.53)');
+      expect((await line('kdq')).metrics['ssimGray7']).toBeGreaterThan(0);
+      expect(await line('studio')).toMatchObject({
+        config: 'variant=base;cfg=3;steps=2;seed=1',
+        picked: 'frame 8 of the 16-frame clip (τ 0.47), the nearest to the positions asked',
+      });
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
   }, 120_000);
 });
 

@@ -1,0 +1,377 @@
+/**
+ * The report of a dataset evaluation (issue 19, `inbetween report`): the runs (shards) merged and
+ * checked — same pack, protocol and plan; every item × configuration present once — then per
+ * configuration and metric the mean over items with its 95% confidence interval, the paired
+ * difference of each configuration against a reference configuration on the same items (with its
+ * interval), anchors as rows, and per-category rows where the dataset names categories; rendered as
+ * Markdown, CSV, LaTeX (booktabs) or JSON. Pure: the caller reads the files.
+ */
+import { pairedDifference, tQuantile975, type PairedDifference } from '../pairedDifference';
+import { PROTOCOLS, runIdentity, type ResultLine, type RunInfo } from './datasetRun';
+
+/** A metric's mean over items with its 95% interval (Student's t). */
+export interface MeanInterval {
+  mean: number | null;
+  low: number | null;
+  high: number | null;
+  /** Items with a finite value. */
+  n: number;
+  /** Items without one (not measured, or PSNR ∞ for an exact frame). */
+  excluded: number;
+}
+
+export interface ReportRow {
+  config: string;
+  kind: 'model' | 'anchor';
+  category: string | null;
+  metrics: Record<string, MeanInterval>;
+}
+
+export interface PairedRow {
+  config: string;
+  metrics: Record<string, PairedDifference>;
+}
+
+export interface DatasetReport {
+  protocol: string;
+  definition: string;
+  metrics: string[];
+  pack: RunInfo['pack'];
+  dataset: RunInfo['dataset'];
+  /** Items scored (in at least one configuration). */
+  items: number;
+  /** Items the dataset could not give, and items whose frames could not be read. */
+  problems: number;
+  reference: string;
+  rows: ReportRow[];
+  paired: PairedRow[];
+  categories: string[];
+  categoryRows: ReportRow[];
+}
+
+/** The 95% interval of a mean from per-item values (non-finite and null values left out). */
+export function meanInterval(values: readonly (number | null)[]): MeanInterval {
+  const v = values.filter((x): x is number => x !== null && Number.isFinite(x));
+  const n = v.length;
+  const excluded = values.length - n;
+  if (n === 0) return { mean: null, low: null, high: null, n, excluded };
+  const mean = v.reduce((a, b) => a + b, 0) / n;
+  if (n < 2) return { mean, low: null, high: null, n, excluded };
+  const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (n - 1));
+  const half = tQuantile975(n - 1) * (sd / Math.sqrt(n));
+  return { mean, low: mean - half, high: mean + half, n, excluded };
+}
+
+/** Runs merged: one info (they must agree), every line once, and what is missing. */
+export interface MergedRuns {
+  info: RunInfo;
+  lines: ResultLine[];
+  /** `item × config` pairs the runs' plans cover but no line holds. */
+  missing: { item: string; config: string }[];
+  /** Items whose frames could not be read, with why. */
+  itemProblems: { item: string; message: string }[];
+  /** Shards of a sharded run (0-based) that no given run covers. */
+  missingShards: number[];
+}
+
+/**
+ * Merges runs (shards, or one run): they must share pack, protocol, dataset and plan; a line seen
+ * twice must be identical (a shard run twice), and two shards may not both claim an item.
+ */
+export function mergeRuns(
+  runs: readonly {
+    info: RunInfo;
+    lines: ResultLine[];
+    itemProblems?: { item: string; message: string }[];
+  }[],
+): MergedRuns {
+  if (runs.length === 0) throw new Error('no runs to report');
+  const first = runs[0]!.info;
+  const identity = runIdentity(first);
+  const owner = new Map<string, number>();
+  runs.forEach((r, i) => {
+    if (runIdentity(r.info) !== identity || (r.info.shard === null) !== (first.shard === null)) {
+      throw new Error(
+        `run ${i + 1} is not part of the same evaluation as run 1 (pack, dataset, protocol or plan differ)`,
+      );
+    }
+    for (const item of r.info.items) {
+      const o = owner.get(item);
+      if (o !== undefined && o !== i && !sameShard(runs[o]!.info, r.info)) {
+        throw new Error(`item ${item} is in two runs (${o + 1} and ${i + 1}) of different shards`);
+      }
+      owner.set(item, i);
+    }
+  });
+  const byKey = new Map<string, ResultLine>();
+  for (const r of runs) {
+    for (const line of r.lines) {
+      const key = `${line.item}\u0000${line.config}`;
+      const seen = byKey.get(key);
+      if (seen && JSON.stringify(seen.metrics) !== JSON.stringify(line.metrics)) {
+        throw new Error(`${line.item} × ${line.config} has two different results`);
+      }
+      byKey.set(key, line);
+    }
+  }
+  const itemProblems = runs.flatMap((r) => r.itemProblems ?? []);
+  const failed = new Set(itemProblems.map((p) => p.item));
+  const columns = [...first.configs.map((c) => c.id), ...first.anchors];
+  const missing: { item: string; config: string }[] = [];
+  for (const item of owner.keys()) {
+    if (failed.has(item)) continue;
+    for (const config of columns)
+      if (!byKey.has(`${item}\u0000${config}`)) missing.push({ item, config });
+  }
+  // In key order, so the sums (and the report) do not depend on how the items were split.
+  const lines = [...byKey.entries()].sort((a, b) => (a[0] < b[0] ? -1 : 1)).map(([, l]) => l);
+  const shards = first.shard ? first.shard.count : 0;
+  const covered = new Set(runs.map((r) => r.info.shard?.index));
+  const missingShards = Array.from({ length: shards }, (_, i) => i).filter((i) => !covered.has(i));
+  return { info: first, lines, missing, itemProblems, missingShards };
+}
+
+const sameShard = (a: RunInfo, b: RunInfo) => JSON.stringify(a.shard) === JSON.stringify(b.shard);
+
+/** The report of merged runs; `reference` defaults to the runs' reference configuration. */
+export function summariseRuns(merged: MergedRuns, reference?: string): DatasetReport {
+  const { info, lines } = merged;
+  const protocol = PROTOCOLS[info.protocol];
+  const metrics = [...protocol.metrics];
+  const ref = reference ?? info.reference;
+  const columns = [
+    ...info.configs.map((c) => ({ id: c.id, kind: 'model' as const })),
+    ...info.anchors.map((id) => ({ id, kind: 'anchor' as const })),
+  ];
+  if (!columns.some((c) => c.id === ref)) {
+    throw new Error(
+      `--ref ${ref} is not a configuration of this run (it has ${columns.map((c) => c.id).join(', ')})`,
+    );
+  }
+  const byConfig = new Map<string, Map<string, ResultLine>>();
+  for (const l of lines) {
+    let m = byConfig.get(l.config);
+    if (!m) byConfig.set(l.config, (m = new Map()));
+    m.set(l.item, l);
+  }
+  const items = [...new Set(lines.map((l) => l.item))].sort();
+  const row = (id: string, kind: 'model' | 'anchor', category: string | null): ReportRow => {
+    const got = [...(byConfig.get(id)?.values() ?? [])].filter(
+      (l) => category === null || l.category === category,
+    );
+    return {
+      config: id,
+      kind,
+      category,
+      metrics: Object.fromEntries(
+        metrics.map((m) => [m, meanInterval(got.map((l) => l.metrics[m] ?? null))]),
+      ),
+    };
+  };
+  const refLines = byConfig.get(ref) ?? new Map<string, ResultLine>();
+  const paired: PairedRow[] = columns
+    .filter((c) => c.id !== ref)
+    .map((c) => {
+      const mine = byConfig.get(c.id) ?? new Map<string, ResultLine>();
+      const common = items.filter((i) => mine.has(i) && refLines.has(i));
+      return {
+        config: c.id,
+        metrics: Object.fromEntries(
+          metrics.map((m) => [
+            m,
+            pairedDifference(
+              common.map((i) => mine.get(i)!.metrics[m] ?? null),
+              common.map((i) => refLines.get(i)!.metrics[m] ?? null),
+            ),
+          ]),
+        ),
+      };
+    });
+  const categories = [
+    ...new Set(lines.map((l) => l.category).filter((c): c is string => c !== null)),
+  ].sort();
+  return {
+    protocol: protocol.label,
+    definition: protocol.definition,
+    metrics,
+    pack: info.pack,
+    dataset: info.dataset,
+    items: items.length,
+    problems: info.datasetProblems.length + merged.itemProblems.length,
+    reference: ref,
+    rows: columns.map((c) => row(c.id, c.kind, null)),
+    paired,
+    categories,
+    categoryRows: categories.flatMap((cat) => columns.map((c) => row(c.id, c.kind, cat))),
+  };
+}
+
+// ---- rendering ------------------------------------------------------------------------------------
+
+const METRIC_LABEL: Record<string, string> = {
+  psnr: 'PSNR (dB) ↑',
+  ssim: 'SSIM ↑',
+  ssimGray7: 'SSIM (gray, 7×7) ↑',
+  lpipsAlex: 'LPIPS-Alex ↓',
+  lpipsVgg: 'LPIPS-VGG ↓',
+};
+const digits = (m: string) => (m === 'psnr' ? 2 : 4);
+const signed = (x: number, d: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(d)}`;
+
+function cell(s: MeanInterval, m: string): string {
+  if (s.mean === null) return '—';
+  const d = digits(m);
+  return s.low === null
+    ? s.mean.toFixed(d)
+    : `${s.mean.toFixed(d)} ± ${(s.high! - s.mean).toFixed(d)}`;
+}
+
+function pairedCell(p: PairedDifference, m: string): string {
+  if (p.n === 0) return '—';
+  const d = digits(m);
+  if (!Number.isFinite(p.low)) return signed(p.mean, d);
+  return `${signed(p.mean, d)} [${signed(p.low, d)}, ${signed(p.high, d)}]`;
+}
+
+function caption(r: DatasetReport): string {
+  const ds = `${r.dataset.dir}${r.dataset.split ? ` (split ${r.dataset.split})` : ''}`;
+  return `Pack ${r.pack.id} ${r.pack.version} on ${ds}: ${r.items} items${r.problems ? `, ${r.problems} skipped (see problems.jsonl)` : ''}. Means over items ± the half-width of their 95% confidence interval (Student's t); paired differences against ${r.reference} on the same items, with 95% intervals.`;
+}
+
+function markdown(r: DatasetReport): string {
+  const head = `| configuration | n | ${r.metrics.map((m) => METRIC_LABEL[m] ?? m).join(' | ')} |`;
+  const rule = `| --- | ---: | ${r.metrics.map(() => '---:').join(' | ')} |`;
+  const n = (row: ReportRow) => Math.max(...r.metrics.map((m) => row.metrics[m]!.n));
+  const line = (row: ReportRow) =>
+    `| ${row.config}${row.category ? ` · ${row.category}` : ''} | ${n(row)} | ${r.metrics.map((m) => cell(row.metrics[m]!, m)).join(' | ')} |`;
+  const out = [
+    `## ${r.protocol} protocol`,
+    '',
+    caption(r),
+    '',
+    head,
+    rule,
+    ...r.rows.map(line),
+    '',
+    `### Paired differences against ${r.reference}`,
+    '',
+    `| configuration − reference | n | ${r.metrics.map((m) => `Δ ${METRIC_LABEL[m] ?? m}`).join(' | ')} |`,
+    rule,
+    ...r.paired.map(
+      (p) =>
+        `| ${p.config} | ${Math.max(...r.metrics.map((m) => p.metrics[m]!.n))} | ${r.metrics.map((m) => pairedCell(p.metrics[m]!, m)).join(' | ')} |`,
+    ),
+  ];
+  if (r.categories.length) {
+    out.push('', '### By category', '', head, rule, ...r.categoryRows.map(line));
+  }
+  out.push('', `*${r.definition}*`, '');
+  return out.join('\n');
+}
+
+const csvQuote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+const num = (x: number | null) => (x === null || !Number.isFinite(x) ? '' : String(x));
+
+function csv(r: DatasetReport): string {
+  const out = ['table,configuration,category,metric,mean,low,high,n,excluded'];
+  for (const row of [...r.rows, ...r.categoryRows]) {
+    for (const m of r.metrics) {
+      const s = row.metrics[m]!;
+      out.push(
+        [
+          'mean',
+          row.config,
+          row.category ?? '',
+          m,
+          num(s.mean),
+          num(s.low),
+          num(s.high),
+          s.n,
+          s.excluded,
+        ]
+          .map((x) => csvQuote(String(x)))
+          .join(','),
+      );
+    }
+  }
+  for (const p of r.paired) {
+    for (const m of r.metrics) {
+      const s = p.metrics[m]!;
+      out.push(
+        [
+          `paired vs ${r.reference}`,
+          p.config,
+          '',
+          m,
+          num(s.mean),
+          num(s.low),
+          num(s.high),
+          s.n,
+          s.excluded,
+        ]
+          .map((x) => csvQuote(String(x)))
+          .join(','),
+      );
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+const texEscape = (s: string) =>
+  s.replace(/([\\_%&#$^{}~])/g, (c) => (c === '\\' ? '\\textbackslash{}' : `\\${c}`));
+const TEX_LABEL: Record<string, string> = {
+  psnr: 'PSNR (dB) $\\uparrow$',
+  ssim: 'SSIM $\\uparrow$',
+  ssimGray7: 'SSIM (gray, 7$\\times$7) $\\uparrow$',
+  lpipsAlex: 'LPIPS-Alex $\\downarrow$',
+  lpipsVgg: 'LPIPS-VGG $\\downarrow$',
+};
+
+function latex(r: DatasetReport): string {
+  const texCell = (s: MeanInterval, m: string) =>
+    s.mean === null
+      ? '--'
+      : s.low === null
+        ? s.mean.toFixed(digits(m))
+        : `${s.mean.toFixed(digits(m))} $\\pm$ ${(s.high! - s.mean).toFixed(digits(m))}`;
+  const rows = r.rows.map(
+    (row) =>
+      `${texEscape(row.config)} & ${r.metrics.map((m) => texCell(row.metrics[m]!, m)).join(' & ')} \\\\`,
+  );
+  const anchorsAt = r.rows.findIndex((row) => row.kind === 'anchor');
+  if (anchorsAt > 0) rows.splice(anchorsAt, 0, '\\midrule');
+  return [
+    '% requires \\usepackage{booktabs}',
+    '\\begin{table}[t]',
+    '\\centering',
+    `\\begin{tabular}{l${'r'.repeat(r.metrics.length)}}`,
+    '\\toprule',
+    `Configuration & ${r.metrics.map((m) => TEX_LABEL[m] ?? texEscape(m)).join(' & ')} \\\\`,
+    '\\midrule',
+    ...rows,
+    '\\bottomrule',
+    '\\end{tabular}',
+    `\\caption{${texEscape(caption(r))} ${texEscape(r.definition)}}`,
+    '\\end{table}',
+    '',
+  ].join('\n');
+}
+
+export type ReportFormat = 'md' | 'csv' | 'tex' | 'json';
+export const REPORT_FORMATS: readonly ReportFormat[] = ['md', 'csv', 'tex', 'json'];
+
+export function renderDatasetReport(r: DatasetReport, format: ReportFormat): string {
+  switch (format) {
+    case 'md':
+      return markdown(r);
+    case 'csv':
+      return csv(r);
+    case 'tex':
+      return latex(r);
+    case 'json':
+      return (
+        JSON.stringify(r, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) +
+        '\n'
+      );
+  }
+}

@@ -1,0 +1,347 @@
+/**
+ * `inbetween eval` / `inbetween report` (issue 19) on the tiny test pack with the real
+ * onnxruntime-node, over a small generated ATD-12K-style dataset: each line's values equal
+ * `inbetween interpolate` + the scoring of the same frames; the report's means and intervals
+ * recomputed here; three shards run as separate processes and merged equal one unsharded run; a
+ * run killed halfway and resumed equals an uninterrupted one with no line twice; bad items are
+ * counted and the run completes; the KDQ protocol's resize and metrics.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mergeRuns, renderDatasetReport, summariseRuns } from '../core/evaluation/datasetReport';
+import type { ResultLine } from '../core/evaluation/datasetRun';
+import { createRgbaImage, resizeImage, type RgbaImage } from '../core/image';
+import { psnr, ssim } from '../core/metrics';
+import { tQuantile975 } from '../core/pairedDifference';
+import { scoreImages } from '../core/scoring';
+import { evaluateDataset, readRun } from './evalDataset';
+import { readPng, writePng } from './nodeRuntime';
+
+const REPO = resolve(import.meta.dirname, '../..');
+const PACK = join(REPO, 'models', 'tiny');
+const CLI = join(REPO, 'bin', 'inbetween.mjs');
+const PLAN = ['--steps', '2', '--variants', 'baseline,lora', '--lora-scales', '0,1'];
+let root: string;
+let data: string;
+
+/** A box moving across a light ground: frame f of clip c. */
+function frame(c: number, f: number, w = 96, h = 64): RgbaImage {
+  const img = createRgbaImage(w, h);
+  const bx = 20 + f * 12 + c * 3;
+  const by = 20 + f * 5;
+  for (let y = 0; y < h; y++)
+    for (let x = 0; x < w; x++) {
+      const k = (y * w + x) * 4;
+      const box = Math.abs(x - bx) < 10 && Math.abs(y - by) < 8;
+      img.data.set(box ? [40 * c, 60, 255 - 40 * c, 255] : [230, 220, 200, 255], k);
+    }
+  return img;
+}
+
+function cli(args: string[]) {
+  const r = spawnSync('node', [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 180_000 });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+/** A run's lines without the timing field, sorted: what two runs of one plan must share. */
+async function linesOf(dir: string): Promise<string[]> {
+  const { lines } = await readRun(dir);
+  return lines.map(({ ms: _ms, ...rest }) => JSON.stringify(rest)).sort();
+}
+
+beforeAll(async () => {
+  root = await mkdtemp(join(tmpdir(), 'eval-'));
+  data = join(root, 'data');
+  for (let c = 0; c < 6; c++) {
+    const dir = join(data, 'test', `${c % 2 ? 'Disney' : 'Japan'}_clip_${c}`);
+    await mkdir(dir, { recursive: true });
+    for (let f = 1; f <= 3; f++) await writePng(join(dir, `frame${f}.png`), frame(c, f));
+  }
+}, 60_000);
+
+afterAll(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+describe('inbetween eval', () => {
+  let lines: ResultLine[];
+
+  beforeAll(async () => {
+    const r = cli([
+      'eval',
+      '--pack',
+      PACK,
+      '--data',
+      data,
+      '--out',
+      join(root, 'full'),
+      ...PLAN,
+      '--quiet',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/wrote 30 result lines for 6 items .* items per minute/);
+    ({ lines } = await readRun(join(root, 'full')));
+  }, 180_000);
+
+  it('writes one line per item × configuration and anchor', () => {
+    expect(lines).toHaveLength(6 * 5);
+    const configs = [...new Set(lines.map((l) => l.config))];
+    expect(configs).toEqual([
+      'variant=baseline;steps=2;seed=1',
+      'variant=lora;lora=0;steps=2;seed=1',
+      'variant=lora;lora=1;steps=2;seed=1',
+      'anchor:blend',
+      'anchor:repeat',
+    ]);
+    expect(lines[0]).toMatchObject({ split: 'test', frames: [{ tau: 0.5 }] });
+  });
+
+  it("scores each item as `inbetween interpolate` and the studio's scoring do", async () => {
+    for (const clip of ['Disney_clip_1', 'Japan_clip_4']) {
+      const dir = join(data, 'test', clip);
+      const out = join(root, `interp-${clip}`);
+      const args = ['interpolate', '--pack', PACK, '--start', join(dir, 'frame1.png')];
+      args.push('--end', join(dir, 'frame3.png'), '--out', out, '--frames', '1', '--steps', '2');
+      const r = cli([...args, '--seed', '1', '--variant', 'lora', '--lora-scale', '1']);
+      expect(r.code, r.err).toBe(0);
+      const s = await scoreImages(
+        await readPng(join(dir, 'frame2.png')),
+        await readPng(join(out, 'frame_01.png')),
+      );
+      const line = lines.find(
+        (l) => l.item === `test/${clip}` && l.config === 'variant=lora;lora=1;steps=2;seed=1',
+      )!;
+      expect(line.metrics['psnr']).toBe(s.psnr);
+      expect(line.metrics['ssim']).toBe(s.ssim);
+    }
+  }, 120_000);
+
+  it("reports means and 95% intervals that equal the lines' own", async () => {
+    const report = summariseRuns(mergeRuns([await readRun(join(root, 'full'))]));
+    for (const row of report.rows) {
+      const v = lines.filter((l) => l.config === row.config).map((l) => l.metrics['psnr']!);
+      const mean = v.reduce((a, b) => a + b, 0) / v.length;
+      const sd = Math.sqrt(v.reduce((a, b) => a + (b - mean) ** 2, 0) / (v.length - 1));
+      const half = tQuantile975(v.length - 1) * (sd / Math.sqrt(v.length));
+      expect(row.metrics['psnr']!.mean).toBeCloseTo(mean, 10);
+      expect(row.metrics['psnr']!.high! - row.metrics['psnr']!.mean!).toBeCloseTo(half, 10);
+    }
+    const blend = report.paired.find((p) => p.config === 'anchor:blend')!.metrics['psnr']!;
+    const diffs = [
+      'Disney_clip_1',
+      'Disney_clip_3',
+      'Disney_clip_5',
+      'Japan_clip_0',
+      'Japan_clip_2',
+      'Japan_clip_4',
+    ].map(
+      (c) =>
+        lines.find((l) => l.item === `test/${c}` && l.config === 'anchor:blend')!.metrics['psnr']! -
+        lines.find((l) => l.item === `test/${c}` && l.config === report.reference)!.metrics[
+          'psnr'
+        ]!,
+    );
+    expect(blend.mean).toBeCloseTo(diffs.reduce((a, b) => a + b, 0) / 6, 10);
+    expect(report.categories).toEqual(['Disney', 'Japan']);
+    const md = renderDatasetReport(report, 'md');
+    expect(md).toContain(
+      `| anchor:blend | 6 | ${report.rows.find((r) => r.config === 'anchor:blend')!.metrics['psnr']!.mean!.toFixed(2)} ± `,
+    );
+    expect(renderDatasetReport(report, 'tex')).toMatch(
+      /\\toprule[\s\S]*\\midrule[\s\S]*anchor:blend[\s\S]*\\bottomrule/,
+    );
+    const csv = renderDatasetReport(report, 'csv').trim().split('\n');
+    expect(csv[0]).toBe('table,configuration,category,metric,mean,low,high,n,excluded');
+    expect(csv).toHaveLength(1 + (5 + 10) * 3 + 4 * 3);
+    expect(JSON.parse(renderDatasetReport(report, 'json')).rows).toHaveLength(5);
+  });
+
+  it('three shards run as separate processes merge to the unsharded run exactly', async () => {
+    const dirs = [0, 1, 2].map((i) => join(root, `shard${i}`));
+    const runs = dirs.map(
+      (dir, i) =>
+        new Promise<number | null>((done) => {
+          const p = spawn(
+            'node',
+            [
+              CLI,
+              'eval',
+              '--pack',
+              PACK,
+              '--data',
+              data,
+              '--out',
+              dir,
+              ...PLAN,
+              '--shard',
+              `${i}/3`,
+              '--quiet',
+            ],
+            { cwd: REPO },
+          );
+          p.on('exit', done);
+        }),
+    );
+    expect(await Promise.all(runs)).toEqual([0, 0, 0]);
+    const all = (await Promise.all(dirs.map(linesOf))).flat().sort();
+    expect(all).toEqual(await linesOf(join(root, 'full')));
+    const merged = mergeRuns(await Promise.all(dirs.map((d) => readRun(d))));
+    expect(merged.missing).toEqual([]);
+    const full = summariseRuns(mergeRuns([await readRun(join(root, 'full'))]));
+    expect(renderDatasetReport(summariseRuns(merged), 'json')).toBe(
+      renderDatasetReport(full, 'json'),
+    );
+    // One shard alone is incomplete, and the report command says so.
+    const r = cli(['report', dirs[0]!, dirs[1]!, '--format', 'csv']);
+    expect(r.code).toBe(1);
+    expect(r.err).toMatch(/incomplete: shard 2\/3 missing/);
+    expect(cli(['report', ...dirs, '--format', 'md']).code).toBe(0);
+  }, 240_000);
+
+  it('a run killed halfway and resumed equals an uninterrupted run, with no line twice', async () => {
+    const dir = join(root, 'killed');
+    const p = spawn(
+      'node',
+      [CLI, 'eval', '--pack', PACK, '--data', data, '--out', dir, ...PLAN, '--quiet'],
+      { cwd: REPO },
+    );
+    const results = join(dir, 'results.jsonl');
+    await new Promise<void>((done, fail) => {
+      const timer = setInterval(() => {
+        const n = existsSync(results) ? readFileSync(results, 'utf8').split('\n').length - 1 : 0;
+        if (n >= 12) {
+          clearInterval(timer);
+          p.kill('SIGKILL');
+          done();
+        }
+      }, 20);
+      p.on('exit', () => {
+        clearInterval(timer);
+        fail(new Error('the run finished before it could be killed'));
+      });
+    });
+    await new Promise((r) => p.on('exit', r));
+    const before = readFileSync(results, 'utf8').split('\n').filter(Boolean).length;
+    expect(before).toBeLessThan(30);
+    // A kill mid-line leaves a partial last line: simulate one on top.
+    await writeFile(results, readFileSync(results, 'utf8') + '{"item":"test/Jap');
+    expect(
+      cli(['eval', '--pack', PACK, '--data', data, '--out', dir, ...PLAN, '--quiet']).err,
+    ).toMatch(/already holds a run .* --resume/);
+    const r = cli([
+      'eval',
+      '--pack',
+      PACK,
+      '--data',
+      data,
+      '--out',
+      dir,
+      ...PLAN,
+      '--resume',
+      '--quiet',
+    ]);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(new RegExp(`wrote ${30 - before} result lines`));
+    const after = await linesOf(dir);
+    expect(new Set(after).size).toBe(after.length);
+    expect(after).toEqual(await linesOf(join(root, 'full')));
+    // Another plan cannot resume into it.
+    const other = cli([
+      'eval',
+      '--pack',
+      PACK,
+      '--data',
+      data,
+      '--out',
+      dir,
+      '--steps',
+      '3',
+      '--resume',
+    ]);
+    expect(other.err).toMatch(/holds another run/);
+  }, 240_000);
+});
+
+describe('bad datasets', () => {
+  it('counts missing frames, mixed sizes, non-images and a symlink loop, and completes', async () => {
+    const bad = join(root, 'bad');
+    for (let c = 0; c < 2; c++) {
+      const dir = join(bad, `ok_${c}`);
+      await mkdir(dir, { recursive: true });
+      for (let f = 1; f <= 3; f++) await writePng(join(dir, `frame${f}.png`), frame(c, f));
+    }
+    await mkdir(join(bad, 'missing'));
+    await writePng(join(bad, 'missing', 'frame1.png'), frame(0, 1));
+    await mkdir(join(bad, 'sizes'));
+    for (let f = 1; f <= 3; f++)
+      await writePng(join(bad, 'sizes', `frame${f}.png`), frame(0, f, f === 2 ? 64 : 96));
+    await mkdir(join(bad, 'text'));
+    for (const f of [1, 3]) await writePng(join(bad, 'text', `frame${f}.png`), frame(0, f));
+    await writeFile(join(bad, 'text', 'frame2.png'), 'not an image');
+    await symlink(bad, join(bad, 'loop'));
+    const s = await evaluateDataset({
+      pack: PACK,
+      data: bad,
+      out: join(root, 'bad-out'),
+      steps: [2],
+      variants: ['baseline'],
+    });
+    expect(s.written).toBe(2 * 3);
+    expect(s.itemProblems).toBe(2);
+    expect(s.info.datasetProblems.map((p) => p.id)).toEqual(['loop', 'missing']);
+    const problems = (await readFile(join(root, 'bad-out', 'problems.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(problems).toEqual([
+      {
+        item: 'sizes',
+        message:
+          'sizes differ within the item: frame1.png 96×64, frame2.png 64×64, frame3.png 96×64',
+      },
+      { item: 'text', message: expect.stringMatching(/^text\/frame2\.png is not an image file/) },
+    ]);
+    const report = summariseRuns(mergeRuns([await readRun(join(root, 'bad-out'))]));
+    expect(report).toMatchObject({ items: 2, problems: 4 });
+    await mkdir(join(root, 'empty'));
+    const empty = await evaluateDataset({
+      pack: PACK,
+      data: join(root, 'empty'),
+      out: join(root, 'empty-out'),
+      steps: [2],
+    });
+    expect(empty).toMatchObject({ written: 0, itemProblems: 0 });
+  }, 120_000);
+});
+
+describe('the ToonCrafter-KDQ protocol', () => {
+  it('resizes every frame to 512×320 and scores PSNR and gray 7×7 SSIM there', async () => {
+    const out = join(root, 'kdq');
+    await evaluateDataset({
+      pack: PACK,
+      data,
+      out,
+      protocol: 'kdq',
+      steps: [2],
+      variants: ['baseline'],
+      split: 'test',
+    });
+    const { lines, info } = await readRun(out);
+    expect(info.protocol).toBe('kdq');
+    const repeat = lines.find(
+      (l) => l.item === 'test/Japan_clip_2' && l.config === 'anchor:repeat',
+    )!;
+    const gt = resizeImage(frame(2, 2), 512, 320);
+    const start = resizeImage(frame(2, 1), 512, 320);
+    expect(repeat.metrics).toEqual({
+      psnr: psnr(gt, start),
+      ssimGray7: ssim(gt, start, { channel: 'gray', window: 'uniform7' }),
+      lpipsVgg: null,
+    });
+    expect(repeat.unavailable?.['lpipsVgg']).toMatch(/not computed/);
+  }, 120_000);
+});
