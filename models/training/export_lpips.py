@@ -57,20 +57,55 @@ VERSION = "0.1"
 SHIFT = (-0.030, -0.088, -0.188)
 SCALE = (0.458, 0.448, 0.450)
 EPS = 1e-10
-CHANNELS = {"alex": [64, 192, 384, 256, 256], "squeeze": [64, 128, 256, 384, 384, 512, 512]}
+CHANNELS = {
+    "alex": [64, 192, 384, 256, 256],
+    "squeeze": [64, 128, 256, 384, 384, 512, 512],
+    "vgg": [64, 128, 256, 512, 512],
+}
 # Index of the last module of each official slice in torchvision's `features`.
-TAPS = {"alex": [1, 4, 7, 9, 11], "squeeze": [1, 4, 7, 9, 10, 11, 12]}
+TAPS = {"alex": [1, 4, 7, 9, 11], "squeeze": [1, 4, 7, 9, 10, 11, 12], "vgg": [3, 8, 15, 22, 29]}
 # Smallest input side each backbone accepts (every pooling stage needs an output pixel).
-MIN_SIDE = {"alex": 31, "squeeze": 17}
+MIN_SIDE = {"alex": 31, "squeeze": 17, "vgg": 16}
 BACKBONE_NAMES = {
     "alex": "AlexNet (torchvision alexnet features)",
     "squeeze": "SqueezeNet 1.1 (torchvision squeezenet1_1 features)",
+    "vgg": "VGG-16 (torchvision vgg16 features)",
 }
-DEFAULT_WEIGHTS = {b: SHARED_LPIPS / f"lpips_{b}_v0.1.safetensors" for b in CHANNELS}
+DEFAULT_WEIGHTS = {b: SHARED_LPIPS / f"lpips_{b}_v0.1.safetensors" for b in ("alex", "squeeze")}
 OFFICIAL_FILES = {
     "alex": ("alex.pth", "alexnet-owt-7be5be79.pth"),
     "squeeze": ("squeeze.pth", "squeezenet1_1-b8a52dc0.pth"),
+    "vgg": ("vgg.pth", "vgg16-397923af.pth"),
 }
+# LPIPS-VGG (the metric ToonCrafter's research reported) needs torchvision's ImageNet VGG-16, which these
+# machines do not have: found in the user's torch hub cache (where torchvision.models.vgg16(weights=...)
+# puts it) or given with --vgg-weights; its linear layers are the lpips package's vgg.pth.
+VGG_BACKBONE = OFFICIAL_FILES["vgg"][1]
+
+
+def torch_hub_checkpoints() -> Path:
+    """torchvision's download folder: $TORCH_HOME/hub/checkpoints (default ~/.cache/torch)."""
+    import os
+
+    home = os.environ.get("TORCH_HOME") or os.path.join(os.environ.get("XDG_CACHE_HOME", "~/.cache"), "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints"
+
+
+def default_vgg_weights() -> list[Path] | str:
+    """The official files where they usually are, or a sentence saying what is missing and how to get it."""
+    linear = SHARED_LPIPS / "vgg_v0.1.pth"  # the lpips package's vgg.pth, as ../shared names it
+    backbone = torch_hub_checkpoints() / VGG_BACKBONE
+    missing = [str(p) for p in (linear, backbone) if not p.is_file()]
+    if missing:
+        return (
+            f"LPIPS-VGG not built: {' and '.join(missing)} not found. It needs torchvision's ImageNet VGG-16 "
+            f"({VGG_BACKBONE}, downloaded by torchvision.models.vgg16(weights='IMAGENET1K_V1') into "
+            f"{torch_hub_checkpoints()}, or from https://download.pytorch.org/models/{VGG_BACKBONE}) and the lpips "
+            "package's lpips/weights/v0.1/vgg.pth; pass both with --vgg-weights."
+        )
+    return [linear, backbone]
+
+
 INPUTS = {"imageA": "in0", "imageB": "in1"}
 OUTPUTS = {"distance": "distance", "distanceMap": "distance_map"}
 LICENSE_FILE = "../shared/data/lpips/LICENSE.PerceptualSimilarity"
@@ -243,7 +278,17 @@ def backbone_features(backbone: str) -> nn.Sequential:
             Fire(384, 64, 256, 256),
             Fire(512, 64, 256, 256),
         )
-    raise ValueError(f"unknown LPIPS backbone {backbone!r} (alex or squeeze)")
+    if backbone == "vgg":
+        layers: list[nn.Module] = []
+        c = 3
+        for v in (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512):
+            if v == "M":
+                layers.append(nn.MaxPool2d(2, 2))
+            else:
+                layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU()]
+                c = v
+        return nn.Sequential(*layers)  # index 29 is relu5_3, LPIPS's last tap
+    raise ValueError(f"unknown LPIPS backbone {backbone!r} (alex, squeeze or vgg)")
 
 
 def normalize_tensor(x: torch.Tensor, eps: float = EPS) -> torch.Tensor:
@@ -388,7 +433,7 @@ def export_all(out: Path, weights: dict[str, list[Path]]) -> dict:
         "formatVersion": 1,
         "version": VERSION,
         "opset": OPSET,
-        "default": "alex",
+        "default": "alex" if "alex" in graphs else next(iter(graphs)),
         "valueRange": [-1, 1],
         "inputMapping": "x / 127.5 - 1 for an 8-bit value x (lpips.im2tensor: image / (255/2) - 1); "
         "RGB only, alpha ignored; no resizing",
@@ -438,9 +483,25 @@ def main(argv: list[str] | None = None) -> int:
         help="lpips_squeeze_v0.1.safetensors, or squeeze.pth + squeezenet1_1-b8a52dc0.pth "
         f"(default {DEFAULT_WEIGHTS['squeeze']})",
     )
+    ap.add_argument(
+        "--vgg-weights",
+        type=Path,
+        nargs="+",
+        metavar="FILE",
+        help=f"vgg.pth + {VGG_BACKBONE} (default: ../shared/data/lpips/vgg_v0.1.pth and torchvision's cache, "
+        "when both are there; otherwise LPIPS-VGG is skipped with a message)",
+    )
     ap.add_argument("--only", choices=sorted(CHANNELS), help="build one backbone only")
     args = ap.parse_args(argv)
     weights = {}
+    if args.only in (None, "vgg"):
+        found = args.vgg_weights or default_vgg_weights()
+        if isinstance(found, str):
+            print(found, file=sys.stderr)
+            if args.only == "vgg":
+                return 2
+        else:
+            weights["vgg"] = found
     for backbone in ("alex", "squeeze"):
         if args.only and args.only != backbone:
             continue

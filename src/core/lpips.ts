@@ -3,14 +3,19 @@
  * models/training/export_lpips.py, on any runtime behind `GraphRunner` (onnxruntime-web in the
  * worker, onnxruntime-node in the CLI and tests). Convention (docs/metrics.md): RGB of the 8-bit
  * images mapped to [-1, 1] as x / 127.5 − 1 — `lpips.im2tensor` exactly — alpha ignored, no
- * resizing; AlexNet is the default backbone, SqueezeNet the light one.
+ * resizing; AlexNet is the default backbone, SqueezeNet the light one, VGG-16 the one the
+ * ToonCrafter research reported (dataset evaluations under its protocol; built only where
+ * torchvision's VGG-16 weights are at hand).
  */
 import { z } from 'zod';
 import type { FloatTensor, GraphRunner } from './graph';
 import { assertRgbaImage, type RgbaImage } from './image';
 import { packFileName } from './manifest';
 
+/** The backbones the studio's scoring reports (METRIC_NAMES: lpipsAlex, lpipsSqueeze). */
 export type LpipsBackbone = 'alex' | 'squeeze';
+/** Every backbone an LPIPS folder may hold: also VGG-16, for dataset evaluations. */
+export type LpipsGraphBackbone = LpipsBackbone | 'vgg';
 
 /** Tensor names of the exported graphs (role → name, as in the manifest). */
 export const LPIPS_INPUTS = { imageA: 'in0', imageB: 'in1' } as const;
@@ -21,7 +26,11 @@ export const LPIPS_OUTPUTS = { distance: 'distance', distanceMap: 'distance_map'
  * output pixel. ONNX Runtime does not always refuse smaller inputs (AlexNet at 30 px returns a
  * meaningless number), so `computeLpips` checks before running.
  */
-export const LPIPS_MIN_SIDE: Readonly<Record<LpipsBackbone, number>> = { alex: 31, squeeze: 17 };
+export const LPIPS_MIN_SIDE: Readonly<Record<LpipsGraphBackbone, number>> = {
+  alex: 31,
+  squeeze: 17,
+  vgg: 16,
+};
 
 /** x / 127.5 − 1 for every 8-bit value, rounded to float32 once (as the reference's tensor is). */
 const TO_UNIT = Float32Array.from({ length: 256 }, (_, x) => x / 127.5 - 1);
@@ -126,7 +135,7 @@ const lpipsGraphSchema = z.object({
   file: packFileName,
   sizeBytes: z.number().int().positive(),
   sha256,
-  backbone: z.enum(['alex', 'squeeze']),
+  backbone: z.enum(['alex', 'squeeze', 'vgg']),
   version: z.literal('0.1'),
   inputs: z.strictObject({ imageA: z.string().min(1), imageB: z.string().min(1) }),
   outputs: z.strictObject({ distance: z.string().min(1), distanceMap: z.string().min(1) }),
@@ -138,11 +147,15 @@ export const lpipsManifestSchema = z.object({
   format: z.literal('lpips-onnx'),
   formatVersion: z.literal(1),
   version: z.literal('0.1'),
-  default: z.enum(['alex', 'squeeze']),
+  default: z.enum(['alex', 'squeeze', 'vgg']),
   exporter: z.object({ sha256 }).optional(),
   graphs: z
-    .object({ alex: lpipsGraphSchema.optional(), squeeze: lpipsGraphSchema.optional() })
-    .refine((g) => g.alex || g.squeeze, 'must describe at least one graph'),
+    .object({
+      alex: lpipsGraphSchema.optional(),
+      squeeze: lpipsGraphSchema.optional(),
+      vgg: lpipsGraphSchema.optional(),
+    })
+    .refine((g) => g.alex || g.squeeze || g.vgg, 'must describe at least one graph'),
 });
 
 export type LpipsManifest = z.infer<typeof lpipsManifestSchema>;

@@ -37,6 +37,7 @@ import {
 import { flowWarpInbetween } from '../core/flowWarp';
 import { createRgbaImage, resizeImage, type FitMode, type RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
+import { computeLpips } from '../core/lpips';
 import { psnr, ssim } from '../core/metrics';
 import {
   interpolate,
@@ -52,6 +53,8 @@ import {
   loadVariantGraphs,
   readPackManifest,
   releaseVariantGraphs,
+  type LoadedLpipsGraph,
+  type LpipsGraphs,
 } from './nodeRuntime';
 import { lpipsScoringOptions } from './score';
 
@@ -194,20 +197,21 @@ export async function evaluateDataset(opts: EvalOptions): Promise<EvalSummary> {
   // Sessions for the variants the plan uses, LPIPS for the protocol's metric.
   const variants = new Map<string, Awaited<ReturnType<typeof loadVariantGraphs>>>();
   let scoring: ScoringOptions = {};
+  let lpips: LpipsGraphs | null = null;
   if (todo.length > 0) {
     for (const v of new Set(configs.map((c) => c.variant)))
       variants.set(v, await loadVariantGraphs(opts.pack, manifest, v, opts.threads));
+    const lpipsDir = opts.lpips ?? resolve(import.meta.dirname, '../../models/lpips');
+    lpips = await loadLpipsGraphs(lpipsDir, opts.threads);
     if (protocolId === 'studio') {
-      const lpips = await loadLpipsGraphs(
-        opts.lpips ?? resolve(import.meta.dirname, '../../models/lpips'),
-        opts.threads,
-      );
       scoring = lpipsScoringOptions(lpips);
       if (!lpips.available) log(`LPIPS is not measured: ${scoring.lpipsMissing?.('alex') ?? ''}`);
-    } else {
-      log('LPIPS-VGG is not computed by this studio version: its column is —.');
+    } else if (!(lpips.available && lpips.graphs.vgg)) {
+      scoring = { lpipsMissing: () => vggMissing(lpipsDir) };
+      log(`LPIPS-VGG is not measured (its column is —): ${vggMissing(lpipsDir)}`);
     }
   }
+  const vgg = lpips?.available ? (lpips.graphs.vgg ?? null) : null;
 
   let written = 0;
   let itemProblems = 0;
@@ -253,7 +257,7 @@ export async function evaluateDataset(opts: EvalOptions): Promise<EvalSummary> {
         encodedBy.set(c.variant, r.encoded);
         const frames = r.frames.map((f) => restoreFrame(f, prepare().plan, loaded.start));
         emit(
-          await scoreLine(item, c.id, frames, loaded, protocolId, scoring, {
+          await scoreLine(item, c.id, frames, loaded, protocolId, scoring, vgg, {
             ms: r.ms,
             picked: r.picked,
           }),
@@ -286,13 +290,19 @@ export async function evaluateDataset(opts: EvalOptions): Promise<EvalSummary> {
             restoreFrame(flowWarpInbetween(p.start, p.end, enc!.motion!, t), p.plan, loaded.start),
           );
         }
-        emit(await scoreLine(item, a, frames, loaded, protocolId, scoring, {}));
+        emit(await scoreLine(item, a, frames, loaded, protocolId, scoring, vgg, {}));
       }
     }
   } finally {
     for (const v of variants.values()) await releaseVariantGraphs(v.graphs);
+    if (lpips?.available) for (const g of Object.values(lpips.graphs)) await g.runner.release();
   }
   return { info, written, skipped: items.length - todo.length, itemProblems };
+}
+
+/** Why LPIPS-VGG has no value, and how to build its graph. */
+function vggMissing(dir: string): string {
+  return `no LPIPS-VGG graph in ${dir}: build it with /usr/bin/python3 models/training/export_lpips.py --vgg-weights vgg.pth vgg16-397923af.pth (torchvision's ImageNet VGG-16; docs/metrics.md)`;
 }
 
 /** KDQ: every frame resized (non-uniformly) to 512×320. */
@@ -348,6 +358,7 @@ async function scoreLine(
   loaded: LoadedItem,
   protocol: ProtocolId,
   scoring: ScoringOptions,
+  vgg: LoadedLpipsGraph | null,
   extra: { ms?: number; picked?: string },
 ): Promise<ResultLine> {
   const names = PROTOCOLS[protocol].metrics;
@@ -369,13 +380,16 @@ async function scoreLine(
         metrics: { psnr: s.psnr, ssim: s.ssim, lpipsAlex: s.lpipsAlex },
       });
     } else {
-      unavailable['lpipsVgg'] = 'LPIPS-VGG is not computed by this studio version.';
+      if (!vgg) unavailable['lpipsVgg'] = scoring.lpipsMissing?.('alex') ?? 'no LPIPS-VGG graph';
+      const lpipsVgg = vgg
+        ? (await computeLpips(vgg.runner, truth, frame, { minSide: vgg.spec.minSide })).distance
+        : null;
       scored.push({
         tau: item.tau[i]!,
         metrics: {
           psnr: psnr(truth, frame),
           ssimGray7: ssim(truth, frame, { channel: 'gray', window: 'uniform7' }),
-          lpipsVgg: null,
+          lpipsVgg,
         },
       });
     }

@@ -21,7 +21,7 @@ import type { RgbaImage } from '../core/image';
 import { checkImageFile, formatName } from '../core/imageHeader';
 import {
   parseLpipsManifest,
-  type LpipsBackbone,
+  type LpipsGraphBackbone,
   type LpipsGraphSpec,
   type LpipsManifest,
 } from '../core/lpips';
@@ -206,7 +206,7 @@ export type LpipsGraphs =
       /** Absolute path of the folder. */
       dir: string;
       manifest: LpipsManifest;
-      graphs: Partial<Record<LpipsBackbone, LoadedLpipsGraph>>;
+      graphs: Partial<Record<LpipsGraphBackbone, LoadedLpipsGraph>>;
     }
   | { available: false; dir: string };
 
@@ -234,9 +234,9 @@ export async function loadLpipsGraphs(dir: string, threads?: number): Promise<Lp
   } catch (e) {
     throw new Error(`${(e as Error).message.split('\n')[0]} (in ${root})`, { cause: e });
   }
-  const graphs: Partial<Record<LpipsBackbone, LoadedLpipsGraph>> = {};
+  const graphs: Partial<Record<LpipsGraphBackbone, LoadedLpipsGraph>> = {};
   try {
-    for (const backbone of ['alex', 'squeeze'] as const) {
+    for (const backbone of ['alex', 'squeeze', 'vgg'] as const) {
       const spec = manifest.graphs[backbone];
       if (!spec) continue;
       const what = `the LPIPS ${backbone} graph (${spec.file} in ${root})`;

@@ -59,6 +59,11 @@ def built(tmp_path_factory) -> Path:
     return out
 
 
+def load_array(img: np.ndarray) -> np.ndarray:
+    """8-bit RGB [H, W, 3] -> [1, 3, H, W] float32 in [-1, 1], as lpips.im2tensor."""
+    return (img / (255.0 / 2.0) - 1.0).astype(np.float32).transpose(2, 0, 1)[None].copy()
+
+
 def load_image(rel: str) -> np.ndarray:
     """[1, 3, H, W] float32 in [-1, 1]: lpips.im2tensor(image) = image / (255 / 2) - 1."""
     img = np.asarray(Image.open(SHARED / rel).convert("RGB"))
@@ -242,3 +247,72 @@ def test_safetensors_reader_rejects_bad_files(tmp_path):
     t = ex.read_safetensors(good)
     assert t["x"].tolist() == [[1.5, -2.0], [3.0, 0.25]]
     assert t["h"].dtype == torch.float32 and t["h"].tolist() == [1.0, 2.0]
+
+
+def test_lpips_vgg_matches_pytorch_with_the_official_linear_layers(tmp_path):
+    """LPIPS-VGG, the research's metric: torchvision's ImageNet VGG-16 is not on these machines, so the
+    backbone here is a seeded random VGG-16 saved under torchvision's names; the linear layers are the
+    official vgg_v0.1.pth. The graph must equal the official forward built from the same weights."""
+    linear = LPIPS_DIR / "vgg_v0.1.pth"
+    if not linear.is_file():
+        pytest.fail(f"LPIPS test data missing: {linear}", pytrace=False)
+    torch.manual_seed(3)
+    features = ex.backbone_features("vgg")
+    backbone = tmp_path / ex.VGG_BACKBONE
+    state = {f"features.{k}": v for k, v in features.state_dict().items()}
+    torch.save({**state, "classifier.0.weight": torch.zeros(4, 4)}, backbone)
+    out = tmp_path / "lpips"
+    cmd = [sys.executable, str(SCRIPT), "--out", str(out), "--only", "vgg", "--vgg-weights", str(linear), str(backbone)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    manifest = json.loads((out / "manifest.json").read_text())
+    g = manifest["graphs"]["vgg"]
+    assert (g["backbone"], g["minSide"], g["layers"], manifest["default"]) == ("vgg", 16, 5, "vgg")
+    model = ex.build_model("vgg", [linear, backbone])
+    official = torch.load(str(linear), map_location="cpu")
+    assert torch.equal(model.lin3.weight, official["lin3.model.1.weight"])
+    gen = torch.Generator().manual_seed(5)
+    in0 = torch.rand(1, 3, 40, 56, generator=gen) * 2 - 1
+    in1 = (in0 + 0.3 * torch.randn(1, 3, 40, 56, generator=gen)).clamp(-1, 1)
+    got = run_onnx(out / g["file"], {"in0": in0.numpy(), "in1": in1.numpy()})
+    with torch.no_grad():
+        want = official_forward(model, in0, in1, spatial=False).reshape(1).numpy()
+        want_map = official_forward(model, in0, in1, spatial=True).numpy()
+    assert want[0] > 1e-3
+    assert abs(got["distance"][0] - want[0]) < 1e-5 * max(1.0, abs(want[0]))
+    assert np.abs(got["distance_map"] - want_map).max() < TOL
+
+    # The studio's dataset evaluation (ToonCrafter-KDQ protocol) scores LPIPS-VGG with this graph: on
+    # 512×320 frames (so KDQ's resize changes nothing) the repeated-frame anchor's value is this
+    # network's distance between the ground truth and the start keyframe.
+    gen = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:320, 0:512]
+    frames = []
+    for k in range(3):
+        base = np.stack([np.sin(xx / (40 + 9 * k)), np.cos(yy / (30 + 5 * k)), np.sin((xx + yy) / 70)], -1)
+        frames.append(np.clip((base * 0.5 + 0.5) * 255 + gen.normal(0, 6, base.shape), 0, 255).astype(np.uint8))
+    clip = tmp_path / "data" / "clip_1"
+    clip.mkdir(parents=True)
+    for k, f in enumerate(frames):
+        Image.fromarray(f).save(clip / f"frame{k + 1}.png")
+    run = tmp_path / "run"
+    cmd = ["node", "bin/inbetween.mjs", "eval", "--pack", "models/tiny", "--data", str(tmp_path / "data")]
+    cmd += ["--out", str(run), "--protocol", "kdq", "--lpips", str(out), "--steps", "1", "--variants", "baseline"]
+    proc = subprocess.run(cmd + ["--quiet"], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    lines = [json.loads(x) for x in (run / "results.jsonl").read_text().splitlines()]
+    repeat = next(x for x in lines if x["config"] == "anchor:repeat")
+    gt, start = (torch.from_numpy(load_array(f)) for f in (frames[1], frames[0]))
+    with torch.no_grad():
+        want = float(official_forward(model, gt, start, spatial=False).reshape(()))
+    assert abs(repeat["metrics"]["lpipsVgg"] - want) < TOL, (repeat["metrics"], want)
+    assert all(x["metrics"]["lpipsVgg"] is not None for x in lines)
+
+
+def test_lpips_vgg_without_its_backbone_says_how_to_get_it(tmp_path):
+    env = {**__import__("os").environ, "TORCH_HOME": str(tmp_path / "torch")}
+    cmd = [sys.executable, str(SCRIPT), "--out", str(tmp_path / "o"), "--only", "vgg"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env)
+    assert proc.returncode == 2
+    assert "LPIPS-VGG not built" in proc.stderr and "vgg16-397923af.pth" in proc.stderr
+    assert "--vgg-weights" in proc.stderr

@@ -36,7 +36,7 @@ export const PROTOCOLS: Readonly<Record<ProtocolId, Protocol>> = {
     label: 'ToonCrafter-KDQ',
     metrics: ['psnr', 'ssimGray7', 'lpipsVgg'],
     definition:
-      "ToonCrafter-KDQ protocol (the research's own evaluation): every frame resized non-uniformly to 512×320 before the model and before scoring; the prediction is the in-between at τ = ½ (clip packs: clip frame T/2, frame 8 of 16 at τ = 8/15); PSNR on uint8 RGB, SSIM with scikit-image's defaults (7×7 uniform window, sample covariances) on OpenCV's grayscale, LPIPS v0.1 VGG on [-1, 1] inputs (not computed by this studio version: reported as —). Triplets only.",
+      "ToonCrafter-KDQ protocol (the research's own evaluation): every frame resized non-uniformly to 512×320 before the model and before scoring; the prediction is the in-between at τ = ½ (clip packs: clip frame T/2, frame 8 of 16 at τ = 8/15); PSNR on uint8 RGB, SSIM with scikit-image's defaults (7×7 uniform window, sample covariances) on OpenCV's grayscale, LPIPS v0.1 VGG on [-1, 1] inputs (— where the LPIPS-VGG graph is not built: it needs torchvision's ImageNet VGG-16). Triplets only.",
   },
 };
 
