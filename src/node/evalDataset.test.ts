@@ -18,8 +18,10 @@ import { createRgbaImage, resizeImage, type RgbaImage } from '../core/image';
 import { psnr, ssim } from '../core/metrics';
 import { tQuantile975 } from '../core/pairedDifference';
 import { scoreImages } from '../core/scoring';
-import { evaluateDataset, readRun } from './evalDataset';
-import { readPng, writePng } from './nodeRuntime';
+import { computeLpips } from '../core/lpips';
+import { prepareLpipsGraphs } from '../testing/lpipsFixture';
+import { evaluateDataset, readRun, temporalMetrics } from './evalDataset';
+import { loadLpipsGraphs, readPng, writePng } from './nodeRuntime';
 
 const REPO = resolve(import.meta.dirname, '../..');
 const PACK = join(REPO, 'models', 'tiny');
@@ -316,6 +318,64 @@ describe('bad datasets', () => {
     });
     expect(empty).toMatchObject({ written: 0, itemProblems: 0 });
   }, 120_000);
+});
+
+describe('sequences with several in-betweens', () => {
+  it('score each frame and add frame-to-frame SSIM of the prediction and of the truth', async () => {
+    const seq = join(root, 'seq');
+    await mkdir(join(seq, 'shot'), { recursive: true });
+    for (let f = 0; f < 7; f++) await writePng(join(seq, 'shot', `f${f + 1}.png`), frame(1, f));
+    const out = join(root, 'seq-out');
+    const s = await evaluateDataset({
+      pack: PACK,
+      data: seq,
+      out,
+      sequence: { keyframesEvery: 3 },
+      steps: [2],
+      variants: ['baseline'],
+    });
+    expect(s.written).toBe(2 * 3);
+    const { lines } = await readRun(out);
+    const repeat = lines.find((l) => l.item === 'shot#4-7' && l.config === 'anchor:repeat')!;
+    expect(repeat.frames.map((f) => f.tau)).toEqual([1 / 3, 2 / 3]);
+    const [f4, f5, f6, f7] = [3, 4, 5, 6].map((f) => frame(1, f));
+    expect(repeat.metrics['ssimF2F']).toBeCloseTo((2 + ssim(f4!, f7!)) / 3, 12);
+    expect(repeat.metrics['ssimF2FTruth']).toBeCloseTo(
+      (ssim(f4!, f5!) + ssim(f5!, f6!) + ssim(f6!, f7!)) / 3,
+      12,
+    );
+    expect(repeat.metrics['psnr']).toBeCloseTo((psnr(f5!, f4!) + psnr(f6!, f4!)) / 2, 12);
+    const report = summariseRuns(mergeRuns([await readRun(out)]));
+    expect(report.metrics).toEqual(['psnr', 'ssim', 'lpipsAlex', 'ssimF2F', 'ssimF2FTruth', 'tLP']);
+    expect(renderDatasetReport(report, 'md')).toContain('| F2F SSIM | F2F SSIM (truth) | tLP ↓ |');
+  }, 120_000);
+
+  it("tLP is TecoGAN's mean |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex", async () => {
+    const graphs = prepareLpipsGraphs();
+    const lpips = await loadLpipsGraphs(graphs.dir, 2);
+    try {
+      if (!lpips.available || !lpips.graphs.alex) throw new Error('no LPIPS-Alex graph');
+      const runner = lpips.graphs.alex.runner;
+      const pred = [0, 2, 2, 3].map((f) => frame(2, f));
+      const truth = [0, 1, 2, 3].map((f) => frame(2, f));
+      const t = await temporalMetrics(pred, truth, runner);
+      let want = 0;
+      for (let i = 1; i < 4; i++) {
+        const a = (await computeLpips(runner, pred[i - 1]!, pred[i]!)).distance;
+        const b = (await computeLpips(runner, truth[i - 1]!, truth[i]!)).distance;
+        want += Math.abs(a - b) / 3;
+      }
+      expect(t.tLP).toBeCloseTo(want, 12);
+      expect(t.tLP).toBeGreaterThan(0);
+      // A prediction equal to the truth has tLP 0 and the truth's frame-to-frame SSIM.
+      const same = await temporalMetrics(truth, truth, runner);
+      expect(same.tLP).toBe(0);
+      expect(same.ssimF2F).toBe(same.ssimF2FTruth);
+    } finally {
+      if (lpips.available) for (const g of Object.values(lpips.graphs)) await g.runner.release();
+      graphs.cleanup();
+    }
+  }, 300_000);
 });
 
 describe('the ToonCrafter-KDQ protocol', () => {

@@ -37,8 +37,9 @@ import {
 import { flowWarpInbetween } from '../core/flowWarp';
 import { createRgbaImage, resizeImage, type FitMode, type RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
+import type { GraphRunner } from '../core/graph';
 import { computeLpips } from '../core/lpips';
-import { psnr, ssim } from '../core/metrics';
+import { psnr, ssim, SSIM_WINDOW } from '../core/metrics';
 import {
   interpolate,
   prepareKeyframes,
@@ -394,16 +395,61 @@ async function scoreLine(
       });
     }
   }
+  const metrics = itemMetrics(scored, names);
+  const { width: w, height: h } = loaded.start;
+  if (protocol === 'studio' && frames.length >= 2 && w >= SSIM_WINDOW && h >= SSIM_WINDOW) {
+    const alex = scoring.lpips?.alex;
+    const fits = alex && w >= (alex.minSide ?? 31) && h >= (alex.minSide ?? 31);
+    const t = await temporalMetrics(
+      [loaded.start, ...frames, loaded.end],
+      [loaded.start, ...loaded.truth, loaded.end],
+      fits ? alex.runner : null,
+    );
+    Object.assign(metrics, t);
+    if (t.tLP === null) unavailable['tLP'] = scoring.lpipsMissing?.('alex') ?? 'no LPIPS graph';
+  }
   return {
     item: item.id,
     config,
     split: item.split,
     category: item.category,
     frames: scored,
-    metrics: itemMetrics(scored, names),
+    metrics,
     ...(Object.keys(unavailable).length ? { unavailable } : {}),
     ...(extra.picked ? { picked: extra.picked } : {}),
     ...(extra.ms !== undefined ? { ms: Math.round(extra.ms * 10) / 10 } : {}),
+  };
+}
+
+/**
+ * Temporal metrics of a predicted sequence against the ground truth's, each over the consecutive
+ * pairs of the whole sequence, keyframes included (docs/metrics.md "Temporal metrics"):
+ * `ssimF2F` — frame-to-frame SSIM of the prediction (the AnimateDiff-LoRA research's consistency
+ * measure); `ssimF2FTruth` — the same of the ground truth, the value to compare it with; `tLP` —
+ * TecoGAN's temporal LPIPS, mean |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex.
+ */
+export async function temporalMetrics(
+  pred: readonly RgbaImage[],
+  truth: readonly RgbaImage[],
+  lpipsAlex: GraphRunner | null,
+): Promise<{ ssimF2F: number; ssimF2FTruth: number; tLP: number | null }> {
+  let f2f = 0;
+  let f2fTruth = 0;
+  let tlp = 0;
+  const pairs = pred.length - 1;
+  for (let t = 1; t < pred.length; t++) {
+    f2f += ssim(pred[t - 1]!, pred[t]!);
+    f2fTruth += ssim(truth[t - 1]!, truth[t]!);
+    if (lpipsAlex) {
+      const a = await computeLpips(lpipsAlex, pred[t - 1]!, pred[t]!);
+      const b = await computeLpips(lpipsAlex, truth[t - 1]!, truth[t]!);
+      tlp += Math.abs(a.distance - b.distance);
+    }
+  }
+  return {
+    ssimF2F: f2f / pairs,
+    ssimF2FTruth: f2fTruth / pairs,
+    tLP: lpipsAlex ? tlp / pairs : null,
   };
 }
 

@@ -137,7 +137,11 @@ const sameShard = (a: RunInfo, b: RunInfo) => JSON.stringify(a.shard) === JSON.s
 export function summariseRuns(merged: MergedRuns, reference?: string): DatasetReport {
   const { info, lines } = merged;
   const protocol = PROTOCOLS[info.protocol];
-  const metrics = [...protocol.metrics];
+  // Sequences with several in-betweens also carry temporal metrics.
+  const metrics = [
+    ...protocol.metrics,
+    ...TEMPORAL_METRICS.filter((m) => lines.some((l) => m in l.metrics)),
+  ];
   const ref = reference ?? info.reference;
   const columns = [
     ...info.configs.map((c) => ({ id: c.id, kind: 'model' as const })),
@@ -208,7 +212,13 @@ export function summariseRuns(merged: MergedRuns, reference?: string): DatasetRe
 
 // ---- rendering ------------------------------------------------------------------------------------
 
+/** The temporal metrics (several in-betweens per item), in table order. */
+export const TEMPORAL_METRICS = ['ssimF2F', 'ssimF2FTruth', 'tLP'] as const;
+
 const METRIC_LABEL: Record<string, string> = {
+  ssimF2F: 'F2F SSIM',
+  ssimF2FTruth: 'F2F SSIM (truth)',
+  tLP: 'tLP ↓',
   psnr: 'PSNR (dB) ↑',
   ssim: 'SSIM ↑',
   ssimGray7: 'SSIM (gray, 7×7) ↑',
@@ -320,6 +330,9 @@ function csv(r: DatasetReport): string {
 const texEscape = (s: string) =>
   s.replace(/([\\_%&#$^{}~])/g, (c) => (c === '\\' ? '\\textbackslash{}' : `\\${c}`));
 const TEX_LABEL: Record<string, string> = {
+  ssimF2F: 'F2F SSIM',
+  ssimF2FTruth: 'F2F SSIM (truth)',
+  tLP: 'tLP $\\downarrow$',
   psnr: 'PSNR (dB) $\\uparrow$',
   ssim: 'SSIM $\\uparrow$',
   ssimGray7: 'SSIM (gray, 7$\\times$7) $\\uparrow$',
