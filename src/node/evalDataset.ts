@@ -178,14 +178,7 @@ export async function evaluateDataset(opts: EvalOptions): Promise<EvalSummary> {
   }
   await writeFile(runPath, JSON.stringify(info, null, 2) + '\n');
   const done = readResults(resultsPath);
-  const failed = new Set(
-    existsSync(problemsPath)
-      ? readFileSync(problemsPath, 'utf8')
-          .split('\n')
-          .filter((l) => l.trim().endsWith('}'))
-          .map((l) => (JSON.parse(l) as { item: string }).item)
-      : [],
-  );
+  const failed = new Set((await readJsonLines<{ item: string }>(problemsPath)).map((p) => p.item));
   const columns = [...configs.map((c) => c.id), ...anchors];
   const todo = items.filter(
     (i) => !failed.has(i.id) && columns.some((c) => !done.has(`${i.id}\u0000${c}`)),
@@ -453,6 +446,18 @@ export async function temporalMetrics(
   };
 }
 
+/** The complete JSON lines of a file (none when it does not exist; a line cut short is left out). */
+async function readJsonLines<T>(
+  path: string,
+  reviver?: (key: string, value: unknown) => unknown,
+): Promise<T[]> {
+  if (!existsSync(path)) return [];
+  return (await readFile(path, 'utf8'))
+    .split('\n')
+    .filter((l) => l.trim().endsWith('}'))
+    .map((l) => JSON.parse(l, reviver) as T);
+}
+
 /** Reads a run folder: run.json, results.jsonl (∞ restored) and problems.jsonl. */
 export async function readRun(dir: string): Promise<{
   info: RunInfo;
@@ -463,19 +468,11 @@ export async function readRun(dir: string): Promise<{
   if (!existsSync(runPath))
     throw new Error(`${dir} holds no run.json: is it an inbetween eval --out folder?`);
   const info = JSON.parse(await readFile(runPath, 'utf8')) as RunInfo;
-  const text = existsSync(resolve(dir, RESULTS))
-    ? await readFile(resolve(dir, RESULTS), 'utf8')
-    : '';
-  const lines = text
-    .split('\n')
-    .filter((l) => l.trim().endsWith('}'))
-    .map((l) => JSON.parse(l, (_k, v) => (v === 'Infinity' ? Infinity : v)) as ResultLine);
-  const ptext = existsSync(resolve(dir, PROBLEMS))
-    ? await readFile(resolve(dir, PROBLEMS), 'utf8')
-    : '';
-  const itemProblems = ptext
-    .split('\n')
-    .filter((l) => l.trim().endsWith('}'))
-    .map((l) => JSON.parse(l) as { item: string; message: string });
+  const lines = await readJsonLines<ResultLine>(resolve(dir, RESULTS), (_k, v) =>
+    v === 'Infinity' ? Infinity : v,
+  );
+  const itemProblems = await readJsonLines<{ item: string; message: string }>(
+    resolve(dir, PROBLEMS),
+  );
   return { info, lines, itemProblems };
 }

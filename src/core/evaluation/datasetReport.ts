@@ -284,46 +284,22 @@ const num = (x: number | null) => (x === null || !Number.isFinite(x) ? '' : Stri
 
 function csv(r: DatasetReport): string {
   const out = ['table,configuration,category,metric,mean,low,high,n,excluded'];
-  for (const row of [...r.rows, ...r.categoryRows]) {
-    for (const m of r.metrics) {
-      const s = row.metrics[m]!;
-      out.push(
-        [
-          'mean',
-          row.config,
-          row.category ?? '',
-          m,
-          num(s.mean),
-          num(s.low),
-          num(s.high),
-          s.n,
-          s.excluded,
-        ]
-          .map((x) => csvQuote(String(x)))
-          .join(','),
-      );
-    }
-  }
-  for (const p of r.paired) {
-    for (const m of r.metrics) {
-      const s = p.metrics[m]!;
-      out.push(
-        [
-          `paired vs ${r.reference}`,
-          p.config,
-          '',
-          m,
-          num(s.mean),
-          num(s.low),
-          num(s.high),
-          s.n,
-          s.excluded,
-        ]
-          .map((x) => csvQuote(String(x)))
-          .join(','),
-      );
-    }
-  }
+  const row = (
+    table: string,
+    config: string,
+    category: string,
+    m: string,
+    s: MeanInterval | PairedDifference,
+  ) =>
+    out.push(
+      [table, config, category, m, num(s.mean), num(s.low), num(s.high), s.n, s.excluded]
+        .map((x) => csvQuote(String(x)))
+        .join(','),
+    );
+  for (const x of [...r.rows, ...r.categoryRows])
+    for (const m of r.metrics) row('mean', x.config, x.category ?? '', m, x.metrics[m]!);
+  for (const p of r.paired)
+    for (const m of r.metrics) row(`paired vs ${r.reference}`, p.config, '', m, p.metrics[m]!);
   return out.join('\n') + '\n';
 }
 
