@@ -4,7 +4,6 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import cliProgress from 'cli-progress';
 import type { SequenceMode } from '../core/evaluation/dataset';
 import {
@@ -17,27 +16,13 @@ import {
 import type { ProtocolId } from '../core/evaluation/datasetRun';
 import { FIT_MODES, type FitMode } from '../core/image';
 import { evaluateDataset, readRun } from '../node/evalDataset';
+import { parseCommandArgs, UsageError } from './args';
 
 export const EVAL_USAGE = `  inbetween eval --pack DIR --data DIR --out DIR [--split S] [--sequence triplets|every:K]
                  [--variants A,B] [--lora-scales X,Y] [--guidance X,Y] [--steps N,M] [--seeds S,T]
                  [--protocol studio|kdq] [--fit letterbox|crop|native] [--shard i/n] [--resume]
                  [--lpips DIR] [--threads N] [--quiet]
   inbetween report RUN_DIR... [--ref CONFIG] [--format md|csv|tex|json] [--out FILE]`;
-
-/** Thrown for bad arguments: main prints the message and exits 2. */
-export class EvalUsageError extends Error {}
-
-function parse(
-  argv: string[],
-  options: NonNullable<ParseArgsConfig['options']>,
-  positionals = false,
-) {
-  try {
-    return parseArgs({ args: argv, options, strict: true, allowPositionals: positionals });
-  } catch (e) {
-    throw new EvalUsageError((e as Error).message.split('\n')[0]!);
-  }
-}
 
 function list(
   name: string,
@@ -47,7 +32,7 @@ function list(
   if (text === undefined) return undefined;
   const out = text.split(',').map((s) => parse(s.trim()));
   if (out.length === 0 || out.some((x) => !Number.isFinite(x))) {
-    throw new EvalUsageError(`--${name} takes comma-separated numbers, got "${text}"`);
+    throw new UsageError(`--${name} takes comma-separated numbers, got "${text}"`);
   }
   return out;
 }
@@ -56,45 +41,49 @@ function sequenceMode(text: string | undefined): SequenceMode | undefined {
   if (text === undefined || text === 'triplets') return text === undefined ? undefined : 'triplets';
   const m = /^every:(\d+)$/.exec(text);
   if (!m || Number(m[1]) < 2)
-    throw new EvalUsageError(`--sequence takes triplets or every:K (K ≥ 2), got "${text}"`);
+    throw new UsageError(`--sequence takes triplets or every:K (K ≥ 2), got "${text}"`);
   return { keyframesEvery: Number(m[1]) };
 }
 
 /** `inbetween eval …`: returns the exit code. */
 export async function evalCommand(argv: string[]): Promise<number> {
-  const { values } = parse(argv, {
-    pack: { type: 'string' },
-    data: { type: 'string' },
-    out: { type: 'string' },
-    split: { type: 'string' },
-    sequence: { type: 'string' },
-    variants: { type: 'string' },
-    'lora-scales': { type: 'string' },
-    guidance: { type: 'string' },
-    steps: { type: 'string' },
-    seeds: { type: 'string' },
-    protocol: { type: 'string' },
-    fit: { type: 'string' },
-    shard: { type: 'string' },
-    resume: { type: 'boolean' },
-    lpips: { type: 'string' },
-    threads: { type: 'string' },
-    quiet: { type: 'boolean' },
+  const { values } = parseCommandArgs({
+    args: argv,
+    strict: true,
+    options: {
+      pack: { type: 'string' },
+      data: { type: 'string' },
+      out: { type: 'string' },
+      split: { type: 'string' },
+      sequence: { type: 'string' },
+      variants: { type: 'string' },
+      'lora-scales': { type: 'string' },
+      guidance: { type: 'string' },
+      steps: { type: 'string' },
+      seeds: { type: 'string' },
+      protocol: { type: 'string' },
+      fit: { type: 'string' },
+      shard: { type: 'string' },
+      resume: { type: 'boolean' },
+      lpips: { type: 'string' },
+      threads: { type: 'string' },
+      quiet: { type: 'boolean' },
+    },
   });
   const v = values as Record<string, string | boolean | undefined>;
   for (const req of ['pack', 'data', 'out'] as const) {
-    if (typeof v[req] !== 'string') throw new EvalUsageError(`eval needs --${req} DIR`);
+    if (typeof v[req] !== 'string') throw new UsageError(`eval needs --${req} DIR`);
   }
   const protocol = (v['protocol'] ?? 'studio') as string;
   if (protocol !== 'studio' && protocol !== 'kdq')
-    throw new EvalUsageError(`--protocol must be studio or kdq, got "${protocol}"`);
+    throw new UsageError(`--protocol must be studio or kdq, got "${protocol}"`);
   const fit = (v['fit'] ?? 'letterbox') as string;
   if (!FIT_MODES.includes(fit as FitMode))
-    throw new EvalUsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${fit}"`);
+    throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${fit}"`);
   const int = (s: string) => (/^\d+$/.test(s) ? Number(s) : NaN);
   const threads = v['threads'] !== undefined ? int(v['threads'] as string) : undefined;
   if (threads !== undefined && !(threads >= 1))
-    throw new EvalUsageError('--threads takes a whole number ≥ 1');
+    throw new UsageError('--threads takes a whole number ≥ 1');
   const quiet = v['quiet'] === true || !process.stderr.isTTY;
   const bar = quiet
     ? null
@@ -110,27 +99,22 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const t0 = Date.now();
   const itemsSeen = new Set<string>();
   const variants = v['variants'] as string | undefined;
+  const sequence = sequenceMode(v['sequence'] as string | undefined);
+  const loraScales = list('lora-scales', v['lora-scales'] as string | undefined, Number);
+  const guidance = list('guidance', v['guidance'] as string | undefined, Number);
+  const steps = list('steps', v['steps'] as string | undefined, int);
+  const seeds = list('seeds', v['seeds'] as string | undefined, int);
   const summary = await evaluateDataset({
     pack: v['pack'] as string,
     data: v['data'] as string,
     out: v['out'] as string,
     ...(v['split'] !== undefined ? { split: v['split'] as string } : {}),
-    ...(sequenceMode(v['sequence'] as string | undefined)
-      ? { sequence: sequenceMode(v['sequence'] as string)! }
-      : {}),
+    ...(sequence ? { sequence } : {}),
     ...(variants ? { variants: variants.split(',').map((s) => s.trim()) } : {}),
-    ...(list('lora-scales', v['lora-scales'] as string | undefined, Number)
-      ? { loraScales: list('lora-scales', v['lora-scales'] as string, Number)! }
-      : {}),
-    ...(list('guidance', v['guidance'] as string | undefined, Number)
-      ? { guidance: list('guidance', v['guidance'] as string, Number)! }
-      : {}),
-    ...(list('steps', v['steps'] as string | undefined, int)
-      ? { steps: list('steps', v['steps'] as string, int)! }
-      : {}),
-    ...(list('seeds', v['seeds'] as string | undefined, int)
-      ? { seeds: list('seeds', v['seeds'] as string, int)! }
-      : {}),
+    ...(loraScales ? { loraScales } : {}),
+    ...(guidance ? { guidance } : {}),
+    ...(steps ? { steps } : {}),
+    ...(seeds ? { seeds } : {}),
     protocol: protocol as ProtocolId,
     fit: fit as FitMode,
     ...(v['shard'] !== undefined ? { shard: v['shard'] as string } : {}),
@@ -161,16 +145,17 @@ export async function evalCommand(argv: string[]): Promise<number> {
 
 /** `inbetween report RUN_DIR… [--ref CONFIG] [--format F] [--out FILE]`: returns the exit code. */
 export async function reportCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parse(
-    argv,
-    { ref: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } },
-    true,
-  );
+  const { values, positionals } = parseCommandArgs({
+    args: argv,
+    strict: true,
+    allowPositionals: true,
+    options: { ref: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } },
+  });
   if (positionals.length === 0)
-    throw new EvalUsageError('report needs at least one run folder (an eval --out)');
+    throw new UsageError('report needs at least one run folder (an eval --out)');
   const format = (values['format'] ?? 'md') as string;
   if (!REPORT_FORMATS.includes(format as ReportFormat))
-    throw new EvalUsageError(`--format must be ${REPORT_FORMATS.join(', ')}, got "${format}"`);
+    throw new UsageError(`--format must be ${REPORT_FORMATS.join(', ')}, got "${format}"`);
   const runs = await Promise.all(positionals.map((d) => readRun(d)));
   const merged = mergeRuns(runs);
   const report = summariseRuns(merged, values['ref'] as string | undefined);

@@ -11,10 +11,10 @@ ${EVAL_USAGE}
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs, type ParseArgsConfig } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { resolveControls, type ClipControls } from '../core/clip';
-import { EVAL_USAGE, EvalUsageError, evalCommand, reportCommand } from './evalCommands';
+import { parseCommandArgs, UsageError } from './args';
+import { EVAL_USAGE, evalCommand, reportCommand } from './evalCommands';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
 import { referenceVariant, type PackManifest } from '../core/manifest';
 import {
@@ -63,9 +63,6 @@ ${EVAL_USAGE}
   --gt G.png     score the in-between at τ = 0.5 against G (odd --frames only) into run.json
   --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)`;
 
-/** An error whose message is the whole one-line reason shown to the person. */
-export class UsageError extends Error {}
-
 function intArg(
   name: string,
   value: string | undefined,
@@ -88,37 +85,6 @@ function numberArg(name: string, value: string): number {
   if (!Number.isFinite(n))
     throw new UsageError(`--${name} must be a number such as 0.15, got "${value}"`);
   return n;
-}
-
-/**
- * `--frames -1` as `--frames=-1`: node's parseArgs takes a value that starts with a dash for an
- * option and calls the argument "ambiguous"; a negative number is a value (and is then refused
- * by its range, with a message that says so).
- */
-function joinNegativeValues(
-  args: readonly string[],
-  options: ParseArgsConfig['options'],
-): string[] {
-  const out: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const next = args[i + 1];
-    const opt = a.startsWith('--') ? options?.[a.slice(2)] : undefined;
-    if (opt?.type === 'string' && next !== undefined && /^-(\d|\.\d)/.test(next)) {
-      out.push(`${a}=${next}`);
-      i++;
-    } else out.push(a);
-  }
-  return out;
-}
-
-/** node:util parseArgs with its errors as one-line `UsageError`s. */
-function parseCommandArgs<T extends ParseArgsConfig>(config: T) {
-  try {
-    return parseArgs({ ...config, args: joinNegativeValues(config.args ?? [], config.options) });
-  } catch (e) {
-    throw new UsageError((e as Error).message.split('\n')[0]!);
-  }
 }
 
 async function releaseLpips(lpips: LpipsGraphs | undefined): Promise<void> {
@@ -447,6 +413,6 @@ export async function main(argv: string[]): Promise<number> {
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     console.error(`inbetween: ${msg}`);
-    return e instanceof UsageError || e instanceof EvalUsageError ? 2 : 1;
+    return e instanceof UsageError ? 2 : 1;
   }
 }

@@ -44,6 +44,19 @@ function frame(c: number, f: number, w = 96, h = 64): RgbaImage {
   return img;
 }
 
+/** `inbetween eval` of the test plan over the generated dataset into `out`, then `extra`. */
+const evalArgs = (out: string, ...extra: string[]) => [
+  'eval',
+  '--pack',
+  PACK,
+  '--data',
+  data,
+  '--out',
+  out,
+  ...PLAN,
+  ...extra,
+];
+
 function cli(args: string[]) {
   const r = spawnSync('node', [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 180_000 });
   return { code: r.status, out: r.stdout, err: r.stderr };
@@ -73,17 +86,7 @@ describe('inbetween eval', () => {
   let lines: ResultLine[];
 
   beforeAll(async () => {
-    const r = cli([
-      'eval',
-      '--pack',
-      PACK,
-      '--data',
-      data,
-      '--out',
-      join(root, 'full'),
-      ...PLAN,
-      '--quiet',
-    ]);
+    const r = cli(evalArgs(join(root, 'full'), '--quiet'));
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(/wrote 30 result lines for 6 items .* items per minute/);
     ({ lines } = await readRun(join(root, 'full')));
@@ -167,24 +170,9 @@ describe('inbetween eval', () => {
     const runs = dirs.map(
       (dir, i) =>
         new Promise<number | null>((done) => {
-          const p = spawn(
-            'node',
-            [
-              CLI,
-              'eval',
-              '--pack',
-              PACK,
-              '--data',
-              data,
-              '--out',
-              dir,
-              ...PLAN,
-              '--shard',
-              `${i}/3`,
-              '--quiet',
-            ],
-            { cwd: REPO },
-          );
+          const p = spawn('node', [CLI, ...evalArgs(dir, '--shard', `${i}/3`, '--quiet')], {
+            cwd: REPO,
+          });
           p.on('exit', done);
         }),
     );
@@ -206,11 +194,7 @@ describe('inbetween eval', () => {
 
   it('a run killed halfway and resumed equals an uninterrupted run, with no line twice', async () => {
     const dir = join(root, 'killed');
-    const p = spawn(
-      'node',
-      [CLI, 'eval', '--pack', PACK, '--data', data, '--out', dir, ...PLAN, '--quiet'],
-      { cwd: REPO },
-    );
+    const p = spawn('node', [CLI, ...evalArgs(dir, '--quiet')], { cwd: REPO });
     const results = join(dir, 'results.jsonl');
     await new Promise<void>((done, fail) => {
       const timer = setInterval(() => {
@@ -231,21 +215,8 @@ describe('inbetween eval', () => {
     expect(before).toBeLessThan(30);
     // A kill mid-line leaves a partial last line: simulate one on top.
     await writeFile(results, readFileSync(results, 'utf8') + '{"item":"test/Jap');
-    expect(
-      cli(['eval', '--pack', PACK, '--data', data, '--out', dir, ...PLAN, '--quiet']).err,
-    ).toMatch(/already holds a run .* --resume/);
-    const r = cli([
-      'eval',
-      '--pack',
-      PACK,
-      '--data',
-      data,
-      '--out',
-      dir,
-      ...PLAN,
-      '--resume',
-      '--quiet',
-    ]);
+    expect(cli(evalArgs(dir, '--quiet')).err).toMatch(/already holds a run .* --resume/);
+    const r = cli(evalArgs(dir, '--resume', '--quiet'));
     expect(r.code, r.err).toBe(0);
     expect(r.out).toMatch(new RegExp(`wrote ${30 - before} result lines`));
     const after = await linesOf(dir);
