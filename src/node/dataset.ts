@@ -15,6 +15,7 @@ import {
   type DatasetOptions,
   type DatasetProblem,
 } from '../core/evaluation/dataset';
+import { assembleItem, type LoadedItem } from '../core/evaluation/datasetEval';
 import type { RgbaImage } from '../core/image';
 import { readPng } from './nodeRuntime';
 
@@ -91,6 +92,8 @@ export async function listDatasetFiles(
   return { files, problems };
 }
 
+export type { LoadedItem };
+
 /** The items of the dataset folder `root` (see `describeDataset`), with the walk's problems. */
 export async function openDataset(
   root: string,
@@ -99,13 +102,6 @@ export async function openDataset(
   const { files, problems } = await listDatasetFiles(root);
   const d = describeDataset(files, opts);
   return { ...d, problems: [...problems, ...d.problems] };
-}
-
-/** An item's frames, decoded: keyframes and ground truth, all of one size. */
-export interface LoadedItem {
-  start: RgbaImage;
-  end: RgbaImage;
-  truth: RgbaImage[];
 }
 
 /**
@@ -123,10 +119,5 @@ export async function loadDatasetItem(root: string, item: DatasetItem): Promise<
       throw new Error((e as Error).message.split(join(root, p)).join(p), { cause: e });
     }
   }
-  const sizes = images.map((img) => `${img.width}×${img.height}`);
-  if (new Set(sizes).size > 1) {
-    const named = paths.map((p, i) => `${p.slice(p.lastIndexOf('/') + 1)} ${sizes[i]}`);
-    throw new Error(`sizes differ within the item: ${named.join(', ')}`);
-  }
-  return { start: images[0]!, end: images.at(-1)!, truth: images.slice(1, -1) };
+  return assembleItem(paths, images);
 }

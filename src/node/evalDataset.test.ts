@@ -20,7 +20,8 @@ import { tQuantile975 } from '../core/pairedDifference';
 import { scoreImages } from '../core/scoring';
 import { computeLpips } from '../core/lpips';
 import { prepareLpipsGraphs } from '../testing/lpipsFixture';
-import { evaluateDataset, readRun, temporalMetrics } from './evalDataset';
+import { temporalMetrics } from '../core/evaluation/datasetEval';
+import { evaluateDataset, readRun } from './evalDataset';
 import { loadLpipsGraphs, readPng, writePng } from './nodeRuntime';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -92,16 +93,18 @@ describe('inbetween eval', () => {
     ({ lines } = await readRun(join(root, 'full')));
   }, 180_000);
 
-  it('writes one line per item × configuration and anchor', () => {
+  it('writes one line per item × configuration and anchor, one variant at a time', () => {
     expect(lines).toHaveLength(6 * 5);
     const configs = [...new Set(lines.map((l) => l.config))];
+    // The anchors come with the first variant's pass; the second variant's lines follow.
     expect(configs).toEqual([
       'variant=baseline;steps=2;seed=1',
-      'variant=lora;lora=0;steps=2;seed=1',
-      'variant=lora;lora=1;steps=2;seed=1',
       'anchor:blend',
       'anchor:repeat',
+      'variant=lora;lora=0;steps=2;seed=1',
+      'variant=lora;lora=1;steps=2;seed=1',
     ]);
+    expect(new Set(lines.slice(0, 18).map((l) => l.config)).size).toBe(3);
     expect(lines[0]).toMatchObject({ split: 'test', frames: [{ tau: 0.5 }] });
   });
 

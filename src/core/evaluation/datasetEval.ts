@@ -1,0 +1,467 @@
+/**
+ * A dataset evaluation's work (issue 19), one implementation for the CLI (src/node/evalDataset.ts,
+ * onnxruntime-node) and the page (the Evaluate-dataset panel: the inference and metrics workers,
+ * onnxruntime-web), so both give the same numbers for the same plan:
+ *
+ * - `generateItem` — one variant's configurations (and the anchors) on one item: `interpolate` on
+ *   the fitted keyframes at the item's τ (KDQ: the clip frame T/2), each frame restored to the
+ *   item's size;
+ * - `scoreColumn` — those frames against the ground truth under the protocol: one `ResultLine`;
+ * - `runEvaluation` — the loop: variant by variant (one variant's graphs loaded at a time), item by
+ *   item, skipping what is already done (resume), recording an item whose frames cannot be read as
+ *   a problem and going on, and scoring item i while item i + 1 is generated.
+ *
+ * Pure apart from the graphs it is handed: no file system, no workers.
+ */
+import { describePick } from '../clip';
+import { flowWarpInbetween } from '../flowWarp';
+import type { GraphRunner } from '../graph';
+import { createRgbaImage, resizeImage, type FitMode, type RgbaImage } from '../image';
+import { computeLpips } from '../lpips';
+import type { PackManifest } from '../manifest';
+import { psnr, ssim, SSIM_WINDOW } from '../metrics';
+import {
+  interpolate,
+  prepareKeyframes,
+  restoreFrame,
+  type EncodedKeyframes,
+  type PipelineHooks,
+  type PreparedKeyframes,
+  type VariantGraphs,
+} from '../pipeline';
+import { scoreImages, type LpipsGraph, type ScoringOptions } from '../scoring';
+import { shardOf, type DatasetDescription, type DatasetItem, type SequenceMode } from './dataset';
+import {
+  ANCHORS,
+  defaultReference,
+  itemMetrics,
+  planDatasetRun,
+  type PlanOptions,
+  KDQ_SIZE,
+  PROTOCOLS,
+  type FrameScores,
+  type ProtocolId,
+  type ResultLine,
+  type RunConfig,
+  type RunInfo,
+} from './datasetRun';
+
+/** An item's frames, decoded: keyframes and ground truth, all of one size. */
+export interface LoadedItem {
+  start: RgbaImage;
+  end: RgbaImage;
+  truth: RgbaImage[];
+}
+
+/**
+ * An item from its decoded frames in order (start, truth…, end); throws naming the sizes when
+ * they differ within the item.
+ */
+export function assembleItem(paths: readonly string[], images: readonly RgbaImage[]): LoadedItem {
+  const sizes = images.map((img) => `${img.width}×${img.height}`);
+  if (new Set(sizes).size > 1) {
+    const named = paths.map((p, i) => `${p.slice(p.lastIndexOf('/') + 1)} ${sizes[i]}`);
+    throw new Error(`sizes differ within the item: ${named.join(', ')}`);
+  }
+  return { start: images[0]!, end: images.at(-1)!, truth: images.slice(1, -1) };
+}
+
+/** The item as the protocol scores it: KDQ resizes every frame (non-uniformly) to 512×320. */
+export function itemForProtocol(item: LoadedItem, protocol: ProtocolId): LoadedItem {
+  if (protocol !== 'kdq') return item;
+  const [w, h] = KDQ_SIZE;
+  return {
+    start: resizeImage(item.start, w, h),
+    end: resizeImage(item.end, w, h),
+    truth: item.truth.map((t) => resizeImage(t, w, h)),
+  };
+}
+
+/** Per-pixel (1 − τ)·a + τ·b, rounded: the frame-blend anchor. */
+export function blendAt(a: RgbaImage, b: RgbaImage, tau: number): RgbaImage {
+  const out = createRgbaImage(a.width, a.height);
+  for (let i = 0; i < a.data.length; i++)
+    out.data[i] = Math.round((1 - tau) * a.data[i]! + tau * b.data[i]!);
+  return out;
+}
+
+/** One column of the table for one item: a configuration's (or anchor's) frames at the item's size. */
+export interface GeneratedColumn {
+  /** A configuration id or an anchor id. */
+  config: string;
+  frames: RgbaImage[];
+  /** Model time (denoise + decode), ms; absent for anchors. */
+  ms?: number;
+  /** Clip packs: which clip frames were scored. */
+  picked?: string;
+}
+
+export interface GenerateRequest {
+  manifest: PackManifest;
+  /** The loaded graphs of the configurations' one variant. */
+  graphs: VariantGraphs;
+  item: Pick<DatasetItem, 'tau'>;
+  /** The item's frames, already as the protocol scores them (`itemForProtocol`). */
+  loaded: Pick<LoadedItem, 'start' | 'end'>;
+  fit: FitMode;
+  protocol: ProtocolId;
+  /** Configurations of one variant to run. */
+  configs: readonly RunConfig[];
+  /** Anchors to make as well. */
+  anchors: readonly string[];
+  /** The configuration whose encoder gives the flow anchor its motion when `configs` is empty. */
+  flowConfig: RunConfig;
+  hooks?: Pick<PipelineHooks, 'isCancelled'>;
+}
+
+/** Runs one variant's configurations and makes the anchors on one item (see the module comment). */
+export async function generateItem(req: GenerateRequest): Promise<GeneratedColumn[]> {
+  const { manifest, graphs, loaded, item } = req;
+  const variant = manifest.variants.find((v) => v.id === req.flowConfig.variant)!;
+  const clip = manifest.frames.mode === 'clip' ? manifest.frames.clipLength : null;
+  let prepared: PreparedKeyframes | null = null;
+  const prepare = () =>
+    (prepared ??= prepareKeyframes(manifest, loaded.start, loaded.end, req.fit));
+  let encoded: EncodedKeyframes | undefined;
+  const run = async (c: RunConfig) => {
+    const res = await interpolate({
+      manifest,
+      variant,
+      graphs,
+      keyframes: prepare(),
+      settings: {
+        count: item.tau.length,
+        steps: c.steps,
+        seed: c.seed,
+        ...(c.loraScale !== null ? { loraScale: c.loraScale } : {}),
+        ...(c.guidanceScale !== null ? { guidanceScale: c.guidanceScale } : {}),
+        ...(req.protocol === 'kdq' && clip !== null ? { clipFrames: [clip / 2] } : {}),
+      },
+      ...(encoded ? { encoded } : {}),
+      ...(req.hooks ? { hooks: req.hooks } : {}),
+    });
+    encoded = res.encoded;
+    return res;
+  };
+  const out: GeneratedColumn[] = [];
+  for (const c of req.configs) {
+    const res = await run(c);
+    out.push({
+      config: c.id,
+      frames: res.modelFrames.map((f) => restoreFrame(f, prepare().plan, loaded.start)),
+      ms: Math.round((res.timings.denoiseMs + res.timings.decodeMs) * 10) / 10,
+      ...(res.clip ? { picked: describePick(res.clip.picked, clip!) } : {}),
+    });
+  }
+  for (const a of req.anchors) {
+    let frames: RgbaImage[];
+    if (a === 'anchor:blend') frames = item.tau.map((t) => blendAt(loaded.start, loaded.end, t));
+    else if (a === 'anchor:repeat') frames = item.tau.map(() => loaded.start);
+    else if (a === 'anchor:flow') {
+      if (!encoded) await run({ ...req.flowConfig, steps: 1 });
+      const p = prepare();
+      frames = item.tau.map((t) =>
+        restoreFrame(flowWarpInbetween(p.start, p.end, encoded!.motion!, t), p.plan, loaded.start),
+      );
+    } else throw new Error(`unknown anchor "${a}"`);
+    out.push({ config: a, frames });
+  }
+  return out;
+}
+
+/** The LPIPS graphs a protocol scores with, and why one is missing. */
+export interface EvalScorers {
+  /** The studio protocol's scoring (LPIPS-Alex; also tLP). */
+  studio: ScoringOptions;
+  /** KDQ's LPIPS-VGG, or null with `vggMissing` saying why. */
+  vgg: LpipsGraph | null;
+  vggMissing: string;
+}
+
+/** Scores one column's frames against the item's ground truth under the protocol. */
+export async function scoreColumn(
+  item: Pick<DatasetItem, 'id' | 'split' | 'category' | 'tau'>,
+  column: GeneratedColumn,
+  loaded: LoadedItem,
+  protocol: ProtocolId,
+  scorers: EvalScorers,
+): Promise<ResultLine> {
+  const names = PROTOCOLS[protocol].metrics;
+  const unavailable: Record<string, string> = {};
+  const scored: FrameScores[] = [];
+  const { frames } = column;
+  for (const [i, frame] of frames.entries()) {
+    const truth = loaded.truth[i]!;
+    if (protocol === 'studio') {
+      const s = await scoreImages(truth, frame, {
+        ...scorers.studio,
+        names: ['the ground truth', 'the in-between'],
+      });
+      for (const m of names) {
+        const why = s.unavailable[m as keyof typeof s.unavailable];
+        if (why) unavailable[m] = why;
+      }
+      scored.push({
+        tau: item.tau[i]!,
+        metrics: { psnr: s.psnr, ssim: s.ssim, lpipsAlex: s.lpipsAlex },
+      });
+    } else {
+      const vgg = scorers.vgg;
+      if (!vgg) unavailable['lpipsVgg'] = scorers.vggMissing;
+      const lpipsVgg = vgg
+        ? (
+            await computeLpips(vgg.runner, truth, frame, {
+              ...(vgg.minSide !== undefined ? { minSide: vgg.minSide } : {}),
+            })
+          ).distance
+        : null;
+      scored.push({
+        tau: item.tau[i]!,
+        metrics: {
+          psnr: psnr(truth, frame),
+          ssimGray7: ssim(truth, frame, { channel: 'gray', window: 'uniform7' }),
+          lpipsVgg,
+        },
+      });
+    }
+  }
+  const metrics = itemMetrics(scored, names);
+  const { width: w, height: h } = loaded.start;
+  if (protocol === 'studio' && frames.length >= 2 && w >= SSIM_WINDOW && h >= SSIM_WINDOW) {
+    const alex = scorers.studio.lpips?.alex;
+    const fits = alex && w >= (alex.minSide ?? 31) && h >= (alex.minSide ?? 31);
+    const t = await temporalMetrics(
+      [loaded.start, ...frames, loaded.end],
+      [loaded.start, ...loaded.truth, loaded.end],
+      fits ? alex.runner : null,
+    );
+    Object.assign(metrics, t);
+    if (t.tLP === null)
+      unavailable['tLP'] = scorers.studio.lpipsMissing?.('alex') ?? 'no LPIPS graph';
+  }
+  return {
+    item: item.id,
+    config: column.config,
+    split: item.split,
+    category: item.category,
+    frames: scored,
+    metrics,
+    ...(Object.keys(unavailable).length ? { unavailable } : {}),
+    ...(column.picked ? { picked: column.picked } : {}),
+    ...(column.ms !== undefined ? { ms: column.ms } : {}),
+  };
+}
+
+/**
+ * Temporal metrics of a predicted sequence against the ground truth's, each over the consecutive
+ * pairs of the whole sequence, keyframes included (docs/metrics.md "Temporal metrics"):
+ * `ssimF2F` — frame-to-frame SSIM of the prediction (the AnimateDiff-LoRA research's consistency
+ * measure); `ssimF2FTruth` — the same of the ground truth, the value to compare it with; `tLP` —
+ * TecoGAN's temporal LPIPS, mean |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex.
+ */
+export async function temporalMetrics(
+  pred: readonly RgbaImage[],
+  truth: readonly RgbaImage[],
+  lpipsAlex: GraphRunner | null,
+): Promise<{ ssimF2F: number; ssimF2FTruth: number; tLP: number | null }> {
+  let f2f = 0;
+  let f2fTruth = 0;
+  let tlp = 0;
+  const pairs = pred.length - 1;
+  for (let t = 1; t < pred.length; t++) {
+    f2f += ssim(pred[t - 1]!, pred[t]!);
+    f2fTruth += ssim(truth[t - 1]!, truth[t]!);
+    if (lpipsAlex) {
+      const a = await computeLpips(lpipsAlex, pred[t - 1]!, pred[t]!);
+      const b = await computeLpips(lpipsAlex, truth[t - 1]!, truth[t]!);
+      tlp += Math.abs(a.distance - b.distance);
+    }
+  }
+  return {
+    ssimF2F: f2f / pairs,
+    ssimF2FTruth: f2fTruth / pairs,
+    tLP: lpipsAlex ? tlp / pairs : null,
+  };
+}
+
+/** The key of one (item, column) in a run's records. */
+export const lineKey = (item: string, config: string) => `${item}\u0000${config}`;
+
+/** The runner's view of where the work happens (Node in-process, or the page's workers). */
+export interface EvalEngine {
+  /** Reads and checks an item's frames (throws a one-line message naming the file or sizes). */
+  loadItem(item: DatasetItem): Promise<LoadedItem>;
+  /** Makes `variant` the one `generate` runs (loading its graphs, releasing the previous). */
+  useVariant(variant: string): Promise<void>;
+  /** `generateItem` with the current variant's graphs. */
+  generate(
+    req: Omit<GenerateRequest, 'manifest' | 'graphs' | 'fit' | 'protocol'>,
+  ): Promise<GeneratedColumn[]>;
+  /** `scoreColumn` for every column of one item. */
+  score(item: DatasetItem, columns: GeneratedColumn[], loaded: LoadedItem): Promise<ResultLine[]>;
+  /** Records a line (appends it to results.jsonl, or stores it in IndexedDB). */
+  emit(line: ResultLine): Promise<void> | void;
+  /** Records an item whose frames cannot be read. */
+  problem(item: string, message: string): Promise<void> | void;
+}
+
+/** What `runEvaluation` needs besides the engine. */
+export interface EvalLoop {
+  info: RunInfo;
+  /** The dataset's items this run covers (`info.items`, as items). */
+  items: readonly DatasetItem[];
+  /** Lines already recorded, by `lineKey`. */
+  done: ReadonlySet<string>;
+  /** Items already recorded as problems. */
+  failed: ReadonlySet<string>;
+  protocol: ProtocolId;
+  /** Called after each line with lines written and the lines this run will write. */
+  onProgress?: (done: number, total: number, item: string) => void;
+  /** Checked between items (and, through `generate`'s hooks, between denoising steps). */
+  isCancelled?: () => boolean;
+}
+
+/** The lines a run still has to write, with the variant each column runs on. */
+export function remainingWork(loop: Pick<EvalLoop, 'info' | 'items' | 'done' | 'failed'>) {
+  const { info } = loop;
+  const variants = [...new Set(info.configs.map((c) => c.variant))];
+  const groups = variants.map((variant, i) => ({
+    variant,
+    configs: info.configs.filter((c) => c.variant === variant),
+    // The anchors are made on the first variant's pass (the flow anchor needs its encoder).
+    anchors: i === 0 ? info.anchors : [],
+  }));
+  let total = 0;
+  for (const g of groups) {
+    for (const item of loop.items) {
+      if (loop.failed.has(item.id)) continue;
+      for (const c of [...g.configs.map((x) => x.id), ...g.anchors])
+        if (!loop.done.has(lineKey(item.id, c))) total++;
+    }
+  }
+  return { groups, total };
+}
+
+/** Runs (or resumes) the loop of the module comment; returns the lines and problems written. */
+export async function runEvaluation(
+  loop: EvalLoop,
+  engine: EvalEngine,
+): Promise<{ written: number; problems: number; cancelled: boolean }> {
+  const { groups, total } = remainingWork(loop);
+  const done = new Set(loop.done);
+  const failed = new Set(loop.failed);
+  const cancelled = () => loop.isCancelled?.() ?? false;
+  let written = 0;
+  let problems = 0;
+  for (const g of groups) {
+    const columnsOf = (item: DatasetItem) => ({
+      configs: g.configs.filter((c) => !done.has(lineKey(item.id, c.id))),
+      anchors: g.anchors.filter((a) => !done.has(lineKey(item.id, a))),
+    });
+    const todo = loop.items.filter((item) => {
+      if (failed.has(item.id)) return false;
+      const c = columnsOf(item);
+      return c.configs.length + c.anchors.length > 0;
+    });
+    if (todo.length === 0) continue;
+    if (cancelled()) break;
+    await engine.useVariant(g.variant);
+    // Scoring of the previous item runs while the next is generated.
+    let scoring: Promise<void> = Promise.resolve();
+    const score = async (item: DatasetItem, columns: GeneratedColumn[], loaded: LoadedItem) => {
+      for (const line of await engine.score(item, columns, loaded)) {
+        await engine.emit(line);
+        done.add(lineKey(item.id, line.config));
+        written++;
+        loop.onProgress?.(written, total, item.id);
+      }
+    };
+    try {
+      for (const item of todo) {
+        if (cancelled()) break;
+        let loaded: LoadedItem;
+        try {
+          loaded = itemForProtocol(await engine.loadItem(item), loop.protocol);
+        } catch (e) {
+          await engine.problem(item.id, (e as Error).message);
+          failed.add(item.id);
+          problems++;
+          continue;
+        }
+        const want = columnsOf(item);
+        const columns = await engine.generate({
+          item,
+          loaded,
+          configs: want.configs,
+          anchors: want.anchors,
+          flowConfig: g.configs[0]!,
+          ...(loop.isCancelled ? { hooks: { isCancelled: loop.isCancelled } } : {}),
+        });
+        await scoring;
+        scoring = score(item, columns, loaded);
+        // A failure surfaces at the next `await scoring`; keep it from being reported unhandled first.
+        scoring.catch(() => undefined);
+      }
+    } finally {
+      await scoring;
+    }
+  }
+  return { written, problems, cancelled: cancelled() };
+}
+
+/** Everything that decides a run besides the pack and the dataset's files. */
+export interface RunOptions extends PlanOptions {
+  protocol: ProtocolId;
+  fit: FitMode;
+  split: string | null;
+  sequence: SequenceMode;
+  shard: { index: number; count: number } | null;
+  /** Where the pack and the dataset are, as run.json records them (a path, or a folder's name). */
+  packDir: string;
+  datasetDir: string;
+}
+
+/**
+ * A run's record (run.json) and the items it covers, from the pack, the dataset's description and
+ * the options; throws naming a bad option (a variant the pack lacks, KDQ on longer gaps).
+ */
+export function describeRun(
+  manifest: PackManifest,
+  dataset: DatasetDescription,
+  opts: RunOptions,
+): { info: RunInfo; items: DatasetItem[] } {
+  if (!PROTOCOLS[opts.protocol])
+    throw new Error(`the protocol must be studio or kdq, got "${String(opts.protocol)}"`);
+  const configs = planDatasetRun(manifest, opts);
+  if (opts.protocol === 'kdq' && dataset.items.some((i) => i.truth.length !== 1)) {
+    throw new Error(
+      'the ToonCrafter-KDQ protocol scores triplets (one in-between); this dataset has longer gaps',
+    );
+  }
+  const { shard } = opts;
+  const items = shard
+    ? dataset.items.filter((i) => shardOf(i.id, shard.count) === shard.index)
+    : dataset.items;
+  const anchors = ANCHORS.filter((a) => a !== 'anchor:flow' || manifest.graphs.motion);
+  const info: RunInfo = {
+    format: 'inbetween-eval',
+    version: 1,
+    pack: { id: manifest.id, version: manifest.version, dir: opts.packDir },
+    dataset: {
+      dir: opts.datasetDir,
+      split: opts.split,
+      sequence:
+        opts.sequence === 'triplets' ? 'triplets' : `every:${opts.sequence.keyframesEvery}`,
+      items: dataset.items.length,
+    },
+    protocol: opts.protocol,
+    fit: opts.fit,
+    configs,
+    anchors: [...anchors],
+    reference: defaultReference(manifest, configs),
+    shard,
+    items: items.map((i) => i.id),
+    datasetProblems: dataset.problems,
+  };
+  return { info, items };
+}
