@@ -169,7 +169,8 @@ export async function evaluateDataset(opts: EvalOptions): Promise<EvalSummary> {
           generateItem({ ...req, manifest, graphs: held.current!.graphs, fit, protocol }),
         score: async (item, columns, loaded) => {
           const lines = [];
-          for (const c of columns) lines.push(await scoreColumn(item, c, loaded, protocol, scorers));
+          for (const c of columns)
+            lines.push(await scoreColumn(item, c, loaded, protocol, scorers));
           return lines;
         },
         emit: (line) =>

@@ -450,8 +450,7 @@ export function describeRun(
     dataset: {
       dir: opts.datasetDir,
       split: opts.split,
-      sequence:
-        opts.sequence === 'triplets' ? 'triplets' : `every:${opts.sequence.keyframesEvery}`,
+      sequence: opts.sequence === 'triplets' ? 'triplets' : `every:${opts.sequence.keyframesEvery}`,
       items: dataset.items.length,
     },
     protocol: opts.protocol,
