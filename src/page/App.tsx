@@ -3,6 +3,7 @@ import { useEffect } from 'react';
 import { Messages } from './common/Messages';
 import { PanelBoundary } from './common/PanelBoundary';
 import { EfficiencyPanel } from './efficiency/EfficiencyPanel';
+import { DatasetPanel } from './dataset/DatasetPanel';
 import { EvaluatePanel } from './evaluate/EvaluatePanel';
 import { HistoryPanel } from './history/HistoryPanel';
 import { startHistory } from './history/historyActions';
@@ -69,6 +70,9 @@ export function App() {
           </PanelBoundary>
           <PanelBoundary name="Ground truth and scores">
             <EvaluatePanel />
+          </PanelBoundary>
+          <PanelBoundary name="Evaluate dataset">
+            <DatasetPanel />
           </PanelBoundary>
         </div>
       </main>

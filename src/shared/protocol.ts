@@ -3,7 +3,10 @@
  * typed arrays, Blobs and ImageBitmaps only. The page imports this module and the worker's API
  * type (with `import type`), never the worker's code.
  */
-import type { FitMode, FitPlan } from '../core/image';
+import type { DatasetItem } from '../core/evaluation/dataset';
+import type { GeneratedColumn, LoadedItem } from '../core/evaluation/datasetEval';
+import type { ProtocolId, ResultLine, RunConfig } from '../core/evaluation/datasetRun';
+import type { FitMode, FitPlan, RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import type { BenchmarkOptions, BenchmarkResult, MetricsBenchmark } from '../core/benchmark';
 import type { ResolvedControls } from '../core/clip';
@@ -107,6 +110,21 @@ export interface RunResult {
   clip?: { pickedText: string; controls: ResolvedControls };
 }
 
+/** One item of a dataset evaluation for the loaded variant (src/core/evaluation/datasetEval.ts). */
+export interface EvalGenerateRequest {
+  jobId: number;
+  /** The variant the request is for; the worker refuses it when another is loaded. */
+  variantId: string;
+  item: { tau: number[] };
+  /** The keyframes as the protocol scores them (KDQ: already 512×320). */
+  loaded: { start: RgbaImage; end: RgbaImage };
+  fit: FitMode;
+  protocol: ProtocolId;
+  configs: RunConfig[];
+  anchors: string[];
+  flowConfig: RunConfig;
+}
+
 /** The worker's API, exposed with comlink. */
 export interface InferenceApi {
   /** Fetches (or reads from cache), verifies and loads the graphs of one variant. */
@@ -116,6 +134,11 @@ export interface InferenceApi {
   ): Promise<LoadVariantResult>;
   /** Runs the loaded variant. Rejects with name "RunCancelledError" when cancelled. */
   run(req: RunRequest, onProgress: (p: JobProgress) => void): Promise<RunResult>;
+  /**
+   * A dataset evaluation's item: the loaded variant's configurations and the anchors, frames at
+   * the item's size. Rejects with name "RunCancelledError" when cancelled.
+   */
+  evalGenerate(req: EvalGenerateRequest): Promise<GeneratedColumn[]>;
   /** Times the loaded variant (ms per denoiser step, decode, in-between) on this backend. */
   benchmark(
     opts: BenchmarkOptions,
@@ -163,12 +186,26 @@ export interface ScoreResult extends Pick<
   elapsedMs: number;
 }
 
+export interface EvalScoreRequest {
+  item: Pick<DatasetItem, 'id' | 'split' | 'category' | 'tau'>;
+  columns: GeneratedColumn[];
+  loaded: LoadedItem;
+  protocol: ProtocolId;
+}
+
 /** The metrics worker's API, exposed with comlink. */
 export interface MetricsApi {
   /** Loads the LPIPS graphs from a folder (URL or picked files) or the cache. */
   loadLpips(source: PackSource, onProgress: (p: JobProgress) => void): Promise<LpipsStatus>;
   /** Scores a result against a ground-truth frame (same size, else a clear error). */
   score(req: ScoreRequest): Promise<ScoreResult>;
+  /**
+   * Loads LPIPS-VGG (the ToonCrafter-KDQ protocol's metric) from the source LPIPS came from, when
+   * its manifest lists it; says why not otherwise.
+   */
+  loadLpipsVgg(source: PackSource): Promise<{ available: boolean; message: string | null }>;
+  /** Scores a dataset item's columns under a protocol (src/core/evaluation/datasetEval.ts). */
+  evalScore(req: EvalScoreRequest): Promise<ResultLine[]>;
   /** Times each metric on one pair (benchmark). */
   benchmark(req: ScoreRequest & { repeats: number }): Promise<MetricsBenchmark>;
 }

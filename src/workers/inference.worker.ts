@@ -8,7 +8,7 @@
 import { readMemory } from './memoryProbe';
 import * as Comlink from 'comlink';
 import { createSession, ort, probeGpu } from './ortEnv';
-import { bitmapToRgba, rgbaToPng } from './workerImages';
+import { bitmapToRgba, rgbaToPng } from '../shared/images';
 import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
 import { checkClipGraphs } from '../core/clip';
 import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
@@ -34,7 +34,9 @@ import { CacheFullError, saveCachedPack } from '../shared/packCache';
 import { obtainFile } from './packFiles';
 import { throttleProgress } from '../core/progress';
 import { sha256Hex } from '../core/sha256';
+import { generateItem, type GeneratedColumn } from '../core/evaluation/datasetEval';
 import type {
+  EvalGenerateRequest,
   BackendInfo,
   BackendName,
   BackendPreference,
@@ -374,6 +376,29 @@ const api: InferenceApi = {
     } finally {
       req.start.close();
       req.end.close();
+      cancelled.delete(req.jobId);
+    }
+  }),
+
+  evalGenerate: serial(async (req: EvalGenerateRequest): Promise<GeneratedColumn[]> => {
+    const { manifest, variant, graphs } = activeGraphs();
+    if (variant.id !== req.variantId)
+      throw new Error(`The ${req.variantId} variant is not loaded (${variant.id} is).`);
+    try {
+      if (cancelled.has(req.jobId)) throw new RunCancelledError();
+      return await generateItem({
+        manifest,
+        graphs,
+        item: req.item,
+        loaded: req.loaded,
+        fit: req.fit,
+        protocol: req.protocol,
+        configs: req.configs,
+        anchors: req.anchors,
+        flowConfig: req.flowConfig,
+        hooks: { isCancelled: () => cancelled.has(req.jobId) },
+      });
+    } finally {
       cancelled.delete(req.jobId);
     }
   }),

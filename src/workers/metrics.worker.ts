@@ -14,7 +14,10 @@ import { getCachedPack, saveCachedPack } from '../shared/packCache';
 import { createSession, probeGpu } from './ortEnv';
 import { obtainFile } from './packFiles';
 import { throttleProgress } from '../core/progress';
+import { scoreColumn, type EvalScorers } from '../core/evaluation/datasetEval';
+import type { ResultLine } from '../core/evaluation/datasetRun';
 import type {
+  EvalScoreRequest,
   BackendName,
   LpipsStatus,
   MetricsApi,
@@ -22,7 +25,7 @@ import type {
   ScoreRequest,
   ScoreResult,
 } from '../shared/protocol';
-import { blobToRgba, rgbaToPng } from './workerImages';
+import { blobToRgba, rgbaToPng } from '../shared/images';
 
 /** Cache id of the LPIPS graphs (keyed with each file's sha256 like any pack). */
 const LPIPS_CACHE_ID = 'lpips-v0.1';
@@ -31,6 +34,24 @@ const HOW_TO_GET =
 
 const lpips = new Map<LpipsBackbone, GraphRunner>();
 let lpipsBackend: BackendName | null = null;
+/** LPIPS-VGG (the KDQ protocol's metric), loaded only when a dataset evaluation asks for it. */
+let vgg: { runner: GraphRunner; minSide: number } | null = null;
+/** Why `vgg` is null: how to build its graph. */
+const VGG_HOW_TO =
+  "LPIPS-VGG is not measured: its graph needs torchvision's ImageNet VGG-16 — build it with `/usr/bin/python3 models/training/export_lpips.py --vgg-weights vgg.pth vgg16-397923af.pth` (docs/metrics.md) and reload.";
+
+/** The metric's graphs and missing-graph sentences as the dataset evaluation scores with them. */
+function evalScorers(): EvalScorers {
+  return {
+    studio: {
+      lpips: Object.fromEntries([...lpips].map(([backbone, runner]) => [backbone, { runner }])),
+      lpipsMissing: (backbone) =>
+        lpips.size ? `No LPIPS ${LPIPS_BACKBONE_NAMES[backbone]} graph is loaded.` : HOW_TO_GET,
+    },
+    vgg,
+    vggMissing: VGG_HOW_TO,
+  };
+}
 
 async function readManifest(source: PackSource): Promise<unknown> {
   if (source.kind === 'url') {
@@ -87,6 +108,32 @@ const api: MetricsApi = {
       }).catch(() => undefined);
     }
     return { available: [...lpips.keys()], message: warnings[0] ?? null, backend };
+  },
+
+  async loadLpipsVgg(source) {
+    if (vgg) return { available: true, message: null };
+    try {
+      const manifest = parseLpipsManifest(await readManifest(source));
+      const spec = manifest.graphs.vgg;
+      if (!spec) return { available: false, message: VGG_HOW_TO };
+      const gpu = await probeGpu();
+      const backend: BackendName = gpu.adapter && !gpu.fallback ? 'webgpu' : 'wasm';
+      const warnings: string[] = [];
+      const { bytes } = await obtainFile(LPIPS_CACHE_ID, source, spec, () => undefined, warnings);
+      const runner = await createSession(`the LPIPS vgg graph (${spec.file})`, backend, bytes);
+      vgg = { runner, minSide: spec.minSide };
+      return { available: true, message: warnings[0] ?? null };
+    } catch (e) {
+      return { available: false, message: `${VGG_HOW_TO} (${(e as Error).message})` };
+    }
+  },
+
+  async evalScore(req: EvalScoreRequest): Promise<ResultLine[]> {
+    const scorers = evalScorers();
+    const lines: ResultLine[] = [];
+    for (const column of req.columns)
+      lines.push(await scoreColumn(req.item, column, req.loaded, req.protocol, scorers));
+    return lines;
   },
 
   async score(req: ScoreRequest): Promise<ScoreResult> {

@@ -215,7 +215,8 @@ export function summariseRuns(merged: MergedRuns, reference?: string): DatasetRe
 /** The temporal metrics (several in-betweens per item), in table order. */
 export const TEMPORAL_METRICS = ['ssimF2F', 'ssimF2FTruth', 'tLP'] as const;
 
-const METRIC_LABEL: Record<string, string> = {
+/** Column headings of the tables (Markdown, CSV and the page). */
+export const METRIC_LABEL: Readonly<Record<string, string>> = {
   ssimF2F: 'F2F SSIM',
   ssimF2FTruth: 'F2F SSIM (truth)',
   tLP: 'tLP ↓',
@@ -228,7 +229,8 @@ const METRIC_LABEL: Record<string, string> = {
 const digits = (m: string) => (m === 'psnr' ? 2 : 4);
 const signed = (x: number, d: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(d)}`;
 
-function cell(s: MeanInterval, m: string): string {
+/** A mean ± half-width cell as every table shows it. */
+export function cell(s: MeanInterval, m: string): string {
   if (s.mean === null) return '—';
   const d = digits(m);
   return s.low === null
@@ -236,7 +238,8 @@ function cell(s: MeanInterval, m: string): string {
     : `${s.mean.toFixed(d)} ± ${(s.high! - s.mean).toFixed(d)}`;
 }
 
-function pairedCell(p: PairedDifference, m: string): string {
+/** A paired difference [interval] cell as every table shows it. */
+export function pairedCell(p: PairedDifference, m: string): string {
   if (p.n === 0) return '—';
   const d = digits(m);
   if (!Number.isFinite(p.low)) return signed(p.mean, d);

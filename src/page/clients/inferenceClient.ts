@@ -8,7 +8,9 @@ import * as Comlink from 'comlink';
 import { createWorkerClient } from './workerClient';
 import type { BenchmarkOptions } from '../../core/benchmark';
 import { filesForVariant, type PackManifest } from '../../core/manifest';
+import type { GeneratedColumn } from '../../core/evaluation/datasetEval';
 import type {
+  EvalGenerateRequest,
   BackendPreference,
   InferenceApi,
   LoadVariantRequest,
@@ -102,4 +104,9 @@ export function cancelRun(jobId: number): void {
  */
 export function stopWorker(reason: string): void {
   client.terminate(reason);
+}
+
+/** Generates one dataset item's columns with the loaded variant (the evaluation's model half). */
+export function generateEvalItem(req: EvalGenerateRequest): Promise<GeneratedColumn[]> {
+  return client.call((r) => r.evalGenerate(req));
 }

@@ -1,7 +1,9 @@
 /** The one module that talks to the metrics worker (PSNR, SSIM, LPIPS off the main thread). */
 import * as Comlink from 'comlink';
 import { createWorkerClient } from './workerClient';
+import type { ResultLine } from '../../core/evaluation/datasetRun';
 import type {
+  EvalScoreRequest,
   LpipsStatus,
   MetricsApi,
   PackSource,
@@ -35,4 +37,14 @@ export function scoreFrame(req: ScoreRequest): Promise<ScoreResult> {
 /** Times each metric on one pair in the worker (benchmark page). */
 export function benchmarkMetricsInWorker(req: ScoreRequest & { repeats: number }) {
   return client.call((r) => r.benchmark(req));
+}
+
+/** Loads LPIPS-VGG for a KDQ dataset evaluation from where LPIPS came from. */
+export function loadLpipsVgg(source: PackSource) {
+  return client.call((r) => r.loadLpipsVgg(source));
+}
+
+/** Scores one dataset item's columns (the dataset evaluation's scoring half). */
+export function scoreEvalItem(req: EvalScoreRequest): Promise<ResultLine[]> {
+  return client.call((r) => r.evalScore(req));
 }

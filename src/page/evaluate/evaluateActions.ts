@@ -16,6 +16,10 @@ import type { ScoreRow } from './evaluateSlice';
 import type { PackSource } from '../../shared/protocol';
 import { loadLpips, scoreFrame } from '../clients/metricsClient';
 
+/** Where the LPIPS graphs in the metrics worker came from (for LPIPS-VGG, loaded on demand). */
+let lpipsSource: PackSource | null = null;
+export const currentLpipsSource = () => lpipsSource;
+
 /** Looks for LPIPS graphs: the server's /models/lpips/, else the IndexedDB cache. */
 export async function initLpips(): Promise<void> {
   const base = new URL(`${import.meta.env.BASE_URL}models/lpips/`, location.href).href;
@@ -26,9 +30,13 @@ export async function initLpips(): Promise<void> {
       backend: null,
     }),
   );
+  lpipsSource = { kind: 'url', baseUrl: base, label: 'bundled' };
   if (status.available.length === 0) {
     const cached = await loadLpips({ kind: 'cache', label: 'cache' }).catch(() => null);
-    if (cached && cached.available.length > 0) status = cached;
+    if (cached && cached.available.length > 0) {
+      status = cached;
+      lpipsSource = { kind: 'cache', label: 'cache' };
+    }
   }
   patch('evaluate', {
     lpips: {
@@ -49,6 +57,7 @@ export async function loadLpipsFromFiles(
   patch('evaluate', { lpips: { ...useStudio.getState().evaluate.lpips, state: 'loading' } });
   try {
     const status = await loadLpips(source);
+    if (status.available.length) lpipsSource = source;
     patch('evaluate', {
       lpips: {
         state: status.available.length ? 'ready' : 'unavailable',

@@ -14,6 +14,7 @@ import { initialEfficiency, type EfficiencyState } from '../efficiency/efficienc
 import { initialHistory, type HistoryState } from '../history/historySlice';
 import { initialSweep, type SweepState } from '../sweep/sweepSlice';
 import { initialEvaluate, type EvaluateState } from '../evaluate/evaluateSlice';
+import { initialDatasetEval, type DatasetEvalState } from '../dataset/datasetSlice';
 
 export interface Message {
   id: number;
@@ -32,6 +33,7 @@ export interface StudioState {
   history: HistoryState;
   sweep: SweepState;
   evaluate: EvaluateState;
+  datasetEval: DatasetEvalState;
   messages: Message[];
 }
 
@@ -44,6 +46,7 @@ const initial: StudioState = {
   history: initialHistory,
   sweep: initialSweep,
   evaluate: initialEvaluate,
+  datasetEval: initialDatasetEval,
   messages: [],
 };
 
@@ -88,4 +91,5 @@ export const selectCanRun = (s: StudioState) =>
   !selectIsBusy(s) &&
   s.efficiency.measuring === null &&
   s.sweep.status !== 'running' &&
-  s.sweep.status !== 'cancelling';
+  s.sweep.status !== 'cancelling' &&
+  s.datasetEval.status === 'idle';

@@ -1,4 +1,4 @@
-/** Image helpers for workers: ImageBitmap → RGBA pixels, RGBA → PNG, via OffscreenCanvas. */
+/** Image helpers for workers and the page: ImageBitmap → RGBA pixels, RGBA → PNG, via OffscreenCanvas. */
 import type { RgbaImage } from '../core/image';
 
 /** Pixels of a bitmap, as 8-bit RGBA. */
