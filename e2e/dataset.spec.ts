@@ -193,3 +193,44 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
   await expect(studio.id('dataset.worst.heatmap')).toBeVisible();
   await expect(page.getByTestId('message.error')).toHaveCount(0);
 });
+
+test('bad items are reported and skipped; KDQ without LPIPS-VGG says how to get it', async ({
+  studio,
+}) => {
+  const data = makeDataset();
+  // A frame that is not an image, and a triplet whose frames differ in size.
+  writeFileSync(join(data, 'test', 'Disney_clip_1', 'frame2.png'), 'not a png');
+  const small = new PNG({ width: 64, height: 40 });
+  writeFileSync(join(data, 'test', 'Disney_clip_3', 'frame3.png'), PNG.sync.write(small));
+  // A folder with a missing frame gives no item at all.
+  mkdirSync(join(data, 'test', 'Japan_clip_9'));
+  writeFileSync(join(data, 'test', 'Japan_clip_9', 'frame1.png'), frame(0, 1));
+
+  await studio.open();
+  await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready');
+  await studio.id('dataset.folder-input').setInputFiles(data);
+  await expect(studio.id('dataset.folder')).toContainText('6 items');
+  await expect(studio.id('dataset.folder')).toContainText('1 folder gives no item');
+  await studio.id('dataset.protocol').selectOption('kdq');
+  await expect(studio.id('dataset.protocol-definition')).toContainText('512×320');
+  await studio.id('dataset.variant.lora').uncheck();
+  await studio.id('dataset.variant.fp16').uncheck();
+  await studio.id('dataset.steps').fill('2');
+  await studio.id('dataset.start').click();
+  await expect(studio.id('dataset.run')).toHaveAttribute('data-state', 'done', {
+    timeout: 120_000,
+  });
+  await expect(studio.id('message.warning')).toContainText('LPIPS-VGG is not measured');
+  await expect(studio.id('dataset.problems')).toContainText('2 items could not be read');
+  await studio.id('dataset.problems').locator('summary').click();
+  await expect(studio.id('dataset.problems')).toContainText(
+    'test/Disney_clip_1/frame2.png is not an image this browser can read',
+  );
+  await expect(studio.id('dataset.problems')).toContainText('sizes differ within the item');
+  const row = studio.id('dataset.aggregate.row').first();
+  await expect(row).toHaveAttribute('data-config', 'variant=baseline;steps=2;seed=1');
+  await expect(row.locator('td').nth(1)).toHaveText('4');
+  await expect(row.locator('[data-metric="ssimGray7"]')).not.toHaveText('—');
+  await expect(row.locator('[data-metric="lpipsVgg"]')).toHaveText('—');
+  await expect(studio.id('dataset.report.definition')).toContainText('ToonCrafter-KDQ');
+});

@@ -173,7 +173,11 @@ export function DatasetPanel() {
               <> · categories {st.folder.categories.join(', ')}</>
             )}
             {st.folder.problems.length > 0 && (
-              <> · {st.folder.problems.length} folders give no item</>
+              <>
+                {' '}
+                · {st.folder.problems.length}{' '}
+                {st.folder.problems.length === 1 ? 'folder gives' : 'folders give'} no item
+              </>
             )}
           </p>
           {st.folder.problems.length > 0 && (
