@@ -98,63 +98,15 @@ const UNIFORM7_WINDOW: SsimWindow = {
 };
 
 /**
- * scipy.ndimage mode 'reflect' (half-sample symmetric: d c b a | a b c d | d c b a) for an index
- * that may lie any distance outside [0, n).
+ * Mean SSIM of two single-channel float64 planes (skimage's computation, one channel).
+ *
+ * skimage filters the whole image (scipy.ndimage, mode 'reflect') and then averages the SSIM map
+ * over the valid region only — the border of the window's radius cropped. Inside that region every
+ * tap of the window falls inside the image, so no reflected value is ever used: this computes the
+ * valid region alone, one row at a time, with the same sums in the same order (vertical pass, then
+ * horizontal, taps in order) — the same float64 result, without the five image-sized filtered
+ * copies.
  */
-function reflectIndex(i: number, n: number): number {
-  if (n === 1) return 0;
-  const period = 2 * n;
-  let j = i % period;
-  if (j < 0) j += period;
-  return j < n ? j : period - 1 - j;
-}
-
-/** For every position along an axis of length n, the source index of each of the window's taps. */
-function tapIndices(n: number, win: SsimWindow): Int32Array {
-  const taps = win.kernel.length;
-  const idx = new Int32Array(n * taps);
-  for (let i = 0; i < n; i++) {
-    for (let t = 0; t < taps; t++) idx[i * taps + t] = reflectIndex(i + t - win.radius, n);
-  }
-  return idx;
-}
-
-/** Separable window filter in float64, rows (axis 0) then columns (axis 1), as scipy does. */
-function windowFilter(
-  src: Float64Array,
-  width: number,
-  height: number,
-  rowTaps: Int32Array,
-  colTaps: Int32Array,
-  tmp: Float64Array,
-  kernel: Float64Array,
-): Float64Array {
-  const taps = kernel.length;
-  const out = new Float64Array(width * height);
-  // Axis 0 (vertical): tmp[y, x] = Σ_t k[t] · src[reflect(y + t − r), x].
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) tmp[row + x] = 0;
-    for (let t = 0; t < taps; t++) {
-      const k = kernel[t]!;
-      const srcRow = rowTaps[y * taps + t]! * width;
-      for (let x = 0; x < width; x++) tmp[row + x] = tmp[row + x]! + k * src[srcRow + x]!;
-    }
-  }
-  // Axis 1 (horizontal).
-  for (let y = 0; y < height; y++) {
-    const row = y * width;
-    for (let x = 0; x < width; x++) {
-      let acc = 0;
-      const base = x * taps;
-      for (let t = 0; t < taps; t++) acc += kernel[t]! * tmp[row + colTaps[base + t]!]!;
-      out[row + x] = acc;
-    }
-  }
-  return out;
-}
-
-/** Mean SSIM of two single-channel float64 planes (skimage's computation, one channel). */
 function ssimPlane(
   x: Float64Array,
   y: Float64Array,
@@ -162,49 +114,69 @@ function ssimPlane(
   height: number,
   win: SsimWindow,
 ): number {
-  const n = width * height;
-  const rowTaps = tapIndices(height, win);
-  const colTaps = tapIndices(width, win);
-  const tmp = new Float64Array(n);
-  const xx = new Float64Array(n);
-  const yy = new Float64Array(n);
-  const xy = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const a = x[i]!;
-    const b = y[i]!;
-    xx[i] = a * a;
-    yy[i] = b * b;
-    xy[i] = a * b;
-  }
-  const filter = (src: Float64Array) =>
-    windowFilter(src, width, height, rowTaps, colTaps, tmp, win.kernel);
-  const ux = filter(x);
-  const uy = filter(y);
-  const uxx = filter(xx);
-  const uyy = filter(yy);
-  const uxy = filter(xy);
+  const r = win.radius;
+  const kernel = win.kernel;
+  const taps = kernel.length;
+  // Vertical sums of the current row: x, y, x², y², xy.
+  const vx = new Float64Array(width);
+  const vy = new Float64Array(width);
+  const vxx = new Float64Array(width);
+  const vyy = new Float64Array(width);
+  const vxy = new Float64Array(width);
   const norm = win.covNorm;
-  // Mean of the SSIM map over the valid region (crop the window's radius from every border).
-  const pad = win.radius;
   let sum = 0;
-  for (let r = pad; r < height - pad; r++) {
+  for (let row = r; row < height - r; row++) {
+    const top = (row - r) * width;
+    for (let c = 0; c < width; c++) {
+      let sx = 0;
+      let sy = 0;
+      let sxx = 0;
+      let syy = 0;
+      let sxy = 0;
+      for (let t = 0, i = top + c; t < taps; t++, i += width) {
+        const k = kernel[t]!;
+        const a = x[i]!;
+        const b = y[i]!;
+        sx += k * a;
+        sy += k * b;
+        sxx += k * (a * a);
+        syy += k * (b * b);
+        sxy += k * (a * b);
+      }
+      vx[c] = sx;
+      vy[c] = sy;
+      vxx[c] = sxx;
+      vyy[c] = syy;
+      vxy[c] = sxy;
+    }
     let rowSum = 0;
-    for (let c = pad; c < width - pad; c++) {
-      const i = r * width + c;
-      const mx = ux[i]!;
-      const my = uy[i]!;
-      const vx = norm * (uxx[i]! - mx * mx);
-      const vy = norm * (uyy[i]! - my * my);
-      const vxy = norm * (uxy[i]! - mx * my);
+    for (let c = r; c < width - r; c++) {
+      let mx = 0;
+      let my = 0;
+      let sxx = 0;
+      let syy = 0;
+      let sxy = 0;
+      for (let t = 0; t < taps; t++) {
+        const k = kernel[t]!;
+        const j = c - r + t;
+        mx += k * vx[j]!;
+        my += k * vy[j]!;
+        sxx += k * vxx[j]!;
+        syy += k * vyy[j]!;
+        sxy += k * vxy[j]!;
+      }
+      const varX = norm * (sxx - mx * mx);
+      const varY = norm * (syy - my * my);
+      const cov = norm * (sxy - mx * my);
       const a1 = 2 * mx * my + C1;
-      const a2 = 2 * vxy + C2;
+      const a2 = 2 * cov + C2;
       const b1 = mx * mx + my * my + C1;
-      const b2 = vx + vy + C2;
+      const b2 = varX + varY + C2;
       rowSum += (a1 * a2) / (b1 * b2);
     }
     sum += rowSum;
   }
-  return sum / ((height - 2 * pad) * (width - 2 * pad));
+  return sum / ((height - 2 * r) * (width - 2 * r));
 }
 
 /** Both images valid RGBA and the same size (metrics never resize). */
