@@ -90,7 +90,10 @@ function printMetrics(rows: MetricRow[]): void {
   if (rows.length === 0) return;
   const f = (n: number | null) => (n === null ? '—' : n >= 100 ? n.toFixed(0) : n.toFixed(1));
   console.log(`\nscoring one ${rows[0]!.size[0]}×${rows[0]!.size[1]} pair, median ms\n`);
-  const header = ['where', 'PSNR', 'SSIM', 'SSIM-Y', 'LPIPS-Alex', 'LPIPS-Sq'];
+  // What a dataset evaluation's studio protocol scores per frame (issue 19's goal: ≤ 150 ms).
+  const header = ['where', 'PSNR', 'SSIM', 'SSIM-Y', 'LPIPS-Alex', 'LPIPS-Sq', 'PSNR+SSIM+Alex'];
+  const total = (r: MetricRow) =>
+    r.lpipsAlexMs === null ? null : r.psnrMs + r.ssimMs + r.lpipsAlexMs;
   const lines = rows.map((r) => [
     r.where,
     f(r.psnrMs),
@@ -98,6 +101,7 @@ function printMetrics(rows: MetricRow[]): void {
     f(r.ssimLumaMs),
     f(r.lpipsAlexMs),
     f(r.lpipsSqueezeMs),
+    f(total(r)),
   ]);
   const browserRow = rows.find((r) => r.where.startsWith('browser'));
   const nodeRow = rows.find((r) => r.where.startsWith('node'));
@@ -111,6 +115,7 @@ function printMetrics(rows: MetricRow[]): void {
       ratio(browserRow.ssimLumaMs, nodeRow.ssimLumaMs),
       ratio(browserRow.lpipsAlexMs, nodeRow.lpipsAlexMs),
       ratio(browserRow.lpipsSqueezeMs, nodeRow.lpipsSqueezeMs),
+      ratio(total(browserRow), total(nodeRow)),
     ]);
   }
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
