@@ -13,7 +13,7 @@ import {
 export function EfficiencyPanel() {
   const rows = useStudio((s) => s.efficiency.rows);
   const measuring = useStudio((s) => s.efficiency.measuring);
-  const busy = useStudio(selectIsBusy);
+  const busy = useStudio((s) => selectIsBusy(s) || s.datasetEval.status !== 'idle');
   const manifest = useStudio((s) => s.packs.manifest);
   const where = `${navigator.hardwareConcurrency} cores, ${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'browser'}`;
   return (

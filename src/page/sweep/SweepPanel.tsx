@@ -28,7 +28,7 @@ export function SweepPanel() {
   const manifest = useStudio((s) => s.packs.manifest);
   const sweep = useStudio((s) => s.sweep);
   const steps = useStudio((s) => s.settings.steps);
-  const busy = useStudio(selectIsBusy);
+  const busy = useStudio((s) => selectIsBusy(s) || s.datasetEval.status !== 'idle');
   const measuring = useStudio((s) => s.efficiency.measuring !== null);
   const haveInputs = useStudio((s) =>
     Boolean(s.keyframes.start && s.keyframes.end && s.packs.manifest),
