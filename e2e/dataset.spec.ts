@@ -143,16 +143,19 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
   // The page's aggregate equals the CLI's (ONNX Runtime Web vs Node: float rounding only).
   const json = JSON.parse(await download(page, 'dataset.export.json')) as typeof cliReport;
   expect(json.rows.map((r) => r.config)).toEqual(cliReport.rows.map((r) => r.config));
+  const worst: Record<string, number> = { psnr: 0, ssim: 0, lpipsAlex: 0 };
   for (const [i, row] of json.rows.entries()) {
     const cliRow = cliReport.rows[i]!;
     for (const m of ['psnr', 'ssim', 'lpipsAlex']) {
       const a = row.metrics[m]!.mean;
       const b = cliRow.metrics[m]!.mean;
+      worst[m] = Math.max(worst[m]!, Math.abs(a - b));
       expect(Math.abs(a - b), `${row.config} ${m}: page ${a}, CLI ${b}`).toBeLessThan(
-        m === 'psnr' ? 0.02 : 2e-4,
+        m === 'psnr' ? 1e-3 : 1e-4,
       );
     }
   }
+  console.log(`page − CLI, largest |difference| of a mean: ${JSON.stringify(worst)}`);
   const shown = studio
     .id('dataset.aggregate.row')
     .and(page.locator('[data-config="variant=baseline;steps=3;seed=1"][data-category=""]'))
