@@ -237,3 +237,66 @@ test('bad items are reported and skipped; KDQ without LPIPS-VGG says how to get 
   await expect(row.locator('[data-metric="lpipsVgg"]')).toHaveText('—');
   await expect(studio.id('dataset.report.definition')).toContainText('ToonCrafter-KDQ');
 });
+
+test('where the browser has a folder picker, a resume after a reload reads the remembered folder', async ({
+  studio,
+  page,
+}) => {
+  // A real directory handle without a native dialog: the dataset is written to the origin's
+  // private file system, and the folder picker answers with that folder.
+  await page.addInitScript(() => {
+    (
+      window as unknown as { showDirectoryPicker: () => Promise<FileSystemDirectoryHandle> }
+    ).showDirectoryPicker = async () =>
+      (await navigator.storage.getDirectory()).getDirectoryHandle('triplets');
+  });
+  await studio.open();
+  const files: { path: string[]; data: number[] }[] = [];
+  for (let c = 0; c < 6; c++)
+    for (let f = 1; f <= 3; f++)
+      files.push({ path: ['test', `Japan_clip_${c}`, `frame${f}.png`], data: [...frame(c, f)] });
+  await page.evaluate(async (all) => {
+    const root = await (
+      await navigator.storage.getDirectory()
+    ).getDirectoryHandle('triplets', {
+      create: true,
+    });
+    for (const f of all) {
+      let dir = root;
+      for (const p of f.path.slice(0, -1)) dir = await dir.getDirectoryHandle(p, { create: true });
+      const w = await (await dir.getFileHandle(f.path.at(-1)!, { create: true })).createWritable();
+      await w.write(new Uint8Array(f.data));
+      await w.close();
+    }
+  }, files);
+
+  await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready');
+  await studio.id('dataset.choose').click();
+  await expect(studio.id('dataset.folder')).toContainText(
+    'triplets: 6 items (triplets) from 18 files',
+  );
+  await studio.id('dataset.variant.lora').uncheck();
+  await studio.id('dataset.variant.fp16').uncheck();
+  await studio.id('dataset.steps').fill('3');
+  await studio.id('dataset.start').click();
+  const progress = studio.id('dataset.progress');
+  await expect(progress).toHaveAttribute('data-total', '18');
+  await expect
+    .poll(async () => Number(await progress.getAttribute('data-done')), { timeout: 60_000 })
+    .toBeGreaterThanOrEqual(2);
+  await studio.id('dataset.pause').click();
+  await expect(studio.id('dataset.start')).toBeEnabled();
+  const cut = Number(await progress.getAttribute('data-done'));
+  expect(cut).toBeLessThan(18);
+
+  await page.reload();
+  await expect(studio.id('dataset.run')).toHaveAttribute('data-state', 'paused');
+  // No folder picked this time: the run's remembered handle is read.
+  await studio.id('dataset.run.resume').click();
+  await expect(studio.id('dataset.run')).toHaveAttribute('data-state', 'done', {
+    timeout: 120_000,
+  });
+  await expect(progress).toHaveAttribute('data-done', '18');
+  await expect(studio.id('dataset.folder')).toContainText('triplets: 6 items');
+  await expect(page.getByTestId('message.error')).toHaveCount(0);
+});

@@ -27,6 +27,7 @@ import {
   exportEvalReport,
   openEvalRun,
   pauseDatasetEval,
+  pickDatasetDirectory,
   refreshRuns,
   removeEvalRun,
   resumeDatasetEval,
@@ -142,7 +143,12 @@ export function DatasetPanel() {
           type="button"
           disabled={running}
           data-testid="dataset.choose"
-          onClick={() => input.current?.click()}
+          onClick={() => {
+            void pickDatasetDirectory({ split: split || null, sequence }).then(
+              (picked) => picked || input.current?.click(),
+              (e: unknown) => setError(`The folder cannot be opened: ${(e as Error).message}`),
+            );
+          }}
         >
           Choose dataset folder…
         </button>

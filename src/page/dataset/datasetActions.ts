@@ -59,6 +59,7 @@ import {
   saveFrames,
   saveLine,
   saveProblem,
+  type DirectoryHandle,
   type StoredEvalRun,
   type StoredFrames,
 } from './datasetStore';
@@ -68,6 +69,81 @@ export const WORST_KEPT = 6;
 
 /** The picked folder: relative path (below the folder itself) → file. Never leaves the page. */
 let folderFiles = new Map<string, File>();
+/** The picked folder's handle, where the browser has the File System Access API (Chromium). */
+let folderHandle: DirectoryHandle | null = null;
+
+type DirectoryPicker = (o?: { id?: string; mode?: 'read' }) => Promise<DirectoryHandle>;
+
+/** Walk limits, as the CLI's (src/node/dataset.ts). */
+const MAX_FILES = 1_000_000;
+const MAX_DEPTH = 12;
+
+/** Every file under a directory handle, paths starting with its name (hidden entries skipped). */
+export async function filesOfHandle(
+  root: DirectoryHandle,
+): Promise<{ file: File; relativePath: string }[]> {
+  const out: { file: File; relativePath: string }[] = [];
+  const walk = async (
+    dir: FileSystemDirectoryHandle,
+    prefix: string,
+    depth: number,
+  ): Promise<void> => {
+    for await (const entry of dir.values()) {
+      if (entry.name.startsWith('.')) continue;
+      if (entry.kind === 'file') {
+        if (out.length >= MAX_FILES)
+          throw new Error(`the folder holds more than ${MAX_FILES} files`);
+        out.push({ file: await entry.getFile(), relativePath: `${prefix}/${entry.name}` });
+      } else if (depth < MAX_DEPTH) {
+        await walk(entry, `${prefix}/${entry.name}`, depth + 1);
+      }
+    }
+  };
+  await walk(root, root.name, 0);
+  return out;
+}
+
+/**
+ * Opens the browser's folder picker where it has one (`showDirectoryPicker`): the folder's handle
+ * is remembered with the run, so a resume after a reload needs only a permission click. Returns
+ * false where there is no such picker (the caller falls back to the folder input).
+ */
+export async function pickDatasetDirectory(opts: {
+  split?: string | null;
+  sequence?: SequenceMode;
+}): Promise<boolean> {
+  const picker = (window as unknown as { showDirectoryPicker?: DirectoryPicker })
+    .showDirectoryPicker;
+  if (!picker) return false;
+  let handle: DirectoryHandle;
+  try {
+    handle = await picker({ id: 'inbetween-dataset', mode: 'read' });
+  } catch (e) {
+    // The person closed the picker: nothing changes.
+    if ((e as Error).name === 'AbortError') return true;
+    throw e;
+  }
+  await readHandle(handle, opts);
+  return true;
+}
+
+async function readHandle(
+  handle: DirectoryHandle,
+  opts: { split?: string | null; sequence?: SequenceMode },
+): Promise<void> {
+  say('info', 'dataset', `Reading the folder ${handle.name}…`);
+  try {
+    const files = await filesOfHandle(handle);
+    setDatasetFiles(files, opts);
+    folderHandle = handle;
+  } catch (e) {
+    say('error', 'dataset', `The folder ${handle.name} cannot be read: ${(e as Error).message}`);
+  } finally {
+    useStudio.setState((st) => ({
+      messages: st.messages.filter((m) => !(m.scope === 'dataset' && m.level === 'info')),
+    }));
+  }
+}
 
 /**
  * Takes the files of a picked or dropped folder (`relativePath` includes the folder's own name,
@@ -81,6 +157,7 @@ export function setDatasetFiles(
   const paths = files.map((f) => f.relativePath.replace(/^\/+/, ''));
   const tops = new Set(paths.map((p) => (p.includes('/') ? p.slice(0, p.indexOf('/')) : '')));
   const top = tops.size === 1 && !tops.has('') ? [...tops][0]! : null;
+  folderHandle = null;
   folderFiles = new Map(
     files.map((f, i) => [top ? paths[i]!.slice(top.length + 1) : paths[i]!, f.file]),
   );
@@ -179,6 +256,7 @@ export async function startDatasetEval(opts: StartOptions): Promise<void> {
     updatedAt: Date.now(),
     info: planned.info,
     datasetLabel: folder.label,
+    ...(folderHandle ? { handle: folderHandle } : {}),
     total: remainingWork({ ...planned, done: new Set(), failed: new Set() }).total,
     state: 'running',
   };
@@ -199,6 +277,15 @@ export async function resumeDatasetEval(runId: string): Promise<void> {
       `To resume, choose the pack it ran with: ${info.pack.id} ${info.pack.version} (${info.pack.dir}).`,
     );
     return;
+  }
+  const pickedLabel = useStudio.getState().datasetEval.folder?.label;
+  if (run.handle && (folderFiles.size === 0 || pickedLabel !== run.datasetLabel)) {
+    // Permission is asked first thing, inside the click that pressed Resume.
+    const state =
+      (await run.handle.queryPermission?.({ mode: 'read' })) === 'granted'
+        ? 'granted'
+        : await run.handle.requestPermission?.({ mode: 'read' }).catch(() => 'denied' as const);
+    if (state === 'granted') await readHandle(run.handle, {});
   }
   if (folderFiles.size === 0) {
     say('error', 'dataset', `To resume, pick the folder ${run.datasetLabel} again.`);

@@ -8,6 +8,12 @@
 import { createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import type { ResultLine, RunInfo } from '../../core/evaluation/datasetRun';
 
+/** A folder's handle, with the permission calls TypeScript's DOM types do not have yet. */
+export interface DirectoryHandle extends FileSystemDirectoryHandle {
+  queryPermission?(d: { mode: 'read' }): Promise<PermissionState>;
+  requestPermission?(d: { mode: 'read' }): Promise<PermissionState>;
+}
+
 /** What the panel remembers of a run besides its lines. */
 export interface StoredEvalRun {
   id: string;
@@ -16,6 +22,11 @@ export interface StoredEvalRun {
   info: RunInfo;
   /** The picked folder's name; a resume asks for this folder again. */
   datasetLabel: string;
+  /**
+   * The folder's handle where the browser's folder picker gave one (Chromium): a resume reads the
+   * folder through it after asking for permission, without picking it again.
+   */
+  handle?: DirectoryHandle;
   /** Lines the run writes in all (items × columns, less items that could not be read). */
   total: number;
   state: 'running' | 'paused' | 'done';
