@@ -227,6 +227,7 @@ let currentJob: number | null = null;
 /** Plans and starts a new evaluation of the picked folder with the selected pack. */
 export async function startDatasetEval(opts: StartOptions): Promise<void> {
   const s = useStudio.getState();
+  if (s.datasetEval.status !== 'idle') return;
   const { manifest, selectedKey } = s.packs;
   const folder = s.datasetEval.folder;
   if (!manifest || !selectedKey || !folder || folderFiles.size === 0) {
@@ -267,7 +268,7 @@ export async function startDatasetEval(opts: StartOptions): Promise<void> {
 export async function resumeDatasetEval(runId: string): Promise<void> {
   const s = useStudio.getState();
   const run = s.datasetEval.runs.find((r) => r.id === runId);
-  if (!run) return;
+  if (!run || s.datasetEval.status !== 'idle') return;
   const { manifest } = s.packs;
   const info = run.info;
   if (!manifest || manifest.id !== info.pack.id || manifest.version !== info.pack.version) {
@@ -391,6 +392,7 @@ async function execute(
     });
   };
   const refresh = () => showRun(run.id, kept, keptProblems, run.info);
+  let shownAt = performance.now();
   patch('datasetEval', { status: 'running', openRunId: run.id });
   try {
     await saveEvalRun(run);
@@ -456,6 +458,11 @@ async function execute(
         emit: async (line) => {
           kept.push(line);
           await saveLine(run.id, line);
+          // The tables follow the run, redrawn at most every two seconds.
+          if (performance.now() - shownAt > 2000) {
+            shownAt = performance.now();
+            refresh();
+          }
         },
         problem: async (item, message) => {
           keptProblems.push({ item, message });
