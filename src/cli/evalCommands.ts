@@ -16,12 +16,13 @@ import {
 import type { ProtocolId } from '../core/evaluation/datasetRun';
 import { FIT_MODES, type FitMode } from '../core/image';
 import { evaluateDataset, readRun } from '../node/evalDataset';
+import { setNodeDevice } from '../node/nodeRuntime';
 import { parseCommandArgs, UsageError } from './args';
 
 export const EVAL_USAGE = `  inbetween eval --pack DIR --data DIR --out DIR [--split S] [--sequence triplets|every:K]
                  [--variants A,B] [--lora-scales X,Y] [--guidance X,Y] [--steps N,M] [--seeds S,T]
                  [--protocol studio|kdq] [--fit letterbox|crop|native] [--shard i/n] [--resume]
-                 [--lpips DIR] [--threads N] [--quiet]
+                 [--lpips DIR] [--threads N] [--device cpu|cuda] [--quiet]
   inbetween report RUN_DIR... [--ref CONFIG] [--format md|csv|tex|json] [--out FILE]`;
 
 function list(
@@ -67,6 +68,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
       resume: { type: 'boolean' },
       lpips: { type: 'string' },
       threads: { type: 'string' },
+      device: { type: 'string' },
       quiet: { type: 'boolean' },
     },
   });
@@ -80,6 +82,10 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const fit = (v['fit'] ?? 'letterbox') as string;
   if (!FIT_MODES.includes(fit as FitMode))
     throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${fit}"`);
+  const device = (v['device'] ?? 'cpu') as string;
+  if (device !== 'cpu' && device !== 'cuda')
+    throw new UsageError(`--device must be cpu or cuda, got "${device}"`);
+  setNodeDevice(device);
   const int = (s: string) => (/^\d+$/.test(s) ? Number(s) : NaN);
   const threads = v['threads'] !== undefined ? int(v['threads'] as string) : undefined;
   if (threads !== undefined && !(threads >= 1))

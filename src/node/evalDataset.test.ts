@@ -240,6 +240,26 @@ describe('inbetween eval', () => {
     ]);
     expect(other.err).toMatch(/holds another run/);
   }, 240_000);
+
+  it('--device cuda runs on the CUDA provider where it is installed, else says how to get it', () => {
+    const lib = join(
+      REPO,
+      'node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so',
+    );
+    const r = cli(
+      evalArgs(join(root, 'cuda'), '--device', 'cuda', '--quiet', '--variants', 'baseline'),
+    );
+    if (existsSync(lib)) {
+      expect(r.code, r.err).toBe(0);
+    } else {
+      expect(r.code).not.toBe(0);
+      expect(r.err).toContain("onnxruntime-node's CUDA provider is not installed");
+      expect(r.err).toContain('ONNXRUNTIME_NODE_INSTALL=cuda12');
+    }
+    expect(cli(evalArgs(join(root, 'tpu'), '--device', 'tpu')).err).toMatch(
+      /--device must be cpu or cuda/,
+    );
+  }, 120_000);
 });
 
 describe('bad datasets', () => {

@@ -70,10 +70,28 @@ export async function readPackFile(
   return bytes;
 }
 
+/** Where onnxruntime-node runs the graphs: the CPU, or NVIDIA GPUs through the CUDA provider. */
+export type NodeDevice = 'cpu' | 'cuda';
+let device: NodeDevice = 'cpu';
+
+/**
+ * Chooses the execution provider of every session this process creates from now on (the CLI's
+ * `--device`). CUDA needs onnxruntime-node's CUDA libraries, which `npm ci` here does not fetch
+ * (docs/evaluation.md says how to get them); operators CUDA lacks fall back to the CPU.
+ */
+export function setNodeDevice(d: NodeDevice): void {
+  if (d !== 'cpu' && d !== 'cuda')
+    throw new Error(`the device must be cpu or cuda, got "${String(d)}"`);
+  device = d;
+}
+
+const CUDA_MISSING =
+  "onnxruntime-node's CUDA provider is not installed: reinstall it with `ONNXRUNTIME_NODE_INSTALL=cuda12 npm ci` on a Linux x64 host with CUDA 12 and cuDNN 9 (docs/evaluation.md, GPUs), or leave out --device cuda";
+
 /** Session options for onnxruntime-node: the same graph optimisation level as the browser. */
 export function nodeSessionOptions(threads?: number): ort.InferenceSession.SessionOptions {
   return {
-    executionProviders: ['cpu'],
+    executionProviders: device === 'cuda' ? ['cuda', 'cpu'] : ['cpu'],
     ...SESSION_TUNING,
     ...(threads ? { intraOpNumThreads: threads, interOpNumThreads: 1 } : {}),
   };
@@ -97,9 +115,10 @@ export async function createNodeSession(
       ...(externalData.length ? { externalData } : {}),
     });
   } catch (e) {
-    throw new Error(`could not load ${what}: ${(e as Error).message.split('\n')[0]}`, {
-      cause: e,
-    });
+    const message = (e as Error).message.split('\n')[0]!;
+    if (device === 'cuda' && /Cuda|shared library/i.test(message))
+      throw new Error(CUDA_MISSING, { cause: e });
+    throw new Error(`could not load ${what}: ${message}`, { cause: e });
   }
   return wrapSession(session, ort, what);
 }
