@@ -19,6 +19,7 @@ import { psnr, ssim } from '../core/metrics';
 import { tQuantile975 } from '../core/pairedDifference';
 import { scoreImages } from '../core/scoring';
 import { computeLpips } from '../core/lpips';
+import { farnebackFlow, flowDifference } from '../core/farneback';
 import { prepareLpipsGraphs } from '../testing/lpipsFixture';
 import { temporalMetrics } from '../core/evaluation/datasetEval';
 import { evaluateDataset, readRun } from './evalDataset';
@@ -339,9 +340,29 @@ describe('sequences with several in-betweens', () => {
       12,
     );
     expect(repeat.metrics['psnr']).toBeCloseTo((psnr(f5!, f4!) + psnr(f6!, f4!)) / 2, 12);
+    // tOF: the repeated frame has no motion, so its flows differ from the truth's by the truth's.
+    const flows = [f4, f5, f6, f7].slice(1).map((f, i) => farnebackFlow([f4, f5, f6]![i]!, f!));
+    const still = farnebackFlow(f4!, f4!);
+    const wantTof =
+      (flowDifference(still, flows[0]!) +
+        flowDifference(still, flows[1]!) +
+        flowDifference(farnebackFlow(f4!, f7!), flows[2]!)) /
+      3;
+    expect(repeat.metrics['tOF']).toBeCloseTo(wantTof, 9);
+    expect(repeat.metrics['tOF']).toBeGreaterThan(0.1);
     const report = summariseRuns(mergeRuns([await readRun(out)]));
-    expect(report.metrics).toEqual(['psnr', 'ssim', 'lpipsAlex', 'ssimF2F', 'ssimF2FTruth', 'tLP']);
-    expect(renderDatasetReport(report, 'md')).toContain('| F2F SSIM | F2F SSIM (truth) | tLP ↓ |');
+    expect(report.metrics).toEqual([
+      'psnr',
+      'ssim',
+      'lpipsAlex',
+      'ssimF2F',
+      'ssimF2FTruth',
+      'tLP',
+      'tOF',
+    ]);
+    expect(renderDatasetReport(report, 'md')).toContain(
+      '| F2F SSIM | F2F SSIM (truth) | tLP ↓ | tOF ↓ |',
+    );
   }, 120_000);
 
   it("tLP is TecoGAN's mean |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex", async () => {
@@ -364,6 +385,7 @@ describe('sequences with several in-betweens', () => {
       // A prediction equal to the truth has tLP 0 and the truth's frame-to-frame SSIM.
       const same = await temporalMetrics(truth, truth, runner);
       expect(same.tLP).toBe(0);
+      expect(same.tOF).toBe(0);
       expect(same.ssimF2F).toBe(same.ssimF2FTruth);
     } finally {
       if (lpips.available) for (const g of Object.values(lpips.graphs)) await g.runner.release();

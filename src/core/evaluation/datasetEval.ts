@@ -14,6 +14,7 @@
  * Pure apart from the graphs it is handed: no file system, no workers.
  */
 import { describePick } from '../clip';
+import { farnebackFlow, flowDifference, type Flow } from '../farneback';
 import { flowWarpInbetween } from '../flowWarp';
 import type { GraphRunner } from '../graph';
 import { createRgbaImage, resizeImage, type FitMode, type RgbaImage } from '../image';
@@ -252,21 +253,34 @@ export async function scoreColumn(
   };
 }
 
+/** Flows between ground-truth frames, kept while the frames live: one item's columns share them. */
+const truthFlows = new WeakMap<RgbaImage, WeakMap<RgbaImage, Flow>>();
+function cachedFlow(a: RgbaImage, b: RgbaImage): Flow {
+  let inner = truthFlows.get(a);
+  if (!inner) truthFlows.set(a, (inner = new WeakMap()));
+  let f = inner.get(b);
+  if (!f) inner.set(b, (f = farnebackFlow(a, b)));
+  return f;
+}
+
 /**
  * Temporal metrics of a predicted sequence against the ground truth's, each over the consecutive
  * pairs of the whole sequence, keyframes included (docs/metrics.md "Temporal metrics"):
  * `ssimF2F` — frame-to-frame SSIM of the prediction (the AnimateDiff-LoRA research's consistency
  * measure); `ssimF2FTruth` — the same of the ground truth, the value to compare it with; `tLP` —
- * TecoGAN's temporal LPIPS, mean |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex.
+ * TecoGAN's temporal LPIPS, mean |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex;
+ * `tOF` — TecoGAN's temporal optical-flow difference, the mean norm of OF(p[t−1], p[t]) −
+ * OF(g[t−1], g[t]) with the studio's Farnebäck flow (src/core/farneback.ts).
  */
 export async function temporalMetrics(
   pred: readonly RgbaImage[],
   truth: readonly RgbaImage[],
   lpipsAlex: GraphRunner | null,
-): Promise<{ ssimF2F: number; ssimF2FTruth: number; tLP: number | null }> {
+): Promise<{ ssimF2F: number; ssimF2FTruth: number; tLP: number | null; tOF: number }> {
   let f2f = 0;
   let f2fTruth = 0;
   let tlp = 0;
+  let tof = 0;
   const pairs = pred.length - 1;
   for (let t = 1; t < pred.length; t++) {
     f2f += ssim(pred[t - 1]!, pred[t]!);
@@ -276,11 +290,16 @@ export async function temporalMetrics(
       const b = await computeLpips(lpipsAlex, truth[t - 1]!, truth[t]!);
       tlp += Math.abs(a.distance - b.distance);
     }
+    tof += flowDifference(
+      farnebackFlow(pred[t - 1]!, pred[t]!),
+      cachedFlow(truth[t - 1]!, truth[t]!),
+    );
   }
   return {
     ssimF2F: f2f / pairs,
     ssimF2FTruth: f2fTruth / pairs,
     tLP: lpipsAlex ? tlp / pairs : null,
+    tOF: tof / pairs,
   };
 }
 

@@ -213,13 +213,14 @@ export function summariseRuns(merged: MergedRuns, reference?: string): DatasetRe
 // ---- rendering ------------------------------------------------------------------------------------
 
 /** The temporal metrics (several in-betweens per item), in table order. */
-export const TEMPORAL_METRICS = ['ssimF2F', 'ssimF2FTruth', 'tLP'] as const;
+export const TEMPORAL_METRICS = ['ssimF2F', 'ssimF2FTruth', 'tLP', 'tOF'] as const;
 
 /** Column headings of the tables (Markdown, CSV and the page). */
 export const METRIC_LABEL: Readonly<Record<string, string>> = {
   ssimF2F: 'F2F SSIM',
   ssimF2FTruth: 'F2F SSIM (truth)',
   tLP: 'tLP ↓',
+  tOF: 'tOF ↓',
   psnr: 'PSNR (dB) ↑',
   ssim: 'SSIM ↑',
   ssimGray7: 'SSIM (gray, 7×7) ↑',
@@ -312,6 +313,7 @@ const TEX_LABEL: Record<string, string> = {
   ssimF2F: 'F2F SSIM',
   ssimF2FTruth: 'F2F SSIM (truth)',
   tLP: 'tLP $\\downarrow$',
+  tOF: 'tOF $\\downarrow$',
   psnr: 'PSNR (dB) $\\uparrow$',
   ssim: 'SSIM $\\uparrow$',
   ssimGray7: 'SSIM (gray, 7$\\times$7) $\\uparrow$',
