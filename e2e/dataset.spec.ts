@@ -5,7 +5,7 @@
  * the same folder and plan.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
@@ -29,9 +29,16 @@ function frame(c: number, f: number): Buffer {
   return PNG.sync.write(png);
 }
 
+/** Temporary folders made by a test, removed after it. */
+const made: string[] = [];
+test.afterEach(() => {
+  for (const dir of made.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
 /** Six triplets in ATD-12K's layout: `<root>/test/<Category>_clip_<c>/frame{1,2,3}.png`. */
 function makeDataset(): string {
   const root = mkdtempSync(join(tmpdir(), 'dataset-e2e-'));
+  made.push(root);
   const data = join(root, 'triplets');
   for (let c = 0; c < 6; c++) {
     const dir = join(data, 'test', `${c % 2 ? 'Disney' : 'Japan'}_clip_${c}`);
