@@ -208,6 +208,60 @@ describe('tables and the report', () => {
     expect(d.rows[6]!.kind).toBe('ceiling');
   });
 
+  it('sets each variant of a drawn set against the flow warp and blend, triplet by triplet', () => {
+    const n = 4;
+    const per = (f: (i: number) => Partial<MetricValues>) =>
+      Array.from({ length: n }, (_, i) => f(i));
+    const set = scored(
+      {
+        baseline: per((i) => ({ psnr: 20 + i, lpipsAlex: 0.2 })),
+        student: per((i) => ({ psnr: 20 + i, lpipsAlex: 0.2 })),
+        [nativeId('baseline')]: per(() => ({})),
+        [nativeId('student')]: per(() => ({})),
+        // The flow warp is 1 dB worse on every triplet but one (0.5 dB): beyond noise; blend's LPIPS
+        // is missing, so only its PSNR is compared.
+        flow: per((i) => ({ psnr: 20 + i - (i === 0 ? 0.5 : 1), lpipsAlex: 0.2 + 0.01 * (i % 2) })),
+        blend: per((i) => ({ psnr: 20 + i + (i % 2 ? 0.3 : -0.3), lpipsAlex: null })),
+        repeat: per(() => ({})),
+        roundtrip: per(() => ({})),
+      },
+      n,
+    );
+    const d = drawnTable(manifest, plan, 'data/tvlike/val', set);
+    const base = d.paired!.filter((p) => p.config === 'baseline');
+    expect(base.map((p) => p.anchor)).toEqual(['flow', 'blend']);
+    const [flow, blend] = base;
+    expect(flow!.psnr.mean).toBeCloseTo(0.875, 12);
+    expect(flow!.psnr.verdict).toBe('better');
+    expect(flow!.lpipsAlex!.mean).toBeCloseTo(-0.005, 12);
+    expect(flow!.lpipsAlex!.verdict).toBe('within noise');
+    expect(blend!.psnr.mean).toBeCloseTo(0, 12);
+    expect(blend!.psnr.verdict).toBe('within noise');
+    expect(blend!.lpipsAlex).toBeNull();
+    const main = scored({ baseline: per(() => ({})) }, n);
+    const timings = { perConfig: {}, alternating: null, threads: 2 };
+    const md = renderReport({
+      pack: { id: manifest.id, name: manifest.name, size: [512, 320] },
+      date: '2026-01-01',
+      data: 'data/procedural/val',
+      triplets: n,
+      seed: 42,
+      threads: 2,
+      reference: plan.reference.id,
+      fast: plan.fast!.id,
+      table: mainTable(manifest, plan, main, timings),
+      checks: evaluationChecks(plan, main, timings),
+      loraSweeps: [],
+      drawn: [d],
+      reproduce: ['npm run evaluate'],
+    });
+    expect(md).toMatch(
+      /- Baseline \(fp32\) − flow warp: PSNR \+0\.88 dB \(95% CI \+0\.\d\d to \+1\.\d\d dB\): better; LPIPS-Alex −0\.0050 /,
+    );
+    expect(md).toContain('- Baseline (fp32) − frame blend: PSNR +0.00 dB');
+    expect(md).not.toMatch(/frame blend: PSNR [^\n]*LPIPS/);
+  });
+
   it('draws the same Markdown from the record and from its JSON', () => {
     const ids = [...plan.configs.map((c) => c.id), 'flow', 'blend', 'repeat'];
     const set = scored(

@@ -140,11 +140,23 @@ export interface EvaluationChecks {
   lora: LoraCheck[];
 }
 
+/** One compared configuration against one anchor on a drawn set, triplet by triplet. */
+export interface DrawnPaired {
+  config: string;
+  label: string;
+  anchor: 'flow' | 'blend';
+  psnr: PairedSummary;
+  /** Null when LPIPS was not measured. */
+  lpipsAlex: PairedSummary | null;
+}
+
 export interface DrawnTable {
   /** The set's folder, relative to the repository. */
   dir: string;
   triplets: number;
   rows: ResultRow[];
+  /** Each compared configuration (fitted) minus the flow warp and minus frame blend. */
+  paired?: DrawnPaired[];
 }
 
 /** evaluation.json: every table and check of REPORT.md, and what the report says about its run. */
@@ -270,8 +282,23 @@ export function drawnTable(
       ),
       ...anchorRows(set, ['flow', 'blend', 'repeat', 'roundtrip']),
     ],
+    paired: plan.compared.flatMap((c) =>
+      (['flow', 'blend'] as const)
+        .filter((a) => set.scores[a]?.length)
+        .map((anchor) => ({
+          config: c.id,
+          label: c.label,
+          anchor,
+          psnr: paired(set, c.id, anchor, 'psnr'),
+          lpipsAlex: hasLpips(set, c.id, anchor) ? paired(set, c.id, anchor, 'lpipsAlex') : null,
+        })),
+    ),
   };
 }
+
+/** Both rows carry LPIPS-Alex on every triplet. */
+const hasLpips = (set: ScoredSet, a: string, b: string): boolean =>
+  [a, b].every((id) => meanMetric(set.scores[id] ?? [], 'lpipsAlex') !== null);
 
 function paired(
   set: ScoredSet,
