@@ -108,6 +108,10 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
   await studio.id('dataset.variant.fp16').uncheck();
   await studio.id('dataset.steps').fill(PLAN.steps);
   await studio.id('dataset.start').click();
+  // The pack and variant stay put while the evaluation has the workers.
+  await expect(studio.id('pack.select')).toBeDisabled();
+  await expect(studio.id('variant.select')).toBeDisabled();
+  await expect(studio.id('pack.locked')).toBeVisible();
 
   // Cancel part-way: some lines written, not all.
   const progress = studio.id('dataset.progress');
@@ -117,6 +121,8 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
     .toBeGreaterThanOrEqual(3);
   await studio.id('dataset.cancel').click();
   await expect(studio.id('dataset.start')).toBeEnabled();
+  await expect(studio.id('pack.select')).toBeEnabled();
+  await expect(studio.id('pack.locked')).toHaveCount(0);
   const cut = Number(await progress.getAttribute('data-done'));
   expect(cut).toBeGreaterThanOrEqual(3);
   expect(cut).toBeLessThan(24);

@@ -26,6 +26,8 @@ export function PackPanel() {
   const load = useStudio((s) => s.packs.load);
   const reading = useStudio((s) => s.packs.reading);
   const backend = useStudio((s) => s.packs.backend);
+  // A dataset evaluation loads its own variants into the workers: the pack stays put until it ends.
+  const evaluating = useStudio((s) => s.datasetEval.status !== 'idle');
   const [url, setUrl] = useState('');
   const folderInput = useRef<HTMLInputElement>(null);
   const filesInput = useRef<HTMLInputElement>(null);
@@ -56,6 +58,7 @@ export function PackPanel() {
         <select
           data-testid="pack.select"
           value={selectedKey ?? ''}
+          disabled={evaluating}
           onChange={(e) => void selectPack(e.target.value)}
         >
           {options.length === 0 && <option value="">No packs found</option>}
@@ -67,6 +70,11 @@ export function PackPanel() {
           ))}
         </select>
       </label>
+      {evaluating && (
+        <p className="hint" data-testid="pack.locked">
+          A dataset evaluation is running: pause or cancel it to change the pack or variant.
+        </p>
+      )}
       {manifest && !manifest.trained && (
         <p className="badge badge-warn" data-testid="pack.untrained">
           Untrained: this pack is randomly initialised for testing, so its frames look like noise.
@@ -89,6 +97,7 @@ export function PackPanel() {
           <select
             data-testid="variant.select"
             value={variantId ?? ''}
+            disabled={evaluating}
             onChange={(e) => chooseVariant(e.target.value)}
           >
             {manifest.variants.map((v) => (
