@@ -240,7 +240,7 @@ describe('tables and the report', () => {
     expect(blend!.lpipsAlex).toBeNull();
     const main = scored({ baseline: per(() => ({})) }, n);
     const timings = { perConfig: {}, alternating: null, threads: 2 };
-    const md = renderReport({
+    const result: EvaluationResult = {
       pack: { id: manifest.id, name: manifest.name, size: [512, 320] },
       date: '2026-01-01',
       data: 'data/procedural/val',
@@ -254,12 +254,19 @@ describe('tables and the report', () => {
       loraSweeps: [],
       drawn: [d],
       reproduce: ['npm run evaluate'],
-    });
+    };
+    const md = renderReport(result);
     expect(md).toMatch(
       /- Baseline \(fp32\) − flow warp: PSNR \+0\.88 dB \(95% CI \+0\.\d\d to \+1\.\d\d dB\): better; LPIPS-Alex −0\.0050 /,
     );
     expect(md).toContain('- Baseline (fp32) − frame blend: PSNR +0.00 dB');
     expect(md).not.toMatch(/frame blend: PSNR [^\n]*LPIPS/);
+    expect(md).toContain('`data/tvlike` is not drawn by an artist');
+    const sprites = renderReport({
+      ...JSON.parse(JSON.stringify(result)),
+      drawn: [{ ...d, dir: 'data/sprites/val' }],
+    });
+    expect(sprites).not.toContain('data/tvlike');
   });
 
   it('draws the same Markdown from the record and from its JSON', () => {

@@ -252,9 +252,12 @@ export function renderReport(r: EvaluationResult): string {
         "clips' own size — it matters where clips barely move (blend is then almost exact) or their size or " +
         'aspect is far from the model frame (portrait Synfig renders). Under each table, each variant ' +
         'fitted minus the flow warp and minus frame blend, triplet by triplet, with its 95% confidence ' +
-        "interval (Student's t). `data/tvlike` is not drawn by an artist: it is the project's generated " +
-        'stand-in for TV animation (`models/training/data/tvlike.py`: painted backgrounds under camera moves, ' +
-        'cel-shaded characters moving 20–100 px), with exact middle frames.',
+        "interval (Student's t)." +
+        (r.drawn.some((d) => /(^|\/)tvlike(\/|$)/.test(d.dir))
+          ? " `data/tvlike` is not drawn by an artist: it is the project's generated stand-in for TV " +
+            'animation (`models/training/data/tvlike.py`: painted backgrounds under camera moves, ' +
+            'cel-shaded characters moving 20–100 px), with exact middle frames.'
+          : ''),
     );
     for (const d of r.drawn) {
       add('', `\`${d.dir}\` (${d.triplets} triplets):`, '');
