@@ -20,6 +20,11 @@ look like a TV cut rather than procedural.py's shapes:
   background (parallax) and covers part of a character.
 - A light blur at the end, as frames taken from video are.
 
+With `--flows`, training clips also get `flows_0.500.npz` (float16 `to_start`, `to_end`, each [2, H, W]):
+the true backward flows from frame2 to frame1 and frame3 (`flows`: exact for the backdrop, the prop
+and rigid parts; hair swing and shading are not followed), the supervision a learned motion estimate
+needs.
+
 Everything is generated (the project's own, free to use). Validation and training clips come from
 disjoint seeds (`VAL_SEED_OFFSET`), so a pack can be trained on the train split and validated on the
 val split without sharing a scene.
@@ -104,6 +109,12 @@ class Affine:
         c, s = math.cos(self.angle), math.sin(self.angle)
         x, y = pts[:, 0] * self.scale, pts[:, 1] * self.scale
         return np.stack([c * x - s * y + self.tx, s * x + c * y + self.ty], 1)
+
+    def invert(self, pts: np.ndarray) -> np.ndarray:
+        """Points mapped back to local coordinates (the inverse of `apply`)."""
+        c, s = math.cos(self.angle), math.sin(self.angle)
+        x, y = pts[:, 0] - self.tx, pts[:, 1] - self.ty
+        return np.stack([c * x + s * y, -s * x + c * y], 1) / self.scale
 
     def then(self, outer: "Affine") -> "Affine":
         o = outer.apply(np.array([[self.tx, self.ty]]))[0]
@@ -347,8 +358,11 @@ def _camera(scene: Scene, t: float) -> Affine:
     return Affine(px, py, 0.0, z)
 
 
-def _draw_part(canvas: np.ndarray, part: Part, place: Affine, light: tuple[int, int]) -> None:
-    """Fills, shades and outlines one part on the supersampled canvas [H, W, 3] in place."""
+def _draw_part(
+    canvas: np.ndarray, part: Part, place: Affine, light: tuple[int, int], ids: np.ndarray | None = None, k: int = 0
+) -> None:
+    """Fills, shades and outlines one part on the supersampled canvas [H, W, 3] in place; with `ids`
+    ([H, W] ints), also writes `k` where the part (outline included) covers a pixel."""
     H, W = canvas.shape[:2]
     pts = [place.apply(poly) * SS for poly in part.polys]
     # Work in the part's bounding box with a margin wider than any shift or outline below (the same
@@ -360,6 +374,7 @@ def _draw_part(canvas: np.ndarray, part: Part, place: Affine, light: tuple[int, 
     if x1 <= x0 or y1 <= y0:
         return
     canvas = canvas[y0:y1, x0:x1]  # a view: writes below land in the frame
+    idv = ids[y0:y1, x0:x1] if ids is not None else None
     h, w = canvas.shape[:2]
     polys = [[(float(x) - x0, float(y) - y0) for x, y in p] for p in pts]
     m = _mask((w, h), polys)
@@ -384,10 +399,13 @@ def _draw_part(canvas: np.ndarray, part: Part, place: Affine, light: tuple[int, 
         fill = fill * (1 - hl[..., None] * 0.8) + part.highlight * hl[..., None] * 0.8
     canvas[:] = canvas * (1 - m[..., None]) + np.clip(fill, 0, 255) * m[..., None]
     lw = int(round(part.line * SS * place.scale / 2))
+    ring = np.zeros_like(m)
     if lw > 0:
         ink = np.array([20.0, 18, 24])
         ring = (_dilate(m, lw) - m).clip(0, 1)
         canvas[:] = canvas * (1 - ring[..., None]) + ink * ring[..., None]
+    if idv is not None:
+        idv[(m + ring) > 0.5] = k
     if part.inner_lines:
         img = Image.new("L", (w, h), 0)
         d = ImageDraw.Draw(img)
@@ -401,7 +419,22 @@ def _draw_part(canvas: np.ndarray, part: Part, place: Affine, light: tuple[int, 
         canvas[:] = canvas * (1 - il) + part.shadow * 0.7 * il
 
 
-def render(scene: Scene, t: float) -> Image.Image:
+def _frame_transform(scene: Scene, t: float) -> Affine:
+    """Background-plane coordinates (where characters live) → frame pixels at time t."""
+    cam = _camera(scene, t)
+    z = cam.scale
+    return Affine(-(WIDTH / 2 + cam.tx) / z + WIDTH / 2, -(HEIGHT / 2 + cam.ty) / z + HEIGHT / 2, 0.0, 1 / z)
+
+
+def _prop_x(scene: Scene, t: float) -> float:
+    p = scene.prop
+    return (1 - t) * p["x0"] + t * p["x1"] - _camera(scene, t).tx * 1.6
+
+
+def render(scene: Scene, t: float, ids: np.ndarray | None = None) -> Image.Image:
+    """The frame at time t. With `ids` ([HEIGHT·SS, WIDTH·SS] ints, zeros), also the index of what
+    covers each supersampled pixel: 0 the backdrop, 1… the characters' parts in drawing order, then the
+    prop."""
     cam = _camera(scene, t)
     H, W = HEIGHT * SS, WIDTH * SS
     bh, bw = scene.background.shape[:2]
@@ -423,13 +456,15 @@ def render(scene: Scene, t: float) -> Image.Image:
         .copy()
     )
     # Characters live in the background's plane: the camera maps them like the backdrop.
-    to_frame = Affine(-(WIDTH / 2 + cam.tx) / z + WIDTH / 2, -(HEIGHT / 2 + cam.ty) / z + HEIGHT / 2, 0.0, 1 / z)
+    to_frame = _frame_transform(scene, t)
+    k = 0
     for ch in scene.characters:
         for part, place in _character_parts(ch, t):
-            _draw_part(canvas, part, place.then(to_frame), ch.light)
+            k += 1
+            _draw_part(canvas, part, place.then(to_frame), ch.light, ids, k)
     if scene.prop:  # a foreground prop with parallax (it moves on its own, faster than the backdrop)
         p = scene.prop
-        x = (1 - t) * p["x0"] + t * p["x1"] - cam.tx * 1.6
+        x = _prop_x(scene, t)
         if p["kind"] == "post":
             poly = np.array(
                 [
@@ -442,12 +477,50 @@ def render(scene: Scene, t: float) -> Image.Image:
         else:
             poly = _ellipse(p["width"] * 1.6, p["width"] * 1.2, 30, x, HEIGHT - p["width"] * 0.5)
             poly[:, 0] += np.sin(np.arange(30) * 2.1) * p["width"] * 0.15
-        _draw_part(canvas, Part([poly], p["color"], p["color"] * 0.7, 3.0), Affine(0, 0), (1, 0))
+        _draw_part(canvas, Part([poly], p["color"], p["color"] * 0.7, 3.0), Affine(0, 0), (1, 0), ids, k + 1)
     img = Image.fromarray(np.clip(canvas, 0, 255).astype(np.uint8)).resize((WIDTH, HEIGHT), Image.LANCZOS)
     return img.filter(ImageFilter.GaussianBlur(0.5))
 
 
-def write_clip(root: Path, split: str, seed: int, extra_taus: int = 0) -> Path:
+def flows(scene: Scene, t: float, targets: tuple[float, ...] = (0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+    """The true backward flows from the frame at time t to the frames at each target time: [len(targets),
+    2, HEIGHT, WIDTH] float32 in output pixels (x, y), where each pixel of frame t was in frame u, and the
+    index map of what covers each pixel ([HEIGHT, WIDTH], as `render`'s ids, sampled at the output grid).
+
+    Exact for the backdrop (the camera's pan and zoom), the prop and every rigid part (torso, arm, head)
+    — also where the place is hidden in frame u (an occlusion: compare the index maps). Hair strands
+    swing and eyes shift with the head's turn within the head's frame; their flow is the head's, so it is
+    off by that swing (a few pixels at the tips). Shading is lit from a fixed direction on screen, so a
+    turning part's shadow edge does not follow the flow either. Points are pixel centres."""
+    ids = np.zeros((HEIGHT * SS, WIDTH * SS), np.int32)
+    render(scene, t, ids)
+    idc = ids[SS // 2 :: SS, SS // 2 :: SS]
+    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64) + 0.5
+    pts = np.stack([xs.ravel(), ys.ravel()], 1)
+    flat = idc.ravel()
+
+    def places(u: float) -> list[Affine]:
+        to_frame = _frame_transform(scene, u)
+        return [place.then(to_frame) for ch in scene.characters for _, place in _character_parts(ch, u)]
+
+    here = places(t)
+    out = np.zeros((len(targets), 2, HEIGHT, WIDTH), np.float32)
+    for i, u in enumerate(targets):
+        there = places(u)
+        # The backdrop: frame t → backdrop plane → frame u.
+        moved = _frame_transform(scene, u).apply(_frame_transform(scene, t).invert(pts))
+        for k, (a, b) in enumerate(zip(here, there), 1):
+            sel = flat == k
+            if sel.any():
+                moved[sel] = b.apply(a.invert(pts[sel]))
+        if scene.prop:
+            sel = flat == len(here) + 1
+            moved[sel] = pts[sel] + np.array([_prop_x(scene, u) - _prop_x(scene, t), 0.0])
+        out[i] = (moved - pts).T.reshape(2, HEIGHT, WIDTH)
+    return out, idc
+
+
+def write_clip(root: Path, split: str, seed: int, extra_taus: int = 0, with_flows: bool = False) -> Path:
     scene = make_scene(seed)
     clip = root / split / f"tv_{seed:08d}"
     clip.mkdir(parents=True, exist_ok=True)
@@ -456,6 +529,9 @@ def write_clip(root: Path, split: str, seed: int, extra_taus: int = 0) -> Path:
     times += [(f"tau_{t:.3f}.png", t) for t in (round(float(x), 3) for x in rng.uniform(0.1, 0.9, extra_taus))]
     for name, t in times:
         render(scene, t).save(clip / name, optimize=False, compress_level=1)
+    if with_flows:
+        f, _ = flows(scene, 0.5)
+        np.savez_compressed(clip / "flows_0.500.npz", to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16))
     return clip
 
 
@@ -466,11 +542,16 @@ def main() -> int:
     ap.add_argument("--val", type=int, default=60)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--extra-taus", type=int, default=2, help="training clips also get frames at this many other t")
+    ap.add_argument(
+        "--flows",
+        action="store_true",
+        help="training clips also get flows_0.500.npz: the true backward flows from frame2 to frame1 and frame3",
+    )
     args = ap.parse_args()
     torch.set_num_threads(1)
     root = Path(args.out)
     for i in range(args.train):
-        write_clip(root, "train", args.seed + i, args.extra_taus)
+        write_clip(root, "train", args.seed + i, args.extra_taus, args.flows)
     for i in range(args.val):
         write_clip(root, "val", VAL_SEED_OFFSET + args.seed + i)
     print(f"wrote {args.train} train and {args.val} val clips to {root}")
