@@ -69,14 +69,12 @@ def _noise(rng: np.random.Generator, h: int, w: int, cells: tuple[int, ...] = (3
     return out / 1.6
 
 
-def _mask(size: tuple[int, int], polys: list[list[tuple[float, float]]], ellipses=()) -> np.ndarray:
+def _mask(size: tuple[int, int], polys: list[list[tuple[float, float]]]) -> np.ndarray:
     img = Image.new("L", size, 0)
     d = ImageDraw.Draw(img)
     for p in polys:
         if len(p) >= 3:
             d.polygon(p, fill=255)
-    for box in ellipses:
-        d.ellipse(box, fill=255)
     return np.asarray(img, dtype=np.float32) / 255.0
 
 
@@ -148,7 +146,6 @@ def _capsule(length: float, width: float, n: int = 12) -> np.ndarray:
 
 @dataclass
 class Character:
-    rng_seed: int
     height: float  # head radius in output px
     start: np.ndarray
     ctrl: np.ndarray
@@ -161,7 +158,6 @@ class Character:
     hair: np.ndarray
     cloth: np.ndarray
     eye: np.ndarray
-    ink: np.ndarray
     line: float
     strands: list  # (base angle, length, width, swing)
     light: tuple[int, int]
@@ -180,7 +176,7 @@ def _make_character(rng: np.random.Generator, bounds: tuple[float, float]) -> Ch
     skin = _hsv(rng.uniform(0.03, 0.09), rng.uniform(0.15, 0.4), rng.uniform(0.85, 1.0))
     cloth = _hsv(rng.uniform(0, 1), rng.uniform(0.3, 0.85), rng.uniform(0.35, 0.95))
     eye = _hsv(rng.uniform(0, 1), rng.uniform(0.4, 0.9), rng.uniform(0.3, 0.8))
-    ink = _hsv(hue, 0.4, rng.uniform(0.05, 0.25))
+    rng.uniform(0.05, 0.25)  # a draw kept (once an ink colour; outlines use one ink) so seeds keep their scenes
     strands = []
     for _ in range(int(rng.integers(7, 16))):
         strands.append(
@@ -191,8 +187,8 @@ def _make_character(rng: np.random.Generator, bounds: tuple[float, float]) -> Ch
                 float(rng.normal(0, 0.25)),
             )
         )
+    rng.integers(1 << 30)  # likewise a draw kept (once a per-character seed)
     return Character(
-        rng_seed=int(rng.integers(1 << 30)),
         height=r,
         start=start,
         ctrl=ctrl,
@@ -205,7 +201,6 @@ def _make_character(rng: np.random.Generator, bounds: tuple[float, float]) -> Ch
         hair=hair,
         cloth=cloth,
         eye=eye,
-        ink=ink,
         line=float(rng.uniform(1.0, 4.0)),
         strands=strands,
         light=(int(rng.choice([-1, 1])), int(rng.choice([-1, 0, 1]))),
@@ -482,7 +477,9 @@ def render(scene: Scene, t: float, ids: np.ndarray | None = None) -> Image.Image
     return img.filter(ImageFilter.GaussianBlur(0.5))
 
 
-def flows(scene: Scene, t: float, targets: tuple[float, ...] = (0.0, 1.0)) -> tuple[np.ndarray, np.ndarray]:
+def flows(
+    scene: Scene, t: float, targets: tuple[float, ...] = (0.0, 1.0), ids: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The true backward flows from the frame at time t to the frames at each target time: [len(targets),
     2, HEIGHT, WIDTH] float32 in output pixels (x, y), where each pixel of frame t was in frame u, and the
     index map of what covers each pixel ([HEIGHT, WIDTH], as `render`'s ids, sampled at the output grid).
@@ -491,10 +488,12 @@ def flows(scene: Scene, t: float, targets: tuple[float, ...] = (0.0, 1.0)) -> tu
     — also where the place is hidden in frame u (an occlusion: compare the index maps). Hair strands
     swing and eyes shift with the head's turn within the head's frame; their flow is the head's, so it is
     off by that swing (a few pixels at the tips). Shading is lit from a fixed direction on screen, so a
-    turning part's shadow edge does not follow the flow either. Points are pixel centres."""
-    ids = np.zeros((HEIGHT * SS, WIDTH * SS), np.int32)
-    render(scene, t, ids)
-    idc = ids[SS // 2 :: SS, SS // 2 :: SS]
+    turning part's shadow edge does not follow the flow either. Points are pixel centres. `ids`: frame
+    t's supersampled index map when `render` already made it (else it is rendered here)."""
+    if ids is None:
+        ids = np.zeros((HEIGHT * SS, WIDTH * SS), np.int32)
+        render(scene, t, ids)
+    idc = output_ids(ids)
     ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64) + 0.5
     pts = np.stack([xs.ravel(), ys.ravel()], 1)
     flat = idc.ravel()
@@ -520,6 +519,11 @@ def flows(scene: Scene, t: float, targets: tuple[float, ...] = (0.0, 1.0)) -> tu
     return out, idc
 
 
+def output_ids(ids: np.ndarray) -> np.ndarray:
+    """A supersampled index map (`render`'s ids) sampled at the output pixel grid."""
+    return ids[SS // 2 :: SS, SS // 2 :: SS]
+
+
 def write_clip(root: Path, split: str, seed: int, extra_taus: int = 0, with_flows: bool = False) -> Path:
     scene = make_scene(seed)
     clip = root / split / f"tv_{seed:08d}"
@@ -527,10 +531,11 @@ def write_clip(root: Path, split: str, seed: int, extra_taus: int = 0, with_flow
     times = [("frame1.png", 0.0), ("frame2.png", 0.5), ("frame3.png", 1.0)]
     rng = np.random.default_rng(seed + 7_777_777)
     times += [(f"tau_{t:.3f}.png", t) for t in (round(float(x), 3) for x in rng.uniform(0.1, 0.9, extra_taus))]
+    ids = np.zeros((HEIGHT * SS, WIDTH * SS), np.int32) if with_flows else None
     for name, t in times:
-        render(scene, t).save(clip / name, optimize=False, compress_level=1)
+        render(scene, t, ids if t == 0.5 else None).save(clip / name, optimize=False, compress_level=1)
     if with_flows:
-        f, _ = flows(scene, 0.5)
+        f, _ = flows(scene, 0.5, ids=ids)
         np.savez_compressed(clip / "flows_0.500.npz", to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16))
     return clip
 
