@@ -117,24 +117,24 @@ const check = (ok: boolean) => (ok ? '**yes**' : '**no**');
 const signed = (v: number | null, digits: number) =>
   v === null ? '—' : `${v >= 0 ? '+' : '−'}${Math.abs(v).toFixed(digits)}`;
 
+const interval = (p: PairedSummary, unit: string, digits: number) =>
+  `95% CI ${signed(p.low, digits)} to ${signed(p.high, digits)}${unit}`;
+const verdictText = (p: PairedSummary) =>
+  (p.excluded ? ` (${p.excluded} with an infinite value left out)` : '') + `: ${p.verdict}`;
+
 /** "reference − anchor +0.52 dB, 95% CI +0.29 to +0.76 dB over 60 triplets: better". */
 function pairedText(p: PairedSummary, unit: string, digits: number): string {
   return (
-    `reference − anchor ${signed(p.mean, digits)}${unit}, 95% CI ${signed(p.low, digits)} to ${signed(p.high, digits)}${unit} over ${p.n} triplets` +
-    (p.excluded ? ` (${p.excluded} with an infinite value left out)` : '') +
-    `: ${p.verdict}`
+    `reference − anchor ${signed(p.mean, digits)}${unit}, ${interval(p, unit, digits)} over ${p.n} triplets` +
+    verdictText(p)
   );
 }
 
 const DRAWN_ANCHOR = { flow: 'flow warp', blend: 'frame blend' } as const;
 
-/** "+0.06 dB (95% CI −0.12 to +0.24): within noise", for the drawn sets' paired lines. */
+/** "+0.06 dB (95% CI −0.12 to +0.24 dB): within noise", for the drawn sets' paired lines. */
 function pairedShort(p: PairedSummary, unit: string, digits: number): string {
-  return (
-    `${signed(p.mean, digits)}${unit} (95% CI ${signed(p.low, digits)} to ${signed(p.high, digits)}${unit})` +
-    (p.excluded ? ` (${p.excluded} with an infinite value left out)` : '') +
-    `: ${p.verdict}`
-  );
+  return `${signed(p.mean, digits)}${unit} (${interval(p, unit, digits)})` + verdictText(p);
 }
 
 function anchorCheckText(c: AnchorCheck): string {
