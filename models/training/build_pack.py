@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
-from models.training.classical_flow import Farneback
+from models.training.flow_net import FlowNet, MotionGraph
 from models.training.export import (
     SPATIAL,
     LiveLoraScale,
@@ -54,6 +54,7 @@ class PackModels:
     student: CelDenoiser
     scale: float
     steps: dict
+    motion_net: FlowNet | None = None  # the learned motion graph the decoder was trained with (else Farnebäck)
 
 
 def load_models(runs: Path) -> PackModels:
@@ -90,22 +91,14 @@ def load_models(runs: Path) -> PackModels:
         # What a checkpoint says about how it was made beyond the recipe (gpu_session.sh's runs).
         "notes": [c["note"] for c in (den, stu, *decoders) if c.get("note")],
     }
+    net = None
+    if decoders and "motion_net" in decoders[-1]:
+        net = FlowNet()
+        net.load_state_dict(decoders[-1]["motion_net"])
+        net.eval()
     return PackModels(
-        enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps
+        enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps, net
     )
-
-
-class MotionGraph(torch.nn.Module):
-    """The pack's motion graph: (start_image, end_image) [1,3,H,W] → motion [1,4,H,W], the Farnebäck
-    flows start→end and end→start (classical_flow.py), run once per keyframe pair."""
-
-    def __init__(self):
-        super().__init__()
-        self.flow = Farneback()
-
-    def forward(self, start, end):
-        f = self.flow(torch.cat([start, end]), torch.cat([end, start]))
-        return torch.cat([f[0:1], f[1:2]], 1)
 
 
 def export_all(out: Path, models: PackModels) -> dict[str, float]:
@@ -129,7 +122,7 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
         {"latent": SPATIAL, "start_image": SPATIAL, "end_image": SPATIAL, "image": SPATIAL},
     )
     if motion:
-        graph = MotionGraph().eval()
+        graph = MotionGraph(models.motion_net).eval()
         (out / "motion.onnx").write_bytes(
             export_module(
                 graph,
@@ -212,7 +205,7 @@ def license_text(notes: str) -> str:
     )
 
 
-def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False) -> None:
+def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False, learned_motion: bool = False) -> None:
     din = {
         "sample": "sample",
         "timestep": "timestep",
@@ -236,7 +229,12 @@ def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False) -
             f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows "
             "it estimates from the sampled latent and a matching cost between the keyframes"
             + (
-                ", and along the classical (Farneback) flows of a motion graph run once per keyframe pair"
+                (
+                    ", and along the flows of a learned motion graph run once per keyframe pair (flow_net.py: "
+                    "supervised by true flows of TV-like clips and by the in-betweens of every training set)"
+                    if learned_motion
+                    else ", and along the classical (Farneback) flows of a motion graph run once per keyframe pair"
+                )
                 if motion
                 else ""
             )
@@ -337,7 +335,13 @@ def main() -> int:
     out.mkdir(parents=True, exist_ok=True)
     models = load_models(Path(args.runs))
     export_all(out, models)
-    write_manifest(out, models.scale, models.steps, motion=getattr(models.decoder, "motion", False))
+    write_manifest(
+        out,
+        models.scale,
+        models.steps,
+        motion=getattr(models.decoder, "motion", False),
+        learned_motion=models.motion_net is not None,
+    )
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")
     return 0

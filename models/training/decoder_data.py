@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from models.training.cel_model import CelDenoiser
-from models.training.classical_flow import Farneback
 from models.training.diffusion import Schedule
+from models.training.flow_net import MotionGraph
 from models.training.trainlib import FrameCache, clip_targets, to_float
 
 
@@ -111,24 +111,24 @@ def cache_samples(
 
 
 @torch.no_grad()
-def cache_motion(folders: dict, out: Path, device: torch.device | str = "cpu") -> dict:
-    """{clip: [4, H, W] half}: the classical flows start→end and end→start of every clip's full keyframes
-    (classical_flow.Farneback, as the pack's motion graph computes them), cached in `out` (clips the
-    cache lacks — another set of `--data` — are added to it)."""
+def cache_motion(folders: dict, out: Path, device: torch.device | str = "cpu", graph=None) -> dict:
+    """{clip: [4, H, W] half}: the flows start→end and end→start of every clip's full keyframes as the
+    pack's motion graph computes them (`graph`, a flow_net.MotionGraph; default Farnebäck's), cached in
+    `out` (clips the cache lacks — another set of `--data` — are added to it)."""
     result = torch.load(out, map_location="cpu") if out.exists() else {}
     todo = sorted((n, c) for n, c in folders.items() if n not in result)
     if not todo:
         return result
-    flow = Farneback().to(device)
+    graph = (graph or MotionGraph()).to(device).eval()
     frames = FrameCache()
     t0 = time.time()
-    for i, (name, clip) in enumerate(todo):
-        a = to_float(frames.raw(clip / "frame1.png")[None].to(device))
-        b = to_float(frames.raw(clip / "frame3.png")[None].to(device))
-        f = flow(torch.cat([a, b]), torch.cat([b, a]))
-        result[name] = torch.cat([f[0], f[1]]).cpu().half()
-        if (i + 1) % 250 == 0:
-            print(f"  motion: {i + 1} clips ({time.time() - t0:.0f} s)", flush=True)
+    with torch.no_grad():
+        for i, (name, clip) in enumerate(todo):
+            a = to_float(frames.raw(clip / "frame1.png")[None].to(device))
+            b = to_float(frames.raw(clip / "frame3.png")[None].to(device))
+            result[name] = graph(a, b)[0].cpu().half()
+            if (i + 1) % 250 == 0:
+                print(f"  motion: {i + 1} clips ({time.time() - t0:.0f} s)", flush=True)
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(result, out)
     return result

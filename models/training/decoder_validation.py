@@ -9,7 +9,8 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.classical_flow import Farneback, halfway_warp
+from models.training.classical_flow import halfway_warp
+from models.training.flow_net import MotionGraph
 from models.training.decoder_data import quantize, studio_resize
 from models.training.diffusion import Schedule
 from models.training.trainlib import load_rgb, psnr
@@ -23,8 +24,9 @@ class Scores(NamedTuple):
 
 
 class FitItem(NamedTuple):
-    """One clip in the report's protocol: the sampled latent, the fitted keyframes and their flows, the
-    clip's own middle frame and where the fit put the frame (`box`: y, x, h, w)."""
+    """One clip in the report's protocol: the sampled latent, the fitted keyframes and their flows (the
+    motion graph's), the clip's own middle frame, where the fit put the frame (`box`: y, x, h, w) and
+    the classical flows of the flow-warp anchor."""
 
     latent: torch.Tensor
     start: torch.Tensor
@@ -32,6 +34,7 @@ class FitItem(NamedTuple):
     motion: torch.Tensor
     target: torch.Tensor
     box: tuple[int, int, int, int]
+    anchor: torch.Tensor
 
 
 class FullItem(NamedTuple):
@@ -58,10 +61,11 @@ def mean_scores(outputs, lpips_alex) -> Scores:
 class FitValidation:
     """Whole validation frames in the report's protocol (scripts/evaluate-pack.ts): the keyframes
     letterboxed into the pack's frame (resized, quantised, centred on white), the pack's motion
-    graph's flows computed there (Farnebäck), the baseline's in-between at τ = ½ sampled there (25
-    DDIM steps from seeded noise), decoded, and mapped back to the clip's own size to be scored
-    against its true middle frame. `score` gives the decoder's Scores; `warp` those of the
-    classical flow warp made and mapped back the same way (the report's flow-warp anchor)."""
+    graph's flows computed there (`graph`, default Farnebäck's), the baseline's in-between at τ = ½
+    sampled there (25 DDIM steps from seeded noise), decoded, and mapped back to the clip's own size to
+    be scored against its true middle frame. `score` gives the decoder's Scores; `warp` those of the
+    classical flow warp (Farnebäck's flows) made and mapped back the same way (the report's flow-warp
+    anchor)."""
 
     def __init__(
         self,
@@ -75,11 +79,14 @@ class FitValidation:
         device,
         frame: tuple[int, int] = (320, 512),
         seed: int = 42,
+        graph=None,
     ):
         self.items: list[FitItem] = []
         self.lpips, self.device = lpips_alex, device
         fh, fw = frame
-        flow, sched = Farneback().to(device), Schedule()
+        classical = MotionGraph().to(device)
+        graph = classical if graph is None else graph.to(device).eval()
+        sched = Schedule()
         with torch.no_grad():
             for n in names:
                 s, e, m = (
@@ -96,8 +103,8 @@ class FitValidation:
                     return out
 
                 fs, fe = fit(s), fit(e)
-                f = flow(torch.cat([fs, fe]), torch.cat([fe, fs]))
-                motion = torch.cat([f[0], f[1]])[None]
+                motion = graph(fs, fe)
+                anchor = motion if graph is classical else classical(fs, fe)
                 noise = torch.randn((1, 4, fh // 8, fw // 8), generator=torch.Generator().manual_seed(seed)).to(device)
                 z = (
                     sched.sample(
@@ -110,7 +117,7 @@ class FitValidation:
                     )
                     / scale
                 )
-                self.items.append(FitItem(z, fs, fe, motion, m, (oy, ox, sh, sw)))
+                self.items.append(FitItem(z, fs, fe, motion, m, (oy, ox, sh, sw), anchor))
 
     def _restore(self, y: torch.Tensor, item: FitItem) -> torch.Tensor:
         """An output in the pack's frame mapped back to the clip's own size, as the report does."""
@@ -125,7 +132,7 @@ class FitValidation:
 
     @torch.no_grad()
     def warp(self) -> Scores:
-        outputs = (halfway_warp(i.start, i.end, i.motion[:, :2], i.motion[:, 2:]) for i in self.items)
+        outputs = (halfway_warp(i.start, i.end, i.anchor[:, :2], i.anchor[:, 2:]) for i in self.items)
         return mean_scores(((self._restore(y, i), i.target) for y, i in zip(outputs, self.items)), self.lpips)
 
 
@@ -133,8 +140,8 @@ class FullValidation:
     """Whole validation frames at their own size (cropped to a multiple of 8): each clip's true middle
     frame against the decoder's output from the baseline's cached sample at τ = ½ — the report's
     protocol without the fit to the pack size. `score` gives the decoder's Scores; `warp` scores the
-    classical flow warp (both keyframes along the cached Farnebäck flows, halfway, averaged) on the
-    same frames."""
+    flow warp (both keyframes along the cached flows of the decoder's motion graph, halfway, averaged)
+    on the same frames: the classical anchor when that graph is Farnebäck's."""
 
     def __init__(
         self, names: list, folders: dict, latents: dict, samples: dict, motion: dict | None, lpips_alex, device

@@ -30,6 +30,7 @@ from onnx import numpy_helper
 
 from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
 from models.training.export import SPATIAL, LiveLoraScale, example_inputs, export_module
+from models.training.flow_net import FlowNet, MotionGraph
 from models.training.ort_node import run_onnx
 
 
@@ -148,6 +149,24 @@ def recover(pack: Path, runs: Path) -> None:
         lambda m: export_module(m, dec_args, dec_names, ["image"], {k: SPATIAL for k in dec_names[:4] + ["image"]}),
         pack / graphs["decoder"]["file"],
     )
+    # A learned motion graph (flow_net.py) has weights; Farnebäck's has only fixed filters.
+    motion_net = None
+    if "motion" in graphs and any(
+        t.name.startswith("net.") for t in onnx.load(str(pack / graphs["motion"]["file"])).graph.initializer
+    ):
+        motion_net = FlowNet()
+        load_onnx_weights(
+            motion_net,
+            MotionGraph(motion_net),
+            lambda m: export_module(
+                m,
+                (image, image),
+                ["start_image", "end_image"],
+                ["motion"],
+                {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL},
+            ),
+            pack / graphs["motion"]["file"],
+        )
     base_path = pack / graphs["denoisers"]["fp32"]["file"]
     base = CelDenoiser(denoiser_config(base_path))
     load_onnx_weights(base, base, _den_export(False), base_path)
@@ -184,7 +203,13 @@ def recover(pack: Path, runs: Path) -> None:
     if flow:  # the pack's decoder came from train_decoder.py; the VAE stage's own decoder is not in the pack
         torch.save({"enc": enc.state_dict(), **mark("vae")}, runs / "vae" / "vae_last.pt")
         torch.save(
-            {"ema": dec.state_dict(), "dec": dec.state_dict(), "decoder_config": decoder_config, **mark("decoder")},
+            {
+                "ema": dec.state_dict(),
+                "dec": dec.state_dict(),
+                "decoder_config": decoder_config,
+                **({"motion_net": motion_net.state_dict()} if motion_net is not None else {}),
+                **mark("decoder"),
+            },
             runs / "decoder" / "decoder_last.pt",
         )
     else:

@@ -5,7 +5,8 @@ from seeded noise, what the studio produces), the mean of the two keyframe laten
 all) and zeros (no latent information) — and scores each against the true middle frame (PSNR over
 the clip's own pixels, cropped to a multiple of 8) next to frame blend and the classical flow warp
 (classical_flow.Farneback both ways, both keyframes warped halfway and averaged: the pack's anchor).
-A decoder with the motion prior gets those Farneback flows and τ = ½, as in the studio. With the
+A decoder with the motion prior gets its motion graph's flows (the learned one its checkpoint carries,
+else Farnebäck's) and τ = ½, as in the studio. With the
 LPIPS-Alex weights at hand (../shared/data/lpips, or --lpips-weights) every row also gets LPIPS-Alex.
 
     /usr/bin/python3 -m models.training.latent_ablation [--runs runs] [--data data/procedural] [--limit 60]
@@ -23,7 +24,8 @@ from pathlib import Path
 import torch
 
 from models.training.cel_model import FlowDecoder
-from models.training.classical_flow import Farneback, halfway_warp
+from models.training.classical_flow import halfway_warp
+from models.training.flow_net import FlowNet, MotionGraph
 from models.training.losses import LPIPS_DIR, perceptual_loss
 from models.training.recipe import SAMPLES_RUN, decoder_checkpoints
 from models.training.trainlib import clip_targets, load_rgb, psnr
@@ -57,7 +59,12 @@ def main() -> int:
     if not names:
         raise SystemExit("no validation clip has a cached baseline sample (train_decoder.py caches them)")
     lpips = perceptual_loss(args.lpips_weights, "cpu", "alex")
-    flow = Farneback()
+    classical = MotionGraph()
+    graph = classical
+    if "motion_net" in ck:
+        net = FlowNet()
+        net.load_state_dict(ck["motion_net"])
+        graph = MotionGraph(net.eval())
     scores: dict[str, list[tuple[float, float]]] = {}
 
     def score(name: str, y: torch.Tensor, m: torch.Tensor) -> None:
@@ -72,8 +79,8 @@ def main() -> int:
                 load_rgb(p)[:, :h, :w][None]
                 for p in (clip / "frame1.png", clip / "frame3.png", clip_targets(clip)[0][0])
             )
-            f = flow(torch.cat([s, e]), torch.cat([e, s]))  # start→end, end→start
-            extra = (torch.cat([f[0], f[1]])[None], torch.tensor([0.5])) if dec.motion else ()
+            f = classical(s, e)  # start→end, end→start
+            extra = (graph(s, e) if graph is not classical else f, torch.tensor([0.5])) if dec.motion else ()
             true = c["targets"][:1].float()
             for name, z in (
                 ("true latent", true),
@@ -82,7 +89,7 @@ def main() -> int:
                 ("zeros", torch.zeros_like(true)),
             ):
                 score(name, dec(z, s, e, *extra), m)
-            score("flow warp", halfway_warp(s, e, f[:1], f[1:]), m)
+            score("flow warp", halfway_warp(s, e, f[:, :2], f[:, 2:]), m)
             score("frame blend", (s + e) / 2, m)
     print(f"{len(names)} validation clips of {args.data}, decoder {path}{' (motion prior)' if dec.motion else ''}:")
     for name, v in scores.items():

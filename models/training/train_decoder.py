@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import hashlib
 import random
 import time
 from dataclasses import dataclass
@@ -52,6 +53,7 @@ from models.training.decoder_data import (
 )
 from models.training.decoder_validation import FitValidation, FullValidation, Scores
 from models.training.diffusion import Schedule
+from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
 from models.training.latents import cache_latents, load_denoiser
 from models.training.losses import LPIPS_DIR, crop_psnr_loss, perceptual_loss, sobel
 from models.training.trainlib import (
@@ -142,6 +144,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "without it",
     )
     ap.add_argument(
+        "--motion-net",
+        type=Path,
+        default=None,
+        help="with --motion: the prior comes from this learned motion graph (a flow_net.py checkpoint, or a decoder "
+        "checkpoint that carries one) instead of Farnebäck's; the decoder's checkpoint carries it on (default: the "
+        "one --init carries, if any)",
+    )
+    ap.add_argument(
         "--fitted",
         type=float,
         default=0.0,
@@ -200,14 +210,33 @@ def load_sets(args, samplers: dict[str, Sampler], scale: float, device) -> Train
     return TrainingSets(lat, samples, folders, {"train": None, "val": None})
 
 
-def load_motion(args, sets: TrainingSets, device) -> TrainingSets:
-    """The sets with the clips' classical flows (cached once), when the decoder takes them."""
+def motion_net(args) -> FlowNet | None:
+    """The learned motion graph the decoder is trained with: --motion-net's, else the one --init carries,
+    else none (Farnebäck's flows)."""
+    if not args.motion:
+        return None
+    if args.motion_net:
+        return load_motion_net(args.motion_net)
+    if args.init and "motion_net" in (init := torch.load(args.init, map_location="cpu")):
+        net = FlowNet()
+        net.load_state_dict(init["motion_net"])
+        return net.eval()
+    return None
+
+
+def load_motion(args, sets: TrainingSets, net: FlowNet | None, device) -> TrainingSets:
+    """The sets with the clips' flows from the motion graph (cached once; a learned graph's cache is
+    named by a digest of its weights), when the decoder takes them."""
     if not args.motion:
         return sets
+    tag = ""
+    if net is not None:
+        digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in net.state_dict().values())).hexdigest()
+        tag = f"_net{digest[:8]}"
     motion = {}
     for split in ("val", "train"):
         motion[split] = cache_motion(
-            sets.folders[split], (args.samples or Path(args.run)) / f"motion_{split}.pt", device
+            sets.folders[split], (args.samples or Path(args.run)) / f"motion_{split}{tag}.pt", device, MotionGraph(net)
         )
     return sets._replace(motion=motion)
 
@@ -293,7 +322,17 @@ def report_protocol_validation(args, sets, first_val, encoder, base, scale, lpip
     if args.fit_val_clips <= 0:
         return None, NO_SCORES
     names = sorted(first_val)[-args.fit_val_clips :]  # the last clips: the report scores the first ones
-    fit = FitValidation(names, sets.folders["val"], encoder, base, scale, args.baseline_steps, lpips_alex, device)
+    fit = FitValidation(
+        names,
+        sets.folders["val"],
+        encoder,
+        base,
+        scale,
+        args.baseline_steps,
+        lpips_alex,
+        device,
+        graph=MotionGraph(motion_net(args)) if args.motion else None,
+    )
     warp = fit.warp() if args.motion else NO_SCORES
     print(
         f"report-protocol validation on {len(names)} clips; flow warp {warp.psnr:.2f} dB / LPIPS-Alex "
@@ -403,7 +442,8 @@ def main(argv: list[str] | None = None) -> int:
     weights = args.lpips_weights or LPIPS_DIR / f"lpips_{args.lpips_net}_v0.1.safetensors"
     lpips = perceptual_loss(weights, device, args.lpips_net) if args.lpips > 0 else None
     print(f"perceptual term: {f'LPIPS-{args.lpips_net} × {args.lpips}' if lpips else 'none'}", flush=True)
-    sets = load_motion(args, sets, device)
+    net = motion_net(args)
+    sets = load_motion(args, sets, net, device)
     config = {"corr_radius": args.corr_radius, "motion": args.motion}
     dec = init_decoder(args, config).to(device)
     ema = copy.deepcopy(dec).eval()
@@ -480,6 +520,8 @@ def main(argv: list[str] | None = None) -> int:
         if step % args.ckpt_every == 0 or step == total:
             row["val_psnr"] = f"{val.crops.psnr(ema):.2f}"
             extra = {"args": vars(args), "decoder_config": config, **({"note": note} if note else {})}
+            if net is not None:
+                extra["motion_net"] = net.state_dict()
             ckpt.save(step, rng, extra, dec=dec, ema=ema, opt=opt)
             print(
                 f"step {step}: loss {loss.total.item():.4f} val PSNR {row['val_psnr']} dB "

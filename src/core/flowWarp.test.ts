@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { flowWarpInbetween } from './flowWarp';
+import { classicalMotion, flowWarpInbetween } from './flowWarp';
 import { createRgbaImage, type RgbaImage } from './image';
 
 /** A horizontal ramp with a vertical stripe pattern, shifted right by `dx` px. */
@@ -55,5 +55,39 @@ describe('flowWarpInbetween', () => {
     expect(() => flowWarpInbetween(img, img, uniformMotion(8, 4, [0, 0], [0, 0]))).toThrow(
       /need motion \[1, 4, 8, 8\], got \[1, 4, 4, 8\]/,
     );
+  });
+
+  it('with classical motion, beats the blend on a disc that moves 6 px', () => {
+    const [w, h] = [64, 64];
+    const disc = (cx: number) => {
+      const img = createRgbaImage(w, h);
+      for (let y = 0; y < h; y++)
+        for (let x = 0; x < w; x++) {
+          const inside = Math.hypot(x - cx, y - 32) < 12;
+          const p = (y * w + x) * 4;
+          img.data[p] = inside ? 220 : 30;
+          img.data[p + 1] = inside ? 60 + x * 2 : 90;
+          img.data[p + 2] = 120;
+          img.data[p + 3] = 255;
+        }
+      return img;
+    };
+    const [start, mid, end] = [disc(26), disc(29), disc(32)];
+    const motion = classicalMotion(start, end);
+    expect(motion.dims).toEqual([1, 4, h, w]);
+    const plane = w * h;
+    const centre = 32 * w + 29;
+    expect(motion.data[centre]!).toBeGreaterThan(4); // start→end: rightwards
+    expect(motion.data[2 * plane + centre]!).toBeLessThan(-4); // end→start: leftwards
+    const err = (img: RgbaImage) => {
+      let s = 0;
+      for (let i = 0; i < img.data.length; i++)
+        if (i % 4 !== 3) s += Math.abs(img.data[i]! - mid.data[i]!);
+      return s;
+    };
+    const blend = createRgbaImage(w, h);
+    for (let i = 0; i < blend.data.length; i++)
+      blend.data[i] = Math.round((start.data[i]! + end.data[i]!) / 2);
+    expect(err(flowWarpInbetween(start, end, motion, 0.5))).toBeLessThan(err(blend) / 2);
   });
 });

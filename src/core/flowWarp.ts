@@ -1,11 +1,45 @@
 /**
  * The classical flow-warp in-between, an evaluation anchor: both keyframes warped along dense flows
- * to position τ (linear motion, Super SloMo's approximation) and mixed by τ. With the bundled pack's
- * motion graph (Farnebäck flows start→end and end→start) this is the "optical-flow warp, both
- * directions, halfway" baseline that issue #3 quotes for anime cels.
+ * to position τ (linear motion, Super SloMo's approximation) and mixed by τ. With `classicalMotion`
+ * (Farnebäck flows start→end and end→start at OpenCV's usual settings) this is the "optical-flow
+ * warp, both directions, halfway" baseline that issues #3 and #20 quote for anime cels. It is the
+ * same for every pack: a pack's own motion graph (the `cel` pack's is a learned estimate) is the
+ * pack's business, not the anchor's.
  */
+import { farnebackFlow, type FarnebackOptions } from './farneback';
 import type { FloatTensor } from './graph';
 import { createRgbaImage, type RgbaImage } from './image';
+
+/**
+ * The anchor's Farnebäck settings: a 5-level pyramid, polynomial neighbourhood ±5 px with σ 1.2, a
+ * 15×15 window and 3 iterations per level — OpenCV's usual ones, and models/training/classical_flow.py's
+ * defaults (the `cel` pack's motion graph before it learned its own).
+ */
+export const ANCHOR_FLOW: Required<FarnebackOptions> = {
+  levels: 5,
+  iterations: 3,
+  window: 15,
+  polyRadius: 5,
+  polySigma: 1.2,
+};
+
+/**
+ * Classical motion for `flowWarpInbetween`: Farnebäck flows start→end (channels 0–1) and end→start
+ * (2–3) in pixels, [1, 4, H, W]. Sizes must be multiples of 16 (the pyramid's coarsest level); the
+ * studio's fitted keyframes are multiples of 64.
+ */
+export function classicalMotion(start: RgbaImage, end: RgbaImage): FloatTensor {
+  const { width: w, height: h } = start;
+  const f01 = farnebackFlow(start, end, ANCHOR_FLOW);
+  const f10 = farnebackFlow(end, start, ANCHOR_FLOW);
+  const plane = w * h;
+  const data = new Float32Array(4 * plane);
+  data.set(f01.u, 0);
+  data.set(f01.v, plane);
+  data.set(f10.u, 2 * plane);
+  data.set(f10.v, 3 * plane);
+  return { data, dims: [1, 4, h, w] };
+}
 
 /** Bilinear sample of channel c at (x, y), edges clamped. */
 function sample(img: RgbaImage, x: number, y: number, c: number): number {

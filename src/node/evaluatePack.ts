@@ -30,8 +30,7 @@ import {
   type MetricValues,
   type ScoredSet,
 } from '../core/evaluation/summary';
-import { flowWarpInbetween } from '../core/flowWarp';
-import type { FloatTensor } from '../core/graph';
+import { classicalMotion, flowWarpInbetween } from '../core/flowWarp';
 import { createRgbaImage, resizeImage, type RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import { METRIC_NAMES } from '../core/metrics';
@@ -188,8 +187,12 @@ async function* runConfigs(
   }
 }
 
-/** The frame at τ = ½ from the pack's own motion graph, fitted and restored like the models'. */
-function flowWarpFrame(prepared: PreparedKeyframes, motion: FloatTensor, like: RgbaImage) {
+/**
+ * The classical flow warp at τ = ½ (Farnebäck flows, `classicalMotion`) of the fitted keyframes,
+ * restored like the models' frames.
+ */
+function flowWarpFrame(prepared: PreparedKeyframes, like: RgbaImage) {
+  const motion = classicalMotion(prepared.start, prepared.end);
   const warped = flowWarpInbetween(prepared.start, prepared.end, motion, GROUND_TRUTH_TAU);
   return restoreFrame(warped, prepared.plan, like);
 }
@@ -225,16 +228,14 @@ export async function scoreTriplets(
       await score('roundtrip', gt!, restoreFrame(roundTrip.start, roundTrip.plan, gt!));
     }
     let referenceFrame: RgbaImage | undefined;
-    let motion: FloatTensor | undefined;
     for await (const [c, res] of runConfigs(ctx, prepared, configs)) {
-      motion ??= res.encoded.motion;
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
       if (c.id === ctx.plan.reference.id) referenceFrame = frame;
       if (referenceFrame) (diffs[c.id] ??= []).push(meanAbsDiff(frame, referenceFrame));
       await score(c.id, gt!, frame);
     }
-    // The classical anchor from the pack's own motion graph.
-    if (motion) await score('flow', gt!, flowWarpFrame(prepared, motion, f1!));
+    // The classical anchor (packs with a motion graph, as the REPORT has always had it).
+    if (manifest.graphs.motion) await score('flow', gt!, flowWarpFrame(prepared, f1!));
     if (opts.drawn) {
       // The same configs at the clip's own size, padded to a multiple of 64 (nothing resampled).
       const native = prepareKeyframes(manifest, f1!, f3!, 'native');
@@ -327,12 +328,10 @@ export async function contactSheet(
     const prepared = prepareKeyframes(manifest, start, end, 'letterbox');
     put(start, 0, row);
     let col = 1;
-    let motion: FloatTensor | undefined;
     for await (const [, res] of runConfigs(ctx, prepared, configs)) {
-      motion ??= res.encoded.motion;
       put(restoreFrame(res.modelFrames[0]!, prepared.plan, start), col++, row);
     }
-    if (flowCol && motion) put(flowWarpFrame(prepared, motion, start), col++, row);
+    if (flowCol) put(flowWarpFrame(prepared, start), col++, row);
     put(blendFrames(start, end), col++, row);
     put(end, col, row);
   }

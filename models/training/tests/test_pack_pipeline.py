@@ -456,6 +456,83 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
         assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
 
 
+def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(runs, tmp_path):
+    """flow_net.py trains (resumably) and compares its halfway warps with Farnebäck's; train_decoder.py
+    --motion-net trains a decoder on its flows and carries its weights; build_pack.py exports it as the
+    pack's motion graph (checked against PyTorch) and from_pack.py reads it back exactly."""
+    root = runs.parent
+    flow = ["flow_net", "--data", f"{root / 'color'}:1", "--run", str(tmp_path / "flow"), "--batch", "1"]
+    run(*flow, "--crop", "64", "--steps", "2")
+    assert "at step 2" in run(*flow, "--crop", "64", "--steps", "3").stdout
+    assert [r["step"] for r in csv.DictReader(open(tmp_path / "flow" / "flow_log.csv"))] == ["2", "3"]
+    evaluated = run(
+        "flow_net", "--run", str(tmp_path / "flow"), "--eval", "--sets", str(root / "color"), "--limit", "1"
+    )
+    line = next(x for x in evaluated.stdout.splitlines() if x.startswith(str(root / "color")))
+    learned, classical = (float(re.search(rf"{k} (-?[\d.]+)", line).group(1)) for k in ("learned", "farneback"))
+    assert 0 < learned < 80 and 0 < classical < 80
+    dec = [
+        "train_decoder",
+        "--data",
+        str(root / "color"),
+        "--vae",
+        str(runs / "vae" / "vae_last.pt"),
+        "--denoiser",
+        str(runs / "denoiser" / "denoiser_last.pt"),
+        "--student",
+        str(runs / "student" / "student_last.pt"),
+        "--run",
+        str(tmp_path / "dec"),
+        "--samples",
+        str(tmp_path / "dec"),
+        "--baseline-steps",
+        "2",
+        "--student-steps",
+        "1",
+        "--crop",
+        "8,8",
+        "--batch",
+        "2",
+        "--motion",
+        "--motion-net",
+        str(tmp_path / "flow" / "flow_last.pt"),
+        "--init",
+        str(runs / "decoder" / "decoder_last.pt"),
+        "--val-clips",
+        "0",
+        "--steps",
+        "1",
+    ]
+    run(*dec)
+    net = torch.load(tmp_path / "flow" / "flow_last.pt")["ema"]
+    state = torch.load(tmp_path / "dec" / "decoder_last.pt")
+    assert state["motion_net"].keys() == net.keys()
+    assert all(torch.equal(state["motion_net"][k], net[k]) for k in net)
+    (cache,) = (tmp_path / "dec").glob("motion_train_net*.pt")  # named by the graph's weights
+    clip = sorted((root / "color" / "train").iterdir())[0]
+    assert torch.load(cache)[clip.name].shape[0] == 4
+    runs_copy = tmp_path / "runs"
+    for stage in ("vae", "denoiser", "student", "decoder"):
+        (runs_copy / stage).mkdir(parents=True)
+        (runs_copy / stage / f"{stage}_last.pt").write_bytes((runs / stage / f"{stage}_last.pt").read_bytes())
+    (runs_copy / "decoder5").mkdir()
+    (runs_copy / "decoder5" / "decoder_last.pt").write_bytes((tmp_path / "dec" / "decoder_last.pt").read_bytes())
+    lora_that_matters(runs / "lora" / "lora_last.pt", runs_copy / "lora" / "lora_last.pt")
+    out = tmp_path / "pack"
+    built = tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
+    assert "motion vs torch" in built
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert "learned motion graph" in manifest["description"]
+    assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
+    back, again = tmp_path / "back", tmp_path / "again"
+    tool("from_pack", "--pack", str(out), "--runs", str(back))
+    got = torch.load(back / "decoder" / "decoder_last.pt")["motion_net"]
+    assert all(torch.equal(got[k], net[k]) for k in net)
+    tool("build_pack", "--runs", str(back), "--out", str(again))
+    for graph in ["decoder", "motion"]:
+        assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
+
+
 def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     """gpu_session.sh: `prepare` makes slim checkpoints of a runs folder; `train` (here on the CPU, tiny and
     short) builds data, fine-tunes denoiser, student and decoder side by side within its budget and leaves

@@ -15,7 +15,7 @@
  */
 import { describePick } from '../clip';
 import { farnebackFlow, flowDifference, type Flow } from '../farneback';
-import { flowWarpInbetween } from '../flowWarp';
+import { classicalMotion, flowWarpInbetween } from '../flowWarp';
 import type { GraphRunner } from '../graph';
 import { createRgbaImage, resizeImage, type FitMode, type RgbaImage } from '../image';
 import { computeLpips } from '../lpips';
@@ -110,7 +110,7 @@ export interface GenerateRequest {
   configs: readonly RunConfig[];
   /** Anchors to make as well. */
   anchors: readonly string[];
-  /** The configuration whose encoder gives the flow anchor its motion when `configs` is empty. */
+  /** The configuration whose variant the runs load (the first of the group's). */
   flowConfig: RunConfig;
   hooks?: Pick<PipelineHooks, 'isCancelled'>;
 }
@@ -159,10 +159,10 @@ export async function generateItem(req: GenerateRequest): Promise<GeneratedColum
     if (a === 'anchor:blend') frames = item.tau.map((t) => blendAt(loaded.start, loaded.end, t));
     else if (a === 'anchor:repeat') frames = item.tau.map(() => loaded.start);
     else if (a === 'anchor:flow') {
-      if (!encoded) await run({ ...req.flowConfig, steps: 1 });
       const p = prepare();
+      const motion = classicalMotion(p.start, p.end);
       frames = item.tau.map((t) =>
-        restoreFrame(flowWarpInbetween(p.start, p.end, encoded!.motion!, t), p.plan, loaded.start),
+        restoreFrame(flowWarpInbetween(p.start, p.end, motion, t), p.plan, loaded.start),
       );
     } else throw new Error(`unknown anchor "${a}"`);
     out.push({ config: a, frames });

@@ -5,7 +5,7 @@
  *
  * A run scores every item of a dataset (dataset.ts) with every configuration of its plan —
  * variants × LoRA scales × guidance scales × step counts × seeds — and the anchors (frame blend,
- * repeated frame, and the pack's flow warp where it has a motion graph), under one stated
+ * repeated frame, and the classical Farnebäck flow warp for packs with a motion graph), under one stated
  * protocol, writing one JSON line per (item, configuration).
  */
 import { referenceVariant, type PackManifest } from '../manifest';

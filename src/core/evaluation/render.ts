@@ -193,7 +193,7 @@ export function renderReport(r: EvaluationResult): string {
     const what =
       a.anchor === 'blend'
         ? 'frame blend'
-        : "the flow warp (the pack's own motion-graph flows, both keyframes warped halfway and averaged, fitted and restored like the models)";
+        : "the flow warp (classical Farnebäck flows at OpenCV's usual settings, both keyframes warped halfway and averaged, fitted and restored like the models)";
     add(`- ${ref.label} beats ${what} ${anchorCheckText(a)}.`);
   }
   if (c.anchors.length) {

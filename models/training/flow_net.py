@@ -1,0 +1,310 @@
+"""A learned motion estimate for the pack's motion graph (issue 20): a small network that gives the
+flows between the two keyframes, start→end and end→start, in place of Farnebäck's (classical_flow.py).
+
+Why: on TV-like clips (data/tvlike.py) the classical estimate misses what drawn animation does — flat
+colour regions with no texture to follow, inked outlines, hair, parts sliding over each other and
+motions of 20–100 px — and the pack's decoder can only correct its prior so far. The network is
+supervised where the motion is known exactly and by the frames themselves elsewhere:
+
+- **true flows**: TV-like training clips made with `--flows` carry the exact keyframe flows
+  (`flows_keys.npz`): an L1 loss on both directions;
+- **the in-betweens**: every training set's middle frame (and `tau_*.png` frames) is rebuilt by
+  warping both keyframes along the linear-motion flows to τ made from the two estimates (Super SloMo's
+  approximation, `classical_flow.halfway_flows`, the same prior the pack's decoder uses) and averaging:
+  an L1 loss on that reconstruction, so the estimate is trained for exactly what the decoder does with
+  it; this is what teaches it on sprites, Synfig and procedural clips, which have no flows.
+
+The network (`FlowNet`, about 0.6 M parameters) sees both keyframes at half resolution, encodes them to
+1/32 with dilated convolutions at the coarsest levels (a reach of well over 100 px), and decodes flows
+at 1/4, upsampled bilinearly to full resolution. It runs on the pair in both orders as one batch of
+two, so the two flows are estimates of the same function: reversing the clip swaps them exactly. It
+exports to ONNX with plain Conv, LeakyRelu, AveragePool, Resize and Concat (build_pack.MotionGraph)
+and runs once per keyframe pair, as the Farnebäck graph did.
+
+    /usr/bin/python3 -m models.training.flow_net --run runs/flow --steps 6000 [--minutes 40]
+    /usr/bin/python3 -m models.training.flow_net --run runs/flow --eval   # halfway warps, learned vs Farnebäck
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.training.cel_model import backward_warp
+from models.training.classical_flow import Farneback, halfway_flows, halfway_warp
+from models.training.trainlib import (
+    Checkpoint,
+    CsvLog,
+    FrameCache,
+    StepBudget,
+    add_run_options,
+    clip_targets,
+    ema_update,
+    list_clips,
+    lr_at,
+    optimizer_step,
+    pick_device,
+    psnr,
+    seeded,
+    set_lr,
+    to_float,
+)
+
+# Training sets and their shares of the batches (--data). TV-like clips carry true flows.
+DEFAULT_DATA = "data/tvlike:0.45,data/sprites:0.3,data/procedural:0.15,data/synfig:0.1"
+
+
+def _conv(i: int, o: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(i, o, 3, stride, dilation, dilation=dilation), nn.LeakyReLU(0.1))
+
+
+class FlowNet(nn.Module):
+    """forward(start, end) [B,3,H,W] in [-1, 1], H and W multiples of 64 → [B,4,H,W]: the flows
+    start→end (start(p) ≈ end(p + f)) and end→start, in pixels, as the pack's motion graph gives them."""
+
+    def __init__(self, widths: tuple[int, ...] = (32, 48, 64, 96)):
+        super().__init__()
+        w1, w2, w3, w4 = widths
+        self.e1 = nn.Sequential(_conv(6, w1, 2), _conv(w1, w1))  # 1/4 of full resolution
+        self.e2 = nn.Sequential(_conv(w1, w2, 2), _conv(w2, w2))  # 1/8
+        self.e3 = nn.Sequential(_conv(w2, w3, 2), _conv(w3, w3), _conv(w3, w3, dilation=2))  # 1/16
+        self.e4 = nn.Sequential(_conv(w3, w4, 2), _conv(w4, w4, dilation=2), _conv(w4, w4, dilation=4))  # 1/32
+        self.d3 = _conv(w4 + w3, w3)
+        self.d2 = _conv(w3 + w2, w2)
+        self.d1 = _conv(w2 + w1, w1)
+        self.out = nn.Conv2d(w1, 2, 3, 1, 1)
+        with torch.no_grad():
+            self.out.weight.mul_(0.1)
+            self.out.bias.zero_()
+
+    @staticmethod
+    def _up(x: torch.Tensor, factor: float = 2.0) -> torch.Tensor:
+        return F.interpolate(x, scale_factor=factor, mode="bilinear", align_corners=False)
+
+    def quarter(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Flows a→b [B,2,H/4,W/4] in full-resolution pixels."""
+        x1 = self.e1(torch.cat([F.avg_pool2d(a, 2), F.avg_pool2d(b, 2)], 1))
+        x2 = self.e2(x1)
+        x3 = self.e3(x2)
+        x4 = self.e4(x3)
+        y = self.d3(torch.cat([self._up(x4), x3], 1))
+        y = self.d2(torch.cat([self._up(y), x2], 1))
+        y = self.d1(torch.cat([self._up(y), x1], 1))
+        return self.out(y) * 32.0  # small weights reach far
+
+    def both(self, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        """[B,4,H/4,W/4]: start→end and end→start at 1/4 (one batch of both orders)."""
+        n = start.shape[0]
+        f = self.quarter(torch.cat([start, end]), torch.cat([end, start]))
+        return torch.cat([f[:n], f[n:]], 1)
+
+    def forward(self, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        return self._up(self.both(start, end), 4.0)
+
+
+class MotionGraph(nn.Module):
+    """The pack's motion graph: (start_image, end_image) [B,3,H,W] → motion [B,4,H,W], the flows
+    start→end and end→start in pixels, run once per keyframe pair. With a `FlowNet`, its learned
+    estimate; without, Farnebäck's (classical_flow.py, the packs made before it)."""
+
+    def __init__(self, net: FlowNet | None = None):
+        super().__init__()
+        self.net = net
+        self.classical = Farneback() if net is None else None
+
+    def forward(self, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
+        if self.net is not None:
+            h, w = start.shape[-2:]
+            ph, pw = -h % 64, -w % 64  # any size in training; the studio's frames are multiples of 64
+            if ph or pw:
+                pad = (0, pw, 0, ph)
+                f = self.net(F.pad(start, pad, mode="replicate"), F.pad(end, pad, mode="replicate"))
+                return f[..., :h, :w]
+            return self.net(start, end)
+        n = start.shape[0]
+        f = self.classical(torch.cat([start, end]), torch.cat([end, start]))
+        return torch.cat([f[:n], f[n:]], 1)
+
+
+def load_motion_net(path: Path) -> FlowNet:
+    """A FlowNet from a flow_net.py run's checkpoint (its EMA weights) or a decoder checkpoint that
+    carries one (`motion_net`)."""
+    state = torch.load(path, map_location="cpu")
+    net = FlowNet()
+    net.load_state_dict(state["motion_net"] if "motion_net" in state else state["ema"])
+    return net.eval()
+
+
+class FlowCrops(FrameCache):
+    """Random aligned crops from several training sets: keyframes, one in-between with its τ, and the
+    true keyframe flows where the clip has them (`flows_keys.npz`, else None). Flips and time reversal."""
+
+    def __init__(self, sources: list[tuple[list[Path], float]], rng: random.Random, crop: int = 320):
+        super().__init__()
+        self.sources, self.rng, self.crop = sources, rng, crop
+        self.flows: dict[Path, torch.Tensor | None] = {}
+
+    def key_flows(self, clip: Path) -> torch.Tensor | None:
+        if clip not in self.flows:
+            f = clip / "flows_keys.npz"
+            if not f.exists():
+                return None  # looked for again next time (files may be added while a run goes on)
+            z = np.load(f)
+            self.flows[clip] = torch.from_numpy(np.concatenate([z["start_to_end"], z["end_to_start"]]))
+        return self.flows[clip]
+
+    def batch(self, n: int):
+        clips, shares = zip(*self.sources)
+        pool = self.rng.choices(clips, weights=shares)[0]
+        picks = [self.rng.choice(pool) for _ in range(n)]
+        shapes = [self.raw(c / "frame1.png").shape[1:] for c in picks]
+        c = min(self.crop, *(min(s) for s in shapes)) // 64 * 64
+        out = []
+        for clip, (h, w) in zip(picks, shapes):
+            path, tau = self.rng.choice(clip_targets(clip))
+            y, x = self.rng.randint(0, h - c), self.rng.randint(0, w - c)
+            s, m, e = (self.raw(p)[:, y : y + c, x : x + c] for p in (clip / "frame1.png", path, clip / "frame3.png"))
+            fl = self.key_flows(clip)
+            fl = fl[:, y : y + c, x : x + c].float() if fl is not None else torch.full((4, c, c), float("nan"))
+            if self.rng.random() < 0.5:  # mirrored: x components change sign
+                s, m, e, fl = (
+                    s.flip(-1),
+                    m.flip(-1),
+                    e.flip(-1),
+                    fl.flip(-1) * torch.tensor([-1, 1, -1, 1.0]).view(4, 1, 1),
+                )
+            if self.rng.random() < 0.5:  # played backwards
+                s, e, tau, fl = e, s, 1.0 - tau, torch.cat([fl[2:], fl[:2]])
+            out.append((s, m, e, tau, fl))
+        s, m, e, tau, fl = zip(*out)
+        return (
+            to_float(torch.stack(s)),
+            to_float(torch.stack(m)),
+            to_float(torch.stack(e)),
+            torch.tensor(tau, dtype=torch.float32),
+            torch.stack(fl),
+        )
+
+
+def warp_to(start, end, flows, tau):
+    """The in-between at τ [B] made from keyframe flows [B,4,H,W]: both keyframes warped along the
+    linear-motion flows to τ and averaged with weights 1−τ and τ (the flow-warp baseline at any τ)."""
+    t = tau.view(-1, 1, 1, 1)
+    f0, f1 = halfway_flows(flows[:, :2], flows[:, 2:], t)
+    return (1 - t) * backward_warp(start, f0) + t * backward_warp(end, f1)
+
+
+def train(args) -> None:
+    device = pick_device(args.device)
+    rng = seeded(args.threads, args.seed)
+    sources = []
+    for item in args.data.split(","):
+        folder, share = item.rsplit(":", 1) if ":" in item else (item, "1")
+        if Path(folder, "train").is_dir():
+            sources.append((list_clips(Path(folder), "train"), float(share)))
+            print(f"{folder}: {len(sources[-1][0])} training clips, share {share}")
+        else:
+            print(f"{folder}: no train split, left out")
+    if not sources:
+        raise SystemExit(f"no training clips in --data {args.data}")
+    data = FlowCrops(sources, rng, args.crop)
+    net = FlowNet().to(device)
+    ema = copy.deepcopy(net).eval()
+    opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
+    ck = Checkpoint(Path(args.run), "flow")
+    step = ck.resume(rng, net=net, ema=ema, opt=opt)
+    log = CsvLog(Path(args.run) / "flow_log.csv", ["step", "loss", "flow_l1", "recon_l1", "seconds"], step)
+    budget = StepBudget(args.minutes)
+    t0 = time.time()
+    while step < budget.total(step, args.steps):
+        total = budget.total(step, args.steps)
+        set_lr(opt, lr_at(step, total, args.lr))
+        s, m, e, tau, true = (x.to(device) for x in data.batch(args.batch))
+        q = net.both(s, e)
+        pred = F.interpolate(q, scale_factor=4.0, mode="bilinear", align_corners=False)
+        recon = (warp_to(s, e, pred, tau) - m).abs().mean()
+        known = ~torch.isnan(true[:, :1, 0, 0]).view(-1)
+        flow_l1 = (pred[known] - true[known]).abs().mean() if known.any() else torch.zeros((), device=device)
+        loss = recon * args.recon_weight + flow_l1 * args.flow_weight
+        optimizer_step(opt, loss, net.parameters())
+        ema_update(ema, net, 0.999 if step > 500 else 0.0)
+        step += 1
+        if step % 50 == 0 or step == total:
+            log.row(
+                {
+                    "step": step,
+                    "loss": f"{loss.item():.4f}",
+                    "flow_l1": f"{flow_l1.item():.3f}",
+                    "recon_l1": f"{recon.item():.4f}",
+                    "seconds": f"{time.time() - t0:.0f}",
+                }
+            )
+        if step % 250 == 0 or step == total:
+            ck.save(step, rng, {"config": {}}, net=net, ema=ema, opt=opt)
+            print(f"step {step}/{total} loss {loss.item():.4f} ({time.time() - t0:.0f} s)", flush=True)
+    ck.save(step, rng, {"config": {}}, net=net, ema=ema, opt=opt)
+
+
+@torch.no_grad()
+def evaluate(args) -> None:
+    """Halfway flow warps (τ = ½) of the learned flows and of Farnebäck's on validation clips."""
+    torch.set_num_threads(args.threads)
+    net, fb = load_motion_net(Path(args.run) / "flow_last.pt"), Farneback()
+    frames = FrameCache()
+    for root in args.sets:
+        clips = list_clips(Path(root), "val")[: args.limit]
+        rows = []
+        for clip in clips:
+            s, m, e = (frames.frame(clip / f"frame{i}.png")[None] for i in (1, 2, 3))
+            h, w = s.shape[-2] // 64 * 64, s.shape[-1] // 64 * 64
+            s, m, e = s[..., :h, :w], m[..., :h, :w], e[..., :h, :w]
+            learned = net(s, e)
+            classical = fb(torch.cat([s, e]), torch.cat([e, s]))
+            rows.append(
+                (
+                    psnr(halfway_warp(s, e, learned[:, :2], learned[:, 2:]).clamp(-1, 1), m),
+                    psnr(halfway_warp(s, e, classical[:1], classical[1:]).clamp(-1, 1), m),
+                    psnr((s + e) / 2, m),
+                )
+            )
+        a = np.array(rows)
+        d = a[:, 0] - a[:, 1]
+        half = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
+        lo, hi = d.mean() - half, d.mean() + half
+        print(
+            f"{root}: {len(a)} clips  learned {a[:, 0].mean():.2f}  farneback {a[:, 1].mean():.2f}  "
+            f"blend {a[:, 2].mean():.2f}  learned − farneback {d.mean():+.2f} [{lo:+.2f}, {hi:+.2f}] dB",
+            flush=True,
+        )
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="runs/flow")
+    ap.add_argument("--data", default=DEFAULT_DATA, help="training sets as folder:share, comma-separated")
+    ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--batch", type=int, default=6)
+    ap.add_argument("--crop", type=int, default=320)
+    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--recon-weight", type=float, default=10.0)
+    ap.add_argument("--flow-weight", type=float, default=0.5)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--eval", action="store_true", help="evaluate the run's EMA weights instead of training")
+    ap.add_argument("--sets", nargs="+", default=["data/tvlike", "data/sprites", "data/synfig", "data/procedural"])
+    ap.add_argument("--limit", type=int, default=60)
+    add_run_options(ap)
+    args = ap.parse_args()
+    evaluate(args) if args.eval else train(args)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
