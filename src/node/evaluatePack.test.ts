@@ -142,10 +142,27 @@ describe('evaluatePack on the tiny pack', () => {
       'quick',
       'baseline@native',
       'quick@native',
+      'keyavg',
       'blend',
       'repeat',
       'roundtrip',
     ]);
+    // The latent ablation: every compared variant minus blend and minus the keyframes' average
+    // latent decoded, triplet by triplet (no flow warp: the tiny pack has no motion graph).
+    const d = r.drawn[0]!;
+    const keyavg = d.rows.find((row) => row.id === 'keyavg')!;
+    expect(Number.isFinite(keyavg.psnr)).toBe(true);
+    expect(keyavg.lpipsAlex).toBeGreaterThan(0);
+    expect(d.paired!.map((p) => `${p.config}−${p.anchor}`)).toEqual([
+      'baseline−blend',
+      'baseline−keyavg',
+      'quick−blend',
+      'quick−keyavg',
+    ]);
+    const base = d.rows.find((row) => row.id === 'baseline')!;
+    const ablation = d.paired!.find((p) => p.config === 'baseline' && p.anchor === 'keyavg')!;
+    expect(ablation.psnr.n).toBe(2);
+    expect(ablation.psnr.mean!).toBeCloseTo(base.psnr! - keyavg.psnr!, 6);
     for (const row of r.table.slice(0, 7)) {
       expect(row.msPerInbetween, row.id).toBeGreaterThan(0);
       expect(row.sizeBytes, row.id).toBeGreaterThan(0);

@@ -35,6 +35,8 @@ import { createRgbaImage, resizeImage, type RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import { METRIC_NAMES } from '../core/metrics';
 import {
+  decodeLatent,
+  decoderReferences,
   GROUND_TRUTH_TAU,
   interpolate,
   prepareKeyframes,
@@ -198,8 +200,37 @@ function flowWarpFrame(prepared: PreparedKeyframes, like: RgbaImage) {
 }
 
 /**
- * Scores every config and the anchors on each triplet. `drawn` adds the fit-and-restore ceiling
- * and every config at the clip's own size (the native fit).
+ * The latent ablation's frame: the mean of the two keyframes' latents (no denoiser at all) decoded
+ * at τ = ½ by the variant's decoder with the same references, restored like the models' frames. Null
+ * for packs whose keyframes are not encoded to one latent each (clip packs).
+ */
+async function keyframeAverageFrame(
+  ctx: EvaluationContext,
+  variant: string,
+  prepared: PreparedKeyframes,
+  encoded: EncodedKeyframes,
+  like: RgbaImage,
+): Promise<RgbaImage | null> {
+  const { manifest } = ctx;
+  if (manifest.frames.mode !== 'position' || encoded.clip) return null;
+  const a = encoded.start.data;
+  const b = encoded.end.data;
+  const avg = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) avg[i] = (a[i]! + b[i]!) / 2;
+  const frame = await decodeLatent(
+    manifest,
+    ctx.variants.get(variant)!.graphs.decoder,
+    { data: avg, dims: encoded.start.dims },
+    decoderReferences(manifest, prepared, encoded.motion),
+    GROUND_TRUTH_TAU,
+  );
+  return restoreFrame(frame, prepared.plan, like);
+}
+
+/**
+ * Scores every config and the anchors on each triplet. `drawn` adds the fit-and-restore ceiling,
+ * the latent ablation (the keyframes' average latent decoded) and every config at the clip's own
+ * size (the native fit).
  */
 export async function scoreTriplets(
   ctx: EvaluationContext,
@@ -228,12 +259,16 @@ export async function scoreTriplets(
       await score('roundtrip', gt!, restoreFrame(roundTrip.start, roundTrip.plan, gt!));
     }
     let referenceFrame: RgbaImage | undefined;
+    let ablation: RgbaImage | null | undefined;
     for await (const [c, res] of runConfigs(ctx, prepared, configs)) {
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
       if (c.id === ctx.plan.reference.id) referenceFrame = frame;
       if (referenceFrame) (diffs[c.id] ??= []).push(meanAbsDiff(frame, referenceFrame));
       await score(c.id, gt!, frame);
+      if (opts.drawn && ablation === undefined)
+        ablation = await keyframeAverageFrame(ctx, c.variant, prepared, res.encoded, f1!);
     }
+    if (ablation) await score('keyavg', gt!, ablation);
     // The classical anchor (packs with a motion graph, as the REPORT has always had it).
     if (manifest.graphs.motion) await score('flow', gt!, flowWarpFrame(prepared, f1!));
     if (opts.drawn) {

@@ -130,7 +130,11 @@ function pairedText(p: PairedSummary, unit: string, digits: number): string {
   );
 }
 
-const DRAWN_ANCHOR = { flow: 'flow warp', blend: 'frame blend' } as const;
+const DRAWN_ANCHOR = {
+  flow: 'flow warp',
+  blend: 'frame blend',
+  keyavg: "the keyframes' average latent decoded",
+} as const;
 
 /** "+0.06 dB (95% CI −0.12 to +0.24 dB): within noise", for the drawn sets' paired lines. */
 function pairedShort(p: PairedSummary, unit: string, digits: number): string {
@@ -250,9 +254,11 @@ export function renderReport(r: EvaluationResult): string {
         `the true middle frame sent through the same fit to ${size} and back: ` +
         'resampling alone caps what any model can score this way, while the anchors are computed at the ' +
         "clips' own size — it matters where clips barely move (blend is then almost exact) or their size or " +
-        'aspect is far from the model frame (portrait Synfig renders). Under each table, each variant ' +
-        'fitted minus the flow warp and minus frame blend, triplet by triplet, with its 95% confidence ' +
-        "interval (Student's t)." +
+        "aspect is far from the model frame (portrait Synfig renders). The keyframes' average latent row is " +
+        "the latent ablation: the two keyframes' latents averaged and decoded at τ = ½ by the same decoder, " +
+        'fitted and restored like the variants, with no denoiser at all. Under each table, each variant ' +
+        "fitted minus the flow warp, minus frame blend and minus that ablation (what the denoiser's " +
+        "sampling adds), triplet by triplet, with its 95% confidence interval (Student's t)." +
         (r.drawn.some((d) => /(^|\/)tvlike(\/|$)/.test(d.dir))
           ? " `data/tvlike` is not drawn by an artist: it is the project's generated stand-in for TV " +
             'animation (`models/training/data/tvlike.py`: painted backgrounds under camera moves, ' +

@@ -18,6 +18,7 @@ export type MetricValues = Record<MetricName, number | null>;
 
 /** The rows that are not variants: anchors any method should beat, and the resampling ceiling. */
 export const ANCHORS = {
+  keyavg: "Keyframes' average latent, decoded (ablation: no denoiser)",
   flow: 'Flow warp (Farnebäck, halfway; anchor)',
   blend: 'Frame blend (anchor)',
   repeat: 'Repeated start frame (anchor)',
@@ -144,7 +145,7 @@ export interface EvaluationChecks {
 export interface DrawnPaired {
   config: string;
   label: string;
-  anchor: 'flow' | 'blend';
+  anchor: 'flow' | 'blend' | 'keyavg';
   psnr: PairedSummary;
   /** Null when LPIPS was not measured. */
   lpipsAlex: PairedSummary | null;
@@ -155,7 +156,10 @@ export interface DrawnTable {
   dir: string;
   triplets: number;
   rows: ResultRow[];
-  /** Each compared configuration (fitted) minus the flow warp and minus frame blend. */
+  /**
+   * Each compared configuration (fitted) minus the flow warp, minus frame blend and minus the
+   * keyframes' average latent decoded (the latent ablation: what the denoiser adds).
+   */
   paired?: DrawnPaired[];
 }
 
@@ -280,10 +284,10 @@ export function drawnTable(
       ...plan.compared.map((c) =>
         variantRow(manifest, c, set, nativeId(c.id), `${c.label}, native size`),
       ),
-      ...anchorRows(set, ['flow', 'blend', 'repeat', 'roundtrip']),
+      ...anchorRows(set, ['keyavg', 'flow', 'blend', 'repeat', 'roundtrip']),
     ],
     paired: plan.compared.flatMap((c) =>
-      (['flow', 'blend'] as const)
+      (['flow', 'blend', 'keyavg'] as const)
         .filter((a) => set.scores[a]?.length)
         .map((anchor) => ({
           config: c.id,
