@@ -1,27 +1,34 @@
-"""A learned motion estimate for the pack's motion graph (issue 20): a small network that gives the
-flows between the two keyframes, start→end and end→start, in place of Farnebäck's (classical_flow.py).
+"""A learned motion estimate for the pack's motion graph (issue 20), in place of Farnebäck's flows
+between the keyframes (classical_flow.py).
 
 Why: on TV-like clips (data/tvlike.py) the classical estimate misses what drawn animation does — flat
 colour regions with no texture to follow, inked outlines, hair, parts sliding over each other and
-motions of 20–100 px — and the pack's decoder can only correct its prior so far. The network is
-supervised where the motion is known exactly and by the frames themselves elsewhere:
+motions of 20–100 px — and the pack's decoder can only correct its prior so far.
 
-- **true flows**: TV-like training clips made with `--flows` carry the exact keyframe flows
-  (`flows_keys.npz`): an L1 loss on both directions;
+What it estimates: m, the motion through each pixel of the *middle* frame — where the thing seen
+there goes from the start keyframe to the end one. The graph returns it as the motion tensor the
+decoder already takes (channels 0–1 "start→end", 2–3 "end→start") in the form (m, −m): the decoder's
+linear-motion prior (`classical_flow.halfway_flows`, Super SloMo's approximation) then gives the
+backward flows −τ·m to the start keyframe and (1 − τ)·m to the end one, i.e. linear motion indexed at
+the in-between's own pixel, exact at τ = ½. (Keyframe flows indexed at the keyframe's pixels, which
+that approximation assumes to hold at the in-between's, go wrong wherever a thing moved more than its
+own size: the first version of this network predicted those and only matched Farnebäck.) Supervision:
+
+- **true motion**: TV-like training clips made with `--flows` carry the exact backward flows from
+  the middle frame (`flows_0.500.npz`); m = to_end − to_start: an L1 loss;
 - **the in-betweens**: every training set's middle frame (and `tau_*.png` frames) is rebuilt by
-  warping both keyframes along the linear-motion flows to τ made from the two estimates (Super SloMo's
-  approximation, `classical_flow.halfway_flows`, the same prior the pack's decoder uses) and averaging:
-  an L1 loss on that reconstruction, so the estimate is trained for exactly what the decoder does with
-  it; this is what teaches it on sprites, Synfig and procedural clips, which have no flows.
+  warping both keyframes along −τ·m and (1 − τ)·m and mixing them by τ: an L1 loss on that
+  reconstruction, the flow warp the decoder starts from; this is what teaches it on sprites, Synfig
+  and procedural clips, which have no flows.
 
-The network (`FlowNet`, about 0.6 M parameters) sees both keyframes at half resolution, encodes them to
-1/32 with dilated convolutions at the coarsest levels (a reach of well over 100 px), and decodes flows
-at 1/4, upsampled bilinearly to full resolution. It runs on the pair in both orders as one batch of
-two, so the two flows are estimates of the same function: reversing the clip swaps them exactly. It
-exports to ONNX with plain Conv, LeakyRelu, AveragePool, Resize and Concat (build_pack.MotionGraph)
-and runs once per keyframe pair, as the Farnebäck graph did.
+The network (`FlowNet`, 0.53 M parameters) sees both keyframes at half resolution, encodes them to
+1/32 with dilated convolutions at the coarsest levels (a reach of well over 100 px), and decodes at
+1/4, upsampled bilinearly to full resolution. It runs on the pair in both orders as one batch of two
+and takes m = ½(f(start, end) − f(end, start)), so a clip played backwards gets exactly −m. It
+exports to ONNX with plain Conv, LeakyRelu, AveragePool, Resize and Concat (`MotionGraph`) and runs
+once per keyframe pair, as the Farnebäck graph did.
 
-    /usr/bin/python3 -m models.training.flow_net --run runs/flow --steps 6000 [--minutes 40]
+    /usr/bin/python3 -m models.training.flow_net --run runs/flow --steps 8000 [--minutes 40] [--init CKPT]
     /usr/bin/python3 -m models.training.flow_net --run runs/flow --eval   # halfway warps, learned vs Farnebäck
 """
 from __future__ import annotations
@@ -66,8 +73,8 @@ def _conv(i: int, o: int, stride: int = 1, dilation: int = 1) -> nn.Sequential:
 
 
 class FlowNet(nn.Module):
-    """forward(start, end) [B,3,H,W] in [-1, 1], H and W multiples of 64 → [B,4,H,W]: the flows
-    start→end (start(p) ≈ end(p + f)) and end→start, in pixels, as the pack's motion graph gives them."""
+    """forward(start, end) [B,3,H,W] in [-1, 1], H and W multiples of 64 → [B,4,H,W]: (m, −m) in
+    pixels, m the motion through each pixel of the middle frame (see the module's docstring)."""
 
     def __init__(self, widths: tuple[int, ...] = (32, 48, 64, 96)):
         super().__init__()
@@ -100,19 +107,21 @@ class FlowNet(nn.Module):
         return self.out(y) * 32.0  # small weights reach far
 
     def both(self, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
-        """[B,4,H/4,W/4]: start→end and end→start at 1/4 (one batch of both orders)."""
+        """[B,4,H/4,W/4]: (m, −m), m the motion through each pixel of the middle frame (one batch of both
+        orders: m = ½(net(start, end) − net(end, start)), so reversing the clip negates it exactly)."""
         n = start.shape[0]
         f = self.quarter(torch.cat([start, end]), torch.cat([end, start]))
-        return torch.cat([f[:n], f[n:]], 1)
+        m = (f[:n] - f[n:]) * 0.5
+        return torch.cat([m, -m], 1)
 
     def forward(self, start: torch.Tensor, end: torch.Tensor) -> torch.Tensor:
         return self._up(self.both(start, end), 4.0)
 
 
 class MotionGraph(nn.Module):
-    """The pack's motion graph: (start_image, end_image) [B,3,H,W] → motion [B,4,H,W], the flows
-    start→end and end→start in pixels, run once per keyframe pair. With a `FlowNet`, its learned
-    estimate; without, Farnebäck's (classical_flow.py, the packs made before it)."""
+    """The pack's motion graph: (start_image, end_image) [B,3,H,W] → motion [B,4,H,W] in pixels, run
+    once per keyframe pair. With a `FlowNet`, its learned (m, −m); without, Farnebäck's flows start→end
+    and end→start (classical_flow.py, the packs made before it). The decoder's prior reads both alike."""
 
     def __init__(self, net: FlowNet | None = None):
         super().__init__()
@@ -144,7 +153,7 @@ def load_motion_net(path: Path) -> FlowNet:
 
 class FlowCrops(FrameCache):
     """Random aligned crops from several training sets: keyframes, one in-between with its τ, and the
-    true keyframe flows where the clip has them (`flows_keys.npz`, else None). Flips and time reversal."""
+    true (m, −m) where the clip has flows (`flows_0.500.npz`, else NaN). Flips and time reversal."""
 
     def __init__(self, sources: list[tuple[list[Path], float]], rng: random.Random, crop: int = 320):
         super().__init__()
@@ -152,12 +161,15 @@ class FlowCrops(FrameCache):
         self.flows: dict[Path, torch.Tensor | None] = {}
 
     def key_flows(self, clip: Path) -> torch.Tensor | None:
+        """The true (m, −m) [4,H,W] of the clip's middle frame: m = to_end − to_start of
+        `flows_0.500.npz`, where the thing at each pixel goes from start to end."""
         if clip not in self.flows:
-            f = clip / "flows_keys.npz"
+            f = clip / "flows_0.500.npz"
             if not f.exists():
                 return None  # looked for again next time (files may be added while a run goes on)
             z = np.load(f)
-            self.flows[clip] = torch.from_numpy(np.concatenate([z["start_to_end"], z["end_to_start"]]))
+            m = torch.from_numpy(z["to_end"].astype(np.float32) - z["to_start"].astype(np.float32))
+            self.flows[clip] = torch.cat([m, -m]).half()
         return self.flows[clip]
 
     def batch(self, n: int):
@@ -194,8 +206,8 @@ class FlowCrops(FrameCache):
 
 
 def warp_to(start, end, flows, tau):
-    """The in-between at τ [B] made from keyframe flows [B,4,H,W]: both keyframes warped along the
-    linear-motion flows to τ and averaged with weights 1−τ and τ (the flow-warp baseline at any τ)."""
+    """The in-between at τ [B] from a motion tensor [B,4,H,W]: both keyframes warped along the
+    decoder's linear-motion prior to τ and mixed with weights 1−τ and τ (the flow warp at any τ)."""
     t = tau.view(-1, 1, 1, 1)
     f0, f1 = halfway_flows(flows[:, :2], flows[:, 2:], t)
     return (1 - t) * backward_warp(start, f0) + t * backward_warp(end, f1)
@@ -216,6 +228,8 @@ def train(args) -> None:
         raise SystemExit(f"no training clips in --data {args.data}")
     data = FlowCrops(sources, rng, args.crop)
     net = FlowNet().to(device)
+    if args.init:
+        net.load_state_dict(load_motion_net(args.init).state_dict())
     ema = copy.deepcopy(net).eval()
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     ck = Checkpoint(Path(args.run), "flow")
@@ -290,6 +304,7 @@ def main() -> int:
     ap.add_argument("--run", default="runs/flow")
     ap.add_argument("--data", default=DEFAULT_DATA, help="training sets as folder:share, comma-separated")
     ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's (EMA) weights")
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--crop", type=int, default=320)
     ap.add_argument("--lr", type=float, default=4e-4)

@@ -22,9 +22,8 @@ look like a TV cut rather than procedural.py's shapes:
 
 With `--flows`, training clips also get `flows_0.500.npz` (float16 `to_start`, `to_end`, each [2, H, W]):
 the true backward flows from frame2 to frame1 and frame3 (`flows`: exact for the backdrop, the prop
-and rigid parts; hair swing and shading are not followed), and `flows_keys.npz` (float16
-`start_to_end`, `end_to_start`): the true flows between the keyframes, what the pack's motion graph
-estimates (flow_net.py). `--backfill-flows` adds missing flow files to the clips already written.
+and rigid parts; hair swing and shading are not followed): the supervision of the pack's learned
+motion graph (flow_net.py). `--backfill-flows` adds the file to clips written without it.
 
 Everything is generated (the project's own, free to use). Validation and training clips come from
 disjoint seeds (`VAL_SEED_OFFSET`), so a pack can be trained on the train split and validated on the
@@ -538,35 +537,19 @@ def write_clip(root: Path, split: str, seed: int, extra_taus: int = 0, with_flow
     if with_flows:
         f, _ = flows(scene, 0.5, ids=ids)
         np.savez_compressed(clip / "flows_0.500.npz", to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16))
-        write_key_flows(scene, clip)
     return clip
 
 
-def write_key_flows(scene: Scene, clip: Path) -> None:
-    """`flows_keys.npz`: the true flows frame1 → frame3 (`start_to_end`, where each pixel of frame1 is
-    in frame3) and frame3 → frame1 (`end_to_start`), float16 [2, H, W] each."""
-    f01, _ = flows(scene, 0.0, targets=(1.0,))
-    f10, _ = flows(scene, 1.0, targets=(0.0,))
-    np.savez_compressed(
-        clip / "flows_keys.npz", start_to_end=f01[0].astype(np.float16), end_to_start=f10[0].astype(np.float16)
-    )
-
-
 def backfill_flows(split: Path, part: int = 0, parts: int = 1) -> int:
-    """Adds the flow files a clip of `split` lacks (its seed is in its name); every `parts`-th clip from
-    `part`, so that several processes can share the work. Returns how many clips got files."""
+    """Adds `flows_0.500.npz` to the clips of `split` that lack it (a clip's seed is in its name); every
+    `parts`-th clip from `part`, so that several processes can share the work. Returns how many got it."""
     done = 0
     for clip in sorted(split.glob("tv_*"))[part::parts]:
-        scene = None
-        done += not ((clip / "flows_0.500.npz").exists() and (clip / "flows_keys.npz").exists())
-        if not (clip / "flows_0.500.npz").exists():
-            scene = make_scene(int(clip.name[3:]))
-            f, _ = flows(scene, 0.5)
-            np.savez_compressed(
-                clip / "flows_0.500.npz", to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16)
-            )
-        if not (clip / "flows_keys.npz").exists():
-            write_key_flows(scene or make_scene(int(clip.name[3:])), clip)
+        if (clip / "flows_0.500.npz").exists():
+            continue
+        f, _ = flows(make_scene(int(clip.name[3:])), 0.5)
+        np.savez_compressed(clip / "flows_0.500.npz", to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16))
+        done += 1
     return done
 
 
@@ -585,7 +568,7 @@ def main() -> int:
     ap.add_argument(
         "--backfill-flows",
         metavar="SPLIT_DIR",
-        help="add missing flow files to the clips in this folder (e.g. data/tvlike/train) and stop",
+        help="add flows_0.500.npz to the clips in this folder that lack it (e.g. data/tvlike/train) and stop",
     )
     ap.add_argument("--part", default="0/1", help="with --backfill-flows: K/N does every N-th clip from the K-th")
     args = ap.parse_args()

@@ -69,3 +69,14 @@ def test_true_flows_carry_each_keyframe_onto_the_middle_frame():
             warped = (backward_warp(key, flow) - middle).abs().mean(1)[0].numpy()[visible].mean()
             still = (key - middle).abs().mean(1)[0].numpy()[visible].mean()
             assert warped < 2.5 and warped < 0.5 * still, (seed, u, warped, still)
+
+
+def test_backfill_adds_the_flows_a_clip_was_written_without(tmp_path):
+    with_flows = tvlike.write_clip(tmp_path / "a", "train", 5, with_flows=True)
+    bare = tvlike.write_clip(tmp_path / "b", "train", 5)
+    assert not (bare / "flows_0.500.npz").exists()
+    assert tvlike.backfill_flows(tmp_path / "b" / "train") == 1
+    assert tvlike.backfill_flows(tmp_path / "b" / "train") == 0  # nothing left to add
+    want, got = np.load(with_flows / "flows_0.500.npz"), np.load(bare / "flows_0.500.npz")
+    for k in ("to_start", "to_end"):
+        assert np.array_equal(want[k], got[k])
