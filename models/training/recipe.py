@@ -16,6 +16,8 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     decoder-perceptual-strong  runs/decoder4     LPIPS-Squeeze × 4: PSNR traded for LPIPS
     decoder-motion             runs/decoder5     the classical flow prior (the pack's motion graph) and τ
     decoder-fitted             runs/decoder6     crops as the letterbox fit shows them, Debian sprites, PSNR
+    flow                       runs/flow         the learned motion graph (flow_net.py)
+    decoder-learned-motion     runs/decoder8     the prior from the learned motion graph; TV-like clips
     (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
 
 build_pack.py exports the decoder of the last of these run folders that holds a checkpoint.
@@ -76,6 +78,12 @@ DATA_SETS = {
             "data/sprites",
             "models.training.data.sprites",
             ("--out", "data/sprites", "--cache", "data/debs", "--packages", "wesnoth-1.16-data", "pingus-data"),
+        ),
+        DataSet(
+            "tvlike",
+            "data/tvlike",
+            "models.training.data.tvlike",
+            ("--out", "data/tvlike", "--train", "600", "--val", "60", "--flows"),
         ),
     )
 }
@@ -199,6 +207,31 @@ STAGES = (
         ("procedural", "sprites"),
         "half of the steps see their crops as the studio's letterbox fit shows a smaller frame; Debian's game "
         "sprites join the procedural clips; a little of the report's PSNR joins the loss",
+    ),
+    Stage(
+        "flow",
+        "flow_net",
+        "runs/flow",
+        7000,
+        "FLOW_STEPS",
+        ("--data", "data/tvlike:0.45,data/sprites:0.3,data/procedural:0.15,data/synfig:0.1"),
+        ("tvlike", "sprites", "procedural"),
+        "the learned motion graph: the motion through each middle-frame pixel, supervised by the TV-like clips' "
+        "true flows and by every set's in-betweens (data/synfig joins when it was built)",
+    ),
+    Stage(
+        "decoder-learned-motion",
+        "train_decoder",
+        "runs/decoder8",
+        1500,
+        "DECODER_LEARNED_STEPS",
+        ("--data", "data/tvlike,data/procedural,data/sprites", *_DECODER_INPUTS, "--samples", "runs/decoder8")
+        + ("--init", "runs/decoder6/decoder_last.pt", "--motion", "--motion-net", "runs/flow/flow_last.pt", *_MATCHING)
+        + ("--lpips", "2.0", "--lpips-net", "alex", "--psnr", "0.3", "--lr", "2e-4", "--seed", "9")
+        + ("--baseline-clips", "60", "--student-clips", "160", "--val-clips", "30"),
+        ("tvlike", "procedural", "sprites"),
+        "the prior now comes from the learned motion graph (its weights travel in the checkpoint); TV-like clips "
+        "join the procedural and sprite clips (its own sample caches: the TV-like set comes first)",
     ),
 )
 

@@ -18,7 +18,16 @@ def test_stages_are_named_once_and_their_data_sets_exist():
 def test_decoder_stages_keep_their_run_folders_in_order():
     """build_pack.py exports the last of these that has a checkpoint: the folder names and order stay
     those existing runs and the experiment log use."""
-    assert DECODER_RUNS == ("decoder", "decoder2", "decoder3", "decoder4", "decoder5", "decoder6", "decoder7")
+    assert DECODER_RUNS == (
+        "decoder",
+        "decoder2",
+        "decoder3",
+        "decoder4",
+        "decoder5",
+        "decoder6",
+        "decoder8",
+        "decoder7",
+    )
 
 
 def test_the_last_decoder_checkpoint_is_the_packs(tmp_path):
