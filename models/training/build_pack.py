@@ -89,7 +89,8 @@ def load_models(runs: Path) -> PackModels:
         # (a decoder read back by from_pack.py carries the fine-tuning steps it already had)
         "decoder_ft": sum(d["step"] for d in decoders[1:]) + (decoders[0].get("fine_tune_steps", 0) if decoders else 0),
         # What a checkpoint says about how it was made beyond the recipe (gpu_session.sh's runs).
-        "notes": [c["note"] for c in (den, stu, *decoders) if c.get("note")],
+        # (only the pack's own decoder stage's: an earlier stage's "last stage" is not the pack's)
+        "notes": [c["note"] for c in (den, stu, *decoders[-1:]) if c.get("note")],
     }
     net = None
     if decoders and "motion_net" in decoders[-1]:

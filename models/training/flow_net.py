@@ -155,9 +155,11 @@ class FlowCrops(FrameCache):
     """Random aligned crops from several training sets: keyframes, one in-between with its τ, and the
     true (m, −m) where the clip has flows (`flows_0.500.npz`, else NaN). Flips and time reversal."""
 
-    def __init__(self, sources: list[tuple[list[Path], float]], rng: random.Random, crop: int = 320):
+    def __init__(
+        self, sources: list[tuple[list[Path], float]], rng: random.Random, crop: int = 320, pan_share: float = 0.0
+    ):
         super().__init__()
-        self.sources, self.rng, self.crop = sources, rng, crop
+        self.sources, self.rng, self.crop, self.pan_share = sources, rng, crop, pan_share
         self.flows: dict[Path, torch.Tensor | None] = {}
 
     def key_flows(self, clip: Path) -> torch.Tensor | None:
@@ -172,7 +174,41 @@ class FlowCrops(FrameCache):
             self.flows[clip] = torch.cat([m, -m]).half()
         return self.flows[clip]
 
+    def pan_batch(self, n: int, c: int = 256, reach: int = 60):
+        """Synthetic pans with exact motion: a texture — smooth value noise with cells of 2–32 px, or a
+        training keyframe — moved by an even whole (dx, dy) within ±`reach` px, the middle frame by half
+        of it; m is (dx, dy) everywhere. Teaches the net plain translation of any texture (camera pans
+        over painted or screentoned backgrounds), which drawn clips alone do not."""
+        clips = [c for pool, _ in self.sources for c in pool]
+        out = []
+        for _ in range(n):
+            big = c + 2 * reach
+            if self.rng.random() < 0.5:
+                cell = self.rng.choice([2, 3, 4, 6, 8, 12, 16, 24, 32])
+                grid = torch.rand(1, 3, big // cell + 3, big // cell + 3) * 2 - 1
+                canvas = F.interpolate(grid, scale_factor=cell, mode="bicubic", align_corners=False)[0, :, :big, :big]
+                canvas = (canvas * self.rng.uniform(0.2, 1.0)).clamp(-1, 1)
+            else:
+                img = self.frame(self.rng.choice(clips) / "frame1.png")[None]
+                k = big / min(img.shape[-2:])
+                if k > 1:
+                    img = F.interpolate(img, scale_factor=k, mode="bilinear", align_corners=False)
+                h, w = img.shape[-2:]
+                y, x = self.rng.randint(0, h - big), self.rng.randint(0, w - big)
+                canvas = img[0, :, y : y + big, x : x + big]
+            dx, dy = (2 * self.rng.randint(-reach // 2, reach // 2) for _ in range(2))
+
+            def view(ox: int, oy: int):
+                return canvas[:, reach - oy : reach - oy + c, reach - ox : reach - ox + c]
+
+            m = torch.tensor([dx, dy], dtype=torch.float32).view(2, 1, 1).expand(2, c, c)
+            out.append((view(0, 0), view(dx // 2, dy // 2), view(dx, dy), torch.cat([m, -m])))
+        s, mid, e, fl = (torch.stack(x) for x in zip(*out))
+        return s, mid, e, torch.full((n,), 0.5), fl
+
     def batch(self, n: int):
+        if self.pan_share and self.rng.random() < self.pan_share:
+            return self.pan_batch(n, min(256, self.crop // 64 * 64))
         clips, shares = zip(*self.sources)
         pool = self.rng.choices(clips, weights=shares)[0]
         picks = [self.rng.choice(pool) for _ in range(n)]
@@ -226,7 +262,7 @@ def train(args) -> None:
             print(f"{folder}: no train split, left out")
     if not sources:
         raise SystemExit(f"no training clips in --data {args.data}")
-    data = FlowCrops(sources, rng, args.crop)
+    data = FlowCrops(sources, rng, args.crop, args.pan_share)
     net = FlowNet().to(device)
     if args.init:
         net.load_state_dict(load_motion_net(args.init).state_dict())
@@ -304,6 +340,7 @@ def main() -> int:
     ap.add_argument("--run", default="runs/flow")
     ap.add_argument("--data", default=DEFAULT_DATA, help="training sets as folder:share, comma-separated")
     ap.add_argument("--steps", type=int, default=6000)
+    ap.add_argument("--pan-share", type=float, default=0.15, help="share of batches of synthetic pans (pan_batch)")
     ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's (EMA) weights")
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--crop", type=int, default=320)

@@ -212,7 +212,7 @@ STAGES = (
         "flow",
         "flow_net",
         "runs/flow",
-        7000,
+        10500,
         "FLOW_STEPS",
         ("--data", "data/tvlike:0.45,data/sprites:0.3,data/procedural:0.15,data/synfig:0.1"),
         ("tvlike", "sprites", "procedural"),

@@ -402,15 +402,18 @@ def losses(args, y: torch.Tensor, m: torch.Tensor, lpips) -> Losses:
 
 
 def sets_note(args, sets: TrainingSets) -> str | None:
-    """Sets beyond the first are named in the checkpoint's note (build_pack.py puts it in the manifest's
+    """Every set but the procedural one (the manifest's description names that) is named in the
+    checkpoint's note with its number of training clips (build_pack.py puts the note in the manifest's
     description and licence: drawn sets carry their artwork's licence)."""
-    extra = [
-        (d.name, sum(k.startswith(f"{d.name}/") for k in sets.latents["train"]))
-        for d in (Path(d) for d in args.data.split(",")[1:])
-    ]
-    if not extra:
+    named = []
+    for i, d in enumerate(Path(d) for d in args.data.split(",")):
+        if d.name == "procedural":
+            continue
+        n = sum(("/" not in k) if i == 0 else k.startswith(f"{d.name}/") for k in sets.latents["train"])
+        named.append((d.name, n))
+    if not named:
         return None
-    return "decoder: its last stage also trained on " + " and ".join(f"{n} {name} clips" for name, n in extra)
+    return "decoder: its last stage also trained on " + " and ".join(f"{n} {name} clips" for name, n in named)
 
 
 def scores_columns(prefix: str, scores: Scores | None, warp_prefix: str, warp: Scores) -> dict:

@@ -86,48 +86,49 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     expect(manifest.graphs.motion).toBeDefined();
     expect(manifest.graphs.decoder.inputs.motion).toBeDefined();
     const student = await loadVariantGraphs(PACK, manifest, 'student', 2);
-    // A textured picture (flat fills give an optical flow nothing to hold on to: smooth value noise on
-    // an 8 px grid) and the same moved 12 px right: the flow start→end is +12 px in x and end→start
-    // −12 px over most of the frame. (OpenCV's Farnebäck recovers this shift too; on a 24 px grid
-    // both find only ~3.5 px — coarse smooth texture is a known weak spot of the method.)
+    // A cel-like picture — flat-filled ellipses inked 3 px wide over a sky gradient — and the same
+    // with the shapes moved 12 px right. The learned motion graph returns (m, −m), m the motion
+    // through each pixel of the middle frame: about +12 px in x inside the shapes. (Farnebäck, the
+    // graph before it, finds 0 there: flat fills give it nothing to hold on to. The learned graph in
+    // turn does not follow plain translations of fine noise textures: docs/training.md.)
     const [w, h] = manifest.image.defaultSize;
-    const hash = (i: number, j: number, c: number) => {
-      let n = (Math.imul(i, 374761393) + Math.imul(j, 668265263) + Math.imul(c, 1013904223)) >>> 0;
-      n = Math.imul(n ^ (n >>> 13), 1274126177) >>> 0;
-      return n & 255;
-    };
-    const smooth = (t: number) => t * t * (3 - 2 * t);
-    const texture = (dx: number): RgbaImage => {
+    const shapes: [number, number, number, number, [number, number, number]][] = [
+      [120, 155, 60, 75, [230, 120, 90]],
+      [260, 105, 40, 45, [90, 160, 220]],
+      [400, 200, 70, 80, [240, 210, 90]],
+      [205, 250, 55, 50, [120, 200, 120]],
+    ];
+    const cel = (dx: number): RgbaImage => {
       const img = { width: w, height: h, data: new Uint8ClampedArray(w * h * 4) };
       for (let y = 0; y < h; y++)
         for (let x = 0; x < w; x++) {
-          const u = (x - dx) / 8;
-          const v = y / 8;
-          const i = Math.floor(u);
-          const j = Math.floor(v);
-          const fu = smooth(u - i);
-          const fv = smooth(v - j);
-          for (let c = 0; c < 3; c++) {
-            const top = hash(i, j, c) * (1 - fu) + hash(i + 1, j, c) * fu;
-            const bottom = hash(i, j + 1, c) * (1 - fu) + hash(i + 1, j + 1, c) * fu;
-            img.data[(y * w + x) * 4 + c] = Math.round(top * (1 - fv) + bottom * fv);
+          let rgb = [170 + Math.floor(y / 6), 200 + Math.floor(y / 10), 235];
+          for (const [cx, cy, rx, ry, fill] of shapes) {
+            const r = Math.hypot((x - cx - dx) / rx, (y - cy) / ry);
+            if (r <= 1) rgb = r > 1 - 3 / Math.min(rx, ry) ? [30, 25, 35] : fill;
           }
-          img.data[(y * w + x) * 4 + 3] = 255;
+          img.data.set([...rgb, 255], (y * w + x) * 4);
         }
       return img;
     };
-    const start = texture(0);
-    const shifted = texture(12);
+    const start = cel(0);
+    const shifted = cel(12);
     const motion = await estimateMotion(manifest, student.graphs.motion!, { start, end: shifted });
     expect(motion.dims).toEqual([1, 4, start.height, start.width]);
     const plane = start.width * start.height;
+    // Medians over the pixels the shapes cover halfway (moved 6 px).
+    const inside: number[] = [];
+    for (let y = 0; y < h; y++)
+      for (let x = 0; x < w; x++)
+        if (shapes.some(([cx, cy, rx, ry]) => Math.hypot((x - cx - 6) / rx, (y - cy) / ry) <= 1))
+          inside.push(y * w + x);
     const median = (c: number) => {
-      const v = Array.from(motion.data.subarray(c * plane, (c + 1) * plane)).sort((a, b) => a - b);
+      const v = inside.map((i) => motion.data[c * plane + i]!).sort((a, b) => a - b);
       return v[v.length >> 1]!;
     };
-    expect(median(0)).toBeCloseTo(12, 0);
-    expect(Math.abs(median(1))).toBeLessThan(0.5);
-    expect(median(2)).toBeCloseTo(-12, 0);
+    expect(Math.abs(median(0) - 12)).toBeLessThan(2);
+    expect(Math.abs(median(1))).toBeLessThan(3);
+    expect(Math.abs(median(2) + 12)).toBeLessThan(2);
 
     // A run computes it with the encoding; a re-run on the same keyframes reuses it.
     const stages: string[] = [];

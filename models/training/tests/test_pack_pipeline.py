@@ -325,10 +325,12 @@ def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["step"] == 1 and state["args"]["steps"] == 50
     assert [r["step"] for r in csv.DictReader(open(tmp_path / "dec" / "decoder_log.csv"))] == ["1"]
-    # The sets beyond the first are named in the checkpoint's note, which build_pack.py carries into the
-    # manifest (description and, for drawn sets, the licence).
-    n_lineart = len(list((root / "lineart" / "train").iterdir()))
-    assert state["note"] == f"decoder: its last stage also trained on {n_lineart} lineart clips"
+    # Every set but the procedural one is named in the checkpoint's note, which build_pack.py carries into
+    # the manifest (description and, for drawn sets, the licence).
+    n_color, n_lineart = (len(list((root / d / "train").iterdir())) for d in ("color", "lineart"))
+    assert (
+        state["note"] == f"decoder: its last stage also trained on {n_color} color clips and {n_lineart} lineart clips"
+    )
 
 
 def test_the_licence_names_the_drawn_sets_a_stage_trained_on():
