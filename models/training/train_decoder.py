@@ -402,11 +402,15 @@ def losses(args, y: torch.Tensor, m: torch.Tensor, lpips) -> Losses:
 
 
 def sets_note(args, sets: TrainingSets) -> str | None:
-    """Every set but the procedural one (the manifest's description names that) is named in the
-    checkpoint's note with its number of training clips (build_pack.py puts the note in the manifest's
-    description and licence: drawn sets carry their artwork's licence)."""
+    """A stage on several sets names every one but the procedural set (the manifest's description names
+    that) in the checkpoint's note with its number of training clips (build_pack.py puts the note in the
+    manifest's description and licence: drawn sets carry their artwork's licence). A stage on one set
+    (the recipe's procedural stages) has no note."""
+    folders = args.data.split(",")
+    if len(folders) < 2:
+        return None
     named = []
-    for i, d in enumerate(Path(d) for d in args.data.split(",")):
+    for i, d in enumerate(Path(d) for d in folders):
         if d.name == "procedural":
             continue
         n = sum(("/" not in k) if i == 0 else k.startswith(f"{d.name}/") for k in sets.latents["train"])
