@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
-from models.training.flow_net import FlowNet, MotionGraph
+from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
 from models.training.export import (
     SPATIAL,
     LiveLoraScale,
@@ -92,11 +92,7 @@ def load_models(runs: Path) -> PackModels:
         # (only the pack's own decoder stage's: an earlier stage's "last stage" is not the pack's)
         "notes": [c["note"] for c in (den, stu, *decoders[-1:]) if c.get("note")],
     }
-    net = None
-    if decoders and "motion_net" in decoders[-1]:
-        net = FlowNet()
-        net.load_state_dict(decoders[-1]["motion_net"])
-        net.eval()
+    net = load_motion_net(decoders[-1]) if decoders and "motion_net" in decoders[-1] else None
     return PackModels(
         enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps, net
     )

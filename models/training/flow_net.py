@@ -142,10 +142,10 @@ class MotionGraph(nn.Module):
         return torch.cat([f[:n], f[n:]], 1)
 
 
-def load_motion_net(path: Path) -> FlowNet:
+def load_motion_net(source: Path | dict) -> FlowNet:
     """A FlowNet from a flow_net.py run's checkpoint (its EMA weights) or a decoder checkpoint that
-    carries one (`motion_net`)."""
-    state = torch.load(path, map_location="cpu")
+    carries one (`motion_net`), given as a path or as the loaded checkpoint."""
+    state = source if isinstance(source, dict) else torch.load(source, map_location="cpu")
     net = FlowNet()
     net.load_state_dict(state["motion_net"] if "motion_net" in state else state["ema"])
     return net.eval()

@@ -25,7 +25,7 @@ import torch
 
 from models.training.cel_model import FlowDecoder
 from models.training.classical_flow import halfway_warp
-from models.training.flow_net import FlowNet, MotionGraph
+from models.training.flow_net import MotionGraph, load_motion_net
 from models.training.losses import LPIPS_DIR, perceptual_loss
 from models.training.recipe import SAMPLES_RUN, decoder_checkpoints
 from models.training.trainlib import clip_targets, load_rgb, psnr
@@ -62,9 +62,7 @@ def main() -> int:
     classical = MotionGraph()
     graph = classical
     if "motion_net" in ck:
-        net = FlowNet()
-        net.load_state_dict(ck["motion_net"])
-        graph = MotionGraph(net.eval())
+        graph = MotionGraph(load_motion_net(ck))
     scores: dict[str, list[tuple[float, float]]] = {}
 
     def score(name: str, y: torch.Tensor, m: torch.Tensor) -> None:

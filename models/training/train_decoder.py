@@ -140,8 +140,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--motion",
         action="store_true",
-        help="the decoder takes the classical flow prior (the pack's motion graph) and τ; --init may be a decoder "
-        "without it",
+        help="the decoder takes the motion graph's flows as a prior (--motion-net's learned graph, else the one "
+        "--init carries, else Farnebäck's) and τ; --init may be a decoder without it",
     )
     ap.add_argument(
         "--motion-net",
@@ -218,9 +218,7 @@ def motion_net(args) -> FlowNet | None:
     if args.motion_net:
         return load_motion_net(args.motion_net)
     if args.init and "motion_net" in (init := torch.load(args.init, map_location="cpu")):
-        net = FlowNet()
-        net.load_state_dict(init["motion_net"])
-        return net.eval()
+        return load_motion_net(init)
     return None
 
 
@@ -318,7 +316,7 @@ def whole_frame_validation(args, sets: TrainingSets, first_val: dict, lpips_alex
     return full, warp
 
 
-def report_protocol_validation(args, sets, first_val, encoder, base, scale, lpips_alex, device):
+def report_protocol_validation(args, sets, first_val, encoder, base, scale, lpips_alex, net, device):
     if args.fit_val_clips <= 0:
         return None, NO_SCORES
     names = sorted(first_val)[-args.fit_val_clips :]  # the last clips: the report scores the first ones
@@ -331,7 +329,7 @@ def report_protocol_validation(args, sets, first_val, encoder, base, scale, lpip
         args.baseline_steps,
         lpips_alex,
         device,
-        graph=MotionGraph(motion_net(args)) if args.motion else None,
+        graph=MotionGraph(net) if args.motion else None,
     )
     warp = fit.warp() if args.motion else NO_SCORES
     print(
@@ -475,7 +473,7 @@ def main(argv: list[str] | None = None) -> int:
     lpips_alex = lpips if lpips and args.lpips_net == "alex" else perceptual_loss(alex, device, "alex")
     full, full_warp = whole_frame_validation(args, sets, first_val, lpips_alex, device)
     encoder = frozen_encoder(args, device)
-    fit, fit_warp = report_protocol_validation(args, sets, first_val, encoder, base, scale, lpips_alex, device)
+    fit, fit_warp = report_protocol_validation(args, sets, first_val, encoder, base, scale, lpips_alex, net, device)
     val = Validation(crops, full, full_warp, fit, fit_warp)
     frozen = Frozen(encoder, student, scale, Schedule())
     zoom = tuple(float(v) for v in args.zoom.split(","))

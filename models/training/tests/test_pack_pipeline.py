@@ -343,14 +343,12 @@ def test_the_licence_names_the_drawn_sets_a_stage_trained_on():
     assert "Synfig" not in license_text("decoder: its last stage also trained on 1116 sprites clips")
 
 
-def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_path):
-    """train_decoder.py --motion --init <a decoder without the prior> caches the clips' classical flows
-    (both directions, full keyframes), starts from that decoder and trains one that takes them and τ."""
-    root = runs.parent
-    dec = [
+def tiny_decoder_stage(runs: Path, run_dir: Path, samples: Path) -> list[str]:
+    """train_decoder.py's arguments for a tiny stage on the color set with the fixture's samplers."""
+    return [
         "train_decoder",
         "--data",
-        str(root / "color"),
+        str(runs.parent / "color"),
         "--vae",
         str(runs / "vae" / "vae_last.pt"),
         "--denoiser",
@@ -358,9 +356,9 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
         "--student",
         str(runs / "student" / "student_last.pt"),
         "--run",
-        str(tmp_path / "dec"),
+        str(run_dir),
         "--samples",
-        str(runs / "decoder"),
+        str(samples),
         "--baseline-steps",
         "2",
         "--student-steps",
@@ -369,6 +367,26 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
         "8,8",
         "--batch",
         "2",
+    ]
+
+
+def runs_with_decoder(runs: Path, decoder: Path, runs_copy: Path) -> Path:
+    """A copy of the fixture's stages with `decoder` as a later decoder stage (decoder5), the pack's."""
+    for stage in ("vae", "denoiser", "student", "decoder"):
+        (runs_copy / stage).mkdir(parents=True)
+        (runs_copy / stage / f"{stage}_last.pt").write_bytes((runs / stage / f"{stage}_last.pt").read_bytes())
+    (runs_copy / "decoder5").mkdir()
+    (runs_copy / "decoder5" / "decoder_last.pt").write_bytes(decoder.read_bytes())
+    lora_that_matters(runs / "lora" / "lora_last.pt", runs_copy / "lora" / "lora_last.pt")
+    return runs_copy
+
+
+def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_path):
+    """train_decoder.py --motion --init <a decoder without the prior> caches the clips' classical flows
+    (both directions, full keyframes), starts from that decoder and trains one that takes them and τ."""
+    root = runs.parent
+    dec = [
+        *tiny_decoder_stage(runs, tmp_path / "dec", samples=runs / "decoder"),
         "--ckpt-every",
         "2",
         "--motion",
@@ -429,13 +447,7 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     assert abs(ablation_rows(out)["flow warp"] - warp_psnr) < 0.05
 
     # build_pack.py exports it with the motion graph it needs; the studio's schema accepts the pair.
-    runs_copy = tmp_path / "runs"
-    for stage in ("vae", "denoiser", "student", "decoder"):
-        (runs_copy / stage).mkdir(parents=True)
-        (runs_copy / stage / f"{stage}_last.pt").write_bytes((runs / stage / f"{stage}_last.pt").read_bytes())
-    (runs_copy / "decoder5").mkdir()
-    (runs_copy / "decoder5" / "decoder_last.pt").write_bytes((tmp_path / "dec" / "decoder_last.pt").read_bytes())
-    lora_that_matters(runs / "lora" / "lora_last.pt", runs_copy / "lora" / "lora_last.pt")
+    runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
     out = tmp_path / "pack"
     assert "motion vs torch" in tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
     manifest = json.loads((out / "manifest.json").read_text())
@@ -474,27 +486,7 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     learned, classical = (float(re.search(rf"{k} (-?[\d.]+)", line).group(1)) for k in ("learned", "farneback"))
     assert 0 < learned < 80 and 0 < classical < 80
     dec = [
-        "train_decoder",
-        "--data",
-        str(root / "color"),
-        "--vae",
-        str(runs / "vae" / "vae_last.pt"),
-        "--denoiser",
-        str(runs / "denoiser" / "denoiser_last.pt"),
-        "--student",
-        str(runs / "student" / "student_last.pt"),
-        "--run",
-        str(tmp_path / "dec"),
-        "--samples",
-        str(tmp_path / "dec"),
-        "--baseline-steps",
-        "2",
-        "--student-steps",
-        "1",
-        "--crop",
-        "8,8",
-        "--batch",
-        "2",
+        *tiny_decoder_stage(runs, tmp_path / "dec", samples=tmp_path / "dec"),
         "--motion",
         "--motion-net",
         str(tmp_path / "flow" / "flow_last.pt"),
@@ -513,13 +505,7 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     (cache,) = (tmp_path / "dec").glob("motion_train_net*.pt")  # named by the graph's weights
     clip = sorted((root / "color" / "train").iterdir())[0]
     assert torch.load(cache)[clip.name].shape[0] == 4
-    runs_copy = tmp_path / "runs"
-    for stage in ("vae", "denoiser", "student", "decoder"):
-        (runs_copy / stage).mkdir(parents=True)
-        (runs_copy / stage / f"{stage}_last.pt").write_bytes((runs / stage / f"{stage}_last.pt").read_bytes())
-    (runs_copy / "decoder5").mkdir()
-    (runs_copy / "decoder5" / "decoder_last.pt").write_bytes((tmp_path / "dec" / "decoder_last.pt").read_bytes())
-    lora_that_matters(runs / "lora" / "lora_last.pt", runs_copy / "lora" / "lora_last.pt")
+    runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
     out = tmp_path / "pack"
     built = tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
     assert "motion vs torch" in built
@@ -602,29 +588,8 @@ def test_fitted_crops_and_report_protocol_validation(runs, tmp_path):
     smaller frame (resized, the latent sampled there, the output mapped back to the native crop before
     the loss); --fit-val-clips scores whole validation frames in the report's protocol, next to the
     flow warp made the same way."""
-    root = runs.parent
     dec = [
-        "train_decoder",
-        "--data",
-        str(root / "color"),
-        "--vae",
-        str(runs / "vae" / "vae_last.pt"),
-        "--denoiser",
-        str(runs / "denoiser" / "denoiser_last.pt"),
-        "--student",
-        str(runs / "student" / "student_last.pt"),
-        "--run",
-        str(tmp_path / "dec"),
-        "--samples",
-        str(runs / "decoder"),
-        "--baseline-steps",
-        "2",
-        "--student-steps",
-        "1",
-        "--crop",
-        "8,8",
-        "--batch",
-        "2",
+        *tiny_decoder_stage(runs, tmp_path / "dec", samples=runs / "decoder"),
         "--ckpt-every",
         "2",
         "--motion",
