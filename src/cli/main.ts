@@ -6,6 +6,7 @@
  *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
  *                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"]
  *                         [--gt G.png] [--lpips DIR]
+ *   inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR [--frames …] [--timing …] …
  *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
 ${EVAL_USAGE}
  */
@@ -15,6 +16,7 @@ import * as ort from 'onnxruntime-node';
 import { resolveControls, type ClipControls } from '../core/clip';
 import { parseCommandArgs, UsageError } from './args';
 import { EVAL_USAGE, evalCommand, reportCommand } from './evalCommands';
+import { SEQUENCE_HELP, SEQUENCE_USAGE, sequenceCommand } from './sequence';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
 import { referenceVariant, type PackManifest } from '../core/manifest';
 import {
@@ -52,6 +54,7 @@ const USAGE = `usage:
                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"]
                         [--gt G.png] [--lpips DIR]
+${SEQUENCE_USAGE}
   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
 ${EVAL_USAGE}
   inbetween --help
@@ -61,7 +64,8 @@ ${EVAL_USAGE}
   --prompt ID    one of the pack's prompts (format-2 packs with prompts)
   --text "…"     a typed prompt, tokenised and encoded by the pack (format-2 packs with text)
   --gt G.png     score the in-between at τ = 0.5 against G (odd --frames only) into run.json
-  --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)`;
+  --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)
+${SEQUENCE_HELP}`;
 
 function intArg(
   name: string,
@@ -404,6 +408,10 @@ export async function main(argv: string[]): Promise<number> {
     }
     if (command === 'interpolate') {
       await interpolateCommand(rest);
+      return 0;
+    }
+    if (command === 'sequence') {
+      await sequenceCommand(rest);
       return 0;
     }
     if (command === 'score') return await scoreCommand(rest);

@@ -33,6 +33,7 @@ import {
   yieldToEventLoop,
 } from './runChecks';
 import { createDdimPlan, ddimStep, withEta } from './scheduler';
+import { checkTypedPositions } from './sequence/timing';
 import { computeLatentStats } from './stats';
 import type { PromptTokenizer } from './text';
 
@@ -143,7 +144,11 @@ export interface PickedFrame {
  * The clip frames nearest the asked positions i/(N+1): frame k of a T-frame clip sits at
  * τ = k/(T−1), k = 1…T−2. Each asked position takes the nearest frame not yet taken.
  */
-export function pickClipFrames(clipLength: number, count: number): PickedFrame[] {
+export function pickClipFrames(
+  clipLength: number,
+  count: number,
+  positions?: readonly number[],
+): PickedFrame[] {
   const available = clipLength - 2;
   if (!Number.isInteger(count) || count < 1 || count > available) {
     throw new Error(
@@ -152,8 +157,9 @@ export function pickClipFrames(clipLength: number, count: number): PickedFrame[]
   }
   const taken = new Set<number>();
   const picked: PickedFrame[] = [];
+  if (positions) checkTypedPositions(positions, count);
   for (let i = 1; i <= count; i++) {
-    const asked = i / (count + 1);
+    const asked = positions ? positions[i - 1]! : i / (count + 1);
     let best = -1;
     for (let k = 1; k <= available; k++) {
       if (taken.has(k)) continue;
@@ -448,7 +454,7 @@ export async function interpolateClip(req: {
   const controls = resolveControls(manifest, settings);
   const picked = settings.clipFrames
     ? chosenClipFrames(T, settings.clipFrames)
-    : pickClipFrames(T, settings.count);
+    : pickClipFrames(T, settings.count, settings.positions);
   if (!Number.isInteger(settings.seed) || settings.seed < 0 || settings.seed > 0xffffffff) {
     throw new Error(`seed must be an integer from 0 to 4294967295, got ${settings.seed}`);
   }

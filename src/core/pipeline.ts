@@ -32,6 +32,7 @@ import {
 } from './runChecks';
 import { createDdimPlan, ddimStep, withEta, type DdimPlan } from './scheduler';
 import type { PromptTokenizer } from './text';
+import { checkTypedPositions } from './sequence/timing';
 import { computeLatentStats, type LatentStats } from './stats';
 
 export { ModelOutputError, RunCancelledError, yieldToEventLoop } from './runChecks';
@@ -69,8 +70,13 @@ export interface EncodedKeyframes {
 
 /** What a person asks for. */
 export interface RunSettings {
-  /** Number of in-betweens, 1…15, at τ = i/(N+1). */
+  /** Number of in-betweens, 1…15, at τ = i/(N+1) unless `positions` says otherwise. */
   count: number;
+  /**
+   * τ of each in-between (a timing chart's spacing, `src/core/sequence/timing.ts`): `count` values,
+   * increasing, strictly between 0 and 1. Clip packs take the nearest clip frames to them.
+   */
+  positions?: number[];
   steps: number;
   seed: number;
   /** Used only by variants with a LoRA scale; defaults to the manifest's default. */
@@ -147,12 +153,16 @@ export function groundTruthIndex(positions: readonly number[]): number {
   return positions.findIndex((p) => Math.abs(p - GROUND_TRUTH_TAU) < 1e-9);
 }
 
-/** τ of each in-between: i/(N+1) for i = 1…N. */
-export function inbetweenPositions(count: number): number[] {
+/** τ of each in-between: `positions` when given (checked), else i/(N+1) for i = 1…N. */
+export function inbetweenPositions(count: number, positions?: readonly number[]): number[] {
   if (!Number.isInteger(count) || count < 1 || count > MAX_INBETWEENS) {
     throw new Error(
       `number of in-betweens must be an integer from 1 to ${MAX_INBETWEENS}, got ${count}`,
     );
+  }
+  if (positions) {
+    checkTypedPositions(positions, count);
+    return [...positions];
   }
   return Array.from({ length: count }, (_, i) => (i + 1) / (count + 1));
 }
@@ -444,7 +454,7 @@ export async function denoiseFrames(request: {
   }
   const spec = manifest.graphs.denoisers[variant.denoiser];
   if (!spec) throw new Error(`variant "${variant.id}" names a missing denoiser`);
-  const positions = inbetweenPositions(settings.count);
+  const positions = inbetweenPositions(settings.count, settings.positions);
   const plan = createDdimPlan(withEta(manifest.scheduler, settings.eta), settings.steps);
   const stepCount = plan.timesteps.length;
   const result: DenoiseResult = {
@@ -641,7 +651,7 @@ export async function interpolate({
   const modelFrames: RgbaImage[] = [];
   const decodeCallMs: number[] = [];
   const references = decoderReferences(manifest, keyframes, motion);
-  const positions = inbetweenPositions(settings.count);
+  const positions = inbetweenPositions(settings.count, settings.positions);
   for (let i = 0; i < den.latents.length; i++) {
     await yieldToEventLoop();
     if (hooks.isCancelled?.()) throw new RunCancelledError();

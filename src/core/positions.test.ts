@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { pickClipFrames } from './clip';
 import { GROUND_TRUTH_TAU, groundTruthIndex, inbetweenPositions } from './pipeline';
 
 describe('in-between positions and the ground truth', () => {
@@ -13,5 +14,15 @@ describe('in-between positions and the ground truth', () => {
     expect(groundTruthIndex(inbetweenPositions(7))).toBe(3);
     expect(groundTruthIndex(inbetweenPositions(15))).toBe(7);
     expect(groundTruthIndex(inbetweenPositions(2))).toBe(-1);
+  });
+
+  it('takes a timing chart’s positions, checked', () => {
+    expect(inbetweenPositions(2, [0.1, 0.7])).toEqual([0.1, 0.7]);
+    expect(() => inbetweenPositions(2, [0.7, 0.1])).toThrow(/must increase/);
+    expect(() => inbetweenPositions(2, [0.5])).toThrow(/need 2 positions/);
+    // A clip pack takes the nearest of its frames (τ = k/15 for a 16-frame clip), each once.
+    const picked = pickClipFrames(16, 3, [0.05, 0.07, 0.9]);
+    expect(picked.map((p) => p.index)).toEqual([1, 2, 13]);
+    expect(picked.map((p) => p.asked)).toEqual([0.05, 0.07, 0.9]);
   });
 });

@@ -1,0 +1,302 @@
+/**
+ * `inbetween sequence`: a whole scene from a row of keys, the same frames and files as the page's
+ * Sequence panel — numbered PNGs with exposure applied, and optionally a GIF, an APNG and a zip.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
+import { referenceVariant } from '../core/manifest';
+import { interpolate, MAX_INBETWEENS, prepareKeyframes } from '../core/pipeline';
+import { encodeApng, encodeGif, encodePng, encodeZip } from '../core/sequence/export';
+import {
+  checkKeys,
+  gapFrames,
+  gapPositions,
+  sceneDrawings,
+  type GapSettings,
+} from '../core/sequence/plan';
+import {
+  checkFps,
+  MAX_KEYS,
+  PLAY_MODES,
+  safeBaseName,
+  sequenceFileName,
+  timeline,
+  type PlayMode,
+} from '../core/sequence/sequence';
+import {
+  checkExposure,
+  parseTypedPositions,
+  TIMING_PRESETS,
+  type Exposure,
+  type GapTiming,
+  type TimingPreset,
+} from '../core/sequence/timing';
+import {
+  loadVariantGraphs,
+  prepareOutputDir,
+  readPackManifest,
+  readPng,
+  releaseVariantGraphs,
+} from '../node/nodeRuntime';
+import { parseCommandArgs, UsageError } from './args';
+
+export const SEQUENCE_USAGE = `  inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR
+                     [--frames N | N1,N2,…] [--timing PRESET | P1,P2,…] [--exposure E | E1,E2,…]
+                     [--fps F] [--pingpong] [--steps S] [--seed K] [--variant ID] [--lora-scale X]
+                     [--fit letterbox|crop|native] [--name NAME] [--gif] [--apng] [--zip]`;
+
+export const SEQUENCE_HELP = `  --frames       in-betweens per gap, one for all or one per gap (default 3)
+  --timing       ${TIMING_PRESETS.filter((t) => t !== 'typed').join(', ')}, or typed=0.2:0.5:0.9;
+                 one for all gaps or one per gap, comma-separated (default even)
+  --exposure     1, 2 or 3 (on ones, twos, threes), one for all or one per gap (default 1)
+  --fps F        frame rate of the GIF/APNG and sequence.json (default 12)
+  --pingpong     the GIF/APNG/zip cycle goes forward and back (default: loop)`;
+
+/** `--keys A B C --out D` → ['--keys', 'A', '--keys', 'B', …]: several values after one flag. */
+export function expandKeys(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '--keys') {
+      let j = i + 1;
+      while (j < argv.length && !argv[j]!.startsWith('--')) out.push('--keys', argv[j++]!);
+      if (j === i + 1) out.push('--keys');
+      i = j - 1;
+    } else out.push(argv[i]!);
+  }
+  return out;
+}
+
+/** One value for every gap, or one per gap, comma-separated. */
+function perGap(name: string, value: string | undefined, gaps: number, fallback: string): string[] {
+  const items = (value ?? fallback).split(',').map((s) => s.trim());
+  if (items.length === 1) return Array.from({ length: gaps }, () => items[0]!);
+  if (items.length !== gaps) {
+    throw new UsageError(
+      `--${name} takes one value or one per gap (${gaps} gaps for ${gaps + 1} keys), got ${items.length}`,
+    );
+  }
+  return items;
+}
+
+function wholeNumber(name: string, s: string, min: number, max: number): number {
+  if (!/^\d+$/.test(s))
+    throw new UsageError(`--${name} must be whole numbers from ${min} to ${max}, got "${s}"`);
+  const n = Number(s);
+  if (n < min || n > max) throw new UsageError(`--${name} must be from ${min} to ${max}, got ${n}`);
+  return n;
+}
+
+/** The gaps' settings from --frames, --timing and --exposure. */
+export function parseGaps(
+  gaps: number,
+  values: { frames?: string; timing?: string; exposure?: string },
+): GapSettings[] {
+  const counts = perGap('frames', values.frames, gaps, '3').map((s) =>
+    wholeNumber('frames', s, 1, MAX_INBETWEENS),
+  );
+  const timings = perGap('timing', values.timing, gaps, 'even');
+  const exposures = perGap('exposure', values.exposure, gaps, '1').map((s) => {
+    const e = wholeNumber('exposure', s, 1, 3);
+    checkExposure(e);
+    return e as Exposure;
+  });
+  return counts.map((count, g) => {
+    const t = timings[g]!;
+    let timing: GapTiming;
+    if (t.startsWith('typed=')) {
+      try {
+        timing = {
+          preset: 'typed',
+          positions: parseTypedPositions(t.slice(6).replace(/:/g, ' '), count),
+        };
+      } catch (e) {
+        throw new UsageError(`--timing, gap ${g + 1}: ${(e as Error).message}`);
+      }
+    } else if ((TIMING_PRESETS as readonly string[]).includes(t) && t !== 'typed') {
+      timing = { preset: t as TimingPreset };
+    } else {
+      throw new UsageError(
+        `--timing must be ${TIMING_PRESETS.filter((x) => x !== 'typed').join(', ')} or typed=0.2:0.5:0.9, got "${t}"`,
+      );
+    }
+    return { count, timing, exposure: exposures[g]! };
+  });
+}
+
+function numberOption(name: string, value: string, min: number, max: number): number {
+  const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n) || n < min || n > max)
+    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${value}"`);
+  return n;
+}
+
+export async function sequenceCommand(argv: string[]): Promise<void> {
+  const { values } = parseCommandArgs({
+    args: expandKeys(argv),
+    options: {
+      pack: { type: 'string' },
+      keys: { type: 'string', multiple: true },
+      out: { type: 'string' },
+      frames: { type: 'string' },
+      timing: { type: 'string' },
+      exposure: { type: 'string' },
+      fps: { type: 'string' },
+      pingpong: { type: 'boolean' },
+      steps: { type: 'string' },
+      seed: { type: 'string' },
+      variant: { type: 'string' },
+      'lora-scale': { type: 'string' },
+      fit: { type: 'string' },
+      name: { type: 'string' },
+      gif: { type: 'boolean' },
+      apng: { type: 'boolean' },
+      zip: { type: 'boolean' },
+      threads: { type: 'string' },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  for (const req of ['pack', 'out'] as const) {
+    if (!values[req]) throw new UsageError(`--${req} is required`);
+  }
+  const keyFiles = values.keys ?? [];
+  if (keyFiles.length < 2 || keyFiles.length > MAX_KEYS || keyFiles.some((k) => !k)) {
+    throw new UsageError(
+      `--keys takes 2 to ${MAX_KEYS} PNG files, got ${keyFiles.filter(Boolean).length}`,
+    );
+  }
+  const fit = (values.fit ?? 'letterbox') as FitMode;
+  if (!FIT_MODES.includes(fit))
+    throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${values.fit}"`);
+  const gaps = parseGaps(keyFiles.length - 1, values);
+  const fps = numberOption('fps', values.fps ?? '12', 1, 60);
+  checkFps(fps);
+  const mode: PlayMode = values.pingpong ? 'pingpong' : 'loop';
+  if (!PLAY_MODES.includes(mode)) throw new Error('internal error: play mode');
+  const name = safeBaseName(values.name ?? 'scene');
+  const seed = values.seed === undefined ? 42 : wholeNumber('seed', values.seed, 0, 0xffffffff);
+  const threads = values.threads ? wholeNumber('threads', values.threads, 1, 64) : undefined;
+
+  const manifest = await readPackManifest(values.pack!);
+  if (manifest.frames.mode === 'clip') {
+    for (const [g, gap] of gaps.entries()) {
+      if (gap.count > manifest.frames.clipLength - 2)
+        throw new UsageError(
+          `--frames: gap ${g + 1} asks for ${gap.count} in-betweens; this pack's ${manifest.frames.clipLength}-frame clip has ${manifest.frames.clipLength - 2}`,
+        );
+    }
+  }
+  const variantId = values.variant ?? referenceVariant(manifest).id;
+  const variantSpec = manifest.variants.find((v) => v.id === variantId);
+  if (!variantSpec)
+    throw new UsageError(
+      `pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`,
+    );
+  const steps =
+    values.steps === undefined
+      ? (variantSpec.recommendedSteps ?? manifest.scheduler.defaultSteps)
+      : wholeNumber('steps', values.steps, 1, manifest.scheduler.trainTimesteps);
+  let loraScale: number | undefined;
+  if (values['lora-scale'] !== undefined) {
+    const range = variantSpec.loraScale;
+    if (!range) throw new UsageError(`variant "${variantId}" has no LoRA scale`);
+    loraScale = numberOption('lora-scale', values['lora-scale'], range.min, range.max);
+  }
+  const keys: RgbaImage[] = [];
+  for (const f of keyFiles) keys.push(await readPng(f));
+  checkKeys(keys, keyFiles);
+  const positions = gapPositions(gaps);
+  await prepareOutputDir(values.out!);
+
+  const { variant, graphs } = await loadVariantGraphs(values.pack!, manifest, variantId, threads);
+  const inbetweens: RgbaImage[][] = [];
+  const gapRecords = [];
+  const t0 = performance.now();
+  try {
+    for (let g = 0; g < gaps.length; g++) {
+      const gap = gaps[g]!;
+      const prepared = prepareKeyframes(manifest, keys[g]!, keys[g + 1]!, fit);
+      const result = await interpolate({
+        manifest,
+        variant,
+        graphs,
+        keyframes: prepared,
+        settings: {
+          count: gap.count,
+          positions: positions[g]!,
+          steps,
+          seed: gap.seed ?? seed,
+          ...(loraScale !== undefined ? { loraScale } : {}),
+        },
+      });
+      inbetweens.push(
+        gapFrames(
+          result.modelFrames,
+          result.positions,
+          prepared,
+          keys[g]!,
+          keys[g + 1]!,
+          result.encoded.motion,
+        ),
+      );
+      gapRecords.push({
+        keys: [basename(keyFiles[g]!), basename(keyFiles[g + 1]!)],
+        count: gap.count,
+        timing: gap.timing.preset,
+        positions: result.positions,
+        exposure: gap.exposure,
+        seed: gap.seed ?? seed,
+        ...(result.clip ? { clipFrames: result.clip.pickedText } : {}),
+        ms: result.timings.totalMs,
+      });
+      console.log(
+        `gap ${g + 1}/${gaps.length}: ${gap.count} in-between${gap.count > 1 ? 's' : ''} (${gap.timing.preset}, on ${['ones', 'twos', 'threes'][gap.exposure - 1]}) in ${result.timings.totalMs.toFixed(0)} ms`,
+      );
+    }
+  } finally {
+    await releaseVariantGraphs(graphs);
+  }
+  const drawings = sceneDrawings(keys, gaps, inbetweens);
+  const opts = { fps, mode, name };
+  // The numbered PNGs: one cycle of the timeline (exposure applied), as the page's zip holds them.
+  const frames = timeline(drawings, mode);
+  await mkdir(values.out!, { recursive: true });
+  const pngs = new Map<number, Uint8Array>();
+  for (let f = 0; f < frames.length; f++) {
+    const d = frames[f]!;
+    if (!pngs.has(d)) pngs.set(d, encodePng(drawings[d]!.image));
+    await writeFile(join(values.out!, sequenceFileName(name, f, frames.length)), pngs.get(d)!);
+  }
+  const written = [`${frames.length} numbered PNGs`];
+  if (values.gif) {
+    await writeFile(join(values.out!, `${name}.gif`), await encodeGif(drawings, opts));
+    written.push(`${name}.gif`);
+  }
+  if (values.apng) {
+    await writeFile(join(values.out!, `${name}.apng`), await encodeApng(drawings, opts));
+    written.push(`${name}.apng`);
+  }
+  if (values.zip) {
+    await writeFile(join(values.out!, `${name}.zip`), await encodeZip(drawings, opts));
+    written.push(`${name}.zip`);
+  }
+  const record = {
+    tool: 'inbetween sequence',
+    packId: manifest.id,
+    packVersion: manifest.version,
+    variant: variant.id,
+    steps,
+    seed,
+    ...(loraScale !== undefined ? { loraScale } : {}),
+    fit,
+    fps,
+    mode,
+    keySize: [keys[0]!.width, keys[0]!.height],
+    gaps: gapRecords,
+    frames: frames.length,
+    totalMs: performance.now() - t0,
+  };
+  await writeFile(join(values.out!, 'sequence.json'), JSON.stringify(record, null, 2) + '\n');
+  console.log(`wrote ${written.join(', ')} and sequence.json to ${values.out}`);
+}
