@@ -1,5 +1,7 @@
 /** Image helpers for workers and the page: ImageBitmap → RGBA pixels, RGBA → PNG, via OffscreenCanvas. */
 import type { RgbaImage } from '../core/image';
+import { hasAlpha } from '../core/sequence/alpha';
+import { encodePng } from '../core/sequence/export';
 
 /** Pixels of a bitmap, as 8-bit RGBA. */
 export function bitmapToRgba(bmp: ImageBitmap): RgbaImage {
@@ -12,8 +14,14 @@ export function bitmapToRgba(bmp: ImageBitmap): RgbaImage {
   return { width: img.width, height: img.height, data: img.data };
 }
 
-/** Encodes RGBA pixels as a PNG Blob. */
+/**
+ * Encodes RGBA pixels as a PNG Blob. Images with transparency go through UPNG.js (exact: a canvas
+ * premultiplies alpha and rounds the colour of half-covered pixels); opaque ones through the
+ * browser's own encoder (faster).
+ */
 export async function rgbaToPng(img: RgbaImage): Promise<Blob> {
+  if (hasAlpha(img))
+    return new Blob([encodePng(img) as Uint8Array<ArrayBuffer>], { type: 'image/png' });
   const canvas = new OffscreenCanvas(img.width, img.height);
   const ctx = canvas.getContext('2d');
   if (!ctx) throw new Error('This browser cannot draw images in a worker (no OffscreenCanvas 2D).');

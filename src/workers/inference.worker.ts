@@ -9,6 +9,7 @@ import { readMemory } from './memoryProbe';
 import * as Comlink from 'comlink';
 import { createSession, ort, probeGpu } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from '../shared/images';
+import { gapFrames } from '../core/sequence/plan';
 import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
 import { checkClipGraphs } from '../core/clip';
 import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
@@ -25,7 +26,6 @@ import {
 import {
   interpolate,
   prepareKeyframes,
-  restoreFrame,
   RunCancelledError,
   type EncodedKeyframes,
   type VariantGraphs,
@@ -343,8 +343,17 @@ const api: InferenceApi = {
       });
       encodedCache = { key: latentKey, encoded: result.encoded };
       const frames = [];
-      for (let i = 0; i < result.modelFrames.length; i++) {
-        const restored = restoreFrame(result.modelFrames[i]!, prepared.plan, start);
+      // At the keyframes' size; transparent keyframes give transparent in-betweens.
+      const restoredFrames = gapFrames(
+        result.modelFrames,
+        result.positions,
+        prepared,
+        start,
+        end,
+        result.encoded.motion,
+      );
+      for (let i = 0; i < restoredFrames.length; i++) {
+        const restored = restoredFrames[i]!;
         frames.push({
           position: result.positions[i]!,
           png: await rgbaToPng(restored),

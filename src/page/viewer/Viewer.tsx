@@ -4,6 +4,7 @@
  */
 import { useEffect, useMemo, useState } from 'react';
 import { useStudio } from '../state/store';
+import { ExportBar } from './ExportBar';
 import { LatentStatsTable } from './LatentStatsTable';
 import { judgeTraces } from '../plots/traces';
 import { referenceVariant } from '../../core/manifest';
@@ -143,6 +144,7 @@ function Player({ cells }: { cells: Cell[] }) {
           ping-pong
         </label>
       </div>
+      <ExportBar urls={cells.map((c) => c.url)} fps={fps} pingPong={pingPong} name="inbetweens" />
     </div>
   );
 }

@@ -1,0 +1,122 @@
+import { readFileSync } from 'node:fs';
+import { unzipSync } from 'fflate';
+import { GifReader } from 'omggif';
+import { PNG } from 'pngjs';
+import type { Page } from '@playwright/test';
+import { expect, sampleKeyframes, test, type FilePayload } from './studio';
+
+/** Saves the viewer's export in `format` and returns the downloaded file's name and bytes. */
+async function saveExport(page: Page, format: string): Promise<{ name: string; bytes: Buffer }> {
+  await page.getByTestId('viewer.exportFormat').selectOption(format);
+  const [download] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('viewer.exportRun').click(),
+  ]);
+  return { name: download.suggestedFilename(), bytes: readFileSync((await download.path())!) };
+}
+
+/** The sample keyframes with their sky made transparent (a character cel on its own layer). */
+function transparentKeyframes(): FilePayload[] {
+  return sampleKeyframes().map((f) => {
+    const png = PNG.sync.read(f.buffer);
+    const bg = [png.data[0]!, png.data[1]!, png.data[2]!];
+    for (let i = 0; i < png.data.length; i += 4) {
+      const d = [0, 1, 2].reduce((s, c) => s + Math.abs(png.data[i + c]! - bg[c]!), 0);
+      if (d < 30) png.data[i + 3] = 0;
+    }
+    return { ...f, name: `cel-${f.name}`, buffer: PNG.sync.write(png) };
+  });
+}
+
+test.describe('exporting what the viewer plays', () => {
+  test('a zip of numbered PNGs, a GIF with the player’s timing, and a WebM that plays', async ({
+    studio,
+    page,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.count', 3);
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+
+    const zip = await saveExport(page, 'zip');
+    expect(zip.name).toBe('inbetweens.zip');
+    const files = unzipSync(new Uint8Array(zip.bytes));
+    const names = Object.keys(files).sort();
+    expect(names).toEqual([1, 2, 3, 4, 5].map((i) => `inbetweens/inbetweens_000${i}.png`));
+    const pngs = names.map((n) => PNG.sync.read(Buffer.from(files[n]!)));
+    expect(pngs.map((p) => `${p.width}×${p.height}`)).toEqual(Array(5).fill('512×320'));
+    // First and last are the keyframes exactly as dropped.
+    const [start, end] = sampleKeyframes().map((f) => PNG.sync.read(f.buffer));
+    expect(pngs[0]!.data.equals(start!.data)).toBe(true);
+    expect(pngs[4]!.data.equals(end!.data)).toBe(true);
+    await expect(studio.id('viewer.exportDone')).toContainText('inbetweens.zip');
+
+    // The player runs at 6 fps by default: five drawings end at 17, 33, 50, 67 and 83 cs.
+    const gif = new GifReader(new Uint8Array((await saveExport(page, 'gif')).bytes));
+    expect(gif.numFrames()).toBe(5);
+    expect([0, 1, 2, 3, 4].map((i) => gif.frameInfo(i).delay)).toEqual([17, 16, 17, 17, 16]);
+    expect(gif.loopCount()).toBe(0);
+
+    // Ping-pong at 12 fps: 0 1 2 3 4 3 2 1, each 1/12 s; the WebM plays in Chromium for 8/12 s.
+    await page.getByLabel('Frames per second').fill('12');
+    await page.getByText('ping-pong').click();
+    const webm = await saveExport(page, 'webm');
+    expect(webm.name).toBe('inbetweens.webm');
+    expect([...webm.bytes.subarray(0, 4)]).toEqual([0x1a, 0x45, 0xdf, 0xa3]); // EBML
+    const played = await page.evaluate(async (b64) => {
+      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+      const video = document.createElement('video');
+      video.muted = true;
+      video.src = URL.createObjectURL(new Blob([bytes], { type: 'video/webm' }));
+      await new Promise<void>((resolve, reject) => {
+        video.onloadedmetadata = () => resolve();
+        video.onerror = () => reject(new Error(`video error ${video.error?.code}`));
+      });
+      // WebM from a recorder may report Infinity until seeked to the end.
+      if (!Number.isFinite(video.duration)) {
+        video.currentTime = 1e6;
+        await new Promise((r) => (video.ontimeupdate = r));
+      }
+      await video.play();
+      return { duration: video.duration, width: video.videoWidth, height: video.videoHeight };
+    }, webm.bytes.toString('base64'));
+    expect(played.width).toBe(512);
+    expect(played.height).toBe(320);
+    expect(played.duration).toBeCloseTo(8 / 12, 1);
+  });
+
+  test('a transparent pair gives transparent in-betweens, kept in the PNGs', async ({
+    studio,
+    page,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes(transparentKeyframes());
+    await studio.setNumber('run.count', 1);
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(1);
+    const files = unzipSync(new Uint8Array((await saveExport(page, 'zip')).bytes));
+    const pngs = Object.keys(files)
+      .sort()
+      .map((n) => PNG.sync.read(Buffer.from(files[n]!)));
+    const alphaCounts = pngs.map((p) => {
+      let clear = 0;
+      let solid = 0;
+      for (let i = 3; i < p.data.length; i += 4) {
+        if (p.data[i] === 0) clear++;
+        else if (p.data[i] === 255) solid++;
+      }
+      return { clear, solid };
+    });
+    // Keys as dropped (a fully transparent pixel keeps no colour: the browser's canvas drops it);
+    // the in-between is transparent where neither key has the drawing.
+    const [start] = transparentKeyframes().map((f) => PNG.sync.read(f.buffer));
+    for (let i = 0; i < start!.data.length; i += 4)
+      if (start!.data[i + 3] === 0) start!.data.fill(0, i, i + 4);
+    expect(pngs[0]!.data.equals(start!.data)).toBe(true);
+    expect(alphaCounts[1]!.clear).toBeGreaterThan(0.4 * 512 * 320);
+    expect(alphaCounts[1]!.solid).toBeGreaterThan(0.1 * 512 * 320);
+  });
+});
