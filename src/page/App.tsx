@@ -9,6 +9,8 @@ import { HistoryPanel } from './history/HistoryPanel';
 import { startHistory } from './history/historyActions';
 import { LatentPlot } from './plots/LatentPlot';
 import { SweepPanel } from './sweep/SweepPanel';
+import { SequencePanel } from './sequence/SequencePanel';
+import { restoreScene } from './sequence/sequenceActions';
 import { startEvaluation } from './evaluate/evaluateActions';
 import { KeyframePanel } from './keyframes/KeyframePanel';
 import { CachePanel } from './packs/CachePanel';
@@ -24,6 +26,7 @@ export function App() {
     void refreshPackList();
     startEvaluation();
     startHistory();
+    void restoreScene();
   }, []);
   return (
     <div className="app">
@@ -61,6 +64,9 @@ export function App() {
         <div className="main-col">
           <PanelBoundary name="Result">
             <Viewer />
+          </PanelBoundary>
+          <PanelBoundary name="Scene">
+            <SequencePanel />
           </PanelBoundary>
           <PanelBoundary name="Latent statistics">
             <LatentPlot />

@@ -13,6 +13,7 @@ import { initialRun, type RunState } from '../run/runSlice';
 import { initialEfficiency, type EfficiencyState } from '../efficiency/efficiencySlice';
 import { initialHistory, type HistoryState } from '../history/historySlice';
 import { initialSweep, type SweepState } from '../sweep/sweepSlice';
+import { initialScene, type SceneState } from '../sequence/sequenceSlice';
 import { initialEvaluate, type EvaluateState } from '../evaluate/evaluateSlice';
 import { initialDatasetEval, type DatasetEvalState } from '../dataset/datasetSlice';
 
@@ -32,6 +33,7 @@ export interface StudioState {
   efficiency: EfficiencyState;
   history: HistoryState;
   sweep: SweepState;
+  scene: SceneState;
   evaluate: EvaluateState;
   datasetEval: DatasetEvalState;
   messages: Message[];
@@ -45,6 +47,7 @@ const initial: StudioState = {
   efficiency: initialEfficiency,
   history: initialHistory,
   sweep: initialSweep,
+  scene: initialScene,
   evaluate: initialEvaluate,
   datasetEval: initialDatasetEval,
   messages: [],

@@ -1,0 +1,680 @@
+/**
+ * The scene: a row of keys (2–64), each gap made by the chosen variant with its own count, timing
+ * and seed, joined end to end. Run all makes every gap whose settings changed since it was made;
+ * Cancel keeps the gaps already made. One in-between can be re-rolled with a new seed and kept or
+ * dropped. The scene autosaves to IndexedDB and comes back after a reload; it also exports to one
+ * project file (a zip) and imports from one.
+ */
+import { strFromU8, strToU8, unzipSync, zipSync, type Zippable } from 'fflate';
+import { createStore, del, get, set, type UseStore } from 'idb-keyval';
+import {
+  cancelRun,
+  isVariantLoaded,
+  loadVariant,
+  nextJobId,
+  runInterpolation,
+} from '../clients/inferenceClient';
+import { checkImageFile } from '../../core/imageHeader';
+import { playOrder, safeBaseName, MAX_KEYS, type PlayMode } from '../../core/sequence/sequence';
+import {
+  parseTypedPositions,
+  TIMING_PRESETS,
+  timingPositions,
+  type Exposure,
+  type TimingPreset,
+} from '../../core/sequence/timing';
+import type { ExportDrawing } from '../../core/sequence/export';
+import {
+  decodeKeyframe,
+  describeImage,
+  keyframeBlob,
+  releaseImage,
+} from '../keyframes/keyframeActions';
+import type { KeyframeInfo } from '../keyframes/keyframesSlice';
+import { packSource } from '../packs/packActions';
+import { runSettingsOf } from '../run/runActions';
+import { clearMessages, patch, say, useStudio } from '../state/store';
+import { exportDrawings, framesFromUrls, type ExportFormat } from '../viewer/exportActions';
+import type { GapSpec, SceneFrame, SceneState } from './sequenceSlice';
+
+/** In-between Blobs by object URL (the store holds URLs; autosave and project files need bytes). */
+const frameBlobs = new Map<string, Blob>();
+
+function frameFromBlob(png: Blob, position: number, seed: number): SceneFrame {
+  const url = URL.createObjectURL(png);
+  frameBlobs.set(url, png);
+  return { url, position, seed };
+}
+
+function releaseFrame(f: SceneFrame): void {
+  URL.revokeObjectURL(f.url);
+  frameBlobs.delete(f.url);
+}
+
+/** The gap between two keys, named by their ids (reordering keeps what still applies). */
+export function gapKey(a: KeyframeInfo, b: KeyframeInfo): string {
+  return `${a.id}>${b.id}`;
+}
+
+export interface SceneGap {
+  key: string;
+  index: number;
+  start: KeyframeInfo;
+  end: KeyframeInfo;
+  spec: GapSpec;
+}
+
+/** The scene's gaps in order, each with its settings (the defaults until changed). */
+export function sceneGaps(s: SceneState): SceneGap[] {
+  return s.keys.slice(1).map((end, i) => {
+    const start = s.keys[i]!;
+    const key = gapKey(start, end);
+    return { key, index: i, start, end, spec: s.specs[key] ?? s.defaults };
+  });
+}
+
+/** τ of a gap's in-betweens; throws with the reason when typed positions are not valid. */
+export function gapPositionsOf(spec: GapSpec): number[] {
+  return timingPositions(
+    spec.count,
+    spec.timing === 'typed'
+      ? { preset: 'typed', positions: parseTypedPositions(spec.typed, spec.count) }
+      : { preset: spec.timing },
+  );
+}
+
+/** Everything a gap's frames depend on: when it changes, Run all makes the gap again. */
+function gapSignature(gap: SceneGap, s: ReturnType<typeof useStudio.getState>): string {
+  return JSON.stringify({
+    pack: s.packs.selectedKey,
+    variant: s.packs.variantId,
+    fit: s.keyframes.fitMode,
+    steps: s.settings.steps,
+    lora: s.settings.loraScale,
+    positions: gapPositionsOf(gap.spec),
+    seed: gap.spec.seed ?? s.scene.seed,
+  });
+}
+
+/** Whether a gap's frames are missing or were made with other settings. */
+export function gapIsStale(gap: SceneGap): boolean {
+  const s = useStudio.getState();
+  const made = s.scene.results[gap.key];
+  if (!made) return true;
+  try {
+    return made.signature !== gapSignature(gap, s);
+  } catch {
+    return true;
+  }
+}
+
+function scene(): SceneState {
+  return useStudio.getState().scene;
+}
+
+function patchScene(value: Partial<SceneState>): void {
+  patch('scene', value);
+  scheduleSave();
+}
+
+// ---- keys ---------------------------------------------------------------------------------------
+
+/** Adds keys (dropped, picked, or a numbered sequence: sorted by name, numbers as numbers). */
+export async function addSceneKeys(files: readonly File[], at?: number): Promise<void> {
+  clearMessages('scene');
+  const sorted = [...files].sort((a, b) =>
+    a.name.localeCompare(b.name, undefined, { numeric: true }),
+  );
+  const room = MAX_KEYS - scene().keys.length;
+  if (sorted.length > room) {
+    say(
+      'error',
+      'scene',
+      `A scene holds ${MAX_KEYS} keys; ${sorted.length - room} were not added.`,
+    );
+  }
+  const added: KeyframeInfo[] = [];
+  for (const f of sorted.slice(0, Math.max(0, room))) {
+    try {
+      const info = await describeImage(f, f.name);
+      const first = scene().keys[0] ?? added[0];
+      if (first && (info.width !== first.width || info.height !== first.height)) {
+        releaseImage(info);
+        say(
+          'error',
+          'scene',
+          `"${f.name}" is ${info.width}×${info.height} but the scene's keys are ${first.width}×${first.height}; every key of a scene has one size.`,
+        );
+        continue;
+      }
+      added.push(info);
+    } catch (e) {
+      say('error', 'scene', (e as Error).message);
+    }
+  }
+  const keys = [...scene().keys];
+  keys.splice(at ?? keys.length, 0, ...added);
+  patchScene({ keys });
+}
+
+export function removeSceneKey(id: string): void {
+  const s = scene();
+  const key = s.keys.find((k) => k.id === id);
+  if (!key) return;
+  releaseImage(key);
+  patchScene({ keys: s.keys.filter((k) => k.id !== id), current: 0 });
+}
+
+/** Moves the key at `from` to `to` (drag and drop, or the arrow buttons). */
+export function moveSceneKey(from: number, to: number): void {
+  const keys = [...scene().keys];
+  if (from < 0 || from >= keys.length || to < 0 || to >= keys.length || from === to) return;
+  const [k] = keys.splice(from, 1);
+  keys.splice(to, 0, k!);
+  patchScene({ keys, current: 0 });
+}
+
+export function setGapSpec(key: string, change: Partial<GapSpec>): void {
+  const s = scene();
+  patchScene({ specs: { ...s.specs, [key]: { ...(s.specs[key] ?? s.defaults), ...change } } });
+}
+
+export function setSceneDefaults(change: Partial<GapSpec>): void {
+  patchScene({ defaults: { ...scene().defaults, ...change } });
+}
+
+export function setSceneOptions(
+  change: Partial<Pick<SceneState, 'seed' | 'fps' | 'mode' | 'current' | 'onion'>>,
+): void {
+  patchScene(change);
+}
+
+// ---- running ------------------------------------------------------------------------------------
+
+let cancelRequested = false;
+let currentJob: number | null = null;
+
+/** Runs one gap's keys through the worker; returns the in-betweens' PNGs. */
+async function runGapJob(gap: SceneGap, positions: number[], seed: number) {
+  const s = useStudio.getState();
+  const { manifest, variantId, selectedKey } = s.packs;
+  const source = selectedKey ? packSource(selectedKey) : undefined;
+  if (!manifest || !variantId || !source) throw new Error('Choose a model pack first.');
+  const jobId = nextJobId();
+  currentJob = jobId;
+  if (!isVariantLoaded(manifest, variantId, s.settings.backend)) {
+    await loadVariant(
+      { jobId, manifest, source, variantId, backend: s.settings.backend },
+      () => undefined,
+    );
+  }
+  const [a, b] = await Promise.all([
+    decodeKeyframe(keyframeBlob(gap.start.id)!),
+    decodeKeyframe(keyframeBlob(gap.end.id)!),
+  ]);
+  const result = await runInterpolation(
+    {
+      jobId,
+      start: a,
+      end: b,
+      fitMode: s.keyframes.fitMode,
+      settings: { ...runSettingsOf(s.settings), count: positions.length, positions, seed },
+    },
+    (p) => {
+      if (p.kind === 'denoise')
+        patchStatus(gap.key, { state: 'running', detail: `step ${p.step} of ${p.totalSteps}` });
+    },
+  );
+  return result;
+}
+
+function patchStatus(key: string, st: SceneState['status'][string]): void {
+  patch('scene', { status: { ...scene().status, [key]: st } });
+}
+
+/** Makes every gap whose in-betweens are missing or out of date, one after another. */
+export async function runScene(): Promise<void> {
+  const s = useStudio.getState();
+  clearMessages('scene');
+  if (s.scene.keys.length < 2) {
+    say('error', 'scene', 'Add two keys or more to make a scene.');
+    return;
+  }
+  if (!s.packs.manifest) {
+    say('error', 'scene', 'Choose a model pack first.');
+    return;
+  }
+  const gaps = sceneGaps(s.scene);
+  for (const g of gaps) {
+    try {
+      gapPositionsOf(g.spec);
+    } catch (e) {
+      say('error', 'scene', `Gap ${g.index + 1}: ${(e as Error).message}`);
+      return;
+    }
+  }
+  const todo = gaps.filter(gapIsStale);
+  cancelRequested = false;
+  patch('scene', {
+    running: true,
+    status: Object.fromEntries(todo.map((g) => [g.key, { state: 'queued' as const }])),
+  });
+  try {
+    for (const gap of todo) {
+      if (cancelRequested) break;
+      patchStatus(gap.key, { state: 'running' });
+      const seed = gap.spec.seed ?? scene().seed;
+      const signature = gapSignature(gap, useStudio.getState());
+      try {
+        const result = await runGapJob(gap, gapPositionsOf(gap.spec), seed);
+        const old = scene().results[gap.key];
+        old?.frames.forEach(releaseFrame);
+        const frames = result.frames.map((f) => frameFromBlob(f.png, f.position, seed));
+        patchScene({ results: { ...scene().results, [gap.key]: { signature, frames } } });
+        patchStatus(gap.key, {
+          state: 'done',
+          // Clip packs take the nearest clip frames to the timing's positions: say which.
+          detail: `${(result.timings.totalMs / frames.length).toFixed(0)} ms per in-between${result.clip ? ` · ${result.clip.pickedText}` : ''}`,
+        });
+      } catch (e) {
+        if ((e as Error).name === 'RunCancelledError') {
+          patchStatus(gap.key, { state: 'cancelled' });
+          break;
+        }
+        patchStatus(gap.key, { state: 'error', detail: (e as Error).message });
+        say('error', 'scene', `Gap ${gap.index + 1} failed: ${(e as Error).message}`);
+        break;
+      }
+    }
+  } finally {
+    currentJob = null;
+    const st = scene().status;
+    patch('scene', {
+      running: false,
+      status: Object.fromEntries(
+        Object.entries(st).map(([k, v]) => [
+          k,
+          v.state === 'queued' ? { state: 'cancelled' as const } : v,
+        ]),
+      ),
+    });
+  }
+}
+
+/** Stops Run all after the current step; gaps already made stay. */
+export function cancelScene(): void {
+  cancelRequested = true;
+  if (currentJob !== null) cancelRun(currentJob);
+}
+
+/** Makes one in-between again with a new seed; the result waits to be kept or dropped. */
+export async function rerollFrame(key: string, index: number): Promise<void> {
+  const s = scene();
+  const gap = sceneGaps(s).find((g) => g.key === key);
+  const made = s.results[key]?.frames[index];
+  if (!gap || !made || s.running) return;
+  const seed = (made.seed + 1 + Math.floor(Math.random() * 0xfffffe)) >>> 0;
+  patch('scene', { running: true });
+  patchStatus(key, { state: 'running', detail: `re-rolling in-between ${index + 1}` });
+  try {
+    const result = await runGapJob(gap, [made.position], seed);
+    const f = result.frames[0]!;
+    if (s.reroll) releaseFrame(scene().reroll!.frame);
+    patch('scene', {
+      reroll: { gapKey: key, index, frame: frameFromBlob(f.png, f.position, seed) },
+    });
+    patchStatus(key, { state: 'done', detail: `re-rolled with seed ${seed}` });
+  } catch (e) {
+    patchStatus(key, { state: 'error', detail: (e as Error).message });
+    say('error', 'scene', `Re-roll failed: ${(e as Error).message}`);
+  } finally {
+    currentJob = null;
+    patch('scene', { running: false });
+  }
+}
+
+/** Keeps the re-rolled in-between (true) in place of the one before, or drops it (false). */
+export function settleReroll(keep: boolean): void {
+  const s = scene();
+  const r = s.reroll;
+  if (!r) return;
+  if (!keep) {
+    releaseFrame(r.frame);
+    patchScene({ reroll: null });
+    return;
+  }
+  const made = s.results[r.gapKey];
+  if (!made) return;
+  const frames = [...made.frames];
+  releaseFrame(frames[r.index]!);
+  frames[r.index] = r.frame;
+  patchScene({ reroll: null, results: { ...s.results, [r.gapKey]: { ...made, frames } } });
+}
+
+// ---- the scene as drawings ----------------------------------------------------------------------
+
+export interface SceneCell {
+  url: string | null;
+  label: string;
+  kind: 'key' | 'inbetween';
+  hold: number;
+  gapKey?: string;
+  index?: number;
+}
+
+/** Every drawing in order: keys once, each gap's in-betweens (null URL where not made yet). */
+export function sceneCells(s: SceneState): SceneCell[] {
+  const cells: SceneCell[] = [];
+  const gaps = sceneGaps(s);
+  s.keys.forEach((k, i) => {
+    const gap = gaps[i] ?? gaps[i - 1];
+    cells.push({ url: k.url, label: `key ${i + 1}`, kind: 'key', hold: gap?.spec.exposure ?? 1 });
+    const g = gaps[i];
+    if (!g) return;
+    let positions: number[];
+    try {
+      positions = gapPositionsOf(g.spec);
+    } catch {
+      positions = []; // typed positions not valid yet: the gap row says why
+    }
+    const made = s.results[g.key];
+    positions.forEach((tau, j) => {
+      const frame = made?.frames[j];
+      cells.push({
+        url: frame && !gapIsStaleFor(s, g) ? frame.url : null,
+        label: `τ ${tau.toFixed(2)}`,
+        kind: 'inbetween',
+        hold: g.spec.exposure,
+        gapKey: g.key,
+        index: j,
+      });
+    });
+  });
+  return cells;
+}
+
+function gapIsStaleFor(s: SceneState, g: SceneGap): boolean {
+  const made = s.results[g.key];
+  return !made || made.frames.length !== g.spec.count;
+}
+
+/** The scene's drawings with holds, for exports; throws when a gap is not made yet. */
+async function sceneExportDrawings(): Promise<ExportDrawing[]> {
+  const cells = sceneCells(scene());
+  const missing = cells.findIndex((c) => c.url === null);
+  if (missing >= 0)
+    throw new Error('Make every gap first (Run all): some in-betweens are missing.');
+  const images = await framesFromUrls(cells.map((c) => c.url!));
+  return images.map((image, i) => ({ image, hold: cells[i]!.hold }));
+}
+
+/** Exports the whole scene (exposure applied) as `format`. */
+export async function exportScene(
+  format: ExportFormat,
+  onProgress: (done: number, total: number) => void,
+  isCancelled: () => boolean,
+): Promise<string> {
+  const s = scene();
+  const drawings = await sceneExportDrawings();
+  const name = safeBaseName(
+    s.keys[0]?.name.replace(/\.[^.]+$/, '').replace(/[_-]?\d+$/, '') || 'scene',
+  );
+  const { file } = await exportDrawings(format, drawings, {
+    fps: s.fps,
+    mode: s.mode,
+    name,
+    onProgress,
+    isCancelled,
+  });
+  return file;
+}
+
+/** The timeline's order of drawings for playback (loop or ping-pong), by cell index. */
+export function playbackOrder(count: number, mode: PlayMode): number[] {
+  return playOrder(count, mode);
+}
+
+// ---- saving -------------------------------------------------------------------------------------
+
+interface SavedScene {
+  version: 1;
+  keys: { id: string; name: string; png: Blob }[];
+  specs: Record<string, GapSpec>;
+  results: Record<
+    string,
+    { signature: string; frames: { png: Blob; position: number; seed: number }[] }
+  >;
+  defaults: GapSpec;
+  seed: number;
+  fps: number;
+  mode: PlayMode;
+}
+
+let store: UseStore | null = null;
+function sceneStore(): UseStore {
+  store ??= createStore('inbetween-scene', 'scene');
+  return store;
+}
+
+function toSaved(s: SceneState): SavedScene {
+  return {
+    version: 1,
+    keys: s.keys.map((k) => ({ id: k.id, name: k.name, png: keyframeBlob(k.id)! })),
+    specs: s.specs,
+    results: Object.fromEntries(
+      Object.entries(s.results).map(([k, r]) => [
+        k,
+        {
+          signature: r.signature,
+          frames: r.frames.map((f) => ({
+            png: frameBlobs.get(f.url)!,
+            position: f.position,
+            seed: f.seed,
+          })),
+        },
+      ]),
+    ),
+    defaults: s.defaults,
+    seed: s.seed,
+    fps: s.fps,
+    mode: s.mode,
+  };
+}
+
+let saveTimer: ReturnType<typeof setTimeout> | null = null;
+/** Saves the scene to IndexedDB shortly after it changes. */
+function scheduleSave(): void {
+  if (saveTimer) clearTimeout(saveTimer);
+  saveTimer = setTimeout(() => void saveScene(), 300);
+}
+
+export async function saveScene(): Promise<void> {
+  saveTimer = null;
+  try {
+    const s = scene();
+    if (s.keys.length === 0) await del('current', sceneStore());
+    else await set('current', toSaved(s), sceneStore());
+  } catch (e) {
+    say(
+      'warning',
+      'scene',
+      `The scene could not be saved in this browser (${(e as Error).message}); export it as a project file to keep it.`,
+    );
+  }
+}
+
+/** Checks a saved or imported scene's shape (it comes from disk or another machine). */
+function checkSaved(x: unknown): SavedScene {
+  const v = x as Partial<SavedScene> | null;
+  if (
+    !v ||
+    v.version !== 1 ||
+    !Array.isArray(v.keys) ||
+    typeof v.specs !== 'object' ||
+    !v.defaults
+  ) {
+    throw new Error('not an Inbetween Studio scene (version 1)');
+  }
+  const spec = (g: GapSpec, where: string) => {
+    if (
+      !Number.isInteger(g.count) ||
+      g.count < 1 ||
+      g.count > 15 ||
+      !TIMING_PRESETS.includes(g.timing as TimingPreset) ||
+      ![1, 2, 3].includes(g.exposure) ||
+      typeof g.typed !== 'string' ||
+      (g.seed !== null && !(Number.isInteger(g.seed) && g.seed >= 0 && g.seed <= 0xffffffff))
+    )
+      throw new Error(`${where}: settings out of range`);
+  };
+  spec(v.defaults as GapSpec, 'defaults');
+  for (const [k, g] of Object.entries(v.specs ?? {})) spec(g, `gap ${k}`);
+  if (v.keys.length > MAX_KEYS) throw new Error(`more than ${MAX_KEYS} keys`);
+  if (!(typeof v.fps === 'number' && v.fps >= 1 && v.fps <= 60))
+    throw new Error('frame rate out of range');
+  return v as SavedScene;
+}
+
+/** Puts a saved scene on the page: keys re-registered, in-betweens as they were. */
+async function loadSaved(saved: SavedScene, restored: boolean): Promise<void> {
+  const s = scene();
+  s.keys.forEach((k) => releaseImage(k));
+  Object.values(s.results).forEach((r) => r.frames.forEach(releaseFrame));
+  const ids = new Map<string, string>();
+  const keys: KeyframeInfo[] = [];
+  for (const k of saved.keys) {
+    const info = await describeImage(k.png, k.name);
+    ids.set(k.id, info.id);
+    keys.push(info);
+  }
+  const rename = (key: string) =>
+    key
+      .split('>')
+      .map((id) => ids.get(id) ?? id)
+      .join('>');
+  const results: SceneState['results'] = {};
+  for (const [k, r] of Object.entries(saved.results ?? {})) {
+    results[rename(k)] = {
+      // Ids changed: a signature is kept as it was (settings, not ids).
+      signature: r.signature,
+      frames: r.frames.map((f) => frameFromBlob(f.png, f.position, f.seed)),
+    };
+  }
+  patch('scene', {
+    ...s,
+    keys,
+    specs: Object.fromEntries(Object.entries(saved.specs).map(([k, v]) => [rename(k), v])),
+    results,
+    status: {},
+    defaults: saved.defaults,
+    seed: saved.seed,
+    fps: saved.fps,
+    mode: saved.mode === 'pingpong' ? 'pingpong' : 'loop',
+    current: 0,
+    reroll: null,
+    restored,
+  });
+}
+
+/** Brings back the scene autosaved in this browser, if any. */
+export async function restoreScene(): Promise<void> {
+  try {
+    const saved = await get('current', sceneStore());
+    if (saved) await loadSaved(checkSaved(saved), true);
+  } catch (e) {
+    say('warning', 'scene', `The saved scene could not be restored: ${(e as Error).message}`);
+  }
+}
+
+/** The scene as one file (a zip: scene.json and the PNGs of keys and in-betweens). */
+export function exportProject(): void {
+  const saved = toSaved(scene());
+  void (async () => {
+    const files: Zippable = {};
+    const json = {
+      ...saved,
+      keys: await Promise.all(
+        saved.keys.map(async (k, i) => {
+          const file = `keys/${String(i + 1).padStart(2, '0')}.png`;
+          files[file] = new Uint8Array(await k.png.arrayBuffer());
+          return { id: k.id, name: k.name, file };
+        }),
+      ),
+      results: Object.fromEntries(
+        await Promise.all(
+          Object.entries(saved.results).map(async ([k, r], gi) => [
+            k,
+            {
+              signature: r.signature,
+              frames: await Promise.all(
+                r.frames.map(async (f, i) => {
+                  const file = `frames/${gi + 1}-${i + 1}.png`;
+                  files[file] = new Uint8Array(await f.png.arrayBuffer());
+                  return { file, position: f.position, seed: f.seed };
+                }),
+              ),
+            },
+          ]),
+        ),
+      ),
+    };
+    files['scene.json'] = strToU8(JSON.stringify(json, null, 1));
+    const bytes = zipSync(files, { level: 0 });
+    const { downloadBlob } = await import('../common/download');
+    downloadBlob(
+      'scene.inbetween.zip',
+      new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/zip' }),
+    );
+  })();
+}
+
+/** Opens a project file made by `exportProject` (here or on another machine). */
+export async function importProject(file: Blob): Promise<void> {
+  clearMessages('scene');
+  try {
+    const files = unzipSync(new Uint8Array(await file.arrayBuffer()));
+    const jsonBytes = files['scene.json'];
+    if (!jsonBytes) throw new Error('it has no scene.json');
+    const json = JSON.parse(strFromU8(jsonBytes)) as Record<string, unknown>;
+    const png = (name: unknown): Blob => {
+      const bytes = typeof name === 'string' ? files[name] : undefined;
+      if (!bytes || checkImageFile(bytes.subarray(0, 64), String(name))?.format !== 'png')
+        throw new Error(`${String(name)} is missing or not a PNG`);
+      return new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'image/png' });
+    };
+    const keys = (json.keys as { id: string; name: string; file: string }[] | undefined) ?? [];
+    const saved = checkSaved({
+      ...json,
+      keys: keys.map((k) => ({ id: String(k.id), name: String(k.name), png: png(k.file) })),
+      results: Object.fromEntries(
+        Object.entries(
+          (json.results as Record<
+            string,
+            { signature: string; frames: { file: string; position: number; seed: number }[] }
+          >) ?? {},
+        ).map(([k, r]) => [
+          k,
+          {
+            signature: String(r.signature),
+            frames: r.frames.map((f) => ({
+              png: png(f.file),
+              position: Number(f.position),
+              seed: Number(f.seed),
+            })),
+          },
+        ]),
+      ),
+    });
+    await loadSaved(saved, false);
+    scheduleSave();
+  } catch (e) {
+    say('error', 'scene', `This project file could not be opened: ${(e as Error).message}`);
+  }
+}
+
+/** Exposure choices for menus. */
+export const EXPOSURE_LABELS: Record<Exposure, string> = {
+  1: 'on ones',
+  2: 'on twos',
+  3: 'on threes',
+};

@@ -1,0 +1,74 @@
+/** The scene slice: a row of keys, each gap's settings and in-betweens, and the scene viewer. */
+import type { KeyframeInfo } from '../keyframes/keyframesSlice';
+import type { PlayMode } from '../../core/sequence/sequence';
+import type { Exposure, TimingPreset } from '../../core/sequence/timing';
+
+/** What a gap asks for; `null` seed / variant take the scene's. */
+export interface GapSpec {
+  count: number;
+  timing: TimingPreset;
+  /** The typed positions as typed (used when `timing` is `typed`). */
+  typed: string;
+  exposure: Exposure;
+  seed: number | null;
+}
+
+/** A gap's in-between as made: its image and how it was made. */
+export interface SceneFrame {
+  url: string;
+  position: number;
+  seed: number;
+}
+
+export interface GapResult {
+  /** `gapSignature` of the settings the frames were made with. */
+  signature: string;
+  frames: SceneFrame[];
+}
+
+export interface GapStatus {
+  state: 'queued' | 'running' | 'done' | 'error' | 'cancelled';
+  detail?: string;
+}
+
+/** A re-rolled in-between waiting to be kept or dropped. */
+export interface Reroll {
+  gapKey: string;
+  index: number;
+  frame: SceneFrame;
+}
+
+export interface SceneState {
+  keys: KeyframeInfo[];
+  /** Gap settings and results by `gapKey` (the ids of its two keys): reordering keeps what still applies. */
+  specs: Record<string, GapSpec>;
+  results: Record<string, GapResult>;
+  status: Record<string, GapStatus>;
+  defaults: GapSpec;
+  seed: number;
+  fps: number;
+  mode: PlayMode;
+  running: boolean;
+  /** The frame of the scene's timeline on screen (an index into its drawings). */
+  current: number;
+  onion: { on: boolean; before: number; after: number; opacity: number };
+  reroll: Reroll | null;
+  /** Restored from IndexedDB after a reload (the page says so once). */
+  restored: boolean;
+}
+
+export const initialScene: SceneState = {
+  keys: [],
+  specs: {},
+  results: {},
+  status: {},
+  defaults: { count: 3, timing: 'even', typed: '', exposure: 1, seed: null },
+  seed: 42,
+  fps: 12,
+  mode: 'loop',
+  running: false,
+  current: 0,
+  onion: { on: false, before: 1, after: 1, opacity: 0.35 },
+  reroll: null,
+  restored: false,
+};
