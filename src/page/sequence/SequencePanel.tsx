@@ -108,9 +108,13 @@ function KeyStrip() {
             onDragStart={() => (dragFrom.current = i)}
             onDragEnd={() => (dragFrom.current = null)}
             onDrop={(e) => {
-              if (dragFrom.current === null) return;
               e.preventDefault();
               e.stopPropagation();
+              if (dragFrom.current === null) {
+                // Files dropped on a key go in before it.
+                if (e.dataTransfer.files.length) void addSceneKeys([...e.dataTransfer.files], i);
+                return;
+              }
               moveSceneKey(dragFrom.current, i);
               dragFrom.current = null;
             }}
@@ -158,6 +162,22 @@ function KeyStrip() {
           data-testid="scene.addKeys"
           onChange={(e) => {
             if (e.target.files) void addSceneKeys([...e.target.files]);
+            e.target.value = '';
+          }}
+        />
+      </label>
+      <label className="drop">
+        or a folder of drawings
+        <input
+          type="file"
+          {...{ webkitdirectory: '' }}
+          data-testid="scene.addFolder"
+          onChange={(e) => {
+            // Only the images; a folder also holds other files (thumbnails, project files).
+            const files = [...(e.target.files ?? [])].filter((f) =>
+              /\.(png|jpe?g|webp|gif|bmp)$/i.test(f.name),
+            );
+            if (files.length) void addSceneKeys(files);
             e.target.value = '';
           }}
         />
@@ -308,6 +328,7 @@ function GapRow({ gap }: { gap: SceneGap }) {
   const status = useStudio((s) => s.scene.status[gap.key]);
   const custom = useStudio((s) => Boolean(s.scene.specs[gap.key]));
   const sceneSeed = useStudio((s) => s.scene.seed);
+  const variants = useStudio((s) => s.packs.manifest?.variants ?? NO_VARIANTS);
   let positions: number[] = [];
   let problem = '';
   try {
@@ -343,6 +364,21 @@ function GapRow({ gap }: { gap: SceneGap }) {
             }
           />
         </label>
+        <label>
+          variant{' '}
+          <select
+            value={gap.spec.variantId ?? ''}
+            data-testid="scene.gap.variant"
+            onChange={(e) => setGapSpec(gap.key, { variantId: e.target.value || null })}
+          >
+            <option value="">as chosen above</option>
+            {variants.map((v) => (
+              <option key={v.id} value={v.id}>
+                {v.label}
+              </option>
+            ))}
+          </select>
+        </label>
         {problem ? (
           <span className="badge badge-warn">{problem}</span>
         ) : (
@@ -359,6 +395,8 @@ function GapRow({ gap }: { gap: SceneGap }) {
     </li>
   );
 }
+
+const NO_VARIANTS: { id: string; label: string }[] = [];
 
 const ONION_TINTS = [
   'sepia(1) saturate(4) hue-rotate(-50deg)',

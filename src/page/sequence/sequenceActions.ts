@@ -87,7 +87,7 @@ export function gapPositionsOf(spec: GapSpec): number[] {
 function gapSignature(gap: SceneGap, s: ReturnType<typeof useStudio.getState>): string {
   return JSON.stringify({
     pack: s.packs.selectedKey,
-    variant: s.packs.variantId,
+    variant: gap.spec.variantId ?? s.packs.variantId,
     fit: s.keyframes.fitMode,
     steps: s.settings.steps,
     lora: s.settings.loraScale,
@@ -197,9 +197,12 @@ let currentJob: number | null = null;
 /** Runs one gap's keys through the worker; returns the in-betweens' PNGs. */
 async function runGapJob(gap: SceneGap, positions: number[], seed: number) {
   const s = useStudio.getState();
-  const { manifest, variantId, selectedKey } = s.packs;
+  const { manifest, selectedKey } = s.packs;
   const source = selectedKey ? packSource(selectedKey) : undefined;
+  const variantId = gap.spec.variantId ?? s.packs.variantId;
   if (!manifest || !variantId || !source) throw new Error('Choose a model pack first.');
+  if (!manifest.variants.some((v) => v.id === variantId))
+    throw new Error(`this pack has no variant "${variantId}" (choose another for the gap)`);
   const jobId = nextJobId();
   currentJob = jobId;
   if (!isVariantLoaded(manifest, variantId, s.settings.backend)) {
@@ -523,6 +526,7 @@ function checkSaved(x: unknown): SavedScene {
       !TIMING_PRESETS.includes(g.timing as TimingPreset) ||
       ![1, 2, 3].includes(g.exposure) ||
       typeof g.typed !== 'string' ||
+      (g.variantId !== null && g.variantId !== undefined && typeof g.variantId !== 'string') ||
       (g.seed !== null && !(Number.isInteger(g.seed) && g.seed >= 0 && g.seed <= 0xffffffff))
     )
       throw new Error(`${where}: settings out of range`);
@@ -532,7 +536,12 @@ function checkSaved(x: unknown): SavedScene {
   if (v.keys.length > MAX_KEYS) throw new Error(`more than ${MAX_KEYS} keys`);
   if (!(typeof v.fps === 'number' && v.fps >= 1 && v.fps <= 60))
     throw new Error('frame rate out of range');
-  return v as SavedScene;
+  const norm = (g: GapSpec): GapSpec => ({ ...g, variantId: g.variantId ?? null });
+  return {
+    ...(v as SavedScene),
+    defaults: norm(v.defaults as GapSpec),
+    specs: Object.fromEntries(Object.entries(v.specs ?? {}).map(([k, g]) => [k, norm(g)])),
+  };
 }
 
 /** Puts a saved scene on the page: keys re-registered, in-betweens as they were. */

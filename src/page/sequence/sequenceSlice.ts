@@ -11,6 +11,8 @@ export interface GapSpec {
   typed: string;
   exposure: Exposure;
   seed: number | null;
+  /** The pack variant that makes this gap (null: the one chosen in the Model panel). */
+  variantId: string | null;
 }
 
 /** A gap's in-between as made: its image and how it was made. */
@@ -62,7 +64,7 @@ export const initialScene: SceneState = {
   specs: {},
   results: {},
   status: {},
-  defaults: { count: 3, timing: 'even', typed: '', exposure: 1, seed: null },
+  defaults: { count: 3, timing: 'even', typed: '', exposure: 1, seed: null, variantId: null },
   seed: 42,
   fps: 12,
   mode: 'loop',
