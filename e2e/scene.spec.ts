@@ -276,3 +276,40 @@ test('a scene saved as a project file opens on another machine; a bad file is re
   await expect(studio2.id('scene.key')).toHaveCount(3);
   await other.close();
 });
+
+test('cancelling keeps the gaps made; a changed gap runs again alone', async ({ studio }) => {
+  await studio.open();
+  await studio.setNumber('run.steps', 300);
+  await studio
+    .id('scene.addKeys')
+    .setInputFiles([key('a_1.png', 80), key('a_2.png', 200), key('a_3.png', 330)]);
+  await studio.id('scene.default.count').fill('4');
+  // The second gap is long (15 in-betweens × 300 steps): time to cancel it once the first is made.
+  await studio.id('scene.gap').nth(1).getByTestId('scene.gap.count').fill('15');
+  await studio.id('scene.runAll').click();
+  const status = studio.id('scene.gap.status');
+  await expect(status.nth(0)).toHaveText(/^done/, { timeout: 60_000 });
+  await studio.id('scene.cancel').click();
+  await expect(studio.id('scene.runAll')).toBeVisible({ timeout: 30_000 });
+  await expect(status.nth(1)).toHaveText(/^cancelled/);
+  await expect(studio.id('scene.todo')).toHaveText('1 of 2 gaps to make');
+  // The first gap's four in-betweens stay on the timeline.
+  await expect(studio.id('scene.timeline').locator('li img')).toHaveCount(3 + 4);
+
+  await studio.setNumber('run.steps', 2);
+  // Other steps: both gaps are out of date now; make them, then change gap 2 only.
+  await expect(studio.id('scene.todo')).toHaveText('2 of 2 gaps to make');
+  await studio.id('scene.gap').nth(1).getByTestId('scene.gap.count').fill('4');
+  await studio.id('scene.runAll').click();
+  await expect(studio.id('scene.todo')).toHaveText('0 of 2 gaps to make', { timeout: 60_000 });
+  const first = await studio.id('scene.timeline').locator('li img').nth(1).getAttribute('src');
+  await studio.id('scene.gap').nth(1).getByTestId('scene.gap.count').fill('2');
+  await expect(studio.id('scene.todo')).toHaveText('1 of 2 gaps to make');
+  await studio.id('scene.runAll').click();
+  await expect(studio.id('scene.todo')).toHaveText('0 of 2 gaps to make', { timeout: 60_000 });
+  await expect(studio.id('scene.timeline').locator('li')).toHaveCount(3 + 4 + 2);
+  // Gap 1 was not made again: its frames are the same objects.
+  expect(await studio.id('scene.timeline').locator('li img').nth(1).getAttribute('src')).toBe(
+    first,
+  );
+});

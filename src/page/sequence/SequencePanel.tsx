@@ -42,6 +42,11 @@ import type { GapSpec } from './sequenceSlice';
 export function SequencePanel() {
   const sc = useStudio((s) => s.scene);
   const gaps = useMemo(() => sceneGaps(sc), [sc]);
+  // What a gap's frames depend on outside the scene: a change shows the gaps to make again.
+  useStudio(
+    (s) =>
+      `${s.settings.steps}|${s.settings.loraScale}|${s.packs.variantId}|${s.packs.selectedKey}|${s.keyframes.fitMode}`,
+  );
   return (
     <section className="panel scene" aria-label="Scene" data-testid="scene">
       <h2>Scene</h2>

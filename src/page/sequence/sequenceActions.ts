@@ -186,7 +186,9 @@ export function setSceneDefaults(change: Partial<GapSpec>): void {
 export function setSceneOptions(
   change: Partial<Pick<SceneState, 'seed' | 'fps' | 'mode' | 'current' | 'onion'>>,
 ): void {
-  patchScene(change);
+  // Stepping and onion skin are the viewer's state: not worth a save of every image.
+  if (Object.keys(change).every((k) => k === 'current' || k === 'onion')) patch('scene', change);
+  else patchScene(change);
 }
 
 // ---- running ------------------------------------------------------------------------------------
