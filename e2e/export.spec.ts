@@ -28,6 +28,34 @@ function transparentKeyframes(): FilePayload[] {
   });
 }
 
+/** The first frame of a video as the browser decodes it: how many pixels are transparent. */
+async function firstFrameAlpha(page: Page, bytes: Buffer, type: string) {
+  return page.evaluate(
+    async ([b64, mime]) => {
+      const data = Uint8Array.from(atob(b64!), (c) => c.charCodeAt(0));
+      const video = document.createElement('video');
+      video.muted = true;
+      video.src = URL.createObjectURL(new Blob([data], { type: mime! }));
+      await new Promise<void>((resolve, reject) => {
+        video.onloadeddata = () => resolve();
+        video.onerror = () => reject(new Error(`video error ${video.error?.code}`));
+      });
+      video.currentTime = 0.05;
+      await new Promise((r) => (video.onseeked = r));
+      const canvas = document.createElement('canvas');
+      canvas.width = video.videoWidth;
+      canvas.height = video.videoHeight;
+      const ctx = canvas.getContext('2d')!;
+      ctx.drawImage(video, 0, 0);
+      const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      let clear = 0;
+      for (let i = 3; i < px.length; i += 4) if (px[i]! < 128) clear++;
+      return { clear, width: canvas.width, height: canvas.height };
+    },
+    [bytes.toString('base64'), type],
+  );
+}
+
 test.describe('exporting what the viewer plays', () => {
   test('a zip of numbered PNGs, a GIF with the player’s timing, and a WebM that plays', async ({
     studio,
@@ -87,7 +115,7 @@ test.describe('exporting what the viewer plays', () => {
     expect(played.duration).toBeCloseTo(8 / 12, 1);
   });
 
-  test('a transparent pair gives transparent in-betweens, kept in the PNGs', async ({
+  test('a transparent pair gives transparent in-betweens, kept in the PNGs and the WebM', async ({
     studio,
     page,
   }) => {
@@ -118,5 +146,17 @@ test.describe('exporting what the viewer plays', () => {
     expect(pngs[0]!.data.equals(start!.data)).toBe(true);
     expect(alphaCounts[1]!.clear).toBeGreaterThan(0.4 * 512 * 320);
     expect(alphaCounts[1]!.solid).toBeGreaterThan(0.1 * 512 * 320);
+    // WebM (VP9) keeps the alpha: its first frame, decoded by Chromium, is the start key's cut-out.
+    const keyClear = alphaCounts[0]!.clear;
+    const webm = await firstFrameAlpha(page, (await saveExport(page, 'webm')).bytes, 'video/webm');
+    expect(Math.abs(webm.clear - keyClear)).toBeLessThan(0.02 * 512 * 320);
+    // MP4 has no alpha: composited on white, opaque, and it plays.
+    const mp4 = await saveExport(page, 'mp4');
+    expect(mp4.bytes.subarray(4, 8).toString()).toBe('ftyp');
+    expect(await firstFrameAlpha(page, mp4.bytes, 'video/mp4')).toEqual({
+      clear: 0,
+      width: 512,
+      height: 320,
+    });
   });
 });
