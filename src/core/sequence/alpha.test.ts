@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createRgbaImage, type RgbaImage } from '../image';
-import { alphaMotion, carryAlpha, hasAlpha } from './alpha';
+import { alphaMotion, carryAlpha, hasAlpha, overWhite } from './alpha';
 
 /** A transparent 64×64 cel with an outlined, striped 16×16 drawing at (x, 24). */
 function cel(x: number, opaqueBackground = false): RgbaImage {
@@ -16,17 +16,6 @@ function cel(x: number, opaqueBackground = false): RgbaImage {
     }
   }
   return img;
-}
-
-/** `image` over white, opaque: what a model that got it right would return. */
-function overWhite(image: RgbaImage): RgbaImage {
-  const out = createRgbaImage(image.width, image.height);
-  for (let i = 0; i < image.data.length; i += 4) {
-    const a = image.data[i + 3]! / 255;
-    for (let c = 0; c < 3; c++) out.data[i + c] = image.data[i + c]! * a + 255 * (1 - a);
-    out.data[i + 3] = 255;
-  }
-  return out;
 }
 
 const alphaAt = (img: RgbaImage, x: number, y: number) => img.data[(y * img.width + x) * 4 + 3]!;

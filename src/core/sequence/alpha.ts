@@ -37,8 +37,8 @@ function matte(image: RgbaImage): RgbaImage {
   return out;
 }
 
-/** `image` over white, opaque (what the model saw). */
-function overWhite(image: RgbaImage): RgbaImage {
+/** `image` over white, opaque (what the model saw; what a video without alpha shows). */
+export function overWhite(image: RgbaImage): RgbaImage {
   const out = createRgbaImage(image.width, image.height);
   for (let i = 0; i < image.data.length; i += 4) {
     const a = image.data[i + 3]!;

@@ -12,9 +12,9 @@ import {
   type Exposure,
   type TimingPreset,
 } from '../../core/sequence/timing';
-import { ExportCancelledError } from '../../core/sequence/export';
-import { useStudio, say } from '../state/store';
-import { EXPORT_LABELS, formatAvailable, type ExportFormat } from '../viewer/exportActions';
+import { playOrder } from '../../core/sequence/sequence';
+import { useStudio } from '../state/store';
+import { ExportBar } from '../viewer/ExportBar';
 import {
   addSceneKeys,
   cancelScene,
@@ -25,7 +25,6 @@ import {
   gapPositionsOf,
   importProject,
   moveSceneKey,
-  playbackOrder,
   removeSceneKey,
   rerollFrame,
   runScene,
@@ -414,7 +413,7 @@ function SceneViewer() {
   const [playing, setPlaying] = useState(false);
   const [flipTo, setFlipTo] = useState<number | null>(null);
   const current = Math.min(sc.current, Math.max(0, cells.length - 1));
-  const order = useMemo(() => playbackOrder(cells.length, sc.mode), [cells.length, sc.mode]);
+  const order = useMemo(() => playOrder(cells.length, sc.mode), [cells.length, sc.mode]);
   const shown = flipTo ?? current;
   const cell = cells[shown];
 
@@ -600,75 +599,13 @@ function SceneViewer() {
               {c.url ? <img src={c.url} alt="" /> : <span className="missing">…</span>}
             </button>
             <span>
-              {c.kind === 'key' ? c.label : c.label}
+              {c.label}
               {c.hold > 1 ? ` ×${c.hold}` : ''}
             </span>
           </li>
         ))}
       </ol>
-      <SceneExport />
-    </div>
-  );
-}
-
-const FORMATS: ExportFormat[] = ['zip', 'gif', 'apng', 'webm', 'mp4'];
-
-function SceneExport() {
-  const [format, setFormat] = useState<ExportFormat>('zip');
-  const [progress, setProgress] = useState<string | null>(null);
-  const [done, setDone] = useState<string | null>(null);
-  const cancel = useRef(false);
-  async function run() {
-    cancel.current = false;
-    setDone(null);
-    setProgress('reading frames…');
-    try {
-      const file = await exportScene(
-        format,
-        (d, t) => setProgress(`frame ${d} of ${t}`),
-        () => cancel.current,
-      );
-      setDone(file);
-    } catch (e) {
-      if (!(e instanceof ExportCancelledError))
-        say('error', 'scene', `Export failed: ${(e as Error).message}`);
-    } finally {
-      setProgress(null);
-    }
-  }
-  return (
-    <div className="row" data-testid="scene.export">
-      <label>
-        Export the scene{' '}
-        <select
-          value={format}
-          onChange={(e) => setFormat(e.target.value as ExportFormat)}
-          data-testid="scene.exportFormat"
-        >
-          {FORMATS.map((f) => (
-            <option key={f} value={f} disabled={!formatAvailable(f)}>
-              {EXPORT_LABELS[f]}
-            </option>
-          ))}
-        </select>
-      </label>
-      {progress === null ? (
-        <button type="button" onClick={() => void run()} data-testid="scene.exportRun">
-          Save
-        </button>
-      ) : (
-        <>
-          <span className="label">{progress}</span>
-          <button type="button" onClick={() => (cancel.current = true)}>
-            Cancel
-          </button>
-        </>
-      )}
-      {done && (
-        <span className="hint" data-testid="scene.exportDone">
-          saved {done}
-        </span>
-      )}
+      <ExportBar label="Export the scene" scope="scene" testPrefix="scene" save={exportScene} />
     </div>
   );
 }

@@ -15,7 +15,7 @@ import {
   runInterpolation,
 } from '../clients/inferenceClient';
 import { checkImageFile } from '../../core/imageHeader';
-import { playOrder, safeBaseName, MAX_KEYS, type PlayMode } from '../../core/sequence/sequence';
+import { safeBaseName, MAX_KEYS, type PlayMode } from '../../core/sequence/sequence';
 import {
   parseTypedPositions,
   TIMING_PRESETS,
@@ -33,6 +33,7 @@ import {
 import type { KeyframeInfo } from '../keyframes/keyframesSlice';
 import { packSource } from '../packs/packActions';
 import { runSettingsOf } from '../run/runActions';
+import { downloadBlob } from '../common/download';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import { exportDrawings, framesFromUrls, type ExportFormat } from '../viewer/exportActions';
 import type { GapSpec, SceneFrame, SceneState } from './sequenceSlice';
@@ -324,7 +325,8 @@ export async function rerollFrame(key: string, index: number): Promise<void> {
   try {
     const result = await runGapJob(gap, [made.position], seed);
     const f = result.frames[0]!;
-    if (s.reroll) releaseFrame(scene().reroll!.frame);
+    const pending = scene().reroll; // a re-roll not yet kept or dropped gives way to this one
+    if (pending) releaseFrame(pending.frame);
     patch('scene', {
       reroll: { gapKey: key, index, frame: frameFromBlob(f.png, f.position, seed) },
     });
@@ -418,25 +420,19 @@ export async function exportScene(
   format: ExportFormat,
   onProgress: (done: number, total: number) => void,
   isCancelled: () => boolean,
-): Promise<string> {
+): Promise<{ file: string; bytes: number }> {
   const s = scene();
   const drawings = await sceneExportDrawings();
   const name = safeBaseName(
     s.keys[0]?.name.replace(/\.[^.]+$/, '').replace(/[_-]?\d+$/, '') || 'scene',
   );
-  const { file } = await exportDrawings(format, drawings, {
+  return exportDrawings(format, drawings, {
     fps: s.fps,
     mode: s.mode,
     name,
     onProgress,
     isCancelled,
   });
-  return file;
-}
-
-/** The timeline's order of drawings for playback (loop or ping-pong), by cell index. */
-export function playbackOrder(count: number, mode: PlayMode): number[] {
-  return playOrder(count, mode);
 }
 
 // ---- saving -------------------------------------------------------------------------------------
@@ -631,7 +627,6 @@ export function exportProject(): void {
     };
     files['scene.json'] = strToU8(JSON.stringify(json, null, 1));
     const bytes = zipSync(files, { level: 0 });
-    const { downloadBlob } = await import('../common/download');
     downloadBlob(
       'scene.inbetween.zip',
       new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/zip' }),

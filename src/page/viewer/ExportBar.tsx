@@ -1,30 +1,32 @@
 /**
- * Export of what the viewer plays — the keys and in-betweens in order, at the player's frame rate,
- * looping or ping-pong — as a PNG sequence (zip), GIF, APNG, WebM or MP4, with progress and Cancel.
+ * The export controls the viewer and the Scene panel share: a format menu (formats this browser
+ * cannot write are shown disabled), Save, progress by frame with Cancel, and the saved file's
+ * name and size. What is exported and how is the caller's `save`.
  */
 import { useRef, useState } from 'react';
 import { ExportCancelledError } from '../../core/sequence/export';
 import { clearMessages, say } from '../state/store';
-import {
-  EXPORT_LABELS,
-  exportDrawings,
-  formatAvailable,
-  framesFromUrls,
-  type ExportFormat,
-} from './exportActions';
+import { EXPORT_LABELS, formatAvailable, type ExportFormat } from './exportActions';
 
 const FORMATS: ExportFormat[] = ['zip', 'gif', 'apng', 'webm', 'mp4'];
 
+export type SaveExport = (
+  format: ExportFormat,
+  onProgress: (done: number, total: number) => void,
+  isCancelled: () => boolean,
+) => Promise<{ file: string; bytes: number }>;
+
 export function ExportBar({
-  urls,
-  fps,
-  pingPong,
-  name,
+  label,
+  scope,
+  testPrefix,
+  save,
 }: {
-  urls: string[];
-  fps: number;
-  pingPong: boolean;
-  name: string;
+  label: string;
+  /** The message scope its errors are said under. */
+  scope: string;
+  testPrefix: string;
+  save: SaveExport;
 }) {
   const [format, setFormat] = useState<ExportFormat>('zip');
   const [progress, setProgress] = useState<string | null>(null);
@@ -33,39 +35,32 @@ export function ExportBar({
 
   async function run() {
     cancel.current = false;
-    clearMessages('export');
+    clearMessages(scope);
     setLast(null);
     setProgress('reading frames…');
     try {
-      const images = await framesFromUrls(urls);
-      const { file, bytes } = await exportDrawings(
+      const { file, bytes } = await save(
         format,
-        images.map((image) => ({ image, hold: 1 })),
-        {
-          fps,
-          mode: pingPong ? 'pingpong' : 'loop',
-          name,
-          onProgress: (done, total) => setProgress(`frame ${done} of ${total}`),
-          isCancelled: () => cancel.current,
-        },
+        (done, total) => setProgress(`frame ${done} of ${total}`),
+        () => cancel.current,
       );
       setLast(`${file} · ${(bytes / 1024).toFixed(0)} KB`);
     } catch (e) {
       if (!(e instanceof ExportCancelledError))
-        say('error', 'export', `Export failed: ${(e as Error).message}`);
+        say('error', scope, `Export failed: ${(e as Error).message}`);
     } finally {
       setProgress(null);
     }
   }
 
   return (
-    <div className="row export-bar" data-testid="viewer.export">
+    <div className="row export-bar" data-testid={`${testPrefix}.export`}>
       <label>
-        Export{' '}
+        {label}{' '}
         <select
           value={format}
           onChange={(e) => setFormat(e.target.value as ExportFormat)}
-          data-testid="viewer.exportFormat"
+          data-testid={`${testPrefix}.exportFormat`}
         >
           {FORMATS.map((f) => (
             <option key={f} value={f} disabled={!formatAvailable(f)}>
@@ -76,12 +71,12 @@ export function ExportBar({
         </select>
       </label>
       {progress === null ? (
-        <button type="button" onClick={() => void run()} data-testid="viewer.exportRun">
+        <button type="button" onClick={() => void run()} data-testid={`${testPrefix}.exportRun`}>
           Save
         </button>
       ) : (
         <>
-          <span className="label" data-testid="viewer.exportProgress">
+          <span className="label" data-testid={`${testPrefix}.exportProgress`}>
             {progress}
           </span>
           <button type="button" onClick={() => (cancel.current = true)}>
@@ -90,7 +85,7 @@ export function ExportBar({
         </>
       )}
       {last && (
-        <span className="hint" data-testid="viewer.exportDone">
+        <span className="hint" data-testid={`${testPrefix}.exportDone`}>
           saved {last}
         </span>
       )}

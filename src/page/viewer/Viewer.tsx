@@ -5,6 +5,7 @@
 import { useEffect, useMemo, useState } from 'react';
 import { useStudio } from '../state/store';
 import { ExportBar } from './ExportBar';
+import { exportDrawings, framesFromUrls } from './exportActions';
 import { LatentStatsTable } from './LatentStatsTable';
 import { judgeTraces } from '../plots/traces';
 import { referenceVariant } from '../../core/manifest';
@@ -144,7 +145,26 @@ function Player({ cells }: { cells: Cell[] }) {
           ping-pong
         </label>
       </div>
-      <ExportBar urls={cells.map((c) => c.url)} fps={fps} pingPong={pingPong} name="inbetweens" />
+      <ExportBar
+        label="Export"
+        scope="export"
+        testPrefix="viewer"
+        save={async (format, onProgress, isCancelled) => {
+          // What the player plays: every cell once, at its speed, looping or ping-pong.
+          const images = await framesFromUrls(cells.map((c) => c.url));
+          return exportDrawings(
+            format,
+            images.map((image) => ({ image, hold: 1 })),
+            {
+              fps,
+              mode: pingPong ? 'pingpong' : 'loop',
+              name: 'inbetweens',
+              onProgress,
+              isCancelled,
+            },
+          );
+        }}
+      />
     </div>
   );
 }

@@ -6,7 +6,7 @@
  */
 import { blobToRgba } from '../../shared/images';
 import type { RgbaImage } from '../../core/image';
-import { hasAlpha } from '../../core/sequence/alpha';
+import { hasAlpha, overWhite } from '../../core/sequence/alpha';
 import {
   encodeApng,
   encodeGif,
@@ -47,17 +47,6 @@ export async function framesFromUrls(urls: readonly string[]): Promise<RgbaImage
 export function formatAvailable(format: ExportFormat): boolean {
   if (format === 'webm' || format === 'mp4') return typeof VideoEncoder !== 'undefined';
   return true;
-}
-
-/** `image` over white, opaque (for video codecs without alpha). */
-function overWhite(image: RgbaImage): RgbaImage {
-  const data = new Uint8ClampedArray(image.data.length);
-  for (let i = 0; i < data.length; i += 4) {
-    const a = image.data[i + 3]!;
-    for (let c = 0; c < 3; c++) data[i + c] = (image.data[i + c]! * a + 255 * (255 - a)) / 255;
-    data[i + 3] = 255;
-  }
-  return { width: image.width, height: image.height, data };
 }
 
 /**
