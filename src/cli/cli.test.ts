@@ -6,8 +6,9 @@
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PNG } from 'pngjs';
+import { captureConsole } from '../testing/console';
 import { main } from './main';
 import { bigWhitePng } from '../testing/bigPng';
 import { prepareLpipsGraphs } from '../testing/lpipsFixture';
@@ -29,13 +30,7 @@ beforeAll(() => {
 }, 300_000);
 afterAll(() => cleanupLpips());
 
-let errors: string[] = [];
-beforeEach(() => {
-  errors = [];
-  vi.spyOn(console, 'error').mockImplementation((msg: string) => void errors.push(msg));
-  vi.spyOn(console, 'log').mockImplementation(() => undefined);
-});
-afterEach(() => vi.restoreAllMocks());
+const { errors } = captureConsole();
 
 describe('inbetween interpolate', () => {
   it('writes the in-betweens at the keyframes size and run.json with per-step statistics', async () => {

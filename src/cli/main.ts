@@ -13,22 +13,19 @@ ${EVAL_USAGE}
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { resolveControls, type ClipControls } from '../core/clip';
 import { parseCommandArgs, UsageError } from './args';
 import { EVAL_USAGE, evalCommand, reportCommand } from './evalCommands';
+import { intArg, resolveRunSettings } from './runSettings';
 import { SEQUENCE_HELP, SEQUENCE_USAGE, sequenceCommand } from './sequence';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
-import { referenceVariant, type PackManifest } from '../core/manifest';
 import {
   GROUND_TRUTH_TAU,
   groundTruthIndex,
   interpolate,
-  MAX_INBETWEENS,
   prepareKeyframes,
   restoreFrame,
   type InterpolationResult,
   type PreparedKeyframes,
-  type RunSettings,
 } from '../core/pipeline';
 import {
   loadLpipsGraphs,
@@ -66,30 +63,6 @@ ${EVAL_USAGE}
   --gt G.png     score the in-between at τ = 0.5 against G (odd --frames only) into run.json
   --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)
 ${SEQUENCE_HELP}`;
-
-function intArg(
-  name: string,
-  value: string | undefined,
-  fallback: number,
-  min: number,
-  max: number,
-): number {
-  if (value === undefined) return fallback;
-  const range = `from ${min} to ${max}`;
-  if (!/^[+-]?\d+$/.test(value.trim()))
-    throw new UsageError(`--${name} must be a whole number ${range}, got "${value}"`);
-  const n = Number(value);
-  if (n < min || n > max) throw new UsageError(`--${name} must be ${range}, got ${n}`);
-  return n;
-}
-
-/** A decimal number argument ("0.15", "-1", "2e-1"); anything else, the empty string included, is refused. */
-function numberArg(name: string, value: string): number {
-  const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(value) ? Number(value) : NaN;
-  if (!Number.isFinite(n))
-    throw new UsageError(`--${name} must be a number such as 0.15, got "${value}"`);
-  return n;
-}
 
 async function releaseLpips(lpips: LpipsGraphs | undefined): Promise<void> {
   if (!lpips?.available) return;
@@ -169,84 +142,6 @@ function readInterpolateArgs(argv: string[]) {
     fit,
     threads,
   };
-}
-
-/** The run's settings from the options, checked against the pack (variant, step and scale ranges). */
-function resolveRunSettings(
-  values: ReturnType<typeof readInterpolateArgs>,
-  manifest: PackManifest,
-) {
-  const variantId = values.variant ?? referenceVariant(manifest).id;
-  const variantSpec = manifest.variants.find((v) => v.id === variantId);
-  if (!variantSpec) {
-    throw new UsageError(
-      `pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`,
-    );
-  }
-  const count = intArg(
-    'frames',
-    values.frames,
-    1,
-    1,
-    manifest.frames.mode === 'clip' ? manifest.frames.clipLength - 2 : MAX_INBETWEENS,
-  );
-  if (
-    values.gt !== undefined &&
-    manifest.frames.mode === 'clip' &&
-    (manifest.frames.clipLength - 1) % 2 !== 0
-  ) {
-    throw new UsageError(
-      `--gt scores the in-between at τ = 0.5, and this pack's ${manifest.frames.clipLength}-frame clip has none (its frames sit at τ = k/${manifest.frames.clipLength - 1})`,
-    );
-  }
-  if (values.gt !== undefined && count % 2 === 0) {
-    throw new UsageError(
-      `--gt scores the in-between at τ = 0.5, and --frames ${count} has none (its frames sit at τ = k/${count + 1}); use an odd --frames`,
-    );
-  }
-  const steps = intArg(
-    'steps',
-    values.steps,
-    variantSpec.recommendedSteps ?? manifest.scheduler.defaultSteps,
-    1,
-    manifest.scheduler.trainTimesteps,
-  );
-  const seed = intArg('seed', values.seed, 42, 0, 0xffffffff);
-  let loraScale: number | undefined;
-  if (values['lora-scale'] !== undefined) {
-    loraScale = numberArg('lora-scale', values['lora-scale']);
-    const range = variantSpec.loraScale;
-    if (!range) throw new UsageError(`variant "${variantId}" has no LoRA scale`);
-    if (loraScale < range.min || loraScale > range.max)
-      throw new UsageError(
-        `--lora-scale must be from ${range.min} to ${range.max} for variant "${variantId}", got ${loraScale}`,
-      );
-  }
-  const controls: ClipControls = {};
-  if (values.guidance !== undefined)
-    controls.guidanceScale = numberArg('guidance', values.guidance);
-  if (values.prompt !== undefined && values.text !== undefined)
-    throw new UsageError('give --prompt ID or --text "…", not both');
-  if (values.prompt !== undefined) controls.promptId = values.prompt;
-  if (values.text !== undefined) controls.promptText = values.text;
-  for (const pair of values.scalar ?? []) {
-    const m = /^([A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(pair);
-    if (!m) throw new UsageError(`--scalar takes NAME=VALUE, got "${pair}"`);
-    controls.scalars = { ...controls.scalars, [m[1]!]: numberArg('scalar', m[2]!) };
-  }
-  try {
-    resolveControls(manifest, controls);
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-  const settings: RunSettings = {
-    count,
-    steps,
-    seed,
-    ...(loraScale !== undefined ? { loraScale } : {}),
-    ...controls,
-  };
-  return { variantId, settings };
 }
 
 /** The ground truth (same size as the keyframes) and the LPIPS graphs, read before the run. */

@@ -9,8 +9,9 @@ import { join, resolve } from 'node:path';
 import { unzipSync } from 'fflate';
 import { GifReader } from 'omggif';
 import { PNG } from 'pngjs';
+import { captureConsole } from '../testing/console';
 import UPNG from 'upng-js';
-import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { main } from './main';
 import { expandKeys, parseGaps } from './sequence';
 
@@ -20,13 +21,7 @@ const A = resolve(ROOT, 'public/samples/bounce-start.png');
 const B = resolve(ROOT, 'public/samples/bounce-middle.png');
 const C = resolve(ROOT, 'public/samples/bounce-end.png');
 
-let errors: string[] = [];
-beforeEach(() => {
-  errors = [];
-  vi.spyOn(console, 'error').mockImplementation((msg: string) => void errors.push(msg));
-  vi.spyOn(console, 'log').mockImplementation(() => undefined);
-});
-afterEach(() => vi.restoreAllMocks());
+const { errors } = captureConsole();
 
 const png = (file: string) => PNG.sync.read(readFileSync(file));
 

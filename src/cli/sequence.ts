@@ -2,12 +2,11 @@
  * `inbetween sequence`: a whole scene from a row of keys, the same frames and files as the page's
  * Sequence panel — numbered PNGs with exposure applied, and optionally a GIF, an APNG and a zip.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
-import { referenceVariant } from '../core/manifest';
 import { interpolate, MAX_INBETWEENS, prepareKeyframes } from '../core/pipeline';
-import { encodeApng, encodeGif, encodePng, encodeZip } from '../core/sequence/export';
+import { encodeApng, encodeGif, encodeZip, numberedPngs } from '../core/sequence/export';
 import {
   checkKeys,
   gapFrames,
@@ -15,15 +14,7 @@ import {
   sceneDrawings,
   type GapSettings,
 } from '../core/sequence/plan';
-import {
-  checkFps,
-  MAX_KEYS,
-  PLAY_MODES,
-  safeBaseName,
-  sequenceFileName,
-  timeline,
-  type PlayMode,
-} from '../core/sequence/sequence';
+import { MAX_FPS, MIN_FPS, MAX_KEYS, safeBaseName, type PlayMode } from '../core/sequence/sequence';
 import {
   checkExposure,
   parseTypedPositions,
@@ -40,6 +31,7 @@ import {
   releaseVariantGraphs,
 } from '../node/nodeRuntime';
 import { parseCommandArgs, UsageError } from './args';
+import { intArg, numberArg, resolveRunSettings } from './runSettings';
 
 export const SEQUENCE_USAGE = `  inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR
                      [--frames N | N1,N2,…] [--timing PRESET | P1,P2,…] [--exposure E | E1,E2,…]
@@ -79,25 +71,17 @@ function perGap(name: string, value: string | undefined, gaps: number, fallback:
   return items;
 }
 
-function wholeNumber(name: string, s: string, min: number, max: number): number {
-  if (!/^\d+$/.test(s))
-    throw new UsageError(`--${name} must be whole numbers from ${min} to ${max}, got "${s}"`);
-  const n = Number(s);
-  if (n < min || n > max) throw new UsageError(`--${name} must be from ${min} to ${max}, got ${n}`);
-  return n;
-}
-
 /** The gaps' settings from --frames, --timing and --exposure. */
 export function parseGaps(
   gaps: number,
   values: { frames?: string; timing?: string; exposure?: string },
 ): GapSettings[] {
   const counts = perGap('frames', values.frames, gaps, '3').map((s) =>
-    wholeNumber('frames', s, 1, MAX_INBETWEENS),
+    intArg('frames', s, 1, 1, MAX_INBETWEENS),
   );
   const timings = perGap('timing', values.timing, gaps, 'even');
   const exposures = perGap('exposure', values.exposure, gaps, '1').map((s) => {
-    const e = wholeNumber('exposure', s, 1, 3);
+    const e = intArg('exposure', s, 1, 1, 3);
     checkExposure(e);
     return e as Exposure;
   });
@@ -122,13 +106,6 @@ export function parseGaps(
     }
     return { count, timing, exposure: exposures[g]! };
   });
-}
-
-function numberOption(name: string, value: string, min: number, max: number): number {
-  const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)\s*$/.test(value) ? Number(value) : NaN;
-  if (!Number.isFinite(n) || n < min || n > max)
-    throw new UsageError(`--${name} must be a number from ${min} to ${max}, got "${value}"`);
-  return n;
 }
 
 export async function sequenceCommand(argv: string[]): Promise<void> {
@@ -170,13 +147,14 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
   if (!FIT_MODES.includes(fit))
     throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${values.fit}"`);
   const gaps = parseGaps(keyFiles.length - 1, values);
-  const fps = numberOption('fps', values.fps ?? '12', 1, 60);
-  checkFps(fps);
+  const fps = numberArg('fps', values.fps ?? '12');
+  if (fps < MIN_FPS || fps > MAX_FPS)
+    throw new UsageError(
+      `--fps must be a number from ${MIN_FPS} to ${MAX_FPS}, got "${values.fps}"`,
+    );
   const mode: PlayMode = values.pingpong ? 'pingpong' : 'loop';
-  if (!PLAY_MODES.includes(mode)) throw new Error('internal error: play mode');
   const name = safeBaseName(values.name ?? 'scene');
-  const seed = values.seed === undefined ? 42 : wholeNumber('seed', values.seed, 0, 0xffffffff);
-  const threads = values.threads ? wholeNumber('threads', values.threads, 1, 64) : undefined;
+  const threads = values.threads ? intArg('threads', values.threads, 0, 1, 64) : undefined;
 
   const manifest = await readPackManifest(values.pack!);
   if (manifest.frames.mode === 'clip') {
@@ -187,22 +165,9 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
         );
     }
   }
-  const variantId = values.variant ?? referenceVariant(manifest).id;
-  const variantSpec = manifest.variants.find((v) => v.id === variantId);
-  if (!variantSpec)
-    throw new UsageError(
-      `pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`,
-    );
-  const steps =
-    values.steps === undefined
-      ? (variantSpec.recommendedSteps ?? manifest.scheduler.defaultSteps)
-      : wholeNumber('steps', values.steps, 1, manifest.scheduler.trainTimesteps);
-  let loraScale: number | undefined;
-  if (values['lora-scale'] !== undefined) {
-    const range = variantSpec.loraScale;
-    if (!range) throw new UsageError(`variant "${variantId}" has no LoRA scale`);
-    loraScale = numberOption('lora-scale', values['lora-scale'], range.min, range.max);
-  }
+  // Variant, steps, seed and LoRA scale as `interpolate` reads them (--frames is per gap here).
+  const { variantId, settings } = resolveRunSettings({ ...values, frames: undefined }, manifest);
+  const { steps, seed } = settings;
   const keys: RgbaImage[] = [];
   for (const f of keyFiles) keys.push(await readPng(f));
   checkKeys(keys, keyFiles);
@@ -223,11 +188,10 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
         graphs,
         keyframes: prepared,
         settings: {
+          ...settings,
           count: gap.count,
           positions: positions[g]!,
-          steps,
           seed: gap.seed ?? seed,
-          ...(loraScale !== undefined ? { loraScale } : {}),
         },
       });
       inbetweens.push(
@@ -259,15 +223,9 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
   }
   const drawings = sceneDrawings(keys, gaps, inbetweens);
   const opts = { fps, mode, name };
-  // The numbered PNGs: one cycle of the timeline (exposure applied), as the page's zip holds them.
-  const frames = timeline(drawings, mode);
-  await mkdir(values.out!, { recursive: true });
-  const pngs = new Map<number, Uint8Array>();
-  for (let f = 0; f < frames.length; f++) {
-    const d = frames[f]!;
-    if (!pngs.has(d)) pngs.set(d, encodePng(drawings[d]!.image));
-    await writeFile(join(values.out!, sequenceFileName(name, f, frames.length)), pngs.get(d)!);
-  }
+  // The numbered PNGs, as the page's zip holds them.
+  const frames = await numberedPngs(drawings, opts);
+  for (const { file, png } of frames) await writeFile(join(values.out!, file), png);
   const written = [`${frames.length} numbered PNGs`];
   if (values.gif) {
     await writeFile(join(values.out!, `${name}.gif`), await encodeGif(drawings, opts));
@@ -288,7 +246,7 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
     variant: variant.id,
     steps,
     seed,
-    ...(loraScale !== undefined ? { loraScale } : {}),
+    ...(settings.loraScale !== undefined ? { loraScale: settings.loraScale } : {}),
     fit,
     fps,
     mode,

@@ -83,19 +83,19 @@ export function encodePng(image: RgbaImage): Uint8Array {
 }
 
 /**
- * The numbered PNGs of one cycle of the timeline, zipped (stored: PNGs are compressed already).
- * Entries are `name_0001.png`… in a folder `name/`.
+ * The numbered PNGs of one cycle of the timeline (exposure applied): `name_0001.png`… in order,
+ * each drawing encoded once however long it is held. What the zip holds and the CLI writes.
  */
-export async function encodeZip(
+export async function numberedPngs(
   drawings: readonly ExportDrawing[],
   opts: ExportOptions,
-): Promise<Uint8Array> {
+): Promise<{ file: string; png: Uint8Array }[]> {
   checkDrawings(drawings);
   checkFps(opts.fps);
   const name = opts.name ?? 'scene';
   const frames = timeline(drawings, opts.mode);
-  const pngs = new Map<number, Uint8Array>(); // a held drawing is encoded once
-  const files: Zippable = {};
+  const pngs = new Map<number, Uint8Array>();
+  const out = [];
   for (let f = 0; f < frames.length; f++) {
     const d = frames[f]!;
     let png = pngs.get(d);
@@ -103,8 +103,21 @@ export async function encodeZip(
       png = encodePng(drawings[d]!.image);
       pngs.set(d, png);
     }
-    files[`${name}/${sequenceFileName(name, f, frames.length)}`] = [png, { level: 0 }];
+    out.push({ file: sequenceFileName(name, f, frames.length), png });
     await step(opts, f + 1, frames.length);
+  }
+  return out;
+}
+
+/** The numbered PNGs zipped in a folder `name/` (stored: PNGs are compressed already). */
+export async function encodeZip(
+  drawings: readonly ExportDrawing[],
+  opts: ExportOptions,
+): Promise<Uint8Array> {
+  const name = opts.name ?? 'scene';
+  const files: Zippable = {};
+  for (const { file, png } of await numberedPngs(drawings, opts)) {
+    files[`${name}/${file}`] = [png, { level: 0 }];
   }
   // A fixed date keeps the bytes the same from run to run (zip stores local time otherwise).
   return zipSync(files, { mtime: new Date(2000, 0, 1) });

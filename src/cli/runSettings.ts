@@ -1,0 +1,122 @@
+/**
+ * Numbers and run settings from command-line options, shared by `interpolate` and `sequence`:
+ * each option checked against its range and the pack (variant, steps, LoRA scale, guidance,
+ * scalars, prompt) before any work, with a one-line `UsageError`.
+ */
+import { resolveControls, type ClipControls } from '../core/clip';
+import { referenceVariant, type PackManifest } from '../core/manifest';
+import { MAX_INBETWEENS, type RunSettings } from '../core/pipeline';
+import { UsageError } from './args';
+
+/** The options a run's settings are read from (those a command does not take stay undefined). */
+export interface RunSettingValues {
+  variant?: string;
+  frames?: string;
+  gt?: string;
+  steps?: string;
+  seed?: string;
+  'lora-scale'?: string;
+  guidance?: string;
+  prompt?: string;
+  text?: string;
+  scalar?: string[];
+}
+
+export function intArg(
+  name: string,
+  value: string | undefined,
+  fallback: number,
+  min: number,
+  max: number,
+): number {
+  if (value === undefined) return fallback;
+  const range = `from ${min} to ${max}`;
+  if (!/^[+-]?\d+$/.test(value.trim()))
+    throw new UsageError(`--${name} must be a whole number ${range}, got "${value}"`);
+  const n = Number(value);
+  if (n < min || n > max) throw new UsageError(`--${name} must be ${range}, got ${n}`);
+  return n;
+}
+
+/** A decimal number argument ("0.15", "-1", "2e-1"); anything else, the empty string included, is refused. */
+export function numberArg(name: string, value: string): number {
+  const n = /^\s*[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?\s*$/i.test(value) ? Number(value) : NaN;
+  if (!Number.isFinite(n))
+    throw new UsageError(`--${name} must be a number such as 0.15, got "${value}"`);
+  return n;
+}
+
+/** The run's settings from the options, checked against the pack (variant, step and scale ranges). */
+export function resolveRunSettings(values: RunSettingValues, manifest: PackManifest) {
+  const variantId = values.variant ?? referenceVariant(manifest).id;
+  const variantSpec = manifest.variants.find((v) => v.id === variantId);
+  if (!variantSpec) {
+    throw new UsageError(
+      `pack "${manifest.id}" has no variant "${variantId}" (it has ${manifest.variants.map((v) => v.id).join(', ')})`,
+    );
+  }
+  const count = intArg(
+    'frames',
+    values.frames,
+    1,
+    1,
+    manifest.frames.mode === 'clip' ? manifest.frames.clipLength - 2 : MAX_INBETWEENS,
+  );
+  if (
+    values.gt !== undefined &&
+    manifest.frames.mode === 'clip' &&
+    (manifest.frames.clipLength - 1) % 2 !== 0
+  ) {
+    throw new UsageError(
+      `--gt scores the in-between at τ = 0.5, and this pack's ${manifest.frames.clipLength}-frame clip has none (its frames sit at τ = k/${manifest.frames.clipLength - 1})`,
+    );
+  }
+  if (values.gt !== undefined && count % 2 === 0) {
+    throw new UsageError(
+      `--gt scores the in-between at τ = 0.5, and --frames ${count} has none (its frames sit at τ = k/${count + 1}); use an odd --frames`,
+    );
+  }
+  const steps = intArg(
+    'steps',
+    values.steps,
+    variantSpec.recommendedSteps ?? manifest.scheduler.defaultSteps,
+    1,
+    manifest.scheduler.trainTimesteps,
+  );
+  const seed = intArg('seed', values.seed, 42, 0, 0xffffffff);
+  let loraScale: number | undefined;
+  if (values['lora-scale'] !== undefined) {
+    loraScale = numberArg('lora-scale', values['lora-scale']);
+    const range = variantSpec.loraScale;
+    if (!range) throw new UsageError(`variant "${variantId}" has no LoRA scale`);
+    if (loraScale < range.min || loraScale > range.max)
+      throw new UsageError(
+        `--lora-scale must be from ${range.min} to ${range.max} for variant "${variantId}", got ${loraScale}`,
+      );
+  }
+  const controls: ClipControls = {};
+  if (values.guidance !== undefined)
+    controls.guidanceScale = numberArg('guidance', values.guidance);
+  if (values.prompt !== undefined && values.text !== undefined)
+    throw new UsageError('give --prompt ID or --text "…", not both');
+  if (values.prompt !== undefined) controls.promptId = values.prompt;
+  if (values.text !== undefined) controls.promptText = values.text;
+  for (const pair of values.scalar ?? []) {
+    const m = /^([A-Za-z][A-Za-z0-9_]*)=(.+)$/.exec(pair);
+    if (!m) throw new UsageError(`--scalar takes NAME=VALUE, got "${pair}"`);
+    controls.scalars = { ...controls.scalars, [m[1]!]: numberArg('scalar', m[2]!) };
+  }
+  try {
+    resolveControls(manifest, controls);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const settings: RunSettings = {
+    count,
+    steps,
+    seed,
+    ...(loraScale !== undefined ? { loraScale } : {}),
+    ...controls,
+  };
+  return { variantId, settings };
+}
