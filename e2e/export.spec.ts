@@ -1,19 +1,7 @@
-import { readFileSync } from 'node:fs';
 import { unzipSync } from 'fflate';
 import { GifReader } from 'omggif';
 import { PNG } from 'pngjs';
-import type { Page } from '@playwright/test';
 import { expect, sampleKeyframes, test, type FilePayload } from './studio';
-
-/** Saves the viewer's export in `format` and returns the downloaded file's name and bytes. */
-async function saveExport(page: Page, format: string): Promise<{ name: string; bytes: Buffer }> {
-  await page.getByTestId('viewer.exportFormat').selectOption(format);
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    page.getByTestId('viewer.exportRun').click(),
-  ]);
-  return { name: download.suggestedFilename(), bytes: readFileSync((await download.path())!) };
-}
 
 /** The sample keyframes with their sky made transparent (a character cel on its own layer). */
 function transparentKeyframes(): FilePayload[] {
@@ -28,34 +16,6 @@ function transparentKeyframes(): FilePayload[] {
   });
 }
 
-/** The first frame of a video as the browser decodes it: how many pixels are transparent. */
-async function firstFrameAlpha(page: Page, bytes: Buffer, type: string) {
-  return page.evaluate(
-    async ([b64, mime]) => {
-      const data = Uint8Array.from(atob(b64!), (c) => c.charCodeAt(0));
-      const video = document.createElement('video');
-      video.muted = true;
-      video.src = URL.createObjectURL(new Blob([data], { type: mime! }));
-      await new Promise<void>((resolve, reject) => {
-        video.onloadeddata = () => resolve();
-        video.onerror = () => reject(new Error(`video error ${video.error?.code}`));
-      });
-      video.currentTime = 0.05;
-      await new Promise((r) => (video.onseeked = r));
-      const canvas = document.createElement('canvas');
-      canvas.width = video.videoWidth;
-      canvas.height = video.videoHeight;
-      const ctx = canvas.getContext('2d')!;
-      ctx.drawImage(video, 0, 0);
-      const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
-      let clear = 0;
-      for (let i = 3; i < px.length; i += 4) if (px[i]! < 128) clear++;
-      return { clear, width: canvas.width, height: canvas.height };
-    },
-    [bytes.toString('base64'), type],
-  );
-}
-
 test.describe('exporting what the viewer plays', () => {
   test('a zip of numbered PNGs, a GIF with the player’s timing, and a WebM that plays', async ({
     studio,
@@ -68,7 +28,7 @@ test.describe('exporting what the viewer plays', () => {
     await studio.run();
     await studio.expectDone(3);
 
-    const zip = await saveExport(page, 'zip');
+    const zip = await studio.saveExport('viewer', 'zip');
     expect(zip.name).toBe('inbetweens.zip');
     const files = unzipSync(new Uint8Array(zip.bytes));
     const names = Object.keys(files).sort();
@@ -82,7 +42,7 @@ test.describe('exporting what the viewer plays', () => {
     await expect(studio.id('viewer.exportDone')).toContainText('inbetweens.zip');
 
     // The player runs at 6 fps by default: five drawings end at 17, 33, 50, 67 and 83 cs.
-    const gif = new GifReader(new Uint8Array((await saveExport(page, 'gif')).bytes));
+    const gif = new GifReader(new Uint8Array((await studio.saveExport('viewer', 'gif')).bytes));
     expect(gif.numFrames()).toBe(5);
     expect([0, 1, 2, 3, 4].map((i) => gif.frameInfo(i).delay)).toEqual([17, 16, 17, 17, 16]);
     expect(gif.loopCount()).toBe(0);
@@ -90,26 +50,10 @@ test.describe('exporting what the viewer plays', () => {
     // Ping-pong at 12 fps: 0 1 2 3 4 3 2 1, each 1/12 s; the WebM plays in Chromium for 8/12 s.
     await page.getByLabel('Frames per second').fill('12');
     await page.getByText('ping-pong').click();
-    const webm = await saveExport(page, 'webm');
+    const webm = await studio.saveExport('viewer', 'webm');
     expect(webm.name).toBe('inbetweens.webm');
     expect([...webm.bytes.subarray(0, 4)]).toEqual([0x1a, 0x45, 0xdf, 0xa3]); // EBML
-    const played = await page.evaluate(async (b64) => {
-      const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-      const video = document.createElement('video');
-      video.muted = true;
-      video.src = URL.createObjectURL(new Blob([bytes], { type: 'video/webm' }));
-      await new Promise<void>((resolve, reject) => {
-        video.onloadedmetadata = () => resolve();
-        video.onerror = () => reject(new Error(`video error ${video.error?.code}`));
-      });
-      // WebM from a recorder may report Infinity until seeked to the end.
-      if (!Number.isFinite(video.duration)) {
-        video.currentTime = 1e6;
-        await new Promise((r) => (video.ontimeupdate = r));
-      }
-      await video.play();
-      return { duration: video.duration, width: video.videoWidth, height: video.videoHeight };
-    }, webm.bytes.toString('base64'));
+    const played = await studio.playVideo(webm.bytes, 'video/webm');
     expect(played.width).toBe(512);
     expect(played.height).toBe(320);
     expect(played.duration).toBeCloseTo(8 / 12, 1);
@@ -117,7 +61,6 @@ test.describe('exporting what the viewer plays', () => {
 
   test('a transparent pair gives transparent in-betweens, kept in the PNGs and the WebM', async ({
     studio,
-    page,
   }) => {
     await studio.open();
     await studio.dropKeyframes(transparentKeyframes());
@@ -125,7 +68,7 @@ test.describe('exporting what the viewer plays', () => {
     await studio.setNumber('run.steps', 2);
     await studio.run();
     await studio.expectDone(1);
-    const files = unzipSync(new Uint8Array((await saveExport(page, 'zip')).bytes));
+    const files = unzipSync(new Uint8Array((await studio.saveExport('viewer', 'zip')).bytes));
     const pngs = Object.keys(files)
       .sort()
       .map((n) => PNG.sync.read(Buffer.from(files[n]!)));
@@ -148,12 +91,16 @@ test.describe('exporting what the viewer plays', () => {
     expect(alphaCounts[1]!.solid).toBeGreaterThan(0.1 * 512 * 320);
     // WebM (VP9) keeps the alpha: its first frame, decoded by Chromium, is the start key's cut-out.
     const keyClear = alphaCounts[0]!.clear;
-    const webm = await firstFrameAlpha(page, (await saveExport(page, 'webm')).bytes, 'video/webm');
+    const webm = await studio.playVideo(
+      (await studio.saveExport('viewer', 'webm')).bytes,
+      'video/webm',
+    );
     expect(Math.abs(webm.clear - keyClear)).toBeLessThan(0.02 * 512 * 320);
     // MP4 has no alpha: composited on white, opaque, and it plays.
-    const mp4 = await saveExport(page, 'mp4');
+    const mp4 = await studio.saveExport('viewer', 'mp4');
     expect(mp4.bytes.subarray(4, 8).toString()).toBe('ftyp');
-    expect(await firstFrameAlpha(page, mp4.bytes, 'video/mp4')).toEqual({
+    const played = await studio.playVideo(mp4.bytes, 'video/mp4');
+    expect({ clear: played.clear, width: played.width, height: played.height }).toEqual({
       clear: 0,
       width: 512,
       height: 320,

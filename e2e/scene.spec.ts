@@ -4,7 +4,6 @@ import { join, resolve } from 'node:path';
 import { unzipSync } from 'fflate';
 import { GifReader } from 'omggif';
 import { PNG } from 'pngjs';
-import type { Page } from '@playwright/test';
 import { main as cli } from '../src/cli/main';
 import { expect, ROOT, Studio, test, type FilePayload } from './studio';
 
@@ -19,15 +18,6 @@ function key(name: string, x: number): FilePayload {
     }
   }
   return { name, mimeType: 'image/png', buffer: PNG.sync.write(png) };
-}
-
-async function saveSceneExport(page: Page, format: string) {
-  await page.getByTestId('scene.exportFormat').selectOption(format);
-  const [download] = await Promise.all([
-    page.waitForEvent('download'),
-    page.getByTestId('scene.exportRun').click(),
-  ]);
-  return { name: download.suggestedFilename(), bytes: readFileSync((await download.path())!) };
 }
 
 test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll, exports, reload', async ({
@@ -110,7 +100,7 @@ test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll
   expect(after).not.toBe(before);
 
   // The zip: numbered PNGs with exposure applied (key 2 and its in-between on twos): 12 frames.
-  const zip = await saveSceneExport(page, 'zip');
+  const zip = await studio.saveExport('scene', 'zip');
   expect(zip.name).toBe('walk.zip');
   const names = Object.keys(unzipSync(new Uint8Array(zip.bytes))).sort();
   expect(names).toEqual(
@@ -123,26 +113,15 @@ test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll
   expect(frame(11).equals(PNG.sync.read(key('walk_10.png', 380).buffer).data)).toBe(true);
 
   // The GIF: one image per drawing, delays from the holds at 12 fps.
-  const gif = new GifReader(new Uint8Array((await saveSceneExport(page, 'gif')).bytes));
+  const gif = new GifReader(new Uint8Array((await studio.saveExport('scene', 'gif')).bytes));
   expect(gif.numFrames()).toBe(10);
   expect(Array.from({ length: 10 }, (_, i) => gif.frameInfo(i).delay)).toEqual([
     8, 9, 8, 17, 16, 9, 8, 8, 9, 8,
   ]);
 
   // The WebM plays in Chromium for the scene's length: 12 frames at 12 fps.
-  const webm = await saveSceneExport(page, 'webm');
-  const duration = await page.evaluate(async (b64) => {
-    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
-    const video = document.createElement('video');
-    video.muted = true;
-    video.src = URL.createObjectURL(new Blob([bytes], { type: 'video/webm' }));
-    await new Promise<void>((resolve, reject) => {
-      video.onloadedmetadata = () => resolve();
-      video.onerror = () => reject(new Error(`video error ${video.error?.code}`));
-    });
-    await video.play();
-    return video.duration;
-  }, webm.bytes.toString('base64'));
+  const webm = await studio.saveExport('scene', 'webm');
+  const { duration } = await studio.playVideo(webm.bytes, 'video/webm');
   expect(duration).toBeCloseTo(1, 1);
 
   // Reload: the scene, its settings and the kept re-roll come back from IndexedDB.
@@ -172,11 +151,10 @@ async function threeKeyScene(studio: Studio): Promise<FilePayload[]> {
 
 test('`inbetween sequence` writes the same frames and GIF timing as the page', async ({
   studio,
-  page,
 }) => {
   const keys = await threeKeyScene(studio);
-  const zip = unzipSync(new Uint8Array((await saveSceneExport(page, 'zip')).bytes));
-  const gifBytes = (await saveSceneExport(page, 'gif')).bytes;
+  const zip = unzipSync(new Uint8Array((await studio.saveExport('scene', 'zip')).bytes));
+  const gifBytes = (await studio.saveExport('scene', 'gif')).bytes;
 
   const dir = mkdtempSync(join(tmpdir(), 'scene-cli-'));
   const files = keys.map((k) => {

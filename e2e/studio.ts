@@ -137,6 +137,58 @@ export class Studio {
   errors(): Locator {
     return this.id('message.error');
   }
+
+  /** Saves an export (`viewer` or `scene` controls) in `format`: the downloaded file's name and bytes. */
+  async saveExport(prefix: string, format: string): Promise<{ name: string; bytes: Buffer }> {
+    await this.id(`${prefix}.exportFormat`).selectOption(format);
+    const [download] = await Promise.all([
+      this.page.waitForEvent('download'),
+      this.id(`${prefix}.exportRun`).click(),
+    ]);
+    return { name: download.suggestedFilename(), bytes: readFileSync((await download.path())!) };
+  }
+
+  /**
+   * A video file as Chromium plays it: its duration and size, and how many pixels of its first
+   * frame (decoded at 0.05 s) are transparent (alpha below ½); it must also start playing.
+   */
+  playVideo(bytes: Buffer, type: string) {
+    return this.page.evaluate(
+      async ([b64, mime]) => {
+        const data = Uint8Array.from(atob(b64!), (c) => c.charCodeAt(0));
+        const video = document.createElement('video');
+        video.muted = true;
+        video.src = URL.createObjectURL(new Blob([data], { type: mime! }));
+        await new Promise<void>((resolve, reject) => {
+          video.onloadeddata = () => resolve();
+          video.onerror = () => reject(new Error(`video error ${video.error?.code}`));
+        });
+        // WebM from a recorder may report Infinity until seeked to the end.
+        if (!Number.isFinite(video.duration)) {
+          video.currentTime = 1e6;
+          await new Promise((r) => (video.ontimeupdate = r));
+        }
+        video.currentTime = 0.05;
+        await new Promise((r) => (video.onseeked = r));
+        const canvas = document.createElement('canvas');
+        canvas.width = video.videoWidth;
+        canvas.height = video.videoHeight;
+        const ctx = canvas.getContext('2d')!;
+        ctx.drawImage(video, 0, 0);
+        const px = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+        let clear = 0;
+        for (let i = 3; i < px.length; i += 4) if (px[i]! < 128) clear++;
+        await video.play();
+        return {
+          duration: video.duration,
+          width: video.videoWidth,
+          height: video.videoHeight,
+          clear,
+        };
+      },
+      [bytes.toString('base64'), type],
+    );
+  }
 }
 
 export const test = base.extend<{ studio: Studio }>({

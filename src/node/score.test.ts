@@ -18,7 +18,8 @@ import {
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { captureConsole } from '../testing/console';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { METRIC_CONVENTIONS, METRIC_NAMES } from '../core/metrics';
 import { main } from '../cli/main';
 import { DEFAULT_LPIPS_DIR, type Scores } from './score';
@@ -63,15 +64,7 @@ function ready(): void {
   if (setupError) throw setupError;
 }
 
-let out: string[] = [];
-let errors: string[] = [];
-beforeEach(() => {
-  out = [];
-  errors = [];
-  vi.spyOn(console, 'log').mockImplementation((msg: string) => void out.push(msg));
-  vi.spyOn(console, 'error').mockImplementation((msg: string) => void errors.push(msg));
-});
-afterEach(() => vi.restoreAllMocks());
+const { out, errors } = captureConsole();
 
 /** Runs `inbetween score … --json` in-process and parses what it printed. */
 async function scoreJson(...args: string[]): Promise<{ code: number; scores: Scores }> {
@@ -104,7 +97,7 @@ describe('inbetween score', () => {
       graphs: Record<string, { file: string; sha256: string }>;
     };
     for (const pair of reference) {
-      out = [];
+      out.length = 0;
       const { code, scores } = await scoreJson(shared(pair.a), shared(pair.b), '--lpips', lpipsDir);
       const what = `${pair.a} vs ${pair.b}`;
       expect(code, what).toBe(0);
@@ -167,7 +160,7 @@ describe('inbetween score', () => {
     expect(scores.metrics.ssimLuma.value).toBe(1);
     expect(scores.metrics.lpipsAlex.value).toBeCloseTo(0, 7);
     expect(scores.metrics.lpipsSqueeze.value).toBeCloseTo(0, 7);
-    out = [];
+    out.length = 0;
     expect(await main(['score', a, a, '--lpips', lpipsDir])).toBe(0);
     expect(out[1]).toMatch(/ inf dB/);
   });
@@ -207,7 +200,7 @@ describe('inbetween score', () => {
     const sentence = `LPIPS unavailable: no LPIPS graphs in ${missing} — build them with \`/usr/bin/python3 models/training/export_lpips.py --out ${missing}\` from the repository root (see docs/metrics.md).`;
     expect(out[6]).toBe(sentence);
 
-    out = [];
+    out.length = 0;
     const { code, scores } = await scoreJson(a, b, '--lpips', missing);
     expect(code).toBe(0);
     expect(Math.abs(scores.metrics.psnr.value! - 18.045541384500503)).toBeLessThan(1e-3);
@@ -220,7 +213,7 @@ describe('inbetween score', () => {
     expect(scores.lpipsGraphs).toEqual({ dir: missing, unavailable: sentence });
 
     // --require-lpips: the same report, then exit 1 with one line.
-    out = [];
+    out.length = 0;
     expect(await main(['score', a, b, '--lpips', missing, '--require-lpips'])).toBe(1);
     expect(out).toHaveLength(7);
     expect(errors).toEqual([`inbetween: --require-lpips: ${sentence}`]);
@@ -238,7 +231,7 @@ describe('inbetween score', () => {
     );
     expect(scores.metrics.lpipsSqueeze.value).toBeCloseTo(0, 7);
 
-    out = [];
+    out.length = 0;
     const tiny = cropPng(10, 12);
     expect(await main(['score', tiny, tiny, '--lpips', lpipsDir])).toBe(0);
     expect(out).toHaveLength(6);
@@ -269,7 +262,7 @@ describe('inbetween score', () => {
       /^inbetween: lpips_squeeze_v0\.1\.onnx does not match its sha256 in the manifest .* \(in .*bad-lpips-/,
     );
 
-    errors = [];
+    errors.length = 0;
     writeFileSync(join(bad, 'manifest.json'), JSON.stringify({ ...manifest, version: '0.2' }));
     expect(await main(['score', a, a, '--lpips', bad])).toBe(1);
     expect(errors).toHaveLength(1);
