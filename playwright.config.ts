@@ -20,6 +20,9 @@ export default defineConfig({
     browserName: 'chromium',
     launchOptions: { executablePath: chromiumPath(), args: CHROMIUM_ARGS },
     trace: 'retain-on-failure',
+    // The service worker (offline app) is tested in e2e/kiosk.spec.ts only: elsewhere it would
+    // precache ~65 MB per test for nothing.
+    serviceWorkers: 'block',
     screenshot: 'only-on-failure',
   },
   projects: [

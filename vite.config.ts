@@ -3,11 +3,14 @@
  * Vite config: React app + module workers, cross-origin isolation (COOP/COEP) on dev and preview
  * so ONNX Runtime's WASM backend can use threads, and one plugin that self-hosts what the studio
  * loads at run time — the bundled model packs under `models/` and ORT's .wasm/.mjs runtime files —
- * so nothing comes from a CDN.
+ * so nothing comes from a CDN — and the service worker (vite-plugin-pwa, scripts/pwaOptions.ts) that
+ * precaches the app, ORT and the bundled pack so the studio and its kiosk start offline.
  */
 import { defaultClientConditions, defineConfig } from 'vite';
 import react from '@vitejs/plugin-react';
+import { VitePWA } from 'vite-plugin-pwa';
 import { packAssetsPlugin } from './scripts/packAssetsPlugin.ts';
+import { pwaOptions } from './scripts/pwaOptions.ts';
 
 const isolationHeaders = {
   'Cross-Origin-Opener-Policy': 'same-origin',
@@ -15,7 +18,7 @@ const isolationHeaders = {
 };
 
 export default defineConfig(({ mode }) => ({
-  plugins: [react(), packAssetsPlugin()],
+  plugins: [react(), packAssetsPlugin(), VitePWA(pwaOptions)],
   server: { headers: isolationHeaders },
   preview: { headers: isolationHeaders },
   // ORT's "extern wasm" build loads its .mjs/.wasm from ort.env.wasm.wasmPaths (our /ort/ copy)

@@ -97,3 +97,54 @@ export function startPackServer(opts: PackServerOptions): Promise<TestServer> {
 export function startSilentServer(): Promise<TestServer> {
   return listen(() => undefined);
 }
+
+const STATIC_TYPES: Record<string, string> = {
+  html: 'text/html',
+  js: 'text/javascript',
+  mjs: 'text/javascript',
+  css: 'text/css',
+  json: 'application/json',
+  webmanifest: 'application/manifest+json',
+  wasm: 'application/wasm',
+  png: 'image/png',
+  svg: 'image/svg+xml',
+};
+
+export interface StaticServer extends TestServer {
+  /** Serves `body` instead of the file at `path` (e.g. a new version of sw.js) from now on. */
+  override(path: string, body: string | Buffer): void;
+}
+
+/**
+ * The built studio (a folder such as dist/) served as `vite preview` serves it — cross-origin
+ * isolated, index.html for the site's root — by a server the test can change (a new version of a
+ * file) and close (the network gone for good: no emulation to trust).
+ */
+export async function startStaticServer(dir: string): Promise<StaticServer> {
+  const overrides = new Map<string, Buffer>();
+  const server = await listen((req, res) => {
+    let name = decodeURIComponent((req.url ?? '/').split('?')[0]!.replace(/^\/+/, ''));
+    if (name === '' || name.endsWith('/')) name += 'index.html';
+    let body: Buffer;
+    try {
+      body = overrides.get(name) ?? readFileSync(resolve(dir, name));
+    } catch {
+      res.writeHead(404).end('not found');
+      return;
+    }
+    res.setHeader(
+      'Content-Type',
+      STATIC_TYPES[name.split('.').pop() ?? ''] ?? 'application/octet-stream',
+    );
+    res.setHeader('Cross-Origin-Opener-Policy', 'same-origin');
+    res.setHeader('Cross-Origin-Embedder-Policy', 'require-corp');
+    res.setHeader('Cross-Origin-Resource-Policy', 'same-origin');
+    res.setHeader('Cache-Control', 'no-cache');
+    res.setHeader('Content-Length', body.length);
+    res.writeHead(200).end(body);
+  });
+  return {
+    ...server,
+    override: (path, body) => overrides.set(path, Buffer.from(body)),
+  };
+}

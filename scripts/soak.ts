@@ -7,7 +7,15 @@
  * tiny-random), --steps S (default 2), --frames F (default 3), --no-build, --json FILE,
  * --gc-workers (also collect the workers' garbage before each reading, with V8's --expose-gc: tells
  * memory still referenced from memory merely not collected yet).
- * Linux only (reads /proc). Not a test: figures on a shared machine are for a person to read.
+ *
+ * `--kiosk` drives the booth instead (`?kiosk`, the cel pack's student in its attract loop, one
+ * run after another): per run its time, and every K runs the page's JS heap (after a forced
+ * collection) and ONNX Runtime's WASM heap in the worker (as the kiosk reads it). --hours H runs
+ * for that long instead of --runs. With --assert it fails (exit 1) unless, after the warm-up (the
+ * first tenth of the runs, at least 10), neither heap grew by more than 10% and no run took more
+ * than 3× the median — the booth goal of issue #22; CI runs `npm run soak:ci` (50 runs).
+ * Linux only (reads /proc). Without --assert not a test: figures on a shared machine are for a
+ * person to read.
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,6 +35,9 @@ const { values } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     'gc-workers': { type: 'boolean', default: false },
     json: { type: 'string' },
+    kiosk: { type: 'boolean', default: false },
+    hours: { type: 'string' },
+    assert: { type: 'boolean', default: false },
   },
 });
 const RUNS = Math.max(2, Number(values.runs));
@@ -158,6 +169,7 @@ async function runOnce(page: Page): Promise<void> {
 }
 
 async function main(): Promise<void> {
+  if (values.kiosk) return soakKiosk();
   const { origin, close } = await serveStudio({
     reuseBuild: values['no-build'],
     needs: 'index.html',
@@ -233,6 +245,158 @@ async function main(): Promise<void> {
       );
     if (values.json)
       writeFileSync(values.json, JSON.stringify({ summary, samples, grown }, null, 2));
+  } finally {
+    await context.close();
+    await close();
+    rmSync(profile, { recursive: true, force: true });
+  }
+}
+
+// ---- the booth --------------------------------------------------------------------------------------
+
+interface KioskSample {
+  run: number;
+  jsHeapUsedBytes: number;
+  wasmHeapBytes: number | null;
+  rendererRssBytes: number;
+}
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+}
+
+/** Relative growth of `key` from the first sample at or after `warmRun` to the median of the last three. */
+function growth(samples: KioskSample[], warmRun: number, key: 'jsHeapUsedBytes' | 'wasmHeapBytes') {
+  const warm = samples.filter((s) => s.run >= warmRun && s[key] !== null);
+  if (warm.length < 2) return null;
+  const first = median(warm.slice(0, 3).map((s) => s[key]!));
+  const last = median(warm.slice(-3).map((s) => s[key]!));
+  return { first, last, relative: last / first - 1 };
+}
+
+async function soakKiosk(): Promise<void> {
+  const { origin, close } = await serveStudio({
+    reuseBuild: values['no-build'],
+    needs: 'index.html',
+    port: 4320,
+  });
+  const pack = values.pack === 'tiny-random' ? 'cel' : values.pack!;
+  const until = values.hours ? performance.now() + Number(values.hours) * 3600_000 : Infinity;
+  const target = values.hours ? Infinity : RUNS;
+  const profile = mkdtempSync(join(tmpdir(), 'inbetween-soak-'));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: chromiumPath(),
+    args: CHROMIUM_ARGS,
+    headless: true,
+    viewport: { width: 1600, height: 1000 },
+  });
+  const runMs: { run: number; ms: number }[] = [];
+  const samples: KioskSample[] = [];
+  let failures = 0;
+  let restarts = 0;
+  let firstInbetweenMs = 0;
+  try {
+    const page = context.pages()[0] ?? (await context.newPage());
+    const pageErrors: string[] = [];
+    page.on('pageerror', (e) => {
+      pageErrors.push(e.message);
+      console.error('page error:', e.message);
+    });
+    await page.goto(
+      `${origin}/?kiosk&pack=${encodeURIComponent(pack)}&acts=student&dwell=0&idle=600&frames=${values.frames}`,
+    );
+    const cdp = await context.newCDPSession(page);
+    const status = page.getByTestId('kiosk.status');
+    const read = () =>
+      status.evaluate((e) => {
+        const d = (e as HTMLElement).dataset;
+        return {
+          runs: Number(d.runs),
+          lastRunMs: Number(d.lastRunMs),
+          failures: Number(d.failures),
+          restarts: Number(d.restarts),
+          first: Number(d.firstInbetweenMs),
+          wasm: d.wasmHeap ? Number(d.wasmHeap) : null,
+        };
+      });
+    const t0 = performance.now();
+    let seen = 0;
+    let lastProgress = performance.now();
+    while (seen < target && performance.now() < until) {
+      await page.waitForTimeout(50);
+      const d = await read();
+      failures = d.failures;
+      restarts = d.restarts;
+      firstInbetweenMs = d.first;
+      if (d.runs === seen) {
+        if (performance.now() - lastProgress > 120_000)
+          throw new Error(`stalled: no run for 2 minutes after run ${seen}`);
+        continue;
+      }
+      lastProgress = performance.now();
+      // A run missed between two polls (never with runs of a second or more) has no time of its own.
+      if (d.runs === seen + 1) runMs.push({ run: d.runs, ms: d.lastRunMs });
+      seen = d.runs;
+      if (seen === 1 || seen % EVERY === 0 || seen >= target) {
+        await cdp.send('HeapProfiler.collectGarbage');
+        const heap = await cdp.send('Runtime.getHeapUsage');
+        const s: KioskSample = {
+          run: seen,
+          jsHeapUsedBytes: heap.usedSize,
+          wasmHeapBytes: d.wasm,
+          rendererRssBytes: rendererMemory(profile).rss,
+        };
+        samples.push(s);
+        const mb = (b: number | null) =>
+          b === null ? '      –' : (b / 1e6).toFixed(1).padStart(7);
+        const recent = runMs.slice(-EVERY).map((r) => r.ms);
+        console.log(
+          `run ${String(seen).padStart(5)}  ${((performance.now() - t0) / 1000).toFixed(0).padStart(6)} s  ` +
+            `run ${median(recent).toFixed(0).padStart(5)} ms (median of the last ${recent.length}, max ${Math.max(...recent).toFixed(0)})  ` +
+            `JS heap ${mb(s.jsHeapUsedBytes)} MB  WASM heap ${mb(s.wasmHeapBytes)} MB  renderer RSS ${mb(s.rendererRssBytes)} MB  ` +
+            `restarts ${restarts}  failures ${failures}`,
+        );
+      }
+    }
+    const warmRun = Math.max(10, Math.round(seen / 10));
+    const after = runMs.filter((r) => r.run > warmRun);
+    const med = median(after.map((r) => r.ms));
+    const slow = after.filter((r) => r.ms > 3 * med);
+    const js = growth(samples, warmRun, 'jsHeapUsedBytes');
+    const wasm = growth(samples, warmRun, 'wasmHeapBytes');
+    const pct = (g: typeof js) =>
+      g
+        ? `${(g.relative * 100).toFixed(1)}% (${(g.first / 1e6).toFixed(1)} → ${(g.last / 1e6).toFixed(1)} MB)`
+        : 'not read';
+    console.log(
+      `\n${seen} runs in ${((performance.now() - t0) / 1000).toFixed(0)} s; first in-between ${(firstInbetweenMs / 1000).toFixed(1)} s after opening the page\n` +
+        `after run ${warmRun}: run time median ${med.toFixed(0)} ms, slowest ${Math.max(...after.map((r) => r.ms)).toFixed(0)} ms ` +
+        `(${slow.length} runs over 3× the median)\n` +
+        `growth after run ${warmRun}: JS heap ${pct(js)}, WASM heap ${pct(wasm)}; worker restarts ${restarts}, failed runs ${failures}`,
+    );
+    if (values.json)
+      writeFileSync(
+        values.json,
+        JSON.stringify({ runMs, samples, failures, restarts, firstInbetweenMs }, null, 2),
+      );
+    if (values.assert) {
+      const problems = [
+        ...(js && js.relative > 0.1 ? [`the JS heap grew by ${pct(js)}`] : []),
+        ...(wasm && wasm.relative > 0.1 ? [`the WASM heap grew by ${pct(wasm)}`] : []),
+        ...(!wasm ? ['the WASM heap was never read'] : []),
+        ...slow.map(
+          (r) => `run ${r.run} took ${r.ms.toFixed(0)} ms, over 3× the median ${med.toFixed(0)} ms`,
+        ),
+        ...(failures ? [`${failures} runs failed`] : []),
+        ...(pageErrors.length ? [`uncaught page errors: ${pageErrors.join('; ')}`] : []),
+      ];
+      if (problems.length) {
+        console.error(`\nsoak FAILED:\n  ${problems.join('\n  ')}`);
+        process.exitCode = 1;
+      } else console.log('soak passed: no growth over 10%, no run over 3× the median, no failure');
+    }
   } finally {
     await context.close();
     await close();

@@ -514,14 +514,17 @@ async function denoiseBatch(
       }
     }
   };
-  const progress = (step: number) =>
+  const progress = (step: number) => {
+    const frames = result.stepStats[step]!.frames.slice(batch.first, batch.first + B);
     hooks.onProgress?.({
       kind: 'denoise',
       step,
       totalSteps: stepCount,
       batch: batch.index,
       totalBatches: batch.total,
+      latentStd: frames.reduce((sum, f) => sum + f.std, 0) / Math.max(1, frames.length),
     });
+  };
   recordStats(0);
   for (let s = 0; s < stepCount; s++) {
     await yieldToEventLoop();

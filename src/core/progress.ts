@@ -16,7 +16,15 @@ export type JobProgress =
   | { kind: 'verify'; file: string }
   | { kind: 'compile'; graph: string }
   | { kind: 'encode'; done: number; total: number }
-  | { kind: 'denoise'; step: number; totalSteps: number; batch: number; totalBatches: number }
+  | {
+      kind: 'denoise';
+      step: number;
+      totalSteps: number;
+      batch: number;
+      totalBatches: number;
+      /** Mean over the batch's frames of the latent std after `step` steps (a live latent plot). */
+      latentStd?: number;
+    }
   | { kind: 'decode'; frame: number; total: number }
   | { kind: 'warning'; message: string };
 

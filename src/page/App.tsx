@@ -17,8 +17,16 @@ import { CachePanel } from './packs/CachePanel';
 import { PackPanel } from './packs/PackPanel';
 import { refreshPackList } from './packs/packActions';
 import { RunPanel } from './run/RunPanel';
+import { OfflineBadge, UpdatePrompt } from './pwa/UpdatePrompt';
 import { useStudio } from './state/store';
 import { Viewer } from './viewer/Viewer';
+
+/** This page's address with `kiosk` added (the chosen `?pack=` and the rest kept). */
+function kioskHref(): string {
+  const q = new URLSearchParams(location.search);
+  q.set('kiosk', '1');
+  return `?${q.toString()}`;
+}
 
 export function App() {
   const lastJob = useStudio((s) => s.run.result?.jobId ?? 0);
@@ -36,7 +44,12 @@ export function App() {
           Two keyframes in, in-betweens out — the model runs in your browser; nothing leaves this
           page.
         </p>
+        <OfflineBadge />
+        <a className="kiosk-link" href={kioskHref()} data-testid="kiosk.open">
+          Kiosk mode
+        </a>
       </header>
+      <UpdatePrompt />
       <PanelBoundary name="Messages">
         <Messages />
       </PanelBoundary>

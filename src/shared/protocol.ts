@@ -148,6 +148,11 @@ export interface InferenceApi {
    * aborted). Sessions already created stay loaded.
    */
   cancel(jobId: number): void;
+  /**
+   * The worker's memory as the browser exposes it (src/workers/memoryProbe.ts): ONNX Runtime's WASM
+   * heap now, the most WebGPU buffer bytes live at once. Answered at once, also during a run.
+   */
+  memory(): MemoryReading;
 }
 
 // ---- Metrics worker -------------------------------------------------------------------------------

@@ -416,6 +416,10 @@ const api: InferenceApi = {
     cancelled.add(jobId);
     loadAborts.get(jobId)?.abort();
   },
+
+  memory() {
+    return readMemory();
+  },
 };
 
 // ORT's pthread workers are started from the same script URL in some builds; only the real worker exposes the API.

@@ -16,6 +16,7 @@ import type {
   LoadVariantRequest,
   LoadVariantResult,
   JobProgress,
+  MemoryReading,
   RunRequest,
   RunResult,
 } from '../../shared/protocol';
@@ -24,6 +25,13 @@ export { WorkerCrashedError } from './workerClient';
 
 /** The variant the worker holds now; null before a load, during one, and after the worker stopped. */
 let loadedKey: string | null = null;
+/** How many times a live worker went away (crashed, or stopped by force) since the page opened. */
+let workerStops = 0;
+
+/** Times a worker crashed or was stopped since the page opened (the kiosk's restart count). */
+export function workerStopCount(): number {
+  return workerStops;
+}
 
 const client = createWorkerClient<InferenceApi>(
   'inference',
@@ -35,6 +43,7 @@ const client = createWorkerClient<InferenceApi>(
   // A worker that crashed or was stopped took its sessions with it.
   () => {
     loadedKey = null;
+    workerStops++;
   },
 );
 
@@ -91,6 +100,26 @@ export function runInterpolation(
  * figures the browser exposes (see src/workers/memoryProbe.ts). */
 export function benchmarkLoadedVariant(opts: BenchmarkOptions) {
   return client.call((r) => r.benchmark(opts));
+}
+
+/**
+ * The worker's memory now (ONNX Runtime's WASM heap, WebGPU buffer peak), or null when no worker is
+ * running or it does not answer within `timeoutMs` (a stuck worker must not stall the caller).
+ */
+export async function workerMemory(timeoutMs = 2000): Promise<MemoryReading | null> {
+  const remote = client.current();
+  if (!remote) return null;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<null>((res) => {
+    timer = setTimeout(() => res(null), timeoutMs);
+  });
+  try {
+    return await Promise.race([Promise.resolve(remote.memory()), late]);
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** Asks the worker to stop job `jobId` after its current step; the model stays loaded. */

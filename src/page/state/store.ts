@@ -16,6 +16,8 @@ import { initialSweep, type SweepState } from '../sweep/sweepSlice';
 import { initialScene, type SceneState } from '../sequence/sequenceSlice';
 import { initialEvaluate, type EvaluateState } from '../evaluate/evaluateSlice';
 import { initialDatasetEval, type DatasetEvalState } from '../dataset/datasetSlice';
+import { initialPwa, type PwaState } from '../pwa/pwaSlice';
+import { initialKiosk, type KioskState } from '../kiosk/kioskSlice';
 
 export interface Message {
   id: number;
@@ -36,6 +38,8 @@ export interface StudioState {
   scene: SceneState;
   evaluate: EvaluateState;
   datasetEval: DatasetEvalState;
+  pwa: PwaState;
+  kiosk: KioskState;
   messages: Message[];
 }
 
@@ -50,6 +54,8 @@ const initial: StudioState = {
   scene: initialScene,
   evaluate: initialEvaluate,
   datasetEval: initialDatasetEval,
+  pwa: initialPwa,
+  kiosk: initialKiosk,
   messages: [],
 };
 
