@@ -118,9 +118,10 @@ test('the attract loop plays, hands control to a touch, comes back, and survives
   await moreRuns(page, 0, 2);
   await expect(page.getByTestId('kiosk.attract')).toBeVisible();
   await expect(page.getByTestId('kiosk.caption')).toHaveText(/\S{3,}/);
-  // The player shows the keyframes and in-betweens as images that loaded.
-  const img = page.getByTestId('kiosk.player').first().locator('img');
-  await expect.poll(() => img.evaluate((i: HTMLImageElement) => i.naturalWidth)).toBe(512);
+  // The player draws the keyframes and the in-between (3 frames) at the pair's size.
+  const canvas = page.getByTestId('kiosk.player').first().locator('canvas');
+  await expect(canvas).toHaveAttribute('data-frames', '3');
+  expect(await canvas.evaluate((c: HTMLCanvasElement) => [c.width, c.height])).toEqual([512, 320]);
   // The latent plot has a curve with a point for every step (4 student steps + the noise).
   await expect(page.getByTestId('kiosk.plot.trace').first()).toHaveAttribute('data-points', '5');
   // The first in-between was timed from opening the page.

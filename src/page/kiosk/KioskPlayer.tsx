@@ -1,5 +1,10 @@
-/** A big looping player: keyframes and in-betweens, back and forth, with its label and time. */
-import { useEffect, useState } from 'react';
+/**
+ * A big looping player: keyframes and in-betweens, back and forth, with its label and time.
+ * Frames are decoded once into ImageBitmaps and drawn on a canvas; the bitmaps are closed as soon as
+ * the panel changes. (An <img> per frame would leave every run's decoded frames in Chromium's image
+ * cache until it is trimmed — hundreds of MB over an afternoon of runs.)
+ */
+import { useEffect, useRef, useState } from 'react';
 import type { KioskPanel } from './kioskSlice';
 
 const FPS = 6;
@@ -13,19 +18,60 @@ function pingPong(n: number): number[] {
   ];
 }
 
+async function decode(url: string): Promise<ImageBitmap> {
+  const blob = await (await fetch(url)).blob();
+  return createImageBitmap(blob);
+}
+
 export function KioskPlayer({ panel }: { panel: KioskPanel }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  const [bitmaps, setBitmaps] = useState<ImageBitmap[]>([]);
   const [tick, setTick] = useState(0);
-  const order = pingPong(panel.frames.length);
+  const framesKey = panel.frames.join('|');
+  useEffect(() => {
+    let live = true;
+    let decoded: ImageBitmap[] = [];
+    void Promise.all(panel.frames.map(decode))
+      .then((bmps) => {
+        decoded = bmps;
+        if (live) setBitmaps(bmps);
+        else bmps.forEach((b) => b.close());
+      })
+      .catch(() => undefined); // a frame that cannot be read leaves the player empty, never broken
+    return () => {
+      live = false;
+      decoded.forEach((b) => b.close());
+    };
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- the frames' URLs are the key
+  }, [framesKey]);
   useEffect(() => {
     const id = setInterval(() => setTick((t) => t + 1), 1000 / FPS);
     return () => clearInterval(id);
   }, []);
+  const order = pingPong(bitmaps.length);
   const index = order[tick % order.length] ?? 0;
+  useEffect(() => {
+    const c = canvas.current;
+    const bmp = bitmaps[index];
+    if (!c || !bmp) return;
+    if (c.width !== bmp.width || c.height !== bmp.height) {
+      c.width = bmp.width;
+      c.height = bmp.height;
+    }
+    const ctx = c.getContext('2d');
+    ctx?.clearRect(0, 0, c.width, c.height);
+    ctx?.drawImage(bmp, 0, 0);
+  }, [bitmaps, index]);
   const last = panel.frames.length - 1;
   return (
     <figure className="kiosk-player" data-testid="kiosk.player" data-panel={panel.key}>
       <div className="kiosk-frame">
-        <img src={panel.frames[index]} alt={`${panel.label}, frame ${index + 1} of ${last + 1}`} />
+        <canvas
+          ref={canvas}
+          role="img"
+          aria-label={`${panel.label}, frame ${index + 1} of ${last + 1}`}
+          data-frames={bitmaps.length}
+        />
         <span className="kiosk-frame-tag">
           {index === 0 ? 'start key' : index === last ? 'end key' : `in-between ${index}`}
         </span>
