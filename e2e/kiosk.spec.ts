@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from '../scripts/lib/chromium';
 import { startStaticServer } from './servers';
-import { expect, ROOT, test } from './studio';
+import { expect, ROOT, sampleKeyframes, solidPng, test } from './studio';
 
 const DIST = resolve(ROOT, 'dist');
 const STUDENT_LOOP = '?kiosk&pack=cel&acts=student&dwell=0&frames=1';
@@ -84,6 +84,9 @@ test('one visit online: a new version waits for a person; then the booth runs of
     page = context.pages()[0] ?? (await context.newPage());
     const pageErrors: string[] = [];
     page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /failed to draw/.test(m.text())) pageErrors.push(m.text());
+    });
     await page.goto(`${server.url}${STUDENT_LOOP}&idle=600`);
     await expect(page.getByTestId('kiosk')).toBeVisible();
     expect(await page.evaluate(() => crossOriginIsolated), 'threads need isolation offline').toBe(
@@ -113,7 +116,11 @@ test('the attract loop plays, hands control to a touch, comes back, and survives
   test.setTimeout(150_000);
   const pageErrors: string[] = [];
   page.on('pageerror', (e) => pageErrors.push(e.message));
-  await page.goto(`/${STUDENT_LOOP}&idle=3&stall=5`);
+  page.on('console', (m) => {
+    if (m.type() === 'error' && /failed to draw/.test(m.text())) pageErrors.push(m.text());
+  });
+  // A result stays 1 s on screen (dwell), so its finished curve can be read.
+  await page.goto(`/?kiosk&pack=cel&acts=student&frames=1&dwell=1&idle=3&stall=5`);
   await expect(status(page)).toHaveAttribute('data-mode', 'attract');
   await moreRuns(page, 0, 2);
   await expect(page.getByTestId('kiosk.attract')).toBeVisible();
@@ -158,6 +165,18 @@ test('the attract loop plays, hands control to a touch, comes back, and survives
   from = await runs(page);
   await moreRuns(page, from, 2);
   await expect(status(page)).toHaveAttribute('data-mode', 'attract');
+
+  // A visitor's own drawings: two of another size are refused in one line; a good pair runs.
+  await page
+    .getByTestId('kiosk.own.input')
+    .setInputFiles([solidPng('a.png', 64, 64, [200, 0, 0]), sampleKeyframes()[1]]);
+  await expect(status(page)).toHaveAttribute('data-mode', 'visitor');
+  await expect(page.getByTestId('kiosk.line')).toHaveText(/different sizes/);
+  from = await runs(page);
+  await page.getByTestId('kiosk.own.input').setInputFiles(sampleKeyframes());
+  await moreRuns(page, from);
+  await expect(page.getByTestId('kiosk.line')).toBeHidden();
+  await expect(page.getByTestId('kiosk.player.label')).toHaveText(/Student/);
   await expect(page.getByRole('dialog')).toHaveCount(0);
   expect(pageErrors).toEqual([]);
 });

@@ -1,19 +1,19 @@
 /**
- * `npm run soak`: many runs in one studio page, as a demo booth makes all afternoon, with the
- * page's memory read every few runs — the renderer process (which also holds the workers and
- * their WASM heaps) from /proc, the page's JS heap and DOM counters through the DevTools protocol,
- * after a forced garbage collection — and the growth per run fitted over the runs after a
- * warm-up. Options: --runs N (default 80), --every K (default 10), --pack ID (default
- * tiny-random), --steps S (default 2), --frames F (default 3), --no-build, --json FILE,
- * --gc-workers (also collect the workers' garbage before each reading, with V8's --expose-gc: tells
- * memory still referenced from memory merely not collected yet).
+ * `npm run soak`: the demo booth all afternoon. It drives the kiosk (`?kiosk`, the cel pack's
+ * student in its attract loop, one run after another) in headless Chromium and prints, every K
+ * runs, the run time, the page's JS heap (after a forced collection), ONNX Runtime's WASM heap in
+ * the worker (as the kiosk reads it), the renderer's RSS, restarts and failures, and at the end any
+ * run slower than 3× the median. Options: --runs N (default 80) or --hours H, --every K (default
+ * 10), --frames F (in-betweens a run, default 3), --pack ID (default cel), --no-build, --json FILE.
+ * With --assert it fails (exit 1) unless, after the warm-up (the first tenth of the runs, at least
+ * 10), neither heap grew by more than 10% and no run took more than 3× the median — the booth goal
+ * of issue #22; `npm test` runs `npm run soak:ci` (50 runs).
  *
- * `--kiosk` drives the booth instead (`?kiosk`, the cel pack's student in its attract loop, one
- * run after another): per run its time, and every K runs the page's JS heap (after a forced
- * collection) and ONNX Runtime's WASM heap in the worker (as the kiosk reads it). --hours H runs
- * for that long instead of --runs. With --assert it fails (exit 1) unless, after the warm-up (the
- * first tenth of the runs, at least 10), neither heap grew by more than 10% and no run took more
- * than 3× the median — the booth goal of issue #22; CI runs `npm run soak:ci` (50 runs).
+ * `--studio` soaks the studio page instead: its Run button again and again (--pack default
+ * tiny-random, --steps S default 2), the renderer's memory from /proc, the page's JS heap and DOM
+ * counters after a forced collection, the growth per run fitted after the warm-up, and which of
+ * Chromium's allocators grew; --gc-workers also collects the workers' garbage before each reading
+ * (V8's --expose-gc: tells memory still referenced from memory merely not collected yet).
  * Linux only (reads /proc). Without --assert not a test: figures on a shared machine are for a
  * person to read.
  */
@@ -29,13 +29,13 @@ const { values } = parseArgs({
   options: {
     runs: { type: 'string', default: '80' },
     every: { type: 'string', default: '10' },
-    pack: { type: 'string', default: 'tiny-random' },
+    pack: { type: 'string' },
     steps: { type: 'string', default: '2' },
     frames: { type: 'string', default: '3' },
     'no-build': { type: 'boolean', default: false },
     'gc-workers': { type: 'boolean', default: false },
     json: { type: 'string' },
-    kiosk: { type: 'boolean', default: false },
+    studio: { type: 'boolean', default: false },
     hours: { type: 'string' },
     assert: { type: 'boolean', default: false },
   },
@@ -169,7 +169,8 @@ async function runOnce(page: Page): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  if (values.kiosk) return soakKiosk();
+  if (!values.studio) return soakKiosk();
+  const packId = values.pack ?? 'tiny-random';
   const { origin, close } = await serveStudio({
     reuseBuild: values['no-build'],
     needs: 'index.html',
@@ -185,7 +186,7 @@ async function main(): Promise<void> {
   try {
     const page = context.pages()[0] ?? (await context.newPage());
     page.on('pageerror', (e) => console.error('page error:', e.message));
-    await page.goto(`${origin}/?pack=${encodeURIComponent(values.pack!)}`);
+    await page.goto(`${origin}/?pack=${encodeURIComponent(packId)}`);
     await page.getByTestId('variant.select').waitFor();
     await page.getByTestId('keyframes.sample').click();
     await page.getByTestId('keyframes.end.meta').waitFor();
@@ -218,7 +219,7 @@ async function main(): Promise<void> {
       );
     const summary = {
       runs: RUNS,
-      pack: values.pack,
+      pack: packId,
       seconds: (performance.now() - t0) / 1000,
       perRun: {
         rendererRssBytes: fit('rendererRssBytes'),
@@ -282,7 +283,7 @@ async function soakKiosk(): Promise<void> {
     needs: 'index.html',
     port: 4320,
   });
-  const pack = values.pack === 'tiny-random' ? 'cel' : values.pack!;
+  const pack = values.pack ?? 'cel';
   const until = values.hours ? performance.now() + Number(values.hours) * 3600_000 : Infinity;
   const target = values.hours ? Infinity : RUNS;
   const profile = mkdtempSync(join(tmpdir(), 'inbetween-soak-'));
@@ -303,6 +304,11 @@ async function soakKiosk(): Promise<void> {
     page.on('pageerror', (e) => {
       pageErrors.push(e.message);
       console.error('page error:', e.message);
+    });
+    // The engine would go on counting runs under a booth screen that failed to draw: count those.
+    const drawErrors: string[] = [];
+    page.on('console', (m) => {
+      if (m.type() === 'error' && /failed to draw/.test(m.text())) drawErrors.push(m.text());
     });
     await page.goto(
       `${origin}/?kiosk&pack=${encodeURIComponent(pack)}&acts=student&dwell=0&idle=600&frames=${values.frames}`,
@@ -374,8 +380,9 @@ async function soakKiosk(): Promise<void> {
       `\n${seen} runs in ${((performance.now() - t0) / 1000).toFixed(0)} s; first in-between ${(firstInbetweenMs / 1000).toFixed(1)} s after opening the page\n` +
         `after run ${warmRun}: run time median ${med.toFixed(0)} ms, slowest ${Math.max(...after.map((r) => r.ms)).toFixed(0)} ms ` +
         `(${slow.length} runs over 3× the median)\n` +
-        `growth after run ${warmRun}: JS heap ${pct(js)}, WASM heap ${pct(wasm)}; worker restarts ${restarts}, failed runs ${failures}`,
+        `growth after run ${warmRun}: JS heap ${pct(js)}, WASM heap ${pct(wasm)}; worker restarts ${restarts}, failed runs ${failures}, screen errors ${drawErrors.length}`,
     );
+    for (const r of slow) console.log(`  slow: run ${r.run} took ${r.ms.toFixed(0)} ms`);
     if (values.json)
       writeFileSync(
         values.json,
@@ -391,6 +398,9 @@ async function soakKiosk(): Promise<void> {
         ),
         ...(failures ? [`${failures} runs failed`] : []),
         ...(pageErrors.length ? [`uncaught page errors: ${pageErrors.join('; ')}`] : []),
+        ...(drawErrors.length
+          ? [`the booth failed to draw ${drawErrors.length} times: ${drawErrors[0]}`]
+          : []),
       ];
       if (problems.length) {
         console.error(`\nsoak FAILED:\n  ${problems.join('\n  ')}`);

@@ -3,7 +3,7 @@
  * per in-between in large type, with a few large controls; the studio's developer panels are
  * hidden. The attract loop runs when nobody touches it (kioskActions.ts).
  */
-import { useEffect, useRef, type ClipboardEvent, type DragEvent } from 'react';
+import { useEffect, useRef, type DragEvent } from 'react';
 import { PanelBoundary } from '../common/PanelBoundary';
 import { OfflineBadge, UpdatePrompt } from '../pwa/UpdatePrompt';
 import { useStudio } from '../state/store';
@@ -171,14 +171,17 @@ export function KioskApp() {
   const k = useStudio((s) => s.kiosk);
   useEffect(() => {
     void startKiosk();
+    // Paste goes to whatever has focus (usually the body): listen on the window.
+    const onPaste = (e: ClipboardEvent) => {
+      const files = [...(e.clipboardData?.files ?? [])];
+      if (files.length) void addOwnDrawings(files);
+    };
+    window.addEventListener('paste', onPaste);
+    return () => window.removeEventListener('paste', onPaste);
   }, []);
   const onDrop = (e: DragEvent) => {
     e.preventDefault();
     void addOwnDrawings([...e.dataTransfer.files]);
-  };
-  const onPaste = (e: ClipboardEvent) => {
-    const files = [...e.clipboardData.files];
-    if (files.length) void addOwnDrawings(files);
   };
   return (
     <div
@@ -186,7 +189,6 @@ export function KioskApp() {
       data-testid="kiosk"
       onDragOver={(e) => e.preventDefault()}
       onDrop={onDrop}
-      onPaste={onPaste}
       tabIndex={-1}
     >
       <header className="kiosk-top">
@@ -197,7 +199,7 @@ export function KioskApp() {
         </p>
       </header>
       <UpdatePrompt compact />
-      <PanelBoundary name="Booth">
+      <PanelBoundary name="Booth" retryAfterMs={2000}>
         <main className="kiosk-stage">
           <Keys />
           <div className="kiosk-players" data-count={k.panels.length}>

@@ -40,6 +40,7 @@ export function KioskPlayer({ panel }: { panel: KioskPanel }) {
       .catch(() => undefined); // a frame that cannot be read leaves the player empty, never broken
     return () => {
       live = false;
+      setBitmaps([]);
       decoded.forEach((b) => b.close());
     };
     // eslint-disable-next-line react-hooks/exhaustive-deps -- the frames' URLs are the key
@@ -53,7 +54,8 @@ export function KioskPlayer({ panel }: { panel: KioskPanel }) {
   useEffect(() => {
     const c = canvas.current;
     const bmp = bitmaps[index];
-    if (!c || !bmp) return;
+    // A closed bitmap (its panel just changed) has no size: nothing to draw until the new ones.
+    if (!c || !bmp || bmp.width === 0) return;
     if (c.width !== bmp.width || c.height !== bmp.height) {
       c.width = bmp.width;
       c.height = bmp.height;

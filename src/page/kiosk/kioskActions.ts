@@ -141,8 +141,7 @@ interface KioskRun {
   endUrl: string;
   variant: VariantSpec;
   loraScale?: number;
-  /** In-betweens; the kiosk's `frames` unless given (the warm-up makes one). */
-  count?: number;
+  /** Denoising steps; the variant's own unless given (the warm-up takes one). */
   steps?: number;
   /** The plot's curve for this run; none for hidden runs. */
   trace?: { key: string; label: string };
@@ -210,7 +209,7 @@ async function runOnce(r: KioskRun, signal?: AbortSignal): Promise<KioskRunResul
         end: endBmp,
         fitMode: 'letterbox',
         settings: {
-          count: r.count ?? params.frames,
+          count: params.frames,
           steps,
           seed: params.seed,
           ...(r.loraScale !== undefined ? { loraScale: r.loraScale } : {}),
@@ -675,7 +674,8 @@ export async function startKiosk(): Promise<void> {
       setKiosk({ line: friendly(e) });
     }
   }
-  // Warm-up: every other variant a visitor can pick is loaded and run once, hidden.
+  // Warm-up: every other variant a visitor can pick is loaded and run once, hidden, at the booth's
+  // size and in-between count.
   setKiosk({ phase: 'warming' });
   const imgs = await pairImages(pairs[0]!).catch(() => null);
   for (const v of kioskVariants(manifest)) {
@@ -686,8 +686,8 @@ export async function startKiosk(): Promise<void> {
         startUrl: '',
         endUrl: '',
         variant: v,
-        count: 1,
-        steps: 2,
+        // The booth's own shapes (ORT plans its buffers per shape); one step is enough.
+        steps: 1,
         ...(v.loraScale ? { loraScale: v.loraScale.default } : {}),
       }).then((r) => r.panel.owned.forEach((u) => URL.revokeObjectURL(u)));
       setStats({ runs: kiosk().stats.runs - 1 }); // warm-up runs are not booth runs
