@@ -124,7 +124,7 @@ function Controls() {
         disabled={busy || k.phase === 'starting'}
         onClick={() => void runForVisitor()}
       >
-        {busy ? 'Drawing…' : '3 · Draw the in-betweens'}
+        {busy ? 'Drawing…' : '3 · Draw ▶'}
       </button>
     </nav>
   );
@@ -212,19 +212,21 @@ export function KioskApp() {
           </div>
           <KioskPlot traces={k.traces} />
         </main>
-        <p className="kiosk-caption" data-testid="kiosk.caption" aria-live="polite">
-          {k.mode === 'attract'
-            ? k.caption || ' '
-            : 'Touch a drawing pair, choose a model, and draw.'}
-        </p>
+        <div className="kiosk-caption-row">
+          <p className="kiosk-caption" data-testid="kiosk.caption" aria-live="polite">
+            {k.mode === 'attract'
+              ? k.caption || ' '
+              : 'Touch a drawing pair, choose a model, and draw.'}
+          </p>
+          {k.mode === 'attract' && (
+            <p className="kiosk-touch" data-testid="kiosk.attract">
+              Touch anywhere to try it yourself
+            </p>
+          )}
+        </div>
         {k.line && k.panels.length > 0 && (
           <p className="kiosk-line" data-testid="kiosk.line" role="status">
             {k.line}
-          </p>
-        )}
-        {k.mode === 'attract' && (
-          <p className="kiosk-touch" data-testid="kiosk.attract">
-            Touch anywhere to try it yourself
           </p>
         )}
         <Controls />

@@ -74,11 +74,11 @@ export function KioskPlayer({ panel }: { panel: KioskPanel }) {
           aria-label={`${panel.label}, frame ${index + 1} of ${last + 1}`}
           data-frames={bitmaps.length}
         />
+      </div>
+      <figcaption>
         <span className="kiosk-frame-tag">
           {index === 0 ? 'start key' : index === last ? 'end key' : `in-between ${index}`}
         </span>
-      </div>
-      <figcaption>
         <strong data-testid="kiosk.player.label">{panel.label}</strong>
         <span className="kiosk-time" data-testid="kiosk.player.time">
           {panel.detail}
