@@ -8,6 +8,7 @@ import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { meanStdPerStep } from '../core/collapse';
 import { cropImage, type RgbaImage } from '../core/image';
 import {
   decodeLatent,
@@ -152,16 +153,26 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     ]);
     expect(first.encoded.motion?.dims).toEqual([1, 4, start.height, start.width]);
     stages.length = 0;
+    const denoise: { step: number; latentStd?: number }[] = [];
     const again = await interpolate({
       manifest,
       variant: student.variant,
       graphs: student.graphs,
       keyframes: prepared,
       settings,
-      hooks: { onProgress: (p) => stages.push(p.kind) },
+      hooks: {
+        onProgress: (p) => {
+          stages.push(p.kind);
+          if (p.kind === 'denoise') denoise.push(p);
+        },
+      },
       encoded: first.encoded,
     });
     expect(stages).not.toContain('encode');
+    // Each denoising step's event carries the latent std after it (the kiosk's live plot).
+    const perStep = meanStdPerStep(again.stepStats);
+    expect(denoise.map((d) => d.step)).toEqual([0, 1, 2, 3, 4]);
+    for (const d of denoise) expect(d.latentStd).toBeCloseTo(perStep[d.step]!, 6);
     for (let i = 0; i < 2; i++)
       expect(maxLevelDiff(again.modelFrames[i]!, first.modelFrames[i]!)).toBe(0);
 

@@ -40,7 +40,7 @@ import { memoryAction, pageHeapBytes, type MemorySample } from './kioskHealth';
 import { kioskParams, type AttractAct } from './kioskParams';
 import type { KioskPair, KioskPanel, KioskStats, KioskTrace } from './kioskSlice';
 
-export const params = kioskParams(location.search);
+const params = kioskParams(location.search);
 
 const BASE = import.meta.env.BASE_URL;
 /** How often the memory watch reads the heaps while the kiosk is open. */
