@@ -166,14 +166,34 @@ test('the attract loop plays, hands control to a touch, comes back, and survives
   await moreRuns(page, from, 2);
   await expect(status(page)).toHaveAttribute('data-mode', 'attract');
 
-  // A visitor's own drawings: two of another size are refused in one line; a good pair runs.
+  // A visitor's own drawings: two of another size (picked) are refused in one line.
   await page
     .getByTestId('kiosk.own.input')
     .setInputFiles([solidPng('a.png', 64, 64, [200, 0, 0]), sampleKeyframes()[1]]);
   await expect(status(page)).toHaveAttribute('data-mode', 'visitor');
   await expect(page.getByTestId('kiosk.line')).toHaveText(/different sizes/);
+  // Pasted (the start), then dropped on the booth (the end): the pair runs at once.
   from = await runs(page);
-  await page.getByTestId('kiosk.own.input').setInputFiles(sampleKeyframes());
+  const [start, end] = sampleKeyframes();
+  await page.evaluate(
+    (bytes) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
+      window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt }));
+    },
+    [...start.buffer],
+  );
+  await expect(page.getByTestId('kiosk.line')).toHaveText(/second drawing/);
+  await page.getByTestId('kiosk').evaluate(
+    (el, bytes) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(bytes)], 'dropped.png', { type: 'image/png' }));
+      el.dispatchEvent(
+        new DragEvent('drop', { dataTransfer: dt, bubbles: true, cancelable: true }),
+      );
+    },
+    [...end.buffer],
+  );
   await moreRuns(page, from);
   await expect(page.getByTestId('kiosk.line')).toBeHidden();
   await expect(page.getByTestId('kiosk.player.label')).toHaveText(/Student/);
