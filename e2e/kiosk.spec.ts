@@ -10,7 +10,7 @@ import { join, resolve } from 'node:path';
 import { chromium, type Page } from '@playwright/test';
 import { CHROMIUM_ARGS, chromiumPath } from '../scripts/lib/chromium';
 import { startStaticServer } from './servers';
-import { expect, ROOT, sampleKeyframes, solidPng, test } from './studio';
+import { expect, pasteImage, ROOT, sampleKeyframes, solidPng, test } from './studio';
 
 const DIST = resolve(ROOT, 'dist');
 const STUDENT_LOOP = '?kiosk&pack=cel&acts=student&dwell=0&frames=1';
@@ -175,14 +175,7 @@ test('the attract loop plays, hands control to a touch, comes back, and survives
   // Pasted (the start), then dropped on the booth (the end): the pair runs at once.
   from = await runs(page);
   const [start, end] = sampleKeyframes();
-  await page.evaluate(
-    (bytes) => {
-      const dt = new DataTransfer();
-      dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
-      window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt }));
-    },
-    [...start.buffer],
-  );
+  await pasteImage(page, { ...start, name: 'pasted.png' });
   await expect(page.getByTestId('kiosk.line')).toHaveText(/second drawing/);
   await page.getByTestId('kiosk').evaluate(
     (el, bytes) => {

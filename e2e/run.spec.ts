@@ -1,4 +1,4 @@
-import { expect, sampleKeyframes, solidPng, test } from './studio';
+import { expect, pasteImage, sampleKeyframes, solidPng, test } from './studio';
 
 test.describe('running the studio end to end', () => {
   test('drop two keyframes, run, see N in-betweens at the keyframes size', async ({
@@ -198,14 +198,7 @@ test.describe('running the studio end to end', () => {
   test('pasting an image fills the first empty slot', async ({ studio, page }) => {
     await studio.open();
     const [start] = sampleKeyframes();
-    await page.evaluate(
-      (bytes) => {
-        const dt = new DataTransfer();
-        dt.items.add(new File([new Uint8Array(bytes)], 'pasted.png', { type: 'image/png' }));
-        window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt }));
-      },
-      [...start.buffer],
-    );
+    await pasteImage(page, { ...start, name: 'pasted.png' });
     await expect(studio.id('keyframes.start.meta')).toContainText('pasted.png · 512×320');
     await expect(studio.id('keyframes.end.meta')).toHaveCount(0);
   });

@@ -48,6 +48,18 @@ export function solidPng(
   return { name, mimeType: 'image/png', buffer: PNG.sync.write(png) };
 }
 
+/** Pastes an image into the page as a person's Ctrl+V would (a paste event on the window). */
+export async function pasteImage(page: Page, file: FilePayload): Promise<void> {
+  await page.evaluate(
+    ({ bytes, name, type }) => {
+      const dt = new DataTransfer();
+      dt.items.add(new File([new Uint8Array(bytes)], name, { type }));
+      window.dispatchEvent(new ClipboardEvent('paste', { clipboardData: dt }));
+    },
+    { bytes: [...file.buffer], name: file.name, type: file.mimeType },
+  );
+}
+
 export class Studio {
   constructor(readonly page: Page) {}
 

@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium, type CDPSession, type Page } from 'playwright-core';
+import { median } from '../src/core/stats';
 import { CHROMIUM_ARGS, chromiumPath } from './lib/chromium';
 import { serveStudio } from './lib/serveStudio';
 
@@ -260,12 +261,6 @@ interface KioskSample {
   jsHeapUsedBytes: number;
   wasmHeapBytes: number | null;
   rendererRssBytes: number;
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
 /** Relative growth of `key` from the first sample at or after `warmRun` to the median of the last three. */

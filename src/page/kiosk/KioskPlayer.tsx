@@ -5,18 +5,10 @@
  * cache until it is trimmed — hundreds of MB over an afternoon of runs.)
  */
 import { useEffect, useRef, useState } from 'react';
+import { playOrder } from '../../core/sequence/sequence';
 import type { KioskPanel } from './kioskSlice';
 
 const FPS = 6;
-
-/** Ping-pong order over n frames: 0 1 … n−1 n−2 … 1. */
-function pingPong(n: number): number[] {
-  if (n <= 1) return [0];
-  return [
-    ...Array.from({ length: n }, (_, i) => i),
-    ...Array.from({ length: n - 2 }, (_, i) => n - 2 - i),
-  ];
-}
 
 async function decode(url: string): Promise<ImageBitmap> {
   const blob = await (await fetch(url)).blob();
@@ -49,7 +41,7 @@ export function KioskPlayer({ panel }: { panel: KioskPanel }) {
     const id = setInterval(() => setTick((t) => t + 1), 1000 / FPS);
     return () => clearInterval(id);
   }, []);
-  const order = pingPong(bitmaps.length);
+  const order = playOrder(bitmaps.length, 'pingpong');
   const index = order[tick % order.length] ?? 0;
   useEffect(() => {
     const c = canvas.current;
