@@ -6,6 +6,7 @@
 import { resolveControls, type ClipControls } from '../core/clip';
 import { referenceVariant, type PackManifest } from '../core/manifest';
 import { MAX_INBETWEENS, type RunSettings } from '../core/pipeline';
+import { maxSteps } from '../core/samplers';
 import { UsageError } from './args';
 
 /** The options a run's settings are read from (those a command does not take stay undefined). */
@@ -81,7 +82,7 @@ export function resolveRunSettings(values: RunSettingValues, manifest: PackManif
     values.steps,
     variantSpec.recommendedSteps ?? manifest.scheduler.defaultSteps,
     1,
-    manifest.scheduler.trainTimesteps,
+    maxSteps(manifest.scheduler),
   );
   const seed = intArg('seed', values.seed, 42, 0, 0xffffffff);
   let loraScale: number | undefined;

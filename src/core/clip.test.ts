@@ -12,6 +12,12 @@ import { format2Manifest } from '../testing/format2Manifest';
 import { readNpyFloat32, readPackConstant, writeNpyFloat32 } from './npy';
 import { modelFrameSize } from './pipeline';
 import { createDdimPlan, ddimStep } from './scheduler';
+import type { DdimSchedulerSpec, PackManifest } from './manifest';
+
+const ddimOf = (m: PackManifest): DdimSchedulerSpec => {
+  if (m.scheduler.type !== 'ddim') throw new Error('expected a DDIM pack');
+  return m.scheduler;
+};
 
 describe('clip frames', () => {
   it('returns the frames nearest the asked positions, each once', () => {
@@ -127,7 +133,7 @@ describe("ToonCrafter's DDIM schedule", () => {
   } as const;
 
   it.each([3, 4] as const)('matches its %i-step timesteps, ᾱ_prev and dynamic rescale', (steps) => {
-    const plan = createDdimPlan(format2Manifest().scheduler, steps);
+    const plan = createDdimPlan(ddimOf(format2Manifest()), steps);
     const g = golden[steps];
     expect(plan.timesteps).toEqual(g.timesteps);
     // In visiting order: ᾱ of the next timestep visited, ᾱ_0 after the last (ToonCrafter's alphas_prev).
@@ -136,7 +142,7 @@ describe("ToonCrafter's DDIM schedule", () => {
     // diffusers' stride rule steps 666 → 333 where ToonCrafter steps 666 → 332.
     if (steps === 3) {
       const stride = createDdimPlan(
-        { ...format2Manifest().scheduler, previousTimestep: 'stride' },
+        { ...ddimOf(format2Manifest()), previousTimestep: 'stride' },
         3,
       );
       expect(stride.alphaPrev[1]).not.toBeCloseTo(g.alphaPrev[1]!, 6);
@@ -144,7 +150,7 @@ describe("ToonCrafter's DDIM schedule", () => {
   });
 
   it('scales x₀ by the dynamic rescale factor in a step', () => {
-    const spec = format2Manifest().scheduler;
+    const spec = ddimOf(format2Manifest());
     const plan = createDdimPlan({ ...spec, eta: 0 }, 3);
     const noRescale = createDdimPlan({ ...spec, eta: 0, dynamicRescale: undefined }, 3);
     const x = Float32Array.of(0.3);

@@ -32,9 +32,9 @@ import {
   stepNoise,
   yieldToEventLoop,
 } from './runChecks';
-import { createDdimPlan, ddimStep, withEta } from './scheduler';
+import { samplerPlanFor, scaled, statScale } from './samplers';
 import { checkTypedPositions } from './sequence/timing';
-import { computeLatentStats } from './stats';
+import { computeLatentStats, scaleLatentStats } from './stats';
 import type { PromptTokenizer } from './text';
 
 /** The loaded graphs and constants of a clip-mode variant. */
@@ -459,7 +459,8 @@ export async function interpolateClip(req: {
     throw new Error(`seed must be an integer from 0 to 4294967295, got ${settings.seed}`);
   }
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
-  const plan = createDdimPlan(withEta(manifest.scheduler, settings.eta), settings.steps);
+  const plan = samplerPlanFor(manifest, settings);
+  const stepper = plan.begin();
   const tStart = now();
   const encoded =
     req.encoded && req.encoded.controlsKey === controlsKey(controls)
@@ -485,13 +486,15 @@ export async function interpolateClip(req: {
     uncondFeeds[tensor] = resolveSource(text, ctx);
   const batched = guided && (spec.maxBatch ?? 1) >= 2;
 
-  const stepCount = plan.timesteps.length;
+  const stepCount = plan.steps;
   const stepStats: StepRecord[] = [];
   const denoiserCallMs: number[] = [];
-  let sample: Float32Array = frameNoise(settings.seed, 0, len);
+  let sample: Float32Array = scaled(frameNoise(settings.seed, 0, len), plan.initScale);
   const record = (s: number) => {
-    const frames = picked.map((p) => computeLatentStats(clipFrame(sample, dims, p.index)));
-    stepStats.push({ step: s, timestep: s === 0 ? null : plan.timesteps[s - 1]!, frames });
+    const frames = picked.map((p) =>
+      scaleLatentStats(computeLatentStats(clipFrame(sample, dims, p.index)), statScale(plan, s)),
+    );
+    stepStats.push({ step: s, timestep: s === 0 ? null : plan.modelTimesteps[s - 1]!, frames });
     frames.forEach((st, i) => {
       if (st.nonFinite > 0)
         throw new ModelOutputError(
@@ -535,8 +538,8 @@ export async function interpolateClip(req: {
       batch: 0,
       totalBatches: 1,
     });
-    const t = plan.timesteps[s]!;
-    const x: FloatTensor = { data: sample, dims };
+    const t = plan.modelTimesteps[s]!;
+    const x: FloatTensor = { data: scaled(sample, plan.inputScales[s]!), dims };
     let output: Float32Array;
     if (!guided) {
       output = await run(feedsFor(x, t, condFeeds, 1), 1, s);
@@ -556,8 +559,8 @@ export async function interpolateClip(req: {
       const u = await run(feedsFor(x, t, uncondFeeds, 1), 1, s);
       output = applyGuidance(c, u, controls.guidanceScale!, controls.guidanceRescale);
     }
-    const noise = plan.eta > 0 ? stepNoise(settings.seed, 0, s, len) : undefined;
-    sample = ddimStep(plan, s, output, sample, noise).prevSample;
+    const noise = plan.usesNoise(s) ? stepNoise(settings.seed, 0, s, len) : undefined;
+    sample = stepper.step(s, output, sample, noise);
     record(s + 1);
   }
   hooks.onProgress?.({
@@ -597,7 +600,7 @@ export async function interpolateClip(req: {
     encoded,
     modelFrames,
     stepStats,
-    timesteps: plan.timesteps,
+    timesteps: plan.modelTimesteps,
     loraScale: req.loraScale,
     controls,
     clipLatent: { data: sample, dims },

@@ -179,7 +179,7 @@ const latentRules = z.strictObject({
   scaleFactor: z.number().finite().positive(),
 });
 
-const schedulerSpec = z
+const ddimSchedulerSpec = z
   .strictObject({
     type: z.literal('ddim'),
     trainTimesteps: z.number().int().min(2).max(10000),
@@ -220,6 +220,118 @@ const schedulerSpec = z
     message: 'defaultSteps cannot exceed trainTimesteps',
     path: ['defaultSteps'],
   });
+
+const betaSchedule = z.enum(['linear', 'scaled_linear']);
+
+/**
+ * Format 2. The EDM family (Karras et al. 2022) on Karras σ: SVD, Framer, or a Stable Diffusion
+ * export sampled with "Karras" samplers. σ runs from σ_max to σ_min (given, or the training β
+ * schedule's), then 0; the denoiser is preconditioned as `prediction` says.
+ */
+const edmSchedulerSpec = z
+  .strictObject({
+    type: z.literal('edm'),
+    /** The pack's sampler; a run may pick another of the family. */
+    sampler: z.enum(['euler', 'euler_ancestral', 'dpmpp_2m']),
+    /** epsilon / v_prediction (SVD: σ_data 1), or edm (Karras' F-prediction with sigmaData). */
+    prediction: z.enum(['epsilon', 'v_prediction', 'edm']),
+    sigmaData: z.number().finite().positive().default(0.5),
+    sigmaMin: z.number().finite().positive().optional(),
+    sigmaMax: z.number().finite().positive().optional(),
+    /** Or σ from a training β schedule (σ_t = √((1−ᾱ_t)/ᾱ_t)), needed for timestepInput "discrete". */
+    trainTimesteps: z.number().int().min(2).max(10000).optional(),
+    betaSchedule: betaSchedule.optional(),
+    betaStart: z.number().positive().lt(1).optional(),
+    betaEnd: z.number().positive().lt(1).optional(),
+    rho: z.number().finite().positive().max(100).default(7),
+    /** What the timestep input gets: ¼·ln σ (EDM's c_noise, SVD), σ, or the training timestep. */
+    timestepInput: z.enum(['log_sigma', 'sigma', 'discrete']),
+    /** Initial noise σ₀·z (k-diffusion), or √(σ₀²+1)·z (SVD's pipelines). */
+    initNoise: z.enum(['sigma', 'sigma_vp']).default('sigma'),
+    defaultSteps: z.number().int().min(1).max(1000),
+    /** Euler-ancestral's η (1: the full ancestral step). */
+    eta: z.number().min(0).max(1).default(1),
+  })
+  .superRefine((s, ctx) => {
+    const beta = [s.trainTimesteps, s.betaSchedule, s.betaStart, s.betaEnd];
+    const hasBeta = beta.some((v) => v !== undefined);
+    const hasRange = s.sigmaMin !== undefined || s.sigmaMax !== undefined;
+    const add = (path: string, message: string) =>
+      ctx.addIssue({ code: 'custom', path: [path], message });
+    if (hasBeta && hasRange)
+      add('sigmaMin', 'give sigmaMin/sigmaMax or a training β schedule, not both');
+    else if (hasBeta && beta.some((v) => v === undefined))
+      add(
+        'trainTimesteps',
+        'a training β schedule needs trainTimesteps, betaSchedule, betaStart and betaEnd',
+      );
+    else if (!hasBeta && (s.sigmaMin === undefined || s.sigmaMax === undefined))
+      add('sigmaMin', 'needs sigmaMin and sigmaMax, or a training β schedule');
+    else if (hasRange && !(s.sigmaMin! < s.sigmaMax!))
+      add('sigmaMin', 'must be smaller than sigmaMax');
+    if (
+      hasBeta &&
+      s.betaStart !== undefined &&
+      s.betaEnd !== undefined &&
+      !(s.betaStart < s.betaEnd)
+    )
+      add('betaStart', 'must be smaller than betaEnd');
+    if (s.timestepInput === 'discrete' && !hasBeta)
+      add(
+        'timestepInput',
+        '"discrete" needs the training β schedule (trainTimesteps, betaSchedule, …)',
+      );
+  });
+
+/**
+ * Format 2. LCM (Luo et al. 2023): consistency-distilled students, 1–8 steps on the
+ * distillation's skipped timestep grid.
+ */
+const lcmSchedulerSpec = z
+  .strictObject({
+    type: z.literal('lcm'),
+    trainTimesteps: z.number().int().min(2).max(10000),
+    betaSchedule,
+    betaStart: z.number().positive().lt(1),
+    betaEnd: z.number().positive().lt(1),
+    predictionType: z.enum(['epsilon', 'v_prediction']),
+    /** The teacher's step grid the student was distilled on (diffusers' original_inference_steps). */
+    originalSteps: z.number().int().min(1).max(1000).default(50),
+    /** diffusers' timestep_scaling for the boundary conditions. */
+    timestepScaling: z.number().finite().positive().default(10),
+    defaultSteps: z.number().int().min(1).max(1000),
+  })
+  .refine((s) => s.betaStart < s.betaEnd, {
+    message: 'betaStart must be smaller than betaEnd',
+    path: ['betaStart'],
+  })
+  .refine((s) => s.originalSteps <= s.trainTimesteps, {
+    message: 'originalSteps cannot exceed trainTimesteps',
+    path: ['originalSteps'],
+  })
+  .refine((s) => s.defaultSteps <= s.originalSteps, {
+    message: 'defaultSteps cannot exceed originalSteps',
+    path: ['defaultSteps'],
+  });
+
+/**
+ * Format 2. Flow matching (rectified flow: Wan 2.1, LTX-Video, SD3): the model predicts the
+ * velocity noise − data at time σ ∈ (0, 1], fed as σ·trainTimesteps; σ is shifted by `shift`.
+ */
+const flowSchedulerSpec = z.strictObject({
+  type: z.literal('flow'),
+  trainTimesteps: z.number().int().min(1).max(10000).default(1000),
+  /** Wan's sample_shift (SD3's shift; LTX's e^μ): σ' = shift·σ/(1 + (shift−1)·σ). */
+  shift: z.number().finite().min(0.01).max(100),
+  defaultSteps: z.number().int().min(1).max(1000),
+});
+
+export const schedulerSchema = z.discriminatedUnion('type', [
+  ddimSchedulerSpec,
+  edmSchedulerSpec,
+  lcmSchedulerSpec,
+  flowSchedulerSpec,
+]);
 
 const framesSpec = z.discriminatedUnion('mode', [
   /** One denoising run per in-between, with τ given to the denoiser. */
@@ -371,7 +483,7 @@ const manifestBase = z.strictObject({
   license: z.string().max(200).optional(),
   image: imageRules,
   latent: latentRules,
-  scheduler: schedulerSpec,
+  scheduler: schedulerSchema,
   frames: framesSpec,
   /** Format 2 (see the specs above). */
   guidance: guidanceSpec.optional(),
@@ -567,9 +679,10 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
       }
     }
     if (m.graphs.decoder.feeds) report(['graphs', 'decoder', 'feeds'], 'needs formatVersion 2');
-    if (m.scheduler.dynamicRescale)
+    if (m.scheduler.type !== 'ddim') report(['scheduler', 'type'], 'needs formatVersion 2');
+    else if (m.scheduler.dynamicRescale)
       report(['scheduler', 'dynamicRescale'], 'needs formatVersion 2');
-    if (m.scheduler.previousTimestep !== undefined)
+    else if (m.scheduler.previousTimestep !== undefined)
       report(['scheduler', 'previousTimestep'], 'needs formatVersion 2');
     return;
   }
@@ -795,6 +908,7 @@ export type VariantSpec = PackManifest['variants'][number];
 export type GraphSpec = z.infer<typeof graphSpec>;
 export type DenoiserSpec = z.infer<typeof denoiserSpec>;
 export type SchedulerSpec = PackManifest['scheduler'];
+export type DdimSchedulerSpec = Extract<SchedulerSpec, { type: 'ddim' }>;
 
 /** The result of validating a manifest: the typed manifest, or one message per problem. */
 export type ManifestResult = { ok: true; manifest: PackManifest } | { ok: false; errors: string[] };

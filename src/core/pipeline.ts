@@ -30,10 +30,10 @@ import {
   stepNoise,
   yieldToEventLoop,
 } from './runChecks';
-import { createDdimPlan, ddimStep, withEta, type DdimPlan } from './scheduler';
+import { samplerPlanFor, scaled, statScale, type SamplerName, type SamplerPlan } from './samplers';
 import type { PromptTokenizer } from './text';
 import { checkTypedPositions } from './sequence/timing';
-import { computeLatentStats, type LatentStats } from './stats';
+import { computeLatentStats, scaleLatentStats, type LatentStats } from './stats';
 
 export { ModelOutputError, RunCancelledError, yieldToEventLoop } from './runChecks';
 
@@ -89,8 +89,10 @@ export interface RunSettings {
   promptId?: string;
   /** Format 2: a typed prompt (packs with `text`); it takes the place of `promptId`. */
   promptText?: string;
-  /** DDIM η for this run, 0…1 (default: the manifest's `scheduler.eta`). */
+  /** η for this run, 0…1: DDIM's, or Euler-ancestral's (default: the manifest's `scheduler.eta`). */
   eta?: number;
+  /** Another sampler of the pack's family (EDM packs: euler, euler_ancestral, dpmpp_2m). */
+  sampler?: SamplerName;
   /**
    * Clip packs: the clip frames to return, by index (0-based, 1 … T−2), instead of those nearest
    * the `count` positions (an evaluation protocol that names its frame).
@@ -413,6 +415,10 @@ export function denoiserFeeds(
   return feeds;
 }
 
+function scaleInPlace(data: Float32Array, k: number): void {
+  if (k !== 1) for (let i = 0; i < data.length; i++) data[i] = data[i]! * k;
+}
+
 /** `count` copies of a [1, C, H, W] latent as one [count, C, H, W] tensor. */
 function repeatLatent(latent: FloatTensor, count: number): FloatTensor {
   const len = latent.data.length;
@@ -425,7 +431,7 @@ function repeatLatent(latent: FloatTensor, count: number): FloatTensor {
 export interface DenoiseResult {
   latents: FloatTensor[];
   stepStats: StepRecord[];
-  plan: DdimPlan;
+  plan: SamplerPlan;
   denoiserCallMs: number[];
   loraScale: number | null;
 }
@@ -455,13 +461,13 @@ export async function denoiseFrames(request: {
   const spec = manifest.graphs.denoisers[variant.denoiser];
   if (!spec) throw new Error(`variant "${variant.id}" names a missing denoiser`);
   const positions = inbetweenPositions(settings.count, settings.positions);
-  const plan = createDdimPlan(withEta(manifest.scheduler, settings.eta), settings.steps);
-  const stepCount = plan.timesteps.length;
+  const plan = samplerPlanFor(manifest, settings);
+  const stepCount = plan.steps;
   const result: DenoiseResult = {
     latents: [],
     stepStats: Array.from({ length: stepCount + 1 }, (_, s) => ({
       step: s,
-      timestep: s === 0 ? null : plan.timesteps[s - 1]!,
+      timestep: s === 0 ? null : plan.modelTimesteps[s - 1]!,
       frames: [],
     })),
     plan,
@@ -490,7 +496,8 @@ async function denoiseBatch(
   batch: { index: number; total: number; first: number; positions: number[] },
 ): Promise<void> {
   const { plan } = result;
-  const stepCount = plan.timesteps.length;
+  const stepCount = plan.steps;
+  const stepper = plan.begin();
   const [, c, h, w] = startLatent.dims as [number, number, number, number];
   const frameLen = c * h * w;
   const B = batch.positions.length;
@@ -499,11 +506,15 @@ async function denoiseBatch(
   for (let i = 0; i < B; i++) {
     sample.set(frameNoise(settings.seed, batch.first + i, frameLen), i * frameLen);
   }
+  scaleInPlace(sample, plan.initScale);
   const startLatents = repeatLatent(startLatent, B);
   const endLatents = repeatLatent(endLatent, B);
   const recordStats = (s: number): void => {
     for (let i = 0; i < B; i++) {
-      const st = computeLatentStats(sample, i * frameLen, frameLen);
+      const st = scaleLatentStats(
+        computeLatentStats(sample, i * frameLen, frameLen),
+        statScale(plan, s),
+      );
       result.stepStats[s]!.frames[batch.first + i] = st;
       if (st.nonFinite > 0) {
         throw new ModelOutputError(
@@ -531,8 +542,8 @@ async function denoiseBatch(
     if (hooks.isCancelled?.()) throw new RunCancelledError();
     progress(s);
     const feeds = denoiserFeeds(spec, {
-      sample: { data: sample, dims },
-      timestep: plan.timesteps[s]!,
+      sample: { data: scaled(sample, plan.inputScales[s]!), dims },
+      timestep: plan.modelTimesteps[s]!,
       startLatents,
       endLatents,
       positions: batch.positions,
@@ -544,12 +555,12 @@ async function denoiseBatch(
     const pred = pick(out, spec.outputs.prediction, 'the denoiser');
     checkOutput(pred, dims, 'denoiser', { at: s + 1, of: stepCount });
     let noise: Float32Array | undefined;
-    if (plan.eta > 0) {
+    if (plan.usesNoise(s)) {
       noise = new Float32Array(B * frameLen);
       for (let i = 0; i < B; i++)
         noise.set(stepNoise(settings.seed, batch.first + i, s, frameLen), i * frameLen);
     }
-    sample = ddimStep(plan, s, pred.data, sample, noise).prevSample;
+    sample = stepper.step(s, pred.data, sample, noise);
     recordStats(s + 1);
   }
   progress(stepCount);
@@ -671,7 +682,7 @@ export async function interpolate({
     encoded: { start: startLatent, end: endLatent, ...(motion ? { motion } : {}) },
     modelFrames,
     stepStats: den.stepStats,
-    timesteps: den.plan.timesteps,
+    timesteps: den.plan.modelTimesteps,
     loraScale: den.loraScale,
     timings: {
       encodeMs: tEncoded - tStart,

@@ -5,7 +5,7 @@
  * ever in doubt; do not regenerate them from this implementation.
  */
 import { describe, expect, it } from 'vitest';
-import type { SchedulerSpec } from './manifest';
+import type { DdimSchedulerSpec as SchedulerSpec } from './manifest';
 import {
   INIT_NOISE_SIGMA,
   computeAlphasCumprod,

@@ -7,7 +7,7 @@
  * All arithmetic is float64; latents are stored as float32. Independent reference numbers for
  * the tests come from scripts/reference/ddim_reference.py (plain numpy, no diffusers).
  */
-import type { SchedulerSpec } from './manifest';
+import type { DdimSchedulerSpec as SchedulerSpec } from './manifest';
 
 /** Everything `ddimStep` needs for one run: the schedule and the timesteps to visit. */
 export interface DdimPlan {

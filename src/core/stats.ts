@@ -56,6 +56,21 @@ export function computeLatentStats(data: Float32Array, offset = 0, length?: numb
   return { mean, std: Math.sqrt(m2 / n), min, max, nonFinite };
 }
 
+/**
+ * The statistics of the same values multiplied by k > 0 (the sampler's c_in: EDM latents are
+ * recorded at the scale the model sees them).
+ */
+export function scaleLatentStats(s: LatentStats, k: number): LatentStats {
+  if (k === 1) return s;
+  return {
+    mean: s.mean * k,
+    std: s.std * k,
+    min: s.min * k,
+    max: s.max * k,
+    nonFinite: s.nonFinite,
+  };
+}
+
 /** True when every value is exactly 0 (−0 included; NaN is not 0). True for an empty array. */
 export function isAllZero(data: Float32Array): boolean {
   for (let i = 0; i < data.length; i++) {

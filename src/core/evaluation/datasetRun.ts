@@ -9,6 +9,7 @@
  * protocol, writing one JSON line per (item, configuration).
  */
 import { referenceVariant, type PackManifest } from '../manifest';
+import { maxSteps } from '../samplers';
 import { variantSteps } from './plan';
 
 /** How frames are prepared and scored: docs/metrics.md "Evaluation protocols" defines each. */
@@ -114,9 +115,9 @@ export function planDatasetRun(manifest: PackManifest, opts: PlanOptions = {}): 
     const guidance: (number | null)[] = g ? (opts.guidance ?? [g.default]) : [null];
     const steps = opts.steps ?? [variantSteps(manifest, v)];
     for (const n of steps) {
-      if (!Number.isInteger(n) || n < 1 || n > manifest.scheduler.trainTimesteps)
+      if (!Number.isInteger(n) || n < 1 || n > maxSteps(manifest.scheduler))
         throw new Error(
-          `steps ${n} must be a whole number from 1 to ${manifest.scheduler.trainTimesteps}`,
+          `steps ${n} must be a whole number from 1 to ${maxSteps(manifest.scheduler)}`,
         );
     }
     for (const loraScale of scales)

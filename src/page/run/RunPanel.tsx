@@ -5,6 +5,7 @@
 import { describePick, pickClipFrames } from '../../core/clip';
 import { DEFAULT_MAX_PROMPT_CHARS, type PackManifest } from '../../core/manifest';
 import { MAX_INBETWEENS } from '../../core/pipeline';
+import { maxSteps as schedulerMaxSteps } from '../../core/samplers';
 import { patch, selectCanRun, selectIsBusy, selectVariant, useStudio } from '../state/store';
 import type { RunView } from './runSlice';
 import { cancelCurrentRun, forceStop, requestLiveRerun, startRun } from './runActions';
@@ -148,7 +149,7 @@ export function RunPanel() {
   const maxCount =
     manifest?.frames.mode === 'clip' ? manifest.frames.clipLength - 2 : MAX_INBETWEENS;
   const live = Boolean(lora || manifest?.guidance);
-  const maxSteps = manifest?.scheduler.trainTimesteps ?? 1000;
+  const maxSteps = manifest ? schedulerMaxSteps(manifest.scheduler) : 1000;
   const fraction = run.totalSteps ? run.step / run.totalSteps : 0;
 
   return (

@@ -1,0 +1,471 @@
+/**
+ * Every sampler family the studio runs, behind one interface: DDIM (scheduler.ts, diffusers'
+ * DDIMScheduler), the EDM family on Karras sigmas (Euler, Euler-ancestral, DPM-Solver++(2M); SVD,
+ * Framer, Stable Diffusion with "Karras" samplers), LCM (consistency-distilled students) and
+ * flow matching (rectified-flow Euler with Wan's and SD3's timestep shift).
+ *
+ * A run builds a `SamplerPlan` once (what to feed the model at each step) and takes one
+ * `SamplerStepper` per batch of frames (DPM-Solver++(2M) remembers the previous step's x₀).
+ * Arithmetic is float64 per element; latents are stored as float32. The formulas are cited at each
+ * family; independent reference numbers come from scripts/reference/samplers_reference.py
+ * (numpy, no shared code) and the parity test holds every family to them.
+ */
+import type { PackManifest, SchedulerSpec } from './manifest';
+import type { RunSettings } from './pipeline';
+import { createDdimPlan, ddimStep, withEta } from './scheduler';
+
+export type SamplerName = 'ddim' | 'euler' | 'euler_ancestral' | 'dpmpp_2m' | 'lcm' | 'flow_euler';
+
+/** The samplers a scheduler family can run (the first is the family's default when unnamed). */
+export const SAMPLERS_BY_FAMILY: Record<SchedulerSpec['type'], readonly SamplerName[]> = {
+  ddim: ['ddim'],
+  edm: ['euler', 'euler_ancestral', 'dpmpp_2m'],
+  lcm: ['lcm'],
+  flow: ['flow_euler'],
+};
+
+/** Names people read (plots, the run panel, reports). */
+export const SAMPLER_LABELS: Record<SamplerName, string> = {
+  ddim: 'DDIM',
+  euler: 'Euler (Karras σ)',
+  euler_ancestral: 'Euler ancestral (Karras σ)',
+  dpmpp_2m: 'DPM-Solver++(2M) Karras',
+  lcm: 'LCM',
+  flow_euler: 'Flow matching (Euler)',
+};
+
+/** One sampler run of `steps` steps: what the model is fed and how the sample starts. */
+export interface SamplerPlan {
+  sampler: SamplerName;
+  steps: number;
+  /** Value fed to the denoiser's timestep input at each step (training timestep, c_noise, σ·T). */
+  modelTimesteps: number[];
+  /** c_in of each step: the factor on the sample given to the model (1 for DDIM, LCM, flow). */
+  inputScales: number[];
+  /**
+   * The noise level σ at the start of each step and after the last (steps + 1 values): Karras σ
+   * for EDM, the flow time for flow matching, √((1−ᾱ)/ᾱ) for DDIM and LCM. For plots and docs.
+   */
+  sigmas: number[];
+  /** The initial sample is `initScale` × unit Gaussian noise. */
+  initScale: number;
+  /** Whether step `s` takes fresh Gaussian noise (ancestral samplers, LCM, DDIM with η > 0). */
+  usesNoise: (s: number) => boolean;
+  /** Per-batch state for the updates. */
+  begin(): SamplerStepper;
+}
+
+export interface SamplerStepper {
+  /** One update: the model's output for `sample` at step `s` → the next sample (a new array). */
+  step(
+    s: number,
+    modelOutput: Float32Array,
+    sample: Float32Array,
+    noise?: Float32Array,
+  ): Float32Array<ArrayBuffer>;
+}
+
+/** Overrides a run may make: another sampler of the family, η (DDIM, Euler-ancestral). */
+export interface SamplerOptions {
+  sampler?: SamplerName;
+  eta?: number;
+}
+
+/** The most steps a run of this scheduler may take. */
+export function maxSteps(spec: SchedulerSpec): number {
+  switch (spec.type) {
+    case 'ddim':
+      return spec.trainTimesteps;
+    case 'lcm':
+      return spec.originalSteps;
+    case 'edm':
+    case 'flow':
+      return 1000;
+  }
+}
+
+/** The sampler a run uses: the asked one (checked against the family) or the pack's. */
+export function resolveSampler(spec: SchedulerSpec, asked?: SamplerName): SamplerName {
+  const allowed = SAMPLERS_BY_FAMILY[spec.type];
+  const fallback = spec.type === 'edm' ? spec.sampler : allowed[0]!;
+  if (asked === undefined) return fallback;
+  if (!allowed.includes(asked)) {
+    throw new Error(
+      `sampler "${asked}" does not fit this pack's ${spec.type} schedule; it takes ${allowed.map((s) => `"${s}"`).join(', ')}`,
+    );
+  }
+  return asked;
+}
+
+function checkSteps(spec: SchedulerSpec, steps: number): void {
+  const most = maxSteps(spec);
+  if (!Number.isInteger(steps) || steps < 1 || steps > most) {
+    throw new Error(`steps must be an integer from 1 to ${most}, got ${steps}`);
+  }
+}
+
+function checkLengths(
+  n: number,
+  out: Float32Array,
+  noise: Float32Array | undefined,
+  need: boolean,
+) {
+  if (out.length !== n)
+    throw new Error(`model output has ${out.length} values but the sample has ${n}`);
+  if (need && !noise) throw new Error('this step needs noise');
+  if (need && noise!.length !== n)
+    throw new Error(`noise has ${noise!.length} values but the sample has ${n}`);
+}
+
+/** β schedule → ᾱ (linear or scaled-linear, as in DDPM and Stable Diffusion). */
+function alphasCumprodFor(spec: {
+  trainTimesteps: number;
+  betaSchedule: 'linear' | 'scaled_linear';
+  betaStart: number;
+  betaEnd: number;
+}): Float64Array {
+  const T = spec.trainTimesteps;
+  const out = new Float64Array(T);
+  let acc = 1;
+  for (let t = 0; t < T; t++) {
+    const f = T > 1 ? t / (T - 1) : 0;
+    const beta =
+      spec.betaSchedule === 'linear'
+        ? spec.betaStart + f * (spec.betaEnd - spec.betaStart)
+        : (Math.sqrt(spec.betaStart) + f * (Math.sqrt(spec.betaEnd) - Math.sqrt(spec.betaStart))) **
+          2;
+    acc *= 1 - beta;
+    out[t] = acc;
+  }
+  return out;
+}
+
+/** Builds the plan for a `steps`-step run of a pack's scheduler. Throws a clear Error on bad input. */
+export function createSamplerPlan(
+  spec: SchedulerSpec,
+  steps: number,
+  opts: SamplerOptions = {},
+): SamplerPlan {
+  checkSteps(spec, steps);
+  const sampler = resolveSampler(spec, opts.sampler);
+  switch (spec.type) {
+    case 'ddim':
+      return ddimSamplerPlan(spec, steps, opts.eta);
+    case 'edm':
+      return edmPlan(spec, steps, sampler, opts.eta);
+    case 'lcm':
+      return lcmPlan(spec, steps);
+    case 'flow':
+      return flowPlan(spec, steps);
+  }
+}
+
+type DdimSpec = Extract<SchedulerSpec, { type: 'ddim' }>;
+type EdmSpec = Extract<SchedulerSpec, { type: 'edm' }>;
+type LcmSpec = Extract<SchedulerSpec, { type: 'lcm' }>;
+type FlowSpec = Extract<SchedulerSpec, { type: 'flow' }>;
+
+/** DDIM through scheduler.ts (diffusers' DDIMScheduler, ToonCrafter's variants). */
+function ddimSamplerPlan(spec: DdimSpec, steps: number, eta: number | undefined): SamplerPlan {
+  const plan = createDdimPlan(withEta(spec, eta), steps);
+  const sigmaOf = (a: number) => Math.sqrt((1 - a) / a);
+  return {
+    sampler: 'ddim',
+    steps,
+    modelTimesteps: plan.timesteps,
+    inputScales: plan.timesteps.map(() => 1),
+    sigmas: [
+      ...plan.timesteps.map((t) => sigmaOf(plan.alphasCumprod[t]!)),
+      sigmaOf(plan.alphaPrev[steps - 1]!),
+    ],
+    initScale: 1,
+    usesNoise: () => plan.eta > 0,
+    begin: () => ({
+      step: (s, out, sample, noise) => ddimStep(plan, s, out, sample, noise).prevSample,
+    }),
+  };
+}
+
+/**
+ * Karras et al. 2022 ("Elucidating the Design Space…", eq. 5): σ_i = (σ_max^{1/ρ} + i/(N−1)·
+ * (σ_min^{1/ρ} − σ_max^{1/ρ}))^ρ, then σ_N = 0. The range is the pack's σ_min/σ_max, or the training
+ * schedule's σ(t) = √((1−ᾱ_t)/ᾱ_t) at t = 0 and T−1.
+ */
+export function karrasSigmas(spec: EdmSpec, steps: number): number[] {
+  const train = trainingSigmas(spec);
+  const sMin = train ? train[0]! : spec.sigmaMin!;
+  const sMax = train ? train[train.length - 1]! : spec.sigmaMax!;
+  const inv = 1 / spec.rho;
+  const a = sMax ** inv;
+  const b = sMin ** inv;
+  const out: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const f = steps > 1 ? i / (steps - 1) : 0;
+    out.push((a + f * (b - a)) ** spec.rho);
+  }
+  out.push(0);
+  return out;
+}
+
+/** σ(t) of the training schedule, t = 0…T−1, when the pack gives one (else null). */
+function trainingSigmas(spec: EdmSpec): Float64Array | null {
+  if (spec.trainTimesteps === undefined) return null;
+  const abar = alphasCumprodFor({
+    trainTimesteps: spec.trainTimesteps,
+    betaSchedule: spec.betaSchedule!,
+    betaStart: spec.betaStart!,
+    betaEnd: spec.betaEnd!,
+  });
+  return abar.map((a) => Math.sqrt((1 - a) / a));
+}
+
+/**
+ * The fractional training timestep whose σ is `sigma`, interpolating ln σ(t) linearly between
+ * integer timesteps (diffusers' `_sigma_to_t`), clamped to 0…T−1.
+ */
+export function sigmaToTimestep(trainSigmas: Float64Array, sigma: number): number {
+  const T = trainSigmas.length;
+  const ls = Math.log(Math.max(sigma, 1e-10));
+  const logAt = (t: number) => Math.log(trainSigmas[t]!);
+  if (ls <= logAt(0)) return 0;
+  if (ls >= logAt(T - 1)) return T - 1;
+  let lo = 0;
+  let hi = T - 1;
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1;
+    if (logAt(mid) <= ls) lo = mid;
+    else hi = mid;
+  }
+  const w = (ls - logAt(lo)) / (logAt(hi) - logAt(lo));
+  return lo + w;
+}
+
+/**
+ * Preconditioning (Karras et al. 2022, Table 1; SVD's v-scaling as in Stability's
+ * `VScalingWithEDMcNoise`): the denoised estimate D = c_skip·x + c_out·F(c_in·x, c_noise).
+ */
+export function edmScalings(
+  prediction: EdmSpec['prediction'],
+  sigma: number,
+  sigmaData: number,
+): { cSkip: number; cOut: number; cIn: number } {
+  const s2 = sigma * sigma;
+  if (prediction === 'epsilon') return { cSkip: 1, cOut: -sigma, cIn: 1 / Math.sqrt(s2 + 1) };
+  if (prediction === 'v_prediction')
+    return { cSkip: 1 / (s2 + 1), cOut: -sigma / Math.sqrt(s2 + 1), cIn: 1 / Math.sqrt(s2 + 1) };
+  const d2 = sigmaData * sigmaData;
+  return {
+    cSkip: d2 / (s2 + d2),
+    cOut: (sigma * sigmaData) / Math.sqrt(s2 + d2),
+    cIn: 1 / Math.sqrt(s2 + d2),
+  };
+}
+
+/**
+ * The EDM family on Karras σ: Euler (Karras Algorithm 2, no churn), Euler-ancestral (k-diffusion's
+ * `sample_euler_ancestral` with η) and DPM-Solver++(2M) (Lu et al. 2022, Algorithm 2, in λ = −ln σ
+ * as k-diffusion's `sample_dpmpp_2m`; first order on the first step and into σ = 0).
+ */
+function edmPlan(
+  spec: EdmSpec,
+  steps: number,
+  sampler: SamplerName,
+  etaOverride: number | undefined,
+): SamplerPlan {
+  const eta = etaOverride ?? spec.eta;
+  if (!(eta >= 0 && eta <= 1)) throw new Error(`η must be from 0 to 1, got ${eta}`);
+  const sigmas = karrasSigmas(spec, steps);
+  const train = trainingSigmas(spec);
+  const modelTimesteps = sigmas.slice(0, steps).map((s) => {
+    if (spec.timestepInput === 'log_sigma') return 0.25 * Math.log(s);
+    if (spec.timestepInput === 'sigma') return s;
+    return sigmaToTimestep(train!, s);
+  });
+  const scalings = sigmas
+    .slice(0, steps)
+    .map((s) => edmScalings(spec.prediction, s, spec.sigmaData));
+  const s0 = sigmas[0]!;
+  const ancestral = sampler === 'euler_ancestral' && eta > 0;
+  return {
+    sampler,
+    steps,
+    modelTimesteps,
+    inputScales: scalings.map((c) => c.cIn),
+    sigmas,
+    initScale: spec.initNoise === 'sigma_vp' ? Math.sqrt(s0 * s0 + 1) : s0,
+    usesNoise: (s) => ancestral && sigmas[s + 1]! > 0,
+    begin: () => {
+      let prevDenoised: Float64Array | null = null;
+      return {
+        step: (s, out, sample, noise) => {
+          const n = sample.length;
+          const sigma = sigmas[s]!;
+          const next = sigmas[s + 1]!;
+          const useNoise = ancestral && next > 0;
+          checkLengths(n, out, noise, useNoise);
+          const { cSkip, cOut } = scalings[s]!;
+          const result = new Float32Array(n);
+          if (sampler === 'dpmpp_2m') {
+            const denoised = new Float64Array(n);
+            for (let i = 0; i < n; i++) denoised[i] = cSkip * sample[i]! + cOut * out[i]!;
+            const ratio = next / sigma;
+            if (prevDenoised === null || next === 0) {
+              // −expm1(−h) with h = ln σ − ln σ_next; 1 exactly when σ_next = 0.
+              const k = next === 0 ? 1 : -Math.expm1(-(Math.log(sigma) - Math.log(next)));
+              for (let i = 0; i < n; i++) result[i] = ratio * sample[i]! + k * denoised[i]!;
+            } else {
+              const h = Math.log(sigma) - Math.log(next);
+              const hLast = Math.log(sigmas[s - 1]!) - Math.log(sigma);
+              const r = hLast / h;
+              const k = -Math.expm1(-h);
+              const a = 1 + 1 / (2 * r);
+              const b = 1 / (2 * r);
+              for (let i = 0; i < n; i++)
+                result[i] = ratio * sample[i]! + k * (a * denoised[i]! - b * prevDenoised[i]!);
+            }
+            prevDenoised = denoised;
+            return result;
+          }
+          let down = next;
+          let up = 0;
+          if (useNoise) {
+            up = Math.min(
+              next,
+              eta * Math.sqrt((next * next * (sigma * sigma - next * next)) / (sigma * sigma)),
+            );
+            down = Math.sqrt(next * next - up * up);
+          }
+          const dt = down - sigma;
+          for (let i = 0; i < n; i++) {
+            const x = sample[i]!;
+            const d = (x - (cSkip * x + cOut * out[i]!)) / sigma;
+            result[i] = x + dt * d + (useNoise ? up * noise![i]! : 0);
+          }
+          return result;
+        },
+      };
+    },
+  };
+}
+
+/**
+ * LCM (Luo et al. 2023, "Latent Consistency Models", as diffusers' LCMScheduler): timesteps
+ * skipped through the distillation's `originalSteps` grid; each step maps the model's x₀ through
+ * the consistency boundary scalings c_skip = σ_d²/((t·s)² + σ_d²), c_out = t·s/√((t·s)² + σ_d²)
+ * (σ_d = 0.5, s = timestepScaling) and re-noises to the next timestep with fresh noise (the last
+ * step returns the denoised sample).
+ */
+function lcmPlan(spec: LcmSpec, steps: number): SamplerPlan {
+  const T = spec.trainTimesteps;
+  const abar = alphasCumprodFor(spec);
+  const k = Math.floor(T / spec.originalSteps);
+  if (k < 1) throw new Error(`LCM originalSteps ${spec.originalSteps} exceeds trainTimesteps ${T}`);
+  const origin: number[] = [];
+  for (let j = spec.originalSteps; j >= 1; j--) origin.push(j * k - 1);
+  const timesteps: number[] = [];
+  // numpy.linspace(0, originalSteps, steps, endpoint=False), floored: i·(originalSteps/steps).
+  const stride = spec.originalSteps / steps;
+  for (let i = 0; i < steps; i++) timesteps.push(origin[Math.floor(i * stride)]!);
+  const sigmaOf = (a: number) => Math.sqrt((1 - a) / a);
+  const isV = spec.predictionType === 'v_prediction';
+  return {
+    sampler: 'lcm',
+    steps,
+    modelTimesteps: timesteps,
+    inputScales: timesteps.map(() => 1),
+    sigmas: [...timesteps.map((t) => sigmaOf(abar[t]!)), 0],
+    initScale: 1,
+    usesNoise: (s) => s < steps - 1,
+    begin: () => ({
+      step: (s, out, sample, noise) => {
+        const n = sample.length;
+        const last = s === steps - 1;
+        checkLengths(n, out, noise, !last);
+        const t = timesteps[s]!;
+        const a = abar[t]!;
+        const sa = Math.sqrt(a);
+        const sb = Math.sqrt(1 - a);
+        const u = t * spec.timestepScaling;
+        const d2 = 0.25;
+        const cSkip = d2 / (u * u + d2);
+        const cOut = u / Math.sqrt(u * u + d2);
+        const aPrev = last ? 1 : abar[timesteps[s + 1]!]!;
+        const pa = Math.sqrt(aPrev);
+        const pb = Math.sqrt(1 - aPrev);
+        const result = new Float32Array(n);
+        for (let i = 0; i < n; i++) {
+          const x = sample[i]!;
+          const o = out[i]!;
+          const x0 = isV ? sa * x - sb * o : (x - sb * o) / sa;
+          const denoised = cOut * x0 + cSkip * x;
+          result[i] = last ? denoised : pa * denoised + pb * noise![i]!;
+        }
+        return result;
+      },
+    }),
+  };
+}
+
+/**
+ * Flow matching (rectified flow; Esser et al. 2024 eq. 23 and Wan 2.1's `get_sampling_sigmas`):
+ * σ_i = 1 − i/N shifted to s·σ/(1 + (s−1)·σ), σ_N = 0; the model takes σ·T as its timestep and
+ * predicts the velocity v = noise − data; Euler: x ← x + (σ_{i+1} − σ_i)·v. (LTX-Video's
+ * exponential shift e^μ/(e^μ + 1/σ − 1) is the same map with s = e^μ.)
+ */
+function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
+  const shift = spec.shift;
+  const sigmas: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const s = 1 - i / steps;
+    sigmas.push((shift * s) / (1 + (shift - 1) * s));
+  }
+  sigmas.push(0);
+  return {
+    sampler: 'flow_euler',
+    steps,
+    modelTimesteps: sigmas.slice(0, steps).map((s) => s * spec.trainTimesteps),
+    inputScales: sigmas.slice(0, steps).map(() => 1),
+    sigmas,
+    initScale: 1,
+    usesNoise: () => false,
+    begin: () => ({
+      step: (s, out, sample) => {
+        const n = sample.length;
+        checkLengths(n, out, undefined, false);
+        const dt = sigmas[s + 1]! - sigmas[s]!;
+        const result = new Float32Array(n);
+        for (let i = 0; i < n; i++) result[i] = sample[i]! + dt * out[i]!;
+        return result;
+      },
+    }),
+  };
+}
+
+/**
+ * The factor that brings the sample at step `s` (0 = the initial noise, `steps` = the final
+ * latent) to the scale the latent-std plots and collapse detection use: the model's own input
+ * scale c_in (for EDM, x/√(σ²+σ_d²), which keeps unit scale while σ falls from hundreds to 0),
+ * and 1 for the final latent and for families whose sample stays near unit scale.
+ */
+export function statScale(plan: SamplerPlan, s: number): number {
+  return s < plan.steps ? plan.inputScales[s]! : 1;
+}
+
+/** The pack's sampler for a run's steps, η and sampler choice. */
+export function samplerPlanFor(
+  manifest: PackManifest,
+  settings: Pick<RunSettings, 'steps' | 'eta' | 'sampler'>,
+): SamplerPlan {
+  return createSamplerPlan(manifest.scheduler, settings.steps, {
+    ...(settings.eta !== undefined ? { eta: settings.eta } : {}),
+    ...(settings.sampler !== undefined ? { sampler: settings.sampler } : {}),
+  });
+}
+
+/** `data` × k as a new array, or `data` itself when k is 1 (the model input c_in·x). */
+export function scaled(data: Float32Array, k: number): Float32Array {
+  if (k === 1) return data;
+  const out = new Float32Array(data.length);
+  for (let i = 0; i < data.length; i++) out[i] = data[i]! * k;
+  return out;
+}
