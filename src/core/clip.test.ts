@@ -87,6 +87,7 @@ describe('guidance', () => {
       guidanceScale: 7.5,
       guidanceRescale: 0.7,
       scalars: { fs: 24 },
+      augmentation: 0,
       promptId: 'none',
       promptText: null,
     });

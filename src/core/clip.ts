@@ -66,6 +66,8 @@ export interface ResolvedControls {
   guidanceScale: number | null;
   guidanceRescale: number;
   scalars: Record<string, number>;
+  /** SVD's noise augmentation: the std of the noise on the keyframes the stages take (0: none). */
+  augmentation: number;
   /** The precomputed prompt used, or null when the run has a typed prompt (or none). */
   promptId: string | null;
   /** The typed prompt, or null. */
@@ -128,6 +130,7 @@ export function resolveControls(manifest: PackManifest, c: ClipControls = {}): R
     guidanceScale,
     guidanceRescale: manifest.guidance?.rescale ?? 0,
     scalars,
+    augmentation: manifest.augmentation ? scalars[manifest.augmentation.scalar]! : 0,
     promptId,
     promptText,
   };
@@ -220,9 +223,17 @@ function keyframeTensor(
   manifest: PackManifest,
   which: 'start' | 'end' | 'pair' | 'blank',
   keyframes: { start: RgbaImage; end: RgbaImage },
+  augment?: { std: number; seed: number },
 ): FloatTensor {
   const { width: w, height: h } = keyframes.start;
-  const t = (img: RgbaImage) => rgbaToTensor(img, manifest.image.valueRange);
+  const t = (img: RgbaImage) => {
+    const data = rgbaToTensor(img, manifest.image.valueRange);
+    if (augment && augment.std > 0) {
+      const z = augmentationNoise(augment.seed, img === keyframes.end ? 1 : 0, data.length);
+      for (let i = 0; i < data.length; i++) data[i] = data[i]! + augment.std * z[i]!;
+    }
+    return data;
+  };
   if (which === 'start') return { data: t(keyframes.start), dims: [1, 3, h, w] };
   if (which === 'end') return { data: t(keyframes.end), dims: [1, 3, h, w] };
   if (which === 'blank') return { data: new Float32Array(3 * h * w), dims: [1, 3, h, w] };
@@ -232,9 +243,20 @@ function keyframeTensor(
   return { data: pair, dims: [2, 3, h, w] };
 }
 
+/**
+ * The noise SVD's augmentation adds to keyframe `which` (0 start, 1 end) of a run with `seed`:
+ * the step noise of a step no run reaches (65535), so it never repeats a denoising step's noise.
+ */
+export function augmentationNoise(seed: number, which: 0 | 1, length: number): Float32Array {
+  return stepNoise(seed, which, AUGMENTATION_STEP, length);
+}
+const AUGMENTATION_STEP = 65535;
+
 interface SourceContext {
   manifest: PackManifest;
   keyframes?: { start: RgbaImage; end: RgbaImage };
+  /** The run's seed, for SVD's noise augmentation of the keyframes. */
+  seed?: number;
   constants: Record<string, FloatTensor>;
   stageOutputs: Record<string, FloatTensor>;
   controls: ResolvedControls;
@@ -255,7 +277,14 @@ function resolveFeed(text: string, ctx: SourceContext): Feed {
   switch (src.kind) {
     case 'keyframes':
       if (!ctx.keyframes) throw new Error(`"${text}" is only available to stages`);
-      return keyframeTensor(ctx.manifest, src.which, ctx.keyframes);
+      return keyframeTensor(
+        ctx.manifest,
+        src.which,
+        ctx.keyframes,
+        ctx.controls.augmentation > 0
+          ? { std: ctx.controls.augmentation, seed: ctx.seed! }
+          : undefined,
+      );
     case 'constant': {
       const c = ctx.constants[src.name];
       if (!c) throw new Error(`constant "${src.name}" is not loaded`);
@@ -282,9 +311,17 @@ function resolveFeed(text: string, ctx: SourceContext): Feed {
   }
 }
 
-/** The stage-relevant part of the controls: prompt and scalars (the guidance scale is not). */
-function controlsKey(c: ResolvedControls): string {
-  return JSON.stringify({ p: c.promptId, t: c.promptText, s: c.scalars });
+/**
+ * The stage-relevant part of the controls: prompt and scalars (the guidance scale is not), and
+ * the seed where noise augmentation makes the stages' inputs depend on it.
+ */
+function controlsKey(c: ResolvedControls, seed: number): string {
+  return JSON.stringify({
+    p: c.promptId,
+    t: c.promptText,
+    s: c.scalars,
+    ...(c.augmentation > 0 ? { seed } : {}),
+  });
 }
 
 /** Runs every stage once for a fitted keyframe pair and extracts the scaled keyframe latents. */
@@ -294,7 +331,10 @@ export async function runStages(
   keyframes: { start: RgbaImage; end: RgbaImage },
   controls: ResolvedControls,
   hooks: PipelineHooks = {},
+  seed = 0,
 ): Promise<ClipEncoded> {
+  if (controls.augmentation > 0 && !Number.isInteger(seed))
+    throw new Error('noise augmentation needs the run seed');
   // Stages that encode a typed prompt run only when the run has one.
   const order = stageOrder(manifest).filter(
     (name) => controls.promptText !== null || !dependsOnText(manifest.stages!, name),
@@ -303,6 +343,7 @@ export async function runStages(
   const ctx: SourceContext = {
     manifest,
     keyframes,
+    seed,
     constants: graphs.constants,
     stageOutputs,
     controls,
@@ -345,7 +386,12 @@ export async function runStages(
       data[i] = latents.data[k * channels * hw + i]! * scaleFactor;
     return { data, dims: [1, channels, want[2]!, want[3]!] };
   };
-  return { stageOutputs, start: scaled(0), end: scaled(1), controlsKey: controlsKey(controls) };
+  return {
+    stageOutputs,
+    start: scaled(0),
+    end: scaled(1),
+    controlsKey: controlsKey(controls, seed),
+  };
 }
 
 /** The concatenated conditioning: keyframe latents at frames 0 and T−1, zeros between, [1, C, T, h, w]. */
@@ -362,6 +408,47 @@ export function clipCondition(
     data.set(end.data.subarray(ch * hw, (ch + 1) * hw), (ch * clipLength + clipLength - 1) * hw);
   }
   return { data, dims: [1, c, clipLength, h, w] };
+}
+
+/** The keyframe mask of SVD-style conditioning: [1, 1, T, h, w], 1 at frames 0 and T−1, 0 between. */
+export function clipMask(conditionDims: readonly number[]): FloatTensor {
+  const [, , T, h, w] = conditionDims as [number, number, number, number, number];
+  const hw = h * w;
+  const data = new Float32Array(T * hw);
+  data.fill(1, 0, hw);
+  data.fill(1, (T - 1) * hw, T * hw);
+  return { data, dims: [1, 1, T, h, w] };
+}
+
+/**
+ * Concatenates [B, C_i, …] tensors of one batch size along the channel axis (axis 1): per batch
+ * item, each part's channels in order.
+ */
+export function concatChannels(parts: FloatTensor[]): FloatTensor {
+  const B = parts[0]!.dims[0]!;
+  const rest = parts[0]!.dims.slice(2);
+  for (const p of parts) {
+    if (
+      p.dims[0] !== B ||
+      p.dims.length !== rest.length + 2 ||
+      p.dims.slice(2).some((d, i) => d !== rest[i])
+    )
+      throw new Error(
+        `cannot concatenate [${p.dims.join(', ')}] to [${parts[0]!.dims.join(', ')}] along the channel axis`,
+      );
+  }
+  const per = parts.map((p) => p.data.length / B);
+  const total = per.reduce((a, b) => a + b, 0);
+  const data = new Float32Array(B * total);
+  for (let b = 0; b < B; b++) {
+    let at = b * total;
+    parts.forEach((p, i) => {
+      data.set(p.data.subarray(b * per[i]!, (b + 1) * per[i]!), at);
+      at += per[i]!;
+    });
+  }
+  const channels = parts.reduce((n, p) => n + p.dims[1]!, 0);
+  return { data, dims: [B, channels, ...rest] };
 }
 
 /** Frame `t` of a [1, C, T, h, w] tensor (a clip latent, a decoded clip) as a contiguous [C·h·w] array. */
@@ -463,9 +550,9 @@ export async function interpolateClip(req: {
   const stepper = plan.begin();
   const tStart = now();
   const encoded =
-    req.encoded && req.encoded.controlsKey === controlsKey(controls)
+    req.encoded && req.encoded.controlsKey === controlsKey(controls, settings.seed)
       ? req.encoded
-      : await runStages(manifest, graphs, keyframes, controls, hooks);
+      : await runStages(manifest, graphs, keyframes, controls, hooks, settings.seed);
   const tEncoded = now();
 
   const cond = clipCondition(encoded.start, encoded.end, T);
@@ -480,7 +567,9 @@ export async function interpolateClip(req: {
   const condFeeds: Record<string, FloatTensor> = {};
   for (const [tensor, text] of Object.entries(spec.feeds ?? {}))
     condFeeds[tensor] = resolveSource(text, ctx);
-  const guided = controls.guidanceScale !== null && controls.guidanceScale !== 1;
+  // A CFG-distilled student takes the scale as an input and runs one pass per step.
+  const embedded = spec.inputs.guidance !== undefined;
+  const guided = !embedded && controls.guidanceScale !== null && controls.guidanceScale !== 1;
   const uncondFeeds: Record<string, FloatTensor> = { ...condFeeds };
   for (const [tensor, text] of Object.entries(spec.unconditional ?? {}))
     uncondFeeds[tensor] = resolveSource(text, ctx);
@@ -525,6 +614,7 @@ export async function interpolateClip(req: {
       extra,
       batch: B,
       loraScale: req.loraScale,
+      guidanceScale: controls.guidanceScale ?? 1,
     });
 
   record(0);
@@ -629,16 +719,30 @@ export function denoiserClipFeeds(
     extra: Record<string, FloatTensor>;
     batch: number;
     loraScale: number | null;
+    /** Fed to a `guidance` input (CFG-distilled students). */
+    guidanceScale?: number;
   },
 ): Record<string, FloatTensor> {
   const B = call.batch;
   const tile = (t: FloatTensor): FloatTensor =>
     t.dims[0] === B ? t : concatBatch(Array.from({ length: B }, () => t));
   const feeds: Record<string, FloatTensor> = {
-    [spec.inputs.sample]: call.sample,
+    [spec.inputs.sample]: spec.concat
+      ? concatChannels([
+          call.sample,
+          ...spec.concat.map((c) =>
+            tile(c === 'condition' ? call.condition : clipMask(call.condition.dims)),
+          ),
+        ])
+      : call.sample,
     [spec.inputs.timestep]: { data: new Float32Array(B).fill(call.timestep), dims: [B] },
-    [spec.inputs.condition!]: tile(call.condition),
   };
+  if (spec.inputs.condition) feeds[spec.inputs.condition] = tile(call.condition);
+  if (spec.inputs.guidance)
+    feeds[spec.inputs.guidance] = {
+      data: new Float32Array(B).fill(call.guidanceScale ?? 1),
+      dims: [B],
+    };
   for (const [tensor, t] of Object.entries(call.extra)) feeds[tensor] = tile(t);
   if (spec.inputs.loraScale)
     feeds[spec.inputs.loraScale] = { data: Float32Array.of(call.loraScale ?? 0), dims: [1] };
@@ -674,9 +778,14 @@ export function checkClipGraphs(
         `frames.clipLength: the manifest says ${T} but the denoiser (${file}) takes clips of ${sample[2]} frames ("${spec.inputs.sample}" ${show})`,
       );
     }
-    if (fixed(sample[1]) && sample[1] !== manifest.latent.channels) {
+    const C = manifest.latent.channels;
+    const extra = (spec.concat ?? []).reduce((n, c) => n + (c === 'condition' ? C : 1), 0);
+    if (fixed(sample[1]) && sample[1] !== C + extra) {
+      const how = spec.concat
+        ? `${C + extra} (${C} latent channels + concat ${spec.concat.join(' + ')})`
+        : `${C}`;
       throw new Error(
-        `latent.channels: the manifest says ${manifest.latent.channels} but the denoiser (${file}) takes ${sample[1]} ("${spec.inputs.sample}" ${show})`,
+        `latent.channels: the manifest makes the sample ${how} channels but the denoiser (${file}) takes ${sample[1]} ("${spec.inputs.sample}" ${show})`,
       );
     }
   }

@@ -131,8 +131,25 @@ const denoiserSpec = graphSpec.extend({
     position: tensorName.optional(),
     /** Scalar LoRA scale, [1] float32, multiplying every adapter branch. */
     loraScale: tensorName.optional(),
+    /**
+     * Format 2: the guidance scale per batch item, [B] float32, for CFG-distilled students that
+     * take it as an input (guidance embedding): one pass per step, no unconditional pass.
+     */
+    guidance: tensorName.optional(),
   }),
   outputs: z.strictObject({ prediction: tensorName }),
+  /**
+   * Format 2, clip mode: what the studio concatenates after the noisy latent (scaled by the
+   * sampler's c_in) along the channel axis to make the `sample` input — SVD/Framer-style
+   * conditioning: `["condition", "mask"]` gives C + C + 1 channels, the condition being the
+   * keyframes' latents at frames 0 and T−1 (zeros between) and the mask 1 at those frames.
+   */
+  concat: z
+    .array(z.enum(['condition', 'mask']))
+    .min(1)
+    .max(2)
+    .refine((a) => new Set(a).size === a.length, 'must not repeat an entry')
+    .optional(),
   /** Format 2: further inputs, tensor name → source (a stage output, a constant, the prompt, a scalar). */
   feeds: z.record(tensorName, z.string()).optional(),
   /**
@@ -493,6 +510,12 @@ const manifestBase = z.strictObject({
   text: textSpec.optional(),
   stages: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/), stageSpec).optional(),
   /**
+   * Format 2: SVD's noise augmentation. The keyframe pixels the stages take get Gaussian noise
+   * whose std is this scalar's value (seeded by the run's seed); feed the same scalar to the
+   * denoiser as its augmentation level.
+   */
+  augmentation: z.strictObject({ scalar: z.string().min(1).max(32) }).optional(),
+  /**
    * Format 2, clip mode: the source of the keyframes' latents, [2, C, h, w] unscaled (start,
    * end); the studio multiplies them by latent.scaleFactor.
    */
@@ -595,7 +618,14 @@ function checkModeInputs(m: z.infer<typeof manifestBase>, report: Report): void 
       }
       if (d.inputs.condition) report(at('condition'), 'is used only when frames.mode is "clip"');
     } else if (m.formatVersion >= 2) {
-      if (!d.inputs.condition) report(at('condition'), 'is required when frames.mode is "clip"');
+      const concatCondition = d.concat?.includes('condition') ?? false;
+      if (!d.inputs.condition && !concatCondition)
+        report(
+          at('condition'),
+          'is required when frames.mode is "clip" (or concat: ["condition", …] into the sample)',
+        );
+      if (d.inputs.condition && concatCondition)
+        report(at('condition'), 'is given twice: as an input and in concat; keep one');
       for (const role of ['startLatent', 'endLatent', 'position'] as const) {
         if (d.inputs[role])
           report(
@@ -662,6 +692,7 @@ const FORMAT2_FIELDS = [
   'text',
   'stages',
   'keyframeLatents',
+  'augmentation',
 ] as const;
 
 /**
@@ -674,7 +705,7 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
       if (m[f] !== undefined) report([f], 'needs formatVersion 2');
     }
     for (const [name, d] of Object.entries(m.graphs.denoisers)) {
-      for (const f of ['feeds', 'unconditional', 'maxBatch'] as const) {
+      for (const f of ['feeds', 'unconditional', 'maxBatch', 'concat'] as const) {
         if (d[f] !== undefined) report(['graphs', 'denoisers', name, f], 'needs formatVersion 2');
       }
     }
@@ -742,6 +773,12 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
     );
   }
 
+  if (m.augmentation && !scalars[m.augmentation.scalar])
+    report(
+      ['augmentation', 'scalar'],
+      `names scalar "${m.augmentation.scalar}", which is not in scalars`,
+    );
+
   if (m.keyframeLatents !== undefined) {
     const src = check(['keyframeLatents'], m.keyframeLatents);
     if (src && src.kind !== 'stage')
@@ -763,7 +800,19 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
   for (const [name, d] of Object.entries(m.graphs.denoisers)) {
     const path = ['graphs', 'denoisers', name];
     graphFeeds(path, d.feeds, Object.values(d.inputs));
-    if (m.guidance) {
+    if (d.inputs.guidance !== undefined && !m.guidance) {
+      report(
+        [...path, 'inputs', 'guidance'],
+        "needs the pack's guidance (its scale range is the control this input takes)",
+      );
+    }
+    if (m.guidance && d.inputs.guidance !== undefined) {
+      if (d.unconditional)
+        report(
+          [...path, 'unconditional'],
+          'is not used: this denoiser takes the guidance scale as an input (one pass per step)',
+        );
+    } else if (m.guidance) {
       const unc = Object.entries(d.unconditional ?? {});
       if (unc.length === 0)
         report(
@@ -783,6 +832,10 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
     }
     if (m.frames.mode === 'position' && d.feeds)
       report([...path, 'feeds'], 'are run only in clip mode by this studio version');
+    if (m.frames.mode === 'position' && d.inputs.guidance)
+      report([...path, 'inputs', 'guidance'], 'is used only when frames.mode is "clip"');
+    if (m.frames.mode === 'position' && d.concat)
+      report([...path, 'concat'], 'is used only when frames.mode is "clip"');
   }
   graphFeeds(['graphs', 'decoder'], m.graphs.decoder.feeds, Object.values(m.graphs.decoder.inputs));
   if (m.frames.mode === 'position' && (m.graphs.decoder.feeds || m.stages))
