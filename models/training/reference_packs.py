@@ -1,0 +1,413 @@
+"""Build the sampler reference packs (issue 23): three small, randomly initialised format-2 clip packs,
+one per sampler family the studio runs besides DDIM, each with the conditioning its family's models
+use, and the outputs the studio must reproduce.
+
+    /usr/bin/python3 -m models.training.reference_packs [--out models/reference] [--only svd,flow,lcm]
+
+* ``svd-tiny``: Stable Video Diffusion / Framer shape. EDM on Karras σ (σ 0.002…700, v-prediction,
+  c_noise = ¼ ln σ, initial noise √(σ₀²+1)·z, Euler by default); the sample input is the c_in-scaled
+  noisy latent with the keyframes' condition latent and a keyframe mask concatenated (4 + 4 + 1 = 9
+  channels); fps, motion bucket and augmentation level are scalar inputs, and the augmentation level
+  is also the std of the noise added to the keyframes before the VAE encoder (SVD's
+  noise_aug_strength).
+* ``flow-tiny``: Wan 2.1 / LTX-Video shape. Rectified-flow Euler with timestep shift 3; the
+  denoiser takes the condition latent and the guidance scale as inputs (a CFG-distilled student:
+  one pass per step).
+* ``lcm-tiny``: a consistency-distilled student (LCM: ε-prediction, 50-step distillation grid,
+  4 steps by default) with the guidance scale as an input (LCM's w-embedding).
+
+Each pack is 64×64 pixels, a 6-frame clip, latent 4×8×8. ``parity/expected.json`` holds the final
+clip latent of one run per sampler setting, computed with the independent numpy samplers of
+scripts/reference/samplers_reference.py around the exported graphs run in onnxruntime-node, with the
+studio's seeded noise (tooncrafter/clip_sampler.py mirrors src/core/rng.ts). The studio's tests run
+the same packs in onnxruntime-node and Chromium and compare.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from PIL import Image, ImageDraw
+
+from models.training.ort_node import run_onnx
+from models.training.tooncrafter.clip_sampler import frame_noise, step_seed
+
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "models" / "reference"
+OPSET = 17
+WIDTH = HEIGHT = 64
+DOWN = 8
+C = 4
+T = 6
+SCALE_FACTOR = 0.18215
+AUG_STEP = 65535  # clip.ts augmentationNoise: the step noise of a step no run reaches
+
+
+def _reference_samplers():
+    path = REPO / "scripts" / "reference" / "samplers_reference.py"
+    spec = importlib.util.spec_from_file_location("samplers_reference", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ---- the graphs ------------------------------------------------------------------------------------
+
+
+def timestep_embedding(t: torch.Tensor, dim: int = 16) -> torch.Tensor:
+    half = dim // 2
+    freqs = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32) / half)
+    arg = t.float()[:, None] * freqs[None]
+    return torch.cat([torch.sin(arg), torch.cos(arg)], dim=1)
+
+
+class TinyVideoDenoiser(nn.Module):
+    """Conv3d → SiLU → + embedding(timestep, extras) → Conv3d: enough structure that every input moves
+    the output. `cond_input`: the graph takes `condition` and concatenates it itself (ToonCrafter, Wan);
+    otherwise the studio concatenates into `sample` (SVD)."""
+
+    def __init__(self, in_ch: int, n_extra: int, cond_input: bool, width: int = 16):
+        super().__init__()
+        self.cond_input = cond_input
+        self.conv_in = nn.Conv3d(in_ch + (C if cond_input else 0), width, 3, padding=1)
+        self.emb = nn.Sequential(nn.Linear(16 + n_extra, width), nn.SiLU(), nn.Linear(width, width))
+        self.conv_out = nn.Conv3d(width, C, 3, padding=1)
+
+    def core(self, x, timestep, extras):
+        B = x.shape[0]
+        emb = timestep_embedding(timestep)
+        if extras:
+            emb = torch.cat([emb] + [e.reshape(-1, 1).expand(B, 1) for e in extras], dim=1)
+        h = torch.nn.functional.silu(self.conv_in(x))
+        h = h + self.emb(emb)[:, :, None, None, None]
+        return self.conv_out(h)
+
+
+class SvdDenoiser(TinyVideoDenoiser):
+    def __init__(self):
+        super().__init__(in_ch=2 * C + 1, n_extra=3, cond_input=False)
+
+    def forward(self, sample, timestep, fps, motion_bucket, aug_level):
+        return self.core(sample, timestep, [fps, motion_bucket / 255.0, aug_level])
+
+
+class GuidedDenoiser(TinyVideoDenoiser):
+    def __init__(self):
+        super().__init__(in_ch=C, n_extra=1, cond_input=True)
+
+    def forward(self, sample, timestep, condition, guidance):
+        return self.core(torch.cat([sample, condition], dim=1), timestep, [guidance / 10.0])
+
+
+class TinyEncoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, C, DOWN, stride=DOWN)
+
+    def forward(self, images):
+        return self.conv(images)
+
+
+class TinyDecoder(nn.Module):
+    """[1, C, T, h, w] unscaled → [1, 3, T, H, W] in [-1, 1], frame by frame (ConvTranspose2d)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(C, 3, DOWN, stride=DOWN)
+
+    def forward(self, latent):
+        _, c, t, h, w = latent.shape
+        frames = latent.permute(0, 2, 1, 3, 4).reshape(t, c, h, w)
+        out = torch.tanh(self.up(frames))
+        return out.reshape(1, t, 3, h * DOWN, w * DOWN).permute(0, 2, 1, 3, 4)
+
+
+def export(module: nn.Module, args: tuple, path: Path, inputs: list[str], outputs: list[str], dynamic: dict):
+    with torch.no_grad():
+        torch.onnx.export(
+            module,
+            args,
+            str(path),
+            input_names=inputs,
+            output_names=outputs,
+            dynamic_axes=dynamic,
+            opset_version=OPSET,
+            do_constant_folding=True,
+        )
+
+
+def file_ref(root: Path, rel: str) -> dict:
+    data = (root / rel).read_bytes()
+    return {"file": rel, "sizeBytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+# ---- the packs -------------------------------------------------------------------------------------
+
+SVD_SCHEDULER = {
+    "type": "edm",
+    "sampler": "euler",
+    "prediction": "v_prediction",
+    "sigmaData": 0.5,
+    "sigmaMin": 0.002,
+    "sigmaMax": 700.0,
+    "rho": 7.0,
+    "timestepInput": "log_sigma",
+    "initNoise": "sigma_vp",
+    "defaultSteps": 8,
+    "eta": 1.0,
+}
+FLOW_SCHEDULER = {"type": "flow", "trainTimesteps": 1000, "shift": 3.0, "defaultSteps": 8}
+LCM_SCHEDULER = {
+    "type": "lcm",
+    "trainTimesteps": 1000,
+    "betaSchedule": "scaled_linear",
+    "betaStart": 0.00085,
+    "betaEnd": 0.012,
+    "predictionType": "epsilon",
+    "originalSteps": 50,
+    "timestepScaling": 10.0,
+    "defaultSteps": 4,
+}
+SVD_SCALARS = {
+    "fps": {"label": "Frames per second", "default": 7, "min": 1, "max": 30, "integer": True},
+    "motionBucket": {"label": "Motion bucket", "default": 127, "min": 0, "max": 255, "integer": True},
+    "augLevel": {
+        "label": "Augmentation level",
+        "description": "Noise added to the keyframes before encoding (SVD's noise_aug_strength).",
+        "default": 0.02,
+        "min": 0,
+        "max": 1,
+        "integer": False,
+    },
+}
+GUIDANCE = {"scale": {"default": 5.0, "min": 1.0, "max": 10.0}, "rescale": 0.0}
+# The runs parity/expected.json records: (sampler, steps, controls).
+PARITY_RUNS = {
+    "svd": [
+        ("euler", 8, {}),
+        ("euler_ancestral", 6, {"motionBucket": 40, "augLevel": 0.1}),
+        ("dpmpp_2m", 5, {"fps": 12}),
+    ],
+    "flow": [("flow_euler", 8, {"guidance": 5.0}), ("flow_euler", 3, {"guidance": 1.0})],
+    "lcm": [("lcm", 4, {"guidance": 5.0}), ("lcm", 1, {"guidance": 8.0}), ("lcm", 6, {"guidance": 2.0})],
+}
+PARITY_SEED = 11
+
+
+def keyframes() -> tuple[np.ndarray, np.ndarray]:
+    """Two drawn keyframes (a ball moving right and up), RGB uint8 [H, W, 3]."""
+    frames = []
+    for cx, cy in ((18, 44), (46, 22)):
+        im = Image.new("RGB", (WIDTH, HEIGHT), (250, 246, 235))
+        d = ImageDraw.Draw(im)
+        d.line([(0, 56), (63, 56)], fill=(60, 60, 60), width=2)
+        d.ellipse([cx - 9, cy - 9, cx + 9, cy + 9], fill=(220, 70, 60), outline=(20, 20, 20), width=2)
+        frames.append(np.asarray(im))
+    return frames[0], frames[1]
+
+
+def to_tensor(rgb: np.ndarray) -> np.ndarray:
+    """rgbaToTensor with valueRange [-1, 1]: [1, 3, H, W] float32."""
+    x = rgb.astype(np.float32) / 255.0 * 2.0 - 1.0
+    return np.ascontiguousarray(x.transpose(2, 0, 1)[None])
+
+
+def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
+    """Exports the pack's graphs; returns the denoiser's manifest entry and the decoder's."""
+    torch.manual_seed({"svd": 1, "flow": 2, "lcm": 3}[kind])
+    enc, dec = TinyEncoder().eval(), TinyDecoder().eval()
+    h, w = HEIGHT // DOWN, WIDTH // DOWN
+    export(enc, (torch.zeros(2, 3, HEIGHT, WIDTH),), out / "vae_encoder.onnx", ["images"], ["latents"], {})
+    export(dec, (torch.zeros(1, C, T, h, w),), out / "decoder.onnx", ["latent"], ["frames"], {})
+    if kind == "svd":
+        den = SvdDenoiser().eval()
+        one = torch.ones(1)
+        args = (torch.zeros(1, 2 * C + 1, T, h, w), torch.ones(1), one, one, one)
+        names = ["sample", "timestep", "fps", "motion_bucket", "aug_level"]
+        dyn = {"sample": {0: "B"}, "timestep": {0: "B"}, "v": {0: "B"}}
+        export(den, args, out / "unet.onnx", names, ["v"], dyn)
+        spec = {
+            **file_ref(out, "unet.onnx"),
+            "inputs": {"sample": "sample", "timestep": "timestep"},
+            "outputs": {"prediction": "v"},
+            "concat": ["condition", "mask"],
+            "feeds": {"fps": "scalar:fps", "motion_bucket": "scalar:motionBucket", "aug_level": "scalar:augLevel"},
+        }
+    else:
+        den = GuidedDenoiser().eval()
+        args = (torch.zeros(1, C, T, h, w), torch.ones(1), torch.zeros(1, C, T, h, w), torch.ones(1))
+        names = ["sample", "timestep", "condition", "guidance"]
+        dyn = {n: {0: "B"} for n in names + ["prediction"]}
+        export(den, args, out / "student.onnx", names, ["prediction"], dyn)
+        spec = {
+            **file_ref(out, "student.onnx"),
+            "inputs": {"sample": "sample", "timestep": "timestep", "condition": "condition", "guidance": "guidance"},
+            "outputs": {"prediction": "prediction"},
+        }
+    return spec, {**file_ref(out, "decoder.onnx"), "inputs": {"latent": "latent"}, "outputs": {"image": "frames"}}
+
+
+def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
+    label = {
+        "svd": ("svd-tiny", "SVD/Framer shape (tiny, untrained)", "base", "EDM Euler, 9-channel sample"),
+        "flow": ("flow-tiny", "Flow matching, Wan shape (tiny, untrained)", "student", "CFG-distilled, shift 3"),
+        "lcm": ("lcm-tiny", "LCM student (tiny, untrained)", "student", "4-step consistency student"),
+    }[kind]
+    m = {
+        "format": "inbetween-pack",
+        "formatVersion": 2,
+        "id": label[0],
+        "name": label[1],
+        "version": "0.1.0",
+        "description": (
+            "A randomly initialised reference pack for the studio's sampler tests "
+            "(models/training/reference_packs.py): its frames are noise, its shape is the research's."
+        ),
+        "trained": False,
+        "license": "MIT",
+        "image": {
+            "defaultSize": [WIDTH, HEIGHT],
+            "multipleOf": 64,
+            "valueRange": [-1, 1],
+            "channels": 3,
+            "fixedSize": True,
+        },
+        "latent": {"channels": C, "downsample": DOWN, "scaleFactor": SCALE_FACTOR},
+        "scheduler": {"svd": SVD_SCHEDULER, "flow": FLOW_SCHEDULER, "lcm": LCM_SCHEDULER}[kind],
+        "frames": {"mode": "clip", "clipLength": T},
+        "stages": {
+            "vae": {
+                **file_ref(out, "vae_encoder.onnx"),
+                "label": "VAE encoder",
+                "inputs": {"images": "keyframes:pair"},
+                "outputs": ["latents"],
+            }
+        },
+        "keyframeLatents": "stage:vae/latents",
+        "graphs": {"decoder": dec, "denoisers": {label[2]: den}},
+        "variants": [{"id": label[2], "label": label[3], "precision": "fp32", "denoiser": label[2]}],
+    }
+    if kind == "svd":
+        m["scalars"] = SVD_SCALARS
+        m["augmentation"] = {"scalar": "augLevel"}
+    else:
+        m["guidance"] = GUIDANCE
+    return m
+
+
+def clip_condition(lat: np.ndarray) -> np.ndarray:
+    """[2, C, h, w] scaled → [1, C, T, h, w] with the keyframes at frames 0 and T−1."""
+    cond = np.zeros((1, C, T) + lat.shape[2:], np.float32)
+    cond[0, :, 0] = lat[0]
+    cond[0, :, T - 1] = lat[1]
+    return cond
+
+
+def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, controls: dict, seed: int) -> np.ndarray:
+    """The final clip latent (scaled) of one run: the pack's graphs in onnxruntime-node, the independent
+    numpy sampler of scripts/reference/samplers_reference.py, the studio's seeded noise."""
+    ref = _reference_samplers()
+    sched = dict(m["scheduler"])
+    if sched["type"] == "edm":
+        sched["sampler"] = sampler
+    start, end = keyframes()
+    images = np.concatenate([to_tensor(start), to_tensor(end)])
+    scalars = {k: float(controls.get(k, s["default"])) for k, s in m.get("scalars", {}).items()}
+    if kind == "svd":
+        aug = scalars["augLevel"]
+        for which in (0, 1):
+            z = frame_noise(step_seed(seed, AUG_STEP), which, images[which].size).reshape(images[which].shape)
+            images[which] = (images[which].astype(np.float64) + aug * z).astype(np.float32)
+    lat = run_onnx(out / "vae_encoder.onnx", {"images": images})["latents"] * np.float32(SCALE_FACTOR)
+    cond = clip_condition(lat.astype(np.float32))
+    plan = {"edm": ref.edm_plan, "lcm": ref.lcm_plan, "flow": ref.flow_plan}[sched["type"]](sched, steps)
+    update = {"edm": ref.edm_updater, "lcm": ref.lcm_updater, "flow": ref.flow_updater}[sched["type"]](sched, plan)
+    n = cond.size
+    x = (frame_noise(seed, 0, n).astype(np.float64) * plan["initScale"]).astype(np.float32)
+    den_file = m["graphs"]["denoisers"][m["variants"][0]["denoiser"]]["file"]
+    for s in range(steps):
+        x_in = (x.astype(np.float64) * plan["inputScales"][s]).astype(np.float32).reshape(cond.shape)
+        t = np.array([plan["modelTimesteps"][s]], np.float32)
+        if kind == "svd":
+            mask = np.zeros((1, 1, T) + cond.shape[3:], np.float32)
+            mask[0, 0, 0] = mask[0, 0, T - 1] = 1
+            feeds = {
+                "sample": np.concatenate([x_in, cond, mask], axis=1),
+                "timestep": t,
+                "fps": np.array([scalars["fps"]], np.float32),
+                "motion_bucket": np.array([scalars["motionBucket"]], np.float32),
+                "aug_level": np.array([scalars["augLevel"]], np.float32),
+            }
+        else:
+            g = controls.get("guidance", GUIDANCE["scale"]["default"])
+            feeds = {"sample": x_in, "timestep": t, "condition": cond, "guidance": np.array([g], np.float32)}
+        pred = next(iter(run_onnx(out / den_file, feeds).values())).reshape(-1)
+        uses_noise = {
+            "euler_ancestral": plan["sigmas"][s + 1] > 0 if "sigmas" in plan else False,
+            "lcm": s < steps - 1,
+        }.get(sampler, False)
+        z = frame_noise(step_seed(seed, s), 0, n).astype(np.float64) if uses_noise else None
+        x = np.asarray(update(s, pred.astype(np.float64), x.astype(np.float64), z), np.float64).astype(np.float32)
+    if not np.all(np.isfinite(x)):
+        raise RuntimeError(f"{kind} {sampler} {steps}: the reference run gave non-finite values")
+    return x.reshape(cond.shape)
+
+
+def build(kind: str, root: Path) -> None:
+    out = root / m_id(kind)
+    if out.exists():
+        shutil.rmtree(out)
+    (out / "parity").mkdir(parents=True)
+    den, dec = build_graphs(kind, out)
+    m = manifest_for(kind, out, den, dec)
+    (out / "manifest.json").write_text(json.dumps(m, indent=2) + "\n")
+    start, end = keyframes()
+    Image.fromarray(start).save(out / "parity" / "start.png")
+    Image.fromarray(end).save(out / "parity" / "end.png")
+    runs = []
+    for sampler, steps, controls in PARITY_RUNS[kind]:
+        lat = reference_run(kind, out, m, sampler, steps, controls, PARITY_SEED)
+        runs.append(
+            {
+                "sampler": sampler,
+                "steps": steps,
+                "seed": PARITY_SEED,
+                "controls": controls,
+                "dims": list(lat.shape),
+                "std": float(lat.std()),
+                "latent": [float(v) for v in lat.reshape(-1)],
+            }
+        )
+        print(f"{m['id']}: {sampler} × {steps}: final latent std {lat.std():.4f}")
+    (out / "parity" / "expected.json").write_text(
+        json.dumps({"generator": "models/training/reference_packs.py", "runs": runs}) + "\n"
+    )
+
+
+def m_id(kind: str) -> str:
+    return f"{kind}-tiny"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", default=str(DEFAULT_OUT))
+    ap.add_argument("--only", default="svd,flow,lcm")
+    args = ap.parse_args(argv)
+    for kind in args.only.split(","):
+        if kind not in PARITY_RUNS:
+            raise SystemExit(f"unknown pack {kind!r}: choose from {', '.join(PARITY_RUNS)}")
+        build(kind, Path(args.out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

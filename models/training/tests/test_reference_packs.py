@@ -1,0 +1,44 @@
+"""The sampler references of issue 23: the independent numpy samplers' fixture is current, and the committed
+reference packs' parity/expected.json is what those samplers make around the committed graphs."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from models.training import reference_packs as rp
+
+REPO = rp.REPO
+
+
+def test_sampler_fixture_is_current():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "scripts" / "reference" / "samplers_reference.py"), "--check"],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["svd", "flow", "lcm"])
+def test_expected_runs_come_from_the_reference_samplers(kind):
+    out = rp.DEFAULT_OUT / rp.m_id(kind)
+    manifest = json.loads((out / "manifest.json").read_text())
+    runs = json.loads((out / "parity" / "expected.json").read_text())["runs"]
+    sampler, steps, controls = rp.PARITY_RUNS[kind][0]
+    run = runs[0]
+    assert (run["sampler"], run["steps"], run["controls"]) == (sampler, steps, controls)
+    lat = rp.reference_run(kind, out, manifest, sampler, steps, controls, run["seed"])
+    np.testing.assert_allclose(lat.reshape(-1), np.array(run["latent"], np.float32), rtol=0, atol=1e-5)
+
+
+def test_the_svd_pack_has_the_svd_shape():
+    m = json.loads((rp.DEFAULT_OUT / "svd-tiny" / "manifest.json").read_text())
+    den = m["graphs"]["denoisers"]["base"]
+    assert den["concat"] == ["condition", "mask"]
+    assert set(den["feeds"].values()) == {"scalar:fps", "scalar:motionBucket", "scalar:augLevel"}
+    assert m["scheduler"]["type"] == "edm" and m["scheduler"]["prediction"] == "v_prediction"
+    assert m["augmentation"] == {"scalar": "augLevel"}
