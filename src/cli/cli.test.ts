@@ -80,6 +80,37 @@ describe('inbetween interpolate', () => {
     expect(run.timings.totalMs).toBeGreaterThan(0);
   });
 
+  it('--sampler picks another sampler of an EDM pack and refuses one of another family', async () => {
+    const svd = resolve(ROOT, 'models/reference/svd-tiny');
+    const args = (out: string, sampler: string) => [
+      'interpolate',
+      '--pack',
+      svd,
+      '--start',
+      join(svd, 'parity/start.png'),
+      '--end',
+      join(svd, 'parity/end.png'),
+      '--out',
+      out,
+      '--steps',
+      '3',
+      '--sampler',
+      sampler,
+    ];
+    const out = mkdtempSync(join(tmpdir(), 'inbetween-'));
+    expect(await main(args(out, 'dpmpp_2m'))).toBe(0);
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+    expect(run.sampler).toBe('dpmpp_2m');
+    // EDM's timestep input is c_noise = ¼ ln σ, from σ_max = 700 down.
+    expect(run.timesteps[0]).toBeCloseTo(0.25 * Math.log(700), 9);
+    expect(errors).toEqual([]);
+    expect(await main(args(out, 'lcm'))).toBe(2);
+    expect(errors.at(-1)).toMatch(/sampler "lcm" does not fit this pack's edm schedule/);
+    expect(await main(args(out, 'heun'))).toBe(2);
+    expect(errors.at(-1)).toMatch(/--sampler must be one of ddim, euler/);
+    errors.length = 0;
+  });
+
   it('with --gt, scores the τ = 0.5 frame as written against the ground truth into run.json', async () => {
     const out = mkdtempSync(join(tmpdir(), 'inbetween-gt-'));
     const argv = ['--pack', PACK, '--start', START, '--end', END, '--out', out];

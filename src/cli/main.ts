@@ -4,7 +4,7 @@
  *
  *   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
  *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
- *                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"]
+ *                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"] [--sampler NAME]
  *                         [--gt G.png] [--lpips DIR]
  *   inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR [--frames …] [--timing …] …
  *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
@@ -49,7 +49,7 @@ import {
 const USAGE = `usage:
   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
-                        [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"]
+                        [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"] [--sampler NAME]
                         [--gt G.png] [--lpips DIR]
 ${SEQUENCE_USAGE}
   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
@@ -57,6 +57,7 @@ ${EVAL_USAGE}
   inbetween --help
 
   --guidance X   classifier-free guidance scale (format-2 packs with guidance; 1 = off)
+  --sampler NAME another sampler of the pack's family (EDM packs: euler, euler_ancestral, dpmpp_2m)
   --scalar N=X   a scalar conditioning input of the pack, e.g. --scalar fs=24 (repeatable)
   --prompt ID    one of the pack's prompts (format-2 packs with prompts)
   --text "…"     a typed prompt, tokenised and encoded by the pack (format-2 packs with text)
@@ -112,6 +113,7 @@ function readInterpolateArgs(argv: string[]) {
       variant: { type: 'string' },
       'lora-scale': { type: 'string' },
       guidance: { type: 'string' },
+      sampler: { type: 'string' },
       scalar: { type: 'string', multiple: true },
       prompt: { type: 'string' },
       text: { type: 'string' },
@@ -208,6 +210,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     variant: variant.id,
     precision: variant.precision,
     steps,
+    sampler: result.sampler,
     seed,
     loraScale: result.loraScale,
     ...(result.clip

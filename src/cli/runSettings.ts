@@ -6,7 +6,7 @@
 import { resolveControls, type ClipControls } from '../core/clip';
 import { referenceVariant, type PackManifest } from '../core/manifest';
 import { MAX_INBETWEENS, type RunSettings } from '../core/pipeline';
-import { maxSteps } from '../core/samplers';
+import { maxSteps, resolveSampler, SAMPLER_LABELS, type SamplerName } from '../core/samplers';
 import { UsageError } from './args';
 
 /** The options a run's settings are read from (those a command does not take stay undefined). */
@@ -18,6 +18,7 @@ export interface RunSettingValues {
   seed?: string;
   'lora-scale'?: string;
   guidance?: string;
+  sampler?: string;
   prompt?: string;
   text?: string;
   scalar?: string[];
@@ -112,10 +113,23 @@ export function resolveRunSettings(values: RunSettingValues, manifest: PackManif
   } catch (e) {
     throw new UsageError((e as Error).message);
   }
+  let sampler: SamplerName | undefined;
+  if (values.sampler !== undefined) {
+    if (!(values.sampler in SAMPLER_LABELS))
+      throw new UsageError(
+        `--sampler must be one of ${Object.keys(SAMPLER_LABELS).join(', ')}, got "${values.sampler}"`,
+      );
+    try {
+      sampler = resolveSampler(manifest.scheduler, values.sampler as SamplerName);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
+  }
   const settings: RunSettings = {
     count,
     steps,
     seed,
+    ...(sampler !== undefined ? { sampler } : {}),
     ...(loraScale !== undefined ? { loraScale } : {}),
     ...controls,
   };

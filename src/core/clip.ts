@@ -32,7 +32,7 @@ import {
   stepNoise,
   yieldToEventLoop,
 } from './runChecks';
-import { samplerPlanFor, scaled, statScale } from './samplers';
+import { samplerPlanFor, scaled, statScale, type SamplerName } from './samplers';
 import { checkTypedPositions } from './sequence/timing';
 import { computeLatentStats, scaleLatentStats } from './stats';
 import type { PromptTokenizer } from './text';
@@ -513,6 +513,7 @@ export interface ClipRunResult {
   modelFrames: RgbaImage[];
   stepStats: StepRecord[];
   timesteps: number[];
+  sampler: SamplerName;
   loraScale: number | null;
   controls: ResolvedControls;
   /** The final clip latent [1, C, T, h, w] (scaled), for parity checks and research. */
@@ -691,6 +692,7 @@ export async function interpolateClip(req: {
     modelFrames,
     stepStats,
     timesteps: plan.modelTimesteps,
+    sampler: plan.sampler,
     loraScale: req.loraScale,
     controls,
     clipLatent: { data: sample, dims },

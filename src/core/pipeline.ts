@@ -135,7 +135,10 @@ export interface InterpolationResult {
   /** In-betweens at the pack's model size. */
   modelFrames: RgbaImage[];
   stepStats: StepRecord[];
+  /** What the denoiser's timestep input got at each step (training timestep, c_noise or σ·T). */
   timesteps: number[];
+  /** The sampler that ran. */
+  sampler: SamplerName;
   loraScale: number | null;
   timings: RunTimings;
   /** Clip mode: which clip frames were picked, the controls used, the final clip latent. */
@@ -618,6 +621,7 @@ export async function interpolate({
       modelFrames: r.modelFrames,
       stepStats: r.stepStats,
       timesteps: r.timesteps,
+      sampler: r.sampler,
       loraScale: r.loraScale,
       timings: r.timings,
       clip: {
@@ -683,6 +687,7 @@ export async function interpolate({
     modelFrames,
     stepStats: den.stepStats,
     timesteps: den.plan.modelTimesteps,
+    sampler: den.plan.sampler,
     loraScale: den.loraScale,
     timings: {
       encodeMs: tEncoded - tStart,

@@ -11,6 +11,7 @@ import type { PackManifest } from '../core/manifest';
 import type { BenchmarkOptions, BenchmarkResult, MetricsBenchmark } from '../core/benchmark';
 import type { ResolvedControls } from '../core/clip';
 import type { RunSettings, RunTimings, StepRecord } from '../core/pipeline';
+import type { SamplerName } from '../core/samplers';
 import type { ImageScores } from '../core/scoring';
 
 /** What the worker's memory probe read: WASM heap and WebGPU buffer peak. */
@@ -91,6 +92,7 @@ export interface RunResult {
   frames: RunFrame[];
   stepStats: StepRecord[];
   timesteps: number[];
+  sampler: SamplerName;
   loraScale: number | null;
   /** The model's part: encode, denoise and decode (src/core/pipeline.ts). */
   timings: RunTimings;

@@ -372,6 +372,7 @@ const api: InferenceApi = {
         frames,
         stepStats: result.stepStats,
         timesteps: result.timesteps,
+        sampler: result.sampler,
         loraScale: result.loraScale,
         timings: result.timings,
         imageMs: jobMs - result.timings.totalMs,

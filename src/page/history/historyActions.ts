@@ -60,6 +60,7 @@ async function save(view: RunView): Promise<void> {
     frameSize: [view.frames[0]?.width ?? 0, view.frames[0]?.height ?? 0],
     stepStats: view.stepStats,
     timesteps: view.timesteps,
+    sampler: view.sampler,
     timings: view.timings,
   };
   try {
@@ -109,6 +110,7 @@ export async function reopenRun(id: string): Promise<void> {
     frames,
     stepStats: r.stepStats,
     timesteps: r.timesteps,
+    sampler: r.sampler ?? 'ddim',
     timings: r.timings,
     loraScale: r.loraScale,
     stepsRequested: r.steps,

@@ -15,6 +15,7 @@ import {
   type UseStore,
 } from 'idb-keyval';
 import type { StepRecord, RunTimings } from '../../core/pipeline';
+import type { SamplerName } from '../../core/samplers';
 import type { HistoryEntry } from './historySlice';
 
 export const MAX_RUNS = 60;
@@ -28,6 +29,8 @@ export interface StoredRun extends HistoryEntry {
   frameSize: [number, number];
   stepStats: StepRecord[];
   timesteps: number[];
+  /** Absent in runs stored before samplers other than DDIM existed. */
+  sampler?: SamplerName;
   timings: RunTimings;
 }
 

@@ -11,6 +11,7 @@ import {
   type PackManifest,
 } from '../../core/manifest';
 import { MAX_INBETWEENS } from '../../core/pipeline';
+import { SAMPLERS_BY_FAMILY } from '../../core/samplers';
 import type { SettingsState } from '../run/settingsSlice';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { PackOption } from './packsSlice';
@@ -292,8 +293,14 @@ export function chooseVariant(variantId: string): void {
  */
 function packControls(
   manifest: PackManifest,
-  s: Pick<SettingsState, 'guidanceScale' | 'scalars' | 'promptId' | 'promptText' | 'count'>,
-): Pick<SettingsState, 'guidanceScale' | 'scalars' | 'promptId' | 'promptText' | 'count'> {
+  s: Pick<
+    SettingsState,
+    'guidanceScale' | 'scalars' | 'promptId' | 'promptText' | 'count' | 'sampler'
+  >,
+): Pick<
+  SettingsState,
+  'guidanceScale' | 'scalars' | 'promptId' | 'promptText' | 'count' | 'sampler'
+> {
   const g = manifest.guidance?.scale;
   const scalars: Record<string, number> = {};
   for (const [name, spec] of Object.entries(manifest.scalars ?? {})) {
@@ -312,6 +319,10 @@ function packControls(
     promptId: prompts.some((p) => p.id === s.promptId) ? s.promptId : (prompts[0]?.id ?? null),
     promptText: manifest.text ? s.promptText : '',
     count: Math.min(s.count, max),
+    sampler:
+      s.sampler !== null && SAMPLERS_BY_FAMILY[manifest.scheduler.type].includes(s.sampler)
+        ? s.sampler
+        : null,
   };
 }
 

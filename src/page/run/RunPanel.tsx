@@ -5,7 +5,13 @@
 import { describePick, pickClipFrames } from '../../core/clip';
 import { DEFAULT_MAX_PROMPT_CHARS, type PackManifest } from '../../core/manifest';
 import { MAX_INBETWEENS } from '../../core/pipeline';
-import { maxSteps as schedulerMaxSteps } from '../../core/samplers';
+import {
+  maxSteps as schedulerMaxSteps,
+  resolveSampler,
+  SAMPLER_LABELS,
+  SAMPLERS_BY_FAMILY,
+  type SamplerName,
+} from '../../core/samplers';
 import { patch, selectCanRun, selectIsBusy, selectVariant, useStudio } from '../state/store';
 import type { RunView } from './runSlice';
 import { cancelCurrentRun, forceStop, requestLiveRerun, startRun } from './runActions';
@@ -44,6 +50,48 @@ function positionsHint(manifest: PackManifest | null, count: number): string {
     }
   }
   return `τ = ${Array.from({ length: count }, (_, i) => ((i + 1) / (count + 1)).toFixed(2)).join(', ')}`;
+}
+
+/**
+ * The sampler: a choice among the pack's family where it has several (EDM: Euler, Euler ancestral,
+ * DPM-Solver++(2M)), else the family's name, so a researcher always sees what runs.
+ */
+function SamplerControl({ manifest }: { manifest: PackManifest }) {
+  const chosen = useStudio((s) => s.settings.sampler);
+  const family = SAMPLERS_BY_FAMILY[manifest.scheduler.type];
+  const current = resolveSampler(
+    manifest.scheduler,
+    chosen !== null && family.includes(chosen) ? chosen : undefined,
+  );
+  if (family.length < 2) {
+    return (
+      <div className="field">
+        <span>Sampler</span>
+        <output data-testid="run.sampler.fixed">{SAMPLER_LABELS[current]}</output>
+      </div>
+    );
+  }
+  const packs = resolveSampler(manifest.scheduler);
+  return (
+    <label className="field">
+      <span>Sampler</span>
+      <select
+        value={current}
+        data-testid="run.sampler"
+        onChange={(e) => {
+          const v = e.target.value as SamplerName;
+          patch('settings', { sampler: v === packs ? null : v });
+        }}
+      >
+        {family.map((s) => (
+          <option key={s} value={s}>
+            {SAMPLER_LABELS[s]}
+            {s === packs ? ' (the pack’s)' : ''}
+          </option>
+        ))}
+      </select>
+    </label>
+  );
 }
 
 /** Guidance scale, scalar inputs and prompt of a format-2 pack (nothing for packs without them). */
@@ -209,6 +257,7 @@ export function RunPanel() {
             </button>
           </span>
         </label>
+        {manifest && <SamplerControl manifest={manifest} />}
         <label className="field">
           <span>Backend</span>
           <select

@@ -73,6 +73,7 @@ function toView(
     frames: toFrameViews(r.frames),
     stepStats: r.stepStats,
     timesteps: r.timesteps,
+    sampler: r.sampler,
     timings: r.timings,
     loraScale: r.loraScale,
     stepsRequested,
@@ -172,6 +173,7 @@ export function runSettingsOf(settings: SettingsState, steps = settings.steps) {
     ...(Object.keys(settings.scalars).length ? { scalars: { ...settings.scalars } } : {}),
     ...(settings.promptId !== null ? { promptId: settings.promptId } : {}),
     ...(settings.promptText !== '' ? { promptText: settings.promptText } : {}),
+    ...(settings.sampler !== null ? { sampler: settings.sampler } : {}),
   };
 }
 

@@ -1,6 +1,7 @@
 /** The run slice: the current job, its progress and result, and the plot's traces. */
 import type { FitPlan } from '../../core/image';
 import type { RunTimings, StepRecord } from '../../core/pipeline';
+import type { SamplerName } from '../../core/samplers';
 import type { BackendName, RunResult } from '../../shared/protocol';
 
 export interface FrameView {
@@ -18,6 +19,7 @@ export interface RunView {
   frames: FrameView[];
   stepStats: StepRecord[];
   timesteps: number[];
+  sampler: SamplerName;
   timings: RunTimings;
   loraScale: number | null;
   stepsRequested: number;

@@ -1,4 +1,5 @@
 /** The run settings slice: what the next run uses. */
+import type { SamplerName } from '../../core/samplers';
 import type { BackendPreference } from '../../shared/protocol';
 
 export interface SettingsState {
@@ -17,6 +18,8 @@ export interface SettingsState {
   promptId: string | null;
   /** Format-2 packs with a text encoder: the typed prompt ('' uses the chosen prompt). */
   promptText: string;
+  /** Another sampler of the pack's family (EDM packs); null runs the pack's own. */
+  sampler: SamplerName | null;
 }
 
 export const initialSettings: SettingsState = {
@@ -30,4 +33,5 @@ export const initialSettings: SettingsState = {
   scalars: {},
   promptId: null,
   promptText: '',
+  sampler: null,
 };

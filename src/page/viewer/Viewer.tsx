@@ -9,6 +9,7 @@ import { exportDrawings, framesFromUrls } from './exportActions';
 import { LatentStatsTable } from './LatentStatsTable';
 import { judgeTraces } from '../plots/traces';
 import { referenceVariant } from '../../core/manifest';
+import { SAMPLER_LABELS } from '../../core/samplers';
 
 interface Cell {
   url: string;
@@ -70,7 +71,9 @@ export function Viewer() {
         ))}
       </ol>
       <p className="hint" data-testid="viewer.summary">
-        {result.variantId} · {result.stepsRequested} steps · seed {result.seed}
+        {result.variantId} · {result.stepsRequested} steps
+        {result.sampler !== 'ddim' ? ` of ${SAMPLER_LABELS[result.sampler]}` : ''} · seed{' '}
+        {result.seed}
         {result.loraScale !== null ? ` · LoRA ${result.loraScale.toFixed(2)}` : ''}
         {result.clip?.controls.guidanceScale != null
           ? ` · guidance ${result.clip.controls.guidanceScale.toFixed(1)}`
