@@ -374,8 +374,10 @@ def build(kind: str, root: Path) -> None:
     Image.fromarray(start).save(out / "parity" / "start.png")
     Image.fromarray(end).save(out / "parity" / "end.png")
     runs = []
-    for sampler, steps, controls in PARITY_RUNS[kind]:
+    for i, (sampler, steps, controls) in enumerate(PARITY_RUNS[kind]):
         lat = reference_run(kind, out, m, sampler, steps, controls, PARITY_SEED)
+        if i == 0:
+            save_frames(out, lat)
         runs.append(
             {
                 "sampler": sampler,
@@ -391,6 +393,15 @@ def build(kind: str, root: Path) -> None:
     (out / "parity" / "expected.json").write_text(
         json.dumps({"generator": "models/training/reference_packs.py", "runs": runs}) + "\n"
     )
+
+
+def save_frames(out: Path, lat: np.ndarray) -> None:
+    """The first run's in-betweens (clip frames 1…T−2) decoded by the pack's decoder, as the studio
+    turns them into pixels (tensorToRgba: round((x + 1)·127.5), clamped): parity/frame_k.png."""
+    frames = run_onnx(out / "decoder.onnx", {"latent": (lat / np.float32(SCALE_FACTOR)).astype(np.float32)})["frames"]
+    for k in range(1, T - 1):
+        rgb = np.clip(np.round((frames[0, :, k].astype(np.float64) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+        Image.fromarray(np.ascontiguousarray(rgb.transpose(1, 2, 0))).save(out / "parity" / f"frame_{k}.png")
 
 
 def m_id(kind: str) -> str:

@@ -64,7 +64,7 @@ describe.each(['svd-tiny', 'flow-tiny', 'lcm-tiny'])('reference pack %s', (id) =
     const end = await readPng(join(dir, 'parity', 'end.png'));
     const prepared = prepareKeyframes(manifest, start, end, 'letterbox');
     const T = manifest.frames.mode === 'clip' ? manifest.frames.clipLength : 0;
-    for (const run of runs) {
+    for (const [r, run] of runs.entries()) {
       const { guidance, ...scalars } = run.controls;
       const result = await interpolate({
         manifest,
@@ -91,6 +91,15 @@ describe.each(['svd-tiny', 'flow-tiny', 'lcm-tiny'])('reference pack %s', (id) =
       expect(result.stepStats[0]!.frames[0]!.std).toBeGreaterThan(0.5);
       expect(result.stepStats[0]!.frames[0]!.std).toBeLessThan(2);
       expect(result.modelFrames).toHaveLength(T - 2);
+      if (r > 0) continue;
+      // The first run's in-betweens, decoded on the Python side: the same pixels within 2 levels.
+      for (const [k, frame] of result.modelFrames.entries()) {
+        const want = await readPng(join(dir, 'parity', `frame_${k + 1}.png`));
+        let far = 0;
+        for (let p = 0; p < want.data.length; p++)
+          far = Math.max(far, Math.abs(want.data[p]! - frame.data[p]!));
+        expect(far, `frame ${k + 1}`).toBeLessThanOrEqual(2);
+      }
     }
   }, 60_000);
 });

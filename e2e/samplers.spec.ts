@@ -1,0 +1,105 @@
+/**
+ * The sampler reference packs (models/reference: SVD/Framer-shaped EDM, flow matching, LCM) in the
+ * studio: each loaded from its folder as a researcher picks an export, run through the real worker
+ * on WASM with its own sampler, and held to the frames the independent numpy samplers made around
+ * the same graphs (parity/frame_k.png, written by models/training/reference_packs.py).
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { PNG } from 'pngjs';
+import { expect, ROOT, test, type FilePayload } from './studio';
+
+interface ExpectedRun {
+  sampler: string;
+  steps: number;
+  seed: number;
+  controls: Record<string, number>;
+}
+
+const packs = [
+  { id: 'svd-tiny', sampler: 'Euler (Karras σ)', choose: true },
+  { id: 'flow-tiny', sampler: 'Flow matching (Euler)', choose: false },
+  { id: 'lcm-tiny', sampler: 'LCM', choose: false },
+] as const;
+
+for (const pack of packs) {
+  test(`${pack.id} runs with its own sampler and matches the reference frames`, async ({
+    studio,
+  }) => {
+    const dir = resolve(ROOT, 'models/reference', pack.id);
+    const run = (
+      JSON.parse(readFileSync(resolve(dir, 'parity/expected.json'), 'utf8')) as {
+        runs: ExpectedRun[];
+      }
+    ).runs[0]!;
+    await studio.open();
+    await studio.id('pack.folder').setInputFiles(dir);
+    await expect(studio.id('pack.select').locator('option:checked')).toContainText('local folder');
+    const keyframes = (['start', 'end'] as const).map((k) => ({
+      name: `${k}.png`,
+      mimeType: 'image/png',
+      buffer: readFileSync(resolve(dir, 'parity', `${k}.png`)),
+    })) as [FilePayload, FilePayload];
+    await studio.dropKeyframes(keyframes);
+    if (pack.choose) {
+      await expect(studio.id('run.sampler').locator('option:checked')).toContainText(pack.sampler);
+      await expect(studio.id('run.sampler').locator('option')).toHaveCount(3);
+    } else {
+      await expect(studio.id('run.sampler.fixed')).toHaveText(pack.sampler);
+    }
+    await studio.id('run.backend').selectOption('wasm');
+    await studio.setNumber('run.count', 4);
+    await studio.setNumber('run.steps', run.steps);
+    await studio.setNumber('run.seed', run.seed);
+    if (run.controls['guidance'] !== undefined)
+      await expect(studio.id('run.guidance.value')).toHaveText(run.controls['guidance'].toFixed(1));
+    await studio.run();
+    await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
+    await expect(studio.id('viewer.frame')).toHaveCount(4);
+    if (pack.choose) await expect(studio.id('viewer.summary')).toContainText(`of ${pack.sampler}`);
+    const shown = await studio
+      .id('viewer.frame')
+      .evaluateAll(async (imgs) =>
+        Promise.all(
+          (imgs as HTMLImageElement[]).map(async (img) => [
+            ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
+          ]),
+        ),
+      );
+    let worst = 0;
+    shown.forEach((bytes, k) => {
+      const got = PNG.sync.read(Buffer.from(bytes));
+      const want = PNG.sync.read(readFileSync(resolve(dir, 'parity', `frame_${k + 1}.png`)));
+      const wantChannels = want.data.length / (want.width * want.height);
+      expect([got.width, got.height]).toEqual([want.width, want.height]);
+      for (let p = 0; p < want.width * want.height; p++)
+        for (let c = 0; c < 3; c++)
+          worst = Math.max(
+            worst,
+            Math.abs(got.data[p * 4 + c]! - want.data[p * wantChannels + c]!),
+          );
+    });
+    console.log(`${pack.id} (Chromium WASM): worst pixel difference ${worst} levels`);
+    expect(worst).toBeLessThanOrEqual(2);
+  });
+}
+
+test('an EDM pack runs DPM-Solver++(2M) when a researcher picks it', async ({ studio }) => {
+  const dir = resolve(ROOT, 'models/reference/svd-tiny');
+  await studio.open();
+  await studio.id('pack.folder').setInputFiles(dir);
+  await studio.dropKeyframes(
+    (['start', 'end'] as const).map((k) => ({
+      name: `${k}.png`,
+      mimeType: 'image/png',
+      buffer: readFileSync(resolve(dir, 'parity', `${k}.png`)),
+    })) as [FilePayload, FilePayload],
+  );
+  await studio.id('run.sampler').selectOption('dpmpp_2m');
+  await expect(studio.id('run.scalar.fps')).toHaveValue('7');
+  await studio.setNumber('run.count', 2);
+  await studio.setNumber('run.steps', 3);
+  await studio.run();
+  await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
+  await expect(studio.id('viewer.summary')).toContainText('of DPM-Solver++(2M) Karras');
+});
