@@ -30,3 +30,21 @@ export async function verifyPackFile(
     );
   }
 }
+
+/** The same check for a file hashed while it streamed in (`streamToChunks`). */
+export function checkStreamedFile(
+  file: string,
+  got: { sizeBytes: number; sha256: string },
+  expected: { sizeBytes: number; sha256: string },
+): void {
+  if (got.sizeBytes !== expected.sizeBytes) {
+    throw new Error(
+      `${file} is ${got.sizeBytes} bytes but the manifest says ${expected.sizeBytes} — the file is truncated or is not the one the manifest describes`,
+    );
+  }
+  if (got.sha256 !== expected.sha256) {
+    throw new Error(
+      `${file} does not match its sha256 in the manifest (expected ${expected.sha256.slice(0, 12)}…, got ${got.sha256.slice(0, 12)}…) — the file is corrupt or was replaced`,
+    );
+  }
+}

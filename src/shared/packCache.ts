@@ -12,7 +12,8 @@
  * A file whose meta exists but whose chunks are gone was evicted by the browser: it is dropped and
  * reported as such, and the caller downloads it again.
  */
-import { createStore, delMany, get, getMany, keys, set, setMany, type UseStore } from 'idb-keyval';
+import { createStore, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
+import { assembleChunks } from './streamFile';
 
 /** Bump when the layout changes; old databases are simply no longer read. */
 export const CACHE_VERSION = 1;
@@ -70,61 +71,85 @@ const chunkKey = (packId: string, sha: string, i: number) => `chunk:${packId}:${
 export type CacheRead =
   { status: 'hit'; bytes: Uint8Array } | { status: 'miss' } | { status: 'evicted' };
 
-/** Reads a cached file, reassembling its chunks. */
+/**
+ * Reads a cached file, assembling its chunks one at a time into one buffer of the file's size (the
+ * chunks are never all in memory beside it).
+ */
 export async function readCachedFile(packId: string, sha256: string): Promise<CacheRead> {
   const meta = await get<FileMeta>(fileKey(packId, sha256), db());
   if (!meta) return { status: 'miss' };
   const chunkKeys = Array.from({ length: meta.chunkCount }, (_, i) => chunkKey(packId, sha256, i));
-  const chunks = await getMany<ArrayBuffer | undefined>(chunkKeys, db());
-  if (chunks.some((c) => !(c instanceof ArrayBuffer))) {
+  try {
+    const bytes = await assembleChunks(meta.file, meta.sizeBytes, meta.chunkCount, async (i) => {
+      const c = await get<ArrayBuffer | undefined>(chunkKeys[i]!, db());
+      return c instanceof ArrayBuffer ? new Uint8Array(c) : undefined;
+    });
+    return { status: 'hit', bytes };
+  } catch {
+    // A chunk gone or of the wrong size: the browser evicted part of the file.
     await delMany([fileKey(packId, sha256), ...chunkKeys], db()).catch(() => undefined);
     return { status: 'evicted' };
   }
-  const bytes = new Uint8Array(meta.sizeBytes);
-  let offset = 0;
-  for (const c of chunks as ArrayBuffer[]) {
-    bytes.set(new Uint8Array(c), offset);
-    offset += c.byteLength;
-  }
-  if (offset !== meta.sizeBytes) {
-    await delMany([fileKey(packId, sha256), ...chunkKeys], db()).catch(() => undefined);
-    return { status: 'evicted' };
-  }
-  return { status: 'hit', bytes };
 }
 
-/** Stores a verified file. Throws `CacheFullError` when storage is refused (nothing half-written stays). */
-export async function writeCachedFile(
+/**
+ * Stores chunk `index` of a file being streamed in (`streamToChunks`'s sink). The file counts as
+ * cached only once `commitCachedFile` writes its meta, after it was verified. Throws
+ * `CacheFullError` when storage is refused.
+ */
+export async function putCachedChunk(
   packId: string,
   sha256: string,
-  file: string,
-  bytes: Uint8Array,
+  index: number,
+  chunk: Uint8Array<ArrayBuffer>,
 ): Promise<void> {
-  const chunkCount = Math.max(1, Math.ceil(bytes.byteLength / CHUNK_BYTES));
-  const chunkEntries: [string, ArrayBuffer][] = [];
-  for (let i = 0; i < chunkCount; i++) {
-    const part = bytes.slice(i * CHUNK_BYTES, Math.min(bytes.byteLength, (i + 1) * CHUNK_BYTES));
-    chunkEntries.push([chunkKey(packId, sha256, i), part.buffer]);
-  }
-  const meta: FileMeta = {
-    packId,
-    sha256,
-    file,
-    sizeBytes: bytes.byteLength,
-    chunkCount,
-    storedAt: Date.now(),
-  };
+  const buffer =
+    chunk.byteOffset === 0 && chunk.byteLength === chunk.buffer.byteLength
+      ? chunk.buffer
+      : chunk.slice().buffer;
   try {
-    await setMany(chunkEntries, db());
-    await set(fileKey(packId, sha256), meta, db());
+    await set(chunkKey(packId, sha256, index), buffer, db());
   } catch (e) {
-    await delMany(
-      chunkEntries.map(([k]) => k),
-      db(),
-    ).catch(() => undefined);
     if (isQuotaError(e)) throw new CacheFullError(e);
     throw e;
   }
+}
+
+/** Reads chunk `index` of a streamed file (undefined when absent). */
+export async function readCachedChunk(
+  packId: string,
+  sha256: string,
+  index: number,
+): Promise<Uint8Array | undefined> {
+  const c = await get<ArrayBuffer | undefined>(chunkKey(packId, sha256, index), db());
+  return c instanceof ArrayBuffer ? new Uint8Array(c) : undefined;
+}
+
+/** Marks a streamed, verified file as cached: its meta, written after all its chunks. */
+export async function commitCachedFile(
+  packId: string,
+  sha256: string,
+  file: string,
+  sizeBytes: number,
+  chunkCount: number,
+): Promise<void> {
+  const meta: FileMeta = { packId, sha256, file, sizeBytes, chunkCount, storedAt: Date.now() };
+  try {
+    await set(fileKey(packId, sha256), meta, db());
+  } catch (e) {
+    if (isQuotaError(e)) throw new CacheFullError(e);
+    throw e;
+  }
+}
+
+/** Drops the chunks of a file that failed verification or could not be cached whole. */
+export async function discardCachedChunks(
+  packId: string,
+  sha256: string,
+  chunkCount: number,
+): Promise<void> {
+  const chunkKeys = Array.from({ length: chunkCount }, (_, i) => chunkKey(packId, sha256, i));
+  await delMany(chunkKeys, db()).catch(() => undefined);
 }
 
 /** Remembers a pack's manifest so it can be reopened from the cache. */

@@ -7,8 +7,17 @@
 import { formatBytes } from '../core/format';
 import { describeFetchFailure } from '../core/fetchFailure';
 import { RunCancelledError } from '../core/pipeline';
-import { verifyPackFile } from '../core/sha256';
-import { CacheFullError, readCachedFile, writeCachedFile } from '../shared/packCache';
+import { checkStreamedFile } from '../core/sha256';
+import {
+  CHUNK_BYTES,
+  CacheFullError,
+  commitCachedFile,
+  discardCachedChunks,
+  putCachedChunk,
+  readCachedChunk,
+  readCachedFile,
+} from '../shared/packCache';
+import { assembleChunks, streamToChunks, type StreamedFile } from '../shared/streamFile';
 import type { PackSource, JobProgress } from '../shared/protocol';
 
 /** A download that sends nothing for this long is given up (covers a server that never answers, too). */
@@ -17,17 +26,19 @@ export const STALL_TIMEOUT_MS = 20_000;
 const WAITING_AFTER_MS = 2_000;
 
 /**
- * Streams `url` with byte progress. Aborts when `signal` does (a cancel: `RunCancelledError`) or
- * when no data arrives for `STALL_TIMEOUT_MS` (a stalled server: a message saying so); while data
- * is late, `report` is called every second with how long it has waited.
+ * Opens `url` and streams its body through `consume` with byte progress. Aborts when `signal` does
+ * (a cancel: `RunCancelledError`) or when no data arrives for `STALL_TIMEOUT_MS` (a stalled server:
+ * a message saying so); while data is late, `report` is called every second with how long it has
+ * waited.
  */
-async function fetchWithProgress(
+async function download<T>(
   url: string,
   file: string,
   totalBytes: number,
   report: (loaded: number, waitingMs?: number) => void,
-  signal?: AbortSignal,
-): Promise<Uint8Array> {
+  signal: AbortSignal | undefined,
+  consume: (body: ReadableStream<Uint8Array>, onBytes: (loaded: number) => void) => Promise<T>,
+): Promise<T> {
   const abort = new AbortController();
   const onCancel = () => abort.abort();
   signal?.addEventListener('abort', onCancel);
@@ -41,7 +52,6 @@ async function fetchWithProgress(
       abort.abort();
     } else if (waitingMs >= WAITING_AFTER_MS) report(loaded, waitingMs);
   }, 1000);
-  const chunks: Uint8Array[] = [];
   try {
     if (signal?.aborted) throw new RunCancelledError();
     let res: Response;
@@ -55,21 +65,12 @@ async function fetchWithProgress(
       throw new Error(
         `Could not download ${file}: the server answered ${res.status} ${res.statusText}`.trim(),
       );
-    if (!res.body) return new Uint8Array(await res.arrayBuffer());
-    const reader = res.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    const body = res.body ?? new Blob([await res.arrayBuffer()]).stream();
+    return await consume(body, (n) => {
       lastDataAt = performance.now();
-      chunks.push(value);
-      loaded += value.byteLength;
-      report(loaded);
-      // A file far larger than promised is not the manifest's file: stop before filling memory.
-      if (loaded > totalBytes * 2 + 1024) {
-        await reader.cancel();
-        throw new Error(`${file} is larger than the ${totalBytes} bytes the manifest says`);
-      }
-    }
+      loaded = n;
+      report(n);
+    });
   } catch (e) {
     if (signal?.aborted) throw new RunCancelledError();
     if (stalled) {
@@ -83,13 +84,6 @@ async function fetchWithProgress(
     clearInterval(watchdog);
     signal?.removeEventListener('abort', onCancel);
   }
-  const out = new Uint8Array(loaded);
-  let o = 0;
-  for (const c of chunks) {
-    out.set(c, o);
-    o += c.byteLength;
-  }
-  return out;
 }
 
 /**
@@ -122,59 +116,102 @@ export async function obtainFile(
     warnings.push(msg);
     progress({ kind: 'warning', message: msg }, true);
   }
-  let bytes: Uint8Array;
   if (source.kind === 'cache') {
     throw new Error(
       `${ref.file} is no longer in the browser's cache (it was cleared or evicted). Load the pack again from its folder or URL.`,
     );
-  } else if (source.kind === 'url') {
-    const url = new URL(ref.file, source.baseUrl).href;
-    progress({ kind: 'download', file: ref.file, loadedBytes: 0, totalBytes: ref.sizeBytes }, true);
-    bytes = await fetchWithProgress(
-      url,
-      ref.file,
-      ref.sizeBytes,
-      (loaded, waitingMs) =>
-        progress(
-          {
-            kind: 'download',
-            file: ref.file,
-            loadedBytes: loaded,
-            totalBytes: ref.sizeBytes,
-            ...(waitingMs !== undefined ? { waitingMs } : {}),
-          },
-          waitingMs !== undefined,
-        ),
-      signal,
-    );
-    progress(
-      {
-        kind: 'download',
-        file: ref.file,
-        loadedBytes: bytes.byteLength,
-        totalBytes: ref.sizeBytes,
-      },
-      true,
+  }
+  // Streamed into the cache chunk by chunk as it arrives, hashed on the way, then assembled once.
+  let cacheFull = false;
+  const sink = {
+    put: async (index: number, chunk: Uint8Array<ArrayBuffer>) => {
+      if (cacheFull) return false;
+      try {
+        await putCachedChunk(packId, ref.sha256, index, chunk);
+        return true;
+      } catch (e) {
+        cacheFull = true;
+        const msg =
+          e instanceof CacheFullError
+            ? e.message
+            : `${ref.file} could not be cached: ${(e as Error).message}`;
+        if (!warnings.includes(msg)) {
+          warnings.push(msg);
+          progress({ kind: 'warning', message: msg }, true);
+        }
+        return false;
+      }
+    },
+  };
+  const consume = (body: ReadableStream<Uint8Array>, onBytes?: (n: number) => void) =>
+    streamToChunks(body, {
+      file: ref.file,
+      chunkBytes: CHUNK_BYTES,
+      maxBytes: ref.sizeBytes * 2 + 1024,
+      sink,
+      ...(onBytes ? { onBytes } : {}),
+    });
+  let got: StreamedFile;
+  try {
+    if (source.kind === 'url') {
+      const url = new URL(ref.file, source.baseUrl).href;
+      progress(
+        { kind: 'download', file: ref.file, loadedBytes: 0, totalBytes: ref.sizeBytes },
+        true,
+      );
+      got = await download(
+        url,
+        ref.file,
+        ref.sizeBytes,
+        (loaded, waitingMs) =>
+          progress(
+            {
+              kind: 'download',
+              file: ref.file,
+              loadedBytes: loaded,
+              totalBytes: ref.sizeBytes,
+              ...(waitingMs !== undefined ? { waitingMs } : {}),
+            },
+            waitingMs !== undefined,
+          ),
+        signal,
+        consume,
+      );
+      progress(
+        {
+          kind: 'download',
+          file: ref.file,
+          loadedBytes: got.sizeBytes,
+          totalBytes: ref.sizeBytes,
+        },
+        true,
+      );
+    } else {
+      const blob = source.files[ref.file];
+      if (!blob)
+        throw new Error(`The pack folder has no file ${ref.file}, which the manifest names.`);
+      got = await consume(blob.stream());
+    }
+    progress({ kind: 'verify', file: ref.file }, true);
+    checkStreamedFile(ref.file, got, ref);
+  } catch (e) {
+    await discardCachedChunks(packId, ref.sha256, Math.ceil(ref.sizeBytes / CHUNK_BYTES) + 1);
+    throw e;
+  }
+  const bytes = await assembleChunks(
+    ref.file,
+    got.sizeBytes,
+    got.chunkCount,
+    (i) => readCachedChunk(packId, ref.sha256, i),
+    got.kept,
+  );
+  if (got.kept.size === 0) {
+    await commitCachedFile(packId, ref.sha256, ref.file, got.sizeBytes, got.chunkCount).catch(() =>
+      discardCachedChunks(packId, ref.sha256, got.chunkCount),
     );
   } else {
-    const blob = source.files[ref.file];
-    if (!blob)
-      throw new Error(`The pack folder has no file ${ref.file}, which the manifest names.`);
-    bytes = new Uint8Array(await blob.arrayBuffer());
-  }
-  progress({ kind: 'verify', file: ref.file }, true);
-  await verifyPackFile(ref.file, bytes, ref);
-  try {
-    await writeCachedFile(packId, ref.sha256, ref.file, bytes);
-  } catch (e) {
-    const msg =
-      e instanceof CacheFullError
-        ? e.message
-        : `${ref.file} could not be cached: ${(e as Error).message}`;
-    if (!warnings.includes(msg)) {
-      warnings.push(msg);
-      progress({ kind: 'warning', message: msg }, true);
-    }
+    // Part of the file could not be cached: the stored part is of no use alone.
+    await discardCachedChunks(packId, ref.sha256, got.chunkCount);
   }
   return { bytes, fromCache: false };
 }
