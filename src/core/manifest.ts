@@ -19,6 +19,8 @@ export const FORMAT_VERSION = 2;
 
 /** Largest graph file the studio accepts (2 GiB: ONNX protobuf limit without external data). */
 const MAX_FILE_BYTES = 2 ** 31;
+/** Largest external-data file (4 GiB less a WebAssembly page: one browser buffer). */
+const MAX_EXTERNAL_BYTES = 2 ** 32 - 65536;
 /** Largest constant tensor a pack may ship (elements; 256 MiB of float32). */
 const MAX_CONSTANT_ELEMENTS = 64 * 1024 * 1024;
 /** The longest typed prompt the page and CLI take unless `text.maxChars` says otherwise. */
@@ -55,6 +57,20 @@ const side = z.number().int().min(8).max(MAX_IMAGE_SIDE);
 const tensorName = z.string().min(1).max(128);
 
 const fileRef = z.strictObject({ file: packFileName, sizeBytes, sha256 });
+/**
+ * An external-data file: weights beside a graph, up to 4 GiB each (the most one browser buffer
+ * holds; ONNX Runtime Web reads it into a WebAssembly.Memory). Bigger models split their weights
+ * over several files.
+ */
+const externalDataRef = z.strictObject({
+  file: packFileName,
+  sizeBytes: z
+    .number()
+    .int()
+    .positive()
+    .max(MAX_EXTERNAL_BYTES, 'is larger than 4 GiB: split the external data into several files'),
+  sha256,
+});
 
 /** One ONNX graph: its file, integrity data, and the tensor names it uses for each role. */
 const graphSpec = z.strictObject({
@@ -62,7 +78,7 @@ const graphSpec = z.strictObject({
   sizeBytes,
   sha256,
   /** ONNX external-data files that sit beside the graph (large weights). */
-  externalData: z.array(fileRef).max(64).optional(),
+  externalData: z.array(externalDataRef).max(64).optional(),
   /** role → tensor name in the ONNX graph. */
   inputs: z.record(z.string(), tensorName),
   outputs: z.record(z.string(), tensorName),
@@ -434,7 +450,7 @@ const stageSpec = z.strictObject({
   file: packFileName,
   sizeBytes,
   sha256,
-  externalData: z.array(fileRef).max(64).optional(),
+  externalData: z.array(externalDataRef).max(64).optional(),
   label: z.string().max(80).optional(),
   /** tensor name → source. */
   inputs: z.record(tensorName, z.string()),
@@ -509,6 +525,21 @@ const manifestBase = z.strictObject({
   prompts: z.array(promptSpec).min(1).max(64).optional(),
   text: textSpec.optional(),
   stages: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/), stageSpec).optional(),
+  /**
+   * The working memory (activations) of one denoiser call at `atSize` (default: the pack's size),
+   * measured by the exporter; the studio scales it by pixel area and batch in its memory estimate
+   * before loading (src/core/memoryEstimate.ts).
+   */
+  memory: z
+    .strictObject({
+      activationBytes: z
+        .number()
+        .int()
+        .min(0)
+        .max(2 ** 45),
+      atSize: z.tuple([side, side]).optional(),
+    })
+    .optional(),
   /**
    * Format 2: SVD's noise augmentation. The keyframe pixels the stages take get Gaussian noise
    * whose std is this scalar's value (seeded by the run's seed); feed the same scalar to the

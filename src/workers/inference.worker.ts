@@ -15,6 +15,7 @@ import { checkClipGraphs } from '../core/clip';
 import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
 import { readPackTokenizer, type PromptTokenizer } from '../core/text';
 import { readPackConstant } from '../core/npy';
+import { estimateMemory } from '../core/memoryEstimate';
 import type { RgbaImage } from '../core/image';
 import {
   filesForVariant,
@@ -248,11 +249,35 @@ async function loadGraphs(
   const { manifest } = req;
   const variant = manifest.variants.find((v) => v.id === req.variantId);
   if (!variant) throw new Error(`Pack "${manifest.id}" has no variant "${req.variantId}".`);
-  const backend = await chooseBackend(req.backend, variant);
+  let backend = await chooseBackend(req.backend, variant);
   const progress = throttleProgress(onProgress);
+  const log: LoadLog = { sessionMs: {}, downloadedFiles: [], cachedFiles: [], warnings: [] };
+  // Before any download: will the variant fit the backend's memory?
+  const deviceMemoryGiB = (navigator as Navigator & { deviceMemory?: number }).deviceMemory ?? null;
+  const batch = manifest.frames.mode === 'position' ? manifest.frames.maxBatch : 2;
+  let memory = estimateMemory(manifest, variant.id, {
+    backend: backend.backend,
+    batch,
+    deviceMemoryGiB,
+  });
+  if (memory.verdict === 'refuse' && backend.backend === 'wasm' && req.backend !== 'wasm') {
+    const gpu = await probeGpu();
+    if (gpu.adapter && !(variant.precision === 'fp16' && !gpu.shaderF16)) {
+      backend = {
+        ...backend,
+        backend: 'webgpu',
+        reason: 'The model does not fit in the 4 GiB WebAssembly can address, so WebGPU is used.',
+      };
+      memory = estimateMemory(manifest, variant.id, { backend: 'webgpu', batch, deviceMemoryGiB });
+    }
+  }
+  if (memory.verdict === 'refuse') throw new Error(memory.message!);
+  if (memory.verdict === 'warn') {
+    log.warnings.push(memory.message!);
+    progress({ kind: 'warning', message: memory.message! }, true);
+  }
   await keepSessionsOf(manifest);
   active = null;
-  const log: LoadLog = { sessionMs: {}, downloadedFiles: [], cachedFiles: [], warnings: [] };
   for (const g of graphsForVariant(manifest, variant.id)) {
     const sessionKey = `${g.key}@${backend.backend}`;
     if (sessions.has(sessionKey)) continue;
