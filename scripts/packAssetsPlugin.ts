@@ -14,19 +14,20 @@ const root = resolve(import.meta.dirname, '..');
 const modelsDir = join(root, 'models');
 
 /**
- * ORT runtime files: the default `onnxruntime-web` bundle's (JSEP: WebGPU + WASM), and the
- * WASM-only build's (`onnxruntime-web/wasm`, used for WASM sessions; see src/workers/ortEnv.ts).
+ * ORT runtime files: the native WebGPU build's (`onnxruntime-web/webgpu`, asyncify) for WebGPU
+ * sessions, and the WASM-only build's (`onnxruntime-web/wasm`) for WASM sessions; see
+ * src/workers/ortEnv.ts.
  */
 export const ORT_RUNTIME_FILES = [
-  'ort-wasm-simd-threaded.jsep.mjs',
-  'ort-wasm-simd-threaded.jsep.wasm',
+  'ort-wasm-simd-threaded.asyncify.mjs',
+  'ort-wasm-simd-threaded.asyncify.wasm',
   'ort-wasm-simd-threaded.mjs',
   'ort-wasm-simd-threaded.wasm',
 ] as const;
 
 function ortDistDir(): string {
   const require = createRequire(import.meta.url);
-  return dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.jsep.wasm'));
+  return dirname(require.resolve('onnxruntime-web/ort-wasm-simd-threaded.asyncify.wasm'));
 }
 
 export interface BundledPackEntry {

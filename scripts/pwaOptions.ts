@@ -11,7 +11,7 @@
  */
 import type { VitePWAOptions } from 'vite-plugin-pwa';
 
-/** The largest file precached: ORT's JSEP .wasm is 28 MB. */
+/** The largest file precached: ORT's native-WebGPU (asyncify) .wasm is 27 MB. */
 const MAX_PRECACHED_BYTES = 64 * 1024 * 1024;
 
 export const pwaOptions: Partial<VitePWAOptions> = {

@@ -7,7 +7,7 @@
 // First: the memory probe wraps WebAssembly / GPUDevice before ONNX Runtime uses them.
 import { readMemory } from './memoryProbe';
 import * as Comlink from 'comlink';
-import { createSession, ort, probeGpu } from './ortEnv';
+import { createSession, probeGpu, WASM_THREADS } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from '../shared/images';
 import { gapFrames } from '../core/sequence/plan';
 import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
@@ -56,7 +56,7 @@ async function chooseBackend(pref: BackendPreference, variant?: VariantSpec): Pr
     webgpuAdapter: gpu.adapter,
     fallbackAdapter: gpu.fallback,
     shaderF16: gpu.shaderF16,
-    wasmThreads: ort.env.wasm.numThreads ?? 1,
+    wasmThreads: WASM_THREADS,
     crossOriginIsolated: self.crossOriginIsolated,
   };
   const fp16 = variant?.precision === 'fp16';

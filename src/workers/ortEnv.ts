@@ -4,10 +4,15 @@
  * browser's one session factory (`createSession`). Every worker gets its runtime and sessions
  * from here, never from 'onnxruntime-web' directly.
  */
-import * as ort from 'onnxruntime-web';
+import type * as OrtModule from 'onnxruntime-web';
 import { SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
 
-type Ort = typeof ort;
+type Ort = typeof OrtModule;
+
+/** WASM threads: up to 4 where the page is cross-origin isolated (SharedArrayBuffer), else 1. */
+export const WASM_THREADS = self.crossOriginIsolated
+  ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))
+  : 1;
 
 // ---- ORT environment: set once per runtime build, before its first session exists. -------------
 // Runtime files are self-hosted under /ort/ (see scripts/packAssetsPlugin.ts), never a CDN. Setting
@@ -15,25 +20,30 @@ type Ort = typeof ort;
 // from this chunk's URL and hang the production build).
 function configure(o: Ort): Ort {
   o.env.wasm.wasmPaths = new URL(`${import.meta.env.BASE_URL}ort/`, self.location.origin).href;
-  o.env.wasm.numThreads = self.crossOriginIsolated
-    ? Math.max(1, Math.min(4, navigator.hardwareConcurrency || 1))
-    : 1;
+  o.env.wasm.numThreads = WASM_THREADS;
   o.env.logLevel = 'error';
   return o;
 }
-configure(ort);
 
 let wasmOnly: Promise<Ort> | null = null;
+let webgpu: Promise<Ort> | null = null;
 
 /**
- * The runtime build for a backend. WebGPU needs the default (JSEP) build; WASM sessions use the
- * WASM-only build of the same version, which the browser optimises much sooner after it starts —
- * measured here, the same denoiser step was slow (120–190 ms instead of ~41 ms) for the first ~9 s
- * of work with the JSEP build and ~2.5 s with the WASM-only one (docs/architecture.md). Its module
- * and 14 MB .wasm are fetched only when a WASM session is first made.
+ * The runtime build for a backend, each fetched only when a session of its backend is first made:
+ * - WebGPU: `onnxruntime-web/webgpu`, ONNX Runtime's native WebGPU execution provider (its C++
+ *   WebGPU EP compiled to WebAssembly with asyncify, `ort-wasm-simd-threaded.asyncify.wasm`), which
+ *   replaces the JSEP backend (upstream `docs/JSEP_Deprecation.md`; fp16 Conv3D returned zeros on
+ *   JSEP in one report).
+ * - WASM: the WASM-only build, which the browser optimises much sooner after it starts than a
+ *   build that carries a GPU backend — measured here, the same denoiser step was slow (120–190 ms
+ *   instead of ~41 ms) for the first ~9 s of work with the JSEP build and ~2.5 s with the WASM-only
+ *   one (docs/architecture.md).
  */
 export function ortFor(backend: 'webgpu' | 'wasm'): Promise<Ort> {
-  if (backend === 'webgpu') return Promise.resolve(ort);
+  if (backend === 'webgpu') {
+    webgpu ??= import('onnxruntime-web/webgpu').then((m) => configure(m as unknown as Ort));
+    return webgpu;
+  }
   wasmOnly ??= import('onnxruntime-web/wasm').then((m) => configure(m as unknown as Ort));
   return wasmOnly;
 }
@@ -97,4 +107,3 @@ export async function createSession(
   }
 }
 
-export { ort };
