@@ -8,14 +8,14 @@ import { resolve } from 'node:path';
 import { expect, ROOT, sampleKeyframes, test } from './studio';
 
 test.describe('the trained bundled pack', () => {
-  test('opens by default, labelled trained, with baseline, LoRA, fp16 and student', async ({
+  test('opens by default, labelled trained, with baseline, LoRA, fp16, int8 and student', async ({
     studio,
     page,
   }) => {
     await page.goto('/');
     await expect(studio.id('variant.select')).toBeVisible();
     await expect(studio.id('pack.untrained')).toHaveCount(0);
-    await expect(studio.id('variant.select').locator('option')).toHaveCount(4);
+    await expect(studio.id('variant.select').locator('option')).toHaveCount(5);
     await studio.chooseVariant('student');
     await expect(studio.id('run.steps')).toHaveValue('4');
   });

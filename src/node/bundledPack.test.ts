@@ -66,9 +66,15 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     prepared = prepareKeyframes(manifest, start!, end!, 'letterbox');
   });
 
-  it('is trained, within 40 MB, and offers baseline, LoRA, fp16 and student variants', async () => {
+  it('is trained, within 40 MB, and offers baseline, LoRA, fp16, int8 and student variants', async () => {
     expect(manifest.trained).toBe(true);
-    expect(manifest.variants.map((v) => v.id)).toEqual(['baseline', 'lora', 'fp16', 'student']);
+    expect(manifest.variants.map((v) => v.id)).toEqual([
+      'baseline',
+      'lora',
+      'fp16',
+      'int8',
+      'student',
+    ]);
     const g = manifest.graphs;
     let total = 0;
     for (const spec of [
@@ -262,5 +268,26 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     // copies what did not move from the keyframes, so the mean over whole frames stays under a level.
     // (The pack's REPORT: 0, 0.07, 0.26, 0.54 levels at scales 0, 0.15, 0.5, 1, on other clips.)
     expect(distances.at(-1)!).toBeGreaterThan(0.1);
+  }, 300_000);
+
+  it('int8 runs the baseline quantised: its frames stay within a level of fp32 on average', async () => {
+    const base = await loadVariantGraphs(PACK, manifest, 'baseline', 2);
+    const int8 = await loadVariantGraphs(PACK, manifest, 'int8', 2);
+    expect(int8.variant.precision).toBe('int8');
+    const settings = { count: 3, steps: manifest.scheduler.defaultSteps, seed: SEED };
+    const run = (v: typeof base) =>
+      interpolate({
+        manifest,
+        variant: v.variant,
+        graphs: v.graphs,
+        keyframes: prepared,
+        settings,
+      });
+    const [ref, q] = [await run(base), await run(int8)];
+    const mean =
+      q.modelFrames.reduce((s, f, i) => s + meanLevelDiff(f, ref.modelFrames[i]!), 0) / 3;
+    console.log(`int8 against fp32 (bounce, 3 in-betweens): mean ${mean.toFixed(3)} levels`);
+    expect(mean).toBeGreaterThan(0); // it is a different graph…
+    expect(mean).toBeLessThan(1); // …that makes the same frames to within a level on average
   }, 300_000);
 });

@@ -62,6 +62,10 @@ async function chooseBackend(pref: BackendPreference, variant?: VariantSpec): Pr
   const fp16 = variant?.precision === 'fp16';
   const wasm = (reason: string): BackendInfo => ({ ...base, backend: 'wasm', reason });
   if (pref === 'wasm') return wasm('WASM was chosen in the settings.');
+  if (variant?.precision === 'int8')
+    return wasm(
+      'int8 graphs are made for CPUs (ONNX Runtime fuses them into int8 kernels there), so this variant runs on WASM.',
+    );
   if (!gpu.adapter)
     return wasm('No WebGPU adapter is available, so the model runs on the CPU (WASM).');
   if (fp16 && !gpu.shaderF16) {

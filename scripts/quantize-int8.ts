@@ -1,0 +1,170 @@
+/**
+ * `npm run pack:int8`: the int8 variant of a pack (issue 23) — post-training static quantisation in
+ * the QDQ format, calibrated on the pack's own data through the studio's own pipeline.
+ *
+ * 1. models/training/quantize_int8.py writes a calibration copy of the fp32 denoiser whose every
+ *    tensor to be quantised is also a graph output.
+ * 2. The studio's pipeline (src/core, onnxruntime-node) runs the baseline on calibration keyframe
+ *    pairs — the procedural generator's training clips (never the validation split) and the
+ *    project's own sample drawings — with the calibration graph as its denoiser, so every range is
+ *    seen at every denoising step of real runs; per tensor the 0.01th and 99.99th percentiles of
+ *    each call are kept, and their extremes over all calls.
+ * 3. quantize_int8.py quantises the fp32 denoiser with those ranges (int8 per-channel weights, uint8
+ *    activations) into denoiser_int8.onnx, and the manifest gets the `int8` denoiser and variant.
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import type { Feed, FloatTensor, GraphRunner } from '../src/core/graph';
+import { interpolate, prepareKeyframes } from '../src/core/pipeline';
+import {
+  createNodeSession,
+  loadVariantGraphs,
+  readPackManifest,
+  readPng,
+} from '../src/node/nodeRuntime';
+
+const ROOT = resolve(import.meta.dirname, '..');
+const PY = '/usr/bin/python3';
+
+/** The q-th quantile (0…1) of a sample of `data` (every `stride`-th value), by sorting it. */
+function quantiles(data: Float32Array, qs: number[], stride: number): number[] {
+  const n = Math.ceil(data.length / stride);
+  const s = new Float32Array(n);
+  for (let i = 0, j = 0; i < data.length; i += stride, j++) s[j] = data[i]!;
+  s.sort();
+  return qs.map((q) => s[Math.min(n - 1, Math.max(0, Math.round(q * (n - 1))))]!);
+}
+
+function calibrationPairs(data: string, limit: number): { start: string; end: string }[] {
+  const pairs: { start: string; end: string }[] = [];
+  const train = join(data, 'train');
+  if (existsSync(train)) {
+    for (const clip of readdirSync(train).sort().slice(0, limit))
+      pairs.push({ start: join(train, clip, 'frame1.png'), end: join(train, clip, 'frame3.png') });
+  }
+  const samples = join(ROOT, 'public/samples');
+  pairs.push({ start: join(samples, 'bounce-start.png'), end: join(samples, 'bounce-end.png') });
+  const kiosk = join(samples, 'kiosk');
+  for (const f of readdirSync(kiosk)
+    .filter((f) => f.endsWith('-start.png'))
+    .sort())
+    pairs.push({ start: join(kiosk, f), end: join(kiosk, f.replace('-start', '-end')) });
+  return pairs;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    args: process.argv.slice(2).filter((a) => a !== '--'),
+    options: {
+      pack: { type: 'string', default: 'models/cel' },
+      data: { type: 'string', default: 'data/calib' },
+      limit: { type: 'string', default: '40' },
+      steps: { type: 'string' },
+    },
+  });
+  const pack = resolve(values.pack);
+  const manifest = await readPackManifest(pack);
+  const base = manifest.variants[0]!;
+  const den = manifest.graphs.denoisers[base.denoiser]!;
+  const tmp = mkdtempSync(join(tmpdir(), 'int8-'));
+  const calibGraph = join(tmp, 'calib.onnx');
+  const names = JSON.parse(
+    execFileSync(
+      PY,
+      ['-m', 'models.training.quantize_int8', 'calib-graph', join(pack, den.file), calibGraph],
+      { cwd: ROOT, encoding: 'utf8' },
+    ),
+  ) as string[];
+  const { graphs } = await loadVariantGraphs(pack, manifest, base.id, 2);
+  const calib = await createNodeSession('the calibration graph', readFileSync(calibGraph), 2);
+  const ranges = new Map<string, [number, number]>();
+  let calls = 0;
+  const recording: GraphRunner = {
+    inputNames: calib.inputNames,
+    outputNames: calib.outputNames,
+    ...(calib.inputShapes ? { inputShapes: calib.inputShapes } : {}),
+    async run(feeds: Record<string, Feed>): Promise<Record<string, FloatTensor>> {
+      const out = await calib.run(feeds);
+      calls++;
+      for (const n of names) {
+        const t = out[n];
+        if (!t) throw new Error(`the calibration graph has no output ${n}`);
+        const [lo, hi] = quantiles(t.data, [1e-4, 1 - 1e-4], Math.max(1, t.data.length >> 16));
+        const r = ranges.get(n);
+        ranges.set(n, r ? [Math.min(r[0], lo!), Math.max(r[1], hi!)] : [lo!, hi!]);
+      }
+      return out;
+    },
+    release: () => calib.release(),
+  };
+  const pairs = calibrationPairs(resolve(values.data), Number(values.limit));
+  const steps = Number(values.steps ?? base.recommendedSteps ?? manifest.scheduler.defaultSteps);
+  for (const [i, p] of pairs.entries()) {
+    const keyframes = prepareKeyframes(
+      manifest,
+      await readPng(p.start),
+      await readPng(p.end),
+      'letterbox',
+    );
+    await interpolate({
+      manifest,
+      variant: base,
+      graphs: { ...graphs, denoiser: recording },
+      keyframes,
+      settings: { count: 3, steps, seed: i },
+    });
+  }
+  console.log(
+    `calibrated ${names.length} tensors over ${calls} denoiser calls (${pairs.length} pairs, ${steps} steps)`,
+  );
+  const rangesFile = join(tmp, 'ranges.json');
+  writeFileSync(rangesFile, JSON.stringify(Object.fromEntries(ranges)));
+  const out = join(pack, 'denoiser_int8.onnx');
+  console.log(
+    execFileSync(
+      PY,
+      [
+        '-m',
+        'models.training.quantize_int8',
+        'quantise',
+        join(pack, den.file),
+        out,
+        '--ranges',
+        rangesFile,
+      ],
+      { cwd: ROOT, encoding: 'utf8' },
+    ).trim(),
+  );
+  // The manifest: the int8 denoiser and its variant, after the fp32 ones; then sizes and hashes.
+  const raw = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8'));
+  raw.graphs.denoisers.int8 = {
+    ...raw.graphs.denoisers[base.denoiser],
+    file: 'denoiser_int8.onnx',
+  };
+  raw.variants = raw.variants.filter((v: { id: string }) => v.id !== 'int8');
+  const at = raw.variants.findIndex((v: { precision: string }) => v.precision === 'fp16');
+  raw.variants.splice(at >= 0 ? at + 1 : raw.variants.length, 0, {
+    id: 'int8',
+    label: 'Baseline int8 (CPU)',
+    description:
+      'The baseline quantised to int8 after training (QDQ, calibrated on the pack’s own data): for computers without a GPU.',
+    precision: 'int8',
+    denoiser: 'int8',
+  });
+  writeFileSync(join(pack, 'manifest.json'), JSON.stringify(raw, null, 2) + '\n');
+  execFileSync(PY, ['-m', 'models.training.export', 'hashes', pack], {
+    cwd: ROOT,
+    stdio: 'inherit',
+  });
+  await graphs.denoiser.release();
+  for (const g of [graphs.encoder, graphs.decoder, graphs.motion]) await g?.release();
+  await recording.release();
+}
+
+main().catch((e: unknown) => {
+  console.error(e instanceof Error ? e.message : e);
+  process.exit(1);
+});
