@@ -190,12 +190,15 @@ SVD_SCALARS = {
     },
 }
 GUIDANCE = {"scale": {"default": 5.0, "min": 1.0, "max": 10.0}, "rescale": 0.0}
+# SVD's classifier-free guidance: the scale ramps per frame from 1 to the chosen one (min_guidance_scale 1,
+# max_guidance_scale 3 by default); the unconditional pass sees zeros for the condition latent.
+SVD_GUIDANCE = {"scale": {"default": 3.0, "min": 1.0, "max": 10.0}, "rescale": 0.0, "frameRamp": {"from": 1.0}}
 # The runs parity/expected.json records: (sampler, steps, controls).
 PARITY_RUNS = {
     "svd": [
         ("euler", 8, {}),
-        ("euler_ancestral", 6, {"motionBucket": 40, "augLevel": 0.1}),
-        ("dpmpp_2m", 5, {"fps": 12}),
+        ("euler_ancestral", 6, {"motionBucket": 40, "augLevel": 0.1, "guidance": 2.5}),
+        ("dpmpp_2m", 5, {"fps": 12, "guidance": 1.0}),
     ],
     "flow": [("flow_euler", 8, {"guidance": 5.0}), ("flow_euler", 3, {"guidance": 1.0})],
     "lcm": [("lcm", 4, {"guidance": 5.0}), ("lcm", 1, {"guidance": 8.0}), ("lcm", 6, {"guidance": 2.0})],
@@ -233,13 +236,16 @@ def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
         one = torch.ones(1)
         args = (torch.zeros(1, 2 * C + 1, T, h, w), torch.ones(1), one, one, one)
         names = ["sample", "timestep", "fps", "motion_bucket", "aug_level"]
-        dyn = {"sample": {0: "B"}, "timestep": {0: "B"}, "v": {0: "B"}}
+        # Scalar feeds arrive as [1] and are tiled to the call's batch (both guidance passes at once).
+        dyn = {n: {0: "B"} for n in names + ["v"]}
         export(den, args, out / "unet.onnx", names, ["v"], dyn)
         spec = {
             **file_ref(out, "unet.onnx"),
             "inputs": {"sample": "sample", "timestep": "timestep"},
             "outputs": {"prediction": "v"},
             "concat": ["condition", "mask"],
+            "unconditionalCondition": "zeros",
+            "maxBatch": 2,
             "feeds": {"fps": "scalar:fps", "motion_bucket": "scalar:motionBucket", "aug_level": "scalar:augLevel"},
         }
     else:
@@ -299,6 +305,7 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
     if kind == "svd":
         m["scalars"] = SVD_SCALARS
         m["augmentation"] = {"scalar": "augLevel"}
+        m["guidance"] = SVD_GUIDANCE
     else:
         m["guidance"] = GUIDANCE
     return m
@@ -322,6 +329,7 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
     start, end = keyframes()
     images = np.concatenate([to_tensor(start), to_tensor(end)])
     scalars = {k: float(controls.get(k, s["default"])) for k, s in m.get("scalars", {}).items()}
+    g = float(controls.get("guidance", m["guidance"]["scale"]["default"]))
     if kind == "svd":
         aug = scalars["augLevel"]
         for which in (0, 1):
@@ -340,17 +348,28 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
         if kind == "svd":
             mask = np.zeros((1, 1, T) + cond.shape[3:], np.float32)
             mask[0, 0, 0] = mask[0, 0, T - 1] = 1
-            feeds = {
-                "sample": np.concatenate([x_in, cond, mask], axis=1),
-                "timestep": t,
-                "fps": np.array([scalars["fps"]], np.float32),
-                "motion_bucket": np.array([scalars["motionBucket"]], np.float32),
-                "aug_level": np.array([scalars["augLevel"]], np.float32),
-            }
+
+            def svd_pass(condition):
+                feeds = {
+                    "sample": np.concatenate([x_in, condition, mask], axis=1),
+                    "timestep": t,
+                    "fps": np.array([scalars["fps"]], np.float32),
+                    "motion_bucket": np.array([scalars["motionBucket"]], np.float32),
+                    "aug_level": np.array([scalars["augLevel"]], np.float32),
+                }
+                return next(iter(run_onnx(out / den_file, feeds).values())).astype(np.float64)
+
+            c = svd_pass(cond)
+            if g == 1.0:
+                pred = c.reshape(-1)
+            else:
+                # SVD's guidance: u + g_f·(c − u), g_f from 1 at the first frame to g at the last.
+                u = svd_pass(np.zeros_like(cond))
+                ramp = np.linspace(SVD_GUIDANCE["frameRamp"]["from"], g, T).reshape(1, 1, T, 1, 1)
+                pred = (u + ramp * (c - u)).astype(np.float32).reshape(-1)
         else:
-            g = controls.get("guidance", GUIDANCE["scale"]["default"])
             feeds = {"sample": x_in, "timestep": t, "condition": cond, "guidance": np.array([g], np.float32)}
-        pred = next(iter(run_onnx(out / den_file, feeds).values())).reshape(-1)
+            pred = next(iter(run_onnx(out / den_file, feeds).values())).reshape(-1)
         uses_noise = {
             "euler_ancestral": plan["sigmas"][s + 1] > 0 if "sigmas" in plan else False,
             "lcm": s < steps - 1,

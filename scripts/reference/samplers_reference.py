@@ -631,8 +631,9 @@ def main():
         print("self-checks failed:\n  " + "\n  ".join(failed), file=sys.stderr)
         return 2
     if args.check:
-        current = OUT_PATH.read_text() if OUT_PATH.exists() else None
-        if current != text:
+        # Compared as data, so a formatter's whitespace does not make it stale.
+        current = json.loads(OUT_PATH.read_text()) if OUT_PATH.exists() else None
+        if current != json.loads(text):
             print(f"{OUT_PATH} is stale: run {GENERATOR}", file=sys.stderr)
             return 1
         print(f"{OUT_PATH} is up to date ({len(cases)} cases)")

@@ -86,6 +86,7 @@ describe('guidance', () => {
     expect(resolveControls(m)).toEqual({
       guidanceScale: 7.5,
       guidanceRescale: 0.7,
+      guidanceFrom: null,
       scalars: { fs: 24 },
       augmentation: 0,
       promptId: 'none',

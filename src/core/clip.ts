@@ -65,6 +65,8 @@ export interface ClipControls {
 export interface ResolvedControls {
   guidanceScale: number | null;
   guidanceRescale: number;
+  /** SVD's per-frame ramp: the scale at the clip's first frame (the chosen scale is the last's). */
+  guidanceFrom: number | null;
   scalars: Record<string, number>;
   /** SVD's noise augmentation: the std of the noise on the keyframes the stages take (0: none). */
   augmentation: number;
@@ -129,6 +131,7 @@ export function resolveControls(manifest: PackManifest, c: ClipControls = {}): R
   return {
     guidanceScale,
     guidanceRescale: manifest.guidance?.rescale ?? 0,
+    guidanceFrom: manifest.guidance?.frameRamp?.from ?? null,
     scalars,
     augmentation: manifest.augmentation ? scalars[manifest.augmentation.scalar]! : 0,
     promptId,
@@ -484,10 +487,23 @@ export function applyGuidance(
   uncond: Float32Array,
   scale: number,
   rescale: number,
+  ramp?: { from: number; dims: readonly number[] },
 ): Float32Array {
   const n = cond.length;
   const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = uncond[i]! + scale * (cond[i]! - uncond[i]!);
+  if (ramp) {
+    // SVD: frame f of T gets from + (scale − from)·f/(T−1); the layout is [1, C, T, h, w].
+    const [, c, T, h, w] = ramp.dims as [number, number, number, number, number];
+    const hw = h * w;
+    for (let ch = 0; ch < c; ch++)
+      for (let f = 0; f < T; f++) {
+        const g = ramp.from + ((scale - ramp.from) * f) / Math.max(1, T - 1);
+        const at = (ch * T + f) * hw;
+        for (let i = at; i < at + hw; i++) out[i] = uncond[i]! + g * (cond[i]! - uncond[i]!);
+      }
+  } else {
+    for (let i = 0; i < n; i++) out[i] = uncond[i]! + scale * (cond[i]! - uncond[i]!);
+  }
   if (rescale > 0) {
     const std = (a: Float32Array) => {
       let m = 0;
@@ -570,7 +586,17 @@ export async function interpolateClip(req: {
     condFeeds[tensor] = resolveSource(text, ctx);
   // A CFG-distilled student takes the scale as an input and runs one pass per step.
   const embedded = spec.inputs.guidance !== undefined;
-  const guided = !embedded && controls.guidanceScale !== null && controls.guidanceScale !== 1;
+  const ramp =
+    controls.guidanceFrom !== null ? { from: controls.guidanceFrom, dims: cond.dims } : undefined;
+  const guided =
+    !embedded &&
+    controls.guidanceScale !== null &&
+    (controls.guidanceScale !== 1 || (ramp !== undefined && ramp.from !== 1));
+  // SVD and Framer: the unconditional pass sees zeros for the condition latent.
+  const uncondCondition: FloatTensor =
+    spec.unconditionalCondition === 'zeros'
+      ? { data: new Float32Array(cond.data.length), dims: cond.dims }
+      : cond;
   const uncondFeeds: Record<string, FloatTensor> = { ...condFeeds };
   for (const [tensor, text] of Object.entries(spec.unconditional ?? {}))
     uncondFeeds[tensor] = resolveSource(text, ctx);
@@ -607,11 +633,12 @@ export async function interpolateClip(req: {
     t: number,
     extra: Record<string, FloatTensor>,
     B: number,
+    condition: FloatTensor = cond,
   ): Record<string, FloatTensor> =>
     denoiserClipFeeds(spec, {
       sample: x,
       timestep: t,
-      condition: cond,
+      condition,
       extra,
       batch: B,
       loraScale: req.loraScale,
@@ -638,17 +665,22 @@ export async function interpolateClip(req: {
       const both: Record<string, FloatTensor> = {};
       for (const tensor of Object.keys(condFeeds))
         both[tensor] = concatBatch([condFeeds[tensor]!, uncondFeeds[tensor]!]);
-      const out = await run(feedsFor(concatBatch([x, x]), t, both, 2), 2, s);
+      const out = await run(
+        feedsFor(concatBatch([x, x]), t, both, 2, concatBatch([cond, uncondCondition])),
+        2,
+        s,
+      );
       output = applyGuidance(
         out.subarray(0, len),
         out.subarray(len),
         controls.guidanceScale!,
         controls.guidanceRescale,
+        ramp,
       );
     } else {
       const c = await run(feedsFor(x, t, condFeeds, 1), 1, s);
-      const u = await run(feedsFor(x, t, uncondFeeds, 1), 1, s);
-      output = applyGuidance(c, u, controls.guidanceScale!, controls.guidanceRescale);
+      const u = await run(feedsFor(x, t, uncondFeeds, 1, uncondCondition), 1, s);
+      output = applyGuidance(c, u, controls.guidanceScale!, controls.guidanceRescale, ramp);
     }
     const noise = plan.usesNoise(s) ? stepNoise(settings.seed, 0, s, len) : undefined;
     sample = stepper.step(s, output, sample, noise);

@@ -174,6 +174,11 @@ const denoiserSpec = graphSpec.extend({
    */
   unconditional: z.record(tensorName, z.string()).optional(),
   /**
+   * Format 2, with `guidance`: the condition latent the unconditional pass gets — "same" (ToonCrafter,
+   * the default) or "zeros" (SVD and Framer: negative image latents are zeros).
+   */
+  unconditionalCondition: z.enum(['same', 'zeros']).optional(),
+  /**
    * Format 2: the largest batch the graph takes. With guidance and maxBatch ≥ 2 the conditional
    * and unconditional passes run as one call of batch 2.
    */
@@ -395,6 +400,11 @@ const guidanceSpec = z.strictObject({
   scale: controlRange,
   /** Guidance rescale φ (Lin et al. 2023; ToonCrafter's rescale_noise_cfg): 0 = off. */
   rescale: z.number().min(0).max(1).default(0),
+  /**
+   * Clip mode: SVD's per-frame guidance — the scale rises linearly from `from` at the clip's first
+   * frame to the chosen scale at its last (SVD's min_guidance_scale → max_guidance_scale).
+   */
+  frameRamp: z.strictObject({ from: z.number().finite().min(0) }).optional(),
 });
 
 /** Format 2: a scalar conditioning input (ToonCrafter's frame stride `fs`), shown as a control. */
@@ -736,7 +746,13 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
       if (m[f] !== undefined) report([f], 'needs formatVersion 2');
     }
     for (const [name, d] of Object.entries(m.graphs.denoisers)) {
-      for (const f of ['feeds', 'unconditional', 'maxBatch', 'concat'] as const) {
+      for (const f of [
+        'feeds',
+        'unconditional',
+        'maxBatch',
+        'concat',
+        'unconditionalCondition',
+      ] as const) {
         if (d[f] !== undefined) report(['graphs', 'denoisers', name, f], 'needs formatVersion 2');
       }
     }
@@ -804,6 +820,8 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
     );
   }
 
+  if (m.guidance?.frameRamp && m.frames.mode !== 'clip')
+    report(['guidance', 'frameRamp'], 'is used only when frames.mode is "clip"');
   if (m.augmentation && !scalars[m.augmentation.scalar])
     report(
       ['augmentation', 'scalar'],
@@ -845,10 +863,10 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
         );
     } else if (m.guidance) {
       const unc = Object.entries(d.unconditional ?? {});
-      if (unc.length === 0)
+      if (unc.length === 0 && d.unconditionalCondition !== 'zeros')
         report(
           [...path, 'unconditional'],
-          'is required with guidance: name the inputs that change for the unconditional pass and their sources',
+          'is required with guidance: name the inputs that change for the unconditional pass and their sources (or give unconditionalCondition: "zeros")',
         );
       for (const [tensor, text] of unc) {
         if (!(d.feeds && tensor in d.feeds))
@@ -861,6 +879,11 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
         'is only used with guidance, which the pack does not declare',
       );
     }
+    if (d.unconditionalCondition !== undefined && !m.guidance)
+      report(
+        [...path, 'unconditionalCondition'],
+        'is only used with guidance, which the pack does not declare',
+      );
     if (m.frames.mode === 'position' && d.feeds)
       report([...path, 'feeds'], 'are run only in clip mode by this studio version');
     if (m.frames.mode === 'position' && d.inputs.guidance)

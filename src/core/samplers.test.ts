@@ -206,6 +206,31 @@ describe('scheduler manifests', () => {
     expect(errs({ type: 'heun', timestepInput: 'sigma' }).join('\n')).toMatch(/scheduler\.type/);
   });
 
+  it('checks SVD-style guidance: a zeroed condition needs guidance, the ramp needs clip mode', () => {
+    const m = format2Manifest();
+    const den = m.graphs.denoisers['base']!;
+    const noGuidance = validateManifest({
+      ...m,
+      guidance: undefined,
+      graphs: {
+        ...m.graphs,
+        denoisers: { base: { ...den, unconditional: undefined, unconditionalCondition: 'zeros' } },
+      },
+    });
+    expect(noGuidance.ok ? [] : noGuidance.errors).toContain(
+      'graphs.denoisers.base.unconditionalCondition: is only used with guidance, which the pack does not declare',
+    );
+    const zeros = validateManifest({
+      ...m,
+      guidance: { ...m.guidance!, frameRamp: { from: 1 } },
+      graphs: {
+        ...m.graphs,
+        denoisers: { base: { ...den, unconditional: undefined, unconditionalCondition: 'zeros' } },
+      },
+    });
+    expect(zeros.ok).toBe(true);
+  });
+
   it('keeps format 1 to DDIM', () => {
     const r = withScheduler({ type: 'flow', shift: 3, defaultSteps: 10 }, 1);
     expect(r.ok ? [] : r.errors).toContain('scheduler.type: needs formatVersion 2');

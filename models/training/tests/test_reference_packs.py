@@ -42,3 +42,4 @@ def test_the_svd_pack_has_the_svd_shape():
     assert set(den["feeds"].values()) == {"scalar:fps", "scalar:motionBucket", "scalar:augLevel"}
     assert m["scheduler"]["type"] == "edm" and m["scheduler"]["prediction"] == "v_prediction"
     assert m["augmentation"] == {"scalar": "augLevel"}
+    assert den["unconditionalCondition"] == "zeros" and m["guidance"]["frameRamp"] == {"from": 1.0}
