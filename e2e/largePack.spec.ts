@@ -6,20 +6,13 @@
  * tables add only below float32 precision), and a reload runs from the cache without a download.
  * A pack that declares 5 GB of weights is refused for WASM before anything downloads.
  */
-import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PNG } from 'pngjs';
 import { buildSyntheticPack } from '../src/testing/syntheticPack';
 import { startPackServer, type TestServer } from './servers';
-import { expect, ROOT, test, type FilePayload } from './studio';
+import { expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
 
 const FLOW = resolve(ROOT, 'models/reference/flow-tiny');
-const keyframes = () =>
-  (['start', 'end'] as const).map((k) => ({
-    name: `${k}.png`,
-    mimeType: 'image/png',
-    buffer: readFileSync(resolve(FLOW, 'parity', `${k}.png`)),
-  })) as [FilePayload, FilePayload];
+const keyframes = () => parityKeyframes(FLOW);
 
 let cleanups: (() => void | Promise<void>)[] = [];
 test.afterEach(async () => {
@@ -44,25 +37,9 @@ test('external data streams into the cache, runs, and runs again from the cache'
   await studio.setNumber('run.seed', 11);
   await studio.run();
   await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 90_000 });
-  const shown = await studio
-    .id('viewer.frame')
-    .evaluateAll(async (imgs) =>
-      Promise.all(
-        (imgs as HTMLImageElement[]).map(async (img) => [
-          ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
-        ]),
-      ),
-    );
+  const shown = await studio.shownFrames();
   expect(shown).toHaveLength(4);
-  let worst = 0;
-  shown.forEach((bytes, k) => {
-    const got = PNG.sync.read(Buffer.from(bytes));
-    const want = PNG.sync.read(readFileSync(resolve(FLOW, 'parity', `frame_${k + 1}.png`)));
-    const ch = want.data.length / (want.width * want.height);
-    for (let p = 0; p < want.width * want.height; p++)
-      for (let c = 0; c < 3; c++)
-        worst = Math.max(worst, Math.abs(got.data[p * 4 + c]! - want.data[p * ch + c]!));
-  });
+  const worst = worstDiffToParityFrames(shown, FLOW);
   expect(worst).toBeLessThanOrEqual(2);
 
   // Each 20 MB weight file sits in the cache as two chunks (16 MiB and the rest) under its meta.

@@ -6,8 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PNG } from 'pngjs';
-import { expect, ROOT, test, type FilePayload } from './studio';
+import { expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
 
 interface ExpectedRun {
   sampler: string;
@@ -35,12 +34,7 @@ for (const pack of packs) {
     await studio.open();
     await studio.id('pack.folder').setInputFiles(dir);
     await expect(studio.id('pack.select').locator('option:checked')).toContainText('local folder');
-    const keyframes = (['start', 'end'] as const).map((k) => ({
-      name: `${k}.png`,
-      mimeType: 'image/png',
-      buffer: readFileSync(resolve(dir, 'parity', `${k}.png`)),
-    })) as [FilePayload, FilePayload];
-    await studio.dropKeyframes(keyframes);
+    await studio.dropKeyframes(parityKeyframes(dir));
     if (pack.choose) {
       await expect(studio.id('run.sampler').locator('option:checked')).toContainText(pack.sampler);
       await expect(studio.id('run.sampler').locator('option')).toHaveCount(3);
@@ -57,28 +51,7 @@ for (const pack of packs) {
     await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
     await expect(studio.id('viewer.frame')).toHaveCount(4);
     if (pack.choose) await expect(studio.id('viewer.summary')).toContainText(`of ${pack.sampler}`);
-    const shown = await studio
-      .id('viewer.frame')
-      .evaluateAll(async (imgs) =>
-        Promise.all(
-          (imgs as HTMLImageElement[]).map(async (img) => [
-            ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
-          ]),
-        ),
-      );
-    let worst = 0;
-    shown.forEach((bytes, k) => {
-      const got = PNG.sync.read(Buffer.from(bytes));
-      const want = PNG.sync.read(readFileSync(resolve(dir, 'parity', `frame_${k + 1}.png`)));
-      const wantChannels = want.data.length / (want.width * want.height);
-      expect([got.width, got.height]).toEqual([want.width, want.height]);
-      for (let p = 0; p < want.width * want.height; p++)
-        for (let c = 0; c < 3; c++)
-          worst = Math.max(
-            worst,
-            Math.abs(got.data[p * 4 + c]! - want.data[p * wantChannels + c]!),
-          );
-    });
+    const worst = worstDiffToParityFrames(await studio.shownFrames(), dir);
     console.log(`${pack.id} (Chromium WASM): worst pixel difference ${worst} levels`);
     expect(worst).toBeLessThanOrEqual(2);
   });
@@ -88,13 +61,7 @@ test('an EDM pack runs DPM-Solver++(2M) when a researcher picks it', async ({ st
   const dir = resolve(ROOT, 'models/reference/svd-tiny');
   await studio.open();
   await studio.id('pack.folder').setInputFiles(dir);
-  await studio.dropKeyframes(
-    (['start', 'end'] as const).map((k) => ({
-      name: `${k}.png`,
-      mimeType: 'image/png',
-      buffer: readFileSync(resolve(dir, 'parity', `${k}.png`)),
-    })) as [FilePayload, FilePayload],
-  );
+  await studio.dropKeyframes(parityKeyframes(dir));
   await studio.id('run.sampler').selectOption('dpmpp_2m');
   await expect(studio.id('run.scalar.fps')).toHaveValue('7');
   await studio.setNumber('run.count', 2);

@@ -31,6 +31,32 @@ export function sampleKeyframes(): [FilePayload, FilePayload] {
   ];
 }
 
+/** A pack's parity keyframes, `<dir>/parity/{start,end}.png`, as a person would drop them. */
+export function parityKeyframes(dir: string): [FilePayload, FilePayload] {
+  return (['start', 'end'] as const).map((k) => ({
+    name: `${k}.png`,
+    mimeType: 'image/png',
+    buffer: readFileSync(resolve(dir, 'parity', `${k}.png`)),
+  })) as [FilePayload, FilePayload];
+}
+
+/**
+ * The largest difference, in levels of 255 over RGB, between the in-betweens shown and the
+ * reference frames `<dir>/parity/frame_<k>.png` (k from 1), which must have the same sizes.
+ */
+export function worstDiffToParityFrames(shown: PNG[], dir: string): number {
+  let worst = 0;
+  shown.forEach((got, k) => {
+    const want = PNG.sync.read(readFileSync(resolve(dir, 'parity', `frame_${k + 1}.png`)));
+    expect([got.width, got.height]).toEqual([want.width, want.height]);
+    const ch = want.data.length / (want.width * want.height);
+    for (let p = 0; p < want.width * want.height; p++)
+      for (let c = 0; c < 3; c++)
+        worst = Math.max(worst, Math.abs(got.data[p * 4 + c]! - want.data[p * ch + c]!));
+  });
+  return worst;
+}
+
 /** A flat-colour PNG of the given size, drawn here. */
 export function solidPng(
   name: string,
@@ -144,6 +170,18 @@ export class Studio {
     return this.id('viewer.frame').evaluateAll((imgs) =>
       (imgs as HTMLImageElement[]).map((img) => `${img.naturalWidth}×${img.naturalHeight}`),
     );
+  }
+
+  /** The in-betweens on screen as decoded PNGs (their bytes fetched from the page's blob URLs). */
+  async shownFrames(): Promise<PNG[]> {
+    const bytes = await this.id('viewer.frame').evaluateAll(async (imgs) =>
+      Promise.all(
+        (imgs as HTMLImageElement[]).map(async (img) => [
+          ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
+        ]),
+      ),
+    );
+    return bytes.map((b) => PNG.sync.read(Buffer.from(b)));
   }
 
   errors(): Locator {

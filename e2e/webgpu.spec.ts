@@ -5,8 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { PNG } from 'pngjs';
-import { expect, ROOT, test, type FilePayload } from './studio';
+import { expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
 
 test('automatic backend skips a software WebGPU adapter; WebGPU can still be chosen and runs', async ({
   studio,
@@ -68,13 +67,7 @@ test('the native WebGPU execution provider gives the reference frames of an EDM 
   const run = JSON.parse(readFileSync(resolve(dir, 'parity/expected.json'), 'utf8')).runs[0];
   await studio.open();
   await studio.id('pack.folder').setInputFiles(dir);
-  await studio.dropKeyframes(
-    (['start', 'end'] as const).map((k) => ({
-      name: `${k}.png`,
-      mimeType: 'image/png',
-      buffer: readFileSync(resolve(dir, 'parity', `${k}.png`)),
-    })) as [FilePayload, FilePayload],
-  );
+  await studio.dropKeyframes(parityKeyframes(dir));
   await studio.id('run.backend').selectOption('webgpu');
   await studio.setNumber('run.count', 4);
   await studio.setNumber('run.steps', run.steps);
@@ -82,24 +75,7 @@ test('the native WebGPU execution provider gives the reference frames of an EDM 
   await studio.run();
   await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 100_000 });
   await expect(studio.id('backend.name')).toHaveText('WebGPU');
-  const shown = await studio
-    .id('viewer.frame')
-    .evaluateAll(async (imgs) =>
-      Promise.all(
-        (imgs as HTMLImageElement[]).map(async (img) => [
-          ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
-        ]),
-      ),
-    );
-  let worst = 0;
-  shown.forEach((bytes, k) => {
-    const got = PNG.sync.read(Buffer.from(bytes));
-    const want = PNG.sync.read(readFileSync(resolve(dir, 'parity', `frame_${k + 1}.png`)));
-    const ch = want.data.length / (want.width * want.height);
-    for (let p = 0; p < want.width * want.height; p++)
-      for (let c = 0; c < 3; c++)
-        worst = Math.max(worst, Math.abs(got.data[p * 4 + c]! - want.data[p * ch + c]!));
-  });
+  const worst = worstDiffToParityFrames(await studio.shownFrames(), dir);
   console.log(
     `svd-tiny on the native WebGPU EP (software adapter): worst pixel difference ${worst}`,
   );
