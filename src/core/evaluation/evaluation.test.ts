@@ -36,11 +36,13 @@ describe('planEvaluation', () => {
       'lora@0.5',
       'lora@1',
       'fp16',
+      'int8',
       'student',
     ]);
     expect(plan.reference).toMatchObject({ id: 'baseline', steps: 25 });
     expect(plan.fast).toMatchObject({ id: 'student', steps: 4 });
-    expect(plan.halfPrecision.map((c) => c.id)).toEqual(['fp16']);
+    // Reduced precision is held to the reference: fp16 and int8.
+    expect(plan.halfPrecision.map((c) => c.id)).toEqual(['fp16', 'int8']);
     expect(plan.loraSweeps).toEqual([
       {
         variant: 'lora',
@@ -56,7 +58,11 @@ describe('planEvaluation', () => {
     const cel = readManifest('cel');
     const renamed = cel.variants.map((v) => ({ ...v, id: `x-${v.id}` }));
     // The student first: it becomes the reference, and no other variant is faster.
-    const studentFirst = { ...cel, variants: [renamed[3]!, ...renamed.slice(0, 3)] };
+    const student = renamed.find((v) => v.id === 'x-student')!;
+    const studentFirst = {
+      ...cel,
+      variants: [student, ...renamed.filter((v) => v.id !== 'x-student' && v.id !== 'x-int8')],
+    };
     const plan = planEvaluation(studentFirst);
     expect(plan.reference.id).toBe('x-student');
     expect(plan.fast).toBeNull();
@@ -110,6 +116,7 @@ describe('evaluation checks', () => {
         blend: rows([21, 22, 23, 24], [0.2, 0.3, 0.2, 0.3]), // 1 dB and 0.1 worse everywhere
         flow: rows([23, 22, 25, 24.5], [0.1, 0.2, 0.1, 0.2]), // mixed
         fp16: rows([22.05, 23, 24, 25], [0.1, 0.2, 0.1, 0.2]),
+        int8: rows([22, 23, 24, 24.9], [0.1, 0.2, 0.1, 0.21]),
         student: rows([21, 22, 23, 24], [0.1, 0.2, 0.1, 0.2]),
       },
       4,
@@ -126,6 +133,7 @@ describe('evaluation checks', () => {
     expect(flow!.psnr.paired!.verdict).toBe('within noise');
     expect(c.halfPrecision).toEqual([
       expect.objectContaining({ config: 'fp16', pass: true, lpipsAlexDiff: 0 }),
+      expect.objectContaining({ config: 'int8', pass: true }),
     ]);
     expect(c.halfPrecision[0]!.psnrDiff).toBeCloseTo(0.0125, 12);
     expect(c.fast).toMatchObject({
@@ -300,7 +308,7 @@ describe('tables and the report', () => {
     expect(result.table.map((r) => r.id)).toEqual(ids);
     expect(result.table[0]).toMatchObject({ psnr: 20.5, msPerInbetween: 200 });
     expect(md).toContain('| Baseline (fp32) | 25 | 20.50 | 0.9000 | 0.2000 | 0.1000 |');
-    expect(md).toContain('| Flow warp (Farnebäck, halfway; anchor) | — | 27.50 |');
+    expect(md).toContain('| Flow warp (Farnebäck, halfway; anchor) | — | 28.50 |');
     expect(md).toContain('at least 4× faster per in-between: **yes** (5.0×');
   });
 });

@@ -33,7 +33,7 @@ export interface EvaluationPlan {
   reference: EvaluationConfig;
   /** The fast variant's configuration, or null when no variant needs fewer steps. */
   fast: EvaluationConfig | null;
-  /** Variants in fp16, checked against the reference. */
+  /** Variants in reduced precision (fp16, int8), each checked against the reference. */
   halfPrecision: EvaluationConfig[];
   loraSweeps: LoraSweep[];
   /** What the drawn sets and the contact sheet run: the reference, and the fast variant if any. */
@@ -87,7 +87,7 @@ export function planEvaluation(manifest: PackManifest): EvaluationPlan {
   const fast =
     fastSpec && variantSteps(manifest, fastSpec) < reference.steps ? own.get(fastSpec.id)! : null;
   const halfPrecision = manifest.variants
-    .filter((v) => v.id !== refSpec.id && v.precision === 'fp16')
+    .filter((v) => v.id !== refSpec.id && (v.precision === 'fp16' || v.precision === 'int8'))
     .map((v) => own.get(v.id)!);
   return {
     configs,
