@@ -1,4 +1,4 @@
-import { expect, test } from './studio';
+import { cacheKeys, expect, test } from './studio';
 
 test.describe('the model cache under pressure', () => {
   test('an evicted file is noticed, downloaded again, and the run works', async ({
@@ -11,29 +11,26 @@ test.describe('the model cache under pressure', () => {
     await studio.run();
     await studio.expectDone(3);
     // Simulate the browser evicting part of the cache: delete every chunk of one file.
-    const deleted = await page.evaluate(async () => {
-      const db = await new Promise<IDBDatabase>((res, rej) => {
-        const r = indexedDB.open('inbetween-cache-v1');
-        r.onsuccess = () => res(r.result);
-        r.onerror = () => rej(r.error);
-      });
-      const keys = await new Promise<IDBValidKey[]>((res, rej) => {
-        const r = db.transaction('files').objectStore('files').getAllKeys();
-        r.onsuccess = () => res(r.result);
-        r.onerror = () => rej(r.error);
-      });
-      const chunk = keys.map(String).find((k) => k.startsWith('chunk:tiny-random:'))!;
-      const prefix = chunk.slice(0, chunk.lastIndexOf(':'));
-      await new Promise<void>((res, rej) => {
-        const tx = db.transaction('files', 'readwrite');
-        for (const k of keys.map(String).filter((k) => k.startsWith(prefix + ':')))
-          tx.objectStore('files').delete(k);
-        tx.oncomplete = () => res();
-        tx.onerror = () => rej(tx.error);
-      });
-      db.close();
-      return prefix;
-    });
+    const keys = await cacheKeys(page);
+    const chunk = keys.find((k) => k.startsWith('chunk:tiny-random:'))!;
+    const deleted = chunk.slice(0, chunk.lastIndexOf(':'));
+    await page.evaluate(
+      async (doomed) => {
+        const db = await new Promise<IDBDatabase>((res, rej) => {
+          const r = indexedDB.open('inbetween-cache-v1');
+          r.onsuccess = () => res(r.result);
+          r.onerror = () => rej(r.error);
+        });
+        await new Promise<void>((res, rej) => {
+          const tx = db.transaction('files', 'readwrite');
+          for (const k of doomed) tx.objectStore('files').delete(k);
+          tx.oncomplete = () => res();
+          tx.onerror = () => rej(tx.error);
+        });
+        db.close();
+      },
+      keys.filter((k) => k.startsWith(deleted + ':')),
+    );
     expect(deleted).toMatch(/^chunk:/);
     const downloads: string[] = [];
     page.on('request', (r) => {

@@ -9,7 +9,7 @@
 import { resolve } from 'node:path';
 import { buildSyntheticPack } from '../src/testing/syntheticPack';
 import { startPackServer, type TestServer } from './servers';
-import { expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
+import { cacheKeys, expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
 
 const FLOW = resolve(ROOT, 'models/reference/flow-tiny');
 const keyframes = () => parityKeyframes(FLOW);
@@ -43,20 +43,7 @@ test('external data streams into the cache, runs, and runs again from the cache'
   expect(worst).toBeLessThanOrEqual(2);
 
   // Each 20 MB weight file sits in the cache as two chunks (16 MiB and the rest) under its meta.
-  const stored = await page.evaluate(async () => {
-    const db = await new Promise<IDBDatabase>((res, rej) => {
-      const r = indexedDB.open('inbetween-cache-v1');
-      r.onsuccess = () => res(r.result);
-      r.onerror = () => rej(r.error);
-    });
-    const keys = await new Promise<IDBValidKey[]>((res, rej) => {
-      const r = db.transaction('files').objectStore('files').getAllKeys();
-      r.onsuccess = () => res(r.result);
-      r.onerror = () => rej(r.error);
-    });
-    db.close();
-    return keys.map(String).filter((k) => k.includes(':flow-big:'));
-  });
+  const stored = (await cacheKeys(page)).filter((k) => k.includes(':flow-big:'));
   const chunks = stored.filter((k) => k.startsWith('chunk:'));
   const metas = stored.filter((k) => k.startsWith('file:'));
   // vae_encoder.onnx, decoder.onnx, student.onnx (a chunk each) and the two weight files (two each).

@@ -57,6 +57,24 @@ export function worstDiffToParityFrames(shown: PNG[], dir: string): number {
   return worst;
 }
 
+/** Every key of the studio's pack cache (IndexedDB `inbetween-cache-v1`, store `files`). */
+export function cacheKeys(page: Page): Promise<string[]> {
+  return page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase>((res, rej) => {
+      const r = indexedDB.open('inbetween-cache-v1');
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    const keys = await new Promise<IDBValidKey[]>((res, rej) => {
+      const r = db.transaction('files').objectStore('files').getAllKeys();
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => rej(r.error);
+    });
+    db.close();
+    return keys.map(String);
+  });
+}
+
 /** A flat-colour PNG of the given size, drawn here. */
 export function solidPng(
   name: string,

@@ -12,7 +12,14 @@
  */
 import type { PackManifest, SchedulerSpec } from './manifest';
 import type { RunSettings } from './pipeline';
-import { createDdimPlan, ddimStep, withEta } from './scheduler';
+import {
+  computeAlphasCumprod,
+  createDdimPlan,
+  ddimStep,
+  makeBetas,
+  withEta,
+  type BetaSchedule,
+} from './scheduler';
 
 export type SamplerName = 'ddim' | 'euler' | 'euler_ancestral' | 'dpmpp_2m' | 'lcm' | 'flow_euler';
 
@@ -117,28 +124,9 @@ function checkLengths(
     throw new Error(`noise has ${noise!.length} values but the sample has ${n}`);
 }
 
-/** β schedule → ᾱ (linear or scaled-linear, as in DDPM and Stable Diffusion). */
-function alphasCumprodFor(spec: {
-  trainTimesteps: number;
-  betaSchedule: 'linear' | 'scaled_linear';
-  betaStart: number;
-  betaEnd: number;
-}): Float64Array {
-  const T = spec.trainTimesteps;
-  const out = new Float64Array(T);
-  let acc = 1;
-  for (let t = 0; t < T; t++) {
-    const f = T > 1 ? t / (T - 1) : 0;
-    const beta =
-      spec.betaSchedule === 'linear'
-        ? spec.betaStart + f * (spec.betaEnd - spec.betaStart)
-        : (Math.sqrt(spec.betaStart) + f * (Math.sqrt(spec.betaEnd) - Math.sqrt(spec.betaStart))) **
-          2;
-    acc *= 1 - beta;
-    out[t] = acc;
-  }
-  return out;
-}
+/** ᾱ_t of a training β schedule (DDPM's linear or Stable Diffusion's scaled-linear). */
+const alphasCumprodFor = (spec: BetaSchedule): Float64Array =>
+  computeAlphasCumprod(makeBetas(spec));
 
 /** Builds the plan for a `steps`-step run of a pack's scheduler. Throws a clear Error on bad input. */
 export function createSamplerPlan(

@@ -46,7 +46,13 @@ function roundHalfEven(x: number): number {
   return r;
 }
 
-function assertTrainTimesteps(spec: SchedulerSpec): number {
+/** The fields of a training β schedule (DDIM's, LCM's, an EDM pack's σ range). */
+export type BetaSchedule = Pick<
+  SchedulerSpec,
+  'trainTimesteps' | 'betaSchedule' | 'betaStart' | 'betaEnd'
+>;
+
+function assertTrainTimesteps(spec: Pick<SchedulerSpec, 'trainTimesteps'>): number {
   const T = spec.trainTimesteps;
   if (!Number.isInteger(T) || T < 2) {
     throw new Error(`scheduler trainTimesteps must be an integer ≥ 2, got ${T}`);
@@ -67,7 +73,7 @@ function assertSteps(spec: SchedulerSpec, steps: number): void {
  * β_t for every training timestep, float64. `linear`: evenly spaced from betaStart to betaEnd
  * (DDPM). `scaled_linear`: evenly spaced in √β, then squared (Stable Diffusion).
  */
-export function makeBetas(spec: SchedulerSpec): Float64Array {
+export function makeBetas(spec: BetaSchedule): Float64Array {
   const T = assertTrainTimesteps(spec);
   if (spec.betaSchedule === 'linear') return linspace(spec.betaStart, spec.betaEnd, T);
   if (spec.betaSchedule === 'scaled_linear') {

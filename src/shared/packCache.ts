@@ -80,10 +80,9 @@ export async function readCachedFile(packId: string, sha256: string): Promise<Ca
   if (!meta) return { status: 'miss' };
   const chunkKeys = Array.from({ length: meta.chunkCount }, (_, i) => chunkKey(packId, sha256, i));
   try {
-    const bytes = await assembleChunks(meta.file, meta.sizeBytes, meta.chunkCount, async (i) => {
-      const c = await get<ArrayBuffer | undefined>(chunkKeys[i]!, db());
-      return c instanceof ArrayBuffer ? new Uint8Array(c) : undefined;
-    });
+    const bytes = await assembleChunks(meta.file, meta.sizeBytes, meta.chunkCount, (i) =>
+      readCachedChunk(packId, sha256, i),
+    );
     return { status: 'hit', bytes };
   } catch {
     // A chunk gone or of the wrong size: the browser evicted part of the file.
