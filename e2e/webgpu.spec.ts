@@ -3,8 +3,11 @@
  * --enable-unsafe-webgpu by the "webgpu" project in playwright.config.ts). Real GPUs are not
  * available here, so this checks behaviour, not speed.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { PNG } from 'pngjs';
+import { main as cli } from '../src/cli/main';
 import { expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
 
 test('automatic backend skips a software WebGPU adapter; WebGPU can still be chosen and runs', async ({
@@ -80,4 +83,76 @@ test('the native WebGPU execution provider gives the reference frames of an EDM 
     `svd-tiny on the native WebGPU EP (software adapter): worst pixel difference ${worst}`,
   );
   expect(worst).toBeLessThanOrEqual(3);
+});
+
+test('on WebGPU the sample stays on the GPU between steps and the frames match the CLI', async ({
+  studio,
+}) => {
+  test.setTimeout(120_000);
+  await studio.open();
+  await studio.dropKeyframes();
+  await studio.id('run.backend').selectOption('webgpu');
+  await studio.chooseVariant('lora');
+  await studio.id('run.lora').fill('0.5');
+  await studio.setNumber('run.count', 2);
+  await studio.setNumber('run.steps', 4);
+  await studio.setNumber('run.seed', 77);
+  await studio.run();
+  await studio.expectDone(2);
+  await expect(studio.id('backend.name')).toHaveText('WebGPU');
+  await expect(studio.id('viewer.summary')).toContainText('latents kept on the GPU');
+
+  const out = mkdtempSync(join(tmpdir(), 'resident-'));
+  const code = await cli([
+    'interpolate',
+    '--pack',
+    resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny'),
+    '--start',
+    resolve(ROOT, 'public/samples/bounce-start.png'),
+    '--end',
+    resolve(ROOT, 'public/samples/bounce-end.png'),
+    '--out',
+    out,
+    '--variant',
+    'lora',
+    '--lora-scale',
+    '0.5',
+    '--frames',
+    '2',
+    '--steps',
+    '4',
+    '--seed',
+    '77',
+  ]);
+  expect(code).toBe(0);
+  const frames = await studio.shownFrames();
+  expect(frames).toHaveLength(2);
+  for (let i = 0; i < 2; i++) {
+    const a = frames[i]!;
+    const b = PNG.sync.read(readFileSync(join(out, `frame_0${i + 1}.png`)));
+    expect([a.width, a.height]).toEqual([b.width, b.height]);
+    let max = 0;
+    for (let k = 0; k < a.data.length; k++) max = Math.max(max, Math.abs(a.data[k]! - b.data[k]!));
+    // Other kernels (GPU arithmetic, the update in f32 on the GPU): a level or two, never more.
+    console.log(`in-between ${i + 1}, WebGPU with resident latents against the CLI: worst ${max}`);
+    expect(max).toBeLessThanOrEqual(4);
+  }
+  // The statistics of every step come from the GPU's reduction: the same as the CPU's in Node.
+  const cpu = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8')).latentStats as {
+    frames: { mean: number; std: number; min: number; max: number }[];
+  }[];
+  await studio.id('viewer.stats').locator('summary').click();
+  const rows = await studio
+    .id('viewer.stats')
+    .locator('tbody tr')
+    .evaluateAll((trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent ?? '')));
+  expect(rows).toHaveLength(cpu.length);
+  rows.forEach((cells, s) => {
+    const want = cpu[s]!.frames[0]!;
+    const [mean, std, min, max] = cells.slice(2, 6).map(Number);
+    expect(Math.abs(mean! - want.mean), `step ${s} mean`).toBeLessThan(2e-3);
+    expect(Math.abs(std! - want.std), `step ${s} std`).toBeLessThan(2e-3);
+    expect(Math.abs(min! - want.min), `step ${s} min`).toBeLessThan(5e-3);
+    expect(Math.abs(max! - want.max), `step ${s} max`).toBeLessThan(5e-3);
+  });
 });

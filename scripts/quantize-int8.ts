@@ -2,15 +2,16 @@
  * `npm run pack:int8`: the int8 variant of a pack (issue 23) — post-training static quantisation in
  * the QDQ format, calibrated on the pack's own data through the studio's own pipeline.
  *
- * 1. models/training/quantize_int8.py writes a calibration copy of the fp32 denoiser whose every
- *    tensor to be quantised is also a graph output.
+ * 1. models/training/quantize_int8.py writes calibration copies of the fp32 denoiser and decoder
+ *    whose every tensor to be quantised is also a graph output.
  * 2. The studio's pipeline (src/core, onnxruntime-node) runs the baseline on calibration keyframe
  *    pairs — the procedural generator's training clips (never the validation split) and the
- *    project's own sample drawings — with the calibration graph as its denoiser, so every range is
- *    seen at every denoising step of real runs; per tensor the 0.01th and 99.99th percentiles of
- *    each call are kept, and their extremes over all calls.
- * 3. quantize_int8.py quantises the fp32 denoiser with those ranges (int8 per-channel weights, uint8
- *    activations) into denoiser_int8.onnx, and the manifest gets the `int8` denoiser and variant.
+ *    project's own sample drawings — with the calibration graphs as its denoiser and decoder, so
+ *    every range is seen at every denoising step and every decode of real runs; per tensor the
+ *    0.01th and 99.99th percentiles of each call are kept, and their extremes over all calls.
+ * 3. quantize_int8.py quantises both with those ranges (int8 per-channel weights, uint8
+ *    activations) into denoiser_int8.onnx and decoder_int8.onnx, and the manifest gets the `int8`
+ *    denoiser, the `int8` decoder (graphs.decoders) and the variant that runs them.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -55,6 +56,54 @@ function calibrationPairs(data: string, limit: number): { start: string; end: st
   return pairs;
 }
 
+/** The two graphs an int8 variant quantises: its denoiser, and the decoder it decodes with. */
+type Quantised = 'denoiser' | 'decoder';
+
+/**
+ * A graph's calibration copy (every tensor to be quantised also a graph output) as a GraphRunner
+ * that passes the float outputs on and keeps each tensor's range over all calls: per call the
+ * 0.01th and 99.99th percentiles, and their extremes over the calls.
+ */
+async function recorder(
+  file: string,
+  tmp: string,
+  what: Quantised,
+): Promise<{ runner: GraphRunner; ranges: Map<string, [number, number]>; calls: () => number }> {
+  const calibGraph = join(tmp, `calib-${what}.onnx`);
+  const names = JSON.parse(
+    execFileSync(PY, ['-m', 'models.training.quantize_int8', 'calib-graph', file, calibGraph], {
+      cwd: ROOT,
+      encoding: 'utf8',
+    }),
+  ) as string[];
+  const calib = await createNodeSession(
+    `the ${what}'s calibration graph`,
+    readFileSync(calibGraph),
+    2,
+  );
+  const ranges = new Map<string, [number, number]>();
+  let calls = 0;
+  const runner: GraphRunner = {
+    inputNames: calib.inputNames,
+    outputNames: calib.outputNames,
+    ...(calib.inputShapes ? { inputShapes: calib.inputShapes } : {}),
+    async run(feeds: Record<string, Feed>): Promise<Record<string, FloatTensor>> {
+      const out = await calib.run(feeds);
+      calls++;
+      for (const n of names) {
+        const t = out[n];
+        if (!t) throw new Error(`the ${what}'s calibration graph has no output ${n}`);
+        const [lo, hi] = quantiles(t.data, [1e-4, 1 - 1e-4], Math.max(1, t.data.length >> 16));
+        const r = ranges.get(n);
+        ranges.set(n, r ? [Math.min(r[0], lo!), Math.max(r[1], hi!)] : [lo!, hi!]);
+      }
+      return out;
+    },
+    release: () => calib.release(),
+  };
+  return { runner, ranges, calls: () => calls };
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     args: process.argv.slice(2).filter((a) => a !== '--'),
@@ -68,37 +117,15 @@ async function main(): Promise<void> {
   const pack = resolve(values.pack);
   const manifest = await readPackManifest(pack);
   const base = manifest.variants[0]!;
-  const den = manifest.graphs.denoisers[base.denoiser]!;
+  const files: Record<Quantised, string> = {
+    denoiser: manifest.graphs.denoisers[base.denoiser]!.file,
+    decoder: manifest.graphs.decoder.file,
+  };
   const tmp = mkdtempSync(join(tmpdir(), 'int8-'));
-  const calibGraph = join(tmp, 'calib.onnx');
-  const names = JSON.parse(
-    execFileSync(
-      PY,
-      ['-m', 'models.training.quantize_int8', 'calib-graph', join(pack, den.file), calibGraph],
-      { cwd: ROOT, encoding: 'utf8' },
-    ),
-  ) as string[];
   const { graphs } = await loadVariantGraphs(pack, manifest, base.id, 2);
-  const calib = await createNodeSession('the calibration graph', readFileSync(calibGraph), 2);
-  const ranges = new Map<string, [number, number]>();
-  let calls = 0;
-  const recording: GraphRunner = {
-    inputNames: calib.inputNames,
-    outputNames: calib.outputNames,
-    ...(calib.inputShapes ? { inputShapes: calib.inputShapes } : {}),
-    async run(feeds: Record<string, Feed>): Promise<Record<string, FloatTensor>> {
-      const out = await calib.run(feeds);
-      calls++;
-      for (const n of names) {
-        const t = out[n];
-        if (!t) throw new Error(`the calibration graph has no output ${n}`);
-        const [lo, hi] = quantiles(t.data, [1e-4, 1 - 1e-4], Math.max(1, t.data.length >> 16));
-        const r = ranges.get(n);
-        ranges.set(n, r ? [Math.min(r[0], lo!), Math.max(r[1], hi!)] : [lo!, hi!]);
-      }
-      return out;
-    },
-    release: () => calib.release(),
+  const rec = {
+    denoiser: await recorder(join(pack, files.denoiser), tmp, 'denoiser'),
+    decoder: await recorder(join(pack, files.decoder), tmp, 'decoder'),
   };
   const pairs = calibrationPairs(resolve(values.data), Number(values.limit));
   const steps = Number(values.steps ?? base.recommendedSteps ?? manifest.scheduler.defaultSteps);
@@ -112,37 +139,45 @@ async function main(): Promise<void> {
     await interpolate({
       manifest,
       variant: base,
-      graphs: { ...graphs, denoiser: recording },
+      graphs: { ...graphs, denoiser: rec.denoiser.runner, decoder: rec.decoder.runner },
       keyframes,
       settings: { count: 3, steps, seed: i },
     });
   }
-  console.log(
-    `calibrated ${names.length} tensors over ${calls} denoiser calls (${pairs.length} pairs, ${steps} steps)`,
-  );
-  const rangesFile = join(tmp, 'ranges.json');
-  writeFileSync(rangesFile, JSON.stringify(Object.fromEntries(ranges)));
-  const out = join(pack, 'denoiser_int8.onnx');
-  console.log(
-    execFileSync(
-      PY,
-      [
-        '-m',
-        'models.training.quantize_int8',
-        'quantise',
-        join(pack, den.file),
-        out,
-        '--ranges',
-        rangesFile,
-      ],
-      { cwd: ROOT, encoding: 'utf8' },
-    ).trim(),
-  );
-  // The manifest: the int8 denoiser and its variant, after the fp32 ones; then sizes and hashes.
+  for (const what of ['denoiser', 'decoder'] as const) {
+    const r = rec[what];
+    console.log(
+      `${what}: calibrated ${r.ranges.size} tensors over ${r.calls()} calls (${pairs.length} pairs, ${steps} steps)`,
+    );
+    const rangesFile = join(tmp, `ranges-${what}.json`);
+    writeFileSync(rangesFile, JSON.stringify(Object.fromEntries(r.ranges)));
+    const out = join(pack, `${what}_int8.onnx`);
+    console.log(
+      execFileSync(
+        PY,
+        [
+          '-m',
+          'models.training.quantize_int8',
+          'quantise',
+          join(pack, files[what]),
+          out,
+          '--ranges',
+          rangesFile,
+        ],
+        { cwd: ROOT, encoding: 'utf8' },
+      ).trim(),
+    );
+  }
+  // The manifest: the int8 denoiser and decoder and their variant, after the fp32 ones; then sizes
+  // and hashes.
   const raw = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8'));
   raw.graphs.denoisers.int8 = {
     ...raw.graphs.denoisers[base.denoiser],
     file: 'denoiser_int8.onnx',
+  };
+  raw.graphs.decoders = {
+    ...raw.graphs.decoders,
+    int8: { ...raw.graphs.decoder, file: 'decoder_int8.onnx' },
   };
   raw.variants = raw.variants.filter((v: { id: string }) => v.id !== 'int8');
   const at = raw.variants.findIndex((v: { precision: string }) => v.precision === 'fp16');
@@ -150,9 +185,10 @@ async function main(): Promise<void> {
     id: 'int8',
     label: 'Baseline int8 (CPU)',
     description:
-      'The baseline quantised to int8 after training (QDQ, calibrated on the pack’s own data): for computers without a GPU.',
+      'The baseline with its denoiser and decoder quantised to int8 after training (QDQ, calibrated on the pack’s own data): for computers without a GPU.',
     precision: 'int8',
     denoiser: 'int8',
+    decoder: 'int8',
   });
   writeFileSync(join(pack, 'manifest.json'), JSON.stringify(raw, null, 2) + '\n');
   execFileSync(PY, ['-m', 'models.training.export', 'hashes', pack], {
@@ -161,7 +197,8 @@ async function main(): Promise<void> {
   });
   await graphs.denoiser.release();
   for (const g of [graphs.encoder, graphs.decoder, graphs.motion]) await g?.release();
-  await recording.release();
+  await rec.denoiser.runner.release();
+  await rec.decoder.runner.release();
 }
 
 main().catch((e: unknown) => {

@@ -205,6 +205,7 @@ def update_manifest_hashes(pack_dir: str | Path) -> dict:
     pack = Path(pack_dir)
     manifest = json.loads((pack / "manifest.json").read_text())
     graphs = [manifest["graphs"]["encoder"], manifest["graphs"]["decoder"], *manifest["graphs"]["denoisers"].values()]
+    graphs.extend(manifest["graphs"].get("decoders", {}).values())
     if "motion" in manifest["graphs"]:
         graphs.append(manifest["graphs"]["motion"])
     for g in graphs:

@@ -94,7 +94,11 @@ def quantise(src: Path, dst: Path, ranges: dict[str, list[float]]) -> dict:
         qdq[name] = dq
         return dq
 
+    done: dict[str, tuple] = {}  # a weight or bias shared by several ops is quantised once
+
     def weight_qdq(name: str, axis: int) -> tuple[str, np.ndarray]:
+        if name in done:
+            return done[name]
         w = numpy_helper.to_array(inits[name]).astype(np.float32)
         if axis is None:
             amax = np.maximum(np.abs(w).max(), 1e-12)
@@ -116,13 +120,20 @@ def quantise(src: Path, dst: Path, ranges: dict[str, list[float]]) -> dict:
         )
         attrs = {} if axis is None else {"axis": axis}
         weight_nodes.append(helper.make_node("DequantizeLinear", [q, s, z], [dq], name=f"{name}_WDQ", **attrs))
+        done[name] = (dq, scales)
         return dq, scales
 
     def bias_qdq(name: str, x_scale: np.float32, w_scales: np.ndarray) -> str:
+        # The bias's scale follows the op's input scale, so a shared bias gets one copy per scale.
+        key = f"{name}@{float(x_scale)!r}"
+        if key in done:
+            return done[key]
+        copies = len([k for k in done if k.startswith(name + "@")])
+        tag = f"{name}_{copies}" if copies else name
         b = numpy_helper.to_array(inits[name]).astype(np.float64)
         scales = (np.float64(x_scale) * w_scales.astype(np.float64)).astype(np.float32)
         bq = np.round(b / scales).astype(np.int32)
-        q, s, z, dq = f"{name}_i32", f"{name}_bscale", f"{name}_bzp", f"{name}_bdq"
+        q, s, z, dq = f"{tag}_i32", f"{tag}_bscale", f"{tag}_bzp", f"{tag}_bdq"
         new_inits.extend(
             [
                 numpy_helper.from_array(bq, q),
@@ -130,7 +141,8 @@ def quantise(src: Path, dst: Path, ranges: dict[str, list[float]]) -> dict:
                 numpy_helper.from_array(np.zeros_like(bq), z),
             ]
         )
-        weight_nodes.append(helper.make_node("DequantizeLinear", [q, s, z], [dq], name=f"{name}_BDQ", axis=0))
+        weight_nodes.append(helper.make_node("DequantizeLinear", [q, s, z], [dq], name=f"{tag}_BDQ", axis=0))
+        done[key] = dq
         return dq
 
     weight_nodes: list = []

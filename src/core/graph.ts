@@ -51,6 +51,61 @@ export interface GraphRunner {
   readonly inputShapes?: Readonly<Record<string, readonly (number | string)[]>>;
   run(feeds: Record<string, Feed>): Promise<Record<string, FloatTensor>>;
   release(): Promise<void>;
+  /**
+   * Where the runtime can keep a denoiser's sample on its device between denoising steps
+   * (WebGPU): the sampler's updates run there too, and only the statistics come back per step.
+   */
+  readonly resident?: ResidentRunner;
+}
+
+/** A denoiser that runs whole denoising loops with the sample on its device (see GraphRunner). */
+export interface ResidentRunner {
+  /**
+   * A loop over one batch: `sample` and `output` name the graph's sample input and prediction
+   * output, `dims` their shape [B, …], `constants` the inputs that stay the same at every step
+   * (the keyframe latents), uploaded once.
+   */
+  begin(batch: {
+    sample: string;
+    output: string;
+    dims: readonly number[];
+    constants: Record<string, FloatTensor>;
+  }): Promise<ResidentLoop>;
+}
+
+/** Per-frame statistics of one latent, as `computeLatentStats` gives them. */
+export interface ResidentStats {
+  mean: number;
+  std: number;
+  min: number;
+  max: number;
+  nonFinite: number;
+}
+
+export interface ResidentLoop {
+  /** Uploads the first sample; returns each frame's statistics of `statScale`·sample. */
+  start(sample: Float32Array, statScale: number): Promise<ResidentStats[]>;
+  /**
+   * One step: the model on `inputScale`·sample (with `feeds`, the small per-step inputs), then
+   * next = x·sample + out·output + noise·z + prev·p (and p = keep.x·sample + keep.out·output);
+   * returns each frame's statistics of `statScale`·next.
+   */
+  step(req: {
+    feeds: Record<string, FloatTensor>;
+    inputScale: number;
+    linear: {
+      x: number;
+      out: number;
+      noise: number;
+      prev: number;
+      keep?: { x: number; out: number };
+    };
+    noise?: Float32Array;
+    statScale: number;
+  }): Promise<ResidentStats[]>;
+  /** The sample, read back once at the end. */
+  read(): Promise<Float32Array<ArrayBuffer>>;
+  release(): void;
 }
 
 /** The constructor half of an ORT module (web or node): enough to build input tensors. */

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   filesForVariant,
+  graphsForVariant,
   parseManifest,
   validateManifest,
   variantSizeBytes,
@@ -176,7 +177,57 @@ describe('validateManifest', () => {
     }
   });
 
+  const withInt8Decoder = (m: Record<string, any>) => {
+    m.graphs.decoders = {
+      int8: { ...m.graphs.decoder, file: 'decoder_int8.onnx', sizeBytes: 400, sha256: sha('d') },
+    };
+    m.variants.push({
+      id: 'int8',
+      label: 'Baseline int8',
+      precision: 'int8',
+      denoiser: 'fp32',
+      decoder: 'int8',
+    });
+  };
+
+  it('gives a variant that names another decoder that file, and the others the default', () => {
+    const m = validManifest() as Record<string, any>;
+    withInt8Decoder(m);
+    const r = validateManifest(m);
+    expect(r.ok).toBe(true);
+    if (!r.ok) return;
+    const decoderOf = (v: string) =>
+      graphsForVariant(r.manifest, v).find((g) => g.role === 'decoder')!;
+    expect(decoderOf('int8')).toMatchObject({
+      key: 'decoder:int8',
+      spec: { file: 'decoder_int8.onnx' },
+      what: 'the decoder of variant "int8" (decoder_int8.onnx)',
+    });
+    expect(decoderOf('baseline')).toMatchObject({ key: 'decoder', spec: { file: 'decoder.onnx' } });
+    expect(filesForVariant(r.manifest, 'int8').map((f) => f.file)).toEqual([
+      'encoder.onnx',
+      'decoder_int8.onnx',
+      'denoiser.onnx',
+    ]);
+  });
+
   const cases: [string, (m: Record<string, any>) => void, RegExp][] = [
+    [
+      'a variant naming a decoder that is not in graphs.decoders',
+      (m) => {
+        withInt8Decoder(m);
+        m.variants.at(-1).decoder = 'int4';
+      },
+      /^variants\[2\]\.decoder: names decoder "int4", which is not in graphs\.decoders/,
+    ],
+    [
+      'an alternative decoder that takes other tensors than the decoder',
+      (m) => {
+        withInt8Decoder(m);
+        m.graphs.decoders.int8.inputs = { latent: 'z' };
+      },
+      /^graphs\.decoders\.int8: must take and give the same tensors as graphs\.decoder/,
+    ],
     [
       'a motion graph that nothing uses',
       (m) => {

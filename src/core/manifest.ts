@@ -509,6 +509,11 @@ const variantSpec = z.strictObject({
   precision: z.enum(['fp32', 'fp16', 'int8']),
   /** Name of a graph in `graphs` with role denoiser. */
   denoiser: id,
+  /**
+   * Name of a graph in `graphs.decoders` this variant decodes with instead of `graphs.decoder`
+   * (e.g. an int8 decoder for the int8 variant); the default decoder when absent.
+   */
+  decoder: id.optional(),
   loraScale: controlRange.optional(),
   recommendedSteps: z.number().int().min(1).max(1000).optional(),
 });
@@ -565,6 +570,11 @@ const manifestBase = z.strictObject({
     /** The VAE encoder; format 2 clip packs encode in a stage instead. */
     encoder: encoderSpec.optional(),
     decoder: decoderSpec,
+    /**
+     * Alternative decoders a variant may name (`variants[].decoder`): another file of the same
+     * graph — quantised, say — so each takes exactly the tensors `decoder` takes.
+     */
+    decoders: z.record(id, decoderSpec).optional(),
     motion: motionSpec.optional(),
     denoisers: z.record(id, denoiserSpec).refine((r) => Object.keys(r).length > 0, {
       message: 'needs at least one denoiser',
@@ -594,6 +604,13 @@ export const manifestSchema = manifestBase.superRefine((m, ctx) => {
       });
       return;
     }
+    if (v.decoder !== undefined && !m.graphs.decoders?.[v.decoder]) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['variants', i, 'decoder'],
+        message: `names decoder "${v.decoder}", which is not in graphs.decoders`,
+      });
+    }
     if (v.loraScale && !graph.inputs.loraScale) {
       ctx.addIssue({
         code: 'custom',
@@ -609,6 +626,22 @@ export const manifestSchema = manifestBase.superRefine((m, ctx) => {
       });
     }
   });
+  const tensors = (g: DecoderSpec) =>
+    JSON.stringify([g.inputs, g.outputs, g.feeds ?? {}], (_, v: unknown) =>
+      v && typeof v === 'object' && !Array.isArray(v)
+        ? Object.fromEntries(Object.entries(v).sort(([a], [b]) => a.localeCompare(b)))
+        : v,
+    );
+  for (const [name, alt] of Object.entries(m.graphs.decoders ?? {})) {
+    if (tensors(alt) !== tensors(m.graphs.decoder)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['graphs', 'decoders', name],
+        message:
+          'must take and give the same tensors as graphs.decoder (inputs, outputs and feeds): it is another file of the same graph',
+      });
+    }
+  }
   checkModeInputs(m, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   checkWiring(m, (path, message) => ctx.addIssue({ code: 'custom', path, message }));
   if (m.graphs.motion && !m.graphs.decoder.inputs.motion) {
@@ -1014,6 +1047,7 @@ export type PackManifest = z.infer<typeof manifestSchema>;
 export type VariantSpec = PackManifest['variants'][number];
 export type GraphSpec = z.infer<typeof graphSpec>;
 export type DenoiserSpec = z.infer<typeof denoiserSpec>;
+export type DecoderSpec = z.infer<typeof decoderSpec>;
 export type SchedulerSpec = PackManifest['scheduler'];
 export type DdimSchedulerSpec = Extract<SchedulerSpec, { type: 'ddim' }>;
 
@@ -1131,14 +1165,18 @@ export function graphsForVariant(m: PackManifest, variantId: string): VariantGra
     byFile.set(stage.file, entry);
     list.push(entry);
   }
-  const dec = m.graphs.decoder;
+  const alt = variant.decoder === undefined ? undefined : m.graphs.decoders?.[variant.decoder];
+  if (variant.decoder !== undefined && !alt) {
+    throw new Error(`variant "${variantId}" names a missing decoder`);
+  }
+  const dec = alt ?? m.graphs.decoder;
   list.push({
-    key: 'decoder',
+    key: alt ? `decoder:${variant.decoder}` : 'decoder',
     role: 'decoder',
     spec: dec,
     inputs: declaredInputs(dec.inputs, dec.feeds),
     outputs: dec.outputs,
-    what: 'the VAE decoder',
+    what: alt ? `the decoder of variant "${variant.id}"` : 'the VAE decoder',
   });
   if (m.graphs.motion) {
     const g = m.graphs.motion;

@@ -126,6 +126,11 @@ export interface RunTimings {
   denoiserCallMs: number[];
   /** Wall time of each VAE decode. */
   decodeCallMs: number[];
+  /**
+   * True when the sample stayed on the GPU between denoising steps (WebGPU): then each denoiser
+   * call's time also covers the sampler's update and the read-back of the step's statistics.
+   */
+  latentsOnDevice?: boolean;
 }
 
 export interface InterpolationResult {
@@ -437,6 +442,8 @@ export interface DenoiseResult {
   plan: SamplerPlan;
   denoiserCallMs: number[];
   loraScale: number | null;
+  /** Whether the denoiser kept the sample on its device (GraphRunner.resident). */
+  onDevice: boolean;
 }
 
 /**
@@ -476,6 +483,7 @@ export async function denoiseFrames(request: {
     plan,
     denoiserCallMs: [],
     loraScale: resolveLoraScale(variant, settings.loraScale),
+    onDevice: request.denoiser.resident !== undefined,
   };
   const maxBatch = manifest.frames.maxBatch;
   const totalBatches = Math.ceil(positions.length / maxBatch);
@@ -512,12 +520,8 @@ async function denoiseBatch(
   scaleInPlace(sample, plan.initScale);
   const startLatents = repeatLatent(startLatent, B);
   const endLatents = repeatLatent(endLatent, B);
-  const recordStats = (s: number): void => {
-    for (let i = 0; i < B; i++) {
-      const st = scaleLatentStats(
-        computeLatentStats(sample, i * frameLen, frameLen),
-        statScale(plan, s),
-      );
+  const recordFrames = (s: number, stats: LatentStats[]): void => {
+    stats.forEach((st, i) => {
       result.stepStats[s]!.frames[batch.first + i] = st;
       if (st.nonFinite > 0) {
         throw new ModelOutputError(
@@ -526,8 +530,21 @@ async function denoiseBatch(
           s,
         );
       }
-    }
+    });
   };
+  const batchNoise = (s: number): Float32Array => {
+    const noise = new Float32Array(B * frameLen);
+    for (let i = 0; i < B; i++)
+      noise.set(stepNoise(settings.seed, batch.first + i, s, frameLen), i * frameLen);
+    return noise;
+  };
+  const recordStats = (s: number): void =>
+    recordFrames(
+      s,
+      Array.from({ length: B }, (_, i) =>
+        scaleLatentStats(computeLatentStats(sample, i * frameLen, frameLen), statScale(plan, s)),
+      ),
+    );
   const progress = (step: number) => {
     const frames = result.stepStats[step]!.frames.slice(batch.first, batch.first + B);
     hooks.onProgress?.({
@@ -539,6 +556,60 @@ async function denoiseBatch(
       latentStd: frames.reduce((sum, f) => sum + f.std, 0) / Math.max(1, frames.length),
     });
   };
+  if (denoiser.resident) {
+    // The sample stays on the device: the same steps, with only the statistics read back.
+    const stepFeeds = (s: number) => {
+      const all = denoiserFeeds(spec, {
+        sample: { data: sample, dims },
+        timestep: plan.modelTimesteps[s]!,
+        startLatents,
+        endLatents,
+        positions: batch.positions,
+        loraScale: result.loraScale,
+      });
+      for (const n of [spec.inputs.sample, spec.inputs.startLatent!, spec.inputs.endLatent!])
+        delete all[n];
+      return all;
+    };
+    const loop = await denoiser.resident.begin({
+      sample: spec.inputs.sample,
+      output: spec.outputs.prediction,
+      dims,
+      constants: {
+        [spec.inputs.startLatent!]: startLatents,
+        [spec.inputs.endLatent!]: endLatents,
+      },
+    });
+    try {
+      recordFrames(0, await loop.start(sample, statScale(plan, 0)));
+      for (let s = 0; s < stepCount; s++) {
+        await yieldToEventLoop();
+        if (hooks.isCancelled?.()) throw new RunCancelledError();
+        progress(s);
+        const t0 = now();
+        const stats = await loop.step({
+          feeds: stepFeeds(s),
+          inputScale: plan.inputScales[s]!,
+          linear: plan.linear(s),
+          ...(plan.usesNoise(s) ? { noise: batchNoise(s) } : {}),
+          statScale: statScale(plan, s + 1),
+        });
+        result.denoiserCallMs.push(now() - t0);
+        recordFrames(s + 1, stats);
+      }
+      progress(stepCount);
+      sample = await loop.read();
+    } finally {
+      loop.release();
+    }
+    for (let i = 0; i < B; i++) {
+      result.latents.push({
+        data: sample.slice(i * frameLen, (i + 1) * frameLen),
+        dims: [1, c, h, w],
+      });
+    }
+    return;
+  }
   recordStats(0);
   for (let s = 0; s < stepCount; s++) {
     await yieldToEventLoop();
@@ -557,13 +628,7 @@ async function denoiseBatch(
     result.denoiserCallMs.push(now() - t0);
     const pred = pick(out, spec.outputs.prediction, 'the denoiser');
     checkOutput(pred, dims, 'denoiser', { at: s + 1, of: stepCount });
-    let noise: Float32Array | undefined;
-    if (plan.usesNoise(s)) {
-      noise = new Float32Array(B * frameLen);
-      for (let i = 0; i < B; i++)
-        noise.set(stepNoise(settings.seed, batch.first + i, s, frameLen), i * frameLen);
-    }
-    sample = stepper.step(s, pred.data, sample, noise);
+    sample = stepper.step(s, pred.data, sample, plan.usesNoise(s) ? batchNoise(s) : undefined);
     recordStats(s + 1);
   }
   progress(stepCount);
@@ -696,6 +761,7 @@ export async function interpolate({
       totalMs: tEnd - tStart,
       denoiserCallMs: den.denoiserCallMs,
       decodeCallMs,
+      ...(den.onDevice ? { latentsOnDevice: true } : {}),
     },
   };
 }

@@ -85,6 +85,81 @@ describe('samplers against the independent reference (samplers_reference.py)', (
   });
 });
 
+/** A trajectory through `plan.linear` alone, as a GPU applies it: the coefficients and a kept p. */
+function linearTrajectory(plan: ReturnType<typeof createSamplerPlan>, n: number): Float32Array[] {
+  let x = scaled(noise(0, n), plan.initScale);
+  let p = new Float32Array(n);
+  const all = [x];
+  for (let s = 0; s < plan.steps; s++) {
+    const o = model(scaled(x, plan.inputScales[s]!), plan.modelTimesteps[s]!);
+    const z = plan.usesNoise(s) ? noise(s + 1, n) : new Float32Array(n);
+    const c = plan.linear(s);
+    const next = new Float32Array(n);
+    for (let i = 0; i < n; i++)
+      next[i] = c.x * x[i]! + c.out * o[i]! + c.noise * z[i]! + c.prev * p[i]!;
+    if (c.keep) p = Float32Array.from(x, (v, i) => c.keep!.x * v + c.keep!.out * o[i]!);
+    x = next;
+    all.push(x);
+  }
+  return all;
+}
+
+describe('each step as a linear combination (what the GPU-resident loop applies)', () => {
+  it.each(reference.cases.map((c) => [c.name, c] as const))('%s', (_, c) => {
+    const spec = schedulerSchema.parse(c.scheduler) as SchedulerSpec;
+    const plan = createSamplerPlan(spec, c.steps, {
+      sampler: c.sampler,
+      ...(spec.type === 'edm' ? { eta: c.eta } : {}),
+    });
+    linearTrajectory(plan, reference.n).forEach((x, s) =>
+      closeTo(x, c.trajectory[s]!, `sample after step ${s}`),
+    );
+  });
+
+  const ddim = (over: Record<string, unknown>) =>
+    schedulerSchema.parse({
+      type: 'ddim',
+      trainTimesteps: 1000,
+      betaSchedule: 'scaled_linear',
+      betaStart: 0.00085,
+      betaEnd: 0.012,
+      predictionType: 'v_prediction',
+      timestepSpacing: 'trailing',
+      rescaleZeroTerminalSnr: true,
+      setAlphaToOne: true,
+      defaultSteps: 25,
+      eta: 0,
+      ...over,
+    }) as SchedulerSpec;
+  it.each([
+    ['v-prediction, η 0', ddim({})],
+    ['v-prediction, η 1', ddim({ eta: 1 })],
+    [
+      'ε-prediction, leading spacing, η 0.5',
+      ddim({
+        predictionType: 'epsilon',
+        timestepSpacing: 'leading',
+        stepsOffset: 1,
+        rescaleZeroTerminalSnr: false,
+        eta: 0.5,
+      }),
+    ],
+  ])('DDIM, %s: the same trajectory as its stepper', (_, spec) => {
+    for (const steps of [1, 4, 25]) {
+      const plan = createSamplerPlan(spec, steps, {});
+      const stepper = plan.begin();
+      const n = reference.n;
+      let x = scaled(noise(0, n), plan.initScale);
+      const lin = linearTrajectory(plan, n);
+      for (let s = 0; s < steps; s++) {
+        const o = model(scaled(x, plan.inputScales[s]!), plan.modelTimesteps[s]!);
+        x = stepper.step(s, o, x, plan.usesNoise(s) ? noise(s + 1, n) : undefined);
+        closeTo(lin[s + 1]!, Array.from(x), `${steps} steps, sample after step ${s + 1}`);
+      }
+    }
+  });
+});
+
 const edm = (over: Record<string, unknown> = {}) =>
   schedulerSchema.parse({
     type: 'edm',

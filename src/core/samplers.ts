@@ -60,6 +60,24 @@ export interface SamplerPlan {
   usesNoise: (s: number) => boolean;
   /** Per-batch state for the updates. */
   begin(): SamplerStepper;
+  /**
+   * Step `s` of `begin().step` as the coefficients of a linear combination — every family here is
+   * one — so the update can run where the latents live (a GPU) without reading them back.
+   */
+  linear(s: number): LinearStep;
+}
+
+/**
+ * One update as a linear combination of the sample x, the model's output o, the step's noise z and
+ * the previous step's kept estimate p (DPM-Solver++(2M)'s denoised sample):
+ * next = x·x + out·o + noise·z + prev·p, and, when `keep` is given, the new p = keep.x·x + keep.out·o.
+ */
+export interface LinearStep {
+  x: number;
+  out: number;
+  noise: number;
+  prev: number;
+  keep?: { x: number; out: number };
 }
 
 export interface SamplerStepper {
@@ -171,6 +189,19 @@ function ddimSamplerPlan(spec: DdimSpec, steps: number, eta: number | undefined)
     begin: () => ({
       step: (s, out, sample, noise) => ddimStep(plan, s, out, sample, noise).prevSample,
     }),
+    linear: (s) => {
+      // ddimStep's arithmetic, collected per input: x_prev = √ᾱ_prev·k·x0 + c·ε + σ·z.
+      const a = plan.alphasCumprod[plan.timesteps[s]!]!;
+      const ap = plan.alphaPrev[s]!;
+      const sa = Math.sqrt(a);
+      const sb = Math.sqrt(1 - a);
+      const sigma = plan.eta > 0 ? plan.eta * Math.sqrt(((1 - ap) / (1 - a)) * (1 - a / ap)) : 0;
+      const dir = Math.sqrt(Math.max(0, 1 - ap - sigma * sigma));
+      const x0 = Math.sqrt(ap) * plan.x0Scale[s]!;
+      return plan.predictionType === 'v_prediction'
+        ? { x: x0 * sa + dir * sb, out: -x0 * sb + dir * sa, noise: sigma, prev: 0 }
+        : { x: x0 / sa, out: -(x0 * sb) / sa + dir, noise: sigma, prev: 0 };
+    },
   };
 }
 
@@ -282,6 +313,36 @@ function edmPlan(
     sigmas,
     initScale: spec.initNoise === 'sigma_vp' ? Math.sqrt(s0 * s0 + 1) : s0,
     usesNoise: (s) => ancestral && sigmas[s + 1]! > 0,
+    linear: (s) => {
+      const sigma = sigmas[s]!;
+      const next = sigmas[s + 1]!;
+      const { cSkip, cOut } = scalings[s]!;
+      if (sampler === 'dpmpp_2m') {
+        const ratio = next / sigma;
+        const keep = { x: cSkip, out: cOut };
+        if (s === 0 || next === 0) {
+          const k = next === 0 ? 1 : -Math.expm1(-(Math.log(sigma) - Math.log(next)));
+          return { x: ratio + k * cSkip, out: k * cOut, noise: 0, prev: 0, keep };
+        }
+        const h = Math.log(sigma) - Math.log(next);
+        const r = (Math.log(sigmas[s - 1]!) - Math.log(sigma)) / h;
+        const k = -Math.expm1(-h);
+        const a = 1 + 1 / (2 * r);
+        const b = 1 / (2 * r);
+        return { x: ratio + k * a * cSkip, out: k * a * cOut, noise: 0, prev: -k * b, keep };
+      }
+      let down = next;
+      let up = 0;
+      if (ancestral && next > 0) {
+        up = Math.min(
+          next,
+          eta * Math.sqrt((next * next * (sigma * sigma - next * next)) / (sigma * sigma)),
+        );
+        down = Math.sqrt(next * next - up * up);
+      }
+      const dt = down - sigma;
+      return { x: 1 + (dt * (1 - cSkip)) / sigma, out: (-dt * cOut) / sigma, noise: up, prev: 0 };
+    },
     begin: () => {
       let prevDenoised: Float64Array | null = null;
       return {
@@ -364,6 +425,26 @@ function lcmPlan(spec: LcmSpec, steps: number): SamplerPlan {
     sigmas: [...timesteps.map((t) => sigmaOf(abar[t]!)), 0],
     initScale: 1,
     usesNoise: (s) => s < steps - 1,
+    linear: (s) => {
+      const last = s === steps - 1;
+      const t = timesteps[s]!;
+      const a = abar[t]!;
+      const sa = Math.sqrt(a);
+      const sb = Math.sqrt(1 - a);
+      const u = t * spec.timestepScaling;
+      const cSkip = 0.25 / (u * u + 0.25);
+      const cOut = u / Math.sqrt(u * u + 0.25);
+      const aPrev = last ? 1 : abar[timesteps[s + 1]!]!;
+      // denoised = cOut·x0 + cSkip·x, x0 linear in (x, o); then √ᾱ_prev·denoised + √(1−ᾱ_prev)·z.
+      const [x0x, x0o] = isV ? [sa, -sb] : [1 / sa, -sb / sa];
+      const pa = last ? 1 : Math.sqrt(aPrev);
+      return {
+        x: pa * (cOut * x0x + cSkip),
+        out: pa * cOut * x0o,
+        noise: last ? 0 : Math.sqrt(1 - aPrev),
+        prev: 0,
+      };
+    },
     begin: () => ({
       step: (s, out, sample, noise) => {
         const n = sample.length;
@@ -416,6 +497,7 @@ function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
     sigmas,
     initScale: 1,
     usesNoise: () => false,
+    linear: (s) => ({ x: 1, out: sigmas[s + 1]! - sigmas[s]!, noise: 0, prev: 0 }),
     begin: () => ({
       step: (s, out, sample) => {
         const n = sample.length;

@@ -20,7 +20,7 @@ import {
   type EncodedKeyframes,
   type PreparedKeyframes,
 } from '../core/pipeline';
-import type { PackManifest } from '../core/manifest';
+import { graphsForVariant, type PackManifest } from '../core/manifest';
 import { DEFAULT_SCALES } from '../core/sweepDefaults';
 import { loadVariantGraphs, readPackManifest, readPng } from './nodeRuntime';
 
@@ -274,6 +274,13 @@ describe.runIf(existsSync(join(PACK, 'manifest.json')))('the bundled trained pac
     const base = await loadVariantGraphs(PACK, manifest, 'baseline', 2);
     const int8 = await loadVariantGraphs(PACK, manifest, 'int8', 2);
     expect(int8.variant.precision).toBe('int8');
+    // Denoiser and decoder both quantised; the encoder and motion graph are the baseline's.
+    expect(graphsForVariant(manifest, 'int8').map((g) => [g.role, g.spec.file])).toEqual([
+      ['encoder', 'encoder.onnx'],
+      ['decoder', 'decoder_int8.onnx'],
+      ['motion', 'motion.onnx'],
+      ['denoiser', 'denoiser_int8.onnx'],
+    ]);
     const settings = { count: 3, steps: manifest.scheduler.defaultSteps, seed: SEED };
     const run = (v: typeof base) =>
       interpolate({

@@ -128,7 +128,7 @@ function graphsOf(
     stages[name] = get(`stage:${stage.file}`);
   return {
     ...(manifest.graphs.encoder ? { encoder: get('encoder') } : {}),
-    decoder: get('decoder'),
+    decoder: get(variant.decoder === undefined ? 'decoder' : `decoder:${variant.decoder}`),
     denoiser: get(`denoiser:${variant.denoiser}`),
     ...(manifest.graphs.motion ? { motion: get('motion') } : {}),
     ...(manifest.stages ? { stages, constants: Object.fromEntries(constants) } : {}),

@@ -6,6 +6,7 @@
  */
 import type * as OrtModule from 'onnxruntime-web';
 import { SESSION_TUNING, wrapSession, type GraphRunner } from '../core/graph';
+import { residentRunner } from './gpuResident';
 
 type Ort = typeof OrtModule;
 
@@ -97,7 +98,9 @@ export async function createSession(
       ...SESSION_TUNING,
       ...(externalData.length ? { externalData } : {}),
     });
-    return wrapSession(session, rt, what);
+    const runner = wrapSession(session, rt, what);
+    // On WebGPU a denoising loop can keep its sample on the device (src/workers/gpuResident.ts).
+    return backend === 'webgpu' ? { ...runner, resident: residentRunner(session, rt) } : runner;
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     throw new Error(

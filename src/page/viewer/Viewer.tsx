@@ -79,7 +79,8 @@ export function Viewer() {
           ? ` · guidance ${result.clip.controls.guidanceScale.toFixed(1)}`
           : ''}
         {result.clip?.controls.promptText ? ` · prompt “${result.clip.controls.promptText}”` : ''} ·{' '}
-        {result.backend.toUpperCase()} ·{' '}
+        {result.backend.toUpperCase()}
+        {result.timings.latentsOnDevice ? ' (latents kept on the GPU)' : ''} ·{' '}
         {(result.timings.denoiseMs / Math.max(1, result.timings.denoiserCallMs.length)).toFixed(1)}{' '}
         ms per denoiser call · {(result.timings.totalMs / result.frames.length).toFixed(0)} ms per
         in-between
