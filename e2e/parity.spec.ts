@@ -1,9 +1,4 @@
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { PNG } from 'pngjs';
-import { main as cli } from '../src/cli/main';
-import { expect, ROOT, test } from './studio';
+import { cliLoraRun, expect, test } from './studio';
 
 test('the worker in Chromium and the CLI in Node give the same frames for the same seed', async ({
   studio,
@@ -17,42 +12,11 @@ test('the worker in Chromium and the CLI in Node give the same frames for the sa
   await studio.setNumber('run.seed', 77);
   await studio.run();
   await studio.expectDone(2);
-  const browserFrames = await studio
-    .id('viewer.frame')
-    .evaluateAll(async (imgs) =>
-      Promise.all(
-        (imgs as HTMLImageElement[]).map(async (img) => [
-          ...new Uint8Array(await (await fetch(img.src)).arrayBuffer()),
-        ]),
-      ),
-    );
-
-  const out = mkdtempSync(join(tmpdir(), 'parity-'));
-  const code = await cli([
-    'interpolate',
-    '--pack',
-    resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny'),
-    '--start',
-    resolve(ROOT, 'public/samples/bounce-start.png'),
-    '--end',
-    resolve(ROOT, 'public/samples/bounce-end.png'),
-    '--out',
-    out,
-    '--variant',
-    'lora',
-    '--lora-scale',
-    '0.5',
-    '--frames',
-    '2',
-    '--steps',
-    '4',
-    '--seed',
-    '77',
-  ]);
-  expect(code).toBe(0);
+  const browserFrames = await studio.shownFrames();
+  const { frames: cliFrames } = await cliLoraRun();
   for (let i = 0; i < 2; i++) {
-    const a = PNG.sync.read(Buffer.from(browserFrames[i]!));
-    const b = PNG.sync.read(readFileSync(join(out, `frame_0${i + 1}.png`)));
+    const a = browserFrames[i]!;
+    const b = cliFrames[i]!;
     expect([a.width, a.height]).toEqual([b.width, b.height]);
     let max = 0;
     let sum = 0;

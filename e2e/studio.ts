@@ -2,10 +2,12 @@
  * Page object and fixtures for the studio's end-to-end tests: what a person does (drop files,
  * pick a variant, press Run), addressed through dot-namespaced test ids.
  */
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { test as base, expect, type Locator, type Page } from '@playwright/test';
 import { PNG } from 'pngjs';
+import { main as cli } from '../src/cli/main';
 
 export const ROOT = resolve(import.meta.dirname, '..');
 
@@ -58,6 +60,39 @@ export function worstDiffToParityFrames(shown: PNG[], dir: string): number {
 }
 
 /** Every key of the studio's pack cache (IndexedDB `inbetween-cache-v1`, store `files`). */
+/**
+ * The CLI's run (onnxruntime-node) of the settings the parity tests set in the page: the bounce
+ * sample pair, the test pack's LoRA variant at scale 0.5, 2 in-betweens, 4 steps, seed 77. Returns
+ * its frames and the folder it wrote (frames and run.json).
+ */
+export async function cliLoraRun(): Promise<{ frames: PNG[]; dir: string }> {
+  const dir = mkdtempSync(join(tmpdir(), 'cli-run-'));
+  const code = await cli([
+    'interpolate',
+    '--pack',
+    resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny'),
+    '--start',
+    resolve(ROOT, 'public/samples/bounce-start.png'),
+    '--end',
+    resolve(ROOT, 'public/samples/bounce-end.png'),
+    '--out',
+    dir,
+    '--variant',
+    'lora',
+    '--lora-scale',
+    '0.5',
+    '--frames',
+    '2',
+    '--steps',
+    '4',
+    '--seed',
+    '77',
+  ]);
+  if (code !== 0) throw new Error(`the CLI exited with ${code}`);
+  const frames = [1, 2].map((i) => PNG.sync.read(readFileSync(join(dir, `frame_0${i}.png`))));
+  return { frames, dir };
+}
+
 export function cacheKeys(page: Page): Promise<string[]> {
   return page.evaluate(async () => {
     const db = await new Promise<IDBDatabase>((res, rej) => {

@@ -3,12 +3,9 @@
  * --enable-unsafe-webgpu by the "webgpu" project in playwright.config.ts). Real GPUs are not
  * available here, so this checks behaviour, not speed.
  */
-import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { PNG } from 'pngjs';
-import { main as cli } from '../src/cli/main';
-import { expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
+import { cliLoraRun, expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
 
 test('automatic backend skips a software WebGPU adapter; WebGPU can still be chosen and runs', async ({
   studio,
@@ -102,34 +99,12 @@ test('on WebGPU the sample stays on the GPU between steps and the frames match t
   await expect(studio.id('backend.name')).toHaveText('WebGPU');
   await expect(studio.id('viewer.summary')).toContainText('latents kept on the GPU');
 
-  const out = mkdtempSync(join(tmpdir(), 'resident-'));
-  const code = await cli([
-    'interpolate',
-    '--pack',
-    resolve(ROOT, process.env.TEST_PACK ?? 'models/tiny'),
-    '--start',
-    resolve(ROOT, 'public/samples/bounce-start.png'),
-    '--end',
-    resolve(ROOT, 'public/samples/bounce-end.png'),
-    '--out',
-    out,
-    '--variant',
-    'lora',
-    '--lora-scale',
-    '0.5',
-    '--frames',
-    '2',
-    '--steps',
-    '4',
-    '--seed',
-    '77',
-  ]);
-  expect(code).toBe(0);
+  const { frames: cliFrames, dir: out } = await cliLoraRun();
   const frames = await studio.shownFrames();
   expect(frames).toHaveLength(2);
   for (let i = 0; i < 2; i++) {
     const a = frames[i]!;
-    const b = PNG.sync.read(readFileSync(join(out, `frame_0${i + 1}.png`)));
+    const b = cliFrames[i]!;
     expect([a.width, a.height]).toEqual([b.width, b.height]);
     let max = 0;
     for (let k = 0; k < a.data.length; k++) max = Math.max(max, Math.abs(a.data[k]! - b.data[k]!));
