@@ -4,6 +4,8 @@
  * share onnxruntime-common's API; `wrapSession` adapts either to `GraphRunner`.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import type { LinearStep } from './samplers';
+import type { LatentStats } from './stats';
 
 /**
  * Session options every studio session shares, in the browser worker and in Node alike: full graph
@@ -73,18 +75,9 @@ export interface ResidentRunner {
   }): Promise<ResidentLoop>;
 }
 
-/** Per-frame statistics of one latent, as `computeLatentStats` gives them. */
-export interface ResidentStats {
-  mean: number;
-  std: number;
-  min: number;
-  max: number;
-  nonFinite: number;
-}
-
 export interface ResidentLoop {
   /** Uploads the first sample; returns each frame's statistics of `statScale`·sample. */
-  start(sample: Float32Array, statScale: number): Promise<ResidentStats[]>;
+  start(sample: Float32Array, statScale: number): Promise<LatentStats[]>;
   /**
    * One step: the model on `inputScale`·sample (with `feeds`, the small per-step inputs), then
    * next = x·sample + out·output + noise·z + prev·p (and p = keep.x·sample + keep.out·output);
@@ -93,16 +86,10 @@ export interface ResidentLoop {
   step(req: {
     feeds: Record<string, FloatTensor>;
     inputScale: number;
-    linear: {
-      x: number;
-      out: number;
-      noise: number;
-      prev: number;
-      keep?: { x: number; out: number };
-    };
+    linear: LinearStep;
     noise?: Float32Array;
     statScale: number;
-  }): Promise<ResidentStats[]>;
+  }): Promise<LatentStats[]>;
   /** The sample, read back once at the end. */
   read(): Promise<Float32Array<ArrayBuffer>>;
   release(): void;

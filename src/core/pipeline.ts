@@ -442,8 +442,6 @@ export interface DenoiseResult {
   plan: SamplerPlan;
   denoiserCallMs: number[];
   loraScale: number | null;
-  /** Whether the denoiser kept the sample on its device (GraphRunner.resident). */
-  onDevice: boolean;
 }
 
 /**
@@ -483,7 +481,6 @@ export async function denoiseFrames(request: {
     plan,
     denoiserCallMs: [],
     loraScale: resolveLoraScale(variant, settings.loraScale),
-    onDevice: request.denoiser.resident !== undefined,
   };
   const maxBatch = manifest.frames.maxBatch;
   const totalBatches = Math.ceil(positions.length / maxBatch);
@@ -597,39 +594,32 @@ async function denoiseBatch(
         result.denoiserCallMs.push(now() - t0);
         recordFrames(s + 1, stats);
       }
-      progress(stepCount);
       sample = await loop.read();
     } finally {
       loop.release();
     }
-    for (let i = 0; i < B; i++) {
-      result.latents.push({
-        data: sample.slice(i * frameLen, (i + 1) * frameLen),
-        dims: [1, c, h, w],
+  } else {
+    recordStats(0);
+    for (let s = 0; s < stepCount; s++) {
+      await yieldToEventLoop();
+      if (hooks.isCancelled?.()) throw new RunCancelledError();
+      progress(s);
+      const feeds = denoiserFeeds(spec, {
+        sample: { data: scaled(sample, plan.inputScales[s]!), dims },
+        timestep: plan.modelTimesteps[s]!,
+        startLatents,
+        endLatents,
+        positions: batch.positions,
+        loraScale: result.loraScale,
       });
+      const t0 = now();
+      const out = await denoiser.run(feeds);
+      result.denoiserCallMs.push(now() - t0);
+      const pred = pick(out, spec.outputs.prediction, 'the denoiser');
+      checkOutput(pred, dims, 'denoiser', { at: s + 1, of: stepCount });
+      sample = stepper.step(s, pred.data, sample, plan.usesNoise(s) ? batchNoise(s) : undefined);
+      recordStats(s + 1);
     }
-    return;
-  }
-  recordStats(0);
-  for (let s = 0; s < stepCount; s++) {
-    await yieldToEventLoop();
-    if (hooks.isCancelled?.()) throw new RunCancelledError();
-    progress(s);
-    const feeds = denoiserFeeds(spec, {
-      sample: { data: scaled(sample, plan.inputScales[s]!), dims },
-      timestep: plan.modelTimesteps[s]!,
-      startLatents,
-      endLatents,
-      positions: batch.positions,
-      loraScale: result.loraScale,
-    });
-    const t0 = now();
-    const out = await denoiser.run(feeds);
-    result.denoiserCallMs.push(now() - t0);
-    const pred = pick(out, spec.outputs.prediction, 'the denoiser');
-    checkOutput(pred, dims, 'denoiser', { at: s + 1, of: stepCount });
-    sample = stepper.step(s, pred.data, sample, plan.usesNoise(s) ? batchNoise(s) : undefined);
-    recordStats(s + 1);
   }
   progress(stepCount);
   for (let i = 0; i < B; i++) {
@@ -761,7 +751,7 @@ export async function interpolate({
       totalMs: tEnd - tStart,
       denoiserCallMs: den.denoiserCallMs,
       decodeCallMs,
-      ...(den.onDevice ? { latentsOnDevice: true } : {}),
+      ...(graphs.denoiser.resident ? { latentsOnDevice: true } : {}),
     },
   };
 }

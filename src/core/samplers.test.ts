@@ -116,21 +116,10 @@ describe('each step as a linear combination (what the GPU-resident loop applies)
     );
   });
 
+  // The format-2 test pack's DDIM (ToonCrafter's: v-prediction, trailing, zero-terminal SNR,
+  // dynamic rescale), varied.
   const ddim = (over: Record<string, unknown>) =>
-    schedulerSchema.parse({
-      type: 'ddim',
-      trainTimesteps: 1000,
-      betaSchedule: 'scaled_linear',
-      betaStart: 0.00085,
-      betaEnd: 0.012,
-      predictionType: 'v_prediction',
-      timestepSpacing: 'trailing',
-      rescaleZeroTerminalSnr: true,
-      setAlphaToOne: true,
-      defaultSteps: 25,
-      eta: 0,
-      ...over,
-    }) as SchedulerSpec;
+    schedulerSchema.parse({ ...format2Manifest().scheduler, eta: 0, ...over }) as SchedulerSpec;
   it.each([
     ['v-prediction, η 0', ddim({})],
     ['v-prediction, η 1', ddim({ eta: 1 })],

@@ -142,6 +142,38 @@ function checkLengths(
     throw new Error(`noise has ${noise!.length} values but the sample has ${n}`);
 }
 
+/**
+ * The stepper of a plan whose steps are `linear(s)`: the same combination the GPU-resident loop
+ * applies, here in float64 with the kept estimate (DPM-Solver++'s denoised sample) in float64 too.
+ */
+function linearStepper(
+  linear: (s: number) => LinearStep,
+  usesNoise: (s: number) => boolean,
+): SamplerStepper {
+  let kept: Float64Array | null = null;
+  return {
+    step: (s, out, sample, noise) => {
+      const n = sample.length;
+      const useNoise = usesNoise(s);
+      checkLengths(n, out, noise, useNoise);
+      const c = linear(s);
+      const result = new Float32Array(n);
+      const next = c.keep ? new Float64Array(n) : null;
+      for (let i = 0; i < n; i++) {
+        const x = sample[i]!;
+        const o = out[i]!;
+        let v = c.x * x + c.out * o;
+        if (useNoise && c.noise !== 0) v += c.noise * noise![i]!;
+        if (c.prev !== 0) v += c.prev * kept![i]!;
+        result[i] = v;
+        if (next) next[i] = c.keep!.x * x + c.keep!.out * o;
+      }
+      if (next) kept = next;
+      return result;
+    },
+  };
+}
+
 /** ᾱ_t of a training β schedule (DDPM's linear or Stable Diffusion's scaled-linear). */
 const alphasCumprodFor = (spec: BetaSchedule): Float64Array =>
   computeAlphasCumprod(makeBetas(spec));
@@ -305,7 +337,7 @@ function edmPlan(
     .map((s) => edmScalings(spec.prediction, s, spec.sigmaData));
   const s0 = sigmas[0]!;
   const ancestral = sampler === 'euler_ancestral' && eta > 0;
-  return {
+  const plan: SamplerPlan = {
     sampler,
     steps,
     modelTimesteps,
@@ -343,58 +375,9 @@ function edmPlan(
       const dt = down - sigma;
       return { x: 1 + (dt * (1 - cSkip)) / sigma, out: (-dt * cOut) / sigma, noise: up, prev: 0 };
     },
-    begin: () => {
-      let prevDenoised: Float64Array | null = null;
-      return {
-        step: (s, out, sample, noise) => {
-          const n = sample.length;
-          const sigma = sigmas[s]!;
-          const next = sigmas[s + 1]!;
-          const useNoise = ancestral && next > 0;
-          checkLengths(n, out, noise, useNoise);
-          const { cSkip, cOut } = scalings[s]!;
-          const result = new Float32Array(n);
-          if (sampler === 'dpmpp_2m') {
-            const denoised = new Float64Array(n);
-            for (let i = 0; i < n; i++) denoised[i] = cSkip * sample[i]! + cOut * out[i]!;
-            const ratio = next / sigma;
-            if (prevDenoised === null || next === 0) {
-              // −expm1(−h) with h = ln σ − ln σ_next; 1 exactly when σ_next = 0.
-              const k = next === 0 ? 1 : -Math.expm1(-(Math.log(sigma) - Math.log(next)));
-              for (let i = 0; i < n; i++) result[i] = ratio * sample[i]! + k * denoised[i]!;
-            } else {
-              const h = Math.log(sigma) - Math.log(next);
-              const hLast = Math.log(sigmas[s - 1]!) - Math.log(sigma);
-              const r = hLast / h;
-              const k = -Math.expm1(-h);
-              const a = 1 + 1 / (2 * r);
-              const b = 1 / (2 * r);
-              for (let i = 0; i < n; i++)
-                result[i] = ratio * sample[i]! + k * (a * denoised[i]! - b * prevDenoised[i]!);
-            }
-            prevDenoised = denoised;
-            return result;
-          }
-          let down = next;
-          let up = 0;
-          if (useNoise) {
-            up = Math.min(
-              next,
-              eta * Math.sqrt((next * next * (sigma * sigma - next * next)) / (sigma * sigma)),
-            );
-            down = Math.sqrt(next * next - up * up);
-          }
-          const dt = down - sigma;
-          for (let i = 0; i < n; i++) {
-            const x = sample[i]!;
-            const d = (x - (cSkip * x + cOut * out[i]!)) / sigma;
-            result[i] = x + dt * d + (useNoise ? up * noise![i]! : 0);
-          }
-          return result;
-        },
-      };
-    },
+    begin: () => linearStepper(plan.linear, plan.usesNoise),
   };
+  return plan;
 }
 
 /**
@@ -417,7 +400,7 @@ function lcmPlan(spec: LcmSpec, steps: number): SamplerPlan {
   for (let i = 0; i < steps; i++) timesteps.push(origin[Math.floor(i * stride)]!);
   const sigmaOf = (a: number) => Math.sqrt((1 - a) / a);
   const isV = spec.predictionType === 'v_prediction';
-  return {
+  const plan: SamplerPlan = {
     sampler: 'lcm',
     steps,
     modelTimesteps: timesteps,
@@ -445,34 +428,9 @@ function lcmPlan(spec: LcmSpec, steps: number): SamplerPlan {
         prev: 0,
       };
     },
-    begin: () => ({
-      step: (s, out, sample, noise) => {
-        const n = sample.length;
-        const last = s === steps - 1;
-        checkLengths(n, out, noise, !last);
-        const t = timesteps[s]!;
-        const a = abar[t]!;
-        const sa = Math.sqrt(a);
-        const sb = Math.sqrt(1 - a);
-        const u = t * spec.timestepScaling;
-        const d2 = 0.25;
-        const cSkip = d2 / (u * u + d2);
-        const cOut = u / Math.sqrt(u * u + d2);
-        const aPrev = last ? 1 : abar[timesteps[s + 1]!]!;
-        const pa = Math.sqrt(aPrev);
-        const pb = Math.sqrt(1 - aPrev);
-        const result = new Float32Array(n);
-        for (let i = 0; i < n; i++) {
-          const x = sample[i]!;
-          const o = out[i]!;
-          const x0 = isV ? sa * x - sb * o : (x - sb * o) / sa;
-          const denoised = cOut * x0 + cSkip * x;
-          result[i] = last ? denoised : pa * denoised + pb * noise![i]!;
-        }
-        return result;
-      },
-    }),
+    begin: () => linearStepper(plan.linear, plan.usesNoise),
   };
+  return plan;
 }
 
 /**
@@ -489,7 +447,7 @@ function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
     sigmas.push((shift * s) / (1 + (shift - 1) * s));
   }
   sigmas.push(0);
-  return {
+  const plan: SamplerPlan = {
     sampler: 'flow_euler',
     steps,
     modelTimesteps: sigmas.slice(0, steps).map((s) => s * spec.trainTimesteps),
@@ -498,17 +456,9 @@ function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
     initScale: 1,
     usesNoise: () => false,
     linear: (s) => ({ x: 1, out: sigmas[s + 1]! - sigmas[s]!, noise: 0, prev: 0 }),
-    begin: () => ({
-      step: (s, out, sample) => {
-        const n = sample.length;
-        checkLengths(n, out, undefined, false);
-        const dt = sigmas[s + 1]! - sigmas[s]!;
-        const result = new Float32Array(n);
-        for (let i = 0; i < n; i++) result[i] = sample[i]! + dt * out[i]!;
-        return result;
-      },
-    }),
+    begin: () => linearStepper(plan.linear, plan.usesNoise),
   };
+  return plan;
 }
 
 /**

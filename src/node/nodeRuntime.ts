@@ -124,18 +124,27 @@ export async function createNodeSession(
 }
 
 /** Reads one graph's files from the pack folder and creates its checked session. */
-async function loadGraph(
+/** A graph's bytes and external-data files from the pack, each checked against its sha256. */
+export async function readGraphFiles(
   dir: string,
   g: VariantGraph,
-  threads?: number,
-): Promise<{ runner: GraphRunner; sessionMs: number }> {
+): Promise<{ bytes: Uint8Array; externalData: { path: string; data: Uint8Array }[] }> {
   const bytes = await readPackFile(dir, g.spec);
-  const external = await Promise.all(
+  const externalData = await Promise.all(
     (g.spec.externalData ?? []).map(async (x) => ({
       path: x.file,
       data: await readPackFile(dir, x),
     })),
   );
+  return { bytes, externalData };
+}
+
+async function loadGraph(
+  dir: string,
+  g: VariantGraph,
+  threads?: number,
+): Promise<{ runner: GraphRunner; sessionMs: number }> {
+  const { bytes, externalData: external } = await readGraphFiles(dir, g);
   const t0 = performance.now();
   const runner = await createNodeSession(g.what, bytes, threads, external);
   checkGraphNames(g.what, runner, g.inputs, g.outputs);

@@ -37,7 +37,7 @@ import {
 } from '../core/graph';
 import { graphsForVariant, type PackManifest, type VariantGraph } from '../core/manifest';
 import { interpolate, prepareKeyframes, type VariantGraphs } from '../core/pipeline';
-import { loadVariantGraphs, nodeSessionOptions, readPackFile } from './nodeRuntime';
+import { loadVariantGraphs, nodeSessionOptions, readGraphFiles } from './nodeRuntime';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const WEB_CHILD = join(import.meta.dirname, 'profileOpsWeb.ts');
@@ -297,28 +297,13 @@ export function summariseTrace(events: TraceEvent[], timings: Timings): RuntimeP
   };
 }
 
-/** Reads a graph's bytes and external-data files from the pack, each checked against its sha256. */
-async function graphFiles(
-  dir: string,
-  g: VariantGraph,
-): Promise<{ bytes: Uint8Array; externalData: { path: string; data: Uint8Array }[] }> {
-  const bytes = await readPackFile(dir, g.spec);
-  const externalData = await Promise.all(
-    (g.spec.externalData ?? []).map(async (x) => ({
-      path: x.file,
-      data: await readPackFile(dir, x),
-    })),
-  );
-  return { bytes, externalData };
-}
-
 /** Profiles a recorded graph in onnxruntime-node, with the studio's session options. */
 export async function profileNative(
   dir: string,
   rec: RecordedGraph,
   opts: ProfileOptions,
 ): Promise<RuntimeProfile> {
-  const { bytes, externalData } = await graphFiles(dir, rec.graph);
+  const { bytes, externalData } = await readGraphFiles(dir, rec.graph);
   // onnxruntime-node writes the profile to <prefix>_<date>.json and does not say which file: a
   // folder of its own makes it the only one.
   const tmp = mkdtempSync(join(tmpdir(), 'profile-native-'));
@@ -386,7 +371,7 @@ export async function profileWeb(
   rec: RecordedGraph,
   opts: ProfileOptions,
 ): Promise<RuntimeProfile> {
-  const { bytes, externalData } = await graphFiles(dir, rec.graph);
+  const { bytes, externalData } = await readGraphFiles(dir, rec.graph);
   const tmp = mkdtempSync(join(tmpdir(), 'profile-web-'));
   try {
     const job: WebJob = {

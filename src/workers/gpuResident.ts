@@ -7,7 +7,8 @@
  * the end. The keyframe latents are uploaded once per batch.
  */
 import type * as OrtModule from 'onnxruntime-web';
-import type { ResidentLoop, ResidentRunner, ResidentStats } from '../core/graph';
+import type { ResidentLoop, ResidentRunner } from '../core/graph';
+import type { LatentStats } from '../core/stats';
 
 type Ort = typeof OrtModule;
 
@@ -126,20 +127,24 @@ function pipelinesFor(
   return p;
 }
 
-/** Reads `bytes` of `src` back to the CPU through a mappable copy. */
-async function readBack(device: GPUDevice, src: GPUBuffer, bytes: number): Promise<ArrayBuffer> {
-  const staging = device.createBuffer({
-    size: bytes,
-    usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
-  });
+/**
+ * Appends a copy of `bytes` of `src` into the mappable `staging` to `enc`, submits it, and reads
+ * the copy back to the CPU.
+ */
+async function readBack(
+  device: GPUDevice,
+  enc: GPUCommandEncoder,
+  src: GPUBuffer,
+  staging: GPUBuffer,
+  bytes: number,
+): Promise<ArrayBuffer> {
+  enc.copyBufferToBuffer(src, 0, staging, 0, bytes);
+  device.queue.submit([enc.finish()]);
+  await staging.mapAsync(GPUMapMode.READ, 0, bytes);
   try {
-    const enc = device.createCommandEncoder();
-    enc.copyBufferToBuffer(src, 0, staging, 0, bytes);
-    device.queue.submit([enc.finish()]);
-    await staging.mapAsync(GPUMapMode.READ);
-    return staging.getMappedRange().slice(0);
+    return staging.getMappedRange(0, bytes).slice(0);
   } finally {
-    staging.destroy();
+    staging.unmap();
   }
 }
 
@@ -164,7 +169,11 @@ export function residentRunner(session: OrtModule.InferenceSession, rt: Ort): Re
       const out = buffer(bytes);
       const noise = buffer(bytes);
       const prev = buffer(bytes);
-      const stats = buffer(frames * STATS * 4);
+      const statsBytes = frames * STATS * 4;
+      const stats = buffer(statsBytes);
+      const mappable = GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST;
+      // One staging buffer for every step's statistics; the sample's is made once, at the end.
+      const statsStaging = buffer(statsBytes, mappable);
       const uniform = () => buffer(32, GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST);
       const scaleParams = uniform();
       const updateParams = uniform();
@@ -205,11 +214,10 @@ export function residentRunner(session: OrtModule.InferenceSession, rt: Ort): Re
         return a;
       };
       /** The statistics of k·x, frame by frame, as computeLatentStats gives them. */
-      const frameStats = async (k: number, enc: GPUCommandEncoder): Promise<ResidentStats[]> => {
+      const frameStats = async (k: number, enc: GPUCommandEncoder): Promise<LatentStats[]> => {
         device.queue.writeBuffer(reduceParams, 0, kAndN(k, frameLen));
         dispatch(enc, p.reduce, reduceGroup, [frames, 1]);
-        device.queue.submit([enc.finish()]);
-        const v = new Float32Array(await readBack(device, stats, frames * STATS * 4));
+        const v = new Float32Array(await readBack(device, enc, stats, statsStaging, statsBytes));
         return Array.from({ length: frames }, (_, f) => {
           const [s1, s2, lo, hi, bad] = v.subarray(f * STATS, (f + 1) * STATS);
           const count = frameLen - bad!;
@@ -229,10 +237,8 @@ export function residentRunner(session: OrtModule.InferenceSession, rt: Ort): Re
       const xTensor = tensor(x, dims);
       return {
         async start(data, statScale) {
+          // prev and noise start as zeros: WebGPU creates buffers zeroed.
           device.queue.writeBuffer(x, 0, data);
-          const zeros = new Float32Array(n);
-          device.queue.writeBuffer(prev, 0, zeros);
-          device.queue.writeBuffer(noise, 0, zeros);
           return frameStats(statScale, device.createCommandEncoder());
         },
         async step({ feeds, inputScale, linear, noise: z, statScale }) {
@@ -260,7 +266,9 @@ export function residentRunner(session: OrtModule.InferenceSession, rt: Ort): Re
           return frameStats(statScale, enc);
         },
         async read() {
-          return new Float32Array(await readBack(device, x, bytes));
+          const staging = buffer(bytes, mappable);
+          const enc = device.createCommandEncoder();
+          return new Float32Array(await readBack(device, enc, x, staging, bytes));
         },
         release() {
           for (const b of own) b.destroy();
