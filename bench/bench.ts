@@ -2,8 +2,10 @@
  * `npm run bench`: times the same pack graphs in headless Chromium (the real inference worker on
  * WASM; also WebGPU when a hardware adapter exists) and in onnxruntime-node, in one run, and prints
  * ms per denoiser step, per VAE decode and per in-between for each variant with the
- * browser/native ratio. Options: --pack DIR (default: every bundled pack), --repeats N (default 5),
- * --no-build (reuse dist/), --webgpu (also time a software WebGPU adapter), --json FILE.
+ * browser/native ratio, then times one in-between of every variant in turn for a number of rounds
+ * and prints each variant's speed-up against the pack's first variant, paired by round. Options:
+ * --pack DIR (default: every bundled pack), --repeats N (default 5), --rounds N (default 8; 0 skips
+ * the rounds), --no-build (reuse dist/), --webgpu (also time a software WebGPU adapter), --json FILE.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -13,10 +15,13 @@ import {
   BENCH_WARMUP_MS,
   benchmarkMetrics,
   benchmarkVariant,
+  pairedSpeedups,
+  timeInbetweens,
   type BenchmarkResult,
   type MetricsBenchmark,
 } from '../src/core/benchmark';
 import type { GraphRunner } from '../src/core/graph';
+import { median } from '../src/core/stats';
 import {
   loadLpipsGraphs,
   loadVariantGraphs,
@@ -33,17 +38,19 @@ const { values } = parseArgs({
   options: {
     pack: { type: 'string', multiple: true },
     repeats: { type: 'string', default: '5' },
+    rounds: { type: 'string', default: '8' },
     'no-build': { type: 'boolean', default: false },
     webgpu: { type: 'boolean', default: false },
     json: { type: 'string' },
   },
 });
 const repeats = Math.max(1, Number(values.repeats));
+const rounds = Math.max(0, Number(values.rounds));
 const packDirs = values.pack?.length
   ? values.pack.map((p) => resolve(p))
   : listBundledPacks().entries.map((e) => resolve('models', e.path));
 
-type Row = BenchmarkResult & { where: string; loadMs?: number };
+type Row = BenchmarkResult & { where: string; loadMs?: number; roundsMs?: number[] };
 type MetricRow = MetricsBenchmark & { where: string };
 let metricRows: MetricRow[] = [];
 let longTasks: number[] = [];
@@ -219,6 +226,7 @@ async function main(): Promise<void> {
           variants,
           backend,
           repeats,
+          rounds,
         });
         for (const r of browserRows) {
           wasmThreads = r.backendInfo.wasmThreads;
@@ -229,15 +237,26 @@ async function main(): Promise<void> {
           });
         }
       }
+      // Every variant stays loaded for the rounds, as in the browser's worker.
+      const loaded = [];
+      const nodeRows: Row[] = [];
       for (const v of variants) {
         const { variant, graphs } = await loadVariantGraphs(dir, manifest, v, wasmThreads);
+        loaded.push({ variant, graphs });
         const r = await benchmarkVariant(manifest, variant, graphs, {
           repeats,
           warmupMs: BENCH_WARMUP_MS,
         });
-        rows.push({ ...r, where: `${manifest.id} · node cpu (${wasmThreads} threads)` });
-        await releaseVariantGraphs(graphs);
+        nodeRows.push({ ...r, where: `${manifest.id} · node cpu (${wasmThreads} threads)` });
       }
+      for (let round = 0; round < rounds; round++) {
+        for (const [i, { variant, graphs }] of loaded.entries())
+          (nodeRows[i]!.roundsMs ??= []).push(
+            ...(await timeInbetweens(manifest, variant, graphs, 1)),
+          );
+      }
+      for (const { graphs } of loaded) await releaseVariantGraphs(graphs);
+      rows.push(...nodeRows);
     }
     metricRows = await benchMetrics(page, origin, wasmThreadsSeen);
     longTasks = await benchResponsiveness(browser, origin);
@@ -261,10 +280,13 @@ async function main(): Promise<void> {
   if (values.json) writeFileSync(values.json, JSON.stringify(rows, null, 2));
 }
 
+/** A row's in-between: the median of its alternating rounds when there were any. */
+const inbetweenOf = (r: Row) => (r.roundsMs?.length ? median(r.roundsMs) : r.inbetweenMs);
+
 function printTable(rows: Row[]): void {
-  const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2));
   console.log(
-    `\nmedian of ${repeats} runs, ms (in-between = all denoising steps + decode, keyframes already encoded;\n` +
+    `\nmedian of ${repeats} runs, ms (in-between = all denoising steps + decode, keyframes already encoded,\n` +
+      `${rounds ? `median of ${rounds} rounds in which every variant made one in turn` : `median of ${Math.ceil(repeats / 2)} runs`};\n` +
       `for clip packs a denoiser step is both guidance passes, encode the conditioning stages, and the last column a whole clip)\n`,
   );
   const header = [
@@ -287,7 +309,7 @@ function printTable(rows: Row[]): void {
     fmt(r.decodeMs),
     fmt(r.encodeMs),
     r.motionMs === null ? '—' : fmt(r.motionMs),
-    r.clip ? `${fmt(r.inbetweenMs)} per ${r.clip.clipLength}-frame clip` : fmt(r.inbetweenMs),
+    r.clip ? `${fmt(inbetweenOf(r))} per ${r.clip.clipLength}-frame clip` : fmt(inbetweenOf(r)),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
   const show = (cells: string[]) =>
@@ -310,7 +332,7 @@ function printTable(rows: Row[]): void {
       r.variantId,
       `${(r.denoiserStepMs / native.denoiserStepMs).toFixed(2)}×`,
       `${(r.decodeMs / native.decodeMs).toFixed(2)}×`,
-      `${(r.inbetweenMs / native.inbetweenMs).toFixed(2)}×`,
+      `${(inbetweenOf(r) / inbetweenOf(native)).toFixed(2)}×`,
     ]);
   }
   const rw = ratioHeader.map((h, i) => Math.max(h.length, ...ratioLines.map((l) => l[i]!.length)));
@@ -318,6 +340,46 @@ function printTable(rows: Row[]): void {
     console.log(cells.map((c, i) => (i < 2 ? c.padEnd(rw[i]!) : c.padStart(rw[i]!))).join('  '));
   showR(ratioHeader);
   ratioLines.forEach(showR);
+  printSpeedups(rows);
+}
+
+/** Each variant's speed-up per in-between against its pack's first variant, paired by round. */
+function printSpeedups(rows: Row[]): void {
+  const groups = [...new Set(rows.filter((r) => r.roundsMs?.length).map((r) => r.where))];
+  if (groups.length === 0) return;
+  const lines: string[][] = [];
+  for (const where of groups) {
+    const group = rows.filter((r) => r.where === where);
+    const ref = group[0]!.variantId;
+    const speedups = pairedSpeedups(
+      Object.fromEntries(group.map((r) => [r.variantId, r.roundsMs ?? []])),
+      ref,
+    );
+    for (const s of speedups) {
+      const x = (n: number) => `${n.toFixed(2)}×`;
+      lines.push([
+        where,
+        s.variantId,
+        fmt(s.medianMs),
+        s.variantId === ref ? '(reference)' : x(s.speedup),
+        s.variantId === ref ? '' : `${x(s.lowest)} – ${x(s.highest)}`,
+      ]);
+    }
+  }
+  console.log(
+    `\nspeed-up per in-between against each pack's first variant, paired by round (reference ms ÷ variant ms in\n` +
+      `each of ${rounds} rounds; median, and lowest – highest round):\n`,
+  );
+  const header = ['where', 'variant', 'in-between', 'speed-up', 'rounds'];
+  const w = header.map((h, i) => Math.max(h.length, ...lines.map((l) => l[i]!.length)));
+  const show = (cells: string[]) =>
+    console.log(cells.map((c, i) => (i < 2 ? c.padEnd(w[i]!) : c.padStart(w[i]!))).join('  '));
+  show(header);
+  lines.forEach(show);
+}
+
+function fmt(n: number): string {
+  return n >= 100 ? n.toFixed(0) : n >= 10 ? n.toFixed(1) : n.toFixed(2);
 }
 
 main().catch((e: unknown) => {

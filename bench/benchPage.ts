@@ -9,6 +9,7 @@ import {
   benchmarkLoadedVariant,
   loadVariant,
   stopWorker,
+  timeLoadedInbetweens,
 } from '../src/page/clients/inferenceClient';
 import { benchmarkMetricsInWorker, loadLpips, scoreFrame } from '../src/page/clients/metricsClient';
 import type { BenchRow, InbetweenTestApi } from './testApi';
@@ -26,9 +27,8 @@ const api: InbetweenTestApi = {
     const parsed = parseManifest(text);
     if (!parsed.ok) throw new Error(parsed.errors.join('; '));
     const rows: BenchRow[] = [];
-    for (const variantId of req.variants) {
-      const t0 = performance.now();
-      const loaded = await loadVariant(
+    const load = (variantId: string) =>
+      loadVariant(
         {
           manifest: parsed.manifest,
           source: { kind: 'url', baseUrl, label: baseUrl },
@@ -37,6 +37,9 @@ const api: InbetweenTestApi = {
         },
         () => undefined,
       );
+    for (const variantId of req.variants) {
+      const t0 = performance.now();
+      const loaded = await load(variantId);
       const loadMs = performance.now() - t0;
       // The first variant also waits out V8's optimisation of the freshly started WASM runtime.
       const result = await benchmarkLoadedVariant({
@@ -44,6 +47,13 @@ const api: InbetweenTestApi = {
         warmupMs: rows.length === 0 ? BENCH_FIRST_WARMUP_MS : BENCH_WARMUP_MS,
       });
       rows.push({ ...result, loadMs, sessionMs: loaded.sessionMs, backendInfo: loaded.backend });
+    }
+    // Every variant's sessions stay in the worker, so switching variants between rounds is quick.
+    for (let r = 0; r < (req.rounds ?? 0); r++) {
+      for (const row of rows) {
+        await load(row.variantId);
+        (row.roundsMs ??= []).push(...(await timeLoadedInbetweens(1)));
+      }
     }
     stopWorker('benchmark finished');
     return rows;

@@ -12,6 +12,11 @@ export interface BenchRequest {
   variants: string[];
   backend: BackendPreference;
   repeats: number;
+  /**
+   * After timing each variant, this many rounds of one in-between of every variant in turn
+   * (`BenchRow.roundsMs`); default 0.
+   */
+  rounds?: number;
 }
 
 export type BenchRow = BenchmarkResult & {
@@ -19,6 +24,8 @@ export type BenchRow = BenchmarkResult & {
   /** Session creation time per graph, ms. */
   sessionMs: Record<string, number>;
   backendInfo: BackendInfo;
+  /** The in-betweens of the alternating rounds, one per round (`BenchRequest.rounds`). */
+  roundsMs?: number[];
 };
 
 export type MetricsBenchRow = MetricsBenchmark & {

@@ -251,6 +251,82 @@ export async function benchmarkVariant(
   return summarise(manifest, variant, steps, samples, graphs.motion !== undefined);
 }
 
+/**
+ * Times `count` in-betweens of a loaded variant (clip packs: whole clips), each as in
+ * `benchmarkVariant` — all denoising steps + decode, keyframes already encoded (by an untimed
+ * one-step run first, which also warms the sessions up). `npm run bench` calls it round by round
+ * for every variant in turn, so that a slow spell of a shared machine falls on all of them alike
+ * and their speed-ups are paired by round (`pairedSpeedups`).
+ */
+export async function timeInbetweens(
+  manifest: PackManifest,
+  variant: VariantSpec,
+  graphs: VariantGraphs,
+  count: number,
+  steps?: number,
+): Promise<number[]> {
+  const s = steps ?? variant.recommendedSteps ?? manifest.scheduler.defaultSteps;
+  const keyframes = { start: syntheticKeyframe(manifest, 1), end: syntheticKeyframe(manifest, 2) };
+  const { encoded } = await interpolate({
+    manifest,
+    variant,
+    graphs,
+    keyframes,
+    settings: { count: 1, steps: 1, seed: 0 },
+  });
+  const out: number[] = [];
+  for (let r = 0; r < count; r++) {
+    const res = await interpolate({
+      manifest,
+      variant,
+      graphs,
+      keyframes,
+      settings: { count: 1, steps: s, seed: r },
+      encoded,
+    });
+    out.push(res.timings.denoiseMs + res.timings.decodeMs);
+  }
+  return out;
+}
+
+/** One variant's in-betweens timed round by round against the reference variant's. */
+export interface PairedSpeedup {
+  variantId: string;
+  /** Median ms per in-between over the rounds. */
+  medianMs: number;
+  /** Reference ms / this variant's ms in each round: its median, lowest and highest. */
+  speedup: number;
+  lowest: number;
+  highest: number;
+  rounds: number;
+}
+
+/**
+ * Speed-ups against `referenceId` from in-betweens timed in alternating rounds: `samples[v][r]` is
+ * variant v's time in round r. Each round gives a ratio (reference ÷ variant) of two runs made
+ * seconds apart, so machine noise that lasts longer than a round cancels out of it.
+ */
+export function pairedSpeedups(
+  samples: Record<string, number[]>,
+  referenceId: string,
+): PairedSpeedup[] {
+  const ref = samples[referenceId];
+  if (!ref) throw new Error(`no timings of the reference variant "${referenceId}"`);
+  return Object.entries(samples).map(([variantId, ms]) => {
+    const n = Math.min(ms.length, ref.length);
+    if (n === 0) throw new Error(`no timings of variant "${variantId}"`);
+    const ratios = Array.from({ length: n }, (_, r) => ref[r]! / ms[r]!);
+    return {
+      variantId,
+      medianMs: median(ms.slice(0, n)),
+      speedup: median(ratios),
+      lowest: Math.min(...ratios),
+      highest: Math.max(...ratios),
+      rounds: n,
+    };
+  });
+}
+
 export interface MetricsBenchmark {
   size: [number, number];
   psnrMs: number;

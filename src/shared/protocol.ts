@@ -145,6 +145,8 @@ export interface InferenceApi {
   benchmark(
     opts: BenchmarkOptions,
   ): Promise<BenchmarkResult & { backend: BackendName; memory: MemoryReading }>;
+  /** Times `count` in-betweens of the loaded variant (`timeInbetweens` in src/core/benchmark.ts). */
+  timeInbetweens(count: number): Promise<number[]>;
   /**
    * Asks job `jobId` to stop: a run after its current step, a load at once (its download is
    * aborted). Sessions already created stay loaded.

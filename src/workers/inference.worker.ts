@@ -10,7 +10,7 @@ import * as Comlink from 'comlink';
 import { createSession, probeGpu, WASM_THREADS } from './ortEnv';
 import { bitmapToRgba, rgbaToPng } from '../shared/images';
 import { gapFrames } from '../core/sequence/plan';
-import { benchmarkVariant, type BenchmarkOptions } from '../core/benchmark';
+import { benchmarkVariant, timeInbetweens, type BenchmarkOptions } from '../core/benchmark';
 import { checkClipGraphs } from '../core/clip';
 import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
 import { readPackTokenizer, type PromptTokenizer } from '../core/text';
@@ -346,6 +346,11 @@ const api: InferenceApi = {
     const { manifest, variant, backend, graphs } = activeGraphs();
     const result = await benchmarkVariant(manifest, variant, graphs, opts);
     return { ...result, backend, memory: readMemory() };
+  }),
+
+  timeInbetweens: serial(async (count: number) => {
+    const { manifest, variant, graphs } = activeGraphs();
+    return timeInbetweens(manifest, variant, graphs, count);
   }),
 
   run: serial(async (req: RunRequest, onProgress: (p: JobProgress) => void): Promise<RunResult> => {

@@ -102,6 +102,11 @@ export function benchmarkLoadedVariant(opts: BenchmarkOptions) {
   return client.call((r) => r.benchmark(opts));
 }
 
+/** Times `count` in-betweens of the loaded variant in the worker (`npm run bench`'s rounds). */
+export function timeLoadedInbetweens(count: number) {
+  return client.call((r) => r.timeInbetweens(count));
+}
+
 /**
  * The worker's memory now (ONNX Runtime's WASM heap, WebGPU buffer peak), or null when no worker is
  * running or it does not answer within `timeoutMs` (a stuck worker must not stall the caller).
