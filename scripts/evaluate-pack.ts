@@ -37,7 +37,7 @@ anchors, each variant's size and ms per in-between, and the checks.
 
 /** How the bundled pack is built (its report's Reproduce section); other packs: the evaluation only. */
 const BUNDLED_PACK_BUILD =
-  'bash models/training/train_pack.sh && /usr/bin/python3 -m models.training.build_pack && npm run pack:int8';
+  'bash models/training/train_pack.sh && /usr/bin/python3 -m models.training.build_pack && npm run pack:int8 && npm run pack:memory';
 
 function count(name: string, value: string): number {
   const n = Number(value);

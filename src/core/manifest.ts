@@ -541,9 +541,11 @@ const manifestBase = z.strictObject({
   text: textSpec.optional(),
   stages: z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_]{0,31}$/), stageSpec).optional(),
   /**
-   * The working memory (activations) of one denoiser call at `atSize` (default: the pack's size),
-   * measured by the exporter; the studio scales it by pixel area and batch in its memory estimate
-   * before loading (src/core/memoryEstimate.ts).
+   * The working memory (activations) of one in-between's calls at `atSize` (default: the pack's
+   * size) and batch 1, summed over a variant's graphs, largest variant (`npm run pack:memory`);
+   * `quadraticShare` is the part of it that grows with the square of the pixel area (attention over
+   * all pixels), the rest grows with the area. The studio scales it by size and batch in its memory
+   * estimate before loading (src/core/memoryEstimate.ts).
    */
   memory: z
     .strictObject({
@@ -553,6 +555,7 @@ const manifestBase = z.strictObject({
         .min(0)
         .max(2 ** 45),
       atSize: z.tuple([side, side]).optional(),
+      quadraticShare: z.number().min(0).max(1).optional(),
     })
     .optional(),
   /**

@@ -59,6 +59,20 @@ describe('estimateMemory', () => {
     expect(big.message).toMatch(/about 50\.0 GB of working memory/);
   });
 
+  it('grows the quadratic share of the working memory with the square of the area', () => {
+    const m = withWeights(1, 100 * 2 ** 20, {
+      memory: { activationBytes: 100 * 2 ** 20, atSize: [128, 64], quadraticShare: 0.25 },
+    } as Partial<PackManifest>);
+    // Twice the width and height: area ×4, so 0.75·4 + 0.25·16 = 7 times the declared bytes.
+    const e = estimateMemory(m, 'base', { backend: 'wasm', size: [256, 128], batch: 1 });
+    expect(e.activationBytes).toBe(700 * 2 ** 20);
+    // At the declared size nothing changes; at half the width and height, 0.75/4 + 0.25/16.
+    const at = estimateMemory(m, 'base', { backend: 'wasm', size: [128, 64] });
+    expect(at.activationBytes).toBe(100 * 2 ** 20);
+    const half = estimateMemory(m, 'base', { backend: 'wasm', size: [64, 32] });
+    expect(half.activationBytes).toBe(Math.ceil(100 * 2 ** 20 * (0.75 / 4 + 0.25 / 16)));
+  });
+
   it('warns close to the WASM limit', () => {
     const e = estimateMemory(withWeights(1, Math.round(3.4 * GiB)), 'base', { backend: 'wasm' });
     expect(e.verdict).toBe('warn');

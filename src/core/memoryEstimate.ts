@@ -6,7 +6,8 @@
  * - Weights: exact, the bytes of every file the variant loads (graphs, their external data,
  *   constants), as the manifest declares them.
  * - Working memory (activations): what the pack's `memory.activationBytes` declares for one
- *   denoiser call at `memory.atSize` (measured by its exporter), scaled by pixel area; a pack
+ *   in-between at `memory.atSize` (measured by `npm run pack:memory`), scaled by batch and by the
+ *   pixel area r: (1 − q)·r + q·r², q its `quadraticShare` (attention maps grow with r²); a pack
  *   that declares nothing is estimated on its weights alone, and the estimate says so.
  * - Loading: ONNX Runtime Web copies a graph's external data from JavaScript into its own memory,
  *   so while the largest graph's session is created its weights are held twice.
@@ -63,8 +64,10 @@ export function estimateMemory(
   if (m.memory) {
     const [w, h] = opts.size ?? m.image.defaultSize;
     const [w0, h0] = m.memory.atSize ?? m.image.defaultSize;
+    const r = (w * h) / (w0 * h0);
+    const q = m.memory.quadraticShare ?? 0;
     activationBytes = Math.ceil(
-      m.memory.activationBytes * ((w * h) / (w0 * h0)) * Math.max(1, opts.batch ?? 1),
+      m.memory.activationBytes * ((1 - q) * r + q * r * r) * Math.max(1, opts.batch ?? 1),
     );
   }
   const onWasm = opts.backend === 'wasm';
