@@ -44,6 +44,20 @@ def _elem_bytes(elem_type: int) -> int:
     return np.dtype(to_np(elem_type)).itemsize
 
 
+_ELEMENTWISE_CONTRIB = {"QuickGelu", "Gelu", "FastGelu"}
+
+
+def _standard_ops(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Shape inference knows no contrib op (and its data propagation crashes on them: onnx 1.12
+    segfaults); the elementwise ones `quantize_int8.py` writes keep their input's shape and type,
+    as Sigmoid does, so for inference they become Sigmoid (in place)."""
+    for n in model.graph.node:
+        if n.domain == "com.microsoft" and n.op_type in _ELEMENTWISE_CONTRIB:
+            n.op_type, n.domain = "Sigmoid", ""
+            del n.attribute[:]
+    return model
+
+
 def _with_inputs(path: str | Path, input_dims: dict[str, list[int]]) -> onnx.ModelProto:
     model = onnx.load(str(path), load_external_data=False)
     g = model.graph
@@ -58,6 +72,7 @@ def _with_inputs(path: str | Path, input_dims: dict[str, list[int]]) -> onnx.Mod
         del dims[:]
         for d in want:
             dims.add().dim_value = int(d)
+    _standard_ops(model)
     # Shapes recorded at export time (another size) would contradict the ones inferred now.
     for out in g.output:
         out.type.tensor_type.ClearField("shape")
@@ -124,7 +139,9 @@ def peak_activation_bytes(
 def probe_graph(src: str | Path, dst: str | Path, names: list[str]) -> list[str]:
     """`src` with each of `names` whose element type shape inference knows also a graph output."""
     model = onnx.load(str(src), load_external_data=False)  # external data stays where it is
-    inferred = shape_inference.infer_shapes(model)
+    standard = onnx.ModelProto()
+    standard.CopyFrom(model)
+    inferred = shape_inference.infer_shapes(_standard_ops(standard))
     types = {vi.name: vi.type.tensor_type.elem_type for vi in inferred.graph.value_info}
     have = {o.name for o in model.graph.output}
     added = []

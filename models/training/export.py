@@ -212,7 +212,8 @@ def update_manifest_hashes(pack_dir: str | Path) -> dict:
         g.update(file_ref(pack / g["file"]))
         for ext in g.get("externalData", []):
             ext.update(file_ref(pack / ext["file"]))
-    (pack / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    # As the TypeScript tools write it (JSON.stringify): UTF-8, not \u escapes.
+    (pack / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest
 
 

@@ -107,3 +107,27 @@ def test_command_line(tmp_path):
     )
     assert out.returncode == 0, out.stderr[-2000:]
     assert json.loads(out.stdout) == {str(p): {"peakBytes": 2 * 60, "unknown": []}}
+
+
+def test_contrib_elementwise_ops_keep_their_shape(tmp_path):
+    # quantize_int8.py fuses x·σ(x) into com.microsoft QuickGelu; onnx knows no schema for it (and
+    # 1.12's data propagation segfaults on it). Same chain as above with QuickGelu in the middle.
+    nodes = [
+        helper.make_node("Relu", ["x"], ["a"]),
+        helper.make_node("QuickGelu", ["a"], ["b"], domain="com.microsoft", alpha=1.0),
+        helper.make_node("Abs", ["b"], ["y"]),
+    ]
+    g = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", F, ["n", 4, "h", "w"])],
+        [helper.make_tensor_value_info("y", F, None)],
+    )
+    m = helper.make_model(g, opset_imports=[helper.make_opsetid("", 13), helper.make_opsetid("com.microsoft", 1)])
+    p = tmp_path / "quickgelu.onnx"
+    onnx.save(m, str(p))
+    assert peak_activation_bytes(p, {"x": [1, 4, 8, 8]}) == {"peakBytes": 3072, "unknown": []}
+    # The probe keeps the contrib op (onnxruntime runs it) and still knows b's type.
+    assert probe_graph(p, tmp_path / "probe.onnx", ["b"]) == ["b"]
+    probed = onnx.load(str(tmp_path / "probe.onnx"))
+    assert [n.op_type for n in probed.graph.node] == ["Relu", "QuickGelu", "Abs"]

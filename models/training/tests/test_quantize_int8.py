@@ -51,3 +51,26 @@ def test_quantised_tiny_denoiser_matches_fp32(tmp_path):
     rel = np.abs(got - ref).mean() / np.abs(ref).mean()
     assert rel < 0.05, rel
     assert dst.stat().st_size < TINY.stat().st_size
+
+
+def test_silu_becomes_quickgelu_with_the_same_output(tmp_path):
+    """x·σ(x) after a DequantizeLinear stays two kernels in ORT (each reader gets its own DQ copy);
+    the quantiser writes it as com.microsoft QuickGelu(alpha 1), which computes the same."""
+    calib = tmp_path / "calib.onnx"
+    names = q.calibration_graph(TINY, calib)
+    out = run_onnx(calib, feeds(4))
+    ranges = {n: [float(out[n].min()), float(out[n].max())] for n in names}
+    fused, plain = tmp_path / "fused.onnx", tmp_path / "plain.onnx"
+    counts = q.quantise(TINY, fused, ranges)
+    assert "SiLU→QuickGelu" not in q.quantise(TINY, plain, ranges, silu=False)
+    src_sigmoids = sum(n.op_type == "Sigmoid" for n in onnx.load(str(TINY)).graph.node)
+    assert src_sigmoids > 0
+    m = onnx.load(str(fused))
+    gelus = [n for n in m.graph.node if n.op_type == "QuickGelu"]
+    assert len(gelus) == counts["SiLU→QuickGelu"] > 0
+    assert all(n.domain == "com.microsoft" and n.attribute[0].f == 1.0 for n in gelus)
+    assert sum(n.op_type == "Sigmoid" for n in m.graph.node) == src_sigmoids - len(gelus)
+    f = feeds(2)
+    a = run_onnx(fused, f)["prediction"]
+    b = run_onnx(plain, f)["prediction"]
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
