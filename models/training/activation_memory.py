@@ -44,7 +44,7 @@ def _elem_bytes(elem_type: int) -> int:
     return np.dtype(to_np(elem_type)).itemsize
 
 
-_ELEMENTWISE_CONTRIB = {"QuickGelu", "Gelu", "FastGelu"}
+_ELEMENTWISE_CONTRIB = {"QuickGelu", "Gelu"}  # one input, one output of its shape and type
 
 
 def _standard_ops(model: onnx.ModelProto) -> onnx.ModelProto:
