@@ -6,10 +6,15 @@ use, and the outputs the studio must reproduce.
 
 * ``svd-tiny``: Stable Video Diffusion / Framer shape. EDM on Karras σ (σ 0.002…700, v-prediction,
   c_noise = ¼ ln σ, initial noise √(σ₀²+1)·z, Euler by default); the sample input is the c_in-scaled
-  noisy latent with the keyframes' condition latent and a keyframe mask concatenated (4 + 4 + 1 = 9
-  channels); fps, motion bucket and augmentation level are scalar inputs, and the augmentation level
-  is also the std of the noise added to the keyframes before the VAE encoder (SVD's
-  noise_aug_strength).
+  noisy latent with the condition latent and a mask concatenated (4 + 4 + 1 = 9 channels), built as
+  Framer's pipeline builds them (``pipeline_stable_video_diffusion_interp_control.py``): the
+  keyframes' VAE posterior modes *unscaled* at frames 0 and T−1 (SVD's ``_encode_vae_image`` applies
+  no scaling factor), the UNet's learned ``mask_token`` (C values, the pack constant
+  ``mask_token.npy``) at every frame between, and a mask of 1 at the frames to generate, 0 at the
+  keyframes; the unconditional pass zeroes the keyframes' latents only (SVD's negative image
+  latents) and keeps the mask token and the mask. fps, motion bucket and augmentation level are
+  scalar inputs, and the augmentation level is also the std of the noise added to the keyframes
+  before the VAE encoder (SVD's noise_aug_strength).
 * ``flow-tiny``: Wan 2.1 / LTX-Video shape. Rectified-flow Euler with timestep shift 3; the
   denoiser takes the condition latent and the guidance scale as inputs (a CFG-distilled student:
   one pass per step).
@@ -50,6 +55,7 @@ C = 4
 T = 6
 SCALE_FACTOR = 0.18215
 AUG_STEP = 65535  # clip.ts augmentationNoise: the step noise of a step no run reaches
+MASK_TOKEN_FILE = "mask_token.npy"
 
 
 def _reference_samplers():
@@ -232,6 +238,8 @@ def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
     export(enc, (torch.zeros(2, 3, HEIGHT, WIDTH),), out / "vae_encoder.onnx", ["images"], ["latents"], {})
     export(dec, (torch.zeros(1, C, T, h, w),), out / "decoder.onnx", ["latent"], ["frames"], {})
     if kind == "svd":
+        # Framer's UNet parameter `mask_token` ([1, 1, C, 1, 1], randn at init), fed as C values.
+        np.save(out / MASK_TOKEN_FILE, torch.randn(C).numpy().astype(np.float32))
         den = SvdDenoiser().eval()
         one = torch.ones(1)
         args = (torch.zeros(1, 2 * C + 1, T, h, w), torch.ones(1), one, one, one)
@@ -244,6 +252,7 @@ def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
             "inputs": {"sample": "sample", "timestep": "timestep"},
             "outputs": {"prediction": "v"},
             "concat": ["condition", "mask"],
+            "conditionLatent": {"latents": "unscaled", "between": "constant:mask_token", "mask": "inbetweens"},
             "unconditionalCondition": "zeros",
             "maxBatch": 2,
             "feeds": {"fps": "scalar:fps", "motion_bucket": "scalar:motionBucket", "aug_level": "scalar:augLevel"},
@@ -303,6 +312,7 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
         "variants": [{"id": label[2], "label": label[3], "precision": "fp32", "denoiser": label[2]}],
     }
     if kind == "svd":
+        m["constants"] = {"mask_token": {**file_ref(out, MASK_TOKEN_FILE), "dtype": "float32", "shape": [C]}}
         m["scalars"] = SVD_SCALARS
         m["augmentation"] = {"scalar": "augLevel"}
         m["guidance"] = SVD_GUIDANCE
@@ -311,9 +321,12 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
     return m
 
 
-def clip_condition(lat: np.ndarray) -> np.ndarray:
-    """[2, C, h, w] scaled → [1, C, T, h, w] with the keyframes at frames 0 and T−1."""
+def clip_condition(lat: np.ndarray, between: np.ndarray | None = None) -> np.ndarray:
+    """[2, C, h, w] → [1, C, T, h, w] with the keyframes at frames 0 and T−1 and, between them, zeros
+    or `between` ([C], Framer's mask_token) at every pixel."""
     cond = np.zeros((1, C, T) + lat.shape[2:], np.float32)
+    if between is not None:
+        cond[0, :, 1 : T - 1] = between.reshape(C, 1, 1, 1)
     cond[0, :, 0] = lat[0]
     cond[0, :, T - 1] = lat[1]
     return cond
@@ -335,8 +348,15 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
         for which in (0, 1):
             z = frame_noise(step_seed(seed, AUG_STEP), which, images[which].size).reshape(images[which].shape)
             images[which] = (images[which].astype(np.float64) + aug * z).astype(np.float32)
-    lat = run_onnx(out / "vae_encoder.onnx", {"images": images})["latents"] * np.float32(SCALE_FACTOR)
-    cond = clip_condition(lat.astype(np.float32))
+    lat = run_onnx(out / "vae_encoder.onnx", {"images": images})["latents"]
+    if kind == "svd":
+        # Framer: unscaled posterior modes at the keyframes, the mask token between, and for the
+        # unconditional pass zeros at the keyframes with the mask token kept.
+        token = np.load(out / MASK_TOKEN_FILE)
+        cond = clip_condition(lat.astype(np.float32), token)
+        uncond = clip_condition(np.zeros_like(lat, np.float32), token)
+    else:
+        cond = clip_condition((lat * np.float32(SCALE_FACTOR)).astype(np.float32))
     plan = {"edm": ref.edm_plan, "lcm": ref.lcm_plan, "flow": ref.flow_plan}[sched["type"]](sched, steps)
     update = {"edm": ref.edm_updater, "lcm": ref.lcm_updater, "flow": ref.flow_updater}[sched["type"]](sched, plan)
     n = cond.size
@@ -346,8 +366,8 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
         x_in = (x.astype(np.float64) * plan["inputScales"][s]).astype(np.float32).reshape(cond.shape)
         t = np.array([plan["modelTimesteps"][s]], np.float32)
         if kind == "svd":
-            mask = np.zeros((1, 1, T) + cond.shape[3:], np.float32)
-            mask[0, 0, 0] = mask[0, 0, T - 1] = 1
+            mask = np.ones((1, 1, T) + cond.shape[3:], np.float32)
+            mask[0, 0, 0] = mask[0, 0, T - 1] = 0  # Framer: 1 at the frames to generate
 
             def svd_pass(condition):
                 feeds = {
@@ -364,7 +384,7 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
                 pred = c.reshape(-1)
             else:
                 # SVD's guidance: u + g_f·(c − u), g_f from 1 at the first frame to g at the last.
-                u = svd_pass(np.zeros_like(cond))
+                u = svd_pass(uncond)
                 ramp = np.linspace(SVD_GUIDANCE["frameRamp"]["from"], g, T).reshape(1, 1, T, 1, 1)
                 pred = (u + ramp * (c - u)).astype(np.float32).reshape(-1)
         else:

@@ -3,6 +3,8 @@ import {
   applyGuidance,
   clipCondition,
   clipFrame,
+  clipMask,
+  conditionLatents,
   describePick,
   chosenClipFrames,
   pickClipFrames,
@@ -12,7 +14,7 @@ import { format2Manifest } from '../testing/format2Manifest';
 import { readNpyFloat32, readPackConstant, writeNpyFloat32 } from './npy';
 import { modelFrameSize } from './pipeline';
 import { createDdimPlan, ddimStep } from './scheduler';
-import type { DdimSchedulerSpec, PackManifest } from './manifest';
+import type { DdimSchedulerSpec, DenoiserSpec, PackManifest } from './manifest';
 
 const ddimOf = (m: PackManifest): DdimSchedulerSpec => {
   if (m.scheduler.type !== 'ddim') throw new Error('expected a DDIM pack');
@@ -56,6 +58,44 @@ describe('clip frames', () => {
     expect(Array.from(c.data)).toEqual([1, 2, 0, 0, 5, 6, 3, 4, 0, 0, 7, 8]);
     expect(Array.from(clipFrame(c.data, c.dims, 2))).toEqual([5, 6, 7, 8]);
     expect(Array.from(clipFrame(c.data, c.dims, 1))).toEqual([0, 0, 0, 0]);
+  });
+
+  it("builds Framer's conditioning: unscaled latents, the mask token between, its mask", () => {
+    // Framer (pipeline_stable_video_diffusion_interp_control.py): VAE posterior modes unscaled at
+    // frames 0 and T−1, unet.mask_token at every frame between, a mask of 1 at the frames to
+    // generate; the negative pass zeroes the keyframes' latents only.
+    const s = 0.5;
+    const start = { data: Float32Array.from([1, 2, 3, 4]).map((v) => v * s), dims: [1, 2, 1, 2] };
+    const end = { data: Float32Array.from([5, 6, 7, 8]).map((v) => v * s), dims: [1, 2, 1, 2] };
+    const token = Float32Array.from([0.25, -1.5]);
+    const spec = {
+      conditionLatent: { latents: 'unscaled', between: 'constant:mask_token', mask: 'inbetweens' },
+      unconditionalCondition: 'zeros',
+    } as unknown as DenoiserSpec;
+    const { cond, uncond } = conditionLatents(spec, { start, end }, 4, s, (text) => {
+      expect(text).toBe('constant:mask_token');
+      return { data: token, dims: [2] };
+    });
+    expect(cond.dims).toEqual([1, 2, 4, 1, 2]);
+    // [C=2][T=4][h·w=2]
+    expect(Array.from(cond.data)).toEqual([
+      1, 2, 0.25, 0.25, 0.25, 0.25, 5, 6, 3, 4, -1.5, -1.5, -1.5, -1.5, 7, 8,
+    ]);
+    expect(Array.from(uncond.data)).toEqual([
+      0, 0, 0.25, 0.25, 0.25, 0.25, 0, 0, 0, 0, -1.5, -1.5, -1.5, -1.5, 0, 0,
+    ]);
+    expect(Array.from(clipMask(cond.dims, 'inbetweens').data)).toEqual([0, 0, 1, 1, 1, 1, 0, 0]);
+    expect(Array.from(clipMask(cond.dims).data)).toEqual([1, 1, 0, 0, 0, 0, 1, 1]);
+    // ToonCrafter's defaults: scaled latents, zeros between, the same condition in both passes.
+    const plain = conditionLatents({} as DenoiserSpec, { start, end }, 4, s, () => {
+      throw new Error('no constant is needed');
+    });
+    expect(Array.from(plain.cond.data)).toEqual(Array.from(clipCondition(start, end, 4).data));
+    expect(plain.uncond).toBe(plain.cond);
+    const short = { data: Float32Array.from([1]), dims: [1] };
+    expect(() => conditionLatents(spec, { start, end }, 4, s, () => short)).toThrow(
+      /conditionLatent\.between \(constant:mask_token\) has 1 values, the latent 2 channels/,
+    );
   });
 });
 

@@ -397,11 +397,16 @@ export async function runStages(
   };
 }
 
-/** The concatenated conditioning: keyframe latents at frames 0 and T−1, zeros between, [1, C, T, h, w]. */
+/**
+ * The conditioning latent [1, C, T, h, w]: the keyframes' latents at frames 0 and T−1 and, between
+ * them, zeros (ToonCrafter) or `between`'s value of each channel at every pixel (Framer's learned
+ * `mask_token`).
+ */
 export function clipCondition(
   start: FloatTensor,
   end: FloatTensor,
   clipLength: number,
+  between?: Float32Array,
 ): FloatTensor {
   const [, c, h, w] = start.dims as [number, number, number, number];
   const hw = h * w;
@@ -409,18 +414,65 @@ export function clipCondition(
   for (let ch = 0; ch < c; ch++) {
     data.set(start.data.subarray(ch * hw, (ch + 1) * hw), (ch * clipLength + 0) * hw);
     data.set(end.data.subarray(ch * hw, (ch + 1) * hw), (ch * clipLength + clipLength - 1) * hw);
+    if (between)
+      data.fill(between[ch]!, (ch * clipLength + 1) * hw, (ch * clipLength + clipLength - 1) * hw);
   }
   return { data, dims: [1, c, clipLength, h, w] };
 }
 
-/** The keyframe mask of SVD-style conditioning: [1, 1, T, h, w], 1 at frames 0 and T−1, 0 between. */
-export function clipMask(conditionDims: readonly number[]): FloatTensor {
+/**
+ * The mask of SVD-style conditioning, [1, 1, T, h, w]: by default 1 at the keyframes (frames 0 and
+ * T−1) and 0 between; with `marks: "inbetweens"` (Framer) 1 at the frames to generate and 0 at
+ * the keyframes.
+ */
+export function clipMask(
+  conditionDims: readonly number[],
+  marks: 'keyframes' | 'inbetweens' = 'keyframes',
+): FloatTensor {
   const [, , T, h, w] = conditionDims as [number, number, number, number, number];
   const hw = h * w;
   const data = new Float32Array(T * hw);
-  data.fill(1, 0, hw);
-  data.fill(1, (T - 1) * hw, T * hw);
+  if (marks === 'keyframes') {
+    data.fill(1, 0, hw);
+    data.fill(1, (T - 1) * hw, T * hw);
+  } else {
+    data.fill(1, hw, (T - 1) * hw);
+  }
   return { data, dims: [1, 1, T, h, w] };
+}
+
+/**
+ * The conditional and unconditional condition latents of a clip run, as the denoiser's
+ * `conditionLatent` and `unconditionalCondition` say: the keyframes' latents scaled or not, the
+ * fill between them, and for "zeros" the same with the keyframes' latents zeroed (SVD's and
+ * Framer's negative image latents; the fill stays).
+ */
+export function conditionLatents(
+  spec: DenoiserSpec,
+  encoded: { start: FloatTensor; end: FloatTensor },
+  clipLength: number,
+  scaleFactor: number,
+  resolve: (source: string) => FloatTensor,
+): { cond: FloatTensor; uncond: FloatTensor } {
+  const how = spec.conditionLatent ?? {};
+  const unscale = (t: FloatTensor): FloatTensor =>
+    how.latents === 'unscaled' ? { data: t.data.map((v) => v / scaleFactor), dims: t.dims } : t;
+  const c = encoded.start.dims[1]!;
+  let between: Float32Array | undefined;
+  if (how.between !== undefined && how.between !== 'zeros') {
+    between = resolve(how.between).data;
+    if (between.length !== c)
+      throw new Error(
+        `conditionLatent.between (${how.between}) has ${between.length} values, the latent ${c} channels`,
+      );
+  }
+  const cond = clipCondition(unscale(encoded.start), unscale(encoded.end), clipLength, between);
+  if (spec.unconditionalCondition !== 'zeros') return { cond, uncond: cond };
+  const zeros: FloatTensor = {
+    data: new Float32Array(encoded.start.data.length),
+    dims: encoded.start.dims,
+  };
+  return { cond, uncond: clipCondition(zeros, zeros, clipLength, between) };
 }
 
 /**
@@ -572,15 +624,21 @@ export async function interpolateClip(req: {
       : await runStages(manifest, graphs, keyframes, controls, hooks, settings.seed);
   const tEncoded = now();
 
-  const cond = clipCondition(encoded.start, encoded.end, T);
-  const dims = cond.dims;
-  const len = cond.data.length;
   const ctx = {
     manifest,
     constants: graphs.constants,
     stageOutputs: encoded.stageOutputs,
     controls,
   };
+  const { cond, uncond: uncondCondition } = conditionLatents(
+    spec,
+    encoded,
+    T,
+    manifest.latent.scaleFactor,
+    (text) => resolveSource(text, ctx),
+  );
+  const dims = cond.dims;
+  const len = cond.data.length;
   const condFeeds: Record<string, FloatTensor> = {};
   for (const [tensor, text] of Object.entries(spec.feeds ?? {}))
     condFeeds[tensor] = resolveSource(text, ctx);
@@ -592,11 +650,6 @@ export async function interpolateClip(req: {
     !embedded &&
     controls.guidanceScale !== null &&
     (controls.guidanceScale !== 1 || (ramp !== undefined && ramp.from !== 1));
-  // SVD and Framer: the unconditional pass sees zeros for the condition latent.
-  const uncondCondition: FloatTensor =
-    spec.unconditionalCondition === 'zeros'
-      ? { data: new Float32Array(cond.data.length), dims: cond.dims }
-      : cond;
   const uncondFeeds: Record<string, FloatTensor> = { ...condFeeds };
   for (const [tensor, text] of Object.entries(spec.unconditional ?? {}))
     uncondFeeds[tensor] = resolveSource(text, ctx);
@@ -765,7 +818,11 @@ export function denoiserClipFeeds(
       ? concatChannels([
           call.sample,
           ...spec.concat.map((c) =>
-            tile(c === 'condition' ? call.condition : clipMask(call.condition.dims)),
+            tile(
+              c === 'condition'
+                ? call.condition
+                : clipMask(call.condition.dims, spec.conditionLatent?.mask),
+            ),
           ),
         ])
       : call.sample,

@@ -139,8 +139,9 @@ const denoiserSpec = graphSpec.extend({
     /** Scaled latent of the end keyframe, [B, C, h, w] (position mode). */
     endLatent: tensorName.optional(),
     /**
-     * Clip mode: the keyframes' scaled latents at frames 0 and T−1 and zeros between,
-     * [B, C, T, h, w] (ToonCrafter's `c_concat`; the graph concatenates it to the sample itself).
+     * Clip mode: the keyframes' scaled latents at frames 0 and T−1 and zeros between (or as
+     * `conditionLatent` says), [B, C, T, h, w] (ToonCrafter's `c_concat`; the graph concatenates
+     * it to the sample itself).
      */
     condition: tensorName.optional(),
     /** In-between position τ ∈ (0, 1) per batch item, [B] float32 (position mode only). */
@@ -157,14 +158,30 @@ const denoiserSpec = graphSpec.extend({
   /**
    * Format 2, clip mode: what the studio concatenates after the noisy latent (scaled by the
    * sampler's c_in) along the channel axis to make the `sample` input — SVD/Framer-style
-   * conditioning: `["condition", "mask"]` gives C + C + 1 channels, the condition being the
-   * keyframes' latents at frames 0 and T−1 (zeros between) and the mask 1 at those frames.
+   * conditioning: `["condition", "mask"]` gives C + C + 1 channels, the condition latent and the
+   * mask built as `conditionLatent` says.
    */
   concat: z
     .array(z.enum(['condition', 'mask']))
     .min(1)
     .max(2)
     .refine((a) => new Set(a).size === a.length, 'must not repeat an entry')
+    .optional(),
+  /**
+   * Format 2, clip mode: how the studio builds the condition latent (the `condition` input, or the
+   * one in `concat`). The defaults are ToonCrafter's: `latents: "scaled"` (the keyframes' latents
+   * times `latent.scaleFactor`), `between: "zeros"` and `mask: "keyframes"` (1 at frames 0 and
+   * T−1). SVD and Framer take the VAE's posterior mode as it is (`latents: "unscaled"`); Framer fills
+   * the frames between the keyframes with its UNet's learned `mask_token` (`between:
+   * "constant:<name>"`, a constant of `latent.channels` values) and marks the frames to generate
+   * (`mask: "inbetweens"`: 1 between the keyframes, 0 at them).
+   */
+  conditionLatent: z
+    .strictObject({
+      latents: z.enum(['scaled', 'unscaled']).optional(),
+      between: z.string().optional(),
+      mask: z.enum(['keyframes', 'inbetweens']).optional(),
+    })
     .optional(),
   /** Format 2: further inputs, tensor name → source (a stage output, a constant, the prompt, a scalar). */
   feeds: z.record(tensorName, z.string()).optional(),
@@ -175,7 +192,8 @@ const denoiserSpec = graphSpec.extend({
   unconditional: z.record(tensorName, z.string()).optional(),
   /**
    * Format 2, with `guidance`: the condition latent the unconditional pass gets — "same" (ToonCrafter,
-   * the default) or "zeros" (SVD and Framer: negative image latents are zeros).
+   * the default) or "zeros" (SVD and Framer: negative image latents are zeros — the keyframes'
+   * latents only; a `conditionLatent.between` fill and the mask stay as in the conditional pass).
    */
   unconditionalCondition: z.enum(['same', 'zeros']).optional(),
   /**
@@ -760,6 +778,39 @@ export function parseSource(text: string): Source | { error: string } {
   };
 }
 
+/** A denoiser's `conditionLatent`: clip mode only, a fill of C values, a mask that is concatenated. */
+function checkConditionLatent(
+  m: z.infer<typeof manifestBase>,
+  d: z.infer<typeof denoiserSpec>,
+  path: (string | number)[],
+  check: (path: (string | number)[], text: string, allowKeyframes?: boolean) => Source | null,
+  report: Report,
+): void {
+  const c = d.conditionLatent;
+  if (!c) return;
+  const at = [...path, 'conditionLatent'];
+  if (m.frames.mode === 'position') {
+    report(at, 'is used only when frames.mode is "clip"');
+    return;
+  }
+  if (c.mask !== undefined && !d.concat?.includes('mask'))
+    report([...at, 'mask'], 'is used only when concat includes "mask"');
+  if (c.between !== undefined && c.between !== 'zeros') {
+    const src = check([...at, 'between'], c.between, false);
+    if (src && src.kind !== 'constant') {
+      report([...at, 'between'], `must be "zeros" or "constant:<name>", got "${c.between}"`);
+    } else if (src?.kind === 'constant') {
+      const spec = m.constants?.[src.name];
+      const n = spec ? spec.shape.reduce((a, b) => a * b, 1) : m.latent.channels;
+      if (n !== m.latent.channels)
+        report(
+          [...at, 'between'],
+          `constant "${src.name}" has ${n} values; the fill between the keyframes takes one per latent channel (${m.latent.channels})`,
+        );
+    }
+  }
+}
+
 /** The format-2 fields a format-1 manifest may not use. */
 const FORMAT2_FIELDS = [
   'guidance',
@@ -787,6 +838,7 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
         'unconditional',
         'maxBatch',
         'concat',
+        'conditionLatent',
         'unconditionalCondition',
       ] as const) {
         if (d[f] !== undefined) report(['graphs', 'denoisers', name, f], 'needs formatVersion 2');
@@ -926,6 +978,7 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
       report([...path, 'inputs', 'guidance'], 'is used only when frames.mode is "clip"');
     if (m.frames.mode === 'position' && d.concat)
       report([...path, 'concat'], 'is used only when frames.mode is "clip"');
+    checkConditionLatent(m, d, path, check, report);
   }
   graphFeeds(['graphs', 'decoder'], m.graphs.decoder.feeds, Object.values(m.graphs.decoder.inputs));
   if (m.frames.mode === 'position' && (m.graphs.decoder.feeds || m.stages))

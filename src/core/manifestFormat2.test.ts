@@ -257,6 +257,31 @@ describe('pack format 2', () => {
       (m) => (m.text.contextLength = 1),
       /^text\.contextLength: /,
     ],
+    [
+      'a condition fill that is not a constant',
+      (m) => (m.graphs.denoisers.base.conditionLatent = { between: 'scalar:fs' }),
+      /^graphs\.denoisers\.base\.conditionLatent\.between: must be "zeros" or "constant:<name>"/,
+    ],
+    [
+      'a condition fill of the wrong size',
+      (m) => (m.graphs.denoisers.base.conditionLatent = { between: 'constant:emptyPrompt' }),
+      /^graphs\.denoisers\.base\.conditionLatent\.between: constant "emptyPrompt" has 4928 values; .* one per latent channel \(4\)/,
+    ],
+    [
+      'a condition fill naming a missing constant',
+      (m) => (m.graphs.denoisers.base.conditionLatent = { between: 'constant:mask_token' }),
+      /^graphs\.denoisers\.base\.conditionLatent\.between: names constant "mask_token", which is not in constants/,
+    ],
+    [
+      'a mask polarity without a concatenated mask',
+      (m) => (m.graphs.denoisers.base.conditionLatent = { mask: 'inbetweens' }),
+      /^graphs\.denoisers\.base\.conditionLatent\.mask: is used only when concat includes "mask"/,
+    ],
+    [
+      'an unknown way of scaling the condition latents',
+      (m) => (m.graphs.denoisers.base.conditionLatent = { latents: 'half' }),
+      /^graphs\.denoisers\.base\.conditionLatent\.latents: /,
+    ],
   ];
 
   it.each(cases)('refuses %s, naming the field', (_name, mutate, pattern) => {
