@@ -1,5 +1,6 @@
 /**
- * The sampler reference packs (models/reference: SVD/Framer-shaped EDM, flow matching, LCM) in the
+ * The sampler reference packs (models/reference: SVD/Framer-shaped EDM, flow matching, LCM, Wan 2.1
+ * first-last-frame with a temporally compressed latent) in the
  * studio: each loaded from its folder as a researcher picks an export, run through the real worker
  * on WASM with its own sampler, and held to the frames the independent numpy samplers made around
  * the same graphs (parity/frame_k.png, written by models/training/reference_packs.py).
@@ -15,10 +16,13 @@ interface ExpectedRun {
   controls: Record<string, number>;
 }
 
+// count: every in-between of the pack's clip, so the frames shown are parity/frame_1… in order.
 const packs = [
-  { id: 'svd-tiny', sampler: 'Euler (Karras σ)', choose: true },
-  { id: 'flow-tiny', sampler: 'Flow matching (Euler)', choose: false },
-  { id: 'lcm-tiny', sampler: 'LCM', choose: false },
+  { id: 'svd-tiny', sampler: 'Euler (Karras σ)', choose: true, count: 4 },
+  { id: 'flow-tiny', sampler: 'Flow matching (Euler)', choose: false, count: 4 },
+  { id: 'lcm-tiny', sampler: 'LCM', choose: false, count: 4 },
+  // Wan 2.1 shape: 9 frames from 3 latent frames (a causal video VAE's 4× temporal compression).
+  { id: 'wan-tiny', sampler: 'Flow matching (Euler)', choose: false, count: 7 },
 ] as const;
 
 for (const pack of packs) {
@@ -42,14 +46,14 @@ for (const pack of packs) {
       await expect(studio.id('run.sampler.fixed')).toHaveText(pack.sampler);
     }
     await studio.id('run.backend').selectOption('wasm');
-    await studio.setNumber('run.count', 4);
+    await studio.setNumber('run.count', pack.count);
     await studio.setNumber('run.steps', run.steps);
     await studio.setNumber('run.seed', run.seed);
     if (run.controls['guidance'] !== undefined)
       await expect(studio.id('run.guidance.value')).toHaveText(run.controls['guidance'].toFixed(1));
     await studio.run();
     await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
-    await expect(studio.id('viewer.frame')).toHaveCount(4);
+    await expect(studio.id('viewer.frame')).toHaveCount(pack.count);
     if (pack.choose) await expect(studio.id('viewer.summary')).toContainText(`of ${pack.sampler}`);
     const worst = worstDiffToParityFrames(await studio.shownFrames(), dir);
     console.log(`${pack.id} (Chromium WASM): worst pixel difference ${worst} levels`);

@@ -2,7 +2,7 @@
 one per sampler family the studio runs besides DDIM, each with the conditioning its family's models
 use, and the outputs the studio must reproduce.
 
-    /usr/bin/python3 -m models.training.reference_packs [--out models/reference] [--only svd,flow,lcm]
+    /usr/bin/python3 -m models.training.reference_packs [--out models/reference] [--only svd,flow,lcm,wan]
 
 * ``svd-tiny``: Stable Video Diffusion / Framer shape. EDM on Karras σ (σ 0.002…700, v-prediction,
   c_noise = ¼ ln σ, initial noise √(σ₀²+1)·z, Euler by default); the sample input is the c_in-scaled
@@ -18,14 +18,20 @@ use, and the outputs the studio must reproduce.
 * ``flow-tiny``: Wan 2.1 / LTX-Video shape. Rectified-flow Euler with timestep shift 3; the
   denoiser takes the condition latent and the guidance scale as inputs (a CFG-distilled student:
   one pass per step).
+* ``wan-tiny``: Wan 2.1 first-last-frame shape (``wan/first_last_frame2video.py``): a causal video VAE
+  with 4× temporal compression (a 9-frame clip has 1 + 8/4 = 3 latent frames), latents normalised
+  per channel inside the VAE wrappers (scale factor 1), the condition y = the VAE's encoding of the
+  clip [start, zeros…, end] taken whole from the VAE stage, and Wan's 4-channel frame mask
+  concatenated inside the denoiser wrapper; rectified-flow Euler with shift 5, a CFG-distilled
+  student (guidance input).
 * ``lcm-tiny``: a consistency-distilled student (LCM: ε-prediction, 50-step distillation grid,
   4 steps by default) with the guidance scale as an input (LCM's w-embedding).
 
-Each pack is 64×64 pixels, a 6-frame clip, latent 4×8×8. ``parity/expected.json`` holds the final
-clip latent of one run per sampler setting, computed with the independent numpy samplers of
-scripts/reference/samplers_reference.py around the exported graphs run in onnxruntime-node, with the
-studio's seeded noise (tooncrafter/clip_sampler.py mirrors src/core/rng.ts). The studio's tests run
-the same packs in onnxruntime-node and Chromium and compare.
+Each pack is 64×64 pixels, a 6-frame clip (wan-tiny: 9 frames, 3 latent frames), latent 4×8×8.
+``parity/expected.json`` holds the final clip latent of one run per sampler setting, computed with the
+independent numpy samplers of scripts/reference/samplers_reference.py around the exported graphs run in
+onnxruntime-node, with the studio's seeded noise (tooncrafter/clip_sampler.py mirrors src/core/rng.ts).
+The studio's tests run the same packs in onnxruntime-node and Chromium and compare.
 """
 from __future__ import annotations
 
@@ -114,6 +120,81 @@ class GuidedDenoiser(TinyVideoDenoiser):
         return self.core(torch.cat([sample, condition], dim=1), timestep, [guidance / 10.0])
 
 
+# wan-tiny's clip: F frames, temporal compression K (Wan 2.1's VAE: 4), so 1 + (F − 1)/K latent frames.
+WAN_F = 9
+WAN_K = 4
+WAN_T = 1 + (WAN_F - 1) // WAN_K
+
+
+def wan_frame_mask(frames: int, h: int, w: int) -> torch.Tensor:
+    """Wan 2.1's first-last-frame mask, as wan/first_last_frame2video.py builds it: 1 at the given
+    frames (first and last), 0 between; the first frame repeated 4 times so that the F + 3 frames fold
+    into 4 channels per latent frame: [4, 1 + (F − 1)/4, h, w]."""
+    msk = torch.ones(1, frames, h, w)
+    msk[:, 1:-1] = 0
+    msk = torch.cat([torch.repeat_interleave(msk[:, 0:1], repeats=4, dim=1), msk[:, 1:]], dim=1)
+    msk = msk.view(1, msk.shape[1] // 4, 4, h, w)
+    return msk.transpose(1, 2)[0]
+
+
+class WanDenoiser(TinyVideoDenoiser):
+    """Wan's DiT input as its pipeline builds it: cat([x, y]) with y = cat([mask, VAE latent of the
+    clip]); the wrapper adds the fixed mask itself, the studio feeds x, y's latent part and the
+    guidance scale (a CFG-distilled student)."""
+
+    def __init__(self):
+        super().__init__(in_ch=C + 4, n_extra=1, cond_input=True)
+        self.register_buffer("mask", wan_frame_mask(WAN_F, HEIGHT // DOWN, WIDTH // DOWN)[None])
+
+    def forward(self, sample, timestep, condition, guidance):
+        mask = self.mask.expand(sample.shape[0], -1, -1, -1, -1)
+        return self.core(torch.cat([sample, mask, condition], dim=1), timestep, [guidance / 10.0])
+
+
+class WanEncoder(nn.Module):
+    """The VAE stage of wan-tiny: keyframes [2, 3, H, W] → `latents` [2, C, h, w] (each keyframe
+    encoded alone: a causal video VAE gives a single frame one latent frame) and `clip` [1, C, T, h, w]
+    (the clip [start, zeros…, end] encoded with causal temporal compression: frame 0 alone, then
+    every K frames into one). Latents leave normalised per channel, (z − mean)/std, as Wan's VAE
+    wrapper does, so the pack's scale factor is 1."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, C, DOWN, stride=DOWN)
+        self.register_buffer("mean", torch.randn(1, C, 1, 1) * 0.1)
+        self.register_buffer("inv_std", 1.0 / (0.5 + torch.rand(1, C, 1, 1)))
+
+    def frame(self, x):
+        return (self.conv(x) - self.mean) * self.inv_std
+
+    def forward(self, images):
+        latents = self.frame(images)
+        h, w = images.shape[2], images.shape[3]
+        zeros = torch.zeros(WAN_F - 2, 3, h, w)
+        feats = torch.tanh(self.conv(torch.cat([images[:1], zeros, images[1:]])))  # [F, C, h, w]
+        groups = feats[1:].reshape(WAN_T - 1, WAN_K, C, h // DOWN, w // DOWN).mean(1)
+        clip = (torch.cat([feats[:1], groups]) - self.mean) * self.inv_std  # [T, C, h, w]
+        return latents, clip.permute(1, 0, 2, 3)[None]
+
+
+class WanDecoder(nn.Module):
+    """[1, C, T, h, w] normalised → [1, 3, F, H, W]: each latent frame decodes to K frames, the first
+    latent frame to the first frame alone (causal)."""
+
+    def __init__(self):
+        super().__init__()
+        self.up = nn.ConvTranspose2d(C, 3 * WAN_K, DOWN, stride=DOWN)
+        self.register_buffer("mean", torch.randn(1, C, 1, 1) * 0.1)
+        self.register_buffer("std", 0.5 + torch.rand(1, C, 1, 1))
+
+    def forward(self, latent):
+        _, c, t, h, w = latent.shape
+        z = latent.permute(0, 2, 1, 3, 4).reshape(t, c, h, w) * self.std + self.mean
+        sub = torch.tanh(self.up(z)).reshape(t, WAN_K, 3, h * DOWN, w * DOWN)
+        frames = torch.cat([sub[0, -1:], sub[1:].reshape((t - 1) * WAN_K, 3, h * DOWN, w * DOWN)])
+        return frames.permute(1, 0, 2, 3)[None]
+
+
 class TinyEncoder(nn.Module):
     def __init__(self):
         super().__init__()
@@ -172,6 +253,7 @@ SVD_SCHEDULER = {
     "eta": 1.0,
 }
 FLOW_SCHEDULER = {"type": "flow", "trainTimesteps": 1000, "shift": 3.0, "defaultSteps": 8}
+WAN_SCHEDULER = {"type": "flow", "trainTimesteps": 1000, "shift": 5.0, "defaultSteps": 6}
 LCM_SCHEDULER = {
     "type": "lcm",
     "trainTimesteps": 1000,
@@ -208,6 +290,7 @@ PARITY_RUNS = {
     ],
     "flow": [("flow_euler", 8, {"guidance": 5.0}), ("flow_euler", 3, {"guidance": 1.0})],
     "lcm": [("lcm", 4, {"guidance": 5.0}), ("lcm", 1, {"guidance": 8.0}), ("lcm", 6, {"guidance": 2.0})],
+    "wan": [("flow_euler", 6, {"guidance": 5.0}), ("flow_euler", 2, {"guidance": 1.5})],
 }
 PARITY_SEED = 11
 
@@ -232,11 +315,16 @@ def to_tensor(rgb: np.ndarray) -> np.ndarray:
 
 def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
     """Exports the pack's graphs; returns the denoiser's manifest entry and the decoder's."""
-    torch.manual_seed({"svd": 1, "flow": 2, "lcm": 3}[kind])
-    enc, dec = TinyEncoder().eval(), TinyDecoder().eval()
+    torch.manual_seed({"svd": 1, "flow": 2, "lcm": 3, "wan": 4}[kind])
     h, w = HEIGHT // DOWN, WIDTH // DOWN
-    export(enc, (torch.zeros(2, 3, HEIGHT, WIDTH),), out / "vae_encoder.onnx", ["images"], ["latents"], {})
-    export(dec, (torch.zeros(1, C, T, h, w),), out / "decoder.onnx", ["latent"], ["frames"], {})
+    if kind == "wan":
+        enc, dec = WanEncoder().eval(), WanDecoder().eval()
+        export(enc, (torch.zeros(2, 3, HEIGHT, WIDTH),), out / "vae_encoder.onnx", ["images"], ["latents", "clip"], {})
+        export(dec, (torch.zeros(1, C, WAN_T, h, w),), out / "decoder.onnx", ["latent"], ["frames"], {})
+    else:
+        enc, dec = TinyEncoder().eval(), TinyDecoder().eval()
+        export(enc, (torch.zeros(2, 3, HEIGHT, WIDTH),), out / "vae_encoder.onnx", ["images"], ["latents"], {})
+        export(dec, (torch.zeros(1, C, T, h, w),), out / "decoder.onnx", ["latent"], ["frames"], {})
     if kind == "svd":
         # Framer's UNet parameter `mask_token` ([1, 1, C, 1, 1], randn at init), fed as C values.
         np.save(out / MASK_TOKEN_FILE, torch.randn(C).numpy().astype(np.float32))
@@ -258,8 +346,9 @@ def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
             "feeds": {"fps": "scalar:fps", "motion_bucket": "scalar:motionBucket", "aug_level": "scalar:augLevel"},
         }
     else:
-        den = GuidedDenoiser().eval()
-        args = (torch.zeros(1, C, T, h, w), torch.ones(1), torch.zeros(1, C, T, h, w), torch.ones(1))
+        den = (WanDenoiser() if kind == "wan" else GuidedDenoiser()).eval()
+        t = WAN_T if kind == "wan" else T
+        args = (torch.zeros(1, C, t, h, w), torch.ones(1), torch.zeros(1, C, t, h, w), torch.ones(1))
         names = ["sample", "timestep", "condition", "guidance"]
         dyn = {n: {0: "B"} for n in names + ["prediction"]}
         export(den, args, out / "student.onnx", names, ["prediction"], dyn)
@@ -268,6 +357,9 @@ def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
             "inputs": {"sample": "sample", "timestep": "timestep", "condition": "condition", "guidance": "guidance"},
             "outputs": {"prediction": "prediction"},
         }
+        if kind == "wan":
+            # y's latent part comes whole from the VAE stage: the clip [start, zeros…, end] encoded.
+            spec["conditionLatent"] = {"source": "stage:vae/clip", "latents": "unscaled"}
     return spec, {**file_ref(out, "decoder.onnx"), "inputs": {"latent": "latent"}, "outputs": {"image": "frames"}}
 
 
@@ -276,6 +368,7 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
         "svd": ("svd-tiny", "SVD/Framer shape (tiny, untrained)", "base", "EDM Euler, 9-channel sample"),
         "flow": ("flow-tiny", "Flow matching, Wan shape (tiny, untrained)", "student", "CFG-distilled, shift 3"),
         "lcm": ("lcm-tiny", "LCM student (tiny, untrained)", "student", "4-step consistency student"),
+        "wan": ("wan-tiny", "Wan 2.1 first-last-frame shape (tiny, untrained)", "student", "3 latent frames, shift 5"),
     }[kind]
     m = {
         "format": "inbetween-pack",
@@ -297,7 +390,7 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
             "fixedSize": True,
         },
         "latent": {"channels": C, "downsample": DOWN, "scaleFactor": SCALE_FACTOR},
-        "scheduler": {"svd": SVD_SCHEDULER, "flow": FLOW_SCHEDULER, "lcm": LCM_SCHEDULER}[kind],
+        "scheduler": {"svd": SVD_SCHEDULER, "flow": FLOW_SCHEDULER, "lcm": LCM_SCHEDULER, "wan": WAN_SCHEDULER}[kind],
         "frames": {"mode": "clip", "clipLength": T},
         "stages": {
             "vae": {
@@ -311,6 +404,10 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
         "graphs": {"decoder": dec, "denoisers": {label[2]: den}},
         "variants": [{"id": label[2], "label": label[3], "precision": "fp32", "denoiser": label[2]}],
     }
+    if kind == "wan":
+        m["latent"] = {"channels": C, "downsample": DOWN, "scaleFactor": 1.0, "temporalDownsample": WAN_K}
+        m["frames"]["clipLength"] = WAN_F
+        m["stages"]["vae"]["outputs"] = ["latents", "clip"]
     if kind == "svd":
         m["constants"] = {"mask_token": {**file_ref(out, MASK_TOKEN_FILE), "dtype": "float32", "shape": [C]}}
         m["scalars"] = SVD_SCALARS
@@ -348,8 +445,11 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
         for which in (0, 1):
             z = frame_noise(step_seed(seed, AUG_STEP), which, images[which].size).reshape(images[which].shape)
             images[which] = (images[which].astype(np.float64) + aug * z).astype(np.float32)
-    lat = run_onnx(out / "vae_encoder.onnx", {"images": images})["latents"]
-    if kind == "svd":
+    encoded = run_onnx(out / "vae_encoder.onnx", {"images": images})
+    lat = encoded["latents"]
+    if kind == "wan":
+        cond = encoded["clip"].astype(np.float32)  # y's latent part, whole, at scale factor 1
+    elif kind == "svd":
         # Framer: unscaled posterior modes at the keyframes, the mask token between, and for the
         # unconditional pass zeros at the keyframes with the mask token kept.
         token = np.load(out / MASK_TOKEN_FILE)
@@ -416,7 +516,7 @@ def build(kind: str, root: Path) -> None:
     for i, (sampler, steps, controls) in enumerate(PARITY_RUNS[kind]):
         lat = reference_run(kind, out, m, sampler, steps, controls, PARITY_SEED)
         if i == 0:
-            save_frames(out, lat)
+            save_frames(out, lat, m["latent"]["scaleFactor"])
         runs.append(
             {
                 "sampler": sampler,
@@ -434,11 +534,11 @@ def build(kind: str, root: Path) -> None:
     )
 
 
-def save_frames(out: Path, lat: np.ndarray) -> None:
+def save_frames(out: Path, lat: np.ndarray, scale_factor: float) -> None:
     """The first run's in-betweens (clip frames 1…T−2) decoded by the pack's decoder, as the studio
     turns them into pixels (tensorToRgba: round((x + 1)·127.5), clamped): parity/frame_k.png."""
-    frames = run_onnx(out / "decoder.onnx", {"latent": (lat / np.float32(SCALE_FACTOR)).astype(np.float32)})["frames"]
-    for k in range(1, T - 1):
+    frames = run_onnx(out / "decoder.onnx", {"latent": (lat / np.float32(scale_factor)).astype(np.float32)})["frames"]
+    for k in range(1, frames.shape[2] - 1):
         rgb = np.clip(np.round((frames[0, :, k].astype(np.float64) + 1.0) * 127.5), 0, 255).astype(np.uint8)
         Image.fromarray(np.ascontiguousarray(rgb.transpose(1, 2, 0))).save(out / "parity" / f"frame_{k}.png")
 
@@ -450,7 +550,7 @@ def m_id(kind: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--only", default="svd,flow,lcm")
+    ap.add_argument("--only", default="svd,flow,lcm,wan")
     args = ap.parse_args(argv)
     for kind in args.only.split(","):
         if kind not in PARITY_RUNS:

@@ -14,6 +14,8 @@ import { isTokenTensor, type Feed, type FloatTensor, type GraphRunner } from './
 import { rgbaToTensor, tensorToRgba, type RgbaImage } from './image';
 import {
   dependsOnText,
+  latentFrameOf,
+  latentFrames,
   parseSource,
   stageOrder,
   type DenoiserSpec,
@@ -457,6 +459,28 @@ export function conditionLatents(
   const how = spec.conditionLatent ?? {};
   const unscale = (t: FloatTensor): FloatTensor =>
     how.latents === 'unscaled' ? { data: t.data.map((v) => v / scaleFactor), dims: t.dims } : t;
+  if (how.source !== undefined) {
+    // The whole condition from a stage (Wan: the VAE's encoding of [start, zeros…, end]), taken
+    // as it is ("unscaled") or times the scale factor, like keyframe latents.
+    const given = resolve(how.source);
+    const [, , h, w] = encoded.start.dims;
+    if (
+      given.dims.length !== 5 ||
+      given.dims[0] !== 1 ||
+      given.dims[2] !== clipLength ||
+      given.dims[3] !== h ||
+      given.dims[4] !== w
+    )
+      throw new Error(
+        `conditionLatent.source (${how.source}) has shape [${given.dims.join(', ')}], expected [1, C, ${clipLength}, ${h}, ${w}] (the clip's latent frames)`,
+      );
+    const cond =
+      how.latents === 'unscaled'
+        ? given
+        : { data: given.data.map((v) => v * scaleFactor), dims: given.dims };
+    if (spec.unconditionalCondition !== 'zeros') return { cond, uncond: cond };
+    return { cond, uncond: { data: new Float32Array(cond.data.length), dims: cond.dims } };
+  }
   const c = encoded.start.dims[1]!;
   let between: Float32Array | undefined;
   if (how.between !== undefined && how.between !== 'zeros') {
@@ -630,22 +654,23 @@ export async function interpolateClip(req: {
     stageOutputs: encoded.stageOutputs,
     controls,
   };
+  // The sample's latent frames: one per frame, or fewer under a video VAE's temporal compression.
+  const latentT = latentFrames(manifest);
   const { cond, uncond: uncondCondition } = conditionLatents(
     spec,
     encoded,
-    T,
+    latentT,
     manifest.latent.scaleFactor,
     (text) => resolveSource(text, ctx),
   );
-  const dims = cond.dims;
-  const len = cond.data.length;
+  const dims = [1, manifest.latent.channels, latentT, ...encoded.start.dims.slice(2)];
+  const len = dims.reduce((a, b) => a * b, 1);
   const condFeeds: Record<string, FloatTensor> = {};
   for (const [tensor, text] of Object.entries(spec.feeds ?? {}))
     condFeeds[tensor] = resolveSource(text, ctx);
   // A CFG-distilled student takes the scale as an input and runs one pass per step.
   const embedded = spec.inputs.guidance !== undefined;
-  const ramp =
-    controls.guidanceFrom !== null ? { from: controls.guidanceFrom, dims: cond.dims } : undefined;
+  const ramp = controls.guidanceFrom !== null ? { from: controls.guidanceFrom, dims } : undefined;
   const guided =
     !embedded &&
     controls.guidanceScale !== null &&
@@ -661,7 +686,10 @@ export async function interpolateClip(req: {
   let sample: Float32Array = scaled(frameNoise(settings.seed, 0, len), plan.initScale);
   const record = (s: number) => {
     const frames = picked.map((p) =>
-      scaleLatentStats(computeLatentStats(clipFrame(sample, dims, p.index)), statScale(plan, s)),
+      scaleLatentStats(
+        computeLatentStats(clipFrame(sample, dims, latentFrameOf(manifest, p.index))),
+        statScale(plan, s),
+      ),
     );
     stepStats.push({ step: s, timestep: s === 0 ? null : plan.modelTimesteps[s - 1]!, frames });
     frames.forEach((st, i) => {
@@ -852,7 +880,7 @@ export function checkClipGraphs(
   graphs: ClipGraphs,
 ): void {
   if (manifest.frames.mode !== 'clip') return;
-  const T = manifest.frames.clipLength;
+  const T = latentFrames(manifest);
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
   const file = spec.file;
   const sample = graphs.denoiser.inputShapes?.[spec.inputs.sample];
@@ -865,8 +893,13 @@ export function checkClipGraphs(
       );
     }
     if (fixed(sample[2]) && sample[2] !== T) {
+      const k = manifest.latent.temporalDownsample ?? 1;
+      const says =
+        k === 1
+          ? `frames.clipLength: the manifest says ${T}`
+          : `frames.clipLength and latent.temporalDownsample: the manifest makes ${T} latent frames (1 + (${manifest.frames.mode === 'clip' ? manifest.frames.clipLength : T} − 1)/${k})`;
       throw new Error(
-        `frames.clipLength: the manifest says ${T} but the denoiser (${file}) takes clips of ${sample[2]} frames ("${spec.inputs.sample}" ${show})`,
+        `${says} but the denoiser (${file}) takes clips of ${sample[2]} frames ("${spec.inputs.sample}" ${show})`,
       );
     }
     const C = manifest.latent.channels;

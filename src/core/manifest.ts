@@ -178,6 +178,13 @@ const denoiserSpec = graphSpec.extend({
    */
   conditionLatent: z
     .strictObject({
+      /**
+       * A stage output holding the whole condition latent, [1, C′, T, h, w] at the latent's frame
+       * count (Wan 2.1: its VAE's encoding of the clip [start, zeros…, end]), instead of one
+       * built from `keyframeLatents`; `latents` then says whether it is scaled, and `between` is
+       * not used.
+       */
+      source: z.string().optional(),
       latents: z.enum(['scaled', 'unscaled']).optional(),
       between: z.string().optional(),
       mask: z.enum(['keyframes', 'inbetweens']).optional(),
@@ -233,6 +240,12 @@ const latentRules = z.strictObject({
   downsample: z.number().int().min(1).max(64),
   /** Latents are multiplied by this after encoding and divided before decoding. */
   scaleFactor: z.number().finite().positive(),
+  /**
+   * Format 2, clip mode: temporal compression k of a causal video VAE (Wan 2.1: 4, LTX-Video: 8).
+   * The first frame has a latent frame of its own and every k frames after it share one, so a clip
+   * of F frames has 1 + (F − 1)/k latent frames. Default 1: one latent frame per frame.
+   */
+  temporalDownsample: z.number().int().min(1).max(16).optional(),
 });
 
 const ddimSchedulerSpec = z
@@ -745,7 +758,34 @@ function checkModeInputs(m: z.infer<typeof manifestBase>, report: Report): void 
         'is required when frames.mode is "clip" (the stage output holding the keyframes\' latents)',
       );
     if (m.graphs.motion) report(['graphs', 'motion'], 'is not used when frames.mode is "clip"');
+    const k = m.latent.temporalDownsample ?? 1;
+    if ((m.frames.clipLength - 1) % k !== 0)
+      report(
+        ['latent', 'temporalDownsample'],
+        `${k} does not divide clipLength − 1 (${m.frames.clipLength - 1}): a causal video VAE keeps the first frame and compresses every ${k} after it`,
+      );
+  } else if (m.latent.temporalDownsample !== undefined && m.latent.temporalDownsample !== 1) {
+    report(['latent', 'temporalDownsample'], 'is used only when frames.mode is "clip" (format 2)');
   }
+}
+
+/**
+ * The number of latent frames of a clip pack's sample: 1 + (clipLength − 1)/k with the VAE's
+ * temporal compression k (`latent.temporalDownsample`, default 1: one per frame).
+ */
+export function latentFrames(m: PackManifest): number {
+  if (m.frames.mode !== 'clip') return 1;
+  const k = m.latent.temporalDownsample ?? 1;
+  return 1 + (m.frames.clipLength - 1) / k;
+}
+
+/**
+ * The latent frame that holds clip frame `index` (the first frame has its own; each later latent
+ * frame holds the k frames before it, causal compression as in Wan's and LTX-Video's VAEs).
+ */
+export function latentFrameOf(m: PackManifest, index: number): number {
+  const k = m.latent.temporalDownsample ?? 1;
+  return Math.ceil(index / k);
 }
 
 /** Where a graph input's value comes from (format 2). */
@@ -795,6 +835,16 @@ function checkConditionLatent(
   }
   if (c.mask !== undefined && !d.concat?.includes('mask'))
     report([...at, 'mask'], 'is used only when concat includes "mask"');
+  if (c.source !== undefined) {
+    const src = check([...at, 'source'], c.source, false);
+    if (src && src.kind !== 'stage')
+      report(
+        [...at, 'source'],
+        `must name a stage output (stage:<stage>/<output>), got "${c.source}"`,
+      );
+    if (c.between !== undefined)
+      report([...at, 'between'], 'is not used with source: the stage gives the whole condition');
+  }
   if (c.between !== undefined && c.between !== 'zeros') {
     const src = check([...at, 'between'], c.between, false);
     if (src && src.kind !== 'constant') {

@@ -6,6 +6,8 @@ import { describe, expect, it } from 'vitest';
 import {
   filesForVariant,
   graphsForVariant,
+  latentFrameOf,
+  latentFrames,
   parseSource,
   stageOrder,
   validateManifest,
@@ -278,11 +280,44 @@ describe('pack format 2', () => {
       /^graphs\.denoisers\.base\.conditionLatent\.mask: is used only when concat includes "mask"/,
     ],
     [
+      'a condition source that is not a stage output',
+      (m) => (m.graphs.denoisers.base.conditionLatent = { source: 'constant:emptyPrompt' }),
+      /^graphs\.denoisers\.base\.conditionLatent\.source: must name a stage output/,
+    ],
+    [
+      'a fill between the keyframes next to a whole condition from a stage',
+      (m) =>
+        (m.graphs.denoisers.base.conditionLatent = {
+          source: 'stage:vae/latents',
+          between: 'zeros',
+        }),
+      /^graphs\.denoisers\.base\.conditionLatent\.between: is not used with source/,
+    ],
+    [
+      'a temporal compression that does not divide the clip',
+      (m) => (m.latent.temporalDownsample = 4),
+      /^latent\.temporalDownsample: 4 does not divide clipLength − 1 \(15\)/,
+    ],
+    [
       'an unknown way of scaling the condition latents',
       (m) => (m.graphs.denoisers.base.conditionLatent = { latents: 'half' }),
       /^graphs\.denoisers\.base\.conditionLatent\.latents: /,
     ],
   ];
+
+  it('takes a causal video VAE whose temporal compression divides the clip', () => {
+    const m = structuredClone(format2Manifest());
+    m.latent.temporalDownsample = 5; // 16 frames: the first, then 3 latent frames of 5
+    m.graphs.denoisers.base!.conditionLatent = { source: 'stage:vae/latents', latents: 'unscaled' };
+    const r = validateManifest(m);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    if (r.ok) {
+      expect(latentFrames(r.manifest)).toBe(4);
+      expect([0, 1, 5, 6, 10, 11, 15].map((i) => latentFrameOf(r.manifest, i))).toEqual([
+        0, 1, 1, 2, 2, 3, 3,
+      ]);
+    }
+  });
 
   it.each(cases)('refuses %s, naming the field', (_name, mutate, pattern) => {
     const errors = errorsOf(mutate);

@@ -2,7 +2,8 @@
  * The sampler reference packs (models/reference, built by models/training/reference_packs.py) through
  * the studio in onnxruntime-node: an SVD/Framer-shaped pack (EDM on Karras σ, 9-channel
  * concatenated sample, fps / motion bucket / augmentation), a flow-matching student with a
- * guidance input and an LCM student. Each pack's parity/expected.json holds the final clip latent
+ * guidance input, an LCM student, and a Wan 2.1 first-last-frame student whose causal video VAE
+ * compresses 9 frames into 3 latent frames and gives the condition whole. Each pack's parity/expected.json holds the final clip latent
  * that the independent numpy samplers (scripts/reference/samplers_reference.py) made around the same
  * graphs with the studio's seeded noise; the studio must reproduce it. e2e/samplers.spec.ts holds
  * Chromium's WASM run to the same numbers.
@@ -36,7 +37,7 @@ afterAll(async () => {
       await r?.release();
 });
 
-describe.each(['svd-tiny', 'flow-tiny', 'lcm-tiny'])('reference pack %s', (id) => {
+describe.each(['svd-tiny', 'flow-tiny', 'lcm-tiny', 'wan-tiny'])('reference pack %s', (id) => {
   const dir = join(ROOT, id);
   let manifest: PackManifest;
   let graphs: VariantGraphs;
@@ -53,7 +54,7 @@ describe.each(['svd-tiny', 'flow-tiny', 'lcm-tiny'])('reference pack %s', (id) =
   it('validates, loads and names its sampler family', async () => {
     await setUp();
     expect(manifest.scheduler.type).toBe(
-      { 'svd-tiny': 'edm', 'flow-tiny': 'flow', 'lcm-tiny': 'lcm' }[id],
+      { 'svd-tiny': 'edm', 'flow-tiny': 'flow', 'lcm-tiny': 'lcm', 'wan-tiny': 'flow' }[id],
     );
     expect(runs.length).toBeGreaterThanOrEqual(2);
   });

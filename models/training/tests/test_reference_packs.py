@@ -23,7 +23,7 @@ def test_sampler_fixture_is_current():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("kind", ["svd", "flow", "lcm"])
+@pytest.mark.parametrize("kind", ["svd", "flow", "lcm", "wan"])
 def test_expected_runs_come_from_the_reference_samplers(kind):
     out = rp.DEFAULT_OUT / rp.m_id(kind)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -43,3 +43,19 @@ def test_the_svd_pack_has_the_svd_shape():
     assert m["scheduler"]["type"] == "edm" and m["scheduler"]["prediction"] == "v_prediction"
     assert m["augmentation"] == {"scalar": "augLevel"}
     assert den["unconditionalCondition"] == "zeros" and m["guidance"]["frameRamp"] == {"from": 1.0}
+    # Framer's condition: unscaled posterior modes, the UNet's mask_token between, 1 at the frames to make.
+    assert den["conditionLatent"] == {"latents": "unscaled", "between": "constant:mask_token", "mask": "inbetweens"}
+    assert m["constants"]["mask_token"]["shape"] == [m["latent"]["channels"]]
+
+
+def test_the_wan_mask_folds_nine_frames_into_three_latent_frames():
+    # 9 frames → the first repeated 4 times → 12 → 3 latent frames × 4 channels. Latent frame 0 holds
+    # the first frame (all ones), latent frame 1 frames 1–4 (zeros), latent frame 2 frames 5–8, of which
+    # only the last (channel 3) is given.
+    msk = rp.wan_frame_mask(9, 2, 3)
+    assert tuple(msk.shape) == (4, 3, 2, 3)
+    want = np.array([[1, 0, 0], [1, 0, 0], [1, 0, 0], [1, 0, 1]], np.float32)
+    np.testing.assert_array_equal(msk[:, :, 0, 0].numpy(), want)
+    m = json.loads((rp.DEFAULT_OUT / "wan-tiny" / "manifest.json").read_text())
+    assert m["latent"]["temporalDownsample"] == 4 and m["frames"]["clipLength"] == 9
+    assert m["graphs"]["denoisers"]["student"]["conditionLatent"]["source"] == "stage:vae/clip"
