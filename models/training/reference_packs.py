@@ -62,6 +62,7 @@ T = 6
 SCALE_FACTOR = 0.18215
 AUG_STEP = 65535  # clip.ts augmentationNoise: the step noise of a step no run reaches
 MASK_TOKEN_FILE = "mask_token.npy"
+NEGATIVE_EMB_FILE = "negative_image_embeddings.npy"
 
 
 def _reference_samplers():
@@ -104,12 +105,31 @@ class TinyVideoDenoiser(nn.Module):
         return self.conv_out(h)
 
 
+# SVD's CLIP image embedding (1024 wide in SVD; Framer concatenates the start and end frames'): [1, 2, D].
+EMB = 8
+
+
+class ImageEncoder(nn.Module):
+    """The CLIP image-encoder stage of svd-tiny: keyframes [2, 3, H, W] → [1, 2, EMB], the start and end
+    frames' embeddings side by side as Framer concatenates them (cat([start, end], dim=1))."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, EMB, DOWN, stride=DOWN)
+
+    def forward(self, images):
+        return torch.tanh(self.conv(images)).mean((2, 3))[None]
+
+
 class SvdDenoiser(TinyVideoDenoiser):
     def __init__(self):
         super().__init__(in_ch=2 * C + 1, n_extra=3, cond_input=False)
+        self.ctx = nn.Linear(2 * EMB, 16)
 
-    def forward(self, sample, timestep, fps, motion_bucket, aug_level):
-        return self.core(sample, timestep, [fps, motion_bucket / 255.0, aug_level])
+    def forward(self, sample, timestep, image_embeddings, fps, motion_bucket, aug_level):
+        h = self.core(sample, timestep, [fps, motion_bucket / 255.0, aug_level])
+        ctx = self.ctx(image_embeddings.reshape(image_embeddings.shape[0], -1))  # stands in for cross-attention
+        return h + ctx[:, :C, None, None, None]
 
 
 class GuidedDenoiser(TinyVideoDenoiser):
@@ -328,10 +348,20 @@ def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
     if kind == "svd":
         # Framer's UNet parameter `mask_token` ([1, 1, C, 1, 1], randn at init), fed as C values.
         np.save(out / MASK_TOKEN_FILE, torch.randn(C).numpy().astype(np.float32))
+        # SVD's negative image embeddings are zeros (_encode_image with classifier-free guidance).
+        np.save(out / NEGATIVE_EMB_FILE, np.zeros((1, 2, EMB), np.float32))
+        export(
+            ImageEncoder().eval(),
+            (torch.zeros(2, 3, HEIGHT, WIDTH),),
+            out / "image_encoder.onnx",
+            ["images"],
+            ["embeddings"],
+            {},
+        )
         den = SvdDenoiser().eval()
         one = torch.ones(1)
-        args = (torch.zeros(1, 2 * C + 1, T, h, w), torch.ones(1), one, one, one)
-        names = ["sample", "timestep", "fps", "motion_bucket", "aug_level"]
+        args = (torch.zeros(1, 2 * C + 1, T, h, w), torch.ones(1), torch.zeros(1, 2, EMB), one, one, one)
+        names = ["sample", "timestep", "image_embeddings", "fps", "motion_bucket", "aug_level"]
         # Scalar feeds arrive as [1] and are tiled to the call's batch (both guidance passes at once).
         dyn = {n: {0: "B"} for n in names + ["v"]}
         export(den, args, out / "unet.onnx", names, ["v"], dyn)
@@ -343,7 +373,13 @@ def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
             "conditionLatent": {"latents": "unscaled", "between": "constant:mask_token", "mask": "inbetweens"},
             "unconditionalCondition": "zeros",
             "maxBatch": 2,
-            "feeds": {"fps": "scalar:fps", "motion_bucket": "scalar:motionBucket", "aug_level": "scalar:augLevel"},
+            "feeds": {
+                "image_embeddings": "stage:clip/embeddings",
+                "fps": "scalar:fps",
+                "motion_bucket": "scalar:motionBucket",
+                "aug_level": "scalar:augLevel",
+            },
+            "unconditional": {"image_embeddings": "constant:negativeImageEmbeddings"},
         }
     else:
         den = (WanDenoiser() if kind == "wan" else GuidedDenoiser()).eval()
@@ -409,9 +445,22 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
         m["frames"]["clipLength"] = WAN_F
         m["stages"]["vae"]["outputs"] = ["latents", "clip"]
     if kind == "svd":
-        m["constants"] = {"mask_token": {**file_ref(out, MASK_TOKEN_FILE), "dtype": "float32", "shape": [C]}}
+        m["constants"] = {
+            "mask_token": {**file_ref(out, MASK_TOKEN_FILE), "dtype": "float32", "shape": [C]},
+            "negativeImageEmbeddings": {**file_ref(out, NEGATIVE_EMB_FILE), "dtype": "float32", "shape": [1, 2, EMB]},
+        }
+        # SVD's CLIP image encoder sees the clean keyframes; only the VAE's get the noise.
+        m["stages"] = {
+            "clip": {
+                **file_ref(out, "image_encoder.onnx"),
+                "label": "CLIP image encoder",
+                "inputs": {"images": "keyframes:pair"},
+                "outputs": ["embeddings"],
+            },
+            **m["stages"],
+        }
         m["scalars"] = SVD_SCALARS
-        m["augmentation"] = {"scalar": "augLevel"}
+        m["augmentation"] = {"scalar": "augLevel", "stages": ["vae"]}
         m["guidance"] = SVD_GUIDANCE
     else:
         m["guidance"] = GUIDANCE
@@ -441,6 +490,9 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
     scalars = {k: float(controls.get(k, s["default"])) for k, s in m.get("scalars", {}).items()}
     g = float(controls.get("guidance", m["guidance"]["scale"]["default"]))
     if kind == "svd":
+        # SVD's pipeline: the CLIP image embedding of the clean keyframes first, then the noise for the VAE.
+        embeddings = run_onnx(out / "image_encoder.onnx", {"images": images})["embeddings"]
+        negative = np.load(out / NEGATIVE_EMB_FILE)
         aug = scalars["augLevel"]
         for which in (0, 1):
             z = frame_noise(step_seed(seed, AUG_STEP), which, images[which].size).reshape(images[which].shape)
@@ -469,22 +521,23 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
             mask = np.ones((1, 1, T) + cond.shape[3:], np.float32)
             mask[0, 0, 0] = mask[0, 0, T - 1] = 0  # Framer: 1 at the frames to generate
 
-            def svd_pass(condition):
+            def svd_pass(condition, image_embeddings):
                 feeds = {
                     "sample": np.concatenate([x_in, condition, mask], axis=1),
                     "timestep": t,
+                    "image_embeddings": image_embeddings,
                     "fps": np.array([scalars["fps"]], np.float32),
                     "motion_bucket": np.array([scalars["motionBucket"]], np.float32),
                     "aug_level": np.array([scalars["augLevel"]], np.float32),
                 }
                 return next(iter(run_onnx(out / den_file, feeds).values())).astype(np.float64)
 
-            c = svd_pass(cond)
+            c = svd_pass(cond, embeddings)
             if g == 1.0:
                 pred = c.reshape(-1)
             else:
                 # SVD's guidance: u + g_f·(c − u), g_f from 1 at the first frame to g at the last.
-                u = svd_pass(uncond)
+                u = svd_pass(uncond, negative)
                 ramp = np.linspace(SVD_GUIDANCE["frameRamp"]["from"], g, T).reshape(1, 1, T, 1, 1)
                 pred = (u + ramp * (c - u)).astype(np.float32).reshape(-1)
         else:

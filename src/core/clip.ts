@@ -13,6 +13,7 @@
 import { isTokenTensor, type Feed, type FloatTensor, type GraphRunner } from './graph';
 import { rgbaToTensor, tensorToRgba, type RgbaImage } from './image';
 import {
+  augmentedStages,
   dependsOnText,
   latentFrameOf,
   latentFrames,
@@ -262,6 +263,8 @@ interface SourceContext {
   keyframes?: { start: RgbaImage; end: RgbaImage };
   /** The run's seed, for SVD's noise augmentation of the keyframes. */
   seed?: number;
+  /** Whether the stage being fed takes the noise-augmented keyframes (`augmentedStages`). */
+  augment?: boolean;
   constants: Record<string, FloatTensor>;
   stageOutputs: Record<string, FloatTensor>;
   controls: ResolvedControls;
@@ -286,7 +289,7 @@ function resolveFeed(text: string, ctx: SourceContext): Feed {
         ctx.manifest,
         src.which,
         ctx.keyframes,
-        ctx.controls.augmentation > 0
+        ctx.augment && ctx.controls.augmentation > 0
           ? { std: ctx.controls.augmentation, seed: ctx.seed! }
           : undefined,
       );
@@ -354,6 +357,7 @@ export async function runStages(
     controls,
     ...(graphs.tokenizer ? { tokenizer: graphs.tokenizer } : {}),
   };
+  const augmented = augmentedStages(manifest);
   hooks.onProgress?.({ kind: 'encode', done: 0, total: order.length });
   for (const [i, name] of order.entries()) {
     if (hooks.isCancelled?.()) throw new RunCancelledError();
@@ -361,8 +365,9 @@ export async function runStages(
     const runner = graphs.stages[name];
     if (!runner) throw new Error(`the stage "${name}" is not loaded`);
     const feeds: Record<string, Feed> = {};
+    const stageCtx = { ...ctx, augment: augmented.has(name) };
     for (const [tensor, text] of Object.entries(stage.inputs))
-      feeds[tensor] = resolveFeed(text, ctx);
+      feeds[tensor] = resolveFeed(text, stageCtx);
     const out = await runner.run(feeds);
     for (const o of stage.outputs) {
       const t = pick(out, o, `the stage "${name}"`);

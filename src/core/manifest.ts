@@ -590,11 +590,17 @@ const manifestBase = z.strictObject({
     })
     .optional(),
   /**
-   * Format 2: SVD's noise augmentation. The keyframe pixels the stages take get Gaussian noise
-   * whose std is this scalar's value (seeded by the run's seed); feed the same scalar to the
-   * denoiser as its augmentation level.
+   * Format 2: SVD's noise augmentation. The keyframe pixels that `stages` take (default: the
+   * stage holding `keyframeLatents`, SVD's VAE encoder) get Gaussian noise whose std is this
+   * scalar's value (seeded by the run's seed); feed the same scalar to the denoiser as its
+   * augmentation level. Other stages (SVD's CLIP image encoder) see the keyframes as they are.
    */
-  augmentation: z.strictObject({ scalar: z.string().min(1).max(32) }).optional(),
+  augmentation: z
+    .strictObject({
+      scalar: z.string().min(1).max(32),
+      stages: z.array(z.string().min(1).max(32)).min(1).max(16).optional(),
+    })
+    .optional(),
   /**
    * Format 2, clip mode: the source of the keyframes' latents, [2, C, h, w] unscaled (start,
    * end); the studio multiplies them by latent.scaleFactor.
@@ -767,6 +773,18 @@ function checkModeInputs(m: z.infer<typeof manifestBase>, report: Report): void 
   } else if (m.latent.temporalDownsample !== undefined && m.latent.temporalDownsample !== 1) {
     report(['latent', 'temporalDownsample'], 'is used only when frames.mode is "clip" (format 2)');
   }
+}
+
+/**
+ * The stages whose keyframe inputs get SVD's noise augmentation: `augmentation.stages`, else the
+ * stage that holds `keyframeLatents` (the VAE encoder, as in SVD's pipeline, whose CLIP image
+ * encoder sees the clean keyframes). Empty without augmentation.
+ */
+export function augmentedStages(m: PackManifest): Set<string> {
+  if (!m.augmentation) return new Set();
+  if (m.augmentation.stages) return new Set(m.augmentation.stages);
+  const src = m.keyframeLatents !== undefined ? parseSource(m.keyframeLatents) : null;
+  return new Set(src && !('error' in src) && src.kind === 'stage' ? [src.stage] : []);
 }
 
 /**
@@ -965,6 +983,13 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
       ['augmentation', 'scalar'],
       `names scalar "${m.augmentation.scalar}", which is not in scalars`,
     );
+  for (const [i, name] of (m.augmentation?.stages ?? []).entries()) {
+    const stage = stages[name];
+    if (!stage)
+      report(['augmentation', 'stages', i], `names stage "${name}", which is not in stages`);
+    else if (!Object.values(stage.inputs).some((t) => t.startsWith('keyframes:')))
+      report(['augmentation', 'stages', i], `stage "${name}" takes no keyframes to add noise to`);
+  }
 
   if (m.keyframeLatents !== undefined) {
     const src = check(['keyframeLatents'], m.keyframeLatents);

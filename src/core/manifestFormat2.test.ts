@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import {
+  augmentedStages,
   filesForVariant,
   graphsForVariant,
   latentFrameOf,
@@ -294,6 +295,16 @@ describe('pack format 2', () => {
       /^graphs\.denoisers\.base\.conditionLatent\.between: is not used with source/,
     ],
     [
+      'noise augmentation of a stage that does not exist',
+      (m) => (m.augmentation = { scalar: 'fs', stages: ['vae', 'clipVision'] }),
+      /^augmentation\.stages\[1\]: names stage "clipVision", which is not in stages/,
+    ],
+    [
+      'noise augmentation of a stage that takes no keyframes',
+      (m) => (m.augmentation = { scalar: 'fs', stages: ['text'] }),
+      /^augmentation\.stages\[0\]: stage "text" takes no keyframes to add noise to/,
+    ],
+    [
       'a temporal compression that does not divide the clip',
       (m) => (m.latent.temporalDownsample = 4),
       /^latent\.temporalDownsample: 4 does not divide clipLength − 1 \(15\)/,
@@ -317,6 +328,16 @@ describe('pack format 2', () => {
         0, 1, 1, 2, 2, 3, 3,
       ]);
     }
+  });
+
+  it("adds SVD's noise augmentation to the VAE stage only, unless the pack names others", () => {
+    const m = structuredClone(format2Manifest());
+    expect(augmentedStages(m)).toEqual(new Set());
+    m.augmentation = { scalar: 'fs' };
+    expect(augmentedStages(m)).toEqual(new Set(['vae'])); // the stage holding keyframeLatents
+    m.augmentation = { scalar: 'fs', stages: ['vae', 'imageTokens'] };
+    expect(validateManifest(m).ok).toBe(true);
+    expect(augmentedStages(m)).toEqual(new Set(['vae', 'imageTokens']));
   });
 
   it.each(cases)('refuses %s, naming the field', (_name, mutate, pattern) => {

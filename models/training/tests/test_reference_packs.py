@@ -39,13 +39,22 @@ def test_the_svd_pack_has_the_svd_shape():
     m = json.loads((rp.DEFAULT_OUT / "svd-tiny" / "manifest.json").read_text())
     den = m["graphs"]["denoisers"]["base"]
     assert den["concat"] == ["condition", "mask"]
-    assert set(den["feeds"].values()) == {"scalar:fps", "scalar:motionBucket", "scalar:augLevel"}
+    assert set(den["feeds"].values()) == {
+        "stage:clip/embeddings",
+        "scalar:fps",
+        "scalar:motionBucket",
+        "scalar:augLevel",
+    }
     assert m["scheduler"]["type"] == "edm" and m["scheduler"]["prediction"] == "v_prediction"
-    assert m["augmentation"] == {"scalar": "augLevel"}
+    assert m["augmentation"]["scalar"] == "augLevel"
     assert den["unconditionalCondition"] == "zeros" and m["guidance"]["frameRamp"] == {"from": 1.0}
     # Framer's condition: unscaled posterior modes, the UNet's mask_token between, 1 at the frames to make.
     assert den["conditionLatent"] == {"latents": "unscaled", "between": "constant:mask_token", "mask": "inbetweens"}
     assert m["constants"]["mask_token"]["shape"] == [m["latent"]["channels"]]
+    # SVD's CLIP image embedding: of the clean keyframes (the noise goes to the VAE's), zeros when unconditional.
+    assert den["feeds"]["image_embeddings"] == "stage:clip/embeddings"
+    assert den["unconditional"] == {"image_embeddings": "constant:negativeImageEmbeddings"}
+    assert m["augmentation"]["stages"] == ["vae"] and m["stages"]["clip"]["inputs"] == {"images": "keyframes:pair"}
 
 
 def test_the_wan_mask_folds_nine_frames_into_three_latent_frames():
