@@ -102,6 +102,20 @@ test('one visit online: a new version waits for a person; then the booth runs of
     await expect(page.getByTestId('kiosk.player.label')).toHaveText(/Student/);
     await expect(page.getByTestId('kiosk.player.time')).toHaveText(/\d+ ms per in-between/);
     expect(Number(await status(page).getAttribute('data-failures'))).toBe(0);
+    // The installed app's "Booth" shortcut (its web app manifest) opens the kiosk, offline too.
+    const shortcut = await page.evaluate(async () => {
+      const href = document.querySelector<HTMLLinkElement>('link[rel="manifest"]')!.href;
+      const m = (await (await fetch(href)).json()) as {
+        shortcuts?: { short_name?: string; url: string }[];
+      };
+      const booth = m.shortcuts?.find((x) => x.short_name === 'Booth');
+      return booth ? new URL(booth.url, href).href : null;
+    });
+    expect(shortcut, 'the manifest has a Booth shortcut').not.toBeNull();
+    await page.goto(`${server.url}?kiosk=0`);
+    await expect(page.getByTestId('kiosk')).toBeHidden();
+    await page.goto(shortcut!);
+    await expect(page.getByTestId('kiosk')).toBeVisible();
     expect(pageErrors).toEqual([]);
     await context.close();
   } finally {

@@ -28,6 +28,16 @@ export const pwaOptions: Partial<VitePWAOptions> = {
     background_color: '#f4f4f6',
     theme_color: '#1f2a44',
     icons: [{ src: 'favicon.svg', sizes: 'any', type: 'image/svg+xml', purpose: 'any' }],
+    // The installed app opens the studio; its shortcut (the app icon's menu) opens the booth.
+    shortcuts: [
+      {
+        name: 'Booth (kiosk)',
+        short_name: 'Booth',
+        description: 'The demo-booth screen: attract loop, big buttons, runs offline',
+        url: './?kiosk',
+        icons: [{ src: 'favicon.svg', sizes: 'any', type: 'image/svg+xml' }],
+      },
+    ],
   },
   workbox: {
     globPatterns: [
