@@ -184,11 +184,9 @@ class WanEncoder(nn.Module):
         self.register_buffer("mean", torch.randn(1, C, 1, 1) * 0.1)
         self.register_buffer("inv_std", 1.0 / (0.5 + torch.rand(1, C, 1, 1)))
 
-    def frame(self, x):
-        return (self.conv(x) - self.mean) * self.inv_std
-
     def forward(self, images):
-        latents = self.frame(images)
+        # A single frame is its own latent frame, as the clip's first frame is below.
+        latents = (torch.tanh(self.conv(images)) - self.mean) * self.inv_std
         h, w = images.shape[2], images.shape[3]
         zeros = torch.zeros(WAN_F - 2, 3, h, w)
         feats = torch.tanh(self.conv(torch.cat([images[:1], zeros, images[1:]])))  # [F, C, h, w]

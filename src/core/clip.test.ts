@@ -86,6 +86,25 @@ describe('clip frames', () => {
     ]);
     expect(Array.from(clipMask(cond.dims, 'inbetweens').data)).toEqual([0, 0, 1, 1, 1, 1, 0, 0]);
     expect(Array.from(clipMask(cond.dims).data)).toEqual([1, 1, 0, 0, 0, 0, 1, 1]);
+    // With the stage's own output at hand, "unscaled" takes it as it is (no float rounding).
+    const raw = {
+      data: Float32Array.from([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]),
+      dims: [2, 2, 1, 2],
+    };
+    const fromRaw = conditionLatents(
+      spec,
+      { start, end },
+      4,
+      s,
+      () => ({ data: token, dims: [2] }),
+      raw,
+    );
+    expect(Array.from(clipFrame(fromRaw.cond.data, fromRaw.cond.dims, 0))).toEqual(
+      Array.from(raw.data.subarray(0, 4)),
+    );
+    expect(Array.from(clipFrame(fromRaw.cond.data, fromRaw.cond.dims, 3))).toEqual(
+      Array.from(raw.data.subarray(4, 8)),
+    );
     // ToonCrafter's defaults: scaled latents, zeros between, the same condition in both passes.
     const plain = conditionLatents({} as DenoiserSpec, { start, end }, 4, s, () => {
       throw new Error('no constant is needed');

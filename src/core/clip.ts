@@ -460,10 +460,19 @@ export function conditionLatents(
   clipLength: number,
   scaleFactor: number,
   resolve: (source: string) => FloatTensor,
+  /** The stage output of `keyframeLatents`, [2, C, h, w] as encoded: "unscaled" takes it as it is. */
+  rawLatents?: FloatTensor,
 ): { cond: FloatTensor; uncond: FloatTensor } {
   const how = spec.conditionLatent ?? {};
-  const unscale = (t: FloatTensor): FloatTensor =>
-    how.latents === 'unscaled' ? { data: t.data.map((v) => v / scaleFactor), dims: t.dims } : t;
+  const unscale = (t: FloatTensor, k: 0 | 1): FloatTensor => {
+    if (how.latents !== 'unscaled') return t;
+    if (rawLatents && rawLatents.data.length === 2 * t.data.length)
+      return {
+        data: rawLatents.data.slice(k * t.data.length, (k + 1) * t.data.length),
+        dims: t.dims,
+      };
+    return { data: t.data.map((v) => v / scaleFactor), dims: t.dims };
+  };
   if (how.source !== undefined) {
     // The whole condition from a stage (Wan: the VAE's encoding of [start, zeros…, end]), taken
     // as it is ("unscaled") or times the scale factor, like keyframe latents.
@@ -483,8 +492,8 @@ export function conditionLatents(
       how.latents === 'unscaled'
         ? given
         : { data: given.data.map((v) => v * scaleFactor), dims: given.dims };
-    if (spec.unconditionalCondition !== 'zeros') return { cond, uncond: cond };
-    return { cond, uncond: { data: new Float32Array(cond.data.length), dims: cond.dims } };
+    // The manifest refuses unconditionalCondition "zeros" with a source (Wan keeps y).
+    return { cond, uncond: cond };
   }
   const c = encoded.start.dims[1]!;
   let between: Float32Array | undefined;
@@ -495,7 +504,12 @@ export function conditionLatents(
         `conditionLatent.between (${how.between}) has ${between.length} values, the latent ${c} channels`,
       );
   }
-  const cond = clipCondition(unscale(encoded.start), unscale(encoded.end), clipLength, between);
+  const cond = clipCondition(
+    unscale(encoded.start, 0),
+    unscale(encoded.end, 1),
+    clipLength,
+    between,
+  );
   if (spec.unconditionalCondition !== 'zeros') return { cond, uncond: cond };
   const zeros: FloatTensor = {
     data: new Float32Array(encoded.start.data.length),
@@ -667,6 +681,7 @@ export async function interpolateClip(req: {
     latentT,
     manifest.latent.scaleFactor,
     (text) => resolveSource(text, ctx),
+    resolveSource(manifest.keyframeLatents, ctx),
   );
   const dims = [1, manifest.latent.channels, latentT, ...encoded.start.dims.slice(2)];
   const len = dims.reduce((a, b) => a * b, 1);
@@ -876,7 +891,7 @@ export function denoiserClipFeeds(
 /**
  * Checks a loaded clip-mode variant against what its graphs declare, so a pack whose manifest and
  * graphs disagree fails at load with the field named, not mid-run: the denoiser's sample takes
- * `frames.clipLength` frames of `latent.channels`, and every constant fed straight to a graph has
+ * the clip's latent frames (`latentFrames`) of `latent.channels`, and every constant fed straight to a graph has
  * the shape that graph declares (the batch axis aside).
  */
 export function checkClipGraphs(
@@ -904,12 +919,15 @@ export function checkClipGraphs(
           ? `frames.clipLength: the manifest says ${T}`
           : `frames.clipLength and latent.temporalDownsample: the manifest makes ${T} latent frames (1 + (${manifest.frames.mode === 'clip' ? manifest.frames.clipLength : T} − 1)/${k})`;
       throw new Error(
-        `${says} but the denoiser (${file}) takes clips of ${sample[2]} frames ("${spec.inputs.sample}" ${show})`,
+        `${says} but the denoiser (${file}) takes ${sample[2]} latent frames ("${spec.inputs.sample}" ${show})`,
       );
     }
     const C = manifest.latent.channels;
     const extra = (spec.concat ?? []).reduce((n, c) => n + (c === 'condition' ? C : 1), 0);
-    if (fixed(sample[1]) && sample[1] !== C + extra) {
+    // A condition from a stage may have its own channel count, known only when the stage has run.
+    const sourced =
+      spec.conditionLatent?.source !== undefined && spec.concat?.includes('condition');
+    if (fixed(sample[1]) && sample[1] !== C + extra && !sourced) {
       const how = spec.concat
         ? `${C + extra} (${C} latent channels + concat ${spec.concat.join(' + ')})`
         : `${C}`;

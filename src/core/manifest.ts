@@ -771,7 +771,10 @@ function checkModeInputs(m: z.infer<typeof manifestBase>, report: Report): void 
         `${k} does not divide clipLength − 1 (${m.frames.clipLength - 1}): a causal video VAE keeps the first frame and compresses every ${k} after it`,
       );
   } else if (m.latent.temporalDownsample !== undefined && m.latent.temporalDownsample !== 1) {
-    report(['latent', 'temporalDownsample'], 'is used only when frames.mode is "clip" (format 2)');
+    report(
+      ['latent', 'temporalDownsample'],
+      mode === 'clip' ? 'needs formatVersion 2' : 'is used only when frames.mode is "clip"',
+    );
   }
 }
 
@@ -845,6 +848,11 @@ function checkConditionLatent(
   report: Report,
 ): void {
   const c = d.conditionLatent;
+  if ((m.latent.temporalDownsample ?? 1) > 1 && m.frames.mode === 'clip' && !c?.source)
+    report(
+      [...path, 'conditionLatent', 'source'],
+      `is required with latent.temporalDownsample ${m.latent.temporalDownsample}: a causal video VAE encodes the last latent frame from the last frames together, so the condition must come whole from a stage`,
+    );
   if (!c) return;
   const at = [...path, 'conditionLatent'];
   if (m.frames.mode === 'position') {
@@ -862,8 +870,13 @@ function checkConditionLatent(
       );
     if (c.between !== undefined)
       report([...at, 'between'], 'is not used with source: the stage gives the whole condition');
+    if (d.unconditionalCondition === 'zeros')
+      report(
+        [...path, 'unconditionalCondition'],
+        '"zeros" clears the keyframes\' latents, which a condition from source does not single out; the unconditional pass gets the same condition (Wan keeps y)',
+      );
   }
-  if (c.between !== undefined && c.between !== 'zeros') {
+  if (c.source === undefined && c.between !== undefined && c.between !== 'zeros') {
     const src = check([...at, 'between'], c.between, false);
     if (src && src.kind !== 'constant') {
       report([...at, 'between'], `must be "zeros" or "constant:<name>", got "${c.between}"`);

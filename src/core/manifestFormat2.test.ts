@@ -305,6 +305,19 @@ describe('pack format 2', () => {
       /^augmentation\.stages\[0\]: stage "text" takes no keyframes to add noise to/,
     ],
     [
+      'a temporally compressed latent whose condition is not given whole',
+      (m) => (m.latent.temporalDownsample = 5),
+      /^graphs\.denoisers\.base\.conditionLatent\.source: is required with latent\.temporalDownsample 5/,
+    ],
+    [
+      'an unconditional pass that zeroes a condition given whole',
+      (m) => {
+        m.graphs.denoisers.base.conditionLatent = { source: 'stage:vae/latents' };
+        m.graphs.denoisers.base.unconditionalCondition = 'zeros';
+      },
+      /^graphs\.denoisers\.base\.unconditionalCondition: "zeros" clears the keyframes' latents, which a condition from source does not single out/,
+    ],
+    [
       'a temporal compression that does not divide the clip',
       (m) => (m.latent.temporalDownsample = 4),
       /^latent\.temporalDownsample: 4 does not divide clipLength − 1 \(15\)/,
