@@ -47,6 +47,10 @@ for (const pack of packs) {
     }
     await studio.id('run.backend').selectOption('wasm');
     await studio.setNumber('run.count', pack.count);
+    if (pack.id === 'wan-tiny')
+      await expect(studio.id('run.positions')).toContainText(
+        'The model works on 3 latent frames: its VAE compresses time 4×.',
+      );
     await studio.setNumber('run.steps', run.steps);
     await studio.setNumber('run.seed', run.seed);
     if (run.controls['guidance'] !== undefined)

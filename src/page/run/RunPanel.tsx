@@ -3,7 +3,7 @@
  * scalar inputs and prompt), Run / Cancel, and the progress bar with its step count.
  */
 import { describePick, pickClipFrames } from '../../core/clip';
-import { DEFAULT_MAX_PROMPT_CHARS, type PackManifest } from '../../core/manifest';
+import { DEFAULT_MAX_PROMPT_CHARS, latentFrames, type PackManifest } from '../../core/manifest';
 import { MAX_INBETWEENS } from '../../core/pipeline';
 import {
   maxSteps as schedulerMaxSteps,
@@ -43,8 +43,13 @@ function doneText(result: RunView): string {
 function positionsHint(manifest: PackManifest | null, count: number): string {
   if (manifest?.frames.mode === 'clip') {
     const T = manifest.frames.clipLength;
+    const k = manifest.latent.temporalDownsample ?? 1;
+    const latent =
+      k > 1
+        ? ` The model works on ${latentFrames(manifest)} latent frames: its VAE compresses time ${k}×.`
+        : '';
     try {
-      return `Shows ${describePick(pickClipFrames(T, count), T)}.`;
+      return `Shows ${describePick(pickClipFrames(T, count), T)}.${latent}`;
     } catch (e) {
       return (e as Error).message;
     }
