@@ -919,7 +919,7 @@ export function checkClipGraphs(
           ? `frames.clipLength: the manifest says ${T}`
           : `frames.clipLength and latent.temporalDownsample: the manifest makes ${T} latent frames (1 + (${manifest.frames.mode === 'clip' ? manifest.frames.clipLength : T} − 1)/${k})`;
       throw new Error(
-        `${says} but the denoiser (${file}) takes ${sample[2]} latent frames ("${spec.inputs.sample}" ${show})`,
+        `${says} but the denoiser (${file}) takes ${k === 1 ? `clips of ${sample[2]} frames` : `${sample[2]} latent frames`} ("${spec.inputs.sample}" ${show})`,
       );
     }
     const C = manifest.latent.channels;
