@@ -65,14 +65,14 @@ describe('clip frames', () => {
     // frames 0 and T−1, unet.mask_token at every frame between, a mask of 1 at the frames to
     // generate; the negative pass zeroes the keyframes' latents only.
     const s = 0.5;
-    const start = { data: Float32Array.from([1, 2, 3, 4]).map((v) => v * s), dims: [1, 2, 1, 2] };
-    const end = { data: Float32Array.from([5, 6, 7, 8]).map((v) => v * s), dims: [1, 2, 1, 2] };
+    // The keyframe latents as the VAE stage gives them (unscaled), [2, C=2, 1, 2].
+    const keys = { data: Float32Array.from([1, 2, 3, 4, 5, 6, 7, 8]), dims: [2, 2, 1, 2] };
     const token = Float32Array.from([0.25, -1.5]);
     const spec = {
       conditionLatent: { latents: 'unscaled', between: 'constant:mask_token', mask: 'inbetweens' },
       unconditionalCondition: 'zeros',
     } as unknown as DenoiserSpec;
-    const { cond, uncond } = conditionLatents(spec, { start, end }, 4, s, (text) => {
+    const { cond, uncond } = conditionLatents(spec, keys, 4, s, (text) => {
       expect(text).toBe('constant:mask_token');
       return { data: token, dims: [2] };
     });
@@ -86,19 +86,12 @@ describe('clip frames', () => {
     ]);
     expect(Array.from(clipMask(cond.dims, 'inbetweens').data)).toEqual([0, 0, 1, 1, 1, 1, 0, 0]);
     expect(Array.from(clipMask(cond.dims).data)).toEqual([1, 1, 0, 0, 0, 0, 1, 1]);
-    // With the stage's own output at hand, "unscaled" takes it as it is (no float rounding).
+    // "unscaled" takes the stage's output as it is (no float rounding).
     const raw = {
       data: Float32Array.from([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8]),
       dims: [2, 2, 1, 2],
     };
-    const fromRaw = conditionLatents(
-      spec,
-      { start, end },
-      4,
-      s,
-      () => ({ data: token, dims: [2] }),
-      raw,
-    );
+    const fromRaw = conditionLatents(spec, raw, 4, s, () => ({ data: token, dims: [2] }));
     expect(Array.from(clipFrame(fromRaw.cond.data, fromRaw.cond.dims, 0))).toEqual(
       Array.from(raw.data.subarray(0, 4)),
     );
@@ -106,13 +99,15 @@ describe('clip frames', () => {
       Array.from(raw.data.subarray(4, 8)),
     );
     // ToonCrafter's defaults: scaled latents, zeros between, the same condition in both passes.
-    const plain = conditionLatents({} as DenoiserSpec, { start, end }, 4, s, () => {
+    const plain = conditionLatents({} as DenoiserSpec, keys, 4, s, () => {
       throw new Error('no constant is needed');
     });
+    const start = { data: Float32Array.from([1, 2, 3, 4]).map((v) => v * s), dims: [1, 2, 1, 2] };
+    const end = { data: Float32Array.from([5, 6, 7, 8]).map((v) => v * s), dims: [1, 2, 1, 2] };
     expect(Array.from(plain.cond.data)).toEqual(Array.from(clipCondition(start, end, 4).data));
     expect(plain.uncond).toBe(plain.cond);
     const short = { data: Float32Array.from([1]), dims: [1] };
-    expect(() => conditionLatents(spec, { start, end }, 4, s, () => short)).toThrow(
+    expect(() => conditionLatents(spec, keys, 4, s, () => short)).toThrow(
       /conditionLatent\.between \(constant:mask_token\) has 1 values, the latent 2 channels/,
     );
   });

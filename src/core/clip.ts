@@ -383,24 +383,27 @@ export async function runStages(
   const latents = resolveSource(manifest.keyframeLatents!, ctx);
   const { channels, downsample, scaleFactor } = manifest.latent;
   const { width, height } = keyframes.start;
-  const hw = (height / downsample) * (width / downsample);
   const want = [2, channels, height / downsample, width / downsample];
   if (latents.dims.length !== 4 || latents.dims.some((d, i) => d !== want[i])) {
     throw new Error(
       `keyframeLatents (${manifest.keyframeLatents}) has shape [${latents.dims.join(', ')}], expected [${want.join(', ')}] (start and end)`,
     );
   }
-  const scaled = (k: number): FloatTensor => {
-    const data = new Float32Array(channels * hw);
-    for (let i = 0; i < data.length; i++)
-      data[i] = latents.data[k * channels * hw + i]! * scaleFactor;
-    return { data, dims: [1, channels, want[2]!, want[3]!] };
-  };
   return {
     stageOutputs,
-    start: scaled(0),
-    end: scaled(1),
+    start: keyframeLatent(latents, 0, scaleFactor),
+    end: keyframeLatent(latents, 1, scaleFactor),
     controlsKey: controlsKey(controls, seed),
+  };
+}
+
+/** Keyframe `which` (0 start, 1 end) of the keyframe latents [2, C, h, w], times `factor`: [1, C, h, w]. */
+function keyframeLatent(latents: FloatTensor, which: 0 | 1, factor: number): FloatTensor {
+  const [, c, h, w] = latents.dims as [number, number, number, number];
+  const n = c * h * w;
+  return {
+    data: latents.data.slice(which * n, (which + 1) * n).map((v) => v * factor),
+    dims: [1, c, h, w],
   };
 }
 
@@ -450,34 +453,25 @@ export function clipMask(
 
 /**
  * The conditional and unconditional condition latents of a clip run, as the denoiser's
- * `conditionLatent` and `unconditionalCondition` say: the keyframes' latents scaled or not, the
- * fill between them, and for "zeros" the same with the keyframes' latents zeroed (SVD's and
- * Framer's negative image latents; the fill stays).
+ * `conditionLatent` and `unconditionalCondition` say: the keyframes' latents (the
+ * `keyframeLatents` stage output, [2, C, h, w] as encoded) scaled or not, the fill between them,
+ * and for "zeros" the same with the keyframes' latents zeroed (SVD's and Framer's negative image
+ * latents; the fill stays).
  */
 export function conditionLatents(
   spec: DenoiserSpec,
-  encoded: { start: FloatTensor; end: FloatTensor },
+  keyframeLatents: FloatTensor,
   clipLength: number,
   scaleFactor: number,
   resolve: (source: string) => FloatTensor,
-  /** The stage output of `keyframeLatents`, [2, C, h, w] as encoded: "unscaled" takes it as it is. */
-  rawLatents?: FloatTensor,
 ): { cond: FloatTensor; uncond: FloatTensor } {
   const how = spec.conditionLatent ?? {};
-  const unscale = (t: FloatTensor, k: 0 | 1): FloatTensor => {
-    if (how.latents !== 'unscaled') return t;
-    if (rawLatents && rawLatents.data.length === 2 * t.data.length)
-      return {
-        data: rawLatents.data.slice(k * t.data.length, (k + 1) * t.data.length),
-        dims: t.dims,
-      };
-    return { data: t.data.map((v) => v / scaleFactor), dims: t.dims };
-  };
+  const k = how.latents === 'unscaled' ? 1 : scaleFactor;
+  const [, c, h, w] = keyframeLatents.dims as [number, number, number, number];
   if (how.source !== undefined) {
     // The whole condition from a stage (Wan: the VAE's encoding of [start, zeros…, end]), taken
     // as it is ("unscaled") or times the scale factor, like keyframe latents.
     const given = resolve(how.source);
-    const [, , h, w] = encoded.start.dims;
     if (
       given.dims.length !== 5 ||
       given.dims[0] !== 1 ||
@@ -488,14 +482,10 @@ export function conditionLatents(
       throw new Error(
         `conditionLatent.source (${how.source}) has shape [${given.dims.join(', ')}], expected [1, C, ${clipLength}, ${h}, ${w}] (the clip's latent frames)`,
       );
-    const cond =
-      how.latents === 'unscaled'
-        ? given
-        : { data: given.data.map((v) => v * scaleFactor), dims: given.dims };
+    const cond = k === 1 ? given : { data: given.data.map((v) => v * k), dims: given.dims };
     // The manifest refuses unconditionalCondition "zeros" with a source (Wan keeps y).
     return { cond, uncond: cond };
   }
-  const c = encoded.start.dims[1]!;
   let between: Float32Array | undefined;
   if (how.between !== undefined && how.between !== 'zeros') {
     between = resolve(how.between).data;
@@ -505,16 +495,13 @@ export function conditionLatents(
       );
   }
   const cond = clipCondition(
-    unscale(encoded.start, 0),
-    unscale(encoded.end, 1),
+    keyframeLatent(keyframeLatents, 0, k),
+    keyframeLatent(keyframeLatents, 1, k),
     clipLength,
     between,
   );
   if (spec.unconditionalCondition !== 'zeros') return { cond, uncond: cond };
-  const zeros: FloatTensor = {
-    data: new Float32Array(encoded.start.data.length),
-    dims: encoded.start.dims,
-  };
+  const zeros: FloatTensor = { data: new Float32Array(c * h * w), dims: [1, c, h, w] };
   return { cond, uncond: clipCondition(zeros, zeros, clipLength, between) };
 }
 
@@ -677,11 +664,10 @@ export async function interpolateClip(req: {
   const latentT = latentFrames(manifest);
   const { cond, uncond: uncondCondition } = conditionLatents(
     spec,
-    encoded,
+    resolveSource(manifest.keyframeLatents, ctx),
     latentT,
     manifest.latent.scaleFactor,
     (text) => resolveSource(text, ctx),
-    resolveSource(manifest.keyframeLatents, ctx),
   );
   const dims = [1, manifest.latent.channels, latentT, ...encoded.start.dims.slice(2)];
   const len = dims.reduce((a, b) => a * b, 1);
@@ -917,7 +903,7 @@ export function checkClipGraphs(
       const says =
         k === 1
           ? `frames.clipLength: the manifest says ${T}`
-          : `frames.clipLength and latent.temporalDownsample: the manifest makes ${T} latent frames (1 + (${manifest.frames.mode === 'clip' ? manifest.frames.clipLength : T} − 1)/${k})`;
+          : `frames.clipLength and latent.temporalDownsample: the manifest makes ${T} latent frames (1 + (${manifest.frames.clipLength} − 1)/${k})`;
       throw new Error(
         `${says} but the denoiser (${file}) takes ${k === 1 ? `clips of ${sample[2]} frames` : `${sample[2]} latent frames`} ("${spec.inputs.sample}" ${show})`,
       );

@@ -1000,7 +1000,12 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
     const stage = stages[name];
     if (!stage)
       report(['augmentation', 'stages', i], `names stage "${name}", which is not in stages`);
-    else if (!Object.values(stage.inputs).some((t) => t.startsWith('keyframes:')))
+    else if (
+      !Object.values(stage.inputs).some((t) => {
+        const src = parseSource(t);
+        return !('error' in src) && src.kind === 'keyframes';
+      })
+    )
       report(['augmentation', 'stages', i], `stage "${name}" takes no keyframes to add noise to`);
   }
 
