@@ -1,6 +1,6 @@
 /**
  * The sampler reference packs (models/reference: SVD/Framer-shaped EDM, flow matching, LCM, Wan 2.1
- * first-last-frame with a temporally compressed latent) in the
+ * first-last-frame with a temporally compressed latent, LTX-Video keyframes by latent replacement) in the
  * studio: each loaded from its folder as a researcher picks an export, run through the real worker
  * on WASM with its own sampler, and held to the frames the independent numpy samplers made around
  * the same graphs (parity/frame_k.png, written by models/training/reference_packs.py).
@@ -23,6 +23,8 @@ const packs = [
   { id: 'lcm-tiny', sampler: 'LCM', choose: false, count: 4 },
   // Wan 2.1 shape: 9 frames from 3 latent frames (a causal video VAE's 4× temporal compression).
   { id: 'wan-tiny', sampler: 'Flow matching (Euler)', choose: false, count: 7 },
+  // LTX-Video shape: 9 frames from 2 latent frames, the keyframes' latents kept in the sample.
+  { id: 'ltx-tiny', sampler: 'Flow matching (Euler)', choose: false, count: 7 },
 ] as const;
 
 for (const pack of packs) {

@@ -2,7 +2,7 @@
 one per sampler family the studio runs besides DDIM, each with the conditioning its family's models
 use, and the outputs the studio must reproduce.
 
-    /usr/bin/python3 -m models.training.reference_packs [--out models/reference] [--only svd,flow,lcm,wan]
+    /usr/bin/python3 -m models.training.reference_packs [--out models/reference] [--only svd,flow,lcm,wan,ltx]
 
 * ``svd-tiny``: Stable Video Diffusion / Framer shape. EDM on Karras σ (σ 0.002…700, v-prediction,
   c_noise = ¼ ln σ, initial noise √(σ₀²+1)·z, Euler by default); the sample input is the c_in-scaled
@@ -24,10 +24,20 @@ use, and the outputs the studio must reproduce.
   clip [start, zeros…, end] taken whole from the VAE stage, and Wan's 4-channel frame mask
   concatenated inside the denoiser wrapper; rectified-flow Euler with shift 5, a CFG-distilled
   student (guidance input).
+* ``ltx-tiny``: LTX-Video keyframe shape (diffusers' ``LTXConditionPipeline`` with an image at frame 0
+  and one at the last frame): a causal video VAE with 8× temporal compression (9 frames, 2 latent
+  frames), latents normalised in the VAE wrappers (scale factor 1); no condition input: the start
+  keyframe's latent replaces latent frame 0 of the noise and the end keyframe's rides as one extra
+  latent frame appended after the clip (LTX's extra conditioning tokens), both kept clean by the
+  sampler and re-noised by 0.15·σ²·z before each step (``image_cond_noise_scale``); the wrapper gives
+  those frames timestep 0 (LTX's per-token timesteps, ``min(t, (1 − mask)·1000)``). Rectified-flow
+  Euler on LTX's linear-quadratic σ grid, with true classifier-free guidance (a prompt-embedding
+  constant and a negative one, both passes in one batch of 2).
 * ``lcm-tiny``: a consistency-distilled student (LCM: ε-prediction, 50-step distillation grid,
   4 steps by default) with the guidance scale as an input (LCM's w-embedding).
 
-Each pack is 64×64 pixels, a 6-frame clip (wan-tiny: 9 frames, 3 latent frames), latent 4×8×8.
+Each pack is 64×64 pixels, a 6-frame clip (wan-tiny: 9 frames, 3 latent frames; ltx-tiny: 9 frames, 2
+latent frames and the appended end keyframe), latent 4×8×8.
 ``parity/expected.json`` holds the final clip latent of one run per sampler setting, computed with the
 independent numpy samplers of scripts/reference/samplers_reference.py around the exported graphs run in
 onnxruntime-node, with the studio's seeded noise (tooncrafter/clip_sampler.py mirrors src/core/rng.ts).
@@ -199,18 +209,71 @@ class WanDecoder(nn.Module):
     """[1, C, T, h, w] normalised → [1, 3, F, H, W]: each latent frame decodes to K frames, the first
     latent frame to the first frame alone (causal)."""
 
-    def __init__(self):
+    def __init__(self, k: int = WAN_K):
         super().__init__()
-        self.up = nn.ConvTranspose2d(C, 3 * WAN_K, DOWN, stride=DOWN)
+        self.k = k
+        self.up = nn.ConvTranspose2d(C, 3 * k, DOWN, stride=DOWN)
         self.register_buffer("mean", torch.randn(1, C, 1, 1) * 0.1)
         self.register_buffer("std", 0.5 + torch.rand(1, C, 1, 1))
 
     def forward(self, latent):
         _, c, t, h, w = latent.shape
         z = latent.permute(0, 2, 1, 3, 4).reshape(t, c, h, w) * self.std + self.mean
-        sub = torch.tanh(self.up(z)).reshape(t, WAN_K, 3, h * DOWN, w * DOWN)
-        frames = torch.cat([sub[0, -1:], sub[1:].reshape((t - 1) * WAN_K, 3, h * DOWN, w * DOWN)])
+        sub = torch.tanh(self.up(z)).reshape(t, self.k, 3, h * DOWN, w * DOWN)
+        frames = torch.cat([sub[0, -1:], sub[1:].reshape((t - 1) * self.k, 3, h * DOWN, w * DOWN)])
         return frames.permute(1, 0, 2, 3)[None]
+
+
+# ltx-tiny's clip: 9 frames at LTX-Video's 8× temporal compression → 2 latent frames, and the sample
+# carries the end keyframe's latent as a third, appended latent frame.
+LTX_F = 9
+LTX_K = 8
+LTX_T = 1 + (LTX_F - 1) // LTX_K
+LTX_NOISE_SCALE = 0.15
+# The latent frames LTX keeps as conditioning (mask 1): the start keyframe's and the appended end's.
+LTX_KEPT = (0, LTX_T)
+
+
+class LtxEncoder(nn.Module):
+    """The VAE stage of ltx-tiny: keyframes [2, 3, H, W] → [2, C, h, w], each keyframe encoded alone as a
+    one-frame video (LTX encodes each conditioning image so), normalised per channel in the wrapper."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, C, DOWN, stride=DOWN)
+        self.register_buffer("mean", torch.randn(1, C, 1, 1) * 0.1)
+        self.register_buffer("inv_std", 1.0 / (0.5 + torch.rand(1, C, 1, 1)))
+
+    def forward(self, images):
+        return (torch.tanh(self.conv(images)) - self.mean) * self.inv_std
+
+
+class LtxDenoiser(nn.Module):
+    """LTX's transformer call as its condition pipeline makes it: the sample's tokens (here latent frames)
+    with per-token timesteps min(t, (1 − mask)·1000), so the kept frames (mask 1) see timestep 0; the
+    prompt's embeddings as context. Predicts the velocity for every frame of the sample."""
+
+    def __init__(self, width: int = 16):
+        super().__init__()
+        mask = torch.zeros(LTX_T + 1)
+        mask[list(LTX_KEPT)] = 1.0
+        self.register_buffer("mask", mask)
+        self.conv_in = nn.Conv3d(C, width, 3, padding=1)
+        self.emb = nn.Sequential(nn.Linear(16, width), nn.SiLU(), nn.Linear(width, width))
+        self.ctx = nn.Linear(2 * EMB, width)
+        self.conv_out = nn.Conv3d(width, C, 3, padding=1)
+
+    def frame_timesteps(self, timestep):
+        """[B] → [B, T]: LTX's per-token timesteps, 0 at the kept frames."""
+        return torch.minimum(timestep[:, None], (1.0 - self.mask)[None] * 1000.0)
+
+    def forward(self, sample, timestep, context):
+        B, _, T_, _, _ = sample.shape
+        per_frame = self.frame_timesteps(timestep)
+        emb = self.emb(timestep_embedding(per_frame.reshape(-1))).reshape(B, T_, -1).permute(0, 2, 1)
+        h = torch.nn.functional.silu(self.conv_in(sample))
+        h = h + emb[:, :, :, None, None] + self.ctx(context.reshape(B, -1))[:, :, None, None, None]
+        return self.conv_out(h)
 
 
 class TinyEncoder(nn.Module):
@@ -271,6 +334,17 @@ SVD_SCHEDULER = {
     "eta": 1.0,
 }
 FLOW_SCHEDULER = {"type": "flow", "trainTimesteps": 1000, "shift": 3.0, "defaultSteps": 8}
+LTX_SCHEDULER = {
+    "type": "flow",
+    "trainTimesteps": 1000,
+    "shift": 1.0,
+    "schedule": "linear_quadratic",
+    "thresholdNoise": 0.025,
+    "defaultSteps": 8,
+}
+LTX_GUIDANCE = {"scale": {"default": 3.0, "min": 1.0, "max": 10.0}, "rescale": 0.0}
+PROMPT_EMB_FILE = "prompt_embeddings.npy"
+NEGATIVE_PROMPT_EMB_FILE = "negative_prompt_embeddings.npy"
 WAN_SCHEDULER = {"type": "flow", "trainTimesteps": 1000, "shift": 5.0, "defaultSteps": 6}
 LCM_SCHEDULER = {
     "type": "lcm",
@@ -309,6 +383,7 @@ PARITY_RUNS = {
     "flow": [("flow_euler", 8, {"guidance": 5.0}), ("flow_euler", 3, {"guidance": 1.0})],
     "lcm": [("lcm", 4, {"guidance": 5.0}), ("lcm", 1, {"guidance": 8.0}), ("lcm", 6, {"guidance": 2.0})],
     "wan": [("flow_euler", 6, {"guidance": 5.0}), ("flow_euler", 2, {"guidance": 1.5})],
+    "ltx": [("flow_euler", 8, {"guidance": 3.0}), ("flow_euler", 3, {"guidance": 1.0})],
 }
 PARITY_SEED = 11
 
@@ -333,8 +408,29 @@ def to_tensor(rgb: np.ndarray) -> np.ndarray:
 
 def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
     """Exports the pack's graphs; returns the denoiser's manifest entry and the decoder's."""
-    torch.manual_seed({"svd": 1, "flow": 2, "lcm": 3, "wan": 4}[kind])
+    torch.manual_seed({"svd": 1, "flow": 2, "lcm": 3, "wan": 4, "ltx": 5}[kind])
     h, w = HEIGHT // DOWN, WIDTH // DOWN
+    if kind == "ltx":
+        enc, dec = LtxEncoder().eval(), WanDecoder(LTX_K).eval()
+        export(enc, (torch.zeros(2, 3, HEIGHT, WIDTH),), out / "vae_encoder.onnx", ["images"], ["latents"], {})
+        export(dec, (torch.zeros(1, C, LTX_T, h, w),), out / "decoder.onnx", ["latent"], ["frames"], {})
+        # The prompt's embeddings and the negative prompt's (T5 in LTX-Video), as pack constants.
+        np.save(out / PROMPT_EMB_FILE, torch.randn(1, 2, EMB).numpy().astype(np.float32))
+        np.save(out / NEGATIVE_PROMPT_EMB_FILE, torch.randn(1, 2, EMB).numpy().astype(np.float32))
+        den = LtxDenoiser().eval()
+        names = ["sample", "timestep", "context"]
+        args = (torch.zeros(1, C, LTX_T + 1, h, w), torch.ones(1), torch.zeros(1, 2, EMB))
+        export(den, args, out / "transformer.onnx", names, ["velocity"], {n: {0: "B"} for n in names + ["velocity"]})
+        spec = {
+            **file_ref(out, "transformer.onnx"),
+            "inputs": {"sample": "sample", "timestep": "timestep"},
+            "outputs": {"prediction": "velocity"},
+            "replace": {"end": "appended", "noiseScale": LTX_NOISE_SCALE},
+            "feeds": {"context": "constant:promptEmbeddings"},
+            "unconditional": {"context": "constant:negativePromptEmbeddings"},
+            "maxBatch": 2,
+        }
+        return spec, {**file_ref(out, "decoder.onnx"), "inputs": {"latent": "latent"}, "outputs": {"image": "frames"}}
     if kind == "wan":
         enc, dec = WanEncoder().eval(), WanDecoder().eval()
         export(enc, (torch.zeros(2, 3, HEIGHT, WIDTH),), out / "vae_encoder.onnx", ["images"], ["latents", "clip"], {})
@@ -403,6 +499,7 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
         "flow": ("flow-tiny", "Flow matching, Wan shape (tiny, untrained)", "student", "CFG-distilled, shift 3"),
         "lcm": ("lcm-tiny", "LCM student (tiny, untrained)", "student", "4-step consistency student"),
         "wan": ("wan-tiny", "Wan 2.1 first-last-frame shape (tiny, untrained)", "student", "3 latent frames, shift 5"),
+        "ltx": ("ltx-tiny", "LTX-Video keyframe shape (tiny, untrained)", "base", "latent replacement, CFG"),
     }[kind]
     m = {
         "format": "inbetween-pack",
@@ -424,7 +521,13 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
             "fixedSize": True,
         },
         "latent": {"channels": C, "downsample": DOWN, "scaleFactor": SCALE_FACTOR},
-        "scheduler": {"svd": SVD_SCHEDULER, "flow": FLOW_SCHEDULER, "lcm": LCM_SCHEDULER, "wan": WAN_SCHEDULER}[kind],
+        "scheduler": {
+            "svd": SVD_SCHEDULER,
+            "flow": FLOW_SCHEDULER,
+            "lcm": LCM_SCHEDULER,
+            "wan": WAN_SCHEDULER,
+            "ltx": LTX_SCHEDULER,
+        }[kind],
         "frames": {"mode": "clip", "clipLength": T},
         "stages": {
             "vae": {
@@ -442,6 +545,19 @@ def manifest_for(kind: str, out: Path, den: dict, dec: dict) -> dict:
         m["latent"] = {"channels": C, "downsample": DOWN, "scaleFactor": 1.0, "temporalDownsample": WAN_K}
         m["frames"]["clipLength"] = WAN_F
         m["stages"]["vae"]["outputs"] = ["latents", "clip"]
+    if kind == "ltx":
+        m["latent"] = {"channels": C, "downsample": DOWN, "scaleFactor": 1.0, "temporalDownsample": LTX_K}
+        m["frames"]["clipLength"] = LTX_F
+        m["constants"] = {
+            "promptEmbeddings": {**file_ref(out, PROMPT_EMB_FILE), "dtype": "float32", "shape": [1, 2, EMB]},
+            "negativePromptEmbeddings": {
+                **file_ref(out, NEGATIVE_PROMPT_EMB_FILE),
+                "dtype": "float32",
+                "shape": [1, 2, EMB],
+            },
+        }
+        m["guidance"] = LTX_GUIDANCE
+        return m
     if kind == "svd":
         m["constants"] = {
             "mask_token": {**file_ref(out, MASK_TOKEN_FILE), "dtype": "float32", "shape": [C]},
@@ -497,6 +613,8 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
             images[which] = (images[which].astype(np.float64) + aug * z).astype(np.float32)
     encoded = run_onnx(out / "vae_encoder.onnx", {"images": images})
     lat = encoded["latents"]
+    if kind == "ltx":
+        return ltx_reference_run(out, m, steps, g, lat.astype(np.float32), seed)
     if kind == "wan":
         cond = encoded["clip"].astype(np.float32)  # y's latent part, whole, at scale factor 1
     elif kind == "svd":
@@ -552,6 +670,44 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
     return x.reshape(cond.shape)
 
 
+def ltx_reference_run(out: Path, m: dict, steps: int, g: float, lat: np.ndarray, seed: int) -> np.ndarray:
+    """LTX-Video's keyframe loop as diffusers' LTXConditionPipeline runs it (prepare_latents, the
+    denoising loop, add_noise_to_image_conditioning_latents), around the exported transformer: the
+    noise with the start keyframe's latent at latent frame 0 and the end keyframe's appended; before
+    each step the kept frames become init + 0.15·z·(t/1000)²; classifier-free guidance when g > 1;
+    Euler on every frame, then the kept frames left as they were. Returns the clip's latent frames."""
+    ref = _reference_samplers()
+    plan = ref.flow_plan(m["scheduler"], steps)
+    sigmas = plan["sigmas"]
+    h, w = lat.shape[2:]
+    shape = (1, C, LTX_T + 1, h, w)
+    n = int(np.prod(shape))
+    kept = np.zeros(shape, bool)
+    kept[:, :, list(LTX_KEPT)] = True
+    init = frame_noise(seed, 0, n).reshape(shape).astype(np.float32)
+    init[0, :, 0] = lat[0]
+    init[0, :, LTX_T] = lat[1]
+    x = init.copy()
+    pos = np.load(out / PROMPT_EMB_FILE)
+    neg = np.load(out / NEGATIVE_PROMPT_EMB_FILE)
+    den = out / m["graphs"]["denoisers"]["base"]["file"]
+    for s in range(steps):
+        z = frame_noise(step_seed(seed, s), 1, n).reshape(shape).astype(np.float64)
+        x = np.where(kept, init + LTX_NOISE_SCALE * z * sigmas[s] ** 2, x).astype(np.float32)
+        t = np.array([plan["modelTimesteps"][s]], np.float32)
+        c = run_onnx(den, {"sample": x, "timestep": t, "context": pos})["velocity"].astype(np.float64)
+        if g > 1.0:
+            u = run_onnx(den, {"sample": x, "timestep": t, "context": neg})["velocity"].astype(np.float64)
+            v = u + g * (c - u)
+        else:
+            v = c
+        stepped = (x.astype(np.float64) + (sigmas[s + 1] - sigmas[s]) * v).astype(np.float32)
+        x = np.where(kept, x, stepped)
+    if not np.all(np.isfinite(x)):
+        raise RuntimeError(f"ltx {steps}: the reference run gave non-finite values")
+    return np.ascontiguousarray(x[:, :, :LTX_T])
+
+
 def build(kind: str, root: Path) -> None:
     out = root / m_id(kind)
     if out.exists():
@@ -601,7 +757,7 @@ def m_id(kind: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default=str(DEFAULT_OUT))
-    ap.add_argument("--only", default="svd,flow,lcm,wan")
+    ap.add_argument("--only", default="svd,flow,lcm,wan,ltx")
     args = ap.parse_args(argv)
     for kind in args.only.split(","):
         if kind not in PARITY_RUNS:

@@ -62,9 +62,7 @@ import numpy as np
 
 N = 16
 GENERATOR = "scripts/reference/samplers_reference.py"
-OUT_PATH = (
-    Path(__file__).resolve().parents[2] / "src" / "core" / "fixtures" / "samplers-reference.json"
-)
+OUT_PATH = Path(__file__).resolve().parents[2] / "src" / "core" / "fixtures" / "samplers-reference.json"
 PROTOCOL = (
     "n=16; noise(k,i)=1.3*sin(1.7*(i+1)+0.37*k*(k+1)) (k=0 initial, k=s+1 in step s); "
     "model(v,t)[i]=0.5*v[i]+0.2*cos(0.3*(i+1)+0.01*t); x=f32(initScale*noise(0)); "
@@ -120,9 +118,7 @@ def betas_for(schedule, start, end, T):
 
 
 def alphas_cumprod(sched):
-    betas = betas_for(
-        sched["betaSchedule"], sched["betaStart"], sched["betaEnd"], sched["trainTimesteps"]
-    )
+    betas = betas_for(sched["betaSchedule"], sched["betaStart"], sched["betaEnd"], sched["trainTimesteps"])
     return np.cumprod(1.0 - betas)
 
 
@@ -250,9 +246,7 @@ def edm_updater(sched, plan):
 def lcm_timesteps(sched, steps):
     k = sched["trainTimesteps"] // sched["originalSteps"]
     origin = np.array([(j + 1) * k - 1 for j in range(sched["originalSteps"])])[::-1]
-    indices = np.floor(np.linspace(0, sched["originalSteps"], steps, endpoint=False)).astype(
-        np.int64
-    )
+    indices = np.floor(np.linspace(0, sched["originalSteps"], steps, endpoint=False)).astype(np.int64)
     return [int(v) for v in origin[indices]]
 
 
@@ -300,14 +294,34 @@ def lcm_updater(sched, plan):
 # C. Rectified flow, Euler (Esser et al. 2024 eq. 23 shift; Wan 2.1)
 
 
-def flow_sigmas(shift, steps):
-    sig = np.linspace(1.0, 0.0, steps + 1)[:steps]
+def linear_quadratic(steps, threshold):
+    # LTX-Video's condition pipeline (linear_quadratic_schedule): noise level 1 - sigma rises
+    # linearly to `threshold` over the first steps // 2 steps, then along the quadratic through
+    # that point with the same slope that reaches 1 at step `steps`.
+    if steps < 2:
+        return np.array([1.0])
+    n_lin = steps // 2
+    n_quad = steps - n_lin
+    noise_level = [i * threshold / n_lin for i in range(n_lin)]
+    diff = n_lin - threshold * steps
+    qa = diff / (n_lin * n_quad**2)
+    qb = threshold / n_lin - 2 * diff / n_quad**2
+    qc = qa * n_lin**2
+    noise_level += [qa * i * i + qb * i + qc for i in range(n_lin, steps)]
+    return 1.0 - np.array(noise_level)
+
+
+def flow_sigmas(shift, steps, schedule="linear", threshold=0.025):
+    if schedule == "linear_quadratic":
+        sig = linear_quadratic(steps, threshold)
+    else:
+        sig = np.linspace(1.0, 0.0, steps + 1)[:steps]
     sig = shift * sig / (1 + (shift - 1) * sig)
     return np.append(sig, 0.0)
 
 
 def flow_plan(sched, steps):
-    sigmas = flow_sigmas(sched["shift"], steps)
+    sigmas = flow_sigmas(sched["shift"], steps, sched.get("schedule", "linear"), sched.get("thresholdNoise", 0.025))
     return {
         "steps": steps,
         "sigmas": [float(v) for v in sigmas],
@@ -362,9 +376,7 @@ def edm_proper(sampler, steps, eta=0.0):
     }
 
 
-def sd_discrete(
-    sampler, steps, eta=0.0, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012
-):
+def sd_discrete(sampler, steps, eta=0.0, beta_schedule="scaled_linear", beta_start=0.00085, beta_end=0.012):
     return {
         "type": "edm",
         "sampler": sampler,
@@ -419,14 +431,10 @@ def case_specs():
     specs.append(("sd discrete dpmpp_2m 20", sd_discrete("dpmpp_2m", 20)))
     specs.append(("sd discrete euler 8", sd_discrete("euler", 8)))
     specs.append(("sd discrete euler_ancestral eta1 12", sd_discrete("euler_ancestral", 12, 1.0)))
-    specs.append(
-        ("ddpm linear discrete euler 6", sd_discrete("euler", 6, 0.0, "linear", 0.0001, 0.02))
-    )
+    specs.append(("ddpm linear discrete euler 6", sd_discrete("euler", 6, 0.0, "linear", 0.0001, 0.02)))
     # Raw sigma as the timestep input (epsilon, SD's sigma range, VP-style init).
     sigma_input = svd_like("dpmpp_2m", 6)
-    sigma_input.update(
-        {"prediction": "epsilon", "timestepInput": "sigma", "sigmaMin": 0.0292, "sigmaMax": 14.6146}
-    )
+    sigma_input.update({"prediction": "epsilon", "timestepInput": "sigma", "sigmaMin": 0.0292, "sigmaMax": 14.6146})
     specs.append(("sigma-input epsilon dpmpp_2m 6", sigma_input))
     sigma_input_v = svd_like("euler_ancestral", 5, 1.0)
     sigma_input_v["timestepInput"] = "sigma"
@@ -447,6 +455,12 @@ def case_specs():
         (8.0, 30),
     ):
         specs.append((f"flow shift{shift:g} {steps}", flow_sched(shift, steps)))
+    # LTX-Video's linear-quadratic grid, unshifted and shifted, with its default threshold and another.
+    for shift, steps, threshold in ((1.0, 1, 0.025), (1.0, 2, 0.025), (1.0, 8, 0.025), (1.0, 30, 0.025), (2.0, 7, 0.1)):
+        sched = flow_sched(shift, steps)
+        sched["schedule"] = "linear_quadratic"
+        sched["thresholdNoise"] = threshold
+        specs.append((f"flow linear_quadratic shift{shift:g} {steps} theta{threshold:g}", sched))
     return specs
 
 
@@ -548,10 +562,7 @@ def self_checks(cases):
     check("discrete timesteps: first 999, last 0", close([mt[0], mt[-1]], [999.0, 0.0], 1e-9))
     check(
         "discrete timestep(sigma_train(t)) == t",
-        all(
-            abs(discrete_timestep(sd, float(train[t])) - t) < 1e-9
-            for t in (0, 1, 250, 500, 998, 999)
-        ),
+        all(abs(discrete_timestep(sd, float(train[t])) - t) < 1e-9 for t in (0, 1, 250, 500, 998, 999)),
     )
     check(
         "sd sigma range 0.0292.. -> 14.6146..",
@@ -559,9 +570,7 @@ def self_checks(cases):
     )
     # Flow: shift 1 gives plain linspace sigmas; shift maps sigma -> shift s/(1 + (shift-1) s).
     fs = by_name["flow shift1 4"]["sigmas"]
-    check(
-        "flow shift1 sigmas = 1, 0.75, 0.5, 0.25, 0", close(fs, [1.0, 0.75, 0.5, 0.25, 0.0], 1e-15)
-    )
+    check("flow shift1 sigmas = 1, 0.75, 0.5, 0.25, 0", close(fs, [1.0, 0.75, 0.5, 0.25, 0.0], 1e-15))
     fs3 = by_name["flow shift3 5"]["sigmas"]
     check("flow shift3 sigmas[1] = 3*0.8/(1+2*0.8)", close(fs3[1], 2.4 / 2.6, 1e-15))
     f1 = by_name["flow shift1 1"]
@@ -581,6 +590,17 @@ def self_checks(cases):
     check(
         "lcm 1 step == c_out x0 + c_skip x",
         close(l1["trajectory"][1], f32(c_out * x0 + c_skip * x)),
+    )
+    # LTX's linear-quadratic grid: starts at 1, reaches 1 - theta after steps // 2 steps, falls
+    # strictly, and its quadratic meets 0 at step N (the sigma appended after the last step).
+    lq = by_name["flow linear_quadratic shift1 30 theta0.025"]["sigmas"]
+    check(
+        "linear_quadratic 30: 1 at step 0, 0.975 at step 15, strictly falling to 0",
+        lq[0] == 1.0 and abs(lq[15] - 0.975) < 1e-12 and all(a > b for a, b in zip(lq, lq[1:])),
+    )
+    check(
+        "linear_quadratic 1 step: sigma 1 alone",
+        by_name["flow linear_quadratic shift1 1 theta0.025"]["sigmas"] == [1.0, 0.0],
     )
     return results
 

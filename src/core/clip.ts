@@ -18,6 +18,7 @@ import {
   latentFrameOf,
   latentFrames,
   parseSource,
+  sampleFrames,
   stageOrder,
   type DenoiserSpec,
   type PackManifest,
@@ -669,8 +670,15 @@ export async function interpolateClip(req: {
     manifest.latent.scaleFactor,
     (text) => resolveSource(text, ctx),
   );
-  const dims = [1, manifest.latent.channels, latentT, ...encoded.start.dims.slice(2)];
+  // LTX-Video's conditioning sits in the sample itself: it may carry the end keyframe appended.
+  const dims = [
+    1,
+    manifest.latent.channels,
+    sampleFrames(manifest, spec),
+    ...encoded.start.dims.slice(2),
+  ];
   const len = dims.reduce((a, b) => a * b, 1);
+  const kept = spec.replace ? replacedFrames(spec.replace, latentT, encoded, dims) : null;
   const condFeeds: Record<string, FloatTensor> = {};
   for (const [tensor, text] of Object.entries(spec.feeds ?? {}))
     condFeeds[tensor] = resolveSource(text, ctx);
@@ -690,6 +698,7 @@ export async function interpolateClip(req: {
   const stepStats: StepRecord[] = [];
   const denoiserCallMs: number[] = [];
   let sample: Float32Array = scaled(frameNoise(settings.seed, 0, len), plan.initScale);
+  if (kept) kept.reset(sample, 0, null);
   const record = (s: number) => {
     const frames = picked.map((p) =>
       scaleLatentStats(
@@ -744,6 +753,13 @@ export async function interpolateClip(req: {
       totalBatches: 1,
     });
     const t = plan.modelTimesteps[s]!;
+    // LTX-Video: the kept frames are the clean latents again, plus noise·σ²·z when asked.
+    if (kept && spec.replace!.noiseScale)
+      kept.reset(
+        sample,
+        spec.replace!.noiseScale * plan.sigmas[s]! ** 2,
+        stepNoise(settings.seed, REPLACE_NOISE_STREAM, s, len),
+      );
     const x: FloatTensor = { data: scaled(sample, plan.inputScales[s]!), dims };
     let output: Float32Array;
     if (!guided) {
@@ -770,7 +786,10 @@ export async function interpolateClip(req: {
       output = applyGuidance(c, u, controls.guidanceScale!, controls.guidanceRescale, ramp);
     }
     const noise = plan.usesNoise(s) ? stepNoise(settings.seed, 0, s, len) : undefined;
-    sample = stepper.step(s, output, sample, noise);
+    const next = stepper.step(s, output, sample, noise);
+    // The sampler never moves the kept frames (LTX's tokens_to_denoise_mask).
+    kept?.keep(next, sample);
+    sample = next;
     record(s + 1);
   }
   hooks.onProgress?.({
@@ -787,10 +806,15 @@ export async function interpolateClip(req: {
   hooks.onProgress?.({ kind: 'decode', frame: 0, total: 1 });
   const decSpec = manifest.graphs.decoder;
   const k = 1 / manifest.latent.scaleFactor;
-  const unscaled = new Float32Array(len);
-  for (let i = 0; i < len; i++) unscaled[i] = sample[i]! * k;
+  // The clip's own latent frames: an appended end keyframe is dropped (LTX drops its extra tokens).
+  const clipDims = [1, dims[1]!, latentT, dims[3]!, dims[4]!];
+  const clipLatent: FloatTensor = {
+    data: latentT === dims[2] ? sample : dropLastFrames(sample, dims, latentT),
+    dims: clipDims,
+  };
+  const unscaled = clipLatent.data.map((v) => v * k);
   const decFeeds: Record<string, FloatTensor> = {
-    [decSpec.inputs.latent]: { data: unscaled, dims },
+    [decSpec.inputs.latent]: { data: unscaled, dims: clipDims },
   };
   for (const [tensor, text] of Object.entries(decSpec.feeds ?? {}))
     decFeeds[tensor] = resolveSource(text, ctx);
@@ -814,7 +838,7 @@ export async function interpolateClip(req: {
     sampler: plan.sampler,
     loraScale: req.loraScale,
     controls,
-    clipLatent: { data: sample, dims },
+    clipLatent,
     timings: {
       encodeMs: tEncoded - tStart,
       denoiseMs: tDenoised - tEncoded,
@@ -824,6 +848,57 @@ export async function interpolateClip(req: {
       decodeCallMs,
     },
   };
+}
+
+/** The per-step noise stream of the kept frames' `replace.noiseScale` noise (stream 0 is the sampler's). */
+export const REPLACE_NOISE_STREAM = 1;
+
+/**
+ * The latent frames a `replace` denoiser keeps (LTX-Video's hard conditioning): latent frame 0
+ * holds the start keyframe's latent, the last latent frame or the appended one the end's.
+ * `reset` writes clean + k·z there (z from the step's noise, or none), `keep` copies them from the
+ * sample before the step into the one after it.
+ */
+function replacedFrames(
+  how: NonNullable<DenoiserSpec['replace']>,
+  latentT: number,
+  encoded: ClipEncoded,
+  dims: readonly number[],
+) {
+  const [, c, T, h, w] = dims as [number, number, number, number, number];
+  const hw = h * w;
+  const slots: [number, Float32Array][] = [
+    [0, encoded.start.data],
+    [how.end === 'appended' ? latentT : latentT - 1, encoded.end.data],
+  ];
+  const at = (ch: number, t: number) => (ch * T + t) * hw;
+  return {
+    reset(sample: Float32Array, k: number, z: Float32Array | null) {
+      for (const [t, clean] of slots)
+        for (let ch = 0; ch < c; ch++) {
+          const o = at(ch, t);
+          for (let i = 0; i < hw; i++)
+            sample[o + i] = clean[ch * hw + i]! + (z ? k * z[o + i]! : 0);
+        }
+    },
+    keep(next: Float32Array, before: Float32Array) {
+      for (const [t] of slots)
+        for (let ch = 0; ch < c; ch++) {
+          const o = at(ch, t);
+          next.set(before.subarray(o, o + hw), o);
+        }
+    },
+  };
+}
+
+/** The first `keep` frames of a [1, C, T, h, w] tensor. */
+function dropLastFrames(data: Float32Array, dims: readonly number[], keep: number): Float32Array {
+  const [, c, T, h, w] = dims as [number, number, number, number, number];
+  const hw = h * w;
+  const out = new Float32Array(c * keep * hw);
+  for (let ch = 0; ch < c; ch++)
+    out.set(data.subarray(ch * T * hw, (ch * T + keep) * hw), ch * keep * hw);
+  return out;
 }
 
 /**
@@ -886,8 +961,8 @@ export function checkClipGraphs(
   graphs: ClipGraphs,
 ): void {
   if (manifest.frames.mode !== 'clip') return;
-  const T = latentFrames(manifest);
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
+  const T = sampleFrames(manifest, spec);
   const file = spec.file;
   const sample = graphs.denoiser.inputShapes?.[spec.inputs.sample];
   const fixed = (d: number | string | undefined): d is number => typeof d === 'number' && d > 0;
@@ -900,12 +975,13 @@ export function checkClipGraphs(
     }
     if (fixed(sample[2]) && sample[2] !== T) {
       const k = manifest.latent.temporalDownsample ?? 1;
+      const appended = spec.replace?.end === 'appended' ? ' + 1 appended end keyframe' : '';
       const says =
-        k === 1
+        k === 1 && !appended
           ? `frames.clipLength: the manifest says ${T}`
-          : `frames.clipLength and latent.temporalDownsample: the manifest makes ${T} latent frames (1 + (${manifest.frames.clipLength} − 1)/${k})`;
+          : `frames.clipLength${k > 1 ? ' and latent.temporalDownsample' : ''}${appended ? ' and replace.end' : ''}: the manifest makes ${T} latent frames (1 + (${manifest.frames.clipLength} − 1)/${k}${appended})`;
       throw new Error(
-        `${says} but the denoiser (${file}) takes ${k === 1 ? `clips of ${sample[2]} frames` : `${sample[2]} latent frames`} ("${spec.inputs.sample}" ${show})`,
+        `${says} but the denoiser (${file}) takes ${k === 1 && !appended ? `clips of ${sample[2]} frames` : `${sample[2]} latent frames`} ("${spec.inputs.sample}" ${show})`,
       );
     }
     const C = manifest.latent.channels;

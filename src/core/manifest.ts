@@ -190,6 +190,24 @@ const denoiserSpec = graphSpec.extend({
       mask: z.enum(['keyframes', 'inbetweens']).optional(),
     })
     .optional(),
+  /**
+   * Format 2, clip mode, flow matching: LTX-Video's conditioning by latent replacement instead of a
+   * condition input. The start keyframe's latent replaces latent frame 0 of the noise, the end
+   * keyframe's replaces the last latent frame (`end: "last"`, one latent frame per frame) or rides
+   * as one extra latent frame appended after the clip (`end: "appended"`: LTX-Video's extra
+   * conditioning tokens; the wrapper places them at the last frame and drops them from its output
+   * or not, the studio drops that frame before decoding). The sampler never updates those frames;
+   * before each step they are reset to the clean latent plus `noiseScale`·σ²·z (LTX-Video's
+   * `image_cond_noise_scale`, 0.15 in its pipeline; default 0). The graph gets the plain sample and
+   * the step's timestep; giving the kept frames timestep 0 (LTX's per-token timesteps) is the
+   * wrapper's job.
+   */
+  replace: z
+    .strictObject({
+      end: z.enum(['last', 'appended']),
+      noiseScale: z.number().finite().min(0).max(10).optional(),
+    })
+    .optional(),
   /** Format 2: further inputs, tensor name → source (a stage output, a constant, the prompt, a scalar). */
   feeds: z.record(tensorName, z.string()).optional(),
   /**
@@ -387,13 +405,26 @@ const lcmSchedulerSpec = z
  * Format 2. Flow matching (rectified flow: Wan 2.1, LTX-Video, SD3): the model predicts the
  * velocity noise − data at time σ ∈ (0, 1], fed as σ·trainTimesteps; σ is shifted by `shift`.
  */
-const flowSchedulerSpec = z.strictObject({
-  type: z.literal('flow'),
-  trainTimesteps: z.number().int().min(1).max(10000).default(1000),
-  /** Wan's sample_shift (SD3's shift; LTX's e^μ): σ' = shift·σ/(1 + (shift−1)·σ). */
-  shift: z.number().finite().min(0.01).max(100),
-  defaultSteps: z.number().int().min(1).max(1000),
-});
+const flowSchedulerSpec = z
+  .strictObject({
+    type: z.literal('flow'),
+    trainTimesteps: z.number().int().min(1).max(10000).default(1000),
+    /** Wan's sample_shift (SD3's shift; LTX's e^μ): σ' = shift·σ/(1 + (shift−1)·σ). */
+    shift: z.number().finite().min(0.01).max(100),
+    /**
+     * The σ grid before the shift: "linear" (default; 1 − i/N, Wan, SD3) or "linear_quadratic"
+     * (LTX-Video's condition pipeline: linear from 1 to 1 − `thresholdNoise` over the first half of
+     * the steps, then quadratic down to 0).
+     */
+    schedule: z.enum(['linear', 'linear_quadratic']).optional(),
+    /** The linear part's end of "linear_quadratic" (LTX-Video's threshold_noise, 0.025). */
+    thresholdNoise: z.number().finite().gt(0).lt(1).optional(),
+    defaultSteps: z.number().int().min(1).max(1000),
+  })
+  .refine((s) => s.thresholdNoise === undefined || s.schedule === 'linear_quadratic', {
+    message: 'is used only with schedule "linear_quadratic"',
+    path: ['thresholdNoise'],
+  });
 
 export const schedulerSchema = z.discriminatedUnion('type', [
   ddimSchedulerSpec,
@@ -733,10 +764,10 @@ function checkModeInputs(m: z.infer<typeof manifestBase>, report: Report): void 
       if (d.inputs.condition) report(at('condition'), 'is used only when frames.mode is "clip"');
     } else if (m.formatVersion >= 2) {
       const concatCondition = d.concat?.includes('condition') ?? false;
-      if (!d.inputs.condition && !concatCondition)
+      if (!d.inputs.condition && !concatCondition && !d.replace)
         report(
           at('condition'),
-          'is required when frames.mode is "clip" (or concat: ["condition", …] into the sample)',
+          'is required when frames.mode is "clip" (or concat: ["condition", …] into the sample, or replace)',
         );
       if (d.inputs.condition && concatCondition)
         report(at('condition'), 'is given twice: as an input and in concat; keep one');
@@ -801,6 +832,14 @@ export function latentFrames(m: PackManifest): number {
 }
 
 /**
+ * The latent frames of the sample a clip denoiser takes: `latentFrames`, plus the appended end
+ * keyframe of `replace.end: "appended"` (LTX-Video's extra conditioning tokens).
+ */
+export function sampleFrames(m: PackManifest, d: DenoiserSpec): number {
+  return latentFrames(m) + (d.replace?.end === 'appended' ? 1 : 0);
+}
+
+/**
  * The latent frame that holds clip frame `index` (the first frame has its own; each later latent
  * frame holds the k frames before it, causal compression as in Wan's and LTX-Video's VAEs).
  */
@@ -839,6 +878,47 @@ export function parseSource(text: string): Source | { error: string } {
   };
 }
 
+/**
+ * A denoiser's `replace` (LTX-Video's conditioning): clip mode, flow matching, no other way of
+ * conditioning on the keyframes' latents, and an end frame of its own only when each frame has
+ * its own latent frame.
+ */
+function checkReplace(
+  m: z.infer<typeof manifestBase>,
+  d: z.infer<typeof denoiserSpec>,
+  path: (string | number)[],
+  report: Report,
+): void {
+  const at = [...path, 'replace'];
+  if (m.frames.mode !== 'clip') {
+    report(at, 'is used only when frames.mode is "clip"');
+    return;
+  }
+  if (m.scheduler.type !== 'flow')
+    report(
+      at,
+      `needs scheduler.type "flow" (LTX-Video's rectified flow), not "${m.scheduler.type}": other families keep no clean frames in their sample`,
+    );
+  for (const [field, given] of [
+    ['conditionLatent', d.conditionLatent],
+    ['concat', d.concat],
+    ['inputs.condition', d.inputs.condition],
+    ['unconditionalCondition', d.unconditionalCondition],
+  ] as const) {
+    if (given !== undefined)
+      report(
+        [...path, ...field.split('.')],
+        "is not used with replace: the keyframes' latents sit in the sample itself",
+      );
+  }
+  const k = m.latent.temporalDownsample ?? 1;
+  if (d.replace!.end === 'last' && k > 1)
+    report(
+      [...at, 'end'],
+      `"last" needs one latent frame per frame; with latent.temporalDownsample ${k} the last latent frame holds ${k} frames, so append the end keyframe ("appended", as LTX-Video does)`,
+    );
+}
+
 /** A denoiser's `conditionLatent`: clip mode only, a fill of C values, a mask that is concatenated. */
 function checkConditionLatent(
   m: z.infer<typeof manifestBase>,
@@ -848,6 +928,10 @@ function checkConditionLatent(
   report: Report,
 ): void {
   const c = d.conditionLatent;
+  if (d.replace) {
+    checkReplace(m, d, path, report);
+    return;
+  }
   if ((m.latent.temporalDownsample ?? 1) > 1 && m.frames.mode === 'clip' && !c?.source)
     report(
       [...path, 'conditionLatent', 'source'],
@@ -921,6 +1005,7 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
         'concat',
         'conditionLatent',
         'unconditionalCondition',
+        'replace',
       ] as const) {
         if (d[f] !== undefined) report(['graphs', 'denoisers', name, f], 'needs formatVersion 2');
       }

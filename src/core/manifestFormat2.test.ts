@@ -10,10 +10,27 @@ import {
   latentFrameOf,
   latentFrames,
   parseSource,
+  sampleFrames,
   stageOrder,
   validateManifest,
 } from './manifest';
 import { format2Manifest } from '../testing/format2Manifest';
+
+/** The ToonCrafter-shaped manifest made LTX-Video-shaped: flow matching, conditioning by replacement. */
+function ltxShaped(m: Record<string, any>): void {
+  m.scheduler = {
+    type: 'flow',
+    shift: 1,
+    schedule: 'linear_quadratic',
+    thresholdNoise: 0.025,
+    defaultSteps: 8,
+  };
+  const d = m.graphs.denoisers.base;
+  delete d.inputs.condition;
+  delete d.conditionLatent;
+  delete d.unconditionalCondition;
+  d.replace = { end: 'appended', noiseScale: 0.15 };
+}
 
 function errorsOf(mutate: (m: Record<string, any>) => void): string[] {
   const m = structuredClone(format2Manifest()) as Record<string, any>;
@@ -323,11 +340,58 @@ describe('pack format 2', () => {
       /^latent\.temporalDownsample: 4 does not divide clipLength − 1 \(15\)/,
     ],
     [
+      'latent replacement on a DDIM pack',
+      (m) => {
+        ltxShaped(m);
+        m.scheduler = format2Manifest().scheduler;
+      },
+      /^graphs\.denoisers\.base\.replace: needs scheduler\.type "flow" \(LTX-Video's rectified flow\), not "ddim"/,
+    ],
+    [
+      'latent replacement beside a condition input',
+      (m) => {
+        ltxShaped(m);
+        m.graphs.denoisers.base.inputs.condition = 'cond';
+      },
+      /^graphs\.denoisers\.base\.inputs\.condition: is not used with replace/,
+    ],
+    [
+      'an end keyframe in a latent frame that holds several frames',
+      (m) => {
+        ltxShaped(m);
+        m.latent.temporalDownsample = 5;
+        m.graphs.denoisers.base.replace.end = 'last';
+      },
+      /^graphs\.denoisers\.base\.replace\.end: "last" needs one latent frame per frame; with latent\.temporalDownsample 5/,
+    ],
+    [
+      'a threshold for the linear σ grid',
+      (m) => {
+        ltxShaped(m);
+        delete m.scheduler.schedule;
+      },
+      /^scheduler\.thresholdNoise: is used only with schedule "linear_quadratic"/,
+    ],
+    [
       'an unknown way of scaling the condition latents',
       (m) => (m.graphs.denoisers.base.conditionLatent = { latents: 'half' }),
       /^graphs\.denoisers\.base\.conditionLatent\.latents: /,
     ],
   ];
+
+  it("takes LTX-Video's latent replacement, with the end keyframe appended or in the last frame", () => {
+    const m = structuredClone(format2Manifest()) as Record<string, any>;
+    ltxShaped(m);
+    m.latent.temporalDownsample = 5; // 16 frames → 4 latent frames, and the appended end keyframe
+    let r = validateManifest(m);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    if (r.ok) expect(sampleFrames(r.manifest, r.manifest.graphs.denoisers['base']!)).toBe(5);
+    delete m.latent.temporalDownsample;
+    m.graphs.denoisers.base.replace = { end: 'last' };
+    r = validateManifest(m);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    if (r.ok) expect(sampleFrames(r.manifest, r.manifest.graphs.denoisers['base']!)).toBe(16);
+  });
 
   it('takes a causal video VAE whose temporal compression divides the clip', () => {
     const m = structuredClone(format2Manifest());

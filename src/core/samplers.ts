@@ -434,6 +434,25 @@ function lcmPlan(spec: LcmSpec, steps: number): SamplerPlan {
 }
 
 /**
+ * LTX-Video's linear-quadratic σ grid (`linear_quadratic_schedule` of its condition pipeline):
+ * over the first ⌊N/2⌋ steps σ falls linearly from 1 to 1 − θ, then quadratically to 0 (not
+ * included); one step is σ = 1 alone.
+ */
+export function linearQuadraticSigmas(steps: number, threshold: number): number[] {
+  if (steps < 2) return [1];
+  const linear = Math.floor(steps / 2);
+  const quadratic = steps - linear;
+  const diff = linear - threshold * steps;
+  const a = diff / (linear * quadratic ** 2);
+  const b = threshold / linear - (2 * diff) / quadratic ** 2;
+  const c = a * linear ** 2;
+  const out: number[] = [];
+  for (let i = 0; i < linear; i++) out.push(1 - (i * threshold) / linear);
+  for (let i = linear; i < steps; i++) out.push(1 - (a * i * i + b * i + c));
+  return out;
+}
+
+/**
  * Flow matching (rectified flow; Esser et al. 2024 eq. 23 and Wan 2.1's `get_sampling_sigmas`):
  * σ_i = 1 − i/N shifted to s·σ/(1 + (s−1)·σ), σ_N = 0; the model takes σ·T as its timestep and
  * predicts the velocity v = noise − data; Euler: x ← x + (σ_{i+1} − σ_i)·v. (LTX-Video's
@@ -441,11 +460,11 @@ function lcmPlan(spec: LcmSpec, steps: number): SamplerPlan {
  */
 function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
   const shift = spec.shift;
-  const sigmas: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const s = 1 - i / steps;
-    sigmas.push((shift * s) / (1 + (shift - 1) * s));
-  }
+  const grid =
+    spec.schedule === 'linear_quadratic'
+      ? linearQuadraticSigmas(steps, spec.thresholdNoise ?? 0.025)
+      : Array.from({ length: steps }, (_, i) => 1 - i / steps);
+  const sigmas = grid.map((s) => (shift * s) / (1 + (shift - 1) * s));
   sigmas.push(0);
   const plan: SamplerPlan = {
     sampler: 'flow_euler',

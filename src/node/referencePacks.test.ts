@@ -3,7 +3,9 @@
  * the studio in onnxruntime-node: an SVD/Framer-shaped pack (EDM on Karras σ, 9-channel
  * concatenated sample, fps / motion bucket / augmentation), a flow-matching student with a
  * guidance input, an LCM student, and a Wan 2.1 first-last-frame student whose causal video VAE
- * compresses 9 frames into 3 latent frames and gives the condition whole. Each pack's parity/expected.json holds the final clip latent
+ * compresses 9 frames into 3 latent frames and gives the condition whole, and an LTX-Video keyframe
+ * pack that conditions by replacing latent frames (the end keyframe appended) with true
+ * classifier-free guidance. Each pack's parity/expected.json holds the final clip latent
  * that the independent numpy samplers (scripts/reference/samplers_reference.py) made around the same
  * graphs with the studio's seeded noise; the studio must reproduce it. e2e/samplers.spec.ts holds
  * Chromium's WASM run to the same numbers.
@@ -37,73 +39,82 @@ afterAll(async () => {
       await r?.release();
 });
 
-describe.each(['svd-tiny', 'flow-tiny', 'lcm-tiny', 'wan-tiny'])('reference pack %s', (id) => {
-  const dir = join(ROOT, id);
-  let manifest: PackManifest;
-  let graphs: VariantGraphs;
-  let runs: ExpectedRun[];
+describe.each(['svd-tiny', 'flow-tiny', 'lcm-tiny', 'wan-tiny', 'ltx-tiny'])(
+  'reference pack %s',
+  (id) => {
+    const dir = join(ROOT, id);
+    let manifest: PackManifest;
+    let graphs: VariantGraphs;
+    let runs: ExpectedRun[];
 
-  const setUp = async () => {
-    if (graphs) return;
-    manifest = await readPackManifest(dir);
-    runs = JSON.parse(await readFile(join(dir, 'parity', 'expected.json'), 'utf8')).runs;
-    ({ graphs } = await loadVariantGraphs(dir, manifest, manifest.variants[0]!.id, 1));
-    loaded.push(graphs);
-  };
+    const setUp = async () => {
+      if (graphs) return;
+      manifest = await readPackManifest(dir);
+      runs = JSON.parse(await readFile(join(dir, 'parity', 'expected.json'), 'utf8')).runs;
+      ({ graphs } = await loadVariantGraphs(dir, manifest, manifest.variants[0]!.id, 1));
+      loaded.push(graphs);
+    };
 
-  it('validates, loads and names its sampler family', async () => {
-    await setUp();
-    expect(manifest.scheduler.type).toBe(
-      { 'svd-tiny': 'edm', 'flow-tiny': 'flow', 'lcm-tiny': 'lcm', 'wan-tiny': 'flow' }[id],
-    );
-    expect(runs.length).toBeGreaterThanOrEqual(2);
-  });
+    it('validates, loads and names its sampler family', async () => {
+      await setUp();
+      expect(manifest.scheduler.type).toBe(
+        {
+          'svd-tiny': 'edm',
+          'flow-tiny': 'flow',
+          'lcm-tiny': 'lcm',
+          'wan-tiny': 'flow',
+          'ltx-tiny': 'flow',
+        }[id],
+      );
+      expect(runs.length).toBeGreaterThanOrEqual(2);
+    });
 
-  it('reproduces the independent reference run for every recorded setting', async () => {
-    await setUp();
-    const start = await readPng(join(dir, 'parity', 'start.png'));
-    const end = await readPng(join(dir, 'parity', 'end.png'));
-    const prepared = prepareKeyframes(manifest, start, end, 'letterbox');
-    const T = manifest.frames.mode === 'clip' ? manifest.frames.clipLength : 0;
-    for (const [r, run] of runs.entries()) {
-      const { guidance, ...scalars } = run.controls;
-      const result = await interpolate({
-        manifest,
-        variant: manifest.variants[0]!,
-        graphs,
-        keyframes: prepared,
-        settings: {
-          count: T - 2,
-          steps: run.steps,
-          seed: run.seed,
-          sampler: run.sampler,
-          ...(guidance !== undefined ? { guidanceScale: guidance } : {}),
-          ...(Object.keys(scalars).length ? { scalars } : {}),
-        },
-      });
-      const got = result.clip!.clipLatent;
-      expect(got.dims).toEqual(run.dims);
-      let worst = 0;
-      for (let i = 0; i < run.latent.length; i++)
-        worst = Math.max(worst, Math.abs(got.data[i]! - run.latent[i]!) / Math.max(1, run.std));
-      expect(worst, `${run.sampler} × ${run.steps}`).toBeLessThan(LATENT_TOL);
-      // The plots get one record per step plus the initial noise, at model-input scale.
-      expect(result.stepStats).toHaveLength(run.steps + 1);
-      expect(result.stepStats[0]!.frames[0]!.std).toBeGreaterThan(0.5);
-      expect(result.stepStats[0]!.frames[0]!.std).toBeLessThan(2);
-      expect(result.modelFrames).toHaveLength(T - 2);
-      if (r > 0) continue;
-      // The first run's in-betweens, decoded on the Python side: the same pixels within 2 levels.
-      for (const [k, frame] of result.modelFrames.entries()) {
-        const want = await readPng(join(dir, 'parity', `frame_${k + 1}.png`));
-        let far = 0;
-        for (let p = 0; p < want.data.length; p++)
-          far = Math.max(far, Math.abs(want.data[p]! - frame.data[p]!));
-        expect(far, `frame ${k + 1}`).toBeLessThanOrEqual(2);
+    it('reproduces the independent reference run for every recorded setting', async () => {
+      await setUp();
+      const start = await readPng(join(dir, 'parity', 'start.png'));
+      const end = await readPng(join(dir, 'parity', 'end.png'));
+      const prepared = prepareKeyframes(manifest, start, end, 'letterbox');
+      const T = manifest.frames.mode === 'clip' ? manifest.frames.clipLength : 0;
+      for (const [r, run] of runs.entries()) {
+        const { guidance, ...scalars } = run.controls;
+        const result = await interpolate({
+          manifest,
+          variant: manifest.variants[0]!,
+          graphs,
+          keyframes: prepared,
+          settings: {
+            count: T - 2,
+            steps: run.steps,
+            seed: run.seed,
+            sampler: run.sampler,
+            ...(guidance !== undefined ? { guidanceScale: guidance } : {}),
+            ...(Object.keys(scalars).length ? { scalars } : {}),
+          },
+        });
+        const got = result.clip!.clipLatent;
+        expect(got.dims).toEqual(run.dims);
+        let worst = 0;
+        for (let i = 0; i < run.latent.length; i++)
+          worst = Math.max(worst, Math.abs(got.data[i]! - run.latent[i]!) / Math.max(1, run.std));
+        expect(worst, `${run.sampler} × ${run.steps}`).toBeLessThan(LATENT_TOL);
+        // The plots get one record per step plus the initial noise, at model-input scale.
+        expect(result.stepStats).toHaveLength(run.steps + 1);
+        expect(result.stepStats[0]!.frames[0]!.std).toBeGreaterThan(0.5);
+        expect(result.stepStats[0]!.frames[0]!.std).toBeLessThan(2);
+        expect(result.modelFrames).toHaveLength(T - 2);
+        if (r > 0) continue;
+        // The first run's in-betweens, decoded on the Python side: the same pixels within 2 levels.
+        for (const [k, frame] of result.modelFrames.entries()) {
+          const want = await readPng(join(dir, 'parity', `frame_${k + 1}.png`));
+          let far = 0;
+          for (let p = 0; p < want.data.length; p++)
+            far = Math.max(far, Math.abs(want.data[p]! - frame.data[p]!));
+          expect(far, `frame ${k + 1}`).toBeLessThanOrEqual(2);
+        }
       }
-    }
-  }, 60_000);
-});
+    }, 60_000);
+  },
+);
 
 describe('what the reference packs show for their conditioning', () => {
   it('SVD: the augmentation level changes the conditioning and the seed changes the augmentation', async () => {

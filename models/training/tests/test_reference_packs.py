@@ -8,6 +8,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from models.training import reference_packs as rp
 
@@ -23,7 +24,7 @@ def test_sampler_fixture_is_current():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-@pytest.mark.parametrize("kind", ["svd", "flow", "lcm", "wan"])
+@pytest.mark.parametrize("kind", ["svd", "flow", "lcm", "wan", "ltx"])
 def test_expected_runs_come_from_the_reference_samplers(kind):
     out = rp.DEFAULT_OUT / rp.m_id(kind)
     manifest = json.loads((out / "manifest.json").read_text())
@@ -68,3 +69,17 @@ def test_the_wan_mask_folds_nine_frames_into_three_latent_frames():
     m = json.loads((rp.DEFAULT_OUT / "wan-tiny" / "manifest.json").read_text())
     assert m["latent"]["temporalDownsample"] == 4 and m["frames"]["clipLength"] == 9
     assert m["graphs"]["denoisers"]["student"]["conditionLatent"]["source"] == "stage:vae/clip"
+
+
+def test_the_ltx_pack_conditions_by_replacing_latent_frames():
+    # The start keyframe's latent frame and the appended end one are LTX's hard conditioning (mask 1):
+    # the wrapper gives them timestep 0 (min(t, (1 − mask)·1000)) and the others the step's.
+    den = rp.LtxDenoiser().eval()
+    np.testing.assert_array_equal(den.mask.numpy(), np.array([1, 0, 1], np.float32))
+    got = den.frame_timesteps(torch.tensor([900.0, 37.5]))
+    np.testing.assert_array_equal(got.numpy(), np.array([[0, 900, 0], [0, 37.5, 0]], np.float32))
+    m = json.loads((rp.DEFAULT_OUT / "ltx-tiny" / "manifest.json").read_text())
+    spec = m["graphs"]["denoisers"]["base"]
+    assert spec["replace"] == {"end": "appended", "noiseScale": 0.15}
+    assert "condition" not in spec["inputs"] and "concat" not in spec
+    assert m["scheduler"]["schedule"] == "linear_quadratic" and m["latent"]["temporalDownsample"] == 8
