@@ -1,6 +1,7 @@
 /**
  * The sampler reference packs (models/reference: SVD/Framer-shaped EDM, flow matching, LCM, Wan 2.1
- * first-last-frame with a temporally compressed latent, LTX-Video keyframes by latent replacement) in the
+ * first-last-frame with a temporally compressed latent and Wan's UniPC, LTX-Video keyframes by latent
+ * replacement) in the
  * studio: each loaded from its folder as a researcher picks an export, run through the real worker
  * on WASM with its own sampler, and held to the frames the independent numpy samplers made around
  * the same graphs (parity/frame_k.png, written by models/training/reference_packs.py).
@@ -17,14 +18,16 @@ interface ExpectedRun {
 }
 
 // count: every in-between of the pack's clip, so the frames shown are parity/frame_1… in order.
+// choose: how many samplers the Run panel offers (0: the family has one, shown fixed).
 const packs = [
-  { id: 'svd-tiny', sampler: 'Euler (Karras σ)', choose: true, count: 4 },
-  { id: 'flow-tiny', sampler: 'Flow matching (Euler)', choose: false, count: 4 },
-  { id: 'lcm-tiny', sampler: 'LCM', choose: false, count: 4 },
-  // Wan 2.1 shape: 9 frames from 3 latent frames (a causal video VAE's 4× temporal compression).
-  { id: 'wan-tiny', sampler: 'Flow matching (Euler)', choose: false, count: 7 },
+  { id: 'svd-tiny', sampler: 'Euler (Karras σ)', choose: 3, count: 4 },
+  { id: 'flow-tiny', sampler: 'Flow matching (Euler)', choose: 2, count: 4 },
+  { id: 'lcm-tiny', sampler: 'LCM', choose: 0, count: 4 },
+  // Wan 2.1 shape: 9 frames from 3 latent frames (a causal video VAE's 4× temporal compression),
+  // sampled with Wan's default solver, UniPC.
+  { id: 'wan-tiny', sampler: 'Flow matching (UniPC, Wan)', choose: 2, count: 7 },
   // LTX-Video shape: 9 frames from 2 latent frames, the keyframes' latents kept in the sample.
-  { id: 'ltx-tiny', sampler: 'Flow matching (Euler)', choose: false, count: 7 },
+  { id: 'ltx-tiny', sampler: 'Flow matching (Euler)', choose: 2, count: 7 },
 ] as const;
 
 for (const pack of packs) {
@@ -43,7 +46,7 @@ for (const pack of packs) {
     await studio.dropKeyframes(parityKeyframes(dir));
     if (pack.choose) {
       await expect(studio.id('run.sampler').locator('option:checked')).toContainText(pack.sampler);
-      await expect(studio.id('run.sampler').locator('option')).toHaveCount(3);
+      await expect(studio.id('run.sampler').locator('option')).toHaveCount(pack.choose);
     } else {
       await expect(studio.id('run.sampler.fixed')).toHaveText(pack.sampler);
     }

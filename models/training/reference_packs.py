@@ -22,8 +22,8 @@ use, and the outputs the studio must reproduce.
   with 4× temporal compression (a 9-frame clip has 1 + 8/4 = 3 latent frames), latents normalised
   per channel inside the VAE wrappers (scale factor 1), the condition y = the VAE's encoding of the
   clip [start, zeros…, end] taken whole from the VAE stage, and Wan's 4-channel frame mask
-  concatenated inside the denoiser wrapper; rectified-flow Euler with shift 5, a CFG-distilled
-  student (guidance input).
+  concatenated inside the denoiser wrapper; shift 5 and Wan's default solver, UniPC (flow Euler
+  as the other choice), a CFG-distilled student (guidance input).
 * ``ltx-tiny``: LTX-Video keyframe shape (diffusers' ``LTXConditionPipeline`` with an image at frame 0
   and one at the last frame): a causal video VAE with 8× temporal compression (9 frames, 2 latent
   frames), latents normalised in the VAE wrappers (scale factor 1); no condition input: the start
@@ -345,7 +345,8 @@ LTX_SCHEDULER = {
 LTX_GUIDANCE = {"scale": {"default": 3.0, "min": 1.0, "max": 10.0}, "rescale": 0.0}
 PROMPT_EMB_FILE = "prompt_embeddings.npy"
 NEGATIVE_PROMPT_EMB_FILE = "negative_prompt_embeddings.npy"
-WAN_SCHEDULER = {"type": "flow", "trainTimesteps": 1000, "shift": 5.0, "defaultSteps": 6}
+# Wan 2.1 samples with UniPC by default (sample_solver "unipc"); flow Euler is the other choice.
+WAN_SCHEDULER = {"type": "flow", "trainTimesteps": 1000, "shift": 5.0, "sampler": "flow_unipc", "defaultSteps": 6}
 LCM_SCHEDULER = {
     "type": "lcm",
     "trainTimesteps": 1000,
@@ -382,7 +383,11 @@ PARITY_RUNS = {
     ],
     "flow": [("flow_euler", 8, {"guidance": 5.0}), ("flow_euler", 3, {"guidance": 1.0})],
     "lcm": [("lcm", 4, {"guidance": 5.0}), ("lcm", 1, {"guidance": 8.0}), ("lcm", 6, {"guidance": 2.0})],
-    "wan": [("flow_euler", 6, {"guidance": 5.0}), ("flow_euler", 2, {"guidance": 1.5})],
+    "wan": [
+        ("flow_unipc", 6, {"guidance": 5.0}),
+        ("flow_unipc", 3, {"guidance": 1.5}),
+        ("flow_euler", 2, {"guidance": 1.5}),
+    ],
     "ltx": [("flow_euler", 8, {"guidance": 3.0}), ("flow_euler", 3, {"guidance": 1.0})],
 }
 PARITY_SEED = 11
@@ -597,7 +602,7 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
     numpy sampler of scripts/reference/samplers_reference.py, the studio's seeded noise."""
     ref = _reference_samplers()
     sched = dict(m["scheduler"])
-    if sched["type"] == "edm":
+    if sched["type"] in ("edm", "flow"):
         sched["sampler"] = sampler
     start, end = keyframes()
     images = np.concatenate([to_tensor(start), to_tensor(end)])
@@ -625,8 +630,16 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
         uncond = clip_condition(np.zeros_like(lat, np.float32), token)
     else:
         cond = clip_condition((lat * np.float32(SCALE_FACTOR)).astype(np.float32))
-    plan = {"edm": ref.edm_plan, "lcm": ref.lcm_plan, "flow": ref.flow_plan}[sched["type"]](sched, steps)
-    update = {"edm": ref.edm_updater, "lcm": ref.lcm_updater, "flow": ref.flow_updater}[sched["type"]](sched, plan)
+    family = "flow_unipc" if sampler == "flow_unipc" else sched["type"]
+    plans = {"edm": ref.edm_plan, "lcm": ref.lcm_plan, "flow": ref.flow_plan, "flow_unipc": ref.flow_unipc_plan}
+    updaters = {
+        "edm": ref.edm_updater,
+        "lcm": ref.lcm_updater,
+        "flow": ref.flow_updater,
+        "flow_unipc": ref.flow_unipc_updater,
+    }
+    plan = plans[family](sched, steps)
+    update = updaters[family](sched, plan)
     n = cond.size
     x = (frame_noise(seed, 0, n).astype(np.float64) * plan["initScale"]).astype(np.float32)
     den_file = m["graphs"]["denoisers"][m["variants"][0]["denoiser"]]["file"]

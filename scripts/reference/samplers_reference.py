@@ -340,6 +340,85 @@ def flow_updater(sched, plan):
     return update
 
 
+def flow_unipc_plan(sched, steps):
+    # Wan 2.1's FlowUniPCMultistepScheduler grid: the training sigmas run from 1 - 1/T down to 0, the
+    # N steps are spaced linearly between those ends (the last end dropped), shifted, then 0 appended;
+    # the model gets the timesteps cast to integers (int64 in Wan).
+    T = sched["trainTimesteps"]
+    shift = sched["shift"]
+    sig = np.linspace(1.0 - 1.0 / T, 0.0, steps + 1)[:-1]
+    sig = shift * sig / (1 + (shift - 1) * sig)
+    sigmas = np.append(sig, 0.0)
+    return {
+        "steps": steps,
+        "sigmas": [float(v) for v in sigmas],
+        "modelTimesteps": [float(math.floor(float(v) * T)) for v in sig],
+        "inputScales": [1.0] * steps,
+        "initScale": 1.0,
+    }
+
+
+def unipc_coefficients(hh, order):
+    # UniPC's B(h) variant 2 (Zhao et al. 2023, alg. of UniPC-p): B = e^hh - 1, and the right-hand side
+    # b_k = k! * phi_{k+1}(hh) * hh / B built by the recursion phi_{k+1} = (phi_k - 1/k!) / hh.
+    B = math.expm1(hh)
+    phi = math.expm1(hh) / hh - 1.0
+    fact = 1
+    b = []
+    for k in range(1, order + 1):
+        b.append(phi * fact / B)
+        fact *= k + 1
+        phi = phi / hh - 1.0 / fact
+    return B, np.array(b)
+
+
+def flow_unipc_updater(sched, plan):
+    # Multistep UniPC-2 with the UniC corrector (solver_order 2, bh2, predict_x0, lower_order_final),
+    # on data predictions m = x - sigma * v. State: the data predictions so far, the corrected samples.
+    sig = plan["sigmas"]
+    N = plan["steps"]
+
+    def lam(s):
+        return math.log(1.0 - s) - math.log(s) if s > 0 else math.inf
+
+    ms, corrected, orders = [], [], []
+
+    def update(i, out, x, z):
+        m = x.astype(np.float64) - sig[i] * out.astype(np.float64)
+        x = x.astype(np.float64)
+        if i > 0:
+            # UniC from the previous corrected sample, order = the last predictor's.
+            p = orders[-1]
+            h = lam(sig[i]) - lam(sig[i - 1])
+            hh = -h
+            B, b = unipc_coefficients(hh, p)
+            rks, D1s = [], []
+            for k in range(1, p):
+                rk = (lam(sig[i - 1 - k]) - lam(sig[i - 1])) / h
+                rks.append(rk)
+                D1s.append((ms[-(k + 1)] - ms[-1]) / rk)
+            rks.append(1.0)
+            R = np.array([np.power(np.array(rks), j) for j in range(p)])
+            rhos = np.array([0.5]) if p == 1 else np.linalg.solve(R, b)
+            res = sum(rhos[k] * D1s[k] for k in range(len(D1s))) + rhos[-1] * (m - ms[-1])
+            alpha = 1.0 - sig[i]
+            x = sig[i] / sig[i - 1] * corrected[-1] - alpha * B * ms[-1] - alpha * B * res
+        order = min(2, N - i, len(ms) + 1)
+        ms.append(m)
+        corrected.append(x)
+        orders.append(order)
+        h = lam(sig[i + 1]) - lam(sig[i])
+        B, _ = unipc_coefficients(-h, order)
+        alpha = 1.0 - sig[i + 1]
+        nxt = sig[i + 1] / sig[i] * x - alpha * B * m
+        if order == 2:
+            rk = (lam(sig[i - 1]) - lam(sig[i])) / h
+            nxt = nxt - alpha * B * 0.5 * (ms[-2] - m) / rk
+        return nxt
+
+    return update
+
+
 # ---------------------------------------------------------------------------------------------
 # Cases
 
@@ -455,6 +534,11 @@ def case_specs():
         (8.0, 30),
     ):
         specs.append((f"flow shift{shift:g} {steps}", flow_sched(shift, steps)))
+    # Wan 2.1's default solver, UniPC, with Wan's shifts.
+    for shift, steps in ((1.0, 1), (1.0, 2), (3.0, 3), (5.0, 6), (5.0, 25), (16.0, 40)):
+        sched = flow_sched(shift, steps)
+        sched["sampler"] = "flow_unipc"
+        specs.append((f"flow unipc shift{shift:g} {steps}", sched))
     # LTX-Video's linear-quadratic grid, unshifted and shifted, with its default threshold and another.
     for shift, steps, threshold in ((1.0, 1, 0.025), (1.0, 2, 0.025), (1.0, 8, 0.025), (1.0, 30, 0.025), (2.0, 7, 0.1)):
         sched = flow_sched(shift, steps)
@@ -475,6 +559,10 @@ def build_case(name, sched):
         plan = lcm_plan(sched, steps)
         update = lcm_updater(sched, plan)
         sampler, eta = "lcm", 0.0
+    elif kind == "flow" and sched.get("sampler") == "flow_unipc":
+        plan = flow_unipc_plan(sched, steps)
+        update = flow_unipc_updater(sched, plan)
+        sampler, eta = "flow_unipc", 0.0
     elif kind == "flow":
         plan = flow_plan(sched, steps)
         update = flow_updater(sched, plan)

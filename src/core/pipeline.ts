@@ -91,7 +91,7 @@ export interface RunSettings {
   promptText?: string;
   /** η for this run, 0…1: DDIM's, or Euler-ancestral's (default: the manifest's `scheduler.eta`). */
   eta?: number;
-  /** Another sampler of the pack's family (EDM packs: euler, euler_ancestral, dpmpp_2m). */
+  /** Another sampler of the pack's family (EDM: euler, euler_ancestral, dpmpp_2m; flow: flow_euler, flow_unipc). */
   sampler?: SamplerName;
   /**
    * Clip packs: the clip frames to return, by index (0-based, 1 … T−2), instead of those nearest
@@ -553,7 +553,9 @@ async function denoiseBatch(
       latentStd: frames.reduce((sum, f) => sum + f.std, 0) / Math.max(1, frames.length),
     });
   };
-  if (denoiser.resident) {
+  const linear = plan.linear;
+  // Samplers that remember more than one estimate (UniPC) step with the latents read back.
+  if (denoiser.resident && linear) {
     // The sample stays on the device: the same steps, with only the statistics read back.
     const stepFeeds = (s: number) => {
       const all = denoiserFeeds(spec, {
@@ -587,7 +589,7 @@ async function denoiseBatch(
         const stats = await loop.step({
           feeds: stepFeeds(s),
           inputScale: plan.inputScales[s]!,
-          linear: plan.linear(s),
+          linear: linear(s),
           ...(plan.usesNoise(s) ? { noise: batchNoise(s) } : {}),
           statScale: statScale(plan, s + 1),
         });

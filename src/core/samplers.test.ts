@@ -55,7 +55,14 @@ function closeTo(actual: ArrayLike<number>, expected: readonly number[], what: s
 describe('samplers against the independent reference (samplers_reference.py)', () => {
   const families = new Set(reference.cases.map((c) => c.sampler));
   it('covers every family at several step counts', () => {
-    for (const s of ['euler', 'euler_ancestral', 'dpmpp_2m', 'lcm', 'flow_euler'] as const) {
+    for (const s of [
+      'euler',
+      'euler_ancestral',
+      'dpmpp_2m',
+      'lcm',
+      'flow_euler',
+      'flow_unipc',
+    ] as const) {
       expect(families.has(s), s).toBe(true);
       const steps = new Set(reference.cases.filter((c) => c.sampler === s).map((c) => c.steps));
       expect(steps.size, s).toBeGreaterThanOrEqual(3);
@@ -93,7 +100,7 @@ function linearTrajectory(plan: ReturnType<typeof createSamplerPlan>, n: number)
   for (let s = 0; s < plan.steps; s++) {
     const o = model(scaled(x, plan.inputScales[s]!), plan.modelTimesteps[s]!);
     const z = plan.usesNoise(s) ? noise(s + 1, n) : new Float32Array(n);
-    const c = plan.linear(s);
+    const c = plan.linear!(s);
     const next = new Float32Array(n);
     for (let i = 0; i < n; i++)
       next[i] = c.x * x[i]! + c.out * o[i]! + c.noise * z[i]! + c.prev * p[i]!;
@@ -105,7 +112,16 @@ function linearTrajectory(plan: ReturnType<typeof createSamplerPlan>, n: number)
 }
 
 describe('each step as a linear combination (what the GPU-resident loop applies)', () => {
-  it.each(reference.cases.map((c) => [c.name, c] as const))('%s', (_, c) => {
+  // UniPC remembers two data predictions and the corrected sample: it has no single-step form.
+  const linearCases = reference.cases.filter((c) => c.sampler !== 'flow_unipc');
+  it('UniPC says it has no linear form, so the resident loop reads the latents back', () => {
+    const spec = schedulerSchema.parse(
+      reference.cases.find((c) => c.sampler === 'flow_unipc')!.scheduler,
+    ) as SchedulerSpec;
+    expect(createSamplerPlan(spec, 4, { sampler: 'flow_unipc' }).linear).toBeNull();
+    expect(createSamplerPlan(spec, 4, { sampler: 'flow_euler' }).linear).not.toBeNull();
+  });
+  it.each(linearCases.map((c) => [c.name, c] as const))('%s', (_, c) => {
     const spec = schedulerSchema.parse(c.scheduler) as SchedulerSpec;
     const plan = createSamplerPlan(spec, c.steps, {
       sampler: c.sampler,

@@ -21,14 +21,15 @@ import {
   type BetaSchedule,
 } from './scheduler';
 
-export type SamplerName = 'ddim' | 'euler' | 'euler_ancestral' | 'dpmpp_2m' | 'lcm' | 'flow_euler';
+export type SamplerName =
+  'ddim' | 'euler' | 'euler_ancestral' | 'dpmpp_2m' | 'lcm' | 'flow_euler' | 'flow_unipc';
 
 /** The samplers a scheduler family can run (the first is the family's default when unnamed). */
 export const SAMPLERS_BY_FAMILY: Record<SchedulerSpec['type'], readonly SamplerName[]> = {
   ddim: ['ddim'],
   edm: ['euler', 'euler_ancestral', 'dpmpp_2m'],
   lcm: ['lcm'],
-  flow: ['flow_euler'],
+  flow: ['flow_euler', 'flow_unipc'],
 };
 
 /** Names people read (plots, the run panel, reports). */
@@ -39,6 +40,7 @@ export const SAMPLER_LABELS: Record<SamplerName, string> = {
   dpmpp_2m: 'DPM-Solver++(2M) Karras',
   lcm: 'LCM',
   flow_euler: 'Flow matching (Euler)',
+  flow_unipc: 'Flow matching (UniPC, Wan)',
 };
 
 /** One sampler run of `steps` steps: what the model is fed and how the sample starts. */
@@ -61,10 +63,12 @@ export interface SamplerPlan {
   /** Per-batch state for the updates. */
   begin(): SamplerStepper;
   /**
-   * Step `s` of `begin().step` as the coefficients of a linear combination — every family here is
-   * one — so the update can run where the latents live (a GPU) without reading them back.
+   * Step `s` of `begin().step` as the coefficients of a linear combination of the sample, the
+   * model's output, the step's noise and one kept estimate, so the update can run where the
+   * latents live (a GPU) without reading them back; null for samplers that remember more (UniPC),
+   * which then run with the latents read back each step.
    */
-  linear(s: number): LinearStep;
+  linear: ((s: number) => LinearStep) | null;
 }
 
 /**
@@ -112,7 +116,8 @@ export function maxSteps(spec: SchedulerSpec): number {
 /** The sampler a run uses: the asked one (checked against the family) or the pack's. */
 export function resolveSampler(spec: SchedulerSpec, asked?: SamplerName): SamplerName {
   const allowed = SAMPLERS_BY_FAMILY[spec.type];
-  const fallback = spec.type === 'edm' ? spec.sampler : allowed[0]!;
+  const fallback =
+    spec.type === 'edm' ? spec.sampler : spec.type === 'flow' ? spec.sampler : allowed[0]!;
   if (asked === undefined) return fallback;
   if (!allowed.includes(asked)) {
     throw new Error(
@@ -194,7 +199,7 @@ export function createSamplerPlan(
     case 'lcm':
       return lcmPlan(spec, steps);
     case 'flow':
-      return flowPlan(spec, steps);
+      return sampler === 'flow_unipc' ? flowUnipcPlan(spec, steps) : flowPlan(spec, steps);
   }
 }
 
@@ -375,7 +380,7 @@ function edmPlan(
       const dt = down - sigma;
       return { x: 1 + (dt * (1 - cSkip)) / sigma, out: (-dt * cOut) / sigma, noise: up, prev: 0 };
     },
-    begin: () => linearStepper(plan.linear, plan.usesNoise),
+    begin: () => linearStepper(plan.linear!, plan.usesNoise),
   };
   return plan;
 }
@@ -428,7 +433,7 @@ function lcmPlan(spec: LcmSpec, steps: number): SamplerPlan {
         prev: 0,
       };
     },
-    begin: () => linearStepper(plan.linear, plan.usesNoise),
+    begin: () => linearStepper(plan.linear!, plan.usesNoise),
   };
   return plan;
 }
@@ -475,7 +480,113 @@ function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
     initScale: 1,
     usesNoise: () => false,
     linear: (s) => ({ x: 1, out: sigmas[s + 1]! - sigmas[s]!, noise: 0, prev: 0 }),
-    begin: () => linearStepper(plan.linear, plan.usesNoise),
+    begin: () => linearStepper(plan.linear!, plan.usesNoise),
+  };
+  return plan;
+}
+
+/**
+ * UniPC for flow matching as Wan 2.1 samples by default (`FlowUniPCMultistepScheduler`, itself
+ * diffusers' UniPCMultistepScheduler with flow prediction; Zhao et al. 2023): solver order 2,
+ * B(h) = e^h − 1 ("bh2"), data prediction x₀ = x − σ·v, the corrector UniC at every step after
+ * the first, lower orders at the first and last steps. The σ grid is Wan's for this solver: from
+ * 1 − 1/T (the training grid's largest σ) linearly to 0 over N steps, shifted; the model takes
+ * ⌊σ·T⌋, as Wan casts its timesteps to integers. With α = 1 − σ, λ = ln(α/σ) and h = λ_{i+1} − λ_i:
+ *
+ * - predictor: x_{i+1} = (σ_{i+1}/σ_i)·x_i − α_{i+1}(e^{−h} − 1)·m_i − α_{i+1}(e^{−h} − 1)·½·D,
+ *   D = (m_{i−1} − m_i)/r, r = (λ_{i−1} − λ_i)/h (order 2; order 1 drops the D term);
+ * - corrector, once m_i is known, from the previous step's corrected sample x_{i−1}: the same
+ *   form with ρ·(m_i − m_{i−1}) in place of ½·D, ρ = ½ at order 1; at order 2 the 2×2 system
+ *   R·ρ = b of UniC gives ρ_D for the older difference and ρ for the new one.
+ *
+ * The reference (scripts/reference/samplers_reference.py) solves R·ρ = b as the published
+ * algorithm does; here the 2×2 case is solved in closed form.
+ */
+function flowUnipcPlan(spec: FlowSpec, steps: number): SamplerPlan {
+  const T = spec.trainTimesteps;
+  const shift = spec.shift;
+  const top = 1 - 1 / T;
+  const sigmas: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    const s = top * (1 - i / steps);
+    sigmas.push((shift * s) / (1 + (shift - 1) * s));
+  }
+  sigmas.push(0);
+  const lambda = (s: number) => Math.log(1 - s) - Math.log(s);
+  // x_to = (σ_to/σ_from)·x − α_to·B·(m0 + extra), B = e^{−h} − 1 (bh2: B(h) = h·φ₁ = e^{−h} − 1).
+  const coefficients = (from: number, to: number) => {
+    const h = lambda(sigmas[to]!) - lambda(sigmas[from]!);
+    const hh = -h;
+    const B = Math.expm1(hh);
+    return { h, hh, B, ratio: sigmas[to]! / sigmas[from]!, alpha: 1 - sigmas[to]! };
+  };
+  const orderAt = (i: number) => Math.min(2, steps - i, i + 1);
+  const plan: SamplerPlan = {
+    sampler: 'flow_unipc',
+    steps,
+    modelTimesteps: sigmas.slice(0, steps).map((s) => Math.floor(s * T)),
+    inputScales: sigmas.slice(0, steps).map(() => 1),
+    sigmas,
+    initScale: 1,
+    usesNoise: () => false,
+    linear: null,
+    begin: () => {
+      // m_{i−1} and m_{i−2} (data predictions), the corrected sample the last predictor started
+      // from, and that predictor's order.
+      let m1: Float64Array | null = null;
+      let m2: Float64Array | null = null;
+      let last: Float64Array | null = null;
+      let lastOrder = 0;
+      return {
+        step: (i, out, sample) => {
+          const n = sample.length;
+          checkLengths(n, out, undefined, false);
+          const sigma = sigmas[i]!;
+          const m = new Float64Array(n);
+          const x = new Float64Array(n);
+          for (let k = 0; k < n; k++) {
+            m[k] = sample[k]! - sigma * out[k]!;
+            x[k] = sample[k]!;
+          }
+          if (i > 0 && last && m1) {
+            // UniC: correct x_i from x_{i−1} with the new data prediction m_i.
+            const c = coefficients(i - 1, i);
+            let rhoD = 0;
+            let rho = 0.5;
+            let r = 0;
+            if (lastOrder === 2 && m2) {
+              r = (lambda(sigmas[i - 2]!) - lambda(sigmas[i - 1]!)) / c.h;
+              const phi = c.B / c.hh - 1;
+              const b1 = phi / c.B;
+              const b2 = (2 * (phi / c.hh - 0.5)) / c.B;
+              rhoD = (b1 - b2) / (1 - r);
+              rho = b1 - rhoD;
+            }
+            for (let k = 0; k < n; k++) {
+              const d = rhoD !== 0 ? (rhoD * (m2![k]! - m1[k]!)) / r : 0;
+              x[k] =
+                c.ratio * last[k]! -
+                c.alpha * c.B * m1[k]! -
+                c.alpha * c.B * (d + rho * (m[k]! - m1[k]!));
+            }
+          }
+          const order = orderAt(i);
+          const c = coefficients(i, i + 1);
+          const result = new Float32Array(n);
+          const r = order === 2 ? (lambda(sigmas[i - 1]!) - lambda(sigma)) / c.h : 0;
+          for (let k = 0; k < n; k++) {
+            let v = c.ratio * x[k]! - c.alpha * c.B * m[k]!;
+            if (order === 2) v -= c.alpha * c.B * 0.5 * ((m1![k]! - m[k]!) / r);
+            result[k] = v;
+          }
+          m2 = m1;
+          m1 = m;
+          last = x;
+          lastOrder = order;
+          return result;
+        },
+      };
+    },
   };
   return plan;
 }
