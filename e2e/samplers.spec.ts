@@ -21,13 +21,13 @@ interface ExpectedRun {
 // choose: how many samplers the Run panel offers (0: the family has one, shown fixed).
 const packs = [
   { id: 'svd-tiny', sampler: 'Euler (Karras σ)', choose: 3, count: 4 },
-  { id: 'flow-tiny', sampler: 'Flow matching (Euler)', choose: 2, count: 4 },
+  { id: 'flow-tiny', sampler: 'Flow matching (Euler)', choose: 3, count: 4 },
   { id: 'lcm-tiny', sampler: 'LCM', choose: 0, count: 4 },
   // Wan 2.1 shape: 9 frames from 3 latent frames (a causal video VAE's 4× temporal compression),
   // sampled with Wan's default solver, UniPC.
-  { id: 'wan-tiny', sampler: 'Flow matching (UniPC, Wan)', choose: 2, count: 7 },
+  { id: 'wan-tiny', sampler: 'Flow matching (UniPC, Wan)', choose: 3, count: 7 },
   // LTX-Video shape: 9 frames from 2 latent frames, the keyframes' latents kept in the sample.
-  { id: 'ltx-tiny', sampler: 'Flow matching (Euler)', choose: 2, count: 7 },
+  { id: 'ltx-tiny', sampler: 'Flow matching (Euler)', choose: 3, count: 7 },
 ] as const;
 
 for (const pack of packs) {
@@ -82,4 +82,26 @@ test('an EDM pack runs DPM-Solver++(2M) when a researcher picks it', async ({ st
   await studio.run();
   await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
   await expect(studio.id('viewer.summary')).toContainText('of DPM-Solver++(2M) Karras');
+});
+
+test("a Wan pack runs Wan's DPM-Solver++(2M) when a researcher picks it", async ({ studio }) => {
+  const dir = resolve(ROOT, 'models/reference/wan-tiny');
+  const run = (
+    JSON.parse(readFileSync(resolve(dir, 'parity/expected.json'), 'utf8')) as {
+      runs: ExpectedRun[];
+    }
+  ).runs.find((r) => r.sampler === 'flow_dpmpp_2m')!;
+  await studio.open();
+  await studio.id('pack.folder').setInputFiles(dir);
+  await studio.dropKeyframes(parityKeyframes(dir));
+  await studio.id('run.sampler').selectOption('flow_dpmpp_2m');
+  await studio.id('run.backend').selectOption('wasm');
+  await studio.setNumber('run.count', 7);
+  await studio.setNumber('run.steps', run.steps);
+  await studio.setNumber('run.seed', run.seed);
+  await studio.run();
+  await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
+  await expect(studio.id('viewer.summary')).toContainText(
+    'of Flow matching (DPM-Solver++(2M), Wan)',
+  );
 });

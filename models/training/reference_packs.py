@@ -22,8 +22,8 @@ use, and the outputs the studio must reproduce.
   with 4× temporal compression (a 9-frame clip has 1 + 8/4 = 3 latent frames), latents normalised
   per channel inside the VAE wrappers (scale factor 1), the condition y = the VAE's encoding of the
   clip [start, zeros…, end] taken whole from the VAE stage, and Wan's 4-channel frame mask
-  concatenated inside the denoiser wrapper; shift 5 and Wan's default solver, UniPC (flow Euler
-  as the other choice), a CFG-distilled student (guidance input).
+  concatenated inside the denoiser wrapper; shift 5 and Wan's default solver, UniPC (its
+  DPM-Solver++(2M) and flow Euler as the other choices), a CFG-distilled student (guidance input).
 * ``ltx-tiny``: LTX-Video keyframe shape (diffusers' ``LTXConditionPipeline`` with an image at frame 0
   and one at the last frame): a causal video VAE with 8× temporal compression (9 frames, 2 latent
   frames), latents normalised in the VAE wrappers (scale factor 1); no condition input: the start
@@ -386,6 +386,7 @@ PARITY_RUNS = {
     "wan": [
         ("flow_unipc", 6, {"guidance": 5.0}),
         ("flow_unipc", 3, {"guidance": 1.5}),
+        ("flow_dpmpp_2m", 5, {"guidance": 5.0}),
         ("flow_euler", 2, {"guidance": 1.5}),
     ],
     "ltx": [("flow_euler", 8, {"guidance": 3.0}), ("flow_euler", 3, {"guidance": 1.0})],
@@ -630,13 +631,20 @@ def reference_run(kind: str, out: Path, m: dict, sampler: str, steps: int, contr
         uncond = clip_condition(np.zeros_like(lat, np.float32), token)
     else:
         cond = clip_condition((lat * np.float32(SCALE_FACTOR)).astype(np.float32))
-    family = "flow_unipc" if sampler == "flow_unipc" else sched["type"]
-    plans = {"edm": ref.edm_plan, "lcm": ref.lcm_plan, "flow": ref.flow_plan, "flow_unipc": ref.flow_unipc_plan}
+    family = sampler if sampler in ("flow_unipc", "flow_dpmpp_2m") else sched["type"]
+    plans = {
+        "edm": ref.edm_plan,
+        "lcm": ref.lcm_plan,
+        "flow": ref.flow_plan,
+        "flow_unipc": ref.flow_unipc_plan,
+        "flow_dpmpp_2m": ref.flow_dpmpp_plan,
+    }
     updaters = {
         "edm": ref.edm_updater,
         "lcm": ref.lcm_updater,
         "flow": ref.flow_updater,
         "flow_unipc": ref.flow_unipc_updater,
+        "flow_dpmpp_2m": ref.flow_dpmpp_updater,
     }
     plan = plans[family](sched, steps)
     update = updaters[family](sched, plan)

@@ -57,7 +57,7 @@ ${EVAL_USAGE}
   inbetween --help
 
   --guidance X   classifier-free guidance scale (format-2 packs with guidance; 1 = off)
-  --sampler NAME another sampler of the pack's family (EDM: euler, euler_ancestral, dpmpp_2m; flow: flow_euler, flow_unipc)
+  --sampler NAME another sampler of the pack's family (EDM: euler, euler_ancestral, dpmpp_2m; flow: flow_euler, flow_unipc, flow_dpmpp_2m)
   --scalar N=X   a scalar conditioning input of the pack, e.g. --scalar fs=24 (repeatable)
   --prompt ID    one of the pack's prompts (format-2 packs with prompts)
   --text "…"     a typed prompt, tokenised and encoded by the pack (format-2 packs with text)

@@ -418,10 +418,10 @@ const flowSchedulerSpec = z
      */
     schedule: z.enum(['linear', 'linear_quadratic']).optional(),
     /**
-     * The family's default sampler: "flow_euler" (default) or "flow_unipc" (Wan 2.1's default
-     * solver, UniPC on its own σ grid); a run may pick the other.
+     * The family's default sampler: "flow_euler" (default), "flow_unipc" (Wan 2.1's default
+     * solver, UniPC on its own σ grid) or "flow_dpmpp_2m" (Wan's "dpm++"); a run may pick another.
      */
-    sampler: z.enum(['flow_euler', 'flow_unipc']).default('flow_euler'),
+    sampler: z.enum(['flow_euler', 'flow_unipc', 'flow_dpmpp_2m']).default('flow_euler'),
     /** The linear part's end of "linear_quadratic" (LTX-Video's threshold_noise, 0.025). */
     thresholdNoise: z.number().finite().gt(0).lt(1).optional(),
     defaultSteps: z.number().int().min(1).max(1000),

@@ -91,7 +91,7 @@ export interface RunSettings {
   promptText?: string;
   /** η for this run, 0…1: DDIM's, or Euler-ancestral's (default: the manifest's `scheduler.eta`). */
   eta?: number;
-  /** Another sampler of the pack's family (EDM: euler, euler_ancestral, dpmpp_2m; flow: flow_euler, flow_unipc). */
+  /** Another sampler of the pack's family (EDM: euler, euler_ancestral, dpmpp_2m; flow: flow_euler, flow_unipc, flow_dpmpp_2m). */
   sampler?: SamplerName;
   /**
    * Clip packs: the clip frames to return, by index (0-based, 1 … T−2), instead of those nearest

@@ -62,6 +62,7 @@ describe('samplers against the independent reference (samplers_reference.py)', (
       'lcm',
       'flow_euler',
       'flow_unipc',
+      'flow_dpmpp_2m',
     ] as const) {
       expect(families.has(s), s).toBe(true);
       const steps = new Set(reference.cases.filter((c) => c.sampler === s).map((c) => c.steps));

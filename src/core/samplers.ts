@@ -2,7 +2,8 @@
  * Every sampler family the studio runs, behind one interface: DDIM (scheduler.ts, diffusers'
  * DDIMScheduler), the EDM family on Karras sigmas (Euler, Euler-ancestral, DPM-Solver++(2M); SVD,
  * Framer, Stable Diffusion with "Karras" samplers), LCM (consistency-distilled students) and
- * flow matching (rectified-flow Euler with Wan's and SD3's timestep shift).
+ * flow matching (rectified-flow Euler with Wan's and SD3's timestep shift, and Wan 2.1's own
+ * solvers: UniPC and DPM-Solver++(2M)).
  *
  * A run builds a `SamplerPlan` once (what to feed the model at each step) and takes one
  * `SamplerStepper` per batch of frames (DPM-Solver++(2M) remembers the previous step's x₀).
@@ -22,14 +23,21 @@ import {
 } from './scheduler';
 
 export type SamplerName =
-  'ddim' | 'euler' | 'euler_ancestral' | 'dpmpp_2m' | 'lcm' | 'flow_euler' | 'flow_unipc';
+  | 'ddim'
+  | 'euler'
+  | 'euler_ancestral'
+  | 'dpmpp_2m'
+  | 'lcm'
+  | 'flow_euler'
+  | 'flow_unipc'
+  | 'flow_dpmpp_2m';
 
 /** The samplers a scheduler family can run (the first is the family's default when unnamed). */
 export const SAMPLERS_BY_FAMILY: Record<SchedulerSpec['type'], readonly SamplerName[]> = {
   ddim: ['ddim'],
   edm: ['euler', 'euler_ancestral', 'dpmpp_2m'],
   lcm: ['lcm'],
-  flow: ['flow_euler', 'flow_unipc'],
+  flow: ['flow_euler', 'flow_unipc', 'flow_dpmpp_2m'],
 };
 
 /** Names people read (plots, the run panel, reports). */
@@ -41,6 +49,7 @@ export const SAMPLER_LABELS: Record<SamplerName, string> = {
   lcm: 'LCM',
   flow_euler: 'Flow matching (Euler)',
   flow_unipc: 'Flow matching (UniPC, Wan)',
+  flow_dpmpp_2m: 'Flow matching (DPM-Solver++(2M), Wan)',
 };
 
 /** One sampler run of `steps` steps: what the model is fed and how the sample starts. */
@@ -199,7 +208,8 @@ export function createSamplerPlan(
     case 'lcm':
       return lcmPlan(spec, steps);
     case 'flow':
-      return sampler === 'flow_unipc' ? flowUnipcPlan(spec, steps) : flowPlan(spec, steps);
+      if (sampler === 'flow_unipc') return flowUnipcPlan(spec, steps);
+      return sampler === 'flow_dpmpp_2m' ? flowDpmppPlan(spec, steps) : flowPlan(spec, steps);
   }
 }
 
@@ -480,6 +490,51 @@ function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
     initScale: 1,
     usesNoise: () => false,
     linear: (s) => ({ x: 1, out: sigmas[s + 1]! - sigmas[s]!, noise: 0, prev: 0 }),
+    begin: () => linearStepper(plan.linear!, plan.usesNoise),
+  };
+  return plan;
+}
+
+/**
+ * DPM-Solver++(2M) for flow matching as Wan 2.1's `sample_solver="dpm++"` runs it
+ * (`FlowDPMSolverMultistepScheduler`, diffusers' DPMSolverMultistepScheduler with flow prediction;
+ * Lu et al. 2022): data prediction m = x − σ·v, α = 1 − σ, λ = ln(α/σ), h = λ_{i+1} − λ_i,
+ * x_{i+1} = (σ_{i+1}/σ_i)·x_i − α_{i+1}(e^{−h} − 1)·(m_i + (m_i − m_{i−1})/(2r)),
+ * r = (λ_i − λ_{i−1})/h ("midpoint"), first order at the first and the last step. Wan hands it
+ * the same σ grid as flow Euler (1 − i/N, shifted) and the model ⌊σ·T⌋. At σ = 1 (α = 0) the
+ * first step is exact: x₁ = σ₁·x₀ + α₁·m₀.
+ */
+function flowDpmppPlan(spec: FlowSpec, steps: number): SamplerPlan {
+  const euler = flowPlan(spec, steps);
+  const sigmas = euler.sigmas;
+  const lambda = (s: number) => Math.log(1 - s) - Math.log(s);
+  const plan: SamplerPlan = {
+    ...euler,
+    sampler: 'flow_dpmpp_2m',
+    modelTimesteps: sigmas.slice(0, steps).map((s) => Math.floor(s * spec.trainTimesteps)),
+    linear: (i) => {
+      const sigma = sigmas[i]!;
+      const next = sigmas[i + 1]!;
+      const keep = { x: 1, out: -sigma }; // m_i, the next step's m_{i−1}
+      const h = lambda(next) - lambda(sigma);
+      const e = Math.expm1(-h); // −1 when either end is σ = 0 or 1 (h infinite)
+      const alpha = 1 - next;
+      const ratio = next / sigma;
+      if (i === 0 || i === steps - 1) {
+        // x' = ratio·x − α·e·m with m = x − σ·v
+        return { x: ratio - alpha * e, out: alpha * e * sigma, noise: 0, prev: 0, keep };
+      }
+      const r = (lambda(sigma) - lambda(sigmas[i - 1]!)) / h;
+      const a = 1 + 1 / (2 * r);
+      const b = 1 / (2 * r);
+      return {
+        x: ratio - alpha * e * a,
+        out: alpha * e * a * sigma,
+        noise: 0,
+        prev: alpha * e * b,
+        keep,
+      };
+    },
     begin: () => linearStepper(plan.linear!, plan.usesNoise),
   };
   return plan;

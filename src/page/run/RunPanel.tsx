@@ -59,7 +59,7 @@ function positionsHint(manifest: PackManifest | null, count: number): string {
 
 /**
  * The sampler: a choice among the pack's family where it has several (EDM: Euler, Euler ancestral,
- * DPM-Solver++(2M); flow: Euler, UniPC), else the family’s name, so a researcher always sees what runs.
+ * DPM-Solver++(2M); flow: Euler, UniPC, DPM-Solver++(2M)), else the family’s name, so a researcher always sees what runs.
  */
 function SamplerControl({ manifest }: { manifest: PackManifest }) {
   const chosen = useStudio((s) => s.settings.sampler);
