@@ -124,6 +124,29 @@ test('one visit online: a new version waits for a person; then the booth runs of
   }
 });
 
+test('past its heap limit the memory watch gives the booth a fresh worker, and the loop goes on', async ({
+  page,
+}) => {
+  test.setTimeout(120_000);
+  const restarts: string[] = [];
+  page.on('console', (m) => {
+    if (/WASM heap grew; starting a fresh worker/.test(m.text())) restarts.push(m.text());
+  });
+  // heap=16: a loaded model's WASM heap (about 50–75 MB here) is past it, so every act ends with
+  // a fresh worker.
+  await page.goto(`/?kiosk&pack=cel&acts=student&frames=1&dwell=0&heap=16`);
+  await expect(status(page)).toHaveAttribute('data-mode', 'attract');
+  await expect
+    .poll(async () => Number(await status(page).getAttribute('data-restarts')), { timeout: 60_000 })
+    .toBeGreaterThanOrEqual(2);
+  expect(restarts.length).toBeGreaterThanOrEqual(2);
+  expect(Number(await status(page).getAttribute('data-wasm-heap'))).toBeGreaterThan(16 * 2 ** 20);
+  // Each fresh worker loads the model again from the cache and the runs go on, without failures.
+  await moreRuns(page, await runs(page), 2);
+  await expect(status(page)).toHaveAttribute('data-failures', '0');
+  await expect(status(page)).toHaveAttribute('data-mode', 'attract');
+});
+
 test('the attract loop plays, hands control to a touch, comes back, and survives a stuck or crashed worker', async ({
   page,
 }) => {

@@ -605,7 +605,7 @@ async function readMemory(): Promise<MemorySample> {
 export async function checkMemory(): Promise<void> {
   const now = await readMemory();
   if (!warmMemory) return;
-  const action = memoryAction(warmMemory, now);
+  const action = memoryAction(warmMemory, now, params.heapLimitBytes ?? undefined);
   if (action === 'restart-worker') {
     console.info('kiosk: the worker WASM heap grew; starting a fresh worker', now, warmMemory);
     stopWorker('a fresh worker for the kiosk');

@@ -4,6 +4,19 @@ import { memoryAction, WASM_HARD_LIMIT } from './kioskHealth';
 const MiB = 1024 * 1024;
 
 describe('memoryAction', () => {
+  it("restarts the worker past the booth's own heap limit, never above 3 GiB", () => {
+    const base = { jsHeapBytes: 50 * MiB, wasmHeapBytes: 70 * MiB };
+    expect(memoryAction(base, { ...base, wasmHeapBytes: 90 * MiB }, 100 * MiB)).toBe('ok');
+    expect(memoryAction(base, { ...base, wasmHeapBytes: 110 * MiB }, 100 * MiB)).toBe(
+      'restart-worker',
+    );
+    // Within the growth rule (3000 → 3100 MiB) but past WASM's 3 GiB: a limit above it does not count.
+    const big = { jsHeapBytes: 50 * MiB, wasmHeapBytes: 3000 * MiB };
+    expect(memoryAction(big, { ...big, wasmHeapBytes: 3100 * MiB }, 4096 * MiB)).toBe(
+      'restart-worker',
+    );
+  });
+
   const base = { jsHeapBytes: 40 * MiB, wasmHeapBytes: 400 * MiB };
 
   it('is ok while the heaps stay near their warm readings', () => {

@@ -22,15 +22,20 @@ export const WASM_HARD_LIMIT = 3 * 1024 * MiB;
 
 /**
  * What to do about `now` given the readings after warm-up: restart the worker when its WASM heap
- * grew by half (and at least 256 MiB) or passed 3 GiB; reload the page when its JS heap doubled
- * (and grew at least 256 MiB). A worker restart comes first: it is cheaper.
+ * grew by half (and at least 256 MiB) or passed `wasmLimit` (3 GiB, or the booth's `heap=`); reload
+ * the page when its JS heap doubled (and grew at least 256 MiB). A worker restart comes first: it
+ * is cheaper.
  */
-export function memoryAction(baseline: MemorySample, now: MemorySample): MemoryAction {
+export function memoryAction(
+  baseline: MemorySample,
+  now: MemorySample,
+  wasmLimit: number = WASM_HARD_LIMIT,
+): MemoryAction {
   const grew = (base: number | null, cur: number | null, factor: number) =>
     base !== null && cur !== null && cur > Math.max(base * factor, base + 256 * MiB);
   if (
     grew(baseline.wasmHeapBytes, now.wasmHeapBytes, 1.5) ||
-    (now.wasmHeapBytes ?? 0) > WASM_HARD_LIMIT
+    (now.wasmHeapBytes ?? 0) > Math.min(wasmLimit, WASM_HARD_LIMIT)
   )
     return 'restart-worker';
   if (grew(baseline.jsHeapBytes, now.jsHeapBytes, 2)) return 'reload-page';

@@ -14,6 +14,7 @@ describe('kioskParams', () => {
       frames: 3,
       acts: ['compare', 'lora'],
       seed: 7,
+      heapLimitBytes: null,
     });
     expect(kioskParams('?pack=cel&kiosk=1').enabled).toBe(true);
   });
@@ -27,6 +28,15 @@ describe('kioskParams', () => {
     expect(p.seed).toBe(0);
     expect(kioskParams('?kiosk&idle=0').idleMs).toBe(2000);
     expect(kioskParams('?kiosk&frames=2.5').frames).toBe(3);
+  });
+
+  it('reads a WASM heap limit in MiB, clamped to 16–4096', () => {
+    const MiB = 1024 * 1024;
+    expect(kioskParams('?kiosk&heap=1024').heapLimitBytes).toBe(1024 * MiB);
+    expect(kioskParams('?kiosk&heap=8').heapLimitBytes).toBe(16 * MiB);
+    expect(kioskParams('?kiosk&heap=99999').heapLimitBytes).toBe(4096 * MiB);
+    expect(kioskParams('?kiosk&heap=lots').heapLimitBytes).toBeNull();
+    expect(kioskParams('?kiosk&heap=').heapLimitBytes).toBeNull();
   });
 
   it('keeps only known attract acts, in the order given', () => {

@@ -24,6 +24,11 @@ export interface KioskParams {
   acts: AttractAct[];
   /** The seed of every kiosk run (`seed=`, default 7): the same pair always gives the same frames. */
   seed: number;
+  /**
+   * A fresh worker once ONNX Runtime's WASM heap passes this many bytes (`heap=` MiB, 16–4096),
+   * for laptops with little memory; null: only the growth rule and the 3 GiB WASM limit.
+   */
+  heapLimitBytes: number | null;
 }
 
 function seconds(v: string | null, def: number, min: number, max: number): number {
@@ -36,6 +41,12 @@ function seconds(v: string | null, def: number, min: number, max: number): numbe
 function integer(v: string | null, def: number, min: number, max: number): number {
   const n = v === null ? NaN : Number(v);
   return Number.isInteger(n) ? Math.min(max, Math.max(min, n)) : def;
+}
+
+/** A size in MiB, clamped, as bytes; null when absent or not a number. */
+function mebibytes(v: string | null, min: number, max: number): number | null {
+  if (v === null || v.trim() === '' || !Number.isFinite(Number(v))) return null;
+  return Math.round(Math.min(max, Math.max(min, Number(v)))) * 1024 * 1024;
 }
 
 export function kioskParams(search: string): KioskParams {
@@ -53,5 +64,6 @@ export function kioskParams(search: string): KioskParams {
     frames: integer(q.get('frames'), 3, 1, 7),
     acts: acts.length ? acts : ['compare', 'lora'],
     seed: integer(q.get('seed'), 7, 0, 2 ** 31 - 1),
+    heapLimitBytes: mebibytes(q.get('heap'), 16, 4096),
   };
 }
