@@ -26,8 +26,9 @@ const packs = [
   // Wan 2.1 shape: 9 frames from 3 latent frames (a causal video VAE's 4× temporal compression),
   // sampled with Wan's default solver, UniPC.
   { id: 'wan-tiny', sampler: 'Flow matching (UniPC, Wan)', choose: 3, count: 7 },
-  // LTX-Video shape: 9 frames from 2 latent frames, the keyframes' latents kept in the sample.
-  { id: 'ltx-tiny', sampler: 'Flow matching (Euler)', choose: 3, count: 7 },
+  // LTX-Video shape: 9 frames from 2 latent frames, the keyframes’ latents kept in the sample;
+  // UniPC is not offered on its linear-quadratic grid.
+  { id: 'ltx-tiny', sampler: 'Flow matching (Euler)', choose: 2, count: 7 },
 ] as const;
 
 for (const pack of packs) {

@@ -316,7 +316,8 @@ def flow_sigmas(shift, steps, schedule="linear", threshold=0.025):
         sig = linear_quadratic(steps, threshold)
     else:
         sig = np.linspace(1.0, 0.0, steps + 1)[:steps]
-    sig = shift * sig / (1 + (shift - 1) * sig)
+    # A shift below 1 can round sigma 1 up by an ulp (Wan stores float32 and gets 1 back): hold it at 1.
+    sig = np.minimum(1.0, shift * sig / (1 + (shift - 1) * sig))
     return np.append(sig, 0.0)
 
 
@@ -346,8 +347,9 @@ def flow_unipc_plan(sched, steps):
     # the model gets the timesteps cast to integers (int64 in Wan).
     T = sched["trainTimesteps"]
     shift = sched["shift"]
-    sig = np.linspace(1.0 - 1.0 / T, 0.0, steps + 1)[:-1]
-    sig = shift * sig / (1 + (shift - 1) * sig)
+    # sigma_max is a float32 in Wan (self.sigmas[0].item() of a float32 tensor): 0.9990000128746033.
+    sig = np.linspace(float(np.float32(1.0 - 1.0 / T)), 0.0, steps + 1)[:-1]
+    sig = np.minimum(1.0, shift * sig / (1 + (shift - 1) * sig))
     sigmas = np.append(sig, 0.0)
     return {
         "steps": steps,
@@ -573,12 +575,15 @@ def case_specs():
     ):
         specs.append((f"flow shift{shift:g} {steps}", flow_sched(shift, steps)))
     # Wan 2.1's default solver, UniPC, with Wan's shifts.
-    for shift, steps in ((1.0, 1), (1.0, 2), (3.0, 3), (5.0, 6), (5.0, 25), (16.0, 40)):
+    # (shift 1, 9 steps: integer timesteps where a grid computed another way rounds to one less.)
+    for shift, steps in ((1.0, 1), (1.0, 2), (3.0, 3), (5.0, 6), (5.0, 25), (16.0, 40), (1.0, 9)):
         sched = flow_sched(shift, steps)
         sched["sampler"] = "flow_unipc"
         specs.append((f"flow unipc shift{shift:g} {steps}", sched))
     # Wan 2.1's other solver, DPM-Solver++(2M).
-    for shift, steps in ((1.0, 1), (3.0, 2), (5.0, 5), (5.0, 20), (8.0, 50)):
+    # (shift 5 / 6 steps and shift 1 / 5 steps: integer timesteps a grid computed another way would
+    # get wrong by one; shift 0.1: sigma 1 rounds up by an ulp unless held.)
+    for shift, steps in ((1.0, 1), (3.0, 2), (5.0, 5), (5.0, 20), (8.0, 50), (5.0, 6), (1.0, 5), (0.1, 4)):
         sched = flow_sched(shift, steps)
         sched["sampler"] = "flow_dpmpp_2m"
         specs.append((f"flow dpmpp_2m shift{shift:g} {steps}", sched))

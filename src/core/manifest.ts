@@ -423,12 +423,16 @@ const flowSchedulerSpec = z
      */
     sampler: z.enum(['flow_euler', 'flow_unipc', 'flow_dpmpp_2m']).default('flow_euler'),
     /** The linear part's end of "linear_quadratic" (LTX-Video's threshold_noise, 0.025). */
-    thresholdNoise: z.number().finite().gt(0).lt(1).optional(),
+    thresholdNoise: z.number().finite().gt(0).lt(0.5).optional(),
     defaultSteps: z.number().int().min(1).max(1000),
   })
   .refine((s) => s.thresholdNoise === undefined || s.schedule === 'linear_quadratic', {
     message: 'is used only with schedule "linear_quadratic"',
     path: ['thresholdNoise'],
+  })
+  .refine((s) => s.sampler !== 'flow_unipc' || s.schedule !== 'linear_quadratic', {
+    message: 'UniPC runs on Wan\'s own σ grid, not on schedule "linear_quadratic"',
+    path: ['sampler'],
   });
 
 export const schedulerSchema = z.discriminatedUnion('type', [

@@ -365,6 +365,14 @@ describe('pack format 2', () => {
       /^graphs\.denoisers\.base\.replace\.end: "last" needs one latent frame per frame; with latent\.temporalDownsample 5/,
     ],
     [
+      "UniPC on LTX-Video's linear-quadratic grid",
+      (m) => {
+        ltxShaped(m);
+        m.scheduler.sampler = 'flow_unipc';
+      },
+      /^scheduler\.sampler: UniPC runs on Wan's own σ grid, not on schedule "linear_quadratic"/,
+    ],
+    [
       'a threshold for the linear σ grid',
       (m) => {
         ltxShaped(m);

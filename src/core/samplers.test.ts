@@ -11,6 +11,7 @@ import { format2Manifest } from '../testing/format2Manifest';
 import { schedulerSchema, validateManifest, type SchedulerSpec } from './manifest';
 import {
   createSamplerPlan,
+  samplersFor,
   karrasSigmas,
   maxSteps,
   resolveSampler,
@@ -315,5 +316,33 @@ describe('scheduler manifests', () => {
   it('keeps format 1 to DDIM', () => {
     const r = withScheduler({ type: 'flow', shift: 3, defaultSteps: 10 }, 1);
     expect(r.ok ? [] : r.errors).toContain('scheduler.type: needs formatVersion 2');
+  });
+});
+
+describe("flow grids as Wan's and LTX's code builds them", () => {
+  const flow = (over: Record<string, unknown>) =>
+    schedulerSchema.parse({ type: 'flow', shift: 1, defaultSteps: 4, ...over }) as SchedulerSpec;
+  it("offers UniPC on a linear grid only: on LTX-Video's grid it is refused with the reason", () => {
+    expect(samplersFor(flow({}))).toEqual(['flow_euler', 'flow_unipc', 'flow_dpmpp_2m']);
+    const ltx = flow({ schedule: 'linear_quadratic' });
+    expect(samplersFor(ltx)).toEqual(['flow_euler', 'flow_dpmpp_2m']);
+    expect(() => createSamplerPlan(ltx, 4, { sampler: 'flow_unipc' })).toThrow(
+      /sampler "flow_unipc" does not fit this pack's flow \(linear_quadratic\) schedule/,
+    );
+  });
+  it('refuses a linear-quadratic grid that does not fall to 0, instead of running it backwards', () => {
+    // Past the schema's limit (a pack cannot declare it): θ 0.9 at 8 steps turns the grid upwards.
+    const spec = {
+      ...flow({ schedule: 'linear_quadratic' }),
+      thresholdNoise: 0.9,
+    } as SchedulerSpec;
+    expect(() => createSamplerPlan(spec, 8)).toThrow(/does not fall from 1 towards 0 at step/);
+  });
+  it('holds σ₀ at 1 where a shift below 1 rounds it up, so DPM-Solver++ stays finite', () => {
+    const plan = createSamplerPlan(flow({ shift: 0.1 }), 4, { sampler: 'flow_dpmpp_2m' });
+    expect(plan.sigmas[0]).toBe(1);
+    const x = Float32Array.from({ length: 8 }, (_, i) => i - 3);
+    const out = plan.begin().step(0, new Float32Array(8).fill(0.5), x);
+    expect(Array.from(out).every(Number.isFinite)).toBe(true);
   });
 });

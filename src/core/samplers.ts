@@ -109,6 +109,17 @@ export interface SamplerOptions {
   eta?: number;
 }
 
+/**
+ * The samplers a pack's scheduler can run: its family's, less UniPC on a flow pack with LTX's
+ * linear-quadratic grid (UniPC runs on Wan's own grid, so it would drop the pack's schedule).
+ */
+export function samplersFor(spec: SchedulerSpec): readonly SamplerName[] {
+  const family = SAMPLERS_BY_FAMILY[spec.type];
+  if (spec.type === 'flow' && spec.schedule === 'linear_quadratic')
+    return family.filter((s) => s !== 'flow_unipc');
+  return family;
+}
+
 /** The most steps a run of this scheduler may take. */
 export function maxSteps(spec: SchedulerSpec): number {
   switch (spec.type) {
@@ -124,13 +135,13 @@ export function maxSteps(spec: SchedulerSpec): number {
 
 /** The sampler a run uses: the asked one (checked against the family) or the pack's. */
 export function resolveSampler(spec: SchedulerSpec, asked?: SamplerName): SamplerName {
-  const allowed = SAMPLERS_BY_FAMILY[spec.type];
+  const allowed = samplersFor(spec);
   const fallback =
     spec.type === 'edm' ? spec.sampler : spec.type === 'flow' ? spec.sampler : allowed[0]!;
   if (asked === undefined) return fallback;
   if (!allowed.includes(asked)) {
     throw new Error(
-      `sampler "${asked}" does not fit this pack's ${spec.type} schedule; it takes ${allowed.map((s) => `"${s}"`).join(', ')}`,
+      `sampler "${asked}" does not fit this pack's ${spec.type === 'flow' && spec.schedule ? `${spec.type} (${spec.schedule})` : spec.type} schedule; it takes ${allowed.map((s) => `"${s}"`).join(', ')}`,
     );
   }
   return asked;
@@ -449,6 +460,24 @@ function lcmPlan(spec: LcmSpec, steps: number): SamplerPlan {
 }
 
 /**
+ * The flow grid shifted (s·σ/(1 + (s−1)·σ)), with σ = 0 appended. A shift below 1 can round σ₀ = 1
+ * up by an ulp, which would make ln(1 − σ) NaN in the multistep solvers: σ is held to 1. A grid
+ * that does not fall strictly from at most 1 to above 0 (a linear-quadratic threshold too large
+ * for the step count) is refused.
+ */
+function shiftedSigmas(grid: readonly number[], shift: number): number[] {
+  const sigmas = grid.map((s) => Math.min(1, (shift * s) / (1 + (shift - 1) * s)));
+  sigmas.forEach((s, i) => {
+    if (!(s > 0) || (i > 0 && !(s < sigmas[i - 1]!)))
+      throw new Error(
+        `the flow schedule does not fall from 1 towards 0 at step ${i + 1} of ${grid.length} (σ ${s}): lower scheduler.thresholdNoise or take more steps`,
+      );
+  });
+  sigmas.push(0);
+  return sigmas;
+}
+
+/**
  * LTX-Video's linear-quadratic σ grid (`linear_quadratic_schedule` of its condition pipeline):
  * over the first ⌊N/2⌋ steps σ falls linearly from 1 to 1 − θ, then quadratically to 0 (not
  * included); one step is σ = 1 alone.
@@ -475,12 +504,12 @@ export function linearQuadraticSigmas(steps: number, threshold: number): number[
  */
 function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
   const shift = spec.shift;
+  // numpy's linspace(1, 0, N + 1) element for element (i·(−1/N) + 1), as Wan and diffusers build it.
   const grid =
     spec.schedule === 'linear_quadratic'
       ? linearQuadraticSigmas(steps, spec.thresholdNoise ?? 0.025)
-      : Array.from({ length: steps }, (_, i) => 1 - i / steps);
-  const sigmas = grid.map((s) => (shift * s) / (1 + (shift - 1) * s));
-  sigmas.push(0);
+      : Array.from({ length: steps }, (_, i) => i * (-1 / steps) + 1);
+  const sigmas = shiftedSigmas(grid, shift);
   const plan: SamplerPlan = {
     sampler: 'flow_euler',
     steps,
@@ -560,13 +589,12 @@ function flowDpmppPlan(spec: FlowSpec, steps: number): SamplerPlan {
 function flowUnipcPlan(spec: FlowSpec, steps: number): SamplerPlan {
   const T = spec.trainTimesteps;
   const shift = spec.shift;
-  const top = 1 - 1 / T;
-  const sigmas: number[] = [];
-  for (let i = 0; i < steps; i++) {
-    const s = top * (1 - i / steps);
-    sigmas.push((shift * s) / (1 + (shift - 1) * s));
-  }
-  sigmas.push(0);
+  // Wan's sigma_max is the float32 value of 1 − 1/T; its grid is numpy's linspace(top, 0, N + 1).
+  const top = Math.fround(1 - 1 / T);
+  const sigmas = shiftedSigmas(
+    Array.from({ length: steps }, (_, i) => i * ((0 - top) / steps) + top),
+    shift,
+  );
   const lambda = (s: number) => Math.log(1 - s) - Math.log(s);
   // x_to = (σ_to/σ_from)·x − α_to·B·(m0 + extra), B = e^{−h} − 1 (bh2: B(h) = h·φ₁ = e^{−h} − 1).
   const coefficients = (from: number, to: number) => {

@@ -11,7 +11,7 @@ import {
   type PackManifest,
 } from '../../core/manifest';
 import { MAX_INBETWEENS } from '../../core/pipeline';
-import { SAMPLERS_BY_FAMILY } from '../../core/samplers';
+import { samplersFor } from '../../core/samplers';
 import type { SettingsState } from '../run/settingsSlice';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { PackOption } from './packsSlice';
@@ -320,9 +320,7 @@ function packControls(
     promptText: manifest.text ? s.promptText : '',
     count: Math.min(s.count, max),
     sampler:
-      s.sampler !== null && SAMPLERS_BY_FAMILY[manifest.scheduler.type].includes(s.sampler)
-        ? s.sampler
-        : null,
+      s.sampler !== null && samplersFor(manifest.scheduler).includes(s.sampler) ? s.sampler : null,
   };
 }
 

@@ -9,7 +9,7 @@ import {
   maxSteps as schedulerMaxSteps,
   resolveSampler,
   SAMPLER_LABELS,
-  SAMPLERS_BY_FAMILY,
+  samplersFor,
   type SamplerName,
 } from '../../core/samplers';
 import { patch, selectCanRun, selectIsBusy, selectVariant, useStudio } from '../state/store';
@@ -63,7 +63,7 @@ function positionsHint(manifest: PackManifest | null, count: number): string {
  */
 function SamplerControl({ manifest }: { manifest: PackManifest }) {
   const chosen = useStudio((s) => s.settings.sampler);
-  const family = SAMPLERS_BY_FAMILY[manifest.scheduler.type];
+  const family = samplersFor(manifest.scheduler);
   const current = resolveSampler(
     manifest.scheduler,
     chosen !== null && family.includes(chosen) ? chosen : undefined,
