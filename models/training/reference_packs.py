@@ -181,12 +181,10 @@ class WanDenoiser(TinyVideoDenoiser):
         return self.core(torch.cat([sample, mask, condition], dim=1), timestep, [guidance / 10.0])
 
 
-class WanEncoder(nn.Module):
-    """The VAE stage of wan-tiny: keyframes [2, 3, H, W] → `latents` [2, C, h, w] (each keyframe
-    encoded alone: a causal video VAE gives a single frame one latent frame) and `clip` [1, C, T, h, w]
-    (the clip [start, zeros…, end] encoded with causal temporal compression: frame 0 alone, then
-    every K frames into one). Latents leave normalised per channel, (z − mean)/std, as Wan's VAE
-    wrapper does, so the pack's scale factor is 1."""
+class KeyframeEncoder(nn.Module):
+    """A causal video VAE's encoder on keyframes [2, 3, H, W] → [2, C, h, w], each encoded alone (one
+    frame is one latent frame), normalised per channel, (z − mean)/std, as Wan's and LTX-Video's VAE
+    wrappers do, so the pack's scale factor is 1. ltx-tiny's VAE stage."""
 
     def __init__(self):
         super().__init__()
@@ -194,14 +192,28 @@ class WanEncoder(nn.Module):
         self.register_buffer("mean", torch.randn(1, C, 1, 1) * 0.1)
         self.register_buffer("inv_std", 1.0 / (0.5 + torch.rand(1, C, 1, 1)))
 
+    def normalise(self, z):
+        return (z - self.mean) * self.inv_std
+
+    def forward(self, images):
+        return self.normalise(torch.tanh(self.conv(images)))
+
+
+class WanEncoder(KeyframeEncoder):
+    """The VAE stage of wan-tiny: keyframes [2, 3, H, W] → `latents` [2, C, h, w] (each keyframe
+    encoded alone: a causal video VAE gives a single frame one latent frame) and `clip` [1, C, T, h, w]
+    (the clip [start, zeros…, end] encoded with causal temporal compression: frame 0 alone, then
+    every K frames into one). Latents leave normalised per channel, (z − mean)/std, as Wan's VAE
+    wrapper does, so the pack's scale factor is 1."""
+
     def forward(self, images):
         # A single frame is its own latent frame, as the clip's first frame is below.
-        latents = (torch.tanh(self.conv(images)) - self.mean) * self.inv_std
+        latents = super().forward(images)
         h, w = images.shape[2], images.shape[3]
         zeros = torch.zeros(WAN_F - 2, 3, h, w)
         feats = torch.tanh(self.conv(torch.cat([images[:1], zeros, images[1:]])))  # [F, C, h, w]
         groups = feats[1:].reshape(WAN_T - 1, WAN_K, C, h // DOWN, w // DOWN).mean(1)
-        clip = (torch.cat([feats[:1], groups]) - self.mean) * self.inv_std  # [T, C, h, w]
+        clip = self.normalise(torch.cat([feats[:1], groups]))  # [T, C, h, w]
         return latents, clip.permute(1, 0, 2, 3)[None]
 
 
@@ -232,20 +244,6 @@ LTX_T = 1 + (LTX_F - 1) // LTX_K
 LTX_NOISE_SCALE = 0.15
 # The latent frames LTX keeps as conditioning (mask 1): the start keyframe's and the appended end's.
 LTX_KEPT = (0, LTX_T)
-
-
-class LtxEncoder(nn.Module):
-    """The VAE stage of ltx-tiny: keyframes [2, 3, H, W] → [2, C, h, w], each keyframe encoded alone as a
-    one-frame video (LTX encodes each conditioning image so), normalised per channel in the wrapper."""
-
-    def __init__(self):
-        super().__init__()
-        self.conv = nn.Conv2d(3, C, DOWN, stride=DOWN)
-        self.register_buffer("mean", torch.randn(1, C, 1, 1) * 0.1)
-        self.register_buffer("inv_std", 1.0 / (0.5 + torch.rand(1, C, 1, 1)))
-
-    def forward(self, images):
-        return (torch.tanh(self.conv(images)) - self.mean) * self.inv_std
 
 
 class LtxDenoiser(nn.Module):
@@ -417,7 +415,8 @@ def build_graphs(kind: str, out: Path) -> tuple[dict, dict]:
     torch.manual_seed({"svd": 1, "flow": 2, "lcm": 3, "wan": 4, "ltx": 5}[kind])
     h, w = HEIGHT // DOWN, WIDTH // DOWN
     if kind == "ltx":
-        enc, dec = LtxEncoder().eval(), WanDecoder(LTX_K).eval()
+        # LTX encodes each conditioning image alone, as a one-frame video.
+        enc, dec = KeyframeEncoder().eval(), WanDecoder(LTX_K).eval()
         export(enc, (torch.zeros(2, 3, HEIGHT, WIDTH),), out / "vae_encoder.onnx", ["images"], ["latents"], {})
         export(dec, (torch.zeros(1, C, LTX_T, h, w),), out / "decoder.onnx", ["latent"], ["frames"], {})
         # The prompt's embeddings and the negative prompt's (T5 in LTX-Video), as pack constants.

@@ -360,6 +360,12 @@ def flow_unipc_plan(sched, steps):
     }
 
 
+def flow_lambda(s):
+    # lambda = log(alpha / sigma) on the flow path (alpha = 1 - sigma): -inf at sigma 1, +inf at 0.
+    with np.errstate(divide="ignore"):
+        return float(np.log(1.0 - s) - np.log(s))
+
+
 def unipc_coefficients(hh, order):
     # UniPC's B(h) variant 2 (Zhao et al. 2023, alg. of UniPC-p): B = e^hh - 1, and the right-hand side
     # b_k = k! * phi_{k+1}(hh) * hh / B built by the recursion phi_{k+1} = (phi_k - 1/k!) / hh.
@@ -380,9 +386,6 @@ def flow_unipc_updater(sched, plan):
     sig = plan["sigmas"]
     N = plan["steps"]
 
-    def lam(s):
-        return math.log(1.0 - s) - math.log(s) if s > 0 else math.inf
-
     ms, corrected, orders = [], [], []
 
     def update(i, out, x, z):
@@ -391,12 +394,12 @@ def flow_unipc_updater(sched, plan):
         if i > 0:
             # UniC from the previous corrected sample, order = the last predictor's.
             p = orders[-1]
-            h = lam(sig[i]) - lam(sig[i - 1])
+            h = flow_lambda(sig[i]) - flow_lambda(sig[i - 1])
             hh = -h
             B, b = unipc_coefficients(hh, p)
             rks, D1s = [], []
             for k in range(1, p):
-                rk = (lam(sig[i - 1 - k]) - lam(sig[i - 1])) / h
+                rk = (flow_lambda(sig[i - 1 - k]) - flow_lambda(sig[i - 1])) / h
                 rks.append(rk)
                 D1s.append((ms[-(k + 1)] - ms[-1]) / rk)
             rks.append(1.0)
@@ -409,12 +412,12 @@ def flow_unipc_updater(sched, plan):
         ms.append(m)
         corrected.append(x)
         orders.append(order)
-        h = lam(sig[i + 1]) - lam(sig[i])
+        h = flow_lambda(sig[i + 1]) - flow_lambda(sig[i])
         B, _ = unipc_coefficients(-h, order)
         alpha = 1.0 - sig[i + 1]
         nxt = sig[i + 1] / sig[i] * x - alpha * B * m
         if order == 2:
-            rk = (lam(sig[i - 1]) - lam(sig[i])) / h
+            rk = (flow_lambda(sig[i - 1]) - flow_lambda(sig[i])) / h
             nxt = nxt - alpha * B * 0.5 * (ms[-2] - m) / rk
         return nxt
 
@@ -437,21 +440,16 @@ def flow_dpmpp_updater(sched, plan):
     N = plan["steps"]
     outs = []
 
-    def lam(s):
-        a = 1.0 - s
-        with np.errstate(divide="ignore"):
-            return float(np.log(a) - np.log(s))
-
     def update(i, out, x, z):
         x = x.astype(np.float64)
         outs.append(x - sig[i] * out.astype(np.float64))
         s_t, s_0 = sig[i + 1], sig[i]
         a_t = 1.0 - s_t
-        h = lam(s_t) - lam(s_0)
+        h = flow_lambda(s_t) - flow_lambda(s_0)
         if i == 0 or i == N - 1:
             return (s_t / s_0) * x - (a_t * (np.exp(-h) - 1.0)) * outs[-1]
         m0, m1 = outs[-1], outs[-2]
-        h_0 = lam(s_0) - lam(sig[i - 1])
+        h_0 = flow_lambda(s_0) - flow_lambda(sig[i - 1])
         r0 = h_0 / h
         D0, D1 = m0, (1.0 / r0) * (m0 - m1)
         return (s_t / s_0) * x - (a_t * (np.exp(-h) - 1.0)) * D0 - 0.5 * (a_t * (np.exp(-h) - 1.0)) * D1

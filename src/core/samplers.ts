@@ -524,6 +524,9 @@ function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
   return plan;
 }
 
+/** λ = ln(α/σ) of the flow path x = α·x₀ + σ·z, α = 1 − σ: −∞ at σ = 1, +∞ at σ = 0. */
+const flowLambda = (s: number) => Math.log(1 - s) - Math.log(s);
+
 /**
  * DPM-Solver++(2M) for flow matching as Wan 2.1's `sample_solver="dpm++"` runs it
  * (`FlowDPMSolverMultistepScheduler`, diffusers' DPMSolverMultistepScheduler with flow prediction;
@@ -536,7 +539,6 @@ function flowPlan(spec: FlowSpec, steps: number): SamplerPlan {
 function flowDpmppPlan(spec: FlowSpec, steps: number): SamplerPlan {
   const euler = flowPlan(spec, steps);
   const sigmas = euler.sigmas;
-  const lambda = (s: number) => Math.log(1 - s) - Math.log(s);
   const plan: SamplerPlan = {
     ...euler,
     sampler: 'flow_dpmpp_2m',
@@ -545,7 +547,7 @@ function flowDpmppPlan(spec: FlowSpec, steps: number): SamplerPlan {
       const sigma = sigmas[i]!;
       const next = sigmas[i + 1]!;
       const keep = { x: 1, out: -sigma }; // m_i, the next step's m_{i−1}
-      const h = lambda(next) - lambda(sigma);
+      const h = flowLambda(next) - flowLambda(sigma);
       const e = Math.expm1(-h); // −1 when either end is σ = 0 or 1 (h infinite)
       const alpha = 1 - next;
       const ratio = next / sigma;
@@ -553,7 +555,7 @@ function flowDpmppPlan(spec: FlowSpec, steps: number): SamplerPlan {
         // x' = ratio·x − α·e·m with m = x − σ·v
         return { x: ratio - alpha * e, out: alpha * e * sigma, noise: 0, prev: 0, keep };
       }
-      const r = (lambda(sigma) - lambda(sigmas[i - 1]!)) / h;
+      const r = (flowLambda(sigma) - flowLambda(sigmas[i - 1]!)) / h;
       const a = 1 + 1 / (2 * r);
       const b = 1 / (2 * r);
       return {
@@ -595,10 +597,9 @@ function flowUnipcPlan(spec: FlowSpec, steps: number): SamplerPlan {
     Array.from({ length: steps }, (_, i) => i * ((0 - top) / steps) + top),
     shift,
   );
-  const lambda = (s: number) => Math.log(1 - s) - Math.log(s);
   // x_to = (σ_to/σ_from)·x − α_to·B·(m0 + extra), B = e^{−h} − 1 (bh2: B(h) = h·φ₁ = e^{−h} − 1).
   const coefficients = (from: number, to: number) => {
-    const h = lambda(sigmas[to]!) - lambda(sigmas[from]!);
+    const h = flowLambda(sigmas[to]!) - flowLambda(sigmas[from]!);
     const hh = -h;
     const B = Math.expm1(hh);
     return { h, hh, B, ratio: sigmas[to]! / sigmas[from]!, alpha: 1 - sigmas[to]! };
@@ -638,7 +639,7 @@ function flowUnipcPlan(spec: FlowSpec, steps: number): SamplerPlan {
             let rho = 0.5;
             let r = 0;
             if (lastOrder === 2 && m2) {
-              r = (lambda(sigmas[i - 2]!) - lambda(sigmas[i - 1]!)) / c.h;
+              r = (flowLambda(sigmas[i - 2]!) - flowLambda(sigmas[i - 1]!)) / c.h;
               const phi = c.B / c.hh - 1;
               const b1 = phi / c.B;
               const b2 = (2 * (phi / c.hh - 0.5)) / c.B;
@@ -656,7 +657,7 @@ function flowUnipcPlan(spec: FlowSpec, steps: number): SamplerPlan {
           const order = orderAt(i);
           const c = coefficients(i, i + 1);
           const result = new Float32Array(n);
-          const r = order === 2 ? (lambda(sigmas[i - 1]!) - lambda(sigma)) / c.h : 0;
+          const r = order === 2 ? (flowLambda(sigmas[i - 1]!) - flowLambda(sigma)) / c.h : 0;
           for (let k = 0; k < n; k++) {
             let v = c.ratio * x[k]! - c.alpha * c.B * m[k]!;
             if (order === 2) v -= c.alpha * c.B * 0.5 * ((m1![k]! - m[k]!) / r);
