@@ -10,8 +10,10 @@
  *    every range is seen at every denoising step and every decode of real runs; per tensor the
  *    0.01th and 99.99th percentiles of each call are kept, and their extremes over all calls.
  * 3. quantize_int8.py quantises both with those ranges (int8 per-channel weights, uint8
- *    activations) into denoiser_int8.onnx and decoder_int8.onnx, and the manifest gets the `int8`
- *    denoiser, the `int8` decoder (graphs.decoders) and the variant that runs them.
+ *    activations) into denoiser_int8.onnx and decoder_int8.onnx (the denoiser's GroupNorms and
+ *    attention reshapes rewritten so that ORT's channels-last int8 convolutions need few Transposes:
+ *    `channels_last_norms`), and the manifest gets the `int8` denoiser, the `int8` decoder
+ *    (graphs.decoders) and the variant that runs them.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -163,6 +165,9 @@ async function main(): Promise<void> {
           out,
           '--ranges',
           rangesFile,
+          // The denoiser's GroupNorms sit between int8 convolutions that ORT runs channels-last; the
+          // decoder's, at the latent's size, gained nothing measurable (docs/exporting.md).
+          ...(what === 'denoiser' ? ['--channels-last'] : []),
         ],
         { cwd: ROOT, encoding: 'utf8' },
       ).trim(),

@@ -45,11 +45,15 @@ class OrtSessionError(RuntimeError):
 
 
 def run_onnx_timed(
-    model_path: str | Path, feeds: dict[str, np.ndarray], level: str = "all", repeats: int = 1
+    model_path: str | Path,
+    feeds: dict[str, np.ndarray],
+    level: str = "all",
+    repeats: int = 1,
+    optimized: str | Path | None = None,
 ) -> tuple[dict[str, np.ndarray], dict]:
     """Runs the model `repeats` times on CPU at graph optimisation `level`; returns the last run's
     outputs and the timings {"createMs": …, "runMs": [first, …]}. float64 inputs are sent as
-    float32, other dtypes as they are."""
+    float32, other dtypes as they are. `optimized`: where to save the graph as ORT optimised it."""
     if level not in LEVELS:
         raise ValueError(f"level {level!r} is not one of {LEVELS}")
     model_path = Path(model_path)
@@ -67,6 +71,8 @@ def run_onnx_timed(
             spec[name] = {"dims": list(a.shape), "dtype": _dtype_name(a), "file": f"in_{i}.bin"}
         (d / "inputs.json").write_text(json.dumps(spec))
         cmd = ["node", str(RUNNER), str(model_path.resolve()), str(d), level, str(repeats)]
+        if optimized is not None:
+            cmd.append(str(Path(optimized).resolve()))
         proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
         if proc.returncode != 0:
             raise OrtSessionError(f"onnxruntime-node ({level}) failed on {model_path}: {proc.stderr.strip()[-2000:]}")

@@ -106,7 +106,226 @@ def fuse_silu(model: onnx.ModelProto) -> int:
     return len(replace)
 
 
-def quantise(src: Path, dst: Path, ranges: dict[str, list[float]], silu: bool = True) -> dict:
+class _Graph:
+    """Producers, readers and constant values of a graph's tensors, for the rewrites below."""
+
+    def __init__(self, model: onnx.ModelProto):
+        g = model.graph
+        self.producer = {o: n for n in g.node for o in n.output}
+        self.readers: dict[str, list] = {}
+        for n in g.node:
+            for t in n.input:
+                self.readers.setdefault(t, []).append(n)
+        self.inits = {i.name: i for i in g.initializer}
+        self.outputs = {o.name for o in g.output}
+
+    def const(self, name: str) -> np.ndarray | None:
+        if name in self.inits:
+            return numpy_helper.to_array(self.inits[name])
+        n = self.producer.get(name)
+        if n is not None and n.op_type == "Constant" and n.attribute and n.attribute[0].name == "value":
+            return numpy_helper.to_array(n.attribute[0].t)
+        if n is not None and n.op_type == "Identity":  # PyTorch's export of a shared weight
+            return self.const(n.input[0])
+        return None
+
+    def only_reader(self, name: str, op: str):
+        r = self.readers.get(name, [])
+        return r[0] if len(r) == 1 and r[0].op_type == op and name not in self.outputs else None
+
+    def last_dim(self, name: str, depth: int = 0) -> int | None:
+        """The size of the last axis of `name` where the graph fixes it: a 1-D bias added to it, or the
+        weight of the MatMul (quantised or not) that made it; None where it cannot tell."""
+        n = self.producer.get(name)
+        if n is None or depth > 4:
+            return None
+        if n.op_type in ("QuantizeLinear", "DequantizeLinear"):
+            return self.last_dim(n.input[0], depth + 1)
+        if n.op_type == "Add":
+            consts = [self.const(i) for i in n.input]
+            bias = [c for c in consts if c is not None and c.ndim == 1]
+            if bias:
+                return int(bias[0].shape[0])
+            rest = [i for i, c in zip(n.input, consts) if c is None]
+            return self.last_dim(rest[0], depth + 1) if len(rest) == 1 else None
+        if n.op_type == "MatMul":
+            w = self.const(n.input[1])
+            dq = self.producer.get(n.input[1])
+            if w is None and dq is not None and dq.op_type == "DequantizeLinear":
+                w = self.const(dq.input[0])
+            return int(w.shape[-1]) if w is not None and w.ndim == 2 else None
+        return None
+
+    def shape_of(self, name: str) -> str | None:
+        """The tensor whose Shape `name` is, if it is one."""
+        n = self.producer.get(name)
+        return n.input[0] if n is not None and n.op_type == "Shape" and not n.attribute else None
+
+
+def _replace_nodes(model: onnx.ModelProto, replace: dict[int, list], inits: list[TensorProto]) -> None:
+    """Puts each node's replacement (an empty list drops it) in its place, adds `inits`, then drops
+    nodes whose outputs nothing reads any more (the Constant and Shape nodes of the old patterns)."""
+    g = model.graph
+    nodes = [m for n in g.node for m in replace.get(id(n), [n])]
+    have = {i.name for i in g.initializer}
+    for i in inits:
+        if i.name not in have:
+            g.initializer.append(i)
+            have.add(i.name)
+    outputs = {o.name for o in g.output}
+    while True:
+        used = {t for n in nodes for t in n.input} | outputs
+        kept = [n for n in nodes if any(o in used for o in n.output)]
+        if len(kept) == len(nodes):
+            break
+        nodes = kept
+    del g.node[:]
+    g.node.extend(nodes)
+
+
+def channels_last_norms(model: onnx.ModelProto) -> dict[str, int]:
+    """Rewrites GroupNorm as operators that do not care about layout, so that ONNX Runtime's transpose
+    optimiser can carry its channels-last layout through the normalisation.
+
+    For a QDQ graph ONNX Runtime's CPU and WebAssembly backends run each QLinearConv channels-last
+    (NHWC) and put a Transpose on each side of it; PyTorch exports GroupNorm as Reshape(N, G, -1) →
+    InstanceNormalization → Reshape(N, C, H, W) → Mul(γ) → Add(β), and those Reshapes stop the
+    Transposes from meeting and cancelling (40 a step in the cel int8 denoiser). Here the statistics
+    come from ReduceMean over H and W per channel, averaged over each group's channels by a 1×1 Conv
+    on the (N, C, 1, 1) means (a fixed block-diagonal matrix), and the normalisation is element-wise:
+
+        d = x − mean_g(x),  y = d · γ / √(mean_g(d²) + ε) + β
+
+    which is GroupNorm's formula (two passes, as InstanceNormalization computes it). ReduceMean and the
+    element-wise operators pass a Transpose through; the small tensors' Transposes are cheap.
+
+    Also rewrites an attention block's flatten(2).transpose(1, 2) of a normalised tensor (Reshape to
+    (N, C, HW) then Transpose(0, 2, 1)) as Transpose(0, 2, 3, 1) then Reshape to (N, HW, C), and its way
+    back (Transpose(0, 2, 1) then Reshape to x's shape) as Reshape to (N, H, W, C) then
+    Transpose(0, 3, 1, 2): the same values, with the Transposes where they cancel against the
+    convolutions'. Returns how many of each it rewrote."""
+    gr = _Graph(model)
+    replace: dict[int, list] = {}
+    inits: list[TensorProto] = []
+    normalised: dict[str, int] = {}  # a GroupNorm's output -> its channel count
+    groupnorm_inputs: dict[str, int] = {}  # a GroupNorm's input -> its channel count
+    for n in model.graph.node:
+        if n.op_type != "InstanceNormalization" or id(n) in replace:
+            continue
+        r1 = gr.producer.get(n.input[0])
+        if r1 is None or r1.op_type != "Reshape" or gr.only_reader(r1.output[0], "InstanceNormalization") is not n:
+            continue
+        target, scale, bias = gr.const(r1.input[1]), gr.const(n.input[1]), gr.const(n.input[2])
+        if target is None or target.shape != (3,) or target[2] != -1 or scale is None or bias is None:
+            continue
+        if not (np.all(scale == 1) and np.all(bias == 0)):
+            continue
+        x, groups = r1.input[0], int(target[1])
+        r2 = gr.only_reader(n.output[0], "Reshape")
+        mul = gr.only_reader(r2.output[0], "Mul") if r2 is not None else None
+        add = gr.only_reader(mul.output[0], "Add") if mul is not None else None
+        if add is None or gr.shape_of(r2.input[1]) != x:
+            continue
+        gamma_name = next((t for t in mul.input if t != r2.output[0]), None)
+        beta_name = next((t for t in add.input if t != mul.output[0]), None)
+        gamma, beta = gr.const(gamma_name), gr.const(beta_name)
+        if gamma is None or beta is None or gamma.ndim != 3 or gamma.shape[1:] != (1, 1) or beta.shape != gamma.shape:
+            continue
+        c = gamma.shape[0]
+        if groups <= 0 or c % groups:
+            continue
+        eps = next((a.f for a in n.attribute if a.name == "epsilon"), 1e-5)
+        avg, eps_name = f"groupnorm_mean_{c}_{groups}", f"groupnorm_eps_{float(np.float32(eps)):.3g}"
+        per = c // groups
+        block = np.kron(np.eye(groups, dtype=np.float32), np.full((per, per), 1.0 / per, np.float32))
+        inits += [
+            numpy_helper.from_array(block.reshape(c, c, 1, 1), avg),
+            numpy_helper.from_array(np.float32(eps), eps_name),
+        ]
+        p = n.name or f"groupnorm{len(normalised)}"
+        t = lambda s: f"{p}/{s}"  # noqa: E731
+        replace[id(r1)] = replace[id(n)] = replace[id(r2)] = replace[id(mul)] = []
+        replace[id(add)] = [
+            helper.make_node("ReduceMean", [x], [t("mean_c")], name=t("MeanC"), axes=[2, 3], keepdims=1),
+            helper.make_node("Conv", [t("mean_c"), avg], [t("mean")], name=t("MeanG")),
+            helper.make_node("Sub", [x, t("mean")], [t("centred")], name=t("Centre")),
+            helper.make_node("Mul", [t("centred"), t("centred")], [t("squared")], name=t("Square")),
+            helper.make_node("ReduceMean", [t("squared")], [t("var_c")], name=t("VarC"), axes=[2, 3], keepdims=1),
+            helper.make_node("Conv", [t("var_c"), avg], [t("var")], name=t("VarG")),
+            helper.make_node("Add", [t("var"), eps_name], [t("var_eps")], name=t("AddEps")),
+            helper.make_node("Sqrt", [t("var_eps")], [t("std")], name=t("Std")),
+            helper.make_node("Div", [gamma_name, t("std")], [t("gain")], name=t("Gain")),
+            helper.make_node("Mul", [t("centred"), t("gain")], [t("scaled")], name=t("Scale")),
+            helper.make_node("Add", [t("scaled"), beta_name], [add.output[0]], name=t("Shift")),
+        ]
+        normalised[add.output[0]] = c
+        groupnorm_inputs[x] = c
+    attention = 0
+    for n in model.graph.node:
+        if n.op_type != "Transpose" or [list(a.ints) for a in n.attribute if a.name == "perm"] != [[0, 2, 1]]:
+            continue
+        src = gr.producer.get(n.input[0])
+        if src is not None and src.op_type == "Reshape" and src.input[0] in normalised:
+            # In: Reshape(x, Concat(Shape(x)[0:2], [-1])) → Transpose(0, 2, 1).
+            cat = gr.producer.get(src.input[1])
+            if gr.only_reader(src.output[0], "Transpose") is not n or cat is None or cat.op_type != "Concat":
+                continue
+            sl = gr.producer.get(cat.input[0]) if len(cat.input) == 2 else None
+            if sl is None or sl.op_type != "Slice" or gr.shape_of(sl.input[0]) != src.input[0]:
+                continue
+            starts, ends, minus = gr.const(sl.input[1]), gr.const(sl.input[2]), gr.const(cat.input[1])
+            if starts is None or ends is None or minus is None or list(starts) != [0] or list(ends) != [2]:
+                continue
+            if list(minus) != [-1]:
+                continue
+            c = normalised[src.input[0]]
+            shape = f"attention_tokens_{c}"
+            inits.append(numpy_helper.from_array(np.array([0, -1, c], np.int64), shape))
+            p = n.name or f"attention{attention}"
+            replace[id(src)] = []
+            replace[id(n)] = [
+                helper.make_node("Transpose", [src.input[0]], [f"{p}/nhwc"], name=f"{p}/NHWC", perm=[0, 2, 3, 1]),
+                helper.make_node("Reshape", [f"{p}/nhwc", shape], [n.output[0]], name=f"{p}/Tokens"),
+            ]
+            attention += 1
+            continue
+        # Out: Transpose(0, 2, 1) → Reshape(·, Concat(Shape(x)[0], Shape(x)[1], Shape(x)[2], Shape(x)[3])).
+        back = gr.only_reader(n.output[0], "Reshape")
+        cat = gr.producer.get(back.input[1]) if back is not None else None
+        if cat is None or cat.op_type != "Concat" or len(cat.input) != 4:
+            continue
+        dims = []
+        for i in cat.input:
+            u = gr.producer.get(i)
+            ga = gr.producer.get(u.input[0]) if u is not None and u.op_type == "Unsqueeze" else None
+            k = gr.const(ga.input[1]) if ga is not None and ga.op_type == "Gather" else None
+            dims.append((gr.shape_of(ga.input[0]), int(k)) if k is not None and k.size == 1 else (None, -1))
+        x = dims[0][0]
+        # Only the way back of a rewritten attention block, whose tokens have x's channel count: the
+        # same values only when the last axis of what is transposed is the channel axis.
+        if x not in groupnorm_inputs or dims != [(x, 0), (x, 1), (x, 2), (x, 3)]:
+            continue
+        if gr.last_dim(n.input[0]) != groupnorm_inputs[x]:
+            continue
+        p = n.name or f"attention{attention}"
+        perm = "attention_nhwc_dims"
+        inits.append(numpy_helper.from_array(np.array([0, 2, 3, 1], np.int64), perm))
+        replace[id(n)] = [
+            helper.make_node("Shape", [x], [f"{p}/shape"], name=f"{p}/Shape"),
+            helper.make_node("Gather", [f"{p}/shape", perm], [f"{p}/nhwc_shape"], name=f"{p}/NHWCShape", axis=0),
+            helper.make_node("Reshape", [n.input[0], f"{p}/nhwc_shape"], [f"{p}/nhwc"], name=f"{p}/Grid"),
+        ]
+        replace[id(back)] = [
+            helper.make_node("Transpose", [f"{p}/nhwc"], [back.output[0]], name=f"{p}/NCHW", perm=[0, 3, 1, 2])
+        ]
+        attention += 1
+    _replace_nodes(model, replace, inits)
+    return {"GroupNorm": len(normalised), "attention": attention}
+
+
+def quantise(
+    src: Path, dst: Path, ranges: dict[str, list[float]], silu: bool = True, channels_last: bool = False
+) -> dict:
     model = onnx.load(str(src))
     g = model.graph
     inits = {i.name: i for i in g.initializer}
@@ -245,6 +464,9 @@ def quantise(src: Path, dst: Path, ranges: dict[str, list[float]], silu: bool = 
     onnx.checker.check_model(model)
     if silu:
         counts["SiLU→QuickGelu"] = fuse_silu(model)
+    if channels_last:
+        counts.update(channels_last_norms(model))
+        onnx.checker.check_model(model)
     onnx.save(model, str(dst))
     return counts
 
@@ -259,13 +481,18 @@ def main(argv: list[str] | None = None) -> int:
     q.add_argument("src")
     q.add_argument("dst")
     q.add_argument("--ranges", required=True)
+    q.add_argument(
+        "--channels-last",
+        action="store_true",
+        help="rewrite GroupNorm and attention's reshapes so ORT's NHWC int8 convolutions need fewer Transposes",
+    )
     args = ap.parse_args(argv)
     if args.cmd == "calib-graph":
         names = calibration_graph(Path(args.src), Path(args.dst))
         print(json.dumps(names))
     elif args.cmd == "quantise":
         ranges = json.loads(Path(args.ranges).read_text())
-        counts = quantise(Path(args.src), Path(args.dst), ranges)
+        counts = quantise(Path(args.src), Path(args.dst), ranges, channels_last=args.channels_last)
         print(f"{args.dst}: quantised {counts}")
     else:
         ap.print_help()

@@ -6,7 +6,7 @@ import numpy as np
 import onnx
 
 from models.training import quantize_int8 as q
-from models.training.ort_node import run_onnx
+from models.training.ort_node import run_onnx, run_onnx_timed
 from models.training.reference_packs import REPO
 
 TINY = REPO / "models" / "tiny" / "denoiser_fp32.onnx"
@@ -74,3 +74,49 @@ def test_silu_becomes_quickgelu_with_the_same_output(tmp_path):
     a = run_onnx(fused, f)["prediction"]
     b = run_onnx(plain, f)["prediction"]
     np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_channels_last_groupnorm_and_attention_compute_the_same(tmp_path):
+    """The rewrite of GroupNorm (ReduceMean, a group-mean 1×1 Conv, element-wise ops) and of attention's
+    reshapes keeps the float graph's output."""
+    m = onnx.load(str(TINY))
+    norms = sum(n.op_type == "InstanceNormalization" for n in m.graph.node)
+    counts = q.channels_last_norms(m)
+    assert counts == {"GroupNorm": norms, "attention": 2}, counts
+    assert not any(n.op_type == "InstanceNormalization" for n in m.graph.node)
+    onnx.checker.check_model(m)
+    dst = tmp_path / "channels_last.onnx"
+    onnx.save(m, str(dst))
+    f = feeds(2)
+    f["sample"] = f["sample"] * 3 + 1  # a mean far from 0 as well as a spread
+    np.testing.assert_allclose(run_onnx(dst, f)["prediction"], run_onnx(TINY, f)["prediction"], rtol=1e-4, atol=2e-5)
+
+
+def test_channels_last_int8_graph_transposes_less(tmp_path):
+    """ORT runs QLinearConv channels-last with a Transpose on each side; with GroupNorm and attention
+    rewritten, its transpose optimiser cancels most of them (what remains is mostly on (N, C, 1, 1)
+    statistics). Measured as the elements that pass through a Transpose in ORT's optimised graph,
+    every Transpose's output made a graph output and run. The output stays as close to fp32."""
+    calib = tmp_path / "calib.onnx"
+    names = q.calibration_graph(TINY, calib)
+    out = run_onnx(calib, feeds(4))
+    ranges = {n: [float(out[n].min()), float(out[n].max())] for n in names}
+    plain, cl = tmp_path / "plain.onnx", tmp_path / "cl.onnx"
+    q.quantise(TINY, plain, ranges)
+    counts = q.quantise(TINY, cl, ranges, channels_last=True)
+    assert counts["GroupNorm"] > 0 and counts["attention"] == 2
+    f = feeds(2)
+    ref = run_onnx(TINY, f)["prediction"]
+    moved = {}
+    for name, path in (("plain", plain), ("cl", cl)):
+        opt = tmp_path / f"{name}-optimised.onnx"
+        got = run_onnx_timed(path, f, optimized=opt)[0]["prediction"]
+        assert np.abs(got - ref).mean() / np.abs(ref).mean() < 0.05, name
+        m = onnx.load(str(opt))
+        ts = [n.output[0] for n in m.graph.node if n.op_type == "Transpose"]
+        m.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in ts)
+        probe = tmp_path / f"{name}-probe.onnx"
+        onnx.save(m, str(probe))
+        outs = run_onnx_timed(probe, f, level="disabled")[0]
+        moved[name] = sum(outs[t].size for t in ts)
+    assert moved["cl"] < moved["plain"] / 3, moved
