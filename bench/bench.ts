@@ -4,8 +4,9 @@
  * ms per denoiser step, per VAE decode and per in-between for each variant with the
  * browser/native ratio, then times one in-between of every variant in turn for a number of rounds
  * and prints each variant's speed-up against the pack's first variant, paired by round. Options:
- * --pack DIR (default: every bundled pack), --repeats N (default 5), --rounds N (default 8; 0 skips
- * the rounds), --no-build (reuse dist/), --webgpu (also time a software WebGPU adapter), --json FILE.
+ * --pack DIR (default: every bundled pack), --variants a,b (default: all; the first is the speed-ups'
+ * reference), --repeats N (default 5), --rounds N (default 8; 0 skips the rounds), --no-build (reuse
+ * dist/), --webgpu (also time a software WebGPU adapter), --json FILE.
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
@@ -16,6 +17,7 @@ import {
   benchmarkMetrics,
   benchmarkVariant,
   pairedSpeedups,
+  pickVariants,
   timeInbetweens,
   type BenchmarkResult,
   type MetricsBenchmark,
@@ -42,6 +44,7 @@ const { values } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     webgpu: { type: 'boolean', default: false },
     json: { type: 'string' },
+    variants: { type: 'string' },
   },
 });
 const repeats = Math.max(1, Number(values.repeats));
@@ -207,7 +210,11 @@ async function main(): Promise<void> {
     for (const dir of packDirs) {
       const manifest = await readPackManifest(dir);
       const packUrl = `${origin}/models/${basename(dir)}/`;
-      const variants = manifest.variants.map((v) => v.id);
+      const variants = pickVariants(
+        manifest.variants.map((v) => v.id),
+        values.variants,
+        manifest.id,
+      );
       const backends: ('wasm' | 'webgpu')[] = ['wasm'];
       const gpu = await page.evaluate(async () => {
         const g = (

@@ -365,3 +365,21 @@ export async function benchmarkMetrics(
       : null,
   };
 }
+
+/**
+ * The variants to time, in the order given (`--variants a,b`: the first is the speed-ups'
+ * reference), or all of the pack's; an id the pack lacks is an error that lists the ones it has.
+ */
+export function pickVariants(all: string[], wanted: string | undefined, packId: string): string[] {
+  if (!wanted) return all;
+  const ids = wanted
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const unknown = ids.filter((id) => !all.includes(id));
+  if (ids.length === 0 || unknown.length)
+    throw new Error(
+      `--variants: pack "${packId}" has no variant ${unknown.map((u) => `"${u}"`).join(', ') || '(none given)'}; it has ${all.join(', ')}`,
+    );
+  return [...new Set(ids)];
+}

@@ -5,7 +5,7 @@
  */
 import { resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { pairedSpeedups, timeInbetweens } from '../core/benchmark';
+import { pairedSpeedups, pickVariants, timeInbetweens } from '../core/benchmark';
 import type { GraphRunner } from '../core/graph';
 import { loadVariantGraphs, readPackManifest, releaseVariantGraphs } from './nodeRuntime';
 
@@ -77,5 +77,19 @@ describe('pairedSpeedups', () => {
     expect(out.find((s) => s.variantId === 'extra')).toMatchObject({ rounds: 2, speedup: 2 });
     expect(() => pairedSpeedups({ base: [1] }, 'missing')).toThrow(/reference variant "missing"/);
     expect(() => pairedSpeedups({ base: [1], empty: [] }, 'base')).toThrow(/variant "empty"/);
+  });
+});
+
+describe('pickVariants (npm run bench --variants)', () => {
+  const all = ['baseline', 'lora', 'int8'];
+  it('keeps every variant when none are named, and the named ones in the order given', () => {
+    expect(pickVariants(all, undefined, 'cel')).toEqual(all);
+    expect(pickVariants(all, ' int8, baseline ,int8', 'cel')).toEqual(['int8', 'baseline']);
+  });
+  it('refuses an id the pack lacks, or none at all, and lists what it has', () => {
+    expect(() => pickVariants(all, 'int8,fp64', 'cel')).toThrow(
+      '--variants: pack "cel" has no variant "fp64"; it has baseline, lora, int8',
+    );
+    expect(() => pickVariants(all, ',', 'cel')).toThrow(/\(none given\)/);
   });
 });
