@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Runs an ONNX model with onnxruntime-node for the Python tooling (Debian has no onnxruntime for
-// Python): node scripts/ort-run.mjs model.onnx io_dir [level] [repeats]
+// Python): node scripts/ort-run.mjs model.onnx io_dir [level] [repeats] [optimized]
 // io_dir/inputs.json: {name: {dims, dtype, file}}, one raw little-endian .bin file per input.
 // Writes io_dir/outputs.json (same shape) and one .bin per output, in the output's own dtype, and
 // io_dir/timing.json {createMs, runMs: [...]} (the first run included).
@@ -23,7 +23,7 @@ const ARRAYS = {
 
 const [model, dir, level = 'all', repeats = '1', optimized] = process.argv.slice(2);
 if (!model || !dir) {
-  console.error('usage: ort-run.mjs model.onnx io_dir [level] [repeats]');
+  console.error('usage: ort-run.mjs model.onnx io_dir [level] [repeats] [optimized]');
   process.exit(2);
 }
 const spec = JSON.parse(readFileSync(join(dir, 'inputs.json'), 'utf8'));

@@ -376,10 +376,12 @@ export function pickVariants(all: string[], wanted: string | undefined, packId: 
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean);
+  if (ids.length === 0)
+    throw new Error(`--variants names no variant; pack "${packId}" has ${all.join(', ')}`);
   const unknown = ids.filter((id) => !all.includes(id));
-  if (ids.length === 0 || unknown.length)
+  if (unknown.length)
     throw new Error(
-      `--variants: pack "${packId}" has no variant ${unknown.map((u) => `"${u}"`).join(', ') || '(none given)'}; it has ${all.join(', ')}`,
+      `--variants: pack "${packId}" has no variant ${unknown.map((u) => `"${u}"`).join(', ')}; it has ${all.join(', ')}`,
     );
   return [...new Set(ids)];
 }
