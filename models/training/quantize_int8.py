@@ -15,7 +15,10 @@ denoiser's real inputs at every denoising step of the pack's validation pairs, c
 scripts/calibrate-int8.ts through the studio's own pipeline), then keeps the 99.99th percentile of
 |x| per side so one outlier does not waste the 256 levels.
 
-    /usr/bin/python3 -m models.training.quantize_int8 IN.onnx OUT.onnx --ranges ranges.json
+`--channels-last` also rewrites GroupNorm and attention's reshapes so that ORT's channels-last int8
+convolutions need few Transposes (`channels_last_norms`; npm run pack:int8 uses it for the denoiser).
+
+    /usr/bin/python3 -m models.training.quantize_int8 quantise IN.onnx OUT.onnx --ranges ranges.json [--channels-last]
     /usr/bin/python3 -m models.training.quantize_int8 calib-graph IN.onnx OUT.onnx   # every range as an output
 """
 from __future__ import annotations
