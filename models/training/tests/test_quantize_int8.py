@@ -24,6 +24,14 @@ def feeds(batch: int = 2) -> dict[str, np.ndarray]:
     }
 
 
+def tiny_ranges(tmp_path) -> dict[str, list[float]]:
+    """The tiny denoiser's calibration ranges: every tensor to quantise over a batch of 4."""
+    calib = tmp_path / "calib.onnx"
+    names = q.calibration_graph(TINY, calib)
+    out = run_onnx(calib, feeds(4))
+    return {n: [float(out[n].min()), float(out[n].max())] for n in names}
+
+
 def test_uint8_params_hold_zero_and_the_range():
     for lo, hi in [(-1.0, 3.0), (0.5, 2.0), (-4.0, -1.0)]:
         s, z = q.uint8_params(lo, hi)
@@ -33,10 +41,7 @@ def test_uint8_params_hold_zero_and_the_range():
 
 
 def test_quantised_tiny_denoiser_matches_fp32(tmp_path):
-    calib = tmp_path / "calib.onnx"
-    names = q.calibration_graph(TINY, calib)
-    out = run_onnx(calib, feeds(4))
-    ranges = {n: [float(out[n].min()), float(out[n].max())] for n in names}
+    ranges = tiny_ranges(tmp_path)
     dst = tmp_path / "int8.onnx"
     counts = q.quantise(TINY, dst, ranges)
     assert counts["Conv"] > 0
@@ -56,10 +61,7 @@ def test_quantised_tiny_denoiser_matches_fp32(tmp_path):
 def test_silu_becomes_quickgelu_with_the_same_output(tmp_path):
     """x·σ(x) after a DequantizeLinear stays two kernels in ORT (each reader gets its own DQ copy);
     the quantiser writes it as com.microsoft QuickGelu(alpha 1), which computes the same."""
-    calib = tmp_path / "calib.onnx"
-    names = q.calibration_graph(TINY, calib)
-    out = run_onnx(calib, feeds(4))
-    ranges = {n: [float(out[n].min()), float(out[n].max())] for n in names}
+    ranges = tiny_ranges(tmp_path)
     fused, plain = tmp_path / "fused.onnx", tmp_path / "plain.onnx"
     counts = q.quantise(TINY, fused, ranges)
     assert "SiLU→QuickGelu" not in q.quantise(TINY, plain, ranges, silu=False)
@@ -97,10 +99,7 @@ def test_channels_last_int8_graph_transposes_less(tmp_path):
     rewritten, its transpose optimiser cancels most of them (what remains is mostly on (N, C, 1, 1)
     statistics). Measured as the elements that pass through a Transpose in ORT's optimised graph,
     every Transpose's output made a graph output and run. The output stays as close to fp32."""
-    calib = tmp_path / "calib.onnx"
-    names = q.calibration_graph(TINY, calib)
-    out = run_onnx(calib, feeds(4))
-    ranges = {n: [float(out[n].min()), float(out[n].max())] for n in names}
+    ranges = tiny_ranges(tmp_path)
     plain, cl = tmp_path / "plain.onnx", tmp_path / "cl.onnx"
     q.quantise(TINY, plain, ranges)
     counts = q.quantise(TINY, cl, ranges, channels_last=True)
