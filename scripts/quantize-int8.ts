@@ -12,8 +12,9 @@
  * 3. quantize_int8.py quantises both with those ranges (int8 per-channel weights, uint8
  *    activations) into denoiser_int8.onnx and decoder_int8.onnx (the denoiser's GroupNorms and
  *    attention reshapes rewritten so that ORT's channels-last int8 convolutions need few Transposes:
- *    `channels_last_norms`), and the manifest gets the `int8` denoiser, the `int8` decoder
- *    (graphs.decoders) and the variant that runs them.
+ *    `channels_last_norms`; in both graphs each SiLU that feeds an int8 op quantised too, so that ORT
+ *    runs it as a lookup table: `quantise_silu`), and the manifest gets the `int8` denoiser, the
+ *    `int8` decoder (graphs.decoders) and the variant that runs them.
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -168,6 +169,7 @@ async function main(): Promise<void> {
           // The denoiser's GroupNorms sit between int8 convolutions that ORT runs channels-last; the
           // decoder's, at the latent's size, gained nothing measurable (docs/exporting.md).
           ...(what === 'denoiser' ? ['--channels-last'] : []),
+          '--silu-int8',
         ],
         { cwd: ROOT, encoding: 'utf8' },
       ).trim(),

@@ -6,19 +6,23 @@ calibration), its weight to int8 per output channel (symmetric, from the weight 
 int32 at scale s_x·s_w (Conv and Gemm) and its output re-quantised to uint8 (range from calibration):
 QuantizeLinear → DequantizeLinear pairs around the float op, which ONNX Runtime's QDQ transformer fuses
 into QLinearConv / QLinearMatMul / QGemm kernels. Everything else (normalisation, activations, the
-timestep embedding) stays float32; the graph's inputs and outputs stay float32. Each x·σ(x) becomes
-ORT's contrib op QuickGelu (`fuse_silu`), which ORT would otherwise fuse itself but cannot in a QDQ
-graph; the int8 graphs run on ONNX Runtime's CPU and WASM backends only.
+timestep embedding) stays float32; the graph's inputs and outputs stay float32. With `--silu-int8`
+each x·σ(x) whose result is quantised anyway is written in QDQ form, which ORT runs as a uint8 lookup
+table and product (`quantise_silu`); every other x·σ(x) becomes ORT's contrib op QuickGelu
+(`fuse_silu`), which ORT would otherwise fuse itself but cannot in a QDQ graph. The int8 graphs run
+on ONNX Runtime's CPU and WASM backends only.
 
-Calibration records the range of every quantised tensor over the pack's own data (`calibrate`: the
-denoiser's real inputs at every denoising step of the pack's validation pairs, collected by
-scripts/calibrate-int8.ts through the studio's own pipeline), then keeps the 99.99th percentile of
-|x| per side so one outlier does not waste the 256 levels.
+The ranges come from scripts/quantize-int8.ts (`npm run pack:int8`): it runs the studio's own
+pipeline on the pack's calibration pairs (training clips and the project's sample drawings, never
+the validation split) with the `calib-graph` copies, and keeps per tensor the 0.01th and 99.99th
+percentiles of each call and their extremes over all calls, so one outlier does not waste the 256
+levels.
 
 `--channels-last` also rewrites GroupNorm and attention's reshapes so that ORT's channels-last int8
 convolutions need few Transposes (`channels_last_norms`; npm run pack:int8 uses it for the denoiser).
 
-    /usr/bin/python3 -m models.training.quantize_int8 quantise IN.onnx OUT.onnx --ranges ranges.json [--channels-last]
+    /usr/bin/python3 -m models.training.quantize_int8 quantise IN.onnx OUT.onnx --ranges ranges.json \
+        [--channels-last] [--silu-int8]
     /usr/bin/python3 -m models.training.quantize_int8 calib-graph IN.onnx OUT.onnx   # every range as an output
 """
 from __future__ import annotations
@@ -48,6 +52,8 @@ def quantised_tensors(model: onnx.ModelProto) -> list[str]:
         # MatMul of two activations (attention): the second input too.
         if n.op_type == "MatMul" and n.input[1] not in inits and n.input[1] not in names:
             names.append(n.input[1])
+    # Each x·σ(x)'s input, for `quantise_silu`.
+    names.extend(x for x, _, _ in _silu_pairs(model) if x not in names)
     return names
 
 
@@ -148,6 +154,84 @@ def _replace_nodes(model: onnx.ModelProto, replace: dict[int, list], inits: list
     g.node.extend(nodes)
 
 
+def _silu_pairs(model: onnx.ModelProto, gr: _Graph | None = None) -> list[tuple[str, object, object]]:
+    """(x, Sigmoid, Mul) of each x·σ(x): a Sigmoid whose only reader is a Mul of x and it. (Node
+    identities, which `_replace_nodes` goes by, hold only while a `_Graph` of the model is alive: the
+    callers pass theirs.)"""
+    gr = gr or _Graph(model)
+    pairs = []
+    for n in model.graph.node:
+        if n.op_type != "Sigmoid":
+            continue
+        mul = gr.only_reader(n.output[0], "Mul")
+        if mul is not None and sorted(mul.input) == sorted([n.input[0], n.output[0]]):
+            pairs.append((n.input[0], n, mul))
+    return pairs
+
+
+def quantise_silu(model: onnx.ModelProto, ranges: dict[str, list[float]]) -> int:
+    """Writes each x·σ(x) whose result is quantised anyway (its only reader a QuantizeLinear: the input
+    of an int8 convolution or matrix product) in QDQ form: x quantised with its calibrated range, σ(x)
+    quantised on [0, 1] (scale 1/255), their product quantised as before. ONNX Runtime then runs
+    QLinearSigmoid (a 256-entry lookup table) and QLinearMul on uint8 instead of a float x·σ(x), which
+    WebAssembly computes slowly. Where x is already a DequantizeLinear's output it is used as it is.
+    Returns how many it rewrote."""
+    gr = _Graph(model)
+    replace: dict[int, list] = {}
+    inits = [
+        numpy_helper.from_array(np.float32(1.0 / 255.0), "silu_sigmoid_qscale"),
+        numpy_helper.from_array(np.uint8(0), "silu_sigmoid_qzp"),
+    ]
+    done = 0
+    for x, sig, mul in _silu_pairs(model, gr):
+        y = mul.output[0]
+        if gr.only_reader(y, "QuantizeLinear") is None:
+            continue
+        nodes = []
+        prod = gr.producer.get(x)
+        twin = [
+            d.output[0]
+            for q in gr.readers.get(x, [])
+            if q.op_type == "QuantizeLinear"
+            for d in gr.readers.get(q.output[0], [])
+            if d.op_type == "DequantizeLinear"
+        ]
+        if prod is not None and prod.op_type == "DequantizeLinear":
+            xdq = x
+        elif twin:  # quantised already for another reader
+            xdq = twin[0]
+        elif x in ranges:
+            scale, zp = uint8_params(*ranges[x])
+            s, z, xdq = f"{x}_qscale", f"{x}_qzp", f"{x}_dq"
+            if s not in gr.inits:
+                inits.extend([numpy_helper.from_array(scale, s), numpy_helper.from_array(zp, z)])
+            nodes += [
+                helper.make_node("QuantizeLinear", [x, s, z], [f"{x}_q"], name=f"{x}_Q"),
+                helper.make_node("DequantizeLinear", [f"{x}_q", s, z], [xdq], name=f"{x}_DQ"),
+            ]
+        else:
+            continue
+        sg = sig.output[0]
+        nodes += [
+            helper.make_node("Sigmoid", [xdq], [sg], name=sig.name),
+            helper.make_node(
+                "QuantizeLinear", [sg, "silu_sigmoid_qscale", "silu_sigmoid_qzp"], [f"{sg}_q"], name=f"{sg}_Q"
+            ),
+            helper.make_node(
+                "DequantizeLinear",
+                [f"{sg}_q", "silu_sigmoid_qscale", "silu_sigmoid_qzp"],
+                [f"{sg}_dq"],
+                name=f"{sg}_DQ",
+            ),
+        ]
+        replace[id(sig)] = nodes
+        replace[id(mul)] = [helper.make_node("Mul", [xdq, f"{sg}_dq"], [y], name=mul.name)]
+        done += 1
+    if done:
+        _replace_nodes(model, replace, inits)
+    return done
+
+
 def fuse_silu(model: onnx.ModelProto) -> int:
     """Replaces each x·σ(x) (a Sigmoid whose only reader is a Mul of x and it) by ONNX Runtime's
     contrib op com.microsoft QuickGelu with alpha 1, which computes the same. ORT fuses that pattern
@@ -159,13 +243,7 @@ def fuse_silu(model: onnx.ModelProto) -> int:
     gr = _Graph(model)
     replace: dict[int, list] = {}
     fused = 0
-    for n in model.graph.node:
-        if n.op_type != "Sigmoid":
-            continue
-        x = n.input[0]
-        mul = gr.only_reader(n.output[0], "Mul")
-        if mul is None or sorted(mul.input) != sorted([x, n.output[0]]):
-            continue
+    for x, n, mul in _silu_pairs(model, gr):
         replace[id(n)] = []
         replace[id(mul)] = [
             helper.make_node(
@@ -322,7 +400,12 @@ def channels_last_norms(model: onnx.ModelProto) -> dict[str, int]:
 
 
 def quantise(
-    src: Path, dst: Path, ranges: dict[str, list[float]], silu: bool = True, channels_last: bool = False
+    src: Path,
+    dst: Path,
+    ranges: dict[str, list[float]],
+    silu: bool = True,
+    channels_last: bool = False,
+    silu_int8: bool = False,
 ) -> dict:
     model = onnx.load(str(src))
     g = model.graph
@@ -460,6 +543,8 @@ def quantise(
     if not any(o.domain in ("", "ai.onnx") and o.version >= 13 for o in model.opset_import):
         raise ValueError("per-channel QDQ needs opset 13 or newer")
     onnx.checker.check_model(model)
+    if silu_int8:
+        counts["SiLU→QDQ"] = quantise_silu(model, ranges)
     if silu:
         counts["SiLU→QuickGelu"] = fuse_silu(model)
     if channels_last:
@@ -484,13 +569,20 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rewrite GroupNorm and attention's reshapes so ORT's NHWC int8 convolutions need fewer Transposes",
     )
+    q.add_argument(
+        "--silu-int8",
+        action="store_true",
+        help="quantise each x·sigmoid(x) that feeds an int8 op, so ORT runs it as QLinearSigmoid and QLinearMul",
+    )
     args = ap.parse_args(argv)
     if args.cmd == "calib-graph":
         names = calibration_graph(Path(args.src), Path(args.dst))
         print(json.dumps(names))
     elif args.cmd == "quantise":
         ranges = json.loads(Path(args.ranges).read_text())
-        counts = quantise(Path(args.src), Path(args.dst), ranges, channels_last=args.channels_last)
+        counts = quantise(
+            Path(args.src), Path(args.dst), ranges, channels_last=args.channels_last, silu_int8=args.silu_int8
+        )
         print(f"{args.dst}: quantised {counts}")
     else:
         ap.print_help()

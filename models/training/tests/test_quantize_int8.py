@@ -119,3 +119,28 @@ def test_channels_last_int8_graph_transposes_less(tmp_path):
         outs = run_onnx_timed(probe, f, level="disabled")[0]
         moved[name] = sum(outs[t].size for t in ts)
     assert moved["cl"] < moved["plain"] / 3, moved
+
+
+def test_silu_int8_runs_as_lookup_and_stays_close(tmp_path):
+    """With silu_int8 each x·σ(x) that feeds an int8 op is written in QDQ form (x at its calibrated
+    range, σ(x) on [0, 1]); ORT's QDQ transformer turns it into QLinearSigmoid and QLinearMul, and
+    no float x·σ(x) is left. The output stays as close to fp32 as the plain int8 graph's."""
+    ranges = tiny_ranges(tmp_path)
+    silus = len(q._silu_pairs(onnx.load(str(TINY))))
+    assert silus > 0 and all(x in ranges for x, _, _ in q._silu_pairs(onnx.load(str(TINY))))
+    plain, lut = tmp_path / "plain.onnx", tmp_path / "lut.onnx"
+    q.quantise(TINY, plain, ranges, channels_last=True)
+    counts = q.quantise(TINY, lut, ranges, channels_last=True, silu_int8=True)
+    assert counts["SiLU→QDQ"] == silus and counts["SiLU→QuickGelu"] == 0, counts
+    f = feeds(2)
+    ref = run_onnx(TINY, f)["prediction"]
+    err = {}
+    for name, path in (("plain", plain), ("lut", lut)):
+        opt = tmp_path / f"{name}-optimised.onnx"
+        got = run_onnx_timed(path, f, optimized=opt)[0]["prediction"]
+        err[name] = np.abs(got - ref).mean() / np.abs(ref).mean()
+        ops = [n.op_type for n in onnx.load(str(opt)).graph.node]
+        if name == "lut":
+            assert ops.count("QLinearSigmoid") == ops.count("QLinearMul") == silus, ops
+            assert "QuickGelu" not in ops and "Sigmoid" not in ops
+    assert err["lut"] < 0.05 and err["lut"] < err["plain"] * 1.5 + 0.005, err
