@@ -45,7 +45,14 @@ function quantiles(data: Float32Array, qs: number[], stride: number): number[] {
 function calibrationPairs(data: string, limit: number): { start: string; end: string }[] {
   const pairs: { start: string; end: string }[] = [];
   const train = join(data, 'train');
-  if (existsSync(train)) {
+  // Without its clips the ranges would come from the sample drawings alone: other int8 graphs.
+  if (limit > 0 && !existsSync(train))
+    throw new Error(
+      `no calibration clips in ${train}: make them with ` +
+        `/usr/bin/python3 -m models.training.data.procedural --out ${data} --train 40 --val 0 ` +
+        `(or pass --data <folder with train/>, or --limit 0 to calibrate on the sample drawings only)`,
+    );
+  if (limit > 0) {
     for (const clip of readdirSync(train).sort().slice(0, limit))
       pairs.push({ start: join(train, clip, 'frame1.png'), end: join(train, clip, 'frame3.png') });
   }
@@ -117,6 +124,7 @@ async function main(): Promise<void> {
       steps: { type: 'string' },
     },
   });
+  const pairs = calibrationPairs(resolve(values.data), Number(values.limit));
   const pack = resolve(values.pack);
   const manifest = await readPackManifest(pack);
   const base = manifest.variants[0]!;
@@ -130,7 +138,6 @@ async function main(): Promise<void> {
     denoiser: await recorder(join(pack, files.denoiser), tmp, 'denoiser'),
     decoder: await recorder(join(pack, files.decoder), tmp, 'decoder'),
   };
-  const pairs = calibrationPairs(resolve(values.data), Number(values.limit));
   const steps = Number(values.steps ?? base.recommendedSteps ?? manifest.scheduler.defaultSteps);
   for (const [i, p] of pairs.entries()) {
     const keyframes = prepareKeyframes(
