@@ -124,7 +124,10 @@ async function main(): Promise<void> {
       steps: { type: 'string' },
     },
   });
-  const pairs = calibrationPairs(resolve(values.data), Number(values.limit));
+  const limit = Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 0)
+    throw new Error(`--limit must be a whole number, got "${values.limit}"`);
+  const pairs = calibrationPairs(resolve(values.data), limit);
   const pack = resolve(values.pack);
   const manifest = await readPackManifest(pack);
   const base = manifest.variants[0]!;
