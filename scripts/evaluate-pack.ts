@@ -12,6 +12,7 @@ import {
   closeEvaluation,
 } from '../src/node/evaluatePack';
 import { DEFAULT_LPIPS_DIR } from '../src/node/score';
+import { count } from './lib/args';
 
 const USAGE = `usage: npm run evaluate -- [options]
 
@@ -47,13 +48,6 @@ const BUNDLED_PACK_BUILD =
  */
 const BUNDLED_SYNFIG_SET =
   '/usr/bin/python3 -m models.training.data.synfig_clips --sif ../shared/data/synfig/eye.sif --widths 256 --out data/synfig';
-
-function count(name: string, value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new Error(`--${name} must be a whole number, got "${value}"`);
-  return n;
-}
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== '--');

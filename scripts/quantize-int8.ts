@@ -29,6 +29,7 @@ import {
   readPackManifest,
   readPng,
 } from '../src/node/nodeRuntime';
+import { count } from './lib/args';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const PY = '/usr/bin/python3';
@@ -45,14 +46,14 @@ function quantiles(data: Float32Array, qs: number[], stride: number): number[] {
 function calibrationPairs(data: string, limit: number): { start: string; end: string }[] {
   const pairs: { start: string; end: string }[] = [];
   const train = join(data, 'train');
-  // Without its clips the ranges would come from the sample drawings alone: other int8 graphs.
-  if (limit > 0 && !existsSync(train))
-    throw new Error(
-      `no calibration clips in ${train}: make them with ` +
-        `/usr/bin/python3 -m models.training.data.procedural --out ${data} --train 40 --val 0 ` +
-        `(or pass --data <folder with train/>, or --limit 0 to calibrate on the sample drawings only)`,
-    );
   if (limit > 0) {
+    // Without its clips the ranges would come from the sample drawings alone: other int8 graphs.
+    if (!existsSync(train))
+      throw new Error(
+        `no calibration clips in ${train}: make them with ` +
+          `/usr/bin/python3 -m models.training.data.procedural --out ${data} --train 40 --val 0 ` +
+          `(or pass --data <folder with train/>, or --limit 0 to calibrate on the sample drawings only)`,
+      );
     for (const clip of readdirSync(train).sort().slice(0, limit))
       pairs.push({ start: join(train, clip, 'frame1.png'), end: join(train, clip, 'frame3.png') });
   }
@@ -124,10 +125,7 @@ async function main(): Promise<void> {
       steps: { type: 'string' },
     },
   });
-  const limit = Number(values.limit);
-  if (!Number.isInteger(limit) || limit < 0)
-    throw new Error(`--limit must be a whole number, got "${values.limit}"`);
-  const pairs = calibrationPairs(resolve(values.data), limit);
+  const pairs = calibrationPairs(resolve(values.data), count('limit', values.limit));
   const pack = resolve(values.pack);
   const manifest = await readPackManifest(pack);
   const base = manifest.variants[0]!;

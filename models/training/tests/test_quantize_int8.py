@@ -32,6 +32,13 @@ def tiny_ranges(tmp_path) -> dict[str, list[float]]:
     return {n: [float(out[n].min()), float(out[n].max())] for n in names}
 
 
+def run_optimised(path, f: dict[str, np.ndarray], ref: np.ndarray, opt) -> tuple[float, onnx.ModelProto]:
+    """`path` run by onnxruntime-node on `f`: its mean relative error against `ref`, and its graph as
+    ORT optimised it (saved to `opt`)."""
+    got = run_onnx_timed(path, f, optimized=opt)[0]["prediction"]
+    return float(np.abs(got - ref).mean() / np.abs(ref).mean()), onnx.load(str(opt))
+
+
 def test_uint8_params_hold_zero_and_the_range():
     for lo, hi in [(-1.0, 3.0), (0.5, 2.0), (-4.0, -1.0)]:
         s, z = q.uint8_params(lo, hi)
@@ -108,10 +115,8 @@ def test_channels_last_int8_graph_transposes_less(tmp_path):
     ref = run_onnx(TINY, f)["prediction"]
     moved = {}
     for name, path in (("plain", plain), ("cl", cl)):
-        opt = tmp_path / f"{name}-optimised.onnx"
-        got = run_onnx_timed(path, f, optimized=opt)[0]["prediction"]
-        assert np.abs(got - ref).mean() / np.abs(ref).mean() < 0.05, name
-        m = onnx.load(str(opt))
+        err, m = run_optimised(path, f, ref, tmp_path / f"{name}-optimised.onnx")
+        assert err < 0.05, name
         ts = [n.output[0] for n in m.graph.node if n.op_type == "Transpose"]
         m.graph.output.extend(onnx.helper.make_empty_tensor_value_info(t) for t in ts)
         probe = tmp_path / f"{name}-probe.onnx"
@@ -126,8 +131,9 @@ def test_silu_int8_runs_as_lookup_and_stays_close(tmp_path):
     range, σ(x) on [0, 1]); ORT's QDQ transformer turns it into QLinearSigmoid and QLinearMul, and
     no float x·σ(x) is left. The output stays as close to fp32 as the plain int8 graph's."""
     ranges = tiny_ranges(tmp_path)
-    silus = len(q._silu_pairs(onnx.load(str(TINY))))
-    assert silus > 0 and all(x in ranges for x, _, _ in q._silu_pairs(onnx.load(str(TINY))))
+    pairs = q._silu_pairs(onnx.load(str(TINY)))
+    silus = len(pairs)
+    assert silus > 0 and all(x in ranges for x, _, _ in pairs)
     plain, lut = tmp_path / "plain.onnx", tmp_path / "lut.onnx"
     q.quantise(TINY, plain, ranges, channels_last=True)
     counts = q.quantise(TINY, lut, ranges, channels_last=True, silu_int8=True)
@@ -136,10 +142,8 @@ def test_silu_int8_runs_as_lookup_and_stays_close(tmp_path):
     ref = run_onnx(TINY, f)["prediction"]
     err = {}
     for name, path in (("plain", plain), ("lut", lut)):
-        opt = tmp_path / f"{name}-optimised.onnx"
-        got = run_onnx_timed(path, f, optimized=opt)[0]["prediction"]
-        err[name] = np.abs(got - ref).mean() / np.abs(ref).mean()
-        ops = [n.op_type for n in onnx.load(str(opt)).graph.node]
+        err[name], m = run_optimised(path, f, ref, tmp_path / f"{name}-optimised.onnx")
+        ops = [n.op_type for n in m.graph.node]
         if name == "lut":
             assert ops.count("QLinearSigmoid") == ops.count("QLinearMul") == silus, ops
             assert "QuickGelu" not in ops and "Sigmoid" not in ops
