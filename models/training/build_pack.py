@@ -202,7 +202,9 @@ def license_text(notes: str) -> str:
     )
 
 
-def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False, learned_motion: bool = False) -> None:
+def write_manifest(
+    out: Path, scale: float, steps: dict, motion: bool = False, learned_motion: bool = False, matching: bool = False
+) -> None:
     din = {
         "sample": "sample",
         "timestep": "timestep",
@@ -228,7 +230,8 @@ def write_manifest(out: Path, scale: float, steps: dict, motion: bool = False, l
             + (
                 (
                     ", and along the flows of a learned motion graph run once per keyframe pair (flow_net.py: "
-                    "supervised by true flows of TV-like clips and by the in-betweens of every training set)"
+                    + ("matching the keyframes by a cost volume at 1/8, " if matching else "")
+                    + "supervised by true flows of TV-like clips and by the in-betweens of every training set)"
                     if learned_motion
                     else ", and along the classical (Farneback) flows of a motion graph run once per keyframe pair"
                 )
@@ -338,6 +341,7 @@ def main() -> int:
         models.steps,
         motion=getattr(models.decoder, "motion", False),
         learned_motion=models.motion_net is not None,
+        matching=models.motion_net is not None and models.motion_net.corr_radius > 0,
     )
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")

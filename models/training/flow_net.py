@@ -28,6 +28,13 @@ and takes m = ½(f(start, end) − f(end, start)), so a clip played backwards ge
 exports to ONNX with plain Conv, LeakyRelu, AveragePool, Resize and Concat (`MotionGraph`) and runs
 once per keyframe pair, as the Farnebäck graph did.
 
+With `--corr-radius R` it also matches the keyframes (`match8`): each keyframe's own features at 1/8
+are correlated symmetrically about every middle-frame cell, for every displacement within ±R cells
+(m up to ±16R px), and the costs with their soft-argmax join the 1/8 decoding level through a
+zero-initialised branch, so `--init` from a net without it starts exactly where that net was. Without
+it the regressor cannot lock onto an arbitrary fine texture moved as a whole (a camera pan over a
+textured background); with it, it follows such pans (figures in docs/experiment-log.md).
+
     /usr/bin/python3 -m models.training.flow_net --run runs/flow --steps 8000 [--minutes 40] [--init CKPT]
     /usr/bin/python3 -m models.training.flow_net --run runs/flow --eval   # halfway warps, learned vs Farnebäck
 """
@@ -76,9 +83,13 @@ class FlowNet(nn.Module):
     """forward(start, end) [B,3,H,W] in [-1, 1], H and W multiples of 64 → [B,4,H,W]: (m, −m) in
     pixels, m the motion through each pixel of the middle frame (see the module's docstring)."""
 
-    def __init__(self, widths: tuple[int, ...] = (32, 48, 64, 96)):
+    # The matching branch's modules (present when corr_radius > 0; absent from older checkpoints).
+    CORR_MODULES = ("cfeat", "corr_h", "corr_in")
+
+    def __init__(self, widths: tuple[int, ...] = (32, 48, 64, 96), corr_radius: int = 0, corr_width: int = 32):
         super().__init__()
         w1, w2, w3, w4 = widths
+        self.corr_radius = corr_radius
         self.e1 = nn.Sequential(_conv(6, w1, 2), _conv(w1, w1))  # 1/4 of full resolution
         self.e2 = nn.Sequential(_conv(w1, w2, 2), _conv(w2, w2))  # 1/8
         self.e3 = nn.Sequential(_conv(w2, w3, 2), _conv(w3, w3), _conv(w3, w3, dilation=2))  # 1/16
@@ -87,9 +98,70 @@ class FlowNet(nn.Module):
         self.d2 = _conv(w3 + w2, w2)
         self.d1 = _conv(w2 + w1, w1)
         self.out = nn.Conv2d(w1, 2, 3, 1, 1)
+        if corr_radius:
+            # Each keyframe on its own (half resolution → 1/8), then the symmetric matching cost at 1/8
+            # (`match8`) for every displacement within ±corr_radius cells; costs and their soft-argmax
+            # join the 1/8 decoding level through a zero-initialised branch, so a net trained without
+            # it loads unchanged and fine-tunes from there.
+            c = corr_width
+            self.cfeat = nn.Sequential(_conv(3, c, 2), _conv(c, c), _conv(c, c, 2), _conv(c, c))
+            self.corr_h = _conv((2 * corr_radius + 1) ** 2 + 2, w2)
+            self.corr_in = nn.Conv2d(w2, w2, 1)
+            with torch.no_grad():
+                self.corr_in.weight.zero_()
+                self.corr_in.bias.zero_()
         with torch.no_grad():
             self.out.weight.mul_(0.1)
             self.out.bias.zero_()
+
+    @classmethod
+    def from_state(cls, state: dict) -> "FlowNet":
+        """A FlowNet shaped for this state dict (with the matching branch when it has one)."""
+        n = state["corr_h.0.weight"].shape[1] - 2 if "corr_h.0.weight" in state else 0
+        radius = int(round((n**0.5 - 1) / 2)) if n else 0
+        net = cls(corr_radius=radius, corr_width=state["cfeat.0.0.weight"].shape[0] if radius else 32)
+        net.load_state_dict(state)
+        return net
+
+    def warm_start(self, state: dict) -> list[str]:
+        """Loads a state dict that may lack the matching branch (it keeps its initial, inactive weights);
+        returns the keys that were missing."""
+        missing, unexpected = self.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith(self.CORR_MODULES) for k in missing):
+            raise ValueError(f"not a FlowNet of this shape: missing {missing}, unexpected {unexpected}")
+        return list(missing)
+
+    def match8(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """Symmetric matching cost at 1/8 of full resolution: for each displacement d within ±r cells,
+        the correlation of a's features at x − d and b's at x + d — high where a thing moved from
+        x − d to x + d through the middle frame's pixel x, i.e. m = 16·d px (±16r px in all). Returns
+        the (2r+1)² costs and their soft-argmax displacement (2 channels, in cells). Static slices of
+        padded maps: no correlation op needed in ONNX."""
+        r = self.corr_radius
+
+        def feats(x):  # centred and normalised over channels: costs are correlations in [-1, 1]
+            f = self.cfeat(x)
+            f = f - f.mean(1, keepdim=True)
+            return f * torch.rsqrt((f * f).sum(1, keepdim=True) + 1e-6)
+
+        fa, fb = feats(F.avg_pool2d(a, 2)), feats(F.avg_pool2d(b, 2))
+        pa, pb = F.pad(fa, (r, r, r, r)), F.pad(fb, (r, r, r, r))
+        end = lambda k: -k if k > 0 else None  # noqa: E731 (a slice end as seen from the padded map's end)
+        costs, offsets = [], []
+        for dy in range(-r, r + 1):
+            rows_a, rows_b = pa[:, :, r - dy : end(r + dy)], pb[:, :, r + dy : end(r - dy)]
+            for dx in range(-r, r + 1):
+                costs.append(
+                    (rows_a[:, :, :, r - dx : end(r + dx)] * rows_b[:, :, :, r + dx : end(r - dx)]).sum(
+                        1, keepdim=True
+                    )
+                )
+                offsets.append((dx, dy))
+        cost = torch.cat(costs, 1)
+        w = torch.softmax(cost * 50.0, 1)  # cosines: a difference of 0.1 weighs e⁵
+        d = torch.tensor(offsets, dtype=cost.dtype, device=cost.device).t().reshape(2, len(offsets), 1, 1)
+        disp = torch.cat([(w * d[0]).sum(1, keepdim=True), (w * d[1]).sum(1, keepdim=True)], 1)
+        return torch.cat([cost, disp], 1)
 
     @staticmethod
     def _up(x: torch.Tensor, factor: float = 2.0) -> torch.Tensor:
@@ -103,6 +175,8 @@ class FlowNet(nn.Module):
         x4 = self.e4(x3)
         y = self.d3(torch.cat([self._up(x4), x3], 1))
         y = self.d2(torch.cat([self._up(y), x2], 1))
+        if self.corr_radius:
+            y = y + self.corr_in(self.corr_h(self.match8(a, b)))
         y = self.d1(torch.cat([self._up(y), x1], 1))
         return self.out(y) * 32.0  # small weights reach far
 
@@ -146,9 +220,7 @@ def load_motion_net(source: Path | dict) -> FlowNet:
     """A FlowNet from a flow_net.py run's checkpoint (its EMA weights) or a decoder checkpoint that
     carries one (`motion_net`), given as a path or as the loaded checkpoint."""
     state = source if isinstance(source, dict) else torch.load(source, map_location="cpu")
-    net = FlowNet()
-    net.load_state_dict(state["motion_net"] if "motion_net" in state else state["ema"])
-    return net.eval()
+    return FlowNet.from_state(state["motion_net"] if "motion_net" in state else state["ema"]).eval()
 
 
 class FlowCrops(FrameCache):
@@ -263,9 +335,12 @@ def train(args) -> None:
     if not sources:
         raise SystemExit(f"no training clips in --data {args.data}")
     data = FlowCrops(sources, rng, args.crop, args.pan_share)
-    net = FlowNet().to(device)
+    net = FlowNet(corr_radius=args.corr_radius)
     if args.init:
-        net.load_state_dict(load_motion_net(args.init).state_dict())
+        missing = net.warm_start(load_motion_net(args.init).state_dict())
+        if missing:
+            print(f"--init has no matching branch: {len(missing)} of its tensors start fresh (the branch inactive)")
+    net = net.to(device)
     ema = copy.deepcopy(net).eval()
     opt = torch.optim.AdamW(net.parameters(), lr=args.lr, weight_decay=1e-4)
     ck = Checkpoint(Path(args.run), "flow")
@@ -273,7 +348,8 @@ def train(args) -> None:
     log = CsvLog(Path(args.run) / "flow_log.csv", ["step", "loss", "flow_l1", "recon_l1", "seconds"], step)
     budget = StepBudget(args.minutes)
     t0 = time.time()
-    while step < budget.total(step, args.steps):
+    total = args.steps  # until the budget says otherwise
+    while step < total:
         total = budget.total(step, args.steps)
         set_lr(opt, lr_at(step, total, args.lr))
         s, m, e, tau, true = (x.to(device) for x in data.batch(args.batch))
@@ -297,9 +373,9 @@ def train(args) -> None:
                 }
             )
         if step % 250 == 0 or step == total:
-            ck.save(step, rng, {"config": {}}, net=net, ema=ema, opt=opt)
+            ck.save(step, rng, {"config": {"corr_radius": args.corr_radius}}, net=net, ema=ema, opt=opt)
             print(f"step {step}/{total} loss {loss.item():.4f} ({time.time() - t0:.0f} s)", flush=True)
-    ck.save(step, rng, {"config": {}}, net=net, ema=ema, opt=opt)
+    ck.save(step, rng, {"config": {"corr_radius": args.corr_radius}}, net=net, ema=ema, opt=opt)
 
 
 @torch.no_grad()
@@ -342,6 +418,12 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=6000)
     ap.add_argument("--pan-share", type=float, default=0.15, help="share of batches of synthetic pans (pan_batch)")
     ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's (EMA) weights")
+    ap.add_argument(
+        "--corr-radius",
+        type=int,
+        default=0,
+        help="with R > 0, a matching branch: costs at 1/8 for displacements within ±R cells (m up to ±16R px)",
+    )
     ap.add_argument("--batch", type=int, default=6)
     ap.add_argument("--crop", type=int, default=320)
     ap.add_argument("--lr", type=float, default=4e-4)

@@ -120,6 +120,31 @@ def load_lora(path: Path, base_cfg: CelConfig) -> CelDenoiser:
     raise ValueError(f"{path}: no LoRA rank / alpha reproduces this graph")
 
 
+def read_motion_net(path: Path) -> FlowNet | None:
+    """The learned motion graph's FlowNet from a pack's motion graph, or None for Farnebäck's (which has
+    only fixed filters). Shaped as the graph says: with the matching branch when it has one."""
+    inits = {t.name: t for t in onnx.load(str(path)).graph.initializer}
+    if not any(name.startswith("net.") for name in inits):
+        return None
+    corr = inits.get("net.corr_h.0.weight")
+    radius = (math.isqrt(corr.dims[1] - 2) - 1) // 2 if corr is not None else 0
+    net = FlowNet(corr_radius=radius, corr_width=inits["net.cfeat.0.0.weight"].dims[0] if radius else 32)
+    image = torch.rand(1, 3, 64, 128) * 2 - 1
+    load_onnx_weights(
+        net,
+        MotionGraph(net),
+        lambda m: export_module(
+            m,
+            (image, image),
+            ["start_image", "end_image"],
+            ["motion"],
+            {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL},
+        ),
+        path,
+    )
+    return net
+
+
 def recover(pack: Path, runs: Path) -> None:
     manifest = json.loads((pack / "manifest.json").read_text())
     graphs = manifest["graphs"]
@@ -151,22 +176,8 @@ def recover(pack: Path, runs: Path) -> None:
     )
     # A learned motion graph (flow_net.py) has weights; Farnebäck's has only fixed filters.
     motion_net = None
-    if "motion" in graphs and any(
-        t.name.startswith("net.") for t in onnx.load(str(pack / graphs["motion"]["file"])).graph.initializer
-    ):
-        motion_net = FlowNet()
-        load_onnx_weights(
-            motion_net,
-            MotionGraph(motion_net),
-            lambda m: export_module(
-                m,
-                (image, image),
-                ["start_image", "end_image"],
-                ["motion"],
-                {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL},
-            ),
-            pack / graphs["motion"]["file"],
-        )
+    if "motion" in graphs:
+        motion_net = read_motion_net(pack / graphs["motion"]["file"])
     base_path = pack / graphs["denoisers"]["fp32"]["file"]
     base = CelDenoiser(denoiser_config(base_path))
     load_onnx_weights(base, base, _den_export(False), base_path)

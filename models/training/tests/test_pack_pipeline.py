@@ -485,11 +485,20 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     line = next(x for x in evaluated.stdout.splitlines() if x.startswith(str(root / "color")))
     learned, classical = (float(re.search(rf"{k} (-?[\d.]+)", line).group(1)) for k in ("learned", "farneback"))
     assert 0 < learned < 80 and 0 < classical < 80
+    # The matching branch (--corr-radius) joins a trained net; a spent --minutes budget ends the run
+    # after the step in hand.
+    matched = run(
+        *flow[:4], str(tmp_path / "flow2"), "--batch", "1", "--crop", "64", "--steps", "1000", "--minutes", "1e-6",
+        "--init", str(tmp_path / "flow" / "flow_last.pt"), "--corr-radius", "2",
+    )  # fmt: skip
+    assert "no matching branch" in matched.stdout
+    (logged,) = csv.DictReader(open(tmp_path / "flow2" / "flow_log.csv"))  # its last step, then a checkpoint
+    assert int(logged["step"]) <= 2
     dec = [
         *tiny_decoder_stage(runs, tmp_path / "dec", samples=tmp_path / "dec"),
         "--motion",
         "--motion-net",
-        str(tmp_path / "flow" / "flow_last.pt"),
+        str(tmp_path / "flow2" / "flow_last.pt"),
         "--init",
         str(runs / "decoder" / "decoder_last.pt"),
         "--val-clips",
@@ -498,7 +507,8 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
         "1",
     ]
     run(*dec)
-    net = torch.load(tmp_path / "flow" / "flow_last.pt")["ema"]
+    net = torch.load(tmp_path / "flow2" / "flow_last.pt")["ema"]
+    assert any(k.startswith("corr_h.") for k in net)
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["motion_net"].keys() == net.keys()
     assert all(torch.equal(state["motion_net"][k], net[k]) for k in net)
@@ -511,6 +521,7 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     assert "motion vs torch" in built
     manifest = json.loads((out / "manifest.json").read_text())
     assert "learned motion graph" in manifest["description"]
+    assert "matching the keyframes by a cost volume" in manifest["description"]
     assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
     back, again = tmp_path / "back", tmp_path / "again"
     tool("from_pack", "--pack", str(out), "--runs", str(back))
