@@ -152,13 +152,11 @@ class FlowNet(nn.Module):
             rows_a, rows_b = pa[:, :, r - dy : end(r + dy)], pb[:, :, r + dy : end(r - dy)]
             for dx in range(-r, r + 1):
                 costs.append(
-                    (rows_a[:, :, :, r - dx : end(r + dx)] * rows_b[:, :, :, r + dx : end(r - dx)]).sum(
-                        1, keepdim=True
-                    )
+                    (rows_a[:, :, :, r - dx : end(r + dx)] * rows_b[:, :, :, r + dx : end(r - dx)]).sum(1, keepdim=True)
                 )
                 offsets.append((dx, dy))
         cost = torch.cat(costs, 1)
-        w = torch.softmax(cost * 50.0, 1)  # cosines: a difference of 0.1 weighs e⁵
+        w = torch.softmax(cost * 50.0, 1)  # correlations: a difference of 0.1 weighs e⁵
         d = torch.tensor(offsets, dtype=cost.dtype, device=cost.device).t().reshape(2, len(offsets), 1, 1)
         disp = torch.cat([(w * d[0]).sum(1, keepdim=True), (w * d[1]).sum(1, keepdim=True)], 1)
         return torch.cat([cost, disp], 1)

@@ -174,8 +174,7 @@ def recover(pack: Path, runs: Path) -> None:
         lambda m: export_module(m, dec_args, dec_names, ["image"], {k: SPATIAL for k in dec_names[:4] + ["image"]}),
         pack / graphs["decoder"]["file"],
     )
-    # A learned motion graph (flow_net.py) has weights; Farnebäck's has only fixed filters.
-    motion_net = None
+    motion_net = None  # Farnebäck's motion graph has no weights to read back
     if "motion" in graphs:
         motion_net = read_motion_net(pack / graphs["motion"]["file"])
     base_path = pack / graphs["denoisers"]["fp32"]["file"]
