@@ -14,6 +14,7 @@ Everything is fully convolutional (dynamic batch, height, width): the graphs run
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -232,6 +233,37 @@ class BilinearUp(nn.Module):
         return y[:, :, f:-f, f:-f]
 
 
+def symmetric_costs(fa: torch.Tensor, fb: torch.Tensor, r: int, reduce: str) -> tuple[torch.Tensor, list]:
+    """Symmetric matching costs of two feature maps [B,C,H,W]: for each displacement d = (dx, dy) within
+    ±r cells, a's features at x − d times b's at x + d, reduced over channels (`reduce`: "mean" or
+    "sum") — high where a thing moved from x − d to x + d through x. Returns the costs
+    [B,(2r+1)²,H,W] and the displacements in their order. Static slices of padded maps: no
+    correlation op needed in ONNX."""
+    pa, pb = F.pad(fa, (r, r, r, r)), F.pad(fb, (r, r, r, r))
+    end = lambda k: -k if k > 0 else None  # noqa: E731 (a slice end as seen from the padded map's end)
+    costs, offsets = [], []
+    for dy in range(-r, r + 1):
+        rows_a, rows_b = pa[:, :, r - dy : end(r + dy)], pb[:, :, r + dy : end(r - dy)]
+        for dx in range(-r, r + 1):
+            prod = rows_a[:, :, :, r - dx : end(r + dx)] * rows_b[:, :, :, r + dx : end(r - dx)]
+            costs.append(getattr(prod, reduce)(1, keepdim=True))
+            offsets.append((dx, dy))
+    return torch.cat(costs, 1), offsets
+
+
+def soft_argmax(w: torch.Tensor, offsets: list) -> torch.Tensor:
+    """The displacement [B,2,H,W] (in cells) that weights `w` [B,N,H,W] (summing to 1 over N) give
+    the N `offsets` of `symmetric_costs`."""
+    d = torch.tensor(offsets, dtype=w.dtype, device=w.device).t().reshape(2, len(offsets), 1, 1)
+    return torch.cat([(w * d[0]).sum(1, keepdim=True), (w * d[1]).sum(1, keepdim=True)], 1)
+
+
+def corr_radius_of(inputs: int) -> int:
+    """The radius r of a cost-volume branch from the inputs of its first convolution: (2r+1)² costs
+    and a 2-channel soft-argmax."""
+    return (math.isqrt(inputs - 2) - 1) // 2
+
+
 class FlowDecoder(nn.Module):
     """The pack's decoder: (latent [B,C,h,w] unscaled, start_image, end_image [B,3,8h,8w]) -> image.
 
@@ -327,28 +359,14 @@ class FlowDecoder(nn.Module):
         mean product of start features at x − d and end features at x + d — high where a thing moved
         from x − d to x + d through the in-between's pixel x (linear motion about the middle), so it
         reaches ±16r px each way. Returns the costs and their soft-argmax displacement (2 channels, in
-        cells). Written as static slices of padded maps: no correlation op needed in ONNX."""
+        cells) — `symmetric_costs`."""
         r = self.corr_radius
         fs = self.cfeat(F.silu(self.ref16(rs)))
         fe = self.cfeat(F.silu(self.ref16(re)))
-        ps, pe = F.pad(fs, (r, r, r, r)), F.pad(fe, (r, r, r, r))
-        end = lambda k: -k if k > 0 else None  # noqa: E731 (a slice end as seen from the padded map's end)
-        costs, offsets = [], []
-        for dy in range(-r, r + 1):
-            rows_s, rows_e = ps[:, :, r - dy : end(r + dy)], pe[:, :, r + dy : end(r - dy)]
-            for dx in range(-r, r + 1):
-                costs.append(
-                    (rows_s[:, :, :, r - dx : end(r + dx)] * rows_e[:, :, :, r + dx : end(r - dx)]).mean(
-                        1, keepdim=True
-                    )
-                )
-                offsets.append((dx, dy))
-        cost = torch.cat(costs, 1)
+        cost, offsets = symmetric_costs(fs, fe, r, "mean")
         w = torch.exp(cost.clamp(-15.0, 15.0))
         w = w / w.sum(1, keepdim=True)
-        d = torch.tensor(offsets, dtype=cost.dtype, device=cost.device).t().reshape(2, len(offsets), 1, 1)
-        disp = torch.cat([(w * d[0]).sum(1, keepdim=True), (w * d[1]).sum(1, keepdim=True)], 1)
-        return cost, disp
+        return cost, soft_argmax(w, offsets)
 
     def forward(self, latent, start_image, end_image, motion=None, position=None):
         """`motion` [B,4,H,W] (start→end and end→start flows in pixels, the pack's motion graph) and

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.training.cel_model import backward_warp
+from models.training.cel_model import backward_warp, corr_radius_of, soft_argmax, symmetric_costs
 from models.training.classical_flow import Farneback, halfway_flows, halfway_warp
 from models.training.trainlib import (
     Checkpoint,
@@ -117,8 +117,7 @@ class FlowNet(nn.Module):
     @classmethod
     def from_state(cls, state: dict) -> "FlowNet":
         """A FlowNet shaped for this state dict (with the matching branch when it has one)."""
-        n = state["corr_h.0.weight"].shape[1] - 2 if "corr_h.0.weight" in state else 0
-        radius = int(round((n**0.5 - 1) / 2)) if n else 0
+        radius = corr_radius_of(state["corr_h.0.weight"].shape[1]) if "corr_h.0.weight" in state else 0
         net = cls(corr_radius=radius, corr_width=state["cfeat.0.0.weight"].shape[0] if radius else 32)
         net.load_state_dict(state)
         return net
@@ -135,8 +134,7 @@ class FlowNet(nn.Module):
         """Symmetric matching cost at 1/8 of full resolution: for each displacement d within ±r cells,
         the correlation of a's features at x − d and b's at x + d — high where a thing moved from
         x − d to x + d through the middle frame's pixel x, i.e. m = 16·d px (±16r px in all). Returns
-        the (2r+1)² costs and their soft-argmax displacement (2 channels, in cells). Static slices of
-        padded maps: no correlation op needed in ONNX."""
+        the (2r+1)² costs and their soft-argmax displacement (2 channels, in cells): `symmetric_costs`."""
         r = self.corr_radius
 
         def feats(x):  # centred and normalised over channels: costs are correlations in [-1, 1]
@@ -144,22 +142,9 @@ class FlowNet(nn.Module):
             f = f - f.mean(1, keepdim=True)
             return f * torch.rsqrt((f * f).sum(1, keepdim=True) + 1e-6)
 
-        fa, fb = feats(F.avg_pool2d(a, 2)), feats(F.avg_pool2d(b, 2))
-        pa, pb = F.pad(fa, (r, r, r, r)), F.pad(fb, (r, r, r, r))
-        end = lambda k: -k if k > 0 else None  # noqa: E731 (a slice end as seen from the padded map's end)
-        costs, offsets = [], []
-        for dy in range(-r, r + 1):
-            rows_a, rows_b = pa[:, :, r - dy : end(r + dy)], pb[:, :, r + dy : end(r - dy)]
-            for dx in range(-r, r + 1):
-                costs.append(
-                    (rows_a[:, :, :, r - dx : end(r + dx)] * rows_b[:, :, :, r + dx : end(r - dx)]).sum(1, keepdim=True)
-                )
-                offsets.append((dx, dy))
-        cost = torch.cat(costs, 1)
+        cost, offsets = symmetric_costs(feats(F.avg_pool2d(a, 2)), feats(F.avg_pool2d(b, 2)), r, "sum")
         w = torch.softmax(cost * 50.0, 1)  # correlations: a difference of 0.1 weighs e⁵
-        d = torch.tensor(offsets, dtype=cost.dtype, device=cost.device).t().reshape(2, len(offsets), 1, 1)
-        disp = torch.cat([(w * d[0]).sum(1, keepdim=True), (w * d[1]).sum(1, keepdim=True)], 1)
-        return torch.cat([cost, disp], 1)
+        return torch.cat([cost, soft_argmax(w, offsets)], 1)
 
     @staticmethod
     def _up(x: torch.Tensor, factor: float = 2.0) -> torch.Tensor:

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import re
 from pathlib import Path
 
@@ -28,7 +27,15 @@ import torch
 import torch.nn as nn
 from onnx import numpy_helper
 
-from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
+from models.training.cel_model import (
+    CelConfig,
+    CelDenoiser,
+    CelEncoder,
+    FlowDecoder,
+    MeanEncoder,
+    RefDecoder,
+    corr_radius_of,
+)
 from models.training.export import SPATIAL, LiveLoraScale, example_inputs, export_module
 from models.training.flow_net import FlowNet, MotionGraph
 from models.training.ort_node import run_onnx
@@ -127,7 +134,7 @@ def read_motion_net(path: Path) -> FlowNet | None:
     if not any(name.startswith("net.") for name in inits):
         return None
     corr = inits.get("net.corr_h.0.weight")
-    radius = (math.isqrt(corr.dims[1] - 2) - 1) // 2 if corr is not None else 0
+    radius = corr_radius_of(corr.dims[1]) if corr is not None else 0
     net = FlowNet(corr_radius=radius, corr_width=inits["net.cfeat.0.0.weight"].dims[0] if radius else 32)
     image = torch.rand(1, 3, 64, 128) * 2 - 1
     load_onnx_weights(
@@ -155,7 +162,7 @@ def recover(pack: Path, runs: Path) -> None:
     flow = any(t.name.startswith("blk.") for t in dec_inits)
     # A FlowDecoder with the 1/16 cost volume: its radius from the number of displacements (corr_h's inputs).
     corr = next((t.dims[1] for t in dec_inits if t.name == "corr_h.weight"), 0)
-    decoder_config = {"corr_radius": (math.isqrt(corr - 2) - 1) // 2} if corr else {}
+    decoder_config = {"corr_radius": corr_radius_of(corr)} if corr else {}
     motion = "motion" in graphs["decoder"]["inputs"]  # the classical flow prior (the pack's motion graph)
     if motion:
         decoder_config["motion"] = True
