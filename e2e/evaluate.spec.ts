@@ -21,8 +21,15 @@ test('a dropped triplet is scored; the page shows the same scores as the CLI for
   studio,
   page,
 }) => {
+  const lpipsGraphs: string[] = [];
+  page.on('request', (r) => {
+    if (/\/models\/lpips\/.*\.onnx$/.test(new URL(r.url()).pathname)) lpipsGraphs.push(r.url());
+  });
   await studio.open();
-  await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready (alex, squeeze)');
+  // Found at start-up, loaded only when something is scored.
+  await expect(studio.id('evaluate.lpips')).toContainText(
+    'LPIPS ready (alex, squeeze): its graphs load when a frame is first scored.',
+  );
   await studio.dropFiles(studio.id('evaluate.panel'), triplet());
   await expect(studio.id('keyframes.start.meta')).toContainText('frame1.png');
   await expect(studio.id('keyframes.end.meta')).toContainText('frame3.png');
@@ -33,6 +40,8 @@ test('a dropped triplet is scored; the page shows the same scores as the CLI for
   await studio.expectDone(1);
   await expect(studio.id('evaluate.row')).toHaveCount(1);
   await expect(studio.id('evaluate.lpips-alex')).not.toHaveText('—');
+  await expect(studio.id('evaluate.lpips')).toHaveText('LPIPS ready (alex, squeeze).');
+  expect(lpipsGraphs).toHaveLength(2);
   await expect(studio.id('evaluate.conventions')).toContainText('PSNR (RGB, uint8, peak 255)');
   await expect(studio.id('evaluate.heatmap')).toBeVisible();
   await expect(studio.id('evaluate.lpips-map')).toBeVisible();
@@ -125,6 +134,29 @@ test('without LPIPS graphs on the server the page says how to get them, and load
   // Cached: after a reload (server still without graphs) LPIPS comes from IndexedDB.
   await page.reload();
   await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready (alex, squeeze)');
+});
+
+test('LPIPS graphs listed but missing on the server: the frame is scored without them and the page says why', async ({
+  studio,
+  page,
+}) => {
+  await page.route('**/models/lpips/*.onnx', (route) =>
+    route.fulfill({ status: 404, body: 'not here' }),
+  );
+  await studio.open();
+  await expect(studio.id('evaluate.lpips')).toContainText('LPIPS ready (alex, squeeze)');
+  await studio.dropFiles(studio.id('evaluate.panel'), triplet());
+  await expect(studio.id('evaluate.gt.meta')).toContainText('frame2.png');
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await studio.expectDone(1);
+  await expect(studio.id('evaluate.row')).toHaveCount(1);
+  await expect(studio.id('evaluate.psnr')).not.toHaveText('—');
+  await expect(studio.id('evaluate.lpips-alex')).toHaveText('—');
+  await expect(studio.id('evaluate.lpips')).toContainText(
+    'LPIPS is unavailable: build its graphs with',
+  );
+  await expect(studio.id('evaluate.panel')).toContainText('404');
 });
 
 test('a result scored against itself shows infinite PSNR, SSIM 1 and LPIPS 0', async ({

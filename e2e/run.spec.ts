@@ -6,9 +6,12 @@ test.describe('running the studio end to end', () => {
     page,
   }) => {
     const ortFiles: string[] = [];
+    const lpipsGraphs: string[] = [];
     page.context().on('request', (r) => {
-      const m = /\/ort\/([^/?]+)$/.exec(new URL(r.url()).pathname);
+      const path = new URL(r.url()).pathname;
+      const m = /\/ort\/([^/?]+)$/.exec(path);
       if (m) ortFiles.push(m[1]!);
+      if (/\/models\/lpips\/.*\.onnx$/.test(path)) lpipsGraphs.push(path);
     });
     await studio.open();
     await expect(studio.id('pack.untrained')).toBeVisible();
@@ -23,6 +26,8 @@ test.describe('running the studio end to end', () => {
     // WebGPU-capable JSEP build, which is not fetched at all here).
     expect(ortFiles).toContain('ort-wasm-simd-threaded.wasm');
     expect(ortFiles.filter((f) => f.includes('jsep'))).toEqual([]);
+    // Nothing was scored, so no LPIPS graph was fetched (it would compete for the cores).
+    expect(lpipsGraphs).toEqual([]);
     // Each in-between is mapped back to the keyframes' size.
     const sizes = await studio.frameSizes();
     expect(sizes).toEqual(['512×320', '512×320', '512×320', '512×320']);

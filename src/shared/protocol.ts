@@ -204,6 +204,11 @@ export interface EvalScoreRequest {
 
 /** The metrics worker's API, exposed with comlink. */
 export interface MetricsApi {
+  /**
+   * Reads and checks the LPIPS manifest of a source (URL, picked files or the cache) without
+   * loading any graph: `available` lists the backbones it has (`backend` null).
+   */
+  findLpips(source: PackSource): Promise<LpipsStatus>;
   /** Loads the LPIPS graphs from a folder (URL or picked files) or the cache. */
   loadLpips(source: PackSource, onProgress: (p: JobProgress) => void): Promise<LpipsStatus>;
   /** Scores a result against a ground-truth frame (same size, else a clear error). */

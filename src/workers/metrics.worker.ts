@@ -74,16 +74,23 @@ async function readManifest(source: PackSource): Promise<unknown> {
 
 const api: MetricsApi = {
   benchmark: (req) => benchmark(req),
+
+  async findLpips(source): Promise<LpipsStatus> {
+    try {
+      const manifest = parseLpipsManifest(await readManifest(source));
+      const listed = (['alex', 'squeeze'] as const).filter((b) => manifest.graphs[b]);
+      const none = 'its manifest lists neither the alex nor the squeeze graph';
+      return { available: listed, message: listed.length ? null : none, backend: null };
+    } catch (e) {
+      return { available: [], message: (e as Error).message, backend: null };
+    }
+  },
   async loadLpips(source, onProgress): Promise<LpipsStatus> {
     let manifest;
     try {
       manifest = parseLpipsManifest(await readManifest(source));
     } catch (e) {
-      return {
-        available: [...lpips.keys()],
-        message: `${HOW_TO_GET} (${(e as Error).message})`,
-        backend: lpipsBackend,
-      };
+      return { available: [...lpips.keys()], message: (e as Error).message, backend: lpipsBackend };
     }
     const gpu = await probeGpu();
     const backend: BackendName = gpu.adapter && !gpu.fallback ? 'webgpu' : 'wasm';

@@ -21,30 +21,83 @@ const client = createWorkerClient<MetricsApi>(
     }),
 );
 
-/** Loads LPIPS graphs from a folder URL, picked files, or the cache. */
+/**
+ * LPIPS graphs found (their manifest read) but not loaded: they load before the first call that
+ * scores, so that a page that never scores never spends a core on them — on two cores, loading
+ * them at start-up made the first in-between wait about twice as long.
+ */
+let deferred: {
+  source: PackSource;
+  onLoaded: (status: LpipsStatus | Error) => void;
+  loading: Promise<void> | null;
+} | null = null;
+
+/** Reads a source's LPIPS manifest in the worker without loading any graph. */
+export function findLpips(source: PackSource): Promise<LpipsStatus> {
+  return client.call((r) => r.findLpips(source));
+}
+
+/**
+ * Loads the LPIPS graphs of `source` before the next score; `onLoaded` hears how that went (the
+ * status, or the error that stopped it).
+ */
+export function loadLpipsWhenNeeded(
+  source: PackSource,
+  onLoaded: (status: LpipsStatus | Error) => void,
+): void {
+  deferred = { source, onLoaded, loading: null };
+}
+
+/** Runs the deferred LPIPS load, once; scoring goes on without LPIPS (and says why) if it fails. */
+function lpipsLoaded(): Promise<void> {
+  const d = deferred;
+  if (!d) return Promise.resolve();
+  d.loading ??= client
+    .call((r) =>
+      r.loadLpips(
+        d.source,
+        Comlink.proxy(() => undefined),
+      ),
+    )
+    .then(
+      (status) => d.onLoaded(status),
+      (e: unknown) => d.onLoaded(e as Error),
+    )
+    .finally(() => {
+      if (deferred === d) deferred = null;
+    });
+  return d.loading;
+}
+
+/** Loads LPIPS graphs from a folder URL, picked files, or the cache, now. */
 export function loadLpips(
   source: PackSource,
   onProgress: (p: JobProgress) => void = () => undefined,
 ): Promise<LpipsStatus> {
+  deferred = null;
   return client.call((r) => r.loadLpips(source, Comlink.proxy(onProgress)));
 }
 
 /** Scores an in-between against the ground truth. */
-export function scoreFrame(req: ScoreRequest): Promise<ScoreResult> {
+export async function scoreFrame(req: ScoreRequest): Promise<ScoreResult> {
+  await lpipsLoaded();
   return client.call((r) => r.score(req));
 }
 
 /** Times each metric on one pair in the worker (benchmark page). */
-export function benchmarkMetricsInWorker(req: ScoreRequest & { repeats: number }) {
+export async function benchmarkMetricsInWorker(req: ScoreRequest & { repeats: number }) {
+  await lpipsLoaded();
   return client.call((r) => r.benchmark(req));
 }
 
 /** Loads LPIPS-VGG for a KDQ dataset evaluation from where LPIPS came from. */
-export function loadLpipsVgg(source: PackSource) {
+export async function loadLpipsVgg(source: PackSource) {
+  await lpipsLoaded();
   return client.call((r) => r.loadLpipsVgg(source));
 }
 
 /** Scores one dataset item's columns (the dataset evaluation's scoring half). */
-export function scoreEvalItem(req: EvalScoreRequest): Promise<ResultLine[]> {
+export async function scoreEvalItem(req: EvalScoreRequest): Promise<ResultLine[]> {
+  await lpipsLoaded();
   return client.call((r) => r.evalScore(req));
 }

@@ -124,6 +124,8 @@ export function EvaluatePanel() {
       <p className="hint" data-testid="evaluate.lpips">
         {lpips.state === 'loading' && 'Looking for LPIPS graphs…'}
         {lpips.state === 'ready' && `LPIPS ready (${lpips.available.join(', ')}).`}
+        {lpips.state === 'found' &&
+          `LPIPS ready (${lpips.available.join(', ')}): its graphs load when a frame is first scored.`}
         {lpips.state === 'unavailable' && (
           <>
             LPIPS is unavailable: build its graphs with{' '}
@@ -131,7 +133,7 @@ export function EvaluatePanel() {
             <button type="button" className="link" onClick={() => lpipsInput.current?.click()}>
               load them from a folder
             </button>
-            .
+            .{lpips.message && ` (${lpips.message})`}
           </>
         )}
       </p>

@@ -14,36 +14,52 @@ import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { RunView } from '../run/runSlice';
 import type { ScoreRow } from './evaluateSlice';
 import type { PackSource } from '../../shared/protocol';
-import { loadLpips, scoreFrame } from '../clients/metricsClient';
+import { findLpips, loadLpips, loadLpipsWhenNeeded, scoreFrame } from '../clients/metricsClient';
 
 /** Where the LPIPS graphs in the metrics worker came from (for LPIPS-VGG, loaded on demand). */
 let lpipsSource: PackSource | null = null;
 export const currentLpipsSource = () => lpipsSource;
 
-/** Looks for LPIPS graphs: the server's /models/lpips/, else the IndexedDB cache. */
+/**
+ * Looks for LPIPS graphs: the server's /models/lpips/, else the IndexedDB cache. Only their manifest
+ * is read here; the graphs load before the first score (metricsClient's `loadLpipsWhenNeeded`).
+ */
 export async function initLpips(): Promise<void> {
   const base = new URL(`${import.meta.env.BASE_URL}models/lpips/`, location.href).href;
-  let status = await loadLpips({ kind: 'url', baseUrl: base, label: 'bundled' }).catch(
-    (e: unknown) => ({
-      available: [] as string[],
-      message: (e as Error).message,
-      backend: null,
-    }),
-  );
+  let source: PackSource = { kind: 'url', baseUrl: base, label: 'bundled' };
+  let status = await findLpips(source).catch((e: unknown) => ({
+    available: [] as string[],
+    message: (e as Error).message,
+  }));
+  if (status.available.length === 0) {
+    const cache: PackSource = { kind: 'cache', label: 'cache' };
+    const cached = await findLpips(cache).catch(() => null);
+    if (cached && cached.available.length > 0) [status, source] = [cached, cache];
+  }
   lpipsSource = { kind: 'url', baseUrl: base, label: 'bundled' };
   if (status.available.length === 0) {
-    const cached = await loadLpips({ kind: 'cache', label: 'cache' }).catch(() => null);
-    if (cached && cached.available.length > 0) {
-      status = cached;
-      lpipsSource = { kind: 'cache', label: 'cache' };
-    }
+    patch('evaluate', {
+      lpips: { state: 'unavailable', available: [], message: status.message },
+    });
+    return;
   }
+  lpipsSource = source;
   patch('evaluate', {
-    lpips: {
-      state: status.available.length ? 'ready' : 'unavailable',
-      available: status.available,
-      message: status.message,
-    },
+    lpips: { state: 'found', available: status.available, message: null },
+  });
+  loadLpipsWhenNeeded(source, (loaded) => {
+    // A folder picked meanwhile has replaced this source: its state stands.
+    if (lpipsSource !== source) return;
+    patch('evaluate', {
+      lpips:
+        loaded instanceof Error
+          ? { state: 'unavailable', available: [], message: loaded.message }
+          : {
+              state: loaded.available.length ? 'ready' : 'unavailable',
+              available: loaded.available,
+              message: loaded.message,
+            },
+    });
   });
 }
 

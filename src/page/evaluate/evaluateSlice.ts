@@ -25,7 +25,8 @@ export interface ScoreRow {
 export interface EvaluateState {
   groundTruth: KeyframeInfo | null;
   lpips: {
-    state: 'loading' | 'ready' | 'unavailable';
+    /** `found`: the graphs' manifest was read; the graphs load before the first score. */
+    state: 'loading' | 'found' | 'ready' | 'unavailable';
     available: string[];
     message: string | null;
   };
