@@ -43,7 +43,8 @@ if not decoders:
 keep = {"vae": (runs / "vae/vae_last.pt", ["enc", "dec", "step"]),
         "denoiser": (runs / "denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
         "student": (runs / "student/student_last.pt", ["ema", "config", "scale_factor", "step"]),
-        "decoder": (decoders[-1], ["ema", "decoder_config", "step"])}  # the pack's decoder
+        # the pack's decoder, with the learned motion graph it carries (when it has one)
+        "decoder": (decoders[-1], ["ema", "decoder_config", "motion_net", "step"])}
 for name, (path, keys) in keep.items():
     state = torch.load(path, map_location="cpu")
     torch.save({k: state[k] for k in keys if k in state}, out / f"{name}.pt")
@@ -54,8 +55,9 @@ EOF
     if [ -d "$DATA/synfig/train" ]; then
         tar -cf "$CARRY/synfig.tar" -C "$DATA" synfig/train $(cd "$DATA" && ls -d synfig/val/* | head -4)
     fi
-    lp=../shared/data/lpips/lpips_squeeze_v0.1.safetensors
-    if [ -f "$lp" ]; then cp "$lp" "$CARRY/"; fi
+    for lp in ../shared/data/lpips/lpips_{alex,squeeze}_v0.1.safetensors; do
+        if [ -f "$lp" ]; then cp "$lp" "$CARRY/"; fi
+    done
     du -sh "$CARRY"
     exit 0
 fi
@@ -68,6 +70,8 @@ OUT=${OUT:-out/gpu}
 BUDGET=${BUDGET:-540}        # seconds from the start until training has stopped
 PROC_TRAIN=${PROC_TRAIN:-4000}
 PROC_VAL=${PROC_VAL:-150}
+TV_TRAIN=${TV_TRAIN:-600}    # TV-like clips (data/tvlike.py) for the decoder, as the recipe's last decoder stage
+TV_VAL=${TV_VAL:-8}
 SHARDS=${SHARDS:-16}
 THREADS=${THREADS:-6}
 DEN_SHARE=${DEN_SHARE:-55}   # percent of the training time for the denoiser; the student gets the rest
@@ -101,12 +105,39 @@ done
 pids+=($!)
 wait "${pids[@]}"
 log "procedural: $(ls "$WORK/data/procedural/train" | wc -l) train, $(ls "$WORK/data/procedural/val" | wc -l) val clips"
+tvper=$(( (TV_TRAIN + SHARDS - 1) / SHARDS ))
+pids=()
+for k in $(seq 0 $(( SHARDS - 1 ))); do
+    n=$(( TV_TRAIN - k * tvper )); [ "$n" -gt "$tvper" ] && n=$tvper; [ "$n" -le 0 ] && break
+    "$PY" -m models.training.data.tvlike --out "$WORK/data/tvlike" --train "$n" --val 0 --seed $(( k * tvper )) >"$WORK/tv_$k.log" 2>&1 &
+    pids+=($!)
+done
+"$PY" -m models.training.data.tvlike --out "$WORK/data/tvlike" --train 0 --val "$TV_VAL" >"$WORK/tv_val.log" 2>&1 &
+pids+=($!)
+wait "${pids[@]}"
+log "tvlike: $(ls "$WORK/data/tvlike/train" 2>/dev/null | wc -l) train, $(ls "$WORK/data/tvlike/val" | wc -l) val clips"
 DATA=$WORK/data/procedural
 if [ -f "$CARRY/synfig.tar" ]; then
     tar -xf "$CARRY/synfig.tar" -C "$WORK/data" && DATA=$DATA,$WORK/data/synfig
     log "synfig: $(ls "$WORK/data/synfig/train" | wc -l) train clips"
 fi
-LPIPS=$CARRY/lpips_squeeze_v0.1.safetensors
+# The decoder continues as the pack's was made (recipe.py's last decoder stage): its cost volume, and its
+# motion prior from the learned motion graph its checkpoint carries (train_decoder --motion with --init).
+DEC_FLAGS=$("$PY" - "$BASE/decoder.pt" <<'EOF'
+import sys
+
+import torch
+
+state = torch.load(sys.argv[1], map_location="cpu")
+config = state.get("decoder_config", {})
+flags = ["--corr-radius", str(config.get("corr_radius", 4))]
+if config.get("motion"):
+    flags.append("--motion")
+print(" ".join(flags))
+EOF
+)
+LPIPS=$CARRY/lpips_alex_v0.1.safetensors
+log "decoder: $DEC_FLAGS$( [ -f "$LPIPS" ] || echo ' (no LPIPS weights carried: no LPIPS term)')"
 
 train_time=$(left)
 den_s=$(( train_time * DEN_SHARE / 100 ))
@@ -123,9 +154,11 @@ log "training for $train_time s: denoiser $den_s s then the student; the decoder
         --threads "$THREADS" 2>&1 | sed -u 's/^/[student] /'
 ) &
 first=$!
-timeout $(( train_time + 30 )) "$PY" -m models.training.train_decoder --data "$DATA" --vae "$BASE/vae.pt" --denoiser "$BASE/denoiser.pt" \
-    --student "$BASE/student.pt" --init "$BASE/decoder.pt" --corr-radius 4 --run "$WORK/runs/decoder" \
-    --steps 1000000 --batch "$DEC_BATCH" --crop 20,32 --lpips 1.0 --lpips-weights "$LPIPS" --lr 3e-4 --ema 0.999 \
+# shellcheck disable=SC2086 # DEC_FLAGS is a list of flags
+timeout $(( train_time + 30 )) "$PY" -m models.training.train_decoder --data "$WORK/data/tvlike,$DATA" --vae "$BASE/vae.pt" \
+    --denoiser "$BASE/denoiser.pt" --student "$BASE/student.pt" --init "$BASE/decoder.pt" $DEC_FLAGS --run "$WORK/runs/decoder" \
+    --steps 1000000 --batch "$DEC_BATCH" --crop 20,32 --lpips 2.0 --lpips-net alex --lpips-weights "$LPIPS" --psnr 0.3 \
+    --lr 2e-4 --ema 0.999 \
     --seed 6 --baseline-clips 1000000 --student-clips 1000000 --sample-group "$SAMPLE_GROUP" --ckpt-every 500 \
     --minutes "$(minutes $(( train_time - 10 )))" --device "$DEVICE" --threads "$THREADS" 2>&1 | sed -u 's/^/[decoder] /'
 wait "$first"
@@ -147,7 +180,7 @@ for name in ("denoiser", "student", "decoder"):
         print(f"{name}: no checkpoint")
         continue
     state = torch.load(path, map_location="cpu")
-    slim = {k: state[k] for k in ("ema", "config", "scale_factor", "decoder_config", "step") if k in state}
+    slim = {k: state[k] for k in ("ema", "config", "scale_factor", "decoder_config", "motion_net", "step") if k in state}
     torch.save(slim, out / f"{name}.pt")
     arrays.update({f"{name}/{k}": v.numpy() for k, v in state["ema"].items()})
     print(f"{name}: step {state['step']}")

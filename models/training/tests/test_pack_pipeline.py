@@ -535,12 +535,35 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
 def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     """gpu_session.sh: `prepare` makes slim checkpoints of a runs folder; `train` (here on the CPU, tiny and
     short) builds data, fine-tunes denoiser, student and decoder side by side within its budget and leaves
-    slim checkpoints, the same weights as .npz and the logs in OUT."""
+    slim checkpoints, the same weights as .npz and the logs in OUT. The decoder is the pack's kind: a
+    motion-prior decoder carrying its learned motion graph, which the session keeps (same graph, still
+    --motion) — a session that dropped either would train a decoder without the pack's motion prior."""
+    from models.training.cel_model import FlowDecoder
+    from models.training.flow_net import FlowNet
+
+    # The runs folder with a decoder from outside the recipe (the last one, so the pack's) of that kind.
+    mine = tmp_path / "runs"
+    mine.mkdir()
+    for d in runs.iterdir():
+        (mine / d.name).symlink_to(d)
+    torch.manual_seed(0)
+    net = FlowNet()
+    (mine / "decoder7").mkdir()
+    config = {"corr_radius": 2, "motion": True}
+    torch.save(
+        {
+            "ema": FlowDecoder(**config).state_dict(),
+            "decoder_config": config,
+            "motion_net": net.state_dict(),
+            "step": 1,
+        },
+        mine / "decoder7" / "decoder_last.pt",
+    )
     env = {
         "PATH": "/usr/bin:/bin",
         "PY": sys.executable,
         "CARRY": str(tmp_path / "carry"),
-        "RUNS": str(runs),
+        "RUNS": str(mine),
         "DATA": str(tmp_path / "no-data"),
         "HOME": str(tmp_path),
     }
@@ -555,6 +578,8 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
         BUDGET="45",
         PROC_TRAIN="4",
         PROC_VAL="2",
+        TV_TRAIN="2",
+        TV_VAL="1",
         SHARDS="2",
         THREADS="1",
         DEN_BATCH="2",
@@ -567,7 +592,12 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     proc = subprocess.run(["bash", script, "train"], env=env, capture_output=True, text=True, timeout=300)
     out = tmp_path / "out"
     assert proc.returncode == 0, (out / "session.log").read_text()[-3000:]
-    assert "procedural: 4 train, 2 val clips" in (out / "session.log").read_text()
+    session = (out / "session.log").read_text()
+    assert "procedural: 4 train, 2 val clips" in session and "tvlike: 2 train, 1 val clips" in session
+    assert "decoder: --corr-radius 2 --motion" in session
+    decoder = torch.load(out / "decoder.pt")
+    assert decoder["decoder_config"] == config
+    assert all(torch.equal(decoder["motion_net"][k], v) for k, v in net.state_dict().items())
     weights = np.load(out / "weights.npz")
     for name in ("denoiser", "student", "decoder"):
         state = torch.load(out / f"{name}.pt")
