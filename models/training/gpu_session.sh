@@ -6,15 +6,17 @@
 #   bash models/training/gpu_session.sh train     # there (a copy of the repo with .gpu/): trains, writes $OUT
 #
 # `train` continues the pack's models from the checkpoints in .gpu/: it builds PROC_TRAIN procedural
-# training clips (seeds 0 …, the recipe's clips and more) and the validation clips in SHARDS parallel
-# processes, then runs two jobs side by side on the one GPU, each fitted to the time left
-# (the trainers' --minutes):
+# training clips (seeds 0 …, the recipe's clips and more) and TV_TRAIN TV-like ones, with their validation
+# clips, in SHARDS parallel processes, then runs two jobs side by side on the one GPU, each fitted to the
+# time left (the trainers' --minutes):
 #   - the denoiser, fine-tuned from the pack's EMA on the procedural and Synfig sets, then a new
 #     student distilled from it;
-#   - the pack's decoder (FlowDecoder with its cost volume), fine-tuned from the pack's on latents the
-#     pack's baseline and student sample for every training clip (20% encoder latents).
+#   - the pack's decoder (FlowDecoder with its cost volume and, when the pack's has it, the motion prior
+#     from the learned motion graph its checkpoint carries), fine-tuned from the pack's on latents the
+#     pack's baseline and student sample for every TV-like, procedural and Synfig training clip (20%
+#     encoder latents).
 # Everything stops BUDGET seconds after the start; $OUT then holds slim checkpoints (EMA weights,
-# config, latent scale, step: CPU tensors), the same weights as weights.npz, the loss logs and this
+# config, latent scale, the decoder's motion graph, step: CPU tensors), the same weights as weights.npz, the loss logs and this
 # session's log — at most eight files, as the device tool returns them. Nothing in the project needs
 # this: the recipe (train_pack.py) runs on a CPU. The script works from the repository root, where the
 # trainers run as modules of the package models.training (python3 -m models.training.<trainer>).
