@@ -94,30 +94,25 @@ log "device $DEVICE; $(nproc) cores; $($PY -c 'import torch; print("torch", torc
 cp "$CARRY"/{vae,denoiser,student,decoder}.pt "$WORK/runs/base/" || { log "no checkpoints in $CARRY: run '$0 prepare' first"; exit 1; }
 BASE=$WORK/runs/base
 
-# Data: the procedural set in parallel shards (clip seeds are fixed, so the shards add up to the same set).
-# (Waits name their processes: a bare `wait` would also wait for the log's tee.)
-per=$(( (PROC_TRAIN + SHARDS - 1) / SHARDS ))
-pids=()
-for k in $(seq 0 $(( SHARDS - 1 ))); do
-    n=$(( PROC_TRAIN - k * per )); [ "$n" -gt "$per" ] && n=$per; [ "$n" -le 0 ] && break
-    "$PY" -m models.training.data.procedural --out "$WORK/data/procedural" --train "$n" --val 0 --seed $(( k * per )) >"$WORK/gen_$k.log" 2>&1 &
+# Data: each set (models/training/data/<name>.py) in SHARDS parallel processes; clip seeds are fixed, so
+# the shards add up to the same set. (Waits name their processes: a bare `wait` would also wait for the
+# log's tee.)
+build_set() {  # name, training clips, validation clips
+    local name=$1 train=$2 val=$3 per k n pids=()
+    per=$(( (train + SHARDS - 1) / SHARDS ))
+    for k in $(seq 0 $(( SHARDS - 1 ))); do
+        n=$(( train - k * per )); [ "$n" -gt "$per" ] && n=$per; [ "$n" -le 0 ] && break
+        "$PY" -m "models.training.data.$name" --out "$WORK/data/$name" --train "$n" --val 0 --seed $(( k * per )) \
+            >"$WORK/${name}_$k.log" 2>&1 &
+        pids+=($!)
+    done
+    "$PY" -m "models.training.data.$name" --out "$WORK/data/$name" --train 0 --val "$val" >"$WORK/${name}_val.log" 2>&1 &
     pids+=($!)
-done
-"$PY" -m models.training.data.procedural --out "$WORK/data/procedural" --train 0 --val "$PROC_VAL" >"$WORK/gen_val.log" 2>&1 &
-pids+=($!)
-wait "${pids[@]}"
-log "procedural: $(ls "$WORK/data/procedural/train" | wc -l) train, $(ls "$WORK/data/procedural/val" | wc -l) val clips"
-tvper=$(( (TV_TRAIN + SHARDS - 1) / SHARDS ))
-pids=()
-for k in $(seq 0 $(( SHARDS - 1 ))); do
-    n=$(( TV_TRAIN - k * tvper )); [ "$n" -gt "$tvper" ] && n=$tvper; [ "$n" -le 0 ] && break
-    "$PY" -m models.training.data.tvlike --out "$WORK/data/tvlike" --train "$n" --val 0 --seed $(( k * tvper )) >"$WORK/tv_$k.log" 2>&1 &
-    pids+=($!)
-done
-"$PY" -m models.training.data.tvlike --out "$WORK/data/tvlike" --train 0 --val "$TV_VAL" >"$WORK/tv_val.log" 2>&1 &
-pids+=($!)
-wait "${pids[@]}"
-log "tvlike: $(ls "$WORK/data/tvlike/train" 2>/dev/null | wc -l) train, $(ls "$WORK/data/tvlike/val" | wc -l) val clips"
+    wait "${pids[@]}"
+    log "$name: $(ls "$WORK/data/$name/train" 2>/dev/null | wc -l) train, $(ls "$WORK/data/$name/val" | wc -l) val clips"
+}
+build_set procedural "$PROC_TRAIN" "$PROC_VAL"
+build_set tvlike "$TV_TRAIN" "$TV_VAL"
 DATA=$WORK/data/procedural
 if [ -f "$CARRY/synfig.tar" ]; then
     tar -xf "$CARRY/synfig.tar" -C "$WORK/data" && DATA=$DATA,$WORK/data/synfig

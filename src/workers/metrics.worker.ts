@@ -32,6 +32,8 @@ const LPIPS_CACHE_ID = 'lpips-v0.1';
 const HOW_TO_GET =
   'LPIPS is unavailable: build its graphs with `/usr/bin/python3 models/training/export_lpips.py` (see docs/metrics.md) or load them with "Load LPIPS graphs".';
 
+/** The backbones the studio scores with (VGG is loaded apart, for the KDQ protocol). */
+const BACKBONES = ['alex', 'squeeze'] as const;
 const lpips = new Map<LpipsBackbone, GraphRunner>();
 let lpipsBackend: BackendName | null = null;
 /** LPIPS-VGG (the KDQ protocol's metric), loaded only when a dataset evaluation asks for it. */
@@ -78,7 +80,7 @@ const api: MetricsApi = {
   async findLpips(source): Promise<LpipsStatus> {
     try {
       const manifest = parseLpipsManifest(await readManifest(source));
-      const listed = (['alex', 'squeeze'] as const).filter((b) => manifest.graphs[b]);
+      const listed = BACKBONES.filter((b) => manifest.graphs[b]);
       const none = 'its manifest lists neither the alex nor the squeeze graph';
       return { available: listed, message: listed.length ? null : none, backend: null };
     } catch (e) {
@@ -96,7 +98,7 @@ const api: MetricsApi = {
     const backend: BackendName = gpu.adapter && !gpu.fallback ? 'webgpu' : 'wasm';
     const warnings: string[] = [];
     const progress = throttleProgress(onProgress);
-    for (const backbone of ['alex', 'squeeze'] as const) {
+    for (const backbone of BACKBONES) {
       const spec = manifest.graphs[backbone];
       if (!spec || (lpips.has(backbone) && lpipsBackend === backend)) continue;
       const { bytes } = await obtainFile(LPIPS_CACHE_ID, source, spec, progress, warnings);

@@ -48,17 +48,14 @@ export function loadLpipsWhenNeeded(
   deferred = { source, onLoaded, loading: null };
 }
 
+const loadInWorker = (source: PackSource, onProgress: (p: JobProgress) => void) =>
+  client.call((r) => r.loadLpips(source, Comlink.proxy(onProgress)));
+
 /** Runs the deferred LPIPS load, once; scoring goes on without LPIPS (and says why) if it fails. */
 function lpipsLoaded(): Promise<void> {
   const d = deferred;
   if (!d) return Promise.resolve();
-  d.loading ??= client
-    .call((r) =>
-      r.loadLpips(
-        d.source,
-        Comlink.proxy(() => undefined),
-      ),
-    )
+  d.loading ??= loadInWorker(d.source, () => undefined)
     .then(
       (status) => d.onLoaded(status),
       (e: unknown) => d.onLoaded(e as Error),
@@ -75,7 +72,7 @@ export function loadLpips(
   onProgress: (p: JobProgress) => void = () => undefined,
 ): Promise<LpipsStatus> {
   deferred = null;
-  return client.call((r) => r.loadLpips(source, Comlink.proxy(onProgress)));
+  return loadInWorker(source, onProgress);
 }
 
 /** Scores an in-between against the ground truth. */

@@ -26,7 +26,8 @@ export const currentLpipsSource = () => lpipsSource;
  */
 export async function initLpips(): Promise<void> {
   const base = new URL(`${import.meta.env.BASE_URL}models/lpips/`, location.href).href;
-  let source: PackSource = { kind: 'url', baseUrl: base, label: 'bundled' };
+  const bundled: PackSource = { kind: 'url', baseUrl: base, label: 'bundled' };
+  let source: PackSource = bundled;
   let status = await findLpips(source).catch((e: unknown) => ({
     available: [] as string[],
     message: (e as Error).message,
@@ -36,8 +37,8 @@ export async function initLpips(): Promise<void> {
     const cached = await findLpips(cache).catch(() => null);
     if (cached && cached.available.length > 0) [status, source] = [cached, cache];
   }
-  lpipsSource = { kind: 'url', baseUrl: base, label: 'bundled' };
   if (status.available.length === 0) {
+    lpipsSource = bundled;
     patch('evaluate', {
       lpips: { state: 'unavailable', available: [], message: status.message },
     });
