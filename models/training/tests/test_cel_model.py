@@ -18,6 +18,7 @@ from models.training.cel_model import (
     FlowDecoder,
     RefDecoder,
     backward_warp,
+    symmetric_costs,
 )
 from models.training.export import LiveLoraScale, check_against_torch, export_denoiser, export_fp16, export_module
 from models.training.ort_node import run_onnx
@@ -209,6 +210,38 @@ def test_cost_volume_peaks_at_the_symmetric_displacement():
     dx, dy = disp[inner][:, 0], disp[inner][:, 1]
     assert 1.5 < dx.mean() <= 2.0 and -1.0 <= dy.mean() < -0.75
     assert (dx > 0.8).all() and (dy < -0.4).all()
+
+
+@pytest.mark.parametrize("reduce", ["mean", "sum"])
+def test_cost_volume_equals_one_product_per_displacement(reduce, tmp_path):
+    """symmetric_costs (stacked shifts, one reduction) gives, for every displacement d in its order, a's
+    features at x − d times b's at x + d reduced over channels, zero outside the maps — computed here
+    directly, one displacement at a time, on a map that is not square; and its ONNX export agrees."""
+    g = torch.Generator().manual_seed(2)
+    r, a, b = 2, torch.randn(2, 5, 6, 9, generator=g), torch.randn(2, 5, 6, 9, generator=g)
+    cost, offsets = symmetric_costs(a, b, r, reduce)
+    assert cost.shape == (2, 25, 6, 9) and len(offsets) == 25 and offsets[1] == (-1, -2)
+
+    def at(f, y, x):  # f's features at (y, x), zero outside the map
+        return f[:, :, y, x] if 0 <= y < f.shape[2] and 0 <= x < f.shape[3] else torch.zeros(2, 5)
+
+    for k, (dx, dy) in enumerate(offsets):
+        for y in range(6):
+            for x in range(9):
+                want = getattr(at(a, y - dy, x - dx) * at(b, y + dy, x + dx), reduce)(1)
+                torch.testing.assert_close(cost[:, k, y, x], want, rtol=1e-5, atol=1e-6)
+
+    class Costs(torch.nn.Module):
+        def forward(self, fa, fb):
+            return symmetric_costs(fa, fb, r, reduce)[0]
+
+    axes = {n: {0: "batch", 2: "height", 3: "width"} for n in ("a", "b", "cost")}
+    onnx = export_module(Costs(), (a, b), ["a", "b"], ["cost"], axes)
+    path = tmp_path / "costs.onnx"
+    path.write_bytes(onnx)
+    a2, b2 = torch.randn(1, 5, 4, 11, generator=g), torch.randn(1, 5, 4, 11, generator=g)  # another size
+    got = run_onnx(path, {"a": a2.numpy(), "b": b2.numpy()})["cost"]
+    np.testing.assert_allclose(got, symmetric_costs(a2, b2, r, reduce)[0].numpy(), rtol=1e-5, atol=1e-5)
 
 
 def _texture(h: int, w: int, seed: int = 0) -> torch.Tensor:
