@@ -197,6 +197,13 @@ describe('evaluatePack on the tiny pack', () => {
     expect(c.lora[0]!.scales).toEqual([0, 0.15, 0.5, 1]);
     expect(c.lora[0]!.diffs[0]).toBeLessThan(0.01);
     expect(c.lora[0]!.diffs[3]).toBeGreaterThan(c.lora[0]!.diffs[0]!);
+    // Each scale's latent std against the reference run's (same triplet, seed and steps): scale 0
+    // runs the same graph as the reference, so its ratio is 1 and nothing is flagged there.
+    expect(c.lora[0]!.triplets).toBe(3);
+    expect(c.lora[0]!.finalStdRatios).toHaveLength(4);
+    expect(c.lora[0]!.finalStdRatios[0]).toBeCloseTo(1, 4);
+    for (const r of c.lora[0]!.finalStdRatios) expect(r).toBeGreaterThan(0);
+    expect(c.lora[0]!.collapsed[0]).toBe(0);
     expect(c.halfPrecision).toEqual([expect.objectContaining({ config: 'fp16', pass: true })]);
     expect(c.anchors.map((a) => a.anchor)).toEqual(['blend']); // the tiny pack has no motion graph
     expect(c.anchors[0]!.psnr.paired!.n).toBe(3);
@@ -217,6 +224,9 @@ describe('evaluatePack on the tiny pack', () => {
     expect(json.data.endsWith(join('set', 'val'))).toBe(true);
     expect(run!.report).toContain(
       '![LoRA-scale sweep: PSNR and LPIPS against scale](lora-sweep.svg)',
+    );
+    expect(run!.report).toMatch(
+      /Final latent std over the reference's \(same triplet and seed\) at those scales: 1\.00 → [\d.]+ → [\d.]+ → [\d.]+; the studio's collapse check .* flags (none of the 3 triplets|\d of 3 triplets at scale)/,
     );
     expect(run!.svg).toMatch(/^<svg [^>]*>.*<\/svg>\n$/s);
     expect(run!.svg.match(/<circle /g)).toHaveLength(8); // 4 scales × 2 panels

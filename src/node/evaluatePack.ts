@@ -30,6 +30,7 @@ import {
   type MetricValues,
   type ScoredSet,
 } from '../core/evaluation/summary';
+import { detectCollapse } from '../core/collapse';
 import { classicalMotion, flowWarpInbetween } from '../core/flowWarp';
 import { createRgbaImage, resizeImage, type RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
@@ -44,6 +45,7 @@ import {
   type EncodedKeyframes,
   type InterpolationResult,
   type PreparedKeyframes,
+  type StepRecord,
 } from '../core/pipeline';
 import { GaussianRng } from '../core/rng';
 import { scoreImages, type ScoringOptions } from '../core/scoring';
@@ -241,6 +243,7 @@ export async function scoreTriplets(
   const { manifest } = ctx;
   const scores: Record<string, MetricValues[]> = {};
   const diffs: Record<string, number[]> = {};
+  const collapse: NonNullable<ScoredSet['collapse']> = {};
   const score = async (id: string, truth: RgbaImage, frame: RgbaImage) => {
     const s = await scoreImages(truth, frame, ctx.scoring);
     (scores[id] ??= []).push(
@@ -259,11 +262,16 @@ export async function scoreTriplets(
       await score('roundtrip', gt!, restoreFrame(roundTrip.start, roundTrip.plan, gt!));
     }
     let referenceFrame: RgbaImage | undefined;
+    let referenceStats: StepRecord[] | undefined;
     let ablation: RgbaImage | null | undefined;
     for await (const [c, res] of runConfigs(ctx, prepared, configs)) {
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
-      if (c.id === ctx.plan.reference.id) referenceFrame = frame;
+      if (c.id === ctx.plan.reference.id) [referenceFrame, referenceStats] = [frame, res.stepStats];
       if (referenceFrame) (diffs[c.id] ??= []).push(meanAbsDiff(frame, referenceFrame));
+      if (referenceStats && c.steps === ctx.plan.reference.steps) {
+        const v = detectCollapse(res.stepStats, referenceStats);
+        (collapse[c.id] ??= []).push({ finalStdRatio: v.finalStdRatio, collapsed: v.collapsed });
+      }
       await score(c.id, gt!, frame);
       if (opts.drawn && ablation === undefined)
         ablation = await keyframeAverageFrame(ctx, c.variant, prepared, res.encoded, f1!);
@@ -280,7 +288,7 @@ export async function scoreTriplets(
     }
     opts.onTriplet?.(n + 1);
   }
-  return { triplets: clips.length, scores, diffs };
+  return { triplets: clips.length, scores, diffs, collapse };
 }
 
 /**

@@ -176,8 +176,35 @@ describe('evaluation checks', () => {
         scales: [0, 0.15, 0.5, 1],
         diffs: [0, 0.1, 0.3, 0.2],
         growsWithScale: false,
+        finalStdRatios: [null, null, null, null],
+        collapsed: [0, 0, 0, 0],
+        triplets: set.triplets,
       },
     ]);
+  });
+
+  it('averages the final latent std ratio per LoRA scale and counts the collapses flagged', () => {
+    const set = scored({}, 0);
+    const run = (finalStdRatio: number | null) => ({
+      finalStdRatio,
+      collapsed: finalStdRatio !== null && finalStdRatio < 0.5,
+    });
+    set.triplets = 2;
+    set.collapse = {
+      'lora@0': [run(1), run(1)],
+      'lora@0.15': [run(0.9), run(0.8)],
+      'lora@0.5': [run(0.6), run(0.4)],
+      'lora@1': [run(0.3), run(null)],
+    };
+    const [l] = evaluationChecks(plan, set, timings).lora;
+    expect(l!.finalStdRatios.slice(0, 3).map((x) => x!.toFixed(2))).toEqual([
+      '1.00',
+      '0.85',
+      '0.50',
+    ]);
+    expect(l!.finalStdRatios[3]).toBeNull(); // one triplet not comparable: no mean
+    expect(l!.collapsed).toEqual([0, 0, 1, 1]);
+    expect(l!.triplets).toBe(2);
   });
 });
 

@@ -36,6 +36,19 @@ export interface ScoredSet {
   scores: Record<string, MetricValues[]>;
   /** Config id → mean |Δ| in 8-bit levels of its in-between from the reference's, per triplet. */
   diffs: Record<string, number[]>;
+  /**
+   * Config id → the studio's collapse check (`detectCollapse`) of its latent std across the steps
+   * against the reference's run on the same triplet and seed, per triplet; only configs at the
+   * reference's step count.
+   */
+  collapse?: Record<string, CollapseSample[]>;
+}
+
+/** One run's collapse check against the reference's run on the same triplet. */
+export interface CollapseSample {
+  /** Final latent std over the reference's; null when not comparable. */
+  finalStdRatio: number | null;
+  collapsed: boolean;
 }
 
 /** The timings of one evaluation. */
@@ -130,6 +143,11 @@ export interface LoraCheck {
   scales: number[];
   /** Mean |Δ| from the reference at each scale. */
   diffs: (number | null)[];
+  /** Mean final latent std over the reference's (same triplet and seed) at each scale. */
+  finalStdRatios: (number | null)[];
+  /** Triplets the studio's collapse check flags at each scale, of `triplets`. */
+  collapsed: number[];
+  triplets: number;
   /** The distance from the reference never shrinks as the scale grows. */
   growsWithScale: boolean;
 }
@@ -399,11 +417,18 @@ export function evaluationChecks(
       return d?.length ? mean(d) : null;
     });
     const known = diffs.filter((d): d is number => d !== null);
+    const collapse = s.configs.map((id) => set.collapse?.[id] ?? []);
     return {
       variant: s.variant,
       label: s.label,
       scales: s.scales,
       diffs,
+      finalStdRatios: collapse.map((runs) => {
+        const r = runs.map((x) => x.finalStdRatio);
+        return r.length && r.every((x) => x !== null) ? mean(r as number[]) : null;
+      }),
+      collapsed: collapse.map((runs) => runs.filter((x) => x.collapsed).length),
+      triplets: set.triplets,
       growsWithScale:
         known.length === diffs.length && known.every((d, i) => i === 0 || d >= known[i - 1]!),
     };
