@@ -156,7 +156,9 @@ class DecoderCrops(FrameCache):
     """Aligned crops (latent from a source, start, target, end) with flips and time reversal.
 
     `folders` maps each clip's name to its folder (the sets may lie in several places). Clips smaller
-    than the crop are left out."""
+    than the crop are left out. `key_folders` (a style pair's clips) maps a clip's name to the folder
+    its keyframes come from instead (its in-between and latent stay its own; `motion` holds the flows of
+    those keyframes under the clip's name)."""
 
     def __init__(
         self,
@@ -167,9 +169,10 @@ class DecoderCrops(FrameCache):
         source_probs: dict,
         crop: tuple[int, int],
         motion: dict | None = None,
+        key_folders: dict | None = None,
     ):
         super().__init__()
-        self.folders, self.motion = folders, motion
+        self.folders, self.motion, self.key_folders = folders, motion, key_folders or {}
         self.latents, self.samples, self.rng = latents, samples, rng
         self.sources, self.probs = list(source_probs), list(source_probs.values())
         fits = [n for n, c in latents.items() if c["keys"].shape[-2] >= crop[0] and c["keys"].shape[-1] >= crop[1]]
@@ -209,7 +212,8 @@ class DecoderCrops(FrameCache):
             )
             z = (c["targets"][k] if source == "encoder" else self.samples[name][source][k]).float()
             clip = self.folders[name]
-            frames = [self.raw(clip / "frame1.png"), self.raw(clip_targets(clip)[k][0]), self.raw(clip / "frame3.png")]
+            keys = self.key_folders.get(name, clip)
+            frames = [self.raw(keys / "frame1.png"), self.raw(clip_targets(clip)[k][0]), self.raw(keys / "frame3.png")]
             h, w = z.shape[-2:]
             y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
             z = z[:, y : y + ch, x : x + cw]

@@ -49,6 +49,35 @@ def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path, device: tor
     return result
 
 
+def seed_of(name: str) -> str:
+    """The seed part of a generated clip's name (`proc_0000123`, `lineart_0000123` -> `0000123`)."""
+    return name.rsplit("_", 1)[-1]
+
+
+def style_twins(clips: dict, key_clips: dict) -> dict:
+    """{clip name: its keyframe twin's name}: the clip of the same seed in `key_clips` (cached latent
+    clips of another set), when it has the same size and in-between positions. A style pair:
+    `data/procedural.py` draws the same scene and motion for a seed in either style."""
+    by_seed = {seed_of(n): n for n in key_clips}
+    twins = {}
+    for name, c in clips.items():
+        t = by_seed.get(seed_of(name))
+        if (
+            t is not None
+            and key_clips[t]["keys"].shape == c["keys"].shape
+            and list(key_clips[t]["taus"]) == list(c["taus"])
+        ):
+            twins[name] = t
+    if not twins:
+        raise SystemExit("no clip has a keyframe twin of the same seed, size and in-between positions")
+    return twins
+
+
+def style_pairs(clips: dict, key_clips: dict) -> dict:
+    """Cached latent clips whose keyframes are their twins' (`style_twins`; clips without one are left out)."""
+    return {n: {**clips[n], "keys": key_clips[t]["keys"]} for n, t in style_twins(clips, key_clips).items()}
+
+
 def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:
     """A trained denoiser's EMA weights, frozen and in eval mode, and its latent scale factor."""
     state = torch.load(path, map_location="cpu")

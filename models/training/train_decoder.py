@@ -54,7 +54,7 @@ from models.training.decoder_data import (
 from models.training.decoder_validation import FitValidation, FullValidation, Scores
 from models.training.diffusion import Schedule
 from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
-from models.training.latents import cache_latents, load_denoiser
+from models.training.latents import cache_latents, load_denoiser, style_twins
 from models.training.losses import LPIPS_DIR, crop_psnr_loss, perceptual_loss, sobel
 from models.training.trainlib import (
     Checkpoint,
@@ -167,6 +167,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "sampled there, mapped back; the set's last clips, which the report, scoring the first ones, "
         "leaves out): columns fit_psnr / fit_lpips / fitwarp_psnr / fitwarp_lpips",
     )
+    ap.add_argument(
+        "--style-pairs",
+        default=None,
+        metavar="STYLE:KEYS",
+        help="style pairs: clips of the set STYLE (e.g. data/lineart_pairs, procedural.py --style lineart "
+        "--seed 0) decoded from the keyframes of the same seed's clip in KEYS (one of --data, e.g. "
+        "data/procedural) and the encoder's latent of STYLE's in-between, so that the decoder draws what the "
+        "latent shows where it differs from the keyframes (a style LoRA's in-betweens; train_lora.py --keys-from)",
+    )
+    ap.add_argument("--style-share", type=float, default=0.2, help="share of steps on --style-pairs")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--val-every", type=int, default=500, help="score whole validation frames every this many steps")
     ap.add_argument("--val-clips", type=int, default=40, help="validation clips scored whole (0: none)")
@@ -237,6 +247,39 @@ def load_motion(args, sets: TrainingSets, net: FlowNet | None, device) -> Traini
             sets.folders[split], (args.samples or Path(args.run)) / f"motion_{split}{tag}.pt", device, MotionGraph(net)
         )
     return sets._replace(motion=motion)
+
+
+def style_crops(args, sets: TrainingSets, rng: random.Random, crop, device) -> DecoderCrops | None:
+    """--style-pairs: crops of STYLE's training clips with their KEYS twins' keyframes and flows, the
+    encoder's latent of STYLE's in-betweens."""
+    if not args.style_pairs:
+        return None
+    style_dir, keys_dir = (Path(p) for p in args.style_pairs.split(":"))
+    data = [Path(d) for d in args.data.split(",")]
+    if keys_dir not in data:
+        raise SystemExit(f"--style-pairs: {keys_dir} is not one of --data")
+    prefix = "" if data.index(keys_dir) == 0 else f"{keys_dir.name}/"
+    keys = {
+        k: v
+        for k, v in sets.latents["train"].items()
+        if k.startswith(prefix) and "/" not in k[len(prefix) :]  # noqa: E203
+    }
+    cache = Path(args.denoiser).parent / f"latents_train_{style_dir.name}.pt"
+    clips = cache_latents(style_dir, "train", Path(args.vae), cache, device)["clips"]
+    twins = style_twins(clips, keys)
+    print(f"style pairs: {len(twins)} clips of {style_dir} on the keyframes of {keys_dir}", flush=True)
+    crops = DecoderCrops(
+        {n: style_dir / "train" / n for n in twins},
+        {n: clips[n] for n in twins},
+        {},
+        rng,
+        {"encoder": 1.0},
+        crop,
+        {n: sets.motion["train"][t] for n, t in twins.items()} if args.motion else None,
+        key_folders={n: sets.folders["train"][t] for n, t in twins.items()},
+    )
+    crops.preload([f for n in twins for f in clip_frames(style_dir / "train" / n)], workers=2 * args.threads)
+    return crops
 
 
 def init_decoder(args, config: dict) -> FlowDecoder:
@@ -466,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     names = sorted(set().union(*train.names.values()))
     train.preload([f for name in names for f in clip_frames(sets.folders["train"][name])], workers=2 * args.threads)
+    style = style_crops(args, sets, rng, crop, device)
     # Validation from the first set (the one the earlier runs validated on).
     first_val = {k: v for k, v in sets.latents["val"].items() if "/" not in k}
     crops = crop_validation(args, sets, first_val, crop, device)
@@ -479,6 +523,9 @@ def main(argv: list[str] | None = None) -> int:
     zoom = tuple(float(v) for v in args.zoom.split(","))
     log = CsvLog(run / "decoder_log.csv", LOG_FIELDS, step)
     note = sets_note(args, sets)
+    if style is not None:
+        pairs = f"decoder: its last stage also drew {args.style_pairs.split(':')[0]}'s in-betweens from their latents"
+        note = f"{note}; {pairs}" if note else pairs
     t0 = time.time()
     total = args.steps  # until the budget says otherwise
     while step < total:
@@ -486,7 +533,9 @@ def main(argv: list[str] | None = None) -> int:
         dec.train()
         lr = lr_at(step, total, args.lr)
         set_lr(opt, lr)
-        if args.fitted > 0 and rng.random() < args.fitted:
+        if style is not None and rng.random() < args.style_share:
+            y, m = crop_output(args, dec, style.batch(args.batch, crop), device)
+        elif args.fitted > 0 and rng.random() < args.fitted:
             batch = train.fitted_batch(args.batch, crop, rng.uniform(*zoom))
             y, m = fitted_output(args, dec, batch, frozen, rng, crop, device)
         else:

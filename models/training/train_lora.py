@@ -3,6 +3,12 @@ base frozen, on a different slice of data than the baseline (by default the line
 `data/procedural.py --style lineart` draws). The adapter pulls the baseline towards that style; the
 studio's live `lora_scale` sets how far.
 
+With `--keys-from DIR` it learns a style *transfer*: each clip's keyframes come from the clip of the
+same seed in DIR (`data/procedural.py` draws the same scene and motion for a seed in either style), its
+in-betweens from --data. Trained on colour keyframes (`data/procedural`) and line-art in-betweens
+(`--style lineart --seed 0`), the adapter at scale 1 samples the in-between of coloured keyframes as
+ink line art — a style a person sees once the decoder follows it (train_decoder.py `--style-pairs`).
+
 Latents of the slice are encoded with the same frozen VAE and scaled by the baseline's scale factor.
 Seeded, checkpointed (<run>/lora_last.pt, atomic) and resumable; losses go to <run>/lora_log.csv.
 
@@ -20,7 +26,7 @@ import torch.nn.functional as F
 
 from models.training.cel_model import CelConfig, CelDenoiser
 from models.training.diffusion import Schedule
-from models.training.latents import CROPS, LatentTriplets, cache_latents
+from models.training.latents import CROPS, LatentTriplets, cache_latents, style_pairs
 from models.training.trainlib import Checkpoint, CsvLog, lr_at, optimizer_step, seeded, set_lr
 
 
@@ -40,6 +46,11 @@ def lora_model(base_state: dict, base_cfg: dict, rank: int, alpha: float, dropou
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data/lineart")
+    ap.add_argument(
+        "--keys-from",
+        default=None,
+        help="a set whose clip of the same seed gives each clip's keyframes (a style pair; see above)",
+    )
     ap.add_argument("--vae", default="runs/vae/vae_last.pt")
     ap.add_argument("--base", default="runs/denoiser/denoiser_last.pt")
     ap.add_argument("--run", default="runs/lora")
@@ -58,6 +69,9 @@ def main() -> int:
     base = torch.load(args.base)
     scale = base["scale_factor"]
     train = cache_latents(Path(args.data), "train", Path(args.vae), run / "latents_train.pt")
+    if args.keys_from:
+        keys = cache_latents(Path(args.keys_from), "train", Path(args.vae), run / "latents_train_keys.pt")
+        train = {**train, "clips": style_pairs(train["clips"], keys["clips"])}
     model = lora_model(base["ema"], base["config"], args.rank, args.alpha, args.dropout)
     params = model.lora_parameters()
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)

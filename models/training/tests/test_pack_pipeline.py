@@ -707,3 +707,81 @@ def test_studio_resize_matches_the_studios_resize_image(tmp_path):
         ours = ((quantize(studio_resize(x, (h, w)))[0].permute(1, 2, 0) + 1) * 127.5).round().numpy()
         studio = np.asarray(data, dtype=np.float64).reshape(h, w, 4)[:, :, :3]
         assert np.abs(ours - studio).max() <= 1, (h, w)
+
+
+@pytest.fixture(scope="module")
+def style_pairs_set(runs):
+    """The line-art twins of the fixture's colour clips: the same seeds (scenes, motion and in-between
+    positions), drawn as ink on paper."""
+    root = runs.parent
+    procedural.build(root / "pairs", n_train=3, n_val=2, base_seed=0, style="lineart", extra_taus=2)
+    return root / "pairs"
+
+
+def test_lora_learns_a_style_transfer_from_twin_keyframes(runs, style_pairs_set, tmp_path):
+    """train_lora.py --keys-from: each clip's keyframes are its colour twin's (same seed), its in-betweens
+    its own; clips without a twin are left out."""
+    from models.training.latents import seed_of, style_pairs, style_twins
+
+    root = runs.parent
+    common = ["--vae", str(runs / "vae" / "vae_last.pt"), "--batch", "2", "--ckpt-every", "1"]
+    base = ["--base", str(runs / "denoiser" / "denoiser_last.pt")]
+    run("train_lora", "--data", str(style_pairs_set), "--keys-from", str(root / "color"), *base, "--run",
+        str(tmp_path / "lora"), *common, "--steps", "1")  # fmt: skip
+    state = torch.load(tmp_path / "lora" / "lora_last.pt")
+    assert state["step"] == 1 and state["args"]["keys_from"] == str(root / "color")
+    lines = torch.load(tmp_path / "lora" / "latents_train.pt")["clips"]
+    colour = torch.load(tmp_path / "lora" / "latents_train_keys.pt")["clips"]
+    pairs = style_pairs(lines, colour)
+    assert sorted(pairs) == sorted(lines) and len(pairs) == 3
+    for name, c in pairs.items():
+        twin = f"proc_{seed_of(name)}"
+        assert torch.equal(c["keys"], colour[twin]["keys"]) and torch.equal(c["targets"], lines[name]["targets"])
+        assert not torch.equal(c["keys"], lines[name]["keys"])  # ink on paper is not the coloured scene
+    # A clip whose twin differs in its in-between positions, or has none, is left out.
+    odd = {**colour, "proc_0000001": {**colour["proc_0000001"], "taus": [0.5, 0.3, 0.7]}}
+    assert sorted(style_twins(lines, odd)) == ["lineart_0000000", "lineart_0000002"]
+    with pytest.raises(SystemExit, match="no clip has a keyframe twin"):
+        style_twins(lines, {"proc_0000009": colour["proc_0000000"]})
+
+
+def test_decoder_trains_on_style_pairs(runs, style_pairs_set, tmp_path):
+    """train_decoder.py --style-pairs STYLE:KEYS: crops whose keyframes are the KEYS twin's and whose
+    in-between (the target) and latent are STYLE's; the note says the stage drew them."""
+    from models.training.decoder_data import DecoderCrops
+    from models.training.latents import cache_latents
+    from models.training.trainlib import load_rgb
+
+    root = runs.parent
+    args = ["--vae", str(runs / "vae" / "vae_last.pt"), "--denoiser", str(runs / "denoiser" / "denoiser_last.pt")]
+    args += ["--student", str(runs / "student" / "student_last.pt"), "--baseline-steps", "2", "--student-steps", "1"]
+    out = run("train_decoder", "--data", str(root / "color"), "--style-pairs", f"{style_pairs_set}:{root / 'color'}",
+              "--style-share", "1", *args, "--run", str(tmp_path / "dec"), "--crop", "8,8", "--batch", "2",
+              "--steps", "1", "--ckpt-every", "1").stdout  # fmt: skip
+    assert f"style pairs: 3 clips of {style_pairs_set} on the keyframes of {root / 'color'}" in out
+    state = torch.load(tmp_path / "dec" / "decoder_last.pt")
+    assert state["step"] == 1 and state["note"].endswith(
+        f"also drew {style_pairs_set}'s in-betweens from their latents"
+    )
+
+    # What a style crop holds: keyframes from the colour twin, the in-between from the line-art clip.
+    lines = cache_latents(style_pairs_set, "train", runs / "vae" / "vae_last.pt", tmp_path / "l.pt")["clips"]
+    name = "lineart_0000001"
+    colour_clip, line_clip = root / "color" / "train" / "proc_0000001", style_pairs_set / "train" / name
+    h, w = lines[name]["keys"].shape[-2:]
+    crops = DecoderCrops(
+        {name: line_clip}, {name: lines[name]}, {}, __import__("random").Random(0), {"encoder": 1.0}, (h, w),
+        key_folders={name: colour_clip},
+    )  # fmt: skip
+
+    def img(path):  # uint8 as the crops hold them, cut to the latent's size
+        return ((load_rgb(path)[:, : 8 * h, : 8 * w] + 1) * 127.5).round().to(torch.uint8)
+
+    keys = [img(colour_clip / f) for f in ("frame1.png", "frame3.png")]
+    middles = [img(p) for p in sorted(line_clip.glob("*.png")) if p.name not in ("frame1.png", "frame3.png")]
+    b = crops.batch(8, (h, w))
+    for s, m, e in zip(b.start, b.middle, b.end):
+        flip = not any(torch.equal(s, k) for k in keys)  # a horizontal flip, or none
+        s, m, e = (x.flip(-1) if flip else x for x in (s, m, e))
+        assert {0, 1} == {i for i, k in enumerate(keys) for x in (s, e) if torch.equal(x, k)}
+        assert any(torch.equal(m, x) for x in middles)
