@@ -32,7 +32,9 @@ const TINY = join(REPO, 'models', 'tiny');
 let tmp = '';
 let lpipsDir = '';
 let cleanupLpips: () => void = () => undefined;
-let run: { result: EvaluationResult; report: string; json: string; svg: string } | undefined;
+let run:
+  | { result: EvaluationResult; report: string; json: string; svg: string; sheet: RgbaImage }
+  | undefined;
 
 /** A disc moving across a gradient, at time t ∈ [0, 1]. */
 function frame(width: number, height: number, t: number, seed: number): RgbaImage {
@@ -109,6 +111,7 @@ beforeAll(async () => {
     report: readFileSync(files.report, 'utf8'),
     json: readFileSync(files.json, 'utf8'),
     svg: readFileSync(files.svgs[0]!, 'utf8'),
+    sheet: await readPng(files.sheets[0]!),
   };
 }, 600_000);
 
@@ -230,5 +233,27 @@ describe('evaluatePack on the tiny pack', () => {
     );
     expect(run!.svg).toMatch(/^<svg [^>]*>.*<\/svg>\n$/s);
     expect(run!.svg.match(/<circle /g)).toHaveLength(8); // 4 scales × 2 panels
+  });
+
+  it('draws what each LoRA scale does to a frame: a contact sheet the report shows', () => {
+    const sweep = run!.result.loraSweeps[0]!;
+    expect(sweep.sheet!.file).toBe('lora-sweep.png');
+    expect(sweep.sheet!.triplets).toHaveLength(3); // the set's first three
+    expect(run!.report).toContain('![LoRA-scale sweep: in-betweens at each scale](lora-sweep.png)');
+    expect(run!.report).toContain('columns: start, scale 0, scale 0.15, scale 0.5, scale 1, end.');
+    // Rows of 256×160 cells: start, the four scales, end.
+    const { sheet } = run!;
+    expect([sheet.width, sheet.height]).toEqual([6 * 256, 3 * 160]);
+    const cell = (col: number, row: number) => {
+      const px: number[] = [];
+      for (let y = row * 160; y < (row + 1) * 160; y++)
+        for (let x = col * 256; x < (col + 1) * 256; x++)
+          for (let c = 0; c < 3; c++) px.push(sheet.data[(y * sheet.width + x) * 4 + c]!);
+      return px;
+    };
+    const diff = (a: number[], b: number[]) => mean(a.map((v, i) => Math.abs(v - b[i]!)));
+    // Scale 1 moves the frame further from scale 0 than scale 0.15 does (as the check above says).
+    expect(diff(cell(4, 0), cell(1, 0))).toBeGreaterThan(diff(cell(2, 0), cell(1, 0)));
+    expect(diff(cell(0, 0), cell(5, 0))).toBeGreaterThan(0); // start and end differ
   });
 });

@@ -18,8 +18,9 @@ import {
   planEvaluation,
   type EvaluationConfig,
   type EvaluationPlan,
+  type LoraSweep,
 } from '../core/evaluation/plan';
-import { renderReport, sweepSvg, sweepSvgName } from '../core/evaluation/render';
+import { renderReport, sweepSheetName, sweepSvg, sweepSvgName } from '../core/evaluation/render';
 import {
   drawnTable,
   evaluationChecks,
@@ -351,36 +352,69 @@ export async function contactSheet(
     .filter(
       (p) => existsSync(join(pairsDir, p, 'start.png')) && existsSync(join(pairsDir, p, 'end.png')),
     );
-  const tw = 256;
-  const th = 160;
   const flowCol = manifest.graphs.motion !== undefined;
-  const cols = configs.length + 3 + (flowCol ? 1 : 0);
-  const sheet = createRgbaImage(cols * tw, pairs.length * th);
-  sheet.data.fill(255);
-  const put = (img: RgbaImage, col: number, row: number) => {
-    const t = resizeImage(img, tw, th);
-    for (let y = 0; y < th; y++)
-      sheet.data.set(
-        t.data.subarray(y * tw * 4, (y + 1) * tw * 4),
-        ((row * th + y) * sheet.width + col * tw) * 4,
-      );
-  };
-  for (const [row, p] of pairs.entries()) {
+  const rows: RgbaImage[][] = [];
+  for (const p of pairs) {
     const start = await readPng(join(pairsDir, p, 'start.png'));
     const end = await readPng(join(pairsDir, p, 'end.png'));
     const prepared = prepareKeyframes(manifest, start, end, 'letterbox');
-    put(start, 0, row);
-    let col = 1;
-    for await (const [, res] of runConfigs(ctx, prepared, configs)) {
-      put(restoreFrame(res.modelFrames[0]!, prepared.plan, start), col++, row);
+    const row = [start];
+    for await (const [, res] of runConfigs(ctx, prepared, configs))
+      row.push(restoreFrame(res.modelFrames[0]!, prepared.plan, start));
+    if (flowCol) row.push(flowWarpFrame(prepared, start));
+    rows.push([...row, blendFrames(start, end), end]);
+  }
+  await writeSheet(rows, out);
+  return `contact sheet: ${out} (columns: start, ${configs.map((c) => c.label).join(', ')}${flowCol ? ', flow warp' : ''}, blend, end)`;
+}
+
+/** A grid of pictures, each fitted into a 256×160 cell, written as a PNG. */
+async function writeSheet(rows: readonly RgbaImage[][], out: string): Promise<void> {
+  const tw = 256;
+  const th = 160;
+  const cols = Math.max(...rows.map((r) => r.length));
+  const sheet = createRgbaImage(cols * tw, rows.length * th);
+  sheet.data.fill(255);
+  for (const [row, images] of rows.entries()) {
+    for (const [col, img] of images.entries()) {
+      const t = resizeImage(img, tw, th);
+      for (let y = 0; y < th; y++)
+        sheet.data.set(
+          t.data.subarray(y * tw * 4, (y + 1) * tw * 4),
+          ((row * th + y) * sheet.width + col * tw) * 4,
+        );
     }
-    if (flowCol) put(flowWarpFrame(prepared, start), col++, row);
-    put(blendFrames(start, end), col++, row);
-    put(end, col, row);
   }
   await mkdir(dirname(out), { recursive: true });
   await writePng(out, sheet);
-  return `contact sheet: ${out} (columns: start, ${configs.map((c) => c.label).join(', ')}${flowCol ? ', flow warp' : ''}, blend, end)`;
+}
+
+/** How many of the evaluation set's triplets (its first) a LoRA sweep's contact sheet shows. */
+export const SWEEP_SHEET_TRIPLETS = 3;
+
+/**
+ * A LoRA sweep's contact sheet: one row per triplet — start, the in-between (τ = ½, the evaluation's
+ * seed) at each scale of the sweep, end.
+ */
+export async function sweepSheet(
+  ctx: EvaluationContext,
+  sweep: LoraSweep,
+  triplets: readonly string[],
+  out: string,
+): Promise<void> {
+  const configs = sweep.configs.map((id) => ctx.plan.configs.find((c) => c.id === id)!);
+  const rows: RgbaImage[][] = [];
+  for (const clip of triplets) {
+    const [start, end] = await Promise.all(
+      ['frame1.png', 'frame3.png'].map((f) => readPng(join(clip, f))),
+    );
+    const prepared = prepareKeyframes(ctx.manifest, start!, end!, 'letterbox');
+    const row = [start!];
+    for await (const [, res] of runConfigs(ctx, prepared, configs))
+      row.push(restoreFrame(res.modelFrames[0]!, prepared.plan, start!));
+    rows.push([...row, end!]);
+  }
+  await writeSheet(rows, out);
 }
 
 export interface EvaluatePackOptions {
@@ -414,6 +448,8 @@ export interface EvaluationFiles {
   report: string;
   json: string;
   svgs: string[];
+  /** The LoRA sweeps' contact sheets. */
+  sheets: string[];
 }
 
 /** Plan → run → time → render for one pack, on an opened context; writes nothing. */
@@ -461,6 +497,10 @@ export async function evaluateOpenPack(
     loraSweeps: plan.loraSweeps.map((s) => ({
       ...s,
       svg: sweepSvgName(s, plan.loraSweeps.length),
+      sheet: {
+        file: sweepSheetName(s, plan.loraSweeps.length),
+        triplets: clips.slice(0, SWEEP_SHEET_TRIPLETS).map((c) => relative(REPO_ROOT, c)),
+      },
     })),
     drawn,
     reproduce: opts.reproduce,
@@ -487,7 +527,7 @@ export async function writeEvaluation(
   await writeFile(reportPath, renderReport(result));
   const json = join(dir, 'evaluation.json');
   await writeFile(json, JSON.stringify(result, null, 2) + '\n');
-  return { report: reportPath, json, svgs };
+  return { report: reportPath, json, svgs, sheets: [] };
 }
 
 /** The whole evaluation of a pack: open, evaluate, write, close. */
@@ -505,6 +545,17 @@ export async function evaluatePack(
       result,
       resolve(opts.report ?? join(ctx.packDir, 'REPORT.md')),
     );
+    for (const s of result.loraSweeps) {
+      if (!s.sheet) continue;
+      const path = join(dirname(files.report), s.sheet.file);
+      await sweepSheet(
+        ctx,
+        s,
+        s.sheet.triplets.map((t) => resolve(REPO_ROOT, t)),
+        path,
+      );
+      files.sheets.push(path);
+    }
     const st = await stat(files.report);
     log(
       `wrote ${files.report} (${st.size} bytes) in ${((performance.now() - t0) / 1000).toFixed(0)} s`,

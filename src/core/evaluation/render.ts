@@ -34,6 +34,11 @@ export function sweepSvgName(sweep: LoraSweep, sweeps: number): string {
   return sweeps === 1 ? 'lora-sweep.svg' : `lora-sweep-${sweep.variant}.svg`;
 }
 
+/** The file name of a LoRA variant's sweep contact sheet (in-betweens at each scale). */
+export function sweepSheetName(sweep: LoraSweep, sweeps: number): string {
+  return sweeps === 1 ? 'lora-sweep.png' : `lora-sweep-${sweep.variant}.png`;
+}
+
 /**
  * A two-panel SVG of one LoRA variant's sweep: PSNR and LPIPS-Alex against the scale, the
  * reference and frame blend as dashed lines.
@@ -247,6 +252,15 @@ export function renderReport(r: EvaluationResult): string {
       '',
       `![LoRA-scale sweep: PSNR and LPIPS against scale](${sweepSvgName(s, r.loraSweeps.length)})`,
     );
+    if (s.sheet) {
+      add(
+        '',
+        `What the scale does to a frame: the in-between of ${s.sheet.triplets.length === 1 ? 'one triplet' : `${s.sheet.triplets.length} triplets`} of the set ` +
+          `(${s.sheet.triplets.map((t) => `\`${t}\``).join(', ')}) at each scale; columns: start, ${s.scales.map((x) => `scale ${x}`).join(', ')}, end.`,
+        '',
+        `![LoRA-scale sweep: in-betweens at each scale](${s.sheet.file})`,
+      );
+    }
   }
   if (r.drawn.length) {
     add(

@@ -197,7 +197,11 @@ export interface EvaluationResult {
   /** Variants (plan order), then the anchors. */
   table: ResultRow[];
   checks: EvaluationChecks;
-  loraSweeps: (LoraSweep & { svg: string })[];
+  loraSweeps: (LoraSweep & {
+    svg: string;
+    /** The sweep's contact sheet (PNG beside the report) and the triplets its rows show. */
+    sheet?: { file: string; triplets: string[] };
+  })[];
   drawn: DrawnTable[];
   /** The commands that rebuild this report. */
   reproduce: string[];
