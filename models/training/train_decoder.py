@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.cel_model import CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder
+from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder
 from models.training.decoder_data import (
     DecoderBatch,
     DecoderCrops,
@@ -177,6 +177,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "latent shows where it differs from the keyframes (a style LoRA's in-betweens; train_lora.py --keys-from)",
     )
     ap.add_argument("--style-share", type=float, default=0.2, help="share of steps on --style-pairs")
+    ap.add_argument(
+        "--style-lora",
+        type=Path,
+        default=None,
+        help="with --style-pairs: a LoRA checkpoint (train_lora.py --keys-from) whose samples at scale 1 (the "
+        "baseline's steps, from the KEYS twins' keyframes) most style items decode instead of the encoder's latent",
+    )
+    ap.add_argument("--style-lora-clips", type=int, default=200, help="style clips the --style-lora samples")
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--val-every", type=int, default=500, help="score whole validation frames every this many steps")
     ap.add_argument("--val-clips", type=int, default=40, help="validation clips scored whole (0: none)")
@@ -268,12 +276,26 @@ def style_crops(args, sets: TrainingSets, rng: random.Random, crop, device) -> D
     clips = cache_latents(style_dir, "train", Path(args.vae), cache, device)["clips"]
     twins = style_twins(clips, keys)
     print(f"style pairs: {len(twins)} clips of {style_dir} on the keyframes of {keys_dir}", flush=True)
+    # The clips as a sampler sees them: conditioned on their twins' (coloured) keyframes.
+    paired = {n: {**clips[n], "keys": keys[t]["keys"]} for n, t in twins.items()}
+    samples, sources = {}, {"encoder": 1.0}
+    if args.style_lora:
+        state = torch.load(args.style_lora, map_location="cpu")
+        lora = CelDenoiser(CelConfig.from_dict(state["config"], lora_dropout=0.0))
+        lora.load_state_dict(state["model"])  # its adapters at live scale 1: the slider's 1
+        sampler = {
+            "lora": Sampler(lora.eval().requires_grad_(False).to(device), args.baseline_steps, args.style_lora_clips)
+        }
+        digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in state["model"].values())).hexdigest()[:8]
+        out = (args.samples or Path(args.run)) / f"samples_train_{style_dir.name}_lora{digest}.pt"
+        samples = cache_samples(paired, sampler, state["scale_factor"], out, args.seed, device, args.sample_group)
+        sources = {"encoder": 0.3, "lora": 0.7}
     crops = DecoderCrops(
         {n: style_dir / "train" / n for n in twins},
-        {n: clips[n] for n in twins},
-        {},
+        paired,
+        samples or {n: {} for n in twins},
         rng,
-        {"encoder": 1.0},
+        sources,
         crop,
         {n: sets.motion["train"][t] for n, t in twins.items()} if args.motion else None,
         key_folders={n: sets.folders["train"][t] for n, t in twins.items()},

@@ -751,6 +751,14 @@ def test_lora_learns_a_style_transfer_from_twin_keyframes(runs, style_pairs_set,
         style_twins(lines, {"proc_0000009": colour["proc_0000000"]})
 
 
+def lines_shape(pairs: Path, runs: Path, tmp_path: Path) -> torch.Size:
+    """The shape of the encoder latents of the first line-art clip's in-betweens."""
+    from models.training.latents import cache_latents
+
+    clips = cache_latents(pairs, "train", runs / "vae" / "vae_last.pt", tmp_path / "shape.pt")["clips"]
+    return clips["lineart_0000000"]["targets"].shape
+
+
 def test_decoder_trains_on_style_pairs(runs, style_pairs_set, tmp_path):
     """train_decoder.py --style-pairs STYLE:KEYS: crops whose keyframes are the KEYS twin's and whose
     in-between (the target) and latent are STYLE's; the note says the stage drew them."""
@@ -769,6 +777,15 @@ def test_decoder_trains_on_style_pairs(runs, style_pairs_set, tmp_path):
     assert state["step"] == 1 and state["note"].endswith(
         f"also drew {style_pairs_set}'s in-betweens from their latents"
     )
+    # --style-lora: the LoRA samples its first clips from the twins' keyframes (cached), and the style
+    # items decode those samples too.
+    run("train_decoder", "--data", str(root / "color"), "--style-pairs", f"{style_pairs_set}:{root / 'color'}",
+        "--style-share", "1", "--style-lora", str(runs / "lora" / "lora_last.pt"), "--style-lora-clips", "2", *args,
+        "--run", str(tmp_path / "dec2"), "--crop", "8,8", "--batch", "2", "--steps", "1")  # fmt: skip
+    [cache] = (tmp_path / "dec2").glob("samples_train_pairs_lora*.pt")
+    cached = torch.load(cache)
+    assert sorted(n for n, c in cached.items() if "lora" in c) == ["lineart_0000000", "lineart_0000001"]
+    assert cached["lineart_0000000"]["lora"].shape == lines_shape(style_pairs_set, runs, tmp_path)
 
     # What a style crop holds: keyframes from the colour twin, the in-between from the line-art clip.
     lines = cache_latents(style_pairs_set, "train", runs / "vae" / "vae_last.pt", tmp_path / "l.pt")["clips"]
