@@ -195,7 +195,7 @@ def license_text(notes: str) -> str:
             ("Synfig", "Synfig's example documents"),
             ("sprites", "Debian's wesnoth-1.16-data and pingus-data sprites"),
         )
-        if key in notes
+        if key.lower() in notes.lower()
     ]
     return "MIT (weights trained by this project on its own generated data" + (
         f"; some stages also on {' and '.join(drawn)}: GPL-2+ artwork, not included)" if drawn else ")"

@@ -480,7 +480,10 @@ def sets_note(args, sets: TrainingSets) -> str | None:
         named.append((d.name, n))
     if not named:
         return None
-    return "decoder: its last stage also trained on " + " and ".join(f"{n} {name} clips" for name, n in named)
+    sets = [f"{n} {name} clips" for name, n in named]
+    return "decoder: its last stage also trained on " + " and ".join(
+        [", ".join(sets[:-1]), sets[-1]] if sets[1:] else sets
+    )
 
 
 def scores_columns(prefix: str, scores: Scores | None, warp_prefix: str, warp: Scores) -> dict:
@@ -546,8 +549,9 @@ def main(argv: list[str] | None = None) -> int:
     log = CsvLog(run / "decoder_log.csv", LOG_FIELDS, step)
     note = sets_note(args, sets)
     if style is not None:
-        pairs = f"decoder: its last stage also drew {args.style_pairs.split(':')[0]}'s in-betweens from their latents"
-        note = f"{note}; {pairs}" if note else pairs
+        drew = f"drew {len(style.folders)} {Path(args.style_pairs.split(':')[0]).name} clips from their latents"
+        note = f"{note}, and {drew}" if note else f"decoder: its last stage also {drew}"
+        note += " on their colour twins' keyframes"
     t0 = time.time()
     total = args.steps  # until the budget says otherwise
     while step < total:

@@ -341,6 +341,8 @@ def test_the_licence_names_the_drawn_sets_a_stage_trained_on():
     assert "Synfig's example documents" in both and "wesnoth-1.16-data and pingus-data sprites" in both
     assert both.endswith("GPL-2+ artwork, not included)") and len(both) <= 200  # the manifest schema's limit
     assert "Synfig" not in license_text("decoder: its last stage also trained on 1116 sprites clips")
+    # A decoder stage names its sets by folder: a lowercase "synfig" counts.
+    assert "Synfig's example documents" in license_text("decoder: its last stage also trained on 107 synfig clips")
 
 
 def tiny_decoder_stage(runs: Path, run_dir: Path, samples: Path) -> list[str]:
@@ -602,7 +604,9 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     assert "decoder: --corr-radius 2 --motion" in session
     decoder = torch.load(out / "decoder.pt")
     assert decoder["decoder_config"] == config
-    assert decoder["note"].endswith("lineart_pairs's in-betweens from their latents")
+    assert decoder["note"].endswith(
+        ", and drew 3 lineart_pairs clips from their latents on their colour twins' keyframes"
+    )
     assert all(torch.equal(decoder["motion_net"][k], v) for k, v in net.state_dict().items())
     weights = np.load(out / "weights.npz")
     for name in ("denoiser", "student", "decoder"):
@@ -774,8 +778,8 @@ def test_decoder_trains_on_style_pairs(runs, style_pairs_set, tmp_path):
               "--steps", "1", "--ckpt-every", "1").stdout  # fmt: skip
     assert f"style pairs: 3 clips of {style_pairs_set} on the keyframes of {root / 'color'}" in out
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
-    assert state["step"] == 1 and state["note"].endswith(
-        f"also drew {style_pairs_set}'s in-betweens from their latents"
+    assert state["step"] == 1 and state["note"] == (
+        "decoder: its last stage also drew 3 pairs clips from their latents on their colour twins' keyframes"
     )
     # --style-lora: the LoRA samples its first clips from the twins' keyframes (cached), and the style
     # items decode those samples too.
