@@ -19,6 +19,7 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     flow                       runs/flow         the learned motion graph (flow_net.py)
     decoder-learned-motion     runs/decoder8     the prior from the learned motion graph; TV-like clips
     decoder-style              runs/decoder10    decodes what the latent shows (the LoRA's line art); Synfig clips
+    decoder-style-lora         runs/decoder11    the LoRA's own samples among the style pairs
     (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
 
 build_pack.py exports the decoder of the last of these run folders that holds a checkpoint.
@@ -132,7 +133,7 @@ STAGES = (
         "lora",
         "train_lora",
         "runs/lora",
-        600,
+        1500,
         "LORA_STEPS",
         ("--data", "data/lineart_pairs", "--keys-from", "data/procedural", "--vae", VAE, "--base", DENOISER),
         ("procedural", "lineart_pairs"),
@@ -257,6 +258,21 @@ STAGES = (
         ("tvlike", "procedural", "sprites", "synfig", "lineart_pairs"),
         "a fifth of the steps decode the line-art twins' latents from coloured keyframes, so that the frame follows "
         "what the latent shows (the style LoRA's in-betweens); the Synfig clips join the other three sets",
+    ),
+    Stage(
+        "decoder-style-lora",
+        "train_decoder",
+        "runs/decoder11",
+        1000,
+        "DECODER_STYLE_LORA_STEPS",
+        ("--data", "data/tvlike,data/procedural,data/sprites,data/synfig", *_DECODER_INPUTS, "--samples")
+        + ("runs/decoder8", "--init", "runs/decoder10/decoder_last.pt", "--motion", *_MATCHING, "--lpips", "2.0")
+        + ("--lpips-net", "alex", "--psnr", "0.3", "--lr", "2e-4", "--seed", "12", "--baseline-clips", "60")
+        + ("--student-clips", "160", "--val-clips", "30", "--style-pairs", "data/lineart_pairs:data/procedural")
+        + ("--style-share", "0.3", "--style-lora", "runs/lora/lora_last.pt", "--style-lora-clips", "200"),
+        ("tvlike", "procedural", "sprites", "synfig", "lineart_pairs"),
+        "three tenths of the steps on the style pairs, most of them decoding the LoRA's own samples at scale 1 (what "
+        "the slider gives) rather than clean line-art latents",
     ),
 )
 
