@@ -224,7 +224,8 @@ def write_manifest(
         "description": (
             "Latent diffusion in-betweener trained by models/training (train_pack.sh, build_pack.py) on "
             "procedurally generated cel animation: a VAE encoder, a UNet denoiser "
-            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion, a "
+            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale (at 1 it draws the "
+            "in-between of coloured keyframes as ink on paper), its fp16 conversion, a "
             f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows "
             "it estimates from the sampled latent and a matching cost between the keyframes"
             + (
@@ -309,7 +310,9 @@ def write_manifest(
                 "label": "Line-art LoRA (live scale)",
                 "precision": "fp32",
                 "denoiser": "lora",
-                "loraScale": {"default": 0.15, "min": 0, "max": 1},
+                # At 1 the in-between of coloured keyframes comes out as ink on paper; past 1 the adapter
+                # is over-applied (its latent std keeps rising: the REPORT's sweep shows it).
+                "loraScale": {"default": 1, "min": 0, "max": 1.5},
             },
             {"id": "fp16", "label": "Baseline fp16", "precision": "fp16", "denoiser": "fp16"},
             {

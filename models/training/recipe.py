@@ -269,7 +269,7 @@ STAGES = (
         + ("runs/decoder8", "--init", "runs/decoder10/decoder_last.pt", "--motion", *_MATCHING, "--lpips", "2.0")
         + ("--lpips-net", "alex", "--psnr", "0.3", "--lr", "2e-4", "--seed", "12", "--baseline-clips", "60")
         + ("--student-clips", "160", "--val-clips", "30", "--style-pairs", "data/lineart_pairs:data/procedural")
-        + ("--style-share", "0.3", "--style-lora", "runs/lora/lora_last.pt", "--style-lora-clips", "200"),
+        + ("--style-share", "0.3", "--style-lora", "runs/lora/lora_last.pt", "--style-lora-clips", "80"),
         ("tvlike", "procedural", "sprites", "synfig", "lineart_pairs"),
         "three tenths of the steps on the style pairs, most of them decoding the LoRA's own samples at scale 1 (what "
         "the slider gives) rather than clean line-art latents",
