@@ -310,9 +310,10 @@ def write_manifest(
                 "label": "Line-art LoRA (live scale)",
                 "precision": "fp32",
                 "denoiser": "lora",
-                # At 1 the in-between of coloured keyframes comes out as ink on paper; past 1 the adapter
-                # is over-applied (its latent std keeps rising: the REPORT's sweep shows it).
-                "loraScale": {"default": 1, "min": 0, "max": 1.5},
+                # At 1 the in-between of coloured keyframes turns to the line-art slice's paper; past 1
+                # the adapter is over-applied. The default is the research's stable scale; the report's
+                # sweep (minimum, default, midpoint, maximum) then shows 0, 0.15, 1 and 2.
+                "loraScale": {"default": 0.15, "min": 0, "max": 2},
             },
             {"id": "fp16", "label": "Baseline fp16", "precision": "fp16", "denoiser": "fp16"},
             {

@@ -258,8 +258,8 @@ def load_motion(args, sets: TrainingSets, net: FlowNet | None, device) -> Traini
 
 
 def style_crops(args, sets: TrainingSets, rng: random.Random, crop, device) -> DecoderCrops | None:
-    """--style-pairs: crops of STYLE's training clips with their KEYS twins' keyframes and flows, the
-    encoder's latent of STYLE's in-betweens."""
+    """--style-pairs: crops of STYLE's training clips with their KEYS twins' keyframes and flows, and as
+    the latent the encoder's of STYLE's in-between or (--style-lora, 70%) the LoRA's sample of it."""
     if not args.style_pairs:
         return None
     style_dir, keys_dir = (Path(p) for p in args.style_pairs.split(":"))
