@@ -224,8 +224,8 @@ def write_manifest(
         "description": (
             "Latent diffusion in-betweener trained by models/training (train_pack.sh, build_pack.py) on "
             "procedurally generated cel animation: a VAE encoder, a UNet denoiser "
-            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale (at 1 it draws the "
-            "in-between of coloured keyframes as ink on paper), its fp16 conversion, a "
+            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale (at 1 it turns the "
+            "in-between of coloured keyframes to the paper of its line-art clips), its fp16 conversion, a "
             f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows "
             "it estimates from the sampled latent and a matching cost between the keyframes"
             + (
