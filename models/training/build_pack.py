@@ -224,8 +224,7 @@ def write_manifest(
         "description": (
             "Latent diffusion in-betweener trained by models/training (train_pack.sh, build_pack.py) on "
             "procedurally generated cel animation: a VAE encoder, a UNet denoiser "
-            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale (at 1 it turns the "
-            "in-between of coloured keyframes to the paper of its line-art clips), its fp16 conversion, a "
+            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion, a "
             f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows "
             "it estimates from the sampled latent and a matching cost between the keyframes"
             + (
@@ -310,10 +309,7 @@ def write_manifest(
                 "label": "Line-art LoRA (live scale)",
                 "precision": "fp32",
                 "denoiser": "lora",
-                # At 1 the in-between of coloured keyframes turns to the line-art slice's paper; past 1
-                # the adapter is over-applied. The default is the research's stable scale; the report's
-                # sweep (minimum, default, midpoint, maximum) then shows 0, 0.15, 1 and 2.
-                "loraScale": {"default": 0.15, "min": 0, "max": 2},
+                "loraScale": {"default": 0.15, "min": 0, "max": 1},
             },
             {"id": "fp16", "label": "Baseline fp16", "precision": "fp16", "denoiser": "fp16"},
             {

@@ -14,9 +14,7 @@
 #   - the pack's decoder (FlowDecoder with its cost volume and, when the pack's has it, the motion prior
 #     from the learned motion graph its checkpoint carries), fine-tuned from the pack's on latents the
 #     pack's baseline and student sample for every TV-like, procedural and Synfig training clip (20%
-#     encoder latents), a fifth of its steps on the procedural clips' line-art twins (STYLE_TRAIN of them:
-#     coloured keyframes, the twin's latent and in-between), as the recipe's decoder-style stage, so that
-#     the frame still follows what the line-art LoRA's latents show.
+#     encoder latents).
 # Everything stops BUDGET seconds after the start; $OUT then holds slim checkpoints (EMA weights,
 # config, latent scale, the decoder's motion graph, step: CPU tensors), the same weights as weights.npz, the loss logs and this
 # session's log — at most eight files, as the device tool returns them. Nothing in the project needs
@@ -76,7 +74,6 @@ PROC_TRAIN=${PROC_TRAIN:-4000}
 PROC_VAL=${PROC_VAL:-150}
 TV_TRAIN=${TV_TRAIN:-600}    # TV-like clips (data/tvlike.py) for the decoder, as the recipe's last decoder stage
 TV_VAL=${TV_VAL:-8}
-STYLE_TRAIN=${STYLE_TRAIN:-800}  # line-art twins of the first procedural clips (at most PROC_TRAIN)
 SHARDS=${SHARDS:-16}
 THREADS=${THREADS:-6}
 DEN_SHARE=${DEN_SHARE:-55}   # percent of the training time for the denoiser; the student gets the rest
@@ -100,28 +97,22 @@ BASE=$WORK/runs/base
 # Data: each set (models/training/data/<name>.py) in SHARDS parallel processes; clip seeds are fixed, so
 # the shards add up to the same set. (Waits name their processes: a bare `wait` would also wait for the
 # log's tee.)
-build_set() {  # name, training clips, validation clips[, builder module and its further arguments]
-    local name=$1 train=$2 val=$3 module=${4:-$1} per k n pids=()
-    local extra=("${@:5}")
+build_set() {  # name, training clips, validation clips
+    local name=$1 train=$2 val=$3 per k n pids=()
     per=$(( (train + SHARDS - 1) / SHARDS ))
     for k in $(seq 0 $(( SHARDS - 1 ))); do
         n=$(( train - k * per )); [ "$n" -gt "$per" ] && n=$per; [ "$n" -le 0 ] && break
-        "$PY" -m "models.training.data.$module" --out "$WORK/data/$name" --train "$n" --val 0 --seed $(( k * per )) \
-            "${extra[@]}" >"$WORK/${name}_$k.log" 2>&1 &
+        "$PY" -m "models.training.data.$name" --out "$WORK/data/$name" --train "$n" --val 0 --seed $(( k * per )) \
+            >"$WORK/${name}_$k.log" 2>&1 &
         pids+=($!)
     done
-    if [ "$val" -gt 0 ]; then
-        "$PY" -m "models.training.data.$module" --out "$WORK/data/$name" --train 0 --val "$val" "${extra[@]}" \
-            >"$WORK/${name}_val.log" 2>&1 &
-        pids+=($!)
-    fi
+    "$PY" -m "models.training.data.$name" --out "$WORK/data/$name" --train 0 --val "$val" >"$WORK/${name}_val.log" 2>&1 &
+    pids+=($!)
     wait "${pids[@]}"
-    log "$name: $(ls "$WORK/data/$name/train" 2>/dev/null | wc -l) train, $(ls "$WORK/data/$name/val" 2>/dev/null | wc -l) val clips"
+    log "$name: $(ls "$WORK/data/$name/train" 2>/dev/null | wc -l) train, $(ls "$WORK/data/$name/val" | wc -l) val clips"
 }
 build_set procedural "$PROC_TRAIN" "$PROC_VAL"
 build_set tvlike "$TV_TRAIN" "$TV_VAL"
-# Seeds 0 … of the procedural set drawn as ink on paper: each clip's colour twin has the same scene and motion.
-build_set lineart_pairs $(( STYLE_TRAIN < PROC_TRAIN ? STYLE_TRAIN : PROC_TRAIN )) 0 procedural --style lineart
 DATA=$WORK/data/procedural
 if [ -f "$CARRY/synfig.tar" ]; then
     tar -xf "$CARRY/synfig.tar" -C "$WORK/data" && DATA=$DATA,$WORK/data/synfig
@@ -164,7 +155,7 @@ first=$!
 timeout $(( train_time + 30 )) "$PY" -m models.training.train_decoder --data "$WORK/data/tvlike,$DATA" --vae "$BASE/vae.pt" \
     --denoiser "$BASE/denoiser.pt" --student "$BASE/student.pt" --init "$BASE/decoder.pt" $DEC_FLAGS --run "$WORK/runs/decoder" \
     --steps 1000000 --batch "$DEC_BATCH" --crop 20,32 --lpips 2.0 --lpips-net alex --lpips-weights "$LPIPS" --psnr 0.3 \
-    --lr 2e-4 --ema 0.999 --style-pairs "$WORK/data/lineart_pairs:$WORK/data/procedural" --style-share 0.2 \
+    --lr 2e-4 --ema 0.999 \
     --seed 6 --baseline-clips 1000000 --student-clips 1000000 --sample-group "$SAMPLE_GROUP" --ckpt-every 500 \
     --minutes "$(minutes $(( train_time - 10 )))" --device "$DEVICE" --threads "$THREADS" 2>&1 | sed -u 's/^/[decoder] /'
 wait "$first"
@@ -186,7 +177,7 @@ for name in ("denoiser", "student", "decoder"):
         print(f"{name}: no checkpoint")
         continue
     state = torch.load(path, map_location="cpu")
-    slim = {k: state[k] for k in ("ema", "config", "scale_factor", "decoder_config", "motion_net", "note", "step") if k in state}
+    slim = {k: state[k] for k in ("ema", "config", "scale_factor", "decoder_config", "motion_net", "step") if k in state}
     torch.save(slim, out / f"{name}.pt")
     arrays.update({f"{name}/{k}": v.numpy() for k, v in state["ema"].items()})
     print(f"{name}: step {state['step']}")

@@ -8,7 +8,7 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     stage                      run folder        adds
     vae                        runs/vae          the latent space (encoder + reference decoder)
     denoiser                   runs/denoiser     the baseline denoiser
-    lora                       runs/lora         the line-art LoRA adapter (coloured keyframes, ink in-betweens)
+    lora                       runs/lora         the line-art LoRA adapter
     student                    runs/student      the 4-step student
     decoder-base               runs/decoder      the FlowDecoder on sampled latents (and the sample caches)
     decoder-perceptual         runs/decoder2     a stronger LPIPS-Squeeze term at a lower learning rate
@@ -18,8 +18,6 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     decoder-fitted             runs/decoder6     crops as the letterbox fit shows them, Debian sprites, PSNR
     flow                       runs/flow         the learned motion graph (flow_net.py)
     decoder-learned-motion     runs/decoder8     the prior from the learned motion graph; TV-like clips
-    decoder-style              runs/decoder10    decodes what the latent shows (the LoRA's line art); Synfig clips
-    decoder-style-lora         runs/decoder11    the LoRA's own samples among the style pairs
     (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
 
 build_pack.py exports the decoder of the last of these run folders that holds a checkpoint.
@@ -70,12 +68,10 @@ DATA_SETS = {
             ("--out", "data/procedural", "--train", "2000", "--val", "150"),
         ),
         DataSet(
-            "lineart_pairs",
-            "data/lineart_pairs",
+            "lineart",
+            "data/lineart",
             "models.training.data.procedural",
-            # The procedural set's first 800 training seeds (and its first validation seeds) drawn as ink on
-            # paper: each clip's colour twin shows the same scene and motion (the style LoRA's pairs).
-            ("--out", "data/lineart_pairs", "--train", "800", "--val", "60", "--seed", "0", "--style", "lineart"),
+            ("--out", "data/lineart", "--train", "600", "--val", "50", "--seed", "500000", "--style", "lineart"),
         ),
         DataSet(
             "sprites",
@@ -88,13 +84,6 @@ DATA_SETS = {
             "data/tvlike",
             "models.training.data.tvlike",
             ("--out", "data/tvlike", "--train", "600", "--val", "60", "--flows"),
-        ),
-        DataSet(
-            "synfig",
-            "data/synfig",
-            "models.training.data.synfig_clips",
-            # Synfig's example document in ../shared (GPL-2+ artwork, not redistributed), rendered 256 px wide.
-            ("--sif", "../shared/data/synfig/eye.sif", "--widths", "256", "--out", "data/synfig"),
         ),
     )
 }
@@ -133,11 +122,11 @@ STAGES = (
         "lora",
         "train_lora",
         "runs/lora",
-        1500,
+        400,
         "LORA_STEPS",
-        ("--data", "data/lineart_pairs", "--keys-from", "data/procedural", "--vae", VAE, "--base", DENOISER),
-        ("procedural", "lineart_pairs"),
-        "the line-art LoRA adapter on the frozen baseline: coloured keyframes, in-betweens drawn as ink on paper",
+        ("--data", "data/lineart", "--vae", VAE, "--base", DENOISER),
+        ("lineart",),
+        "the line-art LoRA adapter on the frozen baseline",
     ),
     Stage(
         "student",
@@ -243,36 +232,6 @@ STAGES = (
         ("tvlike", "procedural", "sprites"),
         "the prior now comes from the learned motion graph (its weights travel in the checkpoint); TV-like clips "
         "join the procedural and sprite clips (its own sample caches: the TV-like set comes first)",
-    ),
-    Stage(
-        "decoder-style",
-        "train_decoder",
-        "runs/decoder10",
-        3000,
-        "DECODER_STYLE_STEPS",
-        ("--data", "data/tvlike,data/procedural,data/sprites,data/synfig", *_DECODER_INPUTS, "--samples")
-        + ("runs/decoder8", "--init", "runs/decoder8/decoder_last.pt", "--motion", "--motion-net")
-        + ("runs/flow/flow_last.pt", *_MATCHING, "--lpips", "2.0", "--lpips-net", "alex", "--psnr", "0.3")
-        + ("--lr", "2e-4", "--seed", "11", "--baseline-clips", "60", "--student-clips", "160", "--val-clips", "30")
-        + ("--style-pairs", "data/lineart_pairs:data/procedural", "--style-share", "0.2"),
-        ("tvlike", "procedural", "sprites", "synfig", "lineart_pairs"),
-        "a fifth of the steps decode the line-art twins' latents from coloured keyframes, so that the frame follows "
-        "what the latent shows (the style LoRA's in-betweens); the Synfig clips join the other three sets",
-    ),
-    Stage(
-        "decoder-style-lora",
-        "train_decoder",
-        "runs/decoder11",
-        1000,
-        "DECODER_STYLE_LORA_STEPS",
-        ("--data", "data/tvlike,data/procedural,data/sprites,data/synfig", *_DECODER_INPUTS, "--samples")
-        + ("runs/decoder8", "--init", "runs/decoder10/decoder_last.pt", "--motion", *_MATCHING, "--lpips", "2.0")
-        + ("--lpips-net", "alex", "--psnr", "0.3", "--lr", "2e-4", "--seed", "12", "--baseline-clips", "60")
-        + ("--student-clips", "160", "--val-clips", "30", "--style-pairs", "data/lineart_pairs:data/procedural")
-        + ("--style-share", "0.3", "--style-lora", "runs/lora/lora_last.pt", "--style-lora-clips", "80"),
-        ("tvlike", "procedural", "sprites", "synfig", "lineart_pairs"),
-        "three tenths of the steps on the style pairs, most of them decoding the LoRA's own samples at scale 1 (what "
-        "the slider gives) rather than clean line-art latents",
     ),
 )
 

@@ -337,5 +337,20 @@ describe('tables and the report', () => {
     expect(md).toContain('| Baseline (fp32) | 25 | 20.50 | 0.9000 | 0.2000 | 0.1000 |');
     expect(md).toContain('| Flow warp (Farnebäck, halfway; anchor) | — | 28.50 |');
     expect(md).toContain('at least 4× faster per in-between: **yes** (5.0×');
+    // The LoRA line says whether the distance grows with the scale, as the check found.
+    const grows = result.checks.lora[0]!.growsWithScale;
+    expect(md).toContain(
+      `the distance from the reference ${grows ? 'grows' : '**does not** always grow'} with the scale`,
+    );
+    const shrinking = {
+      ...result,
+      checks: {
+        ...result.checks,
+        lora: result.checks.lora.map((l) => ({ ...l, growsWithScale: !grows })),
+      },
+    };
+    expect(renderReport(shrinking)).toContain(
+      `the distance from the reference ${grows ? '**does not** always grow' : 'grows'} with the scale`,
+    );
   });
 });

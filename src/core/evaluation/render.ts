@@ -231,7 +231,7 @@ export function renderReport(r: EvaluationResult): string {
         (zero >= 0
           ? `at scale 0 it reproduces the reference: mean |Δ| ${fmt(l.diffs[zero], 3)} levels; `
           : '') +
-        `the distance from the reference grows with the scale (${l.scales.join(', ')}): ${l.diffs.map((d) => fmt(d, 2)).join(' → ')}.`,
+        `the distance from the reference ${l.growsWithScale ? 'grows' : '**does not** always grow'} with the scale (${l.scales.join(', ')}): ${l.diffs.map((d) => fmt(d, 2)).join(' → ')}.`,
     );
     if (l.finalStdRatios?.some((x) => x !== null)) {
       const flagged = l.scales.filter((_, i) => (l.collapsed[i] ?? 0) > 0);
