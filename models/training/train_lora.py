@@ -6,8 +6,9 @@ studio's live `lora_scale` sets how far.
 With `--keys-from DIR` it learns a style *transfer*: each clip's keyframes come from the clip of the
 same seed in DIR (`data/procedural.py` draws the same scene and motion for a seed in either style), its
 in-betweens from --data. Trained on colour keyframes (`data/procedural`) and line-art in-betweens
-(`--style lineart --seed 0`), the adapter at scale 1 samples the in-between of coloured keyframes as
-ink line art — a style a person sees once the decoder follows it (train_decoder.py `--style-pairs`).
+(`--style lineart --seed 0`), the adapter at scale 1 pulls the in-between of coloured keyframes
+towards line art; what a person then sees depends on the decoder (train_decoder.py `--style-pairs`,
+and docs/experiment-log.md, twentieth session).
 
 Latents of the slice are encoded with the same frozen VAE and scaled by the baseline's scale factor.
 Seeded, checkpointed (<run>/lora_last.pt, atomic) and resumable; losses go to <run>/lora_log.csv.

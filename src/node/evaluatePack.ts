@@ -352,6 +352,8 @@ export async function contactSheet(
     .filter(
       (p) => existsSync(join(pairsDir, p, 'start.png')) && existsSync(join(pairsDir, p, 'end.png')),
     );
+  if (!pairs.length)
+    throw new Error(`no keyframe pairs (<pair>/start.png and end.png) under ${pairsDir}`);
   const flowCol = manifest.graphs.motion !== undefined;
   const rows: RgbaImage[][] = [];
   for (const p of pairs) {
@@ -368,11 +370,11 @@ export async function contactSheet(
   return `contact sheet: ${out} (columns: start, ${configs.map((c) => c.label).join(', ')}${flowCol ? ', flow warp' : ''}, blend, end)`;
 }
 
-/** A grid of pictures, each fitted into a 256×160 cell, written as a PNG. */
+/** A grid of pictures, each fitted into a 256×160 cell, written as a PNG (at least one row). */
 async function writeSheet(rows: readonly RgbaImage[][], out: string): Promise<void> {
   const tw = 256;
   const th = 160;
-  const cols = Math.max(...rows.map((r) => r.length));
+  const cols = Math.max(1, ...rows.map((r) => r.length));
   const sheet = createRgbaImage(cols * tw, rows.length * th);
   sheet.data.fill(255);
   for (const [row, images] of rows.entries()) {
