@@ -73,9 +73,11 @@ def style_twins(clips: dict, key_clips: dict) -> dict:
     return twins
 
 
-def style_pairs(clips: dict, key_clips: dict) -> dict:
-    """Cached latent clips whose keyframes are their twins' (`style_twins`; clips without one are left out)."""
-    return {n: {**clips[n], "keys": key_clips[t]["keys"]} for n, t in style_twins(clips, key_clips).items()}
+def style_pairs(clips: dict, key_clips: dict, twins: dict | None = None) -> dict:
+    """Cached latent clips whose keyframes are their twins' (`twins`, default `style_twins`; clips
+    without one are left out)."""
+    twins = style_twins(clips, key_clips) if twins is None else twins
+    return {n: {**clips[n], "keys": key_clips[t]["keys"]} for n, t in twins.items()}
 
 
 def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:

@@ -54,7 +54,7 @@ from models.training.decoder_data import (
 from models.training.decoder_validation import FitValidation, FullValidation, Scores
 from models.training.diffusion import Schedule
 from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
-from models.training.latents import cache_latents, load_denoiser, style_twins
+from models.training.latents import cache_latents, load_denoiser, style_pairs, style_twins
 from models.training.losses import LPIPS_DIR, crop_psnr_loss, perceptual_loss, sobel
 from models.training.trainlib import (
     Checkpoint,
@@ -277,7 +277,7 @@ def style_crops(args, sets: TrainingSets, rng: random.Random, crop, device) -> D
     twins = style_twins(clips, keys)
     print(f"style pairs: {len(twins)} clips of {style_dir} on the keyframes of {keys_dir}", flush=True)
     # The clips as a sampler sees them: conditioned on their twins' (coloured) keyframes.
-    paired = {n: {**clips[n], "keys": keys[t]["keys"]} for n, t in twins.items()}
+    paired = style_pairs(clips, keys, twins)
     samples, sources = {}, {"encoder": 1.0}
     if args.style_lora:
         state = torch.load(args.style_lora, map_location="cpu")
@@ -293,7 +293,7 @@ def style_crops(args, sets: TrainingSets, rng: random.Random, crop, device) -> D
     crops = DecoderCrops(
         {n: style_dir / "train" / n for n in twins},
         paired,
-        samples or {n: {} for n in twins},
+        samples,  # none for the encoder's latents, which the crops take from `paired`
         rng,
         sources,
         crop,

@@ -359,15 +359,26 @@ export async function contactSheet(
   for (const p of pairs) {
     const start = await readPng(join(pairsDir, p, 'start.png'));
     const end = await readPng(join(pairsDir, p, 'end.png'));
-    const prepared = prepareKeyframes(manifest, start, end, 'letterbox');
-    const row = [start];
-    for await (const [, res] of runConfigs(ctx, prepared, configs))
-      row.push(restoreFrame(res.modelFrames[0]!, prepared.plan, start));
-    if (flowCol) row.push(flowWarpFrame(prepared, start));
-    rows.push([...row, blendFrames(start, end), end]);
+    const { prepared, frames } = await inbetweenRow(ctx, start, end, configs);
+    const flow = flowCol ? [flowWarpFrame(prepared, start)] : [];
+    rows.push([start, ...frames, ...flow, blendFrames(start, end), end]);
   }
   await writeSheet(rows, out);
   return `contact sheet: ${out} (columns: start, ${configs.map((c) => c.label).join(', ')}${flowCol ? ', flow warp' : ''}, blend, end)`;
+}
+
+/** A contact-sheet row's in-betweens: each config's at τ = ½ of the letterboxed keyframes, restored. */
+async function inbetweenRow(
+  ctx: EvaluationContext,
+  start: RgbaImage,
+  end: RgbaImage,
+  configs: readonly EvaluationConfig[],
+): Promise<{ prepared: PreparedKeyframes; frames: RgbaImage[] }> {
+  const prepared = prepareKeyframes(ctx.manifest, start, end, 'letterbox');
+  const frames: RgbaImage[] = [];
+  for await (const [, res] of runConfigs(ctx, prepared, configs))
+    frames.push(restoreFrame(res.modelFrames[0]!, prepared.plan, start));
+  return { prepared, frames };
 }
 
 /** A grid of pictures, each fitted into a 256×160 cell, written as a PNG (at least one row). */
@@ -410,11 +421,8 @@ export async function sweepSheet(
     const [start, end] = await Promise.all(
       ['frame1.png', 'frame3.png'].map((f) => readPng(join(clip, f))),
     );
-    const prepared = prepareKeyframes(ctx.manifest, start!, end!, 'letterbox');
-    const row = [start!];
-    for await (const [, res] of runConfigs(ctx, prepared, configs))
-      row.push(restoreFrame(res.modelFrames[0]!, prepared.plan, start!));
-    rows.push([...row, end!]);
+    const { frames } = await inbetweenRow(ctx, start!, end!, configs);
+    rows.push([start!, ...frames, end!]);
   }
   await writeSheet(rows, out);
 }

@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import random
 import re
 import subprocess
 import sys
@@ -747,14 +748,6 @@ def test_lora_learns_a_style_transfer_from_twin_keyframes(runs, style_pairs_set,
         style_twins(lines, {"proc_0000009": colour["proc_0000000"]})
 
 
-def lines_shape(pairs: Path, runs: Path, tmp_path: Path) -> torch.Size:
-    """The shape of the encoder latents of the first line-art clip's in-betweens."""
-    from models.training.latents import cache_latents
-
-    clips = cache_latents(pairs, "train", runs / "vae" / "vae_last.pt", tmp_path / "shape.pt")["clips"]
-    return clips["lineart_0000000"]["targets"].shape
-
-
 def test_decoder_trains_on_style_pairs(runs, style_pairs_set, tmp_path):
     """train_decoder.py --style-pairs STYLE:KEYS: crops whose keyframes are the KEYS twin's and whose
     in-between (the target) and latent are STYLE's; the note says the stage drew them."""
@@ -781,15 +774,15 @@ def test_decoder_trains_on_style_pairs(runs, style_pairs_set, tmp_path):
     [cache] = (tmp_path / "dec2").glob("samples_train_pairs_lora*.pt")
     cached = torch.load(cache)
     assert sorted(n for n, c in cached.items() if "lora" in c) == ["lineart_0000000", "lineart_0000001"]
-    assert cached["lineart_0000000"]["lora"].shape == lines_shape(style_pairs_set, runs, tmp_path)
 
     # What a style crop holds: keyframes from the colour twin, the in-between from the line-art clip.
     lines = cache_latents(style_pairs_set, "train", runs / "vae" / "vae_last.pt", tmp_path / "l.pt")["clips"]
+    assert cached["lineart_0000000"]["lora"].shape == lines["lineart_0000000"]["targets"].shape
     name = "lineart_0000001"
     colour_clip, line_clip = root / "color" / "train" / "proc_0000001", style_pairs_set / "train" / name
     h, w = lines[name]["keys"].shape[-2:]
     crops = DecoderCrops(
-        {name: line_clip}, {name: lines[name]}, {}, __import__("random").Random(0), {"encoder": 1.0}, (h, w),
+        {name: line_clip}, {name: lines[name]}, {}, random.Random(0), {"encoder": 1.0}, (h, w),
         key_folders={name: colour_clip},
     )  # fmt: skip
 

@@ -234,12 +234,12 @@ export function renderReport(r: EvaluationResult): string {
         `the distance from the reference ${l.growsWithScale ? 'grows' : '**does not** always grow'} with the scale (${l.scales.join(', ')}): ${l.diffs.map((d) => fmt(d, 2)).join(' → ')}.`,
     );
     if (l.finalStdRatios?.some((x) => x !== null)) {
-      const flagged = l.scales.filter((_, i) => (l.collapsed[i] ?? 0) > 0);
+      const flagged = l.scales.flatMap((scale, i) =>
+        l.collapsed[i] ? [`${l.collapsed[i]} of ${l.triplets} triplets at scale ${scale}`] : [],
+      );
       add(
         `  Final latent std over the reference's (same triplet and seed) at those scales: ${l.finalStdRatios.map((x) => fmt(x, 2)).join(' → ')}; ` +
-          (flagged.length
-            ? `the studio's collapse check (final std below half the reference's) flags ${flagged.map((s) => `${l.collapsed[l.scales.indexOf(s)]} of ${l.triplets} triplets at scale ${s}`).join(', ')}.`
-            : `the studio's collapse check (final std below half the reference's) flags none of the ${l.triplets} triplets.`),
+          `the studio's collapse check (final std below half the reference's) flags ${flagged.length ? flagged.join(', ') : `none of the ${l.triplets} triplets`}.`,
       );
     }
   }
