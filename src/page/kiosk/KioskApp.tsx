@@ -11,12 +11,11 @@ import {
   addOwnDrawings,
   choosePair,
   chooseVariant,
-  kioskVariants,
   runForVisitor,
   setLoraScale,
   startKiosk,
-  variantTitle,
 } from './kioskActions';
+import { kioskVariants, variantTitle } from './kioskVariants';
 import { KioskPlayer } from './KioskPlayer';
 import { KioskPlot } from './KioskPlot';
 

@@ -38,6 +38,7 @@ import { packSource, refreshPackList } from '../packs/packActions';
 import { patch, useStudio } from '../state/store';
 import { memoryAction, pageHeapBytes, type MemorySample } from './kioskHealth';
 import { kioskParams, type AttractAct } from './kioskParams';
+import { fastVariant, kioskVariants, loraName, stepsOf, variantTitle } from './kioskVariants';
 import type { KioskPair, KioskPanel, KioskStats, KioskTrace } from './kioskSlice';
 
 const params = kioskParams(location.search);
@@ -105,31 +106,6 @@ function ready(): Ready | null {
   const { manifest, selectedKey } = useStudio.getState().packs;
   const source = selectedKey ? packSource(selectedKey) : undefined;
   return manifest && source ? { manifest, source } : null;
-}
-
-function stepsOf(manifest: PackManifest, v: VariantSpec): number {
-  return v.recommendedSteps ?? manifest.scheduler.defaultSteps;
-}
-
-/** The pack's fastest variant: the one with the fewest steps (a distilled student), else the first. */
-export function fastVariant(manifest: PackManifest): VariantSpec {
-  return [...manifest.variants].sort((a, b) => stepsOf(manifest, a) - stepsOf(manifest, b))[0]!;
-}
-
-/** The variants a visitor chooses from: baseline, student and LoRA where the pack has them. */
-export function kioskVariants(manifest: PackManifest): VariantSpec[] {
-  const picked = ['baseline', 'student', 'lora']
-    .map((id) => manifest.variants.find((v) => v.id === id))
-    .filter((v): v is VariantSpec => Boolean(v));
-  return picked.length ? picked : manifest.variants.slice(0, 3);
-}
-
-export function variantTitle(manifest: PackManifest, v: VariantSpec): string {
-  const steps = stepsOf(manifest, v);
-  if (v.loraScale) return `Line-art LoRA · ${steps} steps`;
-  if (v.id === 'student') return `Student · ${steps} steps`;
-  if (v.id === 'baseline') return `Baseline · ${steps} steps`;
-  return `${v.label} · ${steps} steps`;
 }
 
 // ---- one run --------------------------------------------------------------------------------------
@@ -233,7 +209,7 @@ async function runOnce(r: KioskRun, signal?: AbortSignal): Promise<KioskRunResul
         key: `${r.variant.id}:${r.loraScale ?? ''}`,
         label:
           r.loraScale !== undefined
-            ? `Line-art LoRA at scale ${r.loraScale.toFixed(2)}`
+            ? `${loraName(r.variant)} at scale ${r.loraScale.toFixed(2)}`
             : variantTitle(manifest, r.variant),
         detail: `${Math.round(msPerInbetween)} ms per in-between`,
         frames: [r.startUrl, ...owned, r.endUrl],
@@ -376,7 +352,7 @@ async function playAct(act: AttractAct, pair: KioskPair, signal: AbortSignal): P
     let first: KioskRunResult | null = null;
     for (const scale of scales) {
       setKiosk({
-        caption: `The line-art LoRA at scale ${scale.toFixed(2)}: watch the latent's spread as the scale grows.`,
+        caption: `The ${loraName(lora)} at scale ${scale.toFixed(2)}: watch the latent's spread as the scale grows.`,
       });
       const r = await runOnce(
         {
