@@ -290,11 +290,18 @@ class FlowDecoder(nn.Module):
     flows start→end and end→start, classical_flow.py) and the in-between's τ; the linear-motion flows
     to τ made from them are a prior at full resolution, and the flows the decoder estimates become
     corrections added to it. Same parameters, same cost per decode.
+
+    With `tone=True` the chosen colour then goes through a per-channel gain and offset that the decoder
+    estimates at 1/4 and upsamples bilinearly (`tone`, zero-initialised: a decoder trained without it
+    loads unchanged). A latent whose tone differs from the keyframes' (a colour-grading LoRA's, say)
+    then recolours the keyframes' pixels instead of being replaced by them, and the lines stay theirs.
     """
 
     CANDIDATES = 5
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
+    # Modules a decoder may lack and still load into one that has them (each starts as a no-op).
+    OPTIONAL_MODULES = CORR_MODULES + ("tone", "tone_up")
 
     def __init__(
         self,
@@ -303,12 +310,22 @@ class FlowDecoder(nn.Module):
         latent_channels: int = 4,
         corr_radius: int = 0,
         motion: bool = False,
+        tone: bool = False,
     ):
         super().__init__()
         w8, w4 = widths
         rb = block_channels
         self.corr_radius = corr_radius
         self.motion = motion
+        if tone:
+            # Per 4×4 block: gain − 1 (3) and offset (3) of the chosen colour, upsampled bilinearly.
+            self.tone = nn.Conv2d(w4, 6, 3, 1, 1)
+            self.tone_up = BilinearUp(6, 4)
+            with torch.no_grad():
+                self.tone.weight.zero_()
+                self.tone.bias.zero_()
+        else:
+            self.tone = None
         if corr_radius:
             # Motion by matching (see `motion16`): features of both keyframes at 1/16, compared at every
             # displacement within ±corr_radius (symmetric about the in-between's pixel).
@@ -406,4 +423,8 @@ class FlowDecoder(nn.Module):
         weights = torch.exp(out[:, 3:].clamp(-15.0, 15.0))
         weights = weights / weights.sum(1, keepdim=True)
         candidates = [torch.tanh(out[:, :3]), start_image, end_image, ws, we]
-        return sum(weights[:, i : i + 1] * c for i, c in enumerate(candidates))
+        chosen = sum(weights[:, i : i + 1] * c for i, c in enumerate(candidates))
+        if self.tone is None:
+            return chosen
+        g = self.tone_up(self.tone(h))
+        return chosen * (1.0 + g[:, :3]) + g[:, 3:]

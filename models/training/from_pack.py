@@ -163,6 +163,8 @@ def recover(pack: Path, runs: Path) -> None:
     # A FlowDecoder with the 1/16 cost volume: its radius from the number of displacements (corr_h's inputs).
     corr = next((t.dims[1] for t in dec_inits if t.name == "corr_h.weight"), 0)
     decoder_config = {"corr_radius": corr_radius_of(corr)} if corr else {}
+    if any(t.name == "tone.weight" for t in dec_inits):  # the recolouring gain and offset
+        decoder_config["tone"] = True
     motion = "motion" in graphs["decoder"]["inputs"]  # the classical flow prior (the pack's motion graph)
     if motion:
         decoder_config["motion"] = True

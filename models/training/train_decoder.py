@@ -152,6 +152,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "one --init carries, if any)",
     )
     ap.add_argument(
+        "--tone",
+        action="store_true",
+        help="the decoder recolours its output by a gain and offset it estimates (FlowDecoder tone=True), so a "
+        "latent graded unlike the keyframes shows; --init may be a decoder without it (it starts as a no-op)",
+    )
+    ap.add_argument(
         "--fitted",
         type=float,
         default=0.0,
@@ -315,7 +321,7 @@ def init_decoder(args, config: dict) -> FlowDecoder:
             missing = dec.load_without_motion(init["ema"])
         else:
             missing = dec.load_state_dict(init["ema"], strict=False).missing_keys
-        if any(k.split(".")[0] not in FlowDecoder.CORR_MODULES for k in missing):
+        if any(k.split(".")[0] not in FlowDecoder.OPTIONAL_MODULES for k in missing):
             raise SystemExit(f"{args.init}: not a FlowDecoder checkpoint (missing {missing})")
     return dec
 
@@ -517,7 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"perceptual term: {f'LPIPS-{args.lpips_net} × {args.lpips}' if lpips else 'none'}", flush=True)
     net = motion_net(args)
     sets = load_motion(args, sets, net, device)
-    config = {"corr_radius": args.corr_radius, "motion": args.motion}
+    config = {"corr_radius": args.corr_radius, "motion": args.motion, "tone": args.tone}
     dec = init_decoder(args, config).to(device)
     ema = copy.deepcopy(dec).eval()
     opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)

@@ -115,7 +115,10 @@ def test_onnx_matches_pytorch_and_fp16_agrees(tmp_path):
     assert np.max(np.abs(half - base)) < 2e-2 * max(1.0, float(np.abs(base).max()))
 
 
-@pytest.mark.parametrize("kind", [RefDecoder, FlowDecoder, functools.partial(FlowDecoder, corr_radius=2)])
+@pytest.mark.parametrize(
+    "kind",
+    [RefDecoder, FlowDecoder, functools.partial(FlowDecoder, corr_radius=2), functools.partial(FlowDecoder, tone=True)],
+)
 def test_decoder_onnx_matches_pytorch_at_two_sizes(tmp_path, kind):
     torch.manual_seed(0)
     dec = kind().eval()
@@ -190,6 +193,30 @@ def test_cost_volume_starts_as_a_no_op_and_loads_a_decoder_without_it():
     args = (torch.randn(1, 4, 16, 16), torch.rand(1, 3, 128, 128) * 2 - 1, torch.rand(1, 3, 128, 128) * 2 - 1)
     with torch.no_grad():
         assert torch.equal(plain(*args), corr(*args))
+
+
+def test_tone_starts_as_a_no_op_and_recolours_the_chosen_pixels():
+    """A decoder without the tone branch loads into one with it and decodes the same; a gain and offset
+    set on the branch grade the keyframe pixels it copies, lines and all (a colour-grading LoRA's look)."""
+    torch.manual_seed(0)
+    plain = FlowDecoder(corr_radius=2).eval()
+    toned = FlowDecoder(corr_radius=2, tone=True).eval()
+    missing = toned.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["tone.bias", "tone.weight", "tone_up.weight"]
+    assert all(k.split(".")[0] in FlowDecoder.OPTIONAL_MODULES for k in missing)
+    start = torch.rand(1, 3, 64, 64) * 2 - 1
+    args = (torch.randn(1, 4, 8, 8), start, torch.rand(1, 3, 64, 64) * 2 - 1)
+    with torch.no_grad():
+        assert torch.equal(plain(*args), toned(*args))
+        for dec in (plain, toned):  # every pixel: the start frame where it is (candidate 1)
+            dec.out.weight.zero_()
+            dec.out.bias.zero_()
+            dec.out.bias[3 + 1] = 30.0
+        toned.tone.bias[:] = torch.tensor([-0.5, -0.4, -0.2, -0.3, -0.2, 0.1])  # gain − 1, then offset
+        copied, graded = plain(*args), toned(*args)
+    assert torch.allclose(copied, start, atol=1e-5)
+    gain, offset = torch.tensor([0.5, 0.6, 0.8]).view(1, 3, 1, 1), torch.tensor([-0.3, -0.2, 0.1]).view(1, 3, 1, 1)
+    assert torch.allclose(graded, start * gain + offset, atol=1e-5)
 
 
 def test_cost_volume_peaks_at_the_symmetric_displacement():

@@ -4,6 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from models.training.data import procedural
@@ -44,3 +45,34 @@ def test_cel_look_has_flat_fills_and_dark_outlines():
     assert counts.max() > 0.05 * img.shape[0] * img.shape[1]
     # Outlines: some pixels are much darker than the fills.
     assert (img.max(axis=2) < 80).sum() > 50
+
+
+def test_graded_twins_keep_seeds_positions_and_grade_every_frame(tmp_path):
+    """data/grade.py: a graded twin of each clip (same seed, same in-between positions) whose every
+    frame is the original through the grade's per-channel affine map; the twins pair up as style pairs."""
+    from models.training.data import grade
+    from models.training.latents import seed_of
+
+    procedural.build(tmp_path / "src", n_train=2, n_val=1)
+    assert grade.grade_set(tmp_path / "src", tmp_path / "sepia", "sepia") == 3
+    gain, offset = (np.asarray(v) for v in grade.GRADES["sepia"])
+    for split in ("train", "val"):
+        src = sorted((tmp_path / "src" / split).iterdir())
+        out = sorted((tmp_path / "sepia" / split).iterdir())
+        assert [seed_of(p.name) for p in out] == [seed_of(p.name) for p in src]
+        assert all(p.name.startswith("sepia_") for p in out)
+        for a, b in zip(src, out):
+            assert sorted(f.name for f in a.iterdir()) == sorted(f.name for f in b.iterdir())
+            for f in a.glob("*.png"):
+                want = np.clip(np.rint(_px(f) * gain + offset), 0, 255)
+                assert np.abs(_px(b / f.name) - want).max() <= 1
+    # Half the contrast and brown: the graded frames' spread is about half the original's.
+    f = sorted((tmp_path / "src" / "val").iterdir())[0] / "frame2.png"
+    g = sorted((tmp_path / "sepia" / "val").iterdir())[0] / "frame2.png"
+    assert _px(g).std() < 0.6 * _px(f).std()
+    r, gr, b = (_px(g)[..., c].mean() for c in range(3))
+    assert r > gr > b
+    with pytest.raises(SystemExit, match="unknown grade"):
+        grade.grade_set(tmp_path / "src", tmp_path / "x", "teal")
+    with pytest.raises(SystemExit, match="no clip folders"):
+        grade.grade_set(tmp_path / "sepia" / "train", tmp_path / "y", "sepia")
