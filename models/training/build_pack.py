@@ -35,6 +35,7 @@ from models.training.export import (
 from models.training.layers import BaselineView
 from models.training.ort_node import run_onnx
 from models.training.recipe import decoder_checkpoints
+from models.training.train_lora import STYLES
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
@@ -55,6 +56,7 @@ class PackModels:
     scale: float
     steps: dict
     motion_net: FlowNet | None = None  # the learned motion graph the decoder was trained with (else Farnebäck)
+    lora_style: str = "line-art"  # what the adapter was trained for (train_lora.STYLES)
 
 
 def load_models(runs: Path) -> PackModels:
@@ -93,8 +95,11 @@ def load_models(runs: Path) -> PackModels:
         "notes": [c["note"] for c in (den, stu, *decoders[-1:]) if c.get("note")],
     }
     net = load_motion_net(decoders[-1]) if decoders and "motion_net" in decoders[-1] else None
+    style = lora_state.get("style", "line-art")
+    if style not in STYLES:
+        raise SystemExit(f"{runs}/lora/lora_last.pt: unknown LoRA style {style!r} (known: {', '.join(STYLES)})")
     return PackModels(
-        enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps, net
+        enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps, net, style
     )
 
 
@@ -203,8 +208,16 @@ def license_text(notes: str) -> str:
 
 
 def write_manifest(
-    out: Path, scale: float, steps: dict, motion: bool = False, learned_motion: bool = False, matching: bool = False
+    out: Path,
+    scale: float,
+    steps: dict,
+    motion: bool = False,
+    learned_motion: bool = False,
+    matching: bool = False,
+    lora_style: str = "line-art",
+    tone: bool = False,
 ) -> None:
+    lora = STYLES[lora_style]
     din = {
         "sample": "sample",
         "timestep": "timestep",
@@ -224,7 +237,7 @@ def write_manifest(
         "description": (
             "Latent diffusion in-betweener trained by models/training (train_pack.sh, build_pack.py) on "
             "procedurally generated cel animation: a VAE encoder, a UNet denoiser "
-            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), a line-art LoRA with a live scale, its fp16 conversion, a "
+            f"(v-prediction, {DEFAULT_STEPS} DDIM steps), {lora.about} with a live scale, its fp16 conversion, a "
             f"distilled {STUDENT_STEPS}-step student, and a motion-aware decoder that warps the keyframes along flows "
             "it estimates from the sampled latent and a matching cost between the keyframes"
             + (
@@ -238,6 +251,7 @@ def write_manifest(
                 if motion
                 else ""
             )
+            + (", and recolours what it chooses by a gain and offset it reads from the latent" if tone else "")
             + ". Training steps: VAE "
             f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
             f"{steps['decoder']}"
@@ -306,10 +320,10 @@ def write_manifest(
             {"id": "baseline", "label": "Baseline (fp32)", "precision": "fp32", "denoiser": "fp32"},
             {
                 "id": "lora",
-                "label": "Line-art LoRA (live scale)",
+                "label": lora.label,
                 "precision": "fp32",
                 "denoiser": "lora",
-                "loraScale": {"default": 0.15, "min": 0, "max": 1},
+                "loraScale": dict(lora.scale),
             },
             {"id": "fp16", "label": "Baseline fp16", "precision": "fp16", "denoiser": "fp16"},
             {
@@ -342,6 +356,8 @@ def main() -> int:
         motion=getattr(models.decoder, "motion", False),
         learned_motion=models.motion_net is not None,
         matching=models.motion_net is not None and models.motion_net.corr_radius > 0,
+        lora_style=models.lora_style,
+        tone=getattr(models.decoder, "tone", None) is not None,
     )
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")

@@ -39,6 +39,7 @@ from models.training.cel_model import (
 from models.training.export import SPATIAL, LiveLoraScale, example_inputs, export_module
 from models.training.flow_net import FlowNet, MotionGraph
 from models.training.ort_node import run_onnx
+from models.training.train_lora import STYLES
 
 
 def _initializers(proto: onnx.ModelProto) -> dict[str, np.ndarray]:
@@ -190,6 +191,9 @@ def recover(pack: Path, runs: Path) -> None:
     base = CelDenoiser(denoiser_config(base_path))
     load_onnx_weights(base, base, _den_export(False), base_path)
     lora = load_lora(pack / graphs["denoisers"]["lora"]["file"], base.cfg)
+    # What the adapter was trained for, from its variant's label (train_lora.STYLES; build_pack writes it back).
+    label = next((v["label"] for v in manifest["variants"] if v.get("denoiser") == "lora"), "")
+    lora_style = next((k for k, st in STYLES.items() if st.label == label), "line-art")
     student_path = pack / graphs["denoisers"]["student"]["file"]
     student_cfg = denoiser_config(student_path)
     student = CelDenoiser(student_cfg)
@@ -244,7 +248,13 @@ def recover(pack: Path, runs: Path) -> None:
         runs / "denoiser" / "denoiser_last.pt",
     )
     torch.save(
-        {"model": lora.state_dict(), "config": lora.cfg.to_dict(), "scale_factor": scale, **mark("lora")},
+        {
+            "model": lora.state_dict(),
+            "config": lora.cfg.to_dict(),
+            "scale_factor": scale,
+            "style": lora_style,
+            **mark("lora"),
+        },
         runs / "lora" / "lora_last.pt",
     )
     torch.save(

@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -29,6 +30,27 @@ from models.training.cel_model import CelConfig, CelDenoiser
 from models.training.diffusion import Schedule
 from models.training.latents import CROPS, LatentTriplets, cache_latents, style_pairs
 from models.training.trainlib import Checkpoint, CsvLog, lr_at, optimizer_step, seeded, set_lr
+
+
+class LoraStyle(NamedTuple):
+    """What the pack says about an adapter of this style (build_pack.py): its description, its variant's
+    label and the scale range of its slider."""
+
+    about: str
+    label: str
+    scale: dict
+
+
+# --style: what the adapter was trained for. The range reaches where the adapter's effect is measured
+# (docs/experiment-log.md): a sepia grade shows at 1 and its latent's spread is least about 1–2.
+STYLES = {
+    "line-art": LoraStyle("a line-art LoRA", "Line-art LoRA (live scale)", {"default": 0.15, "min": 0, "max": 1}),
+    "sepia": LoraStyle(
+        "a sepia-grade LoRA (trained from coloured keyframes to sepia in-betweens)",
+        "Sepia LoRA (live scale)",
+        {"default": 0.5, "min": 0, "max": 2},
+    ),
+}
 
 
 def lora_model(base_state: dict, base_cfg: dict, rank: int, alpha: float, dropout: float) -> CelDenoiser:
@@ -51,6 +73,12 @@ def main() -> int:
         "--keys-from",
         default=None,
         help="a set whose clip of the same seed gives each clip's keyframes (a style pair; see above)",
+    )
+    ap.add_argument(
+        "--style",
+        default="line-art",
+        choices=sorted(STYLES),
+        help="what the adapter is trained for: the pack's label and slider range for it (build_pack.py)",
     )
     ap.add_argument("--vae", default="runs/vae/vae_last.pt")
     ap.add_argument("--base", default="runs/denoiser/denoiser_last.pt")
@@ -97,7 +125,7 @@ def main() -> int:
             ckpt.save(
                 step,
                 rng,
-                {"scale_factor": scale, "config": model.cfg.to_dict(), "args": vars(args)},
+                {"scale_factor": scale, "config": model.cfg.to_dict(), "args": vars(args), "style": args.style},
                 model=model,
                 opt=opt,
             )

@@ -797,3 +797,38 @@ def test_decoder_trains_on_style_pairs(runs, style_pairs_set, tmp_path):
         s, m, e = (x.flip(-1) if flip else x for x in (s, m, e))
         assert {0, 1} == {i for i, k in enumerate(keys) for x in (s, e) if torch.equal(x, k)}
         assert any(torch.equal(m, x) for x in middles)
+
+
+def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style_pairs_set, tmp_path):
+    """train_decoder.py --tone from a decoder without it: the branch trains (it starts at zero) and rides in
+    the checkpoint's config; build_pack.py names the LoRA by its --style (label, slider range, description)
+    and says the decoder recolours; from_pack.py reads both back, and the rebuild says and exports the same."""
+    from models.training.train_lora import STYLES
+
+    stage = tiny_decoder_stage(runs, tmp_path / "dec", tmp_path / "dec")
+    run(*stage, "--init", str(runs / "decoder" / "decoder_last.pt"), "--tone", "--steps", "2",
+        "--style-pairs", f"{style_pairs_set}:{runs.parent / 'color'}", "--style-share", "0.5")  # fmt: skip
+    state = torch.load(tmp_path / "dec" / "decoder_last.pt")
+    assert state["decoder_config"]["tone"] is True
+    assert state["dec"]["tone.bias"].abs().max() > 0  # zero at the start; trained
+    runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
+    lora = torch.load(runs_copy / "lora" / "lora_last.pt")
+    lora["style"] = "sepia"  # as train_lora.py --style sepia saves it
+    torch.save(lora, runs_copy / "lora" / "lora_last.pt")
+    out = tmp_path / "pack"
+    tool("build_pack", "--runs", str(runs_copy), "--out", str(out))
+    manifest = json.loads((out / "manifest.json").read_text())
+    [variant] = [v for v in manifest["variants"] if v["id"] == "lora"]
+    assert variant["label"] == STYLES["sepia"].label == "Sepia LoRA (live scale)"
+    assert variant["loraScale"] == {"default": 0.5, "min": 0, "max": 2}
+    assert STYLES["sepia"].about in manifest["description"]
+    assert "recolours what it chooses" in manifest["description"]
+    assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
+    back, again = tmp_path / "back", tmp_path / "again"
+    tool("from_pack", "--pack", str(out), "--runs", str(back))
+    assert torch.load(back / "lora" / "lora_last.pt")["style"] == "sepia"
+    assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"]["tone"] is True
+    tool("build_pack", "--runs", str(back), "--out", str(again))
+    assert (again / "decoder.onnx").read_bytes() == (out / "decoder.onnx").read_bytes()
+    rebuilt = json.loads((again / "manifest.json").read_text())
+    assert (rebuilt["description"], rebuilt["variants"]) == (manifest["description"], manifest["variants"])
