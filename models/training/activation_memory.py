@@ -18,7 +18,7 @@ sizes back as `known` (src/node/packMemory.ts does both with onnxruntime-node).
       prints {"path/to/graph.onnx": {"peakBytes": N, "unknown": [tensor names still without a size]}}
     /usr/bin/python3 -m models.training.activation_memory probe-graph IN.onnx OUT.onnx names.json
       writes IN with the named tensors also as outputs (those whose element type is known); prints
-      the names it added
+      the names a run of it should fetch: those it added and those that were outputs already
 """
 from __future__ import annotations
 
@@ -137,7 +137,8 @@ def peak_activation_bytes(
 
 
 def probe_graph(src: str | Path, dst: str | Path, names: list[str]) -> list[str]:
-    """`src` with each of `names` whose element type shape inference knows also a graph output."""
+    """`src` with each of `names` whose element type shape inference knows also a graph output. Returns the
+    names to fetch from a run of it: those added, and those among `names` that were outputs already."""
     model = onnx.load(str(src), load_external_data=False)  # external data stays where it is
     standard = onnx.ModelProto()
     standard.CopyFrom(model)
@@ -146,7 +147,10 @@ def probe_graph(src: str | Path, dst: str | Path, names: list[str]) -> list[str]
     have = {o.name for o in model.graph.output}
     added = []
     for t in names:
-        if t in have or not types.get(t):
+        if t in have:  # already an output (one shape inference cannot size): a run returns it anyway
+            added.append(t)
+            continue
+        if not types.get(t):
             continue
         model.graph.output.append(helper.make_tensor_value_info(t, types[t], None))
         added.append(t)

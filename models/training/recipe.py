@@ -8,7 +8,7 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     stage                      run folder        adds
     vae                        runs/vae          the latent space (encoder + reference decoder)
     denoiser                   runs/denoiser     the baseline denoiser
-    lora                       runs/lora         the line-art LoRA adapter
+    lora                       runs/lora         the sepia LoRA adapter (coloured keyframes, sepia in-betweens)
     student                    runs/student      the 4-step student
     decoder-base               runs/decoder      the FlowDecoder on sampled latents (and the sample caches)
     decoder-perceptual         runs/decoder2     a stronger LPIPS-Squeeze term at a lower learning rate
@@ -18,6 +18,7 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     decoder-fitted             runs/decoder6     crops as the letterbox fit shows them, Debian sprites, PSNR
     flow                       runs/flow         the learned motion graph (flow_net.py)
     decoder-learned-motion     runs/decoder8     the prior from the learned motion graph; TV-like clips
+    decoder-tone               runs/decoder12    a gain and offset read from the latent: the LoRA's grade shows
     (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
 
 build_pack.py exports the decoder of the last of these run folders that holds a checkpoint.
@@ -68,10 +69,10 @@ DATA_SETS = {
             ("--out", "data/procedural", "--train", "2000", "--val", "150"),
         ),
         DataSet(
-            "lineart",
-            "data/lineart",
-            "models.training.data.procedural",
-            ("--out", "data/lineart", "--train", "600", "--val", "50", "--seed", "500000", "--style", "lineart"),
+            "sepia",
+            "data/sepia",
+            "models.training.data.grade",
+            ("--src", "data/procedural", "--out", "data/sepia", "--grade", "sepia", "--limit", "800"),
         ),
         DataSet(
             "sprites",
@@ -122,11 +123,22 @@ STAGES = (
         "lora",
         "train_lora",
         "runs/lora",
-        400,
+        1500,
         "LORA_STEPS",
-        ("--data", "data/lineart", "--vae", VAE, "--base", DENOISER),
-        ("lineart",),
-        "the line-art LoRA adapter on the frozen baseline",
+        (
+            "--data",
+            "data/sepia",
+            "--keys-from",
+            "data/procedural",
+            "--style",
+            "sepia",
+            "--vae",
+            VAE,
+            "--base",
+            DENOISER,
+        ),
+        ("procedural", "sepia"),
+        "the sepia LoRA adapter on the frozen baseline: coloured keyframes, sepia in-betweens (a style transfer)",
     ),
     Stage(
         "student",
@@ -232,6 +244,23 @@ STAGES = (
         ("tvlike", "procedural", "sprites"),
         "the prior now comes from the learned motion graph (its weights travel in the checkpoint); TV-like clips "
         "join the procedural and sprite clips (its own sample caches: the TV-like set comes first)",
+    ),
+    Stage(
+        "decoder-tone",
+        "train_decoder",
+        "runs/decoder12",
+        2000,
+        "DECODER_TONE_STEPS",
+        ("--data", "data/tvlike,data/procedural,data/sprites", *_DECODER_INPUTS, "--samples", "runs/decoder8")
+        + ("--init", "runs/decoder8/decoder_last.pt", "--motion", "--tone", *_MATCHING)
+        + ("--style-pairs", "data/sepia:data/procedural", "--style-share", "0.25")
+        + ("--style-lora", "runs/lora/lora_last.pt", "--style-lora-clips", "80")
+        + ("--lpips", "2.0", "--lpips-net", "alex", "--psnr", "0.3", "--lr", "2e-4", "--seed", "13")
+        + ("--baseline-clips", "60", "--student-clips", "160", "--val-clips", "30"),
+        ("tvlike", "procedural", "sprites", "sepia"),
+        "the decoder recolours what it chooses by a gain and offset it reads from the latent (new weights start "
+        "at zero); a quarter of its steps decode sepia in-betweens (70% of them the LoRA's samples) from their "
+        "coloured twins' keyframes, so that the LoRA's grade shows instead of the keyframes' colours",
     ),
 )
 

@@ -1,20 +1,20 @@
 """Train the pack's LoRA adapter: rank 16, α 16, dropout 0.1 on the denoiser's attention q/k/v/out,
-base frozen, on a different slice of data than the baseline (by default the line-art clips that
-`data/procedural.py --style lineart` draws). The adapter pulls the baseline towards that style; the
-studio's live `lora_scale` sets how far.
+base frozen, on a different slice of data than the baseline. The adapter pulls the baseline towards
+that slice's style; the studio's live `lora_scale` sets how far.
 
 With `--keys-from DIR` it learns a style *transfer*: each clip's keyframes come from the clip of the
-same seed in DIR (`data/procedural.py` draws the same scene and motion for a seed in either style), its
-in-betweens from --data. Trained on colour keyframes (`data/procedural`) and line-art in-betweens
-(`--style lineart --seed 0`), the adapter at scale 1 pulls the in-between of coloured keyframes
-towards line art; what a person then sees depends on the decoder (train_decoder.py `--style-pairs`,
-and docs/experiment-log.md, twentieth session).
+same seed in DIR (`data/grade.py` and `data/procedural.py --style lineart` keep a clip's seed), its
+in-betweens from --data. The pack's adapter is trained on coloured keyframes (`data/procedural`) and
+sepia in-betweens (`data/grade.py --grade sepia`): at scale 1 it turns the in-between of coloured
+keyframes sepia, and a decoder with a tone branch shows it (train_decoder.py `--tone --style-pairs`;
+docs/training.md, "Style pairs"). `--style` says what it was trained for (STYLES: the pack's label
+and slider range).
 
 Latents of the slice are encoded with the same frozen VAE and scaled by the baseline's scale factor.
 Seeded, checkpointed (<run>/lora_last.pt, atomic) and resumable; losses go to <run>/lora_log.csv.
 
-    /usr/bin/python3 -m models.training.train_lora --data data/lineart --vae runs/vae/vae_last.pt \\
-        --base runs/denoiser/denoiser_last.pt --run runs/lora --steps 600
+    /usr/bin/python3 -m models.training.train_lora --data data/sepia --keys-from data/procedural --style sepia \\
+        --vae runs/vae/vae_last.pt --base runs/denoiser/denoiser_last.pt --run runs/lora --steps 1500
 """
 from __future__ import annotations
 
@@ -42,13 +42,13 @@ class LoraStyle(NamedTuple):
 
 
 # --style: what the adapter was trained for. The range reaches where the adapter's effect is measured
-# (docs/experiment-log.md): a sepia grade shows at 1 and its latent's spread is least about 1–2.
+# (docs/experiment-log.md): the sepia grade shows from 1, and its latent's spread is least about 1.25–1.5.
 STYLES = {
     "line-art": LoraStyle("a line-art LoRA", "Line-art LoRA (live scale)", {"default": 0.15, "min": 0, "max": 1}),
     "sepia": LoraStyle(
         "a sepia-grade LoRA (trained from coloured keyframes to sepia in-betweens)",
         "Sepia LoRA (live scale)",
-        {"default": 0.5, "min": 0, "max": 2},
+        {"default": 1, "min": 0, "max": 1.5},
     ),
 }
 

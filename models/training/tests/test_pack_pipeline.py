@@ -820,7 +820,7 @@ def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style
     manifest = json.loads((out / "manifest.json").read_text())
     [variant] = [v for v in manifest["variants"] if v["id"] == "lora"]
     assert variant["label"] == STYLES["sepia"].label == "Sepia LoRA (live scale)"
-    assert variant["loraScale"] == {"default": 0.5, "min": 0, "max": 2}
+    assert variant["loraScale"] == {"default": 1, "min": 0, "max": 1.5}
     assert STYLES["sepia"].about in manifest["description"]
     assert "recolours what it chooses" in manifest["description"]
     assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}

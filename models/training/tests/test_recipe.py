@@ -26,6 +26,7 @@ def test_decoder_stages_keep_their_run_folders_in_order():
         "decoder5",
         "decoder6",
         "decoder8",
+        "decoder12",
         "decoder7",
     )
 

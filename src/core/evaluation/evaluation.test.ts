@@ -32,9 +32,9 @@ describe('planEvaluation', () => {
     expect(plan.configs.map((c) => c.id)).toEqual([
       'baseline',
       'lora@0',
-      'lora@0.15',
-      'lora@0.5',
+      'lora@0.75',
       'lora@1',
+      'lora@1.5',
       'fp16',
       'int8',
       'student',
@@ -46,9 +46,9 @@ describe('planEvaluation', () => {
     expect(plan.loraSweeps).toEqual([
       {
         variant: 'lora',
-        label: 'Line-art LoRA (live scale)',
-        scales: [0, 0.15, 0.5, 1],
-        configs: ['lora@0', 'lora@0.15', 'lora@0.5', 'lora@1'],
+        label: 'Sepia LoRA (live scale)',
+        scales: [0, 0.75, 1, 1.5],
+        configs: ['lora@0', 'lora@0.75', 'lora@1', 'lora@1.5'],
       },
     ]);
     expect(plan.compared.map((c) => c.id)).toEqual(['baseline', 'student']);
@@ -168,12 +168,12 @@ describe('evaluation checks', () => {
 
   it('says whether the distance from the reference grows with the LoRA scale', () => {
     const set = scored({}, 0);
-    set.diffs = { 'lora@0': [0], 'lora@0.15': [0.1], 'lora@0.5': [0.3], 'lora@1': [0.2] };
+    set.diffs = { 'lora@0': [0], 'lora@0.75': [0.1], 'lora@1': [0.3], 'lora@1.5': [0.2] };
     expect(evaluationChecks(plan, set, timings).lora).toEqual([
       {
         variant: 'lora',
-        label: 'Line-art LoRA (live scale)',
-        scales: [0, 0.15, 0.5, 1],
+        label: 'Sepia LoRA (live scale)',
+        scales: [0, 0.75, 1, 1.5],
         diffs: [0, 0.1, 0.3, 0.2],
         growsWithScale: false,
         finalStdRatios: [null, null, null, null],
@@ -192,9 +192,9 @@ describe('evaluation checks', () => {
     set.triplets = 2;
     set.collapse = {
       'lora@0': [run(1), run(1)],
-      'lora@0.15': [run(0.9), run(0.8)],
-      'lora@0.5': [run(0.6), run(0.4)],
-      'lora@1': [run(0.3), run(null)],
+      'lora@0.75': [run(0.9), run(0.8)],
+      'lora@1': [run(0.6), run(0.4)],
+      'lora@1.5': [run(0.3), run(null)],
     };
     const [l] = evaluationChecks(plan, set, timings).lora;
     expect(l!.finalStdRatios.slice(0, 3).map((x) => x!.toFixed(2))).toEqual([
