@@ -312,11 +312,15 @@ def style_crops(args, sets: TrainingSets, rng: random.Random, crop, device) -> D
 
 def init_decoder(args, config: dict) -> FlowDecoder:
     """A new FlowDecoder, or (--init) one from a decoder checkpoint's EMA weights: a decoder without the
-    cost volume loads into one with it (that branch starts as a no-op), one without the motion prior
-    into one with it (it starts warping along the prior alone)."""
+    cost volume or the tone branch loads into one with it (that branch starts as a no-op), one without
+    the motion prior into one with it (it starts warping along the prior alone). A branch --init has and
+    these options leave out is an error, not dropped."""
     dec = FlowDecoder(**config)
     if args.init:
         init = torch.load(args.init, map_location="cpu")
+        extra = sorted({k.split(".")[0] for k in init["ema"]} - {k.split(".")[0] for k in dec.state_dict()})
+        if extra:
+            raise SystemExit(f"{args.init} has parts these options leave out: {extra} (--corr-radius, --tone?)")
         if args.motion and not init.get("decoder_config", {}).get("motion"):
             missing = dec.load_without_motion(init["ema"])
         else:

@@ -811,6 +811,13 @@ def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["decoder_config"]["tone"] is True
     assert state["dec"]["tone.bias"].abs().max() > 0  # zero at the start; trained
+    # A later stage that leaves the branch out is told so; it is not silently dropped.
+    from types import SimpleNamespace
+
+    from models.training.train_decoder import init_decoder
+
+    with pytest.raises(SystemExit, match=r"leave out: \['tone', 'tone_up'\]"):
+        init_decoder(SimpleNamespace(init=tmp_path / "dec" / "decoder_last.pt", motion=False), {"tone": False})
     runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
     lora = torch.load(runs_copy / "lora" / "lora_last.pt")
     lora["style"] = "sepia"  # as train_lora.py --style sepia saves it
