@@ -527,7 +527,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"perceptual term: {f'LPIPS-{args.lpips_net} × {args.lpips}' if lpips else 'none'}", flush=True)
     net = motion_net(args)
     sets = load_motion(args, sets, net, device)
-    config = {"corr_radius": args.corr_radius, "motion": args.motion, "tone": args.tone}
+    config = {"corr_radius": args.corr_radius, "motion": args.motion, **({"tone": True} if args.tone else {})}
     dec = init_decoder(args, config).to(device)
     ema = copy.deepcopy(dec).eval()
     opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)
