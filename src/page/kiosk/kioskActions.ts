@@ -15,6 +15,7 @@
  * Nothing here ever opens a dialog.
  */
 import { meanStdPerStep, detectCollapse } from '../../core/collapse';
+import { variantSteps } from '../../core/evaluation/plan';
 import type { StepRecord } from '../../core/pipeline';
 import type { PackManifest, VariantSpec } from '../../core/manifest';
 import {
@@ -38,7 +39,7 @@ import { packSource, refreshPackList } from '../packs/packActions';
 import { patch, useStudio } from '../state/store';
 import { memoryAction, pageHeapBytes, type MemorySample } from './kioskHealth';
 import { kioskParams, type AttractAct } from './kioskParams';
-import { fastVariant, kioskVariants, loraName, stepsOf, variantTitle } from './kioskVariants';
+import { fastVariant, kioskVariants, loraName, variantTitle } from './kioskVariants';
 import type { KioskPair, KioskPanel, KioskStats, KioskTrace } from './kioskSlice';
 
 const params = kioskParams(location.search);
@@ -145,7 +146,7 @@ async function runOnce(r: KioskRun, signal?: AbortSignal): Promise<KioskRunResul
   const got = ready();
   if (!got) throw new Error('The model pack is not ready.');
   const { manifest, source } = got;
-  const steps = r.steps ?? stepsOf(manifest, r.variant);
+  const steps = r.steps ?? variantSteps(manifest, r.variant);
   const jobId = nextJobId();
   const t0 = performance.now();
   let lastSign = t0;
@@ -342,7 +343,7 @@ async function playAct(act: AttractAct, pair: KioskPair, signal: AbortSignal): P
     showPanels([a.panel, b.panel]);
     const speedup = a.msPerInbetween / b.msPerInbetween;
     setKiosk({
-      caption: `Same drawings, same seed: the student takes ${stepsOf(manifest, student)} denoising steps instead of ${stepsOf(manifest, baseline)} — ${speedup.toFixed(1)}× faster, all in this browser.`,
+      caption: `Same drawings, same seed: the student takes ${variantSteps(manifest, student)} denoising steps instead of ${variantSteps(manifest, baseline)} — ${speedup.toFixed(1)}× faster, all in this browser.`,
     });
     return;
   }
@@ -390,7 +391,7 @@ async function playAct(act: AttractAct, pair: KioskPair, signal: AbortSignal): P
   );
   showPanels([r.panel]);
   setKiosk({
-    caption: `${pair.caption} Drawn by a diffusion model in ${stepsOf(manifest, student)} steps, here in the browser.`,
+    caption: `${pair.caption} Drawn by a diffusion model in ${variantSteps(manifest, student)} steps, here in the browser.`,
   });
 }
 

@@ -1,13 +1,12 @@
 // Which of a pack's variants the booth offers, and what it calls them: pure functions of the manifest.
+import { variantSteps } from '../../core/evaluation/plan';
 import type { PackManifest, VariantSpec } from '../../core/manifest';
-
-export function stepsOf(manifest: PackManifest, v: VariantSpec): number {
-  return v.recommendedSteps ?? manifest.scheduler.defaultSteps;
-}
 
 /** The pack's fastest variant: the one with the fewest steps (a distilled student), else the first. */
 export function fastVariant(manifest: PackManifest): VariantSpec {
-  return [...manifest.variants].sort((a, b) => stepsOf(manifest, a) - stepsOf(manifest, b))[0]!;
+  return [...manifest.variants].sort(
+    (a, b) => variantSteps(manifest, a) - variantSteps(manifest, b),
+  )[0]!;
 }
 
 /** The variants a visitor chooses from: baseline, student and LoRA where the pack has them. */
@@ -24,7 +23,7 @@ export function loraName(v: VariantSpec): string {
 }
 
 export function variantTitle(manifest: PackManifest, v: VariantSpec): string {
-  const steps = stepsOf(manifest, v);
+  const steps = variantSteps(manifest, v);
   if (v.loraScale) return `${loraName(v)} · ${steps} steps`;
   if (v.id === 'student') return `Student · ${steps} steps`;
   if (v.id === 'baseline') return `Baseline · ${steps} steps`;
