@@ -4,7 +4,7 @@
  * scalars, prompt) before any work, with a one-line `UsageError`.
  */
 import { resolveControls, type ClipControls } from '../core/clip';
-import { referenceVariant, type PackManifest } from '../core/manifest';
+import { referenceVariant, variantSteps, type PackManifest } from '../core/manifest';
 import { MAX_INBETWEENS, type RunSettings } from '../core/pipeline';
 import { maxSteps, resolveSampler, SAMPLER_LABELS, type SamplerName } from '../core/samplers';
 import { UsageError } from './args';
@@ -81,7 +81,7 @@ export function resolveRunSettings(values: RunSettingValues, manifest: PackManif
   const steps = intArg(
     'steps',
     values.steps,
-    variantSpec.recommendedSteps ?? manifest.scheduler.defaultSteps,
+    variantSteps(manifest, variantSpec),
     1,
     maxSteps(manifest.scheduler),
   );

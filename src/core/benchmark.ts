@@ -17,7 +17,7 @@ import {
   interpolate,
 } from './pipeline';
 import type { RgbaImage } from './image';
-import type { PackManifest, VariantSpec } from './manifest';
+import { variantSteps, type PackManifest, type VariantSpec } from './manifest';
 import { GaussianRng } from './rng';
 import { median } from './stats';
 
@@ -126,7 +126,7 @@ async function benchmarkClip(
   opts: BenchmarkOptions,
 ): Promise<BenchmarkResult> {
   if (manifest.frames.mode !== 'clip') throw new Error('benchmarkClip times clip packs');
-  const steps = opts.steps ?? variant.recommendedSteps ?? manifest.scheduler.defaultSteps;
+  const steps = opts.steps ?? variantSteps(manifest, variant);
   const keyframes = { start: syntheticKeyframe(manifest, 1), end: syntheticKeyframe(manifest, 2) };
   const controls = resolveControls(manifest);
   const clipGraphs = {
@@ -181,7 +181,7 @@ export async function benchmarkVariant(
   opts: BenchmarkOptions,
 ): Promise<BenchmarkResult> {
   if (manifest.frames.mode === 'clip') return benchmarkClip(manifest, variant, graphs, opts);
-  const steps = opts.steps ?? variant.recommendedSteps ?? manifest.scheduler.defaultSteps;
+  const steps = opts.steps ?? variantSteps(manifest, variant);
   const start = syntheticKeyframe(manifest, 1);
   const end = syntheticKeyframe(manifest, 2);
   const spec = manifest.graphs.denoisers[variant.denoiser]!;
@@ -265,7 +265,7 @@ export async function timeInbetweens(
   count: number,
   steps?: number,
 ): Promise<number[]> {
-  const s = steps ?? variant.recommendedSteps ?? manifest.scheduler.defaultSteps;
+  const s = steps ?? variantSteps(manifest, variant);
   const keyframes = { start: syntheticKeyframe(manifest, 1), end: syntheticKeyframe(manifest, 2) };
   const { encoded } = await interpolate({
     manifest,

@@ -1483,3 +1483,8 @@ export function variantSizeBytes(m: PackManifest, variantId: string): number {
 export function referenceVariant(m: PackManifest): VariantSpec {
   return m.variants[0]!;
 }
+
+/** The steps a variant runs at: its `recommendedSteps`, else the scheduler's default. */
+export function variantSteps(manifest: PackManifest, v: VariantSpec): number {
+  return v.recommendedSteps ?? manifest.scheduler.defaultSteps;
+}

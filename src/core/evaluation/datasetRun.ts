@@ -8,9 +8,8 @@
  * repeated frame, and the classical Farnebäck flow warp for packs with a motion graph), under one stated
  * protocol, writing one JSON line per (item, configuration).
  */
-import { referenceVariant, type PackManifest } from '../manifest';
+import { referenceVariant, variantSteps, type PackManifest } from '../manifest';
 import { maxSteps } from '../samplers';
-import { variantSteps } from './plan';
 
 /** How frames are prepared and scored: docs/metrics.md "Evaluation protocols" defines each. */
 export type ProtocolId = 'studio' | 'kdq';

@@ -5,7 +5,7 @@
  * `recommendedSteps`, when that is fewer than the reference's steps) and the half-precision
  * variants checked against the reference. No variant id is written in here.
  */
-import { referenceVariant, type PackManifest, type VariantSpec } from '../manifest';
+import { referenceVariant, variantSteps, type PackManifest, type VariantSpec } from '../manifest';
 
 /** One row of the evaluation: a variant at its steps (and, for a LoRA variant, one scale). */
 export interface EvaluationConfig {
@@ -47,11 +47,6 @@ export interface EvaluationPlan {
 export function loraSweepScales(range: NonNullable<VariantSpec['loraScale']>): number[] {
   const scales = [range.min, range.default, (range.min + range.max) / 2, range.max];
   return [...new Set(scales)].sort((a, b) => a - b);
-}
-
-/** The steps a variant runs at: its `recommendedSteps`, else the scheduler's default. */
-export function variantSteps(manifest: PackManifest, v: VariantSpec): number {
-  return v.recommendedSteps ?? manifest.scheduler.defaultSteps;
 }
 
 /** The evaluation plan of a pack (see the module comment for what is chosen and why). */

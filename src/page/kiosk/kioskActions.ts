@@ -15,7 +15,7 @@
  * Nothing here ever opens a dialog.
  */
 import { meanStdPerStep, detectCollapse } from '../../core/collapse';
-import { variantSteps } from '../../core/evaluation/plan';
+import { variantSteps } from '../../core/manifest';
 import type { StepRecord } from '../../core/pipeline';
 import type { PackManifest, VariantSpec } from '../../core/manifest';
 import {

@@ -1,5 +1,5 @@
 // Which of a pack's variants the booth offers, and what it calls them: pure functions of the manifest.
-import { variantSteps } from '../../core/evaluation/plan';
+import { variantSteps } from '../../core/manifest';
 import type { PackManifest, VariantSpec } from '../../core/manifest';
 
 /** The pack's fastest variant: the one with the fewest steps (a distilled student), else the first. */

@@ -8,6 +8,7 @@ import {
   filesForVariant,
   parseManifest,
   referenceVariant,
+  variantSteps,
   type PackManifest,
 } from '../../core/manifest';
 import { MAX_INBETWEENS } from '../../core/pipeline';
@@ -280,7 +281,7 @@ export function chooseVariant(variantId: string): void {
   patch('packs', { variantId });
   const { settings } = useStudio.getState();
   patch('settings', {
-    steps: variant.recommendedSteps ?? manifest.scheduler.defaultSteps,
+    steps: variantSteps(manifest, variant),
     loraScale: variant.loraScale ? variant.loraScale.default : null,
     ...packControls(manifest, settings),
   });
