@@ -251,7 +251,7 @@ def write_manifest(
                 if motion
                 else ""
             )
-            + (", and recolours what it chooses by a gain and offset it reads from the latent" if tone else "")
+            + (", and recolours what it chooses by a gain and offset per channel read from the latent" if tone else "")
             + ". Training steps: VAE "
             f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
             f"{steps['decoder']}"

@@ -291,17 +291,19 @@ class FlowDecoder(nn.Module):
     to τ made from them are a prior at full resolution, and the flows the decoder estimates become
     corrections added to it. Same parameters, same cost per decode.
 
-    With `tone=True` the chosen colour then goes through a per-channel gain and offset that the decoder
-    estimates at 1/4 and upsamples bilinearly (`tone`, zero-initialised: a decoder trained without it
-    loads unchanged). A latent whose tone differs from the keyframes' (a colour-grading LoRA's, say)
-    then recolours the keyframes' pixels instead of being replaced by them, and the lines stay theirs.
+    With `tone=True` the chosen colour then goes through a gain and offset per channel, one for the
+    whole frame, that the decoder reads from its features averaged over the frame (`tone_h`, `tone`; the
+    last is zero-initialised, so a decoder trained without it loads unchanged). A latent whose tone
+    differs from the keyframes' (a colour-grading LoRA's, say) then recolours the keyframes' pixels
+    instead of being replaced by them — everywhere alike, flat paper and painted backgrounds — and the
+    lines stay theirs. It costs two full-resolution multiply-adds and nothing at 1/4.
     """
 
     CANDIDATES = 5
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
     # Modules a decoder may lack and still load into one that has them (each starts as a no-op).
-    OPTIONAL_MODULES = CORR_MODULES + ("tone", "tone_up")
+    OPTIONAL_MODULES = CORR_MODULES + ("tone_h", "tone")
 
     def __init__(
         self,
@@ -318,9 +320,9 @@ class FlowDecoder(nn.Module):
         self.corr_radius = corr_radius
         self.motion = motion
         if tone:
-            # Per 4×4 block: gain − 1 (3) and offset (3) of the chosen colour, upsampled bilinearly.
-            self.tone = nn.Conv2d(w4, 6, 3, 1, 1)
-            self.tone_up = BilinearUp(6, 4)
+            # For the whole frame, from its mean features: gain − 1 (3) and offset (3) of the chosen colour.
+            self.tone_h = nn.Conv2d(w4, w4, 1)
+            self.tone = nn.Conv2d(w4, 6, 1)
             with torch.no_grad():
                 self.tone.weight.zero_()
                 self.tone.bias.zero_()
@@ -426,5 +428,5 @@ class FlowDecoder(nn.Module):
         chosen = sum(weights[:, i : i + 1] * c for i, c in enumerate(candidates))
         if self.tone is None:
             return chosen
-        g = self.tone_up(self.tone(h))
+        g = self.tone(F.silu(self.tone_h(h.mean((2, 3), keepdim=True))))
         return chosen * (1.0 + g[:, :3]) + g[:, 3:]

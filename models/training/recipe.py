@@ -258,9 +258,10 @@ STAGES = (
         + ("--lpips", "2.0", "--lpips-net", "alex", "--psnr", "0.3", "--lr", "2e-4", "--seed", "13")
         + ("--baseline-clips", "60", "--student-clips", "160", "--val-clips", "30"),
         ("tvlike", "procedural", "sprites", "sepia"),
-        "the decoder recolours what it chooses by a gain and offset it reads from the latent (new weights start "
-        "at zero); a quarter of its steps decode sepia in-betweens (70% of them the LoRA's samples) from their "
-        "coloured twins' keyframes, so that the LoRA's grade shows instead of the keyframes' colours",
+        "the decoder recolours what it chooses by a gain and offset per channel, one for the whole frame, that it "
+        "reads from the latent (new weights start at zero); a quarter of its steps decode sepia in-betweens (70% "
+        "of them the LoRA's samples) from their coloured twins' keyframes, so that the LoRA's grade shows instead "
+        "of the keyframes' colours",
     ),
 )
 

@@ -154,8 +154,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument(
         "--tone",
         action="store_true",
-        help="the decoder recolours its output by a gain and offset it estimates (FlowDecoder tone=True), so a "
-        "latent graded unlike the keyframes shows; --init may be a decoder without it (it starts as a no-op)",
+        help="the decoder recolours its output by a gain and offset per channel for the whole frame that it reads "
+        "from its features (FlowDecoder tone=True), so a latent graded unlike the keyframes shows; --init may be a "
+        "decoder without it (it starts as a no-op)",
     )
     ap.add_argument(
         "--fitted",

@@ -202,7 +202,7 @@ def test_tone_starts_as_a_no_op_and_recolours_the_chosen_pixels():
     plain = FlowDecoder(corr_radius=2).eval()
     toned = FlowDecoder(corr_radius=2, tone=True).eval()
     missing = toned.load_state_dict(plain.state_dict(), strict=False).missing_keys
-    assert sorted(missing) == ["tone.bias", "tone.weight", "tone_up.weight"]
+    assert sorted(missing) == ["tone.bias", "tone.weight", "tone_h.bias", "tone_h.weight"]
     assert all(k.split(".")[0] in FlowDecoder.OPTIONAL_MODULES for k in missing)
     start = torch.rand(1, 3, 64, 64) * 2 - 1
     args = (torch.randn(1, 4, 8, 8), start, torch.rand(1, 3, 64, 64) * 2 - 1)

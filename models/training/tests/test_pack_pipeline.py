@@ -816,7 +816,7 @@ def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style
 
     from models.training.train_decoder import init_decoder
 
-    with pytest.raises(SystemExit, match=r"leave out: \['tone', 'tone_up'\]"):
+    with pytest.raises(SystemExit, match=r"leave out: \['tone', 'tone_h'\]"):
         init_decoder(SimpleNamespace(init=tmp_path / "dec" / "decoder_last.pt", motion=False), {"tone": False})
     runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
     lora = torch.load(runs_copy / "lora" / "lora_last.pt")
