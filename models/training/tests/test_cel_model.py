@@ -197,7 +197,8 @@ def test_cost_volume_starts_as_a_no_op_and_loads_a_decoder_without_it():
 
 def test_tone_starts_as_a_no_op_and_recolours_the_chosen_pixels():
     """A decoder without the tone branch loads into one with it and decodes the same; a gain and offset
-    set on the branch grade the keyframe pixels it copies, lines and all (a colour-grading LoRA's look)."""
+    set on the branch grade the keyframe pixels it copies, lines and all (a colour-grading LoRA's look); with
+    other weights the grade follows the latent and is one affine map per channel for the whole frame."""
     torch.manual_seed(0)
     plain = FlowDecoder(corr_radius=2).eval()
     toned = FlowDecoder(corr_radius=2, tone=True).eval()
@@ -217,6 +218,19 @@ def test_tone_starts_as_a_no_op_and_recolours_the_chosen_pixels():
     assert torch.allclose(copied, start, atol=1e-5)
     gain, offset = torch.tensor([0.5, 0.6, 0.8]).view(1, 3, 1, 1), torch.tensor([-0.3, -0.2, 0.1]).view(1, 3, 1, 1)
     assert torch.allclose(graded, start * gain + offset, atol=1e-5)
+    # Trained weights: the grade follows the latent, and is one affine map per channel for the whole frame.
+    with torch.no_grad():
+        for p in (*toned.tone_h.parameters(), *toned.tone.parameters()):
+            p.copy_(torch.randn_like(p) * 0.3)
+        a, b = toned(*args), toned(args[0] * 0.5 + 1.0, *args[1:])
+    assert (a - b).abs().max() > 1e-3
+    for graded in (a, b):
+        x, y = start.flatten(2), graded.flatten(2)  # per channel: y = gain · x + offset, exactly
+        slope = ((x - x.mean(-1, keepdim=True)) * (y - y.mean(-1, keepdim=True))).sum(-1) / (
+            (x - x.mean(-1, keepdim=True)).pow(2).sum(-1)
+        )
+        fit = slope[..., None] * (x - x.mean(-1, keepdim=True)) + y.mean(-1, keepdim=True)
+        assert torch.allclose(fit, y, atol=1e-4)
 
 
 def test_cost_volume_peaks_at_the_symmetric_displacement():
