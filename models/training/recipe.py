@@ -253,13 +253,13 @@ STAGES = (
         "DECODER_TONE_STEPS",
         ("--data", "data/tvlike,data/procedural,data/sprites", *_DECODER_INPUTS, "--samples", "runs/decoder8")
         + ("--init", "runs/decoder8/decoder_last.pt", "--motion", "--tone", *_MATCHING)
-        + ("--style-pairs", "data/sepia:data/procedural", "--style-share", "0.25")
+        + ("--style-pairs", "data/sepia:data/procedural", "--style-share", "0.5")
         + ("--style-lora", "runs/lora/lora_last.pt", "--style-lora-clips", "80")
         + ("--lpips", "2.0", "--lpips-net", "alex", "--psnr", "0.3", "--lr", "2e-4", "--seed", "13")
         + ("--baseline-clips", "60", "--student-clips", "160", "--val-clips", "30"),
         ("tvlike", "procedural", "sprites", "sepia"),
         "the decoder recolours what it chooses by a gain and offset per channel, one for the whole frame, that it "
-        "reads from the latent (new weights start at zero); a quarter of its steps decode sepia in-betweens (70% "
+        "reads from the latent (new weights start at zero); half of its steps decode sepia in-betweens (70% "
         "of them the LoRA's samples) from their coloured twins' keyframes, so that the LoRA's grade shows instead "
         "of the keyframes' colours",
     ),
