@@ -13,7 +13,7 @@ import {
   type GraphProfile,
   type RuntimeProfile,
 } from '../src/node/profileOps';
-import { graphsForVariant } from '../src/core/manifest';
+import { graphsForVariant, variantSteps } from '../src/core/manifest';
 import { readPackManifest } from '../src/node/nodeRuntime';
 
 const USAGE = `usage: npm run profile -- [options]
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   // What one in-between costs (`npm run bench`'s figure: all denoising steps + one decode, the
   // keyframes already encoded), from the graphs' wall times.
   const variant = manifest.variants.find((v) => v.id === values.variant)!;
-  const steps = variant.recommendedSteps ?? manifest.scheduler.defaultSteps;
+  const steps = variantSteps(manifest, variant);
   const den = graphs.find((g) => g.role === 'denoiser');
   const dec = graphs.find((g) => g.role === 'decoder');
   if (manifest.frames.mode === 'position' && den && dec) {

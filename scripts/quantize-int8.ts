@@ -22,6 +22,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Feed, FloatTensor, GraphRunner } from '../src/core/graph';
+import { variantSteps } from '../src/core/manifest';
 import { interpolate, prepareKeyframes } from '../src/core/pipeline';
 import {
   createNodeSession,
@@ -139,7 +140,7 @@ async function main(): Promise<void> {
     denoiser: await recorder(join(pack, files.denoiser), tmp, 'denoiser'),
     decoder: await recorder(join(pack, files.decoder), tmp, 'decoder'),
   };
-  const steps = Number(values.steps ?? base.recommendedSteps ?? manifest.scheduler.defaultSteps);
+  const steps = Number(values.steps ?? variantSteps(manifest, base));
   for (const [i, p] of pairs.entries()) {
     const keyframes = prepareKeyframes(
       manifest,

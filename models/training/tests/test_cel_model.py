@@ -226,11 +226,9 @@ def test_tone_starts_as_a_no_op_and_recolours_the_chosen_pixels():
     assert (a - b).abs().max() > 1e-3
     for graded in (a, b):
         x, y = start.flatten(2), graded.flatten(2)  # per channel: y = gain · x + offset, exactly
-        slope = ((x - x.mean(-1, keepdim=True)) * (y - y.mean(-1, keepdim=True))).sum(-1) / (
-            (x - x.mean(-1, keepdim=True)).pow(2).sum(-1)
-        )
-        fit = slope[..., None] * (x - x.mean(-1, keepdim=True)) + y.mean(-1, keepdim=True)
-        assert torch.allclose(fit, y, atol=1e-4)
+        xc, yc = x - x.mean(-1, keepdim=True), y - y.mean(-1, keepdim=True)
+        slope = (xc * yc).sum(-1, keepdim=True) / xc.pow(2).sum(-1, keepdim=True)  # least squares
+        assert torch.allclose(slope * xc + y.mean(-1, keepdim=True), y, atol=1e-4)
 
 
 def test_cost_volume_peaks_at_the_symmetric_displacement():
