@@ -34,7 +34,7 @@ from models.training.export import (
 )
 from models.training.layers import BaselineView
 from models.training.ort_node import run_onnx
-from models.training.recipe import decoder_checkpoints
+from models.training.recipe import decoder_checkpoints, student_checkpoint
 from models.training.train_lora import STYLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -79,14 +79,14 @@ def load_models(runs: Path) -> PackModels:
     lora_state = torch.load(runs / "lora" / "lora_last.pt")
     lora = CelDenoiser(CelConfig.from_dict(lora_state["config"], lora_dropout=0.0))
     lora.load_state_dict(lora_state["model"])
-    stu = torch.load(runs / "student" / "student_last.pt")
+    stu = torch.load(student_checkpoint(runs))
     student = CelDenoiser(CelConfig.from_dict(stu["config"]))
     student.load_state_dict(stu["ema"])
     steps = {
         "vae": vae["step"],
         "denoiser": den["step"],
         "lora": lora_state["step"],
-        "student": stu["step"],
+        "student": stu["step"] + stu.get("base_step", 0),  # a tuned student: its distillation's steps too
         "decoder": decoders[0]["step"] if decoders else 0,
         # (a decoder read back by from_pack.py carries the fine-tuning steps it already had)
         "decoder_ft": sum(d["step"] for d in decoders[1:]) + (decoders[0].get("fine_tune_steps", 0) if decoders else 0),

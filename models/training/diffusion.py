@@ -54,6 +54,13 @@ class Schedule:
     ) -> torch.Tensor:
         """Deterministic DDIM (eta 0, v-prediction, final ᾱ = 1) from `noise`, as the studio samples;
         latents scaled. Returns the in-between's latent x0."""
+        return self.sample_with_grad(model, start, end, tau, steps, noise)
+
+    def sample_with_grad(
+        self, model, start: torch.Tensor, end: torch.Tensor, tau: torch.Tensor, steps: int, noise: torch.Tensor
+    ) -> torch.Tensor:
+        """`sample` with autograd on: gradients flow back through every step into the model's weights
+        (tune_student.py trains a few-step sampler through the decoder this way)."""
         x = noise
         ts = self.trailing_timesteps(steps)
         for i, t in enumerate(ts):

@@ -19,9 +19,11 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     flow                       runs/flow         the learned motion graph (flow_net.py)
     decoder-learned-motion     runs/decoder8     the prior from the learned motion graph; TV-like clips
     decoder-tone               runs/decoder12    a gain and offset read from the latent: the LoRA's grade shows
+    student-decoder            runs/student2     the student tuned end to end through the pack decoder
     (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
 
-build_pack.py exports the decoder of the last of these run folders that holds a checkpoint.
+build_pack.py exports the decoder of the last of these run folders that holds a checkpoint, and the
+student of runs/student2 when it holds one (else runs/student's).
 """
 
 from __future__ import annotations
@@ -32,6 +34,8 @@ from pathlib import Path
 VAE = "runs/vae/vae_last.pt"
 DENOISER = "runs/denoiser/denoiser_last.pt"
 STUDENT = "runs/student/student_last.pt"
+# The student tuned through the pack decoder (tune_student.py): the pack's student when present.
+TUNED_STUDENT = "runs/student2/student_last.pt"
 
 
 @dataclass(frozen=True)
@@ -263,6 +267,18 @@ STAGES = (
         "of them the LoRA's samples) from their coloured twins' keyframes, so that the LoRA's grade shows instead "
         "of the keyframes' colours",
     ),
+    Stage(
+        "student-decoder",
+        "tune_student",
+        str(Path(TUNED_STUDENT).parent),
+        1500,
+        "STUDENT_TUNE_STEPS",
+        ("--data", "data/tvlike,data/sprites,data/procedural", "--vae", VAE, "--student", STUDENT)
+        + ("--decoder", "runs/decoder12/decoder_last.pt", "--lr", "1e-4", "--seed", "5"),
+        ("tvlike", "sprites", "procedural"),
+        "the student tuned end to end through the pack decoder: its 4-step samples, decoded, scored against the "
+        "true in-betweens (LPIPS-Alex, L1, PSNR), so that they are right as the decoder reads them",
+    ),
 )
 
 # A decoder stage from outside the recipe (e.g. a gpu_session.sh run), exported when present.
@@ -272,6 +288,12 @@ EXTERNAL_DECODER_RUN = "runs/decoder7"
 DECODER_RUNS = tuple(Path(s.run).name for s in STAGES if s.trainer == "train_decoder") + (
     Path(EXTERNAL_DECODER_RUN).name,
 )
+
+
+def student_checkpoint(runs: Path) -> Path:
+    """The pack's student under `runs`: the tuned one (student-decoder) when it ran, else the distilled one."""
+    tuned = runs / Path(TUNED_STUDENT).relative_to("runs")
+    return tuned if tuned.exists() else runs / Path(STUDENT).relative_to("runs")
 
 
 def decoder_checkpoints(runs: Path) -> list[Path]:

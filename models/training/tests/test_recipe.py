@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from models.training.recipe import DATA_SETS, DECODER_RUNS, STAGES, decoder_checkpoints
+from models.training.recipe import DATA_SETS, DECODER_RUNS, STAGES, decoder_checkpoints, student_checkpoint
 from models.training.train_pack import stage_command
 
 
@@ -36,6 +36,17 @@ def test_the_last_decoder_checkpoint_is_the_packs(tmp_path):
         (tmp_path / run).mkdir()
         (tmp_path / run / "decoder_last.pt").write_bytes(b"")
     assert [p.parent.name for p in decoder_checkpoints(tmp_path)] == ["decoder", "decoder3", "decoder7"]
+
+
+def test_the_tuned_student_is_the_packs_when_it_ran(tmp_path):
+    for run in ("student", "student2"):
+        (tmp_path / run).mkdir()
+    (tmp_path / "student" / "student_last.pt").write_bytes(b"")
+    assert student_checkpoint(tmp_path) == tmp_path / "student" / "student_last.pt"
+    (tmp_path / "student2" / "student_last.pt").write_bytes(b"")
+    assert student_checkpoint(tmp_path) == tmp_path / "student2" / "student_last.pt"
+    stage = next(s for s in STAGES if s.name == "student-decoder")
+    assert stage.run == "runs/student2" and stage.trainer == "tune_student"
 
 
 def test_a_stage_runs_its_trainer_as_a_module_with_steps_from_the_environment(monkeypatch):

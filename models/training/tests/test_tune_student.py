@@ -1,0 +1,124 @@
+"""tune_student.py: a few-step student trained through the pack decoder (tiny random models, real steps)."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder
+from models.training.diffusion import Schedule
+from models.training.flow_net import FlowNet
+from models.training.latents import load_denoiser
+from models.training.tune_student import main
+
+DECODER_CONFIG = {"corr_radius": 2, "tone": True, "motion": True}
+
+
+def write_clip(folder: Path, seed: int, size=(64, 96)) -> None:
+    """A square moving across a smooth background: frame1, frame2 (τ ½), frame3 and one tau_ frame."""
+    folder.mkdir(parents=True)
+    h, w = size
+    yy, xx = np.mgrid[0:h, 0:w]
+    rng = np.random.default_rng(seed)
+    base = np.stack([(xx * 2 + rng.integers(0, 60)) % 256, (yy * 3) % 256, np.full_like(xx, 90)], -1)
+    for name, x in (("frame1", 10), ("frame2", 30), ("frame3", 50), ("tau_0.25", 20)):
+        img = base.copy()
+        img[20:40, x : x + 16] = (250, 40, 40)
+        Image.fromarray(img.astype(np.uint8)).save(folder / f"{name}.png")
+
+
+def make_fixture(tmp_path: Path) -> list[str]:
+    torch.manual_seed(0)
+    for i in range(2):
+        write_clip(tmp_path / "set" / "train" / f"c{i}", i)
+    torch.save({"enc": CelEncoder().state_dict()}, tmp_path / "vae.pt")
+    cfg = CelConfig(widths=(16, 32, 32), emb_dim=32)
+    student = CelDenoiser(cfg)
+    state = {
+        "ema": student.state_dict(),
+        "model": student.state_dict(),
+        "config": cfg.to_dict(),
+        "scale_factor": 0.4,
+        "step": 800,
+        "note": "student: distilled on a GPU, 800 steps",
+    }
+    torch.save(state, tmp_path / "student.pt")
+    dec = FlowDecoder(**DECODER_CONFIG)
+    torch.save(
+        {"ema": dec.state_dict(), "decoder_config": DECODER_CONFIG, "motion_net": FlowNet().state_dict()},
+        tmp_path / "decoder.pt",
+    )
+    return [
+        "--data",
+        str(tmp_path / "set"),
+        "--vae",
+        str(tmp_path / "vae.pt"),
+        "--student",
+        str(tmp_path / "student.pt"),
+        "--decoder",
+        str(tmp_path / "decoder.pt"),
+        "--batch",
+        "2",
+        "--crop",
+        "8",
+        "--lpips",
+        "0",
+        "--ckpt-every",
+        "1",
+        "--ema",
+        "0",
+    ]
+
+
+def log_steps(run: Path) -> list[int]:
+    with open(run / "tune_log.csv") as f:
+        return [int(r["step"]) for r in csv.DictReader(f)]
+
+
+def test_sampling_with_grad_is_the_sampler_and_reaches_every_step():
+    torch.manual_seed(1)
+    model = CelDenoiser(CelConfig(widths=(16, 32, 32), emb_dim=32))
+    s, e, noise = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    tau = torch.tensor([0.5])
+    sched = Schedule()
+    z = sched.sample_with_grad(model, s, e, tau, 4, noise)
+    assert torch.equal(z.detach(), sched.sample(model, s, e, tau, 4, noise))
+    z.square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    assert sum(p.grad.abs().sum().item() for p in model.parameters()) > 0
+
+
+def test_the_student_trains_through_a_frozen_decoder_and_resumes(tmp_path):
+    args = make_fixture(tmp_path)
+    run = tmp_path / "run"
+    assert main(args + ["--run", str(run), "--steps", "2", "--lr", "1e-3"]) == 0
+    tuned, scale = load_denoiser(run / "student_last.pt")
+    assert scale == 0.4
+    before = torch.load(tmp_path / "student.pt")["ema"]
+    after = tuned.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+    assert not (run / "decoder_last.pt").exists()  # the decoder stayed frozen
+    assert log_steps(run) == [1, 2]
+    assert main(args + ["--run", str(run), "--steps", "3", "--lr", "1e-3"]) == 0  # resumes at step 2
+    assert log_steps(run) == [1, 2, 3]
+    state = torch.load(run / "student_last.pt")
+    assert state["step"] == 3 and state["base_step"] == 800  # build_pack states 803 steps and the note
+    assert (
+        state["note"]
+        == "student: distilled on a GPU, 800 steps, then tuned 3 steps through the pack decoder (tune_student.py)"
+    )
+
+
+def test_with_a_decoder_rate_the_decoder_trains_too(tmp_path):
+    args = make_fixture(tmp_path)
+    run = tmp_path / "run"
+    assert main(args + ["--run", str(run), "--steps", "2", "--lr", "1e-3", "--decoder-lr", "1e-3"]) == 0
+    state = torch.load(run / "decoder_last.pt")
+    assert state["decoder_config"] == DECODER_CONFIG and "motion_net" in state
+    dec = FlowDecoder(**state["decoder_config"])
+    dec.load_state_dict(state["ema"])  # train_decoder.py's format: build_pack and latent_ablation read it
+    before = torch.load(tmp_path / "decoder.pt")["ema"]
+    assert any(not torch.equal(before[k], v) for k, v in state["ema"].items())
