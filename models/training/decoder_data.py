@@ -152,6 +152,22 @@ def resize_flows(flows: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return studio_resize(flows, size) * k.view(1, -1, 1, 1)
 
 
+def flip_and_reverse(rng: random.Random, frames: list, flows, tau: float, z=None):
+    """A random horizontal flip (flows' x components negated) and time reversal (start and end
+    swapped, τ → 1 − τ, the two flows swapped) of a crop's [start, in-between, end]; the latent `z`,
+    when given, flips with the frames (played backwards, the in-between's latent is the same)."""
+    if rng.random() < 0.5:
+        frames = [f.flip(-1) for f in frames]
+        z = z.flip(-1) if z is not None else None
+        if flows is not None:
+            flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
+    if rng.random() < 0.5:
+        frames, tau = frames[::-1], 1.0 - tau
+        if flows is not None:
+            flows = torch.cat([flows[2:], flows[:2]])
+    return frames, flows, tau, z
+
+
 class DecoderCrops(FrameCache):
     """Aligned crops (latent from a source, start, target, end) with flips and time reversal.
 
@@ -182,19 +198,7 @@ class DecoderCrops(FrameCache):
                 raise SystemExit(f"no clip of at least {crop[0] * 8}×{crop[1] * 8} px has {src} latents")
 
     def augment(self, frames: list, flows, tau: float, z=None):
-        """A random horizontal flip (flows' x components negated) and time reversal (start and end
-        swapped, τ → 1 − τ, the two flows swapped); the latent `z`, when given, flips with the frames
-        (played backwards, the in-between's latent is the same)."""
-        if self.rng.random() < 0.5:
-            frames = [f.flip(-1) for f in frames]
-            z = z.flip(-1) if z is not None else None
-            if flows is not None:
-                flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
-        if self.rng.random() < 0.5:
-            frames, tau = frames[::-1], 1.0 - tau
-            if flows is not None:
-                flows = torch.cat([flows[2:], flows[:2]])
-        return frames, flows, tau, z
+        return flip_and_reverse(self.rng, frames, flows, tau, z)
 
     def batch(self, n: int, crop: tuple[int, int], mid_only: bool = False) -> DecoderBatch:
         """Crops on the CPU, images as uint8 (`to_float` converts them); motion (the clips' classical

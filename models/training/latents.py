@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder
+from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder
 from models.training.trainlib import clip_frames, clip_targets, list_clips, load_rgb
 
 # Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
@@ -80,12 +80,24 @@ def style_pairs(clips: dict, key_clips: dict, twins: dict | None = None) -> dict
     return {n: {**clips[n], "keys": key_clips[t]["keys"]} for n, t in twins.items()}
 
 
+def denoiser_from(state: dict) -> CelDenoiser:
+    """The denoiser a loaded checkpoint holds, with its EMA weights."""
+    model = CelDenoiser(CelConfig.from_dict(state["config"]))
+    model.load_state_dict(state["ema"])
+    return model
+
+
 def load_denoiser(path: Path) -> tuple[CelDenoiser, float]:
     """A trained denoiser's EMA weights, frozen and in eval mode, and its latent scale factor."""
     state = torch.load(path, map_location="cpu")
-    model = CelDenoiser(CelConfig.from_dict(state["config"]))
-    model.load_state_dict(state["ema"])
-    return model.eval().requires_grad_(False), float(state["scale_factor"])
+    return denoiser_from(state).eval().requires_grad_(False), float(state["scale_factor"])
+
+
+def load_mean_encoder(vae_ckpt: Path, device: torch.device | str = "cpu") -> MeanEncoder:
+    """The VAE stage's encoder (posterior mean), frozen and in eval mode on `device`."""
+    vae = CelEncoder()
+    vae.load_state_dict(torch.load(vae_ckpt, map_location="cpu")["enc"])
+    return MeanEncoder(vae).to(device).eval().requires_grad_(False)
 
 
 class LatentCrop(NamedTuple):

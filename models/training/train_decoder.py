@@ -41,7 +41,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder
+from models.training.cel_model import CelConfig, CelDenoiser, FlowDecoder, MeanEncoder
 from models.training.decoder_data import (
     DecoderBatch,
     DecoderCrops,
@@ -54,7 +54,7 @@ from models.training.decoder_data import (
 from models.training.decoder_validation import FitValidation, FullValidation, Scores
 from models.training.diffusion import Schedule
 from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
-from models.training.latents import cache_latents, load_denoiser, style_pairs, style_twins
+from models.training.latents import cache_latents, load_denoiser, load_mean_encoder, style_pairs, style_twins
 from models.training.losses import LPIPS_DIR, crop_psnr_loss, perceptual_loss, sobel
 from models.training.trainlib import (
     Checkpoint,
@@ -420,9 +420,7 @@ def frozen_encoder(args, device) -> MeanEncoder | None:
     """The VAE's encoder (posterior mean), needed by the fitted crops and the report-protocol validation."""
     if args.fitted <= 0 and args.fit_val_clips <= 0:
         return None
-    vae = CelEncoder()
-    vae.load_state_dict(torch.load(args.vae, map_location="cpu")["enc"])
-    return MeanEncoder(vae).to(device).eval().requires_grad_(False)
+    return load_mean_encoder(Path(args.vae), device)
 
 
 @dataclass

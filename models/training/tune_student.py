@@ -28,9 +28,11 @@ from pathlib import Path
 
 import torch
 
-from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder
+from models.training.cel_model import FlowDecoder
+from models.training.decoder_data import flip_and_reverse
 from models.training.diffusion import Schedule
 from models.training.flow_net import MotionGraph, load_motion_net
+from models.training.latents import denoiser_from, load_mean_encoder
 from models.training.losses import LPIPS_DIR, crop_psnr_loss, perceptual_loss, sobel
 from models.training.trainlib import (
     Checkpoint,
@@ -87,25 +89,13 @@ class MotionCrops(FrameCache):
         rows, cols = slice(8 * y, 8 * (y + c)), slice(8 * x, 8 * (x + c))
         frames = [f[:, rows, cols] for f in (start, middle, end)]
         flows, tau = self.flows[clip][:, rows, cols].float(), float(targets[k][1])
-        if self.rng.random() < 0.5:  # mirrored: the flows' x components change sign
-            frames = [f.flip(-1) for f in frames]
-            flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
-        if self.rng.random() < 0.5:  # played backwards
-            frames, tau, flows = frames[::-1], 1.0 - tau, torch.cat([flows[2:], flows[:2]])
+        frames, flows, tau, _ = flip_and_reverse(self.rng, frames, flows, tau)
         return frames, flows, tau
 
     def batch(self, n: int):
         items = [self.item() for _ in range(n)]
         s, m, e = (to_float(torch.stack([it[0][i] for it in items])) for i in range(3))
         return s, m, e, torch.stack([it[1] for it in items]), torch.tensor([it[2] for it in items])
-
-
-def load_student(path: Path) -> tuple[CelDenoiser, dict]:
-    """The student to tune (its EMA weights, in training mode) and its checkpoint."""
-    state = torch.load(path, map_location="cpu")
-    model = CelDenoiser(CelConfig.from_dict(state["config"]))
-    model.load_state_dict(state["ema"])
-    return model, state
 
 
 def load_decoder(path: Path) -> tuple[FlowDecoder, MotionGraph, dict]:
@@ -161,10 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     lpips = perceptual_loss(args.lpips_weights, device, "alex")
     if lpips is None and args.lpips > 0:
         raise SystemExit(f"LPIPS-Alex weights not found at {args.lpips_weights} (or pass --lpips 0)")
-    vae = CelEncoder()
-    vae.load_state_dict(torch.load(args.vae, map_location="cpu")["enc"])
-    encoder = MeanEncoder(vae).to(device).eval().requires_grad_(False)
-    student, init = load_student(Path(args.student))
+    encoder = load_mean_encoder(Path(args.vae), device)
+    init = torch.load(args.student, map_location="cpu")
+    student = denoiser_from(init)  # its EMA weights, trainable
     scale = float(init["scale_factor"])
     dec, graph, dec_state = load_decoder(Path(args.decoder))
     student.to(device).train()
