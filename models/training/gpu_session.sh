@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from models.training.recipe import decoder_checkpoints
+from models.training.recipe import decoder_checkpoints, student_checkpoint
 
 out, runs = Path(sys.argv[1]), Path(sys.argv[2])
 decoders = decoder_checkpoints(runs)
@@ -44,7 +44,8 @@ if not decoders:
     raise SystemExit(f"no decoder stage under {runs}")
 keep = {"vae": (runs / "vae/vae_last.pt", ["enc", "dec", "step"]),
         "denoiser": (runs / "denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
-        "student": (runs / "student/student_last.pt", ["ema", "config", "scale_factor", "step"]),
+        # the pack's student: the one tuned through the decoder when that stage ran
+        "student": (student_checkpoint(runs), ["ema", "config", "scale_factor", "step"]),
         # the pack's decoder, with the learned motion graph it carries (when it has one)
         "decoder": (decoders[-1], ["ema", "decoder_config", "motion_net", "step"])}
 for name, (path, keys) in keep.items():
@@ -82,6 +83,7 @@ DEC_BATCH=${DEC_BATCH:-32}
 STU_BATCH=${STU_BATCH:-64}
 STU_PIXEL_BATCH=${STU_PIXEL_BATCH:-16}
 SAMPLE_GROUP=${SAMPLE_GROUP:-128}
+STU_MIN=${STU_MIN:-5}      # seconds the student gets at the least
 export TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 PYTHONUNBUFFERED=1
 START=$(date +%s)
 mkdir -p "$OUT" "$WORK/data" "$WORK/runs/base"
@@ -143,8 +145,10 @@ log "training for $train_time s: denoiser $den_s s then the student; the decoder
     timeout $(( den_s + 30 )) "$PY" -m models.training.train_denoiser --data "$DATA" --vae "$BASE/vae.pt" --init "$BASE/denoiser.pt" \
         --run "$WORK/runs/denoiser" --steps 1000000 --batch "$DEN_BATCH" --lr 2e-4 --ema 0.999 --ckpt-every 1000 \
         --minutes "$(minutes "$den_s")" --device "$DEVICE" --threads "$THREADS" 2>&1 | sed -u 's/^/[denoiser] /'
-    s=$(( $(left) - 10 ))
-    [ -f "$WORK/runs/denoiser/denoiser_last.pt" ] && [ "$s" -gt 5 ] &&
+    # The student gets what is left, and at least STU_MIN seconds (a trainer past its time still ends
+    # after one step), so a session that ran late still leaves a student to pick up.
+    s=$(( $(left) - 10 )); [ "$s" -lt "$STU_MIN" ] && s=$STU_MIN
+    [ -f "$WORK/runs/denoiser/denoiser_last.pt" ] &&
     timeout $(( s + 30 )) "$PY" -m models.training.distill_student --data "$WORK/data/procedural" --vae "$BASE/vae.pt" \
         --teacher "$WORK/runs/denoiser/denoiser_last.pt" --run "$WORK/runs/student" --steps 1000000 --batch "$STU_BATCH" \
         --pixel-batch "$STU_PIXEL_BATCH" --ema 0.999 --ckpt-every 1000 --minutes "$(minutes "$s")" --device "$DEVICE" \
