@@ -34,7 +34,7 @@ from models.training.export import (
 )
 from models.training.layers import BaselineView
 from models.training.ort_node import run_onnx
-from models.training.recipe import decoder_checkpoints, student_checkpoint
+from models.training.recipe import baseline_checkpoint, decoder_checkpoints, lora_checkpoint, student_checkpoint
 from models.training.train_lora import STYLES
 
 REPO = Path(__file__).resolve().parents[2]
@@ -73,18 +73,24 @@ def load_models(runs: Path) -> PackModels:
     else:
         dec = RefDecoder()
         dec.load_state_dict(vae["dec"])
-    den = torch.load(runs / "denoiser" / "denoiser_last.pt")
+    den = torch.load(baseline_checkpoint(runs))
     base = CelDenoiser(CelConfig.from_dict(den["config"]))
     base.load_state_dict(den["ema"])
-    lora_state = torch.load(runs / "lora" / "lora_last.pt")
+    lora_path = lora_checkpoint(runs)
+    lora_state = torch.load(lora_path)
     lora = CelDenoiser(CelConfig.from_dict(lora_state["config"], lora_dropout=0.0))
     lora.load_state_dict(lora_state["model"])
+    # The adapters ride on the pack's baseline: its weights replace the LoRA model's base (`lora.*.base`
+    # alias them; the same weights when the LoRA was trained on it), so the LoRA at scale 0 is the baseline.
+    fit = lora.load_state_dict(den["ema"], strict=False)
+    if fit.unexpected_keys or not all("lora_" in k or ".base." in k for k in fit.missing_keys):
+        raise SystemExit(f"{lora_path}: its base does not fit the baseline's weights")
     stu = torch.load(student_checkpoint(runs))
     student = CelDenoiser(CelConfig.from_dict(stu["config"]))
     student.load_state_dict(stu["ema"])
     steps = {
         "vae": vae["step"],
-        "denoiser": den["step"],
+        "denoiser": den["step"] + den.get("base_step", 0),  # a tuned baseline: its training's steps too
         "lora": lora_state["step"],
         "student": stu["step"] + stu.get("base_step", 0),  # a tuned student: its distillation's steps too
         "decoder": decoders[0]["step"] if decoders else 0,
@@ -97,7 +103,7 @@ def load_models(runs: Path) -> PackModels:
     net = load_motion_net(decoders[-1]) if decoders and "motion_net" in decoders[-1] else None
     style = lora_state.get("style", "line-art")
     if style not in STYLES:
-        raise SystemExit(f"{runs}/lora/lora_last.pt: unknown LoRA style {style!r} (known: {', '.join(STYLES)})")
+        raise SystemExit(f"{lora_path}: unknown LoRA style {style!r} (known: {', '.join(STYLES)})")
     return PackModels(
         enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps, net, style
     )

@@ -57,17 +57,27 @@ class Schedule:
         return self.sample_with_grad(model, start, end, tau, steps, noise)
 
     def sample_with_grad(
-        self, model, start: torch.Tensor, end: torch.Tensor, tau: torch.Tensor, steps: int, noise: torch.Tensor
+        self,
+        model,
+        start: torch.Tensor,
+        end: torch.Tensor,
+        tau: torch.Tensor,
+        steps: int,
+        noise: torch.Tensor,
+        grad_steps: int | None = None,
     ) -> torch.Tensor:
-        """`sample` with autograd on: gradients flow back through every step into the model's weights
-        (tune_student.py trains a few-step sampler through the decoder this way)."""
+        """`sample` with autograd on: gradients flow back through the last `grad_steps` steps (all when
+        None) into the model's weights; the steps before them run without (DRaFT-K, Clark et al. 2024).
+        tune_student.py trains a sampler through the decoder this way."""
         x = noise
         ts = self.trailing_timesteps(steps)
+        first_grad = 0 if grad_steps is None else max(0, len(ts) - grad_steps)
         for i, t in enumerate(ts):
             ab = self.alphas_cumprod[t]  # 0-dim: usable with latents on any device
             ab_prev = self.alphas_cumprod[ts[i + 1]] if i + 1 < len(ts) else torch.tensor(1.0)
-            v = model(x, torch.full((x.shape[0],), float(t), device=x.device), start, end, tau)
-            x0 = ab.sqrt() * x - (1 - ab).sqrt() * v
-            eps = ab.sqrt() * v + (1 - ab).sqrt() * x
-            x = ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
+            with torch.set_grad_enabled(torch.is_grad_enabled() and i >= first_grad):
+                v = model(x, torch.full((x.shape[0],), float(t), device=x.device), start, end, tau)
+                x0 = ab.sqrt() * x - (1 - ab).sqrt() * v
+                eps = ab.sqrt() * v + (1 - ab).sqrt() * x
+                x = ab_prev.sqrt() * x0 + (1 - ab_prev).sqrt() * eps
         return x

@@ -20,10 +20,14 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     decoder-learned-motion     runs/decoder8     the prior from the learned motion graph; TV-like clips
     decoder-tone               runs/decoder12    a gain and offset read from the latent: the LoRA's grade shows
     student-decoder            runs/student2     the student tuned end to end through the pack decoder
+    baseline-decoder           runs/denoiser2    the baseline tuned through the pack decoder (its last DDIM steps)
+    lora-tuned-base            runs/lora2        the sepia LoRA trained again on the tuned baseline
     (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
 
-build_pack.py exports the decoder of the last of these run folders that holds a checkpoint, and the
-student of runs/student2 when it holds one (else runs/student's).
+build_pack.py exports the decoder of the last of these run folders that holds a checkpoint, the
+student of runs/student2 when it holds one (else runs/student's), the baseline of runs/denoiser2
+when it holds one (else runs/denoiser's) and the LoRA of runs/lora2 when it holds one (else
+runs/lora's), always on the exported baseline's weights.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ DENOISER = "runs/denoiser/denoiser_last.pt"
 STUDENT = "runs/student/student_last.pt"
 # The student tuned through the pack decoder (tune_student.py): the pack's student when present.
 TUNED_STUDENT = "runs/student2/student_last.pt"
+# The baseline tuned through the pack decoder (tune_student.py --role baseline): the pack's when present.
+TUNED_BASELINE = "runs/denoiser2/denoiser_last.pt"
+# The LoRA trained again on that tuned baseline: the pack's LoRA when present.
+TUNED_LORA = "runs/lora2/lora_last.pt"
 
 
 @dataclass(frozen=True)
@@ -279,6 +287,30 @@ STAGES = (
         "the student tuned end to end through the pack decoder: its 4-step samples, decoded, scored against the "
         "true in-betweens (LPIPS-Alex, L1, PSNR), so that they are right as the decoder reads them",
     ),
+    Stage(
+        "baseline-decoder",
+        "tune_student",
+        str(Path(TUNED_BASELINE).parent),
+        800,
+        "BASELINE_TUNE_STEPS",
+        ("--role", "baseline", "--data", "data/tvlike,data/sprites,data/procedural", "--vae", VAE)
+        + ("--student", DENOISER, "--decoder", "runs/decoder12/decoder_last.pt", "--sample-steps", "25")
+        + ("--grad-steps", "3", "--lr", "5e-5", "--seed", "6"),
+        ("tvlike", "sprites", "procedural"),
+        "the baseline tuned the same way through its last 3 of 25 DDIM steps (DRaFT-K)",
+    ),
+    Stage(
+        "lora-tuned-base",
+        "train_lora",
+        str(Path(TUNED_LORA).parent),
+        1500,
+        "LORA_TUNED_STEPS",
+        ("--data", "data/sepia", "--keys-from", "data/procedural", "--style", "sepia", "--vae", VAE)
+        + ("--base", TUNED_BASELINE),
+        ("procedural", "sepia"),
+        "the sepia LoRA trained again, as the lora stage, on the tuned baseline (the first one's adapters on it "
+        "barely show their grade at scale 1)",
+    ),
 )
 
 # A decoder stage from outside the recipe (e.g. a gpu_session.sh run), exported when present.
@@ -288,6 +320,18 @@ EXTERNAL_DECODER_RUN = "runs/decoder7"
 DECODER_RUNS = tuple(Path(s.run).name for s in STAGES if s.trainer == "train_decoder") + (
     Path(EXTERNAL_DECODER_RUN).name,
 )
+
+
+def baseline_checkpoint(runs: Path) -> Path:
+    """The pack's baseline under `runs`: the tuned one (baseline-decoder) when it ran, else the trained one."""
+    tuned = runs / Path(TUNED_BASELINE).relative_to("runs")
+    return tuned if tuned.exists() else runs / Path(DENOISER).relative_to("runs")
+
+
+def lora_checkpoint(runs: Path) -> Path:
+    """The pack's LoRA under `runs`: the one trained on the tuned baseline (lora-tuned-base) when it ran."""
+    tuned = runs / Path(TUNED_LORA).relative_to("runs")
+    return tuned if tuned.exists() else runs / "lora" / "lora_last.pt"
 
 
 def student_checkpoint(runs: Path) -> Path:

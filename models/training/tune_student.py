@@ -1,5 +1,6 @@
-"""Tune the few-step student end to end through the pack's decoder: each step samples in-between
-latents with the student's own DDIM steps from fresh noise (autograd through every step), decodes
+"""Tune a sampler end to end through the pack's decoder — the few-step student, or with --role
+baseline the 25-step baseline: each step samples in-between latents with the model's own DDIM steps
+from fresh noise (autograd through every step, or through the last --grad-steps: DRaFT-K), decodes
 them with the FlowDecoder (its motion graph's flows and τ, as in the studio) and scores the decoded
 crops against the true in-betweens — L1 + ½ Sobel-edge L1 + LPIPS-Alex × --lpips + the crops' PSNR ×
 --psnr (the decoder stages' loss) + --latent × the latent's MSE to the encoder's latent of the true
@@ -12,11 +13,14 @@ ablation (latent_ablation.py, the REPORT) measures what that buys against the ke
 Crops of --crop latent cells from the training splits of every --data set (a set picked uniformly,
 then a clip); the motion graph runs once per clip on its whole keyframes and the flows are cropped with
 the frames; random horizontal flips and time reversal. Seeded, checkpointed (<run>/student_last.pt, in
-the format build_pack.py and load_denoiser read, with an EMA; with --decoder-lr also
+the format build_pack.py and load_denoiser read, with an EMA; <run>/denoiser_last.pt for the baseline;
+with --decoder-lr also
 <run>/decoder_last.pt in train_decoder.py's format) and resumable; losses go to <run>/tune_log.csv.
 
     /usr/bin/python3 -m models.training.tune_student --data data/tvlike,data/sprites,data/procedural \\
         --student runs/student/student_last.pt --decoder runs/decoder12/decoder_last.pt --run runs/student2
+    /usr/bin/python3 -m models.training.tune_student --role baseline --student runs/denoiser/denoiser_last.pt \
+        --sample-steps 25 --grad-steps 2 --run runs/denoiser2 ...
 """
 from __future__ import annotations
 
@@ -98,6 +102,10 @@ class MotionCrops(FrameCache):
         return s, m, e, torch.stack([it[1] for it in items]), torch.tensor([it[2] for it in items])
 
 
+# The checkpoint each role writes (<run>/<name>_last.pt): the names build_pack.py reads.
+ROLES = {"student": "student", "baseline": "denoiser"}
+
+
 def load_decoder(path: Path) -> tuple[FlowDecoder, MotionGraph, dict]:
     """The pack decoder (its EMA weights) and the learned motion graph its checkpoint carries."""
     state = torch.load(path, map_location="cpu")
@@ -108,11 +116,14 @@ def load_decoder(path: Path) -> tuple[FlowDecoder, MotionGraph, dict]:
     return dec, MotionGraph(load_motion_net(state)).eval().requires_grad_(False), state
 
 
-def tuned_note(note: str | None, step: int) -> str:
-    """What the pack's description says about the student ("student: …", see build_pack.py): how it was
-    distilled when its checkpoint says so, then this tuning."""
-    tuned = f"tuned {step} steps through the pack decoder (tune_student.py)"
-    return f"{note}, then {tuned}" if note else f"student: distilled, then {tuned}"
+def tuned_note(note: str | None, step: int, role: str = "student", how: str = "") -> str:
+    """What the pack's description says about the model ("student: …", see build_pack.py): how it was
+    made when its checkpoint says so, then this tuning."""
+    tuned = f"tuned {step} steps through the pack decoder{how} (tune_student.py)"
+    if role == "baseline":  # the recipe's student was distilled from the baseline before this tuning
+        tuned = f"after the student was distilled from it, {tuned}"
+    made = "distilled" if role == "student" else "trained"
+    return f"{note}, then {tuned}" if note else f"{role}: {made}, then {tuned}"
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -121,13 +132,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--data", default="data/tvlike,data/sprites,data/procedural", help="comma-separated sets (training splits)"
     )
     ap.add_argument("--vae", default="runs/vae/vae_last.pt")
-    ap.add_argument("--student", default="runs/student/student_last.pt", help="the student to start from")
+    ap.add_argument("--role", choices=ROLES, default="student", help="which of the pack's samplers this is")
+    ap.add_argument("--student", default="runs/student/student_last.pt", help="the checkpoint to start from")
     ap.add_argument("--decoder", default="runs/decoder12/decoder_last.pt", help="the pack decoder")
     ap.add_argument("--run", default="runs/student2")
     ap.add_argument("--steps", type=int, default=800)
     ap.add_argument("--batch", type=int, default=4)
     ap.add_argument("--crop", type=int, default=24, help="crop side in latent cells (8 px each)")
-    ap.add_argument("--sample-steps", type=int, default=4, help="DDIM steps of each sample (the student's)")
+    ap.add_argument("--sample-steps", type=int, default=4, help="DDIM steps of each sample (the model's own)")
+    ap.add_argument("--grad-steps", type=int, default=0, help="> 0: gradients only through the last N steps")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--decoder-lr", type=float, default=0.0, help="> 0: the decoder trains too, at this rate")
     ap.add_argument("--lpips", type=float, default=2.0)
@@ -166,13 +179,14 @@ def main(argv: list[str] | None = None) -> int:
     if tune_decoder:
         groups.append({"params": list(dec.parameters()), "lr": args.decoder_lr})
     opt = torch.optim.Adam(groups)
-    ckpt = Checkpoint(run, "student")
+    ckpt = Checkpoint(run, ROLES[args.role])
     step = ckpt.resume(rng, model=student, ema=ema, opt=opt)
     dec_ckpt = Checkpoint(run, "decoder") if tune_decoder else None
     if dec_ckpt and step:
         dec_ckpt.resume(random.Random(), dec=dec, ema=dec_ema)
     crops = MotionCrops([Path(d) for d in args.data.split(",")], graph, args.crop, rng)
     sched = Schedule()
+    how = f", gradients through its last {args.grad_steps} of {args.sample_steps} DDIM steps" if args.grad_steps else ""
     fields = ["step", "loss", "l1", "lpips", "psnr", "latent", "lr", "seconds"]
     log = CsvLog(run / "tune_log.csv", fields, step)
     t0 = time.time()
@@ -187,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             zs, ze, zm = encoder(s) * scale, encoder(e) * scale, encoder(m) * scale
         noise = torch.randn(zs.shape).to(device)  # drawn on the CPU: the same stream on every device
-        z = sched.sample_with_grad(student, zs, ze, tau, args.sample_steps, noise)
+        z = sched.sample_with_grad(student, zs, ze, tau, args.sample_steps, noise, args.grad_steps or None)
         y = dec(z / scale, s, e, flows, tau)
         l1 = (y - m).abs().mean()
         edge = (sobel(y) - sobel(m)).abs().mean()
@@ -206,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 "config": init["config"],
                 "args": {k: str(v) for k, v in vars(args).items()},
                 "base_step": init.get("step", 0),  # the distillation's steps (build_pack states both)
-                "note": tuned_note(init.get("note"), step),
+                "note": tuned_note(init.get("note"), step, args.role, how),
             }
             ckpt.save(step, rng, extra, model=student, ema=ema, opt=opt)
             if dec_ckpt:

@@ -285,6 +285,36 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     assert (rebuilt["description"], rebuilt["license"]) == (manifest["description"], manifest["license"])
 
 
+def test_a_tuned_baseline_is_the_packs_and_carries_the_lora(runs, tmp_path):
+    """build_pack.py: runs/denoiser2 (tune_student.py --role baseline) is the pack's baseline, and the LoRA
+    model's base weights are its (the adapters were trained on the untuned one), so the LoRA at 0 is the
+    baseline; the description states both trainings' steps and the tuning's note."""
+    from models.training.build_pack import load_models
+
+    runs_copy = tmp_path / "runs"
+    runs_copy.mkdir()
+    for stage in ("vae", "denoiser", "lora", "student", "decoder"):
+        (runs_copy / stage).symlink_to(runs / stage)
+    den = torch.load(runs / "denoiser" / "denoiser_last.pt")
+    tuned = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v for k, v in den["ema"].items()}
+    (runs_copy / "denoiser2").mkdir()
+    note = "denoiser: trained, then tuned 5 steps through the pack decoder (tune_student.py)"
+    torch.save(
+        {**den, "ema": tuned, "step": 5, "base_step": den["step"], "note": note},
+        runs_copy / "denoiser2" / "denoiser_last.pt",
+    )
+    models = load_models(runs_copy)
+    assert all(torch.equal(models.baseline.state_dict()[k], v) for k, v in tuned.items())
+    lora = models.lora.state_dict()
+    assert all(torch.equal(lora[k], v) for k, v in tuned.items())
+    assert all(
+        torch.equal(lora[k.replace(".lora.", ".").replace(".base.", ".")], v) for k, v in lora.items() if ".base." in k
+    )
+    adapters = torch.load(runs / "lora" / "lora_last.pt")["model"]
+    assert all(torch.equal(lora[k], adapters[k]) for k in adapters if "lora_" in k)
+    assert models.steps["denoiser"] == den["step"] + 5 and note in models.steps["notes"]
+
+
 def test_decoder_trains_on_several_sets_within_a_time_budget(runs, tmp_path):
     """train_decoder.py --data A,B caches each set's latents and samples under its own name and trains on
     both (here with the LPIPS-Alex term, when its weights are in ../shared); --minutes ends the run after

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import sys
 
-from models.training.recipe import DATA_SETS, DECODER_RUNS, STAGES, decoder_checkpoints, student_checkpoint
+from models.training.recipe import (
+    DATA_SETS,
+    DECODER_RUNS,
+    STAGES,
+    baseline_checkpoint,
+    decoder_checkpoints,
+    lora_checkpoint,
+    student_checkpoint,
+)
 from models.training.train_pack import stage_command
 
 
@@ -47,6 +55,38 @@ def test_the_tuned_student_is_the_packs_when_it_ran(tmp_path):
     assert student_checkpoint(tmp_path) == tmp_path / "student2" / "student_last.pt"
     stage = next(s for s in STAGES if s.name == "student-decoder")
     assert stage.run == "runs/student2" and stage.trainer == "tune_student"
+
+
+def test_the_tuned_baseline_is_the_packs_when_it_ran(tmp_path):
+    for run in ("denoiser", "denoiser2"):
+        (tmp_path / run).mkdir()
+    (tmp_path / "denoiser" / "denoiser_last.pt").write_bytes(b"")
+    assert baseline_checkpoint(tmp_path) == tmp_path / "denoiser" / "denoiser_last.pt"
+    (tmp_path / "denoiser2" / "denoiser_last.pt").write_bytes(b"")
+    assert baseline_checkpoint(tmp_path) == tmp_path / "denoiser2" / "denoiser_last.pt"
+    stage = next(s for s in STAGES if s.name == "baseline-decoder")
+    assert stage.run == "runs/denoiser2" and stage.trainer == "tune_student"
+    args = list(stage.args)
+    assert args[args.index("--role") + 1] == "baseline" and args[args.index("--sample-steps") + 1] == "25"
+    assert [s.name for s in STAGES].index("baseline-decoder") > [s.name for s in STAGES].index("lora")
+
+
+def test_the_lora_trained_on_the_tuned_baseline_is_the_packs_when_it_ran(tmp_path):
+    for run in ("lora", "lora2"):
+        (tmp_path / run).mkdir()
+    (tmp_path / "lora" / "lora_last.pt").write_bytes(b"")
+    assert lora_checkpoint(tmp_path) == tmp_path / "lora" / "lora_last.pt"
+    (tmp_path / "lora2" / "lora_last.pt").write_bytes(b"")
+    assert lora_checkpoint(tmp_path) == tmp_path / "lora2" / "lora_last.pt"
+    names = [s.name for s in STAGES]
+    stage = STAGES[names.index("lora-tuned-base")]
+    assert names.index("lora-tuned-base") > names.index("baseline-decoder")
+    args = list(stage.args)
+    assert args[args.index("--base") + 1] == "runs/denoiser2/denoiser_last.pt" and stage.run == "runs/lora2"
+    first = list(STAGES[names.index("lora")].args)
+    assert [a for a in args if a != args[args.index("--base") + 1]] == [
+        a for a in first if a != first[first.index("--base") + 1]
+    ]  # otherwise as the lora stage
 
 
 def test_a_stage_runs_its_trainer_as_a_module_with_steps_from_the_environment(monkeypatch):

@@ -91,6 +91,40 @@ def test_sampling_with_grad_is_the_sampler_and_reaches_every_step():
     assert sum(p.grad.abs().sum().item() for p in model.parameters()) > 0
 
 
+def test_gradients_through_the_last_steps_only_give_the_same_sample():
+    """DRaFT-K: the steps before the last `grad_steps` run without autograd; the sample is the same."""
+    torch.manual_seed(1)
+    model = CelDenoiser(CelConfig(widths=(16, 32, 32), emb_dim=32))
+    s, e, noise = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
+    tau = torch.tensor([0.5])
+    sched = Schedule()
+    calls = []
+    hook = model.register_forward_hook(lambda m, i, o: calls.append(o.requires_grad))
+    z = sched.sample_with_grad(model, s, e, tau, 6, noise, grad_steps=2)
+    hook.remove()
+    assert calls == [False] * 4 + [True] * 2
+    assert torch.equal(z.detach(), sched.sample(model, s, e, tau, 6, noise))
+    z.square().mean().backward()
+    assert sum(p.grad.abs().sum().item() for p in model.parameters() if p.grad is not None) > 0
+
+
+def test_the_baseline_role_writes_the_denoiser_checkpoint_build_pack_reads(tmp_path):
+    args = make_fixture(tmp_path)
+    run = tmp_path / "run"
+    tune = ["--role", "baseline", "--sample-steps", "5", "--grad-steps", "1", "--steps", "2", "--lr", "1e-3"]
+    assert main(args + ["--run", str(run)] + tune) == 0
+    assert not (run / "student_last.pt").exists()
+    tuned, scale = load_denoiser(run / "denoiser_last.pt")
+    before = torch.load(tmp_path / "student.pt")["ema"]
+    assert any(not torch.equal(before[k], v) for k, v in tuned.state_dict().items())
+    state = torch.load(run / "denoiser_last.pt")
+    assert state["step"] == 2 and state["base_step"] == 800
+    assert state["note"].endswith(
+        "then after the student was distilled from it, tuned 2 steps through the pack decoder, gradients through "
+        "its last 1 of 5 DDIM steps (tune_student.py)"
+    )
+
+
 def test_the_student_trains_through_a_frozen_decoder_and_resumes(tmp_path):
     args = make_fixture(tmp_path)
     run = tmp_path / "run"
