@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+import pytest
+
 from models.training.recipe import (
     DATA_SETS,
     DECODER_RUNS,
@@ -46,44 +48,36 @@ def test_the_last_decoder_checkpoint_is_the_packs(tmp_path):
     assert [p.parent.name for p in decoder_checkpoints(tmp_path)] == ["decoder", "decoder3", "decoder7"]
 
 
-def test_the_tuned_student_is_the_packs_when_it_ran(tmp_path):
-    for run in ("student", "student2"):
+@pytest.mark.parametrize(
+    "pick, trained, tuned, name",
+    [
+        (student_checkpoint, "student", "student2", "student"),
+        (baseline_checkpoint, "denoiser", "denoiser2", "denoiser"),
+        (lora_checkpoint, "lora", "lora2", "lora"),
+    ],
+)
+def test_a_tuned_stage_is_the_packs_when_it_ran(tmp_path, pick, trained, tuned, name):
+    for run in (trained, tuned):
         (tmp_path / run).mkdir()
-    (tmp_path / "student" / "student_last.pt").write_bytes(b"")
-    assert student_checkpoint(tmp_path) == tmp_path / "student" / "student_last.pt"
-    (tmp_path / "student2" / "student_last.pt").write_bytes(b"")
-    assert student_checkpoint(tmp_path) == tmp_path / "student2" / "student_last.pt"
-    stage = next(s for s in STAGES if s.name == "student-decoder")
-    assert stage.run == "runs/student2" and stage.trainer == "tune_student"
+    (tmp_path / trained / f"{name}_last.pt").write_bytes(b"")
+    assert pick(tmp_path) == tmp_path / trained / f"{name}_last.pt"
+    (tmp_path / tuned / f"{name}_last.pt").write_bytes(b"")
+    assert pick(tmp_path) == tmp_path / tuned / f"{name}_last.pt"
 
 
-def test_the_tuned_baseline_is_the_packs_when_it_ran(tmp_path):
-    for run in ("denoiser", "denoiser2"):
-        (tmp_path / run).mkdir()
-    (tmp_path / "denoiser" / "denoiser_last.pt").write_bytes(b"")
-    assert baseline_checkpoint(tmp_path) == tmp_path / "denoiser" / "denoiser_last.pt"
-    (tmp_path / "denoiser2" / "denoiser_last.pt").write_bytes(b"")
-    assert baseline_checkpoint(tmp_path) == tmp_path / "denoiser2" / "denoiser_last.pt"
-    stage = next(s for s in STAGES if s.name == "baseline-decoder")
-    assert stage.run == "runs/denoiser2" and stage.trainer == "tune_student"
-    args = list(stage.args)
-    assert args[args.index("--role") + 1] == "baseline" and args[args.index("--sample-steps") + 1] == "25"
-    assert [s.name for s in STAGES].index("baseline-decoder") > [s.name for s in STAGES].index("lora")
-
-
-def test_the_lora_trained_on_the_tuned_baseline_is_the_packs_when_it_ran(tmp_path):
-    for run in ("lora", "lora2"):
-        (tmp_path / run).mkdir()
-    (tmp_path / "lora" / "lora_last.pt").write_bytes(b"")
-    assert lora_checkpoint(tmp_path) == tmp_path / "lora" / "lora_last.pt"
-    (tmp_path / "lora2" / "lora_last.pt").write_bytes(b"")
-    assert lora_checkpoint(tmp_path) == tmp_path / "lora2" / "lora_last.pt"
+def test_the_tuning_stages_run_after_what_they_tune():
     names = [s.name for s in STAGES]
-    stage = STAGES[names.index("lora-tuned-base")]
-    assert names.index("lora-tuned-base") > names.index("baseline-decoder")
-    args = list(stage.args)
-    assert args[args.index("--base") + 1] == "runs/denoiser2/denoiser_last.pt" and stage.run == "runs/lora2"
-    first = list(STAGES[names.index("lora")].args)
+    stages = {s.name: s for s in STAGES}
+    assert stages["student-decoder"].run == "runs/student2" and stages["student-decoder"].trainer == "tune_student"
+    baseline = stages["baseline-decoder"]
+    assert baseline.run == "runs/denoiser2" and baseline.trainer == "tune_student"
+    args = list(baseline.args)
+    assert args[args.index("--role") + 1] == "baseline" and args[args.index("--sample-steps") + 1] == "25"
+    # the student is distilled from the untuned baseline; the LoRA trained again on the tuned one
+    assert names.index("student") < names.index("baseline-decoder") < names.index("lora-tuned-base")
+    lora = stages["lora-tuned-base"]
+    args, first = list(lora.args), list(stages["lora"].args)
+    assert args[args.index("--base") + 1] == "runs/denoiser2/denoiser_last.pt" and lora.run == "runs/lora2"
     assert [a for a in args if a != args[args.index("--base") + 1]] == [
         a for a in first if a != first[first.index("--base") + 1]
     ]  # otherwise as the lora stage

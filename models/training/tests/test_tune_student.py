@@ -5,6 +5,7 @@ import csv
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 
@@ -78,21 +79,10 @@ def log_steps(run: Path) -> list[int]:
         return [int(r["step"]) for r in csv.DictReader(f)]
 
 
-def test_sampling_with_grad_is_the_sampler_and_reaches_every_step():
-    torch.manual_seed(1)
-    model = CelDenoiser(CelConfig(widths=(16, 32, 32), emb_dim=32))
-    s, e, noise = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
-    tau = torch.tensor([0.5])
-    sched = Schedule()
-    z = sched.sample_with_grad(model, s, e, tau, 4, noise)
-    assert torch.equal(z.detach(), sched.sample(model, s, e, tau, 4, noise))
-    z.square().mean().backward()
-    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
-    assert sum(p.grad.abs().sum().item() for p in model.parameters()) > 0
-
-
-def test_gradients_through_the_last_steps_only_give_the_same_sample():
-    """DRaFT-K: the steps before the last `grad_steps` run without autograd; the sample is the same."""
+@pytest.mark.parametrize("grad_steps", [None, 2])
+def test_sampling_with_grad_is_the_sampler_and_reaches_the_weights(grad_steps):
+    """Autograd through every step, or (DRaFT-K) only through the last `grad_steps`, the steps before
+    them run without it; the sample is the sampler's either way."""
     torch.manual_seed(1)
     model = CelDenoiser(CelConfig(widths=(16, 32, 32), emb_dim=32))
     s, e, noise = torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8), torch.randn(1, 4, 8, 8)
@@ -100,12 +90,13 @@ def test_gradients_through_the_last_steps_only_give_the_same_sample():
     sched = Schedule()
     calls = []
     hook = model.register_forward_hook(lambda m, i, o: calls.append(o.requires_grad))
-    z = sched.sample_with_grad(model, s, e, tau, 6, noise, grad_steps=2)
+    z = sched.sample_with_grad(model, s, e, tau, 6, noise, grad_steps)
     hook.remove()
-    assert calls == [False] * 4 + [True] * 2
+    assert calls == [False] * (6 - (grad_steps or 6)) + [True] * (grad_steps or 6)
     assert torch.equal(z.detach(), sched.sample(model, s, e, tau, 6, noise))
     z.square().mean().backward()
-    assert sum(p.grad.abs().sum().item() for p in model.parameters() if p.grad is not None) > 0
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+    assert sum(p.grad.abs().sum().item() for p in model.parameters()) > 0
 
 
 def test_the_baseline_role_writes_the_denoiser_checkpoint_build_pack_reads(tmp_path):
