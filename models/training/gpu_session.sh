@@ -36,15 +36,15 @@ from pathlib import Path
 
 import torch
 
-from models.training.recipe import decoder_checkpoints, student_checkpoint
+from models.training.recipe import baseline_checkpoint, decoder_checkpoints, student_checkpoint
 
 out, runs = Path(sys.argv[1]), Path(sys.argv[2])
 decoders = decoder_checkpoints(runs)
 if not decoders:
     raise SystemExit(f"no decoder stage under {runs}")
 keep = {"vae": (runs / "vae/vae_last.pt", ["enc", "dec", "step"]),
-        "denoiser": (runs / "denoiser/denoiser_last.pt", ["ema", "config", "scale_factor", "step"]),
-        # the pack's student: the one tuned through the decoder when that stage ran
+        # the pack's baseline and student: the ones tuned through the decoder when those stages ran
+        "denoiser": (baseline_checkpoint(runs), ["ema", "config", "scale_factor", "step"]),
         "student": (student_checkpoint(runs), ["ema", "config", "scale_factor", "step"]),
         # the pack's decoder, with the learned motion graph it carries (when it has one)
         "decoder": (decoders[-1], ["ema", "decoder_config", "motion_net", "step"])}

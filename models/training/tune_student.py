@@ -19,8 +19,8 @@ with --decoder-lr also
 
     /usr/bin/python3 -m models.training.tune_student --data data/tvlike,data/sprites,data/procedural \\
         --student runs/student/student_last.pt --decoder runs/decoder12/decoder_last.pt --run runs/student2
-    /usr/bin/python3 -m models.training.tune_student --role baseline --student runs/denoiser/denoiser_last.pt \
-        --sample-steps 25 --grad-steps 2 --run runs/denoiser2 ...
+    /usr/bin/python3 -m models.training.tune_student --role baseline --student runs/denoiser/denoiser_last.pt \\
+        --sample-steps 25 --grad-steps 3 --run runs/denoiser2 ...
 """
 from __future__ import annotations
 

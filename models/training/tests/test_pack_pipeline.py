@@ -601,9 +601,14 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
         "HOME": str(tmp_path),
     }
     script = str(T / "gpu_session.sh")
+    # …and a baseline tuned through the decoder (tune_student.py --role baseline): the pack's, carried.
+    (mine / "denoiser2").mkdir()
+    tuned = torch.load(runs / "denoiser" / "denoiser_last.pt")
+    torch.save({**tuned, "step": 7, "base_step": tuned["step"]}, mine / "denoiser2" / "denoiser_last.pt")
     prep = subprocess.run(["bash", script, "prepare"], env=env, capture_output=True, text=True, timeout=120)
     assert prep.returncode == 0, prep.stderr[-2000:]
     assert {p.name for p in (tmp_path / "carry").glob("*.pt")} == {"vae.pt", "denoiser.pt", "student.pt", "decoder.pt"}
+    assert torch.load(tmp_path / "carry" / "denoiser.pt")["step"] == 7
     env.update(
         DEVICE="cpu",
         WORK=str(tmp_path / "work"),
