@@ -35,7 +35,7 @@ from models.training.export import (
 from models.training.layers import BaselineView
 from models.training.ort_node import run_onnx
 from models.training.recipe import baseline_checkpoint, decoder_checkpoints, lora_checkpoint, student_checkpoint
-from models.training.train_lora import STYLES
+from models.training.train_lora import STYLES, load_base
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
@@ -82,9 +82,10 @@ def load_models(runs: Path) -> PackModels:
     lora.load_state_dict(lora_state["model"])
     # The adapters ride on the pack's baseline: its weights replace the LoRA model's base (`lora.*.base`
     # alias them; the same weights when the LoRA was trained on it), so the LoRA at scale 0 is the baseline.
-    fit = lora.load_state_dict(den["ema"], strict=False)
-    if fit.unexpected_keys or not all("lora_" in k or ".base." in k for k in fit.missing_keys):
-        raise SystemExit(f"{lora_path}: its base does not fit the baseline's weights")
+    try:
+        load_base(lora, den["ema"])
+    except ValueError as e:
+        raise SystemExit(f"{lora_path}: not the baseline's shape ({e})") from e
     stu = torch.load(student_checkpoint(runs))
     student = CelDenoiser(CelConfig.from_dict(stu["config"]))
     student.load_state_dict(stu["ema"])

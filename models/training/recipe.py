@@ -38,6 +38,7 @@ from pathlib import Path
 VAE = "runs/vae/vae_last.pt"
 DENOISER = "runs/denoiser/denoiser_last.pt"
 STUDENT = "runs/student/student_last.pt"
+LORA = "runs/lora/lora_last.pt"
 # The student tuned through the pack decoder (tune_student.py): the pack's student when present.
 TUNED_STUDENT = "runs/student2/student_last.pt"
 # The baseline tuned through the pack decoder (tune_student.py --role baseline): the pack's when present.
@@ -108,6 +109,11 @@ SAMPLES_RUN = "decoder"
 _DECODER_INPUTS = ("--vae", VAE, "--denoiser", DENOISER, "--student", STUDENT)
 _FINE_TUNE = (*_DECODER_INPUTS, "--samples", f"runs/{SAMPLES_RUN}")
 # From the matching stage on: the cost volume, wider crops (so that motions fit in them), denser checkpoints.
+# The LoRA stages (train_lora.py): coloured keyframes, sepia in-betweens.
+_LORA_INPUTS = ("--data", "data/sepia", "--keys-from", "data/procedural", "--style", "sepia", "--vae", VAE)
+# The tuning stages (tune_student.py): their sets and the pack decoder they tune through.
+_TUNE_INPUTS = ("--data", "data/tvlike,data/sprites,data/procedural", "--vae", VAE)
+_TUNE_DECODER = ("--decoder", "runs/decoder12/decoder_last.pt")
 _MATCHING = ("--corr-radius", "4", "--crop", "20,32", "--batch", "6", "--ckpt-every", "100")
 
 STAGES = (
@@ -137,18 +143,7 @@ STAGES = (
         "runs/lora",
         1500,
         "LORA_STEPS",
-        (
-            "--data",
-            "data/sepia",
-            "--keys-from",
-            "data/procedural",
-            "--style",
-            "sepia",
-            "--vae",
-            VAE,
-            "--base",
-            DENOISER,
-        ),
+        (*_LORA_INPUTS, "--base", DENOISER),
         ("procedural", "sepia"),
         "the sepia LoRA adapter on the frozen baseline: coloured keyframes, sepia in-betweens (a style transfer)",
     ),
@@ -281,8 +276,7 @@ STAGES = (
         str(Path(TUNED_STUDENT).parent),
         1500,
         "STUDENT_TUNE_STEPS",
-        ("--data", "data/tvlike,data/sprites,data/procedural", "--vae", VAE, "--student", STUDENT)
-        + ("--decoder", "runs/decoder12/decoder_last.pt", "--lr", "1e-4", "--seed", "5"),
+        (*_TUNE_INPUTS, "--student", STUDENT, *_TUNE_DECODER, "--lr", "1e-4", "--seed", "5"),
         ("tvlike", "sprites", "procedural"),
         "the student tuned end to end through the pack decoder: its 4-step samples, decoded, scored against the "
         "true in-betweens (LPIPS-Alex, L1, PSNR), so that they are right as the decoder reads them",
@@ -293,9 +287,8 @@ STAGES = (
         str(Path(TUNED_BASELINE).parent),
         800,
         "BASELINE_TUNE_STEPS",
-        ("--role", "baseline", "--data", "data/tvlike,data/sprites,data/procedural", "--vae", VAE)
-        + ("--student", DENOISER, "--decoder", "runs/decoder12/decoder_last.pt", "--sample-steps", "25")
-        + ("--grad-steps", "3", "--lr", "5e-5", "--seed", "6"),
+        ("--role", "baseline", *_TUNE_INPUTS, "--student", DENOISER, *_TUNE_DECODER)
+        + ("--sample-steps", "25", "--grad-steps", "3", "--lr", "5e-5", "--seed", "6"),
         ("tvlike", "sprites", "procedural"),
         "the baseline tuned the same way through its last 3 of 25 DDIM steps (DRaFT-K)",
     ),
@@ -305,8 +298,7 @@ STAGES = (
         str(Path(TUNED_LORA).parent),
         1500,
         "LORA_TUNED_STEPS",
-        ("--data", "data/sepia", "--keys-from", "data/procedural", "--style", "sepia", "--vae", VAE)
-        + ("--base", TUNED_BASELINE),
+        (*_LORA_INPUTS, "--base", TUNED_BASELINE),
         ("procedural", "sepia"),
         "the sepia LoRA trained again, as the lora stage, on the tuned baseline (the first one's adapters on it "
         "barely show their grade at scale 1)",
@@ -322,22 +314,25 @@ DECODER_RUNS = tuple(Path(s.run).name for s in STAGES if s.trainer == "train_dec
 )
 
 
+def _tuned_or(runs: Path, tuned: str, trained: str) -> Path:
+    """Under `runs` (the recipe's paths are under runs/): `tuned` when that stage ran, else `trained`."""
+    path = runs / Path(tuned).relative_to("runs")
+    return path if path.exists() else runs / Path(trained).relative_to("runs")
+
+
 def baseline_checkpoint(runs: Path) -> Path:
     """The pack's baseline under `runs`: the tuned one (baseline-decoder) when it ran, else the trained one."""
-    tuned = runs / Path(TUNED_BASELINE).relative_to("runs")
-    return tuned if tuned.exists() else runs / Path(DENOISER).relative_to("runs")
+    return _tuned_or(runs, TUNED_BASELINE, DENOISER)
 
 
 def lora_checkpoint(runs: Path) -> Path:
     """The pack's LoRA under `runs`: the one trained on the tuned baseline (lora-tuned-base) when it ran."""
-    tuned = runs / Path(TUNED_LORA).relative_to("runs")
-    return tuned if tuned.exists() else runs / "lora" / "lora_last.pt"
+    return _tuned_or(runs, TUNED_LORA, LORA)
 
 
 def student_checkpoint(runs: Path) -> Path:
     """The pack's student under `runs`: the tuned one (student-decoder) when it ran, else the distilled one."""
-    tuned = runs / Path(TUNED_STUDENT).relative_to("runs")
-    return tuned if tuned.exists() else runs / Path(STUDENT).relative_to("runs")
+    return _tuned_or(runs, TUNED_STUDENT, STUDENT)
 
 
 def decoder_checkpoints(runs: Path) -> list[Path]:

@@ -53,14 +53,19 @@ STYLES = {
 }
 
 
+def load_base(model: CelDenoiser, base_state: dict) -> None:
+    """Loads the baseline's weights under a LoRA model's adapters (which it leaves as they are)."""
+    missing, unexpected = model.load_state_dict(base_state, strict=False)
+    # Missing: the adapters, and `lora.<name>.base.*`, which alias the base q/k/v/out that loaded.
+    if unexpected or not all("lora_" in k or ".base." in k for k in missing):
+        raise ValueError(f"the base checkpoint does not fit: missing {missing}, unexpected {unexpected}")
+
+
 def lora_model(base_state: dict, base_cfg: dict, rank: int, alpha: float, dropout: float) -> CelDenoiser:
     """The baseline's weights (frozen) with fresh adapters on attention q/k/v/out."""
     cfg = CelConfig.from_dict(base_cfg, lora_rank=rank, lora_alpha=alpha, lora_dropout=dropout)
     model = CelDenoiser(cfg)
-    missing, unexpected = model.load_state_dict(base_state, strict=False)
-    # Missing: the new adapters, and `lora.<name>.base.*`, which alias the base q/k/v/out that loaded.
-    if unexpected or not all("lora_" in k or ".base." in k for k in missing):
-        raise ValueError(f"the base checkpoint does not fit: missing {missing}, unexpected {unexpected}")
+    load_base(model, base_state)
     for n, p in model.named_parameters():
         p.requires_grad_("lora_" in n)
     return model
