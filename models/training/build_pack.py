@@ -149,20 +149,34 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
     else:
         (out / "motion.onnx").unlink(missing_ok=True)
     (out / "decoder.onnx").write_bytes(export_module(dec, dec_args, dec_names, ["image"], dec_axes))
-    export_denoiser(base, ex, out / "denoiser_fp32.onnx", dynamic_axes=den_axes)
-    export_denoiser(lora, ex, out / "denoiser_lora.onnx", lora_scale=True, dynamic_axes={**den_axes, "lora_scale": {}})
+    # A motion-conditioned baseline (and its LoRA, on the same base) also takes the motion graph's output:
+    # one [1, 4, H, W] copy for the batch, at image resolution.
+    base_ex, stu_ex = ex, ex
+    if base.cfg.motion:
+        if not motion:
+            raise SystemExit("the baseline is conditioned on the motion graph, and the decoder has none")
+        base_ex = {**ex, "motion": dec_args[3]}
+        den_axes_m = {**den_axes, "motion": {0: "motion_batch", 2: "image_height", 3: "image_width"}}
+    else:
+        den_axes_m = den_axes
+    if student.cfg.motion:
+        raise SystemExit("a motion-conditioned student is not supported: its manifest inputs are the plain ones")
+    export_denoiser(base, base_ex, out / "denoiser_fp32.onnx", dynamic_axes=den_axes_m)
+    export_denoiser(
+        lora, base_ex, out / "denoiser_lora.onnx", lora_scale=True, dynamic_axes={**den_axes_m, "lora_scale": {}}
+    )
     export_fp16(out / "denoiser_fp32.onnx", out / "denoiser_fp16.onnx")
-    export_denoiser(student, ex, out / "denoiser_student.onnx", dynamic_axes=den_axes)
+    export_denoiser(student, stu_ex, out / "denoiser_student.onnx", dynamic_axes=den_axes)
 
-    feeds = {k: v.numpy() for k, v in ex.items()}
+    feeds = {k: v.numpy() for k, v in base_ex.items()}
     with torch.no_grad():
         ref = {
             "encoder": MeanEncoder(enc)(image).numpy(),
             "decoder": dec(*dec_args).numpy(),
-            "baseline": base(*ex.values()).numpy(),
-            "lora(1)": LiveLoraScale(lora)(*ex.values(), torch.tensor([1.0])).numpy(),
-            "lora base": BaselineView(lora)(*ex.values()).numpy(),
-            "student": student(*ex.values()).numpy(),
+            "baseline": base(*base_ex.values()).numpy(),
+            "lora(1)": LiveLoraScale(lora)(*base_ex.values(), torch.tensor([1.0])).numpy(),
+            "lora base": BaselineView(lora)(*base_ex.values()).numpy(),
+            "student": student(*stu_ex.values()).numpy(),
         }
     got_base = run_onnx(out / "denoiser_fp32.onnx", feeds)["prediction"]
     got_lora0 = run_onnx(out / "denoiser_lora.onnx", {**feeds, "lora_scale": np.zeros(1, np.float32)})["prediction"]
@@ -176,7 +190,10 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
         ),
         "baseline vs torch": max_diff(got_base, ref["baseline"]),
         "lora(1) vs torch": max_diff(got_lora1, ref["lora(1)"]),
-        "student vs torch": max_diff(run_onnx(out / "denoiser_student.onnx", feeds)["prediction"], ref["student"]),
+        "student vs torch": max_diff(
+            run_onnx(out / "denoiser_student.onnx", {k: v.numpy() for k, v in stu_ex.items()})["prediction"],
+            ref["student"],
+        ),
         "lora base (torch) vs baseline (torch)": max_diff(ref["lora base"], ref["baseline"]),
         "lora(0) vs baseline": max_diff(got_lora0, got_base),
         "fp16 vs fp32": max_diff(run_onnx(out / "denoiser_fp16.onnx", feeds)["prediction"], got_base),
@@ -223,6 +240,7 @@ def write_manifest(
     matching: bool = False,
     lora_style: str = "line-art",
     tone: bool = False,
+    motion_denoiser: bool = False,
 ) -> None:
     lora = STYLES[lora_style]
     din = {
@@ -232,6 +250,8 @@ def write_manifest(
         "endLatent": "end_latent",
         "position": "position",
     }
+    # The baseline, its fp16 conversion and the LoRA (same base) with the motion graph's output too.
+    base_in = {**din, "motion": "motion"} if motion_denoiser else din
     pred = {"prediction": "prediction"}
     stub = {"sizeBytes": 1, "sha256": "0" * 64}  # filled in by update_manifest_hashes
     notes = "; ".join(steps.get("notes", []))  # how stages beyond the recipe were made (gpu_session.sh)
@@ -312,14 +332,14 @@ def write_manifest(
                 else {}
             ),
             "denoisers": {
-                "fp32": {"file": "denoiser_fp32.onnx", **stub, "inputs": din, "outputs": pred},
+                "fp32": {"file": "denoiser_fp32.onnx", **stub, "inputs": base_in, "outputs": pred},
                 "lora": {
                     "file": "denoiser_lora.onnx",
                     **stub,
-                    "inputs": {**din, "loraScale": "lora_scale"},
+                    "inputs": {**base_in, "loraScale": "lora_scale"},
                     "outputs": pred,
                 },
-                "fp16": {"file": "denoiser_fp16.onnx", **stub, "inputs": din, "outputs": pred},
+                "fp16": {"file": "denoiser_fp16.onnx", **stub, "inputs": base_in, "outputs": pred},
                 "student": {"file": "denoiser_student.onnx", **stub, "inputs": din, "outputs": pred},
             },
         },
@@ -365,6 +385,7 @@ def main() -> int:
         matching=models.motion_net is not None and models.motion_net.corr_radius > 0,
         lora_style=models.lora_style,
         tone=getattr(models.decoder, "tone", None) is not None,
+        motion_denoiser=models.baseline.cfg.motion,
     )
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")

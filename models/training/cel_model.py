@@ -24,6 +24,9 @@ import torch.nn.functional as F
 from models.training.layers import Attention, LoraHost, LoraSpec, ResBlock, timestep_embedding
 
 
+LATENT_DOWNSAMPLE = 8  # image pixels per latent cell (CelEncoder's three stride-2 stages)
+
+
 def _gn(c: int) -> nn.GroupNorm:
     return nn.GroupNorm(min(8, c // 4), c)
 
@@ -134,6 +137,8 @@ class CelConfig:
     lora_rank: int = 0
     lora_alpha: float = 16.0
     lora_dropout: float = 0.0
+    # Conditioned also on the keyframe latents warped along the pack's motion graph (`motion`).
+    motion: bool = False
 
     def to_dict(self) -> dict:
         """What checkpoints store (plain types)."""
@@ -144,10 +149,30 @@ class CelConfig:
         return CelConfig(**{**d, "widths": tuple(d["widths"]), **overrides})
 
 
-class CelDenoiser(LoraHost):
-    """forward(sample, timestep, start_latent, end_latent, position) -> v; all latents scaled.
+def motion_prior(motion: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+    """Backward flows [B,4,H,W] from the in-between at τ = `position` to the start and to the end
+    keyframe, assuming linear motion, from the motion graph's `motion` (flows start→end and end→start,
+    in pixels): the prior the decoder's flows correct and along which a motion-conditioned denoiser
+    warps the keyframe latents."""
+    tau = position.view(-1, 1, 1, 1)
+    f01, f10 = motion[:, :2], motion[:, 2:]
+    return torch.cat([-(1 - tau) * tau * f01 + tau * tau * f10, (1 - tau) * (1 - tau) * f01 - tau * (1 - tau) * f10], 1)
 
-    UNet: latent level (w0), 1/2 (w1, attention), 1/4 (w2, attention), back up with skips.
+
+def latent_motion(motion: torch.Tensor, factor: int) -> torch.Tensor:
+    """The motion graph's output at the latent's resolution (`factor` pixels a cell), in latent cells
+    (averaged over each cell). `motion_prior` is linear in the motion, so the prior of this is the
+    prior's cell average."""
+    return F.avg_pool2d(motion, factor) / factor
+
+
+class CelDenoiser(LoraHost):
+    """forward(sample, timestep, start_latent, end_latent, position[, motion]) -> v; all latents scaled.
+
+    UNet: latent level (w0), 1/2 (w1, attention), 1/4 (w2, attention), back up with skips. With
+    `cfg.motion` it also takes the motion graph's output (`motion` [B,4,H,W], full resolution) and
+    sees the two keyframe latents warped to the in-between along its prior (`motion_prior`, averaged
+    to latent cells) beside the plain ones.
     """
 
     def __init__(self, cfg: CelConfig):
@@ -158,7 +183,7 @@ class CelDenoiser(LoraHost):
         g = 8
         lora = LoraSpec(cfg.lora_rank, cfg.lora_alpha, cfg.lora_dropout)
         self.emb = nn.Sequential(nn.Linear(2 * 64, e), nn.SiLU(), nn.Linear(e, e))
-        self.inp = nn.Conv2d(3 * c, w0, 3, 1, 1)
+        self.inp = nn.Conv2d((5 if cfg.motion else 3) * c, w0, 3, 1, 1)
         self.d0 = ResBlock(w0, w0, e, g)
         self.down1 = nn.Conv2d(w0, w1, 3, 2, 1)
         self.d1 = ResBlock(w1, w1, e, g)
@@ -177,9 +202,17 @@ class CelDenoiser(LoraHost):
             self.out.weight.mul_(0.1)
             self.out.bias.zero_()
 
-    def forward(self, sample, timestep, start_latent, end_latent, position):
+    def forward(self, sample, timestep, start_latent, end_latent, position, motion=None, cell_motion=None):
+        """`motion`: the motion graph's output [1 or B, 4, H, W], only with `cfg.motion`; training
+        passes its `latent_motion` as `cell_motion` instead (cropped with the latents)."""
         emb = self.emb(torch.cat([timestep_embedding(timestep, 64), timestep_embedding(position * 1000.0, 64)], 1))
-        x0 = self.d0(self.inp(torch.cat([sample, start_latent, end_latent], 1)), emb)
+        cond = [sample, start_latent, end_latent]
+        if self.cfg.motion:
+            if cell_motion is None:
+                cell_motion = latent_motion(motion, LATENT_DOWNSAMPLE)
+            flow = motion_prior(cell_motion, position)
+            cond += [backward_warp(start_latent, flow[:, :2]), backward_warp(end_latent, flow[:, 2:])]
+        x0 = self.d0(self.inp(torch.cat(cond, 1)), emb)
         x1 = self.a1(self.d1(self.down1(x0), emb))
         h = self.m1(self.down2(x1), emb)
         h = self.m2(self.a2(h), emb)
@@ -188,6 +221,24 @@ class CelDenoiser(LoraHost):
         h = self.up0(F.interpolate(h, scale_factor=2.0, mode="nearest"))
         h = self.u0(torch.cat([h, x0], 1), emb)
         return self.out(F.silu(self.out_norm(h)))
+
+    def load_without_motion(self, state: dict) -> None:
+        """Loads a denoiser trained without motion conditioning into one with it: the input
+        convolution's weights for the warped latents start at zero, so it starts out as that denoiser."""
+        w = state["inp.weight"]
+        c = self.cfg.latent_channels
+        state = {**state, "inp.weight": torch.cat([w, w.new_zeros(w.shape[0], 2 * c, *w.shape[2:])], 1)}
+        self.load_state_dict(state)
+
+
+def bind_motion(model: nn.Module, motion: torch.Tensor | None):
+    """`model` as the samplers call it, (sample, timestep, start, end, τ) → v, with the motion graph's
+    `motion` bound when it is a motion-conditioned denoiser."""
+    if not getattr(getattr(model, "cfg", None), "motion", False):
+        return model
+    if motion is None:
+        raise ValueError("this denoiser is conditioned on the motion graph's output, and none was given")
+    return lambda x, t, s, e, p: model(x, t, s, e, p, motion=motion)
 
 
 class MeanEncoder(nn.Module):
@@ -395,15 +446,7 @@ class FlowDecoder(nn.Module):
         """`motion` [B,4,H,W] (start→end and end→start flows in pixels, the pack's motion graph) and
         `position` [B] (τ) only for a decoder made with `motion=True`."""
         bs, be = F.silu(self.blk(start_image)), F.silu(self.blk(end_image))
-        prior = None
-        if self.motion:
-            tau = position.view(-1, 1, 1, 1)
-            f01, f10 = motion[:, :2], motion[:, 2:]
-            # Backward flows from the in-between at τ to either keyframe, assuming linear motion: the
-            # prior that the decoder's own flows correct.
-            prior = torch.cat(
-                [-(1 - tau) * tau * f01 + tau * tau * f10, (1 - tau) * (1 - tau) * f01 - tau * (1 - tau) * f10], 1
-            )
+        prior = motion_prior(motion, position) if self.motion else None
         rs, re = F.silu(self.ref8(bs)), F.silu(self.ref8(be))
         x = self.inp(torch.cat([latent, rs, re], 1))
         if self.corr_radius:

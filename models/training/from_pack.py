@@ -83,11 +83,21 @@ def load_onnx_weights(model: nn.Module, wrapper: nn.Module, export, pack_graph: 
             params[pname].copy_(torch.from_numpy(np.ascontiguousarray(value)))
 
 
-def _den_export(lora: bool):
-    ex = example_inputs(1, 128, 64)
+def _den_inputs(motion: bool, batch: int, w: int, h: int) -> dict:
+    """Example denoiser feeds, with the motion graph's output for a motion-conditioned one."""
+    ex = example_inputs(batch, w, h)
+    if motion:
+        ex["motion"] = torch.randn(1, 4, h, w, generator=torch.Generator().manual_seed(2)) * 8.0
+    return ex
+
+
+def _den_export(lora: bool, motion: bool = False):
+    ex = _den_inputs(motion, 1, 128, 64)
     names = list(ex)
     axes = {k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]}
     axes.update({"timestep": {0: "batch"}, "position": {0: "batch"}})
+    if motion:
+        axes["motion"] = {0: "motion_batch", 2: "image_height", 3: "image_width"}
     args = tuple(ex.values())
     if lora:
         names, args, axes = names + ["lora_scale"], args + (torch.tensor([1.0]),), {**axes, "lora_scale": {}}
@@ -95,14 +105,18 @@ def _den_export(lora: bool):
 
 
 def denoiser_config(path: Path, prefix: str = "") -> CelConfig:
-    """Widths and embedding size of a CelDenoiser graph, read off its initializers' shapes."""
+    """Widths, embedding size and motion conditioning of a CelDenoiser graph, read off its
+    initializers' shapes (a motion-conditioned one's input convolution takes five latents, not three)."""
     dims = {t.name: list(t.dims) for t in onnx.load(str(path)).graph.initializer}
     w0, w1, w2 = (dims[f"{prefix}{n}.weight"][0] for n in ("inp", "down1", "down2"))
-    return CelConfig(widths=(w0, w1, w2), emb_dim=dims[f"{prefix}emb.0.weight"][0])
+    c = CelConfig.latent_channels
+    return CelConfig(
+        widths=(w0, w1, w2), emb_dim=dims[f"{prefix}emb.0.weight"][0], motion=dims[f"{prefix}inp.weight"][1] == 5 * c
+    )
 
 
 def _same_outputs(model: nn.Module, path: Path) -> bool:
-    ex = example_inputs(2, 192, 128)
+    ex = _den_inputs(model.cfg.motion, 2, 192, 128)
     feeds = {k: v.numpy() for k, v in ex.items()}
     with torch.no_grad():
         ref = LiveLoraScale(model)(*ex.values(), torch.tensor([1.0])).numpy()
@@ -117,10 +131,16 @@ def load_lora(path: Path, base_cfg: CelConfig) -> CelDenoiser:
     for rank in dims:
         for alpha in sorted({16.0, float(rank), 2.0 * rank, 1.0}):
             model = CelDenoiser(
-                CelConfig(widths=base_cfg.widths, emb_dim=base_cfg.emb_dim, lora_rank=rank, lora_alpha=alpha)
+                CelConfig(
+                    widths=base_cfg.widths,
+                    emb_dim=base_cfg.emb_dim,
+                    lora_rank=rank,
+                    lora_alpha=alpha,
+                    motion=base_cfg.motion,
+                )
             )
             try:
-                load_onnx_weights(model, LiveLoraScale(model), _den_export(True), path)
+                load_onnx_weights(model, LiveLoraScale(model), _den_export(True, base_cfg.motion), path)
             except ValueError:
                 break  # wrong rank
             if _same_outputs(model.eval(), path):
@@ -189,7 +209,7 @@ def recover(pack: Path, runs: Path) -> None:
         motion_net = read_motion_net(pack / graphs["motion"]["file"])
     base_path = pack / graphs["denoisers"]["fp32"]["file"]
     base = CelDenoiser(denoiser_config(base_path))
-    load_onnx_weights(base, base, _den_export(False), base_path)
+    load_onnx_weights(base, base, _den_export(False, base.cfg.motion), base_path)
     lora = load_lora(pack / graphs["denoisers"]["lora"]["file"], base.cfg)
     # What the adapter was trained for, from its variant's label (train_lora.STYLES; build_pack writes it back).
     label = next((v["label"] for v in manifest["variants"] if v.get("denoiser") == "lora"), "")

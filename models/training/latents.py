@@ -11,7 +11,8 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder
+from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder, latent_motion
+from models.training.flow_net import MotionGraph, load_motion_net
 from models.training.trainlib import clip_frames, clip_targets, list_clips, load_rgb
 
 # Latent crop sizes (h, w) a batch may use; every clip is at least 20×32 latents (160×256 px).
@@ -49,6 +50,35 @@ def cache_latents(data: Path, split: str, vae_ckpt: Path, out: Path, device: tor
     return result
 
 
+@torch.no_grad()
+def cache_motion(data: Path, split: str, motion_src: Path, out: Path, device: torch.device | str = "cpu") -> dict:
+    """The pack's motion graph (flow_net.py's, from a decoder or flow_net checkpoint `motion_src`) run
+    once on every clip's keyframes, at the size `cache_latents` encodes, and averaged over latent
+    cells (`latent_motion`): {"clips": {name: [4, h, w] half}} (flows start→end and end→start, in
+    latent cells) for a motion-conditioned denoiser's training."""
+    if out.exists():
+        return torch.load(out, map_location="cpu")
+    graph = MotionGraph(load_motion_net(motion_src)).eval().to(device)
+    clips = {}
+    for clip in list_clips(data, split):
+        s, e = (load_rgb(p)[None] for p in clip_frames(clip)[:2])
+        h, w = s.shape[-2] // 8 * 8, s.shape[-1] // 8 * 8
+        s, e = s[..., :h, :w].to(device), e[..., :h, :w].to(device)
+        clips[clip.name] = latent_motion(graph(s, e), 8)[0].half().cpu()
+    result = {"clips": clips, "source": str(motion_src)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(result, out)
+    return result
+
+
+def with_motion(clips: dict, motion: dict) -> dict:
+    """`clips` (a latent cache's) with each clip's cached cell motion (`cache_motion`) as "motion"."""
+    missing = sorted(set(clips) - set(motion))
+    if missing:
+        raise ValueError(f"no cached motion for {len(missing)} clips (first: {missing[0]})")
+    return {k: {**c, "motion": motion[k]} for k, c in clips.items()}
+
+
 def seed_of(name: str) -> str:
     """The seed part of a generated clip's name (`proc_0000123`, `lineart_0000123` -> `0000123`)."""
     return name.rsplit("_", 1)[-1]
@@ -75,9 +105,10 @@ def style_twins(clips: dict, key_clips: dict) -> dict:
 
 def style_pairs(clips: dict, key_clips: dict, twins: dict | None = None) -> dict:
     """Cached latent clips whose keyframes are their twins' (`twins`, default `style_twins`; clips
-    without one are left out)."""
+    without one are left out), and so is their motion, when the twins carry it (`with_motion`)."""
     twins = style_twins(clips, key_clips) if twins is None else twins
-    return {n: {**clips[n], "keys": key_clips[t]["keys"]} for n, t in twins.items()}
+    keyed = lambda c: {k: c[k] for k in ("keys", "motion") if k in c}  # noqa: E731
+    return {n: {**clips[n], **keyed(key_clips[t])} for n, t in twins.items()}
 
 
 def denoiser_from(state: dict) -> CelDenoiser:
@@ -123,6 +154,9 @@ class LatentBatch(NamedTuple):
     end: torch.Tensor
     tau: torch.Tensor
     crops: list[LatentCrop]
+    # The keyframes' cell motion [B, 4, h, w] (flipped and reversed with the latents) when the clips
+    # carry it (`with_motion`).
+    motion: torch.Tensor | None = None
 
 
 class LatentTriplets:
@@ -137,7 +171,7 @@ class LatentTriplets:
         names = [
             k for k in self.names if self.clips[k]["keys"].shape[-2] >= ch and self.clips[k]["keys"].shape[-1] >= cw
         ]
-        s, m, e, taus, where = [], [], [], [], []
+        s, m, e, taus, where, mot = [], [], [], [], [], []
         for _ in range(n):
             name = self.rng.choice(names)
             c = self.clips[name]
@@ -147,17 +181,29 @@ class LatentTriplets:
             _, _, h, w = lat.shape
             y, x = self.rng.randint(0, h - ch), self.rng.randint(0, w - cw)
             lat = lat[:, :, y : y + ch, x : x + cw]
+            flow = c["motion"][:, y : y + ch, x : x + cw].float() if "motion" in c else None
             flip = self.rng.random() < 0.5
             if flip:
                 lat = lat.flip(-1)
+                if flow is not None:  # mirrored: x components change sign
+                    flow = flow.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
             rev = self.rng.random() < 0.5
             if rev:
                 lat, tau = lat.flip(0), 1.0 - tau
+                if flow is not None:  # start ↔ end: the two flows swap
+                    flow = torch.cat([flow[2:], flow[:2]])
+            if flow is not None:
+                mot.append(flow)
             s.append(lat[0])
             m.append(lat[1])
             e.append(lat[2])
             taus.append(tau)
             where.append(LatentCrop(name, k, y, x, ch, cw, flip, rev))
         return LatentBatch(
-            torch.stack(s), torch.stack(m), torch.stack(e), torch.tensor(taus, dtype=torch.float32), where
+            torch.stack(s),
+            torch.stack(m),
+            torch.stack(e),
+            torch.tensor(taus, dtype=torch.float32),
+            where,
+            torch.stack(mot) if mot else None,
         )

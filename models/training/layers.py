@@ -118,13 +118,13 @@ class BaselineView(nn.Module):
         super().__init__()
         self.d = denoiser
 
-    def forward(self, sample, timestep, start_latent, end_latent, position):
+    def forward(self, sample, timestep, start_latent, end_latent, position, *more):
         layers = self.d.lora_layers()
         saved = [m.live_scale for m in layers]
         for m in layers:
             m.live_scale = None
         try:
-            return self.d(sample, timestep, start_latent, end_latent, position)
+            return self.d(sample, timestep, start_latent, end_latent, position, *more)
         finally:
             for m, v in zip(layers, saved):
                 m.live_scale = v

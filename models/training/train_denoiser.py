@@ -7,7 +7,9 @@ The VAE is frozen: its encoder's posterior means of every frame are computed onc
 (τ = ½ or another τ the clip has), and conditions on both keyframe latents and τ; flips and time
 reversal (start ↔ end, τ → 1 − τ) augment. An exponential moving average of the weights is kept and
 exported. Seeded, checkpointed (<run>/denoiser_last.pt, atomic) and resumable; losses go to
-<run>/denoiser_log.csv.
+<run>/denoiser_log.csv. With --motion <decoder checkpoint> the denoiser is also conditioned on the
+keyframe latents warped along that decoder's learned motion graph (each clip's motion cached once
+beside its latents).
 
     /usr/bin/python3 -m models.training.train_denoiser --data data/procedural --vae runs/vae/vae_last.pt \\
         --run runs/denoiser --steps 3000
@@ -25,7 +27,7 @@ import torch.nn.functional as F
 
 from models.training.cel_model import CelConfig, CelDenoiser
 from models.training.diffusion import Schedule
-from models.training.latents import CROPS, LatentTriplets, cache_latents
+from models.training.latents import CROPS, LatentTriplets, cache_latents, cache_motion, with_motion
 from models.training.trainlib import (
     Checkpoint,
     CsvLog,
@@ -65,6 +67,14 @@ def main() -> int:
         default=None,
         help="start from this denoiser checkpoint's EMA weights and config (fine-tuning; fresh optimiser)",
     )
+    ap.add_argument(
+        "--motion",
+        type=Path,
+        default=None,
+        help="condition the denoiser also on the keyframe latents warped along the motion graph of this "
+        "decoder (or flow_net) checkpoint; with --init from a denoiser without it, the new input weights "
+        "start at zero (it starts as that denoiser)",
+    )
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
     budget = StepBudget(args.minutes)
@@ -78,20 +88,27 @@ def main() -> int:
         tag = "" if i == 0 else f"_{d.name}"
         for split, acc in (("train", train), ("val", val)):
             part = cache_latents(d, split, Path(args.vae), cache_dir / f"latents_{split}{tag}.pt", device)
-            acc["clips"].update({f"{d.name}/{k}" if i else k: v for k, v in part["clips"].items()})
+            clips = part["clips"]
+            if args.motion:
+                flows = cache_motion(d, split, args.motion, cache_dir / f"motion_{split}{tag}.pt", device)
+                clips = with_motion(clips, flows["clips"])
+            acc["clips"].update({f"{d.name}/{k}" if i else k: v for k, v in clips.items()})
             if i == 0:
                 acc["std"] = part["std"]
     sched = Schedule()
     if args.init:
         init = torch.load(args.init, map_location="cpu")
-        cfg = CelConfig.from_dict(init["config"])
+        cfg = CelConfig.from_dict(init["config"], **({"motion": True} if args.motion else {}))
         scale = float(init["scale_factor"])
     else:
-        cfg = CelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
+        cfg = CelConfig(widths=tuple(int(w) for w in args.widths.split(",")), motion=bool(args.motion))
         scale = 1.0 / train["std"]
     model = CelDenoiser(cfg)
     if args.init:
-        model.load_state_dict(init["ema"])
+        if cfg.motion and not init["config"].get("motion"):
+            model.load_without_motion(init["ema"])
+        else:
+            model.load_state_dict(init["ema"])
     model.to(device)
     ema = copy.deepcopy(model).eval()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.0)
@@ -99,10 +116,11 @@ def main() -> int:
     step = ckpt.resume(rng, model=model, ema=ema, opt=opt)
     data = LatentTriplets(train["clips"], scale, rng)
     fixed = LatentTriplets(val["clips"], scale, random.Random(1234), mid_prob=1.0).batch(32, CROPS[0])
-    vs, vm, ve, vtau = fixed.start, fixed.middle, fixed.end, fixed.tau
+    vs, vm, ve, vtau, vmot = fixed.start, fixed.middle, fixed.end, fixed.tau, fixed.motion
     vt = torch.linspace(0, sched.train_steps - 1, 32).long()
     vnoise = torch.randn(vs.shape, generator=torch.Generator().manual_seed(5))
     vs, vm, ve, vtau, vt, vnoise = (v.to(device) for v in (vs, vm, ve, vtau, vt, vnoise))
+    vmot = None if vmot is None else vmot.to(device)
     log = CsvLog(run / "denoiser_log.csv", ["step", "loss", "val_loss", "lr", "seconds"], step)
     t0 = time.time()
     total = args.steps  # until the budget says otherwise
@@ -116,8 +134,9 @@ def main() -> int:
         t = torch.randint(0, sched.train_steps, (args.batch,))
         noise = torch.randn_like(m)  # drawn on the CPU: the same stream on every device
         s, m, e, tau, t, noise = (v.to(device) for v in (s, m, e, tau, t, noise))
+        mot = None if batch.motion is None else batch.motion.to(device)
         xt, v = sched.noisy(m, t, noise)
-        loss = F.mse_loss(model(xt, t.float(), s, e, tau), v)
+        loss = F.mse_loss(model(xt, t.float(), s, e, tau, cell_motion=mot), v)
         optimizer_step(opt, loss, model.parameters())
         ema_update(ema, model, args.ema if step > 200 else 0.0)
         step += 1
@@ -125,7 +144,7 @@ def main() -> int:
         if step % args.ckpt_every == 0 or step == total:
             with torch.no_grad():
                 xt, v = sched.noisy(vm, vt, vnoise)
-                val_loss = f"{F.mse_loss(ema(xt, vt.float(), vs, ve, vtau), v).item():.5f}"
+                val_loss = f"{F.mse_loss(ema(xt, vt.float(), vs, ve, vtau, cell_motion=vmot), v).item():.5f}"
             ckpt.save(
                 step,
                 rng,

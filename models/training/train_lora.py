@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from models.training.cel_model import CelConfig, CelDenoiser
 from models.training.diffusion import Schedule
-from models.training.latents import CROPS, LatentTriplets, cache_latents, style_pairs
+from models.training.latents import CROPS, LatentTriplets, cache_latents, cache_motion, style_pairs, with_motion
 from models.training.trainlib import Checkpoint, CsvLog, lr_at, optimizer_step, seeded, set_lr
 
 
@@ -87,6 +87,11 @@ def main() -> int:
     )
     ap.add_argument("--vae", default="runs/vae/vae_last.pt")
     ap.add_argument("--base", default="runs/denoiser/denoiser_last.pt")
+    ap.add_argument(
+        "--motion",
+        default=None,
+        help="the decoder (or flow_net) checkpoint whose motion graph a motion-conditioned base takes",
+    )
     ap.add_argument("--run", default="runs/lora")
     ap.add_argument("--steps", type=int, default=600)
     ap.add_argument("--batch", type=int, default=16)
@@ -102,10 +107,23 @@ def main() -> int:
     run = Path(args.run)
     base = torch.load(args.base)
     scale = base["scale_factor"]
+    motion = base["config"].get("motion", False)
+    if motion and not args.motion:
+        raise SystemExit(f"{args.base} is conditioned on the motion graph: give --motion (its decoder checkpoint)")
+
+    def cached(data: str, name: str) -> dict:
+        part = cache_latents(Path(data), "train", Path(args.vae), run / f"latents_{name}.pt")
+        if motion:  # the keyframes' motion, for a motion-conditioned base
+            flows = cache_motion(Path(data), "train", Path(args.motion), run / f"motion_{name}.pt")
+            part = {**part, "clips": with_motion(part["clips"], flows["clips"])}
+        return part
+
     train = cache_latents(Path(args.data), "train", Path(args.vae), run / "latents_train.pt")
     if args.keys_from:
-        keys = cache_latents(Path(args.keys_from), "train", Path(args.vae), run / "latents_train_keys.pt")
+        keys = cached(args.keys_from, "train_keys")
         train = {**train, "clips": style_pairs(train["clips"], keys["clips"])}
+    elif motion:
+        train = cached(args.data, "train")
     model = lora_model(base["ema"], base["config"], args.rank, args.alpha, args.dropout)
     params = model.lora_parameters()
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
@@ -123,7 +141,7 @@ def main() -> int:
         s, m, e, tau = batch.start, batch.middle, batch.end, batch.tau
         t = torch.randint(0, sched.train_steps, (args.batch,))
         xt, v = sched.noisy(m, t, torch.randn_like(m))
-        loss = F.mse_loss(model(xt, t.float(), s, e, tau), v)
+        loss = F.mse_loss(model(xt, t.float(), s, e, tau, cell_motion=batch.motion), v)
         optimizer_step(opt, loss, params)
         step += 1
         if step % args.ckpt_every == 0 or step == args.steps:

@@ -32,7 +32,7 @@ from pathlib import Path
 
 import torch
 
-from models.training.cel_model import FlowDecoder
+from models.training.cel_model import FlowDecoder, bind_motion
 from models.training.decoder_data import flip_and_reverse
 from models.training.diffusion import Schedule
 from models.training.flow_net import MotionGraph, load_motion_net
@@ -201,7 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         with torch.no_grad():
             zs, ze, zm = encoder(s) * scale, encoder(e) * scale, encoder(m) * scale
         noise = torch.randn(zs.shape).to(device)  # drawn on the CPU: the same stream on every device
-        z = sched.sample_with_grad(student, zs, ze, tau, args.sample_steps, noise, args.grad_steps or None)
+        sampler = bind_motion(student, flows)
+        z = sched.sample_with_grad(sampler, zs, ze, tau, args.sample_steps, noise, args.grad_steps or None)
         y = dec(z / scale, s, e, flows, tau)
         l1 = (y - m).abs().mean()
         edge = (sobel(y) - sobel(m)).abs().mean()

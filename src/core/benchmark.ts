@@ -208,6 +208,11 @@ export async function benchmarkVariant(
     latent = await encodeKeyframe(manifest, encoder, start);
     samples.encodeMs.push(performance.now() - t0);
   }
+  // A denoiser that takes the motion graph's output gets it, as in a run (computed once, untimed here).
+  const motion =
+    spec.inputs.motion && graphs.motion
+      ? await estimateMotion(manifest, graphs.motion, { start, end })
+      : null;
   const feeds = denoiserFeeds(spec, {
     sample: latent,
     timestep: 500,
@@ -215,6 +220,7 @@ export async function benchmarkVariant(
     endLatents: endLatent,
     positions: [0.5],
     loraScale: variant.loraScale?.default ?? null,
+    motion,
   });
   for (let r = 0; r < opts.repeats; r++) {
     const t0 = performance.now();

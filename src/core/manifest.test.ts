@@ -177,6 +177,15 @@ describe('validateManifest', () => {
     }
   });
 
+  it("accepts a denoiser that takes the motion graph's output too", () => {
+    const m = validManifest() as Record<string, any>;
+    withMotion(m);
+    m.graphs.denoisers.fp32.inputs.motion = 'motion';
+    const r = validateManifest(m);
+    expect(r.ok).toBe(true);
+    if (r.ok) expect(r.manifest.graphs.denoisers.fp32!.inputs.motion).toBe('motion');
+  });
+
   const withInt8Decoder = (m: Record<string, any>) => {
     m.graphs.decoders = {
       int8: { ...m.graphs.decoder, file: 'decoder_int8.onnx', sizeBytes: 400, sha256: sha('d') },
@@ -243,6 +252,13 @@ describe('validateManifest', () => {
         delete m.graphs.motion;
       },
       /^graphs\.motion: is required: the decoder declares a motion input/,
+    ],
+    [
+      'a denoiser motion input without a motion graph',
+      (m) => {
+        m.graphs.denoisers.fp32.inputs.motion = 'motion';
+      },
+      /^graphs\.motion: is required: denoiser "fp32" declares a motion input/,
     ],
     [
       'a decoder motion input without keyframe references',

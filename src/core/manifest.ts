@@ -146,6 +146,12 @@ const denoiserSpec = graphSpec.extend({
     condition: tensorName.optional(),
     /** In-between position τ ∈ (0, 1) per batch item, [B] float32 (position mode only). */
     position: tensorName.optional(),
+    /**
+     * Optional, position mode: the motion graph's output for this pair of keyframes, [1, K, H, W]
+     * at image resolution (the same tensor the decoder takes; one copy for the whole batch — the
+     * graph pairs it with each item's `position`). Requires `graphs.motion`.
+     */
+    motion: tensorName.optional(),
     /** Scalar LoRA scale, [1] float32, multiplying every adapter branch. */
     loraScale: tensorName.optional(),
     /**
@@ -728,7 +734,7 @@ export const manifestSchema = manifestBase.superRefine((m, ctx) => {
     ctx.addIssue({
       code: 'custom',
       path: ['graphs', 'decoder', 'inputs', 'motion'],
-      message: 'is required: the pack has a motion graph, and only the decoder uses its output',
+      message: 'is required: the pack has a motion graph, and the decoder takes its output',
     });
   }
   if (!m.graphs.motion && m.graphs.decoder.inputs.motion) {
@@ -737,6 +743,14 @@ export const manifestSchema = manifestBase.superRefine((m, ctx) => {
       path: ['graphs', 'motion'],
       message: 'is required: the decoder declares a motion input',
     });
+  }
+  for (const [name, d] of Object.entries(m.graphs.denoisers)) {
+    if (!m.graphs.motion && d.inputs.motion)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['graphs', 'motion'],
+        message: `is required: denoiser "${name}" declares a motion input`,
+      });
   }
   const { defaultSize, multipleOf } = m.image;
   const step = m.latent.downsample;
@@ -788,6 +802,8 @@ function checkModeInputs(m: z.infer<typeof manifestBase>, report: Report): void 
           );
       }
     }
+    if (mode !== 'position' && d.inputs.motion)
+      report(at('motion'), 'is used only when frames.mode is "position"');
   }
   if (mode === 'clip' && m.formatVersion >= 2) {
     const dec = m.graphs.decoder.inputs;

@@ -293,6 +293,11 @@ describe('pack format 2', () => {
       /^graphs\.denoisers\.base\.conditionLatent\.between: names constant "mask_token", which is not in constants/,
     ],
     [
+      'a denoiser motion input in clip mode',
+      (m) => (m.graphs.denoisers.base.inputs.motion = 'motion'),
+      /^graphs\.denoisers\.base\.inputs\.motion: is used only when frames\.mode is "position"/,
+    ],
+    [
       'a mask polarity without a concatenated mask',
       (m) => (m.graphs.denoisers.base.conditionLatent = { mask: 'inbetweens' }),
       /^graphs\.denoisers\.base\.conditionLatent\.mask: is used only when concat includes "mask"/,

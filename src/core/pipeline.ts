@@ -393,7 +393,7 @@ export function resolveLoraScale(
 /**
  * The denoiser's inputs for one step of a batch of B frames, named as the pack's manifest names
  * them: the noisy sample, its timestep, the keyframe latents (one copy per frame), and the
- * optional position τ and LoRA scale. The one place feeds are built (the pipeline and the
+ * optional position τ, LoRA scale and motion estimate. The one place feeds are built (the pipeline and the
  * benchmark both call it).
  */
 export function denoiserFeeds(
@@ -405,6 +405,8 @@ export function denoiserFeeds(
     endLatents: FloatTensor;
     positions: number[];
     loraScale: number | null;
+    /** The motion graph's output for the keyframes ([1, K, H, W]); for a denoiser that takes it. */
+    motion?: FloatTensor | null;
   },
 ): Record<string, FloatTensor> {
   const B = batch.sample.dims[0]!;
@@ -420,6 +422,11 @@ export function denoiserFeeds(
     feeds[spec.inputs.position] = { data: Float32Array.from(batch.positions), dims: [B] };
   if (spec.inputs.loraScale)
     feeds[spec.inputs.loraScale] = { data: Float32Array.of(batch.loraScale ?? 0), dims: [1] };
+  if (spec.inputs.motion) {
+    if (!batch.motion)
+      throw new Error("this denoiser takes the motion graph's output, and none was given");
+    feeds[spec.inputs.motion] = batch.motion;
+  }
   return feeds;
 }
 
@@ -454,6 +461,8 @@ export async function denoiseFrames(request: {
   denoiser: GraphRunner;
   startLatent: FloatTensor;
   endLatent: FloatTensor;
+  /** The motion graph's output for the keyframes, for a denoiser that takes it. */
+  motion?: FloatTensor | null;
   settings: RunSettings;
   hooks?: PipelineHooks;
 }): Promise<DenoiseResult> {
@@ -498,7 +507,14 @@ export async function denoiseFrames(request: {
 
 /** One batch of in-betweens through every DDIM step; appends to `result`. */
 async function denoiseBatch(
-  { startLatent, endLatent, denoiser, settings, hooks = {} }: Parameters<typeof denoiseFrames>[0],
+  {
+    startLatent,
+    endLatent,
+    motion = null,
+    denoiser,
+    settings,
+    hooks = {},
+  }: Parameters<typeof denoiseFrames>[0],
   spec: DenoiserSpec,
   result: DenoiseResult,
   batch: { index: number; total: number; first: number; positions: number[] },
@@ -565,19 +581,21 @@ async function denoiseBatch(
         endLatents,
         positions: batch.positions,
         loraScale: result.loraScale,
+        motion,
       });
-      for (const n of [spec.inputs.sample, spec.inputs.startLatent!, spec.inputs.endLatent!])
-        delete all[n];
+      for (const n of [spec.inputs.sample, ...Object.keys(constants)]) delete all[n];
       return all;
     };
+    const constants: Record<string, FloatTensor> = {
+      [spec.inputs.startLatent!]: startLatents,
+      [spec.inputs.endLatent!]: endLatents,
+    };
+    if (spec.inputs.motion && motion) constants[spec.inputs.motion] = motion;
     const loop = await denoiser.resident.begin({
       sample: spec.inputs.sample,
       output: spec.outputs.prediction,
       dims,
-      constants: {
-        [spec.inputs.startLatent!]: startLatents,
-        [spec.inputs.endLatent!]: endLatents,
-      },
+      constants,
     });
     try {
       recordFrames(0, await loop.start(sample, statScale(plan, 0)));
@@ -613,6 +631,7 @@ async function denoiseBatch(
         endLatents,
         positions: batch.positions,
         loraScale: result.loraScale,
+        motion,
       });
       const t0 = now();
       const out = await denoiser.run(feeds);
@@ -719,6 +738,7 @@ export async function interpolate({
     denoiser: graphs.denoiser,
     startLatent,
     endLatent,
+    motion,
     settings,
     hooks,
   });

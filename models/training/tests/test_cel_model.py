@@ -18,6 +18,9 @@ from models.training.cel_model import (
     FlowDecoder,
     RefDecoder,
     backward_warp,
+    bind_motion,
+    latent_motion,
+    motion_prior,
     symmetric_costs,
 )
 from models.training.export import LiveLoraScale, check_against_torch, export_denoiser, export_fp16, export_module
@@ -355,3 +358,68 @@ def test_motion_decoder_starts_by_warping_along_the_prior():
         ft0, ft1 = halfway_flows(motion[:, :2], motion[:, 2:], 0.25)
         want = 0.5 * backward_warp(s, ft0) + 0.5 * backward_warp(e, ft1)
         assert torch.allclose(dec(latent, s, e, motion, torch.tensor([0.25])), want, atol=1e-4)
+
+
+MOTION_AXES = {
+    **{k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]},
+    "timestep": {0: "batch"},
+    "position": {0: "batch"},
+    "motion": {0: "motion_batch", 2: "image_height", 3: "image_width"},
+}
+
+
+def motion_feeds(b: int, h: int, w: int, seed: int = 0) -> dict[str, torch.Tensor]:
+    """Denoiser feeds with one motion-graph output [1, 4, 8h, 8w] for the batch."""
+    g = torch.Generator().manual_seed(seed + 100)
+    return {**feeds(b, h, w, seed), "motion": torch.randn(1, 4, 8 * h, 8 * w, generator=g) * 6.0}
+
+
+def test_motion_denoiser_starts_as_its_base_and_then_reads_the_warped_latents():
+    torch.manual_seed(0)
+    base = CelDenoiser(SMALL).eval()
+    model = CelDenoiser(CelConfig(widths=(16, 32, 32), emb_dim=32, motion=True)).eval()
+    model.load_without_motion(base.state_dict())
+    f = motion_feeds(3, 8, 16)
+    with torch.no_grad():
+        plain = base(*list(f.values())[:5])
+        assert torch.equal(model(*f.values()), plain)  # the warped latents' weights start at zero
+        model.inp.weight[:, 12:].normal_(0, 0.3)
+        out = model(*f.values())
+        assert (out - plain).abs().max() > 1e-2
+        # other motion, other output
+        assert (model(*list(f.values())[:5], f["motion"] * 0.5) - out).abs().max() > 1e-3
+        # the motion at image resolution or averaged over latent cells (what training crops) alike
+        cells = latent_motion(f["motion"], 8)
+        assert torch.allclose(model(*list(f.values())[:5], cell_motion=cells.expand(3, -1, -1, -1)), out, atol=1e-5)
+    with pytest.raises(ValueError, match="motion graph's output"):
+        bind_motion(model, None)
+
+
+def test_motion_denoiser_warps_the_keyframe_latents_along_the_prior():
+    """A thing moving 16 px right between the keyframes sits 8 px (one cell) right of the start at τ ½:
+    the start latent warped along the prior is the start latent moved one cell right."""
+    lat = torch.zeros(1, 4, 8, 8)
+    lat[..., 3, 2] = 1.0
+    motion = torch.zeros(1, 4, 64, 64)
+    motion[:, 0], motion[:, 2] = 16.0, -16.0  # flows start→end and end→start, in pixels
+    flow = motion_prior(latent_motion(motion, 8), torch.tensor([0.5]))
+    warped = backward_warp(lat, flow[:, :2])
+    assert warped[0, 0, 3, 3] == pytest.approx(1.0) and warped[0, 0, 3, 2] == pytest.approx(0.0)
+    warped_end = backward_warp(lat, flow[:, 2:])  # the end latent is sampled a cell to the right
+    assert warped_end[0, 0, 3, 1] == pytest.approx(1.0)
+
+
+def test_motion_denoiser_onnx_takes_one_motion_for_the_batch_and_fp16_agrees(tmp_path):
+    torch.manual_seed(2)
+    model = CelDenoiser(CelConfig(widths=(16, 32, 32), emb_dim=32, motion=True)).eval()
+    with torch.no_grad():
+        model.inp.weight.normal_(0, 0.2)
+    path = export_denoiser(model, motion_feeds(2, 8, 16), tmp_path / "m.onnx", dynamic_axes=MOTION_AXES)
+    other = motion_feeds(3, 16, 24, seed=5)  # another batch and size than the export's
+    got = run_onnx(path, {k: v.numpy() for k, v in other.items()})["prediction"]
+    with torch.no_grad():
+        ref = model(*other.values()).numpy()
+    assert np.max(np.abs(got - ref)) < 1e-4
+    export_fp16(path, tmp_path / "m16.onnx")
+    half = run_onnx(tmp_path / "m16.onnx", {k: v.numpy() for k, v in other.items()})["prediction"]
+    assert np.max(np.abs(half - got)) < 2e-2 * max(1.0, float(np.abs(got).max()))

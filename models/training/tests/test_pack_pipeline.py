@@ -565,6 +565,72 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
         assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
 
 
+def test_a_baseline_conditioned_on_the_motion_graph_rides_with_its_lora_and_reads_back(runs, tmp_path):
+    """train_denoiser.py --motion <decoder with a learned motion graph> caches the clips' motion at latent
+    cells and fine-tunes the baseline with it (starting as the baseline); train_lora.py trains adapters on
+    it; build_pack.py exports both taking the motion graph's output (the student not), the studio accepts
+    the manifest, and from_pack.py reads the pack back exactly."""
+    root = runs.parent
+    flow = ["flow_net", "--data", f"{root / 'color'}:1", "--run", str(tmp_path / "flow"), "--batch", "1"]
+    run(*flow, "--crop", "64", "--steps", "1")
+    dec = [
+        *tiny_decoder_stage(runs, tmp_path / "dec", samples=tmp_path / "dec"),
+        "--motion", "--motion-net", str(tmp_path / "flow" / "flow_last.pt"),
+        "--init", str(runs / "decoder" / "decoder_last.pt"), "--val-clips", "0", "--steps", "1",
+    ]  # fmt: skip
+    run(*dec)
+    decoder = tmp_path / "dec" / "decoder_last.pt"
+    runs_copy = runs_with_decoder(runs, decoder, tmp_path / "runs")
+    den = [
+        "train_denoiser", "--data", str(root / "color"), "--vae", str(runs / "vae" / "vae_last.pt"),
+        "--run", str(runs_copy / "denoiser3"), "--init", str(runs / "denoiser" / "denoiser_last.pt"),
+        "--motion", str(decoder), "--batch", "2", "--ckpt-every", "2", "--steps", "2",
+    ]  # fmt: skip
+    run(*den)
+    state = torch.load(runs_copy / "denoiser3" / "denoiser_last.pt")
+    assert state["config"]["motion"] and state["ema"]["inp.weight"].shape[1] == 20
+    cached = torch.load(runs_copy / "denoiser3" / "motion_train.pt")["clips"]
+    clip = sorted((root / "color" / "train").iterdir())[0]
+    latents = torch.load(runs_copy / "denoiser3" / "latents_train.pt")["clips"][clip.name]["keys"]
+    assert cached[clip.name].shape == (4, *latents.shape[-2:])
+    lora = [
+        "train_lora", "--data", str(root / "lineart"), "--vae", str(runs / "vae" / "vae_last.pt"),
+        "--base", str(runs_copy / "denoiser3" / "denoiser_last.pt"), "--run", str(runs_copy / "lora3"),
+        "--batch", "2", "--steps", "1",
+    ]  # fmt: skip
+    assert "give --motion" in subprocess.run(
+        [sys.executable, "-m", "models.training.train_lora", *lora[1:]], cwd=REPO, capture_output=True, text=True
+    ).stderr
+    run(*lora, "--motion", str(decoder))
+    lora_that_matters(runs_copy / "lora3" / "lora_last.pt", runs_copy / "lora3" / "lora_last.pt")
+    out = tmp_path / "pack"
+    built = tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
+    assert re.search(r"lora\(0\) vs baseline\s+max \|diff\| = 0", built), built
+    manifest = json.loads((out / "manifest.json").read_text())
+    dens = manifest["graphs"]["denoisers"]
+    assert all(dens[k]["inputs"]["motion"] == "motion" for k in ("fp32", "fp16", "lora"))
+    assert "motion" not in dens["student"]["inputs"]
+    assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
+    # The studio's CLI (onnxruntime-node) runs it: the motion graph's output reaches the denoiser.
+    clip = sorted((root / "color" / "val").iterdir())[0]
+    frames = {}
+    for variant, extra in (("baseline", []), ("lora", ["--lora-scale", "1"]), ("student", [])):
+        cli = subprocess.run(
+            ["node", "bin/inbetween.mjs", "interpolate", "--pack", str(out), "--start", str(clip / "frame1.png"),
+             "--end", str(clip / "frame3.png"), "--out", str(tmp_path / variant), "--frames", "1", "--steps", "2",
+             "--variant", variant, *extra],
+            cwd=REPO, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert cli.returncode == 0, cli.stderr[-2000:]
+        frames[variant] = np.asarray(Image.open(tmp_path / variant / "frame_01.png").convert("RGB"), dtype=np.float64)
+    assert np.abs(frames["lora"] - frames["baseline"]).mean() > 0  # the adapters, on the motion-taking graph
+    back, again = tmp_path / "back", tmp_path / "again"
+    tool("from_pack", "--pack", str(out), "--runs", str(back))
+    tool("build_pack", "--runs", str(back), "--out", str(again))
+    for graph in ["denoiser_fp32", "denoiser_lora"]:
+        assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
+
+
 def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     """gpu_session.sh: `prepare` makes slim checkpoints of a runs folder; `train` (here on the CPU, tiny and
     short) builds data, fine-tunes denoiser, student and decoder side by side within its budget and leaves
