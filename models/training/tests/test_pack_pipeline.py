@@ -569,7 +569,8 @@ def test_a_baseline_conditioned_on_the_motion_graph_rides_with_its_lora_and_read
     """train_denoiser.py --motion <decoder with a learned motion graph> caches the clips' motion at latent
     cells and fine-tunes the baseline with it (starting as the baseline); train_lora.py trains adapters on
     it; build_pack.py exports both taking the motion graph's output (the student not), the studio accepts
-    the manifest, and from_pack.py reads the pack back exactly."""
+    the manifest and its CLI runs the pack, and from_pack.py reads it back exactly. (Not a recipe stage: the
+    two are put where build_pack takes the tuned baseline and its LoRA from.)"""
     root = runs.parent
     flow = ["flow_net", "--data", f"{root / 'color'}:1", "--run", str(tmp_path / "flow"), "--batch", "1"]
     run(*flow, "--crop", "64", "--steps", "1")
@@ -583,26 +584,26 @@ def test_a_baseline_conditioned_on_the_motion_graph_rides_with_its_lora_and_read
     runs_copy = runs_with_decoder(runs, decoder, tmp_path / "runs")
     den = [
         "train_denoiser", "--data", str(root / "color"), "--vae", str(runs / "vae" / "vae_last.pt"),
-        "--run", str(runs_copy / "denoiser3"), "--init", str(runs / "denoiser" / "denoiser_last.pt"),
+        "--run", str(runs_copy / "denoiser2"), "--init", str(runs / "denoiser" / "denoiser_last.pt"),
         "--motion", str(decoder), "--batch", "2", "--ckpt-every", "2", "--steps", "2",
     ]  # fmt: skip
     run(*den)
-    state = torch.load(runs_copy / "denoiser3" / "denoiser_last.pt")
+    state = torch.load(runs_copy / "denoiser2" / "denoiser_last.pt")
     assert state["config"]["motion"] and state["ema"]["inp.weight"].shape[1] == 20
-    cached = torch.load(runs_copy / "denoiser3" / "motion_train.pt")["clips"]
+    cached = torch.load(runs_copy / "denoiser2" / "motion_train.pt")["clips"]
     clip = sorted((root / "color" / "train").iterdir())[0]
-    latents = torch.load(runs_copy / "denoiser3" / "latents_train.pt")["clips"][clip.name]["keys"]
+    latents = torch.load(runs_copy / "denoiser2" / "latents_train.pt")["clips"][clip.name]["keys"]
     assert cached[clip.name].shape == (4, *latents.shape[-2:])
     lora = [
         "train_lora", "--data", str(root / "lineart"), "--vae", str(runs / "vae" / "vae_last.pt"),
-        "--base", str(runs_copy / "denoiser3" / "denoiser_last.pt"), "--run", str(runs_copy / "lora3"),
+        "--base", str(runs_copy / "denoiser2" / "denoiser_last.pt"), "--run", str(runs_copy / "lora2"),
         "--batch", "2", "--steps", "1",
     ]  # fmt: skip
     assert "give --motion" in subprocess.run(
         [sys.executable, "-m", "models.training.train_lora", *lora[1:]], cwd=REPO, capture_output=True, text=True
     ).stderr
     run(*lora, "--motion", str(decoder))
-    lora_that_matters(runs_copy / "lora3" / "lora_last.pt", runs_copy / "lora3" / "lora_last.pt")
+    lora_that_matters(runs_copy / "lora2" / "lora_last.pt", runs_copy / "lora2" / "lora_last.pt")
     out = tmp_path / "pack"
     built = tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
     assert re.search(r"lora\(0\) vs baseline\s+max \|diff\| = 0", built), built
