@@ -170,7 +170,7 @@ class CelDenoiser(LoraHost):
     """forward(sample, timestep, start_latent, end_latent, position[, motion]) -> v; all latents scaled.
 
     UNet: latent level (w0), 1/2 (w1, attention), 1/4 (w2, attention), back up with skips. With
-    `cfg.motion` it also takes the motion graph's output (`motion` [B,4,H,W], full resolution) and
+    `cfg.motion` it also takes the motion graph's output (`motion` [1 or B,4,H,W], full resolution) and
     sees the two keyframe latents warped to the in-between along its prior (`motion_prior`, averaged
     to latent cells) beside the plain ones.
     """

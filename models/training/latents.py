@@ -11,7 +11,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, MeanEncoder, latent_motion
+from models.training.cel_model import LATENT_DOWNSAMPLE, CelConfig, CelDenoiser, CelEncoder, MeanEncoder, latent_motion
 from models.training.flow_net import MotionGraph, load_motion_net
 from models.training.trainlib import clip_frames, clip_targets, list_clips, load_rgb
 
@@ -64,7 +64,7 @@ def cache_motion(data: Path, split: str, motion_src: Path, out: Path, device: to
         s, e = (load_rgb(p)[None] for p in clip_frames(clip)[:2])
         h, w = s.shape[-2] // 8 * 8, s.shape[-1] // 8 * 8
         s, e = s[..., :h, :w].to(device), e[..., :h, :w].to(device)
-        clips[clip.name] = latent_motion(graph(s, e), 8)[0].half().cpu()
+        clips[clip.name] = latent_motion(graph(s, e), LATENT_DOWNSAMPLE)[0].half().cpu()
     result = {"clips": clips, "source": str(motion_src)}
     out.parent.mkdir(parents=True, exist_ok=True)
     torch.save(result, out)
