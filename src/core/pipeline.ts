@@ -393,8 +393,8 @@ export function resolveLoraScale(
 /**
  * The denoiser's inputs for one step of a batch of B frames, named as the pack's manifest names
  * them: the noisy sample, its timestep, the keyframe latents (one copy per frame), and the
- * optional position τ, LoRA scale and motion estimate. The one place feeds are built (the pipeline and the
- * benchmark both call it).
+ * optional position τ, LoRA scale and motion estimate. The one place feeds are built (the
+ * pipeline and the benchmark both call it).
  */
 export function denoiserFeeds(
   spec: DenoiserSpec,
@@ -573,6 +573,11 @@ async function denoiseBatch(
   // Samplers that remember more than one estimate (UniPC) step with the latents read back.
   if (denoiser.resident && linear) {
     // The sample stays on the device: the same steps, with only the statistics read back.
+    const constants: Record<string, FloatTensor> = {
+      [spec.inputs.startLatent!]: startLatents,
+      [spec.inputs.endLatent!]: endLatents,
+    };
+    if (spec.inputs.motion && motion) constants[spec.inputs.motion] = motion;
     const stepFeeds = (s: number) => {
       const all = denoiserFeeds(spec, {
         sample: { data: sample, dims },
@@ -586,11 +591,6 @@ async function denoiseBatch(
       for (const n of [spec.inputs.sample, ...Object.keys(constants)]) delete all[n];
       return all;
     };
-    const constants: Record<string, FloatTensor> = {
-      [spec.inputs.startLatent!]: startLatents,
-      [spec.inputs.endLatent!]: endLatents,
-    };
-    if (spec.inputs.motion && motion) constants[spec.inputs.motion] = motion;
     const loop = await denoiser.resident.begin({
       sample: spec.inputs.sample,
       output: spec.outputs.prediction,
