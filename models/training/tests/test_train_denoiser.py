@@ -39,7 +39,11 @@ def test_latent_crops_carry_the_motion_flipped_and_reversed_with_them():
     from models.training.latents import LatentTriplets, with_motion
 
     g = torch.Generator().manual_seed(0)
-    clip = {"keys": torch.randn(2, 4, 4, 6, generator=g), "targets": torch.randn(1, 4, 4, 6, generator=g), "taus": [0.5]}
+    clip = {
+        "keys": torch.randn(2, 4, 4, 6, generator=g),
+        "targets": torch.randn(1, 4, 4, 6, generator=g),
+        "taus": [0.5],
+    }
     motion = torch.randn(4, 4, 6, generator=g)
     clips = with_motion({"a": clip}, {"a": motion})
     with pytest.raises(ValueError, match="no cached motion"):
