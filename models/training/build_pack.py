@@ -23,6 +23,7 @@ import torch
 from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
 from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
 from models.training.export import (
+    MOTION_AXES,
     SPATIAL,
     LiveLoraScale,
     example_inputs,
@@ -151,12 +152,12 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
     (out / "decoder.onnx").write_bytes(export_module(dec, dec_args, dec_names, ["image"], dec_axes))
     # A motion-conditioned baseline (and its LoRA, on the same base) also takes the motion graph's output:
     # one [1, 4, H, W] copy for the batch, at image resolution.
-    base_ex, stu_ex = ex, ex
+    base_ex = ex
     if base.cfg.motion:
         if not motion:
             raise SystemExit("the baseline is conditioned on the motion graph, and the decoder has none")
         base_ex = {**ex, "motion": dec_args[3]}
-        den_axes_m = {**den_axes, "motion": {0: "motion_batch", 2: "image_height", 3: "image_width"}}
+        den_axes_m = {**den_axes, "motion": MOTION_AXES}
     else:
         den_axes_m = den_axes
     if student.cfg.motion:
@@ -166,7 +167,7 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
         lora, base_ex, out / "denoiser_lora.onnx", lora_scale=True, dynamic_axes={**den_axes_m, "lora_scale": {}}
     )
     export_fp16(out / "denoiser_fp32.onnx", out / "denoiser_fp16.onnx")
-    export_denoiser(student, stu_ex, out / "denoiser_student.onnx", dynamic_axes=den_axes)
+    export_denoiser(student, ex, out / "denoiser_student.onnx", dynamic_axes=den_axes)
 
     feeds = {k: v.numpy() for k, v in base_ex.items()}
     with torch.no_grad():
@@ -176,7 +177,7 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
             "baseline": base(*base_ex.values()).numpy(),
             "lora(1)": LiveLoraScale(lora)(*base_ex.values(), torch.tensor([1.0])).numpy(),
             "lora base": BaselineView(lora)(*base_ex.values()).numpy(),
-            "student": student(*stu_ex.values()).numpy(),
+            "student": student(*ex.values()).numpy(),
         }
     got_base = run_onnx(out / "denoiser_fp32.onnx", feeds)["prediction"]
     got_lora0 = run_onnx(out / "denoiser_lora.onnx", {**feeds, "lora_scale": np.zeros(1, np.float32)})["prediction"]
@@ -191,7 +192,7 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
         "baseline vs torch": max_diff(got_base, ref["baseline"]),
         "lora(1) vs torch": max_diff(got_lora1, ref["lora(1)"]),
         "student vs torch": max_diff(
-            run_onnx(out / "denoiser_student.onnx", {k: v.numpy() for k, v in stu_ex.items()})["prediction"],
+            run_onnx(out / "denoiser_student.onnx", {k: v.numpy() for k, v in ex.items()})["prediction"],
             ref["student"],
         ),
         "lora base (torch) vs baseline (torch)": max_diff(ref["lora base"], ref["baseline"]),

@@ -35,6 +35,8 @@ from models.training.ort_node import run_onnx
 
 OPSET = 17
 SPATIAL = {0: "batch", 2: "height", 3: "width"}
+# A denoiser's `motion` input: one motion-graph output for the whole batch, at image resolution.
+MOTION_AXES = {0: "motion_batch", 2: "image_height", 3: "image_width"}
 DENOISER_INPUTS = ["sample", "timestep", "start_latent", "end_latent", "position"]
 
 

@@ -36,7 +36,7 @@ from models.training.cel_model import (
     RefDecoder,
     corr_radius_of,
 )
-from models.training.export import SPATIAL, LiveLoraScale, example_inputs, export_module
+from models.training.export import MOTION_AXES, SPATIAL, LiveLoraScale, example_inputs, export_module
 from models.training.flow_net import FlowNet, MotionGraph
 from models.training.ort_node import run_onnx
 from models.training.train_lora import STYLES
@@ -97,7 +97,7 @@ def _den_export(lora: bool, motion: bool = False):
     axes = {k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]}
     axes.update({"timestep": {0: "batch"}, "position": {0: "batch"}})
     if motion:
-        axes["motion"] = {0: "motion_batch", 2: "image_height", 3: "image_width"}
+        axes["motion"] = MOTION_AXES
     args = tuple(ex.values())
     if lora:
         names, args, axes = names + ["lora_scale"], args + (torch.tensor([1.0]),), {**axes, "lora_scale": {}}

@@ -71,6 +71,24 @@ def cache_motion(data: Path, split: str, motion_src: Path, out: Path, device: to
     return result
 
 
+def cache_clips(
+    data: Path,
+    split: str,
+    vae_ckpt: Path,
+    cache_dir: Path,
+    name: str,
+    motion_src: Path | None = None,
+    device: torch.device | str = "cpu",
+) -> dict:
+    """`cache_latents` into <cache_dir>/latents_<name>.pt and, with `motion_src`, each clip's motion
+    (`cache_motion`, <cache_dir>/motion_<name>.pt) attached to its clip (`with_motion`)."""
+    part = cache_latents(data, split, vae_ckpt, cache_dir / f"latents_{name}.pt", device)
+    if motion_src is None:
+        return part
+    flows = cache_motion(data, split, motion_src, cache_dir / f"motion_{name}.pt", device)
+    return {**part, "clips": with_motion(part["clips"], flows["clips"])}
+
+
 def with_motion(clips: dict, motion: dict) -> dict:
     """`clips` (a latent cache's) with each clip's cached cell motion (`cache_motion`) as "motion"."""
     missing = sorted(set(clips) - set(motion))

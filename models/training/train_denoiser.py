@@ -27,7 +27,7 @@ import torch.nn.functional as F
 
 from models.training.cel_model import CelConfig, CelDenoiser
 from models.training.diffusion import Schedule
-from models.training.latents import CROPS, LatentTriplets, cache_latents, cache_motion, with_motion
+from models.training.latents import CROPS, LatentTriplets, cache_clips
 from models.training.trainlib import (
     Checkpoint,
     CsvLog,
@@ -87,12 +87,8 @@ def main() -> int:
         # The first set keeps the plain cache names (and sets the latent scale): older runs resume as they were.
         tag = "" if i == 0 else f"_{d.name}"
         for split, acc in (("train", train), ("val", val)):
-            part = cache_latents(d, split, Path(args.vae), cache_dir / f"latents_{split}{tag}.pt", device)
-            clips = part["clips"]
-            if args.motion:
-                flows = cache_motion(d, split, args.motion, cache_dir / f"motion_{split}{tag}.pt", device)
-                clips = with_motion(clips, flows["clips"])
-            acc["clips"].update({f"{d.name}/{k}" if i else k: v for k, v in clips.items()})
+            part = cache_clips(d, split, Path(args.vae), cache_dir, f"{split}{tag}", args.motion, device)
+            acc["clips"].update({f"{d.name}/{k}" if i else k: v for k, v in part["clips"].items()})
             if i == 0:
                 acc["std"] = part["std"]
     sched = Schedule()

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 
 from models.training.cel_model import CelConfig, CelDenoiser
 from models.training.diffusion import Schedule
-from models.training.latents import CROPS, LatentTriplets, cache_latents, cache_motion, style_pairs, with_motion
+from models.training.latents import CROPS, LatentTriplets, cache_clips, style_pairs
 from models.training.trainlib import Checkpoint, CsvLog, lr_at, optimizer_step, seeded, set_lr
 
 
@@ -110,20 +110,12 @@ def main() -> int:
     motion = base["config"].get("motion", False)
     if motion and not args.motion:
         raise SystemExit(f"{args.base} is conditioned on the motion graph: give --motion (its decoder checkpoint)")
-
-    def cached(data: str, name: str) -> dict:
-        part = cache_latents(Path(data), "train", Path(args.vae), run / f"latents_{name}.pt")
-        if motion:  # the keyframes' motion, for a motion-conditioned base
-            flows = cache_motion(Path(data), "train", Path(args.motion), run / f"motion_{name}.pt")
-            part = {**part, "clips": with_motion(part["clips"], flows["clips"])}
-        return part
-
-    train = cache_latents(Path(args.data), "train", Path(args.vae), run / "latents_train.pt")
+    # The keyframes' motion, for a motion-conditioned base: style pairs take it with their twins' keyframes.
+    flows = Path(args.motion) if motion else None
+    train = cache_clips(Path(args.data), "train", Path(args.vae), run, "train", None if args.keys_from else flows)
     if args.keys_from:
-        keys = cached(args.keys_from, "train_keys")
+        keys = cache_clips(Path(args.keys_from), "train", Path(args.vae), run, "train_keys", flows)
         train = {**train, "clips": style_pairs(train["clips"], keys["clips"])}
-    elif motion:
-        train = cached(args.data, "train")
     model = lora_model(base["ema"], base["config"], args.rank, args.alpha, args.dropout)
     params = model.lora_parameters()
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)

@@ -23,7 +23,14 @@ from models.training.cel_model import (
     motion_prior,
     symmetric_costs,
 )
-from models.training.export import LiveLoraScale, check_against_torch, export_denoiser, export_fp16, export_module
+from models.training.export import (
+    MOTION_AXES,
+    LiveLoraScale,
+    check_against_torch,
+    export_denoiser,
+    export_fp16,
+    export_module,
+)
 from models.training.ort_node import run_onnx
 from models.training.layers import BaselineView
 
@@ -360,11 +367,11 @@ def test_motion_decoder_starts_by_warping_along_the_prior():
         assert torch.allclose(dec(latent, s, e, motion, torch.tensor([0.25])), want, atol=1e-4)
 
 
-MOTION_AXES = {
+DENOISER_MOTION_AXES = {
     **{k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]},
     "timestep": {0: "batch"},
     "position": {0: "batch"},
-    "motion": {0: "motion_batch", 2: "image_height", 3: "image_width"},
+    "motion": MOTION_AXES,
 }
 
 
@@ -414,7 +421,7 @@ def test_motion_denoiser_onnx_takes_one_motion_for_the_batch_and_fp16_agrees(tmp
     model = CelDenoiser(CelConfig(widths=(16, 32, 32), emb_dim=32, motion=True)).eval()
     with torch.no_grad():
         model.inp.weight.normal_(0, 0.2)
-    path = export_denoiser(model, motion_feeds(2, 8, 16), tmp_path / "m.onnx", dynamic_axes=MOTION_AXES)
+    path = export_denoiser(model, motion_feeds(2, 8, 16), tmp_path / "m.onnx", dynamic_axes=DENOISER_MOTION_AXES)
     other = motion_feeds(3, 16, 24, seed=5)  # another batch and size than the export's
     got = run_onnx(path, {k: v.numpy() for k, v in other.items()})["prediction"]
     with torch.no_grad():
