@@ -51,15 +51,28 @@ test.describe('running the studio end to end', () => {
     await expect(page.getByTestId('message.error')).toHaveCount(0);
   });
 
-  test('native size runs at the keyframes own pixels padded to a multiple of 64; too large is refused', async ({
+  test('auto runs small keyframes natively; native size pads to a multiple of 64; too large is refused', async ({
     studio,
     page,
   }) => {
     await studio.open();
+    // Auto, the default: keyframes whose own frame is no bigger than the pack's 192×128 run natively,
+    // larger ones are letterboxed.
+    await studio.dropKeyframes([
+      solidPng('s.png', 150, 90, [200, 40, 40]),
+      solidPng('t.png', 150, 90, [40, 40, 200]),
+    ]);
+    await expect(studio.id('keyframes.fit.auto')).toBeChecked();
+    await expect(studio.id('keyframes.fit-preview')).toContainText(
+      'Auto: Run at 192×128: the keyframes keep their 150×90 pixels',
+    );
     await studio.dropKeyframes([
       solidPng('a.png', 200, 100, [200, 40, 40]),
       solidPng('b.png', 200, 100, [40, 40, 200]),
     ]);
+    await expect(studio.id('keyframes.fit-preview')).toContainText(
+      "Auto: Letterboxed into the model's 192×128 frame",
+    );
     await studio.id('keyframes.fit.native').check();
     await expect(studio.id('keyframes.fit-preview')).toContainText(
       'Run at 256×128: the keyframes keep their 200×100 pixels',

@@ -180,7 +180,20 @@ describe('inbetween interpolate', () => {
     expect([frame.width, frame.height]).toEqual([150, 90]);
     const run = JSON.parse(readFileSync(join(dir, 'out', 'run.json'), 'utf8'));
     expect(run.fit).toBe('native');
+    expect(run.fitChoice).toBe('native');
     expect(run.modelSize).toEqual([192, 128]);
+    // Without --fit (auto), keyframes this small run natively too: the same frame, pixel for pixel.
+    const auto = ['--out', join(dir, 'auto'), '--frames', '1', '--steps', '2'];
+    expect(await main(['interpolate', ...args, ...auto])).toBe(0);
+    const autoRun = JSON.parse(readFileSync(join(dir, 'auto', 'run.json'), 'utf8'));
+    expect([autoRun.fit, autoRun.fitChoice, autoRun.modelSize]).toEqual([
+      'native',
+      'auto',
+      [192, 128],
+    ]);
+    expect(readFileSync(join(dir, 'auto', 'frame_01.png'))).toEqual(
+      readFileSync(join(dir, 'out', 'frame_01.png')),
+    );
     writeFileSync(join(dir, 'big-a.png'), png(1400, 900, 40));
     writeFileSync(join(dir, 'big-b.png'), png(1400, 900, 200));
     const big = ['--start', join(dir, 'big-a.png'), '--end', join(dir, 'big-b.png')];
@@ -223,7 +236,7 @@ describe('inbetween interpolate', () => {
         ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
         ...['--fit', 'pad'],
       ],
-      /^inbetween: --fit must be letterbox, crop, native, got "pad"$/,
+      /^inbetween: --fit must be auto, letterbox, crop, native, got "pad"$/,
     ],
     [
       [

@@ -3,7 +3,7 @@
  * onnxruntime-node. Bad arguments and bad files exit non-zero with a one-line reason.
  *
  *   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
- *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
+ *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit auto|letterbox|crop|native]
  *                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"] [--sampler NAME]
  *                         [--gt G.png] [--lpips DIR]
  *   inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR [--frames …] [--timing …] …
@@ -17,7 +17,7 @@ import { parseCommandArgs, UsageError } from './args';
 import { EVAL_USAGE, evalCommand, reportCommand } from './evalCommands';
 import { intArg, resolveRunSettings } from './runSettings';
 import { SEQUENCE_HELP, SEQUENCE_USAGE, sequenceCommand } from './sequence';
-import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
+import { FIT_CHOICES, type FitChoice, type RgbaImage } from '../core/image';
 import {
   GROUND_TRUTH_TAU,
   groundTruthIndex,
@@ -48,7 +48,7 @@ import {
 
 const USAGE = `usage:
   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
-                        [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit letterbox|crop|native]
+                        [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit auto|letterbox|crop|native]
                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"] [--sampler NAME]
                         [--gt G.png] [--lpips DIR]
 ${SEQUENCE_USAGE}
@@ -56,6 +56,8 @@ ${SEQUENCE_USAGE}
 ${EVAL_USAGE}
   inbetween --help
 
+  --fit F        how keyframes meet the model's frame (interpolate, sequence): auto (default) runs
+                 them at their own size when that frame is no bigger than the pack's, else letterbox
   --guidance X   classifier-free guidance scale (format-2 packs with guidance; 1 = off)
   --sampler NAME another sampler of the pack's family (EDM: euler, euler_ancestral, dpmpp_2m; flow: flow_euler, flow_unipc, flow_dpmpp_2m)
   --scalar N=X   a scalar conditioning input of the pack, e.g. --scalar fs=24 (repeatable)
@@ -128,9 +130,9 @@ function readInterpolateArgs(argv: string[]) {
   for (const req of ['pack', 'start', 'end', 'out'] as const) {
     if (!values[req]) throw new UsageError(`--${req} is required`);
   }
-  const fit = (values.fit ?? 'letterbox') as FitMode;
-  if (!FIT_MODES.includes(fit))
-    throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${values.fit}"`);
+  const fit = (values.fit ?? 'auto') as FitChoice;
+  if (!FIT_CHOICES.includes(fit))
+    throw new UsageError(`--fit must be ${FIT_CHOICES.join(', ')}, got "${values.fit}"`);
   if (values.lpips !== undefined && values.gt === undefined) {
     throw new UsageError('--lpips is only used with --gt');
   }
@@ -216,7 +218,8 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     ...(result.clip
       ? { clip: { frames: result.clip.pickedText, controls: result.clip.controls } }
       : {}),
-    fit,
+    fit: prepared.plan.mode,
+    fitChoice: fit,
     keyframeSize: [start.width, start.height],
     modelSize: [prepared.plan.dstWidth, prepared.plan.dstHeight],
     frames: files.map((file, i) => ({ file, tau: result.positions[i] })),

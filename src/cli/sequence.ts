@@ -4,8 +4,8 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { FIT_MODES, type FitMode, type RgbaImage } from '../core/image';
-import { interpolate, MAX_INBETWEENS, prepareKeyframes } from '../core/pipeline';
+import { FIT_CHOICES, type FitChoice, type RgbaImage } from '../core/image';
+import { interpolate, MAX_INBETWEENS, prepareKeyframes, resolveFit } from '../core/pipeline';
 import { encodeApng, encodeGif, encodeZip, numberedPngs } from '../core/sequence/export';
 import {
   checkKeys,
@@ -36,7 +36,7 @@ import { intArg, numberArg, resolveRunSettings } from './runSettings';
 export const SEQUENCE_USAGE = `  inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR
                      [--frames N | N1,N2,…] [--timing PRESET | P1,P2,…] [--exposure E | E1,E2,…]
                      [--fps F] [--pingpong] [--steps S] [--seed K] [--variant ID] [--lora-scale X]
-                     [--fit letterbox|crop|native] [--name NAME] [--gif] [--apng] [--zip]`;
+                     [--fit auto|letterbox|crop|native] [--name NAME] [--gif] [--apng] [--zip]`;
 
 export const SEQUENCE_HELP = `  --frames       in-betweens per gap, one for all or one per gap (default 3)
   --timing       ${TIMING_PRESETS.filter((t) => t !== 'typed').join(', ')}, or typed=0.2:0.5:0.9;
@@ -143,9 +143,9 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
       `--keys takes 2 to ${MAX_KEYS} PNG files, got ${keyFiles.filter(Boolean).length}`,
     );
   }
-  const fit = (values.fit ?? 'letterbox') as FitMode;
-  if (!FIT_MODES.includes(fit))
-    throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${values.fit}"`);
+  const fit = (values.fit ?? 'auto') as FitChoice;
+  if (!FIT_CHOICES.includes(fit))
+    throw new UsageError(`--fit must be ${FIT_CHOICES.join(', ')}, got "${values.fit}"`);
   const gaps = parseGaps(keyFiles.length - 1, values);
   const fps = numberArg('fps', values.fps ?? '12');
   if (fps < MIN_FPS || fps > MAX_FPS)
@@ -247,7 +247,8 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
     steps,
     seed,
     ...(settings.loraScale !== undefined ? { loraScale: settings.loraScale } : {}),
-    fit,
+    fit: resolveFit(manifest, keys[0]!.width, keys[0]!.height, fit),
+    fitChoice: fit,
     fps,
     mode,
     keySize: [keys[0]!.width, keys[0]!.height],

@@ -120,6 +120,8 @@ describe('fixed-size packs', () => {
       /take exactly 128×64 frames, so Native size cannot run them; choose Letterbox or Centre-crop/,
     );
     expect(modelFrameSize(m, 640, 360, 'letterbox')).toEqual([128, 64]);
+    // Auto never picks native for them, however small the keyframes.
+    expect(modelFrameSize(m, 64, 32, 'auto')).toEqual([128, 64]);
   });
 });
 

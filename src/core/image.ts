@@ -310,6 +310,16 @@ export type FitMode = 'letterbox' | 'crop' | 'native';
 /** The fit modes, in the order the studio offers them. */
 export const FIT_MODES: readonly FitMode[] = ['letterbox', 'crop', 'native'];
 
+/**
+ * What a person picks: a fit mode, or `auto` — native size for keyframes whose native frame is no
+ * bigger than the pack's default frame (small drawings are not scaled up and back down), letterbox
+ * otherwise (`resolveFit` in pipeline.ts decides; the run's plan records the mode it chose).
+ */
+export type FitChoice = FitMode | 'auto';
+
+/** The studio's and the CLI's choices, in the order offered; `auto` is the default. */
+export const FIT_CHOICES: readonly FitChoice[] = ['auto', 'letterbox', 'crop', 'native'];
+
 /** The model frame for `native`: each side rounded up to a multiple of `multipleOf`. */
 export function nativeFrameSize(
   srcWidth: number,

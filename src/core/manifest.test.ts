@@ -261,6 +261,19 @@ describe('validateManifest', () => {
       /^graphs\.motion: is required: denoiser "fp32" declares a motion input/,
     ],
     [
+      "a denoiser input under another input's tensor name",
+      (m) => {
+        withMotion(m);
+        m.graphs.denoisers.fp32.inputs.motion = m.graphs.denoisers.fp32.inputs.startLatent;
+      },
+      /^graphs\.denoisers\.fp32\.inputs: names the tensor "[^"]+" for more than one input: each input needs its own/,
+    ],
+    [
+      'a decoder that takes both keyframes under one name',
+      (m) => (m.graphs.decoder.inputs = { latent: 'latent', startImage: 'ref', endImage: 'ref' }),
+      /^graphs\.decoder\.inputs: names the tensor "ref" for more than one input/,
+    ],
+    [
       'a decoder motion input without keyframe references',
       (m) => {
         withMotion(m);

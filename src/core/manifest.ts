@@ -744,6 +744,36 @@ export const manifestSchema = manifestBase.superRefine((m, ctx) => {
       message: 'is required: the decoder declares a motion input',
     });
   }
+  // Each input of a graph is its own tensor: two roles under one name would have one overwrite the
+  // other's data without a word (the studio fills the feeds by name).
+  const graphsWithInputs: [
+    string[],
+    { inputs: object; feeds?: Record<string, string> } | undefined,
+  ][] = [
+    [['graphs', 'encoder'], m.graphs.encoder],
+    [['graphs', 'decoder'], m.graphs.decoder],
+    [['graphs', 'motion'], m.graphs.motion],
+    ...Object.entries(m.graphs.decoders ?? {}).map(
+      ([k, g]) => [['graphs', 'decoders', k], g] as [string[], typeof g],
+    ),
+    ...Object.entries(m.graphs.denoisers).map(
+      ([k, g]) => [['graphs', 'denoisers', k], g] as [string[], typeof g],
+    ),
+  ];
+  for (const [path, g] of graphsWithInputs) {
+    if (!g) continue;
+    const names = [
+      ...Object.values(g.inputs).filter((v): v is string => typeof v === 'string'),
+      ...Object.keys(g.feeds ?? {}),
+    ];
+    const repeated = [...new Set(names.filter((n, i) => names.indexOf(n) !== i))];
+    if (repeated.length)
+      ctx.addIssue({
+        code: 'custom',
+        path: [...path, 'inputs'],
+        message: `names the tensor ${repeated.map((n) => `"${n}"`).join(', ')} for more than one input: each input needs its own`,
+      });
+  }
   for (const [name, d] of Object.entries(m.graphs.denoisers)) {
     if (!m.graphs.motion && d.inputs.motion)
       ctx.addIssue({

@@ -14,6 +14,7 @@ import {
   rgbaToTensor,
   tensorToRgba,
   unfitImage,
+  type FitChoice,
   type FitMode,
   type FitPlan,
   type RgbaImage,
@@ -192,16 +193,38 @@ export interface PreparedKeyframes {
 export const MAX_NATIVE_PIXELS = 1024 * 1024;
 
 /**
- * The model frame a fit mode uses for keyframes of this size: the pack's default size, or for
- * `native` the keyframes' own size rounded up to the pack's `multipleOf`. Throws with a clear
- * message when a native frame would exceed MAX_NATIVE_PIXELS.
+ * The fit mode a choice means for keyframes of this size. `auto` is `native` when the pack runs
+ * any size (no `fixedSize`) and the native frame (the keyframes' size rounded up to `multipleOf`)
+ * has no more pixels than the pack's default frame — a small drawing then runs at its own pixels,
+ * neither scaled up into the frame nor back down, and costs no more than a default-size run — and
+ * `letterbox` otherwise. Any other choice is itself.
+ */
+export function resolveFit(
+  manifest: PackManifest,
+  width: number,
+  height: number,
+  choice: FitChoice,
+): FitMode {
+  if (choice !== 'auto') return choice;
+  if (manifest.image.fixedSize) return 'letterbox';
+  assertImageSize(width, height, 'keyframe');
+  const [w, h] = nativeFrameSize(width, height, manifest.image.multipleOf);
+  const [dw, dh] = manifest.image.defaultSize;
+  return w * h <= dw * dh ? 'native' : 'letterbox';
+}
+
+/**
+ * The model frame a fit choice uses for keyframes of this size (`resolveFit`): the pack's default
+ * size, or for `native` the keyframes' own size rounded up to the pack's `multipleOf`. Throws with
+ * a clear message when a native frame would exceed MAX_NATIVE_PIXELS.
  */
 export function modelFrameSize(
   manifest: PackManifest,
   width: number,
   height: number,
-  mode: FitMode,
+  choice: FitChoice,
 ): [number, number] {
+  const mode = resolveFit(manifest, width, height, choice);
   if (mode !== 'native') return [...manifest.image.defaultSize];
   if (manifest.image.fixedSize) {
     throw new Error(
@@ -220,14 +243,15 @@ export function modelFrameSize(
 }
 
 /**
- * Checks the two keyframes have one size and fits both to the model frame of `mode`
- * (`modelFrameSize`). Throws with a clear message for different sizes or a native frame too large.
+ * Checks the two keyframes have one size and fits both to the model frame of the fit `choice`
+ * (`resolveFit`, `modelFrameSize`; the plan's `mode` is the one used). Throws with a clear message
+ * for different sizes or a native frame too large.
  */
 export function prepareKeyframes(
   manifest: PackManifest,
   start: RgbaImage,
   end: RgbaImage,
-  mode: FitMode,
+  choice: FitChoice,
 ): PreparedKeyframes {
   assertImageSize(start.width, start.height, 'start keyframe');
   assertImageSize(end.width, end.height, 'end keyframe');
@@ -236,6 +260,7 @@ export function prepareKeyframes(
       `The keyframes have different sizes: start is ${start.width}×${start.height}, end is ${end.width}×${end.height}. Use two frames of the same size.`,
     );
   }
+  const mode = resolveFit(manifest, start.width, start.height, choice);
   const [w, h] = modelFrameSize(manifest, start.width, start.height, mode);
   const plan = planFit(start.width, start.height, w, h, mode);
   return { start: fitImage(start, plan), end: fitImage(end, plan), plan };

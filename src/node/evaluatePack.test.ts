@@ -87,9 +87,12 @@ beforeAll(async () => {
     [160, 96],
     [200, 120],
   ]);
+  // Drawn clips smaller than the pack's 192×128 frame (Auto runs them at their own size) and one of
+  // that size (Auto and Letterbox alike hand it to the model as it is).
   await writeTriplets(join(tmp, 'drawn'), [
     [96, 64],
     [130, 70],
+    [192, 128],
   ]);
   const { result, files } = await evaluatePack({
     pack,
@@ -139,12 +142,12 @@ describe('evaluatePack on the tiny pack', () => {
     expect(r.table.find((row) => row.id === 'quick')!.steps).toBe(2);
     expect(r.triplets).toBe(3);
     expect(r.drawn).toHaveLength(1);
-    expect(r.drawn[0]!.triplets).toBe(2);
+    expect(r.drawn[0]!.triplets).toBe(3);
     expect(r.drawn[0]!.rows.map((row) => row.id)).toEqual([
       'baseline',
       'quick',
-      'baseline@native',
-      'quick@native',
+      'baseline@letterbox',
+      'quick@letterbox',
       'keyavg',
       'blend',
       'repeat',
@@ -164,7 +167,7 @@ describe('evaluatePack on the tiny pack', () => {
     ]);
     const base = d.rows.find((row) => row.id === 'baseline')!;
     const ablation = d.paired!.find((p) => p.config === 'baseline' && p.anchor === 'keyavg')!;
-    expect(ablation.psnr.n).toBe(2);
+    expect(ablation.psnr.n).toBe(3);
     expect(ablation.psnr.mean!).toBeCloseTo(base.psnr! - keyavg.psnr!, 6);
     for (const row of r.table.slice(0, 7)) {
       expect(row.msPerInbetween, row.id).toBeGreaterThan(0);
@@ -188,9 +191,14 @@ describe('evaluatePack on the tiny pack', () => {
     const row = (id: string) => run!.result.table.find((x) => x.id === id)!;
     expect(row('blend').psnr).toBeCloseTo(mean(blend), 10);
     expect(row('repeat').ssim).toBeCloseTo(mean(repeat), 10);
-    // The fit-and-restore ceiling of the drawn set is close to, not exactly, the truth.
-    const ceiling = run!.result.drawn[0]!.rows.at(-1)!;
-    expect(ceiling.ssim).toBeGreaterThan(0.9);
+    // The fit-and-restore ceiling: Auto hands every drawn clip to the model at its own pixels, so
+    // the true middle frame comes back exactly.
+    const drawn = run!.result.drawn[0]!;
+    const ceiling = drawn.rows.at(-1)!;
+    expect([ceiling.psnrExact, ceiling.ssim]).toEqual([3, 1]);
+    // Letterboxed, the two small clips are resampled: other frames than Auto's.
+    const byId = (id: string) => drawn.rows.find((x) => x.id === id)!;
+    expect(byId('baseline@letterbox').ssim).not.toBe(byId('baseline').ssim);
   });
 
   it('checks what the pack should satisfy', () => {

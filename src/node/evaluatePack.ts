@@ -6,9 +6,10 @@
  * SVG) — and the files: REPORT.md, evaluation.json (every table and check of the report) and the
  * LoRA-sweep SVG.
  *
- * The same src/core code as the studio and the CLI does the work: keyframes fitted to the pack
- * size (letterbox), the in-between at τ = ½ mapped back to the triplet's size and scored against
- * frame2 with `scoreImages` — never resized for metrics.
+ * The same src/core code as the studio and the CLI does the work: keyframes fitted as the studio
+ * fits them by default (`auto`: at their own size when that frame is no bigger than the pack's,
+ * else letterboxed into it), the in-between at τ = ½ mapped back to the triplet's size and scored
+ * against frame2 with `scoreImages` — never resized for metrics.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
@@ -25,7 +26,7 @@ import {
   drawnTable,
   evaluationChecks,
   mainTable,
-  nativeId,
+  letterboxId,
   type EvaluationResult,
   type EvaluationTimings,
   type MetricValues,
@@ -33,7 +34,7 @@ import {
 } from '../core/evaluation/summary';
 import { detectCollapse } from '../core/collapse';
 import { classicalMotion, flowWarpInbetween } from '../core/flowWarp';
-import { createRgbaImage, resizeImage, type RgbaImage } from '../core/image';
+import { createRgbaImage, resizeImage, type FitPlan, type RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import { METRIC_NAMES } from '../core/metrics';
 import {
@@ -230,10 +231,19 @@ async function keyframeAverageFrame(
   return restoreFrame(frame, prepared.plan, like);
 }
 
+/** A fit that hands the keyframes to the model as they are: no resampling, no padding. */
+function asTheyAre(plan: FitPlan): boolean {
+  const { srcWidth: w, srcHeight: h } = plan;
+  return (
+    [plan.dstWidth, plan.scaledWidth].every((v) => v === w) &&
+    [plan.dstHeight, plan.scaledHeight].every((v) => v === h)
+  );
+}
+
 /**
- * Scores every config and the anchors on each triplet. `drawn` adds the fit-and-restore ceiling,
- * the latent ablation (the keyframes' average latent decoded) and every config at the clip's own
- * size (the native fit).
+ * Scores every config and the anchors on each triplet, the keyframes fitted as the studio does by
+ * default (`auto`). `drawn` adds the fit-and-restore ceiling, the latent ablation (the keyframes'
+ * average latent decoded) and every config on the keyframes letterboxed into the pack's frame.
  */
 export async function scoreTriplets(
   ctx: EvaluationContext,
@@ -253,20 +263,22 @@ export async function scoreTriplets(
   };
   for (const [n, clip] of clips.entries()) {
     const [f1, gt, f3] = await Promise.all(TRIPLET.map((f) => readPng(join(clip, f))));
-    const prepared = prepareKeyframes(manifest, f1!, f3!, 'letterbox');
+    const prepared = prepareKeyframes(manifest, f1!, f3!, 'auto');
     await score('blend', gt!, blendFrames(f1!, f3!));
     await score('repeat', gt!, f1!);
     if (opts.drawn) {
       // The true middle frame through the same fit → model size → restore mapping: what any
       // model's frame loses to resampling alone under this protocol (a ceiling).
-      const roundTrip = prepareKeyframes(manifest, gt!, gt!, 'letterbox');
+      const roundTrip = prepareKeyframes(manifest, gt!, gt!, 'auto');
       await score('roundtrip', gt!, restoreFrame(roundTrip.start, roundTrip.plan, gt!));
     }
     let referenceFrame: RgbaImage | undefined;
     let referenceStats: StepRecord[] | undefined;
     let ablation: RgbaImage | null | undefined;
+    const frames = new Map<string, RgbaImage>();
     for await (const [c, res] of runConfigs(ctx, prepared, configs)) {
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
+      frames.set(c.id, frame);
       if (c.id === ctx.plan.reference.id) [referenceFrame, referenceStats] = [frame, res.stepStats];
       if (referenceFrame) (diffs[c.id] ??= []).push(meanAbsDiff(frame, referenceFrame));
       if (referenceStats && c.steps === ctx.plan.reference.steps) {
@@ -281,10 +293,15 @@ export async function scoreTriplets(
     // The classical anchor (packs with a motion graph, as the REPORT has always had it).
     if (manifest.graphs.motion) await score('flow', gt!, flowWarpFrame(prepared, f1!));
     if (opts.drawn) {
-      // The same configs at the clip's own size, padded to a multiple of 64 (nothing resampled).
-      const native = prepareKeyframes(manifest, f1!, f3!, 'native');
-      for await (const [c, res] of runConfigs(ctx, native, configs)) {
-        await score(nativeId(c.id), gt!, restoreFrame(res.modelFrames[0]!, native.plan, f1!));
+      // The same configs on the keyframes letterboxed into the pack's frame (the fit before Auto);
+      // keyframes of the pack's own size go in as they are either way: the same frames.
+      const boxed = prepareKeyframes(manifest, f1!, f3!, 'letterbox');
+      if (asTheyAre(boxed.plan) && asTheyAre(prepared.plan)) {
+        for (const c of configs) await score(letterboxId(c.id), gt!, frames.get(c.id)!);
+      } else {
+        for await (const [c, res] of runConfigs(ctx, boxed, configs)) {
+          await score(letterboxId(c.id), gt!, restoreFrame(res.modelFrames[0]!, boxed.plan, f1!));
+        }
       }
     }
     opts.onTriplet?.(n + 1);
@@ -494,7 +511,12 @@ export async function evaluateOpenPack(
   }
 
   return {
-    pack: { id: manifest.id, name: manifest.name, size: [...manifest.image.defaultSize] },
+    pack: {
+      id: manifest.id,
+      name: manifest.name,
+      size: [...manifest.image.defaultSize],
+      multipleOf: manifest.image.multipleOf,
+    },
     date: opts.date ?? new Date().toISOString().slice(0, 10),
     data: relative(REPO_ROOT, dataDir),
     triplets: clips.length,

@@ -6,7 +6,7 @@
 import type { DatasetItem } from '../core/evaluation/dataset';
 import type { GeneratedColumn, LoadedItem } from '../core/evaluation/datasetEval';
 import type { ProtocolId, ResultLine, RunConfig } from '../core/evaluation/datasetRun';
-import type { FitMode, FitPlan, RgbaImage } from '../core/image';
+import type { FitChoice, FitMode, FitPlan, RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import type { BenchmarkOptions, BenchmarkResult, MetricsBenchmark } from '../core/benchmark';
 import type { ResolvedControls } from '../core/clip';
@@ -72,7 +72,7 @@ export interface RunRequest {
   jobId: number;
   start: ImageBitmap;
   end: ImageBitmap;
-  fitMode: FitMode;
+  fitMode: FitChoice;
   settings: RunSettings;
 }
 

@@ -13,7 +13,7 @@ import {
   drawnTable,
   evaluationChecks,
   mainTable,
-  nativeId,
+  letterboxId,
   type EvaluationResult,
   type MetricValues,
   type ScoredSet,
@@ -217,8 +217,8 @@ describe('tables and the report', () => {
       {
         baseline: [{ psnr: 30 }, { psnr: 32 }, { psnr: Infinity }],
         student: [{ psnr: 30 }, { psnr: 32 }, { psnr: 34 }],
-        [nativeId('baseline')]: [{}, {}, {}],
-        [nativeId('student')]: [{}, {}, {}],
+        [letterboxId('baseline')]: [{}, {}, {}],
+        [letterboxId('student')]: [{}, {}, {}],
         roundtrip: [{ psnr: Infinity }, { psnr: Infinity }, { psnr: Infinity }],
         blend: [{}, {}, {}],
         repeat: [{}, {}, {}],
@@ -229,8 +229,8 @@ describe('tables and the report', () => {
     expect(d.rows.map((r) => r.id)).toEqual([
       'baseline',
       'student',
-      'baseline@native',
-      'student@native',
+      'baseline@letterbox',
+      'student@letterbox',
       'blend',
       'repeat',
       'roundtrip',
@@ -251,8 +251,8 @@ describe('tables and the report', () => {
       {
         baseline: per((i) => ({ psnr: 20 + i, lpipsAlex: 0.2 })),
         student: per((i) => ({ psnr: 20 + i, lpipsAlex: 0.2 })),
-        [nativeId('baseline')]: per(() => ({})),
-        [nativeId('student')]: per(() => ({})),
+        [letterboxId('baseline')]: per(() => ({})),
+        [letterboxId('student')]: per(() => ({})),
         // The flow warp is 1 dB worse on every triplet but one (0.5 dB): beyond noise; blend's LPIPS
         // is missing, so only its PSNR is compared.
         flow: per((i) => ({ psnr: 20 + i - (i === 0 ? 0.5 : 1), lpipsAlex: 0.2 + 0.01 * (i % 2) })),
@@ -276,7 +276,7 @@ describe('tables and the report', () => {
     const main = scored({ baseline: per(() => ({})) }, n);
     const timings = { perConfig: {}, alternating: null, threads: 2 };
     const result: EvaluationResult = {
-      pack: { id: manifest.id, name: manifest.name, size: [512, 320] },
+      pack: { id: manifest.id, name: manifest.name, size: [512, 320], multipleOf: 64 },
       date: '2026-01-01',
       data: 'data/procedural/val',
       triplets: n,
@@ -316,7 +316,7 @@ describe('tables and the report', () => {
       threads: 2,
     };
     const result: EvaluationResult = {
-      pack: { id: manifest.id, name: manifest.name, size: [512, 320] },
+      pack: { id: manifest.id, name: manifest.name, size: [512, 320], multipleOf: 64 },
       date: '2026-01-01',
       data: 'data/procedural/val',
       triplets: 2,

@@ -26,13 +26,13 @@ export const ANCHORS = {
 } as const;
 export type AnchorId = keyof typeof ANCHORS;
 
-/** Row id of a configuration run at the clips' own size (drawn sets). */
-export const nativeId = (configId: string) => `${configId}@native`;
+/** Row id of a configuration run on keyframes letterboxed into the pack's frame (drawn sets). */
+export const letterboxId = (configId: string) => `${configId}@letterbox`;
 
 /** What one run over a set of triplets gives. */
 export interface ScoredSet {
   triplets: number;
-  /** Row id (config id, `nativeId(config id)` or an anchor id) → one entry per triplet, in order. */
+  /** Row id (config id, `letterboxId(config id)` or an anchor id) → one entry per triplet, in order. */
   scores: Record<string, MetricValues[]>;
   /** Config id → mean |Δ| in 8-bit levels of its in-between from the reference's, per triplet. */
   diffs: Record<string, number[]>;
@@ -183,7 +183,7 @@ export interface DrawnTable {
 
 /** evaluation.json: every table and check of REPORT.md, and what the report says about its run. */
 export interface EvaluationResult {
-  pack: { id: string; name: string; size: [number, number] };
+  pack: { id: string; name: string; size: [number, number]; multipleOf: number };
   /** YYYY-MM-DD. */
   date: string;
   /** The triplets' folder (`<data>/<split>`), relative to the repository. */
@@ -291,7 +291,10 @@ export function mainTable(
   ];
 }
 
-/** A drawn set's table: the compared configs fitted, then at native size, the anchors, the ceiling. */
+/**
+ * A drawn set's table: the compared configs as the studio fits by default (Auto), then letterboxed
+ * into the pack's frame, the anchors, the ceiling.
+ */
 export function drawnTable(
   manifest: PackManifest,
   plan: EvaluationPlan,
@@ -304,7 +307,13 @@ export function drawnTable(
     rows: [
       ...plan.compared.map((c) => variantRow(manifest, c, set)),
       ...plan.compared.map((c) =>
-        variantRow(manifest, c, set, nativeId(c.id), `${c.label}, native size`),
+        variantRow(
+          manifest,
+          c,
+          set,
+          letterboxId(c.id),
+          `${c.label}, letterboxed into ${manifest.image.defaultSize.join('×')}`,
+        ),
       ),
       ...anchorRows(set, ['keyavg', 'flow', 'blend', 'repeat', 'roundtrip']),
     ],

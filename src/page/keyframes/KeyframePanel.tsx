@@ -7,8 +7,8 @@ import { useEffect, useRef, useState, type DragEvent } from 'react';
 import { useStudio } from '../state/store';
 import type { Slot } from './keyframesSlice';
 import { addKeyframeFiles, clearKeyframe, loadSamplePair, swapKeyframes } from './keyframeActions';
-import { FIT_MODES, planFit, type FitMode, type FitPlan } from '../../core/image';
-import { modelFrameSize } from '../../core/pipeline';
+import { FIT_CHOICES, planFit, type FitChoice, type FitMode, type FitPlan } from '../../core/image';
+import { modelFrameSize, resolveFit } from '../../core/pipeline';
 
 function imageFiles(list: FileList | null | undefined): File[] {
   return list ? [...list] : [];
@@ -73,7 +73,8 @@ function SlotView({ slot }: { slot: Slot }) {
   );
 }
 
-const FIT_LABELS: Record<FitMode, string> = {
+const FIT_LABELS: Record<FitChoice, string> = {
+  auto: 'Auto (own size when it fits, else letterbox)',
   letterbox: 'Letterbox (keep everything)',
   crop: 'Centre-crop (fill the frame)',
   native: 'Native size (own pixels, padded)',
@@ -86,9 +87,11 @@ function FitPreview() {
   if (!start || !manifest) return null;
   let size: [number, number];
   let plan: FitPlan;
+  let mode: FitMode;
   try {
-    size = modelFrameSize(manifest, start.width, start.height, fitMode);
-    plan = planFit(start.width, start.height, size[0], size[1], fitMode);
+    mode = resolveFit(manifest, start.width, start.height, fitMode);
+    size = modelFrameSize(manifest, start.width, start.height, mode);
+    plan = planFit(start.width, start.height, size[0], size[1], mode);
   } catch (e) {
     return (
       <div className="fit-preview" data-testid="keyframes.fit-preview">
@@ -118,13 +121,14 @@ function FitPreview() {
         />
       </div>
       <p className="hint">
-        {fitMode === 'native'
+        {fitMode === 'auto' ? 'Auto: ' : ''}
+        {mode === 'native'
           ? w === start.width && h === start.height
             ? `Run at ${w}×${h}, the keyframes' own size: nothing is resampled.`
             : `Run at ${w}×${h}: the keyframes keep their ${start.width}×${start.height} pixels, padded with their edge colours to a multiple of ${manifest.image.multipleOf}; nothing is resampled.`
           : same
             ? `Same shape as the model's ${w}×${h} frame: scaled, nothing added or cut.`
-            : fitMode === 'letterbox'
+            : mode === 'letterbox'
               ? `Letterboxed into the model's ${w}×${h} frame; results are cropped back to ${start.width}×${start.height}.`
               : `Centre-cropped to the model's ${w}×${h} frame; the cut-off edges come from the start keyframe.`}
       </p>
@@ -161,7 +165,7 @@ export function KeyframePanel() {
       </div>
       <fieldset className="fit">
         <legend>Fit to the model's frame</legend>
-        {FIT_MODES.map((m) => (
+        {FIT_CHOICES.map((m) => (
           <label key={m}>
             <input
               type="radio"

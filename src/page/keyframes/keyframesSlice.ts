@@ -1,5 +1,5 @@
 /** The keyframes slice: the two keyframes (their Blobs stay in keyframeActions.ts) and the fit. */
-import type { FitMode } from '../../core/image';
+import type { FitChoice } from '../../core/image';
 
 export type Slot = 'start' | 'end';
 
@@ -15,7 +15,8 @@ export interface KeyframeInfo {
 export interface KeyframesState {
   start: KeyframeInfo | null;
   end: KeyframeInfo | null;
-  fitMode: FitMode;
+  /** The person's choice (`auto` by default); each run's plan records the mode it resolved to. */
+  fitMode: FitChoice;
 }
 
-export const initialKeyframes: KeyframesState = { start: null, end: null, fitMode: 'letterbox' };
+export const initialKeyframes: KeyframesState = { start: null, end: null, fitMode: 'auto' };
