@@ -14,14 +14,14 @@ import {
   type ReportFormat,
 } from '../core/evaluation/datasetReport';
 import type { ProtocolId } from '../core/evaluation/datasetRun';
-import { FIT_MODES, type FitMode } from '../core/image';
+import { FIT_CHOICES, type FitChoice } from '../core/image';
 import { evaluateDataset, readRun } from '../node/evalDataset';
 import { setNodeDevice } from '../node/nodeRuntime';
 import { parseCommandArgs, UsageError } from './args';
 
 export const EVAL_USAGE = `  inbetween eval --pack DIR --data DIR --out DIR [--split S] [--sequence triplets|every:K]
                  [--variants A,B] [--lora-scales X,Y] [--guidance X,Y] [--steps N,M] [--seeds S,T]
-                 [--protocol studio|kdq] [--fit letterbox|crop|native] [--shard i/n] [--resume]
+                 [--protocol studio|kdq] [--fit letterbox|auto|crop|native] [--shard i/n] [--resume]
                  [--lpips DIR] [--threads N] [--device cpu|cuda] [--quiet]
   inbetween report RUN_DIR... [--ref CONFIG] [--format md|csv|tex|json] [--out FILE]`;
 
@@ -80,8 +80,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
   if (protocol !== 'studio' && protocol !== 'kdq')
     throw new UsageError(`--protocol must be studio or kdq, got "${protocol}"`);
   const fit = (v['fit'] ?? 'letterbox') as string;
-  if (!FIT_MODES.includes(fit as FitMode))
-    throw new UsageError(`--fit must be ${FIT_MODES.join(', ')}, got "${fit}"`);
+  if (!FIT_CHOICES.includes(fit as FitChoice))
+    throw new UsageError(`--fit must be ${FIT_CHOICES.join(', ')}, got "${fit}"`);
   const device = (v['device'] ?? 'cpu') as string;
   if (device !== 'cpu' && device !== 'cuda')
     throw new UsageError(`--device must be cpu or cuda, got "${device}"`);
@@ -122,7 +122,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     ...(steps ? { steps } : {}),
     ...(seeds ? { seeds } : {}),
     protocol: protocol as ProtocolId,
-    fit: fit as FitMode,
+    fit: fit as FitChoice,
     ...(v['shard'] !== undefined ? { shard: v['shard'] as string } : {}),
     resume: v['resume'] === true,
     ...(v['lpips'] !== undefined ? { lpips: v['lpips'] as string } : {}),

@@ -29,7 +29,7 @@ import {
   type ResultLine,
   type RunInfo,
 } from '../core/evaluation/datasetRun';
-import type { FitMode } from '../core/image';
+import type { FitChoice } from '../core/image';
 import { loadDatasetItem, openDataset } from './dataset';
 import {
   loadLpipsGraphs,
@@ -47,7 +47,7 @@ export interface EvalOptions extends PlanOptions {
   split?: string;
   sequence?: SequenceMode;
   protocol?: ProtocolId;
-  fit?: FitMode;
+  fit?: FitChoice;
   /** `i/n`, 0-based. */
   shard?: string;
   resume?: boolean;

@@ -6,7 +6,7 @@
 import type { DatasetItem } from '../core/evaluation/dataset';
 import type { GeneratedColumn, LoadedItem } from '../core/evaluation/datasetEval';
 import type { ProtocolId, ResultLine, RunConfig } from '../core/evaluation/datasetRun';
-import type { FitChoice, FitMode, FitPlan, RgbaImage } from '../core/image';
+import type { FitChoice, FitPlan, RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import type { BenchmarkOptions, BenchmarkResult, MetricsBenchmark } from '../core/benchmark';
 import type { ResolvedControls } from '../core/clip';
@@ -120,7 +120,7 @@ export interface EvalGenerateRequest {
   item: { tau: number[] };
   /** The keyframes as the protocol scores them (KDQ: already 512×320). */
   loaded: { start: RgbaImage; end: RgbaImage };
-  fit: FitMode;
+  fit: FitChoice;
   protocol: ProtocolId;
   configs: RunConfig[];
   anchors: string[];

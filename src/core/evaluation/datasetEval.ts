@@ -17,7 +17,7 @@ import { describePick } from '../clip';
 import { farnebackFlow, flowDifference, type Flow } from '../farneback';
 import { classicalMotion, flowWarpInbetween } from '../flowWarp';
 import type { GraphRunner } from '../graph';
-import { createRgbaImage, resizeImage, type FitMode, type RgbaImage } from '../image';
+import { createRgbaImage, resizeImage, type FitChoice, type RgbaImage } from '../image';
 import { computeLpips } from '../lpips';
 import type { PackManifest } from '../manifest';
 import { psnr, ssim, SSIM_WINDOW } from '../metrics';
@@ -104,7 +104,7 @@ export interface GenerateRequest {
   item: Pick<DatasetItem, 'tau'>;
   /** The item's frames, already as the protocol scores them (`itemForProtocol`). */
   loaded: Pick<LoadedItem, 'start' | 'end'>;
-  fit: FitMode;
+  fit: FitChoice;
   protocol: ProtocolId;
   /** Configurations of one variant to run. */
   configs: readonly RunConfig[];
@@ -431,7 +431,7 @@ export async function runEvaluation(
 /** Everything that decides a run besides the pack and the dataset's files. */
 export interface RunOptions extends PlanOptions {
   protocol: ProtocolId;
-  fit: FitMode;
+  fit: FitChoice;
   split: string | null;
   sequence: SequenceMode;
   shard: { index: number; count: number } | null;

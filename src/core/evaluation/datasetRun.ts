@@ -29,7 +29,7 @@ export const PROTOCOLS: Readonly<Record<ProtocolId, Protocol>> = {
     label: 'studio',
     metrics: ['psnr', 'ssim', 'lpipsAlex'],
     definition:
-      "Studio protocol: keyframes letterboxed to the pack's size, each in-between at its ground truth's τ (τ = ½ for triplets; clip packs: the nearest clip frame) mapped back to the item's size; PSNR on uint8 RGB (peak 255), SSIM on RGB with an 11-tap Gaussian window (σ 1.5, population covariances, mean of R, G, B), LPIPS v0.1 AlexNet on [-1, 1] inputs; nothing resized for scoring.",
+      "Studio protocol: keyframes fitted to the pack's frame as the run's fit says (letterboxed by default), each in-between at its ground truth's τ (τ = ½ for triplets; clip packs: the nearest clip frame) mapped back to the item's size; PSNR on uint8 RGB (peak 255), SSIM on RGB with an 11-tap Gaussian window (σ 1.5, population covariances, mean of R, G, B), LPIPS v0.1 AlexNet on [-1, 1] inputs; nothing resized for scoring.",
   },
   kdq: {
     id: 'kdq',

@@ -14,7 +14,7 @@ import {
 } from '../../core/evaluation/datasetReport';
 import { PROTOCOLS, type ProtocolId, type ResultLine } from '../../core/evaluation/datasetRun';
 import type { SequenceMode } from '../../core/evaluation/dataset';
-import type { FitMode } from '../../core/image';
+import { FIT_CHOICES, type FitChoice } from '../../core/image';
 import { scoreFrame } from '../clients/metricsClient';
 import { filesFromDrop } from '../packs/packActions';
 import { parseNumberList } from '../sweep/sweepActions';
@@ -60,7 +60,7 @@ export function DatasetPanel() {
   const input = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
   const [protocol, setProtocol] = useState<ProtocolId>('studio');
-  const [fit, setFit] = useState<FitMode>('letterbox');
+  const [fit, setFit] = useState<FitChoice>('letterbox');
   const [split, setSplit] = useState<string>('');
   const [every, setEvery] = useState<string>('');
   const [chosen, setChosen] = useState<string[] | null>(null);
@@ -257,11 +257,13 @@ export function DatasetPanel() {
           <select
             value={fit}
             data-testid="dataset.fit"
-            onChange={(e) => setFit(e.target.value as FitMode)}
+            onChange={(e) => setFit(e.target.value as FitChoice)}
           >
-            <option value="letterbox">letterbox</option>
-            <option value="crop">crop</option>
-            <option value="stretch">stretch</option>
+            {FIT_CHOICES.map((f) => (
+              <option key={f} value={f}>
+                {f}
+              </option>
+            ))}
           </select>
         </label>
         <div className="row" role="group" aria-label="Variants">

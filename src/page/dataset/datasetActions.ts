@@ -33,7 +33,7 @@ import {
   type ResultLine,
   type RunInfo,
 } from '../../core/evaluation/datasetRun';
-import type { FitMode, RgbaImage } from '../../core/image';
+import type { FitChoice, RgbaImage } from '../../core/image';
 import { blobToRgba, rgbaToPng } from '../../shared/images';
 import {
   cancelRun,
@@ -216,7 +216,7 @@ async function loadItem(item: DatasetItem): Promise<LoadedItem> {
 
 export interface StartOptions extends PlanOptions {
   protocol: ProtocolId;
-  fit: FitMode;
+  fit: FitChoice;
   split: string | null;
   sequence: SequenceMode;
 }
@@ -442,7 +442,7 @@ async function execute(
             anchors: [...req.anchors],
             jobId,
             variantId: held.variant!,
-            fit: info.fit as FitMode,
+            fit: info.fit as FitChoice,
             protocol: info.protocol,
           }),
         score: async (item, columns, loaded) => {
