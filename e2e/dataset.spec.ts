@@ -107,6 +107,14 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
   await expect(studio.id('dataset.folder')).toContainText('categories Disney, Japan');
   await studio.id('dataset.variant.fp16').uncheck();
   await studio.id('dataset.steps').fill(PLAN.steps);
+  // The fits it offers are the ones the pipeline knows; the protocol's letterbox is the default.
+  await expect(studio.id('dataset.fit').locator('option')).toHaveText([
+    'auto',
+    'letterbox',
+    'crop',
+    'native',
+  ]);
+  await expect(studio.id('dataset.fit')).toHaveValue('letterbox');
   await studio.id('dataset.start').click();
   // The pack and variant stay put while the evaluation has the workers.
   await expect(studio.id('pack.select')).toBeDisabled();
