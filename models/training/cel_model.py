@@ -342,6 +342,13 @@ class FlowDecoder(nn.Module):
     to τ made from them are a prior at full resolution, and the flows the decoder estimates become
     corrections added to it. Same parameters, same cost per decode.
 
+    With `prior_candidates=True` (needs `motion`) two more candidates join the choice: the keyframes
+    warped along the prior alone. The flows the decoder estimates are corrections of the prior that are
+    never quite still (~0.7 px on frames where nothing moves), so where the motion graph's warp is
+    right — held cels, small drawings that barely move — the decoder can take it as it is instead of
+    the corrected warps or the keyframes in place. Two more GridSamples and multiply-adds at full
+    resolution; `load_widening` loads a decoder without them.
+
     With `tone=True` the chosen colour then goes through a gain and offset per channel, one for the
     whole frame, that the decoder reads from its features averaged over the frame (`tone_h`, `tone`; the
     last is zero-initialised, so a decoder trained without it loads unchanged). A latent whose tone
@@ -351,6 +358,11 @@ class FlowDecoder(nn.Module):
     """
 
     CANDIDATES = 5
+    # With prior_candidates: the keyframes warped along the motion prior alone, two more candidates.
+    PRIOR_CANDIDATES = 2
+    # Their logits' initial bias: a decoder widened from one without them starts almost as it was
+    # (each weighs e⁻⁵ of what a logit of 0 would) and learns from there.
+    PRIOR_LOGIT_BIAS = -5.0
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
     # Modules a decoder may lack and still load into one that has them (each starts as a no-op).
@@ -364,12 +376,17 @@ class FlowDecoder(nn.Module):
         corr_radius: int = 0,
         motion: bool = False,
         tone: bool = False,
+        prior_candidates: bool = False,
     ):
         super().__init__()
         w8, w4 = widths
         rb = block_channels
         self.corr_radius = corr_radius
         self.motion = motion
+        if prior_candidates and not motion:
+            raise ValueError("prior_candidates needs motion=True: they are the keyframes warped along the prior")
+        self.prior_candidates = prior_candidates
+        self.candidates = self.CANDIDATES + (self.PRIOR_CANDIDATES if prior_candidates else 0)
         if tone:
             # For the whole frame, from its mean features: gain − 1 (3) and offset (3) of the chosen colour.
             self.tone_h = nn.Conv2d(w4, w4, 1)
@@ -409,11 +426,31 @@ class FlowDecoder(nn.Module):
         self.upflow = BilinearUp(4, 4)
         self.fuse_out = nn.Conv2d(w4 + 4 * rb, w4, 1)
         self.res_out = nn.Conv2d(w4, w4, 3, 1, 1)
-        self.out = nn.ConvTranspose2d(w4, 3 + self.CANDIDATES, 4, 4)  # per pixel: RGB + candidate logits
+        self.out = nn.ConvTranspose2d(w4, 3 + self.candidates, 4, 4)  # per pixel: RGB + candidate logits
         with torch.no_grad():
             for conv in (self.flow8, self.flow4):
                 conv.weight.mul_(0.1)
                 conv.bias.zero_()
+            if prior_candidates:
+                self.out.weight[:, 3 + self.CANDIDATES :].zero_()
+                self.out.bias[3 + self.CANDIDATES :].fill_(self.PRIOR_LOGIT_BIAS)
+
+    def load_widening(self, state: dict) -> list[str]:
+        """Loads a decoder's weights into this one, which may have more parts: the optional modules
+        (cost volume, tone; they keep their inactive initial weights) and, with prior_candidates, the
+        two candidates warped along the prior alone, whose logits start at PRIOR_LOGIT_BIAS with zero
+        weights — so this decoder starts out as that one did, give or take e⁻⁵ of a weight. Returns the
+        keys that were missing."""
+        state = dict(state)
+        ow, ob = state["out.weight"], state["out.bias"]
+        widen = ow.shape[1] == 3 + self.CANDIDATES and self.out.weight.shape[1] > ow.shape[1]
+        if widen:
+            state["out.weight"] = torch.cat([ow, self.out.weight.detach()[:, ow.shape[1] :].to(ow)], 1)
+            state["out.bias"] = torch.cat([ob, self.out.bias.detach()[ob.shape[0] :].to(ob)])
+        missing = self.load_state_dict(state, strict=False).missing_keys
+        if any(k.split(".")[0] not in self.OPTIONAL_MODULES for k in missing):
+            raise ValueError(f"not a FlowDecoder of this shape: missing {missing}")
+        return missing
 
     def load_without_motion(self, state: dict) -> list[str]:
         """Loads a decoder trained without the motion prior (and maybe without the cost volume) into one
@@ -468,6 +505,8 @@ class FlowDecoder(nn.Module):
         weights = torch.exp(out[:, 3:].clamp(-15.0, 15.0))
         weights = weights / weights.sum(1, keepdim=True)
         candidates = [torch.tanh(out[:, :3]), start_image, end_image, ws, we]
+        if self.prior_candidates:
+            candidates += [backward_warp(start_image, prior[:, :2]), backward_warp(end_image, prior[:, 2:])]
         chosen = sum(weights[:, i : i + 1] * c for i, c in enumerate(candidates))
         if self.tone is None:
             return chosen

@@ -189,6 +189,10 @@ def recover(pack: Path, runs: Path) -> None:
     motion = "motion" in graphs["decoder"]["inputs"]  # the classical flow prior (the pack's motion graph)
     if motion:
         decoder_config["motion"] = True
+    # RGB + one logit per candidate: two more with the keyframes warped along the prior alone.
+    logits = next((t.dims[1] - 3 for t in dec_inits if t.name == "out.weight"), FlowDecoder.CANDIDATES)
+    if flow and logits == FlowDecoder.CANDIDATES + FlowDecoder.PRIOR_CANDIDATES:
+        decoder_config["prior_candidates"] = True
     enc, dec = CelEncoder(), (FlowDecoder(**decoder_config) if flow else RefDecoder())
     load_onnx_weights(
         enc,

@@ -51,7 +51,6 @@ from models.training.trainlib import (
     optimizer_step,
     pick_device,
     seeded,
-    set_lr,
     to_float,
 )
 
@@ -61,9 +60,9 @@ class MotionCrops(FrameCache):
     splits of several sets; each set is picked with equal probability. Flows are computed once per
     clip on its whole keyframes (cropped to a multiple of 8) and kept."""
 
-    def __init__(self, roots: list[Path], graph: MotionGraph, crop: int, rng: random.Random):
+    def __init__(self, roots: list[Path], graph: MotionGraph, crop: int, rng: random.Random, still: float = 0.0):
         super().__init__()
-        self.graph, self.crop, self.rng = graph, crop, rng
+        self.graph, self.crop, self.rng, self.still = graph, crop, rng, still
         self.flows: dict[Path, torch.Tensor] = {}
         self.sets = []
         for root in roots:
@@ -94,12 +93,42 @@ class MotionCrops(FrameCache):
         frames = [f[:, rows, cols] for f in (start, middle, end)]
         flows, tau = self.flows[clip][:, rows, cols].float(), float(targets[k][1])
         frames, flows, tau, _ = flip_and_reverse(self.rng, frames, flows, tau)
+        if self.still and self.rng.random() < self.still:
+            frames, flows = self.stilled(frames, flows)
         return frames, flows, tau
+
+    def stilled(self, frames: list[torch.Tensor], flows: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """A still crop (`--still-share`): half the time the start frame three times (no motion at all),
+        else the start frame held everywhere but in a random rectangle, where the clip moves as it did
+        (its motion from the graph) — held cels, where the right in-between is the keyframes' pixels."""
+        start = frames[0]
+        if self.rng.random() < 0.5:
+            return [start, start.clone(), start.clone()], torch.zeros_like(flows)
+        n = start.shape[-1]
+        rh, rw = self.rng.randint(n // 6, n // 2), self.rng.randint(n // 6, n // 2)
+        ry, rx = self.rng.randint(0, start.shape[-2] - rh), self.rng.randint(0, n - rw)
+        held = []
+        for f in frames:
+            g = start.clone()
+            g[:, ry : ry + rh, rx : rx + rw] = f[:, ry : ry + rh, rx : rx + rw]
+            held.append(g)
+        with torch.no_grad():
+            flows = self.graph(to_float(held[0][None]), to_float(held[2][None]))[0]
+        return held, flows
 
     def batch(self, n: int):
         items = [self.item() for _ in range(n)]
         s, m, e = (to_float(torch.stack([it[0][i] for it in items])) for i in range(3))
         return s, m, e, torch.stack([it[1] for it in items]), torch.tensor([it[2] for it in items])
+
+
+def decoder_note(step: int, args: argparse.Namespace) -> str:
+    """What the pack's description says of a decoder tuned here."""
+    how = "on the frozen student's samples" if args.lr <= 0 else "together with the student"
+    extra = [f"{args.still_share:.0%} of its crops still"] if args.still_share else []
+    if args.prior_candidates:
+        extra.append("the keyframes warped along the prior alone as two more candidates")
+    return f"decoder: tuned {step} steps {how} (tune_student.py" + "".join(f"; {e}" for e in extra) + ")"
 
 
 # The checkpoint each role writes (<run>/<name>_last.pt): the names build_pack.py reads.
@@ -143,6 +172,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--grad-steps", type=int, default=0, help="> 0: gradients only through the last N steps")
     ap.add_argument("--lr", type=float, default=5e-5)
     ap.add_argument("--decoder-lr", type=float, default=0.0, help="> 0: the decoder trains too, at this rate")
+    ap.add_argument(
+        "--still-share",
+        type=float,
+        default=0.0,
+        help="share of crops made still: one frame three times, or held outside a random rectangle",
+    )
+    ap.add_argument(
+        "--prior-candidates",
+        action="store_true",
+        help="widen the decoder with the keyframes warped along the motion prior alone (needs --decoder-lr)",
+    )
     ap.add_argument("--lpips", type=float, default=2.0)
     ap.add_argument("--psnr", type=float, default=0.3)
     ap.add_argument("--latent", type=float, default=0.1)
@@ -169,13 +209,25 @@ def main(argv: list[str] | None = None) -> int:
     student = denoiser_from(init)  # its EMA weights, trainable
     scale = float(init["scale_factor"])
     dec, graph, dec_state = load_decoder(Path(args.decoder))
+    if args.prior_candidates and not dec.prior_candidates:
+        config = {**dec_state.get("decoder_config", {}), "prior_candidates": True}
+        wide = FlowDecoder(**config)
+        wide.load_widening(dec.state_dict())
+        dec, dec_state = wide, {**dec_state, "decoder_config": config}
     student.to(device).train()
     ema = copy.deepcopy(student).eval().requires_grad_(False)
     dec.to(device)
     tune_decoder = args.decoder_lr > 0
+    if args.lr <= 0 and not tune_decoder:
+        raise SystemExit("--lr 0 freezes the sampler: give --decoder-lr, or there is nothing to train")
+    if args.prior_candidates and not tune_decoder:
+        raise SystemExit("--prior-candidates adds decoder weights: give --decoder-lr to train them")
     dec.train(tune_decoder).requires_grad_(tune_decoder)
     dec_ema = copy.deepcopy(dec).eval().requires_grad_(False) if tune_decoder else None
-    groups = [{"params": list(student.parameters()), "lr": args.lr}]
+    # --lr 0: the sampler only samples (the decoder alone learns, on its fresh samples).
+    student.requires_grad_(args.lr > 0)
+    rates = ([args.lr] if args.lr > 0 else []) + ([args.decoder_lr] if tune_decoder else [])
+    groups = [{"params": list(student.parameters()), "lr": args.lr}] if args.lr > 0 else []
     if tune_decoder:
         groups.append({"params": list(dec.parameters()), "lr": args.decoder_lr})
     opt = torch.optim.Adam(groups)
@@ -184,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     dec_ckpt = Checkpoint(run, "decoder") if tune_decoder else None
     if dec_ckpt and step:
         dec_ckpt.resume(random.Random(), dec=dec, ema=dec_ema)
-    crops = MotionCrops([Path(d) for d in args.data.split(",")], graph, args.crop, rng)
+    crops = MotionCrops([Path(d) for d in args.data.split(",")], graph, args.crop, rng, args.still_share)
     sched = Schedule()
     how = f", gradients through its last {args.grad_steps} of {args.sample_steps} DDIM steps" if args.grad_steps else ""
     fields = ["step", "loss", "l1", "lpips", "psnr", "latent", "lr", "seconds"]
@@ -193,10 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     total = args.steps
     while step < total:
         total = budget.total(step, args.steps)
-        lr = lr_at(step, total, args.lr, warmup=20)
-        set_lr(opt, lr)
-        if tune_decoder:
-            opt.param_groups[1]["lr"] = lr * args.decoder_lr / args.lr
+        frac = lr_at(step, total, 1.0, warmup=20)
+        for group, rate in zip(opt.param_groups, rates):
+            group["lr"] = rate * frac
+        lr = args.lr * frac
         s, m, e, flows, tau = (t.to(device) for t in crops.batch(args.batch))
         with torch.no_grad():
             zs, ze, zm = encoder(s) * scale, encoder(e) * scale, encoder(m) * scale
@@ -228,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
                 dec_extra = {
                     "decoder_config": dec_state.get("decoder_config", {}),
                     "motion_net": dec_state["motion_net"],
-                    "note": f"decoder: tuned {step} steps together with the student (tune_student.py)",
+                    "note": decoder_note(step, args),
                 }
                 dec_ckpt.save(step, random.Random(), dec_extra, dec=dec, ema=dec_ema)
             print(

@@ -367,6 +367,50 @@ def test_motion_decoder_starts_by_warping_along_the_prior():
         assert torch.allclose(dec(latent, s, e, motion, torch.tensor([0.25])), want, atol=1e-4)
 
 
+def test_prior_candidates_widen_a_decoder_and_can_choose_the_prior_warp(tmp_path):
+    """FlowDecoder(prior_candidates=True): the keyframes warped along the motion prior alone join the
+    candidates. A decoder without them loads (`load_widening`) and decodes almost as it did (their
+    logits start at e⁻⁵ of a weight); with their logits far up it returns the two prior warps
+    averaged, whatever its own flows say; it exports to ONNX and agrees with PyTorch at two sizes."""
+    with pytest.raises(ValueError, match="needs motion=True"):
+        FlowDecoder(prior_candidates=True)
+    torch.manual_seed(0)
+    plain = FlowDecoder(corr_radius=2, motion=True).eval()
+    wide = FlowDecoder(corr_radius=2, motion=True, prior_candidates=True).eval()
+    with torch.no_grad():  # flow corrections far from zero: the prior warps differ from the corrected ones
+        for p in plain.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    assert wide.load_widening(plain.state_dict()) == []
+    s, e = _texture(64, 128, 4), _texture(64, 128, 5)
+    latent = torch.randn(1, 4, 8, 16)
+    motion = torch.randn(1, 4, 64, 128) * 3
+    tau = torch.tensor([0.25])
+    with torch.no_grad():
+        before, after = plain(latent, s, e, motion, tau), wide(latent, s, e, motion, tau)
+        assert (before - after).abs().max() < 0.05
+        wide.out.bias[3:] = torch.tensor([-40.0] * 5 + [40.0, 40.0])  # only the two prior warps
+        prior = motion_prior(motion, tau)
+        want = 0.5 * backward_warp(s, prior[:, :2]) + 0.5 * backward_warp(e, prior[:, 2:])
+        assert torch.allclose(wide(latent, s, e, motion, tau), want, atol=1e-4)
+        wide.out.bias[3:] = torch.tensor([0.0] * 7)
+    names = ["latent", "start_image", "end_image", "motion", "position"]
+    axes = {**{n: SPATIAL for n in names[:3] + ["image"]}, "motion": MOTION_AXES, "position": {0: "batch"}}
+    (tmp_path / "dec.onnx").write_bytes(export_module(wide, (latent, s, e, motion, tau), names, ["image"], axes))
+    for h, w in [(8, 16), (16, 24)]:
+        g = torch.Generator().manual_seed(h)
+        feeds = {
+            "latent": torch.randn(1, 4, h, w, generator=g),
+            "start_image": torch.rand(1, 3, 8 * h, 8 * w, generator=g) * 2 - 1,
+            "end_image": torch.rand(1, 3, 8 * h, 8 * w, generator=g) * 2 - 1,
+            "motion": torch.randn(1, 4, 8 * h, 8 * w, generator=g) * 3,
+            "position": torch.tensor([0.5]),
+        }
+        with torch.no_grad():
+            ref = wide(*feeds.values()).numpy()
+        got = run_onnx(tmp_path / "dec.onnx", {k: v.numpy() for k, v in feeds.items()})["image"]
+        assert np.max(np.abs(got - ref)) < 1e-4
+
+
 DENOISER_MOTION_AXES = {
     **{k: SPATIAL for k in ["sample", "start_latent", "end_latent", "prediction"]},
     "timestep": {0: "batch"},

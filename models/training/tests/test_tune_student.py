@@ -147,3 +147,43 @@ def test_with_a_decoder_rate_the_decoder_trains_too(tmp_path):
     dec.load_state_dict(state["ema"])  # train_decoder.py's format: build_pack and latent_ablation read it
     before = torch.load(tmp_path / "decoder.pt")["ema"]
     assert any(not torch.equal(before[k], v) for k, v in state["ema"].items())
+
+
+def test_the_decoder_alone_learns_with_still_crops_and_the_prior_candidates(tmp_path):
+    """--lr 0 freezes the sampler (it only samples); --prior-candidates widens the decoder, which trains
+    alone and is saved with its new shape; --still-share makes crops still: one frame three times (no
+    motion) or held outside a rectangle."""
+    args = make_fixture(tmp_path)
+    run = tmp_path / "run"
+    common = ["--run", str(run), "--steps", "2", "--lr", "0", "--decoder-lr", "1e-3", "--still-share", "0.5"]
+    with pytest.raises(SystemExit, match="nothing to train"):
+        main(args + ["--run", str(run), "--lr", "0"])
+    assert main(args + common + ["--prior-candidates"]) == 0
+    state = torch.load(run / "decoder_last.pt")
+    assert state["decoder_config"] == {**DECODER_CONFIG, "prior_candidates": True}
+    dec = FlowDecoder(**state["decoder_config"])
+    dec.load_state_dict(state["ema"])
+    assert dec.out.weight.shape[1] == 3 + FlowDecoder.CANDIDATES + FlowDecoder.PRIOR_CANDIDATES
+    assert "still" in state["note"] and "frozen student" in state["note"]
+    before = torch.load(tmp_path / "student.pt")["ema"]
+    after = torch.load(run / "student_last.pt")["ema"]
+    assert all(torch.equal(before[k], v) for k, v in after.items())
+
+    from models.training.tune_student import MotionCrops
+    from models.training.flow_net import MotionGraph
+    import random
+
+    crops = MotionCrops([tmp_path / "set"], MotionGraph(FlowNet()).eval(), 8, random.Random(0), still=1.0)
+    kinds = set()
+    for _ in range(12):
+        (s, m, e), flows, _tau = crops.item()
+        if torch.equal(s, m) and torch.equal(s, e):
+            kinds.add("still")
+            assert flows.abs().max() == 0
+        else:
+            kinds.add("held")
+            moved = ((s != e) | (s != m)).any(0)
+            rows, cols = moved.any(1).nonzero(), moved.any(0).nonzero()
+            # only one rectangle (at most half the 64-px crop a side) moves; outside it, the start frame
+            assert int(rows.max() - rows.min()) + 1 <= 32 and int(cols.max() - cols.min()) + 1 <= 32
+    assert kinds == {"still", "held"}
