@@ -360,9 +360,9 @@ class FlowDecoder(nn.Module):
     CANDIDATES = 5
     # With prior_candidates: the keyframes warped along the motion prior alone, two more candidates.
     PRIOR_CANDIDATES = 2
-    # Their logits' initial bias: a decoder widened from one without them starts almost as it was
-    # (each weighs e⁻⁵ of what a logit of 0 would) and learns from there.
-    PRIOR_LOGIT_BIAS = -5.0
+    # Their logits' initial bias (weights zero): 0, so that they take a share from the first step where
+    # the other logits are low (a probe starting them at −5 left them unused after 400 steps).
+    PRIOR_LOGIT_BIAS = 0.0
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
     # Modules a decoder may lack and still load into one that has them (each starts as a no-op).
@@ -439,8 +439,7 @@ class FlowDecoder(nn.Module):
         """Loads a decoder's weights into this one, which may have more parts: the optional modules
         (cost volume, tone; they keep their inactive initial weights) and, with prior_candidates, the
         two candidates warped along the prior alone, whose logits start at PRIOR_LOGIT_BIAS with zero
-        weights — so this decoder starts out as that one did, give or take e⁻⁵ of a weight. Returns the
-        keys that were missing."""
+        weights; every other weight is that decoder's. Returns the keys that were missing."""
         state = dict(state)
         ow, ob = state["out.weight"], state["out.bias"]
         widen = ow.shape[1] == 3 + self.CANDIDATES and self.out.weight.shape[1] > ow.shape[1]

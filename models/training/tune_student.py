@@ -4,7 +4,12 @@ from fresh noise (autograd through every step, or through the last --grad-steps:
 them with the FlowDecoder (its motion graph's flows and τ, as in the studio) and scores the decoded
 crops against the true in-betweens — L1 + ½ Sobel-edge L1 + LPIPS-Alex × --lpips + the crops' PSNR ×
 --psnr (the decoder stages' loss) + --latent × the latent's MSE to the encoder's latent of the true
-in-between (keeps the samples latents). The decoder stays frozen unless --decoder-lr is set.
+in-between (keeps the samples latents). The decoder stays frozen unless --decoder-lr is set; with --lr 0
+the sampler stays frozen instead and the decoder alone learns, on the sampler's fresh samples;
+--still-share makes a share of the crops still (one frame three times, or held outside a random
+rectangle) and --prior-candidates widens the decoder with the keyframes warped along the motion prior
+alone (cel_model.FlowDecoder). Not recipe stages: a decoder tuned this way loses what the decoder-tone
+stage taught it (the LoRA's grade; docs/experiment-log.md).
 
 What it is for: the denoiser's samples are trained to be right *as the decoder reads them*, which
 plain distillation (velocity and x̂₀ against the teacher and the truth) never asks for. The latent
@@ -122,13 +127,14 @@ class MotionCrops(FrameCache):
         return s, m, e, torch.stack([it[1] for it in items]), torch.tensor([it[2] for it in items])
 
 
-def decoder_note(step: int, args: argparse.Namespace) -> str:
-    """What the pack's description says of a decoder tuned here."""
+def decoder_note(step: int, args: argparse.Namespace, before: str | None = None) -> str:
+    """What the pack's description says of a decoder tuned here, after what its checkpoint said (`before`)."""
     how = "on the frozen student's samples" if args.lr <= 0 else "together with the student"
     extra = [f"{args.still_share:.0%} of its crops still"] if args.still_share else []
     if args.prior_candidates:
         extra.append("the keyframes warped along the prior alone as two more candidates")
-    return f"decoder: tuned {step} steps {how} (tune_student.py" + "".join(f"; {e}" for e in extra) + ")"
+    tuned = f"tuned {step} steps {how} (tune_student.py" + "".join(f"; {e}" for e in extra) + ")"
+    return f"{before}, then {tuned}" if before else f"decoder: {tuned}"
 
 
 # The checkpoint each role writes (<run>/<name>_last.pt): the names build_pack.py reads.
@@ -280,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
                 dec_extra = {
                     "decoder_config": dec_state.get("decoder_config", {}),
                     "motion_net": dec_state["motion_net"],
-                    "note": decoder_note(step, args),
+                    "note": decoder_note(step, args, dec_state.get("note")),
                 }
                 dec_ckpt.save(step, random.Random(), dec_extra, dec=dec, ema=dec_ema)
             print(

@@ -369,8 +369,8 @@ def test_motion_decoder_starts_by_warping_along_the_prior():
 
 def test_prior_candidates_widen_a_decoder_and_can_choose_the_prior_warp(tmp_path):
     """FlowDecoder(prior_candidates=True): the keyframes warped along the motion prior alone join the
-    candidates. A decoder without them loads (`load_widening`) and decodes almost as it did (their
-    logits start at e⁻⁵ of a weight); with their logits far up it returns the two prior warps
+    candidates. A decoder without them loads (`load_widening`) and, with their logits held down, decodes
+    exactly as it did; with their logits far up it returns the two prior warps
     averaged, whatever its own flows say; it exports to ONNX and agrees with PyTorch at two sizes."""
     with pytest.raises(ValueError, match="needs motion=True"):
         FlowDecoder(prior_candidates=True)
@@ -386,8 +386,10 @@ def test_prior_candidates_widen_a_decoder_and_can_choose_the_prior_warp(tmp_path
     motion = torch.randn(1, 4, 64, 128) * 3
     tau = torch.tensor([0.25])
     with torch.no_grad():
+        assert torch.equal(wide.out.bias[8:], torch.full((2,), FlowDecoder.PRIOR_LOGIT_BIAS))
+        wide.out.bias[8:] = -40.0  # the new candidates held down
         before, after = plain(latent, s, e, motion, tau), wide(latent, s, e, motion, tau)
-        assert (before - after).abs().max() < 0.05
+        assert torch.allclose(before, after, atol=1e-5)
         wide.out.bias[3:] = torch.tensor([-40.0] * 5 + [40.0, 40.0])  # only the two prior warps
         prior = motion_prior(motion, tau)
         want = 0.5 * backward_warp(s, prior[:, :2]) + 0.5 * backward_warp(e, prior[:, 2:])
