@@ -115,6 +115,8 @@ describe('inbetween eval', () => {
       const out = join(root, `interp-${clip}`);
       const args = ['interpolate', '--pack', PACK, '--start', join(dir, 'frame1.png')];
       args.push('--end', join(dir, 'frame3.png'), '--out', out, '--frames', '1', '--steps', '2');
+      // The studio protocol's fit is letterbox unless the run says otherwise; interpolate's is Auto.
+      args.push('--fit', 'letterbox');
       const r = cli([...args, '--seed', '1', '--variant', 'lora', '--lora-scale', '1']);
       expect(r.code, r.err).toBe(0);
       const s = await scoreImages(
