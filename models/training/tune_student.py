@@ -232,10 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     dec_ema = copy.deepcopy(dec).eval().requires_grad_(False) if tune_decoder else None
     # --lr 0: the sampler only samples (the decoder alone learns, on its fresh samples).
     student.requires_grad_(args.lr > 0)
-    rates = ([args.lr] if args.lr > 0 else []) + ([args.decoder_lr] if tune_decoder else [])
     groups = [{"params": list(student.parameters()), "lr": args.lr}] if args.lr > 0 else []
     if tune_decoder:
         groups.append({"params": list(dec.parameters()), "lr": args.decoder_lr})
+    rates = [g["lr"] for g in groups]  # each group's peak rate; the schedule scales them alike
     opt = torch.optim.Adam(groups)
     ckpt = Checkpoint(run, ROLES[args.role])
     step = ckpt.resume(rng, model=student, ema=ema, opt=opt)

@@ -14,7 +14,7 @@ import {
   type ReportFormat,
 } from '../core/evaluation/datasetReport';
 import type { ProtocolId } from '../core/evaluation/datasetRun';
-import { FIT_CHOICES, type FitChoice } from '../core/image';
+import { fitArg } from './runSettings';
 import { evaluateDataset, readRun } from '../node/evalDataset';
 import { setNodeDevice } from '../node/nodeRuntime';
 import { parseCommandArgs, UsageError } from './args';
@@ -79,9 +79,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const protocol = (v['protocol'] ?? 'studio') as string;
   if (protocol !== 'studio' && protocol !== 'kdq')
     throw new UsageError(`--protocol must be studio or kdq, got "${protocol}"`);
-  const fit = (v['fit'] ?? 'letterbox') as string;
-  if (!FIT_CHOICES.includes(fit as FitChoice))
-    throw new UsageError(`--fit must be ${FIT_CHOICES.join(', ')}, got "${fit}"`);
+  const fit = fitArg(v['fit'] as string | undefined, 'letterbox');
   const device = (v['device'] ?? 'cpu') as string;
   if (device !== 'cpu' && device !== 'cuda')
     throw new UsageError(`--device must be cpu or cuda, got "${device}"`);
@@ -122,7 +120,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
     ...(steps ? { steps } : {}),
     ...(seeds ? { seeds } : {}),
     protocol: protocol as ProtocolId,
-    fit: fit as FitChoice,
+    fit,
     ...(v['shard'] !== undefined ? { shard: v['shard'] as string } : {}),
     resume: v['resume'] === true,
     ...(v['lpips'] !== undefined ? { lpips: v['lpips'] as string } : {}),

@@ -15,9 +15,9 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseCommandArgs, UsageError } from './args';
 import { EVAL_USAGE, evalCommand, reportCommand } from './evalCommands';
-import { intArg, resolveRunSettings } from './runSettings';
+import { fitArg, intArg, resolveRunSettings } from './runSettings';
 import { SEQUENCE_HELP, SEQUENCE_USAGE, sequenceCommand } from './sequence';
-import { FIT_CHOICES, type FitChoice, type RgbaImage } from '../core/image';
+import type { RgbaImage } from '../core/image';
 import {
   GROUND_TRUTH_TAU,
   groundTruthIndex,
@@ -130,9 +130,7 @@ function readInterpolateArgs(argv: string[]) {
   for (const req of ['pack', 'start', 'end', 'out'] as const) {
     if (!values[req]) throw new UsageError(`--${req} is required`);
   }
-  const fit = (values.fit ?? 'auto') as FitChoice;
-  if (!FIT_CHOICES.includes(fit))
-    throw new UsageError(`--fit must be ${FIT_CHOICES.join(', ')}, got "${values.fit}"`);
+  const fit = fitArg(values.fit, 'auto');
   if (values.lpips !== undefined && values.gt === undefined) {
     throw new UsageError('--lpips is only used with --gt');
   }

@@ -4,6 +4,7 @@
  * scalars, prompt) before any work, with a one-line `UsageError`.
  */
 import { resolveControls, type ClipControls } from '../core/clip';
+import { FIT_CHOICES, type FitChoice } from '../core/image';
 import { referenceVariant, variantSteps, type PackManifest } from '../core/manifest';
 import { MAX_INBETWEENS, type RunSettings } from '../core/pipeline';
 import { maxSteps, resolveSampler, SAMPLER_LABELS, type SamplerName } from '../core/samplers';
@@ -38,6 +39,14 @@ export function intArg(
   const n = Number(value);
   if (n < min || n > max) throw new UsageError(`--${name} must be ${range}, got ${n}`);
   return n;
+}
+
+/** A `--fit` argument: one of FIT_CHOICES, `fallback` when not given; anything else is refused. */
+export function fitArg(value: string | undefined, fallback: FitChoice): FitChoice {
+  const fit = value ?? fallback;
+  if (!(FIT_CHOICES as readonly string[]).includes(fit))
+    throw new UsageError(`--fit must be ${FIT_CHOICES.join(', ')}, got "${fit}"`);
+  return fit as FitChoice;
 }
 
 /** A decimal number argument ("0.15", "-1", "2e-1"); anything else, the empty string included, is refused. */

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { FIT_CHOICES, type FitChoice, type RgbaImage } from '../core/image';
+import type { RgbaImage } from '../core/image';
 import { interpolate, MAX_INBETWEENS, prepareKeyframes, resolveFit } from '../core/pipeline';
 import { encodeApng, encodeGif, encodeZip, numberedPngs } from '../core/sequence/export';
 import {
@@ -31,7 +31,7 @@ import {
   releaseVariantGraphs,
 } from '../node/nodeRuntime';
 import { parseCommandArgs, UsageError } from './args';
-import { intArg, numberArg, resolveRunSettings } from './runSettings';
+import { fitArg, intArg, numberArg, resolveRunSettings } from './runSettings';
 
 export const SEQUENCE_USAGE = `  inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR
                      [--frames N | N1,N2,…] [--timing PRESET | P1,P2,…] [--exposure E | E1,E2,…]
@@ -143,9 +143,7 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
       `--keys takes 2 to ${MAX_KEYS} PNG files, got ${keyFiles.filter(Boolean).length}`,
     );
   }
-  const fit = (values.fit ?? 'auto') as FitChoice;
-  if (!FIT_CHOICES.includes(fit))
-    throw new UsageError(`--fit must be ${FIT_CHOICES.join(', ')}, got "${values.fit}"`);
+  const fit = fitArg(values.fit, 'auto');
   const gaps = parseGaps(keyFiles.length - 1, values);
   const fps = numberArg('fps', values.fps ?? '12');
   if (fps < MIN_FPS || fps > MAX_FPS)

@@ -275,10 +275,8 @@ export async function scoreTriplets(
     let referenceFrame: RgbaImage | undefined;
     let referenceStats: StepRecord[] | undefined;
     let ablation: RgbaImage | null | undefined;
-    const frames = new Map<string, RgbaImage>();
     for await (const [c, res] of runConfigs(ctx, prepared, configs)) {
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
-      frames.set(c.id, frame);
       if (c.id === ctx.plan.reference.id) [referenceFrame, referenceStats] = [frame, res.stepStats];
       if (referenceFrame) (diffs[c.id] ??= []).push(meanAbsDiff(frame, referenceFrame));
       if (referenceStats && c.steps === ctx.plan.reference.steps) {
@@ -294,10 +292,10 @@ export async function scoreTriplets(
     if (manifest.graphs.motion) await score('flow', gt!, flowWarpFrame(prepared, f1!));
     if (opts.drawn) {
       // The same configs on the keyframes letterboxed into the pack's frame (the fit before Auto);
-      // keyframes of the pack's own size go in as they are either way: the same frames.
+      // keyframes of the pack's own size go in as they are either way: the same frames and scores.
       const boxed = prepareKeyframes(manifest, f1!, f3!, 'letterbox');
       if (asTheyAre(boxed.plan) && asTheyAre(prepared.plan)) {
-        for (const c of configs) await score(letterboxId(c.id), gt!, frames.get(c.id)!);
+        for (const c of configs) (scores[letterboxId(c.id)] ??= []).push(scores[c.id]!.at(-1)!);
       } else {
         for await (const [c, res] of runConfigs(ctx, boxed, configs)) {
           await score(letterboxId(c.id), gt!, restoreFrame(res.modelFrames[0]!, boxed.plan, f1!));
