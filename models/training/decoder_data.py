@@ -168,13 +168,40 @@ def flip_and_reverse(rng: random.Random, frames: list, flows, tau: float, z=None
     return frames, flows, tau, z
 
 
+def still_crop(rng: random.Random, frames: list, cell: int = 1) -> tuple[list, tuple[slice, slice] | None]:
+    """A still crop (the trainers' `--still-share`) of [start, in-between, end]: half the time the start
+    frame three times (no motion at all; the region returned is None), else the start frame held
+    everywhere but in a random rectangle, where the clip moves as it did (the region returned, in units of
+    `cell` px: latent cells, so that a latent can be held the same way) — held cels, where the right
+    in-between is the keyframes' pixels."""
+    start = frames[0]
+    if rng.random() < 0.5:
+        return [start, start.clone(), start.clone()], None
+    h, w = start.shape[-2] // cell, start.shape[-1] // cell
+    rh, rw = rng.randint(h // 6, h // 2), rng.randint(w // 6, w // 2)
+    ry, rx = rng.randint(0, h - rh), rng.randint(0, w - rw)
+    region = (slice(ry, ry + rh), slice(rx, rx + rw))
+    return [held(start, f, region, cell) for f in frames], region
+
+
+def held(still: torch.Tensor, moving: torch.Tensor, region: tuple[slice, slice], cell: int = 1) -> torch.Tensor:
+    """`still` with `moving` inside `region` (slices in units of `cell` px of the last two dimensions)."""
+    rows, cols = (slice(s.start * cell, s.stop * cell) for s in region)
+    out = still.clone()
+    out[..., rows, cols] = moving[..., rows, cols]
+    return out
+
+
 class DecoderCrops(FrameCache):
     """Aligned crops (latent from a source, start, target, end) with flips and time reversal.
 
     `folders` maps each clip's name to its folder (the sets may lie in several places). Clips smaller
     than the crop are left out. `key_folders` (a style pair's clips) maps a clip's name to the folder
     its keyframes come from instead (its in-between and latent stay its own; `motion` holds the flows of
-    those keyframes under the clip's name)."""
+    those keyframes under the clip's name). A share `still` of the crops is made still (`still_crop`):
+    the latent is then the encoder's of the start frame (inside a held crop's moving rectangle, the
+    source's latent as it was), the flows zero (a held crop's from `graph`, a motion graph, when given;
+    else the clip's inside the rectangle and zero outside)."""
 
     def __init__(
         self,
@@ -186,8 +213,11 @@ class DecoderCrops(FrameCache):
         crop: tuple[int, int],
         motion: dict | None = None,
         key_folders: dict | None = None,
+        still: float = 0.0,
+        graph: MotionGraph | None = None,
     ):
         super().__init__()
+        self.still, self.graph = still, graph
         self.folders, self.motion, self.key_folders = folders, motion, key_folders or {}
         self.latents, self.samples, self.rng = latents, samples, rng
         self.sources, self.probs = list(source_probs), list(source_probs.values())
@@ -224,6 +254,8 @@ class DecoderCrops(FrameCache):
             frames = [f[:, 8 * y : 8 * (y + ch), 8 * x : 8 * (x + cw)] for f in frames]
             tau = float(c["taus"][k])
             flows = self.motion[name][:, 8 * y : 8 * (y + ch), 8 * x : 8 * (x + cw)].float() if self.motion else None
+            if self.still and self.rng.random() < self.still:
+                frames, flows, z = self.stilled(frames, flows, z, c["keys"][0][:, y : y + ch, x : x + cw].float())
             frames, flows, tau, z = self.augment(frames, flows, tau, z)
             fs.append(flows)
             ts.append(tau)
@@ -233,6 +265,20 @@ class DecoderCrops(FrameCache):
             es.append(frames[2])
         motion, tau = (torch.stack(fs), torch.tensor(ts)) if self.motion else (None, None)
         return DecoderBatch(torch.stack(zs), torch.stack(ss), torch.stack(ms), torch.stack(es), motion, tau)
+
+    def stilled(self, frames: list, flows, z: torch.Tensor, start_z: torch.Tensor):
+        """A still crop of [start, in-between, end] with its flows and latent (`start_z`: the encoder's latent
+        of the start frame). Returns (frames, flows, latent)."""
+        frames, region = still_crop(self.rng, frames, cell=8)
+        if region is None:
+            return frames, None if flows is None else torch.zeros_like(flows), start_z
+        if flows is not None:
+            if self.graph is not None:
+                with torch.no_grad():
+                    flows = self.graph(to_float(frames[0][None]), to_float(frames[2][None]))[0]
+            else:
+                flows = held(torch.zeros_like(flows), flows, region, 8)
+        return frames, flows, held(start_z, z, region)
 
     def fitted_batch(self, n: int, crop: tuple[int, int], zoom: float) -> FittedBatch:
         """Crops as the studio's letterbox fit shows a frame smaller than the pack's: a native region of

@@ -22,6 +22,7 @@ frames (the first --val-clips clips of the first set, their own size, the baseli
 τ = ½), PSNR and LPIPS-Alex, next to the classical flow warp on the same frames when it has the motion
 prior: the columns full_psnr / full_lpips / warp_psnr / warp_lpips. `--fit-val-clips N` adds N clips
 scored in the report's own protocol (letterboxed into 512×320 and mapped back: fit_* / fitwarp_*), and
+`--still-share S` makes a share S of the crops still (held cels), and
 `--fitted P` shows a share P of the steps' crops as that fit shows frames smaller than 512×320 (resized
 by a factor from `--zoom`, a latent the student samples there, the output resized back before the loss).
 
@@ -192,6 +193,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "baseline's steps, from the KEYS twins' keyframes) most style items decode instead of the encoder's latent",
     )
     ap.add_argument("--style-lora-clips", type=int, default=200, help="style clips the --style-lora samples")
+    ap.add_argument(
+        "--still-share",
+        type=float,
+        default=0.0,
+        help="share of the training crops made still: the start frame three times, or held everywhere but in a "
+        "random rectangle where the clip moves (decoder_data.still_crop), with the encoder's latent of the start "
+        "frame where it is held — held cels, where the right in-between is the keyframes' own pixels",
+    )
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--val-every", type=int, default=500, help="score whole validation frames every this many steps")
     ap.add_argument("--val-clips", type=int, default=40, help="validation clips scored whole (0: none)")
@@ -540,6 +549,8 @@ def main(argv: list[str] | None = None) -> int:
         {"encoder": 0.2, "baseline": 0.45, "student": 0.35},
         crop,
         sets.motion["train"],
+        still=args.still_share,
+        graph=MotionGraph(net).eval() if args.motion and args.still_share else None,
     )
     names = sorted(set().union(*train.names.values()))
     train.preload([f for name in names for f in clip_frames(sets.folders["train"][name])], workers=2 * args.threads)
@@ -561,6 +572,9 @@ def main(argv: list[str] | None = None) -> int:
         drew = f"drew {len(style.folders)} {Path(args.style_pairs.split(':')[0]).name} clips from their latents"
         note = f"{note}, and {drew}" if note else f"decoder: its last stage also {drew}"
         note += " on their colour twins' keyframes"
+    if args.still_share:
+        still = f"{args.still_share:.0%} of its crops still"
+        note = f"{note}, {still}" if note else f"decoder: its last stage made {still}"
     t0 = time.time()
     total = args.steps  # until the budget says otherwise
     while step < total:

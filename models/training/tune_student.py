@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from models.training.cel_model import FlowDecoder, bind_motion
-from models.training.decoder_data import flip_and_reverse
+from models.training.decoder_data import flip_and_reverse, still_crop
 from models.training.diffusion import Schedule
 from models.training.flow_net import MotionGraph, load_motion_net
 from models.training.latents import denoiser_from, load_mean_encoder
@@ -103,23 +103,13 @@ class MotionCrops(FrameCache):
         return frames, flows, tau
 
     def stilled(self, frames: list[torch.Tensor], flows: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """A still crop (`--still-share`): half the time the start frame three times (no motion at all),
-        else the start frame held everywhere but in a random rectangle, where the clip moves as it did
-        (its motion from the graph) — held cels, where the right in-between is the keyframes' pixels."""
-        start = frames[0]
-        if self.rng.random() < 0.5:
-            return [start, start.clone(), start.clone()], torch.zeros_like(flows)
-        n = start.shape[-1]
-        rh, rw = self.rng.randint(n // 6, n // 2), self.rng.randint(n // 6, n // 2)
-        ry, rx = self.rng.randint(0, start.shape[-2] - rh), self.rng.randint(0, n - rw)
-        held = []
-        for f in frames:
-            g = start.clone()
-            g[:, ry : ry + rh, rx : rx + rw] = f[:, ry : ry + rh, rx : rx + rw]
-            held.append(g)
+        """A still crop (`--still-share`, decoder_data.still_crop); the held one's flows from the graph."""
+        frames, region = still_crop(self.rng, frames)
+        if region is None:
+            return frames, torch.zeros_like(flows)
         with torch.no_grad():
-            flows = self.graph(to_float(held[0][None]), to_float(held[2][None]))[0]
-        return held, flows
+            flows = self.graph(to_float(frames[0][None]), to_float(frames[2][None]))[0]
+        return frames, flows
 
     def batch(self, n: int):
         items = [self.item() for _ in range(n)]

@@ -900,6 +900,53 @@ def test_decoder_trains_on_style_pairs(runs, style_pairs_set, tmp_path):
         assert any(torch.equal(m, x) for x in middles)
 
 
+def test_decoder_trains_on_still_crops(runs, tmp_path):
+    """train_decoder.py --still-share S: a share S of the crops still — the start frame three times with the
+    encoder's latent of that frame and no motion, or the start frame held everywhere but in a rectangle of
+    whole latent cells where the clip moves as it did (its latent there the source's, elsewhere the start
+    frame's); the note says so."""
+    from models.training.decoder_data import DecoderCrops, held
+    from models.training.latents import cache_latents
+
+    root = runs.parent
+    out = run(*tiny_decoder_stage(runs, tmp_path / "dec", tmp_path / "dec"), "--still-share", "0.5", "--motion",
+              "--steps", "1", "--ckpt-every", "1").stdout  # fmt: skip
+    assert "step 1:" in out
+    assert (
+        torch.load(tmp_path / "dec" / "decoder_last.pt")["note"]
+        == "decoder: its last stage made 50% of its crops still"
+    )
+
+    clips = cache_latents(root / "color", "train", runs / "vae" / "vae_last.pt", tmp_path / "l.pt")["clips"]
+    name = sorted(clips)[0]
+    c = clips[name]
+    h, w = c["keys"].shape[-2:]
+    folder = root / "color" / "train" / name
+    flows = {name: torch.randn(4, 8 * h, 8 * w).half()}
+    crops = DecoderCrops({name: folder}, {name: c}, {}, random.Random(3), {"encoder": 1.0}, (h, w), flows, still=1.0)
+    crops.augment = lambda frames, flows, tau, z=None: (frames, flows, tau, z)  # no flips: compare in place
+    start_z = c["keys"][0].float()
+    kinds = set()
+    for _ in range(16):
+        b = crops.batch(1, (h, w))
+        s, m, e, z, f = b.start[0], b.middle[0], b.end[0], b.latent[0], b.motion[0]
+        if torch.equal(s, m) and torch.equal(s, e):
+            kinds.add("still")
+            assert torch.equal(z, start_z) and f.abs().max() == 0
+            continue
+        kinds.add("held")
+        inside = f.abs().amax(0) > 0  # the flows: the clip's (random, nonzero) in the rectangle, zero outside
+        rows, cols = inside.any(1).nonzero()[:, 0], inside.any(0).nonzero()[:, 0]
+        r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+        assert inside[r0:r1, c0:c1].all() and int(inside.sum()) == (r1 - r0) * (c1 - c0) < 8 * h * 8 * w
+        assert all(v % 8 == 0 for v in (r0, r1, c0, c1))  # whole latent cells
+        assert torch.equal(f[:, r0:r1, c0:c1], flows[name].float()[:, r0:r1, c0:c1])
+        assert all(torch.equal(x[:, ~inside], s[:, ~inside]) for x in (m, e))  # held outside the rectangle
+        cells = (slice(r0 // 8, r1 // 8), slice(c0 // 8, c1 // 8))
+        assert any(torch.equal(z, held(start_z, t.float(), cells)) for t in c["targets"])  # the source's inside
+    assert kinds == {"still", "held"}
+
+
 def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style_pairs_set, tmp_path):
     """train_decoder.py --tone from a decoder without it: the branch trains (it starts at zero) and rides in
     the checkpoint's config; build_pack.py names the LoRA by its --style (label, slider range, description)
