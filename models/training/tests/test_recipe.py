@@ -37,6 +37,7 @@ def test_decoder_stages_keep_their_run_folders_in_order():
         "decoder6",
         "decoder8",
         "decoder12",
+        "decoder14",
         "decoder7",
     )
 
