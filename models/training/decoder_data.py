@@ -168,20 +168,28 @@ def flip_and_reverse(rng: random.Random, frames: list, flows, tau: float, z=None
     return frames, flows, tau, z
 
 
-def still_crop(rng: random.Random, frames: list, cell: int = 1) -> tuple[list, tuple[slice, slice] | None]:
-    """A still crop (the trainers' `--still-share`) of [start, in-between, end]: half the time the start
-    frame three times (no motion at all; the region returned is None), else the start frame held
-    everywhere but in a random rectangle, where the clip moves as it did (the region returned, in units of
-    `cell` px: latent cells, so that a latent can be held the same way) — held cels, where the right
-    in-between is the keyframes' pixels."""
+def still_crop(rng: random.Random, frames: list, flows=None, graph=None, cell: int = 1):
+    """A still crop (the trainers' `--still-share`) of [start, in-between, end] and their flows: half the
+    time the start frame three times, with zero flows (the region returned is None); else the start frame
+    held everywhere but in a random rectangle, where the clip moves as it did (the region returned, in
+    units of `cell` px: latent cells, so that a latent can be held the same way), with the flows of
+    `graph` (a motion graph) on the held keyframes, or without one `flows` inside the rectangle and zero
+    outside — held cels, where the right in-between is the keyframes' pixels. `flows` None stays None.
+    Returns (frames, flows, region)."""
     start = frames[0]
     if rng.random() < 0.5:
-        return [start, start.clone(), start.clone()], None
+        return [start, start.clone(), start.clone()], None if flows is None else torch.zeros_like(flows), None
     h, w = start.shape[-2] // cell, start.shape[-1] // cell
     rh, rw = rng.randint(h // 6, h // 2), rng.randint(w // 6, w // 2)
     ry, rx = rng.randint(0, h - rh), rng.randint(0, w - rw)
     region = (slice(ry, ry + rh), slice(rx, rx + rw))
-    return [held(start, f, region, cell) for f in frames], region
+    frames = [held(start, f, region, cell) for f in frames]
+    if flows is not None and graph is not None:
+        with torch.no_grad():
+            flows = graph(to_float(frames[0][None]), to_float(frames[2][None]))[0]
+    elif flows is not None:
+        flows = held(torch.zeros_like(flows), flows, region, cell)
+    return frames, flows, region
 
 
 def held(still: torch.Tensor, moving: torch.Tensor, region: tuple[slice, slice], cell: int = 1) -> torch.Tensor:
@@ -267,18 +275,10 @@ class DecoderCrops(FrameCache):
         return DecoderBatch(torch.stack(zs), torch.stack(ss), torch.stack(ms), torch.stack(es), motion, tau)
 
     def stilled(self, frames: list, flows, z: torch.Tensor, start_z: torch.Tensor):
-        """A still crop of [start, in-between, end] with its flows and latent (`start_z`: the encoder's latent
-        of the start frame). Returns (frames, flows, latent)."""
-        frames, region = still_crop(self.rng, frames, cell=8)
-        if region is None:
-            return frames, None if flows is None else torch.zeros_like(flows), start_z
-        if flows is not None:
-            if self.graph is not None:
-                with torch.no_grad():
-                    flows = self.graph(to_float(frames[0][None]), to_float(frames[2][None]))[0]
-            else:
-                flows = held(torch.zeros_like(flows), flows, region, 8)
-        return frames, flows, held(start_z, z, region)
+        """A still crop (`still_crop`) with its latent: `start_z` (the encoder's latent of the start frame)
+        where it is held, `z` inside a held crop's moving rectangle. Returns (frames, flows, latent)."""
+        frames, flows, region = still_crop(self.rng, frames, flows, self.graph, cell=8)
+        return frames, flows, start_z if region is None else held(start_z, z, region)
 
     def fitted_batch(self, n: int, crop: tuple[int, int], zoom: float) -> FittedBatch:
         """Crops as the studio's letterbox fit shows a frame smaller than the pack's: a native region of

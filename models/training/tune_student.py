@@ -99,17 +99,8 @@ class MotionCrops(FrameCache):
         flows, tau = self.flows[clip][:, rows, cols].float(), float(targets[k][1])
         frames, flows, tau, _ = flip_and_reverse(self.rng, frames, flows, tau)
         if self.still and self.rng.random() < self.still:
-            frames, flows = self.stilled(frames, flows)
+            frames, flows, _ = still_crop(self.rng, frames, flows, self.graph)
         return frames, flows, tau
-
-    def stilled(self, frames: list[torch.Tensor], flows: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
-        """A still crop (`--still-share`, decoder_data.still_crop); the held one's flows from the graph."""
-        frames, region = still_crop(self.rng, frames)
-        if region is None:
-            return frames, torch.zeros_like(flows)
-        with torch.no_grad():
-            flows = self.graph(to_float(frames[0][None]), to_float(frames[2][None]))[0]
-        return frames, flows
 
     def batch(self, n: int):
         items = [self.item() for _ in range(n)]
