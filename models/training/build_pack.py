@@ -242,6 +242,7 @@ def write_manifest(
     lora_style: str = "line-art",
     tone: bool = False,
     motion_denoiser: bool = False,
+    gate: bool = False,
 ) -> None:
     lora = STYLES[lora_style]
     din = {
@@ -277,6 +278,11 @@ def write_manifest(
                     else ", and along the classical (Farneback) flows of a motion graph run once per keyframe pair"
                 )
                 if motion
+                else ""
+            )
+            + (
+                ", with its own corrections of those flows gated (off where the motion graph's flows are right)"
+                if gate
                 else ""
             )
             + (", and recolours what it chooses by a gain and offset per channel read from the latent" if tone else "")
@@ -387,6 +393,7 @@ def main() -> int:
         lora_style=models.lora_style,
         tone=getattr(models.decoder, "tone", None) is not None,
         motion_denoiser=models.baseline.cfg.motion,
+        gate=getattr(models.decoder, "gate", None) is not None,
     )
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")

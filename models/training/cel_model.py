@@ -349,6 +349,12 @@ class FlowDecoder(nn.Module):
     the corrected warps or the keyframes in place. Two more GridSamples and multiply-adds at full
     resolution; `load_widening` loads a decoder without them.
 
+    With `gate=True` (needs `motion`) the decoder also reads from its features at 1/4 a gain between 0
+    and 2 for each direction's corrections (2·sigmoid, its convolution zero-initialised: corrections as
+    they were): where the prior is right it can turn them off, so held cels are warped along the prior
+    alone, exact to the pixel, without the prior candidates' two extra full-resolution warps. One small
+    convolution and a multiply at 1/4; nothing more at full resolution.
+
     With `tone=True` the chosen colour then goes through a gain and offset per channel, one for the
     whole frame, that the decoder reads from its features averaged over the frame (`tone_h`, `tone`; the
     last is zero-initialised, so a decoder trained without it loads unchanged). A latent whose tone
@@ -363,10 +369,13 @@ class FlowDecoder(nn.Module):
     # Their logits' initial bias (weights zero): 0, so that they take a share from the first step where
     # the other logits are low (a probe starting them at −5 left them unused after 400 steps).
     PRIOR_LOGIT_BIAS = 0.0
+    # The gate's logits are its convolution's output × this, so that a zero-initialised gate fine-tuned at the
+    # decoder's small learning rate can still close (a probe at ×1: 1000 steps at 1e-4 moved it by 0.01).
+    GATE_SCALE = 20.0
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
     # Modules a decoder may lack and still load into one that has them (each starts as a no-op).
-    OPTIONAL_MODULES = CORR_MODULES + ("tone_h", "tone")
+    OPTIONAL_MODULES = CORR_MODULES + ("tone_h", "tone", "gate")
 
     def __init__(
         self,
@@ -377,6 +386,7 @@ class FlowDecoder(nn.Module):
         motion: bool = False,
         tone: bool = False,
         prior_candidates: bool = False,
+        gate: bool = False,
     ):
         super().__init__()
         w8, w4 = widths
@@ -386,6 +396,16 @@ class FlowDecoder(nn.Module):
         if prior_candidates and not motion:
             raise ValueError("prior_candidates needs motion=True: they are the keyframes warped along the prior")
         self.prior_candidates = prior_candidates
+        if gate and not motion:
+            raise ValueError("gate needs motion=True: it gates the corrections of the motion prior")
+        if gate:
+            # Per direction, at 1/4: a gain 2·sigmoid(·) of the flow corrections, 1 at first.
+            self.gate = nn.Conv2d(w4, 2, 3, 1, 1)
+            with torch.no_grad():
+                self.gate.weight.zero_()
+                self.gate.bias.zero_()
+        else:
+            self.gate = None
         self.candidates = self.CANDIDATES + (self.PRIOR_CANDIDATES if prior_candidates else 0)
         if tone:
             # For the whole frame, from its mean features: gain − 1 (3) and offset (3) of the chosen colour.
@@ -437,7 +457,7 @@ class FlowDecoder(nn.Module):
 
     def load_widening(self, state: dict) -> list[str]:
         """Loads a decoder's weights into this one, which may have more parts: the optional modules
-        (cost volume, tone; they keep their inactive initial weights) and, with prior_candidates, the
+        (cost volume, tone, gate; they keep their inactive initial weights) and, with prior_candidates, the
         two candidates warped along the prior alone, whose logits start at PRIOR_LOGIT_BIAS with zero
         weights; every other weight is that decoder's. Returns the keys that were missing."""
         state = dict(state)
@@ -496,6 +516,9 @@ class FlowDecoder(nn.Module):
         seen = flow if prior is None else flow + F.avg_pool2d(prior, 4)  # the flow estimate so far, at 1/4
         h = self.res4(F.silu(self.fuse4(torch.cat([h, bs, be, seen / 16.0], 1))))
         flow = flow + self.flow4(h) * 4.0
+        if self.gate is not None:
+            g = 2.0 * torch.sigmoid(self.gate(h) * self.GATE_SCALE)
+            flow = flow * torch.cat([g[:, :1], g[:, :1], g[:, 1:], g[:, 1:]], 1)
         full = self.upflow(flow) if prior is None else prior + self.upflow(flow)  # the prior at full resolution
         ws, we = backward_warp(start_image, full[:, :2]), backward_warp(end_image, full[:, 2:])
         h = F.silu(self.fuse_out(torch.cat([h, bs, be, F.silu(self.blk(ws)), F.silu(self.blk(we))], 1)))

@@ -186,6 +186,8 @@ def recover(pack: Path, runs: Path) -> None:
     decoder_config = {"corr_radius": corr_radius_of(corr)} if corr else {}
     if any(t.name == "tone.weight" for t in dec_inits):  # the recolouring gain and offset
         decoder_config["tone"] = True
+    if any(t.name == "gate.weight" for t in dec_inits):  # the gain of the flow corrections
+        decoder_config["gate"] = True
     motion = "motion" in graphs["decoder"]["inputs"]  # the classical flow prior (the pack's motion graph)
     if motion:
         decoder_config["motion"] = True

@@ -160,6 +160,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "decoder without it (it starts as a no-op)",
     )
     ap.add_argument(
+        "--gate",
+        action="store_true",
+        help="with --motion: the decoder gains its flow corrections per direction by 2·sigmoid of its features "
+        "(FlowDecoder gate=True), so it can warp along the prior alone where the prior is right; --init may be a "
+        "decoder without it (it starts as a no-op)",
+    )
+    ap.add_argument(
         "--fitted",
         type=float,
         default=0.0,
@@ -322,7 +329,7 @@ def style_crops(args, sets: TrainingSets, rng: random.Random, crop, device) -> D
 
 def init_decoder(args, config: dict) -> FlowDecoder:
     """A new FlowDecoder, or (--init) one from a decoder checkpoint's EMA weights: a decoder without the
-    cost volume or the tone branch loads into one with it (that branch starts as a no-op), one without
+    cost volume, the tone branch or the gate loads into one with it (that branch starts as a no-op), one without
     the motion prior into one with it (it starts warping along the prior alone). A branch --init has and
     these options leave out is an error, not dropped."""
     dec = FlowDecoder(**config)
@@ -330,7 +337,7 @@ def init_decoder(args, config: dict) -> FlowDecoder:
         init = torch.load(args.init, map_location="cpu")
         extra = sorted({k.split(".")[0] for k in init["ema"]} - {k.split(".")[0] for k in dec.state_dict()})
         if extra:
-            raise SystemExit(f"{args.init} has parts these options leave out: {extra} (--corr-radius, --tone?)")
+            raise SystemExit(f"{args.init} has parts these options leave out: {extra} (--corr-radius, --tone, --gate?)")
         if args.motion and not init.get("decoder_config", {}).get("motion"):
             missing = dec.load_without_motion(init["ema"])
         else:
@@ -535,7 +542,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"perceptual term: {f'LPIPS-{args.lpips_net} × {args.lpips}' if lpips else 'none'}", flush=True)
     net = motion_net(args)
     sets = load_motion(args, sets, net, device)
-    config = {"corr_radius": args.corr_radius, "motion": args.motion, **({"tone": True} if args.tone else {})}
+    config = {
+        "corr_radius": args.corr_radius,
+        "motion": args.motion,
+        **({"tone": True} if args.tone else {}),
+        **({"gate": True} if args.gate else {}),
+    }
     dec = init_decoder(args, config).to(device)
     ema = copy.deepcopy(dec).eval()
     opt = torch.optim.AdamW(dec.parameters(), lr=args.lr, weight_decay=0.0)

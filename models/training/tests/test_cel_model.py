@@ -367,6 +367,27 @@ def test_motion_decoder_starts_by_warping_along_the_prior():
         assert torch.allclose(dec(latent, s, e, motion, torch.tensor([0.25])), want, atol=1e-4)
 
 
+def motion_decoder_matches_its_onnx(dec: FlowDecoder, example: tuple, tmp_path: Path) -> None:
+    """`dec` (a FlowDecoder with the motion prior), exported with dynamic shapes, agrees with PyTorch at two
+    latent sizes (8×16 and 16×24)."""
+    names = ["latent", "start_image", "end_image", "motion", "position"]
+    axes = {**{n: SPATIAL for n in names[:3] + ["image"]}, "motion": MOTION_AXES, "position": {0: "batch"}}
+    (tmp_path / "dec.onnx").write_bytes(export_module(dec, example, names, ["image"], axes))
+    for h, w in [(8, 16), (16, 24)]:
+        g = torch.Generator().manual_seed(h)
+        feeds = {
+            "latent": torch.randn(1, 4, h, w, generator=g),
+            "start_image": torch.rand(1, 3, 8 * h, 8 * w, generator=g) * 2 - 1,
+            "end_image": torch.rand(1, 3, 8 * h, 8 * w, generator=g) * 2 - 1,
+            "motion": torch.randn(1, 4, 8 * h, 8 * w, generator=g) * 3,
+            "position": torch.tensor([0.5]),
+        }
+        with torch.no_grad():
+            ref = dec(*feeds.values()).numpy()
+        got = run_onnx(tmp_path / "dec.onnx", {k: v.numpy() for k, v in feeds.items()})["image"]
+        assert np.max(np.abs(got - ref)) < 1e-4
+
+
 def test_prior_candidates_widen_a_decoder_and_can_choose_the_prior_warp(tmp_path):
     """FlowDecoder(prior_candidates=True): the keyframes warped along the motion prior alone join the
     candidates. A decoder without them loads (`load_widening`) and, with their logits held down, decodes
@@ -395,22 +416,50 @@ def test_prior_candidates_widen_a_decoder_and_can_choose_the_prior_warp(tmp_path
         want = 0.5 * backward_warp(s, prior[:, :2]) + 0.5 * backward_warp(e, prior[:, 2:])
         assert torch.allclose(wide(latent, s, e, motion, tau), want, atol=1e-4)
         wide.out.bias[3:] = torch.tensor([0.0] * 7)
-    names = ["latent", "start_image", "end_image", "motion", "position"]
-    axes = {**{n: SPATIAL for n in names[:3] + ["image"]}, "motion": MOTION_AXES, "position": {0: "batch"}}
-    (tmp_path / "dec.onnx").write_bytes(export_module(wide, (latent, s, e, motion, tau), names, ["image"], axes))
-    for h, w in [(8, 16), (16, 24)]:
-        g = torch.Generator().manual_seed(h)
-        feeds = {
-            "latent": torch.randn(1, 4, h, w, generator=g),
-            "start_image": torch.rand(1, 3, 8 * h, 8 * w, generator=g) * 2 - 1,
-            "end_image": torch.rand(1, 3, 8 * h, 8 * w, generator=g) * 2 - 1,
-            "motion": torch.randn(1, 4, 8 * h, 8 * w, generator=g) * 3,
-            "position": torch.tensor([0.5]),
-        }
-        with torch.no_grad():
-            ref = wide(*feeds.values()).numpy()
-        got = run_onnx(tmp_path / "dec.onnx", {k: v.numpy() for k, v in feeds.items()})["image"]
-        assert np.max(np.abs(got - ref)) < 1e-4
+    motion_decoder_matches_its_onnx(wide, (latent, s, e, motion, tau), tmp_path)
+
+
+def test_gate_loads_as_a_no_op_and_can_turn_the_corrections_off(tmp_path):
+    """FlowDecoder(gate=True): a decoder without the gate loads into one with it and decodes exactly as
+    it did (2·sigmoid(0) = 1); with the gate's logits far down its corrected warps are the prior warps,
+    whatever its own flows say, and each direction is gated on its own; it exports to ONNX and agrees
+    with PyTorch at two sizes."""
+    with pytest.raises(ValueError, match="needs motion=True"):
+        FlowDecoder(gate=True)
+    torch.manual_seed(0)
+    plain = FlowDecoder(corr_radius=2, motion=True).eval()
+    gated = FlowDecoder(corr_radius=2, motion=True, gate=True).eval()
+    with torch.no_grad():  # flow corrections far from zero: the corrected warps differ from the prior's
+        for p in plain.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    missing = gated.load_state_dict(plain.state_dict(), strict=False).missing_keys
+    assert sorted(missing) == ["gate.bias", "gate.weight"]
+    assert all(k.split(".")[0] in FlowDecoder.OPTIONAL_MODULES for k in missing)
+    s, e = _texture(64, 128, 4), _texture(64, 128, 5)
+    latent = torch.randn(1, 4, 8, 16)
+    motion = torch.randn(1, 4, 64, 128) * 3
+    tau = torch.tensor([0.25])
+    prior = motion_prior(motion, tau)
+    with torch.no_grad():
+        assert torch.equal(plain(latent, s, e, motion, tau), gated(latent, s, e, motion, tau))
+        for dec in (plain, gated):  # only the two corrected warps
+            dec.out.weight.zero_()
+            dec.out.bias[3:] = torch.tensor([-40.0, -40.0, -40.0, 40.0, 40.0])
+        corrected = plain(latent, s, e, motion, tau)
+        gated.gate.bias[:] = -40.0  # both directions' corrections off
+        want = 0.5 * backward_warp(s, prior[:, :2]) + 0.5 * backward_warp(e, prior[:, 2:])
+        assert (corrected - want).abs().max() > 1e-2
+        assert torch.allclose(gated(latent, s, e, motion, tau), want, atol=1e-5)
+        gated.out.bias[3:] = torch.tensor([-40.0, -40.0, -40.0, 40.0, -40.0])  # the start frame's warp alone
+        gated.gate.bias[:] = torch.tensor([-40.0, 0.0])  # only the start frame's corrections off
+        assert torch.allclose(gated(latent, s, e, motion, tau), backward_warp(s, prior[:, :2]), atol=1e-5)
+        plain.out.bias[3:] = torch.tensor([-40.0, -40.0, -40.0, -40.0, 40.0])  # the end frame's warp alone
+        gated.out.bias[3:] = torch.tensor([-40.0, -40.0, -40.0, -40.0, 40.0])
+        assert torch.allclose(gated(latent, s, e, motion, tau), plain(latent, s, e, motion, tau), atol=1e-5)
+        for p in gated.gate.parameters():  # weights as training leaves them, for the export check
+            p.copy_(torch.randn_like(p) * 0.3 / FlowDecoder.GATE_SCALE)
+        gated.out.bias[3:] = 0.0
+    motion_decoder_matches_its_onnx(gated, (latent, s, e, motion, tau), tmp_path)
 
 
 DENOISER_MOTION_AXES = {

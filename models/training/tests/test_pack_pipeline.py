@@ -904,18 +904,26 @@ def test_decoder_trains_on_still_crops(runs, tmp_path):
     """train_decoder.py --still-share S: a share S of the crops still — the start frame three times with the
     encoder's latent of that frame and no motion, or the start frame held everywhere but in a rectangle of
     whole latent cells where the clip moves as it did (its latent there the source's, elsewhere the start
-    frame's); the note says so."""
+    frame's); the note says so. With --gate (the recipe's stage has both) the gate of the flow corrections
+    trains and rides in the config; build_pack.py exports it and from_pack.py reads it back exactly."""
     from models.training.decoder_data import DecoderCrops, held
     from models.training.latents import cache_latents
 
     root = runs.parent
     out = run(*tiny_decoder_stage(runs, tmp_path / "dec", tmp_path / "dec"), "--still-share", "0.5", "--motion",
-              "--steps", "1", "--ckpt-every", "1").stdout  # fmt: skip
+              "--gate", "--steps", "1", "--ckpt-every", "1").stdout  # fmt: skip
     assert "step 1:" in out
-    assert (
-        torch.load(tmp_path / "dec" / "decoder_last.pt")["note"]
-        == "decoder: its last stage made 50% of its crops still"
-    )
+    state = torch.load(tmp_path / "dec" / "decoder_last.pt")
+    assert state["note"] == "decoder: its last stage made 50% of its crops still"
+    assert state["decoder_config"] == {"corr_radius": 0, "motion": True, "gate": True}
+    assert state["dec"]["gate.weight"].abs().max() > 0  # zero at the start; trained
+    runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
+    pack, back, again = tmp_path / "pack", tmp_path / "back", tmp_path / "again"
+    tool("build_pack", "--runs", str(runs_copy), "--out", str(pack))
+    tool("from_pack", "--pack", str(pack), "--runs", str(back))
+    assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"] == {"motion": True, "gate": True}
+    tool("build_pack", "--runs", str(back), "--out", str(again))
+    assert (again / "decoder.onnx").read_bytes() == (pack / "decoder.onnx").read_bytes()
 
     clips = cache_latents(root / "color", "train", runs / "vae" / "vae_last.pt", tmp_path / "l.pt")["clips"]
     name = sorted(clips)[0]
