@@ -215,7 +215,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--threads", type=int, default=2)
     add_run_options(ap)
     ap.add_argument("--sample-group", type=int, default=16, help="clips of one size sampled together when caching")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    if args.gate and not args.motion:
+        ap.error("--gate gains the corrections of the motion graph's flows: it needs --motion")
+    return args
 
 
 class TrainingSets(NamedTuple):

@@ -37,6 +37,14 @@ def tool(module: str, *args: str) -> subprocess.CompletedProcess:
     return proc
 
 
+def rebuilds_the_same(back: Path, pack: Path, again: Path, graphs: list[str]) -> None:
+    """build_pack.py on the runs that from_pack.py read back from `pack` (in `back`) exports, into `again`,
+    the same bytes for each of `graphs` as `pack` holds."""
+    tool("build_pack", "--runs", str(back), "--out", str(again))
+    for graph in graphs:
+        assert (again / f"{graph}.onnx").read_bytes() == (pack / f"{graph}.onnx").read_bytes(), graph
+
+
 def run(trainer: str, *args: str) -> subprocess.CompletedProcess:
     """Runs a trainer (or latent_ablation) on one thread; must succeed."""
     return tool(trainer, *args, "--threads", "1")
@@ -277,9 +285,7 @@ def test_build_pack_exports_a_valid_checked_pack(runs, tmp_path):
     assert torch.load(back / "decoder" / "decoder_last.pt")["step"] == 3
     again = tmp_path / "again"
     again.mkdir()
-    tool("build_pack", "--runs", str(back), "--out", str(again))
-    for graph in ["encoder", "decoder", "denoiser_fp32", "denoiser_lora", "denoiser_student"]:
-        assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
+    rebuilds_the_same(back, out, again, ["encoder", "decoder", "denoiser_fp32", "denoiser_lora", "denoiser_student"])
     # …and says the same about how it was made (steps, the notes of stages made elsewhere, licence).
     rebuilt = json.loads((again / "manifest.json").read_text())
     assert (rebuilt["description"], rebuilt["license"]) == (manifest["description"], manifest["license"])
@@ -497,10 +503,8 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
     # from_pack.py reads such a pack back too, and exporting that again gives the same graphs.
     back, again = tmp_path / "back", tmp_path / "again"
     tool("from_pack", "--pack", str(out), "--runs", str(back))
-    tool("build_pack", "--runs", str(back), "--out", str(again))
     assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"] == {"motion": True}
-    for graph in ["decoder", "motion"]:
-        assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
+    rebuilds_the_same(back, out, again, ["decoder", "motion"])
 
 
 def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(runs, tmp_path):
@@ -560,9 +564,7 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     tool("from_pack", "--pack", str(out), "--runs", str(back))
     got = torch.load(back / "decoder" / "decoder_last.pt")["motion_net"]
     assert all(torch.equal(got[k], net[k]) for k in net)
-    tool("build_pack", "--runs", str(back), "--out", str(again))
-    for graph in ["decoder", "motion"]:
-        assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
+    rebuilds_the_same(back, out, again, ["decoder", "motion"])
 
 
 def test_a_baseline_conditioned_on_the_motion_graph_rides_with_its_lora_and_reads_back(runs, tmp_path):
@@ -626,9 +628,7 @@ def test_a_baseline_conditioned_on_the_motion_graph_rides_with_its_lora_and_read
     assert np.abs(frames["lora"] - frames["baseline"]).mean() > 0  # the adapters, on the motion-taking graph
     back, again = tmp_path / "back", tmp_path / "again"
     tool("from_pack", "--pack", str(out), "--runs", str(back))
-    tool("build_pack", "--runs", str(back), "--out", str(again))
-    for graph in ["denoiser_fp32", "denoiser_lora"]:
-        assert (again / f"{graph}.onnx").read_bytes() == (out / f"{graph}.onnx").read_bytes(), graph
+    rebuilds_the_same(back, out, again, ["denoiser_fp32", "denoiser_lora"])
 
 
 def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
@@ -920,10 +920,11 @@ def test_decoder_trains_on_still_crops(runs, tmp_path):
     runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
     pack, back, again = tmp_path / "pack", tmp_path / "back", tmp_path / "again"
     tool("build_pack", "--runs", str(runs_copy), "--out", str(pack))
+    description = json.loads((pack / "manifest.json").read_text())["description"]
+    assert "its own corrections of those flows gated" in description
     tool("from_pack", "--pack", str(pack), "--runs", str(back))
     assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"] == {"motion": True, "gate": True}
-    tool("build_pack", "--runs", str(back), "--out", str(again))
-    assert (again / "decoder.onnx").read_bytes() == (pack / "decoder.onnx").read_bytes()
+    rebuilds_the_same(back, pack, again, ["decoder"])
 
     clips = cache_latents(root / "color", "train", runs / "vae" / "vae_last.pt", tmp_path / "l.pt")["clips"]
     name = sorted(clips)[0]
@@ -953,6 +954,17 @@ def test_decoder_trains_on_still_crops(runs, tmp_path):
         cells = (slice(r0 // 8, r1 // 8), slice(c0 // 8, c1 // 8))
         assert any(torch.equal(z, held(start_z, t.float(), cells)) for t in c["targets"])  # the source's inside
     assert kinds == {"still", "held"}
+
+
+def test_the_gate_without_the_motion_prior_is_refused_by_name(capsys):
+    """--gate scales the corrections of the motion graph's flows: without --motion there are none, and
+    train_decoder.py says so before it loads anything (not FlowDecoder's ValueError from deep inside)."""
+    from models.training.train_decoder import parse_args
+
+    assert parse_args(["--run", "r", "--gate", "--motion"]).gate
+    with pytest.raises(SystemExit):
+        parse_args(["--run", "r", "--gate"])
+    assert "--gate gains the corrections of the motion graph's flows: it needs --motion" in capsys.readouterr().err
 
 
 def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style_pairs_set, tmp_path):
@@ -991,7 +1003,6 @@ def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style
     tool("from_pack", "--pack", str(out), "--runs", str(back))
     assert torch.load(back / "lora" / "lora_last.pt")["style"] == "sepia"
     assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"]["tone"] is True
-    tool("build_pack", "--runs", str(back), "--out", str(again))
-    assert (again / "decoder.onnx").read_bytes() == (out / "decoder.onnx").read_bytes()
+    rebuilds_the_same(back, out, again, ["decoder"])
     rebuilt = json.loads((again / "manifest.json").read_text())
     assert (rebuilt["description"], rebuilt["variants"]) == (manifest["description"], manifest["variants"])

@@ -221,7 +221,7 @@ export function renderReport(r: EvaluationResult): string {
     const f = c.fast;
     add(
       `- ${f.label} at ${f.steps} steps within 0.5 dB PSNR of ${ref.label} at ${f.referenceSteps} steps: ${check(f.quality)} ` +
-        `(reference − fast = ${fmt(f.psnrDrop, 2)} dB); at least 4× faster per in-between: ${check(f.faster)} (${fmt(f.speedup, 1)}×: ` +
+        `(reference − fast = ${fmt(f.psnrDrop, 2)} dB); at least 4× faster per in-between: ${check(f.faster)} (${fmt(f.speedup === null ? null : Math.floor(f.speedup * 100) / 100, 2)}×: ` +
         `medians ${fmt(f.referenceMs, 0)} and ${fmt(f.fastMs, 0)} ms over ${f.inbetweens} in-betweens each, the two alternating).`,
     );
   }
