@@ -243,6 +243,7 @@ def write_manifest(
     tone: bool = False,
     motion_denoiser: bool = False,
     gate: bool = False,
+    blend_in_place: bool = False,
 ) -> None:
     lora = STYLES[lora_style]
     din = {
@@ -283,6 +284,12 @@ def write_manifest(
             + (
                 ", with its own corrections of those flows gated (off where the motion graph's flows are right)"
                 if gate
+                else ""
+            )
+            + (
+                ", chooses each pixel among a colour of its own, the keyframes warped and the keyframes' blend in "
+                "place (held cels come back as the keyframes' mean)"
+                if blend_in_place
                 else ""
             )
             + (", and recolours what it chooses by a gain and offset per channel read from the latent" if tone else "")
@@ -394,6 +401,7 @@ def main() -> int:
         tone=getattr(models.decoder, "tone", None) is not None,
         motion_denoiser=models.baseline.cfg.motion,
         gate=getattr(models.decoder, "gate", None) is not None,
+        blend_in_place=getattr(models.decoder, "blend_in_place", False),
     )
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")

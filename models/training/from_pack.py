@@ -191,9 +191,12 @@ def recover(pack: Path, runs: Path) -> None:
     motion = "motion" in graphs["decoder"]["inputs"]  # the classical flow prior (the pack's motion graph)
     if motion:
         decoder_config["motion"] = True
-    # RGB + one logit per candidate: two more with the keyframes warped along the prior alone.
+    # RGB + one logit per candidate: one fewer with the keyframes' own pixels blended, two more with the
+    # keyframes warped along the prior alone (an even count has the blend: the two are one candidate).
     logits = next((t.dims[1] - 3 for t in dec_inits if t.name == "out.weight"), FlowDecoder.CANDIDATES)
-    if flow and logits == FlowDecoder.CANDIDATES + FlowDecoder.PRIOR_CANDIDATES:
+    if flow and logits % 2 == 0:
+        decoder_config["blend_in_place"] = True
+    if flow and logits > FlowDecoder.CANDIDATES:
         decoder_config["prior_candidates"] = True
     enc, dec = CelEncoder(), (FlowDecoder(**decoder_config) if flow else RefDecoder())
     load_onnx_weights(

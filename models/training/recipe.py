@@ -22,7 +22,7 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     student-decoder            runs/student2     the student tuned end to end through the pack decoder
     baseline-decoder           runs/denoiser2    the baseline tuned through the pack decoder (its last DDIM steps)
     lora-tuned-base            runs/lora2        the sepia LoRA trained again on the tuned baseline
-    decoder-still              runs/decoder14    held cels (still crops, gated corrections), on the tuned samplers
+    decoder-still              runs/decoder14    held cels: still crops, gated corrections, blend in place
     (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
 
 build_pack.py exports the decoder of the last of these run folders that holds a checkpoint, the
@@ -312,7 +312,7 @@ STAGES = (
         "DECODER_STILL_STEPS",
         ("--data", "data/tvlike,data/procedural,data/sprites", "--vae", VAE)
         + ("--denoiser", TUNED_BASELINE, "--student", TUNED_STUDENT)
-        + ("--init", "runs/decoder12/decoder_last.pt", "--motion", "--tone", "--gate", *_MATCHING)
+        + ("--init", "runs/decoder12/decoder_last.pt", "--motion", "--tone", "--gate", "--blend-in-place", *_MATCHING)
         + ("--still-share", "0.3")
         + ("--style-pairs", "data/sepia:data/procedural", "--style-share", "0.3")
         + ("--style-lora", TUNED_LORA, "--style-lora-clips", "80")
@@ -321,8 +321,9 @@ STAGES = (
         ("tvlike", "procedural", "sprites", "sepia"),
         "the decoder, last, on the pack's own samplers (the tuned baseline, student and LoRA; its own sample "
         "caches): 30% of its crops still — the start frame three times, or held but in a rectangle where the "
-        "clip moves — and the gate of its flow corrections (`--gate`), so that it keeps a held cel's pixels instead of "
-        "nudging them; the style pairs go on",
+        "clip moves — the gate of its flow corrections (`--gate`), so that it keeps a held cel's pixels instead of "
+        "nudging them, and the keyframes' own pixels as one candidate, their blend (`--blend-in-place`); the style "
+        "pairs go on",
     ),
 )
 

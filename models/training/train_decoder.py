@@ -167,6 +167,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "decoder without it (it starts as a no-op)",
     )
     ap.add_argument(
+        "--blend-in-place",
+        action="store_true",
+        help="the keyframes' own pixels are one candidate, their blend at τ, not two (FlowDecoder "
+        "blend_in_place=True): a held cel becomes the keyframes' mean; --init may be a decoder with the two "
+        "(the blend's logit starts from theirs)",
+    )
+    ap.add_argument(
         "--fitted",
         type=float,
         default=0.0,
@@ -332,12 +339,14 @@ def style_crops(args, sets: TrainingSets, rng: random.Random, crop, device) -> D
 
 def init_decoder(args, config: dict) -> FlowDecoder:
     """A new FlowDecoder, or (--init) one from a decoder checkpoint's EMA weights: a decoder without the
-    cost volume, the tone branch or the gate loads into one with it (that branch starts as a no-op), one without
+    cost volume, the tone branch or the gate loads into one with it (that branch starts as a no-op), one with
+    both in-place candidates into one with their blend (`FlowDecoder.load_narrowing`), one without
     the motion prior into one with it (it starts warping along the prior alone). A branch --init has and
     these options leave out is an error, not dropped."""
     dec = FlowDecoder(**config)
     if args.init:
         init = torch.load(args.init, map_location="cpu")
+        init["ema"] = dec.load_narrowing(init["ema"])
         extra = sorted({k.split(".")[0] for k in init["ema"]} - {k.split(".")[0] for k in dec.state_dict()})
         if extra:
             raise SystemExit(f"{args.init} has parts these options leave out: {extra} (--corr-radius, --tone, --gate?)")
@@ -550,6 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         "motion": args.motion,
         **({"tone": True} if args.tone else {}),
         **({"gate": True} if args.gate else {}),
+        **({"blend_in_place": True} if args.blend_in_place else {}),
     }
     dec = init_decoder(args, config).to(device)
     ema = copy.deepcopy(dec).eval()

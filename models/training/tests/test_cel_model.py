@@ -367,9 +367,11 @@ def test_motion_decoder_starts_by_warping_along_the_prior():
         assert torch.allclose(dec(latent, s, e, motion, torch.tensor([0.25])), want, atol=1e-4)
 
 
-def motion_decoder_matches_its_onnx(dec: FlowDecoder, example: tuple, tmp_path: Path) -> None:
-    """`dec` (a FlowDecoder with the motion prior), exported with dynamic shapes, agrees with PyTorch at two
-    latent sizes (8×16 and 16×24)."""
+def motion_decoder_matches_its_onnx(
+    dec: FlowDecoder, example: tuple, tmp_path: Path, tau: float = 0.5, atol: float = 1e-4
+) -> None:
+    """`dec` (a FlowDecoder with the motion prior), exported with dynamic shapes, agrees with PyTorch within
+    `atol` at two latent sizes (8×16 and 16×24), the in-between at `tau`."""
     names = ["latent", "start_image", "end_image", "motion", "position"]
     axes = {**{n: SPATIAL for n in names[:3] + ["image"]}, "motion": MOTION_AXES, "position": {0: "batch"}}
     (tmp_path / "dec.onnx").write_bytes(export_module(dec, example, names, ["image"], axes))
@@ -380,12 +382,12 @@ def motion_decoder_matches_its_onnx(dec: FlowDecoder, example: tuple, tmp_path: 
             "start_image": torch.rand(1, 3, 8 * h, 8 * w, generator=g) * 2 - 1,
             "end_image": torch.rand(1, 3, 8 * h, 8 * w, generator=g) * 2 - 1,
             "motion": torch.randn(1, 4, 8 * h, 8 * w, generator=g) * 3,
-            "position": torch.tensor([0.5]),
+            "position": torch.tensor([tau]),
         }
         with torch.no_grad():
             ref = dec(*feeds.values()).numpy()
         got = run_onnx(tmp_path / "dec.onnx", {k: v.numpy() for k, v in feeds.items()})["image"]
-        assert np.max(np.abs(got - ref)) < 1e-4
+        assert np.max(np.abs(got - ref)) < atol
 
 
 def test_prior_candidates_widen_a_decoder_and_can_choose_the_prior_warp(tmp_path):
@@ -460,6 +462,44 @@ def test_gate_loads_as_a_no_op_and_can_turn_the_corrections_off(tmp_path):
             p.copy_(torch.randn_like(p) * 0.3 / FlowDecoder.GATE_SCALE)
         gated.out.bias[3:] = 0.0
     motion_decoder_matches_its_onnx(gated, (latent, s, e, motion, tau), tmp_path)
+
+
+def test_blend_in_place_narrows_a_decoder_and_blends_the_keyframes_at_tau(tmp_path):
+    """FlowDecoder(blend_in_place=True): the keyframes' own pixels are one candidate, (1 − τ)·start + τ·end.
+    A decoder with the two in-place candidates loads (`load_narrowing`, also through `load_widening`) and,
+    where their logits agree, decodes at τ = ½ exactly as it did; with the blend's logit far up it returns
+    the blend at τ; other logits far up, the same as the wide decoder; it exports to ONNX and agrees with
+    PyTorch at two sizes, the in-between off the middle."""
+    torch.manual_seed(0)
+    wide = FlowDecoder(corr_radius=2, motion=True, gate=True).eval()
+    narrow = FlowDecoder(corr_radius=2, motion=True, gate=True, blend_in_place=True).eval()
+    assert narrow.out.weight.shape[1] == wide.out.weight.shape[1] - 1
+    with torch.no_grad():
+        for p in wide.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+        wide.out.weight[:, 5] = wide.out.weight[:, 4]  # the start's and end's in-place logits agree
+        wide.out.bias[5] = wide.out.bias[4]
+    assert narrow.load_widening(wide.state_dict()) == []
+    s, e = _texture(64, 128, 4), _texture(64, 128, 5)
+    latent = torch.randn(1, 4, 8, 16)
+    motion = torch.randn(1, 4, 64, 128) * 3
+    half, tau = torch.tensor([0.5]), torch.tensor([0.25])
+    with torch.no_grad():
+        assert torch.allclose(narrow(latent, s, e, motion, half), wide(latent, s, e, motion, half), atol=1e-5)
+        assert not torch.allclose(narrow(latent, s, e, motion, tau), wide(latent, s, e, motion, tau), atol=1e-3)
+        for dec in (narrow, wide):
+            dec.out.weight.zero_()
+        narrow.out.bias[3:] = torch.tensor([-40.0, 40.0, -40.0, -40.0])  # the blend alone
+        assert torch.allclose(narrow(latent, s, e, motion, tau), 0.75 * s + 0.25 * e, atol=1e-5)
+        narrow.out.bias[3:] = torch.tensor([-40.0, -40.0, 40.0, 40.0])  # the two warps
+        wide.out.bias[3:] = torch.tensor([-40.0, -40.0, -40.0, 40.0, 40.0])
+        assert torch.allclose(narrow(latent, s, e, motion, tau), wide(latent, s, e, motion, tau), atol=1e-5)
+        narrow.out.bias[3:] = 0.0
+        for p in narrow.gate.parameters():  # weights as training leaves them (as the gate's test does)
+            p.copy_(torch.randn_like(p) * 0.3 / FlowDecoder.GATE_SCALE)
+    # Every weight perturbed, flows of several pixels: float error through the warps reaches ~2e-4 here (the
+    # decoder with both in-place candidates, same weights, too).
+    motion_decoder_matches_its_onnx(narrow, (latent, s, e, motion, tau), tmp_path, tau=0.3, atol=1e-3)
 
 
 DENOISER_MOTION_AXES = {
