@@ -347,6 +347,11 @@ def init_decoder(args, config: dict) -> FlowDecoder:
     if args.init:
         init = torch.load(args.init, map_location="cpu")
         init["ema"] = dec.load_narrowing(init["ema"])
+        logits = (init["ema"]["out.weight"].shape[1] - 3, dec.out.weight.shape[1] - 3)
+        if logits[0] != logits[1]:
+            raise SystemExit(
+                f"{args.init} chooses among {logits[0]} candidates, these options {logits[1]} (--blend-in-place?)"
+            )
         extra = sorted({k.split(".")[0] for k in init["ema"]} - {k.split(".")[0] for k in dec.state_dict()})
         if extra:
             raise SystemExit(f"{args.init} has parts these options leave out: {extra} (--corr-radius, --tone, --gate?)")

@@ -904,26 +904,38 @@ def test_decoder_trains_on_still_crops(runs, tmp_path):
     """train_decoder.py --still-share S: a share S of the crops still — the start frame three times with the
     encoder's latent of that frame and no motion, or the start frame held everywhere but in a rectangle of
     whole latent cells where the clip moves as it did (its latent there the source's, elsewhere the start
-    frame's); the note says so. With --gate (the recipe's stage has both) the gate of the flow corrections
-    trains and rides in the config; build_pack.py exports it and from_pack.py reads it back exactly."""
+    frame's); the note says so. With --gate and --blend-in-place (the recipe's stage has all three) the gate
+    of the flow corrections trains and both ride in the config; build_pack.py exports them and says so,
+    and from_pack.py reads them back exactly."""
     from models.training.decoder_data import DecoderCrops, held
     from models.training.latents import cache_latents
 
     root = runs.parent
     out = run(*tiny_decoder_stage(runs, tmp_path / "dec", tmp_path / "dec"), "--still-share", "0.5", "--motion",
-              "--gate", "--steps", "1", "--ckpt-every", "1").stdout  # fmt: skip
+              "--gate", "--blend-in-place", "--steps", "1", "--ckpt-every", "1").stdout  # fmt: skip
     assert "step 1:" in out
     state = torch.load(tmp_path / "dec" / "decoder_last.pt")
     assert state["note"] == "decoder: its last stage made 50% of its crops still"
-    assert state["decoder_config"] == {"corr_radius": 0, "motion": True, "gate": True}
+    assert state["decoder_config"] == {"corr_radius": 0, "motion": True, "gate": True, "blend_in_place": True}
+    assert state["dec"]["out.weight"].shape[1] == 3 + 4  # RGB + synthesised, the blend, two warps
+    # That decoder as --init of a stage without the blend: refused by name, not a shape error from torch.
+    args = tiny_decoder_stage(runs, tmp_path / "dec2", tmp_path / "dec")
+    refused = subprocess.run(
+        [sys.executable, "-m", f"models.training.{args[0]}", *args[1:], "--motion", "--gate", "--steps", "1",
+         "--init", str(tmp_path / "dec" / "decoder_last.pt"), "--threads", "1"],
+        cwd=REPO, capture_output=True, text=True,
+    )  # fmt: skip
+    assert refused.returncode != 0 and "chooses among 4 candidates, these options 5" in refused.stderr
     assert state["dec"]["gate.weight"].abs().max() > 0  # zero at the start; trained
     runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
     pack, back, again = tmp_path / "pack", tmp_path / "back", tmp_path / "again"
     tool("build_pack", "--runs", str(runs_copy), "--out", str(pack))
     description = json.loads((pack / "manifest.json").read_text())["description"]
     assert "its own corrections of those flows gated" in description
+    assert "the keyframes' blend in place" in description
     tool("from_pack", "--pack", str(pack), "--runs", str(back))
-    assert torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"] == {"motion": True, "gate": True}
+    config = torch.load(back / "decoder" / "decoder_last.pt")["decoder_config"]
+    assert config == {"motion": True, "gate": True, "blend_in_place": True}
     rebuilds_the_same(back, pack, again, ["decoder"])
 
     clips = cache_latents(root / "color", "train", runs / "vae" / "vae_last.pt", tmp_path / "l.pt")["clips"]
