@@ -24,17 +24,29 @@ T = HERE.parent
 REPO = T.parents[1]
 
 
-def tool(module: str, *args: str) -> subprocess.CompletedProcess:
-    """Runs `python3 -m models.training.<module> <args>` from the repository root; must succeed."""
-    proc = subprocess.run(
+def module_run(module: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs `python3 -m models.training.<module> <args>` from the repository root."""
+    return subprocess.run(
         [sys.executable, "-m", f"models.training.{module}", *args],
         cwd=REPO,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def tool(module: str, *args: str) -> subprocess.CompletedProcess:
+    """`module_run`; must succeed."""
+    proc = module_run(module, *args)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc
+
+
+def refusal(module: str, *args: str) -> str:
+    """`module_run`; must fail. Returns what it said (stderr)."""
+    proc = module_run(module, *args)
+    assert proc.returncode != 0, proc.stdout[-3000:]
+    return proc.stderr
 
 
 def rebuilds_the_same(back: Path, pack: Path, again: Path, graphs: list[str]) -> None:
@@ -597,13 +609,12 @@ def test_a_baseline_conditioned_on_the_motion_graph_rides_with_its_lora_and_read
     latents = torch.load(runs_copy / "denoiser2" / "latents_train.pt")["clips"][clip.name]["keys"]
     assert cached[clip.name].shape == (4, *latents.shape[-2:])
     lora = [
-        "models.training.train_lora", "--data", str(root / "lineart"), "--vae", str(runs / "vae" / "vae_last.pt"),
+        "--data", str(root / "lineart"), "--vae", str(runs / "vae" / "vae_last.pt"),
         "--base", str(runs_copy / "denoiser2" / "denoiser_last.pt"), "--run", str(runs_copy / "lora2"),
         "--batch", "2", "--steps", "1",
     ]  # fmt: skip
-    refused = subprocess.run([sys.executable, "-m", *lora], cwd=REPO, capture_output=True, text=True)
-    assert refused.returncode != 0 and "give --motion" in refused.stderr  # a motion base needs its graph
-    run("train_lora", *lora[1:], "--motion", str(decoder))
+    assert "give --motion" in refusal("train_lora", *lora)  # a motion base needs its graph
+    run("train_lora", *lora, "--motion", str(decoder))
     lora_that_matters(runs_copy / "lora2" / "lora_last.pt", runs_copy / "lora2" / "lora_last.pt")
     out = tmp_path / "pack"
     built = tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
@@ -918,15 +929,11 @@ def test_decoder_trains_on_still_crops(runs, tmp_path):
     assert state["note"] == "decoder: its last stage made 50% of its crops still"
     assert state["decoder_config"] == {"corr_radius": 0, "motion": True, "gate": True, "blend_in_place": True}
     assert state["dec"]["out.weight"].shape[1] == 3 + 4  # RGB + synthesised, the blend, two warps
-    # That decoder as --init of a stage without the blend: refused by name, not a shape error from torch.
-    args = tiny_decoder_stage(runs, tmp_path / "dec2", tmp_path / "dec")
-    refused = subprocess.run(
-        [sys.executable, "-m", f"models.training.{args[0]}", *args[1:], "--motion", "--gate", "--steps", "1",
-         "--init", str(tmp_path / "dec" / "decoder_last.pt"), "--threads", "1"],
-        cwd=REPO, capture_output=True, text=True,
-    )  # fmt: skip
-    assert refused.returncode != 0 and "chooses among 4 candidates, these options 5" in refused.stderr
     assert state["dec"]["gate.weight"].abs().max() > 0  # zero at the start; trained
+    # That decoder as --init of a stage without the blend: refused by name, not a shape error from torch.
+    said = refusal(*tiny_decoder_stage(runs, tmp_path / "dec2", tmp_path / "dec"), "--motion", "--gate",
+                   "--steps", "1", "--init", str(tmp_path / "dec" / "decoder_last.pt"), "--threads", "1")  # fmt: skip
+    assert "chooses among 4 candidates, these options 5" in said
     runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
     pack, back, again = tmp_path / "pack", tmp_path / "back", tmp_path / "again"
     tool("build_pack", "--runs", str(runs_copy), "--out", str(pack))
