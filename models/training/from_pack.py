@@ -192,11 +192,12 @@ def recover(pack: Path, runs: Path) -> None:
     if motion:
         decoder_config["motion"] = True
     # RGB + one logit per candidate: one fewer with the keyframes' own pixels blended, two more with the
-    # keyframes warped along the prior alone (an even count has the blend: the two are one candidate).
+    # keyframes warped along the prior alone.
     logits = next((t.dims[1] - 3 for t in dec_inits if t.name == "out.weight"), FlowDecoder.CANDIDATES)
-    if flow and logits % 2 == 0:
+    blended, prior = FlowDecoder.CANDIDATES - 1, FlowDecoder.PRIOR_CANDIDATES
+    if flow and logits in (blended, blended + prior):
         decoder_config["blend_in_place"] = True
-    if flow and logits > FlowDecoder.CANDIDATES:
+    if flow and logits in (FlowDecoder.CANDIDATES + prior, blended + prior):
         decoder_config["prior_candidates"] = True
     enc, dec = CelEncoder(), (FlowDecoder(**decoder_config) if flow else RefDecoder())
     load_onnx_weights(
