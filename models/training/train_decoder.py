@@ -25,6 +25,9 @@ scored in the report's own protocol (letterboxed into 512×320 and mapped back: 
 `--still-share S` makes a share S of the crops still (held cels: decoder_data.still_crop), and
 `--fitted P` shows a share P of the steps' crops as that fit shows frames smaller than 512×320 (resized
 by a factor from `--zoom`, a latent the student samples there, the output resized back before the loss).
+`--swap-consistency W` decodes every crop twice, as it is and with its keyframes swapped (the same latent,
+τ → 1 − τ, the motion graph's two flows swapped), scores both and adds W × the mean |difference| of the
+two outputs (the log's swap_gap): a decoder that favours one keyframe's slot pays for it.
 
     /usr/bin/python3 -m models.training.train_decoder --data data/procedural --vae runs/vae/vae_last.pt \\
         --denoiser runs/denoiser/denoiser_last.pt --student runs/student/student_last.pt --run runs/decoder
@@ -80,6 +83,7 @@ LOG_FIELDS = [
     "edge",
     "lpips",
     "psnr",
+    "swap_gap",
     "val_psnr",
     "blend_psnr",
     "full_psnr",
@@ -214,6 +218,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="share of the training crops made still: the start frame three times, or held everywhere but in a "
         "random rectangle where the clip moves (decoder_data.still_crop), with the encoder's latent of the start "
         "frame where it is held — held cels, where the right in-between is the keyframes' own pixels",
+    )
+    ap.add_argument(
+        "--swap-consistency",
+        type=float,
+        default=0.0,
+        help="decode every crop also with its keyframes swapped (the same latent, τ → 1 − τ, the motion graph's "
+        "two flows swapped), score both, and add this weight × the mean |difference| of the two outputs (0: "
+        "neither): the in-between does not depend on which keyframe came first",
     )
     ap.add_argument("--ckpt-every", type=int, default=200)
     ap.add_argument("--val-every", type=int, default=500, help="score whole validation frames every this many steps")
@@ -479,14 +491,34 @@ def fitted_output(args, dec, batch: FittedBatch, frozen: Frozen, rng: random.Ran
             noise = torch.randn((s.shape[0], 4, crop[0], crop[1]), generator=g).to(device)
             start, end = frozen.encoder(s) * frozen.scale, frozen.encoder(e) * frozen.scale
             z = frozen.sched.sample(frozen.student, start, end, tau, args.student_steps, noise) / frozen.scale
-    y = dec(z, s, e, *((batch.motion.to(device), tau) if args.motion else ()))
+    y, m = decode(args, dec, z, s, e, batch.motion, tau, m)
     return studio_resize(y, tuple(m.shape[-2:])), m
 
 
 def crop_output(args, dec, batch: DecoderBatch, device):
     """The decoder's output for native crops of a cached latent. Returns (output, target)."""
     z, s, m, e = (batch.latent.to(device), *(to_float(t.to(device)) for t in (batch.start, batch.middle, batch.end)))
-    return dec(z, s, e, *((batch.motion.to(device), batch.tau.to(device)) if args.motion else ())), m
+    return decode(args, dec, z, s, e, batch.motion, batch.tau.to(device) if args.motion else None, m)
+
+
+def decode(args, dec, z, s, e, motion, tau, m):
+    """The decoder's output for a batch and its target; with --swap-consistency the batch is followed by its
+    twin with the keyframes swapped (the same latent and target: played backwards, the in-between is the
+    same frame at 1 − τ), so the output and target are twice as long. Returns (output, target)."""
+    motion = motion.to(device=s.device) if args.motion else None
+    if args.swap_consistency:
+        z, m = torch.cat([z, z]), torch.cat([m, m])
+        s, e = torch.cat([s, e]), torch.cat([e, s])
+        if motion is not None:
+            tau = torch.cat([tau, 1.0 - tau])
+            motion = torch.cat([motion, torch.cat([motion[:, 2:], motion[:, :2]], 1)])
+    return dec(z, s, e, *((motion, tau) if args.motion else ())), m
+
+
+def swap_gap(y: torch.Tensor) -> torch.Tensor:
+    """Mean |difference| between the outputs of a batch and of its keyframes-swapped twin (`decode`)."""
+    n = y.shape[0] // 2
+    return (y[:n] - y[n:]).abs().mean()
 
 
 class Losses(NamedTuple):
@@ -620,7 +652,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             y, m = crop_output(args, dec, train.batch(args.batch, crop), device)
         loss = losses(args, y, m, lpips)
-        optimizer_step(opt, loss.total, dec.parameters())
+        gap = swap_gap(y) if args.swap_consistency else None
+        total_loss = loss.total + args.swap_consistency * gap if gap is not None else loss.total
+        optimizer_step(opt, total_loss, dec.parameters())
         ema_update(ema, dec, args.ema if step > 100 else 0.0)
         step += 1
         row = {
@@ -630,6 +664,7 @@ def main(argv: list[str] | None = None) -> int:
             "edge": f"{loss.edge.item():.5f}",
             "lpips": f"{loss.perceptual.item():.5f}",
             "psnr": f"{-10 * loss.pixel.item():.3f}",
+            "swap_gap": f"{gap.item():.5f}" if gap is not None else "",
             "blend_psnr": f"{val.crops.blend:.2f}",
             "lr": f"{lr:.6f}",
         }

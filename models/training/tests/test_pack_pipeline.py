@@ -986,6 +986,39 @@ def test_the_gate_without_the_motion_prior_is_refused_by_name(capsys):
     assert "--gate gains the corrections of the motion graph's flows: it needs --motion" in capsys.readouterr().err
 
 
+def test_swap_consistency_decodes_each_crop_with_its_keyframes_swapped():
+    """--swap-consistency: every crop is decoded as it is and as its twin with the keyframes swapped (the
+    same latent and target, τ → 1 − τ, the motion graph's two flows swapped), in one batch; swap_gap is
+    their mean |difference| — zero for a crop that reads the same both ways, not for one that does not."""
+    from models.training.cel_model import FlowDecoder
+    from models.training.train_decoder import decode, parse_args, swap_gap
+
+    torch.manual_seed(0)
+    dec = FlowDecoder(motion=True, gate=True, blend_in_place=True).eval()
+    for p in dec.parameters():  # every weight away from its initial value, the candidates' logits too
+        p.data.add_(0.05 * torch.randn_like(p))
+    z, m = torch.randn(2, 4, 4, 6), torch.rand(2, 3, 32, 48) * 2 - 1
+    s, e = torch.rand(2, 3, 32, 48) * 2 - 1, torch.rand(2, 3, 32, 48) * 2 - 1
+    motion, tau = torch.randn(2, 4, 32, 48) * 3, torch.tensor([0.25, 0.5])
+    with torch.no_grad():
+        y, target = decode(
+            parse_args(["--run", "r", "--motion", "--swap-consistency", "1"]), dec, z, s, e, motion, tau, m
+        )
+        assert y.shape[0] == 4 and torch.equal(target, torch.cat([m, m]))
+        assert torch.allclose(y[:2], dec(z, s, e, motion, tau), atol=1e-5)
+        twin = dec(z, e, s, torch.cat([motion[:, 2:], motion[:, :2]], 1), 1.0 - tau)
+        assert torch.allclose(y[2:], twin, atol=1e-5)
+        assert swap_gap(y).item() > 1e-3  # this decoder's choice depends on the slot
+        plain, target = decode(parse_args(["--run", "r", "--motion"]), dec, z, s, e, motion, tau, m)
+        assert plain.shape[0] == 2 and torch.equal(target, m)
+        # One keyframe twice, the flows alike both ways, τ = ½: the twin is the same crop.
+        same = torch.cat([motion[:, :2], motion[:, :2]], 1)
+        y, _ = decode(
+            parse_args(["--run", "r", "--motion", "--swap-consistency", "1"]), dec, z, s, s, same, tau * 0 + 0.5, m
+        )
+        assert swap_gap(y).item() < 1e-6
+
+
 def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style_pairs_set, tmp_path):
     """train_decoder.py --tone from a decoder without it: the branch trains (it starts at zero) and rides in
     the checkpoint's config; build_pack.py names the LoRA by its --style (label, slider range, description)
