@@ -20,11 +20,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderReport } from '../core/evaluation/render';
 import type { EvaluationResult } from '../core/evaluation/summary';
 import { createRgbaImage, type RgbaImage } from '../core/image';
+import {
+  decodeLatent,
+  decoderReferences,
+  encodeKeyframe,
+  prepareKeyframes,
+  restoreFrame,
+} from '../core/pipeline';
 import { psnr, ssim } from '../core/metrics';
 import { mean } from '../core/stats';
 import { prepareLpipsGraphs } from '../testing/lpipsFixture';
 import { blendFrames, evaluatePack, listTriplets } from './evaluatePack';
-import { readPng, writePng } from './nodeRuntime';
+import {
+  loadVariantGraphs,
+  readPackManifest,
+  readPng,
+  releaseVariantGraphs,
+  writePng,
+} from './nodeRuntime';
 
 const REPO = resolve(import.meta.dirname, '..', '..');
 const TINY = join(REPO, 'models', 'tiny');
@@ -149,12 +162,14 @@ describe('evaluatePack on the tiny pack', () => {
       'baseline@letterbox',
       'quick@letterbox',
       'keyavg',
+      'truelatent',
       'blend',
       'repeat',
       'roundtrip',
     ]);
-    // The latent ablation: every compared variant minus blend and minus the keyframes' average
-    // latent decoded, triplet by triplet (no flow warp: the tiny pack has no motion graph).
+    // The latent ablation: every compared variant minus blend, minus the keyframes' average latent
+    // decoded and minus the true middle frame's latent decoded (its ceiling), triplet by triplet (no
+    // flow warp: the tiny pack has no motion graph).
     const d = r.drawn[0]!;
     const keyavg = d.rows.find((row) => row.id === 'keyavg')!;
     expect(Number.isFinite(keyavg.psnr)).toBe(true);
@@ -162,8 +177,10 @@ describe('evaluatePack on the tiny pack', () => {
     expect(d.paired!.map((p) => `${p.config}−${p.anchor}`)).toEqual([
       'baseline−blend',
       'baseline−keyavg',
+      'baseline−truelatent',
       'quick−blend',
       'quick−keyavg',
+      'quick−truelatent',
     ]);
     const base = d.rows.find((row) => row.id === 'baseline')!;
     const ablation = d.paired!.find((p) => p.config === 'baseline' && p.anchor === 'keyavg')!;
@@ -199,6 +216,32 @@ describe('evaluatePack on the tiny pack', () => {
     // Letterboxed, the two small clips are resampled: other frames than Auto's.
     const byId = (id: string) => drawn.rows.find((x) => x.id === id)!;
     expect(byId('baseline@letterbox').ssim).not.toBe(byId('baseline').ssim);
+    // The ablation's ceiling, computed here: each true middle frame encoded by the baseline's encoder
+    // and decoded by its decoder with the keyframes as references, at τ = ½.
+    const manifest = await readPackManifest(TINY);
+    const { graphs } = await loadVariantGraphs(TINY, manifest, 'baseline', 2);
+    try {
+      const truth: number[] = [];
+      for (const clip of await listTriplets(join(tmp, 'drawn', 'val'), 10)) {
+        const [f1, f2, f3] = await Promise.all(
+          ['frame1.png', 'frame2.png', 'frame3.png'].map((f) => readPng(join(clip, f))),
+        );
+        const prepared = prepareKeyframes(manifest, f1!, f3!, 'auto');
+        const fitted = prepareKeyframes(manifest, f2!, f2!, 'auto').start; // as the keyframes
+        const latent = await encodeKeyframe(manifest, graphs.encoder!, fitted);
+        const frame = await decodeLatent(
+          manifest,
+          graphs.decoder,
+          latent,
+          decoderReferences(manifest, prepared),
+          0.5,
+        );
+        truth.push(psnr(f2!, restoreFrame(frame, prepared.plan, f1!)));
+      }
+      expect(byId('truelatent').psnr).toBeCloseTo(mean(truth), 6);
+    } finally {
+      await releaseVariantGraphs(graphs);
+    }
   });
 
   it('checks what the pack should satisfy', () => {

@@ -40,6 +40,7 @@ import { METRIC_NAMES } from '../core/metrics';
 import {
   decodeLatent,
   decoderReferences,
+  encodeKeyframe,
   GROUND_TRUTH_TAU,
   interpolate,
   prepareKeyframes,
@@ -231,6 +232,34 @@ async function keyframeAverageFrame(
   return restoreFrame(frame, prepared.plan, like);
 }
 
+/**
+ * The latent ablation's ceiling: the true middle frame, fitted like the keyframes and encoded by the
+ * variant's encoder, decoded at τ = ½ by its decoder with the same references, restored like the
+ * models' frames — what a perfect denoiser would give with this decoder. Null where
+ * `keyframeAverageFrame` is.
+ */
+async function trueLatentFrame(
+  ctx: EvaluationContext,
+  variant: string,
+  prepared: PreparedKeyframes,
+  encoded: EncodedKeyframes,
+  truth: RgbaImage,
+  like: RgbaImage,
+): Promise<RgbaImage | null> {
+  const { manifest } = ctx;
+  const graphs = ctx.variants.get(variant)!.graphs;
+  if (manifest.frames.mode !== 'position' || encoded.clip || !graphs.encoder) return null;
+  const fitted = prepareKeyframes(manifest, truth, truth, 'auto').start;
+  const frame = await decodeLatent(
+    manifest,
+    graphs.decoder,
+    await encodeKeyframe(manifest, graphs.encoder, fitted),
+    decoderReferences(manifest, prepared, encoded.motion),
+    GROUND_TRUTH_TAU,
+  );
+  return restoreFrame(frame, prepared.plan, like);
+}
+
 /** A fit that hands the keyframes to the model as they are: no resampling, no padding. */
 function asTheyAre(plan: FitPlan): boolean {
   const { srcWidth: w, srcHeight: h } = plan;
@@ -243,7 +272,8 @@ function asTheyAre(plan: FitPlan): boolean {
 /**
  * Scores every config and the anchors on each triplet, the keyframes fitted as the studio does by
  * default (`auto`). `drawn` adds the fit-and-restore ceiling, the latent ablation (the keyframes'
- * average latent decoded) and every config on the keyframes letterboxed into the pack's frame.
+ * average latent decoded, and its ceiling: the true middle frame's latent decoded) and every config on
+ * the keyframes letterboxed into the pack's frame.
  */
 export async function scoreTriplets(
   ctx: EvaluationContext,
@@ -275,6 +305,7 @@ export async function scoreTriplets(
     let referenceFrame: RgbaImage | undefined;
     let referenceStats: StepRecord[] | undefined;
     let ablation: RgbaImage | null | undefined;
+    let ceiling: RgbaImage | null = null;
     for await (const [c, res] of runConfigs(ctx, prepared, configs)) {
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
       if (c.id === ctx.plan.reference.id) [referenceFrame, referenceStats] = [frame, res.stepStats];
@@ -284,10 +315,13 @@ export async function scoreTriplets(
         (collapse[c.id] ??= []).push({ finalStdRatio: v.finalStdRatio, collapsed: v.collapsed });
       }
       await score(c.id, gt!, frame);
-      if (opts.drawn && ablation === undefined)
+      if (opts.drawn && ablation === undefined) {
         ablation = await keyframeAverageFrame(ctx, c.variant, prepared, res.encoded, f1!);
+        ceiling = await trueLatentFrame(ctx, c.variant, prepared, res.encoded, gt!, f1!);
+      }
     }
     if (ablation) await score('keyavg', gt!, ablation);
+    if (ceiling) await score('truelatent', gt!, ceiling);
     // The classical anchor (packs with a motion graph, as the REPORT has always had it).
     if (manifest.graphs.motion) await score('flow', gt!, flowWarpFrame(prepared, f1!));
     if (opts.drawn) {

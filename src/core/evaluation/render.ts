@@ -139,6 +139,7 @@ const DRAWN_ANCHOR = {
   flow: 'flow warp',
   blend: 'frame blend',
   keyavg: "the keyframes' average latent decoded",
+  truelatent: "the true middle frame's latent decoded",
 } as const;
 
 /** "+0.06 dB (95% CI −0.12 to +0.24 dB): within noise", for the drawn sets' paired lines. */
@@ -279,9 +280,12 @@ export function renderReport(r: EvaluationResult): string {
         '(nothing where Auto keeps a clip at its own pixels), while blend and the repeated frame are ' +
         "computed at the clips' own size. The keyframes' average latent row is " +
         "the latent ablation: the two keyframes' latents averaged and decoded at τ = ½ by the same decoder, " +
-        'fitted and restored like the variants, with no denoiser at all. Under each table, each variant ' +
-        "fitted minus the flow warp, minus frame blend and minus that ablation (what the denoiser's " +
-        "sampling adds), triplet by triplet, with its 95% confidence interval (Student's t)." +
+        'fitted and restored like the variants, with no denoiser at all; the row under it decodes the ' +
+        "true middle frame's latent (the encoder's, of the fitted middle frame) the same way: what a " +
+        'perfect denoiser would give with this decoder. Under each table, each variant ' +
+        "fitted minus the flow warp, minus frame blend, minus that ablation (what the denoiser's " +
+        'sampling adds) and minus its ceiling (what a better denoiser could still add), triplet by ' +
+        "triplet, with its 95% confidence interval (Student's t)." +
         (r.drawn.some((d) => /(^|\/)tvlike(\/|$)/.test(d.dir))
           ? " `data/tvlike` is not drawn by an artist: it is the project's generated stand-in for TV " +
             'animation (`models/training/data/tvlike.py`: painted backgrounds under camera moves, ' +

@@ -19,6 +19,7 @@ export type MetricValues = Record<MetricName, number | null>;
 /** The rows that are not variants: anchors any method should beat, and the resampling ceiling. */
 export const ANCHORS = {
   keyavg: "Keyframes' average latent, decoded (ablation: no denoiser)",
+  truelatent: "True middle frame's latent, decoded (ceiling: a perfect denoiser)",
   flow: 'Flow warp (Farnebäck, halfway; anchor)',
   blend: 'Frame blend (anchor)',
   repeat: 'Repeated start frame (anchor)',
@@ -163,7 +164,7 @@ export interface EvaluationChecks {
 export interface DrawnPaired {
   config: string;
   label: string;
-  anchor: 'flow' | 'blend' | 'keyavg';
+  anchor: 'flow' | 'blend' | 'keyavg' | 'truelatent';
   psnr: PairedSummary;
   /** Null when LPIPS was not measured. */
   lpipsAlex: PairedSummary | null;
@@ -175,8 +176,9 @@ export interface DrawnTable {
   triplets: number;
   rows: ResultRow[];
   /**
-   * Each compared configuration (fitted) minus the flow warp, minus frame blend and minus the
-   * keyframes' average latent decoded (the latent ablation: what the denoiser adds).
+   * Each compared configuration (fitted) minus the flow warp, minus frame blend, minus the keyframes'
+   * average latent decoded (the latent ablation: what the denoiser adds) and minus the true middle
+   * frame's latent decoded (what a perfect denoiser would add beyond it).
    */
   paired?: DrawnPaired[];
 }
@@ -273,7 +275,7 @@ function anchorRows(set: ScoredSet, ids: readonly AnchorId[]): ResultRow[] {
     .filter((id) => set.scores[id])
     .map((id) =>
       resultRow(id, ANCHORS[id], set.scores[id]!, {
-        kind: id === 'roundtrip' ? 'ceiling' : 'anchor',
+        kind: id === 'roundtrip' || id === 'truelatent' ? 'ceiling' : 'anchor',
       }),
     );
 }
@@ -315,10 +317,10 @@ export function drawnTable(
           `${c.label}, letterboxed into ${manifest.image.defaultSize.join('×')}`,
         ),
       ),
-      ...anchorRows(set, ['keyavg', 'flow', 'blend', 'repeat', 'roundtrip']),
+      ...anchorRows(set, ['keyavg', 'truelatent', 'flow', 'blend', 'repeat', 'roundtrip']),
     ],
     paired: plan.compared.flatMap((c) =>
-      (['flow', 'blend', 'keyavg'] as const)
+      (['flow', 'blend', 'keyavg', 'truelatent'] as const)
         .filter((a) => set.scores[a]?.length)
         .map((anchor) => ({
           config: c.id,
