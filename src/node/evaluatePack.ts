@@ -34,6 +34,7 @@ import {
 } from '../core/evaluation/summary';
 import { detectCollapse } from '../core/collapse';
 import { classicalMotion, flowWarpInbetween } from '../core/flowWarp';
+import type { FloatTensor } from '../core/graph';
 import { createRgbaImage, resizeImage, type FitPlan, type RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
 import { METRIC_NAMES } from '../core/metrics';
@@ -205,59 +206,43 @@ function flowWarpFrame(prepared: PreparedKeyframes, like: RgbaImage) {
 }
 
 /**
- * The latent ablation's frame: the mean of the two keyframes' latents (no denoiser at all) decoded
- * at τ = ½ by the variant's decoder with the same references, restored like the models' frames. Null
- * for packs whose keyframes are not encoded to one latent each (clip packs).
+ * The latent ablation's two frames, each a latent decoded at τ = ½ by the variant's decoder with the
+ * same references as the models' and restored like their frames: the mean of the two keyframes'
+ * latents (`average`: no denoiser at all) and the true middle frame's latent, fitted like the keyframes
+ * and encoded by the variant's encoder (`truth`: its ceiling, what a perfect denoiser would give with
+ * this decoder). Null for packs whose keyframes are not encoded to one latent each (clip packs).
  */
-async function keyframeAverageFrame(
-  ctx: EvaluationContext,
-  variant: string,
-  prepared: PreparedKeyframes,
-  encoded: EncodedKeyframes,
-  like: RgbaImage,
-): Promise<RgbaImage | null> {
-  const { manifest } = ctx;
-  if (manifest.frames.mode !== 'position' || encoded.clip) return null;
-  const a = encoded.start.data;
-  const b = encoded.end.data;
-  const avg = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i++) avg[i] = (a[i]! + b[i]!) / 2;
-  const frame = await decodeLatent(
-    manifest,
-    ctx.variants.get(variant)!.graphs.decoder,
-    { data: avg, dims: encoded.start.dims },
-    decoderReferences(manifest, prepared, encoded.motion),
-    GROUND_TRUTH_TAU,
-  );
-  return restoreFrame(frame, prepared.plan, like);
-}
-
-/**
- * The latent ablation's ceiling: the true middle frame, fitted like the keyframes and encoded by the
- * variant's encoder, decoded at τ = ½ by its decoder with the same references, restored like the
- * models' frames — what a perfect denoiser would give with this decoder. Null where
- * `keyframeAverageFrame` is.
- */
-async function trueLatentFrame(
+async function ablationFrames(
   ctx: EvaluationContext,
   variant: string,
   prepared: PreparedKeyframes,
   encoded: EncodedKeyframes,
   truth: RgbaImage,
   like: RgbaImage,
-): Promise<RgbaImage | null> {
+): Promise<{ average: RgbaImage; truth: RgbaImage } | null> {
   const { manifest } = ctx;
   const graphs = ctx.variants.get(variant)!.graphs;
   if (manifest.frames.mode !== 'position' || encoded.clip || !graphs.encoder) return null;
+  const decode = async (latent: FloatTensor) => {
+    const references = decoderReferences(manifest, prepared, encoded.motion);
+    const frame = await decodeLatent(
+      manifest,
+      graphs.decoder,
+      latent,
+      references,
+      GROUND_TRUTH_TAU,
+    );
+    return restoreFrame(frame, prepared.plan, like);
+  };
+  const a = encoded.start.data;
+  const b = encoded.end.data;
+  const avg = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i++) avg[i] = (a[i]! + b[i]!) / 2;
   const fitted = prepareKeyframes(manifest, truth, truth, 'auto').start;
-  const frame = await decodeLatent(
-    manifest,
-    graphs.decoder,
-    await encodeKeyframe(manifest, graphs.encoder, fitted),
-    decoderReferences(manifest, prepared, encoded.motion),
-    GROUND_TRUTH_TAU,
-  );
-  return restoreFrame(frame, prepared.plan, like);
+  return {
+    average: await decode({ data: avg, dims: encoded.start.dims }),
+    truth: await decode(await encodeKeyframe(manifest, graphs.encoder, fitted)),
+  };
 }
 
 /** A fit that hands the keyframes to the model as they are: no resampling, no padding. */
@@ -304,8 +289,7 @@ export async function scoreTriplets(
     }
     let referenceFrame: RgbaImage | undefined;
     let referenceStats: StepRecord[] | undefined;
-    let ablation: RgbaImage | null | undefined;
-    let ceiling: RgbaImage | null = null;
+    let ablation: Awaited<ReturnType<typeof ablationFrames>> | undefined;
     for await (const [c, res] of runConfigs(ctx, prepared, configs)) {
       const frame = restoreFrame(res.modelFrames[0]!, prepared.plan, f1!);
       if (c.id === ctx.plan.reference.id) [referenceFrame, referenceStats] = [frame, res.stepStats];
@@ -315,13 +299,13 @@ export async function scoreTriplets(
         (collapse[c.id] ??= []).push({ finalStdRatio: v.finalStdRatio, collapsed: v.collapsed });
       }
       await score(c.id, gt!, frame);
-      if (opts.drawn && ablation === undefined) {
-        ablation = await keyframeAverageFrame(ctx, c.variant, prepared, res.encoded, f1!);
-        ceiling = await trueLatentFrame(ctx, c.variant, prepared, res.encoded, gt!, f1!);
-      }
+      if (opts.drawn && ablation === undefined)
+        ablation = await ablationFrames(ctx, c.variant, prepared, res.encoded, gt!, f1!);
     }
-    if (ablation) await score('keyavg', gt!, ablation);
-    if (ceiling) await score('truelatent', gt!, ceiling);
+    if (ablation) {
+      await score('keyavg', gt!, ablation.average);
+      await score('truelatent', gt!, ablation.truth);
+    }
     // The classical anchor (packs with a motion graph, as the REPORT has always had it).
     if (manifest.graphs.motion) await score('flow', gt!, flowWarpFrame(prepared, f1!));
     if (opts.drawn) {
