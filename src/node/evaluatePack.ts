@@ -210,7 +210,8 @@ function flowWarpFrame(prepared: PreparedKeyframes, like: RgbaImage) {
  * same references as the models' and restored like their frames: the mean of the two keyframes'
  * latents (`average`: no denoiser at all) and the true middle frame's latent, fitted like the keyframes
  * and encoded by the variant's encoder (`truth`: its ceiling, what a perfect denoiser would give with
- * this decoder). Null for packs whose keyframes are not encoded to one latent each (clip packs).
+ * this decoder; null without an encoder graph). Null for packs whose keyframes are not encoded to one
+ * latent each (clip packs).
  */
 async function ablationFrames(
   ctx: EvaluationContext,
@@ -219,10 +220,10 @@ async function ablationFrames(
   encoded: EncodedKeyframes,
   truth: RgbaImage,
   like: RgbaImage,
-): Promise<{ average: RgbaImage; truth: RgbaImage } | null> {
+): Promise<{ average: RgbaImage; truth: RgbaImage | null } | null> {
   const { manifest } = ctx;
   const graphs = ctx.variants.get(variant)!.graphs;
-  if (manifest.frames.mode !== 'position' || encoded.clip || !graphs.encoder) return null;
+  if (manifest.frames.mode !== 'position' || encoded.clip) return null;
   const decode = async (latent: FloatTensor) => {
     const references = decoderReferences(manifest, prepared, encoded.motion);
     const frame = await decodeLatent(
@@ -241,7 +242,9 @@ async function ablationFrames(
   const fitted = prepareKeyframes(manifest, truth, truth, 'auto').start;
   return {
     average: await decode({ data: avg, dims: encoded.start.dims }),
-    truth: await decode(await encodeKeyframe(manifest, graphs.encoder, fitted)),
+    truth: graphs.encoder
+      ? await decode(await encodeKeyframe(manifest, graphs.encoder, fitted))
+      : null,
   };
 }
 
@@ -304,7 +307,7 @@ export async function scoreTriplets(
     }
     if (ablation) {
       await score('keyavg', gt!, ablation.average);
-      await score('truelatent', gt!, ablation.truth);
+      if (ablation.truth) await score('truelatent', gt!, ablation.truth);
     }
     // The classical anchor (packs with a motion graph, as the REPORT has always had it).
     if (manifest.graphs.motion) await score('flow', gt!, flowWarpFrame(prepared, f1!));

@@ -16,7 +16,10 @@ import type { EvaluationConfig, EvaluationPlan, LoraSweep } from './plan';
 /** One triplet's scores (`ImageScores` without the map); PSNR may be `Infinity`. */
 export type MetricValues = Record<MetricName, number | null>;
 
-/** The rows that are not variants: anchors any method should beat, and the resampling ceiling. */
+/**
+ * The rows that are not variants: the latent ablation and its ceiling (the true latent decoded),
+ * anchors any method should beat, and the resampling ceiling.
+ */
 export const ANCHORS = {
   keyavg: "Keyframes' average latent, decoded (ablation: no denoiser)",
   truelatent: "True middle frame's latent, decoded (ceiling: a perfect denoiser)",
