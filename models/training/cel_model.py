@@ -159,6 +159,12 @@ def motion_prior(motion: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
     return torch.cat([-(1 - tau) * tau * f01 + tau * tau * f10, (1 - tau) * (1 - tau) * f01 - tau * (1 - tau) * f10], 1)
 
 
+def reversed_motion(motion: torch.Tensor) -> torch.Tensor:
+    """The motion graph's output for the keyframes the other way round (played backwards): its two flows,
+    start→end and end→start, swapped — channels 2–3 then 0–1 of [4,H,W] or [B,4,H,W]."""
+    return torch.cat([motion[..., 2:, :, :], motion[..., :2, :, :]], -3)
+
+
 def latent_motion(motion: torch.Tensor, factor: int) -> torch.Tensor:
     """The motion graph's output at the latent's resolution (`factor` pixels a cell), in latent cells
     (averaged over each cell). `motion_prior` is linear in the motion, so the prior of this is the

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from models.training.cel_model import CelDenoiser
+from models.training.cel_model import CelDenoiser, reversed_motion
 from models.training.diffusion import Schedule
 from models.training.flow_net import MotionGraph
 from models.training.trainlib import FrameCache, clip_targets, to_float
@@ -164,7 +164,7 @@ def flip_and_reverse(rng: random.Random, frames: list, flows, tau: float, z=None
     if rng.random() < 0.5:
         frames, tau = frames[::-1], 1.0 - tau
         if flows is not None:
-            flows = torch.cat([flows[2:], flows[:2]])
+            flows = reversed_motion(flows)
     return frames, flows, tau, z
 
 

@@ -51,7 +51,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.training.cel_model import backward_warp, corr_radius_of, soft_argmax, symmetric_costs
+from models.training.cel_model import backward_warp, corr_radius_of, reversed_motion, soft_argmax, symmetric_costs
 from models.training.classical_flow import Farneback, halfway_flows, halfway_warp
 from models.training.trainlib import (
     Checkpoint,
@@ -284,7 +284,7 @@ class FlowCrops(FrameCache):
                     fl.flip(-1) * torch.tensor([-1, 1, -1, 1.0]).view(4, 1, 1),
                 )
             if self.rng.random() < 0.5:  # played backwards
-                s, e, tau, fl = e, s, 1.0 - tau, torch.cat([fl[2:], fl[:2]])
+                s, e, tau, fl = e, s, 1.0 - tau, reversed_motion(fl)
             out.append((s, m, e, tau, fl))
         s, m, e, tau, fl = zip(*out)
         return (

@@ -11,7 +11,15 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.cel_model import LATENT_DOWNSAMPLE, CelConfig, CelDenoiser, CelEncoder, MeanEncoder, latent_motion
+from models.training.cel_model import (
+    LATENT_DOWNSAMPLE,
+    CelConfig,
+    CelDenoiser,
+    CelEncoder,
+    MeanEncoder,
+    latent_motion,
+    reversed_motion,
+)
 from models.training.flow_net import MotionGraph, load_motion_net
 from models.training.trainlib import clip_frames, clip_targets, list_clips, load_rgb
 
@@ -209,7 +217,7 @@ class LatentTriplets:
             if rev:
                 lat, tau = lat.flip(0), 1.0 - tau
                 if flow is not None:  # start ↔ end: the two flows swap
-                    flow = torch.cat([flow[2:], flow[:2]])
+                    flow = reversed_motion(flow)
             if flow is not None:
                 mot.append(flow)
             s.append(lat[0])

@@ -45,7 +45,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.cel_model import CelConfig, CelDenoiser, FlowDecoder, MeanEncoder
+from models.training.cel_model import CelConfig, CelDenoiser, FlowDecoder, MeanEncoder, reversed_motion
 from models.training.decoder_data import (
     DecoderBatch,
     DecoderCrops,
@@ -511,7 +511,7 @@ def decode(args, dec, z, s, e, motion, tau, m):
         s, e = torch.cat([s, e]), torch.cat([e, s])
         if motion is not None:
             tau = torch.cat([tau, 1.0 - tau])
-            motion = torch.cat([motion, torch.cat([motion[:, 2:], motion[:, :2]], 1)])
+            motion = torch.cat([motion, reversed_motion(motion)])
     return dec(z, s, e, *((motion, tau) if args.motion else ())), m
 
 
