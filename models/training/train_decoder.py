@@ -527,15 +527,20 @@ class Losses(NamedTuple):
     edge: torch.Tensor
     perceptual: torch.Tensor
     pixel: torch.Tensor  # −(mean crop PSNR in dB) / 10
+    swap: torch.Tensor | None  # `swap_gap` with --swap-consistency, else None
 
 
 def losses(args, y: torch.Tensor, m: torch.Tensor, lpips) -> Losses:
-    """L1 + ½ Sobel-edge L1 + the LPIPS term + the PSNR term."""
+    """L1 + ½ Sobel-edge L1 + the LPIPS term + the PSNR term (+ the swap-consistency term)."""
     l1 = (y - m).abs().mean()
     edge = (sobel(y) - sobel(m)).abs().mean()
     perc = lpips(y, m) if lpips else torch.zeros(())
     pixel = crop_psnr_loss(y, m)
-    return Losses(l1 + 0.5 * edge + args.lpips * perc + args.psnr * pixel, l1, edge, perc, pixel)
+    total = l1 + 0.5 * edge + args.lpips * perc + args.psnr * pixel
+    swap = swap_gap(y) if args.swap_consistency else None
+    if swap is not None:
+        total = total + args.swap_consistency * swap
+    return Losses(total, l1, edge, perc, pixel, swap)
 
 
 def sets_note(args, sets: TrainingSets) -> str | None:
@@ -652,9 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             y, m = crop_output(args, dec, train.batch(args.batch, crop), device)
         loss = losses(args, y, m, lpips)
-        gap = swap_gap(y) if args.swap_consistency else None
-        total_loss = loss.total + args.swap_consistency * gap if gap is not None else loss.total
-        optimizer_step(opt, total_loss, dec.parameters())
+        optimizer_step(opt, loss.total, dec.parameters())
         ema_update(ema, dec, args.ema if step > 100 else 0.0)
         step += 1
         row = {
@@ -664,7 +667,7 @@ def main(argv: list[str] | None = None) -> int:
             "edge": f"{loss.edge.item():.5f}",
             "lpips": f"{loss.perceptual.item():.5f}",
             "psnr": f"{-10 * loss.pixel.item():.3f}",
-            "swap_gap": f"{gap.item():.5f}" if gap is not None else "",
+            "swap_gap": f"{loss.swap.item():.5f}" if loss.swap is not None else "",
             "blend_psnr": f"{val.crops.blend:.2f}",
             "lr": f"{lr:.6f}",
         }

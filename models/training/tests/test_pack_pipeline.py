@@ -991,7 +991,7 @@ def test_swap_consistency_decodes_each_crop_with_its_keyframes_swapped():
     same latent and target, τ → 1 − τ, the motion graph's two flows swapped), in one batch; swap_gap is
     their mean |difference| — zero for a crop that reads the same both ways, not for one that does not."""
     from models.training.cel_model import FlowDecoder
-    from models.training.train_decoder import decode, parse_args, swap_gap
+    from models.training.train_decoder import decode, losses, parse_args, swap_gap
 
     torch.manual_seed(0)
     dec = FlowDecoder(motion=True, gate=True, blend_in_place=True).eval()
@@ -1000,22 +1000,26 @@ def test_swap_consistency_decodes_each_crop_with_its_keyframes_swapped():
     z, m = torch.randn(2, 4, 4, 6), torch.rand(2, 3, 32, 48) * 2 - 1
     s, e = torch.rand(2, 3, 32, 48) * 2 - 1, torch.rand(2, 3, 32, 48) * 2 - 1
     motion, tau = torch.randn(2, 4, 32, 48) * 3, torch.tensor([0.25, 0.5])
+    swapping = parse_args(["--run", "r", "--motion", "--swap-consistency", "1"])
     with torch.no_grad():
-        y, target = decode(
-            parse_args(["--run", "r", "--motion", "--swap-consistency", "1"]), dec, z, s, e, motion, tau, m
-        )
+        y, target = decode(swapping, dec, z, s, e, motion, tau, m)
         assert y.shape[0] == 4 and torch.equal(target, torch.cat([m, m]))
         assert torch.allclose(y[:2], dec(z, s, e, motion, tau), atol=1e-5)
         twin = dec(z, e, s, torch.cat([motion[:, 2:], motion[:, :2]], 1), 1.0 - tau)
         assert torch.allclose(y[2:], twin, atol=1e-5)
         assert swap_gap(y).item() > 1e-3  # this decoder's choice depends on the slot
+        # The loss: the plain terms over both halves, plus the weighted gap.
+        weighted = parse_args(["--run", "r", "--motion", "--swap-consistency", "2.5", "--lpips", "0"])
+        loss, plain_loss = losses(weighted, y, target, None), losses(
+            parse_args(["--run", "r", "--lpips", "0"]), y, target, None
+        )
+        assert plain_loss.swap is None and torch.isclose(loss.swap, swap_gap(y))
+        assert torch.isclose(loss.total, plain_loss.total + 2.5 * swap_gap(y))
         plain, target = decode(parse_args(["--run", "r", "--motion"]), dec, z, s, e, motion, tau, m)
         assert plain.shape[0] == 2 and torch.equal(target, m)
         # One keyframe twice, the flows alike both ways, τ = ½: the twin is the same crop.
         same = torch.cat([motion[:, :2], motion[:, :2]], 1)
-        y, _ = decode(
-            parse_args(["--run", "r", "--motion", "--swap-consistency", "1"]), dec, z, s, s, same, tau * 0 + 0.5, m
-        )
+        y, _ = decode(swapping, dec, z, s, s, same, tau * 0 + 0.5, m)
         assert swap_gap(y).item() < 1e-6
 
 
