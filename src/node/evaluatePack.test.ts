@@ -67,6 +67,10 @@ function frame(width: number, height: number, t: number, seed: number): RgbaImag
   return img;
 }
 
+/** A triplet folder's three frames, in order. */
+const readTriplet = (clip: string) =>
+  Promise.all(['frame1.png', 'frame2.png', 'frame3.png'].map((f) => readPng(join(clip, f))));
+
 async function writeTriplets(dir: string, sizes: [number, number][]): Promise<void> {
   for (const [n, [w, h]] of sizes.entries()) {
     const clip = join(dir, 'val', `clip_${n}`);
@@ -199,9 +203,7 @@ describe('evaluatePack on the tiny pack', () => {
     const blend: number[] = [];
     const repeat: number[] = [];
     for (const clip of clips) {
-      const [f1, f2, f3] = await Promise.all(
-        ['frame1.png', 'frame2.png', 'frame3.png'].map((f) => readPng(join(clip, f))),
-      );
+      const [f1, f2, f3] = await readTriplet(clip);
       blend.push(psnr(f2!, blendFrames(f1!, f3!)));
       repeat.push(ssim(f2!, f1!));
     }
@@ -223,9 +225,7 @@ describe('evaluatePack on the tiny pack', () => {
     try {
       const truth: number[] = [];
       for (const clip of await listTriplets(join(tmp, 'drawn', 'val'), 10)) {
-        const [f1, f2, f3] = await Promise.all(
-          ['frame1.png', 'frame2.png', 'frame3.png'].map((f) => readPng(join(clip, f))),
-        );
+        const [f1, f2, f3] = await readTriplet(clip);
         const prepared = prepareKeyframes(manifest, f1!, f3!, 'auto');
         const fitted = prepareKeyframes(manifest, f2!, f2!, 'auto').start; // as the keyframes
         const latent = await encodeKeyframe(manifest, graphs.encoder!, fitted);

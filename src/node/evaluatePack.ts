@@ -224,8 +224,8 @@ async function ablationFrames(
   const { manifest } = ctx;
   const graphs = ctx.variants.get(variant)!.graphs;
   if (manifest.frames.mode !== 'position' || encoded.clip) return null;
+  const references = decoderReferences(manifest, prepared, encoded.motion);
   const decode = async (latent: FloatTensor) => {
-    const references = decoderReferences(manifest, prepared, encoded.motion);
     const frame = await decodeLatent(
       manifest,
       graphs.decoder,
