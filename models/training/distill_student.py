@@ -73,6 +73,22 @@ class PixelCrops(FrameCache):
         return to_float(torch.stack(s)), to_float(torch.stack(m)), to_float(torch.stack(e))
 
 
+def pixel_decoder(vae: Path, pixel_batch: int, device) -> RefDecoder | None:
+    """The VAE stage's own decoder (frozen) for the pixel term; None with `pixel_batch` 0. A VAE read back
+    from a pack (from_pack.py) has no decoder: the pack ships the encoder only."""
+    if pixel_batch <= 0:
+        return None
+    state = torch.load(vae, map_location="cpu")
+    if "dec" not in state:
+        raise SystemExit(
+            f"{vae} has no VAE decoder (a VAE read back from a pack has the encoder only): "
+            "--pixel-batch 0 distils without the pixel term"
+        )
+    decoder = RefDecoder()
+    decoder.load_state_dict(state["dec"])
+    return decoder.eval().requires_grad_(False).to(device)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="data/procedural")
@@ -82,7 +98,12 @@ def main() -> int:
     ap.add_argument("--run", default="runs/student")
     ap.add_argument("--steps", type=int, default=1500)
     ap.add_argument("--batch", type=int, default=16)
-    ap.add_argument("--pixel-batch", type=int, default=4)
+    ap.add_argument(
+        "--pixel-batch",
+        type=int,
+        default=4,
+        help="crops of each batch decoded for the pixel term; 0: no pixel term (needs no VAE decoder)",
+    )
     ap.add_argument("--widths", default="24,48,48")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--ema", type=float, default=0.995)
@@ -97,9 +118,7 @@ def main() -> int:
     run = Path(args.run)
     teacher, scale = load_denoiser(Path(args.teacher))
     teacher.to(device)
-    decoder = RefDecoder()
-    decoder.load_state_dict(torch.load(args.vae, map_location="cpu")["dec"])
-    decoder.eval().requires_grad_(False).to(device)
+    decoder = pixel_decoder(Path(args.vae), args.pixel_batch, device)
     cache_dir = Path(args.latents) if args.latents else Path(args.teacher).parent
     train = cache_latents(Path(args.data), "train", Path(args.vae), cache_dir / "latents_train.pt", device)
     cfg = CelConfig(widths=tuple(int(w) for w in args.widths.split(",")))
@@ -111,10 +130,11 @@ def main() -> int:
     sched = Schedule()
     data = LatentTriplets(train["clips"], scale, rng)
     pixels = PixelCrops(Path(args.data) / "train")
-    pixels.preload(
-        [f for name in sorted(train["clips"]) for f in clip_frames(Path(args.data) / "train" / name)],
-        workers=2 * args.threads,
-    )
+    if decoder is not None:
+        pixels.preload(
+            [f for name in sorted(train["clips"]) for f in clip_frames(Path(args.data) / "train" / name)],
+            workers=2 * args.threads,
+        )
     few = torch.tensor(FEW_STEP_TIMESTEPS)
     alphas_cumprod = sched.alphas_cumprod.to(device)
     log = CsvLog(run / "student_log.csv", ["step", "loss", "velocity", "latent", "pixels", "lr", "seconds"], step)
@@ -140,9 +160,11 @@ def main() -> int:
         x0 = ab.sqrt() * xt - (1 - ab).sqrt() * v
         l_v = F.mse_loss(v, v_teacher)
         l_lat = F.mse_loss(x0, m)
-        n = args.pixel_batch
-        ps, pm, pe = (v.to(device) for v in pixels.crops(batch.crops[:n]))
-        l_pix = (decoder(x0[:n] / scale, ps, pe) - pm).abs().mean()
+        l_pix = torch.zeros((), device=device)
+        if decoder is not None:
+            n = args.pixel_batch
+            ps, pm, pe = (v.to(device) for v in pixels.crops(batch.crops[:n]))
+            l_pix = (decoder(x0[:n] / scale, ps, pe) - pm).abs().mean()
         loss = l_v + 0.5 * l_lat + l_pix
         optimizer_step(opt, loss, student.parameters())
         ema_update(ema, student, args.ema if step > 100 else 0.0)

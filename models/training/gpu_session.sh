@@ -36,7 +36,7 @@ from pathlib import Path
 
 import torch
 
-from models.training.recipe import baseline_checkpoint, decoder_checkpoints, student_checkpoint
+from models.training.recipe import baseline_checkpoint, decoder_checkpoints, lora_checkpoint, student_checkpoint
 
 out, runs = Path(sys.argv[1]), Path(sys.argv[2])
 decoders = decoder_checkpoints(runs)
@@ -48,6 +48,8 @@ keep = {"vae": (runs / "vae/vae_last.pt", ["enc", "dec", "step"]),
         "student": (student_checkpoint(runs), ["ema", "config", "scale_factor", "step"]),
         # the pack's decoder, with the learned motion graph it carries (when it has one)
         "decoder": (decoders[-1], ["ema", "decoder_config", "motion_net", "step"])}
+if lora_checkpoint(runs).exists():  # the pack's LoRA: its samples teach the decoder's tone branch the grade
+    keep["lora"] = (lora_checkpoint(runs), ["model", "config", "scale_factor", "style", "step"])
 for name, (path, keys) in keep.items():
     state = torch.load(path, map_location="cpu")
     torch.save({k: state[k] for k in keys if k in state}, out / f"{name}.pt")
@@ -76,6 +78,7 @@ PROC_VAL=${PROC_VAL:-150}
 TV_TRAIN=${TV_TRAIN:-600}    # TV-like clips (data/tvlike.py) for the decoder, as the recipe's last decoder stage
 TV_VAL=${TV_VAL:-8}
 SHARDS=${SHARDS:-16}
+SEPIA_CLIPS=${SEPIA_CLIPS:-800}  # sepia twins of the procedural clips, for a decoder with the tone branch
 THREADS=${THREADS:-6}
 DEN_SHARE=${DEN_SHARE:-55}   # percent of the training time for the denoiser; the student gets the rest
 DEN_BATCH=${DEN_BATCH:-64}
@@ -94,7 +97,14 @@ minutes() { awk -v s="$1" 'BEGIN { printf "%.2f", s / 60 }'; }
 
 log "device $DEVICE; $(nproc) cores; $($PY -c 'import torch; print("torch", torch.__version__, torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no CUDA")')"
 cp "$CARRY"/{vae,denoiser,student,decoder}.pt "$WORK/runs/base/" || { log "no checkpoints in $CARRY: run '$0 prepare' first"; exit 1; }
+if [ -f "$CARRY/lora.pt" ]; then cp "$CARRY/lora.pt" "$WORK/runs/base/"; fi
 BASE=$WORK/runs/base
+# A VAE read back from a pack (from_pack.py) has the encoder only: the student then distils without the
+# pixel term, which decodes with the VAE's own decoder.
+if ! "$PY" -c 'import sys, torch; sys.exit("dec" not in torch.load(sys.argv[1], map_location="cpu"))' "$BASE/vae.pt"; then
+    STU_PIXEL_BATCH=0
+    log "the carried VAE has no decoder (read back from a pack): the student distils without the pixel term"
+fi
 
 # Data: each set (models/training/data/<name>.py) in SHARDS parallel processes; clip seeds are fixed, so
 # the shards add up to the same set. (Waits name their processes: a bare `wait` would also wait for the
@@ -120,8 +130,10 @@ if [ -f "$CARRY/synfig.tar" ]; then
     tar -xf "$CARRY/synfig.tar" -C "$WORK/data" && DATA=$DATA,$WORK/data/synfig
     log "synfig: $(ls "$WORK/data/synfig/train" | wc -l) train clips"
 fi
-# The decoder continues as the pack's was made (recipe.py's last decoder stage): its cost volume, and its
-# motion prior from the learned motion graph its checkpoint carries (train_decoder --motion with --init).
+# The decoder continues as the pack's was made (recipe.py's last decoder stage): every part its config
+# names — cost volume, motion prior from the learned motion graph its checkpoint carries (--motion with
+# --init), tone, gate, the keyframes' blend in place — and, for a decoder of the still stage (gate or blend),
+# its share of still crops; train_decoder refuses an --init with parts its options leave out.
 DEC_FLAGS=$("$PY" - "$BASE/decoder.pt" <<'EOF'
 import sys
 
@@ -130,11 +142,28 @@ import torch
 state = torch.load(sys.argv[1], map_location="cpu")
 config = state.get("decoder_config", {})
 flags = ["--corr-radius", str(config.get("corr_radius", 4))]
-if config.get("motion"):
-    flags.append("--motion")
+for key, flag in (("motion", "--motion"), ("tone", "--tone"), ("gate", "--gate"), ("blend_in_place", "--blend-in-place")):
+    if config.get(key):
+        flags.append(flag)
+if config.get("gate") or config.get("blend_in_place"):
+    flags += ["--still-share", "0.3"]
 print(" ".join(flags))
 EOF
 )
+# A decoder with the tone branch also learns, as the recipe's tone and still stages do, to show the LoRA's
+# grade: a third of its crops decode sepia twins of the procedural training clips (70% of them from the
+# carried LoRA's samples) on their coloured keyframes.
+case " $DEC_FLAGS " in
+*" --tone "*)
+    if [ -f "$BASE/lora.pt" ] && "$PY" -m models.training.data.grade --src "$WORK/data/procedural" \
+        --out "$WORK/data/sepia" --grade sepia --limit "$SEPIA_CLIPS" >"$WORK/sepia.log" 2>&1; then
+        DEC_FLAGS="$DEC_FLAGS --style-pairs $WORK/data/sepia:$WORK/data/procedural --style-share 0.3"
+        DEC_FLAGS="$DEC_FLAGS --style-lora $BASE/lora.pt --style-lora-clips 80"
+        log "sepia: $(ls "$WORK/data/sepia/train" | wc -l) train clips"
+    else
+        log "no LoRA carried (or no sepia set): the decoder's tone branch trains without the sepia pairs"
+    fi ;;
+esac
 LPIPS=$CARRY/lpips_alex_v0.1.safetensors
 log "decoder: $DEC_FLAGS$( [ -f "$LPIPS" ] || echo ' (no LPIPS weights carried: no LPIPS term)')"
 

@@ -646,8 +646,11 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     """gpu_session.sh: `prepare` makes slim checkpoints of a runs folder; `train` (here on the CPU, tiny and
     short) builds data, fine-tunes denoiser, student and decoder side by side within its budget and leaves
     slim checkpoints, the same weights as .npz and the logs in OUT. The decoder is the pack's kind: a
-    motion-prior decoder carrying its learned motion graph, which the session keeps (same graph, still
-    --motion) — a session that dropped either would train a decoder without the pack's motion prior."""
+    motion-prior decoder carrying its learned motion graph, with the tone branch, the gate and the
+    keyframes' blend in place, which the session keeps (same graph and parts; train_decoder refuses an
+    --init with parts its options leave out), training its tone on the carried LoRA's sepia samples as the
+    recipe does. The VAE is one read back from a pack (encoder only), as every session that starts from
+    the committed pack has: the student then distils without the pixel term."""
     from models.training.cel_model import FlowDecoder
     from models.training.flow_net import FlowNet
 
@@ -655,11 +658,15 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     mine = tmp_path / "runs"
     mine.mkdir()
     for d in runs.iterdir():
-        (mine / d.name).symlink_to(d)
+        if d.name != "vae":
+            (mine / d.name).symlink_to(d)
+    vae = torch.load(runs / "vae" / "vae_last.pt")
+    (mine / "vae").mkdir()
+    torch.save({"enc": vae["enc"], "step": vae["step"], "from_pack": True}, mine / "vae" / "vae_last.pt")
     torch.manual_seed(0)
     net = FlowNet()
     (mine / "decoder7").mkdir()
-    config = {"corr_radius": 2, "motion": True}
+    config = {"corr_radius": 2, "motion": True, "tone": True, "gate": True, "blend_in_place": True}
     torch.save(
         {
             "ema": FlowDecoder(**config).state_dict(),
@@ -684,7 +691,13 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     torch.save({**tuned, "step": 7, "base_step": tuned["step"]}, mine / "denoiser2" / "denoiser_last.pt")
     prep = subprocess.run(["bash", script, "prepare"], env=env, capture_output=True, text=True, timeout=120)
     assert prep.returncode == 0, prep.stderr[-2000:]
-    assert {p.name for p in (tmp_path / "carry").glob("*.pt")} == {"vae.pt", "denoiser.pt", "student.pt", "decoder.pt"}
+    assert {p.name for p in (tmp_path / "carry").glob("*.pt")} == {
+        "vae.pt",
+        "denoiser.pt",
+        "student.pt",
+        "decoder.pt",
+        "lora.pt",
+    }
     assert torch.load(tmp_path / "carry" / "denoiser.pt")["step"] == 7
     env.update(
         DEVICE="cpu",
@@ -703,13 +716,19 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
         DEN_SHARE="40",
         STU_BATCH="2",
         STU_PIXEL_BATCH="1",
+        SEPIA_CLIPS="3",
     )
     proc = subprocess.run(["bash", script, "train"], env=env, capture_output=True, text=True, timeout=300)
     out = tmp_path / "out"
     assert proc.returncode == 0, (out / "session.log").read_text()[-3000:]
     session = (out / "session.log").read_text()
     assert "procedural: 4 train, 2 val clips" in session and "tvlike: 2 train, 1 val clips" in session
-    assert "decoder: --corr-radius 2 --motion" in session
+    flags = "--corr-radius 2 --motion --tone --gate --blend-in-place --still-share 0.3 --style-pairs"
+    assert f"decoder: {flags}" in session
+    assert "sepia: 3 train clips" in session
+    assert (
+        "the carried VAE has no decoder (read back from a pack): the student distils without the pixel term" in session
+    )
     decoder = torch.load(out / "decoder.pt")
     assert decoder["decoder_config"] == config
     assert all(torch.equal(decoder["motion_net"][k], v) for k, v in net.state_dict().items())
@@ -1062,3 +1081,18 @@ def test_a_tone_decoder_and_a_sepia_lora_make_a_pack_that_reads_back(runs, style
     rebuilds_the_same(back, out, again, ["decoder"])
     rebuilt = json.loads((again / "manifest.json").read_text())
     assert (rebuilt["description"], rebuilt["variants"]) == (manifest["description"], manifest["variants"])
+
+
+def test_the_student_distils_without_the_pixel_term_from_a_pack_vae(runs, tmp_path):
+    """distill_student.py's pixel term decodes with the VAE stage's own decoder, which a pack does not ship:
+    a VAE read back from one (encoder only) needs --pixel-batch 0, and says so otherwise."""
+    from models.training.distill_student import pixel_decoder
+
+    vae = torch.load(runs / "vae" / "vae_last.pt")
+    encoder_only = tmp_path / "vae.pt"
+    torch.save({"enc": vae["enc"], "step": vae["step"], "from_pack": True}, encoder_only)
+    assert pixel_decoder(encoder_only, 0, "cpu") is None
+    with pytest.raises(SystemExit, match=r"has no VAE decoder .*--pixel-batch 0"):
+        pixel_decoder(encoder_only, 2, "cpu")
+    decoder = pixel_decoder(runs / "vae" / "vae_last.pt", 2, "cpu")
+    assert torch.equal(decoder.state_dict()["out.weight"], vae["dec"]["out.weight"])
