@@ -15,7 +15,7 @@ import {
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { renderReport } from '../core/evaluation/render';
 import type { EvaluationResult } from '../core/evaluation/summary';
@@ -141,7 +141,7 @@ afterAll(() => {
 });
 
 describe('evaluatePack on the tiny pack', () => {
-  it('runs the plan read from the manifest: every variant, LoRA scales, the anchors', () => {
+  it('runs the plan read from the manifest: every variant, LoRA scales, the anchors', async () => {
     const r = run!.result;
     expect(r.reference).toBe('baseline');
     expect(r.fast).toBe('quick');
@@ -190,6 +190,14 @@ describe('evaluatePack on the tiny pack', () => {
     const ablation = d.paired!.find((p) => p.config === 'baseline' && p.anchor === 'keyavg')!;
     expect(ablation.psnr.n).toBe(3);
     expect(ablation.psnr.mean!).toBeCloseTo(base.psnr! - keyavg.psnr!, 6);
+    // evaluation.json keeps the set's scores triplet by triplet, by clip folder name.
+    const per = d.perTriplet!;
+    expect(per.triplets).toEqual(
+      (await listTriplets(join(tmp, 'drawn', 'val'), 10, 7)).map((c) => basename(c)),
+    );
+    expect(Object.keys(per.rows)).toEqual(d.rows.map((row) => row.id));
+    expect(mean(per.rows.keyavg!.psnr.map(Number))).toBeCloseTo(keyavg.psnr!, 3);
+    expect(mean(per.rows.baseline!.lpipsAlex.map(Number))).toBeCloseTo(base.lpipsAlex!, 5);
     for (const row of r.table.slice(0, 7)) {
       expect(row.msPerInbetween, row.id).toBeGreaterThan(0);
       expect(row.sizeBytes, row.id).toBeGreaterThan(0);

@@ -13,7 +13,7 @@
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { benchmarkVariant } from '../core/benchmark';
 import {
   planEvaluation,
@@ -526,7 +526,15 @@ export async function evaluateOpenPack(
       drawn: true,
       onTriplet: progress(setClips.length),
     });
-    drawn.push(drawnTable(manifest, plan, relative(REPO_ROOT, dir), set));
+    drawn.push(
+      drawnTable(
+        manifest,
+        plan,
+        relative(REPO_ROOT, dir),
+        set,
+        setClips.map((c) => basename(c)),
+      ),
+    );
   }
 
   return {

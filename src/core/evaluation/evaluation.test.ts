@@ -241,6 +241,37 @@ describe('tables and the report', () => {
     expect(psnrCell(student!, 3)).toBe('32.00');
     expect(psnrCell(d.rows[6]!, 3)).toBe('∞ (3 of 3 exact)');
     expect(d.rows[6]!.kind).toBe('ceiling');
+    expect(d.perTriplet).toBeUndefined();
+  });
+
+  it("keeps a drawn set's scores triplet by triplet when given the triplet names", () => {
+    const set = scored(
+      {
+        baseline: [
+          { psnr: 30.123456789, lpipsAlex: 0.1 },
+          { psnr: Infinity, lpipsAlex: null },
+          { psnr: 28, ssim: 0.912345678 },
+        ],
+        student: [{ psnr: 30 }, { psnr: 32 }, { psnr: 34, ssim: 0.91 }],
+        blend: [{}, {}, {}],
+      },
+      3,
+    );
+    const d = drawnTable(manifest, plan, 'data/x/val', set, ['a', 'b', 'c']);
+    expect(d.perTriplet!.triplets).toEqual(['a', 'b', 'c']);
+    expect(Object.keys(d.perTriplet!.rows)).toEqual(d.rows.map((r) => r.id));
+    // Six significant digits; +∞ (exact) and what was not measured are null.
+    expect(d.perTriplet!.rows.baseline).toEqual({
+      psnr: [30.1235, null, 28],
+      ssim: [0.9, 0.9, 0.912346],
+      lpipsAlex: [0.1, null, 0.2],
+    });
+    expect(d.perTriplet!.rows.student!.ssim).toEqual([0.9, 0.9, 0.91]);
+    // The JSON round trip keeps them as they are.
+    expect(JSON.parse(JSON.stringify(d.perTriplet))).toEqual(d.perTriplet);
+    expect(() => drawnTable(manifest, plan, 'data/x/val', set, ['a', 'b'])).toThrow(
+      '2 triplet names for 3 scored triplets',
+    );
   });
 
   it('sets each variant of a drawn set against the flow warp and blend, triplet by triplet', () => {

@@ -184,6 +184,26 @@ export interface DrawnTable {
    * frame's latent decoded (what a perfect denoiser would add beyond it).
    */
   paired?: DrawnPaired[];
+  /** Every row's scores triplet by triplet (evaluation.json only; not in the Markdown). */
+  perTriplet?: PerTripletScores;
+}
+
+/** The metrics kept triplet by triplet for a drawn set. */
+export const PER_TRIPLET_METRICS = ['psnr', 'ssim', 'lpipsAlex'] as const;
+
+/**
+ * A drawn set's scores triplet by triplet, so that two reports can be compared clip by clip and a
+ * set can be split by what its clips show (`models/training/report_strata.py`). Values keep six
+ * significant digits.
+ */
+export interface PerTripletScores {
+  /** The triplets' folder names, in the order of every row's values. */
+  triplets: string[];
+  /**
+   * Row id (as in `rows`) → metric → one value per triplet: null where the metric was not measured
+   * or, for PSNR, where the in-between equals the true middle frame (+∞).
+   */
+  rows: Record<string, Record<(typeof PER_TRIPLET_METRICS)[number], (number | null)[]>>;
 }
 
 /** evaluation.json: every table and check of REPORT.md, and what the report says about its run. */
@@ -305,8 +325,12 @@ export function drawnTable(
   plan: EvaluationPlan,
   dir: string,
   set: ScoredSet,
+  /** The triplets' folder names, in scoring order: adds `perTriplet`. */
+  triplets?: readonly string[],
 ): DrawnTable {
-  return {
+  if (triplets && triplets.length !== set.triplets)
+    throw new Error(`${triplets.length} triplet names for ${set.triplets} scored triplets`);
+  const table: DrawnTable = {
     dir,
     triplets: set.triplets,
     rows: [
@@ -334,6 +358,31 @@ export function drawnTable(
         })),
     ),
   };
+  if (triplets) table.perTriplet = perTripletScores(table.rows, set, triplets);
+  return table;
+}
+
+const sixDigits = (x: number | null): number | null => {
+  const v = finiteOrNull(x);
+  return v === null ? null : Number(v.toPrecision(6));
+};
+
+function perTripletScores(
+  rows: readonly ResultRow[],
+  set: ScoredSet,
+  triplets: readonly string[],
+): PerTripletScores {
+  const out: PerTripletScores = { triplets: [...triplets], rows: {} };
+  for (const { id } of rows) {
+    const values = set.scores[id] ?? [];
+    out.rows[id] = Object.fromEntries(
+      PER_TRIPLET_METRICS.map((k) => [
+        k,
+        triplets.map((_, i) => sixDigits(values[i]?.[k] ?? null)),
+      ]),
+    ) as PerTripletScores['rows'][string];
+  }
+  return out;
 }
 
 /** Both rows carry LPIPS-Alex on every triplet. */
