@@ -165,6 +165,12 @@ def reversed_motion(motion: torch.Tensor) -> torch.Tensor:
     return torch.cat([motion[..., 2:, :, :], motion[..., :2, :, :]], -3)
 
 
+def mirrored_motion(motion: torch.Tensor) -> torch.Tensor:
+    """The motion graph's output for the keyframes mirrored left to right: both flows mirrored, their x
+    components (channels 0 and 2) negated — [4,H,W] or [B,4,H,W]."""
+    return motion.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0], device=motion.device).view(4, 1, 1)
+
+
 def latent_motion(motion: torch.Tensor, factor: int) -> torch.Tensor:
     """The motion graph's output at the latent's resolution (`factor` pixels a cell), in latent cells
     (averaged over each cell). `motion_prior` is linear in the motion, so the prior of this is the

@@ -13,7 +13,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from models.training.cel_model import CelDenoiser, reversed_motion
+from models.training.cel_model import CelDenoiser, mirrored_motion, reversed_motion
 from models.training.diffusion import Schedule
 from models.training.flow_net import MotionGraph
 from models.training.trainlib import FrameCache, clip_targets, to_float
@@ -160,7 +160,7 @@ def flip_and_reverse(rng: random.Random, frames: list, flows, tau: float, z=None
         frames = [f.flip(-1) for f in frames]
         z = z.flip(-1) if z is not None else None
         if flows is not None:
-            flows = flows.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
+            flows = mirrored_motion(flows)
     if rng.random() < 0.5:
         frames, tau = frames[::-1], 1.0 - tau
         if flows is not None:

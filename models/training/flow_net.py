@@ -51,7 +51,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.training.cel_model import backward_warp, corr_radius_of, reversed_motion, soft_argmax, symmetric_costs
+from models.training.cel_model import (
+    backward_warp,
+    corr_radius_of,
+    mirrored_motion,
+    reversed_motion,
+    soft_argmax,
+    symmetric_costs,
+)
 from models.training.classical_flow import Farneback, halfway_flows, halfway_warp
 from models.training.trainlib import (
     Checkpoint,
@@ -281,7 +288,7 @@ class FlowCrops(FrameCache):
                     s.flip(-1),
                     m.flip(-1),
                     e.flip(-1),
-                    fl.flip(-1) * torch.tensor([-1, 1, -1, 1.0]).view(4, 1, 1),
+                    mirrored_motion(fl),
                 )
             if self.rng.random() < 0.5:  # played backwards
                 s, e, tau, fl = e, s, 1.0 - tau, reversed_motion(fl)

@@ -18,6 +18,7 @@ from models.training.cel_model import (
     CelEncoder,
     MeanEncoder,
     latent_motion,
+    mirrored_motion,
     reversed_motion,
 )
 from models.training.flow_net import MotionGraph, load_motion_net
@@ -212,7 +213,7 @@ class LatentTriplets:
             if flip:
                 lat = lat.flip(-1)
                 if flow is not None:  # mirrored: x components change sign
-                    flow = flow.flip(-1) * torch.tensor([-1.0, 1.0, -1.0, 1.0]).view(4, 1, 1)
+                    flow = mirrored_motion(flow)
             rev = self.rng.random() < 0.5
             if rev:
                 lat, tau = lat.flip(0), 1.0 - tau

@@ -20,6 +20,7 @@ from models.training.cel_model import (
     backward_warp,
     bind_motion,
     latent_motion,
+    mirrored_motion,
     motion_prior,
     symmetric_costs,
 )
@@ -565,3 +566,17 @@ def test_motion_denoiser_onnx_takes_one_motion_for_the_batch_and_fp16_agrees(tmp
     export_fp16(path, tmp_path / "m16.onnx")
     half = run_onnx(tmp_path / "m16.onnx", {k: v.numpy() for k, v in other.items()})["prediction"]
     assert np.max(np.abs(half - got)) < 2e-2 * max(1.0, float(np.abs(got).max()))
+
+
+def test_mirrored_motion_warps_the_mirrored_keyframes_to_the_mirrored_frame():
+    """Mirroring a crop left to right mirrors the motion graph's flows and negates their x components:
+    the mirrored keyframe warped along them is the mirror of the keyframe warped along the originals."""
+    g = torch.Generator().manual_seed(0)
+    image = torch.rand(1, 3, 8, 12, generator=g)
+    motion = torch.randn(1, 4, 8, 12, generator=g) * 2
+    for k in (0, 2):
+        warped = backward_warp(image, motion[:, k : k + 2]).flip(-1)
+        mirrored = backward_warp(image.flip(-1), mirrored_motion(motion)[:, k : k + 2])
+        assert torch.allclose(warped, mirrored, atol=1e-5)
+    assert torch.equal(mirrored_motion(motion[0]), mirrored_motion(motion)[0])  # either layout
+    assert torch.equal(mirrored_motion(mirrored_motion(motion)), motion)
