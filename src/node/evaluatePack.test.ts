@@ -280,6 +280,10 @@ describe('evaluatePack on the tiny pack', () => {
   it('writes a REPORT.md that is the rendering of evaluation.json, and the sweep plot', () => {
     const json = JSON.parse(run!.json) as EvaluationResult;
     expect(json).toEqual(JSON.parse(JSON.stringify(run!.result)));
+    // Indented, each array of numbers on one line: no line holds a lone number.
+    expect(run!.json).toContain('\n  "triplets": 3,\n');
+    expect(run!.json).not.toMatch(/\n\s*(-?[\d.]+|null),?\n/);
+    expect(run!.json).toMatch(/"psnr": \[[\d.]+, [\d.]+, [\d.]+\]/);
     expect(renderReport(json)).toBe(run!.report);
     for (const row of [...json.table, ...json.drawn[0]!.rows])
       expect(run!.report).toContain(`| ${row.label} |`);

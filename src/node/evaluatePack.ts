@@ -585,8 +585,24 @@ export async function writeEvaluation(
   }
   await writeFile(reportPath, renderReport(result));
   const json = join(dir, 'evaluation.json');
-  await writeFile(json, JSON.stringify(result, null, 2) + '\n');
+  await writeFile(json, evaluationJson(result));
   return { report: reportPath, json, svgs, sheets: [] };
+}
+
+/**
+ * evaluation.json's text: indented, with every array of numbers on one line (the per-triplet scores
+ * would otherwise take a line per number).
+ */
+export function evaluationJson(result: EvaluationResult): string {
+  const text = JSON.stringify(result, null, 2);
+  return (
+    text.replace(
+      /\[\s*((?:-?[\d.]+(?:e[+-]?\d+)?|null)(?:,\s*(?:-?[\d.]+(?:e[+-]?\d+)?|null))*)\s*\]/g,
+      // Only what the indentation spread over lines: a string holds no raw line break.
+      (whole: string, inner: string) =>
+        whole.includes('\n') ? `[${inner.replace(/,\s+/g, ', ')}]` : whole,
+    ) + '\n'
+  );
 }
 
 /** The whole evaluation of a pack: open, evaluate, write, close. */
