@@ -11,10 +11,11 @@
 # time left (the trainers' --minutes):
 #   - the denoiser, fine-tuned from the pack's EMA on the procedural, Synfig and TV-like sets, then a new
 #     student distilled from it;
-#   - the pack's decoder (FlowDecoder with its cost volume and, when the pack's has it, the motion prior
-#     from the learned motion graph its checkpoint carries), fine-tuned from the pack's on latents the
-#     pack's baseline and student sample for every TV-like, procedural and Synfig training clip (20%
-#     encoder latents).
+#   - the pack's decoder (FlowDecoder with every part the pack's has: cost volume, the motion prior from
+#     the learned motion graph its checkpoint carries, tone, gate, the keyframes' blend in place),
+#     fine-tuned from the pack's on latents the pack's baseline and student sample for every TV-like,
+#     procedural and Synfig training clip (20% encoder latents), with the still stage's still crops and,
+#     for the tone branch, sepia twins of the procedural clips sampled by the pack's LoRA.
 # Everything stops BUDGET seconds after the start; $OUT then holds slim checkpoints (EMA weights,
 # config, latent scale, the decoder's motion graph, step: CPU tensors), the same weights as weights.npz, the loss logs and this
 # session's log — at most eight files, as the device tool returns them. Nothing in the project needs
