@@ -70,7 +70,7 @@ def paired_difference(a: list, b: list) -> tuple[float, float, float, int]:
 def tvlike_strata(name: str) -> dict[str, str]:
     """A TV-like clip's strata, from its scene (the seed is in the clip's name, `tv_<seed>`)."""
     scene = tvlike.make_scene(int(name.removeprefix("tv_")))
-    camera_moves = tuple(scene.cam1) != tuple(scene.cam0)
+    camera_moves = scene.cam1 != scene.cam0
     eases = [c.ease for c in scene.characters] + ([scene.cam_ease] if camera_moves else [])
     travel = max(float(np.linalg.norm(c.end - c.start)) for c in scene.characters)
     if not camera_moves:
@@ -78,8 +78,8 @@ def tvlike_strata(name: str) -> dict[str, str]:
     else:
         camera = "zoom" if scene.cam1[2] != 1.0 else "pan"
     return {
-        # _ease kinds 0 (linear) and 1 (smoothstep) pass half time at half the path; 2 and 3 do not.
-        "timing": "even" if all(e in (0, 1) for e in eases) else "uneven",
+        # Even: every ease passes half time at half its path (linear and smoothstep do; x² and 1 − (1 − x)² not).
+        "timing": "even" if all(abs(tvlike._ease(0.5, e) - 0.5) < 1e-9 for e in eases) else "uneven",
         "camera": camera,
         "travel": "under 50 px" if travel < 50 else "50 px or more",
         "prop": "a prop passes" if scene.prop is not None else "no prop",
