@@ -4,6 +4,8 @@
 #   bash models/training/gpu_session.sh prepare   # here: .gpu/ = slim checkpoints of runs/, the Synfig set, LPIPS weights
 #                                                 # (RUNS, DATA and CARRY name other folders)
 #   bash models/training/gpu_session.sh train     # there (a copy of the repo with .gpu/): trains, writes $OUT
+#   python3 -m models.training.gpu_return --out OUT  # here again: $OUT's models into runs/, then
+#                                                   # train_pack.py --from student-decoder, build_pack.py
 #
 # `train` continues the pack's models from the checkpoints in .gpu/: it builds PROC_TRAIN procedural
 # training clips (seeds 0 …, the recipe's clips and more) and TV_TRAIN TV-like ones, with their validation
@@ -170,6 +172,8 @@ log "decoder: $DEC_FLAGS$( [ -f "$LPIPS" ] || echo ' (no LPIPS weights carried: 
 
 train_time=$(left)
 den_s=$(( train_time * DEN_SHARE / 100 ))
+# gpu_return.py reads this line back into the checkpoints' notes (how the pack's parts were made).
+log "batches: denoiser $DEN_BATCH, student $STU_BATCH, decoder $DEC_BATCH"
 log "training for $train_time s: denoiser $den_s s then the student; the decoder alongside"
 (
     # The TV-like clips too: the pack's denoiser was trained with the diffusion loss on procedural and Synfig

@@ -543,6 +543,17 @@ def losses(args, y: torch.Tensor, m: torch.Tensor, lpips) -> Losses:
     return Losses(total, l1, edge, perc, pixel, swap)
 
 
+def elsewhere_note(init: str | None, note: str | None) -> str | None:
+    """A decoder made outside the recipe (gpu_return.py marks it `made_elsewhere`) keeps what its note says
+    in front of this stage's: "decoder: fine-tuned … on a GPU …, then its last stage …"."""
+    if not init or not Path(init).exists():
+        return note
+    state = torch.load(init, map_location="cpu")
+    if not state.get("made_elsewhere") or not state.get("note"):
+        return note
+    return f"{state['note']}, then {note.removeprefix('decoder: ')}" if note else state["note"]
+
+
 def sets_note(args, sets: TrainingSets) -> str | None:
     """A stage on several sets names every one but the procedural set (the manifest's description names
     that) in the checkpoint's note with its number of training clips (build_pack.py puts the note in the
@@ -642,6 +653,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.still_share:
         still = f"{args.still_share:.0%} of its crops still"
         note = f"{note}, {still}" if note else f"decoder: its last stage made {still}"
+    note = elsewhere_note(args.init, note)
     t0 = time.time()
     total = args.steps  # until the budget says otherwise
     while step < total:

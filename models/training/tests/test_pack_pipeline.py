@@ -741,6 +741,83 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
         )
         assert all(np.array_equal(weights[f"{name}/{k}"], v.numpy()) for k, v in state["ema"].items()), name
 
+    # Back on the CPU: gpu_return.py puts the session's models where the recipe's later stages read them,
+    # moving aside (not deleting) the folders they replace and those of the stages that must run again.
+    gpu = {n: torch.load(out / f"{n}.pt") for n in ("denoiser", "student", "decoder")}
+    said = tool("gpu_return", "--out", str(out), "--runs", str(mine)).stdout
+    assert "train_pack --from student-decoder" in said
+    aside = list(mine.glob("before-gpu-*"))
+    assert len(aside) == 1
+    assert {p.name for p in aside[0].iterdir()} == {"denoiser", "denoiser2", "student", "decoder7"}
+    assert (runs / "denoiser" / "denoiser_last.pt").exists()  # a moved link: the fixture's folder is untouched
+    base = torch.load(mine / "denoiser" / "denoiser_last.pt")
+    # The carried baseline was the tuned one (7 steps on a 4-step base), then the session's steps.
+    assert base["step"] == 7 + 4 + gpu["denoiser"]["step"]
+    assert all(torch.equal(base["ema"][k], v) for k, v in gpu["denoiser"]["ema"].items())
+    assert base["note"].endswith(
+        f"then fine-tuned {gpu['denoiser']['step']} more steps on a GPU (gpu_session.sh, batch 2) "
+        "on 4 procedural and 2 TV-like clips"
+    )
+    student = torch.load(mine / "student" / "student_last.pt")
+    assert student["step"] == gpu["student"]["step"]
+    assert student["note"] == (
+        f"student: distilled on a GPU (gpu_session.sh, batch 2) from that denoiser, {gpu['student']['step']} steps"
+    )
+    dec = torch.load(mine / "decoder12" / "decoder_last.pt")
+    assert dec["made_elsewhere"] and dec["decoder_config"] == config
+    assert dec["step"] == 1 + gpu["decoder"]["step"]  # the carried decoder's step, then the session's
+    assert dec["note"] == (
+        f"decoder: fine-tuned {gpu['decoder']['step']} steps on a GPU (gpu_session.sh, batch 1) on the pack's "
+        "samplers' latents of 2 TV-like and 4 procedural clips"
+    )
+    # The next stage (baseline-decoder) tunes that baseline through that decoder and says both.
+    clips = runs.parent / "color"
+    common = ["--data", str(clips), "--vae", str(mine / "vae" / "vae_last.pt"), "--batch", "1", "--crop", "8"]
+    common += ["--decoder", str(mine / "decoder12" / "decoder_last.pt"), "--lpips", "0", "--ckpt-every", "1"]
+    tuned = ["--role", "baseline", "--student", str(mine / "denoiser" / "denoiser_last.pt"), "--sample-steps", "3"]
+    run("tune_student", *common, *tuned, "--grad-steps", "1", "--steps", "1", "--run", str(mine / "denoiser2"))
+    assert "on a GPU (gpu_session.sh, batch 2) on 4 procedural and 2 TV-like clips, then after the student" in (
+        torch.load(mine / "denoiser2" / "denoiser_last.pt")["note"]
+    )
+
+
+def test_gpu_return_refuses_weights_that_are_not_finite_and_moves_nothing(runs, tmp_path):
+    mine = tmp_path / "runs"
+    mine.mkdir()
+    for d in ("vae", "denoiser", "student", "lora", "decoder"):
+        (mine / d).symlink_to(runs / d)
+    out = tmp_path / "out"
+    out.mkdir()
+    state = torch.load(runs / "denoiser" / "denoiser_last.pt")
+    slim = {"ema": dict(state["ema"]), "config": state["config"], "scale_factor": state["scale_factor"]}
+    first = next(k for k, v in slim["ema"].items() if v.is_floating_point())
+    slim["ema"][first] = slim["ema"][first].clone().fill_(float("nan"))
+    torch.save({**slim, "step": 5}, out / "denoiser.pt")
+    said = refusal("gpu_return", "--out", str(out), "--runs", str(mine))
+    assert "denoiser.pt: weights that are not finite" in said
+    assert sorted(p.name for p in mine.iterdir()) == ["decoder", "denoiser", "lora", "student", "vae"]
+    # Another VAE's latent scale is refused too, and an empty folder is named for what it is.
+    torch.save({**slim, "ema": state["ema"], "scale_factor": 0.123, "step": 5}, out / "denoiser.pt")
+    assert "the session ran on another VAE" in refusal("gpu_return", "--out", str(out), "--runs", str(mine))
+    (out / "denoiser.pt").unlink()
+    assert "is it a gpu_session.sh output folder?" in refusal("gpu_return", "--out", str(out), "--runs", str(mine))
+
+
+def test_a_decoder_made_elsewhere_keeps_its_note_in_front_of_the_next_stages(tmp_path):
+    from models.training.train_decoder import elsewhere_note
+
+    made = tmp_path / "made.pt"
+    torch.save({"note": "decoder: fine-tuned 9 steps on a GPU (gpu_session.sh)", "made_elsewhere": True}, made)
+    plain = tmp_path / "plain.pt"
+    torch.save({"note": "decoder: its last stage also trained on 600 tvlike clips"}, plain)
+    still = "decoder: its last stage made 30% of its crops still"
+    assert elsewhere_note(str(made), still) == (
+        "decoder: fine-tuned 9 steps on a GPU (gpu_session.sh), then its last stage made 30% of its crops still"
+    )
+    assert elsewhere_note(str(made), None) == "decoder: fine-tuned 9 steps on a GPU (gpu_session.sh)"
+    assert elsewhere_note(str(plain), still) == still  # a recipe stage's note is that stage's alone
+    assert elsewhere_note(None, still) == still
+
 
 def test_the_psnr_term_is_minus_each_crops_psnr_over_ten():
     """train_decoder.py --psnr: the term is the mean of the crops' own PSNR (dB, negated, / 10), not the
