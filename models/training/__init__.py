@@ -7,6 +7,7 @@ Commands:
     train_vae, train_denoiser, train_lora, distill_student, train_decoder     one stage each
     build_pack                        checkpoints → the pack (ONNX graphs, checks, manifest)
     from_pack                         a pack's weights → checkpoints
+    gpu_return                        a GPU session's models (gpu_session.sh) → the recipe's run folders
     make_tiny_pack                    the random test pack models/tiny
     latent_ablation                   what the decoder makes of different latents
     export, onnx_fp16                 fp16 conversion and manifest hashes of any pack

@@ -129,8 +129,8 @@ def main() -> int:
     step = ckpt.resume(rng, model=student, ema=ema, opt=opt)
     sched = Schedule()
     data = LatentTriplets(train["clips"], scale, rng)
-    pixels = PixelCrops(Path(args.data) / "train")
-    if decoder is not None:
+    pixels = PixelCrops(Path(args.data) / "train") if decoder is not None else None  # the pixel term's frames
+    if pixels is not None:
         pixels.preload(
             [f for name in sorted(train["clips"]) for f in clip_frames(Path(args.data) / "train" / name)],
             workers=2 * args.threads,
@@ -161,7 +161,7 @@ def main() -> int:
         l_v = F.mse_loss(v, v_teacher)
         l_lat = F.mse_loss(x0, m)
         l_pix = torch.zeros((), device=device)
-        if decoder is not None:
+        if decoder is not None and pixels is not None:
             n = args.pixel_batch
             ps, pm, pe = (v.to(device) for v in pixels.crops(batch.crops[:n]))
             l_pix = (decoder(x0[:n] / scale, ps, pe) - pm).abs().mean()

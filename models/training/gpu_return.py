@@ -64,8 +64,14 @@ def read_session(log: Path) -> dict:
     batches = {
         m.group(1): int(m.group(2)) for m in re.finditer(r"(denoiser|student|decoder) (\d+)", _line(text, "batches:"))
     }
-    device = re.search(r"torch \S+ (.+)$", _line(text, "] device "))
-    return {"sets": sets, "batches": batches, "device": device.group(1).strip() if device else None}
+    line = _line(text, "] device ")
+    device = re.search(r"torch \S+ (.+)$", line)
+    return {
+        "sets": sets,
+        "batches": batches,
+        "device": device.group(1).strip() if device else None,
+        "cpu": bool(re.search(r"\] device cpu;", line)),  # a trial of the script on a CPU says so
+    }
 
 
 def _line(text: str, marker: str) -> str:
@@ -82,13 +88,13 @@ def _sets_text(sets: dict[str, int], names: tuple[str, ...], before: str) -> str
 
 
 def _where(session: dict, role: str) -> str:
-    """'a GPU (gpu_session.sh, <device>, batch N)'."""
+    """'a GPU (gpu_session.sh, <device>, batch N)' ('a CPU (…)' for a session run on one)."""
     details = ["gpu_session.sh"]
     if session["device"] and session["device"] != "no CUDA":
         details.append(session["device"])
     if session["batches"].get(role):
         details.append(f"batch {session['batches'][role]}")
-    return f"a GPU ({', '.join(details)})"
+    return f"{'a CPU' if session['cpu'] else 'a GPU'} ({', '.join(details)})"
 
 
 def check_denoiser(name: str, state: dict, scale: float) -> None:

@@ -5,7 +5,7 @@ where it stopped (a stage that already reached its step count only reloads and e
 count comes from its environment variable (VAE_STEPS, DENOISER_STEPS, …; see `--list`), else the
 recipe's default. Export and evaluation follow: build_pack.py, then `npm run evaluate`.
 
-    /usr/bin/python3 -m models.training.train_pack            (about 3½ hours on 2 cores)
+    /usr/bin/python3 -m models.training.train_pack            (about 6¼ hours on 2 cores)
     /usr/bin/python3 -m models.training.train_pack --list     (the stages, their run folders and steps)
     /usr/bin/python3 -m models.training.train_pack --from decoder-motion --to decoder-fitted
 """

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from models.training.data.clipdir import partial, publish
 from models.training.latents import seed_of
 
 # name: (gain per channel, offset per channel in 8-bit levels)
@@ -47,13 +48,14 @@ def grade_set(src: Path, out: Path, grade: str, limit: int | None = None) -> int
             continue
         clips = sorted(p for p in (src / split).iterdir() if p.is_dir())[:limit]
         for clip in clips:
-            dest = out / split / f"{grade}_{seed_of(clip.name)}"
-            dest.mkdir(parents=True, exist_ok=True)
+            name = f"{grade}_{seed_of(clip.name)}"
+            tmp = partial(out, split, name)  # the twin appears whole or not at all (clipdir.py)
             for f in sorted(clip.iterdir()):
                 if f.suffix.lower() == ".png":
-                    graded(Image.open(f), grade).save(dest / f.name)
+                    graded(Image.open(f), grade).save(tmp / f.name)
                 elif f.is_file():
-                    shutil.copy2(f, dest / f.name)
+                    shutil.copy2(f, tmp / f.name)
+            publish(tmp, out / split / name)
             written += 1
     if not written:
         raise SystemExit(f"{src}: no clip folders under train/ or val/")

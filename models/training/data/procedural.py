@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
+from models.training.data.clipdir import is_complete, partial, publish
+
 SIZES = [(256, 160), (320, 192), (384, 256), (512, 320)]
 SUPERSAMPLE = 3
 
@@ -295,14 +297,16 @@ def write_clip(
     root: Path, split: str, seed: int, size: tuple[int, int] | None = None, style: str = "color", extra_taus: int = 0
 ) -> Path:
     """frame1/2/3 at t = 0, ½, 1 (ATD-12K layout), plus `extra_taus` frames `tau_0.xyz.png` at other t."""
-    scene = make_scene(seed, size, style)
     clip = root / split / f"{'proc' if style == 'color' else style}_{seed:07d}"
-    clip.mkdir(parents=True, exist_ok=True)
     times = [("frame1.png", 0.0), ("frame2.png", 0.5), ("frame3.png", 1.0)]
     times += [(f"tau_{t:.3f}.png", t) for t in extra_times(seed, extra_taus)]
+    if size is None and is_complete(clip, [n for n, _ in times]):
+        return clip  # an earlier run wrote it whole (clipdir.py); a clip at a given size is always drawn anew
+    scene = make_scene(seed, size, style)
+    tmp = partial(root, split, clip.name)
     for name, t in times:
-        render(scene, t).save(clip / name, optimize=False, compress_level=1)
-    return clip
+        render(scene, t).save(tmp / name, optimize=False, compress_level=1)
+    return publish(tmp, clip)
 
 
 # Validation clips use seeds far from training seeds, so the two splits never share a scene.

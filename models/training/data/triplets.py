@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageFilter
 
+from models.training.data.clipdir import partial, publish
+
 # Frame sizes of written clips, as in procedural.py (width, height); all multiples of 32 and at least
 # 256 × 160, so the trainers' latent crops fit.
 SIZES = [(256, 160), (320, 192), (384, 256), (512, 320)]
@@ -94,12 +96,11 @@ def frames_differ(frames: list[Image.Image], min_mean: float = 0.5) -> bool:
 
 
 def write_triplet(root: Path, split: str, clip: str, frames: list[Image.Image]) -> Path:
-    """Writes <root>/<split>/<clip>/frame1.png, frame2.png, frame3.png (RGB)."""
-    out = root / split / clip
-    out.mkdir(parents=True, exist_ok=True)
+    """Writes <root>/<split>/<clip>/frame1.png, frame2.png, frame3.png (RGB), whole or not at all (clipdir.py)."""
+    tmp = partial(root, split, clip)
     for i, frame in enumerate(frames, 1):
-        frame.convert("RGB").save(out / f"frame{i}.png", optimize=False, compress_level=1)
-    return out
+        frame.convert("RGB").save(tmp / f"frame{i}.png", optimize=False, compress_level=1)
+    return publish(tmp, root / split / clip)
 
 
 def safe_name(text: str) -> str:

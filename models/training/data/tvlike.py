@@ -44,6 +44,8 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw, ImageFilter
 
+from models.training.data.clipdir import is_complete, partial, publish
+
 WIDTH, HEIGHT = 512, 320
 SS = 2  # supersampling
 VAL_SEED_OFFSET = 20_000_000
@@ -525,19 +527,23 @@ def output_ids(ids: np.ndarray) -> np.ndarray:
 
 
 def write_clip(root: Path, split: str, seed: int, extra_taus: int = 0, with_flows: bool = False) -> Path:
-    scene = make_scene(seed)
+    """frame1/2/3 at t = 0, ½, 1, `extra_taus` frames `tau_0.xyz.png` at other t and, with `with_flows`, the
+    true flows; written whole or not at all, and kept when an earlier run wrote it whole (clipdir.py)."""
     clip = root / split / f"tv_{seed:08d}"
-    clip.mkdir(parents=True, exist_ok=True)
     times = [("frame1.png", 0.0), ("frame2.png", 0.5), ("frame3.png", 1.0)]
     rng = np.random.default_rng(seed + 7_777_777)
     times += [(f"tau_{t:.3f}.png", t) for t in (round(float(x), 3) for x in rng.uniform(0.1, 0.9, extra_taus))]
+    if is_complete(clip, [n for n, _ in times] + (["flows_0.500.npz"] if with_flows else [])):
+        return clip
+    scene = make_scene(seed)
+    tmp = partial(root, split, clip.name)
     ids = np.zeros((HEIGHT * SS, WIDTH * SS), np.int32) if with_flows else None
     for name, t in times:
-        render(scene, t, ids if t == 0.5 else None).save(clip / name, optimize=False, compress_level=1)
+        render(scene, t, ids if t == 0.5 else None).save(tmp / name, optimize=False, compress_level=1)
     if with_flows:
         f, _ = flows(scene, 0.5, ids=ids)
-        np.savez_compressed(clip / "flows_0.500.npz", to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16))
-    return clip
+        np.savez_compressed(tmp / "flows_0.500.npz", to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16))
+    return publish(tmp, clip)
 
 
 def backfill_flows(split: Path, part: int = 0, parts: int = 1) -> int:
@@ -548,7 +554,9 @@ def backfill_flows(split: Path, part: int = 0, parts: int = 1) -> int:
         if (clip / "flows_0.500.npz").exists():
             continue
         f, _ = flows(make_scene(int(clip.name[3:])), 0.5)
-        np.savez_compressed(clip / "flows_0.500.npz", to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16))
+        tmp = clip / "flows_0.500.partial.npz"  # renamed when whole: a killed backfill leaves no broken file
+        np.savez_compressed(tmp, to_start=f[0].astype(np.float16), to_end=f[1].astype(np.float16))
+        tmp.replace(clip / "flows_0.500.npz")
         done += 1
     return done
 

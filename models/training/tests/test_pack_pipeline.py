@@ -751,23 +751,24 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     assert {p.name for p in aside[0].iterdir()} == {"denoiser", "denoiser2", "student", "decoder7"}
     assert (runs / "denoiser" / "denoiser_last.pt").exists()  # a moved link: the fixture's folder is untouched
     base = torch.load(mine / "denoiser" / "denoiser_last.pt")
-    # The carried baseline was the tuned one (7 steps on a 4-step base), then the session's steps.
+    # The carried baseline was the tuned one (7 steps on a 4-step base), then the session's steps (the notes
+    # say where the session ran: here, on the CPU).
     assert base["step"] == 7 + 4 + gpu["denoiser"]["step"]
     assert all(torch.equal(base["ema"][k], v) for k, v in gpu["denoiser"]["ema"].items())
     assert base["note"].endswith(
-        f"then fine-tuned {gpu['denoiser']['step']} more steps on a GPU (gpu_session.sh, batch 2) "
+        f"then fine-tuned {gpu['denoiser']['step']} more steps on a CPU (gpu_session.sh, batch 2) "
         "on 4 procedural and 2 TV-like clips"
     )
     student = torch.load(mine / "student" / "student_last.pt")
     assert student["step"] == gpu["student"]["step"]
     assert student["note"] == (
-        f"student: distilled on a GPU (gpu_session.sh, batch 2) from that denoiser, {gpu['student']['step']} steps"
+        f"student: distilled on a CPU (gpu_session.sh, batch 2) from that denoiser, {gpu['student']['step']} steps"
     )
     dec = torch.load(mine / "decoder12" / "decoder_last.pt")
     assert dec["made_elsewhere"] and dec["decoder_config"] == config
     assert dec["step"] == 1 + gpu["decoder"]["step"]  # the carried decoder's step, then the session's
     assert dec["note"] == (
-        f"decoder: fine-tuned {gpu['decoder']['step']} steps on a GPU (gpu_session.sh, batch 1) on the pack's "
+        f"decoder: fine-tuned {gpu['decoder']['step']} steps on a CPU (gpu_session.sh, batch 1) on the pack's "
         "samplers' latents of 2 TV-like and 4 procedural clips"
     )
     # The next stage (baseline-decoder) tunes that baseline through that decoder and says both.
@@ -776,7 +777,7 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
     common += ["--decoder", str(mine / "decoder12" / "decoder_last.pt"), "--lpips", "0", "--ckpt-every", "1"]
     tuned = ["--role", "baseline", "--student", str(mine / "denoiser" / "denoiser_last.pt"), "--sample-steps", "3"]
     run("tune_student", *common, *tuned, "--grad-steps", "1", "--steps", "1", "--run", str(mine / "denoiser2"))
-    assert "on a GPU (gpu_session.sh, batch 2) on 4 procedural and 2 TV-like clips, then after the student" in (
+    assert "on a CPU (gpu_session.sh, batch 2) on 4 procedural and 2 TV-like clips, then after the student" in (
         torch.load(mine / "denoiser2" / "denoiser_last.pt")["note"]
     )
 

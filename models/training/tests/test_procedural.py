@@ -76,3 +76,27 @@ def test_graded_twins_keep_seeds_positions_and_grade_every_frame(tmp_path):
         grade.grade_set(tmp_path / "src", tmp_path / "x", "teal")
     with pytest.raises(SystemExit, match="no clip folders"):
         grade.grade_set(tmp_path / "sepia" / "train", tmp_path / "y", "sepia")
+
+
+def test_a_killed_build_leaves_no_half_clip_and_a_rerun_finishes_it(tmp_path):
+    # A run killed while writing a clip left its files in .partial/, outside the split the loaders read.
+    stale = tmp_path / ".partial" / "train" / "proc_0000001"
+    stale.mkdir(parents=True)
+    (stale / "frame1.png").write_bytes(b"half a png")
+    # …and an earlier, non-atomic build left a clip without its middle frame.
+    broken = tmp_path / "train" / "proc_0000000"
+    broken.mkdir(parents=True)
+    (broken / "frame1.png").write_bytes(b"old")
+    procedural.build(tmp_path, n_train=2, n_val=0, extra_taus=1)
+    clips = sorted(p.name for p in (tmp_path / "train").iterdir())
+    assert clips == ["proc_0000000", "proc_0000001"]
+    for clip in clips:
+        files = sorted(p.name for p in (tmp_path / "train" / clip).iterdir())
+        assert files[:3] == ["frame1.png", "frame2.png", "frame3.png"] and len(files) == 4
+        Image.open(tmp_path / "train" / clip / "frame1.png").verify()
+    assert not any((tmp_path / ".partial" / "train").iterdir())
+    # A clip written whole is kept as it is by a rerun (the seed decides its content).
+    done = tmp_path / "train" / "proc_0000000" / "frame2.png"
+    stamp = done.stat().st_mtime_ns
+    procedural.build(tmp_path, n_train=2, n_val=0, extra_taus=1)
+    assert done.stat().st_mtime_ns == stamp

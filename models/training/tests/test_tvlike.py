@@ -26,6 +26,13 @@ def test_layout_split_and_extra_positions(tmp_path):
             assert Image.open(clip / f"frame{i}.png").size == (tvlike.WIDTH, tvlike.HEIGHT)
     assert len(list(train[0].glob("tau_*.png"))) == 2
     assert not list(val[0].glob("tau_*.png"))
+    # Written whole (clipdir.py): a rerun keeps a whole clip and completes one that lacks the flows asked for.
+    stamp = (train[0] / "frame2.png").stat().st_mtime_ns
+    assert tvlike.write_clip(tmp_path, "train", 0, extra_taus=2) == train[0]
+    assert (train[0] / "frame2.png").stat().st_mtime_ns == stamp
+    tvlike.write_clip(tmp_path, "train", 0, extra_taus=2, with_flows=True)
+    assert (train[0] / "flows_0.500.npz").exists() and len(list(train[0].glob("tau_*.png"))) == 2
+    assert not any((tmp_path / ".partial" / "train").iterdir())
 
 
 def test_middle_frame_is_exact_and_motion_is_tv_sized():
