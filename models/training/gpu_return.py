@@ -135,6 +135,10 @@ def bring_back(out: Path, runs: Path) -> list[str]:
     if not carried_path.exists():
         raise SystemExit(f"no baseline under {runs} (the models the session started from): run from_pack.py first")
     carried = torch.load(carried_path, map_location="cpu")
+    trained = under(runs, DENOISER)  # the baseline an earlier return wrote (the tuned one may be on top)
+    for path, state in ((carried_path, carried), (trained, torch.load(trained) if trained.exists() else {})):
+        if state.get("from_gpu_session") == str(out):
+            raise SystemExit(f"{path} was already brought back from {out}: nothing to do (its stages may run)")
     scale = float(carried["scale_factor"])
     states = {n: torch.load(p, map_location="cpu") for n, p in found.items()}
     for n in ("denoiser", "student"):

@@ -771,6 +771,8 @@ def test_gpu_session_runs_end_to_end_on_a_cpu(runs, tmp_path):
         f"decoder: fine-tuned {gpu['decoder']['step']} steps on a CPU (gpu_session.sh, batch 1) on the pack's "
         "samplers' latents of 2 TV-like and 4 procedural clips"
     )
+    # Run again on the same folder it refuses: the steps would count twice.
+    assert "was already brought back from" in refusal("gpu_return", "--out", str(out), "--runs", str(mine))
     # The next stage (baseline-decoder) tunes that baseline through that decoder and says both.
     clips = runs.parent / "color"
     common = ["--data", str(clips), "--vae", str(mine / "vae" / "vae_last.pt"), "--batch", "1", "--crop", "8"]
