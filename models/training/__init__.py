@@ -10,6 +10,8 @@ Commands:
     gpu_return                        a GPU session's models (gpu_session.sh) → the recipe's run folders
     make_tiny_pack                    the random test pack models/tiny
     latent_ablation                   what the decoder makes of different latents
+    latent_regions                    where in the frame the latents' differences land (TV-like clips)
+    report_strata                     a report's TV-like scores split by what the clips show
     export, onnx_fp16                 fp16 conversion and manifest hashes of any pack
     export_lpips                      the LPIPS graphs (also runnable by path: it imports nothing from here)
     data.procedural, data.sprites, data.synfig_clips                          triplet sets

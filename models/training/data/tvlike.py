@@ -546,6 +546,26 @@ def write_clip(root: Path, split: str, seed: int, extra_taus: int = 0, with_flow
     return publish(tmp, clip)
 
 
+def visibility(scene: Scene, t: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """Whether what each pixel of the frame at t shows is visible in the keyframes (t = 0 and 1): [2,
+    HEIGHT, WIDTH] bool, True where the place the true flow carries the pixel to lies inside that frame
+    and shows the same thing there (the same index in `render`'s map, sampled at the nearest output
+    pixel); and the true flows ([2, 2, HEIGHT, WIDTH], as `flows` gives them)."""
+    ids = np.zeros((HEIGHT * SS, WIDTH * SS), np.int32)
+    render(scene, t, ids)
+    f, here = flows(scene, t, ids=ids)
+    ys, xs = np.mgrid[0:HEIGHT, 0:WIDTH].astype(np.float64) + 0.5
+    seen = np.zeros((2, HEIGHT, WIDTH), bool)
+    for j, u in enumerate((0.0, 1.0)):
+        there = np.zeros((HEIGHT * SS, WIDTH * SS), np.int32)
+        render(scene, u, there)
+        x, y = xs + f[j, 0], ys + f[j, 1]
+        inside = (x >= 0) & (x < WIDTH) & (y >= 0) & (y < HEIGHT)
+        qx, qy = np.clip(np.floor(x).astype(int), 0, WIDTH - 1), np.clip(np.floor(y).astype(int), 0, HEIGHT - 1)
+        seen[j] = inside & (output_ids(there)[qy, qx] == here)
+    return seen, f
+
+
 def backfill_flows(split: Path, part: int = 0, parts: int = 1) -> int:
     """Adds `flows_0.500.npz` to the clips of `split` that lack it (a clip's seed is in its name); every
     `parts`-th clip from `part`, so that several processes can share the work. Returns how many got it."""

@@ -1176,3 +1176,52 @@ def test_the_student_distils_without_the_pixel_term_from_a_pack_vae(runs, tmp_pa
         pixel_decoder(encoder_only, 2, "cpu")
     decoder = pixel_decoder(runs / "vae" / "vae_last.pt", 2, "cpu")
     assert torch.equal(decoder.state_dict()["out.weight"], vae["dec"]["out.weight"])
+
+
+def test_latent_regions_splits_the_ablation_by_visibility_and_motion(runs, tmp_path):
+    """latent_regions.py on a TV-like clip with a decoder of the pack's kind: every split covers the frame
+    once, so the pixel shares and each gain share add up to one over the visibility rows and over the
+    motion rows, and the true latent's rows are the decoder's error given the encoder's latent."""
+    from models.training.cel_model import FlowDecoder
+    from models.training.data import tvlike
+    from models.training.flow_net import FlowNet
+    from models.training.latent_regions import MOTION, VISIBILITY, Region, regions_of, table
+
+    mine = tmp_path / "runs"
+    mine.mkdir()
+    for d in ("vae", "denoiser", "student"):
+        (mine / d).symlink_to(runs / d)
+    torch.manual_seed(0)
+    config = {"corr_radius": 2, "motion": True, "tone": True, "gate": True, "blend_in_place": True}
+    (mine / "decoder").mkdir()
+    torch.save(
+        {"ema": FlowDecoder(**config).state_dict(), "decoder_config": config, "motion_net": FlowNet().state_dict()},
+        mine / "decoder" / "decoder_last.pt",
+    )
+    tvlike.write_clip(tmp_path / "tv", "val", tvlike.VAL_SEED_OFFSET + 1)
+    said = tool("latent_regions", "--runs", str(mine), "--set", str(tmp_path / "tv" / "val"), "--steps", "2")
+    rows = {line.split(" | ")[0][2:]: line.split(" | ")[1:] for line in said.stdout.splitlines()[2:]}
+    names = ([n for _, n in VISIBILITY], [n for *_, n in MOTION])
+    assert list(rows)[0] == "all" and set(rows) <= {"all", *names[0], *names[1]}  # (empty regions are left out)
+    assert rows["visible in both keyframes"] and rows["visible in one (occluded in the other)"]
+    for split in names:
+        assert abs(sum(float(rows[n][0]) for n in split if n in rows) - 1) < 0.003, split
+    # (A random decoder makes the three latents' errors almost equal, so the gain shares are checked on
+    # made-up errors:) the sums behind the table, each split adding up to the whole.
+    regions: dict[str, Region] = {}
+    seen = np.zeros((2, 4, 4), bool)
+    seen[0, :2] = True
+    seen[1, :, :3] = True
+    flows = np.zeros((2, 2, 4, 4))
+    flows[0, 0, :, 2:] = 40.0
+    errors = {"average": np.full((4, 4), 0.3), "sample": np.full((4, 4), 0.2), "true": np.full((4, 4), 0.1)}
+    regions_of(errors, seen, flows, regions)
+    assert regions["visible in both keyframes"].pixels == 6 and regions["visible in neither"].pixels == 2
+    assert regions["motion 30 px or more"].pixels == 8 and regions["motion under 2 px"].pixels == 8
+    errors["true"][:, 2:] = 0.0  # the moving half gains more from the true latent
+    regions = {}
+    regions_of(errors, seen, flows, regions)
+    shown = table(regions)
+    assert "| all | 1.000 | 0.3000 | 0.2000 | 0.0500 | +1.00 | +1.00 |" in shown
+    assert "| motion 30 px or more | 0.500 | 0.3000 | 0.2000 | 0.0000 | +0.60 | +0.50 |" in shown
+    assert "| motion under 2 px | 0.500 | 0.3000 | 0.2000 | 0.1000 | +0.40 | +0.50 |" in shown

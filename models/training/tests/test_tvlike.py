@@ -87,3 +87,20 @@ def test_backfill_adds_the_flows_a_clip_was_written_without(tmp_path):
     want, got = np.load(with_flows / "flows_0.500.npz"), np.load(bare / "flows_0.500.npz")
     for k in ("to_start", "to_end"):
         assert np.array_equal(want[k], got[k])
+
+
+def test_visibility_marks_what_a_keyframe_hides_and_a_warp_rebuilds_the_rest():
+    """`visibility`: the keyframe warped along the true flow matches the middle frame where the pixel is
+    marked visible in it, and not where it is marked hidden (something else covers that place)."""
+    scene = tvlike.make_scene(tvlike.VAL_SEED_OFFSET + 1)
+    seen, flows = tvlike.visibility(scene)
+    assert seen.shape == (2, tvlike.HEIGHT, tvlike.WIDTH) and seen.dtype == bool
+    assert np.array_equal(flows, tvlike.flows(scene, 0.5)[0])
+    middle = _tensor(tvlike.render(scene, 0.5))
+    for i, u in enumerate((0.0, 1.0)):
+        assert 0.6 < seen[i].mean() < 0.995, "most of the frame is visible, some of it hidden"
+        key = _tensor(tvlike.render(scene, u))
+        diff = (backward_warp(key, torch.from_numpy(flows[i])[None]) - middle).abs().mean(1)[0].numpy()
+        assert diff[seen[i]].mean() < 2.5 and diff[~seen[i]].mean() > 10 * diff[seen[i]].mean(), (u, diff)
+    # A thing hidden in both keyframes is rarer than one hidden in either.
+    assert (seen.sum(0) == 0).mean() < min((~seen[0]).mean(), (~seen[1]).mean())
