@@ -41,20 +41,17 @@ from models.training.recipe import (
     TUNED_BASELINE,
     TUNED_LORA,
     TUNED_STUDENT,
+    TUNE_DECODER,
     baseline_checkpoint,
+    under,
 )
 
 # The decoder stage the session's decoder stands in for: the tuning stages decode with it and the still
-# stage starts from it (recipe.py: `_TUNE_DECODER`, the still stage's --init).
-DECODER_SLOT = "decoder12"
+# stage starts from it.
+DECODER_SLOT = Path(TUNE_DECODER).parent.name
 # Run folders whose stages must run again on what the session made (they would otherwise be found done).
 RERUN = (Path(TUNED_STUDENT).parent.name, Path(TUNED_BASELINE).parent.name, Path(TUNED_LORA).parent.name)
 SET_NAMES = {"procedural": "procedural", "tvlike": "TV-like", "synfig": "Synfig"}
-
-
-def under(runs: Path, recipe_path: str) -> Path:
-    """A recipe path (runs/<folder>/<file>) under another runs folder."""
-    return runs / Path(recipe_path).relative_to("runs")
 
 
 def read_session(log: Path) -> dict:
@@ -202,7 +199,7 @@ def bring_back(out: Path, runs: Path) -> list[str]:
         keep = {k: s[k] for k in ("ema", "decoder_config", "motion_net") if k in s}
         # `made_elsewhere`: train_decoder.py keeps this note in front of its own when it starts from here.
         state = {**keep, "dec": s["ema"], "step": earlier + int(s["step"]), "note": note, "made_elsewhere": True}
-        save({**state, **rng}, runs / DECODER_SLOT / "decoder_last.pt")
+        save({**state, **rng}, under(runs, TUNE_DECODER))
     missing = sorted({"denoiser", "student", "decoder"} - set(found))
     if missing:
         done.append(f"not in {out}: {', '.join(missing)} (the carried ones stay)")

@@ -31,13 +31,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from models.training.cel_model import FlowDecoder, bind_motion
+from models.training.cel_model import bind_motion
 from models.training.data import tvlike
 from models.training.diffusion import Schedule
-from models.training.flow_net import MotionGraph, load_motion_net
 from models.training.latents import load_denoiser, load_mean_encoder
 from models.training.recipe import baseline_checkpoint, decoder_checkpoints, student_checkpoint
 from models.training.trainlib import load_rgb
+from models.training.tune_student import load_decoder
 
 LATENTS = ("average", "sample", "true")
 VISIBILITY = (
@@ -100,13 +100,8 @@ def measure(args) -> dict[str, Region]:
     decoders = decoder_checkpoints(runs)
     if not decoders:
         raise SystemExit(f"no decoder under {runs}: run from_pack.py (or the recipe) first")
-    state = torch.load(decoders[-1], map_location="cpu")
-    if not state.get("decoder_config", {}).get("motion"):
-        raise SystemExit(f"{decoders[-1]}: a decoder without the motion graph (not the pack's kind)")
-    dec = FlowDecoder(**state["decoder_config"])
-    dec.load_state_dict(state["ema"])
+    dec, graph, _ = load_decoder(decoders[-1])
     dec.eval()
-    graph = MotionGraph(load_motion_net(state)).eval()
     encoder = load_mean_encoder(runs / "vae" / "vae_last.pt")
     path = baseline_checkpoint(runs) if args.sampler == "baseline" else student_checkpoint(runs)
     sampler, scale = load_denoiser(path)

@@ -46,6 +46,9 @@ TUNED_STUDENT = "runs/student2/student_last.pt"
 TUNED_BASELINE = "runs/denoiser2/denoiser_last.pt"
 # The LoRA trained again on that tuned baseline: the pack's LoRA when present.
 TUNED_LORA = "runs/lora2/lora_last.pt"
+# The decoder the tuning stages decode with and the still stage starts from (the tone stage's; a GPU
+# session's decoder takes its place, gpu_return.py).
+TUNE_DECODER = "runs/decoder12/decoder_last.pt"
 
 
 @dataclass(frozen=True)
@@ -114,7 +117,7 @@ _FINE_TUNE = (*_DECODER_INPUTS, "--samples", f"runs/{SAMPLES_RUN}")
 _LORA_INPUTS = ("--data", "data/sepia", "--keys-from", "data/procedural", "--style", "sepia", "--vae", VAE)
 # The tuning stages (tune_student.py): their sets and the pack decoder they tune through.
 _TUNE_INPUTS = ("--data", "data/tvlike,data/sprites,data/procedural", "--vae", VAE)
-_TUNE_DECODER = ("--decoder", "runs/decoder12/decoder_last.pt")
+_TUNE_DECODER = ("--decoder", TUNE_DECODER)
 _MATCHING = ("--corr-radius", "4", "--crop", "20,32", "--batch", "6", "--ckpt-every", "100")
 
 STAGES = (
@@ -256,7 +259,7 @@ STAGES = (
     Stage(
         "decoder-tone",
         "train_decoder",
-        "runs/decoder12",
+        str(Path(TUNE_DECODER).parent),
         2000,
         "DECODER_TONE_STEPS",
         ("--data", "data/tvlike,data/procedural,data/sprites", *_DECODER_INPUTS, "--samples", "runs/decoder8")
@@ -312,7 +315,7 @@ STAGES = (
         "DECODER_STILL_STEPS",
         ("--data", "data/tvlike,data/procedural,data/sprites", "--vae", VAE)
         + ("--denoiser", TUNED_BASELINE, "--student", TUNED_STUDENT)
-        + ("--init", "runs/decoder12/decoder_last.pt", "--motion", "--tone", "--gate", "--blend-in-place", *_MATCHING)
+        + ("--init", TUNE_DECODER, "--motion", "--tone", "--gate", "--blend-in-place", *_MATCHING)
         + ("--still-share", "0.3")
         + ("--style-pairs", "data/sepia:data/procedural", "--style-share", "0.3")
         + ("--style-lora", TUNED_LORA, "--style-lora-clips", "80")
@@ -336,10 +339,15 @@ DECODER_RUNS = tuple(Path(s.run).name for s in STAGES if s.trainer == "train_dec
 )
 
 
+def under(runs: Path, recipe_path: str) -> Path:
+    """A recipe path (runs/<folder>/<file>) under another runs folder."""
+    return runs / Path(recipe_path).relative_to("runs")
+
+
 def _tuned_or(runs: Path, tuned: str, trained: str) -> Path:
-    """Under `runs` (the recipe's paths are under runs/): `tuned` when that stage ran, else `trained`."""
-    path = runs / Path(tuned).relative_to("runs")
-    return path if path.exists() else runs / Path(trained).relative_to("runs")
+    """Under `runs`: `tuned` when that stage ran, else `trained`."""
+    path = under(runs, tuned)
+    return path if path.exists() else under(runs, trained)
 
 
 def baseline_checkpoint(runs: Path) -> Path:
