@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { farnebackFlow, flowDifference } from './farneback';
+import { farnebackFlow } from './farneback';
 import { createRgbaImage, type RgbaImage } from './image';
 
 const REPO = resolve(import.meta.dirname, '../..');
@@ -25,7 +25,7 @@ function scene(w: number, h: number, dx: number, dy: number): RgbaImage {
 }
 
 describe('farnebackFlow', () => {
-  it("equals the PyTorch Farnebäck of models/training/classical_flow.py (TecoGAN's settings)", () => {
+  it('equals the PyTorch Farnebäck of models/training/classical_flow.py (its default settings)', () => {
     const [w, h] = [64, 48];
     const a = scene(w, h, 0, 0);
     const b = scene(w, h, 3, -2);
@@ -61,15 +61,4 @@ open('${dir}/flow.bin', 'wb').write(flow.tobytes())
     expect(flow.u[c]).toBeCloseTo(3, 0);
     expect(flow.v[c]).toBeCloseTo(-2, 0);
   }, 60_000);
-
-  it('tOF is 0 for the same motion and grows with the difference', () => {
-    const g0 = scene(64, 48, 0, 0);
-    const g1 = scene(64, 48, 3, 0);
-    const tof = (p0: RgbaImage, p1: RgbaImage) =>
-      flowDifference(farnebackFlow(p0, p1), farnebackFlow(g0, g1));
-    expect(tof(g0, g1)).toBe(0);
-    const still = tof(g0, g0);
-    expect(still).toBeGreaterThan(0.1);
-    expect(tof(g0, scene(64, 48, 2, 0))).toBeLessThan(still);
-  });
 });

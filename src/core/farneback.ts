@@ -1,14 +1,15 @@
 /**
  * Farnebäck's dense optical flow (SCIA 2003) in plain TypeScript: the same computation as the
- * studio's PyTorch version, models/training/classical_flow.py (whose graph is the `cel` pack's
- * motion estimate), for TecoGAN's tOF in dataset evaluations (docs/metrics.md "Temporal metrics").
+ * studio's PyTorch version, models/training/classical_flow.py (whose graph was the `cel` pack's
+ * motion estimate before it learned its own), for carrying alpha between keys (`classicalMotion`).
  * Gray = BT.601 luma; a pyramid by 2×2 averaging; at each level the polynomial expansion (a
  * Gaussian-weighted least-squares fit over ±`polyRadius` px, borders replicated), then
  * `iterations` updates: the second image's coefficients warped by the current flow (bilinear, edges
  * clamped), the five entries of AᵀA and Aᵀ∆b averaged over a `window`² box, and solved.
  *
  * Not OpenCV's `calcOpticalFlowFarneback`: OpenCV blurs and resamples its pyramid and down-weights
- * samples outside the image, so flows differ a little, mostly near the borders.
+ * samples outside the image, so flows differ by tenths of a pixel on drawn frames. Where a number
+ * must be OpenCV's (the evaluation's flow-warp anchor, TecoGAN's tOF), `farnebackOpenCV.ts` computes it.
  */
 import type { RgbaImage } from './image';
 
@@ -20,8 +21,8 @@ export interface FarnebackOptions {
   polySigma?: number;
 }
 
-/** TecoGAN's tOF settings (levels 3, ×½, window 15, 3 iterations, poly_n 5, σ 1.2). */
-export const TECOGAN_FLOW: Required<FarnebackOptions> = {
+/** The default settings: levels 3, ×½, window 15, 3 iterations, polynomial ±5 px, σ 1.2. */
+export const DEFAULT_FLOW: Required<FarnebackOptions> = {
   levels: 3,
   iterations: 3,
   window: 15,
@@ -263,7 +264,7 @@ function upsample(src: Float32Array, w: number, h: number, W: number, H: number)
  * version takes only multiples).
  */
 export function farnebackFlow(a: RgbaImage, b: RgbaImage, opts: FarnebackOptions = {}): Flow {
-  const o = { ...TECOGAN_FLOW, ...opts };
+  const o = { ...DEFAULT_FLOW, ...opts };
   if (a.width !== b.width || a.height !== b.height)
     throw new Error(
       `optical flow needs two images of one size, got ${a.width}×${a.height} and ${b.width}×${b.height}`,
@@ -314,21 +315,4 @@ export function farnebackFlow(a: RgbaImage, b: RgbaImage, opts: FarnebackOptions
     ph = h;
   }
   return { width: pw, height: ph, u: u!, v: v! };
-}
-
-/**
- * TecoGAN's tOF for one pair of consecutive frames, from the prediction's flow and the truth's: the
- * mean over pixels (8 cropped from every border, as TecoGAN crops) of the norm of their difference.
- */
-export function flowDifference(fp: Flow, fg: Flow): number {
-  const crop = 8;
-  let s = 0;
-  let n = 0;
-  for (let y = crop; y < fp.height - crop; y++)
-    for (let x = crop; x < fp.width - crop; x++) {
-      const i = y * fp.width + x;
-      s += Math.hypot(fp.u[i]! - fg.u[i]!, fp.v[i]! - fg.v[i]!);
-      n++;
-    }
-  return n ? s / n : 0;
 }

@@ -1,21 +1,23 @@
 /**
  * The classical flow-warp in-between, an evaluation anchor: both keyframes warped along dense flows
- * to position τ (linear motion, Super SloMo's approximation) and mixed by τ. With `classicalMotion`
- * (Farnebäck flows start→end and end→start at OpenCV's usual settings) this is the "optical-flow
- * warp, both directions, halfway" baseline that issues #3 and #20 quote for anime cels. It is the
- * same for every pack: a pack's own motion graph (the `cel` pack's is a learned estimate) is the
- * pack's business, not the anchor's.
+ * to position τ (linear motion, Super SloMo's approximation) and mixed by τ. With `anchorMotion`
+ * (OpenCV's own Farnebäck, start→end and end→start, at the settings issue #20's independent
+ * evaluation names) this is the "optical-flow warp, both directions, halfway" baseline that issues #3
+ * and #20 quote for anime cels. It is the same for every pack: a pack's own motion graph (the `cel`
+ * pack's is a learned estimate) is the pack's business, not the anchor's. `classicalMotion`, the
+ * studio's own lighter Farnebäck, carries alpha between keys (sequence/alpha.ts).
  */
-import { farnebackFlow, type FarnebackOptions } from './farneback';
+import { farnebackFlow, type FarnebackOptions, type Flow } from './farneback';
+import { ISSUE20_FLOW, opencvFarneback } from './farnebackOpenCV';
 import type { FloatTensor } from './graph';
 import { createRgbaImage, type RgbaImage } from './image';
 
 /**
- * The anchor's Farnebäck settings: a 5-level pyramid, polynomial neighbourhood ±5 px with σ 1.2, a
- * 15×15 window and 3 iterations per level — OpenCV's usual ones, and models/training/classical_flow.py's
+ * `classicalMotion`'s settings: a 5-level pyramid, polynomial neighbourhood ±5 px with σ 1.2, a 15×15
+ * window and 3 iterations per level — OpenCV's usual ones, and models/training/classical_flow.py's
  * defaults (the `cel` pack's motion graph before it learned its own).
  */
-export const ANCHOR_FLOW: Required<FarnebackOptions> = {
+export const CLASSICAL_FLOW: Required<FarnebackOptions> = {
   levels: 5,
   iterations: 3,
   window: 15,
@@ -24,14 +26,31 @@ export const ANCHOR_FLOW: Required<FarnebackOptions> = {
 };
 
 /**
- * Classical motion for `flowWarpInbetween`: Farnebäck flows start→end (channels 0–1) and end→start
- * (2–3) in pixels, [1, 4, H, W]. Sizes must be multiples of 16 (the pyramid's coarsest level); the
- * studio's fitted keyframes are multiples of 64.
+ * Classical motion for `flowWarpInbetween`: the studio's Farnebäck (`farneback.ts`) start→end
+ * (channels 0–1) and end→start (2–3) in pixels, [1, 4, H, W]. Sizes must be multiples of 16 (the
+ * pyramid's coarsest level); the studio's fitted keyframes are multiples of 64.
  */
 export function classicalMotion(start: RgbaImage, end: RgbaImage): FloatTensor {
-  const { width: w, height: h } = start;
-  const f01 = farnebackFlow(start, end, ANCHOR_FLOW);
-  const f10 = farnebackFlow(end, start, ANCHOR_FLOW);
+  return motionTensor(
+    farnebackFlow(start, end, CLASSICAL_FLOW),
+    farnebackFlow(end, start, CLASSICAL_FLOW),
+  );
+}
+
+/**
+ * The flow-warp anchor's motion: OpenCV's `calcOpticalFlowFarneback` (`farnebackOpenCV.ts`) at the
+ * settings issue #20's independent evaluation names (pyramid ×½, 5 levels, window 21, 5 iterations,
+ * poly_n 7, σ 1.5), start→end and end→start, [1, 4, H, W]. Any size.
+ */
+export function anchorMotion(start: RgbaImage, end: RgbaImage): FloatTensor {
+  return motionTensor(
+    opencvFarneback(start, end, ISSUE20_FLOW),
+    opencvFarneback(end, start, ISSUE20_FLOW),
+  );
+}
+
+function motionTensor(f01: Flow, f10: Flow): FloatTensor {
+  const { width: w, height: h } = f01;
   const plane = w * h;
   const data = new Float32Array(4 * plane);
   data.set(f01.u, 0);

@@ -19,7 +19,7 @@ import { psnr, ssim } from '../core/metrics';
 import { tQuantile975 } from '../core/pairedDifference';
 import { scoreImages } from '../core/scoring';
 import { computeLpips } from '../core/lpips';
-import { farnebackFlow, flowDifference } from '../core/farneback';
+import { tofDifference, tofFlow } from '../core/farnebackOpenCV';
 import { prepareLpipsGraphs } from '../testing/lpipsFixture';
 import { temporalMetrics } from '../core/evaluation/datasetEval';
 import { evaluateDataset, readRun } from './evalDataset';
@@ -343,12 +343,12 @@ describe('sequences with several in-betweens', () => {
     );
     expect(repeat.metrics['psnr']).toBeCloseTo((psnr(f5!, f4!) + psnr(f6!, f4!)) / 2, 12);
     // tOF: the repeated frame has no motion, so its flows differ from the truth's by the truth's.
-    const flows = [f4, f5, f6, f7].slice(1).map((f, i) => farnebackFlow([f4, f5, f6]![i]!, f!));
-    const still = farnebackFlow(f4!, f4!);
+    const flows = [f4, f5, f6, f7].slice(1).map((f, i) => tofFlow([f4, f5, f6]![i]!, f!));
+    const still = tofFlow(f4!, f4!);
     const wantTof =
-      (flowDifference(still, flows[0]!) +
-        flowDifference(still, flows[1]!) +
-        flowDifference(farnebackFlow(f4!, f7!), flows[2]!)) /
+      (tofDifference(still, flows[0]!) +
+        tofDifference(still, flows[1]!) +
+        tofDifference(tofFlow(f4!, f7!), flows[2]!)) /
       3;
     expect(repeat.metrics['tOF']).toBeCloseTo(wantTof, 9);
     expect(repeat.metrics['tOF']).toBeGreaterThan(0.1);

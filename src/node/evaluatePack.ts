@@ -33,7 +33,7 @@ import {
   type ScoredSet,
 } from '../core/evaluation/summary';
 import { detectCollapse } from '../core/collapse';
-import { classicalMotion, flowWarpInbetween } from '../core/flowWarp';
+import { anchorMotion, flowWarpInbetween } from '../core/flowWarp';
 import type { FloatTensor } from '../core/graph';
 import { createRgbaImage, resizeImage, type FitPlan, type RgbaImage } from '../core/image';
 import type { PackManifest } from '../core/manifest';
@@ -196,11 +196,11 @@ async function* runConfigs(
 }
 
 /**
- * The classical flow warp at τ = ½ (Farnebäck flows, `classicalMotion`) of the fitted keyframes,
+ * The classical flow warp at τ = ½ (OpenCV's Farnebäck flows, `anchorMotion`) of the fitted keyframes,
  * restored like the models' frames.
  */
 function flowWarpFrame(prepared: PreparedKeyframes, like: RgbaImage) {
-  const motion = classicalMotion(prepared.start, prepared.end);
+  const motion = anchorMotion(prepared.start, prepared.end);
   const warped = flowWarpInbetween(prepared.start, prepared.end, motion, GROUND_TRUTH_TAU);
   return restoreFrame(warped, prepared.plan, like);
 }

@@ -14,8 +14,9 @@
  * Pure apart from the graphs it is handed: no file system, no workers.
  */
 import { describePick } from '../clip';
-import { farnebackFlow, flowDifference, type Flow } from '../farneback';
-import { classicalMotion, flowWarpInbetween } from '../flowWarp';
+import type { Flow } from '../farneback';
+import { tofDifference, tofFlow } from '../farnebackOpenCV';
+import { anchorMotion, flowWarpInbetween } from '../flowWarp';
 import type { GraphRunner } from '../graph';
 import { createRgbaImage, resizeImage, type FitChoice, type RgbaImage } from '../image';
 import { computeLpips } from '../lpips';
@@ -160,7 +161,7 @@ export async function generateItem(req: GenerateRequest): Promise<GeneratedColum
     else if (a === 'anchor:repeat') frames = item.tau.map(() => loaded.start);
     else if (a === 'anchor:flow') {
       const p = prepare();
-      const motion = classicalMotion(p.start, p.end);
+      const motion = anchorMotion(p.start, p.end);
       frames = item.tau.map((t) =>
         restoreFrame(flowWarpInbetween(p.start, p.end, motion, t), p.plan, loaded.start),
       );
@@ -259,7 +260,7 @@ function cachedFlow(a: RgbaImage, b: RgbaImage): Flow {
   let inner = truthFlows.get(a);
   if (!inner) truthFlows.set(a, (inner = new WeakMap()));
   let f = inner.get(b);
-  if (!f) inner.set(b, (f = farnebackFlow(a, b)));
+  if (!f) inner.set(b, (f = tofFlow(a, b)));
   return f;
 }
 
@@ -270,7 +271,8 @@ function cachedFlow(a: RgbaImage, b: RgbaImage): Flow {
  * measure); `ssimF2FTruth` — the same of the ground truth, the value to compare it with; `tLP` —
  * TecoGAN's temporal LPIPS, mean |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex;
  * `tOF` — TecoGAN's temporal optical-flow difference, the mean norm of OF(p[t−1], p[t]) −
- * OF(g[t−1], g[t]) with the studio's Farnebäck flow (src/core/farneback.ts).
+ * OF(g[t−1], g[t]) over TecoGAN's centred crop, with OpenCV's Farnebäck at TecoGAN's settings
+ * (src/core/farnebackOpenCV.ts).
  */
 export async function temporalMetrics(
   pred: readonly RgbaImage[],
@@ -290,10 +292,7 @@ export async function temporalMetrics(
       const b = await computeLpips(lpipsAlex, truth[t - 1]!, truth[t]!);
       tlp += Math.abs(a.distance - b.distance);
     }
-    tof += flowDifference(
-      farnebackFlow(pred[t - 1]!, pred[t]!),
-      cachedFlow(truth[t - 1]!, truth[t]!),
-    );
+    tof += tofDifference(tofFlow(pred[t - 1]!, pred[t]!), cachedFlow(truth[t - 1]!, truth[t]!));
   }
   return {
     ssimF2F: f2f / pairs,

@@ -366,7 +366,7 @@ describe('tables and the report', () => {
     expect(result.table.map((r) => r.id)).toEqual(ids);
     expect(result.table[0]).toMatchObject({ psnr: 20.5, msPerInbetween: 200 });
     expect(md).toContain('| Baseline (fp32) | 25 | 20.50 | 0.9000 | 0.2000 | 0.1000 |');
-    expect(md).toContain('| Flow warp (Farnebäck, halfway; anchor) | — | 28.50 |');
+    expect(md).toContain('| Flow warp (OpenCV Farnebäck, halfway; anchor) | — | 28.50 |');
     expect(md).toContain('at least 4× faster per in-between: **yes** (5.00×');
     // A ratio just short of 4 is not printed as 4.00 next to a "no".
     const justShort = renderReport({

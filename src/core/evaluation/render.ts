@@ -204,7 +204,7 @@ export function renderReport(r: EvaluationResult): string {
     const what =
       a.anchor === 'blend'
         ? 'frame blend'
-        : "the flow warp (classical Farnebäck flows at OpenCV's usual settings, both keyframes warped halfway and averaged, fitted and restored like the models)";
+        : "the flow warp (OpenCV's Farnebäck flows at issue 20's settings — pyramid ×½, 5 levels, window 21, 5 iterations, poly_n 7, σ 1.5 — both keyframes warped halfway and averaged, fitted and restored like the models)";
     add(`- ${ref.label} beats ${what} ${anchorCheckText(a)}.`);
   }
   if (c.anchors.length) {

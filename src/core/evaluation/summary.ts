@@ -23,7 +23,7 @@ export type MetricValues = Record<MetricName, number | null>;
 export const ANCHORS = {
   keyavg: "Keyframes' average latent, decoded (ablation: no denoiser)",
   truelatent: "True middle frame's latent, decoded (ceiling: a perfect denoiser)",
-  flow: 'Flow warp (Farnebäck, halfway; anchor)',
+  flow: 'Flow warp (OpenCV Farnebäck, halfway; anchor)',
   blend: 'Frame blend (anchor)',
   repeat: 'Repeated start frame (anchor)',
   roundtrip: 'True middle frame, fitted and restored (ceiling)',
