@@ -2,13 +2,14 @@
 expansion", SCIA 2003) written in plain PyTorch tensor operations, so that it exports to ONNX as part
 of a pack's decoder and runs in the browser exactly as it runs in training.
 
-It is the classical motion estimate the issue's reference numbers use (OpenCV's
-`calcOpticalFlowFarneback`, both directions, halfway), with OpenCV's usual settings: a 5-level
-pyramid (×½ per level), polynomial neighbourhood ±5 px with Gaussian σ 1.2, a 15×15 box window and 3
-iterations per level. Differences from OpenCV: the pyramid is built by 2×2 averaging (OpenCV blurs
-and resamples), samples outside the image are clamped rather than down-weighted, so flows differ a
-little near the borders. Every size that is a multiple of 2^(levels−1) works; the pack's frames are
-multiples of 64.
+It was the `cel` pack's motion graph before it learned its own (flow_net.py's MotionGraph without a
+net still is), at OpenCV's usual settings: a 5-level pyramid (×½ per level), polynomial neighbourhood
+±5 px with Gaussian σ 1.2, a 15×15 box window and 3 iterations per level. It is not OpenCV's
+`calcOpticalFlowFarneback`: the pyramid is built by 2×2 averaging (OpenCV blurs and resamples),
+samples outside the image are clamped rather than down-weighted, so flows differ by tenths of a pixel
+on drawn frames. Every size that is a multiple of 2^(levels−1) works; the pack's frames are multiples
+of 64. The flow-warp anchor that reports compare with is OpenCV's own (`opencv_motion` below, and
+src/core/farnebackOpenCV.ts in the studio).
 
 Operations used: Conv2d (fixed filters), AveragePool, GridSample (opset 16+), ConvTranspose (fixed
 bilinear ×2) and arithmetic — nothing data-dependent in the graph's structure.
@@ -24,6 +25,10 @@ from torch import nn
 from models.training.cel_model import backward_warp
 
 LUMA = (0.299, 0.587, 0.114)
+
+# OpenCV's calcOpticalFlowFarneback parameters (pyr_scale, levels, winsize, iterations, poly_n,
+# poly_sigma, flags) that issue #20's independent evaluation names for its flow-warp anchor.
+ISSUE20_FLOW = (0.5, 5, 21, 5, 7, 1.5, 0)
 
 
 def poly_filters(radius: int = 5, sigma: float = 1.2) -> torch.Tensor:
@@ -127,3 +132,24 @@ def halfway_warp(start: torch.Tensor, end: torch.Tensor, fab: torch.Tensor, fba:
 
 def pyramid_divisor(levels: int = 5) -> int:
     return int(math.pow(2, levels - 1))
+
+
+def opencv_motion(start: torch.Tensor, end: torch.Tensor, params: tuple = ISSUE20_FLOW) -> torch.Tensor:
+    """OpenCV's own Farnebäck flows start→end and end→start [B,4,H,W] in pixels (python3-opencv), on
+    OpenCV's gray of the images ([B,3,H,W] in [-1, 1]) quantised to uint8: the flow-warp anchor's
+    motion, as the studio's report computes it (src/core/flowWarp.ts `anchorMotion`, a TypeScript port
+    of the same OpenCV function). Along it, `halfway_warp` is the anchor itself."""
+    try:
+        import cv2
+    except ImportError as e:  # pragma: no cover - CI installs it
+        raise SystemExit("the flow-warp anchor needs OpenCV: apt-get install python3-opencv") from e
+
+    def gray(x: torch.Tensor):
+        rgb = ((x.detach().float().cpu().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+        return cv2.cvtColor(rgb.permute(1, 2, 0).contiguous().numpy(), cv2.COLOR_RGB2GRAY)
+
+    def flow(a, b) -> torch.Tensor:
+        return torch.from_numpy(cv2.calcOpticalFlowFarneback(a, b, None, *params)).permute(2, 0, 1)
+
+    pairs = [(gray(a), gray(b)) for a, b in zip(start, end)]
+    return torch.stack([torch.cat([flow(a, b), flow(b, a)]) for a, b in pairs]).to(start.device)

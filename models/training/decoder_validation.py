@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 import torch
 
-from models.training.classical_flow import halfway_warp
+from models.training.classical_flow import halfway_warp, opencv_motion
 from models.training.flow_net import MotionGraph
 from models.training.decoder_data import quantize, studio_resize
 from models.training.diffusion import Schedule
@@ -26,7 +26,7 @@ class Scores(NamedTuple):
 class FitItem(NamedTuple):
     """One clip in the report's protocol: the sampled latent, the fitted keyframes and their flows (the
     motion graph's), the clip's own middle frame, where the fit put the frame (`box`: y, x, h, w) and
-    the classical flows of the flow-warp anchor."""
+    OpenCV's flows of the flow-warp anchor (`opencv_motion`)."""
 
     latent: torch.Tensor
     start: torch.Tensor
@@ -64,8 +64,8 @@ class FitValidation:
     graph's flows computed there (`graph`, default Farnebäck's), the baseline's in-between at τ = ½
     sampled there (25 DDIM steps from seeded noise), decoded, and mapped back to the clip's own size to
     be scored against its true middle frame. `score` gives the decoder's Scores; `warp` those of the
-    classical flow warp (Farnebäck's flows) made and mapped back the same way (the report's flow-warp
-    anchor)."""
+    flow warp along OpenCV's Farnebäck flows at issue 20's settings, made and mapped back the same way
+    (the report's flow-warp anchor)."""
 
     def __init__(
         self,
@@ -104,7 +104,7 @@ class FitValidation:
 
                 fs, fe = fit(s), fit(e)
                 motion = graph(fs, fe)
-                anchor = motion if graph is classical else classical(fs, fe)
+                anchor = opencv_motion(fs, fe)
                 noise = torch.randn((1, 4, fh // 8, fw // 8), generator=torch.Generator().manual_seed(seed)).to(device)
                 z = (
                     sched.sample(

@@ -4,7 +4,8 @@ bound for any denoiser), the baseline's cached sample (runs/decoder/samples_val.
 from seeded noise, what the studio produces), the mean of the two keyframe latents (no denoiser at
 all) and zeros (no latent information) — and scores each against the true middle frame (PSNR over
 the clip's own pixels, cropped to a multiple of 8) next to frame blend and the classical flow warp
-(classical_flow.Farneback both ways, both keyframes warped halfway and averaged: the pack's anchor).
+(OpenCV's Farnebäck both ways at issue 20's settings, `classical_flow.opencv_motion`, both keyframes
+warped halfway and averaged: the report's anchor).
 A decoder with the motion prior gets its motion graph's flows (the learned one its checkpoint carries,
 else Farnebäck's) and τ = ½, as in the studio. With the
 LPIPS-Alex weights at hand (../shared/data/lpips, or --lpips-weights) every row also gets LPIPS-Alex.
@@ -24,7 +25,7 @@ from pathlib import Path
 import torch
 
 from models.training.cel_model import FlowDecoder
-from models.training.classical_flow import halfway_warp
+from models.training.classical_flow import halfway_warp, opencv_motion
 from models.training.flow_net import MotionGraph, load_motion_net
 from models.training.losses import LPIPS_DIR, perceptual_loss
 from models.training.recipe import SAMPLES_RUN, decoder_checkpoints
@@ -87,7 +88,8 @@ def main() -> int:
                 ("zeros", torch.zeros_like(true)),
             ):
                 score(name, dec(z, s, e, *extra), m)
-            score("flow warp", halfway_warp(s, e, f[:, :2], f[:, 2:]), m)
+            a = opencv_motion(s, e)
+            score("flow warp", halfway_warp(s, e, a[:, :2], a[:, 2:]), m)
             score("frame blend", (s + e) / 2, m)
     print(f"{len(names)} validation clips of {args.data}, decoder {path}{' (motion prior)' if dec.motion else ''}:")
     for name, v in scores.items():

@@ -322,6 +322,25 @@ def test_farneback_recovers_a_translation_both_ways(shift):
     assert abs(ft1[0, 0][inner[1:]].median().item() - dx / 2) < 0.25
 
 
+def test_opencv_motion_is_the_reports_flow_warp_anchor():
+    """classical_flow.opencv_motion: OpenCV's own Farnebäck at issue 20's settings, both ways, on the
+    images as uint8 — a translation comes back both ways, and the halfway warp along it (the report's
+    anchor) reproduces the middle frame far better than the blend."""
+    from models.training.classical_flow import halfway_warp, opencv_motion
+
+    a = _texture(128, 192)
+    m = torch.roll(a, shifts=(-3, 6), dims=(2, 3))
+    b = torch.roll(a, shifts=(-6, 12), dims=(2, 3))
+    f = opencv_motion(torch.cat([a, a]), torch.cat([b, b]))
+    assert f.shape == (2, 4, 128, 192) and torch.equal(f[0], f[1])
+    inner = (slice(24, -24), slice(32, -32))
+    assert abs(f[0, 0][inner].median().item() - 12) < 0.25 and abs(f[0, 1][inner].median().item() + 6) < 0.25
+    assert abs(f[0, 2][inner].median().item() + 12) < 0.25 and abs(f[0, 3][inner].median().item() - 6) < 0.25
+    warp = halfway_warp(a, b, f[:1, :2], f[:1, 2:])
+    err = lambda y: ((y - m)[..., 24:-24, 32:-32] ** 2).mean().item()  # noqa: E731
+    assert err(warp) < err((a + b) / 2) / 10
+
+
 def test_farneback_onnx_matches_torch_at_two_sizes(tmp_path):
     """The motion graph (build_pack.MotionGraph) exports with dynamic sizes and agrees with PyTorch."""
     from models.training.build_pack import MotionGraph
