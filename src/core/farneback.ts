@@ -74,9 +74,15 @@ function polyMix(radius: number, sigma: number): { mix: Float64Array[]; taps: Fl
     return m;
   };
   const g = BASIS.map(([pi, qi]) => BASIS.map(([pj, qj]) => moment(pi + pj) * moment(qi + qj)));
-  // Invert G by Gauss–Jordan.
-  const n = BASIS.length;
-  const m = g.map((row, i) => [...row, ...BASIS.map((_, j) => (i === j ? 1 : 0))]);
+  const inv = invertMatrix(g);
+  // Rows 1…5 of G⁻¹: (b₁, b₂, a₁₁, a₂₂, a₁₂).
+  return { mix: [1, 2, 3, 4, 5].map((i) => Float64Array.from(inv[i]!)), taps };
+}
+
+/** The inverse of a small square matrix, by Gauss–Jordan elimination with partial pivoting. */
+export function invertMatrix(a: readonly (readonly number[])[]): number[][] {
+  const n = a.length;
+  const m = a.map((row, i) => [...row, ...row.map((_, j) => (i === j ? 1 : 0))]);
   for (let c = 0; c < n; c++) {
     let p = c;
     for (let r = c + 1; r < n; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
@@ -89,8 +95,7 @@ function polyMix(radius: number, sigma: number): { mix: Float64Array[]; taps: Fl
       if (f !== 0) for (let j = 0; j < 2 * n; j++) m[r]![j]! -= f * m[c]![j]!;
     }
   }
-  // Rows 1…5 of G⁻¹: (b₁, b₂, a₁₁, a₂₂, a₁₂).
-  return { mix: [1, 2, 3, 4, 5].map((i) => Float64Array.from(m[i]!.slice(n))), taps };
+  return m.map((row) => row.slice(n));
 }
 
 function gray(img: RgbaImage): Plane {

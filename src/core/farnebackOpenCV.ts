@@ -28,7 +28,7 @@
  * pixel, not bit for bit (`farnebackOpenCV.test.ts` compares with OpenCV itself).
  */
 import type { RgbaImage } from './image';
-import type { Flow } from './farneback';
+import { invertMatrix, type Flow } from './farneback';
 
 /** `calcOpticalFlowFarneback`'s parameters, by OpenCV's names. */
 export interface OpenCvFarnebackParams {
@@ -226,26 +226,8 @@ function polyWeights(n: number, sigmaIn: number) {
   G[1]![1] = G[2]![2] = G[0]![3] = G[0]![4] = G[3]![0] = G[4]![0] = g11;
   G[3]![3] = G[4]![4] = g33;
   G[3]![4] = G[4]![3] = G[5]![5] = g55;
-  const inv = invert(G);
+  const inv = invertMatrix(G);
   return { g, xg, xxg, ig11: inv[1]![1]!, ig03: inv[0]![3]!, ig33: inv[3]![3]!, ig55: inv[5]![5]! };
-}
-
-function invert(a: number[][]): number[][] {
-  const n = a.length;
-  const m = a.map((row, i) => [...row, ...row.map((_, j) => (i === j ? 1 : 0))]);
-  for (let c = 0; c < n; c++) {
-    let p = c;
-    for (let r = c + 1; r < n; r++) if (Math.abs(m[r]![c]!) > Math.abs(m[p]![c]!)) p = r;
-    [m[c], m[p]] = [m[p]!, m[c]!];
-    const piv = m[c]![c]!;
-    for (let j = 0; j < 2 * n; j++) m[c]![j]! /= piv;
-    for (let r = 0; r < n; r++) {
-      if (r === c) continue;
-      const f = m[r]![c]!;
-      if (f !== 0) for (let j = 0; j < 2 * n; j++) m[r]![j]! -= f * m[c]![j]!;
-    }
-  }
-  return m.map((row) => row.slice(n));
 }
 
 /**
