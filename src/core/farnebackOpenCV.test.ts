@@ -7,6 +7,7 @@ import { anchorMotion, flowWarpInbetween } from './flowWarp';
 import {
   ISSUE20_FLOW,
   opencvFarneback,
+  opencvFarnebackBothWays,
   TECOGAN_FLOW,
   tofDifference,
   tofFlow,
@@ -115,6 +116,14 @@ describe('opencvFarneback', () => {
     for (let i = 0; i < blend.data.length; i++)
       blend.data[i] = Math.round((a.data[i]! + b.data[i]!) / 2);
     expect(err(flowWarpInbetween(a, b, anchorMotion(a, b), 0.5))).toBeLessThan(err(blend) / 2);
+  }, 60_000);
+
+  it('both ways at once gives the two one-way flows exactly', () => {
+    const a = scene(128, 96, 0, 0);
+    const b = scene(128, 96, 4, -3);
+    const [ab, ba] = opencvFarnebackBothWays(a, b);
+    expect(ab).toEqual(opencvFarneback(a, b));
+    expect(ba).toEqual(opencvFarneback(b, a));
   }, 60_000);
 
   it('refuses images of two sizes and a pyramid scale outside (0, 1)', () => {

@@ -29,6 +29,7 @@
  */
 import type { RgbaImage } from './image';
 import { invertMatrix, type Flow } from './farneback';
+import { opencvGray } from './metrics';
 
 /** `calcOpticalFlowFarneback`'s parameters, by OpenCV's names. */
 export interface OpenCvFarnebackParams {
@@ -78,14 +79,9 @@ function cvRound(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-/** OpenCV 4's RGB2GRAY on uint8: (9798 R + 19235 G + 3735 B + 16384) >> 15. */
-export function opencvGray(img: RgbaImage): Plane {
-  const n = img.width * img.height;
-  const d = new Float64Array(n);
-  const s = img.data;
-  for (let p = 0; p < n; p++)
-    d[p] = (9798 * s[p * 4]! + 19235 * s[p * 4 + 1]! + 3735 * s[p * 4 + 2]! + 16384) >> 15;
-  return { w: img.width, h: img.height, d };
+/** OpenCV 4's RGB2GRAY on uint8 (`metrics.ts`'s `opencvGray`) as a plane. */
+function grayPlane(img: RgbaImage): Plane {
+  return { w: img.width, h: img.height, d: opencvGray(img) };
 }
 
 /** getGaussianKernel(ksize, sigma): OpenCV's fixed small kernels when σ ≤ 0, else sampled and normalised. */
@@ -406,39 +402,54 @@ function boxSum(src: Float64Array, w: number, h: number, block: number): Float64
   return out;
 }
 
-/** The dense flow from `a` to `b` (same size) as OpenCV's `calcOpticalFlowFarneback` computes it. */
-export function opencvFarneback(
-  a: RgbaImage,
-  b: RgbaImage,
-  params: OpenCvFarnebackParams = ISSUE20_FLOW,
-): Flow {
-  if (a.width !== b.width || a.height !== b.height)
-    throw new Error(
-      `optical flow needs two images of one size, got ${a.width}×${a.height} and ${b.width}×${b.height}`,
-    );
-  const { pyrScale, winsize, iterations, polyN, polySigma } = params;
+/** The pyramid's sizes, coarse to fine: while a side × pyrScaleᵏ stays at 32 px or more, up to `levels`. */
+function pyramidSizes(W: number, H: number, params: OpenCvFarnebackParams) {
+  const { pyrScale } = params;
   if (!(pyrScale > 0 && pyrScale < 1))
     throw new Error(`pyrScale must be in (0, 1), got ${pyrScale}`);
-  const W = a.width;
-  const H = a.height;
   const minSize = 32;
   let levels = 0;
   for (let scale = 1; levels < params.levels; levels++) {
     scale *= pyrScale;
     if (W * scale < minSize || H * scale < minSize) break;
   }
-  const images = [opencvGray(a), opencvGray(b)];
-  let u: Float64Array | null = null;
-  let v: Float64Array | null = null;
-  let pw = 0;
-  let ph = 0;
+  const sizes: { w: number; h: number; sigma: number; ksize: number }[] = [];
   for (let k = levels; k >= 0; k--) {
     let scale = 1;
     for (let i = 0; i < k; i++) scale *= pyrScale;
     const sigma = (1 / scale - 1) * 0.5;
-    const ksize = Math.max(cvRound(sigma * 5) | 1, 3);
-    const w = cvRound(W * scale);
-    const h = cvRound(H * scale);
+    sizes.push({
+      w: cvRound(W * scale),
+      h: cvRound(H * scale),
+      sigma,
+      ksize: Math.max(cvRound(sigma * 5) | 1, 3),
+    });
+  }
+  return sizes;
+}
+
+/** One image's polynomial expansion at every level of the pyramid, coarse to fine. */
+function expansions(img: RgbaImage, params: OpenCvFarnebackParams): Float64Array[][] {
+  const gray = grayPlane(img);
+  return pyramidSizes(img.width, img.height, params).map(({ w, h, sigma, ksize }) =>
+    polyExp(resizeLinear(gaussianBlur(gray, ksize, sigma), w, h), params.polyN, params.polySigma),
+  );
+}
+
+/** The flow between two images from their expansions (`expansions`), coarse to fine. */
+function flowOf(
+  ea: Float64Array[][],
+  eb: Float64Array[][],
+  W: number,
+  H: number,
+  params: OpenCvFarnebackParams,
+): Flow {
+  const { pyrScale, winsize, iterations } = params;
+  let u: Float64Array | null = null;
+  let v: Float64Array | null = null;
+  let pw = 0;
+  let ph = 0;
+  pyramidSizes(W, H, params).forEach(({ w, h }, level) => {
     if (u === null || v === null) {
       u = new Float64Array(w * h);
       v = new Float64Array(w * h);
@@ -446,9 +457,8 @@ export function opencvFarneback(
       u = resizeLinear({ w: pw, h: ph, d: u }, w, h).d.map((x) => x / pyrScale);
       v = resizeLinear({ w: pw, h: ph, d: v }, w, h).d.map((x) => x / pyrScale);
     }
-    const [r0, r1] = images.map((img) =>
-      polyExp(resizeLinear(gaussianBlur(img, ksize, sigma), w, h), polyN, polySigma),
-    ) as [Float64Array[], Float64Array[]];
+    const r0 = ea[level]!;
+    const r1 = eb[level]!;
     let m = updateMatrices(r0, r1, u, v, w, h);
     const inv = 1 / (winsize * winsize);
     for (let it = 0; it < iterations; it++) {
@@ -477,8 +487,40 @@ export function opencvFarneback(
     }
     pw = w;
     ph = h;
-  }
+  });
   return { width: pw, height: ph, u: Float32Array.from(u!), v: Float32Array.from(v!) };
+}
+
+function checkPair(a: RgbaImage, b: RgbaImage): void {
+  if (a.width !== b.width || a.height !== b.height)
+    throw new Error(
+      `optical flow needs two images of one size, got ${a.width}×${a.height} and ${b.width}×${b.height}`,
+    );
+}
+
+/** The dense flow from `a` to `b` (same size) as OpenCV's `calcOpticalFlowFarneback` computes it. */
+export function opencvFarneback(
+  a: RgbaImage,
+  b: RgbaImage,
+  params: OpenCvFarnebackParams = ISSUE20_FLOW,
+): Flow {
+  checkPair(a, b);
+  return flowOf(expansions(a, params), expansions(b, params), a.width, a.height, params);
+}
+
+/**
+ * `opencvFarneback` both ways, [a→b, b→a]: the same two flows, each image's pyramid and polynomial
+ * expansion made once for both.
+ */
+export function opencvFarnebackBothWays(
+  a: RgbaImage,
+  b: RgbaImage,
+  params: OpenCvFarnebackParams = ISSUE20_FLOW,
+): [Flow, Flow] {
+  checkPair(a, b);
+  const ea = expansions(a, params);
+  const eb = expansions(b, params);
+  return [flowOf(ea, eb, a.width, a.height, params), flowOf(eb, ea, a.width, a.height, params)];
 }
 
 /** The flow TecoGAN's tOF compares: OpenCV's Farnebäck at TecoGAN's settings. */

@@ -8,7 +8,7 @@
  * studio's own lighter Farnebäck, carries alpha between keys (sequence/alpha.ts).
  */
 import { farnebackFlow, type FarnebackOptions, type Flow } from './farneback';
-import { ISSUE20_FLOW, opencvFarneback } from './farnebackOpenCV';
+import { ISSUE20_FLOW, opencvFarnebackBothWays } from './farnebackOpenCV';
 import type { FloatTensor } from './graph';
 import { createRgbaImage, type RgbaImage } from './image';
 
@@ -43,10 +43,7 @@ export function classicalMotion(start: RgbaImage, end: RgbaImage): FloatTensor {
  * poly_n 7, σ 1.5), start→end and end→start, [1, 4, H, W]. Any size.
  */
 export function anchorMotion(start: RgbaImage, end: RgbaImage): FloatTensor {
-  return motionTensor(
-    opencvFarneback(start, end, ISSUE20_FLOW),
-    opencvFarneback(end, start, ISSUE20_FLOW),
-  );
+  return motionTensor(...opencvFarnebackBothWays(start, end, ISSUE20_FLOW));
 }
 
 function motionTensor(f01: Flow, f10: Flow): FloatTensor {

@@ -214,19 +214,25 @@ export function psnr(a: RgbaImage, b: RgbaImage): number {
 /** SSIM's channels: R, G and B (mean of three), BT.601 luma as a float, or OpenCV's 8-bit gray. */
 export type SsimChannel = 'rgb' | 'luma' | 'gray';
 
+/**
+ * cv2.cvtColor(RGB2GRAY) on uint8 (OpenCV 4): BT.601 weights in 15-bit fixed point, rounded. (The
+ * 14-bit weights of older OpenCV, 4899/9617/1868, differ by one level on some pixels.)
+ */
+export function opencvGray(img: RgbaImage): Float64Array {
+  const n = img.width * img.height;
+  const d = img.data;
+  const g = new Float64Array(n);
+  for (let p = 0; p < n; p++) {
+    g[p] = (9798 * d[p * 4]! + 19235 * d[p * 4 + 1]! + 3735 * d[p * 4 + 2]! + 16384) >> 15;
+  }
+  return g;
+}
+
 /** One float64 plane per requested channel: R, G, B, BT.601 luma, or OpenCV's gray. */
 function planes(img: RgbaImage, channel: SsimChannel): Float64Array[] {
   const n = img.width * img.height;
   const d = img.data;
-  if (channel === 'gray') {
-    // cv2.cvtColor(RGB2GRAY) on uint8 (OpenCV 4): BT.601 weights in 15-bit fixed point, rounded.
-    // (The 14-bit weights of older OpenCV, 4899/9617/1868, differ by one level on some pixels.)
-    const g = new Float64Array(n);
-    for (let p = 0; p < n; p++) {
-      g[p] = (9798 * d[p * 4]! + 19235 * d[p * 4 + 1]! + 3735 * d[p * 4 + 2]! + 16384) >> 15;
-    }
-    return [g];
-  }
+  if (channel === 'gray') return [opencvGray(img)];
   if (channel === 'luma') {
     const y = new Float64Array(n);
     for (let p = 0; p < n; p++) {
