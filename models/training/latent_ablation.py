@@ -60,10 +60,7 @@ def main() -> int:
     if not names:
         raise SystemExit("no validation clip has a cached baseline sample (train_decoder.py caches them)")
     lpips = perceptual_loss(args.lpips_weights, "cpu", "alex")
-    classical = MotionGraph()
-    graph = classical
-    if "motion_net" in ck:
-        graph = MotionGraph(load_motion_net(ck))
+    graph = MotionGraph(load_motion_net(ck)) if "motion_net" in ck else MotionGraph()
     scores: dict[str, list[tuple[float, float]]] = {}
 
     def score(name: str, y: torch.Tensor, m: torch.Tensor) -> None:
@@ -78,8 +75,7 @@ def main() -> int:
                 load_rgb(p)[:, :h, :w][None]
                 for p in (clip / "frame1.png", clip / "frame3.png", clip_targets(clip)[0][0])
             )
-            f = classical(s, e)  # start→end, end→start
-            extra = (graph(s, e) if graph is not classical else f, torch.tensor([0.5])) if dec.motion else ()
+            extra = (graph(s, e), torch.tensor([0.5])) if dec.motion else ()
             true = c["targets"][:1].float()
             for name, z in (
                 ("true latent", true),
