@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
+from models.training.classical_flow import ISSUE20_FLOW
 from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
+from models.training.motion_fusion import MotionFusion, load_fusion
 from models.training.export import (
     MOTION_AXES,
     SPATIAL,
@@ -35,13 +37,25 @@ from models.training.export import (
 )
 from models.training.layers import BaselineView
 from models.training.ort_node import run_onnx
-from models.training.recipe import baseline_checkpoint, decoder_checkpoints, lora_checkpoint, student_checkpoint
+from models.training.recipe import (
+    baseline_checkpoint,
+    decoder_checkpoints,
+    fusion_checkpoint,
+    lora_checkpoint,
+    student_checkpoint,
+)
 from models.training.train_lora import STYLES, load_base
 
 REPO = Path(__file__).resolve().parents[2]
 SIZE = (512, 320)  # width, height: the ToonCrafter keyframes' size
 DEFAULT_STEPS = 25
 STUDENT_STEPS = 4
+# The classical flow the motion fusion takes (the manifest's graphs.motion.classicalFlow): OpenCV's
+# Farnebäck at issue 20's settings (classical_flow.ISSUE20_FLOW), which the studio computes.
+CLASSICAL_FLOW = {
+    "method": "opencv-farneback",
+    **dict(zip(("pyrScale", "levels", "winsize", "iterations", "polyN", "polySigma"), ISSUE20_FLOW[:6])),
+}
 
 
 @dataclass
@@ -57,6 +71,7 @@ class PackModels:
     scale: float
     steps: dict
     motion_net: FlowNet | None = None  # the learned motion graph the decoder was trained with (else Farnebäck)
+    fusion: MotionFusion | None = None  # that graph fused with OpenCV's flows (motion_fusion.py), when trained
     lora_style: str = "line-art"  # what the adapter was trained for (train_lora.STYLES)
 
 
@@ -103,11 +118,29 @@ def load_models(runs: Path) -> PackModels:
         "notes": [c["note"] for c in (den, stu, *decoders[-1:]) if c.get("note")],
     }
     net = load_motion_net(decoders[-1]) if decoders and "motion_net" in decoders[-1] else None
+    fusion = None
+    fusion_path = fusion_checkpoint(runs)
+    if fusion_path is not None and net is not None:
+        fusion_state = torch.load(fusion_path, map_location="cpu")
+        theirs, ours = fusion_state["motion_net"], net.state_dict()
+        if theirs.keys() != ours.keys() or not all(torch.equal(theirs[k], ours[k]) for k in ours):
+            raise SystemExit(f"{fusion_path}: fuses another learned motion graph than the pack decoder's")
+        fusion = load_fusion(fusion_state, net)
+        steps["fusion"] = fusion_state["step"]
     style = lora_state.get("style", "line-art")
     if style not in STYLES:
         raise SystemExit(f"{lora_path}: unknown LoRA style {style!r} (known: {', '.join(STYLES)})")
     return PackModels(
-        enc.eval(), dec.eval(), base.eval(), lora.eval(), student.eval(), float(den["scale_factor"]), steps, net, style
+        enc.eval(),
+        dec.eval(),
+        base.eval(),
+        lora.eval(),
+        student.eval(),
+        float(den["scale_factor"]),
+        steps,
+        net,
+        fusion,
+        style,
     )
 
 
@@ -131,19 +164,22 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
         ["latent", "start_image", "end_image"],
         {"latent": SPATIAL, "start_image": SPATIAL, "end_image": SPATIAL, "image": SPATIAL},
     )
+    motion_feeds = {"start_image": start, "end_image": end}
+    if motion and models.fusion is not None:
+        motion_feeds["classical_motion"] = torch.randn(1, 4, h, w, generator=g) * 4.0
     if motion:
-        graph = MotionGraph(models.motion_net).eval()
+        graph = models.fusion if models.fusion is not None else MotionGraph(models.motion_net).eval()
         (out / "motion.onnx").write_bytes(
             export_module(
                 graph,
-                (start, end),
-                ["start_image", "end_image"],
+                tuple(motion_feeds.values()),
+                list(motion_feeds),
                 ["motion"],
-                {"start_image": SPATIAL, "end_image": SPATIAL, "motion": SPATIAL},
+                {**{k: SPATIAL for k in motion_feeds}, "motion": SPATIAL},
             )
         )
         with torch.no_grad():
-            flows = graph(start, end)
+            flows = graph(*motion_feeds.values())
         dec_args += (flows, torch.tensor([0.3]))
         dec_names += ["motion", "position"]
         dec_axes["motion"] = SPATIAL
@@ -201,7 +237,7 @@ def export_all(out: Path, models: PackModels) -> dict[str, float]:
         "lora(1) vs baseline": max_diff(got_lora1, got_base),
     }
     if motion:
-        got = run_onnx(out / "motion.onnx", {"start_image": start.numpy(), "end_image": end.numpy()})["motion"]
+        got = run_onnx(out / "motion.onnx", {k: v.numpy() for k, v in motion_feeds.items()})["motion"]
         report["motion vs torch"] = max_diff(got, dec_args[3].numpy())
     for k, v in report.items():
         print(f"  {k:40s} max |diff| = {v:.2e}")
@@ -244,6 +280,7 @@ def write_manifest(
     motion_denoiser: bool = False,
     gate: bool = False,
     blend_in_place: bool = False,
+    fusion: bool = False,
 ) -> None:
     lora = STYLES[lora_style]
     din = {
@@ -275,6 +312,12 @@ def write_manifest(
                     ", and along the flows of a learned motion graph run once per keyframe pair (flow_net.py: "
                     + ("matching the keyframes by a cost volume at 1/8, " if matching else "")
                     + "supervised by true flows of TV-like clips and by the in-betweens of every training set)"
+                    + (
+                        ", fused per pixel with OpenCV's Farneback flows by how well each one's halfway warps agree "
+                        "(motion_fusion.py)"
+                        if fusion
+                        else ""
+                    )
                     if learned_motion
                     else ", and along the classical (Farneback) flows of a motion graph run once per keyframe pair"
                 )
@@ -297,6 +340,7 @@ def write_manifest(
             f"{steps['vae']}, denoiser {steps['denoiser']}, LoRA {steps['lora']}, student {steps['student']}, decoder "
             f"{steps['decoder']}"
             + (f", decoder fine-tuning {steps['decoder_ft']}" if steps["decoder_ft"] else "")
+            + (f", motion fusion {steps['fusion']}" if steps.get("fusion") else "")
             + "."
             + (f" {notes[:1].upper()}{notes[1:]}." if notes else "")
             + " See REPORT.md."
@@ -338,8 +382,13 @@ def write_manifest(
                     "motion": {
                         "file": "motion.onnx",
                         **stub,
-                        "inputs": {"startImage": "start_image", "endImage": "end_image"},
+                        "inputs": {
+                            "startImage": "start_image",
+                            "endImage": "end_image",
+                            **({"classicalMotion": "classical_motion"} if fusion else {}),
+                        },
                         "outputs": {"motion": "motion"},
+                        **({"classicalFlow": CLASSICAL_FLOW} if fusion else {}),
                     }
                 }
                 if motion
@@ -402,6 +451,7 @@ def main() -> int:
         motion_denoiser=models.baseline.cfg.motion,
         gate=getattr(models.decoder, "gate", None) is not None,
         blend_in_place=getattr(models.decoder, "blend_in_place", False),
+        fusion=models.fusion is not None,
     )
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")

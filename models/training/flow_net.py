@@ -59,7 +59,7 @@ from models.training.cel_model import (
     soft_argmax,
     symmetric_costs,
 )
-from models.training.classical_flow import Farneback, halfway_flows, halfway_warp
+from models.training.classical_flow import Farneback, halfway_flows, halfway_warp, opencv_motion
 from models.training.trainlib import (
     Checkpoint,
     CsvLog,
@@ -218,11 +218,27 @@ class FlowCrops(FrameCache):
     true (m, −m) where the clip has flows (`flows_0.500.npz`, else NaN). Flips and time reversal."""
 
     def __init__(
-        self, sources: list[tuple[list[Path], float]], rng: random.Random, crop: int = 320, pan_share: float = 0.0
+        self,
+        sources: list[tuple[list[Path], float]],
+        rng: random.Random,
+        crop: int = 320,
+        pan_share: float = 0.0,
+        classical: bool = False,
     ):
         super().__init__()
         self.sources, self.rng, self.crop, self.pan_share = sources, rng, crop, pan_share
         self.flows: dict[Path, torch.Tensor | None] = {}
+        # With `classical`, each batch also carries OpenCV's Farnebäck flows start→end and end→start of
+        # the whole keyframes (`opencv_motion`, the motion fusion's input; cropped and flipped alike).
+        self.classical = classical
+        self.cv_flows: dict[Path, torch.Tensor] = {}
+
+    def classical_flows(self, clip: Path) -> torch.Tensor:
+        """OpenCV's flows [4,H,W] (start→end, end→start) of the clip's whole keyframes, computed once."""
+        if clip not in self.cv_flows:
+            s, e = (self.frame(clip / f)[None] for f in ("frame1.png", "frame3.png"))
+            self.cv_flows[clip] = opencv_motion(s, e)[0].half()
+        return self.cv_flows[clip]
 
     def key_flows(self, clip: Path) -> torch.Tensor | None:
         """The true (m, −m) [4,H,W] of the clip's middle frame: m = to_end − to_start of
@@ -266,6 +282,8 @@ class FlowCrops(FrameCache):
             m = torch.tensor([dx, dy], dtype=torch.float32).view(2, 1, 1).expand(2, c, c)
             out.append((view(0, 0), view(dx // 2, dy // 2), view(dx, dy), torch.cat([m, -m])))
         s, mid, e, fl = (torch.stack(x) for x in zip(*out))
+        if self.classical:
+            return s, mid, e, torch.full((n,), 0.5), fl, opencv_motion(s, e)
         return s, mid, e, torch.full((n,), 0.5), fl
 
     def batch(self, n: int):
@@ -283,24 +301,21 @@ class FlowCrops(FrameCache):
             s, m, e = (self.raw(p)[:, y : y + c, x : x + c] for p in (clip / "frame1.png", path, clip / "frame3.png"))
             fl = self.key_flows(clip)
             fl = fl[:, y : y + c, x : x + c].float() if fl is not None else torch.full((4, c, c), float("nan"))
+            cv = self.classical_flows(clip)[:, y : y + c, x : x + c].float() if self.classical else fl
             if self.rng.random() < 0.5:  # mirrored: x components change sign
-                s, m, e, fl = (
-                    s.flip(-1),
-                    m.flip(-1),
-                    e.flip(-1),
-                    mirrored_motion(fl),
-                )
+                s, m, e, fl, cv = s.flip(-1), m.flip(-1), e.flip(-1), mirrored_motion(fl), mirrored_motion(cv)
             if self.rng.random() < 0.5:  # played backwards
-                s, e, tau, fl = e, s, 1.0 - tau, reversed_motion(fl)
-            out.append((s, m, e, tau, fl))
-        s, m, e, tau, fl = zip(*out)
-        return (
+                s, e, tau, fl, cv = e, s, 1.0 - tau, reversed_motion(fl), reversed_motion(cv)
+            out.append((s, m, e, tau, fl, cv))
+        s, m, e, tau, fl, cv = zip(*out)
+        batch = (
             to_float(torch.stack(s)),
             to_float(torch.stack(m)),
             to_float(torch.stack(e)),
             torch.tensor(tau, dtype=torch.float32),
             torch.stack(fl),
         )
+        return (*batch, torch.stack(cv)) if self.classical else batch
 
 
 def warp_to(start, end, flows, tau):

@@ -17,6 +17,7 @@ runs/student/student_last.pt in the format the trainers and build_pack.py read (
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import re
 from pathlib import Path
@@ -38,6 +39,7 @@ from models.training.cel_model import (
 )
 from models.training.export import MOTION_AXES, SPATIAL, LiveLoraScale, example_inputs, export_module
 from models.training.flow_net import FlowNet, MotionGraph
+from models.training.motion_fusion import MotionFusion
 from models.training.ort_node import run_onnx
 from models.training.train_lora import STYLES
 
@@ -173,6 +175,22 @@ def read_motion_net(path: Path) -> FlowNet | None:
     return net
 
 
+def read_fusion(path: Path, net: FlowNet) -> MotionFusion:
+    """The motion fusion (motion_fusion.py) of a pack's motion graph that takes `classical_motion`, on
+    `net` (its learned graph, already read back: `read_motion_net`)."""
+    fusion = MotionFusion(copy.deepcopy(net))
+    image = torch.rand(1, 3, 64, 128) * 2 - 1
+    feeds = (image, image, torch.randn(1, 4, 64, 128))
+    names = ["start_image", "end_image", "classical_motion"]
+    load_onnx_weights(
+        fusion,
+        fusion,
+        lambda m: export_module(m, feeds, names, ["motion"], {k: SPATIAL for k in names + ["motion"]}),
+        path,
+    )
+    return fusion.eval()
+
+
 def recover(pack: Path, runs: Path) -> None:
     manifest = json.loads((pack / "manifest.json").read_text())
     graphs = manifest["graphs"]
@@ -214,9 +232,11 @@ def recover(pack: Path, runs: Path) -> None:
         lambda m: export_module(m, dec_args, dec_names, ["image"], {k: SPATIAL for k in dec_names[:4] + ["image"]}),
         pack / graphs["decoder"]["file"],
     )
-    motion_net = None  # Farnebäck's motion graph has no weights to read back
+    motion_net, fusion = None, None  # Farnebäck's motion graph has no weights to read back
     if "motion" in graphs:
         motion_net = read_motion_net(pack / graphs["motion"]["file"])
+        if "classicalMotion" in graphs["motion"]["inputs"] and motion_net is not None:
+            fusion = read_fusion(pack / graphs["motion"]["file"], motion_net)
     base_path = pack / graphs["denoisers"]["fp32"]["file"]
     base = CelDenoiser(denoiser_config(base_path))
     load_onnx_weights(base, base, _den_export(False, base.cfg.motion), base_path)
@@ -230,13 +250,15 @@ def recover(pack: Path, runs: Path) -> None:
     load_onnx_weights(student, student, _den_export(False), student_path)
     # Training steps as the manifest's description states them ("Training steps: VAE 3000, ...").
     stated = {
-        k.lower(): int(v) for k, v in re.findall(r"(VAE|denoiser|LoRA|student|decoder) (\d+)", manifest["description"])
+        k.lower(): int(v)
+        for k, v in re.findall(r"(VAE|denoiser|LoRA|student|decoder|motion fusion) (\d+)", manifest["description"])
     }
     # How stages beyond the recipe were made (build_pack.py writes each checkpoint's `note` after the
     # steps, "Denoiser: …; student: …."): back onto the checkpoints they came from, so that a rebuild
     # says it again.
-    after = re.search(r"decoder fine-tuning \d+\. (.*?)\. See REPORT\.md", manifest["description"])
-    after = after or re.search(r"decoder \d+\. (.*?)\. See REPORT\.md", manifest["description"])
+    fused = r"(?:, motion fusion \d+)?"
+    after = re.search(rf"decoder fine-tuning \d+{fused}\. (.*?)\. See REPORT\.md", manifest["description"])
+    after = after or re.search(rf"decoder \d+{fused}\. (.*?)\. See REPORT\.md", manifest["description"])
     notes = {}
     for part in after.group(1).split("; ") if after else []:
         stage = part.split(":")[0].strip().lower()
@@ -267,6 +289,12 @@ def recover(pack: Path, runs: Path) -> None:
         )
     else:
         torch.save({"enc": enc.state_dict(), "dec": dec.state_dict(), **mark("vae")}, runs / "vae" / "vae_last.pt")
+    if fusion is not None:  # the motion-fusion stage's checkpoint, on the decoder's learned graph
+        (runs / "fusion").mkdir(parents=True, exist_ok=True)
+        torch.save(
+            {"ema": fusion.state_dict(), "motion_net": motion_net.state_dict(), **mark("motion fusion")},
+            runs / "fusion" / "fusion_last.pt",
+        )
     torch.save(
         {
             "ema": base.state_dict(),

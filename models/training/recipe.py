@@ -23,12 +23,14 @@ runs resume where they are, and the experiment log (docs/experiment-log.md) refe
     baseline-decoder           runs/denoiser2    the baseline tuned through the pack decoder (its last DDIM steps)
     lora-tuned-base            runs/lora2        the sepia LoRA trained again on the tuned baseline
     decoder-still              runs/decoder14    held cels: still crops, gated corrections, blend in place
+    motion-fusion              runs/fusion       the motion graph fuses the learned motion with OpenCV's flows
     (made elsewhere)           runs/decoder7     a decoder from outside the recipe (e.g. gpu_session.sh)
 
 build_pack.py exports the decoder of the last of these run folders that holds a checkpoint, the
 student of runs/student2 when it holds one (else runs/student's), the baseline of runs/denoiser2
 when it holds one (else runs/denoiser's) and the LoRA of runs/lora2 when it holds one (else
-runs/lora's), always on the exported baseline's weights.
+runs/lora's), always on the exported baseline's weights; its motion graph is the motion fusion of
+runs/fusion when it holds one (trained on the pack decoder's learned motion graph), else that graph.
 """
 
 from __future__ import annotations
@@ -49,6 +51,9 @@ TUNED_LORA = "runs/lora2/lora_last.pt"
 # The decoder the tuning stages decode with and the still stage starts from (the tone stage's; a GPU
 # session's decoder takes its place, gpu_return.py).
 TUNE_DECODER = "runs/decoder12/decoder_last.pt"
+# The motion fusion (motion_fusion.py): the pack's motion graph fuses the learned motion with OpenCV's
+# flows when present.
+FUSION = "runs/fusion/fusion_last.pt"
 
 
 @dataclass(frozen=True)
@@ -328,6 +333,18 @@ STAGES = (
         "nudging them, and the keyframes' own pixels as one candidate, their blend (`--blend-in-place`); the style "
         "pairs go on",
     ),
+    Stage(
+        "motion-fusion",
+        "motion_fusion",
+        str(Path(FUSION).parent),
+        1500,
+        "FUSION_STEPS",
+        ("--data", "data/tvlike:0.45,data/sprites:0.3,data/procedural:0.15,data/synfig:0.1"),
+        ("tvlike", "sprites", "procedural"),
+        "the pack's motion graph fuses the learned motion with OpenCV's Farnebäck flows (computed by the studio) "
+        "per pixel, by how well each one's halfway warps agree: the learned graph frozen, the pick trained on the "
+        "flow stage's data and losses",
+    ),
 )
 
 # A decoder stage from outside the recipe (e.g. a gpu_session.sh run), exported when present.
@@ -368,3 +385,9 @@ def student_checkpoint(runs: Path) -> Path:
 def decoder_checkpoints(runs: Path) -> list[Path]:
     """The decoder stages' checkpoints under `runs` that exist, in recipe order (the last is the pack's)."""
     return [runs / d / "decoder_last.pt" for d in DECODER_RUNS if (runs / d / "decoder_last.pt").exists()]
+
+
+def fusion_checkpoint(runs: Path) -> Path | None:
+    """The pack's motion fusion under `runs` (motion-fusion stage) when it ran, else None."""
+    path = under(runs, FUSION)
+    return path if path.exists() else None

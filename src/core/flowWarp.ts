@@ -8,7 +8,11 @@
  * studio's own lighter Farnebäck, carries alpha between keys (sequence/alpha.ts).
  */
 import { farnebackFlow, type FarnebackOptions, type Flow } from './farneback';
-import { ISSUE20_FLOW, opencvFarnebackBothWays } from './farnebackOpenCV';
+import {
+  ISSUE20_FLOW,
+  opencvFarnebackBothWays,
+  type OpenCvFarnebackParams,
+} from './farnebackOpenCV';
 import type { FloatTensor } from './graph';
 import { createRgbaImage, type RgbaImage } from './image';
 
@@ -43,7 +47,20 @@ export function classicalMotion(start: RgbaImage, end: RgbaImage): FloatTensor {
  * poly_n 7, σ 1.5), start→end and end→start, [1, 4, H, W]. Any size.
  */
 export function anchorMotion(start: RgbaImage, end: RgbaImage): FloatTensor {
-  return motionTensor(...opencvFarnebackBothWays(start, end, ISSUE20_FLOW));
+  return opencvMotion(start, end, ISSUE20_FLOW);
+}
+
+/**
+ * OpenCV's Farnebäck flows start→end and end→start at these settings, [1, 4, H, W] in pixels: the
+ * flow-warp anchor's motion (`anchorMotion`), and what a motion graph with a `classicalMotion` input
+ * takes (`pipeline.ts`'s `estimateMotion`, settings from the manifest's `classicalFlow`).
+ */
+export function opencvMotion(
+  start: RgbaImage,
+  end: RgbaImage,
+  params: OpenCvFarnebackParams,
+): FloatTensor {
+  return motionTensor(...opencvFarnebackBothWays(start, end, params));
 }
 
 function motionTensor(f01: Flow, f10: Flow): FloatTensor {

@@ -177,6 +177,31 @@ describe('validateManifest', () => {
     }
   });
 
+  const withClassical = (m: Record<string, any>) => {
+    withMotion(m);
+    m.graphs.motion.inputs.classicalMotion = 'classical_motion';
+    m.graphs.motion.classicalFlow = {
+      method: 'opencv-farneback',
+      pyrScale: 0.5,
+      levels: 5,
+      winsize: 21,
+      iterations: 5,
+      polyN: 7,
+      polySigma: 1.5,
+    };
+  };
+
+  it('accepts a motion graph that takes the classical flows the studio computes', () => {
+    const m = validManifest() as Record<string, any>;
+    withClassical(m);
+    const r = validateManifest(m);
+    expect(r.ok).toBe(true);
+    if (r.ok) {
+      expect(r.manifest.graphs.motion?.inputs.classicalMotion).toBe('classical_motion');
+      expect(r.manifest.graphs.motion?.classicalFlow?.winsize).toBe(21);
+    }
+  });
+
   it("accepts a denoiser that takes the motion graph's output too", () => {
     const m = validManifest() as Record<string, any>;
     withMotion(m);
@@ -244,6 +269,46 @@ describe('validateManifest', () => {
         delete m.graphs.decoder.inputs.motion;
       },
       /^graphs\.decoder\.inputs\.motion: is required: the pack has a motion graph/,
+    ],
+    [
+      'a classical motion input without the settings of its flow',
+      (m) => {
+        withClassical(m);
+        delete m.graphs.motion.classicalFlow;
+      },
+      /^graphs\.motion\.classicalFlow: a motion graph with a classicalMotion input names the classical flow/,
+    ],
+    [
+      'classical flow settings for a motion graph that takes no classical input',
+      (m) => {
+        withClassical(m);
+        delete m.graphs.motion.inputs.classicalMotion;
+      },
+      /^graphs\.motion\.classicalFlow: a motion graph with a classicalMotion input names the classical flow/,
+    ],
+    [
+      'a classical flow the studio does not compute',
+      (m) => {
+        withClassical(m);
+        m.graphs.motion.classicalFlow.method = 'raft';
+      },
+      /^graphs\.motion\.classicalFlow\.method: /,
+    ],
+    [
+      'classical flow settings that would take minutes a pair',
+      (m) => {
+        withClassical(m);
+        m.graphs.motion.classicalFlow.iterations = 1000;
+      },
+      /^graphs\.motion\.classicalFlow\.iterations: /,
+    ],
+    [
+      'an OpenCV polynomial size OpenCV does not document',
+      (m) => {
+        withClassical(m);
+        m.graphs.motion.classicalFlow.polyN = 6;
+      },
+      /^graphs\.motion\.classicalFlow\.polyN: /,
     ],
     [
       'a decoder motion input without a motion graph',

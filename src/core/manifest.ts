@@ -120,14 +120,42 @@ const decoderSpec = graphSpec
     path: ['inputs', 'motion'],
   });
 /**
+ * Settings of the classical optical flow the studio computes for a motion graph's `classicalMotion`
+ * input: OpenCV's `calcOpticalFlowFarneback` (`farnebackOpenCV.ts`), its parameters by OpenCV's names
+ * (`polyN` the expansion's half-width; OpenCV documents 5 and 7). Bounded so that a manifest cannot ask
+ * for minutes of work per keyframe pair.
+ */
+const classicalFlowSpec = z.strictObject({
+  method: z.literal('opencv-farneback'),
+  pyrScale: z.number().min(0.25).max(0.8),
+  levels: z.number().int().min(1).max(8),
+  winsize: z.number().int().min(3).max(41),
+  iterations: z.number().int().min(1).max(10),
+  polyN: z.union([z.literal(5), z.literal(7)]),
+  polySigma: z.number().min(0.5).max(2.5),
+});
+/**
  * Optional motion estimator, run once per keyframe pair: the fitted keyframes [1, 3, H, W] in
  * `image.valueRange` → a motion tensor [1, K, H, W] that the decoder takes as its `motion` input
- * (the bundled pack: K = 4, Farnebäck flows start→end and end→start in pixels).
+ * (the bundled pack: K = 4, (m, −m) in pixels). With `classicalMotion` among its inputs it also takes
+ * the classical flows start→end and end→start [1, 4, H, W] in pixels that the studio computes with
+ * `classicalFlow`'s settings (both or neither).
  */
-const motionSpec = graphSpec.extend({
-  inputs: z.strictObject({ startImage: tensorName, endImage: tensorName }),
-  outputs: z.strictObject({ motion: tensorName }),
-});
+const motionSpec = graphSpec
+  .extend({
+    inputs: z.strictObject({
+      startImage: tensorName,
+      endImage: tensorName,
+      classicalMotion: tensorName.optional(),
+    }),
+    outputs: z.strictObject({ motion: tensorName }),
+    classicalFlow: classicalFlowSpec.optional(),
+  })
+  .refine((g) => (g.inputs.classicalMotion === undefined) === (g.classicalFlow === undefined), {
+    message:
+      'a motion graph with a classicalMotion input names the classical flow it takes in classicalFlow, and only then',
+    path: ['classicalFlow'],
+  });
 const denoiserSpec = graphSpec.extend({
   inputs: z.strictObject({
     /** Noisy latents, [B, C, h, w] float32 (clip mode: [B, C, T, h, w]). */
@@ -1337,6 +1365,8 @@ export type VariantSpec = PackManifest['variants'][number];
 export type GraphSpec = z.infer<typeof graphSpec>;
 export type DenoiserSpec = z.infer<typeof denoiserSpec>;
 export type DecoderSpec = z.infer<typeof decoderSpec>;
+export type MotionSpec = z.infer<typeof motionSpec>;
+export type ClassicalFlowSpec = z.infer<typeof classicalFlowSpec>;
 export type SchedulerSpec = PackManifest['scheduler'];
 export type DdimSchedulerSpec = Extract<SchedulerSpec, { type: 'ddim' }>;
 

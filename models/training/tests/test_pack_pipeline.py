@@ -533,8 +533,9 @@ def test_decoder_learns_the_motion_prior_from_a_decoder_without_it(runs, tmp_pat
 
 def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(runs, tmp_path):
     """flow_net.py trains (resumably) and compares its halfway warps with Farnebäck's; train_decoder.py
-    --motion-net trains a decoder on its flows and carries its weights; build_pack.py exports it as the
-    pack's motion graph (checked against PyTorch) and from_pack.py reads it back exactly."""
+    --motion-net trains a decoder on its flows and carries its weights; motion_fusion.py fuses that graph
+    with OpenCV's flows; build_pack.py exports the fusion as the pack's motion graph, taking the classical
+    flows as an input (checked against PyTorch), and from_pack.py reads it back exactly."""
     root = runs.parent
     flow = ["flow_net", "--data", f"{root / 'color'}:1", "--run", str(tmp_path / "flow"), "--batch", "1"]
     run(*flow, "--crop", "64", "--steps", "2")
@@ -577,17 +578,37 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     clip = sorted((root / "color" / "train").iterdir())[0]
     assert torch.load(cache)[clip.name].shape[0] == 4
     runs_copy = runs_with_decoder(runs, tmp_path / "dec" / "decoder_last.pt", tmp_path / "runs")
+    # The motion-fusion stage fuses the pack decoder's learned graph (found beside its run folder) with
+    # OpenCV's flows; it resumes, and compares its halfway warps with both motions'.
+    fusion = ["motion_fusion", "--data", f"{root / 'color'}:1", "--run", str(runs_copy / "fusion"), "--batch", "1"]
+    assert "decoder5" in run(*fusion, "--crop", "64", "--steps", "2").stdout
+    assert "at step 3" in run(*fusion, "--crop", "64", "--steps", "3").stdout
+    fused = torch.load(runs_copy / "fusion" / "fusion_last.pt")
+    assert all(torch.equal(fused["motion_net"][k], net[k]) for k in net)
+    evaluated = run(
+        "motion_fusion", "--run", str(runs_copy / "fusion"), "--eval", "--sets", str(root / "color"), "--limit", "1"
+    )
+    line = next(x for x in evaluated.stdout.splitlines() if x.startswith(str(root / "color")))
+    scores = [float(re.search(rf"{k} (-?[\d.]+)", line).group(1)) for k in ("learned", "opencv", "fused")]
+    assert all(0 < x < 80 for x in scores)
     out = tmp_path / "pack"
     built = tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
     assert "motion vs torch" in built
     manifest = json.loads((out / "manifest.json").read_text())
     assert "learned motion graph" in manifest["description"]
     assert "matching the keyframes by a cost volume" in manifest["description"]
+    assert "fused per pixel with OpenCV's Farneback flows" in manifest["description"]
+    assert "motion fusion 3" in manifest["description"]
+    motion = manifest["graphs"]["motion"]
+    assert motion["inputs"]["classicalMotion"] == "classical_motion"
+    assert motion["classicalFlow"]["method"] == "opencv-farneback" and motion["classicalFlow"]["winsize"] == 21
     assert validate_with_studio(out / "manifest.json", tmp_path) == {"ok": True}
     back, again = tmp_path / "back", tmp_path / "again"
     tool("from_pack", "--pack", str(out), "--runs", str(back))
     got = torch.load(back / "decoder" / "decoder_last.pt")["motion_net"]
     assert all(torch.equal(got[k], net[k]) for k in net)
+    got = torch.load(back / "fusion" / "fusion_last.pt")
+    assert got["step"] == 3 and all(torch.equal(got["ema"][k], fused["ema"][k]) for k in fused["ema"])
     rebuilds_the_same(back, out, again, ["decoder", "motion"])
 
 
