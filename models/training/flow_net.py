@@ -326,11 +326,11 @@ def warp_to(start, end, flows, tau):
     return (1 - t) * backward_warp(start, f0) + t * backward_warp(end, f1)
 
 
-def train(args) -> None:
-    device = pick_device(args.device)
-    rng = seeded(args.threads, args.seed)
+def training_sources(spec: str) -> list[tuple[list[Path], float]]:
+    """`--data` (folder:share, comma-separated) as FlowCrops' sources: each folder's training clips and
+    its share; folders without a train split are left out (and said so)."""
     sources = []
-    for item in args.data.split(","):
+    for item in spec.split(","):
         folder, share = item.rsplit(":", 1) if ":" in item else (item, "1")
         if Path(folder, "train").is_dir():
             sources.append((list_clips(Path(folder), "train"), float(share)))
@@ -338,8 +338,23 @@ def train(args) -> None:
         else:
             print(f"{folder}: no train split, left out")
     if not sources:
-        raise SystemExit(f"no training clips in --data {args.data}")
-    data = FlowCrops(sources, rng, args.crop, args.pan_share)
+        raise SystemExit(f"no training clips in --data {spec}")
+    return sources
+
+
+def flow_losses(s, m, e, tau, true, pred) -> tuple[torch.Tensor, torch.Tensor]:
+    """The flow stage's two losses for a predicted motion `pred` [B,4,H,W]: the L1 of the in-between `m`
+    rebuilt along it (`warp_to`), and its L1 against the true motion where a clip has one (else 0)."""
+    recon = (warp_to(s, e, pred, tau) - m).abs().mean()
+    known = ~torch.isnan(true[:, :1, 0, 0]).view(-1)
+    flow_l1 = (pred[known] - true[known]).abs().mean() if known.any() else torch.zeros((), device=pred.device)
+    return recon, flow_l1
+
+
+def train(args) -> None:
+    device = pick_device(args.device)
+    rng = seeded(args.threads, args.seed)
+    data = FlowCrops(training_sources(args.data), rng, args.crop, args.pan_share)
     net = FlowNet(corr_radius=args.corr_radius)
     if args.init:
         missing = net.warm_start(load_motion_net(args.init).state_dict())
@@ -360,9 +375,7 @@ def train(args) -> None:
         s, m, e, tau, true = (x.to(device) for x in data.batch(args.batch))
         q = net.both(s, e)
         pred = F.interpolate(q, scale_factor=4.0, mode="bilinear", align_corners=False)
-        recon = (warp_to(s, e, pred, tau) - m).abs().mean()
-        known = ~torch.isnan(true[:, :1, 0, 0]).view(-1)
-        flow_l1 = (pred[known] - true[known]).abs().mean() if known.any() else torch.zeros((), device=device)
+        recon, flow_l1 = flow_losses(s, m, e, tau, true, pred)
         loss = recon * args.recon_weight + flow_l1 * args.flow_weight
         optimizer_step(opt, loss, net.parameters())
         ema_update(ema, net, 0.999 if step > 500 else 0.0)

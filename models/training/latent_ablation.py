@@ -26,8 +26,8 @@ import torch
 
 from models.training.cel_model import FlowDecoder
 from models.training.classical_flow import halfway_warp, opencv_motion
-from models.training.flow_net import MotionGraph, load_motion_net
 from models.training.losses import LPIPS_DIR, perceptual_loss
+from models.training.motion_fusion import pack_motion
 from models.training.recipe import SAMPLES_RUN, decoder_checkpoints
 from models.training.trainlib import clip_targets, load_rgb, psnr
 
@@ -60,7 +60,7 @@ def main() -> int:
     if not names:
         raise SystemExit("no validation clip has a cached baseline sample (train_decoder.py caches them)")
     lpips = perceptual_loss(args.lpips_weights, "cpu", "alex")
-    graph = MotionGraph(load_motion_net(ck)) if "motion_net" in ck else MotionGraph()
+    graph = pack_motion(args.runs, ck)  # the pack's motion graph: the fusion with OpenCV's flows when it ran
     scores: dict[str, list[tuple[float, float]]] = {}
 
     def score(name: str, y: torch.Tensor, m: torch.Tensor) -> None:

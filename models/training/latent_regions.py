@@ -35,6 +35,7 @@ from models.training.cel_model import bind_motion
 from models.training.data import tvlike
 from models.training.diffusion import Schedule
 from models.training.latents import load_denoiser, load_mean_encoder
+from models.training.motion_fusion import pack_motion
 from models.training.recipe import baseline_checkpoint, decoder_checkpoints, student_checkpoint
 from models.training.trainlib import load_rgb
 from models.training.tune_student import load_decoder
@@ -100,7 +101,8 @@ def measure(args) -> dict[str, Region]:
     decoders = decoder_checkpoints(runs)
     if not decoders:
         raise SystemExit(f"no decoder under {runs}: run from_pack.py (or the recipe) first")
-    dec, graph, _ = load_decoder(decoders[-1])
+    dec, _, state = load_decoder(decoders[-1])
+    graph = pack_motion(runs, state)  # the pack's motion graph: the fusion with OpenCV's flows when it ran
     dec.eval()
     encoder = load_mean_encoder(runs / "vae" / "vae_last.pt")
     path = baseline_checkpoint(runs) if args.sampler == "baseline" else student_checkpoint(runs)

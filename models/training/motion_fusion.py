@@ -37,8 +37,16 @@ from torch import nn
 
 from models.training.cel_model import backward_warp
 from models.training.classical_flow import halfway_warp, opencv_motion
-from models.training.flow_net import DEFAULT_DATA, FlowCrops, FlowNet, load_motion_net, warp_to
-from models.training.recipe import decoder_checkpoints
+from models.training.flow_net import (
+    DEFAULT_DATA,
+    FlowCrops,
+    FlowNet,
+    MotionGraph,
+    flow_losses,
+    load_motion_net,
+    training_sources,
+)
+from models.training.recipe import decoder_checkpoints, fusion_checkpoint
 from models.training.trainlib import (
     Checkpoint,
     CsvLog,
@@ -139,20 +147,28 @@ def load_fusion(source: Path | dict, net: FlowNet | None = None) -> MotionFusion
     return fusion.eval()
 
 
+def pack_motion(runs: Path, decoder_state: dict) -> nn.Module:
+    """The motion graph of the pack built from `runs` with this decoder checkpoint, as a (start, end) →
+    motion module: the motion fusion (with OpenCV's flows computed here, `OpenCVFusion`) when the
+    motion-fusion stage ran on the decoder's learned graph, else that graph alone (Farnebäck's without one)."""
+    if "motion_net" not in decoder_state:
+        return MotionGraph()
+    net = load_motion_net(decoder_state)
+    path = fusion_checkpoint(runs)
+    if path is not None:
+        state = torch.load(path, map_location="cpu")
+        ours = net.state_dict()
+        if state["motion_net"].keys() == ours.keys() and all(
+            torch.equal(state["motion_net"][k], ours[k]) for k in ours
+        ):
+            return OpenCVFusion(load_fusion(state, net)).eval()
+    return MotionGraph(net).eval()
+
+
 def train(args) -> None:
     device = pick_device(args.device)
     rng = seeded(args.threads, args.seed)
-    sources = []
-    for item in args.data.split(","):
-        folder, share = item.rsplit(":", 1) if ":" in item else (item, "1")
-        if Path(folder, "train").is_dir():
-            sources.append((list_clips(Path(folder), "train"), float(share)))
-            print(f"{folder}: {len(sources[-1][0])} training clips, share {share}")
-        else:
-            print(f"{folder}: no train split, left out")
-    if not sources:
-        raise SystemExit(f"no training clips in --data {args.data}")
-    data = FlowCrops(sources, rng, args.crop, args.pan_share, classical=True)
+    data = FlowCrops(training_sources(args.data), rng, args.crop, args.pan_share, classical=True)
     ck = Checkpoint(Path(args.run), "fusion")
     if args.motion_from is None and not ck.path.exists():
         decoders = decoder_checkpoints(Path(args.run).parent)
@@ -196,9 +212,7 @@ def train(args) -> None:
         mc = 0.5 * (cv[:, :2] - cv[:, 2:])
         fused = learned + fusion.weight(s, e, learned, mc) * (mc - learned)
         pred = torch.cat([fused, -fused], 1)
-        recon = (warp_to(s, e, pred, tau) - m).abs().mean()
-        known = ~torch.isnan(true[:, :1, 0, 0]).view(-1)
-        flow_l1 = (pred[known] - true[known]).abs().mean() if known.any() else torch.zeros((), device=device)
+        recon, flow_l1 = flow_losses(s, m, e, tau, true, pred)
         loss = recon * args.recon_weight + flow_l1 * args.flow_weight
         optimizer_step(opt, loss, params)
         ema_update(ema, fusion, 0.99 if step > 100 else 0.0)

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ISSUE20_FLOW } from './farnebackOpenCV';
 import {
   filesForVariant,
   graphsForVariant,
@@ -180,15 +181,7 @@ describe('validateManifest', () => {
   const withClassical = (m: Record<string, any>) => {
     withMotion(m);
     m.graphs.motion.inputs.classicalMotion = 'classical_motion';
-    m.graphs.motion.classicalFlow = {
-      method: 'opencv-farneback',
-      pyrScale: 0.5,
-      levels: 5,
-      winsize: 21,
-      iterations: 5,
-      polyN: 7,
-      polySigma: 1.5,
-    };
+    m.graphs.motion.classicalFlow = { method: 'opencv-farneback', ...ISSUE20_FLOW };
   };
 
   it('accepts a motion graph that takes the classical flows the studio computes', () => {
