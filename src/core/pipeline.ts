@@ -341,7 +341,8 @@ export async function estimateMotion(
   };
   if (spec.inputs.classicalMotion && spec.classicalFlow) {
     // The classical flows the graph refines, computed here (the manifest only names their settings).
-    const { method: _, ...params } = spec.classicalFlow;
+    const { pyrScale, levels, winsize, iterations, polyN, polySigma } = spec.classicalFlow;
+    const params = { pyrScale, levels, winsize, iterations, polyN, polySigma };
     feeds[spec.inputs.classicalMotion] = opencvMotion(keyframes.start, keyframes.end, params);
   }
   const out = await motion.run(feeds);
