@@ -78,7 +78,8 @@ def disagreement(start: torch.Tensor, end: torch.Tensor, m: torch.Tensor) -> tor
 class MotionFusion(nn.Module):
     """forward(start, end, classical) → (m, −m) [B,4,H,W] in pixels: the learned graph's motion and
     OpenCV's mixed per pixel (see the module's docstring). `classical` [B,4,H,W]: OpenCV's flows
-    start→end and end→start. H and W multiples of 64 (the learned graph's)."""
+    start→end and end→start. Any size: padded to a multiple of 64 for the learned graph (the studio's
+    fitted keyframes already are one)."""
 
     def __init__(self, net: FlowNet, width: int = 16):
         super().__init__()
