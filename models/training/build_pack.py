@@ -23,7 +23,7 @@ import torch
 from models.training.cel_model import CelConfig, CelDenoiser, CelEncoder, FlowDecoder, MeanEncoder, RefDecoder
 from models.training.classical_flow import ISSUE20_FLOW
 from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
-from models.training.motion_fusion import MotionFusion, load_fusion
+from models.training.motion_fusion import MotionFusion, fuses, load_fusion
 from models.training.export import (
     MOTION_AXES,
     SPATIAL,
@@ -122,8 +122,7 @@ def load_models(runs: Path) -> PackModels:
     fusion_path = fusion_checkpoint(runs)
     if fusion_path is not None and net is not None:
         fusion_state = torch.load(fusion_path, map_location="cpu")
-        theirs, ours = fusion_state["motion_net"], net.state_dict()
-        if theirs.keys() != ours.keys() or not all(torch.equal(theirs[k], ours[k]) for k in ours):
+        if not fuses(fusion_state, net):
             raise SystemExit(f"{fusion_path}: fuses another learned motion graph than the pack decoder's")
         fusion = load_fusion(fusion_state, net)
         steps["fusion"] = fusion_state["step"]

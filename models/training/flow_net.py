@@ -429,22 +429,15 @@ def evaluate(args) -> None:
         )
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", default="runs/flow")
+def add_flow_options(ap, *, steps: int, pan_share: float, crop: int, lr: float) -> None:
+    """The options of a trainer on the flow stage's data and losses (this one, motion_fusion.py), with
+    its own defaults for the step count, the pans' share, the crop size and the learning rate."""
     ap.add_argument("--data", default=DEFAULT_DATA, help="training sets as folder:share, comma-separated")
-    ap.add_argument("--steps", type=int, default=6000)
-    ap.add_argument("--pan-share", type=float, default=0.15, help="share of batches of synthetic pans (pan_batch)")
-    ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's (EMA) weights")
-    ap.add_argument(
-        "--corr-radius",
-        type=int,
-        default=0,
-        help="with R > 0, a matching branch: costs at 1/8 for displacements within ±R cells (m up to ±16R px)",
-    )
+    ap.add_argument("--steps", type=int, default=steps)
+    ap.add_argument("--pan-share", type=float, default=pan_share, help="share of batches of synthetic pans (pan_batch)")
     ap.add_argument("--batch", type=int, default=6)
-    ap.add_argument("--crop", type=int, default=320)
-    ap.add_argument("--lr", type=float, default=4e-4)
+    ap.add_argument("--crop", type=int, default=crop)
+    ap.add_argument("--lr", type=float, default=lr)
     ap.add_argument("--recon-weight", type=float, default=10.0)
     ap.add_argument("--flow-weight", type=float, default=0.5)
     ap.add_argument("--threads", type=int, default=2)
@@ -453,6 +446,19 @@ def main() -> int:
     ap.add_argument("--sets", nargs="+", default=["data/tvlike", "data/sprites", "data/synfig", "data/procedural"])
     ap.add_argument("--limit", type=int, default=60)
     add_run_options(ap)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", default="runs/flow")
+    ap.add_argument("--init", type=Path, default=None, help="start from this checkpoint's (EMA) weights")
+    ap.add_argument(
+        "--corr-radius",
+        type=int,
+        default=0,
+        help="with R > 0, a matching branch: costs at 1/8 for displacements within ±R cells (m up to ±16R px)",
+    )
+    add_flow_options(ap, steps=6000, pan_share=0.15, crop=320, lr=4e-4)
     args = ap.parse_args()
     evaluate(args) if args.eval else train(args)
     return 0

@@ -38,10 +38,10 @@ from torch import nn
 from models.training.cel_model import backward_warp
 from models.training.classical_flow import halfway_warp, opencv_motion
 from models.training.flow_net import (
-    DEFAULT_DATA,
     FlowCrops,
     FlowNet,
     MotionGraph,
+    add_flow_options,
     flow_losses,
     load_motion_net,
     training_sources,
@@ -52,7 +52,6 @@ from models.training.trainlib import (
     CsvLog,
     FrameCache,
     StepBudget,
-    add_run_options,
     ema_update,
     list_clips,
     lr_at,
@@ -148,6 +147,14 @@ def load_fusion(source: Path | dict, net: FlowNet | None = None) -> MotionFusion
     return fusion.eval()
 
 
+def fuses(state: dict, net: FlowNet) -> bool:
+    """Whether a fusion checkpoint `state` was trained on this learned graph (its `motion_net` is `net`'s
+    weights exactly): the pack decoder's, which the fusion must wrap."""
+    ours = net.state_dict()
+    theirs = state["motion_net"]
+    return theirs.keys() == ours.keys() and all(torch.equal(theirs[k], ours[k]) for k in ours)
+
+
 def pack_motion(runs: Path, decoder_state: dict) -> nn.Module:
     """The motion graph of the pack built from `runs` with this decoder checkpoint, as a (start, end) →
     motion module: the motion fusion (with OpenCV's flows computed here, `OpenCVFusion`) when the
@@ -158,10 +165,7 @@ def pack_motion(runs: Path, decoder_state: dict) -> nn.Module:
     path = fusion_checkpoint(runs)
     if path is not None:
         state = torch.load(path, map_location="cpu")
-        ours = net.state_dict()
-        if state["motion_net"].keys() == ours.keys() and all(
-            torch.equal(state["motion_net"][k], ours[k]) for k in ours
-        ):
+        if fuses(state, net):
             return OpenCVFusion(load_fusion(state, net)).eval()
     return MotionGraph(net).eval()
 
@@ -282,20 +286,7 @@ def main() -> int:
         help="the decoder (or flow_net) checkpoint whose learned motion graph to fuse (default: the pack's decoder "
         "among the runs beside --run)",
     )
-    ap.add_argument("--data", default=DEFAULT_DATA, help="training sets as folder:share, comma-separated")
-    ap.add_argument("--steps", type=int, default=1500)
-    ap.add_argument("--pan-share", type=float, default=0.1)
-    ap.add_argument("--batch", type=int, default=6)
-    ap.add_argument("--crop", type=int, default=256)
-    ap.add_argument("--lr", type=float, default=2e-3)
-    ap.add_argument("--recon-weight", type=float, default=10.0)
-    ap.add_argument("--flow-weight", type=float, default=0.5)
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--eval", action="store_true", help="evaluate the run's EMA weights instead of training")
-    ap.add_argument("--sets", nargs="+", default=["data/tvlike", "data/sprites", "data/synfig", "data/procedural"])
-    ap.add_argument("--limit", type=int, default=60)
-    add_run_options(ap)
+    add_flow_options(ap, steps=1500, pan_share=0.1, crop=256, lr=2e-3)
     args = ap.parse_args()
     evaluate(args) if args.eval else train(args)
     return 0

@@ -341,9 +341,12 @@ export async function estimateMotion(
   };
   if (spec.inputs.classicalMotion && spec.classicalFlow) {
     // The classical flows the graph refines, computed here (the manifest only names their settings).
-    const { pyrScale, levels, winsize, iterations, polyN, polySigma } = spec.classicalFlow;
-    const params = { pyrScale, levels, winsize, iterations, polyN, polySigma };
-    feeds[spec.inputs.classicalMotion] = opencvMotion(keyframes.start, keyframes.end, params);
+    // `classicalFlow` holds OpenCV's parameters by their names, beside `method`, which the port ignores.
+    feeds[spec.inputs.classicalMotion] = opencvMotion(
+      keyframes.start,
+      keyframes.end,
+      spec.classicalFlow,
+    );
   }
   const out = await motion.run(feeds);
   const m = pick(out, spec.outputs.motion, 'the motion graph');
