@@ -114,30 +114,40 @@ function reflect101(i: number, n: number): number {
   return j;
 }
 
-function gaussianBlur(p: Plane, ksize: number, sigma: number): Plane {
+/**
+ * GaussianBlur(ksize, σ, BORDER_REFLECT_101) of a plane, computed only where `rows` × `cols` (flags per
+ * row and column) are set and zero elsewhere: a pyramid level's resize reads two source rows and columns
+ * per pixel, so a coarse level blurs a few of them instead of the whole image. Vertical pass first.
+ */
+function gaussianBlur(
+  p: Plane,
+  ksize: number,
+  sigma: number,
+  rows: Uint8Array,
+  cols: Uint8Array,
+): Plane {
   const k = gaussianKernel(ksize, sigma);
   const r = (ksize - 1) / 2;
   const { w, h, d } = p;
-  const tmp = new Float64Array(w * h);
-  const ext = new Float64Array(w + 2 * r);
-  const cols = Int32Array.from({ length: w + 2 * r }, (_, i) => reflect101(i - r, w));
-  for (let y = 0; y < h; y++) {
-    const row = y * w;
-    for (let i = 0; i < w + 2 * r; i++) ext[i] = d[row + cols[i]!]!;
-    for (let x = 0; x < w; x++) {
-      let s = 0;
-      for (let i = 0; i < ksize; i++) s += k[i]! * ext[x + i]!;
-      tmp[row + x] = s;
-    }
-  }
+  const vert = new Float64Array(w);
+  const ext = Int32Array.from({ length: w + 2 * r }, (_, i) => reflect101(i - r, w));
+  const wanted = Int32Array.from(Array.from(cols.keys()).filter((x) => cols[x]));
   const out = new Float64Array(w * h);
-  for (let y = 0; y < h; y++)
+  for (let y = 0; y < h; y++) {
+    if (!rows[y]) continue;
+    vert.fill(0);
     for (let i = 0; i < ksize; i++) {
       const ki = k[i]!;
       const src = reflect101(y + i - r, h) * w;
-      const dst = y * w;
-      for (let x = 0; x < w; x++) out[dst + x]! += ki * tmp[src + x]!;
+      for (let x = 0; x < w; x++) vert[x]! += ki * d[src + x]!;
     }
+    const dst = y * w;
+    for (const x of wanted) {
+      let sum = 0;
+      for (let i = 0; i < ksize; i++) sum += k[i]! * vert[ext[x + i]!]!;
+      out[dst + x] = sum;
+    }
+  }
   return { w, h, d: out };
 }
 
@@ -164,6 +174,15 @@ function linearTaps(src: number, dst: number): { i0: Int32Array; i1: Int32Array;
     f[x] = fx;
   }
   return { i0, i1, f };
+}
+
+/** Flags for the `src` rows (or columns) that resizeLinear to `dst` of them reads. */
+function read(src: number, dst: number): Uint8Array {
+  const flags = new Uint8Array(src);
+  if (src === dst) return flags.fill(1);
+  const { i0, i1 } = linearTaps(src, dst);
+  for (let x = 0; x < dst; x++) flags[i0[x]!] = flags[i1[x]!] = 1;
+  return flags;
 }
 
 /** cv::resize(INTER_LINEAR) of a plane to w × h. */
@@ -297,7 +316,10 @@ function polyExp(p: Plane, n: number, sigma: number): Float64Array[] {
 
 const BORDER = [0.14, 0.14, 0.4472, 0.4472, 0.4472];
 
-/** FarnebackUpdateMatrices: the five entries of AᵀA and Aᵀ∆b at every pixel for the flow (u, v). */
+/**
+ * FarnebackUpdateMatrices: the five entries of AᵀA and Aᵀ∆b at every pixel for the flow (u, v), written
+ * into `m`.
+ */
 function updateMatrices(
   r0: Float64Array[],
   r1: Float64Array[],
@@ -305,8 +327,29 @@ function updateMatrices(
   v: Float64Array,
   w: number,
   h: number,
-): Float64Array[] {
-  const m = [0, 1, 2, 3, 4].map(() => new Float64Array(w * h));
+  m: Float64Array[],
+): void {
+  const [p0, p1, p2, p3, p4] = r0 as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
+  const [q0, q1, q2, q3, q4] = r1 as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
+  const [m0, m1, m2, m3, m4] = m as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
@@ -329,33 +372,26 @@ function updateMatrices(
         const a10 = (1 - fx) * fy;
         const a11 = fx * fy;
         const j = y1 * w + x1;
-        const [q0, q1, q2, q3, q4] = r1 as [
-          Float64Array,
-          Float64Array,
-          Float64Array,
-          Float64Array,
-          Float64Array,
-        ];
         r2 = a00 * q0[j]! + a01 * q0[j + 1]! + a10 * q0[j + w]! + a11 * q0[j + w + 1]!;
         r3 = a00 * q1[j]! + a01 * q1[j + 1]! + a10 * q1[j + w]! + a11 * q1[j + w + 1]!;
         r4 =
-          (r0[2]![i]! + a00 * q2[j]! + a01 * q2[j + 1]! + a10 * q2[j + w]! + a11 * q2[j + w + 1]!) *
+          (p2[i]! + a00 * q2[j]! + a01 * q2[j + 1]! + a10 * q2[j + w]! + a11 * q2[j + w + 1]!) *
           0.5;
         r5 =
-          (r0[3]![i]! + a00 * q3[j]! + a01 * q3[j + 1]! + a10 * q3[j + w]! + a11 * q3[j + w + 1]!) *
+          (p3[i]! + a00 * q3[j]! + a01 * q3[j + 1]! + a10 * q3[j + w]! + a11 * q3[j + w + 1]!) *
           0.5;
         r6 =
-          (r0[4]![i]! + a00 * q4[j]! + a01 * q4[j + 1]! + a10 * q4[j + w]! + a11 * q4[j + w + 1]!) *
+          (p4[i]! + a00 * q4[j]! + a01 * q4[j + 1]! + a10 * q4[j + w]! + a11 * q4[j + w + 1]!) *
           0.25;
       } else {
         r2 = 0;
         r3 = 0;
-        r4 = r0[2]![i]!;
-        r5 = r0[3]![i]!;
-        r6 = r0[4]![i]! * 0.5;
+        r4 = p2[i]!;
+        r5 = p3[i]!;
+        r6 = p4[i]! * 0.5;
       }
-      r2 = (r0[0]![i]! - r2) * 0.5;
-      r3 = (r0[1]![i]! - r3) * 0.5;
+      r2 = (p0[i]! - r2) * 0.5;
+      r3 = (p1[i]! - r3) * 0.5;
       r2 += r4 * dy + r6 * dx;
       r3 += r6 * dy + r5 * dx;
       if (x < 5 || x >= w - 5 || y < 5 || y >= h - 5) {
@@ -370,36 +406,47 @@ function updateMatrices(
         r5 *= s;
         r6 *= s;
       }
-      m[0]![i] = r4 * r4 + r6 * r6;
-      m[1]![i] = (r4 + r5) * r6;
-      m[2]![i] = r5 * r5 + r6 * r6;
-      m[3]![i] = r4 * r2 + r6 * r3;
-      m[4]![i] = r6 * r2 + r5 * r3;
+      m0[i] = r4 * r4 + r6 * r6;
+      m1[i] = (r4 + r5) * r6;
+      m2[i] = r5 * r5 + r6 * r6;
+      m3[i] = r4 * r2 + r6 * r3;
+      m4[i] = r6 * r2 + r5 * r3;
     }
-  return m;
 }
 
-/** The sum over a block² box, borders replicated (FarnebackUpdateFlow_Blur's running sums). */
-function boxSum(src: Float64Array, w: number, h: number, block: number): Float64Array {
+/**
+ * The sum over a block² box into `out`, borders replicated (FarnebackUpdateFlow_Blur's box filter): running
+ * sums down the columns (into `cols`), then along the rows.
+ */
+function boxSum(
+  src: Float64Array,
+  w: number,
+  h: number,
+  block: number,
+  cols: Float64Array,
+  out: Float64Array,
+): void {
   const r = Math.floor(block / 2);
-  const tmp = new Float64Array(w * h);
-  for (let y = 0; y < h; y++)
-    for (let k = -r; k <= r; k++) {
-      const s = Math.min(Math.max(y + k, 0), h - 1) * w;
-      const dst = y * w;
-      for (let x = 0; x < w; x++) tmp[dst + x]! += src[s + x]!;
-    }
-  const out = new Float64Array(w * h);
+  cols.fill(0, 0, w);
+  for (let k = -r; k <= r; k++) {
+    const s = Math.min(Math.max(k, 0), h - 1) * w;
+    for (let x = 0; x < w; x++) cols[x]! += src[s + x]!;
+  }
+  for (let y = 1; y < h; y++) {
+    const add = Math.min(y + r, h - 1) * w;
+    const sub = Math.max(y - r - 1, 0) * w;
+    const dst = y * w;
+    for (let x = 0; x < w; x++) cols[dst + x] = cols[dst - w + x]! + src[add + x]! - src[sub + x]!;
+  }
   for (let y = 0; y < h; y++) {
     const row = y * w;
     let sum = 0;
-    for (let k = -r; k <= r; k++) sum += tmp[row + Math.min(Math.max(k, 0), w - 1)]!;
+    for (let k = -r; k <= r; k++) sum += cols[row + Math.min(Math.max(k, 0), w - 1)]!;
     for (let x = 0; x < w; x++) {
       out[row + x] = sum;
-      sum += tmp[row + Math.min(x + r + 1, w - 1)]! - tmp[row + Math.max(x - r, 0)]!;
+      sum += cols[row + Math.min(x + r + 1, w - 1)]! - cols[row + Math.max(x - r, 0)]!;
     }
   }
-  return out;
 }
 
 /** The pyramid's sizes, coarse to fine: while a side × pyrScaleᵏ stays at 32 px or more, up to `levels`. */
@@ -432,7 +479,11 @@ function pyramidSizes(W: number, H: number, params: OpenCvFarnebackParams) {
 function expansions(img: RgbaImage, params: OpenCvFarnebackParams): Float64Array[][] {
   const gray = grayPlane(img);
   return pyramidSizes(img.width, img.height, params).map(({ w, h, sigma, ksize }) =>
-    polyExp(resizeLinear(gaussianBlur(gray, ksize, sigma), w, h), params.polyN, params.polySigma),
+    polyExp(
+      resizeLinear(gaussianBlur(gray, ksize, sigma, read(gray.h, h), read(gray.w, w)), w, h),
+      params.polyN,
+      params.polySigma,
+    ),
   );
 }
 
@@ -459,18 +510,23 @@ function flowOf(
     }
     const r0 = ea[level]!;
     const r1 = eb[level]!;
-    let m = updateMatrices(r0, r1, u, v, w, h);
+    const planes = () => [0, 1, 2, 3, 4].map(() => new Float64Array(w * h));
+    const m = planes();
+    const sums = planes();
+    const cols = new Float64Array(w * h);
+    updateMatrices(r0, r1, u, v, w, h, m);
     const inv = 1 / (winsize * winsize);
+    const [g11, g12, g22, h1, h2] = sums as [
+      Float64Array,
+      Float64Array,
+      Float64Array,
+      Float64Array,
+      Float64Array,
+    ];
     for (let it = 0; it < iterations; it++) {
-      const [g11, g12, g22, h1, h2] = m.map((x) => boxSum(x, w, h, winsize)) as [
-        Float64Array,
-        Float64Array,
-        Float64Array,
-        Float64Array,
-        Float64Array,
-      ];
-      const nu = new Float64Array(w * h);
-      const nv = new Float64Array(w * h);
+      for (let k = 0; k < 5; k++) boxSum(m[k]!, w, h, winsize, cols, sums[k]!);
+      const fu: Float64Array = u;
+      const fv: Float64Array = v;
       for (let i = 0; i < w * h; i++) {
         const a11 = g11[i]! * inv;
         const a12 = g12[i]! * inv;
@@ -478,12 +534,10 @@ function flowOf(
         const b1 = h1[i]! * inv;
         const b2 = h2[i]! * inv;
         const idet = 1 / (a11 * a22 - a12 * a12 + 1e-3);
-        nu[i] = (a11 * b2 - a12 * b1) * idet;
-        nv[i] = (a22 * b1 - a12 * b2) * idet;
+        fu[i] = (a11 * b2 - a12 * b1) * idet;
+        fv[i] = (a22 * b1 - a12 * b2) * idet;
       }
-      u = nu;
-      v = nv;
-      if (it + 1 < iterations) m = updateMatrices(r0, r1, u, v, w, h);
+      if (it + 1 < iterations) updateMatrices(r0, r1, fu, fv, w, h, m);
     }
     pw = w;
     ph = h;
