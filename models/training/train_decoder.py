@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import torch
+from torch import nn
 
 from models.training.cel_model import CelConfig, CelDenoiser, FlowDecoder, MeanEncoder, reversed_motion
 from models.training.decoder_data import (
@@ -60,6 +61,7 @@ from models.training.diffusion import Schedule
 from models.training.flow_net import FlowNet, MotionGraph, load_motion_net
 from models.training.latents import cache_latents, load_denoiser, load_mean_encoder, style_pairs, style_twins
 from models.training.losses import LPIPS_DIR, crop_psnr_loss, perceptual_loss, sobel
+from models.training.motion_fusion import OpenCVFusion, fuses, load_fusion
 from models.training.trainlib import (
     Checkpoint,
     CsvLog,
@@ -157,6 +159,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "one --init carries, if any)",
     )
     ap.add_argument(
+        "--motion-fusion",
+        type=Path,
+        default=None,
+        help="with --motion: the prior is this motion fusion's (a motion_fusion.py checkpoint: the learned graph's "
+        "motion mixed with OpenCV's Farnebäck flows, as the pack's motion graph computes it) around the learned "
+        "graph, which must be the one it was trained on; the checkpoint carries the learned graph on",
+    )
+    ap.add_argument(
         "--tone",
         action="store_true",
         help="the decoder recolours its output by a gain and offset per channel for the whole frame that it reads "
@@ -237,6 +247,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.gate and not args.motion:
         ap.error("--gate gains the corrections of the motion graph's flows: it needs --motion")
+    if args.motion_fusion and not args.motion:
+        ap.error("--motion-fusion is the motion graph the prior comes from: it needs --motion")
     return args
 
 
@@ -285,19 +297,35 @@ def motion_net(args) -> FlowNet | None:
     return None
 
 
-def load_motion(args, sets: TrainingSets, net: FlowNet | None, device) -> TrainingSets:
-    """The sets with the clips' flows from the motion graph (cached once; a learned graph's cache is
-    named by a digest of its weights), when the decoder takes them."""
+def motion_graph(args, net: FlowNet | None) -> nn.Module | None:
+    """The motion graph the prior comes from, (start, end) → flows [B,4,H,W]: --motion-fusion's fusion
+    around `net` (OpenCV's flows computed here), else `net` alone, else Farnebäck's; None without --motion."""
     if not args.motion:
+        return None
+    if args.motion_fusion is None:
+        return MotionGraph(net).eval()
+    state = torch.load(args.motion_fusion, map_location="cpu")
+    if net is None or not fuses(state, net):
+        raise SystemExit(
+            f"{args.motion_fusion} fuses another learned motion graph than the decoder's (--init / --motion-net)"
+        )
+    return OpenCVFusion(load_fusion(state, net)).eval()
+
+
+def load_motion(args, sets: TrainingSets, net: FlowNet | None, graph: nn.Module | None, device) -> TrainingSets:
+    """The sets with the clips' flows from the motion graph `graph` (cached once; with a learned graph
+    `net`, the cache is named by a digest of the graph's weights: a fusion's by all of them), when the
+    decoder takes them."""
+    if graph is None:
         return sets
     tag = ""
     if net is not None:
-        digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in net.state_dict().values())).hexdigest()
-        tag = f"_net{digest[:8]}"
+        digest = hashlib.sha256(b"".join(t.numpy().tobytes() for t in graph.state_dict().values())).hexdigest()
+        tag = f"_{'fusion' if args.motion_fusion else 'net'}{digest[:8]}"
     motion = {}
     for split in ("val", "train"):
         motion[split] = cache_motion(
-            sets.folders[split], (args.samples or Path(args.run)) / f"motion_{split}{tag}.pt", device, MotionGraph(net)
+            sets.folders[split], (args.samples or Path(args.run)) / f"motion_{split}{tag}.pt", device, graph
         )
     return sets._replace(motion=motion)
 
@@ -437,7 +465,7 @@ def whole_frame_validation(args, sets: TrainingSets, first_val: dict, lpips_alex
     return full, warp
 
 
-def report_protocol_validation(args, sets, first_val, encoder, base, scale, lpips_alex, net, device):
+def report_protocol_validation(args, sets, first_val, encoder, base, scale, lpips_alex, graph, device):
     if args.fit_val_clips <= 0:
         return None, NO_SCORES
     names = sorted(first_val)[-args.fit_val_clips :]  # the last clips: the report scores the first ones
@@ -450,7 +478,7 @@ def report_protocol_validation(args, sets, first_val, encoder, base, scale, lpip
         args.baseline_steps,
         lpips_alex,
         device,
-        graph=MotionGraph(net) if args.motion else None,
+        graph=graph,
     )
     warp = fit.warp() if args.motion else NO_SCORES
     print(
@@ -595,6 +623,8 @@ def main(argv: list[str] | None = None) -> int:
     device = pick_device(args.device)
     run = Path(args.run)
     crop = tuple(int(v) for v in args.crop.split(","))
+    net = motion_net(args)
+    graph = motion_graph(args, net)  # a fusion of another learned graph is refused before any sampling
     base, scale = load_denoiser(Path(args.denoiser))
     student, _ = load_denoiser(Path(args.student))
     samplers = {
@@ -605,8 +635,7 @@ def main(argv: list[str] | None = None) -> int:
     weights = args.lpips_weights or LPIPS_DIR / f"lpips_{args.lpips_net}_v0.1.safetensors"
     lpips = perceptual_loss(weights, device, args.lpips_net) if args.lpips > 0 else None
     print(f"perceptual term: {f'LPIPS-{args.lpips_net} × {args.lpips}' if lpips else 'none'}", flush=True)
-    net = motion_net(args)
-    sets = load_motion(args, sets, net, device)
+    sets = load_motion(args, sets, net, graph, device)
     config = {
         "corr_radius": args.corr_radius,
         "motion": args.motion,
@@ -628,7 +657,7 @@ def main(argv: list[str] | None = None) -> int:
         crop,
         sets.motion["train"],
         still=args.still_share,
-        graph=MotionGraph(net).eval() if args.motion and args.still_share else None,
+        graph=graph if args.still_share else None,
     )
     names = sorted(set().union(*train.names.values()))
     train.preload([f for name in names for f in clip_frames(sets.folders["train"][name])], workers=2 * args.threads)
@@ -640,7 +669,7 @@ def main(argv: list[str] | None = None) -> int:
     lpips_alex = lpips if lpips and args.lpips_net == "alex" else perceptual_loss(alex, device, "alex")
     full, full_warp = whole_frame_validation(args, sets, first_val, lpips_alex, device)
     encoder = frozen_encoder(args, device)
-    fit, fit_warp = report_protocol_validation(args, sets, first_val, encoder, base, scale, lpips_alex, net, device)
+    fit, fit_warp = report_protocol_validation(args, sets, first_val, encoder, base, scale, lpips_alex, graph, device)
     val = Validation(crops, full, full_warp, fit, fit_warp)
     frozen = Frozen(encoder, student, scale, Schedule())
     zoom = tuple(float(v) for v in args.zoom.split(","))

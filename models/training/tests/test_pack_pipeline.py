@@ -17,7 +17,9 @@ import pytest
 import torch
 from PIL import Image
 
+from models.training import motion_fusion
 from models.training.data import procedural
+from models.training.trainlib import FrameCache, to_float
 
 HERE = Path(__file__).resolve().parent
 T = HERE.parent
@@ -591,6 +593,31 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     line = next(x for x in evaluated.stdout.splitlines() if x.startswith(str(root / "color")))
     scores = [float(re.search(rf"{k} (-?[\d.]+)", line).group(1)) for k in ("learned", "opencv", "fused")]
     assert all(0 < x < 80 for x in scores)
+    # The decoder-fused-motion stage: a decoder trained on the fusion's motion (the pack's last decoder),
+    # its learned graph carried on unchanged; a fusion of another learned graph is refused by name.
+    fused_dec = [
+        *tiny_decoder_stage(runs, runs_copy / "decoder15", samples=tmp_path / "dec"),
+        "--motion",
+        "--motion-fusion",
+        str(runs_copy / "fusion" / "fusion_last.pt"),
+        "--val-clips",
+        "0",
+        "--steps",
+        "1",
+    ]
+    said = refusal(*fused_dec, "--motion-net", str(tmp_path / "flow" / "flow_last.pt"), "--threads", "1")
+    assert "fuses another learned motion graph" in said
+    run(*fused_dec, "--init", str(runs_copy / "decoder5" / "decoder_last.pt"))
+    got = torch.load(runs_copy / "decoder15" / "decoder_last.pt")["motion_net"]
+    assert all(torch.equal(got[k], net[k]) for k in net)
+    (fused_cache,) = (tmp_path / "dec").glob("motion_train_fusion*.pt")  # named by the fusion's weights
+    learned_flows, fused_flows = torch.load(cache)[clip.name], torch.load(fused_cache)[clip.name]
+    assert fused_flows.shape == learned_flows.shape and not torch.equal(fused_flows, learned_flows)
+    fusion_graph = motion_fusion.OpenCVFusion(motion_fusion.load_fusion(fused))
+    keys = [to_float(FrameCache().raw(clip / f"frame{i}.png")[None]) for i in (1, 3)]
+    with torch.no_grad():
+        want = fusion_graph(*keys)[0]
+    assert torch.allclose(fused_flows.float(), want.float(), atol=0.05)
     out = tmp_path / "pack"
     built = tool("build_pack", "--runs", str(runs_copy), "--out", str(out)).stdout
     assert "motion vs torch" in built
