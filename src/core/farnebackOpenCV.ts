@@ -253,6 +253,13 @@ function polyExp(p: Plane, n: number, sigma: number): Float64Array[] {
   const { w, h, d } = p;
   const { g, xg, xxg, ig11, ig03, ig33, ig55 } = polyWeights(n, sigma);
   const out = [0, 1, 2, 3, 4].map(() => new Float64Array(w * h));
+  const [o0, o1, o2, o3, o4] = out as [
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+    Float64Array,
+  ];
   // One row's vertical sums (Σg·I, Σy·g·I, Σy²·g·I), with n replicated columns either side.
   const row0 = new Float64Array(w + 2 * n);
   const row1 = new Float64Array(w + 2 * n);
@@ -304,11 +311,11 @@ function polyExp(p: Plane, n: number, sigma: number): Float64Array[] {
         b6 += (row1[xc + k]! - row1[xc - k]!) * xg[n + k]!;
         b5 += (row2[xc + k]! + row2[xc - k]!) * gk;
       }
-      out[0]![c + x] = b3 * ig11;
-      out[1]![c + x] = b2 * ig11;
-      out[2]![c + x] = b1 * ig03 + b5 * ig33;
-      out[3]![c + x] = b1 * ig03 + b4 * ig33;
-      out[4]![c + x] = b6 * ig55;
+      o0[c + x] = b3 * ig11;
+      o1[c + x] = b2 * ig11;
+      o2[c + x] = b1 * ig03 + b5 * ig33;
+      o3[c + x] = b1 * ig03 + b4 * ig33;
+      o4[c + x] = b6 * ig55;
     }
   }
   return out;
