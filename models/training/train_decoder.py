@@ -22,6 +22,9 @@ frames (the first --val-clips clips of the first set, their own size, the baseli
 τ = ½), PSNR and LPIPS-Alex, next to the classical flow warp on the same frames when it has the motion
 prior: the columns full_psnr / full_lpips / warp_psnr / warp_lpips. `--fit-val-clips N` adds N clips
 scored in the report's own protocol (letterboxed into 512×320 and mapped back: fit_* / fitwarp_*).
+`--motion` gives the decoder the motion graph's flows as a prior: Farnebäck's, a learned graph's
+(`--motion-net`, or the one `--init` carries) or, with `--motion-fusion`, the pack's fused motion
+(motion_fusion.py) around that learned graph.
 `--still-share S` makes a share S of the crops still (held cels: decoder_data.still_crop), and
 `--fitted P` shows a share P of the steps' crops as that fit shows frames smaller than 512×320 (resized
 by a factor from `--zoom`, a latent the student samples there, the output resized back before the loss).

@@ -593,10 +593,10 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     line = next(x for x in evaluated.stdout.splitlines() if x.startswith(str(root / "color")))
     scores = [float(re.search(rf"{k} (-?[\d.]+)", line).group(1)) for k in ("learned", "opencv", "fused")]
     assert all(0 < x < 80 for x in scores)
-    # The decoder-fused-motion stage: a decoder trained on the fusion's motion (the pack's last decoder),
-    # its learned graph carried on unchanged; a fusion of another learned graph is refused by name.
+    # A decoder trained on the fusion's motion (--motion-fusion) carries its learned graph on unchanged;
+    # a fusion of another learned graph is refused by name.
     fused_dec = [
-        *tiny_decoder_stage(runs, runs_copy / "decoder15", samples=tmp_path / "dec"),
+        *tiny_decoder_stage(runs, tmp_path / "fused_dec", samples=tmp_path / "dec"),
         "--motion",
         "--motion-fusion",
         str(runs_copy / "fusion" / "fusion_last.pt"),
@@ -608,7 +608,7 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     said = refusal(*fused_dec, "--motion-net", str(tmp_path / "flow" / "flow_last.pt"), "--threads", "1")
     assert "fuses another learned motion graph" in said
     run(*fused_dec, "--init", str(runs_copy / "decoder5" / "decoder_last.pt"))
-    got = torch.load(runs_copy / "decoder15" / "decoder_last.pt")["motion_net"]
+    got = torch.load(tmp_path / "fused_dec" / "decoder_last.pt")["motion_net"]
     assert all(torch.equal(got[k], net[k]) for k in net)
     (fused_cache,) = (tmp_path / "dec").glob("motion_train_fusion*.pt")  # named by the fusion's weights
     learned_flows, fused_flows = torch.load(cache)[clip.name], torch.load(fused_cache)[clip.name]
