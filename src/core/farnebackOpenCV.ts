@@ -246,20 +246,14 @@ function polyWeights(n: number, sigmaIn: number) {
 }
 
 /**
- * FarnebackPolyExp: five planes per pixel, in OpenCV's order — the y and x linear coefficients, the y²
- * and x² coefficients, the xy coefficient — borders replicated.
+ * FarnebackPolyExp: five coefficients per pixel, interleaved (pixel i's at 5i … 5i + 4), in OpenCV's
+ * order — the y and x linear coefficients, the y² and x² coefficients, the xy coefficient — borders
+ * replicated.
  */
-function polyExp(p: Plane, n: number, sigma: number): Float64Array[] {
+function polyExp(p: Plane, n: number, sigma: number): Float64Array {
   const { w, h, d } = p;
   const { g, xg, xxg, ig11, ig03, ig33, ig55 } = polyWeights(n, sigma);
-  const out = [0, 1, 2, 3, 4].map(() => new Float64Array(w * h));
-  const [o0, o1, o2, o3, o4] = out as [
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-  ];
+  const out = new Float64Array(5 * w * h);
   // One row's vertical sums (Σg·I, Σy·g·I, Σy²·g·I), with n replicated columns either side.
   const row0 = new Float64Array(w + 2 * n);
   const row1 = new Float64Array(w + 2 * n);
@@ -311,11 +305,12 @@ function polyExp(p: Plane, n: number, sigma: number): Float64Array[] {
         b6 += (row1[xc + k]! - row1[xc - k]!) * xg[n + k]!;
         b5 += (row2[xc + k]! + row2[xc - k]!) * gk;
       }
-      o0[c + x] = b3 * ig11;
-      o1[c + x] = b2 * ig11;
-      o2[c + x] = b1 * ig03 + b5 * ig33;
-      o3[c + x] = b1 * ig03 + b4 * ig33;
-      o4[c + x] = b6 * ig55;
+      const o = 5 * (c + x);
+      out[o] = b3 * ig11;
+      out[o + 1] = b2 * ig11;
+      out[o + 2] = b1 * ig03 + b5 * ig33;
+      out[o + 3] = b1 * ig03 + b4 * ig33;
+      out[o + 4] = b6 * ig55;
     }
   }
   return out;
@@ -325,41 +320,22 @@ const BORDER = [0.14, 0.14, 0.4472, 0.4472, 0.4472];
 
 /**
  * FarnebackUpdateMatrices: the five entries of AᵀA and Aᵀ∆b at every pixel for the flow (u, v), written
- * into `m`.
+ * into `m`, from the two images' expansions `r0` and `r1` (`polyExp`'s interleaved coefficients).
  */
 function updateMatrices(
-  r0: Float64Array[],
-  r1: Float64Array[],
+  r0: Float64Array,
+  r1: Float64Array,
   u: Float64Array,
   v: Float64Array,
   w: number,
   h: number,
-  m: Float64Array[],
+  m: Float64Array,
 ): void {
-  const [p0, p1, p2, p3, p4] = r0 as [
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-  ];
-  const [q0, q1, q2, q3, q4] = r1 as [
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-  ];
-  const [m0, m1, m2, m3, m4] = m as [
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-    Float64Array,
-  ];
+  const w5 = 5 * w;
   for (let y = 0; y < h; y++)
     for (let x = 0; x < w; x++) {
       const i = y * w + x;
+      const i5 = 5 * i;
       const dx = u[i]!;
       const dy = v[i]!;
       let fx = x + dx;
@@ -378,27 +354,39 @@ function updateMatrices(
         const a01 = fx * (1 - fy);
         const a10 = (1 - fx) * fy;
         const a11 = fx * fy;
-        const j = y1 * w + x1;
-        r2 = a00 * q0[j]! + a01 * q0[j + 1]! + a10 * q0[j + w]! + a11 * q0[j + w + 1]!;
-        r3 = a00 * q1[j]! + a01 * q1[j + 1]! + a10 * q1[j + w]! + a11 * q1[j + w + 1]!;
+        const j = 5 * (y1 * w + x1);
+        r2 = a00 * r1[j]! + a01 * r1[j + 5]! + a10 * r1[j + w5]! + a11 * r1[j + w5 + 5]!;
+        r3 = a00 * r1[j + 1]! + a01 * r1[j + 6]! + a10 * r1[j + w5 + 1]! + a11 * r1[j + w5 + 6]!;
         r4 =
-          (p2[i]! + a00 * q2[j]! + a01 * q2[j + 1]! + a10 * q2[j + w]! + a11 * q2[j + w + 1]!) *
+          (r0[i5 + 2]! +
+            a00 * r1[j + 2]! +
+            a01 * r1[j + 7]! +
+            a10 * r1[j + w5 + 2]! +
+            a11 * r1[j + w5 + 7]!) *
           0.5;
         r5 =
-          (p3[i]! + a00 * q3[j]! + a01 * q3[j + 1]! + a10 * q3[j + w]! + a11 * q3[j + w + 1]!) *
+          (r0[i5 + 3]! +
+            a00 * r1[j + 3]! +
+            a01 * r1[j + 8]! +
+            a10 * r1[j + w5 + 3]! +
+            a11 * r1[j + w5 + 8]!) *
           0.5;
         r6 =
-          (p4[i]! + a00 * q4[j]! + a01 * q4[j + 1]! + a10 * q4[j + w]! + a11 * q4[j + w + 1]!) *
+          (r0[i5 + 4]! +
+            a00 * r1[j + 4]! +
+            a01 * r1[j + 9]! +
+            a10 * r1[j + w5 + 4]! +
+            a11 * r1[j + w5 + 9]!) *
           0.25;
       } else {
         r2 = 0;
         r3 = 0;
-        r4 = p2[i]!;
-        r5 = p3[i]!;
-        r6 = p4[i]! * 0.5;
+        r4 = r0[i5 + 2]!;
+        r5 = r0[i5 + 3]!;
+        r6 = r0[i5 + 4]! * 0.5;
       }
-      r2 = (p0[i]! - r2) * 0.5;
-      r3 = (p1[i]! - r3) * 0.5;
+      r2 = (r0[i5]! - r2) * 0.5;
+      r3 = (r0[i5 + 1]! - r3) * 0.5;
       r2 += r4 * dy + r6 * dx;
       r3 += r6 * dy + r5 * dx;
       if (x < 5 || x >= w - 5 || y < 5 || y >= h - 5) {
@@ -413,45 +401,74 @@ function updateMatrices(
         r5 *= s;
         r6 *= s;
       }
-      m0[i] = r4 * r4 + r6 * r6;
-      m1[i] = (r4 + r5) * r6;
-      m2[i] = r5 * r5 + r6 * r6;
-      m3[i] = r4 * r2 + r6 * r3;
-      m4[i] = r6 * r2 + r5 * r3;
+      m[i5] = r4 * r4 + r6 * r6;
+      m[i5 + 1] = (r4 + r5) * r6;
+      m[i5 + 2] = r5 * r5 + r6 * r6;
+      m[i5 + 3] = r4 * r2 + r6 * r3;
+      m[i5 + 4] = r6 * r2 + r5 * r3;
     }
 }
 
 /**
- * The sum over a block² box into `out`, borders replicated (FarnebackUpdateFlow_Blur's box filter): running
- * sums down the columns (into `cols`), then along the rows.
+ * One iteration's solve (FarnebackUpdateFlow_Blur): the mean of each of the five entries of `m`
+ * (interleaved as `updateMatrices` writes them) over a block² box (borders replicated) and the 2×2 solve
+ * with OpenCV's 1e-3 on the determinant, written into (u, v). Row by row: running sums down the columns
+ * (`cols`, 5 × w interleaved, updated in place as the row moves down), then along the row, all five
+ * entries at once, so no sum is stored for the whole frame.
  */
-function boxSum(
-  src: Float64Array,
+function boxSolve(
+  m: Float64Array,
   w: number,
   h: number,
   block: number,
   cols: Float64Array,
-  out: Float64Array,
+  u: Float64Array,
+  v: Float64Array,
 ): void {
   const r = Math.floor(block / 2);
-  cols.fill(0, 0, w);
+  const inv = 1 / (block * block);
+  const w5 = 5 * w;
+  cols.fill(0, 0, w5);
   for (let k = -r; k <= r; k++) {
-    const s = Math.min(Math.max(k, 0), h - 1) * w;
-    for (let x = 0; x < w; x++) cols[x]! += src[s + x]!;
-  }
-  for (let y = 1; y < h; y++) {
-    const add = Math.min(y + r, h - 1) * w;
-    const sub = Math.max(y - r - 1, 0) * w;
-    const dst = y * w;
-    for (let x = 0; x < w; x++) cols[dst + x] = cols[dst - w + x]! + src[add + x]! - src[sub + x]!;
+    const s = Math.min(Math.max(k, 0), h - 1) * w5;
+    for (let x = 0; x < w5; x++) cols[x]! += m[s + x]!;
   }
   for (let y = 0; y < h; y++) {
+    if (y > 0) {
+      const add = Math.min(y + r, h - 1) * w5;
+      const sub = Math.max(y - r - 1, 0) * w5;
+      for (let x = 0; x < w5; x++) cols[x] = cols[x]! + m[add + x]! - m[sub + x]!;
+    }
+    let s0 = 0;
+    let s1 = 0;
+    let s2 = 0;
+    let s3 = 0;
+    let s4 = 0;
+    for (let k = -r; k <= r; k++) {
+      const j = 5 * Math.min(Math.max(k, 0), w - 1);
+      s0 += cols[j]!;
+      s1 += cols[j + 1]!;
+      s2 += cols[j + 2]!;
+      s3 += cols[j + 3]!;
+      s4 += cols[j + 4]!;
+    }
     const row = y * w;
-    let sum = 0;
-    for (let k = -r; k <= r; k++) sum += cols[row + Math.min(Math.max(k, 0), w - 1)]!;
     for (let x = 0; x < w; x++) {
-      out[row + x] = sum;
-      sum += cols[row + Math.min(x + r + 1, w - 1)]! - cols[row + Math.max(x - r, 0)]!;
+      const a11 = s0 * inv;
+      const a12 = s1 * inv;
+      const a22 = s2 * inv;
+      const b1 = s3 * inv;
+      const b2 = s4 * inv;
+      const idet = 1 / (a11 * a22 - a12 * a12 + 1e-3);
+      u[row + x] = (a11 * b2 - a12 * b1) * idet;
+      v[row + x] = (a22 * b1 - a12 * b2) * idet;
+      const add = 5 * Math.min(x + r + 1, w - 1);
+      const sub = 5 * Math.max(x - r, 0);
+      s0 += cols[add]! - cols[sub]!;
+      s1 += cols[add + 1]! - cols[sub + 1]!;
+      s2 += cols[add + 2]! - cols[sub + 2]!;
+      s3 += cols[add + 3]! - cols[sub + 3]!;
+      s4 += cols[add + 4]! - cols[sub + 4]!;
     }
   }
 }
@@ -483,7 +500,7 @@ function pyramidSizes(W: number, H: number, params: OpenCvFarnebackParams) {
 }
 
 /** One image's polynomial expansion at every level of the pyramid, coarse to fine. */
-function expansions(img: RgbaImage, params: OpenCvFarnebackParams): Float64Array[][] {
+function expansions(img: RgbaImage, params: OpenCvFarnebackParams): Float64Array[] {
   const gray = grayPlane(img);
   return pyramidSizes(img.width, img.height, params).map(({ w, h, sigma, ksize }) =>
     polyExp(
@@ -496,8 +513,8 @@ function expansions(img: RgbaImage, params: OpenCvFarnebackParams): Float64Array
 
 /** The flow between two images from their expansions (`expansions`), coarse to fine. */
 function flowOf(
-  ea: Float64Array[][],
-  eb: Float64Array[][],
+  ea: Float64Array[],
+  eb: Float64Array[],
   W: number,
   H: number,
   params: OpenCvFarnebackParams,
@@ -517,34 +534,12 @@ function flowOf(
     }
     const r0 = ea[level]!;
     const r1 = eb[level]!;
-    const planes = () => [0, 1, 2, 3, 4].map(() => new Float64Array(w * h));
-    const m = planes();
-    const sums = planes();
-    const cols = new Float64Array(w * h);
+    const m = new Float64Array(5 * w * h);
+    const cols = new Float64Array(5 * w);
     updateMatrices(r0, r1, u, v, w, h, m);
-    const inv = 1 / (winsize * winsize);
-    const [g11, g12, g22, h1, h2] = sums as [
-      Float64Array,
-      Float64Array,
-      Float64Array,
-      Float64Array,
-      Float64Array,
-    ];
     for (let it = 0; it < iterations; it++) {
-      for (let k = 0; k < 5; k++) boxSum(m[k]!, w, h, winsize, cols, sums[k]!);
-      const fu: Float64Array = u;
-      const fv: Float64Array = v;
-      for (let i = 0; i < w * h; i++) {
-        const a11 = g11[i]! * inv;
-        const a12 = g12[i]! * inv;
-        const a22 = g22[i]! * inv;
-        const b1 = h1[i]! * inv;
-        const b2 = h2[i]! * inv;
-        const idet = 1 / (a11 * a22 - a12 * a12 + 1e-3);
-        fu[i] = (a11 * b2 - a12 * b1) * idet;
-        fv[i] = (a22 * b1 - a12 * b2) * idet;
-      }
-      if (it + 1 < iterations) updateMatrices(r0, r1, fu, fv, w, h, m);
+      boxSolve(m, w, h, winsize, cols, u, v);
+      if (it + 1 < iterations) updateMatrices(r0, r1, u, v, w, h, m);
     }
     pw = w;
     ph = h;
