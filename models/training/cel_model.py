@@ -21,14 +21,14 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.training.layers import Attention, LoraHost, LoraSpec, ResBlock, timestep_embedding
+from models.training.layers import Attention, GroupNorm, LoraHost, LoraSpec, ResBlock, timestep_embedding
 
 
 LATENT_DOWNSAMPLE = 8  # image pixels per latent cell (CelEncoder's three stride-2 stages)
 
 
-def _gn(c: int) -> nn.GroupNorm:
-    return nn.GroupNorm(min(8, c // 4), c)
+def _gn(c: int) -> GroupNorm:
+    return GroupNorm(min(8, c // 4), c)
 
 
 class Res(nn.Module):
@@ -208,7 +208,7 @@ class CelDenoiser(LoraHost):
         self.u1 = ResBlock(2 * w1, w1, e, g)
         self.up0 = nn.Conv2d(w1, w0, 3, 1, 1)
         self.u0 = ResBlock(2 * w0, w0, e, g)
-        self.out_norm = nn.GroupNorm(g, w0)
+        self.out_norm = GroupNorm(g, w0)
         self.out = nn.Conv2d(w0, c, 3, 1, 1)
         with torch.no_grad():
             self.out.weight.mul_(0.1)

@@ -31,11 +31,13 @@ from models.training.trainlib import (
     CsvLog,
     FrameCache,
     StepBudget,
+    add_bf16_option,
     add_run_options,
     clip_frames,
     clip_targets,
     ema_update,
     lr_at,
+    mixed_precision,
     optimizer_step,
     pick_device,
     seeded,
@@ -111,6 +113,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=2)
     ap.add_argument("--threads", type=int, default=2)
     add_run_options(ap)
+    add_bf16_option(ap)
     args = ap.parse_args()
     rng = seeded(args.threads, args.seed)
     budget = StepBudget(args.minutes)
@@ -153,9 +156,10 @@ def main() -> int:
         noise = torch.randn_like(m)  # drawn on the CPU: the same stream on every device
         s, m, e, tau, t, noise = (v.to(device) for v in (s, m, e, tau, t, noise))
         xt, _ = sched.noisy(m, t, noise)
-        with torch.no_grad():
-            v_teacher = teacher(xt, t.float(), s, e, tau)
-        v = student(xt, t.float(), s, e, tau)
+        with mixed_precision(device, args.bf16):
+            with torch.no_grad():
+                v_teacher = teacher(xt, t.float(), s, e, tau).float()
+            v = student(xt, t.float(), s, e, tau).float()
         ab = alphas_cumprod[t].view(-1, 1, 1, 1)
         x0 = ab.sqrt() * xt - (1 - ab).sqrt() * v
         l_v = F.mse_loss(v, v_teacher)
@@ -164,7 +168,9 @@ def main() -> int:
         if decoder is not None and pixels is not None:
             n = args.pixel_batch
             ps, pm, pe = (v.to(device) for v in pixels.crops(batch.crops[:n]))
-            l_pix = (decoder(x0[:n] / scale, ps, pe) - pm).abs().mean()
+            with mixed_precision(device, args.bf16):
+                y = decoder(x0[:n] / scale, ps, pe).float()
+            l_pix = (y - pm).abs().mean()
         loss = l_v + 0.5 * l_lat + l_pix
         optimizer_step(opt, loss, student.parameters())
         ema_update(ema, student, args.ema if step > 100 else 0.0)

@@ -180,7 +180,7 @@ log "training for $train_time s: denoiser $den_s s then the student; the decoder
     # clips only, and on TV-like clips its samples are barely nearer the true latent than the keyframes' average.
     timeout $(( den_s + 30 )) "$PY" -m models.training.train_denoiser --data "$DATA,$WORK/data/tvlike" \
         --vae "$BASE/vae.pt" --init "$BASE/denoiser.pt" \
-        --run "$WORK/runs/denoiser" --steps 1000000 --batch "$DEN_BATCH" --lr 2e-4 --ema 0.999 --ckpt-every 1000 \
+        --run "$WORK/runs/denoiser" --steps 1000000 --batch "$DEN_BATCH" --lr 2e-4 --ema 0.999 --ckpt-every 1000 --bf16 \
         --minutes "$(minutes "$den_s")" --device "$DEVICE" --threads "$THREADS" 2>&1 | sed -u 's/^/[denoiser] /'
     # The student gets what is left, and at least STU_MIN seconds (a trainer past its time still ends
     # after one step), so a session that ran late still leaves a student to pick up.
@@ -188,7 +188,7 @@ log "training for $train_time s: denoiser $den_s s then the student; the decoder
     [ -f "$WORK/runs/denoiser/denoiser_last.pt" ] &&
     timeout $(( s + 30 )) "$PY" -m models.training.distill_student --data "$WORK/data/procedural" --vae "$BASE/vae.pt" \
         --teacher "$WORK/runs/denoiser/denoiser_last.pt" --run "$WORK/runs/student" --steps 1000000 --batch "$STU_BATCH" \
-        --pixel-batch "$STU_PIXEL_BATCH" --ema 0.999 --ckpt-every 1000 --minutes "$(minutes "$s")" --device "$DEVICE" \
+        --pixel-batch "$STU_PIXEL_BATCH" --ema 0.999 --ckpt-every 1000 --bf16 --minutes "$(minutes "$s")" --device "$DEVICE" \
         --threads "$THREADS" 2>&1 | sed -u 's/^/[student] /'
 ) &
 first=$!

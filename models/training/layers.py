@@ -13,6 +13,16 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
+class GroupNorm(nn.GroupNorm):
+    """nn.GroupNorm that normalises in float32 whatever its input is. Under bfloat16 autocast (the
+    trainers' `--bf16`) a convolution hands it a bfloat16 tensor, which PyTorch 1.13's CPU kernel
+    refuses beside float32 weights; a float32 input (every export, every run without `--bf16`) takes
+    nn.GroupNorm's own path, so the exported graphs are unchanged."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return super().forward(x if x.dtype == torch.float32 else x.float())
+
+
 class LoRALinear(nn.Module):
     """peft-style LoRA on a Linear: y = W x + s * (alpha / r) * B(A(dropout(x))).
 
@@ -50,10 +60,10 @@ def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -
 class ResBlock(nn.Module):
     def __init__(self, cin: int, cout: int, emb_dim: int, groups: int):
         super().__init__()
-        self.norm1 = nn.GroupNorm(groups, cin)
+        self.norm1 = GroupNorm(groups, cin)
         self.conv1 = nn.Conv2d(cin, cout, 3, 1, 1)
         self.emb = nn.Linear(emb_dim, cout)
-        self.norm2 = nn.GroupNorm(groups, cout)
+        self.norm2 = GroupNorm(groups, cout)
         self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1)
         self.skip = nn.Conv2d(cin, cout, 1) if cin != cout else nn.Identity()
 
@@ -77,7 +87,7 @@ class Attention(nn.Module):
 
     def __init__(self, channels: int, groups: int, lora: LoraSpec = LoraSpec()):
         super().__init__()
-        self.norm = nn.GroupNorm(groups, channels)
+        self.norm = GroupNorm(groups, channels)
         self.q = nn.Linear(channels, channels)
         self.k = nn.Linear(channels, channels)
         self.v = nn.Linear(channels, channels)

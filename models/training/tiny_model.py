@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from models.training.layers import Attention, LoraHost, LoraSpec, ResBlock, timestep_embedding
+from models.training.layers import Attention, GroupNorm, LoraHost, LoraSpec, ResBlock, timestep_embedding
 
 
 @dataclass
@@ -85,7 +85,7 @@ class TinyDenoiser(LoraHost):
         self.block3 = ResBlock(2 * w, 2 * w, e, g)
         self.up = nn.Conv2d(2 * w, w, 3, 1, 1)
         self.block4 = ResBlock(2 * w, w, e, g)
-        self.out_norm = nn.GroupNorm(g, w)
+        self.out_norm = GroupNorm(g, w)
         self.out = nn.Conv2d(w, c, 3, 1, 1)
         with torch.no_grad():
             self.out.weight.mul_(cfg.out_init_scale)

@@ -32,9 +32,11 @@ from models.training.trainlib import (
     Checkpoint,
     CsvLog,
     StepBudget,
+    add_bf16_option,
     add_run_options,
     ema_update,
     lr_at,
+    mixed_precision,
     optimizer_step,
     pick_device,
     seeded,
@@ -61,6 +63,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
     add_run_options(ap)
+    add_bf16_option(ap)
     ap.add_argument(
         "--init",
         type=Path,
@@ -132,7 +135,9 @@ def main() -> int:
         s, m, e, tau, t, noise = (v.to(device) for v in (s, m, e, tau, t, noise))
         mot = None if batch.motion is None else batch.motion.to(device)
         xt, v = sched.noisy(m, t, noise)
-        loss = F.mse_loss(model(xt, t.float(), s, e, tau, cell_motion=mot), v)
+        with mixed_precision(device, args.bf16):
+            pred = model(xt, t.float(), s, e, tau, cell_motion=mot)
+        loss = F.mse_loss(pred.float(), v)
         optimizer_step(opt, loss, model.parameters())
         ema_update(ema, model, args.ema if step > 200 else 0.0)
         step += 1

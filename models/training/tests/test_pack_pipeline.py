@@ -232,6 +232,71 @@ def test_denoiser_fine_tunes_from_a_checkpoint_on_several_sets(runs, tmp_path):
     assert all(torch.equal(after["ema"][k], v) for k, v in before["ema"].items())
 
 
+def test_bf16_trains_the_denoiser_and_the_student_with_float32_weights(runs, tmp_path):
+    """--bf16 (autocast to bfloat16 around the forward pass): the denoiser fine-tunes and the student
+    distils, pixel term included, and what they save is float32, finite and moved by training."""
+    root = runs.parent
+    init = runs / "denoiser" / "denoiser_last.pt"
+    common = ["--vae", str(runs / "vae" / "vae_last.pt"), "--batch", "2", "--ckpt-every", "2", "--bf16"]
+    run(
+        "train_denoiser",
+        "--data",
+        str(root / "color"),
+        "--run",
+        str(tmp_path / "den"),
+        "--init",
+        str(init),
+        "--steps",
+        "2",
+        *common,
+    )
+    run(
+        "distill_student",
+        "--data",
+        str(root / "color"),
+        "--teacher",
+        str(init),
+        "--run",
+        str(tmp_path / "stu"),
+        "--widths",
+        "8,16,16",
+        "--pixel-batch",
+        "1",
+        "--steps",
+        "2",
+        *common,
+    )
+    before = torch.load(init)["ema"]
+    den = torch.load(tmp_path / "den" / "denoiser_last.pt")
+    assert den["step"] == 2
+    for state in (den["model"], den["ema"], torch.load(tmp_path / "stu" / "student_last.pt")["model"]):
+        assert all(v.dtype == torch.float32 and torch.isfinite(v).all() for v in state.values())
+    assert any(not torch.equal(den["model"][k], v) for k, v in before.items())
+
+
+def test_bf16_autocast_computes_the_denoisers_function():
+    """Under bfloat16 autocast the denoiser's output stays within a few percent of its float32 output (the
+    GroupNorm layers normalise in float32), and a float32 input leaves GroupNorm exactly nn.GroupNorm."""
+    from models.training.cel_model import CelConfig, CelDenoiser
+    from models.training.layers import GroupNorm
+
+    torch.manual_seed(0)
+    x = torch.randn(2, 16, 8, 8)
+    norm = GroupNorm(4, 16)
+    assert torch.equal(norm(x), torch.nn.functional.group_norm(x, 4, norm.weight, norm.bias, norm.eps))
+    model = CelDenoiser(CelConfig(widths=(8, 16, 16))).eval()
+    with torch.no_grad():
+        for p in model.parameters():  # the output layer starts at a tenth: make the output sizeable
+            p.add_(0.05 * torch.randn_like(p))
+        z = [torch.randn(2, 4, 16, 16) for _ in range(3)]
+        t, tau = torch.tensor([10.0, 700.0]), torch.tensor([0.5, 0.25])
+        ref = model(z[0], t, z[1], z[2], tau)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = model(z[0], t, z[1], z[2], tau).float()
+    assert ref.dtype == torch.float32 and ref.abs().mean() > 0.05
+    assert (low - ref).abs().mean() < 0.03 * ref.abs().mean()
+
+
 def test_latent_ablation_scores_four_latents_and_blend(runs):
     """latent_ablation.py decodes each validation clip from the true, sampled, keyframe-average and zero
     latents; its frame-blend row is the plain PSNR of the mean of the keyframes (8-bit files, crop to 8)."""
