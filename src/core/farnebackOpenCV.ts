@@ -320,7 +320,8 @@ const BORDER = [0.14, 0.14, 0.4472, 0.4472, 0.4472];
 
 /**
  * FarnebackUpdateMatrices: the five entries of AᵀA and Aᵀ∆b at every pixel for the flow (u, v), written
- * into `m`, from the two images' expansions `r0` and `r1` (`polyExp`'s interleaved coefficients).
+ * into `m` interleaved (pixel i's at 5i … 5i + 4), from the two images' expansions `r0` and `r1`
+ * (`polyExp`'s interleaved coefficients).
  */
 function updateMatrices(
   r0: Float64Array,
