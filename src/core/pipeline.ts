@@ -321,7 +321,7 @@ export function decoderReferences(
  * Runs the pack's motion graph once for a pair of fitted keyframes; its output [1, K, H, W] goes to
  * every decode of that pair (`DecoderReferences.motion`). A graph with a `classicalMotion` input also
  * gets OpenCV's Farnebäck flows of the pair at the manifest's `classicalFlow` settings (`opencvMotion`;
- * ~0.25–0.33 s for a 512×320 pair warm in Node).
+ * ~0.17–0.20 s for a 512×320 pair warm in Node).
  */
 export async function estimateMotion(
   manifest: PackManifest,
