@@ -11,6 +11,7 @@ import {
   TECOGAN_FLOW,
   tofDifference,
   tofFlow,
+  tofFlows,
   type OpenCvFarnebackParams,
 } from './farnebackOpenCV';
 import { createRgbaImage, type RgbaImage } from './image';
@@ -124,6 +125,15 @@ describe('opencvFarneback', () => {
     const [ab, ba] = opencvFarnebackBothWays(a, b);
     expect(ab).toEqual(opencvFarneback(a, b));
     expect(ba).toEqual(opencvFarneback(b, a));
+  }, 60_000);
+
+  it("gives a sequence's tOF flows pair by pair exactly, and refuses frames of two sizes", () => {
+    const frames = [0, 3, 7, 12].map((x) => scene(96, 64, x, x / 3));
+    const flows = tofFlows(frames);
+    expect(flows).toHaveLength(3);
+    flows.forEach((f, t) => expect(f).toEqual(tofFlow(frames[t]!, frames[t + 1]!)));
+    expect(tofFlows(frames.slice(0, 1))).toEqual([]);
+    expect(() => tofFlows([...frames, scene(96, 60, 0, 0)])).toThrow('two images of one size');
   }, 60_000);
 
   it('refuses images of two sizes and a pyramid scale outside (0, 1)', () => {

@@ -586,6 +586,25 @@ export function tofFlow(a: RgbaImage, b: RgbaImage): Flow {
 }
 
 /**
+ * `tofFlow` of every consecutive pair of a sequence, [f0→f1, f1→f2, …]: the same flows, each frame's
+ * pyramid and polynomial expansion made once (a frame inside the sequence is the end of one pair and
+ * the start of the next), and no more than two frames' expansions held at a time.
+ */
+export function tofFlows(frames: readonly RgbaImage[]): Flow[] {
+  const flows: Flow[] = [];
+  let prev = frames.length > 1 ? expansions(frames[0]!, TECOGAN_FLOW) : null;
+  for (let t = 1; t < frames.length; t++) {
+    const a = frames[t - 1]!;
+    const b = frames[t]!;
+    checkPair(a, b);
+    const next = expansions(b, TECOGAN_FLOW);
+    flows.push(flowOf(prev!, next, a.width, a.height, TECOGAN_FLOW));
+    prev = next;
+  }
+  return flows;
+}
+
+/**
  * TecoGAN's `crop_8x8` along one side of n pixels: the centred span whose length is the largest
  * multiple of 32 at least 16 px shorter than n. Frames under 48 px on a side have no such span;
  * there the whole side is kept (TecoGAN's mean would be over nothing).

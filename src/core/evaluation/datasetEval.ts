@@ -15,7 +15,7 @@
  */
 import { describePick } from '../clip';
 import type { Flow } from '../farneback';
-import { tofDifference, tofFlow } from '../farnebackOpenCV';
+import { tofDifference, tofFlows } from '../farnebackOpenCV';
 import { anchorMotion, flowWarpInbetween } from '../flowWarp';
 import type { GraphRunner } from '../graph';
 import { createRgbaImage, resizeImage, type FitChoice, type RgbaImage } from '../image';
@@ -256,12 +256,18 @@ export async function scoreColumn(
 
 /** Flows between ground-truth frames, kept while the frames live: one item's columns share them. */
 const truthFlows = new WeakMap<RgbaImage, WeakMap<RgbaImage, Flow>>();
-function cachedFlow(a: RgbaImage, b: RgbaImage): Flow {
-  let inner = truthFlows.get(a);
-  if (!inner) truthFlows.set(a, (inner = new WeakMap()));
-  let f = inner.get(b);
-  if (!f) inner.set(b, (f = tofFlow(a, b)));
-  return f;
+/** The tOF flows of each consecutive pair of the ground truth (`tofFlows`), from the cache when it has them all. */
+function cachedFlows(truth: readonly RgbaImage[]): Flow[] {
+  const pairs = truth.slice(1).map((b, t) => [truth[t]!, b] as const);
+  const cached = pairs.map(([a, b]) => truthFlows.get(a)?.get(b));
+  if (cached.every((f) => f !== undefined)) return cached;
+  const flows = tofFlows(truth);
+  pairs.forEach(([a, b], t) => {
+    let inner = truthFlows.get(a);
+    if (!inner) truthFlows.set(a, (inner = new WeakMap()));
+    inner.set(b, flows[t]!);
+  });
+  return flows;
 }
 
 /**
@@ -284,6 +290,8 @@ export async function temporalMetrics(
   let tlp = 0;
   let tof = 0;
   const pairs = pred.length - 1;
+  const predFlows = tofFlows(pred);
+  const flowsOfTruth = cachedFlows(truth);
   for (let t = 1; t < pred.length; t++) {
     f2f += ssim(pred[t - 1]!, pred[t]!);
     f2fTruth += ssim(truth[t - 1]!, truth[t]!);
@@ -292,7 +300,7 @@ export async function temporalMetrics(
       const b = await computeLpips(lpipsAlex, truth[t - 1]!, truth[t]!);
       tlp += Math.abs(a.distance - b.distance);
     }
-    tof += tofDifference(tofFlow(pred[t - 1]!, pred[t]!), cachedFlow(truth[t - 1]!, truth[t]!));
+    tof += tofDifference(predFlows[t - 1]!, flowsOfTruth[t - 1]!);
   }
   return {
     ssimF2F: f2f / pairs,
