@@ -592,13 +592,14 @@ export function tofFlow(a: RgbaImage, b: RgbaImage): Flow {
  */
 export function tofFlows(frames: readonly RgbaImage[]): Flow[] {
   const flows: Flow[] = [];
-  let prev = frames.length > 1 ? expansions(frames[0]!, TECOGAN_FLOW) : null;
+  if (frames.length < 2) return flows;
+  let prev = expansions(frames[0]!, TECOGAN_FLOW);
   for (let t = 1; t < frames.length; t++) {
     const a = frames[t - 1]!;
     const b = frames[t]!;
     checkPair(a, b);
     const next = expansions(b, TECOGAN_FLOW);
-    flows.push(flowOf(prev!, next, a.width, a.height, TECOGAN_FLOW));
+    flows.push(flowOf(prev, next, a.width, a.height, TECOGAN_FLOW));
     prev = next;
   }
   return flows;

@@ -256,7 +256,10 @@ export async function scoreColumn(
 
 /** Flows between ground-truth frames, kept while the frames live: one item's columns share them. */
 const truthFlows = new WeakMap<RgbaImage, WeakMap<RgbaImage, Flow>>();
-/** The tOF flows of each consecutive pair of the ground truth (`tofFlows`), from the cache when it has them all. */
+/**
+ * The tOF flows of each consecutive pair of the ground truth (`tofFlows`), from the cache when it has
+ * them all.
+ */
 function cachedFlows(truth: readonly RgbaImage[]): Flow[] {
   const pairs = truth.slice(1).map((b, t) => [truth[t]!, b] as const);
   const cached = pairs.map(([a, b]) => truthFlows.get(a)?.get(b));
