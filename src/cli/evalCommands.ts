@@ -31,8 +31,10 @@ function list(
   parse: (s: string) => number,
 ): number[] | undefined {
   if (text === undefined) return undefined;
-  const out = text.split(',').map((s) => parse(s.trim()));
-  if (out.length === 0 || out.some((x) => !Number.isFinite(x))) {
+  const items = text.split(',').map((s) => s.trim());
+  // An empty item (a trailing comma, an empty option) is refused, not read as 0 (`Number('')`).
+  const out = items.map((s) => (s === '' ? NaN : parse(s)));
+  if (out.some((x) => !Number.isFinite(x))) {
     throw new UsageError(`--${name} takes comma-separated numbers, got "${text}"`);
   }
   return out;

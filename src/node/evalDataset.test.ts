@@ -263,6 +263,31 @@ describe('inbetween eval', () => {
       /--device must be cpu or cuda/,
     );
   }, 120_000);
+
+  it('refuses an empty item in a list option instead of reading it as 0', () => {
+    for (const [option, value] of [
+      ['--lora-scales', '0.5,'],
+      ['--guidance', ''],
+      ['--seeds', '1,,2'],
+    ] as const) {
+      const out = join(root, 'empty-item');
+      const r = cli([
+        'eval',
+        '--pack',
+        PACK,
+        '--data',
+        data,
+        '--out',
+        out,
+        '--quiet',
+        option,
+        value,
+      ]);
+      expect(r.code, option).toBe(2);
+      expect(r.err).toContain(`${option} takes comma-separated numbers, got "${value}"`);
+      expect(existsSync(join(out, 'run.json')), option).toBe(false);
+    }
+  }, 60_000);
 });
 
 describe('bad datasets', () => {
