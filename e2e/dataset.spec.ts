@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PNG } from 'pngjs';
 import type { Download, Page } from '@playwright/test';
+import { bigWhitePng } from '../src/testing/bigPng';
 import { expect, ROOT, test } from './studio';
 
 /** A box moving across a light ground: frame f of clip c, 256×160. */
@@ -226,6 +227,8 @@ test('bad items are reported and skipped; KDQ without LPIPS-VGG says how to get 
   writeFileSync(join(data, 'test', 'Disney_clip_1', 'frame2.png'), 'not a png');
   const small = new PNG({ width: 64, height: 40 });
   writeFileSync(join(data, 'test', 'Disney_clip_3', 'frame3.png'), PNG.sync.write(small));
+  // A frame of a few KB that declares 12000×12000 pixels: refused by its header, never decoded.
+  writeFileSync(join(data, 'test', 'Japan_clip_2', 'frame2.png'), bigWhitePng(12000, 12000));
   // A folder with a missing frame gives no item at all.
   mkdirSync(join(data, 'test', 'Japan_clip_9'));
   writeFileSync(join(data, 'test', 'Japan_clip_9', 'frame1.png'), frame(0, 1));
@@ -245,15 +248,18 @@ test('bad items are reported and skipped; KDQ without LPIPS-VGG says how to get 
     timeout: 120_000,
   });
   await expect(studio.id('message.warning')).toContainText('LPIPS-VGG is not measured');
-  await expect(studio.id('dataset.problems')).toContainText('2 items could not be read');
+  await expect(studio.id('dataset.problems')).toContainText('3 items could not be read');
   await studio.id('dataset.problems').locator('summary').click();
   await expect(studio.id('dataset.problems')).toContainText(
     'test/Disney_clip_1/frame2.png is not an image this browser can read',
   );
   await expect(studio.id('dataset.problems')).toContainText('sizes differ within the item');
+  await expect(studio.id('dataset.problems')).toContainText(
+    'test/Japan_clip_2/frame2.png is 12000×12000 pixels (144.0 megapixels)',
+  );
   const row = studio.id('dataset.aggregate.row').first();
   await expect(row).toHaveAttribute('data-config', 'variant=baseline;steps=2;seed=1');
-  await expect(row.locator('td').nth(1)).toHaveText('4');
+  await expect(row.locator('td').nth(1)).toHaveText('3');
   await expect(row.locator('[data-metric="ssimGray7"]')).not.toHaveText('—');
   await expect(row.locator('[data-metric="lpipsVgg"]')).toHaveText('—');
   await expect(studio.id('dataset.report.definition')).toContainText('ToonCrafter-KDQ');

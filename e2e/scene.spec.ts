@@ -1,7 +1,7 @@
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { unzipSync } from 'fflate';
+import { unzipSync, zipSync } from 'fflate';
 import { GifReader } from 'omggif';
 import { PNG } from 'pngjs';
 import { main as cli } from '../src/cli/main';
@@ -252,6 +252,29 @@ test('a scene saved as a project file opens on another machine; a bad file is re
   });
   await expect(page2.getByText(/This project file could not be opened/)).toBeVisible();
   await expect(studio2.id('scene.key')).toHaveCount(3);
+  // A project whose second key is a PNG cut short (its header passes, its pixels do not decode): refused,
+  // and the scene on screen is untouched — its keys still show and it still saves whole.
+  const files = unzipSync(new Uint8Array(project));
+  files['keys/02.png'] = files['keys/02.png']!.subarray(0, 120);
+  await studio2.id('scene.openProject').setInputFiles({
+    name: 'cut.zip',
+    mimeType: 'application/zip',
+    buffer: Buffer.from(zipSync(files)),
+  });
+  await expect(page2.getByText(/could not be opened: "walk_2\.png" .* cut short/)).toBeVisible();
+  await expect(studio2.id('scene.key')).toHaveCount(3);
+  await expect(studio2.id('scene.timeline').locator('li img')).toHaveCount(7);
+  for (const img of await studio2.id('scene.key').locator('img').all())
+    expect(await img.evaluate((e: HTMLImageElement) => e.decode().then(() => e.naturalWidth))).toBe(
+      512,
+    );
+  const [again] = await Promise.all([
+    page2.waitForEvent('download'),
+    studio2.id('scene.saveProject').click(),
+  ]);
+  const saved = unzipSync(new Uint8Array(readFileSync((await again.path())!)));
+  expect(Object.keys(saved).filter((f) => f.startsWith('keys/'))).toHaveLength(3);
+  expect(saved['keys/02.png']).toEqual(unzipSync(new Uint8Array(project))['keys/02.png']);
   await other.close();
 });
 

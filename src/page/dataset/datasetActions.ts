@@ -34,6 +34,12 @@ import {
   type RunInfo,
 } from '../../core/evaluation/datasetRun';
 import type { FitChoice, RgbaImage } from '../../core/image';
+import {
+  checkImageFile,
+  checkPixelBudget,
+  formatName,
+  HEADER_PROBE_BYTES,
+} from '../../core/imageHeader';
 import { blobToRgba, rgbaToPng } from '../../shared/images';
 import {
   cancelRun,
@@ -205,11 +211,24 @@ async function loadItem(item: DatasetItem): Promise<LoadedItem> {
   for (const p of paths) {
     const file = folderFiles.get(p);
     if (!file) throw new Error(`${p} is missing from the picked folder`);
+    // The header first, as for keyframes and the CLI's reader: an over-large image (a small PNG can
+    // declare 16000×16000 pixels) is refused before anything is decoded; the message names it.
+    const header = checkImageFile(
+      new Uint8Array(await file.slice(0, HEADER_PROBE_BYTES).arrayBuffer()),
+      p,
+    );
+    let image: RgbaImage;
     try {
-      images.push(await blobToRgba(file));
+      image = await blobToRgba(file);
     } catch {
-      throw new Error(`${p} is not an image this browser can read`);
+      throw new Error(
+        header
+          ? `${p} starts like a ${formatName(header.format)} image but could not be decoded (damaged or cut short)`
+          : `${p} is not an image this browser can read`,
+      );
     }
+    checkPixelBudget(image.width, image.height, p);
+    images.push(image);
   }
   return assembleItem(paths, images);
 }

@@ -542,18 +542,25 @@ function checkSaved(x: unknown): SavedScene {
   };
 }
 
-/** Puts a saved scene on the page: keys re-registered, in-betweens as they were. */
+/** Puts a saved scene on the page: keys re-registered, in-betweens as they were. Every key is decoded
+ * before the scene on the page is let go: a key that fails (a PNG cut short passes the header check)
+ * leaves that scene as it was. */
 async function loadSaved(saved: SavedScene, restored: boolean): Promise<void> {
+  const ids = new Map<string, string>();
+  const keys: KeyframeInfo[] = [];
+  try {
+    for (const k of saved.keys) {
+      const info = await describeImage(k.png, k.name);
+      ids.set(k.id, info.id);
+      keys.push(info);
+    }
+  } catch (e) {
+    keys.forEach((k) => releaseImage(k));
+    throw e;
+  }
   const s = scene();
   s.keys.forEach((k) => releaseImage(k));
   Object.values(s.results).forEach((r) => r.frames.forEach(releaseFrame));
-  const ids = new Map<string, string>();
-  const keys: KeyframeInfo[] = [];
-  for (const k of saved.keys) {
-    const info = await describeImage(k.png, k.name);
-    ids.set(k.id, info.id);
-    keys.push(info);
-  }
   const rename = (key: string) =>
     key
       .split('>')
@@ -631,7 +638,9 @@ export function exportProject(): void {
       'scene.inbetween.zip',
       new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'application/zip' }),
     );
-  })();
+  })().catch((e: unknown) =>
+    say('error', 'scene', `The project file could not be made: ${(e as Error).message}`),
+  );
 }
 
 /** Opens a project file made by `exportProject` (here or on another machine). */
