@@ -1,4 +1,7 @@
-import { cacheKeys, expect, test } from './studio';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { startPackServer } from './servers';
+import { cacheKeys, expect, ROOT, test } from './studio';
 
 test.describe('the model cache under pressure', () => {
   test('an evicted file is noticed, downloaded again, and the run works', async ({
@@ -72,5 +75,47 @@ test.describe('the model cache under pressure', () => {
     await studio.id('cache.panel').locator('summary').click();
     await expect(studio.id('cache.row')).toHaveCount(0);
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin });
+  });
+
+  test('a pack reopened from the cache fetches a variant never run here from where it came from', async ({
+    studio,
+    page,
+  }) => {
+    // The tiny pack under another id, so that it is not the bundled one, served from a web folder.
+    const tiny = resolve(ROOT, 'models/tiny');
+    const manifest = {
+      ...JSON.parse(readFileSync(resolve(tiny, 'manifest.json'), 'utf8')),
+      id: 'tiny-elsewhere',
+      name: 'Tiny, elsewhere',
+    };
+    const lora: string = manifest.graphs.denoisers.lora.file;
+    const server = await startPackServer({ dir: tiny, manifest });
+    try {
+      await studio.open();
+      await studio.loadPackUrl(server.url);
+      const variants = studio.id('variant.select').locator('option');
+      await expect(variants).toHaveText(
+        ['baseline', 'lora', 'fp16'].map((v) => new RegExp(v, 'i')),
+      );
+      await studio.chooseVariant('baseline');
+      await studio.dropKeyframes();
+      await studio.setNumber('run.steps', 2);
+      await studio.run();
+      await studio.expectDone(3);
+      expect(server.requests.filter((r) => r.endsWith(lora))).toEqual([]);
+      // After a reload the pack is offered from the cache; its LoRA variant was never downloaded.
+      await page.reload();
+      const cached = studio.id('pack.select').locator('option', { hasText: 'Tiny, elsewhere' });
+      await studio.id('pack.select').selectOption((await cached.getAttribute('value'))!);
+      await expect(variants).toHaveCount(3);
+      await studio.chooseVariant('lora');
+      await studio.dropKeyframes();
+      await studio.setNumber('run.steps', 2);
+      await studio.run();
+      await studio.expectDone(3);
+      expect(server.requests.filter((r) => r.endsWith(lora))).toHaveLength(1);
+    } finally {
+      await server.close();
+    }
   });
 });

@@ -28,8 +28,9 @@ export type PackSource =
   | { kind: 'url'; baseUrl: string; label: string }
   /** A folder the person dropped or picked: relative file name → file. */
   | { kind: 'files'; files: Record<string, Blob>; label: string }
-  /** Every file must already be in the IndexedDB cache. */
-  | { kind: 'cache'; label: string };
+  /** Files come from the IndexedDB cache; one never cached there is fetched from `baseUrl` (the web
+   * folder the pack was first loaded from), or, without one, is an error. */
+  | { kind: 'cache'; label: string; baseUrl?: string };
 
 export type BackendName = 'webgpu' | 'wasm';
 export type BackendPreference = 'auto' | BackendName;

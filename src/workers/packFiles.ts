@@ -116,9 +116,12 @@ export async function obtainFile(
     warnings.push(msg);
     progress({ kind: 'warning', message: msg }, true);
   }
-  if (source.kind === 'cache') {
+  // Where a file not in the cache comes from: the pack's web folder (also for a pack reopened from the
+  // cache that was first loaded from one), else the picked folder's files.
+  const baseUrl = source.kind === 'files' ? undefined : source.baseUrl;
+  if (source.kind === 'cache' && baseUrl === undefined) {
     throw new Error(
-      `${ref.file} is no longer in the browser's cache (it was cleared or evicted). Load the pack again from its folder or URL.`,
+      `${ref.file} is not in the browser's cache: it was never downloaded here, or the cache was cleared or evicted. Load the pack again from its folder or URL.`,
     );
   }
   // Streamed into the cache chunk by chunk as it arrives, hashed on the way, then assembled once.
@@ -153,8 +156,8 @@ export async function obtainFile(
     });
   let got: StreamedFile;
   try {
-    if (source.kind === 'url') {
-      const url = new URL(ref.file, source.baseUrl).href;
+    if (baseUrl !== undefined) {
+      const url = new URL(ref.file, baseUrl).href;
       progress(
         { kind: 'download', file: ref.file, loadedBytes: 0, totalBytes: ref.sizeBytes },
         true,
@@ -187,7 +190,7 @@ export async function obtainFile(
         true,
       );
     } else {
-      const blob = source.files[ref.file];
+      const blob = source.kind === 'files' ? source.files[ref.file] : undefined;
       if (!blob)
         throw new Error(`The pack folder has no file ${ref.file}, which the manifest names.`);
       got = await consume(blob.stream());

@@ -113,7 +113,10 @@ export async function refreshCachedOptions(): Promise<void> {
           origin: 'cache',
           label: `cached, from ${cached.sourceLabel}`,
         },
-        { kind: 'cache', label: cached.sourceLabel },
+        // A pack first loaded from a web folder: a variant never run here is fetched from there.
+        /^https?:\/\//i.test(cached.sourceLabel)
+          ? { kind: 'cache', label: cached.sourceLabel, baseUrl: cached.sourceLabel }
+          : { kind: 'cache', label: cached.sourceLabel },
       );
     }
   } catch (e) {
