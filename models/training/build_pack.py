@@ -126,6 +126,11 @@ def load_models(runs: Path) -> PackModels:
             raise SystemExit(f"{fusion_path}: fuses another learned motion graph than the pack decoder's")
         fusion = load_fusion(fusion_state, net)
         steps["fusion"] = fusion_state["step"]
+        if getattr(dec, "gate", None) is not None:
+            # The decoder's flow corrections were learnt on the learned graph's flows alone; on the fused
+            # motion they only spoil it (docs/experiment-log.md, thirty-eighth session: off, Synfig +0.50 dB,
+            # the other sets within 0.03 dB, LPIPS-Alex a little lower on all four), so they are turned off.
+            dec.close_gate()
     style = lora_state.get("style", "line-art")
     if style not in STYLES:
         raise SystemExit(f"{lora_path}: unknown LoRA style {style!r} (known: {', '.join(STYLES)})")
@@ -280,6 +285,7 @@ def write_manifest(
     gate: bool = False,
     blend_in_place: bool = False,
     fusion: bool = False,
+    gate_closed: bool = False,
 ) -> None:
     lora = STYLES[lora_style]
     din = {
@@ -324,7 +330,10 @@ def write_manifest(
                 else ""
             )
             + (
-                ", with its own corrections of those flows gated (off where the motion graph's flows are right)"
+                ", with its own corrections of those flows turned off (it warps along the motion graph's flows as "
+                "they are)"
+                if gate_closed
+                else ", with its own corrections of those flows gated (off where the motion graph's flows are right)"
                 if gate
                 else ""
             )
@@ -451,6 +460,7 @@ def main() -> int:
         gate=getattr(models.decoder, "gate", None) is not None,
         blend_in_place=getattr(models.decoder, "blend_in_place", False),
         fusion=models.fusion is not None,
+        gate_closed=getattr(models.decoder, "gate_closed", False),
     )
     total = sum(p.stat().st_size for p in out.iterdir() if p.suffix in (".onnx", ".json"))
     print(f"wrote {out} ({total / 1e6:.1f} MB)")

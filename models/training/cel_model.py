@@ -365,7 +365,9 @@ class FlowDecoder(nn.Module):
     and 2 for each direction's corrections (2·sigmoid, its convolution zero-initialised: corrections as
     they were): where the prior is right it can turn them off, so held cels are warped along the prior
     alone, exact to the pixel, without the prior candidates' two extra full-resolution warps. One small
-    convolution and a multiply at 1/4; nothing more at full resolution.
+    convolution and a multiply at 1/4; nothing more at full resolution. `close_gate` shuts it for good:
+    the decoder then warps along the prior as it is (build_pack.py does so when the prior is the pack's
+    fused motion, which the corrections, learnt on the learned graph's flows alone, only spoil).
 
     With `tone=True` the chosen colour then goes through a gain and offset per channel, one for the
     whole frame, that the decoder reads from its features averaged over the frame (`tone_h`, `tone`; the
@@ -393,6 +395,8 @@ class FlowDecoder(nn.Module):
     # The gate's logits are its convolution's output × this, so that a zero-initialised gate fine-tuned at the
     # decoder's small learning rate can still close (a probe at ×1: 1000 steps at 1e-4 moved it by 0.01).
     GATE_SCALE = 20.0
+    # A closed gate's bias (weights zero): a gain of 2·sigmoid(−40) ≈ 1e-17, the corrections nil.
+    CLOSED_GATE_BIAS = -2.0
     # The cost-volume branch's modules (present when corr_radius > 0; absent from older checkpoints).
     CORR_MODULES = ("ref16", "cfeat", "corr_h", "corr_in")
     # Modules a decoder may lack and still load into one that has them (each starts as a no-op).
@@ -520,6 +524,23 @@ class FlowDecoder(nn.Module):
                 conv.weight.zero_()
                 conv.bias.zero_()
         return missing
+
+    def close_gate(self) -> None:
+        """Shuts the gate of the flow corrections for good (weights zero, bias CLOSED_GATE_BIAS, no
+        gradient): the flows are the motion prior's alone, the keyframes warped along it as it is. The
+        graph is unchanged; only the gate's weights say so."""
+        if self.gate is None:
+            raise ValueError("this decoder has no gate (gate=True)")
+        with torch.no_grad():
+            self.gate.weight.zero_()
+            self.gate.bias.fill_(self.CLOSED_GATE_BIAS)
+        self.gate.requires_grad_(False)
+
+    @property
+    def gate_closed(self) -> bool:
+        """Whether the gate is shut as `close_gate` shuts it."""
+        g = self.gate
+        return g is not None and not g.weight.any() and bool((g.bias <= self.CLOSED_GATE_BIAS).all())
 
     def motion16(self, rs, re):
         """Symmetric matching cost at 1/16: for each displacement d within ±r (in 1/16 cells), the

@@ -9,6 +9,7 @@ import functools
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 
 from models.training.cel_model import (
     BilinearUp,
@@ -24,6 +25,7 @@ from models.training.cel_model import (
     motion_prior,
     symmetric_costs,
 )
+from models.training.classical_flow import halfway_warp
 from models.training.export import (
     MOTION_AXES,
     LiveLoraScale,
@@ -482,6 +484,41 @@ def test_gate_loads_as_a_no_op_and_can_turn_the_corrections_off(tmp_path):
             p.copy_(torch.randn_like(p) * 0.3 / FlowDecoder.GATE_SCALE)
         gated.out.bias[3:] = 0.0
     motion_decoder_matches_its_onnx(gated, (latent, s, e, motion, tau), tmp_path)
+
+
+def test_a_closed_gate_warps_along_the_prior_as_it_is(tmp_path):
+    """FlowDecoder.close_gate: the flow corrections are nil, so the decoder's warps are the keyframes warped
+    along the prior alone — its output no longer depends on the flow heads' last convolution (flow4), the
+    blend candidate held up, its two warps at τ = ½ are `halfway_warp` along the motion — the gate gets no
+    gradient, and the closed decoder exports to ONNX and agrees with PyTorch. A decoder without a gate
+    cannot close one."""
+    torch.manual_seed(0)
+    with pytest.raises(ValueError, match="no gate"):
+        FlowDecoder(motion=True).close_gate()
+    dec = FlowDecoder(corr_radius=2, motion=True, gate=True, blend_in_place=True).eval()
+    with torch.no_grad():
+        for p in dec.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    assert not dec.gate_closed
+    dec.close_gate()
+    assert dec.gate_closed and not any(p.requires_grad for p in dec.gate.parameters())
+    s, e = _texture(64, 128, 4), _texture(64, 128, 5)
+    latent = torch.randn(1, 4, 8, 16)
+    m = torch.randn(1, 2, 8, 16) * 3
+    motion = F.interpolate(torch.cat([m, -m], 1), size=(64, 128), mode="bilinear", align_corners=False)
+    half = torch.tensor([0.5])
+    with torch.no_grad():
+        before = dec(latent, s, e, motion, half)
+        dec.flow4.weight.normal_(0.0, 1.0)
+        assert torch.allclose(dec(latent, s, e, motion, half), before, atol=1e-6)
+        kept = dec.out.weight.clone(), dec.out.bias.clone()
+        dec.out.weight.zero_()
+        dec.out.bias[3:] = torch.tensor([-40.0, -40.0, 40.0, 40.0])  # its two warps, averaged
+        want = halfway_warp(s, e, motion[:, :2], motion[:, 2:])
+        assert torch.allclose(dec(latent, s, e, motion, half), want, atol=1e-5)
+        dec.out.weight.copy_(kept[0])
+        dec.out.bias.copy_(kept[1])
+    motion_decoder_matches_its_onnx(dec, (latent, s, e, motion, half), tmp_path, tau=0.3, atol=1e-3)
 
 
 def test_blend_in_place_narrows_a_decoder_and_blends_the_keyframes_at_tau(tmp_path):

@@ -602,7 +602,13 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     """flow_net.py trains (resumably) and compares its halfway warps with Farnebäck's; train_decoder.py
     --motion-net trains a decoder on its flows and carries its weights; motion_fusion.py fuses that graph
     with OpenCV's flows; build_pack.py exports the fusion as the pack's motion graph, taking the classical
-    flows as an input (checked against PyTorch), and from_pack.py reads it back exactly."""
+    flows as an input (checked against PyTorch), its decoder's flow corrections turned off (the gate shut),
+    and from_pack.py reads it back exactly."""
+    import onnx
+    from onnx import numpy_helper
+
+    from models.training.cel_model import FlowDecoder
+
     root = runs.parent
     flow = ["flow_net", "--data", f"{root / 'color'}:1", "--run", str(tmp_path / "flow"), "--batch", "1"]
     run(*flow, "--crop", "64", "--steps", "2")
@@ -626,6 +632,7 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     dec = [
         *tiny_decoder_stage(runs, tmp_path / "dec", samples=tmp_path / "dec"),
         "--motion",
+        "--gate",
         "--motion-net",
         str(tmp_path / "flow2" / "flow_last.pt"),
         "--init",
@@ -663,6 +670,7 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     fused_dec = [
         *tiny_decoder_stage(runs, tmp_path / "fused_dec", samples=tmp_path / "dec"),
         "--motion",
+        "--gate",
         "--motion-fusion",
         str(runs_copy / "fusion" / "fusion_last.pt"),
         "--val-clips",
@@ -691,6 +699,12 @@ def test_a_learned_motion_graph_trains_rides_with_its_decoder_and_reads_back(run
     assert "matching the keyframes by a cost volume" in manifest["description"]
     assert "fused per pixel with OpenCV's Farneback flows" in manifest["description"]
     assert "motion fusion 3" in manifest["description"]
+    # On the fused motion the decoder's flow corrections are turned off: its gate shut in the graph.
+    assert "its own corrections of those flows turned off" in manifest["description"]
+    gate_bias = next(i for i in onnx.load(str(out / "decoder.onnx")).graph.initializer if i.name == "gate.bias")
+    assert (numpy_helper.to_array(gate_bias) == FlowDecoder.CLOSED_GATE_BIAS).all()
+    trained = torch.load(runs_copy / "decoder5" / "decoder_last.pt")["ema"]["gate.bias"]
+    assert trained.ne(FlowDecoder.CLOSED_GATE_BIAS).all()  # the checkpoint keeps the gate as trained
     motion = manifest["graphs"]["motion"]
     assert motion["inputs"]["classicalMotion"] == "classical_motion"
     assert motion["classicalFlow"]["method"] == "opencv-farneback" and motion["classicalFlow"]["winsize"] == 21
