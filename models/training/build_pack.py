@@ -129,7 +129,7 @@ def load_models(runs: Path) -> PackModels:
         if getattr(dec, "gate", None) is not None:
             # The decoder's flow corrections were learnt on the learned graph's flows alone; on the fused
             # motion they only spoil it (docs/experiment-log.md, thirty-eighth session: off, Synfig +0.50 dB,
-            # the other sets within 0.03 dB, LPIPS-Alex a little lower on all four), so they are turned off.
+            # the other sets within 0.04 dB, LPIPS-Alex a little lower on all four), so they are turned off.
             dec.close_gate()
     style = lora_state.get("style", "line-art")
     if style not in STYLES:
