@@ -271,18 +271,7 @@ describe('inbetween eval', () => {
       ['--seeds', '1,,2'],
     ] as const) {
       const out = join(root, 'empty-item');
-      const r = cli([
-        'eval',
-        '--pack',
-        PACK,
-        '--data',
-        data,
-        '--out',
-        out,
-        '--quiet',
-        option,
-        value,
-      ]);
+      const r = cli(evalArgs(out, '--quiet', option, value)); // the last of a repeated option counts
       expect(r.code, option).toBe(2);
       expect(r.err).toContain(`${option} takes comma-separated numbers, got "${value}"`);
       expect(existsSync(join(out, 'run.json')), option).toBe(false);
