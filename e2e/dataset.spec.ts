@@ -304,7 +304,8 @@ test('where the browser has a folder picker, a resume after a reload reads the r
   );
   await studio.id('dataset.variant.lora').uncheck();
   await studio.id('dataset.variant.fp16').uncheck();
-  await studio.id('dataset.steps').fill('3');
+  // Enough steps that Pause lands before the sixth item is done.
+  await studio.id('dataset.steps').fill('20');
   await studio.id('dataset.start').click();
   const progress = studio.id('dataset.progress');
   await expect(progress).toHaveAttribute('data-total', '18');

@@ -19,6 +19,11 @@ const client = createWorkerClient<MetricsApi>(
       type: 'module',
       name: 'metrics',
     }),
+  () => {
+    // The worker went away (a crash, a force stop) with its LPIPS graphs: they load again in the
+    // next worker before its first score, instead of that score coming back without LPIPS.
+    if (loadedFrom && !deferred) deferred = { ...loadedFrom, loading: null };
+  },
 );
 
 /**
@@ -31,6 +36,19 @@ let deferred: {
   onLoaded: (status: LpipsStatus | Error) => void;
   loading: Promise<void> | null;
 } | null = null;
+
+/** Where the LPIPS graphs in the worker came from, to load them again after the worker stops. */
+let loadedFrom: { source: PackSource; onLoaded: (status: LpipsStatus | Error) => void } | null =
+  null;
+
+/** Remembers `source` as the LPIPS graphs' origin when `status` says some were loaded. */
+function remember(
+  source: PackSource,
+  onLoaded: (status: LpipsStatus | Error) => void,
+  status: LpipsStatus,
+): void {
+  if (status.available.length) loadedFrom = { source, onLoaded };
+}
 
 /** Reads a source's LPIPS manifest in the worker without loading any graph. */
 export function findLpips(source: PackSource): Promise<LpipsStatus> {
@@ -46,6 +64,7 @@ export function loadLpipsWhenNeeded(
   onLoaded: (status: LpipsStatus | Error) => void,
 ): void {
   deferred = { source, onLoaded, loading: null };
+  loadedFrom = null;
 }
 
 const loadInWorker = (source: PackSource, onProgress: (p: JobProgress) => void) =>
@@ -57,7 +76,10 @@ function lpipsLoaded(): Promise<void> {
   if (!d) return Promise.resolve();
   d.loading ??= loadInWorker(d.source, () => undefined)
     .then(
-      (status) => d.onLoaded(status),
+      (status) => {
+        remember(d.source, d.onLoaded, status);
+        d.onLoaded(status);
+      },
       (e: unknown) => d.onLoaded(e as Error),
     )
     .finally(() => {
@@ -66,13 +88,25 @@ function lpipsLoaded(): Promise<void> {
   return d.loading;
 }
 
-/** Loads LPIPS graphs from a folder URL, picked files, or the cache, now. */
-export function loadLpips(
+/**
+ * Loads LPIPS graphs from a folder URL, picked files, or the cache, now. Should the worker stop
+ * later, they load again before its next score and `onReloaded` hears how that went.
+ */
+export async function loadLpips(
   source: PackSource,
   onProgress: (p: JobProgress) => void = () => undefined,
+  onReloaded: (status: LpipsStatus | Error) => void = () => undefined,
 ): Promise<LpipsStatus> {
   deferred = null;
-  return loadInWorker(source, onProgress);
+  loadedFrom = null;
+  const status = await loadInWorker(source, onProgress);
+  remember(source, onReloaded, status);
+  return status;
+}
+
+/** Stops the metrics worker at once (Force stop); its LPIPS graphs load again before the next score. */
+export function stopMetricsWorker(reason: string): void {
+  client.terminate(reason);
 }
 
 /** Scores an in-between against the ground truth. */

@@ -21,6 +21,7 @@ import { parseNumberList } from '../sweep/sweepActions';
 import { selectIsBusy, useStudio } from '../state/store';
 import {
   cancelDatasetEval,
+  forceStopDatasetEval,
   datasetFile,
   describeFolder,
   exportEvalLines,
@@ -356,6 +357,16 @@ export function DatasetPanel() {
         >
           Cancel
         </button>
+        {st.stuck && st.status === 'cancelling' && (
+          <button
+            type="button"
+            className="danger"
+            data-testid="dataset.force-stop"
+            onClick={forceStopDatasetEval}
+          >
+            Force stop
+          </button>
+        )}
       </div>
       {p && (
         <div data-testid="dataset.progress" data-done={p.done} data-total={p.total}>

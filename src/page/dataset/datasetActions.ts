@@ -50,6 +50,11 @@ import {
 } from '../clients/inferenceClient';
 import { loadLpipsVgg, scoreEvalItem } from '../clients/metricsClient';
 import { downloadBlob } from '../common/download';
+import {
+  FORCE_STOPPED_MESSAGE,
+  offerForceStopLater,
+  stopWorkersByForce,
+} from '../common/forceStop';
 import { currentLpipsSource } from '../evaluate/evaluateActions';
 import { packSource } from '../packs/packActions';
 import { clearMessages, patch, say, useStudio } from '../state/store';
@@ -242,6 +247,8 @@ export interface StartOptions extends PlanOptions {
 
 let stopRequested: 'pause' | 'cancel' | null = null;
 let currentJob: number | null = null;
+/** Set by Force stop: the call that then fails was stopped, it did not fail. */
+let forced = false;
 
 /** Plans and starts a new evaluation of the picked folder with the selected pack. */
 export async function startDatasetEval(opts: StartOptions): Promise<void> {
@@ -349,7 +356,20 @@ export function cancelDatasetEval(): void {
   if (status !== 'running' && status !== 'pausing') return;
   stopRequested = 'cancel';
   patch('datasetEval', { status: 'cancelling' });
-  if (currentJob !== null) cancelRun(currentJob);
+  const job = currentJob;
+  if (job !== null) cancelRun(job);
+  offerForceStopLater(
+    () => job === currentJob && useStudio.getState().datasetEval.status === 'cancelling',
+    () => patch('datasetEval', { stuck: true }),
+  );
+}
+
+/** Stops the workers by force (an item that does not answer Cancel); what was written stays. */
+export function forceStopDatasetEval(): void {
+  if (useStudio.getState().datasetEval.status !== 'cancelling') return;
+  forced = true;
+  stopWorkersByForce(true);
+  say('info', 'dataset', `${FORCE_STOPPED_MESSAGE} The run can be resumed.`);
 }
 
 /** Worst items by PSNR, per configuration, as (item, psnr) lists sorted worst first. */
@@ -383,6 +403,7 @@ async function execute(
   const { info } = run;
   clearMessages('dataset');
   stopRequested = null;
+  forced = false;
   const jobId = nextJobId();
   currentJob = jobId;
   const held = { variant: null as string | null };
@@ -494,14 +515,14 @@ async function execute(
     progress(null, written);
   } catch (e) {
     run.state = 'paused';
-    if ((e as Error).name !== 'RunCancelledError')
+    if ((e as Error).name !== 'RunCancelledError' && !forced)
       say('error', 'dataset', `The evaluation stopped: ${(e as Error).message}`);
   } finally {
     currentJob = null;
     stopRequested = null;
     run.updatedAt = Date.now();
     await saveEvalRun(run).catch(() => undefined);
-    patch('datasetEval', { status: 'idle' });
+    patch('datasetEval', { status: 'idle', stuck: false });
     await refreshRuns();
     refresh();
   }

@@ -29,6 +29,8 @@ export interface EvalProgress {
 export interface DatasetEvalState {
   folder: DatasetFolderView | null;
   status: 'idle' | 'running' | 'pausing' | 'cancelling';
+  /** Cancel has not taken effect for a while: the panel offers Force stop. */
+  stuck: boolean;
   progress: EvalProgress | null;
   /** Stored runs, newest first. */
   runs: StoredEvalRun[];
@@ -44,6 +46,7 @@ export interface DatasetEvalState {
 export const initialDatasetEval: DatasetEvalState = {
   folder: null,
   status: 'idle',
+  stuck: false,
   progress: null,
   runs: [],
   openRunId: null,

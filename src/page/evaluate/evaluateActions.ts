@@ -13,7 +13,7 @@ import { groundTruthIndex } from '../../core/pipeline';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { RunView } from '../run/runSlice';
 import type { ScoreRow } from './evaluateSlice';
-import type { PackSource } from '../../shared/protocol';
+import type { LpipsStatus, PackSource } from '../../shared/protocol';
 import { findLpips, loadLpips, loadLpipsWhenNeeded, scoreFrame } from '../clients/metricsClient';
 
 /** Where the LPIPS graphs in the metrics worker came from (for LPIPS-VGG, loaded on demand). */
@@ -48,7 +48,12 @@ export async function initLpips(): Promise<void> {
   patch('evaluate', {
     lpips: { state: 'found', available: status.available, message: null },
   });
-  loadLpipsWhenNeeded(source, (loaded) => {
+  loadLpipsWhenNeeded(source, showLoaded(source));
+}
+
+/** Shows how a (deferred or repeated) load of `source`'s LPIPS graphs went. */
+function showLoaded(source: PackSource) {
+  return (loaded: LpipsStatus | Error) => {
     // A folder picked meanwhile has replaced this source: its state stands.
     if (lpipsSource !== source) return;
     patch('evaluate', {
@@ -61,7 +66,7 @@ export async function initLpips(): Promise<void> {
               message: loaded.message,
             },
     });
-  });
+  };
 }
 
 /** Loads LPIPS graphs from a folder the person picked (manifest.json + .onnx from export_lpips.py). */
@@ -73,7 +78,7 @@ export async function loadLpipsFromFiles(
   const source: PackSource = { kind: 'files', files: map, label: 'local folder' };
   patch('evaluate', { lpips: { ...useStudio.getState().evaluate.lpips, state: 'loading' } });
   try {
-    const status = await loadLpips(source);
+    const status = await loadLpips(source, undefined, showLoaded(source));
     if (status.available.length) lpipsSource = source;
     patch('evaluate', {
       lpips: {

@@ -10,8 +10,12 @@ import {
   loadVariant,
   nextJobId,
   runInterpolation,
-  stopWorker,
 } from '../clients/inferenceClient';
+import {
+  FORCE_STOPPED_MESSAGE,
+  offerForceStopLater,
+  stopWorkersByForce,
+} from '../common/forceStop';
 import { modelFrameSize } from '../../core/pipeline';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
@@ -26,9 +30,6 @@ import {
   loadProgressState,
   runProgressPatch,
 } from './runJob';
-
-/** Seconds after a cancel request before the page offers to stop the worker by force. */
-const STUCK_AFTER_MS = 4000;
 
 function isCurrent(jobId: number): boolean {
   return isCurrentJob(useStudio.getState().run, jobId);
@@ -291,15 +292,18 @@ export function cancelCurrentRun(): void {
   if (!change) return;
   patch('run', change);
   cancelRun(jobId);
-  setTimeout(() => {
-    const r = useStudio.getState().run;
-    if (r.jobId === jobId && r.status === 'cancelling') patch('run', { stuck: true });
-  }, STUCK_AFTER_MS);
+  offerForceStopLater(
+    () => {
+      const r = useStudio.getState().run;
+      return r.jobId === jobId && r.status === 'cancelling';
+    },
+    () => patch('run', { stuck: true }),
+  );
 }
 
 /** Stops the worker by force (a job that does not respond to cancel). */
 export function forceStop(): void {
-  stopWorker('stopped by force');
+  stopWorkersByForce(false);
   patch('run', { status: 'cancelled', stage: '', stuck: false, jobId: nextJobId() });
-  say('info', 'run', 'The worker was stopped; the model will be loaded again on the next run.');
+  say('info', 'run', FORCE_STOPPED_MESSAGE);
 }

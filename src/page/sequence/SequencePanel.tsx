@@ -18,6 +18,7 @@ import { ExportBar } from '../viewer/ExportBar';
 import {
   addSceneKeys,
   cancelScene,
+  forceStopScene,
   EXPOSURE_LABELS,
   exportProject,
   exportScene,
@@ -64,9 +65,26 @@ export function SequencePanel() {
           </ol>
           <div className="row">
             {sc.running ? (
-              <button type="button" onClick={cancelScene} data-testid="scene.cancel">
-                Cancel
-              </button>
+              <>
+                <button
+                  type="button"
+                  onClick={cancelScene}
+                  disabled={sc.stopping}
+                  data-testid="scene.cancel"
+                >
+                  {sc.stopping ? 'Stopping…' : 'Cancel'}
+                </button>
+                {sc.stuck && (
+                  <button
+                    type="button"
+                    className="danger"
+                    onClick={forceStopScene}
+                    data-testid="scene.force-stop"
+                  >
+                    Force stop
+                  </button>
+                )}
+              </>
             ) : (
               <button
                 type="button"

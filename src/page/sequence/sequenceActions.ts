@@ -34,6 +34,11 @@ import type { KeyframeInfo } from '../keyframes/keyframesSlice';
 import { packSource } from '../packs/packActions';
 import { runSettingsOf } from '../run/runActions';
 import { downloadBlob } from '../common/download';
+import {
+  FORCE_STOPPED_MESSAGE,
+  offerForceStopLater,
+  stopWorkersByForce,
+} from '../common/forceStop';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import { exportDrawings, framesFromUrls, type ExportFormat } from '../viewer/exportActions';
 import type { GapSpec, SceneFrame, SceneState } from './sequenceSlice';
@@ -196,6 +201,21 @@ export function setSceneOptions(
 
 let cancelRequested = false;
 let currentJob: number | null = null;
+/** Set by Force stop: the call that then fails was stopped, it did not fail. */
+let forced = false;
+/** Counts runs (Run all, re-roll), so that a late "stuck" check concerns the run that asked. */
+let runCount = 0;
+
+/** What a gap's or re-roll's failure means: stopped by Cancel or Force stop, or a real failure. */
+const wasStopped = (e: unknown) => (e as Error).name === 'RunCancelledError' || forced;
+
+/** Marks the start of a run (Run all or a re-roll). */
+function beginRun(): void {
+  cancelRequested = false;
+  forced = false;
+  runCount += 1;
+  patch('scene', { running: true, stopping: false, stuck: false });
+}
 
 /** Runs one gap's keys through the worker; returns the in-betweens' PNGs. */
 async function runGapJob(gap: SceneGap, positions: number[], seed: number) {
@@ -260,9 +280,8 @@ export async function runScene(): Promise<void> {
     }
   }
   const todo = gaps.filter(gapIsStale);
-  cancelRequested = false;
+  beginRun();
   patch('scene', {
-    running: true,
     status: Object.fromEntries(todo.map((g) => [g.key, { state: 'queued' as const }])),
   });
   try {
@@ -283,7 +302,7 @@ export async function runScene(): Promise<void> {
           detail: `${(result.timings.totalMs / frames.length).toFixed(0)} ms per in-between${result.clip ? ` · ${result.clip.pickedText}` : ''}`,
         });
       } catch (e) {
-        if ((e as Error).name === 'RunCancelledError') {
+        if (wasStopped(e)) {
           patchStatus(gap.key, { state: 'cancelled' });
           break;
         }
@@ -297,6 +316,8 @@ export async function runScene(): Promise<void> {
     const st = scene().status;
     patch('scene', {
       running: false,
+      stopping: false,
+      stuck: false,
       status: Object.fromEntries(
         Object.entries(st).map(([k, v]) => [
           k,
@@ -307,10 +328,25 @@ export async function runScene(): Promise<void> {
   }
 }
 
-/** Stops Run all after the current step; gaps already made stay. */
+/** Stops Run all (or a re-roll) after the current step; gaps already made stay. */
 export function cancelScene(): void {
+  if (!scene().running) return;
   cancelRequested = true;
+  patch('scene', { stopping: true });
   if (currentJob !== null) cancelRun(currentJob);
+  const which = runCount;
+  offerForceStopLater(
+    () => which === runCount && scene().running && scene().stopping,
+    () => patch('scene', { stuck: true }),
+  );
+}
+
+/** Stops the worker by force (a gap that does not answer Cancel); gaps already made stay. */
+export function forceStopScene(): void {
+  if (!scene().stopping) return;
+  forced = true;
+  stopWorkersByForce(false);
+  say('info', 'scene', FORCE_STOPPED_MESSAGE);
 }
 
 /** Makes one in-between again with a new seed; the result waits to be kept or dropped. */
@@ -320,7 +356,7 @@ export async function rerollFrame(key: string, index: number): Promise<void> {
   const made = s.results[key]?.frames[index];
   if (!gap || !made || s.running) return;
   const seed = (made.seed + 1 + Math.floor(Math.random() * 0xfffffe)) >>> 0;
-  patch('scene', { running: true });
+  beginRun();
   patchStatus(key, { state: 'running', detail: `re-rolling in-between ${index + 1}` });
   try {
     const result = await runGapJob(gap, [made.position], seed);
@@ -332,11 +368,14 @@ export async function rerollFrame(key: string, index: number): Promise<void> {
     });
     patchStatus(key, { state: 'done', detail: `re-rolled with seed ${seed}` });
   } catch (e) {
-    patchStatus(key, { state: 'error', detail: (e as Error).message });
-    say('error', 'scene', `Re-roll failed: ${(e as Error).message}`);
+    if (wasStopped(e)) patchStatus(key, { state: 'cancelled', detail: 're-roll cancelled' });
+    else {
+      patchStatus(key, { state: 'error', detail: (e as Error).message });
+      say('error', 'scene', `Re-roll failed: ${(e as Error).message}`);
+    }
   } finally {
     currentJob = null;
-    patch('scene', { running: false });
+    patch('scene', { running: false, stopping: false, stuck: false });
   }
 }
 

@@ -51,6 +51,10 @@ export interface SceneState {
   fps: number;
   mode: PlayMode;
   running: boolean;
+  /** Cancel was pressed and the gap in progress has not stopped yet. */
+  stopping: boolean;
+  /** Cancel has not taken effect for a while: the panel offers Force stop. */
+  stuck: boolean;
   /** The frame of the scene's timeline on screen (an index into its drawings). */
   current: number;
   onion: { on: boolean; before: number; after: number; opacity: number };
@@ -69,6 +73,8 @@ export const initialScene: SceneState = {
   fps: 12,
   mode: 'loop',
   running: false,
+  stopping: false,
+  stuck: false,
   current: 0,
   onion: { on: false, before: 1, after: 1, opacity: 0.35 },
   reroll: null,

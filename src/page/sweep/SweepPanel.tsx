@@ -17,6 +17,7 @@ import { downloadBlob } from '../common/download';
 import { selectIsBusy, useStudio } from '../state/store';
 import {
   cancelSweep,
+  forceStopSweep,
   DEFAULT_SCALES,
   parseNumberList,
   startSweep,
@@ -137,6 +138,16 @@ export function SweepPanel() {
         >
           Cancel
         </button>
+        {sweep.stuck && sweep.status === 'cancelling' && (
+          <button
+            type="button"
+            className="danger"
+            onClick={forceStopSweep}
+            data-testid="sweep.force-stop"
+          >
+            Force stop
+          </button>
+        )}
         <span className="hint" data-testid="sweep.status">
           {sweep.status === 'running' && `${sweep.rows.length} / ${sweep.total} runs`}
           {sweep.status === 'cancelling' && 'Stopping…'}

@@ -13,6 +13,11 @@ import {
   runInterpolation,
 } from '../clients/inferenceClient';
 import { scoreFrame } from '../clients/metricsClient';
+import {
+  FORCE_STOPPED_MESSAGE,
+  offerForceStopLater,
+  stopWorkersByForce,
+} from '../common/forceStop';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
 import { runSettingsOf, toFrameViews } from '../run/runActions';
@@ -83,6 +88,10 @@ export function planSweep(
 
 let currentJob: number | null = null;
 let cancelRequested = false;
+/** Set by Force stop: the call that then fails was stopped, it did not fail. */
+let forced = false;
+/** Counts sweeps, so that a late "stuck" check concerns the sweep that asked for it. */
+let sweepCount = 0;
 
 /** Runs a sweep; resolves when it finished, was cancelled, or failed. */
 export async function startSweep(spec: SweepSpec): Promise<void> {
@@ -120,7 +129,9 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
   const seed = s.settings.seed;
   const gt = s.evaluate.groundTruth ? keyframeBlob(s.evaluate.groundTruth.id) : undefined;
   cancelRequested = false;
-  patch('sweep', { status: 'running', seed, total: plan.length, rows: [] });
+  forced = false;
+  sweepCount += 1;
+  patch('sweep', { status: 'running', seed, total: plan.length, rows: [], stuck: false });
   try {
     for (const p of plan) {
       if (cancelRequested) break;
@@ -172,11 +183,12 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
       }
       patch('sweep', { rows: [...useStudio.getState().sweep.rows, row] });
     }
-    patch('sweep', { status: cancelRequested ? 'cancelled' : 'done' });
+    patch('sweep', { status: cancelRequested ? 'cancelled' : 'done', stuck: false });
   } catch (e) {
-    if ((e as Error).name === 'RunCancelledError') patch('sweep', { status: 'cancelled' });
+    if ((e as Error).name === 'RunCancelledError' || forced)
+      patch('sweep', { status: 'cancelled', stuck: false });
     else {
-      patch('sweep', { status: 'error' });
+      patch('sweep', { status: 'error', stuck: false });
       say('error', 'sweep', `The sweep stopped: ${(e as Error).message}`);
     }
   } finally {
@@ -189,6 +201,19 @@ export function cancelSweep(): void {
   cancelRequested = true;
   patch('sweep', { status: 'cancelling' });
   if (currentJob !== null) cancelRun(currentJob);
+  const which = sweepCount;
+  offerForceStopLater(
+    () => which === sweepCount && useStudio.getState().sweep.status === 'cancelling',
+    () => patch('sweep', { stuck: true }),
+  );
+}
+
+/** Stops the workers by force (a step that does not answer Cancel); finished rows stay. */
+export function forceStopSweep(): void {
+  if (useStudio.getState().sweep.status !== 'cancelling') return;
+  forced = true;
+  stopWorkersByForce(true);
+  say('info', 'sweep', FORCE_STOPPED_MESSAGE);
 }
 
 /** The sweep as CSV: one line per row, scores when a ground truth was set. */

@@ -22,6 +22,14 @@ export interface SweepState {
   seed: number;
   total: number;
   rows: SweepRow[];
+  /** Cancel has not taken effect for a while: the panel offers Force stop. */
+  stuck: boolean;
 }
 
-export const initialSweep: SweepState = { status: 'idle', seed: 0, total: 0, rows: [] };
+export const initialSweep: SweepState = {
+  status: 'idle',
+  seed: 0,
+  total: 0,
+  rows: [],
+  stuck: false,
+};
