@@ -1,5 +1,12 @@
 /** Image helpers for workers and the page: ImageBitmap → RGBA pixels, RGBA → PNG, via OffscreenCanvas. */
 import type { RgbaImage } from '../core/image';
+import {
+  checkImageFile,
+  checkPixelBudget,
+  formatName,
+  HEADER_PROBE_BYTES,
+  type ImageHeader,
+} from '../core/imageHeader';
 import { hasAlpha } from '../core/sequence/alpha';
 import { encodePng } from '../core/sequence/export';
 
@@ -40,4 +47,46 @@ export async function blobToRgba(blob: Blob): Promise<RgbaImage> {
   } finally {
     bmp.close();
   }
+}
+
+export interface CheckedDecode<T extends { width: number; height: number }> {
+  /** Decodes the file (throws if it cannot). */
+  decode: (file: Blob) => Promise<T>;
+  /** The message when decoding fails: `format` is the format its header showed, if any. */
+  undecodable: (format: string | null) => string;
+  /** Frees a decoded image the pixel budget refused. */
+  release?: (image: T) => void;
+  /** Runs between the header check and the decode (a caller's own refusal, e.g. by MIME type). */
+  beforeDecode?: (header: ImageHeader | null) => void;
+}
+
+/**
+ * Decodes an image file the way every reader of user images does: its header first, so that an
+ * over-large image (a small PNG can declare 16000×16000 pixels) is refused before anything is
+ * decoded; then the decode, whose failure gets the caller's message; then the pixel budget on the
+ * decoded size (formats whose header was not read). `what` names the file in messages.
+ */
+export async function decodeCheckedImage<T extends { width: number; height: number }>(
+  file: Blob,
+  what: string,
+  how: CheckedDecode<T>,
+): Promise<T> {
+  const header = checkImageFile(
+    new Uint8Array(await file.slice(0, HEADER_PROBE_BYTES).arrayBuffer()),
+    what,
+  );
+  how.beforeDecode?.(header);
+  let image: T;
+  try {
+    image = await how.decode(file);
+  } catch {
+    throw new Error(how.undecodable(header ? formatName(header.format) : null));
+  }
+  try {
+    checkPixelBudget(image.width, image.height, what);
+  } catch (e) {
+    how.release?.(image);
+    throw e;
+  }
+  return image;
 }

@@ -119,6 +119,7 @@ export async function obtainFile(
   // Where a file not in the cache comes from: the pack's web folder (also for a pack reopened from the
   // cache that was first loaded from one), else the picked folder's files.
   const baseUrl = source.kind === 'files' ? undefined : source.baseUrl;
+  const folder = source.kind === 'files' ? source.files : {};
   if (source.kind === 'cache' && baseUrl === undefined) {
     throw new Error(
       `${ref.file} is not in the browser's cache: it was never downloaded here, or the cache was cleared or evicted. Load the pack again from its folder or URL.`,
@@ -190,7 +191,7 @@ export async function obtainFile(
         true,
       );
     } else {
-      const blob = source.kind === 'files' ? source.files[ref.file] : undefined;
+      const blob = folder[ref.file];
       if (!blob)
         throw new Error(`The pack folder has no file ${ref.file}, which the manifest names.`);
       got = await consume(blob.stream());

@@ -34,13 +34,7 @@ import {
   type RunInfo,
 } from '../../core/evaluation/datasetRun';
 import type { FitChoice, RgbaImage } from '../../core/image';
-import {
-  checkImageFile,
-  checkPixelBudget,
-  formatName,
-  HEADER_PROBE_BYTES,
-} from '../../core/imageHeader';
-import { blobToRgba, rgbaToPng } from '../../shared/images';
+import { blobToRgba, decodeCheckedImage, rgbaToPng } from '../../shared/images';
 import {
   cancelRun,
   generateEvalItem,
@@ -216,23 +210,14 @@ async function loadItem(item: DatasetItem): Promise<LoadedItem> {
   for (const p of paths) {
     const file = folderFiles.get(p);
     if (!file) throw new Error(`${p} is missing from the picked folder`);
-    // The header first, as for keyframes and the CLI's reader: an over-large image (a small PNG can
-    // declare 16000×16000 pixels) is refused before anything is decoded; the message names it.
-    const header = checkImageFile(
-      new Uint8Array(await file.slice(0, HEADER_PROBE_BYTES).arrayBuffer()),
-      p,
-    );
-    let image: RgbaImage;
-    try {
-      image = await blobToRgba(file);
-    } catch {
-      throw new Error(
-        header
-          ? `${p} starts like a ${formatName(header.format)} image but could not be decoded (damaged or cut short)`
+    // Checked as keyframes and the CLI's reader are: the header before any decode.
+    const image = await decodeCheckedImage(file, p, {
+      decode: blobToRgba,
+      undecodable: (format) =>
+        format
+          ? `${p} starts like a ${format} image but could not be decoded (damaged or cut short)`
           : `${p} is not an image this browser can read`,
-      );
-    }
-    checkPixelBudget(image.width, image.height, p);
+    });
     images.push(image);
   }
   return assembleItem(paths, images);

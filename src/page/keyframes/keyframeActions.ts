@@ -3,12 +3,7 @@
  * decoded once to check it is an image and to learn its size; the Blob itself stays in this module
  * (the store only holds an object URL) and is decoded again, off the main thread, for every run.
  */
-import {
-  checkImageFile,
-  checkPixelBudget,
-  formatName,
-  HEADER_PROBE_BYTES,
-} from '../../core/imageHeader';
+import { decodeCheckedImage } from '../../shared/images';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { KeyframeInfo, Slot } from './keyframesSlice';
 
@@ -32,28 +27,20 @@ export function decodeKeyframe(blob: Blob): Promise<ImageBitmap> {
  */
 export async function describeImage(file: Blob, name: string): Promise<KeyframeInfo> {
   const what = `"${name}"`;
-  const head = new Uint8Array(await file.slice(0, HEADER_PROBE_BYTES).arrayBuffer());
-  const header = checkImageFile(head, what);
-  if (!header && file.type && !file.type.startsWith('image/')) {
-    throw new Error(`${what} is not an image (${file.type}). Drop a PNG, JPEG or WebP keyframe.`);
-  }
-  let bmp: ImageBitmap;
-  try {
-    bmp = await decodeKeyframe(file);
-  } catch {
-    throw new Error(
-      header
-        ? `${what} starts like a ${formatName(header.format)} image but could not be decoded — the file is damaged or cut short. Save it again from your drawing program.`
+  const bmp = await decodeCheckedImage(file, what, {
+    beforeDecode: (header) => {
+      if (!header && file.type && !file.type.startsWith('image/'))
+        throw new Error(
+          `${what} is not an image (${file.type}). Drop a PNG, JPEG or WebP keyframe.`,
+        );
+    },
+    decode: decodeKeyframe,
+    undecodable: (format) =>
+      format
+        ? `${what} starts like a ${format} image but could not be decoded — the file is damaged or cut short. Save it again from your drawing program.`
         : `${what} could not be read as an image — it is not a PNG, JPEG, WebP, GIF or BMP picture.`,
-    );
-  }
-  try {
-    // Formats whose header was not read (or a JPEG with a long preamble) are checked decoded.
-    checkPixelBudget(bmp.width, bmp.height, what);
-  } catch (e) {
-    bmp.close();
-    throw e;
-  }
+    release: (b) => b.close(),
+  });
   const info: KeyframeInfo = {
     id: `kf${nextId++}`,
     name,
