@@ -315,3 +315,40 @@ test('cancelling keeps the gaps made; a changed gap runs again alone', async ({ 
     first,
   );
 });
+
+test('a gap changed since it was made, or with timing not valid, stops the export with its reason', async ({
+  studio,
+}) => {
+  await studio.open();
+  await studio.setNumber('run.steps', 2);
+  await studio.id('scene.addKeys').setInputFiles([key('b_1.png', 80), key('b_2.png', 330)]);
+  await studio.id('scene.default.count').fill('3');
+  await studio.id('scene.runAll').click();
+  await expect(studio.id('scene.todo')).toHaveText('0 of 1 gaps to make', { timeout: 60_000 });
+  const made = await studio.saveExport('scene', 'zip');
+  expect(
+    Object.keys(unzipSync(new Uint8Array(made.bytes))).filter((f) => f.endsWith('.png')),
+  ).toHaveLength(2 + 3);
+
+  // Ease in: the frames on screen are still the even ones, so the file would not match the timing.
+  const gap = studio.id('scene.gap').first();
+  await gap.getByTestId('scene.gap.timing').selectOption('ease-in');
+  await studio.id('scene.exportFormat').selectOption('gif');
+  await studio.id('scene.exportRun').click();
+  await expect(studio.errors()).toContainText(
+    'Export failed: gap 1 is out of date (its settings changed since it was made). Press Run all, then export.',
+  );
+  await gap.getByTestId('scene.gap.timing').selectOption('typed');
+  await gap.getByTestId('scene.gap.typed').fill('0.2, 0.4');
+  await studio.id('scene.exportRun').click();
+  await expect(studio.errors()).toContainText(
+    'Export failed: gap 1: typed timing: 3 in-betweens need 3 positions, got 2. Correct the timing, press Run all, then export.',
+  );
+  await expect(studio.id('scene.exportDone')).toHaveCount(0);
+  // Made again with the typed timing, it exports.
+  await gap.getByTestId('scene.gap.typed').fill('0.2, 0.4, 0.6');
+  await studio.id('scene.runAll').click();
+  await expect(studio.id('scene.todo')).toHaveText('0 of 1 gaps to make', { timeout: 60_000 });
+  const again = await studio.saveExport('scene', 'gif');
+  expect(again.bytes.subarray(0, 6).toString()).toBe('GIF89a');
+});

@@ -125,19 +125,32 @@ export async function encodeZip(
 
 /**
  * Delays of a cycle in the units a format counts (GIF: 1/100 s), rounded so that the total stays
- * on the frame rate: the k-th drawing ends at round(end time), not after k rounded delays.
+ * on the frame rate: the k-th drawing ends at round(end time), not after k rounded delays. No delay
+ * is shorter than `least` units; where the rate asks for shorter ones the cycle plays slower.
  */
-export function roundedDelays(holds: readonly number[], fps: number, perSecond: number): number[] {
+export function roundedDelays(
+  holds: readonly number[],
+  fps: number,
+  perSecond: number,
+  least = 1,
+): number[] {
   let frames = 0;
   let shown = 0;
   return holds.map((h) => {
     frames += h;
     const end = Math.round((frames / fps) * perSecond);
-    const delay = Math.max(1, end - shown);
+    const delay = Math.max(least, end - shown);
     shown += delay;
     return delay;
   });
 }
+
+/**
+ * The shortest GIF delay browsers honour, in 1/100 s: Chromium, Firefox and Safari show a frame with
+ * a delay of 1/100 s or less for 1/10 s. A GIF therefore shows at most 50 drawings a second; a
+ * faster scene (above 50 fps on ones) plays slower as a GIF.
+ */
+export const GIF_LEAST_DELAY_CS = 2;
 
 /** An animated GIF that loops forever: one image per drawing, shown for its hold. */
 export async function encodeGif(
@@ -151,6 +164,7 @@ export async function encodeGif(
     order.map((i) => drawings[i]!.hold),
     opts.fps,
     100,
+    GIF_LEAST_DELAY_CS,
   );
   const gif = GIFEncoder();
   const quantized = new Map<number, { index: Uint8Array; palette: number[][]; clear: number }>();

@@ -6,6 +6,7 @@ import { createRgbaImage, type RgbaImage } from '../image';
 import {
   encodeApng,
   encodeGif,
+  GIF_LEAST_DELAY_CS,
   encodePng,
   encodeZip,
   ExportCancelledError,
@@ -238,5 +239,16 @@ describe('exports read back by decoders', () => {
   it('rounds delays so that the cycle stays on time', () => {
     expect(roundedDelays([1, 1, 1], 24, 100)).toEqual([4, 4, 5]);
     expect(roundedDelays([2, 2], 24, 1000)).toEqual([83, 84]);
+    // Never under the least delay: 60 fps on ones would need 1/100 s delays, which browsers show for
+    // 1/10 s; at 2/100 s each the GIF plays at 50 fps. On twos 60 fps stays on time (3, 4, 3).
+    expect(roundedDelays([1, 1, 1, 1, 1, 1], 60, 100, 2)).toEqual([2, 2, 2, 2, 2, 2]);
+    expect(roundedDelays([2, 2, 2], 60, 100, 2)).toEqual([3, 4, 3]);
+  });
+
+  it('GIF at 60 fps: no delay a browser would stretch to 1/10 s', async () => {
+    const onOnes = drawings.map((d) => ({ ...d, hold: 1 }));
+    const reader = new GifReader(await encodeGif(onOnes, { fps: 60, mode: 'loop' }));
+    const delays = Array.from({ length: reader.numFrames() }, (_, i) => reader.frameInfo(i).delay);
+    expect(Math.min(...delays)).toBeGreaterThanOrEqual(GIF_LEAST_DELAY_CS);
   });
 });

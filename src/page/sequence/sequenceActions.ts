@@ -444,12 +444,36 @@ function gapIsStaleFor(s: SceneState, g: SceneGap): boolean {
   return !made || made.frames.length !== g.spec.count;
 }
 
-/** The scene's drawings with holds, for exports; throws when a gap is not made yet. */
+/**
+ * Why the scene cannot be exported as its gaps are set now, or null: a gap whose typed timing is not
+ * valid, or whose in-betweens are missing or were made with other settings (the viewer still shows
+ * those, but the file must match the timing on screen).
+ */
+function sceneExportProblem(): string | null {
+  const reasons: string[] = [];
+  let invalid = false;
+  for (const g of sceneGaps(scene())) {
+    try {
+      gapPositionsOf(g.spec);
+    } catch (e) {
+      reasons.push(`gap ${g.index + 1}: ${(e as Error).message}`);
+      invalid = true;
+      continue;
+    }
+    if (gapIsStale(g))
+      reasons.push(
+        `gap ${g.index + 1} is ${scene().results[g.key] ? 'out of date (its settings changed since it was made)' : 'not made yet'}`,
+      );
+  }
+  if (!reasons.length) return null;
+  return `${reasons.join('; ')}. ${invalid ? 'Correct the timing, press Run all' : 'Press Run all'}, then export.`;
+}
+
+/** The scene's drawings with holds, for exports; throws when a gap is not made as set now. */
 async function sceneExportDrawings(): Promise<ExportDrawing[]> {
+  const problem = sceneExportProblem();
+  if (problem) throw new Error(problem);
   const cells = sceneCells(scene());
-  const missing = cells.findIndex((c) => c.url === null);
-  if (missing >= 0)
-    throw new Error('Make every gap first (Run all): some in-betweens are missing.');
   const images = await framesFromUrls(cells.map((c) => c.url!));
   return images.map((image, i) => ({ image, hold: cells[i]!.hold }));
 }
