@@ -230,3 +230,45 @@ test('the attract loop plays, hands control to a touch, comes back, and survives
   await expect(page.getByRole('dialog')).toHaveCount(0);
   expect(pageErrors).toEqual([]);
 });
+
+test('a booth whose pack cannot be read at first says so, tries again, and starts', async ({
+  page,
+}) => {
+  test.setTimeout(120_000);
+  // The pack's manifest cannot be read at first (the server was not up yet after a reboot).
+  let down = true;
+  let refused = 0;
+  await page.route('**/models/cel/manifest.json', (route) => {
+    if (!down) return route.continue();
+    refused++;
+    return route.abort('connectionrefused');
+  });
+  await page.goto(`/?kiosk&pack=cel&acts=student&frames=1&dwell=0`);
+  // Before the first in-between the booth's line stands where the players will be.
+  await expect(page.getByText(/Trying again in 5 s\./)).toBeVisible();
+  down = false;
+  await moreRuns(page, 0, 1, 90_000);
+  expect(refused).toBeGreaterThanOrEqual(1);
+  await expect(status(page)).toHaveAttribute('data-failures', '0');
+});
+
+test('a visitor who leaves after one drawing does not hand it to the next visitor', async ({
+  page,
+}) => {
+  test.setTimeout(120_000);
+  await page.goto(`/?kiosk&pack=cel&acts=student&frames=1&dwell=0&idle=3`);
+  await expect(status(page)).toHaveAttribute('data-mode', 'attract', { timeout: 60_000 });
+  const [start, end] = sampleKeyframes();
+  await page.getByTestId('kiosk.own.input').setInputFiles([start]);
+  await expect(status(page)).toHaveAttribute('data-mode', 'visitor');
+  await expect(page.getByText('Now the second drawing')).toBeVisible();
+  // Nobody there for 3 s: the loop comes back, and with it a fresh start for the next visitor.
+  await expect(status(page)).toHaveAttribute('data-mode', 'attract', { timeout: 15_000 });
+  await page.getByTestId('kiosk.own.input').setInputFiles([end]);
+  await expect(status(page)).toHaveAttribute('data-mode', 'visitor');
+  await expect(page.getByText('Now the second drawing')).toBeVisible();
+  const from = await runs(page);
+  await page.getByTestId('kiosk.own.input').setInputFiles([start]);
+  await moreRuns(page, from);
+  await expect(page.getByTestId('kiosk.line')).toBeHidden();
+});

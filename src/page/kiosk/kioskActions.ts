@@ -35,8 +35,8 @@ import {
   releaseImage,
 } from '../keyframes/keyframeActions';
 import type { KeyframeInfo } from '../keyframes/keyframesSlice';
-import { packSource, refreshPackList } from '../packs/packActions';
-import { patch, useStudio } from '../state/store';
+import { packSource, refreshPackList, selectPack } from '../packs/packActions';
+import { clearMessages, patch, useStudio } from '../state/store';
 import { memoryAction, pageHeapBytes, type MemorySample } from './kioskHealth';
 import { kioskParams, type AttractAct } from './kioskParams';
 import { fastVariant, kioskVariants, loraName, variantTitle } from './kioskVariants';
@@ -403,6 +403,8 @@ async function attractLoop(signal: AbortSignal): Promise<void> {
     for (const act of params.acts) {
       try {
         await playAct(act, pair, signal);
+        // Stopped by a visitor: the line is theirs now ("Now the second drawing…").
+        if (signal.aborted) return;
         setKiosk({ line: '' });
         await sleep(params.dwellMs, signal);
       } catch (e) {
@@ -424,7 +426,16 @@ async function attractLoop(signal: AbortSignal): Promise<void> {
 export function enterAttract(): void {
   if (attract) return;
   attract = new AbortController();
-  setKiosk({ mode: 'attract' });
+  // The visitor has gone: their drawings go too (a half-added pair must not greet the next one).
+  releaseImage(ownStart);
+  releaseImage(ownEnd);
+  [ownStart, ownEnd] = [null, null];
+  const k = kiosk();
+  setKiosk({
+    mode: 'attract',
+    own: null,
+    ...(k.pairId === 'own' && k.pairs[0] ? { pairId: k.pairs[0].id } : {}),
+  });
   void attractLoop(attract.signal);
 }
 
@@ -475,6 +486,8 @@ export function choosePair(pairId: string): void {
 
 /** The visitor's own drawings: the first file is the start, the second the end. */
 export async function addOwnDrawings(files: File[]): Promise<void> {
+  // A drop or a paste is a visitor at the booth, as a touch is.
+  noteInteraction();
   const images = files.filter((f) => !f.type || f.type.startsWith('image/')).slice(0, 2);
   if (images.length === 0) {
     setKiosk({ line: 'Drop or pick two drawings (PNG, JPEG or WebP).' });
@@ -551,6 +564,8 @@ export async function runForVisitor(): Promise<void> {
       mine.signal,
     );
     if (visitorRun === mine) showPanels([r.panel]);
+    // A run a newer press replaced, finished before its cancel took: its frames are not shown.
+    else r.panel.owned.forEach((u) => URL.revokeObjectURL(u));
   } catch (e) {
     if (visitorRun === mine && !mine.signal.aborted) {
       setStats({ failures: kiosk().stats.failures + 1 });
@@ -595,15 +610,45 @@ export async function checkMemory(): Promise<void> {
 
 // ---- start ----------------------------------------------------------------------------------------
 
+/** The first wait before the booth tries again to read a pack that failed; it doubles up to the most. */
+const PACK_RETRY_FIRST_MS = 5000;
+const PACK_RETRY_MOST_MS = 60_000;
+
+/**
+ * Waits until the pack is read. A booth may start before its server is up (after a reboot), or
+ * offline with an evicted cache: while the pack cannot be read it says why and tries again (after
+ * 5 s, then 10, 20 … a minute apart; at once when the browser comes back online).
+ */
 async function waitForPack(): Promise<Ready> {
-  for (;;) {
-    const got = ready();
-    if (got) return got;
-    const error = useStudio
-      .getState()
-      .messages.find((m) => m.level === 'error' && m.scope === 'pack');
-    if (error) setKiosk({ line: error.text });
-    await sleep(100);
+  let wait = PACK_RETRY_FIRST_MS;
+  let retryAt: number | null = null;
+  const online = () => {
+    if (retryAt !== null) retryAt = performance.now();
+  };
+  window.addEventListener('online', online);
+  try {
+    for (;;) {
+      const got = ready();
+      if (got) return got;
+      const error = useStudio
+        .getState()
+        .messages.find((m) => m.level === 'error' && m.scope === 'pack');
+      if (error && retryAt === null) {
+        retryAt = performance.now() + wait;
+        setKiosk({ line: `${error.text} Trying again in ${Math.round(wait / 1000)} s.` });
+      }
+      if (retryAt !== null && performance.now() >= retryAt) {
+        retryAt = null;
+        wait = Math.min(wait * 2, PACK_RETRY_MOST_MS);
+        clearMessages('pack');
+        setKiosk({ line: 'Getting the model ready…' });
+        const key = useStudio.getState().packs.selectedKey;
+        await (key ? selectPack(key) : refreshPackList());
+      }
+      await sleep(100);
+    }
+  } finally {
+    window.removeEventListener('online', online);
   }
 }
 
