@@ -1,4 +1,4 @@
-import { expect, test } from './studio';
+import { expect, solidPng, test } from './studio';
 
 test('runs are kept across a reload and can be reopened, compared and deleted', async ({
   studio,
@@ -35,4 +35,36 @@ test('runs are kept across a reload and can be reopened, compared and deleted', 
 
   await studio.id('history.delete').first().click();
   await expect(studio.id('history.row')).toHaveCount(1);
+});
+
+test('a run reopened from the history is framed by its own keyframes only', async ({ studio }) => {
+  await studio.open();
+  await studio.dropKeyframes();
+  await studio.setNumber('run.count', 2);
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await studio.expectDone(2);
+  await expect(studio.id('viewer.keyframe')).toHaveCount(2);
+
+  // Other keyframes of another size: the old in-betweens are not framed by them.
+  await studio.dropKeyframes([
+    solidPng('a.png', 64, 40, [200, 0, 0]),
+    solidPng('b.png', 64, 40, [0, 0, 200]),
+  ]);
+  await expect(studio.id('keyframes.start.meta')).toContainText('a.png');
+  await expect(studio.id('viewer.frame')).toHaveCount(2);
+  await expect(studio.id('viewer.keyframe')).toHaveCount(0);
+  await studio.id('history.panel').locator('summary').click();
+  await studio.id('history.open').first().click();
+  await expect(studio.id('viewer.frame')).toHaveCount(2);
+  await expect(studio.id('viewer.keyframe')).toHaveCount(0);
+  // The export holds the run's in-betweens alone (no keys of another size to refuse).
+  const zip = await studio.saveExport('viewer', 'zip');
+  expect(zip.bytes.length).toBeGreaterThan(0);
+
+  // The run's own keyframes loaded again (the same files): reopened, it is framed by them.
+  await studio.dropKeyframes();
+  await studio.id('history.open').first().click();
+  await expect(studio.id('viewer.keyframe')).toHaveCount(2);
+  await expect(studio.errors()).toHaveCount(0);
 });

@@ -4,7 +4,7 @@
  * compares two runs side by side, deletes runs.
  */
 import { keyframeBlob } from '../keyframes/keyframeActions';
-import { withTrace } from '../run/runActions';
+import { revokeView, withTrace } from '../run/runActions';
 import { sha256Hex } from '../../core/sha256';
 import { patch, say, useStudio } from '../state/store';
 import type { FrameView, RunView } from '../run/runSlice';
@@ -100,6 +100,10 @@ export async function reopenRun(id: string): Promise<void> {
   }
   const frames = storedFrameViews(r);
   const s = useStudio.getState();
+  // The loaded keyframes frame the reopened in-betweens only when they are the run's own.
+  const { start, end } = s.keyframes;
+  const loaded = `${await hashOf(start?.id)}…/${await hashOf(end?.id)}…`;
+  const keys = start && end && loaded === r.keyframes ? { start: start.id, end: end.id } : null;
   // Negative ids never collide with the ids of runs made in this session.
   const jobId = -++reopened;
   const view: RunView = {
@@ -130,6 +134,7 @@ export async function reopenRun(id: string): Promise<void> {
     },
     fittedStartUrl: '',
     fittedEndUrl: '',
+    keys,
     wall: null,
   };
   historyIds.set(jobId, id);
@@ -141,6 +146,7 @@ export async function reopenRun(id: string): Promise<void> {
     seed: r.seed,
     stepStats: r.stepStats,
   };
+  revokeView(useStudio.getState().run.result);
   patch('run', {
     result: view,
     status: 'done',

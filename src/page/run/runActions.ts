@@ -65,6 +65,7 @@ function toView(
   stepsRequested: number,
   seed: number,
   wall: RunView['wall'],
+  keys: RunView['keys'],
 ): RunView {
   return {
     jobId: r.jobId,
@@ -82,12 +83,14 @@ function toView(
     fitPlan: r.fitPlan,
     fittedStartUrl: URL.createObjectURL(r.fittedStart),
     fittedEndUrl: URL.createObjectURL(r.fittedEnd),
+    keys,
     wall,
     ...(r.clip ? { clip: r.clip } : {}),
   };
 }
 
-function revokeView(v: RunView | null): void {
+/** Revokes the object URLs of a view that leaves the screen. */
+export function revokeView(v: RunView | null): void {
   if (!v) return;
   for (const f of v.frames) URL.revokeObjectURL(f.url);
   URL.revokeObjectURL(v.fittedStartUrl);
@@ -203,6 +206,8 @@ export async function startRun(): Promise<void> {
   const inputs = runInputs();
   if (!inputs) return;
   const { startBlob, endBlob, fitMode, settings } = inputs;
+  const { start, end } = useStudio.getState().keyframes;
+  const keys = start && end ? { start: start.id, end: end.id } : null;
   const jobId = nextJobId();
   const tPressed = performance.now();
   clearMessages('run');
@@ -238,11 +243,17 @@ export async function startRun(): Promise<void> {
       (p) => onRunProgress(jobId, p),
     );
     if (!isCurrent(jobId)) return; // stale: a newer job replaced this one
-    const view = toView(result, settings.steps, settings.seed, {
-      totalMs: performance.now() - tPressed,
-      loadMs,
-      imageMs: result.imageMs,
-    });
+    const view = toView(
+      result,
+      settings.steps,
+      settings.seed,
+      {
+        totalMs: performance.now() - tPressed,
+        loadMs,
+        imageMs: result.imageMs,
+      },
+      keys,
+    );
     showResult(view);
     if (rerunPending) {
       rerunPending = false;

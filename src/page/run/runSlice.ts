@@ -28,6 +28,12 @@ export interface RunView {
   fittedStartUrl: string;
   fittedEndUrl: string;
   /**
+   * The ids of the keyframes the run was made from, while they are the ones loaded (a run reopened
+   * from the history whose keyframes are not loaded now: null). The viewer frames the in-betweens
+   * with the loaded keyframes only when they are these.
+   */
+  keys: { start: string; end: string } | null;
+  /**
    * Where the time of a run made here went, ms, from pressing Run to the frames on screen (null for
    * a run reopened from the history): `totalMs` is all of it; `loadMs` loading the model (0 when it
    * was loaded), `imageMs` reading, fitting, restoring and encoding images in the worker; the

@@ -24,15 +24,20 @@ export function Viewer() {
   const end = useStudio((s) => s.keyframes.end);
   const cells = useMemo<Cell[]>(() => {
     if (!result) return [];
-    // A run reopened from the history may outlive its keyframes: show its in-betweens alone.
+    // The loaded keyframes frame the in-betweens only when the run was made from them: after other
+    // keys are loaded, or for a run reopened from the history without its keys, its in-betweens
+    // show alone.
+    const own = result.keys;
+    const showStart = start && own?.start === start.id;
+    const showEnd = end && own?.end === end.id;
     return [
-      ...(start ? [{ url: start.url, label: 'start', kind: 'key' as const }] : []),
+      ...(showStart ? [{ url: start.url, label: 'start', kind: 'key' as const }] : []),
       ...result.frames.map((f) => ({
         url: f.url,
         label: `τ ${f.position.toFixed(2)}`,
         kind: 'inbetween' as const,
       })),
-      ...(end ? [{ url: end.url, label: 'end', kind: 'key' as const }] : []),
+      ...(showEnd ? [{ url: end.url, label: 'end', kind: 'key' as const }] : []),
     ];
   }, [result, start, end]);
 
