@@ -1,6 +1,7 @@
 import { unzipSync } from 'fflate';
 import { GifReader } from 'omggif';
 import { PNG } from 'pngjs';
+import UPNG from 'upng-js';
 import { expect, sampleKeyframes, test, type FilePayload } from './studio';
 
 /** The sample keyframes with their sky made transparent (a character cel on its own layer). */
@@ -105,5 +106,42 @@ test.describe('exporting what the viewer plays', () => {
       width: 512,
       height: 320,
     });
+  });
+  test('an APNG is encoded off the page: the same frames as the zip, and Cancel stops it', async ({
+    studio,
+    page,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.count', 15);
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(15);
+    const apng = UPNG.decode(
+      new Uint8Array((await studio.saveExport('viewer', 'apng')).bytes).buffer,
+    );
+    expect([apng.width, apng.height, apng.frames.length]).toEqual([512, 320, 17]);
+    const frames = UPNG.toRGBA8(apng).map((f) => new Uint8Array(f));
+    const files = unzipSync(new Uint8Array((await studio.saveExport('viewer', 'zip')).bytes));
+    Object.keys(files)
+      .sort()
+      .forEach((n, i) => {
+        const png = PNG.sync.read(Buffer.from(files[n]!));
+        expect(Buffer.from(frames[i]!).equals(png.data), `frame ${i + 1}`).toBe(true);
+      });
+
+    // Cancelled while it compresses (ping-pong: 32 frames; the last step is the compression, which
+    // on the page itself froze it and left Cancel unheard): nothing is downloaded.
+    const downloads: string[] = [];
+    page.on('download', (d) => downloads.push(d.suggestedFilename()));
+    await page.getByText('ping-pong').click();
+    await studio.id('viewer.exportFormat').selectOption('apng');
+    await studio.id('viewer.exportRun').click();
+    await expect(studio.id('viewer.exportProgress')).toHaveText('frame 32 of 33');
+    await studio.id('viewer.export').getByRole('button', { name: 'Cancel' }).click();
+    await expect(studio.id('viewer.exportRun')).toBeVisible();
+    await page.waitForTimeout(3000);
+    expect(downloads).toEqual([]);
+    await expect(studio.errors()).toHaveCount(0);
   });
 });

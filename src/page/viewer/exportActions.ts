@@ -4,11 +4,11 @@
  * CLI's), or a video — WebM (VP9, alpha kept) or MP4 (the first codec the browser encodes) —
  * through WebCodecs with Mediabunny, where the browser has them.
  */
+import { encodeApngInWorker } from '../clients/apngClient';
 import { blobToRgba } from '../../shared/images';
 import type { RgbaImage } from '../../core/image';
 import { hasAlpha, overWhite } from '../../core/sequence/alpha';
 import {
-  encodeApng,
   encodeGif,
   encodeZip,
   ExportCancelledError,
@@ -119,7 +119,8 @@ export async function exportDrawings(
       : format === 'gif'
         ? await encodeGif(drawings, opts)
         : format === 'apng'
-          ? await encodeApng(drawings, opts)
+          ? // In a worker: UPNG.js compresses every frame in one synchronous call.
+            await encodeApngInWorker(drawings, opts)
           : await encodeVideo(format, drawings, opts);
   const file = `${opts.name}.${format}`;
   downloadBlob(file, new Blob([bytes as Uint8Array<ArrayBuffer>], { type: MIME[format] }));
