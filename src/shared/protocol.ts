@@ -71,6 +71,11 @@ export interface LoadVariantResult {
 
 export interface RunRequest {
   jobId: number;
+  /**
+   * The variant the caller loaded for this run. Loading and running are two calls: another job's
+   * load can come between them, and the run must then fail rather than run the other variant.
+   */
+  variantId: string;
   start: ImageBitmap;
   end: ImageBitmap;
   fitMode: FitChoice;

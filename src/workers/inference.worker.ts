@@ -358,6 +358,10 @@ const api: InferenceApi = {
     const progress = throttleProgress(onProgress);
     const tJob = performance.now();
     try {
+      if (variant.id !== req.variantId)
+        throw new Error(
+          `The ${req.variantId} variant is not loaded (${variant.id} is): another job loaded it meanwhile. Run again.`,
+        );
       const start = bitmapToRgba(req.start);
       const end = bitmapToRgba(req.end);
       const prepared = prepareKeyframes(manifest, start, end, req.fitMode);

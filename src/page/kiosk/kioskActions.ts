@@ -182,6 +182,7 @@ async function runOnce(r: KioskRun, signal?: AbortSignal): Promise<KioskRunResul
     const result = await runInterpolation(
       {
         jobId,
+        variantId: r.variant.id,
         start: startBmp,
         end: endBmp,
         fitMode: 'letterbox',

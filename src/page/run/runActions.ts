@@ -235,6 +235,7 @@ export async function startRun(): Promise<void> {
     const result = await runInterpolation(
       {
         jobId,
+        variantId: inputs.variantId,
         start: startBmp,
         end: endBmp,
         fitMode,

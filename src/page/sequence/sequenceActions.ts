@@ -241,6 +241,7 @@ async function runGapJob(gap: SceneGap, positions: number[], seed: number) {
   const result = await runInterpolation(
     {
       jobId,
+      variantId,
       start: a,
       end: b,
       fitMode: s.keyframes.fitMode,

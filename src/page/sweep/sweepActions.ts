@@ -151,6 +151,7 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
       const result = await runInterpolation(
         {
           jobId,
+          variantId: p.variantId,
           start: a,
           end: b,
           fitMode,
