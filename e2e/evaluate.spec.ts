@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { main as cli } from '../src/cli/main';
-import { expect, ROOT, solidPng, test, type FilePayload } from './studio';
+import { expect, parityKeyframes, ROOT, solidPng, test, type FilePayload } from './studio';
 
 function triplet(): FilePayload[] {
   const f = (name: string, file: string) => ({
@@ -180,4 +180,29 @@ test('a result scored against itself shows infinite PSNR, SSIM 1 and LPIPS 0', a
   await expect(studio.id('evaluate.psnr')).toHaveAttribute('data-value', 'Infinity');
   await expect(studio.id('evaluate.ssim')).toHaveText('1.0000');
   await expect(studio.id('evaluate.lpips-alex')).toHaveText('0.0000');
+});
+
+test('a clip pack with no frame at τ = 0.5 is scored by its clip frame nearest it, and says so', async ({
+  studio,
+}) => {
+  const dir = resolve(ROOT, 'models/reference/svd-tiny'); // 6 frames: τ = k/5
+  const [start, end] = parityKeyframes(dir);
+  await studio.open();
+  await studio.id('pack.folder').setInputFiles(dir);
+  await expect(studio.id('pack.select').locator('option:checked')).toContainText('local folder');
+  await studio.dropFiles(studio.id('evaluate.panel'), [
+    { ...start, name: 'frame1.png' },
+    { ...end, name: 'frame2.png' },
+    { ...end, name: 'frame3.png' },
+  ]);
+  await expect(studio.id('evaluate.gt.meta')).toContainText('frame2.png');
+  await studio.setNumber('run.count', 1);
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
+  await expect(studio.id('evaluate.row')).toHaveCount(1);
+  await expect(studio.id('evaluate.psnr')).not.toHaveText('—');
+  await expect(studio.id('message.info')).toContainText(
+    'Scored the clip frame at τ 0.400, the nearest to 0.5 (a 6-frame clip has none at 0.5).',
+  );
 });

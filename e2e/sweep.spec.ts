@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { expect, test } from './studio';
+import { expect, sampleKeyframes, solidPng, test } from './studio';
 
 test.describe('sweeps', () => {
   test('a 3-scale LoRA sweep runs with one seed and exports CSV and a contact sheet', async ({
@@ -66,5 +66,36 @@ test.describe('sweeps', () => {
     await studio.setNumber('run.steps', 2);
     await studio.run();
     await studio.expectDone(1);
+  });
+  test('steps out of range are refused before any run; a row that cannot be scored stays', async ({
+    studio,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    // The ground truth is 512×320, as the keyframes; then keyframes of another size come.
+    await studio.id('evaluate.gt.input').setInputFiles(sampleKeyframes()[1]);
+    await expect(studio.id('evaluate.gt.meta')).toContainText('512×320');
+    await studio.dropKeyframes([
+      solidPng('a.png', 64, 40, [200, 0, 0]),
+      solidPng('b.png', 64, 40, [0, 0, 200]),
+    ]);
+    await studio.setNumber('run.count', 1);
+    await studio.id('sweep.panel').locator('summary').click();
+    await studio.id('sweep.variant.baseline').uncheck();
+    await studio.id('sweep.variant.fp16').uncheck();
+    await studio.id('sweep.scales').fill('0, 1');
+    await studio.id('sweep.steps').fill('2, 5000');
+    await studio.id('sweep.start').click();
+    await expect(studio.errors()).toContainText(
+      'Step counts must be whole numbers from 1 to 1000 for this pack; 5000 is not.',
+    );
+    await expect(studio.id('sweep.row')).toHaveCount(0);
+    await studio.id('sweep.steps').fill('2');
+    await studio.id('sweep.start').click();
+    await expect(studio.id('sweep.status')).toHaveText('Done: 2 runs, seed 42.', {
+      timeout: 60_000,
+    });
+    await expect(studio.id('sweep.row')).toHaveCount(2);
+    await expect(studio.id('message.warning').first()).toContainText('was not scored');
   });
 });

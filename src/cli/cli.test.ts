@@ -157,6 +157,24 @@ describe('inbetween interpolate', () => {
     rmSync(out, { recursive: true, force: true });
   });
 
+  it('with --gt, a clip pack with no frame at τ = 0.5 is scored by its frame nearest it', async () => {
+    const svd = resolve(ROOT, 'models/reference/svd-tiny'); // 6 frames: τ = k/5
+    const out = mkdtempSync(join(tmpdir(), 'inbetween-gt-clip-'));
+    const end = join(svd, 'parity/end.png');
+    const code = await main([
+      'interpolate',
+      ...['--pack', svd, '--start', join(svd, 'parity/start.png'), '--end', end, '--out', out],
+      ...['--steps', '2', '--gt', end, '--lpips', lpipsDir],
+    ]);
+    expect(errors).toEqual([]);
+    expect(code).toBe(0);
+    const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
+    const gt = run.groundTruth as { tau: number; frame: string };
+    expect(gt.tau).toBeCloseTo(0.4, 12);
+    expect(gt.frame).toBe('frame_01.png');
+    rmSync(out, { recursive: true, force: true });
+  });
+
   it('--fit native runs the model at the keyframes own size, padded to a multiple of 64', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'inbetween-native-'));
     // 150×90 keyframes: the tiny pack's frame is 192×128, so letterbox would resample; native pads

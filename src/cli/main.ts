@@ -19,11 +19,10 @@ import { fitArg, intArg, resolveRunSettings } from './runSettings';
 import { SEQUENCE_HELP, SEQUENCE_USAGE, sequenceCommand } from './sequence';
 import type { RgbaImage } from '../core/image';
 import {
-  GROUND_TRUTH_TAU,
-  groundTruthIndex,
   interpolate,
   prepareKeyframes,
   restoreFrame,
+  scoredFrameIndex,
   type InterpolationResult,
   type PreparedKeyframes,
 } from '../core/pipeline';
@@ -63,7 +62,8 @@ ${EVAL_USAGE}
   --scalar N=X   a scalar conditioning input of the pack, e.g. --scalar fs=24 (repeatable)
   --prompt ID    one of the pack's prompts (format-2 packs with prompts)
   --text "…"     a typed prompt, tokenised and encoded by the pack (format-2 packs with text)
-  --gt G.png     score the in-between at τ = 0.5 against G (odd --frames only) into run.json
+  --gt G.png     score the in-between at τ = 0.5 (a clip pack with an even clip: its frame
+                 nearest 0.5) against G (odd --frames only) into run.json
   --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)
 ${SEQUENCE_HELP}`;
 
@@ -73,20 +73,23 @@ async function releaseLpips(lpips: LpipsGraphs | undefined): Promise<void> {
 }
 
 /**
- * run.json's `groundTruth`: the in-between at τ = 0.5 (frame (count + 1) / 2 of an odd count),
- * read back from disk so the scores are those of the PNG as written, against the ground truth.
+ * run.json's `groundTruth`: the in-between at τ = 0.5 (frame (count + 1) / 2 of an odd count; for a
+ * clip pack whose frames miss 0.5, its frame nearest it), read back from disk so the scores are those
+ * of the PNG as written, against the ground truth.
  * Releases the LPIPS graphs.
  */
 async function scoreMidFrame(
   outDir: string,
   files: string[],
   positions: number[],
+  clipLength: number | null,
   gtFile: string,
   groundTruth: RgbaImage,
   lpips: LpipsGraphs,
 ) {
   try {
-    const frame = files[groundTruthIndex(positions)];
+    const index = scoredFrameIndex(positions, clipLength);
+    const frame = files[index];
     if (frame === undefined) throw new Error('internal error: no in-between at τ = 0.5');
     const written = await readPng(join(outDir, frame));
     const scores = await scoreNamedImages(
@@ -94,7 +97,7 @@ async function scoreMidFrame(
       { file: gtFile, image: groundTruth },
       lpips,
     );
-    return { file: gtFile, tau: GROUND_TRUTH_TAU, frame, scores };
+    return { file: gtFile, tau: positions[index]!, frame, scores };
   } finally {
     await releaseLpips(lpips);
   }
@@ -200,7 +203,15 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   const result = await interpolate({ manifest, variant, graphs, keyframes: prepared, settings });
   const files = await writeFrames(values.out, result, prepared, start);
   const gtRecord = gt
-    ? await scoreMidFrame(values.out, files, result.positions, values.gt!, gt.groundTruth, gt.lpips)
+    ? await scoreMidFrame(
+        values.out,
+        files,
+        result.positions,
+        manifest.frames.mode === 'clip' ? manifest.frames.clipLength : null,
+        values.gt!,
+        gt.groundTruth,
+        gt.lpips,
+      )
     : undefined;
   const { count, steps, seed } = settings;
   const run = {
@@ -247,7 +258,9 @@ async function interpolateCommand(argv: string[]): Promise<void> {
     `wrote ${files.length} in-between${files.length > 1 ? 's' : ''} and run.json to ${values.out} (${variant.id}, ${steps} steps, ${result.timings.totalMs.toFixed(0)} ms)`,
   );
   if (gtRecord) {
-    console.log(`${gtRecord.frame} (τ = 0.5) vs ${values.gt}: ${summarizeScores(gtRecord.scores)}`);
+    console.log(
+      `${gtRecord.frame} (τ = ${+gtRecord.tau.toFixed(3)}) vs ${values.gt}: ${summarizeScores(gtRecord.scores)}`,
+    );
     const used = gtRecord.scores.lpipsGraphs;
     if ('unavailable' in used) console.log(used.unavailable);
   }

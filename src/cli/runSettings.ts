@@ -73,15 +73,6 @@ export function resolveRunSettings(values: RunSettingValues, manifest: PackManif
     1,
     manifest.frames.mode === 'clip' ? manifest.frames.clipLength - 2 : MAX_INBETWEENS,
   );
-  if (
-    values.gt !== undefined &&
-    manifest.frames.mode === 'clip' &&
-    (manifest.frames.clipLength - 1) % 2 !== 0
-  ) {
-    throw new UsageError(
-      `--gt scores the in-between at τ = 0.5, and this pack's ${manifest.frames.clipLength}-frame clip has none (its frames sit at τ = k/${manifest.frames.clipLength - 1})`,
-    );
-  }
   if (values.gt !== undefined && count % 2 === 0) {
     throw new UsageError(
       `--gt scores the in-between at τ = 0.5, and --frames ${count} has none (its frames sit at τ = k/${count + 1}); use an odd --frames`,

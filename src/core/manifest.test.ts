@@ -415,6 +415,11 @@ describe('validateManifest', () => {
       /^variants\[1\]\.loraScale: needs min < max/,
     ],
     [
+      'recommended steps past the scheduler',
+      (m) => (m.variants[0].recommendedSteps = m.scheduler.trainTimesteps + 1),
+      /^variants\[0\]\.recommendedSteps: \d+ is more than the scheduler allows/,
+    ],
+    [
       'duplicate variant id',
       (m) => (m.variants[1].id = 'baseline'),
       /^variants\[1\]\.id: duplicate variant id/,

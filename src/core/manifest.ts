@@ -709,6 +709,13 @@ export const manifestSchema = manifestBase.superRefine((m, ctx) => {
       });
     }
     seen.add(v.id);
+    if (v.recommendedSteps !== undefined && v.recommendedSteps > maxSteps(m.scheduler)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['variants', i, 'recommendedSteps'],
+        message: `${v.recommendedSteps} is more than the scheduler allows (${maxSteps(m.scheduler)})`,
+      });
+    }
     const graph = m.graphs.denoisers[v.denoiser];
     if (!graph) {
       ctx.addIssue({
@@ -1558,6 +1565,19 @@ export function variantSizeBytes(m: PackManifest, variantId: string): number {
  */
 export function referenceVariant(m: PackManifest): VariantSpec {
   return m.variants[0]!;
+}
+
+/** The most steps a run of this scheduler may take. */
+export function maxSteps(spec: SchedulerSpec): number {
+  switch (spec.type) {
+    case 'ddim':
+      return spec.trainTimesteps;
+    case 'lcm':
+      return spec.originalSteps;
+    case 'edm':
+    case 'flow':
+      return 1000;
+  }
 }
 
 /** The steps a variant runs at: its `recommendedSteps`, else the scheduler's default. */

@@ -165,6 +165,23 @@ export function groundTruthIndex(positions: readonly number[]): number {
   return positions.findIndex((p) => Math.abs(p - GROUND_TRUTH_TAU) < 1e-9);
 }
 
+/**
+ * Index of the frame a triplet's middle frame is compared with: the in-between at τ = ½; for a clip
+ * pack of `clipLength` frames (frame k at τ = k/(T−1), so none at ½ when T is even) the clip's frame
+ * nearest ½ (the earlier of two), when the run returned it — as the dataset evaluation's studio
+ * protocol scores clip packs. -1 when there is none.
+ */
+export function scoredFrameIndex(
+  positions: readonly number[],
+  clipLength: number | null = null,
+): number {
+  const exact = groundTruthIndex(positions);
+  if (exact >= 0 || clipLength === null || positions.length === 0) return exact;
+  const halfStep = 0.5 / (clipLength - 1);
+  const i = positions.findIndex((p) => Math.abs(p - GROUND_TRUTH_TAU) <= halfStep + 1e-9);
+  return i;
+}
+
 /** τ of each in-between: `positions` when given (checked), else i/(N+1) for i = 1…N. */
 export function inbetweenPositions(count: number, positions?: readonly number[]): number[] {
   if (!Number.isInteger(count) || count < 1 || count > MAX_INBETWEENS) {

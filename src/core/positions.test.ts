@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { pickClipFrames } from './clip';
-import { GROUND_TRUTH_TAU, groundTruthIndex, inbetweenPositions } from './pipeline';
+import {
+  GROUND_TRUTH_TAU,
+  groundTruthIndex,
+  inbetweenPositions,
+  scoredFrameIndex,
+} from './pipeline';
 
 describe('in-between positions and the ground truth', () => {
   it('puts N in-betweens at i/(N+1)', () => {
@@ -14,6 +19,24 @@ describe('in-between positions and the ground truth', () => {
     expect(groundTruthIndex(inbetweenPositions(7))).toBe(3);
     expect(groundTruthIndex(inbetweenPositions(15))).toBe(7);
     expect(groundTruthIndex(inbetweenPositions(2))).toBe(-1);
+  });
+
+  it('scores an even clip by its frame nearest ½, and only that frame', () => {
+    // A 16-frame clip has frames at k/15: one in-between asked at ½ gives frame 7 (τ 7/15).
+    const one = pickClipFrames(16, 1).map((p) => p.position);
+    expect(scoredFrameIndex(one, 16)).toBe(0);
+    // Both neighbours of ½ returned: the earlier, as the dataset evaluation takes.
+    expect(scoredFrameIndex([6 / 15, 7 / 15, 8 / 15], 16)).toBe(1);
+    // Frames at ⅓ and ⅔ are not the middle: nothing is scored.
+    expect(
+      scoredFrameIndex(
+        pickClipFrames(16, 2).map((p) => p.position),
+        16,
+      ),
+    ).toBe(-1);
+    // Position packs (no clip length) need τ = ½ exactly.
+    expect(scoredFrameIndex([7 / 15], null)).toBe(-1);
+    expect(scoredFrameIndex(inbetweenPositions(3), null)).toBe(1);
   });
 
   it('takes a timing chart’s positions, checked', () => {

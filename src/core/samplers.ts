@@ -11,7 +11,7 @@
  * family; independent reference numbers come from scripts/reference/samplers_reference.py
  * (numpy, no shared code) and the parity test holds every family to them.
  */
-import type { PackManifest, SchedulerSpec } from './manifest';
+import { maxSteps, type PackManifest, type SchedulerSpec } from './manifest';
 import type { RunSettings } from './pipeline';
 import {
   computeAlphasCumprod,
@@ -120,18 +120,7 @@ export function samplersFor(spec: SchedulerSpec): readonly SamplerName[] {
   return family;
 }
 
-/** The most steps a run of this scheduler may take. */
-export function maxSteps(spec: SchedulerSpec): number {
-  switch (spec.type) {
-    case 'ddim':
-      return spec.trainTimesteps;
-    case 'lcm':
-      return spec.originalSteps;
-    case 'edm':
-    case 'flow':
-      return 1000;
-  }
-}
+export { maxSteps };
 
 /** The sampler a run uses: the asked one (checked against the family) or the pack's. */
 export function resolveSampler(spec: SchedulerSpec, asked?: SamplerName): SamplerName {

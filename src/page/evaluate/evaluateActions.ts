@@ -9,7 +9,8 @@ import {
   keyframeBlob,
   releaseImage,
 } from '../keyframes/keyframeActions';
-import { groundTruthIndex } from '../../core/pipeline';
+import { clipLengthOf } from '../packs/packActions';
+import { GROUND_TRUTH_TAU, scoredFrameIndex } from '../../core/pipeline';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { RunView } from '../run/runSlice';
 import type { ScoreRow } from './evaluateSlice';
@@ -171,13 +172,22 @@ export async function scoreRun(run: RunView): Promise<void> {
   const gt = useStudio.getState().evaluate.groundTruth;
   if (!gt) return;
   const gtBlob = keyframeBlob(gt.id);
-  const frame = run.frames[groundTruthIndex(run.frames.map((f) => f.position))];
+  const clipLength = clipLengthOf(run.packId);
+  const frame =
+    run.frames[
+      scoredFrameIndex(
+        run.frames.map((f) => f.position),
+        clipLength,
+      )
+    ];
   if (!gtBlob) return;
   if (!frame) {
     say(
       'warning',
       'evaluate',
-      'This run has no in-between at τ = 0.5 (use an odd number of in-betweens), so it was not scored.',
+      clipLength !== null
+        ? `This run did not return the clip frame nearest τ = 0.5 (ask for one in-between, or an odd number), so it was not scored.`
+        : 'This run has no in-between at τ = 0.5 (use an odd number of in-betweens), so it was not scored.',
     );
     return;
   }
@@ -208,6 +218,12 @@ export async function scoreRun(run: RunView): Promise<void> {
       scores: [row, ...useStudio.getState().evaluate.scores.filter((r) => r.jobId !== run.jobId)],
     });
     clearMessages('evaluate');
+    if (Math.abs(frame.position - GROUND_TRUTH_TAU) > 1e-9)
+      say(
+        'info',
+        'evaluate',
+        `Scored the clip frame at τ ${frame.position.toFixed(3)}, the nearest to 0.5 (a ${clipLength}-frame clip has none at 0.5).`,
+      );
   } catch (e) {
     say('error', 'evaluate', (e as Error).message);
   } finally {

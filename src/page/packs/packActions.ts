@@ -41,6 +41,12 @@ function upsertOption(option: PackOption, source: PackSource): void {
 }
 
 /** Lists bundled packs (from /models/index.json) and packs remembered in the cache. */
+/** The clip length of the selected pack when it is `packId` and a clip pack, else null. */
+export function clipLengthOf(packId: string): number | null {
+  const m = useStudio.getState().packs.manifest;
+  return m && m.id === packId && m.frames.mode === 'clip' ? m.frames.clipLength : null;
+}
+
 export async function refreshPackList(): Promise<void> {
   const base = import.meta.env.BASE_URL;
   try {

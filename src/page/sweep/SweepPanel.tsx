@@ -14,7 +14,7 @@ import {
   YAxis,
 } from 'recharts';
 import { downloadBlob } from '../common/download';
-import { selectIsBusy, useStudio } from '../state/store';
+import { say, selectIsBusy, useStudio } from '../state/store';
 import {
   cancelSweep,
   forceStopSweep,
@@ -224,7 +224,15 @@ export function SweepPanel() {
               type="button"
               data-testid="sweep.png"
               onClick={() =>
-                void sweepContactSheet(sweep.rows).then((b) => downloadBlob('sweep.png', b))
+                void sweepContactSheet(sweep.rows).then(
+                  (b) => downloadBlob('sweep.png', b),
+                  (e: unknown) =>
+                    say(
+                      'error',
+                      'sweep',
+                      `The contact sheet could not be drawn: ${(e as Error).message}`,
+                    ),
+                )
               }
             >
               Export contact sheet (PNG)

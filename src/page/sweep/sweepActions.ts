@@ -22,7 +22,8 @@ import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
 import { runSettingsOf, toFrameViews } from '../run/runActions';
 import { meanStdPerStep } from '../../core/collapse';
-import { groundTruthIndex } from '../../core/pipeline';
+import { maxSteps } from '../../core/manifest';
+import { scoredFrameIndex } from '../../core/pipeline';
 import { patch, say, useStudio } from '../state/store';
 import type { SweepRow } from './sweepSlice';
 
@@ -115,6 +116,17 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
     );
     return;
   }
+  // Every step count checked before the first run, as the guidance scales are.
+  const most = maxSteps(manifest.scheduler);
+  const badSteps = spec.steps.filter((n) => !Number.isInteger(n) || n < 1 || n > most);
+  if (badSteps.length) {
+    say(
+      'error',
+      'sweep',
+      `Step counts must be whole numbers from 1 to ${most} for this pack; ${badSteps.join(', ')} is not.`,
+    );
+    return;
+  }
   const plan = planSweep(manifest.variants, spec);
   if (plan.length === 0) {
     say(
@@ -177,10 +189,26 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
         lpipsAlex: null,
         finalStd: meanStdPerStep(result.stepStats).at(-1) ?? NaN,
       };
-      const middle = result.frames[groundTruthIndex(result.frames.map((f) => f.position))];
+      const middle =
+        result.frames[
+          scoredFrameIndex(
+            result.frames.map((f) => f.position),
+            manifest.frames.mode === 'clip' ? manifest.frames.clipLength : null,
+          )
+        ];
       if (gt && middle) {
-        const sc = await scoreFrame({ result: middle.png, groundTruth: gt });
-        Object.assign(row, { psnr: sc.psnr, ssim: sc.ssim, lpipsAlex: sc.lpipsAlex });
+        try {
+          const sc = await scoreFrame({ result: middle.png, groundTruth: gt });
+          Object.assign(row, { psnr: sc.psnr, ssim: sc.ssim, lpipsAlex: sc.lpipsAlex });
+        } catch (e) {
+          // A row that cannot be scored (a ground truth of another size…) keeps its frames.
+          if (forced || cancelRequested) throw e;
+          say(
+            'warning',
+            'sweep',
+            `${p.variantId}${p.loraScale !== null ? ` @${p.loraScale}` : ''} · ${p.steps} steps was not scored: ${(e as Error).message}`,
+          );
+        }
       }
       patch('sweep', { rows: [...useStudio.getState().sweep.rows, row] });
     }
@@ -243,11 +271,19 @@ export function sweepCsv(rows: SweepRow[], seed: number): string {
   );
 }
 
-/** Draws the sweep as one PNG contact sheet: a row per run, its in-betweens left to right. */
+/** The tallest contact sheet drawn (browsers refuse canvases past about 32 000 px a side). */
+const SHEET_MAX_HEIGHT = 16384;
+
+/**
+ * Draws the sweep as one PNG contact sheet: a row per run, its in-betweens left to right (cells
+ * smaller when many tall rows would pass SHEET_MAX_HEIGHT).
+ */
 export async function sweepContactSheet(rows: SweepRow[]): Promise<Blob> {
-  const cellW = 192;
   const first = rows[0]?.frames[0];
-  const cellH = first ? Math.round((cellW * first.height) / first.width) : 120;
+  const aspect = first ? first.height / first.width : 120 / 192;
+  const rowRoom = (SHEET_MAX_HEIGHT - 4) / Math.max(1, rows.length) - 4;
+  const cellW = Math.max(24, Math.min(192, Math.floor(rowRoom / aspect)));
+  const cellH = Math.round(cellW * aspect);
   const labelW = 180;
   const cols = Math.max(1, ...rows.map((r) => r.frames.length));
   const canvas = new OffscreenCanvas(labelW + cols * (cellW + 4), rows.length * (cellH + 4) + 4);
