@@ -252,6 +252,21 @@ test('a scene saved as a project file opens on another machine; a bad file is re
   });
   await expect(page2.getByText(/This project file could not be opened/)).toBeVisible();
   await expect(studio2.id('scene.key')).toHaveCount(3);
+  // A zip bomb: an entry declaring 1 GB is refused from the zip's directory, before inflating.
+  const bomb = Buffer.from(project);
+  for (let i = bomb.indexOf('PK\u0001\u0002'); i >= 0; i = bomb.indexOf('PK\u0001\u0002', i + 4)) {
+    const name = bomb.subarray(i + 46, i + 46 + bomb.readUInt16LE(i + 28)).toString();
+    if (name === 'keys/01.png') bomb.writeUInt32LE(2 ** 30, i + 24);
+  }
+  await studio2.id('scene.openProject').setInputFiles({
+    name: 'bomb.zip',
+    mimeType: 'application/zip',
+    buffer: bomb,
+  });
+  await expect(
+    page2.getByText(/could not be opened: keys\/01\.png would unpack to 1024 MB/),
+  ).toBeVisible();
+  await expect(studio2.id('scene.key')).toHaveCount(3);
   // A project whose second key is a PNG cut short (its header passes, its pixels do not decode): refused,
   // and the scene on screen is untouched — its keys still show and it still saves whole.
   const files = unzipSync(new Uint8Array(project));

@@ -629,7 +629,7 @@ function SceneViewer() {
 }
 
 function ProjectRow() {
-  const { keys, restored } = useStudio((s) => s.scene);
+  const { keys, restored, running } = useStudio((s) => s.scene);
   return (
     <div className="row">
       {restored && keys.length > 0 && (
@@ -650,6 +650,7 @@ function ProjectRow() {
         <input
           type="file"
           accept=".zip,application/zip"
+          disabled={running}
           data-testid="scene.openProject"
           onChange={(e) => {
             const f = e.target.files?.[0];

@@ -598,6 +598,8 @@ function checkSaved(x: unknown): SavedScene {
   if (v.keys.length > MAX_KEYS) throw new Error(`more than ${MAX_KEYS} keys`);
   if (!(typeof v.fps === 'number' && v.fps >= 1 && v.fps <= 60))
     throw new Error('frame rate out of range');
+  if (!(Number.isInteger(v.seed) && v.seed! >= 0 && v.seed! <= 0xffffffff))
+    throw new Error('seed out of range');
   const norm = (g: GapSpec): GapSpec => ({ ...g, variantId: g.variantId ?? null });
   return {
     ...(v as SavedScene),
@@ -707,11 +709,44 @@ export function exportProject(): void {
   );
 }
 
+/** The largest file a project may hold (a PNG at the pixel budget, uncompressible), in bytes. */
+const PROJECT_FILE_MOST_BYTES = 80 * 2 ** 20;
+/** The most a project may unpack to in all, in bytes. */
+const PROJECT_MOST_BYTES = 2 * 2 ** 30;
+/** The files a project holds: its scene.json and the PNGs of keys and in-betweens. */
+const PROJECT_ENTRY = /^(scene\.json|(keys|frames)\/[^/]+\.png)$/;
+
+/**
+ * Unpacks a project file: only the entries a project holds, each refused when it declares more than
+ * PROJECT_FILE_MOST_BYTES and all together more than PROJECT_MOST_BYTES (a zip bomb is refused from
+ * its directory, before anything is inflated).
+ */
+function unpackProject(bytes: Uint8Array): Record<string, Uint8Array> {
+  let total = 0;
+  return unzipSync(bytes, {
+    filter: (f) => {
+      if (!PROJECT_ENTRY.test(f.name)) return false;
+      if (f.originalSize > PROJECT_FILE_MOST_BYTES)
+        throw new Error(
+          `${f.name} would unpack to ${(f.originalSize / 2 ** 20).toFixed(0)} MB, more than a project's image can be`,
+        );
+      total += f.originalSize;
+      if (total > PROJECT_MOST_BYTES)
+        throw new Error(`it would unpack to more than ${PROJECT_MOST_BYTES / 2 ** 30} GB`);
+      return true;
+    },
+  });
+}
+
 /** Opens a project file made by `exportProject` (here or on another machine). */
 export async function importProject(file: Blob): Promise<void> {
   clearMessages('scene');
+  if (scene().running) {
+    say('error', 'scene', 'Wait for Run all to finish (or cancel it) before opening a project.');
+    return;
+  }
   try {
-    const files = unzipSync(new Uint8Array(await file.arrayBuffer()));
+    const files = unpackProject(new Uint8Array(await file.arrayBuffer()));
     const jsonBytes = files['scene.json'];
     if (!jsonBytes) throw new Error('it has no scene.json');
     const json = JSON.parse(strFromU8(jsonBytes)) as Record<string, unknown>;
