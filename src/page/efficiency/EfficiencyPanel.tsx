@@ -15,6 +15,7 @@ export function EfficiencyPanel() {
   const measuring = useStudio((s) => s.efficiency.measuring);
   const busy = useStudio((s) => selectIsBusy(s) || s.datasetEval.status !== 'idle');
   const manifest = useStudio((s) => s.packs.manifest);
+  const clipLength = manifest?.frames.mode === 'clip' ? manifest.frames.clipLength : null;
   const where = `${navigator.hardwareConcurrency} cores, ${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'browser'}`;
   return (
     <details className="panel more" data-testid="efficiency.panel">
@@ -100,7 +101,7 @@ export function EfficiencyPanel() {
               onClick={() =>
                 downloadBlob(
                   'efficiency.csv',
-                  new Blob([efficiencyCsv(rows)], { type: 'text/csv' }),
+                  new Blob([efficiencyCsv(rows, clipLength)], { type: 'text/csv' }),
                 )
               }
             >
@@ -112,7 +113,9 @@ export function EfficiencyPanel() {
               onClick={() =>
                 downloadBlob(
                   'efficiency.md',
-                  new Blob([efficiencyMarkdown(rows, where)], { type: 'text/markdown' }),
+                  new Blob([efficiencyMarkdown(rows, where, clipLength)], {
+                    type: 'text/markdown',
+                  }),
                 )
               }
             >

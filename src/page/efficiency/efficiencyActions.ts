@@ -72,6 +72,14 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
   }
 }
 
+/** The table's columns; a clip pack's time is per clip, not per in-between. */
+const columns = (clipLength: number | null) =>
+  COLUMNS.map((c) =>
+    c === 'ms / in-between' && clipLength !== null
+      ? `ms / clip (${clipLength - 2} in-betweens)`
+      : c,
+  );
+
 const COLUMNS = [
   'variant',
   'precision',
@@ -106,21 +114,30 @@ function cells(r: EfficiencyRow): string[] {
   ];
 }
 
-/** The table as CSV. */
-export function efficiencyCsv(rows: EfficiencyRow[]): string {
-  return [COLUMNS.join(','), ...rows.map((r) => cells(r).join(','))].join('\n') + '\n';
+/** The table as CSV (`clipLength`: a clip pack's, whose time is per clip). */
+export function efficiencyCsv(rows: EfficiencyRow[], clipLength: number | null = null): string {
+  return [columns(clipLength).join(','), ...rows.map((r) => cells(r).join(','))].join('\n') + '\n';
 }
 
 /** The table as Markdown, with the machine it was measured on. */
-export function efficiencyMarkdown(rows: EfficiencyRow[], where: string): string {
+export function efficiencyMarkdown(
+  rows: EfficiencyRow[],
+  where: string,
+  clipLength: number | null = null,
+): string {
+  const cols = columns(clipLength);
+  const what =
+    clipLength === null
+      ? "ms / in-between is one in-between's denoiser steps and decode"
+      : `ms / clip is one ${clipLength}-frame clip's denoiser steps and decode (its ${clipLength - 2} in-betweens at once)`;
   const lines = [
-    `| ${COLUMNS.join(' | ')} |`,
-    `| ${COLUMNS.map(() => '---').join(' | ')} |`,
+    `| ${cols.join(' | ')} |`,
+    `| ${cols.map(() => '---').join(' | ')} |`,
     ...rows.map((r) => `| ${cells(r).join(' | ')} |`),
   ];
   return (
     `${lines.join('\n')}\n\nMedians after a ${TABLE_WARMUP_MS / 1000} s warm-up, measured in the browser (${where}). ` +
-    "ms / in-between is one in-between's denoiser steps and decode: it leaves out loading, the keyframes' encoding " +
+    `${what}: it leaves out loading, the keyframes' encoding ` +
     'and motion (once per run) and fitting and writing images. ' +
     'Each variant ran in a fresh worker: WASM heap is its linear memory afterwards (it only grows), ' +
     'WebGPU buffers peak the most GPU buffer bytes live at once; empty where the backend has none.\n'
