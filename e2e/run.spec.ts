@@ -229,3 +229,28 @@ test.describe('running the studio end to end', () => {
     await expect(studio.id('keyframes.fit-preview')).toBeVisible();
   });
 });
+
+test('a number field keeps what is typed: emptied, it does not jump to its minimum', async ({
+  studio,
+}) => {
+  await studio.open();
+  const steps = studio.id('run.steps');
+  await steps.fill('8');
+  await steps.press('Backspace');
+  await expect(steps).toHaveValue('');
+  await steps.pressSequentially('4');
+  await expect(steps).toHaveValue('4');
+  // Past the maximum (200): clamped when the field is left.
+  await steps.fill('900');
+  await steps.blur();
+  await expect(steps).toHaveValue('200');
+  await steps.fill('');
+  await steps.blur();
+  await expect(steps).toHaveValue('200');
+  await studio.dropKeyframes();
+  await studio.setNumber('run.count', 1);
+  await steps.fill('3');
+  await studio.run();
+  await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
+  await expect(studio.id('viewer.summary')).toContainText('3 steps');
+});

@@ -14,13 +14,8 @@ import {
 } from '../../core/samplers';
 import { patch, selectCanRun, selectIsBusy, selectVariant, useStudio } from '../state/store';
 import type { RunView } from './runSlice';
+import { NumberField } from '../common/NumberField';
 import { cancelCurrentRun, forceStop, requestLiveRerun, startRun } from './runActions';
-
-function intInput(value: string, min: number, max: number, fallback: number): number {
-  const n = Math.round(Number(value));
-  if (!Number.isFinite(n)) return fallback;
-  return Math.min(max, Math.max(min, n));
-}
 
 const seconds = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
 
@@ -134,22 +129,13 @@ function ConditioningControls({ manifest }: { manifest: PackManifest }) {
       {scalars.map(([name, spec]) => (
         <label className="field" key={name}>
           <span title={spec.description}>{spec.label}</span>
-          <input
-            type="number"
+          <NumberField
             min={spec.min}
             max={spec.max}
-            step={spec.integer ? 1 : 'any'}
+            integer={Boolean(spec.integer)}
             value={settings.scalars[name] ?? spec.default}
             data-testid={`run.scalar.${name}`}
-            onChange={(e) => {
-              const raw = Number(e.target.value);
-              if (!Number.isFinite(raw)) return;
-              const v = Math.min(
-                spec.max,
-                Math.max(spec.min, spec.integer ? Math.round(raw) : raw),
-              );
-              patch('settings', { scalars: { ...settings.scalars, [name]: v } });
-            }}
+            onCommit={(v) => patch('settings', { scalars: { ...settings.scalars, [name]: v } })}
           />
         </label>
       ))}
@@ -211,46 +197,36 @@ export function RunPanel() {
       <div className="grid2">
         <label className="field">
           <span>In-betweens</span>
-          <input
-            type="number"
+          <NumberField
             min={1}
             max={maxCount}
+            integer
             value={settings.count}
             data-testid="run.count"
-            onChange={(e) =>
-              patch('settings', {
-                count: intInput(e.target.value, 1, maxCount, settings.count),
-              })
-            }
+            onCommit={(count) => patch('settings', { count })}
           />
         </label>
         <label className="field">
           <span>Steps</span>
-          <input
-            type="number"
+          <NumberField
             min={1}
             max={Math.min(maxSteps, 200)}
+            integer
             value={settings.steps}
             data-testid="run.steps"
-            onChange={(e) =>
-              patch('settings', {
-                steps: intInput(e.target.value, 1, Math.min(maxSteps, 200), settings.steps),
-              })
-            }
+            onCommit={(steps) => patch('settings', { steps })}
           />
         </label>
         <label className="field">
           <span>Seed</span>
           <span className="row tight">
-            <input
-              type="number"
+            <NumberField
               min={0}
               max={4294967295}
+              integer
               value={settings.seed}
               data-testid="run.seed"
-              onChange={(e) =>
-                patch('settings', { seed: intInput(e.target.value, 0, 4294967295, settings.seed) })
-              }
+              onCommit={(seed) => patch('settings', { seed })}
             />
             <button
               type="button"
