@@ -118,4 +118,38 @@ test.describe('the model cache under pressure', () => {
       await server.close();
     }
   });
+  test('pieces of a download that never finished are shown and can be removed', async ({
+    studio,
+    page,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    // A tab closed mid-download leaves chunks whose file was never committed.
+    await page.evaluate(async () => {
+      const db = await new Promise<IDBDatabase>((res, rej) => {
+        const r = indexedDB.open('inbetween-cache-v1');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      const tx = db.transaction('files', 'readwrite');
+      for (const i of [0, 1])
+        tx.objectStore('files').put(new ArrayBuffer(1024), `chunk:ghost:abc123:${i}`);
+      await new Promise((res) => (tx.oncomplete = res));
+      db.close();
+    });
+    await studio.id('cache.panel').locator('summary').click();
+    await expect(studio.id('cache.unfinished')).toContainText(
+      'Pieces of 1 download that never finished (2 chunks',
+    );
+    const rows = await studio.id('cache.row').count();
+    expect(rows).toBeGreaterThan(0);
+    await studio.id('cache.unfinished.clear').click();
+    await expect(studio.id('cache.unfinished')).toHaveCount(0);
+    expect((await cacheKeys(page)).filter((k) => k.includes('ghost'))).toEqual([]);
+    // What finished stays.
+    await expect(studio.id('cache.row')).toHaveCount(rows);
+  });
 });

@@ -147,8 +147,24 @@ export async function discardCachedChunks(
   sha256: string,
   chunkCount: number,
 ): Promise<void> {
-  const chunkKeys = Array.from({ length: chunkCount }, (_, i) => chunkKey(packId, sha256, i));
+  // By key: a stream longer than declared may have stored more chunks than `chunkCount`.
+  const prefix = `chunk:${packId}:${sha256}:`;
+  const all = (await keys(db()).catch(() => [])) as string[];
+  const chunkKeys = all.filter((k) => k.startsWith(prefix));
+  for (let i = 0; i < chunkCount; i++)
+    if (!chunkKeys.includes(chunkKey(packId, sha256, i)))
+      chunkKeys.push(chunkKey(packId, sha256, i));
   await delMany(chunkKeys, db()).catch(() => undefined);
+}
+
+/** The chunk keys of files that were never committed (a download interrupted or cancelled). */
+function unfinishedChunkKeys(all: readonly string[]): string[] {
+  const committed = new Set(
+    all.filter((k) => k.startsWith('file:')).map((k) => k.slice('file:'.length)),
+  );
+  return all.filter(
+    (k) => k.startsWith('chunk:') && !committed.has(k.slice('chunk:'.length, k.lastIndexOf(':'))),
+  );
 }
 
 /** Remembers a pack's manifest so it can be reopened from the cache. */
@@ -174,6 +190,11 @@ export interface CacheSummary {
     sizeBytes: number;
   }[];
   totalBytes: number;
+  /**
+   * Pieces of downloads that never finished (a tab closed or a worker stopped mid-download): files
+   * and their stored chunks (each at most CHUNK_BYTES), counted nowhere else.
+   */
+  unfinished: { files: number; chunks: number };
   /** From navigator.storage.estimate(), when the browser offers it. */
   quotaBytes: number | null;
   usageBytes: number | null;
@@ -183,9 +204,13 @@ export interface CacheSummary {
 export async function summariseCache(): Promise<CacheSummary> {
   // Read only the small records: the chunks are megabytes, and deserialising them on the page's
   // thread would block it.
-  const small = ((await keys(db())) as string[]).filter(
-    (k) => k.startsWith('file:') || k.startsWith('pack:'),
-  );
+  const everything = (await keys(db())) as string[];
+  const small = everything.filter((k) => k.startsWith('file:') || k.startsWith('pack:'));
+  const orphans = unfinishedChunkKeys(everything);
+  const unfinished = {
+    files: new Set(orphans.map((k) => k.slice(0, k.lastIndexOf(':')))).size,
+    chunks: orphans.length,
+  };
   const values = await getMany<FileMeta | CachedPack>(small, db());
   const all = small.map((k, i) => [k, values[i]!] as const);
   const byPack = new Map<string, CacheSummary['packs'][number]>();
@@ -220,7 +245,18 @@ export async function summariseCache(): Promise<CacheSummary> {
   } catch {
     // Some browsers (or contexts) have no storage estimate; sizes above still stand.
   }
-  return { packs, totalBytes: packs.reduce((s, p) => s + p.sizeBytes, 0), quotaBytes, usageBytes };
+  return {
+    packs,
+    totalBytes: packs.reduce((s, p) => s + p.sizeBytes, 0),
+    unfinished,
+    quotaBytes,
+    usageBytes,
+  };
+}
+
+/** Deletes the pieces of downloads that never finished. */
+export async function clearUnfinished(): Promise<void> {
+  await delMany(unfinishedChunkKeys((await keys(db())) as string[]), db());
 }
 
 /** Deletes one pack's files and manifest, or everything when `packId` is omitted. */

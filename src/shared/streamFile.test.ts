@@ -100,7 +100,7 @@ describe('streamToChunks and assembleChunks', () => {
         maxBytes: 3_000_000,
         sink: { put: async () => true },
       }),
-    ).rejects.toThrow('big.bin is larger than the 3000000 bytes the manifest says');
+    ).rejects.toThrow('big.bin is larger than the manifest says: more than 3000000 bytes arrived');
     await expect(
       assembleChunks('w.bin', 10, 2, async (i) => (i === 0 ? new Uint8Array(5) : undefined)),
     ).rejects.toThrow('w.bin: chunk 2 of 2 is missing from the cache');

@@ -63,7 +63,9 @@ export async function streamToChunks(
       total += value.byteLength;
       if (total > opts.maxBytes) {
         await reader.cancel().catch(() => undefined);
-        throw new Error(`${opts.file} is larger than the ${opts.maxBytes} bytes the manifest says`);
+        throw new Error(
+          `${opts.file} is larger than the manifest says: more than ${opts.maxBytes} bytes arrived`,
+        );
       }
       hasher.update(value);
       let at = 0;

@@ -5,7 +5,13 @@
 import { formatBytes } from '../../core/format';
 import { useCallback, useEffect, useState } from 'react';
 import { say } from '../state/store';
-import { clearCache, summariseCache, type CacheSummary } from '../../shared/packCache';
+import {
+  CHUNK_BYTES,
+  clearCache,
+  clearUnfinished,
+  summariseCache,
+  type CacheSummary,
+} from '../../shared/packCache';
 
 /** The cache panel. `refreshToken` changes when something may have been cached. */
 export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
@@ -34,8 +40,32 @@ export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
   return (
     <details className="panel more" data-testid="cache.panel" onToggle={refresh}>
       <summary>Model cache{summary ? ` — ${formatBytes(summary.totalBytes)}` : ''}</summary>
-      {summary && summary.packs.length === 0 && (
+      {summary && summary.packs.length === 0 && summary.unfinished.chunks === 0 && (
         <p className="hint">Nothing is cached yet. Packs are cached the first time they run.</p>
+      )}
+      {summary && summary.unfinished.chunks > 0 && (
+        <p className="row" data-testid="cache.unfinished">
+          <span className="hint">
+            Pieces of {summary.unfinished.files} download
+            {summary.unfinished.files > 1 ? 's' : ''} that never finished (
+            {summary.unfinished.chunks} chunk{summary.unfinished.chunks > 1 ? 's' : ''} of up to{' '}
+            {formatBytes(CHUNK_BYTES)}): they take space and are of no use.
+          </span>
+          <button
+            type="button"
+            data-testid="cache.unfinished.clear"
+            onClick={() =>
+              void clearUnfinished()
+                .then(() => say('info', 'cache', 'The unfinished downloads were removed.'))
+                .catch((e: unknown) =>
+                  say('error', 'cache', `They could not be removed: ${(e as Error).message}`),
+                )
+                .finally(refresh)
+            }
+          >
+            Remove
+          </button>
+        </p>
       )}
       {summary && summary.packs.length > 0 && (
         <table className="cache-table">
@@ -73,7 +103,7 @@ export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
         type="button"
         data-testid="cache.clear"
         onClick={() => void clear()}
-        disabled={!summary?.packs.length}
+        disabled={!summary?.packs.length && !summary?.unfinished.chunks}
       >
         Clear cache
       </button>
