@@ -195,7 +195,9 @@ test('a clip pack with no frame at τ = 0.5 is scored by its clip frame nearest 
     { ...end, name: 'frame2.png' },
     { ...end, name: 'frame3.png' },
   ]);
-  await expect(studio.id('evaluate.gt.meta')).toContainText('frame2.png');
+  await expect(studio.id('evaluate.gt.meta')).toContainText(
+    'frame2.png · 64×64 — compared with the in-between at τ = 0.5 (this clip pack: its frame nearest 0.5)',
+  );
   await studio.setNumber('run.count', 1);
   await studio.setNumber('run.steps', 2);
   await studio.run();

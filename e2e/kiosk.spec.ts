@@ -258,6 +258,8 @@ test('a visitor who leaves after one drawing does not hand it to the next visito
   test.setTimeout(120_000);
   await page.goto(`/?kiosk&pack=cel&acts=student&frames=1&dwell=0&idle=3`);
   await expect(status(page)).toHaveAttribute('data-mode', 'attract', { timeout: 60_000 });
+  // Past its start (the first in-between and the warm-up): the loop is playing.
+  await moreRuns(page, 0, 2);
   const [start, end] = sampleKeyframes();
   await page.getByTestId('kiosk.own.input').setInputFiles([start]);
   await expect(status(page)).toHaveAttribute('data-mode', 'visitor');

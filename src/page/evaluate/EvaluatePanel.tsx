@@ -54,6 +54,9 @@ export function EvaluatePanel() {
   const scores = useStudio((s) => s.evaluate.scores);
   const scoring = useStudio((s) => s.evaluate.scoring);
   const result = useStudio((s) => s.run.result);
+  const frames = useStudio((s) => s.packs.manifest?.frames);
+  // A clip pack whose frames miss τ = 0.5 (an even clip length) is scored by its frame nearest it.
+  const nearestClip = frames?.mode === 'clip' && (frames.clipLength - 1) % 2 !== 0;
   const input = useRef<HTMLInputElement>(null);
   const lpipsInput = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
@@ -87,6 +90,7 @@ export function EvaluatePanel() {
             <img src={gt.url} alt="Ground truth" className="gt-thumb" />
             <span className="hint" data-testid="evaluate.gt.meta">
               {gt.name} · {gt.width}×{gt.height} — compared with the in-between at τ = 0.5
+              {nearestClip && ' (this clip pack: its frame nearest 0.5)'}
             </span>
             <button type="button" onClick={clearGroundTruth}>
               Remove

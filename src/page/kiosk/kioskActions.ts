@@ -690,7 +690,8 @@ export async function startKiosk(): Promise<void> {
       const firstMs = performance.now();
       performance.mark('kiosk:first-inbetween');
       setStats({ firstInbetweenMs: firstMs });
-      setKiosk({ line: '' });
+      // A visitor adding their own drawings meanwhile keeps their line ("Now the second drawing…").
+      if (kiosk().pairId !== 'own') setKiosk({ line: '' });
       break;
     } catch (e) {
       setStats({ failures: kiosk().stats.failures + 1 });
