@@ -29,7 +29,7 @@ test.describe('sweeps', () => {
       .trim()
       .split('\n');
     expect(csv[0]).toBe(
-      'variant,lora_scale,guidance_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex',
+      'variant,lora_scale,guidance_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex,scored_tau',
     );
     expect(csv.slice(1).map((r) => r.split(',').slice(0, 6).join(','))).toEqual([
       'lora,0,,3,42,2',

@@ -71,6 +71,7 @@ describe('sweepCsv', () => {
           psnr: Infinity,
           ssim: 1,
           lpipsAlex: 0,
+          scoredTau: 7 / 15,
           finalStd: 0.8,
         },
         {
@@ -83,13 +84,15 @@ describe('sweepCsv', () => {
           psnr: null,
           ssim: null,
           lpipsAlex: null,
+          scoredTau: null,
           finalStd: 0.7,
         },
       ],
       42,
     ).split('\n');
     expect(csv[0]).toContain('variant,lora_scale,guidance_scale,steps');
-    expect(csv[1]).toBe('lora,0.5,7.5,4,42,0,0.8,inf,1,0');
-    expect(csv[2]).toBe('baseline,,,4,42,0,0.7,,,');
+    expect(csv[0]).toMatch(/,scored_tau$/);
+    expect(csv[1]).toBe(`lora,0.5,7.5,4,42,0,0.8,inf,1,0,${7 / 15}`);
+    expect(csv[2]).toBe('baseline,,,4,42,0,0.7,,,,');
   });
 });

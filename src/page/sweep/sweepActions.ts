@@ -187,6 +187,7 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
         psnr: null,
         ssim: null,
         lpipsAlex: null,
+        scoredTau: null,
         finalStd: meanStdPerStep(result.stepStats).at(-1) ?? NaN,
       };
       const middle =
@@ -199,7 +200,12 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
       if (gt && middle) {
         try {
           const sc = await scoreFrame({ result: middle.png, groundTruth: gt });
-          Object.assign(row, { psnr: sc.psnr, ssim: sc.ssim, lpipsAlex: sc.lpipsAlex });
+          Object.assign(row, {
+            psnr: sc.psnr,
+            ssim: sc.ssim,
+            lpipsAlex: sc.lpipsAlex,
+            scoredTau: middle.position,
+          });
         } catch (e) {
           // A row that cannot be scored (a ground truth of another size…) keeps its frames.
           if (forced || cancelRequested) throw e;
@@ -248,7 +254,7 @@ export function forceStopSweep(): void {
 /** The sweep as CSV: one line per row, scores when a ground truth was set. */
 export function sweepCsv(rows: SweepRow[], seed: number): string {
   const header =
-    'variant,lora_scale,guidance_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex';
+    'variant,lora_scale,guidance_scale,steps,seed,frames,final_latent_std,psnr_db,ssim,lpips_alex,scored_tau';
   const num = (n: number | null) => (n === null ? '' : n === Infinity ? 'inf' : String(n));
   return (
     [
@@ -265,6 +271,7 @@ export function sweepCsv(rows: SweepRow[], seed: number): string {
           num(r.psnr),
           num(r.ssim),
           num(r.lpipsAlex),
+          num(r.scoredTau),
         ].join(','),
       ),
     ].join('\n') + '\n'

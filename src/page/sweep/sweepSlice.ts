@@ -14,6 +14,8 @@ export interface SweepRow {
   psnr: number | null;
   ssim: number | null;
   lpipsAlex: number | null;
+  /** τ of the in-between those scores are of: 0.5, or a clip pack's frame nearest it (null: not scored). */
+  scoredTau: number | null;
   finalStd: number;
 }
 
