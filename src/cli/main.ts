@@ -18,6 +18,7 @@ import { EVAL_USAGE, evalCommand, reportCommand } from './evalCommands';
 import { fitArg, intArg, resolveRunSettings } from './runSettings';
 import { SEQUENCE_HELP, SEQUENCE_USAGE, sequenceCommand } from './sequence';
 import type { RgbaImage } from '../core/image';
+import { clipLengthOf } from '../core/manifest';
 import {
   interpolate,
   prepareKeyframes,
@@ -207,7 +208,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
         values.out,
         files,
         result.positions,
-        manifest.frames.mode === 'clip' ? manifest.frames.clipLength : null,
+        clipLengthOf(manifest),
         values.gt!,
         gt.groundTruth,
         gt.lpips,

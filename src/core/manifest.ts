@@ -1567,6 +1567,11 @@ export function referenceVariant(m: PackManifest): VariantSpec {
   return m.variants[0]!;
 }
 
+/** A clip pack's clip length (frames, keyframes included); null for a pack of positions. */
+export function clipLengthOf(manifest: PackManifest): number | null {
+  return manifest.frames.mode === 'clip' ? manifest.frames.clipLength : null;
+}
+
 /** The most steps a run of this scheduler may take. */
 export function maxSteps(spec: SchedulerSpec): number {
   switch (spec.type) {

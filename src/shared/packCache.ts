@@ -147,13 +147,13 @@ export async function discardCachedChunks(
   sha256: string,
   chunkCount: number,
 ): Promise<void> {
-  // By key: a stream longer than declared may have stored more chunks than `chunkCount`.
+  // By key: a stream longer than declared may have stored more chunks than `chunkCount` (the
+  // counted keys serve when the keys cannot be listed).
   const prefix = `chunk:${packId}:${sha256}:`;
-  const all = (await keys(db()).catch(() => [])) as string[];
-  const chunkKeys = all.filter((k) => k.startsWith(prefix));
-  for (let i = 0; i < chunkCount; i++)
-    if (!chunkKeys.includes(chunkKey(packId, sha256, i)))
-      chunkKeys.push(chunkKey(packId, sha256, i));
+  const chunkKeys = await keys(db()).then(
+    (all) => (all as string[]).filter((k) => k.startsWith(prefix)),
+    () => Array.from({ length: chunkCount }, (_, i) => chunkKey(packId, sha256, i)),
+  );
   await delMany(chunkKeys, db()).catch(() => undefined);
 }
 

@@ -20,7 +20,7 @@ import { anchorMotion, flowWarpInbetween } from '../flowWarp';
 import type { GraphRunner } from '../graph';
 import { createRgbaImage, resizeImage, type FitChoice, type RgbaImage } from '../image';
 import { computeLpips } from '../lpips';
-import type { PackManifest } from '../manifest';
+import { clipLengthOf, type PackManifest } from '../manifest';
 import { psnr, ssim, SSIM_WINDOW } from '../metrics';
 import {
   interpolate,
@@ -120,7 +120,7 @@ export interface GenerateRequest {
 export async function generateItem(req: GenerateRequest): Promise<GeneratedColumn[]> {
   const { manifest, graphs, loaded, item } = req;
   const variant = manifest.variants.find((v) => v.id === req.flowConfig.variant)!;
-  const clip = manifest.frames.mode === 'clip' ? manifest.frames.clipLength : null;
+  const clip = clipLengthOf(manifest);
   let prepared: PreparedKeyframes | null = null;
   const prepare = () =>
     (prepared ??= prepareKeyframes(manifest, loaded.start, loaded.end, req.fit));

@@ -1,6 +1,7 @@
 /** The efficiency table panel: measure every variant here, export CSV / Markdown. */
 import { downloadBlob } from '../common/download';
 import { formatBytes } from '../../core/format';
+import { clipLengthOf } from '../../core/manifest';
 import { selectIsBusy, useStudio } from '../state/store';
 import {
   cancelEfficiency,
@@ -15,7 +16,7 @@ export function EfficiencyPanel() {
   const measuring = useStudio((s) => s.efficiency.measuring);
   const busy = useStudio((s) => selectIsBusy(s) || s.datasetEval.status !== 'idle');
   const manifest = useStudio((s) => s.packs.manifest);
-  const clipLength = manifest?.frames.mode === 'clip' ? manifest.frames.clipLength : null;
+  const clipLength = manifest ? clipLengthOf(manifest) : null;
   const where = `${navigator.hardwareConcurrency} cores, ${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'browser'}`;
   return (
     <details className="panel more" data-testid="efficiency.panel">

@@ -9,7 +9,7 @@ import {
   keyframeBlob,
   releaseImage,
 } from '../keyframes/keyframeActions';
-import { clipLengthOf } from '../packs/packActions';
+import { selectedClipLength } from '../packs/packActions';
 import { GROUND_TRUTH_TAU, scoredFrameIndex } from '../../core/pipeline';
 import { clearMessages, patch, say, useStudio } from '../state/store';
 import type { RunView } from '../run/runSlice';
@@ -172,7 +172,7 @@ export async function scoreRun(run: RunView): Promise<void> {
   const gt = useStudio.getState().evaluate.groundTruth;
   if (!gt) return;
   const gtBlob = keyframeBlob(gt.id);
-  const clipLength = clipLengthOf(run.packId);
+  const clipLength = selectedClipLength(run.packId);
   const frame =
     run.frames[
       scoredFrameIndex(

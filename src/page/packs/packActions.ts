@@ -5,6 +5,7 @@
  */
 import { describeFetchFailure } from '../../core/fetchFailure';
 import {
+  clipLengthOf,
   filesForVariant,
   parseManifest,
   referenceVariant,
@@ -42,9 +43,9 @@ function upsertOption(option: PackOption, source: PackSource): void {
 
 /** Lists bundled packs (from /models/index.json) and packs remembered in the cache. */
 /** The clip length of the selected pack when it is `packId` and a clip pack, else null. */
-export function clipLengthOf(packId: string): number | null {
+export function selectedClipLength(packId: string): number | null {
   const m = useStudio.getState().packs.manifest;
-  return m && m.id === packId && m.frames.mode === 'clip' ? m.frames.clipLength : null;
+  return m && m.id === packId ? clipLengthOf(m) : null;
 }
 
 export async function refreshPackList(): Promise<void> {

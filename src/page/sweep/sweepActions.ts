@@ -22,7 +22,7 @@ import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
 import { runSettingsOf, toFrameViews } from '../run/runActions';
 import { meanStdPerStep } from '../../core/collapse';
-import { maxSteps } from '../../core/manifest';
+import { clipLengthOf, maxSteps } from '../../core/manifest';
 import { scoredFrameIndex } from '../../core/pipeline';
 import { patch, say, useStudio } from '../state/store';
 import type { SweepRow } from './sweepSlice';
@@ -194,7 +194,7 @@ export async function startSweep(spec: SweepSpec): Promise<void> {
         result.frames[
           scoredFrameIndex(
             result.frames.map((f) => f.position),
-            manifest.frames.mode === 'clip' ? manifest.frames.clipLength : null,
+            clipLengthOf(manifest),
           )
         ];
       if (gt && middle) {
