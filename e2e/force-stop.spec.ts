@@ -42,13 +42,7 @@ test('a sweep that does not answer Cancel is stopped by force; its finished rows
 }) => {
   await studio.open();
   await studio.dropKeyframes();
-  await studio.setNumber('run.count', 15);
-  await studio.id('sweep.panel').locator('summary').click();
-  await studio.id('sweep.variant.baseline').uncheck();
-  await studio.id('sweep.variant.fp16').uncheck();
-  await studio.id('sweep.scales').fill('0, 0.5, 1');
-  await studio.id('sweep.steps').fill('3, 300');
-  await studio.id('sweep.start').click();
+  await studio.startLoraSweep(15, '0, 0.5, 1', '3, 300');
   await expect(studio.id('sweep.row')).toHaveCount(1, { timeout: 60_000 });
   await hangWorkers(page, true);
   await studio.id('sweep.cancel').click();

@@ -59,7 +59,6 @@ export function worstDiffToParityFrames(shown: PNG[], dir: string): number {
   return worst;
 }
 
-/** Every key of the studio's pack cache (IndexedDB `inbetween-cache-v1`, store `files`). */
 /**
  * The CLI's run (onnxruntime-node) of the settings the parity tests set in the page: the bounce
  * sample pair, the test pack's LoRA variant at scale 0.5, 2 in-betweens, 4 steps, seed 77. Returns
@@ -93,6 +92,7 @@ export async function cliLoraRun(): Promise<{ frames: PNG[]; dir: string }> {
   return { frames, dir };
 }
 
+/** Every key of the studio's pack cache (IndexedDB `inbetween-cache-v1`, store `files`). */
 export function cacheKeys(page: Page): Promise<string[]> {
   return page.evaluate(async () => {
     const db = await new Promise<IDBDatabase>((res, rej) => {
@@ -211,6 +211,20 @@ export class Studio {
     await this.setNumber('run.steps', 200);
     await this.run();
     await expect(this.id('run.status')).toHaveText(/^Step \d+ \/ 200/, { timeout: 60_000 });
+  }
+
+  /**
+   * Starts a sweep of the test pack's LoRA variant alone (Baseline and fp16 unchecked) over
+   * `scales` × `steps` (as typed in the sweep panel), `count` in-betweens a run.
+   */
+  async startLoraSweep(count: number, scales: string, steps: string): Promise<void> {
+    await this.setNumber('run.count', count);
+    await this.id('sweep.panel').locator('summary').click();
+    await this.id('sweep.variant.baseline').uncheck();
+    await this.id('sweep.variant.fp16').uncheck();
+    await this.id('sweep.scales').fill(scales);
+    await this.id('sweep.steps').fill(steps);
+    await this.id('sweep.start').click();
   }
 
   async expectDone(frames: number): Promise<void> {

@@ -8,13 +8,7 @@ test.describe('sweeps', () => {
   }) => {
     await studio.open();
     await studio.dropKeyframes();
-    await studio.setNumber('run.count', 2);
-    await studio.id('sweep.panel').locator('summary').click();
-    await studio.id('sweep.variant.baseline').uncheck();
-    await studio.id('sweep.variant.fp16').uncheck();
-    await studio.id('sweep.scales').fill('0, 0.5, 1');
-    await studio.id('sweep.steps').fill('3');
-    await studio.id('sweep.start').click();
+    await studio.startLoraSweep(2, '0, 0.5, 1', '3');
     await expect(studio.id('sweep.status')).toHaveText('Done: 3 runs, seed 42.', {
       timeout: 60_000,
     });
@@ -47,13 +41,7 @@ test.describe('sweeps', () => {
   test('cancelling a sweep midway keeps the finished rows', async ({ studio }) => {
     await studio.open();
     await studio.dropKeyframes();
-    await studio.setNumber('run.count', 15);
-    await studio.id('sweep.panel').locator('summary').click();
-    await studio.id('sweep.variant.baseline').uncheck();
-    await studio.id('sweep.variant.fp16').uncheck();
-    await studio.id('sweep.scales').fill('0, 0.5, 1');
-    await studio.id('sweep.steps').fill('40');
-    await studio.id('sweep.start').click();
+    await studio.startLoraSweep(15, '0, 0.5, 1', '40');
     await expect(studio.id('sweep.row')).toHaveCount(1, { timeout: 60_000 });
     await studio.id('sweep.cancel').click();
     await expect(studio.id('sweep.status')).toContainText('Cancelled:', { timeout: 30_000 });
@@ -79,13 +67,7 @@ test.describe('sweeps', () => {
       solidPng('a.png', 64, 40, [200, 0, 0]),
       solidPng('b.png', 64, 40, [0, 0, 200]),
     ]);
-    await studio.setNumber('run.count', 1);
-    await studio.id('sweep.panel').locator('summary').click();
-    await studio.id('sweep.variant.baseline').uncheck();
-    await studio.id('sweep.variant.fp16').uncheck();
-    await studio.id('sweep.scales').fill('0, 1');
-    await studio.id('sweep.steps').fill('2, 5000');
-    await studio.id('sweep.start').click();
+    await studio.startLoraSweep(1, '0, 1', '2, 5000');
     await expect(studio.errors()).toContainText(
       'Step counts must be whole numbers from 1 to 1000 for this pack; 5000 is not.',
     );
