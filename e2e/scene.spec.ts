@@ -5,7 +5,7 @@ import { unzipSync, zipSync } from 'fflate';
 import { GifReader } from 'omggif';
 import { PNG } from 'pngjs';
 import { main as cli } from '../src/cli/main';
-import { expect, ROOT, Studio, test, type FilePayload } from './studio';
+import { expect, parityKeyframes, ROOT, Studio, test, type FilePayload } from './studio';
 
 /** A key drawing: a dark outlined disc at (x, 160) on white, 512×320. */
 function key(name: string, x: number): FilePayload {
@@ -366,4 +366,135 @@ test('a gap changed since it was made, or with timing not valid, stops the expor
   await expect(studio.id('scene.todo')).toHaveText('0 of 1 gaps to make', { timeout: 60_000 });
   const again = await studio.saveExport('scene', 'gif');
   expect(again.bytes.subarray(0, 6).toString()).toBe('GIF89a');
+});
+
+test('Run all and the other jobs wait for each other; the keys stay put while it runs', async ({
+  studio,
+}) => {
+  await studio.open();
+  await studio.dropKeyframes();
+  await studio.setNumber('run.steps', 300);
+  await studio
+    .id('scene.addKeys')
+    .setInputFiles([key('c_1.png', 80), key('c_2.png', 200), key('c_3.png', 330)]);
+  await studio.id('scene.default.count').fill('15');
+  await studio.id('scene.runAll').click();
+  await expect(studio.id('scene.gap.status').first()).toHaveText(/step \d+ of 200/, {
+    timeout: 60_000,
+  });
+  // The gap's job holds the worker: a run, a sweep or a measurement would take it from under it.
+  await expect(studio.id('run.start')).toBeDisabled();
+  await expect(studio.id('efficiency.measure')).toBeDisabled();
+  await expect(studio.id('sweep.start')).toBeDisabled();
+  // Its keys cannot be moved, removed or added to until it ends.
+  await expect(studio.page.getByRole('button', { name: 'Remove key 3' })).toBeDisabled();
+  await expect(studio.page.getByRole('button', { name: 'Move key 1 right' })).toBeDisabled();
+  await expect(studio.id('scene.addKeys')).toBeDisabled();
+  await studio.id('scene.cancel').click();
+  await expect(studio.id('scene.runAll')).toBeVisible({ timeout: 30_000 });
+  await expect(studio.id('run.start')).toBeEnabled();
+  await expect(studio.page.getByRole('button', { name: 'Remove key 3' })).toBeEnabled();
+
+  // And the other way round: a run in the Run panel keeps Run all waiting.
+  await studio.startLongRun();
+  await expect(studio.id('scene.runAll')).toBeDisabled();
+  await studio.id('run.cancel').click();
+  await expect(studio.id('run.status')).toHaveText('Cancelled.', { timeout: 30_000 });
+  await expect(studio.id('scene.runAll')).toBeEnabled();
+  await expect(studio.errors()).toHaveCount(0);
+});
+
+test('a removed key takes its gaps along; the viewer keeps its controls’ keys; 32-bit gap seeds', async ({
+  studio,
+  page,
+}) => {
+  await threeKeyScene(studio);
+  // A gap seed pasted from elsewhere is held to 32 bits, as a saved scene's must be.
+  const gap2 = studio.id('scene.gap').nth(1);
+  await gap2.getByTestId('scene.gap.seed').fill('1125899906842624');
+  await expect(gap2.getByTestId('scene.gap.seed')).toHaveValue('4294967295');
+  await gap2.getByTestId('scene.gap.seed').fill('');
+  await expect(studio.id('scene.todo')).toHaveText('0 of 2 gaps to make');
+
+  // A setting outside the scene (steps) makes every gap old: the rows say "to make", not "done".
+  await studio.setNumber('run.steps', 3);
+  await expect(studio.id('scene.gap.status')).toHaveText(['to make', 'to make']);
+  await studio.setNumber('run.steps', 2);
+  // Gap 2's seed was edited (and put back): its "done" went with the edit.
+  await expect(studio.id('scene.gap.status')).toHaveText([/^done/, 'made']);
+
+  // The viewer's keys do not take over its own controls: Space ticks the onion-skin box, and
+  // the arrows move the opacity slider, not the frame.
+  await studio.id('scene.onionSkin').focus();
+  await page.keyboard.press('Space');
+  await expect(studio.id('scene.onionSkin')).toBeChecked();
+  await expect(studio.id('scene.position')).toContainText('1 / 7');
+  const opacity = page.getByRole('slider', { name: 'Onion skin opacity' });
+  await opacity.focus();
+  await page.keyboard.press('ArrowRight');
+  await expect(opacity).toHaveValue('0.4');
+  await expect(studio.id('scene.position')).toContainText('1 / 7');
+  // A flip ends when the person steps on.
+  await studio.id('scene.viewer').focus();
+  await page.keyboard.press('ArrowRight');
+  await page.keyboard.press('f');
+  await expect(studio.id('scene.position')).toContainText('(flipped)');
+  await page.keyboard.press('ArrowRight');
+  await expect(studio.id('scene.position')).toHaveText('3 / 7 · τ 0.67');
+
+  // The frame rate field keeps what is typed: 12 → Backspace twice → 24.
+  await studio.id('scene.fps').focus();
+  await page.keyboard.press('End');
+  await page.keyboard.press('Backspace');
+  await page.keyboard.press('Backspace');
+  await page.keyboard.type('24');
+  await expect(studio.id('scene.fps')).toHaveValue('24');
+
+  // Key 3 removed, the page reloaded, a new third key drawn: its gap is to make, not the old one's.
+  await studio.page.getByRole('button', { name: 'Remove key 3' }).click();
+  await expect(studio.id('scene.gap')).toHaveCount(1);
+  await page.waitForTimeout(600); // the autosave runs 300 ms after a change
+  await page.reload();
+  await expect(studio.id('scene.restored')).toBeVisible();
+  await expect(studio.id('scene.fps')).toHaveValue('24');
+  await studio.setNumber('run.steps', 2); // the Run panel's settings are not kept over a reload
+  await studio.id('scene.addKeys').setInputFiles([key('walk_4.png', 430)]);
+  await expect(studio.id('scene.gap')).toHaveCount(2);
+  await expect(studio.id('scene.todo')).toHaveText('1 of 2 gaps to make');
+  await expect(studio.id('scene.timeline').locator('li img')).toHaveCount(3 + 2);
+  await expect(studio.errors()).toHaveCount(0);
+});
+
+test('a re-roll waiting to be kept goes when its gap is made again', async ({ studio }) => {
+  await threeKeyScene(studio);
+  await studio.id('scene.viewer').focus();
+  await studio.page.keyboard.press('ArrowRight');
+  await studio.id('scene.reroll').click();
+  await expect(studio.id('scene.rerollCompare')).toBeVisible({ timeout: 30_000 });
+  // Gap 1 made again with one in-between: the re-roll was of a frame that is gone.
+  await studio.id('scene.gap').first().getByTestId('scene.gap.count').fill('1');
+  await studio.id('scene.runAll').click();
+  await expect(studio.id('scene.todo')).toHaveText('0 of 2 gaps to make', { timeout: 60_000 });
+  await expect(studio.id('scene.rerollCompare')).toHaveCount(0);
+  await expect(studio.id('scene.timeline').locator('li img')).toHaveCount(3 + 1 + 2);
+  await expect(studio.errors()).toHaveCount(0);
+});
+
+test('changing the sampler of a pack makes its gaps again', async ({ studio }) => {
+  const dir = resolve(ROOT, 'models/reference/svd-tiny');
+  await studio.open();
+  await studio.id('pack.folder').setInputFiles(dir);
+  await expect(studio.id('pack.select').locator('option:checked')).toContainText('local folder');
+  await studio.setNumber('run.steps', 2);
+  const [a, b] = parityKeyframes(dir);
+  await studio.id('scene.addKeys').setInputFiles([
+    { ...a, name: 'k_1.png' },
+    { ...b, name: 'k_2.png' },
+  ]);
+  await studio.id('scene.default.count').fill('1');
+  await studio.id('scene.runAll').click();
+  await expect(studio.id('scene.todo')).toHaveText('0 of 1 gaps to make', { timeout: 60_000 });
+  await studio.id('run.sampler').selectOption('dpmpp_2m');
+  await expect(studio.id('scene.todo')).toHaveText('1 of 1 gaps to make');
+  await expect(studio.id('scene.gap.status')).toHaveText('to make');
 });

@@ -18,7 +18,7 @@ import { FIT_CHOICES, type FitChoice } from '../../core/image';
 import { scoreFrame } from '../clients/metricsClient';
 import { filesFromDrop } from '../packs/packActions';
 import { parseNumberList } from '../sweep/sweepActions';
-import { selectIsBusy, useStudio } from '../state/store';
+import { selectWorkerJob, useStudio } from '../state/store';
 import {
   cancelDatasetEval,
   forceStopDatasetEval,
@@ -51,13 +51,10 @@ function duration(s: number): string {
 export function DatasetPanel() {
   const manifest = useStudio((s) => s.packs.manifest);
   const st = useStudio((s) => s.datasetEval);
-  const busyElsewhere = useStudio(
-    (s) =>
-      selectIsBusy(s) ||
-      s.efficiency.measuring !== null ||
-      s.sweep.status === 'running' ||
-      s.sweep.status === 'cancelling',
-  );
+  const busyElsewhere = useStudio((s) => {
+    const job = selectWorkerJob(s);
+    return job !== null && job !== 'dataset';
+  });
   const input = useRef<HTMLInputElement>(null);
   const [over, setOver] = useState(false);
   const [protocol, setProtocol] = useState<ProtocolId>('studio');

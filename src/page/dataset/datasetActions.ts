@@ -51,7 +51,7 @@ import {
 } from '../common/forceStop';
 import { currentLpipsSource } from '../evaluate/evaluateActions';
 import { packSource } from '../packs/packActions';
-import { clearMessages, patch, say, useStudio } from '../state/store';
+import { clearMessages, patch, refuseWhileWorkerBusy, say, useStudio } from '../state/store';
 import type { DatasetFolderView } from './datasetSlice';
 import {
   deleteEvalRun,
@@ -238,7 +238,7 @@ let forced = false;
 /** Plans and starts a new evaluation of the picked folder with the selected pack. */
 export async function startDatasetEval(opts: StartOptions): Promise<void> {
   const s = useStudio.getState();
-  if (s.datasetEval.status !== 'idle') return;
+  if (s.datasetEval.status !== 'idle' || refuseWhileWorkerBusy('dataset')) return;
   const { manifest, selectedKey } = s.packs;
   const folder = s.datasetEval.folder;
   if (!manifest || !selectedKey || !folder || folderFiles.size === 0) {
@@ -279,7 +279,7 @@ export async function startDatasetEval(opts: StartOptions): Promise<void> {
 export async function resumeDatasetEval(runId: string): Promise<void> {
   const s = useStudio.getState();
   const run = s.datasetEval.runs.find((r) => r.id === runId);
-  if (!run || s.datasetEval.status !== 'idle') return;
+  if (!run || s.datasetEval.status !== 'idle' || refuseWhileWorkerBusy('dataset')) return;
   const { manifest } = s.packs;
   const info = run.info;
   if (!manifest || manifest.id !== info.pack.id || manifest.version !== info.pack.version) {

@@ -2,7 +2,7 @@
 import { downloadBlob } from '../common/download';
 import { formatBytes } from '../../core/format';
 import { clipLengthOf } from '../../core/manifest';
-import { selectIsBusy, useStudio } from '../state/store';
+import { selectWorkerJob, useStudio } from '../state/store';
 import {
   cancelEfficiency,
   efficiencyCsv,
@@ -14,7 +14,7 @@ import {
 export function EfficiencyPanel() {
   const rows = useStudio((s) => s.efficiency.rows);
   const measuring = useStudio((s) => s.efficiency.measuring);
-  const busy = useStudio((s) => selectIsBusy(s) || s.datasetEval.status !== 'idle');
+  const busy = useStudio((s) => selectWorkerJob(s) !== null);
   const manifest = useStudio((s) => s.packs.manifest);
   const clipLength = manifest ? clipLengthOf(manifest) : null;
   const where = `${navigator.hardwareConcurrency} cores, ${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'browser'}`;
@@ -25,7 +25,7 @@ export function EfficiencyPanel() {
         <button
           type="button"
           data-testid="efficiency.measure"
-          disabled={!manifest || busy || measuring !== null}
+          disabled={!manifest || busy}
           onClick={() => void measureEfficiency()}
         >
           Measure every variant

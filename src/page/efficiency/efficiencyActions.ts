@@ -7,7 +7,7 @@
 import { benchmarkLoadedVariant, loadVariant, stopWorker } from '../clients/inferenceClient';
 import { packSource } from '../packs/packActions';
 import { variantSizeBytes } from '../../core/manifest';
-import { patch, say, useStudio } from '../state/store';
+import { patch, refuseWhileWorkerBusy, say, useStudio } from '../state/store';
 import type { EfficiencyRow } from './efficiencySlice';
 
 /**
@@ -21,6 +21,7 @@ let cancelRequested = false;
 
 /** Measures every variant in turn (warm-up, then the median of `repeats`). */
 export async function measureEfficiency(repeats = 5): Promise<void> {
+  if (refuseWhileWorkerBusy('efficiency')) return;
   const { manifest, selectedKey } = useStudio.getState().packs;
   const source = selectedKey ? packSource(selectedKey) : undefined;
   if (!manifest || !source) return;

@@ -1,13 +1,14 @@
 /** Run history: every run kept in IndexedDB, reopened, compared (two at a time) or deleted. */
 import { useState } from 'react';
 import { formatBytes } from '../../core/format';
-import { useStudio } from '../state/store';
+import { selectIsBusy, useStudio } from '../state/store';
 import { compareRuns, removeAllRuns, removeRun, reopenRun } from './historyActions';
 import { MAX_BYTES, MAX_RUNS } from './historyStore';
 
 export function HistoryPanel() {
   const entries = useStudio((s) => s.history.entries);
   const compare = useStudio((s) => s.history.compare);
+  const busy = useStudio(selectIsBusy);
   const [picked, setPicked] = useState<string[]>([]);
   const total = entries.reduce((n, e) => n + e.sizeBytes, 0);
   const toggle = (id: string) =>
@@ -44,6 +45,7 @@ export function HistoryPanel() {
                   <button
                     type="button"
                     data-testid="history.open"
+                    disabled={busy}
                     onClick={() => void reopenRun(e.id)}
                   >
                     Open

@@ -4,9 +4,10 @@
  * compares two runs side by side, deletes runs.
  */
 import { keyframeBlob } from '../keyframes/keyframeActions';
+import { traceInputs } from '../plots/traces';
 import { revokeView, withTrace } from '../run/runActions';
 import { sha256Hex } from '../../core/sha256';
-import { patch, say, useStudio } from '../state/store';
+import { patch, say, selectIsBusy, useStudio } from '../state/store';
 import type { FrameView, RunView } from '../run/runSlice';
 import {
   clearRuns,
@@ -92,6 +93,11 @@ function storedFrameViews(r: StoredRun): FrameView[] {
 
 /** Opens a stored run in the viewer and the latent plot. */
 export async function reopenRun(id: string): Promise<void> {
+  // A run in progress would put its result over the reopened one (and Cancel would be lost).
+  if (selectIsBusy(useStudio.getState())) {
+    say('error', 'history', 'Wait for the run in progress (or cancel it) before reopening one.');
+    return;
+  }
   const r = await getRun(id);
   if (!r) {
     say('error', 'history', 'That run is no longer in the history.');
@@ -144,6 +150,8 @@ export async function reopenRun(id: string): Promise<void> {
     variantId: r.variantId,
     loraScale: r.loraScale,
     seed: r.seed,
+    // Named as this session's runs are when its keyframes are the ones on the page.
+    inputs: traceInputs(view, keys ? `${keys.start}/${keys.end}` : r.keyframes),
     stepStats: r.stepStats,
   };
   revokeView(useStudio.getState().run.result);

@@ -1,8 +1,29 @@
 /** Collapse verdicts and CSV export for the runs the latent plot overlays. */
 import { detectCollapse, type CollapseVerdict } from '../../core/collapse';
-import type { RunTrace } from '../run/runSlice';
+import type { RunTrace, RunView } from '../run/runSlice';
 
-/** Each trace judged against the most recent baseline-variant run with the same seed and steps. */
+/**
+ * What a run's latents depend on besides its variant, LoRA scale, seed and steps: the pack, the
+ * keyframes (`keyframes` names them: their ids in this session, or their hashes for a stored run
+ * whose keyframes are not on the page), the sampler and a clip pack's controls. The collapse check
+ * compares runs alike in all of these.
+ */
+export function traceInputs(
+  view: Pick<RunView, 'packId' | 'sampler' | 'clip'>,
+  keyframes: string,
+): string {
+  return JSON.stringify({
+    pack: view.packId,
+    keyframes,
+    sampler: view.sampler,
+    controls: view.clip?.controls ?? null,
+  });
+}
+
+/**
+ * Each trace judged against the most recent baseline-variant run with the same seed and steps on
+ * the same inputs (`traceInputs`).
+ */
 export function judgeTraces(
   traces: RunTrace[],
   baselineVariant: string | null,
@@ -14,6 +35,7 @@ export function judgeTraces(
       .find(
         (b) =>
           b.variantId === baselineVariant &&
+          b.inputs === t.inputs &&
           b.seed === t.seed &&
           b.stepStats.length === t.stepStats.length,
       );

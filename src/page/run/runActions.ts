@@ -19,7 +19,15 @@ import {
 import { modelFrameSize } from '../../core/pipeline';
 import { decodeKeyframe, keyframeBlob } from '../keyframes/keyframeActions';
 import { packSource } from '../packs/packActions';
-import { clearMessages, patch, say, useStudio } from '../state/store';
+import {
+  clearMessages,
+  patch,
+  refuseWhileWorkerBusy,
+  say,
+  selectWorkerJob,
+  useStudio,
+} from '../state/store';
+import { traceInputs } from '../plots/traces';
 import type { FrameView, RunTrace, RunView } from './runSlice';
 import type { SettingsState } from './settingsSlice';
 import type { JobProgress, RunFrame, RunResult } from '../../shared/protocol';
@@ -190,6 +198,7 @@ function showResult(view: RunView): void {
     variantId: view.variantId,
     loraScale: view.loraScale,
     seed: view.seed,
+    inputs: traceInputs(view, view.keys ? `${view.keys.start}/${view.keys.end}` : ''),
     stepStats: view.stepStats,
   };
   patch('run', {
@@ -203,6 +212,7 @@ function showResult(view: RunView): void {
 
 /** Runs the chosen variant on the two keyframes. */
 export async function startRun(): Promise<void> {
+  if (refuseWhileWorkerBusy('run')) return;
   const inputs = runInputs();
   if (!inputs) return;
   const { startBlob, endBlob, fitMode, settings } = inputs;
@@ -224,6 +234,7 @@ export async function startRun(): Promise<void> {
     if (!isCurrent(jobId)) return;
     if (useStudio.getState().run.status === 'cancelling') {
       // The load finished just as Cancel was pressed: stop here, the model stays loaded.
+      rerunPending = false;
       patch('run', { status: 'cancelled', stage: '', stuck: false });
       return;
     }
@@ -289,11 +300,13 @@ let rerunPending = false;
 export function requestLiveRerun(): void {
   const s = useStudio.getState();
   if (!s.run.result) return;
-  if (s.run.status === 'loading' || s.run.status === 'running' || s.run.status === 'cancelling') {
+  const job = selectWorkerJob(s);
+  if (job === 'run') {
     rerunPending = true;
     return;
   }
-  void startRun();
+  // Another job (a sweep, the scene…) holds the workers: the slider waits for the next Run.
+  if (job === null) void startRun();
 }
 
 /** Cancels the current job. The model stays loaded. */
@@ -302,6 +315,7 @@ export function cancelCurrentRun(): void {
   const jobId = run.jobId;
   const change = cancelPatch(run);
   if (!change) return;
+  rerunPending = false;
   patch('run', change);
   cancelRun(jobId);
   offerForceStopLater(
@@ -315,6 +329,7 @@ export function cancelCurrentRun(): void {
 
 /** Stops the worker by force (a job that does not respond to cancel). */
 export function forceStop(): void {
+  rerunPending = false;
   stopWorkersByForce(false);
   patch('run', { status: 'cancelled', stage: '', stuck: false, jobId: nextJobId() });
   say('info', 'run', FORCE_STOPPED_MESSAGE);

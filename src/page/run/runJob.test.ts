@@ -102,6 +102,7 @@ describe('run jobs on the page', () => {
       variantId: 'v',
       loraScale: null,
       seed: 0,
+      inputs: '',
       stepStats: [],
     });
     let traces: RunTrace[] = [];

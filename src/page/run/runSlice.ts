@@ -51,6 +51,8 @@ export interface RunTrace {
   variantId: string;
   loraScale: number | null;
   seed: number;
+  /** `traceInputs` of the run: only runs alike in these are compared for collapse. */
+  inputs: string;
   stepStats: StepRecord[];
 }
 

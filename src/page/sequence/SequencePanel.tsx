@@ -13,7 +13,8 @@ import {
   type TimingPreset,
 } from '../../core/sequence/timing';
 import { playOrder } from '../../core/sequence/sequence';
-import { useStudio } from '../state/store';
+import { selectWorkerJob, useStudio } from '../state/store';
+import { NumberField } from '../common/NumberField';
 import { ExportBar } from '../viewer/ExportBar';
 import {
   addSceneKeys,
@@ -31,6 +32,7 @@ import {
   runScene,
   sceneCells,
   sceneGaps,
+  sceneRunSettings,
   setGapSpec,
   setSceneDefaults,
   setSceneOptions,
@@ -45,8 +47,10 @@ export function SequencePanel() {
   // What a gap's frames depend on outside the scene: a change shows the gaps to make again.
   useStudio(
     (s) =>
-      `${s.settings.steps}|${s.settings.loraScale}|${s.packs.variantId}|${s.packs.selectedKey}|${s.keyframes.fitMode}`,
+      `${s.settings.steps}|${s.settings.loraScale}|${s.packs.variantId}|${s.packs.selectedKey}|${s.keyframes.fitMode}|${JSON.stringify(sceneRunSettings(s))}`,
   );
+  // Another job (a run, a sweep…) holds the workers: Run all waits for it.
+  const otherJob = useStudio((s) => !s.scene.running && selectWorkerJob(s) !== null);
   return (
     <section className="panel scene" aria-label="Scene" data-testid="scene">
       <h2>Scene</h2>
@@ -89,6 +93,8 @@ export function SequencePanel() {
               <button
                 type="button"
                 className="primary"
+                disabled={otherJob}
+                title={otherJob ? 'Another job is using the model: wait for it.' : undefined}
                 onClick={() => void runScene()}
                 data-testid="scene.runAll"
               >
@@ -109,6 +115,8 @@ export function SequencePanel() {
 
 function KeyStrip() {
   const keys = useStudio((s) => s.scene.keys);
+  // The keys stay as they are while Run all or a re-roll makes their gaps.
+  const running = useStudio((s) => s.scene.running);
   const dragFrom = useRef<number | null>(null);
   return (
     <div
@@ -125,7 +133,7 @@ function KeyStrip() {
         {keys.map((k, i) => (
           <li
             key={k.id}
-            draggable
+            draggable={!running}
             data-testid="scene.key"
             onDragStart={() => (dragFrom.current = i)}
             onDragEnd={() => (dragFrom.current = null)}
@@ -149,7 +157,7 @@ function KeyStrip() {
               <button
                 type="button"
                 aria-label={`Move key ${i + 1} left`}
-                disabled={i === 0}
+                disabled={running || i === 0}
                 onClick={() => moveSceneKey(i, i - 1)}
               >
                 ←
@@ -157,7 +165,7 @@ function KeyStrip() {
               <button
                 type="button"
                 aria-label={`Move key ${i + 1} right`}
-                disabled={i === keys.length - 1}
+                disabled={running || i === keys.length - 1}
                 onClick={() => moveSceneKey(i, i + 1)}
               >
                 →
@@ -165,6 +173,7 @@ function KeyStrip() {
               <button
                 type="button"
                 aria-label={`Remove key ${i + 1}`}
+                disabled={running}
                 onClick={() => removeSceneKey(k.id)}
               >
                 ×
@@ -181,6 +190,7 @@ function KeyStrip() {
           type="file"
           accept="image/*"
           multiple
+          disabled={running}
           data-testid="scene.addKeys"
           onChange={(e) => {
             if (e.target.files) void addSceneKeys([...e.target.files]);
@@ -193,6 +203,7 @@ function KeyStrip() {
         <input
           type="file"
           {...{ webkitdirectory: '' }}
+          disabled={running}
           data-testid="scene.addFolder"
           onChange={(e) => {
             // Only the images; a folder also holds other files (thumbnails, project files).
@@ -221,16 +232,13 @@ function SpecControls({
     <>
       <label>
         in-betweens{' '}
-        <input
-          type="number"
+        <NumberField
           min={1}
           max={15}
+          integer
           value={spec.count}
           data-testid={`${testPrefix}.count`}
-          onChange={(e) => {
-            const n = Math.round(Number(e.target.value));
-            if (n >= 1 && n <= 15) onChange({ count: n });
-          }}
+          onCommit={(count) => onChange({ count })}
         />
       </label>
       <label>
@@ -285,29 +293,24 @@ function Defaults({ spec }: { spec: GapSpec }) {
       <SpecControls spec={spec} onChange={setSceneDefaults} testPrefix="scene.default" />
       <label>
         seed{' '}
-        <input
-          type="number"
+        <NumberField
           min={0}
+          max={0xffffffff}
+          integer
           value={seed}
           data-testid="scene.seed"
-          onChange={(e) => {
-            const n = Math.round(Number(e.target.value));
-            if (n >= 0 && n <= 0xffffffff) setSceneOptions({ seed: n });
-          }}
+          onCommit={(seed) => setSceneOptions({ seed })}
         />
       </label>
       <label>
         fps{' '}
-        <input
-          type="number"
+        <NumberField
           min={1}
           max={60}
+          integer={false}
           value={fps}
           data-testid="scene.fps"
-          onChange={(e) => {
-            const n = Number(e.target.value);
-            if (n >= 1 && n <= 60) setSceneOptions({ fps: n });
-          }}
+          onCommit={(fps) => setSceneOptions({ fps })}
         />
       </label>
       <label>
@@ -380,8 +383,11 @@ function GapRow({ gap }: { gap: SceneGap }) {
             data-testid="scene.gap.seed"
             onChange={(e) =>
               setGapSpec(gap.key, {
+                // Empty: the scene's seed. Seeds are 32-bit, as a saved scene's must be.
                 seed:
-                  e.target.value === '' ? null : Math.max(0, Math.round(Number(e.target.value))),
+                  e.target.value === ''
+                    ? null
+                    : Math.min(0xffffffff, Math.max(0, Math.round(Number(e.target.value)))),
               })
             }
           />
@@ -407,7 +413,7 @@ function GapRow({ gap }: { gap: SceneGap }) {
           <TimingChart positions={positions} />
         )}
         <span className="label" data-testid="scene.gap.status">
-          {status
+          {status && (status.state !== 'done' || !gapIsStale(gap))
             ? `${status.state}${status.detail ? ` · ${status.detail}` : ''}`
             : gapIsStale(gap)
               ? 'to make'
@@ -427,13 +433,18 @@ const ONION_TINTS = [
 
 function SceneViewer() {
   const sc = useStudio((s) => s.scene);
+  const busy = useStudio((s) => selectWorkerJob(s) !== null);
   const cells = useMemo(() => sceneCells(sc), [sc]);
   const [playing, setPlaying] = useState(false);
-  const [flipTo, setFlipTo] = useState<number | null>(null);
+  // A flip shows one drawing for a moment: stepping, playing or a changed timeline ends it.
+  const [flip, setFlip] = useState<{ to: number; cells: number } | null>(null);
   const current = Math.min(sc.current, Math.max(0, cells.length - 1));
   const order = useMemo(() => playOrder(cells.length, sc.mode), [cells.length, sc.mode]);
+  const flipTo = flip && flip.cells === cells.length ? flip.to : null;
   const shown = flipTo ?? current;
   const cell = cells[shown];
+  const toggleFlip = () =>
+    setFlip(flipTo === null ? { to: Math.max(0, current - 1), cells: cells.length } : null);
 
   useEffect(() => {
     if (!playing || cells.length < 2) return;
@@ -452,17 +463,30 @@ function SceneViewer() {
 
   function step(to: number) {
     setPlaying(false);
+    setFlip(null);
     setSceneOptions({ current: Math.min(cells.length - 1, Math.max(0, to)) });
   }
 
+  function togglePlay() {
+    setFlip(null);
+    setPlaying((p) => !p);
+  }
+
   function onKey(e: React.KeyboardEvent) {
+    // The viewer's own controls keep the keys they use (fields, menus and sliders all of them;
+    // buttons and boxes Space), and the browser keeps its shortcuts (Ctrl+F…).
+    const t = e.target as HTMLElement;
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    const box = t instanceof HTMLInputElement && (t.type === 'checkbox' || t.type === 'radio');
+    if (t.closest('select, textarea') || (t instanceof HTMLInputElement && !box)) return;
+    if (e.key === ' ' && (box || t.closest('button'))) return;
     const keys: Record<string, () => void> = {
       ArrowLeft: () => step(current - 1),
       ArrowRight: () => step(current + 1),
       Home: () => step(0),
       End: () => step(cells.length - 1),
-      ' ': () => setPlaying((p) => !p),
-      f: () => setFlipTo((f) => (f === null ? Math.max(0, current - 1) : null)),
+      ' ': togglePlay,
+      f: toggleFlip,
     };
     const act = keys[e.key];
     if (act) {
@@ -516,7 +540,7 @@ function SceneViewer() {
         ))}
       </div>
       <div className="row">
-        <button type="button" onClick={() => setPlaying((p) => !p)} data-testid="scene.play">
+        <button type="button" onClick={togglePlay} data-testid="scene.play">
           {playing ? 'Pause' : 'Play'}
         </button>
         <span className="label" data-testid="scene.position">
@@ -574,17 +598,13 @@ function SceneViewer() {
             }
           />
         </label>
-        <button
-          type="button"
-          onClick={() => setFlipTo((f) => (f === null ? Math.max(0, current - 1) : null))}
-          data-testid="scene.flip"
-        >
+        <button type="button" onClick={toggleFlip} data-testid="scene.flip">
           {flipTo === null ? 'Flip to previous' : 'Flip back'}
         </button>
         {cell?.kind === 'inbetween' && cell.url && cell.gapKey && (
           <button
             type="button"
-            disabled={sc.running}
+            disabled={busy}
             onClick={() => void rerollFrame(cell.gapKey!, cell.index!)}
             data-testid="scene.reroll"
           >

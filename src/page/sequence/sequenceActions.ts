@@ -39,7 +39,7 @@ import {
   offerForceStopLater,
   stopWorkersByForce,
 } from '../common/forceStop';
-import { clearMessages, patch, say, useStudio } from '../state/store';
+import { clearMessages, patch, refuseWhileWorkerBusy, say, useStudio } from '../state/store';
 import { exportDrawings, framesFromUrls, type ExportFormat } from '../viewer/exportActions';
 import type { GapSpec, SceneFrame, SceneState } from './sequenceSlice';
 
@@ -89,8 +89,19 @@ export function gapPositionsOf(spec: GapSpec): number[] {
   );
 }
 
+type Studio = ReturnType<typeof useStudio.getState>;
+
+/**
+ * The run settings a gap's frames depend on besides its own (guidance, conditioning, prompt and
+ * sampler, where a pack has them); the panel watches it to show the gaps to make again.
+ */
+export function sceneRunSettings(s: Studio): Record<string, unknown> {
+  const { guidanceScale, scalars, promptId, promptText, sampler } = runSettingsOf(s.settings);
+  return { guidanceScale, scalars, promptId, promptText, sampler };
+}
+
 /** Everything a gap's frames depend on: when it changes, Run all makes the gap again. */
-function gapSignature(gap: SceneGap, s: ReturnType<typeof useStudio.getState>): string {
+function gapSignature(gap: SceneGap, s: Studio): string {
   return JSON.stringify({
     pack: s.packs.selectedKey,
     variant: gap.spec.variantId ?? s.packs.variantId,
@@ -99,6 +110,9 @@ function gapSignature(gap: SceneGap, s: ReturnType<typeof useStudio.getState>): 
     lora: s.settings.loraScale,
     positions: gapPositionsOf(gap.spec),
     seed: gap.spec.seed ?? s.scene.seed,
+    // Absent for packs without these settings (JSON leaves undefined out): signatures made
+    // before they counted stay valid.
+    ...sceneRunSettings(s),
   });
 }
 
@@ -125,9 +139,17 @@ function patchScene(value: Partial<SceneState>): void {
 
 // ---- keys ---------------------------------------------------------------------------------------
 
+/** Whether Run all or a re-roll is under way (keys stay as they are until it ends); says so. */
+function refuseWhileRunning(): boolean {
+  if (!scene().running) return false;
+  say('error', 'scene', 'Wait for Run all to finish (or cancel it) before changing the keys.');
+  return true;
+}
+
 /** Adds keys (dropped, picked, or a numbered sequence: sorted by name, numbers as numbers). */
 export async function addSceneKeys(files: readonly File[], at?: number): Promise<void> {
   clearMessages('scene');
+  if (refuseWhileRunning()) return;
   const sorted = [...files].sort((a, b) =>
     a.name.localeCompare(b.name, undefined, { numeric: true }),
   );
@@ -158,21 +180,47 @@ export async function addSceneKeys(files: readonly File[], at?: number): Promise
       say('error', 'scene', (e as Error).message);
     }
   }
+  // A run may have started while the files were read.
+  if (scene().running) {
+    added.forEach((k) => releaseImage(k));
+    refuseWhileRunning();
+    return;
+  }
   const keys = [...scene().keys];
   keys.splice(at ?? keys.length, 0, ...added);
   patchScene({ keys });
 }
 
+/** Whether a gap key (`a>b`) names only keys in `ids`. */
+const gapOf = (key: string, ids: Set<string>) => key.split('>').every((id) => ids.has(id));
+
 export function removeSceneKey(id: string): void {
+  if (refuseWhileRunning()) return;
   const s = scene();
   const key = s.keys.find((k) => k.id === id);
   if (!key) return;
   releaseImage(key);
-  patchScene({ keys: s.keys.filter((k) => k.id !== id), current: 0 });
+  // The gaps that named the key go with it (their frames too): a key added later may get its id.
+  const ids = new Set(s.keys.filter((k) => k.id !== id).map((k) => k.id));
+  const keep = <T>(m: Record<string, T>) =>
+    Object.fromEntries(Object.entries(m).filter(([k]) => gapOf(k, ids)));
+  Object.entries(s.results).forEach(([k, r]) => {
+    if (!gapOf(k, ids)) r.frames.forEach(releaseFrame);
+  });
+  if (s.reroll && !gapOf(s.reroll.gapKey, ids)) releaseFrame(s.reroll.frame);
+  patchScene({
+    keys: s.keys.filter((k) => k.id !== id),
+    specs: keep(s.specs),
+    results: keep(s.results),
+    status: keep(s.status),
+    reroll: s.reroll && gapOf(s.reroll.gapKey, ids) ? s.reroll : null,
+    current: 0,
+  });
 }
 
 /** Moves the key at `from` to `to` (drag and drop, or the arrow buttons). */
 export function moveSceneKey(from: number, to: number): void {
+  if (refuseWhileRunning()) return;
   const keys = [...scene().keys];
   if (from < 0 || from >= keys.length || to < 0 || to >= keys.length || from === to) return;
   const [k] = keys.splice(from, 1);
@@ -180,13 +228,29 @@ export function moveSceneKey(from: number, to: number): void {
   patchScene({ keys, current: 0 });
 }
 
+/**
+ * The gaps' statuses less the finished ones of `keys` (of every gap when omitted): after a change
+ * of settings, "done" or "error" is old news.
+ */
+function statusWithout(keys?: string[]): SceneState['status'] {
+  const st = scene().status;
+  return Object.fromEntries(
+    Object.entries(st).filter(
+      ([k, v]) => v.state === 'running' || v.state === 'queued' || (keys && !keys.includes(k)),
+    ),
+  );
+}
+
 export function setGapSpec(key: string, change: Partial<GapSpec>): void {
   const s = scene();
-  patchScene({ specs: { ...s.specs, [key]: { ...(s.specs[key] ?? s.defaults), ...change } } });
+  patchScene({
+    specs: { ...s.specs, [key]: { ...(s.specs[key] ?? s.defaults), ...change } },
+    status: statusWithout([key]),
+  });
 }
 
 export function setSceneDefaults(change: Partial<GapSpec>): void {
-  patchScene({ defaults: { ...scene().defaults, ...change } });
+  patchScene({ defaults: { ...scene().defaults, ...change }, status: statusWithout() });
 }
 
 export function setSceneOptions(
@@ -263,6 +327,7 @@ function patchStatus(key: string, st: SceneState['status'][string]): void {
 export async function runScene(): Promise<void> {
   const s = useStudio.getState();
   clearMessages('scene');
+  if (refuseWhileWorkerBusy('scene')) return;
   if (s.scene.keys.length < 2) {
     say('error', 'scene', 'Add two keys or more to make a scene.');
     return;
@@ -295,8 +360,14 @@ export async function runScene(): Promise<void> {
         const result = await runGapJob(gap, gapPositionsOf(gap.spec), seed);
         const old = scene().results[gap.key];
         old?.frames.forEach(releaseFrame);
+        // A re-roll waiting to be kept was of the frames made before: it goes with them.
+        const reroll = scene().reroll;
+        if (reroll?.gapKey === gap.key) releaseFrame(reroll.frame);
         const frames = result.frames.map((f) => frameFromBlob(f.png, f.position, seed));
-        patchScene({ results: { ...scene().results, [gap.key]: { signature, frames } } });
+        patchScene({
+          results: { ...scene().results, [gap.key]: { signature, frames } },
+          reroll: reroll?.gapKey === gap.key ? null : reroll,
+        });
         patchStatus(gap.key, {
           state: 'done',
           // Clip packs take the nearest clip frames to the timing's positions: say which.
@@ -355,7 +426,7 @@ export async function rerollFrame(key: string, index: number): Promise<void> {
   const s = scene();
   const gap = sceneGaps(s).find((g) => g.key === key);
   const made = s.results[key]?.frames[index];
-  if (!gap || !made || s.running) return;
+  if (!gap || !made || refuseWhileWorkerBusy('scene')) return;
   const seed = (made.seed + 1 + Math.floor(Math.random() * 0xfffffe)) >>> 0;
   beginRun();
   patchStatus(key, { state: 'running', detail: `re-rolling in-between ${index + 1}` });
@@ -391,7 +462,12 @@ export function settleReroll(keep: boolean): void {
     return;
   }
   const made = s.results[r.gapKey];
-  if (!made) return;
+  if (!made?.frames[r.index]) {
+    // The gap's frames are gone (its key was removed): nothing to put the new one in place of.
+    releaseFrame(r.frame);
+    patchScene({ reroll: null });
+    return;
+  }
   const frames = [...made.frames];
   releaseFrame(frames[r.index]!);
   frames[r.index] = r.frame;
@@ -627,13 +703,16 @@ async function loadSaved(saved: SavedScene, restored: boolean): Promise<void> {
   const s = scene();
   s.keys.forEach((k) => releaseImage(k));
   Object.values(s.results).forEach((r) => r.frames.forEach(releaseFrame));
+  // Gaps that name a key the scene no longer has are left out (a new key may get that id).
+  const known = new Set(ids.keys());
   const rename = (key: string) =>
     key
       .split('>')
-      .map((id) => ids.get(id) ?? id)
+      .map((id) => ids.get(id))
       .join('>');
   const results: SceneState['results'] = {};
   for (const [k, r] of Object.entries(saved.results ?? {})) {
+    if (!gapOf(k, known)) continue;
     results[rename(k)] = {
       // Ids changed: a signature is kept as it was (settings, not ids).
       signature: r.signature,
@@ -643,7 +722,11 @@ async function loadSaved(saved: SavedScene, restored: boolean): Promise<void> {
   patch('scene', {
     ...s,
     keys,
-    specs: Object.fromEntries(Object.entries(saved.specs).map(([k, v]) => [rename(k), v])),
+    specs: Object.fromEntries(
+      Object.entries(saved.specs)
+        .filter(([k]) => gapOf(k, known))
+        .map(([k, v]) => [rename(k), v]),
+    ),
     results,
     status: {},
     defaults: saved.defaults,

@@ -95,10 +95,40 @@ export const selectSelectedPack = (s: StudioState) =>
   s.packs.options.find((o) => o.key === s.packs.selectedKey) ?? null;
 export const selectIsBusy = (s: StudioState) =>
   s.run.status === 'loading' || s.run.status === 'running' || s.run.status === 'cancelling';
+/** The jobs that use the workers; one runs at a time. */
+export type WorkerJob = 'run' | 'sweep' | 'efficiency' | 'dataset' | 'scene';
+
+/** Which job holds the workers now, or null: the others' start buttons wait for it. */
+export const selectWorkerJob = (s: StudioState): WorkerJob | null =>
+  selectIsBusy(s)
+    ? 'run'
+    : s.sweep.status === 'running' || s.sweep.status === 'cancelling'
+      ? 'sweep'
+      : s.efficiency.measuring !== null
+        ? 'efficiency'
+        : s.datasetEval.status !== 'idle'
+          ? 'dataset'
+          : s.scene.running
+            ? 'scene'
+            : null;
+
+/** What a job that wants the workers tells the person while `job` holds them. */
+export const WORKER_JOB_BUSY: Record<WorkerJob, string> = {
+  run: 'A run is in progress: wait for it or cancel it first.',
+  sweep: 'A sweep is in progress: wait for it or cancel it first.',
+  efficiency: 'The efficiency table is being measured: wait for it or cancel it first.',
+  dataset: 'A dataset evaluation is in progress: pause or cancel it first.',
+  scene: "The scene's Run all is in progress: wait for it or cancel it first.",
+};
+
+/** Whether another job holds the workers now; if one does, says which under `scope`. */
+export function refuseWhileWorkerBusy(scope: string): boolean {
+  const job = selectWorkerJob(useStudio.getState());
+  if (job === null) return false;
+  say('error', scope, WORKER_JOB_BUSY[job]);
+  return true;
+}
+
 export const selectCanRun = (s: StudioState) =>
   Boolean(s.keyframes.start && s.keyframes.end && s.packs.manifest && s.packs.variantId) &&
-  !selectIsBusy(s) &&
-  s.efficiency.measuring === null &&
-  s.sweep.status !== 'running' &&
-  s.sweep.status !== 'cancelling' &&
-  s.datasetEval.status === 'idle';
+  selectWorkerJob(s) === null;

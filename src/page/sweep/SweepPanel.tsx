@@ -14,7 +14,7 @@ import {
   YAxis,
 } from 'recharts';
 import { downloadBlob } from '../common/download';
-import { say, selectIsBusy, useStudio } from '../state/store';
+import { say, selectWorkerJob, useStudio } from '../state/store';
 import {
   cancelSweep,
   forceStopSweep,
@@ -29,12 +29,11 @@ export function SweepPanel() {
   const manifest = useStudio((s) => s.packs.manifest);
   const sweep = useStudio((s) => s.sweep);
   const steps = useStudio((s) => s.settings.steps);
-  const busy = useStudio((s) => selectIsBusy(s) || s.datasetEval.status !== 'idle');
-  const measuring = useStudio((s) => s.efficiency.measuring !== null);
+  const busy = useStudio((s) => selectWorkerJob(s) !== null);
   const haveInputs = useStudio((s) =>
     Boolean(s.keyframes.start && s.keyframes.end && s.packs.manifest),
   );
-  const canStart = haveInputs && !busy && !measuring;
+  const canStart = haveInputs && !busy;
   const [scales, setScales] = useState(DEFAULT_SCALES.join(', '));
   const [stepList, setStepList] = useState('');
   const [guidanceList, setGuidanceList] = useState('');

@@ -24,7 +24,7 @@ import { runSettingsOf, toFrameViews } from '../run/runActions';
 import { meanStdPerStep } from '../../core/collapse';
 import { clipLengthOf, maxSteps } from '../../core/manifest';
 import { scoredFrameIndex } from '../../core/pipeline';
-import { patch, say, useStudio } from '../state/store';
+import { patch, refuseWhileWorkerBusy, say, useStudio } from '../state/store';
 import type { SweepRow } from './sweepSlice';
 
 /** The default LoRA scales of a sweep. */
@@ -96,6 +96,7 @@ let sweepCount = 0;
 
 /** Runs a sweep; resolves when it finished, was cancelled, or failed. */
 export async function startSweep(spec: SweepSpec): Promise<void> {
+  if (refuseWhileWorkerBusy('sweep')) return;
   const s = useStudio.getState();
   const { manifest, selectedKey } = s.packs;
   const { start, end, fitMode } = s.keyframes;
