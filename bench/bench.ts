@@ -32,6 +32,7 @@ import {
   releaseVariantGraphs,
 } from '../src/node/nodeRuntime';
 import { listBundledPacks } from '../scripts/packAssetsPlugin';
+import { count } from '../scripts/lib/args';
 import { CHROMIUM_ARGS, chromiumPath } from '../scripts/lib/chromium';
 import { serveStudio } from '../scripts/lib/serveStudio';
 import type {} from './testApi';
@@ -47,8 +48,20 @@ const { values } = parseArgs({
     variants: { type: 'string' },
   },
 });
-const repeats = Math.max(1, Number(values.repeats));
-const rounds = Math.max(0, Number(values.rounds));
+/** --repeats (≥ 1) and --rounds (≥ 0) as whole numbers; anything else is refused by name. */
+function counts(): { repeats: number; rounds: number } {
+  const repeats = count('repeats', values.repeats);
+  if (repeats < 1) throw new Error(`--repeats must be at least 1, got "${values.repeats}"`);
+  return { repeats, rounds: count('rounds', values.rounds) };
+}
+const { repeats, rounds } = (() => {
+  try {
+    return counts();
+  } catch (e) {
+    console.error(`bench: ${(e as Error).message}`);
+    process.exit(2);
+  }
+})();
 const packDirs = values.pack?.length
   ? values.pack.map((p) => resolve(p))
   : listBundledPacks().entries.map((e) => resolve('models', e.path));

@@ -124,7 +124,7 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
 
   // Cancel part-way: some lines written, not all.
   const progress = studio.id('dataset.progress');
-  await expect(progress).toHaveAttribute('data-total', '24');
+  await expect(progress).toHaveAttribute('data-total', '30');
   await expect
     .poll(async () => Number(await progress.getAttribute('data-done')), { timeout: 60_000 })
     .toBeGreaterThanOrEqual(3);
@@ -134,7 +134,7 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
   await expect(studio.id('pack.locked')).toHaveCount(0);
   const cut = Number(await progress.getAttribute('data-done'));
   expect(cut).toBeGreaterThanOrEqual(3);
-  expect(cut).toBeLessThan(24);
+  expect(cut).toBeLessThan(30);
   await expect(studio.id('dataset.run')).toHaveAttribute('data-state', 'paused');
 
   // Reload: the run is kept; resuming needs the folder again.
@@ -148,9 +148,9 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
   await expect(studio.id('dataset.run')).toHaveAttribute('data-state', 'done', {
     timeout: 120_000,
   });
-  await expect(progress).toHaveAttribute('data-done', '24');
+  await expect(progress).toHaveAttribute('data-done', '30');
 
-  // Every line once: 6 items × (2 configurations + blend + repeat).
+  // Every line once: 6 items × (2 configurations + blend + repeat + flow warp).
   const [lines] = await Promise.all([download(page, 'dataset.export.jsonl')]);
   const keys = lines
     .trim()
@@ -159,8 +159,8 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
       const x = JSON.parse(l) as { item: string; config: string };
       return `${x.item}|${x.config}`;
     });
-  expect(keys).toHaveLength(24);
-  expect(new Set(keys).size).toBe(24);
+  expect(keys).toHaveLength(30);
+  expect(new Set(keys).size).toBe(30);
 
   // The page's aggregate equals the CLI's (ONNX Runtime Web vs Node: float rounding only).
   const json = JSON.parse(await download(page, 'dataset.export.json')) as typeof cliReport;
@@ -308,14 +308,14 @@ test('where the browser has a folder picker, a resume after a reload reads the r
   await studio.id('dataset.steps').fill('20');
   await studio.id('dataset.start').click();
   const progress = studio.id('dataset.progress');
-  await expect(progress).toHaveAttribute('data-total', '18');
+  await expect(progress).toHaveAttribute('data-total', '24');
   await expect
     .poll(async () => Number(await progress.getAttribute('data-done')), { timeout: 60_000 })
     .toBeGreaterThanOrEqual(2);
   await studio.id('dataset.pause').click();
   await expect(studio.id('dataset.start')).toBeEnabled();
   const cut = Number(await progress.getAttribute('data-done'));
-  expect(cut).toBeLessThan(18);
+  expect(cut).toBeLessThan(24);
 
   await page.reload();
   await expect(studio.id('dataset.run')).toHaveAttribute('data-state', 'paused');
@@ -324,7 +324,7 @@ test('where the browser has a folder picker, a resume after a reload reads the r
   await expect(studio.id('dataset.run')).toHaveAttribute('data-state', 'done', {
     timeout: 120_000,
   });
-  await expect(progress).toHaveAttribute('data-done', '18');
+  await expect(progress).toHaveAttribute('data-done', '24');
   await expect(studio.id('dataset.folder')).toContainText('triplets: 6 items');
   await expect(page.getByTestId('message.error')).toHaveCount(0);
 });

@@ -610,7 +610,7 @@ export function tofFlows(frames: readonly RgbaImage[]): Flow[] {
  * multiple of 32 at least 16 px shorter than n. Frames under 48 px on a side have no such span;
  * there the whole side is kept (TecoGAN's mean would be over nothing).
  */
-function tecoganCrop(n: number): [number, number] {
+export function tecoganCrop(n: number): [number, number] {
   let len = Math.floor(n / 32) * 32;
   while (len > n - 16) len -= 32;
   if (len <= 0) return [0, n];

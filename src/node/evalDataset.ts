@@ -3,8 +3,9 @@
  * onnxruntime-node, one JSON line per (item, configuration) appended to `<out>/results.jsonl` as
  * it goes, items whose frames cannot be read in `<out>/problems.jsonl`, the run's plan in
  * `<out>/run.json`. A shard (`i/n`) takes the items whose id hashes to i; `resume` skips what
- * `results.jsonl` already holds (a line cut short by a kill is dropped), so a run stopped at any
- * point and resumed ends with the same lines as one that never stopped, none twice.
+ * `results.jsonl` and `problems.jsonl` already hold (a last line cut short by a kill is cut off the
+ * file), so a run stopped at any point and resumed ends with the same lines as one that never
+ * stopped, none twice.
  *
  * The work is src/core/evaluation/datasetEval.ts's, the same code the page's Evaluate-dataset panel
  * runs in its workers: one variant's graphs loaded at a time, item i scored while item i + 1 runs.
@@ -70,19 +71,37 @@ const RESULTS = 'results.jsonl';
 const PROBLEMS = 'problems.jsonl';
 const RUN = 'run.json';
 
-/** The lines already in a results file, by `item \0 config`; a last line cut short is removed. */
-export function readResults(path: string): Map<string, ResultLine> {
-  const done = new Map<string, ResultLine>();
-  if (!existsSync(path)) return done;
+/**
+ * The JSON lines of a file, none when it does not exist. The last line may have been cut short by a
+ * kill (no newline after it, or not JSON): it is left out, and with `repair` (a resume, which
+ * appends next) cut off the file so the next line starts a line of its own. Any other line that is
+ * not JSON is an error naming the file and the line.
+ */
+function readJsonLines<T>(
+  path: string,
+  opts: { repair?: boolean; reviver?: (key: string, value: unknown) => unknown } = {},
+): T[] {
+  if (!existsSync(path)) return [];
   const text = readFileSync(path, 'utf8');
-  const end = text.lastIndexOf('\n') + 1;
-  if (end < text.length) truncateSync(path, Buffer.byteLength(text.slice(0, end)));
-  for (const line of text.slice(0, end).split('\n')) {
+  // Complete lines end at `end`; what follows, if anything, was cut short.
+  let end = text.lastIndexOf('\n') + 1;
+  const lines = text.slice(0, end).split('\n').slice(0, -1);
+  const last = lines.findLastIndex((l) => l.trim() !== '');
+  const out: T[] = [];
+  for (const [i, line] of lines.entries()) {
     if (!line.trim()) continue;
-    const r = JSON.parse(line) as ResultLine;
-    done.set(`${r.item}\u0000${r.config}`, r);
+    try {
+      out.push(JSON.parse(line, opts.reviver) as T);
+    } catch (e) {
+      if (i !== last)
+        throw new Error(`${path}, line ${i + 1}, is not a JSON line: ${(e as Error).message}`, {
+          cause: e,
+        });
+      end = lines.slice(0, i).reduce((n, l) => n + l.length + 1, 0);
+    }
   }
-  return done;
+  if (opts.repair && end < text.length) truncateSync(path, Buffer.byteLength(text.slice(0, end)));
+  return out;
 }
 
 /** Runs (or resumes) an evaluation; see the module comment. */
@@ -128,8 +147,12 @@ export async function evaluateDataset(opts: EvalOptions): Promise<EvalSummary> {
     }
   }
   await writeFile(runPath, JSON.stringify(info, null, 2) + '\n');
-  const done = new Set(readResults(resultsPath).keys());
-  const failed = new Set((await readJsonLines<{ item: string }>(problemsPath)).map((p) => p.item));
+  const done = new Set(
+    readJsonLines<ResultLine>(resultsPath, { repair: true }).map((r) => lineKey(r.item, r.config)),
+  );
+  const failed = new Set(
+    readJsonLines<{ item: string }>(problemsPath, { repair: true }).map((p) => p.item),
+  );
   const loop = { info, items, done, failed, protocol };
   const { total } = remainingWork(loop);
 
@@ -211,18 +234,6 @@ function vggMissing(dir: string): string {
   return `no LPIPS-VGG graph in ${dir}: build it with /usr/bin/python3 models/training/export_lpips.py --vgg-weights vgg.pth vgg16-397923af.pth (torchvision's ImageNet VGG-16; docs/metrics.md)`;
 }
 
-/** The complete JSON lines of a file (none when it does not exist; a line cut short is left out). */
-async function readJsonLines<T>(
-  path: string,
-  reviver?: (key: string, value: unknown) => unknown,
-): Promise<T[]> {
-  if (!existsSync(path)) return [];
-  return (await readFile(path, 'utf8'))
-    .split('\n')
-    .filter((l) => l.trim().endsWith('}'))
-    .map((l) => JSON.parse(l, reviver) as T);
-}
-
 /** Reads a run folder: run.json, results.jsonl (∞ restored) and problems.jsonl. */
 export async function readRun(dir: string): Promise<{
   info: RunInfo;
@@ -233,11 +244,9 @@ export async function readRun(dir: string): Promise<{
   if (!existsSync(runPath))
     throw new Error(`${dir} holds no run.json: is it an inbetween eval --out folder?`);
   const info = JSON.parse(await readFile(runPath, 'utf8')) as RunInfo;
-  const lines = await readJsonLines<ResultLine>(resolve(dir, RESULTS), (_k, v) =>
-    v === 'Infinity' ? Infinity : v,
-  );
-  const itemProblems = await readJsonLines<{ item: string; message: string }>(
-    resolve(dir, PROBLEMS),
-  );
+  const lines = readJsonLines<ResultLine>(resolve(dir, RESULTS), {
+    reviver: (_k, v) => (v === 'Infinity' ? Infinity : v),
+  });
+  const itemProblems = readJsonLines<{ item: string; message: string }>(resolve(dir, PROBLEMS));
   return { info, lines, itemProblems };
 }

@@ -93,6 +93,26 @@ describe('describeDataset', () => {
     expect(() => describeDataset(files, { sequence: { keyframesEvery: 1 } })).toThrow(/k ≥ 2/);
   });
 
+  it("reads ffmpeg's frame1 … frameN as a sequence, not as a triplet dropping the rest", () => {
+    const files = Array.from({ length: 12 }, (_, i) => `clip/frame${i + 1}.png`);
+    const d = describeDataset(files, { sequence: { keyframesEvery: 4 } });
+    expect(d.layout).toBe('sequence');
+    expect(d.problems).toEqual([]);
+    expect(d.items.map((i) => i.id)).toEqual(['clip#1-5', 'clip#5-9']);
+    expect(d.items[1]!.truth).toEqual(['clip/frame6.png', 'clip/frame7.png', 'clip/frame8.png']);
+    expect(describeDataset(files).items).toHaveLength(10);
+    // frame1–3 beside images of other names is neither: a problem says so.
+    const odd = describeDataset([...triplet('t', 'jpg'), 't/cover.png', ...triplet('ok')]);
+    expect(odd.items.map((i) => i.id)).toEqual(['ok']);
+    expect(odd.problems).toEqual([
+      {
+        id: 't',
+        message:
+          'frame1, frame2, frame3 beside 1 other image (cover.png): a triplet folder holds frame1, frame2 and frame3 only, a sequence of frameN files no other names; move the others out or rename them',
+      },
+    ]);
+  });
+
   it('is empty for an empty folder and mixed when it holds both kinds', () => {
     expect(describeDataset([])).toMatchObject({ layout: 'empty', items: [], problems: [] });
     const mixed = describeDataset([...triplet('t'), 's/1.png', 's/2.png', 's/3.png']);

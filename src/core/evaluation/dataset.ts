@@ -3,23 +3,27 @@
  * reads a list of relative paths (from Node's file system or a folder the page was given), so the
  * CLI and the page find the same items in the same order.
  *
- * - **Triplet folders**: a folder holding `frame1`, `frame2`, `frame3` (.png, or another image
- *   type) is one item — keyframes frame1 and frame3, ground truth frame2 at τ = ½. ATD-12K's layout
- *   `<split>/<clip>/frame{1,2,3}.png` and a flat folder of triplet folders are both this; the folder
- *   above a clip is its split (`test_2k_540p`), and `split` keeps one.
- * - **Sequences**: a folder of three or more other images is a run of consecutive frames, in
- *   natural name order (frame2 before frame10). `sequence: 'triplets'` makes every window of three
- *   (i, i+1, i+2) an item; `{ keyframesEvery: k }` takes keyframes every k frames, the k − 1 frames
- *   between them the ground truth for k − 1 in-betweens (τ = j/k).
+ * - **Triplet folders**: a folder whose images are `frame1`, `frame2`, `frame3` and no others
+ *   (.png, or another image type) is one item — keyframes frame1 and frame3, ground truth frame2 at
+ *   τ = ½. ATD-12K's layout `<split>/<clip>/frame{1,2,3}.png` and a flat folder of triplet folders
+ *   are both this; the folder above a clip is its split (`test_2k_540p`), and `split` keeps one.
+ * - **Sequences**: any other folder of three or more images is a run of consecutive frames, in
+ *   natural name order (frame2 before frame10) — `frame1.png … frameN.png` as
+ *   `ffmpeg -i clip.mp4 frame%d.png` writes them included. `sequence: 'triplets'` makes every window
+ *   of three (i, i+1, i+2) an item; `{ keyframesEvery: k }` takes keyframes every k frames, the
+ *   k − 1 frames between them the ground truth for k − 1 in-betweens (τ = j/k).
  *
- * Problems found in the listing (a triplet folder missing a frame, two files for one frame) are
- * reported per folder and never stop the others; problems in the files themselves (not an image,
- * sizes that differ) are found when an item is read (src/node/dataset.ts).
+ * Problems found in the listing (a triplet folder missing a frame, two files for one frame, frame1–3
+ * beside images of other names) are reported per folder and never stop the others; problems in the
+ * files themselves (not an image, sizes that differ) are found when an item is read
+ * (src/node/dataset.ts).
  */
 
 /** Image files a dataset may hold (the CLI decodes PNG; see src/node/dataset.ts). */
 export const DATASET_IMAGE = /\.(png|jpe?g|webp|bmp)$/i;
 const TRIPLET_NAME = /^frame([123])\.(png|jpe?g|webp|bmp)$/i;
+/** A numbered frame as ffmpeg's `frame%d.png` names it. */
+const FRAME_NAME = /^frame\d+\.(png|jpe?g|webp|bmp)$/i;
 
 /** One thing to score: keyframes, the ground-truth frames between them, and where they sit. */
 export interface DatasetItem {
@@ -96,7 +100,7 @@ function categoryOf(folder: string): string | null {
 
 /**
  * The items of a dataset from its files' paths (relative to its root, `/`-separated; files that
- * are not images are ignored unless they take a triplet's name). Items are sorted by id.
+ * are not images are ignored). Items are sorted by id.
  */
 export function describeDataset(
   files: readonly string[],
@@ -123,12 +127,16 @@ export function describeDataset(
   let sequences = 0;
   for (const [dir, names] of [...byDir.entries()].sort((a, b) => naturalCompare(a[0], b[0]))) {
     const id = dir || '.';
+    const images = names.filter((n) => DATASET_IMAGE.test(n)).sort(naturalCompare);
     const frames = new Map<string, string[]>();
-    for (const n of names) {
+    for (const n of images) {
       const m = TRIPLET_NAME.exec(n);
       if (m) frames.set(m[1]!, [...(frames.get(m[1]!) ?? []), n]);
     }
-    if (frames.size > 0) {
+    // frame1–3 and nothing else is a triplet; beside frame4… they are a sequence's first frames.
+    const others = images.filter((n) => !TRIPLET_NAME.test(n));
+    const sequence = others.length > 0 && images.every((n) => FRAME_NAME.test(n));
+    if (frames.size > 0 && !sequence) {
       const split = dir.includes('/') ? dirname(dir) : null;
       if (split !== null) splits.add(split);
       if (
@@ -139,7 +147,18 @@ export function describeDataset(
         continue;
       const missing = ['1', '2', '3'].filter((k) => !frames.has(k)).map((k) => `frame${k}`);
       const doubled = [...frames.values()].filter((v) => v.length > 1);
-      if (missing.length > 0) {
+      if (others.length > 0) {
+        const named = others.slice(0, 3).join(', ') + (others.length > 3 ? ', …' : '');
+        problems.push({
+          id,
+          message: `${[...frames.keys()]
+            .sort()
+            .map((k) => `frame${k}`)
+            .join(
+              ', ',
+            )} beside ${others.length} other image${others.length > 1 ? 's' : ''} (${named}): a triplet folder holds frame1, frame2 and frame3 only, a sequence of frameN files no other names; move the others out or rename them`,
+        });
+      } else if (missing.length > 0) {
         problems.push({
           id,
           message: `missing ${missing.join(' and ')} (a triplet needs frame1, frame2 and frame3)`,
@@ -165,7 +184,6 @@ export function describeDataset(
       continue;
     }
     if (opts.split !== undefined) continue;
-    const images = names.filter((n) => DATASET_IMAGE.test(n)).sort(naturalCompare);
     if (images.length < 3) continue;
     sequences++;
     const gaps: number[][] = [];

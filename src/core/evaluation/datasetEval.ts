@@ -4,8 +4,8 @@
  * onnxruntime-web), so both give the same numbers for the same plan:
  *
  * - `generateItem` — one variant's configurations (and the anchors) on one item: `interpolate` on
- *   the fitted keyframes at the item's τ (KDQ: the clip frame T/2), each frame restored to the
- *   item's size;
+ *   the fitted keyframes at the item's τ (KDQ: the clip frame `kdqClipFrame`), each frame restored
+ *   to the item's size;
  * - `scoreColumn` — those frames against the ground truth under the protocol: one `ResultLine`;
  * - `runEvaluation` — the loop: variant by variant (one variant's graphs loaded at a time), item by
  *   item, skipping what is already done (resume), recording an item whose frames cannot be read as
@@ -15,15 +15,16 @@
  */
 import { describePick } from '../clip';
 import type { Flow } from '../farneback';
-import { tofDifference, tofFlows } from '../farnebackOpenCV';
+import { tecoganCrop, tofDifference, tofFlows } from '../farnebackOpenCV';
 import { anchorMotion, flowWarpInbetween } from '../flowWarp';
 import type { GraphRunner } from '../graph';
-import { createRgbaImage, resizeImage, type FitChoice, type RgbaImage } from '../image';
+import { createRgbaImage, cropImage, resizeImage, type FitChoice, type RgbaImage } from '../image';
 import { computeLpips } from '../lpips';
 import { clipLengthOf, type PackManifest } from '../manifest';
 import { psnr, ssim, SSIM_WINDOW } from '../metrics';
 import {
   interpolate,
+  MAX_INBETWEENS,
   prepareKeyframes,
   restoreFrame,
   type EncodedKeyframes,
@@ -87,6 +88,15 @@ export function blendAt(a: RgbaImage, b: RgbaImage, tau: number): RgbaImage {
   return out;
 }
 
+/**
+ * The clip frame (0-based) the KDQ protocol scores in a clip of `clipLength` frames: index T/2 for
+ * an even T, as the research's evaluation takes it (frame 8 of 16, τ 8/15), and the exact middle
+ * ⌊T/2⌋ (τ = ½) for an odd T.
+ */
+export function kdqClipFrame(clipLength: number): number {
+  return Math.floor(clipLength / 2);
+}
+
 /** One column of the table for one item: a configuration's (or anchor's) frames at the item's size. */
 export interface GeneratedColumn {
   /** A configuration id or an anchor id. */
@@ -137,7 +147,7 @@ export async function generateItem(req: GenerateRequest): Promise<GeneratedColum
         seed: c.seed,
         ...(c.loraScale !== null ? { loraScale: c.loraScale } : {}),
         ...(c.guidanceScale !== null ? { guidanceScale: c.guidanceScale } : {}),
-        ...(req.protocol === 'kdq' && clip !== null ? { clipFrames: [clip / 2] } : {}),
+        ...(req.protocol === 'kdq' && clip !== null ? { clipFrames: [kdqClipFrame(clip)] } : {}),
       },
       ...(encoded ? { encoded } : {}),
       ...(req.hooks ? { hooks: req.hooks } : {}),
@@ -227,11 +237,15 @@ export async function scoreColumn(
       });
     }
   }
-  const metrics = itemMetrics(scored, names);
+  const { metrics, exactFrames } = itemMetrics(scored, names);
   const { width: w, height: h } = loaded.start;
   if (protocol === 'studio' && frames.length >= 2 && w >= SSIM_WINDOW && h >= SSIM_WINDOW) {
     const alex = scorers.studio.lpips?.alex;
-    const fits = alex && w >= (alex.minSide ?? 31) && h >= (alex.minSide ?? 31);
+    // tLP scores TecoGAN's crop of each frame: that is what LPIPS must fit.
+    const [x0, x1] = tecoganCrop(w);
+    const [y0, y1] = tecoganCrop(h);
+    const min = alex?.minSide ?? 31;
+    const fits = alex && x1 - x0 >= min && y1 - y0 >= min;
     const t = await temporalMetrics(
       [loaded.start, ...frames, loaded.end],
       [loaded.start, ...loaded.truth, loaded.end],
@@ -248,6 +262,7 @@ export async function scoreColumn(
     category: item.category,
     frames: scored,
     metrics,
+    ...(Object.keys(exactFrames).length ? { exactFrames } : {}),
     ...(Object.keys(unavailable).length ? { unavailable } : {}),
     ...(column.picked ? { picked: column.picked } : {}),
     ...(column.ms !== undefined ? { ms: column.ms } : {}),
@@ -273,14 +288,22 @@ function cachedFlows(truth: readonly RgbaImage[]): Flow[] {
   return flows;
 }
 
+/** The frame cut to TecoGAN's centred crop (`tecoganCrop` on each side). */
+function tecoganCropImage(img: RgbaImage): RgbaImage {
+  const [x0, x1] = tecoganCrop(img.width);
+  const [y0, y1] = tecoganCrop(img.height);
+  return cropImage(img, x0, y0, x1 - x0, y1 - y0);
+}
+
 /**
  * Temporal metrics of a predicted sequence against the ground truth's, each over the consecutive
  * pairs of the whole sequence, keyframes included (docs/metrics.md "Temporal metrics"):
  * `ssimF2F` — frame-to-frame SSIM of the prediction (the AnimateDiff-LoRA research's consistency
  * measure); `ssimF2FTruth` — the same of the ground truth, the value to compare it with; `tLP` —
- * TecoGAN's temporal LPIPS, mean |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex;
+ * TecoGAN's temporal LPIPS as its metrics.py reports it (tLP×100): 100 · mean
+ * |LPIPS(p[t−1], p[t]) − LPIPS(g[t−1], g[t])| with LPIPS-Alex on TecoGAN's centred crop (`crop_8x8`);
  * `tOF` — TecoGAN's temporal optical-flow difference, the mean norm of OF(p[t−1], p[t]) −
- * OF(g[t−1], g[t]) over TecoGAN's centred crop, with OpenCV's Farnebäck at TecoGAN's settings
+ * OF(g[t−1], g[t]) over the same crop, with OpenCV's Farnebäck at TecoGAN's settings
  * (src/core/farnebackOpenCV.ts).
  */
 export async function temporalMetrics(
@@ -295,12 +318,14 @@ export async function temporalMetrics(
   const pairs = pred.length - 1;
   const predFlows = tofFlows(pred);
   const flowsOfTruth = cachedFlows(truth);
+  const predCrops = lpipsAlex ? pred.map(tecoganCropImage) : [];
+  const truthCrops = lpipsAlex ? truth.map(tecoganCropImage) : [];
   for (let t = 1; t < pred.length; t++) {
     f2f += ssim(pred[t - 1]!, pred[t]!);
     f2fTruth += ssim(truth[t - 1]!, truth[t]!);
     if (lpipsAlex) {
-      const a = await computeLpips(lpipsAlex, pred[t - 1]!, pred[t]!);
-      const b = await computeLpips(lpipsAlex, truth[t - 1]!, truth[t]!);
+      const a = await computeLpips(lpipsAlex, predCrops[t - 1]!, predCrops[t]!);
+      const b = await computeLpips(lpipsAlex, truthCrops[t - 1]!, truthCrops[t]!);
       tlp += Math.abs(a.distance - b.distance);
     }
     tof += tofDifference(predFlows[t - 1]!, flowsOfTruth[t - 1]!);
@@ -308,7 +333,7 @@ export async function temporalMetrics(
   return {
     ssimF2F: f2f / pairs,
     ssimF2FTruth: f2fTruth / pairs,
-    tLP: lpipsAlex ? tlp / pairs : null,
+    tLP: lpipsAlex ? (100 * tlp) / pairs : null,
     tOF: tof / pairs,
   };
 }
@@ -357,7 +382,7 @@ export function remainingWork(loop: Pick<EvalLoop, 'info' | 'items' | 'done' | '
   const groups = variants.map((variant, i) => ({
     variant,
     configs: info.configs.filter((c) => c.variant === variant),
-    // The anchors are made on the first variant's pass (the flow anchor needs its encoder).
+    // The anchors need no graph: they are made once, on the first variant's pass.
     anchors: i === 0 ? info.anchors : [],
   }));
   let total = 0;
@@ -452,7 +477,8 @@ export interface RunOptions extends PlanOptions {
 
 /**
  * A run's record (run.json) and the items it covers, from the pack, the dataset's description and
- * the options; throws naming a bad option (a variant the pack lacks, KDQ on longer gaps).
+ * the options; throws naming a bad option (a variant the pack lacks, KDQ on longer gaps, keyframes
+ * further apart than the pack has in-betweens for) before anything is written.
  */
 export function describeRun(
   manifest: PackManifest,
@@ -462,6 +488,17 @@ export function describeRun(
   if (!PROTOCOLS[opts.protocol])
     throw new Error(`the protocol must be studio or kdq, got "${String(opts.protocol)}"`);
   const configs = planDatasetRun(manifest, opts);
+  if (opts.sequence !== 'triplets') {
+    const k = opts.sequence.keyframesEvery;
+    const clip = clipLengthOf(manifest);
+    const most = clip !== null ? clip - 2 : MAX_INBETWEENS;
+    if (k - 1 > most) {
+      const pack = clip !== null ? `a ${clip}-frame clip pack` : 'a pack';
+      throw new Error(
+        `keyframes every ${k} frames asks for ${k - 1} in-betweens per item, and ${pack} makes at most ${most}: take keyframes every ${most + 1} frames or fewer`,
+      );
+    }
+  }
   if (opts.protocol === 'kdq' && dataset.items.some((i) => i.truth.length !== 1)) {
     throw new Error(
       'the ToonCrafter-KDQ protocol scores triplets (one in-between); this dataset has longer gaps',
@@ -471,7 +508,6 @@ export function describeRun(
   const items = shard
     ? dataset.items.filter((i) => shardOf(i.id, shard.count) === shard.index)
     : dataset.items;
-  const anchors = ANCHORS.filter((a) => a !== 'anchor:flow' || manifest.graphs.motion);
   const info: RunInfo = {
     format: 'inbetween-eval',
     version: 1,
@@ -485,7 +521,7 @@ export function describeRun(
     protocol: opts.protocol,
     fit: opts.fit,
     configs,
-    anchors: [...anchors],
+    anchors: [...ANCHORS],
     reference: defaultReference(manifest, configs),
     shard,
     items: items.map((i) => i.id),

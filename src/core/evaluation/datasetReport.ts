@@ -219,7 +219,7 @@ export const TEMPORAL_METRICS = ['ssimF2F', 'ssimF2FTruth', 'tLP', 'tOF'] as con
 export const METRIC_LABEL: Readonly<Record<string, string>> = {
   ssimF2F: 'F2F SSIM',
   ssimF2FTruth: 'F2F SSIM (truth)',
-  tLP: 'tLP ↓',
+  tLP: 'tLP×100 ↓',
   tOF: 'tOF ↓',
   psnr: 'PSNR (dB) ↑',
   ssim: 'SSIM ↑',
@@ -230,21 +230,35 @@ export const METRIC_LABEL: Readonly<Record<string, string>> = {
 const digits = (m: string) => (m === 'psnr' ? 2 : 4);
 const signed = (x: number, d: number) => `${x >= 0 ? '+' : '−'}${Math.abs(x).toFixed(d)}`;
 
-/** A mean ± half-width cell as every table shows it. */
-export function cell(s: MeanInterval, m: string): string {
-  if (s.mean === null) return '—';
-  const d = digits(m);
-  return s.low === null
-    ? s.mean.toFixed(d)
-    : `${s.mean.toFixed(d)} ± ${(s.high! - s.mean).toFixed(d)}`;
+/**
+ * A row's n, as the tables' n column shows it: the most items any of its metrics was measured on.
+ * A cell measured on fewer says its own (`cell`, `pairedCell`).
+ */
+export function rowN(metrics: Readonly<Record<string, { n: number }>>, names: readonly string[]) {
+  return Math.max(...names.map((m) => metrics[m]!.n));
 }
 
-/** A paired difference [interval] cell as every table shows it. */
-export function pairedCell(p: PairedDifference, m: string): string {
+/** " (n=k)" after a cell whose n is not its row's (PSNR with exact items left out, say). */
+const ownN = (n: number, row: number | undefined) =>
+  row === undefined || n === row ? '' : ` (n=${n})`;
+
+/** A mean ± half-width cell as every table shows it; with `row` (its row's n), its n where it differs. */
+export function cell(s: MeanInterval, m: string, row?: number): string {
+  if (s.mean === null) return '—';
+  const d = digits(m);
+  const value =
+    s.low === null ? s.mean.toFixed(d) : `${s.mean.toFixed(d)} ± ${(s.high! - s.mean).toFixed(d)}`;
+  return value + ownN(s.n, row);
+}
+
+/** A paired difference [interval] cell as every table shows it; with `row`, as `cell`. */
+export function pairedCell(p: PairedDifference, m: string, row?: number): string {
   if (p.n === 0) return '—';
   const d = digits(m);
-  if (!Number.isFinite(p.low)) return signed(p.mean, d);
-  return `${signed(p.mean, d)} [${signed(p.low, d)}, ${signed(p.high, d)}]`;
+  const value = Number.isFinite(p.low)
+    ? `${signed(p.mean, d)} [${signed(p.low, d)}, ${signed(p.high, d)}]`
+    : signed(p.mean, d);
+  return value + ownN(p.n, row);
 }
 
 function caption(r: DatasetReport): string {
@@ -255,9 +269,10 @@ function caption(r: DatasetReport): string {
 function markdown(r: DatasetReport): string {
   const head = `| configuration | n | ${r.metrics.map((m) => METRIC_LABEL[m] ?? m).join(' | ')} |`;
   const rule = `| --- | ---: | ${r.metrics.map(() => '---:').join(' | ')} |`;
-  const n = (row: ReportRow) => Math.max(...r.metrics.map((m) => row.metrics[m]!.n));
-  const line = (row: ReportRow) =>
-    `| ${row.config}${row.category ? ` · ${row.category}` : ''} | ${n(row)} | ${r.metrics.map((m) => cell(row.metrics[m]!, m)).join(' | ')} |`;
+  const line = (row: ReportRow) => {
+    const n = rowN(row.metrics, r.metrics);
+    return `| ${row.config}${row.category ? ` · ${row.category}` : ''} | ${n} | ${r.metrics.map((m) => cell(row.metrics[m]!, m, n)).join(' | ')} |`;
+  };
   const out = [
     `## ${r.protocol} protocol`,
     '',
@@ -271,10 +286,10 @@ function markdown(r: DatasetReport): string {
     '',
     `| configuration − reference | n | ${r.metrics.map((m) => `Δ ${METRIC_LABEL[m] ?? m}`).join(' | ')} |`,
     rule,
-    ...r.paired.map(
-      (p) =>
-        `| ${p.config} | ${Math.max(...r.metrics.map((m) => p.metrics[m]!.n))} | ${r.metrics.map((m) => pairedCell(p.metrics[m]!, m)).join(' | ')} |`,
-    ),
+    ...r.paired.map((p) => {
+      const n = rowN(p.metrics, r.metrics);
+      return `| ${p.config} | ${n} | ${r.metrics.map((m) => pairedCell(p.metrics[m]!, m, n)).join(' | ')} |`;
+    }),
   ];
   if (r.categories.length) {
     out.push('', '### By category', '', head, rule, ...r.categoryRows.map(line));
@@ -307,12 +322,32 @@ function csv(r: DatasetReport): string {
   return out.join('\n') + '\n';
 }
 
+/**
+ * LaTeX for the characters of the captions and definitions that are special to TeX or that
+ * pdflatex cannot typeset without packages (Greek letters, ∞); the others get a backslash.
+ */
+const TEX_CHAR: Readonly<Record<string, string>> = {
+  '\\': '\\textbackslash{}',
+  '~': '\\textasciitilde{}',
+  '^': '\\textasciicircum{}',
+  τ: '$\\tau$',
+  σ: '$\\sigma$',
+  '±': '$\\pm$',
+  '×': '$\\times$',
+  '½': '$\\frac{1}{2}$',
+  '∞': '$\\infty$',
+  '−': '$-$',
+  '—': '---',
+  '–': '--',
+  '…': '\\ldots{}',
+};
+/** Text as LaTeX typesets it (`TEX_CHAR`). */
 const texEscape = (s: string) =>
-  s.replace(/([\\_%&#$^{}~])/g, (c) => (c === '\\' ? '\\textbackslash{}' : `\\${c}`));
+  s.replace(/[\\_%&#$^{}~τσ±×½∞−—–…]/g, (c) => TEX_CHAR[c] ?? `\\${c}`);
 const TEX_LABEL: Record<string, string> = {
   ssimF2F: 'F2F SSIM',
   ssimF2FTruth: 'F2F SSIM (truth)',
-  tLP: 'tLP $\\downarrow$',
+  tLP: 'tLP$\\times$100 $\\downarrow$',
   tOF: 'tOF $\\downarrow$',
   psnr: 'PSNR (dB) $\\uparrow$',
   ssim: 'SSIM $\\uparrow$',
@@ -322,12 +357,9 @@ const TEX_LABEL: Record<string, string> = {
 };
 
 function latex(r: DatasetReport): string {
+  // The table has no n column: a cell measured on fewer items than the caption's says its n.
   const texCell = (s: MeanInterval, m: string) =>
-    s.mean === null
-      ? '--'
-      : s.low === null
-        ? s.mean.toFixed(digits(m))
-        : `${s.mean.toFixed(digits(m))} $\\pm$ ${(s.high! - s.mean).toFixed(digits(m))}`;
+    s.mean === null ? '--' : texEscape(cell(s, m, r.items));
   const rows = r.rows.map(
     (row) =>
       `${texEscape(row.config)} & ${r.metrics.map((m) => texCell(row.metrics[m]!, m)).join(' & ')} \\\\`,

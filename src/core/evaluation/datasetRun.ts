@@ -5,8 +5,8 @@
  *
  * A run scores every item of a dataset (dataset.ts) with every configuration of its plan —
  * variants × LoRA scales × guidance scales × step counts × seeds — and the anchors (frame blend,
- * repeated frame, and the classical Farnebäck flow warp for packs with a motion graph), under one stated
- * protocol, writing one JSON line per (item, configuration).
+ * repeated frame, and the classical Farnebäck flow warp, for every pack), under one stated protocol,
+ * writing one JSON line per (item, configuration).
  */
 import { referenceVariant, variantSteps, type PackManifest } from '../manifest';
 import { maxSteps } from '../samplers';
@@ -29,14 +29,14 @@ export const PROTOCOLS: Readonly<Record<ProtocolId, Protocol>> = {
     label: 'studio',
     metrics: ['psnr', 'ssim', 'lpipsAlex'],
     definition:
-      "Studio protocol: keyframes fitted to the pack's frame as the run's fit says (letterboxed by default), each in-between at its ground truth's τ (τ = ½ for triplets; clip packs: the nearest clip frame) mapped back to the item's size; PSNR on uint8 RGB (peak 255), SSIM on RGB with an 11-tap Gaussian window (σ 1.5, population covariances, mean of R, G, B), LPIPS v0.1 AlexNet on [-1, 1] inputs; nothing resized for scoring.",
+      "Studio protocol: keyframes fitted to the pack's frame as the run's fit says (letterboxed by default), each in-between at its ground truth's τ (τ = ½ for triplets; clip packs: the nearest clip frame) mapped back to the item's size; PSNR on uint8 RGB (peak 255), SSIM on RGB with an 11-tap Gaussian window (σ 1.5, population covariances, mean of R, G, B), LPIPS v0.1 AlexNet on [-1, 1] inputs; nothing resized for scoring; an item's value is the mean over its frames, an exact frame's PSNR (∞) left out unless every frame is exact.",
   },
   kdq: {
     id: 'kdq',
     label: 'ToonCrafter-KDQ',
     metrics: ['psnr', 'ssimGray7', 'lpipsVgg'],
     definition:
-      "ToonCrafter-KDQ protocol (the research's own evaluation): every frame resized non-uniformly to 512×320 before the model and before scoring; the prediction is the in-between at τ = ½ (clip packs: clip frame T/2, frame 8 of 16 at τ = 8/15); PSNR on uint8 RGB, SSIM with scikit-image's defaults (7×7 uniform window, sample covariances) on OpenCV's grayscale, LPIPS v0.1 VGG on [-1, 1] inputs (— where the LPIPS-VGG graph is not built: it needs torchvision's ImageNet VGG-16). Triplets only.",
+      "ToonCrafter-KDQ protocol (the research's own evaluation): every frame resized non-uniformly to 512×320 before the model and before scoring; the prediction is the in-between at τ = ½ (clip packs: clip frame index T/2 rounded down, from 0 — index 8 of 16 at τ = 8/15, the middle frame when T is odd); PSNR on uint8 RGB, SSIM with scikit-image's defaults (7×7 uniform window, sample covariances) on OpenCV's grayscale, LPIPS v0.1 VGG on [-1, 1] inputs (— where the LPIPS-VGG graph is not built: it needs torchvision's ImageNet VGG-16). Triplets only.",
   },
 };
 
@@ -83,10 +83,13 @@ export function configId(c: Omit<RunConfig, 'id'>): string {
     .join(';');
 }
 
-/** Every configuration of a plan, checked against the pack; throws naming a bad option. */
+/**
+ * Every configuration of a plan, checked against the pack; throws naming a bad option. A value
+ * given twice (seeds 1,1; variants a,a) makes one configuration, not two of the same id.
+ */
 export function planDatasetRun(manifest: PackManifest, opts: PlanOptions = {}): RunConfig[] {
   const variants = opts.variants ?? manifest.variants.map((v) => v.id);
-  const configs: RunConfig[] = [];
+  const configs = new Map<string, RunConfig>();
   const seeds = opts.seeds ?? [1];
   for (const s of seeds) {
     if (!Number.isInteger(s) || s < 0 || s > 0xffffffff)
@@ -124,10 +127,15 @@ export function planDatasetRun(manifest: PackManifest, opts: PlanOptions = {}): 
         for (const n of steps)
           for (const seed of seeds) {
             const c = { variant: id, loraScale, guidanceScale, steps: n, seed };
-            configs.push({ id: configId(c), ...c });
+            configs.set(configId(c), { id: configId(c), ...c });
           }
   }
-  return configs;
+  if (opts.loraScales && [...configs.values()].every((c) => c.loraScale === null)) {
+    throw new Error(
+      `LoRA scales were given, but none of the variants evaluated (${[...new Set(variants)].join(', ')}) has a LoRA`,
+    );
+  }
+  return [...configs.values()];
 }
 
 /** The configuration other configurations are compared with by default: the reference variant's first. */
@@ -150,8 +158,13 @@ export interface ResultLine {
   split: string | null;
   category: string | null;
   frames: FrameScores[];
-  /** The item's value per metric: the mean over its frames (null when any frame lacks it). */
+  /** The item's value per metric: `itemMetrics` of its frames (and a sequence's temporal metrics). */
   metrics: Record<string, number | null>;
+  /**
+   * Per metric, the frames left out of the item's mean for being exact (PSNR ∞) beside finite
+   * ones; absent when none were.
+   */
+  exactFrames?: Record<string, number>;
   /** Why a metric is null, once per metric. */
   unavailable?: Record<string, string>;
   /** Clip packs: which clip frames were scored ("frame 8 of the 16-frame clip (τ 0.47)"). */
@@ -160,14 +173,29 @@ export interface ResultLine {
   ms?: number;
 }
 
-/** The mean over an item's frames of each metric (PSNR's ∞ kept: an exact frame is an exact frame). */
-export function itemMetrics(frames: readonly FrameScores[], names: readonly string[]) {
-  const out: Record<string, number | null> = {};
+/**
+ * An item's value per metric: the mean over its frames, null when any frame lacks the metric. An
+ * exact frame (PSNR ∞) is left out of the mean of the others and counted in `exactFrames`; an item
+ * whose frames are all exact is ∞.
+ */
+export function itemMetrics(
+  frames: readonly FrameScores[],
+  names: readonly string[],
+): { metrics: Record<string, number | null>; exactFrames: Record<string, number> } {
+  const metrics: Record<string, number | null> = {};
+  const exactFrames: Record<string, number> = {};
+  const mean = (x: readonly number[]) => x.reduce((a, b) => a + b, 0) / x.length;
   for (const m of names) {
     const v = frames.map((f) => f.metrics[m] ?? null);
-    out[m] = v.includes(null) ? null : (v as number[]).reduce((a, b) => a + b, 0) / v.length;
+    if (v.includes(null)) {
+      metrics[m] = null;
+      continue;
+    }
+    const finite = (v as number[]).filter((x) => Number.isFinite(x));
+    if (finite.length > 0 && finite.length < v.length) exactFrames[m] = v.length - finite.length;
+    metrics[m] = finite.length > 0 ? mean(finite) : mean(v as number[]);
   }
-  return out;
+  return { metrics, exactFrames };
 }
 
 /** What run.json says about a run: enough to merge shards and check a resume. */

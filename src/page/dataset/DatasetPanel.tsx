@@ -11,6 +11,7 @@ import {
   METRIC_LABEL,
   pairedCell,
   REPORT_FORMATS,
+  rowN,
 } from '../../core/evaluation/datasetReport';
 import { PROTOCOLS, type ProtocolId, type ResultLine } from '../../core/evaluation/datasetRun';
 import type { SequenceMode } from '../../core/evaluation/dataset';
@@ -490,10 +491,10 @@ function Report() {
                 {r.config}
                 {r.category ? ` · ${r.category}` : ''}
               </td>
-              <td>{Math.max(...report.metrics.map((m) => r.metrics[m]!.n))}</td>
+              <td>{rowN(r.metrics, report.metrics)}</td>
               {report.metrics.map((m) => (
                 <td key={m} data-metric={m} data-value={r.metrics[m]!.mean ?? ''}>
-                  {cell(r.metrics[m]!, m)}
+                  {cell(r.metrics[m]!, m, rowN(r.metrics, report.metrics))}
                 </td>
               ))}
             </tr>
@@ -528,7 +529,7 @@ function Report() {
             <tr key={r.config} data-testid="dataset.paired.row" data-config={r.config}>
               <td>{r.config}</td>
               {report.metrics.map((m) => (
-                <td key={m}>{pairedCell(r.metrics[m]!, m)}</td>
+                <td key={m}>{pairedCell(r.metrics[m]!, m, rowN(r.metrics, report.metrics))}</td>
               ))}
             </tr>
           ))}
