@@ -15,6 +15,7 @@ import {
   type GraphRunner,
 } from '../core/graph';
 import { checkClipGraphs } from '../core/clip';
+import { externalDataLocation } from '../core/externalData';
 import { readPackConstant } from '../core/npy';
 import { readPackTokenizer, type PromptTokenizer } from '../core/text';
 import type { RgbaImage } from '../core/image';
@@ -123,8 +124,10 @@ export async function createNodeSession(
   return wrapSession(session, ort, what);
 }
 
-/** Reads one graph's files from the pack folder and creates its checked session. */
-/** A graph's bytes and external-data files from the pack, each checked against its sha256. */
+/**
+ * A graph's bytes and external-data files from the pack, each checked against its sha256; each
+ * external file under the name the graph gives it (`externalDataLocation`).
+ */
 export async function readGraphFiles(
   dir: string,
   g: VariantGraph,
@@ -132,13 +135,14 @@ export async function readGraphFiles(
   const bytes = await readPackFile(dir, g.spec);
   const externalData = await Promise.all(
     (g.spec.externalData ?? []).map(async (x) => ({
-      path: x.file,
+      path: externalDataLocation(g.spec.file, x.file),
       data: await readPackFile(dir, x),
     })),
   );
   return { bytes, externalData };
 }
 
+/** Reads one graph's files from the pack folder and creates its checked session. */
 async function loadGraph(
   dir: string,
   g: VariantGraph,

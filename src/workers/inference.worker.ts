@@ -12,6 +12,7 @@ import { bitmapToRgba, rgbaToPng } from '../shared/images';
 import { gapFrames } from '../core/sequence/plan';
 import { benchmarkVariant, timeInbetweens, type BenchmarkOptions } from '../core/benchmark';
 import { checkClipGraphs } from '../core/clip';
+import { externalDataLocation } from '../core/externalData';
 import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
 import { readPackTokenizer, type PromptTokenizer } from '../core/text';
 import { readPackConstant } from '../core/npy';
@@ -95,7 +96,13 @@ const constants = new Map<string, FloatTensor>();
 /** Format 2's tokeniser of the current pack (packs with `text`). */
 let tokenizer: PromptTokenizer | null = null;
 let sessionsPackKey = '';
-let active: { manifest: PackManifest; variant: VariantSpec; backend: BackendName } | null = null;
+let active: {
+  manifest: PackManifest;
+  /** The manifest as JSON: keyframe latents are reused only under the same one. */
+  manifestKey: string;
+  variant: VariantSpec;
+  backend: BackendName;
+} | null = null;
 
 async function releaseAll(): Promise<void> {
   const all = [...sessions.values()];
@@ -108,8 +115,8 @@ async function releaseAll(): Promise<void> {
 /** The loaded variant's graphs; throws when nothing is loaded. */
 function activeGraphs() {
   if (!active) throw new Error('No model is loaded. Choose a pack and a variant first.');
-  const { manifest, variant, backend } = active;
-  return { manifest, variant, backend, graphs: graphsOf(manifest, variant, backend) };
+  const { manifest, manifestKey, variant, backend } = active;
+  return { manifest, manifestKey, variant, backend, graphs: graphsOf(manifest, variant, backend) };
 }
 
 /** A variant's loaded sessions (and constants) on `backend`; throws naming a missing one. */
@@ -136,15 +143,7 @@ function graphsOf(
   };
 }
 
-/** What the encoded keyframes depend on besides the pixels: the encoder, or every stage file. */
-function encoderKey(manifest: PackManifest): string {
-  if (manifest.graphs.encoder) return manifest.graphs.encoder.sha256;
-  return Object.values(manifest.stages ?? {})
-    .map((s) => s.sha256)
-    .join(',');
-}
-
-/** The last run's encoded keyframes, reused while the keyframes (pixels after fitting) and encoder stay. */
+/** The last run's encoded keyframes, reused while the keyframes (pixels after fitting) and the manifest stay. */
 let encodedCache: { key: string; encoded: EncodedKeyframes } | null = null;
 
 /** SHA-256 of the pixels: tells whether a re-run has the same fitted keyframes. */
@@ -211,7 +210,7 @@ async function loadGraph(
   progress({ kind: 'compile', graph: g.key }, true);
   const t0 = performance.now();
   const external = (g.spec.externalData ?? []).map((x) => ({
-    path: x.file,
+    path: externalDataLocation(g.spec.file, x.file),
     data: bytes.get(x.file)!,
   }));
   const runner = await createSession(g.what, backend, bytes.get(g.spec.file)!, external);
@@ -314,7 +313,7 @@ async function loadGraphs(
   if (log.downloadedFiles.length > 0 && req.source.kind !== 'cache') {
     await rememberPack(req, log.warnings);
   }
-  active = { manifest, variant, backend: backend.backend };
+  active = { manifest, manifestKey: JSON.stringify(manifest), variant, backend: backend.backend };
   return { backend, ...log };
 }
 
@@ -354,7 +353,7 @@ const api: InferenceApi = {
   }),
 
   run: serial(async (req: RunRequest, onProgress: (p: JobProgress) => void): Promise<RunResult> => {
-    const { manifest, variant, backend, graphs } = activeGraphs();
+    const { manifest, manifestKey, variant, backend, graphs } = activeGraphs();
     const progress = throttleProgress(onProgress);
     const tJob = performance.now();
     try {
@@ -365,7 +364,9 @@ const api: InferenceApi = {
       const start = bitmapToRgba(req.start);
       const end = bitmapToRgba(req.end);
       const prepared = prepareKeyframes(manifest, start, end, req.fitMode);
-      const latentKey = `${manifest.id}:${encoderKey(manifest)}:${manifest.graphs.motion?.sha256 ?? ''}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
+      // The same graphs under an edited manifest (latent scale, value range, classical flow…)
+      // encode differently: the whole manifest is part of the key.
+      const latentKey = `${manifestKey}:${await hashPixels(prepared.start)}:${await hashPixels(prepared.end)}`;
       const reuse = encodedCache?.key === latentKey ? encodedCache.encoded : undefined;
       const result = await interpolate({
         manifest,

@@ -27,6 +27,10 @@ describe('which variant the inference worker holds', () => {
     const rebuilt = structuredClone(manifest);
     rebuilt.graphs.denoisers[a!.denoiser]!.sha256 = 'f'.repeat(64);
     expect(loadedVariantKey(rebuilt, a!.id, 'auto')).not.toBe(key);
+    // So is the same files under an edited manifest: the worker reads its settings at load.
+    const edited = structuredClone(manifest);
+    edited.latent.scaleFactor = manifest.latent.scaleFactor * 2;
+    expect(loadedVariantKey(edited, a!.id, 'auto')).not.toBe(key);
   });
 
   it('is nothing before a load', () => {

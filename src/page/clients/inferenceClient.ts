@@ -54,16 +54,19 @@ export function nextJobId(): number {
 }
 
 /**
- * Identifies a variant as the worker loads it: its graphs' sha256s (the same files from another
- * source are the same model) and the backend asked for.
+ * Identifies a variant as the worker loads it: the manifest as the worker reads it — its graphs by
+ * sha256 (the same files from another source are the same model) and every setting it uses, so a
+ * manifest edited and picked again is loaded again — and the backend asked for.
  */
 export function loadedVariantKey(
   manifest: PackManifest,
   variantId: string,
   backend: BackendPreference,
 ): string {
-  const files = filesForVariant(manifest, variantId).map((f) => `${f.role}:${f.sha256}`);
-  return `${backend}|${files.join(',')}`;
+  filesForVariant(manifest, variantId); // throws for a variant the pack lacks
+  // The pack's name and description are for people: a renamed copy is the same model.
+  const settings = JSON.stringify({ ...manifest, name: undefined, description: undefined });
+  return `${backend}|${variantId}|${settings}`;
 }
 
 /** Whether the worker holds this variant (loaded with this backend preference) right now. */
