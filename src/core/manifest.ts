@@ -340,6 +340,14 @@ const ddimSchedulerSpec = z
   .refine((s) => s.defaultSteps <= s.trainTimesteps, {
     message: 'defaultSteps cannot exceed trainTimesteps',
     path: ['defaultSteps'],
+  })
+  // Zero terminal SNR makes ᾱ = 0 at timestep T−1, which trailing spacing visits first (leading
+  // spacing too, at some step counts): x₀ = (x − √(1−ᾱ)·ε)/√ᾱ is then a division by zero, and
+  // the first step turns the latents into NaN. v-prediction is finite there (x₀ = −v).
+  .refine((s) => !(s.rescaleZeroTerminalSnr && s.predictionType === 'epsilon'), {
+    message:
+      'needs predictionType "v_prediction", not "epsilon": with zero terminal SNR ᾱ is 0 at the last training timestep, where an ε-prediction cannot give x₀ (DDIM divides by √ᾱ), so the first step gives NaN — diffusers and Lin et al. (2023) pair the rescale with v-prediction. Give the prediction type the model was trained with; an ε-prediction model takes rescaleZeroTerminalSnr: false',
+    path: ['rescaleZeroTerminalSnr'],
   });
 
 const betaSchedule = z.enum(['linear', 'scaled_linear']);
@@ -840,6 +848,12 @@ type Report = (path: (string | number)[], message: string) => void;
 /** The role inputs each frame mode needs: position mode the keyframe latents and τ, clip mode the condition. */
 function checkModeInputs(m: z.infer<typeof manifestBase>, report: Report): void {
   const mode = m.frames.mode;
+  if (mode === 'clip' && m.formatVersion < 2) {
+    report(
+      ['frames', 'mode'],
+      '"clip" needs formatVersion 2: a format-1 pack has no stages or keyframeLatents to run a clip from; re-export it as format 2',
+    );
+  }
   if (mode === 'position' && !m.graphs.encoder) {
     report(['graphs', 'encoder'], 'is required when frames.mode is "position"');
   }

@@ -80,6 +80,9 @@ export function probeGpu(): Promise<GpuProbe> {
   return gpuProbe;
 }
 
+/** ONNX Runtime's words for bytes it cannot read as a model (protobuf, graph or model errors). */
+const UNREADABLE_MODEL = /protobuf|invalid model|model_proto|ERROR_CODE: (7|10)\b|no graph/i;
+
 /**
  * The browser's one session factory: a graph's bytes (and its external-data files, when a pack
  * splits weights out) on the chosen backend with SESSION_TUNING, wrapped as a GraphRunner named
@@ -103,9 +106,11 @@ export async function createSession(
     return backend === 'webgpu' ? { ...runner, resident: residentRunner(session, rt) } : runner;
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
-    throw new Error(
-      `Could not load ${what}: it is not a valid ONNX model for this runtime (${detail.slice(0, 300)})`,
-      { cause: e },
-    );
+    // The model is to blame only when the runtime could not read it; out of memory, a runtime that
+    // did not start or an operator the backend lacks are said as what they are.
+    const why = UNREADABLE_MODEL.test(detail)
+      ? 'it is not a valid ONNX model for this runtime'
+      : `the ${backend === 'webgpu' ? 'WebGPU' : 'WASM'} runtime could not create its session`;
+    throw new Error(`Could not load ${what}: ${why} (${detail.slice(0, 300)})`, { cause: e });
   }
 }
