@@ -5,10 +5,12 @@ import {
   checkPixelBudget,
   formatName,
   HEADER_PROBE_BYTES,
+  readImageHeader,
   type ImageHeader,
 } from '../core/imageHeader';
 import { hasAlpha } from '../core/sequence/alpha';
 import { encodePng } from '../core/sequence/export';
+import UPNG from 'upng-js';
 
 /** Pixels of a bitmap, as 8-bit RGBA. */
 export function bitmapToRgba(bmp: ImageBitmap): RgbaImage {
@@ -36,17 +38,32 @@ export async function rgbaToPng(img: RgbaImage): Promise<Blob> {
   return canvas.convertToBlob({ type: 'image/png' });
 }
 
-/** Decodes an image Blob to RGBA with exact stored values (no colour conversion). */
+/**
+ * Decodes an image Blob to RGBA with exact stored values (no colour conversion). A canvas keeps its
+ * pixels premultiplied — the colour of a half-covered pixel comes back rounded, a clear pixel's as
+ * black — so a PNG with transparency is read again by UPNG.js, as pngjs reads it on the command line.
+ */
 export async function blobToRgba(blob: Blob): Promise<RgbaImage> {
   const bmp = await createImageBitmap(blob, {
     premultiplyAlpha: 'none',
     colorSpaceConversion: 'none',
   });
+  let img: RgbaImage;
   try {
-    return bitmapToRgba(bmp);
+    img = bitmapToRgba(bmp);
   } finally {
     bmp.close();
   }
+  if (!hasAlpha(img)) return img;
+  const bytes = new Uint8Array(await blob.arrayBuffer());
+  if (readImageHeader(bytes.subarray(0, HEADER_PROBE_BYTES))?.format !== 'png') return img;
+  const png = UPNG.decode(bytes.buffer);
+  if (png.width !== img.width || png.height !== img.height) return img;
+  return {
+    width: png.width,
+    height: png.height,
+    data: new Uint8ClampedArray(UPNG.toRGBA8(png)[0]!),
+  };
 }
 
 export interface CheckedDecode<T extends { width: number; height: number }> {
