@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { format2Manifest } from '../testing/format2Manifest';
 import { validateManifest, type PackManifest } from './manifest';
-import { estimateMemory, RUNTIME_OVERHEAD_BYTES, WASM32_LIMIT_BYTES } from './memoryEstimate';
+import {
+  estimateMemory,
+  RUNTIME_OVERHEAD_BYTES,
+  sessionsToRelease,
+  WASM32_LIMIT_BYTES,
+} from './memoryEstimate';
 
 const GiB = 2 ** 30;
 const ext = (n: number, bytes: number) =>
@@ -86,5 +91,30 @@ describe('external data in the manifest', () => {
     expect(() => withWeights(1, 5 * GiB)).toThrow(
       'graphs.denoisers.base.externalData[0].sizeBytes: is larger than 4 GiB: split the external data into several files',
     );
+  });
+});
+
+describe('sessionsToRelease', () => {
+  const MB = 2 ** 20;
+  const loaded = new Map([
+    ['encoder@wasm', 50 * MB],
+    ['denoiser:fp32@wasm', 300 * MB],
+    ['denoiser:lora@wasm', 310 * MB],
+  ]);
+
+  it("keeps other variants' sessions while everything stays small", () => {
+    const needed = new Set(['encoder@wasm', 'denoiser:fp16@wasm']);
+    expect(sessionsToRelease(loaded, needed, 200 * MB)).toEqual([]);
+  });
+
+  it('releases every session the variant does not use when they would crowd it', () => {
+    const needed = new Set(['encoder@wasm', 'denoiser:big@wasm']);
+    expect(sessionsToRelease(loaded, needed, 500 * MB)).toEqual([
+      'denoiser:fp32@wasm',
+      'denoiser:lora@wasm',
+    ]);
+    // The same variant's graphs on the other backend are others too.
+    const webgpu = new Set(['encoder@webgpu', 'denoiser:fp32@webgpu']);
+    expect(sessionsToRelease(loaded, webgpu, 700 * MB)).toEqual([...loaded.keys()]);
   });
 });

@@ -23,6 +23,27 @@ export const WASM32_LIMIT_BYTES = 4 * 2 ** 30;
 /** The runtime's own code, arenas and the page's buffers beside the model (measured on the bundled packs, rounded up). */
 export const RUNTIME_OVERHEAD_BYTES = 192 * 2 ** 20;
 
+/**
+ * Other variants' sessions stay loaded (switching back to one, or a sweep across them, loads
+ * nothing) while they and the variant being loaded hold at most this many bytes of weights.
+ */
+export const KEEP_LOADED_BYTES = 2 ** 30;
+
+/**
+ * The loaded sessions (key → bytes of weights) to release before a variant whose sessions are
+ * `needed`, with `neededBytes` of weights, loads: none while everything stays within
+ * KEEP_LOADED_BYTES, else every session it does not use — a pack of gigabyte variants keeps one.
+ */
+export function sessionsToRelease(
+  loaded: ReadonlyMap<string, number>,
+  needed: ReadonlySet<string>,
+  neededBytes: number,
+): string[] {
+  const others = [...loaded].filter(([key]) => !needed.has(key));
+  const total = others.reduce((s, [, bytes]) => s + bytes, 0) + neededBytes;
+  return total > KEEP_LOADED_BYTES ? others.map(([key]) => key) : [];
+}
+
 export interface MemoryEstimate {
   backend: 'wasm' | 'webgpu';
   weightsBytes: number;

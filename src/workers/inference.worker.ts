@@ -16,7 +16,7 @@ import { externalDataLocation } from '../core/externalData';
 import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
 import { readPackTokenizer, type PromptTokenizer } from '../core/text';
 import { readPackConstant } from '../core/npy';
-import { estimateMemory } from '../core/memoryEstimate';
+import { estimateMemory, sessionsToRelease } from '../core/memoryEstimate';
 import type { RgbaImage } from '../core/image';
 import {
   filesForVariant,
@@ -88,6 +88,8 @@ async function chooseBackend(pref: BackendPreference, variant?: VariantSpec): Pr
 interface LoadedGraph {
   runner: GraphRunner;
   backend: BackendName;
+  /** Its weights (the graph file and its external data), for `sessionsToRelease`. */
+  bytes: number;
 }
 /** Sessions of the current pack, keyed by `<graph name>@<backend>`. */
 const sessions = new Map<string, LoadedGraph>();
@@ -281,11 +283,21 @@ async function loadGraphs(
   }
   await keepSessionsOf(manifest);
   active = null;
-  for (const g of graphsForVariant(manifest, variant.id)) {
+  const graphs = graphsForVariant(manifest, variant.id);
+  // Other variants' sessions (or this one's on the other backend) make room when they would crowd it.
+  const needed = new Set(graphs.map((g) => `${g.key}@${backend.backend}`));
+  const loaded = new Map([...sessions].map(([key, s]) => [key, s.bytes]));
+  for (const key of sessionsToRelease(loaded, needed, memory.weightsBytes)) {
+    const s = sessions.get(key)!;
+    sessions.delete(key);
+    await s.runner.release().catch(() => undefined);
+  }
+  for (const g of graphs) {
     const sessionKey = `${g.key}@${backend.backend}`;
     if (sessions.has(sessionKey)) continue;
     const runner = await loadGraph(req, g, backend.backend, progress, signal, log);
-    sessions.set(sessionKey, { runner, backend: backend.backend });
+    const bytes = [g.spec, ...(g.spec.externalData ?? [])].reduce((s, f) => s + f.sizeBytes, 0);
+    sessions.set(sessionKey, { runner, backend: backend.backend, bytes });
   }
   for (const [name, spec] of Object.entries(manifest.constants ?? {})) {
     if (constants.has(name)) continue;
