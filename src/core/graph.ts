@@ -51,6 +51,13 @@ export interface GraphRunner {
    * named dynamic one), where the runtime reports it.
    */
   readonly inputShapes?: Readonly<Record<string, readonly (number | string)[]>>;
+  /**
+   * The element type the graph declares for each input and output ('float32', 'int64', …;
+   * 'non-tensor' for a sequence or map), where the runtime reports it (`inputMetadata` and
+   * `outputMetadata`, onnxruntime ≥ 1.21, web and node alike).
+   */
+  readonly inputTypes?: Readonly<Record<string, string>>;
+  readonly outputTypes?: Readonly<Record<string, string>>;
   run(feeds: Record<string, Feed>): Promise<Record<string, FloatTensor>>;
   release(): Promise<void>;
   /**
@@ -143,11 +150,14 @@ export function wrapSession(
 ): GraphRunner {
   const inputShapes: Record<string, readonly (number | string)[]> = {};
   const inputTypes: Record<string, string> = {};
+  const outputTypes: Record<string, string> = {};
+  // Older runtimes have no metadata at all: the types stay unknown and unchecked.
   for (const m of session.inputMetadata ?? []) {
-    if (!m.isTensor) continue;
-    inputShapes[m.name] = m.shape;
-    inputTypes[m.name] = m.type;
+    inputTypes[m.name] = m.isTensor ? m.type : 'non-tensor';
+    if (m.isTensor) inputShapes[m.name] = m.shape;
   }
+  for (const m of session.outputMetadata ?? [])
+    outputTypes[m.name] = m.isTensor ? m.type : 'non-tensor';
   const toOrt = (name: string, t: Feed): Tensor => {
     if (!isTokenTensor(t)) return new ort.Tensor('float32', t.data, t.dims);
     if (inputTypes[name] === 'int32') return new ort.Tensor('int32', t.tokens, t.dims);
@@ -161,6 +171,8 @@ export function wrapSession(
     inputNames: session.inputNames,
     outputNames: session.outputNames,
     inputShapes,
+    inputTypes,
+    outputTypes,
     async run(feeds) {
       const ortFeeds: Record<string, Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) ortFeeds[name] = toOrt(name, t);
@@ -203,13 +215,32 @@ export class GraphRunError extends Error {
   }
 }
 
+const TOKEN_IDS_ROLE = 'token ids → ';
+
+/**
+ * The role under which a graph's input that takes the typed prompt's token ids is declared to
+ * `checkGraphNames` (`graphsForVariant` uses it for stage inputs whose source is `text`): such an
+ * input is fed int64 or int32, as the graph declares; every other input is fed float32.
+ */
+export function tokenIdsRole(tensor: string): string {
+  return `${TOKEN_IDS_ROLE}${tensor}`;
+}
+
+/** What to do about a graph input or output that is not float32 (messages of `checkGraphNames`). */
+const FLOAT32_ADVICE =
+  "export the graph with float32 inputs and outputs (an fp16 model keeps them: onnxconverter-common's convert_float_to_float16(..., keep_io_types=True), or models.training.export fp16; an integer input such as a timestep is cast to float inside the graph)";
+
 /**
  * Checks a loaded graph against the tensor names the manifest promises, so a wrong or mislabelled
- * ONNX file fails at load with a message naming the missing tensors, not mid-run.
+ * ONNX file fails at load with a message naming the missing tensors, not mid-run; and, where the
+ * runtime reports element types, that each input takes what the studio feeds it (float32; token
+ * ids int64 or int32) and each output the manifest names is float32 (other outputs float32 or
+ * float16, which `run` converts), so an fp16-I/O export or an int64 timestep is refused here
+ * instead of failing its first call with the runtime's own message.
  */
 export function checkGraphNames(
   what: string,
-  runner: Pick<GraphRunner, 'inputNames' | 'outputNames'>,
+  runner: Pick<GraphRunner, 'inputNames' | 'outputNames' | 'inputTypes' | 'outputTypes'>,
   inputs: Record<string, string | undefined>,
   outputs: Record<string, string | undefined>,
 ): void {
@@ -234,6 +265,38 @@ export function checkGraphNames(
     if (!declared.has(name))
       problems.push(`the graph needs input "${name}", which the manifest does not declare`);
   }
+  let float32Problem = false;
+  for (const [role, name] of Object.entries(inputs)) {
+    const type = name === undefined ? undefined : runner.inputTypes?.[name];
+    if (type === undefined) continue;
+    if (role.startsWith(TOKEN_IDS_ROLE)) {
+      if (type !== 'int64' && type !== 'int32')
+        problems.push(
+          `input "${name}" (${role}) is ${type}, but the studio feeds token ids as int64 or int32: export it with an integer input`,
+        );
+    } else if (type !== 'float32') {
+      problems.push(`input "${name}" (${role}) is ${type}, but the studio feeds it float32`);
+      float32Problem = true;
+    }
+  }
+  const named = new Set(Object.values(outputs).filter(Boolean));
+  for (const [role, name] of Object.entries(outputs)) {
+    const type = name === undefined ? undefined : runner.outputTypes?.[name];
+    if (type !== undefined && type !== 'float32') {
+      problems.push(`output "${name}" (${role}) is ${type}, but the studio reads it as float32`);
+      float32Problem = true;
+    }
+  }
+  for (const name of runner.outputNames) {
+    const type = runner.outputTypes?.[name];
+    if (!named.has(name) && type !== undefined && type !== 'float32' && type !== 'float16') {
+      problems.push(
+        `output "${name}" is ${type}, but the studio reads every output of a graph as float32`,
+      );
+      float32Problem = true;
+    }
+  }
+  if (float32Problem) problems.push(FLOAT32_ADVICE);
   if (problems.length)
     throw new Error(`${what} does not match the manifest: ${problems.join('; ')}`);
 }

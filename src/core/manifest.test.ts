@@ -6,8 +6,11 @@ import {
   parseManifest,
   validateManifest,
   variantSizeBytes,
+  type DdimSchedulerSpec,
   type PackManifest,
 } from './manifest';
+import { createDdimPlan, ddimStep } from './scheduler';
+import { format2Manifest } from '../testing/format2Manifest';
 
 const sha = (c: string) => c.repeat(64);
 
@@ -480,5 +483,131 @@ describe('validateManifest', () => {
   it('rejects non-objects', () => {
     expect(validateManifest(null).ok).toBe(false);
     expect(validateManifest([1, 2]).ok).toBe(false);
+  });
+});
+
+describe('zero terminal SNR and the prediction type', () => {
+  const withScheduler = (patch: Record<string, unknown>) => {
+    const m = structuredClone(validManifest()) as Record<string, any>;
+    Object.assign(m.scheduler, patch);
+    return validateManifest(m);
+  };
+
+  it('refuses ε-prediction with the rescale, saying why and what to give instead', () => {
+    for (const timestepSpacing of ['trailing', 'leading']) {
+      const r = withScheduler({
+        predictionType: 'epsilon',
+        rescaleZeroTerminalSnr: true,
+        timestepSpacing,
+      });
+      expect(r.ok ? [] : r.errors).toEqual([
+        expect.stringMatching(
+          /^scheduler\.rescaleZeroTerminalSnr: needs predictionType "v_prediction", not "epsilon": .*ᾱ is 0 at the last training timestep.*diffusers .* pair the rescale with v-prediction/,
+        ),
+      ]);
+    }
+  });
+
+  it('takes v-prediction with the rescale, and ε-prediction without it', () => {
+    expect(withScheduler({ predictionType: 'v_prediction', rescaleZeroTerminalSnr: true }).ok).toBe(
+      true,
+    );
+    expect(withScheduler({ predictionType: 'epsilon', rescaleZeroTerminalSnr: false }).ok).toBe(
+      true,
+    );
+  });
+
+  it('is refused because the first trailing step would divide by √ᾱ = 0', () => {
+    const spec = {
+      ...(validManifest().scheduler as DdimSchedulerSpec),
+      predictionType: 'epsilon' as const,
+    };
+    const plan = createDdimPlan(spec, 4);
+    expect(plan.timesteps[0]).toBe(spec.trainTimesteps - 1);
+    expect(plan.alphasCumprod[plan.timesteps[0]!]).toBe(0);
+    const x = new Float32Array([0.5, -0.25]);
+    const eps = ddimStep(plan, 0, new Float32Array([0.1, 0.2]), x);
+    expect([...eps.prevSample].every(Number.isFinite)).toBe(false);
+    const v = ddimStep({ ...plan, predictionType: 'v_prediction' }, 0, new Float32Array(2), x);
+    expect([...v.prevSample].every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('frames.mode "clip"', () => {
+  it('needs formatVersion 2, with the advice the first run used to give', () => {
+    const m = structuredClone(validManifest()) as Record<string, any>;
+    m.frames = { mode: 'clip', clipLength: 16 };
+    const r = validateManifest(m);
+    expect(r.ok ? [] : r.errors).toEqual([
+      expect.stringMatching(
+        /^frames\.mode: "clip" needs formatVersion 2: a format-1 pack has no stages or keyframeLatents to run a clip from; re-export it as format 2$/,
+      ),
+    ]);
+  });
+});
+
+describe('format-2 fields in a pack of positions', () => {
+  /** The valid position-mode manifest as format 2 (which it may be: it uses nothing new). */
+  const positions2 = () => {
+    const m = structuredClone(validManifest()) as Record<string, any>;
+    m.formatVersion = 2;
+    return m;
+  };
+  const errorsOf = (m: Record<string, any>) => {
+    const r = validateManifest(m);
+    return r.ok ? [] : r.errors;
+  };
+  const clipOnly = /: is used only when frames\.mode is "clip"/;
+
+  it('validates without them', () => {
+    expect(errorsOf(positions2())).toEqual([]);
+  });
+
+  it('refuses guidance, which position-mode denoising never reads', () => {
+    const m = positions2();
+    m.guidance = { scale: { default: 5, min: 1, max: 10 } };
+    const errors = errorsOf(m);
+    expect(errors).toEqual([expect.stringMatching(/^guidance: is used only when frames\.mode/)]);
+    expect(errors[0]).toMatch(/remove it$/);
+  });
+
+  it('refuses scalars', () => {
+    const m = positions2();
+    m.scalars = { fs: { label: 'Frame stride', default: 24, min: 1, max: 60 } };
+    expect(errorsOf(m)).toEqual([expect.stringMatching(/^scalars: is used only when/)]);
+  });
+
+  it('refuses prompts and the constants they name', () => {
+    const m = positions2();
+    m.constants = {
+      empty: { file: 'empty.npy', sizeBytes: 100, sha256: sha('f'), dtype: 'float32', shape: [4] },
+    };
+    m.prompts = [{ id: 'none', label: 'No prompt', constant: 'empty' }];
+    const errors = errorsOf(m);
+    expect(errors).toHaveLength(2);
+    expect(errors).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^prompts: is used only when/),
+        expect.stringMatching(/^constants: is used only when/),
+      ]),
+    );
+  });
+
+  it("refuses a denoiser's unconditionalCondition, with or without guidance", () => {
+    const m = positions2();
+    m.graphs.denoisers.fp32.unconditionalCondition = 'zeros';
+    expect(errorsOf(m)).toEqual([
+      expect.stringMatching(/^graphs\.denoisers\.fp32\.unconditionalCondition: is used only when/),
+    ]);
+    m.guidance = { scale: { default: 5, min: 1, max: 10 } };
+    const errors = errorsOf(m);
+    expect(errors).toHaveLength(2);
+    expect(errors.every((e) => clipOnly.test(e))).toBe(true);
+  });
+
+  it('accepts the same fields in clip mode', () => {
+    const m = format2Manifest() as Record<string, any>;
+    m.graphs.denoisers.base.unconditionalCondition = 'zeros';
+    expect(errorsOf(m)).toEqual([]);
   });
 });

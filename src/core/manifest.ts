@@ -6,6 +6,7 @@
  * The prose version of this contract, for researchers, is docs/model-pack.md.
  */
 import { z } from 'zod';
+import { tokenIdsRole } from './graph';
 
 /** The only value `format` may take; bump `FORMAT_VERSION` on breaking changes. */
 export const PACK_FORMAT = 'inbetween-pack';
@@ -1093,6 +1094,21 @@ const FORMAT2_FIELDS = [
 ] as const;
 
 /**
+ * The format-2 fields that only clip mode reads. A pack of positions runs `denoiseFrames`, which
+ * feeds its denoiser the sample, timestep, keyframe latents, τ, LoRA scale and motion estimate and
+ * nothing else (stages and feeds, which could take the others, are refused in position mode).
+ */
+const CLIP_ONLY_FIELDS = [
+  'guidance',
+  'scalars',
+  'prompts',
+  'constants',
+  'text',
+  'keyframeLatents',
+  'augmentation',
+] as const;
+
+/**
  * Format 2's wiring: every source names something that exists, stages form no cycle, guidance
  * says what changes for the unconditional pass, prompts name constants.
  */
@@ -1178,8 +1194,15 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
     );
   }
 
-  if (m.guidance?.frameRamp && m.frames.mode !== 'clip')
-    report(['guidance', 'frameRamp'], 'is used only when frames.mode is "clip"');
+  if (m.frames.mode !== 'clip') {
+    for (const f of CLIP_ONLY_FIELDS) {
+      if (m[f] !== undefined)
+        report(
+          [f],
+          'is used only when frames.mode is "clip": a pack of positions runs without it (the studio would show its controls and ignore them); remove it',
+        );
+    }
+  }
   if (m.augmentation && !scalars[m.augmentation.scalar])
     report(
       ['augmentation', 'scalar'],
@@ -1231,7 +1254,7 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
           [...path, 'unconditional'],
           'is not used: this denoiser takes the guidance scale as an input (one pass per step)',
         );
-    } else if (m.guidance) {
+    } else if (m.guidance && m.frames.mode === 'clip') {
       const unc = Object.entries(d.unconditional ?? {});
       if (unc.length === 0 && d.unconditionalCondition !== 'zeros')
         report(
@@ -1246,10 +1269,14 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
     } else if (d.unconditional) {
       report(
         [...path, 'unconditional'],
-        'is only used with guidance, which the pack does not declare',
+        m.frames.mode !== 'clip'
+          ? 'is used only when frames.mode is "clip"'
+          : 'is only used with guidance, which the pack does not declare',
       );
     }
-    if (d.unconditionalCondition !== undefined && !m.guidance)
+    if (d.unconditionalCondition !== undefined && m.frames.mode !== 'clip')
+      report([...path, 'unconditionalCondition'], 'is used only when frames.mode is "clip"');
+    else if (d.unconditionalCondition !== undefined && !m.guidance)
       report(
         [...path, 'unconditionalCondition'],
         'is only used with guidance, which the pack does not declare',
@@ -1438,7 +1465,10 @@ export interface VariantGraph {
   key: string;
   role: 'encoder' | 'decoder' | 'motion' | 'denoiser' | 'stage';
   spec: Pick<GraphSpec, 'file' | 'sizeBytes' | 'sha256' | 'externalData'>;
-  /** Every input tensor the manifest declares for the graph (roles, feeds, stage inputs), label → name. */
+  /**
+   * Every input tensor the manifest declares for the graph (roles, feeds, stage inputs), label →
+   * name; a stage input fed the token ids is labelled `tokenIdsRole(name)` (fed as integers).
+   */
   inputs: Record<string, string | undefined>;
   outputs: Record<string, string | undefined>;
   /** For role 'stage': the stages that run this file. */
@@ -1485,7 +1515,10 @@ export function graphsForVariant(m: PackManifest, variantId: string): VariantGra
   const byFile = new Map<string, VariantGraph>();
   for (const [name, stage] of Object.entries(m.stages ?? {})) {
     const known = byFile.get(stage.file);
-    const inputs = Object.fromEntries(Object.keys(stage.inputs).map((t) => [t, t]));
+    // Token ids go in as integers, under a role that says so (checkGraphNames checks the types).
+    const inputs = Object.fromEntries(
+      Object.entries(stage.inputs).map(([t, text]) => [text === 'text' ? tokenIdsRole(t) : t, t]),
+    );
     const outputs = Object.fromEntries(stage.outputs.map((t) => [t, t]));
     if (known) {
       known.stages!.push(name);

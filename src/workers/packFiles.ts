@@ -87,6 +87,36 @@ async function download<T>(
 }
 
 /**
+ * `body` ended with an error as soon as more bytes arrive than the manifest gives the file, so a
+ * stale manifest fails at once instead of after the whole download and its hash. Stopping at
+ * exactly `sizeBytes` is safe: `fetch` hands over the decoded body (a gzip or brotli transfer arrives
+ * as the file's own bytes; Content-Length, the encoded size, is not read), and any other size is
+ * refused after the download anyway. The error cancels `body`, which stops the download.
+ */
+function stopPastManifestSize(
+  body: ReadableStream<Uint8Array>,
+  ref: { file: string; sizeBytes: number },
+): ReadableStream<Uint8Array> {
+  let total = 0;
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, ctl) {
+        total += chunk.byteLength;
+        if (total <= ref.sizeBytes) {
+          ctl.enqueue(chunk);
+          return;
+        }
+        ctl.error(
+          new Error(
+            `${ref.file} is larger than the manifest says (${formatBytes(ref.sizeBytes)}, ${ref.sizeBytes} bytes), so it was not read further: the file is not the one the manifest describes. Put back that file, or give the manifest this file's size and sha256 (python3 -m models.training.export hashes <pack folder>).`,
+          ),
+        );
+      },
+    }),
+  );
+}
+
+/**
  * The verified bytes of one pack file: from the IndexedDB cache when present (an evicted entry is
  * reported and fetched again), else downloaded with byte progress or read from a picked folder;
  * checked against its size and sha256, then cached (a full disk becomes a warning, not an error).
@@ -148,10 +178,10 @@ export async function obtainFile(
     },
   };
   const consume = (body: ReadableStream<Uint8Array>, onBytes?: (n: number) => void) =>
-    streamToChunks(body, {
+    streamToChunks(stopPastManifestSize(body, ref), {
       file: ref.file,
       chunkBytes: CHUNK_BYTES,
-      maxBytes: ref.sizeBytes * 2 + 1024,
+      maxBytes: ref.sizeBytes,
       sink,
       ...(onBytes ? { onBytes } : {}),
     });
