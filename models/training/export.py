@@ -202,18 +202,23 @@ def file_ref(path: Path) -> dict:
     return {"sizeBytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
 
 
+def file_refs(node) -> list[dict]:
+    """Every file reference in a manifest (any object naming a `file` with its `sha256`), in order."""
+    if isinstance(node, list):
+        return [r for x in node for r in file_refs(x)]
+    if not isinstance(node, dict):
+        return []
+    own = [node] if isinstance(node.get("file"), str) and "sha256" in node else []
+    return own + [r for v in node.values() for r in file_refs(v)]
+
+
 def update_manifest_hashes(pack_dir: str | Path) -> dict:
-    """Rewrites sizeBytes and sha256 of every graph (and external-data file) in the manifest."""
+    """Rewrites sizeBytes and sha256 of every file the manifest names: graphs of both formats (with
+    their external data), stages, constants and the tokenizer."""
     pack = Path(pack_dir)
     manifest = json.loads((pack / "manifest.json").read_text())
-    graphs = [manifest["graphs"]["encoder"], manifest["graphs"]["decoder"], *manifest["graphs"]["denoisers"].values()]
-    graphs.extend(manifest["graphs"].get("decoders", {}).values())
-    if "motion" in manifest["graphs"]:
-        graphs.append(manifest["graphs"]["motion"])
-    for g in graphs:
-        g.update(file_ref(pack / g["file"]))
-        for ext in g.get("externalData", []):
-            ext.update(file_ref(pack / ext["file"]))
+    for ref in file_refs(manifest):
+        ref.update(file_ref(pack / ref["file"]))
     # As the TypeScript tools write it (JSON.stringify): UTF-8, not \u escapes.
     (pack / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return manifest

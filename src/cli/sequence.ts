@@ -38,7 +38,7 @@ export const SEQUENCE_USAGE = `  inbetween sequence --pack DIR --keys A.png B.pn
                      [--fps F] [--pingpong] [--steps S] [--seed K] [--variant ID] [--lora-scale X]
                      [--fit auto|letterbox|crop|native] [--name NAME] [--gif] [--apng] [--zip]`;
 
-export const SEQUENCE_HELP = `  --frames       in-betweens per gap, one for all or one per gap (default 3)
+export const SEQUENCE_HELP = `  --frames       in-betweens: interpolate N (default 1); sequence one for all gaps or one per gap (default 3)
   --timing       ${TIMING_PRESETS.filter((t) => t !== 'typed').join(', ')}, or typed=0.2:0.5:0.9;
                  one for all gaps or one per gap, comma-separated (default even)
   --exposure     1, 2 or 3 (on ones, twos, threes), one for all or one per gap (default 1)

@@ -15,6 +15,7 @@ from models.training.export import (
     check_against_torch,
     export_denoiser,
     export_fp16,
+    file_refs,
     update_manifest_hashes,
 )
 from models.training.ort_node import run_onnx
@@ -126,3 +127,16 @@ def test_fp16_export_and_manifest_hashes(tmp_path):
     entry = m["graphs"]["denoisers"]["fp16"]
     assert entry["sizeBytes"] == (pack / "denoiser_fp16.onnx").stat().st_size
     assert json.loads((pack / "manifest.json").read_text())["graphs"]["denoisers"]["fp16"]["sha256"] == entry["sha256"]
+
+
+def test_manifest_hashes_of_a_format_2_pack(tmp_path):
+    # No encoder graph; stages, a denoiser and a decoder: every file's entry is rewritten.
+    pack = tmp_path / "flow"
+    shutil.copytree(REPO / "models" / "reference" / "flow-tiny", pack)
+    original = json.loads((pack / "manifest.json").read_text())
+    stale = json.loads(json.dumps(original))
+    for ref in file_refs(stale):
+        ref["sha256"], ref["sizeBytes"] = "0" * 64, 1
+    (pack / "manifest.json").write_text(json.dumps(stale))
+    assert len(file_refs(stale)) == 3  # the encoder stage, the denoiser, the decoder
+    assert update_manifest_hashes(pack) == original
