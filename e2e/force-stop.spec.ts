@@ -125,15 +125,15 @@ test('a dataset evaluation that does not answer Cancel is stopped by force and r
     await expect(studio.id('message.info')).toContainText('The run can be resumed.');
     await expect(studio.errors()).toHaveCount(0);
     const cut = Number(await progress.getAttribute('data-done'));
-    await expect(progress).toHaveAttribute('data-total', '32');
-    expect(cut).toBeLessThan(32);
+    await expect(progress).toHaveAttribute('data-total', '40');
+    expect(cut).toBeLessThan(40);
 
     // Resumed in fresh workers: the run finishes with every result.
     await studio.id('dataset.run.resume').click();
     await expect(studio.id('dataset.run')).toHaveAttribute('data-state', 'done', {
       timeout: 120_000,
     });
-    await expect(progress).toHaveAttribute('data-done', '32');
+    await expect(progress).toHaveAttribute('data-done', '40');
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -3,7 +3,10 @@
  * --enable-unsafe-webgpu by the "webgpu" project in playwright.config.ts). Real GPUs are not
  * available here, so this checks behaviour, not speed.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cliLoraRun, expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
 
@@ -130,4 +133,66 @@ test('on WebGPU the sample stays on the GPU between steps and the frames match t
     expect(Math.abs(min! - want.min), `step ${s} min`).toBeLessThan(5e-3);
     expect(Math.abs(max! - want.max), `step ${s} max`).toBeLessThan(5e-3);
   });
+});
+
+test('a denoiser that returns all zeros on WebGPU stops the run with the reason', async ({
+  studio,
+}) => {
+  // The test pack with its fp32 denoiser's prediction multiplied by zero (as fp16 graphs come out
+  // on an adapter without shader-f16): the sample stays on the GPU, yet the output is checked.
+  const tiny = resolve(ROOT, 'models/tiny');
+  const manifest = JSON.parse(readFileSync(join(tiny, 'manifest.json'), 'utf8'));
+  const den = manifest.graphs.denoisers.fp32;
+  const dir = mkdtempSync(join(tmpdir(), 'zero-denoiser-'));
+  const made = spawnSync(
+    '/usr/bin/python3',
+    [
+      '-c',
+      `import sys, onnx
+from onnx import helper, numpy_helper
+import numpy as np
+m = onnx.load(sys.argv[1])
+g = m.graph
+for n in g.node:
+    n.output[:] = ['pred_raw' if o == 'prediction' else o for o in n.output]
+g.initializer.append(numpy_helper.from_array(np.zeros((), np.float32), 'zero'))
+g.node.append(helper.make_node('Mul', ['pred_raw', 'zero'], ['prediction']))
+onnx.save(m, sys.argv[2])`,
+      join(tiny, den.file),
+      join(dir, den.file),
+    ],
+    { encoding: 'utf8' },
+  );
+  expect(made.status, made.stderr).toBe(0);
+  const bytes = readFileSync(join(dir, den.file));
+  den.sizeBytes = bytes.byteLength;
+  den.sha256 = createHash('sha256').update(bytes).digest('hex');
+  manifest.id = 'tiny-zero';
+  const file = (name: string, buffer: Buffer) => ({
+    name,
+    mimeType: 'application/octet-stream',
+    buffer,
+  });
+  await studio.open();
+  await studio
+    .id('pack.files')
+    .setInputFiles([
+      file('manifest.json', Buffer.from(JSON.stringify(manifest))),
+      file(manifest.graphs.encoder.file, readFileSync(join(tiny, manifest.graphs.encoder.file))),
+      file(manifest.graphs.decoder.file, readFileSync(join(tiny, manifest.graphs.decoder.file))),
+      ...Object.values<{ file: string }>(manifest.graphs.denoisers).map((d) =>
+        file(d.file, d === den ? bytes : readFileSync(join(tiny, d.file))),
+      ),
+    ]);
+  await expect(studio.id('variant.select')).toBeVisible();
+  await studio.dropKeyframes();
+  await studio.id('run.backend').selectOption('webgpu');
+  await studio.setNumber('run.count', 1);
+  await studio.setNumber('run.steps', 3);
+  await studio.run();
+  await expect(studio.errors()).toContainText('the denoiser returned all zeros', {
+    timeout: 60_000,
+  });
+  await expect(studio.id('backend.name')).toHaveText('WebGPU');
+  rmSync(dir, { recursive: true, force: true });
 });

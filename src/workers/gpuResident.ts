@@ -7,7 +7,8 @@
  * the end. The keyframe latents are uploaded once per batch.
  */
 import type * as OrtModule from 'onnxruntime-web';
-import type { ResidentLoop, ResidentRunner } from '../core/graph';
+import { GraphRunError, type ResidentLoop, type ResidentRunner } from '../core/graph';
+import { checkOutput } from '../core/runChecks';
 import type { LatentStats } from '../core/stats';
 
 type Ort = typeof OrtModule;
@@ -149,7 +150,17 @@ async function readBack(
 }
 
 /** `ResidentRunner` for a WebGPU session of ONNX Runtime Web; the device is ORT's own. */
-export function residentRunner(session: OrtModule.InferenceSession, rt: Ort): ResidentRunner {
+/**
+ * The resident loop of `session` (named `what` in messages). Its first step reads the prediction
+ * back once and gives it the check every output gets on the CPU path (`checkOutput`: non-finite
+ * values, all zeros — what fp16 graphs return on an adapter without shader-f16); later steps are
+ * watched through the sample's statistics, which count non-finite values.
+ */
+export function residentRunner(
+  session: OrtModule.InferenceSession,
+  rt: Ort,
+  what: string,
+): ResidentRunner {
   return {
     async begin({ sample, output, dims, constants }): Promise<ResidentLoop> {
       const device = (await Promise.resolve(rt.env.webgpu.device)) as GPUDevice | undefined;
@@ -235,6 +246,7 @@ export function residentRunner(session: OrtModule.InferenceSession, rt: Ort): Re
       const inputTensor = tensor(input, dims);
       const outputTensor = tensor(out, dims);
       const xTensor = tensor(x, dims);
+      let checked = false;
       return {
         async start(data, statScale) {
           // prev and noise start as zeros: WebGPU creates buffers zeroed.
@@ -253,7 +265,32 @@ export function residentRunner(session: OrtModule.InferenceSession, rt: Ort): Re
           const cpu: Record<string, OrtModule.Tensor> = {};
           for (const [name, t] of Object.entries(feeds))
             cpu[name] = new rt.Tensor('float32', t.data, t.dims as number[]);
-          await session.run({ ...cpu, ...fixed, [sample]: modelInput }, { [output]: outputTensor });
+          try {
+            await session.run(
+              { ...cpu, ...fixed, [sample]: modelInput },
+              { [output]: outputTensor },
+            );
+          } catch (e) {
+            const shapes = Object.fromEntries(
+              [...Object.entries({ ...feeds, ...constants }), [sample, { dims }] as const].map(
+                ([name, t]) => [name, { data: new Float32Array(0), dims: [...t.dims] }],
+              ),
+            );
+            throw new GraphRunError(what, shapes, e);
+          }
+          if (!checked) {
+            checked = true;
+            const pred = new Float32Array(
+              await readBack(
+                device,
+                device.createCommandEncoder(),
+                out,
+                buffer(bytes, mappable),
+                bytes,
+              ),
+            );
+            checkOutput({ data: pred, dims: [...dims] }, dims, 'denoiser');
+          }
           if (z) device.queue.writeBuffer(noise, 0, z);
           const params = new ArrayBuffer(32);
           const f = new Float32Array(params, 0, 6);

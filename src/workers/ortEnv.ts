@@ -103,7 +103,9 @@ export async function createSession(
     });
     const runner = wrapSession(session, rt, what);
     // On WebGPU a denoising loop can keep its sample on the device (src/workers/gpuResident.ts).
-    return backend === 'webgpu' ? { ...runner, resident: residentRunner(session, rt) } : runner;
+    return backend === 'webgpu'
+      ? { ...runner, resident: residentRunner(session, rt, what) }
+      : runner;
   } catch (e) {
     const detail = e instanceof Error ? e.message : String(e);
     // The model is to blame only when the runtime could not read it; out of memory, a runtime that
