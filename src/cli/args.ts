@@ -26,11 +26,24 @@ function joinNegativeValues(
   return out;
 }
 
-/** node:util parseArgs with its errors as one-line `UsageError`s. */
+/**
+ * node:util parseArgs with its errors as one-line `UsageError`s. An option that takes one value
+ * given twice is refused (parseArgs keeps the last: `--steps 2 --steps 3` ran 3 steps without a
+ * word, and a leftover flag in a script went unnoticed).
+ */
 export function parseCommandArgs<T extends ParseArgsConfig>(config: T) {
+  const args = joinNegativeValues(config.args ?? [], config.options);
+  let parsed;
   try {
-    return parseArgs({ ...config, args: joinNegativeValues(config.args ?? [], config.options) });
+    parsed = parseArgs({ ...config, args, tokens: true });
   } catch (e) {
     throw new UsageError((e as Error).message.split('\n')[0]!);
   }
+  const seen = new Set<string>();
+  for (const t of parsed.tokens ?? []) {
+    if (t.kind !== 'option' || config.options?.[t.name]?.multiple) continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} is given more than once`);
+    seen.add(t.name);
+  }
+  return parsed;
 }

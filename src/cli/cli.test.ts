@@ -226,6 +226,37 @@ describe('inbetween interpolate', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
+  it('a second run into the folder leaves only its own files; transparent keys stay transparent', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'inbetween-again-'));
+    const out = join(dir, 'out');
+    const run = (frames: string, start = START, end = END) =>
+      main([
+        'interpolate',
+        ...['--pack', PACK, '--start', start, '--end', end, '--out', out],
+        ...['--frames', frames, '--steps', '2'],
+      ]);
+    expect(await run('3')).toBe(0);
+    writeFileSync(join(out, 'notes.txt'), 'mine');
+    // The keys' sky made transparent, as a cel on its own layer.
+    const clear = (file: string) => {
+      const png = PNG.sync.read(readFileSync(file));
+      for (let i = 0; i < png.data.length; i += 4)
+        if (Math.abs(png.data[i]! - png.data[0]!) + Math.abs(png.data[i + 2]! - png.data[2]!) < 20)
+          png.data[i + 3] = 0;
+      const to = join(dir, `clear-${file.split('/').pop()}`);
+      writeFileSync(to, PNG.sync.write(png));
+      return to;
+    };
+    expect(await run('1', clear(START), clear(END))).toBe(0);
+    expect(errors).toEqual([]);
+    expect(readdirSync(out).sort()).toEqual(['frame_01.png', 'notes.txt', 'run.json']);
+    const frame = PNG.sync.read(readFileSync(join(out, 'frame_01.png')));
+    let transparent = 0;
+    for (let i = 3; i < frame.data.length; i += 4) if (frame.data[i]! < 255) transparent++;
+    expect(transparent).toBeGreaterThan(0.2 * 512 * 320);
+    rmSync(dir, { recursive: true, force: true });
+  });
+
   it('refuses --gt of another size than the keyframes before running', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'inbetween-gt-bad-'));
     writeFileSync(join(dir, 'small.png'), PNG.sync.write(new PNG({ width: 64, height: 64 })));
@@ -271,6 +302,22 @@ describe('inbetween interpolate', () => {
         ...['--lpips', '/tmp'],
       ],
       /^inbetween: --lpips is only used with --gt$/,
+    ],
+    [
+      [
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--steps', '2', '--steps', '3'],
+      ],
+      /^inbetween: --steps is given more than once$/,
+    ],
+    [
+      [
+        'interpolate',
+        ...['--pack', PACK, '--start', START, '--end', END, '--out', '/tmp/x'],
+        ...['--prompt', 'sketch'],
+      ],
+      /^inbetween: pack "tiny-random" has no prompts to choose from$/,
     ],
     [
       [

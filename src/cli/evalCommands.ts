@@ -99,6 +99,8 @@ export async function evalCommand(argv: string[]): Promise<number> {
             'eval [{bar}] {percentage}% | {value}/{total} lines | {rate} items/min | ETA {eta_formatted} | {item}',
           stream: process.stderr,
           hideCursor: true,
+          // Ctrl+C and errors give the terminal its cursor back.
+          gracefulExit: true,
         },
         cliProgress.Presets.shades_classic,
       );
@@ -110,6 +112,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
   const guidance = list('guidance', v['guidance'] as string | undefined, Number);
   const steps = list('steps', v['steps'] as string | undefined, int);
   const seeds = list('seeds', v['seeds'] as string | undefined, int);
+  // The bar's redraw timer keeps Node alive: it stops whether the run ends or fails.
   const summary = await evaluateDataset({
     pack: v['pack'] as string,
     data: v['data'] as string,
@@ -136,8 +139,7 @@ export async function evalCommand(argv: string[]): Promise<number> {
         bar.update(done, { item, rate: minutes > 0 ? (itemsSeen.size / minutes).toFixed(1) : '—' });
       }
     },
-  });
-  bar?.stop();
+  }).finally(() => bar?.stop());
   const minutes = (Date.now() - t0) / 60000;
   const rate =
     summary.written > 0 && minutes > 0

@@ -19,10 +19,10 @@ import { fitArg, intArg, resolveRunSettings } from './runSettings';
 import { SEQUENCE_HELP, SEQUENCE_USAGE, sequenceCommand } from './sequence';
 import type { RgbaImage } from '../core/image';
 import { clipLengthOf } from '../core/manifest';
+import { gapFrames } from '../core/sequence/plan';
 import {
   interpolate,
   prepareKeyframes,
-  restoreFrame,
   scoredFrameIndex,
   type InterpolationResult,
   type PreparedKeyframes,
@@ -167,20 +167,33 @@ async function readGroundTruth(
 }
 
 /** Writes each in-between, restored to the keyframes' size, as frame_NN.png; returns the names. */
+/** The in-betweens at the keyframes' size, transparent where the keyframes are (as the page and `sequence` make them). */
 async function writeFrames(
   out: string,
   result: InterpolationResult,
   prepared: PreparedKeyframes,
-  keyframe: RgbaImage,
+  start: RgbaImage,
+  end: RgbaImage,
 ): Promise<string[]> {
+  const frames = gapFrames(
+    result.modelFrames,
+    result.positions,
+    prepared,
+    start,
+    end,
+    result.encoded.motion,
+  );
   const files: string[] = [];
-  for (let i = 0; i < result.modelFrames.length; i++) {
+  for (let i = 0; i < frames.length; i++) {
     const name = `frame_${String(i + 1).padStart(2, '0')}.png`;
-    await writePng(join(out, name), restoreFrame(result.modelFrames[i]!, prepared.plan, keyframe));
+    await writePng(join(out, name), frames[i]!);
     files.push(name);
   }
   return files;
 }
+
+/** What `interpolate` writes into its folder (an earlier run's are removed first). */
+const INTERPOLATE_FILES = /^(frame_\d+\.png|run\.json)$/;
 
 async function interpolateCommand(argv: string[]): Promise<void> {
   const values = readInterpolateArgs(argv);
@@ -192,7 +205,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   // The ground truth and the LPIPS graphs are checked before the run, not after it.
   const gt = await readGroundTruth(values, start);
   // Before any work: a folder that cannot be written fails now, not after the model has run.
-  await prepareOutputDir(values.out);
+  await prepareOutputDir(values.out, INTERPOLATE_FILES);
   const tLoad = performance.now();
   const { variant, graphs, sessionMs } = await loadVariantGraphs(
     values.pack,
@@ -202,7 +215,7 @@ async function interpolateCommand(argv: string[]): Promise<void> {
   );
   const loadMs = performance.now() - tLoad;
   const result = await interpolate({ manifest, variant, graphs, keyframes: prepared, settings });
-  const files = await writeFrames(values.out, result, prepared, start);
+  const files = await writeFrames(values.out, result, prepared, start, end);
   const gtRecord = gt
     ? await scoreMidFrame(
         values.out,

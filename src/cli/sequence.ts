@@ -170,10 +170,15 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
   for (const f of keyFiles) keys.push(await readPng(f));
   checkKeys(keys, keyFiles);
   const positions = gapPositions(gaps);
-  await prepareOutputDir(values.out!);
+  // An earlier scene of this name in the folder goes first: its frames past this one's would stay.
+  await prepareOutputDir(
+    values.out!,
+    new RegExp(`^(${name}_\\d{4,}\\.png|${name}\\.(gif|apng|zip)|sequence\\.json)$`),
+  );
 
   const { variant, graphs } = await loadVariantGraphs(values.pack!, manifest, variantId, threads);
   const inbetweens: RgbaImage[][] = [];
+  let used: { loraScale: number | null; sampler: string } | null = null;
   const gapRecords = [];
   const t0 = performance.now();
   try {
@@ -192,6 +197,7 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
           seed: gap.seed ?? seed,
         },
       });
+      used = { loraScale: result.loraScale, sampler: result.sampler };
       inbetweens.push(
         gapFrames(
           result.modelFrames,
@@ -209,7 +215,9 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
         positions: result.positions,
         exposure: gap.exposure,
         seed: gap.seed ?? seed,
-        ...(result.clip ? { clipFrames: result.clip.pickedText } : {}),
+        ...(result.clip
+          ? { clipFrames: result.clip.pickedText, controls: result.clip.controls }
+          : {}),
         ms: result.timings.totalMs,
       });
       console.log(
@@ -244,7 +252,9 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
     variant: variant.id,
     steps,
     seed,
-    ...(settings.loraScale !== undefined ? { loraScale: settings.loraScale } : {}),
+    // As the runs resolved them (a LoRA variant's default scale when none was given).
+    loraScale: used?.loraScale ?? null,
+    sampler: used?.sampler ?? null,
     fit: resolveFit(manifest, keys[0]!.width, keys[0]!.height, fit),
     fitChoice: fit,
     fps,

@@ -114,6 +114,11 @@ export function resolveControls(manifest: PackManifest, c: ClipControls = {}): R
   }
   let promptId: string | null = null;
   let promptText: string | null = null;
+  if (c.promptId !== undefined && !manifest.prompts) {
+    throw new Error(
+      `pack "${manifest.id}" has no prompts to choose from${manifest.text ? '; give a typed prompt instead' : ''}`,
+    );
+  }
   if (c.promptText !== undefined) {
     if (!manifest.text) {
       throw new Error(

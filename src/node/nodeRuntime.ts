@@ -3,7 +3,7 @@
  * file checked against its sha256), creates onnxruntime-node sessions, and reads/writes PNGs with
  * pngjs. Shared by the `inbetween` CLI, the benchmark and the tests that compare runtimes.
  */
-import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { PNG } from 'pngjs';
@@ -332,9 +332,12 @@ export async function readPng(path: string): Promise<RgbaImage> {
 /**
  * Makes sure `dir` is a folder this process can write into, creating it (and missing parents)
  * one level at a time. Node's recursive mkdir loops forever on /proc (Node 20), so it is not used;
- * callers run this before the model, so a bad --out fails at once, not after the work.
+ * callers run this before the model, so a bad --out fails at once, not after the work. The files
+ * an earlier run of the same command wrote there (names matching `own`) are removed, so the folder
+ * holds this run's files only (a shorter run left the longer one's frames beside its own record);
+ * other files are left alone.
  */
-export async function prepareOutputDir(dir: string): Promise<void> {
+export async function prepareOutputDir(dir: string, own?: RegExp): Promise<void> {
   const abs = resolve(dir);
   const missing: string[] = [];
   for (let p = abs; ;) {
@@ -375,6 +378,9 @@ export async function prepareOutputDir(dir: string): Promise<void> {
       { cause: e },
     );
   }
+  if (own)
+    for (const entry of await readdir(abs, { withFileTypes: true }))
+      if (entry.isFile() && own.test(entry.name)) await rm(join(abs, entry.name), { force: true });
 }
 
 /** Writes 8-bit RGBA as PNG. */
