@@ -13,7 +13,7 @@
  * reported as such, and the caller downloads it again.
  */
 import { createStore, delMany, get, getMany, keys, set, type UseStore } from 'idb-keyval';
-import { assembleChunks } from './streamFile';
+import { assembleChunks, DamagedFileError } from './streamFile';
 
 /** Bump when the layout changes; old databases are simply no longer read. */
 export const CACHE_VERSION = 1;
@@ -84,7 +84,9 @@ export async function readCachedFile(packId: string, sha256: string): Promise<Ca
       readCachedChunk(packId, sha256, i),
     );
     return { status: 'hit', bytes };
-  } catch {
+  } catch (e) {
+    // Memory refused or a read that failed says nothing about the file: it stays.
+    if (!(e instanceof DamagedFileError)) throw e;
     // A chunk gone or of the wrong size: the browser evicted part of the file.
     await delMany([fileKey(packId, sha256), ...chunkKeys], db()).catch(() => undefined);
     return { status: 'evicted' };

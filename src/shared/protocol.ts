@@ -115,7 +115,7 @@ export interface RunResult {
    * Clip packs (format 2): which clip frames were shown ("frames 5, 8, 11 of the 16-frame clip …")
    * and the controls the run used.
    */
-  clip?: { pickedText: string; controls: ResolvedControls };
+  clip?: { pickedText: string; controls: ResolvedControls; clipLength: number };
 }
 
 /** One item of a dataset evaluation for the loaded variant (src/core/evaluation/datasetEval.ts). */

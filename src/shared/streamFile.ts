@@ -106,9 +106,18 @@ export function allocateBytes(size: number): Uint8Array<ArrayBuffer> {
   }
 }
 
+/** A stored file whose chunks are missing or of the wrong size (the browser evicted part of it). */
+export class DamagedFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DamagedFileError';
+  }
+}
+
 /**
  * The file of `sizeBytes` assembled from its chunks, read one at a time with `read` (kept chunks
- * first), into one buffer of its exact size. Throws when a chunk is missing or the sizes disagree.
+ * first), into one buffer of its exact size. Throws `DamagedFileError` when a chunk is missing or
+ * the sizes disagree.
  */
 export async function assembleChunks(
   file: string,
@@ -121,13 +130,20 @@ export async function assembleChunks(
   let at = 0;
   for (let i = 0; i < chunkCount; i++) {
     const c = kept?.get(i) ?? (await read(i));
-    if (!c) throw new Error(`${file}: chunk ${i + 1} of ${chunkCount} is missing from the cache`);
+    if (!c)
+      throw new DamagedFileError(
+        `${file}: chunk ${i + 1} of ${chunkCount} is missing from the cache`,
+      );
     if (at + c.byteLength > sizeBytes)
-      throw new Error(`${file}: its chunks hold more than the ${sizeBytes} bytes expected`);
+      throw new DamagedFileError(
+        `${file}: its chunks hold more than the ${sizeBytes} bytes expected`,
+      );
     out.set(c, at);
     at += c.byteLength;
   }
   if (at !== sizeBytes)
-    throw new Error(`${file}: its chunks hold ${at} bytes, not the ${sizeBytes} expected`);
+    throw new DamagedFileError(
+      `${file}: its chunks hold ${at} bytes, not the ${sizeBytes} expected`,
+    );
   return out;
 }
