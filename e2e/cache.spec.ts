@@ -118,6 +118,50 @@ test.describe('the model cache under pressure', () => {
       await server.close();
     }
   });
+  test('a manifest edited over cached files is what the cache gives back', async ({
+    studio,
+    page,
+  }) => {
+    const tiny = resolve(ROOT, 'models/tiny');
+    const manifest = {
+      ...JSON.parse(readFileSync(resolve(tiny, 'manifest.json'), 'utf8')),
+      id: 'tiny-edited',
+      name: 'Tiny, edited',
+    };
+    const first = await startPackServer({ dir: tiny, manifest });
+    try {
+      await studio.open();
+      await studio.loadPackUrl(first.url);
+      await studio.dropKeyframes();
+      await studio.setNumber('run.steps', 2);
+      await studio.run();
+      await studio.expectDone(3);
+    } finally {
+      await first.close();
+    }
+    // The same files, one more variant in the manifest: nothing to download, yet it is remembered.
+    const lora = manifest.variants.find((v: { id: string }) => v.id === 'lora');
+    const edited = {
+      ...manifest,
+      variants: [...manifest.variants, { ...lora, id: 'lora-again', label: 'LoRA again' }],
+    };
+    const second = await startPackServer({ dir: tiny, manifest: edited });
+    try {
+      await studio.loadPackUrl(second.url);
+      const variants = studio.id('variant.select').locator('option');
+      await expect(variants).toHaveCount(4);
+      await studio.run();
+      await studio.expectDone(3);
+      expect(second.requests.filter((r) => r.endsWith('.onnx'))).toEqual([]);
+    } finally {
+      await second.close();
+    }
+    await page.reload();
+    const cached = studio.id('pack.select').locator('option', { hasText: 'Tiny, edited' });
+    await studio.id('pack.select').selectOption((await cached.getAttribute('value'))!);
+    await expect(studio.id('variant.select').locator('option')).toHaveCount(4);
+  });
+
   test('pieces of a download that never finished are shown and can be removed', async ({
     studio,
     page,

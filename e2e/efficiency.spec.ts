@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs';
-import { expect, test } from './studio';
+import { resolve } from 'node:path';
+import { expect, ROOT, test } from './studio';
 
 test('the efficiency table measures every variant and exports CSV and Markdown', async ({
   studio,
@@ -52,6 +53,12 @@ test('the efficiency table measures every variant and exports CSV and Markdown',
   await studio.setNumber('run.steps', 2);
   await studio.run();
   await studio.expectDone(3);
+
+  // Another pack chosen (a clip pack, timed per clip): the table still speaks of its own.
+  await studio.id('pack.folder').setInputFiles(resolve(ROOT, 'models/reference/svd-tiny'));
+  await expect(studio.id('pack.select').locator('option:checked')).toContainText('local folder');
+  await expect(studio.id('efficiency.timeHeader')).toHaveText('ms/in-between');
+  await expect(studio.id('efficiency.hint')).toContainText('pack tiny-random');
 });
 
 test('measuring can be cancelled at once; the rows so far stay and runs still work', async ({

@@ -88,6 +88,29 @@ test('a dropped triplet is scored; the page shows the same scores as the CLI for
   await expect(page.getByTestId('message.error')).toHaveCount(0);
 });
 
+test('a triplet dropped after a run of other keyframes waits for its own run to be scored', async ({
+  studio,
+}) => {
+  await studio.open();
+  await studio.dropKeyframes([
+    solidPng('a.png', 512, 320, [200, 40, 40]),
+    solidPng('b.png', 512, 320, [40, 40, 200]),
+  ]);
+  await studio.setNumber('run.count', 1);
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await studio.expectDone(1);
+  // The triplet's keys replace the pair; the in-between on screen is not theirs: not scored.
+  await studio.dropFiles(studio.id('evaluate.panel'), triplet());
+  await expect(studio.id('evaluate.gt.meta')).toContainText('frame2.png');
+  await expect(studio.id('message.info')).toContainText('Triplet: frame1.png → start');
+  await expect(studio.id('evaluate.row')).toHaveCount(0);
+  await studio.run();
+  await studio.expectDone(1);
+  await expect(studio.id('evaluate.row')).toHaveCount(1);
+  await expect(studio.errors()).toHaveCount(0);
+});
+
 test('a ground truth of another size is refused with a message; nothing is resized', async ({
   studio,
 }) => {

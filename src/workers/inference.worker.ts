@@ -19,6 +19,7 @@ import { readPackConstant } from '../core/npy';
 import { estimateMemory, sessionsToRelease } from '../core/memoryEstimate';
 import type { RgbaImage } from '../core/image';
 import {
+  clipLengthOf,
   filesForVariant,
   graphsForVariant,
   type PackManifest,
@@ -32,7 +33,7 @@ import {
   type EncodedKeyframes,
   type VariantGraphs,
 } from '../core/pipeline';
-import { CacheFullError, saveCachedPack } from '../shared/packCache';
+import { CacheFullError, getCachedPack, saveCachedPack } from '../shared/packCache';
 import { obtainFile } from './packFiles';
 import { throttleProgress } from '../core/progress';
 import { sha256Hex } from '../core/sha256';
@@ -322,8 +323,14 @@ async function loadGraphs(
       decoder: graphs.decoder,
     });
   }
-  if (log.downloadedFiles.length > 0 && req.source.kind !== 'cache') {
-    await rememberPack(req, log.warnings);
+  // Remembered when files came in, or when the manifest changed with its files already cached (an
+  // edited manifest of the same graphs would otherwise come back as the old one from the cache).
+  if (req.source.kind !== 'cache') {
+    const stored = log.downloadedFiles.length
+      ? undefined
+      : await getCachedPack(manifest.id).catch(() => undefined);
+    if (!stored || JSON.stringify(stored.manifest) !== JSON.stringify(manifest))
+      await rememberPack(req, log.warnings);
   }
   active = { manifest, manifestKey: JSON.stringify(manifest), variant, backend: backend.backend };
   return { backend, ...log };
@@ -431,7 +438,13 @@ const api: InferenceApi = {
         fittedStart,
         fittedEnd,
         ...(result.clip
-          ? { clip: { pickedText: result.clip.pickedText, controls: result.clip.controls } }
+          ? {
+              clip: {
+                pickedText: result.clip.pickedText,
+                controls: result.clip.controls,
+                clipLength: clipLengthOf(manifest)!,
+              },
+            }
           : {}),
       };
     } finally {

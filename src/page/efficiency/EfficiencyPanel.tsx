@@ -1,7 +1,6 @@
 /** The efficiency table panel: measure every variant here, export CSV / Markdown. */
 import { downloadBlob } from '../common/download';
 import { formatBytes } from '../../core/format';
-import { clipLengthOf } from '../../core/manifest';
 import { selectWorkerJob, useStudio } from '../state/store';
 import {
   cancelEfficiency,
@@ -13,11 +12,13 @@ import {
 
 export function EfficiencyPanel() {
   const rows = useStudio((s) => s.efficiency.rows);
+  // The rows' own pack labels them, whichever pack is chosen now.
+  const measured = useStudio((s) => s.efficiency.pack);
   const measuring = useStudio((s) => s.efficiency.measuring);
   const busy = useStudio((s) => selectWorkerJob(s) !== null);
   const manifest = useStudio((s) => s.packs.manifest);
-  const clipLength = manifest ? clipLengthOf(manifest) : null;
-  const where = `${navigator.hardwareConcurrency} cores, ${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'browser'}`;
+  const clipLength = measured?.clipLength ?? null;
+  const where = `${measured ? `pack ${measured.id} ${measured.version}, ` : ''}${navigator.hardwareConcurrency} cores, ${navigator.userAgent.match(/Chrome\/[\d.]+/)?.[0] ?? 'browser'}`;
   return (
     <details className="panel more" data-testid="efficiency.panel">
       <summary>Efficiency table</summary>
@@ -52,9 +53,9 @@ export function EfficiencyPanel() {
                 <th>session ms</th>
                 <th>ms/step</th>
                 <th>ms/decode</th>
-                <th>
-                  {manifest?.frames.mode === 'clip'
-                    ? `ms/clip (${manifest.frames.clipLength - 2} in-betweens)`
+                <th data-testid="efficiency.timeHeader">
+                  {clipLength !== null
+                    ? `ms/clip (${clipLength - 2} in-betweens)`
                     : 'ms/in-between'}
                 </th>
                 <th>WASM heap</th>
@@ -85,15 +86,25 @@ export function EfficiencyPanel() {
               ))}
             </tbody>
           </table>
-          <p className="hint">
+          <p className="hint" data-testid="efficiency.hint">
             Medians after a {TABLE_WARMUP_MS / 1000} s warm-up (the browser optimises the WASM
             runtime while it runs: the first in-betweens after loading are slower) on this machine (
-            {where}). <em>ms / in-between</em> is one in-between&apos;s denoiser steps and its
-            decode; it leaves out loading the model, encoding the keyframes (and their motion),
-            which a run does once for all its in-betweens, and fitting, restoring and writing
-            images, which grow with the keyframes&apos; size. Each variant is loaded in a fresh
-            worker: WASM heap is that worker&apos;s WebAssembly memory after loading and timing it
-            (it only grows); WebGPU peak is the most GPU buffer bytes live at once (— on WASM).
+            {where}).{' '}
+            {clipLength !== null ? (
+              <>
+                <em>ms / clip</em> is one {clipLength}-frame clip&apos;s denoiser steps and its
+                decode (its {clipLength - 2} in-betweens at once)
+              </>
+            ) : (
+              <>
+                <em>ms / in-between</em> is one in-between&apos;s denoiser steps and its decode
+              </>
+            )}
+            ; it leaves out loading the model, encoding the keyframes (and their motion), which a
+            run does once for all its in-betweens, and fitting, restoring and writing images, which
+            grow with the keyframes&apos; size. Each variant is loaded in a fresh worker: WASM heap
+            is that worker&apos;s WebAssembly memory after loading and timing it (it only grows);
+            WebGPU peak is the most GPU buffer bytes live at once (— on WASM).
           </p>
           <div className="row">
             <button

@@ -6,7 +6,7 @@
  */
 import { benchmarkLoadedVariant, loadVariant, stopWorker } from '../clients/inferenceClient';
 import { packSource } from '../packs/packActions';
-import { variantSizeBytes } from '../../core/manifest';
+import { clipLengthOf, variantSizeBytes } from '../../core/manifest';
 import { patch, refuseWhileWorkerBusy, say, useStudio } from '../state/store';
 import type { EfficiencyRow } from './efficiencySlice';
 
@@ -27,7 +27,11 @@ export async function measureEfficiency(repeats = 5): Promise<void> {
   if (!manifest || !source) return;
   const rows: EfficiencyRow[] = [];
   cancelRequested = false;
-  patch('efficiency', { rows: [], measuring: 'starting' });
+  patch('efficiency', {
+    rows: [],
+    measuring: 'starting',
+    pack: { id: manifest.id, version: manifest.version, clipLength: clipLengthOf(manifest) },
+  });
   try {
     for (const v of manifest.variants) {
       if (cancelRequested) break;

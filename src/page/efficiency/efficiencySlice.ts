@@ -23,9 +23,18 @@ export interface EfficiencyRow {
   gpuPeakBytes: number | null;
 }
 
+/** The pack the rows were measured on (the table keeps it when another pack is chosen). */
+export interface MeasuredPack {
+  id: string;
+  version: string;
+  /** A clip pack's frames per clip (its times are per clip), else null. */
+  clipLength: number | null;
+}
+
 export interface EfficiencyState {
   measuring: string | null;
   rows: EfficiencyRow[];
+  pack: MeasuredPack | null;
 }
 
-export const initialEfficiency: EfficiencyState = { measuring: null, rows: [] };
+export const initialEfficiency: EfficiencyState = { measuring: null, rows: [], pack: null };

@@ -116,7 +116,8 @@ export async function setGroundTruth(file: File): Promise<void> {
       );
     }
     releaseImage(useStudio.getState().evaluate.groundTruth);
-    patch('evaluate', { groundTruth: info, scores: [] });
+    dropScores();
+    patch('evaluate', { groundTruth: info });
     clearMessages('evaluate');
     const result = useStudio.getState().run.result;
     if (result) await scoreRun(result);
@@ -128,7 +129,23 @@ export async function setGroundTruth(file: File): Promise<void> {
 /** Removes the ground truth and its scores. */
 export function clearGroundTruth(): void {
   releaseImage(useStudio.getState().evaluate.groundTruth);
-  patch('evaluate', { groundTruth: null, scores: [] });
+  dropScores();
+  patch('evaluate', { groundTruth: null });
+}
+
+/**
+ * Counts changes of the ground truth: a score that was in flight across one belongs to the frame
+ * before and is dropped.
+ */
+let groundTruthEpoch = 0;
+/** Scorings in flight (the panel says "Scoring…" until the last ends). */
+let scoring = 0;
+
+/** Drops every score row (revoking its images): the ground truth they were scored against is gone. */
+function dropScores(): void {
+  groundTruthEpoch++;
+  useStudio.getState().evaluate.scores.forEach((r) => rowUrls(r).forEach(URL.revokeObjectURL));
+  patch('evaluate', { scores: [] });
 }
 
 /** Picks frame1/frame2/frame3 of a triplet by name (ATD-12K style), else by natural name order. */
@@ -169,10 +186,21 @@ function rowUrls(row: ScoreRow): string[] {
 
 /** Scores a finished run's τ = 0.5 in-between against the ground truth (if both exist). */
 export async function scoreRun(run: RunView): Promise<void> {
-  const gt = useStudio.getState().evaluate.groundTruth;
+  const { evaluate, keyframes } = useStudio.getState();
+  const gt = evaluate.groundTruth;
   if (!gt) return;
+  // The ground truth is the middle of the keyframes on the page: a result made from others (an
+  // earlier pair, a run reopened from the history) is not its in-between.
+  if (!run.keys || run.keys.start !== keyframes.start?.id || run.keys.end !== keyframes.end?.id) {
+    say(
+      'info',
+      'evaluate',
+      'The in-betweens on screen were made from other keyframes: run these keyframes to score them against this ground truth.',
+    );
+    return;
+  }
   const gtBlob = keyframeBlob(gt.id);
-  const clipLength = selectedClipLength(run.packId);
+  const clipLength = run.clip?.clipLength ?? selectedClipLength(run.packId);
   const frame =
     run.frames[
       scoredFrameIndex(
@@ -191,10 +219,13 @@ export async function scoreRun(run: RunView): Promise<void> {
     );
     return;
   }
+  const epoch = groundTruthEpoch;
+  scoring++;
   patch('evaluate', { scoring: true });
   try {
     const result = await (await fetch(frame.url)).blob();
     const s = await scoreFrame({ result, groundTruth: gtBlob });
+    if (epoch !== groundTruthEpoch) return; // scored against a ground truth that has gone
     const row: ScoreRow = {
       jobId: run.jobId,
       variantId: run.variantId,
@@ -227,7 +258,8 @@ export async function scoreRun(run: RunView): Promise<void> {
   } catch (e) {
     say('error', 'evaluate', (e as Error).message);
   } finally {
-    patch('evaluate', { scoring: false });
+    scoring--;
+    if (scoring === 0) patch('evaluate', { scoring: false });
   }
 }
 
