@@ -15,6 +15,7 @@ import {
 } from '../src/node/profileOps';
 import { graphsForVariant, variantSteps } from '../src/core/manifest';
 import { readPackManifest } from '../src/node/nodeRuntime';
+import { count } from './lib/args';
 
 const USAGE = `usage: npm run profile -- [options]
 
@@ -107,10 +108,15 @@ async function main(): Promise<void> {
   const manifest = await readPackManifest(dir);
   graphsForVariant(manifest, values.variant); // throws, naming the variants, for an unknown one
   const size = values.size ? parseSize(values.size) : manifest.image.defaultSize;
+  const atLeastOne = (name: string, value: string) => {
+    const n = count(name, value);
+    if (n < 1) throw new Error(`--${name} must be at least 1, got "${value}"`);
+    return n;
+  };
   const opts = {
-    runs: Math.max(1, Number(values.runs)),
-    warmupMs: Number(values['warmup-ms']),
-    threads: Math.max(1, Number(values.threads)),
+    runs: atLeastOne('runs', values.runs),
+    warmupMs: count('warmup-ms', values['warmup-ms']),
+    threads: atLeastOne('threads', values.threads),
     size,
     ...(values.graph ? { only: values.graph } : {}),
   };

@@ -23,6 +23,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium, type CDPSession, type Page } from 'playwright-core';
 import { median } from '../src/core/stats';
+import { count } from './lib/args';
 import { CHROMIUM_ARGS, chromiumPath } from './lib/chromium';
 import { serveStudio } from './lib/serveStudio';
 
@@ -41,8 +42,28 @@ const { values } = parseArgs({
     assert: { type: 'boolean', default: false },
   },
 });
-const RUNS = Math.max(2, Number(values.runs));
-const EVERY = Math.max(1, Number(values.every));
+/** --runs (≥ 2), --every (≥ 1) and --hours (> 0), each refused by name when it is not one. */
+function options(): { runs: number; every: number; hours: number | null } {
+  const runs = count('runs', values.runs);
+  if (runs < 2) throw new Error(`--runs must be at least 2, got "${values.runs}"`);
+  const every = count('every', values.every);
+  if (every < 1) throw new Error(`--every must be at least 1, got "${values.every}"`);
+  const hours = values.hours === undefined ? null : Number(values.hours);
+  if (hours !== null && !(hours > 0))
+    throw new Error(`--hours must be a number of hours above 0, got "${values.hours}"`);
+  if (values.studio && values.assert)
+    throw new Error('--assert checks the booth (the kiosk soak); --studio only reports figures');
+  return { runs, every, hours };
+}
+const { RUNS, EVERY, HOURS } = (() => {
+  try {
+    const o = options();
+    return { RUNS: o.runs, EVERY: o.every, HOURS: o.hours };
+  } catch (e) {
+    console.error(`soak: ${(e as Error).message}`);
+    process.exit(2);
+  }
+})();
 
 interface Sample {
   run: number;
@@ -279,8 +300,8 @@ async function soakKiosk(): Promise<void> {
     port: 4320,
   });
   const pack = values.pack ?? 'cel';
-  const until = values.hours ? performance.now() + Number(values.hours) * 3600_000 : Infinity;
-  const target = values.hours ? Infinity : RUNS;
+  const until = HOURS !== null ? performance.now() + HOURS * 3600_000 : Infinity;
+  const target = HOURS !== null ? Infinity : RUNS;
   const profile = mkdtempSync(join(tmpdir(), 'inbetween-soak-'));
   const context = await chromium.launchPersistentContext(profile, {
     executablePath: chromiumPath(),
