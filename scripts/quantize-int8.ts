@@ -17,7 +17,15 @@
  *    `int8` decoder (graphs.decoders) and the variant that runs them.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -134,87 +142,93 @@ async function main(): Promise<void> {
     denoiser: manifest.graphs.denoisers[base.denoiser]!.file,
     decoder: manifest.graphs.decoder.file,
   };
+  // Calibration copies and the quantised graphs are made in a temporary folder; the pack changes
+  // only once both graphs are made (a failure leaves it as it was), and the folder goes either way.
   const tmp = mkdtempSync(join(tmpdir(), 'int8-'));
   const { graphs } = await loadVariantGraphs(pack, manifest, base.id, 2);
-  const rec = {
-    denoiser: await recorder(join(pack, files.denoiser), tmp, 'denoiser'),
-    decoder: await recorder(join(pack, files.decoder), tmp, 'decoder'),
-  };
-  const steps = Number(values.steps ?? variantSteps(manifest, base));
-  for (const [i, p] of pairs.entries()) {
-    const keyframes = prepareKeyframes(
-      manifest,
-      await readPng(p.start),
-      await readPng(p.end),
-      'letterbox',
-    );
-    await interpolate({
-      manifest,
-      variant: base,
-      graphs: { ...graphs, denoiser: rec.denoiser.runner, decoder: rec.decoder.runner },
-      keyframes,
-      settings: { count: 3, steps, seed: i },
+  const rec: Partial<Record<Quantised, Awaited<ReturnType<typeof recorder>>>> = {};
+  try {
+    rec.denoiser = await recorder(join(pack, files.denoiser), tmp, 'denoiser');
+    rec.decoder = await recorder(join(pack, files.decoder), tmp, 'decoder');
+    const steps = Number(values.steps ?? variantSteps(manifest, base));
+    for (const [i, p] of pairs.entries()) {
+      const keyframes = prepareKeyframes(
+        manifest,
+        await readPng(p.start),
+        await readPng(p.end),
+        'letterbox',
+      );
+      await interpolate({
+        manifest,
+        variant: base,
+        graphs: { ...graphs, denoiser: rec.denoiser.runner, decoder: rec.decoder.runner },
+        keyframes,
+        settings: { count: 3, steps, seed: i },
+      });
+    }
+    for (const what of ['denoiser', 'decoder'] as const) {
+      const r = rec[what]!;
+      console.log(
+        `${what}: calibrated ${r.ranges.size} tensors over ${r.calls()} calls (${pairs.length} pairs, ${steps} steps)`,
+      );
+      const rangesFile = join(tmp, `ranges-${what}.json`);
+      writeFileSync(rangesFile, JSON.stringify(Object.fromEntries(r.ranges)));
+      console.log(
+        execFileSync(
+          PY,
+          [
+            '-m',
+            'models.training.quantize_int8',
+            'quantise',
+            join(pack, files[what]),
+            join(tmp, `${what}_int8.onnx`),
+            '--ranges',
+            rangesFile,
+            // The denoiser's GroupNorms sit between int8 convolutions that ORT runs channels-last;
+            // the decoder's, at the latent's size, gained nothing measurable (docs/exporting.md).
+            ...(what === 'denoiser' ? ['--channels-last'] : []),
+            '--silu-int8',
+          ],
+          { cwd: ROOT, encoding: 'utf8' },
+        ).trim(),
+      );
+    }
+    for (const what of ['denoiser', 'decoder'] as const)
+      copyFileSync(join(tmp, `${what}_int8.onnx`), join(pack, `${what}_int8.onnx`));
+    // The manifest: the int8 denoiser and decoder and their variant, after the fp32 ones; then
+    // sizes and hashes.
+    const raw = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8'));
+    raw.graphs.denoisers.int8 = {
+      ...raw.graphs.denoisers[base.denoiser],
+      file: 'denoiser_int8.onnx',
+    };
+    raw.graphs.decoders = {
+      ...raw.graphs.decoders,
+      int8: { ...raw.graphs.decoder, file: 'decoder_int8.onnx' },
+    };
+    raw.variants = raw.variants.filter((v: { id: string }) => v.id !== 'int8');
+    const at = raw.variants.findIndex((v: { precision: string }) => v.precision === 'fp16');
+    raw.variants.splice(at >= 0 ? at + 1 : raw.variants.length, 0, {
+      id: 'int8',
+      label: 'Baseline int8 (CPU)',
+      description:
+        'The baseline with its denoiser and decoder quantised to int8 after training (QDQ, calibrated on the pack’s own data): for computers without a GPU.',
+      precision: 'int8',
+      denoiser: 'int8',
+      decoder: 'int8',
     });
+    writeFileSync(join(pack, 'manifest.json'), JSON.stringify(raw, null, 2) + '\n');
+    execFileSync(PY, ['-m', 'models.training.export', 'hashes', pack], {
+      cwd: ROOT,
+      stdio: 'inherit',
+    });
+  } finally {
+    await graphs.denoiser.release();
+    for (const g of [graphs.encoder, graphs.decoder, graphs.motion]) await g?.release();
+    await rec.denoiser?.runner.release();
+    await rec.decoder?.runner.release();
+    rmSync(tmp, { recursive: true, force: true });
   }
-  for (const what of ['denoiser', 'decoder'] as const) {
-    const r = rec[what];
-    console.log(
-      `${what}: calibrated ${r.ranges.size} tensors over ${r.calls()} calls (${pairs.length} pairs, ${steps} steps)`,
-    );
-    const rangesFile = join(tmp, `ranges-${what}.json`);
-    writeFileSync(rangesFile, JSON.stringify(Object.fromEntries(r.ranges)));
-    const out = join(pack, `${what}_int8.onnx`);
-    console.log(
-      execFileSync(
-        PY,
-        [
-          '-m',
-          'models.training.quantize_int8',
-          'quantise',
-          join(pack, files[what]),
-          out,
-          '--ranges',
-          rangesFile,
-          // The denoiser's GroupNorms sit between int8 convolutions that ORT runs channels-last; the
-          // decoder's, at the latent's size, gained nothing measurable (docs/exporting.md).
-          ...(what === 'denoiser' ? ['--channels-last'] : []),
-          '--silu-int8',
-        ],
-        { cwd: ROOT, encoding: 'utf8' },
-      ).trim(),
-    );
-  }
-  // The manifest: the int8 denoiser and decoder and their variant, after the fp32 ones; then sizes
-  // and hashes.
-  const raw = JSON.parse(readFileSync(join(pack, 'manifest.json'), 'utf8'));
-  raw.graphs.denoisers.int8 = {
-    ...raw.graphs.denoisers[base.denoiser],
-    file: 'denoiser_int8.onnx',
-  };
-  raw.graphs.decoders = {
-    ...raw.graphs.decoders,
-    int8: { ...raw.graphs.decoder, file: 'decoder_int8.onnx' },
-  };
-  raw.variants = raw.variants.filter((v: { id: string }) => v.id !== 'int8');
-  const at = raw.variants.findIndex((v: { precision: string }) => v.precision === 'fp16');
-  raw.variants.splice(at >= 0 ? at + 1 : raw.variants.length, 0, {
-    id: 'int8',
-    label: 'Baseline int8 (CPU)',
-    description:
-      'The baseline with its denoiser and decoder quantised to int8 after training (QDQ, calibrated on the pack’s own data): for computers without a GPU.',
-    precision: 'int8',
-    denoiser: 'int8',
-    decoder: 'int8',
-  });
-  writeFileSync(join(pack, 'manifest.json'), JSON.stringify(raw, null, 2) + '\n');
-  execFileSync(PY, ['-m', 'models.training.export', 'hashes', pack], {
-    cwd: ROOT,
-    stdio: 'inherit',
-  });
-  await graphs.denoiser.release();
-  for (const g of [graphs.encoder, graphs.decoder, graphs.motion]) await g?.release();
-  await rec.denoiser.runner.release();
-  await rec.decoder.runner.release();
 }
 
 main().catch((e: unknown) => {
