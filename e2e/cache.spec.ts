@@ -162,6 +162,20 @@ test.describe('the model cache under pressure', () => {
     await expect(studio.id('variant.select').locator('option')).toHaveCount(4);
   });
 
+  test('the cache cannot be cleared under a job that may be downloading into it', async ({
+    studio,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.startLongRun();
+    await studio.id('cache.panel').locator('summary').click();
+    await expect(studio.id('cache.clear')).toBeDisabled();
+    await expect(studio.id('cache.busy')).toBeVisible();
+    await studio.id('run.cancel').click();
+    await expect(studio.id('run.status')).toHaveText('Cancelled.', { timeout: 30_000 });
+    await expect(studio.id('cache.clear')).toBeEnabled();
+  });
+
   test('pieces of a download that never finished are shown and can be removed', async ({
     studio,
     page,

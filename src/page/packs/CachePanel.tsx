@@ -4,7 +4,7 @@
  */
 import { formatBytes } from '../../core/format';
 import { useCallback, useEffect, useState } from 'react';
-import { say } from '../state/store';
+import { say, selectWorkerJob, useStudio } from '../state/store';
 import {
   CHUNK_BYTES,
   clearCache,
@@ -16,6 +16,8 @@ import {
 /** The cache panel. `refreshToken` changes when something may have been cached. */
 export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
   const [summary, setSummary] = useState<CacheSummary | null>(null);
+  // A job may be downloading into the cache: clearing under it would fail its file at the end.
+  const busy = useStudio((s) => selectWorkerJob(s) !== null);
   const refresh = useCallback(() => {
     summariseCache()
       .then(setSummary)
@@ -54,6 +56,7 @@ export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
           <button
             type="button"
             data-testid="cache.unfinished.clear"
+            disabled={busy}
             onClick={() =>
               void clearUnfinished()
                 .then(() => say('info', 'cache', 'The unfinished downloads were removed.'))
@@ -84,7 +87,7 @@ export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
                 <td>{p.fileCount}</td>
                 <td>{formatBytes(p.sizeBytes)}</td>
                 <td>
-                  <button type="button" onClick={() => void clear(p.packId)}>
+                  <button type="button" disabled={busy} onClick={() => void clear(p.packId)}>
                     Remove
                   </button>
                 </td>
@@ -103,10 +106,16 @@ export function CachePanel({ refreshToken }: { refreshToken: unknown }) {
         type="button"
         data-testid="cache.clear"
         onClick={() => void clear()}
-        disabled={!summary?.packs.length && !summary?.unfinished.chunks}
+        disabled={busy || (!summary?.packs.length && !summary?.unfinished.chunks)}
       >
         Clear cache
       </button>
+      {busy && (
+        <span className="hint" data-testid="cache.busy">
+          {' '}
+          Clearing waits for the job in progress (it may be downloading into the cache).
+        </span>
+      )}
     </details>
   );
 }
