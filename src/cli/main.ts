@@ -175,14 +175,7 @@ async function writeFrames(
   start: RgbaImage,
   end: RgbaImage,
 ): Promise<string[]> {
-  const frames = gapFrames(
-    result.modelFrames,
-    result.positions,
-    prepared,
-    start,
-    end,
-    result.encoded.motion,
-  );
+  const frames = gapFrames(result, prepared, start, end);
   const files: string[] = [];
   for (let i = 0; i < frames.length; i++) {
     const name = `frame_${String(i + 1).padStart(2, '0')}.png`;

@@ -198,16 +198,7 @@ export async function sequenceCommand(argv: string[]): Promise<void> {
         },
       });
       used = { loraScale: result.loraScale, sampler: result.sampler };
-      inbetweens.push(
-        gapFrames(
-          result.modelFrames,
-          result.positions,
-          prepared,
-          keys[g]!,
-          keys[g + 1]!,
-          result.encoded.motion,
-        ),
-      );
+      inbetweens.push(gapFrames(result, prepared, keys[g]!, keys[g + 1]!));
       gapRecords.push({
         keys: [basename(keyFiles[g]!), basename(keyFiles[g + 1]!)],
         count: gap.count,

@@ -402,14 +402,7 @@ const api: InferenceApi = {
       encodedCache = { key: latentKey, encoded: result.encoded };
       const frames = [];
       // At the keyframes' size; transparent keyframes give transparent in-betweens.
-      const restoredFrames = gapFrames(
-        result.modelFrames,
-        result.positions,
-        prepared,
-        start,
-        end,
-        result.encoded.motion,
-      );
+      const restoredFrames = gapFrames(result, prepared, start, end);
       for (let i = 0; i < restoredFrames.length; i++) {
         const restored = restoredFrames[i]!;
         frames.push({

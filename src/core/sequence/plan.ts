@@ -3,9 +3,8 @@
  * that both write the same frames: positions from the timing, the model's in-betweens restored to
  * the keys' size, alpha carried for transparent keys, then the drawings in order with their holds.
  */
-import type { FloatTensor } from '../graph';
 import type { RgbaImage } from '../image';
-import { restoreFrame, type PreparedKeyframes } from '../pipeline';
+import { restoreFrame, type InterpolationResult, type PreparedKeyframes } from '../pipeline';
 import { alphaMotion, carryAlpha, hasAlpha } from './alpha';
 import type { ExportDrawing } from './export';
 import { assembleSequence, type PlayMode } from './sequence';
@@ -59,18 +58,18 @@ export function gapPositions(gaps: readonly GapSettings[]): number[][] {
 }
 
 /**
- * A gap's in-betweens at the keys' size: each model frame restored from the pack's frame (and,
- * when either key has alpha, given alpha carried along `motion` — the pack's motion output, else
- * Farnebäck between the fitted keys; `src/core/sequence/alpha.ts`).
+ * A gap's in-betweens at the keys' size, from an interpolation of its fitted keys: each model frame
+ * restored from the pack's frame (and, when either key has alpha, given alpha carried along the
+ * pack's motion output, else Farnebäck between the fitted keys; `src/core/sequence/alpha.ts`).
  */
 export function gapFrames(
-  modelFrames: readonly RgbaImage[],
-  positions: readonly number[],
+  result: Pick<InterpolationResult, 'modelFrames' | 'positions' | 'encoded'>,
   prepared: PreparedKeyframes,
   start: RgbaImage,
   end: RgbaImage,
-  motion?: FloatTensor,
 ): RgbaImage[] {
+  const { modelFrames, positions } = result;
+  const motion = result.encoded.motion;
   const transparent = hasAlpha(start) || hasAlpha(end);
   const flows = transparent ? (motion ?? alphaMotion(prepared.start, prepared.end)) : undefined;
   return modelFrames.map((frame, i) => {
