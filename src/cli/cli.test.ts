@@ -68,6 +68,9 @@ describe('inbetween interpolate', () => {
     expect([png.width, png.height]).toEqual([512, 320]);
     const run = JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'));
     expect(run.variant).toBe('lora');
+    expect(run.keyframes.map((k: { file: string }) => k.file)).toEqual([START, END]);
+    expect(run.keyframes[0].sha256).toMatch(/^[0-9a-f]{64}$/);
+    expect(run.keyframes[0].sha256).not.toBe(run.keyframes[1].sha256);
     expect(run.loraScale).toBe(0.5);
     expect(run.seed).toBe(5);
     expect(run.steps).toBe(4);

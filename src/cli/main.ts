@@ -10,7 +10,8 @@
  *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
 ${EVAL_USAGE}
  */
-import { writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseCommandArgs, UsageError } from './args';
@@ -236,6 +237,15 @@ async function interpolateCommand(argv: string[]): Promise<void> {
       : {}),
     fit: prepared.plan.mode,
     fitChoice: fit,
+    // Which drawings these are: the paths as given and their contents' sha256.
+    keyframes: await Promise.all(
+      [values.start, values.end].map(async (file) => ({
+        file,
+        sha256: createHash('sha256')
+          .update(await readFile(file))
+          .digest('hex'),
+      })),
+    ),
     keyframeSize: [start.width, start.height],
     modelSize: [prepared.plan.dstWidth, prepared.plan.dstHeight],
     frames: files.map((file, i) => ({ file, tau: result.positions[i] })),
