@@ -103,7 +103,7 @@ test('a triplet dropped after a run of other keyframes waits for its own run to 
   // The triplet's keys replace the pair; the in-between on screen is not theirs: not scored.
   await studio.dropFiles(studio.id('evaluate.panel'), triplet());
   await expect(studio.id('evaluate.gt.meta')).toContainText('frame2.png');
-  await expect(studio.id('message.info')).toContainText('Triplet: frame1.png → start');
+  await expect(studio.id('message.info')).toContainText('Run to score its in-between.');
   await expect(studio.id('evaluate.row')).toHaveCount(0);
   await studio.run();
   await studio.expectDone(1);

@@ -282,7 +282,21 @@ describe('inbetween eval', () => {
       ['--seeds', '1,,2'],
     ] as const) {
       const out = join(root, 'empty-item');
-      const r = cli(evalArgs(out, '--quiet', option, value)); // the last of a repeated option counts
+      // An option is given once: the plan's own --lora-scales gives way to the one tested.
+      const plan = option === '--lora-scales' ? PLAN.slice(0, 4) : PLAN;
+      const r = cli([
+        'eval',
+        '--pack',
+        PACK,
+        '--data',
+        data,
+        '--out',
+        out,
+        ...plan,
+        '--quiet',
+        option,
+        value,
+      ]);
       expect(r.code, option).toBe(2);
       expect(r.err).toContain(`${option} takes comma-separated numbers, got "${value}"`);
       expect(existsSync(join(out, 'run.json')), option).toBe(false);

@@ -173,10 +173,13 @@ export async function addTriplet(files: File[]): Promise<void> {
   await setGroundTruth(t[1]);
   // A triplet has one middle frame: ask for exactly that in-between.
   patch('settings', { count: 1 });
+  const { run, keyframes } = useStudio.getState();
+  const ours =
+    run.result?.keys?.start === keyframes.start?.id && run.result?.keys?.end === keyframes.end?.id;
   say(
     'info',
     'evaluate',
-    `Triplet: ${t[0].name} → start, ${t[2].name} → end, ${t[1].name} → ground truth for τ = 0.5.`,
+    `Triplet: ${t[0].name} → start, ${t[2].name} → end, ${t[1].name} → ground truth for τ = 0.5.${ours ? '' : ' Run to score its in-between.'}`,
   );
 }
 
