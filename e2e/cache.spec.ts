@@ -1,7 +1,24 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { startPackServer } from './servers';
-import { cacheKeys, expect, ROOT, test } from './studio';
+import { cacheKeys, expect, ROOT, test, type Studio } from './studio';
+
+/** The tiny pack under another id, so that it is not the bundled one (to serve from a web folder). */
+function tinyUnderAnotherId(id: string, name: string) {
+  const tiny = resolve(ROOT, 'models/tiny');
+  const manifest = {
+    ...JSON.parse(readFileSync(resolve(tiny, 'manifest.json'), 'utf8')),
+    id,
+    name,
+  };
+  return { tiny, manifest };
+}
+
+/** Chooses the cached copy of a pack remembered under `name`. */
+async function chooseCachedPack(studio: Studio, name: string): Promise<void> {
+  const cached = studio.id('pack.select').locator('option', { hasText: name });
+  await studio.id('pack.select').selectOption((await cached.getAttribute('value'))!);
+}
 
 test.describe('the model cache under pressure', () => {
   test('an evicted file is noticed, downloaded again, and the run works', async ({
@@ -81,13 +98,7 @@ test.describe('the model cache under pressure', () => {
     studio,
     page,
   }) => {
-    // The tiny pack under another id, so that it is not the bundled one, served from a web folder.
-    const tiny = resolve(ROOT, 'models/tiny');
-    const manifest = {
-      ...JSON.parse(readFileSync(resolve(tiny, 'manifest.json'), 'utf8')),
-      id: 'tiny-elsewhere',
-      name: 'Tiny, elsewhere',
-    };
+    const { tiny, manifest } = tinyUnderAnotherId('tiny-elsewhere', 'Tiny, elsewhere');
     const lora: string = manifest.graphs.denoisers.lora.file;
     const server = await startPackServer({ dir: tiny, manifest });
     try {
@@ -105,8 +116,7 @@ test.describe('the model cache under pressure', () => {
       expect(server.requests.filter((r) => r.endsWith(lora))).toEqual([]);
       // After a reload the pack is offered from the cache; its LoRA variant was never downloaded.
       await page.reload();
-      const cached = studio.id('pack.select').locator('option', { hasText: 'Tiny, elsewhere' });
-      await studio.id('pack.select').selectOption((await cached.getAttribute('value'))!);
+      await chooseCachedPack(studio, 'Tiny, elsewhere');
       await expect(variants).toHaveCount(3);
       await studio.chooseVariant('lora');
       await studio.dropKeyframes();
@@ -122,12 +132,7 @@ test.describe('the model cache under pressure', () => {
     studio,
     page,
   }) => {
-    const tiny = resolve(ROOT, 'models/tiny');
-    const manifest = {
-      ...JSON.parse(readFileSync(resolve(tiny, 'manifest.json'), 'utf8')),
-      id: 'tiny-edited',
-      name: 'Tiny, edited',
-    };
+    const { tiny, manifest } = tinyUnderAnotherId('tiny-edited', 'Tiny, edited');
     const first = await startPackServer({ dir: tiny, manifest });
     try {
       await studio.open();
@@ -157,8 +162,7 @@ test.describe('the model cache under pressure', () => {
       await second.close();
     }
     await page.reload();
-    const cached = studio.id('pack.select').locator('option', { hasText: 'Tiny, edited' });
-    await studio.id('pack.select').selectOption((await cached.getAttribute('value'))!);
+    await chooseCachedPack(studio, 'Tiny, edited');
     await expect(studio.id('variant.select').locator('option')).toHaveCount(4);
   });
 

@@ -16,12 +16,22 @@
  *   which the browser does not report; there the estimate warns against the device's RAM.
  */
 import { formatBytes } from './format';
-import { filesForVariant, graphsForVariant, type PackManifest } from './manifest';
+import {
+  filesForVariant,
+  graphsForVariant,
+  type PackManifest,
+  type VariantGraph,
+} from './manifest';
 
 /** WebAssembly's 32-bit address space: the most memory ONNX Runtime's WASM backend can have. */
 export const WASM32_LIMIT_BYTES = 4 * 2 ** 30;
 /** The runtime's own code, arenas and the page's buffers beside the model (measured on the bundled packs, rounded up). */
 export const RUNTIME_OVERHEAD_BYTES = 192 * 2 ** 20;
+
+/** The bytes of one graph's weights: its file and its external-data files. */
+export function graphBytes(g: Pick<VariantGraph, 'spec'>): number {
+  return g.spec.sizeBytes + (g.spec.externalData ?? []).reduce((s, x) => s + x.sizeBytes, 0);
+}
 
 /**
  * Other variants' sessions stay loaded (switching back to one, or a sweep across them, loads
@@ -75,12 +85,7 @@ export function estimateMemory(
   opts: EstimateOptions,
 ): MemoryEstimate {
   const weightsBytes = filesForVariant(m, variantId).reduce((s, f) => s + f.sizeBytes, 0);
-  const largestGraph = Math.max(
-    0,
-    ...graphsForVariant(m, variantId).map(
-      (g) => g.spec.sizeBytes + (g.spec.externalData ?? []).reduce((s, x) => s + x.sizeBytes, 0),
-    ),
-  );
+  const largestGraph = Math.max(0, ...graphsForVariant(m, variantId).map(graphBytes));
   let activationBytes: number | null = null;
   if (m.memory) {
     const [w, h] = opts.size ?? m.image.defaultSize;

@@ -47,7 +47,8 @@ function frame(c: number, f: number, w = 96, h = 64): RgbaImage {
 }
 
 /** `inbetween eval` of the test plan over the generated dataset into `out`, then `extra`. */
-const evalArgs = (out: string, ...extra: string[]) => [
+/** `inbetween eval` of the test dataset into `out` with `plan` (default PLAN) and `extra`. */
+const evalArgsWith = (out: string, plan: readonly string[], ...extra: string[]) => [
   'eval',
   '--pack',
   PACK,
@@ -55,9 +56,10 @@ const evalArgs = (out: string, ...extra: string[]) => [
   data,
   '--out',
   out,
-  ...PLAN,
+  ...plan,
   ...extra,
 ];
+const evalArgs = (out: string, ...extra: string[]) => evalArgsWith(out, PLAN, ...extra);
 
 function cli(args: string[]) {
   const r = spawnSync('node', [CLI, ...args], { cwd: REPO, encoding: 'utf8', timeout: 180_000 });
@@ -284,19 +286,7 @@ describe('inbetween eval', () => {
       const out = join(root, 'empty-item');
       // An option is given once: the plan's own --lora-scales gives way to the one tested.
       const plan = option === '--lora-scales' ? PLAN.slice(0, 4) : PLAN;
-      const r = cli([
-        'eval',
-        '--pack',
-        PACK,
-        '--data',
-        data,
-        '--out',
-        out,
-        ...plan,
-        '--quiet',
-        option,
-        value,
-      ]);
+      const r = cli(evalArgsWith(out, plan, '--quiet', option, value));
       expect(r.code, option).toBe(2);
       expect(r.err).toContain(`${option} takes comma-separated numbers, got "${value}"`);
       expect(existsSync(join(out, 'run.json')), option).toBe(false);

@@ -16,7 +16,7 @@ import { externalDataLocation } from '../core/externalData';
 import { checkGraphNames, type FloatTensor, type GraphRunner } from '../core/graph';
 import { readPackTokenizer, type PromptTokenizer } from '../core/text';
 import { readPackConstant } from '../core/npy';
-import { estimateMemory, sessionsToRelease } from '../core/memoryEstimate';
+import { estimateMemory, graphBytes, sessionsToRelease } from '../core/memoryEstimate';
 import type { RgbaImage } from '../core/image';
 import {
   clipLengthOf,
@@ -297,8 +297,7 @@ async function loadGraphs(
     const sessionKey = `${g.key}@${backend.backend}`;
     if (sessions.has(sessionKey)) continue;
     const runner = await loadGraph(req, g, backend.backend, progress, signal, log);
-    const bytes = [g.spec, ...(g.spec.externalData ?? [])].reduce((s, f) => s + f.sizeBytes, 0);
-    sessions.set(sessionKey, { runner, backend: backend.backend, bytes });
+    sessions.set(sessionKey, { runner, backend: backend.backend, bytes: graphBytes(g) });
   }
   for (const [name, spec] of Object.entries(manifest.constants ?? {})) {
     if (constants.has(name)) continue;
@@ -323,16 +322,17 @@ async function loadGraphs(
       decoder: graphs.decoder,
     });
   }
+  const manifestKey = JSON.stringify(manifest);
   // Remembered when files came in, or when the manifest changed with its files already cached (an
   // edited manifest of the same graphs would otherwise come back as the old one from the cache).
   if (req.source.kind !== 'cache') {
     const stored = log.downloadedFiles.length
       ? undefined
       : await getCachedPack(manifest.id).catch(() => undefined);
-    if (!stored || JSON.stringify(stored.manifest) !== JSON.stringify(manifest))
+    if (!stored || JSON.stringify(stored.manifest) !== manifestKey)
       await rememberPack(req, log.warnings);
   }
-  active = { manifest, manifestKey: JSON.stringify(manifest), variant, backend: backend.backend };
+  active = { manifest, manifestKey, variant, backend: backend.backend };
   return { backend, ...log };
 }
 

@@ -8,6 +8,7 @@ import {
   efficiencyMarkdown,
   measureEfficiency,
   TABLE_WARMUP_MS,
+  timeColumnMeaning,
 } from './efficiencyActions';
 
 export function EfficiencyPanel() {
@@ -89,22 +90,12 @@ export function EfficiencyPanel() {
           <p className="hint" data-testid="efficiency.hint">
             Medians after a {TABLE_WARMUP_MS / 1000} s warm-up (the browser optimises the WASM
             runtime while it runs: the first in-betweens after loading are slower) on this machine (
-            {where}).{' '}
-            {clipLength !== null ? (
-              <>
-                <em>ms / clip</em> is one {clipLength}-frame clip&apos;s denoiser steps and its
-                decode (its {clipLength - 2} in-betweens at once)
-              </>
-            ) : (
-              <>
-                <em>ms / in-between</em> is one in-between&apos;s denoiser steps and its decode
-              </>
-            )}
-            ; it leaves out loading the model, encoding the keyframes (and their motion), which a
-            run does once for all its in-betweens, and fitting, restoring and writing images, which
-            grow with the keyframes&apos; size. Each variant is loaded in a fresh worker: WASM heap
-            is that worker&apos;s WebAssembly memory after loading and timing it (it only grows);
-            WebGPU peak is the most GPU buffer bytes live at once (— on WASM).
+            {where}). {timeColumnMeaning(clipLength)}; it leaves out loading the model, encoding the
+            keyframes (and their motion), which a run does once for all its in-betweens, and
+            fitting, restoring and writing images, which grow with the keyframes&apos; size. Each
+            variant is loaded in a fresh worker: WASM heap is that worker&apos;s WebAssembly memory
+            after loading and timing it (it only grows); WebGPU peak is the most GPU buffer bytes
+            live at once (— on WASM).
           </p>
           <div className="row">
             <button

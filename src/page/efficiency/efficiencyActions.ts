@@ -124,6 +124,13 @@ export function efficiencyCsv(rows: EfficiencyRow[], clipLength: number | null =
   return [columns(clipLength).join(','), ...rows.map((r) => cells(r).join(','))].join('\n') + '\n';
 }
 
+/** What the time column measures (`clipLength`: a clip pack's, whose time is per clip). */
+export function timeColumnMeaning(clipLength: number | null): string {
+  return clipLength === null
+    ? "ms / in-between is one in-between's denoiser steps and decode"
+    : `ms / clip is one ${clipLength}-frame clip's denoiser steps and decode (its ${clipLength - 2} in-betweens at once)`;
+}
+
 /** The table as Markdown, with the machine it was measured on. */
 export function efficiencyMarkdown(
   rows: EfficiencyRow[],
@@ -131,10 +138,6 @@ export function efficiencyMarkdown(
   clipLength: number | null = null,
 ): string {
   const cols = columns(clipLength);
-  const what =
-    clipLength === null
-      ? "ms / in-between is one in-between's denoiser steps and decode"
-      : `ms / clip is one ${clipLength}-frame clip's denoiser steps and decode (its ${clipLength - 2} in-betweens at once)`;
   const lines = [
     `| ${cols.join(' | ')} |`,
     `| ${cols.map(() => '---').join(' | ')} |`,
@@ -142,7 +145,7 @@ export function efficiencyMarkdown(
   ];
   return (
     `${lines.join('\n')}\n\nMedians after a ${TABLE_WARMUP_MS / 1000} s warm-up, measured in the browser (${where}). ` +
-    `${what}: it leaves out loading, the keyframes' encoding ` +
+    `${timeColumnMeaning(clipLength)}: it leaves out loading, the keyframes' encoding ` +
     'and motion (once per run) and fitting and writing images. ' +
     'Each variant ran in a fresh worker: WASM heap is its linear memory afterwards (it only grows), ' +
     'WebGPU buffers peak the most GPU buffer bytes live at once; empty where the backend has none.\n'

@@ -173,14 +173,21 @@ export async function addTriplet(files: File[]): Promise<void> {
   await setGroundTruth(t[1]);
   // A triplet has one middle frame: ask for exactly that in-between.
   patch('settings', { count: 1 });
-  const { run, keyframes } = useStudio.getState();
-  const ours =
-    run.result?.keys?.start === keyframes.start?.id && run.result?.keys?.end === keyframes.end?.id;
+  const ours = madeFromLoadedKeys(useStudio.getState().run.result);
   say(
     'info',
     'evaluate',
     `Triplet: ${t[0].name} → start, ${t[2].name} → end, ${t[1].name} → ground truth for τ = 0.5.${ours ? '' : ' Run to score its in-between.'}`,
   );
+}
+
+/**
+ * Whether `run` was made from the keyframes on the page: only then is the ground truth (their
+ * middle) its in-between's.
+ */
+function madeFromLoadedKeys(run: RunView | null): boolean {
+  const { start, end } = useStudio.getState().keyframes;
+  return Boolean(run?.keys && run.keys.start === start?.id && run.keys.end === end?.id);
 }
 
 function rowUrls(row: ScoreRow): string[] {
@@ -189,12 +196,10 @@ function rowUrls(row: ScoreRow): string[] {
 
 /** Scores a finished run's τ = 0.5 in-between against the ground truth (if both exist). */
 export async function scoreRun(run: RunView): Promise<void> {
-  const { evaluate, keyframes } = useStudio.getState();
-  const gt = evaluate.groundTruth;
+  const gt = useStudio.getState().evaluate.groundTruth;
   if (!gt) return;
-  // The ground truth is the middle of the keyframes on the page: a result made from others (an
-  // earlier pair, a run reopened from the history) is not its in-between.
-  if (!run.keys || run.keys.start !== keyframes.start?.id || run.keys.end !== keyframes.end?.id) {
+  // A result made from other keyframes (an earlier pair, a run reopened from the history).
+  if (!madeFromLoadedKeys(run)) {
     say(
       'info',
       'evaluate',

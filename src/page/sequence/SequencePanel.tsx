@@ -32,7 +32,7 @@ import {
   runScene,
   sceneCells,
   sceneGaps,
-  sceneRunSettings,
+  sceneSettingsKey,
   setGapSpec,
   setSceneDefaults,
   setSceneOptions,
@@ -45,10 +45,7 @@ export function SequencePanel() {
   const sc = useStudio((s) => s.scene);
   const gaps = useMemo(() => sceneGaps(sc), [sc]);
   // What a gap's frames depend on outside the scene: a change shows the gaps to make again.
-  useStudio(
-    (s) =>
-      `${s.settings.steps}|${s.settings.loraScale}|${s.packs.variantId}|${s.packs.selectedKey}|${s.keyframes.fitMode}|${JSON.stringify(sceneRunSettings(s))}`,
-  );
+  useStudio(sceneSettingsKey);
   // Another job (a run, a sweep…) holds the workers: Run all waits for it.
   const otherJob = useStudio((s) => !s.scene.running && selectWorkerJob(s) !== null);
   return (

@@ -92,10 +92,10 @@ export function gapPositionsOf(spec: GapSpec): number[] {
 type Studio = ReturnType<typeof useStudio.getState>;
 
 /**
- * The run settings a gap's frames depend on besides its own (guidance, conditioning, prompt and
- * sampler, where a pack has them); the panel watches it to show the gaps to make again.
+ * The run settings past steps and LoRA scale that a gap's frames depend on (guidance, conditioning,
+ * prompt and sampler, where a pack has them).
  */
-export function sceneRunSettings(s: Studio): Record<string, unknown> {
+function sceneRunSettings(s: Studio): Record<string, unknown> {
   const { guidanceScale, scalars, promptId, promptText, sampler } = runSettingsOf(s.settings);
   return { guidanceScale, scalars, promptId, promptText, sampler };
 }
@@ -112,6 +112,21 @@ function gapSignature(gap: SceneGap, s: Studio): string {
     seed: gap.spec.seed ?? s.scene.seed,
     // Absent for packs without these settings (JSON leaves undefined out): signatures made
     // before they counted stay valid.
+    ...sceneRunSettings(s),
+  });
+}
+
+/**
+ * What `gapSignature` reads outside the scene, as one string: the panel watches it to show the
+ * gaps to make again when a setting above changes.
+ */
+export function sceneSettingsKey(s: Studio): string {
+  return JSON.stringify({
+    pack: s.packs.selectedKey,
+    variant: s.packs.variantId,
+    fit: s.keyframes.fitMode,
+    steps: s.settings.steps,
+    lora: s.settings.loraScale,
     ...sceneRunSettings(s),
   });
 }
