@@ -51,6 +51,19 @@ function makeDataset(): string {
 
 const PLAN = { variants: 'baseline,lora', steps: '3' };
 
+/**
+ * Makes the inference worker stop answering for `ms` (blocked in Atomics.wait, without taking a
+ * core), so that a Cancel or Pause pressed now lands while an item is in progress, however fast
+ * the machine gets through the rest.
+ */
+async function holdInference(page: Page, ms: number): Promise<void> {
+  const worker = page.workers().find((w) => w.url().includes('inference.worker'));
+  expect(worker, 'the inference worker').toBeTruthy();
+  await worker!.evaluate((wait) => {
+    setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, wait));
+  }, ms);
+}
+
 async function download(page: Page, testId: string): Promise<string> {
   const [dl]: [Download, void] = await Promise.all([
     page.waitForEvent('download'),
@@ -126,8 +139,12 @@ test('a dataset folder is evaluated, cancelled, resumed after a reload, exported
   const progress = studio.id('dataset.progress');
   await expect(progress).toHaveAttribute('data-total', '30');
   await expect
-    .poll(async () => Number(await progress.getAttribute('data-done')), { timeout: 60_000 })
+    .poll(async () => Number(await progress.getAttribute('data-done')), {
+      timeout: 60_000,
+      intervals: [100],
+    })
     .toBeGreaterThanOrEqual(3);
+  await holdInference(page, 2000);
   await studio.id('dataset.cancel').click();
   await expect(studio.id('dataset.start')).toBeEnabled();
   await expect(studio.id('pack.select')).toBeEnabled();
@@ -310,8 +327,12 @@ test('where the browser has a folder picker, a resume after a reload reads the r
   const progress = studio.id('dataset.progress');
   await expect(progress).toHaveAttribute('data-total', '24');
   await expect
-    .poll(async () => Number(await progress.getAttribute('data-done')), { timeout: 60_000 })
+    .poll(async () => Number(await progress.getAttribute('data-done')), {
+      timeout: 60_000,
+      intervals: [100],
+    })
     .toBeGreaterThanOrEqual(2);
+  await holdInference(page, 2000);
   await studio.id('dataset.pause').click();
   await expect(studio.id('dataset.start')).toBeEnabled();
   const cut = Number(await progress.getAttribute('data-done'));

@@ -10,17 +10,18 @@ import { join, resolve } from 'node:path';
 import type { Page } from '@playwright/test';
 import { expect, ROOT, test, type Studio } from './studio';
 
-/** Makes the inference worker (and the metrics worker, when `metrics`) stop answering for 60 s. */
+/**
+ * Makes the inference worker (and the metrics worker, when `metrics`) stop answering for 60 s:
+ * blocked in Atomics.wait, which holds its thread without a core (a busy loop would take both of
+ * a two-core machine's cores from the page that must draw "Stopping…" and time Force stop).
+ */
 async function hangWorkers(page: Page, metrics: boolean): Promise<void> {
   const names = metrics ? ['inference.worker', 'metrics.worker'] : ['inference.worker'];
   for (const name of names) {
     const worker = page.workers().find((w) => w.url().includes(name));
     expect(worker, name).toBeTruthy();
     await worker!.evaluate(() => {
-      setTimeout(() => {
-        const until = Date.now() + 60_000;
-        while (Date.now() < until);
-      });
+      setTimeout(() => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 60_000));
     });
   }
   // Whatever the job was doing between two calls, it now waits on a worker that does not answer.
@@ -62,16 +63,17 @@ test('a scene whose gap does not answer Cancel is stopped by force; made gaps st
   page,
 }) => {
   await studio.open();
-  await studio.setNumber('run.steps', 300);
+  await studio.setNumber('run.steps', 200);
   await studio.id('scene.addKeys').setInputFiles([
     { name: 'k_1.png', mimeType: 'image/png', buffer: sample('bounce-start.png') },
     { name: 'k_2.png', mimeType: 'image/png', buffer: sample('bounce-end.png') },
   ]);
+  // A gap of 15 in-betweens × 200 steps at the keys' own 512×320: some 15 s, still running when
+  // the worker is made to hang.
+  await studio.id('keyframes.fit.native').check();
   await studio.id('scene.default.count').fill('15');
   await studio.id('scene.runAll').click();
-  await expect(studio.id('scene.gap.status').first()).toHaveText(/step \d+ of 200/, {
-    timeout: 60_000,
-  });
+  await studio.waitForText('scene.gap.status', /step \d+ of 200/);
   await hangWorkers(page, false);
   await studio.id('scene.cancel').click();
   await expect(studio.id('scene.cancel')).toHaveText('Stopping…');

@@ -24,6 +24,8 @@ test('external data streams into the cache, runs, and runs again from the cache'
   studio,
   page,
 }) => {
+  // Building the pack, then two runs that may each take up to 90 s on a loaded machine.
+  test.setTimeout(240_000);
   const pack = buildSyntheticPack({ bytes: 40e6, files: 2 });
   const server: TestServer = await startPackServer({ dir: pack.dir });
   cleanups.push(pack.cleanup, () => server.close());

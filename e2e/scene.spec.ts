@@ -4,6 +4,7 @@ import { join, resolve } from 'node:path';
 import { unzipSync, zipSync } from 'fflate';
 import { GifReader } from 'omggif';
 import { PNG } from 'pngjs';
+import type { Page } from '@playwright/test';
 import { main as cli } from '../src/cli/main';
 import { expect, parityKeyframes, ROOT, Studio, test, type FilePayload } from './studio';
 
@@ -18,6 +19,44 @@ function key(name: string, x: number): FilePayload {
     }
   }
   return { name, mimeType: 'image/png', buffer: PNG.sync.write(png) };
+}
+
+/**
+ * The scene the page autosaved (IndexedDB `inbetween-scene`, store `scene`, key `current`), in
+ * brief: its keys' names, frame rate and the seeds of its in-betweens; null while none is saved.
+ */
+function savedScene(page: Page): Promise<{ keys: string[]; fps: number; seeds: number[] } | null> {
+  return page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase | null>((res, rej) => {
+      const r = indexedDB.open('inbetween-scene');
+      // Not made yet: made by the page's first save, not here (abort, so nothing is created).
+      r.onupgradeneeded = () => r.transaction!.abort();
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => (r.error?.name === 'AbortError' ? res(null) : rej(r.error));
+    });
+    if (!db) return null;
+    try {
+      if (!db.objectStoreNames.contains('scene')) return null;
+      const saved = await new Promise<unknown>((res, rej) => {
+        const r = db.transaction('scene').objectStore('scene').get('current');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      if (!saved) return null;
+      const v = saved as {
+        keys: { name: string }[];
+        fps: number;
+        results: Record<string, { frames: { seed: number }[] }>;
+      };
+      return {
+        keys: v.keys.map((k) => k.name),
+        fps: v.fps,
+        seeds: Object.values(v.results).flatMap((r) => r.frames.map((f) => f.seed)),
+      };
+    } finally {
+      db.close();
+    }
+  });
 }
 
 test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll, exports, reload', async ({
@@ -94,6 +133,9 @@ test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll
   const before = await studio.id('scene.current').getAttribute('src');
   await studio.id('scene.reroll').click();
   await expect(studio.id('scene.rerollCompare')).toBeVisible({ timeout: 30_000 });
+  const rerolled = gaps.nth(0).getByTestId('scene.gap.status');
+  await expect(rerolled).toHaveText(/re-rolled with seed \d+$/);
+  const rerollSeed = Number(/(\d+)$/.exec((await rerolled.textContent())!)![1]);
   await studio.id('scene.keepNew').click();
   await expect(studio.id('scene.rerollCompare')).toHaveCount(0);
   const after = await studio.id('scene.current').getAttribute('src');
@@ -124,8 +166,9 @@ test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll
   const { duration } = await studio.playVideo(webm.bytes, 'video/webm');
   expect(duration).toBeCloseTo(1, 1);
 
-  // Reload: the scene, its settings and the kept re-roll come back from IndexedDB.
-  await page.waitForTimeout(600); // the autosave runs 300 ms after a change
+  // Reload: the scene, its settings and the kept re-roll come back from IndexedDB (once the
+  // autosave, 300 ms after a change, has written the kept re-roll).
+  await expect.poll(async () => (await savedScene(page))?.seeds).toContain(rerollSeed);
   await page.reload();
   await expect(studio.id('scene.restored')).toBeVisible();
   await expect(studio.id('scene.timeline').locator('li')).toHaveCount(10);
@@ -296,16 +339,18 @@ test('a scene saved as a project file opens on another machine; a bad file is re
 
 test('cancelling keeps the gaps made; a changed gap runs again alone', async ({ studio }) => {
   await studio.open();
-  await studio.setNumber('run.steps', 300);
+  await studio.setNumber('run.steps', 200);
   await studio
     .id('scene.addKeys')
     .setInputFiles([key('a_1.png', 80), key('a_2.png', 200), key('a_3.png', 330)]);
   await studio.id('scene.default.count').fill('4');
-  // The second gap is long (15 in-betweens × 300 steps): time to cancel it once the first is made.
+  // The second gap is long (15 in-betweens × 200 steps at the keys' own 512×320, some 15 s): time
+  // to cancel it once the first is made.
+  await studio.id('keyframes.fit.native').check();
   await studio.id('scene.gap').nth(1).getByTestId('scene.gap.count').fill('15');
   await studio.id('scene.runAll').click();
   const status = studio.id('scene.gap.status');
-  await expect(status.nth(0)).toHaveText(/^done/, { timeout: 60_000 });
+  await studio.waitForText('scene.gap.status', /^done/);
   await studio.id('scene.cancel').click();
   await expect(studio.id('scene.runAll')).toBeVisible({ timeout: 30_000 });
   await expect(status.nth(1)).toHaveText(/^cancelled/);
@@ -373,15 +418,15 @@ test('Run all and the other jobs wait for each other; the keys stay put while it
 }) => {
   await studio.open();
   await studio.dropKeyframes();
-  await studio.setNumber('run.steps', 300);
+  await studio.setNumber('run.steps', 200);
   await studio
     .id('scene.addKeys')
     .setInputFiles([key('c_1.png', 80), key('c_2.png', 200), key('c_3.png', 330)]);
+  // Gaps of 15 in-betweens × 200 steps at the keys' own 512×320: some 15 s each.
+  await studio.id('keyframes.fit.native').check();
   await studio.id('scene.default.count').fill('15');
   await studio.id('scene.runAll').click();
-  await expect(studio.id('scene.gap.status').first()).toHaveText(/step \d+ of 200/, {
-    timeout: 60_000,
-  });
+  await studio.waitForText('scene.gap.status', /step \d+ of 200/);
   // The gap's job holds the worker: a run, a sweep or a measurement would take it from under it.
   await expect(studio.id('run.start')).toBeDisabled();
   await expect(studio.id('efficiency.measure')).toBeDisabled();
@@ -453,7 +498,13 @@ test('a removed key takes its gaps along; the viewer keeps its controls’ keys;
   // Key 3 removed, the page reloaded, a new third key drawn: its gap is to make, not the old one's.
   await studio.page.getByRole('button', { name: 'Remove key 3' }).click();
   await expect(studio.id('scene.gap')).toHaveCount(1);
-  await page.waitForTimeout(600); // the autosave runs 300 ms after a change
+  // The autosave runs 300 ms after a change: reload once it holds the removal.
+  await expect
+    .poll(async () => {
+      const saved = await savedScene(page);
+      return saved && { keys: saved.keys, fps: saved.fps };
+    })
+    .toEqual({ keys: ['walk_1.png', 'walk_2.png'], fps: 24 });
   await page.reload();
   await expect(studio.id('scene.restored')).toBeVisible();
   await expect(studio.id('scene.fps')).toHaveValue('24');

@@ -169,10 +169,46 @@ export class Studio {
     await target.dispatchEvent('drop', { dataTransfer });
   }
 
+  /**
+   * Drops keyframes on the start slot (two fill both slots, one the start slot) and waits until
+   * the slots show them: decoding is async, and the keyframes shown before would pass a wait for
+   * a slot that is merely filled. Each dropped image gets a new object URL and shows its name.
+   */
   async dropKeyframes(files: FilePayload[] = sampleKeyframes()): Promise<void> {
+    const slots = files.length > 1 ? ['start', 'end'] : ['start'];
+    const shown = () =>
+      this.page.evaluate(
+        (ids) =>
+          ids.map((slot) => {
+            const el = document.querySelector(`[data-testid="keyframes.${slot}"]`);
+            const meta = el?.querySelector(`[data-testid="keyframes.${slot}.meta"]`);
+            return {
+              url: el?.querySelector('img')?.getAttribute('src') ?? null,
+              name: meta?.textContent?.split(' · ')[0] ?? null,
+            };
+          }),
+        slots,
+      );
+    const before = await shown();
     await this.dropFiles(this.id('keyframes.start'), files);
-    await expect(this.id('keyframes.start.meta')).toBeVisible();
-    await expect(this.id('keyframes.end.meta')).toBeVisible();
+    await expect
+      .poll(
+        async () => {
+          const now = await shown();
+          return {
+            replaced: now.every((s, i) => s.url !== null && s.url !== before[i]!.url),
+            names: now.map((s) => s.name).sort(),
+          };
+        },
+        { intervals: [100] },
+      )
+      .toEqual({
+        replaced: true,
+        names: files
+          .slice(0, slots.length)
+          .map((f) => f.name)
+          .sort(),
+      });
   }
 
   /** Loads a pack by URL with the Model panel's "Load another pack" form. */
@@ -205,12 +241,33 @@ export class Studio {
     await this.id('run.start').click();
   }
 
-  /** Starts a run long enough (15 in-betweens × 200 steps) to act on while it is denoising. */
+  /**
+   * Starts a run long enough to act on while it is denoising, and returns as soon as its first
+   * step shows: 15 in-betweens × 200 steps at the keyframes' own size (Native fit, which stays
+   * chosen: for the 512×320 samples a step has five times the work of one letterboxed into the
+   * model's frame), some 15 s on two cores, where letterboxed it ended 3 s after its first step.
+   */
   async startLongRun(): Promise<void> {
+    await this.id('keyframes.fit.native').check();
     await this.setNumber('run.count', 15);
     await this.setNumber('run.steps', 200);
     await this.run();
-    await expect(this.id('run.status')).toHaveText(/^Step \d+ \/ 200/, { timeout: 60_000 });
+    await this.waitForText('run.status', /^Step \d+ \/ 200/);
+  }
+
+  /**
+   * Waits until the first element with `testId` has text matching `pattern`, looking at every
+   * frame the page draws: for a state that may not last (expect's polls are up to a second apart).
+   */
+  async waitForText(testId: string, pattern: RegExp, timeoutMs = 60_000): Promise<void> {
+    await this.page.waitForFunction(
+      ([id, source, flags]) =>
+        new RegExp(source!, flags).test(
+          document.querySelector(`[data-testid="${id}"]`)?.textContent ?? '',
+        ),
+      [testId, pattern.source, pattern.flags],
+      { polling: 'raf', timeout: timeoutMs },
+    );
   }
 
   /**
@@ -227,8 +284,9 @@ export class Studio {
     await this.id('sweep.start').click();
   }
 
-  async expectDone(frames: number): Promise<void> {
-    await expect(this.id('run.status')).toHaveText(/^Done:/, { timeout: 60_000 });
+  /** Waits for the run to finish (within `timeoutMs`) with `frames` in-betweens on screen. */
+  async expectDone(frames: number, timeoutMs = 60_000): Promise<void> {
+    await expect(this.id('run.status')).toHaveText(/^Done:/, { timeout: timeoutMs });
     await expect(this.id('viewer.frame')).toHaveCount(frames);
   }
 

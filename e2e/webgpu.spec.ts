@@ -10,9 +10,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { cliLoraRun, expect, parityKeyframes, ROOT, test, worstDiffToParityFrames } from './studio';
 
+/** How long a run on WebGPU may take: the software adapter is many times slower than WASM. */
+const WEBGPU_RUN_MS = 150_000;
+
 test('automatic backend skips a software WebGPU adapter; WebGPU can still be chosen and runs', async ({
   studio,
 }) => {
+  test.setTimeout(240_000);
   await studio.open();
   await studio.dropKeyframes();
   await studio.setNumber('run.count', 1);
@@ -24,7 +28,7 @@ test('automatic backend skips a software WebGPU adapter; WebGPU can still be cho
 
   await studio.id('run.backend').selectOption('webgpu');
   await studio.run();
-  await studio.expectDone(1);
+  await studio.expectDone(1, WEBGPU_RUN_MS);
   await expect(studio.id('backend.name')).toHaveText('WebGPU');
   await expect(studio.id('viewer.summary')).toContainText('WEBGPU');
 });
@@ -65,7 +69,7 @@ test('the efficiency table reports WebGPU buffer bytes for a variant that ran on
 test('the native WebGPU execution provider gives the reference frames of an EDM pack', async ({
   studio,
 }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(180_000);
   const dir = resolve(ROOT, 'models/reference/svd-tiny');
   const run = JSON.parse(readFileSync(resolve(dir, 'parity/expected.json'), 'utf8')).runs[0];
   await studio.open();
@@ -76,7 +80,7 @@ test('the native WebGPU execution provider gives the reference frames of an EDM 
   await studio.setNumber('run.steps', run.steps);
   await studio.setNumber('run.seed', run.seed);
   await studio.run();
-  await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: 100_000 });
+  await expect(studio.id('run.status')).toHaveText(/^Done:/, { timeout: WEBGPU_RUN_MS });
   await expect(studio.id('backend.name')).toHaveText('WebGPU');
   const worst = worstDiffToParityFrames(await studio.shownFrames(), dir);
   console.log(
@@ -88,7 +92,7 @@ test('the native WebGPU execution provider gives the reference frames of an EDM 
 test('on WebGPU the sample stays on the GPU between steps and the frames match the CLI', async ({
   studio,
 }) => {
-  test.setTimeout(120_000);
+  test.setTimeout(180_000);
   await studio.open();
   await studio.dropKeyframes();
   await studio.id('run.backend').selectOption('webgpu');
@@ -98,7 +102,7 @@ test('on WebGPU the sample stays on the GPU between steps and the frames match t
   await studio.setNumber('run.steps', 4);
   await studio.setNumber('run.seed', 77);
   await studio.run();
-  await studio.expectDone(2);
+  await studio.expectDone(2, WEBGPU_RUN_MS);
   await expect(studio.id('backend.name')).toHaveText('WebGPU');
   await expect(studio.id('viewer.summary')).toContainText('latents kept on the GPU');
 
@@ -140,6 +144,7 @@ test('a denoiser that returns all zeros on WebGPU stops the run with the reason'
 }) => {
   // The test pack with its fp32 denoiser's prediction multiplied by zero (as fp16 graphs come out
   // on an adapter without shader-f16): the sample stays on the GPU, yet the output is checked.
+  test.setTimeout(180_000);
   const tiny = resolve(ROOT, 'models/tiny');
   const manifest = JSON.parse(readFileSync(join(tiny, 'manifest.json'), 'utf8'));
   const den = manifest.graphs.denoisers.fp32;
@@ -191,7 +196,7 @@ onnx.save(m, sys.argv[2])`,
   await studio.setNumber('run.steps', 3);
   await studio.run();
   await expect(studio.errors()).toContainText('the denoiser returned all zeros', {
-    timeout: 60_000,
+    timeout: WEBGPU_RUN_MS,
   });
   await expect(studio.id('backend.name')).toHaveText('WebGPU');
   rmSync(dir, { recursive: true, force: true });
