@@ -1,29 +1,15 @@
 /**
- * `inbetween eval` and `inbetween report` (issue 19): docs/evaluation.md says how to use them,
- * src/node/evalDataset.ts and src/core/evaluation/datasetReport.ts do the work.
+ * `inbetween eval` (issue 19): docs/evaluation.md says how to use it, src/node/evalDataset.ts does
+ * the work (`inbetween report`, which runs no graph, is report.ts). main.ts imports this module only
+ * once onnxruntime-node has loaded.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
 import cliProgress from 'cli-progress';
 import type { SequenceMode } from '../core/evaluation/dataset';
-import {
-  mergeRuns,
-  renderDatasetReport,
-  REPORT_FORMATS,
-  summariseRuns,
-  type ReportFormat,
-} from '../core/evaluation/datasetReport';
 import type { ProtocolId } from '../core/evaluation/datasetRun';
 import { fitArg } from './runSettings';
-import { evaluateDataset, readRun } from '../node/evalDataset';
+import { evaluateDataset } from '../node/evalDataset';
 import { setNodeDevice } from '../node/nodeRuntime';
 import { parseCommandArgs, UsageError } from './args';
-
-export const EVAL_USAGE = `  inbetween eval --pack DIR --data DIR --out DIR [--split S] [--sequence triplets|every:K]
-                 [--variants A,B] [--lora-scales X,Y] [--guidance X,Y] [--steps N,M] [--seeds S,T]
-                 [--protocol studio|kdq] [--fit letterbox|auto|crop|native] [--shard i/n] [--resume]
-                 [--lpips DIR] [--threads N] [--device cpu|cuda] [--quiet]
-  inbetween report RUN_DIR... [--ref CONFIG] [--format md|csv|tex|json] [--out FILE]`;
 
 function list(
   name: string,
@@ -148,42 +134,5 @@ export async function evalCommand(argv: string[]): Promise<number> {
   console.log(
     `wrote ${summary.written} result lines for ${itemsSeen.size} items to ${v['out']}${rate}; ${summary.skipped} items already done, ${summary.itemProblems} items could not be read, ${summary.info.datasetProblems.length} dataset problems (run.json)`,
   );
-  return 0;
-}
-
-/** `inbetween report RUN_DIR… [--ref CONFIG] [--format F] [--out FILE]`: returns the exit code. */
-export async function reportCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs({
-    args: argv,
-    strict: true,
-    allowPositionals: true,
-    options: { ref: { type: 'string' }, format: { type: 'string' }, out: { type: 'string' } },
-  });
-  if (positionals.length === 0)
-    throw new UsageError('report needs at least one run folder (an eval --out)');
-  const format = (values['format'] ?? 'md') as string;
-  if (!REPORT_FORMATS.includes(format as ReportFormat))
-    throw new UsageError(`--format must be ${REPORT_FORMATS.join(', ')}, got "${format}"`);
-  const runs = await Promise.all(positionals.map((d) => readRun(d)));
-  const merged = mergeRuns(runs);
-  const report = summariseRuns(merged, values['ref'] as string | undefined);
-  const text = renderDatasetReport(report, format as ReportFormat);
-  if (values['out']) {
-    await mkdir(dirname(values['out'] as string), { recursive: true });
-    await writeFile(values['out'] as string, text);
-  } else process.stdout.write(text);
-  if (merged.missingShards.length > 0) {
-    console.error(
-      `incomplete: shard${merged.missingShards.length > 1 ? 's' : ''} ${merged.missingShards.map((i) => `${i}/${merged.info.shard!.count}`).join(', ')} missing; pass every shard's --out folder`,
-    );
-    return 1;
-  }
-  if (merged.missing.length > 0) {
-    const some = merged.missing.slice(0, 3).map((m) => `${m.item} × ${m.config}`);
-    console.error(
-      `incomplete: ${merged.missing.length} item × configuration results are missing (e.g. ${some.join('; ')}); run the missing shards or eval --resume`,
-    );
-    return 1;
-  }
   return 0;
 }

@@ -1,331 +1,35 @@
 /**
  * `inbetween` — the studio's command line, over the same src/core as the page, with
- * onnxruntime-node. Bad arguments and bad files exit non-zero with a one-line reason.
- *
- *   inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
- *                         [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit auto|letterbox|crop|native]
- *                         [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"] [--sampler NAME]
- *                         [--gt G.png] [--lpips DIR]
- *   inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR [--frames …] [--timing …] …
- *   inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
-${EVAL_USAGE}
+ * onnxruntime-node. Bad arguments and bad files exit non-zero with a one-line reason. The usage is
+ * usage.ts; each command is its own module, imported when it runs, so that `--help` and `report`
+ * need no ONNX Runtime and the others say in one line when it cannot be loaded (runtime.ts).
  */
-import { createHash } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import * as ort from 'onnxruntime-node';
-import { parseCommandArgs, UsageError } from './args';
-import { EVAL_USAGE, evalCommand, reportCommand } from './evalCommands';
-import { fitArg, intArg, resolveRunSettings } from './runSettings';
-import { SEQUENCE_HELP, SEQUENCE_USAGE, sequenceCommand } from './sequence';
-import type { RgbaImage } from '../core/image';
-import { clipLengthOf } from '../core/manifest';
-import { gapFrames } from '../core/sequence/plan';
-import {
-  interpolate,
-  prepareKeyframes,
-  scoredFrameIndex,
-  type InterpolationResult,
-  type PreparedKeyframes,
-} from '../core/pipeline';
-import {
-  loadLpipsGraphs,
-  loadVariantGraphs,
-  prepareOutputDir,
-  readPackManifest,
-  readPng,
-  writePng,
-  type LpipsGraphs,
-  releaseVariantGraphs,
-} from '../node/nodeRuntime';
-import {
-  assertSameSize,
-  DEFAULT_LPIPS_DIR,
-  formatScores,
-  missingLpips,
-  scoreNamedImages,
-  summarizeScores,
-} from '../node/score';
+import { UsageError } from './args';
+import { loadNodeRuntime } from './runtime';
+import { USAGE } from './usage';
 
-const USAGE = `usage:
-  inbetween interpolate --pack DIR --start A.png --end B.png --out DIR
-                        [--frames N] [--steps S] [--seed K] [--variant ID] [--lora-scale X] [--fit auto|letterbox|crop|native]
-                        [--guidance X] [--scalar NAME=X]... [--prompt ID | --text "…"] [--sampler NAME]
-                        [--gt G.png] [--lpips DIR]
-${SEQUENCE_USAGE}
-  inbetween score A.png B.png [--json] [--lpips DIR] [--require-lpips]
-${EVAL_USAGE}
-  inbetween --help
+type Command = (argv: string[]) => Promise<number>;
 
-  --fit F        how keyframes meet the model's frame (interpolate, sequence): auto (default) runs
-                 them at their own size when that frame is no bigger than the pack's, else letterbox
-  --guidance X   classifier-free guidance scale (format-2 packs with guidance; 1 = off)
-  --sampler NAME another sampler of the pack's family (EDM: euler, euler_ancestral, dpmpp_2m; flow: flow_euler, flow_unipc, flow_dpmpp_2m)
-  --scalar N=X   a scalar conditioning input of the pack, e.g. --scalar fs=24 (repeatable)
-  --prompt ID    one of the pack's prompts (format-2 packs with prompts)
-  --text "…"     a typed prompt, tokenised and encoded by the pack (format-2 packs with text)
-  --gt G.png     score the in-between at τ = 0.5 (a clip pack with an even clip: its frame
-                 nearest 0.5) against G (odd --frames only) into run.json
-  --lpips DIR    LPIPS graphs built by models/training/export_lpips.py (default: models/lpips)
-${SEQUENCE_HELP}`;
-
-async function releaseLpips(lpips: LpipsGraphs | undefined): Promise<void> {
-  if (!lpips?.available) return;
-  for (const g of Object.values(lpips.graphs)) await g.runner.release();
-}
-
-/**
- * run.json's `groundTruth`: the in-between at τ = 0.5 (frame (count + 1) / 2 of an odd count; for a
- * clip pack whose frames miss 0.5, its frame nearest it), read back from disk so the scores are those
- * of the PNG as written, against the ground truth.
- * Releases the LPIPS graphs.
- */
-async function scoreMidFrame(
-  outDir: string,
-  files: string[],
-  positions: number[],
-  clipLength: number | null,
-  gtFile: string,
-  groundTruth: RgbaImage,
-  lpips: LpipsGraphs,
-) {
-  try {
-    const index = scoredFrameIndex(positions, clipLength);
-    const frame = files[index];
-    if (frame === undefined) throw new Error('internal error: no in-between at τ = 0.5');
-    const written = await readPng(join(outDir, frame));
-    const scores = await scoreNamedImages(
-      { file: frame, image: written },
-      { file: gtFile, image: groundTruth },
-      lpips,
-    );
-    return { file: gtFile, tau: positions[index]!, frame, scores };
-  } finally {
-    await releaseLpips(lpips);
-  }
-}
-
-/** The options of `inbetween interpolate` as typed, before the pack is read. */
-function readInterpolateArgs(argv: string[]) {
-  const { values } = parseCommandArgs({
-    args: argv,
-    options: {
-      pack: { type: 'string' },
-      start: { type: 'string' },
-      end: { type: 'string' },
-      out: { type: 'string' },
-      frames: { type: 'string' },
-      steps: { type: 'string' },
-      seed: { type: 'string' },
-      variant: { type: 'string' },
-      'lora-scale': { type: 'string' },
-      guidance: { type: 'string' },
-      sampler: { type: 'string' },
-      scalar: { type: 'string', multiple: true },
-      prompt: { type: 'string' },
-      text: { type: 'string' },
-      fit: { type: 'string' },
-      threads: { type: 'string' },
-      gt: { type: 'string' },
-      lpips: { type: 'string' },
+/** Each command's module, and whether it runs graphs (then onnxruntime-node is loaded first). */
+const COMMANDS: Record<string, { runsGraphs: boolean; load: () => Promise<Command> }> = {
+  interpolate: {
+    runsGraphs: true,
+    load: async () => (await import('./interpolate')).interpolateCommand,
+  },
+  sequence: {
+    runsGraphs: true,
+    load: async () => {
+      const { sequenceCommand } = await import('./sequence');
+      return async (argv) => {
+        await sequenceCommand(argv);
+        return 0;
+      };
     },
-    strict: true,
-    allowPositionals: false,
-  });
-  for (const req of ['pack', 'start', 'end', 'out'] as const) {
-    if (!values[req]) throw new UsageError(`--${req} is required`);
-  }
-  const fit = fitArg(values.fit, 'auto');
-  if (values.lpips !== undefined && values.gt === undefined) {
-    throw new UsageError('--lpips is only used with --gt');
-  }
-  const threads = values.threads ? intArg('threads', values.threads, 0, 1, 64) : undefined;
-  return {
-    ...values,
-    pack: values.pack!,
-    start: values.start!,
-    end: values.end!,
-    out: values.out!,
-    fit,
-    threads,
-  };
-}
-
-/** The ground truth (same size as the keyframes) and the LPIPS graphs, read before the run. */
-async function readGroundTruth(
-  values: ReturnType<typeof readInterpolateArgs>,
-  keyframe: RgbaImage,
-): Promise<{ groundTruth: RgbaImage; lpips: LpipsGraphs } | undefined> {
-  if (values.gt === undefined) return undefined;
-  const groundTruth = await readPng(values.gt);
-  if (groundTruth.width !== keyframe.width || groundTruth.height !== keyframe.height) {
-    throw new Error(
-      `the ground truth ${values.gt} is ${groundTruth.width}×${groundTruth.height} but the keyframes are ${keyframe.width}×${keyframe.height} (images are never resized for metrics)`,
-    );
-  }
-  const lpips = await loadLpipsGraphs(values.lpips ?? DEFAULT_LPIPS_DIR, values.threads);
-  return { groundTruth, lpips };
-}
-
-/** Writes each in-between, restored to the keyframes' size, as frame_NN.png; returns the names. */
-/** The in-betweens at the keyframes' size, transparent where the keyframes are (as the page and `sequence` make them). */
-async function writeFrames(
-  out: string,
-  result: InterpolationResult,
-  prepared: PreparedKeyframes,
-  start: RgbaImage,
-  end: RgbaImage,
-): Promise<string[]> {
-  const frames = gapFrames(result, prepared, start, end);
-  const files: string[] = [];
-  for (let i = 0; i < frames.length; i++) {
-    const name = `frame_${String(i + 1).padStart(2, '0')}.png`;
-    await writePng(join(out, name), frames[i]!);
-    files.push(name);
-  }
-  return files;
-}
-
-/** What `interpolate` writes into its folder (an earlier run's are removed first). */
-const INTERPOLATE_FILES = /^(frame_\d+\.png|run\.json)$/;
-
-async function interpolateCommand(argv: string[]): Promise<void> {
-  const values = readInterpolateArgs(argv);
-  const manifest = await readPackManifest(values.pack);
-  const { variantId, settings } = resolveRunSettings(values, manifest);
-  const { fit, threads } = values;
-  const [start, end] = await Promise.all([readPng(values.start), readPng(values.end)]);
-  const prepared = prepareKeyframes(manifest, start, end, fit);
-  // The ground truth and the LPIPS graphs are checked before the run, not after it.
-  const gt = await readGroundTruth(values, start);
-  // Before any work: a folder that cannot be written fails now, not after the model has run.
-  await prepareOutputDir(values.out, INTERPOLATE_FILES);
-  const tLoad = performance.now();
-  const { variant, graphs, sessionMs } = await loadVariantGraphs(
-    values.pack,
-    manifest,
-    variantId,
-    threads,
-  );
-  const loadMs = performance.now() - tLoad;
-  const result = await interpolate({ manifest, variant, graphs, keyframes: prepared, settings });
-  const files = await writeFrames(values.out, result, prepared, start, end);
-  const gtRecord = gt
-    ? await scoreMidFrame(
-        values.out,
-        files,
-        result.positions,
-        clipLengthOf(manifest),
-        values.gt!,
-        gt.groundTruth,
-        gt.lpips,
-      )
-    : undefined;
-  const { count, steps, seed } = settings;
-  const run = {
-    tool: 'inbetween interpolate',
-    packId: manifest.id,
-    packVersion: manifest.version,
-    variant: variant.id,
-    precision: variant.precision,
-    steps,
-    sampler: result.sampler,
-    seed,
-    loraScale: result.loraScale,
-    ...(result.clip
-      ? { clip: { frames: result.clip.pickedText, controls: result.clip.controls } }
-      : {}),
-    fit: prepared.plan.mode,
-    fitChoice: fit,
-    // Which drawings these are: the paths as given and their contents' sha256.
-    keyframes: await Promise.all(
-      [values.start, values.end].map(async (file) => ({
-        file,
-        sha256: createHash('sha256')
-          .update(await readFile(file))
-          .digest('hex'),
-      })),
-    ),
-    keyframeSize: [start.width, start.height],
-    modelSize: [prepared.plan.dstWidth, prepared.plan.dstHeight],
-    frames: files.map((file, i) => ({ file, tau: result.positions[i] })),
-    ...(gtRecord ? { groundTruth: gtRecord } : {}),
-    timesteps: result.timesteps,
-    backend: {
-      runtime: 'onnxruntime-node',
-      version: ort.env.versions.node ?? null,
-      executionProvider: 'cpu',
-    },
-    timings: {
-      loadMs,
-      sessionMs,
-      encodeMs: result.timings.encodeMs,
-      denoiseMs: result.timings.denoiseMs,
-      decodeMs: result.timings.decodeMs,
-      totalMs: result.timings.totalMs,
-      msPerInbetween: result.timings.totalMs / count,
-      denoiserCallMs: result.timings.denoiserCallMs,
-      decodeCallMs: result.timings.decodeCallMs,
-    },
-    latentStats: result.stepStats,
-  };
-  await writeFile(join(values.out, 'run.json'), JSON.stringify(run, null, 2) + '\n');
-  await releaseVariantGraphs(graphs);
-  console.log(
-    `wrote ${files.length} in-between${files.length > 1 ? 's' : ''} and run.json to ${values.out} (${variant.id}, ${steps} steps, ${result.timings.totalMs.toFixed(0)} ms)`,
-  );
-  if (gtRecord) {
-    console.log(
-      `${gtRecord.frame} (τ = ${+gtRecord.tau.toFixed(3)}) vs ${values.gt}: ${summarizeScores(gtRecord.scores)}`,
-    );
-    const used = gtRecord.scores.lpipsGraphs;
-    if ('unavailable' in used) console.log(used.unavailable);
-  }
-}
-
-/**
- * `inbetween score A.png B.png`: every metric, one line each with its convention (or `--json`).
- * Returns 0, or 1 when `--require-lpips` is given and an LPIPS value could not be measured.
- */
-async function scoreCommand(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs({
-    args: argv,
-    options: {
-      json: { type: 'boolean' },
-      lpips: { type: 'string' },
-      'require-lpips': { type: 'boolean' },
-      threads: { type: 'string' },
-    },
-    strict: true,
-    allowPositionals: true,
-  });
-  if (positionals.length !== 2) {
-    throw new UsageError(
-      `score needs two PNG files (inbetween score A.png B.png), got ${positionals.length}`,
-    );
-  }
-  const [fileA, fileB] = positionals as [string, string];
-  const threads = values.threads ? intArg('threads', values.threads, 0, 1, 64) : undefined;
-  const [imageA, imageB] = await Promise.all([readPng(fileA), readPng(fileB)]);
-  const a = { file: fileA, image: imageA };
-  const b = { file: fileB, image: imageB };
-  assertSameSize(a, b); // before loading the graphs
-  const lpips = await loadLpipsGraphs(values.lpips ?? DEFAULT_LPIPS_DIR, threads);
-  let scores;
-  try {
-    scores = await scoreNamedImages(a, b, lpips);
-  } finally {
-    await releaseLpips(lpips);
-  }
-  if (values.json) console.log(JSON.stringify(scores, null, 2));
-  else for (const line of formatScores(scores)) console.log(line);
-  const missing = values['require-lpips'] ? missingLpips(scores) : undefined;
-  if (missing) {
-    console.error(`inbetween: --require-lpips: ${missing}`);
-    return 1;
-  }
-  return 0;
-}
+  },
+  score: { runsGraphs: true, load: async () => (await import('./score')).scoreCommand },
+  eval: { runsGraphs: true, load: async () => (await import('./evalCommands')).evalCommand },
+  report: { runsGraphs: false, load: async () => (await import('./report')).reportCommand },
+};
 
 /** Runs the CLI; returns the exit code. */
 export async function main(argv: string[]): Promise<number> {
@@ -335,18 +39,11 @@ export async function main(argv: string[]): Promise<number> {
       console.log(USAGE);
       return command ? 0 : 2;
     }
-    if (command === 'interpolate') {
-      await interpolateCommand(rest);
-      return 0;
-    }
-    if (command === 'sequence') {
-      await sequenceCommand(rest);
-      return 0;
-    }
-    if (command === 'score') return await scoreCommand(rest);
-    if (command === 'eval') return await evalCommand(rest);
-    if (command === 'report') return await reportCommand(rest);
-    throw new UsageError(`unknown command "${command}" (try: inbetween --help)`);
+    const entry = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+    if (!entry) throw new UsageError(`unknown command "${command}" (try: inbetween --help)`);
+    if (entry.runsGraphs) await loadNodeRuntime();
+    const run = await entry.load();
+    return await run(rest);
   } catch (e) {
     const msg = (e as Error).message.split('\n')[0];
     console.error(`inbetween: ${msg}`);

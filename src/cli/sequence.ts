@@ -33,18 +33,6 @@ import {
 import { parseCommandArgs, UsageError } from './args';
 import { fitArg, intArg, numberArg, resolveRunSettings } from './runSettings';
 
-export const SEQUENCE_USAGE = `  inbetween sequence --pack DIR --keys A.png B.png C.png … --out DIR
-                     [--frames N | N1,N2,…] [--timing PRESET | P1,P2,…] [--exposure E | E1,E2,…]
-                     [--fps F] [--pingpong] [--steps S] [--seed K] [--variant ID] [--lora-scale X]
-                     [--fit auto|letterbox|crop|native] [--name NAME] [--gif] [--apng] [--zip]`;
-
-export const SEQUENCE_HELP = `  --frames       in-betweens: interpolate N (default 1); sequence one for all gaps or one per gap (default 3)
-  --timing       ${TIMING_PRESETS.filter((t) => t !== 'typed').join(', ')}, or typed=0.2:0.5:0.9;
-                 one for all gaps or one per gap, comma-separated (default even)
-  --exposure     1, 2 or 3 (on ones, twos, threes), one for all or one per gap (default 1)
-  --fps F        frame rate of the GIF/APNG and sequence.json (default 12)
-  --pingpong     the GIF/APNG/zip cycle goes forward and back (default: loop)`;
-
 /** `--keys A B C --out D` → ['--keys', 'A', '--keys', 'B', …]: several values after one flag. */
 export function expandKeys(argv: readonly string[]): string[] {
   const out: string[] = [];
