@@ -9,7 +9,7 @@
  * dist/), --webgpu (also time a software WebGPU adapter), --json FILE.
  */
 import { existsSync, writeFileSync } from 'node:fs';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { chromium } from 'playwright-core';
 import {
@@ -200,11 +200,13 @@ async function benchResponsiveness(
 }
 
 async function main(): Promise<void> {
-  const { origin, close } = await serveStudio({
+  const served = await serveStudio({
     reuseBuild: values['no-build'],
     needs: 'bench.html',
     port: 4319,
+    packDirs,
   });
+  const { origin, close } = served;
   const args = [...CHROMIUM_ARGS, ...(values.webgpu ? ['--enable-unsafe-webgpu'] : [])];
   const browser = await chromium.launch({ executablePath: chromiumPath(), args });
   const rows: Row[] = [];
@@ -222,7 +224,7 @@ async function main(): Promise<void> {
     );
     for (const dir of packDirs) {
       const manifest = await readPackManifest(dir);
-      const packUrl = `${origin}/models/${basename(dir)}/`;
+      const packUrl = served.packUrl(dir);
       let variants: string[];
       try {
         variants = pickVariants(
