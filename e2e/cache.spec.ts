@@ -14,6 +14,15 @@ function tinyUnderAnotherId(id: string, name: string) {
   return { tiny, manifest };
 }
 
+/** The sample pair's true middle frame, as a ground truth. */
+function sampleMiddle() {
+  return {
+    name: 'bounce-middle.png',
+    mimeType: 'image/png',
+    buffer: readFileSync(resolve(ROOT, 'public/samples/bounce-middle.png')),
+  };
+}
+
 /** Chooses the cached copy of a pack remembered under `name`. */
 async function chooseCachedPack(studio: Studio, name: string): Promise<void> {
   const cached = studio.id('pack.select').locator('option', { hasText: name });
@@ -94,6 +103,32 @@ test.describe('the model cache under pressure', () => {
     await cdp.send('Storage.overrideQuotaForOrigin', { origin: new URL(baseURL!).origin });
   });
 
+  test("a run's scores that cannot be stored in the history say so", async ({ studio, page }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.count', 1);
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(1);
+    await studio.id('history.panel').locator('summary').click();
+    await expect(studio.id('history.row')).toHaveCount(1);
+    // The disk fills up after the run was saved: the page's IndexedDB writes are refused as a full
+    // disk refuses them (Chromium's quota override lets a same-size rewrite through).
+    await page.evaluate(() => {
+      IDBObjectStore.prototype.put = () => {
+        throw new DOMException('The quota has been exceeded.', 'QuotaExceededError');
+      };
+    });
+    await studio.id('evaluate.gt.input').setInputFiles([sampleMiddle()]);
+    await expect(studio.id('evaluate.row')).toHaveCount(1);
+    await expect(
+      page.locator('[data-testid="message.warning"][data-scope="history"]'),
+    ).toContainText(
+      "Saving a run's scores in the history failed: the browser's storage for this page is full",
+    );
+    await expect(studio.errors()).toHaveCount(0);
+  });
+
   test('a pack reopened from the cache fetches a variant never run here from where it came from', async ({
     studio,
     page,
@@ -127,6 +162,36 @@ test.describe('the model cache under pressure', () => {
     } finally {
       await server.close();
     }
+  });
+  test('a bundled pack whose server cannot be reached opens from its copy in the cache', async ({
+    studio,
+    page,
+  }) => {
+    await studio.open();
+    await studio.dropKeyframes();
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    // The server stops answering for the pack's folder (as offline, for a pack the service worker
+    // does not hold): its manifest and files cannot be fetched.
+    const asked: string[] = [];
+    await page.route('**/models/tiny/**', (route) => {
+      asked.push(route.request().url());
+      return route.abort('internetdisconnected');
+    });
+    await page.reload();
+    await expect(studio.id('variant.select')).toBeVisible();
+    await expect(page.locator('[data-testid="message.warning"][data-scope="pack"]')).toContainText(
+      'Opened the copy of Tiny random pack (untrained) stored in this browser instead',
+    );
+    await studio.dropKeyframes();
+    await studio.setNumber('run.steps', 2);
+    await studio.run();
+    await studio.expectDone(3);
+    await expect(studio.errors()).toHaveCount(0);
+    // The manifest was asked for, the graphs came from the cache.
+    expect(asked.some((u) => u.endsWith('/manifest.json'))).toBe(true);
+    expect(asked.filter((u) => u.endsWith('.onnx'))).toEqual([]);
   });
   test('a manifest edited over cached files is what the cache gives back', async ({
     studio,

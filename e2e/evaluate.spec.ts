@@ -111,6 +111,47 @@ test('a triplet dropped after a run of other keyframes waits for its own run to 
   await expect(studio.errors()).toHaveCount(0);
 });
 
+test('a triplet that cannot be used whole changes nothing: keys, ground truth and scores stay', async ({
+  studio,
+}) => {
+  await studio.open();
+  await studio.dropFiles(studio.id('evaluate.panel'), triplet());
+  await expect(studio.id('evaluate.gt.meta')).toContainText('frame2.png');
+  await studio.setNumber('run.steps', 2);
+  await studio.run();
+  await studio.expectDone(1);
+  await expect(studio.id('evaluate.row')).toHaveCount(1);
+  const [end, start, middle] = triplet();
+  const damaged = (f: FilePayload, name: string) => ({
+    ...f,
+    name,
+    buffer: f.buffer.subarray(0, 60),
+  });
+  const rename = (f: FilePayload, name: string) => ({ ...f, name });
+  // Its middle frame damaged; then one of its keyframes; then a middle frame of another size.
+  const tries: [FilePayload[], string][] = [
+    [[rename(start!, 'b1.png'), damaged(middle!, 'b2.png'), rename(end!, 'b3.png')], '"b2.png"'],
+    [
+      [damaged(start!, 'c1.png'), rename(middle!, 'c2.png'), rename(end!, 'c3.png')],
+      '"start-c1.png"',
+    ],
+    [
+      [rename(start!, 'd1.png'), solidPng('d2.png', 64, 40, [9, 9, 9]), rename(end!, 'd3.png')],
+      'not all the same size (d1.png 512×320, d2.png 64×40, d3.png 512×320)',
+    ],
+  ];
+  for (const [files, why] of tries) {
+    await studio.dropFiles(studio.id('evaluate.panel'), files);
+    await expect(studio.errors()).toContainText(`The triplet was not loaded: `);
+    await expect(studio.errors()).toContainText(why);
+    await expect(studio.errors()).toContainText('Nothing was changed.');
+    await expect(studio.id('keyframes.start.meta')).toContainText('start-frame1.png');
+    await expect(studio.id('keyframes.end.meta')).toContainText('end-frame3.png');
+    await expect(studio.id('evaluate.gt.meta')).toContainText('frame2.png');
+    await expect(studio.id('evaluate.row')).toHaveCount(1);
+  }
+});
+
 test('a ground truth of another size is refused with a message; nothing is resized', async ({
   studio,
 }) => {

@@ -10,7 +10,7 @@ import { startHistory } from './history/historyActions';
 import { LatentPlot } from './plots/LatentPlot';
 import { SweepPanel } from './sweep/SweepPanel';
 import { SequencePanel } from './sequence/SequencePanel';
-import { restoreScene } from './sequence/sequenceActions';
+import { flushSceneSave, restoreScene } from './sequence/sequenceActions';
 import { startEvaluation } from './evaluate/evaluateActions';
 import { KeyframePanel } from './keyframes/KeyframePanel';
 import { CachePanel } from './packs/CachePanel';
@@ -18,7 +18,7 @@ import { PackPanel } from './packs/PackPanel';
 import { refreshPackList } from './packs/packActions';
 import { RunPanel } from './run/RunPanel';
 import { OfflineBadge, UpdatePrompt } from './pwa/UpdatePrompt';
-import { useStudio } from './state/store';
+import { say, useStudio } from './state/store';
 import { Viewer } from './viewer/Viewer';
 
 /** This page's address with `kiosk` added (the chosen `?pack=` and the rest kept). */
@@ -26,6 +26,45 @@ function kioskHref(): string {
   const q = new URLSearchParams(location.search);
   q.set('kiosk', '1');
   return `?${q.toString()}`;
+}
+
+/**
+ * Page-wide guards: a file dropped where no panel takes it would make the browser open it in place
+ * of the studio (losing every result in memory), so such drops are refused with a word; a promise
+ * that fails where nothing catches it is said instead of lost; a scene change waiting for its
+ * autosave is saved when the page goes.
+ */
+function usePageGuards(): void {
+  useEffect(() => {
+    const onDragOver = (e: DragEvent) => {
+      if (e.dataTransfer?.types.includes('Files')) e.preventDefault();
+    };
+    // Bubbling: a panel that took the drop has already prevented its default.
+    const onDrop = (e: DragEvent) => {
+      if (e.defaultPrevented || !e.dataTransfer?.types.includes('Files')) return;
+      e.preventDefault();
+      say(
+        'info',
+        'page',
+        'Nothing here takes files: drop keyframes on the Keyframes panel, and packs, scenes, ground truths or datasets on their panels.',
+      );
+    };
+    const onRejection = (e: PromiseRejectionEvent) => {
+      const why = e.reason instanceof Error ? e.reason.message : String(e.reason);
+      say('error', 'page', `Something failed without being handled: ${why}`);
+    };
+    const onPageHide = () => void flushSceneSave();
+    window.addEventListener('dragover', onDragOver);
+    window.addEventListener('drop', onDrop);
+    window.addEventListener('unhandledrejection', onRejection);
+    window.addEventListener('pagehide', onPageHide);
+    return () => {
+      window.removeEventListener('dragover', onDragOver);
+      window.removeEventListener('drop', onDrop);
+      window.removeEventListener('unhandledrejection', onRejection);
+      window.removeEventListener('pagehide', onPageHide);
+    };
+  }, []);
 }
 
 export function App() {
@@ -36,6 +75,7 @@ export function App() {
     startHistory();
     void restoreScene();
   }, []);
+  usePageGuards();
   return (
     <div className="app">
       <header className="top">

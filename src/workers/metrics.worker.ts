@@ -55,12 +55,34 @@ function evalScorers(): EvalScorers {
   };
 }
 
-async function readManifest(source: PackSource): Promise<unknown> {
-  if (source.kind === 'url') {
-    const res = await fetch(new URL('manifest.json', source.baseUrl));
-    if (!res.ok) throw new Error(`no LPIPS graphs at ${source.baseUrl} (${res.status})`);
-    return res.json();
+/**
+ * How long the server's LPIPS manifest.json may take (as the pack manifests' MANIFEST_TIMEOUT_MS):
+ * a server that accepts the connection and never answers would leave the Evaluate panel looking
+ * for LPIPS graphs forever, without its "load them from a folder" way out.
+ */
+const MANIFEST_TIMEOUT_MS = 15_000;
+
+/** The LPIPS manifest.json at `baseUrl`, given up after `MANIFEST_TIMEOUT_MS` with a message. */
+async function fetchManifest(baseUrl: string): Promise<unknown> {
+  const abort = new AbortController();
+  const timer = setTimeout(() => abort.abort(), MANIFEST_TIMEOUT_MS);
+  try {
+    const res = await fetch(new URL('manifest.json', baseUrl), { signal: abort.signal });
+    if (!res.ok) throw new Error(`no LPIPS graphs at ${baseUrl} (${res.status})`);
+    return await res.json();
+  } catch (e) {
+    if (!abort.signal.aborted) throw e;
+    throw new Error(
+      `no LPIPS graphs at ${baseUrl}: the server did not answer within ${MANIFEST_TIMEOUT_MS / 1000} s`,
+      { cause: e },
+    );
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+async function readManifest(source: PackSource): Promise<unknown> {
+  if (source.kind === 'url') return fetchManifest(source.baseUrl);
   if (source.kind === 'files') {
     const m = source.files['manifest.json'];
     if (!m)

@@ -14,12 +14,11 @@ import {
   rowN,
 } from '../../core/evaluation/datasetReport';
 import { PROTOCOLS, type ProtocolId, type ResultLine } from '../../core/evaluation/datasetRun';
-import type { SequenceMode } from '../../core/evaluation/dataset';
 import { FIT_CHOICES, type FitChoice } from '../../core/image';
 import { scoreFrame } from '../clients/metricsClient';
 import { filesFromDrop } from '../packs/packActions';
 import { parseNumberList } from '../sweep/sweepActions';
-import { selectWorkerJob, useStudio } from '../state/store';
+import { say, selectWorkerJob, useStudio } from '../state/store';
 import {
   cancelDatasetEval,
   forceStopDatasetEval,
@@ -39,6 +38,7 @@ import {
   worstFrames,
   worstItems,
 } from './datasetActions';
+import { EVERY_HINT, sequenceModeOf } from './sequenceField';
 
 const fmt = (v: number | null | undefined, m: string) =>
   v === null || v === undefined ? '—' : v === Infinity ? '∞' : v.toFixed(m === 'psnr' ? 2 : 4);
@@ -76,22 +76,26 @@ export function DatasetPanel() {
   if (!manifest) return null;
   const running = st.status !== 'idle';
   const variants = chosen ?? manifest.variants.map((v) => v.id);
-  const sequence: SequenceMode = every.trim() ? { keyframesEvery: Number(every) } : 'triplets';
+  // Null while "keyframes every" is not a whole number ≥ 2: the hint beside it says so, and no
+  // folder is described (describeDataset would throw).
+  const sequence = sequenceModeOf(every);
 
   const redescribe = (next: { split?: string; every?: string }) => {
-    const sp = next.split ?? split;
-    const ev = next.every ?? every;
-    describeFolder(undefined, {
-      split: sp || null,
-      sequence: ev.trim() ? { keyframesEvery: Number(ev) } : 'triplets',
-    });
+    const mode = sequenceModeOf(next.every ?? every);
+    if (!mode) return;
+    describeFolder(undefined, { split: (next.split ?? split) || null, sequence: mode });
+  };
+
+  /** How a picked or dropped folder is described; null, with a word, while the plan cannot say. */
+  const folderOptions = () => {
+    if (sequence) return { split: split || null, sequence };
+    say('error', 'dataset', `The folder was not read: keyframes every needs ${EVERY_HINT}.`);
+    return null;
   };
 
   const start = () => {
     try {
-      const k = Number(every);
-      if (every.trim() && !(Number.isInteger(k) && k >= 2))
-        throw new Error('Keyframes every: a whole number of frames, 2 or more');
+      if (!sequence) throw new Error(`Keyframes every: ${EVERY_HINT}`);
       const opts = {
         protocol,
         fit,
@@ -115,7 +119,17 @@ export function DatasetPanel() {
     e.preventDefault();
     setOver(false);
     if (running) return;
-    setDatasetFiles(await filesFromDrop(e.dataTransfer), { split: split || null, sequence });
+    const opts = folderOptions();
+    if (!opts) return;
+    let files;
+    try {
+      // Called before any await: the drop's DataTransfer is emptied once the event is handled.
+      files = await filesFromDrop(e.dataTransfer);
+    } catch (err) {
+      say('error', 'dataset', `The dropped files cannot be read: ${(err as Error).message}`);
+      return;
+    }
+    setDatasetFiles(files, opts);
   };
 
   const p = st.progress;
@@ -143,7 +157,9 @@ export function DatasetPanel() {
           disabled={running}
           data-testid="dataset.choose"
           onClick={() => {
-            void pickDatasetDirectory({ split: split || null, sequence }).then(
+            const opts = folderOptions();
+            if (!opts) return;
+            void pickDatasetDirectory(opts).then(
               (picked) => picked || input.current?.click(),
               (e: unknown) => setError(`The folder cannot be opened: ${(e as Error).message}`),
             );
@@ -163,7 +179,8 @@ export function DatasetPanel() {
               file,
               relativePath: file.webkitRelativePath || file.name,
             }));
-            if (files.length) setDatasetFiles(files, { split: split || null, sequence });
+            const opts = files.length ? folderOptions() : null;
+            if (opts) setDatasetFiles(files, opts);
             e.target.value = '';
           }}
         />
@@ -243,6 +260,7 @@ export function DatasetPanel() {
             min={2}
             placeholder="triplets"
             value={every}
+            aria-invalid={sequence === null}
             data-testid="dataset.every"
             onChange={(e) => {
               setEvery(e.target.value);
@@ -250,6 +268,11 @@ export function DatasetPanel() {
             }}
           />
           frames
+          {!sequence && (
+            <span className="hint warn" data-testid="dataset.every-hint">
+              {EVERY_HINT}
+            </span>
+          )}
         </label>
         <label className="row">
           Fit
@@ -724,16 +747,23 @@ function WorstCard(props: { runId: string; item: string; config: string; line: R
   const [maps, setMaps] = useState<{ heatmap: string; lpips: string | null } | null>(null);
   const [split, setSplit] = useState(50);
   const [blobs, setBlobs] = useState<{ truth: Blob; prediction: Blob } | null>(null);
+  const [scoring, setScoring] = useState(false);
+  const [failure, setFailure] = useState<string | null>(null);
   useEffect(() => {
     let alive = true;
     let made: string[] = [];
-    void worstFrames(props.runId, props.item, props.config).then((f) => {
-      if (!alive) return;
-      if (!f) return setUrls('none');
-      made = [URL.createObjectURL(f.truth), URL.createObjectURL(f.prediction)];
-      setBlobs(f);
-      setUrls({ truth: made[0]!, prediction: made[1]! });
-    });
+    void worstFrames(props.runId, props.item, props.config).then(
+      (f) => {
+        if (!alive) return;
+        if (!f) return setUrls('none');
+        made = [URL.createObjectURL(f.truth), URL.createObjectURL(f.prediction)];
+        setBlobs(f);
+        setUrls({ truth: made[0]!, prediction: made[1]! });
+      },
+      (e: unknown) => {
+        if (alive) setFailure(`The stored frames cannot be read: ${(e as Error).message}`);
+      },
+    );
     return () => {
       alive = false;
       made.forEach((u) => URL.revokeObjectURL(u));
@@ -754,6 +784,11 @@ function WorstCard(props: { runId: string; item: string; config: string; line: R
       <figcaption>
         <code>{props.item}</code> · PSNR {fmt(psnr, 'psnr')} dB
       </figcaption>
+      {failure && (
+        <p className="error" role="alert" data-testid="dataset.worst.error">
+          {failure}
+        </p>
+      )}
       {urls === 'none' && <p className="hint">Frames not kept for this item.</p>}
       {urls && urls !== 'none' && (
         <>
@@ -787,18 +822,26 @@ function WorstCard(props: { runId: string; item: string; config: string; line: R
           ) : (
             <button
               type="button"
+              disabled={scoring}
               data-testid="dataset.worst.heatmaps"
               onClick={() => {
                 if (!blobs) return;
-                void scoreFrame({ result: blobs.prediction, groundTruth: blobs.truth }).then((s) =>
-                  setMaps({
-                    heatmap: URL.createObjectURL(s.heatmap),
-                    lpips: s.lpipsMap ? URL.createObjectURL(s.lpipsMap) : null,
-                  }),
-                );
+                setScoring(true);
+                setFailure(null);
+                void scoreFrame({ result: blobs.prediction, groundTruth: blobs.truth })
+                  .then(
+                    (s) =>
+                      setMaps({
+                        heatmap: URL.createObjectURL(s.heatmap),
+                        lpips: s.lpipsMap ? URL.createObjectURL(s.lpipsMap) : null,
+                      }),
+                    (e: unknown) =>
+                      setFailure(`The heatmaps could not be made: ${(e as Error).message}`),
+                  )
+                  .finally(() => setScoring(false));
               }}
             >
-              Heatmaps
+              {scoring ? 'Heatmaps…' : 'Heatmaps'}
             </button>
           )}
         </>

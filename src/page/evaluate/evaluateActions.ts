@@ -4,10 +4,10 @@
  * scores of every run's τ = 0.5 in-between, computed in the metrics worker.
  */
 import {
-  addKeyframeFiles,
   describeImage,
   keyframeBlob,
   releaseImage,
+  setKeyframePair,
 } from '../keyframes/keyframeActions';
 import { selectedClipLength } from '../packs/packActions';
 import { GROUND_TRUTH_TAU, scoredFrameIndex } from '../../core/pipeline';
@@ -161,23 +161,43 @@ export function orderTriplet<T extends { name: string }>(files: T[]): [T, T, T] 
   return [sorted[0]!, sorted[1]!, sorted[2]!];
 }
 
-/** A triplet: frame1 and frame3 become the keyframes, frame2 the ground truth; one in-between (τ = 0.5). */
+/**
+ * A triplet: frame1 and frame3 become the keyframes, frame2 the ground truth; one in-between (τ = 0.5).
+ * All three are read and checked before anything is replaced: a triplet that cannot be used whole
+ * changes nothing (half of one would score one pair's in-between against another's middle).
+ */
 export async function addTriplet(files: File[]): Promise<void> {
   const t = orderTriplet(files);
   if (!t) return;
-  await addKeyframeFiles(
-    [t[0], t[2]].map(
-      (f, i) => new File([f], i === 0 ? `start-${f.name}` : `end-${f.name}`, { type: f.type }),
-    ),
-  );
-  await setGroundTruth(t[1]);
+  const read = await Promise.allSettled([
+    describeImage(t[0], `start-${t[0].name}`),
+    describeImage(t[1], t[1].name),
+    describeImage(t[2], `end-${t[2].name}`),
+  ]);
+  const infos = read.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const failed = read.find((r) => r.status === 'rejected');
+  const [start, middle, end] = infos;
+  const sizes = infos.map((i) => `${i.width}×${i.height}`);
+  const problem = failed
+    ? ((failed.reason as Error).message ?? String(failed.reason))
+    : new Set(sizes).size > 1
+      ? `its frames are not all the same size (${t.map((f, i) => `${f.name} ${sizes[i]}`).join(', ')}).`
+      : null;
+  if (problem !== null || !start || !middle || !end) {
+    infos.forEach(releaseImage);
+    say('error', 'evaluate', `The triplet was not loaded: ${problem} Nothing was changed.`);
+    return;
+  }
+  setKeyframePair(start, end);
+  releaseImage(useStudio.getState().evaluate.groundTruth);
+  dropScores();
+  patch('evaluate', { groundTruth: middle });
   // A triplet has one middle frame: ask for exactly that in-between.
   patch('settings', { count: 1 });
-  const ours = madeFromLoadedKeys(useStudio.getState().run.result);
   say(
     'info',
     'evaluate',
-    `Triplet: ${t[0].name} → start, ${t[2].name} → end, ${t[1].name} → ground truth for τ = 0.5.${ours ? '' : ' Run to score its in-between.'}`,
+    `Triplet: ${t[0].name} → start, ${t[2].name} → end, ${t[1].name} → ground truth for τ = 0.5. Run to score its in-between.`,
   );
 }
 

@@ -37,7 +37,26 @@ async function hashOf(id: string | undefined): Promise<string> {
 /** Historyid of a job: the run's id in the history. */
 const historyIds = new Map<number, string>();
 
+/** Says that a history action failed (IndexedDB unreadable, storage full…): nothing fails unseen. */
+function historyFailed(action: string, e: unknown): void {
+  const why = e instanceof Error ? e.message : String(e);
+  const full = e instanceof DOMException && e.name === 'QuotaExceededError';
+  say(
+    'warning',
+    'history',
+    `${action} failed: ${full ? "the browser's storage for this page is full (remove old runs, or clear the model cache)" : why}.`,
+  );
+}
+
 async function save(view: RunView): Promise<void> {
+  try {
+    await saveUnchecked(view);
+  } catch (e) {
+    historyFailed('Saving the run in the history', e);
+  }
+}
+
+async function saveUnchecked(view: RunView): Promise<void> {
   const s = useStudio.getState();
   const frames = await Promise.all(view.frames.map(async (f) => (await fetch(f.url)).blob()));
   const [a, b] = await Promise.all([hashOf(s.keyframes.start?.id), hashOf(s.keyframes.end?.id)]);
@@ -98,7 +117,13 @@ export async function reopenRun(id: string): Promise<void> {
     say('error', 'history', 'Wait for the run in progress (or cancel it) before reopening one.');
     return;
   }
-  const r = await getRun(id);
+  let r: StoredRun | undefined;
+  try {
+    r = await getRun(id);
+  } catch (e) {
+    historyFailed('Reading the run from the history', e);
+    return;
+  }
   if (!r) {
     say('error', 'history', 'That run is no longer in the history.');
     await refreshHistory();
@@ -170,7 +195,13 @@ export async function reopenRun(id: string): Promise<void> {
 
 /** Shows the in-betweens of two stored runs side by side. */
 export async function compareRuns(ids: string[]): Promise<void> {
-  const runs = await Promise.all(ids.map((id) => getRun(id)));
+  let runs: (StoredRun | undefined)[];
+  try {
+    runs = await Promise.all(ids.map((id) => getRun(id)));
+  } catch (e) {
+    historyFailed('Reading the runs to compare from the history', e);
+    return;
+  }
   const old = useStudio.getState().history.compare;
   old?.flat().forEach((f) => URL.revokeObjectURL(f.url));
   patch('history', {
@@ -179,12 +210,20 @@ export async function compareRuns(ids: string[]): Promise<void> {
 }
 
 export async function removeRun(id: string): Promise<void> {
-  await deleteRun(id);
+  try {
+    await deleteRun(id);
+  } catch (e) {
+    historyFailed('Removing the run from the history', e);
+  }
   await refreshHistory();
 }
 
 export async function removeAllRuns(): Promise<void> {
-  await clearRuns();
+  try {
+    await clearRuns();
+  } catch (e) {
+    historyFailed('Removing the runs from the history', e);
+  }
   await refreshHistory();
 }
 
@@ -201,7 +240,10 @@ export function startHistory(): void {
     if (s.evaluate.scores !== prev.evaluate.scores) {
       for (const row of s.evaluate.scores) {
         const id = historyIds.get(row.jobId);
-        if (id) void setRunScores(id, row.psnr, row.lpipsAlex).then(refreshHistory);
+        if (id)
+          void setRunScores(id, row.psnr, row.lpipsAlex)
+            .then(refreshHistory)
+            .catch((e: unknown) => historyFailed("Saving a run's scores in the history", e));
       }
     }
   });

@@ -149,7 +149,17 @@ export function KeyframePanel() {
     return () => window.removeEventListener('paste', onPaste);
   }, []);
   return (
-    <section className="panel" aria-labelledby="kf-title">
+    <section
+      className="panel"
+      aria-labelledby="kf-title"
+      data-testid="keyframes.panel"
+      onDragOver={(e) => e.preventDefault()}
+      onDrop={(e) => {
+        // Outside the slots: the files fill the empty slots (two fill both), as a paste does.
+        e.preventDefault();
+        void addKeyframeFiles(imageFiles(e.dataTransfer.files));
+      }}
+    >
       <h2 id="kf-title">Keyframes</h2>
       <div className="slots">
         <SlotView slot="start" />

@@ -68,6 +68,15 @@ async function place(slot: Slot, file: Blob, name: string): Promise<void> {
   checkPair();
 }
 
+/** Puts two images already read (describeImage) in the slots, releasing the ones they replace. */
+export function setKeyframePair(start: KeyframeInfo, end: KeyframeInfo): void {
+  const kf = useStudio.getState().keyframes;
+  releaseImage(kf.start);
+  releaseImage(kf.end);
+  patch('keyframes', { start, end });
+  checkPair();
+}
+
 function checkPair(): void {
   const { start, end } = useStudio.getState().keyframes;
   if (start && end && (start.width !== end.width || start.height !== end.height)) {
@@ -122,11 +131,7 @@ export async function addKeyframeFiles(files: File[], slot?: Slot): Promise<void
         describeImage(sorted[0]!, sorted[0]!.name),
         describeImage(sorted[1]!, sorted[1]!.name),
       ]);
-      const kf = useStudio.getState().keyframes;
-      releaseImage(kf.start);
-      releaseImage(kf.end);
-      patch('keyframes', { start: a, end: b });
-      checkPair();
+      setKeyframePair(a, b);
       if (sorted.length > 2)
         say(
           'info',

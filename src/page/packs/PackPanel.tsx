@@ -5,7 +5,7 @@
 import { formatBytes } from '../../core/format';
 import { variantSizeBytes } from '../../core/manifest';
 import { useRef, useState } from 'react';
-import { selectSelectedPack, selectVariant, useStudio } from '../state/store';
+import { say, selectSelectedPack, selectVariant, useStudio } from '../state/store';
 import {
   addPackFromFiles,
   addPackFromUrl,
@@ -49,7 +49,15 @@ export function PackPanel() {
       onDrop={(e) => {
         e.preventDefault();
         setOver(false);
-        void filesFromDrop(e.dataTransfer).then(addPackFromFiles);
+        void filesFromDrop(e.dataTransfer)
+          .then(addPackFromFiles)
+          .catch((err: unknown) =>
+            say(
+              'error',
+              'pack',
+              `The dropped folder could not be read: ${err instanceof Error ? err.message : String(err)}`,
+            ),
+          );
       }}
     >
       <h2 id="pack-title">Model</h2>

@@ -41,13 +41,13 @@ function upsertOption(option: PackOption, source: PackSource): void {
   patch('packs', { options: [...options, option] });
 }
 
-/** Lists bundled packs (from /models/index.json) and packs remembered in the cache. */
 /** The clip length of the selected pack when it is `packId` and a clip pack, else null. */
 export function selectedClipLength(packId: string): number | null {
   const m = useStudio.getState().packs.manifest;
   return m && m.id === packId ? clipLengthOf(m) : null;
 }
 
+/** Lists bundled packs (from /models/index.json) and packs remembered in the cache. */
 export async function refreshPackList(): Promise<void> {
   const base = import.meta.env.BASE_URL;
   try {
@@ -133,6 +133,47 @@ export async function refreshCachedOptions(): Promise<void> {
 
 /** A manifest or pack list that has not arrived after this long is given up with a message. */
 export const MANIFEST_TIMEOUT_MS = 15_000;
+/**
+ * The largest manifest read (a manifest is a few KB): a bigger file is refused before it is read
+ * whole or parsed on the page's thread, which a file of hundreds of MB would freeze.
+ */
+export const MAX_MANIFEST_BYTES = 1 << 20;
+
+function tooBig(what: string, bytes: number | null): Error {
+  return new Error(
+    `${what} is ${bytes === null ? 'over 1 MB' : `${(bytes / 1e6).toFixed(1)} MB`}; a manifest is a few KB, so this is not one. Check that it is the pack's manifest.json.`,
+  );
+}
+
+/** A response's text, refused past MAX_MANIFEST_BYTES whether or not the server said its length. */
+async function boundedText(res: Response, what: string): Promise<string> {
+  const declared = Number(res.headers.get('content-length') ?? NaN);
+  if (declared > MAX_MANIFEST_BYTES) {
+    void res.body?.cancel();
+    throw tooBig(what, declared);
+  }
+  if (!res.body) return res.text();
+  const reader = res.body.getReader();
+  const parts: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > MAX_MANIFEST_BYTES) {
+      void reader.cancel();
+      throw tooBig(what, null);
+    }
+    parts.push(value);
+  }
+  const all = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    all.set(p, at);
+    at += p.byteLength;
+  }
+  return new TextDecoder().decode(all);
+}
 
 /**
  * The text of a small JSON file at `url` (a manifest, the pack list), or an Error whose message
@@ -149,16 +190,18 @@ async function fetchJsonText(url: string, what: string): Promise<string> {
       res = await fetch(url, { signal: abort.signal });
     } catch (e) {
       if (abort.signal.aborted) throw timeoutError(url, what);
-      throw new Error(`Could not load ${what} from ${url}: ${describeFetchFailure(url, e)}.`, {
-        cause: e,
-      });
+      throw unreachable(
+        new Error(`Could not load ${what} from ${url}: ${describeFetchFailure(url, e)}.`, {
+          cause: e,
+        }),
+      );
     }
     if (!res.ok) {
       throw new Error(
         `Could not load ${what} from ${url}: the server answered ${res.status}${res.status === 404 ? ' (not found — check the URL)' : ''}.`,
       );
     }
-    const text = await res.text().catch((e: unknown) => {
+    const text = await boundedText(res, `${what} at ${url}`).catch((e: unknown) => {
       if (abort.signal.aborted) throw timeoutError(url, what);
       throw e;
     });
@@ -174,9 +217,17 @@ async function fetchJsonText(url: string, what: string): Promise<string> {
   }
 }
 
+/** An error of a server that did not answer at all (offline, refused, timed out), not of a bad answer. */
+function unreachable(e: Error): Error {
+  e.name = 'UnreachableError';
+  return e;
+}
+
 function timeoutError(url: string, what: string): Error {
-  return new Error(
-    `${url} did not send ${what} within ${MANIFEST_TIMEOUT_MS / 1000} s: the server is not answering. Check the URL and that the server is up, then choose the pack again.`,
+  return unreachable(
+    new Error(
+      `${url} did not send ${what} within ${MANIFEST_TIMEOUT_MS / 1000} s: the server is not answering. Check the URL and that the server is up, then choose the pack again.`,
+    ),
   );
 }
 
@@ -187,6 +238,7 @@ async function readManifestText(source: PackSource, packId: string): Promise<str
   if (source.kind === 'files') {
     const m = source.files['manifest.json'];
     if (!m) throw new Error('The folder has no manifest.json at its top level.');
+    if (m.size > MAX_MANIFEST_BYTES) throw tooBig("The folder's manifest.json", m.size);
     return m.text();
   }
   const cached = await getCachedPack(packId);
@@ -207,13 +259,23 @@ export async function selectPack(key: string): Promise<void> {
     reading: `Reading the manifest of ${option.name}…`,
   });
   let text: string;
+  /** Said once the manifest is applied: a bundled pack opened from its copy in the cache. */
+  let fromCacheNote: string | null = null;
   try {
     text = await readManifestText(source, option.packId);
   } catch (e) {
+    const cached =
+      option.origin === 'bundled' && (e as Error).name === 'UnreachableError'
+        ? await cachedBundledManifest(option.packId)
+        : null;
     if (useStudio.getState().packs.selectedKey !== key) return; // a newer choice won
-    patch('packs', { manifestErrors: [(e as Error).message], reading: null });
-    say('error', 'pack', (e as Error).message);
-    return;
+    if (cached === null) {
+      patch('packs', { manifestErrors: [(e as Error).message], reading: null });
+      say('error', 'pack', (e as Error).message);
+      return;
+    }
+    text = cached;
+    fromCacheNote = `${(e as Error).message} Opened the copy of ${option.name} stored in this browser instead: the variants run here before load from it; the others need the server.`;
   }
   if (useStudio.getState().packs.selectedKey !== key) return; // a newer choice won
   patch('packs', { reading: null });
@@ -236,6 +298,7 @@ export async function selectPack(key: string): Promise<void> {
   }
   clearMessages('pack');
   applyManifest(result.manifest);
+  if (fromCacheNote) say('warning', 'pack', fromCacheNote);
   if (option.name !== result.manifest.name || option.trained !== result.manifest.trained) {
     upsertOption(
       {
@@ -246,6 +309,22 @@ export async function selectPack(key: string): Promise<void> {
       },
       source,
     );
+  }
+}
+
+/**
+ * The manifest of a bundled pack as stored in the cache when it was last loaded here, or null: a
+ * bundled pack the service worker does not hold (any pack but the precached ones) still opens when
+ * the server cannot be reached, as packs loaded from a URL do.
+ */
+async function cachedBundledManifest(packId: string): Promise<string | null> {
+  try {
+    const cached = await getCachedPack(packId);
+    return cached?.kind === 'pack' && cached.sourceLabel === 'bundled'
+      ? JSON.stringify(cached.manifest)
+      : null;
+  } catch {
+    return null;
   }
 }
 

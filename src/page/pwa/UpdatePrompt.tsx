@@ -2,11 +2,21 @@
  * The visible prompt for a new version (never a modal: a small bar the page keeps working under),
  * and a quiet "works offline" note once the service worker holds everything.
  */
-import { useStudio } from '../state/store';
+import { selectWorkerJob, useStudio } from '../state/store';
 import { dismissUpdate, updateNow } from './pwaActions';
+
+/** What the prompt waits for: the reload would end it and lose what it has not saved. */
+const WAITS_FOR = {
+  run: 'the run',
+  sweep: 'the sweep',
+  efficiency: 'the measurement',
+  dataset: 'the dataset evaluation (or pause it)',
+  scene: "the scene's Run all",
+} as const;
 
 export function UpdatePrompt({ compact = false }: { compact?: boolean }) {
   const { updateReady } = useStudio((s) => s.pwa);
+  const job = useStudio(selectWorkerJob);
   if (!updateReady) return null;
   return (
     <div
@@ -15,9 +25,22 @@ export function UpdatePrompt({ compact = false }: { compact?: boolean }) {
       data-testid="pwa.update"
     >
       <span>A new version of the studio is ready.</span>
-      <button type="button" data-testid="pwa.update.apply" onClick={() => void updateNow()}>
+      <button
+        type="button"
+        data-testid="pwa.update.apply"
+        disabled={job !== null}
+        title={
+          job !== null ? `Updating reloads the page: wait for ${WAITS_FOR[job]} first.` : undefined
+        }
+        onClick={() => void updateNow()}
+      >
         Update
       </button>
+      {job !== null && !compact && (
+        <span className="hint" data-testid="pwa.update.waits">
+          (after {WAITS_FOR[job]})
+        </span>
+      )}
       <button type="button" data-testid="pwa.update.later" onClick={dismissUpdate}>
         Later
       </button>

@@ -5,7 +5,8 @@
  * Checks for a new version on load and then hourly while the page is open.
  */
 import { registerSW } from 'virtual:pwa-register';
-import { patch } from '../state/store';
+import { flushSceneSave } from '../sequence/sequenceActions';
+import { patch, selectWorkerJob, useStudio } from '../state/store';
 
 const CHECK_EVERY_MS = 60 * 60 * 1000;
 
@@ -34,6 +35,9 @@ export function startPwa(): void {
 
 /** The person pressed Update: the waiting version takes over and the page reloads into it. */
 export async function updateNow(): Promise<void> {
+  // Nothing reloads under a job (the button waits for it), and a scene change about to be saved is saved.
+  if (selectWorkerJob(useStudio.getState()) !== null) return;
+  await flushSceneSave();
   // Reload once the new version controls the page. (vite-plugin-pwa reloads by itself only where a
   // version already controlled the page when it opened — not on the very first visit.)
   navigator.serviceWorker?.addEventListener('controllerchange', () => location.reload(), {

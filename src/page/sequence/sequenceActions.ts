@@ -644,6 +644,13 @@ function scheduleSave(): void {
   saveTimer = setTimeout(() => void saveScene(), 300);
 }
 
+/** Saves a change still waiting for its autosave now (before the page reloads or goes). */
+export async function flushSceneSave(): Promise<void> {
+  if (saveTimer === null) return;
+  clearTimeout(saveTimer);
+  await saveScene();
+}
+
 export async function saveScene(): Promise<void> {
   saveTimer = null;
   try {
