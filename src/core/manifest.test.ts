@@ -533,6 +533,15 @@ describe('zero terminal SNR and the prediction type', () => {
   });
 });
 
+describe('inputs.guidance in format 1', () => {
+  it('is refused: only format 2 feeds the guidance scale to a denoiser', () => {
+    const errors = broken((m) => (m.graphs.denoisers.fp32.inputs.guidance = 'guidance'));
+    expect(errors).toContainEqual(
+      expect.stringMatching(/^graphs\.denoisers\.fp32\.inputs\.guidance: needs formatVersion 2/),
+    );
+  });
+});
+
 describe('frames.mode "clip"', () => {
   it('needs formatVersion 2, with the advice the first run used to give', () => {
     const m = structuredClone(validManifest()) as Record<string, any>;

@@ -288,7 +288,8 @@ const imageRules = z
   });
 
 const latentRules = z.strictObject({
-  channels: z.number().int().min(1).max(64),
+  // LTX-Video's latent has 128 channels.
+  channels: z.number().int().min(1).max(256),
   /** Spatial downsampling of the VAE (8 for SD-style VAEs). */
   downsample: z.number().int().min(1).max(64),
   /** Latents are multiplied by this after encoding and divided before decoding. */
@@ -493,7 +494,8 @@ const framesSpec = z.discriminatedUnion('mode', [
    * once as a 5-D latent [B, C, T, h, w], the keyframes' latents given at frames 0 and T−1; the
    * T−2 frames between are the in-betweens.
    */
-  z.strictObject({ mode: z.literal('clip'), clipLength: z.number().int().min(3).max(64) }),
+  // Wan 2.1 FLF2V makes 81 frames, LTX-Video 121 or more.
+  z.strictObject({ mode: z.literal('clip'), clipLength: z.number().int().min(3).max(257) }),
 ]);
 
 /** min < max and min ≤ default ≤ max: the rule of every control's range. */
@@ -1129,6 +1131,8 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
       ] as const) {
         if (d[f] !== undefined) report(['graphs', 'denoisers', name, f], 'needs formatVersion 2');
       }
+      if (d.inputs.guidance !== undefined)
+        report(['graphs', 'denoisers', name, 'inputs', 'guidance'], 'needs formatVersion 2');
     }
     if (m.graphs.decoder.feeds) report(['graphs', 'decoder', 'feeds'], 'needs formatVersion 2');
     if (m.scheduler.type !== 'ddim') report(['scheduler', 'type'], 'needs formatVersion 2');
@@ -1141,6 +1145,23 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
   const stages = m.stages ?? {};
   const constants = m.constants ?? {};
   const scalars = m.scalars ?? {};
+  /**
+   * With prompts listed a run may have no typed prompt, and the stages that encode one do not run
+   * then: a denoiser, the decoder or the keyframe latents cannot take their outputs directly.
+   */
+  const typedPromptOnly = (path: (string | number)[], src: Source | null) => {
+    if (
+      m.text &&
+      m.prompts &&
+      src?.kind === 'stage' &&
+      stages[src.stage] &&
+      dependsOnText(stages, src.stage)
+    )
+      report(
+        path,
+        `takes stage "${src.stage}", which encodes the typed prompt and does not run without one (a run with one of the pack's prompts): take the "prompt" source, which is the typed prompt's embedding when there is one and the chosen prompt's otherwise`,
+      );
+  };
   const check = (path: (string | number)[], text: string, allowKeyframes = true): Source | null => {
     const src = parseSource(text);
     if ('error' in src) {
@@ -1223,6 +1244,7 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
 
   if (m.keyframeLatents !== undefined) {
     const src = check(['keyframeLatents'], m.keyframeLatents);
+    typedPromptOnly(['keyframeLatents'], src);
     if (src && src.kind !== 'stage')
       report(['keyframeLatents'], 'must name a stage output (stage:<stage>/<output>)');
   }
@@ -1236,7 +1258,7 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
     for (const [tensor, text] of Object.entries(feeds ?? {})) {
       if (roleTensors.includes(tensor))
         report([...path, 'feeds', tensor], 'is already an input the studio fills by role');
-      check([...path, 'feeds', tensor], text, false);
+      typedPromptOnly([...path, 'feeds', tensor], check([...path, 'feeds', tensor], text, false));
     }
   };
   for (const [name, d] of Object.entries(m.graphs.denoisers)) {
@@ -1249,11 +1271,13 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
       );
     }
     if (m.guidance && d.inputs.guidance !== undefined) {
-      if (d.unconditional)
-        report(
-          [...path, 'unconditional'],
-          'is not used: this denoiser takes the guidance scale as an input (one pass per step)',
-        );
+      for (const f of ['unconditional', 'unconditionalCondition'] as const) {
+        if (d[f] !== undefined)
+          report(
+            [...path, f],
+            'is not used: this denoiser takes the guidance scale as an input (one pass per step, no unconditional pass)',
+          );
+      }
     } else if (m.guidance && m.frames.mode === 'clip') {
       const unc = Object.entries(d.unconditional ?? {});
       if (unc.length === 0 && d.unconditionalCondition !== 'zeros')
@@ -1288,6 +1312,19 @@ function checkWiring(m: z.infer<typeof manifestBase>, report: Report): void {
     if (m.frames.mode === 'position' && d.concat)
       report([...path, 'concat'], 'is used only when frames.mode is "clip"');
     checkConditionLatent(m, d, path, check, report);
+  }
+  const denoisers = Object.values(m.graphs.denoisers);
+  if (m.guidance && denoisers.every((d) => d.inputs.guidance !== undefined)) {
+    if (m.guidance.frameRamp)
+      report(
+        ['guidance', 'frameRamp'],
+        'is not used: every denoiser takes the guidance scale as an input (one scale per step, no unconditional pass to ramp)',
+      );
+    if (m.guidance.rescale > 0)
+      report(
+        ['guidance', 'rescale'],
+        'is not used: every denoiser takes the guidance scale as an input (no unconditional pass to rescale against)',
+      );
   }
   graphFeeds(['graphs', 'decoder'], m.graphs.decoder.feeds, Object.values(m.graphs.decoder.inputs));
   if (m.frames.mode === 'position' && (m.graphs.decoder.feeds || m.stages))
@@ -1393,6 +1430,8 @@ function findCycle(
  */
 export function stageOrder(m: PackManifest): string[] {
   const stages = m.stages ?? {};
+  const parsed = m.text ? parseSource(m.text.embedding) : null;
+  const textStage = parsed && !('error' in parsed) && parsed.kind === 'stage' ? parsed.stage : null;
   const order: string[] = [];
   const seen = new Set<string>();
   const visit = (name: string) => {
@@ -1400,7 +1439,10 @@ export function stageOrder(m: PackManifest): string[] {
     seen.add(name);
     for (const text of Object.values(stages[name]!.inputs)) {
       const src = parseSource(text);
-      if (!('error' in src) && src.kind === 'stage') visit(src.stage);
+      if ('error' in src) continue;
+      if (src.kind === 'stage') visit(src.stage);
+      // "prompt" is the typed prompt's embedding when the run has one: its stage comes first.
+      if (src.kind === 'prompt' && textStage !== null && stages[textStage]) visit(textStage);
     }
     order.push(name);
   };

@@ -121,6 +121,39 @@ describe('pack format 2', () => {
       /^graphs\.denoisers\.base\.inputs: unknown field "mask"/,
     ],
     [
+      'a CFG-distilled denoiser with an unconditional condition it never runs',
+      (m) => {
+        const d = m.graphs.denoisers.base;
+        d.inputs.guidance = 'guidance';
+        delete d.unconditional;
+        d.unconditionalCondition = 'zeros';
+      },
+      /^graphs\.denoisers\.base\.unconditionalCondition: is not used: this denoiser takes the guidance scale as an input/,
+    ],
+    [
+      'a guidance rescale when every denoiser takes the scale as an input',
+      (m) => {
+        m.graphs.denoisers.base.inputs.guidance = 'guidance';
+        delete m.graphs.denoisers.base.unconditional;
+      },
+      /^guidance\.rescale: is not used: every denoiser takes the guidance scale as an input/,
+    ],
+    [
+      'a guidance frame ramp when every denoiser takes the scale as an input',
+      (m) => {
+        m.graphs.denoisers.base.inputs.guidance = 'guidance';
+        delete m.graphs.denoisers.base.unconditional;
+        m.guidance.rescale = 0;
+        m.guidance.frameRamp = { from: 1 };
+      },
+      /^guidance\.frameRamp: is not used: every denoiser takes the guidance scale as an input/,
+    ],
+    [
+      "a denoiser fed straight from the typed prompt's stage in a pack that lists prompts",
+      (m) => (m.graphs.denoisers.base.feeds.text = 'stage:text/embedding'),
+      /^graphs\.denoisers\.base\.feeds\.text: takes stage "text", which encodes the typed prompt and does not run without one/,
+    ],
+    [
       'guidance without an unconditional definition',
       (m) => delete m.graphs.denoisers.base.unconditional,
       /^graphs\.denoisers\.base\.unconditional: is required with guidance/,
@@ -404,6 +437,32 @@ describe('pack format 2', () => {
     r = validateManifest(m);
     expect(r.ok ? [] : r.errors).toEqual([]);
     if (r.ok) expect(sampleFrames(r.manifest, r.manifest.graphs.denoisers['base']!)).toBe(16);
+  });
+
+  it("takes LTX-Video's 128-channel latent and Wan's 81-frame clip", () => {
+    const m = structuredClone(format2Manifest());
+    m.latent.channels = 128;
+    m.frames = { mode: 'clip', clipLength: 81 };
+    m.latent.temporalDownsample = 4; // 81 frames: the first, then 20 latent frames of 4
+    m.graphs.denoisers.base!.conditionLatent = { source: 'stage:vae/latents', latents: 'unscaled' };
+    const r = validateManifest(m);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    if (r.ok) expect(latentFrames(r.manifest)).toBe(21);
+  });
+
+  it("runs the typed prompt's stage before a stage that takes the prompt", () => {
+    const m = structuredClone(format2Manifest());
+    // A projection of the prompt listed before the text encoder.
+    m.stages = {
+      proj: { ...m.stages!.text!, file: 'proj.onnx', inputs: { emb: 'prompt' }, outputs: ['ctx'] },
+      ...m.stages,
+    };
+    m.graphs.denoisers.base!.feeds!.text = 'stage:proj/ctx';
+    m.graphs.denoisers.base!.unconditional!.text = 'constant:emptyPrompt';
+    const r = validateManifest(m);
+    expect(r.ok ? [] : r.errors).toEqual([]);
+    const order = stageOrder(m);
+    expect(order.indexOf('text')).toBeLessThan(order.indexOf('proj'));
   });
 
   it('takes a causal video VAE whose temporal compression divides the clip', () => {

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import onnx
-from onnx import TensorProto, helper, numpy_helper
+from onnx import TensorProto, external_data_helper, helper, numpy_helper
 import torch
 import torch.nn as nn
 
@@ -487,23 +487,47 @@ def weight_bytes(proto: onnx.ModelProto) -> int:
     return sum(len(t.raw_data) or numpy_helper.to_array(t).nbytes for t in proto.graph.initializer)
 
 
-def save_onnx(proto: onnx.ModelProto, path: Path, external: bool | None = None) -> Path:
+# The most weight bytes one external-data file holds. The studio takes files of up to 4 GiB − 64 KiB
+# and up to 64 per graph (a 32-bit length in the browser); ToonCrafter's fp32 UNet is 5.8 GB.
+EXTERNAL_CHUNK_BYTES = 2 << 30
+
+
+def external_data_files(path: Path) -> list[Path]:
+    """The external-data files beside the graph at `path`, in order: `<name>.data`, `<name>.data.1`, …"""
+    first = path.with_name(path.name + ".data")
+    rest = sorted(
+        (p for p in path.parent.glob(path.name + ".data.*") if p.suffix[1:].isdigit()),
+        key=lambda p: int(p.suffix[1:]),
+    )
+    return ([first] if first.is_file() else []) + rest
+
+
+def save_onnx(
+    proto: onnx.ModelProto, path: Path, external: bool | None = None, chunk_bytes: int = EXTERNAL_CHUNK_BYTES
+) -> Path:
     """Saves and checks `proto`; with `external` (None: when its weights pass EXTERNAL_DATA_BYTES) every
-    tensor of 1 KiB or more goes to one file beside it, `<name>.data`, which the manifest lists as the
-    graph's externalData."""
-    data = path.with_name(path.name + ".data")
-    data.unlink(missing_ok=True)
+    tensor of 1 KiB or more goes to files beside it, `<name>.data` then `<name>.data.1`, … of at most
+    `chunk_bytes` each (a tensor bigger than that alone in its file), which the manifest lists as the
+    graph's externalData, in that order."""
+    for stale in [path.with_name(path.name + ".data"), *path.parent.glob(path.name + ".data.*")]:
+        stale.unlink(missing_ok=True)
     if external is None:
         external = weight_bytes(proto) > EXTERNAL_DATA_BYTES
     if external:
-        onnx.save_model(
-            proto,
-            str(path),
-            save_as_external_data=True,
-            all_tensors_to_one_file=True,
-            location=data.name,
-            size_threshold=1024,
+        data = path.name + ".data"
+        external_data_helper.convert_model_to_external_data(
+            proto, all_tensors_to_one_file=True, location=data, size_threshold=1024
         )
+        chunk, used = 0, 0
+        for tensor in external_data_helper._get_all_tensors(proto):
+            if not external_data_helper.uses_external_data(tensor):
+                continue
+            size = len(tensor.raw_data)
+            if used and used + size > chunk_bytes:
+                chunk, used = chunk + 1, 0
+            external_data_helper.set_external_data(tensor, data if chunk == 0 else f"{data}.{chunk}")
+            used += size
+        onnx.save_model(proto, str(path))
         onnx.checker.check_model(str(path))
     else:
         onnx.checker.check_model(proto)
@@ -641,16 +665,16 @@ def save_npy(path: Path, array: np.ndarray) -> None:
 
 
 def file_ref(path: Path, root: Path) -> dict:
-    """The manifest's file entry; a graph saved with external data lists `<name>.data` too."""
+    """The manifest's file entry; a graph saved with external data lists its data files too, in order."""
     data = path.read_bytes()
     ref = {
         "file": path.relative_to(root).as_posix(),
         "sizeBytes": len(data),
         "sha256": hashlib.sha256(data).hexdigest(),
     }
-    external = path.with_name(path.name + ".data")
-    if path.suffix == ".onnx" and external.is_file():
-        ref["externalData"] = [file_ref(external, root)]
+    external = external_data_files(path) if path.suffix == ".onnx" else []
+    if external:
+        ref["externalData"] = [file_ref(p, root) for p in external]
     return ref
 
 
