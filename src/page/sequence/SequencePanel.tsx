@@ -23,11 +23,13 @@ import {
   EXPOSURE_LABELS,
   exportProject,
   exportScene,
+  gapHasOwnSpec,
   gapIsStale,
   gapPositionsOf,
   importProject,
   moveSceneKey,
   removeSceneKey,
+  resetGapSpec,
   rerollFrame,
   runScene,
   sceneCells,
@@ -39,7 +41,7 @@ import {
   settleReroll,
   type SceneGap,
 } from './sequenceActions';
-import type { GapSpec } from './sequenceSlice';
+import type { GapSpec, OnionSkin } from './sequenceSlice';
 
 export function SequencePanel() {
   const sc = useStudio((s) => s.scene);
@@ -65,40 +67,36 @@ export function SequencePanel() {
             ))}
           </ol>
           <div className="row">
-            {sc.running ? (
-              <>
-                <button
-                  type="button"
-                  onClick={cancelScene}
-                  disabled={sc.stopping}
-                  data-testid="scene.cancel"
-                >
-                  {sc.stopping ? 'Stopping…' : 'Cancel'}
-                </button>
-                {sc.stuck && (
-                  <button
-                    type="button"
-                    className="danger"
-                    onClick={forceStopScene}
-                    data-testid="scene.force-stop"
-                  >
-                    Force stop
-                  </button>
-                )}
-              </>
-            ) : (
+            {/* One button that turns from Run all into Cancel and back, so that the keyboard's
+                focus stays on it (a new element would drop it). While stopping it is only marked
+                disabled: a disabled button would lose the focus too. */}
+            <button
+              type="button"
+              className={sc.running ? undefined : 'primary'}
+              disabled={!sc.running && otherJob}
+              aria-disabled={sc.stopping || undefined}
+              title={
+                !sc.running && otherJob ? 'Another job is using the model: wait for it.' : undefined
+              }
+              onClick={() => {
+                if (!sc.running) void runScene();
+                else if (!sc.stopping) cancelScene();
+              }}
+              data-testid={sc.running ? 'scene.cancel' : 'scene.runAll'}
+            >
+              {sc.running ? (sc.stopping ? 'Stopping…' : 'Cancel') : 'Run all'}
+            </button>
+            {sc.running && sc.stuck && (
               <button
                 type="button"
-                className="primary"
-                disabled={otherJob}
-                title={otherJob ? 'Another job is using the model: wait for it.' : undefined}
-                onClick={() => void runScene()}
-                data-testid="scene.runAll"
+                className="danger"
+                onClick={forceStopScene}
+                data-testid="scene.force-stop"
               >
-                Run all
+                Force stop
               </button>
             )}
-            <span className="hint" data-testid="scene.todo">
+            <span className="hint" aria-live="polite" data-testid="scene.todo">
               {gaps.filter(gapIsStale).length} of {gaps.length} gaps to make
             </span>
           </div>
@@ -110,11 +108,52 @@ export function SequencePanel() {
   );
 }
 
+type KeyButton = 'left' | 'right' | 'remove';
+
 function KeyStrip() {
   const keys = useStudio((s) => s.scene.keys);
   // The keys stay as they are while Run all or a re-roll makes their gaps.
   const running = useStudio((s) => s.scene.running);
   const dragFrom = useRef<number | null>(null);
+  // A key's buttons by `${id} ${button}`, and where the focus goes once the keys have changed: a
+  // moved key's button is taken out of the page and put back (which drops the focus), a removed
+  // key's is gone.
+  const buttons = useRef(new Map<string, HTMLButtonElement>());
+  const addKeys = useRef<HTMLInputElement>(null);
+  const focusNext = useRef<(HTMLElement | null | undefined)[] | null>(null);
+  useEffect(() => {
+    const to = focusNext.current;
+    focusNext.current = null;
+    // The first that can take it: a button at the end of the row is disabled.
+    to?.find((el) => el?.isConnected && !(el as HTMLButtonElement).disabled)?.focus();
+  }, [keys]);
+  const button = (id: string, b: KeyButton) => buttons.current.get(`${id} ${b}`);
+  const refFor = (id: string, b: KeyButton) => (el: HTMLButtonElement | null) => {
+    if (el) buttons.current.set(`${id} ${b}`, el);
+    else buttons.current.delete(`${id} ${b}`);
+  };
+  /** Runs a change of the keys, then puts the focus on the first of `to` that can take it. */
+  function changeKeys(change: () => void, to: (HTMLElement | null | undefined)[]) {
+    focusNext.current = to;
+    change();
+    // Refused (Run all started): the keys are as they were and the focus stays.
+    if (useStudio.getState().scene.keys === keys) focusNext.current = null;
+  }
+  const move = (i: number, to: number, b: 'left' | 'right') =>
+    changeKeys(
+      () => moveSceneKey(i, to),
+      [button(keys[i]!.id, b), button(keys[i]!.id, b === 'left' ? 'right' : 'left')],
+    );
+  const remove = (i: number) =>
+    // The next key's ×, else the previous one's, else Add keys.
+    changeKeys(
+      () => removeSceneKey(keys[i]!.id),
+      [
+        button(keys[i + 1]?.id ?? '', 'remove'),
+        button(keys[i - 1]?.id ?? '', 'remove'),
+        addKeys.current,
+      ],
+    );
   return (
     <div
       className="key-strip"
@@ -153,25 +192,28 @@ function KeyStrip() {
             <span className="row">
               <button
                 type="button"
+                ref={refFor(k.id, 'left')}
                 aria-label={`Move key ${i + 1} left`}
                 disabled={running || i === 0}
-                onClick={() => moveSceneKey(i, i - 1)}
+                onClick={() => move(i, i - 1, 'left')}
               >
                 ←
               </button>
               <button
                 type="button"
+                ref={refFor(k.id, 'right')}
                 aria-label={`Move key ${i + 1} right`}
                 disabled={running || i === keys.length - 1}
-                onClick={() => moveSceneKey(i, i + 1)}
+                onClick={() => move(i, i + 1, 'right')}
               >
                 →
               </button>
               <button
                 type="button"
+                ref={refFor(k.id, 'remove')}
                 aria-label={`Remove key ${i + 1}`}
                 disabled={running}
-                onClick={() => removeSceneKey(k.id)}
+                onClick={() => remove(i)}
               >
                 ×
               </button>
@@ -184,6 +226,7 @@ function KeyStrip() {
           ? 'Add keys'
           : 'Drop key drawings here, or pick files (a numbered sequence is put in order)'}
         <input
+          ref={addKeys}
           type="file"
           accept="image/*"
           multiple
@@ -348,7 +391,8 @@ function TimingChart({ positions }: { positions: number[] }) {
 
 function GapRow({ gap }: { gap: SceneGap }) {
   const status = useStudio((s) => s.scene.status[gap.key]);
-  const custom = useStudio((s) => Boolean(s.scene.specs[gap.key]));
+  const custom = useStudio((s) => gapHasOwnSpec(s.scene, gap.key));
+  const row = useRef<HTMLLIElement>(null);
   const sceneSeed = useStudio((s) => s.scene.seed);
   const variants = useStudio((s) => s.packs.manifest?.variants ?? NO_VARIANTS);
   let positions: number[] = [];
@@ -359,11 +403,25 @@ function GapRow({ gap }: { gap: SceneGap }) {
     problem = (e as Error).message;
   }
   return (
-    <li className="gap" data-testid="scene.gap">
+    <li className="gap" data-testid="scene.gap" ref={row}>
       <strong>
         Gap {gap.index + 1} (key {gap.index + 1} → {gap.index + 2})
       </strong>{' '}
-      {!custom && <span className="hint">defaults</span>}
+      {custom ? (
+        <button
+          type="button"
+          data-testid="scene.gap.reset"
+          onClick={() => {
+            resetGapSpec(gap.key);
+            // The button goes with the gap's own settings: the focus goes to its first field.
+            row.current?.querySelector<HTMLElement>('input, select')?.focus();
+          }}
+        >
+          Use every-gap settings
+        </button>
+      ) : (
+        <span className="hint">defaults</span>
+      )}
       <div className="row">
         <SpecControls
           spec={gap.spec}
@@ -409,7 +467,7 @@ function GapRow({ gap }: { gap: SceneGap }) {
         ) : (
           <TimingChart positions={positions} />
         )}
-        <span className="label" data-testid="scene.gap.status">
+        <span className="label" aria-live="polite" data-testid="scene.gap.status">
           {status && (status.state !== 'done' || !gapIsStale(gap))
             ? `${status.state}${status.detail ? ` · ${status.detail}` : ''}`
             : gapIsStale(gap)
@@ -423,10 +481,48 @@ function GapRow({ gap }: { gap: SceneGap }) {
 
 const NO_VARIANTS: { id: string; label: string }[] = [];
 
-const ONION_TINTS = [
-  'sepia(1) saturate(4) hue-rotate(-50deg)',
-  'sepia(1) saturate(4) hue-rotate(60deg)',
-];
+/** The onion skin's SVG filters, by the side of the current drawing they tint. */
+const ONION_FILTERS = { before: 'scene-onion-before', after: 'scene-onion-after' } as const;
+
+/** Luminance of sRGB values, as one row of a colour matrix (R G B A offset). */
+const LUMA_ROW = '0.2126 0.7152 0.0722 0 0';
+const ONE_ROW = '0 0 0 0 1';
+
+/**
+ * Tints for the onion skin: luminance L becomes (1, L, L) before the current drawing and (L, 1, L)
+ * after it, so dark lines turn red or green and white paper stays white (it multiplies over the
+ * current drawing). CSS colour filters (sepia, hue-rotate) cannot do this: they keep black black.
+ */
+function OnionFilters() {
+  const matrix = (rows: string[]) => [...rows, '0 0 0 1 0'].join('  ');
+  return (
+    <svg className="onion-filters" aria-hidden="true" width="0" height="0">
+      <filter id={ONION_FILTERS.before} colorInterpolationFilters="sRGB">
+        <feColorMatrix type="matrix" values={matrix([ONE_ROW, LUMA_ROW, LUMA_ROW])} />
+      </filter>
+      <filter id={ONION_FILTERS.after} colorInterpolationFilters="sRGB">
+        <feColorMatrix type="matrix" values={matrix([LUMA_ROW, ONE_ROW, LUMA_ROW])} />
+      </filter>
+    </svg>
+  );
+}
+
+/** A count of onion-skin drawings (0–3) for a field. */
+function OnionCount({ side, onion }: { side: 'before' | 'after'; onion: OnionSkin }) {
+  return (
+    <label>
+      {side}{' '}
+      <NumberField
+        min={0}
+        max={3}
+        integer
+        value={onion[side]}
+        data-testid={`scene.onion.${side}`}
+        onCommit={(n) => setSceneOptions({ onion: { ...onion, [side]: n } })}
+      />
+    </label>
+  );
+}
 
 function SceneViewer() {
   const sc = useStudio((s) => s.scene);
@@ -442,6 +538,15 @@ function SceneViewer() {
   const cell = cells[shown];
   const toggleFlip = () =>
     setFlip(flipTo === null ? { to: Math.max(0, current - 1), cells: cells.length } : null);
+  const viewer = useRef<HTMLDivElement>(null);
+  const timeline = useRef<HTMLOListElement>(null);
+  const rerollButton = useRef<HTMLButtonElement>(null);
+
+  // The holds as set now, for playback: an exposure changed while playing applies at once.
+  const holds = useRef<number[]>([]);
+  useEffect(() => {
+    holds.current = cells.map((c) => c.hold);
+  }, [cells]);
 
   useEffect(() => {
     if (!playing || cells.length < 2) return;
@@ -449,7 +554,7 @@ function SceneViewer() {
     let held = 0;
     const id = setInterval(() => {
       held++;
-      if (held < (cells[order[pos]!]?.hold ?? 1)) return;
+      if (held < (holds.current[order[pos]!] ?? 1)) return;
       held = 0;
       pos = (pos + 1) % order.length;
       setSceneOptions({ current: order[pos]! });
@@ -457,6 +562,19 @@ function SceneViewer() {
     return () => clearInterval(id);
     // eslint-disable-next-line react-hooks/exhaustive-deps -- restart only when these change
   }, [playing, order, sc.fps, cells.length]);
+
+  // The current frame's place on the timeline stays in sight. Only the strip scrolls, as
+  // scrollIntoView({ inline: 'nearest' }) would but without also scrolling the page to it on
+  // every frame played.
+  useEffect(() => {
+    const strip = timeline.current;
+    const item = strip?.children[current];
+    if (!strip || !item) return;
+    const s = strip.getBoundingClientRect();
+    const b = item.getBoundingClientRect();
+    if (b.left < s.left) strip.scrollLeft -= s.left - b.left;
+    else if (b.right > s.right) strip.scrollLeft += b.right - s.right;
+  }, [current, cells.length]);
 
   function step(to: number) {
     setPlaying(false);
@@ -485,7 +603,8 @@ function SceneViewer() {
       ' ': togglePlay,
       f: toggleFlip,
     };
-    const act = keys[e.key];
+    // F and f alike (Shift, Caps Lock); named keys (ArrowLeft…) as they are.
+    const act = keys[e.key.length === 1 ? e.key.toLowerCase() : e.key];
     if (act) {
       e.preventDefault();
       act();
@@ -493,26 +612,40 @@ function SceneViewer() {
   }
 
   const onion = sc.onion;
-  const layers: { url: string; tint: string; opacity: number }[] = [];
+  const layers: { url: string; side: 'before' | 'after'; opacity: number }[] = [];
   if (onion.on && flipTo === null) {
     for (let d = onion.before; d >= 1; d--) {
       const c = cells[current - d];
-      if (c?.url) layers.push({ url: c.url, tint: ONION_TINTS[0]!, opacity: onion.opacity / d });
+      if (c?.url) layers.push({ url: c.url, side: 'before', opacity: onion.opacity / d });
     }
     for (let d = 1; d <= onion.after; d++) {
       const c = cells[current + d];
-      if (c?.url) layers.push({ url: c.url, tint: ONION_TINTS[1]!, opacity: onion.opacity / d });
+      if (c?.url) layers.push({ url: c.url, side: 'after', opacity: onion.opacity / d });
     }
   }
   const reroll = sc.reroll;
+  function settle(keep: boolean) {
+    settleReroll(keep);
+    // The comparison and its buttons go: the focus goes to Re-roll (again), else the viewer.
+    const next = rerollButton.current;
+    (next && !next.disabled ? next : viewer.current)?.focus();
+  }
   return (
     <div
+      ref={viewer}
       className="scene-viewer"
       tabIndex={0}
       onKeyDown={onKey}
+      role="group"
+      aria-label="Scene viewer"
+      aria-describedby="scene-viewer-keys"
+      aria-keyshortcuts="ArrowLeft ArrowRight Home End Space F"
       data-testid="scene.viewer"
-      aria-label="Scene viewer: ← → step, Home/End, space plays, F flips"
     >
+      <OnionFilters />
+      <p className="hint" id="scene-viewer-keys" data-testid="scene.viewer.keys">
+        Keys: ← → step · Home / End · Space plays · F flips
+      </p>
       <div className="stage" data-testid="scene.stage">
         {cell?.url ? (
           <img
@@ -532,7 +665,8 @@ function SceneViewer() {
             alt=""
             className="onion"
             data-testid="scene.onion"
-            style={{ opacity: l.opacity, filter: l.tint }}
+            data-side={l.side}
+            style={{ opacity: l.opacity, filter: `url(#${ONION_FILTERS[l.side]})` }}
           />
         ))}
       </div>
@@ -553,34 +687,8 @@ function SceneViewer() {
           />{' '}
           onion skin
         </label>
-        <label>
-          before{' '}
-          <input
-            type="number"
-            min={0}
-            max={3}
-            value={onion.before}
-            onChange={(e) =>
-              setSceneOptions({
-                onion: { ...onion, before: Math.max(0, Math.min(3, Number(e.target.value))) },
-              })
-            }
-          />
-        </label>
-        <label>
-          after{' '}
-          <input
-            type="number"
-            min={0}
-            max={3}
-            value={onion.after}
-            onChange={(e) =>
-              setSceneOptions({
-                onion: { ...onion, after: Math.max(0, Math.min(3, Number(e.target.value))) },
-              })
-            }
-          />
-        </label>
+        <OnionCount side="before" onion={onion} />
+        <OnionCount side="after" onion={onion} />
         <label>
           opacity{' '}
           <input
@@ -601,6 +709,7 @@ function SceneViewer() {
         {cell?.kind === 'inbetween' && cell.url && cell.gapKey && (
           <button
             type="button"
+            ref={rerollButton}
             disabled={busy}
             onClick={() => void rerollFrame(cell.gapKey!, cell.index!)}
             data-testid="scene.reroll"
@@ -619,18 +728,23 @@ function SceneViewer() {
             <img src={reroll.frame.url} alt="re-rolled" />
             <figcaption>new (seed {reroll.frame.seed})</figcaption>
           </figure>
-          <button type="button" onClick={() => settleReroll(true)} data-testid="scene.keepNew">
+          <button type="button" onClick={() => settle(true)} data-testid="scene.keepNew">
             Keep new
           </button>
-          <button type="button" onClick={() => settleReroll(false)} data-testid="scene.keepOld">
+          <button type="button" onClick={() => settle(false)} data-testid="scene.keepOld">
             Keep before
           </button>
         </div>
       )}
-      <ol className="timeline" data-testid="scene.timeline">
+      <ol className="timeline" ref={timeline} data-testid="scene.timeline">
         {cells.map((c, i) => (
           <li key={i} className={`${c.kind}${i === current ? ' current' : ''}`}>
-            <button type="button" onClick={() => step(i)} aria-label={`Frame ${i + 1}: ${c.label}`}>
+            <button
+              type="button"
+              onClick={() => step(i)}
+              aria-label={`Frame ${i + 1}: ${c.label}`}
+              aria-current={i === current ? 'true' : undefined}
+            >
               {c.url ? <img src={c.url} alt="" /> : <span className="missing">…</span>}
             </button>
             <span>

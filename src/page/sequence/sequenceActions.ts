@@ -41,7 +41,13 @@ import {
 } from '../common/forceStop';
 import { clearMessages, patch, refuseWhileWorkerBusy, say, useStudio } from '../state/store';
 import { exportDrawings, framesFromUrls, type ExportFormat } from '../viewer/exportActions';
-import type { GapSpec, SceneFrame, SceneState } from './sequenceSlice';
+import {
+  initialScene,
+  type GapSpec,
+  type OnionSkin,
+  type SceneFrame,
+  type SceneState,
+} from './sequenceSlice';
 
 /** In-between Blobs by object URL (the store holds URLs; autosave and project files need bytes). */
 const frameBlobs = new Map<string, Blob>();
@@ -70,13 +76,21 @@ export interface SceneGap {
   spec: GapSpec;
 }
 
-/** The scene's gaps in order, each with its settings (the defaults until changed). */
+/**
+ * The scene's gaps in order, each with its settings: the defaults, with the fields set for the gap
+ * on top (a gap follows the defaults in every field it has not set).
+ */
 export function sceneGaps(s: SceneState): SceneGap[] {
   return s.keys.slice(1).map((end, i) => {
     const start = s.keys[i]!;
     const key = gapKey(start, end);
-    return { key, index: i, start, end, spec: s.specs[key] ?? s.defaults };
+    return { key, index: i, start, end, spec: { ...s.defaults, ...s.specs[key] } };
   });
+}
+
+/** Whether a gap has settings of its own (any field not taken from the defaults). */
+export function gapHasOwnSpec(s: SceneState, key: string): boolean {
+  return Object.keys(s.specs[key] ?? {}).length > 0;
 }
 
 /** τ of a gap's in-betweens; throws with the reason when typed positions are not valid. */
@@ -256,12 +270,28 @@ function statusWithout(keys?: string[]): SceneState['status'] {
   );
 }
 
+/**
+ * Sets fields of one gap's settings; only those become the gap's own, the others keep following
+ * the defaults. A seed or variant set back to the scene's (null) is no longer the gap's own.
+ */
 export function setGapSpec(key: string, change: Partial<GapSpec>): void {
   const s = scene();
-  patchScene({
-    specs: { ...s.specs, [key]: { ...(s.specs[key] ?? s.defaults), ...change } },
-    status: statusWithout([key]),
-  });
+  const own: Partial<GapSpec> = { ...s.specs[key], ...change };
+  for (const f of ['seed', 'variantId'] as const)
+    if (own[f] === null && s.defaults[f] === null) delete own[f];
+  const specs = { ...s.specs };
+  if (Object.keys(own).length) specs[key] = own;
+  else delete specs[key];
+  patchScene({ specs, status: statusWithout([key]) });
+}
+
+/** Drops a gap's own settings: it follows the defaults ("Every gap") again in every field. */
+export function resetGapSpec(key: string): void {
+  const s = scene();
+  if (!(key in s.specs)) return;
+  const specs = { ...s.specs };
+  delete specs[key];
+  patchScene({ specs, status: statusWithout([key]) });
 }
 
 export function setSceneDefaults(change: Partial<GapSpec>): void {
@@ -271,8 +301,9 @@ export function setSceneDefaults(change: Partial<GapSpec>): void {
 export function setSceneOptions(
   change: Partial<Pick<SceneState, 'seed' | 'fps' | 'mode' | 'current' | 'onion'>>,
 ): void {
-  // Stepping and onion skin are the viewer's state: not worth a save of every image.
-  if (Object.keys(change).every((k) => k === 'current' || k === 'onion')) patch('scene', change);
+  // Stepping is the viewer's state: not worth a save of every image. The onion skin's options are
+  // kept with the scene (saved, like every other change, 300 ms after the last).
+  if (Object.keys(change).every((k) => k === 'current')) patch('scene', change);
   else patchScene(change);
 }
 
@@ -592,10 +623,11 @@ export async function exportScene(
 
 // ---- saving -------------------------------------------------------------------------------------
 
-interface SavedScene {
+export interface SavedScene {
   version: 1;
   keys: { id: string; name: string; png: Blob }[];
-  specs: Record<string, GapSpec>;
+  /** Each gap's own settings: whole in scenes saved before gaps kept only the fields set. */
+  specs: Record<string, Partial<GapSpec>>;
   results: Record<
     string,
     { signature: string; frames: { png: Blob; position: number; seed: number }[] }
@@ -604,6 +636,8 @@ interface SavedScene {
   seed: number;
   fps: number;
   mode: PlayMode;
+  /** The viewer's onion skin; absent from scenes saved before it was kept (the defaults then). */
+  onion?: OnionSkin;
 }
 
 let store: UseStore | null = null;
@@ -634,6 +668,7 @@ function toSaved(s: SceneState): SavedScene {
     seed: s.seed,
     fps: s.fps,
     mode: s.mode,
+    onion: s.onion,
   };
 }
 
@@ -667,7 +702,7 @@ export async function saveScene(): Promise<void> {
 }
 
 /** Checks a saved or imported scene's shape (it comes from disk or another machine). */
-function checkSaved(x: unknown): SavedScene {
+export function checkSaved(x: unknown): SavedScene {
   const v = x as Partial<SavedScene> | null;
   if (
     !v ||
@@ -678,32 +713,63 @@ function checkSaved(x: unknown): SavedScene {
   ) {
     throw new Error('not an Inbetween Studio scene (version 1)');
   }
-  const spec = (g: GapSpec, where: string) => {
-    if (
-      !Number.isInteger(g.count) ||
-      g.count < 1 ||
-      g.count > 15 ||
-      !TIMING_PRESETS.includes(g.timing as TimingPreset) ||
-      ![1, 2, 3].includes(g.exposure) ||
-      typeof g.typed !== 'string' ||
-      (g.variantId !== null && g.variantId !== undefined && typeof g.variantId !== 'string') ||
-      (g.seed !== null && !(Number.isInteger(g.seed) && g.seed >= 0 && g.seed <= 0xffffffff))
-    )
-      throw new Error(`${where}: settings out of range`);
-  };
-  spec(v.defaults as GapSpec, 'defaults');
-  for (const [k, g] of Object.entries(v.specs ?? {})) spec(g, `gap ${k}`);
+  const defaults = checkSpec(v.defaults, 'defaults');
+  if (['count', 'timing', 'typed', 'exposure', 'seed'].some((f) => !(f in defaults)))
+    throw new Error('defaults: settings missing');
+  const specs = Object.fromEntries(
+    Object.entries(v.specs ?? {}).map(([k, g]) => [k, checkSpec(g, `gap ${k}`)]),
+  );
   if (v.keys.length > MAX_KEYS) throw new Error(`more than ${MAX_KEYS} keys`);
   if (!(typeof v.fps === 'number' && v.fps >= 1 && v.fps <= 60))
     throw new Error('frame rate out of range');
   if (!(Number.isInteger(v.seed) && v.seed! >= 0 && v.seed! <= 0xffffffff))
     throw new Error('seed out of range');
-  const norm = (g: GapSpec): GapSpec => ({ ...g, variantId: g.variantId ?? null });
   return {
     ...(v as SavedScene),
-    defaults: norm(v.defaults as GapSpec),
-    specs: Object.fromEntries(Object.entries(v.specs ?? {}).map(([k, g]) => [k, norm(g)])),
+    // Scenes saved before variants had no variantId: the one chosen in the Model panel.
+    defaults: { variantId: null, ...defaults } as GapSpec,
+    specs,
+    onion: checkOnion(v.onion),
   };
+}
+
+/** A gap's settings as saved, each field present checked (a gap's own are any of them). */
+function checkSpec(x: unknown, where: string): Partial<GapSpec> {
+  if (typeof x !== 'object' || x === null) throw new Error(`${where}: settings out of range`);
+  const g = x as Record<keyof GapSpec, unknown>;
+  const ok: Record<keyof GapSpec, (v: unknown) => boolean> = {
+    count: (c) => Number.isInteger(c) && (c as number) >= 1 && (c as number) <= 15,
+    timing: (t) => TIMING_PRESETS.includes(t as TimingPreset),
+    typed: (t) => typeof t === 'string',
+    exposure: (e) => [1, 2, 3].includes(e as number),
+    seed: (n) =>
+      n === null || (Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff),
+    variantId: (id) => id === null || typeof id === 'string',
+  };
+  const spec: Record<string, unknown> = {};
+  // Only the known fields are kept; a field left out (or undefined) follows the defaults.
+  for (const f of Object.keys(ok) as (keyof GapSpec)[]) {
+    if (g[f] === undefined) continue;
+    if (!ok[f](g[f])) throw new Error(`${where}: settings out of range`);
+    spec[f] = g[f];
+  }
+  return spec as Partial<GapSpec>;
+}
+
+/** The onion skin as saved; the defaults for scenes saved before it was kept. */
+function checkOnion(x: unknown): OnionSkin {
+  if (x === undefined) return initialScene.onion;
+  const o = x as Partial<OnionSkin> | null;
+  const count = (n: unknown) => Number.isInteger(n) && (n as number) >= 0 && (n as number) <= 3;
+  if (
+    !o ||
+    typeof o.on !== 'boolean' ||
+    !count(o.before) ||
+    !count(o.after) ||
+    !(typeof o.opacity === 'number' && o.opacity >= 0.05 && o.opacity <= 0.8)
+  )
+    throw new Error('onion skin settings out of range');
+  return { on: o.on, before: o.before!, after: o.after!, opacity: o.opacity };
 }
 
 /** Puts a saved scene on the page: keys re-registered, in-betweens as they were. Every key is decoded
@@ -755,6 +821,7 @@ async function loadSaved(saved: SavedScene, restored: boolean): Promise<void> {
     seed: saved.seed,
     fps: saved.fps,
     mode: saved.mode === 'pingpong' ? 'pingpong' : 'loop',
+    onion: saved.onion ?? initialScene.onion,
     current: 0,
     reroll: null,
     restored,

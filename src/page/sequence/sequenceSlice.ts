@@ -40,10 +40,24 @@ export interface Reroll {
   frame: SceneFrame;
 }
 
+/** What the viewer's onion skin shows: how many drawings before and after, and how strongly. */
+export interface OnionSkin {
+  on: boolean;
+  /** Drawings shown before the current one (0–3), tinted red. */
+  before: number;
+  /** Drawings shown after the current one (0–3), tinted green. */
+  after: number;
+  /** Opacity of the nearest ghost (0.05–0.8); the next ones fade with their distance. */
+  opacity: number;
+}
+
 export interface SceneState {
   keys: KeyframeInfo[];
-  /** Gap settings and results by `gapKey` (the ids of its two keys): reordering keeps what still applies. */
-  specs: Record<string, GapSpec>;
+  /**
+   * Gap settings changed from `defaults`, by `gapKey` (the ids of its two keys): only the fields a
+   * person set, so the defaults still apply to the others. Reordering keeps what still applies.
+   */
+  specs: Record<string, Partial<GapSpec>>;
   results: Record<string, GapResult>;
   status: Record<string, GapStatus>;
   defaults: GapSpec;
@@ -57,7 +71,7 @@ export interface SceneState {
   stuck: boolean;
   /** The frame of the scene's timeline on screen (an index into its drawings). */
   current: number;
-  onion: { on: boolean; before: number; after: number; opacity: number };
+  onion: OnionSkin;
   reroll: Reroll | null;
   /** Restored from IndexedDB after a reload (the page says so once). */
   restored: boolean;

@@ -70,20 +70,23 @@ export function ExportBar({
           ))}
         </select>
       </label>
-      {progress === null ? (
-        <button type="button" onClick={() => void run()} data-testid={`${testPrefix}.exportRun`}>
-          Save
-        </button>
-      ) : (
-        <>
-          <span className="label" data-testid={`${testPrefix}.exportProgress`}>
-            {progress}
-          </span>
-          <button type="button" onClick={() => (cancel.current = true)}>
-            Cancel
-          </button>
-        </>
+      {progress !== null && (
+        <span className="label" data-testid={`${testPrefix}.exportProgress`}>
+          {progress}
+        </span>
       )}
+      {/* One button that turns from Save into Cancel and back, so that the keyboard's focus stays
+          on it (a new element would drop it). */}
+      <button
+        type="button"
+        onClick={() => {
+          if (progress === null) void run();
+          else cancel.current = true;
+        }}
+        data-testid={`${testPrefix}.${progress === null ? 'exportRun' : 'exportCancel'}`}
+      >
+        {progress === null ? 'Save' : 'Cancel'}
+      </button>
       {last && (
         <span className="hint" data-testid={`${testPrefix}.exportDone`}>
           saved {last}
