@@ -7,46 +7,13 @@
 import { readFileSync } from 'node:fs';
 import { strFromU8, strToU8, unzipSync, zipSync } from 'fflate';
 import { PNG } from 'pngjs';
-import type { Page } from '@playwright/test';
-import { expect, test, type FilePayload, type Studio } from './studio';
+import { discKey, expect, savedScene, test, type Studio } from './studio';
 
-/** A key drawing: a dark outlined disc at (x, 160) on white, 512×320 (as in scene.spec.ts). */
-function key(name: string, x: number): FilePayload {
-  const png = new PNG({ width: 512, height: 320 });
-  for (let y = 0; y < 320; y++) {
-    for (let i = 0; i < 512; i++) {
-      const d = Math.hypot(i - x, y - 160);
-      const v = d < 36 ? 60 : d < 40 ? 0 : 255;
-      png.data.set([v, d < 36 ? 90 : v, d < 36 ? 200 : v, 255], (y * 512 + i) * 4);
-    }
-  }
-  return { name, mimeType: 'image/png', buffer: PNG.sync.write(png) };
-}
-
-const THREE_KEYS = () => [key('walk_1.png', 80), key('walk_2.png', 256), key('walk_3.png', 430)];
-
-/** The autosaved scene's gap settings and onion skin (IndexedDB `inbetween-scene`), or null. */
-function savedOptions(page: Page): Promise<{ specs: object[]; onion: unknown } | null> {
-  return page.evaluate(async () => {
-    const db = await new Promise<IDBDatabase>((res, rej) => {
-      const r = indexedDB.open('inbetween-scene');
-      r.onsuccess = () => res(r.result);
-      r.onerror = () => rej(r.error);
-    });
-    try {
-      if (!db.objectStoreNames.contains('scene')) return null;
-      const saved = await new Promise<unknown>((res, rej) => {
-        const r = db.transaction('scene').objectStore('scene').get('current');
-        r.onsuccess = () => res(r.result);
-        r.onerror = () => rej(r.error);
-      });
-      const v = saved as { specs: Record<string, object>; onion?: unknown } | undefined;
-      return v ? { specs: Object.values(v.specs), onion: v.onion ?? null } : null;
-    } finally {
-      db.close();
-    }
-  });
-}
+const THREE_KEYS = () => [
+  discKey('walk_1.png', 80),
+  discKey('walk_2.png', 256),
+  discKey('walk_3.png', 430),
+];
 
 /** Saves the project file and returns its entries. */
 async function projectFiles(studio: Studio): Promise<Record<string, Uint8Array>> {
@@ -119,7 +86,7 @@ test('a gap keeps only the settings set on its row; the rest follow "Every gap" 
   await expect(gap2.getByTestId('scene.gap.exposure')).toHaveValue('2');
   await expect(gap2.getByTestId('scene.gap.seed')).toHaveValue('7');
   // Saved as what was set on the row only.
-  await expect.poll(async () => (await savedOptions(page))?.specs).toEqual([{ seed: 7 }]);
+  await expect.poll(async () => (await savedScene(page))?.specs).toEqual([{ seed: 7 }]);
 
   // A count of its own stays when the row above changes; reset takes it back to the row above.
   await gap2.getByTestId('scene.gap.count').fill('2');
@@ -136,7 +103,7 @@ test('a gap keeps only the settings set on its row; the rest follow "Every gap" 
 
   // Over a reload: the seed set on gap 2 is its own, the count still the row above's.
   await gap2.getByTestId('scene.gap.seed').fill('9');
-  await expect.poll(async () => (await savedOptions(page))?.specs).toEqual([{ seed: 9 }]);
+  await expect.poll(async () => (await savedScene(page))?.specs).toEqual([{ seed: 9 }]);
   await page.reload();
   await expect(studio.id('scene.restored')).toBeVisible();
   await studio.id('scene.default.count').fill('3');
@@ -197,7 +164,7 @@ test('the onion skin’s options come back after a reload and go into the projec
   await studio.id('scene.addKeys').setInputFiles(THREE_KEYS());
   // Saved with the keys first: the changes below are saved on their own.
   await expect
-    .poll(async () => (await savedOptions(page))?.onion)
+    .poll(async () => (await savedScene(page))?.onion)
     .toEqual({ on: false, before: 1, after: 1, opacity: 0.35 });
   await studio.id('scene.onionSkin').check();
   await studio.id('scene.onion.before').fill('2');
@@ -205,7 +172,7 @@ test('the onion skin’s options come back after a reload and go into the projec
   await page.getByRole('slider', { name: 'Onion skin opacity' }).focus();
   await page.keyboard.press('End');
   const onion = { on: true, before: 2, after: 0, opacity: 0.8 };
-  await expect.poll(async () => (await savedOptions(page))?.onion).toEqual(onion);
+  await expect.poll(async () => (await savedScene(page))?.onion).toEqual(onion);
   await page.reload();
   await expect(studio.id('scene.restored')).toBeVisible();
   await expect(studio.id('scene.onionSkin')).toBeChecked();
@@ -251,7 +218,7 @@ test('the focus stays on Run all ↔ Cancel, Save ↔ Cancel, and moves to Re-ro
 }) => {
   await studio.open();
   await studio.setNumber('run.steps', 200);
-  await studio.id('scene.addKeys').setInputFiles([key('c_1.png', 80), key('c_2.png', 330)]);
+  await studio.id('scene.addKeys').setInputFiles([discKey('c_1.png', 80), discKey('c_2.png', 330)]);
   // 15 in-betweens × 200 steps at the keys' own 512×320: long enough to cancel from the keyboard.
   await studio.id('keyframes.fit.native').check();
   await studio.id('scene.default.count').fill('15');
@@ -290,7 +257,7 @@ test('the focus stays on Run all ↔ Cancel, Save ↔ Cancel, and moves to Re-ro
 
 test('an exposure changed while the scene plays applies at once', async ({ studio, page }) => {
   await studio.open();
-  await studio.id('scene.addKeys').setInputFiles([key('p_1.png', 80), key('p_2.png', 330)]);
+  await studio.id('scene.addKeys').setInputFiles([discKey('p_1.png', 80), discKey('p_2.png', 330)]);
   await studio.id('scene.default.count').fill('1');
   await studio.id('scene.fps').fill('5');
   await studio.id('scene.play').click();

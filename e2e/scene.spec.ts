@@ -4,60 +4,17 @@ import { join, resolve } from 'node:path';
 import { unzipSync, zipSync } from 'fflate';
 import { GifReader } from 'omggif';
 import { PNG } from 'pngjs';
-import type { Page } from '@playwright/test';
 import { main as cli } from '../src/cli/main';
-import { expect, parityKeyframes, ROOT, Studio, test, type FilePayload } from './studio';
-
-/** A key drawing: a dark outlined disc at (x, 160) on white, 512×320. */
-function key(name: string, x: number): FilePayload {
-  const png = new PNG({ width: 512, height: 320 });
-  for (let y = 0; y < 320; y++) {
-    for (let i = 0; i < 512; i++) {
-      const d = Math.hypot(i - x, y - 160);
-      const v = d < 36 ? 60 : d < 40 ? 0 : 255;
-      png.data.set([v, d < 36 ? 90 : v, d < 36 ? 200 : v, 255], (y * 512 + i) * 4);
-    }
-  }
-  return { name, mimeType: 'image/png', buffer: PNG.sync.write(png) };
-}
-
-/**
- * The scene the page autosaved (IndexedDB `inbetween-scene`, store `scene`, key `current`), in
- * brief: its keys' names, frame rate and the seeds of its in-betweens; null while none is saved.
- */
-function savedScene(page: Page): Promise<{ keys: string[]; fps: number; seeds: number[] } | null> {
-  return page.evaluate(async () => {
-    const db = await new Promise<IDBDatabase | null>((res, rej) => {
-      const r = indexedDB.open('inbetween-scene');
-      // Not made yet: made by the page's first save, not here (abort, so nothing is created).
-      r.onupgradeneeded = () => r.transaction!.abort();
-      r.onsuccess = () => res(r.result);
-      r.onerror = () => (r.error?.name === 'AbortError' ? res(null) : rej(r.error));
-    });
-    if (!db) return null;
-    try {
-      if (!db.objectStoreNames.contains('scene')) return null;
-      const saved = await new Promise<unknown>((res, rej) => {
-        const r = db.transaction('scene').objectStore('scene').get('current');
-        r.onsuccess = () => res(r.result);
-        r.onerror = () => rej(r.error);
-      });
-      if (!saved) return null;
-      const v = saved as {
-        keys: { name: string }[];
-        fps: number;
-        results: Record<string, { frames: { seed: number }[] }>;
-      };
-      return {
-        keys: v.keys.map((k) => k.name),
-        fps: v.fps,
-        seeds: Object.values(v.results).flatMap((r) => r.frames.map((f) => f.seed)),
-      };
-    } finally {
-      db.close();
-    }
-  });
-}
+import {
+  discKey,
+  expect,
+  parityKeyframes,
+  ROOT,
+  savedScene,
+  Studio,
+  test,
+  type FilePayload,
+} from './studio';
 
 test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll, exports, reload', async ({
   studio,
@@ -69,10 +26,10 @@ test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll
   await studio
     .id('scene.addKeys')
     .setInputFiles([
-      key('walk_2.png', 170),
-      key('walk_10.png', 380),
-      key('walk_1.png', 80),
-      key('walk_3.png', 270),
+      discKey('walk_2.png', 170),
+      discKey('walk_10.png', 380),
+      discKey('walk_1.png', 80),
+      discKey('walk_3.png', 270),
     ]);
   await expect(studio.id('scene.key')).toHaveCount(4);
   await expect(studio.id('scene.key').locator('span').first()).toHaveText('1. walk_1.png');
@@ -151,8 +108,8 @@ test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll
   const files = unzipSync(new Uint8Array(zip.bytes));
   const frame = (i: number) => PNG.sync.read(Buffer.from(files[names[i]!]!)).data;
   expect(frame(3).equals(frame(4))).toBe(true); // key 2, held on twos
-  expect(frame(0).equals(PNG.sync.read(key('walk_1.png', 80).buffer).data)).toBe(true);
-  expect(frame(11).equals(PNG.sync.read(key('walk_10.png', 380).buffer).data)).toBe(true);
+  expect(frame(0).equals(PNG.sync.read(discKey('walk_1.png', 80).buffer).data)).toBe(true);
+  expect(frame(11).equals(PNG.sync.read(discKey('walk_10.png', 380).buffer).data)).toBe(true);
 
   // The GIF: one image per drawing, delays from the holds at 12 fps.
   const gif = new GifReader(new Uint8Array((await studio.saveExport('scene', 'gif')).bytes));
@@ -182,7 +139,7 @@ test('an animator’s scene: four keys, three gaps, run all, onion skin, re-roll
 
 /** Three keys in, every gap made with the defaults (2 in-betweens, 2 steps, seed 42). */
 async function threeKeyScene(studio: Studio): Promise<FilePayload[]> {
-  const keys = [key('walk_1.png', 80), key('walk_2.png', 200), key('walk_3.png', 330)];
+  const keys = [discKey('walk_1.png', 80), discKey('walk_2.png', 200), discKey('walk_3.png', 330)];
   await studio.open();
   await studio.setNumber('run.steps', 2);
   await studio.id('scene.addKeys').setInputFiles(keys);
@@ -342,7 +299,7 @@ test('cancelling keeps the gaps made; a changed gap runs again alone', async ({ 
   await studio.setNumber('run.steps', 200);
   await studio
     .id('scene.addKeys')
-    .setInputFiles([key('a_1.png', 80), key('a_2.png', 200), key('a_3.png', 330)]);
+    .setInputFiles([discKey('a_1.png', 80), discKey('a_2.png', 200), discKey('a_3.png', 330)]);
   await studio.id('scene.default.count').fill('4');
   // The second gap is long (15 in-betweens × 200 steps at the keys' own 512×320, some 15 s): time
   // to cancel it once the first is made.
@@ -381,7 +338,7 @@ test('a gap changed since it was made, or with timing not valid, stops the expor
 }) => {
   await studio.open();
   await studio.setNumber('run.steps', 2);
-  await studio.id('scene.addKeys').setInputFiles([key('b_1.png', 80), key('b_2.png', 330)]);
+  await studio.id('scene.addKeys').setInputFiles([discKey('b_1.png', 80), discKey('b_2.png', 330)]);
   await studio.id('scene.default.count').fill('3');
   await studio.id('scene.runAll').click();
   await expect(studio.id('scene.todo')).toHaveText('0 of 1 gaps to make', { timeout: 60_000 });
@@ -421,7 +378,7 @@ test('Run all and the other jobs wait for each other; the keys stay put while it
   await studio.setNumber('run.steps', 200);
   await studio
     .id('scene.addKeys')
-    .setInputFiles([key('c_1.png', 80), key('c_2.png', 200), key('c_3.png', 330)]);
+    .setInputFiles([discKey('c_1.png', 80), discKey('c_2.png', 200), discKey('c_3.png', 330)]);
   // Gaps of 15 in-betweens × 200 steps at the keys' own 512×320: some 15 s each.
   await studio.id('keyframes.fit.native').check();
   await studio.id('scene.default.count').fill('15');
@@ -509,7 +466,7 @@ test('a removed key takes its gaps along; the viewer keeps its controls’ keys;
   await expect(studio.id('scene.restored')).toBeVisible();
   await expect(studio.id('scene.fps')).toHaveValue('24');
   await studio.setNumber('run.steps', 2); // the Run panel's settings are not kept over a reload
-  await studio.id('scene.addKeys').setInputFiles([key('walk_4.png', 430)]);
+  await studio.id('scene.addKeys').setInputFiles([discKey('walk_4.png', 430)]);
   await expect(studio.id('scene.gap')).toHaveCount(2);
   await expect(studio.id('scene.todo')).toHaveText('1 of 2 gaps to make');
   await expect(studio.id('scene.timeline').locator('li img')).toHaveCount(3 + 2);

@@ -139,6 +139,69 @@ export async function pasteImage(page: Page, file: FilePayload): Promise<void> {
   );
 }
 
+/** A scene key drawing: a dark outlined disc at (x, 160) on white, 512×320. */
+export function discKey(name: string, x: number): FilePayload {
+  const png = new PNG({ width: 512, height: 320 });
+  for (let y = 0; y < 320; y++) {
+    for (let i = 0; i < 512; i++) {
+      const d = Math.hypot(i - x, y - 160);
+      const v = d < 36 ? 60 : d < 40 ? 0 : 255;
+      png.data.set([v, d < 36 ? 90 : v, d < 36 ? 200 : v, 255], (y * 512 + i) * 4);
+    }
+  }
+  return { name, mimeType: 'image/png', buffer: PNG.sync.write(png) };
+}
+
+/** The scene the page autosaved, in brief; null while none is saved. */
+export interface SavedSceneSummary {
+  keys: string[];
+  fps: number;
+  /** The seeds of its in-betweens. */
+  seeds: number[];
+  /** Each gap's own settings. */
+  specs: object[];
+  onion: unknown;
+}
+
+/** Reads the autosaved scene (IndexedDB `inbetween-scene`, store `scene`, key `current`). */
+export function savedScene(page: Page): Promise<SavedSceneSummary | null> {
+  return page.evaluate(async () => {
+    const db = await new Promise<IDBDatabase | null>((res, rej) => {
+      const r = indexedDB.open('inbetween-scene');
+      // Not made yet: made by the page's first save, not here (abort, so nothing is created).
+      r.onupgradeneeded = () => r.transaction!.abort();
+      r.onsuccess = () => res(r.result);
+      r.onerror = () => (r.error?.name === 'AbortError' ? res(null) : rej(r.error));
+    });
+    if (!db) return null;
+    try {
+      if (!db.objectStoreNames.contains('scene')) return null;
+      const saved = await new Promise<unknown>((res, rej) => {
+        const r = db.transaction('scene').objectStore('scene').get('current');
+        r.onsuccess = () => res(r.result);
+        r.onerror = () => rej(r.error);
+      });
+      if (!saved) return null;
+      const v = saved as {
+        keys: { name: string }[];
+        fps: number;
+        results: Record<string, { frames: { seed: number }[] }>;
+        specs: Record<string, object>;
+        onion?: unknown;
+      };
+      return {
+        keys: v.keys.map((k) => k.name),
+        fps: v.fps,
+        seeds: Object.values(v.results).flatMap((r) => r.frames.map((f) => f.seed)),
+        specs: Object.values(v.specs),
+        onion: v.onion ?? null,
+      };
+    } finally {
+      db.close();
+    }
+  });
+}
+
 export class Studio {
   constructor(readonly page: Page) {}
 
