@@ -294,7 +294,8 @@ test('the viewer tells its keys; the current frame is marked and kept in sight; 
   await expect(studio.id('scene.viewer.keys')).toBeVisible();
   await expect(studio.id('scene.viewer.keys')).toContainText('F flips');
   await expect(studio.id('scene.todo')).toHaveAttribute('aria-live', 'polite');
-  await expect(studio.id('scene.gap.status').first()).toHaveAttribute('aria-live', 'polite');
+  // Not each gap's status: it changes on every denoising step, which a reader would read out.
+  await expect(studio.id('scene.gap.status').first()).not.toHaveAttribute('aria-live', /.*/);
 
   const frames = studio.id('scene.timeline').getByRole('button');
   await expect(frames).toHaveCount(33);

@@ -467,7 +467,7 @@ function GapRow({ gap }: { gap: SceneGap }) {
         ) : (
           <TimingChart positions={positions} />
         )}
-        <span className="label" aria-live="polite" data-testid="scene.gap.status">
+        <span className="label" data-testid="scene.gap.status">
           {status && (status.state !== 'done' || !gapIsStale(gap))
             ? `${status.state}${status.detail ? ` · ${status.detail}` : ''}`
             : gapIsStale(gap)
