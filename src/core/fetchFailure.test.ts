@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { describeFetchFailure } from './fetchFailure';
+import { describeFetchFailure, withinTime } from './fetchFailure';
 
 describe('describeFetchFailure', () => {
   const failed = new TypeError('Failed to fetch');
@@ -24,5 +24,31 @@ describe('describeFetchFailure', () => {
   });
   it('says when the URL is not one', () => {
     expect(describeFetchFailure('not a url', failed, undefined)).toContain('is not a URL');
+  });
+});
+
+describe('withinTime', () => {
+  it("gives up after the deadline with the caller's error, and passes other failures on", async () => {
+    const hang = (signal: AbortSignal) =>
+      new Promise<never>((_, reject) =>
+        signal.addEventListener('abort', () => reject(signal.reason)),
+      );
+    await expect(withinTime(20, hang, () => new Error('no answer within 0.02 s'))).rejects.toThrow(
+      'no answer within 0.02 s',
+    );
+    await expect(
+      withinTime(
+        1000,
+        () => Promise.reject(new Error('404')),
+        () => new Error('timed out'),
+      ),
+    ).rejects.toThrow('404');
+    await expect(
+      withinTime(
+        1000,
+        async () => 'text',
+        () => new Error('timed out'),
+      ),
+    ).resolves.toBe('text');
   });
 });

@@ -6,6 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import { benchmarkMetrics } from '../core/benchmark';
+import { MANIFEST_TIMEOUT_MS, withinTime } from '../core/fetchFailure';
 import type { GraphRunner } from '../core/graph';
 import { parseLpipsManifest, type LpipsBackbone } from '../core/lpips';
 import { absDiffHeatmap } from '../core/metrics';
@@ -56,29 +57,24 @@ function evalScorers(): EvalScorers {
 }
 
 /**
- * How long the server's LPIPS manifest.json may take (as the pack manifests' MANIFEST_TIMEOUT_MS):
- * a server that accepts the connection and never answers would leave the Evaluate panel looking
- * for LPIPS graphs forever, without its "load them from a folder" way out.
+ * The LPIPS manifest.json at `baseUrl`, given up after MANIFEST_TIMEOUT_MS with a message: a server
+ * that takes the connection and never answers would leave the Evaluate panel looking for LPIPS
+ * graphs forever, without its "load them from a folder" way out.
  */
-const MANIFEST_TIMEOUT_MS = 15_000;
-
-/** The LPIPS manifest.json at `baseUrl`, given up after `MANIFEST_TIMEOUT_MS` with a message. */
-async function fetchManifest(baseUrl: string): Promise<unknown> {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), MANIFEST_TIMEOUT_MS);
-  try {
-    const res = await fetch(new URL('manifest.json', baseUrl), { signal: abort.signal });
-    if (!res.ok) throw new Error(`no LPIPS graphs at ${baseUrl} (${res.status})`);
-    return await res.json();
-  } catch (e) {
-    if (!abort.signal.aborted) throw e;
-    throw new Error(
-      `no LPIPS graphs at ${baseUrl}: the server did not answer within ${MANIFEST_TIMEOUT_MS / 1000} s`,
-      { cause: e },
-    );
-  } finally {
-    clearTimeout(timer);
-  }
+function fetchManifest(baseUrl: string): Promise<unknown> {
+  return withinTime(
+    MANIFEST_TIMEOUT_MS,
+    async (signal) => {
+      const res = await fetch(new URL('manifest.json', baseUrl), { signal });
+      if (!res.ok) throw new Error(`no LPIPS graphs at ${baseUrl} (${res.status})`);
+      return (await res.json()) as unknown;
+    },
+    (cause) =>
+      new Error(
+        `no LPIPS graphs at ${baseUrl}: the server did not answer within ${MANIFEST_TIMEOUT_MS / 1000} s`,
+        { cause },
+      ),
+  );
 }
 
 async function readManifest(source: PackSource): Promise<unknown> {

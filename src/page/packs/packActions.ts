@@ -3,7 +3,7 @@
  * and packs a person loads from a URL or a local folder. Manifests are fetched and validated here,
  * on the main thread (they are small); the graphs are fetched by the worker when a run needs them.
  */
-import { describeFetchFailure } from '../../core/fetchFailure';
+import { describeFetchFailure, MANIFEST_TIMEOUT_MS, withinTime } from '../../core/fetchFailure';
 import {
   clipLengthOf,
   filesForVariant,
@@ -131,8 +131,6 @@ export async function refreshCachedOptions(): Promise<void> {
   }
 }
 
-/** A manifest or pack list that has not arrived after this long is given up with a message. */
-export const MANIFEST_TIMEOUT_MS = 15_000;
 /**
  * The largest manifest read (a manifest is a few KB): a bigger file is refused before it is read
  * whole or parsed on the page's thread, which a file of hundreds of MB would freeze.
@@ -182,39 +180,35 @@ async function boundedText(res: Response, what: string): Promise<string> {
  * URL on a server that answers every path with its HTML page).
  */
 async function fetchJsonText(url: string, what: string): Promise<string> {
-  const abort = new AbortController();
-  const timer = setTimeout(() => abort.abort(), MANIFEST_TIMEOUT_MS);
-  try {
-    let res: Response;
-    try {
-      res = await fetch(url, { signal: abort.signal });
-    } catch (e) {
-      if (abort.signal.aborted) throw timeoutError(url, what);
-      throw unreachable(
-        new Error(`Could not load ${what} from ${url}: ${describeFetchFailure(url, e)}.`, {
-          cause: e,
-        }),
-      );
-    }
-    if (!res.ok) {
-      throw new Error(
-        `Could not load ${what} from ${url}: the server answered ${res.status}${res.status === 404 ? ' (not found — check the URL)' : ''}.`,
-      );
-    }
-    const text = await boundedText(res, `${what} at ${url}`).catch((e: unknown) => {
-      if (abort.signal.aborted) throw timeoutError(url, what);
-      throw e;
-    });
-    const type = res.headers.get('content-type') ?? '';
-    if (type.includes('text/html') || /^\s*</.test(text)) {
-      throw new Error(
-        `${url} is a web page, not ${what}. Give the URL of the pack's folder (the one that holds manifest.json) or of manifest.json itself.`,
-      );
-    }
-    return text;
-  } finally {
-    clearTimeout(timer);
-  }
+  return withinTime(
+    MANIFEST_TIMEOUT_MS,
+    async (signal) => {
+      let res: Response;
+      try {
+        res = await fetch(url, { signal });
+      } catch (e) {
+        throw unreachable(
+          new Error(`Could not load ${what} from ${url}: ${describeFetchFailure(url, e)}.`, {
+            cause: e,
+          }),
+        );
+      }
+      if (!res.ok) {
+        throw new Error(
+          `Could not load ${what} from ${url}: the server answered ${res.status}${res.status === 404 ? ' (not found — check the URL)' : ''}.`,
+        );
+      }
+      const text = await boundedText(res, `${what} at ${url}`);
+      const type = res.headers.get('content-type') ?? '';
+      if (type.includes('text/html') || /^\s*</.test(text)) {
+        throw new Error(
+          `${url} is a web page, not ${what}. Give the URL of the pack's folder (the one that holds manifest.json) or of manifest.json itself.`,
+        );
+      }
+      return text;
+    },
+    () => timeoutError(url, what),
+  );
 }
 
 /** An error of a server that did not answer at all (offline, refused, timed out), not of a bad answer. */
