@@ -58,11 +58,10 @@ export class CacheFullError extends Error {
   }
 }
 
-function isQuotaError(e: unknown): boolean {
-  return (
-    e instanceof DOMException &&
-    (e.name === 'QuotaExceededError' || e.name === 'NS_ERROR_DOM_QUOTA_REACHED')
-  );
+/** Whether the browser refused a write for want of storage (Chromium's name, and Firefox's). */
+export function isQuotaError(e: unknown): boolean {
+  const name = (e as { name?: unknown } | null)?.name;
+  return name === 'QuotaExceededError' || name === 'NS_ERROR_DOM_QUOTA_REACHED';
 }
 
 const fileKey = (packId: string, sha: string) => `file:${packId}:${sha}`;

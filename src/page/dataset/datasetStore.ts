@@ -7,6 +7,7 @@
  */
 import { createStore, del, get, promisifyRequest, set, type UseStore } from 'idb-keyval';
 import type { ResultLine, RunInfo } from '../../core/evaluation/datasetRun';
+import { isQuotaError } from '../../shared/packCache';
 
 /** A folder's handle, with the permission calls TypeScript's DOM types do not have yet. */
 export interface DirectoryHandle extends FileSystemDirectoryHandle {
@@ -52,9 +53,8 @@ const range = (kind: string, id: string) =>
 /** The browser refused to store (quota, private mode): one sentence saying what to do. */
 export class EvalStorageError extends Error {
   constructor(cause: unknown) {
-    const quota = (cause as { name?: string })?.name === 'QuotaExceededError';
     super(
-      quota
+      isQuotaError(cause)
         ? "The browser's storage is full: the run stopped with its results so far kept on this page. Export them, delete old evaluations or history runs, then resume."
         : `The browser refused to store the results (${(cause as Error)?.message ?? String(cause)}): the run stopped with its results so far kept on this page; export them.`,
       { cause },

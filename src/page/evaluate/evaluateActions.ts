@@ -12,6 +12,7 @@ import {
 import { selectedClipLength } from '../packs/packActions';
 import { GROUND_TRUTH_TAU, scoredFrameIndex } from '../../core/pipeline';
 import { clearMessages, patch, say, useStudio } from '../state/store';
+import type { KeyframeInfo } from '../keyframes/keyframesSlice';
 import type { RunView } from '../run/runSlice';
 import type { ScoreRow } from './evaluateSlice';
 import type { LpipsStatus, PackSource } from '../../shared/protocol';
@@ -115,9 +116,7 @@ export async function setGroundTruth(file: File): Promise<void> {
         `"${info.name}" is ${info.width}×${info.height} but ${ref.what} are ${ref.w}×${ref.h}: a ground-truth frame must have their size (images are never resized for scoring). ${kept ? `The ground truth "${kept.name}" and its scores are kept.` : 'Nothing was changed.'}`,
       );
     }
-    releaseImage(useStudio.getState().evaluate.groundTruth);
-    dropScores();
-    patch('evaluate', { groundTruth: info });
+    replaceGroundTruth(info);
     clearMessages('evaluate');
     const result = useStudio.getState().run.result;
     if (result) await scoreRun(result);
@@ -128,9 +127,14 @@ export async function setGroundTruth(file: File): Promise<void> {
 
 /** Removes the ground truth and its scores. */
 export function clearGroundTruth(): void {
+  replaceGroundTruth(null);
+}
+
+/** Puts `info` (or nothing) in place of the ground truth, dropping its image and its scores. */
+function replaceGroundTruth(info: KeyframeInfo | null): void {
   releaseImage(useStudio.getState().evaluate.groundTruth);
   dropScores();
-  patch('evaluate', { groundTruth: null });
+  patch('evaluate', { groundTruth: info });
 }
 
 /**
@@ -189,9 +193,7 @@ export async function addTriplet(files: File[]): Promise<void> {
     return;
   }
   setKeyframePair(start, end);
-  releaseImage(useStudio.getState().evaluate.groundTruth);
-  dropScores();
-  patch('evaluate', { groundTruth: middle });
+  replaceGroundTruth(middle);
   // A triplet has one middle frame: ask for exactly that in-between.
   patch('settings', { count: 1 });
   say(

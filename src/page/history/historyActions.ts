@@ -7,6 +7,7 @@ import { keyframeBlob } from '../keyframes/keyframeActions';
 import { traceInputs } from '../plots/traces';
 import { revokeView, withTrace } from '../run/runActions';
 import { sha256Hex } from '../../core/sha256';
+import { isQuotaError } from '../../shared/packCache';
 import { patch, say, selectIsBusy, useStudio } from '../state/store';
 import type { FrameView, RunView } from '../run/runSlice';
 import {
@@ -40,11 +41,10 @@ const historyIds = new Map<number, string>();
 /** Says that a history action failed (IndexedDB unreadable, storage full…): nothing fails unseen. */
 function historyFailed(action: string, e: unknown): void {
   const why = e instanceof Error ? e.message : String(e);
-  const full = e instanceof DOMException && e.name === 'QuotaExceededError';
   say(
     'warning',
     'history',
-    `${action} failed: ${full ? "the browser's storage for this page is full (remove old runs, or clear the model cache)" : why}.`,
+    `${action} failed: ${isQuotaError(e) ? "the browser's storage for this page is full (remove old runs, or clear the model cache)" : why}.`,
   );
 }
 

@@ -17,6 +17,7 @@ import {
 import type { StepRecord, RunTimings } from '../../core/pipeline';
 import type { SamplerName } from '../../core/samplers';
 import type { HistoryEntry } from './historySlice';
+import { isQuotaError } from '../../shared/packCache';
 
 export const MAX_RUNS = 60;
 export const MAX_BYTES = 150 * 1024 * 1024;
@@ -125,7 +126,7 @@ export async function saveRun(run: StoredRun): Promise<number> {
   try {
     await writeRun(run);
   } catch (e) {
-    if (e instanceof DOMException && e.name === 'QuotaExceededError') {
+    if (isQuotaError(e)) {
       throw new Error(
         'The run could not be saved in the history: browser storage is full. Delete old runs or clear the model cache.',
         { cause: e },
