@@ -509,8 +509,8 @@ def save_onnx(
     tensor of 1 KiB or more goes to files beside it, `<name>.data` then `<name>.data.1`, … of at most
     `chunk_bytes` each (a tensor bigger than that alone in its file), which the manifest lists as the
     graph's externalData, in that order."""
-    for stale in [path.with_name(path.name + ".data"), *path.parent.glob(path.name + ".data.*")]:
-        stale.unlink(missing_ok=True)
+    for stale in external_data_files(path):
+        stale.unlink()
     if external is None:
         external = weight_bytes(proto) > EXTERNAL_DATA_BYTES
     if external:
